@@ -1,0 +1,497 @@
+//! Bait files: the text a honey key is planted in.
+//!
+//! Every format renders what a real team would write by hand, so nothing about
+//! the file hints at a decoy. Formats that users keep several entries in
+//! (`~/.aws/credentials`, `~/.aws/config`, `.env`, shell profiles) can be merged
+//! into an existing file without touching anything else in it.
+
+use std::fmt;
+use std::str::FromStr;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+
+/// Every bait format honeytrail can write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    AwsCredentials,
+    AwsConfig,
+    Dotenv,
+    Shell,
+    Python,
+    Javascript,
+    Go,
+    Java,
+    Tfvars,
+    K8sSecret,
+    DockerCompose,
+    GithubActions,
+}
+
+impl Format {
+    pub const ALL: [Format; 12] = [
+        Format::AwsCredentials,
+        Format::AwsConfig,
+        Format::Dotenv,
+        Format::Shell,
+        Format::Python,
+        Format::Javascript,
+        Format::Go,
+        Format::Java,
+        Format::Tfvars,
+        Format::K8sSecret,
+        Format::DockerCompose,
+        Format::GithubActions,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::AwsCredentials => "aws-credentials",
+            Format::AwsConfig => "aws-config",
+            Format::Dotenv => "dotenv",
+            Format::Shell => "shell",
+            Format::Python => "python",
+            Format::Javascript => "javascript",
+            Format::Go => "go",
+            Format::Java => "java",
+            Format::Tfvars => "tfvars",
+            Format::K8sSecret => "k8s-secret",
+            Format::DockerCompose => "docker-compose",
+            Format::GithubActions => "github-actions",
+        }
+    }
+
+    /// Where such a file usually lives, for help text and the default path.
+    pub fn typical_path(self) -> &'static str {
+        match self {
+            Format::AwsCredentials => "~/.aws/credentials",
+            Format::AwsConfig => "~/.aws/config",
+            Format::Dotenv => ".env",
+            Format::Shell => "~/.bashrc",
+            Format::Python => "settings.py",
+            Format::Javascript => "config/aws.js",
+            Format::Go => "internal/config/aws.go",
+            Format::Java => "src/main/java/com/example/config/AwsConfig.java",
+            Format::Tfvars => "terraform.tfvars",
+            Format::K8sSecret => "aws-credentials-secret.yaml",
+            Format::DockerCompose => "docker-compose.yml",
+            Format::GithubActions => ".github/workflows/deploy.yml",
+        }
+    }
+
+    /// True for formats whose files hold many entries, so rendering merges
+    /// into an existing file instead of replacing it.
+    pub fn merges(self) -> bool {
+        matches!(
+            self,
+            Format::AwsCredentials | Format::AwsConfig | Format::Dotenv | Format::Shell
+        )
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Format, String> {
+        let wanted = s.trim().to_ascii_lowercase().replace('_', "-");
+        let alias = match wanted.as_str() {
+            "credentials" => "aws-credentials",
+            "config" => "aws-config",
+            "env" => "dotenv",
+            "bash" | "sh" | "exports" => "shell",
+            "js" | "node" => "javascript",
+            "golang" => "go",
+            "terraform" => "tfvars",
+            "kubernetes" | "k8s" => "k8s-secret",
+            "compose" => "docker-compose",
+            "github" | "gha" => "github-actions",
+            other => other,
+        };
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name() == alias)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+                format!(
+                    "unknown bait format {s:?}; choose one of: {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// What goes into a bait file.
+#[derive(Debug, Clone)]
+pub struct BaitInput<'a> {
+    pub access_key_id: &'a str,
+    pub secret_access_key: &'a str,
+    /// Profile / environment name the file talks about: `prod`, `backup`, …
+    pub profile: &'a str,
+    pub region: &'a str,
+}
+
+/// Renders a complete file (or, for merging formats, the entry to add).
+pub fn render(format: Format, input: &BaitInput<'_>) -> String {
+    let BaitInput {
+        access_key_id: id,
+        secret_access_key: secret,
+        profile,
+        region,
+    } = *input;
+    match format {
+        Format::AwsCredentials => format!(
+            "[{profile}]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n"
+        ),
+        Format::AwsConfig => format!(
+            "[{}]\nregion = {region}\noutput = json\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n",
+            config_section(profile)
+        ),
+        Format::Dotenv => format!(
+            "AWS_ACCESS_KEY_ID={id}\nAWS_SECRET_ACCESS_KEY={secret}\nAWS_DEFAULT_REGION={region}\n"
+        ),
+        Format::Shell => format!(
+            "# AWS ({profile})\nexport AWS_ACCESS_KEY_ID={id}\nexport AWS_SECRET_ACCESS_KEY={secret}\nexport AWS_DEFAULT_REGION={region}\n"
+        ),
+        Format::Python => format!(
+            "import boto3\n\n\
+             # {profile} account, used by the nightly export job\n\
+             AWS_ACCESS_KEY_ID = \"{id}\"\n\
+             AWS_SECRET_ACCESS_KEY = \"{secret}\"\n\
+             AWS_REGION = \"{region}\"\n\n\
+             session = boto3.session.Session(\n    \
+                 aws_access_key_id=AWS_ACCESS_KEY_ID,\n    \
+                 aws_secret_access_key=AWS_SECRET_ACCESS_KEY,\n    \
+                 region_name=AWS_REGION,\n\
+             )\n"
+        ),
+        Format::Javascript => format!(
+            "// AWS access for the {profile} deploy scripts\n\
+             const AWS_ACCESS_KEY_ID = \"{id}\";\n\
+             const AWS_SECRET_ACCESS_KEY = \"{secret}\";\n\n\
+             module.exports = {{\n  \
+               region: \"{region}\",\n  \
+               credentials: {{\n    \
+                 accessKeyId: AWS_ACCESS_KEY_ID,\n    \
+                 secretAccessKey: AWS_SECRET_ACCESS_KEY,\n  \
+               }},\n\
+             }};\n"
+        ),
+        Format::Go => format!(
+            "package config\n\n\
+             // AWS access for the {profile} environment.\n\
+             const (\n\
+             \tAWSAccessKeyID     = \"{id}\"\n\
+             \tAWSSecretAccessKey = \"{secret}\"\n\
+             \tAWSRegion          = \"{region}\"\n\
+             )\n"
+        ),
+        Format::Java => format!(
+            "package com.example.config;\n\n\
+             /** AWS access for the {profile} environment. */\n\
+             public final class AwsConfig {{\n    \
+                 public static final String AWS_ACCESS_KEY_ID = \"{id}\";\n    \
+                 public static final String AWS_SECRET_ACCESS_KEY = \"{secret}\";\n    \
+                 public static final String AWS_REGION = \"{region}\";\n\n    \
+                 private AwsConfig() {{}}\n\
+             }}\n"
+        ),
+        Format::Tfvars => format!(
+            "# {profile}\naws_region     = \"{region}\"\naws_access_key = \"{id}\"\naws_secret_key = \"{secret}\"\n"
+        ),
+        Format::K8sSecret => format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {profile}-aws-credentials\n  namespace: default\ntype: Opaque\ndata:\n  AWS_ACCESS_KEY_ID: {}\n  AWS_SECRET_ACCESS_KEY: {}\n  AWS_DEFAULT_REGION: {}\n",
+            B64.encode(id),
+            B64.encode(secret),
+            B64.encode(region)
+        ),
+        Format::DockerCompose => format!(
+            "services:\n  worker:\n    image: {profile}-worker:latest\n    restart: unless-stopped\n    environment:\n      AWS_ACCESS_KEY_ID: \"{id}\"\n      AWS_SECRET_ACCESS_KEY: \"{secret}\"\n      AWS_DEFAULT_REGION: \"{region}\"\n"
+        ),
+        Format::GithubActions => format!(
+            "name: deploy-{profile}\n\non:\n  push:\n    branches: [main]\n\nenv:\n  AWS_ACCESS_KEY_ID: \"{id}\"\n  AWS_SECRET_ACCESS_KEY: \"{secret}\"\n  AWS_DEFAULT_REGION: \"{region}\"\n\njobs:\n  deploy:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - name: Sync site to S3\n        run: aws s3 sync ./dist s3://{profile}-site-assets --delete\n"
+        ),
+    }
+}
+
+/// `~/.aws/config` names every profile but the default `profile NAME`.
+fn config_section(profile: &str) -> String {
+    if profile == "default" {
+        "default".to_string()
+    } else {
+        format!("profile {profile}")
+    }
+}
+
+/// Why a bait entry could not be merged into an existing file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MergeError {
+    #[error("the file already has a profile [{0}]; choose another --profile, or pass --force to replace that profile (a backup is kept)")]
+    ProfileExists(String),
+    #[error("the file already sets {0}; pass --force to replace those lines (a backup is kept), or render into another file")]
+    VariablesExist(String),
+    #[error("the file already exists and {0} files are not merged; pass --force to replace it (a backup is kept), or choose another path")]
+    FileExists(Format),
+}
+
+/// The result of merging an entry into a file's existing text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merged {
+    pub content: String,
+    /// True when an existing entry of the same name was replaced.
+    pub replaced: bool,
+}
+
+/// Merges a rendered entry into `existing` file text.
+///
+/// Nothing outside the entry's own profile (or variables) is changed; an
+/// entry of the same name is replaced only when `force` is set.
+pub fn merge(
+    format: Format,
+    existing: &str,
+    input: &BaitInput<'_>,
+    force: bool,
+) -> Result<Merged, MergeError> {
+    let entry = render(format, input);
+    let (kept, replaced) = match format {
+        Format::AwsCredentials | Format::AwsConfig => {
+            let header = match format {
+                Format::AwsCredentials => input.profile.to_string(),
+                _ => config_section(input.profile),
+            };
+            remove_ini_section(existing, &header, force)?
+        }
+        Format::Dotenv | Format::Shell => {
+            let names = [
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "AWS_DEFAULT_REGION",
+            ];
+            remove_assignments(existing, &names, force)?
+        }
+        other => {
+            if !existing.is_empty() && !force {
+                return Err(MergeError::FileExists(other));
+            }
+            return Ok(Merged {
+                content: entry,
+                replaced: !existing.is_empty(),
+            });
+        }
+    };
+    let mut content = kept;
+    if !content.is_empty() {
+        if !content.ends_with('\n') {
+            content.push('\n');
+        }
+        if !content.ends_with("\n\n") {
+            content.push('\n');
+        }
+    }
+    content.push_str(&entry);
+    Ok(Merged { content, replaced })
+}
+
+/// Section name of an INI header line, e.g. `[profile prod]` → `profile prod`.
+fn ini_header(line: &str) -> Option<String> {
+    let t = line.trim();
+    let inner = t.strip_prefix('[')?.strip_suffix(']')?;
+    // The AWS CLI tolerates spaces inside the brackets and between words.
+    Some(inner.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+fn remove_ini_section(text: &str, header: &str, force: bool) -> Result<(String, bool), MergeError> {
+    let mut out = String::with_capacity(text.len());
+    let mut skipping = false;
+    let mut found = false;
+    for line in text.split_inclusive('\n') {
+        if let Some(name) = ini_header(line) {
+            skipping = name == header;
+            if skipping {
+                if !force {
+                    return Err(MergeError::ProfileExists(
+                        header.trim_start_matches("profile ").to_string(),
+                    ));
+                }
+                found = true;
+            }
+        }
+        if !skipping {
+            out.push_str(line);
+        }
+    }
+    Ok((out, found))
+}
+
+fn assigned_name(line: &str) -> Option<&str> {
+    let t = line.trim_start();
+    let t = t.strip_prefix("export ").map(str::trim_start).unwrap_or(t);
+    let (name, _) = t.split_once('=')?;
+    Some(name.trim())
+}
+
+fn remove_assignments(
+    text: &str,
+    names: &[&str],
+    force: bool,
+) -> Result<(String, bool), MergeError> {
+    let present: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| text.lines().any(|l| assigned_name(l) == Some(n)))
+        .collect();
+    // AWS_DEFAULT_REGION alone is common and harmless; only the key pair conflicts.
+    let conflicting = present.iter().any(|n| *n != "AWS_DEFAULT_REGION");
+    if !conflicting {
+        let kept = text
+            .split_inclusive('\n')
+            .filter(|l| assigned_name(l) != Some("AWS_DEFAULT_REGION"))
+            .collect();
+        return Ok((kept, false));
+    }
+    if !force {
+        return Err(MergeError::VariablesExist(present.join(", ")));
+    }
+    let kept = text
+        .split_inclusive('\n')
+        .filter(|l| !assigned_name(l).is_some_and(|n| names.contains(&n)))
+        .collect();
+    Ok((kept, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INPUT: BaitInput<'static> = BaitInput {
+        access_key_id: "AKIAQYLPMN5HHHFPZAM2",
+        secret_access_key: "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",
+        profile: "prod",
+        region: "us-east-1",
+    };
+
+    #[test]
+    fn snapshots_of_every_format() {
+        for format in Format::ALL {
+            insta::assert_snapshot!(format.name(), render(format, &INPUT));
+        }
+    }
+
+    #[test]
+    fn every_format_carries_the_key_pair() {
+        for format in Format::ALL {
+            let out = render(format, &INPUT);
+            if format == Format::K8sSecret {
+                assert!(out.contains(&B64.encode(INPUT.access_key_id)));
+            } else {
+                assert!(out.contains(INPUT.access_key_id), "{format}");
+                assert!(out.contains(INPUT.secret_access_key), "{format}");
+            }
+            assert!(
+                !out.contains('{') || format == Format::Javascript || format == Format::Java,
+                "{format}: {out}"
+            );
+        }
+    }
+
+    #[test]
+    fn format_names_and_aliases_parse() {
+        for format in Format::ALL {
+            assert_eq!(format.name().parse::<Format>().unwrap(), format);
+        }
+        assert_eq!("k8s".parse::<Format>().unwrap(), Format::K8sSecret);
+        let err = "yaml".parse::<Format>().unwrap_err();
+        assert!(
+            err.contains("aws-credentials") && err.contains("github-actions"),
+            "{err}"
+        );
+    }
+
+    const REAL: &str = "[default]\naws_access_key_id = AKIAREALREALREALREAL\naws_secret_access_key = real\n\n[staging]\naws_access_key_id = AKIASTAGINGSTAGINGST\naws_secret_access_key = s\n";
+
+    #[test]
+    fn merge_keeps_every_other_profile_byte_for_byte() {
+        let merged = merge(Format::AwsCredentials, REAL, &INPUT, false).unwrap();
+        assert!(merged.content.starts_with(REAL));
+        assert!(merged.content.ends_with("[prod]\naws_access_key_id = AKIAQYLPMN5HHHFPZAM2\naws_secret_access_key = tfteSlswRu7BJ86wekitnifILbZam1KYY3TG+Qp/\n"));
+        assert!(!merged.replaced);
+    }
+
+    #[test]
+    fn merge_refuses_to_clobber_a_profile_unless_forced() {
+        let same = BaitInput {
+            profile: "staging",
+            ..INPUT
+        };
+        assert_eq!(
+            merge(Format::AwsCredentials, REAL, &same, false),
+            Err(MergeError::ProfileExists("staging".into()))
+        );
+        let forced = merge(Format::AwsCredentials, REAL, &same, true).unwrap();
+        assert!(forced.replaced);
+        assert!(
+            forced.content.contains("AKIAREALREALREALREAL"),
+            "default profile kept"
+        );
+        assert!(
+            !forced.content.contains("AKIASTAGINGSTAGINGST"),
+            "old staging replaced"
+        );
+        assert_eq!(forced.content.matches("[staging]").count(), 1);
+    }
+
+    #[test]
+    fn config_sections_use_the_profile_prefix() {
+        let existing = "[default]\nregion = eu-west-1\n\n[profile prod]\nregion = us-west-2\n";
+        assert_eq!(
+            merge(Format::AwsConfig, existing, &INPUT, false),
+            Err(MergeError::ProfileExists("prod".into()))
+        );
+        let def = BaitInput {
+            profile: "default",
+            ..INPUT
+        };
+        assert!(render(Format::AwsConfig, &def).starts_with("[default]\n"));
+        let other = BaitInput {
+            profile: "backup",
+            ..INPUT
+        };
+        let merged = merge(Format::AwsConfig, existing, &other, false).unwrap();
+        assert!(
+            merged.content.starts_with(existing) && merged.content.contains("[profile backup]")
+        );
+    }
+
+    #[test]
+    fn dotenv_merge_checks_the_key_variables() {
+        let env = "DATABASE_URL=postgres://app@db/app\nAWS_DEFAULT_REGION=eu-west-1\n";
+        let merged = merge(Format::Dotenv, env, &INPUT, false).unwrap();
+        assert!(merged
+            .content
+            .starts_with("DATABASE_URL=postgres://app@db/app\n"));
+        assert_eq!(merged.content.matches("AWS_DEFAULT_REGION").count(), 1);
+        let with_key = "export AWS_ACCESS_KEY_ID=AKIAREALREALREALREAL\n";
+        assert!(matches!(
+            merge(Format::Shell, with_key, &INPUT, false),
+            Err(MergeError::VariablesExist(_))
+        ));
+        let forced = merge(Format::Shell, with_key, &INPUT, true).unwrap();
+        assert!(!forced.content.contains("AKIAREALREALREALREAL"));
+    }
+
+    #[test]
+    fn source_files_are_not_merged() {
+        assert_eq!(
+            merge(Format::Python, "x = 1\n", &INPUT, false),
+            Err(MergeError::FileExists(Format::Python))
+        );
+        assert_eq!(
+            merge(Format::Python, "", &INPUT, false).unwrap().content,
+            render(Format::Python, &INPUT)
+        );
+    }
+}

@@ -1,0 +1,23 @@
+//! The pure core of honeytrail: domain types and the logic that needs no I/O.
+//!
+//! Nothing here touches the network, the file system or a database, so every
+//! rule (naming, key-ID decoding, bait rendering and merging, stealth checks,
+//! the sentences alerts are made of) is tested in microseconds. Adapters in
+//! the other crates (store, AWS, CLI) sit around it.
+//!
+//! # Example
+//! ```
+//! use honeytrail_core::keyid::{decode_account, AccountDecode};
+//! assert_eq!(decode_account("ASIAY34FZKBOKMUTVV7A"), AccountDecode::Account("609629065308".into()));
+//! ```
+
+pub mod bait;
+pub mod describe;
+pub mod keyid;
+pub mod model;
+pub mod naming;
+pub mod secret;
+pub mod stealth;
+
+pub use model::{CustodyHop, Labels, NewToken, Placement, Spot, Token, TokenKind, TokenState};
+pub use secret::{Secret, SecretBox};

@@ -1,0 +1,197 @@
+//! The registry's records: tokens, where they were placed, how they got there.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+/// Free-form `name=value` labels, kept sorted so output is stable.
+pub type Labels = BTreeMap<String, String>;
+
+/// Parses `name=value` (or a bare `name`, meaning an empty value).
+pub fn parse_label(raw: &str) -> Result<(String, String), String> {
+    let (name, value) = raw.split_once('=').unwrap_or((raw, ""));
+    let name = name.trim();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+    {
+        return Err(format!(
+            "label {raw:?} is not name=value with a name of letters, digits, - _ . /"
+        ));
+    }
+    Ok((name.to_string(), value.trim().to_string()))
+}
+
+/// How a token came to exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenKind {
+    /// Minted by honeytrail in the canary account through the IAM API.
+    AwsMinted,
+    /// Made elsewhere (canarytokens.org, another team, on the target host)
+    /// and registered by key ID.
+    AwsImported,
+}
+
+/// Whether a token is still expected to sit in its placements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenState {
+    Active,
+    /// Deleted in AWS (for minted keys) and kept for history. A retired key
+    /// that shows up in CloudTrail still means something.
+    Retired,
+}
+
+macro_rules! str_enum {
+    ($ty:ident { $($variant:ident => $s:literal),+ $(,)? }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $s),+ }
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($s => Ok($ty::$variant),)+
+                    other => Err(format!(
+                        concat!("unknown ", stringify!($ty), " {:?}; expected one of: {}"),
+                        other,
+                        [$($s),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+str_enum!(TokenKind { AwsMinted => "aws-minted", AwsImported => "aws-imported" });
+str_enum!(TokenState { Active => "active", Retired => "retired" });
+
+/// A registered honey token.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Token {
+    pub id: i64,
+    pub kind: TokenKind,
+    pub access_key_id: String,
+    /// The secret access key, when honeytrail knows it. Never serialised.
+    #[serde(skip)]
+    pub secret: Option<Secret>,
+    pub has_secret: bool,
+    pub iam_user_name: Option<String>,
+    pub iam_user_arn: Option<String>,
+    pub account_id: Option<String>,
+    /// For imported tokens: where the key was made (e.g. `canarytokens.org`).
+    pub source: Option<String>,
+    pub memo: String,
+    pub labels: Labels,
+    pub state: TokenState,
+    pub created_at: DateTime<Utc>,
+    pub retired_at: Option<DateTime<Utc>>,
+    /// The token this one replaced, when it was made by `rotate`.
+    pub rotated_from: Option<i64>,
+}
+
+/// What is needed to register a token.
+#[derive(Debug, Clone, Default)]
+pub struct NewToken {
+    pub kind: Option<TokenKind>,
+    pub access_key_id: String,
+    pub secret: Option<Secret>,
+    pub iam_user_name: Option<String>,
+    pub iam_user_arn: Option<String>,
+    pub account_id: Option<String>,
+    pub source: Option<String>,
+    pub memo: String,
+    pub labels: Labels,
+    pub created_at: Option<DateTime<Utc>>,
+    pub rotated_from: Option<i64>,
+}
+
+/// One place a token was planted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Placement {
+    pub id: i64,
+    pub token_id: i64,
+    #[serde(flatten)]
+    pub spot: Spot,
+    pub placed_at: DateTime<Utc>,
+    pub removed_at: Option<DateTime<Utc>>,
+}
+
+/// Where and by whom: the fields a user supplies for a placement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Spot {
+    pub host: String,
+    pub path: String,
+    /// The person the place belongs to ("Maria Lopez").
+    pub owner: Option<String>,
+    /// What the host is ("MacBook Pro", "bastion EC2 instance").
+    pub asset: Option<String>,
+    /// Asset tag or serial number ("C02XYZ").
+    pub serial: Option<String>,
+    /// The bait format written there (`aws-credentials`, `dotenv`, …).
+    pub format: Option<String>,
+    pub placed_by: Option<String>,
+    pub notes: Option<String>,
+    pub labels: Labels,
+}
+
+/// One hop in a token's chain of custody: a place the secret passed through.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustodyHop {
+    pub id: i64,
+    pub token_id: i64,
+    /// 1-based position in the chain.
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    /// What happened, as a responder would read it: "sent by email to ops@…".
+    pub description: String,
+    /// Who moved it.
+    pub actor: Option<String>,
+    /// True when honeytrail recorded the hop itself (minting, rendering).
+    pub automatic: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_parse() {
+        assert_eq!(
+            parse_label("team=payments").unwrap(),
+            ("team".into(), "payments".into())
+        );
+        assert_eq!(
+            parse_label("critical").unwrap(),
+            ("critical".into(), "".into())
+        );
+        assert!(parse_label("=x").is_err());
+        assert!(parse_label("a b=c").is_err());
+    }
+
+    #[test]
+    fn enums_round_trip_and_explain_errors() {
+        assert_eq!(
+            "aws-minted".parse::<TokenKind>().unwrap(),
+            TokenKind::AwsMinted
+        );
+        assert_eq!(TokenState::Retired.to_string(), "retired");
+        let err = "gone".parse::<TokenState>().unwrap_err();
+        assert!(err.contains("active, retired"), "{err}");
+    }
+}
