@@ -147,7 +147,6 @@ mod tests {
             id: 1,
             kind: TokenKind::AwsImported,
             access_key_id: "AKIAQYLPMN5HHHFPZAM2".into(),
-            secret: None,
             has_secret: false,
             iam_user_name: None,
             iam_user_arn: None,

@@ -86,9 +86,8 @@ pub struct Token {
     pub id: i64,
     pub kind: TokenKind,
     pub access_key_id: String,
-    /// The secret access key, when honeytrail knows it. Never serialised.
-    #[serde(skip)]
-    pub secret: Option<Secret>,
+    /// Whether honeytrail holds the secret access key (sealed in the store;
+    /// fetched only when a bait file needs it).
     pub has_secret: bool,
     pub iam_user_name: Option<String>,
     pub iam_user_arn: Option<String>,

@@ -1,1 +1,209 @@
-//! placeholder
+//! honeytrail's store: one interface over SQLite (the embedded default) and
+//! PostgreSQL (for several replicas).
+//!
+//! Both backends run the same SQL through sqlx's `Any` driver; only the
+//! migrations differ, one versioned file per backend and version. Times are
+//! stored as milliseconds since the epoch so that comparisons and windows are
+//! plain integer arithmetic on both.
+//!
+//! **Invariant:** a honey secret is written only sealed by the installation's
+//! [`SecretBox`]; the store never holds it in clear text.
+//!
+//! # Example
+//! ```no_run
+//! # async fn demo() -> Result<(), honeytrail_store::StoreError> {
+//! let store = honeytrail_store::Store::open("sqlite:///tmp/honeytrail.sqlite", None).await?;
+//! let tokens = store.list_tokens(&Default::default()).await?;
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod migrate;
+mod registry;
+
+use std::str::FromStr;
+
+use honeytrail_core::SecretBox;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use error::StoreError;
+pub use registry::{ImportRow, ImportSummary, NewHop, PlacedToken, PlacementFilter, TokenFilter};
+
+/// Which database is behind a [`Store`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The one store interface every other part of honeytrail uses.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    secrets: Option<SecretBox>,
+}
+
+/// Turns what a user wrote (`postgres://…`, `sqlite://…`, `sqlite:x.db`, or a
+/// bare file path) into a database URL.
+pub fn normalize_url(raw: &str) -> Result<(Backend, String), StoreError> {
+    let raw = raw.trim();
+    if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+        return Ok((Backend::Postgres, raw.to_string()));
+    }
+    let path = if let Some(rest) = raw.strip_prefix("sqlite://") {
+        rest
+    } else if let Some(rest) = raw.strip_prefix("sqlite:") {
+        rest
+    } else if raw.contains("://") {
+        return Err(StoreError::Url(format!(
+            "unsupported database URL {:?}: use sqlite:///path/to/honeytrail.sqlite or postgres://user:password@host/db",
+            redact_url(raw)
+        )));
+    } else {
+        raw
+    };
+    if path.is_empty() {
+        return Err(StoreError::Url("the SQLite database path is empty".into()));
+    }
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let query = if query.is_empty() {
+        "mode=rwc".to_string()
+    } else {
+        query.to_string()
+    };
+    Ok((Backend::Sqlite, format!("sqlite://{path}?{query}")))
+}
+
+/// A database URL with its password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Store {
+    /// Connects to the database at `url`, creating a SQLite file if needed,
+    /// and brings its schema up to date.
+    pub async fn open(url: &str, secrets: Option<SecretBox>) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = normalize_url(url)?;
+        if backend == Backend::Sqlite {
+            create_parent_dir(&url)?;
+        }
+        let options = AnyConnectOptions::from_str(&url).map_err(|e| {
+            StoreError::Url(format!(
+                "cannot parse database URL {}: {e}",
+                redact_url(&url)
+            ))
+        })?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers work while a writer commits; a
+                        // generous busy timeout serialises writers instead of failing.
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Connect { url: redact_url(&url), source: e })?;
+        let store = Store {
+            pool,
+            backend,
+            secrets,
+        };
+        migrate::run(&store).await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The schema version the database is at.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        migrate::current_version(self).await
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn create_parent_dir(url: &str) -> Result<(), StoreError> {
+    let path = url.trim_start_matches("sqlite://");
+    let path = path.split('?').next().unwrap_or(path);
+    if path == ":memory:" {
+        return Ok(());
+    }
+    if let Some(parent) = std::path::Path::new(path).parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Url(format!(
+                    "cannot create the directory {} for the SQLite database: {e}",
+                    parent.display()
+                ))
+            })?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_normalise() {
+        assert_eq!(
+            normalize_url("/var/lib/ht.sqlite").unwrap(),
+            (
+                Backend::Sqlite,
+                "sqlite:///var/lib/ht.sqlite?mode=rwc".into()
+            )
+        );
+        assert_eq!(
+            normalize_url("sqlite:data/x.db").unwrap().1,
+            "sqlite://data/x.db?mode=rwc"
+        );
+        assert_eq!(
+            normalize_url("sqlite:///x.db?mode=ro").unwrap().1,
+            "sqlite:///x.db?mode=ro"
+        );
+        assert_eq!(
+            normalize_url("postgres://u:p@h/db").unwrap().0,
+            Backend::Postgres
+        );
+        let err = normalize_url("mysql://root:hunter2@db/x")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("mysql://root:***@db/x") && !err.contains("hunter2"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://ht:s3cret@127.0.0.1:5432/ht"),
+            "postgres://ht:***@127.0.0.1:5432/ht"
+        );
+        assert_eq!(redact_url("postgres://ht@h/db"), "postgres://ht@h/db");
+        assert_eq!(redact_url("sqlite:///x"), "sqlite:///x");
+    }
+}

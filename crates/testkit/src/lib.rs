@@ -1,1 +1,154 @@
-//! placeholder
+//! Test support: real services, one per test.
+//!
+//! - [`Moto`] starts moto's server (`moto_server`) on a free loopback port and
+//!   stops it when dropped, so AWS tests run against a real IAM/STS API.
+//! - [`postgres_database`] creates a fresh PostgreSQL database for one test on
+//!   the server named by `HONEYTRAIL_TEST_POSTGRES` (`./scripts/test` starts
+//!   one and sets it).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use sqlx::Executor;
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind a loopback port")
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A moto server for one test.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+    port: u16,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let bin = std::env::var("HONEYTRAIL_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+        for _attempt in 0..3 {
+            let port = free_port();
+            let child = Command::new(&bin)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {bin}: {e}; install it with `pip install 'moto[server]'` or run ./scripts/test"));
+            let mut moto = Moto {
+                child,
+                endpoint: format!("http://127.0.0.1:{port}"),
+                port,
+            };
+            if moto.wait_ready(Duration::from_secs(30)) {
+                return moto;
+            }
+            let _ = moto.child.kill();
+        }
+        panic!("moto_server did not start on a loopback port within 30 s (three tries)");
+    }
+
+    fn wait_ready(&mut self, limit: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if let Ok((200, _)) = self.request("GET", "/moto-api/data.json", "", "") {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// Sends one HTTP/1.1 request to the server and returns status and body.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> std::io::Result<(u16, String)> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.port,
+            body.len()
+        )?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        Ok((status, body))
+    }
+
+    /// Lets the next `n` calls through unauthenticated, then enforces IAM
+    /// policies on every call (moto's `reset-auth`).
+    pub fn enforce_iam_after(&self, n: u32) {
+        let (status, body) = self
+            .request("POST", "/moto-api/reset-auth", "text/plain", &n.to_string())
+            .expect("reset-auth");
+        assert_eq!(status, 200, "reset-auth failed: {body}");
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The admin URL of the test PostgreSQL server.
+pub fn postgres_admin_url() -> String {
+    std::env::var("HONEYTRAIL_TEST_POSTGRES").unwrap_or_else(|_| {
+        panic!("HONEYTRAIL_TEST_POSTGRES is not set: every store test also runs on PostgreSQL. Run ./scripts/test, which starts PostgreSQL and sets it, or set it to postgres://USER:PASSWORD@127.0.0.1:5432/postgres for a role with CREATEDB")
+    })
+}
+
+/// Creates an empty database for one test and returns its URL.
+pub async fn postgres_database() -> String {
+    sqlx::any::install_default_drivers();
+    let admin = postgres_admin_url();
+    let name = format!(
+        "ht_test_{}_{:08x}",
+        std::process::id(),
+        rand::thread_rng().gen::<u32>()
+    );
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("cannot connect to the test PostgreSQL at HONEYTRAIL_TEST_POSTGRES: {e}")
+        });
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("create test database");
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .expect("admin URL ends in /DATABASE");
+    format!("{base}/{name}")
+}
+
+/// A fresh SQLite database file in a temporary directory (kept alive by the guard).
+pub fn sqlite_database() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/honeytrail.sqlite", dir.path().display());
+    (dir, url)
+}

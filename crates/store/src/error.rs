@@ -1,0 +1,40 @@
+use honeytrail_core::secret::SecretError;
+
+/// Everything that can go wrong in the store, each naming what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Url(String),
+    #[error("cannot connect to the database at {url}: {source}; check that it is running and the URL, user and password are right")]
+    Connect {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot apply database migration {version} ({name}): {source}")]
+    Migration {
+        version: i64,
+        name: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("the database schema is at version {found}, newer than this honeytrail knows ({known}); upgrade honeytrail before using this database")]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("access key {access_key_id} is already registered (token #{existing_id}); use `token show {access_key_id}`")]
+    Duplicate {
+        access_key_id: String,
+        existing_id: i64,
+    },
+    #[error("the import holds {count} access key(s) that are already registered or repeated, e.g. {example}; nothing was imported (pass --skip-existing to import the rest)")]
+    ImportDuplicates { count: usize, example: String },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("the store has no data key to seal honey secrets with; run `honeytrail init` or set HONEYTRAIL_SECRET_KEY")]
+    NoSecretKey,
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("stored {what} is invalid: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}

@@ -1,0 +1,83 @@
+//! Versioned schema migrations, one SQL file per backend and version.
+//!
+//! Applied in one transaction under a lock (an advisory lock on PostgreSQL, the
+//! write lock on SQLite), so replicas starting together migrate once.
+
+use sqlx::{Executor, Row};
+
+use crate::{Backend, Store, StoreError};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "registry",
+    sqlite: include_str!("../migrations/sqlite/0001_registry.sql"),
+    postgres: include_str!("../migrations/postgres/0001_registry.sql"),
+}];
+
+/// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.
+const PG_LOCK_ID: i64 = 0x686f6e6579;
+
+pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
+    let pool = &store.pool;
+    pool.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)")
+        .await?;
+    let mut tx = pool.begin().await?;
+    if store.backend == Backend::Postgres {
+        tx.execute(
+            format!("DO $$ BEGIN PERFORM pg_advisory_xact_lock({PG_LOCK_ID}); END $$").as_str(),
+        )
+        .await?;
+    }
+    let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations")
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<i64, _>(0))
+        .collect::<Result<_, _>>()?;
+    let known = MIGRATIONS.last().map_or(0, |m| m.version);
+    if let Some(&found) = applied.iter().max().filter(|&&v| v > known) {
+        return Err(StoreError::SchemaTooNew { found, known });
+    }
+    for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+        let sql = match store.backend {
+            Backend::Sqlite => m.sqlite,
+            Backend::Postgres => m.postgres,
+        };
+        let wrap = |source| StoreError::Migration {
+            version: m.version,
+            name: m.name,
+            source,
+        };
+        sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(wrap)?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(m.version)
+        .bind(m.name)
+        .bind(chrono::Utc::now().timestamp_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(wrap)?;
+        tracing::info!(
+            version = m.version,
+            name = m.name,
+            "applied database migration"
+        );
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(crate) async fn current_version(store: &Store) -> Result<i64, StoreError> {
+    let row = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+        .fetch_one(&store.pool)
+        .await?;
+    Ok(row.try_get::<i64, _>(0)?)
+}

@@ -1,0 +1,770 @@
+//! Tokens, labels, placements and custody hops.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use honeytrail_core::{
+    CustodyHop, Labels, NewToken, Placement, Spot, Token, TokenKind, TokenState,
+};
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use crate::{Store, StoreError};
+
+/// Which tokens to list.
+#[derive(Debug, Clone, Default)]
+pub struct TokenFilter {
+    pub state: Option<TokenState>,
+    pub kind: Option<TokenKind>,
+    /// `(name, value)`; a `None` value matches any value of that label.
+    pub label: Option<(String, Option<String>)>,
+    pub iam_user_name: Option<String>,
+}
+
+/// Which placements to list. Host and owner match case-insensitive substrings.
+#[derive(Debug, Clone, Default)]
+pub struct PlacementFilter {
+    pub token_id: Option<i64>,
+    pub host: Option<String>,
+    pub owner: Option<String>,
+    pub include_removed: bool,
+}
+
+/// A custody hop to record.
+#[derive(Debug, Clone)]
+pub struct NewHop {
+    pub description: String,
+    pub actor: Option<String>,
+    pub automatic: bool,
+    pub at: DateTime<Utc>,
+}
+
+/// A placement listed with the key it holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlacedToken {
+    pub access_key_id: String,
+    #[serde(flatten)]
+    pub placement: Placement,
+}
+
+/// One token of a bulk import, with where it already sits.
+#[derive(Debug, Clone, Default)]
+pub struct ImportRow {
+    pub token: NewToken,
+    pub placements: Vec<Spot>,
+    pub hops: Vec<NewHop>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImportSummary {
+    pub imported: usize,
+    pub skipped_existing: usize,
+    pub placements: usize,
+}
+
+/// A bind value for statements built at run time.
+#[derive(Debug, Clone)]
+enum Arg {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    args: Vec<Arg>,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    for a in args {
+        q = match a {
+            Arg::Text(v) => q.bind(v),
+            Arg::Int(v) => q.bind(v),
+        };
+    }
+    q
+}
+
+/// `($1, $2), ($3, $4)` for `rows` rows of `cols` columns.
+fn values_clause(rows: usize, cols: usize) -> String {
+    let mut out = String::new();
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&format!("${}", r * cols + c + 1));
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// Rows per multi-row INSERT: well under SQLite's and PostgreSQL's bind limits.
+const BATCH_ROWS: usize = 400;
+
+const TOKEN_COLUMNS: &str = "id, kind, access_key_id, CASE WHEN secret_sealed IS NULL THEN 0 ELSE 1 END AS has_secret, iam_user_name, iam_user_arn, account_id, source, memo, state, created_at, retired_at, rotated_from";
+const PLACEMENT_COLUMNS: &str = "p.id, p.token_id, p.host, p.path, p.owner, p.asset, p.serial, p.format, p.placed_by, p.notes, p.labels, p.placed_at, p.removed_at";
+
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt {
+        what: "timestamp",
+        detail: ms.to_string(),
+    })
+}
+
+fn token_from_row(row: &AnyRow) -> Result<Token, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    let state: String = row.try_get("state")?;
+    Ok(Token {
+        id: row.try_get("id")?,
+        kind: kind.parse().map_err(|detail| StoreError::Corrupt {
+            what: "token kind",
+            detail,
+        })?,
+        access_key_id: row.try_get("access_key_id")?,
+        has_secret: row.try_get::<i64, _>("has_secret")? != 0,
+        iam_user_name: row.try_get("iam_user_name")?,
+        iam_user_arn: row.try_get("iam_user_arn")?,
+        account_id: row.try_get("account_id")?,
+        source: row.try_get("source")?,
+        memo: row.try_get("memo")?,
+        labels: Labels::new(),
+        state: state.parse().map_err(|detail| StoreError::Corrupt {
+            what: "token state",
+            detail,
+        })?,
+        created_at: from_millis(row.try_get("created_at")?)?,
+        retired_at: row
+            .try_get::<Option<i64>, _>("retired_at")?
+            .map(from_millis)
+            .transpose()?,
+        rotated_from: row.try_get("rotated_from")?,
+    })
+}
+
+fn placement_from_row(row: &AnyRow) -> Result<Placement, StoreError> {
+    let labels: String = row.try_get("labels")?;
+    Ok(Placement {
+        id: row.try_get("id")?,
+        token_id: row.try_get("token_id")?,
+        spot: Spot {
+            host: row.try_get("host")?,
+            path: row.try_get("path")?,
+            owner: row.try_get("owner")?,
+            asset: row.try_get("asset")?,
+            serial: row.try_get("serial")?,
+            format: row.try_get("format")?,
+            placed_by: row.try_get("placed_by")?,
+            notes: row.try_get("notes")?,
+            labels: serde_json::from_str(&labels).map_err(|e| StoreError::Corrupt {
+                what: "placement labels",
+                detail: e.to_string(),
+            })?,
+        },
+        placed_at: from_millis(row.try_get("placed_at")?)?,
+        removed_at: row
+            .try_get::<Option<i64>, _>("removed_at")?
+            .map(from_millis)
+            .transpose()?,
+    })
+}
+
+fn hop_from_row(row: &AnyRow) -> Result<CustodyHop, StoreError> {
+    Ok(CustodyHop {
+        id: row.try_get("id")?,
+        token_id: row.try_get("token_id")?,
+        seq: row.try_get("seq")?,
+        at: from_millis(row.try_get("at")?)?,
+        description: row.try_get("description")?,
+        actor: row.try_get("actor")?,
+        automatic: row.try_get::<i64, _>("automatic")? != 0,
+    })
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern and wraps it for a substring match.
+fn like_pattern(s: &str) -> String {
+    let mut out = String::from("%");
+    for c in s.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => matches!(
+            db.code().as_deref(),
+            Some("23505") | Some("2067") | Some("1555")
+        ),
+        _ => false,
+    }
+}
+
+impl Store {
+    fn seal(&self, token: &NewToken) -> Result<Option<String>, StoreError> {
+        match &token.secret {
+            None => Ok(None),
+            Some(secret) => Ok(Some(
+                self.secrets
+                    .as_ref()
+                    .ok_or(StoreError::NoSecretKey)?
+                    .seal(secret),
+            )),
+        }
+    }
+
+    fn token_args(&self, t: &NewToken, now: DateTime<Utc>) -> Result<Vec<Arg>, StoreError> {
+        Ok(vec![
+            Arg::Text(Some(
+                t.kind
+                    .unwrap_or(TokenKind::AwsImported)
+                    .as_str()
+                    .to_string(),
+            )),
+            Arg::Text(Some(t.access_key_id.clone())),
+            Arg::Text(self.seal(t)?),
+            Arg::Text(t.iam_user_name.clone()),
+            Arg::Text(t.iam_user_arn.clone()),
+            Arg::Text(t.account_id.clone()),
+            Arg::Text(t.source.clone()),
+            Arg::Text(Some(t.memo.clone())),
+            Arg::Text(Some(TokenState::Active.as_str().to_string())),
+            Arg::Int(Some(millis(t.created_at.unwrap_or(now)))),
+            Arg::Int(t.rotated_from),
+        ])
+    }
+
+    /// Registers one token with its first placements and custody hops, all
+    /// in one transaction.
+    pub async fn insert_token(
+        &self,
+        new: &NewToken,
+        placements: &[Spot],
+        hops: &[NewHop],
+    ) -> Result<Token, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let id = self.insert_token_tx(&mut tx, new, placements, hops).await?;
+        tx.commit().await?;
+        self.token(id).await
+    }
+
+    async fn insert_token_tx(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        new: &NewToken,
+        placements: &[Spot],
+        hops: &[NewHop],
+    ) -> Result<i64, StoreError> {
+        if let Some(row) = sqlx::query("SELECT id FROM tokens WHERE access_key_id = $1")
+            .bind(&new.access_key_id)
+            .fetch_optional(&mut **tx)
+            .await?
+        {
+            return Err(StoreError::Duplicate {
+                access_key_id: new.access_key_id.clone(),
+                existing_id: row.try_get(0)?,
+            });
+        }
+        let now = Utc::now();
+        let sql = format!(
+            "INSERT INTO tokens (kind, access_key_id, secret_sealed, iam_user_name, iam_user_arn, account_id, source, memo, state, created_at, rotated_from) VALUES {} RETURNING id",
+            values_clause(1, 11)
+        );
+        let row = bind_all(sqlx::query(&sql), self.token_args(new, now)?)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Duplicate {
+                        access_key_id: new.access_key_id.clone(),
+                        existing_id: 0,
+                    }
+                } else {
+                    e.into()
+                }
+            })?;
+        let id: i64 = row.try_get(0)?;
+        let labels: Vec<(i64, &String, &String)> =
+            new.labels.iter().map(|(k, v)| (id, k, v)).collect();
+        insert_labels(tx, &labels).await?;
+        let spots: Vec<(i64, &Spot)> = placements.iter().map(|s| (id, s)).collect();
+        insert_placements(tx, &spots, now).await?;
+        for hop in hops {
+            insert_hop(tx, id, hop).await?;
+        }
+        Ok(id)
+    }
+
+    /// Imports many tokens in one transaction: either all of them land or none.
+    pub async fn import_tokens(
+        &self,
+        rows: &[ImportRow],
+        skip_existing: bool,
+    ) -> Result<ImportSummary, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let existing: HashSet<String> = sqlx::query("SELECT access_key_id FROM tokens")
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<Result<_, _>>()?;
+        let mut seen = HashSet::with_capacity(rows.len());
+        let mut dupes = Vec::new();
+        let mut fresh = Vec::with_capacity(rows.len());
+        for row in rows {
+            let key = &row.token.access_key_id;
+            if existing.contains(key) || !seen.insert(key.clone()) {
+                dupes.push(key.clone());
+            } else {
+                fresh.push(row);
+            }
+        }
+        if !dupes.is_empty() && !skip_existing {
+            return Err(StoreError::ImportDuplicates {
+                count: dupes.len(),
+                example: dupes[0].clone(),
+            });
+        }
+        let now = Utc::now();
+        let mut ids: HashMap<String, i64> = HashMap::with_capacity(fresh.len());
+        for chunk in fresh.chunks(BATCH_ROWS) {
+            let sql = format!(
+                "INSERT INTO tokens (kind, access_key_id, secret_sealed, iam_user_name, iam_user_arn, account_id, source, memo, state, created_at, rotated_from) VALUES {} RETURNING id, access_key_id",
+                values_clause(chunk.len(), 11)
+            );
+            let mut args = Vec::with_capacity(chunk.len() * 11);
+            for row in chunk {
+                args.extend(self.token_args(&row.token, now)?);
+            }
+            for r in bind_all(sqlx::query(&sql), args)
+                .fetch_all(&mut *tx)
+                .await?
+            {
+                ids.insert(r.try_get(1)?, r.try_get(0)?);
+            }
+        }
+        let id_of = |row: &ImportRow| ids[&row.token.access_key_id];
+        let labels: Vec<(i64, &String, &String)> = fresh
+            .iter()
+            .flat_map(|row| {
+                row.token
+                    .labels
+                    .iter()
+                    .map(move |(k, v)| (id_of(row), k, v))
+            })
+            .collect();
+        insert_labels(&mut tx, &labels).await?;
+        let spots: Vec<(i64, &Spot)> = fresh
+            .iter()
+            .flat_map(|row| row.placements.iter().map(move |s| (id_of(row), s)))
+            .collect();
+        insert_placements(&mut tx, &spots, now).await?;
+        for row in &fresh {
+            for hop in &row.hops {
+                insert_hop(&mut tx, id_of(row), hop).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(ImportSummary {
+            imported: fresh.len(),
+            skipped_existing: dupes.len(),
+            placements: spots.len(),
+        })
+    }
+
+    pub async fn token(&self, id: i64) -> Result<Token, StoreError> {
+        let row = sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("token #{id}")))?;
+        let mut token = token_from_row(&row)?;
+        token.labels = self.labels_of(id).await?;
+        Ok(token)
+    }
+
+    pub async fn token_by_key(&self, access_key_id: &str) -> Result<Option<Token>, StoreError> {
+        let row = sqlx::query("SELECT id FROM tokens WHERE access_key_id = $1")
+            .bind(access_key_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) => Ok(Some(self.token(r.try_get(0)?).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Finds a token by access key ID or by `#N` / `N` token number.
+    pub async fn find_token(&self, reference: &str) -> Result<Token, StoreError> {
+        let r = reference.trim();
+        if let Ok(id) = r.trim_start_matches('#').parse::<i64>() {
+            return self.token(id).await;
+        }
+        self.token_by_key(r).await?.ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "token {r:?} (no registered key has that ID; `honeytrail token list` shows them)"
+            ))
+        })
+    }
+
+    async fn labels_of(&self, id: i64) -> Result<Labels, StoreError> {
+        let rows = sqlx::query("SELECT name, value FROM token_labels WHERE token_id = $1")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    pub async fn list_tokens(&self, filter: &TokenFilter) -> Result<Vec<Token>, StoreError> {
+        let mut clauses = Vec::new();
+        let mut args = Vec::new();
+        let mut arg = |a: Arg| {
+            args.push(a);
+            format!("${}", args.len())
+        };
+        if let Some(state) = filter.state {
+            clauses.push(format!(
+                "state = {}",
+                arg(Arg::Text(Some(state.as_str().into())))
+            ));
+        }
+        if let Some(kind) = filter.kind {
+            clauses.push(format!(
+                "kind = {}",
+                arg(Arg::Text(Some(kind.as_str().into())))
+            ));
+        }
+        if let Some(user) = &filter.iam_user_name {
+            clauses.push(format!(
+                "iam_user_name = {}",
+                arg(Arg::Text(Some(user.clone())))
+            ));
+        }
+        if let Some((name, value)) = &filter.label {
+            let n = arg(Arg::Text(Some(name.clone())));
+            match value {
+                Some(v) => {
+                    let v = arg(Arg::Text(Some(v.clone())));
+                    clauses.push(format!("id IN (SELECT token_id FROM token_labels WHERE name = {n} AND value = {v})"));
+                }
+                None => clauses.push(format!(
+                    "id IN (SELECT token_id FROM token_labels WHERE name = {n})"
+                )),
+            }
+        }
+        let filter_sql = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", clauses.join(" AND "))
+        };
+        let rows = bind_all(
+            sqlx::query(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens{filter_sql} ORDER BY id"
+            )),
+            args.clone(),
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut tokens: Vec<Token> = rows.iter().map(token_from_row).collect::<Result<_, _>>()?;
+        let label_rows = bind_all(
+            sqlx::query(&format!("SELECT token_id, name, value FROM token_labels WHERE token_id IN (SELECT id FROM tokens{filter_sql})")),
+            args,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let position: HashMap<i64, usize> =
+            tokens.iter().enumerate().map(|(i, t)| (t.id, i)).collect();
+        for r in label_rows {
+            let token_id: i64 = r.try_get(0)?;
+            if let Some(&i) = position.get(&token_id) {
+                tokens[i].labels.insert(r.try_get(1)?, r.try_get(2)?);
+            }
+        }
+        Ok(tokens)
+    }
+
+    /// The sealed secret of a token, opened.
+    pub async fn reveal_secret(
+        &self,
+        id: i64,
+    ) -> Result<Option<honeytrail_core::Secret>, StoreError> {
+        let row = sqlx::query("SELECT secret_sealed FROM tokens WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("token #{id}")))?;
+        let sealed: Option<String> = row.try_get(0)?;
+        match sealed {
+            None => Ok(None),
+            Some(s) => Ok(Some(
+                self.secrets
+                    .as_ref()
+                    .ok_or(StoreError::NoSecretKey)?
+                    .open(&s)?,
+            )),
+        }
+    }
+
+    /// Marks a token retired. Its history (placements, custody) is kept.
+    pub async fn retire_token(&self, id: i64, at: DateTime<Utc>) -> Result<Token, StoreError> {
+        let done = sqlx::query(
+            "UPDATE tokens SET state = $1, retired_at = $2 WHERE id = $3 AND state = $4",
+        )
+        .bind(TokenState::Retired.as_str())
+        .bind(millis(at))
+        .bind(id)
+        .bind(TokenState::Active.as_str())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            // Either unknown (NotFound from token()) or already retired: both fine to report as is.
+            self.token(id).await?;
+        }
+        self.token(id).await
+    }
+
+    /// Registers `new` as the replacement of token `old_id`: the new token gets
+    /// the old one's active placements, and the old one is retired, in one transaction.
+    pub async fn record_rotation(
+        &self,
+        old_id: i64,
+        new: &NewToken,
+        hops: &[NewHop],
+        at: DateTime<Utc>,
+    ) -> Result<Token, StoreError> {
+        let old = self.token(old_id).await?;
+        let carried: Vec<Spot> = self
+            .placements(&PlacementFilter {
+                token_id: Some(old_id),
+                ..Default::default()
+            })
+            .await?
+            .into_iter()
+            .map(|p| {
+                let mut spot = p.placement.spot;
+                let note = format!(
+                    "carried over from {} at rotation; re-render the bait here",
+                    old.access_key_id
+                );
+                spot.notes = Some(match spot.notes {
+                    Some(n) if !n.is_empty() => format!("{n}; {note}"),
+                    _ => note,
+                });
+                spot
+            })
+            .collect();
+        let mut new = new.clone();
+        new.rotated_from = Some(old_id);
+        if new.labels.is_empty() {
+            new.labels = old.labels.clone();
+        }
+        let mut tx = self.pool.begin().await?;
+        let id = self.insert_token_tx(&mut tx, &new, &carried, hops).await?;
+        sqlx::query("UPDATE tokens SET state = $1, retired_at = $2 WHERE id = $3")
+            .bind(TokenState::Retired.as_str())
+            .bind(millis(at))
+            .bind(old_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.token(id).await
+    }
+
+    pub async fn add_placement(
+        &self,
+        token_id: i64,
+        spot: &Spot,
+        at: DateTime<Utc>,
+    ) -> Result<Placement, StoreError> {
+        self.token(token_id).await?;
+        let mut tx = self.pool.begin().await?;
+        let ids = insert_placements(&mut tx, &[(token_id, spot)], at).await?;
+        tx.commit().await?;
+        self.placement(ids[0]).await
+    }
+
+    pub async fn placement(&self, id: i64) -> Result<Placement, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {PLACEMENT_COLUMNS} FROM placements p WHERE p.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("placement #{id}")))?;
+        placement_from_row(&row)
+    }
+
+    pub async fn placements(
+        &self,
+        filter: &PlacementFilter,
+    ) -> Result<Vec<PlacedToken>, StoreError> {
+        let mut clauses = Vec::new();
+        let mut args = Vec::new();
+        if let Some(id) = filter.token_id {
+            args.push(Arg::Int(Some(id)));
+            clauses.push(format!("p.token_id = ${}", args.len()));
+        }
+        if let Some(host) = &filter.host {
+            args.push(Arg::Text(Some(like_pattern(host))));
+            clauses.push(format!("LOWER(p.host) LIKE ${} ESCAPE '\\'", args.len()));
+        }
+        if let Some(owner) = &filter.owner {
+            args.push(Arg::Text(Some(like_pattern(owner))));
+            clauses.push(format!("LOWER(p.owner) LIKE ${} ESCAPE '\\'", args.len()));
+        }
+        if !filter.include_removed {
+            clauses.push("p.removed_at IS NULL".into());
+        }
+        let filter_sql = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", clauses.join(" AND "))
+        };
+        let sql = format!("SELECT {PLACEMENT_COLUMNS}, t.access_key_id FROM placements p JOIN tokens t ON t.id = p.token_id{filter_sql} ORDER BY p.id");
+        let rows = bind_all(sqlx::query(&sql), args)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PlacedToken {
+                    access_key_id: r.try_get("access_key_id")?,
+                    placement: placement_from_row(r)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Marks a placement removed (the bait was taken away); history is kept.
+    pub async fn remove_placement(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<Placement, StoreError> {
+        let placement = self.placement(id).await?;
+        if placement.removed_at.is_none() {
+            sqlx::query("UPDATE placements SET removed_at = $1 WHERE id = $2")
+                .bind(millis(at))
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        }
+        self.placement(id).await
+    }
+
+    pub async fn add_hop(&self, token_id: i64, hop: &NewHop) -> Result<CustodyHop, StoreError> {
+        self.token(token_id).await?;
+        let mut tx = self.pool.begin().await?;
+        let id = insert_hop(&mut tx, token_id, hop).await?;
+        tx.commit().await?;
+        let row = sqlx::query("SELECT id, token_id, seq, at, description, actor, automatic FROM custody_hops WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        hop_from_row(&row)
+    }
+
+    /// The chain of custody of a token, oldest hop first.
+    pub async fn hops(&self, token_id: i64) -> Result<Vec<CustodyHop>, StoreError> {
+        let rows = sqlx::query("SELECT id, token_id, seq, at, description, actor, automatic FROM custody_hops WHERE token_id = $1 ORDER BY seq")
+            .bind(token_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(hop_from_row).collect()
+    }
+}
+
+async fn insert_labels(
+    tx: &mut Transaction<'static, Any>,
+    labels: &[(i64, &String, &String)],
+) -> Result<(), StoreError> {
+    for chunk in labels.chunks(BATCH_ROWS) {
+        let sql = format!(
+            "INSERT INTO token_labels (token_id, name, value) VALUES {}",
+            values_clause(chunk.len(), 3)
+        );
+        let args = chunk
+            .iter()
+            .flat_map(|(id, k, v)| {
+                [
+                    Arg::Int(Some(*id)),
+                    Arg::Text(Some((*k).clone())),
+                    Arg::Text(Some((*v).clone())),
+                ]
+            })
+            .collect();
+        bind_all(sqlx::query(&sql), args).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn insert_placements(
+    tx: &mut Transaction<'static, Any>,
+    spots: &[(i64, &Spot)],
+    at: DateTime<Utc>,
+) -> Result<Vec<i64>, StoreError> {
+    let mut ids = Vec::with_capacity(spots.len());
+    for chunk in spots.chunks(BATCH_ROWS) {
+        let sql = format!(
+            "INSERT INTO placements (token_id, host, path, owner, asset, serial, format, placed_by, notes, labels, placed_at) VALUES {} RETURNING id",
+            values_clause(chunk.len(), 11)
+        );
+        let mut args = Vec::with_capacity(chunk.len() * 11);
+        for (token_id, s) in chunk {
+            args.extend([
+                Arg::Int(Some(*token_id)),
+                Arg::Text(Some(s.host.clone())),
+                Arg::Text(Some(s.path.clone())),
+                Arg::Text(s.owner.clone()),
+                Arg::Text(s.asset.clone()),
+                Arg::Text(s.serial.clone()),
+                Arg::Text(s.format.clone()),
+                Arg::Text(s.placed_by.clone()),
+                Arg::Text(s.notes.clone()),
+                Arg::Text(Some(
+                    serde_json::to_string(&s.labels).expect("labels serialise"),
+                )),
+                Arg::Int(Some(millis(at))),
+            ]);
+        }
+        for r in bind_all(sqlx::query(&sql), args)
+            .fetch_all(&mut **tx)
+            .await?
+        {
+            ids.push(r.try_get(0)?);
+        }
+    }
+    Ok(ids)
+}
+
+async fn insert_hop(
+    tx: &mut Transaction<'static, Any>,
+    token_id: i64,
+    hop: &NewHop,
+) -> Result<i64, StoreError> {
+    let row = sqlx::query(
+        "INSERT INTO custody_hops (token_id, seq, at, description, actor, automatic) \
+         VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM custody_hops WHERE token_id = $2), $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(token_id)
+    .bind(token_id)
+    .bind(millis(hop.at))
+    .bind(&hop.description)
+    .bind(&hop.actor)
+    .bind(hop.automatic as i64)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.try_get(0)?)
+}
