@@ -1,1 +1,409 @@
-//! placeholder
+//! honeytrail's AWS adapter: the canary account, reached through the
+//! official AWS SDK for Rust.
+//!
+//! Minting creates an IAM user with a plausible name at path `/`, guards it
+//! with an explicit Deny `*` on `*` (inline, or through a group), then creates
+//! an access key. Retiring deletes the key and, once it holds no other key,
+//! the user.
+//!
+//! **Invariant:** a mint that fails part-way removes what it created, so a
+//! key either exists in AWS (and is handed back to be stored) or not at all.
+//! If even the clean-up fails, the error names what is left behind.
+//!
+//! Works against real AWS with the standard credential chain, or any endpoint
+//! (moto's server in tests) through [`AwsSettings::endpoint`].
+
+mod error;
+
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::Credentials;
+use chrono::{DateTime, Utc};
+use honeytrail_core::Secret;
+
+pub use error::AwsError;
+
+/// The policy document of the deny-all guard.
+pub const DENY_ALL_POLICY: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
+
+/// How to reach the canary account.
+#[derive(Debug, Clone, Default)]
+pub struct AwsSettings {
+    /// Endpoint override (`http://127.0.0.1:5000` for moto); `None` for AWS.
+    pub endpoint: Option<String>,
+    /// Region for signing and regional services; IAM itself is global.
+    pub region: Option<String>,
+    /// A named profile from `~/.aws/config`; `None` for the default chain.
+    pub profile: Option<String>,
+    /// Explicit credentials, bypassing the default chain (tests, automation).
+    pub static_credentials: Option<(String, Secret)>,
+}
+
+/// Who honeytrail is in the canary account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerIdentity {
+    pub account: String,
+    pub arn: String,
+}
+
+/// How the deny-all guard is attached to a honey user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DenyGuard {
+    /// An inline user policy with this name.
+    Inline { policy_name: String },
+    /// Membership of this group, which carries the deny-all policy; the
+    /// group is created on first use.
+    Group {
+        group_name: String,
+        policy_name: String,
+    },
+}
+
+/// What to mint.
+#[derive(Debug, Clone)]
+pub struct MintSpec {
+    pub user_name: String,
+    pub guard: DenyGuard,
+}
+
+/// A freshly created access key.
+#[derive(Debug, Clone)]
+pub struct MintedKey {
+    pub user_name: String,
+    pub user_arn: String,
+    pub account_id: Option<String>,
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A connection to the canary account.
+#[derive(Debug, Clone)]
+pub struct CanaryAccount {
+    iam: aws_sdk_iam::Client,
+    sts: aws_sdk_sts::Client,
+    endpoint: String,
+}
+
+/// The account number in an ARN such as `arn:aws:iam::123456789012:user/x`.
+pub fn account_of_arn(arn: &str) -> Option<String> {
+    arn.split(':')
+        .nth(4)
+        .filter(|a| !a.is_empty())
+        .map(str::to_string)
+}
+
+impl CanaryAccount {
+    pub async fn connect(settings: &AwsSettings) -> CanaryAccount {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(
+                settings
+                    .region
+                    .clone()
+                    .unwrap_or_else(|| "us-east-1".into()),
+            ))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(30))
+                    .operation_timeout(Duration::from_secs(90))
+                    .build(),
+            );
+        if let Some(profile) = &settings.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(endpoint) = &settings.endpoint {
+            loader = loader.endpoint_url(endpoint);
+        }
+        if let Some((id, secret)) = &settings.static_credentials {
+            loader = loader.credentials_provider(Credentials::new(
+                id,
+                secret.expose(),
+                None,
+                None,
+                "honeytrail-static",
+            ));
+        }
+        let config = loader.load().await;
+        CanaryAccount {
+            iam: aws_sdk_iam::Client::new(&config),
+            sts: aws_sdk_sts::Client::new(&config),
+            endpoint: settings
+                .endpoint
+                .clone()
+                .unwrap_or_else(|| "AWS (default endpoints)".into()),
+        }
+    }
+
+    fn fail<E>(
+        &self,
+        op: &'static str,
+    ) -> impl FnOnce(
+        aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+    ) -> AwsError
+           + '_
+    where
+        E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        move |e| AwsError::from_sdk(op, &self.endpoint, e)
+    }
+
+    /// `sts:GetCallerIdentity`: checks that the account is reachable and the
+    /// credentials work.
+    pub async fn identity(&self) -> Result<CallerIdentity, AwsError> {
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(self.fail("sts:GetCallerIdentity"))?;
+        Ok(CallerIdentity {
+            account: out.account().unwrap_or_default().to_string(),
+            arn: out.arn().unwrap_or_default().to_string(),
+        })
+    }
+
+    /// Creates a guarded user and its first access key. On failure, removes
+    /// whatever it had created.
+    pub async fn mint(&self, spec: &MintSpec) -> Result<MintedKey, AwsError> {
+        honeytrail_core::naming::validate_user_name(&spec.user_name)
+            .map_err(|e| AwsError::Refused(e.to_string()))?;
+        let user = self
+            .iam
+            .create_user()
+            .user_name(&spec.user_name)
+            .path("/")
+            .send()
+            .await
+            .map_err(self.fail("iam:CreateUser"))?
+            .user
+            .ok_or_else(|| AwsError::Other {
+                op: "iam:CreateUser",
+                message: "the response carried no user".into(),
+            })?;
+        let result = async {
+            self.attach_guard(&spec.user_name, &spec.guard).await?;
+            self.create_key(&spec.user_name, user.arn()).await
+        }
+        .await;
+        match result {
+            Ok(key) => Ok(key),
+            Err(cause) => {
+                tracing::warn!(user = %spec.user_name, error = %cause, "mint failed; removing the half-made user");
+                match self.delete_user_if_unused(&spec.user_name).await {
+                    Ok(_) => Err(cause),
+                    Err(cleanup) => Err(AwsError::Leftover {
+                        cause: Box::new(cause),
+                        cleanup: Box::new(cleanup),
+                        user: spec.user_name.clone(),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// Adds a second access key to an existing honey user (IAM allows two),
+    /// which stretches the account's user quota.
+    pub async fn add_key(&self, user_name: &str) -> Result<MintedKey, AwsError> {
+        let user = self
+            .iam
+            .get_user()
+            .user_name(user_name)
+            .send()
+            .await
+            .map_err(self.fail("iam:GetUser"))?
+            .user
+            .ok_or_else(|| AwsError::Other {
+                op: "iam:GetUser",
+                message: "the response carried no user".into(),
+            })?;
+        self.create_key(user_name, user.arn()).await
+    }
+
+    async fn create_key(&self, user_name: &str, user_arn: &str) -> Result<MintedKey, AwsError> {
+        let key = self
+            .iam
+            .create_access_key()
+            .user_name(user_name)
+            .send()
+            .await
+            .map_err(self.fail("iam:CreateAccessKey"))?
+            .access_key
+            .ok_or_else(|| AwsError::Other {
+                op: "iam:CreateAccessKey",
+                message: "the response carried no key".into(),
+            })?;
+        Ok(MintedKey {
+            user_name: user_name.to_string(),
+            user_arn: user_arn.to_string(),
+            account_id: account_of_arn(user_arn),
+            access_key_id: key.access_key_id().to_string(),
+            secret_access_key: Secret::new(key.secret_access_key()),
+            created_at: Utc::now(),
+        })
+    }
+
+    async fn attach_guard(&self, user_name: &str, guard: &DenyGuard) -> Result<(), AwsError> {
+        match guard {
+            DenyGuard::Inline { policy_name } => {
+                self.iam
+                    .put_user_policy()
+                    .user_name(user_name)
+                    .policy_name(policy_name)
+                    .policy_document(DENY_ALL_POLICY)
+                    .send()
+                    .await
+                    .map_err(self.fail("iam:PutUserPolicy"))?;
+            }
+            DenyGuard::Group {
+                group_name,
+                policy_name,
+            } => {
+                self.ensure_deny_group(group_name, policy_name).await?;
+                self.iam
+                    .add_user_to_group()
+                    .user_name(user_name)
+                    .group_name(group_name)
+                    .send()
+                    .await
+                    .map_err(self.fail("iam:AddUserToGroup"))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn ensure_deny_group(&self, group_name: &str, policy_name: &str) -> Result<(), AwsError> {
+        match self.iam.get_group().group_name(group_name).send().await {
+            Ok(_) => {}
+            Err(e) => match AwsError::from_sdk("iam:GetGroup", &self.endpoint, e) {
+                AwsError::NoSuchEntity { .. } => {
+                    self.iam
+                        .create_group()
+                        .group_name(group_name)
+                        .path("/")
+                        .send()
+                        .await
+                        .map_err(self.fail("iam:CreateGroup"))?;
+                }
+                other => return Err(other),
+            },
+        }
+        // Put the policy every time: it is idempotent and repairs a group whose
+        // guard someone removed.
+        self.iam
+            .put_group_policy()
+            .group_name(group_name)
+            .policy_name(policy_name)
+            .policy_document(DENY_ALL_POLICY)
+            .send()
+            .await
+            .map_err(self.fail("iam:PutGroupPolicy"))?;
+        Ok(())
+    }
+
+    /// Deletes one access key. A key that is already gone is not an error.
+    pub async fn delete_key(&self, user_name: &str, access_key_id: &str) -> Result<(), AwsError> {
+        match self
+            .iam
+            .delete_access_key()
+            .user_name(user_name)
+            .access_key_id(access_key_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match AwsError::from_sdk("iam:DeleteAccessKey", &self.endpoint, e) {
+                AwsError::NoSuchEntity { .. } => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Deletes a honey user once it holds no access key: its inline policies
+    /// and group memberships first, as IAM requires. Returns whether the user
+    /// is gone (true also when it did not exist).
+    pub async fn delete_user_if_unused(&self, user_name: &str) -> Result<bool, AwsError> {
+        let keys = match self
+            .iam
+            .list_access_keys()
+            .user_name(user_name)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                return match AwsError::from_sdk("iam:ListAccessKeys", &self.endpoint, e) {
+                    AwsError::NoSuchEntity { .. } => Ok(true),
+                    other => Err(other),
+                }
+            }
+        };
+        if !keys.access_key_metadata().is_empty() {
+            return Ok(false);
+        }
+        let policies = self
+            .iam
+            .list_user_policies()
+            .user_name(user_name)
+            .send()
+            .await
+            .map_err(self.fail("iam:ListUserPolicies"))?;
+        for name in policies.policy_names() {
+            self.iam
+                .delete_user_policy()
+                .user_name(user_name)
+                .policy_name(name)
+                .send()
+                .await
+                .map_err(self.fail("iam:DeleteUserPolicy"))?;
+        }
+        let groups = self
+            .iam
+            .list_groups_for_user()
+            .user_name(user_name)
+            .send()
+            .await
+            .map_err(self.fail("iam:ListGroupsForUser"))?;
+        for group in groups.groups() {
+            self.iam
+                .remove_user_from_group()
+                .user_name(user_name)
+                .group_name(group.group_name())
+                .send()
+                .await
+                .map_err(self.fail("iam:RemoveUserFromGroup"))?;
+        }
+        self.iam
+            .delete_user()
+            .user_name(user_name)
+            .send()
+            .await
+            .map_err(self.fail("iam:DeleteUser"))?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arn_account() {
+        assert_eq!(
+            account_of_arn("arn:aws:iam::123456789012:user/x").as_deref(),
+            Some("123456789012")
+        );
+        assert_eq!(account_of_arn("nonsense"), None);
+    }
+
+    #[test]
+    fn deny_policy_is_valid_json_denying_everything() {
+        let v: serde_json::Value = serde_json::from_str(DENY_ALL_POLICY).unwrap();
+        assert_eq!(v["Statement"][0]["Effect"], "Deny");
+        assert_eq!(v["Statement"][0]["Action"], "*");
+        assert_eq!(v["Statement"][0]["Resource"], "*");
+    }
+}
