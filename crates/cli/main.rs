@@ -1,1 +1,136 @@
-fn main() {}
+//! `honeytrail`: the command-line entry point.
+//!
+//! This crate only parses arguments, loads configuration and wires the store,
+//! the AWS adapter and the core together; the logic lives in the library crates.
+
+mod app;
+mod commands;
+mod config;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Overrides;
+
+#[derive(Parser, Debug)]
+#[command(name = "honeytrail", version, about = "Mint, place and track AWS honey keys.", long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// Configuration file [default: <data-dir>/honeytrail.toml if present]
+    #[arg(long, global = true, env = "HONEYTRAIL_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory for the SQLite database and data key
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database URL: sqlite:///path/file.sqlite or postgres://user:pass@host/db
+    #[arg(long, global = true, value_name = "URL")]
+    database: Option<String>,
+    /// AWS endpoint override (e.g. moto's server)
+    #[arg(long, global = true, value_name = "URL")]
+    aws_endpoint: Option<String>,
+    /// AWS region
+    #[arg(long, global = true, value_name = "REGION")]
+    aws_region: Option<String>,
+    /// AWS profile for the canary account
+    #[arg(long, global = true, value_name = "NAME")]
+    aws_profile: Option<String>,
+    /// Who is acting, for placements and custody [default: $USER@hostname]
+    #[arg(long, global = true, env = "HONEYTRAIL_ACTOR", value_name = "NAME")]
+    actor: Option<String>,
+    /// More log output (-v info, -vv debug)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Write a commented default configuration and create the database and data key
+    Init(commands::init::InitArgs),
+    /// A self-contained walkthrough on SQLite, no cloud account needed
+    Demo(commands::demo::DemoArgs),
+    /// Mint, import, list, show, describe, retire and rotate honey tokens
+    #[command(subcommand)]
+    Token(commands::token::TokenCommand),
+    /// Record where tokens are placed
+    #[command(subcommand)]
+    Placement(commands::placement::PlacementCommand),
+    /// Record the chain of custody: every place a token's secret passed through
+    #[command(subcommand)]
+    Custody(commands::custody::CustodyCommand),
+    /// Write a bait file for a token (and record its placement)
+    Render(commands::render::RenderArgs),
+    /// Check what a key gives away to an intruder (exit 0 pass, 2 warn, 3 fail)
+    Check(commands::check::CheckArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,honeytrail=info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HONEYTRAIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let g = &cli.global;
+    let overrides = Overrides {
+        config: g.config.clone(),
+        data_dir: g.data_dir.clone(),
+        database: g.database.clone(),
+        aws_endpoint: g.aws_endpoint.clone(),
+        aws_region: g.aws_region.clone(),
+        aws_profile: g.aws_profile.clone(),
+    };
+    let config = config::Config::load(&overrides)?;
+    let app = app::App::new(config, g.actor.clone());
+    match cli.command {
+        Command::Init(args) => commands::init::run(&app, args).await,
+        Command::Demo(args) => commands::demo::run(args, overrides).await,
+        Command::Token(cmd) => commands::token::run(&app, cmd).await,
+        Command::Placement(cmd) => commands::placement::run(&app, cmd).await,
+        Command::Custody(cmd) => commands::custody::run(&app, cmd).await,
+        Command::Render(args) => commands::render::run(&app, args).await,
+        Command::Check(args) => commands::check::run(&app, args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,118 @@
+//! What every command needs: the configuration, the store, the canary
+//! account, and who is acting.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use honeytrail_aws::{AwsSettings, CanaryAccount};
+use honeytrail_core::SecretBox;
+use honeytrail_store::Store;
+
+use crate::config::Config;
+
+pub struct App {
+    pub config: Config,
+    actor: Option<String>,
+}
+
+impl App {
+    pub fn new(config: Config, actor: Option<String>) -> App {
+        App { config, actor }
+    }
+
+    /// The person acting: `--actor`, else `$USER@hostname`.
+    pub fn actor(&self) -> String {
+        self.actor.clone().unwrap_or_else(|| {
+            let user = ["SUDO_USER", "USER", "LOGNAME"]
+                .iter()
+                .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+                .or_else(login_name)
+                .unwrap_or_else(|| "unknown".into());
+            format!("{user}@{}", hostname())
+        })
+    }
+
+    /// Opens the store, creating the data key on first use.
+    pub async fn store(&self) -> Result<Store> {
+        let secrets = self.secret_box(true)?;
+        let url = self.config.database_url();
+        Store::open(&url, Some(secrets))
+            .await
+            .context("cannot open the honeytrail database")
+    }
+
+    /// The data key: `HONEYTRAIL_SECRET_KEY`, else the key file, created
+    /// (mode 0600) when `create` is set and it does not exist yet.
+    pub fn secret_box(&self, create: bool) -> Result<SecretBox> {
+        if let Some(key) = &self.config.secret_key {
+            return SecretBox::from_base64(key)
+                .context("HONEYTRAIL_SECRET_KEY is not a valid data key");
+        }
+        let path = self.config.secret_key_path();
+        if !path.exists() && create {
+            write_private(&path, &format!("{}\n", SecretBox::generate_key()))?;
+            eprintln!(
+                "note: created the data key {} that seals honey secrets at rest; back it up, and give replicas the same key",
+                path.display()
+            );
+        }
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "cannot read the data key {}; run `honeytrail init`, or set HONEYTRAIL_SECRET_KEY",
+                path.display()
+            )
+        })?;
+        SecretBox::from_base64(&text)
+            .with_context(|| format!("the data key in {} is not valid", path.display()))
+    }
+
+    pub async fn canary_account(&self) -> CanaryAccount {
+        CanaryAccount::connect(&AwsSettings {
+            endpoint: self.config.aws.endpoint.clone(),
+            region: self.config.aws.region.clone(),
+            profile: self.config.aws.profile.clone(),
+            static_credentials: None,
+        })
+        .await
+    }
+}
+
+/// The login name of this process's user, from /proc and /etc/passwd.
+fn login_name() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut fields = l.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)? == uid).then(|| name.to_string())
+    })
+}
+
+pub fn hostname() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}
+
+/// Writes a file readable by its owner only, creating parent directories.
+pub fn write_private(path: &Path, content: &str) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create directory {}", parent.display()))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(content.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}

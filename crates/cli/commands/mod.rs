@@ -1,0 +1,116 @@
+//! One module per subcommand, plus what several of them share.
+
+pub mod check;
+pub mod custody;
+pub mod demo;
+pub mod init;
+pub mod placement;
+pub mod render;
+pub mod token;
+
+use anyhow::{anyhow, Result};
+use chrono::{DateTime, Utc};
+use clap::Args;
+use honeytrail_core::model::parse_label;
+use honeytrail_core::{Labels, Spot};
+use serde::Serialize;
+
+/// The fields that say where a token sits, shared by `placement add`,
+/// `render --into` and `token import`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SpotArgs {
+    /// Person the place belongs to ("Maria Lopez")
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// What the host is ("MacBook Pro", "bastion EC2 instance")
+    #[arg(long)]
+    pub asset: Option<String>,
+    /// Asset tag or serial number
+    #[arg(long)]
+    pub serial: Option<String>,
+    /// Free-form notes
+    #[arg(long)]
+    pub notes: Option<String>,
+    /// Placement label name=value (repeatable)
+    #[arg(long = "placement-label", value_name = "NAME=VALUE")]
+    pub placement_labels: Vec<String>,
+}
+
+impl SpotArgs {
+    pub fn to_spot(
+        &self,
+        host: String,
+        path: String,
+        format: Option<String>,
+        placed_by: String,
+    ) -> Result<Spot> {
+        Ok(Spot {
+            host,
+            path,
+            owner: self.owner.clone(),
+            asset: self.asset.clone(),
+            serial: self.serial.clone(),
+            format,
+            placed_by: Some(placed_by),
+            notes: self.notes.clone(),
+            labels: parse_labels(&self.placement_labels)?,
+        })
+    }
+}
+
+pub fn parse_labels(raw: &[String]) -> Result<Labels> {
+    raw.iter()
+        .map(|l| parse_label(l).map_err(|e| anyhow!(e)))
+        .collect()
+}
+
+pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+pub fn when(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+pub fn parse_time(raw: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| anyhow!("time {raw:?} is not RFC 3339 like 2026-11-28T09:30:00Z: {e}"))
+}
+
+/// Prints rows as aligned columns.
+pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+pub fn labels_text(labels: &Labels) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| {
+            if v.is_empty() {
+                k.clone()
+            } else {
+                format!("{k}={v}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}

@@ -1,0 +1,306 @@
+//! Configuration: a TOML file, overridden by environment variables, then by
+//! command-line flags.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+/// The commented default written by `honeytrail init`.
+pub const DEFAULT_CONFIG: &str = r#"# honeytrail configuration.
+#
+# Every setting can also be set by an environment variable (shown beside it)
+# or a command-line flag; flags win over the environment, which wins over
+# this file.
+
+# Where honeytrail keeps its SQLite database and data key.   HONEYTRAIL_DATA_DIR
+# data_dir = "/var/lib/honeytrail"
+
+# The database: a SQLite file (the default is <data_dir>/honeytrail.sqlite) or
+# PostgreSQL for several replicas.                            HONEYTRAIL_DATABASE
+# database = "postgres://honeytrail:PASSWORD@127.0.0.1:5432/honeytrail"
+
+# The data key that seals honey secrets at rest: 32 random bytes, base64.
+# Default: <data_dir>/secret.key, created by `honeytrail init`. Replicas on
+# PostgreSQL must share one key. The key itself can also come from
+# HONEYTRAIL_SECRET_KEY.                                      HONEYTRAIL_SECRET_KEY_FILE
+# secret_key_file = "/etc/honeytrail/secret.key"
+
+[aws]
+# The canary account is reached with the standard AWS credential chain
+# (environment, profile, instance role). Set a profile to pick one.
+# profile = "canary-admin"                                    HONEYTRAIL_AWS_PROFILE
+region = "us-east-1"                                        # HONEYTRAIL_AWS_REGION
+# Endpoint override, e.g. moto's server for testing.          HONEYTRAIL_AWS_ENDPOINT
+# endpoint = "http://127.0.0.1:5000"
+
+[mint]
+# IAM user names for minted keys. Placeholders: {team} {service} {purpose}
+# {env} {n}. Names with a tell-tale word (honey, canary, trap, token, decoy,
+# bait, fake, …) are always refused.                          HONEYTRAIL_MINT_NAMING_PATTERN
+naming_pattern = "{team}-{service}-{purpose}-{env}"
+# How the explicit Deny * on * guard is attached: "inline" (a user policy) or
+# "group" (membership of group_name, which carries the policy).  HONEYTRAIL_MINT_GUARD
+guard = "inline"
+policy_name = "baseline"
+group_name = "service-accounts"
+# Put two keys on each IAM user (IAM's limit) to fit twice as many keys in the
+# account's user quota.                                       HONEYTRAIL_MINT_PACK_TWO_KEYS
+pack_two_keys = false
+
+[render]
+# Defaults for bait files: the profile / environment name and region they name.
+profile = "prod"
+region = "us-east-1"
+"#;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub data_dir: Option<PathBuf>,
+    pub database: Option<String>,
+    pub secret_key_file: Option<PathBuf>,
+    pub aws: AwsSection,
+    pub mint: MintSection,
+    pub render: RenderSection,
+    /// Where the configuration was read from, if a file was.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+    /// The data key given directly through the environment.
+    #[serde(skip)]
+    pub secret_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsSection {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub profile: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MintSection {
+    pub naming_pattern: String,
+    pub guard: Guard,
+    pub policy_name: String,
+    pub group_name: String,
+    pub pack_two_keys: bool,
+}
+
+impl Default for MintSection {
+    fn default() -> Self {
+        MintSection {
+            naming_pattern: honeytrail_core::naming::DEFAULT_PATTERN.into(),
+            guard: Guard::Inline,
+            policy_name: "baseline".into(),
+            group_name: "service-accounts".into(),
+            pack_two_keys: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Guard {
+    Inline,
+    Group,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RenderSection {
+    pub profile: String,
+    pub region: String,
+}
+
+impl Default for RenderSection {
+    fn default() -> Self {
+        RenderSection {
+            profile: "prod".into(),
+            region: "us-east-1".into(),
+        }
+    }
+}
+
+/// Values from command-line flags, which win over everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub database: Option<String>,
+    pub aws_endpoint: Option<String>,
+    pub aws_region: Option<String>,
+    pub aws_profile: Option<String>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// `$XDG_DATA_HOME/honeytrail`, else `~/.local/share/honeytrail`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(x) = env("XDG_DATA_HOME") {
+        return PathBuf::from(x).join("honeytrail");
+    }
+    match env("HOME") {
+        Some(home) => PathBuf::from(home).join(".local/share/honeytrail"),
+        None => PathBuf::from("honeytrail-data"),
+    }
+}
+
+impl Config {
+    /// Loads the configuration: file, then environment, then flags.
+    pub fn load(flags: &Overrides) -> Result<Config> {
+        let early_data_dir = flags
+            .data_dir
+            .clone()
+            .or_else(|| env("HONEYTRAIL_DATA_DIR").map(PathBuf::from));
+        let explicit = flags
+            .config
+            .clone()
+            .or_else(|| env("HONEYTRAIL_CONFIG").map(PathBuf::from));
+        let path = match explicit {
+            Some(p) => {
+                if !p.exists() {
+                    bail!("configuration file {} does not exist; create one with `honeytrail init` or fix --config / HONEYTRAIL_CONFIG", p.display());
+                }
+                Some(p)
+            }
+            None => {
+                let candidate = early_data_dir
+                    .clone()
+                    .unwrap_or_else(default_data_dir)
+                    .join("honeytrail.toml");
+                candidate.exists().then_some(candidate)
+            }
+        };
+        let mut config = match &path {
+            Some(p) => Config::from_file(p)?,
+            None => Config::default(),
+        };
+        config.source = path;
+        config.apply_env()?;
+        config.apply_flags(flags);
+        if config.data_dir.is_none() {
+            config.data_dir = Some(default_data_dir());
+        }
+        Ok(config)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read configuration file {}", path.display()))?;
+        toml::from_str(&text)
+            .with_context(|| format!("configuration file {} is not valid", path.display()))
+    }
+
+    fn apply_env(&mut self) -> Result<()> {
+        macro_rules! set {
+            ($name:literal, $field:expr) => {
+                if let Some(v) = env($name) {
+                    $field = v.into();
+                }
+            };
+        }
+        if let Some(v) = env("HONEYTRAIL_DATA_DIR") {
+            self.data_dir = Some(v.into());
+        }
+        if let Some(v) = env("HONEYTRAIL_DATABASE") {
+            self.database = Some(v);
+        }
+        if let Some(v) = env("HONEYTRAIL_SECRET_KEY_FILE") {
+            self.secret_key_file = Some(v.into());
+        }
+        self.secret_key = env("HONEYTRAIL_SECRET_KEY");
+        if let Some(v) = env("HONEYTRAIL_AWS_ENDPOINT") {
+            self.aws.endpoint = Some(v);
+        }
+        if let Some(v) = env("HONEYTRAIL_AWS_REGION") {
+            self.aws.region = Some(v);
+        }
+        if let Some(v) = env("HONEYTRAIL_AWS_PROFILE") {
+            self.aws.profile = Some(v);
+        }
+        set!("HONEYTRAIL_MINT_NAMING_PATTERN", self.mint.naming_pattern);
+        if let Some(v) = env("HONEYTRAIL_MINT_GUARD") {
+            self.mint.guard = match v.as_str() {
+                "inline" => Guard::Inline,
+                "group" => Guard::Group,
+                other => bail!("HONEYTRAIL_MINT_GUARD is {other:?}; use \"inline\" or \"group\""),
+            };
+        }
+        if let Some(v) = env("HONEYTRAIL_MINT_PACK_TWO_KEYS") {
+            self.mint.pack_two_keys = match v.as_str() {
+                "1" | "true" | "yes" => true,
+                "0" | "false" | "no" => false,
+                other => bail!("HONEYTRAIL_MINT_PACK_TWO_KEYS is {other:?}; use true or false"),
+            };
+        }
+        Ok(())
+    }
+
+    fn apply_flags(&mut self, flags: &Overrides) {
+        if let Some(v) = &flags.data_dir {
+            self.data_dir = Some(v.clone());
+        }
+        if let Some(v) = &flags.database {
+            self.database = Some(v.clone());
+        }
+        if let Some(v) = &flags.aws_endpoint {
+            self.aws.endpoint = Some(v.clone());
+        }
+        if let Some(v) = &flags.aws_region {
+            self.aws.region = Some(v.clone());
+        }
+        if let Some(v) = &flags.aws_profile {
+            self.aws.profile = Some(v.clone());
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir
+            .as_deref()
+            .expect("load() always sets data_dir")
+    }
+
+    /// The database URL, defaulting to a SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}",
+                self.data_dir().join("honeytrail.sqlite").display()
+            ),
+        }
+    }
+
+    pub fn secret_key_path(&self) -> PathBuf {
+        self.secret_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir().join("secret.key"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_config_parses_to_the_defaults() {
+        let c: Config = toml::from_str(DEFAULT_CONFIG).unwrap();
+        assert_eq!(c.mint.naming_pattern, MintSection::default().naming_pattern);
+        assert_eq!(c.mint.guard, Guard::Inline);
+        assert_eq!(c.aws.region.as_deref(), Some("us-east-1"));
+        assert_eq!(c.render.profile, "prod");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let err = toml::from_str::<Config>("[aws]\nendpont = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("endpont"), "{err}");
+    }
+}
