@@ -1,0 +1,428 @@
+//! End-to-end tests of the `honeytrail` binary: the commands a security
+//! engineer types, against SQLite, PostgreSQL and moto's IAM.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::io::Write;
+
+use honeytrail_testkit::{aws_cli, Moto};
+
+/// A scratch installation: its own data directory and HOME.
+struct Env {
+    dir: tempfile::TempDir,
+    database: Option<String>,
+    moto: Option<String>,
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "command failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+    fn fails(self) -> Run {
+        assert_ne!(self.code, 0, "command should have failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+impl Env {
+    fn new() -> Env {
+        Env { dir: tempfile::tempdir().unwrap(), database: None, moto: None }
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_honeytrail"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("HONEYTRAIL_") || k.starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
+        std::fs::create_dir_all(self.home()).unwrap();
+        cmd.env("HOME", self.home()).env("USER", "alice").arg("--data-dir").arg(self.data());
+        if let Some(db) = &self.database {
+            cmd.args(["--database", db]);
+        }
+        if let Some(endpoint) = &self.moto {
+            cmd.args(["--aws-endpoint", endpoint])
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing")
+                .env("AWS_CONFIG_FILE", "/dev/null")
+                .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+        }
+        cmd.args(args);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        self.run_stdin(args, "")
+    }
+
+    fn run_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        let mut child = self.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out: Output = child.wait_with_output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+const KEY: &str = "AKIARZPUZDIKAWS2LJNF";
+const SECRET: &str = "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";
+
+fn import_with_secret(env: &Env) {
+    env.run_stdin(
+        &["token", "import", "aws", "--access-key-id", KEY, "--secret-stdin", "--user-name", "payments-s3-sync-prod", "--label", "team=payments", "--source", "generated on maria-mbp"],
+        &format!("{SECRET}\n"),
+    )
+    .ok();
+}
+
+#[test]
+fn init_writes_config_database_and_key_once() {
+    let env = Env::new();
+    let out = env.run(&["init"]).ok();
+    assert!(out.stdout.contains("(written)"), "{}", out.stdout);
+    let config = env.data().join("honeytrail.toml");
+    let key = env.data().join("secret.key");
+    assert!(config.exists() && key.exists() && env.data().join("honeytrail.sqlite").exists());
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    let key_before = std::fs::read_to_string(&key).unwrap();
+    let out = env.run(&["init"]).ok();
+    assert!(out.stdout.contains("exists; kept"), "{}", out.stdout);
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), key_before, "the data key is never replaced");
+}
+
+#[test]
+fn a_broken_config_names_the_file_and_the_problem() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.data()).unwrap();
+    std::fs::write(env.data().join("honeytrail.toml"), "[aws]\nendpont = \"http://x\"\n").unwrap();
+    let out = env.run(&["token", "list"]).fails();
+    assert!(out.stderr.contains("honeytrail.toml") && out.stderr.contains("endpont"), "{}", out.stderr);
+    let missing = env.run(&["--config", "/nonexistent/ht.toml", "token", "list"]).fails();
+    assert!(missing.stderr.contains("/nonexistent/ht.toml does not exist"), "{}", missing.stderr);
+}
+
+#[test]
+fn import_place_custody_describe_on_sqlite() {
+    registry_walkthrough(&Env::new());
+}
+
+#[tokio::test]
+async fn import_place_custody_describe_on_postgres() {
+    let mut env = Env::new();
+    env.database = Some(honeytrail_testkit::postgres_database().await);
+    tokio::task::spawn_blocking(move || registry_walkthrough(&env)).await.unwrap();
+}
+
+fn registry_walkthrough(env: &Env) {
+    import_with_secret(env);
+    let list = env.run(&["token", "list", "--json"]).ok().json();
+    assert_eq!(list[0]["access_key_id"], KEY);
+    assert_eq!(list[0]["kind"], "aws-imported");
+    assert_eq!(list[0]["account_id"], honeytrail_core::keyid::decode_account(KEY).to_string().trim_start_matches("account "));
+    let show = env.run(&["token", "show", KEY]).ok();
+    assert!(!show.stdout.contains(SECRET) && show.stdout.contains("held, sealed"), "the secret stays hidden: {}", show.stdout);
+
+    env.run(&["placement", "add", KEY, "--host", "maria-mbp", "--path", "~/.aws/credentials", "--owner", "Maria", "--asset", "MacBook Pro", "--serial", "C02XYZ", "--format", "aws-credentials"]).ok();
+    env.run(&["placement", "add", KEY, "--host", "bastion-1.prod", "--path", "/home/ops/.aws/credentials", "--owner", "ops"]).ok();
+    env.run(&["custody", "add", KEY, "sent by email to maria@example.com", "--by", "alice"]).ok();
+    env.run(&["custody", "add", KEY, "committed to git@example.com:infra/deploy.git"]).ok();
+
+    let found = env.run(&["placement", "list", "--owner", "MARIA", "--json"]).ok().json();
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    assert_eq!(found[0]["serial"], "C02XYZ");
+    let by_host = env.run(&["placement", "list", "--host", "bastion"]).ok();
+    assert!(by_host.stdout.contains("bastion-1.prod") && !by_host.stdout.contains("maria-mbp"), "{}", by_host.stdout);
+
+    let described = env.run(&["token", "describe", KEY]).ok().stdout;
+    assert!(described.contains(&format!("Key {KEY} was placed in 2 places:")), "{described}");
+    assert!(described.contains("on Maria's MacBook Pro (host maria-mbp, serial C02XYZ) in ~/.aws/credentials"), "{described}");
+    assert!(described.contains("generated on maria-mbp"), "{described}");
+    assert!(described.contains("secret imported into honeytrail"), "{described}");
+    assert!(described.contains("sent by email to maria@example.com (by alice)"), "{described}");
+    assert!(described.contains("committed to git@example.com:infra/deploy.git (by alice@"), "{described}");
+
+    // Removing the bastion placement leaves one: the headline becomes the guidance's sentence.
+    let bastion = env.run(&["placement", "list", "--host", "bastion", "--json"]).ok().json();
+    let id = bastion[0]["id"].as_i64().unwrap().to_string();
+    env.run(&["placement", "remove", &id]).ok();
+    let described = env.run(&["token", "describe", KEY, "--json"]).ok().json();
+    assert_eq!(
+        described["headline"],
+        format!("Key {KEY} was placed on Maria's MacBook Pro (host maria-mbp, serial C02XYZ) in ~/.aws/credentials.")
+    );
+    let csv = env.run(&["placement", "list", "--all", "--csv"]).ok().stdout;
+    assert_eq!(csv.lines().count(), 3, "header and both placements, removed included: {csv}");
+}
+
+#[test]
+fn bad_input_gives_clear_errors_and_non_zero_exits() {
+    let env = Env::new();
+    let out = env.run(&["token", "import", "aws", "--access-key-id", "AKIA123"]).fails();
+    assert!(out.stderr.contains("7 characters long"), "{}", out.stderr);
+    let out = env.run(&["token", "import", "aws", "--access-key-id", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"]).fails();
+    assert!(out.stderr.contains("did you paste the secret"), "{}", out.stderr);
+    assert!(!out.stderr.contains("bPxRfiCYEXAMPLEKEY"), "a pasted secret is not echoed: {}", out.stderr);
+    let out = env.run(&["token", "show", "AKIAUNKNOWNUNKNOWN22"]).fails();
+    assert!(out.stderr.contains("not found") && out.stderr.contains("token list"), "{}", out.stderr);
+    let out = env.run(&["placement", "add", "#42", "--host", "h", "--path", "p"]).fails();
+    assert!(out.stderr.contains("token #42 not found"), "{}", out.stderr);
+    let out = env.run(&["token", "import", "aws", "--access-key-id", KEY, "--label", "bad label"]).fails();
+    assert!(out.stderr.contains("label"), "{}", out.stderr);
+    import_with_secret(&env);
+    let out = env.run(&["token", "import", "aws", "--access-key-id", KEY]).fails();
+    assert!(out.stderr.contains("already registered"), "{}", out.stderr);
+    let out = env.run(&["render", KEY, "--format", "yaml"]).fails();
+    assert!(out.stderr.contains("unknown bait format") && out.stderr.contains("k8s-secret"), "{}", out.stderr);
+    let out = env.run(&["custody", "add", KEY, "  "]).fails();
+    assert!(out.stderr.contains("description is empty"), "{}", out.stderr);
+}
+
+#[test]
+fn an_unreachable_aws_endpoint_fails_cleanly_and_stores_nothing() {
+    let mut env = Env::new();
+    let port = honeytrail_testkit::free_port();
+    env.moto = Some(format!("http://127.0.0.1:{port}"));
+    let out = env.run(&["token", "mint", "aws"]).fails();
+    assert!(out.stderr.contains(&format!("127.0.0.1:{port}")) && out.stderr.contains("endpoint"), "{}", out.stderr);
+    let list = env.run(&["token", "list", "--state", "all", "--json"]).ok().json();
+    assert_eq!(list.as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn render_merges_without_clobbering_and_records_the_placement() {
+    let env = Env::new();
+    import_with_secret(&env);
+    let aws_dir = env.home().join(".aws");
+    std::fs::create_dir_all(&aws_dir).unwrap();
+    let creds = aws_dir.join("credentials");
+    let real = "[default]\naws_access_key_id = AKIAREALREALREALREAL\naws_secret_access_key = real/secret\n\n[staging]\naws_access_key_id = AKIASTAGINGSTAGINGST\naws_secret_access_key = staging\n";
+    std::fs::write(&creds, real).unwrap();
+
+    let out = env.run(&["render", KEY, "--format", "aws-credentials", "--profile", "prod", "--into", "~/.aws/credentials", "--owner", "Maria"]).ok();
+    assert!(out.stderr.contains("recorded placement"), "{}", out.stderr);
+    let merged = std::fs::read_to_string(&creds).unwrap();
+    assert!(merged.starts_with(real), "existing profiles untouched:\n{merged}");
+    assert!(merged.contains(&format!("[prod]\naws_access_key_id = {KEY}\naws_secret_access_key = {SECRET}\n")));
+    let backups: Vec<_> = std::fs::read_dir(&aws_dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains("honeytrail-backup")).collect();
+    assert_eq!(backups.len(), 1);
+    assert_eq!(std::fs::read_to_string(backups[0].path()).unwrap(), real);
+
+    // Same profile again: refused, file unchanged.
+    let out = env.run(&["render", KEY, "--format", "aws-credentials", "--profile", "staging", "--into", "~/.aws/credentials"]).fails();
+    assert!(out.stderr.contains("[staging]") && out.stderr.contains("--force"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&creds).unwrap(), merged);
+    // Forced: only [staging] is replaced.
+    env.run(&["render", KEY, "--format", "aws-credentials", "--profile", "staging", "--into", "~/.aws/credentials", "--force", "--no-placement"]).ok();
+    let forced = std::fs::read_to_string(&creds).unwrap();
+    assert!(forced.contains("AKIAREALREALREALREAL") && !forced.contains("AKIASTAGINGSTAGINGST"), "{forced}");
+
+    let placements = env.run(&["placement", "list", KEY, "--json"]).ok().json();
+    assert_eq!(placements.as_array().unwrap().len(), 1, "--no-placement recorded none");
+    assert_eq!(placements[0]["path"], creds.display().to_string());
+    assert_eq!(placements[0]["format"], "aws-credentials");
+    assert_eq!(placements[0]["owner"], "Maria");
+    let hops = env.run(&["custody", "list", KEY, "--json"]).ok().json();
+    let written: Vec<_> = hops.as_array().unwrap().iter().filter(|h| h["description"].as_str().unwrap().starts_with("written to")).collect();
+    assert_eq!(written.len(), 2, "every write is a custody hop");
+    assert!(written.iter().all(|h| h["automatic"] == true));
+
+    // A source file is never merged into an existing one.
+    let py = env.home().join("settings.py");
+    std::fs::write(&py, "DEBUG = True\n").unwrap();
+    let out = env.run(&["render", KEY, "--format", "python", "--into", py.to_str().unwrap()]).fails();
+    assert!(out.stderr.contains("not merged"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&py).unwrap(), "DEBUG = True\n");
+}
+
+#[test]
+fn render_needs_a_secret_and_an_active_token() {
+    let env = Env::new();
+    env.run(&["token", "import", "aws", "--access-key-id", KEY]).ok();
+    let out = env.run(&["render", KEY, "--format", "dotenv"]).fails();
+    assert!(out.stderr.contains("holds no secret"), "{}", out.stderr);
+    env.run(&["token", "retire", KEY]).ok();
+    let out = env.run(&["render", KEY, "--format", "dotenv"]).fails();
+    assert!(out.stderr.contains("retired"), "{}", out.stderr);
+}
+
+#[test]
+fn check_exit_status_tells_pass_warn_fail() {
+    let env = Env::new();
+    // A canarytokens.org key: its account is public.
+    let out = env.run(&["check", "AKIASP2TPHJSQH3FJRUX"]);
+    assert_eq!(out.code, 3, "{}", out.stdout);
+    assert!(out.stdout.contains("171436882533") && out.stdout.contains("canarytokens.org"), "{}", out.stdout);
+    // An unregistered key: the user name is unknown.
+    assert_eq!(env.run(&["check", "AKIAIOSFODNN7EXAMPLE"]).code, 2);
+    // A registered key with a plausible user.
+    import_with_secret(&env);
+    let out = env.run(&["check", KEY, "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let report = out.json();
+    assert_eq!(report["verdict"], "pass");
+    assert_eq!(report["registered"], true);
+    assert!(report["findings"].as_array().unwrap().iter().any(|f| f["code"] == "name-visible"));
+    // A tell-tale user name fails.
+    env.run(&["token", "import", "aws", "--access-key-id", "AKIARZPUZDIKAAAAAAAH", "--user-name", "honeytoken-laptops"]).ok();
+    assert_eq!(env.run(&["check", "AKIARZPUZDIKAAAAAAAH"]).code, 3);
+    let out = env.run(&["check", "not a key"]).fails();
+    assert_eq!(out.code, 1, "errors exit 1: {}", out.stderr);
+}
+
+#[test]
+fn bulk_import_from_csv_and_jsonl() {
+    let env = Env::new();
+    let csv_path = env.dir.path().join("keys.csv");
+    let mut csv = String::from("access_key_id,secret_access_key,user_name,labels,host,path,owner,serial\n");
+    for i in 0..2000u64 {
+        let key = honeytrail_core::keyid::synthesize(123456789012, i);
+        csv.push_str(&format!("{key},secret{i:036},svc-{i},fleet=laptops;os=macos,laptop-{i},/Users/u{i}/.aws/credentials,user {i},C02{i:05}\n"));
+    }
+    std::fs::write(&csv_path, &csv).unwrap();
+    let out = env.run(&["token", "import", "aws", "--from", csv_path.to_str().unwrap()]).ok();
+    assert!(out.stdout.contains("imported 2000 token(s) with 2000 placement(s)"), "{}", out.stdout);
+    let listed = env.run(&["token", "list", "--label", "os=macos", "--json"]).ok().json();
+    assert_eq!(listed.as_array().unwrap().len(), 2000);
+    let one = env.run(&["placement", "list", "--host", "laptop-1999", "--json"]).ok().json();
+    assert_eq!(one[0]["serial"], "C0201999");
+
+    // Re-importing is refused as a whole, or skips with --skip-existing.
+    let out = env.run(&["token", "import", "aws", "--from", csv_path.to_str().unwrap()]).fails();
+    assert!(out.stderr.contains("already registered"), "{}", out.stderr);
+    let out = env.run(&["token", "import", "aws", "--from", csv_path.to_str().unwrap(), "--skip-existing"]).ok();
+    assert!(out.stdout.contains("imported 0") && out.stdout.contains("skipped 2000"), "{}", out.stdout);
+
+    // JSON lines with a bad row: nothing is imported and the line is named.
+    let jsonl = env.dir.path().join("keys.jsonl");
+    std::fs::write(&jsonl, format!(
+        "{{\"access_key_id\":\"{}\",\"labels\":{{\"team\":\"data\"}}}}\n{{\"access_key_id\":\"AKIA-BAD\"}}\n{{\"access_key_id\":\"{}\",\"host\":\"h\"}}\n",
+        honeytrail_core::keyid::synthesize(1, 1),
+        honeytrail_core::keyid::synthesize(1, 2)
+    )).unwrap();
+    let out = env.run(&["token", "import", "aws", "--from", jsonl.to_str().unwrap()]).fails();
+    assert!(out.stderr.contains("line 2") && out.stderr.contains("line 3: a placement needs both host and path"), "{}", out.stderr);
+    let all = env.run(&["token", "list", "--json"]).ok().json();
+    assert_eq!(all.as_array().unwrap().len(), 2000);
+    let unknown = env.dir.path().join("bad.csv");
+    std::fs::write(&unknown, "access_key_id,colour\nAKIARZPUZDIKAWS2LJNF,blue\n").unwrap();
+    let out = env.run(&["token", "import", "aws", "--from", unknown.to_str().unwrap()]).fails();
+    assert!(out.stderr.contains("unknown column \"colour\""), "{}", out.stderr);
+}
+
+/// Mint with the CLI against moto, write bait, and let the `aws` CLI read it.
+#[test]
+fn minted_keys_work_in_rendered_files_and_retire_cleanly() {
+    let moto = Moto::start();
+    let mut env = Env::new();
+    env.moto = Some(moto.endpoint.clone());
+    let minted = env.run(&["token", "mint", "aws", "--label", "team=payments", "--json"]).ok().json();
+    let key = minted[0]["access_key_id"].as_str().unwrap().to_string();
+    let user = minted[0]["iam_user_name"].as_str().unwrap().to_string();
+    assert!(honeytrail_core::naming::telltale_word(&user).is_none(), "{user}");
+    let hops = env.run(&["custody", "list", &key, "--json"]).ok().json();
+    assert!(hops[0]["description"].as_str().unwrap().starts_with("generated in canary account 123456789012"), "{hops}");
+
+    // Credentials file and config file, each read by the real aws CLI.
+    let creds = env.home().join(".aws/credentials");
+    let config = env.home().join(".aws/config");
+    env.run(&["render", &key, "--format", "aws-credentials", "--profile", "prod", "--into", creds.to_str().unwrap()]).ok();
+    env.run(&["render", &key, "--format", "aws-config", "--profile", "backup", "--into", config.to_str().unwrap()]).ok();
+    for (profile, credentials_file, config_file) in [("prod", creds.as_path(), Path::new("/dev/null")), ("backup", Path::new("/dev/null"), config.as_path())] {
+        let out = Command::new("aws")
+            .args(["--endpoint-url", &moto.endpoint, "--profile", profile, "--output", "json", "sts", "get-caller-identity"])
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_SHARED_CREDENTIALS_FILE", credentials_file)
+            .env("AWS_CONFIG_FILE", config_file)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "aws CLI with profile {profile}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains(&format!("user/{user}")), "profile {profile}: {stdout}");
+    }
+
+    // Rotate: a new key, placements carried over, the old key gone in AWS.
+    let rotated = env.run(&["token", "rotate", &key, "--json"]).ok().json();
+    let new_key = rotated["access_key_id"].as_str().unwrap().to_string();
+    assert_ne!(new_key, key);
+    assert_eq!(rotated["labels"]["team"], "payments");
+    let carried = env.run(&["placement", "list", &new_key, "--json"]).ok().json();
+    assert_eq!(carried.as_array().unwrap().len(), 2);
+    let (ok, out, _) = aws_cli(&moto.endpoint, "testing", "testing", &["iam", "list-access-keys", "--user-name", &user]);
+    assert!(!ok || !out.contains(&key), "the old key is deleted: {out}");
+    let old = env.run(&["token", "show", &key, "--json"]).ok().json();
+    assert_eq!(old["state"], "retired");
+
+    // Retire the new key: key and user are gone in AWS, the history stays.
+    let new_user = rotated["iam_user_name"].as_str().unwrap().to_string();
+    env.run(&["token", "retire", &new_key]).ok();
+    let (ok, _, err) = aws_cli(&moto.endpoint, "testing", "testing", &["iam", "get-user", "--user-name", &new_user]);
+    assert!(!ok && err.contains("NoSuchEntity"), "{err}");
+    let shown = env.run(&["token", "show", &new_key, "--json"]).ok().json();
+    assert_eq!(shown["state"], "retired");
+    assert_eq!(shown["placements"].as_array().unwrap().len(), 2);
+    // Retiring again is safe (AWS already clean).
+    env.run(&["token", "retire", &new_key]).ok();
+}
+
+#[test]
+fn packing_puts_two_keys_on_one_user() {
+    let moto = Moto::start();
+    let mut env = Env::new();
+    env.moto = Some(moto.endpoint.clone());
+    let minted = env.run(&["token", "mint", "aws", "--pack", "--count", "3", "--json"]).ok().json();
+    let users: Vec<&str> = minted.as_array().unwrap().iter().map(|t| t["iam_user_name"].as_str().unwrap()).collect();
+    assert_eq!(users[0], users[1], "second key packed onto the first user");
+    assert_ne!(users[1], users[2], "a user holds at most two keys");
+    // Retiring one of a packed pair keeps the user for the other.
+    let first = minted[0]["access_key_id"].as_str().unwrap();
+    env.run(&["token", "retire", first]).ok();
+    let (ok, _, err) = aws_cli(&moto.endpoint, "testing", "testing", &["iam", "get-user", "--user-name", users[0]]);
+    assert!(ok, "user still holds the second key: {err}");
+}
+
+#[test]
+fn mint_refuses_telltale_names() {
+    let moto = Moto::start();
+    let mut env = Env::new();
+    env.moto = Some(moto.endpoint.clone());
+    let out = env.run(&["token", "mint", "aws", "--name", "canary-laptop-1"]).fails();
+    assert!(out.stderr.contains("tell-tale"), "{}", out.stderr);
+    let (ok, out, _) = aws_cli(&moto.endpoint, "testing", "testing", &["iam", "list-users"]);
+    assert!(ok && !out.contains("canary-laptop-1"), "{out}");
+}
+
+#[test]
+fn the_demo_runs_without_a_cloud_account() {
+    let env = Env::new();
+    let out = env.run(&["demo"]).ok();
+    assert!(out.stdout.contains("was placed on Maria's MacBook Pro (host maria-mbp, serial C02XYZ)"), "{}", out.stdout);
+    assert!(out.stdout.contains("aws_secret_access_key = keep-me-exactly-as-i-am"), "{}", out.stdout);
+    assert!(out.stdout.contains("verdict: FAIL") && out.stdout.contains("verdict: pass"), "{}", out.stdout);
+    // It can be run again: the demo directory is recreated.
+    env.run(&["demo"]).ok();
+}
