@@ -1,9 +1,9 @@
 //! End-to-end tests of the `honeytrail` binary: the commands a security
 //! engineer types, against SQLite, PostgreSQL and moto's IAM.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::io::Write;
 
 use honeytrail_testkit::{aws_cli, Moto};
 
@@ -75,7 +75,8 @@ impl Env {
     }
 
     fn run_stdin(&self, args: &[&str], stdin: &str) -> Run {
-        let mut child = self.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child =
+            self.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
         let out: Output = child.wait_with_output().unwrap();
         Run {
@@ -91,7 +92,20 @@ const SECRET: &str = "tfteSlswRu7BJ86wekitnifILbZam1KYY3TG+Qp/";
 
 fn import_with_secret(env: &Env) {
     env.run_stdin(
-        &["token", "import", "aws", "--access-key-id", KEY, "--secret-stdin", "--user-name", "payments-s3-sync-prod", "--label", "team=payments", "--source", "generated on maria-mbp"],
+        &[
+            "token",
+            "import",
+            "aws",
+            "--access-key-id",
+            KEY,
+            "--secret-stdin",
+            "--user-name",
+            "payments-s3-sync-prod",
+            "--label",
+            "team=payments",
+            "--source",
+            "generated on maria-mbp",
+        ],
         &format!("{SECRET}\n"),
     )
     .ok();
@@ -133,7 +147,16 @@ fn import_place_custody_describe_on_sqlite() {
 async fn import_place_custody_describe_on_postgres() {
     let mut env = Env::new();
     env.database = Some(honeytrail_testkit::postgres_database().await);
-    tokio::task::spawn_blocking(move || registry_walkthrough(&env)).await.unwrap();
+    tokio::task::spawn_blocking(move || {
+        // On PostgreSQL the data key is never made up on the fly (replicas
+        // must share it): without one, storing a secret is refused, clearly.
+        let out = env.run_stdin(&["token", "import", "aws", "--access-key-id", KEY, "--secret-stdin"], SECRET).fails();
+        assert!(out.stderr.contains("no data key") && out.stderr.contains("honeytrail init"), "{}", out.stderr);
+        env.run(&["init"]).ok();
+        registry_walkthrough(&env)
+    })
+    .await
+    .unwrap();
 }
 
 fn registry_walkthrough(env: &Env) {
@@ -141,12 +164,47 @@ fn registry_walkthrough(env: &Env) {
     let list = env.run(&["token", "list", "--json"]).ok().json();
     assert_eq!(list[0]["access_key_id"], KEY);
     assert_eq!(list[0]["kind"], "aws-imported");
-    assert_eq!(list[0]["account_id"], honeytrail_core::keyid::decode_account(KEY).to_string().trim_start_matches("account "));
+    assert_eq!(
+        list[0]["account_id"],
+        honeytrail_core::keyid::decode_account(KEY).to_string().trim_start_matches("account ")
+    );
     let show = env.run(&["token", "show", KEY]).ok();
-    assert!(!show.stdout.contains(SECRET) && show.stdout.contains("held, sealed"), "the secret stays hidden: {}", show.stdout);
+    assert!(
+        !show.stdout.contains(SECRET) && show.stdout.contains("held, sealed"),
+        "the secret stays hidden: {}",
+        show.stdout
+    );
 
-    env.run(&["placement", "add", KEY, "--host", "maria-mbp", "--path", "~/.aws/credentials", "--owner", "Maria", "--asset", "MacBook Pro", "--serial", "C02XYZ", "--format", "aws-credentials"]).ok();
-    env.run(&["placement", "add", KEY, "--host", "bastion-1.prod", "--path", "/home/ops/.aws/credentials", "--owner", "ops"]).ok();
+    env.run(&[
+        "placement",
+        "add",
+        KEY,
+        "--host",
+        "maria-mbp",
+        "--path",
+        "~/.aws/credentials",
+        "--owner",
+        "Maria",
+        "--asset",
+        "MacBook Pro",
+        "--serial",
+        "C02XYZ",
+        "--format",
+        "aws-credentials",
+    ])
+    .ok();
+    env.run(&[
+        "placement",
+        "add",
+        KEY,
+        "--host",
+        "bastion-1.prod",
+        "--path",
+        "/home/ops/.aws/credentials",
+        "--owner",
+        "ops",
+    ])
+    .ok();
     env.run(&["custody", "add", KEY, "sent by email to maria@example.com", "--by", "alice"]).ok();
     env.run(&["custody", "add", KEY, "committed to git@example.com:infra/deploy.git"]).ok();
 
@@ -158,7 +216,10 @@ fn registry_walkthrough(env: &Env) {
 
     let described = env.run(&["token", "describe", KEY]).ok().stdout;
     assert!(described.contains(&format!("Key {KEY} was placed in 2 places:")), "{described}");
-    assert!(described.contains("on Maria's MacBook Pro (host maria-mbp, serial C02XYZ) in ~/.aws/credentials"), "{described}");
+    assert!(
+        described.contains("on Maria's MacBook Pro (host maria-mbp, serial C02XYZ) in ~/.aws/credentials"),
+        "{described}"
+    );
     assert!(described.contains("generated on maria-mbp"), "{described}");
     assert!(described.contains("secret imported into honeytrail"), "{described}");
     assert!(described.contains("sent by email to maria@example.com (by alice)"), "{described}");
@@ -182,7 +243,8 @@ fn bad_input_gives_clear_errors_and_non_zero_exits() {
     let env = Env::new();
     let out = env.run(&["token", "import", "aws", "--access-key-id", "AKIA123"]).fails();
     assert!(out.stderr.contains("7 characters long"), "{}", out.stderr);
-    let out = env.run(&["token", "import", "aws", "--access-key-id", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"]).fails();
+    let out =
+        env.run(&["token", "import", "aws", "--access-key-id", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"]).fails();
     assert!(out.stderr.contains("did you paste the secret"), "{}", out.stderr);
     assert!(!out.stderr.contains("bPxRfiCYEXAMPLEKEY"), "a pasted secret is not echoed: {}", out.stderr);
     let out = env.run(&["token", "show", "AKIAUNKNOWNUNKNOWN22"]).fails();
@@ -212,6 +274,23 @@ fn an_unreachable_aws_endpoint_fails_cleanly_and_stores_nothing() {
 }
 
 #[test]
+fn missing_aws_credentials_are_explained() {
+    let env = Env::new();
+    let port = honeytrail_testkit::free_port();
+    let out = env
+        .command(&["--aws-endpoint", &format!("http://127.0.0.1:{port}"), "token", "mint", "aws"])
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("no AWS credentials") && stderr.contains("AWS_PROFILE"), "{stderr}");
+    assert_eq!(env.run(&["token", "list", "--json"]).ok().json().as_array().unwrap().len(), 0);
+}
+
+#[test]
 fn render_merges_without_clobbering_and_records_the_placement() {
     let env = Env::new();
     import_with_secret(&env);
@@ -221,21 +300,52 @@ fn render_merges_without_clobbering_and_records_the_placement() {
     let real = "[default]\naws_access_key_id = AKIAREALREALREALREAL\naws_secret_access_key = real/secret\n\n[staging]\naws_access_key_id = AKIASTAGINGSTAGINGST\naws_secret_access_key = staging\n";
     std::fs::write(&creds, real).unwrap();
 
-    let out = env.run(&["render", KEY, "--format", "aws-credentials", "--profile", "prod", "--into", "~/.aws/credentials", "--owner", "Maria"]).ok();
+    let out = env
+        .run(&[
+            "render",
+            KEY,
+            "--format",
+            "aws-credentials",
+            "--profile",
+            "prod",
+            "--into",
+            "~/.aws/credentials",
+            "--owner",
+            "Maria",
+        ])
+        .ok();
     assert!(out.stderr.contains("recorded placement"), "{}", out.stderr);
     let merged = std::fs::read_to_string(&creds).unwrap();
     assert!(merged.starts_with(real), "existing profiles untouched:\n{merged}");
     assert!(merged.contains(&format!("[prod]\naws_access_key_id = {KEY}\naws_secret_access_key = {SECRET}\n")));
-    let backups: Vec<_> = std::fs::read_dir(&aws_dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains("honeytrail-backup")).collect();
+    let backups: Vec<_> = std::fs::read_dir(&aws_dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("honeytrail-backup"))
+        .collect();
     assert_eq!(backups.len(), 1);
     assert_eq!(std::fs::read_to_string(backups[0].path()).unwrap(), real);
 
     // Same profile again: refused, file unchanged.
-    let out = env.run(&["render", KEY, "--format", "aws-credentials", "--profile", "staging", "--into", "~/.aws/credentials"]).fails();
+    let out = env
+        .run(&["render", KEY, "--format", "aws-credentials", "--profile", "staging", "--into", "~/.aws/credentials"])
+        .fails();
     assert!(out.stderr.contains("[staging]") && out.stderr.contains("--force"), "{}", out.stderr);
     assert_eq!(std::fs::read_to_string(&creds).unwrap(), merged);
     // Forced: only [staging] is replaced.
-    env.run(&["render", KEY, "--format", "aws-credentials", "--profile", "staging", "--into", "~/.aws/credentials", "--force", "--no-placement"]).ok();
+    env.run(&[
+        "render",
+        KEY,
+        "--format",
+        "aws-credentials",
+        "--profile",
+        "staging",
+        "--into",
+        "~/.aws/credentials",
+        "--force",
+        "--no-placement",
+    ])
+    .ok();
     let forced = std::fs::read_to_string(&creds).unwrap();
     assert!(forced.contains("AKIAREALREALREALREAL") && !forced.contains("AKIASTAGINGSTAGINGST"), "{forced}");
 
@@ -245,7 +355,12 @@ fn render_merges_without_clobbering_and_records_the_placement() {
     assert_eq!(placements[0]["format"], "aws-credentials");
     assert_eq!(placements[0]["owner"], "Maria");
     let hops = env.run(&["custody", "list", KEY, "--json"]).ok().json();
-    let written: Vec<_> = hops.as_array().unwrap().iter().filter(|h| h["description"].as_str().unwrap().starts_with("written to")).collect();
+    let written: Vec<_> = hops
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["description"].as_str().unwrap().starts_with("written to"))
+        .collect();
     assert_eq!(written.len(), 2, "every write is a custody hop");
     assert!(written.iter().all(|h| h["automatic"] == true));
 
@@ -286,7 +401,16 @@ fn check_exit_status_tells_pass_warn_fail() {
     assert_eq!(report["registered"], true);
     assert!(report["findings"].as_array().unwrap().iter().any(|f| f["code"] == "name-visible"));
     // A tell-tale user name fails.
-    env.run(&["token", "import", "aws", "--access-key-id", "AKIARZPUZDIKAAAAAAAH", "--user-name", "honeytoken-laptops"]).ok();
+    env.run(&[
+        "token",
+        "import",
+        "aws",
+        "--access-key-id",
+        "AKIARZPUZDIKAAAAAAAH",
+        "--user-name",
+        "honeytoken-laptops",
+    ])
+    .ok();
     assert_eq!(env.run(&["check", "AKIARZPUZDIKAAAAAAAH"]).code, 3);
     let out = env.run(&["check", "not a key"]).fails();
     assert_eq!(out.code, 1, "errors exit 1: {}", out.stderr);
@@ -323,7 +447,11 @@ fn bulk_import_from_csv_and_jsonl() {
         honeytrail_core::keyid::synthesize(1, 2)
     )).unwrap();
     let out = env.run(&["token", "import", "aws", "--from", jsonl.to_str().unwrap()]).fails();
-    assert!(out.stderr.contains("line 2") && out.stderr.contains("line 3: a placement needs both host and path"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("line 2") && out.stderr.contains("line 3: a placement needs both host and path"),
+        "{}",
+        out.stderr
+    );
     let all = env.run(&["token", "list", "--json"]).ok().json();
     assert_eq!(all.as_array().unwrap().len(), 2000);
     let unknown = env.dir.path().join("bad.csv");
@@ -348,11 +476,24 @@ fn minted_keys_work_in_rendered_files_and_retire_cleanly() {
     // Credentials file and config file, each read by the real aws CLI.
     let creds = env.home().join(".aws/credentials");
     let config = env.home().join(".aws/config");
-    env.run(&["render", &key, "--format", "aws-credentials", "--profile", "prod", "--into", creds.to_str().unwrap()]).ok();
-    env.run(&["render", &key, "--format", "aws-config", "--profile", "backup", "--into", config.to_str().unwrap()]).ok();
-    for (profile, credentials_file, config_file) in [("prod", creds.as_path(), Path::new("/dev/null")), ("backup", Path::new("/dev/null"), config.as_path())] {
+    env.run(&["render", &key, "--format", "aws-credentials", "--profile", "prod", "--into", creds.to_str().unwrap()])
+        .ok();
+    env.run(&["render", &key, "--format", "aws-config", "--profile", "backup", "--into", config.to_str().unwrap()])
+        .ok();
+    for (profile, credentials_file, config_file) in
+        [("prod", creds.as_path(), Path::new("/dev/null")), ("backup", Path::new("/dev/null"), config.as_path())]
+    {
         let out = Command::new("aws")
-            .args(["--endpoint-url", &moto.endpoint, "--profile", profile, "--output", "json", "sts", "get-caller-identity"])
+            .args([
+                "--endpoint-url",
+                &moto.endpoint,
+                "--profile",
+                profile,
+                "--output",
+                "json",
+                "sts",
+                "get-caller-identity",
+            ])
             .env_remove("AWS_ACCESS_KEY_ID")
             .env_remove("AWS_SECRET_ACCESS_KEY")
             .env("AWS_SHARED_CREDENTIALS_FILE", credentials_file)
@@ -372,7 +513,8 @@ fn minted_keys_work_in_rendered_files_and_retire_cleanly() {
     assert_eq!(rotated["labels"]["team"], "payments");
     let carried = env.run(&["placement", "list", &new_key, "--json"]).ok().json();
     assert_eq!(carried.as_array().unwrap().len(), 2);
-    let (ok, out, _) = aws_cli(&moto.endpoint, "testing", "testing", &["iam", "list-access-keys", "--user-name", &user]);
+    let (ok, out, _) =
+        aws_cli(&moto.endpoint, "testing", "testing", &["iam", "list-access-keys", "--user-name", &user]);
     assert!(!ok || !out.contains(&key), "the old key is deleted: {out}");
     let old = env.run(&["token", "show", &key, "--json"]).ok().json();
     assert_eq!(old["state"], "retired");

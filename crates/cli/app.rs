@@ -33,24 +33,34 @@ impl App {
         })
     }
 
-    /// Opens the store, creating the data key on first use.
+    /// Opens the store. With SQLite, the data key is created beside the
+    /// database on first use; with PostgreSQL it must be given (`init`, the
+    /// key file or `HONEYTRAIL_SECRET_KEY`), since a key made up on one replica
+    /// would not open secrets sealed on another.
     pub async fn store(&self) -> Result<Store> {
-        let secrets = self.secret_box(true)?;
+        self.open_store(false).await
+    }
+
+    /// Opens the store, creating the data key if there is none.
+    pub async fn open_store(&self, create_key: bool) -> Result<Store> {
         let url = self.config.database_url();
-        Store::open(&url, Some(secrets))
-            .await
-            .context("cannot open the honeytrail database")
+        let sqlite = !url.starts_with("postgres");
+        let secrets = self.secret_box(create_key || sqlite)?;
+        Store::open(&url, secrets).await.context("cannot open the honeytrail database")
     }
 
     /// The data key: `HONEYTRAIL_SECRET_KEY`, else the key file, created
-    /// (mode 0600) when `create` is set and it does not exist yet.
-    pub fn secret_box(&self, create: bool) -> Result<SecretBox> {
+    /// (mode 0600) when `create` is set and it does not exist yet. `None`
+    /// when there is no key and none may be created.
+    pub fn secret_box(&self, create: bool) -> Result<Option<SecretBox>> {
         if let Some(key) = &self.config.secret_key {
-            return SecretBox::from_base64(key)
-                .context("HONEYTRAIL_SECRET_KEY is not a valid data key");
+            return SecretBox::from_base64(key).map(Some).context("HONEYTRAIL_SECRET_KEY is not a valid data key");
         }
         let path = self.config.secret_key_path();
-        if !path.exists() && create {
+        if !path.exists() {
+            if !create {
+                return Ok(None);
+            }
             write_private(&path, &format!("{}\n", SecretBox::generate_key()))?;
             eprintln!(
                 "note: created the data key {} that seals honey secrets at rest; back it up, and give replicas the same key",
@@ -58,12 +68,10 @@ impl App {
             );
         }
         let text = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "cannot read the data key {}; run `honeytrail init`, or set HONEYTRAIL_SECRET_KEY",
-                path.display()
-            )
+            format!("cannot read the data key {}; run `honeytrail init`, or set HONEYTRAIL_SECRET_KEY", path.display())
         })?;
         SecretBox::from_base64(&text)
+            .map(Some)
             .with_context(|| format!("the data key in {} is not valid", path.display()))
     }
 
@@ -81,12 +89,7 @@ impl App {
 /// The login name of this process's user, from /proc and /etc/passwd.
 fn login_name() -> Option<String> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let uid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))?
-        .split_whitespace()
-        .next()?
-        .to_string();
+    let uid = status.lines().find_map(|l| l.strip_prefix("Uid:"))?.split_whitespace().next()?.to_string();
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
     passwd.lines().find_map(|l| {
         let mut fields = l.split(':');
@@ -103,8 +106,7 @@ pub fn hostname() -> String {
 pub fn write_private(path: &Path, content: &str) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create directory {}", parent.display()))?;
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create directory {}", parent.display()))?;
     }
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -112,7 +114,6 @@ pub fn write_private(path: &Path, content: &str) -> Result<()> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(content.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(content.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

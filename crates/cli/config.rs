@@ -117,10 +117,7 @@ pub struct RenderSection {
 
 impl Default for RenderSection {
     fn default() -> Self {
-        RenderSection {
-            profile: "prod".into(),
-            region: "us-east-1".into(),
-        }
+        RenderSection { profile: "prod".into(), region: "us-east-1".into() }
     }
 }
 
@@ -153,14 +150,8 @@ pub fn default_data_dir() -> PathBuf {
 impl Config {
     /// Loads the configuration: file, then environment, then flags.
     pub fn load(flags: &Overrides) -> Result<Config> {
-        let early_data_dir = flags
-            .data_dir
-            .clone()
-            .or_else(|| env("HONEYTRAIL_DATA_DIR").map(PathBuf::from));
-        let explicit = flags
-            .config
-            .clone()
-            .or_else(|| env("HONEYTRAIL_CONFIG").map(PathBuf::from));
+        let early_data_dir = flags.data_dir.clone().or_else(|| env("HONEYTRAIL_DATA_DIR").map(PathBuf::from));
+        let explicit = flags.config.clone().or_else(|| env("HONEYTRAIL_CONFIG").map(PathBuf::from));
         let path = match explicit {
             Some(p) => {
                 if !p.exists() {
@@ -169,10 +160,7 @@ impl Config {
                 Some(p)
             }
             None => {
-                let candidate = early_data_dir
-                    .clone()
-                    .unwrap_or_else(default_data_dir)
-                    .join("honeytrail.toml");
+                let candidate = early_data_dir.clone().unwrap_or_else(default_data_dir).join("honeytrail.toml");
                 candidate.exists().then_some(candidate)
             }
         };
@@ -192,8 +180,7 @@ impl Config {
     pub fn from_file(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read configuration file {}", path.display()))?;
-        toml::from_str(&text)
-            .with_context(|| format!("configuration file {} is not valid", path.display()))
+        toml::from_str(&text).with_context(|| format!("configuration file {} is not valid", path.display()))
     }
 
     fn apply_env(&mut self) -> Result<()> {
@@ -260,26 +247,19 @@ impl Config {
     }
 
     pub fn data_dir(&self) -> &Path {
-        self.data_dir
-            .as_deref()
-            .expect("load() always sets data_dir")
+        self.data_dir.as_deref().expect("load() always sets data_dir")
     }
 
     /// The database URL, defaulting to a SQLite file in the data directory.
     pub fn database_url(&self) -> String {
         match &self.database {
             Some(url) => url.clone(),
-            None => format!(
-                "sqlite://{}",
-                self.data_dir().join("honeytrail.sqlite").display()
-            ),
+            None => format!("sqlite://{}", self.data_dir().join("honeytrail.sqlite").display()),
         }
     }
 
     pub fn secret_key_path(&self) -> PathBuf {
-        self.secret_key_file
-            .clone()
-            .unwrap_or_else(|| self.data_dir().join("secret.key"))
+        self.secret_key_file.clone().unwrap_or_else(|| self.data_dir().join("secret.key"))
     }
 }
 
@@ -298,9 +278,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_errors() {
-        let err = toml::from_str::<Config>("[aws]\nendpont = \"x\"\n")
-            .unwrap_err()
-            .to_string();
+        let err = toml::from_str::<Config>("[aws]\nendpont = \"x\"\n").unwrap_err().to_string();
         assert!(err.contains("endpont"), "{err}");
     }
 }

@@ -5,16 +5,10 @@ use aws_smithy_runtime_api::http::Response;
 #[derive(Debug, thiserror::Error)]
 pub enum AwsError {
     #[error("cannot reach {endpoint} for {op}: {detail}. Check the endpoint (--aws-endpoint, aws.endpoint in the config) and the network")]
-    Unreachable {
-        op: &'static str,
-        endpoint: String,
-        detail: String,
-    },
+    Unreachable { op: &'static str, endpoint: String, detail: String },
     #[error("no AWS credentials for {op}: set AWS_PROFILE (or aws.profile in the config), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, for an identity in the canary account")]
     NoCredentials { op: &'static str },
-    #[error(
-        "AWS rejected the credentials for {op} ({message}); they are unknown, inactive or mistyped"
-    )]
+    #[error("AWS rejected the credentials for {op} ({message}); they are unknown, inactive or mistyped")]
     BadCredentials { op: &'static str, message: String },
     #[error("AWS denied {op}: {message}. The identity honeytrail uses needs iam:CreateUser, iam:PutUserPolicy, iam:CreateAccessKey, iam:DeleteAccessKey, iam:ListAccessKeys, iam:ListUserPolicies, iam:DeleteUserPolicy, iam:ListGroupsForUser, iam:DeleteUser in the canary account (docs/aws.md)")]
     AccessDenied { op: &'static str, message: String },
@@ -29,38 +23,26 @@ pub enum AwsError {
     #[error("{0}")]
     Refused(String),
     #[error("{cause}; then cleaning up failed too ({cleanup}), so IAM user {user} may be left in the canary account: remove it with `aws iam delete-user --user-name {user}` after deleting its keys and policies")]
-    Leftover {
-        cause: Box<AwsError>,
-        cleanup: Box<AwsError>,
-        user: String,
-    },
+    Leftover { cause: Box<AwsError>, cleanup: Box<AwsError>, user: String },
     #[error("{op} failed: {message}")]
     Other { op: &'static str, message: String },
 }
 
 impl AwsError {
-    pub(crate) fn from_sdk<E>(
-        op: &'static str,
-        endpoint: &str,
-        err: SdkError<E, Response>,
-    ) -> AwsError
+    pub(crate) fn from_sdk<E>(op: &'static str, endpoint: &str, err: SdkError<E, Response>) -> AwsError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let context = DisplayErrorContext(&err).to_string();
         match &err {
-            SdkError::DispatchFailure(_)
-            | SdkError::TimeoutError(_)
-            | SdkError::ConstructionFailure(_)
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ConstructionFailure(_)
                 if context.contains("credentials") || context.contains("Credentials") =>
             {
                 AwsError::NoCredentials { op }
             }
-            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => AwsError::Unreachable {
-                op,
-                endpoint: endpoint.to_string(),
-                detail: short(&context),
-            },
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+                AwsError::Unreachable { op, endpoint: endpoint.to_string(), detail: short(&context) }
+            }
             SdkError::ServiceError(service) => {
                 let e = service.err();
                 let (code, message) = match e.code().filter(|c| !c.is_empty()) {
@@ -77,33 +59,22 @@ impl AwsError {
                     | "SignatureDoesNotMatch"
                     | "UnrecognizedClientException"
                     | "ExpiredToken" => AwsError::BadCredentials { op, message },
-                    "Throttling"
-                    | "ThrottlingException"
-                    | "RequestLimitExceeded"
-                    | "TooManyRequestsException" => AwsError::Throttled { op, message },
+                    "Throttling" | "ThrottlingException" | "RequestLimitExceeded" | "TooManyRequestsException" => {
+                        AwsError::Throttled { op, message }
+                    }
                     "LimitExceeded" | "LimitExceededException" => AwsError::Limit { op, message },
                     "NoSuchEntity" => AwsError::NoSuchEntity { op, message },
                     "EntityAlreadyExists" => AwsError::AlreadyExists { op, message },
-                    _ => AwsError::Other {
-                        op,
-                        message: format!("{code}: {message}"),
-                    },
+                    _ => AwsError::Other { op, message: format!("{code}: {message}") },
                 }
             }
-            _ => AwsError::Other {
-                op,
-                message: short(&context),
-            },
+            _ => AwsError::Other { op, message: short(&context) },
         }
     }
 }
 
 fn code_from_body(raw: &Response) -> (String, String) {
-    let body = raw
-        .body()
-        .bytes()
-        .map(String::from_utf8_lossy)
-        .unwrap_or_default();
+    let body = raw.body().bytes().map(String::from_utf8_lossy).unwrap_or_default();
     let tag = |name: &str| {
         let open = format!("<{name}>");
         let start = body.find(&open)? + open.len();

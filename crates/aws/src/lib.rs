@@ -56,10 +56,7 @@ pub enum DenyGuard {
     Inline { policy_name: String },
     /// Membership of this group, which carries the deny-all policy; the
     /// group is created on first use.
-    Group {
-        group_name: String,
-        policy_name: String,
-    },
+    Group { group_name: String, policy_name: String },
 }
 
 /// What to mint.
@@ -90,21 +87,13 @@ pub struct CanaryAccount {
 
 /// The account number in an ARN such as `arn:aws:iam::123456789012:user/x`.
 pub fn account_of_arn(arn: &str) -> Option<String> {
-    arn.split(':')
-        .nth(4)
-        .filter(|a| !a.is_empty())
-        .map(str::to_string)
+    arn.split(':').nth(4).filter(|a| !a.is_empty()).map(str::to_string)
 }
 
 impl CanaryAccount {
     pub async fn connect(settings: &AwsSettings) -> CanaryAccount {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(
-                settings
-                    .region
-                    .clone()
-                    .unwrap_or_else(|| "us-east-1".into()),
-            ))
+            .region(Region::new(settings.region.clone().unwrap_or_else(|| "us-east-1".into())))
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(5))
@@ -119,32 +108,21 @@ impl CanaryAccount {
             loader = loader.endpoint_url(endpoint);
         }
         if let Some((id, secret)) = &settings.static_credentials {
-            loader = loader.credentials_provider(Credentials::new(
-                id,
-                secret.expose(),
-                None,
-                None,
-                "honeytrail-static",
-            ));
+            loader =
+                loader.credentials_provider(Credentials::new(id, secret.expose(), None, None, "honeytrail-static"));
         }
         let config = loader.load().await;
         CanaryAccount {
             iam: aws_sdk_iam::Client::new(&config),
             sts: aws_sdk_sts::Client::new(&config),
-            endpoint: settings
-                .endpoint
-                .clone()
-                .unwrap_or_else(|| "AWS (default endpoints)".into()),
+            endpoint: settings.endpoint.clone().unwrap_or_else(|| "AWS (default endpoints)".into()),
         }
     }
 
     fn fail<E>(
         &self,
         op: &'static str,
-    ) -> impl FnOnce(
-        aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
-    ) -> AwsError
-           + '_
+    ) -> impl FnOnce(aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::http::Response>) -> AwsError + '_
     where
         E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
@@ -154,12 +132,7 @@ impl CanaryAccount {
     /// `sts:GetCallerIdentity`: checks that the account is reachable and the
     /// credentials work.
     pub async fn identity(&self) -> Result<CallerIdentity, AwsError> {
-        let out = self
-            .sts
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(self.fail("sts:GetCallerIdentity"))?;
+        let out = self.sts.get_caller_identity().send().await.map_err(self.fail("sts:GetCallerIdentity"))?;
         Ok(CallerIdentity {
             account: out.account().unwrap_or_default().to_string(),
             arn: out.arn().unwrap_or_default().to_string(),
@@ -169,8 +142,7 @@ impl CanaryAccount {
     /// Creates a guarded user and its first access key. On failure, removes
     /// whatever it had created.
     pub async fn mint(&self, spec: &MintSpec) -> Result<MintedKey, AwsError> {
-        honeytrail_core::naming::validate_user_name(&spec.user_name)
-            .map_err(|e| AwsError::Refused(e.to_string()))?;
+        honeytrail_core::naming::validate_user_name(&spec.user_name).map_err(|e| AwsError::Refused(e.to_string()))?;
         let user = self
             .iam
             .create_user()
@@ -180,10 +152,7 @@ impl CanaryAccount {
             .await
             .map_err(self.fail("iam:CreateUser"))?
             .user
-            .ok_or_else(|| AwsError::Other {
-                op: "iam:CreateUser",
-                message: "the response carried no user".into(),
-            })?;
+            .ok_or_else(|| AwsError::Other { op: "iam:CreateUser", message: "the response carried no user".into() })?;
         let result = async {
             self.attach_guard(&spec.user_name, &spec.guard).await?;
             self.create_key(&spec.user_name, user.arn()).await
@@ -216,10 +185,7 @@ impl CanaryAccount {
             .await
             .map_err(self.fail("iam:GetUser"))?
             .user
-            .ok_or_else(|| AwsError::Other {
-                op: "iam:GetUser",
-                message: "the response carried no user".into(),
-            })?;
+            .ok_or_else(|| AwsError::Other { op: "iam:GetUser", message: "the response carried no user".into() })?;
         self.create_key(user_name, user.arn()).await
     }
 
@@ -258,10 +224,7 @@ impl CanaryAccount {
                     .await
                     .map_err(self.fail("iam:PutUserPolicy"))?;
             }
-            DenyGuard::Group {
-                group_name,
-                policy_name,
-            } => {
+            DenyGuard::Group { group_name, policy_name } => {
                 self.ensure_deny_group(group_name, policy_name).await?;
                 self.iam
                     .add_user_to_group()
@@ -306,14 +269,7 @@ impl CanaryAccount {
 
     /// Deletes one access key. A key that is already gone is not an error.
     pub async fn delete_key(&self, user_name: &str, access_key_id: &str) -> Result<(), AwsError> {
-        match self
-            .iam
-            .delete_access_key()
-            .user_name(user_name)
-            .access_key_id(access_key_id)
-            .send()
-            .await
-        {
+        match self.iam.delete_access_key().user_name(user_name).access_key_id(access_key_id).send().await {
             Ok(_) => Ok(()),
             Err(e) => match AwsError::from_sdk("iam:DeleteAccessKey", &self.endpoint, e) {
                 AwsError::NoSuchEntity { .. } => Ok(()),
@@ -326,13 +282,7 @@ impl CanaryAccount {
     /// and group memberships first, as IAM requires. Returns whether the user
     /// is gone (true also when it did not exist).
     pub async fn delete_user_if_unused(&self, user_name: &str) -> Result<bool, AwsError> {
-        let keys = match self
-            .iam
-            .list_access_keys()
-            .user_name(user_name)
-            .send()
-            .await
-        {
+        let keys = match self.iam.list_access_keys().user_name(user_name).send().await {
             Ok(out) => out,
             Err(e) => {
                 return match AwsError::from_sdk("iam:ListAccessKeys", &self.endpoint, e) {
@@ -376,12 +326,7 @@ impl CanaryAccount {
                 .await
                 .map_err(self.fail("iam:RemoveUserFromGroup"))?;
         }
-        self.iam
-            .delete_user()
-            .user_name(user_name)
-            .send()
-            .await
-            .map_err(self.fail("iam:DeleteUser"))?;
+        self.iam.delete_user().user_name(user_name).send().await.map_err(self.fail("iam:DeleteUser"))?;
         Ok(true)
     }
 }
@@ -392,10 +337,7 @@ mod tests {
 
     #[test]
     fn arn_account() {
-        assert_eq!(
-            account_of_arn("arn:aws:iam::123456789012:user/x").as_deref(),
-            Some("123456789012")
-        );
+        assert_eq!(account_of_arn("arn:aws:iam::123456789012:user/x").as_deref(), Some("123456789012"));
         assert_eq!(account_of_arn("nonsense"), None);
     }
 

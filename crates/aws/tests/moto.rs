@@ -15,57 +15,27 @@ fn settings(moto: &Moto, key: &str, secret: &str) -> AwsSettings {
 }
 
 fn inline() -> DenyGuard {
-    DenyGuard::Inline {
-        policy_name: "baseline".into(),
-    }
+    DenyGuard::Inline { policy_name: "baseline".into() }
 }
 
 /// Creates an IAM user with `policy` and returns its key pair, using `admin`.
-fn user_with_policy(
-    moto: &Moto,
-    admin: (&str, &str),
-    name: &str,
-    policy: &str,
-) -> (String, String) {
-    let (ok, _, err) = aws_cli(
-        &moto.endpoint,
-        admin.0,
-        admin.1,
-        &["iam", "create-user", "--user-name", name],
-    );
+fn user_with_policy(moto: &Moto, admin: (&str, &str), name: &str, policy: &str) -> (String, String) {
+    let (ok, _, err) = aws_cli(&moto.endpoint, admin.0, admin.1, &["iam", "create-user", "--user-name", name]);
     assert!(ok, "{err}");
     let (ok, _, err) = aws_cli(
         &moto.endpoint,
         admin.0,
         admin.1,
-        &[
-            "iam",
-            "put-user-policy",
-            "--user-name",
-            name,
-            "--policy-name",
-            "p",
-            "--policy-document",
-            policy,
-        ],
+        &["iam", "put-user-policy", "--user-name", name, "--policy-name", "p", "--policy-document", policy],
     );
     assert!(ok, "{err}");
-    let (ok, out, err) = aws_cli(
-        &moto.endpoint,
-        admin.0,
-        admin.1,
-        &["iam", "create-access-key", "--user-name", name],
-    );
+    let (ok, out, err) = aws_cli(&moto.endpoint, admin.0, admin.1, &["iam", "create-access-key", "--user-name", name]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    (
-        v["AccessKey"]["AccessKeyId"].as_str().unwrap().into(),
-        v["AccessKey"]["SecretAccessKey"].as_str().unwrap().into(),
-    )
+    (v["AccessKey"]["AccessKeyId"].as_str().unwrap().into(), v["AccessKey"]["SecretAccessKey"].as_str().unwrap().into())
 }
 
-const ALLOW_ALL: &str =
-    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+const ALLOW_ALL: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
 
 #[tokio::test]
 async fn mint_creates_a_guarded_user_that_an_intruder_can_only_identify() {
@@ -76,192 +46,84 @@ async fn mint_creates_a_guarded_user_that_an_intruder_can_only_identify() {
     let account = CanaryAccount::connect(&settings(&moto, &admin.0, &admin.1)).await;
     assert_eq!(account.identity().await.unwrap().account, "123456789012");
 
-    let key = account
-        .mint(&MintSpec {
-            user_name: "payments-s3-sync-prod".into(),
-            guard: inline(),
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        key.user_arn,
-        "arn:aws:iam::123456789012:user/payments-s3-sync-prod"
-    );
+    let key = account.mint(&MintSpec { user_name: "payments-s3-sync-prod".into(), guard: inline() }).await.unwrap();
+    assert_eq!(key.user_arn, "arn:aws:iam::123456789012:user/payments-s3-sync-prod");
     assert_eq!(key.account_id.as_deref(), Some("123456789012"));
 
     // The operator's view: the user sits at path /, with the deny-all inline policy and the key.
-    let (ok, out, err) = aws_cli(
-        &moto.endpoint,
-        &admin.0,
-        &admin.1,
-        &["iam", "get-user", "--user-name", "payments-s3-sync-prod"],
-    );
+    let (ok, out, err) =
+        aws_cli(&moto.endpoint, &admin.0, &admin.1, &["iam", "get-user", "--user-name", "payments-s3-sync-prod"]);
     assert!(ok, "{err}");
     assert!(out.contains(r#""Path": "/""#), "{out}");
     let (ok, out, err) = aws_cli(
         &moto.endpoint,
         &admin.0,
         &admin.1,
-        &[
-            "iam",
-            "get-user-policy",
-            "--user-name",
-            "payments-s3-sync-prod",
-            "--policy-name",
-            "baseline",
-        ],
+        &["iam", "get-user-policy", "--user-name", "payments-s3-sync-prod", "--policy-name", "baseline"],
     );
     assert!(ok, "{err}");
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     let stmt = &doc["PolicyDocument"]["Statement"][0];
     assert_eq!(
-        (
-            stmt["Effect"].as_str(),
-            stmt["Action"].as_str(),
-            stmt["Resource"].as_str()
-        ),
+        (stmt["Effect"].as_str(), stmt["Action"].as_str(), stmt["Resource"].as_str()),
         (Some("Deny"), Some("*"), Some("*"))
     );
     let (ok, out, _) = aws_cli(
         &moto.endpoint,
         &admin.0,
         &admin.1,
-        &[
-            "iam",
-            "list-access-keys",
-            "--user-name",
-            "payments-s3-sync-prod",
-        ],
+        &["iam", "list-access-keys", "--user-name", "payments-s3-sync-prod"],
     );
     assert!(ok && out.contains(&key.access_key_id), "{out}");
 
     // The intruder's view: get-caller-identity works and shows the name; anything else is denied.
     let secret = key.secret_access_key.expose();
-    let (ok, out, err) = aws_cli(
-        &moto.endpoint,
-        &key.access_key_id,
-        secret,
-        &["sts", "get-caller-identity"],
-    );
+    let (ok, out, err) = aws_cli(&moto.endpoint, &key.access_key_id, secret, &["sts", "get-caller-identity"]);
     assert!(ok, "{err}");
     assert!(out.contains("user/payments-s3-sync-prod"), "{out}");
-    let (ok, _, err) = aws_cli(
-        &moto.endpoint,
-        &key.access_key_id,
-        secret,
-        &["ec2", "describe-instances"],
-    );
-    assert!(
-        !ok && (err.contains("AccessDenied") || err.contains("UnauthorizedOperation")),
-        "{err}"
-    );
+    let (ok, _, err) = aws_cli(&moto.endpoint, &key.access_key_id, secret, &["ec2", "describe-instances"]);
+    assert!(!ok && (err.contains("AccessDenied") || err.contains("UnauthorizedOperation")), "{err}");
 
     // Retire: the key goes, then the user with its policy.
-    account
-        .delete_key("payments-s3-sync-prod", &key.access_key_id)
-        .await
-        .unwrap();
-    assert!(account
-        .delete_user_if_unused("payments-s3-sync-prod")
-        .await
-        .unwrap());
-    let (ok, _, err) = aws_cli(
-        &moto.endpoint,
-        &admin.0,
-        &admin.1,
-        &["iam", "get-user", "--user-name", "payments-s3-sync-prod"],
-    );
+    account.delete_key("payments-s3-sync-prod", &key.access_key_id).await.unwrap();
+    assert!(account.delete_user_if_unused("payments-s3-sync-prod").await.unwrap());
+    let (ok, _, err) =
+        aws_cli(&moto.endpoint, &admin.0, &admin.1, &["iam", "get-user", "--user-name", "payments-s3-sync-prod"]);
     assert!(!ok && err.contains("NoSuchEntity"), "{err}");
     // Deleting again is harmless.
-    account
-        .delete_key("payments-s3-sync-prod", &key.access_key_id)
-        .await
-        .unwrap();
-    assert!(account
-        .delete_user_if_unused("payments-s3-sync-prod")
-        .await
-        .unwrap());
+    account.delete_key("payments-s3-sync-prod", &key.access_key_id).await.unwrap();
+    assert!(account.delete_user_if_unused("payments-s3-sync-prod").await.unwrap());
 }
 
 #[tokio::test]
 async fn two_keys_per_user_and_the_user_stays_while_one_is_left() {
     let moto = Moto::start();
     let account = CanaryAccount::connect(&settings(&moto, "testing", "testing")).await;
-    let first = account
-        .mint(&MintSpec {
-            user_name: "data-etl-reader-stg".into(),
-            guard: inline(),
-        })
-        .await
-        .unwrap();
+    let first = account.mint(&MintSpec { user_name: "data-etl-reader-stg".into(), guard: inline() }).await.unwrap();
     let second = account.add_key("data-etl-reader-stg").await.unwrap();
     assert_ne!(first.access_key_id, second.access_key_id);
-    account
-        .delete_key("data-etl-reader-stg", &first.access_key_id)
-        .await
-        .unwrap();
-    assert!(
-        !account
-            .delete_user_if_unused("data-etl-reader-stg")
-            .await
-            .unwrap(),
-        "one key is left"
-    );
-    account
-        .delete_key("data-etl-reader-stg", &second.access_key_id)
-        .await
-        .unwrap();
-    assert!(account
-        .delete_user_if_unused("data-etl-reader-stg")
-        .await
-        .unwrap());
+    account.delete_key("data-etl-reader-stg", &first.access_key_id).await.unwrap();
+    assert!(!account.delete_user_if_unused("data-etl-reader-stg").await.unwrap(), "one key is left");
+    account.delete_key("data-etl-reader-stg", &second.access_key_id).await.unwrap();
+    assert!(account.delete_user_if_unused("data-etl-reader-stg").await.unwrap());
 }
 
 #[tokio::test]
 async fn group_guard_creates_the_group_once() {
     let moto = Moto::start();
     let account = CanaryAccount::connect(&settings(&moto, "testing", "testing")).await;
-    let guard = DenyGuard::Group {
-        group_name: "service-accounts".into(),
-        policy_name: "baseline".into(),
-    };
-    account
-        .mint(&MintSpec {
-            user_name: "ml-glue-worker-prod".into(),
-            guard: guard.clone(),
-        })
-        .await
-        .unwrap();
-    account
-        .mint(&MintSpec {
-            user_name: "ml-glue-writer-prod".into(),
-            guard,
-        })
-        .await
-        .unwrap();
-    let (ok, out, err) = aws_cli(
-        &moto.endpoint,
-        "testing",
-        "testing",
-        &["iam", "get-group", "--group-name", "service-accounts"],
-    );
+    let guard = DenyGuard::Group { group_name: "service-accounts".into(), policy_name: "baseline".into() };
+    account.mint(&MintSpec { user_name: "ml-glue-worker-prod".into(), guard: guard.clone() }).await.unwrap();
+    account.mint(&MintSpec { user_name: "ml-glue-writer-prod".into(), guard }).await.unwrap();
+    let (ok, out, err) =
+        aws_cli(&moto.endpoint, "testing", "testing", &["iam", "get-group", "--group-name", "service-accounts"]);
     assert!(ok, "{err}");
-    assert!(
-        out.contains("ml-glue-worker-prod") && out.contains("ml-glue-writer-prod"),
-        "{out}"
-    );
+    assert!(out.contains("ml-glue-worker-prod") && out.contains("ml-glue-writer-prod"), "{out}");
     let (ok, out, _) = aws_cli(
         &moto.endpoint,
         "testing",
         "testing",
-        &[
-            "iam",
-            "get-group-policy",
-            "--group-name",
-            "service-accounts",
-            "--policy-name",
-            "baseline",
-        ],
+        &["iam", "get-group-policy", "--group-name", "service-accounts", "--policy-name", "baseline"],
     );
     assert!(ok && out.contains("Deny"), "{out}");
 }
@@ -279,30 +141,12 @@ async fn a_mint_that_fails_half_way_leaves_nothing_behind() {
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"iam:CreateAccessKey","Resource":"*"}]}"#,
     );
     let account = CanaryAccount::connect(&settings(&moto, &limited.0, &limited.1)).await;
-    let err = account
-        .mint(&MintSpec {
-            user_name: "web-ecr-uploader-live".into(),
-            guard: inline(),
-        })
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            AwsError::AccessDenied {
-                op: "iam:CreateAccessKey",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    let err = account.mint(&MintSpec { user_name: "web-ecr-uploader-live".into(), guard: inline() }).await.unwrap_err();
+    assert!(matches!(err, AwsError::AccessDenied { op: "iam:CreateAccessKey", .. }), "{err:?}");
     assert!(err.to_string().contains("iam:CreateAccessKey"), "{err}");
     let (ok, out, err) = aws_cli(&moto.endpoint, &admin.0, &admin.1, &["iam", "list-users"]);
     assert!(ok, "{err}");
-    assert!(
-        !out.contains("web-ecr-uploader-live"),
-        "the half-made user was removed: {out}"
-    );
+    assert!(!out.contains("web-ecr-uploader-live"), "the half-made user was removed: {out}");
 }
 
 #[tokio::test]
@@ -314,33 +158,15 @@ async fn an_unreachable_endpoint_is_named() {
         ..AwsSettings::default()
     };
     let account = CanaryAccount::connect(&settings).await;
-    let err = account
-        .mint(&MintSpec {
-            user_name: "ops-backup-sync-dr".into(),
-            guard: inline(),
-        })
-        .await
-        .unwrap_err();
+    let err = account.mint(&MintSpec { user_name: "ops-backup-sync-dr".into(), guard: inline() }).await.unwrap_err();
     assert!(matches!(err, AwsError::Unreachable { .. }), "{err:?}");
-    assert!(
-        err.to_string().contains(&format!("127.0.0.1:{port}")),
-        "{err}"
-    );
+    assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
 }
 
 #[tokio::test]
 async fn telltale_names_are_refused_before_any_call() {
-    let settings = AwsSettings {
-        endpoint: Some("http://127.0.0.1:9".into()),
-        ..AwsSettings::default()
-    };
+    let settings = AwsSettings { endpoint: Some("http://127.0.0.1:9".into()), ..AwsSettings::default() };
     let account = CanaryAccount::connect(&settings).await;
-    let err = account
-        .mint(&MintSpec {
-            user_name: "honeytoken-1".into(),
-            guard: inline(),
-        })
-        .await
-        .unwrap_err();
+    let err = account.mint(&MintSpec { user_name: "honeytoken-1".into(), guard: inline() }).await.unwrap_err();
     assert!(matches!(err, AwsError::Refused(_)), "{err:?}");
 }

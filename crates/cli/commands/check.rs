@@ -39,13 +39,11 @@ pub async fn run(app: &App, args: CheckArgs) -> Result<ExitCode> {
         Some(t) => t.access_key_id.clone(),
         None => keyid::parse(reference)?,
     };
-    let path = token
-        .as_ref()
-        .and_then(|t| match (&t.iam_user_arn, t.kind) {
-            (Some(arn), _) => path_of_arn(arn),
-            (None, TokenKind::AwsMinted) => Some("/".to_string()),
-            _ => None,
-        });
+    let path = token.as_ref().and_then(|t| match (&t.iam_user_arn, t.kind) {
+        (Some(arn), _) => path_of_arn(arn),
+        (None, TokenKind::AwsMinted) => Some("/".to_string()),
+        _ => None,
+    });
     let subject = Subject {
         access_key_id: &key,
         iam_user_name: token.as_ref().and_then(|t| t.iam_user_name.as_deref()),
@@ -62,11 +60,7 @@ pub async fn run(app: &App, args: CheckArgs) -> Result<ExitCode> {
             #[serde(flatten)]
             report: &'a stealth::Report,
         }
-        print_json(&Out {
-            registered: token.is_some(),
-            verdict,
-            report: &report,
-        })?;
+        print_json(&Out { registered: token.is_some(), verdict, report: &report })?;
     } else {
         match &token {
             Some(t) => println!("{key} (token #{}, {})", t.id, t.kind),
@@ -88,14 +82,8 @@ pub async fn run(app: &App, args: CheckArgs) -> Result<ExitCode> {
 mod tests {
     #[test]
     fn arn_paths() {
-        assert_eq!(
-            super::path_of_arn("arn:aws:iam::123456789012:user/svc").as_deref(),
-            Some("/")
-        );
-        assert_eq!(
-            super::path_of_arn("arn:aws:iam::123456789012:user/a/b/svc").as_deref(),
-            Some("/a/b/")
-        );
+        assert_eq!(super::path_of_arn("arn:aws:iam::123456789012:user/svc").as_deref(), Some("/"));
+        assert_eq!(super::path_of_arn("arn:aws:iam::123456789012:user/a/b/svc").as_deref(), Some("/a/b/"));
         assert_eq!(super::path_of_arn("arn:aws:iam::123456789012:role/x"), None);
     }
 }

@@ -49,11 +49,7 @@ pub async fn run(app: &App, cmd: CustodyCommand) -> Result<ExitCode> {
                 bail!("the hop description is empty; say where the secret went, e.g. \"sent by email to ops@example.com\"");
             }
             let token = store.find_token(&a.token).await?;
-            let at =
-                a.at.as_deref()
-                    .map(parse_time)
-                    .transpose()?
-                    .unwrap_or_else(Utc::now);
+            let at = a.at.as_deref().map(parse_time).transpose()?.unwrap_or_else(Utc::now);
             let hop = NewHop {
                 description: a.description.trim().to_string(),
                 actor: Some(a.by.unwrap_or_else(|| app.actor())),
@@ -64,10 +60,7 @@ pub async fn run(app: &App, cmd: CustodyCommand) -> Result<ExitCode> {
             if a.json {
                 return print_json(&h).map(|_| ExitCode::SUCCESS);
             }
-            println!(
-                "hop {} recorded for {}: {}",
-                h.seq, token.access_key_id, h.description
-            );
+            println!("hop {} recorded for {}: {}", h.seq, token.access_key_id, h.description);
         }
         CustodyCommand::List(a) => {
             let token = store.find_token(&a.token).await?;
@@ -79,16 +72,8 @@ pub async fn run(app: &App, cmd: CustodyCommand) -> Result<ExitCode> {
                 eprintln!("no custody hops recorded for {}", token.access_key_id);
             }
             for h in hops {
-                let actor = h
-                    .actor
-                    .as_deref()
-                    .map(|x| format!(" (by {x})"))
-                    .unwrap_or_default();
-                let auto = if h.automatic {
-                    " [recorded by honeytrail]"
-                } else {
-                    ""
-                };
+                let actor = h.actor.as_deref().map(|x| format!(" (by {x})")).unwrap_or_default();
+                let auto = if h.automatic { " [recorded by honeytrail]" } else { "" };
                 println!("{}. {} — {}{actor}{auto}", h.seq, when(h.at), h.description);
             }
         }

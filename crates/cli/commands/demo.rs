@@ -22,35 +22,28 @@ pub struct DemoArgs {
 fn sample_secret() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut rng = rand::thread_rng();
-    (0..40)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
-        .collect()
+    (0..40).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
 }
 
 pub async fn run(args: DemoArgs, overrides: Overrides) -> Result<ExitCode> {
-    let base = overrides
-        .data_dir
-        .clone()
-        .unwrap_or_else(crate::config::default_data_dir);
+    let base = overrides.data_dir.clone().unwrap_or_else(crate::config::default_data_dir);
     let dir = args.dir.unwrap_or_else(|| base.join("demo"));
     if dir.exists() {
-        std::fs::remove_dir_all(&dir)
-            .with_context(|| format!("cannot clear the old demo in {}", dir.display()))?;
+        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear the old demo in {}", dir.display()))?;
     }
     std::fs::create_dir_all(dir.join("home/.aws"))?;
     let config = dir.join("honeytrail.toml");
     std::fs::write(
         &config,
-        format!(
-            "data_dir = {:?}\n\n{}",
-            dir.display().to_string(),
-            crate::config::DEFAULT_CONFIG
-        ),
+        format!("data_dir = {:?}\n\n{}", dir.display().to_string(), crate::config::DEFAULT_CONFIG),
     )?;
 
     // A laptop's existing credentials file, with a real profile that must survive.
     let credentials = dir.join("home/.aws/credentials");
-    std::fs::write(&credentials, "[default]\naws_access_key_id = AKIAEXISTINGPROFILE1\naws_secret_access_key = keep-me-exactly-as-i-am\n")?;
+    std::fs::write(
+        &credentials,
+        "[default]\naws_access_key_id = AKIAEXISTINGPROFILE1\naws_secret_access_key = keep-me-exactly-as-i-am\n",
+    )?;
 
     let mut rng = rand::thread_rng();
     let laptop_key = honeytrail_core::keyid::synthesize(210987654321, rng.gen());
@@ -66,7 +59,10 @@ pub async fn run(args: DemoArgs, overrides: Overrides) -> Result<ExitCode> {
         ),
     )?;
 
-    println!("honeytrail demo: phase 1 (mint/import, place, chain of custody, bait, stealth) on SQLite in {}\n", dir.display());
+    println!(
+        "honeytrail demo: phase 1 (mint/import, place, chain of custody, bait, stealth) on SQLite in {}\n",
+        dir.display()
+    );
     let cred = credentials.display().to_string();
     let steps: Vec<(&str, Vec<String>)> = vec![
         ("Register three keys made elsewhere, one with its secret, from a JSON lines file", vec!["token".into(), "import".into(), "aws".into(), "--from".into(), keys.display().to_string()]),
@@ -91,13 +87,7 @@ pub async fn run(args: DemoArgs, overrides: Overrides) -> Result<ExitCode> {
         if !title.is_empty() {
             println!("── {title}");
         }
-        println!(
-            "$ honeytrail {}",
-            argv.iter()
-                .map(|a| shell_quote(a))
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
+        println!("$ honeytrail {}", argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "));
         let mut full = vec![
             "honeytrail".to_string(),
             "--config".into(),
@@ -106,10 +96,7 @@ pub async fn run(args: DemoArgs, overrides: Overrides) -> Result<ExitCode> {
             dir.display().to_string(),
         ];
         full.push("--database".into());
-        full.push(format!(
-            "sqlite://{}",
-            dir.join("honeytrail.sqlite").display()
-        ));
+        full.push(format!("sqlite://{}", dir.join("honeytrail.sqlite").display()));
         full.extend(argv);
         let cli = crate::Cli::try_parse_from(&full).context("demo step arguments")?;
         // Checks exit non-zero on purpose (warn / fail); the demo goes on.
@@ -119,40 +106,26 @@ pub async fn run(args: DemoArgs, overrides: Overrides) -> Result<ExitCode> {
     println!("── The credentials file now holds both profiles:");
     print!(
         "{}",
-        std::fs::read_to_string(&credentials)?.replace(
-            &secret_of(&credentials, "prod").unwrap_or_default(),
-            "…(secret)…"
-        )
+        std::fs::read_to_string(&credentials)?
+            .replace(&secret_of(&credentials, "prod").unwrap_or_default(), "…(secret)…")
     );
+    println!("\nEverything above is in {}. Explore it with, for example:", dir.display());
+    println!("  honeytrail --data-dir {} token show {laptop_key}", dir.display());
+    println!("  (from a checkout: cargo run --release -- --data-dir {} placement list --owner maria)", dir.display());
     println!(
-        "\nEverything above is in {}. Explore it with, for example:",
-        dir.display()
+        "Mint real keys in a canary account with `honeytrail token mint aws` (AWS credentials needed; see README)."
     );
-    println!(
-        "  honeytrail --data-dir {} token show {laptop_key}",
-        dir.display()
-    );
-    println!(
-        "  (from a checkout: cargo run --release -- --data-dir {} placement list --owner maria)",
-        dir.display()
-    );
-    println!("Mint real keys in a canary account with `honeytrail token mint aws` (AWS credentials needed; see README).");
     Ok(ExitCode::SUCCESS)
 }
 
 fn secret_of(path: &Path, profile: &str) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
     let section = text.split(&format!("[{profile}]")).nth(1)?;
-    section.lines().find_map(|l| {
-        l.strip_prefix("aws_secret_access_key = ")
-            .map(str::to_string)
-    })
+    section.lines().find_map(|l| l.strip_prefix("aws_secret_access_key = ").map(str::to_string))
 }
 
 fn shell_quote(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_./=:#~".contains(c))
-    {
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:#~".contains(c)) {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))

@@ -37,13 +37,7 @@ pub struct SpotArgs {
 }
 
 impl SpotArgs {
-    pub fn to_spot(
-        &self,
-        host: String,
-        path: String,
-        format: Option<String>,
-        placed_by: String,
-    ) -> Result<Spot> {
+    pub fn to_spot(&self, host: String, path: String, format: Option<String>, placed_by: String) -> Result<Spot> {
         Ok(Spot {
             host,
             path,
@@ -59,9 +53,7 @@ impl SpotArgs {
 }
 
 pub fn parse_labels(raw: &[String]) -> Result<Labels> {
-    raw.iter()
-        .map(|l| parse_label(l).map_err(|e| anyhow!(e)))
-        .collect()
+    raw.iter().map(|l| parse_label(l).map_err(|e| anyhow!(e))).collect()
 }
 
 pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
@@ -88,11 +80,7 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
         }
     }
     let line = |cells: Vec<&str>| {
-        let parts: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
+        let parts: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         println!("{}", parts.join("  ").trim_end());
     };
     line(header.to_vec());
@@ -102,15 +90,5 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
 }
 
 pub fn labels_text(labels: &Labels) -> String {
-    labels
-        .iter()
-        .map(|(k, v)| {
-            if v.is_empty() {
-                k.clone()
-            } else {
-                format!("{k}={v}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+    labels.iter().map(|(k, v)| if v.is_empty() { k.clone() } else { format!("{k}={v}") }).collect::<Vec<_>>().join(",")
 }

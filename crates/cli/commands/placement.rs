@@ -78,41 +78,24 @@ pub async fn run(app: &App, cmd: PlacementCommand) -> Result<ExitCode> {
         PlacementCommand::Add(a) => {
             let token = store.find_token(&a.token).await?;
             if let Some(f) = &a.format {
-                f.parse::<honeytrail_core::bait::Format>()
-                    .map_err(anyhow::Error::msg)?;
+                f.parse::<honeytrail_core::bait::Format>().map_err(anyhow::Error::msg)?;
             }
             let placed_by = a.placed_by.clone().unwrap_or_else(|| app.actor());
-            let spot =
-                a.spot
-                    .to_spot(a.host.clone(), a.path.clone(), a.format.clone(), placed_by)?;
-            let at = a
-                .placed_at
-                .as_deref()
-                .map(parse_time)
-                .transpose()?
-                .unwrap_or_else(Utc::now);
+            let spot = a.spot.to_spot(a.host.clone(), a.path.clone(), a.format.clone(), placed_by)?;
+            let at = a.placed_at.as_deref().map(parse_time).transpose()?.unwrap_or_else(Utc::now);
             let p = store.add_placement(token.id, &spot, at).await?;
             if a.json {
                 return print_json(&p).map(|_| ExitCode::SUCCESS);
             }
-            println!(
-                "placement #{} recorded: {} on {}",
-                p.id,
-                token.access_key_id,
-                spot_phrase(&p.spot)
-            );
+            println!("placement #{} recorded: {} on {}", p.id, token.access_key_id, spot_phrase(&p.spot));
         }
         PlacementCommand::List(a) => {
             let token_id = match &a.token {
                 Some(t) => Some(store.find_token(t).await?.id),
                 None => None,
             };
-            let filter = PlacementFilter {
-                token_id,
-                host: a.host.clone(),
-                owner: a.owner.clone(),
-                include_removed: a.all,
-            };
+            let filter =
+                PlacementFilter { token_id, host: a.host.clone(), owner: a.owner.clone(), include_removed: a.all };
             let placements = store.placements(&filter).await?;
             if a.json {
                 return print_json(&placements).map(|_| ExitCode::SUCCESS);
@@ -148,10 +131,7 @@ pub async fn run(app: &App, cmd: PlacementCommand) -> Result<ExitCode> {
                         opt(&s.format),
                         opt(&s.placed_by),
                         p.placement.placed_at.to_rfc3339(),
-                        p.placement
-                            .removed_at
-                            .map(|r| r.to_rfc3339())
-                            .unwrap_or_default(),
+                        p.placement.removed_at.map(|r| r.to_rfc3339()).unwrap_or_default(),
                         opt(&s.notes),
                         labels_text(&s.labels),
                     ])?;
@@ -173,41 +153,17 @@ pub async fn run(app: &App, cmd: PlacementCommand) -> Result<ExitCode> {
                         s.host.clone(),
                         s.path.clone(),
                         s.owner.clone().unwrap_or_else(|| "-".into()),
-                        [s.asset.clone(), s.serial.clone()]
-                            .into_iter()
-                            .flatten()
-                            .collect::<Vec<_>>()
-                            .join(" "),
+                        [s.asset.clone(), s.serial.clone()].into_iter().flatten().collect::<Vec<_>>().join(" "),
                         when(p.placement.placed_at),
-                        if p.placement.removed_at.is_some() {
-                            "removed".into()
-                        } else {
-                            "placed".into()
-                        },
+                        if p.placement.removed_at.is_some() { "removed".into() } else { "placed".into() },
                     ]
                 })
                 .collect();
-            print_table(
-                &[
-                    "ID",
-                    "ACCESS KEY",
-                    "HOST",
-                    "PATH",
-                    "OWNER",
-                    "ASSET",
-                    "PLACED",
-                    "STATE",
-                ],
-                &rows,
-            );
+            print_table(&["ID", "ACCESS KEY", "HOST", "PATH", "OWNER", "ASSET", "PLACED", "STATE"], &rows);
         }
         PlacementCommand::Remove(a) => {
             let p = store.remove_placement(a.id, Utc::now()).await?;
-            println!(
-                "placement #{} marked removed ({}); it stays in the history",
-                p.id,
-                spot_phrase(&p.spot)
-            );
+            println!("placement #{} marked removed ({}); it stays in the history", p.id, spot_phrase(&p.spot));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -68,14 +68,8 @@ pub async fn run(app: &App, args: RenderArgs) -> Result<ExitCode> {
             token.access_key_id
         )
     })?;
-    let profile = args
-        .profile
-        .clone()
-        .unwrap_or_else(|| app.config.render.profile.clone());
-    let region = args
-        .region
-        .clone()
-        .unwrap_or_else(|| app.config.render.region.clone());
+    let profile = args.profile.clone().unwrap_or_else(|| app.config.render.profile.clone());
+    let region = args.region.clone().unwrap_or_else(|| app.config.render.region.clone());
     let input = BaitInput {
         access_key_id: &token.access_key_id,
         secret_access_key: secret.expose(),
@@ -102,20 +96,14 @@ pub async fn run(app: &App, args: RenderArgs) -> Result<ExitCode> {
     };
 
     let path = expand_home(into);
-    let path =
-        std::path::absolute(&path).with_context(|| format!("cannot resolve {}", path.display()))?;
+    let path = std::path::absolute(&path).with_context(|| format!("cannot resolve {}", path.display()))?;
     let existing = match std::fs::read_to_string(&path) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(anyhow!(e).context(format!("cannot read {}", path.display()))),
     };
-    let merged = bait::merge(
-        format,
-        existing.as_deref().unwrap_or(""),
-        &input,
-        args.force,
-    )
-    .with_context(|| format!("not writing {}", path.display()))?;
+    let merged = bait::merge(format, existing.as_deref().unwrap_or(""), &input, args.force)
+        .with_context(|| format!("not writing {}", path.display()))?;
     let backup = match &existing {
         Some(text) => Some(write_backup(&path, text)?),
         None => None,
@@ -127,10 +115,7 @@ pub async fn run(app: &App, args: RenderArgs) -> Result<ExitCode> {
         .add_hop(
             token.id,
             &NewHop {
-                description: format!(
-                    "written to {} on {host} by honeytrail render ({format})",
-                    path.display()
-                ),
+                description: format!("written to {} on {host} by honeytrail render ({format})", path.display()),
                 actor: Some(app.actor()),
                 automatic: true,
                 at: Utc::now(),
@@ -140,28 +125,17 @@ pub async fn run(app: &App, args: RenderArgs) -> Result<ExitCode> {
     let placement = if args.no_placement {
         None
     } else {
-        let spot = args.spot.to_spot(
-            host,
-            path.display().to_string(),
-            Some(format.name().to_string()),
-            app.actor(),
-        )?;
+        let spot = args.spot.to_spot(host, path.display().to_string(), Some(format.name().to_string()), app.actor())?;
         Some(store.add_placement(token.id, &spot, Utc::now()).await?)
     };
 
-    let what = if format.merges() {
-        format!("profile/entry {profile:?}")
-    } else {
-        format!("{format} file")
-    };
+    let what = if format.merges() { format!("profile/entry {profile:?}") } else { format!("{format} file") };
     eprintln!(
         "{} {what} for {} in {}{}",
         if merged.replaced { "replaced" } else { "wrote" },
         token.access_key_id,
         path.display(),
-        backup
-            .map(|b| format!(" (previous file kept as {})", b.display()))
-            .unwrap_or_default()
+        backup.map(|b| format!(" (previous file kept as {})", b.display())).unwrap_or_default()
     );
     if let Some(p) = placement {
         eprintln!("recorded placement #{}: {}", p.id, spot_phrase(&p.spot));
@@ -186,25 +160,16 @@ fn write_backup(path: &Path, text: &str) -> Result<PathBuf> {
 /// Replaces `path` with `content` via a temporary file and a rename, keeping
 /// the old file's permissions (new files are private: 0600).
 fn write_atomically(path: &Path, content: &str) -> Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| anyhow!("{} has no parent directory", path.display()))?;
+    let dir = path.parent().ok_or_else(|| anyhow!("{} has no parent directory", path.display()))?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mode = std::fs::metadata(path)
-        .map(|m| m.permissions().mode() & 0o7777)
-        .unwrap_or(0o600);
+    let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o600);
     let tmp = dir.join(format!(
         ".{}.honeytrail-{}",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("bait"),
         std::process::id()
     ));
     let result = (|| -> Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
         f.set_permissions(std::fs::Permissions::from_mode(mode))?;
         f.write_all(content.as_bytes())?;
         f.sync_all()?;

@@ -124,13 +124,8 @@ pub async fn run(app: &App, cmd: TokenCommand) -> Result<ExitCode> {
 fn guard(app: &App) -> DenyGuard {
     let m = &app.config.mint;
     match m.guard {
-        Guard::Inline => DenyGuard::Inline {
-            policy_name: m.policy_name.clone(),
-        },
-        Guard::Group => DenyGuard::Group {
-            group_name: m.group_name.clone(),
-            policy_name: m.policy_name.clone(),
-        },
+        Guard::Inline => DenyGuard::Inline { policy_name: m.policy_name.clone() },
+        Guard::Group => DenyGuard::Group { group_name: m.group_name.clone(), policy_name: m.policy_name.clone() },
     }
 }
 
@@ -150,41 +145,27 @@ async fn mint_in_aws(
     }
     if let Some(name) = name {
         naming::validate_user_name(name)?;
-        return Ok(account
-            .mint(&MintSpec {
-                user_name: name.to_string(),
-                guard: guard(app),
-            })
-            .await?);
+        return Ok(account.mint(&MintSpec { user_name: name.to_string(), guard: guard(app) }).await?);
     }
     // A generated name can collide with an existing user; draw again a few times.
     let mut last = None;
     for _ in 0..5 {
         let candidate = naming::generate(&app.config.mint.naming_pattern, &mut rand::thread_rng())?;
         let taken = !store
-            .list_tokens(&TokenFilter {
-                iam_user_name: Some(candidate.clone()),
-                ..Default::default()
-            })
+            .list_tokens(&TokenFilter { iam_user_name: Some(candidate.clone()), ..Default::default() })
             .await?
             .is_empty();
         if taken {
             continue;
         }
-        match account
-            .mint(&MintSpec {
-                user_name: candidate,
-                guard: guard(app),
-            })
-            .await
-        {
+        match account.mint(&MintSpec { user_name: candidate, guard: guard(app) }).await {
             Err(e @ AwsError::AlreadyExists { .. }) => last = Some(e),
             other => return Ok(other?),
         }
     }
-    Err(last.map(Into::into).unwrap_or_else(|| {
-        anyhow!("could not find a free IAM user name; widen mint.naming_pattern")
-    }))
+    Err(last
+        .map(Into::into)
+        .unwrap_or_else(|| anyhow!("could not find a free IAM user name; widen mint.naming_pattern")))
 }
 
 async fn user_with_one_key(store: &Store) -> Result<Option<String>> {
@@ -206,17 +187,25 @@ async fn user_with_one_key(store: &Store) -> Result<Option<String>> {
 
 async fn mint(app: &App, store: &Store, args: MintArgs) -> Result<ExitCode> {
     if args.count > 1 && args.name.is_some() {
-        bail!(
-            "--name names one IAM user; drop it to mint --count {} keys with generated names",
-            args.count
-        );
+        bail!("--name names one IAM user; drop it to mint --count {} keys with generated names", args.count);
     }
     let labels = parse_labels(&args.labels)?;
     let account = app.canary_account().await;
     let pack = args.pack || app.config.mint.pack_two_keys;
     let mut minted = Vec::new();
     for _ in 0..args.count {
-        let key = mint_in_aws(app, store, &account, args.name.as_deref(), pack).await?;
+        let key = match mint_in_aws(app, store, &account, args.name.as_deref(), pack).await {
+            Ok(key) => key,
+            Err(e) if !minted.is_empty() => {
+                let done: Vec<&str> = minted.iter().map(|t: &Token| t.access_key_id.as_str()).collect();
+                return Err(e.context(format!(
+                    "{} key(s) were minted and registered before this failure: {}",
+                    done.len(),
+                    done.join(", ")
+                )));
+            }
+            Err(e) => return Err(e),
+        };
         let new = NewToken {
             kind: Some(TokenKind::AwsMinted),
             access_key_id: key.access_key_id.clone(),
@@ -236,9 +225,7 @@ async fn mint(app: &App, store: &Store, args: MintArgs) -> Result<ExitCode> {
             Err(e) => {
                 // Keep AWS and the store in step: a key we cannot record must not live on.
                 let cleanup = async {
-                    account
-                        .delete_key(&key.user_name, &key.access_key_id)
-                        .await?;
+                    account.delete_key(&key.user_name, &key.access_key_id).await?;
                     account.delete_user_if_unused(&key.user_name).await
                 }
                 .await;
@@ -286,10 +273,7 @@ fn generated_hop(app: &App, key: &MintedKey) -> NewHop {
 async fn list(store: &Store, args: ListArgs) -> Result<ExitCode> {
     let label = match &args.label {
         Some(raw) => {
-            let (name, value) = raw
-                .split_once('=')
-                .map(|(n, v)| (n, Some(v.to_string())))
-                .unwrap_or((raw, None));
+            let (name, value) = raw.split_once('=').map(|(n, v)| (n, Some(v.to_string()))).unwrap_or((raw, None));
             Some((name.to_string(), value))
         }
         None => None,
@@ -299,13 +283,7 @@ async fn list(store: &Store, args: ListArgs) -> Result<ExitCode> {
         StateArg::Retired => Some(TokenState::Retired),
         StateArg::All => None,
     };
-    let tokens = store
-        .list_tokens(&TokenFilter {
-            state,
-            label,
-            ..Default::default()
-        })
-        .await?;
+    let tokens = store.list_tokens(&TokenFilter { state, label, ..Default::default() }).await?;
     if args.json {
         return print_json(&tokens).map(|_| ExitCode::SUCCESS);
     }
@@ -327,18 +305,7 @@ async fn list(store: &Store, args: ListArgs) -> Result<ExitCode> {
             ]
         })
         .collect();
-    print_table(
-        &[
-            "ID",
-            "ACCESS KEY",
-            "KIND",
-            "STATE",
-            "IAM USER",
-            "LABELS",
-            "CREATED",
-        ],
-        &rows,
-    );
+    print_table(&["ID", "ACCESS KEY", "KIND", "STATE", "IAM USER", "LABELS", "CREATED"], &rows);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -363,10 +330,7 @@ async fn show(app: &App, store: &Store, args: ShowArgs) -> Result<ExitCode> {
             .add_hop(
                 token.id,
                 &NewHop {
-                    description: format!(
-                        "secret shown on a terminal on {} (token show --reveal-secret)",
-                        hostname()
-                    ),
+                    description: format!("secret shown on a terminal on {} (token show --reveal-secret)", hostname()),
                     actor: Some(app.actor()),
                     automatic: true,
                     at: Utc::now(),
@@ -378,20 +342,12 @@ async fn show(app: &App, store: &Store, args: ShowArgs) -> Result<ExitCode> {
         None
     };
     let placements = store
-        .placements(&PlacementFilter {
-            token_id: Some(token.id),
-            include_removed: true,
-            ..Default::default()
-        })
+        .placements(&PlacementFilter { token_id: Some(token.id), include_removed: true, ..Default::default() })
         .await?;
     let custody = store.hops(token.id).await?;
     if args.json {
-        let shown = Shown {
-            token: &token,
-            secret_access_key: secret.as_ref().map(Secret::expose),
-            placements,
-            custody,
-        };
+        let shown =
+            Shown { token: &token, secret_access_key: secret.as_ref().map(Secret::expose), placements, custody };
         return print_json(&shown).map(|_| ExitCode::SUCCESS);
     }
     println!("token #{}  {}", token.id, token.access_key_id);
@@ -411,13 +367,7 @@ async fn show(app: &App, store: &Store, args: ShowArgs) -> Result<ExitCode> {
     if let Some(a) = &token.iam_user_arn {
         field("ARN", a.clone());
     }
-    field(
-        "account",
-        token
-            .account_id
-            .clone()
-            .unwrap_or_else(|| account_hint(&token.access_key_id)),
-    );
+    field("account", token.account_id.clone().unwrap_or_else(|| account_hint(&token.access_key_id)));
     if let Some(s) = &token.source {
         field("made at", s.clone());
     }
@@ -440,17 +390,10 @@ async fn show(app: &App, store: &Store, args: ShowArgs) -> Result<ExitCode> {
     );
     println!("\nplacements:");
     if placements.is_empty() {
-        println!(
-            "  none; add one with `honeytrail placement add {} --host … --path …`",
-            token.access_key_id
-        );
+        println!("  none; add one with `honeytrail placement add {} --host … --path …`", token.access_key_id);
     }
     for p in &placements {
-        let removed = p
-            .placement
-            .removed_at
-            .map(|r| format!(" [removed {}]", when(r)))
-            .unwrap_or_default();
+        let removed = p.placement.removed_at.map(|r| format!(" [removed {}]", when(r))).unwrap_or_default();
         println!(
             "  #{} {} ({}){removed}",
             p.placement.id,
@@ -466,11 +409,7 @@ async fn show(app: &App, store: &Store, args: ShowArgs) -> Result<ExitCode> {
         );
     }
     for h in &custody {
-        let actor = h
-            .actor
-            .as_deref()
-            .map(|a| format!(" (by {a})"))
-            .unwrap_or_default();
+        let actor = h.actor.as_deref().map(|a| format!(" (by {a})")).unwrap_or_default();
         println!("  {}. {} — {}{actor}", h.seq, when(h.at), h.description);
     }
     Ok(ExitCode::SUCCESS)
@@ -494,10 +433,7 @@ struct DescribedJson {
 async fn describe_cmd(store: &Store, args: RefArgs) -> Result<ExitCode> {
     let token = store.find_token(&args.token).await?;
     let placements: Vec<_> = store
-        .placements(&PlacementFilter {
-            token_id: Some(token.id),
-            ..Default::default()
-        })
+        .placements(&PlacementFilter { token_id: Some(token.id), ..Default::default() })
         .await?
         .into_iter()
         .map(|p| p.placement)
@@ -520,10 +456,7 @@ async fn describe_cmd(store: &Store, args: RefArgs) -> Result<ExitCode> {
 /// Deletes a minted key in AWS, and its user once no active token uses it.
 async fn delete_in_aws(store: &Store, account: &CanaryAccount, token: &Token) -> Result<bool> {
     let user = token.iam_user_name.as_deref().ok_or_else(|| {
-        anyhow!(
-            "token #{} was minted but has no IAM user on record; delete its key in AWS by hand",
-            token.id
-        )
+        anyhow!("token #{} was minted but has no IAM user on record; delete its key in AWS by hand", token.id)
     })?;
     account.delete_key(user, &token.access_key_id).await?;
     let others = store
@@ -573,10 +506,7 @@ async fn retire(app: &App, store: &Store, args: RefArgs) -> Result<ExitCode> {
 async fn rotate(app: &App, store: &Store, args: RefArgs) -> Result<ExitCode> {
     let old = store.find_token(&args.token).await?;
     if old.state == TokenState::Retired {
-        bail!(
-            "{} is retired; rotation replaces an active token",
-            old.access_key_id
-        );
+        bail!("{} is retired; rotation replaces an active token", old.access_key_id);
     }
     let account = app.canary_account().await;
     let key = mint_in_aws(app, store, &account, None, app.config.mint.pack_two_keys).await?;
@@ -592,15 +522,13 @@ async fn rotate(app: &App, store: &Store, args: RefArgs) -> Result<ExitCode> {
         ..NewToken::default()
     };
     let hop = generated_hop(app, &key);
-    let token = match store
-        .record_rotation(old.id, &new, &[hop], Utc::now())
-        .await
-    {
+    let token = match store.record_rotation(old.id, &new, &[hop], Utc::now()).await {
         Ok(t) => t,
         Err(e) => {
             let _ = account.delete_key(&key.user_name, &key.access_key_id).await;
             let _ = account.delete_user_if_unused(&key.user_name).await;
-            return Err(anyhow!(e).context("could not record the rotation; the new key was deleted again and the old one is untouched"));
+            return Err(anyhow!(e)
+                .context("could not record the rotation; the new key was deleted again and the old one is untouched"));
         }
     };
     if old.kind == TokenKind::AwsMinted {
@@ -608,12 +536,7 @@ async fn rotate(app: &App, store: &Store, args: RefArgs) -> Result<ExitCode> {
             eprintln!("warning: the old key {} is retired in honeytrail but deleting it in AWS failed: {e:#}. Run `honeytrail token retire {}` to try again", old.access_key_id, old.access_key_id);
         }
     }
-    let placements = store
-        .placements(&PlacementFilter {
-            token_id: Some(token.id),
-            ..Default::default()
-        })
-        .await?;
+    let placements = store.placements(&PlacementFilter { token_id: Some(token.id), ..Default::default() }).await?;
     if args.json {
         return print_json(&token).map(|_| ExitCode::SUCCESS);
     }
@@ -629,12 +552,7 @@ async fn rotate(app: &App, store: &Store, args: RefArgs) -> Result<ExitCode> {
             placements.len()
         );
         for p in placements {
-            let format = p
-                .placement
-                .spot
-                .format
-                .as_deref()
-                .unwrap_or("aws-credentials");
+            let format = p.placement.spot.format.as_deref().unwrap_or("aws-credentials");
             println!(
                 "  honeytrail render {} --format {format} --into {}   # on {}",
                 token.access_key_id, p.placement.spot.path, p.placement.spot.host
@@ -647,9 +565,7 @@ async fn rotate(app: &App, store: &Store, args: RefArgs) -> Result<ExitCode> {
 /// Reads a secret access key from standard input (first line, trimmed).
 pub fn read_secret_stdin() -> Result<Secret> {
     let mut text = String::new();
-    std::io::stdin()
-        .read_to_string(&mut text)
-        .context("cannot read the secret from standard input")?;
+    std::io::stdin().read_to_string(&mut text).context("cannot read the secret from standard input")?;
     let secret = text.lines().next().unwrap_or("").trim().to_string();
     if secret.is_empty() {
         bail!("standard input held no secret access key");
@@ -658,9 +574,5 @@ pub fn read_secret_stdin() -> Result<Secret> {
 }
 
 pub(crate) fn spot_args_present(s: &SpotArgs) -> bool {
-    s.owner.is_some()
-        || s.asset.is_some()
-        || s.serial.is_some()
-        || s.notes.is_some()
-        || !s.placement_labels.is_empty()
+    s.owner.is_some() || s.asset.is_some() || s.serial.is_some() || s.notes.is_some() || !s.placement_labels.is_empty()
 }

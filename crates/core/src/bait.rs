@@ -82,10 +82,7 @@ impl Format {
     /// True for formats whose files hold many entries, so rendering merges
     /// into an existing file instead of replacing it.
     pub fn merges(self) -> bool {
-        matches!(
-            self,
-            Format::AwsCredentials | Format::AwsConfig | Format::Dotenv | Format::Shell
-        )
+        matches!(self, Format::AwsCredentials | Format::AwsConfig | Format::Dotenv | Format::Shell)
     }
 }
 
@@ -112,16 +109,10 @@ impl FromStr for Format {
             "github" | "gha" => "github-actions",
             other => other,
         };
-        Format::ALL
-            .into_iter()
-            .find(|f| f.name() == alias)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
-                format!(
-                    "unknown bait format {s:?}; choose one of: {}",
-                    names.join(", ")
-                )
-            })
+        Format::ALL.into_iter().find(|f| f.name() == alias).ok_or_else(|| {
+            let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+            format!("unknown bait format {s:?}; choose one of: {}", names.join(", "))
+        })
     }
 }
 
@@ -137,12 +128,7 @@ pub struct BaitInput<'a> {
 
 /// Renders a complete file (or, for merging formats, the entry to add).
 pub fn render(format: Format, input: &BaitInput<'_>) -> String {
-    let BaitInput {
-        access_key_id: id,
-        secret_access_key: secret,
-        profile,
-        region,
-    } = *input;
+    let BaitInput { access_key_id: id, secret_access_key: secret, profile, region } = *input;
     match format {
         Format::AwsCredentials => format!(
             "[{profile}]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n"
@@ -250,12 +236,7 @@ pub struct Merged {
 ///
 /// Nothing outside the entry's own profile (or variables) is changed; an
 /// entry of the same name is replaced only when `force` is set.
-pub fn merge(
-    format: Format,
-    existing: &str,
-    input: &BaitInput<'_>,
-    force: bool,
-) -> Result<Merged, MergeError> {
+pub fn merge(format: Format, existing: &str, input: &BaitInput<'_>, force: bool) -> Result<Merged, MergeError> {
     let entry = render(format, input);
     let (kept, replaced) = match format {
         Format::AwsCredentials | Format::AwsConfig => {
@@ -266,21 +247,14 @@ pub fn merge(
             remove_ini_section(existing, &header, force)?
         }
         Format::Dotenv | Format::Shell => {
-            let names = [
-                "AWS_ACCESS_KEY_ID",
-                "AWS_SECRET_ACCESS_KEY",
-                "AWS_DEFAULT_REGION",
-            ];
+            let names = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"];
             remove_assignments(existing, &names, force)?
         }
         other => {
             if !existing.is_empty() && !force {
                 return Err(MergeError::FileExists(other));
             }
-            return Ok(Merged {
-                content: entry,
-                replaced: !existing.is_empty(),
-            });
+            return Ok(Merged { content: entry, replaced: !existing.is_empty() });
         }
     };
     let mut content = kept;
@@ -313,9 +287,7 @@ fn remove_ini_section(text: &str, header: &str, force: bool) -> Result<(String, 
             skipping = name == header;
             if skipping {
                 if !force {
-                    return Err(MergeError::ProfileExists(
-                        header.trim_start_matches("profile ").to_string(),
-                    ));
+                    return Err(MergeError::ProfileExists(header.trim_start_matches("profile ").to_string()));
                 }
                 found = true;
             }
@@ -334,32 +306,19 @@ fn assigned_name(line: &str) -> Option<&str> {
     Some(name.trim())
 }
 
-fn remove_assignments(
-    text: &str,
-    names: &[&str],
-    force: bool,
-) -> Result<(String, bool), MergeError> {
-    let present: Vec<&str> = names
-        .iter()
-        .copied()
-        .filter(|n| text.lines().any(|l| assigned_name(l) == Some(n)))
-        .collect();
+fn remove_assignments(text: &str, names: &[&str], force: bool) -> Result<(String, bool), MergeError> {
+    let present: Vec<&str> =
+        names.iter().copied().filter(|n| text.lines().any(|l| assigned_name(l) == Some(n))).collect();
     // AWS_DEFAULT_REGION alone is common and harmless; only the key pair conflicts.
     let conflicting = present.iter().any(|n| *n != "AWS_DEFAULT_REGION");
     if !conflicting {
-        let kept = text
-            .split_inclusive('\n')
-            .filter(|l| assigned_name(l) != Some("AWS_DEFAULT_REGION"))
-            .collect();
+        let kept = text.split_inclusive('\n').filter(|l| assigned_name(l) != Some("AWS_DEFAULT_REGION")).collect();
         return Ok((kept, false));
     }
     if !force {
         return Err(MergeError::VariablesExist(present.join(", ")));
     }
-    let kept = text
-        .split_inclusive('\n')
-        .filter(|l| !assigned_name(l).is_some_and(|n| names.contains(&n)))
-        .collect();
+    let kept = text.split_inclusive('\n').filter(|l| !assigned_name(l).is_some_and(|n| names.contains(&n))).collect();
     Ok((kept, true))
 }
 
@@ -391,10 +350,7 @@ mod tests {
                 assert!(out.contains(INPUT.access_key_id), "{format}");
                 assert!(out.contains(INPUT.secret_access_key), "{format}");
             }
-            assert!(
-                !out.contains('{') || format == Format::Javascript || format == Format::Java,
-                "{format}: {out}"
-            );
+            assert!(!out.contains('{') || format == Format::Javascript || format == Format::Java, "{format}: {out}");
         }
     }
 
@@ -405,10 +361,7 @@ mod tests {
         }
         assert_eq!("k8s".parse::<Format>().unwrap(), Format::K8sSecret);
         let err = "yaml".parse::<Format>().unwrap_err();
-        assert!(
-            err.contains("aws-credentials") && err.contains("github-actions"),
-            "{err}"
-        );
+        assert!(err.contains("aws-credentials") && err.contains("github-actions"), "{err}");
     }
 
     const REAL: &str = "[default]\naws_access_key_id = AKIAREALREALREALREAL\naws_secret_access_key = real\n\n[staging]\naws_access_key_id = AKIASTAGINGSTAGINGST\naws_secret_access_key = s\n";
@@ -423,75 +376,41 @@ mod tests {
 
     #[test]
     fn merge_refuses_to_clobber_a_profile_unless_forced() {
-        let same = BaitInput {
-            profile: "staging",
-            ..INPUT
-        };
-        assert_eq!(
-            merge(Format::AwsCredentials, REAL, &same, false),
-            Err(MergeError::ProfileExists("staging".into()))
-        );
+        let same = BaitInput { profile: "staging", ..INPUT };
+        assert_eq!(merge(Format::AwsCredentials, REAL, &same, false), Err(MergeError::ProfileExists("staging".into())));
         let forced = merge(Format::AwsCredentials, REAL, &same, true).unwrap();
         assert!(forced.replaced);
-        assert!(
-            forced.content.contains("AKIAREALREALREALREAL"),
-            "default profile kept"
-        );
-        assert!(
-            !forced.content.contains("AKIASTAGINGSTAGINGST"),
-            "old staging replaced"
-        );
+        assert!(forced.content.contains("AKIAREALREALREALREAL"), "default profile kept");
+        assert!(!forced.content.contains("AKIASTAGINGSTAGINGST"), "old staging replaced");
         assert_eq!(forced.content.matches("[staging]").count(), 1);
     }
 
     #[test]
     fn config_sections_use_the_profile_prefix() {
         let existing = "[default]\nregion = eu-west-1\n\n[profile prod]\nregion = us-west-2\n";
-        assert_eq!(
-            merge(Format::AwsConfig, existing, &INPUT, false),
-            Err(MergeError::ProfileExists("prod".into()))
-        );
-        let def = BaitInput {
-            profile: "default",
-            ..INPUT
-        };
+        assert_eq!(merge(Format::AwsConfig, existing, &INPUT, false), Err(MergeError::ProfileExists("prod".into())));
+        let def = BaitInput { profile: "default", ..INPUT };
         assert!(render(Format::AwsConfig, &def).starts_with("[default]\n"));
-        let other = BaitInput {
-            profile: "backup",
-            ..INPUT
-        };
+        let other = BaitInput { profile: "backup", ..INPUT };
         let merged = merge(Format::AwsConfig, existing, &other, false).unwrap();
-        assert!(
-            merged.content.starts_with(existing) && merged.content.contains("[profile backup]")
-        );
+        assert!(merged.content.starts_with(existing) && merged.content.contains("[profile backup]"));
     }
 
     #[test]
     fn dotenv_merge_checks_the_key_variables() {
         let env = "DATABASE_URL=postgres://app@db/app\nAWS_DEFAULT_REGION=eu-west-1\n";
         let merged = merge(Format::Dotenv, env, &INPUT, false).unwrap();
-        assert!(merged
-            .content
-            .starts_with("DATABASE_URL=postgres://app@db/app\n"));
+        assert!(merged.content.starts_with("DATABASE_URL=postgres://app@db/app\n"));
         assert_eq!(merged.content.matches("AWS_DEFAULT_REGION").count(), 1);
         let with_key = "export AWS_ACCESS_KEY_ID=AKIAREALREALREALREAL\n";
-        assert!(matches!(
-            merge(Format::Shell, with_key, &INPUT, false),
-            Err(MergeError::VariablesExist(_))
-        ));
+        assert!(matches!(merge(Format::Shell, with_key, &INPUT, false), Err(MergeError::VariablesExist(_))));
         let forced = merge(Format::Shell, with_key, &INPUT, true).unwrap();
         assert!(!forced.content.contains("AKIAREALREALREALREAL"));
     }
 
     #[test]
     fn source_files_are_not_merged() {
-        assert_eq!(
-            merge(Format::Python, "x = 1\n", &INPUT, false),
-            Err(MergeError::FileExists(Format::Python))
-        );
-        assert_eq!(
-            merge(Format::Python, "", &INPUT, false).unwrap().content,
-            render(Format::Python, &INPUT)
-        );
+        assert_eq!(merge(Format::Python, "x = 1\n", &INPUT, false), Err(MergeError::FileExists(Format::Python)));
+        assert_eq!(merge(Format::Python, "", &INPUT, false).unwrap().content, render(Format::Python, &INPUT));
     }
 }

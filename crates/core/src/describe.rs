@@ -7,11 +7,7 @@ use crate::model::{CustodyHop, Placement, Spot, Token, TokenState};
 
 /// "Maria Lopez's MacBook Pro (host maria-mbp, serial C02XYZ) in ~/.aws/credentials"
 pub fn spot_phrase(spot: &Spot) -> String {
-    let owner = spot
-        .owner
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(possessive);
+    let owner = spot.owner.as_deref().filter(|s| !s.is_empty()).map(possessive);
     let has_owner = owner.is_some();
     let asset = spot.asset.as_deref().filter(|s| !s.is_empty());
     let mut details = Vec::new();
@@ -59,38 +55,19 @@ pub struct Description {
 /// Builds the description of `token` from its active placements and hops.
 pub fn describe(token: &Token, placements: &[Placement], hops: &[CustodyHop]) -> Description {
     let key = &token.access_key_id;
-    let active: Vec<&Placement> = placements
-        .iter()
-        .filter(|p| p.removed_at.is_none())
-        .collect();
-    let retired = if token.state == TokenState::Retired {
-        " (retired)"
-    } else {
-        ""
-    };
+    let active: Vec<&Placement> = placements.iter().filter(|p| p.removed_at.is_none()).collect();
+    let retired = if token.state == TokenState::Retired { " (retired)" } else { "" };
     let headline = match active.as_slice() {
         [] => format!("Key {key}{retired} has no recorded placement."),
-        [one] => format!(
-            "Key {key}{retired} was placed on {}.",
-            spot_phrase(&one.spot)
-        ),
+        [one] => format!("Key {key}{retired} was placed on {}.", spot_phrase(&one.spot)),
         many => format!("Key {key}{retired} was placed in {} places:", many.len()),
     };
     let placements = if active.len() > 1 {
         active
             .iter()
             .map(|p| {
-                let by = p
-                    .spot
-                    .placed_by
-                    .as_deref()
-                    .map(|b| format!(", by {b}"))
-                    .unwrap_or_default();
-                format!(
-                    "on {} (placed {}{by})",
-                    spot_phrase(&p.spot),
-                    p.placed_at.format("%Y-%m-%d")
-                )
+                let by = p.spot.placed_by.as_deref().map(|b| format!(", by {b}")).unwrap_or_default();
+                format!("on {} (placed {}{by})", spot_phrase(&p.spot), p.placed_at.format("%Y-%m-%d"))
             })
             .collect()
     } else {
@@ -99,23 +76,11 @@ pub fn describe(token: &Token, placements: &[Placement], hops: &[CustodyHop]) ->
     let custody = hops
         .iter()
         .map(|h| {
-            let actor = h
-                .actor
-                .as_deref()
-                .map(|a| format!(" (by {a})"))
-                .unwrap_or_default();
-            format!(
-                "{} — {}{actor}",
-                h.at.format("%Y-%m-%d %H:%M UTC"),
-                h.description
-            )
+            let actor = h.actor.as_deref().map(|a| format!(" (by {a})")).unwrap_or_default();
+            format!("{} — {}{actor}", h.at.format("%Y-%m-%d %H:%M UTC"), h.description)
         })
         .collect();
-    Description {
-        headline,
-        placements,
-        custody,
-    }
+    Description { headline, placements, custody }
 }
 
 impl fmt::Display for Description {
@@ -190,35 +155,17 @@ mod tests {
 
     #[test]
     fn phrases_for_sparse_spots() {
-        let bare = Spot {
-            host: "web-1".into(),
-            path: "/srv/app/.env".into(),
-            ..Spot::default()
-        };
+        let bare = Spot { host: "web-1".into(), path: "/srv/app/.env".into(), ..Spot::default() };
         assert_eq!(spot_phrase(&bare), "host web-1 in /srv/app/.env");
-        let owner = Spot {
-            owner: Some("James".into()),
-            ..bare.clone()
-        };
-        assert_eq!(
-            spot_phrase(&owner),
-            "James' machine (host web-1) in /srv/app/.env"
-        );
+        let owner = Spot { owner: Some("James".into()), ..bare.clone() };
+        assert_eq!(spot_phrase(&owner), "James' machine (host web-1) in /srv/app/.env");
     }
 
     #[test]
     fn several_placements_and_custody() {
-        let a = placement(Spot {
-            host: "a".into(),
-            path: "/x".into(),
-            placed_by: Some("alice".into()),
-            ..Spot::default()
-        });
-        let mut b = placement(Spot {
-            host: "b".into(),
-            path: "/y".into(),
-            ..Spot::default()
-        });
+        let a =
+            placement(Spot { host: "a".into(), path: "/x".into(), placed_by: Some("alice".into()), ..Spot::default() });
+        let mut b = placement(Spot { host: "b".into(), path: "/y".into(), ..Spot::default() });
         b.id = 2;
         let mut gone = b.clone();
         gone.removed_at = Some(Utc::now());
@@ -232,18 +179,9 @@ mod tests {
             automatic: false,
         };
         let d = describe(&token(), &[a, b, gone], &[hop]);
-        assert_eq!(
-            d.headline,
-            "Key AKIAQYLPMN5HHHFPZAM2 was placed in 2 places:"
-        );
-        assert_eq!(
-            d.placements[0],
-            "on host a in /x (placed 2026-11-02, by alice)"
-        );
-        assert_eq!(
-            d.custody,
-            ["2026-11-01 09:00 UTC — sent by email to ops@example.com (by alice)"]
-        );
+        assert_eq!(d.headline, "Key AKIAQYLPMN5HHHFPZAM2 was placed in 2 places:");
+        assert_eq!(d.placements[0], "on host a in /x (placed 2026-11-02, by alice)");
+        assert_eq!(d.custody, ["2026-11-01 09:00 UTC — sent by email to ops@example.com (by alice)"]);
         assert!(d.to_string().contains("It may have leaked at any hop"));
     }
 }

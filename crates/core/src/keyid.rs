@@ -52,10 +52,7 @@ pub fn parse(raw: &str) -> Result<String, KeyIdError> {
         return Err(KeyIdError::Empty);
     }
     let shown = shorten(key);
-    if let Some(bad) = key
-        .chars()
-        .find(|c| !(c.is_ascii_uppercase() || c.is_ascii_digit()))
-    {
+    if let Some(bad) = key.chars().find(|c| !(c.is_ascii_uppercase() || c.is_ascii_digit())) {
         return Err(KeyIdError::Character { shown, bad });
     }
     let len = key.len();
@@ -90,9 +87,7 @@ impl fmt::Display for AccountDecode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AccountDecode::Account(a) => write!(f, "account {a}"),
-            AccountDecode::OldFormat => {
-                f.write_str("older-generation key ID: the account number is not encoded in it")
-            }
+            AccountDecode::OldFormat => f.write_str("older-generation key ID: the account number is not encoded in it"),
             AccountDecode::NotDecodable(why) => write!(f, "cannot decode: {why}"),
         }
     }
@@ -117,9 +112,7 @@ pub fn decode_account(key_id: &str) -> AccountDecode {
     for &c in &bytes[4..14] {
         match base32_value(c) {
             Some(v) => bits = (bits << 5) | v,
-            None => {
-                return AccountDecode::NotDecodable("characters outside the base32 alphabet A-Z2-7")
-            }
+            None => return AccountDecode::NotDecodable("characters outside the base32 alphabet A-Z2-7"),
         }
     }
     if bytes[14..].iter().any(|&c| base32_value(c).is_none()) {
@@ -165,56 +158,29 @@ mod tests {
             ("AKIASP2TPHJSQH3FJRUX", "171436882533"),
         ];
         for (key, account) in pairs {
-            assert_eq!(
-                decode_account(key),
-                AccountDecode::Account(account.into()),
-                "{key}"
-            );
+            assert_eq!(decode_account(key), AccountDecode::Account(account.into()), "{key}");
         }
     }
 
     #[test]
     fn old_generation_keys_are_not_decoded() {
-        assert_eq!(
-            decode_account("AKIAIOSFODNN7EXAMPLE"),
-            AccountDecode::OldFormat
-        );
-        assert_eq!(
-            decode_account("AKIAJSIE27KKMHXI3BJQ"),
-            AccountDecode::OldFormat
-        );
+        assert_eq!(decode_account("AKIAIOSFODNN7EXAMPLE"), AccountDecode::OldFormat);
+        assert_eq!(decode_account("AKIAJSIE27KKMHXI3BJQ"), AccountDecode::OldFormat);
     }
 
     #[test]
     fn undecodable_shapes_say_why() {
-        assert!(matches!(
-            decode_account("AKIATFQR7NSC8Q4X20BJ"),
-            AccountDecode::NotDecodable(_)
-        ));
-        assert!(matches!(
-            decode_account("AIDAY34FZKBOKMUTVV7A"),
-            AccountDecode::NotDecodable(_)
-        ));
-        assert!(matches!(
-            decode_account("AKIA123"),
-            AccountDecode::NotDecodable(_)
-        ));
+        assert!(matches!(decode_account("AKIATFQR7NSC8Q4X20BJ"), AccountDecode::NotDecodable(_)));
+        assert!(matches!(decode_account("AIDAY34FZKBOKMUTVV7A"), AccountDecode::NotDecodable(_)));
+        assert!(matches!(decode_account("AKIA123"), AccountDecode::NotDecodable(_)));
     }
 
     #[test]
     fn synthesized_keys_round_trip() {
-        for (account, random) in [
-            (0u64, 0u64),
-            (123456789012, 42),
-            (999999999999, u64::MAX),
-            (52310077262, 7),
-        ] {
+        for (account, random) in [(0u64, 0u64), (123456789012, 42), (999999999999, u64::MAX), (52310077262, 7)] {
             let key = synthesize(account, random);
             assert_eq!(key.len(), 20);
-            assert_eq!(
-                decode_account(&key),
-                AccountDecode::Account(format!("{account:012}"))
-            );
+            assert_eq!(decode_account(&key), AccountDecode::Account(format!("{account:012}")));
             assert_eq!(parse(&key).unwrap(), key);
         }
     }
@@ -222,18 +188,12 @@ mod tests {
     #[test]
     fn parse_rejects_bad_input_with_reasons() {
         assert_eq!(parse("  "), Err(KeyIdError::Empty));
-        assert!(matches!(
-            parse("AKIA123"),
-            Err(KeyIdError::Length { len: 7, .. })
-        ));
+        assert!(matches!(parse("AKIA123"), Err(KeyIdError::Length { len: 7, .. })));
         let err = parse("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY").unwrap_err();
         assert!(matches!(err, KeyIdError::Character { .. }));
         // The message must not carry the whole pasted secret.
         assert!(!err.to_string().contains("bPxRfiCYEXAMPLEKEY"), "{err}");
         // Pseudonymised IDs outside base32 are still accepted for registration.
-        assert_eq!(
-            parse(" AKIATFQR7NSC8Q4X20BJ\n").unwrap(),
-            "AKIATFQR7NSC8Q4X20BJ"
-        );
+        assert_eq!(parse(" AKIATFQR7NSC8Q4X20BJ\n").unwrap(), "AKIATFQR7NSC8Q4X20BJ");
     }
 }

@@ -16,14 +16,8 @@ pub type Labels = BTreeMap<String, String>;
 pub fn parse_label(raw: &str) -> Result<(String, String), String> {
     let (name, value) = raw.split_once('=').unwrap_or((raw, ""));
     let name = name.trim();
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
-    {
-        return Err(format!(
-            "label {raw:?} is not name=value with a name of letters, digits, - _ . /"
-        ));
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) {
+        return Err(format!("label {raw:?} is not name=value with a name of letters, digits, - _ . /"));
     }
     Ok((name.to_string(), value.trim().to_string()))
 }
@@ -171,24 +165,15 @@ mod tests {
 
     #[test]
     fn labels_parse() {
-        assert_eq!(
-            parse_label("team=payments").unwrap(),
-            ("team".into(), "payments".into())
-        );
-        assert_eq!(
-            parse_label("critical").unwrap(),
-            ("critical".into(), "".into())
-        );
+        assert_eq!(parse_label("team=payments").unwrap(), ("team".into(), "payments".into()));
+        assert_eq!(parse_label("critical").unwrap(), ("critical".into(), "".into()));
         assert!(parse_label("=x").is_err());
         assert!(parse_label("a b=c").is_err());
     }
 
     #[test]
     fn enums_round_trip_and_explain_errors() {
-        assert_eq!(
-            "aws-minted".parse::<TokenKind>().unwrap(),
-            TokenKind::AwsMinted
-        );
+        assert_eq!("aws-minted".parse::<TokenKind>().unwrap(), TokenKind::AwsMinted);
         assert_eq!(TokenState::Retired.to_string(), "retired");
         let err = "gone".parse::<TokenState>().unwrap_err();
         assert!(err.contains("active, retired"), "{err}");

@@ -90,16 +90,7 @@ const PURPOSES: &[&str] = &[
     "admin",
     "automation",
 ];
-const ENVS: &[&str] = &[
-    "prod",
-    "production",
-    "prd",
-    "live",
-    "staging",
-    "stg",
-    "legacy",
-    "dr",
-];
+const ENVS: &[&str] = &["prod", "production", "prd", "live", "staging", "stg", "legacy", "dr"];
 
 /// Why a name or pattern was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -109,10 +100,7 @@ pub enum NameError {
     #[error("IAM user name {name:?} is not valid: {why}")]
     Invalid { name: String, why: &'static str },
     #[error("naming pattern {pattern:?} uses unknown placeholder {{{placeholder}}}; known: {{team}} {{service}} {{purpose}} {{env}} {{n}}")]
-    Placeholder {
-        pattern: String,
-        placeholder: String,
-    },
+    Placeholder { pattern: String, placeholder: String },
 }
 
 /// Returns the first tell-tale word found in `text`, case-insensitively.
@@ -123,26 +111,15 @@ pub fn telltale_word(text: &str) -> Option<&'static str> {
 
 /// Checks a user name against IAM's rules and our stealth rule.
 pub fn validate_user_name(name: &str) -> Result<(), NameError> {
-    let invalid = |why| {
-        Err(NameError::Invalid {
-            name: name.to_string(),
-            why,
-        })
-    };
+    let invalid = |why| Err(NameError::Invalid { name: name.to_string(), why });
     if name.is_empty() || name.len() > 64 {
         return invalid("IAM user names have 1 to 64 characters");
     }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
-    {
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)) {
         return invalid("IAM allows only letters, digits and + = , . @ _ -");
     }
     if let Some(word) = telltale_word(name) {
-        return Err(NameError::Telltale {
-            name: name.to_string(),
-            word,
-        });
+        return Err(NameError::Telltale { name: name.to_string(), word });
     }
     Ok(())
 }
@@ -162,10 +139,9 @@ fn fill<R: Rng + ?Sized>(pattern: &str, rng: &mut R) -> Result<String, NameError
     while let Some(start) = rest.find('{') {
         out.push_str(&rest[..start]);
         let after = &rest[start + 1..];
-        let end = after.find('}').ok_or_else(|| NameError::Placeholder {
-            pattern: pattern.to_string(),
-            placeholder: after.to_string(),
-        })?;
+        let end = after
+            .find('}')
+            .ok_or_else(|| NameError::Placeholder { pattern: pattern.to_string(), placeholder: after.to_string() })?;
         let placeholder = &after[..end];
         let word: String = match placeholder {
             "team" => pick(TEAMS, rng).into(),
@@ -174,10 +150,7 @@ fn fill<R: Rng + ?Sized>(pattern: &str, rng: &mut R) -> Result<String, NameError
             "env" => pick(ENVS, rng).into(),
             "n" => rng.gen_range(1..100).to_string(),
             other => {
-                return Err(NameError::Placeholder {
-                    pattern: pattern.to_string(),
-                    placeholder: other.to_string(),
-                })
+                return Err(NameError::Placeholder { pattern: pattern.to_string(), placeholder: other.to_string() })
             }
         };
         out.push_str(&word);
@@ -188,10 +161,7 @@ fn fill<R: Rng + ?Sized>(pattern: &str, rng: &mut R) -> Result<String, NameError
 }
 
 fn pick<'a, R: Rng + ?Sized>(words: &[&'a str], rng: &mut R) -> &'a str {
-    words
-        .choose(rng)
-        .copied()
-        .expect("word lists are not empty")
+    words.choose(rng).copied().expect("word lists are not empty")
 }
 
 #[cfg(test)]
@@ -222,26 +192,11 @@ mod tests {
     #[test]
     fn telltale_patterns_and_names_are_refused() {
         let mut rng = StdRng::seed_from_u64(1);
-        assert!(matches!(
-            generate("honeytoken-{n}", &mut rng),
-            Err(NameError::Telltale { word: "honey", .. })
-        ));
-        assert!(matches!(
-            validate_user_name("ci-Canary-1"),
-            Err(NameError::Telltale { word: "canar", .. })
-        ));
-        assert!(matches!(
-            validate_user_name("svc/deploy"),
-            Err(NameError::Invalid { .. })
-        ));
-        assert!(matches!(
-            generate("{team}-{colour}", &mut rng),
-            Err(NameError::Placeholder { .. })
-        ));
-        assert!(matches!(
-            generate("{team", &mut rng),
-            Err(NameError::Placeholder { .. })
-        ));
+        assert!(matches!(generate("honeytoken-{n}", &mut rng), Err(NameError::Telltale { word: "honey", .. })));
+        assert!(matches!(validate_user_name("ci-Canary-1"), Err(NameError::Telltale { word: "canar", .. })));
+        assert!(matches!(validate_user_name("svc/deploy"), Err(NameError::Invalid { .. })));
+        assert!(matches!(generate("{team}-{colour}", &mut rng), Err(NameError::Placeholder { .. })));
+        assert!(matches!(generate("{team", &mut rng), Err(NameError::Placeholder { .. })));
     }
 
     #[test]

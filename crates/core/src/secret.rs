@@ -63,9 +63,7 @@ impl SecretBox {
         if bytes.len() != 32 {
             return Err(SecretError::BadKey);
         }
-        Ok(SecretBox {
-            cipher: XChaCha20Poly1305::new_from_slice(&bytes).map_err(|_| SecretError::BadKey)?,
-        })
+        Ok(SecretBox { cipher: XChaCha20Poly1305::new_from_slice(&bytes).map_err(|_| SecretError::BadKey)? })
     }
 
     /// A fresh random key, base64-encoded.
@@ -94,13 +92,8 @@ impl SecretBox {
             .filter(|b| b.len() > 24)
             .ok_or(SecretError::Malformed)?;
         let (nonce, body) = blob.split_at(24);
-        let plain = self
-            .cipher
-            .decrypt(XNonce::from_slice(nonce), body)
-            .map_err(|_| SecretError::WrongKey)?;
-        String::from_utf8(plain)
-            .map(Secret)
-            .map_err(|_| SecretError::Malformed)
+        let plain = self.cipher.decrypt(XNonce::from_slice(nonce), body).map_err(|_| SecretError::WrongKey)?;
+        String::from_utf8(plain).map(Secret).map_err(|_| SecretError::Malformed)
     }
 }
 
@@ -119,10 +112,7 @@ mod tests {
         assert_eq!(a.open(&sealed).unwrap(), s);
         assert!(matches!(b.open(&sealed), Err(SecretError::WrongKey)));
         assert!(matches!(a.open("v1:!!"), Err(SecretError::Malformed)));
-        assert!(matches!(
-            SecretBox::from_base64("c2hvcnQ="),
-            Err(SecretError::BadKey)
-        ));
+        assert!(matches!(SecretBox::from_base64("c2hvcnQ="), Err(SecretError::BadKey)));
     }
 
     #[test]

@@ -21,9 +21,7 @@ pub fn vendor_accounts() -> impl Iterator<Item = (&'static str, &'static str)> {
 
 /// The vendor that mints keys in `account`, if it is a known public one.
 pub fn vendor_of(account: &str) -> Option<&'static str> {
-    vendor_accounts()
-        .find(|(a, _)| *a == account)
-        .map(|(_, v)| v)
+    vendor_accounts().find(|(a, _)| *a == account).map(|(_, v)| v)
 }
 
 /// How bad a finding is. Ordered: the worst finding decides the verdict.
@@ -77,13 +75,7 @@ pub struct Report {
 impl Report {
     /// The worst level among findings; `Note`s alone still pass.
     pub fn verdict(&self) -> Level {
-        match self
-            .findings
-            .iter()
-            .map(|f| f.level)
-            .max()
-            .unwrap_or(Level::Pass)
-        {
+        match self.findings.iter().map(|f| f.level).max().unwrap_or(Level::Pass) {
             Level::Note => Level::Pass,
             other => other,
         }
@@ -92,13 +84,7 @@ impl Report {
 
 pub fn check(subject: &Subject<'_>) -> Report {
     let mut findings = Vec::new();
-    let mut push = |level, code, message: String| {
-        findings.push(Finding {
-            level,
-            code,
-            message,
-        })
-    };
+    let mut push = |level, code, message: String| findings.push(Finding { level, code, message });
     let key = subject.access_key_id;
     let decoded = keyid::decode_account(key);
     let decoded_account = match &decoded {
@@ -113,9 +99,11 @@ pub fn check(subject: &Subject<'_>) -> Report {
                     "key ID decodes to account {account}, a public canary account of {vendor}; secret scanners such as trufflehog name such keys as canaries without using them, so a careful intruder will leave it alone. Mint keys in your own canary account instead."
                 ));
             } else {
-                push(Level::Pass, "account-decoded", format!(
-                    "key ID decodes to account {account}, which is not a known canary-vendor account"
-                ));
+                push(
+                    Level::Pass,
+                    "account-decoded",
+                    format!("key ID decodes to account {account}, which is not a known canary-vendor account"),
+                );
             }
             if let Some(registered) = subject.account_id.filter(|r| *r != account) {
                 push(Level::Warn, "account-mismatch", format!(
@@ -123,12 +111,18 @@ pub fn check(subject: &Subject<'_>) -> Report {
                 ));
             }
         }
-        AccountDecode::OldFormat => push(Level::Pass, "account-old-format", format!(
-            "{key} is an older-generation key ID; the account number cannot be read from it"
-        )),
-        AccountDecode::NotDecodable(why) => push(Level::Warn, "unusual-key-id", format!(
-            "{key} does not have the shape of a current AWS access key ID ({why}); an intruder may find it odd"
-        )),
+        AccountDecode::OldFormat => push(
+            Level::Pass,
+            "account-old-format",
+            format!("{key} is an older-generation key ID; the account number cannot be read from it"),
+        ),
+        AccountDecode::NotDecodable(why) => push(
+            Level::Warn,
+            "unusual-key-id",
+            format!(
+                "{key} does not have the shape of a current AWS access key ID ({why}); an intruder may find it odd"
+            ),
+        ),
     }
 
     match subject.iam_user_name {
@@ -159,17 +153,15 @@ pub fn check(subject: &Subject<'_>) -> Report {
                 format!("IAM path {path:?} contains {word:?} and shows in the user's ARN"),
             );
         } else if path != "/" {
-            push(Level::Warn, "unusual-path", format!(
-                "IAM path {path:?} shows in the user's ARN; most service accounts use the default path /"
-            ));
+            push(
+                Level::Warn,
+                "unusual-path",
+                format!("IAM path {path:?} shows in the user's ARN; most service accounts use the default path /"),
+            );
         }
     }
 
-    Report {
-        access_key_id: key.to_string(),
-        decoded_account,
-        findings,
-    }
+    Report { access_key_id: key.to_string(), decoded_account, findings }
 }
 
 #[cfg(test)]
@@ -181,20 +173,14 @@ mod tests {
         let all: Vec<_> = vendor_accounts().collect();
         assert!(all.len() >= 20);
         for (account, vendor) in all {
-            assert!(
-                account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()),
-                "{account}"
-            );
+            assert!(account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()), "{account}");
             assert!(!vendor.is_empty());
         }
     }
 
     #[test]
     fn canarytokens_key_fails() {
-        let r = check(&Subject {
-            access_key_id: "AKIASP2TPHJSQH3FJRUX",
-            ..Subject::default()
-        });
+        let r = check(&Subject { access_key_id: "AKIASP2TPHJSQH3FJRUX", ..Subject::default() });
         assert_eq!(r.verdict(), Level::Fail);
         assert!(r.findings.iter().any(|f| f.code == "vendor-account"));
     }
@@ -209,17 +195,8 @@ mod tests {
             account_id: Some("123456789012"),
         });
         assert_eq!(r.verdict(), Level::Pass, "{:?}", r.findings);
-        let note = r
-            .findings
-            .iter()
-            .find(|f| f.code == "name-visible")
-            .unwrap();
-        assert!(
-            note.message
-                .contains("arn:aws:iam::123456789012:user/data-etl-sync-prod"),
-            "{}",
-            note.message
-        );
+        let note = r.findings.iter().find(|f| f.code == "name-visible").unwrap();
+        assert!(note.message.contains("arn:aws:iam::123456789012:user/data-etl-sync-prod"), "{}", note.message);
     }
 
     #[test]
@@ -246,10 +223,7 @@ mod tests {
             ..Subject::default()
         });
         assert_eq!(r.verdict(), Level::Warn);
-        let r = check(&Subject {
-            access_key_id: "AKIAIOSFODNN7EXAMPLE",
-            ..Subject::default()
-        });
+        let r = check(&Subject { access_key_id: "AKIAIOSFODNN7EXAMPLE", ..Subject::default() });
         assert_eq!(r.verdict(), Level::Warn, "user name unknown");
         assert!(r.findings.iter().any(|f| f.code == "account-old-format"));
     }

@@ -20,16 +20,17 @@ pub enum StoreError {
     },
     #[error("the database schema is at version {found}, newer than this honeytrail knows ({known}); upgrade honeytrail before using this database")]
     SchemaTooNew { found: i64, known: i64 },
-    #[error("access key {access_key_id} is already registered (token #{existing_id}); use `token show {access_key_id}`")]
-    Duplicate {
-        access_key_id: String,
-        existing_id: i64,
-    },
+    #[error(
+        "access key {access_key_id} is already registered (token #{existing_id}); use `token show {access_key_id}`"
+    )]
+    Duplicate { access_key_id: String, existing_id: i64 },
     #[error("the import holds {count} access key(s) that are already registered or repeated, e.g. {example}; nothing was imported (pass --skip-existing to import the rest)")]
     ImportDuplicates { count: usize, example: String },
     #[error("{0} not found")]
     NotFound(String),
-    #[error("the store has no data key to seal honey secrets with; run `honeytrail init` or set HONEYTRAIL_SECRET_KEY")]
+    #[error(
+        "the store has no data key to seal honey secrets with; run `honeytrail init` or set HONEYTRAIL_SECRET_KEY"
+    )]
     NoSecretKey,
     #[error(transparent)]
     Secret(#[from] SecretError),

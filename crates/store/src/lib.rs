@@ -68,11 +68,7 @@ pub fn normalize_url(raw: &str) -> Result<(Backend, String), StoreError> {
         return Err(StoreError::Url("the SQLite database path is empty".into()));
     }
     let (path, query) = path.split_once('?').unwrap_or((path, ""));
-    let query = if query.is_empty() {
-        "mode=rwc".to_string()
-    } else {
-        query.to_string()
-    };
+    let query = if query.is_empty() { "mode=rwc".to_string() } else { query.to_string() };
     Ok((Backend::Sqlite, format!("sqlite://{path}?{query}")))
 }
 
@@ -99,12 +95,8 @@ impl Store {
         if backend == Backend::Sqlite {
             create_parent_dir(&url)?;
         }
-        let options = AnyConnectOptions::from_str(&url).map_err(|e| {
-            StoreError::Url(format!(
-                "cannot parse database URL {}: {e}",
-                redact_url(&url)
-            ))
-        })?;
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(|e| StoreError::Url(format!("cannot parse database URL {}: {e}", redact_url(&url))))?;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
             .acquire_timeout(std::time::Duration::from_secs(10))
@@ -121,11 +113,7 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Connect { url: redact_url(&url), source: e })?;
-        let store = Store {
-            pool,
-            backend,
-            secrets,
-        };
+        let store = Store { pool, backend, secrets };
         migrate::run(&store).await?;
         Ok(store)
     }
@@ -171,38 +159,18 @@ mod tests {
     fn urls_normalise() {
         assert_eq!(
             normalize_url("/var/lib/ht.sqlite").unwrap(),
-            (
-                Backend::Sqlite,
-                "sqlite:///var/lib/ht.sqlite?mode=rwc".into()
-            )
+            (Backend::Sqlite, "sqlite:///var/lib/ht.sqlite?mode=rwc".into())
         );
-        assert_eq!(
-            normalize_url("sqlite:data/x.db").unwrap().1,
-            "sqlite://data/x.db?mode=rwc"
-        );
-        assert_eq!(
-            normalize_url("sqlite:///x.db?mode=ro").unwrap().1,
-            "sqlite:///x.db?mode=ro"
-        );
-        assert_eq!(
-            normalize_url("postgres://u:p@h/db").unwrap().0,
-            Backend::Postgres
-        );
-        let err = normalize_url("mysql://root:hunter2@db/x")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("mysql://root:***@db/x") && !err.contains("hunter2"),
-            "{err}"
-        );
+        assert_eq!(normalize_url("sqlite:data/x.db").unwrap().1, "sqlite://data/x.db?mode=rwc");
+        assert_eq!(normalize_url("sqlite:///x.db?mode=ro").unwrap().1, "sqlite:///x.db?mode=ro");
+        assert_eq!(normalize_url("postgres://u:p@h/db").unwrap().0, Backend::Postgres);
+        let err = normalize_url("mysql://root:hunter2@db/x").unwrap_err().to_string();
+        assert!(err.contains("mysql://root:***@db/x") && !err.contains("hunter2"), "{err}");
     }
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(
-            redact_url("postgres://ht:s3cret@127.0.0.1:5432/ht"),
-            "postgres://ht:***@127.0.0.1:5432/ht"
-        );
+        assert_eq!(redact_url("postgres://ht:s3cret@127.0.0.1:5432/ht"), "postgres://ht:***@127.0.0.1:5432/ht");
         assert_eq!(redact_url("postgres://ht@h/db"), "postgres://ht@h/db");
         assert_eq!(redact_url("sqlite:///x"), "sqlite:///x");
     }

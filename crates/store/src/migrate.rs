@@ -30,10 +30,7 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         .await?;
     let mut tx = pool.begin().await?;
     if store.backend == Backend::Postgres {
-        tx.execute(
-            format!("DO $$ BEGIN PERFORM pg_advisory_xact_lock({PG_LOCK_ID}); END $$").as_str(),
-        )
-        .await?;
+        tx.execute(format!("DO $$ BEGIN PERFORM pg_advisory_xact_lock({PG_LOCK_ID}); END $$").as_str()).await?;
     }
     let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations")
         .fetch_all(&mut *tx)
@@ -50,34 +47,22 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
             Backend::Sqlite => m.sqlite,
             Backend::Postgres => m.postgres,
         };
-        let wrap = |source| StoreError::Migration {
-            version: m.version,
-            name: m.name,
-            source,
-        };
+        let wrap = |source| StoreError::Migration { version: m.version, name: m.name, source };
         sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(wrap)?;
-        sqlx::query(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-        )
-        .bind(m.version)
-        .bind(m.name)
-        .bind(chrono::Utc::now().timestamp_millis())
-        .execute(&mut *tx)
-        .await
-        .map_err(wrap)?;
-        tracing::info!(
-            version = m.version,
-            name = m.name,
-            "applied database migration"
-        );
+        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(chrono::Utc::now().timestamp_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(wrap)?;
+        tracing::info!(version = m.version, name = m.name, "applied database migration");
     }
     tx.commit().await?;
     Ok(())
 }
 
 pub(crate) async fn current_version(store: &Store) -> Result<i64, StoreError> {
-    let row = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
-        .fetch_one(&store.pool)
-        .await?;
+    let row = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetch_one(&store.pool).await?;
     Ok(row.try_get::<i64, _>(0)?)
 }

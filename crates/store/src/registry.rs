@@ -3,14 +3,12 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use honeytrail_core::{
-    CustodyHop, Labels, NewToken, Placement, Spot, Token, TokenKind, TokenState,
-};
+use honeytrail_core::{CustodyHop, Labels, NewToken, Placement, Spot, Token, TokenKind, TokenState};
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use crate::{Store, StoreError};
+use crate::{Backend, Store, StoreError};
 
 /// Which tokens to list.
 #[derive(Debug, Clone, Default)]
@@ -84,7 +82,11 @@ fn bind_all<'q>(
 }
 
 /// `($1, $2), ($3, $4)` for `rows` rows of `cols` columns.
-fn values_clause(rows: usize, cols: usize) -> String {
+///
+/// SQLite gets anonymous `?` placeholders instead: it looks up the name of
+/// every numbered parameter by walking a list, which makes binding thousands
+/// of `$N` parameters quadratic.
+fn values_clause(backend: Backend, rows: usize, cols: usize) -> String {
     let mut out = String::new();
     for r in 0..rows {
         if r > 0 {
@@ -95,7 +97,10 @@ fn values_clause(rows: usize, cols: usize) -> String {
             if c > 0 {
                 out.push_str(", ");
             }
-            out.push_str(&format!("${}", r * cols + c + 1));
+            match backend {
+                Backend::Sqlite => out.push('?'),
+                Backend::Postgres => out.push_str(&format!("${}", r * cols + c + 1)),
+            }
         }
         out.push(')');
     }
@@ -113,10 +118,7 @@ fn millis(t: DateTime<Utc>) -> i64 {
 }
 
 fn from_millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt {
-        what: "timestamp",
-        detail: ms.to_string(),
-    })
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt { what: "timestamp", detail: ms.to_string() })
 }
 
 fn token_from_row(row: &AnyRow) -> Result<Token, StoreError> {
@@ -124,10 +126,7 @@ fn token_from_row(row: &AnyRow) -> Result<Token, StoreError> {
     let state: String = row.try_get("state")?;
     Ok(Token {
         id: row.try_get("id")?,
-        kind: kind.parse().map_err(|detail| StoreError::Corrupt {
-            what: "token kind",
-            detail,
-        })?,
+        kind: kind.parse().map_err(|detail| StoreError::Corrupt { what: "token kind", detail })?,
         access_key_id: row.try_get("access_key_id")?,
         has_secret: row.try_get::<i64, _>("has_secret")? != 0,
         iam_user_name: row.try_get("iam_user_name")?,
@@ -136,15 +135,9 @@ fn token_from_row(row: &AnyRow) -> Result<Token, StoreError> {
         source: row.try_get("source")?,
         memo: row.try_get("memo")?,
         labels: Labels::new(),
-        state: state.parse().map_err(|detail| StoreError::Corrupt {
-            what: "token state",
-            detail,
-        })?,
+        state: state.parse().map_err(|detail| StoreError::Corrupt { what: "token state", detail })?,
         created_at: from_millis(row.try_get("created_at")?)?,
-        retired_at: row
-            .try_get::<Option<i64>, _>("retired_at")?
-            .map(from_millis)
-            .transpose()?,
+        retired_at: row.try_get::<Option<i64>, _>("retired_at")?.map(from_millis).transpose()?,
         rotated_from: row.try_get("rotated_from")?,
     })
 }
@@ -163,16 +156,11 @@ fn placement_from_row(row: &AnyRow) -> Result<Placement, StoreError> {
             format: row.try_get("format")?,
             placed_by: row.try_get("placed_by")?,
             notes: row.try_get("notes")?,
-            labels: serde_json::from_str(&labels).map_err(|e| StoreError::Corrupt {
-                what: "placement labels",
-                detail: e.to_string(),
-            })?,
+            labels: serde_json::from_str(&labels)
+                .map_err(|e| StoreError::Corrupt { what: "placement labels", detail: e.to_string() })?,
         },
         placed_at: from_millis(row.try_get("placed_at")?)?,
-        removed_at: row
-            .try_get::<Option<i64>, _>("removed_at")?
-            .map(from_millis)
-            .transpose()?,
+        removed_at: row.try_get::<Option<i64>, _>("removed_at")?.map(from_millis).transpose()?,
     })
 }
 
@@ -203,10 +191,7 @@ fn like_pattern(s: &str) -> String {
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::Database(db) => matches!(
-            db.code().as_deref(),
-            Some("23505") | Some("2067") | Some("1555")
-        ),
+        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("23505") | Some("2067") | Some("1555")),
         _ => false,
     }
 }
@@ -215,23 +200,13 @@ impl Store {
     fn seal(&self, token: &NewToken) -> Result<Option<String>, StoreError> {
         match &token.secret {
             None => Ok(None),
-            Some(secret) => Ok(Some(
-                self.secrets
-                    .as_ref()
-                    .ok_or(StoreError::NoSecretKey)?
-                    .seal(secret),
-            )),
+            Some(secret) => Ok(Some(self.secrets.as_ref().ok_or(StoreError::NoSecretKey)?.seal(secret))),
         }
     }
 
     fn token_args(&self, t: &NewToken, now: DateTime<Utc>) -> Result<Vec<Arg>, StoreError> {
         Ok(vec![
-            Arg::Text(Some(
-                t.kind
-                    .unwrap_or(TokenKind::AwsImported)
-                    .as_str()
-                    .to_string(),
-            )),
+            Arg::Text(Some(t.kind.unwrap_or(TokenKind::AwsImported).as_str().to_string())),
             Arg::Text(Some(t.access_key_id.clone())),
             Arg::Text(self.seal(t)?),
             Arg::Text(t.iam_user_name.clone()),
@@ -279,27 +254,20 @@ impl Store {
         let now = Utc::now();
         let sql = format!(
             "INSERT INTO tokens (kind, access_key_id, secret_sealed, iam_user_name, iam_user_arn, account_id, source, memo, state, created_at, rotated_from) VALUES {} RETURNING id",
-            values_clause(1, 11)
+            values_clause(Backend::Postgres, 1, 11)
         );
-        let row = bind_all(sqlx::query(&sql), self.token_args(new, now)?)
-            .fetch_one(&mut **tx)
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Duplicate {
-                        access_key_id: new.access_key_id.clone(),
-                        existing_id: 0,
-                    }
-                } else {
-                    e.into()
-                }
-            })?;
+        let row = bind_all(sqlx::query(&sql), self.token_args(new, now)?).fetch_one(&mut **tx).await.map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Duplicate { access_key_id: new.access_key_id.clone(), existing_id: 0 }
+            } else {
+                e.into()
+            }
+        })?;
         let id: i64 = row.try_get(0)?;
-        let labels: Vec<(i64, &String, &String)> =
-            new.labels.iter().map(|(k, v)| (id, k, v)).collect();
-        insert_labels(tx, &labels).await?;
+        let labels: Vec<(i64, &String, &String)> = new.labels.iter().map(|(k, v)| (id, k, v)).collect();
+        insert_labels(self.backend, tx, &labels).await?;
         let spots: Vec<(i64, &Spot)> = placements.iter().map(|s| (id, s)).collect();
-        insert_placements(tx, &spots, now).await?;
+        insert_placements(self.backend, tx, &spots, now).await?;
         for hop in hops {
             insert_hop(tx, id, hop).await?;
         }
@@ -307,11 +275,7 @@ impl Store {
     }
 
     /// Imports many tokens in one transaction: either all of them land or none.
-    pub async fn import_tokens(
-        &self,
-        rows: &[ImportRow],
-        skip_existing: bool,
-    ) -> Result<ImportSummary, StoreError> {
+    pub async fn import_tokens(&self, rows: &[ImportRow], skip_existing: bool) -> Result<ImportSummary, StoreError> {
         let mut tx = self.pool.begin().await?;
         let existing: HashSet<String> = sqlx::query("SELECT access_key_id FROM tokens")
             .fetch_all(&mut *tx)
@@ -331,56 +295,58 @@ impl Store {
             }
         }
         if !dupes.is_empty() && !skip_existing {
-            return Err(StoreError::ImportDuplicates {
-                count: dupes.len(),
-                example: dupes[0].clone(),
-            });
+            return Err(StoreError::ImportDuplicates { count: dupes.len(), example: dupes[0].clone() });
         }
         let now = Utc::now();
         let mut ids: HashMap<String, i64> = HashMap::with_capacity(fresh.len());
         for chunk in fresh.chunks(BATCH_ROWS) {
             let sql = format!(
                 "INSERT INTO tokens (kind, access_key_id, secret_sealed, iam_user_name, iam_user_arn, account_id, source, memo, state, created_at, rotated_from) VALUES {} RETURNING id, access_key_id",
-                values_clause(chunk.len(), 11)
+                values_clause(self.backend, chunk.len(), 11)
             );
             let mut args = Vec::with_capacity(chunk.len() * 11);
             for row in chunk {
                 args.extend(self.token_args(&row.token, now)?);
             }
-            for r in bind_all(sqlx::query(&sql), args)
-                .fetch_all(&mut *tx)
-                .await?
-            {
+            for r in bind_all(sqlx::query(&sql), args).fetch_all(&mut *tx).await? {
                 ids.insert(r.try_get(1)?, r.try_get(0)?);
             }
         }
         let id_of = |row: &ImportRow| ids[&row.token.access_key_id];
-        let labels: Vec<(i64, &String, &String)> = fresh
+        let labels: Vec<(i64, &String, &String)> =
+            fresh.iter().flat_map(|row| row.token.labels.iter().map(move |(k, v)| (id_of(row), k, v))).collect();
+        insert_labels(self.backend, &mut tx, &labels).await?;
+        let spots: Vec<(i64, &Spot)> =
+            fresh.iter().flat_map(|row| row.placements.iter().map(move |s| (id_of(row), s))).collect();
+        insert_placements(self.backend, &mut tx, &spots, now).await?;
+        // The tokens are new, so their hops are numbered from 1 here rather
+        // than one MAX(seq) look-up per hop.
+        let hops: Vec<(i64, i64, &NewHop)> = fresh
             .iter()
-            .flat_map(|row| {
-                row.token
-                    .labels
-                    .iter()
-                    .map(move |(k, v)| (id_of(row), k, v))
-            })
+            .flat_map(|row| row.hops.iter().enumerate().map(move |(i, h)| (id_of(row), i as i64 + 1, h)))
             .collect();
-        insert_labels(&mut tx, &labels).await?;
-        let spots: Vec<(i64, &Spot)> = fresh
-            .iter()
-            .flat_map(|row| row.placements.iter().map(move |s| (id_of(row), s)))
-            .collect();
-        insert_placements(&mut tx, &spots, now).await?;
-        for row in &fresh {
-            for hop in &row.hops {
-                insert_hop(&mut tx, id_of(row), hop).await?;
-            }
+        for chunk in hops.chunks(BATCH_ROWS) {
+            let sql = format!(
+                "INSERT INTO custody_hops (token_id, seq, at, description, actor, automatic) VALUES {}",
+                values_clause(self.backend, chunk.len(), 6)
+            );
+            let args = chunk
+                .iter()
+                .flat_map(|(id, seq, h)| {
+                    [
+                        Arg::Int(Some(*id)),
+                        Arg::Int(Some(*seq)),
+                        Arg::Int(Some(millis(h.at))),
+                        Arg::Text(Some(h.description.clone())),
+                        Arg::Text(h.actor.clone()),
+                        Arg::Int(Some(h.automatic as i64)),
+                    ]
+                })
+                .collect();
+            bind_all(sqlx::query(&sql), args).execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(ImportSummary {
-            imported: fresh.len(),
-            skipped_existing: dupes.len(),
-            placements: spots.len(),
-        })
+        Ok(ImportSummary { imported: fresh.len(), skipped_existing: dupes.len(), placements: spots.len() })
     }
 
     pub async fn token(&self, id: i64) -> Result<Token, StoreError> {
@@ -423,9 +389,7 @@ impl Store {
             .bind(id)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect()
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
     }
 
     pub async fn list_tokens(&self, filter: &TokenFilter) -> Result<Vec<Token>, StoreError> {
@@ -436,22 +400,13 @@ impl Store {
             format!("${}", args.len())
         };
         if let Some(state) = filter.state {
-            clauses.push(format!(
-                "state = {}",
-                arg(Arg::Text(Some(state.as_str().into())))
-            ));
+            clauses.push(format!("state = {}", arg(Arg::Text(Some(state.as_str().into())))));
         }
         if let Some(kind) = filter.kind {
-            clauses.push(format!(
-                "kind = {}",
-                arg(Arg::Text(Some(kind.as_str().into())))
-            ));
+            clauses.push(format!("kind = {}", arg(Arg::Text(Some(kind.as_str().into())))));
         }
         if let Some(user) = &filter.iam_user_name {
-            clauses.push(format!(
-                "iam_user_name = {}",
-                arg(Arg::Text(Some(user.clone())))
-            ));
+            clauses.push(format!("iam_user_name = {}", arg(Arg::Text(Some(user.clone())))));
         }
         if let Some((name, value)) = &filter.label {
             let n = arg(Arg::Text(Some(name.clone())));
@@ -460,33 +415,24 @@ impl Store {
                     let v = arg(Arg::Text(Some(v.clone())));
                     clauses.push(format!("id IN (SELECT token_id FROM token_labels WHERE name = {n} AND value = {v})"));
                 }
-                None => clauses.push(format!(
-                    "id IN (SELECT token_id FROM token_labels WHERE name = {n})"
-                )),
+                None => clauses.push(format!("id IN (SELECT token_id FROM token_labels WHERE name = {n})")),
             }
         }
-        let filter_sql = if clauses.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", clauses.join(" AND "))
-        };
-        let rows = bind_all(
-            sqlx::query(&format!(
-                "SELECT {TOKEN_COLUMNS} FROM tokens{filter_sql} ORDER BY id"
-            )),
-            args.clone(),
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let filter_sql = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+        let rows =
+            bind_all(sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM tokens{filter_sql} ORDER BY id")), args.clone())
+                .fetch_all(&self.pool)
+                .await?;
         let mut tokens: Vec<Token> = rows.iter().map(token_from_row).collect::<Result<_, _>>()?;
         let label_rows = bind_all(
-            sqlx::query(&format!("SELECT token_id, name, value FROM token_labels WHERE token_id IN (SELECT id FROM tokens{filter_sql})")),
+            sqlx::query(&format!(
+                "SELECT token_id, name, value FROM token_labels WHERE token_id IN (SELECT id FROM tokens{filter_sql})"
+            )),
             args,
         )
         .fetch_all(&self.pool)
         .await?;
-        let position: HashMap<i64, usize> =
-            tokens.iter().enumerate().map(|(i, t)| (t.id, i)).collect();
+        let position: HashMap<i64, usize> = tokens.iter().enumerate().map(|(i, t)| (t.id, i)).collect();
         for r in label_rows {
             let token_id: i64 = r.try_get(0)?;
             if let Some(&i) = position.get(&token_id) {
@@ -497,10 +443,7 @@ impl Store {
     }
 
     /// The sealed secret of a token, opened.
-    pub async fn reveal_secret(
-        &self,
-        id: i64,
-    ) -> Result<Option<honeytrail_core::Secret>, StoreError> {
+    pub async fn reveal_secret(&self, id: i64) -> Result<Option<honeytrail_core::Secret>, StoreError> {
         let row = sqlx::query("SELECT secret_sealed FROM tokens WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
@@ -509,26 +452,19 @@ impl Store {
         let sealed: Option<String> = row.try_get(0)?;
         match sealed {
             None => Ok(None),
-            Some(s) => Ok(Some(
-                self.secrets
-                    .as_ref()
-                    .ok_or(StoreError::NoSecretKey)?
-                    .open(&s)?,
-            )),
+            Some(s) => Ok(Some(self.secrets.as_ref().ok_or(StoreError::NoSecretKey)?.open(&s)?)),
         }
     }
 
     /// Marks a token retired. Its history (placements, custody) is kept.
     pub async fn retire_token(&self, id: i64, at: DateTime<Utc>) -> Result<Token, StoreError> {
-        let done = sqlx::query(
-            "UPDATE tokens SET state = $1, retired_at = $2 WHERE id = $3 AND state = $4",
-        )
-        .bind(TokenState::Retired.as_str())
-        .bind(millis(at))
-        .bind(id)
-        .bind(TokenState::Active.as_str())
-        .execute(&self.pool)
-        .await?;
+        let done = sqlx::query("UPDATE tokens SET state = $1, retired_at = $2 WHERE id = $3 AND state = $4")
+            .bind(TokenState::Retired.as_str())
+            .bind(millis(at))
+            .bind(id)
+            .bind(TokenState::Active.as_str())
+            .execute(&self.pool)
+            .await?;
         if done.rows_affected() == 0 {
             // Either unknown (NotFound from token()) or already retired: both fine to report as is.
             self.token(id).await?;
@@ -547,18 +483,12 @@ impl Store {
     ) -> Result<Token, StoreError> {
         let old = self.token(old_id).await?;
         let carried: Vec<Spot> = self
-            .placements(&PlacementFilter {
-                token_id: Some(old_id),
-                ..Default::default()
-            })
+            .placements(&PlacementFilter { token_id: Some(old_id), ..Default::default() })
             .await?
             .into_iter()
             .map(|p| {
                 let mut spot = p.placement.spot;
-                let note = format!(
-                    "carried over from {} at rotation; re-render the bait here",
-                    old.access_key_id
-                );
+                let note = format!("carried over from {} at rotation; re-render the bait here", old.access_key_id);
                 spot.notes = Some(match spot.notes {
                     Some(n) if !n.is_empty() => format!("{n}; {note}"),
                     _ => note,
@@ -583,34 +513,24 @@ impl Store {
         self.token(id).await
     }
 
-    pub async fn add_placement(
-        &self,
-        token_id: i64,
-        spot: &Spot,
-        at: DateTime<Utc>,
-    ) -> Result<Placement, StoreError> {
+    pub async fn add_placement(&self, token_id: i64, spot: &Spot, at: DateTime<Utc>) -> Result<Placement, StoreError> {
         self.token(token_id).await?;
         let mut tx = self.pool.begin().await?;
-        let ids = insert_placements(&mut tx, &[(token_id, spot)], at).await?;
+        let ids = insert_placements(self.backend, &mut tx, &[(token_id, spot)], at).await?;
         tx.commit().await?;
         self.placement(ids[0]).await
     }
 
     pub async fn placement(&self, id: i64) -> Result<Placement, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {PLACEMENT_COLUMNS} FROM placements p WHERE p.id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("placement #{id}")))?;
+        let row = sqlx::query(&format!("SELECT {PLACEMENT_COLUMNS} FROM placements p WHERE p.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("placement #{id}")))?;
         placement_from_row(&row)
     }
 
-    pub async fn placements(
-        &self,
-        filter: &PlacementFilter,
-    ) -> Result<Vec<PlacedToken>, StoreError> {
+    pub async fn placements(&self, filter: &PlacementFilter) -> Result<Vec<PlacedToken>, StoreError> {
         let mut clauses = Vec::new();
         let mut args = Vec::new();
         if let Some(id) = filter.token_id {
@@ -628,31 +548,16 @@ impl Store {
         if !filter.include_removed {
             clauses.push("p.removed_at IS NULL".into());
         }
-        let filter_sql = if clauses.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", clauses.join(" AND "))
-        };
+        let filter_sql = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
         let sql = format!("SELECT {PLACEMENT_COLUMNS}, t.access_key_id FROM placements p JOIN tokens t ON t.id = p.token_id{filter_sql} ORDER BY p.id");
-        let rows = bind_all(sqlx::query(&sql), args)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = bind_all(sqlx::query(&sql), args).fetch_all(&self.pool).await?;
         rows.iter()
-            .map(|r| {
-                Ok(PlacedToken {
-                    access_key_id: r.try_get("access_key_id")?,
-                    placement: placement_from_row(r)?,
-                })
-            })
+            .map(|r| Ok(PlacedToken { access_key_id: r.try_get("access_key_id")?, placement: placement_from_row(r)? }))
             .collect()
     }
 
     /// Marks a placement removed (the bait was taken away); history is kept.
-    pub async fn remove_placement(
-        &self,
-        id: i64,
-        at: DateTime<Utc>,
-    ) -> Result<Placement, StoreError> {
+    pub async fn remove_placement(&self, id: i64, at: DateTime<Utc>) -> Result<Placement, StoreError> {
         let placement = self.placement(id).await?;
         if placement.removed_at.is_none() {
             sqlx::query("UPDATE placements SET removed_at = $1 WHERE id = $2")
@@ -669,10 +574,11 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let id = insert_hop(&mut tx, token_id, hop).await?;
         tx.commit().await?;
-        let row = sqlx::query("SELECT id, token_id, seq, at, description, actor, automatic FROM custody_hops WHERE id = $1")
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT id, token_id, seq, at, description, actor, automatic FROM custody_hops WHERE id = $1")
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await?;
         hop_from_row(&row)
     }
 
@@ -687,23 +593,18 @@ impl Store {
 }
 
 async fn insert_labels(
+    backend: Backend,
     tx: &mut Transaction<'static, Any>,
     labels: &[(i64, &String, &String)],
 ) -> Result<(), StoreError> {
     for chunk in labels.chunks(BATCH_ROWS) {
         let sql = format!(
             "INSERT INTO token_labels (token_id, name, value) VALUES {}",
-            values_clause(chunk.len(), 3)
+            values_clause(backend, chunk.len(), 3)
         );
         let args = chunk
             .iter()
-            .flat_map(|(id, k, v)| {
-                [
-                    Arg::Int(Some(*id)),
-                    Arg::Text(Some((*k).clone())),
-                    Arg::Text(Some((*v).clone())),
-                ]
-            })
+            .flat_map(|(id, k, v)| [Arg::Int(Some(*id)), Arg::Text(Some((*k).clone())), Arg::Text(Some((*v).clone()))])
             .collect();
         bind_all(sqlx::query(&sql), args).execute(&mut **tx).await?;
     }
@@ -711,6 +612,7 @@ async fn insert_labels(
 }
 
 async fn insert_placements(
+    backend: Backend,
     tx: &mut Transaction<'static, Any>,
     spots: &[(i64, &Spot)],
     at: DateTime<Utc>,
@@ -719,7 +621,7 @@ async fn insert_placements(
     for chunk in spots.chunks(BATCH_ROWS) {
         let sql = format!(
             "INSERT INTO placements (token_id, host, path, owner, asset, serial, format, placed_by, notes, labels, placed_at) VALUES {} RETURNING id",
-            values_clause(chunk.len(), 11)
+            values_clause(backend, chunk.len(), 11)
         );
         let mut args = Vec::with_capacity(chunk.len() * 11);
         for (token_id, s) in chunk {
@@ -733,27 +635,18 @@ async fn insert_placements(
                 Arg::Text(s.format.clone()),
                 Arg::Text(s.placed_by.clone()),
                 Arg::Text(s.notes.clone()),
-                Arg::Text(Some(
-                    serde_json::to_string(&s.labels).expect("labels serialise"),
-                )),
+                Arg::Text(Some(serde_json::to_string(&s.labels).expect("labels serialise"))),
                 Arg::Int(Some(millis(at))),
             ]);
         }
-        for r in bind_all(sqlx::query(&sql), args)
-            .fetch_all(&mut **tx)
-            .await?
-        {
+        for r in bind_all(sqlx::query(&sql), args).fetch_all(&mut **tx).await? {
             ids.push(r.try_get(0)?);
         }
     }
     Ok(ids)
 }
 
-async fn insert_hop(
-    tx: &mut Transaction<'static, Any>,
-    token_id: i64,
-    hop: &NewHop,
-) -> Result<i64, StoreError> {
+async fn insert_hop(tx: &mut Transaction<'static, Any>, token_id: i64, hop: &NewHop) -> Result<i64, StoreError> {
     let row = sqlx::query(
         "INSERT INTO custody_hops (token_id, seq, at, description, actor, automatic) \
          VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM custody_hops WHERE token_id = $2), $3, $4, $5, $6) RETURNING id",

@@ -62,21 +62,11 @@ fn new_token(key: &str) -> NewToken {
 }
 
 fn spot(host: &str, owner: &str) -> Spot {
-    Spot {
-        host: host.into(),
-        path: "~/.aws/credentials".into(),
-        owner: Some(owner.into()),
-        ..Spot::default()
-    }
+    Spot { host: host.into(), path: "~/.aws/credentials".into(), owner: Some(owner.into()), ..Spot::default() }
 }
 
 fn hop(text: &str) -> NewHop {
-    NewHop {
-        description: text.into(),
-        actor: Some("alice".into()),
-        automatic: false,
-        at: Utc::now(),
-    }
+    NewHop { description: text.into(), actor: Some("alice".into()), automatic: false, at: Utc::now() }
 }
 
 async fn migrations_are_idempotent(store: Store, url: String) {
@@ -87,31 +77,14 @@ async fn migrations_are_idempotent(store: Store, url: String) {
     let (again, third) = tokio::join!(Store::open(&url, None), Store::open(&url, None));
     let (again, third) = (again.unwrap(), third.unwrap());
     assert_eq!(again.schema_version().await.unwrap(), 1);
-    assert_eq!(
-        third
-            .list_tokens(&TokenFilter::default())
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(third.list_tokens(&TokenFilter::default()).await.unwrap().len(), 1);
     // Without the data key the secret cannot be read, and the error says why.
     let t = again.find_token(KEY).await.unwrap();
-    assert!(matches!(
-        again.reveal_secret(t.id).await,
-        Err(StoreError::NoSecretKey)
-    ));
+    assert!(matches!(again.reveal_secret(t.id).await, Err(StoreError::NoSecretKey)));
 }
 
 async fn tokens_round_trip_with_sealed_secret(store: Store, _url: String) {
-    let t = store
-        .insert_token(
-            &new_token(KEY),
-            &[],
-            &[hop("generated on honeytrail server")],
-        )
-        .await
-        .unwrap();
+    let t = store.insert_token(&new_token(KEY), &[], &[hop("generated on honeytrail server")]).await.unwrap();
     assert_eq!(t.access_key_id, KEY);
     assert!(t.has_secret);
     assert_eq!(t.state, TokenState::Active);
@@ -131,94 +104,39 @@ async fn duplicate_keys_are_refused(store: Store, _url: String) {
         Err(StoreError::Duplicate { existing_id, .. }) => assert_eq!(existing_id, t.id),
         other => panic!("expected Duplicate, got {other:?}"),
     }
-    assert_eq!(
-        store
-            .list_tokens(&TokenFilter::default())
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(store.list_tokens(&TokenFilter::default()).await.unwrap().len(), 1);
 }
 
 async fn placements_search_and_remove(store: Store, _url: String) {
-    let t = store
-        .insert_token(&new_token(KEY), &[spot("maria-mbp", "Maria Lopez")], &[])
-        .await
-        .unwrap();
-    let p2 = store
-        .add_placement(t.id, &spot("bastion-1.prod", "ops"), Utc::now())
-        .await
-        .unwrap();
-    let by_host = store
-        .placements(&PlacementFilter {
-            host: Some("BASTION".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let t = store.insert_token(&new_token(KEY), &[spot("maria-mbp", "Maria Lopez")], &[]).await.unwrap();
+    let p2 = store.add_placement(t.id, &spot("bastion-1.prod", "ops"), Utc::now()).await.unwrap();
+    let by_host =
+        store.placements(&PlacementFilter { host: Some("BASTION".into()), ..Default::default() }).await.unwrap();
     assert_eq!(by_host.len(), 1);
     assert_eq!(by_host[0].placement.id, p2.id);
     assert_eq!(by_host[0].access_key_id, KEY);
-    let by_owner = store
-        .placements(&PlacementFilter {
-            owner: Some("maria".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let by_owner =
+        store.placements(&PlacementFilter { owner: Some("maria".into()), ..Default::default() }).await.unwrap();
     assert_eq!(by_owner.len(), 1);
     // LIKE wildcards in the search are literal.
-    let none = store
-        .placements(&PlacementFilter {
-            host: Some("%".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let none = store.placements(&PlacementFilter { host: Some("%".into()), ..Default::default() }).await.unwrap();
     assert!(none.is_empty());
     store.remove_placement(p2.id, Utc::now()).await.unwrap();
-    let active = store
-        .placements(&PlacementFilter {
-            token_id: Some(t.id),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let active = store.placements(&PlacementFilter { token_id: Some(t.id), ..Default::default() }).await.unwrap();
     assert_eq!(active.len(), 1);
     let all = store
-        .placements(&PlacementFilter {
-            token_id: Some(t.id),
-            include_removed: true,
-            ..Default::default()
-        })
+        .placements(&PlacementFilter { token_id: Some(t.id), include_removed: true, ..Default::default() })
         .await
         .unwrap();
     assert_eq!(all.len(), 2);
     assert!(all[1].placement.removed_at.is_some());
-    assert!(matches!(
-        store.add_placement(9999, &spot("x", "y"), Utc::now()).await,
-        Err(StoreError::NotFound(_))
-    ));
+    assert!(matches!(store.add_placement(9999, &spot("x", "y"), Utc::now()).await, Err(StoreError::NotFound(_))));
 }
 
 async fn custody_is_ordered(store: Store, _url: String) {
-    let t = store
-        .insert_token(
-            &new_token(KEY),
-            &[],
-            &[hop("generated on honeytrail server")],
-        )
-        .await
-        .unwrap();
-    store
-        .add_hop(t.id, &hop("sent by email to devops@example.com"))
-        .await
-        .unwrap();
-    store
-        .add_hop(t.id, &hop("committed to git@example.com:infra/deploy.git"))
-        .await
-        .unwrap();
+    let t = store.insert_token(&new_token(KEY), &[], &[hop("generated on honeytrail server")]).await.unwrap();
+    store.add_hop(t.id, &hop("sent by email to devops@example.com")).await.unwrap();
+    store.add_hop(t.id, &hop("committed to git@example.com:infra/deploy.git")).await.unwrap();
     let hops = store.hops(t.id).await.unwrap();
     let seqs: Vec<i64> = hops.iter().map(|h| h.seq).collect();
     assert_eq!(seqs, [1, 2, 3]);
@@ -227,99 +145,38 @@ async fn custody_is_ordered(store: Store, _url: String) {
 }
 
 async fn retire_keeps_history(store: Store, _url: String) {
-    let t = store
-        .insert_token(&new_token(KEY), &[spot("h", "o")], &[hop("generated")])
-        .await
-        .unwrap();
+    let t = store.insert_token(&new_token(KEY), &[spot("h", "o")], &[hop("generated")]).await.unwrap();
     let at = Utc::now();
     let r = store.retire_token(t.id, at).await.unwrap();
     assert_eq!(r.state, TokenState::Retired);
+    assert_eq!(r.retired_at.unwrap().timestamp_millis(), at.timestamp_millis());
     assert_eq!(
-        r.retired_at.unwrap().timestamp_millis(),
-        at.timestamp_millis()
-    );
-    assert_eq!(
-        store
-            .placements(&PlacementFilter {
-                token_id: Some(t.id),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .len(),
+        store.placements(&PlacementFilter { token_id: Some(t.id), ..Default::default() }).await.unwrap().len(),
         1
     );
     assert_eq!(store.hops(t.id).await.unwrap().len(), 1);
-    let active = store
-        .list_tokens(&TokenFilter {
-            state: Some(TokenState::Active),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let active =
+        store.list_tokens(&TokenFilter { state: Some(TokenState::Active), ..Default::default() }).await.unwrap();
     assert!(active.is_empty());
     // Retiring twice is harmless.
-    assert_eq!(
-        store
-            .retire_token(t.id, Utc::now())
-            .await
-            .unwrap()
-            .retired_at,
-        r.retired_at
-    );
+    assert_eq!(store.retire_token(t.id, Utc::now()).await.unwrap().retired_at, r.retired_at);
 }
 
 async fn rotation_carries_placements(store: Store, _url: String) {
-    let old = store
-        .insert_token(&new_token(KEY), &[spot("maria-mbp", "Maria")], &[])
-        .await
-        .unwrap();
+    let old = store.insert_token(&new_token(KEY), &[spot("maria-mbp", "Maria")], &[]).await.unwrap();
     let mut next = new_token("AKIAQYLPMN5HAAAAAAAA");
     next.labels.clear();
-    let new = store
-        .record_rotation(
-            old.id,
-            &next,
-            &[hop("generated on honeytrail server")],
-            Utc::now(),
-        )
-        .await
-        .unwrap();
+    let new = store.record_rotation(old.id, &next, &[hop("generated on honeytrail server")], Utc::now()).await.unwrap();
     assert_eq!(new.rotated_from, Some(old.id));
-    assert_eq!(
-        new.labels, old.labels,
-        "labels carry over when none are given"
-    );
-    assert_eq!(
-        store.token(old.id).await.unwrap().state,
-        TokenState::Retired
-    );
-    let carried = store
-        .placements(&PlacementFilter {
-            token_id: Some(new.id),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    assert_eq!(new.labels, old.labels, "labels carry over when none are given");
+    assert_eq!(store.token(old.id).await.unwrap().state, TokenState::Retired);
+    let carried = store.placements(&PlacementFilter { token_id: Some(new.id), ..Default::default() }).await.unwrap();
     assert_eq!(carried.len(), 1);
     assert_eq!(carried[0].placement.spot.host, "maria-mbp");
-    assert!(carried[0]
-        .placement
-        .spot
-        .notes
-        .as_deref()
-        .unwrap()
-        .contains(KEY));
+    assert!(carried[0].placement.spot.notes.as_deref().unwrap().contains(KEY));
     // The old token keeps its placement: if the old key shows up, we still know where it was.
     assert_eq!(
-        store
-            .placements(&PlacementFilter {
-                token_id: Some(old.id),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .len(),
+        store.placements(&PlacementFilter { token_id: Some(old.id), ..Default::default() }).await.unwrap().len(),
         1
     );
 }
@@ -339,38 +196,13 @@ fn import_rows(n: usize, offset: u64) -> Vec<ImportRow> {
 }
 
 async fn bulk_import_is_all_or_nothing(store: Store, _url: String) {
-    store
-        .insert_token(
-            &new_token(&honeytrail_core::keyid::synthesize(123456789012, 5)),
-            &[],
-            &[],
-        )
-        .await
-        .unwrap();
+    store.insert_token(&new_token(&honeytrail_core::keyid::synthesize(123456789012, 5)), &[], &[]).await.unwrap();
     let rows = import_rows(20, 0);
     let err = store.import_tokens(&rows, false).await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::ImportDuplicates { count: 1, .. }),
-        "{err}"
-    );
-    assert_eq!(
-        store
-            .list_tokens(&TokenFilter::default())
-            .await
-            .unwrap()
-            .len(),
-        1,
-        "nothing imported"
-    );
+    assert!(matches!(err, StoreError::ImportDuplicates { count: 1, .. }), "{err}");
+    assert_eq!(store.list_tokens(&TokenFilter::default()).await.unwrap().len(), 1, "nothing imported");
     let summary = store.import_tokens(&rows, true).await.unwrap();
-    assert_eq!(
-        (
-            summary.imported,
-            summary.skipped_existing,
-            summary.placements
-        ),
-        (19, 1, 19)
-    );
+    assert_eq!((summary.imported, summary.skipped_existing, summary.placements), (19, 1, 19));
     let tokens = store.list_tokens(&TokenFilter::default()).await.unwrap();
     assert_eq!(tokens.len(), 20);
     assert_eq!(tokens[1].kind, TokenKind::AwsImported);
@@ -382,59 +214,28 @@ async fn bulk_import_of_many_keys(store: Store, _url: String) {
     let summary = store.import_tokens(&rows, false).await.unwrap();
     assert_eq!(summary.imported, 5000);
     let listed = store
-        .list_tokens(&TokenFilter {
-            label: Some(("fleet".into(), Some("laptops".into()))),
-            ..Default::default()
-        })
+        .list_tokens(&TokenFilter { label: Some(("fleet".into(), Some("laptops".into()))), ..Default::default() })
         .await
         .unwrap();
     assert_eq!(listed.len(), 5000);
-    let t = store
-        .find_token(&rows[4321].token.access_key_id)
-        .await
-        .unwrap();
-    let p = store
-        .placements(&PlacementFilter {
-            token_id: Some(t.id),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let t = store.find_token(&rows[4321].token.access_key_id).await.unwrap();
+    let p = store.placements(&PlacementFilter { token_id: Some(t.id), ..Default::default() }).await.unwrap();
     assert_eq!(p[0].placement.spot.host, "host-4321");
 }
 
 async fn label_filters(store: Store, _url: String) {
     let a = store.insert_token(&new_token(KEY), &[], &[]).await.unwrap();
     let mut other = new_token("AKIAQYLPMN5HBBBBBBBB");
-    other.labels = Labels::from([
-        ("team".into(), "data".into()),
-        ("critical".into(), String::new()),
-    ]);
+    other.labels = Labels::from([("team".into(), "data".into()), ("critical".into(), String::new())]);
     let b = store.insert_token(&other, &[], &[]).await.unwrap();
     let by = |name: &str, value: Option<&str>| TokenFilter {
         label: Some((name.into(), value.map(Into::into))),
         ..Default::default()
     };
     let ids = |ts: Vec<honeytrail_core::Token>| ts.iter().map(|t| t.id).collect::<Vec<_>>();
-    assert_eq!(
-        ids(store
-            .list_tokens(&by("team", Some("payments")))
-            .await
-            .unwrap()),
-        [a.id]
-    );
-    assert_eq!(
-        ids(store.list_tokens(&by("team", None)).await.unwrap()),
-        [a.id, b.id]
-    );
-    assert_eq!(
-        ids(store.list_tokens(&by("critical", None)).await.unwrap()),
-        [b.id]
-    );
+    assert_eq!(ids(store.list_tokens(&by("team", Some("payments"))).await.unwrap()), [a.id]);
+    assert_eq!(ids(store.list_tokens(&by("team", None)).await.unwrap()), [a.id, b.id]);
+    assert_eq!(ids(store.list_tokens(&by("critical", None)).await.unwrap()), [b.id]);
     let listed = store.list_tokens(&by("critical", None)).await.unwrap();
-    assert_eq!(
-        listed[0].labels.len(),
-        2,
-        "all labels of a listed token are returned"
-    );
+    assert_eq!(listed[0].labels.len(), 2, "all labels of a listed token are returned");
 }

@@ -16,11 +16,7 @@ use sqlx::Executor;
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind a loopback port")
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").expect("bind a loopback port").local_addr().unwrap().port()
 }
 
 /// A moto server for one test.
@@ -40,12 +36,12 @@ impl Moto {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {bin}: {e}; install it with `pip install 'moto[server]'` or run ./scripts/test"));
-            let mut moto = Moto {
-                child,
-                endpoint: format!("http://127.0.0.1:{port}"),
-                port,
-            };
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "cannot start {bin}: {e}; install it with `pip install 'moto[server]'` or run ./scripts/test"
+                    )
+                });
+            let mut moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}"), port };
             if moto.wait_ready(Duration::from_secs(30)) {
                 return moto;
             }
@@ -69,13 +65,7 @@ impl Moto {
     }
 
     /// Sends one HTTP/1.1 request to the server and returns status and body.
-    pub fn request(
-        &self,
-        method: &str,
-        path: &str,
-        content_type: &str,
-        body: &str,
-    ) -> std::io::Result<(u16, String)> {
+    pub fn request(&self, method: &str, path: &str, content_type: &str, body: &str) -> std::io::Result<(u16, String)> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
         write!(
@@ -86,24 +76,16 @@ impl Moto {
         )?;
         let mut response = String::new();
         stream.read_to_string(&mut response)?;
-        let status = response
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
+        let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
         Ok((status, body))
     }
 
     /// Lets the next `n` calls through unauthenticated, then enforces IAM
     /// policies on every call (moto's `reset-auth`).
     pub fn enforce_iam_after(&self, n: u32) {
-        let (status, body) = self
-            .request("POST", "/moto-api/reset-auth", "text/plain", &n.to_string())
-            .expect("reset-auth");
+        let (status, body) =
+            self.request("POST", "/moto-api/reset-auth", "text/plain", &n.to_string()).expect("reset-auth");
         assert_eq!(status, 200, "reset-auth failed: {body}");
     }
 }
@@ -126,23 +108,12 @@ pub fn postgres_admin_url() -> String {
 pub async fn postgres_database() -> String {
     sqlx::any::install_default_drivers();
     let admin = postgres_admin_url();
-    let name = format!(
-        "ht_test_{}_{:08x}",
-        std::process::id(),
-        rand::thread_rng().gen::<u32>()
-    );
+    let name = format!("ht_test_{}_{:08x}", std::process::id(), rand::thread_rng().gen::<u32>());
     let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
         .await
-        .unwrap_or_else(|e| {
-            panic!("cannot connect to the test PostgreSQL at HONEYTRAIL_TEST_POSTGRES: {e}")
-        });
-    conn.execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .expect("create test database");
-    let base = admin
-        .rsplit_once('/')
-        .map(|(b, _)| b)
-        .expect("admin URL ends in /DATABASE");
+        .unwrap_or_else(|e| panic!("cannot connect to the test PostgreSQL at HONEYTRAIL_TEST_POSTGRES: {e}"));
+    conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create test database");
+    let base = admin.rsplit_once('/').map(|(b, _)| b).expect("admin URL ends in /DATABASE");
     format!("{base}/{name}")
 }
 
@@ -155,21 +126,9 @@ pub fn sqlite_database() -> (tempfile::TempDir, String) {
 
 /// Runs the `aws` CLI against `endpoint` with the given key pair, as an
 /// operator or an intruder would, and returns (success, stdout, stderr).
-pub fn aws_cli(
-    endpoint: &str,
-    key_id: &str,
-    secret: &str,
-    args: &[&str],
-) -> (bool, String, String) {
+pub fn aws_cli(endpoint: &str, key_id: &str, secret: &str, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(std::env::var("HONEYTRAIL_AWS_CLI").unwrap_or_else(|_| "aws".into()))
-        .args([
-            "--endpoint-url",
-            endpoint,
-            "--region",
-            "us-east-1",
-            "--output",
-            "json",
-        ])
+        .args(["--endpoint-url", endpoint, "--region", "us-east-1", "--output", "json"])
         .args(args)
         .env("AWS_ACCESS_KEY_ID", key_id)
         .env("AWS_SECRET_ACCESS_KEY", secret)
@@ -178,9 +137,7 @@ pub fn aws_cli(
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run the aws CLI: {e}; install it with `pip install awscli`")
-        });
+        .unwrap_or_else(|e| panic!("cannot run the aws CLI: {e}; install it with `pip install awscli`"));
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -110,12 +110,7 @@ fn import_hops(app: &App, source: Option<&str>, has_secret: bool, via: &str) -> 
     let mut hops = Vec::new();
     let now = Utc::now();
     if let Some(source) = source.filter(|s| !s.is_empty()) {
-        hops.push(NewHop {
-            description: format!("generated at {source}"),
-            actor: None,
-            automatic: true,
-            at: now,
-        });
+        hops.push(NewHop { description: format!("generated at {source}"), actor: None, automatic: true, at: now });
     }
     if has_secret {
         hops.push(NewHop {
@@ -130,16 +125,10 @@ fn import_hops(app: &App, source: Option<&str>, has_secret: bool, via: &str) -> 
 
 async fn import_one(app: &App, store: &Store, args: ImportArgs) -> Result<ExitCode> {
     let key = keyid::parse(args.access_key_id.as_deref().unwrap_or_default())?;
-    let secret = if args.secret_stdin {
-        Some(read_secret_stdin()?)
-    } else {
-        None
-    };
+    let secret = if args.secret_stdin { Some(read_secret_stdin()?) } else { None };
     let placements = match (&args.host, &args.path) {
         (Some(host), Some(path)) => {
-            vec![args
-                .spot
-                .to_spot(host.clone(), path.clone(), args.format.clone(), app.actor())?]
+            vec![args.spot.to_spot(host.clone(), path.clone(), args.format.clone(), app.actor())?]
         }
         _ if spot_args_present(&args.spot) => {
             bail!("placement details (--owner, --asset, …) need --host and --path")
@@ -158,12 +147,7 @@ async fn import_one(app: &App, store: &Store, args: ImportArgs) -> Result<ExitCo
         labels: parse_labels(&args.labels)?,
         ..NewToken::default()
     };
-    let hops = import_hops(
-        app,
-        args.source.as_deref(),
-        secret.is_some(),
-        "from standard input",
-    );
+    let hops = import_hops(app, args.source.as_deref(), secret.is_some(), "from standard input");
     let token = store.insert_token(&new, &placements, &hops).await?;
     if args.json {
         return print_json(&token).map(|_| ExitCode::SUCCESS);
@@ -172,16 +156,8 @@ async fn import_one(app: &App, store: &Store, args: ImportArgs) -> Result<ExitCo
         "imported {} as token #{}{}{}",
         token.access_key_id,
         token.id,
-        if token.has_secret {
-            ", secret stored sealed"
-        } else {
-            ", no secret (bait cannot be rendered for it)"
-        },
-        if placements.is_empty() {
-            String::new()
-        } else {
-            ", 1 placement recorded".into()
-        }
+        if token.has_secret { ", secret stored sealed" } else { ", no secret (bait cannot be rendered for it)" },
+        if placements.is_empty() { String::new() } else { ", 1 placement recorded".into() }
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -189,22 +165,13 @@ async fn import_one(app: &App, store: &Store, args: ImportArgs) -> Result<ExitCo
 async fn import_file(app: &App, store: &Store, args: &ImportArgs, path: &Path) -> Result<ExitCode> {
     let format = match args.file_format {
         Some(f) => f,
-        None => match path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
+        None => match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
             Some("csv") => FileFormat::Csv,
             Some("jsonl" | "ndjson" | "json") => FileFormat::Jsonl,
-            _ => bail!(
-                "cannot tell the format of {} from its name; pass --file-format csv or jsonl",
-                path.display()
-            ),
+            _ => bail!("cannot tell the format of {} from its name; pass --file-format csv or jsonl", path.display()),
         },
     };
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let records = match format {
         FileFormat::Csv => csv_records(&text)?,
         FileFormat::Jsonl => jsonl_records(&text)?,
@@ -220,21 +187,13 @@ async fn import_file(app: &App, store: &Store, args: &ImportArgs, path: &Path) -
     }
     if !errors.is_empty() {
         let shown: Vec<&String> = errors.iter().take(10).collect();
-        let more = if errors.len() > 10 {
-            format!("\n  … and {} more", errors.len() - 10)
-        } else {
-            String::new()
-        };
+        let more = if errors.len() > 10 { format!("\n  … and {} more", errors.len() - 10) } else { String::new() };
         bail!(
             "{} of {} rows in {} are not valid; nothing was imported:\n  {}{more}",
             errors.len(),
             errors.len() + rows.len(),
             path.display(),
-            shown
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join("\n  ")
+            shown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n  ")
         );
     }
     if rows.is_empty() {
@@ -263,23 +222,15 @@ type Record = BTreeMap<String, String>;
 fn check_columns<'a>(names: impl Iterator<Item = &'a str>) -> Result<()> {
     for name in names {
         if !COLUMNS.contains(&name) {
-            bail!(
-                "unknown column {name:?}; known columns: {}",
-                COLUMNS.join(", ")
-            );
+            bail!("unknown column {name:?}; known columns: {}", COLUMNS.join(", "));
         }
     }
     Ok(())
 }
 
 fn csv_records(text: &str) -> Result<Vec<(u64, Record)>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .context("cannot read the CSV header row")?
-        .clone();
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
+    let headers = reader.headers().context("cannot read the CSV header row")?.clone();
     check_columns(headers.iter())?;
     if !headers.iter().any(|h| h == "access_key_id") {
         bail!("the CSV header has no access_key_id column");
@@ -308,9 +259,7 @@ fn jsonl_records(text: &str) -> Result<Vec<(u64, Record)>> {
         }
         let value: serde_json::Value =
             serde_json::from_str(line).with_context(|| format!("line {n}: not valid JSON"))?;
-        let obj = value
-            .as_object()
-            .ok_or_else(|| anyhow!("line {n}: expected a JSON object"))?;
+        let obj = value.as_object().ok_or_else(|| anyhow!("line {n}: expected a JSON object"))?;
         check_columns(obj.keys().map(String::as_str)).with_context(|| format!("line {n}"))?;
         let mut map = Record::new();
         for (k, v) in obj {
@@ -320,12 +269,7 @@ fn jsonl_records(text: &str) -> Result<Vec<(u64, Record)>> {
                 serde_json::Value::Object(labels) if k == "labels" => labels
                     .iter()
                     .map(|(lk, lv)| {
-                        format!(
-                            "{lk}={}",
-                            lv.as_str()
-                                .map(str::to_string)
-                                .unwrap_or_else(|| lv.to_string())
-                        )
+                        format!("{lk}={}", lv.as_str().map(str::to_string).unwrap_or_else(|| lv.to_string()))
                     })
                     .collect::<Vec<_>>()
                     .join(";"),
@@ -341,10 +285,7 @@ fn jsonl_records(text: &str) -> Result<Vec<(u64, Record)>> {
 }
 
 fn row_from_record(app: &App, mut r: Record, via: &str) -> Result<ImportRow> {
-    let key = keyid::parse(
-        &r.remove("access_key_id")
-            .ok_or_else(|| anyhow!("no access_key_id"))?,
-    )?;
+    let key = keyid::parse(&r.remove("access_key_id").ok_or_else(|| anyhow!("no access_key_id"))?)?;
     let labels: Labels = match r.remove("labels") {
         Some(raw) => raw
             .split(';')
