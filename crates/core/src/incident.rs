@@ -1,0 +1,159 @@
+//! Incidents: the events of one token close together in time, handled as one.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where an incident is in its handling.
+///
+/// `open → acknowledged → false-positive | confirmed → resolved`; steps may be
+/// skipped forward (an obvious intrusion goes straight to confirmed), never back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IncidentState {
+    Open,
+    Acknowledged,
+    FalsePositive,
+    Confirmed,
+    Resolved,
+}
+
+impl IncidentState {
+    pub const ALL: [IncidentState; 5] = [
+        IncidentState::Open,
+        IncidentState::Acknowledged,
+        IncidentState::FalsePositive,
+        IncidentState::Confirmed,
+        IncidentState::Resolved,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentState::Open => "open",
+            IncidentState::Acknowledged => "acknowledged",
+            IncidentState::FalsePositive => "false-positive",
+            IncidentState::Confirmed => "confirmed",
+            IncidentState::Resolved => "resolved",
+        }
+    }
+
+    fn rank(self) -> u8 {
+        match self {
+            IncidentState::Open => 0,
+            IncidentState::Acknowledged => 1,
+            IncidentState::FalsePositive | IncidentState::Confirmed => 2,
+            IncidentState::Resolved => 3,
+        }
+    }
+
+    /// Checks a state change, explaining a refusal.
+    pub fn check_move(self, next: IncidentState) -> Result<(), String> {
+        if self == next {
+            return Err(format!("the incident is already {self}"));
+        }
+        if self == IncidentState::Resolved {
+            return Err("the incident is resolved; a new use of the key opens a new incident".into());
+        }
+        if next.rank() <= self.rank() {
+            return Err(format!("an incident that is {self} cannot go back to {next}"));
+        }
+        Ok(())
+    }
+
+    /// Whether new events of the token join this incident. A resolved or
+    /// false-positive incident never swallows new activity: that opens a new one.
+    pub fn accepts_events(self) -> bool {
+        matches!(self, IncidentState::Open | IncidentState::Acknowledged | IncidentState::Confirmed)
+    }
+}
+
+impl fmt::Display for IncidentState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for IncidentState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        IncidentState::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| {
+            format!("unknown incident state {s:?}; expected one of: open, acknowledged, false-positive, confirmed, resolved")
+        })
+    }
+}
+
+/// One use of a honey token, as recorded by CloudTrail (or a safety-net poll).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenEvent {
+    /// CloudTrail's `eventID`: the same event seen twice is stored once.
+    pub event_id: String,
+    pub token_id: i64,
+    /// When the call was made (CloudTrail's `eventTime`), not when we saw it.
+    pub event_time: DateTime<Utc>,
+    pub event_source: String,
+    pub event_name: String,
+    pub aws_region: Option<String>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub access_key_id: Option<String>,
+    pub principal_arn: Option<String>,
+    /// How honeytrail learned of it: `cloudtrail-file`, `s3`, `sqs`, …
+    pub source: String,
+    /// Where exactly: a file path, an S3 URI, a message ID.
+    pub origin: String,
+    /// The record as CloudTrail wrote it.
+    pub raw: String,
+}
+
+/// How long after the last event a new one still joins the same incident.
+pub const DEFAULT_WINDOW: Duration = Duration::hours(1);
+
+/// Whether an event at `event_time` joins an incident spanning `first..=last`.
+pub fn joins(first: DateTime<Utc>, last: DateTime<Utc>, event_time: DateTime<Utc>, window: Duration) -> bool {
+    event_time >= first - window && event_time <= last + window
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use IncidentState::*;
+
+    #[test]
+    fn states_move_forward_only() {
+        assert!(Open.check_move(Acknowledged).is_ok());
+        assert!(Open.check_move(Confirmed).is_ok());
+        assert!(Acknowledged.check_move(FalsePositive).is_ok());
+        assert!(FalsePositive.check_move(Resolved).is_ok());
+        assert!(Confirmed.check_move(FalsePositive).is_err());
+        assert!(Acknowledged.check_move(Open).is_err());
+        assert!(Resolved.check_move(Confirmed).unwrap_err().contains("resolved"));
+        assert!(Open.check_move(Open).unwrap_err().contains("already open"));
+    }
+
+    #[test]
+    fn closed_incidents_take_no_new_events() {
+        assert!(Open.accepts_events() && Confirmed.accepts_events());
+        assert!(!Resolved.accepts_events() && !FalsePositive.accepts_events());
+    }
+
+    #[test]
+    fn window_joins_events_on_both_sides() {
+        let t = |m: i64| DateTime::from_timestamp(1_700_000_000 + m * 60, 0).unwrap();
+        let w = Duration::minutes(30);
+        assert!(joins(t(0), t(10), t(40), w));
+        assert!(!joins(t(0), t(10), t(41), w));
+        assert!(joins(t(0), t(10), t(-30), w), "late-delivered earlier events join too");
+    }
+
+    #[test]
+    fn states_parse() {
+        for s in IncidentState::ALL {
+            assert_eq!(s.as_str().parse::<IncidentState>().unwrap(), s);
+        }
+        assert!("closed".parse::<IncidentState>().is_err());
+    }
+}

@@ -1,0 +1,113 @@
+//! The match index: every identity that marks a honey token.
+
+use std::collections::HashMap;
+
+/// What a match points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenRef {
+    pub token_id: i64,
+    pub retired: bool,
+}
+
+/// Registered access key IDs, honey users' ARNs and `account/user` names,
+/// each mapped to its token.
+///
+/// Key IDs are almost always 20 bytes, so they are kept inline as `[u8; 20]`
+/// (no allocation per key): a million keys take about 32 MB. Anything else
+/// (pseudonymised or longer IDs, ARNs) goes into a general map.
+#[derive(Debug, Default, Clone)]
+pub struct KeyIndex {
+    keys20: HashMap<[u8; 20], u32>,
+    other: HashMap<Box<[u8]>, u32>,
+    tokens: Vec<TokenRef>,
+}
+
+impl KeyIndex {
+    pub fn new() -> KeyIndex {
+        KeyIndex::default()
+    }
+
+    pub fn with_capacity(keys: usize) -> KeyIndex {
+        KeyIndex { keys20: HashMap::with_capacity(keys), other: HashMap::new(), tokens: Vec::with_capacity(keys) }
+    }
+
+    fn slot(&mut self, token: TokenRef) -> u32 {
+        self.tokens.push(token);
+        (self.tokens.len() - 1) as u32
+    }
+
+    fn put(&mut self, value: &[u8], slot: u32) {
+        match <[u8; 20]>::try_from(value) {
+            Ok(k) => {
+                self.keys20.insert(k, slot);
+            }
+            Err(_) => {
+                self.other.insert(value.into(), slot);
+            }
+        }
+    }
+
+    /// Registers a token by its access key ID and, when known, its IAM user's
+    /// ARN and `account/user-name` (records without a key ID still name the user).
+    pub fn insert(
+        &mut self,
+        token: TokenRef,
+        access_key_id: &str,
+        user_arn: Option<&str>,
+        account_user: Option<(&str, &str)>,
+    ) {
+        let slot = self.slot(token);
+        self.put(access_key_id.as_bytes(), slot);
+        if let Some(arn) = user_arn {
+            self.put(arn.as_bytes(), slot);
+        }
+        if let Some((account, user)) = account_user {
+            self.put(format!("{account}/{user}").as_bytes(), slot);
+        }
+    }
+
+    pub fn get(&self, value: &[u8]) -> Option<TokenRef> {
+        let slot = match <[u8; 20]>::try_from(value) {
+            Ok(k) => self.keys20.get(&k),
+            Err(_) => self.other.get(value),
+        }?;
+        self.tokens.get(*slot as usize).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// Whether any token is known by user name (so `userName` fields are worth a look).
+    pub fn has_user_names(&self) -> bool {
+        !self.other.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_keys_arns_and_user_names() {
+        let mut index = KeyIndex::new();
+        let t = TokenRef { token_id: 7, retired: false };
+        index.insert(
+            t,
+            "AKIARZPUZDIKAWS2LJNF",
+            Some("arn:aws:iam::123456789012:user/svc"),
+            Some(("123456789012", "svc")),
+        );
+        index.insert(TokenRef { token_id: 8, retired: true }, "AKIA-PSEUDONYMISED-LONGER-ID", None, None);
+        assert_eq!(index.get(b"AKIARZPUZDIKAWS2LJNF"), Some(t));
+        assert_eq!(index.get(b"arn:aws:iam::123456789012:user/svc"), Some(t));
+        assert_eq!(index.get(b"123456789012/svc"), Some(t));
+        assert_eq!(index.get(b"AKIA-PSEUDONYMISED-LONGER-ID").unwrap().token_id, 8);
+        assert_eq!(index.get(b"AKIARZPUZDIKAWS2LJNG"), None);
+        assert_eq!(index.len(), 2);
+    }
+}

@@ -1,0 +1,168 @@
+//! CloudTrail documents in every shape they arrive in, and the records in them.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use honeytrail_core::incident::TokenEvent;
+use serde_json::Value;
+
+use crate::index::{KeyIndex, TokenRef};
+use crate::SkipReason;
+
+/// Splits a parsed document into CloudTrail records.
+///
+/// Accepts an S3 log file (`{"Records": [...]}`), a bare array of events, an
+/// EventBridge envelope (`{"detail-type": ..., "detail": {...}}`) and a single
+/// event. Digest files and other JSON are refused with the reason.
+pub fn records_of(doc: Value) -> Result<Vec<Value>, SkipReason> {
+    match doc {
+        Value::Object(mut map) => {
+            if let Some(records) = map.remove("Records") {
+                return match records {
+                    Value::Array(items) => Ok(items),
+                    _ => Err(SkipReason::NotCloudTrail("\"Records\" is not an array".into())),
+                };
+            }
+            if map.contains_key("digestStartTime") || map.contains_key("digestPublicKeyFingerprint") {
+                return Err(SkipReason::Digest);
+            }
+            if map.contains_key("detail-type") {
+                return match map.remove("detail") {
+                    Some(detail @ Value::Object(_)) => Ok(vec![detail]),
+                    _ => Err(SkipReason::NotCloudTrail("EventBridge event without a detail object".into())),
+                };
+            }
+            if map.contains_key("eventVersion") || map.contains_key("eventID") {
+                return Ok(vec![Value::Object(map)]);
+            }
+            Err(SkipReason::NotCloudTrail("a JSON object without Records, eventVersion or detail".into()))
+        }
+        Value::Array(items) => Ok(items),
+        _ => Err(SkipReason::NotCloudTrail("neither a JSON object nor an array".into())),
+    }
+}
+
+fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(p)?;
+    }
+    cur.as_str().filter(|s| !s.is_empty())
+}
+
+/// The token a record's caller identity belongs to, if any.
+///
+/// Only `userIdentity` counts: a key ID in `requestParameters` or
+/// `responseElements` (an administrator creating the honey key) is not a use.
+/// Key IDs are not validated: real and pseudonymised logs hold IDs outside
+/// the base32 alphabet.
+pub fn match_record(record: &Value, index: &KeyIndex) -> Option<TokenRef> {
+    let identity = record.get("userIdentity")?;
+    if let Some(key) = text(identity, &["accessKeyId"]) {
+        if let Some(t) = index.get(key.as_bytes()) {
+            return Some(t);
+        }
+    }
+    if let Some(arn) = text(identity, &["arn"]) {
+        if let Some(t) = index.get(arn.as_bytes()) {
+            return Some(t);
+        }
+    }
+    match (text(identity, &["accountId"]), text(identity, &["userName"])) {
+        (Some(account), Some(user)) => index.get(format!("{account}/{user}").as_bytes()),
+        _ => None,
+    }
+}
+
+/// Parses CloudTrail's `eventTime`, and the `2023-01-10 21:04:02` form some
+/// tools write.
+pub fn parse_event_time(raw: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Some(t.with_timezone(&Utc));
+    }
+    NaiveDateTime::parse_from_str(raw, "%Y-%m-%d %H:%M:%S%.f").ok().map(|t| t.and_utc())
+}
+
+/// FNV-1a, for a stable ID of a record that lacks `eventID`.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+}
+
+/// Builds the stored event from a matched record.
+pub fn to_event(record: &Value, token: TokenRef, source: &str, origin: &str, seen: DateTime<Utc>) -> TokenEvent {
+    let raw = record.to_string();
+    let event_id = match text(record, &["eventID"]) {
+        Some(id) => id.to_string(),
+        None => format!("synthetic-{:016x}", fnv1a(raw.as_bytes())),
+    };
+    let event_time = text(record, &["eventTime"]).and_then(parse_event_time).unwrap_or(seen);
+    let own = |path: &[&str]| text(record, path).map(str::to_string);
+    TokenEvent {
+        event_id,
+        token_id: token.token_id,
+        event_time,
+        event_source: own(&["eventSource"]).unwrap_or_else(|| "unknown".into()),
+        event_name: own(&["eventName"]).unwrap_or_else(|| "unknown".into()),
+        aws_region: own(&["awsRegion"]),
+        source_ip: own(&["sourceIPAddress"]),
+        user_agent: own(&["userAgent"]),
+        error_code: own(&["errorCode"]),
+        error_message: own(&["errorMessage"]),
+        access_key_id: own(&["userIdentity", "accessKeyId"]),
+        principal_arn: own(&["userIdentity", "arn"]),
+        source: source.to_string(),
+        origin: origin.to_string(),
+        raw,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn shapes() {
+        assert_eq!(records_of(json!({"Records": [{"eventVersion": "1.08"}, {}]})).unwrap().len(), 2);
+        assert_eq!(records_of(json!([{"eventVersion": "1.08"}])).unwrap().len(), 1);
+        let eb = json!({"detail-type": "AWS API Call via CloudTrail", "detail": {"eventID": "x"}});
+        assert_eq!(records_of(eb).unwrap()[0]["eventID"], "x");
+        assert_eq!(records_of(json!({"digestStartTime": "2023"})), Err(SkipReason::Digest));
+        assert!(matches!(records_of(json!({"hello": 1})), Err(SkipReason::NotCloudTrail(_))));
+    }
+
+    #[test]
+    fn only_the_caller_identity_matches() {
+        let mut index = KeyIndex::new();
+        index.insert(
+            TokenRef { token_id: 3, retired: false },
+            "AKIARZPUZDIKAWS2LJNF",
+            None,
+            Some(("123456789012", "svc-a")),
+        );
+        let created = json!({"userIdentity": {"accessKeyId": "AKIAADMINADMINADMIN1"}, "responseElements": {"accessKey": {"accessKeyId": "AKIARZPUZDIKAWS2LJNF"}}});
+        assert_eq!(match_record(&created, &index), None);
+        let used = json!({"userIdentity": {"accessKeyId": "AKIARZPUZDIKAWS2LJNF"}});
+        assert_eq!(match_record(&used, &index).unwrap().token_id, 3);
+        let by_name = json!({"userIdentity": {"type": "IAMUser", "accountId": "123456789012", "userName": "svc-a"}});
+        assert_eq!(match_record(&by_name, &index).unwrap().token_id, 3);
+        assert_eq!(match_record(&json!({"eventType": "AwsCloudTrailInsight"}), &index), None);
+    }
+
+    #[test]
+    fn event_fields_and_times() {
+        let rec = json!({"eventID": "e1", "eventTime": "2023-07-10T11:42:36Z", "eventSource": "sts.amazonaws.com", "eventName": "GetCallerIdentity",
+            "awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.9", "userAgent": "aws-cli/2", "errorCode": "AccessDenied",
+            "userIdentity": {"accessKeyId": "AKIARZPUZDIKAWS2LJNF", "arn": "arn:aws:iam::123456789012:user/svc-a"}});
+        let e = to_event(&rec, TokenRef { token_id: 3, retired: false }, "cloudtrail-file", "/x.json", Utc::now());
+        assert_eq!(e.event_id, "e1");
+        assert_eq!(e.event_time.to_rfc3339(), "2023-07-10T11:42:36+00:00");
+        assert_eq!(e.error_code.as_deref(), Some("AccessDenied"));
+        assert_eq!(e.source_ip.as_deref(), Some("203.0.113.9"));
+        assert_eq!(
+            parse_event_time("2023-01-10 21:04:02.000000000").unwrap().to_rfc3339(),
+            "2023-01-10T21:04:02+00:00"
+        );
+        let no_id =
+            to_event(&json!({"userIdentity": {}}), TokenRef { token_id: 1, retired: false }, "s", "o", Utc::now());
+        assert!(no_id.event_id.starts_with("synthetic-"));
+    }
+}
