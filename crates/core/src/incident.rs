@@ -157,3 +157,63 @@ mod tests {
         assert!("closed".parse::<IncidentState>().is_err());
     }
 }
+
+/// An incident as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Incident {
+    pub id: i64,
+    pub token_id: i64,
+    pub access_key_id: String,
+    pub state: IncidentState,
+    /// Event time of the first and last event.
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub event_count: i64,
+    pub opened_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The token was already retired when the incident opened: a key that
+    /// should be dead is in someone's hands.
+    pub token_retired: bool,
+}
+
+/// One line of an incident's history: opened, a state change, a note.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IncidentLogEntry {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub kind: String,
+    pub from_state: Option<IncidentState>,
+    pub to_state: Option<IncidentState>,
+    pub note: Option<String>,
+}
+
+/// What the intruder did, at a glance: distinct values, most frequent first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Activity {
+    pub apis: Vec<String>,
+    pub source_ips: Vec<String>,
+    pub user_agents: Vec<String>,
+    pub regions: Vec<String>,
+    pub error_codes: Vec<String>,
+}
+
+pub fn activity(events: &[TokenEvent]) -> Activity {
+    fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> Vec<String> {
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for v in values {
+            match counts.iter_mut().find(|(s, _)| s == v) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((v.to_string(), 1)),
+            }
+        }
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        counts.into_iter().map(|(s, _)| s).collect()
+    }
+    Activity {
+        apis: distinct(events.iter().map(|e| e.event_name.as_str())),
+        source_ips: distinct(events.iter().filter_map(|e| e.source_ip.as_deref())),
+        user_agents: distinct(events.iter().filter_map(|e| e.user_agent.as_deref())),
+        regions: distinct(events.iter().filter_map(|e| e.aws_region.as_deref())),
+        error_codes: distinct(events.iter().filter_map(|e| e.error_code.as_deref())),
+    }
+}

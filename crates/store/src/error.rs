@@ -26,6 +26,8 @@ pub enum StoreError {
     Duplicate { access_key_id: String, existing_id: i64 },
     #[error("the import holds {count} access key(s) that are already registered or repeated, e.g. {example}; nothing was imported (pass --skip-existing to import the rest)")]
     ImportDuplicates { count: usize, example: String },
+    #[error("{0}")]
+    Refused(String),
     #[error("{0} not found")]
     NotFound(String),
     #[error(

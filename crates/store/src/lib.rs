@@ -18,6 +18,7 @@
 //! ```
 
 mod error;
+mod incidents;
 mod migrate;
 mod registry;
 
@@ -28,6 +29,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use error::StoreError;
+pub use incidents::{EventOutcome, IncidentFilter};
 pub use registry::{ImportRow, ImportSummary, NewHop, PlacedToken, PlacementFilter, TokenFilter};
 
 /// Which database is behind a [`Store`].

@@ -14,12 +14,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "registry",
-    sqlite: include_str!("../migrations/sqlite/0001_registry.sql"),
-    postgres: include_str!("../migrations/postgres/0001_registry.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "registry",
+        sqlite: include_str!("../migrations/sqlite/0001_registry.sql"),
+        postgres: include_str!("../migrations/postgres/0001_registry.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "incidents",
+        sqlite: include_str!("../migrations/sqlite/0002_incidents.sql"),
+        postgres: include_str!("../migrations/postgres/0002_incidents.sql"),
+    },
+];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.
 const PG_LOCK_ID: i64 = 0x686f6e6579;

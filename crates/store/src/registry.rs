@@ -113,11 +113,11 @@ const BATCH_ROWS: usize = 400;
 const TOKEN_COLUMNS: &str = "id, kind, access_key_id, CASE WHEN secret_sealed IS NULL THEN 0 ELSE 1 END AS has_secret, iam_user_name, iam_user_arn, account_id, source, memo, state, created_at, retired_at, rotated_from";
 const PLACEMENT_COLUMNS: &str = "p.id, p.token_id, p.host, p.path, p.owner, p.asset, p.serial, p.format, p.placed_by, p.notes, p.labels, p.placed_at, p.removed_at";
 
-fn millis(t: DateTime<Utc>) -> i64 {
+pub(crate) fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-fn from_millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+pub(crate) fn from_millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt { what: "timestamp", detail: ms.to_string() })
 }
 

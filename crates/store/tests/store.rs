@@ -2,8 +2,11 @@
 //! `sqlite::NAME` and `postgres::NAME`.
 
 use chrono::Utc;
+use honeytrail_core::incident::{IncidentState, TokenEvent};
 use honeytrail_core::{Labels, NewToken, Secret, SecretBox, Spot, TokenKind, TokenState};
-use honeytrail_store::{ImportRow, NewHop, PlacementFilter, Store, StoreError, TokenFilter};
+use honeytrail_store::{
+    EventOutcome, ImportRow, IncidentFilter, NewHop, PlacementFilter, Store, StoreError, TokenFilter,
+};
 
 macro_rules! store_tests {
     ($($name:ident),* $(,)?) => {
@@ -39,6 +42,8 @@ store_tests!(
     bulk_import_is_all_or_nothing,
     bulk_import_of_many_keys,
     label_filters,
+    events_group_into_incidents_by_window,
+    incident_workflow_is_recorded,
 );
 
 const KEY: &str = "AKIAQYLPMN5HHHFPZAM2";
@@ -70,13 +75,13 @@ fn hop(text: &str) -> NewHop {
 }
 
 async fn migrations_are_idempotent(store: Store, url: String) {
-    assert_eq!(store.schema_version().await.unwrap(), 1);
+    assert_eq!(store.schema_version().await.unwrap(), 2);
     store.insert_token(&new_token(KEY), &[], &[]).await.unwrap();
     // A second process (or replica) opening the same database migrates nothing
     // and sees the same data.
     let (again, third) = tokio::join!(Store::open(&url, None), Store::open(&url, None));
     let (again, third) = (again.unwrap(), third.unwrap());
-    assert_eq!(again.schema_version().await.unwrap(), 1);
+    assert_eq!(again.schema_version().await.unwrap(), 2);
     assert_eq!(third.list_tokens(&TokenFilter::default()).await.unwrap().len(), 1);
     // Without the data key the secret cannot be read, and the error says why.
     let t = again.find_token(KEY).await.unwrap();
@@ -238,4 +243,94 @@ async fn label_filters(store: Store, _url: String) {
     assert_eq!(ids(store.list_tokens(&by("critical", None)).await.unwrap()), [b.id]);
     let listed = store.list_tokens(&by("critical", None)).await.unwrap();
     assert_eq!(listed[0].labels.len(), 2, "all labels of a listed token are returned");
+}
+
+fn event(token_id: i64, id: &str, minutes: i64, api: &str, ip: &str) -> TokenEvent {
+    TokenEvent {
+        event_id: id.into(),
+        token_id,
+        event_time: chrono::DateTime::from_timestamp(1_800_000_000 + minutes * 60, 0).unwrap(),
+        event_source: "sts.amazonaws.com".into(),
+        event_name: api.into(),
+        aws_region: Some("us-east-1".into()),
+        source_ip: Some(ip.into()),
+        user_agent: Some("aws-cli/2.15".into()),
+        error_code: None,
+        error_message: None,
+        access_key_id: Some(KEY.into()),
+        principal_arn: None,
+        source: "cloudtrail-file".into(),
+        origin: "test".into(),
+        raw: "{}".into(),
+    }
+}
+
+async fn events_group_into_incidents_by_window(store: Store, _url: String) {
+    let t = store.insert_token(&new_token(KEY), &[], &[]).await.unwrap();
+    let window = chrono::Duration::minutes(30);
+    let first = store.record_event(&event(t.id, "e1", 0, "GetCallerIdentity", "203.0.113.9"), window).await.unwrap();
+    let EventOutcome::Opened(incident) = first else { panic!("{first:?}") };
+    assert_eq!(
+        store.record_event(&event(t.id, "e2", 20, "ListBuckets", "203.0.113.9"), window).await.unwrap(),
+        EventOutcome::Joined(incident)
+    );
+    assert_eq!(
+        store.record_event(&event(t.id, "e3", 45, "DescribeInstances", "198.51.100.4"), window).await.unwrap(),
+        EventOutcome::Joined(incident)
+    );
+    // Seen again (another source, a restart): stored once.
+    assert_eq!(
+        store.record_event(&event(t.id, "e2", 20, "ListBuckets", "203.0.113.9"), window).await.unwrap(),
+        EventOutcome::Duplicate
+    );
+    // Hours later: a new incident.
+    let later = store.record_event(&event(t.id, "e4", 300, "GetCallerIdentity", "198.51.100.4"), window).await.unwrap();
+    assert!(matches!(later, EventOutcome::Opened(id) if id != incident), "{later:?}");
+    let i = store.incident(incident).await.unwrap();
+    assert_eq!(i.event_count, 3);
+    assert_eq!(i.access_key_id, KEY);
+    assert_eq!((i.last_seen - i.first_seen).num_minutes(), 45);
+    let events = store.incident_events(incident).await.unwrap();
+    let names: Vec<&str> = events.iter().map(|e| e.event_name.as_str()).collect();
+    assert_eq!(names, ["GetCallerIdentity", "ListBuckets", "DescribeInstances"]);
+    let activity = honeytrail_core::incident::activity(&events);
+    assert_eq!(activity.source_ips, ["203.0.113.9", "198.51.100.4"]);
+    assert_eq!(store.incidents(&IncidentFilter::default()).await.unwrap().len(), 2);
+}
+
+async fn incident_workflow_is_recorded(store: Store, _url: String) {
+    let t = store.insert_token(&new_token(KEY), &[], &[]).await.unwrap();
+    let window = chrono::Duration::hours(1);
+    let EventOutcome::Opened(id) =
+        store.record_event(&event(t.id, "e1", 0, "ListBuckets", "203.0.113.9"), window).await.unwrap()
+    else {
+        panic!()
+    };
+    store.change_incident_state(id, IncidentState::Acknowledged, "bob", None).await.unwrap();
+    store.add_incident_note(id, "bob", "asked Maria: was this you?").await.unwrap();
+    let fp = store
+        .change_incident_state(id, IncidentState::FalsePositive, "bob", Some("Maria ran aws s3 ls by mistake"))
+        .await
+        .unwrap();
+    assert_eq!(fp.state, IncidentState::FalsePositive);
+    let err = store.change_incident_state(id, IncidentState::Open, "bob", None).await.unwrap_err();
+    assert!(matches!(err, StoreError::Refused(_)), "{err}");
+    // A false-positive incident does not swallow new activity.
+    let next = store.record_event(&event(t.id, "e2", 5, "ListBuckets", "203.0.113.9"), window).await.unwrap();
+    assert!(matches!(next, EventOutcome::Opened(n) if n != id), "{next:?}");
+    let log = store.incident_log(id).await.unwrap();
+    let kinds: Vec<&str> = log.iter().map(|l| l.kind.as_str()).collect();
+    assert_eq!(kinds, ["opened", "state", "note", "state"]);
+    assert_eq!(log[3].note.as_deref(), Some("Maria ran aws s3 ls by mistake"));
+    assert_eq!(log[3].to_state, Some(IncidentState::FalsePositive));
+    let open = store.incidents(&IncidentFilter { unresolved: true, ..Default::default() }).await.unwrap();
+    assert_eq!(open.len(), 1);
+    // A retired token that shows up is flagged.
+    store.retire_token(t.id, Utc::now()).await.unwrap();
+    let EventOutcome::Opened(r) =
+        store.record_event(&event(t.id, "e3", 600, "ListBuckets", "203.0.113.9"), window).await.unwrap()
+    else {
+        panic!()
+    };
+    assert!(store.incident(r).await.unwrap().token_retired);
 }

@@ -1,0 +1,324 @@
+//! Incidents and the events in them.
+
+use chrono::{DateTime, Duration, Utc};
+use honeytrail_core::incident::{Incident, IncidentLogEntry, IncidentState, TokenEvent};
+use honeytrail_core::TokenState;
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use crate::registry::{from_millis, millis};
+use crate::{Backend, Store, StoreError};
+
+/// What storing one event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", content = "incident_id", rename_all = "kebab-case")]
+pub enum EventOutcome {
+    /// The same `eventID` was stored before (another source, or a re-read).
+    Duplicate,
+    /// A new incident was opened for it.
+    Opened(i64),
+    /// It joined an existing incident.
+    Joined(i64),
+}
+
+/// Which incidents to list.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentFilter {
+    pub state: Option<IncidentState>,
+    pub token_id: Option<i64>,
+    /// Only incidents not yet resolved or marked false positive.
+    pub unresolved: bool,
+}
+
+const INCIDENT_COLUMNS: &str = "i.id, i.token_id, t.access_key_id, i.state, i.first_seen, i.last_seen, i.event_count, i.opened_at, i.updated_at, i.token_retired";
+const EVENT_COLUMNS: &str = "event_id, token_id, event_time, event_source, event_name, aws_region, source_ip, user_agent, error_code, error_message, access_key_id, principal_arn, source, origin, raw";
+
+fn state_of(raw: String) -> Result<IncidentState, StoreError> {
+    raw.parse().map_err(|detail| StoreError::Corrupt { what: "incident state", detail })
+}
+
+fn incident_from_row(row: &AnyRow) -> Result<Incident, StoreError> {
+    Ok(Incident {
+        id: row.try_get("id")?,
+        token_id: row.try_get("token_id")?,
+        access_key_id: row.try_get("access_key_id")?,
+        state: state_of(row.try_get("state")?)?,
+        first_seen: from_millis(row.try_get("first_seen")?)?,
+        last_seen: from_millis(row.try_get("last_seen")?)?,
+        event_count: row.try_get("event_count")?,
+        opened_at: from_millis(row.try_get("opened_at")?)?,
+        updated_at: from_millis(row.try_get("updated_at")?)?,
+        token_retired: row.try_get::<i64, _>("token_retired")? != 0,
+    })
+}
+
+fn event_from_row(row: &AnyRow) -> Result<TokenEvent, StoreError> {
+    Ok(TokenEvent {
+        event_id: row.try_get("event_id")?,
+        token_id: row.try_get("token_id")?,
+        event_time: from_millis(row.try_get("event_time")?)?,
+        event_source: row.try_get("event_source")?,
+        event_name: row.try_get("event_name")?,
+        aws_region: row.try_get("aws_region")?,
+        source_ip: row.try_get("source_ip")?,
+        user_agent: row.try_get("user_agent")?,
+        error_code: row.try_get("error_code")?,
+        error_message: row.try_get("error_message")?,
+        access_key_id: row.try_get("access_key_id")?,
+        principal_arn: row.try_get("principal_arn")?,
+        source: row.try_get("source")?,
+        origin: row.try_get("origin")?,
+        raw: row.try_get("raw")?,
+    })
+}
+
+async fn log(
+    tx: &mut Transaction<'static, Any>,
+    incident_id: i64,
+    at: DateTime<Utc>,
+    actor: &str,
+    kind: &str,
+    from: Option<IncidentState>,
+    to: Option<IncidentState>,
+    note: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO incident_log (incident_id, at, actor, kind, from_state, to_state, note) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(incident_id)
+        .bind(millis(at))
+        .bind(actor)
+        .bind(kind)
+        .bind(from.map(|s| s.as_str()))
+        .bind(to.map(|s| s.as_str()))
+        .bind(note)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Stores one event: once per `eventID`, in the incident of its token
+    /// whose time span it falls within `window` of, or in a new incident.
+    pub async fn record_event(&self, event: &TokenEvent, window: Duration) -> Result<EventOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            // Serialise incident decisions per token across replicas.
+            sqlx::query("SELECT id FROM tokens WHERE id = $1 FOR UPDATE")
+                .bind(event.token_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
+        let exists = sqlx::query("SELECT 1 FROM events WHERE event_id = $1")
+            .bind(&event.event_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_some() {
+            return Ok(EventOutcome::Duplicate);
+        }
+        let t = millis(event.event_time);
+        let now = Utc::now();
+        let candidate = sqlx::query(
+            "SELECT id, first_seen, last_seen FROM incidents WHERE token_id = $1 AND state IN ('open', 'acknowledged', 'confirmed') \
+             AND last_seen >= $2 AND first_seen <= $3 ORDER BY last_seen DESC LIMIT 1",
+        )
+        .bind(event.token_id)
+        .bind(t - window.num_milliseconds())
+        .bind(t + window.num_milliseconds())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let outcome = match candidate {
+            Some(row) => {
+                let id: i64 = row.try_get(0)?;
+                let first: i64 = row.try_get(1)?;
+                let last: i64 = row.try_get(2)?;
+                sqlx::query("UPDATE incidents SET first_seen = $1, last_seen = $2, event_count = event_count + 1, updated_at = $3 WHERE id = $4")
+                    .bind(first.min(t))
+                    .bind(last.max(t))
+                    .bind(millis(now))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                EventOutcome::Joined(id)
+            }
+            None => {
+                let state: String = sqlx::query("SELECT state FROM tokens WHERE id = $1")
+                    .bind(event.token_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("token #{}", event.token_id)))?
+                    .try_get(0)?;
+                let retired = state == TokenState::Retired.as_str();
+                let row = sqlx::query(
+                    "INSERT INTO incidents (token_id, state, first_seen, last_seen, event_count, opened_at, updated_at, token_retired) \
+                     VALUES ($1, $2, $3, $4, 1, $5, $6, $7) RETURNING id",
+                )
+                .bind(event.token_id)
+                .bind(IncidentState::Open.as_str())
+                .bind(t)
+                .bind(t)
+                .bind(millis(now))
+                .bind(millis(now))
+                .bind(retired as i64)
+                .fetch_one(&mut *tx)
+                .await?;
+                let id: i64 = row.try_get(0)?;
+                log(&mut tx, id, now, "honeytrail", "opened", None, Some(IncidentState::Open), None).await?;
+                EventOutcome::Opened(id)
+            }
+        };
+        let incident_id = match outcome {
+            EventOutcome::Opened(id) | EventOutcome::Joined(id) => id,
+            EventOutcome::Duplicate => unreachable!("returned above"),
+        };
+        sqlx::query(
+            "INSERT INTO events (event_id, token_id, incident_id, event_time, seen_at, event_source, event_name, aws_region, source_ip, \
+             user_agent, error_code, error_message, access_key_id, principal_arn, source, origin, raw) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        )
+        .bind(&event.event_id)
+        .bind(event.token_id)
+        .bind(incident_id)
+        .bind(t)
+        .bind(millis(now))
+        .bind(&event.event_source)
+        .bind(&event.event_name)
+        .bind(&event.aws_region)
+        .bind(&event.source_ip)
+        .bind(&event.user_agent)
+        .bind(&event.error_code)
+        .bind(&event.error_message)
+        .bind(&event.access_key_id)
+        .bind(&event.principal_arn)
+        .bind(&event.source)
+        .bind(&event.origin)
+        .bind(&event.raw)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    pub async fn incident(&self, id: i64) -> Result<Incident, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents i JOIN tokens t ON t.id = i.token_id WHERE i.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("incident #{id} (`honeytrail incident list` shows them)")))?;
+        incident_from_row(&row)
+    }
+
+    pub async fn incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
+        let mut sql =
+            format!("SELECT {INCIDENT_COLUMNS} FROM incidents i JOIN tokens t ON t.id = i.token_id WHERE 1 = 1");
+        let mut q_state = None;
+        let mut q_token = None;
+        if let Some(s) = filter.state {
+            q_state = Some(s.as_str());
+            sql.push_str(" AND i.state = $1");
+        }
+        if let Some(t) = filter.token_id {
+            q_token = Some(t);
+            sql.push_str(if q_state.is_some() { " AND i.token_id = $2" } else { " AND i.token_id = $1" });
+        }
+        if filter.unresolved {
+            sql.push_str(" AND i.state IN ('open', 'acknowledged', 'confirmed')");
+        }
+        sql.push_str(" ORDER BY i.last_seen DESC, i.id DESC");
+        let mut q = sqlx::query(&sql);
+        if let Some(s) = q_state {
+            q = q.bind(s);
+        }
+        if let Some(t) = q_token {
+            q = q.bind(t);
+        }
+        q.fetch_all(&self.pool).await?.iter().map(incident_from_row).collect()
+    }
+
+    /// The incident's events in event-time order.
+    pub async fn incident_events(&self, id: i64) -> Result<Vec<TokenEvent>, StoreError> {
+        let rows =
+            sqlx::query(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE incident_id = $1 ORDER BY event_time, id"))
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    /// When honeytrail first saw each event (for detection delay), by event ID.
+    pub async fn seen_at(&self, event_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let row = sqlx::query("SELECT seen_at FROM events WHERE event_id = $1")
+            .bind(event_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| from_millis(r.try_get(0)?)).transpose()
+    }
+
+    pub async fn incident_log(&self, id: i64) -> Result<Vec<IncidentLogEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, actor, kind, from_state, to_state, note FROM incident_log WHERE incident_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(IncidentLogEntry {
+                    at: from_millis(r.try_get("at")?)?,
+                    actor: r.try_get("actor")?,
+                    kind: r.try_get("kind")?,
+                    from_state: r.try_get::<Option<String>, _>("from_state")?.map(state_of).transpose()?,
+                    to_state: r.try_get::<Option<String>, _>("to_state")?.map(state_of).transpose()?,
+                    note: r.try_get("note")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Moves an incident to `next`, recording who did it and why.
+    pub async fn change_incident_state(
+        &self,
+        id: i64,
+        next: IncidentState,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<Incident, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let current: String = sqlx::query("SELECT state FROM incidents WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("incident #{id}")))?
+            .try_get(0)?;
+        let current = state_of(current)?;
+        current.check_move(next).map_err(StoreError::Refused)?;
+        let now = Utc::now();
+        let done = sqlx::query("UPDATE incidents SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4")
+            .bind(next.as_str())
+            .bind(millis(now))
+            .bind(id)
+            .bind(current.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Refused(format!("incident #{id} changed meanwhile; look again and retry")));
+        }
+        log(&mut tx, id, now, actor, "state", Some(current), Some(next), note).await?;
+        tx.commit().await?;
+        self.incident(id).await
+    }
+
+    pub async fn add_incident_note(&self, id: i64, actor: &str, note: &str) -> Result<(), StoreError> {
+        self.incident(id).await?;
+        let mut tx = self.pool.begin().await?;
+        log(&mut tx, id, Utc::now(), actor, "note", None, None, Some(note)).await?;
+        sqlx::query("UPDATE incidents SET updated_at = $1 WHERE id = $2")
+            .bind(millis(Utc::now()))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
