@@ -568,3 +568,144 @@ fn the_demo_runs_without_a_cloud_account() {
     // It can be run again: the demo directory is recreated.
     env.run(&["demo"]).ok();
 }
+
+fn testdata(dir: &str) -> String {
+    format!("{}/testdata/cloudtrail/{dir}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut child = Command::new("gzip").arg("-c").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let data = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&data).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out.stdout
+}
+
+#[test]
+fn ingesting_real_logs_opens_one_incident_per_burst() {
+    let env = Env::new();
+    env.run(&["token", "import", "aws", "--access-key-id", "AKIATFQR7NSCUXC3DDDP", "--source", "infra team"]).ok();
+    env.run(&[
+        "placement",
+        "add",
+        "AKIATFQR7NSCUXC3DDDP",
+        "--host",
+        "build-7",
+        "--path",
+        "/home/ci/.aws/credentials",
+        "--owner",
+        "CI team",
+    ])
+    .ok();
+    let out = env.run(&["ingest", &testdata(""), "--json"]).ok();
+    let lines: Vec<serde_json::Value> = out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1, "one incident, not one line per API call: {}", out.stdout);
+    let inc = &lines[0];
+    assert_eq!(inc["type"], "incident.opened");
+    assert_eq!(inc["incident"]["event_count"], 43);
+    assert_eq!(inc["incident"]["access_key_id"], "AKIATFQR7NSCUXC3DDDP");
+    assert_eq!(
+        inc["placement"],
+        "Key AKIATFQR7NSCUXC3DDDP was placed on CI team's machine (host build-7) in /home/ci/.aws/credentials."
+    );
+    assert_eq!(inc["activity"]["source_ips"], serde_json::json!(["10.248.16.43"]));
+    assert!(inc["activity"]["apis"].as_array().unwrap().iter().any(|a| a == "ListUsers"));
+    assert_eq!(inc["events"][0]["event_time"], "2023-07-10T11:42:18Z", "event time, not the time honeytrail saw it");
+    assert!(inc["events"][0]["detection_delay_seconds"].as_i64().unwrap() > 0);
+    let summary: serde_json::Value = serde_json::from_str(&out.stderr).unwrap();
+    assert_eq!(summary["matches"], 43);
+    assert_eq!(summary["records"].as_u64().unwrap(), 4089);
+    assert_eq!(summary["skipped"]["extension"].as_array().unwrap().len(), 1);
+
+    // Reading the same logs again stores nothing twice and opens nothing.
+    let again = env.run(&["ingest", &testdata("invictus-ir_aws_dataset"), "--json"]).ok();
+    assert!(again.stdout.is_empty(), "{}", again.stdout);
+    let summary: serde_json::Value = serde_json::from_str(&again.stderr).unwrap();
+    assert_eq!((summary["matches"].as_u64(), summary["duplicates"].as_u64()), (Some(43), Some(43)));
+    assert_eq!(env.run(&["incident", "list", "--json"]).ok().json().as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn malformed_input_is_reported_and_skipped_and_nothing_is_lost() {
+    let env = Env::new();
+    env.run(&["token", "import", "aws", "--access-key-id", KEY]).ok();
+    let dir = env.dir.path().join("AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/28");
+    std::fs::create_dir_all(&dir).unwrap();
+    let record = |id: &str, minute: u32| {
+        format!(
+            r#"{{"eventVersion":"1.09","userIdentity":{{"type":"IAMUser","accessKeyId":"{KEY}","arn":"arn:aws:iam::123456789012:user/svc"}},"eventTime":"2026-11-28T10:{minute:02}:00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","awsRegion":"us-east-1","sourceIPAddress":"203.0.113.7","userAgent":"aws-cli/2.15","errorCode":"AccessDenied","eventID":"{id}"}}"#
+        )
+    };
+    std::fs::write(dir.join("good_1.json.gz"), gzip(format!(r#"{{"Records":[{}]}}"#, record("e1", 0)).as_bytes()))
+        .unwrap();
+    let mut truncated = gzip(format!(r#"{{"Records":[{}]}}"#, record("e2", 1)).repeat(50).as_bytes());
+    truncated.truncate(truncated.len() / 2);
+    std::fs::write(dir.join("truncated.json.gz"), truncated).unwrap();
+    std::fs::write(dir.join("invalid.json"), format!(r#"{{"Records":[{},"#, record("e3", 2))).unwrap();
+    std::fs::write(dir.join("other.json"), r#"{"kind":"not cloudtrail"}"#).unwrap();
+    let digest_dir = env.dir.path().join("AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2026/11/28");
+    std::fs::create_dir_all(&digest_dir).unwrap();
+    std::fs::write(
+        digest_dir.join("digest.json.gz"),
+        gzip(br#"{"awsAccountId":"123456789012","digestStartTime":"2026-11-28T09:00:00Z"}"#),
+    )
+    .unwrap();
+    // One record of 200 MB: larger than any CloudTrail file, refused by size.
+    let huge = format!(r#"{{"Records":[{{"eventVersion":"1.09","padding":"{}"}}]}}"#, "x".repeat(200 << 20));
+    std::fs::write(dir.join("huge.json.gz"), gzip(huge.as_bytes())).unwrap();
+    drop(huge);
+    std::fs::write(dir.join("good_2.json.gz"), gzip(format!(r#"{{"Records":[{}]}}"#, record("e4", 5)).as_bytes()))
+        .unwrap();
+
+    let out = env.run(&["ingest", env.dir.path().join("AWSLogs").to_str().unwrap(), "--json"]).ok();
+    let summary: serde_json::Value =
+        serde_json::from_str(&out.stderr).unwrap_or_else(|e| panic!("{e}: {}", out.stderr));
+    let skipped = &summary["skipped"];
+    for kind in ["gzip", "invalid-json", "not-cloudtrail", "digest", "too-large"] {
+        assert_eq!(skipped[kind].as_array().map(|a| a.len()), Some(1), "{kind}: {skipped}");
+    }
+    assert!(skipped["too-large"][0].as_str().unwrap().contains("huge.json.gz"));
+    // The key in the invalid file is not silently dropped.
+    assert_eq!(summary["unparsed_hits"].as_array().unwrap().len(), 1, "{summary}");
+    // Both good files were read around the bad ones: one incident, two events.
+    let inc: serde_json::Value = serde_json::from_str(out.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(inc["incident"]["event_count"], 2);
+    assert_eq!(inc["activity"]["error_codes"], serde_json::json!(["AccessDenied"]), "failed calls are hits too");
+}
+
+#[test]
+fn incident_workflow_from_the_cli() {
+    let env = Env::new();
+    env.run(&["token", "import", "aws", "--access-key-id", "AKIAAM80VXLJF8NPK4VC"]).ok();
+    env.run(&["ingest", &testdata("datadog_stratus-red-team")]).ok();
+    let list = env.run(&["incident", "list", "--json"]).ok().json();
+    let id = list[0]["id"].as_i64().unwrap().to_string();
+    env.run(&["--actor", "bob", "incident", "ack", &id]).ok();
+    env.run(&["--actor", "bob", "incident", "note", &id, "asked the owner: was this you?"]).ok();
+    env.run(&["--actor", "bob", "incident", "false-positive", &id, "--note", "owner ran a test"]).ok();
+    let out = env.run(&["incident", "ack", &id]).fails();
+    assert!(out.stderr.contains("cannot go back"), "{}", out.stderr);
+    let shown = env.run(&["incident", "show", &id, "--json"]).ok().json();
+    let history: Vec<(String, String)> = shown["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["actor"].as_str().unwrap().to_string(), h["kind"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        history[1..],
+        [("bob".into(), "state".into()), ("bob".into(), "note".into()), ("bob".into(), "state".into())]
+    );
+    assert_eq!(shown["incident"]["state"], "false-positive");
+    let text = env.run(&["incident", "show", &id]).ok().stdout;
+    assert!(text.contains("false-positive") && text.contains("owner ran a test"), "{text}");
+    assert!(env.run(&["incident", "list"]).ok().stderr.contains("no incidents open"));
+    assert_eq!(
+        env.run(&["incident", "list", "--all", "--json"]).ok().json().as_array().unwrap().len(),
+        list.as_array().unwrap().len()
+    );
+    let out = env.run(&["incident", "show", "999"]).fails();
+    assert!(out.stderr.contains("incident #999"), "{}", out.stderr);
+}

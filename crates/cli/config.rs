@@ -48,6 +48,13 @@ group_name = "service-accounts"
 # account's user quota.                                       HONEYTRAIL_MINT_PACK_TWO_KEYS
 pack_two_keys = false
 
+[detect]
+# Events of one token within this many minutes of an incident's first or last
+# event join that incident instead of opening a new one.  HONEYTRAIL_DETECT_WINDOW_MINUTES
+window_minutes = 60
+# Documents larger than this when decompressed are skipped (and reported).
+max_document_mib = 128
+
 [render]
 # Defaults for bait files: the profile / environment name and region they name.
 profile = "prod"
@@ -63,6 +70,7 @@ pub struct Config {
     pub aws: AwsSection,
     pub mint: MintSection,
     pub render: RenderSection,
+    pub detect: DetectSection,
     /// Where the configuration was read from, if a file was.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -118,6 +126,19 @@ pub struct RenderSection {
 impl Default for RenderSection {
     fn default() -> Self {
         RenderSection { profile: "prod".into(), region: "us-east-1".into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectSection {
+    pub window_minutes: u32,
+    pub max_document_mib: u64,
+}
+
+impl Default for DetectSection {
+    fn default() -> Self {
+        DetectSection { window_minutes: 60, max_document_mib: 128 }
     }
 }
 
@@ -211,6 +232,11 @@ impl Config {
             self.aws.profile = Some(v);
         }
         set!("HONEYTRAIL_MINT_NAMING_PATTERN", self.mint.naming_pattern);
+        if let Some(v) = env("HONEYTRAIL_DETECT_WINDOW_MINUTES") {
+            self.detect.window_minutes = v.parse().map_err(|_| {
+                anyhow::anyhow!("HONEYTRAIL_DETECT_WINDOW_MINUTES is {v:?}; give a whole number of minutes")
+            })?;
+        }
         if let Some(v) = env("HONEYTRAIL_MINT_GUARD") {
             self.mint.guard = match v.as_str() {
                 "inline" => Guard::Inline,

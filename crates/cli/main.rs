@@ -70,6 +70,11 @@ enum Command {
     Render(commands::render::RenderArgs),
     /// Check what a key gives away to an intruder (exit 0 pass, 2 warn, 3 fail)
     Check(commands::check::CheckArgs),
+    /// Scan CloudTrail log files or folders for honey-key use and open incidents
+    Ingest(commands::ingest::IngestArgs),
+    /// List, show and handle incidents
+    #[command(subcommand)]
+    Incident(commands::incident::IncidentCommand),
 }
 
 fn main() -> ExitCode {
@@ -116,6 +121,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Custody(cmd) => commands::custody::run(&app, cmd).await,
         Command::Render(args) => commands::render::run(&app, args).await,
         Command::Check(args) => commands::check::run(&app, args).await,
+        Command::Ingest(args) => commands::ingest::run(&app, args).await,
+        Command::Incident(cmd) => commands::incident::run(&app, cmd).await,
     }
 }
 

@@ -3,6 +3,8 @@
 pub mod check;
 pub mod custody;
 pub mod demo;
+pub mod incident;
+pub mod ingest;
 pub mod init;
 pub mod placement;
 pub mod render;
