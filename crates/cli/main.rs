@@ -75,6 +75,9 @@ enum Command {
     /// List, show and handle incidents
     #[command(subcommand)]
     Incident(commands::incident::IncidentCommand),
+    /// Measurements of the hot path (used by scripts/bench)
+    #[command(subcommand, hide = true)]
+    Bench(commands::bench::BenchCommand),
 }
 
 fn main() -> ExitCode {
@@ -123,6 +126,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => commands::check::run(&app, args).await,
         Command::Ingest(args) => commands::ingest::run(&app, args).await,
         Command::Incident(cmd) => commands::incident::run(&app, cmd).await,
+        Command::Bench(cmd) => tokio::task::block_in_place(|| commands::bench::run(cmd)),
     }
 }
 

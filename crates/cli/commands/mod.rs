@@ -1,5 +1,6 @@
 //! One module per subcommand, plus what several of them share.
 
+pub mod bench;
 pub mod check;
 pub mod custody;
 pub mod demo;
