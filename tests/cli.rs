@@ -709,3 +709,46 @@ fn incident_workflow_from_the_cli() {
     let out = env.run(&["incident", "show", "999"]).fails();
     assert!(out.stderr.contains("incident #999"), "{}", out.stderr);
 }
+
+#[test]
+fn the_safety_net_reports_uses_cloudtrail_did_not_log() {
+    let moto = Moto::start();
+    let mut env = Env::new();
+    env.moto = Some(moto.endpoint.clone());
+    let minted = env.run(&["token", "mint", "aws", "--json"]).ok().json();
+    let key = minted[0]["access_key_id"].as_str().unwrap().to_string();
+    let secret = env.run(&["token", "show", &key, "--reveal-secret", "--json"]).ok().json()["secret_access_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Never used: nothing to say.
+    let out = env.run(&["safety-net", "--grace-minutes", "0"]).ok();
+    assert!(out.stdout.is_empty() && out.stderr.contains("checked 1"), "{}", out.stderr);
+
+    // The intruder identifies the key. moto writes no CloudTrail, so only IAM's last-use record shows it.
+    let (ok, _, err) = aws_cli(&moto.endpoint, &key, &secret, &["sts", "get-caller-identity"]);
+    assert!(ok, "{err}");
+    // Within the grace period CloudTrail may still deliver: no incident yet.
+    assert!(env.run(&["safety-net"]).ok().stdout.is_empty());
+    let out = env.run(&["safety-net", "--grace-minutes", "0"]).ok();
+    let inc: serde_json::Value = serde_json::from_str(out.stdout.lines().next().expect("an incident line")).unwrap();
+    assert_eq!(inc["type"], "incident.opened");
+    let event = &inc["events"][0];
+    assert_eq!(event["event_name"], "call not logged by CloudTrail");
+    assert_eq!(event["source"], "safety-net");
+    assert_eq!(event["source_ip"], serde_json::Value::Null, "IAM does not know the caller's IP");
+    assert_eq!(event["event_source"], "sts.amazonaws.com");
+    // Reported once.
+    assert!(env.run(&["safety-net", "--grace-minutes", "0"]).ok().stdout.is_empty());
+
+    // A use that CloudTrail did log is not reported as unlogged.
+    let log = env.dir.path().join("trail.json");
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
+    std::fs::write(&log, format!(r#"{{"Records":[{{"eventVersion":"1.09","userIdentity":{{"type":"IAMUser","accessKeyId":"{key}"}},"eventTime":"{now}","eventSource":"sts.amazonaws.com","eventName":"GetCallerIdentity","awsRegion":"us-east-1","sourceIPAddress":"203.0.113.7","eventID":"logged-1"}}]}}"#)).unwrap();
+    env.run(&["ingest", log.to_str().unwrap()]).ok();
+    let (ok, _, err) = aws_cli(&moto.endpoint, &key, &secret, &["sts", "get-caller-identity"]);
+    assert!(ok, "{err}");
+    let out = env.run(&["safety-net", "--grace-minutes", "0"]).ok();
+    assert!(out.stdout.is_empty(), "explained by CloudTrail: {}", out.stdout);
+}

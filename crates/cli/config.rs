@@ -54,6 +54,9 @@ pack_two_keys = false
 window_minutes = 60
 # Documents larger than this when decompressed are skipped (and reported).
 max_document_mib = 128
+# The safety net waits this long for CloudTrail to deliver an event before it
+# reports a key use (seen by iam:GetAccessKeyLastUsed) as unlogged.
+safety_net_grace_minutes = 30
 
 [render]
 # Defaults for bait files: the profile / environment name and region they name.
@@ -134,11 +137,12 @@ impl Default for RenderSection {
 pub struct DetectSection {
     pub window_minutes: u32,
     pub max_document_mib: u64,
+    pub safety_net_grace_minutes: u32,
 }
 
 impl Default for DetectSection {
     fn default() -> Self {
-        DetectSection { window_minutes: 60, max_document_mib: 128 }
+        DetectSection { window_minutes: 60, max_document_mib: 128, safety_net_grace_minutes: 30 }
     }
 }
 

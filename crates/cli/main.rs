@@ -75,6 +75,8 @@ enum Command {
     /// List, show and handle incidents
     #[command(subcommand)]
     Incident(commands::incident::IncidentCommand),
+    /// Poll IAM's last-used record of every minted key to catch calls CloudTrail never logs
+    SafetyNet(commands::safety_net::SafetyNetArgs),
     /// Measurements of the hot path (used by scripts/bench)
     #[command(subcommand, hide = true)]
     Bench(commands::bench::BenchCommand),
@@ -126,6 +128,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => commands::check::run(&app, args).await,
         Command::Ingest(args) => commands::ingest::run(&app, args).await,
         Command::Incident(cmd) => commands::incident::run(&app, cmd).await,
+        Command::SafetyNet(args) => commands::safety_net::run(&app, args).await,
         Command::Bench(cmd) => tokio::task::block_in_place(|| commands::bench::run(cmd)),
     }
 }

@@ -331,6 +331,36 @@ impl CanaryAccount {
     }
 }
 
+/// What IAM says about a key's last use (`iam:GetAccessKeyLastUsed`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastUsed {
+    pub at: DateTime<Utc>,
+    /// The service called, e.g. `sts`, `s3`; `N/A` when unknown.
+    pub service: String,
+    pub region: String,
+}
+
+impl CanaryAccount {
+    /// When the key was last used, or `None` if never.
+    pub async fn last_used(&self, access_key_id: &str) -> Result<Option<LastUsed>, AwsError> {
+        let out = self
+            .iam
+            .get_access_key_last_used()
+            .access_key_id(access_key_id)
+            .send()
+            .await
+            .map_err(self.fail("iam:GetAccessKeyLastUsed"))?;
+        Ok(out.access_key_last_used().and_then(|u| {
+            let when = u.last_used_date()?;
+            Some(LastUsed {
+                at: DateTime::from_timestamp(when.secs(), when.subsec_nanos()).unwrap_or_default(),
+                service: u.service_name().to_string(),
+                region: u.region().to_string(),
+            })
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod init;
 pub mod placement;
 pub mod render;
+pub mod safety_net;
 pub mod token;
 
 use anyhow::{anyhow, Result};

@@ -21,6 +21,7 @@ mod error;
 mod incidents;
 mod migrate;
 mod registry;
+mod safety;
 
 use std::str::FromStr;
 
@@ -31,6 +32,7 @@ use sqlx::{AnyPool, Executor};
 pub use error::StoreError;
 pub use incidents::{EventOutcome, IncidentFilter};
 pub use registry::{ImportRow, ImportSummary, NewHop, PlacedToken, PlacementFilter, TokenFilter};
+pub use safety::ReportedUse;
 
 /// Which database is behind a [`Store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

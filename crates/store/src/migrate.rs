@@ -27,6 +27,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_incidents.sql"),
         postgres: include_str!("../migrations/postgres/0002_incidents.sql"),
     },
+    Migration {
+        version: 3,
+        name: "safety-net",
+        sqlite: include_str!("../migrations/sqlite/0003_safety_net.sql"),
+        postgres: include_str!("../migrations/postgres/0003_safety_net.sql"),
+    },
 ];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.
