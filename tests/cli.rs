@@ -752,3 +752,126 @@ fn the_safety_net_reports_uses_cloudtrail_did_not_log() {
     let out = env.run(&["safety-net", "--grace-minutes", "0"]).ok();
     assert!(out.stdout.is_empty(), "explained by CloudTrail: {}", out.stdout);
 }
+
+/// A CloudTrail record of the honey key's use, in the real format.
+fn trail_record(
+    key: &str,
+    user: &str,
+    event_id: &str,
+    time: &str,
+    source: &str,
+    name: &str,
+    error: Option<&str>,
+) -> serde_json::Value {
+    let mut r = serde_json::json!({
+        "eventVersion": "1.09",
+        "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLEEXAMPLE01", "arn": format!("arn:aws:iam::123456789012:user/{user}"),
+                         "accountId": "123456789012", "accessKeyId": key, "userName": user},
+        "eventTime": time, "eventSource": source, "eventName": name, "awsRegion": "us-east-1",
+        "sourceIPAddress": "198.51.100.23", "userAgent": "aws-cli/1.45.11 Python/3.11.7 Linux/6.1 botocore/1.43.11",
+        "requestParameters": null, "responseElements": null, "requestID": format!("req-{event_id}"), "eventID": event_id,
+        "readOnly": true, "eventType": "AwsApiCall", "managementEvent": true, "recipientAccountId": "123456789012",
+        "eventCategory": "Management", "tlsDetails": {"tlsVersion": "TLSv1.3", "clientProvidedHostHeader": format!("{}", source)}
+    });
+    if let Some(code) = error {
+        r["errorCode"] = code.into();
+        r["errorMessage"] =
+            format!("User: arn:aws:iam::123456789012:user/{user} is not authorized to perform: {name}").into();
+    }
+    r
+}
+
+#[test]
+fn end_to_end_on_moto_s3_notifications_and_eventbridge() {
+    let moto = Moto::start();
+    let mut env = Env::new();
+    env.moto = Some(moto.endpoint.clone());
+    // The canary account: idempotent bootstrap, then verify passes.
+    let out = env.run(&["aws", "bootstrap"]).ok();
+    assert!(out.stdout.contains("created"), "{}", out.stdout);
+    let again = env.run(&["aws", "bootstrap"]).ok();
+    assert!(
+        !again.stdout.contains("created") && !again.stdout.contains("repaired"),
+        "nothing changes: {}",
+        again.stdout
+    );
+    let verify = env.run(&["aws", "verify"]).ok();
+    assert!(verify.stdout.contains("everything detection needs is in place"), "{}", verify.stdout);
+
+    // A honey key, placed.
+    let minted = env.run(&["token", "mint", "aws", "--json"]).ok().json();
+    let key = minted[0]["access_key_id"].as_str().unwrap().to_string();
+    let user = minted[0]["iam_user_name"].as_str().unwrap().to_string();
+    env.run(&[
+        "placement",
+        "add",
+        &key,
+        "--host",
+        "bastion-1",
+        "--path",
+        "/home/ops/.aws/credentials",
+        "--owner",
+        "Ops",
+    ])
+    .ok();
+    let secret = env.run(&["token", "show", &key, "--reveal-secret", "--json"]).ok().json()["secret_access_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The intruder uses it.
+    let (ok, out, err) = aws_cli(&moto.endpoint, &key, &secret, &["sts", "get-caller-identity"]);
+    assert!(ok && out.contains(&user), "{err}");
+
+    // CloudTrail delivers a log file with that use into the bucket (moto writes none itself).
+    let now = chrono::Utc::now();
+    let t = |s: i64| (now + chrono::Duration::seconds(s)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let log = serde_json::json!({"Records": [
+        trail_record(&key, &user, "ev-1", &t(-60), "sts.amazonaws.com", "GetCallerIdentity", None),
+        trail_record(&key, &user, "ev-2", &t(-30), "s3.amazonaws.com", "ListBuckets", Some("AccessDenied")),
+        trail_record("AKIAOTHEROTHEROTHER1", "someone-else", "ev-x", &t(-20), "s3.amazonaws.com", "ListBuckets", None),
+    ]});
+    let file = env.dir.path().join("log.json.gz");
+    std::fs::write(&file, gzip(log.to_string().as_bytes())).unwrap();
+    let object = format!("s3://cloudtrail-123456789012-us-east-1/AWSLogs/123456789012/CloudTrail/us-east-1/{}/123456789012_CloudTrail_us-east-1_{}_abc.json.gz", now.format("%Y/%m/%d"), now.format("%Y%m%dT%H%MZ"));
+    let (ok, _, err) = aws_cli(&moto.endpoint, "testing", "testing", &["s3", "cp", file.to_str().unwrap(), &object]);
+    assert!(ok, "{err}");
+
+    // The S3 → SQS notification is consumed (after S3's test event).
+    let out = env.run(&["watch", "sqs", "--queue", "cloudtrail-log-files", "--once"]).ok();
+    let incidents: Vec<serde_json::Value> = out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(incidents.len(), 1, "exactly one incident: {}\n{}", out.stdout, out.stderr);
+    let inc = &incidents[0];
+    assert_eq!(inc["incident"]["access_key_id"], key.as_str());
+    assert_eq!(inc["incident"]["event_count"], 2);
+    assert_eq!(
+        inc["placement"],
+        format!("Key {key} was placed on Ops' machine (host bastion-1) in /home/ops/.aws/credentials.")
+    );
+    assert_eq!(inc["activity"]["source_ips"], serde_json::json!(["198.51.100.23"]));
+    assert_eq!(inc["activity"]["apis"], serde_json::json!(["GetCallerIdentity", "ListBuckets"]));
+    assert!(inc["events"][0]["origin"]
+        .as_str()
+        .unwrap()
+        .starts_with("s3://cloudtrail-123456789012-us-east-1/AWSLogs/"));
+    assert!(out.stderr.contains("1 object(s)"), "{}", out.stderr);
+
+    // EventBridge delivers to the events queue: a new call joins the incident,
+    // and a call already read from S3 is stored once.
+    let entries = serde_json::json!([
+        {"Source": "honeytrail.test", "DetailType": "AWS API Call via CloudTrail",
+         "Detail": trail_record(&key, &user, "ev-3", &t(-10), "ec2.amazonaws.com", "DescribeInstances", Some("UnauthorizedOperation")).to_string()},
+        {"Source": "honeytrail.test", "DetailType": "AWS API Call via CloudTrail",
+         "Detail": trail_record(&key, &user, "ev-1", &t(-60), "sts.amazonaws.com", "GetCallerIdentity", None).to_string()},
+    ]);
+    let (ok, _, err) =
+        aws_cli(&moto.endpoint, "testing", "testing", &["events", "put-events", "--entries", &entries.to_string()]);
+    assert!(ok, "{err}");
+    let out = env.run(&["watch", "sqs", "--queue", "cloudtrail-api-calls", "--once"]).ok();
+    let update: serde_json::Value = serde_json::from_str(out.stdout.lines().next().expect("an update line")).unwrap();
+    assert_eq!(update["type"], "incident.updated");
+    assert_eq!(update["incident"]["event_count"], 3);
+    assert!(update["activity"]["error_codes"].as_array().unwrap().iter().any(|c| c == "UnauthorizedOperation"));
+    assert!(out.stderr.contains("(1 already stored)"), "{}", out.stderr);
+    assert_eq!(env.run(&["incident", "list", "--json"]).ok().json().as_array().unwrap().len(), 1);
+}

@@ -34,6 +34,17 @@ region = "us-east-1"                                        # HONEYTRAIL_AWS_REG
 # Endpoint override, e.g. moto's server for testing.          HONEYTRAIL_AWS_ENDPOINT
 # endpoint = "http://127.0.0.1:5000"
 
+[canary]
+# What `honeytrail aws bootstrap` creates in the canary account, and `verify`
+# checks. Defaults: bucket "cloudtrail-<account>-<region>", trail "account-trail",
+# queues "cloudtrail-log-files" (S3 notifications) and "cloudtrail-api-calls"
+# (EventBridge), rule "cloudtrail-api-calls".
+# bucket = "cloudtrail-123456789012-us-east-1"
+# trail = "account-trail"
+# notifications_queue = "cloudtrail-log-files"
+# events_queue = "cloudtrail-api-calls"
+# rule = "cloudtrail-api-calls"
+
 [mint]
 # IAM user names for minted keys. Placeholders: {team} {service} {purpose}
 # {env} {n}. Names with a tell-tale word (honey, canary, trap, token, decoy,
@@ -71,6 +82,7 @@ pub struct Config {
     pub database: Option<String>,
     pub secret_key_file: Option<PathBuf>,
     pub aws: AwsSection,
+    pub canary: CanarySection,
     pub mint: MintSection,
     pub render: RenderSection,
     pub detect: DetectSection,
@@ -88,6 +100,16 @@ pub struct AwsSection {
     pub endpoint: Option<String>,
     pub region: Option<String>,
     pub profile: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CanarySection {
+    pub bucket: Option<String>,
+    pub trail: Option<String>,
+    pub notifications_queue: Option<String>,
+    pub events_queue: Option<String>,
+    pub rule: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -75,6 +75,12 @@ enum Command {
     /// List, show and handle incidents
     #[command(subcommand)]
     Incident(commands::incident::IncidentCommand),
+    /// Set up and verify the canary account's trail, bucket, queues and rule
+    #[command(subcommand)]
+    Aws(commands::canary::AwsCommand),
+    /// Consume CloudTrail notifications and events as they arrive
+    #[command(subcommand)]
+    Watch(commands::watch::WatchCommand),
     /// Poll IAM's last-used record of every minted key to catch calls CloudTrail never logs
     SafetyNet(commands::safety_net::SafetyNetArgs),
     /// Measurements of the hot path (used by scripts/bench)
@@ -128,6 +134,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => commands::check::run(&app, args).await,
         Command::Ingest(args) => commands::ingest::run(&app, args).await,
         Command::Incident(cmd) => commands::incident::run(&app, cmd).await,
+        Command::Aws(cmd) => commands::canary::run(&app, cmd).await,
+        Command::Watch(cmd) => commands::watch::run(&app, cmd).await,
         Command::SafetyNet(args) => commands::safety_net::run(&app, args).await,
         Command::Bench(cmd) => tokio::task::block_in_place(|| commands::bench::run(cmd)),
     }

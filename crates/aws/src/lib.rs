@@ -13,7 +13,9 @@
 //! Works against real AWS with the standard credential chain, or any endpoint
 //! (moto's server in tests) through [`AwsSettings::endpoint`].
 
+pub mod bootstrap;
 mod error;
+pub mod sources;
 
 use std::time::Duration;
 
@@ -82,6 +84,10 @@ pub struct MintedKey {
 pub struct CanaryAccount {
     iam: aws_sdk_iam::Client,
     sts: aws_sdk_sts::Client,
+    s3: aws_sdk_s3::Client,
+    sqs: aws_sdk_sqs::Client,
+    cloudtrail: aws_sdk_cloudtrail::Client,
+    events: aws_sdk_eventbridge::Client,
     endpoint: String,
 }
 
@@ -112,9 +118,16 @@ impl CanaryAccount {
                 loader.credentials_provider(Credentials::new(id, secret.expose(), None, None, "honeytrail-static"));
         }
         let config = loader.load().await;
+        // moto and other S3-compatible endpoints need path-style addressing.
+        let s3_config =
+            aws_sdk_s3::config::Builder::from(&config).force_path_style(settings.endpoint.is_some()).build();
         CanaryAccount {
             iam: aws_sdk_iam::Client::new(&config),
             sts: aws_sdk_sts::Client::new(&config),
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            cloudtrail: aws_sdk_cloudtrail::Client::new(&config),
+            events: aws_sdk_eventbridge::Client::new(&config),
             endpoint: settings.endpoint.clone().unwrap_or_else(|| "AWS (default endpoints)".into()),
         }
     }

@@ -11,7 +11,7 @@ use clap::Args;
 use honeytrail_core::TokenState;
 use honeytrail_ingest::files::{collect, scan_files, FileOutcome};
 use honeytrail_ingest::index::{KeyIndex, TokenRef};
-use honeytrail_ingest::Detector;
+use honeytrail_ingest::{Detector, TokenEvent};
 use honeytrail_store::{EventOutcome, Store, TokenFilter};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -47,6 +47,48 @@ pub async fn build_index(store: &Store) -> Result<KeyIndex> {
         );
     }
     Ok(index)
+}
+
+/// Events stored so far in one run, and the incidents they opened or updated.
+#[derive(Debug, Default)]
+pub struct Stored {
+    pub matches: usize,
+    pub duplicates: usize,
+    touched: BTreeMap<i64, &'static str>,
+}
+
+impl Stored {
+    pub async fn add(&mut self, store: &Store, events: &[TokenEvent], window: Duration) -> Result<()> {
+        for event in events {
+            self.matches += 1;
+            match store.record_event(event, window).await? {
+                EventOutcome::Duplicate => self.duplicates += 1,
+                EventOutcome::Opened(id) => {
+                    self.touched.insert(id, "incident.opened");
+                }
+                EventOutcome::Joined(id) => {
+                    self.touched.entry(id).or_insert("incident.updated");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Until alert channels exist, every new or updated incident is one JSON
+    /// line on standard output, for a SIEM or a script to pick up. Returns
+    /// (opened, updated) and forgets them.
+    pub async fn emit(&mut self, store: &Store) -> Result<(usize, usize)> {
+        let (mut opened, mut updated) = (0, 0);
+        for (id, kind) in std::mem::take(&mut self.touched) {
+            if kind == "incident.opened" {
+                opened += 1;
+            } else {
+                updated += 1;
+            }
+            println!("{}", serde_json::to_string(&incident_record(store, id, kind).await?)?);
+        }
+        Ok((opened, updated))
+    }
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -95,7 +137,7 @@ pub async fn run(app: &App, args: IngestArgs) -> Result<ExitCode> {
 
     let mut summary = Summary { files: files.len(), ..Summary::default() };
     let window = Duration::minutes(app.config.detect.window_minutes as i64);
-    let mut touched: BTreeMap<i64, &'static str> = BTreeMap::new();
+    let mut stored = Stored::default();
     for o in &outcomes {
         summary.compressed_bytes += o.compressed_bytes;
         summary.bytes += o.outcome.bytes;
@@ -110,29 +152,12 @@ pub async fn run(app: &App, args: IngestArgs) -> Result<ExitCode> {
         for hit in &o.outcome.unparsed_hits {
             summary.unparsed_hits.push(format!("{}: {hit}", o.path.display()));
         }
-        for event in &o.outcome.events {
-            summary.matches += 1;
-            match store.record_event(event, window).await? {
-                EventOutcome::Duplicate => summary.duplicates += 1,
-                EventOutcome::Opened(id) => {
-                    touched.insert(id, "incident.opened");
-                }
-                EventOutcome::Joined(id) => {
-                    touched.entry(id).or_insert("incident.updated");
-                }
-            }
-        }
+        stored.add(&store, &o.outcome.events, window).await?;
     }
     summary.seconds = started.elapsed().as_secs_f64();
-    // Until alert channels exist, every new or updated incident is one JSON
-    // line on standard output, for a SIEM or a script to pick up.
-    for (id, kind) in &touched {
-        match *kind {
-            "incident.opened" => summary.incidents_opened += 1,
-            _ => summary.incidents_updated += 1,
-        }
-        println!("{}", serde_json::to_string(&incident_record(&store, *id, kind).await?)?);
-    }
+    summary.matches = stored.matches;
+    summary.duplicates = stored.duplicates;
+    (summary.incidents_opened, summary.incidents_updated) = stored.emit(&store).await?;
     if args.json {
         eprintln!("{}", serde_json::to_string_pretty(&summary)?);
     } else {

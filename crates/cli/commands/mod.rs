@@ -1,6 +1,7 @@
 //! One module per subcommand, plus what several of them share.
 
 pub mod bench;
+pub mod canary;
 pub mod check;
 pub mod custody;
 pub mod demo;
@@ -11,6 +12,7 @@ pub mod placement;
 pub mod render;
 pub mod safety_net;
 pub mod token;
+pub mod watch;
 
 use anyhow::{anyhow, Result};
 use chrono::{DateTime, Utc};

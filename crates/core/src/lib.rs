@@ -13,6 +13,7 @@
 
 pub mod bait;
 pub mod describe;
+pub mod encoding;
 pub mod incident;
 pub mod keyid;
 pub mod model;

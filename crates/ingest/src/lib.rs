@@ -24,6 +24,7 @@
 
 pub mod files;
 pub mod index;
+pub mod messages;
 pub mod record;
 pub mod scan;
 

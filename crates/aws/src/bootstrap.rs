@@ -1,0 +1,589 @@
+//! Canary-account bootstrap and verification: everything detection needs,
+//! checked item by item and created or repaired where missing.
+//!
+//! Each item has a check (present, missing, or misconfigured with the reason)
+//! and a fix. `verify` runs the checks; `bootstrap` runs each check and
+//! applies the fix where it fails, so running it twice changes nothing.
+
+use std::fmt;
+
+use aws_sdk_cloudtrail::types::{AdvancedEventSelector, AdvancedFieldSelector};
+use aws_sdk_eventbridge::types::{RuleState, Target};
+use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::json;
+
+use crate::{AwsError, CanaryAccount};
+
+/// Names of what bootstrap creates in the canary account.
+#[derive(Debug, Clone)]
+pub struct BootstrapConfig {
+    pub account: String,
+    pub region: String,
+    pub bucket: String,
+    pub trail: String,
+    /// The queue the bucket notifies of new log files.
+    pub notifications_queue: String,
+    /// The queue the EventBridge rule forwards API calls to.
+    pub events_queue: String,
+    pub rule: String,
+    pub deny_group: String,
+    pub deny_policy: String,
+}
+
+/// The state of one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    Missing,
+    Misconfigured(String),
+}
+
+/// What bootstrap did (or, in a dry run, would do) for one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Unchanged,
+    Created,
+    Repaired,
+    WouldCreate,
+    WouldRepair,
+}
+
+#[derive(Debug, Clone)]
+pub struct ItemReport {
+    pub item: Item,
+    pub status: Status,
+    pub action: Option<Action>,
+}
+
+/// The items, in the order they must exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Item {
+    Bucket,
+    BucketPolicy,
+    NotificationsQueue,
+    BucketNotification,
+    Trail,
+    TrailSettings,
+    EventSelectors,
+    TrailLogging,
+    EventsQueue,
+    EventRule,
+    DenyGuard,
+}
+
+impl Item {
+    pub const ALL: [Item; 11] = [
+        Item::Bucket,
+        Item::BucketPolicy,
+        Item::NotificationsQueue,
+        Item::BucketNotification,
+        Item::Trail,
+        Item::TrailSettings,
+        Item::EventSelectors,
+        Item::TrailLogging,
+        Item::EventsQueue,
+        Item::EventRule,
+        Item::DenyGuard,
+    ];
+
+    /// What a missing or wrong item costs, and what the fix does.
+    pub fn fix(self) -> &'static str {
+        match self {
+            Item::Bucket => "create the S3 bucket CloudTrail writes log files to",
+            Item::BucketPolicy => {
+                "let cloudtrail.amazonaws.com check the bucket ACL and write under AWSLogs/<account>/"
+            }
+            Item::NotificationsQueue => "create the SQS queue for new-log-file notifications, writable by the bucket",
+            Item::BucketNotification => "notify the queue of every new object (s3:ObjectCreated:*)",
+            Item::Trail => "create the trail",
+            Item::TrailSettings => "make the trail multi-region, with log file validation and global service events",
+            Item::EventSelectors => "log all management events (read-only ones included) and S3 and Lambda data events",
+            Item::TrailLogging => "start logging",
+            Item::EventsQueue => "create the SQS queue for EventBridge API-call events, writable by the rule",
+            Item::EventRule => "forward \"AWS API Call via CloudTrail\" events to the events queue (near real time)",
+            Item::DenyGuard => "keep the deny-all group that guards honey users",
+        }
+    }
+}
+
+impl fmt::Display for Item {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Item::Bucket => "log bucket",
+            Item::BucketPolicy => "bucket policy",
+            Item::NotificationsQueue => "notifications queue",
+            Item::BucketNotification => "bucket notification",
+            Item::Trail => "trail",
+            Item::TrailSettings => "trail settings",
+            Item::EventSelectors => "event selectors",
+            Item::TrailLogging => "trail logging",
+            Item::EventsQueue => "events queue",
+            Item::EventRule => "EventBridge rule",
+            Item::DenyGuard => "deny-all guard",
+        })
+    }
+}
+
+fn bucket_policy(c: &BootstrapConfig) -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "AWSCloudTrailAclCheck", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
+             "Action": "s3:GetBucketAcl", "Resource": format!("arn:aws:s3:::{}", c.bucket)},
+            {"Sid": "AWSCloudTrailWrite", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
+             "Action": "s3:PutObject", "Resource": format!("arn:aws:s3:::{}/AWSLogs/{}/*", c.bucket, c.account),
+             "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}}}
+        ]
+    })
+    .to_string()
+}
+
+fn queue_policy(queue_arn: &str, service: &str, source_arn: &str) -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "honeytrail", "Effect": "Allow", "Principal": {"Service": service},
+            "Action": "sqs:SendMessage", "Resource": queue_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": source_arn}}}]
+    })
+    .to_string()
+}
+
+/// The event pattern of the API-call rule: every CloudTrail-based detail type.
+pub const RULE_PATTERN: &str = r#"{"detail-type":["AWS API Call via CloudTrail","AWS Console Sign In via CloudTrail","AWS Service Event via CloudTrail"]}"#;
+
+fn selectors() -> Result<Vec<AdvancedEventSelector>, AwsError> {
+    let field = |name: &str, value: &str| {
+        AdvancedFieldSelector::builder()
+            .field(name)
+            .equals(value)
+            .build()
+            .map_err(|e| AwsError::Other { op: "build selector", message: e.to_string() })
+    };
+    let selector = |name: &str, fields: Vec<AdvancedFieldSelector>| {
+        AdvancedEventSelector::builder()
+            .name(name)
+            .set_field_selectors(Some(fields))
+            .build()
+            .map_err(|e| AwsError::Other { op: "build selector", message: e.to_string() })
+    };
+    Ok(vec![
+        selector("management events", vec![field("eventCategory", "Management")?])?,
+        selector("S3 data events", vec![field("eventCategory", "Data")?, field("resources.type", "AWS::S3::Object")?])?,
+        selector(
+            "Lambda data events",
+            vec![field("eventCategory", "Data")?, field("resources.type", "AWS::Lambda::Function")?],
+        )?,
+    ])
+}
+
+fn is_not_found(e: &AwsError) -> bool {
+    match e {
+        AwsError::NoSuchEntity { .. } => true,
+        AwsError::Other { message, .. } => {
+            ["NotFound", "NoSuch", "NonExistent", "TrailNotFound", "ResourceNotFound", "HTTP 404"]
+                .iter()
+                .any(|m| message.contains(m))
+        }
+        _ => false,
+    }
+}
+
+impl CanaryAccount {
+    async fn queue(&self, name: &str) -> Result<Option<(String, String)>, AwsError> {
+        let url = match self.sqs.get_queue_url().queue_name(name).send().await {
+            Ok(o) => o.queue_url().unwrap_or_default().to_string(),
+            Err(e) => {
+                let e = AwsError::from_sdk("sqs:GetQueueUrl", &self.endpoint, e);
+                return if is_not_found(&e)
+                    || matches!(&e, AwsError::Other { message, .. } if message.contains("QueueDoesNotExist"))
+                {
+                    Ok(None)
+                } else {
+                    Err(e)
+                };
+            }
+        };
+        let attrs = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(self.fail("sqs:GetQueueAttributes"))?;
+        let arn = attrs.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).cloned().unwrap_or_default();
+        Ok(Some((url, arn)))
+    }
+
+    async fn ensure_queue(&self, name: &str, service: &str, source_arn: &str) -> Result<(String, String), AwsError> {
+        let (url, arn) = match self.queue(name).await? {
+            Some(q) => q,
+            None => {
+                let url = self
+                    .sqs
+                    .create_queue()
+                    .queue_name(name)
+                    .send()
+                    .await
+                    .map_err(self.fail("sqs:CreateQueue"))?
+                    .queue_url()
+                    .unwrap_or_default()
+                    .to_string();
+                self.queue(name).await?.unwrap_or((url, String::new()))
+            }
+        };
+        self.sqs
+            .set_queue_attributes()
+            .queue_url(&url)
+            .attributes(QueueAttributeName::Policy, queue_policy(&arn, service, source_arn))
+            .send()
+            .await
+            .map_err(self.fail("sqs:SetQueueAttributes"))?;
+        Ok((url, arn))
+    }
+
+    async fn check(&self, c: &BootstrapConfig, item: Item) -> Result<Status, AwsError> {
+        Ok(match item {
+            Item::Bucket => match self.s3.head_bucket().bucket(&c.bucket).send().await {
+                Ok(_) => Status::Ok,
+                Err(e) => {
+                    let e = AwsError::from_sdk("s3:HeadBucket", &self.endpoint, e);
+                    if is_not_found(&e) {
+                        Status::Missing
+                    } else {
+                        return Err(e);
+                    }
+                }
+            },
+            Item::BucketPolicy => match self.s3.get_bucket_policy().bucket(&c.bucket).send().await {
+                Ok(o) => {
+                    let p = o.policy().unwrap_or_default();
+                    if p.contains("cloudtrail.amazonaws.com")
+                        && p.contains("s3:PutObject")
+                        && p.contains("s3:GetBucketAcl")
+                    {
+                        Status::Ok
+                    } else {
+                        Status::Misconfigured("the policy does not let CloudTrail write log files".into())
+                    }
+                }
+                Err(_) => Status::Missing,
+            },
+            Item::NotificationsQueue => {
+                self.queue_status(&c.notifications_queue, &format!("arn:aws:s3:::{}", c.bucket)).await?
+            }
+            Item::BucketNotification => {
+                let Some((_, arn)) = self.queue(&c.notifications_queue).await? else { return Ok(Status::Missing) };
+                match self.s3.get_bucket_notification_configuration().bucket(&c.bucket).send().await {
+                    Ok(o) => {
+                        let ours = o.queue_configurations().iter().find(|q| q.queue_arn() == arn);
+                        match ours {
+                            Some(q) if q.events().iter().any(|e| e.as_str().starts_with("s3:ObjectCreated:")) => {
+                                Status::Ok
+                            }
+                            Some(_) => Status::Misconfigured("the notification does not cover s3:ObjectCreated".into()),
+                            None => Status::Missing,
+                        }
+                    }
+                    Err(_) => Status::Missing,
+                }
+            }
+            Item::Trail => match self.trail(c).await? {
+                Some(_) => Status::Ok,
+                None => Status::Missing,
+            },
+            Item::TrailSettings => match self.trail(c).await? {
+                None => Status::Missing,
+                Some(t) => {
+                    let mut wrong = Vec::new();
+                    if t.is_multi_region_trail() != Some(true) {
+                        wrong.push("not multi-region");
+                    }
+                    if t.log_file_validation_enabled() != Some(true) {
+                        wrong.push("log file validation off");
+                    }
+                    if t.include_global_service_events() != Some(true) {
+                        wrong.push("global service events (IAM, STS) not included");
+                    }
+                    if t.s3_bucket_name() != Some(c.bucket.as_str()) {
+                        wrong.push("writes to another bucket");
+                    }
+                    if wrong.is_empty() {
+                        Status::Ok
+                    } else {
+                        Status::Misconfigured(wrong.join(", "))
+                    }
+                }
+            },
+            Item::EventSelectors => match self.cloudtrail.get_event_selectors().trail_name(&c.trail).send().await {
+                Err(_) => Status::Missing,
+                Ok(o) => {
+                    let text = format!("{:?} {:?}", o.advanced_event_selectors(), o.event_selectors());
+                    let mut wrong = Vec::new();
+                    if !text.contains("Management") {
+                        wrong.push("management events not logged");
+                    }
+                    if !text.contains("AWS::S3::Object") {
+                        wrong.push("S3 data events off");
+                    }
+                    if !text.contains("AWS::Lambda::Function") {
+                        wrong.push("Lambda data events off");
+                    }
+                    if text.contains("readOnly") {
+                        wrong.push("read-only events filtered (GetCallerIdentity would be missed)");
+                    }
+                    if wrong.is_empty() {
+                        Status::Ok
+                    } else {
+                        Status::Misconfigured(wrong.join(", "))
+                    }
+                }
+            },
+            Item::TrailLogging => match self.cloudtrail.get_trail_status().name(&c.trail).send().await {
+                Ok(o) if o.is_logging() == Some(true) => Status::Ok,
+                Ok(_) => Status::Misconfigured("the trail is not logging".into()),
+                Err(_) => Status::Missing,
+            },
+            Item::EventsQueue => {
+                let rule_arn = format!("arn:aws:events:{}:{}:rule/{}", c.region, c.account, c.rule);
+                self.queue_status(&c.events_queue, &rule_arn).await?
+            }
+            Item::EventRule => match self.events.describe_rule().name(&c.rule).send().await {
+                Err(_) => Status::Missing,
+                Ok(rule) => {
+                    let Some((_, arn)) = self.queue(&c.events_queue).await? else { return Ok(Status::Missing) };
+                    let targets = self
+                        .events
+                        .list_targets_by_rule()
+                        .rule(&c.rule)
+                        .send()
+                        .await
+                        .map_err(self.fail("events:ListTargetsByRule"))?;
+                    let pattern = rule.event_pattern().unwrap_or_default();
+                    if !pattern.contains("AWS API Call via CloudTrail") {
+                        Status::Misconfigured("the rule does not match \"AWS API Call via CloudTrail\"".into())
+                    } else if rule.state() != Some(&RuleState::Enabled) {
+                        Status::Misconfigured("the rule is disabled".into())
+                    } else if !targets.targets().iter().any(|t| t.arn() == arn) {
+                        Status::Misconfigured("the rule does not target the events queue".into())
+                    } else {
+                        Status::Ok
+                    }
+                }
+            },
+            Item::DenyGuard => {
+                match self.iam.get_group_policy().group_name(&c.deny_group).policy_name(&c.deny_policy).send().await {
+                    Ok(o) => {
+                        let doc = honeytrail_core::encoding::percent_decode(o.policy_document(), false);
+                        if doc.contains("Deny") && doc.contains("\"*\"") {
+                            Status::Ok
+                        } else {
+                            Status::Misconfigured("the group policy is not Deny * on *".into())
+                        }
+                    }
+                    Err(_) => Status::Missing,
+                }
+            }
+        })
+    }
+
+    async fn queue_status(&self, name: &str, source_arn: &str) -> Result<Status, AwsError> {
+        let Some((url, _)) = self.queue(name).await? else { return Ok(Status::Missing) };
+        let attrs = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::Policy)
+            .send()
+            .await
+            .map_err(self.fail("sqs:GetQueueAttributes"))?;
+        let policy = attrs.attributes().and_then(|a| a.get(&QueueAttributeName::Policy)).cloned().unwrap_or_default();
+        Ok(if policy.contains(source_arn) {
+            Status::Ok
+        } else {
+            Status::Misconfigured(format!("the queue policy does not let {source_arn} send to it"))
+        })
+    }
+
+    async fn trail(&self, c: &BootstrapConfig) -> Result<Option<aws_sdk_cloudtrail::types::Trail>, AwsError> {
+        let out = self
+            .cloudtrail
+            .describe_trails()
+            .trail_name_list(&c.trail)
+            .send()
+            .await
+            .map_err(self.fail("cloudtrail:DescribeTrails"))?;
+        Ok(out.trail_list().iter().find(|t| t.name() == Some(c.trail.as_str())).cloned())
+    }
+
+    async fn apply(&self, c: &BootstrapConfig, item: Item) -> Result<(), AwsError> {
+        match item {
+            Item::Bucket => {
+                let mut req = self.s3.create_bucket().bucket(&c.bucket);
+                if c.region != "us-east-1" {
+                    req = req.create_bucket_configuration(
+                        aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                            .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(c.region.as_str()))
+                            .build(),
+                    );
+                }
+                req.send().await.map_err(self.fail("s3:CreateBucket"))?;
+            }
+            Item::BucketPolicy => {
+                self.s3
+                    .put_bucket_policy()
+                    .bucket(&c.bucket)
+                    .policy(bucket_policy(c))
+                    .send()
+                    .await
+                    .map_err(self.fail("s3:PutBucketPolicy"))?;
+            }
+            Item::NotificationsQueue => {
+                self.ensure_queue(&c.notifications_queue, "s3.amazonaws.com", &format!("arn:aws:s3:::{}", c.bucket))
+                    .await?;
+            }
+            Item::BucketNotification => {
+                let (_, arn) = self.queue(&c.notifications_queue).await?.ok_or_else(|| AwsError::Other {
+                    op: "s3:PutBucketNotificationConfiguration",
+                    message: "the notifications queue does not exist".into(),
+                })?;
+                let existing = self.s3.get_bucket_notification_configuration().bucket(&c.bucket).send().await.ok();
+                let mut queues: Vec<QueueConfiguration> = existing
+                    .as_ref()
+                    .map(|e| e.queue_configurations().iter().filter(|q| q.queue_arn() != arn).cloned().collect())
+                    .unwrap_or_default();
+                queues.push(
+                    QueueConfiguration::builder()
+                        .id("honeytrail-new-log-files")
+                        .queue_arn(&arn)
+                        .events(Event::S3ObjectCreated)
+                        .build()
+                        .map_err(|e| AwsError::Other {
+                            op: "s3:PutBucketNotificationConfiguration",
+                            message: e.to_string(),
+                        })?,
+                );
+                let mut config = NotificationConfiguration::builder().set_queue_configurations(Some(queues));
+                if let Some(e) = &existing {
+                    config = config
+                        .set_topic_configurations(Some(e.topic_configurations().to_vec()))
+                        .set_lambda_function_configurations(Some(e.lambda_function_configurations().to_vec()));
+                }
+                self.s3
+                    .put_bucket_notification_configuration()
+                    .bucket(&c.bucket)
+                    .notification_configuration(config.build())
+                    .send()
+                    .await
+                    .map_err(self.fail("s3:PutBucketNotificationConfiguration"))?;
+            }
+            Item::Trail => {
+                self.cloudtrail
+                    .create_trail()
+                    .name(&c.trail)
+                    .s3_bucket_name(&c.bucket)
+                    .is_multi_region_trail(true)
+                    .enable_log_file_validation(true)
+                    .include_global_service_events(true)
+                    .send()
+                    .await
+                    .map_err(self.fail("cloudtrail:CreateTrail"))?;
+            }
+            Item::TrailSettings => {
+                self.cloudtrail
+                    .update_trail()
+                    .name(&c.trail)
+                    .s3_bucket_name(&c.bucket)
+                    .is_multi_region_trail(true)
+                    .enable_log_file_validation(true)
+                    .include_global_service_events(true)
+                    .send()
+                    .await
+                    .map_err(self.fail("cloudtrail:UpdateTrail"))?;
+            }
+            Item::EventSelectors => {
+                self.cloudtrail
+                    .put_event_selectors()
+                    .trail_name(&c.trail)
+                    .set_advanced_event_selectors(Some(selectors()?))
+                    .send()
+                    .await
+                    .map_err(self.fail("cloudtrail:PutEventSelectors"))?;
+            }
+            Item::TrailLogging => {
+                self.cloudtrail
+                    .start_logging()
+                    .name(&c.trail)
+                    .send()
+                    .await
+                    .map_err(self.fail("cloudtrail:StartLogging"))?;
+            }
+            Item::EventsQueue => {
+                let rule_arn = format!("arn:aws:events:{}:{}:rule/{}", c.region, c.account, c.rule);
+                self.ensure_queue(&c.events_queue, "events.amazonaws.com", &rule_arn).await?;
+            }
+            Item::EventRule => {
+                let (_, arn) = self.queue(&c.events_queue).await?.ok_or_else(|| AwsError::Other {
+                    op: "events:PutTargets",
+                    message: "the events queue does not exist".into(),
+                })?;
+                self.events
+                    .put_rule()
+                    .name(&c.rule)
+                    .event_pattern(RULE_PATTERN)
+                    .state(RuleState::Enabled)
+                    .description("CloudTrail API calls to SQS, for honeytrail")
+                    .send()
+                    .await
+                    .map_err(self.fail("events:PutRule"))?;
+                let target = Target::builder()
+                    .id("honeytrail")
+                    .arn(arn)
+                    .build()
+                    .map_err(|e| AwsError::Other { op: "events:PutTargets", message: e.to_string() })?;
+                self.events
+                    .put_targets()
+                    .rule(&c.rule)
+                    .targets(target)
+                    .send()
+                    .await
+                    .map_err(self.fail("events:PutTargets"))?;
+            }
+            Item::DenyGuard => self.ensure_deny_group(&c.deny_group, &c.deny_policy).await?,
+        }
+        Ok(())
+    }
+
+    /// Checks every item without changing anything.
+    pub async fn verify(&self, c: &BootstrapConfig) -> Result<Vec<ItemReport>, AwsError> {
+        let mut out = Vec::new();
+        for item in Item::ALL {
+            out.push(ItemReport { item, status: self.check(c, item).await?, action: None });
+        }
+        Ok(out)
+    }
+
+    /// Creates or repairs whatever is missing; with `dry_run`, only says what it would do.
+    pub async fn bootstrap(&self, c: &BootstrapConfig, dry_run: bool) -> Result<Vec<ItemReport>, AwsError> {
+        let mut out = Vec::new();
+        for item in Item::ALL {
+            let status = self.check(c, item).await?;
+            let action = match (&status, dry_run) {
+                (Status::Ok, _) => Action::Unchanged,
+                (Status::Missing, true) => Action::WouldCreate,
+                (Status::Misconfigured(_), true) => Action::WouldRepair,
+                (s, false) => {
+                    self.apply(c, item).await?;
+                    if matches!(s, Status::Missing) {
+                        Action::Created
+                    } else {
+                        Action::Repaired
+                    }
+                }
+            };
+            out.push(ItemReport { item, status, action: Some(action) });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,81 @@
+//! Reading CloudTrail data out of the canary account: SQS messages and S3
+//! objects. What the bytes mean is the ingest crate's business.
+
+use crate::{AwsError, CanaryAccount};
+
+/// One received SQS message.
+#[derive(Debug, Clone)]
+pub struct QueueMessage {
+    pub id: String,
+    pub receipt_handle: String,
+    pub body: String,
+}
+
+impl CanaryAccount {
+    /// The URL of a queue given by name or URL.
+    pub async fn queue_url(&self, name_or_url: &str) -> Result<String, AwsError> {
+        if name_or_url.starts_with("http://") || name_or_url.starts_with("https://") {
+            return Ok(name_or_url.to_string());
+        }
+        let out =
+            self.sqs.get_queue_url().queue_name(name_or_url).send().await.map_err(self.fail("sqs:GetQueueUrl"))?;
+        Ok(out.queue_url().unwrap_or_default().to_string())
+    }
+
+    /// Long-polls a queue for up to `wait_seconds` and returns up to 10 messages.
+    pub async fn receive(&self, queue_url: &str, wait_seconds: i32) -> Result<Vec<QueueMessage>, AwsError> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(wait_seconds)
+            .send()
+            .await
+            .map_err(self.fail("sqs:ReceiveMessage"))?;
+        Ok(out
+            .messages()
+            .iter()
+            .map(|m| QueueMessage {
+                id: m.message_id().unwrap_or_default().to_string(),
+                receipt_handle: m.receipt_handle().unwrap_or_default().to_string(),
+                body: m.body().unwrap_or_default().to_string(),
+            })
+            .collect())
+    }
+
+    /// Deletes a message once everything it carried is stored.
+    pub async fn delete_message(&self, queue_url: &str, receipt_handle: &str) -> Result<(), AwsError> {
+        self.sqs
+            .delete_message()
+            .queue_url(queue_url)
+            .receipt_handle(receipt_handle)
+            .send()
+            .await
+            .map_err(self.fail("sqs:DeleteMessage"))?;
+        Ok(())
+    }
+
+    /// Fetches an object's bytes as stored (still gzipped for log files).
+    pub async fn get_object(&self, bucket: &str, key: &str) -> Result<Vec<u8>, AwsError> {
+        let out = self.s3.get_object().bucket(bucket).key(key).send().await.map_err(self.fail("s3:GetObject"))?;
+        let body = out.body.collect().await.map_err(|e| AwsError::Other {
+            op: "s3:GetObject",
+            message: format!("reading s3://{bucket}/{key}: {e}"),
+        })?;
+        Ok(body.into_bytes().to_vec())
+    }
+
+    /// Writes an object (used by tests, and to replay logs into a bucket).
+    pub async fn put_object(&self, bucket: &str, key: &str, bytes: Vec<u8>) -> Result<(), AwsError> {
+        self.s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(bytes.into())
+            .send()
+            .await
+            .map_err(self.fail("s3:PutObject"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,99 @@
+//! `honeytrail aws bootstrap|verify`: the canary account's detection plumbing.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use honeytrail_aws::bootstrap::{Action, BootstrapConfig, ItemReport, Status};
+
+use crate::app::App;
+
+#[derive(Subcommand, Debug)]
+pub enum AwsCommand {
+    /// Create or repair the trail, bucket, queues, EventBridge rule and deny-all guard (idempotent)
+    Bootstrap(BootstrapArgs),
+    /// Report, item by item, what is present, missing or misconfigured, with the fix
+    Verify,
+}
+
+#[derive(Args, Debug)]
+pub struct BootstrapArgs {
+    /// Print the plan without changing anything
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub async fn config_for(app: &App) -> Result<BootstrapConfig> {
+    let account = app.canary_account().await.identity().await?.account;
+    let region = app.config.aws.region.clone().unwrap_or_else(|| "us-east-1".into());
+    let c = &app.config.canary;
+    Ok(BootstrapConfig {
+        bucket: c.bucket.clone().unwrap_or_else(|| format!("cloudtrail-{account}-{region}")),
+        trail: c.trail.clone().unwrap_or_else(|| "account-trail".into()),
+        notifications_queue: c.notifications_queue.clone().unwrap_or_else(|| "cloudtrail-log-files".into()),
+        events_queue: c.events_queue.clone().unwrap_or_else(|| "cloudtrail-api-calls".into()),
+        rule: c.rule.clone().unwrap_or_else(|| "cloudtrail-api-calls".into()),
+        deny_group: app.config.mint.group_name.clone(),
+        deny_policy: app.config.mint.policy_name.clone(),
+        account,
+        region,
+    })
+}
+
+fn print(reports: &[ItemReport]) {
+    for r in reports {
+        let status = match &r.status {
+            Status::Ok => "ok".to_string(),
+            Status::Missing => "MISSING".to_string(),
+            Status::Misconfigured(why) => format!("MISCONFIGURED: {why}"),
+        };
+        let action = match r.action {
+            None => String::new(),
+            Some(Action::Unchanged) => "unchanged".into(),
+            Some(Action::Created) => "created".into(),
+            Some(Action::Repaired) => "repaired".into(),
+            Some(Action::WouldCreate) => "would create".into(),
+            Some(Action::WouldRepair) => "would repair".into(),
+        };
+        let status = if r.action.is_some() && r.status != Status::Ok { format!("(was {status})") } else { status };
+        println!("{:<22} {:<12} {status}", r.item.to_string(), action);
+        if r.status != Status::Ok && r.action.is_none() {
+            println!("{:<22} fix: {}", "", r.item.fix());
+        }
+    }
+}
+
+pub async fn run(app: &App, cmd: AwsCommand) -> Result<ExitCode> {
+    let config = config_for(app).await?;
+    let account = app.canary_account().await;
+    match cmd {
+        AwsCommand::Bootstrap(a) => {
+            println!(
+                "canary account {} ({}): bucket {}, trail {}, queues {} / {}, rule {}{}",
+                config.account,
+                config.region,
+                config.bucket,
+                config.trail,
+                config.notifications_queue,
+                config.events_queue,
+                config.rule,
+                if a.dry_run { " — dry run, nothing changes" } else { "" }
+            );
+            let reports = account.bootstrap(&config, a.dry_run).await?;
+            print(&reports);
+            Ok(ExitCode::SUCCESS)
+        }
+        AwsCommand::Verify => {
+            let reports = account.verify(&config).await?;
+            print(&reports);
+            let bad = reports.iter().filter(|r| r.status != Status::Ok).count();
+            if bad == 0 {
+                println!("everything detection needs is in place");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("{bad} item(s) need attention; `honeytrail aws bootstrap` creates or repairs them");
+                Ok(ExitCode::from(1))
+            }
+        }
+    }
+}

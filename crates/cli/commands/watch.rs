@@ -1,0 +1,103 @@
+//! `honeytrail watch sqs`: consume a queue of S3 notifications (direct or via
+//! SNS), CloudTrail notifications or EventBridge events.
+//!
+//! A message is deleted only after every event it carried is stored; if
+//! anything fails (S3 unreachable, the database down), it stays in the queue
+//! and comes back after its visibility timeout.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use chrono::Duration;
+use clap::{Args, Subcommand};
+use honeytrail_ingest::files::read_document;
+use honeytrail_ingest::messages::{classify, Message};
+use honeytrail_ingest::{Detector, DocumentOutcome};
+
+use super::ingest::{build_index, Stored};
+use crate::app::App;
+
+#[derive(Subcommand, Debug)]
+pub enum WatchCommand {
+    /// Consume an SQS queue (S3 notifications, SNS-wrapped or not, or EventBridge events)
+    Sqs(SqsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SqsArgs {
+    /// Queue name or URL
+    #[arg(long)]
+    queue: String,
+    /// Stop when the queue is empty instead of waiting for more
+    #[arg(long)]
+    once: bool,
+    /// Long-poll wait per receive, in seconds (0–20)
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i32).range(0..=20))]
+    wait_seconds: i32,
+}
+
+pub async fn run(app: &App, cmd: WatchCommand) -> Result<ExitCode> {
+    let WatchCommand::Sqs(args) = cmd;
+    let store = app.store().await?;
+    let account = app.canary_account().await;
+    let queue = account.queue_url(&args.queue).await?;
+    let window = Duration::minutes(app.config.detect.window_minutes as i64);
+    let limit = app.config.detect.max_document_mib << 20;
+    let mut stored = Stored::default();
+    let (mut messages, mut objects) = (0usize, 0usize);
+    loop {
+        // Rebuilt every round so tokens registered meanwhile are matched.
+        let detector = Detector::new(build_index(&store).await?);
+        let batch = account.receive(&queue, if args.once { 1 } else { args.wait_seconds }).await?;
+        if batch.is_empty() && args.once {
+            break;
+        }
+        for m in batch {
+            messages += 1;
+            let outcomes: Vec<DocumentOutcome> = match classify(&m.body) {
+                Message::TestEvent => Vec::new(),
+                Message::Unknown(why) => {
+                    let shown: String = m.body.chars().take(300).collect();
+                    eprintln!(
+                        "warning: message {} is not something honeytrail reads ({why}); deleting it. Body: {shown}",
+                        m.id
+                    );
+                    Vec::new()
+                }
+                Message::Document(body) => {
+                    vec![detector.document(body.as_bytes(), "sqs", &format!("sqs message {}", m.id))]
+                }
+                Message::Objects(list) => {
+                    let mut out = Vec::new();
+                    for (bucket, key) in list {
+                        objects += 1;
+                        // A failure here leaves the message in the queue: retried later.
+                        let bytes = account.get_object(&bucket, &key).await?;
+                        let origin = format!("s3://{bucket}/{key}");
+                        match read_document(&bytes[..], limit) {
+                            Ok(doc) => out.push(detector.document(&doc, "s3", &origin)),
+                            Err(reason) => eprintln!("skipped {origin}: {reason}"),
+                        }
+                    }
+                    out
+                }
+            };
+            for o in &outcomes {
+                if let Some(reason) = &o.skipped {
+                    eprintln!("skipped a document of message {}: {reason}", m.id);
+                }
+                for hit in &o.unparsed_hits {
+                    eprintln!("WARNING: a honey key appears in an unparseable document of message {}: {hit}", m.id);
+                }
+                stored.add(&store, &o.events, window).await?;
+            }
+            account.delete_message(&queue, &m.receipt_handle).await?;
+        }
+        stored.emit(&store).await?;
+    }
+    eprintln!(
+        "queue empty: {messages} message(s), {objects} object(s), {} match(es) ({} already stored)",
+        stored.matches, stored.duplicates
+    );
+    Ok(ExitCode::SUCCESS)
+}
