@@ -31,6 +31,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use error::StoreError;
 pub use incidents::{EventOutcome, IncidentFilter};
+pub use migrate::latest_version as latest_schema_version;
 pub use registry::{ImportRow, ImportSummary, NewHop, PlacedToken, PlacementFilter, TokenFilter};
 pub use safety::ReportedUse;
 

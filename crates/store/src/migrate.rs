@@ -80,3 +80,8 @@ pub(crate) async fn current_version(store: &Store) -> Result<i64, StoreError> {
     let row = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetch_one(&store.pool).await?;
     Ok(row.try_get::<i64, _>(0)?)
 }
+
+/// The schema version this build migrates databases to.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
