@@ -875,3 +875,54 @@ fn end_to_end_on_moto_s3_notifications_and_eventbridge() {
     assert!(out.stderr.contains("(1 already stored)"), "{}", out.stderr);
     assert_eq!(env.run(&["incident", "list", "--json"]).ok().json().as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn s3_polling_resumes_without_rereading_or_skipping() {
+    let moto = Moto::start();
+    let mut env = Env::new();
+    env.moto = Some(moto.endpoint.clone());
+    env.run(&["token", "import", "aws", "--access-key-id", KEY, "--user-name", "svc-reader"]).ok();
+    let (ok, _, err) = aws_cli(&moto.endpoint, "testing", "testing", &["s3", "mb", "s3://trail-logs"]);
+    assert!(ok, "{err}");
+    let put = |name: &str, id: &str, minute: u32| {
+        let log = serde_json::json!({"Records": [trail_record(KEY, "svc-reader", id, &format!("2026-11-28T09:{minute:02}:00Z"), "s3.amazonaws.com", "ListBuckets", Some("AccessDenied"))]});
+        let file = env.dir.path().join(format!("{name}.json.gz"));
+        std::fs::write(&file, gzip(log.to_string().as_bytes())).unwrap();
+        let key = format!("s3://trail-logs/AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/28/{name}.json.gz");
+        let (ok, _, err) = aws_cli(&moto.endpoint, "testing", "testing", &["s3", "cp", file.to_str().unwrap(), &key]);
+        assert!(ok, "{err}");
+    };
+    put("a", "s3-1", 0);
+    put("b", "s3-2", 1);
+    let digest = env.dir.path().join("d.json.gz");
+    std::fs::write(&digest, gzip(br#"{"digestStartTime":"2026-11-28T09:00:00Z"}"#)).unwrap();
+    aws_cli(
+        &moto.endpoint,
+        "testing",
+        "testing",
+        &[
+            "s3",
+            "cp",
+            digest.to_str().unwrap(),
+            "s3://trail-logs/AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2026/11/28/d.json.gz",
+        ],
+    );
+
+    let args = ["watch", "s3", "--bucket", "trail-logs", "--prefix", "AWSLogs/", "--once"];
+    let first = env.run(&args).ok();
+    assert!(first.stderr.contains("3 new object(s)"), "{}", first.stderr);
+    let inc: serde_json::Value = serde_json::from_str(first.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(inc["incident"]["event_count"], 2);
+    // A restart reads nothing again…
+    let second = env.run(&args).ok();
+    assert!(second.stderr.contains("0 new object(s)") && second.stdout.is_empty(), "{}", second.stderr);
+    // …and picks up exactly what arrived meanwhile.
+    put("c", "s3-3", 2);
+    let third = env.run(&args).ok();
+    assert!(third.stderr.contains("1 new object(s)"), "{}", third.stderr);
+    let update: serde_json::Value = serde_json::from_str(third.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (update["type"].as_str(), update["incident"]["event_count"].as_i64()),
+        (Some("incident.updated"), Some(3))
+    );
+}

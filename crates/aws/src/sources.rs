@@ -56,6 +56,33 @@ impl CanaryAccount {
         Ok(())
     }
 
+    /// Every object under `prefix`, in key order: `(key, etag)`.
+    pub async fn list_objects(&self, bucket: &str, prefix: &str) -> Result<Vec<(String, Option<String>)>, AwsError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .s3
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(self.fail("s3:ListObjectsV2"))?;
+            for o in page.contents() {
+                if let Some(key) = o.key() {
+                    out.push((key.to_string(), o.e_tag().map(str::to_string)));
+                }
+            }
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// Fetches an object's bytes as stored (still gzipped for log files).
     pub async fn get_object(&self, bucket: &str, key: &str) -> Result<Vec<u8>, AwsError> {
         let out = self.s3.get_object().bucket(bucket).key(key).send().await.map_err(self.fail("s3:GetObject"))?;

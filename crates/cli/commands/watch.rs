@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use chrono::Duration;
 use clap::{Args, Subcommand};
-use honeytrail_ingest::files::read_document;
+use honeytrail_ingest::files::{read_document, skip_by_name};
 use honeytrail_ingest::messages::{classify, Message};
 use honeytrail_ingest::{Detector, DocumentOutcome};
 
@@ -21,6 +21,23 @@ use crate::app::App;
 pub enum WatchCommand {
     /// Consume an SQS queue (S3 notifications, SNS-wrapped or not, or EventBridge events)
     Sqs(SqsArgs),
+    /// Poll a bucket (and prefix) for new log files; resumes where it stopped
+    S3(S3Args),
+}
+
+#[derive(Args, Debug)]
+pub struct S3Args {
+    #[arg(long)]
+    bucket: String,
+    /// Only keys under this prefix (e.g. AWSLogs/123456789012/CloudTrail/)
+    #[arg(long, default_value = "")]
+    prefix: String,
+    /// Stop after one pass instead of polling
+    #[arg(long)]
+    once: bool,
+    /// Seconds between passes
+    #[arg(long, default_value_t = 60)]
+    interval_seconds: u64,
 }
 
 #[derive(Args, Debug)]
@@ -37,7 +54,59 @@ pub struct SqsArgs {
 }
 
 pub async fn run(app: &App, cmd: WatchCommand) -> Result<ExitCode> {
-    let WatchCommand::Sqs(args) = cmd;
+    match cmd {
+        WatchCommand::Sqs(args) => sqs(app, args).await,
+        WatchCommand::S3(args) => s3(app, args).await,
+    }
+}
+
+/// Lists the bucket each pass and reads every object not read before. The
+/// set of read objects is in the store, so a restart neither rereads nor
+/// skips anything; an object is marked read only after its events are stored.
+async fn s3(app: &App, args: S3Args) -> Result<ExitCode> {
+    let store = app.store().await?;
+    let account = app.canary_account().await;
+    let source = format!("s3://{}/{}", args.bucket, args.prefix);
+    let window = Duration::minutes(app.config.detect.window_minutes as i64);
+    let limit = app.config.detect.max_document_mib << 20;
+    let mut stored = Stored::default();
+    loop {
+        let detector = Detector::new(build_index(&store).await?);
+        let read = store.s3_objects_read(&source).await?;
+        let listed = account.list_objects(&args.bucket, &args.prefix).await?;
+        let new: Vec<_> = listed.into_iter().filter(|(k, _)| !read.contains(k)).collect();
+        for (key, etag) in &new {
+            let origin = format!("s3://{}/{key}", args.bucket);
+            if skip_by_name(key).is_some() {
+                store.mark_s3_object_read(&source, key, etag.as_deref()).await?;
+                continue;
+            }
+            let bytes = account.get_object(&args.bucket, key).await?;
+            match read_document(&bytes[..], limit) {
+                Ok(doc) => {
+                    let o = detector.document(&doc, "s3", &origin);
+                    if let Some(reason) = &o.skipped {
+                        eprintln!("skipped {origin}: {reason}");
+                    }
+                    for hit in &o.unparsed_hits {
+                        eprintln!("WARNING: a honey key appears in unparseable {origin}: {hit}");
+                    }
+                    stored.add(&store, &o.events, window).await?;
+                }
+                Err(reason) => eprintln!("skipped {origin}: {reason}"),
+            }
+            store.mark_s3_object_read(&source, key, etag.as_deref()).await?;
+        }
+        stored.emit(&store).await?;
+        eprintln!("{source}: {} new object(s) read, {} match(es) so far", new.len(), stored.matches);
+        if args.once {
+            return Ok(ExitCode::SUCCESS);
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(args.interval_seconds)).await;
+    }
+}
+
+async fn sqs(app: &App, args: SqsArgs) -> Result<ExitCode> {
     let store = app.store().await?;
     let account = app.canary_account().await;
     let queue = account.queue_url(&args.queue).await?;

@@ -36,9 +36,14 @@ fn walk(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Whether the path names a digest file in the S3 delivery layout.
-pub fn is_digest_path(path: &Path) -> bool {
-    path.to_string_lossy().contains("CloudTrail-Digest")
+/// Why a file (or S3 object) is not read, judging by its name alone: digest
+/// files of the S3 delivery layout, and anything but `.json` / `.json.gz`.
+pub fn skip_by_name(path: &str) -> Option<SkipReason> {
+    if path.contains("CloudTrail-Digest") {
+        return Some(SkipReason::Digest);
+    }
+    let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
+    (!(name.ends_with(".json") || name.ends_with(".json.gz") || name.ends_with(".gz"))).then_some(SkipReason::Extension)
 }
 
 /// Reads a document: gunzips when the content is gzip (whatever the name),
@@ -83,12 +88,8 @@ pub fn scan_file(detector: &Detector, path: &Path, limit: u64) -> FileOutcome {
         compressed_bytes,
         outcome: DocumentOutcome { skipped: Some(reason), ..DocumentOutcome::default() },
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
-    if !(name.ends_with(".json") || name.ends_with(".json.gz") || name.ends_with(".gz")) {
-        return skip(SkipReason::Extension);
-    }
-    if is_digest_path(path) {
-        return skip(SkipReason::Digest);
+    if let Some(reason) = skip_by_name(&path.to_string_lossy()) {
+        return skip(reason);
     }
     let bytes = match std::fs::File::open(path) {
         Ok(f) => match read_document(std::io::BufReader::new(f), limit) {

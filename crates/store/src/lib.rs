@@ -17,11 +17,11 @@
 //! # Ok(()) }
 //! ```
 
+mod checkpoints;
 mod error;
 mod incidents;
 mod migrate;
 mod registry;
-mod safety;
 
 use std::str::FromStr;
 
@@ -29,11 +29,11 @@ use honeytrail_core::SecretBox;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use checkpoints::ReportedUse;
 pub use error::StoreError;
 pub use incidents::{EventOutcome, IncidentFilter};
 pub use migrate::latest_version as latest_schema_version;
 pub use registry::{ImportRow, ImportSummary, NewHop, PlacedToken, PlacementFilter, TokenFilter};
-pub use safety::ReportedUse;
 
 /// Which database is behind a [`Store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -33,6 +33,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_safety_net.sql"),
         postgres: include_str!("../migrations/postgres/0003_safety_net.sql"),
     },
+    Migration {
+        version: 4,
+        name: "s3-objects",
+        sqlite: include_str!("../migrations/sqlite/0004_s3_objects.sql"),
+        postgres: include_str!("../migrations/postgres/0004_s3_objects.sql"),
+    },
 ];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.

@@ -1,4 +1,5 @@
-//! The safety net's memory: the last use IAM reported for each key.
+//! Checkpoints of the detection sources: the last use IAM reported for each
+//! key (safety net) and the objects read from S3 buckets (polling).
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -65,5 +66,28 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.is_some())
+    }
+}
+
+impl Store {
+    /// The keys of every object already read from an S3 source.
+    pub async fn s3_objects_read(&self, source: &str) -> Result<std::collections::HashSet<String>, StoreError> {
+        let rows = sqlx::query("SELECT object_key FROM s3_objects WHERE source = $1")
+            .bind(source)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// Records that an object was read and its events stored.
+    pub async fn mark_s3_object_read(&self, source: &str, key: &str, etag: Option<&str>) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO s3_objects (source, object_key, etag, read_at) VALUES ($1, $2, $3, $4) ON CONFLICT (source, object_key) DO NOTHING")
+            .bind(source)
+            .bind(key)
+            .bind(etag)
+            .bind(millis(Utc::now()))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }
