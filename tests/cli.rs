@@ -926,3 +926,111 @@ fn s3_polling_resumes_without_rereading_or_skipping() {
         (Some("incident.updated"), Some(3))
     );
 }
+
+/// `honeytrail serve` as a child process, stopped when dropped.
+struct Server {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(env: &Env, secrets: &[(&str, &str)]) -> Server {
+        let port = honeytrail_testkit::free_port();
+        let mut cmd = env.command(&["serve"]);
+        cmd.env("HONEYTRAIL_SERVE_LISTEN", format!("127.0.0.1:{port}")).stdout(Stdio::null()).stderr(Stdio::null());
+        for (k, v) in secrets {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap();
+        let server = Server { child, port };
+        for _ in 0..100 {
+            if matches!(server.call("GET", "/healthz", &[], ""), (200, _)) {
+                return server;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("honeytrail serve did not come up");
+    }
+
+    fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+        honeytrail_testkit::http(self.port, method, path, headers, body).unwrap_or((0, String::new()))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn eventbridge_over_http_needs_the_shared_secret() {
+    let env = Env::new();
+    env.run(&["token", "import", "aws", "--access-key-id", KEY, "--user-name", "svc-reader"]).ok();
+    env.run(&["placement", "add", KEY, "--host", "web-3", "--path", "/srv/app/.env"]).ok();
+    let server = Server::start(&env, &[("HONEYTRAIL_EVENTBRIDGE_SECRET", "correct horse battery staple")]);
+    let event = serde_json::json!({
+        "version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718", "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.sts", "account": "123456789012", "time": "2026-11-28T09:00:00Z", "region": "us-east-1", "resources": [],
+        "detail": trail_record(KEY, "svc-reader", "eb-1", "2026-11-28T09:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None)
+    })
+    .to_string();
+    let json = ("Content-Type", "application/json");
+    // No secret, a wrong one: refused, counted, not stored.
+    assert_eq!(server.call("POST", "/ingest/eventbridge", &[json], &event).0, 401);
+    let (status, body) = server.call("POST", "/ingest/eventbridge", &[json, ("x-honeytrail-secret", "wrong")], &event);
+    assert_eq!(status, 401);
+    assert!(body.contains("\"code\":\"unauthenticated\""), "{body}");
+    assert_eq!(env.run(&["incident", "list", "--all", "--json"]).ok().json().as_array().unwrap().len(), 0);
+    let secret = ("x-honeytrail-secret", "correct horse battery staple");
+    assert_eq!(server.call("POST", "/ingest/eventbridge", &[json, secret], "{not json").0, 400);
+    let (status, body) = server.call("POST", "/ingest/eventbridge", &[json, secret], &event);
+    assert_eq!(status, 202, "{body}");
+    assert!(body.contains("\"matched\":1"), "{body}");
+    let incidents = env.run(&["incident", "list", "--json"]).ok().json();
+    assert_eq!(incidents.as_array().unwrap().len(), 1);
+    assert_eq!(incidents[0]["access_key_id"], KEY);
+    let (_, metrics) = server.call("GET", "/metrics", &[], "");
+    assert!(
+        metrics.contains(r#"honeytrail_receiver_requests_total{receiver="eventbridge",outcome="unauthenticated"} 2"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("honeytrail_matches_total 1"), "{metrics}");
+}
+
+#[test]
+fn canarytokens_webhooks_match_imported_tokens() {
+    let env = Env::new();
+    env.run(&[
+        "token",
+        "import",
+        "aws",
+        "--access-key-id",
+        "AKIASP2TPHJSQH3FJRUX",
+        "--source",
+        "canarytokens.org",
+        "--label",
+        "canarytoken=q8h2t9x0abc",
+    ])
+    .ok();
+    let server = Server::start(&env, &[("HONEYTRAIL_CANARYTOKENS_SECRET", "hook-7f3a")]);
+    let payload = serde_json::json!({
+        "manage_url": "https://canarytokens.org/manage?token=q8h2t9x0abc&auth=0123456789abcdef",
+        "memo": "payments laptop fleet", "channel": "AWS API Key Token",
+        "time": "2026-11-28 08:15:02 (UTC)",
+        "additional_data": {"src_ip": "203.0.113.99", "useragent": "aws-cli/2.15.0"}
+    })
+    .to_string();
+    assert_eq!(server.call("POST", "/ingest/canarytokens/guess", &[], &payload).0, 401);
+    let (status, body) = server.call("POST", "/ingest/canarytokens/hook-7f3a", &[], &payload);
+    assert_eq!(status, 202, "{body}");
+    let incidents = env.run(&["incident", "list", "--json"]).ok().json();
+    let id = incidents[0]["id"].as_i64().unwrap().to_string();
+    let shown = env.run(&["incident", "show", &id, "--json"]).ok().json();
+    assert_eq!(shown["activity"]["source_ips"], serde_json::json!(["203.0.113.99"]));
+    assert_eq!(shown["events"][0]["event_time"], "2026-11-28T08:15:02Z");
+    assert_eq!(shown["events"][0]["source"], "canarytokens");
+    let unknown = payload.replace("q8h2t9x0abc", "notours");
+    assert_eq!(server.call("POST", "/ingest/canarytokens/hook-7f3a", &[], &unknown).0, 422);
+}

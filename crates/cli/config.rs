@@ -69,6 +69,19 @@ max_document_mib = 128
 # reports a key use (seen by iam:GetAccessKeyLastUsed) as unlogged.
 safety_net_grace_minutes = 30
 
+[serve]
+# Where `honeytrail serve` listens. Keep it on loopback behind a reverse proxy
+# with TLS, or bind a private address.                       HONEYTRAIL_SERVE_LISTEN
+listen = "127.0.0.1:8080"
+# Shared secret EventBridge API destinations send in the x-honeytrail-secret
+# header (an API-key connection). Unset: the endpoint refuses everything.
+#                                                             HONEYTRAIL_EVENTBRIDGE_SECRET
+# eventbridge_secret = "…"
+# Secret path segment of the canarytokens.org webhook URL
+# (/ingest/canarytokens/<secret>). Unset: the endpoint refuses everything.
+#                                                             HONEYTRAIL_CANARYTOKENS_SECRET
+# canarytokens_secret = "…"
+
 [render]
 # Defaults for bait files: the profile / environment name and region they name.
 profile = "prod"
@@ -86,6 +99,7 @@ pub struct Config {
     pub mint: MintSection,
     pub render: RenderSection,
     pub detect: DetectSection,
+    pub serve: ServeSection,
     /// Where the configuration was read from, if a file was.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -151,6 +165,30 @@ pub struct RenderSection {
 impl Default for RenderSection {
     fn default() -> Self {
         RenderSection { profile: "prod".into(), region: "us-east-1".into() }
+    }
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeSection {
+    pub listen: String,
+    pub eventbridge_secret: Option<String>,
+    pub canarytokens_secret: Option<String>,
+}
+
+impl Default for ServeSection {
+    fn default() -> Self {
+        ServeSection { listen: "127.0.0.1:8080".into(), eventbridge_secret: None, canarytokens_secret: None }
+    }
+}
+
+impl std::fmt::Debug for ServeSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeSection")
+            .field("listen", &self.listen)
+            .field("eventbridge_secret", &self.eventbridge_secret.as_ref().map(|_| "***"))
+            .field("canarytokens_secret", &self.canarytokens_secret.as_ref().map(|_| "***"))
+            .finish()
     }
 }
 
@@ -258,6 +296,15 @@ impl Config {
             self.aws.profile = Some(v);
         }
         set!("HONEYTRAIL_MINT_NAMING_PATTERN", self.mint.naming_pattern);
+        if let Some(v) = env("HONEYTRAIL_SERVE_LISTEN") {
+            self.serve.listen = v;
+        }
+        if let Some(v) = env("HONEYTRAIL_EVENTBRIDGE_SECRET") {
+            self.serve.eventbridge_secret = Some(v);
+        }
+        if let Some(v) = env("HONEYTRAIL_CANARYTOKENS_SECRET") {
+            self.serve.canarytokens_secret = Some(v);
+        }
         if let Some(v) = env("HONEYTRAIL_DETECT_WINDOW_MINUTES") {
             self.detect.window_minutes = v.parse().map_err(|_| {
                 anyhow::anyhow!("HONEYTRAIL_DETECT_WINDOW_MINUTES is {v:?}; give a whole number of minutes")

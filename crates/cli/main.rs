@@ -81,6 +81,8 @@ enum Command {
     /// Consume CloudTrail notifications and events as they arrive
     #[command(subcommand)]
     Watch(commands::watch::WatchCommand),
+    /// Run the receivers (EventBridge API destination, canarytokens.org webhook), health and metrics
+    Serve,
     /// Poll IAM's last-used record of every minted key to catch calls CloudTrail never logs
     SafetyNet(commands::safety_net::SafetyNetArgs),
     /// Measurements of the hot path (used by scripts/bench)
@@ -136,6 +138,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Incident(cmd) => commands::incident::run(&app, cmd).await,
         Command::Aws(cmd) => commands::canary::run(&app, cmd).await,
         Command::Watch(cmd) => commands::watch::run(&app, cmd).await,
+        Command::Serve => commands::serve::run(&app).await,
         Command::SafetyNet(args) => commands::safety_net::run(&app, args).await,
         Command::Bench(cmd) => tokio::task::block_in_place(|| commands::bench::run(cmd)),
     }

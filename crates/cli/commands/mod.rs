@@ -11,6 +11,7 @@ pub mod init;
 pub mod placement;
 pub mod render;
 pub mod safety_net;
+pub mod serve;
 pub mod token;
 pub mod watch;
 

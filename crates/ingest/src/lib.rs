@@ -22,6 +22,7 @@
 //! assert_eq!(out.events.len(), 1);
 //! ```
 
+pub mod canarytokens;
 pub mod files;
 pub mod index;
 pub mod messages;
