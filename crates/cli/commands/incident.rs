@@ -4,9 +4,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
-use honeytrail_core::describe;
 use honeytrail_core::incident::{activity, IncidentState};
-use honeytrail_store::{IncidentFilter, PlacementFilter, Store};
+use honeytrail_store::{IncidentFilter, Store};
 use serde_json::json;
 
 use super::{print_json, print_table, when};
@@ -66,14 +65,7 @@ pub struct NoteArgs {
 pub async fn incident_record(store: &Store, id: i64, kind: &str) -> Result<serde_json::Value> {
     let incident = store.incident(id).await?;
     let token = store.token(incident.token_id).await?;
-    let placements: Vec<_> = store
-        .placements(&PlacementFilter { token_id: Some(token.id), ..Default::default() })
-        .await?
-        .into_iter()
-        .map(|p| p.placement)
-        .collect();
-    let hops = store.hops(token.id).await?;
-    let described = describe::describe(&token, &placements, &hops);
+    let described = store.describe_token(&token).await?;
     let events = store.incident_events(id).await?;
     let mut timeline = Vec::new();
     for e in &events {

@@ -11,7 +11,6 @@ use anyhow::Result;
 use chrono::{Duration, Utc};
 use clap::Args;
 use honeytrail_core::incident::TokenEvent;
-use honeytrail_core::{TokenKind, TokenState};
 use honeytrail_store::{EventOutcome, ReportedUse, TokenFilter};
 use serde_json::json;
 
@@ -30,13 +29,7 @@ pub async fn run(app: &App, args: SafetyNetArgs) -> Result<ExitCode> {
     let account = app.canary_account().await;
     let grace = Duration::minutes(args.grace_minutes.unwrap_or(app.config.detect.safety_net_grace_minutes) as i64);
     let window = Duration::minutes(app.config.detect.window_minutes as i64);
-    let tokens = store
-        .list_tokens(&TokenFilter {
-            state: Some(TokenState::Active),
-            kind: Some(TokenKind::AwsMinted),
-            ..Default::default()
-        })
-        .await?;
+    let tokens = store.list_tokens(&TokenFilter::active_minted()).await?;
     let (mut checked, mut failures, mut opened) = (0, Vec::new(), Vec::new());
     for token in &tokens {
         let reported = match account.last_used(&token.access_key_id).await {

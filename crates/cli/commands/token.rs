@@ -169,13 +169,7 @@ async fn mint_in_aws(
 }
 
 async fn user_with_one_key(store: &Store) -> Result<Option<String>> {
-    let tokens = store
-        .list_tokens(&TokenFilter {
-            state: Some(TokenState::Active),
-            kind: Some(TokenKind::AwsMinted),
-            ..Default::default()
-        })
-        .await?;
+    let tokens = store.list_tokens(&TokenFilter::active_minted()).await?;
     let mut counts = std::collections::BTreeMap::<String, usize>::new();
     for t in tokens {
         if let Some(u) = t.iam_user_name {
@@ -206,19 +200,7 @@ async fn mint(app: &App, store: &Store, args: MintArgs) -> Result<ExitCode> {
             }
             Err(e) => return Err(e),
         };
-        let new = NewToken {
-            kind: Some(TokenKind::AwsMinted),
-            access_key_id: key.access_key_id.clone(),
-            secret: Some(key.secret_access_key.clone()),
-            iam_user_name: Some(key.user_name.clone()),
-            iam_user_arn: Some(key.user_arn.clone()),
-            account_id: key.account_id.clone(),
-            source: None,
-            memo: args.memo.clone(),
-            labels: labels.clone(),
-            created_at: Some(key.created_at),
-            rotated_from: None,
-        };
+        let new = minted_token(&key, args.memo.clone(), labels.clone());
         let hop = generated_hop(app, &key);
         match store.insert_token(&new, &[], &[hop]).await {
             Ok(token) => minted.push(token),
@@ -255,6 +237,22 @@ async fn mint(app: &App, store: &Store, args: MintArgs) -> Result<ExitCode> {
         println!("\nThe secret is stored sealed. Write bait with: honeytrail render {} --format aws-credentials --into ~/.aws/credentials", t.access_key_id);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The registry record of a key just minted in AWS.
+fn minted_token(key: &MintedKey, memo: String, labels: honeytrail_core::Labels) -> NewToken {
+    NewToken {
+        kind: Some(TokenKind::AwsMinted),
+        access_key_id: key.access_key_id.clone(),
+        secret: Some(key.secret_access_key.clone()),
+        iam_user_name: Some(key.user_name.clone()),
+        iam_user_arn: Some(key.user_arn.clone()),
+        account_id: key.account_id.clone(),
+        memo,
+        labels,
+        created_at: Some(key.created_at),
+        ..NewToken::default()
+    }
 }
 
 fn generated_hop(app: &App, key: &MintedKey) -> NewHop {
@@ -432,14 +430,7 @@ struct DescribedJson {
 
 async fn describe_cmd(store: &Store, args: RefArgs) -> Result<ExitCode> {
     let token = store.find_token(&args.token).await?;
-    let placements: Vec<_> = store
-        .placements(&PlacementFilter { token_id: Some(token.id), ..Default::default() })
-        .await?
-        .into_iter()
-        .map(|p| p.placement)
-        .collect();
-    let hops = store.hops(token.id).await?;
-    let d = describe::describe(&token, &placements, &hops);
+    let d = store.describe_token(&token).await?;
     if args.json {
         return print_json(&DescribedJson {
             access_key_id: token.access_key_id,
@@ -510,17 +501,8 @@ async fn rotate(app: &App, store: &Store, args: RefArgs) -> Result<ExitCode> {
     }
     let account = app.canary_account().await;
     let key = mint_in_aws(app, store, &account, None, app.config.mint.pack_two_keys).await?;
-    let new = NewToken {
-        kind: Some(TokenKind::AwsMinted),
-        access_key_id: key.access_key_id.clone(),
-        secret: Some(key.secret_access_key.clone()),
-        iam_user_name: Some(key.user_name.clone()),
-        iam_user_arn: Some(key.user_arn.clone()),
-        account_id: key.account_id.clone(),
-        memo: old.memo.clone(),
-        created_at: Some(key.created_at),
-        ..NewToken::default()
-    };
+    // Empty labels: the rotation carries the old token's labels over.
+    let new = minted_token(&key, old.memo.clone(), Default::default());
     let hop = generated_hop(app, &key);
     let token = match store.record_rotation(old.id, &new, &[hop], Utc::now()).await {
         Ok(t) => t,

@@ -20,6 +20,13 @@ pub struct TokenFilter {
     pub iam_user_name: Option<String>,
 }
 
+impl TokenFilter {
+    /// Active keys minted by honeytrail: the ones it can act on in AWS.
+    pub fn active_minted() -> TokenFilter {
+        TokenFilter { state: Some(TokenState::Active), kind: Some(TokenKind::AwsMinted), ..TokenFilter::default() }
+    }
+}
+
 /// Which placements to list. Host and owner match case-insensitive substrings.
 #[derive(Debug, Clone, Default)]
 pub struct PlacementFilter {
@@ -580,6 +587,19 @@ impl Store {
                 .fetch_one(&self.pool)
                 .await?;
         hop_from_row(&row)
+    }
+
+    /// The sentence an alert uses for a token, from its active placements and
+    /// its chain of custody.
+    pub async fn describe_token(&self, token: &Token) -> Result<honeytrail_core::describe::Description, StoreError> {
+        let placements: Vec<Placement> = self
+            .placements(&PlacementFilter { token_id: Some(token.id), ..Default::default() })
+            .await?
+            .into_iter()
+            .map(|p| p.placement)
+            .collect();
+        let hops = self.hops(token.id).await?;
+        Ok(honeytrail_core::describe::describe(token, &placements, &hops))
     }
 
     /// The chain of custody of a token, oldest hop first.
