@@ -126,13 +126,8 @@ pub async fn run(app: &App, args: IngestArgs) -> Result<ExitCode> {
             .expect("static template"),
     );
     let started = Instant::now();
-    let outcomes: Vec<FileOutcome> = tokio::task::block_in_place(|| {
-        scan_files(&detector, &files, limit, &|o: &FileOutcome| {
-            bar.inc_length(0);
-            bar.inc(1);
-            bar.set_message(o.path.display().to_string());
-        })
-    });
+    let outcomes: Vec<FileOutcome> =
+        tokio::task::block_in_place(|| scan_files(&detector, &files, limit, &|_: &FileOutcome| bar.inc(1)));
     bar.finish_and_clear();
 
     let mut summary = Summary { files: files.len(), ..Summary::default() };

@@ -125,7 +125,7 @@ impl Detector {
                 out.skipped =
                     Some(SkipReason::InvalidJson("does not start and end like a JSON document (truncated?)".into()));
             } else if scan.records == 0 {
-                out.skipped = Some(classify_without_records(trimmed));
+                out.skipped = classify_without_records(trimmed);
             }
             return out;
         }
@@ -154,15 +154,16 @@ impl Detector {
     }
 }
 
-fn classify_without_records(trimmed: &[u8]) -> SkipReason {
+/// Why a document without records is skipped; `None` for a real, empty log
+/// file (`{"Records":[]}`), which is read and simply holds nothing.
+fn classify_without_records(trimmed: &[u8]) -> Option<SkipReason> {
     let has = |needle: &[u8]| memchr::memmem::find(trimmed, needle).is_some();
     if has(b"\"digestStartTime\"") {
-        SkipReason::Digest
+        Some(SkipReason::Digest)
     } else if has(b"\"Records\"") {
-        // `{"Records":[]}`: a real, empty log file.
-        SkipReason::NotCloudTrail("no records".into())
+        None
     } else {
-        SkipReason::NotCloudTrail("no CloudTrail records (no eventVersion field)".into())
+        Some(SkipReason::NotCloudTrail("no CloudTrail records (no eventVersion field)".into()))
     }
 }
 
@@ -186,6 +187,8 @@ mod tests {
         assert_eq!((ok.records, ok.events.len(), ok.skipped.clone()), (1, 1, None));
         let digest = d.document(br#"{"awsAccountId":"1","digestStartTime":"2023"}"#, "test", "x");
         assert_eq!(digest.skipped, Some(SkipReason::Digest));
+        let empty = d.document(br#"{"Records":[]}"#, "test", "x");
+        assert_eq!((empty.records, empty.skipped), (0, None), "an empty log file is read, not skipped");
         let other = d.document(br#"{"hello":"world"}"#, "test", "x");
         assert_eq!(other.skipped.unwrap().kind(), "not-cloudtrail");
         let truncated = d.document(br#"{"Records":[{"eventVersion":"1.08""#, "test", "x");
