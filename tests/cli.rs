@@ -1034,3 +1034,229 @@ fn canarytokens_webhooks_match_imported_tokens() {
     let unknown = payload.replace("q8h2t9x0abc", "notours");
     assert_eq!(server.call("POST", "/ingest/canarytokens/hook-7f3a", &[], &unknown).0, 422);
 }
+
+/// A local webhook receiver: records each request and answers with the next
+/// scripted response (then 200).
+struct Receiver {
+    requests: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+}
+
+impl Receiver {
+    fn start(port: u16, script: Vec<&'static str>) -> Receiver {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        let script = std::sync::Arc::new(std::sync::Mutex::new(script.into_iter()));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let (seen, script) = (seen.clone(), script.clone());
+                // One thread per connection, so a request left hanging does not block the next.
+                std::thread::spawn(move || {
+                    use std::io::{BufRead, BufReader, Read};
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut head = String::new();
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                            break;
+                        }
+                        head.push_str(&line);
+                    }
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    let mut body = vec![0; len];
+                    reader.read_exact(&mut body).unwrap();
+                    seen.lock().unwrap().push((head, String::from_utf8(body).unwrap()));
+                    let response =
+                        script.lock().unwrap().next().unwrap_or("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+                    if response == "HANG" {
+                        std::thread::sleep(std::time::Duration::from_secs(120));
+                        return;
+                    }
+                    let _ = stream.write_all(response.as_bytes());
+                });
+            }
+        });
+        Receiver { requests }
+    }
+}
+
+fn incident_with_channel(env: &Env, port: u16) {
+    env.run(&["token", "import", "aws", "--access-key-id", KEY, "--user-name", "svc-reader"]).ok();
+    env.run(&[
+        "placement",
+        "add",
+        KEY,
+        "--host",
+        "maria-mbp",
+        "--path",
+        "~/.aws/credentials",
+        "--owner",
+        "Maria",
+        "--asset",
+        "MacBook Pro",
+    ])
+    .ok();
+    env.run(&["custody", "add", KEY, "sent by email to maria@example.com"]).ok();
+    env.run_stdin(
+        &[
+            "channel",
+            "add",
+            "webhook",
+            "soc",
+            "--url",
+            &format!("http://127.0.0.1:{port}/hook"),
+            "--secret-stdin",
+            "--header",
+            "X-Team=secops",
+        ],
+        "whsec-42\n",
+    )
+    .ok();
+    let log = env.dir.path().join("use.json");
+    let record =
+        trail_record(KEY, "svc-reader", "w-1", "2026-11-28T09:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None);
+    std::fs::write(&log, serde_json::json!({"Records": [record]}).to_string()).unwrap();
+    env.run(&["ingest", log.to_str().unwrap()]).ok();
+}
+
+#[test]
+fn alerts_are_signed_and_delivered_once_the_receiver_is_back() {
+    let env = Env::new();
+    let port = honeytrail_testkit::free_port();
+    incident_with_channel(&env, port);
+    // Receiver down: the delivery waits for a retry, nothing is lost.
+    let out = env.run(&["deliver", "--once"]).ok();
+    assert!(out.stderr.contains("delivered 0, retrying later 1"), "{}", out.stderr);
+    let pending = env.run(&["delivery", "list", "--state", "pending", "--json"]).ok().json();
+    assert_eq!(pending[0]["attempts"], 1);
+    assert_eq!(pending[0]["last_error"], "webhook connection failed");
+    let receiver = Receiver::start(port, vec![]);
+    std::thread::sleep(std::time::Duration::from_millis(2600));
+    let out = env.run(&["deliver", "--once"]).ok();
+    assert!(out.stderr.contains("delivered 1"), "{}", out.stderr);
+    let requests = receiver.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 1);
+    let (head, body) = &requests[0];
+    let sig = head.lines().find_map(|l| l.strip_prefix("x-honeytrail-signature: ")).expect("signed").trim().to_string();
+    let t: i64 = sig.split(',').next().unwrap().trim_start_matches("t=").parse().unwrap();
+    assert_eq!(
+        sig,
+        honeytrail_alert::channels::webhook::signature("whsec-42", t, body.as_bytes()),
+        "signature verifies"
+    );
+    assert!(head.to_ascii_lowercase().contains("x-team: secops"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("x-honeytrail-delivery: "), "{head}");
+    let alert: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(alert["schema"], "honeytrail.alert.v1");
+    assert_eq!(alert["alert"]["kind"], "incident.opened");
+    assert_eq!(
+        alert["placement"],
+        format!("Key {KEY} was placed on Maria's MacBook Pro (host maria-mbp) in ~/.aws/credentials.")
+    );
+    assert!(alert["may_have_leaked_at"][0].as_str().unwrap().contains("sent by email to maria@example.com"));
+    assert_eq!(alert["events"][0]["event_name"], "GetCallerIdentity");
+    // Delivered once: another pass sends nothing.
+    env.run(&["deliver", "--once"]).ok();
+    assert_eq!(receiver.requests.lock().unwrap().len(), 1);
+    // A state change is an alert of its own.
+    env.run(&["incident", "ack", "1"]).ok();
+    env.run(&["deliver", "--once"]).ok();
+    let last: serde_json::Value = serde_json::from_str(&receiver.requests.lock().unwrap()[1].1).unwrap();
+    assert_eq!(
+        (last["alert"]["kind"].as_str(), last["incident"]["state"].as_str()),
+        (Some("incident.state"), Some("acknowledged"))
+    );
+}
+
+#[test]
+fn retry_after_is_honoured_and_hopeless_deliveries_are_dead_lettered() {
+    let env = Env::new();
+    let port = honeytrail_testkit::free_port();
+    let receiver = Receiver::start(
+        port,
+        vec![
+            "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+        ],
+    );
+    incident_with_channel(&env, port);
+    let out = env.run(&["deliver", "--once"]).ok();
+    assert!(out.stderr.contains("retrying later 1"), "{}", out.stderr);
+    let pending = env.run(&["delivery", "list", "--state", "pending", "--json"]).ok().json();
+    let next = chrono::DateTime::parse_from_rfc3339(pending[0]["next_attempt_at"].as_str().unwrap()).unwrap();
+    let wait = next.signed_duration_since(chrono::Utc::now()).num_milliseconds();
+    assert!((0..=1100).contains(&wait), "Retry-After: 1 honoured, not the 2 s backoff: {wait} ms");
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 1"));
+    // 404 cannot get better by retrying: dead-lettered at once, listed, and can be retried by hand.
+    env.run(&["incident", "confirm", "1"]).ok();
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("dead-lettered 1"));
+    let dead = env.run(&["delivery", "list", "--json"]).ok().json();
+    assert_eq!(dead[0]["last_error"], "webhook answered HTTP 404");
+    let id = dead[0]["id"].as_i64().unwrap().to_string();
+    env.run(&["delivery", "retry", &id]).ok();
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 1"));
+    assert_eq!(receiver.requests.lock().unwrap().len(), 4);
+    // The secret and URL never show in listings.
+    let channels = env.run(&["channel", "list", "--json"]).ok().stdout;
+    assert!(!channels.contains("whsec-42") && !channels.contains("/hook"), "{channels}");
+}
+
+#[test]
+fn webhook_targets_are_checked() {
+    let env = Env::new();
+    let out =
+        env.run(&["channel", "add", "webhook", "meta", "--url", "http://169.254.169.254/latest/meta-data/"]).fails();
+    assert!(out.stderr.contains("link-local and metadata"), "{}", out.stderr);
+    let out = env.run(&["channel", "add", "webhook", "ftp", "--url", "ftp://example.com/x"]).fails();
+    assert!(out.stderr.contains("http:// or https://"), "{}", out.stderr);
+    let port = honeytrail_testkit::free_port();
+    let receiver = Receiver::start(port, vec![]);
+    env.run(&["channel", "add", "webhook", "soc", "--url", &format!("http://127.0.0.1:{port}/")]).ok();
+    env.run(&["channel", "test", "soc"]).ok();
+    let body: serde_json::Value = serde_json::from_str(&receiver.requests.lock().unwrap()[0].1).unwrap();
+    assert_eq!((body["test"].as_bool(), body["type"].as_str()), (Some(true), Some("test")));
+}
+
+#[test]
+fn a_dispatcher_killed_mid_delivery_loses_nothing() {
+    let env = Env::new();
+    let port = honeytrail_testkit::free_port();
+    let receiver = Receiver::start(port, vec!["HANG"]);
+    incident_with_channel(&env, port);
+    // A dispatcher holds the delivery (lease 2 s) and is killed with SIGKILL while the receiver has not answered.
+    let mut dispatcher = env
+        .command(&["deliver"])
+        .env("HONEYTRAIL_ALERTS_LEASE_SECONDS", "2")
+        .env("HONEYTRAIL_ALERTS_TIMEOUT_SECONDS", "60")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while receiver.requests.lock().unwrap().is_empty() {
+        assert!(start.elapsed().as_secs() < 30, "the dispatcher never sent");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    dispatcher.kill().unwrap();
+    dispatcher.wait().unwrap();
+    // After the lease, a restarted dispatcher delivers it, with the same delivery id.
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    let out = env.run(&["deliver", "--once"]).ok();
+    assert!(out.stderr.contains("delivered 1"), "{}", out.stderr);
+    let requests = receiver.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2);
+    let id = |head: &str| {
+        head.lines().find_map(|l| l.strip_prefix("x-honeytrail-delivery: ")).map(str::trim).map(str::to_string)
+    };
+    assert_eq!(id(&requests[0].0), id(&requests[1].0), "receivers can drop the duplicate by delivery id");
+}

@@ -82,6 +82,14 @@ listen = "127.0.0.1:8080"
 #                                                             HONEYTRAIL_CANARYTOKENS_SECRET
 # canarytokens_secret = "…"
 
+[alerts]
+# One delivery attempt may take this long before it counts as failed.
+timeout_seconds = 10
+# A dispatcher holds a delivery this long; if it dies mid-delivery, another
+# (or the restarted one) tries again after it. Keep it above timeout_seconds.
+#                                             HONEYTRAIL_ALERTS_LEASE_SECONDS, HONEYTRAIL_ALERTS_TIMEOUT_SECONDS
+lease_seconds = 60
+
 [render]
 # Defaults for bait files: the profile / environment name and region they name.
 profile = "prod"
@@ -100,6 +108,7 @@ pub struct Config {
     pub render: RenderSection,
     pub detect: DetectSection,
     pub serve: ServeSection,
+    pub alerts: AlertsSection,
     /// Where the configuration was read from, if a file was.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -165,6 +174,19 @@ pub struct RenderSection {
 impl Default for RenderSection {
     fn default() -> Self {
         RenderSection { profile: "prod".into(), region: "us-east-1".into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsSection {
+    pub timeout_seconds: u64,
+    pub lease_seconds: u64,
+}
+
+impl Default for AlertsSection {
+    fn default() -> Self {
+        AlertsSection { timeout_seconds: 10, lease_seconds: 60 }
     }
 }
 
@@ -296,6 +318,14 @@ impl Config {
             self.aws.profile = Some(v);
         }
         set!("HONEYTRAIL_MINT_NAMING_PATTERN", self.mint.naming_pattern);
+        for (name, field) in [
+            ("HONEYTRAIL_ALERTS_LEASE_SECONDS", &mut self.alerts.lease_seconds),
+            ("HONEYTRAIL_ALERTS_TIMEOUT_SECONDS", &mut self.alerts.timeout_seconds),
+        ] {
+            if let Some(v) = env(name) {
+                *field = v.parse().map_err(|_| anyhow::anyhow!("{name} is {v:?}; give a whole number of seconds"))?;
+            }
+        }
         if let Some(v) = env("HONEYTRAIL_SERVE_LISTEN") {
             self.serve.listen = v;
         }

@@ -81,6 +81,14 @@ enum Command {
     /// Consume CloudTrail notifications and events as they arrive
     #[command(subcommand)]
     Watch(commands::watch::WatchCommand),
+    /// Alert channels (generic webhook so far)
+    #[command(subcommand)]
+    Channel(commands::deliver::ChannelCommand),
+    /// Alert deliveries: dead letters and retries
+    #[command(subcommand)]
+    Delivery(commands::deliver::DeliveryCommand),
+    /// Deliver queued alerts (serve does this too)
+    Deliver(commands::deliver::DeliverArgs),
     /// Run the receivers (EventBridge API destination, canarytokens.org webhook), health and metrics
     Serve,
     /// Poll IAM's last-used record of every minted key to catch calls CloudTrail never logs
@@ -138,6 +146,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Incident(cmd) => commands::incident::run(&app, cmd).await,
         Command::Aws(cmd) => commands::canary::run(&app, cmd).await,
         Command::Watch(cmd) => commands::watch::run(&app, cmd).await,
+        Command::Channel(cmd) => commands::deliver::channel(&app, cmd).await,
+        Command::Delivery(cmd) => commands::deliver::delivery(&app, cmd).await,
+        Command::Deliver(args) => commands::deliver::deliver(&app, args).await,
         Command::Serve => commands::serve::run(&app).await,
         Command::SafetyNet(args) => commands::safety_net::run(&app, args).await,
         Command::Bench(cmd) => tokio::task::block_in_place(|| commands::bench::run(cmd)),

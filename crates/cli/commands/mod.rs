@@ -4,6 +4,7 @@ pub mod bench;
 pub mod canary;
 pub mod check;
 pub mod custody;
+pub mod deliver;
 pub mod demo;
 pub mod incident;
 pub mod ingest;

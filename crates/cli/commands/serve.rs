@@ -227,12 +227,15 @@ pub async fn run(app: &App) -> Result<ExitCode> {
             ""
         }
     );
-    eprintln!("  health: /healthz   metrics: /metrics");
+    eprintln!("  health: /healthz   metrics: /metrics; delivering alerts to the configured channels");
+    let dispatcher =
+        tokio::spawn(super::deliver::run_dispatcher(shared.store.clone(), super::deliver::Timing::from_config(app)));
     axum::serve(listener, router)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
+    dispatcher.abort();
     Ok(ExitCode::SUCCESS)
 }
 

@@ -96,6 +96,21 @@ async fn log(
     Ok(())
 }
 
+async fn queue_alert(
+    tx: &mut Transaction<'static, Any>,
+    incident_id: i64,
+    kind: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO alerts (incident_id, kind, created_at) VALUES ($1, $2, $3)")
+        .bind(incident_id)
+        .bind(kind)
+        .bind(millis(at))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 impl Store {
     /// Stores one event: once per `eventID`, in the incident of its token
     /// whose time span it falls within `window` of, or in a new incident.
@@ -166,10 +181,14 @@ impl Store {
                 EventOutcome::Opened(id)
             }
         };
-        let incident_id = match outcome {
-            EventOutcome::Opened(id) | EventOutcome::Joined(id) => id,
+        let (incident_id, alert_kind) = match outcome {
+            EventOutcome::Opened(id) => (id, "incident.opened"),
+            EventOutcome::Joined(id) => (id, "incident.updated"),
             EventOutcome::Duplicate => unreachable!("returned above"),
         };
+        // The alert is written with the change that causes it: a crash after
+        // commit still delivers it, a rollback never does.
+        queue_alert(&mut tx, incident_id, alert_kind, now).await?;
         sqlx::query(
             "INSERT INTO events (event_id, token_id, incident_id, event_time, seen_at, event_source, event_name, aws_region, source_ip, \
              user_agent, error_code, error_message, access_key_id, principal_arn, source, origin, raw) \
@@ -305,6 +324,7 @@ impl Store {
             return Err(StoreError::Refused(format!("incident #{id} changed meanwhile; look again and retry")));
         }
         log(&mut tx, id, now, actor, "state", Some(current), Some(next), note).await?;
+        queue_alert(&mut tx, id, "incident.state", now).await?;
         tx.commit().await?;
         self.incident(id).await
     }

@@ -21,6 +21,7 @@ mod checkpoints;
 mod error;
 mod incidents;
 mod migrate;
+mod outbox;
 mod registry;
 
 use std::str::FromStr;
@@ -33,6 +34,7 @@ pub use checkpoints::ReportedUse;
 pub use error::StoreError;
 pub use incidents::{EventOutcome, IncidentFilter};
 pub use migrate::latest_version as latest_schema_version;
+pub use outbox::{Channel, Delivery};
 pub use registry::{ImportRow, ImportSummary, NewHop, PlacedToken, PlacementFilter, TokenFilter};
 
 /// Which database is behind a [`Store`].

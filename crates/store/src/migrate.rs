@@ -39,6 +39,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_s3_objects.sql"),
         postgres: include_str!("../migrations/postgres/0004_s3_objects.sql"),
     },
+    Migration {
+        version: 5,
+        name: "alerts",
+        sqlite: include_str!("../migrations/sqlite/0005_alerts.sql"),
+        postgres: include_str!("../migrations/postgres/0005_alerts.sql"),
+    },
 ];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.

@@ -1,0 +1,3 @@
+//! One module per channel kind.
+
+pub mod webhook;

@@ -1,0 +1,296 @@
+//! Alert delivery: `honeytrail deliver`, the dispatcher inside `serve`,
+//! `honeytrail channel …` and `honeytrail delivery …`.
+
+use std::process::ExitCode;
+use std::time::Duration as StdDuration;
+
+use anyhow::{bail, Context, Result};
+use chrono::{Duration, Utc};
+use clap::{Args, Subcommand};
+use honeytrail_alert::channels::webhook;
+use honeytrail_alert::retry::MAX_ATTEMPTS;
+use honeytrail_alert::{backoff, Failure, Retry, WebhookConfig, SCHEMA};
+use honeytrail_core::Secret;
+use honeytrail_store::{Delivery, Store};
+use serde_json::json;
+
+use super::incident::incident_record;
+use super::{print_json, print_table, when};
+use crate::app::App;
+
+#[derive(Subcommand, Debug)]
+pub enum ChannelCommand {
+    /// Add a channel
+    #[command(subcommand)]
+    Add(AddKind),
+    /// List channels (their configuration stays sealed)
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a clearly marked test alert through a channel now
+    Test { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AddKind {
+    /// Generic webhook: versioned JSON, HMAC-SHA256 signed
+    Webhook(WebhookArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct WebhookArgs {
+    name: String,
+    /// http(s) URL to POST alerts to
+    #[arg(long)]
+    url: String,
+    /// Read the signing secret from standard input
+    #[arg(long)]
+    secret_stdin: bool,
+    /// Extra header NAME=VALUE (repeatable)
+    #[arg(long = "header", value_name = "NAME=VALUE")]
+    headers: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DeliveryCommand {
+    /// List deliveries: dead-lettered ones by default
+    List {
+        #[arg(long, default_value = "dead")]
+        state: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a dead-lettered delivery back in line
+    Retry { id: i64 },
+}
+
+#[derive(Args, Debug)]
+pub struct DeliverArgs {
+    /// Deliver what is due now and stop, instead of running until interrupted
+    #[arg(long)]
+    once: bool,
+}
+
+/// How the dispatcher times attempts and holds deliveries.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub timeout: StdDuration,
+    pub lease: Duration,
+}
+
+impl Timing {
+    pub fn from_config(app: &App) -> Timing {
+        let a = &app.config.alerts;
+        Timing {
+            timeout: StdDuration::from_secs(a.timeout_seconds.max(1)),
+            lease: Duration::seconds(a.lease_seconds.max(1) as i64),
+        }
+    }
+}
+
+fn client(timing: Timing) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(timing.timeout)
+        .connect_timeout(StdDuration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("cannot build the HTTP client")
+}
+
+async fn send(
+    store: &Store,
+    client: &reqwest::Client,
+    channel_id: i64,
+    kind: &str,
+    delivery_id: &str,
+    body: &[u8],
+) -> Result<(), Failure> {
+    let config = store.channel_config(channel_id).await.map_err(|e| Failure {
+        message: format!("cannot open the channel configuration: {e}"),
+        retry: Retry::Backoff,
+    })?;
+    match kind {
+        "webhook" => {
+            let config: WebhookConfig = serde_json::from_str(config.expose())
+                .map_err(|_| Failure { message: "the webhook configuration is damaged".into(), retry: Retry::Never })?;
+            webhook::deliver(client, &config, delivery_id, body).await
+        }
+        other => Err(Failure { message: format!("unknown channel kind {other:?}"), retry: Retry::Never }),
+    }
+}
+
+/// What one dispatcher pass did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Pass {
+    pub delivered: usize,
+    pub retrying: usize,
+    pub dead: usize,
+}
+
+/// Fans out new alerts and tries every due delivery once.
+pub async fn dispatch(store: &Store, client: &reqwest::Client, timing: Timing) -> Result<Pass> {
+    store.fan_out().await?;
+    let mut pass = Pass::default();
+    for d in store.claim_due(50, timing.lease).await? {
+        let channel = store
+            .channels()
+            .await?
+            .into_iter()
+            .find(|c| c.id == d.channel_id)
+            .context("a delivery's channel is gone")?;
+        let mut record = incident_record(store, d.incident_id, &d.alert_kind).await?;
+        record["schema"] = json!(SCHEMA);
+        record["delivery_id"] = json!(d.id.to_string());
+        record["alert"] = json!({"id": d.alert_id, "kind": d.alert_kind});
+        let body = serde_json::to_vec(&record)?;
+        match send(store, client, d.channel_id, &channel.kind, &d.id.to_string(), &body).await {
+            Ok(()) => {
+                store.mark_delivered(d.id).await?;
+                pass.delivered += 1;
+            }
+            Err(f) => {
+                let retry_at = match f.retry {
+                    _ if d.attempts + 1 >= MAX_ATTEMPTS => None,
+                    Retry::Never => None,
+                    Retry::After(wait) => Some(Utc::now() + Duration::from_std(wait).unwrap_or(Duration::minutes(1))),
+                    Retry::Backoff => {
+                        Some(Utc::now() + Duration::from_std(backoff(d.attempts)).unwrap_or(Duration::minutes(1)))
+                    }
+                };
+                tracing::warn!(delivery = d.id, channel = %channel.name, error = %f.message, dead = retry_at.is_none(), "alert delivery failed");
+                store.mark_failed(d.id, &f.message, retry_at).await?;
+                if retry_at.is_some() {
+                    pass.retrying += 1
+                } else {
+                    pass.dead += 1
+                }
+            }
+        }
+    }
+    Ok(pass)
+}
+
+/// The dispatcher loop of `serve` and `deliver`.
+pub async fn run_dispatcher(store: Store, timing: Timing) -> Result<()> {
+    let client = client(timing)?;
+    loop {
+        if let Err(e) = dispatch(&store, &client, timing).await {
+            tracing::error!(error = %format!("{e:#}"), "dispatcher pass failed; retrying");
+        }
+        tokio::time::sleep(StdDuration::from_millis(500)).await;
+    }
+}
+
+pub async fn deliver(app: &App, args: DeliverArgs) -> Result<ExitCode> {
+    let store = app.store().await?;
+    let timing = Timing::from_config(app);
+    if !args.once {
+        eprintln!("delivering alerts until interrupted");
+        tokio::select! {
+            r = run_dispatcher(store, timing) => r?,
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let pass = dispatch(&store, &client(timing)?, timing).await?;
+    eprintln!("delivered {}, retrying later {}, dead-lettered {}", pass.delivered, pass.retrying, pass.dead);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
+    let store = app.store().await?;
+    match cmd {
+        ChannelCommand::Add(AddKind::Webhook(a)) => {
+            webhook::check_target(&a.url).await.map_err(|f| anyhow::anyhow!(f.message))?;
+            let secret =
+                if a.secret_stdin { super::token::read_secret_stdin()?.expose().to_string() } else { String::new() };
+            let mut headers = std::collections::BTreeMap::new();
+            for h in &a.headers {
+                let (k, v) = h.split_once('=').with_context(|| format!("header {h:?} is not NAME=VALUE"))?;
+                headers.insert(k.trim().to_string(), v.trim().to_string());
+            }
+            let config = WebhookConfig { url: a.url.clone(), secret, headers };
+            let c = store.add_channel(&a.name, "webhook", &Secret::new(serde_json::to_string(&config)?)).await?;
+            println!(
+                "channel {:?} added (webhook{}); its URL and secret are stored sealed",
+                c.name,
+                if config.secret.is_empty() { ", unsigned" } else { ", signed" }
+            );
+        }
+        ChannelCommand::List { json } => {
+            let channels = store.channels().await?;
+            if json {
+                return print_json(&channels).map(|_| ExitCode::SUCCESS);
+            }
+            let rows: Vec<Vec<String>> = channels
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.name.clone(),
+                        c.kind.clone(),
+                        if c.enabled { "enabled".into() } else { "disabled".into() },
+                        when(c.created_at),
+                    ]
+                })
+                .collect();
+            print_table(&["NAME", "KIND", "STATE", "ADDED"], &rows);
+        }
+        ChannelCommand::Test { name } => {
+            let c = store.channel(&name).await?;
+            let body = serde_json::to_vec(&json!({
+                "schema": SCHEMA, "test": true, "type": "test",
+                "message": "This is a test alert from honeytrail. No honey key was used.",
+                "channel": c.name, "sent_at": Utc::now(),
+            }))?;
+            match send(
+                &store,
+                &client(Timing::from_config(app))?,
+                c.id,
+                &c.kind,
+                &format!("test-{}", Utc::now().timestamp_millis()),
+                &body,
+            )
+            .await
+            {
+                Ok(()) => println!("test alert delivered through {:?}", c.name),
+                Err(f) => bail!("test alert through {:?} failed: {}", c.name, f.message),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn delivery(app: &App, cmd: DeliveryCommand) -> Result<ExitCode> {
+    let store = app.store().await?;
+    match cmd {
+        DeliveryCommand::List { state, json } => {
+            let list: Vec<Delivery> = store.deliveries(&state).await?;
+            if json {
+                return print_json(&list).map(|_| ExitCode::SUCCESS);
+            }
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|d| {
+                    vec![
+                        format!("#{}", d.id),
+                        format!("incident #{}", d.incident_id),
+                        d.alert_kind.clone(),
+                        d.channel.clone(),
+                        d.attempts.to_string(),
+                        d.last_error.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            print_table(&["ID", "INCIDENT", "ALERT", "CHANNEL", "ATTEMPTS", "LAST ERROR"], &rows);
+        }
+        DeliveryCommand::Retry { id } => {
+            let d = store.retry_delivery(id).await?;
+            println!(
+                "delivery #{} is pending again; the dispatcher (serve or `honeytrail deliver`) sends it next",
+                d.id
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
