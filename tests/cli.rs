@@ -1260,3 +1260,25 @@ fn a_dispatcher_killed_mid_delivery_loses_nothing() {
     };
     assert_eq!(id(&requests[0].0), id(&requests[1].0), "receivers can drop the duplicate by delivery id");
 }
+
+#[test]
+fn alerts_reach_a_json_lines_file_for_the_siem() {
+    let env = Env::new();
+    let port = honeytrail_testkit::free_port();
+    let _receiver = Receiver::start(port, vec![]);
+    incident_with_channel(&env, port);
+    let file = env.dir.path().join("siem/alerts.jsonl");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    env.run(&["channel", "add", "jsonl", "siem", "--path", file.to_str().unwrap()]).ok();
+    // Alerts are fanned out when the dispatcher runs: both channels get the opening…
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 2"));
+    // …and every change after it.
+    env.run(&["incident", "ack", "1", "--note", "looking"]).ok();
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 2"));
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let kinds: Vec<&str> = lines.iter().map(|l| l["alert"]["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["incident.opened", "incident.state"]);
+    assert_eq!(lines[1]["schema"], "honeytrail.alert.v1");
+    assert_eq!(lines[1]["history"].as_array().unwrap().last().unwrap()["note"], "looking");
+}

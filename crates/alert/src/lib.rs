@@ -10,7 +10,9 @@
 pub mod channels;
 pub mod retry;
 
+pub use channels::jsonl::JsonLinesConfig;
 pub use channels::webhook::{WebhookConfig, DELIVERY_HEADER, SIGNATURE_HEADER};
+pub use channels::ChannelConfig;
 pub use retry::{backoff, Failure, Retry};
 
 /// The version of the alert JSON schema sent to generic webhooks.

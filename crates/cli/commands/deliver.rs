@@ -9,7 +9,7 @@ use chrono::{Duration, Utc};
 use clap::{Args, Subcommand};
 use honeytrail_alert::channels::webhook;
 use honeytrail_alert::retry::MAX_ATTEMPTS;
-use honeytrail_alert::{backoff, Failure, Retry, WebhookConfig, SCHEMA};
+use honeytrail_alert::{backoff, ChannelConfig, Failure, JsonLinesConfig, Retry, WebhookConfig, SCHEMA};
 use honeytrail_core::Secret;
 use honeytrail_store::{Delivery, Store};
 use serde_json::json;
@@ -36,6 +36,13 @@ pub enum ChannelCommand {
 pub enum AddKind {
     /// Generic webhook: versioned JSON, HMAC-SHA256 signed
     Webhook(WebhookArgs),
+    /// JSON lines appended to a file, for a SIEM agent to tail
+    Jsonl {
+        name: String,
+        /// The file to append to (created if missing)
+        #[arg(long)]
+        path: std::path::PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -110,14 +117,7 @@ async fn send(
         message: format!("cannot open the channel configuration: {e}"),
         retry: Retry::Backoff,
     })?;
-    match kind {
-        "webhook" => {
-            let config: WebhookConfig = serde_json::from_str(config.expose())
-                .map_err(|_| Failure { message: "the webhook configuration is damaged".into(), retry: Retry::Never })?;
-            webhook::deliver(client, &config, delivery_id, body).await
-        }
-        other => Err(Failure { message: format!("unknown channel kind {other:?}"), retry: Retry::Never }),
-    }
+    ChannelConfig::parse(kind, config.expose())?.deliver(client, delivery_id, body).await
 }
 
 /// What one dispatcher pass did.
@@ -210,13 +210,16 @@ pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
                 let (k, v) = h.split_once('=').with_context(|| format!("header {h:?} is not NAME=VALUE"))?;
                 headers.insert(k.trim().to_string(), v.trim().to_string());
             }
-            let config = WebhookConfig { url: a.url.clone(), secret, headers };
-            let c = store.add_channel(&a.name, "webhook", &Secret::new(serde_json::to_string(&config)?)).await?;
-            println!(
-                "channel {:?} added (webhook{}); its URL and secret are stored sealed",
-                c.name,
-                if config.secret.is_empty() { ", unsigned" } else { ", signed" }
-            );
+            let signed = if secret.is_empty() { ", unsigned" } else { ", signed" };
+            let config = ChannelConfig::Webhook(WebhookConfig { url: a.url.clone(), secret, headers });
+            let c = store.add_channel(&a.name, config.kind(), &Secret::new(config.to_json())).await?;
+            println!("channel {:?} added (webhook{signed}); its URL and secret are stored sealed", c.name);
+        }
+        ChannelCommand::Add(AddKind::Jsonl { name, path }) => {
+            let path = std::path::absolute(&path).with_context(|| format!("cannot resolve {}", path.display()))?;
+            let config = ChannelConfig::JsonLines(JsonLinesConfig { path: path.display().to_string() });
+            let c = store.add_channel(&name, config.kind(), &Secret::new(config.to_json())).await?;
+            println!("channel {:?} added: alerts are appended to {}", c.name, path.display());
         }
         ChannelCommand::List { json } => {
             let channels = store.channels().await?;

@@ -1,3 +1,62 @@
-//! One module per channel kind.
+//! One module per channel kind, and [`ChannelConfig`], the one interface the
+//! dispatcher uses for all of them.
 
+pub mod jsonl;
 pub mod webhook;
+
+use crate::retry::{Failure, Retry};
+
+/// A channel's configuration, by kind. Stored sealed, as JSON.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ChannelConfig {
+    Webhook(webhook::WebhookConfig),
+    JsonLines(jsonl::JsonLinesConfig),
+}
+
+impl std::fmt::Debug for ChannelConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ChannelConfig({})", self.kind())
+    }
+}
+
+impl ChannelConfig {
+    pub const KINDS: [&'static str; 2] = ["webhook", "jsonl"];
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ChannelConfig::Webhook(_) => "webhook",
+            ChannelConfig::JsonLines(_) => "jsonl",
+        }
+    }
+
+    /// Parses a stored configuration of `kind`.
+    pub fn parse(kind: &str, json: &str) -> Result<ChannelConfig, Failure> {
+        let damaged =
+            |_| Failure { message: format!("the {kind} channel configuration is damaged"), retry: Retry::Never };
+        match kind {
+            "webhook" => serde_json::from_str(json).map(ChannelConfig::Webhook).map_err(damaged),
+            "jsonl" => serde_json::from_str(json).map(ChannelConfig::JsonLines).map_err(damaged),
+            other => Err(Failure {
+                message: format!("unknown channel kind {other:?}; known: {}", Self::KINDS.join(", ")),
+                retry: Retry::Never,
+            }),
+        }
+    }
+
+    /// The configuration as stored.
+    pub fn to_json(&self) -> String {
+        match self {
+            ChannelConfig::Webhook(c) => serde_json::to_string(c),
+            ChannelConfig::JsonLines(c) => serde_json::to_string(c),
+        }
+        .expect("channel configurations serialise")
+    }
+
+    /// Sends one alert body; `delivery_id` stays the same across retries.
+    pub async fn deliver(&self, client: &reqwest::Client, delivery_id: &str, body: &[u8]) -> Result<(), Failure> {
+        match self {
+            ChannelConfig::Webhook(c) => webhook::deliver(client, c, delivery_id, body).await,
+            ChannelConfig::JsonLines(c) => jsonl::deliver(c, body),
+        }
+    }
+}
