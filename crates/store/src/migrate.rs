@@ -14,37 +14,24 @@ struct Migration {
     postgres: &'static str,
 }
 
+/// One entry per version: `migrations/{sqlite,postgres}/<file>.sql`.
+macro_rules! migration {
+    ($version:literal, $name:literal, $file:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sqlite: include_str!(concat!("../migrations/sqlite/", $file, ".sql")),
+            postgres: include_str!(concat!("../migrations/postgres/", $file, ".sql")),
+        }
+    };
+}
+
 const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "registry",
-        sqlite: include_str!("../migrations/sqlite/0001_registry.sql"),
-        postgres: include_str!("../migrations/postgres/0001_registry.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "incidents",
-        sqlite: include_str!("../migrations/sqlite/0002_incidents.sql"),
-        postgres: include_str!("../migrations/postgres/0002_incidents.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "safety-net",
-        sqlite: include_str!("../migrations/sqlite/0003_safety_net.sql"),
-        postgres: include_str!("../migrations/postgres/0003_safety_net.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "s3-objects",
-        sqlite: include_str!("../migrations/sqlite/0004_s3_objects.sql"),
-        postgres: include_str!("../migrations/postgres/0004_s3_objects.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "alerts",
-        sqlite: include_str!("../migrations/sqlite/0005_alerts.sql"),
-        postgres: include_str!("../migrations/postgres/0005_alerts.sql"),
-    },
+    migration!(1, "registry", "0001_registry"),
+    migration!(2, "incidents", "0002_incidents"),
+    migration!(3, "safety-net", "0003_safety_net"),
+    migration!(4, "s3-objects", "0004_s3_objects"),
+    migration!(5, "alerts", "0005_alerts"),
 ];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.
