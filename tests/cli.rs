@@ -1282,3 +1282,61 @@ fn alerts_reach_a_json_lines_file_for_the_siem() {
     assert_eq!(lines[1]["schema"], "honeytrail.alert.v1");
     assert_eq!(lines[1]["history"].as_array().unwrap().last().unwrap()["note"], "looking");
 }
+
+#[test]
+fn slack_gets_a_block_kit_message() {
+    let env = Env::new();
+    let port = honeytrail_testkit::free_port();
+    let receiver = Receiver::start(port, vec!["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"]);
+    env.run(&["token", "import", "aws", "--access-key-id", KEY, "--user-name", "svc-reader"]).ok();
+    env.run(&["placement", "add", KEY, "--host", "maria-mbp", "--path", "~/.aws/credentials", "--owner", "Maria"]).ok();
+    env.run_stdin(&["channel", "add", "slack", "secops"], &format!("http://127.0.0.1:{port}/services/T0/B0/XYZ\n"))
+        .ok();
+    let log = env.dir.path().join("use.json");
+    let record = trail_record(
+        KEY,
+        "svc-reader",
+        "s-1",
+        "2026-11-28T09:00:00Z",
+        "s3.amazonaws.com",
+        "ListBuckets",
+        Some("AccessDenied"),
+    );
+    std::fs::write(&log, serde_json::json!({"Records": [record]}).to_string()).unwrap();
+    env.run(&["ingest", log.to_str().unwrap()]).ok();
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 1"));
+    let (head, body) = receiver.requests.lock().unwrap()[0].clone();
+    assert!(head.starts_with("POST /services/T0/B0/XYZ HTTP/1.1"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+    let m: serde_json::Value = serde_json::from_str(&body).unwrap();
+    // Slack's documented shape: top-level text (notification fallback) and blocks.
+    assert!(m["text"].as_str().unwrap().starts_with(&format!("Honey key used: {KEY}")));
+    let blocks = m["blocks"].as_array().unwrap();
+    assert!(blocks.len() <= 50);
+    for b in blocks {
+        match b["type"].as_str().unwrap() {
+            "header" => {
+                assert_eq!(b["text"]["type"], "plain_text");
+                assert!(b["text"]["text"].as_str().unwrap().chars().count() <= 150);
+            }
+            "section" => {
+                if let Some(t) = b.get("text") {
+                    assert_eq!(t["type"], "mrkdwn");
+                    assert!(t["text"].as_str().unwrap().chars().count() <= 3000);
+                } else {
+                    let fields = b["fields"].as_array().unwrap();
+                    assert!(fields.len() <= 10 && fields.iter().all(|f| f["type"] == "mrkdwn"));
+                }
+            }
+            "context" => assert!(b["elements"].as_array().unwrap().len() <= 10),
+            other => panic!("unexpected block type {other}"),
+        }
+    }
+    assert_eq!(
+        blocks[1]["text"]["text"],
+        format!("Key {KEY} was placed on Maria's machine (host maria-mbp) in ~/.aws/credentials.")
+    );
+    assert!(body.contains("AccessDenied") && body.contains("198.51.100.23"), "errors and source IPs are shown: {body}");
+    let listed = env.run(&["channel", "list", "--json"]).ok().stdout;
+    assert!(!listed.contains("/services/"), "the Slack URL stays sealed: {listed}");
+}

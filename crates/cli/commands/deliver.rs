@@ -36,6 +36,8 @@ pub enum ChannelCommand {
 pub enum AddKind {
     /// Generic webhook: versioned JSON, HMAC-SHA256 signed
     Webhook(WebhookArgs),
+    /// Slack incoming webhook (Block Kit); the webhook URL is read from standard input
+    Slack { name: String },
     /// JSON lines appended to a file, for a SIEM agent to tail
     Jsonl {
         name: String,
@@ -111,13 +113,13 @@ async fn send(
     channel_id: i64,
     kind: &str,
     delivery_id: &str,
-    body: &[u8],
+    record: &serde_json::Value,
 ) -> Result<(), Failure> {
     let config = store.channel_config(channel_id).await.map_err(|e| Failure {
         message: format!("cannot open the channel configuration: {e}"),
         retry: Retry::Backoff,
     })?;
-    ChannelConfig::parse(kind, config.expose())?.deliver(client, delivery_id, body).await
+    ChannelConfig::parse(kind, config.expose())?.deliver(client, delivery_id, record).await
 }
 
 /// What one dispatcher pass did.
@@ -143,8 +145,7 @@ pub async fn dispatch(store: &Store, client: &reqwest::Client, timing: Timing) -
         record["schema"] = json!(SCHEMA);
         record["delivery_id"] = json!(d.id.to_string());
         record["alert"] = json!({"id": d.alert_id, "kind": d.alert_kind});
-        let body = serde_json::to_vec(&record)?;
-        match send(store, client, d.channel_id, &channel.kind, &d.id.to_string(), &body).await {
+        match send(store, client, d.channel_id, &channel.kind, &d.id.to_string(), &record).await {
             Ok(()) => {
                 store.mark_delivered(d.id).await?;
                 pass.delivered += 1;
@@ -215,6 +216,14 @@ pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
             let c = store.add_channel(&a.name, config.kind(), &Secret::new(config.to_json())).await?;
             println!("channel {:?} added (webhook{signed}); its URL and secret are stored sealed", c.name);
         }
+        ChannelCommand::Add(AddKind::Slack { name }) => {
+            // The URL is a credential (anyone holding it can post), so it never goes on a command line.
+            let url = super::token::read_secret_stdin()?.expose().to_string();
+            webhook::check_target(&url).await.map_err(|f| anyhow::anyhow!(f.message))?;
+            let config = ChannelConfig::Slack(honeytrail_alert::channels::slack::SlackConfig { url });
+            let c = store.add_channel(&name, config.kind(), &Secret::new(config.to_json())).await?;
+            println!("channel {:?} added (Slack); its webhook URL is stored sealed", c.name);
+        }
         ChannelCommand::Add(AddKind::Jsonl { name, path }) => {
             let path = std::path::absolute(&path).with_context(|| format!("cannot resolve {}", path.display()))?;
             let config = ChannelConfig::JsonLines(JsonLinesConfig { path: path.display().to_string() });
@@ -241,18 +250,18 @@ pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
         }
         ChannelCommand::Test { name } => {
             let c = store.channel(&name).await?;
-            let body = serde_json::to_vec(&json!({
+            let record = json!({
                 "schema": SCHEMA, "test": true, "type": "test",
                 "message": "This is a test alert from honeytrail. No honey key was used.",
                 "channel": c.name, "sent_at": Utc::now(),
-            }))?;
+            });
             match send(
                 &store,
                 &client(Timing::from_config(app))?,
                 c.id,
                 &c.kind,
                 &format!("test-{}", Utc::now().timestamp_millis()),
-                &body,
+                &record,
             )
             .await
             {

@@ -2,6 +2,7 @@
 //! dispatcher uses for all of them.
 
 pub mod jsonl;
+pub mod slack;
 pub mod webhook;
 
 use crate::retry::{Failure, Retry};
@@ -11,6 +12,7 @@ use crate::retry::{Failure, Retry};
 pub enum ChannelConfig {
     Webhook(webhook::WebhookConfig),
     JsonLines(jsonl::JsonLinesConfig),
+    Slack(slack::SlackConfig),
 }
 
 impl std::fmt::Debug for ChannelConfig {
@@ -20,12 +22,13 @@ impl std::fmt::Debug for ChannelConfig {
 }
 
 impl ChannelConfig {
-    pub const KINDS: [&'static str; 2] = ["webhook", "jsonl"];
+    pub const KINDS: [&'static str; 3] = ["webhook", "jsonl", "slack"];
 
     pub fn kind(&self) -> &'static str {
         match self {
             ChannelConfig::Webhook(_) => "webhook",
             ChannelConfig::JsonLines(_) => "jsonl",
+            ChannelConfig::Slack(_) => "slack",
         }
     }
 
@@ -36,6 +39,7 @@ impl ChannelConfig {
         match kind {
             "webhook" => serde_json::from_str(json).map(ChannelConfig::Webhook).map_err(damaged),
             "jsonl" => serde_json::from_str(json).map(ChannelConfig::JsonLines).map_err(damaged),
+            "slack" => serde_json::from_str(json).map(ChannelConfig::Slack).map_err(damaged),
             other => Err(Failure {
                 message: format!("unknown channel kind {other:?}; known: {}", Self::KINDS.join(", ")),
                 retry: Retry::Never,
@@ -48,15 +52,24 @@ impl ChannelConfig {
         match self {
             ChannelConfig::Webhook(c) => serde_json::to_string(c),
             ChannelConfig::JsonLines(c) => serde_json::to_string(c),
+            ChannelConfig::Slack(c) => serde_json::to_string(c),
         }
         .expect("channel configurations serialise")
     }
 
-    /// Sends one alert body; `delivery_id` stays the same across retries.
-    pub async fn deliver(&self, client: &reqwest::Client, delivery_id: &str, body: &[u8]) -> Result<(), Failure> {
+    /// Sends one alert record (the `honeytrail.alert.v1` JSON); `delivery_id`
+    /// stays the same across retries.
+    pub async fn deliver(
+        &self,
+        client: &reqwest::Client,
+        delivery_id: &str,
+        record: &serde_json::Value,
+    ) -> Result<(), Failure> {
+        let body = || serde_json::to_vec(record).expect("alert records serialise");
         match self {
-            ChannelConfig::Webhook(c) => webhook::deliver(client, c, delivery_id, body).await,
-            ChannelConfig::JsonLines(c) => jsonl::deliver(c, body),
+            ChannelConfig::Webhook(c) => webhook::deliver(client, c, delivery_id, &body()).await,
+            ChannelConfig::JsonLines(c) => jsonl::deliver(c, &body()),
+            ChannelConfig::Slack(c) => slack::deliver(client, c, record).await,
         }
     }
 }

@@ -116,12 +116,23 @@ pub async fn deliver(
     delivery_id: &str,
     body: &[u8],
 ) -> Result<(), Failure> {
+    post_json(client, config, Some(delivery_id), body).await
+}
+
+/// POSTs a JSON body to a checked target and classifies the answer; shared by
+/// every HTTP channel. Signs it when the configuration has a secret.
+pub(crate) async fn post_json(
+    client: &reqwest::Client,
+    config: &WebhookConfig,
+    delivery_id: Option<&str>,
+    body: &[u8],
+) -> Result<(), Failure> {
     check_target(&config.url).await?;
-    let mut request = client
-        .post(&config.url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(DELIVERY_HEADER, delivery_id)
-        .body(body.to_vec());
+    let mut request =
+        client.post(&config.url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_vec());
+    if let Some(id) = delivery_id {
+        request = request.header(DELIVERY_HEADER, id);
+    }
     if !config.secret.is_empty() {
         request = request.header(SIGNATURE_HEADER, signature(&config.secret, chrono::Utc::now().timestamp(), body));
     }
