@@ -874,6 +874,28 @@ fn end_to_end_on_moto_s3_notifications_and_eventbridge() {
     assert!(update["activity"]["error_codes"].as_array().unwrap().iter().any(|c| c == "UnauthorizedOperation"));
     assert!(out.stderr.contains("(1 already stored)"), "{}", out.stderr);
     assert_eq!(env.run(&["incident", "list", "--json"]).ok().json().as_array().unwrap().len(), 1);
+
+    // And the responder gets it: a signed webhook with the placement sentence and the custody chain.
+    let port = honeytrail_testkit::free_port();
+    let receiver = Receiver::start(port, vec![]);
+    env.run_stdin(
+        &["channel", "add", "webhook", "soc", "--url", &format!("http://127.0.0.1:{port}/"), "--secret-stdin"],
+        "e2e-secret\n",
+    )
+    .ok();
+    // Three calls by two routes, one alert: updates waiting to go out are coalesced.
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 1"));
+    let (head, body) = receiver.requests.lock().unwrap()[0].clone();
+    let sig = head.lines().find_map(|l| l.strip_prefix("x-honeytrail-signature: ")).unwrap().trim().to_string();
+    let t: i64 = sig.split(',').next().unwrap().trim_start_matches("t=").parse().unwrap();
+    assert_eq!(sig, honeytrail_alert::channels::webhook::signature("e2e-secret", t, body.as_bytes()));
+    let alert: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(alert["placement"], inc["placement"]);
+    assert_eq!(alert["incident"]["event_count"], 3);
+    assert!(
+        alert["may_have_leaked_at"][0].as_str().unwrap().contains("generated in canary account 123456789012"),
+        "{alert}"
+    );
 }
 
 #[test]

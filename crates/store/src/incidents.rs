@@ -102,6 +102,18 @@ async fn queue_alert(
     kind: &str,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    // Alerts are rendered when delivered, from the incident as it is then, so
+    // an update is already covered by any alert of the incident that has not
+    // gone out yet: a burst of API calls makes one alert, not one per call.
+    if kind == "incident.updated" {
+        let waiting = sqlx::query("SELECT 1 FROM alerts WHERE incident_id = $1 AND fanned_out = 0 LIMIT 1")
+            .bind(incident_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if waiting.is_some() {
+            return Ok(());
+        }
+    }
     sqlx::query("INSERT INTO alerts (incident_id, kind, created_at) VALUES ($1, $2, $3)")
         .bind(incident_id)
         .bind(kind)
