@@ -1362,3 +1362,48 @@ fn slack_gets_a_block_kit_message() {
     let listed = env.run(&["channel", "list", "--json"]).ok().stdout;
     assert!(!listed.contains("/services/"), "the Slack URL stays sealed: {listed}");
 }
+
+#[test]
+fn teams_gets_an_adaptive_card() {
+    let env = Env::new();
+    let port = honeytrail_testkit::free_port();
+    let receiver = Receiver::start(port, vec![]);
+    env.run(&["token", "import", "aws", "--access-key-id", KEY]).ok();
+    env.run_stdin(&["channel", "add", "teams", "ir"], &format!("http://127.0.0.1:{port}/webhookb2/abc\n")).ok();
+    env.run(&["channel", "test", "ir"]).ok();
+    let log = env.dir.path().join("use.json");
+    let record = trail_record(
+        KEY,
+        "svc-reader",
+        "t-1",
+        "2026-11-28T09:00:00Z",
+        "iam.amazonaws.com",
+        "ListUsers",
+        Some("AccessDenied"),
+    );
+    std::fs::write(&log, serde_json::json!({"Records": [record]}).to_string()).unwrap();
+    env.run(&["ingest", log.to_str().unwrap()]).ok();
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 1"));
+    let requests = receiver.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2);
+    for (head, body) in &requests {
+        assert!(head.starts_with("POST /webhookb2/abc HTTP/1.1"), "{head}");
+        let m: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(m["type"], "message");
+        let card = &m["attachments"][0];
+        assert_eq!(card["contentType"], "application/vnd.microsoft.card.adaptive");
+        assert_eq!(
+            (card["content"]["type"].as_str(), card["content"]["version"].as_str()),
+            (Some("AdaptiveCard"), Some("1.4"))
+        );
+        assert!(card["content"]["body"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| matches!(b["type"].as_str(), Some("TextBlock" | "FactSet"))));
+    }
+    let alert: serde_json::Value = serde_json::from_str(&requests[1].1).unwrap();
+    let facts = &alert["attachments"][0]["content"]["body"][2]["facts"];
+    assert!(facts.as_array().unwrap().iter().any(|f| f["title"] == "APIs" && f["value"] == "ListUsers"), "{facts}");
+    assert!(requests[0].1.contains("No honey key was used"));
+}

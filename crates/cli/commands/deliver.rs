@@ -38,6 +38,8 @@ pub enum AddKind {
     Webhook(WebhookArgs),
     /// Slack incoming webhook (Block Kit); the webhook URL is read from standard input
     Slack { name: String },
+    /// Microsoft Teams webhook (Adaptive Card); the webhook URL is read from standard input
+    Teams { name: String },
     /// JSON lines appended to a file, for a SIEM agent to tail
     Jsonl {
         name: String,
@@ -199,6 +201,18 @@ pub async fn deliver(app: &App, args: DeliverArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Adds a channel whose whole configuration is a webhook URL. The URL is a
+/// credential (anyone holding it can post), so it is read from standard
+/// input, never from the command line.
+async fn add_url_channel(store: &Store, name: &str, make: impl FnOnce(String) -> ChannelConfig) -> Result<()> {
+    let url = super::token::read_secret_stdin()?.expose().to_string();
+    webhook::check_target(&url).await.map_err(|f| anyhow::anyhow!(f.message))?;
+    let config = make(url);
+    let c = store.add_channel(name, config.kind(), &Secret::new(config.to_json())).await?;
+    println!("channel {:?} added ({}); its webhook URL is stored sealed", c.name, config.kind());
+    Ok(())
+}
+
 pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
     let store = app.store().await?;
     match cmd {
@@ -217,12 +231,16 @@ pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
             println!("channel {:?} added (webhook{signed}); its URL and secret are stored sealed", c.name);
         }
         ChannelCommand::Add(AddKind::Slack { name }) => {
-            // The URL is a credential (anyone holding it can post), so it never goes on a command line.
-            let url = super::token::read_secret_stdin()?.expose().to_string();
-            webhook::check_target(&url).await.map_err(|f| anyhow::anyhow!(f.message))?;
-            let config = ChannelConfig::Slack(honeytrail_alert::channels::slack::SlackConfig { url });
-            let c = store.add_channel(&name, config.kind(), &Secret::new(config.to_json())).await?;
-            println!("channel {:?} added (Slack); its webhook URL is stored sealed", c.name);
+            add_url_channel(&store, &name, |url| {
+                ChannelConfig::Slack(honeytrail_alert::channels::slack::SlackConfig { url })
+            })
+            .await?
+        }
+        ChannelCommand::Add(AddKind::Teams { name }) => {
+            add_url_channel(&store, &name, |url| {
+                ChannelConfig::Teams(honeytrail_alert::channels::teams::TeamsConfig { url })
+            })
+            .await?
         }
         ChannelCommand::Add(AddKind::Jsonl { name, path }) => {
             let path = std::path::absolute(&path).with_context(|| format!("cannot resolve {}", path.display()))?;

@@ -3,6 +3,7 @@
 
 pub mod jsonl;
 pub mod slack;
+pub mod teams;
 pub mod webhook;
 
 use crate::retry::{Failure, Retry};
@@ -13,6 +14,7 @@ pub enum ChannelConfig {
     Webhook(webhook::WebhookConfig),
     JsonLines(jsonl::JsonLinesConfig),
     Slack(slack::SlackConfig),
+    Teams(teams::TeamsConfig),
 }
 
 impl std::fmt::Debug for ChannelConfig {
@@ -22,13 +24,14 @@ impl std::fmt::Debug for ChannelConfig {
 }
 
 impl ChannelConfig {
-    pub const KINDS: [&'static str; 3] = ["webhook", "jsonl", "slack"];
+    pub const KINDS: [&'static str; 4] = ["webhook", "jsonl", "slack", "teams"];
 
     pub fn kind(&self) -> &'static str {
         match self {
             ChannelConfig::Webhook(_) => "webhook",
             ChannelConfig::JsonLines(_) => "jsonl",
             ChannelConfig::Slack(_) => "slack",
+            ChannelConfig::Teams(_) => "teams",
         }
     }
 
@@ -40,6 +43,7 @@ impl ChannelConfig {
             "webhook" => serde_json::from_str(json).map(ChannelConfig::Webhook).map_err(damaged),
             "jsonl" => serde_json::from_str(json).map(ChannelConfig::JsonLines).map_err(damaged),
             "slack" => serde_json::from_str(json).map(ChannelConfig::Slack).map_err(damaged),
+            "teams" => serde_json::from_str(json).map(ChannelConfig::Teams).map_err(damaged),
             other => Err(Failure {
                 message: format!("unknown channel kind {other:?}; known: {}", Self::KINDS.join(", ")),
                 retry: Retry::Never,
@@ -53,6 +57,7 @@ impl ChannelConfig {
             ChannelConfig::Webhook(c) => serde_json::to_string(c),
             ChannelConfig::JsonLines(c) => serde_json::to_string(c),
             ChannelConfig::Slack(c) => serde_json::to_string(c),
+            ChannelConfig::Teams(c) => serde_json::to_string(c),
         }
         .expect("channel configurations serialise")
     }
@@ -70,6 +75,7 @@ impl ChannelConfig {
             ChannelConfig::Webhook(c) => webhook::deliver(client, c, delivery_id, &body()).await,
             ChannelConfig::JsonLines(c) => jsonl::deliver(c, &body()),
             ChannelConfig::Slack(c) => slack::deliver(client, c, record).await,
+            ChannelConfig::Teams(c) => teams::deliver(client, c, record).await,
         }
     }
 }
