@@ -1407,3 +1407,42 @@ fn teams_gets_an_adaptive_card() {
     assert!(facts.as_array().unwrap().iter().any(|f| f["title"] == "APIs" && f["value"] == "ListUsers"), "{facts}");
     assert!(requests[0].1.contains("No honey key was used"));
 }
+
+#[test]
+fn pagerduty_follows_the_incident_under_one_dedup_key() {
+    let env = Env::new();
+    let port = honeytrail_testkit::free_port();
+    let accepted = "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 69\r\n\r\n{\"status\":\"success\",\"message\":\"Event processed\",\"dedup_key\":\"x\"}   ";
+    let receiver = Receiver::start(port, vec![accepted, accepted, accepted]);
+    env.run(&["token", "import", "aws", "--access-key-id", KEY, "--label", "team=payments"]).ok();
+    env.run_stdin(
+        &["channel", "add", "pagerduty", "oncall", "--endpoint", &format!("http://127.0.0.1:{port}/v2/enqueue")],
+        "R0UTINGKEY123\n",
+    )
+    .ok();
+    let log = env.dir.path().join("use.json");
+    let record =
+        trail_record(KEY, "svc-reader", "p-1", "2026-11-28T09:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None);
+    std::fs::write(&log, serde_json::json!({"Records": [record]}).to_string()).unwrap();
+    env.run(&["ingest", log.to_str().unwrap()]).ok();
+    env.run(&["deliver", "--once"]).ok();
+    env.run(&["incident", "ack", "1"]).ok();
+    env.run(&["deliver", "--once"]).ok();
+    env.run(&["incident", "confirm", "1"]).ok();
+    env.run(&["incident", "resolve", "1"]).ok();
+    env.run(&["deliver", "--once"]).ok();
+    let events: Vec<serde_json::Value> =
+        receiver.requests.lock().unwrap().iter().map(|(_, b)| serde_json::from_str(b).unwrap()).collect();
+    let actions: Vec<&str> = events.iter().map(|e| e["event_action"].as_str().unwrap()).collect();
+    // The confirm and resolve alerts were both waiting; each is rendered with the
+    // incident as it is at delivery, so both resolve.
+    assert_eq!(actions, ["trigger", "acknowledge", "resolve", "resolve"]);
+    assert!(events.iter().all(|e| e["dedup_key"] == "honeytrail-incident-1" && e["routing_key"] == "R0UTINGKEY123"));
+    let trigger = &events[0]["payload"];
+    assert_eq!(trigger["severity"], "critical");
+    assert_eq!(trigger["source"], KEY);
+    assert_eq!(trigger["group"], "payments");
+    assert!(trigger["summary"].as_str().unwrap().len() <= 1024);
+    assert!(trigger["custom_details"]["activity"]["apis"][0] == "GetCallerIdentity");
+    assert!(events[1].get("payload").is_none(), "acknowledge carries no payload");
+}

@@ -40,6 +40,16 @@ pub enum AddKind {
     Slack { name: String },
     /// Microsoft Teams webhook (Adaptive Card); the webhook URL is read from standard input
     Teams { name: String },
+    /// PagerDuty Events API v2 (one alert per incident; acknowledge/resolve follow); routing key from standard input
+    Pagerduty {
+        name: String,
+        /// critical, error, warning or info
+        #[arg(long, default_value = "critical", value_parser = ["critical", "error", "warning", "info"])]
+        severity: String,
+        /// Events API endpoint (change only for a proxy or a test receiver)
+        #[arg(long, default_value = honeytrail_alert::channels::pagerduty::DEFAULT_ENDPOINT)]
+        endpoint: String,
+    },
     /// JSON lines appended to a file, for a SIEM agent to tail
     Jsonl {
         name: String,
@@ -241,6 +251,17 @@ pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
                 ChannelConfig::Teams(honeytrail_alert::channels::teams::TeamsConfig { url })
             })
             .await?
+        }
+        ChannelCommand::Add(AddKind::Pagerduty { name, severity, endpoint }) => {
+            let routing_key = super::token::read_secret_stdin()?.expose().to_string();
+            webhook::check_target(&endpoint).await.map_err(|f| anyhow::anyhow!(f.message))?;
+            let config = ChannelConfig::PagerDuty(honeytrail_alert::channels::pagerduty::PagerDutyConfig {
+                routing_key,
+                endpoint,
+                severity,
+            });
+            let c = store.add_channel(&name, config.kind(), &Secret::new(config.to_json())).await?;
+            println!("channel {:?} added (PagerDuty); its routing key is stored sealed", c.name);
         }
         ChannelCommand::Add(AddKind::Jsonl { name, path }) => {
             let path = std::path::absolute(&path).with_context(|| format!("cannot resolve {}", path.display()))?;

@@ -2,6 +2,7 @@
 //! dispatcher uses for all of them.
 
 pub mod jsonl;
+pub mod pagerduty;
 pub mod slack;
 pub mod teams;
 pub mod webhook;
@@ -15,6 +16,7 @@ pub enum ChannelConfig {
     JsonLines(jsonl::JsonLinesConfig),
     Slack(slack::SlackConfig),
     Teams(teams::TeamsConfig),
+    PagerDuty(pagerduty::PagerDutyConfig),
 }
 
 impl std::fmt::Debug for ChannelConfig {
@@ -24,7 +26,7 @@ impl std::fmt::Debug for ChannelConfig {
 }
 
 impl ChannelConfig {
-    pub const KINDS: [&'static str; 4] = ["webhook", "jsonl", "slack", "teams"];
+    pub const KINDS: [&'static str; 5] = ["webhook", "jsonl", "slack", "teams", "pagerduty"];
 
     pub fn kind(&self) -> &'static str {
         match self {
@@ -32,6 +34,7 @@ impl ChannelConfig {
             ChannelConfig::JsonLines(_) => "jsonl",
             ChannelConfig::Slack(_) => "slack",
             ChannelConfig::Teams(_) => "teams",
+            ChannelConfig::PagerDuty(_) => "pagerduty",
         }
     }
 
@@ -44,6 +47,7 @@ impl ChannelConfig {
             "jsonl" => serde_json::from_str(json).map(ChannelConfig::JsonLines).map_err(damaged),
             "slack" => serde_json::from_str(json).map(ChannelConfig::Slack).map_err(damaged),
             "teams" => serde_json::from_str(json).map(ChannelConfig::Teams).map_err(damaged),
+            "pagerduty" => serde_json::from_str(json).map(ChannelConfig::PagerDuty).map_err(damaged),
             other => Err(Failure {
                 message: format!("unknown channel kind {other:?}; known: {}", Self::KINDS.join(", ")),
                 retry: Retry::Never,
@@ -58,6 +62,7 @@ impl ChannelConfig {
             ChannelConfig::JsonLines(c) => serde_json::to_string(c),
             ChannelConfig::Slack(c) => serde_json::to_string(c),
             ChannelConfig::Teams(c) => serde_json::to_string(c),
+            ChannelConfig::PagerDuty(c) => serde_json::to_string(c),
         }
         .expect("channel configurations serialise")
     }
@@ -76,6 +81,7 @@ impl ChannelConfig {
             ChannelConfig::JsonLines(c) => jsonl::deliver(c, &body()),
             ChannelConfig::Slack(c) => slack::deliver(client, c, record).await,
             ChannelConfig::Teams(c) => teams::deliver(client, c, record).await,
+            ChannelConfig::PagerDuty(c) => pagerduty::deliver(client, c, record).await,
         }
     }
 }
