@@ -1412,7 +1412,7 @@ fn teams_gets_an_adaptive_card() {
 fn pagerduty_follows_the_incident_under_one_dedup_key() {
     let env = Env::new();
     let port = honeytrail_testkit::free_port();
-    let accepted = "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 69\r\n\r\n{\"status\":\"success\",\"message\":\"Event processed\",\"dedup_key\":\"x\"}   ";
+    let accepted = "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 64\r\n\r\n{\"status\":\"success\",\"message\":\"Event processed\",\"dedup_key\":\"x\"}";
     let receiver = Receiver::start(port, vec![accepted, accepted, accepted]);
     env.run(&["token", "import", "aws", "--access-key-id", KEY, "--label", "team=payments"]).ok();
     env.run_stdin(
