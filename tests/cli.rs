@@ -1446,3 +1446,54 @@ fn pagerduty_follows_the_incident_under_one_dedup_key() {
     assert!(trigger["custom_details"]["activity"]["apis"][0] == "GetCallerIdentity");
     assert!(events[1].get("payload").is_none(), "acknowledge carries no payload");
 }
+
+#[test]
+fn syslog_frames_arrive_over_udp_and_tcp() {
+    let env = Env::new();
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    env.run(&["token", "import", "aws", "--access-key-id", KEY]).ok();
+    env.run(&["channel", "add", "syslog", "udp", "--address", &udp.local_addr().unwrap().to_string()]).ok();
+    env.run(&[
+        "channel",
+        "add",
+        "syslog",
+        "tcp",
+        "--address",
+        &tcp.local_addr().unwrap().to_string(),
+        "--transport",
+        "tcp",
+        "--facility",
+        "13",
+    ])
+    .ok();
+    let log = env.dir.path().join("use.json");
+    let record =
+        trail_record(KEY, "svc-reader", "y-1", "2026-11-28T09:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None);
+    std::fs::write(&log, serde_json::json!({"Records": [record]}).to_string()).unwrap();
+    env.run(&["ingest", log.to_str().unwrap()]).ok();
+    let accept = std::thread::spawn(move || {
+        let (mut stream, _) = tcp.accept().unwrap();
+        let mut all = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut all).unwrap();
+        all
+    });
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 2"));
+    let mut buf = [0u8; 65536];
+    let n = udp.recv(&mut buf).unwrap();
+    let datagram = String::from_utf8_lossy(&buf[..n]).into_owned();
+    // <PRI>VERSION TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD] MSG; authpriv (10) × 8 + crit (2) = 82.
+    let parts: Vec<&str> = datagram.splitn(7, ' ').collect();
+    assert_eq!(parts[0], "<82>1", "{datagram}");
+    assert!(chrono::DateTime::parse_from_rfc3339(parts[1]).is_ok(), "{datagram}");
+    assert_eq!((parts[3], parts[5]), ("honeytrail", "incident.opened"));
+    assert!(
+        parts[6].starts_with(&format!("[honeytrail@32473 incident=\"1\" key=\"{KEY}\" state=\"open\"] {{")),
+        "{datagram}"
+    );
+    let framed = accept.join().unwrap();
+    let (len, message) = framed.split_once(' ').unwrap();
+    assert_eq!(len.parse::<usize>().unwrap(), message.len(), "RFC 6587 octet counting");
+    assert!(message.starts_with("<106>1 "), "log audit (13) × 8 + crit: {message}");
+}

@@ -50,6 +50,18 @@ pub enum AddKind {
         #[arg(long, default_value = honeytrail_alert::channels::pagerduty::DEFAULT_ENDPOINT)]
         endpoint: String,
     },
+    /// Syslog (RFC 5424) over UDP or TCP
+    Syslog {
+        name: String,
+        /// host:port of the syslog receiver
+        #[arg(long)]
+        address: String,
+        #[arg(long, default_value = "udp", value_parser = ["udp", "tcp"])]
+        transport: String,
+        /// Syslog facility number (10 = authpriv)
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=23))]
+        facility: u8,
+    },
     /// JSON lines appended to a file, for a SIEM agent to tail
     Jsonl {
         name: String,
@@ -262,6 +274,16 @@ pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
             });
             let c = store.add_channel(&name, config.kind(), &Secret::new(config.to_json())).await?;
             println!("channel {:?} added (PagerDuty); its routing key is stored sealed", c.name);
+        }
+        ChannelCommand::Add(AddKind::Syslog { name, address, transport, facility }) => {
+            use honeytrail_alert::channels::syslog::{SyslogConfig, Transport};
+            if !address.contains(':') {
+                bail!("--address {address:?} needs a port, like 10.0.0.5:514");
+            }
+            let transport = if transport == "tcp" { Transport::Tcp } else { Transport::Udp };
+            let config = ChannelConfig::Syslog(SyslogConfig { address: address.clone(), transport, facility });
+            let c = store.add_channel(&name, config.kind(), &Secret::new(config.to_json())).await?;
+            println!("channel {:?} added: syslog to {address}", c.name);
         }
         ChannelCommand::Add(AddKind::Jsonl { name, path }) => {
             let path = std::path::absolute(&path).with_context(|| format!("cannot resolve {}", path.display()))?;

@@ -4,10 +4,15 @@
 pub mod jsonl;
 pub mod pagerduty;
 pub mod slack;
+pub mod syslog;
 pub mod teams;
 pub mod webhook;
 
 use crate::retry::{Failure, Retry};
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+}
 
 /// A channel's configuration, by kind. Stored sealed, as JSON.
 #[derive(Clone, PartialEq, Eq)]
@@ -17,6 +22,7 @@ pub enum ChannelConfig {
     Slack(slack::SlackConfig),
     Teams(teams::TeamsConfig),
     PagerDuty(pagerduty::PagerDutyConfig),
+    Syslog(syslog::SyslogConfig),
 }
 
 impl std::fmt::Debug for ChannelConfig {
@@ -26,7 +32,7 @@ impl std::fmt::Debug for ChannelConfig {
 }
 
 impl ChannelConfig {
-    pub const KINDS: [&'static str; 5] = ["webhook", "jsonl", "slack", "teams", "pagerduty"];
+    pub const KINDS: [&'static str; 6] = ["webhook", "jsonl", "slack", "teams", "pagerduty", "syslog"];
 
     pub fn kind(&self) -> &'static str {
         match self {
@@ -35,6 +41,7 @@ impl ChannelConfig {
             ChannelConfig::Slack(_) => "slack",
             ChannelConfig::Teams(_) => "teams",
             ChannelConfig::PagerDuty(_) => "pagerduty",
+            ChannelConfig::Syslog(_) => "syslog",
         }
     }
 
@@ -48,6 +55,7 @@ impl ChannelConfig {
             "slack" => serde_json::from_str(json).map(ChannelConfig::Slack).map_err(damaged),
             "teams" => serde_json::from_str(json).map(ChannelConfig::Teams).map_err(damaged),
             "pagerduty" => serde_json::from_str(json).map(ChannelConfig::PagerDuty).map_err(damaged),
+            "syslog" => serde_json::from_str(json).map(ChannelConfig::Syslog).map_err(damaged),
             other => Err(Failure {
                 message: format!("unknown channel kind {other:?}; known: {}", Self::KINDS.join(", ")),
                 retry: Retry::Never,
@@ -63,6 +71,7 @@ impl ChannelConfig {
             ChannelConfig::Slack(c) => serde_json::to_string(c),
             ChannelConfig::Teams(c) => serde_json::to_string(c),
             ChannelConfig::PagerDuty(c) => serde_json::to_string(c),
+            ChannelConfig::Syslog(c) => serde_json::to_string(c),
         }
         .expect("channel configurations serialise")
     }
@@ -82,6 +91,7 @@ impl ChannelConfig {
             ChannelConfig::Slack(c) => slack::deliver(client, c, record).await,
             ChannelConfig::Teams(c) => teams::deliver(client, c, record).await,
             ChannelConfig::PagerDuty(c) => pagerduty::deliver(client, c, record).await,
+            ChannelConfig::Syslog(c) => syslog::deliver(c, record, &hostname()).await,
         }
     }
 }

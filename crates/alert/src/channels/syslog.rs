@@ -1,0 +1,127 @@
+//! Syslog (RFC 5424) over UDP or TCP (RFC 6587 octet counting), for a SIEM
+//! or a log pipeline.
+//!
+//! `<PRI>1 TIMESTAMP HOST honeytrail PID MSGID [honeytrail@32473 …] MSG`, where
+//! PRI is facility × 8 + severity (critical for a key's use, notice for a
+//! state change), MSGID the alert kind, the structured data carries the
+//! incident, key and state, and MSG a compact JSON summary.
+//!
+//! Example configuration (`honeytrail channel add syslog siem --address 10.0.0.5:514 --transport tcp`):
+//! ```json
+//! {"address": "10.0.0.5:514", "transport": "tcp", "facility": 10}
+//! ```
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+
+use crate::retry::{Failure, Retry};
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+fn default_facility() -> u8 {
+    10 // authpriv: security and authorisation messages
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SyslogConfig {
+    pub address: String,
+    pub transport: Transport,
+    #[serde(default = "default_facility")]
+    pub facility: u8,
+}
+
+/// Escapes an SD-PARAM value (RFC 5424 §6.3.3).
+fn sd_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace(']', "\\]")
+}
+
+/// The RFC 5424 message for an alert record.
+pub fn frame(config: &SyslogConfig, record: &Value, host: &str, now: chrono::DateTime<chrono::Utc>) -> String {
+    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let kind = record["alert"]["kind"].as_str().or(record["type"].as_str()).unwrap_or("alert").to_string();
+    let severity = if kind == "incident.state" || kind == "test" { 5 } else { 2 };
+    let pri = u32::from(config.facility.min(23)) * 8 + severity;
+    let incident = &record["incident"];
+    let summary = json!({
+        "kind": kind,
+        "incident": incident["id"],
+        "access_key_id": incident["access_key_id"],
+        "state": incident["state"],
+        "events": incident["event_count"],
+        "placement": record["placement"],
+        "apis": record["activity"]["apis"],
+        "source_ips": record["activity"]["source_ips"],
+        "test": record["test"] == true,
+    });
+    let sd = format!(
+        "[honeytrail@32473 incident=\"{}\" key=\"{}\" state=\"{}\"]",
+        incident["id"].as_i64().unwrap_or(0),
+        sd_escape(&s(&incident["access_key_id"])),
+        sd_escape(&s(&incident["state"]))
+    );
+    let host: String = host.chars().filter(|c| c.is_ascii_graphic()).take(255).collect();
+    format!(
+        "<{pri}>1 {} {} honeytrail {} {} {sd} {summary}",
+        now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        if host.is_empty() { "-" } else { &host },
+        std::process::id(),
+        kind.chars().filter(|c| c.is_ascii_graphic()).take(32).collect::<String>()
+    )
+}
+
+pub async fn deliver(config: &SyslogConfig, record: &Value, host: &str) -> Result<(), Failure> {
+    let message = frame(config, record, host, chrono::Utc::now());
+    let fail = |what: &str, e: std::io::Error| Failure {
+        message: format!("syslog {what} {} failed: {e}", config.address),
+        retry: Retry::Backoff,
+    };
+    let io = async {
+        match config.transport {
+            Transport::Udp => {
+                let socket =
+                    tokio::net::UdpSocket::bind(if config.address.starts_with('[') { "[::]:0" } else { "0.0.0.0:0" })
+                        .await
+                        .map_err(|e| fail("bind for", e))?;
+                socket.send_to(message.as_bytes(), &config.address).await.map_err(|e| fail("send to", e))?;
+            }
+            Transport::Tcp => {
+                let mut stream =
+                    tokio::net::TcpStream::connect(&config.address).await.map_err(|e| fail("connect to", e))?;
+                // RFC 6587 octet counting: the length, a space, the message.
+                stream
+                    .write_all(format!("{} {message}", message.len()).as_bytes())
+                    .await
+                    .map_err(|e| fail("write to", e))?;
+                stream.flush().await.map_err(|e| fail("flush to", e))?;
+            }
+        }
+        Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(10), io).await.unwrap_or_else(|_| {
+        Err(Failure { message: format!("syslog to {} timed out", config.address), retry: Retry::Backoff })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_follow_rfc_5424() {
+        let config = SyslogConfig { address: "x".into(), transport: Transport::Udp, facility: 10 };
+        let rec = json!({"alert": {"kind": "incident.opened"}, "incident": {"id": 4, "access_key_id": "AKIAX", "state": "open"}, "placement": "p"});
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-28T09:00:00Z").unwrap().with_timezone(&chrono::Utc);
+        let f = frame(&config, &rec, "ht-1", now);
+        assert!(f.starts_with("<82>1 2026-11-28T09:00:00.000Z ht-1 honeytrail "), "{f}");
+        assert!(f.contains(" incident.opened [honeytrail@32473 incident=\"4\" key=\"AKIAX\" state=\"open\"] {"), "{f}");
+        assert_eq!(sd_escape(r#"a"b]c\"#), r#"a\"b\]c\\"#);
+    }
+}
