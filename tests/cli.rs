@@ -1497,3 +1497,44 @@ fn syslog_frames_arrive_over_udp_and_tcp() {
     assert_eq!(len.parse::<usize>().unwrap(), message.len(), "RFC 6587 octet counting");
     assert!(message.starts_with("<106>1 "), "log audit (13) × 8 + crit: {message}");
 }
+
+#[test]
+fn routes_send_alerts_to_the_right_channels() {
+    let env = Env::new();
+    let files = env.dir.path().join("out");
+    std::fs::create_dir_all(&files).unwrap();
+    for name in ["payments", "soc"] {
+        env.run(&["channel", "add", "jsonl", name, "--path", files.join(format!("{name}.jsonl")).to_str().unwrap()])
+            .ok();
+    }
+    let other = honeytrail_core::keyid::synthesize(123456789012, 99);
+    env.run(&["token", "import", "aws", "--access-key-id", KEY, "--label", "team=payments"]).ok();
+    env.run(&["token", "import", "aws", "--access-key-id", &other]).ok();
+    let out = env.run(&["route", "add", "pay", "--channel", "nope"]).fails();
+    assert!(out.stderr.contains("no channel is named \"nope\""), "{}", out.stderr);
+    env.run(&["route", "add", "pay", "--channel", "payments", "--label", "team=payments"]).ok();
+    env.run(&["route", "add", "rest", "--channel", "soc", "--default"]).ok();
+    assert!(env.run(&["route", "list"]).ok().stdout.contains("no other route matched"));
+    let log = env.dir.path().join("use.json");
+    let records = serde_json::json!({"Records": [
+        trail_record(KEY, "a", "r-1", "2026-11-28T09:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None),
+        trail_record(&other, "b", "r-2", "2026-11-28T09:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None),
+    ]});
+    std::fs::write(&log, records.to_string()).unwrap();
+    env.run(&["ingest", log.to_str().unwrap()]).ok();
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 2"));
+    let keys = |name: &str| -> Vec<String> {
+        std::fs::read_to_string(files.join(format!("{name}.jsonl")))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["incident"]["access_key_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(keys("payments"), [KEY]);
+    assert_eq!(keys("soc"), [other.clone()]);
+}

@@ -84,6 +84,9 @@ enum Command {
     /// Alert channels (generic webhook so far)
     #[command(subcommand)]
     Channel(commands::deliver::ChannelCommand),
+    /// Routing rules: which alerts go to which channels
+    #[command(subcommand)]
+    Route(commands::deliver::RouteCommand),
     /// Alert deliveries: dead letters and retries
     #[command(subcommand)]
     Delivery(commands::deliver::DeliveryCommand),
@@ -147,6 +150,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Aws(cmd) => commands::canary::run(&app, cmd).await,
         Command::Watch(cmd) => commands::watch::run(&app, cmd).await,
         Command::Channel(cmd) => commands::deliver::channel(&app, cmd).await,
+        Command::Route(cmd) => commands::deliver::route(&app, cmd).await,
         Command::Delivery(cmd) => commands::deliver::delivery(&app, cmd).await,
         Command::Deliver(args) => commands::deliver::deliver(&app, args).await,
         Command::Serve => commands::serve::run(&app).await,

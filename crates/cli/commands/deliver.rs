@@ -86,6 +86,112 @@ pub struct WebhookArgs {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum RouteCommand {
+    /// Send alerts matching all given conditions to the channels
+    Add(RouteArgs),
+    /// List routes
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a route
+    Remove { name: String },
+}
+
+#[derive(Args, Debug)]
+pub struct RouteArgs {
+    name: String,
+    /// Channel to send to (repeatable)
+    #[arg(long = "channel", required = true)]
+    channels: Vec<String>,
+    /// Token label NAME or NAME=VALUE
+    #[arg(long)]
+    label: Option<String>,
+    /// A placement owner contains this (case-insensitive)
+    #[arg(long)]
+    owner: Option<String>,
+    /// A placement host contains this (case-insensitive)
+    #[arg(long)]
+    host: Option<String>,
+    /// Only for incidents in these states (repeatable)
+    #[arg(long = "state")]
+    states: Vec<String>,
+    /// Use only when no other route matches
+    #[arg(long)]
+    default: bool,
+}
+
+pub async fn route(app: &App, cmd: RouteCommand) -> Result<ExitCode> {
+    let store = app.store().await?;
+    match cmd {
+        RouteCommand::Add(a) => {
+            let label = a.label.as_deref().map(|l| match l.split_once('=') {
+                Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                None => (l.to_string(), None),
+            });
+            let states =
+                a.states.iter().map(|s| s.parse()).collect::<Result<Vec<_>, String>>().map_err(anyhow::Error::msg)?;
+            let route = honeytrail_core::route::Route {
+                name: a.name,
+                channels: a.channels,
+                label,
+                owner: a.owner,
+                host: a.host,
+                states,
+                default: a.default,
+            };
+            store.add_route(&route).await?;
+            println!("route {:?} added: → {}", route.name, route.channels.join(", "));
+        }
+        RouteCommand::List { json } => {
+            let routes = store.routes().await?;
+            if json {
+                return print_json(&routes).map(|_| ExitCode::SUCCESS);
+            }
+            let rows: Vec<Vec<String>> = routes
+                .iter()
+                .map(|r| {
+                    let mut when = Vec::new();
+                    if let Some((n, v)) = &r.label {
+                        when.push(format!("label {n}{}", v.as_deref().map(|v| format!("={v}")).unwrap_or_default()));
+                    }
+                    if let Some(o) = &r.owner {
+                        when.push(format!("owner ~ {o}"));
+                    }
+                    if let Some(h) = &r.host {
+                        when.push(format!("host ~ {h}"));
+                    }
+                    if !r.states.is_empty() {
+                        when.push(format!(
+                            "state in {}",
+                            r.states.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("|")
+                        ));
+                    }
+                    if r.default {
+                        when.push("no other route matched".into());
+                    }
+                    vec![
+                        r.name.clone(),
+                        if when.is_empty() { "always".into() } else { when.join(", ") },
+                        r.channels.join(", "),
+                    ]
+                })
+                .collect();
+            if rows.is_empty() {
+                eprintln!("no routes: every channel gets every alert");
+            } else {
+                print_table(&["NAME", "WHEN", "CHANNELS"], &rows);
+            }
+        }
+        RouteCommand::Remove { name } => {
+            store.remove_route(&name).await?;
+            println!("route {name:?} removed");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Subcommand, Debug)]
 pub enum DeliveryCommand {
     /// List deliveries: dead-lettered ones by default
     List {

@@ -18,6 +18,7 @@ pub mod incident;
 pub mod keyid;
 pub mod model;
 pub mod naming;
+pub mod route;
 pub mod secret;
 pub mod stealth;
 

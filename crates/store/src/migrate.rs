@@ -32,6 +32,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(3, "safety-net", "0003_safety_net"),
     migration!(4, "s3-objects", "0004_s3_objects"),
     migration!(5, "alerts", "0005_alerts"),
+    migration!(6, "routes", "0006_routes"),
 ];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.

@@ -6,14 +6,17 @@
 //! a lease, so a dispatcher that dies mid-delivery loses nothing: the lease
 //! runs out and the delivery is tried again (at least once, never lost).
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Duration, Utc};
+use honeytrail_core::route::{self, AlertContext, Route};
 use honeytrail_core::Secret;
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::registry::{from_millis, millis};
-use crate::{Backend, Store, StoreError};
+use crate::{Backend, PlacementFilter, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Channel {
@@ -117,29 +120,114 @@ impl Store {
     }
 
     /// Creates the deliveries of every alert not yet fanned out: one per
-    /// enabled channel. Returns how many alerts were fanned out.
+    /// channel the routing rules choose (every enabled channel when there are
+    /// no rules). Returns how many alerts were fanned out.
     pub async fn fan_out(&self) -> Result<usize, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let alerts: Vec<i64> = sqlx::query("SELECT id FROM alerts WHERE fanned_out = 0 ORDER BY id")
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()?;
+        let alerts: Vec<(i64, i64)> =
+            sqlx::query("SELECT id, incident_id FROM alerts WHERE fanned_out = 0 ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect::<Result<_, StoreError>>()?;
+        if alerts.is_empty() {
+            return Ok(0);
+        }
+        let routes = self.routes().await?;
+        let channels: Vec<Channel> = self.channels().await?.into_iter().filter(|c| c.enabled).collect();
+        let mut plan = Vec::with_capacity(alerts.len());
+        for (alert_id, incident_id) in alerts {
+            let targets: Vec<i64> = match self.route_alert(&routes, incident_id).await? {
+                None => channels.iter().map(|c| c.id).collect(),
+                Some(names) => channels.iter().filter(|c| names.contains(&c.name)).map(|c| c.id).collect(),
+            };
+            plan.push((alert_id, targets));
+        }
         let now = millis(Utc::now());
-        for id in &alerts {
-            sqlx::query(
-                "INSERT INTO deliveries (alert_id, channel_id, state, attempts, next_attempt_at) \
-                 SELECT $1, id, 'pending', 0, $2 FROM channels WHERE enabled = 1 ON CONFLICT (alert_id, channel_id) DO NOTHING",
-            )
-            .bind(*id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("UPDATE alerts SET fanned_out = 1 WHERE id = $1").bind(*id).execute(&mut *tx).await?;
+        let mut tx = self.pool.begin().await?;
+        for (alert_id, targets) in &plan {
+            for channel_id in targets {
+                sqlx::query(
+                    "INSERT INTO deliveries (alert_id, channel_id, state, attempts, next_attempt_at) VALUES ($1, $2, 'pending', 0, $3) \
+                     ON CONFLICT (alert_id, channel_id) DO NOTHING",
+                )
+                .bind(*alert_id)
+                .bind(*channel_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query("UPDATE alerts SET fanned_out = 1 WHERE id = $1").bind(*alert_id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(alerts.len())
+        Ok(plan.len())
+    }
+
+    /// The channel names the routes choose for an incident's alert.
+    async fn route_alert(&self, routes: &[Route], incident_id: i64) -> Result<Option<BTreeSet<String>>, StoreError> {
+        if routes.is_empty() {
+            return Ok(None);
+        }
+        let incident = self.incident(incident_id).await?;
+        let token = self.token(incident.token_id).await?;
+        let placements = self.placements(&PlacementFilter { token_id: Some(token.id), ..Default::default() }).await?;
+        let ctx = AlertContext {
+            labels: &token.labels,
+            placements: placements
+                .iter()
+                .map(|p| (p.placement.spot.owner.as_deref(), p.placement.spot.host.as_str()))
+                .collect(),
+            state: Some(incident.state),
+        };
+        Ok(route::select(routes, &ctx))
+    }
+
+    pub async fn routes(&self) -> Result<Vec<Route>, StoreError> {
+        let rows = sqlx::query("SELECT rule FROM routes ORDER BY name").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let rule: String = r.try_get(0)?;
+                serde_json::from_str(&rule).map_err(|e| StoreError::Corrupt { what: "route", detail: e.to_string() })
+            })
+            .collect()
+    }
+
+    pub async fn add_route(&self, route: &Route) -> Result<(), StoreError> {
+        if route.channels.is_empty() {
+            return Err(StoreError::Refused("a route needs at least one channel".into()));
+        }
+        let known: Vec<String> = self.channels().await?.into_iter().map(|c| c.name).collect();
+        if let Some(missing) = route.channels.iter().find(|c| !known.contains(c)) {
+            return Err(StoreError::Refused(format!(
+                "no channel is named {missing:?}; add it first (`honeytrail channel list`)"
+            )));
+        }
+        if sqlx::query("SELECT 1 FROM routes WHERE name = $1")
+            .bind(&route.name)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some()
+        {
+            return Err(StoreError::Refused(format!(
+                "a route named {:?} exists; remove it first to change it",
+                route.name
+            )));
+        }
+        sqlx::query("INSERT INTO routes (name, rule, created_at) VALUES ($1, $2, $3)")
+            .bind(&route.name)
+            .bind(serde_json::to_string(route).expect("routes serialise"))
+            .bind(millis(Utc::now()))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn remove_route(&self, name: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM routes WHERE name = $1").bind(name).execute(&self.pool).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("route {name:?}")));
+        }
+        Ok(())
     }
 
     /// Claims up to `limit` due deliveries for `lease`: they are not handed
