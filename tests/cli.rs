@@ -1538,3 +1538,50 @@ fn routes_send_alerts_to_the_right_channels() {
     assert_eq!(keys("payments"), [KEY]);
     assert_eq!(keys("soc"), [other.clone()]);
 }
+
+#[test]
+fn alerts_carry_the_runbook_chosen_for_the_token() {
+    let env = Env::new();
+    let port = honeytrail_testkit::free_port();
+    let receiver = Receiver::start(port, vec![]);
+    incident_with_channel(&env, port);
+    env.run(&["deliver", "--once"]).ok();
+    let first: serde_json::Value = serde_json::from_str(&receiver.requests.lock().unwrap()[0].1).unwrap();
+    let runbook = first["runbook"].as_str().unwrap();
+    assert!(
+        runbook.contains("Rule out a false positive") && runbook.contains("Ask Maria: \"Was this you?\""),
+        "{runbook}"
+    );
+    assert!(runbook.contains("sent by email to maria@example.com"), "the custody chain is walked: {runbook}");
+    // A team's own runbook, chosen by label, replaces the default.
+    let file = env.dir.path().join("payments.j2");
+    std::fs::write(
+        &file,
+        "Page the payments on-call about {{ key }}; incident #{{ incident.id }} is {{ incident.state }}.",
+    )
+    .unwrap();
+    let bad = env.dir.path().join("bad.j2");
+    std::fs::write(&bad, "{% if %}").unwrap();
+    let out =
+        env.run(&["runbook", "set", "broken", "--for", "label:team=payments", "--file", bad.to_str().unwrap()]).fails();
+    assert!(out.stderr.contains("does not compile"), "{}", out.stderr);
+    env.run(&["runbook", "set", "payments", "--for", "label:team", "--file", file.to_str().unwrap()]).ok();
+    env.run(&[
+        "token",
+        "import",
+        "aws",
+        "--access-key-id",
+        &honeytrail_core::keyid::synthesize(123456789012, 5),
+        "--label",
+        "team=payments",
+    ])
+    .ok();
+    let log = env.dir.path().join("use2.json");
+    let key2 = honeytrail_core::keyid::synthesize(123456789012, 5);
+    std::fs::write(&log, serde_json::json!({"Records": [trail_record(&key2, "x", "rb-2", "2026-11-28T10:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None)]}).to_string()).unwrap();
+    env.run(&["ingest", log.to_str().unwrap()]).ok();
+    env.run(&["deliver", "--once"]).ok();
+    let second: serde_json::Value = serde_json::from_str(&receiver.requests.lock().unwrap()[1].1).unwrap();
+    assert_eq!(second["runbook"], format!("Page the payments on-call about {key2}; incident #2 is open."));
+    assert!(env.run(&["runbook", "show", "default-shipped"]).ok().stdout.contains("Rule out a false positive"));
+}

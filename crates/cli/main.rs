@@ -84,6 +84,9 @@ enum Command {
     /// Alert channels (generic webhook so far)
     #[command(subcommand)]
     Channel(commands::deliver::ChannelCommand),
+    /// Runbooks: what responders do, rendered into every alert
+    #[command(subcommand)]
+    Runbook(commands::deliver::RunbookCommand),
     /// Routing rules: which alerts go to which channels
     #[command(subcommand)]
     Route(commands::deliver::RouteCommand),
@@ -150,6 +153,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Aws(cmd) => commands::canary::run(&app, cmd).await,
         Command::Watch(cmd) => commands::watch::run(&app, cmd).await,
         Command::Channel(cmd) => commands::deliver::channel(&app, cmd).await,
+        Command::Runbook(cmd) => commands::deliver::runbook(&app, cmd).await,
         Command::Route(cmd) => commands::deliver::route(&app, cmd).await,
         Command::Delivery(cmd) => commands::deliver::delivery(&app, cmd).await,
         Command::Deliver(args) => commands::deliver::deliver(&app, args).await,

@@ -9,6 +9,7 @@
 
 pub mod channels;
 pub mod retry;
+pub mod runbook;
 
 pub use channels::jsonl::JsonLinesConfig;
 pub use channels::webhook::{WebhookConfig, DELIVERY_HEADER, SIGNATURE_HEADER};

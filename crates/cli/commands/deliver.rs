@@ -86,6 +86,69 @@ pub struct WebhookArgs {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum RunbookCommand {
+    /// List runbooks (the shipped default applies when none is selected)
+    List,
+    /// Print a runbook's template (`default-shipped` for the built-in one)
+    Show { name: String },
+    /// Create or replace a runbook from a MiniJinja template file
+    Set {
+        name: String,
+        /// label:NAME[=VALUE], format:FORMAT (a placement's bait format) or default
+        #[arg(long = "for")]
+        selector: String,
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
+    /// Remove a runbook
+    Remove { name: String },
+}
+
+pub async fn runbook(app: &App, cmd: RunbookCommand) -> Result<ExitCode> {
+    use honeytrail_alert::runbook;
+    let store = app.store().await?;
+    match cmd {
+        RunbookCommand::List => {
+            let rows: Vec<Vec<String>> =
+                store.runbooks().await?.into_iter().map(|r| vec![r.name, r.selector]).collect();
+            if rows.is_empty() {
+                eprintln!(
+                    "no runbooks set: alerts carry the shipped default (`honeytrail runbook show default-shipped`)"
+                );
+            } else {
+                print_table(&["NAME", "FOR"], &rows);
+            }
+        }
+        RunbookCommand::Show { name } => {
+            if name == "default-shipped" {
+                print!("{}", runbook::DEFAULT_TEMPLATE);
+            } else {
+                let r = store
+                    .runbooks()
+                    .await?
+                    .into_iter()
+                    .find(|r| r.name == name)
+                    .with_context(|| format!("no runbook named {name:?}"))?;
+                println!("# for {}", r.selector);
+                print!("{}", r.template);
+            }
+        }
+        RunbookCommand::Set { name, selector, file } => {
+            runbook::check_selector(&selector).map_err(anyhow::Error::msg)?;
+            let template = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            runbook::check(&template).map_err(anyhow::Error::msg)?;
+            store.set_runbook(&honeytrail_store::StoredRunbook { name: name.clone(), selector, template }).await?;
+            println!("runbook {name:?} set");
+        }
+        RunbookCommand::Remove { name } => {
+            store.remove_runbook(&name).await?;
+            println!("runbook {name:?} removed");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Subcommand, Debug)]
 pub enum RouteCommand {
     /// Send alerts matching all given conditions to the channels
     Add(RouteArgs),

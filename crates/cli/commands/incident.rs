@@ -86,6 +86,7 @@ pub async fn incident_record(store: &Store, id: i64, kind: &str) -> Result<serde
             "origin": e.origin,
         }));
     }
+    let runbook = runbook_for(store, &token, &incident, &described, &activity(&events)).await?;
     Ok(json!({
         "type": kind,
         "incident": incident,
@@ -104,7 +105,45 @@ pub async fn incident_record(store: &Store, id: i64, kind: &str) -> Result<serde
         "activity": activity(&events),
         "events": timeline,
         "history": store.incident_log(id).await?,
+        "runbook": runbook,
     }))
+}
+
+/// The runbook text for an incident: the stored runbook its token selects
+/// (by label, then placement format, then default), else the shipped one.
+async fn runbook_for(
+    store: &Store,
+    token: &honeytrail_core::Token,
+    incident: &honeytrail_core::incident::Incident,
+    described: &honeytrail_core::describe::Description,
+    activity: &honeytrail_core::incident::Activity,
+) -> Result<String> {
+    use honeytrail_alert::runbook::{self, Runbook};
+    let placements =
+        store.placements(&honeytrail_store::PlacementFilter { token_id: Some(token.id), ..Default::default() }).await?;
+    let formats: Vec<String> = placements.iter().filter_map(|p| p.placement.spot.format.clone()).collect();
+    let mut owners: Vec<String> = placements.iter().filter_map(|p| p.placement.spot.owner.clone()).collect();
+    owners.dedup();
+    let stored: Vec<Runbook> = store
+        .runbooks()
+        .await?
+        .into_iter()
+        .map(|r| Runbook { name: r.name, selector: r.selector, template: r.template })
+        .collect();
+    let labels: Vec<(String, String)> = token.labels.clone().into_iter().collect();
+    let template =
+        runbook::choose(&stored, &labels, &formats).map(|r| r.template.as_str()).unwrap_or(runbook::DEFAULT_TEMPLATE);
+    let context = json!({
+        "key": token.access_key_id,
+        "incident": incident,
+        "placement": described.headline,
+        "placements": described.placements,
+        "owners": owners,
+        "custody": described.custody,
+        "activity": activity,
+        "retired": incident.token_retired,
+    });
+    Ok(runbook::render(template, &context))
 }
 
 pub async fn run(app: &App, cmd: IncidentCommand) -> Result<ExitCode> {

@@ -34,7 +34,7 @@ pub use checkpoints::ReportedUse;
 pub use error::StoreError;
 pub use incidents::{EventOutcome, IncidentFilter};
 pub use migrate::latest_version as latest_schema_version;
-pub use outbox::{Channel, Delivery};
+pub use outbox::{Channel, Delivery, StoredRunbook};
 pub use registry::{ImportRow, ImportSummary, NewHop, PlacedToken, PlacementFilter, TokenFilter};
 
 /// Which database is behind a [`Store`].

@@ -33,6 +33,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(4, "s3-objects", "0004_s3_objects"),
     migration!(5, "alerts", "0005_alerts"),
     migration!(6, "routes", "0006_routes"),
+    migration!(7, "runbooks", "0007_runbooks"),
 ];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.

@@ -320,3 +320,45 @@ impl Store {
         self.delivery(id).await
     }
 }
+
+/// A stored runbook template and the tokens it applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredRunbook {
+    pub name: String,
+    /// `label:NAME[=VALUE]`, `format:FORMAT` or `default`.
+    pub selector: String,
+    pub template: String,
+}
+
+impl Store {
+    /// Creates or replaces a runbook.
+    pub async fn set_runbook(&self, r: &StoredRunbook) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO runbooks (name, selector, template, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (name) DO UPDATE SET selector = excluded.selector, template = excluded.template, updated_at = excluded.updated_at",
+        )
+        .bind(&r.name)
+        .bind(&r.selector)
+        .bind(&r.template)
+        .bind(millis(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn runbooks(&self) -> Result<Vec<StoredRunbook>, StoreError> {
+        let rows =
+            sqlx::query("SELECT name, selector, template FROM runbooks ORDER BY name").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| Ok(StoredRunbook { name: r.try_get(0)?, selector: r.try_get(1)?, template: r.try_get(2)? }))
+            .collect()
+    }
+
+    pub async fn remove_runbook(&self, name: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM runbooks WHERE name = $1").bind(name).execute(&self.pool).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("runbook {name:?}")));
+        }
+        Ok(())
+    }
+}

@@ -87,6 +87,7 @@ pub fn event(config: &PagerDutyConfig, record: &Value) -> Value {
                 "event_count": incident["event_count"],
                 "state": incident["state"],
                 "token_retired": incident["token_retired"],
+                "runbook": record["runbook"],
             }
         });
     }

@@ -111,6 +111,7 @@ pub fn message(record: &Value) -> Value {
                 field("Errors", list(&activity["error_codes"], 8)),
             ]},
             {"type": "section", "text": {"type": "mrkdwn", "text": cut(&custody, 3000)}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": cut(&format!("*Runbook*\n```{}```", esc(&s(&record["runbook"]))), 3000)}},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": cut(&context, 2000)}]}
         ]
     })
@@ -143,7 +144,8 @@ mod tests {
         assert_eq!(blocks[0]["text"]["text"], "Honey key used: AKIAEXAMPLE");
         assert!(blocks[1]["text"]["text"].as_str().unwrap().contains("&lt;Maria&gt;'s laptop &amp; more"));
         assert!(blocks[2]["fields"].as_array().unwrap().len() <= 10);
-        assert!(blocks[4]["elements"][0]["text"].as_str().unwrap().contains("detected 42 s after the call"));
+        let context = blocks.iter().find(|b| b["type"] == "context").unwrap();
+        assert!(context["elements"][0]["text"].as_str().unwrap().contains("detected 42 s after the call"));
         let long = json!({"incident": {"access_key_id": "K".repeat(400)}, "alert": {"kind": "incident.opened"}});
         assert_eq!(message(&long)["blocks"][0]["text"]["text"].as_str().unwrap().chars().count(), 150);
     }

@@ -82,6 +82,9 @@ pub fn message(record: &Value) -> Value {
                 json!({"type": "TextBlock", "text": format!("May have leaked at:\n{}", hops.join("\n")), "wrap": true}),
             );
         }
+        if let Some(runbook) = record["runbook"].as_str() {
+            body.push(json!({"type": "TextBlock", "text": runbook, "wrap": true, "fontType": "Monospace"}));
+        }
         (title, body)
     };
     body.insert(0, json!({"type": "TextBlock", "size": "Large", "weight": "Bolder", "text": title, "wrap": true}));
