@@ -327,13 +327,13 @@ pub struct Pass {
 pub async fn dispatch(store: &Store, client: &reqwest::Client, timing: Timing) -> Result<Pass> {
     store.fan_out().await?;
     let mut pass = Pass::default();
-    for d in store.claim_due(50, timing.lease).await? {
-        let channel = store
-            .channels()
-            .await?
-            .into_iter()
-            .find(|c| c.id == d.channel_id)
-            .context("a delivery's channel is gone")?;
+    let due = store.claim_due(50, timing.lease).await?;
+    if due.is_empty() {
+        return Ok(pass);
+    }
+    let channels = store.channels().await?;
+    for d in due {
+        let channel = channels.iter().find(|c| c.id == d.channel_id).context("a delivery's channel is gone")?;
         let mut record = incident_record(store, d.incident_id, &d.alert_kind).await?;
         record["schema"] = json!(SCHEMA);
         record["delivery_id"] = json!(d.id.to_string());

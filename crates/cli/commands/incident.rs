@@ -66,10 +66,10 @@ pub async fn incident_record(store: &Store, id: i64, kind: &str) -> Result<serde
     let incident = store.incident(id).await?;
     let token = store.token(incident.token_id).await?;
     let described = store.describe_token(&token).await?;
-    let events = store.incident_events(id).await?;
+    let seen_events = store.incident_events(id).await?;
     let mut timeline = Vec::new();
-    for e in &events {
-        let seen = store.seen_at(&e.event_id).await?;
+    for (e, seen) in &seen_events {
+        let seen = Some(*seen);
         timeline.push(json!({
             "event_id": e.event_id,
             "event_time": e.event_time,
@@ -86,6 +86,7 @@ pub async fn incident_record(store: &Store, id: i64, kind: &str) -> Result<serde
             "origin": e.origin,
         }));
     }
+    let events: Vec<_> = seen_events.into_iter().map(|(e, _)| e).collect();
     let runbook = runbook_for(store, &token, &incident, &described, &activity(&events)).await?;
     Ok(json!({
         "type": kind,

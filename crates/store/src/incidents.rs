@@ -267,23 +267,16 @@ impl Store {
         q.fetch_all(&self.pool).await?.iter().map(incident_from_row).collect()
     }
 
-    /// The incident's events in event-time order.
-    pub async fn incident_events(&self, id: i64) -> Result<Vec<TokenEvent>, StoreError> {
-        let rows =
-            sqlx::query(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE incident_id = $1 ORDER BY event_time, id"))
-                .bind(id)
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter().map(event_from_row).collect()
-    }
-
-    /// When honeytrail first saw each event (for detection delay), by event ID.
-    pub async fn seen_at(&self, event_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let row = sqlx::query("SELECT seen_at FROM events WHERE event_id = $1")
-            .bind(event_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| from_millis(r.try_get(0)?)).transpose()
+    /// The incident's events in event-time order, each with when honeytrail
+    /// first saw it (the detection delay is the difference).
+    pub async fn incident_events(&self, id: i64) -> Result<Vec<(TokenEvent, DateTime<Utc>)>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS}, seen_at FROM events WHERE incident_id = $1 ORDER BY event_time, id"
+        ))
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((event_from_row(r)?, from_millis(r.try_get("seen_at")?)?))).collect()
     }
 
     pub async fn incident_log(&self, id: i64) -> Result<Vec<IncidentLogEntry>, StoreError> {

@@ -291,7 +291,12 @@ async fn events_group_into_incidents_by_window(store: Store, _url: String) {
     assert_eq!(i.event_count, 3);
     assert_eq!(i.access_key_id, KEY);
     assert_eq!((i.last_seen - i.first_seen).num_minutes(), 45);
-    let events = store.incident_events(incident).await.unwrap();
+    let seen = store.incident_events(incident).await.unwrap();
+    assert!(
+        seen.iter().all(|(_, at)| *at > Utc::now() - chrono::Duration::minutes(5)),
+        "seen_at is when honeytrail stored it"
+    );
+    let events: Vec<TokenEvent> = seen.into_iter().map(|(e, _)| e).collect();
     let names: Vec<&str> = events.iter().map(|e| e.event_name.as_str()).collect();
     assert_eq!(names, ["GetCallerIdentity", "ListBuckets", "DescribeInstances"]);
     let activity = honeytrail_core::incident::activity(&events);
