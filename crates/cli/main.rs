@@ -81,7 +81,7 @@ enum Command {
     /// Consume CloudTrail notifications and events as they arrive
     #[command(subcommand)]
     Watch(commands::watch::WatchCommand),
-    /// Alert channels (generic webhook so far)
+    /// Alert channels: webhook, Slack, Teams, PagerDuty, syslog, JSON lines file
     #[command(subcommand)]
     Channel(commands::deliver::ChannelCommand),
     /// Runbooks: what responders do, rendered into every alert
