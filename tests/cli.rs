@@ -753,6 +753,19 @@ fn the_safety_net_reports_uses_cloudtrail_did_not_log() {
     assert!(out.stdout.is_empty(), "explained by CloudTrail: {}", out.stdout);
 }
 
+/// Writes records as one CloudTrail log file and ingests it.
+fn ingest_records(env: &Env, records: Vec<serde_json::Value>) {
+    let log = env.dir.path().join(format!("trail-{}.json", next_log_number()));
+    std::fs::write(&log, serde_json::json!({"Records": records}).to_string()).unwrap();
+    env.run(&["ingest", log.to_str().unwrap()]).ok();
+}
+
+fn next_log_number() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 /// A CloudTrail record of the honey key's use, in the real format.
 fn trail_record(
     key: &str,
@@ -1142,11 +1155,18 @@ fn incident_with_channel(env: &Env, port: u16) {
         "whsec-42\n",
     )
     .ok();
-    let log = env.dir.path().join("use.json");
-    let record =
-        trail_record(KEY, "svc-reader", "w-1", "2026-11-28T09:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None);
-    std::fs::write(&log, serde_json::json!({"Records": [record]}).to_string()).unwrap();
-    env.run(&["ingest", log.to_str().unwrap()]).ok();
+    ingest_records(
+        env,
+        vec![trail_record(
+            KEY,
+            "svc-reader",
+            "w-1",
+            "2026-11-28T09:00:00Z",
+            "sts.amazonaws.com",
+            "GetCallerIdentity",
+            None,
+        )],
+    );
 }
 
 #[test]
@@ -1314,18 +1334,18 @@ fn slack_gets_a_block_kit_message() {
     env.run(&["placement", "add", KEY, "--host", "maria-mbp", "--path", "~/.aws/credentials", "--owner", "Maria"]).ok();
     env.run_stdin(&["channel", "add", "slack", "secops"], &format!("http://127.0.0.1:{port}/services/T0/B0/XYZ\n"))
         .ok();
-    let log = env.dir.path().join("use.json");
-    let record = trail_record(
-        KEY,
-        "svc-reader",
-        "s-1",
-        "2026-11-28T09:00:00Z",
-        "s3.amazonaws.com",
-        "ListBuckets",
-        Some("AccessDenied"),
+    ingest_records(
+        &env,
+        vec![trail_record(
+            KEY,
+            "svc-reader",
+            "s-1",
+            "2026-11-28T09:00:00Z",
+            "s3.amazonaws.com",
+            "ListBuckets",
+            Some("AccessDenied"),
+        )],
     );
-    std::fs::write(&log, serde_json::json!({"Records": [record]}).to_string()).unwrap();
-    env.run(&["ingest", log.to_str().unwrap()]).ok();
     assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 1"));
     let (head, body) = receiver.requests.lock().unwrap()[0].clone();
     assert!(head.starts_with("POST /services/T0/B0/XYZ HTTP/1.1"), "{head}");
@@ -1371,18 +1391,18 @@ fn teams_gets_an_adaptive_card() {
     env.run(&["token", "import", "aws", "--access-key-id", KEY]).ok();
     env.run_stdin(&["channel", "add", "teams", "ir"], &format!("http://127.0.0.1:{port}/webhookb2/abc\n")).ok();
     env.run(&["channel", "test", "ir"]).ok();
-    let log = env.dir.path().join("use.json");
-    let record = trail_record(
-        KEY,
-        "svc-reader",
-        "t-1",
-        "2026-11-28T09:00:00Z",
-        "iam.amazonaws.com",
-        "ListUsers",
-        Some("AccessDenied"),
+    ingest_records(
+        &env,
+        vec![trail_record(
+            KEY,
+            "svc-reader",
+            "t-1",
+            "2026-11-28T09:00:00Z",
+            "iam.amazonaws.com",
+            "ListUsers",
+            Some("AccessDenied"),
+        )],
     );
-    std::fs::write(&log, serde_json::json!({"Records": [record]}).to_string()).unwrap();
-    env.run(&["ingest", log.to_str().unwrap()]).ok();
     assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 1"));
     let requests = receiver.requests.lock().unwrap().clone();
     assert_eq!(requests.len(), 2);
@@ -1420,11 +1440,18 @@ fn pagerduty_follows_the_incident_under_one_dedup_key() {
         "R0UTINGKEY123\n",
     )
     .ok();
-    let log = env.dir.path().join("use.json");
-    let record =
-        trail_record(KEY, "svc-reader", "p-1", "2026-11-28T09:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None);
-    std::fs::write(&log, serde_json::json!({"Records": [record]}).to_string()).unwrap();
-    env.run(&["ingest", log.to_str().unwrap()]).ok();
+    ingest_records(
+        &env,
+        vec![trail_record(
+            KEY,
+            "svc-reader",
+            "p-1",
+            "2026-11-28T09:00:00Z",
+            "sts.amazonaws.com",
+            "GetCallerIdentity",
+            None,
+        )],
+    );
     env.run(&["deliver", "--once"]).ok();
     env.run(&["incident", "ack", "1"]).ok();
     env.run(&["deliver", "--once"]).ok();
@@ -1468,11 +1495,18 @@ fn syslog_frames_arrive_over_udp_and_tcp() {
         "13",
     ])
     .ok();
-    let log = env.dir.path().join("use.json");
-    let record =
-        trail_record(KEY, "svc-reader", "y-1", "2026-11-28T09:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None);
-    std::fs::write(&log, serde_json::json!({"Records": [record]}).to_string()).unwrap();
-    env.run(&["ingest", log.to_str().unwrap()]).ok();
+    ingest_records(
+        &env,
+        vec![trail_record(
+            KEY,
+            "svc-reader",
+            "y-1",
+            "2026-11-28T09:00:00Z",
+            "sts.amazonaws.com",
+            "GetCallerIdentity",
+            None,
+        )],
+    );
     let accept = std::thread::spawn(move || {
         let (mut stream, _) = tcp.accept().unwrap();
         let mut all = String::new();
@@ -1515,13 +1549,13 @@ fn routes_send_alerts_to_the_right_channels() {
     env.run(&["route", "add", "pay", "--channel", "payments", "--label", "team=payments"]).ok();
     env.run(&["route", "add", "rest", "--channel", "soc", "--default"]).ok();
     assert!(env.run(&["route", "list"]).ok().stdout.contains("no other route matched"));
-    let log = env.dir.path().join("use.json");
-    let records = serde_json::json!({"Records": [
-        trail_record(KEY, "a", "r-1", "2026-11-28T09:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None),
-        trail_record(&other, "b", "r-2", "2026-11-28T09:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None),
-    ]});
-    std::fs::write(&log, records.to_string()).unwrap();
-    env.run(&["ingest", log.to_str().unwrap()]).ok();
+    ingest_records(
+        &env,
+        vec![
+            trail_record(KEY, "a", "r-1", "2026-11-28T09:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None),
+            trail_record(&other, "b", "r-2", "2026-11-28T09:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None),
+        ],
+    );
     assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 2"));
     let keys = |name: &str| -> Vec<String> {
         std::fs::read_to_string(files.join(format!("{name}.jsonl")))
@@ -1576,10 +1610,11 @@ fn alerts_carry_the_runbook_chosen_for_the_token() {
         "team=payments",
     ])
     .ok();
-    let log = env.dir.path().join("use2.json");
     let key2 = honeytrail_core::keyid::synthesize(123456789012, 5);
-    std::fs::write(&log, serde_json::json!({"Records": [trail_record(&key2, "x", "rb-2", "2026-11-28T10:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None)]}).to_string()).unwrap();
-    env.run(&["ingest", log.to_str().unwrap()]).ok();
+    ingest_records(
+        &env,
+        vec![trail_record(&key2, "x", "rb-2", "2026-11-28T10:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None)],
+    );
     env.run(&["deliver", "--once"]).ok();
     let second: serde_json::Value = serde_json::from_str(&receiver.requests.lock().unwrap()[1].1).unwrap();
     assert_eq!(second["runbook"], format!("Page the payments on-call about {key2}; incident #2 is open."));

@@ -392,6 +392,11 @@ pub async fn deliver(app: &App, args: DeliverArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Stores a channel; its configuration is sealed with the data key.
+async fn save_channel(store: &Store, name: &str, config: &ChannelConfig) -> Result<honeytrail_store::Channel> {
+    Ok(store.add_channel(name, config.kind(), &Secret::new(config.to_json())).await?)
+}
+
 /// Adds a channel whose whole configuration is a webhook URL. The URL is a
 /// credential (anyone holding it can post), so it is read from standard
 /// input, never from the command line.
@@ -399,7 +404,7 @@ async fn add_url_channel(store: &Store, name: &str, make: impl FnOnce(String) ->
     let url = super::token::read_secret_stdin()?.expose().to_string();
     webhook::check_target(&url).await.map_err(|f| anyhow::anyhow!(f.message))?;
     let config = make(url);
-    let c = store.add_channel(name, config.kind(), &Secret::new(config.to_json())).await?;
+    let c = save_channel(store, name, &config).await?;
     println!("channel {:?} added ({}); its webhook URL is stored sealed", c.name, config.kind());
     Ok(())
 }
@@ -418,7 +423,7 @@ pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
             }
             let signed = if secret.is_empty() { ", unsigned" } else { ", signed" };
             let config = ChannelConfig::Webhook(WebhookConfig { url: a.url.clone(), secret, headers });
-            let c = store.add_channel(&a.name, config.kind(), &Secret::new(config.to_json())).await?;
+            let c = save_channel(&store, &a.name, &config).await?;
             println!("channel {:?} added (webhook{signed}); its URL and secret are stored sealed", c.name);
         }
         ChannelCommand::Add(AddKind::Slack { name }) => {
@@ -441,7 +446,7 @@ pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
                 endpoint,
                 severity,
             });
-            let c = store.add_channel(&name, config.kind(), &Secret::new(config.to_json())).await?;
+            let c = save_channel(&store, &name, &config).await?;
             println!("channel {:?} added (PagerDuty); its routing key is stored sealed", c.name);
         }
         ChannelCommand::Add(AddKind::Syslog { name, address, transport, facility }) => {
@@ -451,13 +456,13 @@ pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
             }
             let transport = if transport == "tcp" { Transport::Tcp } else { Transport::Udp };
             let config = ChannelConfig::Syslog(SyslogConfig { address: address.clone(), transport, facility });
-            let c = store.add_channel(&name, config.kind(), &Secret::new(config.to_json())).await?;
+            let c = save_channel(&store, &name, &config).await?;
             println!("channel {:?} added: syslog to {address}", c.name);
         }
         ChannelCommand::Add(AddKind::Jsonl { name, path }) => {
             let path = std::path::absolute(&path).with_context(|| format!("cannot resolve {}", path.display()))?;
             let config = ChannelConfig::JsonLines(JsonLinesConfig { path: path.display().to_string() });
-            let c = store.add_channel(&name, config.kind(), &Secret::new(config.to_json())).await?;
+            let c = save_channel(&store, &name, &config).await?;
             println!("channel {:?} added: alerts are appended to {}", c.name, path.display());
         }
         ChannelCommand::List { json } => {
