@@ -46,7 +46,11 @@ impl App {
         let url = self.config.database_url();
         let sqlite = !url.starts_with("postgres");
         let secrets = self.secret_box(create_key || sqlite)?;
-        Store::open(&url, secrets).await.context("cannot open the honeytrail database")
+        let interval = chrono::Duration::seconds(self.config.alerts.min_update_interval_seconds.min(86_400) as i64);
+        Ok(Store::open(&url, secrets)
+            .await
+            .context("cannot open the honeytrail database")?
+            .with_update_interval(interval))
     }
 
     /// The data key: `HONEYTRAIL_SECRET_KEY`, else the key file, created

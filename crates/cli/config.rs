@@ -81,6 +81,9 @@ listen = "127.0.0.1:8080"
 # (/ingest/canarytokens/<secret>). Unset: the endpoint refuses everything.
 #                                                             HONEYTRAIL_CANARYTOKENS_SECRET
 # canarytokens_secret = "…"
+# The address people reach the UI at, used for links in alerts (the incident
+# page, "was this you?" answers). Default: http://<listen>.  HONEYTRAIL_PUBLIC_URL
+# public_url = "https://honeytrail.example.com"
 
 [alerts]
 # One delivery attempt may take this long before it counts as failed.
@@ -89,6 +92,18 @@ timeout_seconds = 10
 # (or the restarted one) tries again after it. Keep it above timeout_seconds.
 #                                             HONEYTRAIL_ALERTS_LEASE_SECONDS, HONEYTRAIL_ALERTS_TIMEOUT_SECONDS
 lease_seconds = 60
+# Update alerts of one incident (new calls joined it) go out at most once per
+# this many seconds; a burst in between is folded into the next one. Opening,
+# state changes and owner answers are never held back.
+#                                             HONEYTRAIL_ALERTS_MIN_UPDATE_INTERVAL_SECONDS
+min_update_interval_seconds = 60
+# When not empty, HTTP alerts (webhook, Slack, Teams, PagerDuty, Jira) go only
+# to these hosts: "hooks.slack.com" exactly, ".example.com" any host under it.
+# Link-local and cloud metadata addresses are refused in any case.
+#                                             HONEYTRAIL_ALERTS_ALLOWED_HOSTS (comma-separated)
+allowed_hosts = []
+# "Was this you?" links sent to placement owners work once, for this many days.
+owner_link_days = 14
 
 [render]
 # Defaults for bait files: the profile / environment name and region they name.
@@ -182,11 +197,20 @@ impl Default for RenderSection {
 pub struct AlertsSection {
     pub timeout_seconds: u64,
     pub lease_seconds: u64,
+    pub min_update_interval_seconds: u64,
+    pub allowed_hosts: Vec<String>,
+    pub owner_link_days: u32,
 }
 
 impl Default for AlertsSection {
     fn default() -> Self {
-        AlertsSection { timeout_seconds: 10, lease_seconds: 60 }
+        AlertsSection {
+            timeout_seconds: 10,
+            lease_seconds: 60,
+            min_update_interval_seconds: 60,
+            allowed_hosts: Vec::new(),
+            owner_link_days: 14,
+        }
     }
 }
 
@@ -196,11 +220,27 @@ pub struct ServeSection {
     pub listen: String,
     pub eventbridge_secret: Option<String>,
     pub canarytokens_secret: Option<String>,
+    pub public_url: Option<String>,
 }
 
 impl Default for ServeSection {
     fn default() -> Self {
-        ServeSection { listen: "127.0.0.1:8080".into(), eventbridge_secret: None, canarytokens_secret: None }
+        ServeSection {
+            listen: "127.0.0.1:8080".into(),
+            eventbridge_secret: None,
+            canarytokens_secret: None,
+            public_url: None,
+        }
+    }
+}
+
+impl ServeSection {
+    /// Where people reach the server, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
     }
 }
 
@@ -210,6 +250,7 @@ impl std::fmt::Debug for ServeSection {
             .field("listen", &self.listen)
             .field("eventbridge_secret", &self.eventbridge_secret.as_ref().map(|_| "***"))
             .field("canarytokens_secret", &self.canarytokens_secret.as_ref().map(|_| "***"))
+            .field("public_url", &self.public_url)
             .finish()
     }
 }
@@ -321,10 +362,17 @@ impl Config {
         for (name, field) in [
             ("HONEYTRAIL_ALERTS_LEASE_SECONDS", &mut self.alerts.lease_seconds),
             ("HONEYTRAIL_ALERTS_TIMEOUT_SECONDS", &mut self.alerts.timeout_seconds),
+            ("HONEYTRAIL_ALERTS_MIN_UPDATE_INTERVAL_SECONDS", &mut self.alerts.min_update_interval_seconds),
         ] {
             if let Some(v) = env(name) {
                 *field = v.parse().map_err(|_| anyhow::anyhow!("{name} is {v:?}; give a whole number of seconds"))?;
             }
+        }
+        if let Some(v) = env("HONEYTRAIL_ALERTS_ALLOWED_HOSTS") {
+            self.alerts.allowed_hosts = v.split(',').map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect();
+        }
+        if let Some(v) = env("HONEYTRAIL_PUBLIC_URL") {
+            self.serve.public_url = Some(v);
         }
         if let Some(v) = env("HONEYTRAIL_SERVE_LISTEN") {
             self.serve.listen = v;

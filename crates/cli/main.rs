@@ -6,6 +6,7 @@
 mod app;
 mod commands;
 mod config;
+mod web;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -81,15 +82,18 @@ enum Command {
     /// Consume CloudTrail notifications and events as they arrive
     #[command(subcommand)]
     Watch(commands::watch::WatchCommand),
-    /// Alert channels: webhook, Slack, Teams, PagerDuty, syslog, JSON lines file
+    /// Alert channels: webhook, Slack, Teams, PagerDuty, Jira, email, syslog, JSON lines file
     #[command(subcommand)]
-    Channel(commands::deliver::ChannelCommand),
+    Channel(commands::channel::ChannelCommand),
+    /// Send a test alert through a channel, a route or every channel
+    #[command(subcommand)]
+    Alert(commands::channel::AlertCommand),
     /// Runbooks: what responders do, rendered into every alert
     #[command(subcommand)]
-    Runbook(commands::deliver::RunbookCommand),
+    Runbook(commands::routing::RunbookCommand),
     /// Routing rules: which alerts go to which channels
     #[command(subcommand)]
-    Route(commands::deliver::RouteCommand),
+    Route(commands::routing::RouteCommand),
     /// Alert deliveries: dead letters and retries
     #[command(subcommand)]
     Delivery(commands::deliver::DeliveryCommand),
@@ -152,9 +156,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Incident(cmd) => commands::incident::run(&app, cmd).await,
         Command::Aws(cmd) => commands::canary::run(&app, cmd).await,
         Command::Watch(cmd) => commands::watch::run(&app, cmd).await,
-        Command::Channel(cmd) => commands::deliver::channel(&app, cmd).await,
-        Command::Runbook(cmd) => commands::deliver::runbook(&app, cmd).await,
-        Command::Route(cmd) => commands::deliver::route(&app, cmd).await,
+        Command::Channel(cmd) => commands::channel::channel(&app, cmd).await,
+        Command::Alert(cmd) => commands::channel::alert(&app, cmd).await,
+        Command::Runbook(cmd) => commands::routing::runbook(&app, cmd).await,
+        Command::Route(cmd) => commands::routing::route(&app, cmd).await,
         Command::Delivery(cmd) => commands::deliver::delivery(&app, cmd).await,
         Command::Deliver(args) => commands::deliver::deliver(&app, args).await,
         Command::Serve => commands::serve::run(&app).await,

@@ -10,11 +10,21 @@
 pub mod channels;
 pub mod retry;
 pub mod runbook;
+pub mod text;
 
 pub use channels::jsonl::JsonLinesConfig;
 pub use channels::webhook::{WebhookConfig, DELIVERY_HEADER, SIGNATURE_HEADER};
-pub use channels::ChannelConfig;
+pub use channels::{ChannelConfig, Outgoing};
 pub use retry::{backoff, Failure, Retry};
 
 /// The version of the alert JSON schema sent to generic webhooks.
 pub const SCHEMA: &str = "honeytrail.alert.v1";
+
+/// What the HTTP channels send with: one client, and the target policy.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    pub client: reqwest::Client,
+    /// When not empty, the only hosts HTTP alerts may go to (`example.com`
+    /// exactly, `.example.com` any host under it).
+    pub allowed_hosts: Vec<String>,
+}

@@ -87,10 +87,22 @@ pub async fn incident_record(store: &Store, id: i64, kind: &str) -> Result<serde
         }));
     }
     let events: Vec<_> = seen_events.into_iter().map(|(e, _)| e).collect();
-    let runbook = runbook_for(store, &token, &incident, &described, &activity(&events)).await?;
+    let placements =
+        store.placements(&honeytrail_store::PlacementFilter { token_id: Some(token.id), ..Default::default() }).await?;
+    let runbook = runbook_for(store, &token, &incident, &described, &activity(&events), &placements).await?;
+    let mut owners: Vec<&str> = placements
+        .iter()
+        .filter(|p| p.placement.removed_at.is_none())
+        .filter_map(|p| p.placement.spot.owner.as_deref())
+        .collect();
+    owners.sort();
+    owners.dedup();
+    let mut incident_json = json!(incident);
+    incident_json["severity"] = json!(honeytrail_core::incident::Severity::of(&token.labels, incident.state));
     Ok(json!({
         "type": kind,
-        "incident": incident,
+        "incident": incident_json,
+        "owners": owners,
         "token": {
             "id": token.id,
             "access_key_id": token.access_key_id,
@@ -118,10 +130,9 @@ async fn runbook_for(
     incident: &honeytrail_core::incident::Incident,
     described: &honeytrail_core::describe::Description,
     activity: &honeytrail_core::incident::Activity,
+    placements: &[honeytrail_store::PlacedToken],
 ) -> Result<String> {
     use honeytrail_alert::runbook::{self, Runbook};
-    let placements =
-        store.placements(&honeytrail_store::PlacementFilter { token_id: Some(token.id), ..Default::default() }).await?;
     let formats: Vec<String> = placements.iter().filter_map(|p| p.placement.spot.format.clone()).collect();
     let mut owners: Vec<String> = placements.iter().filter_map(|p| p.placement.spot.owner.clone()).collect();
     owners.dedup();

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod canary;
+pub mod channel;
 pub mod check;
 pub mod custody;
 pub mod deliver;
@@ -11,6 +12,7 @@ pub mod ingest;
 pub mod init;
 pub mod placement;
 pub mod render;
+pub mod routing;
 pub mod safety_net;
 pub mod serve;
 pub mod token;

@@ -93,6 +93,117 @@ fn internal(e: anyhow::Error) -> Response {
     )
 }
 
+/// An HTML page with the headers every page gets: no caching, no framing,
+/// no scripts, forms only to us.
+fn page(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [
+            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+            (
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+            (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn message_page(status: StatusCode, title: &str, message: &str) -> Response {
+    let error = !status.is_success();
+    page(status, crate::web::render("message.html", minijinja::context! {title, message, error}))
+}
+
+/// Why a "was this you?" link cannot be answered, as a page.
+fn question_refused(e: honeytrail_store::StoreError) -> Response {
+    use honeytrail_store::StoreError;
+    match e {
+        StoreError::NotFound(_) => message_page(
+            StatusCode::NOT_FOUND,
+            "Link not valid",
+            "This link is not valid. It may have been cut short by your mail program; open it from the email again.",
+        ),
+        StoreError::Refused(why) => message_page(StatusCode::CONFLICT, "Cannot record an answer", &why),
+        other => {
+            tracing::error!(error = %other, "cannot read an owner question");
+            message_page(StatusCode::SERVICE_UNAVAILABLE, "Try again later", "The answer cannot be recorded right now.")
+        }
+    }
+}
+
+/// GET of a "was this you?" link: shows the question. It records nothing,
+/// so a mail scanner opening the link answers nothing.
+async fn answer_page(State(s): State<Arc<Shared>>, Path(token): Path<String>) -> Response {
+    let q = match s.store.owner_question(&token).await {
+        Ok(q) => q,
+        Err(e) => return question_refused(e),
+    };
+    if q.answered_at.is_some() {
+        return message_page(StatusCode::OK, "Already answered", "Thank you: your answer was recorded before.");
+    }
+    if q.expires_at < chrono::Utc::now() {
+        return question_refused(honeytrail_store::StoreError::Refused(
+            "This link has expired; please reply to the security team directly.".into(),
+        ));
+    }
+    let record = match super::incident::incident_record(&s.store, q.incident_id, "question").await {
+        Ok(r) => r,
+        Err(e) => return internal(e),
+    };
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_string)).collect()
+    };
+    page(
+        StatusCode::OK,
+        crate::web::render(
+            "answer.html",
+            minijinja::context! {
+                title => "Was this you?",
+                placement => record["placement"].as_str().unwrap_or(""),
+                first_seen => record["incident"]["first_seen"].as_str().unwrap_or(""),
+                apis => strings(&record["activity"]["apis"]),
+                ips => strings(&record["activity"]["source_ips"]),
+            },
+        ),
+    )
+}
+
+#[derive(serde::Deserialize)]
+struct AnswerForm {
+    answer: String,
+    #[serde(default)]
+    comment: String,
+}
+
+/// POST of a "was this you?" link: records the answer once.
+async fn answer_submit(
+    State(s): State<Arc<Shared>>,
+    Path(token): Path<String>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+    axum::Form(form): axum::Form<AnswerForm>,
+) -> Response {
+    let it_was_me = match form.answer.as_str() {
+        "yes" => true,
+        "no" => false,
+        _ => return message_page(StatusCode::BAD_REQUEST, "Choose an answer", "Answer yes or no."),
+    };
+    match s.store.answer_owner_question(&token, it_was_me, Some(&form.comment), &peer.ip().to_string()).await {
+        Ok(_) => message_page(
+            StatusCode::OK,
+            "Thank you",
+            if it_was_me {
+                "Your answer was recorded: it was you. The security team will follow up. Please do not use the key again."
+            } else {
+                "Your answer was recorded: it was not you. The security team has been told and will follow up."
+            },
+        ),
+        Err(e) => question_refused(e),
+    }
+}
+
 async fn eventbridge(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let given = headers.get(SECRET_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
     match &s.eventbridge_secret {
@@ -200,6 +311,7 @@ pub async fn run(app: &App) -> Result<ExitCode> {
         .route("/metrics", get(metrics))
         .route("/ingest/eventbridge", post(eventbridge))
         .route("/ingest/canarytokens/{secret}", post(canarytokens))
+        .route("/answer/{token}", get(answer_page).post(answer_submit))
         .layer(DefaultBodyLimit::max(1 << 20))
         .with_state(shared.clone());
     let addr: SocketAddr = serve
@@ -229,8 +341,8 @@ pub async fn run(app: &App) -> Result<ExitCode> {
     );
     eprintln!("  health: /healthz   metrics: /metrics; delivering alerts to the configured channels");
     let dispatcher =
-        tokio::spawn(super::deliver::run_dispatcher(shared.store.clone(), super::deliver::Timing::from_config(app)));
-    axum::serve(listener, router)
+        tokio::spawn(super::deliver::run_dispatcher(shared.store.clone(), super::deliver::Settings::from_config(app)));
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -69,6 +69,58 @@ impl IncidentState {
     }
 }
 
+/// How urgent an incident is. Routing rules can ask for a minimum.
+///
+/// A use of a honey key is an intrusion until shown otherwise, so the base is
+/// `high`; a token label `severity=<level>` sets another base (a key left in a
+/// test lab may be `medium`), and a confirmed intrusion is always `critical`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 4] = [Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    /// The severity of an incident of a token with `labels` in `state`.
+    pub fn of(labels: &crate::model::Labels, state: IncidentState) -> Severity {
+        if state == IncidentState::Confirmed {
+            return Severity::Critical;
+        }
+        labels.get("severity").and_then(|v| v.parse().ok()).unwrap_or(Severity::High)
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Severity::ALL
+            .into_iter()
+            .find(|v| v.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("unknown severity {s:?}; use low, medium, high or critical"))
+    }
+}
+
 impl fmt::Display for IncidentState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -23,4 +23,4 @@ pub mod secret;
 pub mod stealth;
 
 pub use model::{CustodyHop, Labels, NewToken, Placement, Spot, Token, TokenKind, TokenState};
-pub use secret::{Secret, SecretBox};
+pub use secret::{bearer_hash, new_bearer, Secret, SecretBox};

@@ -2,7 +2,7 @@
 //!
 //! A route names channels and optional conditions — a token label, a
 //! placement owner or host (case-insensitive substring of any active
-//! placement), incident states. An alert goes to the channels of every route
+//! placement), incident states, a minimum severity. An alert goes to the channels of every route
 //! whose conditions all hold. Routes marked default apply only when no other
 //! route matched. With no routes at all, every channel gets every alert.
 
@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::incident::IncidentState;
+use crate::incident::{IncidentState, Severity};
 use crate::model::Labels;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -27,6 +27,9 @@ pub struct Route {
     /// Empty: any state.
     #[serde(default)]
     pub states: Vec<IncidentState>,
+    /// Only incidents at least this severe.
+    #[serde(default)]
+    pub min_severity: Option<Severity>,
     /// Applies only when no other route matched.
     #[serde(default)]
     pub default: bool,
@@ -39,6 +42,7 @@ pub struct AlertContext<'a> {
     /// `(owner, host)` of each active placement.
     pub placements: Vec<(Option<&'a str>, &'a str)>,
     pub state: Option<IncidentState>,
+    pub severity: Severity,
 }
 
 fn contains(haystack: &str, needle: &str) -> bool {
@@ -58,7 +62,8 @@ impl Route {
             .is_none_or(|o| ctx.placements.iter().any(|(owner, _)| owner.is_some_and(|x| contains(x, o))));
         let host_ok = self.host.as_deref().is_none_or(|h| ctx.placements.iter().any(|(_, host)| contains(host, h)));
         let state_ok = self.states.is_empty() || ctx.state.is_some_and(|s| self.states.contains(&s));
-        label_ok && owner_ok && host_ok && state_ok
+        let severity_ok = self.min_severity.is_none_or(|min| ctx.severity >= min);
+        label_ok && owner_ok && host_ok && state_ok && severity_ok
     }
 }
 
@@ -97,7 +102,12 @@ mod tests {
         ];
         let labels = Labels::from([("team".into(), "payments".into())]);
         let none = Labels::new();
-        let ctx = |labels, placements, state| AlertContext { labels, placements, state: Some(state) };
+        let ctx = |labels, placements, state| AlertContext {
+            labels,
+            placements,
+            state: Some(state),
+            severity: Severity::High,
+        };
         let set = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>());
         assert_eq!(select(&routes, &ctx(&labels, vec![], IncidentState::Open)), set(&["pay-slack"]));
         assert_eq!(
@@ -110,5 +120,22 @@ mod tests {
             "state filter, then default"
         );
         assert_eq!(select(&[], &ctx(&none, vec![], IncidentState::Open)), None);
+    }
+
+    #[test]
+    fn routes_by_minimum_severity() {
+        let routes = vec![
+            Route { min_severity: Some(Severity::Critical), ..route("page", "pagerduty") },
+            Route { default: true, ..route("rest", "soc") },
+        ];
+        let labels = Labels::new();
+        let ctx = |severity| AlertContext { labels: &labels, placements: vec![], state: None, severity };
+        let set = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>());
+        assert_eq!(select(&routes, &ctx(Severity::Critical)), set(&["pagerduty"]));
+        assert_eq!(select(&routes, &ctx(Severity::High)), set(&["soc"]));
+        let lab = Labels::from([("severity".into(), "Medium".into())]);
+        assert_eq!(Severity::of(&lab, IncidentState::Open), Severity::Medium);
+        assert_eq!(Severity::of(&lab, IncidentState::Confirmed), Severity::Critical);
+        assert_eq!(Severity::of(&Labels::new(), IncidentState::Acknowledged), Severity::High);
     }
 }

@@ -120,3 +120,36 @@ mod tests {
         assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
     }
 }
+
+/// A random bearer credential (a one-time link, a session, an API token):
+/// 32 random bytes, URL-safe base64, with `prefix` so a leaked one is
+/// recognisable in a secret scanner.
+pub fn new_bearer(prefix: &str) -> Secret {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    Secret::new(format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)))
+}
+
+/// What is stored of a bearer credential: its SHA-256, hex. Bearer
+/// credentials carry 256 random bits, so a fast hash is enough (a password
+/// needs a slow one).
+pub fn bearer_hash(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod bearer_tests {
+    use super::*;
+
+    #[test]
+    fn bearers_are_random_prefixed_and_hash_stably() {
+        let a = new_bearer("htq_");
+        let b = new_bearer("htq_");
+        assert!(a.expose().starts_with("htq_") && a.expose().len() == 4 + 43);
+        assert_ne!(a.expose(), b.expose());
+        // printf abc | sha256sum
+        assert_eq!(bearer_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+}

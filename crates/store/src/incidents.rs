@@ -73,7 +73,7 @@ fn event_from_row(row: &AnyRow) -> Result<TokenEvent, StoreError> {
     })
 }
 
-async fn log(
+pub(crate) async fn log(
     tx: &mut Transaction<'static, Any>,
     incident_id: i64,
     at: DateTime<Utc>,
@@ -96,15 +96,19 @@ async fn log(
     Ok(())
 }
 
-async fn queue_alert(
+pub(crate) async fn queue_alert(
     tx: &mut Transaction<'static, Any>,
     incident_id: i64,
     kind: &str,
     at: DateTime<Utc>,
+    update_interval: Duration,
 ) -> Result<(), StoreError> {
+    let mut not_before = at;
     // Alerts are rendered when delivered, from the incident as it is then, so
     // an update is already covered by any alert of the incident that has not
     // gone out yet: a burst of API calls makes one alert, not one per call.
+    // And updates keep `update_interval` apart, so a long burst makes one
+    // alert per interval.
     if kind == "incident.updated" {
         let waiting = sqlx::query("SELECT 1 FROM alerts WHERE incident_id = $1 AND fanned_out = 0 LIMIT 1")
             .bind(incident_id)
@@ -113,11 +117,20 @@ async fn queue_alert(
         if waiting.is_some() {
             return Ok(());
         }
+        let last: Option<i64> = sqlx::query("SELECT MAX(not_before) FROM alerts WHERE incident_id = $1")
+            .bind(incident_id)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get(0)?;
+        if let Some(last) = last {
+            not_before = not_before.max(from_millis(last)? + update_interval);
+        }
     }
-    sqlx::query("INSERT INTO alerts (incident_id, kind, created_at) VALUES ($1, $2, $3)")
+    sqlx::query("INSERT INTO alerts (incident_id, kind, created_at, not_before) VALUES ($1, $2, $3, $4)")
         .bind(incident_id)
         .bind(kind)
         .bind(millis(at))
+        .bind(millis(not_before))
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -200,7 +213,7 @@ impl Store {
         };
         // The alert is written with the change that causes it: a crash after
         // commit still delivers it, a rollback never does.
-        queue_alert(&mut tx, incident_id, alert_kind, now).await?;
+        queue_alert(&mut tx, incident_id, alert_kind, now, self.update_interval).await?;
         sqlx::query(
             "INSERT INTO events (event_id, token_id, incident_id, event_time, seen_at, event_source, event_name, aws_region, source_ip, \
              user_agent, error_code, error_message, access_key_id, principal_arn, source, origin, raw) \
@@ -329,7 +342,7 @@ impl Store {
             return Err(StoreError::Refused(format!("incident #{id} changed meanwhile; look again and retry")));
         }
         log(&mut tx, id, now, actor, "state", Some(current), Some(next), note).await?;
-        queue_alert(&mut tx, id, "incident.state", now).await?;
+        queue_alert(&mut tx, id, "incident.state", now, self.update_interval).await?;
         tx.commit().await?;
         self.incident(id).await
     }

@@ -22,6 +22,7 @@ mod error;
 mod incidents;
 mod migrate;
 mod outbox;
+mod questions;
 mod registry;
 
 use std::str::FromStr;
@@ -35,6 +36,7 @@ pub use error::StoreError;
 pub use incidents::{EventOutcome, IncidentFilter};
 pub use migrate::latest_version as latest_schema_version;
 pub use outbox::{Channel, Delivery, StoredRunbook};
+pub use questions::OwnerQuestion;
 pub use registry::{ImportRow, ImportSummary, NewHop, PlacedToken, PlacementFilter, TokenFilter};
 
 /// Which database is behind a [`Store`].
@@ -50,6 +52,8 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     secrets: Option<SecretBox>,
+    /// The least time between two update alerts of one incident.
+    update_interval: chrono::Duration,
 }
 
 /// Turns what a user wrote (`postgres://…`, `sqlite://…`, `sqlite:x.db`, or a
@@ -120,9 +124,16 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Connect { url: redact_url(&url), source: e })?;
-        let store = Store { pool, backend, secrets };
+        let store = Store { pool, backend, secrets, update_interval: chrono::Duration::seconds(60) };
         migrate::run(&store).await?;
         Ok(store)
+    }
+
+    /// Sets the least time between two update alerts of one incident (new
+    /// events); opening and state changes are never held back.
+    pub fn with_update_interval(mut self, interval: chrono::Duration) -> Store {
+        self.update_interval = interval;
+        self
     }
 
     pub fn backend(&self) -> Backend {

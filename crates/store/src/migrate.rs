@@ -34,6 +34,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(5, "alerts", "0005_alerts"),
     migration!(6, "routes", "0006_routes"),
     migration!(7, "runbooks", "0007_runbooks"),
+    migration!(8, "alert-followups", "0008_alert_followups"),
 ];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.

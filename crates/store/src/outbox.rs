@@ -124,7 +124,8 @@ impl Store {
     /// no rules). Returns how many alerts were fanned out.
     pub async fn fan_out(&self) -> Result<usize, StoreError> {
         let alerts: Vec<(i64, i64)> =
-            sqlx::query("SELECT id, incident_id FROM alerts WHERE fanned_out = 0 ORDER BY id")
+            sqlx::query("SELECT id, incident_id FROM alerts WHERE fanned_out = 0 AND not_before <= $1 ORDER BY id")
+                .bind(millis(Utc::now()))
                 .fetch_all(&self.pool)
                 .await?
                 .iter()
@@ -178,6 +179,7 @@ impl Store {
                 .map(|p| (p.placement.spot.owner.as_deref(), p.placement.spot.host.as_str()))
                 .collect(),
             state: Some(incident.state),
+            severity: honeytrail_core::incident::Severity::of(&token.labels, incident.state),
         };
         Ok(route::select(routes, &ctx))
     }

@@ -44,6 +44,8 @@ store_tests!(
     label_filters,
     events_group_into_incidents_by_window,
     incident_workflow_is_recorded,
+    owner_questions_are_answered_once,
+    update_alerts_keep_their_interval,
 );
 
 const KEY: &str = "AKIAQYLPMN5HHHFPZAM2";
@@ -339,4 +341,60 @@ async fn incident_workflow_is_recorded(store: Store, _url: String) {
         panic!()
     };
     assert!(store.incident(r).await.unwrap().token_retired);
+}
+
+async fn owner_questions_are_answered_once(store: Store, _url: String) {
+    let t = store.insert_token(&new_token(KEY), &[], &[]).await.unwrap();
+    let EventOutcome::Opened(id) = store
+        .record_event(&event(t.id, "q1", 0, "ListBuckets", "203.0.113.9"), chrono::Duration::hours(1))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    let ttl = chrono::Duration::days(14);
+    let token = store.owner_question_token(id, "maria@acme.test", ttl).await.unwrap();
+    let again = store.owner_question_token(id, "maria@acme.test", ttl).await.unwrap();
+    assert_eq!(token.expose(), again.expose(), "a retried email carries the same link");
+    let q = store.owner_question(token.expose()).await.unwrap();
+    assert_eq!((q.incident_id, q.owner.as_str(), q.answered_at), (id, "maria@acme.test", None));
+    assert!(matches!(store.owner_question("htq_forged").await, Err(StoreError::NotFound(_))));
+    let answered =
+        store.answer_owner_question(token.expose(), true, Some(" testing the CLI "), "192.0.2.1").await.unwrap();
+    assert_eq!((answered.answer.as_deref(), answered.comment.as_deref()), (Some("yes"), Some("testing the CLI")));
+    let err = store.answer_owner_question(token.expose(), false, None, "192.0.2.1").await.unwrap_err();
+    assert!(matches!(err, StoreError::Refused(_)), "{err}");
+    let log = store.incident_log(id).await.unwrap();
+    assert_eq!(log.last().unwrap().note.as_deref(), Some("yes, it was me: testing the CLI"));
+    assert_eq!(store.incident(id).await.unwrap().state, IncidentState::Open);
+    let expired = store.owner_question_token(id, "bob@acme.test", chrono::Duration::seconds(-1)).await.unwrap();
+    let err = store.answer_owner_question(expired.expose(), true, None, "192.0.2.1").await.unwrap_err();
+    assert!(err.to_string().contains("expired"), "{err}");
+    // Channel references (a Jira issue key) are kept per channel and incident.
+    let channel = store.add_channel("jira", "jira", &honeytrail_core::Secret::new("{}")).await.unwrap();
+    assert_eq!(store.channel_ref(channel.id, id).await.unwrap(), None);
+    store.set_channel_ref(channel.id, id, "SEC-7").await.unwrap();
+    assert_eq!(store.channel_ref(channel.id, id).await.unwrap().as_deref(), Some("SEC-7"));
+}
+
+async fn update_alerts_keep_their_interval(store: Store, _url: String) {
+    let store = store.with_update_interval(chrono::Duration::hours(1));
+    let jsonl = store.add_channel("siem", "jsonl", &honeytrail_core::Secret::new("{}")).await.unwrap();
+    let t = store.insert_token(&new_token(KEY), &[], &[]).await.unwrap();
+    let window = chrono::Duration::hours(1);
+    store.record_event(&event(t.id, "u1", 0, "ListBuckets", "203.0.113.9"), window).await.unwrap();
+    assert_eq!(store.fan_out().await.unwrap(), 1, "the opening goes out at once");
+    store.record_event(&event(t.id, "u2", 1, "ListUsers", "203.0.113.9"), window).await.unwrap();
+    store.record_event(&event(t.id, "u3", 2, "ListRoles", "203.0.113.9"), window).await.unwrap();
+    assert_eq!(store.fan_out().await.unwrap(), 0, "updates wait for the interval");
+    let EventOutcome::Joined(id) =
+        store.record_event(&event(t.id, "u4", 3, "GetUser", "203.0.113.9"), window).await.unwrap()
+    else {
+        panic!()
+    };
+    store.change_incident_state(id, IncidentState::Acknowledged, "bob", None).await.unwrap();
+    assert_eq!(store.fan_out().await.unwrap(), 1, "a state change is not held back");
+    let pending = store.deliveries("pending").await.unwrap();
+    assert_eq!(pending.len(), 2);
+    assert!(pending.iter().all(|d| d.channel_id == jsonl.id));
 }

@@ -1,6 +1,8 @@
 //! One module per channel kind, and [`ChannelConfig`], the one interface the
 //! dispatcher uses for all of them.
 
+pub mod email;
+pub mod jira;
 pub mod jsonl;
 pub mod pagerduty;
 pub mod slack;
@@ -9,6 +11,7 @@ pub mod teams;
 pub mod webhook;
 
 use crate::retry::{Failure, Retry};
+use crate::Sender;
 
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
@@ -23,6 +26,19 @@ pub enum ChannelConfig {
     Teams(teams::TeamsConfig),
     PagerDuty(pagerduty::PagerDutyConfig),
     Syslog(syslog::SyslogConfig),
+    Jira(jira::JiraConfig),
+    Email(email::EmailConfig),
+}
+
+/// One alert on its way out.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    /// The same across retries.
+    pub delivery_id: &'a str,
+    /// The alert record (the `honeytrail.alert.v1` JSON).
+    pub record: &'a serde_json::Value,
+    /// What this channel created for the incident before (a Jira issue key).
+    pub reference: Option<&'a str>,
 }
 
 impl std::fmt::Debug for ChannelConfig {
@@ -32,7 +48,7 @@ impl std::fmt::Debug for ChannelConfig {
 }
 
 impl ChannelConfig {
-    pub const KINDS: [&'static str; 6] = ["webhook", "jsonl", "slack", "teams", "pagerduty", "syslog"];
+    pub const KINDS: [&'static str; 8] = ["webhook", "jsonl", "slack", "teams", "pagerduty", "syslog", "jira", "email"];
 
     pub fn kind(&self) -> &'static str {
         match self {
@@ -42,6 +58,8 @@ impl ChannelConfig {
             ChannelConfig::Teams(_) => "teams",
             ChannelConfig::PagerDuty(_) => "pagerduty",
             ChannelConfig::Syslog(_) => "syslog",
+            ChannelConfig::Jira(_) => "jira",
+            ChannelConfig::Email(_) => "email",
         }
     }
 
@@ -56,6 +74,8 @@ impl ChannelConfig {
             "teams" => serde_json::from_str(json).map(ChannelConfig::Teams).map_err(damaged),
             "pagerduty" => serde_json::from_str(json).map(ChannelConfig::PagerDuty).map_err(damaged),
             "syslog" => serde_json::from_str(json).map(ChannelConfig::Syslog).map_err(damaged),
+            "jira" => serde_json::from_str(json).map(ChannelConfig::Jira).map_err(damaged),
+            "email" => serde_json::from_str(json).map(ChannelConfig::Email).map_err(damaged),
             other => Err(Failure {
                 message: format!("unknown channel kind {other:?}; known: {}", Self::KINDS.join(", ")),
                 retry: Retry::Never,
@@ -72,26 +92,33 @@ impl ChannelConfig {
             ChannelConfig::Teams(c) => serde_json::to_string(c),
             ChannelConfig::PagerDuty(c) => serde_json::to_string(c),
             ChannelConfig::Syslog(c) => serde_json::to_string(c),
+            ChannelConfig::Jira(c) => serde_json::to_string(c),
+            ChannelConfig::Email(c) => serde_json::to_string(c),
         }
         .expect("channel configurations serialise")
     }
 
-    /// Sends one alert record (the `honeytrail.alert.v1` JSON); `delivery_id`
-    /// stays the same across retries.
-    pub async fn deliver(
-        &self,
-        client: &reqwest::Client,
-        delivery_id: &str,
-        record: &serde_json::Value,
-    ) -> Result<(), Failure> {
+    /// Whether alerts through this channel want "was this you?" links for
+    /// placement owners.
+    pub fn asks_owners(&self) -> bool {
+        matches!(self, ChannelConfig::Email(c) if c.ask_owner)
+    }
+
+    /// Sends one alert. Returns what the channel created that later alerts
+    /// of the incident refer to (a Jira issue key), if anything.
+    pub async fn deliver(&self, sender: &Sender, out: &Outgoing<'_>) -> Result<Option<String>, Failure> {
+        let record = out.record;
         let body = || serde_json::to_vec(record).expect("alert records serialise");
         match self {
-            ChannelConfig::Webhook(c) => webhook::deliver(client, c, delivery_id, &body()).await,
+            ChannelConfig::Webhook(c) => webhook::deliver(sender, c, out.delivery_id, &body()).await,
             ChannelConfig::JsonLines(c) => jsonl::deliver(c, &body()),
-            ChannelConfig::Slack(c) => slack::deliver(client, c, record).await,
-            ChannelConfig::Teams(c) => teams::deliver(client, c, record).await,
-            ChannelConfig::PagerDuty(c) => pagerduty::deliver(client, c, record).await,
+            ChannelConfig::Slack(c) => slack::deliver(sender, c, record).await,
+            ChannelConfig::Teams(c) => teams::deliver(sender, c, record).await,
+            ChannelConfig::PagerDuty(c) => pagerduty::deliver(sender, c, record).await,
             ChannelConfig::Syslog(c) => syslog::deliver(c, record, &hostname()).await,
+            ChannelConfig::Email(c) => email::deliver(c, record, &hostname()).await,
+            ChannelConfig::Jira(c) => return jira::deliver(sender, c, record, out.reference).await,
         }
+        .map(|()| None)
     }
 }

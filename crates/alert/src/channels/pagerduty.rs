@@ -12,8 +12,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::channels::webhook::{post_json, WebhookConfig};
+use crate::channels::webhook::{plain, post_json};
 use crate::retry::Failure;
+use crate::Sender;
 
 pub const DEFAULT_ENDPOINT: &str = "https://events.pagerduty.com/v2/enqueue";
 
@@ -94,9 +95,9 @@ pub fn event(config: &PagerDutyConfig, record: &Value) -> Value {
     body
 }
 
-pub async fn deliver(client: &reqwest::Client, config: &PagerDutyConfig, record: &Value) -> Result<(), Failure> {
-    let target = WebhookConfig { url: config.endpoint.clone(), secret: String::new(), headers: Default::default() };
-    post_json(client, &target, None, &serde_json::to_vec(&event(config, record)).expect("events serialise")).await
+pub async fn deliver(sender: &Sender, config: &PagerDutyConfig, record: &Value) -> Result<(), Failure> {
+    let body = serde_json::to_vec(&event(config, record)).expect("events serialise");
+    post_json(sender, &plain(&config.endpoint), None, &body).await.map(|_| ())
 }
 
 #[cfg(test)]

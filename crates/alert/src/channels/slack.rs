@@ -12,8 +12,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::channels::webhook::{post_json, WebhookConfig};
+use crate::channels::webhook::{plain, post_json};
 use crate::retry::Failure;
+use crate::Sender;
 
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SlackConfig {
@@ -117,10 +118,9 @@ pub fn message(record: &Value) -> Value {
     })
 }
 
-pub async fn deliver(client: &reqwest::Client, config: &SlackConfig, record: &Value) -> Result<(), Failure> {
-    let as_webhook = WebhookConfig { url: config.url.clone(), secret: String::new(), headers: Default::default() };
+pub async fn deliver(sender: &Sender, config: &SlackConfig, record: &Value) -> Result<(), Failure> {
     let body = serde_json::to_vec(&message(record)).expect("messages serialise");
-    post_json(client, &as_webhook, None, &body).await
+    post_json(sender, &plain(&config.url), None, &body).await.map(|_| ())
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::retry::{Failure, Retry};
+use crate::Sender;
 
 pub const SIGNATURE_HEADER: &str = "X-Honeytrail-Signature";
 pub const DELIVERY_HEADER: &str = "X-Honeytrail-Delivery";
@@ -74,14 +75,33 @@ fn forbidden(ip: IpAddr) -> bool {
     }
 }
 
-/// Checks a webhook target: http(s) only, and never a link-local or cloud
-/// metadata address (169.254.169.254 and friends), whatever a name resolves to.
-pub async fn check_target(url: &str) -> Result<(), Failure> {
+/// Whether `host` is on an allowlist: `example.com` allows exactly that
+/// host, `.example.com` (or `*.example.com`) any host under it.
+pub fn allowed(host: &str, allowlist: &[String]) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    allowlist.iter().any(|entry| {
+        let entry = entry.trim().to_ascii_lowercase();
+        match entry.strip_prefix('*').unwrap_or(&entry).strip_prefix('.') {
+            Some(suffix) => host.ends_with(&format!(".{suffix}")),
+            None => host == entry,
+        }
+    })
+}
+
+/// Checks a webhook target: http(s) only, on the allowlist when there is
+/// one, and never a link-local or cloud metadata address (169.254.169.254 and
+/// friends), whatever a name resolves to.
+pub async fn check_target(url: &str, allowlist: &[String]) -> Result<(), Failure> {
     let never = |message: String| Failure { message, retry: Retry::Never };
     let host = host_of(url)
         .ok_or_else(|| never("the webhook URL must start with http:// or https:// and name a host".into()))?;
     if host.is_empty() {
         return Err(never("the webhook URL has no host".into()));
+    }
+    if !allowlist.is_empty() && !allowed(host, allowlist) {
+        return Err(never(format!(
+            "{host} is not on the alert target allowlist (alerts.allowed_hosts); add it there or choose another target"
+        )));
     }
     let lower = host.to_ascii_lowercase();
     if lower == "metadata.google.internal" || lower == "instance-data" || lower.ends_with(".internal.metadata") {
@@ -110,26 +130,27 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 }
 
 /// Sends one alert. `delivery_id` is constant across retries.
-pub async fn deliver(
-    client: &reqwest::Client,
-    config: &WebhookConfig,
-    delivery_id: &str,
-    body: &[u8],
-) -> Result<(), Failure> {
-    post_json(client, config, Some(delivery_id), body).await
+pub async fn deliver(sender: &Sender, config: &WebhookConfig, delivery_id: &str, body: &[u8]) -> Result<(), Failure> {
+    post_json(sender, config, Some(delivery_id), body).await.map(|_| ())
+}
+
+/// A webhook target with nothing but a URL (Slack, Teams, PagerDuty).
+pub(crate) fn plain(url: &str) -> WebhookConfig {
+    WebhookConfig { url: url.to_string(), secret: String::new(), headers: Default::default() }
 }
 
 /// POSTs a JSON body to a checked target and classifies the answer; shared by
-/// every HTTP channel. Signs it when the configuration has a secret.
+/// every HTTP channel. Signs it when the configuration has a secret. Returns
+/// the response body (at most 1 MiB of it).
 pub(crate) async fn post_json(
-    client: &reqwest::Client,
+    sender: &Sender,
     config: &WebhookConfig,
     delivery_id: Option<&str>,
     body: &[u8],
-) -> Result<(), Failure> {
-    check_target(&config.url).await?;
+) -> Result<Vec<u8>, Failure> {
+    check_target(&config.url, &sender.allowed_hosts).await?;
     let mut request =
-        client.post(&config.url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_vec());
+        sender.client.post(&config.url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_vec());
     if let Some(id) = delivery_id {
         request = request.header(DELIVERY_HEADER, id);
     }
@@ -155,7 +176,15 @@ pub(crate) async fn post_json(
     };
     let status = response.status();
     if status.is_success() {
-        return Ok(());
+        let mut response = response;
+        let mut out = Vec::new();
+        while let Ok(Some(chunk)) = response.chunk().await {
+            out.extend_from_slice(&chunk);
+            if out.len() > 1 << 20 {
+                break;
+            }
+        }
+        return Ok(out);
     }
     let retry = match status.as_u16() {
         429 | 503 => retry_after(response.headers()).map(Retry::After).unwrap_or(Retry::Backoff),
@@ -178,6 +207,22 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn the_allowlist_admits_exact_hosts_and_subdomains_only() {
+        let list = vec!["hooks.slack.com".to_string(), ".example.com".to_string(), "*.corp.test".to_string()];
+        assert!(allowed("hooks.slack.com", &list));
+        assert!(allowed("HOOKS.slack.com.", &list));
+        assert!(allowed("soc.example.com", &list));
+        assert!(allowed("a.b.corp.test", &list));
+        assert!(!allowed("example.com.evil.net", &list));
+        assert!(!allowed("evilexample.com", &list));
+        assert!(!allowed("slack.com", &list));
+        let refused = check_target("http://127.0.0.1:9/x", &list).await.unwrap_err();
+        assert_eq!(refused.retry, Retry::Never);
+        assert!(refused.message.contains("allowlist"), "{}", refused.message);
+        check_target("http://127.0.0.1:9/x", &[]).await.unwrap();
+    }
+
     #[test]
     fn hosts_are_extracted() {
         assert_eq!(host_of("https://hooks.example.com/x?y=1"), Some("hooks.example.com"));
@@ -195,9 +240,9 @@ mod tests {
             "file:///etc/passwd",
             "gopher://x",
         ] {
-            let err = check_target(url).await.unwrap_err();
+            let err = check_target(url, &[]).await.unwrap_err();
             assert_eq!(err.retry, Retry::Never, "{url}");
         }
-        assert!(check_target("http://127.0.0.1:9/hook").await.is_ok());
+        assert!(check_target("http://127.0.0.1:9/hook", &[]).await.is_ok());
     }
 }

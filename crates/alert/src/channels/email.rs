@@ -1,0 +1,274 @@
+//! Email over SMTP: a plain-text and an HTML part in one message, to every
+//! recipient of the channel. Updates of an incident reply to its first
+//! message (`In-Reply-To`/`References`), so mail clients thread them.
+//!
+//! With `ask_owner`, the owner of each placement whose owner is an email
+//! address also gets a short "was this you?" message when the incident opens,
+//! with a one-time link to answer (see `owner_questions` in the record).
+//!
+//! TLS: `starttls` (default, port 587), `tls` (implicit TLS, port 465) or
+//! `none` (a local relay only). The password is a secret.
+//!
+//! Example configuration (`honeytrail channel add email soc --host smtp.acme.com --from honeytrail@acme.com --to soc@acme.com --username honeytrail --password-stdin`):
+//! ```json
+//! {"host": "smtp.acme.com", "port": 587, "tls": "starttls", "username": "honeytrail", "password": "…",
+//!  "from": "honeytrail@acme.com", "to": ["soc@acme.com"], "ask_owner": true}
+//! ```
+
+use std::time::Duration;
+
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::retry::{Failure, Retry};
+use crate::text::{self, html_escape};
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Upgrade a plain connection with STARTTLS; refuse to go on without it.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (SMTPS).
+    Tls,
+    /// No encryption: only for a relay on the same host or network.
+    None,
+}
+
+impl std::str::FromStr for TlsMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "starttls" => Ok(TlsMode::Starttls),
+            "tls" => Ok(TlsMode::Tls),
+            "none" => Ok(TlsMode::None),
+            other => Err(format!("unknown TLS mode {other:?}; use starttls, tls or none")),
+        }
+    }
+}
+
+fn default_port() -> u16 {
+    587
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EmailConfig {
+    pub host: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub tls: TlsMode,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    pub from: String,
+    pub to: Vec<String>,
+    /// Ask placement owners "was this you?" when an incident opens.
+    #[serde(default)]
+    pub ask_owner: bool,
+}
+
+impl std::fmt::Debug for EmailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EmailConfig(***)")
+    }
+}
+
+fn never(message: String) -> Failure {
+    Failure { message, retry: Retry::Never }
+}
+
+fn mailbox(address: &str, what: &str) -> Result<Mailbox, Failure> {
+    address.trim().parse().map_err(|_| never(format!("the {what} address {address:?} is not an email address")))
+}
+
+/// Checks a configuration before it is stored.
+pub fn check(config: &EmailConfig) -> Result<(), String> {
+    let f = |e: Failure| e.message;
+    mailbox(&config.from, "from").map_err(f)?;
+    if config.to.is_empty() {
+        return Err("an email channel needs at least one recipient (--to)".into());
+    }
+    for to in &config.to {
+        mailbox(to, "to").map_err(f)?;
+    }
+    if config.host.trim().is_empty() {
+        return Err("the SMTP host is empty".into());
+    }
+    if config.username.is_some() != config.password.is_some() {
+        return Err("give both a username and a password, or neither".into());
+    }
+    Ok(())
+}
+
+/// Whether an owner (as recorded on a placement) is an email address we can ask.
+pub fn is_address(owner: &str) -> bool {
+    owner.trim().parse::<Mailbox>().is_ok() && owner.contains('@')
+}
+
+/// The Message-ID of an incident's first message, which updates refer to.
+fn thread_id(record: &Value, domain: &str) -> String {
+    format!("<honeytrail-incident-{}@{domain}>", record["incident"]["id"].as_i64().unwrap_or(0))
+}
+
+fn alternative(plain: String, html: String) -> MultiPart {
+    // Base64 keeps long lines and non-ASCII intact through any relay.
+    MultiPart::alternative()
+        .singlepart(
+            SinglePart::builder().header(ContentType::TEXT_PLAIN).header(ContentTransferEncoding::Base64).body(plain),
+        )
+        .singlepart(
+            SinglePart::builder().header(ContentType::TEXT_HTML).header(ContentTransferEncoding::Base64).body(html),
+        )
+}
+
+fn html_page(title: &str, lead: &str, link: Option<(&str, &str)>, pre: &str) -> String {
+    let button = link
+        .map(|(url, label)| {
+            format!(
+                "<p><a href=\"{}\" style=\"background:#b91c1c;color:#fff;padding:8px 14px;text-decoration:none;border-radius:4px\">{}</a></p>",
+                html_escape(url),
+                html_escape(label)
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif\"><h2>{}</h2><p><strong>{}</strong></p>{button}<pre style=\"white-space:pre-wrap\">{}</pre></body></html>",
+        html_escape(title),
+        html_escape(lead),
+        html_escape(pre)
+    )
+}
+
+/// The message to the channel's recipients.
+pub fn team_message(config: &EmailConfig, record: &Value, domain: &str) -> Result<Message, Failure> {
+    let title = text::title(record);
+    let plain = text::body(record);
+    let link = record["incident"]["url"].as_str().map(|u| (u, "Open the incident"));
+    let html = html_page(&title, record["placement"].as_str().unwrap_or(""), link, &plain);
+    let mut builder = Message::builder().from(mailbox(&config.from, "from")?).subject(format!("[honeytrail] {title}"));
+    for to in &config.to {
+        builder = builder.to(mailbox(to, "to")?);
+    }
+    if !text::is_test(record) {
+        let thread = thread_id(record, domain);
+        builder = if record["alert"]["kind"] == "incident.opened" {
+            builder.message_id(Some(thread))
+        } else {
+            builder.in_reply_to(thread.clone()).references(thread).message_id(None)
+        };
+    }
+    builder.multipart(alternative(plain, html)).map_err(|e| never(format!("cannot build the email: {e}")))
+}
+
+/// The "was this you?" message to one placement owner.
+pub fn owner_message(config: &EmailConfig, record: &Value, owner: &str, url: &str) -> Result<Message, Failure> {
+    let a = &record["activity"];
+    let list = |v: &Value| v.as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>().join(", ");
+    let placement = record["placement"].as_str().unwrap_or("");
+    let plain = format!(
+        "Hello,\n\nyou are recorded as the owner of this AWS access key:\n\n  {placement}\n\n\
+         It was just used: {} from {} (first call {}).\n\n\
+         Was this you — for example while testing? Please tell the security team either way with one click:\n\n  {url}\n\n\
+         The link works once. Do not use the key again. If you did not use it, someone else has it.\n\n— honeytrail, for the security team\n",
+        list(&a["apis"]),
+        list(&a["source_ips"]),
+        record["incident"]["first_seen"].as_str().unwrap_or("")
+    );
+    let html = html_page("Was this you?", placement, Some((url, "Answer: was this you?")), &plain);
+    Message::builder()
+        .from(mailbox(&config.from, "from")?)
+        .to(mailbox(owner, "owner")?)
+        .subject(format!("Was this you? An AWS key you own was used (incident #{})", record["incident"]["id"]))
+        .multipart(alternative(plain, html))
+        .map_err(|e| never(format!("cannot build the email: {e}")))
+}
+
+fn transport(config: &EmailConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, Failure> {
+    let host = config.host.trim();
+    let builder = match config.tls {
+        TlsMode::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
+        TlsMode::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
+        TlsMode::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)),
+    }
+    .map_err(|e| never(format!("cannot set up TLS for {host}: {e}")))?;
+    let mut builder = builder.port(config.port).timeout(Some(Duration::from_secs(20)));
+    if let (Some(user), Some(password)) = (&config.username, &config.password) {
+        builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+    }
+    Ok(builder.build())
+}
+
+async fn send(
+    smtp: &AsyncSmtpTransport<Tokio1Executor>,
+    config: &EmailConfig,
+    message: Message,
+) -> Result<(), Failure> {
+    smtp.send(message).await.map(|_| ()).map_err(|e| {
+        // lettre's errors name the server's answer, never the password.
+        let retry = if e.is_permanent() { Retry::Never } else { Retry::Backoff };
+        Failure { message: format!("SMTP to {}:{} failed: {e}", config.host, config.port), retry }
+    })
+}
+
+/// Sends the alert to the recipients and, when the incident opens and the
+/// channel asks owners, the "was this you?" messages.
+pub async fn deliver(config: &EmailConfig, record: &Value, domain: &str) -> Result<(), Failure> {
+    let smtp = transport(config)?;
+    send(&smtp, config, team_message(config, record, domain)?).await?;
+    if config.ask_owner && record["alert"]["kind"] == "incident.opened" {
+        for q in record["owner_questions"].as_array().into_iter().flatten() {
+            if let (Some(owner), Some(url)) = (q["owner"].as_str(), q["url"].as_str()) {
+                send(&smtp, config, owner_message(config, record, owner, url)?).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config() -> EmailConfig {
+        EmailConfig {
+            host: "127.0.0.1".into(),
+            port: 25,
+            tls: TlsMode::None,
+            username: None,
+            password: None,
+            from: "honeytrail@acme.test".into(),
+            to: vec!["soc@acme.test".into(), "ir@acme.test".into()],
+            ask_owner: true,
+        }
+    }
+
+    #[test]
+    fn updates_reply_to_the_first_message_of_the_incident() {
+        let opened = json!({"alert": {"kind": "incident.opened"}, "incident": {"id": 5}});
+        let updated = json!({"alert": {"kind": "incident.updated"}, "incident": {"id": 5}});
+        let first = String::from_utf8(team_message(&config(), &opened, "h.test").unwrap().formatted()).unwrap();
+        let next = String::from_utf8(team_message(&config(), &updated, "h.test").unwrap().formatted()).unwrap();
+        assert!(first.contains("Message-ID: <honeytrail-incident-5@h.test>"), "{first}");
+        assert!(next.contains("In-Reply-To: <honeytrail-incident-5@h.test>"), "{next}");
+        assert!(first.contains("To: soc@acme.test, ir@acme.test"), "{first}");
+        assert!(first.contains("multipart/alternative") && first.contains("text/html"));
+    }
+
+    #[test]
+    fn configurations_are_checked() {
+        assert!(check(&config()).is_ok());
+        assert!(check(&EmailConfig { to: vec![], ..config() }).unwrap_err().contains("recipient"));
+        assert!(check(&EmailConfig { from: "nope".into(), ..config() }).unwrap_err().contains("\"nope\""));
+        assert!(check(&EmailConfig { username: Some("u".into()), ..config() }).unwrap_err().contains("both"));
+        assert!(is_address("maria@acme.test"));
+        assert!(!is_address("Maria Lopez"));
+    }
+}

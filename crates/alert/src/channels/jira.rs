@@ -1,0 +1,151 @@
+//! Jira: one issue per incident through the REST API (v2, which Jira Cloud
+//! and Data Center both serve), and a comment on it for every update.
+//!
+//! The key of the created issue is handed back to the dispatcher, which keeps
+//! it per channel and incident; later alerts of the incident comment on it.
+//! Authentication: with `email`, HTTP Basic with the email and an API token
+//! (Jira Cloud); without, a bearer personal access token (Data Center).
+//!
+//! Example configuration (`honeytrail channel add jira sec --url https://acme.atlassian.net --project SEC --email bot@acme.com < api-token.txt`):
+//! ```json
+//! {"base_url": "https://acme.atlassian.net", "project": "SEC", "issue_type": "Task",
+//!  "labels": ["honey-token"], "email": "bot@acme.com", "token": "…"}
+//! ```
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::channels::webhook::{post_json, WebhookConfig};
+use crate::retry::{Failure, Retry};
+use crate::{text, Sender};
+
+fn default_issue_type() -> String {
+    "Task".into()
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JiraConfig {
+    /// The site, e.g. `https://acme.atlassian.net`.
+    pub base_url: String,
+    /// Project key, e.g. `SEC`.
+    pub project: String,
+    #[serde(default = "default_issue_type")]
+    pub issue_type: String,
+    /// Labels put on every issue (besides `honeytrail` and `honeytrail-incident-<id>`).
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Jira Cloud account email for Basic auth; none means a bearer token.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// API token (Cloud) or personal access token (Data Center). A secret.
+    pub token: String,
+}
+
+impl std::fmt::Debug for JiraConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JiraConfig(***)")
+    }
+}
+
+impl JiraConfig {
+    fn target(&self, path: &str) -> WebhookConfig {
+        let auth = match &self.email {
+            Some(email) => {
+                format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{email}:{}", self.token)))
+            }
+            None => format!("Bearer {}", self.token),
+        };
+        WebhookConfig {
+            url: format!("{}{path}", self.base_url.trim_end_matches('/')),
+            secret: String::new(),
+            headers: [("Authorization".to_string(), auth), ("Accept".to_string(), "application/json".to_string())]
+                .into(),
+        }
+    }
+}
+
+/// Jira labels cannot hold spaces.
+fn label(s: &str) -> String {
+    s.trim().replace(char::is_whitespace, "-")
+}
+
+/// The create-issue request for an alert record.
+pub fn new_issue(config: &JiraConfig, record: &Value) -> Value {
+    let mut labels: Vec<String> = config.labels.iter().map(|l| label(l)).filter(|l| !l.is_empty()).collect();
+    labels.push("honeytrail".into());
+    if text::is_test(record) {
+        labels.push("honeytrail-test".into());
+    } else {
+        labels.push(format!("honeytrail-incident-{}", record["incident"]["id"].as_i64().unwrap_or(0)));
+    }
+    let summary: String = text::title(record).chars().take(250).collect();
+    json!({
+        "fields": {
+            "project": {"key": config.project},
+            "summary": summary,
+            "issuetype": {"name": config.issue_type},
+            "labels": labels,
+            "description": text::body(record),
+        }
+    })
+}
+
+/// The comment for a later alert of the same incident.
+pub fn comment(record: &Value) -> Value {
+    json!({"body": format!("{}\n\n{}", text::title(record), text::body(record))})
+}
+
+/// Creates the incident's issue, or comments on `reference` (its key) when
+/// there is one. Returns the issue key to remember.
+pub async fn deliver(
+    sender: &Sender,
+    config: &JiraConfig,
+    record: &Value,
+    reference: Option<&str>,
+) -> Result<Option<String>, Failure> {
+    if let Some(key) = reference.filter(|_| !text::is_test(record)) {
+        let body = serde_json::to_vec(&comment(record)).expect("comments serialise");
+        post_json(sender, &config.target(&format!("/rest/api/2/issue/{key}/comment")), None, &body).await?;
+        return Ok(Some(key.to_string()));
+    }
+    let body = serde_json::to_vec(&new_issue(config, record)).expect("issues serialise");
+    let answer = post_json(sender, &config.target("/rest/api/2/issue"), None, &body).await?;
+    let key = serde_json::from_slice::<Value>(&answer).ok().and_then(|v| v["key"].as_str().map(str::to_string));
+    match key {
+        Some(key) if !text::is_test(record) => Ok(Some(key)),
+        Some(_) => Ok(None),
+        None => Err(Failure {
+            message: "Jira created the issue but its answer names no issue key; check the base URL".into(),
+            retry: Retry::Never,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issues_carry_project_type_labels_and_the_alert_text() {
+        let config = JiraConfig {
+            base_url: "https://acme.atlassian.net/".into(),
+            project: "SEC".into(),
+            issue_type: "Bug".into(),
+            labels: vec!["honey token".into()],
+            email: Some("bot@acme.com".into()),
+            token: "tok".into(),
+        };
+        let record = json!({"alert": {"kind": "incident.opened"}, "incident": {"id": 3, "access_key_id": "AKIAX"},
+                            "placement": "Key AKIAX was placed on h."});
+        let issue = new_issue(&config, &record);
+        assert_eq!(issue["fields"]["project"]["key"], "SEC");
+        assert_eq!(issue["fields"]["issuetype"]["name"], "Bug");
+        assert_eq!(issue["fields"]["labels"], json!(["honey-token", "honeytrail", "honeytrail-incident-3"]));
+        assert!(issue["fields"]["description"].as_str().unwrap().contains("Key AKIAX was placed on h."));
+        let t = config.target("/rest/api/2/issue");
+        assert_eq!(t.url, "https://acme.atlassian.net/rest/api/2/issue");
+        // printf bot@acme.com:tok | base64
+        assert_eq!(t.headers["Authorization"], "Basic Ym90QGFjbWUuY29tOnRvaw==");
+    }
+}

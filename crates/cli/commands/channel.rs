@@ -1,0 +1,331 @@
+//! `honeytrail channel …` and `honeytrail alert test`: the places alerts go.
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use chrono::Utc;
+use clap::{Args, Subcommand};
+use honeytrail_alert::channels::{email, jira, webhook};
+use honeytrail_alert::{ChannelConfig, JsonLinesConfig, Outgoing, WebhookConfig, SCHEMA};
+use honeytrail_core::Secret;
+use honeytrail_store::Store;
+use serde_json::json;
+
+use super::deliver::{channel_config, Settings};
+use super::{print_json, print_table, when};
+use crate::app::App;
+
+#[derive(Subcommand, Debug)]
+pub enum ChannelCommand {
+    /// Add a channel
+    #[command(subcommand)]
+    Add(AddKind),
+    /// List channels (their configuration stays sealed)
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a clearly marked test alert through a channel now
+    Test { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AddKind {
+    /// Generic webhook: versioned JSON, HMAC-SHA256 signed
+    Webhook(WebhookArgs),
+    /// Slack incoming webhook (Block Kit); the webhook URL is read from standard input
+    Slack { name: String },
+    /// Microsoft Teams webhook (Adaptive Card); the webhook URL is read from standard input
+    Teams { name: String },
+    /// PagerDuty Events API v2 (one alert per incident; acknowledge/resolve follow); routing key from standard input
+    Pagerduty {
+        name: String,
+        /// critical, error, warning or info
+        #[arg(long, default_value = "critical", value_parser = ["critical", "error", "warning", "info"])]
+        severity: String,
+        /// Events API endpoint (change only for a proxy or a test receiver)
+        #[arg(long, default_value = honeytrail_alert::channels::pagerduty::DEFAULT_ENDPOINT)]
+        endpoint: String,
+    },
+    /// Syslog (RFC 5424) over UDP or TCP
+    Syslog {
+        name: String,
+        /// host:port of the syslog receiver
+        #[arg(long)]
+        address: String,
+        #[arg(long, default_value = "udp", value_parser = ["udp", "tcp"])]
+        transport: String,
+        /// Syslog facility number (10 = authpriv)
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=23))]
+        facility: u8,
+    },
+    /// Jira: an issue per incident, a comment per update; the API token is read from standard input
+    Jira {
+        name: String,
+        /// The Jira site, e.g. https://acme.atlassian.net
+        #[arg(long)]
+        url: String,
+        /// Project key, e.g. SEC
+        #[arg(long)]
+        project: String,
+        #[arg(long, default_value = "Task")]
+        issue_type: String,
+        /// Label for every issue (repeatable)
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        /// Jira Cloud account email (Basic auth with the API token); omit for a Data Center personal access token
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Email over SMTP (plain text + HTML); the password, if any, is read from standard input
+    Email {
+        name: String,
+        /// SMTP server host name
+        #[arg(long)]
+        host: String,
+        /// Default: 587 for starttls, 465 for tls, 25 for none
+        #[arg(long)]
+        port: Option<u16>,
+        #[arg(long, default_value = "starttls", value_parser = ["starttls", "tls", "none"])]
+        tls: String,
+        /// SMTP user name; its password is read from standard input
+        #[arg(long)]
+        username: Option<String>,
+        #[arg(long)]
+        from: String,
+        /// Recipient (repeatable)
+        #[arg(long = "to", required = true)]
+        to: Vec<String>,
+        /// Also ask placement owners (whose owner is an email address) "was this you?" when an incident opens
+        #[arg(long)]
+        ask_owner: bool,
+    },
+    /// JSON lines appended to a file, for a SIEM agent to tail
+    Jsonl {
+        name: String,
+        /// The file to append to (created if missing)
+        #[arg(long)]
+        path: std::path::PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct WebhookArgs {
+    name: String,
+    /// http(s) URL to POST alerts to
+    #[arg(long)]
+    url: String,
+    /// Read the signing secret from standard input
+    #[arg(long)]
+    secret_stdin: bool,
+    /// Extra header NAME=VALUE (repeatable)
+    #[arg(long = "header", value_name = "NAME=VALUE")]
+    headers: Vec<String>,
+}
+
+/// Stores a channel; its configuration is sealed with the data key.
+async fn save_channel(store: &Store, name: &str, config: &ChannelConfig) -> Result<honeytrail_store::Channel> {
+    Ok(store.add_channel(name, config.kind(), &Secret::new(config.to_json())).await?)
+}
+
+/// Adds a channel whose whole configuration is a webhook URL. The URL is a
+/// credential (anyone holding it can post), so it is read from standard
+/// input, never from the command line.
+async fn add_url_channel(
+    store: &Store,
+    allowed: &[String],
+    name: &str,
+    make: impl FnOnce(String) -> ChannelConfig,
+) -> Result<()> {
+    let url = super::token::read_secret_stdin()?.expose().to_string();
+    webhook::check_target(&url, allowed).await.map_err(|f| anyhow::anyhow!(f.message))?;
+    let config = make(url);
+    let c = save_channel(store, name, &config).await?;
+    println!("channel {:?} added ({}); its webhook URL is stored sealed", c.name, config.kind());
+    Ok(())
+}
+
+pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
+    let store = app.store().await?;
+    let allowed = &app.config.alerts.allowed_hosts;
+    match cmd {
+        ChannelCommand::Add(AddKind::Webhook(a)) => {
+            webhook::check_target(&a.url, allowed).await.map_err(|f| anyhow::anyhow!(f.message))?;
+            let secret =
+                if a.secret_stdin { super::token::read_secret_stdin()?.expose().to_string() } else { String::new() };
+            let mut headers = std::collections::BTreeMap::new();
+            for h in &a.headers {
+                let (k, v) = h.split_once('=').with_context(|| format!("header {h:?} is not NAME=VALUE"))?;
+                headers.insert(k.trim().to_string(), v.trim().to_string());
+            }
+            let signed = if secret.is_empty() { ", unsigned" } else { ", signed" };
+            let config = ChannelConfig::Webhook(WebhookConfig { url: a.url.clone(), secret, headers });
+            let c = save_channel(&store, &a.name, &config).await?;
+            println!("channel {:?} added (webhook{signed}); its URL and secret are stored sealed", c.name);
+        }
+        ChannelCommand::Add(AddKind::Slack { name }) => {
+            add_url_channel(&store, allowed, &name, |url| {
+                ChannelConfig::Slack(honeytrail_alert::channels::slack::SlackConfig { url })
+            })
+            .await?
+        }
+        ChannelCommand::Add(AddKind::Teams { name }) => {
+            add_url_channel(&store, allowed, &name, |url| {
+                ChannelConfig::Teams(honeytrail_alert::channels::teams::TeamsConfig { url })
+            })
+            .await?
+        }
+        ChannelCommand::Add(AddKind::Pagerduty { name, severity, endpoint }) => {
+            let routing_key = super::token::read_secret_stdin()?.expose().to_string();
+            webhook::check_target(&endpoint, allowed).await.map_err(|f| anyhow::anyhow!(f.message))?;
+            let config = ChannelConfig::PagerDuty(honeytrail_alert::channels::pagerduty::PagerDutyConfig {
+                routing_key,
+                endpoint,
+                severity,
+            });
+            let c = save_channel(&store, &name, &config).await?;
+            println!("channel {:?} added (PagerDuty); its routing key is stored sealed", c.name);
+        }
+        ChannelCommand::Add(AddKind::Syslog { name, address, transport, facility }) => {
+            use honeytrail_alert::channels::syslog::{SyslogConfig, Transport};
+            if !address.contains(':') {
+                bail!("--address {address:?} needs a port, like 10.0.0.5:514");
+            }
+            let transport = if transport == "tcp" { Transport::Tcp } else { Transport::Udp };
+            let config = ChannelConfig::Syslog(SyslogConfig { address: address.clone(), transport, facility });
+            let c = save_channel(&store, &name, &config).await?;
+            println!("channel {:?} added: syslog to {address}", c.name);
+        }
+        ChannelCommand::Add(AddKind::Jira { name, url, project, issue_type, labels, email }) => {
+            webhook::check_target(&url, allowed).await.map_err(|f| anyhow::anyhow!(f.message))?;
+            let token = super::token::read_secret_stdin()?.expose().to_string();
+            let config = ChannelConfig::Jira(jira::JiraConfig {
+                base_url: url.trim_end_matches('/').to_string(),
+                project,
+                issue_type,
+                labels,
+                email,
+                token,
+            });
+            let c = save_channel(&store, &name, &config).await?;
+            println!("channel {:?} added (Jira); its token is stored sealed", c.name);
+        }
+        ChannelCommand::Add(AddKind::Email { name, host, port, tls, username, from, to, ask_owner }) => {
+            let tls: email::TlsMode = tls.parse().map_err(anyhow::Error::msg)?;
+            let port = port.unwrap_or(match tls {
+                email::TlsMode::Starttls => 587,
+                email::TlsMode::Tls => 465,
+                email::TlsMode::None => 25,
+            });
+            let password = match &username {
+                Some(_) => Some(super::token::read_secret_stdin()?.expose().to_string()),
+                None => None,
+            };
+            let config = email::EmailConfig { host, port, tls, username, password, from, to, ask_owner };
+            email::check(&config).map_err(anyhow::Error::msg)?;
+            let summary = format!("{} recipient(s) via {}:{}", config.to.len(), config.host, config.port);
+            let c = save_channel(&store, &name, &ChannelConfig::Email(config)).await?;
+            println!("channel {:?} added (email to {summary}); its password is stored sealed", c.name);
+        }
+        ChannelCommand::Add(AddKind::Jsonl { name, path }) => {
+            let path = std::path::absolute(&path).with_context(|| format!("cannot resolve {}", path.display()))?;
+            let config = ChannelConfig::JsonLines(JsonLinesConfig { path: path.display().to_string() });
+            let c = save_channel(&store, &name, &config).await?;
+            println!("channel {:?} added: alerts are appended to {}", c.name, path.display());
+        }
+        ChannelCommand::List { json } => {
+            let channels = store.channels().await?;
+            if json {
+                return print_json(&channels).map(|_| ExitCode::SUCCESS);
+            }
+            let rows: Vec<Vec<String>> = channels
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.name.clone(),
+                        c.kind.clone(),
+                        if c.enabled { "enabled".into() } else { "disabled".into() },
+                        when(c.created_at),
+                    ]
+                })
+                .collect();
+            print_table(&["NAME", "KIND", "STATE", "ADDED"], &rows);
+        }
+        ChannelCommand::Test { name } => {
+            let c = store.channel(&name).await?;
+            send_test(app, &store, &[c]).await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AlertCommand {
+    /// Send a clearly marked test alert through a channel, a route's channels, or every enabled channel
+    Test(AlertTestArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AlertTestArgs {
+    /// Through this channel
+    #[arg(long, conflicts_with = "route")]
+    channel: Option<String>,
+    /// Through every channel of this route
+    #[arg(long)]
+    route: Option<String>,
+}
+
+pub async fn alert(app: &App, cmd: AlertCommand) -> Result<ExitCode> {
+    let store = app.store().await?;
+    let AlertCommand::Test(a) = cmd;
+    let all = store.channels().await?;
+    let chosen: Vec<honeytrail_store::Channel> = match (&a.channel, &a.route) {
+        (Some(name), _) => vec![store.channel(name).await?],
+        (None, Some(route)) => {
+            let r = store
+                .routes()
+                .await?
+                .into_iter()
+                .find(|r| &r.name == route)
+                .with_context(|| format!("no route named {route:?} (`honeytrail route list` shows them)"))?;
+            all.into_iter().filter(|c| r.channels.contains(&c.name)).collect()
+        }
+        (None, None) => all.into_iter().filter(|c| c.enabled).collect(),
+    };
+    if chosen.is_empty() {
+        bail!("no channel to test; add one with `honeytrail channel add`");
+    }
+    send_test(app, &store, &chosen).await
+}
+
+/// Sends the test alert through each channel; fails if any failed.
+async fn send_test(app: &App, store: &Store, channels: &[honeytrail_store::Channel]) -> Result<ExitCode> {
+    let settings = Settings::from_config(app);
+    let sender = settings.sender()?;
+    let mut failed = 0;
+    for c in channels {
+        let record = json!({
+            "schema": SCHEMA, "test": true, "type": "test",
+            "message": "This is a test alert from honeytrail. No honey key was used.",
+            "channel": c.name, "sent_at": Utc::now(),
+        });
+        let id = format!("test-{}", Utc::now().timestamp_millis());
+        let outcome = match channel_config(store, c).await {
+            Ok(config) => {
+                config.deliver(&sender, &Outgoing { delivery_id: &id, record: &record, reference: None }).await
+            }
+            Err(f) => Err(f),
+        };
+        match outcome {
+            Ok(_) => println!("test alert delivered through {:?} ({})", c.name, c.kind),
+            Err(f) => {
+                failed += 1;
+                eprintln!("test alert through {:?} ({}) failed: {}", c.name, c.kind, f.message);
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} test alert(s) failed", channels.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,56 @@
+//! Server-rendered HTML: MiniJinja templates compiled into the binary, with
+//! HTML auto-escaping on, so nothing a user, an intruder's user agent or a
+//! CloudTrail record says is ever interpreted as markup.
+
+use std::sync::OnceLock;
+
+use minijinja::Environment;
+use serde::Serialize;
+
+/// Every template, by name; `base.html` is the layout the others extend.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("templates/base.html")),
+    ("message.html", include_str!("templates/message.html")),
+    ("answer.html", include_str!("templates/answer.html")),
+];
+
+fn env() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source).expect("shipped templates compile");
+        }
+        env
+    })
+}
+
+/// Renders a page. A template error is a bug; it is logged and a plain
+/// message shown instead of half a page.
+pub fn render(name: &str, context: impl Serialize) -> String {
+    let result = env().get_template(name).and_then(|t| t.render(minijinja::value::Serde(&context)));
+    match result {
+        Ok(html) => html,
+        Err(e) => {
+            tracing::error!(template = name, error = %format!("{e:#}"), "a page failed to render");
+            "<!doctype html><title>honeytrail</title><p>This page failed to render; the server log has the details.</p>"
+                .into()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_compiles_and_escapes() {
+        for (name, _) in TEMPLATES {
+            env().get_template(name).unwrap();
+        }
+        let html = render("message.html", minijinja::context! {title => "t", message => "<script>x</script>"});
+        assert!(html.contains("&lt;script&gt;x") && !html.contains("<script>"), "{html}");
+    }
+}

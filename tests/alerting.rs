@@ -1,0 +1,722 @@
+//! End-to-end tests of alerting: channels against local receivers that check
+//! each vendor's documented payload, the durable outbox, routing, runbooks,
+//! rate bounds and "was this you?" answers.
+
+use std::process::Stdio;
+
+mod common;
+use common::*;
+
+fn incident_with_channel(env: &Env, port: u16) {
+    env.run(&["token", "import", "aws", "--access-key-id", KEY, "--user-name", "svc-reader"]).ok();
+    env.run(&[
+        "placement",
+        "add",
+        KEY,
+        "--host",
+        "maria-mbp",
+        "--path",
+        "~/.aws/credentials",
+        "--owner",
+        "Maria",
+        "--asset",
+        "MacBook Pro",
+    ])
+    .ok();
+    env.run(&["custody", "add", KEY, "sent by email to maria@example.com"]).ok();
+    env.run_stdin(
+        &[
+            "channel",
+            "add",
+            "webhook",
+            "soc",
+            "--url",
+            &format!("http://127.0.0.1:{port}/hook"),
+            "--secret-stdin",
+            "--header",
+            "X-Team=secops",
+        ],
+        "whsec-42\n",
+    )
+    .ok();
+    ingest_records(
+        env,
+        vec![trail_record(
+            KEY,
+            "svc-reader",
+            "w-1",
+            "2026-11-28T09:00:00Z",
+            "sts.amazonaws.com",
+            "GetCallerIdentity",
+            None,
+        )],
+    );
+}
+
+#[test]
+fn alerts_are_signed_and_delivered_once_the_receiver_is_back() {
+    let env = Env::new();
+    let port = honeytrail_testkit::free_port();
+    incident_with_channel(&env, port);
+    // Receiver down: the delivery waits for a retry, nothing is lost.
+    let out = env.run(&["deliver", "--once"]).ok();
+    assert!(out.stderr.contains("delivered 0, retrying later 1"), "{}", out.stderr);
+    let pending = env.run(&["delivery", "list", "--state", "pending", "--json"]).ok().json();
+    assert_eq!(pending[0]["attempts"], 1);
+    assert_eq!(pending[0]["last_error"], "webhook connection failed");
+    let receiver = Receiver::start(port, vec![]);
+    std::thread::sleep(std::time::Duration::from_millis(2600));
+    let out = env.run(&["deliver", "--once"]).ok();
+    assert!(out.stderr.contains("delivered 1"), "{}", out.stderr);
+    let requests = receiver.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 1);
+    let (head, body) = &requests[0];
+    let sig = head.lines().find_map(|l| l.strip_prefix("x-honeytrail-signature: ")).expect("signed").trim().to_string();
+    let t: i64 = sig.split(',').next().unwrap().trim_start_matches("t=").parse().unwrap();
+    assert_eq!(
+        sig,
+        honeytrail_alert::channels::webhook::signature("whsec-42", t, body.as_bytes()),
+        "signature verifies"
+    );
+    assert!(head.to_ascii_lowercase().contains("x-team: secops"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("x-honeytrail-delivery: "), "{head}");
+    let alert: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(alert["schema"], "honeytrail.alert.v1");
+    assert_eq!(alert["alert"]["kind"], "incident.opened");
+    assert_eq!(
+        alert["placement"],
+        format!("Key {KEY} was placed on Maria's MacBook Pro (host maria-mbp) in ~/.aws/credentials.")
+    );
+    assert!(alert["may_have_leaked_at"][0].as_str().unwrap().contains("sent by email to maria@example.com"));
+    assert_eq!(alert["events"][0]["event_name"], "GetCallerIdentity");
+    // Delivered once: another pass sends nothing.
+    env.run(&["deliver", "--once"]).ok();
+    assert_eq!(receiver.requests.lock().unwrap().len(), 1);
+    // A state change is an alert of its own.
+    env.run(&["incident", "ack", "1"]).ok();
+    env.run(&["deliver", "--once"]).ok();
+    let last: serde_json::Value = serde_json::from_str(&receiver.requests.lock().unwrap()[1].1).unwrap();
+    assert_eq!(
+        (last["alert"]["kind"].as_str(), last["incident"]["state"].as_str()),
+        (Some("incident.state"), Some("acknowledged"))
+    );
+}
+
+#[test]
+fn retry_after_is_honoured_and_hopeless_deliveries_are_dead_lettered() {
+    let env = Env::new();
+    let port = honeytrail_testkit::free_port();
+    let receiver = Receiver::start(
+        port,
+        vec![
+            "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+        ],
+    );
+    incident_with_channel(&env, port);
+    let out = env.run(&["deliver", "--once"]).ok();
+    assert!(out.stderr.contains("retrying later 1"), "{}", out.stderr);
+    let pending = env.run(&["delivery", "list", "--state", "pending", "--json"]).ok().json();
+    let next = chrono::DateTime::parse_from_rfc3339(pending[0]["next_attempt_at"].as_str().unwrap()).unwrap();
+    let wait = next.signed_duration_since(chrono::Utc::now()).num_milliseconds();
+    assert!((0..=1100).contains(&wait), "Retry-After: 1 honoured, not the 2 s backoff: {wait} ms");
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 1"));
+    // 404 cannot get better by retrying: dead-lettered at once, listed, and can be retried by hand.
+    env.run(&["incident", "confirm", "1"]).ok();
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("dead-lettered 1"));
+    let dead = env.run(&["delivery", "list", "--json"]).ok().json();
+    assert_eq!(dead[0]["last_error"], "webhook answered HTTP 404");
+    let id = dead[0]["id"].as_i64().unwrap().to_string();
+    env.run(&["delivery", "retry", &id]).ok();
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 1"));
+    assert_eq!(receiver.requests.lock().unwrap().len(), 4);
+    // The secret and URL never show in listings.
+    let channels = env.run(&["channel", "list", "--json"]).ok().stdout;
+    assert!(!channels.contains("whsec-42") && !channels.contains("/hook"), "{channels}");
+}
+
+#[test]
+fn webhook_targets_are_checked() {
+    let env = Env::new();
+    let out =
+        env.run(&["channel", "add", "webhook", "meta", "--url", "http://169.254.169.254/latest/meta-data/"]).fails();
+    assert!(out.stderr.contains("link-local and metadata"), "{}", out.stderr);
+    let out = env.run(&["channel", "add", "webhook", "ftp", "--url", "ftp://example.com/x"]).fails();
+    assert!(out.stderr.contains("http:// or https://"), "{}", out.stderr);
+    let port = honeytrail_testkit::free_port();
+    let receiver = Receiver::start(port, vec![]);
+    env.run(&["channel", "add", "webhook", "soc", "--url", &format!("http://127.0.0.1:{port}/")]).ok();
+    env.run(&["channel", "test", "soc"]).ok();
+    let body: serde_json::Value = serde_json::from_str(&receiver.requests.lock().unwrap()[0].1).unwrap();
+    assert_eq!((body["test"].as_bool(), body["type"].as_str()), (Some(true), Some("test")));
+}
+
+#[test]
+fn a_dispatcher_killed_mid_delivery_loses_nothing() {
+    let env = Env::new();
+    let port = honeytrail_testkit::free_port();
+    let receiver = Receiver::start(port, vec!["HANG"]);
+    incident_with_channel(&env, port);
+    // A dispatcher holds the delivery (lease 2 s) and is killed with SIGKILL while the receiver has not answered.
+    let mut dispatcher = env
+        .command(&["deliver"])
+        .env("HONEYTRAIL_ALERTS_LEASE_SECONDS", "2")
+        .env("HONEYTRAIL_ALERTS_TIMEOUT_SECONDS", "60")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while receiver.requests.lock().unwrap().is_empty() {
+        assert!(start.elapsed().as_secs() < 30, "the dispatcher never sent");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    dispatcher.kill().unwrap();
+    dispatcher.wait().unwrap();
+    // After the lease, a restarted dispatcher delivers it, with the same delivery id.
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    let out = env.run(&["deliver", "--once"]).ok();
+    assert!(out.stderr.contains("delivered 1"), "{}", out.stderr);
+    let requests = receiver.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2);
+    let id = |head: &str| {
+        head.lines().find_map(|l| l.strip_prefix("x-honeytrail-delivery: ")).map(str::trim).map(str::to_string)
+    };
+    assert_eq!(id(&requests[0].0), id(&requests[1].0), "receivers can drop the duplicate by delivery id");
+}
+
+#[test]
+fn alerts_reach_a_json_lines_file_for_the_siem() {
+    let env = Env::new();
+    let port = honeytrail_testkit::free_port();
+    let _receiver = Receiver::start(port, vec![]);
+    incident_with_channel(&env, port);
+    let file = env.dir.path().join("siem/alerts.jsonl");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    env.run(&["channel", "add", "jsonl", "siem", "--path", file.to_str().unwrap()]).ok();
+    // Alerts are fanned out when the dispatcher runs: both channels get the opening…
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 2"));
+    // …and every change after it.
+    env.run(&["incident", "ack", "1", "--note", "looking"]).ok();
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 2"));
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let kinds: Vec<&str> = lines.iter().map(|l| l["alert"]["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["incident.opened", "incident.state"]);
+    assert_eq!(lines[1]["schema"], "honeytrail.alert.v1");
+    assert_eq!(lines[1]["history"].as_array().unwrap().last().unwrap()["note"], "looking");
+}
+
+#[test]
+fn slack_gets_a_block_kit_message() {
+    let env = Env::new();
+    let port = honeytrail_testkit::free_port();
+    let receiver = Receiver::start(port, vec!["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"]);
+    env.run(&["token", "import", "aws", "--access-key-id", KEY, "--user-name", "svc-reader"]).ok();
+    env.run(&["placement", "add", KEY, "--host", "maria-mbp", "--path", "~/.aws/credentials", "--owner", "Maria"]).ok();
+    env.run_stdin(&["channel", "add", "slack", "secops"], &format!("http://127.0.0.1:{port}/services/T0/B0/XYZ\n"))
+        .ok();
+    ingest_records(
+        &env,
+        vec![trail_record(
+            KEY,
+            "svc-reader",
+            "s-1",
+            "2026-11-28T09:00:00Z",
+            "s3.amazonaws.com",
+            "ListBuckets",
+            Some("AccessDenied"),
+        )],
+    );
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 1"));
+    let (head, body) = receiver.requests.lock().unwrap()[0].clone();
+    assert!(head.starts_with("POST /services/T0/B0/XYZ HTTP/1.1"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+    let m: serde_json::Value = serde_json::from_str(&body).unwrap();
+    // Slack's documented shape: top-level text (notification fallback) and blocks.
+    assert!(m["text"].as_str().unwrap().starts_with(&format!("Honey key used: {KEY}")));
+    let blocks = m["blocks"].as_array().unwrap();
+    assert!(blocks.len() <= 50);
+    for b in blocks {
+        match b["type"].as_str().unwrap() {
+            "header" => {
+                assert_eq!(b["text"]["type"], "plain_text");
+                assert!(b["text"]["text"].as_str().unwrap().chars().count() <= 150);
+            }
+            "section" => {
+                if let Some(t) = b.get("text") {
+                    assert_eq!(t["type"], "mrkdwn");
+                    assert!(t["text"].as_str().unwrap().chars().count() <= 3000);
+                } else {
+                    let fields = b["fields"].as_array().unwrap();
+                    assert!(fields.len() <= 10 && fields.iter().all(|f| f["type"] == "mrkdwn"));
+                }
+            }
+            "context" => assert!(b["elements"].as_array().unwrap().len() <= 10),
+            other => panic!("unexpected block type {other}"),
+        }
+    }
+    assert_eq!(
+        blocks[1]["text"]["text"],
+        format!("Key {KEY} was placed on Maria's machine (host maria-mbp) in ~/.aws/credentials.")
+    );
+    assert!(body.contains("AccessDenied") && body.contains("198.51.100.23"), "errors and source IPs are shown: {body}");
+    let listed = env.run(&["channel", "list", "--json"]).ok().stdout;
+    assert!(!listed.contains("/services/"), "the Slack URL stays sealed: {listed}");
+}
+
+#[test]
+fn teams_gets_an_adaptive_card() {
+    let env = Env::new();
+    let port = honeytrail_testkit::free_port();
+    let receiver = Receiver::start(port, vec![]);
+    env.run(&["token", "import", "aws", "--access-key-id", KEY]).ok();
+    env.run_stdin(&["channel", "add", "teams", "ir"], &format!("http://127.0.0.1:{port}/webhookb2/abc\n")).ok();
+    env.run(&["channel", "test", "ir"]).ok();
+    ingest_records(
+        &env,
+        vec![trail_record(
+            KEY,
+            "svc-reader",
+            "t-1",
+            "2026-11-28T09:00:00Z",
+            "iam.amazonaws.com",
+            "ListUsers",
+            Some("AccessDenied"),
+        )],
+    );
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 1"));
+    let requests = receiver.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2);
+    for (head, body) in &requests {
+        assert!(head.starts_with("POST /webhookb2/abc HTTP/1.1"), "{head}");
+        let m: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(m["type"], "message");
+        let card = &m["attachments"][0];
+        assert_eq!(card["contentType"], "application/vnd.microsoft.card.adaptive");
+        assert_eq!(
+            (card["content"]["type"].as_str(), card["content"]["version"].as_str()),
+            (Some("AdaptiveCard"), Some("1.4"))
+        );
+        assert!(card["content"]["body"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| matches!(b["type"].as_str(), Some("TextBlock" | "FactSet"))));
+    }
+    let alert: serde_json::Value = serde_json::from_str(&requests[1].1).unwrap();
+    let facts = &alert["attachments"][0]["content"]["body"][2]["facts"];
+    assert!(facts.as_array().unwrap().iter().any(|f| f["title"] == "APIs" && f["value"] == "ListUsers"), "{facts}");
+    assert!(requests[0].1.contains("No honey key was used"));
+}
+
+#[test]
+fn pagerduty_follows_the_incident_under_one_dedup_key() {
+    let env = Env::new();
+    let port = honeytrail_testkit::free_port();
+    let accepted = "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 64\r\n\r\n{\"status\":\"success\",\"message\":\"Event processed\",\"dedup_key\":\"x\"}";
+    let receiver = Receiver::start(port, vec![accepted, accepted, accepted]);
+    env.run(&["token", "import", "aws", "--access-key-id", KEY, "--label", "team=payments"]).ok();
+    env.run_stdin(
+        &["channel", "add", "pagerduty", "oncall", "--endpoint", &format!("http://127.0.0.1:{port}/v2/enqueue")],
+        "R0UTINGKEY123\n",
+    )
+    .ok();
+    ingest_records(
+        &env,
+        vec![trail_record(
+            KEY,
+            "svc-reader",
+            "p-1",
+            "2026-11-28T09:00:00Z",
+            "sts.amazonaws.com",
+            "GetCallerIdentity",
+            None,
+        )],
+    );
+    env.run(&["deliver", "--once"]).ok();
+    env.run(&["incident", "ack", "1"]).ok();
+    env.run(&["deliver", "--once"]).ok();
+    env.run(&["incident", "confirm", "1"]).ok();
+    env.run(&["incident", "resolve", "1"]).ok();
+    env.run(&["deliver", "--once"]).ok();
+    let events: Vec<serde_json::Value> =
+        receiver.requests.lock().unwrap().iter().map(|(_, b)| serde_json::from_str(b).unwrap()).collect();
+    let actions: Vec<&str> = events.iter().map(|e| e["event_action"].as_str().unwrap()).collect();
+    // The confirm and resolve alerts were both waiting; each is rendered with the
+    // incident as it is at delivery, so both resolve.
+    assert_eq!(actions, ["trigger", "acknowledge", "resolve", "resolve"]);
+    assert!(events.iter().all(|e| e["dedup_key"] == "honeytrail-incident-1" && e["routing_key"] == "R0UTINGKEY123"));
+    let trigger = &events[0]["payload"];
+    assert_eq!(trigger["severity"], "critical");
+    assert_eq!(trigger["source"], KEY);
+    assert_eq!(trigger["group"], "payments");
+    assert!(trigger["summary"].as_str().unwrap().len() <= 1024);
+    assert!(trigger["custom_details"]["activity"]["apis"][0] == "GetCallerIdentity");
+    assert!(events[1].get("payload").is_none(), "acknowledge carries no payload");
+}
+
+#[test]
+fn syslog_frames_arrive_over_udp_and_tcp() {
+    let env = Env::new();
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    env.run(&["token", "import", "aws", "--access-key-id", KEY]).ok();
+    env.run(&["channel", "add", "syslog", "udp", "--address", &udp.local_addr().unwrap().to_string()]).ok();
+    env.run(&[
+        "channel",
+        "add",
+        "syslog",
+        "tcp",
+        "--address",
+        &tcp.local_addr().unwrap().to_string(),
+        "--transport",
+        "tcp",
+        "--facility",
+        "13",
+    ])
+    .ok();
+    ingest_records(
+        &env,
+        vec![trail_record(
+            KEY,
+            "svc-reader",
+            "y-1",
+            "2026-11-28T09:00:00Z",
+            "sts.amazonaws.com",
+            "GetCallerIdentity",
+            None,
+        )],
+    );
+    let accept = std::thread::spawn(move || {
+        let (mut stream, _) = tcp.accept().unwrap();
+        let mut all = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut all).unwrap();
+        all
+    });
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 2"));
+    let mut buf = [0u8; 65536];
+    let n = udp.recv(&mut buf).unwrap();
+    let datagram = String::from_utf8_lossy(&buf[..n]).into_owned();
+    // <PRI>VERSION TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD] MSG; authpriv (10) × 8 + crit (2) = 82.
+    let parts: Vec<&str> = datagram.splitn(7, ' ').collect();
+    assert_eq!(parts[0], "<82>1", "{datagram}");
+    assert!(chrono::DateTime::parse_from_rfc3339(parts[1]).is_ok(), "{datagram}");
+    assert_eq!((parts[3], parts[5]), ("honeytrail", "incident.opened"));
+    assert!(
+        parts[6].starts_with(&format!("[honeytrail@32473 incident=\"1\" key=\"{KEY}\" state=\"open\"] {{")),
+        "{datagram}"
+    );
+    let framed = accept.join().unwrap();
+    let (len, message) = framed.split_once(' ').unwrap();
+    assert_eq!(len.parse::<usize>().unwrap(), message.len(), "RFC 6587 octet counting");
+    assert!(message.starts_with("<106>1 "), "log audit (13) × 8 + crit: {message}");
+}
+
+#[test]
+fn routes_send_alerts_to_the_right_channels() {
+    let env = Env::new();
+    let files = env.dir.path().join("out");
+    std::fs::create_dir_all(&files).unwrap();
+    for name in ["payments", "soc"] {
+        env.run(&["channel", "add", "jsonl", name, "--path", files.join(format!("{name}.jsonl")).to_str().unwrap()])
+            .ok();
+    }
+    let other = honeytrail_core::keyid::synthesize(123456789012, 99);
+    env.run(&["token", "import", "aws", "--access-key-id", KEY, "--label", "team=payments"]).ok();
+    env.run(&["token", "import", "aws", "--access-key-id", &other]).ok();
+    let out = env.run(&["route", "add", "pay", "--channel", "nope"]).fails();
+    assert!(out.stderr.contains("no channel is named \"nope\""), "{}", out.stderr);
+    env.run(&["route", "add", "pay", "--channel", "payments", "--label", "team=payments"]).ok();
+    env.run(&["route", "add", "rest", "--channel", "soc", "--default"]).ok();
+    assert!(env.run(&["route", "list"]).ok().stdout.contains("no other route matched"));
+    ingest_records(
+        &env,
+        vec![
+            trail_record(KEY, "a", "r-1", "2026-11-28T09:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None),
+            trail_record(&other, "b", "r-2", "2026-11-28T09:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None),
+        ],
+    );
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 2"));
+    let keys = |name: &str| -> Vec<String> {
+        std::fs::read_to_string(files.join(format!("{name}.jsonl")))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["incident"]["access_key_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(keys("payments"), [KEY]);
+    assert_eq!(keys("soc"), [other.clone()]);
+}
+
+#[test]
+fn alerts_carry_the_runbook_chosen_for_the_token() {
+    let env = Env::new();
+    let port = honeytrail_testkit::free_port();
+    let receiver = Receiver::start(port, vec![]);
+    incident_with_channel(&env, port);
+    env.run(&["deliver", "--once"]).ok();
+    let first: serde_json::Value = serde_json::from_str(&receiver.requests.lock().unwrap()[0].1).unwrap();
+    let runbook = first["runbook"].as_str().unwrap();
+    assert!(
+        runbook.contains("Rule out a false positive") && runbook.contains("Ask Maria: \"Was this you?\""),
+        "{runbook}"
+    );
+    assert!(runbook.contains("sent by email to maria@example.com"), "the custody chain is walked: {runbook}");
+    // A team's own runbook, chosen by label, replaces the default.
+    let file = env.dir.path().join("payments.j2");
+    std::fs::write(
+        &file,
+        "Page the payments on-call about {{ key }}; incident #{{ incident.id }} is {{ incident.state }}.",
+    )
+    .unwrap();
+    let bad = env.dir.path().join("bad.j2");
+    std::fs::write(&bad, "{% if %}").unwrap();
+    let out =
+        env.run(&["runbook", "set", "broken", "--for", "label:team=payments", "--file", bad.to_str().unwrap()]).fails();
+    assert!(out.stderr.contains("does not compile"), "{}", out.stderr);
+    env.run(&["runbook", "set", "payments", "--for", "label:team", "--file", file.to_str().unwrap()]).ok();
+    env.run(&[
+        "token",
+        "import",
+        "aws",
+        "--access-key-id",
+        &honeytrail_core::keyid::synthesize(123456789012, 5),
+        "--label",
+        "team=payments",
+    ])
+    .ok();
+    let key2 = honeytrail_core::keyid::synthesize(123456789012, 5);
+    ingest_records(
+        &env,
+        vec![trail_record(&key2, "x", "rb-2", "2026-11-28T10:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None)],
+    );
+    env.run(&["deliver", "--once"]).ok();
+    let second: serde_json::Value = serde_json::from_str(&receiver.requests.lock().unwrap()[1].1).unwrap();
+    assert_eq!(second["runbook"], format!("Page the payments on-call about {key2}; incident #2 is open."));
+    assert!(env.run(&["runbook", "show", "default-shipped"]).ok().stdout.contains("Rule out a false positive"));
+}
+
+fn place_and_use(env: &Env, owner: &str) {
+    env.run(&["token", "import", "aws", "--access-key-id", KEY, "--user-name", "svc-reader"]).ok();
+    env.run(&["placement", "add", KEY, "--host", "maria-mbp", "--path", "~/.aws/credentials", "--owner", owner]).ok();
+    ingest_records(
+        env,
+        vec![trail_record(
+            KEY,
+            "svc-reader",
+            "m-1",
+            "2026-11-28T09:00:00Z",
+            "sts.amazonaws.com",
+            "GetCallerIdentity",
+            None,
+        )],
+    );
+}
+
+#[test]
+fn jira_gets_one_issue_per_incident_then_comments() {
+    let env = Env::new();
+    let port = honeytrail_testkit::free_port();
+    let created = "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 71\r\n\r\n{\"id\":\"10001\",\"key\":\"SEC-7\",\"self\":\"http://jira.test/rest/api/2/10001\"}";
+    let commented =
+        "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"id\":\"2001\"}";
+    let receiver = Receiver::start(port, vec![created, commented, commented]);
+    env.run_stdin(
+        &[
+            "channel",
+            "add",
+            "jira",
+            "sec",
+            "--url",
+            &format!("http://127.0.0.1:{port}/"),
+            "--project",
+            "SEC",
+            "--issue-type",
+            "Bug",
+            "--label",
+            "honey token",
+            "--email",
+            "bot@acme.test",
+        ],
+        "jira-api-token\n",
+    )
+    .ok();
+    assert!(!env.run(&["channel", "list"]).ok().stdout.contains("jira-api-token"));
+    place_and_use(&env, "Maria");
+    env.run(&["deliver", "--once"]).ok();
+    env.run(&["incident", "ack", "1", "--note", "looking"]).ok();
+    env.run(&["deliver", "--once"]).ok();
+    let requests = receiver.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    let (head, body) = &requests[0];
+    assert!(head.starts_with("POST /rest/api/2/issue HTTP/1.1"), "{head}");
+    // printf 'bot@acme.test:jira-api-token' | base64
+    assert!(head.contains("authorization: Basic Ym90QGFjbWUudGVzdDpqaXJhLWFwaS10b2tlbg=="), "{head}");
+    let issue: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(issue["fields"]["project"]["key"], "SEC");
+    assert_eq!(issue["fields"]["issuetype"]["name"], "Bug");
+    assert_eq!(issue["fields"]["labels"], serde_json::json!(["honey-token", "honeytrail", "honeytrail-incident-1"]));
+    assert_eq!(issue["fields"]["summary"], format!("Honey key {KEY} used (incident #1)"));
+    let description = issue["fields"]["description"].as_str().unwrap();
+    assert!(description.contains("(host maria-mbp)") && description.contains("GetCallerIdentity"), "{description}");
+    let (head, body) = &requests[1];
+    assert!(head.starts_with("POST /rest/api/2/issue/SEC-7/comment HTTP/1.1"), "{head}");
+    let comment: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert!(comment["body"].as_str().unwrap().contains("is now acknowledged"), "{comment}");
+}
+
+#[test]
+fn email_reaches_the_team_and_the_owner_answers_once() {
+    let env = Env::new();
+    let sink = SmtpSink::start();
+    env.run_stdin(
+        &[
+            "channel",
+            "add",
+            "email",
+            "soc",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &sink.port.to_string(),
+            "--tls",
+            "none",
+            "--username",
+            "honeytrail",
+            "--from",
+            "honeytrail@acme.test",
+            "--to",
+            "soc@acme.test",
+            "--to",
+            "ir@acme.test",
+            "--ask-owner",
+        ],
+        "smtp-pass\n",
+    )
+    .ok();
+    let server = Server::start(&env, &[]);
+    place_and_use(&env, "maria@acme.test");
+    let mails = sink.wait_for(2);
+    let team = mails.iter().find(|m| m.to.contains(&"soc@acme.test".to_string())).expect("a team message");
+    assert_eq!(team.auth.as_deref(), Some("honeytrail:smtp-pass"));
+    assert_eq!(team.to, ["soc@acme.test", "ir@acme.test"]);
+    assert!(team.data.contains("multipart/alternative"));
+    let text = team.part("text/plain").expect("a plain-text part");
+    let html = team.part("text/html").expect("an HTML part");
+    assert!(text.contains(&format!("Key {KEY} was placed on")) && text.contains("(host maria-mbp)"), "{text}");
+    assert!(text.contains(&format!("http://127.0.0.1:{}/incidents/1", server.port)), "{text}");
+    assert!(html.contains("(host maria-mbp)") && html.contains("<pre"), "{html}");
+    assert!(team.header("Subject").unwrap().contains("[honeytrail] Honey key"));
+
+    let owner = mails.iter().find(|m| m.to == ["maria@acme.test"]).expect("a question to the owner");
+    let question = owner.part("text/plain").unwrap();
+    let url = question.split_whitespace().find(|w| w.contains("/answer/htq_")).expect("an answer link").to_string();
+    let path = url.split_once(&format!("127.0.0.1:{}", server.port)).unwrap().1.to_string();
+    // Opening the link shows the question and records nothing.
+    for _ in 0..2 {
+        let (status, page) = server.call("GET", &path, &[], "");
+        assert_eq!(status, 200);
+        assert!(page.contains("Was this you?") && page.contains("maria-mbp"), "{page}");
+    }
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let (status, _) = server.call("POST", &path, &form, "answer=maybe");
+    assert_eq!(status, 400);
+    let (status, page) = server.call("POST", &path, &form, "answer=no&comment=I+was+on+holiday");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("it was not you"));
+    let (status, _) = server.call("POST", &path, &form, "answer=yes");
+    assert_eq!(status, 409, "the link works once");
+    let (status, _) = server.call("GET", "/answer/htq_forged", &[], "");
+    assert_eq!(status, 404);
+
+    let shown = env.run(&["incident", "show", "1", "--json"]).ok().json();
+    let answer = shown["history"].as_array().unwrap().iter().find(|h| h["kind"] == "owner-answer").unwrap().clone();
+    assert_eq!(answer["actor"], "maria@acme.test");
+    assert_eq!(answer["note"], "no, it was not me: I was on holiday");
+    assert_eq!(shown["incident"]["state"], "open", "an answer never changes the state");
+    // The answer is alerted too, threaded under the first message.
+    let mails = sink.wait_for(3);
+    let follow_up = &mails[2];
+    assert_eq!(follow_up.header("In-Reply-To"), team.header("Message-ID"));
+    assert!(follow_up.part("text/plain").unwrap().contains("no, it was not me: I was on holiday"));
+}
+
+#[test]
+fn update_alerts_are_bounded_in_rate() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.data()).unwrap();
+    std::fs::write(env.data().join("honeytrail.toml"), "[alerts]\nmin_update_interval_seconds = 2\n").unwrap();
+    let file = env.dir.path().join("alerts.jsonl");
+    env.run(&["channel", "add", "jsonl", "siem", "--path", file.to_str().unwrap()]).ok();
+    place_and_use(&env, "Maria");
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 1,"));
+    let call = |id: &str, t: &str| trail_record(KEY, "svc-reader", id, t, "s3.amazonaws.com", "ListBuckets", None);
+    ingest_records(&env, vec![call("m-2", "2026-11-28T09:01:00Z")]);
+    ingest_records(&env, vec![call("m-3", "2026-11-28T09:02:00Z")]);
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 0,"), "held back by the interval");
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 1,"));
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "one alert for the opening, one for both later calls");
+    assert_eq!(lines[1]["incident"]["event_count"], 3);
+    // A state change is never held back.
+    env.run(&["incident", "ack", "1"]).ok();
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 1,"));
+}
+
+#[test]
+fn alert_targets_must_be_on_the_allowlist_when_there_is_one() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.data()).unwrap();
+    std::fs::write(env.data().join("honeytrail.toml"), "[alerts]\nallowed_hosts = [\".acme.test\"]\n").unwrap();
+    let out = env.run(&["channel", "add", "webhook", "soc", "--url", "http://127.0.0.1:9/hook"]).fails();
+    assert!(out.stderr.contains("not on the alert target allowlist"), "{}", out.stderr);
+    env.run(&["channel", "add", "webhook", "soc", "--url", "http://127.0.0.1.nip.acme.test/hook"]).fails();
+}
+
+#[test]
+fn test_alerts_go_through_a_route_and_severity_routes() {
+    let env = Env::new();
+    let dir = env.dir.path().join("out");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str| dir.join(format!("{name}.jsonl"));
+    for name in ["pager", "soc"] {
+        env.run(&["channel", "add", "jsonl", name, "--path", path(name).to_str().unwrap()]).ok();
+    }
+    env.run(&["route", "add", "page-critical", "--channel", "pager", "--min-severity", "critical"]).ok();
+    env.run(&["route", "add", "rest", "--channel", "soc", "--default"]).ok();
+    assert!(env.run(&["route", "list"]).ok().stdout.contains("severity ≥ critical"));
+    let lines = |name: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path(name))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let out = env.run(&["alert", "test", "--route", "page-critical"]).ok();
+    assert!(out.stdout.contains("delivered through \"pager\""), "{}", out.stdout);
+    assert_eq!((lines("pager").len(), lines("soc").len()), (1, 0));
+    assert_eq!(lines("pager")[0]["test"], true);
+    env.run(&["alert", "test"]).ok();
+    assert_eq!((lines("pager").len(), lines("soc").len()), (2, 1));
+    assert!(env.run(&["alert", "test", "--route", "nope"]).fails().stderr.contains("no route named \"nope\""));
+
+    place_and_use(&env, "Maria");
+    env.run(&["deliver", "--once"]).ok();
+    assert_eq!(lines("soc").last().unwrap()["incident"]["severity"], "high");
+    env.run(&["incident", "confirm", "1"]).ok();
+    env.run(&["deliver", "--once"]).ok();
+    let paged = lines("pager");
+    assert_eq!(paged.last().unwrap()["incident"]["severity"], "critical", "a confirmed intrusion pages");
+    assert_eq!(lines("soc").len(), 2, "the confirmation did not also go to the default route");
+}

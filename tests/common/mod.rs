@@ -1,0 +1,348 @@
+//! What the end-to-end test binaries share: a scratch installation that runs
+//! the real `honeytrail` binary, CloudTrail records in the real format, a
+//! running server, and local HTTP receivers.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+/// A scratch installation: its own data directory and HOME.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub database: Option<String>,
+    pub moto: Option<String>,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "command failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+    pub fn fails(self) -> Run {
+        assert_ne!(self.code, 0, "command should have failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env { dir: tempfile::tempdir().unwrap(), database: None, moto: None }
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_honeytrail"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("HONEYTRAIL_") || k.starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
+        std::fs::create_dir_all(self.home()).unwrap();
+        cmd.env("HOME", self.home()).env("USER", "alice").arg("--data-dir").arg(self.data());
+        if let Some(db) = &self.database {
+            cmd.args(["--database", db]);
+        }
+        if let Some(endpoint) = &self.moto {
+            cmd.args(["--aws-endpoint", endpoint])
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing")
+                .env("AWS_CONFIG_FILE", "/dev/null")
+                .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+        }
+        cmd.args(args);
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_stdin(args, "")
+    }
+
+    pub fn run_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        let mut child =
+            self.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out: Output = child.wait_with_output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+pub const KEY: &str = "AKIARZPUZDIKAWS2LJNF";
+pub const SECRET: &str = "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";
+
+pub fn ingest_records(env: &Env, records: Vec<serde_json::Value>) {
+    let log = env.dir.path().join(format!("trail-{}.json", next_log_number()));
+    std::fs::write(&log, serde_json::json!({"Records": records}).to_string()).unwrap();
+    env.run(&["ingest", log.to_str().unwrap()]).ok();
+}
+
+pub fn next_log_number() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A CloudTrail record of the honey key's use, in the real format.
+pub fn trail_record(
+    key: &str,
+    user: &str,
+    event_id: &str,
+    time: &str,
+    source: &str,
+    name: &str,
+    error: Option<&str>,
+) -> serde_json::Value {
+    let mut r = serde_json::json!({
+        "eventVersion": "1.09",
+        "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLEEXAMPLE01", "arn": format!("arn:aws:iam::123456789012:user/{user}"),
+                         "accountId": "123456789012", "accessKeyId": key, "userName": user},
+        "eventTime": time, "eventSource": source, "eventName": name, "awsRegion": "us-east-1",
+        "sourceIPAddress": "198.51.100.23", "userAgent": "aws-cli/1.45.11 Python/3.11.7 Linux/6.1 botocore/1.43.11",
+        "requestParameters": null, "responseElements": null, "requestID": format!("req-{event_id}"), "eventID": event_id,
+        "readOnly": true, "eventType": "AwsApiCall", "managementEvent": true, "recipientAccountId": "123456789012",
+        "eventCategory": "Management", "tlsDetails": {"tlsVersion": "TLSv1.3", "clientProvidedHostHeader": format!("{}", source)}
+    });
+    if let Some(code) = error {
+        r["errorCode"] = code.into();
+        r["errorMessage"] =
+            format!("User: arn:aws:iam::123456789012:user/{user} is not authorized to perform: {name}").into();
+    }
+    r
+}
+
+pub struct Server {
+    pub child: std::process::Child,
+    pub port: u16,
+}
+
+impl Server {
+    pub fn start(env: &Env, secrets: &[(&str, &str)]) -> Server {
+        let port = honeytrail_testkit::free_port();
+        let mut cmd = env.command(&["serve"]);
+        cmd.env("HONEYTRAIL_SERVE_LISTEN", format!("127.0.0.1:{port}")).stdout(Stdio::null()).stderr(Stdio::null());
+        for (k, v) in secrets {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap();
+        let server = Server { child, port };
+        for _ in 0..100 {
+            if matches!(server.call("GET", "/healthz", &[], ""), (200, _)) {
+                return server;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("honeytrail serve did not come up");
+    }
+
+    pub fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+        honeytrail_testkit::http(self.port, method, path, headers, body).unwrap_or((0, String::new()))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A local webhook receiver: records each request and answers with the next
+/// scripted response (then 200).
+pub struct Receiver {
+    pub requests: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+}
+
+impl Receiver {
+    pub fn start(port: u16, script: Vec<&'static str>) -> Receiver {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        let script = std::sync::Arc::new(std::sync::Mutex::new(script.into_iter()));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let (seen, script) = (seen.clone(), script.clone());
+                // One thread per connection, so a request left hanging does not block the next.
+                std::thread::spawn(move || {
+                    use std::io::{BufRead, BufReader, Read};
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut head = String::new();
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                            break;
+                        }
+                        head.push_str(&line);
+                    }
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    let mut body = vec![0; len];
+                    reader.read_exact(&mut body).unwrap();
+                    seen.lock().unwrap().push((head, String::from_utf8(body).unwrap()));
+                    let response =
+                        script.lock().unwrap().next().unwrap_or("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+                    if response == "HANG" {
+                        std::thread::sleep(std::time::Duration::from_secs(120));
+                        return;
+                    }
+                    let _ = stream.write_all(response.as_bytes());
+                });
+            }
+        });
+        Receiver { requests }
+    }
+}
+
+/// One message an [`SmtpSink`] accepted.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    /// The decoded `AUTH PLAIN` credentials, `user:password`, if any.
+    pub auth: Option<String>,
+    pub from: String,
+    pub to: Vec<String>,
+    pub data: String,
+}
+
+impl Mail {
+    /// The decoded body of the part with this content type.
+    pub fn part(&self, content_type: &str) -> Option<String> {
+        use base64::Engine;
+        let at = self.data.find(&format!("Content-Type: {content_type}"))?;
+        let rest = &self.data[at..];
+        let body_start = rest.find("\r\n\r\n")? + 4;
+        let body_end = rest[body_start..].find("\r\n--").map_or(rest.len(), |e| body_start + e);
+        let encoded: String = rest[body_start..body_end].split_whitespace().collect();
+        let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
+        String::from_utf8(bytes).ok()
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        let head = &self.data[..self.data.find("\r\n\r\n")?];
+        head.lines().find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_string))
+    }
+}
+
+/// A local SMTP server that speaks just enough of RFC 5321 (EHLO, AUTH
+/// PLAIN, MAIL, RCPT, DATA, RSET, NOOP, QUIT) to accept and keep messages.
+pub struct SmtpSink {
+    pub port: u16,
+    pub mails: std::sync::Arc<std::sync::Mutex<Vec<Mail>>>,
+}
+
+impl SmtpSink {
+    pub fn start() -> SmtpSink {
+        use std::io::{BufRead, BufReader};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mails = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = mails.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let kept = kept.clone();
+                std::thread::spawn(move || {
+                    use base64::Engine;
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut say = |s: &str| stream.write_all(format!("{s}\r\n").as_bytes());
+                    let _ = say("220 sink.test ESMTP ready");
+                    let (mut auth, mut from, mut to) = (None, String::new(), Vec::new());
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let line = line.trim_end().to_string();
+                        let upper = line.to_ascii_uppercase();
+                        if upper.starts_with("EHLO") {
+                            let _ = say("250-sink.test\r\n250-AUTH PLAIN\r\n250 8BITMIME");
+                        } else if let Some(b64) = line.strip_prefix("AUTH PLAIN ") {
+                            let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).unwrap_or_default();
+                            let parts: Vec<String> =
+                                raw.split(|b| *b == 0).map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+                            auth = Some(format!(
+                                "{}:{}",
+                                parts.get(1).cloned().unwrap_or_default(),
+                                parts.get(2).cloned().unwrap_or_default()
+                            ));
+                            let _ = say("235 2.7.0 Authentication successful");
+                        } else if upper.starts_with("MAIL FROM:") {
+                            from =
+                                line[10..].trim().trim_matches(['<', '>']).split('>').next().unwrap_or("").to_string();
+                            to.clear();
+                            let _ = say("250 OK");
+                        } else if upper.starts_with("RCPT TO:") {
+                            to.push(line[8..].trim().trim_matches(['<', '>']).to_string());
+                            let _ = say("250 OK");
+                        } else if upper == "DATA" {
+                            let _ = say("354 End data with <CR><LF>.<CR><LF>");
+                            let mut data = String::new();
+                            loop {
+                                let mut l = String::new();
+                                if reader.read_line(&mut l).unwrap_or(0) == 0 {
+                                    return;
+                                }
+                                if l == ".\r\n" {
+                                    break;
+                                }
+                                data.push_str(l.strip_prefix('.').filter(|_| l.starts_with("..")).unwrap_or(&l));
+                            }
+                            kept.lock().unwrap().push(Mail {
+                                auth: auth.clone(),
+                                from: from.clone(),
+                                to: to.clone(),
+                                data,
+                            });
+                            let _ = say("250 OK queued");
+                        } else if upper == "QUIT" {
+                            let _ = say("221 Bye");
+                            return;
+                        } else if upper == "RSET" || upper == "NOOP" {
+                            let _ = say("250 OK");
+                        } else {
+                            let _ = say("502 Command not implemented");
+                        }
+                    }
+                });
+            }
+        });
+        SmtpSink { port, mails }
+    }
+
+    /// Waits until at least `n` messages arrived.
+    pub fn wait_for(&self, n: usize) -> Vec<Mail> {
+        for _ in 0..150 {
+            let mails = self.mails.lock().unwrap().clone();
+            if mails.len() >= n {
+                return mails;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the SMTP sink got {} message(s), expected {n}", self.mails.lock().unwrap().len());
+    }
+}
