@@ -6,6 +6,7 @@
 mod app;
 mod commands;
 mod config;
+mod server;
 mod web;
 
 use std::path::PathBuf;
@@ -99,8 +100,14 @@ enum Command {
     Delivery(commands::deliver::DeliveryCommand),
     /// Deliver queued alerts (serve does this too)
     Deliver(commands::deliver::DeliverArgs),
-    /// Run the receivers (EventBridge API destination, canarytokens.org webhook), health and metrics
+    /// Run the server: web UI, REST API, event receivers, alert dispatcher, health and metrics
     Serve,
+    /// Users of the web UI and API, and their API tokens
+    #[command(subcommand)]
+    User(commands::user::UserCommand),
+    /// The audit log of every change made through the server
+    #[command(subcommand)]
+    Audit(commands::user::AuditCommand),
     /// Poll IAM's last-used record of every minted key to catch calls CloudTrail never logs
     SafetyNet(commands::safety_net::SafetyNetArgs),
     /// Measurements of the hot path (used by scripts/bench)
@@ -162,7 +169,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Route(cmd) => commands::routing::route(&app, cmd).await,
         Command::Delivery(cmd) => commands::deliver::delivery(&app, cmd).await,
         Command::Deliver(args) => commands::deliver::deliver(&app, args).await,
-        Command::Serve => commands::serve::run(&app).await,
+        Command::Serve => server::run(app).await,
+        Command::User(cmd) => commands::user::run(&app, cmd).await,
+        Command::Audit(cmd) => commands::user::audit(&app, cmd).await,
         Command::SafetyNet(args) => commands::safety_net::run(&app, args).await,
         Command::Bench(cmd) => tokio::task::block_in_place(|| commands::bench::run(cmd)),
     }

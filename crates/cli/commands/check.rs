@@ -27,6 +27,21 @@ fn path_of_arn(arn: &str) -> Option<String> {
     Some(rest[..=last].to_string())
 }
 
+/// The stealth check of a registered token, as `check` and the server run it.
+pub fn report_for(token: &honeytrail_core::Token) -> stealth::Report {
+    let path = match (&token.iam_user_arn, token.kind) {
+        (Some(arn), _) => path_of_arn(arn),
+        (None, TokenKind::AwsMinted) => Some("/".to_string()),
+        _ => None,
+    };
+    stealth::check(&Subject {
+        access_key_id: &token.access_key_id,
+        iam_user_name: token.iam_user_name.as_deref(),
+        iam_path: path.as_deref(),
+        account_id: token.account_id.as_deref(),
+    })
+}
+
 pub async fn run(app: &App, args: CheckArgs) -> Result<ExitCode> {
     let store = app.store().await?;
     let reference = args.target.trim();

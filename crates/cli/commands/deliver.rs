@@ -167,13 +167,32 @@ pub async fn dispatch(store: &Store, sender: &Sender, settings: &Settings) -> Re
 }
 
 /// The dispatcher loop of `serve` and `deliver`.
-pub async fn run_dispatcher(store: Store, settings: Settings) -> Result<()> {
+///
+/// With `stop`, it returns after the pass in progress once `stop` turns true,
+/// so a shutdown never cuts a delivery in half.
+pub async fn run_dispatcher(
+    store: Store,
+    settings: Settings,
+    mut stop: Option<tokio::sync::watch::Receiver<bool>>,
+) -> Result<()> {
     let sender = settings.sender()?;
     loop {
         if let Err(e) = dispatch(&store, &sender, &settings).await {
             tracing::error!(error = %format!("{e:#}"), "dispatcher pass failed; retrying");
         }
-        tokio::time::sleep(StdDuration::from_millis(500)).await;
+        let pause = tokio::time::sleep(StdDuration::from_millis(500));
+        match &mut stop {
+            Some(rx) => {
+                if *rx.borrow() {
+                    return Ok(());
+                }
+                tokio::select! {
+                    _ = pause => {}
+                    _ = rx.changed() => return Ok(()),
+                }
+            }
+            None => pause.await,
+        }
     }
 }
 
@@ -183,7 +202,7 @@ pub async fn deliver(app: &App, args: DeliverArgs) -> Result<ExitCode> {
     if !args.once {
         eprintln!("delivering alerts until interrupted");
         tokio::select! {
-            r = run_dispatcher(store, settings) => r?,
+            r = run_dispatcher(store, settings, None) => r?,
             _ = tokio::signal::ctrl_c() => {}
         }
         return Ok(ExitCode::SUCCESS);

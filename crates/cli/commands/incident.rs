@@ -98,7 +98,8 @@ pub async fn incident_record(store: &Store, id: i64, kind: &str) -> Result<serde
     owners.sort();
     owners.dedup();
     let mut incident_json = json!(incident);
-    incident_json["severity"] = json!(honeytrail_core::incident::Severity::of(&token.labels, incident.state));
+    incident_json["severity"] =
+        json!(honeytrail_core::incident::Severity::of(&token.labels, incident.state, incident.kind));
     Ok(json!({
         "type": kind,
         "incident": incident_json,

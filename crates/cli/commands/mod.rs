@@ -14,7 +14,8 @@ pub mod placement;
 pub mod render;
 pub mod routing;
 pub mod safety_net;
-pub mod serve;
+pub mod user;
+
 pub mod token;
 pub mod watch;
 

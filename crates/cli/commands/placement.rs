@@ -101,42 +101,7 @@ pub async fn run(app: &App, cmd: PlacementCommand) -> Result<ExitCode> {
                 return print_json(&placements).map(|_| ExitCode::SUCCESS);
             }
             if a.csv {
-                let mut w = csv::Writer::from_writer(std::io::stdout());
-                w.write_record([
-                    "placement",
-                    "access_key_id",
-                    "host",
-                    "path",
-                    "owner",
-                    "asset",
-                    "serial",
-                    "format",
-                    "placed_by",
-                    "placed_at",
-                    "removed_at",
-                    "notes",
-                    "labels",
-                ])?;
-                for p in &placements {
-                    let s = &p.placement.spot;
-                    let opt = |o: &Option<String>| o.clone().unwrap_or_default();
-                    w.write_record([
-                        p.placement.id.to_string(),
-                        p.access_key_id.clone(),
-                        s.host.clone(),
-                        s.path.clone(),
-                        opt(&s.owner),
-                        opt(&s.asset),
-                        opt(&s.serial),
-                        opt(&s.format),
-                        opt(&s.placed_by),
-                        p.placement.placed_at.to_rfc3339(),
-                        p.placement.removed_at.map(|r| r.to_rfc3339()).unwrap_or_default(),
-                        opt(&s.notes),
-                        labels_text(&s.labels),
-                    ])?;
-                }
-                w.flush()?;
+                write_csv(&placements, std::io::stdout())?;
                 return Ok(ExitCode::SUCCESS);
             }
             if placements.is_empty() {
@@ -167,4 +132,45 @@ pub async fn run(app: &App, cmd: PlacementCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The placements inventory as CSV (the `--csv` export and the server's download).
+pub fn write_csv(placements: &[honeytrail_store::PlacedToken], out: impl std::io::Write) -> Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "placement",
+        "access_key_id",
+        "host",
+        "path",
+        "owner",
+        "asset",
+        "serial",
+        "format",
+        "placed_by",
+        "placed_at",
+        "removed_at",
+        "notes",
+        "labels",
+    ])?;
+    for p in placements {
+        let s = &p.placement.spot;
+        let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+        w.write_record([
+            p.placement.id.to_string(),
+            p.access_key_id.clone(),
+            s.host.clone(),
+            s.path.clone(),
+            opt(&s.owner),
+            opt(&s.asset),
+            opt(&s.serial),
+            opt(&s.format),
+            opt(&s.placed_by),
+            p.placement.placed_at.to_rfc3339(),
+            p.placement.removed_at.map(|r| r.to_rfc3339()).unwrap_or_default(),
+            opt(&s.notes),
+            labels_text(&s.labels),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
 }

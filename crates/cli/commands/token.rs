@@ -200,26 +200,8 @@ async fn mint(app: &App, store: &Store, args: MintArgs) -> Result<ExitCode> {
             }
             Err(e) => return Err(e),
         };
-        let new = minted_token(&key, args.memo.clone(), labels.clone());
-        let hop = generated_hop(app, &key);
-        match store.insert_token(&new, &[], &[hop]).await {
-            Ok(token) => minted.push(token),
-            Err(e) => {
-                // Keep AWS and the store in step: a key we cannot record must not live on.
-                let cleanup = async {
-                    account.delete_key(&key.user_name, &key.access_key_id).await?;
-                    account.delete_user_if_unused(&key.user_name).await
-                }
-                .await;
-                return Err(match cleanup {
-                    Ok(_) => anyhow!(e).context(format!("minted {} but could not record it, so it was deleted again in AWS", key.access_key_id)),
-                    Err(c) => anyhow!(e).context(format!(
-                        "minted {} but could not record it, and deleting it in AWS failed too ({c}); delete it by hand: aws iam delete-access-key --user-name {} --access-key-id {}",
-                        key.access_key_id, key.user_name, key.access_key_id
-                    )),
-                });
-            }
-        }
+        let token = record_minted(store, &account, &key, args.memo.clone(), labels.clone(), &app.actor()).await?;
+        minted.push(token);
     }
     if args.json {
         return print_json(&minted).map(|_| ExitCode::SUCCESS);
@@ -239,6 +221,60 @@ async fn mint(app: &App, store: &Store, args: MintArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Records a key just minted in AWS, or deletes it again in AWS if the store
+/// refuses it, so a key exists in both or in neither.
+async fn record_minted(
+    store: &Store,
+    account: &CanaryAccount,
+    key: &MintedKey,
+    memo: String,
+    labels: honeytrail_core::Labels,
+    actor: &str,
+) -> Result<Token> {
+    let new = minted_token(key, memo, labels);
+    let hop = generated_hop(actor, key);
+    match store.insert_token(&new, &[], &[hop]).await {
+        Ok(token) => Ok(token),
+        Err(e) => {
+            let cleanup = async {
+                account.delete_key(&key.user_name, &key.access_key_id).await?;
+                account.delete_user_if_unused(&key.user_name).await
+            }
+            .await;
+            Err(match cleanup {
+                Ok(_) => anyhow!(e).context(format!("minted {} but could not record it, so it was deleted again in AWS", key.access_key_id)),
+                Err(c) => anyhow!(e).context(format!(
+                    "minted {} but could not record it, and deleting it in AWS failed too ({c}); delete it by hand: aws iam delete-access-key --user-name {} --access-key-id {}",
+                    key.access_key_id, key.user_name, key.access_key_id
+                )),
+            })
+        }
+    }
+}
+
+/// Mints one key with a generated name and records it (the server's mint).
+pub async fn mint_one(
+    app: &App,
+    store: &Store,
+    actor: &str,
+    labels: honeytrail_core::Labels,
+    memo: String,
+) -> Result<Token> {
+    let account = app.canary_account().await;
+    let key = mint_in_aws(app, store, &account, None, app.config.mint.pack_two_keys).await?;
+    record_minted(store, &account, &key, memo, labels, actor).await
+}
+
+/// Retires a token: for a minted key, deletes it in AWS first (if that
+/// fails the store still says active, and retrying is safe).
+pub async fn retire_one(app: &App, store: &Store, token: &Token) -> Result<(Token, bool)> {
+    let mut user_deleted = false;
+    if token.kind == TokenKind::AwsMinted {
+        user_deleted = delete_in_aws(store, &app.canary_account().await, token).await?;
+    }
+    Ok((store.retire_token(token.id, Utc::now()).await?, user_deleted))
+}
+
 /// The registry record of a key just minted in AWS.
 fn minted_token(key: &MintedKey, memo: String, labels: honeytrail_core::Labels) -> NewToken {
     NewToken {
@@ -255,14 +291,14 @@ fn minted_token(key: &MintedKey, memo: String, labels: honeytrail_core::Labels) 
     }
 }
 
-fn generated_hop(app: &App, key: &MintedKey) -> NewHop {
+fn generated_hop(actor: &str, key: &MintedKey) -> NewHop {
     NewHop {
         description: format!(
             "generated in canary account {} by honeytrail on {}",
             key.account_id.as_deref().unwrap_or("?"),
             hostname()
         ),
-        actor: Some(app.actor()),
+        actor: Some(actor.to_string()),
         automatic: true,
         at: key.created_at,
     }
@@ -468,13 +504,8 @@ async fn delete_in_aws(store: &Store, account: &CanaryAccount, token: &Token) ->
 
 async fn retire(app: &App, store: &Store, args: RefArgs) -> Result<ExitCode> {
     let token = store.find_token(&args.token).await?;
-    let mut user_deleted = false;
-    if token.kind == TokenKind::AwsMinted {
-        // AWS first: if it fails, the store still says active, and retrying is safe.
-        user_deleted = delete_in_aws(store, &app.canary_account().await, &token).await?;
-    }
     let was = token.state;
-    let retired = store.retire_token(token.id, Utc::now()).await?;
+    let (retired, user_deleted) = retire_one(app, store, &token).await?;
     if args.json {
         return print_json(&retired).map(|_| ExitCode::SUCCESS);
     }
@@ -503,7 +534,7 @@ async fn rotate(app: &App, store: &Store, args: RefArgs) -> Result<ExitCode> {
     let key = mint_in_aws(app, store, &account, None, app.config.mint.pack_two_keys).await?;
     // Empty labels: the rotation carries the old token's labels over.
     let new = minted_token(&key, old.memo.clone(), Default::default());
-    let hop = generated_hop(app, &key);
+    let hop = generated_hop(&app.actor(), &key);
     let token = match store.record_rotation(old.id, &new, &[hop], Utc::now()).await {
         Ok(t) => t,
         Err(e) => {

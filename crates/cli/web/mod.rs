@@ -12,6 +12,20 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
     ("message.html", include_str!("templates/message.html")),
     ("answer.html", include_str!("templates/answer.html")),
+    ("login.html", include_str!("templates/login.html")),
+    ("account.html", include_str!("templates/account.html")),
+    ("dashboard.html", include_str!("templates/dashboard.html")),
+    ("incidents.html", include_str!("templates/incidents.html")),
+    ("incident.html", include_str!("templates/incident.html")),
+    ("tokens.html", include_str!("templates/tokens.html")),
+    ("token.html", include_str!("templates/token.html")),
+    ("placements.html", include_str!("templates/placements.html")),
+    ("alerting.html", include_str!("templates/alerting.html")),
+    ("users.html", include_str!("templates/users.html")),
+    ("api_tokens.html", include_str!("templates/api_tokens.html")),
+    ("audit.html", include_str!("templates/audit.html")),
+    ("lookup.html", include_str!("templates/lookup.html")),
+    ("secret_once.html", include_str!("templates/secret_once.html")),
 ];
 
 fn env() -> &'static Environment<'static> {

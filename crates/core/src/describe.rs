@@ -42,7 +42,7 @@ fn possessive(name: &str) -> String {
 }
 
 /// Everything a responder needs to know about where a key has been.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Description {
     /// One sentence: the key and where it was placed.
     pub headline: String,

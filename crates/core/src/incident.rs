@@ -95,10 +95,14 @@ impl Severity {
         }
     }
 
-    /// The severity of an incident of a token with `labels` in `state`.
-    pub fn of(labels: &crate::model::Labels, state: IncidentState) -> Severity {
+    /// The severity of an incident of `kind` of a token with `labels` in `state`.
+    /// A report of a found key is `low`: it is not an intrusion.
+    pub fn of(labels: &crate::model::Labels, state: IncidentState, kind: IncidentKind) -> Severity {
         if state == IncidentState::Confirmed {
             return Severity::Critical;
+        }
+        if kind == IncidentKind::Report {
+            return Severity::Low;
         }
         labels.get("severity").and_then(|v| v.parse().ok()).unwrap_or(Severity::High)
     }
@@ -226,6 +230,27 @@ pub struct Incident {
     /// The token was already retired when the incident opened: a key that
     /// should be dead is in someone's hands.
     pub token_retired: bool,
+    pub kind: IncidentKind,
+}
+
+/// What an incident is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum IncidentKind {
+    /// The key was used (CloudTrail, the safety net, canarytokens).
+    #[default]
+    Use,
+    /// Someone found the key and reported it ("what is this?"): not an intrusion.
+    Report,
+}
+
+impl IncidentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentKind::Use => "use",
+            IncidentKind::Report => "report",
+        }
+    }
 }
 
 /// One line of an incident's history: opened, a state change, a note.

@@ -11,6 +11,7 @@
 //! assert_eq!(decode_account("ASIAY34FZKBOKMUTVV7A"), AccountDecode::Account("609629065308".into()));
 //! ```
 
+pub mod access;
 pub mod bait;
 pub mod describe;
 pub mod encoding;

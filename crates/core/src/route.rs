@@ -124,6 +124,7 @@ mod tests {
 
     #[test]
     fn routes_by_minimum_severity() {
+        use crate::incident::IncidentKind;
         let routes = vec![
             Route { min_severity: Some(Severity::Critical), ..route("page", "pagerduty") },
             Route { default: true, ..route("rest", "soc") },
@@ -134,8 +135,9 @@ mod tests {
         assert_eq!(select(&routes, &ctx(Severity::Critical)), set(&["pagerduty"]));
         assert_eq!(select(&routes, &ctx(Severity::High)), set(&["soc"]));
         let lab = Labels::from([("severity".into(), "Medium".into())]);
-        assert_eq!(Severity::of(&lab, IncidentState::Open), Severity::Medium);
-        assert_eq!(Severity::of(&lab, IncidentState::Confirmed), Severity::Critical);
-        assert_eq!(Severity::of(&Labels::new(), IncidentState::Acknowledged), Severity::High);
+        assert_eq!(Severity::of(&lab, IncidentState::Open, IncidentKind::Use), Severity::Medium);
+        assert_eq!(Severity::of(&lab, IncidentState::Confirmed, IncidentKind::Use), Severity::Critical);
+        assert_eq!(Severity::of(&Labels::new(), IncidentState::Acknowledged, IncidentKind::Use), Severity::High);
+        assert_eq!(Severity::of(&Labels::new(), IncidentState::Open, IncidentKind::Report), Severity::Low);
     }
 }

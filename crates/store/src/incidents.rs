@@ -1,7 +1,7 @@
 //! Incidents and the events in them.
 
 use chrono::{DateTime, Duration, Utc};
-use honeytrail_core::incident::{Incident, IncidentLogEntry, IncidentState, TokenEvent};
+use honeytrail_core::incident::{Incident, IncidentKind, IncidentLogEntry, IncidentState, TokenEvent};
 use honeytrail_core::TokenState;
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -31,7 +31,7 @@ pub struct IncidentFilter {
     pub unresolved: bool,
 }
 
-const INCIDENT_COLUMNS: &str = "i.id, i.token_id, t.access_key_id, i.state, i.first_seen, i.last_seen, i.event_count, i.opened_at, i.updated_at, i.token_retired";
+const INCIDENT_COLUMNS: &str = "i.id, i.token_id, t.access_key_id, i.state, i.first_seen, i.last_seen, i.event_count, i.opened_at, i.updated_at, i.token_retired, i.kind";
 const EVENT_COLUMNS: &str = "event_id, token_id, event_time, event_source, event_name, aws_region, source_ip, user_agent, error_code, error_message, access_key_id, principal_arn, source, origin, raw";
 
 fn state_of(raw: String) -> Result<IncidentState, StoreError> {
@@ -50,6 +50,10 @@ fn incident_from_row(row: &AnyRow) -> Result<Incident, StoreError> {
         opened_at: from_millis(row.try_get("opened_at")?)?,
         updated_at: from_millis(row.try_get("updated_at")?)?,
         token_retired: row.try_get::<i64, _>("token_retired")? != 0,
+        kind: match row.try_get::<String, _>("kind")?.as_str() {
+            "report" => IncidentKind::Report,
+            _ => IncidentKind::Use,
+        },
     })
 }
 
@@ -158,7 +162,7 @@ impl Store {
         let t = millis(event.event_time);
         let now = Utc::now();
         let candidate = sqlx::query(
-            "SELECT id, first_seen, last_seen FROM incidents WHERE token_id = $1 AND state IN ('open', 'acknowledged', 'confirmed') \
+            "SELECT id, first_seen, last_seen FROM incidents WHERE token_id = $1 AND kind = 'use' AND state IN ('open', 'acknowledged', 'confirmed') \
              AND last_seen >= $2 AND first_seen <= $3 ORDER BY last_seen DESC LIMIT 1",
         )
         .bind(event.token_id)

@@ -24,6 +24,7 @@ mod migrate;
 mod outbox;
 mod questions;
 mod registry;
+mod users;
 
 use std::str::FromStr;
 
@@ -35,9 +36,10 @@ pub use checkpoints::ReportedUse;
 pub use error::StoreError;
 pub use incidents::{EventOutcome, IncidentFilter};
 pub use migrate::latest_version as latest_schema_version;
-pub use outbox::{Channel, Delivery, StoredRunbook};
+pub use outbox::{Channel, Delivery, RecentEvent, SourceProgress, Stats, StoredRunbook};
 pub use questions::OwnerQuestion;
 pub use registry::{ImportRow, ImportSummary, NewHop, PlacedToken, PlacementFilter, TokenFilter};
+pub use users::{ApiToken, AuditEntry, Session, User};
 
 /// Which database is behind a [`Store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

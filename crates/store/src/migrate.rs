@@ -35,6 +35,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(6, "routes", "0006_routes"),
     migration!(7, "runbooks", "0007_runbooks"),
     migration!(8, "alert-followups", "0008_alert_followups"),
+    migration!(9, "server", "0009_server"),
 ];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.

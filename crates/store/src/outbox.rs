@@ -179,7 +179,7 @@ impl Store {
                 .map(|p| (p.placement.spot.owner.as_deref(), p.placement.spot.host.as_str()))
                 .collect(),
             state: Some(incident.state),
-            severity: honeytrail_core::incident::Severity::of(&token.labels, incident.state),
+            severity: honeytrail_core::incident::Severity::of(&token.labels, incident.state, incident.kind),
         };
         Ok(route::select(routes, &ctx))
     }
@@ -323,6 +323,44 @@ impl Store {
     }
 }
 
+/// Counts for the dashboard and `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// `(state, count)` of incidents.
+    pub incidents: Vec<(String, i64)>,
+    /// `(channel, state, count)` of deliveries.
+    pub deliveries: Vec<(String, String, i64)>,
+    /// `(state, count)` of tokens.
+    pub tokens: Vec<(String, i64)>,
+}
+
+impl Store {
+    pub async fn stats(&self) -> Result<Stats, StoreError> {
+        let pairs = |rows: Vec<AnyRow>| -> Result<Vec<(String, i64)>, StoreError> {
+            rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+        };
+        let incidents = pairs(
+            sqlx::query("SELECT state, COUNT(*) FROM incidents GROUP BY state ORDER BY state")
+                .fetch_all(&self.pool)
+                .await?,
+        )?;
+        let tokens = pairs(
+            sqlx::query("SELECT state, COUNT(*) FROM tokens GROUP BY state ORDER BY state")
+                .fetch_all(&self.pool)
+                .await?,
+        )?;
+        let deliveries = sqlx::query(
+            "SELECT c.name, d.state, COUNT(*) FROM deliveries d JOIN channels c ON c.id = d.channel_id GROUP BY c.name, d.state ORDER BY c.name, d.state",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect::<Result<_, StoreError>>()?;
+        Ok(Stats { incidents, deliveries, tokens })
+    }
+}
+
 /// A stored runbook template and the tokens it applies to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredRunbook {
@@ -362,5 +400,71 @@ impl Store {
             return Err(StoreError::NotFound(format!("runbook {name:?}")));
         }
         Ok(())
+    }
+}
+
+/// An event as the dashboard lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecentEvent {
+    pub event_time: DateTime<Utc>,
+    pub access_key_id: String,
+    pub event_name: String,
+    pub source_ip: Option<String>,
+    pub incident: i64,
+}
+
+/// An S3 source's progress, for the dashboard's sources health.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceProgress {
+    pub source: String,
+    pub objects: i64,
+    pub last_read: DateTime<Utc>,
+}
+
+impl Store {
+    pub async fn recent_events(&self, limit: i64) -> Result<Vec<RecentEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.event_time, t.access_key_id, e.event_name, e.source_ip, e.incident_id FROM events e \
+             JOIN tokens t ON t.id = e.token_id ORDER BY e.seen_at DESC, e.id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RecentEvent {
+                    event_time: from_millis(r.try_get(0)?)?,
+                    access_key_id: r.try_get(1)?,
+                    event_name: r.try_get(2)?,
+                    source_ip: r.try_get(3)?,
+                    incident: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn s3_sources(&self) -> Result<Vec<SourceProgress>, StoreError> {
+        let rows = sqlx::query("SELECT source, COUNT(*), MAX(read_at) FROM s3_objects GROUP BY source ORDER BY source")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SourceProgress {
+                    source: r.try_get(0)?,
+                    objects: r.try_get(1)?,
+                    last_read: from_millis(r.try_get(2)?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Every delivery of an incident's alerts, oldest first.
+    pub async fn incident_deliveries(&self, incident_id: i64) -> Result<Vec<Delivery>, StoreError> {
+        let rows =
+            sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} {DELIVERY_JOIN} WHERE a.incident_id = $1 ORDER BY d.id"))
+                .bind(incident_id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(delivery_from_row).collect()
     }
 }

@@ -1,75 +1,24 @@
-//! `honeytrail serve`: the long-running process. For now it receives
-//! EventBridge events (an API destination) and canarytokens.org webhook
-//! alerts, and serves health and metrics; the web UI and REST API come with
-//! the server issue.
+//! The receivers of `serve`: EventBridge events (an API destination),
+//! canarytokens.org webhook alerts, "was this you?" answers, health and metrics.
 //!
-//! Every receiver authenticates with a shared secret before reading anything;
-//! a refused request is counted and never stored as a hit.
+//! Every event receiver authenticates with a shared secret before reading
+//! anything; a refused request is counted and never stored as a hit.
 
 use std::net::SocketAddr;
-use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration as StdDuration, Instant};
 
-use anyhow::{Context, Result};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use chrono::Duration;
-use honeytrail_core::incident::TokenEvent;
-use honeytrail_ingest::Detector;
-use honeytrail_store::Store;
+use axum::Json;
 use serde_json::json;
-use tokio::sync::Mutex;
 
-use super::ingest::{build_index, Stored};
-use crate::app::App;
+use super::{message_page, page, Shared};
 
 /// The header an EventBridge API destination sends the shared secret in.
 pub const SECRET_HEADER: &str = "x-honeytrail-secret";
-
-#[derive(Default)]
-struct Counters {
-    eventbridge_accepted: AtomicU64,
-    eventbridge_rejected: AtomicU64,
-    canarytokens_accepted: AtomicU64,
-    canarytokens_rejected: AtomicU64,
-    malformed: AtomicU64,
-    matches: AtomicU64,
-}
-
-struct Shared {
-    store: Store,
-    window: Duration,
-    eventbridge_secret: Option<String>,
-    canarytokens_secret: Option<String>,
-    detector: Mutex<(Instant, Arc<Detector>)>,
-    counters: Counters,
-}
-
-impl Shared {
-    /// The detector, rebuilt when older than a few seconds so that tokens
-    /// registered meanwhile match without a restart.
-    async fn detector(&self) -> Result<Arc<Detector>> {
-        let mut slot = self.detector.lock().await;
-        if slot.0.elapsed() > StdDuration::from_secs(5) {
-            *slot = (Instant::now(), Arc::new(Detector::new(build_index(&self.store).await?)));
-        }
-        Ok(slot.1.clone())
-    }
-
-    async fn store_events(&self, events: &[TokenEvent]) -> Result<usize> {
-        let mut stored = Stored::default();
-        stored.add(&self.store, events, self.window).await?;
-        self.counters.matches.fetch_add(stored.matches as u64, Ordering::Relaxed);
-        stored.emit(&self.store).await?;
-        Ok(stored.matches)
-    }
-}
 
 /// Compares secrets in time independent of where they differ.
 fn same_secret(given: &[u8], expected: &str) -> bool {
@@ -93,30 +42,6 @@ fn internal(e: anyhow::Error) -> Response {
     )
 }
 
-/// An HTML page with the headers every page gets: no caching, no framing,
-/// no scripts, forms only to us.
-fn page(status: StatusCode, body: String) -> Response {
-    (
-        status,
-        [
-            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (axum::http::header::CACHE_CONTROL, "no-store"),
-            (
-                axum::http::header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-            ),
-            (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-fn message_page(status: StatusCode, title: &str, message: &str) -> Response {
-    let error = !status.is_success();
-    page(status, crate::web::render("message.html", minijinja::context! {title, message, error}))
-}
-
 /// Why a "was this you?" link cannot be answered, as a page.
 fn question_refused(e: honeytrail_store::StoreError) -> Response {
     use honeytrail_store::StoreError;
@@ -136,7 +61,7 @@ fn question_refused(e: honeytrail_store::StoreError) -> Response {
 
 /// GET of a "was this you?" link: shows the question. It records nothing,
 /// so a mail scanner opening the link answers nothing.
-async fn answer_page(State(s): State<Arc<Shared>>, Path(token): Path<String>) -> Response {
+pub(super) async fn answer_page(State(s): State<Arc<Shared>>, Path(token): Path<String>) -> Response {
     let q = match s.store.owner_question(&token).await {
         Ok(q) => q,
         Err(e) => return question_refused(e),
@@ -149,7 +74,7 @@ async fn answer_page(State(s): State<Arc<Shared>>, Path(token): Path<String>) ->
             "This link has expired; please reply to the security team directly.".into(),
         ));
     }
-    let record = match super::incident::incident_record(&s.store, q.incident_id, "question").await {
+    let record = match crate::commands::incident::incident_record(&s.store, q.incident_id, "question").await {
         Ok(r) => r,
         Err(e) => return internal(e),
     };
@@ -172,14 +97,14 @@ async fn answer_page(State(s): State<Arc<Shared>>, Path(token): Path<String>) ->
 }
 
 #[derive(serde::Deserialize)]
-struct AnswerForm {
+pub(super) struct AnswerForm {
     answer: String,
     #[serde(default)]
     comment: String,
 }
 
 /// POST of a "was this you?" link: records the answer once.
-async fn answer_submit(
+pub(super) async fn answer_submit(
     State(s): State<Arc<Shared>>,
     Path(token): Path<String>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
@@ -204,7 +129,7 @@ async fn answer_submit(
     }
 }
 
-async fn eventbridge(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+pub(super) async fn eventbridge(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let given = headers.get(SECRET_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
     match &s.eventbridge_secret {
         Some(secret) if same_secret(given, secret) => {}
@@ -240,7 +165,7 @@ async fn eventbridge(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Byt
     }
 }
 
-async fn canarytokens(State(s): State<Arc<Shared>>, Path(secret): Path<String>, body: Bytes) -> Response {
+pub(super) async fn canarytokens(State(s): State<Arc<Shared>>, Path(secret): Path<String>, body: Bytes) -> Response {
     match &s.canarytokens_secret {
         Some(expected) if same_secret(secret.as_bytes(), expected) => {}
         _ => {
@@ -271,10 +196,13 @@ async fn canarytokens(State(s): State<Arc<Shared>>, Path(secret): Path<String>, 
     }
 }
 
-async fn metrics(State(s): State<Arc<Shared>>) -> String {
+pub(super) async fn metrics(State(s): State<Arc<Shared>>) -> Response {
+    use std::fmt::Write;
     let c = &s.counters;
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    format!(
+    let mut out = String::new();
+    let _ = write!(
+        out,
         "# HELP honeytrail_receiver_requests_total Requests to the event receivers, by receiver and outcome.\n\
          # TYPE honeytrail_receiver_requests_total counter\n\
          honeytrail_receiver_requests_total{{receiver=\"eventbridge\",outcome=\"accepted\"}} {}\n\
@@ -284,71 +212,54 @@ async fn metrics(State(s): State<Arc<Shared>>) -> String {
          honeytrail_receiver_requests_total{{receiver=\"any\",outcome=\"malformed\"}} {}\n\
          # HELP honeytrail_matches_total Honey-key events received and stored.\n\
          # TYPE honeytrail_matches_total counter\n\
-         honeytrail_matches_total {}\n",
+         honeytrail_matches_total {}\n\
+         # HELP honeytrail_logins_total Failed and throttled sign-ins.\n\
+         # TYPE honeytrail_logins_total counter\n\
+         honeytrail_logins_total{{outcome=\"failed\"}} {}\n\
+         honeytrail_logins_total{{outcome=\"throttled\"}} {}\n",
         get(&c.eventbridge_accepted),
         get(&c.eventbridge_rejected),
         get(&c.canarytokens_accepted),
         get(&c.canarytokens_rejected),
         get(&c.malformed),
         get(&c.matches),
-    )
+        get(&c.logins_failed),
+        get(&c.logins_throttled),
+    );
+    let stats = match s.store.stats().await {
+        Ok(st) => st,
+        Err(e) => return internal(e.into()),
+    };
+    let label = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', " ");
+    out.push_str("# HELP honeytrail_incidents Incidents by state.\n# TYPE honeytrail_incidents gauge\n");
+    for (state, n) in &stats.incidents {
+        let _ = writeln!(out, "honeytrail_incidents{{state=\"{}\"}} {n}", label(state));
+    }
+    out.push_str("# HELP honeytrail_tokens Honey tokens by state.\n# TYPE honeytrail_tokens gauge\n");
+    for (state, n) in &stats.tokens {
+        let _ = writeln!(out, "honeytrail_tokens{{state=\"{}\"}} {n}", label(state));
+    }
+    out.push_str("# HELP honeytrail_alert_deliveries Alert deliveries by channel and state (pending, delivered, dead).\n# TYPE honeytrail_alert_deliveries gauge\n");
+    for (channel, state, n) in &stats.deliveries {
+        let _ = writeln!(
+            out,
+            "honeytrail_alert_deliveries{{channel=\"{}\",state=\"{}\"}} {n}",
+            label(channel),
+            label(state)
+        );
+    }
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
-pub async fn run(app: &App) -> Result<ExitCode> {
-    let store = app.store().await?;
-    let detector = Detector::new(build_index(&store).await?);
-    let serve = &app.config.serve;
-    let shared = Arc::new(Shared {
-        store,
-        window: Duration::minutes(app.config.detect.window_minutes as i64),
-        eventbridge_secret: serve.eventbridge_secret.clone().filter(|s| !s.is_empty()),
-        canarytokens_secret: serve.canarytokens_secret.clone().filter(|s| !s.is_empty()),
-        detector: Mutex::new((Instant::now(), Arc::new(detector))),
-        counters: Counters::default(),
-    });
-    let router = Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/metrics", get(metrics))
-        .route("/ingest/eventbridge", post(eventbridge))
-        .route("/ingest/canarytokens/{secret}", post(canarytokens))
-        .route("/answer/{token}", get(answer_page).post(answer_submit))
-        .layer(DefaultBodyLimit::max(1 << 20))
-        .with_state(shared.clone());
-    let addr: SocketAddr = serve
-        .listen
-        .parse()
-        .with_context(|| format!("serve.listen {:?} is not an address like 127.0.0.1:8080", serve.listen))?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr} (in use? change serve.listen)"))?;
-    let local = listener.local_addr()?;
-    eprintln!("honeytrail serving on http://{local}");
-    eprintln!(
-        "  EventBridge API destination: POST http://{local}/ingest/eventbridge with header {SECRET_HEADER}{}",
-        if shared.eventbridge_secret.is_none() {
-            " (no secret set: refusing all; set HONEYTRAIL_EVENTBRIDGE_SECRET)"
-        } else {
-            ""
+/// Ready when the store answers.
+pub(super) async fn readyz(State(s): State<Arc<Shared>>) -> Response {
+    match s.store.user_count().await {
+        Ok(_) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: the store does not answer");
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready: the database does not answer\n").into_response()
         }
-    );
-    eprintln!(
-        "  canarytokens.org webhook:    POST http://{local}/ingest/canarytokens/<secret>{}",
-        if shared.canarytokens_secret.is_none() {
-            " (no secret set: refusing all; set HONEYTRAIL_CANARYTOKENS_SECRET)"
-        } else {
-            ""
-        }
-    );
-    eprintln!("  health: /healthz   metrics: /metrics; delivering alerts to the configured channels");
-    let dispatcher =
-        tokio::spawn(super::deliver::run_dispatcher(shared.store.clone(), super::deliver::Settings::from_config(app)));
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
-    dispatcher.abort();
-    Ok(ExitCode::SUCCESS)
+    }
 }
 
 #[cfg(test)]

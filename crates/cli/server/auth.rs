@@ -1,0 +1,499 @@
+//! Signing in: passwords (argon2id), browser sessions (an HttpOnly,
+//! SameSite=Strict cookie; every change carries the session's CSRF token),
+//! API tokens (bearer), login rate limiting, and the request extractors the
+//! UI and API handlers take.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use honeytrail_core::access::{Permission, Role};
+use honeytrail_store::{StoreError, User};
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{page, Shared};
+
+pub const SESSION_COOKIE: &str = "ht_session";
+const LOGIN_COOKIE: &str = "ht_login";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+const SESSION_HOURS: i64 = 12;
+
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))
+}
+
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// A one-time password: 20 characters without look-alikes (~114 bits).
+pub fn new_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzACDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    (0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+}
+
+/// Checks a new password: long enough, not the user name.
+pub fn check_new_password(user: &str, password: &str) -> Result<(), String> {
+    if password.chars().count() < 12 {
+        return Err("choose a password of at least 12 characters".into());
+    }
+    if password.eq_ignore_ascii_case(user) {
+        return Err("the password must not be the user name".into());
+    }
+    Ok(())
+}
+
+/// Failed sign-ins per user name and per address within a quarter hour.
+#[derive(Default)]
+pub struct LoginLimiter {
+    failures: HashMap<String, Vec<Instant>>,
+}
+
+const WINDOW: StdDuration = StdDuration::from_secs(15 * 60);
+const PER_USER: usize = 5;
+const PER_ADDRESS: usize = 20;
+
+impl LoginLimiter {
+    /// How long to wait before another attempt is allowed, if it is not.
+    pub fn wait(&mut self, user: &str, addr: &str) -> Option<StdDuration> {
+        let now = Instant::now();
+        let mut longest = None;
+        for (key, limit) in [(format!("user:{}", user.to_lowercase()), PER_USER), (format!("addr:{addr}"), PER_ADDRESS)]
+        {
+            let list = self.failures.entry(key).or_default();
+            list.retain(|t| now.duration_since(*t) < WINDOW);
+            if list.len() >= limit {
+                let wait = WINDOW - now.duration_since(list[0]);
+                longest = Some(longest.map_or(wait, |w: StdDuration| w.max(wait)));
+            }
+        }
+        longest
+    }
+
+    pub fn failed(&mut self, user: &str, addr: &str) {
+        let now = Instant::now();
+        for key in [format!("user:{}", user.to_lowercase()), format!("addr:{addr}")] {
+            self.failures.entry(key).or_default().push(now);
+        }
+    }
+
+    pub fn succeeded(&mut self, user: &str) {
+        self.failures.remove(&format!("user:{}", user.to_lowercase()));
+    }
+}
+
+/// An API error: a status, a stable code and a message, as JSON.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into() }
+    }
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({"error": {"code": self.code, "message": self.message}}))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::NotFound(what) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+            }
+            StoreError::Refused(why) => ApiError::new(StatusCode::CONFLICT, "conflict", why),
+            e @ (StoreError::Duplicate { .. } | StoreError::ImportDuplicates { .. }) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            e @ StoreError::NoSecretKey => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_data_key", e.to_string()),
+            other => {
+                tracing::error!(error = %other, "store error");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the database cannot be used now; retry",
+                )
+            }
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> ApiError {
+        match e.downcast::<StoreError>() {
+            Ok(s) => s.into(),
+            Err(e) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "failed", format!("{e:#}")),
+        }
+    }
+}
+
+/// Who is making a request, and how they proved it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: User,
+    /// The role in force: the user's, or the API token's (never more).
+    pub role: Role,
+    /// The session's CSRF token; `None` for API tokens.
+    pub csrf: Option<String>,
+    /// The peer address, for the audit log.
+    pub from: String,
+}
+
+impl Caller {
+    pub fn require(&self, p: Permission) -> Result<(), ApiError> {
+        if self.role.allows(p) {
+            return Ok(());
+        }
+        let need = match p {
+            Permission::Lookup => "any signed-in user",
+            Permission::Read => "a viewer, responder or admin",
+            Permission::Respond => "a responder or admin",
+            Permission::Administer => "an admin",
+        };
+        Err(ApiError::forbidden(format!("{} is a {}; this needs {need}", self.user.name, self.role)))
+    }
+
+    /// Writes an audit entry for a change this caller made.
+    pub async fn audit(&self, s: &Shared, action: &str, target: &str, detail: Option<&str>) {
+        if let Err(e) = s.store.audit(&self.user.name, action, target, detail, Some(&self.from)).await {
+            tracing::error!(error = %e, action, target, "cannot write the audit log");
+        }
+    }
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
+        let (k, v) = c.trim().split_once('=')?;
+        (k == name).then_some(v)
+    })
+}
+
+fn peer(parts: &Parts) -> String {
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_else(|| "unknown".into())
+}
+
+/// Compares secrets in time independent of where they differ.
+pub fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The caller of an API request: a bearer API token, or a session cookie
+/// (then a change must carry the CSRF token in `X-CSRF-Token`).
+pub struct ApiCaller(pub Caller);
+
+impl FromRequestParts<Arc<Shared>> for ApiCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &Arc<Shared>) -> Result<Self, Self::Rejection> {
+        let from = peer(parts);
+        let unauthenticated = || {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "sign in, or send an API token as Authorization: Bearer htk_…",
+            )
+        };
+        if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
+            let token = auth.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or_else(unauthenticated)?;
+            let (user, role) = s.store.api_token_user(token.trim()).await?.ok_or_else(|| {
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "the API token is unknown or revoked")
+            })?;
+            return Ok(ApiCaller(Caller { user, role, csrf: None, from }));
+        }
+        let token = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(unauthenticated)?;
+        let session = s.store.session(token).await?.ok_or_else(unauthenticated)?;
+        if !matches!(parts.method, Method::GET | Method::HEAD) {
+            let given = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            if !same(given, &session.csrf) {
+                return Err(ApiError::forbidden(
+                    "missing or wrong CSRF token: send the session's token in the X-CSRF-Token header",
+                ));
+            }
+        }
+        if session.user.must_change_password {
+            return Err(ApiError::forbidden("choose a new password first (the account page)"));
+        }
+        let role = session.user.role;
+        Ok(ApiCaller(Caller { user: session.user, role, csrf: Some(session.csrf), from }))
+    }
+}
+
+/// The caller of a UI page: a session, else a redirect to the sign-in page.
+pub struct UiCaller(pub Caller);
+
+impl FromRequestParts<Arc<Shared>> for UiCaller {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, s: &Arc<Shared>) -> Result<Self, Self::Rejection> {
+        let from = peer(parts);
+        let to_login = || Redirect::to("/login").into_response();
+        let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else { return Err(to_login()) };
+        let session = match s.store.session(token).await {
+            Ok(Some(session)) => session,
+            Ok(None) => return Err(to_login()),
+            Err(e) => return Err(ApiError::from(e).into_response()),
+        };
+        if session.user.must_change_password && parts.uri.path() != "/account" {
+            return Err(Redirect::to("/account").into_response());
+        }
+        let role = session.user.role;
+        Ok(UiCaller(Caller { user: session.user, role, csrf: Some(session.csrf), from }))
+    }
+}
+
+impl UiCaller {
+    /// Checks a form's CSRF token.
+    pub fn check_csrf(&self, given: &str) -> Result<(), Response> {
+        match &self.0.csrf {
+            Some(csrf) if same(given, csrf) => Ok(()),
+            _ => Err(super::message_page(
+                StatusCode::FORBIDDEN,
+                "Form expired",
+                "This form was not sent from your current session. Go back, reload the page and try again.",
+            )),
+        }
+    }
+}
+
+fn set_cookie(s: &Shared, name: &str, value: &str, max_age: i64) -> String {
+    let secure = if s.secure_cookies { "; Secure" } else { "" };
+    format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
+}
+
+#[derive(Deserialize, Default)]
+struct LoginQuery {
+    #[serde(default)]
+    error: Option<String>,
+}
+
+async fn login_page(State(s): State<Arc<Shared>>, Query(q): Query<LoginQuery>) -> Response {
+    let nonce = honeytrail_core::new_bearer("").expose().to_string();
+    let mut response = page(
+        StatusCode::OK,
+        crate::web::render("login.html", serde_json::json!({"title": "Sign in", "csrf": &nonce, "error": q.error})),
+    );
+    if let Ok(v) = set_cookie(&s, LOGIN_COOKIE, &nonce, 3600).parse() {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    user: String,
+    password: String,
+    csrf: String,
+}
+
+async fn login(
+    State(s): State<Arc<Shared>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    use std::sync::atomic::Ordering;
+    let back = |why: &str| Redirect::to(&format!("/login?error={}", why)).into_response();
+    // Login CSRF: the form must come from our page (double-submit cookie).
+    if !cookie(&headers, LOGIN_COOKIE).is_some_and(|c| same(c, &form.csrf)) {
+        return back("expired");
+    }
+    let addr = addr.ip().to_string();
+    let user = form.user.trim().to_string();
+    if let Some(wait) = s.logins.lock().expect("limiter lock").wait(&user, &addr) {
+        s.counters.logins_throttled.fetch_add(1, Ordering::Relaxed);
+        let minutes = wait.as_secs().div_ceil(60);
+        let mut r = super::message_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many attempts",
+            &format!("Too many failed sign-ins. Try again in {minutes} minute(s)."),
+        );
+        if let Ok(v) = wait.as_secs().to_string().parse() {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
+    let found = match s.store.user_credentials(&user).await {
+        Ok(f) => f,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    // Verify against a fixed hash when the user is unknown, so timing does not tell.
+    let (ok, found) = match found {
+        Some((u, hash)) => (verify_password(&hash, &form.password) && !u.disabled, Some(u)),
+        None => {
+            verify_password(DUMMY_HASH, &form.password);
+            (false, None)
+        }
+    };
+    let Some(u) = found.filter(|_| ok) else {
+        s.logins.lock().expect("limiter lock").failed(&user, &addr);
+        s.counters.logins_failed.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(user = %user, from = %addr, "failed sign-in");
+        let _ = s.store.audit(&user, "login.failed", &user, None, Some(&addr)).await;
+        return back("invalid");
+    };
+    s.logins.lock().expect("limiter lock").succeeded(&user);
+    let token = match s.store.create_session(u.id, chrono::Duration::hours(SESSION_HOURS)).await {
+        Ok(t) => t,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let _ = s.store.audit(&u.name, "login", &u.name, None, Some(&addr)).await;
+    let target = if u.role == Role::Employee { "/lookup" } else { "/" };
+    let mut r = Redirect::to(target).into_response();
+    let h = r.headers_mut();
+    if let Ok(v) = set_cookie(&s, SESSION_COOKIE, token.expose(), SESSION_HOURS * 3600).parse() {
+        h.append(header::SET_COOKIE, v);
+    }
+    if let Ok(v) = set_cookie(&s, LOGIN_COOKIE, "", 0).parse() {
+        h.append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+/// An argon2 hash of a random string, verified against for unknown users.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2b9zwM1x1yHh3ugGfS8CdpUvo6j9lfeQ5wY6N0Y7hYk";
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(
+    State(s): State<Arc<Shared>>,
+    caller: UiCaller,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = caller.check_csrf(&form.csrf) {
+        return r;
+    }
+    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
+        let _ = s.store.end_session(token).await;
+    }
+    caller.0.audit(&s, "logout", &caller.0.user.name, None).await;
+    let mut r = Redirect::to("/login").into_response();
+    if let Ok(v) = set_cookie(&s, SESSION_COOKIE, "", 0).parse() {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+async fn account_page(caller: UiCaller) -> Response {
+    account_view(&caller, None, StatusCode::OK)
+}
+
+fn account_view(caller: &UiCaller, error: Option<&str>, status: StatusCode) -> Response {
+    let c = &caller.0;
+    page(
+        status,
+        crate::web::render(
+            "account.html",
+            serde_json::json!({"title": "Account", "me": &c.user, "csrf": &c.csrf, "error": error, "must_change": c.user.must_change_password}),
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    csrf: String,
+    current: String,
+    new: String,
+    repeat: String,
+}
+
+async fn change_password(State(s): State<Arc<Shared>>, caller: UiCaller, Form(form): Form<PasswordForm>) -> Response {
+    if let Err(r) = caller.check_csrf(&form.csrf) {
+        return r;
+    }
+    let user = &caller.0.user;
+    let hash = match s.store.user_credentials(&user.name).await {
+        Ok(Some((_, hash))) => hash,
+        Ok(None) => return Redirect::to("/login").into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    if !verify_password(&hash, &form.current) {
+        return account_view(&caller, Some("the current password is wrong"), StatusCode::BAD_REQUEST);
+    }
+    if form.new != form.repeat {
+        return account_view(&caller, Some("the two new passwords differ"), StatusCode::BAD_REQUEST);
+    }
+    if let Err(why) = check_new_password(&user.name, &form.new) {
+        return account_view(&caller, Some(&why), StatusCode::BAD_REQUEST);
+    }
+    let hashed = match hash_password(&form.new) {
+        Ok(h) => h,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    if let Err(e) = s.store.set_password(user.id, &hashed, false).await {
+        return ApiError::from(e).into_response();
+    }
+    caller.0.audit(&s, "user.password", &user.name, None).await;
+    Redirect::to(if user.role == Role::Employee { "/lookup" } else { "/" }).into_response()
+}
+
+pub fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/account", get(account_page).post(change_password))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        let h = hash_password("correct horse battery").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password(&h, "correct horse battery"));
+        assert!(!verify_password(&h, "wrong"));
+        assert!(!verify_password(DUMMY_HASH, ""));
+        assert!(PasswordHash::new(DUMMY_HASH).is_ok(), "the dummy hash parses, so unknown users cost the same");
+        assert_eq!(new_password().len(), 20);
+        assert!(check_new_password("bob", "short").is_err());
+        assert!(check_new_password("bob", "a long enough one").is_ok());
+    }
+
+    #[test]
+    fn the_limiter_throttles_per_user_then_forgives_on_success() {
+        let mut l = LoginLimiter::default();
+        for _ in 0..PER_USER {
+            assert!(l.wait("bob", "10.0.0.1").is_none());
+            l.failed("bob", "10.0.0.1");
+        }
+        assert!(l.wait("BOB", "10.0.0.2").is_some(), "per user, whatever the address");
+        assert!(l.wait("alice", "10.0.0.1").is_none());
+        l.succeeded("bob");
+        assert!(l.wait("bob", "10.0.0.3").is_none());
+    }
+}

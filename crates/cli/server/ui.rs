@@ -1,0 +1,802 @@
+//! The web UI: server-rendered pages (no JavaScript), one form per action,
+//! each carrying the session's CSRF token. Every change goes through the same
+//! operation as the API (`api.rs`), so permissions and audit are the same.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use honeytrail_core::access::{Permission, Role};
+use honeytrail_core::incident::IncidentState;
+use honeytrail_store::IncidentFilter;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::api::{self, PlacementQuery};
+use super::auth::{ApiError, Caller, UiCaller};
+use super::{message_page, page, Shared};
+
+fn fail(e: ApiError) -> Response {
+    let title = match e.status {
+        StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::NOT_FOUND => "Not found",
+        _ => "That did not work",
+    };
+    message_page(e.status, title, &e.message)
+}
+
+fn render(name: &str, ctx: Value) -> Response {
+    page(StatusCode::OK, crate::web::render(name, ctx))
+}
+
+fn back(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+/// Checks the form's CSRF token and the permission, in that order.
+fn guard(ui: &UiCaller, csrf: &str, p: Permission) -> Result<(), Response> {
+    ui.check_csrf(csrf)?;
+    ui.0.require(p).map_err(fail)
+}
+
+/// `a=b, c=d` into labels.
+fn labels(raw: &str) -> Result<honeytrail_core::Labels, ApiError> {
+    let parts: Vec<String> = raw.split([',', '\n']).map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+    crate::commands::parse_labels(&parts).map_err(|e| ApiError::bad_request(format!("{e:#}")))
+}
+
+fn base(c: &Caller) -> (Value, Option<String>) {
+    (serde_json::to_value(&c.user).unwrap_or_default(), c.csrf.clone())
+}
+
+async fn dashboard(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Response {
+    if c.role == Role::Employee {
+        return back("/lookup");
+    }
+    let result = async {
+        let open = s.store.incidents(&IncidentFilter { unresolved: true, ..Default::default() }).await?;
+        let stats = s.store.stats().await?;
+        let dead = s.store.deliveries("dead").await?;
+        let events = s.store.recent_events(15).await?;
+        let sources = s.store.s3_sources().await?;
+        Ok::<_, honeytrail_store::StoreError>((open, stats, dead, events, sources))
+    }
+    .await;
+    let (open, stats, dead, events, sources) = match result {
+        Ok(r) => r,
+        Err(e) => return fail(e.into()),
+    };
+    let (me, csrf) = base(&c);
+    render(
+        "dashboard.html",
+        serde_json::json!({"title": "Dashboard", "me": me, "csrf": csrf, "open": open, "stats": stats, "dead": dead, "events": events, "sources": sources}),
+    )
+}
+
+#[derive(Deserialize, Default)]
+struct StateQuery {
+    state: Option<String>,
+}
+
+async fn incidents(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q): Query<StateQuery>) -> Response {
+    if let Err(e) = c.require(Permission::Read) {
+        return fail(e);
+    }
+    let state = match q.state.as_deref().filter(|s| !s.is_empty()).map(str::parse::<IncidentState>).transpose() {
+        Ok(s) => s,
+        Err(e) => return fail(ApiError::bad_request(e)),
+    };
+    let list = match s.store.incidents(&IncidentFilter { state, ..Default::default() }).await {
+        Ok(l) => l,
+        Err(e) => return fail(e.into()),
+    };
+    let states: Vec<&str> = IncidentState::ALL.iter().map(|s| s.as_str()).collect();
+    let (me, csrf) = base(&c);
+    render(
+        "incidents.html",
+        serde_json::json!({"title": "Incidents", "me": me, "csrf": csrf, "incidents": list, "states": states, "state": q.state.unwrap_or_default()}),
+    )
+}
+
+async fn incident(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Path(id): Path<i64>) -> Response {
+    if let Err(e) = c.require(Permission::Read) {
+        return fail(e);
+    }
+    if let Err(e) = s.store.incident(id).await {
+        return fail(e.into());
+    }
+    let record = match crate::commands::incident::incident_record(&s.store, id, "incident").await {
+        Ok(r) => r,
+        Err(e) => return fail(e.into()),
+    };
+    let deliveries = s.store.incident_deliveries(id).await.unwrap_or_default();
+    let timeline = timeline(&record, &deliveries);
+    let state: IncidentState =
+        record["incident"]["state"].as_str().and_then(|s| s.parse().ok()).unwrap_or(IncidentState::Open);
+    let actions: Vec<(&str, &str)> = [
+        (IncidentState::Acknowledged, "Acknowledge"),
+        (IncidentState::FalsePositive, "False positive"),
+        (IncidentState::Confirmed, "Confirm intrusion"),
+        (IncidentState::Resolved, "Resolve"),
+    ]
+    .into_iter()
+    .filter(|(next, _)| state.check_move(*next).is_ok())
+    .map(|(next, label)| (next.as_str(), label))
+    .collect();
+    let (me, csrf) = base(&c);
+    render(
+        "incident.html",
+        serde_json::json!({"title": format!("Incident #{id}"), "me": me, "csrf": csrf, "r": record, "timeline": timeline, "actions": actions, "can_respond": c.role.allows(Permission::Respond)}),
+    )
+}
+
+/// Events, state changes, notes, answers, reports and alerts sent, by time.
+fn timeline(record: &Value, deliveries: &[honeytrail_store::Delivery]) -> Vec<Value> {
+    use serde_json::json;
+    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let mut out: Vec<Value> = Vec::new();
+    for e in record["events"].as_array().into_iter().flatten() {
+        out.push(json!({
+            "at": s(&e["event_time"]), "kind": "event",
+            "what": format!("{}:{}{}", s(&e["event_source"]).trim_end_matches(".amazonaws.com"), s(&e["event_name"]),
+                e["error_code"].as_str().map(|c| format!(" ({c})")).unwrap_or_default()),
+            "who": format!("{} · {}", s(&e["source_ip"]), s(&e["user_agent"])),
+            "detail": format!("{} · via {} · detected after {} s", s(&e["aws_region"]), s(&e["source"]), e["detection_delay_seconds"]),
+        }));
+    }
+    for h in record["history"].as_array().into_iter().flatten() {
+        let what = match h["kind"].as_str() {
+            Some("state") => format!("state → {}", s(&h["to_state"])),
+            Some("owner-answer") => "owner answered \"was this you?\"".to_string(),
+            Some(k) => k.to_string(),
+            None => String::new(),
+        };
+        out.push(json!({"at": s(&h["at"]), "kind": s(&h["kind"]), "what": what, "who": s(&h["actor"]), "detail": s(&h["note"])}));
+    }
+    for d in deliveries {
+        let at = d.delivered_at.unwrap_or(d.next_attempt_at);
+        out.push(json!({
+            "at": at, "kind": "alert",
+            "what": format!("alert {} → {}", d.alert_kind, d.channel),
+            "who": "honeytrail",
+            "detail": match d.state.as_str() {
+                "delivered" => "delivered".to_string(),
+                other => format!("{other} after {} attempt(s) {}", d.attempts, d.last_error.clone().unwrap_or_default()),
+            },
+        }));
+    }
+    out.sort_by(|a, b| a["at"].as_str().unwrap_or("").cmp(b["at"].as_str().unwrap_or("")));
+    out
+}
+
+#[derive(Deserialize)]
+struct StateForm {
+    csrf: String,
+    state: String,
+    #[serde(default)]
+    note: String,
+}
+
+async fn post_state(
+    State(s): State<Arc<Shared>>,
+    ui: UiCaller,
+    Path(id): Path<i64>,
+    Form(f): Form<StateForm>,
+) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
+        return r;
+    }
+    match api::change_state(&s, &ui.0, id, &f.state, Some(&f.note)).await {
+        Ok(_) => back(&format!("/incidents/{id}")),
+        Err(e) => fail(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct NoteForm {
+    csrf: String,
+    text: String,
+}
+
+async fn post_note(
+    State(s): State<Arc<Shared>>,
+    ui: UiCaller,
+    Path(id): Path<i64>,
+    Form(f): Form<NoteForm>,
+) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
+        return r;
+    }
+    match api::add_note(&s, &ui.0, id, &f.text).await {
+        Ok(()) => back(&format!("/incidents/{id}")),
+        Err(e) => fail(e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct LabelQuery {
+    label: Option<String>,
+}
+
+async fn tokens(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q): Query<LabelQuery>) -> Response {
+    if let Err(e) = c.require(Permission::Read) {
+        return fail(e);
+    }
+    let label = q.label.clone().filter(|l| !l.trim().is_empty()).map(|l| match l.split_once('=') {
+        Some((n, v)) => (n.trim().to_string(), Some(v.trim().to_string())),
+        None => (l.trim().to_string(), None),
+    });
+    let list = match s.store.list_tokens(&honeytrail_store::TokenFilter { label, ..Default::default() }).await {
+        Ok(l) => l,
+        Err(e) => return fail(e.into()),
+    };
+    let (me, csrf) = base(&c);
+    render(
+        "tokens.html",
+        serde_json::json!({"title": "Tokens", "me": me, "csrf": csrf, "tokens": list, "label": q.label.unwrap_or_default(), "can_respond": c.role.allows(Permission::Respond)}),
+    )
+}
+
+#[derive(Deserialize)]
+struct ImportForm {
+    csrf: String,
+    access_key_id: String,
+    #[serde(default)]
+    secret: String,
+    #[serde(default)]
+    labels: String,
+    #[serde(default)]
+    memo: String,
+}
+
+async fn post_import(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<ImportForm>) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
+        return r;
+    }
+    let labels = match labels(&f.labels) {
+        Ok(l) => l,
+        Err(e) => return fail(e),
+    };
+    let request = api::ImportRequest {
+        access_key_id: f.access_key_id,
+        secret_access_key: Some(f.secret),
+        labels,
+        memo: f.memo,
+        ..Default::default()
+    };
+    match api::import_token(&s, &ui.0, request).await {
+        Ok(t) => back(&format!("/tokens/{}", t.access_key_id)),
+        Err(e) => fail(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct MintForm {
+    csrf: String,
+    #[serde(default)]
+    labels: String,
+    #[serde(default)]
+    memo: String,
+}
+
+async fn post_mint(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<MintForm>) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
+        return r;
+    }
+    let labels = match labels(&f.labels) {
+        Ok(l) => l,
+        Err(e) => return fail(e),
+    };
+    match api::mint_token(&s, &ui.0, api::MintRequest { labels, memo: f.memo }).await {
+        Ok(t) => back(&format!("/tokens/{}", t.access_key_id)),
+        Err(e) => fail(e),
+    }
+}
+
+async fn token(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Path(key): Path<String>) -> Response {
+    if let Err(e) = c.require(Permission::Read) {
+        return fail(e);
+    }
+    let detail = match api::find_token(&s, &key).await {
+        Ok(t) => api::token_detail(&s, &t).await,
+        Err(e) => Err(e),
+    };
+    let d = match detail {
+        Ok(d) => d,
+        Err(e) => return fail(e),
+    };
+    let (me, csrf) = base(&c);
+    render(
+        "token.html",
+        serde_json::json!({"title": key, "me": me, "csrf": csrf, "d": d, "can_respond": c.role.allows(Permission::Respond)}),
+    )
+}
+
+#[derive(Deserialize)]
+struct BaitForm {
+    csrf: String,
+    format: String,
+}
+
+async fn post_bait(
+    State(s): State<Arc<Shared>>,
+    ui: UiCaller,
+    Path(key): Path<String>,
+    Form(f): Form<BaitForm>,
+) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
+        return r;
+    }
+    match api::render_bait(&s, &ui.0, &key, &f.format).await {
+        Ok((file_name, text)) => (
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file_name}\"")),
+                (header::CACHE_CONTROL, "no-store".to_string()),
+            ],
+            text,
+        )
+            .into_response(),
+        Err(e) => fail(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn post_retire(
+    State(s): State<Arc<Shared>>,
+    ui: UiCaller,
+    Path(key): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
+        return r;
+    }
+    match api::retire_token(&s, &ui.0, &key).await {
+        Ok(t) => back(&format!("/tokens/{}", t.access_key_id)),
+        Err(e) => fail(e),
+    }
+}
+
+async fn placements(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q): Query<PlacementQuery>) -> Response {
+    if let Err(e) = c.require(Permission::Read) {
+        return fail(e);
+    }
+    let list = match api::placements_for(&s, &q).await {
+        Ok(l) => l,
+        Err(e) => return fail(e),
+    };
+    let (me, csrf) = base(&c);
+    let q = serde_json::json!({"host": q.host, "owner": q.owner, "all": q.all});
+    render(
+        "placements.html",
+        serde_json::json!({"title": "Placements", "me": me, "csrf": csrf, "placements": list, "q": q, "can_respond": c.role.allows(Permission::Respond)}),
+    )
+}
+
+async fn placements_csv(
+    State(s): State<Arc<Shared>>,
+    UiCaller(c): UiCaller,
+    Query(q): Query<PlacementQuery>,
+) -> Response {
+    let result = async {
+        c.require(Permission::Read)?;
+        api::csv_response(&api::placements_for(&s, &q).await?)
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+#[derive(Deserialize)]
+struct PlacementForm {
+    csrf: String,
+    access_key_id: String,
+    host: String,
+    path: String,
+    #[serde(default)]
+    owner: String,
+    #[serde(default)]
+    asset: String,
+    #[serde(default)]
+    serial: String,
+    #[serde(default)]
+    format: String,
+}
+
+async fn post_placement(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<PlacementForm>) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
+        return r;
+    }
+    let opt = |v: String| Some(v).filter(|v| !v.trim().is_empty());
+    let key = f.access_key_id.clone();
+    let request = api::PlacementRequest {
+        access_key_id: f.access_key_id,
+        host: f.host,
+        path: f.path,
+        owner: opt(f.owner),
+        asset: opt(f.asset),
+        serial: opt(f.serial),
+        format: opt(f.format),
+        notes: None,
+    };
+    match api::add_placement(&s, &ui.0, request).await {
+        Ok(_) => back(&format!("/tokens/{key}")),
+        Err(e) => fail(e),
+    }
+}
+
+async fn post_remove_placement(
+    State(s): State<Arc<Shared>>,
+    ui: UiCaller,
+    Path(id): Path<i64>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
+        return r;
+    }
+    match api::remove_placement(&s, &ui.0, id).await {
+        Ok(_) => back("/placements"),
+        Err(e) => fail(e),
+    }
+}
+
+async fn alerting(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Response {
+    if let Err(e) = c.require(Permission::Read) {
+        return fail(e);
+    }
+    let result = async {
+        Ok::<_, honeytrail_store::StoreError>((
+            s.store.channels().await?,
+            s.store.routes().await?,
+            s.store.runbooks().await?,
+            s.store.deliveries("dead").await?,
+        ))
+    }
+    .await;
+    let (channels, routes, runbooks, dead) = match result {
+        Ok(r) => r,
+        Err(e) => return fail(e.into()),
+    };
+    let (me, csrf) = base(&c);
+    render(
+        "alerting.html",
+        serde_json::json!({"title": "Alerting", "me": me, "csrf": csrf, "channels": channels, "routes": routes, "runbooks": runbooks, "dead": dead, "kinds": honeytrail_alert::ChannelConfig::KINDS, "default_runbook": honeytrail_alert::runbook::DEFAULT_TEMPLATE, "can_respond": c.role.allows(Permission::Respond), "is_admin": c.role == Role::Admin}),
+    )
+}
+
+async fn post_channel_test(
+    State(s): State<Arc<Shared>>,
+    ui: UiCaller,
+    Path(name): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
+        return r;
+    }
+    match api::test_channel(&s, &ui.0, &name).await {
+        Ok(()) => {
+            message_page(StatusCode::OK, "Test alert sent", &format!("A test alert was delivered through {name}."))
+        }
+        Err(e) => fail(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct ChannelForm {
+    csrf: String,
+    name: String,
+    kind: String,
+    config: String,
+}
+
+async fn post_channel(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<ChannelForm>) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Administer) {
+        return r;
+    }
+    let result = async {
+        let value: Value = serde_json::from_str(&f.config)
+            .map_err(|e| ApiError::bad_request(format!("the configuration is not valid JSON: {e}")))?;
+        let config = honeytrail_alert::ChannelConfig::parse(&f.kind, &value.to_string())
+            .map_err(|e| ApiError::bad_request(format!("{}; see docs/alerts.md", e.message)))?;
+        let channel =
+            s.store.add_channel(f.name.trim(), config.kind(), &honeytrail_core::Secret::new(config.to_json())).await?;
+        ui.0.audit(&s, "channel.create", &channel.name, Some(&channel.kind)).await;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    result.map(|()| back("/channels")).unwrap_or_else(fail)
+}
+
+#[derive(Deserialize)]
+struct RouteForm {
+    csrf: String,
+    name: String,
+    channels: String,
+    #[serde(default)]
+    label: String,
+    #[serde(default)]
+    owner: String,
+    #[serde(default)]
+    host: String,
+    #[serde(default)]
+    min_severity: String,
+    #[serde(default)]
+    default: Option<String>,
+}
+
+async fn post_route(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<RouteForm>) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Administer) {
+        return r;
+    }
+    let opt = |v: &str| Some(v.trim().to_string()).filter(|v| !v.is_empty());
+    let result = async {
+        let min_severity = opt(&f.min_severity).map(|v| v.parse()).transpose().map_err(ApiError::bad_request)?;
+        let route = honeytrail_core::route::Route {
+            name: f.name.trim().to_string(),
+            channels: f.channels.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect(),
+            label: opt(&f.label).map(|l| match l.split_once('=') {
+                Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                None => (l, None),
+            }),
+            owner: opt(&f.owner),
+            host: opt(&f.host),
+            states: Vec::new(),
+            min_severity,
+            default: f.default.is_some(),
+        };
+        s.store.add_route(&route).await?;
+        ui.0.audit(&s, "route.create", &route.name, Some(&route.channels.join(", "))).await;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    result.map(|()| back("/channels")).unwrap_or_else(fail)
+}
+
+async fn post_remove_route(
+    State(s): State<Arc<Shared>>,
+    ui: UiCaller,
+    Path(name): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Administer) {
+        return r;
+    }
+    match s.store.remove_route(&name).await {
+        Ok(()) => {
+            ui.0.audit(&s, "route.remove", &name, None).await;
+            back("/channels")
+        }
+        Err(e) => fail(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct RunbookForm {
+    csrf: String,
+    name: String,
+    selector: String,
+    template: String,
+}
+
+async fn post_runbook(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<RunbookForm>) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Administer) {
+        return r;
+    }
+    let result = async {
+        honeytrail_alert::runbook::check_selector(f.selector.trim()).map_err(ApiError::bad_request)?;
+        honeytrail_alert::runbook::check(&f.template).map_err(ApiError::bad_request)?;
+        let stored = honeytrail_store::StoredRunbook {
+            name: f.name.trim().to_string(),
+            selector: f.selector.trim().to_string(),
+            template: f.template.replace("\r\n", "\n"),
+        };
+        s.store.set_runbook(&stored).await?;
+        ui.0.audit(&s, "runbook.set", &stored.name, Some(&stored.selector)).await;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    result.map(|()| back("/channels")).unwrap_or_else(fail)
+}
+
+async fn post_retry(
+    State(s): State<Arc<Shared>>,
+    ui: UiCaller,
+    Path(id): Path<i64>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
+        return r;
+    }
+    match s.store.retry_delivery(id).await {
+        Ok(_) => {
+            ui.0.audit(&s, "delivery.retry", &format!("delivery #{id}"), None).await;
+            back("/channels")
+        }
+        Err(e) => fail(e.into()),
+    }
+}
+
+async fn users_view(s: &Shared, c: &Caller, created: Option<(Value, String)>) -> Response {
+    let users = match s.store.users().await {
+        Ok(u) => u,
+        Err(e) => return fail(e.into()),
+    };
+    let (me, csrf) = base(c);
+    let (created, password) = match created {
+        Some((u, p)) => (Some(u), Some(p)),
+        None => (None, None),
+    };
+    render(
+        "users.html",
+        serde_json::json!({"title": "Users", "me": me, "csrf": csrf, "users": users, "created": created, "password": password}),
+    )
+}
+
+async fn users(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Response {
+    if let Err(e) = c.require(Permission::Administer) {
+        return fail(e);
+    }
+    users_view(&s, &c, None).await
+}
+
+#[derive(Deserialize)]
+struct UserForm {
+    csrf: String,
+    name: String,
+    role: String,
+}
+
+async fn post_user(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<UserForm>) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Administer) {
+        return r;
+    }
+    match api::add_user(&s, &ui.0, &f.name, &f.role).await {
+        Ok(created) => users_view(&s, &ui.0, Some(created)).await,
+        Err(e) => fail(e),
+    }
+}
+
+async fn api_tokens_view(s: &Shared, c: &Caller, created: Option<(honeytrail_store::ApiToken, String)>) -> Response {
+    let owner = if c.role == Role::Admin { None } else { Some(c.user.name.as_str()) };
+    let tokens = match s.store.api_tokens(owner).await {
+        Ok(t) => t,
+        Err(e) => return fail(e.into()),
+    };
+    let roles: Vec<&str> = Role::ALL.iter().filter(|r| r.within(c.user.role)).map(|r| r.as_str()).collect();
+    let (me, csrf) = base(c);
+    let (created, secret) = match created {
+        Some((t, secret)) => (Some(t), Some(secret)),
+        None => (None, None),
+    };
+    render(
+        "api_tokens.html",
+        serde_json::json!({"title": "API tokens", "me": me, "csrf": csrf, "tokens": tokens, "roles": roles, "created": created, "secret": secret}),
+    )
+}
+
+async fn api_tokens(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Response {
+    api_tokens_view(&s, &c, None).await
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    csrf: String,
+    name: String,
+    role: String,
+}
+
+async fn post_api_token(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<TokenForm>) -> Response {
+    if let Err(r) = ui.check_csrf(&f.csrf) {
+        return r;
+    }
+    match api::create_api_token(&s, &ui.0, &f.name, Some(&f.role)).await {
+        Ok(created) => api_tokens_view(&s, &ui.0, Some(created)).await,
+        Err(e) => fail(e),
+    }
+}
+
+async fn post_revoke(
+    State(s): State<Arc<Shared>>,
+    ui: UiCaller,
+    Path(id): Path<i64>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = ui.check_csrf(&f.csrf) {
+        return r;
+    }
+    match api::revoke_api_token(&s, &ui.0, id).await {
+        Ok(_) => back("/api-tokens"),
+        Err(e) => fail(e),
+    }
+}
+
+async fn audit(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Response {
+    if let Err(e) = c.require(Permission::Administer) {
+        return fail(e);
+    }
+    let entries = match s.store.audit_log(500).await {
+        Ok(e) => e,
+        Err(e) => return fail(e.into()),
+    };
+    let (me, csrf) = base(&c);
+    render("audit.html", serde_json::json!({"title": "Audit log", "me": me, "csrf": csrf, "entries": entries}))
+}
+
+async fn audit_csv(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Response {
+    let result = async {
+        c.require(Permission::Administer)?;
+        api::audit_csv(&s.store.audit_log(100_000).await?)
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+async fn lookup_page(UiCaller(c): UiCaller) -> Response {
+    let (me, csrf) = base(&c);
+    render("lookup.html", serde_json::json!({"title": "What is this?", "me": me, "csrf": csrf}))
+}
+
+#[derive(Deserialize)]
+struct LookupForm {
+    csrf: String,
+    text: String,
+    #[serde(default)]
+    found_at: String,
+}
+
+async fn post_lookup(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<LookupForm>) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Lookup) {
+        return r;
+    }
+    let (me, csrf) = base(&ui.0);
+    match api::lookup(&s, &ui.0, &f.text, &f.found_at).await {
+        Ok(result) => render(
+            "lookup.html",
+            serde_json::json!({"title": "What is this?", "me": me, "csrf": csrf, "result": result}),
+        ),
+        Err(e) if e.status == StatusCode::BAD_REQUEST => page(
+            StatusCode::BAD_REQUEST,
+            crate::web::render(
+                "lookup.html",
+                serde_json::json!({"title": "What is this?", "me": me, "csrf": csrf, "error": e.message}),
+            ),
+        ),
+        Err(e) => fail(e),
+    }
+}
+
+pub fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/incidents", get(incidents))
+        .route("/incidents/{id}", get(incident))
+        .route("/incidents/{id}/state", post(post_state))
+        .route("/incidents/{id}/notes", post(post_note))
+        .route("/tokens", get(tokens))
+        .route("/tokens/import", post(post_import))
+        .route("/tokens/mint", post(post_mint))
+        .route("/tokens/{key}", get(token))
+        .route("/tokens/{key}/bait", post(post_bait))
+        .route("/tokens/{key}/retire", post(post_retire))
+        .route("/placements", get(placements).post(post_placement))
+        .route("/placements.csv", get(placements_csv))
+        .route("/placements/{id}/remove", post(post_remove_placement))
+        .route("/channels", get(alerting).post(post_channel))
+        .route("/channels/{name}/test", post(post_channel_test))
+        .route("/routes", post(post_route))
+        .route("/routes/{name}/remove", post(post_remove_route))
+        .route("/runbooks", post(post_runbook))
+        .route("/deliveries/{id}/retry", post(post_retry))
+        .route("/users", get(users).post(post_user))
+        .route("/api-tokens", get(api_tokens).post(post_api_token))
+        .route("/api-tokens/{id}/revoke", post(post_revoke))
+        .route("/audit", get(audit))
+        .route("/audit.csv", get(audit_csv))
+        .route("/lookup", get(lookup_page).post(post_lookup))
+}

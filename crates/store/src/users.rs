@@ -1,0 +1,397 @@
+//! Users, browser sessions, API tokens, the audit log, and employee reports.
+//!
+//! Passwords arrive already hashed (argon2 PHC strings made by the server);
+//! session and API tokens are looked up by their SHA-256 only, so a copy of
+//! the database lets no one log in.
+
+use chrono::{DateTime, Duration, Utc};
+use honeytrail_core::access::Role;
+use honeytrail_core::{bearer_hash, new_bearer, Secret};
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::incidents::{log, queue_alert};
+use crate::registry::{from_millis, millis};
+use crate::{Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    pub must_change_password: bool,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A signed-in browser session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user: User,
+    /// The token forms and API calls made with the cookie must carry.
+    pub csrf: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiToken {
+    pub id: i64,
+    pub user: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: Option<String>,
+    pub from: Option<String>,
+}
+
+fn role_of(raw: String) -> Result<Role, StoreError> {
+    raw.parse().map_err(|detail| StoreError::Corrupt { what: "role", detail })
+}
+
+const USER_COLUMNS: &str = "u.id, u.name, u.role, u.must_change_password, u.disabled, u.created_at";
+
+fn user_from_row(r: &AnyRow) -> Result<User, StoreError> {
+    Ok(User {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        role: role_of(r.try_get(2)?)?,
+        must_change_password: r.try_get::<i64, _>(3)? != 0,
+        disabled: r.try_get::<i64, _>(4)? != 0,
+        created_at: from_millis(r.try_get(5)?)?,
+    })
+}
+
+/// A user name: 1–64 letters, digits, `.`, `_`, `-`, `@`.
+fn check_name(name: &str) -> Result<(), StoreError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Refused(format!(
+            "user name {name:?} is not valid: use 1–64 letters, digits, '.', '_', '-' or '@'"
+        )))
+    }
+}
+
+impl Store {
+    pub async fn user_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await?.try_get(0)?)
+    }
+
+    pub async fn add_user(
+        &self,
+        name: &str,
+        role: Role,
+        password_hash: &str,
+        must_change_password: bool,
+    ) -> Result<User, StoreError> {
+        check_name(name)?;
+        let exists = sqlx::query("SELECT 1 FROM users WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
+        if exists.is_some() {
+            return Err(StoreError::Refused(format!("a user named {name:?} exists")));
+        }
+        sqlx::query(
+            "INSERT INTO users (name, role, password_hash, must_change_password, disabled, created_at) VALUES ($1, $2, $3, $4, 0, $5)",
+        )
+        .bind(name)
+        .bind(role.as_str())
+        .bind(password_hash)
+        .bind(must_change_password as i64)
+        .bind(millis(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        self.user(name).await
+    }
+
+    pub async fn user(&self, name: &str) -> Result<User, StoreError> {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.name = $1"))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("user {name:?}")))?;
+        user_from_row(&row)
+    }
+
+    pub async fn users(&self) -> Result<Vec<User>, StoreError> {
+        let rows =
+            sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u ORDER BY u.name")).fetch_all(&self.pool).await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    /// A user and their password hash, for signing in.
+    pub async fn user_credentials(&self, name: &str) -> Result<Option<(User, String)>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.name = $1"))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((user_from_row(&r)?, r.try_get(6)?))).transpose()
+    }
+
+    pub async fn set_password(&self, user_id: i64, password_hash: &str, must_change: bool) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET password_hash = $1, must_change_password = $2 WHERE id = $3")
+            .bind(password_hash)
+            .bind(must_change as i64)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_user_role(&self, name: &str, role: Role) -> Result<User, StoreError> {
+        let user = self.user(name).await?;
+        sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
+            .bind(role.as_str())
+            .bind(user.id)
+            .execute(&self.pool)
+            .await?;
+        self.user(name).await
+    }
+
+    /// Disables a user: their sessions end and their API tokens stop working.
+    pub async fn disable_user(&self, name: &str) -> Result<User, StoreError> {
+        let user = self.user(name).await?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE users SET disabled = 1 WHERE id = $1").bind(user.id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user.id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        self.user(name).await
+    }
+
+    /// Starts a session; returns its bearer token (for the cookie).
+    pub async fn create_session(&self, user_id: i64, ttl: Duration) -> Result<Secret, StoreError> {
+        let token = new_bearer("hts_");
+        let csrf = new_bearer("");
+        let now = Utc::now();
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(bearer_hash(token.expose()))
+        .bind(user_id)
+        .bind(csrf.expose())
+        .bind(millis(now))
+        .bind(millis(now + ttl))
+        .execute(&self.pool)
+        .await?;
+        Ok(token)
+    }
+
+    /// The live session of a cookie's token, if any.
+    pub async fn session(&self, token: &str) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, s.csrf, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = 0"
+        ))
+        .bind(bearer_hash(token))
+        .bind(millis(Utc::now()))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(Session { user: user_from_row(&r)?, csrf: r.try_get(6)?, expires_at: from_millis(r.try_get(7)?)? })
+        })
+        .transpose()
+    }
+
+    pub async fn end_session(&self, token: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(bearer_hash(token)).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Creates an API token for a user; the token is returned once, only its hash is kept.
+    pub async fn create_api_token(
+        &self,
+        user: &User,
+        name: &str,
+        role: Role,
+    ) -> Result<(ApiToken, Secret), StoreError> {
+        if !role.within(user.role) {
+            return Err(StoreError::Refused(format!(
+                "a {} cannot hold a {role} token; choose {} or less",
+                user.role, user.role
+            )));
+        }
+        if name.trim().is_empty() || name.len() > 100 {
+            return Err(StoreError::Refused("give the API token a name of 1–100 characters".into()));
+        }
+        let token = new_bearer("htk_");
+        let row = sqlx::query(
+            "INSERT INTO api_tokens (user_id, name, role, token_hash, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(user.id)
+        .bind(name.trim())
+        .bind(role.as_str())
+        .bind(bearer_hash(token.expose()))
+        .bind(millis(Utc::now()))
+        .fetch_one(&self.pool)
+        .await?;
+        let id: i64 = row.try_get(0)?;
+        let made = self.api_tokens(None).await?.into_iter().find(|t| t.id == id).expect("just inserted");
+        Ok((made, token))
+    }
+
+    /// API tokens, of one user or of everyone.
+    pub async fn api_tokens(&self, user: Option<&str>) -> Result<Vec<ApiToken>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT t.id, u.name, t.name, t.role, t.created_at, t.last_used_at, t.revoked_at FROM api_tokens t \
+             JOIN users u ON u.id = t.user_id WHERE ($1 = '' OR u.name = $1) ORDER BY t.id",
+        )
+        .bind(user.unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ApiToken {
+                    id: r.try_get(0)?,
+                    user: r.try_get(1)?,
+                    name: r.try_get(2)?,
+                    role: role_of(r.try_get(3)?)?,
+                    created_at: from_millis(r.try_get(4)?)?,
+                    last_used_at: r.try_get::<Option<i64>, _>(5)?.map(from_millis).transpose()?,
+                    revoked_at: r.try_get::<Option<i64>, _>(6)?.map(from_millis).transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    /// The user and role an API token stands for, if it is live.
+    pub async fn api_token_user(&self, token: &str) -> Result<Option<(User, Role)>, StoreError> {
+        let hash = bearer_hash(token);
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, t.role, t.id FROM api_tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled = 0"
+        ))
+        .bind(&hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let user = user_from_row(&r)?;
+        let role = role_of(r.try_get(6)?)?;
+        let id: i64 = r.try_get(7)?;
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+            .bind(millis(Utc::now()))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        // A token never grants more than its user has now.
+        let role = if role.within(user.role) { role } else { user.role };
+        Ok(Some((user, role)))
+    }
+
+    /// Revokes an API token; `owner` limits it to that user's tokens.
+    pub async fn revoke_api_token(&self, id: i64, owner: Option<&str>) -> Result<ApiToken, StoreError> {
+        let token = self
+            .api_tokens(owner)
+            .await?
+            .into_iter()
+            .find(|t| t.id == id)
+            .ok_or_else(|| StoreError::NotFound(format!("API token #{id}")))?;
+        if token.revoked_at.is_some() {
+            return Err(StoreError::Refused(format!("API token #{id} is already revoked")));
+        }
+        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2")
+            .bind(millis(Utc::now()))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(self.api_tokens(None).await?.into_iter().find(|t| t.id == id).expect("exists"))
+    }
+
+    /// Records a change: who, what, on what, from where.
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        detail: Option<&str>,
+        from: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, target, detail, from_addr) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(millis(Utc::now()))
+        .bind(actor)
+        .bind(action)
+        .bind(target)
+        .bind(detail)
+        .bind(from)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The audit log, newest first, at most `limit` entries.
+    pub async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, action, target, detail, from_addr FROM audit_log ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    id: r.try_get(0)?,
+                    at: from_millis(r.try_get(1)?)?,
+                    actor: r.try_get(2)?,
+                    action: r.try_get(3)?,
+                    target: r.try_get(4)?,
+                    detail: r.try_get(5)?,
+                    from: r.try_get(6)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Files an employee's report of a found key as an incident of kind
+    /// `report` (not an intrusion), with an alert. Returns the incident id.
+    pub async fn report_found_key(&self, token_id: i64, reporter: &str, note: &str) -> Result<i64, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await?;
+        let retired: String = sqlx::query("SELECT state FROM tokens WHERE id = $1")
+            .bind(token_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("token #{token_id}")))?
+            .try_get(0)?;
+        let row = sqlx::query(
+            "INSERT INTO incidents (token_id, state, first_seen, last_seen, event_count, opened_at, updated_at, token_retired, kind) \
+             VALUES ($1, 'open', $2, $3, 0, $4, $5, $6, 'report') RETURNING id",
+        )
+        .bind(token_id)
+        .bind(millis(now))
+        .bind(millis(now))
+        .bind(millis(now))
+        .bind(millis(now))
+        .bind((retired == "retired") as i64)
+        .fetch_one(&mut *tx)
+        .await?;
+        let id: i64 = row.try_get(0)?;
+        log(
+            &mut tx,
+            id,
+            now,
+            reporter,
+            "report",
+            None,
+            Some(honeytrail_core::incident::IncidentState::Open),
+            Some(note),
+        )
+        .await?;
+        queue_alert(&mut tx, id, "incident.opened", now, self.update_interval).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+}
