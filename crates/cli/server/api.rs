@@ -24,7 +24,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::auth::{hash_password, new_password, ApiCaller, ApiError, Caller};
+use super::auth::{hash_password, new_password, AdminCaller, ApiCaller, ApiError, Caller, ResponderCaller};
 use super::Shared;
 
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -167,6 +167,7 @@ pub(super) async fn import_token(s: &Shared, c: &Caller, r: ImportRequest) -> Re
         ..NewToken::default()
     };
     let token = s.store.insert_token(&new, &[], &hops).await?;
+    s.tokens_changed();
     c.audit(s, "token.import", &token.access_key_id, None).await;
     Ok(token)
 }
@@ -185,6 +186,7 @@ pub(super) async fn mint_token(s: &Shared, c: &Caller, r: MintRequest) -> Result
     let token = crate::commands::token::mint_one(&s.app, &s.store, &c.user.name, r.labels, r.memo)
         .await
         .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "aws_failed", format!("{e:#}")))?;
+    s.tokens_changed();
     c.audit(s, "token.mint", &token.access_key_id, None).await;
     Ok(token)
 }
@@ -444,7 +446,7 @@ struct StateRequest {
 
 async fn post_state(
     State(s): State<Arc<Shared>>,
-    ApiCaller(c): ApiCaller,
+    ResponderCaller(c): ResponderCaller,
     Path(id): Path<i64>,
     Body(r): Body<StateRequest>,
 ) -> ApiResult {
@@ -459,7 +461,7 @@ struct NoteRequest {
 
 async fn post_note(
     State(s): State<Arc<Shared>>,
-    ApiCaller(c): ApiCaller,
+    ResponderCaller(c): ResponderCaller,
     Path(id): Path<i64>,
     Body(r): Body<NoteRequest>,
 ) -> ApiResult {
@@ -483,11 +485,11 @@ async fn list_tokens(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Quer
     ok(s.store.list_tokens(&TokenFilter { state, label, ..Default::default() }).await?)
 }
 
-async fn post_token(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Body(r): Body<ImportRequest>) -> ApiResult {
+async fn post_token(State(s): State<Arc<Shared>>, ResponderCaller(c): ResponderCaller, Body(r): Body<ImportRequest>) -> ApiResult {
     created(import_token(&s, &c, r).await?)
 }
 
-async fn post_mint(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Body(r): Body<MintRequest>) -> ApiResult {
+async fn post_mint(State(s): State<Arc<Shared>>, ResponderCaller(c): ResponderCaller, Body(r): Body<MintRequest>) -> ApiResult {
     created(mint_token(&s, &c, r).await?)
 }
 
@@ -574,7 +576,7 @@ async fn get_placements_csv(
 
 async fn post_placement(
     State(s): State<Arc<Shared>>,
-    ApiCaller(c): ApiCaller,
+    ResponderCaller(c): ResponderCaller,
     Body(r): Body<PlacementRequest>,
 ) -> ApiResult {
     created(add_placement(&s, &c, r).await?)
@@ -599,7 +601,7 @@ struct ChannelRequest {
 
 async fn post_channel(
     State(s): State<Arc<Shared>>,
-    ApiCaller(c): ApiCaller,
+    AdminCaller(c): AdminCaller,
     Body(r): Body<ChannelRequest>,
 ) -> ApiResult {
     c.require(Permission::Administer)?;
@@ -645,7 +647,7 @@ async fn list_routes(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller) -> A
 
 async fn post_route(
     State(s): State<Arc<Shared>>,
-    ApiCaller(c): ApiCaller,
+    AdminCaller(c): AdminCaller,
     Body(r): Body<honeytrail_core::route::Route>,
 ) -> ApiResult {
     c.require(Permission::Administer)?;
@@ -678,7 +680,7 @@ struct RunbookRequest {
 
 async fn put_runbook(
     State(s): State<Arc<Shared>>,
-    ApiCaller(c): ApiCaller,
+    AdminCaller(c): AdminCaller,
     Path(name): Path<String>,
     Body(r): Body<RunbookRequest>,
 ) -> ApiResult {
@@ -735,7 +737,7 @@ struct UserRequest {
     role: String,
 }
 
-async fn post_user(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Body(r): Body<UserRequest>) -> ApiResult {
+async fn post_user(State(s): State<Arc<Shared>>, AdminCaller(c): AdminCaller, Body(r): Body<UserRequest>) -> ApiResult {
     let (user, password) = add_user(&s, &c, &r.name, &r.role).await?;
     created(json!({"user": user, "one_time_password": password}))
 }

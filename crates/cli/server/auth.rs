@@ -247,6 +247,27 @@ impl FromRequestParts<Arc<Shared>> for ApiCaller {
     }
 }
 
+/// An API caller who holds a permission, checked before the body is read
+/// (so an unauthorised request learns nothing about what it sent).
+macro_rules! permitted {
+    ($name:ident, $perm:expr) => {
+        pub struct $name(pub Caller);
+
+        impl FromRequestParts<Arc<Shared>> for $name {
+            type Rejection = ApiError;
+
+            async fn from_request_parts(parts: &mut Parts, s: &Arc<Shared>) -> Result<Self, Self::Rejection> {
+                let ApiCaller(c) = ApiCaller::from_request_parts(parts, s).await?;
+                c.require($perm)?;
+                Ok($name(c))
+            }
+        }
+    };
+}
+
+permitted!(ResponderCaller, Permission::Respond);
+permitted!(AdminCaller, Permission::Administer);
+
 /// The caller of a UI page: a session, else a redirect to the sign-in page.
 pub struct UiCaller(pub Caller);
 

@@ -56,6 +56,8 @@ pub(crate) struct Shared {
     eventbridge_secret: Option<String>,
     canarytokens_secret: Option<String>,
     detector: Mutex<(Instant, Arc<Detector>)>,
+    /// Set when tokens change through this server: rebuild before the next match.
+    detector_stale: std::sync::atomic::AtomicBool,
     counters: Counters,
     logins: std::sync::Mutex<auth::LoginLimiter>,
     /// Cookies carry `Secure` when people reach us over https.
@@ -67,10 +69,16 @@ impl Shared {
     /// registered meanwhile match without a restart.
     async fn detector(&self) -> Result<Arc<Detector>> {
         let mut slot = self.detector.lock().await;
-        if slot.0.elapsed() > StdDuration::from_secs(5) {
+        let stale = self.detector_stale.swap(false, std::sync::atomic::Ordering::AcqRel);
+        if stale || slot.0.elapsed() > StdDuration::from_secs(5) {
             *slot = (Instant::now(), Arc::new(Detector::new(build_index(&self.store).await?)));
         }
         Ok(slot.1.clone())
+    }
+
+    /// Tokens changed: the next event is matched against a fresh index.
+    fn tokens_changed(&self) {
+        self.detector_stale.store(true, std::sync::atomic::Ordering::Release);
     }
 
     async fn store_events(&self, events: &[TokenEvent]) -> Result<usize> {
@@ -146,6 +154,7 @@ pub async fn run(app: App) -> Result<ExitCode> {
         eventbridge_secret: serve.eventbridge_secret.clone().filter(|s| !s.is_empty()),
         canarytokens_secret: serve.canarytokens_secret.clone().filter(|s| !s.is_empty()),
         detector: Mutex::new((Instant::now(), Arc::new(detector))),
+        detector_stale: std::sync::atomic::AtomicBool::new(false),
         counters: Counters::default(),
         logins: std::sync::Mutex::new(auth::LoginLimiter::default()),
         secure_cookies: public_url.starts_with("https://"),

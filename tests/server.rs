@@ -1,0 +1,382 @@
+//! End-to-end tests of `honeytrail serve`'s REST API: authentication, CSRF,
+//! roles, malformed input (a clear 4xx and nothing changed), and each
+//! endpoint doing its job.
+
+mod common;
+use common::*;
+
+/// The one-time password `user add` prints.
+fn add_user(env: &Env, name: &str, role: &str) -> String {
+    let out = env.run(&["user", "add", name, "--role", role]).ok();
+    out.stdout.split("one-time password: ").nth(1).unwrap().lines().next().unwrap().trim().to_string()
+}
+
+fn api_token(env: &Env, user: &str) -> String {
+    env.run(&["user", "token", user, "--for", "tests"]).ok().stdout.trim().to_string()
+}
+
+struct Api<'a> {
+    server: &'a Server,
+}
+
+impl Api<'_> {
+    fn call(&self, token: Option<&str>, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![];
+        if let Some(a) = &auth {
+            headers.push(("Authorization", a.as_str()));
+        }
+        if body.is_some() {
+            headers.push(("Content-Type", "application/json"));
+        }
+        let (status, text) = self.server.call(method, &format!("/api/v1{path}"), &headers, body.unwrap_or(""));
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+    }
+}
+
+fn use_key(server: &Server, event_id: &str) {
+    let event = serde_json::json!({
+        "version": "0", "id": format!("eb-{event_id}"), "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.sts", "account": "123456789012", "time": "2026-11-28T09:00:00Z", "region": "us-east-1", "resources": [],
+        "detail": trail_record(KEY, "svc-reader", event_id, "2026-11-28T09:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None)
+    })
+    .to_string();
+    let (status, body) = server.call(
+        "POST",
+        "/ingest/eventbridge",
+        &[("Content-Type", "application/json"), ("x-honeytrail-secret", "eb-secret")],
+        &event,
+    );
+    assert_eq!(status, 202, "{body}");
+}
+
+/// Every documented operation with its path parameters filled in.
+fn operations() -> Vec<(String, String)> {
+    let doc: serde_json::Value = serde_json::from_str(include_str!("../crates/cli/server/openapi.json")).unwrap();
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in ["get", "post", "put", "delete"] {
+            if item.get(method).is_some() {
+                let filled = path
+                    .replace("{id}", "1")
+                    .replace("{key}", KEY)
+                    .replace("{format}", "dotenv")
+                    .replace("{name}", "soc");
+                out.push((method.to_uppercase(), filled));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_endpoint_refuses_the_unauthenticated_the_unauthorised_and_malformed_json() {
+    let env = Env::new();
+    env.run_stdin(
+        &["token", "import", "aws", "--access-key-id", KEY, "--user-name", "svc-reader", "--secret-stdin"],
+        SECRET,
+    )
+    .ok();
+    add_user(&env, "vera", "viewer");
+    add_user(&env, "rob", "responder");
+    add_user(&env, "emma", "employee");
+    add_user(&env, "ada", "admin");
+    let (viewer, responder, employee) = (api_token(&env, "vera"), api_token(&env, "rob"), api_token(&env, "emma"));
+    let admin = api_token(&env, "ada");
+    let server = Server::start(&env, &[("HONEYTRAIL_EVENTBRIDGE_SECRET", "eb-secret")]);
+    let api = Api { server: &server };
+    use_key(&server, "api-1");
+
+    let ops = operations();
+    assert!(ops.len() > 25);
+    for (method, path) in &ops {
+        let (status, body) = api.call(None, method, path, Some("{}"));
+        if path == "/openapi.json" {
+            assert_eq!(status, 200);
+            continue;
+        }
+        assert_eq!(status, 401, "{method} {path} without credentials: {body}");
+        assert_eq!(body["error"]["code"], "unauthenticated", "{method} {path}");
+        let (status, _) = api.call(Some("htk_forged"), method, path, Some("{}"));
+        assert_eq!(status, 401, "{method} {path} with a forged token");
+        // An employee may only look things up and ask who they are.
+        if !["/lookup", "/me", "/api-tokens"].iter().any(|p| path.starts_with(p)) {
+            let (status, body) = api.call(Some(&employee), method, path, Some("{}"));
+            assert_eq!(status, 403, "{method} {path} as an employee: {body}");
+            assert_eq!(body["error"]["code"], "forbidden");
+        }
+        // A viewer changes nothing.
+        if method != "GET" && !path.starts_with("/api-tokens") && path != "/lookup" {
+            let (status, body) = api.call(Some(&viewer), method, path, Some("{}"));
+            assert_eq!(status, 403, "{method} {path} as a viewer: {body}");
+        }
+        // Malformed JSON is a clear 400 wherever a body is read.
+        let no_body = [format!("/tokens/{KEY}/retire"), "/channels/soc/test".into(), "/deliveries/1/retry".into()];
+        if (method == "POST" || method == "PUT") && !no_body.contains(path) {
+            let (status, body) = api.call(Some(&admin), method, path, Some("{not json"));
+            assert_eq!(status, 400, "{method} {path} with malformed JSON: {body}");
+            assert_eq!(body["error"]["code"], "malformed_json", "{method} {path}");
+        }
+    }
+    // Nothing changed through all of that.
+    let (_, incident) = api.call(Some(&viewer), "GET", "/incidents/1", None);
+    assert_eq!(incident["incident"]["state"], "open");
+    assert_eq!(incident["history"].as_array().unwrap().len(), 1, "only the opening: {incident}");
+    let (_, tokens) = api.call(Some(&viewer), "GET", "/tokens", None);
+    assert_eq!(tokens[0]["state"], "active");
+    let (status, body) = api.call(Some(&responder), "POST", "/incidents/1/state", Some("{\"state\": \"acknowledged\""));
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("malformed_json")));
+    let (status, body) = api.call(Some(&responder), "POST", "/incidents/1/state", Some("{\"state\": \"sideways\"}"));
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = api.call(Some(&responder), "POST", "/incidents/1/state", Some("{\"nope\": 1}"));
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_request")));
+    let (status, _) = server.call(
+        "POST",
+        "/api/v1/incidents/1/notes",
+        &[("Authorization", &format!("Bearer {responder}"))],
+        "{\"text\":\"x\"}",
+    );
+    assert_eq!(status, 415, "JSON needs its content type");
+    let (status, _) = api.call(Some(&responder), "GET", "/no/such/thing", None);
+    assert_eq!(status, 404);
+    let (_, incident) = api.call(Some(&viewer), "GET", "/incidents/1", None);
+    assert_eq!(incident["incident"]["state"], "open");
+}
+
+#[test]
+fn the_api_runs_the_incident_workflow_and_records_who_did_what() {
+    let env = Env::new();
+    add_user(&env, "ada", "admin");
+    add_user(&env, "rob", "responder");
+    add_user(&env, "emma", "employee");
+    let (admin, responder, employee) = (api_token(&env, "ada"), api_token(&env, "rob"), api_token(&env, "emma"));
+    let server = Server::start(&env, &[("HONEYTRAIL_EVENTBRIDGE_SECRET", "eb-secret")]);
+    let api = Api { server: &server };
+
+    let (status, me) = api.call(Some(&responder), "GET", "/me", None);
+    assert_eq!((status, me["role"].as_str(), me["csrf_token"].is_null()), (200, Some("responder"), true));
+    // Import with a secret, place it, render bait.
+    let body = serde_json::json!({"access_key_id": KEY, "secret_access_key": SECRET, "iam_user_name": "svc-reader",
+                                  "labels": {"team": "payments"}, "memo": "laptop bait"})
+    .to_string();
+    let (status, token) = api.call(Some(&responder), "POST", "/tokens", Some(&body));
+    assert_eq!(status, 201, "{token}");
+    assert!(token.get("secret").is_none() && !token.to_string().contains(SECRET), "the secret never comes back");
+    let (status, _) = api.call(Some(&responder), "POST", "/tokens", Some(&body));
+    assert_eq!(status, 409, "a duplicate is refused");
+    let placement = serde_json::json!({"access_key_id": KEY, "host": "maria-mbp", "path": "~/.aws/credentials",
+                                       "owner": "Maria", "asset": "MacBook Pro", "serial": "C02XYZ", "format": "aws-credentials"})
+    .to_string();
+    let (status, p) = api.call(Some(&responder), "POST", "/placements", Some(&placement));
+    assert_eq!(status, 201, "{p}");
+    let (status, bait) = api.call(Some(&responder), "GET", &format!("/tokens/{KEY}/bait/aws-credentials"), None);
+    assert_eq!(status, 200);
+    let bait = bait.as_str().unwrap().to_string();
+    assert!(bait.contains(&format!("aws_access_key_id = {KEY}")) && bait.contains(SECRET), "{bait}");
+    let (_, detail) = api.call(Some(&responder), "GET", &format!("/tokens/{KEY}"), None);
+    assert!(detail["description"]["headline"].as_str().unwrap().contains("Maria's MacBook Pro"), "{detail}");
+    assert!(detail["custody"].to_string().contains("rendered as aws-credentials in the honeytrail web UI/API for rob"));
+    let (_, csv) = api.call(Some(&responder), "GET", "/placements.csv?owner=maria", None);
+    assert!(csv.as_str().unwrap().lines().nth(1).unwrap().contains("maria-mbp"));
+
+    // The key is used; the incident is worked.
+    use_key(&server, "wf-1");
+    let (_, list) = api.call(Some(&responder), "GET", "/incidents?unresolved=true", None);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let (status, _) =
+        api.call(Some(&responder), "POST", "/incidents/1/state", Some(r#"{"state": "acknowledged", "note": "on it"}"#));
+    assert_eq!(status, 200);
+    let (status, _) = api.call(Some(&responder), "POST", "/incidents/1/notes", Some(r#"{"text": "asked Maria"}"#));
+    assert_eq!(status, 201);
+    let (status, body) = api.call(Some(&responder), "POST", "/incidents/1/state", Some(r#"{"state": "open"}"#));
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("conflict")), "{body}");
+    let (_, incident) = api.call(Some(&responder), "GET", "/incidents/1", None);
+    let kinds: Vec<&str> =
+        incident["history"].as_array().unwrap().iter().map(|h| h["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["opened", "state", "note"]);
+    assert_eq!(incident["history"][2]["actor"], "rob");
+    assert!(incident["runbook"].as_str().unwrap().contains("Rule out a false positive"));
+
+    // An employee's "what is this?": a decoy is reported, not used.
+    let (status, answer) = api.call(
+        Some(&employee),
+        "POST",
+        "/lookup",
+        Some(&serde_json::json!({"text": format!("aws_access_key_id={KEY}"), "found_at": "shared drive"}).to_string()),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["decoy"], true);
+    let report = answer["report"].as_i64().unwrap();
+    let (_, r) = api.call(Some(&responder), "GET", &format!("/incidents/{report}"), None);
+    assert_eq!((r["incident"]["kind"].as_str(), r["incident"]["severity"].as_str()), (Some("report"), Some("low")));
+    let other = honeytrail_core::keyid::synthesize(123456789012, 7);
+    let (_, answer) =
+        api.call(Some(&employee), "POST", "/lookup", Some(&serde_json::json!({"text": other}).to_string()));
+    assert_eq!(answer["decoy"], false);
+    let (status, _) = api.call(Some(&employee), "POST", "/lookup", Some(r#"{"text": "no key here"}"#));
+    assert_eq!(status, 400);
+
+    // Users and API tokens.
+    let (status, created) = api.call(Some(&admin), "POST", "/users", Some(r#"{"name": "vic", "role": "viewer"}"#));
+    assert_eq!(status, 201);
+    assert_eq!(created["one_time_password"].as_str().unwrap().len(), 20);
+    let (status, _) = api.call(Some(&responder), "POST", "/users", Some(r#"{"name": "eve", "role": "admin"}"#));
+    assert_eq!(status, 403);
+    let (status, made) =
+        api.call(Some(&responder), "POST", "/api-tokens", Some(r#"{"name": "soar", "role": "admin"}"#));
+    assert_eq!(status, 409, "no more than the user's own role: {made}");
+    let (status, made) =
+        api.call(Some(&responder), "POST", "/api-tokens", Some(r#"{"name": "soar", "role": "viewer"}"#));
+    assert_eq!(status, 201);
+    let soar = made["token"].as_str().unwrap().to_string();
+    assert!(soar.starts_with("htk_"));
+    assert_eq!(api.call(Some(&soar), "GET", "/incidents", None).0, 200);
+    assert_eq!(
+        api.call(Some(&soar), "POST", "/incidents/1/notes", Some(r#"{"text": "x"}"#)).0,
+        403,
+        "scoped to viewer"
+    );
+    let id = made["api_token"]["id"].as_i64().unwrap();
+    assert_eq!(api.call(Some(&responder), "DELETE", &format!("/api-tokens/{id}"), None).0, 200);
+    assert_eq!(api.call(Some(&soar), "GET", "/incidents", None).0, 401, "revoked");
+    let (_, listed) = api.call(Some(&responder), "GET", "/api-tokens", None);
+    assert!(!listed.to_string().contains(&soar), "tokens are never listed");
+
+    // Channels, routes, runbooks, deliveries.
+    let dir = env.dir.path().join("alerts.jsonl");
+    let channel = serde_json::json!({"name": "soc", "kind": "jsonl", "config": {"path": dir}}).to_string();
+    assert_eq!(api.call(Some(&responder), "POST", "/channels", Some(&channel)).0, 403);
+    assert_eq!(api.call(Some(&admin), "POST", "/channels", Some(&channel)).0, 201);
+    let bad = r#"{"name": "x", "kind": "webhook", "config": {"url": "http://169.254.169.254/"}}"#;
+    assert_eq!(api.call(Some(&admin), "POST", "/channels", Some(bad)).0, 400);
+    assert_eq!(api.call(Some(&responder), "POST", "/channels/soc/test", None).0, 200);
+    assert!(std::fs::read_to_string(&dir).unwrap().contains("\"test\":true"));
+    let route = r#"{"name": "all", "channels": ["soc"], "min_severity": "high"}"#;
+    assert_eq!(api.call(Some(&admin), "POST", "/routes", Some(route)).0, 201);
+    let runbook = r#"{"selector": "label:team=payments", "template": "Call payments about {{ key }}."}"#;
+    assert_eq!(api.call(Some(&admin), "PUT", "/runbooks/payments", Some(runbook)).0, 200);
+    let broken = r#"{"selector": "default", "template": "{% if %}"}"#;
+    assert_eq!(api.call(Some(&admin), "PUT", "/runbooks/broken", Some(broken)).0, 400);
+    assert_eq!(api.call(Some(&responder), "GET", "/deliveries?state=dead", None).0, 200);
+    assert_eq!(api.call(Some(&responder), "GET", "/deliveries?state=lost", None).0, 400);
+
+    // Retire through the API (imported: only here).
+    let (status, retired) = api.call(Some(&responder), "POST", &format!("/tokens/{KEY}/retire"), None);
+    assert_eq!((status, retired["state"].as_str()), (200, Some("retired")));
+
+    // The audit log: who, what, from where; admins only; exportable.
+    assert_eq!(api.call(Some(&responder), "GET", "/audit", None).0, 403);
+    let (_, audit) = api.call(Some(&admin), "GET", "/audit", None);
+    let actions: Vec<String> =
+        audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_string()).collect();
+    for a in [
+        "token.import",
+        "placement.add",
+        "token.render",
+        "incident.state",
+        "incident.note",
+        "lookup",
+        "user.create",
+        "api_token.revoke",
+        "channel.create",
+        "token.retire",
+    ] {
+        assert!(actions.contains(&a.to_string()), "{a} missing from {actions:?}");
+    }
+    let entry = audit.as_array().unwrap().iter().find(|e| e["action"] == "incident.state").unwrap();
+    assert_eq!((entry["actor"].as_str(), entry["from"].as_str()), (Some("rob"), Some("127.0.0.1")));
+    let (status, csv) = api.call(Some(&admin), "GET", "/audit?format=csv", None);
+    assert_eq!(status, 200);
+    assert!(csv.as_str().unwrap().starts_with("id,at,actor,action,target,detail,from"));
+}
+
+#[test]
+fn sessions_need_csrf_tokens_and_sign_in_is_rate_limited() {
+    let env = Env::new();
+    let password = add_user(&env, "rob", "responder");
+    env.run(&["token", "import", "aws", "--access-key-id", KEY]).ok();
+    let server = Server::start(&env, &[("HONEYTRAIL_EVENTBRIDGE_SECRET", "eb-secret")]);
+    use_key(&server, "s-1");
+    let port = server.port;
+    let login = |user: &str, pass: &str| -> (u16, String) {
+        let (_, head, _) = honeytrail_testkit::http_full(port, "GET", "/login", &[], "").unwrap();
+        let nonce = head
+            .lines()
+            .find_map(|l| l.strip_prefix("set-cookie: ht_login="))
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let form = format!("user={user}&password={pass}&csrf={nonce}");
+        let cookie = format!("ht_login={nonce}");
+        let (status, head, _) = honeytrail_testkit::http_full(
+            port,
+            "POST",
+            "/login",
+            &[("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", &cookie)],
+            &form,
+        )
+        .unwrap();
+        (status, head)
+    };
+    // A login form not from our page is refused.
+    let (status, head, _) = honeytrail_testkit::http_full(
+        port,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &format!("user=rob&password={password}&csrf=x"),
+    )
+    .unwrap();
+    assert_eq!(status, 303);
+    assert!(head.contains("location: /login?error=expired"), "{head}");
+    let (status, head) = login("rob", &password);
+    assert_eq!(status, 303);
+    assert!(head.lines().any(|l| l.trim_end() == "location: /"), "{head}");
+    let session = head.lines().find_map(|l| l.strip_prefix("set-cookie: ht_session=")).unwrap();
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict"), "{session}");
+    let cookie = format!("ht_session={}", session.split(';').next().unwrap());
+    // The one-time password must be changed before anything else.
+    let (status, body) = server.call("GET", "/api/v1/incidents", &[("Cookie", &cookie)], "");
+    assert_eq!(status, 403, "{body}");
+    let (status, page) = server.call("GET", "/account", &[("Cookie", &cookie)], "");
+    assert_eq!(status, 200);
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let form = [("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", cookie.as_str())];
+    let change = format!("csrf={csrf}&current={password}&new=a+long+new+passphrase&repeat=a+long+new+passphrase");
+    let (status, _) = server.call("POST", "/account", &form, &change.replace(&csrf, "wrong"));
+    assert_eq!(status, 403, "a form without the session's CSRF token is refused");
+    assert_eq!(server.call("POST", "/account", &form, &change).0, 303);
+    // API calls with the cookie: reads work, changes need X-CSRF-Token.
+    let (status, me) = server.call("GET", "/api/v1/me", &[("Cookie", &cookie)], "");
+    assert_eq!(status, 200);
+    let me: serde_json::Value = serde_json::from_str(&me).unwrap();
+    let token = me["csrf_token"].as_str().unwrap().to_string();
+    let json = ("Content-Type", "application/json");
+    let body = r#"{"state": "acknowledged"}"#;
+    let (status, refused) = server.call("POST", "/api/v1/incidents/1/state", &[json, ("Cookie", &cookie)], body);
+    assert_eq!(status, 403, "{refused}");
+    assert!(refused.contains("CSRF"));
+    let (status, _) =
+        server.call("POST", "/api/v1/incidents/1/state", &[json, ("Cookie", &cookie), ("X-CSRF-Token", "nope")], body);
+    assert_eq!(status, 403);
+    let (status, _) =
+        server.call("POST", "/api/v1/incidents/1/state", &[json, ("Cookie", &cookie), ("X-CSRF-Token", &token)], body);
+    assert_eq!(status, 200);
+    // A UI form post without the token changes nothing.
+    let (status, _) = server.call("POST", "/incidents/1/state", &form, "csrf=forged&state=resolved");
+    assert_eq!(status, 403);
+    assert_eq!(env.run(&["incident", "show", "1", "--json"]).ok().json()["incident"]["state"], "acknowledged");
+    // Five wrong passwords, then even the right one waits.
+    for _ in 0..5 {
+        let (_, head) = login("rob", "wrong-password");
+        assert!(head.contains("error=invalid"), "{head}");
+    }
+    let (status, head) = login("rob", "a+long+new+passphrase");
+    assert_eq!(status, 429, "{head}");
+    assert!(head.to_lowercase().contains("retry-after:"));
+    let (_, metrics) = server.call("GET", "/metrics", &[], "");
+    assert!(metrics.contains("honeytrail_logins_total{outcome=\"failed\"} 5"), "{metrics}");
+    assert!(server.call("GET", "/readyz", &[], "").1.contains("ready"));
+}
