@@ -348,6 +348,29 @@ fn sessions_need_csrf_tokens_and_sign_in_is_rate_limited() {
     let (status, _) = server.call("POST", "/account", &form, &change.replace(&csrf, "wrong"));
     assert_eq!(status, 403, "a form without the session's CSRF token is refused");
     assert_eq!(server.call("POST", "/account", &form, &change).0, 303);
+    // Every page renders for a signed-in responder.
+    for page in [
+        "/",
+        "/incidents",
+        "/incidents?state=open",
+        "/incidents/1",
+        "/tokens",
+        &format!("/tokens/{KEY}"),
+        "/placements",
+        "/placements?host=x&all=true",
+        "/channels",
+        "/api-tokens",
+        "/lookup",
+        "/account",
+    ] {
+        let (status, html) = server.call("GET", page, &[("Cookie", &cookie)], "");
+        assert_eq!(status, 200, "{page}: {html}");
+        assert!(!html.contains("failed to render") && html.contains("Sign out"), "{page}: {html}");
+    }
+    for page in ["/users", "/audit"] {
+        let (status, html) = server.call("GET", page, &[("Cookie", &cookie)], "");
+        assert_eq!(status, 403, "{page} is for admins: {html}");
+    }
     // API calls with the cookie: reads work, changes need X-CSRF-Token.
     let (status, me) = server.call("GET", "/api/v1/me", &[("Cookie", &cookie)], "");
     assert_eq!(status, 200);

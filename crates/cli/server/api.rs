@@ -485,11 +485,19 @@ async fn list_tokens(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Quer
     ok(s.store.list_tokens(&TokenFilter { state, label, ..Default::default() }).await?)
 }
 
-async fn post_token(State(s): State<Arc<Shared>>, ResponderCaller(c): ResponderCaller, Body(r): Body<ImportRequest>) -> ApiResult {
+async fn post_token(
+    State(s): State<Arc<Shared>>,
+    ResponderCaller(c): ResponderCaller,
+    Body(r): Body<ImportRequest>,
+) -> ApiResult {
     created(import_token(&s, &c, r).await?)
 }
 
-async fn post_mint(State(s): State<Arc<Shared>>, ResponderCaller(c): ResponderCaller, Body(r): Body<MintRequest>) -> ApiResult {
+async fn post_mint(
+    State(s): State<Arc<Shared>>,
+    ResponderCaller(c): ResponderCaller,
+    Body(r): Body<MintRequest>,
+) -> ApiResult {
     created(mint_token(&s, &c, r).await?)
 }
 

@@ -64,6 +64,19 @@ mod tests {
         for (name, _) in TEMPLATES {
             env().get_template(name).unwrap();
         }
+        let me = serde_json::json!({"name": "ada", "role": "admin"});
+        let user = serde_json::json!({"name": "vic", "role": "viewer", "disabled": false, "must_change_password": true, "created_at": "2026-11-28T09:00:00Z"});
+        let entry = serde_json::json!({"at": "2026-11-28T09:00:00Z", "actor": "ada", "action": "user.create", "target": "vic", "detail": null, "from": "127.0.0.1"});
+        for (name, ctx) in [
+            (
+                "users.html",
+                serde_json::json!({"title": "Users", "me": me, "csrf": "c", "users": [user], "created": user, "password": "pw"}),
+            ),
+            ("audit.html", serde_json::json!({"title": "Audit", "me": me, "csrf": "c", "entries": [entry]})),
+        ] {
+            let html = render(name, ctx);
+            assert!(!html.contains("failed to render") && html.contains("vic"), "{name}: {html}");
+        }
         let html = render("message.html", minijinja::context! {title => "t", message => "<script>x</script>"});
         assert!(html.contains("&lt;script&gt;x") && !html.contains("<script>"), "{html}");
     }

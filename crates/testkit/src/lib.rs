@@ -107,10 +107,60 @@ pub fn http_full(
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     write!(stream, "{head}\r\n{body}")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
+    // Read the head, then exactly the body (Content-Length or chunked), so a
+    // server that keeps the connection open does not leave us waiting.
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break raw.len();
+        }
+        raw.extend_from_slice(&buf[..n]);
+    };
+    let head_text = String::from_utf8_lossy(&raw[..head_end]).to_string();
+    let lower = head_text.to_ascii_lowercase();
+    let length =
+        lower.lines().find_map(|l| l.strip_prefix("content-length:").and_then(|v| v.trim().parse::<usize>().ok()));
+    let chunked = lower.contains("transfer-encoding: chunked");
+    loop {
+        let have = raw.len() - head_end;
+        let done = match length {
+            Some(n) => have >= n,
+            None if chunked => raw[head_end..].ends_with(b"0\r\n\r\n"),
+            None => false,
+        };
+        if done {
+            break;
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
+    let mut body_bytes = raw[head_end..].to_vec();
+    if chunked && length.is_none() {
+        let mut out = Vec::new();
+        let mut rest = &body_bytes[..];
+        while let Some(i) = rest.windows(2).position(|w| w == b"\r\n") {
+            let size = usize::from_str_radix(String::from_utf8_lossy(&rest[..i]).trim(), 16).unwrap_or(0);
+            if size == 0 {
+                break;
+            }
+            let start = i + 2;
+            out.extend_from_slice(&rest[start..(start + size).min(rest.len())]);
+            rest = &rest[(start + size + 2).min(rest.len())..];
+        }
+        body_bytes = out;
+    }
+    let response = head_text;
     let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let head = response.trim_end_matches("\r\n\r\n");
+    let body = String::from_utf8_lossy(&body_bytes).to_string();
     Ok((status, head.to_string(), body.to_string()))
 }
 

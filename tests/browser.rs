@@ -1,0 +1,297 @@
+//! The web UI in a real browser: headless Chromium driven over WebDriver
+//! (chromedriver), against a real `honeytrail serve` and moto's IAM.
+//!
+//! Needs `chromium` and `chromium-driver` (./scripts/test installs them).
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use honeytrail_testkit::Moto;
+use serde_json::{json, Value};
+
+mod common;
+use common::*;
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A chromedriver process and one headless Chromium session.
+struct Browser {
+    driver: Child,
+    port: u16,
+    session: String,
+    base: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn start(base: String) -> Browser {
+        let port = honeytrail_testkit::free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is installed (apt-get install -y chromium chromium-driver)");
+        let profile = tempfile::tempdir().unwrap();
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                         format!("--user-data-dir={}", profile.path().display())]
+            }
+        }}});
+        let mut session = None;
+        for _ in 0..100 {
+            if let Ok((200, body)) = honeytrail_testkit::http(
+                port,
+                "POST",
+                "/session",
+                &[("Content-Type", "application/json")],
+                &caps.to_string(),
+            ) {
+                let v: Value = serde_json::from_str(&body).unwrap();
+                session = Some(v["value"]["sessionId"].as_str().unwrap().to_string());
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let session = session.expect("chromedriver started a Chromium session");
+        Browser { driver, port, session, base, _profile: profile }
+    }
+
+    fn cmd(&self, method: &str, path: &str, body: Value) -> Value {
+        let (status, text) = honeytrail_testkit::http(
+            self.port,
+            method,
+            &format!("/session/{}{path}", self.session),
+            &[("Content-Type", "application/json")],
+            &if method == "GET" { String::new() } else { body.to_string() },
+        )
+        .unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        assert_eq!(status, 200, "WebDriver {method} {path}: {text}");
+        v["value"].clone()
+    }
+
+    fn go(&self, path: &str) {
+        self.cmd("POST", "/url", json!({"url": format!("{}{path}", self.base)}));
+    }
+
+    fn find_all(&self, css: &str) -> Vec<String> {
+        let found = self.cmd("POST", "/elements", json!({"using": "css selector", "value": css}));
+        found
+            .as_array()
+            .unwrap_or_else(|| panic!("finding {css}: {found}"))
+            .iter()
+            .map(|e| e[ELEMENT].as_str().unwrap_or_else(|| panic!("element {e}")).to_string())
+            .collect()
+    }
+
+    fn find(&self, css: &str) -> String {
+        for _ in 0..50 {
+            if let Some(e) = self.find_all(css).into_iter().next() {
+                return e;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("no element {css} on {}:\n{}", self.url(), self.source());
+    }
+
+    fn has(&self, css: &str) -> bool {
+        !self.find_all(css).is_empty()
+    }
+
+    fn fill(&self, css: &str, text: &str) {
+        let e = self.find(css);
+        self.cmd("POST", &format!("/element/{e}/clear"), json!({}));
+        self.cmd("POST", &format!("/element/{e}/value"), json!({"text": text}));
+    }
+
+    /// Clicks something that loads a new page, and waits for it to load.
+    fn click(&self, css: &str) {
+        let e = self.find(css);
+        self.cmd("POST", &format!("/element/{e}/click"), json!({}));
+        for _ in 0..100 {
+            let (status, _) = honeytrail_testkit::http(
+                self.port,
+                "GET",
+                &format!("/session/{}/element/{e}/enabled", self.session),
+                &[],
+                "",
+            )
+            .unwrap();
+            if status != 200 {
+                break; // stale: the old page is gone
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for _ in 0..100 {
+            let ready = self.cmd("POST", "/execute/sync", json!({"script": "return document.readyState", "args": []}));
+            if ready == "complete" {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Clicks something that stays on the page (a download).
+    fn click_here(&self, css: &str) {
+        let e = self.find(css);
+        self.cmd("POST", &format!("/element/{e}/click"), json!({}));
+    }
+
+    fn text(&self, css: &str) -> String {
+        let e = self.find(css);
+        self.cmd("GET", &format!("/element/{e}/text"), json!({})).as_str().unwrap_or("").to_string()
+    }
+
+    fn source(&self) -> String {
+        self.cmd("GET", "/source", json!({})).as_str().unwrap_or("").to_string()
+    }
+
+    fn url(&self) -> String {
+        self.cmd("GET", "/url", json!({})).as_str().unwrap_or("").to_string()
+    }
+
+    /// Signs in; a first sign-in with a one-time password chooses a new one.
+    fn sign_in(&self, user: &str, password: &str, new_password: &str) {
+        self.go("/login");
+        self.fill("#user", user);
+        self.fill("#password", password);
+        self.click("#sign-in");
+        if self.url().ends_with("/account") {
+            self.fill("#current", password);
+            self.fill("#new", new_password);
+            self.fill("#repeat", new_password);
+            self.click("#change-password");
+        }
+        assert!(!self.url().contains("/login"), "signed in as {user}: {}", self.source());
+    }
+
+    fn sign_out(&self) {
+        self.click("#logout");
+        assert!(self.url().ends_with("/login"));
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = honeytrail_testkit::http(self.port, "DELETE", &format!("/session/{}", self.session), &[], "");
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn one_time_password(env: &Env, name: &str, role: &str) -> String {
+    let out = env.run(&["user", "add", name, "--role", role]).ok();
+    out.stdout.split("one-time password: ").nth(1).unwrap().lines().next().unwrap().trim().to_string()
+}
+
+#[test]
+fn a_responder_works_an_incident_in_the_browser_and_a_viewer_cannot() {
+    let moto = Moto::start();
+    let mut env = Env::new();
+    env.moto = Some(moto.endpoint.clone());
+    let admin = one_time_password(&env, "alice", "admin");
+    let employee = one_time_password(&env, "erin", "employee");
+    let server = Server::start(&env, &[("HONEYTRAIL_EVENTBRIDGE_SECRET", "eb-secret")]);
+    let b = Browser::start(format!("http://127.0.0.1:{}", server.port));
+
+    // Log in (choosing a password), mint a token in the canary account.
+    b.sign_in("alice", &admin, "alice's long passphrase");
+    b.go("/tokens");
+    b.fill("#mint-labels", "team=payments");
+    b.fill("#mint-memo", "Maria's laptop");
+    b.click("#mint");
+    let key = b.text("#token-key");
+    assert!(key.starts_with("AKIA") && key.len() == 20, "{key}");
+
+    // Add a placement, render a bait file.
+    b.fill("#placement-host", "maria-mbp");
+    b.fill("#placement-path", "~/.aws/credentials");
+    b.fill("#placement-owner", "Maria");
+    b.fill("#placement-asset", "MacBook Pro");
+    b.click("#add-placement");
+    assert!(b.text("#token-sentence").contains("Maria's MacBook Pro"), "{}", b.source());
+    b.click_here("#download-bait");
+    std::thread::sleep(Duration::from_millis(500));
+    b.go(&format!("/tokens/{key}"));
+    assert!(
+        b.source().contains("rendered as aws-credentials in the honeytrail web UI/API for alice"),
+        "{}",
+        b.source()
+    );
+
+    // Feed an event through the EventBridge endpoint; the incident appears.
+    let user = env.run(&["token", "show", &key, "--json"]).ok().json()["iam_user_name"].as_str().unwrap().to_string();
+    let event = json!({
+        "version": "0", "id": "eb-browser-1", "detail-type": "AWS API Call via CloudTrail", "source": "aws.sts",
+        "account": "123456789012", "time": "2026-11-28T09:00:00Z", "region": "us-east-1", "resources": [],
+        "detail": trail_record(&key, &user, "browser-1", "2026-11-28T09:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None)
+    });
+    let (status, body) = server.call(
+        "POST",
+        "/ingest/eventbridge",
+        &[("Content-Type", "application/json"), ("x-honeytrail-secret", "eb-secret")],
+        &event.to_string(),
+    );
+    assert_eq!(status, 202, "{body}");
+    b.go("/");
+    b.click("a[href='/incidents/1']");
+    assert_eq!(b.text("#incident-state"), "open");
+    assert!(b.text("#placement-sentence").contains("Maria's MacBook Pro"));
+    assert!(b.text("#runbook").contains("Rule out a false positive"));
+
+    // Acknowledge, add a note, mark it a false positive.
+    b.fill("#note-acknowledged", "looking into it");
+    b.click("#action-acknowledged");
+    assert_eq!(b.text("#incident-state"), "acknowledged");
+    b.fill("#note-text", "Maria says she ran aws sts get-caller-identity to test");
+    b.click("#add-note");
+    assert!(b.source().contains("Maria says she ran aws sts get-caller-identity to test"));
+    b.click("#action-false-positive");
+    assert_eq!(b.text("#incident-state"), "false-positive");
+
+    // An admin adds a viewer; the viewer can look but not act.
+    b.go("/users");
+    b.fill("#new-user", "victor");
+    b.click("#add-user");
+    let viewer = b.text("#one-time-password");
+    b.sign_out();
+    b.sign_in("victor", &viewer, "victor's long passphrase");
+    b.go("/incidents/1");
+    assert_eq!(b.text("#incident-state"), "false-positive");
+    for control in ["#action-confirmed", "#action-resolved", "#add-note", "#note-text"] {
+        assert!(!b.has(control), "a viewer sees {control}");
+    }
+    b.go(&format!("/tokens/{key}"));
+    for control in ["#retire", "#download-bait", "#add-placement"] {
+        assert!(!b.has(control), "a viewer sees {control}");
+    }
+    b.go("/tokens");
+    assert!(!b.has("#mint") && !b.has("#import"));
+    b.go("/users");
+    assert!(b.source().contains("Not allowed"));
+    b.go("/");
+    b.sign_out();
+
+    // An employee reports a key they found.
+    b.sign_in("erin", &employee, "erin's long passphrase");
+    assert!(b.url().ends_with("/lookup"), "{}", b.url());
+    b.go("/");
+    assert!(b.url().ends_with("/lookup"), "employees see only their page");
+    b.fill("#lookup-text", &format!("[default]\naws_access_key_id = {key}\n"));
+    b.fill("#lookup-where", "a USB stick in the lobby");
+    b.click("#lookup");
+    assert!(b.text("#lookup-result").contains("monitored decoy credential"), "{}", b.source());
+    let incidents = env.run(&["incident", "list", "--all", "--json"]).ok().json();
+    let report =
+        incidents.as_array().unwrap().iter().find(|i| i["kind"] == "report").expect("a report incident").clone();
+    assert_eq!(report["access_key_id"], key);
+    let shown = env.run(&["incident", "show", &report["id"].to_string(), "--json"]).ok().json();
+    assert!(shown["history"][0]["note"].as_str().unwrap().contains("a USB stick in the lobby"));
+    b.go("/incidents/1");
+    assert!(b.source().contains("Not allowed"), "an employee cannot read incidents");
+}
