@@ -33,7 +33,11 @@ pub fn title(record: &Value) -> String {
     let incident = &record["incident"];
     let key = s(&incident["access_key_id"]);
     let id = incident["id"].as_i64().unwrap_or(0);
+    let report = incident["kind"] == "report";
     match record["alert"]["kind"].as_str().or(record["type"].as_str()) {
+        Some("incident.opened") if report => {
+            format!("Decoy key {key} was found and reported (incident #{id}, not a use)")
+        }
         Some("incident.opened") => format!("Honey key {key} used (incident #{id})"),
         Some("incident.state") => format!("Incident #{id} ({key}) is now {}", s(&incident["state"])),
         Some("incident.answer") => format!("Incident #{id} ({key}): the placement owner answered"),

@@ -73,6 +73,7 @@ pub fn message(record: &Value) -> Value {
     let id = incident["id"].as_i64().unwrap_or(0);
     let state = s(&incident["state"]);
     let title = match record["alert"]["kind"].as_str().or(record["type"].as_str()) {
+        Some("incident.opened") if incident["kind"] == "report" => format!("Decoy key found and reported: {key}"),
         Some("incident.opened") => format!("Honey key used: {key}"),
         Some("incident.state") => format!("Incident #{id} is now {state}"),
         _ => format!("Incident #{id} updated: {key}"),
