@@ -789,6 +789,12 @@ fn end_to_end_on_moto_s3_notifications_and_eventbridge() {
         alert["may_have_leaked_at"][0].as_str().unwrap().contains("generated in canary account 123456789012"),
         "{alert}"
     );
+    let runbook = alert["runbook"].as_str().unwrap();
+    assert!(
+        runbook.contains("Rule out a false positive") && runbook.contains(inc["placement"].as_str().unwrap()),
+        "{runbook}"
+    );
+    assert_eq!(alert["schema"], "honeytrail.alert.v1");
 }
 
 #[test]

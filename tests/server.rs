@@ -403,3 +403,67 @@ fn sessions_need_csrf_tokens_and_sign_in_is_rate_limited() {
     assert!(metrics.contains("honeytrail_logins_total{outcome=\"failed\"} 5"), "{metrics}");
     assert!(server.call("GET", "/readyz", &[], "").1.contains("ready"));
 }
+
+#[test]
+fn the_cli_works_against_a_remote_server() {
+    let env = Env::new();
+    env.run_stdin(
+        &["token", "import", "aws", "--access-key-id", KEY, "--user-name", "svc-reader", "--secret-stdin"],
+        SECRET,
+    )
+    .ok();
+    env.run(&["placement", "add", KEY, "--host", "web-7", "--path", "/srv/.env", "--owner", "ops"]).ok();
+    add_user(&env, "rob", "responder");
+    let token = api_token(&env, "rob");
+    let server = Server::start(&env, &[("HONEYTRAIL_EVENTBRIDGE_SECRET", "eb-secret")]);
+    use_key(&server, "remote-1");
+    let url = format!("http://127.0.0.1:{}", server.port);
+    // A second machine: no local store at all.
+    let laptop = Env::new();
+    let remote = |args: &[&str]| {
+        let mut all = vec!["--server", url.as_str()];
+        all.extend_from_slice(args);
+        let out = laptop.command(&all).env("HONEYTRAIL_TOKEN", &token).output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    let listed = remote(&["incident", "list"]).ok();
+    assert!(listed.stdout.contains("#1") && listed.stdout.contains(KEY), "{}", listed.stdout);
+    assert!(remote(&["incident", "ack", "1", "--note", "from my laptop"]).ok().stdout.contains("now acknowledged"));
+    remote(&["incident", "note", "1", "checking web-7"]).ok();
+    let shown = remote(&["incident", "show", "1", "--json"]).ok().json();
+    assert_eq!(shown["incident"]["state"], "acknowledged");
+    assert_eq!(shown["history"][1]["actor"], "rob");
+    assert!(remote(&["incident", "show", "1"]).ok().stdout.contains("web-7"));
+    let tokens = remote(&["token", "list", "--json"]).ok().json();
+    assert_eq!(tokens[0]["access_key_id"], KEY);
+    let bait = remote(&["render", KEY, "--format", "dotenv"]).ok().stdout;
+    assert!(bait.contains(KEY) && bait.contains(SECRET), "{bait}");
+    assert!(remote(&["placement", "list", "--csv"]).ok().stdout.contains("web-7"));
+    let denied = remote(&["audit", "list"]).fails();
+    assert!(denied.stderr.contains("the server answered 403"), "{}", denied.stderr);
+    let local_only = remote(&["channel", "list"]).fails();
+    assert!(local_only.stderr.contains("local store only"), "{}", local_only.stderr);
+    let out = laptop.run(&["--server", &url, "incident", "list"]).fails();
+    assert!(out.stderr.contains("HONEYTRAIL_TOKEN"), "{}", out.stderr);
+    let out = laptop.run(&["--server", &url, "--token", "htk_forged", "incident", "list"]).fails();
+    assert!(out.stderr.contains("401") && out.stderr.contains("unknown or revoked"), "{}", out.stderr);
+    assert!(!laptop.data().exists(), "the laptop has no local store");
+    // Changes on the server's own command line are audited too.
+    env.run(&["incident", "note", "1", "from the console"]).ok();
+    let audit = env.run(&["audit", "list", "--json"]).ok().json();
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for a in [
+        "cli.incident.note",
+        "cli.placement.add",
+        "cli.token.import",
+        "incident.state",
+        "incident.note",
+        "token.render",
+    ] {
+        assert!(actions.contains(&a), "{a} missing from {actions:?}");
+    }
+}

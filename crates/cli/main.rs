@@ -48,6 +48,20 @@ pub struct GlobalArgs {
     /// Who is acting, for placements and custody [default: $USER@hostname]
     #[arg(long, global = true, env = "HONEYTRAIL_ACTOR", value_name = "NAME")]
     actor: Option<String>,
+    /// Talk to a running `honeytrail serve` at this URL instead of a local store
+    /// (incident, token, placement, render, delivery and audit commands)
+    #[arg(long, global = true, env = "HONEYTRAIL_SERVER", value_name = "URL")]
+    server: Option<String>,
+    /// API token for --server (better: set HONEYTRAIL_TOKEN, which stays out of shell history)
+    #[arg(
+        long = "token",
+        id = "api_token",
+        global = true,
+        env = "HONEYTRAIL_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    api_token: Option<String>,
     /// More log output (-v info, -vv debug)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -149,9 +163,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         aws_region: g.aws_region.clone(),
         aws_profile: g.aws_profile.clone(),
     };
+    if let Some(server) = &g.server {
+        let remote = commands::remote::Remote::new(server, g.api_token.as_deref())?;
+        return match cli.command {
+            Command::Incident(cmd) => commands::incident::remote(&remote, cmd).await,
+            Command::Token(cmd) => commands::token::remote(&remote, cmd).await,
+            Command::Placement(cmd) => commands::placement::remote(&remote, cmd).await,
+            Command::Delivery(cmd) => commands::deliver::remote(&remote, cmd).await,
+            Command::Audit(cmd) => commands::user::remote_audit(&remote, cmd).await,
+            Command::Render(args) => commands::render::remote(&remote, args).await,
+            _ => anyhow::bail!(
+                "this command works against a local store only; with --server, use incident, token, placement, render, delivery or audit"
+            ),
+        };
+    }
     let config = config::Config::load(&overrides)?;
     let app = app::App::new(config, g.actor.clone());
-    match cli.command {
+    let audit = commands::audit_entry(&std::env::args().collect::<Vec<_>>());
+    let code = match cli.command {
         Command::Init(args) => commands::init::run(&app, args).await,
         Command::Demo(args) => commands::demo::run(args, overrides).await,
         Command::Token(cmd) => commands::token::run(&app, cmd).await,
@@ -169,12 +198,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Route(cmd) => commands::routing::route(&app, cmd).await,
         Command::Delivery(cmd) => commands::deliver::delivery(&app, cmd).await,
         Command::Deliver(args) => commands::deliver::deliver(&app, args).await,
-        Command::Serve => server::run(app).await,
+        Command::Serve => return server::run(app).await,
         Command::User(cmd) => commands::user::run(&app, cmd).await,
         Command::Audit(cmd) => commands::user::audit(&app, cmd).await,
         Command::SafetyNet(args) => commands::safety_net::run(&app, args).await,
         Command::Bench(cmd) => tokio::task::block_in_place(|| commands::bench::run(cmd)),
+    }?;
+    // Changes made from the command line are in the audit log too.
+    if let Some((action, target)) = audit {
+        if let Ok(store) = app.store().await {
+            let from = format!("cli on {}", app::hostname());
+            if let Err(e) = store.audit(&app.actor(), &action, &target, None, Some(&from)).await {
+                tracing::warn!(error = %e, "cannot write the audit log");
+            }
+        }
     }
+    Ok(code)
 }
 
 #[cfg(test)]

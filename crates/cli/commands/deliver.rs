@@ -212,28 +212,28 @@ pub async fn deliver(app: &App, args: DeliverArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The delivery commands against a running server.
+pub async fn remote(r: &super::remote::Remote, cmd: DeliveryCommand) -> Result<ExitCode> {
+    match cmd {
+        DeliveryCommand::List { state, json } => {
+            let list: Vec<Delivery> =
+                serde_json::from_value(r.get(&format!("/deliveries?state={}", super::remote::q(&state))).await?)?;
+            print_deliveries(&list, json)
+        }
+        DeliveryCommand::Retry { id } => {
+            r.post(&format!("/deliveries/{id}/retry"), &json!({})).await?;
+            println!("delivery #{id} is pending again");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
 pub async fn delivery(app: &App, cmd: DeliveryCommand) -> Result<ExitCode> {
     let store = app.store().await?;
     match cmd {
         DeliveryCommand::List { state, json } => {
             let list: Vec<Delivery> = store.deliveries(&state).await?;
-            if json {
-                return print_json(&list).map(|_| ExitCode::SUCCESS);
-            }
-            let rows: Vec<Vec<String>> = list
-                .iter()
-                .map(|d| {
-                    vec![
-                        format!("#{}", d.id),
-                        format!("incident #{}", d.incident_id),
-                        d.alert_kind.clone(),
-                        d.channel.clone(),
-                        d.attempts.to_string(),
-                        d.last_error.clone().unwrap_or_default(),
-                    ]
-                })
-                .collect();
-            print_table(&["ID", "INCIDENT", "ALERT", "CHANNEL", "ATTEMPTS", "LAST ERROR"], &rows);
+            return print_deliveries(&list, json);
         }
         DeliveryCommand::Retry { id } => {
             let d = store.retry_delivery(id).await?;
@@ -243,5 +243,26 @@ pub async fn delivery(app: &App, cmd: DeliveryCommand) -> Result<ExitCode> {
             );
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_deliveries(list: &[Delivery], json: bool) -> Result<ExitCode> {
+    if json {
+        return print_json(&list).map(|_| ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|d| {
+            vec![
+                format!("#{}", d.id),
+                format!("incident #{}", d.incident_id),
+                d.alert_kind.clone(),
+                d.channel.clone(),
+                d.attempts.to_string(),
+                d.last_error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print_table(&["ID", "INCIDENT", "ALERT", "CHANNEL", "ATTEMPTS", "LAST ERROR"], &rows);
     Ok(ExitCode::SUCCESS)
 }

@@ -159,6 +159,35 @@ async fn runbook_for(
     Ok(runbook::render(template, &context))
 }
 
+/// The same commands against a running server.
+pub async fn remote(r: &super::remote::Remote, cmd: IncidentCommand) -> Result<ExitCode> {
+    let (id, next, note) = match &cmd {
+        IncidentCommand::List(a) => {
+            let state = a.state.as_deref().map(str::parse::<IncidentState>).transpose().map_err(anyhow::Error::msg)?;
+            let unresolved = state.is_none() && !a.all;
+            let mut path = format!("/incidents?unresolved={unresolved}");
+            if let Some(s) = state {
+                path.push_str(&format!("&state={}", s.as_str()));
+            }
+            let incidents: Vec<honeytrail_core::incident::Incident> = serde_json::from_value(r.get(&path).await?)?;
+            return print_list(&incidents, a, unresolved);
+        }
+        IncidentCommand::Show(a) => return print_record(&r.get(&format!("/incidents/{}", a.id)).await?, a),
+        IncidentCommand::Note(a) => {
+            r.post(&format!("/incidents/{}/notes", a.id), &json!({"text": a.text})).await?;
+            println!("note added to incident #{}", a.id);
+            return Ok(ExitCode::SUCCESS);
+        }
+        IncidentCommand::Ack(a) => (a.id, IncidentState::Acknowledged, a.note.clone()),
+        IncidentCommand::FalsePositive(a) => (a.id, IncidentState::FalsePositive, a.note.clone()),
+        IncidentCommand::Confirm(a) => (a.id, IncidentState::Confirmed, a.note.clone()),
+        IncidentCommand::Resolve(a) => (a.id, IncidentState::Resolved, a.note.clone()),
+    };
+    let incident = r.post(&format!("/incidents/{id}/state"), &json!({"state": next.as_str(), "note": note})).await?;
+    println!("incident #{id}: now {}", super::remote::s(&incident["state"]));
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn run(app: &App, cmd: IncidentCommand) -> Result<ExitCode> {
     let store = app.store().await?;
     let change = |args: &ChangeArgs, next: IncidentState| (args.id, next, args.note.clone());
@@ -188,11 +217,15 @@ async fn list(store: &Store, a: &ListArgs) -> Result<ExitCode> {
     let state = a.state.as_deref().map(str::parse::<IncidentState>).transpose().map_err(anyhow::Error::msg)?;
     let filter = IncidentFilter { state, unresolved: state.is_none() && !a.all, ..Default::default() };
     let incidents = store.incidents(&filter).await?;
+    print_list(&incidents, a, filter.unresolved)
+}
+
+fn print_list(incidents: &[honeytrail_core::incident::Incident], a: &ListArgs, unresolved: bool) -> Result<ExitCode> {
     if a.json {
         return print_json(&incidents).map(|_| ExitCode::SUCCESS);
     }
     if incidents.is_empty() {
-        eprintln!("no incidents{}", if filter.unresolved { " open (--all shows closed ones)" } else { "" });
+        eprintln!("no incidents{}", if unresolved { " open (--all shows closed ones)" } else { "" });
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<Vec<String>> = incidents
@@ -214,6 +247,10 @@ async fn list(store: &Store, a: &ListArgs) -> Result<ExitCode> {
 
 async fn show(store: &Store, a: &ShowArgs) -> Result<ExitCode> {
     let record = incident_record(store, a.id, "incident").await?;
+    print_record(&record, a)
+}
+
+fn print_record(record: &serde_json::Value, a: &ShowArgs) -> Result<ExitCode> {
     if a.json {
         return print_json(&record).map(|_| ExitCode::SUCCESS);
     }

@@ -11,6 +11,7 @@ pub mod incident;
 pub mod ingest;
 pub mod init;
 pub mod placement;
+pub mod remote;
 pub mod render;
 pub mod routing;
 pub mod safety_net;
@@ -102,4 +103,115 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
 
 pub fn labels_text(labels: &Labels) -> String {
     labels.iter().map(|(k, v)| if v.is_empty() { k.clone() } else { format!("{k}={v}") }).collect::<Vec<_>>().join(",")
+}
+
+/// What an audit entry says about a command line that changes something:
+/// `("cli.<command words>", target)`; `None` for commands that only read, and
+/// for the long-running ones (their changes are in incident histories). Only
+/// command words and the first positional argument are kept: values of
+/// options (a webhook URL may hold a token) never reach the log.
+pub fn audit_entry(argv: &[String]) -> Option<(String, String)> {
+    const WITH_VALUE: [&str; 9] = [
+        "--config",
+        "--data-dir",
+        "--database",
+        "--aws-endpoint",
+        "--aws-region",
+        "--aws-profile",
+        "--actor",
+        "--server",
+        "--token",
+    ];
+    let mut words = Vec::new();
+    let mut args = argv.iter().skip(1);
+    while let Some(a) = args.next() {
+        if WITH_VALUE.contains(&a.as_str()) {
+            args.next();
+        } else if a.starts_with('-') {
+            // A flag of the command itself: stop at the first one.
+            if words.len() >= 2 {
+                break;
+            }
+            if !a.contains('=') && !a.starts_with("-v") {
+                break;
+            }
+        } else {
+            words.push(a.clone());
+            if words.len() == 3 {
+                break;
+            }
+        }
+    }
+    let family = words.first()?.as_str();
+    let sub = words.get(1).map(String::as_str).unwrap_or("");
+    let read_only = matches!(sub, "list" | "show" | "describe" | "tokens")
+        || matches!(
+            family,
+            "check"
+                | "ingest"
+                | "watch"
+                | "serve"
+                | "deliver"
+                | "safety-net"
+                | "bench"
+                | "demo"
+                | "init"
+                | "audit"
+                | "help"
+        );
+    let changes = matches!(
+        family,
+        "token"
+            | "placement"
+            | "custody"
+            | "render"
+            | "incident"
+            | "channel"
+            | "alert"
+            | "route"
+            | "runbook"
+            | "delivery"
+            | "aws"
+    );
+    if read_only || !changes {
+        // `token show --reveal-secret` moves a secret: that is worth a line.
+        if !(family == "token" && sub == "show" && argv.iter().any(|a| a == "--reveal-secret")) {
+            return None;
+        }
+    }
+    let (action, target) = match family {
+        "render" => ("cli.render".to_string(), sub.to_string()),
+        _ => (format!("cli.{family}.{sub}"), words.get(2).cloned().unwrap_or_default()),
+    };
+    Some((action, target))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::audit_entry;
+
+    fn entry(line: &str) -> Option<(String, String)> {
+        audit_entry(&line.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn changes_are_audited_with_their_target_and_nothing_else() {
+        assert_eq!(entry("honeytrail incident ack 3 --note hi"), Some(("cli.incident.ack".into(), "3".into())));
+        assert_eq!(
+            entry("honeytrail --data-dir /x token retire AKIAX --json"),
+            Some(("cli.token.retire".into(), "AKIAX".into()))
+        );
+        assert_eq!(
+            entry("honeytrail channel add webhook soc --url https://x/?token=s3cret"),
+            Some(("cli.channel.add".into(), "webhook".into()))
+        );
+        assert_eq!(entry("honeytrail render AKIAX --format dotenv"), Some(("cli.render".into(), "AKIAX".into())));
+        assert_eq!(entry("honeytrail incident list"), None);
+        assert_eq!(entry("honeytrail ingest /logs"), None);
+        assert_eq!(
+            entry("honeytrail token show AKIAX --reveal-secret"),
+            Some(("cli.token.show".into(), "AKIAX".into()))
+        );
+        assert_eq!(entry("honeytrail token show AKIAX"), None);
+    }
 }

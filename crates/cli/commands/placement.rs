@@ -97,38 +97,81 @@ pub async fn run(app: &App, cmd: PlacementCommand) -> Result<ExitCode> {
             let filter =
                 PlacementFilter { token_id, host: a.host.clone(), owner: a.owner.clone(), include_removed: a.all };
             let placements = store.placements(&filter).await?;
-            if a.json {
-                return print_json(&placements).map(|_| ExitCode::SUCCESS);
-            }
-            if a.csv {
-                write_csv(&placements, std::io::stdout())?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            if placements.is_empty() {
-                eprintln!("no placements match");
-                return Ok(ExitCode::SUCCESS);
-            }
-            let rows: Vec<Vec<String>> = placements
-                .iter()
-                .map(|p| {
-                    let s = &p.placement.spot;
-                    vec![
-                        format!("#{}", p.placement.id),
-                        p.access_key_id.clone(),
-                        s.host.clone(),
-                        s.path.clone(),
-                        s.owner.clone().unwrap_or_else(|| "-".into()),
-                        [s.asset.clone(), s.serial.clone()].into_iter().flatten().collect::<Vec<_>>().join(" "),
-                        when(p.placement.placed_at),
-                        if p.placement.removed_at.is_some() { "removed".into() } else { "placed".into() },
-                    ]
-                })
-                .collect();
-            print_table(&["ID", "ACCESS KEY", "HOST", "PATH", "OWNER", "ASSET", "PLACED", "STATE"], &rows);
+            return print_placements(&placements, &a);
         }
         PlacementCommand::Remove(a) => {
             let p = store.remove_placement(a.id, Utc::now()).await?;
             println!("placement #{} marked removed ({}); it stays in the history", p.id, spot_phrase(&p.spot));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_placements(placements: &[honeytrail_store::PlacedToken], a: &ListArgs) -> Result<ExitCode> {
+    if a.json {
+        return print_json(&placements).map(|_| ExitCode::SUCCESS);
+    }
+    if a.csv {
+        write_csv(&placements, std::io::stdout())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if placements.is_empty() {
+        eprintln!("no placements match");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = placements
+        .iter()
+        .map(|p| {
+            let s = &p.placement.spot;
+            vec![
+                format!("#{}", p.placement.id),
+                p.access_key_id.clone(),
+                s.host.clone(),
+                s.path.clone(),
+                s.owner.clone().unwrap_or_else(|| "-".into()),
+                [s.asset.clone(), s.serial.clone()].into_iter().flatten().collect::<Vec<_>>().join(" "),
+                when(p.placement.placed_at),
+                if p.placement.removed_at.is_some() { "removed".into() } else { "placed".into() },
+            ]
+        })
+        .collect();
+    print_table(&["ID", "ACCESS KEY", "HOST", "PATH", "OWNER", "ASSET", "PLACED", "STATE"], &rows);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The placement commands against a running server.
+pub async fn remote(r: &super::remote::Remote, cmd: PlacementCommand) -> Result<ExitCode> {
+    use super::remote::q;
+    match cmd {
+        PlacementCommand::Add(a) => {
+            if a.placed_by.is_some() || a.placed_at.is_some() {
+                anyhow::bail!(
+                    "--placed-by / --placed-at work against a local store only; the server records who and when"
+                );
+            }
+            let body = serde_json::json!({
+                "access_key_id": a.token, "host": a.host, "path": a.path, "owner": a.spot.owner, "asset": a.spot.asset,
+                "serial": a.spot.serial, "format": a.format, "notes": a.spot.notes,
+            });
+            let p = r.post("/placements", &body).await?;
+            if a.json {
+                return print_json(&p).map(|_| ExitCode::SUCCESS);
+            }
+            println!("placement #{} recorded", p["id"]);
+        }
+        PlacementCommand::List(a) => {
+            let mut path = format!("/placements?all={}", a.all);
+            for (k, v) in [("token", &a.token), ("host", &a.host), ("owner", &a.owner)] {
+                if let Some(v) = v {
+                    path.push_str(&format!("&{k}={}", q(v)));
+                }
+            }
+            let placements: Vec<honeytrail_store::PlacedToken> = serde_json::from_value(r.get(&path).await?)?;
+            return print_placements(&placements, &a);
+        }
+        PlacementCommand::Remove(a) => {
+            r.delete(&format!("/placements/{}", a.id)).await?;
+            println!("placement #{} marked removed; it stays in the history", a.id);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -55,6 +55,19 @@ fn expand_home(path: &Path) -> PathBuf {
     }
 }
 
+/// `render` against a running server: the bait is printed (the server
+/// records the custody hop); writing into a file stays a local job.
+pub async fn remote(r: &super::remote::Remote, args: RenderArgs) -> Result<ExitCode> {
+    if args.into.is_some() || args.profile.is_some() || args.region.is_some() {
+        bail!("with --server, render prints the bait with the server's profile and region; --into, --profile and --region work against a local store only");
+    }
+    let format: Format = args.format.parse().map_err(|e: String| anyhow!(e))?;
+    let path = format!("/tokens/{}/bait/{}", super::remote::q(&args.token), format.name());
+    print!("{}", r.get_text(&path).await?);
+    std::io::stdout().flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn run(app: &App, args: RenderArgs) -> Result<ExitCode> {
     let format: Format = args.format.parse().map_err(|e: String| anyhow!(e))?;
     let store = app.store().await?;

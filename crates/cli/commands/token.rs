@@ -108,6 +108,81 @@ pub struct ShowArgs {
     json: bool,
 }
 
+/// The token commands a running server offers.
+pub async fn remote(r: &super::remote::Remote, cmd: TokenCommand) -> Result<ExitCode> {
+    use super::remote::q;
+    let local_only = |what: &str| anyhow!("{what} works against a local store only; run it without --server");
+    match cmd {
+        TokenCommand::List(args) => {
+            let mut path = String::from("/tokens?");
+            match args.state {
+                StateArg::Active => path.push_str("state=active&"),
+                StateArg::Retired => path.push_str("state=retired&"),
+                StateArg::All => {}
+            }
+            if let Some(l) = &args.label {
+                path.push_str(&format!("label={}", q(l)));
+            }
+            let tokens: Vec<Token> = serde_json::from_value(r.get(&path).await?)?;
+            print_tokens(&tokens, args.json)
+        }
+        TokenCommand::Show(args) => {
+            if args.reveal_secret {
+                return Err(local_only("--reveal-secret"));
+            }
+            let d = r.get(&format!("/tokens/{}", q(&args.token))).await?;
+            if args.json {
+                return print_json(&d).map(|_| ExitCode::SUCCESS);
+            }
+            let t = &d["token"];
+            println!(
+                "{}  (token #{}, {}, {})",
+                t["access_key_id"].as_str().unwrap_or(""),
+                t["id"],
+                t["kind"].as_str().unwrap_or(""),
+                t["state"].as_str().unwrap_or("")
+            );
+            println!("{}", d["description"]["headline"].as_str().unwrap_or(""));
+            for h in d["custody"].as_array().into_iter().flatten() {
+                println!("  custody: {} {}", h["at"].as_str().unwrap_or(""), h["description"].as_str().unwrap_or(""));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCommand::Describe(args) => {
+            let d = r.get(&format!("/tokens/{}", q(&args.token))).await?;
+            println!("{}", d["description"]["headline"].as_str().unwrap_or(""));
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCommand::Retire(args) => {
+            let t = r.post(&format!("/tokens/{}/retire", q(&args.token)), &serde_json::json!({})).await?;
+            println!("retired {}", t["access_key_id"].as_str().unwrap_or(""));
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCommand::Mint(MintKind::Aws(args)) => {
+            if args.name.is_some() || args.pack {
+                return Err(local_only("--name / --pack"));
+            }
+            let labels = parse_labels(&args.labels)?;
+            let mut minted = Vec::new();
+            for _ in 0..args.count {
+                let t: Token = serde_json::from_value(
+                    r.post("/tokens/mint", &serde_json::json!({"labels": labels, "memo": args.memo})).await?,
+                )?;
+                if !args.json {
+                    println!("minted {}  (token #{})", t.access_key_id, t.id);
+                }
+                minted.push(t);
+            }
+            if args.json {
+                return print_json(&minted).map(|_| ExitCode::SUCCESS);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCommand::Import(_) => Err(local_only("token import (use the web UI or POST /api/v1/tokens)")),
+        TokenCommand::Rotate(_) => Err(local_only("token rotate")),
+    }
+}
+
 pub async fn run(app: &App, cmd: TokenCommand) -> Result<ExitCode> {
     let store = app.store().await?;
     match cmd {
@@ -318,7 +393,11 @@ async fn list(store: &Store, args: ListArgs) -> Result<ExitCode> {
         StateArg::All => None,
     };
     let tokens = store.list_tokens(&TokenFilter { state, label, ..Default::default() }).await?;
-    if args.json {
+    print_tokens(&tokens, args.json)
+}
+
+fn print_tokens(tokens: &[Token], json: bool) -> Result<ExitCode> {
+    if json {
         return print_json(&tokens).map(|_| ExitCode::SUCCESS);
     }
     if tokens.is_empty() {

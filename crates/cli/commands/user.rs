@@ -160,10 +160,22 @@ pub async fn run(app: &App, cmd: UserCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `audit list` against a running server.
+pub async fn remote_audit(r: &super::remote::Remote, cmd: AuditCommand) -> Result<ExitCode> {
+    let AuditCommand::List { limit, json } = cmd;
+    let entries: Vec<honeytrail_store::AuditEntry> =
+        serde_json::from_value(r.get(&format!("/audit?limit={}", limit.max(1))).await?)?;
+    print_audit(&entries, json)
+}
+
 pub async fn audit(app: &App, cmd: AuditCommand) -> Result<ExitCode> {
     let store = app.store().await?;
     let AuditCommand::List { limit, json } = cmd;
     let entries = store.audit_log(limit.max(1)).await?;
+    print_audit(&entries, json)
+}
+
+fn print_audit(entries: &[honeytrail_store::AuditEntry], json: bool) -> Result<ExitCode> {
     if json {
         return print_json(&entries).map(|_| ExitCode::SUCCESS);
     }

@@ -215,7 +215,7 @@ mod tests {
 }
 
 /// An incident as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
     pub id: i64,
     pub token_id: i64,

@@ -75,7 +75,7 @@ str_enum!(TokenKind { AwsMinted => "aws-minted", AwsImported => "aws-imported" }
 str_enum!(TokenState { Active => "active", Retired => "retired" });
 
 /// A registered honey token.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Token {
     pub id: i64,
     pub kind: TokenKind,

@@ -28,7 +28,7 @@ pub struct Channel {
 }
 
 /// A delivery with what a dispatcher or a listing needs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Delivery {
     pub id: i64,
     pub alert_id: i64,

@@ -46,7 +46,7 @@ pub struct NewHop {
 }
 
 /// A placement listed with the key it holds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct PlacedToken {
     pub access_key_id: String,
     #[serde(flatten)]

@@ -1,0 +1,98 @@
+//! Talking to a running `honeytrail serve` instead of a local store:
+//! `honeytrail --server URL --token htk_… incident list` and friends. The
+//! token comes from `--token` or, better (no shell history), `HONEYTRAIL_TOKEN`.
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::Value;
+
+/// A client of the REST API.
+pub struct Remote {
+    base: String,
+    token: String,
+    client: reqwest::Client,
+}
+
+impl Remote {
+    pub fn new(server: &str, token: Option<&str>) -> Result<Remote> {
+        let server = server.trim().trim_end_matches('/');
+        if !(server.starts_with("http://") || server.starts_with("https://")) {
+            bail!("--server {server:?} must be an http(s) URL like https://honeytrail.example.com");
+        }
+        let token = token
+            .map(str::to_string)
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| anyhow!("--server needs an API token: set HONEYTRAIL_TOKEN (or pass --token); create one on the server's API tokens page or with `honeytrail user token`"))?;
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(Remote { base: format!("{server}/api/v1"), token: token.trim().to_string(), client })
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<reqwest::Response> {
+        let mut request = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+        if let Some(b) = body {
+            request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(b.to_string());
+        }
+        let response = request.send().await.map_err(|e| {
+            let kind = if e.is_connect() {
+                "cannot connect"
+            } else if e.is_timeout() {
+                "timed out"
+            } else {
+                "request failed"
+            };
+            anyhow!("{kind}: {} (is `honeytrail serve` running there?)", self.base)
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let text = response.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+            .unwrap_or(text);
+        bail!("the server answered {}: {message}", status.as_u16())
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value> {
+        parse(self.send(reqwest::Method::GET, path, None).await?).await
+    }
+
+    pub async fn get_text(&self, path: &str) -> Result<String> {
+        Ok(self.send(reqwest::Method::GET, path, None).await?.text().await?)
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value> {
+        parse(self.send(reqwest::Method::POST, path, Some(body)).await?).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<Value> {
+        parse(self.send(reqwest::Method::DELETE, path, None).await?).await
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn q(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A string field of a JSON value, or "".
+pub fn s(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+async fn parse(response: reqwest::Response) -> Result<Value> {
+    let text = response.text().await.context("the server's answer was cut off")?;
+    serde_json::from_str(&text).context("the server's answer is not JSON; is --server the honeytrail address?")
+}
