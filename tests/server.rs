@@ -467,3 +467,65 @@ fn the_cli_works_against_a_remote_server() {
         assert!(actions.contains(&a), "{a} missing from {actions:?}");
     }
 }
+
+#[test]
+fn serve_reads_its_cloudtrail_sources_and_reports_their_lag() {
+    let moto = honeytrail_testkit::Moto::start();
+    let mut env = Env::new();
+    env.moto = Some(moto.endpoint.clone());
+    env.run(&["token", "import", "aws", "--access-key-id", KEY, "--user-name", "svc-reader"]).ok();
+    let (ok, _, err) =
+        honeytrail_testkit::aws_cli(&moto.endpoint, "testing", "testing", &["s3", "mb", "s3://trail-logs"]);
+    assert!(ok, "{err}");
+    let log = serde_json::json!({"Records": [trail_record(KEY, "svc-reader", "w-1", "2026-11-28T09:00:00Z", "s3.amazonaws.com", "ListBuckets", None)]});
+    let file = env.dir.path().join("log.json");
+    std::fs::write(&file, log.to_string()).unwrap();
+    let key = "s3://trail-logs/AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/28/log.json";
+    let (ok, _, err) =
+        honeytrail_testkit::aws_cli(&moto.endpoint, "testing", "testing", &["s3", "cp", file.to_str().unwrap(), key]);
+    assert!(ok, "{err}");
+    let server = Server::start(&env, &[("HONEYTRAIL_SERVE_WATCH", "s3:trail-logs/AWSLogs/")]);
+    let mut found = false;
+    for _ in 0..100 {
+        if env.run(&["incident", "list", "--json"]).ok().json().as_array().is_some_and(|a| a.len() == 1) {
+            found = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(found, "serve read the bucket and opened the incident");
+    let (_, metrics) = server.call("GET", "/metrics", &[], "");
+    assert!(
+        metrics.contains("honeytrail_source_last_read_age_seconds{source=\"s3://trail-logs/AWSLogs/\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("honeytrail_source_objects_read{source=\"s3://trail-logs/AWSLogs/\"} 1"), "{metrics}");
+    assert!(metrics.contains("honeytrail_incidents{state=\"open\"} 1"), "{metrics}");
+}
+
+#[test]
+fn a_trusted_proxy_can_sign_employees_in_for_the_lookup_page_only() {
+    let env = Env::new();
+    env.run(&["token", "import", "aws", "--access-key-id", KEY]).ok();
+    let server = Server::start(&env, &[("HONEYTRAIL_SSO_HEADER", "X-Forwarded-User")]);
+    let sso = ("X-Forwarded-User", "maria@acme.test");
+    let (status, _) = server.call("GET", "/lookup", &[], "");
+    assert_eq!(status, 303, "no header, no session: sign in first");
+    let (status, page) = server.call("GET", "/lookup", &[sso], "");
+    assert_eq!(status, 200, "{page}");
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let form = [sso, ("Content-Type", "application/x-www-form-urlencoded")];
+    let (status, _) = server.call("POST", "/lookup", &form, &format!("csrf=forged&text={KEY}"));
+    assert_eq!(status, 403);
+    let (status, page) = server.call("POST", "/lookup", &form, &format!("csrf={csrf}&text={KEY}&found_at=printer"));
+    assert_eq!(status, 200);
+    assert!(page.contains("monitored decoy credential"), "{page}");
+    let (status, _) = server.call("GET", "/incidents", &[sso], "");
+    assert_eq!(status, 303, "the header opens the lookup page only");
+    let (status, _) = server.call("GET", "/api/v1/incidents", &[sso], "");
+    assert_eq!(status, 401);
+    let incidents = env.run(&["incident", "list", "--json"]).ok().json();
+    assert_eq!(incidents[0]["kind"], "report");
+    let shown = env.run(&["incident", "show", "1", "--json"]).ok().json();
+    assert_eq!(shown["history"][0]["actor"], "maria@acme.test (sso)");
+}

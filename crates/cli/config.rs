@@ -84,6 +84,15 @@ listen = "127.0.0.1:8080"
 # The address people reach the UI at, used for links in alerts (the incident
 # page, "was this you?" answers). Default: http://<listen>.  HONEYTRAIL_PUBLIC_URL
 # public_url = "https://honeytrail.example.com"
+# CloudTrail sources serve reads while it runs: "sqs:QUEUE" (S3 notifications
+# or EventBridge events) and "s3:BUCKET/PREFIX" (polled every minute).
+#                                                             HONEYTRAIL_SERVE_WATCH (comma-separated)
+# watch = ["sqs:cloudtrail-log-files", "sqs:cloudtrail-api-calls"]
+# A reverse proxy that signs people in may pass their name in a header; the
+# "what is this?" page then needs no honeytrail login. Only requests from the
+# trusted proxy addresses are believed.                      HONEYTRAIL_SSO_HEADER
+# sso_header = "X-Forwarded-User"
+# sso_trusted_proxies = ["127.0.0.1"]
 
 [alerts]
 # One delivery attempt may take this long before it counts as failed.
@@ -221,6 +230,9 @@ pub struct ServeSection {
     pub eventbridge_secret: Option<String>,
     pub canarytokens_secret: Option<String>,
     pub public_url: Option<String>,
+    pub watch: Vec<String>,
+    pub sso_header: Option<String>,
+    pub sso_trusted_proxies: Vec<String>,
 }
 
 impl Default for ServeSection {
@@ -230,6 +242,9 @@ impl Default for ServeSection {
             eventbridge_secret: None,
             canarytokens_secret: None,
             public_url: None,
+            watch: Vec::new(),
+            sso_header: None,
+            sso_trusted_proxies: vec!["127.0.0.1".into(), "::1".into()],
         }
     }
 }
@@ -251,6 +266,8 @@ impl std::fmt::Debug for ServeSection {
             .field("eventbridge_secret", &self.eventbridge_secret.as_ref().map(|_| "***"))
             .field("canarytokens_secret", &self.canarytokens_secret.as_ref().map(|_| "***"))
             .field("public_url", &self.public_url)
+            .field("watch", &self.watch)
+            .field("sso_header", &self.sso_header)
             .finish()
     }
 }
@@ -370,6 +387,12 @@ impl Config {
         }
         if let Some(v) = env("HONEYTRAIL_ALERTS_ALLOWED_HOSTS") {
             self.alerts.allowed_hosts = v.split(',').map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect();
+        }
+        if let Some(v) = env("HONEYTRAIL_SERVE_WATCH") {
+            self.serve.watch = v.split(',').map(|w| w.trim().to_string()).filter(|w| !w.is_empty()).collect();
+        }
+        if let Some(v) = env("HONEYTRAIL_SSO_HEADER") {
+            self.serve.sso_header = Some(v);
         }
         if let Some(v) = env("HONEYTRAIL_PUBLIC_URL") {
             self.serve.public_url = Some(v);

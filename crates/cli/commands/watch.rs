@@ -53,6 +53,44 @@ pub struct SqsArgs {
     wait_seconds: i32,
 }
 
+/// A watcher `serve` runs for as long as it serves: `sqs:QUEUE` or
+/// `s3:BUCKET[/PREFIX]`. A failure (AWS unreachable, a bad object) is logged
+/// and the watcher starts again after a pause; nothing is lost, since messages
+/// are deleted and objects marked read only after their events are stored.
+pub async fn serve_worker(app: &App, spec: &str) {
+    loop {
+        let result = match parse_worker(spec) {
+            Ok(WatchCommand::Sqs(args)) => sqs(app, args).await,
+            Ok(WatchCommand::S3(args)) => s3(app, args).await,
+            Err(e) => {
+                tracing::error!(worker = spec, error = %format!("{e:#}"), "not a watcher; fix serve.watch");
+                return;
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(worker = spec, error = %format!("{e:#}"), "watcher failed; starting again in 30 s");
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    }
+}
+
+/// `sqs:QUEUE` or `s3:BUCKET[/PREFIX]` as the watch command it stands for.
+pub fn parse_worker(spec: &str) -> Result<WatchCommand> {
+    if let Some(queue) = spec.strip_prefix("sqs:").filter(|q| !q.is_empty()) {
+        return Ok(WatchCommand::Sqs(SqsArgs { queue: queue.to_string(), once: false, wait_seconds: 20 }));
+    }
+    if let Some(rest) = spec.strip_prefix("s3:").filter(|r| !r.is_empty()) {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        return Ok(WatchCommand::S3(S3Args {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+            once: false,
+            interval_seconds: 60,
+        }));
+    }
+    anyhow::bail!("serve.watch entry {spec:?} is neither sqs:QUEUE nor s3:BUCKET[/PREFIX]")
+}
+
 pub async fn run(app: &App, cmd: WatchCommand) -> Result<ExitCode> {
     match cmd {
         WatchCommand::Sqs(args) => sqs(app, args).await,

@@ -277,7 +277,9 @@ impl FromRequestParts<Arc<Shared>> for UiCaller {
     async fn from_request_parts(parts: &mut Parts, s: &Arc<Shared>) -> Result<Self, Self::Rejection> {
         let from = peer(parts);
         let to_login = || Redirect::to("/login").into_response();
-        let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else { return Err(to_login()) };
+        let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
+            return sso_employee(parts, s, from).map(UiCaller).ok_or_else(to_login);
+        };
         let session = match s.store.session(token).await {
             Ok(Some(session)) => session,
             Ok(None) => return Err(to_login()),
@@ -289,6 +291,30 @@ impl FromRequestParts<Arc<Shared>> for UiCaller {
         let role = session.user.role;
         Ok(UiCaller(Caller { user: session.user, role, csrf: Some(session.csrf), from }))
     }
+}
+
+/// Someone a trusted reverse proxy signed in, named in the configured header:
+/// an employee, for the "what is this?" page only.
+fn sso_employee(parts: &Parts, s: &Shared, from: String) -> Option<Caller> {
+    let serve = &s.app.config.serve;
+    let header = serve.sso_header.as_deref()?;
+    if parts.uri.path() != "/lookup" || !serve.sso_trusted_proxies.iter().any(|p| p == &from) {
+        return None;
+    }
+    let name = parts.headers.get(header)?.to_str().ok()?.trim();
+    if name.is_empty() || name.len() > 200 {
+        return None;
+    }
+    let user = User {
+        id: 0,
+        name: format!("{name} (sso)"),
+        role: Role::Employee,
+        must_change_password: false,
+        disabled: false,
+        created_at: chrono::Utc::now(),
+    };
+    let csrf = honeytrail_core::bearer_hash(&format!("{}:{}", s.sso_key, user.name));
+    Some(Caller { user, role: Role::Employee, csrf: Some(csrf), from })
 }
 
 impl UiCaller {

@@ -62,6 +62,8 @@ pub(crate) struct Shared {
     logins: std::sync::Mutex<auth::LoginLimiter>,
     /// Cookies carry `Secure` when people reach us over https.
     secure_cookies: bool,
+    /// Keys the CSRF tokens of people signed in by the SSO header.
+    sso_key: String,
 }
 
 impl Shared {
@@ -158,6 +160,7 @@ pub async fn run(app: App) -> Result<ExitCode> {
         counters: Counters::default(),
         logins: std::sync::Mutex::new(auth::LoginLimiter::default()),
         secure_cookies: public_url.starts_with("https://"),
+        sso_key: honeytrail_core::new_bearer("").expose().to_string(),
         app,
     });
     let addr: SocketAddr = serve
@@ -188,6 +191,23 @@ pub async fn run(app: App) -> Result<ExitCode> {
         off(shared.canarytokens_secret.is_some(), "HONEYTRAIL_CANARYTOKENS_SECRET")
     );
     eprintln!("  health: /healthz /readyz   metrics: /metrics; delivering alerts to the configured channels");
+    for spec in &serve.watch {
+        crate::commands::watch::parse_worker(spec)?;
+        eprintln!("  reading CloudTrail from {spec}");
+        // Each watcher runs on its own thread and runtime, with its own
+        // connections: a slow bucket never holds up the web UI.
+        let config = shared.app.config.clone();
+        let spec = spec.clone();
+        std::thread::Builder::new().name(format!("watch {spec}")).spawn(move || {
+            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt.block_on(async {
+                    let app = App::new(config, Some("honeytrail serve".into()));
+                    crate::commands::watch::serve_worker(&app, &spec).await
+                }),
+                Err(e) => tracing::error!(error = %e, "cannot start a watcher"),
+            }
+        })?;
+    }
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let dispatcher =
         tokio::spawn(crate::commands::deliver::run_dispatcher(shared.store.clone(), settings, Some(stopped)));

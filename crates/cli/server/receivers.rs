@@ -248,6 +248,28 @@ pub(super) async fn metrics(State(s): State<Arc<Shared>>) -> Response {
             label(state)
         );
     }
+    match s.store.s3_sources().await {
+        Ok(sources) => {
+            out.push_str("# HELP honeytrail_source_last_read_age_seconds Seconds since an S3 source's newest object was read (lag).\n# TYPE honeytrail_source_last_read_age_seconds gauge\n");
+            out.push_str("# HELP honeytrail_source_objects_read Objects read per S3 source.\n# TYPE honeytrail_source_objects_read counter\n");
+            let now = chrono::Utc::now();
+            for src in &sources {
+                let _ = writeln!(
+                    out,
+                    "honeytrail_source_last_read_age_seconds{{source=\"{}\"}} {}",
+                    label(&src.source),
+                    (now - src.last_read).num_seconds().max(0)
+                );
+                let _ = writeln!(
+                    out,
+                    "honeytrail_source_objects_read{{source=\"{}\"}} {}",
+                    label(&src.source),
+                    src.objects
+                );
+            }
+        }
+        Err(e) => return internal(e.into()),
+    }
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
