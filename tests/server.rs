@@ -176,6 +176,10 @@ fn the_api_runs_the_incident_workflow_and_records_who_did_what() {
     let (_, detail) = api.call(Some(&responder), "GET", &format!("/tokens/{KEY}"), None);
     assert!(detail["description"]["headline"].as_str().unwrap().contains("Maria's MacBook Pro"), "{detail}");
     assert!(detail["custody"].to_string().contains("rendered as aws-credentials in the honeytrail web UI/API for rob"));
+    let (_, found) = api.call(Some(&responder), "GET", "/tokens?host=maria&owner=Maria", None);
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    let (_, none) = api.call(Some(&responder), "GET", "/tokens?host=bastion", None);
+    assert_eq!(none.as_array().unwrap().len(), 0);
     let (_, csv) = api.call(Some(&responder), "GET", "/placements.csv?owner=maria", None);
     assert!(csv.as_str().unwrap().lines().nth(1).unwrap().contains("maria-mbp"));
 
@@ -251,6 +255,12 @@ fn the_api_runs_the_incident_workflow_and_records_who_did_what() {
     assert_eq!(api.call(Some(&admin), "POST", "/channels", Some(bad)).0, 400);
     assert_eq!(api.call(Some(&responder), "POST", "/channels/soc/test", None).0, 200);
     assert!(std::fs::read_to_string(&dir).unwrap().contains("\"test\":true"));
+    let (status, off) = api.call(Some(&admin), "PUT", "/channels/soc", Some(r#"{"enabled": false}"#));
+    assert_eq!((status, off["enabled"].as_bool()), (200, Some(false)), "{off}");
+    assert_eq!(api.call(Some(&admin), "PUT", "/channels/soc", Some(r#"{"config": {"nope": 1}}"#)).0, 400);
+    assert_eq!(api.call(Some(&responder), "PUT", "/channels/soc", Some(r#"{"enabled": true}"#)).0, 403);
+    let (status, on) = api.call(Some(&admin), "PUT", "/channels/soc", Some(r#"{"enabled": true}"#));
+    assert_eq!((status, on["enabled"].as_bool()), (200, Some(true)));
     let route = r#"{"name": "all", "channels": ["soc"], "min_severity": "high"}"#;
     assert_eq!(api.call(Some(&admin), "POST", "/routes", Some(route)).0, 201);
     let runbook = r#"{"selector": "label:team=payments", "template": "Call payments about {{ key }}."}"#;

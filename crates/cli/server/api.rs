@@ -470,19 +470,41 @@ async fn post_note(
 }
 
 #[derive(Deserialize, Default)]
-struct TokenQuery {
-    state: Option<String>,
-    label: Option<String>,
+pub(super) struct TokenQuery {
+    pub state: Option<String>,
+    pub label: Option<String>,
+    /// Placed on a host whose name contains this.
+    pub host: Option<String>,
+    /// Placed with an owner whose name contains this.
+    pub owner: Option<String>,
+}
+
+/// Tokens by state and label, and by where they are placed.
+pub(super) async fn search_tokens(s: &Shared, q: &TokenQuery) -> Result<Vec<Token>, ApiError> {
+    let blank = |o: &Option<String>| o.clone().filter(|v| !v.trim().is_empty());
+    let state = blank(&q.state).as_deref().map(str::parse).transpose().map_err(|e: String| ApiError::bad_request(e))?;
+    let label = blank(&q.label).map(|l| match l.split_once('=') {
+        Some((n, v)) => (n.trim().to_string(), Some(v.trim().to_string())),
+        None => (l.trim().to_string(), None),
+    });
+    let mut tokens = s.store.list_tokens(&TokenFilter { state, label, ..Default::default() }).await?;
+    let (host, owner) = (blank(&q.host), blank(&q.owner));
+    if host.is_some() || owner.is_some() {
+        let placed: std::collections::HashSet<i64> = s
+            .store
+            .placements(&PlacementFilter { host, owner, include_removed: true, ..Default::default() })
+            .await?
+            .iter()
+            .map(|p| p.placement.token_id)
+            .collect();
+        tokens.retain(|t| placed.contains(&t.id));
+    }
+    Ok(tokens)
 }
 
 async fn list_tokens(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Query(q): Query<TokenQuery>) -> ApiResult {
     c.require(Permission::Read)?;
-    let state = q.state.as_deref().map(str::parse).transpose().map_err(|e: String| ApiError::bad_request(e))?;
-    let label = q.label.map(|l| match l.split_once('=') {
-        Some((n, v)) => (n.to_string(), Some(v.to_string())),
-        None => (l, None),
-    });
-    ok(s.store.list_tokens(&TokenFilter { state, label, ..Default::default() }).await?)
+    ok(search_tokens(&s, &q).await?)
 }
 
 async fn post_token(
@@ -612,31 +634,78 @@ async fn post_channel(
     AdminCaller(c): AdminCaller,
     Body(r): Body<ChannelRequest>,
 ) -> ApiResult {
-    c.require(Permission::Administer)?;
-    let config = honeytrail_alert::ChannelConfig::parse(&r.kind, &r.config.to_string()).map_err(|f| {
-        ApiError::bad_request(format!("{}; see docs/alerts.md for each kind's configuration", f.message))
-    })?;
-    let allowed = &s.app.config.alerts.allowed_hosts;
-    let url = match &config {
-        honeytrail_alert::ChannelConfig::Webhook(w) => Some(w.url.clone()),
-        honeytrail_alert::ChannelConfig::Slack(w) => Some(w.url.clone()),
-        honeytrail_alert::ChannelConfig::Teams(w) => Some(w.url.clone()),
-        honeytrail_alert::ChannelConfig::PagerDuty(p) => Some(p.endpoint.clone()),
-        honeytrail_alert::ChannelConfig::Jira(j) => Some(j.base_url.clone()),
-        _ => None,
-    };
-    if let Some(url) = url {
-        honeytrail_alert::channels::webhook::check_target(&url, allowed)
-            .await
-            .map_err(|f| ApiError::bad_request(f.message))?;
-    }
-    if let honeytrail_alert::ChannelConfig::Email(e) = &config {
-        honeytrail_alert::channels::email::check(e).map_err(ApiError::bad_request)?;
-    }
+    let config = checked_config(&s, &r.kind, &r.config).await?;
     let channel =
         s.store.add_channel(r.name.trim(), config.kind(), &honeytrail_core::Secret::new(config.to_json())).await?;
     c.audit(&s, "channel.create", &channel.name, Some(&channel.kind)).await;
     created(channel)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChannelUpdate {
+    #[serde(default)]
+    config: Option<Value>,
+    #[serde(default)]
+    enabled: Option<bool>,
+}
+
+/// Checks a channel configuration of `kind` as it would be stored.
+async fn checked_config(s: &Shared, kind: &str, config: &Value) -> Result<honeytrail_alert::ChannelConfig, ApiError> {
+    use honeytrail_alert::ChannelConfig;
+    let config = ChannelConfig::parse(kind, &config.to_string()).map_err(|f| {
+        ApiError::bad_request(format!("{}; see docs/alerts.md for each kind's configuration", f.message))
+    })?;
+    let url = match &config {
+        ChannelConfig::Webhook(w) => Some(w.url.clone()),
+        ChannelConfig::Slack(w) => Some(w.url.clone()),
+        ChannelConfig::Teams(w) => Some(w.url.clone()),
+        ChannelConfig::PagerDuty(p) => Some(p.endpoint.clone()),
+        ChannelConfig::Jira(j) => Some(j.base_url.clone()),
+        _ => None,
+    };
+    if let Some(url) = url {
+        honeytrail_alert::channels::webhook::check_target(&url, &s.app.config.alerts.allowed_hosts)
+            .await
+            .map_err(|f| ApiError::bad_request(f.message))?;
+    }
+    if let ChannelConfig::Email(e) = &config {
+        honeytrail_alert::channels::email::check(e).map_err(ApiError::bad_request)?;
+    }
+    Ok(config)
+}
+
+pub(super) async fn update_channel(
+    s: &Shared,
+    c: &Caller,
+    name: &str,
+    config: Option<&Value>,
+    enabled: Option<bool>,
+) -> Result<honeytrail_store::Channel, ApiError> {
+    c.require(Permission::Administer)?;
+    let channel = s.store.channel(name).await?;
+    let sealed = match config {
+        Some(v) => Some(honeytrail_core::Secret::new(checked_config(s, &channel.kind, v).await?.to_json())),
+        None => None,
+    };
+    let updated = s.store.update_channel(name, sealed.as_ref(), enabled).await?;
+    let what = match (config.is_some(), enabled) {
+        (true, Some(e)) => format!("configuration replaced, {}", if e { "enabled" } else { "disabled" }),
+        (true, None) => "configuration replaced".to_string(),
+        (false, Some(e)) => (if e { "enabled" } else { "disabled" }).to_string(),
+        (false, None) => "unchanged".to_string(),
+    };
+    c.audit(s, "channel.update", name, Some(&what)).await;
+    Ok(updated)
+}
+
+async fn put_channel(
+    State(s): State<Arc<Shared>>,
+    AdminCaller(c): AdminCaller,
+    Path(name): Path<String>,
+    Body(r): Body<ChannelUpdate>,
+) -> ApiResult {
+    ok(update_channel(&s, &c, &name, r.config.as_ref(), r.enabled).await?)
 }
 
 async fn post_channel_test(
@@ -853,6 +922,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/placements.csv", get(get_placements_csv))
         .route("/placements/{id}", delete(delete_placement))
         .route("/channels", get(list_channels).post(post_channel))
+        .route("/channels/{name}", put(put_channel))
         .route("/channels/{name}/test", post(post_channel_test))
         .route("/routes", get(list_routes).post(post_route))
         .route("/routes/{name}", delete(delete_route))

@@ -216,27 +216,18 @@ async fn post_note(
     }
 }
 
-#[derive(Deserialize, Default)]
-struct LabelQuery {
-    label: Option<String>,
-}
-
-async fn tokens(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q): Query<LabelQuery>) -> Response {
+async fn tokens(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q): Query<api::TokenQuery>) -> Response {
     if let Err(e) = c.require(Permission::Read) {
         return fail(e);
     }
-    let label = q.label.clone().filter(|l| !l.trim().is_empty()).map(|l| match l.split_once('=') {
-        Some((n, v)) => (n.trim().to_string(), Some(v.trim().to_string())),
-        None => (l.trim().to_string(), None),
-    });
-    let list = match s.store.list_tokens(&honeytrail_store::TokenFilter { label, ..Default::default() }).await {
+    let list = match api::search_tokens(&s, &q).await {
         Ok(l) => l,
-        Err(e) => return fail(e.into()),
+        Err(e) => return fail(e),
     };
     let (me, csrf) = base(&c);
     render(
         "tokens.html",
-        serde_json::json!({"title": "Tokens", "me": me, "csrf": csrf, "tokens": list, "label": q.label.unwrap_or_default(), "can_respond": c.role.allows(Permission::Respond)}),
+        serde_json::json!({"title": "Tokens", "me": me, "csrf": csrf, "tokens": list, "label": q.label.unwrap_or_default(), "host": q.host.unwrap_or_default(), "owner": q.owner.unwrap_or_default(), "can_respond": c.role.allows(Permission::Respond)}),
     )
 }
 
@@ -483,6 +474,27 @@ async fn post_channel_test(
         Ok(()) => {
             message_page(StatusCode::OK, "Test alert sent", &format!("A test alert was delivered through {name}."))
         }
+        Err(e) => fail(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct EnableForm {
+    csrf: String,
+    enabled: bool,
+}
+
+async fn post_channel_enabled(
+    State(s): State<Arc<Shared>>,
+    ui: UiCaller,
+    Path(name): Path<String>,
+    Form(f): Form<EnableForm>,
+) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Administer) {
+        return r;
+    }
+    match api::update_channel(&s, &ui.0, &name, None, Some(f.enabled)).await {
+        Ok(_) => back("/channels"),
         Err(e) => fail(e),
     }
 }
@@ -789,6 +801,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/placements/{id}/remove", post(post_remove_placement))
         .route("/channels", get(alerting).post(post_channel))
         .route("/channels/{name}/test", post(post_channel_test))
+        .route("/channels/{name}/enabled", post(post_channel_enabled))
         .route("/routes", post(post_route))
         .route("/routes/{name}/remove", post(post_remove_route))
         .route("/runbooks", post(post_runbook))

@@ -108,6 +108,32 @@ impl Store {
         rows.iter().map(channel_from_row).collect()
     }
 
+    /// Replaces a channel's configuration (sealed) and/or turns it on or off.
+    pub async fn update_channel(
+        &self,
+        name: &str,
+        config: Option<&Secret>,
+        enabled: Option<bool>,
+    ) -> Result<Channel, StoreError> {
+        let channel = self.channel(name).await?;
+        if let Some(config) = config {
+            let sealed = self.secrets.as_ref().ok_or(StoreError::NoSecretKey)?.seal(config);
+            sqlx::query("UPDATE channels SET config_sealed = $1 WHERE id = $2")
+                .bind(sealed)
+                .bind(channel.id)
+                .execute(&self.pool)
+                .await?;
+        }
+        if let Some(enabled) = enabled {
+            sqlx::query("UPDATE channels SET enabled = $1 WHERE id = $2")
+                .bind(enabled as i64)
+                .bind(channel.id)
+                .execute(&self.pool)
+                .await?;
+        }
+        self.channel(name).await
+    }
+
     /// A channel's configuration, opened.
     pub async fn channel_config(&self, channel_id: i64) -> Result<Secret, StoreError> {
         let row = sqlx::query("SELECT config_sealed FROM channels WHERE id = $1")
