@@ -184,18 +184,13 @@ impl Drop for Browser {
     }
 }
 
-fn one_time_password(env: &Env, name: &str, role: &str) -> String {
-    let out = env.run(&["user", "add", name, "--role", role]).ok();
-    out.stdout.split("one-time password: ").nth(1).unwrap().lines().next().unwrap().trim().to_string()
-}
-
 #[test]
 fn a_responder_works_an_incident_in_the_browser_and_a_viewer_cannot() {
     let moto = Moto::start();
     let mut env = Env::new();
     env.moto = Some(moto.endpoint.clone());
-    let admin = one_time_password(&env, "alice", "admin");
-    let employee = one_time_password(&env, "erin", "employee");
+    let admin = add_user(&env, "alice", "admin");
+    let employee = add_user(&env, "erin", "employee");
     let server = Server::start(&env, &[("HONEYTRAIL_EVENTBRIDGE_SECRET", "eb-secret")]);
     let b = Browser::start(format!("http://127.0.0.1:{}", server.port));
 

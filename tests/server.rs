@@ -5,12 +5,6 @@
 mod common;
 use common::*;
 
-/// The one-time password `user add` prints.
-fn add_user(env: &Env, name: &str, role: &str) -> String {
-    let out = env.run(&["user", "add", name, "--role", role]).ok();
-    out.stdout.split("one-time password: ").nth(1).unwrap().lines().next().unwrap().trim().to_string()
-}
-
 fn api_token(env: &Env, user: &str) -> String {
     env.run(&["user", "token", user, "--for", "tests"]).ok().stdout.trim().to_string()
 }

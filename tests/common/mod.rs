@@ -346,3 +346,9 @@ impl SmtpSink {
         panic!("the SMTP sink got {} message(s), expected {n}", self.mails.lock().unwrap().len());
     }
 }
+
+/// The one-time password `user add` prints.
+pub fn add_user(env: &Env, name: &str, role: &str) -> String {
+    let out = env.run(&["user", "add", name, "--role", role]).ok();
+    out.stdout.split("one-time password: ").nth(1).unwrap().lines().next().unwrap().trim().to_string()
+}
