@@ -105,7 +105,12 @@ fn every_endpoint_refuses_the_unauthenticated_the_unauthorised_and_malformed_jso
             assert_eq!(status, 403, "{method} {path} as a viewer: {body}");
         }
         // Malformed JSON is a clear 400 wherever a body is read.
-        let no_body = [format!("/tokens/{KEY}/retire"), "/channels/soc/test".into(), "/deliveries/1/retry".into()];
+        let no_body = [
+            format!("/tokens/{KEY}/retire"),
+            "/channels/soc/test".into(),
+            "/routes/soc/test".into(),
+            "/deliveries/1/retry".into(),
+        ];
         if (method == "POST" || method == "PUT") && !no_body.contains(path) {
             let (status, body) = api.call(Some(&admin), method, path, Some("{not json"));
             assert_eq!(status, 400, "{method} {path} with malformed JSON: {body}");
@@ -257,6 +262,9 @@ fn the_api_runs_the_incident_workflow_and_records_who_did_what() {
     assert_eq!((status, on["enabled"].as_bool()), (200, Some(true)));
     let route = r#"{"name": "all", "channels": ["soc"], "min_severity": "high"}"#;
     assert_eq!(api.call(Some(&admin), "POST", "/routes", Some(route)).0, 201);
+    let (status, tested) = api.call(Some(&responder), "POST", "/routes/all/test", None);
+    assert_eq!((status, tested["channels"]["soc"].as_str()), (200, Some("delivered")), "{tested}");
+    assert_eq!(api.call(Some(&responder), "POST", "/routes/nope/test", None).0, 404);
     let runbook = r#"{"selector": "label:team=payments", "template": "Call payments about {{ key }}."}"#;
     assert_eq!(api.call(Some(&admin), "PUT", "/runbooks/payments", Some(runbook)).0, 200);
     let broken = r#"{"selector": "default", "template": "{% if %}"}"#;

@@ -170,28 +170,42 @@ pub async fn dispatch(store: &Store, sender: &Sender, settings: &Settings) -> Re
 ///
 /// With `stop`, it returns after the pass in progress once `stop` turns true,
 /// so a shutdown never cuts a delivery in half.
+/// With `wake`, a pass starts as soon as this process queues an alert;
+/// otherwise (alerts queued by other processes or replicas, retries falling
+/// due) every half second.
 pub async fn run_dispatcher(
     store: Store,
     settings: Settings,
     mut stop: Option<tokio::sync::watch::Receiver<bool>>,
+    wake: Option<std::sync::Arc<tokio::sync::Notify>>,
 ) -> Result<()> {
     let sender = settings.sender()?;
     loop {
         if let Err(e) = dispatch(&store, &sender, &settings).await {
             tracing::error!(error = %format!("{e:#}"), "dispatcher pass failed; retrying");
         }
+        if stop.as_ref().is_some_and(|rx| *rx.borrow()) {
+            return Ok(());
+        }
         let pause = tokio::time::sleep(StdDuration::from_millis(500));
-        match &mut stop {
-            Some(rx) => {
-                if *rx.borrow() {
-                    return Ok(());
-                }
-                tokio::select! {
-                    _ = pause => {}
-                    _ = rx.changed() => return Ok(()),
-                }
+        let woken = async {
+            match &wake {
+                Some(n) => n.notified().await,
+                None => std::future::pending().await,
             }
-            None => pause.await,
+        };
+        let stopped = async {
+            match &mut stop {
+                Some(rx) => {
+                    let _ = rx.changed().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = pause => {}
+            _ = woken => {}
+            _ = stopped => return Ok(()),
         }
     }
 }
@@ -202,7 +216,7 @@ pub async fn deliver(app: &App, args: DeliverArgs) -> Result<ExitCode> {
     if !args.once {
         eprintln!("delivering alerts until interrupted");
         tokio::select! {
-            r = run_dispatcher(store, settings, None) => r?,
+            r = run_dispatcher(store, settings, None, None) => r?,
             _ = tokio::signal::ctrl_c() => {}
         }
         return Ok(ExitCode::SUCCESS);

@@ -105,6 +105,7 @@ pub(super) async fn change_state(
     let next: IncidentState = state.parse().map_err(|e: String| ApiError::bad_request(e))?;
     let note = note.map(str::trim).filter(|n| !n.is_empty());
     let incident = s.store.change_incident_state(id, next, &c.user.name, note).await?;
+    s.alert_queued();
     c.audit(s, "incident.state", &format!("incident #{id}"), Some(next.as_str())).await;
     Ok(incident)
 }
@@ -352,6 +353,7 @@ pub(super) async fn lookup(s: &Shared, c: &Caller, text: &str, found_at: &str) -
         format!("{} reported finding this key at: {}", c.user.name, found_at.chars().take(500).collect::<String>())
     };
     let incident = s.store.report_found_key(token.id, &c.user.name, &note).await?;
+    s.alert_queued();
     c.audit(s, "lookup", &token.access_key_id, Some(&format!("decoy; reported as incident #{incident}"))).await;
     Ok(json!({
         "access_key_id": token.access_key_id, "decoy": true, "report": incident,
@@ -733,6 +735,39 @@ async fn post_route(
     created(r)
 }
 
+async fn post_route_test(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Path(name): Path<String>) -> ApiResult {
+    ok(test_route(&s, &c, &name).await?)
+}
+
+/// Sends a test alert through every channel of a route; one failure fails it.
+pub(super) async fn test_route(s: &Shared, c: &Caller, name: &str) -> Result<Value, ApiError> {
+    c.require(Permission::Respond)?;
+    let route = s
+        .store
+        .routes()
+        .await?
+        .into_iter()
+        .find(|r| r.name == name)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("route {name:?} not found")))?;
+    let mut results = serde_json::Map::new();
+    let mut failed = Vec::new();
+    for channel in &route.channels {
+        match test_channel(s, c, channel).await {
+            Ok(()) => {
+                results.insert(channel.clone(), json!("delivered"));
+            }
+            Err(e) => {
+                failed.push(format!("{channel}: {}", e.message));
+                results.insert(channel.clone(), json!(e.message));
+            }
+        }
+    }
+    if !failed.is_empty() {
+        return Err(ApiError::new(StatusCode::BAD_GATEWAY, "channel_failed", failed.join("; ")));
+    }
+    Ok(json!({"route": name, "channels": results}))
+}
+
 async fn delete_route(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Path(name): Path<String>) -> ApiResult {
     c.require(Permission::Administer)?;
     s.store.remove_route(&name).await?;
@@ -926,6 +961,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/channels/{name}/test", post(post_channel_test))
         .route("/routes", get(list_routes).post(post_route))
         .route("/routes/{name}", delete(delete_route))
+        .route("/routes/{name}/test", post(post_route_test))
         .route("/runbooks", get(list_runbooks))
         .route("/runbooks/{name}", put(put_runbook).delete(delete_runbook))
         .route("/deliveries", get(list_deliveries))

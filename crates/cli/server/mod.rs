@@ -64,6 +64,9 @@ pub(crate) struct Shared {
     secure_cookies: bool,
     /// Keys the CSRF tokens of people signed in by the SSO header.
     sso_key: String,
+    /// Wakes the dispatcher when this process queued an alert, so it goes
+    /// out now rather than at the next poll.
+    alerts_queued: Arc<tokio::sync::Notify>,
 }
 
 impl Shared {
@@ -78,6 +81,11 @@ impl Shared {
         Ok(slot.1.clone())
     }
 
+    /// An incident changed: deliver its alert now.
+    fn alert_queued(&self) {
+        self.alerts_queued.notify_one();
+    }
+
     /// Tokens changed: the next event is matched against a fresh index.
     fn tokens_changed(&self) {
         self.detector_stale.store(true, std::sync::atomic::Ordering::Release);
@@ -87,6 +95,7 @@ impl Shared {
         let mut stored = Stored::default();
         stored.add(&self.store, events, self.window).await?;
         self.counters.matches.fetch_add(stored.matches as u64, std::sync::atomic::Ordering::Relaxed);
+        self.alert_queued();
         stored.emit(&self.store).await?;
         Ok(stored.matches)
     }
@@ -161,6 +170,7 @@ pub async fn run(app: App) -> Result<ExitCode> {
         logins: std::sync::Mutex::new(auth::LoginLimiter::default()),
         secure_cookies: public_url.starts_with("https://"),
         sso_key: honeytrail_core::new_bearer("").expose().to_string(),
+        alerts_queued: Arc::new(tokio::sync::Notify::new()),
         app,
     });
     let addr: SocketAddr = serve
@@ -209,8 +219,12 @@ pub async fn run(app: App) -> Result<ExitCode> {
         })?;
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let dispatcher =
-        tokio::spawn(crate::commands::deliver::run_dispatcher(shared.store.clone(), settings, Some(stopped)));
+    let dispatcher = tokio::spawn(crate::commands::deliver::run_dispatcher(
+        shared.store.clone(),
+        settings,
+        Some(stopped),
+        Some(shared.alerts_queued.clone()),
+    ));
     axum::serve(listener, router(shared).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await?;

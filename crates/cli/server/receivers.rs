@@ -116,15 +116,18 @@ pub(super) async fn answer_submit(
         _ => return message_page(StatusCode::BAD_REQUEST, "Choose an answer", "Answer yes or no."),
     };
     match s.store.answer_owner_question(&token, it_was_me, Some(&form.comment), &peer.ip().to_string()).await {
-        Ok(_) => message_page(
-            StatusCode::OK,
-            "Thank you",
-            if it_was_me {
-                "Your answer was recorded: it was you. The security team will follow up. Please do not use the key again."
-            } else {
-                "Your answer was recorded: it was not you. The security team has been told and will follow up."
-            },
-        ),
+        Ok(_) => {
+            s.alert_queued();
+            message_page(
+                StatusCode::OK,
+                "Thank you",
+                if it_was_me {
+                    "Your answer was recorded: it was you. The security team will follow up. Please do not use the key again."
+                } else {
+                    "Your answer was recorded: it was not you. The security team has been told and will follow up."
+                },
+            )
+        }
         Err(e) => question_refused(e),
     }
 }

@@ -310,6 +310,9 @@ async fn token(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Path(key): P
 struct BaitForm {
     csrf: String,
     format: String,
+    /// `download` (an attachment) or `show` (a page to copy from).
+    #[serde(default)]
+    action: String,
 }
 
 async fn post_bait(
@@ -322,6 +325,13 @@ async fn post_bait(
         return r;
     }
     match api::render_bait(&s, &ui.0, &key, &f.format).await {
+        Ok((_, text)) if f.action == "show" => {
+            let (me, csrf) = base(&ui.0);
+            render(
+                "bait.html",
+                serde_json::json!({"title": "Bait", "me": me, "csrf": csrf, "format": f.format, "key": key, "text": text}),
+            )
+        }
         Ok((file_name, text)) => (
             [
                 (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
@@ -570,6 +580,25 @@ async fn post_route(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<Ro
     result.map(|()| back("/channels")).unwrap_or_else(fail)
 }
 
+async fn post_route_test(
+    State(s): State<Arc<Shared>>,
+    ui: UiCaller,
+    Path(name): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
+        return r;
+    }
+    match api::test_route(&s, &ui.0, &name).await {
+        Ok(_) => message_page(
+            StatusCode::OK,
+            "Test alerts sent",
+            &format!("A test alert went through every channel of {name}."),
+        ),
+        Err(e) => fail(e),
+    }
+}
+
 async fn post_remove_route(
     State(s): State<Arc<Shared>>,
     ui: UiCaller,
@@ -804,6 +833,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/channels/{name}/enabled", post(post_channel_enabled))
         .route("/routes", post(post_route))
         .route("/routes/{name}/remove", post(post_remove_route))
+        .route("/routes/{name}/test", post(post_route_test))
         .route("/runbooks", post(post_runbook))
         .route("/deliveries/{id}/retry", post(post_retry))
         .route("/users", get(users).post(post_user))

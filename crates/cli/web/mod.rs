@@ -26,6 +26,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("audit.html", include_str!("templates/audit.html")),
     ("lookup.html", include_str!("templates/lookup.html")),
     ("secret_once.html", include_str!("templates/secret_once.html")),
+    ("bait.html", include_str!("templates/bait.html")),
 ];
 
 fn env() -> &'static Environment<'static> {
