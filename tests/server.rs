@@ -210,6 +210,11 @@ fn the_api_runs_the_incident_workflow_and_records_who_did_what() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["decoy"], true);
     let report = answer["report"].as_i64().unwrap();
+    let (_, reports) = api.call(Some(&responder), "GET", "/incidents?kind=report", None);
+    assert_eq!(reports.as_array().unwrap().len(), 1);
+    let (_, by_key) = api.call(Some(&responder), "GET", &format!("/incidents?token={KEY}&kind=use"), None);
+    assert_eq!(by_key.as_array().unwrap().len(), 1);
+    assert_eq!(api.call(Some(&responder), "GET", "/incidents?kind=other", None).0, 400);
     let (_, r) = api.call(Some(&responder), "GET", &format!("/incidents/{report}"), None);
     assert_eq!((r["incident"]["kind"].as_str(), r["incident"]["severity"].as_str()), (Some("report"), Some("low")));
     let other = honeytrail_core::keyid::synthesize(123456789012, 7);
@@ -540,4 +545,22 @@ fn a_trusted_proxy_can_sign_employees_in_for_the_lookup_page_only() {
     assert_eq!(incidents[0]["kind"], "report");
     let shown = env.run(&["incident", "show", "1", "--json"]).ok().json();
     assert_eq!(shown["history"][0]["actor"], "maria@acme.test (sso)");
+}
+
+#[test]
+fn sigterm_finishes_in_flight_work_and_exits_cleanly() {
+    let env = Env::new();
+    let mut server = Server::start(&env, &[]);
+    let pid = server.child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let status = exited.expect("serve stopped within 10 s of SIGTERM");
+    assert!(status.success(), "{status:?}");
 }

@@ -416,10 +416,36 @@ async fn me(ApiCaller(c): ApiCaller) -> ApiResult {
 }
 
 #[derive(Deserialize, Default)]
-struct IncidentQuery {
-    state: Option<String>,
+pub(super) struct IncidentQuery {
+    pub state: Option<String>,
     #[serde(default)]
-    unresolved: bool,
+    pub unresolved: bool,
+    /// Access key ID or token number.
+    pub token: Option<String>,
+    /// `use` or `report`.
+    pub kind: Option<String>,
+}
+
+pub(super) async fn search_incidents(
+    s: &Shared,
+    q: &IncidentQuery,
+) -> Result<Vec<honeytrail_core::incident::Incident>, ApiError> {
+    let blank = |o: &Option<String>| o.clone().filter(|v| !v.trim().is_empty());
+    let state = blank(&q.state).as_deref().map(str::parse).transpose().map_err(|e: String| ApiError::bad_request(e))?;
+    let token_id = match blank(&q.token) {
+        Some(t) => Some(find_token(s, t.trim()).await?.id),
+        None => None,
+    };
+    let mut list = s.store.incidents(&IncidentFilter { state, unresolved: q.unresolved, token_id }).await?;
+    match blank(&q.kind).as_deref() {
+        None => {}
+        Some("use") => list.retain(|i| i.kind == honeytrail_core::incident::IncidentKind::Use),
+        Some("report") => list.retain(|i| i.kind == honeytrail_core::incident::IncidentKind::Report),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!("unknown incident kind {other:?}; use use or report")))
+        }
+    }
+    Ok(list)
 }
 
 async fn list_incidents(
@@ -428,8 +454,7 @@ async fn list_incidents(
     Query(q): Query<IncidentQuery>,
 ) -> ApiResult {
     c.require(Permission::Read)?;
-    let state = q.state.as_deref().map(str::parse).transpose().map_err(|e: String| ApiError::bad_request(e))?;
-    ok(s.store.incidents(&IncidentFilter { state, unresolved: q.unresolved, ..Default::default() }).await?)
+    ok(search_incidents(&s, &q).await?)
 }
 
 async fn get_incident(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Path(id): Path<i64>) -> ApiResult {

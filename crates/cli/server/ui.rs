@@ -76,28 +76,23 @@ async fn dashboard(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Respo
     )
 }
 
-#[derive(Deserialize, Default)]
-struct StateQuery {
-    state: Option<String>,
-}
-
-async fn incidents(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q): Query<StateQuery>) -> Response {
+async fn incidents(
+    State(s): State<Arc<Shared>>,
+    UiCaller(c): UiCaller,
+    Query(q): Query<api::IncidentQuery>,
+) -> Response {
     if let Err(e) = c.require(Permission::Read) {
         return fail(e);
     }
-    let state = match q.state.as_deref().filter(|s| !s.is_empty()).map(str::parse::<IncidentState>).transpose() {
-        Ok(s) => s,
-        Err(e) => return fail(ApiError::bad_request(e)),
-    };
-    let list = match s.store.incidents(&IncidentFilter { state, ..Default::default() }).await {
+    let list = match api::search_incidents(&s, &q).await {
         Ok(l) => l,
-        Err(e) => return fail(e.into()),
+        Err(e) => return fail(e),
     };
     let states: Vec<&str> = IncidentState::ALL.iter().map(|s| s.as_str()).collect();
     let (me, csrf) = base(&c);
     render(
         "incidents.html",
-        serde_json::json!({"title": "Incidents", "me": me, "csrf": csrf, "incidents": list, "states": states, "state": q.state.unwrap_or_default()}),
+        serde_json::json!({"title": "Incidents", "me": me, "csrf": csrf, "incidents": list, "states": states, "state": q.state.unwrap_or_default(), "token": q.token.unwrap_or_default(), "kind": q.kind.unwrap_or_default(), "unresolved": q.unresolved}),
     )
 }
 
