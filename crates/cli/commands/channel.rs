@@ -40,8 +40,8 @@ pub enum AddKind {
     /// PagerDuty Events API v2 (one alert per incident; acknowledge/resolve follow); routing key from standard input
     Pagerduty {
         name: String,
-        /// critical, error, warning or info
-        #[arg(long, default_value = "critical", value_parser = ["critical", "error", "warning", "info"])]
+        /// critical, error, warning, info, or auto: from the incident's severity (a report of a found key is info)
+        #[arg(long, default_value = "auto", value_parser = ["auto", "critical", "error", "warning", "info"])]
         severity: String,
         /// Events API endpoint (change only for a proxy or a test receiver)
         #[arg(long, default_value = honeytrail_alert::channels::pagerduty::DEFAULT_ENDPOINT)]

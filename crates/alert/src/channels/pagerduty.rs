@@ -23,7 +23,17 @@ fn default_endpoint() -> String {
 }
 
 fn default_severity() -> String {
-    "critical".into()
+    "auto".into()
+}
+
+/// PagerDuty's severity for a honeytrail incident severity (`auto`): an
+/// intrusion pages as critical, a report of a found key is information.
+fn pagerduty_severity(incident_severity: &str) -> &'static str {
+    match incident_severity {
+        "medium" => "warning",
+        "low" => "info",
+        _ => "critical",
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -32,7 +42,7 @@ pub struct PagerDutyConfig {
     pub routing_key: String,
     #[serde(default = "default_endpoint")]
     pub endpoint: String,
-    /// critical, error, warning or info.
+    /// critical, error, warning, info, or auto (from the incident's severity).
     #[serde(default = "default_severity")]
     pub severity: String,
 }
@@ -75,7 +85,11 @@ pub fn event(config: &PagerDutyConfig, record: &Value) -> Value {
         body["payload"] = json!({
             "summary": summary,
             "source": s(&incident["access_key_id"]),
-            "severity": config.severity,
+            "severity": if config.severity == "auto" {
+                pagerduty_severity(incident["severity"].as_str().unwrap_or("high")).to_string()
+            } else {
+                config.severity.clone()
+            },
             "timestamp": incident["last_seen"],
             "component": "honey token",
             "group": record["token"]["labels"]["team"],
@@ -128,6 +142,11 @@ mod tests {
         }
         let t = event(&config(), &rec("open"));
         assert_eq!(t["payload"]["severity"], "critical");
+        let auto = PagerDutyConfig { severity: "auto".into(), ..config() };
+        let report = json!({"incident": {"id": 2, "state": "open", "severity": "low", "access_key_id": "AKIAX"}});
+        assert_eq!(event(&auto, &report)["payload"]["severity"], "info");
+        let intrusion = json!({"incident": {"id": 3, "state": "open", "severity": "high", "access_key_id": "AKIAX"}});
+        assert_eq!(event(&auto, &intrusion)["payload"]["severity"], "critical");
         assert!(t["payload"]["summary"]
             .as_str()
             .unwrap()
