@@ -720,3 +720,117 @@ fn test_alerts_go_through_a_route_and_severity_routes() {
     assert_eq!(paged.last().unwrap()["incident"]["severity"], "critical", "a confirmed intrusion pages");
     assert_eq!(lines("soc").len(), 2, "the confirmation did not also go to the default route");
 }
+
+/// A throwaway CA and a server certificate for 127.0.0.1 signed by it.
+fn test_ca(dir: &std::path::Path) -> (std::path::PathBuf, Vec<u8>, Vec<u8>) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=honeytrail test CA",
+    ]);
+    run(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=127.0.0.1"]);
+    std::fs::write(
+        dir.join("ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+    ]);
+    (dir.join("ca.pem"), std::fs::read(dir.join("leaf.pem")).unwrap(), std::fs::read(dir.join("leaf.key")).unwrap())
+}
+
+#[test]
+fn email_goes_over_starttls_and_never_in_the_clear() {
+    let env = Env::new();
+    let (ca, cert, key) = test_ca(env.dir.path());
+    let sink = SmtpSink::start_tls(&cert, &key);
+    let port = sink.port.to_string();
+    let add = |name: &str, ca: Option<&std::path::Path>| {
+        let mut args = vec![
+            "channel",
+            "add",
+            "email",
+            name,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--tls",
+            "starttls",
+            "--username",
+            "honeytrail",
+            "--from",
+            "honeytrail@acme.test",
+            "--to",
+            "soc@acme.test",
+        ];
+        let ca = ca.map(|c| c.to_str().unwrap().to_string());
+        if let Some(c) = &ca {
+            args.extend(["--ca-file", c.as_str()]);
+        }
+        env.run_stdin(&args, "smtp-pass\n").ok();
+    };
+    add("trusted", Some(&ca));
+    add("untrusted", None);
+    env.run(&["channel", "test", "trusted"]).ok();
+    let mails = sink.wait_for(1);
+    assert!(mails[0].tls, "the message came after STARTTLS");
+    assert_eq!(mails[0].auth.as_deref(), Some("honeytrail:smtp-pass"));
+    assert!(mails[0].part("text/plain").unwrap().contains("No honey key was used"));
+    // A certificate we cannot verify stops everything before the password or the alert leave.
+    let out = env.run(&["channel", "test", "untrusted"]).fails();
+    assert!(out.stderr.contains("SMTP to 127.0.0.1"), "{}", out.stderr);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(sink.mails.lock().unwrap().len(), 1);
+    let bad = env.dir.path().join("not-a-cert.pem");
+    std::fs::write(&bad, "nope").unwrap();
+    let out = env
+        .run_stdin(
+            &[
+                "channel",
+                "add",
+                "email",
+                "broken",
+                "--host",
+                "127.0.0.1",
+                "--from",
+                "a@acme.test",
+                "--to",
+                "b@acme.test",
+                "--ca-file",
+                bad.to_str().unwrap(),
+            ],
+            "",
+        )
+        .fails();
+    assert!(out.stderr.contains("not a PEM certificate"), "{}", out.stderr);
+}

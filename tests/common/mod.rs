@@ -227,6 +227,8 @@ pub struct Mail {
     pub from: String,
     pub to: Vec<String>,
     pub data: String,
+    /// The message came over TLS (after STARTTLS).
+    pub tls: bool,
 }
 
 impl Mail {
@@ -248,16 +250,142 @@ impl Mail {
     }
 }
 
-/// A local SMTP server that speaks just enough of RFC 5321 (EHLO, AUTH
-/// PLAIN, MAIL, RCPT, DATA, RSET, NOOP, QUIT) to accept and keep messages.
+/// A local SMTP server that speaks just enough of RFC 5321 (EHLO, STARTTLS,
+/// AUTH PLAIN, MAIL, RCPT, DATA, RSET, NOOP, QUIT) to accept and keep messages.
 pub struct SmtpSink {
     pub port: u16,
     pub mails: std::sync::Arc<std::sync::Mutex<Vec<Mail>>>,
 }
 
+trait Io: std::io::Read + std::io::Write {}
+impl<T: std::io::Read + std::io::Write> Io for T {}
+
+/// What one SMTP conversation (or its part before STARTTLS) ended with.
+enum Ended {
+    Closed,
+    StartTls,
+}
+
+/// Runs the SMTP conversation over `io`; with `tls_offered`, EHLO offers
+/// STARTTLS, and AUTH and MAIL are refused until it happened (`secure`).
+fn converse(
+    io: &mut dyn Io,
+    tls_offered: bool,
+    secure: bool,
+    kept: &std::sync::Mutex<Vec<Mail>>,
+    greet: bool,
+) -> Ended {
+    use base64::Engine;
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::new(ReadHalf(io));
+    let say = |r: &mut std::io::BufReader<ReadHalf>, s: &str| {
+        let _ = r.get_mut().0.write_all(format!("{s}\r\n").as_bytes());
+        let _ = r.get_mut().0.flush();
+    };
+    if greet {
+        say(&mut reader, "220 sink.test ESMTP ready");
+    }
+    let (mut auth, mut from, mut to) = (None, String::new(), Vec::new());
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return Ended::Closed;
+        }
+        let line = line.trim_end().to_string();
+        let upper = line.to_ascii_uppercase();
+        let must_upgrade = tls_offered && !secure;
+        if upper.starts_with("EHLO") {
+            if must_upgrade {
+                say(&mut reader, "250-sink.test\r\n250-STARTTLS\r\n250 8BITMIME");
+            } else {
+                say(&mut reader, "250-sink.test\r\n250-AUTH PLAIN\r\n250 8BITMIME");
+            }
+        } else if upper == "STARTTLS" && must_upgrade {
+            say(&mut reader, "220 2.0.0 Ready to start TLS");
+            return Ended::StartTls;
+        } else if must_upgrade && (upper.starts_with("AUTH") || upper.starts_with("MAIL")) {
+            say(&mut reader, "530 5.7.0 Must issue a STARTTLS command first");
+        } else if let Some(b64) = line.strip_prefix("AUTH PLAIN ") {
+            let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).unwrap_or_default();
+            let parts: Vec<String> = raw.split(|b| *b == 0).map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+            auth = Some(format!(
+                "{}:{}",
+                parts.get(1).cloned().unwrap_or_default(),
+                parts.get(2).cloned().unwrap_or_default()
+            ));
+            say(&mut reader, "235 2.7.0 Authentication successful");
+        } else if upper.starts_with("MAIL FROM:") {
+            from = line[10..].trim().trim_matches(['<', '>']).split('>').next().unwrap_or("").to_string();
+            to.clear();
+            say(&mut reader, "250 OK");
+        } else if upper.starts_with("RCPT TO:") {
+            to.push(line[8..].trim().trim_matches(['<', '>']).to_string());
+            say(&mut reader, "250 OK");
+        } else if upper == "DATA" {
+            say(&mut reader, "354 End data with <CR><LF>.<CR><LF>");
+            let mut data = String::new();
+            loop {
+                let mut l = String::new();
+                if reader.read_line(&mut l).unwrap_or(0) == 0 {
+                    return Ended::Closed;
+                }
+                if l == ".\r\n" {
+                    break;
+                }
+                data.push_str(l.strip_prefix('.').filter(|_| l.starts_with("..")).unwrap_or(&l));
+            }
+            kept.lock().unwrap().push(Mail {
+                auth: auth.clone(),
+                from: from.clone(),
+                to: to.clone(),
+                data,
+                tls: secure,
+            });
+            say(&mut reader, "250 OK queued");
+        } else if upper == "QUIT" {
+            say(&mut reader, "221 Bye");
+            return Ended::Closed;
+        } else if upper == "RSET" || upper == "NOOP" {
+            say(&mut reader, "250 OK");
+        } else {
+            say(&mut reader, "502 Command not implemented");
+        }
+    }
+}
+
+/// Lets a `BufReader` read from an `Io` while writes still reach it.
+struct ReadHalf<'a>(&'a mut dyn Io);
+
+impl std::io::Read for ReadHalf<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
 impl SmtpSink {
+    /// A plain sink (no TLS).
     pub fn start() -> SmtpSink {
-        use std::io::{BufRead, BufReader};
+        SmtpSink::start_with(None)
+    }
+
+    /// A sink that requires STARTTLS with this certificate and key (PEM).
+    pub fn start_tls(cert_pem: &[u8], key_pem: &[u8]) -> SmtpSink {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(cert_pem).collect::<Result<_, _>>().unwrap();
+        let key = PrivateKeyDer::from_pem_slice(key_pem).unwrap();
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        SmtpSink::start_with(Some(std::sync::Arc::new(config)))
+    }
+
+    fn start_with(tls: Option<std::sync::Arc<rustls::ServerConfig>>) -> SmtpSink {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let mails = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -265,68 +393,12 @@ impl SmtpSink {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
-                let kept = kept.clone();
+                let (kept, tls) = (kept.clone(), tls.clone());
                 std::thread::spawn(move || {
-                    use base64::Engine;
-                    let mut reader = BufReader::new(stream.try_clone().unwrap());
-                    let mut say = |s: &str| stream.write_all(format!("{s}\r\n").as_bytes());
-                    let _ = say("220 sink.test ESMTP ready");
-                    let (mut auth, mut from, mut to) = (None, String::new(), Vec::new());
-                    loop {
-                        let mut line = String::new();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let line = line.trim_end().to_string();
-                        let upper = line.to_ascii_uppercase();
-                        if upper.starts_with("EHLO") {
-                            let _ = say("250-sink.test\r\n250-AUTH PLAIN\r\n250 8BITMIME");
-                        } else if let Some(b64) = line.strip_prefix("AUTH PLAIN ") {
-                            let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).unwrap_or_default();
-                            let parts: Vec<String> =
-                                raw.split(|b| *b == 0).map(|p| String::from_utf8_lossy(p).into_owned()).collect();
-                            auth = Some(format!(
-                                "{}:{}",
-                                parts.get(1).cloned().unwrap_or_default(),
-                                parts.get(2).cloned().unwrap_or_default()
-                            ));
-                            let _ = say("235 2.7.0 Authentication successful");
-                        } else if upper.starts_with("MAIL FROM:") {
-                            from =
-                                line[10..].trim().trim_matches(['<', '>']).split('>').next().unwrap_or("").to_string();
-                            to.clear();
-                            let _ = say("250 OK");
-                        } else if upper.starts_with("RCPT TO:") {
-                            to.push(line[8..].trim().trim_matches(['<', '>']).to_string());
-                            let _ = say("250 OK");
-                        } else if upper == "DATA" {
-                            let _ = say("354 End data with <CR><LF>.<CR><LF>");
-                            let mut data = String::new();
-                            loop {
-                                let mut l = String::new();
-                                if reader.read_line(&mut l).unwrap_or(0) == 0 {
-                                    return;
-                                }
-                                if l == ".\r\n" {
-                                    break;
-                                }
-                                data.push_str(l.strip_prefix('.').filter(|_| l.starts_with("..")).unwrap_or(&l));
-                            }
-                            kept.lock().unwrap().push(Mail {
-                                auth: auth.clone(),
-                                from: from.clone(),
-                                to: to.clone(),
-                                data,
-                            });
-                            let _ = say("250 OK queued");
-                        } else if upper == "QUIT" {
-                            let _ = say("221 Bye");
-                            return;
-                        } else if upper == "RSET" || upper == "NOOP" {
-                            let _ = say("250 OK");
-                        } else {
-                            let _ = say("502 Command not implemented");
-                        }
+                    if let Ended::StartTls = converse(&mut stream, tls.is_some(), false, &kept, true) {
+                        let conn = rustls::ServerConnection::new(tls.unwrap()).unwrap();
+                        let mut secure = rustls::StreamOwned::new(conn, stream);
+                        converse(&mut secure, true, true, &kept, false);
                     }
                 });
             }

@@ -99,6 +99,9 @@ pub enum AddKind {
         /// Also ask placement owners (whose owner is an email address) "was this you?" when an incident opens
         #[arg(long)]
         ask_owner: bool,
+        /// PEM file of an internal CA to trust for this SMTP server
+        #[arg(long)]
+        ca_file: Option<std::path::PathBuf>,
     },
     /// JSON lines appended to a file, for a SIEM agent to tail
     Jsonl {
@@ -210,7 +213,16 @@ pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
             let c = save_channel(&store, &name, &config).await?;
             println!("channel {:?} added (Jira); its token is stored sealed", c.name);
         }
-        ChannelCommand::Add(AddKind::Email { name, host, port, tls, username, from, to, ask_owner }) => {
+        ChannelCommand::Add(AddKind::Email { name, host, port, tls, username, from, to, ask_owner, ca_file }) => {
+            let ca_file = match ca_file {
+                Some(p) => Some(
+                    std::path::absolute(&p)
+                        .with_context(|| format!("cannot resolve {}", p.display()))?
+                        .display()
+                        .to_string(),
+                ),
+                None => None,
+            };
             let tls: email::TlsMode = tls.parse().map_err(anyhow::Error::msg)?;
             let port = port.unwrap_or(match tls {
                 email::TlsMode::Starttls => 587,
@@ -221,7 +233,7 @@ pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
                 Some(_) => Some(super::token::read_secret_stdin()?.expose().to_string()),
                 None => None,
             };
-            let config = email::EmailConfig { host, port, tls, username, password, from, to, ask_owner };
+            let config = email::EmailConfig { host, port, tls, username, password, from, to, ask_owner, ca_file };
             email::check(&config).map_err(anyhow::Error::msg)?;
             let summary = format!("{} recipient(s) via {}:{}", config.to.len(), config.host, config.port);
             let c = save_channel(&store, &name, &ChannelConfig::Email(config)).await?;

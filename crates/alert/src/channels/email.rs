@@ -6,8 +6,10 @@
 //! address also gets a short "was this you?" message when the incident opens,
 //! with a one-time link to answer (see `owner_questions` in the record).
 //!
-//! TLS: `starttls` (default, port 587), `tls` (implicit TLS, port 465) or
-//! `none` (a local relay only). The password is a secret.
+//! TLS: `starttls` (default, port 587; required, so nothing goes out in the
+//! clear if the server cannot upgrade), `tls` (implicit TLS, port 465) or
+//! `none` (a local relay only). Certificates are checked against the public
+//! roots and, with `ca_file`, an internal CA. The password is a secret.
 //!
 //! Example configuration (`honeytrail channel add email soc --host smtp.acme.com --from honeytrail@acme.com --to soc@acme.com --username honeytrail --password-stdin`):
 //! ```json
@@ -20,6 +22,7 @@ use std::time::Duration;
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -72,6 +75,10 @@ pub struct EmailConfig {
     /// Ask placement owners "was this you?" when an incident opens.
     #[serde(default)]
     pub ask_owner: bool,
+    /// A PEM file of extra CA certificates to trust for this server (an
+    /// internal CA); the public roots are trusted in any case.
+    #[serde(default)]
+    pub ca_file: Option<String>,
 }
 
 impl std::fmt::Debug for EmailConfig {
@@ -103,6 +110,10 @@ pub fn check(config: &EmailConfig) -> Result<(), String> {
     }
     if config.username.is_some() != config.password.is_some() {
         return Err("give both a username and a password, or neither".into());
+    }
+    if let Some(path) = &config.ca_file {
+        let pem = std::fs::read(path).map_err(|e| format!("cannot read the CA file {path}: {e}"))?;
+        ca_certificate(&pem).map_err(|e| format!("the CA file {path} {e}"))?;
     }
     Ok(())
 }
@@ -190,14 +201,36 @@ pub fn owner_message(config: &EmailConfig, record: &Value, owner: &str, url: &st
         .map_err(|e| never(format!("cannot build the email: {e}")))
 }
 
+/// A PEM CA certificate, refusing files that hold none.
+fn ca_certificate(pem: &[u8]) -> Result<Certificate, String> {
+    if !String::from_utf8_lossy(pem).contains("-----BEGIN CERTIFICATE-----") {
+        return Err("is not a PEM certificate (no BEGIN CERTIFICATE block)".into());
+    }
+    Certificate::from_pem(pem).map_err(|e| format!("is not a PEM certificate: {e}"))
+}
+
+fn tls_parameters(config: &EmailConfig) -> Result<TlsParameters, Failure> {
+    let host = config.host.trim();
+    let mut params = TlsParameters::builder(host.to_string());
+    if let Some(path) = &config.ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| Failure { message: format!("cannot read the CA file {path}: {e}"), retry: Retry::Backoff })?;
+        let cert = Certificate::from_pem(&pem)
+            .map_err(|e| never(format!("the CA file {path} is not a PEM certificate: {e}")))?;
+        params = params.add_root_certificate(cert);
+    }
+    params.build().map_err(|e| never(format!("cannot set up TLS for {host}: {e}")))
+}
+
 fn transport(config: &EmailConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, Failure> {
     let host = config.host.trim();
-    let builder = match config.tls {
-        TlsMode::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
-        TlsMode::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
-        TlsMode::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)),
-    }
-    .map_err(|e| never(format!("cannot set up TLS for {host}: {e}")))?;
+    let tls = match config.tls {
+        // STARTTLS is required: without it nothing (no password, no alert) is sent.
+        TlsMode::Starttls => Tls::Required(tls_parameters(config)?),
+        TlsMode::Tls => Tls::Wrapper(tls_parameters(config)?),
+        TlsMode::None => Tls::None,
+    };
+    let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).tls(tls);
     let mut builder = builder.port(config.port).timeout(Some(Duration::from_secs(20)));
     if let (Some(user), Some(password)) = (&config.username, &config.password) {
         builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
@@ -247,6 +280,7 @@ mod tests {
             from: "honeytrail@acme.test".into(),
             to: vec!["soc@acme.test".into(), "ir@acme.test".into()],
             ask_owner: true,
+            ca_file: None,
         }
     }
 
