@@ -46,6 +46,8 @@ store_tests!(
     incident_workflow_is_recorded,
     owner_questions_are_answered_once,
     update_alerts_keep_their_interval,
+    users_sessions_api_tokens_and_audit,
+    reports_and_dashboard_queries,
 );
 
 const KEY: &str = "AKIAQYLPMN5HHHFPZAM2";
@@ -397,4 +399,76 @@ async fn update_alerts_keep_their_interval(store: Store, _url: String) {
     let pending = store.deliveries("pending").await.unwrap();
     assert_eq!(pending.len(), 2);
     assert!(pending.iter().all(|d| d.channel_id == jsonl.id));
+}
+
+async fn users_sessions_api_tokens_and_audit(store: Store, _url: String) {
+    use honeytrail_core::access::Role;
+    let rob = store.add_user("rob", Role::Responder, "$argon2id$fake", true).await.unwrap();
+    assert!(rob.must_change_password);
+    assert!(matches!(store.add_user("rob", Role::Viewer, "x", false).await, Err(StoreError::Refused(_))));
+    assert!(matches!(store.add_user("bad name!", Role::Viewer, "x", false).await, Err(StoreError::Refused(_))));
+    assert_eq!(store.user_count().await.unwrap(), 1);
+    let (u, hash) = store.user_credentials("rob").await.unwrap().unwrap();
+    assert_eq!((u.id, hash.as_str()), (rob.id, "$argon2id$fake"));
+    assert!(store.user_credentials("nobody").await.unwrap().is_none());
+    store.set_password(rob.id, "$argon2id$new", false).await.unwrap();
+    assert!(!store.user("rob").await.unwrap().must_change_password);
+
+    let session = store.create_session(rob.id, chrono::Duration::hours(1)).await.unwrap();
+    let live = store.session(session.expose()).await.unwrap().unwrap();
+    assert_eq!(live.user.name, "rob");
+    assert!(!live.csrf.is_empty());
+    assert!(store.session("hts_forged").await.unwrap().is_none());
+    let expired = store.create_session(rob.id, chrono::Duration::seconds(-1)).await.unwrap();
+    assert!(store.session(expired.expose()).await.unwrap().is_none());
+
+    let (t, secret) = store.create_api_token(&rob, "soar", Role::Viewer).await.unwrap();
+    assert!(secret.expose().starts_with("htk_"));
+    assert!(matches!(store.create_api_token(&rob, "x", Role::Admin).await, Err(StoreError::Refused(_))));
+    let (user, role) = store.api_token_user(secret.expose()).await.unwrap().unwrap();
+    assert_eq!((user.name.as_str(), role), ("rob", Role::Viewer));
+    assert!(store.api_tokens(Some("rob")).await.unwrap()[0].last_used_at.is_some());
+    assert!(store.api_tokens(Some("someone-else")).await.unwrap().is_empty());
+    assert_eq!(store.api_tokens(None).await.unwrap().len(), 1);
+    store.revoke_api_token(t.id, Some("rob")).await.unwrap();
+    assert!(store.api_token_user(secret.expose()).await.unwrap().is_none());
+    assert!(matches!(store.revoke_api_token(t.id, None).await, Err(StoreError::Refused(_))));
+
+    // Disabling ends sessions and stops tokens.
+    let (_, second) = store.create_api_token(&rob, "ci", Role::Responder).await.unwrap();
+    store.disable_user("rob").await.unwrap();
+    assert!(store.session(session.expose()).await.unwrap().is_none());
+    assert!(store.api_token_user(second.expose()).await.unwrap().is_none());
+
+    store.audit("rob", "incident.state", "incident #1", Some("acknowledged"), Some("127.0.0.1")).await.unwrap();
+    store.audit("ada", "user.create", "vic", None, None).await.unwrap();
+    let log = store.audit_log(10).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!((log[0].actor.as_str(), log[1].from.as_deref()), ("ada", Some("127.0.0.1")));
+}
+
+async fn reports_and_dashboard_queries(store: Store, _url: String) {
+    let t = store.insert_token(&new_token(KEY), &[], &[]).await.unwrap();
+    let window = chrono::Duration::hours(1);
+    store.record_event(&event(t.id, "d1", 0, "ListBuckets", "203.0.113.9"), window).await.unwrap();
+    let report = store.report_found_key(t.id, "erin", "found on a USB stick").await.unwrap();
+    let incident = store.incident(report).await.unwrap();
+    assert_eq!(incident.kind, honeytrail_core::incident::IncidentKind::Report);
+    // A later use of the key does not join the report: it joins the open use incident.
+    let joined = store.record_event(&event(t.id, "d2", 1, "ListUsers", "203.0.113.9"), window).await.unwrap();
+    assert!(matches!(joined, EventOutcome::Joined(id) if id != report), "{joined:?}");
+    let recent = store.recent_events(10).await.unwrap();
+    assert_eq!(recent.len(), 2);
+    assert_eq!(recent[0].access_key_id, KEY);
+    let stats = store.stats().await.unwrap();
+    assert_eq!(stats.incidents, vec![("open".to_string(), 2)]);
+    assert_eq!(stats.tokens, vec![("active".to_string(), 1)]);
+    store.mark_s3_object_read("s3://b/p/", "p/a.json.gz", None).await.unwrap();
+    let sources = store.s3_sources().await.unwrap();
+    assert_eq!((sources[0].source.as_str(), sources[0].objects), ("s3://b/p/", 1));
+    let channel = store.add_channel("soc", "jsonl", &honeytrail_core::Secret::new("{}")).await.unwrap();
+    let off = store.update_channel("soc", None, Some(false)).await.unwrap();
+    assert!(!off.enabled && channel.enabled);
+    store.fan_out().await.unwrap();
+    assert!(store.incident_deliveries(report).await.unwrap().is_empty(), "a disabled channel gets nothing");
 }
