@@ -119,7 +119,7 @@ enum Command {
     /// Users of the web UI and API, and their API tokens
     #[command(subcommand)]
     User(commands::user::UserCommand),
-    /// The audit log of every change made through the server
+    /// The audit log of every change (server and command line)
     #[command(subcommand)]
     Audit(commands::user::AuditCommand),
     /// Poll IAM's last-used record of every minted key to catch calls CloudTrail never logs

@@ -661,11 +661,64 @@ async fn post_channel(
     AdminCaller(c): AdminCaller,
     Body(r): Body<ChannelRequest>,
 ) -> ApiResult {
-    let config = checked_config(&s, &r.kind, &r.config).await?;
+    created(create_channel(&s, &c, &r.name, &r.kind, &r.config).await?)
+}
+
+/// Adds a channel after checking its configuration and targets.
+pub(super) async fn create_channel(
+    s: &Shared,
+    c: &Caller,
+    name: &str,
+    kind: &str,
+    config: &Value,
+) -> Result<honeytrail_store::Channel, ApiError> {
+    c.require(Permission::Administer)?;
+    let config = checked_config(s, kind, config).await?;
     let channel =
-        s.store.add_channel(r.name.trim(), config.kind(), &honeytrail_core::Secret::new(config.to_json())).await?;
-    c.audit(&s, "channel.create", &channel.name, Some(&channel.kind)).await;
-    created(channel)
+        s.store.add_channel(name.trim(), config.kind(), &honeytrail_core::Secret::new(config.to_json())).await?;
+    c.audit(s, "channel.create", &channel.name, Some(&channel.kind)).await;
+    Ok(channel)
+}
+
+pub(super) async fn add_route(s: &Shared, c: &Caller, r: &honeytrail_core::route::Route) -> Result<(), ApiError> {
+    c.require(Permission::Administer)?;
+    s.store.add_route(r).await?;
+    c.audit(s, "route.create", &r.name, Some(&r.channels.join(", "))).await;
+    Ok(())
+}
+
+pub(super) async fn remove_route(s: &Shared, c: &Caller, name: &str) -> Result<(), ApiError> {
+    c.require(Permission::Administer)?;
+    s.store.remove_route(name).await?;
+    c.audit(s, "route.remove", name, None).await;
+    Ok(())
+}
+
+pub(super) async fn set_runbook(
+    s: &Shared,
+    c: &Caller,
+    name: &str,
+    selector: &str,
+    template: &str,
+) -> Result<honeytrail_store::StoredRunbook, ApiError> {
+    c.require(Permission::Administer)?;
+    honeytrail_alert::runbook::check_selector(selector.trim()).map_err(ApiError::bad_request)?;
+    honeytrail_alert::runbook::check(template).map_err(ApiError::bad_request)?;
+    let stored = honeytrail_store::StoredRunbook {
+        name: name.trim().to_string(),
+        selector: selector.trim().to_string(),
+        template: template.replace("\r\n", "\n"),
+    };
+    s.store.set_runbook(&stored).await?;
+    c.audit(s, "runbook.set", &stored.name, Some(&stored.selector)).await;
+    Ok(stored)
+}
+
+pub(super) async fn retry_delivery(s: &Shared, c: &Caller, id: i64) -> Result<honeytrail_store::Delivery, ApiError> {
+    c.require(Permission::Respond)?;
+    let d = s.store.retry_delivery(id).await?;
+    c.audit(s, "delivery.retry", &format!("delivery #{id}"), None).await;
+    Ok(d)
 }
 
 #[derive(Deserialize)]
@@ -754,9 +807,7 @@ async fn post_route(
     AdminCaller(c): AdminCaller,
     Body(r): Body<honeytrail_core::route::Route>,
 ) -> ApiResult {
-    c.require(Permission::Administer)?;
-    s.store.add_route(&r).await?;
-    c.audit(&s, "route.create", &r.name, Some(&r.channels.join(", "))).await;
+    add_route(&s, &c, &r).await?;
     created(r)
 }
 
@@ -794,9 +845,7 @@ pub(super) async fn test_route(s: &Shared, c: &Caller, name: &str) -> Result<Val
 }
 
 async fn delete_route(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Path(name): Path<String>) -> ApiResult {
-    c.require(Permission::Administer)?;
-    s.store.remove_route(&name).await?;
-    c.audit(&s, "route.remove", &name, None).await;
+    remove_route(&s, &c, &name).await?;
     ok(json!({"removed": name}))
 }
 
@@ -821,13 +870,7 @@ async fn put_runbook(
     Path(name): Path<String>,
     Body(r): Body<RunbookRequest>,
 ) -> ApiResult {
-    c.require(Permission::Administer)?;
-    honeytrail_alert::runbook::check_selector(&r.selector).map_err(ApiError::bad_request)?;
-    honeytrail_alert::runbook::check(&r.template).map_err(ApiError::bad_request)?;
-    let stored = honeytrail_store::StoredRunbook { name: name.clone(), selector: r.selector, template: r.template };
-    s.store.set_runbook(&stored).await?;
-    c.audit(&s, "runbook.set", &name, Some(&stored.selector)).await;
-    ok(stored)
+    ok(set_runbook(&s, &c, &name, &r.selector, &r.template).await?)
 }
 
 async fn delete_runbook(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Path(name): Path<String>) -> ApiResult {
@@ -856,10 +899,7 @@ async fn list_deliveries(
 }
 
 async fn post_delivery_retry(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Path(id): Path<i64>) -> ApiResult {
-    c.require(Permission::Respond)?;
-    let d = s.store.retry_delivery(id).await?;
-    c.audit(&s, "delivery.retry", &format!("delivery #{id}"), None).await;
-    ok(d)
+    ok(retry_delivery(&s, &c, id).await?)
 }
 
 async fn list_users(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller) -> ApiResult {

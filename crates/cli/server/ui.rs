@@ -519,12 +519,7 @@ async fn post_channel(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<
     let result = async {
         let value: Value = serde_json::from_str(&f.config)
             .map_err(|e| ApiError::bad_request(format!("the configuration is not valid JSON: {e}")))?;
-        let config = honeytrail_alert::ChannelConfig::parse(&f.kind, &value.to_string())
-            .map_err(|e| ApiError::bad_request(format!("{}; see docs/alerts.md", e.message)))?;
-        let channel =
-            s.store.add_channel(f.name.trim(), config.kind(), &honeytrail_core::Secret::new(config.to_json())).await?;
-        ui.0.audit(&s, "channel.create", &channel.name, Some(&channel.kind)).await;
-        Ok::<_, ApiError>(())
+        api::create_channel(&s, &ui.0, &f.name, &f.kind, &value).await.map(|_| ())
     }
     .await;
     result.map(|()| back("/channels")).unwrap_or_else(fail)
@@ -567,9 +562,7 @@ async fn post_route(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<Ro
             min_severity,
             default: f.default.is_some(),
         };
-        s.store.add_route(&route).await?;
-        ui.0.audit(&s, "route.create", &route.name, Some(&route.channels.join(", "))).await;
-        Ok::<_, ApiError>(())
+        api::add_route(&s, &ui.0, &route).await
     }
     .await;
     result.map(|()| back("/channels")).unwrap_or_else(fail)
@@ -603,13 +596,7 @@ async fn post_remove_route(
     if let Err(r) = guard(&ui, &f.csrf, Permission::Administer) {
         return r;
     }
-    match s.store.remove_route(&name).await {
-        Ok(()) => {
-            ui.0.audit(&s, "route.remove", &name, None).await;
-            back("/channels")
-        }
-        Err(e) => fail(e.into()),
-    }
+    api::remove_route(&s, &ui.0, &name).await.map(|()| back("/channels")).unwrap_or_else(fail)
 }
 
 #[derive(Deserialize)]
@@ -624,19 +611,7 @@ async fn post_runbook(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<
     if let Err(r) = guard(&ui, &f.csrf, Permission::Administer) {
         return r;
     }
-    let result = async {
-        honeytrail_alert::runbook::check_selector(f.selector.trim()).map_err(ApiError::bad_request)?;
-        honeytrail_alert::runbook::check(&f.template).map_err(ApiError::bad_request)?;
-        let stored = honeytrail_store::StoredRunbook {
-            name: f.name.trim().to_string(),
-            selector: f.selector.trim().to_string(),
-            template: f.template.replace("\r\n", "\n"),
-        };
-        s.store.set_runbook(&stored).await?;
-        ui.0.audit(&s, "runbook.set", &stored.name, Some(&stored.selector)).await;
-        Ok::<_, ApiError>(())
-    }
-    .await;
+    let result = api::set_runbook(&s, &ui.0, &f.name, &f.selector, &f.template).await.map(|_| ());
     result.map(|()| back("/channels")).unwrap_or_else(fail)
 }
 
@@ -649,13 +624,7 @@ async fn post_retry(
     if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
         return r;
     }
-    match s.store.retry_delivery(id).await {
-        Ok(_) => {
-            ui.0.audit(&s, "delivery.retry", &format!("delivery #{id}"), None).await;
-            back("/channels")
-        }
-        Err(e) => fail(e.into()),
-    }
+    api::retry_delivery(&s, &ui.0, id).await.map(|_| back("/channels")).unwrap_or_else(fail)
 }
 
 async fn users_view(s: &Shared, c: &Caller, created: Option<(Value, String)>) -> Response {
