@@ -73,11 +73,20 @@ impl LoginLimiter {
     /// How long to wait before another attempt is allowed, if it is not.
     pub fn wait(&mut self, user: &str, addr: &str) -> Option<StdDuration> {
         let now = Instant::now();
+        // Forget failures older than the window, so the map stays small
+        // whatever names an attacker tries.
+        if self.failures.len() > 10_000 {
+            self.failures.retain(|_, list| list.last().is_some_and(|t| now.duration_since(*t) < WINDOW));
+        }
         let mut longest = None;
         for (key, limit) in [(format!("user:{}", user.to_lowercase()), PER_USER), (format!("addr:{addr}"), PER_ADDRESS)]
         {
-            let list = self.failures.entry(key).or_default();
+            let Some(list) = self.failures.get_mut(&key) else { continue };
             list.retain(|t| now.duration_since(*t) < WINDOW);
+            if list.is_empty() {
+                self.failures.remove(&key);
+                continue;
+            }
             if list.len() >= limit {
                 let wait = WINDOW - now.duration_since(list[0]);
                 longest = Some(longest.map_or(wait, |w: StdDuration| w.max(wait)));
@@ -392,13 +401,14 @@ async fn login(
         Ok(f) => f,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    // Verify against a fixed hash when the user is unknown, so timing does not tell.
+    // Verify against a fixed hash when the user is unknown, so timing does not
+    // tell; argon2 is deliberately slow, so it runs off the async workers.
+    let hash = found.as_ref().map_or(DUMMY_HASH.to_string(), |(_, h)| h.clone());
+    let password = form.password.clone();
+    let verified = tokio::task::spawn_blocking(move || verify_password(&hash, &password)).await.unwrap_or(false);
     let (ok, found) = match found {
-        Some((u, hash)) => (verify_password(&hash, &form.password) && !u.disabled, Some(u)),
-        None => {
-            verify_password(DUMMY_HASH, &form.password);
-            (false, None)
-        }
+        Some((u, _)) => (verified && !u.disabled, Some(u)),
+        None => (false, None),
     };
     let Some(u) = found.filter(|_| ok) else {
         s.logins.lock().expect("limiter lock").failed(&user, &addr);

@@ -176,6 +176,7 @@ impl Store {
         let token = new_bearer("hts_");
         let csrf = new_bearer("");
         let now = Utc::now();
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(millis(now)).execute(&self.pool).await?;
         sqlx::query(
             "INSERT INTO sessions (token_hash, user_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
         )
