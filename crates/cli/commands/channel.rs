@@ -3,15 +3,13 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use chrono::Utc;
 use clap::{Args, Subcommand};
 use honeytrail_alert::channels::{email, jira, webhook};
-use honeytrail_alert::{ChannelConfig, JsonLinesConfig, Outgoing, WebhookConfig, SCHEMA};
+use honeytrail_alert::{ChannelConfig, JsonLinesConfig, WebhookConfig};
 use honeytrail_core::Secret;
 use honeytrail_store::Store;
-use serde_json::json;
 
-use super::deliver::{channel_config, Settings};
+use super::deliver::{send_test_alert, Settings};
 use super::{print_json, print_table, when};
 use crate::app::App;
 
@@ -316,19 +314,7 @@ async fn send_test(app: &App, store: &Store, channels: &[honeytrail_store::Chann
     let sender = settings.sender()?;
     let mut failed = 0;
     for c in channels {
-        let record = json!({
-            "schema": SCHEMA, "test": true, "type": "test",
-            "message": "This is a test alert from honeytrail. No honey key was used.",
-            "channel": c.name, "sent_at": Utc::now(),
-        });
-        let id = format!("test-{}", Utc::now().timestamp_millis());
-        let outcome = match channel_config(store, c).await {
-            Ok(config) => {
-                config.deliver(&sender, &Outgoing { delivery_id: &id, record: &record, reference: None }).await
-            }
-            Err(f) => Err(f),
-        };
-        match outcome {
+        match send_test_alert(store, &sender, c, &app.actor()).await {
             Ok(_) => println!("test alert delivered through {:?} ({})", c.name, c.kind),
             Err(f) => {
                 failed += 1;

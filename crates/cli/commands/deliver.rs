@@ -80,6 +80,24 @@ pub(crate) async fn channel_config(store: &Store, channel: &Channel) -> Result<C
     ChannelConfig::parse(&channel.kind, config.expose())
 }
 
+/// Sends a clearly marked test alert through a channel now, outside the
+/// outbox (nothing is queued or retried); `requested_by` is named in it.
+pub(crate) async fn send_test_alert(
+    store: &Store,
+    sender: &Sender,
+    channel: &Channel,
+    requested_by: &str,
+) -> Result<(), Failure> {
+    let record = json!({
+        "schema": SCHEMA, "test": true, "type": "test",
+        "message": "This is a test alert from honeytrail. No honey key was used.",
+        "channel": channel.name, "sent_at": Utc::now(), "requested_by": requested_by,
+    });
+    let id = format!("test-{}", Utc::now().timestamp_millis());
+    let config = channel_config(store, channel).await?;
+    config.deliver(sender, &Outgoing { delivery_id: &id, record: &record, reference: None }).await.map(|_| ())
+}
+
 /// The alert record of a delivery, as channels get it.
 async fn alert_record(store: &Store, d: &Delivery, config: &ChannelConfig, settings: &Settings) -> Result<Value> {
     let mut record = incident_record(store, d.incident_id, &d.alert_kind).await?;

@@ -311,18 +311,7 @@ pub(super) async fn test_channel(s: &Shared, c: &Caller, name: &str) -> Result<(
     let channel = s.store.channel(name).await?;
     let settings = crate::commands::deliver::Settings::from_config(&s.app);
     let sender = settings.sender()?;
-    let record = json!({
-        "schema": honeytrail_alert::SCHEMA, "test": true, "type": "test",
-        "message": "This is a test alert from honeytrail. No honey key was used.",
-        "channel": channel.name, "sent_at": Utc::now(), "requested_by": c.user.name,
-    });
-    let id = format!("test-{}", Utc::now().timestamp_millis());
-    let config = crate::commands::deliver::channel_config(&s.store, &channel)
-        .await
-        .map_err(|f| ApiError::new(StatusCode::BAD_GATEWAY, "channel_failed", f.message))?;
-    let outcome = config
-        .deliver(&sender, &honeytrail_alert::Outgoing { delivery_id: &id, record: &record, reference: None })
-        .await;
+    let outcome = crate::commands::deliver::send_test_alert(&s.store, &sender, &channel, &c.user.name).await;
     c.audit(s, "channel.test", name, Some(if outcome.is_ok() { "delivered" } else { "failed" })).await;
     outcome.map(|_| ()).map_err(|f| ApiError::new(StatusCode::BAD_GATEWAY, "channel_failed", f.message))
 }
