@@ -263,6 +263,7 @@ fn slack_gets_a_block_kit_message() {
         format!("Key {KEY} was placed on Maria's machine (host maria-mbp) in ~/.aws/credentials.")
     );
     assert!(body.contains("AccessDenied") && body.contains("198.51.100.23"), "errors and source IPs are shown: {body}");
+    assert!(body.contains("/incidents/1|incident #1>"), "a link to the incident: {body}");
     let listed = env.run(&["channel", "list", "--json"]).ok().stdout;
     assert!(!listed.contains("/services/"), "the Slack URL stays sealed: {listed}");
 }
@@ -309,6 +310,9 @@ fn teams_gets_an_adaptive_card() {
     let alert: serde_json::Value = serde_json::from_str(&requests[1].1).unwrap();
     let facts = &alert["attachments"][0]["content"]["body"][2]["facts"];
     assert!(facts.as_array().unwrap().iter().any(|f| f["title"] == "APIs" && f["value"] == "ListUsers"), "{facts}");
+    let open = &alert["attachments"][0]["content"]["actions"][0];
+    assert_eq!(open["type"], "Action.OpenUrl");
+    assert!(open["url"].as_str().unwrap().ends_with("/incidents/1"), "{open}");
     assert!(requests[0].1.contains("No honey key was used"));
 }
 
@@ -353,6 +357,7 @@ fn pagerduty_follows_the_incident_under_one_dedup_key() {
     assert_eq!(trigger["severity"], "critical");
     assert_eq!(trigger["source"], KEY);
     assert_eq!(trigger["group"], "payments");
+    assert!(events[0]["links"][0]["href"].as_str().unwrap().ends_with("/incidents/1"), "{}", events[0]);
     assert!(trigger["summary"].as_str().unwrap().len() <= 1024);
     assert!(trigger["custom_details"]["activity"]["apis"][0] == "GetCallerIdentity");
     assert!(events[1].get("payload").is_none(), "acknowledge carries no payload");

@@ -77,6 +77,9 @@ pub fn event(config: &PagerDutyConfig, record: &Value) -> Value {
         _ => "trigger",
     };
     let mut body = json!({"routing_key": config.routing_key, "event_action": action, "dedup_key": dedup_key(id)});
+    if let Some(url) = incident["url"].as_str() {
+        body["links"] = json!([{"href": url, "text": format!("honeytrail incident #{id}")}]);
+    }
     if action == "trigger" {
         let summary: String = format!("Honey key {} used: {}", s(&incident["access_key_id"]), s(&record["placement"]))
             .chars()

@@ -95,7 +95,10 @@ pub fn message(record: &Value) -> Value {
         format!("*May have leaked at:*\n{}", hops.join("\n"))
     };
     let delay = record["events"].as_array().and_then(|e| e.last()).and_then(|e| e["detection_delay_seconds"].as_i64());
-    let mut context = format!("incident #{id} · key {key} · {} events", incident["event_count"]);
+    let mut context = match incident["url"].as_str() {
+        Some(url) => format!("<{}|incident #{id}> · key {key} · {} events", esc(url), incident["event_count"]),
+        None => format!("incident #{id} · key {key} · {} events", incident["event_count"]),
+    };
     if let Some(d) = delay {
         context.push_str(&format!(" · detected {d} s after the call"));
     }

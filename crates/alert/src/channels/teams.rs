@@ -89,6 +89,10 @@ pub fn message(record: &Value) -> Value {
         (title, body)
     };
     body.insert(0, json!({"type": "TextBlock", "size": "Large", "weight": "Bolder", "text": title, "wrap": true}));
+    let actions: Vec<Value> = record["incident"]["url"]
+        .as_str()
+        .map(|url| vec![json!({"type": "Action.OpenUrl", "title": "Open the incident", "url": url})])
+        .unwrap_or_default();
     json!({
         "type": "message",
         "attachments": [{
@@ -98,7 +102,8 @@ pub fn message(record: &Value) -> Value {
                 "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
                 "type": "AdaptiveCard",
                 "version": "1.4",
-                "body": body
+                "body": body,
+                "actions": actions
             }
         }]
     })
