@@ -457,6 +457,37 @@ fn the_cli_works_against_a_remote_server() {
     assert!(remote(&["incident", "show", "1"]).ok().stdout.contains("web-7"));
     let tokens = remote(&["token", "list", "--json"]).ok().json();
     assert_eq!(tokens[0]["access_key_id"], KEY);
+    let other = honeytrail_core::keyid::synthesize(123456789012, 42);
+    let mut import = laptop.command(&[
+        "--server",
+        &url,
+        "token",
+        "import",
+        "aws",
+        "--access-key-id",
+        &other,
+        "--secret-stdin",
+        "--label",
+        "team=web",
+        "--host",
+        "web-8",
+        "--path",
+        "/srv/.env",
+    ]);
+    let mut child = import
+        .env("HONEYTRAIL_TOKEN", &token)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(SECRET.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown = env.run(&["token", "show", &other, "--json"]).ok().json();
+    assert_eq!((shown["has_secret"].as_bool(), shown["labels"]["team"].as_str()), (Some(true), Some("web")));
+    assert!(shown["placements"].to_string().contains("web-8"), "{shown}");
     let bait = remote(&["render", KEY, "--format", "dotenv"]).ok().stdout;
     assert!(bait.contains(KEY) && bait.contains(SECRET), "{bait}");
     assert!(remote(&["placement", "list", "--csv"]).ok().stdout.contains("web-7"));

@@ -178,7 +178,7 @@ pub async fn remote(r: &super::remote::Remote, cmd: TokenCommand) -> Result<Exit
             }
             Ok(ExitCode::SUCCESS)
         }
-        TokenCommand::Import(_) => Err(local_only("token import (use the web UI or POST /api/v1/tokens)")),
+        TokenCommand::Import(ImportKind::Aws(args)) => import::remote(r, args).await,
         TokenCommand::Rotate(_) => Err(local_only("token rotate")),
     }
 }

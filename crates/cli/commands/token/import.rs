@@ -92,6 +92,39 @@ const COLUMNS: &[&str] = &[
     "notes",
 ];
 
+/// One key imported through a running server (`--server`): the secret, if
+/// any, is read from standard input and sent over the API; a placement given
+/// with --host/--path is recorded after it.
+pub async fn remote(r: &crate::commands::remote::Remote, args: ImportArgs) -> Result<ExitCode> {
+    if args.from.is_some() || args.user_arn.is_some() || args.account_id.is_some() || args.skip_existing {
+        bail!("with --server, import one key (--access-key-id, --secret-stdin, --user-name, --label, --memo, --source, --host/--path); --from, --user-arn, --account-id and --skip-existing work against a local store only");
+    }
+    let key = keyid::parse(args.access_key_id.as_deref().unwrap_or_default())?;
+    let secret = if args.secret_stdin { Some(read_secret_stdin()?.expose().to_string()) } else { None };
+    let body = serde_json::json!({
+        "access_key_id": key, "secret_access_key": secret, "iam_user_name": args.user_name,
+        "labels": parse_labels(&args.labels)?, "memo": args.memo, "source": args.source,
+    });
+    let token = r.post("/tokens", &body).await?;
+    if let (Some(host), Some(path)) = (&args.host, &args.path) {
+        let placement = serde_json::json!({
+            "access_key_id": key, "host": host, "path": path, "owner": args.spot.owner, "asset": args.spot.asset,
+            "serial": args.spot.serial, "format": args.format, "notes": args.spot.notes,
+        });
+        r.post("/placements", &placement).await?;
+    }
+    if args.json {
+        return print_json(&token).map(|_| ExitCode::SUCCESS);
+    }
+    println!(
+        "imported {} as token #{}{}",
+        key,
+        token["id"],
+        if token["has_secret"] == true { ", secret stored sealed on the server" } else { "" }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn run(app: &App, store: &Store, args: ImportArgs) -> Result<ExitCode> {
     match args.from.clone() {
         Some(path) => import_file(app, store, &args, &path).await,
