@@ -211,8 +211,9 @@ fn peer(parts: &Parts) -> String {
 }
 
 /// Compares secrets in time independent of where they differ.
-pub fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+pub fn same(a: impl AsRef<[u8]>, b: impl AsRef<[u8]>) -> bool {
+    let (a, b) = (a.as_ref(), b.as_ref());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The caller of an API request: a bearer API token, or a session cookie
@@ -527,6 +528,14 @@ pub fn routes() -> Router<Arc<Shared>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_compare_exactly() {
+        assert!(same(b"s3cret", "s3cret"));
+        assert!(!same(b"s3cres", "s3cret"));
+        assert!(!same(b"s3cre", "s3cret"));
+        assert!(!same(b"", "s3cret"));
+    }
 
     #[test]
     fn passwords_hash_and_verify() {

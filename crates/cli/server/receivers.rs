@@ -15,22 +15,14 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use super::auth::{same, ApiError};
 use super::{message_page, page, Shared};
 
 /// The header an EventBridge API destination sends the shared secret in.
 pub const SECRET_HEADER: &str = "x-honeytrail-secret";
 
-/// Compares secrets in time independent of where they differ.
-fn same_secret(given: &[u8], expected: &str) -> bool {
-    let expected = expected.as_bytes();
-    if given.len() != expected.len() {
-        return false;
-    }
-    given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-}
-
-fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(json!({"error": {"code": code, "message": message}}))).into_response()
+fn error(status: StatusCode, code: &'static str, message: &str) -> Response {
+    ApiError::new(status, code, message).into_response()
 }
 
 fn internal(e: anyhow::Error) -> Response {
@@ -135,7 +127,7 @@ pub(super) async fn answer_submit(
 pub(super) async fn eventbridge(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let given = headers.get(SECRET_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
     match &s.eventbridge_secret {
-        Some(secret) if same_secret(given, secret) => {}
+        Some(secret) if same(given, secret) => {}
         _ => {
             s.counters.eventbridge_rejected.fetch_add(1, Ordering::Relaxed);
             tracing::warn!("refused an EventBridge delivery without the right {SECRET_HEADER} header");
@@ -170,7 +162,7 @@ pub(super) async fn eventbridge(State(s): State<Arc<Shared>>, headers: HeaderMap
 
 pub(super) async fn canarytokens(State(s): State<Arc<Shared>>, Path(secret): Path<String>, body: Bytes) -> Response {
     match &s.canarytokens_secret {
-        Some(expected) if same_secret(secret.as_bytes(), expected) => {}
+        Some(expected) if same(&secret, expected) => {}
         _ => {
             s.counters.canarytokens_rejected.fetch_add(1, Ordering::Relaxed);
             return error(StatusCode::UNAUTHORIZED, "unauthenticated", "unknown webhook path");
@@ -284,16 +276,5 @@ pub(super) async fn readyz(State(s): State<Arc<Shared>>) -> Response {
             tracing::warn!(error = %e, "not ready: the store does not answer");
             (StatusCode::SERVICE_UNAVAILABLE, "not ready: the database does not answer\n").into_response()
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn secrets_compare_exactly() {
-        assert!(super::same_secret(b"s3cret", "s3cret"));
-        assert!(!super::same_secret(b"s3cres", "s3cret"));
-        assert!(!super::same_secret(b"s3cre", "s3cret"));
-        assert!(!super::same_secret(b"", "s3cret"));
     }
 }
