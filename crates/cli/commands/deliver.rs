@@ -98,9 +98,16 @@ pub(crate) async fn send_test_alert(
     config.deliver(sender, &Outgoing { delivery_id: &id, record: &record, reference: None }).await.map(|_| ())
 }
 
-/// The alert record of a delivery, as channels get it.
-async fn alert_record(store: &Store, d: &Delivery, config: &ChannelConfig, settings: &Settings) -> Result<Value> {
-    let mut record = incident_record(store, d.incident_id, &d.alert_kind).await?;
+/// The alert record of a delivery, from the incident record `base` (rendered
+/// once per alert and pass, whatever the number of channels).
+async fn alert_record(
+    store: &Store,
+    d: &Delivery,
+    base: &Value,
+    config: &ChannelConfig,
+    settings: &Settings,
+) -> Result<Value> {
+    let mut record = base.clone();
     record["schema"] = json!(SCHEMA);
     record["delivery_id"] = json!(d.id.to_string());
     record["alert"] = json!({"id": d.alert_id, "kind": d.alert_kind});
@@ -142,11 +149,15 @@ pub async fn dispatch(store: &Store, sender: &Sender, settings: &Settings) -> Re
         return Ok(pass);
     }
     let channels = store.channels().await?;
+    let mut incidents: std::collections::HashMap<i64, Value> = std::collections::HashMap::new();
     for d in due {
         let channel = channels.iter().find(|c| c.id == d.channel_id).context("a delivery's channel is gone")?;
         let outcome = match channel_config(store, channel).await {
             Ok(config) => {
-                let record = alert_record(store, &d, &config, settings).await?;
+                if !incidents.contains_key(&d.alert_id) {
+                    incidents.insert(d.alert_id, incident_record(store, d.incident_id, &d.alert_kind).await?);
+                }
+                let record = alert_record(store, &d, &incidents[&d.alert_id], &config, settings).await?;
                 let reference = store.channel_ref(channel.id, d.incident_id).await?;
                 let id = d.id.to_string();
                 let out = Outgoing { delivery_id: &id, record: &record, reference: reference.as_deref() };
