@@ -36,6 +36,14 @@ fn back(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
+/// After a change: on to the page `to` names, or the error as a page.
+fn redirect<T>(done: Result<T, ApiError>, to: impl FnOnce(T) -> String) -> Response {
+    match done {
+        Ok(v) => back(&to(v)),
+        Err(e) => fail(e),
+    }
+}
+
 /// Checks the form's CSRF token and the permission, in that order.
 fn guard(ui: &UiCaller, csrf: &str, p: Permission) -> Result<(), Response> {
     ui.check_csrf(csrf)?;
@@ -184,10 +192,7 @@ async fn post_state(
     if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
         return r;
     }
-    match api::change_state(&s, &ui.0, id, &f.state, Some(&f.note)).await {
-        Ok(_) => back(&format!("/incidents/{id}")),
-        Err(e) => fail(e),
-    }
+    redirect(api::change_state(&s, &ui.0, id, &f.state, Some(&f.note)).await, |_| format!("/incidents/{id}"))
 }
 
 #[derive(Deserialize)]
@@ -205,10 +210,7 @@ async fn post_note(
     if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
         return r;
     }
-    match api::add_note(&s, &ui.0, id, &f.text).await {
-        Ok(()) => back(&format!("/incidents/{id}")),
-        Err(e) => fail(e),
-    }
+    redirect(api::add_note(&s, &ui.0, id, &f.text).await, |_| format!("/incidents/{id}"))
 }
 
 async fn tokens(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q): Query<api::TokenQuery>) -> Response {
@@ -253,10 +255,7 @@ async fn post_import(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<I
         memo: f.memo,
         ..Default::default()
     };
-    match api::import_token(&s, &ui.0, request).await {
-        Ok(t) => back(&format!("/tokens/{}", t.access_key_id)),
-        Err(e) => fail(e),
-    }
+    redirect(api::import_token(&s, &ui.0, request).await, |t| format!("/tokens/{}", t.access_key_id))
 }
 
 #[derive(Deserialize)]
@@ -354,10 +353,7 @@ async fn post_retire(
     if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
         return r;
     }
-    match api::retire_token(&s, &ui.0, &key).await {
-        Ok(t) => back(&format!("/tokens/{}", t.access_key_id)),
-        Err(e) => fail(e),
-    }
+    redirect(api::retire_token(&s, &ui.0, &key).await, |t| format!("/tokens/{}", t.access_key_id))
 }
 
 async fn placements(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q): Query<PlacementQuery>) -> Response {
@@ -421,10 +417,7 @@ async fn post_placement(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): For
         format: opt(f.format),
         notes: None,
     };
-    match api::add_placement(&s, &ui.0, request).await {
-        Ok(_) => back(&format!("/tokens/{key}")),
-        Err(e) => fail(e),
-    }
+    redirect(api::add_placement(&s, &ui.0, request).await, |_| format!("/tokens/{key}"))
 }
 
 async fn post_remove_placement(
@@ -436,10 +429,7 @@ async fn post_remove_placement(
     if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
         return r;
     }
-    match api::remove_placement(&s, &ui.0, id).await {
-        Ok(_) => back("/placements"),
-        Err(e) => fail(e),
-    }
+    redirect(api::remove_placement(&s, &ui.0, id).await, |_| "/placements".to_string())
 }
 
 async fn alerting(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Response {
@@ -498,10 +488,7 @@ async fn post_channel_enabled(
     if let Err(r) = guard(&ui, &f.csrf, Permission::Administer) {
         return r;
     }
-    match api::update_channel(&s, &ui.0, &name, None, Some(f.enabled)).await {
-        Ok(_) => back("/channels"),
-        Err(e) => fail(e),
-    }
+    redirect(api::update_channel(&s, &ui.0, &name, None, Some(f.enabled)).await, |_| "/channels".to_string())
 }
 
 #[derive(Deserialize)]
@@ -715,10 +702,7 @@ async fn post_revoke(
     if let Err(r) = ui.check_csrf(&f.csrf) {
         return r;
     }
-    match api::revoke_api_token(&s, &ui.0, id).await {
-        Ok(_) => back("/api-tokens"),
-        Err(e) => fail(e),
-    }
+    redirect(api::revoke_api_token(&s, &ui.0, id).await, |_| "/api-tokens".to_string())
 }
 
 async fn audit(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Response {
