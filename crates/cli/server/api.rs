@@ -725,16 +725,8 @@ async fn checked_config(s: &Shared, kind: &str, config: &Value) -> Result<honeyt
     let config = ChannelConfig::parse(kind, &config.to_string()).map_err(|f| {
         ApiError::bad_request(format!("{}; see docs/alerts.md for each kind's configuration", f.message))
     })?;
-    let url = match &config {
-        ChannelConfig::Webhook(w) => Some(w.url.clone()),
-        ChannelConfig::Slack(w) => Some(w.url.clone()),
-        ChannelConfig::Teams(w) => Some(w.url.clone()),
-        ChannelConfig::PagerDuty(p) => Some(p.endpoint.clone()),
-        ChannelConfig::Jira(j) => Some(j.base_url.clone()),
-        _ => None,
-    };
-    if let Some(url) = url {
-        honeytrail_alert::channels::webhook::check_target(&url, &s.app.config.alerts.allowed_hosts)
+    if let Some(url) = config.http_target() {
+        honeytrail_alert::channels::webhook::check_target(url, &s.app.config.alerts.allowed_hosts)
             .await
             .map_err(|f| ApiError::bad_request(f.message))?;
     }

@@ -98,6 +98,18 @@ impl ChannelConfig {
         .expect("channel configurations serialise")
     }
 
+    /// The URL an HTTP channel sends to (checked against the target policy).
+    pub fn http_target(&self) -> Option<&str> {
+        match self {
+            ChannelConfig::Webhook(c) => Some(&c.url),
+            ChannelConfig::Slack(c) => Some(&c.url),
+            ChannelConfig::Teams(c) => Some(&c.url),
+            ChannelConfig::PagerDuty(c) => Some(&c.endpoint),
+            ChannelConfig::Jira(c) => Some(&c.base_url),
+            ChannelConfig::JsonLines(_) | ChannelConfig::Syslog(_) | ChannelConfig::Email(_) => None,
+        }
+    }
+
     /// Whether alerts through this channel want "was this you?" links for
     /// placement owners.
     pub fn asks_owners(&self) -> bool {
