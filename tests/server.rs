@@ -46,7 +46,7 @@ fn use_key(server: &Server, event_id: &str) {
 
 /// Every documented operation with its path parameters filled in.
 fn operations() -> Vec<(String, String)> {
-    let doc: serde_json::Value = serde_json::from_str(include_str!("../crates/cli/server/openapi.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(include_str!("../crates/server/src/openapi.json")).unwrap();
     let mut out = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in ["get", "post", "put", "delete"] {
@@ -594,4 +594,48 @@ fn sigterm_finishes_in_flight_work_and_exits_cleanly() {
     }
     let status = exited.expect("serve stopped within 10 s of SIGTERM");
     assert!(status.success(), "{status:?}");
+}
+
+/// The command line and the API run the same operation: the same limit on
+/// a note, the same message when it is refused, and the same audit entry
+/// (action, target) when it is taken — only the actor and origin differ.
+#[test]
+fn the_command_line_and_the_api_share_one_operation() {
+    let env = Env::new();
+    env.run(&["token", "import", "aws", "--access-key-id", KEY, "--user-name", "svc-reader"]).ok();
+    add_user(&env, "rob", "responder");
+    add_user(&env, "ada", "admin");
+    let (responder, admin) = (api_token(&env, "rob"), api_token(&env, "ada"));
+    let server = Server::start(&env, &[("HONEYTRAIL_EVENTBRIDGE_SECRET", "eb-secret")]);
+    let api = Api { server: &server };
+    use_key(&server, "front-1");
+
+    let long = "x".repeat(5001);
+    let cli = env.run(&["--actor", "carol", "incident", "note", "1", &long]).fails();
+    let body = serde_json::json!({ "text": long }).to_string();
+    let (status, refused) = api.call(Some(&responder), "POST", "/incidents/1/notes", Some(&body));
+    assert_eq!(status, 400, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert_eq!(message, "the note is longer than 5000 characters");
+    assert!(cli.stderr.contains(message), "the command line refuses it the same way: {}", cli.stderr);
+    // An empty note likewise.
+    assert!(env.run(&["incident", "note", "1", "   "]).fails().stderr.contains("the note is empty"));
+    let (status, _) = api.call(Some(&responder), "POST", "/incidents/1/notes", Some(r#"{"text": "  "}"#));
+    assert_eq!(status, 400);
+
+    env.run(&["--actor", "carol", "incident", "note", "1", "from the console"]).ok();
+    let (status, _) = api.call(Some(&responder), "POST", "/incidents/1/notes", Some(r#"{"text": "from the API"}"#));
+    assert_eq!(status, 201);
+    let (_, audit) = api.call(Some(&admin), "GET", "/audit", None);
+    let notes: Vec<(&str, &str, &str)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "incident.note")
+        .map(|e| (e["actor"].as_str().unwrap(), e["target"].as_str().unwrap(), e["from"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(notes.len(), 2, "one entry per note taken, none for the refused ones: {notes:?}");
+    assert!(notes.iter().all(|(_, target, _)| *target == "incident #1"), "{notes:?}");
+    assert!(notes.iter().any(|(actor, _, from)| *actor == "rob" && *from == "127.0.0.1"), "{notes:?}");
+    assert!(notes.iter().any(|(actor, _, from)| *actor == "carol" && from.starts_with("cli on ")), "{notes:?}");
 }

@@ -1,20 +1,18 @@
 //! `honeytrail`: the command-line entry point.
 //!
-//! This crate only parses arguments, loads configuration and wires the store,
-//! the AWS adapter and the core together; the logic lives in the library crates.
+//! This crate only parses arguments, prints, and wires the library crates
+//! together: the operations are in `honeytrail-app`, the server in
+//! `honeytrail-server`.
 
-mod app;
 mod commands;
-mod config;
-mod server;
-mod web;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::Overrides;
+use honeytrail_app::config::{self, Overrides};
+use honeytrail_app::App;
 
 #[derive(Parser, Debug)]
 #[command(name = "honeytrail", version, about = "Mint, place and track AWS honey keys.", long_about = None)]
@@ -130,6 +128,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = Cli::parse();
     init_logging(cli.global.verbose);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
@@ -139,6 +138,17 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Rust ignores SIGPIPE, so printing into a closed pipe (`| head`) would
+/// fail with an error on every line; the default action ends the process
+/// quietly instead, as other command-line tools do.
+fn restore_sigpipe() {
+    // SAFETY: setting a signal's disposition to the default before any
+    // thread starts has no memory-safety requirements.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
@@ -184,7 +194,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         };
     }
     let config = config::Config::load(&overrides)?;
-    let app = app::App::new(config, g.actor.clone());
+    let app = App::new(config, g.actor.clone());
     let audit = commands::audit_entry(&std::env::args().collect::<Vec<_>>());
     let code = match cli.command {
         Command::Init(args) => commands::init::run(&app, args).await,
@@ -204,7 +214,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Route(cmd) => commands::routing::route(&app, cmd).await,
         Command::Delivery(cmd) => commands::deliver::delivery(&app, cmd).await,
         Command::Deliver(args) => commands::deliver::deliver(&app, args).await,
-        Command::Serve => return server::run(app).await,
+        Command::Serve => return honeytrail_server::run(app).await,
         Command::User(cmd) => commands::user::run(&app, cmd).await,
         Command::Audit(cmd) => commands::user::audit(&app, cmd).await,
         Command::SafetyNet(args) => commands::safety_net::run(&app, args).await,
@@ -213,7 +223,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Changes made from the command line are in the audit log too.
     if let Some((action, target)) = audit {
         if let Ok(store) = app.store().await {
-            let from = format!("cli on {}", app::hostname());
+            let from = format!("cli on {}", honeytrail_app::context::hostname());
             if let Err(e) = store.audit(&app.actor(), &action, &target, None, Some(&from)).await {
                 tracing::warn!(error = %e, "cannot write the audit log");
             }

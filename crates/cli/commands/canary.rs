@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use honeytrail_aws::bootstrap::{Action, BootstrapConfig, ItemReport, Status};
 
-use crate::app::App;
+use honeytrail_app::App;
 
 #[derive(Subcommand, Debug)]
 pub enum AwsCommand {

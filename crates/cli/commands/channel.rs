@@ -4,14 +4,11 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use honeytrail_alert::channels::{email, jira, webhook};
+use honeytrail_alert::channels::{email, jira};
 use honeytrail_alert::{ChannelConfig, JsonLinesConfig, WebhookConfig};
-use honeytrail_core::Secret;
-use honeytrail_store::Store;
+use honeytrail_app::{Actor, App, Ops};
 
-use super::deliver::{send_test_alert, Settings};
 use super::{print_json, print_table, when};
-use crate::app::App;
 
 #[derive(Subcommand, Debug)]
 pub enum ChannelCommand {
@@ -124,34 +121,27 @@ pub struct WebhookArgs {
     headers: Vec<String>,
 }
 
-/// Stores a channel; its configuration is sealed with the data key.
-async fn save_channel(store: &Store, name: &str, config: &ChannelConfig) -> Result<honeytrail_store::Channel> {
-    Ok(store.add_channel(name, config.kind(), &Secret::new(config.to_json())).await?)
-}
-
 /// Adds a channel whose whole configuration is a webhook URL. The URL is a
 /// credential (anyone holding it can post), so it is read from standard
 /// input, never from the command line.
 async fn add_url_channel(
-    store: &Store,
-    allowed: &[String],
+    ops: &Ops,
+    actor: &Actor,
     name: &str,
     make: impl FnOnce(String) -> ChannelConfig,
 ) -> Result<()> {
     let url = super::token::read_secret_stdin()?.expose().to_string();
-    webhook::check_target(&url, allowed).await.map_err(|f| anyhow::anyhow!(f.message))?;
     let config = make(url);
-    let c = save_channel(store, name, &config).await?;
+    let c = ops.add_channel(actor, name, &config).await?;
     println!("channel {:?} added ({}); its webhook URL is stored sealed", c.name, config.kind());
     Ok(())
 }
 
 pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
-    let store = app.store().await?;
-    let allowed = &app.config.alerts.allowed_hosts;
+    let ops = app.ops().await?;
+    let actor = app.acting();
     match cmd {
         ChannelCommand::Add(AddKind::Webhook(a)) => {
-            webhook::check_target(&a.url, allowed).await.map_err(|f| anyhow::anyhow!(f.message))?;
             let secret =
                 if a.secret_stdin { super::token::read_secret_stdin()?.expose().to_string() } else { String::new() };
             let mut headers = std::collections::BTreeMap::new();
@@ -161,30 +151,29 @@ pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
             }
             let signed = if secret.is_empty() { ", unsigned" } else { ", signed" };
             let config = ChannelConfig::Webhook(WebhookConfig { url: a.url.clone(), secret, headers });
-            let c = save_channel(&store, &a.name, &config).await?;
+            let c = ops.add_channel(&actor, &a.name, &config).await?;
             println!("channel {:?} added (webhook{signed}); its URL and secret are stored sealed", c.name);
         }
         ChannelCommand::Add(AddKind::Slack { name }) => {
-            add_url_channel(&store, allowed, &name, |url| {
+            add_url_channel(&ops, &actor, &name, |url| {
                 ChannelConfig::Slack(honeytrail_alert::channels::slack::SlackConfig { url })
             })
             .await?
         }
         ChannelCommand::Add(AddKind::Teams { name }) => {
-            add_url_channel(&store, allowed, &name, |url| {
+            add_url_channel(&ops, &actor, &name, |url| {
                 ChannelConfig::Teams(honeytrail_alert::channels::teams::TeamsConfig { url })
             })
             .await?
         }
         ChannelCommand::Add(AddKind::Pagerduty { name, severity, endpoint }) => {
             let routing_key = super::token::read_secret_stdin()?.expose().to_string();
-            webhook::check_target(&endpoint, allowed).await.map_err(|f| anyhow::anyhow!(f.message))?;
             let config = ChannelConfig::PagerDuty(honeytrail_alert::channels::pagerduty::PagerDutyConfig {
                 routing_key,
                 endpoint,
                 severity,
             });
-            let c = save_channel(&store, &name, &config).await?;
+            let c = ops.add_channel(&actor, &name, &config).await?;
             println!("channel {:?} added (PagerDuty); its routing key is stored sealed", c.name);
         }
         ChannelCommand::Add(AddKind::Syslog { name, address, transport, facility }) => {
@@ -194,11 +183,10 @@ pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
             }
             let transport = if transport == "tcp" { Transport::Tcp } else { Transport::Udp };
             let config = ChannelConfig::Syslog(SyslogConfig { address: address.clone(), transport, facility });
-            let c = save_channel(&store, &name, &config).await?;
+            let c = ops.add_channel(&actor, &name, &config).await?;
             println!("channel {:?} added: syslog to {address}", c.name);
         }
         ChannelCommand::Add(AddKind::Jira { name, url, project, issue_type, labels, email }) => {
-            webhook::check_target(&url, allowed).await.map_err(|f| anyhow::anyhow!(f.message))?;
             let token = super::token::read_secret_stdin()?.expose().to_string();
             let config = ChannelConfig::Jira(jira::JiraConfig {
                 base_url: url.trim_end_matches('/').to_string(),
@@ -208,7 +196,7 @@ pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
                 email,
                 token,
             });
-            let c = save_channel(&store, &name, &config).await?;
+            let c = ops.add_channel(&actor, &name, &config).await?;
             println!("channel {:?} added (Jira); its token is stored sealed", c.name);
         }
         ChannelCommand::Add(AddKind::Email { name, host, port, tls, username, from, to, ask_owner, ca_file }) => {
@@ -232,19 +220,18 @@ pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
                 None => None,
             };
             let config = email::EmailConfig { host, port, tls, username, password, from, to, ask_owner, ca_file };
-            email::check(&config).map_err(anyhow::Error::msg)?;
             let summary = format!("{} recipient(s) via {}:{}", config.to.len(), config.host, config.port);
-            let c = save_channel(&store, &name, &ChannelConfig::Email(config)).await?;
+            let c = ops.add_channel(&actor, &name, &ChannelConfig::Email(config)).await?;
             println!("channel {:?} added (email to {summary}); its password is stored sealed", c.name);
         }
         ChannelCommand::Add(AddKind::Jsonl { name, path }) => {
             let path = std::path::absolute(&path).with_context(|| format!("cannot resolve {}", path.display()))?;
             let config = ChannelConfig::JsonLines(JsonLinesConfig { path: path.display().to_string() });
-            let c = save_channel(&store, &name, &config).await?;
+            let c = ops.add_channel(&actor, &name, &config).await?;
             println!("channel {:?} added: alerts are appended to {}", c.name, path.display());
         }
         ChannelCommand::List { json } => {
-            let channels = store.channels().await?;
+            let channels = ops.channels(&actor).await?;
             if json {
                 return print_json(&channels).map(|_| ExitCode::SUCCESS);
             }
@@ -262,8 +249,8 @@ pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
             print_table(&["NAME", "KIND", "STATE", "ADDED"], &rows);
         }
         ChannelCommand::Test { name } => {
-            let c = store.channel(&name).await?;
-            send_test(app, &store, &[c]).await?;
+            let c = ops.store.channel(&name).await.map_err(honeytrail_app::OpError::from)?;
+            send_test(&ops, &actor, &[c]).await?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -286,14 +273,15 @@ pub struct AlertTestArgs {
 }
 
 pub async fn alert(app: &App, cmd: AlertCommand) -> Result<ExitCode> {
-    let store = app.store().await?;
+    let ops = app.ops().await?;
+    let actor = app.acting();
     let AlertCommand::Test(a) = cmd;
-    let all = store.channels().await?;
+    let all = ops.channels(&actor).await?;
     let chosen: Vec<honeytrail_store::Channel> = match (&a.channel, &a.route) {
-        (Some(name), _) => vec![store.channel(name).await?],
+        (Some(name), _) => vec![ops.store.channel(name).await.map_err(honeytrail_app::OpError::from)?],
         (None, Some(route)) => {
-            let r = store
-                .routes()
+            let r = ops
+                .routes(&actor)
                 .await?
                 .into_iter()
                 .find(|r| &r.name == route)
@@ -305,17 +293,15 @@ pub async fn alert(app: &App, cmd: AlertCommand) -> Result<ExitCode> {
     if chosen.is_empty() {
         bail!("no channel to test; add one with `honeytrail channel add`");
     }
-    send_test(app, &store, &chosen).await
+    send_test(&ops, &actor, &chosen).await
 }
 
 /// Sends the test alert through each channel; fails if any failed.
-async fn send_test(app: &App, store: &Store, channels: &[honeytrail_store::Channel]) -> Result<ExitCode> {
-    let settings = Settings::from_config(app);
-    let sender = settings.sender()?;
+async fn send_test(ops: &Ops, actor: &Actor, channels: &[honeytrail_store::Channel]) -> Result<ExitCode> {
     let mut failed = 0;
     for c in channels {
-        match send_test_alert(store, &sender, c, &app.actor()).await {
-            Ok(_) => println!("test alert delivered through {:?} ({})", c.name, c.kind),
+        match ops.test_channel(actor, &c.name).await {
+            Ok(()) => println!("test alert delivered through {:?} ({})", c.name, c.kind),
             Err(f) => {
                 failed += 1;
                 eprintln!("test alert through {:?} ({}) failed: {}", c.name, c.kind, f.message);

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use honeytrail_store::NewHop;
 
 use super::{parse_time, print_json, when};
-use crate::app::App;
+use honeytrail_app::App;
 
 #[derive(Subcommand, Debug)]
 pub enum CustodyCommand {

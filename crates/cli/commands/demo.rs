@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser};
 use rand::Rng;
 
-use crate::config::Overrides;
+use honeytrail_app::config::Overrides;
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -26,7 +26,7 @@ fn sample_secret() -> String {
 }
 
 pub async fn run(args: DemoArgs, overrides: Overrides) -> Result<ExitCode> {
-    let base = overrides.data_dir.clone().unwrap_or_else(crate::config::default_data_dir);
+    let base = overrides.data_dir.clone().unwrap_or_else(honeytrail_app::config::default_data_dir);
     let dir = args.dir.unwrap_or_else(|| base.join("demo"));
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear the old demo in {}", dir.display()))?;
@@ -35,7 +35,7 @@ pub async fn run(args: DemoArgs, overrides: Overrides) -> Result<ExitCode> {
     let config = dir.join("honeytrail.toml");
     std::fs::write(
         &config,
-        format!("data_dir = {:?}\n\n{}", dir.display().to_string(), crate::config::DEFAULT_CONFIG),
+        format!("data_dir = {:?}\n\n{}", dir.display().to_string(), honeytrail_app::config::DEFAULT_CONFIG),
     )?;
 
     // A laptop's existing credentials file, with a real profile that must survive.

@@ -2,14 +2,15 @@
 
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
-use honeytrail_core::incident::{activity, IncidentState};
-use honeytrail_store::{IncidentFilter, Store};
+use honeytrail_app::ops::IncidentQuery;
+use honeytrail_app::OpError;
+use honeytrail_core::incident::IncidentState;
 use serde_json::json;
 
 use super::{print_json, print_table, when};
-use crate::app::App;
+use honeytrail_app::App;
 
 #[derive(Subcommand, Debug)]
 pub enum IncidentCommand {
@@ -60,110 +61,11 @@ pub struct NoteArgs {
     text: String,
 }
 
-/// Everything about an incident as one JSON value: the record written for a
-/// SIEM, and what `show --json` prints.
-pub async fn incident_record(store: &Store, id: i64, kind: &str) -> Result<serde_json::Value> {
-    let incident = store.incident(id).await?;
-    let token = store.token(incident.token_id).await?;
-    let described = store.describe_token(&token).await?;
-    let seen_events = store.incident_events(id).await?;
-    let mut timeline = Vec::new();
-    for (e, seen) in &seen_events {
-        let seen = Some(*seen);
-        timeline.push(json!({
-            "event_id": e.event_id,
-            "event_time": e.event_time,
-            "seen_at": seen,
-            "detection_delay_seconds": seen.map(|s| (s - e.event_time).num_seconds()),
-            "event_source": e.event_source,
-            "event_name": e.event_name,
-            "aws_region": e.aws_region,
-            "source_ip": e.source_ip,
-            "user_agent": e.user_agent,
-            "error_code": e.error_code,
-            "error_message": e.error_message,
-            "source": e.source,
-            "origin": e.origin,
-        }));
-    }
-    let events: Vec<_> = seen_events.into_iter().map(|(e, _)| e).collect();
-    let placements =
-        store.placements(&honeytrail_store::PlacementFilter { token_id: Some(token.id), ..Default::default() }).await?;
-    let runbook = runbook_for(store, &token, &incident, &described, &activity(&events), &placements).await?;
-    let mut owners: Vec<&str> = placements
-        .iter()
-        .filter(|p| p.placement.removed_at.is_none())
-        .filter_map(|p| p.placement.spot.owner.as_deref())
-        .collect();
-    owners.sort();
-    owners.dedup();
-    let mut incident_json = json!(incident);
-    incident_json["severity"] =
-        json!(honeytrail_core::incident::Severity::of(&token.labels, incident.state, incident.kind));
-    Ok(json!({
-        "type": kind,
-        "incident": incident_json,
-        "owners": owners,
-        "token": {
-            "id": token.id,
-            "access_key_id": token.access_key_id,
-            "kind": token.kind,
-            "state": token.state,
-            "iam_user_name": token.iam_user_name,
-            "labels": token.labels,
-            "memo": token.memo,
-        },
-        "placement": described.headline,
-        "placements": described.placements,
-        "may_have_leaked_at": described.custody,
-        "activity": activity(&events),
-        "events": timeline,
-        "history": store.incident_log(id).await?,
-        "runbook": runbook,
-    }))
-}
-
-/// The runbook text for an incident: the stored runbook its token selects
-/// (by label, then placement format, then default), else the shipped one.
-async fn runbook_for(
-    store: &Store,
-    token: &honeytrail_core::Token,
-    incident: &honeytrail_core::incident::Incident,
-    described: &honeytrail_core::describe::Description,
-    activity: &honeytrail_core::incident::Activity,
-    placements: &[honeytrail_store::PlacedToken],
-) -> Result<String> {
-    use honeytrail_alert::runbook::{self, Runbook};
-    let formats: Vec<String> = placements.iter().filter_map(|p| p.placement.spot.format.clone()).collect();
-    let mut owners: Vec<String> = placements.iter().filter_map(|p| p.placement.spot.owner.clone()).collect();
-    owners.dedup();
-    let stored: Vec<Runbook> = store
-        .runbooks()
-        .await?
-        .into_iter()
-        .map(|r| Runbook { name: r.name, selector: r.selector, template: r.template })
-        .collect();
-    let labels: Vec<(String, String)> = token.labels.clone().into_iter().collect();
-    let template =
-        runbook::choose(&stored, &labels, &formats).map(|r| r.template.as_str()).unwrap_or(runbook::DEFAULT_TEMPLATE);
-    let context = json!({
-        "key": token.access_key_id,
-        "incident": incident,
-        "placement": described.headline,
-        "placements": described.placements,
-        "owners": owners,
-        "custody": described.custody,
-        "activity": activity,
-        "retired": incident.token_retired,
-    });
-    Ok(runbook::render(template, &context))
-}
-
 /// The same commands against a running server.
 pub async fn remote(r: &super::remote::Remote, cmd: IncidentCommand) -> Result<ExitCode> {
     let (id, next, note) = match &cmd {
         IncidentCommand::List(a) => {
-            let state = a.state.as_deref().map(str::parse::<IncidentState>).transpose().map_err(anyhow::Error::msg)?;
+            let state = a.state.as_deref().map(str::parse::<IncidentState>).transpose()?;
             let unresolved = state.is_none() && !a.all;
             let mut path = format!("/incidents?unresolved={unresolved}");
             if let Some(s) = state {
@@ -189,16 +91,23 @@ pub async fn remote(r: &super::remote::Remote, cmd: IncidentCommand) -> Result<E
 }
 
 pub async fn run(app: &App, cmd: IncidentCommand) -> Result<ExitCode> {
-    let store = app.store().await?;
+    let ops = app.ops().await?;
+    let actor = app.acting();
     let change = |args: &ChangeArgs, next: IncidentState| (args.id, next, args.note.clone());
     let (id, next, note) = match &cmd {
-        IncidentCommand::List(a) => return list(&store, a).await,
-        IncidentCommand::Show(a) => return show(&store, a).await,
+        IncidentCommand::List(a) => {
+            let state = a.state.as_deref().map(str::parse::<IncidentState>).transpose()?;
+            let q = IncidentQuery {
+                state: state.map(|s| s.as_str().to_string()),
+                unresolved: state.is_none() && !a.all,
+                ..IncidentQuery::default()
+            };
+            let incidents = ops.search_incidents(&actor, &q).await?;
+            return print_list(&incidents, a, q.unresolved);
+        }
+        IncidentCommand::Show(a) => return print_record(&ops.incident_record(&actor, a.id).await?, a),
         IncidentCommand::Note(a) => {
-            if a.text.trim().is_empty() {
-                bail!("the note is empty");
-            }
-            store.add_incident_note(a.id, &app.actor(), a.text.trim()).await?;
+            ops.add_note(&actor, a.id, &a.text).await?;
             println!("note added to incident #{}", a.id);
             return Ok(ExitCode::SUCCESS);
         }
@@ -207,17 +116,10 @@ pub async fn run(app: &App, cmd: IncidentCommand) -> Result<ExitCode> {
         IncidentCommand::Confirm(a) => change(a, IncidentState::Confirmed),
         IncidentCommand::Resolve(a) => change(a, IncidentState::Resolved),
     };
-    let before = store.incident(id).await?.state;
-    let incident = store.change_incident_state(id, next, &app.actor(), note.as_deref()).await?;
+    let before = ops.store.incident(id).await.map_err(OpError::from)?.state;
+    let incident = ops.change_state(&actor, id, next.as_str(), note.as_deref()).await?;
     println!("incident #{id}: {before} → {}", incident.state);
     Ok(ExitCode::SUCCESS)
-}
-
-async fn list(store: &Store, a: &ListArgs) -> Result<ExitCode> {
-    let state = a.state.as_deref().map(str::parse::<IncidentState>).transpose().map_err(anyhow::Error::msg)?;
-    let filter = IncidentFilter { state, unresolved: state.is_none() && !a.all, ..Default::default() };
-    let incidents = store.incidents(&filter).await?;
-    print_list(&incidents, a, filter.unresolved)
 }
 
 fn print_list(incidents: &[honeytrail_core::incident::Incident], a: &ListArgs, unresolved: bool) -> Result<ExitCode> {
@@ -243,11 +145,6 @@ fn print_list(incidents: &[honeytrail_core::incident::Incident], a: &ListArgs, u
         .collect();
     print_table(&["ID", "STATE", "ACCESS KEY", "EVENTS", "FIRST SEEN", "LAST SEEN"], &rows);
     Ok(ExitCode::SUCCESS)
-}
-
-async fn show(store: &Store, a: &ShowArgs) -> Result<ExitCode> {
-    let record = incident_record(store, a.id, "incident").await?;
-    print_record(&record, a)
 }
 
 fn print_record(record: &serde_json::Value, a: &ShowArgs) -> Result<ExitCode> {

@@ -3,8 +3,9 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use crate::app::{write_private, App};
-use crate::config::DEFAULT_CONFIG;
+use honeytrail_app::config::DEFAULT_CONFIG;
+use honeytrail_app::context::write_private;
+use honeytrail_app::App;
 
 #[derive(Args, Debug)]
 pub struct InitArgs {

@@ -23,7 +23,6 @@ pub mod watch;
 use anyhow::{anyhow, Result};
 use chrono::{DateTime, Utc};
 use clap::Args;
-use honeytrail_core::model::parse_label;
 use honeytrail_core::{Labels, Spot};
 use serde::Serialize;
 
@@ -49,6 +48,19 @@ pub struct SpotArgs {
 }
 
 impl SpotArgs {
+    /// These fields as a placement request (the token, host and path to be
+    /// filled in by the caller).
+    pub fn to_request(&self) -> Result<honeytrail_app::ops::PlacementRequest> {
+        Ok(honeytrail_app::ops::PlacementRequest {
+            owner: self.owner.clone(),
+            asset: self.asset.clone(),
+            serial: self.serial.clone(),
+            notes: self.notes.clone(),
+            labels: parse_labels(&self.placement_labels)?,
+            ..Default::default()
+        })
+    }
+
     pub fn to_spot(&self, host: String, path: String, format: Option<String>, placed_by: String) -> Result<Spot> {
         Ok(Spot {
             host,
@@ -65,7 +77,7 @@ impl SpotArgs {
 }
 
 pub fn parse_labels(raw: &[String]) -> Result<Labels> {
-    raw.iter().map(|l| parse_label(l).map_err(|e| anyhow!(e))).collect()
+    Ok(honeytrail_core::parse_labels(raw)?)
 }
 
 pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
@@ -101,9 +113,7 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-pub fn labels_text(labels: &Labels) -> String {
-    labels.iter().map(|(k, v)| if v.is_empty() { k.clone() } else { format!("{k}={v}") }).collect::<Vec<_>>().join(",")
-}
+pub use honeytrail_core::model::labels_text;
 
 /// What an audit entry says about a command line that changes something:
 /// `("cli.<command words>", target)`; `None` for commands that only read, and

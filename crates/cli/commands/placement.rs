@@ -3,13 +3,13 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use chrono::Utc;
 use clap::{Args, Subcommand};
+use honeytrail_app::ops::placements::write_csv;
+use honeytrail_app::ops::{PlacementQuery, PlacementRequest};
 use honeytrail_core::describe::spot_phrase;
-use honeytrail_store::PlacementFilter;
 
-use super::{labels_text, parse_time, print_json, print_table, when, SpotArgs};
-use crate::app::App;
+use super::{parse_time, print_json, print_table, when, SpotArgs};
+use honeytrail_app::App;
 
 #[derive(Subcommand, Debug)]
 pub enum PlacementCommand {
@@ -73,34 +73,33 @@ pub struct RemoveArgs {
 }
 
 pub async fn run(app: &App, cmd: PlacementCommand) -> Result<ExitCode> {
-    let store = app.store().await?;
+    let ops = app.ops().await?;
+    let actor = app.acting();
     match cmd {
         PlacementCommand::Add(a) => {
-            let token = store.find_token(&a.token).await?;
-            if let Some(f) = &a.format {
-                f.parse::<honeytrail_core::bait::Format>().map_err(anyhow::Error::msg)?;
-            }
-            let placed_by = a.placed_by.clone().unwrap_or_else(|| app.actor());
-            let spot = a.spot.to_spot(a.host.clone(), a.path.clone(), a.format.clone(), placed_by)?;
-            let at = a.placed_at.as_deref().map(parse_time).transpose()?.unwrap_or_else(Utc::now);
-            let p = store.add_placement(token.id, &spot, at).await?;
+            let request = PlacementRequest {
+                access_key_id: a.token.clone(),
+                host: a.host.clone(),
+                path: a.path.clone(),
+                format: a.format.clone(),
+                placed_by: a.placed_by.clone(),
+                placed_at: a.placed_at.as_deref().map(parse_time).transpose()?,
+                ..a.spot.to_request()?
+            };
+            let p = ops.add_placement(&actor, &request).await?;
             if a.json {
                 return print_json(&p).map(|_| ExitCode::SUCCESS);
             }
+            let token = ops.store.token(p.token_id).await?;
             println!("placement #{} recorded: {} on {}", p.id, token.access_key_id, spot_phrase(&p.spot));
         }
         PlacementCommand::List(a) => {
-            let token_id = match &a.token {
-                Some(t) => Some(store.find_token(t).await?.id),
-                None => None,
-            };
-            let filter =
-                PlacementFilter { token_id, host: a.host.clone(), owner: a.owner.clone(), include_removed: a.all };
-            let placements = store.placements(&filter).await?;
+            let q = PlacementQuery { token: a.token.clone(), host: a.host.clone(), owner: a.owner.clone(), all: a.all };
+            let placements = ops.search_placements(&actor, &q).await?;
             return print_placements(&placements, &a);
         }
         PlacementCommand::Remove(a) => {
-            let p = store.remove_placement(a.id, Utc::now()).await?;
+            let p = ops.remove_placement(&actor, a.id).await?;
             println!("placement #{} marked removed ({}); it stays in the history", p.id, spot_phrase(&p.spot));
         }
     }
@@ -175,45 +174,4 @@ pub async fn remote(r: &super::remote::Remote, cmd: PlacementCommand) -> Result<
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The placements inventory as CSV (the `--csv` export and the server's download).
-pub fn write_csv(placements: &[honeytrail_store::PlacedToken], out: impl std::io::Write) -> Result<()> {
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record([
-        "placement",
-        "access_key_id",
-        "host",
-        "path",
-        "owner",
-        "asset",
-        "serial",
-        "format",
-        "placed_by",
-        "placed_at",
-        "removed_at",
-        "notes",
-        "labels",
-    ])?;
-    for p in placements {
-        let s = &p.placement.spot;
-        let opt = |o: &Option<String>| o.clone().unwrap_or_default();
-        w.write_record([
-            p.placement.id.to_string(),
-            p.access_key_id.clone(),
-            s.host.clone(),
-            s.path.clone(),
-            opt(&s.owner),
-            opt(&s.asset),
-            opt(&s.serial),
-            opt(&s.format),
-            opt(&s.placed_by),
-            p.placement.placed_at.to_rfc3339(),
-            p.placement.removed_at.map(|r| r.to_rfc3339()).unwrap_or_default(),
-            opt(&s.notes),
-            labels_text(&s.labels),
-        ])?;
-    }
-    w.flush()?;
-    Ok(())
 }

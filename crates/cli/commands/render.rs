@@ -15,7 +15,8 @@ use honeytrail_core::TokenState;
 use honeytrail_store::NewHop;
 
 use super::SpotArgs;
-use crate::app::{hostname, App};
+use honeytrail_app::context::hostname;
+use honeytrail_app::App;
 
 #[derive(Args, Debug)]
 pub struct RenderArgs {
@@ -61,7 +62,7 @@ pub async fn remote(r: &super::remote::Remote, args: RenderArgs) -> Result<ExitC
     if args.into.is_some() || args.profile.is_some() || args.region.is_some() {
         bail!("with --server, render prints the bait with the server's profile and region; --into, --profile and --region work against a local store only");
     }
-    let format: Format = args.format.parse().map_err(|e: String| anyhow!(e))?;
+    let format: Format = args.format.parse()?;
     let path = format!("/tokens/{}/bait/{}", super::remote::q(&args.token), format.name());
     print!("{}", r.get_text(&path).await?);
     std::io::stdout().flush()?;
@@ -69,7 +70,7 @@ pub async fn remote(r: &super::remote::Remote, args: RenderArgs) -> Result<ExitC
 }
 
 pub async fn run(app: &App, args: RenderArgs) -> Result<ExitCode> {
-    let format: Format = args.format.parse().map_err(|e: String| anyhow!(e))?;
+    let format: Format = args.format.parse()?;
     let store = app.store().await?;
     let token = store.find_token(&args.token).await?;
     if token.state == TokenState::Retired {

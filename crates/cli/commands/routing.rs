@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
 use super::{print_json, print_table};
-use crate::app::App;
+use honeytrail_app::App;
 
 #[derive(Subcommand, Debug)]
 pub enum RunbookCommand {
@@ -30,11 +30,12 @@ pub enum RunbookCommand {
 
 pub async fn runbook(app: &App, cmd: RunbookCommand) -> Result<ExitCode> {
     use honeytrail_alert::runbook;
-    let store = app.store().await?;
+    let ops = app.ops().await?;
+    let actor = app.acting();
     match cmd {
         RunbookCommand::List => {
             let rows: Vec<Vec<String>> =
-                store.runbooks().await?.into_iter().map(|r| vec![r.name, r.selector]).collect();
+                ops.runbooks(&actor).await?.into_iter().map(|r| vec![r.name, r.selector]).collect();
             if rows.is_empty() {
                 eprintln!(
                     "no runbooks set: alerts carry the shipped default (`honeytrail runbook show default-shipped`)"
@@ -47,8 +48,8 @@ pub async fn runbook(app: &App, cmd: RunbookCommand) -> Result<ExitCode> {
             if name == "default-shipped" {
                 print!("{}", runbook::DEFAULT_TEMPLATE);
             } else {
-                let r = store
-                    .runbooks()
+                let r = ops
+                    .runbooks(&actor)
                     .await?
                     .into_iter()
                     .find(|r| r.name == name)
@@ -58,14 +59,12 @@ pub async fn runbook(app: &App, cmd: RunbookCommand) -> Result<ExitCode> {
             }
         }
         RunbookCommand::Set { name, selector, file } => {
-            runbook::check_selector(&selector).map_err(anyhow::Error::msg)?;
             let template = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            runbook::check(&template).map_err(anyhow::Error::msg)?;
-            store.set_runbook(&honeytrail_store::StoredRunbook { name: name.clone(), selector, template }).await?;
+            ops.set_runbook(&actor, &name, &selector, &template).await?;
             println!("runbook {name:?} set");
         }
         RunbookCommand::Remove { name } => {
-            store.remove_runbook(&name).await?;
+            ops.remove_runbook(&actor, &name).await?;
             println!("runbook {name:?} removed");
         }
     }
@@ -112,15 +111,13 @@ pub struct RouteArgs {
 }
 
 pub async fn route(app: &App, cmd: RouteCommand) -> Result<ExitCode> {
-    let store = app.store().await?;
+    let ops = app.ops().await?;
+    let actor = app.acting();
     match cmd {
         RouteCommand::Add(a) => {
-            let label = a.label.as_deref().map(|l| match l.split_once('=') {
-                Some((n, v)) => (n.to_string(), Some(v.to_string())),
-                None => (l.to_string(), None),
-            });
-            let states =
-                a.states.iter().map(|s| s.parse()).collect::<Result<Vec<_>, String>>().map_err(anyhow::Error::msg)?;
+            let label =
+                honeytrail_core::LabelFilter::parse(a.label.as_deref().unwrap_or(""))?.map(|l| (l.name, l.value));
+            let states = a.states.iter().map(|s| s.parse()).collect::<Result<Vec<_>, _>>()?;
             let route = honeytrail_core::route::Route {
                 name: a.name,
                 channels: a.channels,
@@ -128,14 +125,14 @@ pub async fn route(app: &App, cmd: RouteCommand) -> Result<ExitCode> {
                 owner: a.owner,
                 host: a.host,
                 states,
-                min_severity: a.min_severity.as_deref().map(str::parse).transpose().map_err(anyhow::Error::msg)?,
+                min_severity: a.min_severity.as_deref().map(str::parse).transpose()?,
                 default: a.default,
             };
-            store.add_route(&route).await?;
+            ops.add_route(&actor, &route).await?;
             println!("route {:?} added: → {}", route.name, route.channels.join(", "));
         }
         RouteCommand::List { json } => {
-            let routes = store.routes().await?;
+            let routes = ops.routes(&actor).await?;
             if json {
                 return print_json(&routes).map(|_| ExitCode::SUCCESS);
             }
@@ -178,7 +175,7 @@ pub async fn route(app: &App, cmd: RouteCommand) -> Result<ExitCode> {
             }
         }
         RouteCommand::Remove { name } => {
-            store.remove_route(&name).await?;
+            ops.remove_route(&actor, &name).await?;
             println!("route {name:?} removed");
         }
     }

@@ -6,15 +6,16 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::Utc;
 use clap::{Args, Subcommand, ValueEnum};
-use honeytrail_aws::{AwsError, CanaryAccount, DenyGuard, MintSpec, MintedKey};
+use honeytrail_app::ops::{MintRequest, Retired, Rotated, TokenQuery};
+use honeytrail_app::Ops;
 use honeytrail_core::keyid::{self, AccountDecode};
-use honeytrail_core::{describe, naming, NewToken, Secret, Token, TokenKind, TokenState};
-use honeytrail_store::{NewHop, PlacementFilter, Store, TokenFilter};
+use honeytrail_core::{describe, Secret, Token, TokenKind, TokenState};
+use honeytrail_store::{NewHop, PlacementFilter, Store};
 use serde::Serialize;
 
 use super::{labels_text, parse_labels, print_json, print_table, when, SpotArgs};
-use crate::app::{hostname, App};
-use crate::config::Guard;
+use honeytrail_app::context::hostname;
+use honeytrail_app::App;
 
 mod import;
 
@@ -184,99 +185,37 @@ pub async fn remote(r: &super::remote::Remote, cmd: TokenCommand) -> Result<Exit
 }
 
 pub async fn run(app: &App, cmd: TokenCommand) -> Result<ExitCode> {
-    let store = app.store().await?;
+    let ops = app.ops().await?;
+    let store = &ops.store;
     match cmd {
-        TokenCommand::Mint(MintKind::Aws(args)) => mint(app, &store, args).await,
-        TokenCommand::Import(ImportKind::Aws(args)) => import::run(app, &store, args).await,
-        TokenCommand::List(args) => list(&store, args).await,
-        TokenCommand::Show(args) => show(app, &store, args).await,
-        TokenCommand::Describe(args) => describe_cmd(&store, args).await,
-        TokenCommand::Retire(args) => retire(app, &store, args).await,
-        TokenCommand::Rotate(args) => rotate(app, &store, args).await,
+        TokenCommand::Mint(MintKind::Aws(args)) => mint(app, &ops, args).await,
+        TokenCommand::Import(ImportKind::Aws(args)) => import::run(app, store, args).await,
+        TokenCommand::List(args) => list(app, &ops, args).await,
+        TokenCommand::Show(args) => show(app, store, args).await,
+        TokenCommand::Describe(args) => describe_cmd(store, args).await,
+        TokenCommand::Retire(args) => retire(app, &ops, args).await,
+        TokenCommand::Rotate(args) => rotate(app, &ops, args).await,
     }
 }
 
-fn guard(app: &App) -> DenyGuard {
-    let m = &app.config.mint;
-    match m.guard {
-        Guard::Inline => DenyGuard::Inline { policy_name: m.policy_name.clone() },
-        Guard::Group => DenyGuard::Group { group_name: m.group_name.clone(), policy_name: m.policy_name.clone() },
-    }
-}
-
-/// Creates one key in AWS: on a packed user when asked and possible, else on
-/// a new user with a generated (or the given) name.
-async fn mint_in_aws(
-    app: &App,
-    store: &Store,
-    account: &CanaryAccount,
-    name: Option<&str>,
-    pack: bool,
-) -> Result<MintedKey> {
-    if pack {
-        if let Some(user) = user_with_one_key(store).await? {
-            return Ok(account.add_key(&user).await?);
-        }
-    }
-    if let Some(name) = name {
-        naming::validate_user_name(name)?;
-        return Ok(account.mint(&MintSpec { user_name: name.to_string(), guard: guard(app) }).await?);
-    }
-    // A generated name can collide with an existing user; draw again a few times.
-    let mut last = None;
-    for _ in 0..5 {
-        let candidate = naming::generate(&app.config.mint.naming_pattern, &mut rand::thread_rng())?;
-        let taken = !store
-            .list_tokens(&TokenFilter { iam_user_name: Some(candidate.clone()), ..Default::default() })
-            .await?
-            .is_empty();
-        if taken {
-            continue;
-        }
-        match account.mint(&MintSpec { user_name: candidate, guard: guard(app) }).await {
-            Err(e @ AwsError::AlreadyExists { .. }) => last = Some(e),
-            other => return Ok(other?),
-        }
-    }
-    Err(last
-        .map(Into::into)
-        .unwrap_or_else(|| anyhow!("could not find a free IAM user name; widen mint.naming_pattern")))
-}
-
-async fn user_with_one_key(store: &Store) -> Result<Option<String>> {
-    let tokens = store.list_tokens(&TokenFilter::active_minted()).await?;
-    let mut counts = std::collections::BTreeMap::<String, usize>::new();
-    for t in tokens {
-        if let Some(u) = t.iam_user_name {
-            *counts.entry(u).or_default() += 1;
-        }
-    }
-    Ok(counts.into_iter().find(|(_, n)| *n == 1).map(|(u, _)| u))
-}
-
-async fn mint(app: &App, store: &Store, args: MintArgs) -> Result<ExitCode> {
+async fn mint(app: &App, ops: &Ops, args: MintArgs) -> Result<ExitCode> {
     if args.count > 1 && args.name.is_some() {
         bail!("--name names one IAM user; drop it to mint --count {} keys with generated names", args.count);
     }
     let labels = parse_labels(&args.labels)?;
-    let account = app.canary_account().await;
-    let pack = args.pack || app.config.mint.pack_two_keys;
+    let actor = app.acting();
     let mut minted = Vec::new();
     for _ in 0..args.count {
-        let key = match mint_in_aws(app, store, &account, args.name.as_deref(), pack).await {
-            Ok(key) => key,
+        let request =
+            MintRequest { labels: labels.clone(), memo: args.memo.clone(), name: args.name.clone(), pack: args.pack };
+        match ops.mint(&actor, request).await {
+            Ok(token) => minted.push(token),
             Err(e) if !minted.is_empty() => {
                 let done: Vec<&str> = minted.iter().map(|t: &Token| t.access_key_id.as_str()).collect();
-                return Err(e.context(format!(
-                    "{} key(s) were minted and registered before this failure: {}",
-                    done.len(),
-                    done.join(", ")
-                )));
+                bail!("{e}; {} key(s) were minted and registered before this failure: {}", done.len(), done.join(", "));
             }
-            Err(e) => return Err(e),
-        };
-        let token = record_minted(store, &account, &key, args.memo.clone(), labels.clone(), &app.actor()).await?;
-        minted.push(token);
+            Err(e) => return Err(e.into()),
+        }
     }
     if args.json {
         return print_json(&minted).map(|_| ExitCode::SUCCESS);
@@ -296,103 +235,14 @@ async fn mint(app: &App, store: &Store, args: MintArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Records a key just minted in AWS, or deletes it again in AWS if the store
-/// refuses it, so a key exists in both or in neither.
-async fn record_minted(
-    store: &Store,
-    account: &CanaryAccount,
-    key: &MintedKey,
-    memo: String,
-    labels: honeytrail_core::Labels,
-    actor: &str,
-) -> Result<Token> {
-    let new = minted_token(key, memo, labels);
-    let hop = generated_hop(actor, key);
-    match store.insert_token(&new, &[], &[hop]).await {
-        Ok(token) => Ok(token),
-        Err(e) => {
-            let cleanup = async {
-                account.delete_key(&key.user_name, &key.access_key_id).await?;
-                account.delete_user_if_unused(&key.user_name).await
-            }
-            .await;
-            Err(match cleanup {
-                Ok(_) => anyhow!(e).context(format!("minted {} but could not record it, so it was deleted again in AWS", key.access_key_id)),
-                Err(c) => anyhow!(e).context(format!(
-                    "minted {} but could not record it, and deleting it in AWS failed too ({c}); delete it by hand: aws iam delete-access-key --user-name {} --access-key-id {}",
-                    key.access_key_id, key.user_name, key.access_key_id
-                )),
-            })
-        }
-    }
-}
-
-/// Mints one key with a generated name and records it (the server's mint).
-pub async fn mint_one(
-    app: &App,
-    store: &Store,
-    actor: &str,
-    labels: honeytrail_core::Labels,
-    memo: String,
-) -> Result<Token> {
-    let account = app.canary_account().await;
-    let key = mint_in_aws(app, store, &account, None, app.config.mint.pack_two_keys).await?;
-    record_minted(store, &account, &key, memo, labels, actor).await
-}
-
-/// Retires a token: for a minted key, deletes it in AWS first (if that
-/// fails the store still says active, and retrying is safe).
-pub async fn retire_one(app: &App, store: &Store, token: &Token) -> Result<(Token, bool)> {
-    let mut user_deleted = false;
-    if token.kind == TokenKind::AwsMinted {
-        user_deleted = delete_in_aws(store, &app.canary_account().await, token).await?;
-    }
-    Ok((store.retire_token(token.id, Utc::now()).await?, user_deleted))
-}
-
-/// The registry record of a key just minted in AWS.
-fn minted_token(key: &MintedKey, memo: String, labels: honeytrail_core::Labels) -> NewToken {
-    NewToken {
-        kind: Some(TokenKind::AwsMinted),
-        access_key_id: key.access_key_id.clone(),
-        secret: Some(key.secret_access_key.clone()),
-        iam_user_name: Some(key.user_name.clone()),
-        iam_user_arn: Some(key.user_arn.clone()),
-        account_id: key.account_id.clone(),
-        memo,
-        labels,
-        created_at: Some(key.created_at),
-        ..NewToken::default()
-    }
-}
-
-fn generated_hop(actor: &str, key: &MintedKey) -> NewHop {
-    NewHop {
-        description: format!(
-            "generated in canary account {} by honeytrail on {}",
-            key.account_id.as_deref().unwrap_or("?"),
-            hostname()
-        ),
-        actor: Some(actor.to_string()),
-        automatic: true,
-        at: key.created_at,
-    }
-}
-
-async fn list(store: &Store, args: ListArgs) -> Result<ExitCode> {
-    let label = match &args.label {
-        Some(raw) => {
-            let (name, value) = raw.split_once('=').map(|(n, v)| (n, Some(v.to_string()))).unwrap_or((raw, None));
-            Some((name.to_string(), value))
-        }
-        None => None,
-    };
+async fn list(app: &App, ops: &Ops, args: ListArgs) -> Result<ExitCode> {
     let state = match args.state {
-        StateArg::Active => Some(TokenState::Active),
-        StateArg::Retired => Some(TokenState::Retired),
+        StateArg::Active => Some(TokenState::Active.to_string()),
+        StateArg::Retired => Some(TokenState::Retired.to_string()),
         StateArg::All => None,
     };
-    let tokens = store.list_tokens(&TokenFilter { state, label, ..Default::default() }).await?;
+    let q = TokenQuery { state, label: args.label.clone(), ..TokenQuery::default() };
+    let tokens = ops.search_tokens(&app.acting(), &q).await?;
     print_tokens(&tokens, args.json)
 }
 
@@ -559,32 +409,10 @@ async fn describe_cmd(store: &Store, args: RefArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Deletes a minted key in AWS, and its user once no active token uses it.
-async fn delete_in_aws(store: &Store, account: &CanaryAccount, token: &Token) -> Result<bool> {
-    let user = token.iam_user_name.as_deref().ok_or_else(|| {
-        anyhow!("token #{} was minted but has no IAM user on record; delete its key in AWS by hand", token.id)
-    })?;
-    account.delete_key(user, &token.access_key_id).await?;
-    let others = store
-        .list_tokens(&TokenFilter {
-            state: Some(TokenState::Active),
-            iam_user_name: Some(user.to_string()),
-            ..Default::default()
-        })
-        .await?
-        .into_iter()
-        .filter(|t| t.id != token.id)
-        .count();
-    if others > 0 {
-        return Ok(false);
-    }
-    Ok(account.delete_user_if_unused(user).await?)
-}
-
-async fn retire(app: &App, store: &Store, args: RefArgs) -> Result<ExitCode> {
-    let token = store.find_token(&args.token).await?;
+async fn retire(app: &App, ops: &Ops, args: RefArgs) -> Result<ExitCode> {
+    let token = ops.find_token(&args.token).await?;
     let was = token.state;
-    let (retired, user_deleted) = retire_one(app, store, &token).await?;
+    let Retired { token: retired, user_deleted } = ops.retire(&app.acting(), &args.token).await?;
     if args.json {
         return print_json(&retired).map(|_| ExitCode::SUCCESS);
     }
@@ -604,38 +432,16 @@ async fn retire(app: &App, store: &Store, args: RefArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn rotate(app: &App, store: &Store, args: RefArgs) -> Result<ExitCode> {
-    let old = store.find_token(&args.token).await?;
-    if old.state == TokenState::Retired {
-        bail!("{} is retired; rotation replaces an active token", old.access_key_id);
+async fn rotate(app: &App, ops: &Ops, args: RefArgs) -> Result<ExitCode> {
+    let Rotated { old, token, user_name, old_key_left_in_aws } = ops.rotate(&app.acting(), &args.token).await?;
+    if let Some(e) = old_key_left_in_aws {
+        eprintln!("warning: the old key {} is retired in honeytrail but deleting it in AWS failed: {e}. Run `honeytrail token retire {}` to try again", old.access_key_id, old.access_key_id);
     }
-    let account = app.canary_account().await;
-    let key = mint_in_aws(app, store, &account, None, app.config.mint.pack_two_keys).await?;
-    // Empty labels: the rotation carries the old token's labels over.
-    let new = minted_token(&key, old.memo.clone(), Default::default());
-    let hop = generated_hop(&app.actor(), &key);
-    let token = match store.record_rotation(old.id, &new, &[hop], Utc::now()).await {
-        Ok(t) => t,
-        Err(e) => {
-            let _ = account.delete_key(&key.user_name, &key.access_key_id).await;
-            let _ = account.delete_user_if_unused(&key.user_name).await;
-            return Err(anyhow!(e)
-                .context("could not record the rotation; the new key was deleted again and the old one is untouched"));
-        }
-    };
-    if old.kind == TokenKind::AwsMinted {
-        if let Err(e) = delete_in_aws(store, &account, &old).await {
-            eprintln!("warning: the old key {} is retired in honeytrail but deleting it in AWS failed: {e:#}. Run `honeytrail token retire {}` to try again", old.access_key_id, old.access_key_id);
-        }
-    }
-    let placements = store.placements(&PlacementFilter { token_id: Some(token.id), ..Default::default() }).await?;
+    let placements = ops.store.placements(&PlacementFilter { token_id: Some(token.id), ..Default::default() }).await?;
     if args.json {
         return print_json(&token).map(|_| ExitCode::SUCCESS);
     }
-    println!(
-        "rotated {} → {} (token #{}, IAM user {})",
-        old.access_key_id, token.access_key_id, token.id, key.user_name
-    );
+    println!("rotated {} → {} (token #{}, IAM user {user_name})", old.access_key_id, token.access_key_id, token.id);
     if placements.is_empty() {
         println!("no placements to carry over");
     } else {

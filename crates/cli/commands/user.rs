@@ -3,13 +3,11 @@
 
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Subcommand;
-use honeytrail_core::access::Role;
+use honeytrail_app::App;
 
 use super::{print_json, print_table, when};
-use crate::app::App;
-use crate::server::auth::{hash_password, new_password};
 
 #[derive(Subcommand, Debug)]
 pub enum UserCommand {
@@ -66,19 +64,16 @@ pub enum AuditCommand {
 }
 
 pub async fn run(app: &App, cmd: UserCommand) -> Result<ExitCode> {
-    let store = app.store().await?;
-    let actor = app.actor();
+    let ops = app.ops().await?;
+    let actor = app.acting();
     match cmd {
         UserCommand::Add { name, role } => {
-            let role: Role = role.parse().map_err(anyhow::Error::msg)?;
-            let password = new_password();
-            let user = store.add_user(&name, role, &hash_password(&password)?, true).await?;
-            store.audit(&actor, "user.create", &user.name, Some(role.as_str()), Some("cli")).await?;
-            println!("added {} ({role}); one-time password: {password}", user.name);
+            let added = ops.add_user(&actor, &name, &role).await?;
+            println!("added {} ({}); one-time password: {}", added.user.name, added.user.role, added.one_time_password);
             println!("they sign in with it and choose their own; it is not shown again");
         }
         UserCommand::List { json } => {
-            let users = store.users().await?;
+            let users = ops.users(&actor).await?;
             if json {
                 return print_json(&users).map(|_| ExitCode::SUCCESS);
             }
@@ -98,41 +93,24 @@ pub async fn run(app: &App, cmd: UserCommand) -> Result<ExitCode> {
             print_table(&["NAME", "ROLE", "STATE", "ADDED"], &rows);
         }
         UserCommand::ResetPassword { name } => {
-            let user = store.user(&name).await?;
-            let password = new_password();
-            store.set_password(user.id, &hash_password(&password)?, true).await?;
-            store.audit(&actor, "user.password-reset", &name, None, Some("cli")).await?;
+            let password = ops.reset_password(&actor, &name).await?;
             println!("new one-time password for {name}: {password}");
         }
         UserCommand::SetRole { name, role } => {
-            let role: Role = role.parse().map_err(anyhow::Error::msg)?;
-            let user = store.set_user_role(&name, role).await?;
-            store.audit(&actor, "user.role", &name, Some(role.as_str()), Some("cli")).await?;
+            let user = ops.set_user_role(&actor, &name, &role).await?;
             println!("{} is now {}", user.name, user.role);
         }
         UserCommand::Disable { name } => {
-            store.disable_user(&name).await?;
-            store.audit(&actor, "user.disable", &name, None, Some("cli")).await?;
+            ops.disable_user(&actor, &name).await?;
             println!("{name} is disabled; their sessions ended and their API tokens stopped working");
         }
         UserCommand::Token { name, purpose, role } => {
-            let user = store.user(&name).await?;
-            if user.disabled {
-                bail!("{name} is disabled");
-            }
-            let role = match role {
-                Some(r) => r.parse().map_err(anyhow::Error::msg)?,
-                None => user.role,
-            };
-            let (t, secret) = store.create_api_token(&user, &purpose, role).await?;
-            store
-                .audit(&actor, "api_token.create", &format!("API token #{}", t.id), Some(role.as_str()), Some("cli"))
-                .await?;
-            println!("{}", secret.expose());
-            eprintln!("API token #{} for {name} ({role}); shown only now, stored hashed", t.id);
+            let (t, secret) = ops.create_api_token(&actor, &name, &purpose, role.as_deref()).await?;
+            println!("{secret}");
+            eprintln!("API token #{} for {name} ({}); shown only now, stored hashed", t.id, t.role);
         }
         UserCommand::Tokens { json } => {
-            let tokens = store.api_tokens(None).await?;
+            let tokens = ops.api_tokens(&actor).await?;
             if json {
                 return print_json(&tokens).map(|_| ExitCode::SUCCESS);
             }
@@ -152,8 +130,7 @@ pub async fn run(app: &App, cmd: UserCommand) -> Result<ExitCode> {
             print_table(&["ID", "USER", "FOR", "ROLE", "LAST USED", "STATE"], &rows);
         }
         UserCommand::Revoke { id } => {
-            store.revoke_api_token(id, None).await?;
-            store.audit(&actor, "api_token.revoke", &format!("API token #{id}"), None, Some("cli")).await?;
+            ops.revoke_api_token(&actor, id).await?;
             println!("API token #{id} revoked");
         }
     }
@@ -169,9 +146,9 @@ pub async fn remote_audit(r: &super::remote::Remote, cmd: AuditCommand) -> Resul
 }
 
 pub async fn audit(app: &App, cmd: AuditCommand) -> Result<ExitCode> {
-    let store = app.store().await?;
+    let ops = app.ops().await?;
     let AuditCommand::List { limit, json } = cmd;
-    let entries = store.audit_log(limit.max(1)).await?;
+    let entries = ops.audit_log(&app.acting(), limit).await?;
     print_audit(&entries, json)
 }
 

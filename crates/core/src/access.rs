@@ -66,18 +66,55 @@ impl fmt::Display for Role {
 }
 
 impl std::str::FromStr for Role {
-    type Err = String;
+    type Err = crate::Invalid;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s.trim().to_ascii_lowercase())
-            .ok_or_else(|| format!("unknown role {s:?}; use admin, responder, viewer or employee"))
+            .ok_or_else(|| crate::Invalid(format!("unknown role {s:?}; use admin, responder, viewer or employee")))
     }
+}
+
+/// Checks a user name: 1–64 letters, digits, `.`, `_`, `-` or `@`.
+pub fn check_user_name(name: &str) -> Result<(), crate::Invalid> {
+    let ok =
+        !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(crate::Invalid(format!("user name {name:?} is not valid: use 1–64 letters, digits, '.', '_', '-' or '@'")))
+    }
+}
+
+/// The least length of a password a person chooses.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+
+/// Checks a password a person chooses: long enough, not the user name.
+pub fn check_new_password(user: &str, password: &str) -> Result<(), crate::Invalid> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(crate::Invalid(format!("choose a password of at least {MIN_PASSWORD_CHARS} characters")));
+    }
+    if password.eq_ignore_ascii_case(user) {
+        return Err(crate::Invalid::new("the password must not be the user name"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn user_names_and_passwords_follow_the_policy() {
+        use super::{check_new_password, check_user_name};
+        assert!(check_user_name("maria.lopez@example.com").is_ok());
+        for bad in ["", "a b", "<script>", &"x".repeat(65)] {
+            assert!(check_user_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_new_password("maria", "short").is_err());
+        assert!(check_new_password("maria-lopez-1", "MARIA-LOPEZ-1").is_err());
+        assert!(check_new_password("maria", "correct horse battery").is_ok());
+    }
+
     use super::*;
 
     #[test]

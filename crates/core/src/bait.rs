@@ -93,8 +93,8 @@ impl fmt::Display for Format {
 }
 
 impl FromStr for Format {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Format, String> {
+    type Err = crate::Invalid;
+    fn from_str(s: &str) -> Result<Format, crate::Invalid> {
         let wanted = s.trim().to_ascii_lowercase().replace('_', "-");
         let alias = match wanted.as_str() {
             "credentials" => "aws-credentials",
@@ -111,7 +111,7 @@ impl FromStr for Format {
         };
         Format::ALL.into_iter().find(|f| f.name() == alias).ok_or_else(|| {
             let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
-            format!("unknown bait format {s:?}; choose one of: {}", names.join(", "))
+            crate::Invalid(format!("unknown bait format {s:?}; choose one of: {}", names.join(", ")))
         })
     }
 }

@@ -49,15 +49,15 @@ impl IncidentState {
     }
 
     /// Checks a state change, explaining a refusal.
-    pub fn check_move(self, next: IncidentState) -> Result<(), String> {
+    pub fn check_move(self, next: IncidentState) -> Result<(), crate::Invalid> {
         if self == next {
-            return Err(format!("the incident is already {self}"));
+            return Err(crate::Invalid(format!("the incident is already {self}")));
         }
         if self == IncidentState::Resolved {
-            return Err("the incident is resolved; a new use of the key opens a new incident".into());
+            return Err(crate::Invalid::new("the incident is resolved; a new use of the key opens a new incident"));
         }
         if next.rank() <= self.rank() {
-            return Err(format!("an incident that is {self} cannot go back to {next}"));
+            return Err(crate::Invalid(format!("an incident that is {self} cannot go back to {next}")));
         }
         Ok(())
     }
@@ -65,8 +65,34 @@ impl IncidentState {
     /// Whether new events of the token join this incident. A resolved or
     /// false-positive incident never swallows new activity: that opens a new one.
     pub fn accepts_events(self) -> bool {
-        matches!(self, IncidentState::Open | IncidentState::Acknowledged | IncidentState::Confirmed)
+        IncidentState::ACCEPTING_EVENTS.contains(&self)
     }
+
+    /// The states whose incidents new events of their token join; the
+    /// store builds its SQL from this list.
+    pub const ACCEPTING_EVENTS: [IncidentState; 3] =
+        [IncidentState::Open, IncidentState::Acknowledged, IncidentState::Confirmed];
+
+    /// `'open', 'acknowledged', 'confirmed'`: [`Self::ACCEPTING_EVENTS`] as an
+    /// SQL list (the names are fixed words, never user input).
+    pub fn accepting_events_sql() -> String {
+        IncidentState::ACCEPTING_EVENTS.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// The most characters a note on an incident may have.
+pub const NOTE_MAX_CHARS: usize = 5000;
+
+/// A note as it is kept: trimmed, not empty, at most [`NOTE_MAX_CHARS`].
+pub fn check_note(text: &str) -> Result<&str, crate::Invalid> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(crate::Invalid::new("the note is empty"));
+    }
+    if text.chars().count() > NOTE_MAX_CHARS {
+        return Err(crate::Invalid(format!("the note is longer than {NOTE_MAX_CHARS} characters")));
+    }
+    Ok(text)
 }
 
 /// How urgent an incident is. Routing rules can ask for a minimum.
@@ -115,13 +141,13 @@ impl fmt::Display for Severity {
 }
 
 impl std::str::FromStr for Severity {
-    type Err = String;
+    type Err = crate::Invalid;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Severity::ALL
             .into_iter()
             .find(|v| v.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| format!("unknown severity {s:?}; use low, medium, high or critical"))
+            .ok_or_else(|| crate::Invalid(format!("unknown severity {s:?}; use low, medium, high or critical")))
     }
 }
 
@@ -132,10 +158,10 @@ impl fmt::Display for IncidentState {
 }
 
 impl FromStr for IncidentState {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = crate::Invalid;
+    fn from_str(s: &str) -> Result<Self, crate::Invalid> {
         IncidentState::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| {
-            format!("unknown incident state {s:?}; expected one of: open, acknowledged, false-positive, confirmed, resolved")
+            crate::Invalid(format!("unknown incident state {s:?}; expected one of: open, acknowledged, false-positive, confirmed, resolved"))
         })
     }
 }

@@ -46,6 +46,20 @@ pub enum KeyIdError {
 /// This is deliberately loose: real and pseudonymised CloudTrail data contain
 /// key IDs outside the base32 alphabet, so only length and the character class
 /// are checked. It is for registering keys, never for matching log records.
+/// The first AWS access key ID (`AKIA…` or `ASIA…`, 20 characters, standing
+/// alone) in pasted text, e.g. a credentials file an employee found.
+pub fn find_in_text(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    (0..bytes.len().saturating_sub(19)).find_map(|i| {
+        let w = bytes.get(i..i + 20)?;
+        let starts = w.starts_with(b"AKIA") || w.starts_with(b"ASIA");
+        let boundary = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        let end = bytes.get(i + 20).is_none_or(|b| !b.is_ascii_alphanumeric());
+        (starts && boundary && end && w.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
+            .then(|| String::from_utf8_lossy(w).into_owned())
+    })
+}
+
 pub fn parse(raw: &str) -> Result<String, KeyIdError> {
     let key = raw.trim();
     if key.is_empty() {
@@ -148,6 +162,22 @@ mod tests {
     use super::*;
 
     /// Key ID / account pairs published alongside the decoding research.
+    #[test]
+    fn key_ids_are_found_in_pasted_text() {
+        use super::find_in_text;
+        assert_eq!(find_in_text("aws_access_key_id = AKIARZPUZDIKAWS2LJNF\n").as_deref(), Some("AKIARZPUZDIKAWS2LJNF"));
+        assert_eq!(
+            find_in_text("export AWS_ACCESS_KEY_ID=ASIAXXXXXXXXXXXXXXXX;").as_deref(),
+            Some("ASIAXXXXXXXXXXXXXXXX")
+        );
+        assert_eq!(find_in_text("xAKIARZPUZDIKAWS2LJNF"), None);
+        assert_eq!(find_in_text("AKIARZPUZDIKAWS2LJNFZ"), None);
+        assert_eq!(find_in_text("nothing here"), None);
+        // Multi-byte text before, inside or after a candidate never panics.
+        assert_eq!(find_in_text("é AKIARZPUZDIKAWS2LJNF é").as_deref(), Some("AKIARZPUZDIKAWS2LJNF"));
+        assert_eq!(find_in_text("AKIAééééééééééééééé"), None);
+    }
+
     #[test]
     fn decodes_published_pairs() {
         let pairs = [

@@ -15,6 +15,7 @@ pub mod access;
 pub mod bait;
 pub mod describe;
 pub mod encoding;
+mod error;
 pub mod incident;
 pub mod keyid;
 pub mod model;
@@ -23,5 +24,9 @@ pub mod route;
 pub mod secret;
 pub mod stealth;
 
-pub use model::{CustodyHop, Labels, NewToken, Placement, Spot, Token, TokenKind, TokenState};
+pub use error::Invalid;
+pub use model::{
+    parse_label_text, parse_labels, CustodyHop, LabelFilter, Labels, NewToken, Placement, Spot, Token, TokenKind,
+    TokenState,
+};
 pub use secret::{bearer_hash, new_bearer, Secret, SecretBox};

@@ -8,18 +8,72 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
+use crate::Invalid;
 
 /// Free-form `name=value` labels, kept sorted so output is stable.
 pub type Labels = BTreeMap<String, String>;
 
 /// Parses `name=value` (or a bare `name`, meaning an empty value).
-pub fn parse_label(raw: &str) -> Result<(String, String), String> {
+pub fn parse_label(raw: &str) -> Result<(String, String), Invalid> {
     let (name, value) = raw.split_once('=').unwrap_or((raw, ""));
     let name = name.trim();
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) {
-        return Err(format!("label {raw:?} is not name=value with a name of letters, digits, - _ . /"));
+        return Err(Invalid(format!("label {raw:?} is not name=value with a name of letters, digits, - _ . /")));
     }
     Ok((name.to_string(), value.trim().to_string()))
+}
+
+/// Labels as `name=value,name` (a bare name for an empty value).
+pub fn labels_text(labels: &Labels) -> String {
+    labels.iter().map(|(k, v)| if v.is_empty() { k.clone() } else { format!("{k}={v}") }).collect::<Vec<_>>().join(",")
+}
+
+/// Parses many labels, each `name=value`.
+pub fn parse_labels<S: AsRef<str>>(raw: &[S]) -> Result<Labels, Invalid> {
+    raw.iter().map(|l| parse_label(l.as_ref())).collect()
+}
+
+/// Parses labels written together, separated by commas or new lines, as a
+/// web form sends them: `team=payments, env=prod`.
+pub fn parse_label_text(raw: &str) -> Result<Labels, Invalid> {
+    raw.split([',', '\n']).map(str::trim).filter(|l| !l.is_empty()).map(parse_label).collect()
+}
+
+/// A filter on one label: `name` (any value) or `name=value`. The one parser
+/// behind the command line, the API, the web UI and routing rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelFilter {
+    pub name: String,
+    /// `None`: any value.
+    pub value: Option<String>,
+}
+
+impl LabelFilter {
+    /// `name` or `name=value`; blank input is no filter.
+    pub fn parse(raw: &str) -> Result<Option<LabelFilter>, Invalid> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        let (name, value) = match raw.split_once('=') {
+            Some((n, v)) => (n.trim(), Some(v.trim().to_string())),
+            None => (raw, None),
+        };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) {
+            return Err(Invalid(format!(
+                "label filter {raw:?} is not NAME or NAME=VALUE with a name of letters, digits, - _ . /"
+            )));
+        }
+        Ok(Some(LabelFilter { name: name.to_string(), value }))
+    }
+
+    pub fn matches(&self, labels: &Labels) -> bool {
+        match (labels.get(&self.name), &self.value) {
+            (Some(_), None) => true,
+            (Some(v), Some(want)) => v == want,
+            (None, _) => false,
+        }
+    }
 }
 
 /// How a token came to exist.
@@ -56,15 +110,15 @@ macro_rules! str_enum {
             }
         }
         impl FromStr for $ty {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
+            type Err = Invalid;
+            fn from_str(s: &str) -> Result<Self, Invalid> {
                 match s {
                     $($s => Ok($ty::$variant),)+
-                    other => Err(format!(
+                    other => Err(Invalid(format!(
                         concat!("unknown ", stringify!($ty), " {:?}; expected one of: {}"),
                         other,
                         [$($s),+].join(", ")
-                    )),
+                    ))),
                 }
             }
         }

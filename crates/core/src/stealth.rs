@@ -164,6 +164,29 @@ pub fn check(subject: &Subject<'_>) -> Report {
     Report { access_key_id: key.to_string(), decoded_account, findings }
 }
 
+/// The IAM path inside a user ARN: `arn:aws:iam::1:user/a/b/name` → `/a/b/`.
+pub fn path_of_arn(arn: &str) -> Option<String> {
+    let resource = arn.split(':').nth(5)?;
+    let rest = resource.strip_prefix("user")?;
+    let last = rest.rfind('/')?;
+    Some(rest[..=last].to_string())
+}
+
+/// The stealth check of a registered token, as `check` and the server run it.
+pub fn report_for(token: &crate::Token) -> Report {
+    let path = match (&token.iam_user_arn, token.kind) {
+        (Some(arn), _) => path_of_arn(arn),
+        (None, crate::TokenKind::AwsMinted) => Some("/".to_string()),
+        _ => None,
+    };
+    check(&Subject {
+        access_key_id: &token.access_key_id,
+        iam_user_name: token.iam_user_name.as_deref(),
+        iam_path: path.as_deref(),
+        account_id: token.account_id.as_deref(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +249,12 @@ mod tests {
         let r = check(&Subject { access_key_id: "AKIAIOSFODNN7EXAMPLE", ..Subject::default() });
         assert_eq!(r.verdict(), Level::Warn, "user name unknown");
         assert!(r.findings.iter().any(|f| f.code == "account-old-format"));
+    }
+
+    #[test]
+    fn arn_paths() {
+        assert_eq!(super::path_of_arn("arn:aws:iam::123456789012:user/svc").as_deref(), Some("/"));
+        assert_eq!(super::path_of_arn("arn:aws:iam::123456789012:user/a/b/svc").as_deref(), Some("/a/b/"));
+        assert_eq!(super::path_of_arn("arn:aws:iam::123456789012:role/x"), None);
     }
 }

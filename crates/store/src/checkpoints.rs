@@ -40,7 +40,7 @@ impl Store {
     }
 
     pub async fn set_reported_use(&self, token_id: i64, u: &ReportedUse) -> Result<(), StoreError> {
-        sqlx::query(
+        self.exec(sqlx::query(
             "INSERT INTO key_last_used (token_id, last_used_at, service, region, checked_at, pending) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (token_id) DO UPDATE SET last_used_at = excluded.last_used_at, service = excluded.service, \
              region = excluded.region, checked_at = excluded.checked_at, pending = excluded.pending",
@@ -51,7 +51,7 @@ impl Store {
         .bind(&u.region)
         .bind(millis(u.noticed_at))
         .bind(u.pending as i64)
-        .execute(&self.pool)
+        )
         .await?;
         Ok(())
     }
@@ -81,12 +81,12 @@ impl Store {
 
     /// Records that an object was read and its events stored.
     pub async fn mark_s3_object_read(&self, source: &str, key: &str, etag: Option<&str>) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO s3_objects (source, object_key, etag, read_at) VALUES ($1, $2, $3, $4) ON CONFLICT (source, object_key) DO NOTHING")
+        self.exec(sqlx::query("INSERT INTO s3_objects (source, object_key, etag, read_at) VALUES ($1, $2, $3, $4) ON CONFLICT (source, object_key) DO NOTHING")
             .bind(source)
             .bind(key)
             .bind(etag)
             .bind(millis(Utc::now()))
-            .execute(&self.pool)
+            )
             .await?;
         Ok(())
     }

@@ -35,7 +35,7 @@ const INCIDENT_COLUMNS: &str = "i.id, i.token_id, t.access_key_id, i.state, i.fi
 const EVENT_COLUMNS: &str = "event_id, token_id, event_time, event_source, event_name, aws_region, source_ip, user_agent, error_code, error_message, access_key_id, principal_arn, source, origin, raw";
 
 fn state_of(raw: String) -> Result<IncidentState, StoreError> {
-    raw.parse().map_err(|detail| StoreError::Corrupt { what: "incident state", detail })
+    raw.parse().map_err(|e: honeytrail_core::Invalid| StoreError::Corrupt { what: "incident state", detail: e.0 })
 }
 
 fn incident_from_row(row: &AnyRow) -> Result<Incident, StoreError> {
@@ -161,15 +161,17 @@ impl Store {
         }
         let t = millis(event.event_time);
         let now = Utc::now();
-        let candidate = sqlx::query(
-            "SELECT id, first_seen, last_seen FROM incidents WHERE token_id = $1 AND kind = 'use' AND state IN ('open', 'acknowledged', 'confirmed') \
+        let candidate_sql = format!(
+            "SELECT id, first_seen, last_seen FROM incidents WHERE token_id = $1 AND kind = 'use' AND state IN ({}) \
              AND last_seen >= $2 AND first_seen <= $3 ORDER BY last_seen DESC LIMIT 1",
-        )
-        .bind(event.token_id)
-        .bind(t - window.num_milliseconds())
-        .bind(t + window.num_milliseconds())
-        .fetch_optional(&mut *tx)
-        .await?;
+            IncidentState::accepting_events_sql()
+        );
+        let candidate = sqlx::query(&candidate_sql)
+            .bind(event.token_id)
+            .bind(t - window.num_milliseconds())
+            .bind(t + window.num_milliseconds())
+            .fetch_optional(&mut *tx)
+            .await?;
         let outcome = match candidate {
             Some(row) => {
                 let id: i64 = row.try_get(0)?;
@@ -242,7 +244,7 @@ impl Store {
         .bind(&event.raw)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(outcome)
     }
 
@@ -271,7 +273,7 @@ impl Store {
             sql.push_str(if q_state.is_some() { " AND i.token_id = $2" } else { " AND i.token_id = $1" });
         }
         if filter.unresolved {
-            sql.push_str(" AND i.state IN ('open', 'acknowledged', 'confirmed')");
+            sql.push_str(&format!(" AND i.state IN ({})", IncidentState::accepting_events_sql()));
         }
         sql.push_str(" ORDER BY i.last_seen DESC, i.id DESC");
         let mut q = sqlx::query(&sql);
@@ -333,7 +335,7 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("incident #{id}")))?
             .try_get(0)?;
         let current = state_of(current)?;
-        current.check_move(next).map_err(StoreError::Refused)?;
+        current.check_move(next).map_err(|e| StoreError::Refused(e.0))?;
         let now = Utc::now();
         let done = sqlx::query("UPDATE incidents SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4")
             .bind(next.as_str())
@@ -347,7 +349,7 @@ impl Store {
         }
         log(&mut tx, id, now, actor, "state", Some(current), Some(next), note).await?;
         queue_alert(&mut tx, id, "incident.state", now, self.update_interval).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         self.incident(id).await
     }
 
@@ -360,7 +362,7 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 }

@@ -27,10 +27,11 @@ mod registry;
 mod users;
 
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 use honeytrail_core::SecretBox;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{Any, AnyPool, Executor, Transaction};
 
 pub use checkpoints::ReportedUse;
 pub use error::StoreError;
@@ -39,7 +40,7 @@ pub use migrate::latest_version as latest_schema_version;
 pub use outbox::{Channel, Delivery, RecentEvent, SourceProgress, Stats, StoredRunbook};
 pub use questions::OwnerQuestion;
 pub use registry::{ImportRow, ImportSummary, NewHop, PlacedToken, PlacementFilter, TokenFilter};
-pub use users::{ApiToken, AuditEntry, Session, User};
+pub use users::{ApiToken, AuditEntry, AuditRecord, Session, User};
 
 /// Which database is behind a [`Store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +57,8 @@ pub struct Store {
     secrets: Option<SecretBox>,
     /// The least time between two update alerts of one incident.
     update_interval: chrono::Duration,
+    /// The audit entry of the change this handle is for (see [`Store::audited`]).
+    pending_audit: Option<Arc<Mutex<Option<AuditRecord>>>>,
 }
 
 /// Turns what a user wrote (`postgres://…`, `sqlite://…`, `sqlite:x.db`, or a
@@ -126,7 +129,8 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Connect { url: redact_url(&url), source: e })?;
-        let store = Store { pool, backend, secrets, update_interval: chrono::Duration::seconds(60) };
+        let store =
+            Store { pool, backend, secrets, update_interval: chrono::Duration::seconds(60), pending_audit: None };
         migrate::run(&store).await?;
         Ok(store)
     }
@@ -136,6 +140,47 @@ impl Store {
     pub fn with_update_interval(mut self, interval: chrono::Duration) -> Store {
         self.update_interval = interval;
         self
+    }
+
+    /// A handle on the same database whose first committed change also
+    /// writes `entry` to the audit log, in the same transaction: the change
+    /// and its audit entry are stored together or not at all.
+    pub fn audited(&self, entry: AuditRecord) -> Store {
+        Store { pending_audit: Some(Arc::new(Mutex::new(Some(entry)))), ..self.clone() }
+    }
+
+    /// The pending audit entry, once.
+    fn take_audit(&self) -> Option<AuditRecord> {
+        self.pending_audit.as_ref().and_then(|p| p.lock().unwrap_or_else(|e| e.into_inner()).take())
+    }
+
+    /// Commits a write transaction, with the pending audit entry in it.
+    pub(crate) async fn commit(&self, mut tx: Transaction<'static, Any>) -> Result<(), StoreError> {
+        if let Some(entry) = self.take_audit() {
+            users::insert_audit(&mut tx, &entry).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Runs one write statement: on its own, or, when an audit entry is
+    /// pending, in a transaction with it.
+    pub(crate) async fn exec<'q>(
+        &self,
+        query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<sqlx::any::AnyQueryResult, StoreError> {
+        if self.pending_audit.is_none() {
+            return Ok(query.execute(&self.pool).await?);
+        }
+        let mut tx = self.pool.begin().await?;
+        let done = query.execute(&mut *tx).await?;
+        if done.rows_affected() == 0 {
+            // Nothing changed (the caller reports not found): nothing to audit.
+            tx.rollback().await?;
+            return Ok(done);
+        }
+        self.commit(tx).await?;
+        Ok(done)
     }
 
     pub fn backend(&self) -> Backend {

@@ -82,13 +82,16 @@ impl Store {
         if exists.is_some() {
             return Err(StoreError::Refused(format!("a channel named {name:?} exists; choose another name")));
         }
-        sqlx::query("INSERT INTO channels (name, kind, config_sealed, enabled, created_at) VALUES ($1, $2, $3, 1, $4)")
+        self.exec(
+            sqlx::query(
+                "INSERT INTO channels (name, kind, config_sealed, enabled, created_at) VALUES ($1, $2, $3, 1, $4)",
+            )
             .bind(name)
             .bind(kind)
             .bind(sealed)
-            .bind(millis(Utc::now()))
-            .execute(&self.pool)
-            .await?;
+            .bind(millis(Utc::now())),
+        )
+        .await?;
         self.channel(name).await
     }
 
@@ -118,18 +121,16 @@ impl Store {
         let channel = self.channel(name).await?;
         if let Some(config) = config {
             let sealed = self.secrets.as_ref().ok_or(StoreError::NoSecretKey)?.seal(config);
-            sqlx::query("UPDATE channels SET config_sealed = $1 WHERE id = $2")
-                .bind(sealed)
-                .bind(channel.id)
-                .execute(&self.pool)
-                .await?;
+            self.exec(
+                sqlx::query("UPDATE channels SET config_sealed = $1 WHERE id = $2").bind(sealed).bind(channel.id),
+            )
+            .await?;
         }
         if let Some(enabled) = enabled {
-            sqlx::query("UPDATE channels SET enabled = $1 WHERE id = $2")
-                .bind(enabled as i64)
-                .bind(channel.id)
-                .execute(&self.pool)
-                .await?;
+            self.exec(
+                sqlx::query("UPDATE channels SET enabled = $1 WHERE id = $2").bind(enabled as i64).bind(channel.id),
+            )
+            .await?;
         }
         self.channel(name).await
     }
@@ -186,7 +187,7 @@ impl Store {
             }
             sqlx::query("UPDATE alerts SET fanned_out = 1 WHERE id = $1").bind(*alert_id).execute(&mut *tx).await?;
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(plan.len())
     }
 
@@ -241,17 +242,18 @@ impl Store {
                 route.name
             )));
         }
-        sqlx::query("INSERT INTO routes (name, rule, created_at) VALUES ($1, $2, $3)")
-            .bind(&route.name)
-            .bind(serde_json::to_string(route).expect("routes serialise"))
-            .bind(millis(Utc::now()))
-            .execute(&self.pool)
-            .await?;
+        self.exec(
+            sqlx::query("INSERT INTO routes (name, rule, created_at) VALUES ($1, $2, $3)")
+                .bind(&route.name)
+                .bind(serde_json::to_string(route).expect("routes serialise"))
+                .bind(millis(Utc::now())),
+        )
+        .await?;
         Ok(())
     }
 
     pub async fn remove_route(&self, name: &str) -> Result<(), StoreError> {
-        let done = sqlx::query("DELETE FROM routes WHERE name = $1").bind(name).execute(&self.pool).await?;
+        let done = self.exec(sqlx::query("DELETE FROM routes WHERE name = $1").bind(name)).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("route {name:?}")));
         }
@@ -282,7 +284,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             out.push(self.delivery(id).await?);
@@ -310,10 +312,10 @@ impl Store {
     }
 
     pub async fn mark_delivered(&self, id: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = $1, last_error = NULL WHERE id = $2")
+        self.exec(sqlx::query("UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = $1, last_error = NULL WHERE id = $2")
             .bind(millis(Utc::now()))
             .bind(id)
-            .execute(&self.pool)
+            )
             .await?;
         Ok(())
     }
@@ -324,12 +326,12 @@ impl Store {
             Some(t) => ("pending", millis(t)),
             None => ("dead", millis(Utc::now())),
         };
-        sqlx::query("UPDATE deliveries SET state = $1, attempts = attempts + 1, next_attempt_at = $2, last_error = $3 WHERE id = $4")
+        self.exec(sqlx::query("UPDATE deliveries SET state = $1, attempts = attempts + 1, next_attempt_at = $2, last_error = $3 WHERE id = $4")
             .bind(state)
             .bind(next)
             .bind(error)
             .bind(id)
-            .execute(&self.pool)
+            )
             .await?;
         Ok(())
     }
@@ -340,11 +342,12 @@ impl Store {
         if d.state != "dead" {
             return Err(StoreError::Refused(format!("delivery #{id} is {}, not dead-lettered", d.state)));
         }
-        sqlx::query("UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1 WHERE id = $2")
-            .bind(millis(Utc::now()))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        self.exec(
+            sqlx::query("UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1 WHERE id = $2")
+                .bind(millis(Utc::now()))
+                .bind(id),
+        )
+        .await?;
         self.delivery(id).await
     }
 }
@@ -399,7 +402,7 @@ pub struct StoredRunbook {
 impl Store {
     /// Creates or replaces a runbook.
     pub async fn set_runbook(&self, r: &StoredRunbook) -> Result<(), StoreError> {
-        sqlx::query(
+        self.exec(sqlx::query(
             "INSERT INTO runbooks (name, selector, template, updated_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (name) DO UPDATE SET selector = excluded.selector, template = excluded.template, updated_at = excluded.updated_at",
         )
@@ -407,7 +410,7 @@ impl Store {
         .bind(&r.selector)
         .bind(&r.template)
         .bind(millis(Utc::now()))
-        .execute(&self.pool)
+        )
         .await?;
         Ok(())
     }
@@ -421,7 +424,7 @@ impl Store {
     }
 
     pub async fn remove_runbook(&self, name: &str) -> Result<(), StoreError> {
-        let done = sqlx::query("DELETE FROM runbooks WHERE name = $1").bind(name).execute(&self.pool).await?;
+        let done = self.exec(sqlx::query("DELETE FROM runbooks WHERE name = $1").bind(name)).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("runbook {name:?}")));
         }

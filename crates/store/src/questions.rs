@@ -65,17 +65,18 @@ impl Store {
         }
         let token = new_bearer("htq_");
         let now = Utc::now();
-        sqlx::query(
-            "INSERT INTO owner_questions (incident_id, owner, token_hash, token_sealed, created_at, expires_at) \
+        self.exec(
+            sqlx::query(
+                "INSERT INTO owner_questions (incident_id, owner, token_hash, token_sealed, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (incident_id, owner) DO NOTHING",
+            )
+            .bind(incident_id)
+            .bind(owner)
+            .bind(bearer_hash(token.expose()))
+            .bind(secrets.seal(&token))
+            .bind(millis(now))
+            .bind(millis(now + ttl)),
         )
-        .bind(incident_id)
-        .bind(owner)
-        .bind(bearer_hash(token.expose()))
-        .bind(secrets.seal(&token))
-        .bind(millis(now))
-        .bind(millis(now + ttl))
-        .execute(&self.pool)
         .await?;
         // Another dispatcher may have won the race: hand out whichever is stored.
         let row = sqlx::query("SELECT token_sealed FROM owner_questions WHERE incident_id = $1 AND owner = $2")
@@ -153,7 +154,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         queue_alert(&mut tx, q.incident_id, "incident.answer", now, self.update_interval).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         self.owner_question(token).await
     }
 
@@ -168,15 +169,16 @@ impl Store {
     }
 
     pub async fn set_channel_ref(&self, channel_id: i64, incident_id: i64, reference: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO channel_refs (channel_id, incident_id, reference, created_at) VALUES ($1, $2, $3, $4) \
+        self.exec(
+            sqlx::query(
+                "INSERT INTO channel_refs (channel_id, incident_id, reference, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (channel_id, incident_id) DO UPDATE SET reference = excluded.reference",
+            )
+            .bind(channel_id)
+            .bind(incident_id)
+            .bind(reference)
+            .bind(millis(Utc::now())),
         )
-        .bind(channel_id)
-        .bind(incident_id)
-        .bind(reference)
-        .bind(millis(Utc::now()))
-        .execute(&self.pool)
         .await?;
         Ok(())
     }

@@ -133,7 +133,9 @@ fn token_from_row(row: &AnyRow) -> Result<Token, StoreError> {
     let state: String = row.try_get("state")?;
     Ok(Token {
         id: row.try_get("id")?,
-        kind: kind.parse().map_err(|detail| StoreError::Corrupt { what: "token kind", detail })?,
+        kind: kind
+            .parse()
+            .map_err(|e: honeytrail_core::Invalid| StoreError::Corrupt { what: "token kind", detail: e.0 })?,
         access_key_id: row.try_get("access_key_id")?,
         has_secret: row.try_get::<i64, _>("has_secret")? != 0,
         iam_user_name: row.try_get("iam_user_name")?,
@@ -142,7 +144,9 @@ fn token_from_row(row: &AnyRow) -> Result<Token, StoreError> {
         source: row.try_get("source")?,
         memo: row.try_get("memo")?,
         labels: Labels::new(),
-        state: state.parse().map_err(|detail| StoreError::Corrupt { what: "token state", detail })?,
+        state: state
+            .parse()
+            .map_err(|e: honeytrail_core::Invalid| StoreError::Corrupt { what: "token state", detail: e.0 })?,
         created_at: from_millis(row.try_get("created_at")?)?,
         retired_at: row.try_get::<Option<i64>, _>("retired_at")?.map(from_millis).transpose()?,
         rotated_from: row.try_get("rotated_from")?,
@@ -237,7 +241,7 @@ impl Store {
     ) -> Result<Token, StoreError> {
         let mut tx = self.pool.begin().await?;
         let id = self.insert_token_tx(&mut tx, new, placements, hops).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         self.token(id).await
     }
 
@@ -352,7 +356,7 @@ impl Store {
                 .collect();
             bind_all(sqlx::query(&sql), args).execute(&mut *tx).await?;
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(ImportSummary { imported: fresh.len(), skipped_existing: dupes.len(), placements: spots.len() })
     }
 
@@ -465,12 +469,14 @@ impl Store {
 
     /// Marks a token retired. Its history (placements, custody) is kept.
     pub async fn retire_token(&self, id: i64, at: DateTime<Utc>) -> Result<Token, StoreError> {
-        let done = sqlx::query("UPDATE tokens SET state = $1, retired_at = $2 WHERE id = $3 AND state = $4")
-            .bind(TokenState::Retired.as_str())
-            .bind(millis(at))
-            .bind(id)
-            .bind(TokenState::Active.as_str())
-            .execute(&self.pool)
+        let done = self
+            .exec(
+                sqlx::query("UPDATE tokens SET state = $1, retired_at = $2 WHERE id = $3 AND state = $4")
+                    .bind(TokenState::Retired.as_str())
+                    .bind(millis(at))
+                    .bind(id)
+                    .bind(TokenState::Active.as_str()),
+            )
             .await?;
         if done.rows_affected() == 0 {
             // Either unknown (NotFound from token()) or already retired: both fine to report as is.
@@ -516,7 +522,7 @@ impl Store {
             .bind(old_id)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         self.token(id).await
     }
 
@@ -524,7 +530,7 @@ impl Store {
         self.token(token_id).await?;
         let mut tx = self.pool.begin().await?;
         let ids = insert_placements(self.backend, &mut tx, &[(token_id, spot)], at).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         self.placement(ids[0]).await
     }
 
@@ -567,10 +573,7 @@ impl Store {
     pub async fn remove_placement(&self, id: i64, at: DateTime<Utc>) -> Result<Placement, StoreError> {
         let placement = self.placement(id).await?;
         if placement.removed_at.is_none() {
-            sqlx::query("UPDATE placements SET removed_at = $1 WHERE id = $2")
-                .bind(millis(at))
-                .bind(id)
-                .execute(&self.pool)
+            self.exec(sqlx::query("UPDATE placements SET removed_at = $1 WHERE id = $2").bind(millis(at)).bind(id))
                 .await?;
         }
         self.placement(id).await
@@ -580,7 +583,7 @@ impl Store {
         self.token(token_id).await?;
         let mut tx = self.pool.begin().await?;
         let id = insert_hop(&mut tx, token_id, hop).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         let row =
             sqlx::query("SELECT id, token_id, seq, at, description, actor, automatic FROM custody_hops WHERE id = $1")
                 .bind(id)

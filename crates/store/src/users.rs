@@ -57,7 +57,7 @@ pub struct AuditEntry {
 }
 
 fn role_of(raw: String) -> Result<Role, StoreError> {
-    raw.parse().map_err(|detail| StoreError::Corrupt { what: "role", detail })
+    raw.parse().map_err(|e: honeytrail_core::Invalid| StoreError::Corrupt { what: "role", detail: e.0 })
 }
 
 const USER_COLUMNS: &str = "u.id, u.name, u.role, u.must_change_password, u.disabled, u.created_at";
@@ -73,18 +73,32 @@ fn user_from_row(r: &AnyRow) -> Result<User, StoreError> {
     })
 }
 
-/// A user name: 1–64 letters, digits, `.`, `_`, `-`, `@`.
+/// An audit entry to write: who did what to which thing, from where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: Option<String>,
+    pub from: Option<String>,
+}
+
+pub(crate) async fn insert_audit(conn: &mut sqlx::AnyConnection, r: &AuditRecord) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO audit_log (at, actor, action, target, detail, from_addr) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(millis(Utc::now()))
+        .bind(&r.actor)
+        .bind(&r.action)
+        .bind(&r.target)
+        .bind(&r.detail)
+        .bind(&r.from)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A user name, by the core's policy.
 fn check_name(name: &str) -> Result<(), StoreError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
-    if ok {
-        Ok(())
-    } else {
-        Err(StoreError::Refused(format!(
-            "user name {name:?} is not valid: use 1–64 letters, digits, '.', '_', '-' or '@'"
-        )))
-    }
+    honeytrail_core::access::check_user_name(name).map_err(|e| StoreError::Refused(e.0))
 }
 
 impl Store {
@@ -104,7 +118,7 @@ impl Store {
         if exists.is_some() {
             return Err(StoreError::Refused(format!("a user named {name:?} exists")));
         }
-        sqlx::query(
+        self.exec(sqlx::query(
             "INSERT INTO users (name, role, password_hash, must_change_password, disabled, created_at) VALUES ($1, $2, $3, $4, 0, $5)",
         )
         .bind(name)
@@ -112,7 +126,7 @@ impl Store {
         .bind(password_hash)
         .bind(must_change_password as i64)
         .bind(millis(Utc::now()))
-        .execute(&self.pool)
+        )
         .await?;
         self.user(name).await
     }
@@ -142,22 +156,19 @@ impl Store {
     }
 
     pub async fn set_password(&self, user_id: i64, password_hash: &str, must_change: bool) -> Result<(), StoreError> {
-        sqlx::query("UPDATE users SET password_hash = $1, must_change_password = $2 WHERE id = $3")
-            .bind(password_hash)
-            .bind(must_change as i64)
-            .bind(user_id)
-            .execute(&self.pool)
-            .await?;
+        self.exec(
+            sqlx::query("UPDATE users SET password_hash = $1, must_change_password = $2 WHERE id = $3")
+                .bind(password_hash)
+                .bind(must_change as i64)
+                .bind(user_id),
+        )
+        .await?;
         Ok(())
     }
 
     pub async fn set_user_role(&self, name: &str, role: Role) -> Result<User, StoreError> {
         let user = self.user(name).await?;
-        sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
-            .bind(role.as_str())
-            .bind(user.id)
-            .execute(&self.pool)
-            .await?;
+        self.exec(sqlx::query("UPDATE users SET role = $1 WHERE id = $2").bind(role.as_str()).bind(user.id)).await?;
         self.user(name).await
     }
 
@@ -167,7 +178,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE users SET disabled = 1 WHERE id = $1").bind(user.id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user.id).execute(&mut *tx).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         self.user(name).await
     }
 
@@ -176,16 +187,17 @@ impl Store {
         let token = new_bearer("hts_");
         let csrf = new_bearer("");
         let now = Utc::now();
-        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(millis(now)).execute(&self.pool).await?;
-        sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        self.exec(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(millis(now))).await?;
+        self.exec(
+            sqlx::query(
+                "INSERT INTO sessions (token_hash, user_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(bearer_hash(token.expose()))
+            .bind(user_id)
+            .bind(csrf.expose())
+            .bind(millis(now))
+            .bind(millis(now + ttl)),
         )
-        .bind(bearer_hash(token.expose()))
-        .bind(user_id)
-        .bind(csrf.expose())
-        .bind(millis(now))
-        .bind(millis(now + ttl))
-        .execute(&self.pool)
         .await?;
         Ok(token)
     }
@@ -207,7 +219,7 @@ impl Store {
     }
 
     pub async fn end_session(&self, token: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(bearer_hash(token)).execute(&self.pool).await?;
+        self.exec(sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(bearer_hash(token))).await?;
         Ok(())
     }
 
@@ -281,11 +293,10 @@ impl Store {
         let user = user_from_row(&r)?;
         let role = role_of(r.try_get(6)?)?;
         let id: i64 = r.try_get(7)?;
-        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
-            .bind(millis(Utc::now()))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        self.exec(
+            sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2").bind(millis(Utc::now())).bind(id),
+        )
+        .await?;
         // A token never grants more than its user has now.
         let role = if role.within(user.role) { role } else { user.role };
         Ok(Some((user, role)))
@@ -302,15 +313,14 @@ impl Store {
         if token.revoked_at.is_some() {
             return Err(StoreError::Refused(format!("API token #{id} is already revoked")));
         }
-        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2")
-            .bind(millis(Utc::now()))
-            .bind(id)
-            .execute(&self.pool)
+        self.exec(sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2").bind(millis(Utc::now())).bind(id))
             .await?;
         Ok(self.api_tokens(None).await?.into_iter().find(|t| t.id == id).expect("exists"))
     }
 
-    /// Records a change: who, what, on what, from where.
+    /// Records something done that changed nothing in the store (a test
+    /// alert sent, a lookup): who, what, on what, from where. Changes are
+    /// audited through [`Store::audited`], in their own transaction.
     pub async fn audit(
         &self,
         actor: &str,
@@ -319,18 +329,15 @@ impl Store {
         detail: Option<&str>,
         from: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit_log (at, actor, action, target, detail, from_addr) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(millis(Utc::now()))
-        .bind(actor)
-        .bind(action)
-        .bind(target)
-        .bind(detail)
-        .bind(from)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let record = AuditRecord {
+            actor: actor.to_string(),
+            action: action.to_string(),
+            target: target.to_string(),
+            detail: detail.map(str::to_string),
+            from: from.map(str::to_string),
+        };
+        let mut conn = self.pool.acquire().await?;
+        insert_audit(&mut conn, &record).await
     }
 
     /// The audit log, newest first, at most `limit` entries.
@@ -392,7 +399,7 @@ impl Store {
         )
         .await?;
         queue_alert(&mut tx, id, "incident.opened", now, self.update_interval).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(id)
     }
 }

@@ -5,7 +5,7 @@ use chrono::Utc;
 use honeytrail_core::incident::{IncidentState, TokenEvent};
 use honeytrail_core::{Labels, NewToken, Secret, SecretBox, Spot, TokenKind, TokenState};
 use honeytrail_store::{
-    EventOutcome, ImportRow, IncidentFilter, NewHop, PlacementFilter, Store, StoreError, TokenFilter,
+    AuditRecord, EventOutcome, ImportRow, IncidentFilter, NewHop, PlacementFilter, Store, StoreError, TokenFilter,
 };
 
 macro_rules! store_tests {
@@ -48,6 +48,7 @@ store_tests!(
     update_alerts_keep_their_interval,
     users_sessions_api_tokens_and_audit,
     reports_and_dashboard_queries,
+    audit_entries_commit_with_their_change,
 );
 
 const KEY: &str = "AKIAQYLPMN5HHHFPZAM2";
@@ -471,4 +472,59 @@ async fn reports_and_dashboard_queries(store: Store, _url: String) {
     assert!(!off.enabled && channel.enabled);
     store.fan_out().await.unwrap();
     assert!(store.incident_deliveries(report).await.unwrap().is_empty(), "a disabled channel gets nothing");
+}
+
+fn audit_record(action: &str, target: &str) -> AuditRecord {
+    AuditRecord {
+        actor: "alice".into(),
+        action: action.into(),
+        target: target.into(),
+        detail: Some("why".into()),
+        from: Some("127.0.0.1".into()),
+    }
+}
+
+/// A change made through an audited handle writes its audit entry in the
+/// same transaction: a change the store refuses leaves no entry, and one
+/// handle writes its entry once, however many changes follow.
+async fn audit_entries_commit_with_their_change(store: Store, _url: String) {
+    let token = store.insert_token(&new_token(KEY), &[], &[]).await.unwrap();
+    // Refused (the key exists): neither the change nor the audit entry.
+    let refused = store.audited(audit_record("token.import", KEY)).insert_token(&new_token(KEY), &[], &[]).await;
+    assert!(matches!(refused, Err(StoreError::Duplicate { .. })), "{refused:?}");
+    assert!(store.audit_log(10).await.unwrap().is_empty());
+    // A transaction (an event-free state change is refused too).
+    let missing = store.audited(audit_record("incident.state", "incident #99")).change_incident_state(
+        99,
+        IncidentState::Acknowledged,
+        "alice",
+        None,
+    );
+    assert!(matches!(missing.await, Err(StoreError::NotFound(_))));
+    assert!(store.audit_log(10).await.unwrap().is_empty());
+    // Accepted: one entry, with every field.
+    let audited = store.audited(audit_record("placement.add", KEY));
+    let p = audited.add_placement(token.id, &spot("web-1", "ops"), Utc::now()).await.unwrap();
+    audited.remove_placement(p.id, Utc::now()).await.unwrap();
+    let log = store.audit_log(10).await.unwrap();
+    assert_eq!(log.len(), 1, "{log:?}");
+    let e = &log[0];
+    assert_eq!(
+        (e.actor.as_str(), e.action.as_str(), e.target.as_str(), e.detail.as_deref(), e.from.as_deref()),
+        ("alice", "placement.add", KEY, Some("why"), Some("127.0.0.1"))
+    );
+    // A single-statement write carries it too.
+    store.audited(audit_record("runbook.remove", "none")).remove_runbook("none").await.ok();
+    store
+        .audited(audit_record("runbook.set", "default"))
+        .set_runbook(&honeytrail_store::StoredRunbook {
+            name: "default".into(),
+            selector: "default".into(),
+            template: "x".into(),
+        })
+        .await
+        .unwrap();
+    let actions: Vec<String> = store.audit_log(10).await.unwrap().into_iter().map(|e| e.action).collect();
+    assert!(actions.contains(&"runbook.set".to_string()), "{actions:?}");
+    assert!(!actions.contains(&"runbook.remove".to_string()), "nothing was removed: {actions:?}");
 }

@@ -14,8 +14,8 @@ use honeytrail_core::{Labels, NewToken, Secret, Spot, TokenKind};
 use honeytrail_store::{ImportRow, NewHop, Store};
 
 use super::{read_secret_stdin, spot_args_present};
-use crate::app::App;
 use crate::commands::{parse_labels, print_json, SpotArgs};
+use honeytrail_app::App;
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {

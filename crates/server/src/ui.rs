@@ -13,13 +13,16 @@ use honeytrail_core::access::{Permission, Role};
 use honeytrail_core::incident::IncidentState;
 use honeytrail_store::IncidentFilter;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use super::api::{self, PlacementQuery};
+use honeytrail_app::ops::{ImportRequest, IncidentQuery, MintRequest, PlacementQuery, PlacementRequest, TokenQuery};
+
+use super::api;
 use super::auth::{ApiError, Caller, UiCaller};
 use super::{message_page, page, Shared};
 
-fn fail(e: ApiError) -> Response {
+fn fail(e: impl Into<ApiError>) -> Response {
+    let e: ApiError = e.into();
     let title = match e.status {
         StatusCode::FORBIDDEN => "Not allowed",
         StatusCode::NOT_FOUND => "Not found",
@@ -37,7 +40,7 @@ fn back(to: &str) -> Response {
 }
 
 /// After a change: on to the page `to` names, or the error as a page.
-fn redirect<T>(done: Result<T, ApiError>, to: impl FnOnce(T) -> String) -> Response {
+fn redirect<T, E: Into<ApiError>>(done: Result<T, E>, to: impl FnOnce(T) -> String) -> Response {
     match done {
         Ok(v) => back(&to(v)),
         Err(e) => fail(e),
@@ -52,8 +55,7 @@ fn guard(ui: &UiCaller, csrf: &str, p: Permission) -> Result<(), Response> {
 
 /// `a=b, c=d` into labels.
 fn labels(raw: &str) -> Result<honeytrail_core::Labels, ApiError> {
-    let parts: Vec<String> = raw.split([',', '\n']).map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
-    crate::commands::parse_labels(&parts).map_err(|e| ApiError::bad_request(format!("{e:#}")))
+    honeytrail_core::parse_label_text(raw).map_err(|e| ApiError::bad_request(e.0))
 }
 
 fn base(c: &Caller) -> (Value, Option<String>) {
@@ -75,7 +77,7 @@ async fn dashboard(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Respo
     .await;
     let (open, stats, dead, events, sources) = match result {
         Ok(r) => r,
-        Err(e) => return fail(e.into()),
+        Err(e) => return fail(e),
     };
     let (me, csrf) = base(&c);
     render(
@@ -84,15 +86,11 @@ async fn dashboard(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Respo
     )
 }
 
-async fn incidents(
-    State(s): State<Arc<Shared>>,
-    UiCaller(c): UiCaller,
-    Query(q): Query<api::IncidentQuery>,
-) -> Response {
+async fn incidents(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q): Query<IncidentQuery>) -> Response {
     if let Err(e) = c.require(Permission::Read) {
         return fail(e);
     }
-    let list = match api::search_incidents(&s, &q).await {
+    let list = match s.ops.search_incidents(&c.actor, &q).await {
         Ok(l) => l,
         Err(e) => return fail(e),
     };
@@ -108,12 +106,9 @@ async fn incident(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Path(id):
     if let Err(e) = c.require(Permission::Read) {
         return fail(e);
     }
-    if let Err(e) = s.store.incident(id).await {
-        return fail(e.into());
-    }
-    let record = match crate::commands::incident::incident_record(&s.store, id, "incident").await {
+    let record = match s.ops.incident_record(&c.actor, id).await {
         Ok(r) => r,
-        Err(e) => return fail(e.into()),
+        Err(e) => return fail(e),
     };
     let deliveries = s.store.incident_deliveries(id).await.unwrap_or_default();
     let timeline = timeline(&record, &deliveries);
@@ -192,7 +187,7 @@ async fn post_state(
     if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
         return r;
     }
-    redirect(api::change_state(&s, &ui.0, id, &f.state, Some(&f.note)).await, |_| format!("/incidents/{id}"))
+    redirect(s.ops.change_state(&ui.0.actor, id, &f.state, Some(&f.note)).await, |_| format!("/incidents/{id}"))
 }
 
 #[derive(Deserialize)]
@@ -210,14 +205,14 @@ async fn post_note(
     if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
         return r;
     }
-    redirect(api::add_note(&s, &ui.0, id, &f.text).await, |_| format!("/incidents/{id}"))
+    redirect(s.ops.add_note(&ui.0.actor, id, &f.text).await, |_| format!("/incidents/{id}"))
 }
 
-async fn tokens(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q): Query<api::TokenQuery>) -> Response {
+async fn tokens(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q): Query<TokenQuery>) -> Response {
     if let Err(e) = c.require(Permission::Read) {
         return fail(e);
     }
-    let list = match api::search_tokens(&s, &q).await {
+    let list = match s.ops.search_tokens(&c.actor, &q).await {
         Ok(l) => l,
         Err(e) => return fail(e),
     };
@@ -248,14 +243,14 @@ async fn post_import(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<I
         Ok(l) => l,
         Err(e) => return fail(e),
     };
-    let request = api::ImportRequest {
+    let request = ImportRequest {
         access_key_id: f.access_key_id,
         secret_access_key: Some(f.secret),
         labels,
         memo: f.memo,
         ..Default::default()
     };
-    redirect(api::import_token(&s, &ui.0, request).await, |t| format!("/tokens/{}", t.access_key_id))
+    redirect(s.ops.import_token(&ui.0.actor, request).await, |t| format!("/tokens/{}", t.access_key_id))
 }
 
 #[derive(Deserialize)]
@@ -275,7 +270,7 @@ async fn post_mint(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<Min
         Ok(l) => l,
         Err(e) => return fail(e),
     };
-    match api::mint_token(&s, &ui.0, api::MintRequest { labels, memo: f.memo }).await {
+    match s.ops.mint(&ui.0.actor, MintRequest { labels, memo: f.memo, ..MintRequest::default() }).await {
         Ok(t) => back(&format!("/tokens/{}", t.access_key_id)),
         Err(e) => fail(e),
     }
@@ -285,10 +280,7 @@ async fn token(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Path(key): P
     if let Err(e) = c.require(Permission::Read) {
         return fail(e);
     }
-    let detail = match api::find_token(&s, &key).await {
-        Ok(t) => api::token_detail(&s, &t).await,
-        Err(e) => Err(e),
-    };
+    let detail = s.ops.token_detail(&c.actor, &key).await;
     let d = match detail {
         Ok(d) => d,
         Err(e) => return fail(e),
@@ -318,7 +310,7 @@ async fn post_bait(
     if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
         return r;
     }
-    match api::render_bait(&s, &ui.0, &key, &f.format).await {
+    match s.ops.render_bait(&ui.0.actor, &key, &f.format).await {
         Ok((_, text)) if f.action == "show" => {
             let (me, csrf) = base(&ui.0);
             render(
@@ -353,14 +345,14 @@ async fn post_retire(
     if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
         return r;
     }
-    redirect(api::retire_token(&s, &ui.0, &key).await, |t| format!("/tokens/{}", t.access_key_id))
+    redirect(s.ops.retire(&ui.0.actor, &key).await, |r| format!("/tokens/{}", r.token.access_key_id))
 }
 
 async fn placements(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q): Query<PlacementQuery>) -> Response {
     if let Err(e) = c.require(Permission::Read) {
         return fail(e);
     }
-    let list = match api::placements_for(&s, &q).await {
+    let list = match s.ops.search_placements(&c.actor, &q).await {
         Ok(l) => l,
         Err(e) => return fail(e),
     };
@@ -379,7 +371,7 @@ async fn placements_csv(
 ) -> Response {
     let result = async {
         c.require(Permission::Read)?;
-        api::csv_response(&api::placements_for(&s, &q).await?)
+        api::csv_response(&s.ops.search_placements(&c.actor, &q).await?)
     }
     .await;
     result.unwrap_or_else(fail)
@@ -407,7 +399,7 @@ async fn post_placement(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): For
     }
     let opt = |v: String| Some(v).filter(|v| !v.trim().is_empty());
     let key = f.access_key_id.clone();
-    let request = api::PlacementRequest {
+    let request = PlacementRequest {
         access_key_id: f.access_key_id,
         host: f.host,
         path: f.path,
@@ -415,9 +407,9 @@ async fn post_placement(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): For
         asset: opt(f.asset),
         serial: opt(f.serial),
         format: opt(f.format),
-        notes: None,
+        ..PlacementRequest::default()
     };
-    redirect(api::add_placement(&s, &ui.0, request).await, |_| format!("/tokens/{key}"))
+    redirect(s.ops.add_placement(&ui.0.actor, &request).await, |_| format!("/tokens/{key}"))
 }
 
 async fn post_remove_placement(
@@ -429,7 +421,7 @@ async fn post_remove_placement(
     if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
         return r;
     }
-    redirect(api::remove_placement(&s, &ui.0, id).await, |_| "/placements".to_string())
+    redirect(s.ops.remove_placement(&ui.0.actor, id).await, |_| "/placements".to_string())
 }
 
 async fn alerting(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Response {
@@ -447,7 +439,7 @@ async fn alerting(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Respon
     .await;
     let (channels, routes, runbooks, dead) = match result {
         Ok(r) => r,
-        Err(e) => return fail(e.into()),
+        Err(e) => return fail(e),
     };
     let (me, csrf) = base(&c);
     render(
@@ -465,7 +457,7 @@ async fn post_channel_test(
     if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
         return r;
     }
-    match api::test_channel(&s, &ui.0, &name).await {
+    match s.ops.test_channel(&ui.0.actor, &name).await {
         Ok(()) => {
             message_page(StatusCode::OK, "Test alert sent", &format!("A test alert was delivered through {name}."))
         }
@@ -488,7 +480,7 @@ async fn post_channel_enabled(
     if let Err(r) = guard(&ui, &f.csrf, Permission::Administer) {
         return r;
     }
-    redirect(api::update_channel(&s, &ui.0, &name, None, Some(f.enabled)).await, |_| "/channels".to_string())
+    redirect(s.ops.update_channel(&ui.0.actor, &name, None, Some(f.enabled)).await, |_| "/channels".to_string())
 }
 
 #[derive(Deserialize)]
@@ -506,7 +498,7 @@ async fn post_channel(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<
     let result = async {
         let value: Value = serde_json::from_str(&f.config)
             .map_err(|e| ApiError::bad_request(format!("the configuration is not valid JSON: {e}")))?;
-        api::create_channel(&s, &ui.0, &f.name, &f.kind, &value).await.map(|_| ())
+        s.ops.create_channel(&ui.0.actor, &f.name, &f.kind, &value).await.map(|_| ()).map_err(ApiError::from)
     }
     .await;
     result.map(|()| back("/channels")).unwrap_or_else(fail)
@@ -535,21 +527,23 @@ async fn post_route(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<Ro
     }
     let opt = |v: &str| Some(v.trim().to_string()).filter(|v| !v.is_empty());
     let result = async {
-        let min_severity = opt(&f.min_severity).map(|v| v.parse()).transpose().map_err(ApiError::bad_request)?;
+        let min_severity = opt(&f.min_severity)
+            .map(|v| v.parse())
+            .transpose()
+            .map_err(|e: honeytrail_core::Invalid| ApiError::bad_request(e.0))?;
         let route = honeytrail_core::route::Route {
             name: f.name.trim().to_string(),
             channels: f.channels.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect(),
-            label: opt(&f.label).map(|l| match l.split_once('=') {
-                Some((n, v)) => (n.to_string(), Some(v.to_string())),
-                None => (l, None),
-            }),
+            label: honeytrail_core::LabelFilter::parse(&f.label)
+                .map_err(|e| ApiError::bad_request(e.0))?
+                .map(|l| (l.name, l.value)),
             owner: opt(&f.owner),
             host: opt(&f.host),
             states: Vec::new(),
             min_severity,
             default: f.default.is_some(),
         };
-        api::add_route(&s, &ui.0, &route).await
+        s.ops.add_route(&ui.0.actor, &route).await.map_err(ApiError::from)
     }
     .await;
     result.map(|()| back("/channels")).unwrap_or_else(fail)
@@ -564,7 +558,7 @@ async fn post_route_test(
     if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
         return r;
     }
-    match api::test_route(&s, &ui.0, &name).await {
+    match s.ops.test_route(&ui.0.actor, &name).await {
         Ok(_) => message_page(
             StatusCode::OK,
             "Test alerts sent",
@@ -583,7 +577,7 @@ async fn post_remove_route(
     if let Err(r) = guard(&ui, &f.csrf, Permission::Administer) {
         return r;
     }
-    api::remove_route(&s, &ui.0, &name).await.map(|()| back("/channels")).unwrap_or_else(fail)
+    s.ops.remove_route(&ui.0.actor, &name).await.map(|()| back("/channels")).unwrap_or_else(fail)
 }
 
 #[derive(Deserialize)]
@@ -598,7 +592,7 @@ async fn post_runbook(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<
     if let Err(r) = guard(&ui, &f.csrf, Permission::Administer) {
         return r;
     }
-    let result = api::set_runbook(&s, &ui.0, &f.name, &f.selector, &f.template).await.map(|_| ());
+    let result = s.ops.set_runbook(&ui.0.actor, &f.name, &f.selector, &f.template).await.map(|_| ());
     result.map(|()| back("/channels")).unwrap_or_else(fail)
 }
 
@@ -611,13 +605,13 @@ async fn post_retry(
     if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
         return r;
     }
-    api::retry_delivery(&s, &ui.0, id).await.map(|_| back("/channels")).unwrap_or_else(fail)
+    s.ops.retry_delivery(&ui.0.actor, id).await.map(|_| back("/channels")).unwrap_or_else(fail)
 }
 
 async fn users_view(s: &Shared, c: &Caller, created: Option<(Value, String)>) -> Response {
     let users = match s.store.users().await {
         Ok(u) => u,
-        Err(e) => return fail(e.into()),
+        Err(e) => return fail(e),
     };
     let (me, csrf) = base(c);
     let (created, password) = match created {
@@ -648,8 +642,8 @@ async fn post_user(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<Use
     if let Err(r) = guard(&ui, &f.csrf, Permission::Administer) {
         return r;
     }
-    match api::add_user(&s, &ui.0, &f.name, &f.role).await {
-        Ok(created) => users_view(&s, &ui.0, Some(created)).await,
+    match s.ops.add_user(&ui.0.actor, &f.name, &f.role).await {
+        Ok(created) => users_view(&s, &ui.0, Some((json!(created.user), created.one_time_password))).await,
         Err(e) => fail(e),
     }
 }
@@ -658,7 +652,7 @@ async fn api_tokens_view(s: &Shared, c: &Caller, created: Option<(honeytrail_sto
     let owner = if c.role == Role::Admin { None } else { Some(c.user.name.as_str()) };
     let tokens = match s.store.api_tokens(owner).await {
         Ok(t) => t,
-        Err(e) => return fail(e.into()),
+        Err(e) => return fail(e),
     };
     let roles: Vec<&str> = Role::ALL.iter().filter(|r| r.within(c.user.role)).map(|r| r.as_str()).collect();
     let (me, csrf) = base(c);
@@ -687,7 +681,7 @@ async fn post_api_token(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): For
     if let Err(r) = ui.check_csrf(&f.csrf) {
         return r;
     }
-    match api::create_api_token(&s, &ui.0, &f.name, Some(&f.role)).await {
+    match s.ops.create_api_token(&ui.0.actor, &ui.0.user.name, &f.name, Some(&f.role)).await {
         Ok(created) => api_tokens_view(&s, &ui.0, Some(created)).await,
         Err(e) => fail(e),
     }
@@ -702,7 +696,7 @@ async fn post_revoke(
     if let Err(r) = ui.check_csrf(&f.csrf) {
         return r;
     }
-    redirect(api::revoke_api_token(&s, &ui.0, id).await, |_| "/api-tokens".to_string())
+    redirect(s.ops.revoke_api_token(&ui.0.actor, id).await, |_| "/api-tokens".to_string())
 }
 
 async fn audit(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Response {
@@ -711,7 +705,7 @@ async fn audit(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Response 
     }
     let entries = match s.store.audit_log(500).await {
         Ok(e) => e,
-        Err(e) => return fail(e.into()),
+        Err(e) => return fail(e),
     };
     let (me, csrf) = base(&c);
     render("audit.html", serde_json::json!({"title": "Audit log", "me": me, "csrf": csrf, "entries": entries}))
@@ -720,7 +714,7 @@ async fn audit(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Response 
 async fn audit_csv(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Response {
     let result = async {
         c.require(Permission::Administer)?;
-        api::audit_csv(&s.store.audit_log(100_000).await?)
+        api::audit_csv(&s.ops.audit_log(&c.actor, 100_000).await?)
     }
     .await;
     result.unwrap_or_else(fail)
@@ -744,12 +738,12 @@ async fn post_lookup(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<L
         return r;
     }
     let (me, csrf) = base(&ui.0);
-    match api::lookup(&s, &ui.0, &f.text, &f.found_at).await {
+    match s.ops.lookup(&ui.0.actor, &f.text, &f.found_at).await {
         Ok(result) => render(
             "lookup.html",
             serde_json::json!({"title": "What is this?", "me": me, "csrf": csrf, "result": result}),
         ),
-        Err(e) if e.status == StatusCode::BAD_REQUEST => page(
+        Err(e) if e.kind == honeytrail_app::OpErrorKind::Invalid => page(
             StatusCode::BAD_REQUEST,
             crate::web::render(
                 "lookup.html",

@@ -1,15 +1,20 @@
-//! What every command needs: the configuration, the store, the canary
-//! account, and who is acting.
+//! What every front door needs: the configuration, the store, the canary
+//! account, and who is acting ([`App`]); and the handle the operations run
+//! on ([`Ops`]): an open store, the configuration, and the signals that tell
+//! a running server that alerts were queued or tokens changed.
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use honeytrail_aws::{AwsSettings, CanaryAccount};
 use honeytrail_core::SecretBox;
-use honeytrail_store::Store;
+use honeytrail_store::{AuditRecord, Store};
 
 use crate::config::Config;
+use crate::Actor;
 
 pub struct App {
     pub config: Config,
@@ -31,6 +36,11 @@ impl App {
                 .unwrap_or_else(|| "unknown".into());
             format!("{user}@{}", hostname())
         })
+    }
+
+    /// The person at this command line, as the operations see them.
+    pub fn acting(&self) -> Actor {
+        Actor::command_line(self.actor())
     }
 
     /// Opens the store. With SQLite, the data key is created beside the
@@ -66,9 +76,9 @@ impl App {
                 return Ok(None);
             }
             write_private(&path, &format!("{}\n", SecretBox::generate_key()))?;
-            eprintln!(
-                "note: created the data key {} that seals honey secrets at rest; back it up, and give replicas the same key",
-                path.display()
+            tracing::warn!(
+                path = %path.display(),
+                "created the data key that seals honey secrets at rest; back it up, and give replicas the same key"
             );
         }
         let text = std::fs::read_to_string(&path).with_context(|| {
@@ -79,15 +89,85 @@ impl App {
             .with_context(|| format!("the data key in {} is not valid", path.display()))
     }
 
-    pub async fn canary_account(&self) -> CanaryAccount {
-        CanaryAccount::connect(&AwsSettings {
-            endpoint: self.config.aws.endpoint.clone(),
-            region: self.config.aws.region.clone(),
-            profile: self.config.aws.profile.clone(),
-            static_credentials: None,
-        })
-        .await
+    /// The operations on an open store.
+    pub async fn ops(&self) -> Result<Ops> {
+        Ok(Ops::new(self.store().await?, self.config.clone()))
     }
+
+    pub async fn canary_account(&self) -> CanaryAccount {
+        canary_account(&self.config).await
+    }
+}
+
+/// What the operations run on. Cheap to clone: the store is a pool, the
+/// configuration and signals are shared.
+#[derive(Clone)]
+pub struct Ops {
+    pub store: Store,
+    pub config: Arc<Config>,
+    signals: Arc<Signals>,
+}
+
+/// How a running server learns what its operations changed.
+#[derive(Default)]
+pub struct Signals {
+    /// Woken when an alert was queued: the dispatcher sends it now.
+    pub alerts_queued: Arc<tokio::sync::Notify>,
+    /// Set when tokens changed: the detector rebuilds its index.
+    pub tokens_changed: AtomicBool,
+}
+
+impl Ops {
+    pub fn new(store: Store, config: Config) -> Ops {
+        Ops { store, config: Arc::new(config), signals: Arc::default() }
+    }
+
+    pub fn signals(&self) -> &Signals {
+        &self.signals
+    }
+
+    /// An incident changed: its alert goes out now.
+    pub fn alert_queued(&self) {
+        self.signals.alerts_queued.notify_one();
+    }
+
+    /// Tokens changed: the next event is matched against a fresh index.
+    pub fn tokens_changed(&self) {
+        self.signals.tokens_changed.store(true, Ordering::Release);
+    }
+
+    /// Whether tokens changed since the last call.
+    pub fn take_tokens_changed(&self) -> bool {
+        self.signals.tokens_changed.swap(false, Ordering::AcqRel)
+    }
+
+    /// The store with `actor`'s audit entry for a change: the entry is
+    /// written in the same transaction as the first change committed through
+    /// the returned handle, so the change and its record exist together or
+    /// not at all.
+    pub fn audited(&self, actor: &Actor, action: &str, target: &str, detail: Option<&str>) -> Store {
+        self.store.audited(AuditRecord {
+            actor: actor.name.clone(),
+            action: action.to_string(),
+            target: target.to_string(),
+            detail: detail.map(str::to_string),
+            from: Some(actor.from.clone()),
+        })
+    }
+
+    pub async fn canary_account(&self) -> CanaryAccount {
+        canary_account(&self.config).await
+    }
+}
+
+async fn canary_account(config: &Config) -> CanaryAccount {
+    CanaryAccount::connect(&AwsSettings {
+        endpoint: config.aws.endpoint.clone(),
+        region: config.aws.region.clone(),
+        profile: config.aws.profile.clone(),
+        static_credentials: None,
+    })
+    .await
 }
 
 /// The login name of this process's user, from /proc and /etc/passwd.

@@ -15,6 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use honeytrail_app::sources::receivers::{Accepted, Refusal};
+
 use super::auth::{same, ApiError};
 use super::{message_page, page, Shared};
 
@@ -66,7 +68,7 @@ pub(super) async fn answer_page(State(s): State<Arc<Shared>>, Path(token): Path<
             "This link has expired; please reply to the security team directly.".into(),
         ));
     }
-    let record = match crate::commands::incident::incident_record(&s.store, q.incident_id, "question").await {
+    let record = match honeytrail_app::record::incident_record(&s.store, q.incident_id, "question").await {
         Ok(r) => r,
         Err(e) => return internal(e),
     };
@@ -109,7 +111,7 @@ pub(super) async fn answer_submit(
     };
     match s.store.answer_owner_question(&token, it_was_me, Some(&form.comment), &peer.ip().to_string()).await {
         Ok(_) => {
-            s.alert_queued();
+            s.ops.alert_queued();
             message_page(
                 StatusCode::OK,
                 "Thank you",
@@ -138,23 +140,31 @@ pub(super) async fn eventbridge(State(s): State<Arc<Shared>>, headers: HeaderMap
             );
         }
     }
-    if serde_json::from_slice::<serde_json::Value>(&body).is_err() {
-        s.counters.malformed.fetch_add(1, Ordering::Relaxed);
-        return error(StatusCode::BAD_REQUEST, "malformed_json", "the body is not a JSON EventBridge event");
-    }
-    let detector = match s.detector().await {
-        Ok(d) => d,
-        Err(e) => return internal(e),
-    };
-    let outcome = detector.document(&body, "eventbridge-http", "EventBridge API destination");
-    if let Some(reason) = &outcome.skipped {
-        s.counters.malformed.fetch_add(1, Ordering::Relaxed);
-        return error(StatusCode::UNPROCESSABLE_ENTITY, "not_cloudtrail", &reason.to_string());
-    }
-    s.counters.eventbridge_accepted.fetch_add(1, Ordering::Relaxed);
-    match s.store_events(&outcome.events).await {
-        Ok(matched) => {
-            (StatusCode::ACCEPTED, Json(json!({"records": outcome.records, "matched": matched}))).into_response()
+    answer(&s, s.receivers.eventbridge(&body).await, true)
+}
+
+/// The answer to a pushed body, counted.
+fn answer(s: &Shared, result: anyhow::Result<Result<Accepted, Refusal>>, eventbridge: bool) -> Response {
+    match result {
+        Ok(Ok(accepted)) => {
+            let accepted_counter =
+                if eventbridge { &s.counters.eventbridge_accepted } else { &s.counters.canarytokens_accepted };
+            accepted_counter.fetch_add(1, Ordering::Relaxed);
+            s.counters.matches.fetch_add(accepted.matched as u64, Ordering::Relaxed);
+            let body = if eventbridge {
+                json!({"records": accepted.records, "matched": accepted.matched})
+            } else {
+                json!({"matched": accepted.matched})
+            };
+            (StatusCode::ACCEPTED, Json(body)).into_response()
+        }
+        Ok(Err(Refusal::Malformed(message))) => {
+            s.counters.malformed.fetch_add(1, Ordering::Relaxed);
+            error(StatusCode::BAD_REQUEST, "malformed_json", &message)
+        }
+        Ok(Err(Refusal::NotOurs { code, message })) => {
+            s.counters.malformed.fetch_add(1, Ordering::Relaxed);
+            error(StatusCode::UNPROCESSABLE_ENTITY, code, &message)
         }
         Err(e) => internal(e),
     }
@@ -168,27 +178,7 @@ pub(super) async fn canarytokens(State(s): State<Arc<Shared>>, Path(secret): Pat
             return error(StatusCode::UNAUTHORIZED, "unauthenticated", "unknown webhook path");
         }
     }
-    let Ok(payload) = serde_json::from_slice::<serde_json::Value>(&body) else {
-        s.counters.malformed.fetch_add(1, Ordering::Relaxed);
-        return error(StatusCode::BAD_REQUEST, "malformed_json", "the body is not a canarytokens.org webhook payload");
-    };
-    let tokens = match s.store.list_tokens(&Default::default()).await {
-        Ok(t) => t,
-        Err(e) => return internal(e.into()),
-    };
-    let Some(event) = honeytrail_ingest::canarytokens::to_event(&payload, &tokens) else {
-        s.counters.malformed.fetch_add(1, Ordering::Relaxed);
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown_canarytoken",
-            "no imported token carries this canarytoken: import it with --label canarytoken=<token id from the manage URL>",
-        );
-    };
-    s.counters.canarytokens_accepted.fetch_add(1, Ordering::Relaxed);
-    match s.store_events(&[event]).await {
-        Ok(matched) => (StatusCode::ACCEPTED, Json(json!({"matched": matched}))).into_response(),
-        Err(e) => internal(e),
-    }
+    answer(&s, s.receivers.canarytokens(&body).await, false)
 }
 
 pub(super) async fn metrics(State(s): State<Arc<Shared>>) -> Response {

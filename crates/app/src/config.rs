@@ -120,7 +120,7 @@ profile = "prod"
 region = "us-east-1"
 "#;
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub data_dir: Option<PathBuf>,
@@ -256,6 +256,26 @@ impl ServeSection {
             Some(u) => u.trim_end_matches('/').to_string(),
             None => format!("http://{}", self.listen),
         }
+    }
+}
+
+/// Neither the data key nor a database password ever reaches a log line.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field("database", &self.database.as_deref().map(honeytrail_store::redact_url))
+            .field("secret_key_file", &self.secret_key_file)
+            .field("aws", &self.aws)
+            .field("canary", &self.canary)
+            .field("mint", &self.mint)
+            .field("render", &self.render)
+            .field("detect", &self.detect)
+            .field("serve", &self.serve)
+            .field("alerts", &self.alerts)
+            .field("source", &self.source)
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "***"))
+            .finish()
     }
 }
 
@@ -474,6 +494,18 @@ mod tests {
         assert_eq!(c.mint.guard, Guard::Inline);
         assert_eq!(c.aws.region.as_deref(), Some("us-east-1"));
         assert_eq!(c.render.profile, "prod");
+    }
+
+    #[test]
+    fn debug_output_holds_no_secret() {
+        let config = Config {
+            secret_key: Some("c2VjcmV0LWRhdGEta2V5".into()),
+            database: Some("postgres://ht:hunter2@db/ht".into()),
+            ..Config::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("c2VjcmV0LWRhdGEta2V5") && !shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("postgres://ht:***@db/ht"), "{shown}");
     }
 
     #[test]

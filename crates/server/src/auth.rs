@@ -8,17 +8,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
+use honeytrail_app::ops::people::{verify_password, DUMMY_HASH};
+use honeytrail_app::{Actor, OpError, OpErrorKind};
 use honeytrail_core::access::{Permission, Role};
 use honeytrail_store::{StoreError, User};
-use rand::Rng;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -28,36 +27,6 @@ pub const SESSION_COOKIE: &str = "ht_session";
 const LOGIN_COOKIE: &str = "ht_login";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 const SESSION_HOURS: i64 = 12;
-
-pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))
-}
-
-pub fn verify_password(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
-}
-
-/// A one-time password: 20 characters without look-alikes (~114 bits).
-pub fn new_password() -> String {
-    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzACDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let mut rng = rand::thread_rng();
-    (0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
-}
-
-/// Checks a new password: long enough, not the user name.
-pub fn check_new_password(user: &str, password: &str) -> Result<(), String> {
-    if password.chars().count() < 12 {
-        return Err("choose a password of at least 12 characters".into());
-    }
-    if password.eq_ignore_ascii_case(user) {
-        return Err("the password must not be the user name".into());
-    }
-    Ok(())
-}
 
 /// Failed sign-ins per user name and per address within a quarter hour.
 #[derive(Default)]
@@ -133,35 +102,30 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> ApiError {
+        let status = match e.kind {
+            OpErrorKind::NotFound => StatusCode::NOT_FOUND,
+            OpErrorKind::Invalid => StatusCode::BAD_REQUEST,
+            OpErrorKind::Conflict => StatusCode::CONFLICT,
+            OpErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            OpErrorKind::Upstream => StatusCode::BAD_GATEWAY,
+            OpErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        // The message only: command-line hints are not for the web.
+        ApiError::new(status, e.code, e.message)
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
-        match e {
-            StoreError::NotFound(what) => {
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
-            }
-            StoreError::Refused(why) => ApiError::new(StatusCode::CONFLICT, "conflict", why),
-            e @ (StoreError::Duplicate { .. } | StoreError::ImportDuplicates { .. }) => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
-            }
-            e @ StoreError::NoSecretKey => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_data_key", e.to_string()),
-            other => {
-                tracing::error!(error = %other, "store error");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "store_unavailable",
-                    "the database cannot be used now; retry",
-                )
-            }
-        }
+        OpError::from(e).into()
     }
 }
 
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> ApiError {
-        match e.downcast::<StoreError>() {
-            Ok(s) => s.into(),
-            Err(e) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "failed", format!("{e:#}")),
-        }
+        OpError::from(e).into()
     }
 }
 
@@ -175,27 +139,38 @@ pub struct Caller {
     pub csrf: Option<String>,
     /// The peer address, for the audit log.
     pub from: String,
+    /// The identity the operations act as.
+    pub actor: Actor,
 }
 
 impl Caller {
-    pub fn require(&self, p: Permission) -> Result<(), ApiError> {
-        if self.role.allows(p) {
-            return Ok(());
-        }
-        let need = match p {
-            Permission::Lookup => "any signed-in user",
-            Permission::Read => "a viewer, responder or admin",
-            Permission::Respond => "a responder or admin",
-            Permission::Administer => "an admin",
-        };
-        Err(ApiError::forbidden(format!("{} is a {}; this needs {need}", self.user.name, self.role)))
+    fn new(user: User, role: Role, csrf: Option<String>, from: String) -> Caller {
+        let actor = Actor { name: user.name.clone(), role, from: from.clone() };
+        Caller { user, role, csrf, from, actor }
     }
 
-    /// Writes an audit entry for a change this caller made.
+    pub fn require(&self, p: Permission) -> Result<(), ApiError> {
+        Ok(self.actor.require(p)?)
+    }
+
+    /// Writes an audit entry for something this caller did that changes no
+    /// row of its own (signing out). A failure is logged, never dropped.
     pub async fn audit(&self, s: &Shared, action: &str, target: &str, detail: Option<&str>) {
-        if let Err(e) = s.store.audit(&self.user.name, action, target, detail, Some(&self.from)).await {
-            tracing::error!(error = %e, action, target, "cannot write the audit log");
-        }
+        audit_or_log(s, &self.user.name, action, target, detail, &self.from).await;
+    }
+}
+
+/// Writes an audit entry; if the database refuses it, says so in the log.
+pub(crate) async fn audit_or_log(
+    s: &Shared,
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: Option<&str>,
+    from: &str,
+) {
+    if let Err(e) = s.store.audit(actor, action, target, detail, Some(from)).await {
+        tracing::error!(error = %e, action, target, "cannot write the audit log");
     }
 }
 
@@ -237,7 +212,7 @@ impl FromRequestParts<Arc<Shared>> for ApiCaller {
             let (user, role) = s.store.api_token_user(token.trim()).await?.ok_or_else(|| {
                 ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "the API token is unknown or revoked")
             })?;
-            return Ok(ApiCaller(Caller { user, role, csrf: None, from }));
+            return Ok(ApiCaller(Caller::new(user, role, None, from)));
         }
         let token = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(unauthenticated)?;
         let session = s.store.session(token).await?.ok_or_else(unauthenticated)?;
@@ -253,7 +228,7 @@ impl FromRequestParts<Arc<Shared>> for ApiCaller {
             return Err(ApiError::forbidden("choose a new password first (the account page)"));
         }
         let role = session.user.role;
-        Ok(ApiCaller(Caller { user: session.user, role, csrf: Some(session.csrf), from }))
+        Ok(ApiCaller(Caller::new(session.user, role, Some(session.csrf), from)))
     }
 }
 
@@ -299,14 +274,14 @@ impl FromRequestParts<Arc<Shared>> for UiCaller {
             return Err(Redirect::to("/account").into_response());
         }
         let role = session.user.role;
-        Ok(UiCaller(Caller { user: session.user, role, csrf: Some(session.csrf), from }))
+        Ok(UiCaller(Caller::new(session.user, role, Some(session.csrf), from)))
     }
 }
 
 /// Someone a trusted reverse proxy signed in, named in the configured header:
 /// an employee, for the "what is this?" page only.
 fn sso_employee(parts: &Parts, s: &Shared, from: String) -> Option<Caller> {
-    let serve = &s.app.config.serve;
+    let serve = &s.config().serve;
     let header = serve.sso_header.as_deref()?;
     if parts.uri.path() != "/lookup" || !serve.sso_trusted_proxies.iter().any(|p| p == &from) {
         return None;
@@ -324,7 +299,7 @@ fn sso_employee(parts: &Parts, s: &Shared, from: String) -> Option<Caller> {
         created_at: chrono::Utc::now(),
     };
     let csrf = honeytrail_core::bearer_hash(&format!("{}:{}", s.sso_key, user.name));
-    Some(Caller { user, role: Role::Employee, csrf: Some(csrf), from })
+    Some(Caller::new(user, Role::Employee, Some(csrf), from))
 }
 
 impl UiCaller {
@@ -415,7 +390,7 @@ async fn login(
         s.logins.lock().expect("limiter lock").failed(&user, &addr);
         s.counters.logins_failed.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(user = %user, from = %addr, "failed sign-in");
-        let _ = s.store.audit(&user, "login.failed", &user, None, Some(&addr)).await;
+        audit_or_log(&s, &user, "login.failed", &user, None, &addr).await;
         return back("invalid");
     };
     s.logins.lock().expect("limiter lock").succeeded(&user);
@@ -423,7 +398,7 @@ async fn login(
         Ok(t) => t,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let _ = s.store.audit(&u.name, "login", &u.name, None, Some(&addr)).await;
+    audit_or_log(&s, &u.name, "login", &u.name, None, &addr).await;
     let target = if u.role == Role::Employee { "/lookup" } else { "/" };
     let mut r = Redirect::to(target).into_response();
     let h = r.headers_mut();
@@ -435,10 +410,6 @@ async fn login(
     }
     r
 }
-
-/// An argon2 hash of a random string, verified against for unknown users.
-const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2b9zwM1x1yHh3ugGfS8CdpUvo6j9lfeQ5wY6N0Y7hYk";
 
 #[derive(Deserialize)]
 struct CsrfForm {
@@ -455,7 +426,9 @@ async fn logout(
         return r;
     }
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
-        let _ = s.store.end_session(token).await;
+        if let Err(e) = s.store.end_session(token).await {
+            tracing::error!(error = %e, "cannot end a session");
+        }
     }
     caller.0.audit(&s, "logout", &caller.0.user.name, None).await;
     let mut r = Redirect::to("/login").into_response();
@@ -493,28 +466,17 @@ async fn change_password(State(s): State<Arc<Shared>>, caller: UiCaller, Form(fo
         return r;
     }
     let user = &caller.0.user;
-    let hash = match s.store.user_credentials(&user.name).await {
-        Ok(Some((_, hash))) => hash,
-        Ok(None) => return Redirect::to("/login").into_response(),
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    if !verify_password(&hash, &form.current) {
-        return account_view(&caller, Some("the current password is wrong"), StatusCode::BAD_REQUEST);
-    }
     if form.new != form.repeat {
         return account_view(&caller, Some("the two new passwords differ"), StatusCode::BAD_REQUEST);
     }
-    if let Err(why) = check_new_password(&user.name, &form.new) {
-        return account_view(&caller, Some(&why), StatusCode::BAD_REQUEST);
-    }
-    let hashed = match hash_password(&form.new) {
-        Ok(h) => h,
+    match s.ops.change_password(&caller.0.actor, &form.current, &form.new).await {
+        Ok(()) => {}
+        Err(e) if e.kind == OpErrorKind::NotFound => return Redirect::to("/login").into_response(),
+        Err(e) if e.kind == OpErrorKind::Invalid => {
+            return account_view(&caller, Some(&e.message), StatusCode::BAD_REQUEST);
+        }
         Err(e) => return ApiError::from(e).into_response(),
-    };
-    if let Err(e) = s.store.set_password(user.id, &hashed, false).await {
-        return ApiError::from(e).into_response();
     }
-    caller.0.audit(&s, "user.password", &user.name, None).await;
     Redirect::to(if user.role == Role::Employee { "/lookup" } else { "/" }).into_response()
 }
 
@@ -535,19 +497,6 @@ mod tests {
         assert!(!same(b"s3cres", "s3cret"));
         assert!(!same(b"s3cre", "s3cret"));
         assert!(!same(b"", "s3cret"));
-    }
-
-    #[test]
-    fn passwords_hash_and_verify() {
-        let h = hash_password("correct horse battery").unwrap();
-        assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password(&h, "correct horse battery"));
-        assert!(!verify_password(&h, "wrong"));
-        assert!(!verify_password(DUMMY_HASH, ""));
-        assert!(PasswordHash::new(DUMMY_HASH).is_ok(), "the dummy hash parses, so unknown users cost the same");
-        assert_eq!(new_password().len(), 20);
-        assert!(check_new_password("bob", "short").is_err());
-        assert!(check_new_password("bob", "a long enough one").is_ok());
     }
 
     #[test]

@@ -8,15 +8,16 @@
 //! Every change is written to the audit log with who, what and from where.
 
 mod api;
-pub(crate) mod auth;
+pub mod auth;
 mod receivers;
 mod ui;
+mod web;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::{Duration as StdDuration, Instant};
+use std::time::Duration as StdDuration;
 
 use anyhow::{Context, Result};
 use axum::extract::DefaultBodyLimit;
@@ -24,20 +25,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use chrono::Duration;
-use honeytrail_core::access::Role;
-use honeytrail_core::incident::TokenEvent;
-use honeytrail_ingest::Detector;
+use honeytrail_app::sources::receivers::Receivers;
+use honeytrail_app::{App, Ops};
 use honeytrail_store::Store;
-use tokio::sync::Mutex;
-
-use crate::app::App;
-use crate::commands::ingest::{build_index, Stored};
 
 pub use receivers::SECRET_HEADER;
 
 #[derive(Default)]
-pub(crate) struct Counters {
+struct Counters {
     eventbridge_accepted: AtomicU64,
     eventbridge_rejected: AtomicU64,
     canarytokens_accepted: AtomicU64,
@@ -49,55 +44,25 @@ pub(crate) struct Counters {
 }
 
 /// What every handler shares.
-pub(crate) struct Shared {
+pub struct Shared {
+    /// The operations every change goes through.
+    ops: Ops,
+    /// The same store, for the pages and lists that only read.
     store: Store,
-    app: App,
-    window: Duration,
+    receivers: Receivers,
     eventbridge_secret: Option<String>,
     canarytokens_secret: Option<String>,
-    detector: Mutex<(Instant, Arc<Detector>)>,
-    /// Set when tokens change through this server: rebuild before the next match.
-    detector_stale: std::sync::atomic::AtomicBool,
     counters: Counters,
     logins: std::sync::Mutex<auth::LoginLimiter>,
     /// Cookies carry `Secure` when people reach us over https.
     secure_cookies: bool,
     /// Keys the CSRF tokens of people signed in by the SSO header.
     sso_key: String,
-    /// Wakes the dispatcher when this process queued an alert, so it goes
-    /// out now rather than at the next poll.
-    alerts_queued: Arc<tokio::sync::Notify>,
 }
 
 impl Shared {
-    /// The detector, rebuilt when older than a few seconds so that tokens
-    /// registered meanwhile match without a restart.
-    async fn detector(&self) -> Result<Arc<Detector>> {
-        let mut slot = self.detector.lock().await;
-        let stale = self.detector_stale.swap(false, std::sync::atomic::Ordering::AcqRel);
-        if stale || slot.0.elapsed() > StdDuration::from_secs(5) {
-            *slot = (Instant::now(), Arc::new(Detector::new(build_index(&self.store).await?)));
-        }
-        Ok(slot.1.clone())
-    }
-
-    /// An incident changed: deliver its alert now.
-    fn alert_queued(&self) {
-        self.alerts_queued.notify_one();
-    }
-
-    /// Tokens changed: the next event is matched against a fresh index.
-    fn tokens_changed(&self) {
-        self.detector_stale.store(true, std::sync::atomic::Ordering::Release);
-    }
-
-    async fn store_events(&self, events: &[TokenEvent]) -> Result<usize> {
-        let mut stored = Stored::default();
-        stored.add(&self.store, events, self.window).await?;
-        self.counters.matches.fetch_add(stored.matches as u64, std::sync::atomic::Ordering::Relaxed);
-        self.alert_queued();
-        stored.emit(&self.store).await?;
-        Ok(stored.matches)
+    fn config(&self) -> &honeytrail_app::config::Config {
+        &self.ops.config
     }
 }
 
@@ -126,7 +91,7 @@ pub(crate) fn message_page(status: StatusCode, title: &str, message: &str) -> Re
     page(status, crate::web::render("message.html", minijinja::context! {title, message, error}))
 }
 
-pub fn router(shared: Arc<Shared>) -> Router {
+fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(receivers::readyz))
@@ -141,37 +106,24 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// Creates the first admin on first start, printing its one-time password once.
-async fn first_admin(store: &Store) -> Result<Option<String>> {
-    if store.user_count().await? > 0 {
-        return Ok(None);
-    }
-    let password = auth::new_password();
-    store.add_user("admin", Role::Admin, &auth::hash_password(&password)?, true).await?;
-    store.audit("honeytrail", "user.create", "admin", Some("first admin, created on first start"), None).await?;
-    Ok(Some(password))
-}
-
+/// Serves until SIGTERM or Ctrl-C: the web UI, the API, the receivers, the
+/// `serve.watch` sources and the dispatcher.
 pub async fn run(app: App) -> Result<ExitCode> {
-    let store = app.store().await?;
-    let detector = Detector::new(build_index(&store).await?);
+    let ops = app.ops().await?;
     let serve = app.config.serve.clone();
     let public_url = serve.public_url();
-    let admin_password = first_admin(&store).await?;
-    let settings = crate::commands::deliver::Settings::from_config(&app);
+    let admin_password = ops.first_admin().await.map_err(|e| anyhow::anyhow!(e.for_cli()))?;
+    let settings = honeytrail_app::dispatch::Settings::from_config(&app.config);
     let shared = Arc::new(Shared {
-        store,
-        window: Duration::minutes(app.config.detect.window_minutes as i64),
+        store: ops.store.clone(),
+        receivers: Receivers::new(&ops).await?,
         eventbridge_secret: serve.eventbridge_secret.clone().filter(|s| !s.is_empty()),
         canarytokens_secret: serve.canarytokens_secret.clone().filter(|s| !s.is_empty()),
-        detector: Mutex::new((Instant::now(), Arc::new(detector))),
-        detector_stale: std::sync::atomic::AtomicBool::new(false),
         counters: Counters::default(),
         logins: std::sync::Mutex::new(auth::LoginLimiter::default()),
         secure_cookies: public_url.starts_with("https://"),
         sso_key: honeytrail_core::new_bearer("").expose().to_string(),
-        alerts_queued: Arc::new(tokio::sync::Notify::new()),
-        app,
+        ops,
     });
     let addr: SocketAddr = serve
         .listen
@@ -202,34 +154,39 @@ pub async fn run(app: App) -> Result<ExitCode> {
     );
     eprintln!("  health: /healthz /readyz   metrics: /metrics; delivering alerts to the configured channels");
     for spec in &serve.watch {
-        crate::commands::watch::parse_worker(spec)?;
+        honeytrail_app::sources::parse_worker(spec)?;
         eprintln!("  reading CloudTrail from {spec}");
         // Each watcher runs on its own thread and runtime, with its own
         // connections: a slow bucket never holds up the web UI.
-        let config = shared.app.config.clone();
+        let config = app.config.clone();
         let spec = spec.clone();
         std::thread::Builder::new().name(format!("watch {spec}")).spawn(move || {
             match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(rt) => rt.block_on(async {
                     let app = App::new(config, Some("honeytrail serve".into()));
-                    crate::commands::watch::serve_worker(&app, &spec).await
+                    match app.ops().await {
+                        Ok(ops) => honeytrail_app::sources::run_worker(&ops, &spec).await,
+                        Err(e) => tracing::error!(error = %format!("{e:#}"), "a watcher cannot open the store"),
+                    }
                 }),
                 Err(e) => tracing::error!(error = %e, "cannot start a watcher"),
             }
         })?;
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let dispatcher = tokio::spawn(crate::commands::deliver::run_dispatcher(
+    let dispatcher = tokio::spawn(honeytrail_app::dispatch::run_dispatcher(
         shared.store.clone(),
         settings,
         Some(stopped),
-        Some(shared.alerts_queued.clone()),
+        Some(shared.ops.signals().alerts_queued.clone()),
     ));
     axum::serve(listener, router(shared).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     // In-flight requests are done; let the dispatcher finish its pass.
-    let _ = stop.send(true);
+    if stop.send(true).is_err() {
+        tracing::warn!("the dispatcher had already stopped");
+    }
     match tokio::time::timeout(StdDuration::from_secs(30), dispatcher).await {
         Ok(_) => eprintln!("honeytrail stopped"),
         Err(_) => eprintln!("honeytrail stopped; the dispatcher was still sending, its deliveries will be retried"),

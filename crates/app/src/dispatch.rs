@@ -1,0 +1,223 @@
+//! The alert dispatcher: fans new alerts out into one delivery per channel,
+//! claims due deliveries under a lease, renders each alert's record once per
+//! pass, sends, remembers what a channel created (a Jira issue), and records
+//! the outcome with the retry policy of `honeytrail-alert`.
+//!
+//! **Invariant:** a delivery is marked done only after the receiver accepted
+//! it; a dispatcher that dies mid-delivery loses nothing: its lease runs out
+//! and the delivery is sent again (at least once).
+
+use std::time::Duration as StdDuration;
+
+use anyhow::{Context, Result};
+use chrono::{Duration, Utc};
+use honeytrail_alert::retry::MAX_ATTEMPTS;
+use honeytrail_alert::{backoff, ChannelConfig, Failure, Outgoing, Retry, Sender, SCHEMA};
+use honeytrail_store::{Channel, Delivery, Store};
+use serde_json::{json, Value};
+
+use crate::config::Config;
+use crate::record::incident_record;
+
+/// How the dispatcher sends: timing, target policy and links.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub timeout: StdDuration,
+    pub lease: Duration,
+    pub allowed_hosts: Vec<String>,
+    /// Where people reach the UI, for links in alerts.
+    pub public_url: String,
+    /// How long a "was this you?" link works.
+    pub owner_link_ttl: Duration,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Settings {
+        let a = &config.alerts;
+        Settings {
+            timeout: StdDuration::from_secs(a.timeout_seconds.max(1)),
+            lease: Duration::seconds(a.lease_seconds.max(1) as i64),
+            allowed_hosts: a.allowed_hosts.clone(),
+            public_url: config.serve.public_url(),
+            owner_link_ttl: Duration::days(a.owner_link_days.max(1) as i64),
+        }
+    }
+
+    pub fn sender(&self) -> Result<Sender> {
+        let client = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .connect_timeout(StdDuration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(Sender { client, allowed_hosts: self.allowed_hosts.clone() })
+    }
+}
+
+/// Opens a channel's configuration.
+pub async fn channel_config(store: &Store, channel: &Channel) -> Result<ChannelConfig, Failure> {
+    let config = store.channel_config(channel.id).await.map_err(|e| Failure {
+        message: format!("cannot open the channel configuration: {e}"),
+        retry: Retry::Backoff,
+    })?;
+    ChannelConfig::parse(&channel.kind, config.expose())
+}
+
+/// Sends a clearly marked test alert through a channel now, outside the
+/// outbox (nothing is queued or retried); `requested_by` is named in it.
+pub async fn send_test_alert(
+    store: &Store,
+    sender: &Sender,
+    channel: &Channel,
+    requested_by: &str,
+) -> Result<(), Failure> {
+    let record = json!({
+        "schema": SCHEMA, "test": true, "type": "test",
+        "message": "This is a test alert from honeytrail. No honey key was used.",
+        "channel": channel.name, "sent_at": Utc::now(), "requested_by": requested_by,
+    });
+    let id = format!("test-{}", Utc::now().timestamp_millis());
+    let config = channel_config(store, channel).await?;
+    config.deliver(sender, &Outgoing { delivery_id: &id, record: &record, reference: None }).await.map(|_| ())
+}
+
+/// The alert record of a delivery, from the incident record `base` (rendered
+/// once per alert and pass, whatever the number of channels).
+async fn alert_record(
+    store: &Store,
+    d: &Delivery,
+    base: &Value,
+    config: &ChannelConfig,
+    settings: &Settings,
+) -> Result<Value> {
+    let mut record = base.clone();
+    record["schema"] = json!(SCHEMA);
+    record["delivery_id"] = json!(d.id.to_string());
+    record["alert"] = json!({"id": d.alert_id, "kind": d.alert_kind});
+    record["incident"]["url"] = json!(format!("{}/incidents/{}", settings.public_url, d.incident_id));
+    if config.asks_owners() && d.alert_kind == "incident.opened" {
+        let owners: Vec<String> = record["owners"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter(|o| honeytrail_alert::channels::email::is_address(o))
+            .map(|o| o.trim().to_string())
+            .collect();
+        let mut questions = Vec::new();
+        for owner in owners {
+            let token = store.owner_question_token(d.incident_id, &owner, settings.owner_link_ttl).await?;
+            questions
+                .push(json!({"owner": owner, "url": format!("{}/answer/{}", settings.public_url, token.expose())}));
+        }
+        record["owner_questions"] = json!(questions);
+    }
+    Ok(record)
+}
+
+/// What one dispatcher pass did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Pass {
+    pub delivered: usize,
+    pub retrying: usize,
+    pub dead: usize,
+}
+
+/// Fans out new alerts and tries every due delivery once.
+pub async fn dispatch(store: &Store, sender: &Sender, settings: &Settings) -> Result<Pass> {
+    store.fan_out().await?;
+    let mut pass = Pass::default();
+    let due = store.claim_due(50, settings.lease).await?;
+    if due.is_empty() {
+        return Ok(pass);
+    }
+    let channels = store.channels().await?;
+    let mut incidents: std::collections::HashMap<i64, Value> = std::collections::HashMap::new();
+    for d in due {
+        let channel = channels.iter().find(|c| c.id == d.channel_id).context("a delivery's channel is gone")?;
+        let outcome = match channel_config(store, channel).await {
+            Ok(config) => {
+                if !incidents.contains_key(&d.alert_id) {
+                    incidents.insert(d.alert_id, incident_record(store, d.incident_id, &d.alert_kind).await?);
+                }
+                let record = alert_record(store, &d, &incidents[&d.alert_id], &config, settings).await?;
+                let reference = store.channel_ref(channel.id, d.incident_id).await?;
+                let id = d.id.to_string();
+                let out = Outgoing { delivery_id: &id, record: &record, reference: reference.as_deref() };
+                config.deliver(sender, &out).await
+            }
+            Err(f) => Err(f),
+        };
+        match outcome {
+            Ok(reference) => {
+                if let Some(r) = reference {
+                    store.set_channel_ref(channel.id, d.incident_id, &r).await?;
+                }
+                store.mark_delivered(d.id).await?;
+                pass.delivered += 1;
+            }
+            Err(f) => {
+                let retry_at = match f.retry {
+                    _ if d.attempts + 1 >= MAX_ATTEMPTS => None,
+                    Retry::Never => None,
+                    Retry::After(wait) => Some(Utc::now() + Duration::from_std(wait).unwrap_or(Duration::minutes(1))),
+                    Retry::Backoff => {
+                        Some(Utc::now() + Duration::from_std(backoff(d.attempts)).unwrap_or(Duration::minutes(1)))
+                    }
+                };
+                tracing::warn!(delivery = d.id, channel = %channel.name, error = %f.message, dead = retry_at.is_none(), "alert delivery failed");
+                store.mark_failed(d.id, &f.message, retry_at).await?;
+                if retry_at.is_some() {
+                    pass.retrying += 1
+                } else {
+                    pass.dead += 1
+                }
+            }
+        }
+    }
+    Ok(pass)
+}
+
+/// The dispatcher loop of `serve` and `deliver`.
+///
+/// With `stop`, it returns after the pass in progress once `stop` turns true,
+/// so a shutdown never cuts a delivery in half.
+/// With `wake`, a pass starts as soon as this process queues an alert;
+/// otherwise (alerts queued by other processes or replicas, retries falling
+/// due) every half second.
+pub async fn run_dispatcher(
+    store: Store,
+    settings: Settings,
+    mut stop: Option<tokio::sync::watch::Receiver<bool>>,
+    wake: Option<std::sync::Arc<tokio::sync::Notify>>,
+) -> Result<()> {
+    let sender = settings.sender()?;
+    loop {
+        if let Err(e) = dispatch(&store, &sender, &settings).await {
+            tracing::error!(error = %format!("{e:#}"), "dispatcher pass failed; retrying");
+        }
+        if stop.as_ref().is_some_and(|rx| *rx.borrow()) {
+            return Ok(());
+        }
+        let pause = tokio::time::sleep(StdDuration::from_millis(500));
+        let woken = async {
+            match &wake {
+                Some(n) => n.notified().await,
+                None => std::future::pending().await,
+            }
+        };
+        let stopped = async {
+            match &mut stop {
+                Some(rx) => {
+                    let _ = rx.changed().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = pause => {}
+            _ = woken => {}
+            _ = stopped => return Ok(()),
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! honeytrail's application layer: what every front door (the command line,
+//! the REST API, the web UI) calls.
+//!
+//! - [`ops`]: the operations — tokens, placements, custody, bait, incidents,
+//!   channels, routes, runbooks, deliveries, users, API tokens, employee
+//!   reports. Each takes the acting [`Actor`], checks its permission,
+//!   validates, and writes its audit entry in the same transaction as the
+//!   change. Each fails with one [`OpError`].
+//! - [`sources`]: where CloudTrail arrives from (local files, S3 polling,
+//!   SQS, the EventBridge and canarytokens receivers, the safety net), all
+//!   feeding one [`sources::Sink`]: detector → store → wake the dispatcher.
+//! - [`dispatch`]: the alert dispatcher: fan-out, leases, retries.
+//! - [`record`]: the incident record every alert and export is made from.
+//! - [`config`] and [`context`]: configuration, the store, the canary account.
+//!
+//! No HTTP server and no argument parsing live here: those are the server
+//! and command-line crates, which only translate.
+//!
+//! # Example
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use honeytrail_app::{config::Config, context::App, Actor};
+//! let app = App::new(Config::load(&Default::default())?, None);
+//! let ops = app.ops().await?;
+//! ops.add_note(&Actor::command_line("alice"), 3, "called Maria: it was not her").await?;
+//! # Ok(()) }
+//! ```
+
+mod actor;
+pub mod config;
+pub mod context;
+pub mod dispatch;
+mod error;
+pub mod ops;
+pub mod record;
+pub mod sources;
+
+pub use actor::Actor;
+pub use context::{App, Ops};
+pub use error::{OpError, OpErrorKind, OpResult};

@@ -1,0 +1,155 @@
+//! Placements: where a token sits, recorded by hand, by `render --into`, by
+//! import, or (later) by the fleet agent.
+
+use chrono::{DateTime, Utc};
+use honeytrail_core::access::Permission;
+use honeytrail_core::bait::Format;
+use honeytrail_core::{Labels, Placement, Spot};
+use honeytrail_store::{PlacedToken, PlacementFilter};
+use serde::Deserialize;
+
+use super::tokens::blank;
+use crate::{Actor, OpError, OpResult, Ops};
+
+/// A placement to record: the token and every field of the place. The one
+/// declaration behind the API body, the web form and the command line.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlacementRequest {
+    /// Access key ID or token number (`#N`).
+    pub access_key_id: String,
+    pub host: String,
+    pub path: String,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub asset: Option<String>,
+    #[serde(default)]
+    pub serial: Option<String>,
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// Who placed it; default: the actor.
+    #[serde(default)]
+    pub placed_by: Option<String>,
+    /// When it was placed; default: now.
+    #[serde(default)]
+    pub placed_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub labels: Labels,
+}
+
+/// Which placements to list.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PlacementQuery {
+    pub host: Option<String>,
+    pub owner: Option<String>,
+    pub token: Option<String>,
+    #[serde(default)]
+    pub all: bool,
+}
+
+impl PlacementRequest {
+    /// The place as stored: trimmed, blanks dropped, the format checked.
+    pub fn to_spot(&self, actor: &Actor) -> OpResult<Spot> {
+        if self.host.trim().is_empty() || self.path.trim().is_empty() {
+            return Err(OpError::invalid("a placement needs a host and a path"));
+        }
+        let format = blank(&self.format);
+        if let Some(f) = &format {
+            f.parse::<Format>()?;
+        }
+        Ok(Spot {
+            host: self.host.trim().to_string(),
+            path: self.path.trim().to_string(),
+            owner: blank(&self.owner),
+            asset: blank(&self.asset),
+            serial: blank(&self.serial),
+            format,
+            placed_by: Some(blank(&self.placed_by).unwrap_or_else(|| actor.name.clone())),
+            notes: blank(&self.notes),
+            labels: self.labels.clone(),
+        })
+    }
+}
+
+impl Ops {
+    pub async fn add_placement(&self, actor: &Actor, r: &PlacementRequest) -> OpResult<Placement> {
+        actor.require(Permission::Respond)?;
+        let token = self.find_token(&r.access_key_id).await?;
+        let spot = r.to_spot(actor)?;
+        let detail = format!("on {} in {}", spot.host, spot.path);
+        let p = self
+            .audited(actor, "placement.add", &token.access_key_id, Some(&detail))
+            .add_placement(token.id, &spot, r.placed_at.unwrap_or_else(Utc::now))
+            .await?;
+        Ok(p)
+    }
+
+    pub async fn remove_placement(&self, actor: &Actor, id: i64) -> OpResult<Placement> {
+        actor.require(Permission::Respond)?;
+        Ok(self
+            .audited(actor, "placement.remove", &format!("placement #{id}"), None)
+            .remove_placement(id, Utc::now())
+            .await?)
+    }
+
+    pub async fn search_placements(&self, actor: &Actor, q: &PlacementQuery) -> OpResult<Vec<PlacedToken>> {
+        actor.require(Permission::Read)?;
+        let token_id = match blank(&q.token) {
+            Some(t) => Some(self.find_token(&t).await?.id),
+            None => None,
+        };
+        Ok(self
+            .store
+            .placements(&PlacementFilter {
+                token_id,
+                host: blank(&q.host),
+                owner: blank(&q.owner),
+                include_removed: q.all,
+            })
+            .await?)
+    }
+}
+
+/// The placements as CSV, for spreadsheets.
+pub fn write_csv(placements: &[PlacedToken], out: impl std::io::Write) -> Result<(), csv::Error> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "placement",
+        "access_key_id",
+        "host",
+        "path",
+        "owner",
+        "asset",
+        "serial",
+        "format",
+        "placed_by",
+        "placed_at",
+        "removed_at",
+        "notes",
+        "labels",
+    ])?;
+    for p in placements {
+        let s = &p.placement.spot;
+        let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+        w.write_record([
+            p.placement.id.to_string(),
+            p.access_key_id.clone(),
+            s.host.clone(),
+            s.path.clone(),
+            opt(&s.owner),
+            opt(&s.asset),
+            opt(&s.serial),
+            opt(&s.format),
+            opt(&s.placed_by),
+            p.placement.placed_at.to_rfc3339(),
+            p.placement.removed_at.map(|r| r.to_rfc3339()).unwrap_or_default(),
+            opt(&s.notes),
+            honeytrail_core::model::labels_text(&s.labels),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}

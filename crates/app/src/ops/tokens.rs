@@ -1,0 +1,454 @@
+//! Tokens: mint, import, retire, rotate, look up, render bait.
+//!
+//! **Invariant:** a minted key exists in AWS and in the store, or in
+//! neither: the store records it right after AWS creates it, and if the
+//! store refuses it, it is deleted in AWS again.
+
+use chrono::Utc;
+use honeytrail_aws::{AwsError, CanaryAccount, DenyGuard, MintSpec, MintedKey};
+use honeytrail_core::access::Permission;
+use honeytrail_core::bait::{self, BaitInput, Format};
+use honeytrail_core::{keyid, naming, stealth, Labels, NewToken, Secret, Token, TokenKind, TokenState};
+use honeytrail_store::{IncidentFilter, NewHop, PlacementFilter, Store, TokenFilter};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::config::Guard;
+use crate::context::hostname;
+use crate::{Actor, OpError, OpResult, Ops};
+
+/// What to mint.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MintRequest {
+    #[serde(default)]
+    pub labels: Labels,
+    #[serde(default)]
+    pub memo: String,
+    /// The IAM user name; generated from `mint.naming_pattern` when absent.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Put the key on a honey user that holds one key (IAM allows two).
+    #[serde(default)]
+    pub pack: bool,
+}
+
+/// A key made elsewhere, registered by ID.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    pub access_key_id: String,
+    #[serde(default)]
+    pub secret_access_key: Option<String>,
+    #[serde(default)]
+    pub iam_user_name: Option<String>,
+    #[serde(default)]
+    pub labels: Labels,
+    #[serde(default)]
+    pub memo: String,
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+/// Which tokens to list.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TokenQuery {
+    pub state: Option<String>,
+    /// `NAME` or `NAME=VALUE`.
+    pub label: Option<String>,
+    /// Placed on a host whose name contains this.
+    pub host: Option<String>,
+    /// Placed with an owner whose name contains this.
+    pub owner: Option<String>,
+}
+
+/// A retired token, and whether its IAM user went with it.
+#[derive(Debug, Clone)]
+pub struct Retired {
+    pub token: Token,
+    pub user_deleted: bool,
+}
+
+/// A rotation: the new token, and what could not be cleaned up.
+#[derive(Debug, Clone)]
+pub struct Rotated {
+    pub old: Token,
+    pub token: Token,
+    pub user_name: String,
+    /// Set when the old key is retired here but deleting it in AWS failed.
+    pub old_key_left_in_aws: Option<String>,
+}
+
+/// Blank text as no value.
+pub(crate) fn blank(o: &Option<String>) -> Option<String> {
+    o.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string)
+}
+
+impl Ops {
+    pub async fn find_token(&self, key: &str) -> OpResult<Token> {
+        Ok(self.store.find_token(key.trim()).await?)
+    }
+
+    /// A token with its placements, custody, incidents, stealth check and the
+    /// sentence alerts carry.
+    pub async fn token_detail(&self, actor: &Actor, key: &str) -> OpResult<Value> {
+        actor.require(Permission::Read)?;
+        let token = self.find_token(key).await?;
+        let placements = self
+            .store
+            .placements(&PlacementFilter { token_id: Some(token.id), include_removed: true, ..Default::default() })
+            .await?;
+        let hops = self.store.hops(token.id).await?;
+        let described = self.store.describe_token(&token).await?;
+        let incidents =
+            self.store.incidents(&IncidentFilter { token_id: Some(token.id), ..Default::default() }).await?;
+        let report = stealth::report_for(&token);
+        let stealth = json!({"verdict": report.verdict(), "findings": report.findings});
+        Ok(json!({
+            "token": token,
+            "description": described,
+            "placements": placements.iter().map(|p| &p.placement).collect::<Vec<_>>(),
+            "custody": hops,
+            "incidents": incidents,
+            "stealth": stealth,
+            "bait_formats": Format::ALL.iter().map(|f| f.name()).collect::<Vec<_>>(),
+        }))
+    }
+
+    /// Tokens by state and label, and by where they are placed.
+    pub async fn search_tokens(&self, actor: &Actor, q: &TokenQuery) -> OpResult<Vec<Token>> {
+        actor.require(Permission::Read)?;
+        let state = blank(&q.state).as_deref().map(str::parse).transpose()?;
+        let label = honeytrail_core::LabelFilter::parse(q.label.as_deref().unwrap_or(""))?.map(|l| (l.name, l.value));
+        let mut tokens = self.store.list_tokens(&TokenFilter { state, label, ..Default::default() }).await?;
+        let (host, owner) = (blank(&q.host), blank(&q.owner));
+        if host.is_some() || owner.is_some() {
+            let placed: std::collections::HashSet<i64> = self
+                .store
+                .placements(&PlacementFilter { host, owner, include_removed: true, ..Default::default() })
+                .await?
+                .iter()
+                .map(|p| p.placement.token_id)
+                .collect();
+            tokens.retain(|t| placed.contains(&t.id));
+        }
+        Ok(tokens)
+    }
+
+    /// Registers one key made elsewhere; a secret given here is a custody hop.
+    pub async fn import_token(&self, actor: &Actor, r: ImportRequest) -> OpResult<Token> {
+        actor.require(Permission::Respond)?;
+        let key = keyid::parse(&r.access_key_id).map_err(|e| OpError::invalid(e.to_string()))?;
+        let secret = r.secret_access_key.filter(|s| !s.trim().is_empty()).map(|s| Secret::new(s.trim()));
+        let mut hops = Vec::new();
+        if secret.is_some() {
+            hops.push(NewHop {
+                description: format!(
+                    "secret pasted into the honeytrail web UI/API by {} from {}",
+                    actor.name, actor.from
+                ),
+                actor: Some(actor.name.clone()),
+                automatic: true,
+                at: Utc::now(),
+            });
+        }
+        let new = NewToken {
+            kind: Some(TokenKind::AwsImported),
+            account_id: match keyid::decode_account(&key) {
+                keyid::AccountDecode::Account(a) => Some(a),
+                _ => None,
+            },
+            access_key_id: key.clone(),
+            secret,
+            iam_user_name: r.iam_user_name.filter(|n| !n.trim().is_empty()),
+            source: r.source,
+            memo: r.memo,
+            labels: r.labels,
+            ..NewToken::default()
+        };
+        let token = self.audited(actor, "token.import", &key, None).insert_token(&new, &[], &hops).await?;
+        self.tokens_changed();
+        Ok(token)
+    }
+
+    /// Mints one key in the canary account and records it.
+    pub async fn mint(&self, actor: &Actor, r: MintRequest) -> OpResult<Token> {
+        actor.require(Permission::Respond)?;
+        if let Some(name) = &r.name {
+            naming::validate_user_name(name).map_err(|e| OpError::invalid(e.to_string()))?;
+        }
+        let account = self.canary_account().await;
+        let pack = r.pack || self.config.mint.pack_two_keys;
+        let key = self.mint_in_aws(&account, r.name.as_deref(), pack).await?;
+        let token = self.record_minted(actor, &account, &key, r.memo, r.labels).await?;
+        self.tokens_changed();
+        Ok(token)
+    }
+
+    fn guard(&self) -> DenyGuard {
+        let m = &self.config.mint;
+        match m.guard {
+            Guard::Inline => DenyGuard::Inline { policy_name: m.policy_name.clone() },
+            Guard::Group => DenyGuard::Group { group_name: m.group_name.clone(), policy_name: m.policy_name.clone() },
+        }
+    }
+
+    /// Creates one key in AWS: on a packed user when asked and possible, else
+    /// on a new user with a generated (or the given) name.
+    async fn mint_in_aws(&self, account: &CanaryAccount, name: Option<&str>, pack: bool) -> OpResult<MintedKey> {
+        if pack {
+            if let Some(user) = user_with_one_key(&self.store).await? {
+                return Ok(account.add_key(&user).await?);
+            }
+        }
+        if let Some(name) = name {
+            return Ok(account.mint(&MintSpec { user_name: name.to_string(), guard: self.guard() }).await?);
+        }
+        // A generated name can collide with an existing user; draw again a few times.
+        let mut last = None;
+        for _ in 0..5 {
+            let candidate = naming::generate(&self.config.mint.naming_pattern, &mut rand::thread_rng())
+                .map_err(|e| OpError::invalid(e.to_string()))?;
+            let taken = !self
+                .store
+                .list_tokens(&TokenFilter { iam_user_name: Some(candidate.clone()), ..Default::default() })
+                .await?
+                .is_empty();
+            if taken {
+                continue;
+            }
+            match account.mint(&MintSpec { user_name: candidate, guard: self.guard() }).await {
+                Err(e @ AwsError::AlreadyExists { .. }) => last = Some(e),
+                other => return Ok(other?),
+            }
+        }
+        Err(match last {
+            Some(e) => e.into(),
+            None => OpError::conflict("no_free_name", "could not find a free IAM user name; widen mint.naming_pattern"),
+        })
+    }
+
+    /// Records a key just minted in AWS, or deletes it again in AWS if the
+    /// store refuses it, so a key exists in both or in neither.
+    async fn record_minted(
+        &self,
+        actor: &Actor,
+        account: &CanaryAccount,
+        key: &MintedKey,
+        memo: String,
+        labels: Labels,
+    ) -> OpResult<Token> {
+        let new = minted_token(key, memo, labels);
+        let hop = generated_hop(&actor.name, key);
+        let store = self.audited(actor, "token.mint", &key.access_key_id, None);
+        match store.insert_token(&new, &[], &[hop]).await {
+            Ok(token) => Ok(token),
+            Err(e) => {
+                let cleanup = async {
+                    account.delete_key(&key.user_name, &key.access_key_id).await?;
+                    account.delete_user_if_unused(&key.user_name).await
+                }
+                .await;
+                let e = OpError::from(e);
+                Err(match cleanup {
+                    Ok(_) => OpError {
+                        message: format!(
+                            "minted {} but could not record it, so it was deleted again in AWS: {}",
+                            key.access_key_id, e.message
+                        ),
+                        ..e
+                    },
+                    Err(c) => OpError {
+                        message: format!(
+                            "minted {} but could not record it ({}), and deleting it in AWS failed too ({c}); delete it by hand: aws iam delete-access-key --user-name {} --access-key-id {}",
+                            key.access_key_id, e.message, key.user_name, key.access_key_id
+                        ),
+                        ..e
+                    },
+                })
+            }
+        }
+    }
+
+    /// Retires a token: for a minted key, deletes it in AWS first (if that
+    /// fails the store still says active, and retrying is safe).
+    pub async fn retire(&self, actor: &Actor, key: &str) -> OpResult<Retired> {
+        actor.require(Permission::Respond)?;
+        let token = self.find_token(key).await?;
+        let mut user_deleted = false;
+        if token.kind == TokenKind::AwsMinted {
+            user_deleted = delete_in_aws(&self.store, &self.canary_account().await, &token).await?;
+        }
+        let retired =
+            self.audited(actor, "token.retire", &token.access_key_id, None).retire_token(token.id, Utc::now()).await?;
+        Ok(Retired { token: retired, user_deleted })
+    }
+
+    /// Replaces an active minted key with a fresh one and carries its
+    /// placements and labels over; the old key is deleted in AWS.
+    pub async fn rotate(&self, actor: &Actor, key: &str) -> OpResult<Rotated> {
+        actor.require(Permission::Respond)?;
+        let old = self.find_token(key).await?;
+        if old.state == TokenState::Retired {
+            return Err(OpError::conflict(
+                "retired",
+                format!("{} is retired; rotation replaces an active token", old.access_key_id),
+            ));
+        }
+        let account = self.canary_account().await;
+        let key = self.mint_in_aws(&account, None, self.config.mint.pack_two_keys).await?;
+        // Empty labels: the rotation carries the old token's labels over.
+        let new = minted_token(&key, old.memo.clone(), Labels::default());
+        let hop = generated_hop(&actor.name, &key);
+        let store = self.audited(actor, "token.rotate", &old.access_key_id, Some(&key.access_key_id));
+        let token = match store.record_rotation(old.id, &new, &[hop], Utc::now()).await {
+            Ok(t) => t,
+            Err(e) => {
+                let cleanup = async {
+                    account.delete_key(&key.user_name, &key.access_key_id).await?;
+                    account.delete_user_if_unused(&key.user_name).await
+                }
+                .await;
+                let e = OpError::from(e);
+                let what = match cleanup {
+                    Ok(_) => "the new key was deleted again".to_string(),
+                    Err(c) => {
+                        format!("deleting the new key {} in AWS failed too ({c}); delete it by hand", key.access_key_id)
+                    }
+                };
+                return Err(OpError {
+                    message: format!(
+                        "could not record the rotation ({}); {what} and the old one is untouched",
+                        e.message
+                    ),
+                    ..e
+                });
+            }
+        };
+        self.tokens_changed();
+        let mut old_key_left_in_aws = None;
+        if old.kind == TokenKind::AwsMinted {
+            if let Err(e) = delete_in_aws(&self.store, &account, &old).await {
+                old_key_left_in_aws = Some(e.message);
+            }
+        }
+        Ok(Rotated { old, token, user_name: key.user_name, old_key_left_in_aws })
+    }
+
+    /// Renders bait for a token; records a custody hop, since the secret
+    /// leaves. Returns a file name to offer and the text.
+    pub async fn render_bait(&self, actor: &Actor, key: &str, format: &str) -> OpResult<(String, String)> {
+        actor.require(Permission::Respond)?;
+        let format: Format = format.parse()?;
+        let token = self.find_token(key).await?;
+        let secret = self.secret_for_bait(&token).await?;
+        let render = &self.config.render;
+        let text = bait::render(
+            format,
+            &BaitInput {
+                access_key_id: &token.access_key_id,
+                secret_access_key: secret.expose(),
+                profile: &render.profile,
+                region: &render.region,
+            },
+        );
+        self.audited(actor, "token.render", &token.access_key_id, Some(format.name()))
+            .add_hop(
+                token.id,
+                &NewHop {
+                    description: format!(
+                        "rendered as {format} in the honeytrail web UI/API for {} from {}",
+                        actor.name, actor.from
+                    ),
+                    actor: Some(actor.name.clone()),
+                    automatic: true,
+                    at: Utc::now(),
+                },
+            )
+            .await?;
+        let file_name = format.typical_path().rsplit('/').next().unwrap_or("bait").trim_start_matches('.').to_string();
+        Ok((if file_name.is_empty() { "env".into() } else { file_name }, text))
+    }
+
+    /// The secret to write into bait: refused for retired tokens (bait made
+    /// from them would never fire) and for keys registered by ID only.
+    pub async fn secret_for_bait(&self, token: &Token) -> OpResult<Secret> {
+        if token.state == TokenState::Retired {
+            return Err(OpError::conflict(
+                "retired",
+                format!("{} is retired: bait made from it would never fire", token.access_key_id),
+            ));
+        }
+        self.store.reveal_secret(token.id).await?.ok_or_else(|| {
+            OpError::conflict(
+                "no_secret",
+                format!("honeytrail holds no secret for {}; import it again with its secret", token.access_key_id),
+            )
+        })
+    }
+}
+
+async fn user_with_one_key(store: &Store) -> OpResult<Option<String>> {
+    let tokens = store.list_tokens(&TokenFilter::active_minted()).await?;
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for t in tokens {
+        if let Some(u) = t.iam_user_name {
+            *counts.entry(u).or_default() += 1;
+        }
+    }
+    Ok(counts.into_iter().find(|(_, n)| *n == 1).map(|(u, _)| u))
+}
+
+/// The registry record of a key just minted in AWS.
+fn minted_token(key: &MintedKey, memo: String, labels: Labels) -> NewToken {
+    NewToken {
+        kind: Some(TokenKind::AwsMinted),
+        access_key_id: key.access_key_id.clone(),
+        secret: Some(key.secret_access_key.clone()),
+        iam_user_name: Some(key.user_name.clone()),
+        iam_user_arn: Some(key.user_arn.clone()),
+        account_id: key.account_id.clone(),
+        memo,
+        labels,
+        created_at: Some(key.created_at),
+        ..NewToken::default()
+    }
+}
+
+fn generated_hop(actor: &str, key: &MintedKey) -> NewHop {
+    NewHop {
+        description: format!(
+            "generated in canary account {} by honeytrail on {}",
+            key.account_id.as_deref().unwrap_or("?"),
+            hostname()
+        ),
+        actor: Some(actor.to_string()),
+        automatic: true,
+        at: key.created_at,
+    }
+}
+
+/// Deletes a minted key in AWS, and its user once no active token uses it.
+async fn delete_in_aws(store: &Store, account: &CanaryAccount, token: &Token) -> OpResult<bool> {
+    let user = token.iam_user_name.as_deref().ok_or_else(|| {
+        OpError::conflict(
+            "no_iam_user",
+            format!("token #{} was minted but has no IAM user on record; delete its key in AWS by hand", token.id),
+        )
+    })?;
+    account.delete_key(user, &token.access_key_id).await?;
+    let others = store
+        .list_tokens(&TokenFilter {
+            state: Some(TokenState::Active),
+            iam_user_name: Some(user.to_string()),
+            ..Default::default()
+        })
+        .await?
+        .into_iter()
+        .filter(|t| t.id != token.id)
+        .count();
+    if others > 0 {
+        return Ok(false);
+    }
+    Ok(account.delete_user_if_unused(user).await?)
+}

@@ -1,0 +1,189 @@
+//! Where CloudTrail arrives from, one file each: local files ([`files`]),
+//! S3 polling ([`s3`]), SQS ([`sqs`]), the EventBridge and canarytokens
+//! receivers ([`receivers`]), and the safety net ([`safety_net`]).
+//!
+//! Every source feeds one [`Sink`]: the events the detector found are
+//! stored (deduplicated by event ID, grouped into incidents, each change
+//! queuing its alert in the same transaction) and the dispatcher is woken.
+//!
+//! **Invariant:** a source marks its input done (an SQS message deleted, an
+//! S3 object marked read) only after the sink stored every event it carried.
+//!
+//! To add a source: one file here with a type that implements [`Source`],
+//! and a line in `parse_worker` if `serve.watch` should run it.
+
+pub mod files;
+pub mod receivers;
+pub mod s3;
+pub mod safety_net;
+pub mod sqs;
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use chrono::Duration;
+use honeytrail_core::TokenState;
+use honeytrail_ingest::index::{KeyIndex, TokenRef};
+use honeytrail_ingest::{DocumentOutcome, TokenEvent};
+use honeytrail_store::{EventOutcome, Store, TokenFilter};
+
+use crate::Ops;
+
+/// The match index over every registered token, retired ones included: a
+/// retired key that shows up still means something.
+pub async fn build_index(store: &Store) -> Result<KeyIndex> {
+    let tokens = store.list_tokens(&TokenFilter::default()).await?;
+    let mut index = KeyIndex::with_capacity(tokens.len());
+    for t in &tokens {
+        let account_user = match (&t.account_id, &t.iam_user_name) {
+            (Some(a), Some(u)) => Some((a.as_str(), u.as_str())),
+            _ => None,
+        };
+        index.insert(
+            TokenRef { token_id: t.id, retired: t.state == TokenState::Retired },
+            &t.access_key_id,
+            t.iam_user_arn.as_deref(),
+            account_user,
+        );
+    }
+    Ok(index)
+}
+
+/// An incident a source opened or updated, and how.
+pub type Touched = (i64, &'static str);
+
+/// Where every source puts what it found.
+pub struct Sink {
+    ops: Ops,
+    window: Duration,
+    /// Events stored or found already stored, since the sink was made.
+    pub matches: usize,
+    /// Events that were already stored (read before, by any source).
+    pub duplicates: usize,
+    /// Documents that could not be read and held a honey key nonetheless.
+    pub unparsed_hits: usize,
+    touched: BTreeMap<i64, &'static str>,
+}
+
+impl Sink {
+    pub fn new(ops: &Ops) -> Sink {
+        let window = Duration::minutes(ops.config.detect.window_minutes as i64);
+        Sink { ops: ops.clone(), window, matches: 0, duplicates: 0, unparsed_hits: 0, touched: BTreeMap::new() }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.ops.store
+    }
+
+    /// Stores events, then wakes the dispatcher for the alerts they queued.
+    pub async fn add(&mut self, events: &[TokenEvent]) -> Result<()> {
+        for event in events {
+            self.matches += 1;
+            match self.ops.store.record_event(event, self.window).await? {
+                EventOutcome::Duplicate => self.duplicates += 1,
+                EventOutcome::Opened(id) => {
+                    self.touched.insert(id, "incident.opened");
+                }
+                EventOutcome::Joined(id) => {
+                    self.touched.entry(id).or_insert("incident.updated");
+                }
+            }
+        }
+        if !events.is_empty() {
+            self.ops.alert_queued();
+        }
+        Ok(())
+    }
+
+    /// Stores what one document held, and says what could not be read.
+    pub async fn document(&mut self, origin: &str, outcome: &DocumentOutcome) -> Result<()> {
+        if let Some(reason) = &outcome.skipped {
+            tracing::warn!(origin, reason = %reason, kind = reason.kind(), "skipped a document");
+        }
+        for hit in &outcome.unparsed_hits {
+            self.unparsed_hits += 1;
+            tracing::error!(
+                origin,
+                hit = %hit,
+                "a honey key appears in a document that could not be parsed; inspect it by hand"
+            );
+        }
+        self.add(&outcome.events).await
+    }
+
+    /// The incidents opened or updated since the last call.
+    pub fn take_touched(&mut self) -> Vec<Touched> {
+        std::mem::take(&mut self.touched).into_iter().collect()
+    }
+}
+
+/// A source of CloudTrail: each pass reads what is new and hands it to the
+/// sink; the caller decides how often to pass.
+pub trait Source {
+    /// What this source reads, for logs and messages (`s3://bucket/prefix`).
+    fn describe(&self) -> String;
+
+    /// Reads what is new. `Ok(false)`: nothing was waiting.
+    fn pass(&mut self, sink: &mut Sink) -> impl std::future::Future<Output = Result<bool>> + Send;
+}
+
+/// A source `serve` runs for as long as it serves, from `serve.watch`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Worker {
+    Sqs { queue: String },
+    S3 { bucket: String, prefix: String },
+}
+
+/// `sqs:QUEUE` or `s3:BUCKET[/PREFIX]`.
+pub fn parse_worker(spec: &str) -> Result<Worker> {
+    if let Some(queue) = spec.strip_prefix("sqs:").filter(|q| !q.is_empty()) {
+        return Ok(Worker::Sqs { queue: queue.to_string() });
+    }
+    if let Some(rest) = spec.strip_prefix("s3:").filter(|r| !r.is_empty()) {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        return Ok(Worker::S3 { bucket: bucket.to_string(), prefix: prefix.to_string() });
+    }
+    anyhow::bail!("serve.watch entry {spec:?} is neither sqs:QUEUE nor s3:BUCKET[/PREFIX]")
+}
+
+/// Runs a `serve.watch` worker until the process ends. A failure (AWS
+/// unreachable, the database down) is logged and the worker starts again
+/// after a pause; nothing is lost, since messages are deleted and objects
+/// marked read only after their events are stored.
+pub async fn run_worker(ops: &Ops, spec: &str) {
+    let worker = match parse_worker(spec) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(worker = spec, error = %format!("{e:#}"), "not a watcher; fix serve.watch");
+            return;
+        }
+    };
+    loop {
+        let mut sink = Sink::new(ops);
+        let result = match &worker {
+            Worker::Sqs { queue } => match sqs::SqsSource::connect(ops, queue, 20).await {
+                Ok(mut source) => forever(&mut source, &mut sink, std::time::Duration::ZERO).await,
+                Err(e) => Err(e),
+            },
+            Worker::S3 { bucket, prefix } => {
+                let mut source = s3::S3Source::connect(ops, bucket, prefix).await;
+                forever(&mut source, &mut sink, std::time::Duration::from_secs(60)).await
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(worker = spec, error = %format!("{e:#}"), "watcher failed; starting again in 30 s");
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    }
+}
+
+/// Passes over a source until an error, pausing `interval` between passes.
+async fn forever(source: &mut impl Source, sink: &mut Sink, interval: std::time::Duration) -> Result<()> {
+    loop {
+        source.pass(sink).await?;
+        sink.take_touched();
+        if !interval.is_zero() {
+            tokio::time::sleep(interval).await;
+        }
+    }
+}

@@ -1,0 +1,555 @@
+//! The REST API under `/api/v1`: JSON in and out, errors as
+//! `{"error": {"code", "message"}}`, described by `openapi.json` (served at
+//! `/api/v1/openapi.json`; a test checks every route here is in it).
+//!
+//! Handlers only translate: each takes the caller, calls one operation of
+//! `honeytrail_app::Ops` (which checks permission, validates and audits),
+//! and answers its result or its `OpError` as JSON.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use honeytrail_app::ops::{ImportRequest, IncidentQuery, MintRequest, PlacementQuery, PlacementRequest, TokenQuery};
+use honeytrail_core::access::Permission;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::auth::{AdminCaller, ApiCaller, ApiError, ResponderCaller};
+use super::Shared;
+
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+type ApiResult = Result<Response, ApiError>;
+
+fn ok(v: impl serde::Serialize) -> ApiResult {
+    Ok(Json(v).into_response())
+}
+
+fn created(v: impl serde::Serialize) -> ApiResult {
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+/// A JSON body whose problems are answered as API errors.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with Content-Type: application/json",
+            )),
+            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("the body is not valid JSON: {e}"),
+            )),
+            Err(JsonRejection::JsonDataError(e)) => {
+                Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("the body does not fit: {e}")))
+            }
+            Err(e) => Err(ApiError::bad_request(e.body_text())),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ handlers
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+async fn me(ApiCaller(c): ApiCaller) -> ApiResult {
+    ok(json!({"user": c.user, "role": c.role, "csrf_token": c.csrf}))
+}
+
+async fn list_incidents(
+    State(s): State<Arc<Shared>>,
+    ApiCaller(c): ApiCaller,
+    Query(q): Query<IncidentQuery>,
+) -> ApiResult {
+    ok(s.ops.search_incidents(&c.actor, &q).await?)
+}
+
+async fn get_incident(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Path(id): Path<i64>) -> ApiResult {
+    ok(s.ops.incident_record(&c.actor, id).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateRequest {
+    state: String,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+async fn post_state(
+    State(s): State<Arc<Shared>>,
+    ResponderCaller(c): ResponderCaller,
+    Path(id): Path<i64>,
+    Body(r): Body<StateRequest>,
+) -> ApiResult {
+    ok(s.ops.change_state(&c.actor, id, &r.state, r.note.as_deref()).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoteRequest {
+    text: String,
+}
+
+async fn post_note(
+    State(s): State<Arc<Shared>>,
+    ResponderCaller(c): ResponderCaller,
+    Path(id): Path<i64>,
+    Body(r): Body<NoteRequest>,
+) -> ApiResult {
+    let note = s.ops.add_note(&c.actor, id, &r.text).await?;
+    created(json!({"incident": id, "note": note}))
+}
+
+async fn list_tokens(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Query(q): Query<TokenQuery>) -> ApiResult {
+    ok(s.ops.search_tokens(&c.actor, &q).await?)
+}
+
+async fn post_token(
+    State(s): State<Arc<Shared>>,
+    ResponderCaller(c): ResponderCaller,
+    Body(r): Body<ImportRequest>,
+) -> ApiResult {
+    created(s.ops.import_token(&c.actor, r).await?)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct MintBody {
+    #[serde(default)]
+    labels: honeytrail_core::Labels,
+    #[serde(default)]
+    memo: String,
+}
+
+async fn post_mint(
+    State(s): State<Arc<Shared>>,
+    ResponderCaller(c): ResponderCaller,
+    Body(r): Body<MintBody>,
+) -> ApiResult {
+    let request = MintRequest { labels: r.labels, memo: r.memo, ..MintRequest::default() };
+    created(s.ops.mint(&c.actor, request).await?)
+}
+
+async fn get_token(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Path(key): Path<String>) -> ApiResult {
+    ok(s.ops.token_detail(&c.actor, &key).await?)
+}
+
+async fn post_retire(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Path(key): Path<String>) -> ApiResult {
+    ok(s.ops.retire(&c.actor, &key).await?.token)
+}
+
+async fn get_bait(
+    State(s): State<Arc<Shared>>,
+    ApiCaller(c): ApiCaller,
+    Path((key, format)): Path<(String, String)>,
+) -> ApiResult {
+    let (file_name, text) = s.ops.render_bait(&c.actor, &key, &format).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file_name}\"")),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        text,
+    )
+        .into_response())
+}
+
+async fn list_placements(
+    State(s): State<Arc<Shared>>,
+    ApiCaller(c): ApiCaller,
+    Query(q): Query<PlacementQuery>,
+) -> ApiResult {
+    ok(s.ops.search_placements(&c.actor, &q).await?)
+}
+
+pub(super) fn csv_response(placements: &[honeytrail_store::PlacedToken]) -> ApiResult {
+    let mut out = Vec::new();
+    honeytrail_app::ops::placements::write_csv(placements, &mut out)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "export_failed", e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"placements.csv\""),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+async fn get_placements_csv(
+    State(s): State<Arc<Shared>>,
+    ApiCaller(c): ApiCaller,
+    Query(q): Query<PlacementQuery>,
+) -> ApiResult {
+    csv_response(&s.ops.search_placements(&c.actor, &q).await?)
+}
+
+/// The API's placement body: every field of the place; the API records the
+/// caller as the one who placed it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlacementBody {
+    access_key_id: String,
+    host: String,
+    path: String,
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default)]
+    asset: Option<String>,
+    #[serde(default)]
+    serial: Option<String>,
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    notes: Option<String>,
+    #[serde(default)]
+    labels: honeytrail_core::Labels,
+}
+
+async fn post_placement(
+    State(s): State<Arc<Shared>>,
+    ResponderCaller(c): ResponderCaller,
+    Body(r): Body<PlacementBody>,
+) -> ApiResult {
+    let request = PlacementRequest {
+        access_key_id: r.access_key_id,
+        host: r.host,
+        path: r.path,
+        owner: r.owner,
+        asset: r.asset,
+        serial: r.serial,
+        format: r.format,
+        notes: r.notes,
+        labels: r.labels,
+        placed_by: None,
+        placed_at: None,
+    };
+    created(s.ops.add_placement(&c.actor, &request).await?)
+}
+
+async fn delete_placement(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Path(id): Path<i64>) -> ApiResult {
+    ok(s.ops.remove_placement(&c.actor, id).await?)
+}
+
+async fn list_channels(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller) -> ApiResult {
+    ok(s.ops.channels(&c.actor).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChannelRequest {
+    name: String,
+    kind: String,
+    config: Value,
+}
+
+async fn post_channel(
+    State(s): State<Arc<Shared>>,
+    AdminCaller(c): AdminCaller,
+    Body(r): Body<ChannelRequest>,
+) -> ApiResult {
+    created(s.ops.create_channel(&c.actor, &r.name, &r.kind, &r.config).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChannelUpdate {
+    #[serde(default)]
+    config: Option<Value>,
+    #[serde(default)]
+    enabled: Option<bool>,
+}
+
+async fn put_channel(
+    State(s): State<Arc<Shared>>,
+    AdminCaller(c): AdminCaller,
+    Path(name): Path<String>,
+    Body(r): Body<ChannelUpdate>,
+) -> ApiResult {
+    ok(s.ops.update_channel(&c.actor, &name, r.config.as_ref(), r.enabled).await?)
+}
+
+async fn post_channel_test(
+    State(s): State<Arc<Shared>>,
+    ApiCaller(c): ApiCaller,
+    Path(name): Path<String>,
+) -> ApiResult {
+    s.ops.test_channel(&c.actor, &name).await?;
+    ok(json!({"channel": name, "delivered": true}))
+}
+
+async fn list_routes(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller) -> ApiResult {
+    ok(s.ops.routes(&c.actor).await?)
+}
+
+async fn post_route(
+    State(s): State<Arc<Shared>>,
+    AdminCaller(c): AdminCaller,
+    Body(r): Body<honeytrail_core::route::Route>,
+) -> ApiResult {
+    s.ops.add_route(&c.actor, &r).await?;
+    created(r)
+}
+
+async fn post_route_test(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Path(name): Path<String>) -> ApiResult {
+    ok(s.ops.test_route(&c.actor, &name).await?)
+}
+
+async fn delete_route(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Path(name): Path<String>) -> ApiResult {
+    s.ops.remove_route(&c.actor, &name).await?;
+    ok(json!({"removed": name}))
+}
+
+async fn list_runbooks(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller) -> ApiResult {
+    ok(json!({
+        "runbooks": s.ops.runbooks(&c.actor).await?,
+        "default_shipped": honeytrail_alert::runbook::DEFAULT_TEMPLATE,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunbookRequest {
+    selector: String,
+    template: String,
+}
+
+async fn put_runbook(
+    State(s): State<Arc<Shared>>,
+    AdminCaller(c): AdminCaller,
+    Path(name): Path<String>,
+    Body(r): Body<RunbookRequest>,
+) -> ApiResult {
+    ok(s.ops.set_runbook(&c.actor, &name, &r.selector, &r.template).await?)
+}
+
+async fn delete_runbook(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Path(name): Path<String>) -> ApiResult {
+    s.ops.remove_runbook(&c.actor, &name).await?;
+    ok(json!({"removed": name}))
+}
+
+#[derive(Deserialize, Default)]
+struct DeliveryQuery {
+    state: Option<String>,
+}
+
+async fn list_deliveries(
+    State(s): State<Arc<Shared>>,
+    ApiCaller(c): ApiCaller,
+    Query(q): Query<DeliveryQuery>,
+) -> ApiResult {
+    ok(s.ops.deliveries(&c.actor, q.state.as_deref().unwrap_or("dead")).await?)
+}
+
+async fn post_delivery_retry(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Path(id): Path<i64>) -> ApiResult {
+    ok(s.ops.retry_delivery(&c.actor, id).await?)
+}
+
+async fn list_users(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller) -> ApiResult {
+    ok(s.ops.users(&c.actor).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserRequest {
+    name: String,
+    role: String,
+}
+
+async fn post_user(State(s): State<Arc<Shared>>, AdminCaller(c): AdminCaller, Body(r): Body<UserRequest>) -> ApiResult {
+    let added = s.ops.add_user(&c.actor, &r.name, &r.role).await?;
+    created(json!({"user": added.user, "one_time_password": added.one_time_password}))
+}
+
+async fn list_api_tokens(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller) -> ApiResult {
+    ok(s.ops.api_tokens(&c.actor).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiTokenRequest {
+    name: String,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+async fn post_api_token(
+    State(s): State<Arc<Shared>>,
+    ApiCaller(c): ApiCaller,
+    Body(r): Body<ApiTokenRequest>,
+) -> ApiResult {
+    let (token, secret) = s.ops.create_api_token(&c.actor, &c.user.name, &r.name, r.role.as_deref()).await?;
+    created(json!({"api_token": token, "token": secret}))
+}
+
+async fn delete_api_token(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Path(id): Path<i64>) -> ApiResult {
+    ok(s.ops.revoke_api_token(&c.actor, id).await?)
+}
+
+#[derive(Deserialize, Default)]
+struct AuditQuery {
+    limit: Option<i64>,
+    format: Option<String>,
+}
+
+pub(super) fn audit_csv(entries: &[honeytrail_store::AuditEntry]) -> ApiResult {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let fail = |e: csv::Error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "export_failed", e.to_string());
+    w.write_record(["id", "at", "actor", "action", "target", "detail", "from"]).map_err(fail)?;
+    for e in entries {
+        w.write_record([
+            e.id.to_string(),
+            e.at.to_rfc3339(),
+            e.actor.clone(),
+            e.action.clone(),
+            e.target.clone(),
+            e.detail.clone().unwrap_or_default(),
+            e.from.clone().unwrap_or_default(),
+        ])
+        .map_err(fail)?;
+    }
+    let out =
+        w.into_inner().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "export_failed", e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"audit.csv\""),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+async fn get_audit(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Query(q): Query<AuditQuery>) -> ApiResult {
+    c.require(Permission::Administer)?;
+    let entries = s.ops.audit_log(&c.actor, q.limit.unwrap_or(1000)).await?;
+    match q.format.as_deref() {
+        Some("csv") => audit_csv(&entries),
+        None | Some("json") => ok(entries),
+        Some(other) => Err(ApiError::bad_request(format!("unknown format {other:?}; use json or csv"))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LookupRequest {
+    text: String,
+    #[serde(default)]
+    found_at: String,
+}
+
+async fn post_lookup(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Body(r): Body<LookupRequest>) -> ApiResult {
+    ok(s.ops.lookup(&c.actor, &r.text, &r.found_at).await?)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such API endpoint; see /api/v1/openapi.json")
+}
+
+pub fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/me", get(me))
+        .route("/incidents", get(list_incidents))
+        .route("/incidents/{id}", get(get_incident))
+        .route("/incidents/{id}/state", post(post_state))
+        .route("/incidents/{id}/notes", post(post_note))
+        .route("/tokens", get(list_tokens).post(post_token))
+        .route("/tokens/mint", post(post_mint))
+        .route("/tokens/{key}", get(get_token))
+        .route("/tokens/{key}/retire", post(post_retire))
+        .route("/tokens/{key}/bait/{format}", get(get_bait))
+        .route("/placements", get(list_placements).post(post_placement))
+        .route("/placements.csv", get(get_placements_csv))
+        .route("/placements/{id}", delete(delete_placement))
+        .route("/channels", get(list_channels).post(post_channel))
+        .route("/channels/{name}", put(put_channel))
+        .route("/channels/{name}/test", post(post_channel_test))
+        .route("/routes", get(list_routes).post(post_route))
+        .route("/routes/{name}", delete(delete_route))
+        .route("/routes/{name}/test", post(post_route_test))
+        .route("/runbooks", get(list_runbooks))
+        .route("/runbooks/{name}", put(put_runbook).delete(delete_runbook))
+        .route("/deliveries", get(list_deliveries))
+        .route("/deliveries/{id}/retry", post(post_delivery_retry))
+        .route("/users", get(list_users).post(post_user))
+        .route("/api-tokens", get(list_api_tokens).post(post_api_token))
+        .route("/api-tokens/{id}", delete(delete_api_token))
+        .route("/audit", get(get_audit))
+        .route("/lookup", post(post_lookup))
+        .fallback(not_found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `.route(...)` above, as (method, path) pairs.
+    fn routes_in_source() -> Vec<(String, String)> {
+        let source = include_str!("api.rs");
+        let table = &source[source.find("pub fn routes()").unwrap()..source.find("#[cfg(test)]").unwrap()];
+        let mut out = Vec::new();
+        for line in table.lines().filter(|l| l.trim_start().starts_with(".route(\"")) {
+            let path = line.split('"').nth(1).unwrap().to_string();
+            for method in ["get", "post", "put", "delete"] {
+                if line.contains(&format!("{method}(")) {
+                    out.push((method.to_string(), path.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_openapi_document_parses_and_lists_every_route() {
+        let doc: openapiv3::OpenAPI =
+            serde_json::from_str(OPENAPI).expect("openapi.json is a valid OpenAPI 3 document");
+        assert!(doc.openapi.starts_with("3."));
+        let routes = routes_in_source();
+        assert!(routes.len() > 25, "{routes:?}");
+        for (method, path) in &routes {
+            let item = doc.paths.paths.get(path).unwrap_or_else(|| panic!("{path} is not in openapi.json"));
+            let item = item.as_item().unwrap();
+            let op = match method.as_str() {
+                "get" => &item.get,
+                "post" => &item.post,
+                "put" => &item.put,
+                "delete" => &item.delete,
+                _ => unreachable!(),
+            };
+            let op = op.as_ref().unwrap_or_else(|| panic!("{} {path} is not in openapi.json", method.to_uppercase()));
+            assert!(!op.responses.responses.is_empty(), "{method} {path} documents no responses");
+        }
+        // And nothing documented that does not exist.
+        for (path, item) in &doc.paths.paths {
+            let item = item.as_item().unwrap();
+            for (method, op) in [("get", &item.get), ("post", &item.post), ("put", &item.put), ("delete", &item.delete)]
+            {
+                if op.is_some() {
+                    assert!(
+                        routes.contains(&(method.to_string(), path.clone())),
+                        "{method} {path} is documented but not served"
+                    );
+                }
+            }
+        }
+    }
+}
