@@ -3,6 +3,8 @@
 //! A channel turns an alert (an incident that opened, changed or got new
 //! events) into a vendor's request and says whether a failed attempt is worth
 //! retrying. The outbox in the store and the dispatcher decide when to try.
+//! Channels read the typed record (`honeytrail_core::record::Alert`), never
+//! string keys, so a field renamed in the record is a compile error here.
 //!
 //! **Architecture invariant:** channel configuration (URLs with tokens,
 //! secrets) never reaches a log line or an error message.
@@ -18,7 +20,7 @@ pub use channels::{ChannelConfig, Outgoing};
 pub use retry::{backoff, Failure, Retry};
 
 /// The version of the alert JSON schema sent to generic webhooks.
-pub const SCHEMA: &str = "honeytrail.alert.v1";
+pub use honeytrail_core::record::SCHEMA;
 
 /// What the HTTP channels send with: one client, and the target policy.
 #[derive(Debug, Clone)]

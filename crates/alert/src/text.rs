@@ -1,18 +1,15 @@
 //! The alert as prose: a title and a plain-text body, shared by the channels
 //! that carry text (email, Jira) so they all say the same thing.
 
-use serde_json::Value;
+use chrono::{DateTime, Utc};
+use honeytrail_core::record::{Alert, AlertRecord};
 
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or("")
+/// A time as the record's JSON writes it: RFC 3339, UTC, `Z`.
+pub fn when(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
-fn strings(v: &Value) -> Vec<&str> {
-    v.as_array().into_iter().flatten().filter_map(Value::as_str).collect()
-}
-
-fn joined(v: &Value) -> String {
-    let items = strings(v);
+fn joined(items: &[String]) -> String {
     if items.is_empty() {
         "–".into()
     } else {
@@ -20,110 +17,118 @@ fn joined(v: &Value) -> String {
     }
 }
 
-/// Whether the record is a clearly marked test alert.
-pub fn is_test(record: &Value) -> bool {
-    record["test"] == true
+fn or_empty(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("")
 }
 
 /// One line naming what happened, for a subject, a ticket summary or a header.
-pub fn title(record: &Value) -> String {
-    if is_test(record) {
-        return "honeytrail test alert: no honey key was used".into();
+pub fn title(alert: &Alert) -> String {
+    match alert {
+        Alert::Test(_) => "honeytrail test alert: no honey key was used".into(),
+        Alert::Incident(record) => incident_title(record),
     }
-    let incident = &record["incident"];
-    let key = s(&incident["access_key_id"]);
-    let id = incident["id"].as_i64().unwrap_or(0);
-    let report = incident["kind"] == "report";
-    match record["alert"]["kind"].as_str().or(record["type"].as_str()) {
-        Some("incident.opened") if report => {
+}
+
+fn incident_title(record: &AlertRecord) -> String {
+    let incident = &record.incident;
+    let key = &incident.access_key_id;
+    let id = incident.id;
+    match record.alert_kind() {
+        "incident.opened" if incident.is_report() => {
             format!("Decoy key {key} was found and reported (incident #{id}, not a use)")
         }
-        Some("incident.opened") => format!("Honey key {key} used (incident #{id})"),
-        Some("incident.state") => format!("Incident #{id} ({key}) is now {}", s(&incident["state"])),
-        Some("incident.answer") => format!("Incident #{id} ({key}): the placement owner answered"),
-        _ => format!("Incident #{id} ({key}) updated: {} events", incident["event_count"]),
+        "incident.opened" => format!("Honey key {key} used (incident #{id})"),
+        "incident.state" => format!("Incident #{id} ({key}) is now {}", incident.state),
+        "incident.answer" => format!("Incident #{id} ({key}): the placement owner answered"),
+        _ => format!("Incident #{id} ({key}) updated: {} events", incident.event_count),
     }
 }
 
 /// The whole alert as plain text: placement, custody, activity, events,
 /// state, link and runbook.
-pub fn body(record: &Value) -> String {
+pub fn body(alert: &Alert) -> String {
+    match alert {
+        Alert::Test(_) => {
+            "This is a test alert from honeytrail, sent to check this channel.\nNo honey key was used.\n".into()
+        }
+        Alert::Incident(record) => incident_body(record),
+    }
+}
+
+fn incident_body(record: &AlertRecord) -> String {
     use std::fmt::Write;
-    if is_test(record) {
-        return "This is a test alert from honeytrail, sent to check this channel.\nNo honey key was used.\n".into();
-    }
-    let incident = &record["incident"];
+    let incident = &record.incident;
     let mut out = String::new();
-    let _ = writeln!(out, "{}\n", s(&record["placement"]));
-    if incident["token_retired"] == true {
-        let _ = writeln!(out, "This key was retired before it was used.\n");
+    writeln!(out, "{}\n", record.placement).expect("writing to a String cannot fail");
+    if incident.token_retired {
+        writeln!(out, "This key was retired before it was used.\n").expect("writing to a String cannot fail");
     }
-    let _ = writeln!(
+    writeln!(
         out,
         "Incident #{} · state {} · severity {} · {} events · first call {} · last call {}",
-        incident["id"],
-        s(&incident["state"]),
-        s(&incident["severity"]),
-        incident["event_count"],
-        s(&incident["first_seen"]),
-        s(&incident["last_seen"])
-    );
-    if let Some(url) = incident["url"].as_str() {
-        let _ = writeln!(out, "Open it: {url}");
+        incident.id,
+        incident.state,
+        incident.severity,
+        incident.event_count,
+        when(incident.first_seen),
+        when(incident.last_seen)
+    )
+    .expect("writing to a String cannot fail");
+    if let Some(url) = &incident.url {
+        writeln!(out, "Open it: {url}").expect("writing to a String cannot fail");
     }
-    let placements = strings(&record["placements"]);
-    if placements.len() > 1 {
-        let _ = writeln!(out, "\nAll placements of this key:");
-        for p in placements {
-            let _ = writeln!(out, "  - {p}");
+    if record.placements.len() > 1 {
+        writeln!(out, "\nAll placements of this key:").expect("writing to a String cannot fail");
+        for p in &record.placements {
+            writeln!(out, "  - {p}").expect("writing to a String cannot fail");
         }
     }
-    let hops = strings(&record["may_have_leaked_at"]);
-    let _ = writeln!(out, "\nMay have leaked at:");
-    if hops.is_empty() {
-        let _ = writeln!(out, "  (no chain of custody recorded)");
+    writeln!(out, "\nMay have leaked at:").expect("writing to a String cannot fail");
+    if record.may_have_leaked_at.is_empty() {
+        writeln!(out, "  (no chain of custody recorded)").expect("writing to a String cannot fail");
     }
-    for h in hops {
-        let _ = writeln!(out, "  - {h}");
+    for h in &record.may_have_leaked_at {
+        writeln!(out, "  - {h}").expect("writing to a String cannot fail");
     }
-    let a = &record["activity"];
-    let _ = writeln!(out, "\nWhat was called: {}", joined(&a["apis"]));
-    let _ = writeln!(out, "From: {}", joined(&a["source_ips"]));
-    let _ = writeln!(out, "Regions: {} · user agents: {}", joined(&a["regions"]), joined(&a["user_agents"]));
-    let _ = writeln!(out, "Errors: {}", joined(&a["error_codes"]));
-    let events = record["events"].as_array().cloned().unwrap_or_default();
+    let a = &record.activity;
+    writeln!(out, "\nWhat was called: {}", joined(&a.apis)).expect("writing to a String cannot fail");
+    writeln!(out, "From: {}", joined(&a.source_ips)).expect("writing to a String cannot fail");
+    writeln!(out, "Regions: {} · user agents: {}", joined(&a.regions), joined(&a.user_agents))
+        .expect("writing to a String cannot fail");
+    writeln!(out, "Errors: {}", joined(&a.error_codes)).expect("writing to a String cannot fail");
+    let events = &record.events;
     if !events.is_empty() {
-        let _ =
-            writeln!(out, "\nEvents (event time · API · region · source IP · user agent · error · detected after):");
+        writeln!(out, "\nEvents (event time · API · region · source IP · user agent · error · detected after):")
+            .expect("writing to a String cannot fail");
         for e in events.iter().rev().take(20) {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  {} · {}:{} · {} · {} · {} · {} · {} s",
-                s(&e["event_time"]),
-                s(&e["event_source"]).trim_end_matches(".amazonaws.com"),
-                s(&e["event_name"]),
-                s(&e["aws_region"]),
-                s(&e["source_ip"]),
-                s(&e["user_agent"]),
-                e["error_code"].as_str().unwrap_or("ok"),
-                e["detection_delay_seconds"]
-            );
+                when(e.event_time),
+                e.event_source.trim_end_matches(".amazonaws.com"),
+                e.event_name,
+                or_empty(&e.aws_region),
+                or_empty(&e.source_ip),
+                or_empty(&e.user_agent),
+                e.error_code.as_deref().unwrap_or("ok"),
+                e.detection_delay_seconds.map_or_else(|| "?".to_string(), |d| d.to_string())
+            )
+            .expect("writing to a String cannot fail");
         }
         if events.len() > 20 {
-            let _ = writeln!(out, "  … and {} earlier events", events.len() - 20);
+            writeln!(out, "  … and {} earlier events", events.len() - 20).expect("writing to a String cannot fail");
         }
     }
-    let said: Vec<String> = record["history"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|h| h["kind"] == "owner-answer" || h["kind"] == "note")
-        .map(|h| format!("  {} · {}: {}", s(&h["at"]), s(&h["actor"]), s(&h["note"])))
+    let said: Vec<String> = record
+        .history
+        .iter()
+        .filter(|h| h.kind == "owner-answer" || h.kind == "note")
+        .map(|h| format!("  {} · {}: {}", when(h.at), h.actor, or_empty(&h.note)))
         .collect();
     if !said.is_empty() {
-        let _ = writeln!(out, "\nAnswers and notes:\n{}", said.join("\n"));
+        writeln!(out, "\nAnswers and notes:\n{}", said.join("\n")).expect("writing to a String cannot fail");
     }
-    let _ = writeln!(out, "\nRunbook\n{}", s(&record["runbook"]));
+    writeln!(out, "\nRunbook\n{}", record.runbook).expect("writing to a String cannot fail");
     out
 }
 
@@ -146,23 +151,28 @@ pub fn html_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use honeytrail_core::record::{AlertRef, EventInfo};
 
     #[test]
     fn the_body_carries_placement_custody_events_link_and_runbook() {
-        let record = json!({
-            "alert": {"kind": "incident.opened"},
-            "incident": {"id": 4, "access_key_id": "AKIAX", "state": "open", "severity": "high", "event_count": 1,
-                         "url": "https://ht.example/incidents/4"},
-            "placement": "Key AKIAX was placed on web-1 in ~/.aws/credentials.",
-            "may_have_leaked_at": ["backup bucket s3://b"],
-            "activity": {"apis": ["sts:GetCallerIdentity"], "source_ips": ["198.51.100.7"]},
-            "events": [{"event_time": "t", "event_source": "sts.amazonaws.com", "event_name": "GetCallerIdentity",
-                        "detection_delay_seconds": 12}],
-            "runbook": "1. Ask the owner."
-        });
-        assert_eq!(title(&record), "Honey key AKIAX used (incident #4)");
-        let b = body(&record);
+        let mut record = AlertRecord::skeleton(4, "AKIAX");
+        record.alert = Some(AlertRef { id: 1, kind: "incident.opened".into() });
+        record.incident.event_count = 1;
+        record.incident.url = Some("https://ht.example/incidents/4".into());
+        record.placement = "Key AKIAX was placed on web-1 in ~/.aws/credentials.".into();
+        record.may_have_leaked_at = vec!["backup bucket s3://b".into()];
+        record.activity.apis = vec!["sts:GetCallerIdentity".into()];
+        record.activity.source_ips = vec!["198.51.100.7".into()];
+        record.events = vec![EventInfo {
+            event_source: "sts.amazonaws.com".into(),
+            event_name: "GetCallerIdentity".into(),
+            detection_delay_seconds: Some(12),
+            ..EventInfo::skeleton("e-1")
+        }];
+        record.runbook = "1. Ask the owner.".into();
+        let alert = Alert::Incident(Box::new(record));
+        assert_eq!(title(&alert), "Honey key AKIAX used (incident #4)");
+        let b = body(&alert);
         for needle in [
             "Key AKIAX was placed on web-1",
             "backup bucket s3://b",

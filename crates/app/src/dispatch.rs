@@ -12,9 +12,9 @@ use std::time::Duration as StdDuration;
 use anyhow::{Context, Result};
 use chrono::{Duration, Utc};
 use honeytrail_alert::retry::MAX_ATTEMPTS;
-use honeytrail_alert::{backoff, ChannelConfig, Failure, Outgoing, Retry, Sender, SCHEMA};
+use honeytrail_alert::{backoff, ChannelConfig, Failure, Outgoing, Retry, Sender};
+use honeytrail_core::record::{Alert, AlertRecord, AlertRef, OwnerQuestion, TestAlert};
 use honeytrail_store::{Channel, Delivery, Store};
-use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::record::incident_record;
@@ -71,48 +71,39 @@ pub async fn send_test_alert(
     channel: &Channel,
     requested_by: &str,
 ) -> Result<(), Failure> {
-    let record = json!({
-        "schema": SCHEMA, "test": true, "type": "test",
-        "message": "This is a test alert from honeytrail. No honey key was used.",
-        "channel": channel.name, "sent_at": Utc::now(), "requested_by": requested_by,
-    });
+    let alert = Alert::Test(TestAlert::new(&channel.name, requested_by, Utc::now()));
     let id = format!("test-{}", Utc::now().timestamp_millis());
     let config = channel_config(store, channel).await?;
-    config.deliver(sender, &Outgoing { delivery_id: &id, record: &record, reference: None }).await.map(|_| ())
+    config.deliver(sender, &Outgoing { delivery_id: &id, alert: &alert, reference: None }).await.map(|_| ())
 }
 
-/// The alert record of a delivery, from the incident record `base` (rendered
-/// once per alert and pass, whatever the number of channels).
-async fn alert_record(
+/// The alert of a delivery, from the incident record `base` (rendered once
+/// per alert and pass, whatever the number of channels).
+async fn alert_for(
     store: &Store,
     d: &Delivery,
-    base: &Value,
+    base: &AlertRecord,
     config: &ChannelConfig,
     settings: &Settings,
-) -> Result<Value> {
+) -> Result<Alert> {
     let mut record = base.clone();
-    record["schema"] = json!(SCHEMA);
-    record["delivery_id"] = json!(d.id.to_string());
-    record["alert"] = json!({"id": d.alert_id, "kind": d.alert_kind});
-    record["incident"]["url"] = json!(format!("{}/incidents/{}", settings.public_url, d.incident_id));
+    record.delivery_id = Some(d.id.to_string());
+    record.alert = Some(AlertRef { id: d.alert_id, kind: d.alert_kind.clone() });
+    record.incident.url = Some(format!("{}/incidents/{}", settings.public_url, d.incident_id));
     if config.asks_owners() && d.alert_kind == "incident.opened" {
-        let owners: Vec<String> = record["owners"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
+        let owners: Vec<String> = record
+            .owners
+            .iter()
             .filter(|o| honeytrail_alert::channels::email::is_address(o))
             .map(|o| o.trim().to_string())
             .collect();
-        let mut questions = Vec::new();
         for owner in owners {
             let token = store.owner_question_token(d.incident_id, &owner, settings.owner_link_ttl).await?;
-            questions
-                .push(json!({"owner": owner, "url": format!("{}/answer/{}", settings.public_url, token.expose())}));
+            let url = format!("{}/answer/{}", settings.public_url, token.expose());
+            record.owner_questions.push(OwnerQuestion { owner, url });
         }
-        record["owner_questions"] = json!(questions);
     }
-    Ok(record)
+    Ok(Alert::Incident(Box::new(record)))
 }
 
 /// What one dispatcher pass did.
@@ -132,7 +123,7 @@ pub async fn dispatch(store: &Store, sender: &Sender, settings: &Settings) -> Re
         return Ok(pass);
     }
     let channels = store.channels().await?;
-    let mut incidents: std::collections::HashMap<i64, Value> = std::collections::HashMap::new();
+    let mut incidents: std::collections::HashMap<i64, AlertRecord> = std::collections::HashMap::new();
     for d in due {
         let channel = channels.iter().find(|c| c.id == d.channel_id).context("a delivery's channel is gone")?;
         let outcome = match channel_config(store, channel).await {
@@ -140,10 +131,10 @@ pub async fn dispatch(store: &Store, sender: &Sender, settings: &Settings) -> Re
                 if !incidents.contains_key(&d.alert_id) {
                     incidents.insert(d.alert_id, incident_record(store, d.incident_id, &d.alert_kind).await?);
                 }
-                let record = alert_record(store, &d, &incidents[&d.alert_id], &config, settings).await?;
+                let alert = alert_for(store, &d, &incidents[&d.alert_id], &config, settings).await?;
                 let reference = store.channel_ref(channel.id, d.incident_id).await?;
                 let id = d.id.to_string();
-                let out = Outgoing { delivery_id: &id, record: &record, reference: reference.as_deref() };
+                let out = Outgoing { delivery_id: &id, alert: &alert, reference: reference.as_deref() };
                 config.deliver(sender, &out).await
             }
             Err(f) => Err(f),
@@ -208,9 +199,8 @@ pub async fn run_dispatcher(
         };
         let stopped = async {
             match &mut stop {
-                Some(rx) => {
-                    let _ = rx.changed().await;
-                }
+                // A change, or the sender gone (the server stopping): either way, stop.
+                Some(rx) => rx.changed().await.unwrap_or(()),
                 None => std::future::pending().await,
             }
         };

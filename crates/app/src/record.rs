@@ -4,71 +4,103 @@
 //! the SIEM outputs, `incident show --json` and the API are made from it.
 
 use anyhow::Result;
-use honeytrail_core::incident::activity;
+use honeytrail_core::incident::{activity, Severity};
+use honeytrail_core::record::{AlertRecord, EventInfo, HopInfo, IncidentInfo, PlacementInfo, TokenInfo, SCHEMA};
 use honeytrail_store::Store;
 use serde_json::json;
 
-/// Everything about an incident as one JSON value: the record written for a
-/// SIEM, and what `show --json` prints.
-pub async fn incident_record(store: &Store, id: i64, kind: &str) -> Result<serde_json::Value> {
+/// Everything about an incident as one [`AlertRecord`]: what alerts carry,
+/// what `incident show --json` prints and the API returns. `kind` names why
+/// it was made (`incident.opened`, `incident`, …).
+pub async fn incident_record(store: &Store, id: i64, kind: &str) -> Result<AlertRecord> {
     let incident = store.incident(id).await?;
     let token = store.token(incident.token_id).await?;
     let described = store.describe_token(&token).await?;
     let seen_events = store.incident_events(id).await?;
-    let mut timeline = Vec::new();
-    for (e, seen) in &seen_events {
-        let seen = Some(*seen);
-        timeline.push(json!({
-            "event_id": e.event_id,
-            "event_time": e.event_time,
-            "seen_at": seen,
-            "detection_delay_seconds": seen.map(|s| (s - e.event_time).num_seconds()),
-            "event_source": e.event_source,
-            "event_name": e.event_name,
-            "aws_region": e.aws_region,
-            "source_ip": e.source_ip,
-            "user_agent": e.user_agent,
-            "error_code": e.error_code,
-            "error_message": e.error_message,
-            "source": e.source,
-            "origin": e.origin,
-        }));
-    }
+    let timeline: Vec<EventInfo> = seen_events
+        .iter()
+        .map(|(e, seen)| EventInfo {
+            event_id: e.event_id.clone(),
+            event_time: e.event_time,
+            seen_at: Some(*seen),
+            detection_delay_seconds: Some((*seen - e.event_time).num_seconds()),
+            event_source: e.event_source.clone(),
+            event_name: e.event_name.clone(),
+            aws_region: e.aws_region.clone(),
+            source_ip: e.source_ip.clone(),
+            user_agent: e.user_agent.clone(),
+            error_code: e.error_code.clone(),
+            error_message: e.error_message.clone(),
+            source: e.source.clone(),
+            origin: e.origin.clone(),
+        })
+        .collect();
     let events: Vec<_> = seen_events.into_iter().map(|(e, _)| e).collect();
+    let activity = activity(&events);
     let placements =
         store.placements(&honeytrail_store::PlacementFilter { token_id: Some(token.id), ..Default::default() }).await?;
-    let runbook = runbook_for(store, &token, &incident, &described, &activity(&events), &placements).await?;
-    let mut owners: Vec<&str> = placements
+    let runbook = runbook_for(store, &token, &incident, &described, &activity, &placements).await?;
+    let mut owners: Vec<String> = placements
         .iter()
         .filter(|p| p.placement.removed_at.is_none())
-        .filter_map(|p| p.placement.spot.owner.as_deref())
+        .filter_map(|p| p.placement.spot.owner.clone())
         .collect();
     owners.sort();
     owners.dedup();
-    let mut incident_json = json!(incident);
-    incident_json["severity"] =
-        json!(honeytrail_core::incident::Severity::of(&token.labels, incident.state, incident.kind));
-    Ok(json!({
-        "type": kind,
-        "incident": incident_json,
-        "owners": owners,
-        "token": {
-            "id": token.id,
-            "access_key_id": token.access_key_id,
-            "kind": token.kind,
-            "state": token.state,
-            "iam_user_name": token.iam_user_name,
-            "labels": token.labels,
-            "memo": token.memo,
+    let placed = placements
+        .iter()
+        .filter(|p| p.placement.removed_at.is_none())
+        .map(|p| {
+            let s = &p.placement.spot;
+            PlacementInfo {
+                id: p.placement.id,
+                host: s.host.clone(),
+                path: s.path.clone(),
+                owner: s.owner.clone(),
+                asset: s.asset.clone(),
+                serial: s.serial.clone(),
+                format: s.format.clone(),
+                placed_by: s.placed_by.clone(),
+                placed_at: Some(p.placement.placed_at),
+                notes: s.notes.clone(),
+                labels: s.labels.clone(),
+            }
+        })
+        .collect();
+    let custody = store
+        .hops(token.id)
+        .await?
+        .into_iter()
+        .map(|h| HopInfo { seq: h.seq, at: h.at, description: h.description, by: h.actor, automatic: h.automatic })
+        .collect();
+    let severity = Severity::of(&token.labels, incident.state, incident.kind);
+    Ok(AlertRecord {
+        schema: SCHEMA.into(),
+        kind: kind.into(),
+        delivery_id: None,
+        alert: None,
+        incident: IncidentInfo::new(&incident, severity),
+        owners,
+        token: TokenInfo {
+            id: token.id,
+            access_key_id: token.access_key_id.clone(),
+            kind: token.kind,
+            state: token.state,
+            iam_user_name: token.iam_user_name.clone(),
+            labels: token.labels.clone(),
+            memo: token.memo.clone(),
         },
-        "placement": described.headline,
-        "placements": described.placements,
-        "may_have_leaked_at": described.custody,
-        "activity": activity(&events),
-        "events": timeline,
-        "history": store.incident_log(id).await?,
-        "runbook": runbook,
-    }))
+        placement: described.headline,
+        placements: described.placements,
+        placed,
+        may_have_leaked_at: described.custody,
+        custody,
+        activity,
+        events: timeline,
+        history: store.incident_log(id).await?,
+        runbook,
+        owner_questions: Vec::new(),
+    })
 }
 
 /// The runbook text for an incident: the stored runbook its token selects

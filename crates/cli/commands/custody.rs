@@ -2,10 +2,9 @@
 
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
-use chrono::Utc;
+use anyhow::Result;
 use clap::{Args, Subcommand};
-use honeytrail_store::NewHop;
+use honeytrail_core::encoding::printable;
 
 use super::{parse_time, print_json, when};
 use honeytrail_app::App;
@@ -42,29 +41,20 @@ pub struct ListArgs {
 }
 
 pub async fn run(app: &App, cmd: CustodyCommand) -> Result<ExitCode> {
-    let store = app.store().await?;
+    let ops = app.ops().await?;
+    let actor = app.acting();
     match cmd {
         CustodyCommand::Add(a) => {
-            if a.description.trim().is_empty() {
-                bail!("the hop description is empty; say where the secret went, e.g. \"sent by email to ops@example.com\"");
-            }
-            let token = store.find_token(&a.token).await?;
-            let at = a.at.as_deref().map(parse_time).transpose()?.unwrap_or_else(Utc::now);
-            let hop = NewHop {
-                description: a.description.trim().to_string(),
-                actor: Some(a.by.unwrap_or_else(|| app.actor())),
-                automatic: false,
-                at,
-            };
-            let h = store.add_hop(token.id, &hop).await?;
+            let at = a.at.as_deref().map(parse_time).transpose()?;
+            let h = ops.add_hop(&actor, &a.token, &a.description, a.by.as_deref(), at).await?;
             if a.json {
                 return print_json(&h).map(|_| ExitCode::SUCCESS);
             }
+            let token = ops.find_token(&a.token).await?;
             println!("hop {} recorded for {}: {}", h.seq, token.access_key_id, h.description);
         }
         CustodyCommand::List(a) => {
-            let token = store.find_token(&a.token).await?;
-            let hops = store.hops(token.id).await?;
+            let (token, hops) = ops.hops(&actor, &a.token).await?;
             if a.json {
                 return print_json(&hops).map(|_| ExitCode::SUCCESS);
             }
@@ -72,9 +62,9 @@ pub async fn run(app: &App, cmd: CustodyCommand) -> Result<ExitCode> {
                 eprintln!("no custody hops recorded for {}", token.access_key_id);
             }
             for h in hops {
-                let actor = h.actor.as_deref().map(|x| format!(" (by {x})")).unwrap_or_default();
+                let by = h.actor.as_deref().map(|x| format!(" (by {})", printable(x))).unwrap_or_default();
                 let auto = if h.automatic { " [recorded by honeytrail]" } else { "" };
-                println!("{}. {} — {}{actor}{auto}", h.seq, when(h.at), h.description);
+                println!("{}. {} — {}{by}{auto}", h.seq, when(h.at), printable(&h.description));
             }
         }
     }

@@ -6,7 +6,9 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use honeytrail_app::ops::IncidentQuery;
 use honeytrail_app::OpError;
+use honeytrail_core::encoding::printable;
 use honeytrail_core::incident::IncidentState;
+use honeytrail_core::record::AlertRecord;
 use serde_json::json;
 
 use super::{print_json, print_table, when};
@@ -74,7 +76,10 @@ pub async fn remote(r: &super::remote::Remote, cmd: IncidentCommand) -> Result<E
             let incidents: Vec<honeytrail_core::incident::Incident> = serde_json::from_value(r.get(&path).await?)?;
             return print_list(&incidents, a, unresolved);
         }
-        IncidentCommand::Show(a) => return print_record(&r.get(&format!("/incidents/{}", a.id)).await?, a),
+        IncidentCommand::Show(a) => {
+            let record: AlertRecord = serde_json::from_value(r.get(&format!("/incidents/{}", a.id)).await?)?;
+            return print_record(&record, a);
+        }
         IncidentCommand::Note(a) => {
             r.post(&format!("/incidents/{}/notes", a.id), &json!({"text": a.text})).await?;
             println!("note added to incident #{}", a.id);
@@ -147,70 +152,70 @@ fn print_list(incidents: &[honeytrail_core::incident::Incident], a: &ListArgs, u
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_record(record: &serde_json::Value, a: &ShowArgs) -> Result<ExitCode> {
+fn print_record(record: &AlertRecord, a: &ShowArgs) -> Result<ExitCode> {
     if a.json {
         return print_json(&record).map(|_| ExitCode::SUCCESS);
     }
-    let i = &record["incident"];
-    let s = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
+    // Everything below may hold text an intruder wrote: shown escaped.
+    let p = |s: &str| printable(s).into_owned();
+    let o = |s: &Option<String>| s.as_deref().map(printable).unwrap_or("-".into()).into_owned();
+    let i = &record.incident;
     println!(
         "incident #{}  {}  ({} events, {} → {})",
         a.id,
-        s(&i["state"]),
-        i["event_count"],
-        s(&i["first_seen"]),
-        s(&i["last_seen"])
+        i.state,
+        i.event_count,
+        i.first_seen.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        i.last_seen.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
     );
-    if i["token_retired"] == true {
+    if i.token_retired {
         println!("NOTE: this key was retired before it was used: whoever holds it copied it before retirement.");
     }
-    println!("\n{}", s(&record["placement"]));
-    for p in record["placements"].as_array().into_iter().flatten() {
-        println!("  - {}", s(p));
+    println!("\n{}", p(&record.placement));
+    for pl in &record.placements {
+        println!("  - {}", p(pl));
     }
     println!("May have leaked at:");
-    for h in record["may_have_leaked_at"].as_array().into_iter().flatten() {
-        println!("  - {}", s(h));
+    for h in &record.may_have_leaked_at {
+        println!("  - {}", p(h));
     }
-    let act = &record["activity"];
-    let list = |v: &serde_json::Value| {
-        v.as_array().map(|a| a.iter().map(s).collect::<Vec<_>>().join(", ")).unwrap_or_default()
-    };
+    let act = &record.activity;
+    let list = |v: &[String]| v.iter().map(|s| p(s)).collect::<Vec<_>>().join(", ");
     println!(
         "\nAPIs: {}\nSource IPs: {}\nUser agents: {}\nRegions: {}\nErrors: {}",
-        list(&act["apis"]),
-        list(&act["source_ips"]),
-        list(&act["user_agents"]),
-        list(&act["regions"]),
-        list(&act["error_codes"])
+        list(&act.apis),
+        list(&act.source_ips),
+        list(&act.user_agents),
+        list(&act.regions),
+        list(&act.error_codes)
     );
     println!("\nTimeline (event time, delay until honeytrail saw it):");
-    for e in record["events"].as_array().into_iter().flatten() {
+    for e in &record.events {
         println!(
             "  {}  {} {}  from {}  {}{}  (+{}s)",
-            s(&e["event_time"]),
-            s(&e["event_source"]),
-            s(&e["event_name"]),
-            s(&e["source_ip"]),
-            s(&e["aws_region"]),
-            e["error_code"].as_str().map(|c| format!("  error {c}")).unwrap_or_default(),
-            e["detection_delay_seconds"]
+            e.event_time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            p(&e.event_source),
+            p(&e.event_name),
+            o(&e.source_ip),
+            o(&e.aws_region),
+            e.error_code.as_deref().map(|c| format!("  error {}", printable(c))).unwrap_or_default(),
+            e.detection_delay_seconds.map(|d| d.to_string()).unwrap_or_else(|| "?".into())
         );
     }
     println!("\nHistory:");
-    for h in record["history"].as_array().into_iter().flatten() {
-        let change = match (h["from_state"].as_str(), h["to_state"].as_str()) {
+    for h in &record.history {
+        let change = match (h.from_state, h.to_state) {
             (Some(f), Some(t)) => format!("{f} → {t}"),
             (None, Some(t)) => t.to_string(),
             _ => String::new(),
         };
         println!(
             "  {}  {}  {} {}  {}",
-            s(&h["at"]),
-            s(&h["actor"]),
-            s(&h["kind"]),
+            h.at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            p(&h.actor),
+            p(&h.kind),
             change,
-            h["note"].as_str().unwrap_or("")
+            h.note.as_deref().map(printable).unwrap_or_default()
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -23,7 +23,7 @@ pub mod watch;
 use anyhow::{anyhow, Result};
 use chrono::{DateTime, Utc};
 use clap::Args;
-use honeytrail_core::{Labels, Spot};
+use honeytrail_core::Labels;
 use serde::Serialize;
 
 /// The fields that say where a token sits, shared by `placement add`,
@@ -58,20 +58,6 @@ impl SpotArgs {
             notes: self.notes.clone(),
             labels: parse_labels(&self.placement_labels)?,
             ..Default::default()
-        })
-    }
-
-    pub fn to_spot(&self, host: String, path: String, format: Option<String>, placed_by: String) -> Result<Spot> {
-        Ok(Spot {
-            host,
-            path,
-            owner: self.owner.clone(),
-            asset: self.asset.clone(),
-            serial: self.serial.clone(),
-            format,
-            placed_by: Some(placed_by),
-            notes: self.notes.clone(),
-            labels: parse_labels(&self.placement_labels)?,
         })
     }
 }

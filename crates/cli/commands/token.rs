@@ -4,13 +4,12 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
-use chrono::Utc;
 use clap::{Args, Subcommand, ValueEnum};
 use honeytrail_app::ops::{MintRequest, Retired, Rotated, TokenQuery};
 use honeytrail_app::Ops;
 use honeytrail_core::keyid::{self, AccountDecode};
 use honeytrail_core::{describe, Secret, Token, TokenKind, TokenState};
-use honeytrail_store::{NewHop, PlacementFilter, Store};
+use honeytrail_store::{PlacementFilter, Store};
 use serde::Serialize;
 
 use super::{labels_text, parse_labels, print_json, print_table, when, SpotArgs};
@@ -189,9 +188,9 @@ pub async fn run(app: &App, cmd: TokenCommand) -> Result<ExitCode> {
     let store = &ops.store;
     match cmd {
         TokenCommand::Mint(MintKind::Aws(args)) => mint(app, &ops, args).await,
-        TokenCommand::Import(ImportKind::Aws(args)) => import::run(app, store, args).await,
+        TokenCommand::Import(ImportKind::Aws(args)) => import::run(app, &ops, args).await,
         TokenCommand::List(args) => list(app, &ops, args).await,
-        TokenCommand::Show(args) => show(app, store, args).await,
+        TokenCommand::Show(args) => show(app, &ops, args).await,
         TokenCommand::Describe(args) => describe_cmd(store, args).await,
         TokenCommand::Retire(args) => retire(app, &ops, args).await,
         TokenCommand::Rotate(args) => rotate(app, &ops, args).await,
@@ -282,25 +281,12 @@ struct Shown<'a> {
     custody: Vec<honeytrail_core::CustodyHop>,
 }
 
-async fn show(app: &App, store: &Store, args: ShowArgs) -> Result<ExitCode> {
-    let token = store.find_token(&args.token).await?;
+async fn show(app: &App, ops: &Ops, args: ShowArgs) -> Result<ExitCode> {
+    let store = &ops.store;
+    let token = ops.find_token(&args.token).await?;
     let secret = if args.reveal_secret {
-        let s = store
-            .reveal_secret(token.id)
-            .await?
-            .ok_or_else(|| anyhow!("honeytrail holds no secret for {}", token.access_key_id))?;
-        store
-            .add_hop(
-                token.id,
-                &NewHop {
-                    description: format!("secret shown on a terminal on {} (token show --reveal-secret)", hostname()),
-                    actor: Some(app.actor()),
-                    automatic: true,
-                    at: Utc::now(),
-                },
-            )
-            .await?;
-        Some(s)
+        let shown = format!("on a terminal on {} (token show --reveal-secret)", hostname());
+        Some(ops.reveal_secret(&app.acting(), &args.token, &shown).await?)
     } else {
         None
     };

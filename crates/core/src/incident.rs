@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// `open → acknowledged → false-positive | confirmed → resolved`; steps may be
 /// skipped forward (an obvious intrusion goes straight to confirmed), never back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum IncidentState {
     Open,
@@ -100,7 +100,7 @@ pub fn check_note(text: &str) -> Result<&str, crate::Invalid> {
 /// A use of a honey key is an intrusion until shown otherwise, so the base is
 /// `high`; a token label `severity=<level>` sets another base (a key left in a
 /// test lab may be `medium`), and a confirmed intrusion is always `critical`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Low,
@@ -260,7 +260,7 @@ pub struct Incident {
 }
 
 /// What an incident is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum IncidentKind {
     /// The key was used (CloudTrail, the safety net, canarytokens).
@@ -280,7 +280,7 @@ impl IncidentKind {
 }
 
 /// One line of an incident's history: opened, a state change, a note.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct IncidentLogEntry {
     pub at: DateTime<Utc>,
     pub actor: String,
@@ -291,7 +291,7 @@ pub struct IncidentLogEntry {
 }
 
 /// What the intruder did, at a glance: distinct values, most frequent first.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Activity {
     pub apis: Vec<String>,
     pub source_ips: Vec<String>,

@@ -20,6 +20,7 @@ pub mod incident;
 pub mod keyid;
 pub mod model;
 pub mod naming;
+pub mod record;
 pub mod route;
 pub mod secret;
 pub mod stealth;

@@ -77,7 +77,7 @@ impl LabelFilter {
 }
 
 /// How a token came to exist.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum TokenKind {
     /// Minted by honeytrail in the canary account through the IAM API.
@@ -88,7 +88,7 @@ pub enum TokenKind {
 }
 
 /// Whether a token is still expected to sit in its placements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum TokenState {
     Active,

@@ -1,6 +1,6 @@
 //! The match index: every identity that marks a honey token.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// What a match points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +19,10 @@ pub struct TokenRef {
 pub struct KeyIndex {
     keys20: HashMap<[u8; 20], u32>,
     other: HashMap<Box<[u8]>, u32>,
+    /// The bare user names of tokens known by `account/user`: a record names
+    /// the user and the account in two fields, so the scanner looks for the
+    /// name and the full parse checks the account.
+    user_names: HashSet<Box<[u8]>>,
     tokens: Vec<TokenRef>,
 }
 
@@ -28,7 +32,12 @@ impl KeyIndex {
     }
 
     pub fn with_capacity(keys: usize) -> KeyIndex {
-        KeyIndex { keys20: HashMap::with_capacity(keys), other: HashMap::new(), tokens: Vec::with_capacity(keys) }
+        KeyIndex {
+            keys20: HashMap::with_capacity(keys),
+            other: HashMap::new(),
+            user_names: HashSet::new(),
+            tokens: Vec::with_capacity(keys),
+        }
     }
 
     fn slot(&mut self, token: TokenRef) -> u32 {
@@ -63,6 +72,7 @@ impl KeyIndex {
         }
         if let Some((account, user)) = account_user {
             self.put(format!("{account}/{user}").as_bytes(), slot);
+            self.user_names.insert(user.as_bytes().into());
         }
     }
 
@@ -84,7 +94,12 @@ impl KeyIndex {
 
     /// Whether any token is known by user name (so `userName` fields are worth a look).
     pub fn has_user_names(&self) -> bool {
-        !self.other.is_empty()
+        !self.user_names.is_empty()
+    }
+
+    /// Whether a token is known by this bare user name (in some account).
+    pub fn has_user_name(&self, name: &[u8]) -> bool {
+        self.user_names.contains(name)
     }
 }
 
@@ -106,6 +121,7 @@ mod tests {
         assert_eq!(index.get(b"AKIARZPUZDIKAWS2LJNF"), Some(t));
         assert_eq!(index.get(b"arn:aws:iam::123456789012:user/svc"), Some(t));
         assert_eq!(index.get(b"123456789012/svc"), Some(t));
+        assert!(index.has_user_names() && index.has_user_name(b"svc") && !index.has_user_name(b"other"));
         assert_eq!(index.get(b"AKIA-PSEUDONYMISED-LONGER-ID").unwrap().token_id, 8);
         assert_eq!(index.get(b"AKIARZPUZDIKAWS2LJNG"), None);
         assert_eq!(index.len(), 2);

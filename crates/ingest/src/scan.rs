@@ -2,13 +2,19 @@
 //! gigabytes of CloudTrail JSON without parsing the rest.
 //!
 //! Three substring searches (memchr's SIMD `memmem`) find every
-//! `"accessKeyId"` field, every string value starting with `arn:aws:iam::`
-//! (honey users' ARNs), and, when tokens are known by user name, every
-//! `"userName"` field; each value is looked up in the [`KeyIndex`]. The cost
-//! is a few passes over the bytes plus a hash lookup per identity, whatever the
-//! number of registered keys. Only documents with a hit are parsed in full.
+//! `"accessKeyId"` field, every `"arn"` field (honey users' ARNs, of any
+//! partition: `arn:aws:iam::`, `arn:aws-us-gov:iam::`, `arn:aws-cn:iam::`…),
+//! and, when tokens are known by user name, every `"userName"` field: the
+//! fields a caller identity is matched on; each value is looked up in the
+//! [`KeyIndex`]. Values
+//! written with JSON escapes (`user\/svc`, `\u0041KIA…`) are decoded first,
+//! so the scanner finds exactly what a full parse would. The cost is a few
+//! passes over the bytes plus a hash lookup per identity, whatever the number
+//! of registered keys. Only documents with a hit are parsed in full.
 //! Needles were chosen for speed: a multi-pattern automaton keyed on the
 //! leading quote stops at every `"` in the document and ran at a third of this.
+
+use std::borrow::Cow;
 
 use memchr::memmem;
 
@@ -18,7 +24,7 @@ use crate::index::KeyIndex;
 #[derive(Debug, Clone)]
 pub struct Scanner {
     access_key: memmem::Finder<'static>,
-    iam_arn: memmem::Finder<'static>,
+    arn_field: memmem::Finder<'static>,
     user_name: memmem::Finder<'static>,
     records: memmem::Finder<'static>,
 }
@@ -42,7 +48,7 @@ impl Scanner {
     pub fn new() -> Scanner {
         Scanner {
             access_key: memmem::Finder::new(b"\"accessKeyId\""),
-            iam_arn: memmem::Finder::new(b"\"arn:aws:iam::"),
+            arn_field: memmem::Finder::new(b"\"arn\""),
             user_name: memmem::Finder::new(b"\"userName\""),
             records: memmem::Finder::new(b"\"eventVersion\""),
         }
@@ -51,22 +57,24 @@ impl Scanner {
     /// Scans `bytes` (any JSON text) for identity values in `index`.
     pub fn scan(&self, bytes: &[u8], index: &KeyIndex) -> ScanResult {
         let mut hits = Vec::new();
-        let mut check = |at: usize, value: Option<&[u8]>| {
+        let mut check = |at: usize, value: Option<Cow<'_, [u8]>>, known: &dyn Fn(&[u8]) -> bool| {
             if let Some(value) = value {
-                if index.get(value).is_some() {
-                    hits.push((at, String::from_utf8_lossy(value).into_owned()));
+                if known(&value) {
+                    hits.push((at, String::from_utf8_lossy(&value).into_owned()));
                 }
             }
         };
+        let in_index = |v: &[u8]| index.get(v).is_some();
         for at in self.access_key.find_iter(bytes) {
-            check(at, string_value_after(bytes, at + self.access_key.needle().len()));
+            check(at, string_value_after(bytes, at + self.access_key.needle().len()), &in_index);
         }
-        for at in self.iam_arn.find_iter(bytes) {
-            check(at, string_from(bytes, at + 1));
+        for at in self.arn_field.find_iter(bytes) {
+            check(at, string_value_after(bytes, at + self.arn_field.needle().len()), &in_index);
         }
         if index.has_user_names() {
+            let user = |v: &[u8]| index.has_user_name(v);
             for at in self.user_name.find_iter(bytes) {
-                check(at, string_value_after(bytes, at + self.user_name.needle().len()));
+                check(at, string_value_after(bytes, at + self.user_name.needle().len()), &user);
             }
         }
         hits.sort_unstable();
@@ -74,19 +82,40 @@ impl Scanner {
     }
 }
 
-/// The string starting at `start` (just after its opening quote), up to the
-/// closing quote. Identity values are short; the bound keeps a hostile
-/// document from turning every match into a long walk.
-fn string_from(bytes: &[u8], start: usize) -> Option<&[u8]> {
+/// The JSON string whose content starts at `start` (just after its opening
+/// quote), up to the closing quote, with escapes decoded. Identity values are
+/// short; the bound keeps a hostile document from turning every match into a
+/// long walk. A value that is not valid JSON text (a lone surrogate) is
+/// returned raw, which matches nothing.
+fn string_from(bytes: &[u8], start: usize) -> Option<Cow<'_, [u8]>> {
     let limit = (start + 2048).min(bytes.len());
-    let end = start + bytes.get(start..limit)?.iter().position(|&b| b == b'"')?;
-    Some(&bytes[start..end])
+    let mut end = start;
+    let mut escaped = false;
+    while end < limit {
+        match bytes[end] {
+            b'\\' => {
+                escaped = true;
+                end += 2;
+            }
+            b'"' => break,
+            _ => end += 1,
+        }
+    }
+    if end >= limit {
+        return None;
+    }
+    if !escaped {
+        return Some(Cow::Borrowed(&bytes[start..end]));
+    }
+    match serde_json::from_slice::<String>(&bytes[start - 1..=end]) {
+        Ok(decoded) => Some(Cow::Owned(decoded.into_bytes())),
+        Err(_) => Some(Cow::Borrowed(&bytes[start..end])),
+    }
 }
 
 /// The string value of a JSON field whose name ends at `pos`: skips white
-/// space, a colon and white space, then reads up to the closing quote. Values
-/// with escapes are returned raw, which never matches a key ID or ARN anyway.
-fn string_value_after(bytes: &[u8], mut pos: usize) -> Option<&[u8]> {
+/// space, a colon and white space, then reads the string value.
+fn string_value_after(bytes: &[u8], mut pos: usize) -> Option<Cow<'_, [u8]>> {
     let skip_ws = |p: &mut usize| {
         while *p < bytes.len() && matches!(bytes[*p], b' ' | b'\t' | b'\n' | b'\r') {
             *p += 1;
@@ -130,6 +159,37 @@ mod tests {
         assert_eq!(r.hits[0].1, "AKIARZPUZDIKAWS2LJNF");
         let pretty = b"{\n  \"eventVersion\": \"1.08\",\n  \"userIdentity\": {\n    \"arn\" :\n \"arn:aws:iam::123456789012:user/svc\"\n  }\n}";
         assert_eq!(s.scan(pretty, &index()).hits.len(), 1);
+    }
+
+    #[test]
+    fn finds_escaped_values_arns_of_every_partition_and_user_names() {
+        let s = Scanner::new();
+        let mut i = index();
+        i.insert(
+            TokenRef { token_id: 2, retired: false },
+            "AKIA-NEVER-SEEN-0002",
+            Some("arn:aws-us-gov:iam::210987654321:user/ops"),
+            Some(("210987654321", "ops-b")),
+        );
+        for doc in [
+            &br#"{"userIdentity":{"arn":"arn:aws:iam::123456789012:user\/svc"}}"#[..],
+            br#"{"userIdentity":{"arn":"\u0061rn:aws:iam::123456789012:user/svc"}}"#,
+            br#"{"userIdentity":{"accessKeyId":"\u0041KIARZPUZDIKAWS2LJNF"}}"#,
+            br#"{"userIdentity":{"arn":"arn:aws-us-gov:iam::210987654321:user/ops"}}"#,
+            br#"{"userIdentity":{"accountId":"210987654321","userName":"ops-b"}}"#,
+            br#"{"userIdentity":{"accountId":"210987654321","userName":"ops\u002db"}}"#,
+        ] {
+            assert_eq!(s.scan(doc, &i).hits.len(), 1, "{}", String::from_utf8_lossy(doc));
+        }
+        // Another ARN, an ARN that is not an identity field, or a lone surrogate: nothing.
+        for doc in [
+            &br#"{"arn":"arn:aws:s3:::svc"}"#[..],
+            br#"{"policyArn":"arn:aws:iam::123456789012:user/svc"}"#,
+            br#"{"arn":"arn:aws-cn:sts::123456789012:assumed-role/x"}"#,
+            br#"{"accessKeyId":"\ud800KIARZPUZDIKAWS2LJNF"}"#,
+        ] {
+            assert!(s.scan(doc, &i).hits.is_empty(), "{}", String::from_utf8_lossy(doc));
+        }
     }
 
     #[test]

@@ -12,7 +12,6 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use honeytrail_app::ops::{ImportRequest, IncidentQuery, MintRequest, PlacementQuery, PlacementRequest, TokenQuery};
 use honeytrail_core::access::Permission;
@@ -126,7 +125,8 @@ async fn post_token(
     ResponderCaller(c): ResponderCaller,
     Body(r): Body<ImportRequest>,
 ) -> ApiResult {
-    created(s.ops.import_token(&c.actor, r).await?)
+    let via = format!("through the honeytrail web UI/API from {}", c.from);
+    created(s.ops.import_token(&c.actor, r, &via).await?)
 }
 
 #[derive(Deserialize, Default)]
@@ -202,47 +202,12 @@ async fn get_placements_csv(
     csv_response(&s.ops.search_placements(&c.actor, &q).await?)
 }
 
-/// The API's placement body: every field of the place; the API records the
-/// caller as the one who placed it.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PlacementBody {
-    access_key_id: String,
-    host: String,
-    path: String,
-    #[serde(default)]
-    owner: Option<String>,
-    #[serde(default)]
-    asset: Option<String>,
-    #[serde(default)]
-    serial: Option<String>,
-    #[serde(default)]
-    format: Option<String>,
-    #[serde(default)]
-    notes: Option<String>,
-    #[serde(default)]
-    labels: honeytrail_core::Labels,
-}
-
 async fn post_placement(
     State(s): State<Arc<Shared>>,
     ResponderCaller(c): ResponderCaller,
-    Body(r): Body<PlacementBody>,
+    Body(r): Body<PlacementRequest>,
 ) -> ApiResult {
-    let request = PlacementRequest {
-        access_key_id: r.access_key_id,
-        host: r.host,
-        path: r.path,
-        owner: r.owner,
-        asset: r.asset,
-        serial: r.serial,
-        format: r.format,
-        notes: r.notes,
-        labels: r.labels,
-        placed_by: None,
-        placed_at: None,
-    };
-    created(s.ops.add_placement(&c.actor, &request).await?)
+    created(s.ops.add_placement(&c.actor, &r).await?)
 }
 
 async fn delete_placement(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Path(id): Path<i64>) -> ApiResult {
@@ -464,58 +429,62 @@ async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such API endpoint; see /api/v1/openapi.json")
 }
 
-pub fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route("/openapi.json", get(openapi))
-        .route("/me", get(me))
-        .route("/incidents", get(list_incidents))
-        .route("/incidents/{id}", get(get_incident))
-        .route("/incidents/{id}/state", post(post_state))
-        .route("/incidents/{id}/notes", post(post_note))
-        .route("/tokens", get(list_tokens).post(post_token))
-        .route("/tokens/mint", post(post_mint))
-        .route("/tokens/{key}", get(get_token))
-        .route("/tokens/{key}/retire", post(post_retire))
-        .route("/tokens/{key}/bait/{format}", get(get_bait))
-        .route("/placements", get(list_placements).post(post_placement))
-        .route("/placements.csv", get(get_placements_csv))
-        .route("/placements/{id}", delete(delete_placement))
-        .route("/channels", get(list_channels).post(post_channel))
-        .route("/channels/{name}", put(put_channel))
-        .route("/channels/{name}/test", post(post_channel_test))
-        .route("/routes", get(list_routes).post(post_route))
-        .route("/routes/{name}", delete(delete_route))
-        .route("/routes/{name}/test", post(post_route_test))
-        .route("/runbooks", get(list_runbooks))
-        .route("/runbooks/{name}", put(put_runbook).delete(delete_runbook))
-        .route("/deliveries", get(list_deliveries))
-        .route("/deliveries/{id}/retry", post(post_delivery_retry))
-        .route("/users", get(list_users).post(post_user))
-        .route("/api-tokens", get(list_api_tokens).post(post_api_token))
-        .route("/api-tokens/{id}", delete(delete_api_token))
-        .route("/audit", get(get_audit))
-        .route("/lookup", post(post_lookup))
-        .fallback(not_found)
+/// Declares the API's routes once: the router is built from this list, and
+/// `ROUTES` (what the OpenAPI test reads) is the same list, so a route cannot
+/// be served without being listed or listed without being served.
+macro_rules! api_routes {
+    ($($path:literal => $($method:ident($handler:ident))+;)*) => {
+        pub fn routes() -> Router<Arc<Shared>> {
+            Router::new()
+                $(.route($path, axum::routing::MethodRouter::new()$(.$method($handler))+))*
+                .fallback(not_found)
+        }
+
+        /// Every (method, path) the router serves.
+        #[cfg_attr(not(test), allow(dead_code))]
+        pub const ROUTES: &[(&str, &str)] = &[$($((stringify!($method), $path),)+)*];
+    };
+}
+
+api_routes! {
+    "/openapi.json" => get(openapi);
+    "/me" => get(me);
+    "/incidents" => get(list_incidents);
+    "/incidents/{id}" => get(get_incident);
+    "/incidents/{id}/state" => post(post_state);
+    "/incidents/{id}/notes" => post(post_note);
+    "/tokens" => get(list_tokens) post(post_token);
+    "/tokens/mint" => post(post_mint);
+    "/tokens/{key}" => get(get_token);
+    "/tokens/{key}/retire" => post(post_retire);
+    "/tokens/{key}/bait/{format}" => get(get_bait);
+    "/placements" => get(list_placements) post(post_placement);
+    "/placements.csv" => get(get_placements_csv);
+    "/placements/{id}" => delete(delete_placement);
+    "/channels" => get(list_channels) post(post_channel);
+    "/channels/{name}" => put(put_channel);
+    "/channels/{name}/test" => post(post_channel_test);
+    "/routes" => get(list_routes) post(post_route);
+    "/routes/{name}" => delete(delete_route);
+    "/routes/{name}/test" => post(post_route_test);
+    "/runbooks" => get(list_runbooks);
+    "/runbooks/{name}" => put(put_runbook) delete(delete_runbook);
+    "/deliveries" => get(list_deliveries);
+    "/deliveries/{id}/retry" => post(post_delivery_retry);
+    "/users" => get(list_users) post(post_user);
+    "/api-tokens" => get(list_api_tokens) post(post_api_token);
+    "/api-tokens/{id}" => delete(delete_api_token);
+    "/audit" => get(get_audit);
+    "/lookup" => post(post_lookup);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Every `.route(...)` above, as (method, path) pairs.
-    fn routes_in_source() -> Vec<(String, String)> {
-        let source = include_str!("api.rs");
-        let table = &source[source.find("pub fn routes()").unwrap()..source.find("#[cfg(test)]").unwrap()];
-        let mut out = Vec::new();
-        for line in table.lines().filter(|l| l.trim_start().starts_with(".route(\"")) {
-            let path = line.split('"').nth(1).unwrap().to_string();
-            for method in ["get", "post", "put", "delete"] {
-                if line.contains(&format!("{method}(")) {
-                    out.push((method.to_string(), path.clone()));
-                }
-            }
-        }
-        out
+    /// Every route the router serves, as (method, path) pairs.
+    fn routes_served() -> Vec<(String, String)> {
+        ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect()
     }
 
     #[test]
@@ -523,7 +492,7 @@ mod tests {
         let doc: openapiv3::OpenAPI =
             serde_json::from_str(OPENAPI).expect("openapi.json is a valid OpenAPI 3 document");
         assert!(doc.openapi.starts_with("3."));
-        let routes = routes_in_source();
+        let routes = routes_served();
         assert!(routes.len() > 25, "{routes:?}");
         for (method, path) in &routes {
             let item = doc.paths.paths.get(path).unwrap_or_else(|| panic!("{path} is not in openapi.json"));

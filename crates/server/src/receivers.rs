@@ -72,19 +72,16 @@ pub(super) async fn answer_page(State(s): State<Arc<Shared>>, Path(token): Path<
         Ok(r) => r,
         Err(e) => return internal(e),
     };
-    let strings = |v: &serde_json::Value| -> Vec<String> {
-        v.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_string)).collect()
-    };
     page(
         StatusCode::OK,
         crate::web::render(
             "answer.html",
             minijinja::context! {
                 title => "Was this you?",
-                placement => record["placement"].as_str().unwrap_or(""),
-                first_seen => record["incident"]["first_seen"].as_str().unwrap_or(""),
-                apis => strings(&record["activity"]["apis"]),
-                ips => strings(&record["activity"]["source_ips"]),
+                placement => record.placement,
+                first_seen => record.incident.first_seen.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                apis => record.activity.apis,
+                ips => record.activity.source_ips,
             },
         ),
     )
@@ -186,7 +183,7 @@ pub(super) async fn metrics(State(s): State<Arc<Shared>>) -> Response {
     let c = &s.counters;
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let mut out = String::new();
-    let _ = write!(
+    write!(
         out,
         "# HELP honeytrail_receiver_requests_total Requests to the event receivers, by receiver and outcome.\n\
          # TYPE honeytrail_receiver_requests_total counter\n\
@@ -210,7 +207,8 @@ pub(super) async fn metrics(State(s): State<Arc<Shared>>) -> Response {
         get(&c.matches),
         get(&c.logins_failed),
         get(&c.logins_throttled),
-    );
+    )
+    .expect("writing to a String cannot fail");
     let stats = match s.store.stats().await {
         Ok(st) => st,
         Err(e) => return internal(e.into()),
@@ -218,20 +216,17 @@ pub(super) async fn metrics(State(s): State<Arc<Shared>>) -> Response {
     let label = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', " ");
     out.push_str("# HELP honeytrail_incidents Incidents by state.\n# TYPE honeytrail_incidents gauge\n");
     for (state, n) in &stats.incidents {
-        let _ = writeln!(out, "honeytrail_incidents{{state=\"{}\"}} {n}", label(state));
+        writeln!(out, "honeytrail_incidents{{state=\"{}\"}} {n}", label(state))
+            .expect("writing to a String cannot fail");
     }
     out.push_str("# HELP honeytrail_tokens Honey tokens by state.\n# TYPE honeytrail_tokens gauge\n");
     for (state, n) in &stats.tokens {
-        let _ = writeln!(out, "honeytrail_tokens{{state=\"{}\"}} {n}", label(state));
+        writeln!(out, "honeytrail_tokens{{state=\"{}\"}} {n}", label(state)).expect("writing to a String cannot fail");
     }
     out.push_str("# HELP honeytrail_alert_deliveries Alert deliveries by channel and state (pending, delivered, dead).\n# TYPE honeytrail_alert_deliveries gauge\n");
     for (channel, state, n) in &stats.deliveries {
-        let _ = writeln!(
-            out,
-            "honeytrail_alert_deliveries{{channel=\"{}\",state=\"{}\"}} {n}",
-            label(channel),
-            label(state)
-        );
+        writeln!(out, "honeytrail_alert_deliveries{{channel=\"{}\",state=\"{}\"}} {n}", label(channel), label(state))
+            .expect("writing to a String cannot fail");
     }
     match s.store.s3_sources().await {
         Ok(sources) => {
@@ -239,18 +234,15 @@ pub(super) async fn metrics(State(s): State<Arc<Shared>>) -> Response {
             out.push_str("# HELP honeytrail_source_objects_read Objects read per S3 source.\n# TYPE honeytrail_source_objects_read counter\n");
             let now = chrono::Utc::now();
             for src in &sources {
-                let _ = writeln!(
+                writeln!(
                     out,
                     "honeytrail_source_last_read_age_seconds{{source=\"{}\"}} {}",
                     label(&src.source),
                     (now - src.last_read).num_seconds().max(0)
-                );
-                let _ = writeln!(
-                    out,
-                    "honeytrail_source_objects_read{{source=\"{}\"}} {}",
-                    label(&src.source),
-                    src.objects
-                );
+                )
+                .expect("writing to a String cannot fail");
+                writeln!(out, "honeytrail_source_objects_read{{source=\"{}\"}} {}", label(&src.source), src.objects)
+                    .expect("writing to a String cannot fail");
             }
         }
         Err(e) => return internal(e.into()),

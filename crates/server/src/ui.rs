@@ -110,10 +110,10 @@ async fn incident(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Path(id):
         Ok(r) => r,
         Err(e) => return fail(e),
     };
+    let state = record.incident.state;
+    let record = json!(record);
     let deliveries = s.store.incident_deliveries(id).await.unwrap_or_default();
     let timeline = timeline(&record, &deliveries);
-    let state: IncidentState =
-        record["incident"]["state"].as_str().and_then(|s| s.parse().ok()).unwrap_or(IncidentState::Open);
     let actions: Vec<(&str, &str)> = [
         (IncidentState::Acknowledged, "Acknowledge"),
         (IncidentState::FalsePositive, "False positive"),
@@ -250,7 +250,8 @@ async fn post_import(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<I
         memo: f.memo,
         ..Default::default()
     };
-    redirect(s.ops.import_token(&ui.0.actor, request).await, |t| format!("/tokens/{}", t.access_key_id))
+    let via = format!("through the honeytrail web UI/API from {}", ui.0.from);
+    redirect(s.ops.import_token(&ui.0.actor, request, &via).await, |t| format!("/tokens/{}", t.access_key_id))
 }
 
 #[derive(Deserialize)]

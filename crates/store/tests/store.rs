@@ -494,13 +494,9 @@ async fn audit_entries_commit_with_their_change(store: Store, _url: String) {
     assert!(matches!(refused, Err(StoreError::Duplicate { .. })), "{refused:?}");
     assert!(store.audit_log(10).await.unwrap().is_empty());
     // A transaction (an event-free state change is refused too).
-    let missing = store.audited(audit_record("incident.state", "incident #99")).change_incident_state(
-        99,
-        IncidentState::Acknowledged,
-        "alice",
-        None,
-    );
-    assert!(matches!(missing.await, Err(StoreError::NotFound(_))));
+    let audited = store.audited(audit_record("incident.state", "incident #99"));
+    let missing = audited.change_incident_state(99, IncidentState::Acknowledged, "alice", None).await;
+    assert!(matches!(missing, Err(StoreError::NotFound(_))));
     assert!(store.audit_log(10).await.unwrap().is_empty());
     // Accepted: one entry, with every field.
     let audited = store.audited(audit_record("placement.add", KEY));

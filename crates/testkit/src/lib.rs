@@ -45,7 +45,7 @@ impl Moto {
             if moto.wait_ready(Duration::from_secs(30)) {
                 return moto;
             }
-            let _ = moto.child.kill();
+            moto.child.kill().ok(); // already gone is fine
         }
         panic!("moto_server did not start on a loopback port within 30 s (three tries)");
     }
@@ -166,8 +166,8 @@ pub fn http_full(
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.kill().ok(); // already gone is fine
+        self.child.wait().ok(); // already gone is fine
     }
 }
 

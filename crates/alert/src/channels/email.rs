@@ -19,13 +19,13 @@
 
 use std::time::Duration;
 
+use honeytrail_core::record::{Alert, AlertRecord};
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::retry::{Failure, Retry};
 use crate::text::{self, html_escape};
@@ -124,8 +124,8 @@ pub fn is_address(owner: &str) -> bool {
 }
 
 /// The Message-ID of an incident's first message, which updates refer to.
-fn thread_id(record: &Value, domain: &str) -> String {
-    format!("<honeytrail-incident-{}@{domain}>", record["incident"]["id"].as_i64().unwrap_or(0))
+fn thread_id(incident_id: i64, domain: &str) -> String {
+    format!("<honeytrail-incident-{incident_id}@{domain}>")
 }
 
 fn alternative(plain: String, html: String) -> MultiPart {
@@ -157,19 +157,27 @@ fn html_page(title: &str, lead: &str, link: Option<(&str, &str)>, pre: &str) -> 
     )
 }
 
+/// The subject, the plain text and the HTML of the message to the
+/// channel's recipients.
+pub fn team_parts(alert: &Alert) -> (String, String, String) {
+    let title = text::title(alert);
+    let plain = text::body(alert);
+    let record = alert.record();
+    let link = record.and_then(|r| r.incident.url.as_deref()).map(|u| (u, "Open the incident"));
+    let html = html_page(&title, record.map(|r| r.placement.as_str()).unwrap_or(""), link, &plain);
+    (format!("[honeytrail] {title}"), plain, html)
+}
+
 /// The message to the channel's recipients.
-pub fn team_message(config: &EmailConfig, record: &Value, domain: &str) -> Result<Message, Failure> {
-    let title = text::title(record);
-    let plain = text::body(record);
-    let link = record["incident"]["url"].as_str().map(|u| (u, "Open the incident"));
-    let html = html_page(&title, record["placement"].as_str().unwrap_or(""), link, &plain);
-    let mut builder = Message::builder().from(mailbox(&config.from, "from")?).subject(format!("[honeytrail] {title}"));
+pub fn team_message(config: &EmailConfig, alert: &Alert, domain: &str) -> Result<Message, Failure> {
+    let (subject, plain, html) = team_parts(alert);
+    let mut builder = Message::builder().from(mailbox(&config.from, "from")?).subject(subject);
     for to in &config.to {
         builder = builder.to(mailbox(to, "to")?);
     }
-    if !text::is_test(record) {
-        let thread = thread_id(record, domain);
-        builder = if record["alert"]["kind"] == "incident.opened" {
+    if let Some(record) = alert.record() {
+        let thread = thread_id(record.incident.id, domain);
+        builder = if record.alert.as_ref().is_some_and(|a| a.kind == "incident.opened") {
             builder.message_id(Some(thread))
         } else {
             builder.in_reply_to(thread.clone()).references(thread).message_id(None)
@@ -179,24 +187,24 @@ pub fn team_message(config: &EmailConfig, record: &Value, domain: &str) -> Resul
 }
 
 /// The "was this you?" message to one placement owner.
-pub fn owner_message(config: &EmailConfig, record: &Value, owner: &str, url: &str) -> Result<Message, Failure> {
-    let a = &record["activity"];
-    let list = |v: &Value| v.as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>().join(", ");
-    let placement = record["placement"].as_str().unwrap_or("");
+pub fn owner_message(config: &EmailConfig, record: &AlertRecord, owner: &str, url: &str) -> Result<Message, Failure> {
+    let a = &record.activity;
+    let list = |v: &[String]| v.join(", ");
+    let placement = record.placement.as_str();
     let plain = format!(
         "Hello,\n\nyou are recorded as the owner of this AWS access key:\n\n  {placement}\n\n\
          It was just used: {} from {} (first call {}).\n\n\
          Was this you — for example while testing? Please tell the security team either way with one click:\n\n  {url}\n\n\
          The link works once. Do not use the key again. If you did not use it, someone else has it.\n\n— honeytrail, for the security team\n",
-        list(&a["apis"]),
-        list(&a["source_ips"]),
-        record["incident"]["first_seen"].as_str().unwrap_or("")
+        list(&a.apis),
+        list(&a.source_ips),
+        text::when(record.incident.first_seen)
     );
     let html = html_page("Was this you?", placement, Some((url, "Answer: was this you?")), &plain);
     Message::builder()
         .from(mailbox(&config.from, "from")?)
         .to(mailbox(owner, "owner")?)
-        .subject(format!("Was this you? An AWS key you own was used (incident #{})", record["incident"]["id"]))
+        .subject(format!("Was this you? An AWS key you own was used (incident #{})", record.incident.id))
         .multipart(alternative(plain, html))
         .map_err(|e| never(format!("cannot build the email: {e}")))
 }
@@ -252,14 +260,12 @@ async fn send(
 
 /// Sends the alert to the recipients and, when the incident opens and the
 /// channel asks owners, the "was this you?" messages.
-pub async fn deliver(config: &EmailConfig, record: &Value, domain: &str) -> Result<(), Failure> {
+pub async fn deliver(config: &EmailConfig, alert: &Alert, domain: &str) -> Result<(), Failure> {
     let smtp = transport(config)?;
-    send(&smtp, config, team_message(config, record, domain)?).await?;
-    if config.ask_owner && record["alert"]["kind"] == "incident.opened" {
-        for q in record["owner_questions"].as_array().into_iter().flatten() {
-            if let (Some(owner), Some(url)) = (q["owner"].as_str(), q["url"].as_str()) {
-                send(&smtp, config, owner_message(config, record, owner, url)?).await?;
-            }
+    send(&smtp, config, team_message(config, alert, domain)?).await?;
+    if let Some(record) = alert.record().filter(|r| config.ask_owner && r.alert_kind() == "incident.opened") {
+        for q in &record.owner_questions {
+            send(&smtp, config, owner_message(config, record, &q.owner, &q.url)?).await?;
         }
     }
     Ok(())
@@ -268,7 +274,6 @@ pub async fn deliver(config: &EmailConfig, record: &Value, domain: &str) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn config() -> EmailConfig {
         EmailConfig {
@@ -286,8 +291,12 @@ mod tests {
 
     #[test]
     fn updates_reply_to_the_first_message_of_the_incident() {
-        let opened = json!({"alert": {"kind": "incident.opened"}, "incident": {"id": 5}});
-        let updated = json!({"alert": {"kind": "incident.updated"}, "incident": {"id": 5}});
+        let alert = |kind: &str| {
+            let mut r = AlertRecord::skeleton(5, "AKIAX");
+            r.alert = Some(honeytrail_core::record::AlertRef { id: 1, kind: kind.into() });
+            Alert::Incident(Box::new(r))
+        };
+        let (opened, updated) = (alert("incident.opened"), alert("incident.updated"));
         let first = String::from_utf8(team_message(&config(), &opened, "h.test").unwrap().formatted()).unwrap();
         let next = String::from_utf8(team_message(&config(), &updated, "h.test").unwrap().formatted()).unwrap();
         assert!(first.contains("Message-ID: <honeytrail-incident-5@h.test>"), "{first}");

@@ -13,6 +13,7 @@
 //! ```
 
 use base64::Engine;
+use honeytrail_core::record::Alert;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -70,30 +71,29 @@ fn label(s: &str) -> String {
     s.trim().replace(char::is_whitespace, "-")
 }
 
-/// The create-issue request for an alert record.
-pub fn new_issue(config: &JiraConfig, record: &Value) -> Value {
+/// The create-issue request for an alert.
+pub fn new_issue(config: &JiraConfig, alert: &Alert) -> Value {
     let mut labels: Vec<String> = config.labels.iter().map(|l| label(l)).filter(|l| !l.is_empty()).collect();
     labels.push("honeytrail".into());
-    if text::is_test(record) {
-        labels.push("honeytrail-test".into());
-    } else {
-        labels.push(format!("honeytrail-incident-{}", record["incident"]["id"].as_i64().unwrap_or(0)));
+    match alert.record() {
+        None => labels.push("honeytrail-test".into()),
+        Some(record) => labels.push(format!("honeytrail-incident-{}", record.incident.id)),
     }
-    let summary: String = text::title(record).chars().take(250).collect();
+    let summary: String = text::title(alert).chars().take(250).collect();
     json!({
         "fields": {
             "project": {"key": config.project},
             "summary": summary,
             "issuetype": {"name": config.issue_type},
             "labels": labels,
-            "description": text::body(record),
+            "description": text::body(alert),
         }
     })
 }
 
 /// The comment for a later alert of the same incident.
-pub fn comment(record: &Value) -> Value {
-    json!({"body": format!("{}\n\n{}", text::title(record), text::body(record))})
+pub fn comment(alert: &Alert) -> Value {
+    json!({"body": format!("{}\n\n{}", text::title(alert), text::body(alert))})
 }
 
 /// Creates the incident's issue, or comments on `reference` (its key) when
@@ -101,19 +101,19 @@ pub fn comment(record: &Value) -> Value {
 pub async fn deliver(
     sender: &Sender,
     config: &JiraConfig,
-    record: &Value,
+    alert: &Alert,
     reference: Option<&str>,
 ) -> Result<Option<String>, Failure> {
-    if let Some(key) = reference.filter(|_| !text::is_test(record)) {
-        let body = serde_json::to_vec(&comment(record)).expect("comments serialise");
+    if let Some(key) = reference.filter(|_| !alert.is_test()) {
+        let body = serde_json::to_vec(&comment(alert)).expect("comments serialise");
         post_json(sender, &config.target(&format!("/rest/api/2/issue/{key}/comment")), None, &body).await?;
         return Ok(Some(key.to_string()));
     }
-    let body = serde_json::to_vec(&new_issue(config, record)).expect("issues serialise");
+    let body = serde_json::to_vec(&new_issue(config, alert)).expect("issues serialise");
     let answer = post_json(sender, &config.target("/rest/api/2/issue"), None, &body).await?;
     let key = serde_json::from_slice::<Value>(&answer).ok().and_then(|v| v["key"].as_str().map(str::to_string));
     match key {
-        Some(key) if !text::is_test(record) => Ok(Some(key)),
+        Some(key) if !alert.is_test() => Ok(Some(key)),
         Some(_) => Ok(None),
         None => Err(Failure {
             message: "Jira created the issue but its answer names no issue key; check the base URL".into(),
@@ -136,9 +136,10 @@ mod tests {
             email: Some("bot@acme.com".into()),
             token: "tok".into(),
         };
-        let record = json!({"alert": {"kind": "incident.opened"}, "incident": {"id": 3, "access_key_id": "AKIAX"},
-                            "placement": "Key AKIAX was placed on h."});
-        let issue = new_issue(&config, &record);
+        let mut record = honeytrail_core::record::AlertRecord::skeleton(3, "AKIAX");
+        record.alert = Some(honeytrail_core::record::AlertRef { id: 1, kind: "incident.opened".into() });
+        record.placement = "Key AKIAX was placed on h.".into();
+        let issue = new_issue(&config, &Alert::Incident(Box::new(record)));
         assert_eq!(issue["fields"]["project"]["key"], "SEC");
         assert_eq!(issue["fields"]["issuetype"]["name"], "Bug");
         assert_eq!(issue["fields"]["labels"], json!(["honey-token", "honeytrail", "honeytrail-incident-3"]));

@@ -10,6 +10,8 @@ pub mod syslog;
 pub mod teams;
 pub mod webhook;
 
+use honeytrail_core::record::Alert;
+
 use crate::retry::{Failure, Retry};
 use crate::Sender;
 
@@ -35,8 +37,8 @@ pub enum ChannelConfig {
 pub struct Outgoing<'a> {
     /// The same across retries.
     pub delivery_id: &'a str,
-    /// The alert record (the `honeytrail.alert.v1` JSON).
-    pub record: &'a serde_json::Value,
+    /// The alert: an incident's `honeytrail.alert.v1` record, or a test.
+    pub alert: &'a Alert,
     /// What this channel created for the incident before (a Jira issue key).
     pub reference: Option<&'a str>,
 }
@@ -119,17 +121,17 @@ impl ChannelConfig {
     /// Sends one alert. Returns what the channel created that later alerts
     /// of the incident refer to (a Jira issue key), if anything.
     pub async fn deliver(&self, sender: &Sender, out: &Outgoing<'_>) -> Result<Option<String>, Failure> {
-        let record = out.record;
-        let body = || serde_json::to_vec(record).expect("alert records serialise");
+        let alert = out.alert;
+        let body = || serde_json::to_vec(alert).expect("alert records serialise");
         match self {
             ChannelConfig::Webhook(c) => webhook::deliver(sender, c, out.delivery_id, &body()).await,
             ChannelConfig::JsonLines(c) => jsonl::deliver(c, &body()),
-            ChannelConfig::Slack(c) => slack::deliver(sender, c, record).await,
-            ChannelConfig::Teams(c) => teams::deliver(sender, c, record).await,
-            ChannelConfig::PagerDuty(c) => pagerduty::deliver(sender, c, record).await,
-            ChannelConfig::Syslog(c) => syslog::deliver(c, record, &hostname()).await,
-            ChannelConfig::Email(c) => email::deliver(c, record, &hostname()).await,
-            ChannelConfig::Jira(c) => return jira::deliver(sender, c, record, out.reference).await,
+            ChannelConfig::Slack(c) => slack::deliver(sender, c, alert).await,
+            ChannelConfig::Teams(c) => teams::deliver(sender, c, alert).await,
+            ChannelConfig::PagerDuty(c) => pagerduty::deliver(sender, c, alert).await,
+            ChannelConfig::Syslog(c) => syslog::deliver(c, alert, &hostname()).await,
+            ChannelConfig::Email(c) => email::deliver(c, alert, &hostname()).await,
+            ChannelConfig::Jira(c) => return jira::deliver(sender, c, alert, out.reference).await,
         }
         .map(|()| None)
     }

@@ -9,6 +9,8 @@
 //! {"routing_key": "R0ABC…", "endpoint": "https://events.pagerduty.com/v2/enqueue", "severity": "critical"}
 //! ```
 
+use honeytrail_core::incident::IncidentState;
+use honeytrail_core::record::Alert;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -58,82 +60,89 @@ pub fn dedup_key(incident_id: i64) -> String {
     format!("honeytrail-incident-{incident_id}")
 }
 
-/// The Events v2 request for an alert record.
-pub fn event(config: &PagerDutyConfig, record: &Value) -> Value {
-    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
-    if record["test"] == true {
+/// The Events v2 request for an alert.
+pub fn event(config: &PagerDutyConfig, alert: &Alert) -> Value {
+    let Alert::Incident(record) = alert else {
         return json!({
             "routing_key": config.routing_key,
             "event_action": "trigger",
             "dedup_key": "honeytrail-test",
             "payload": {"summary": "honeytrail test alert: no honey key was used", "source": "honeytrail", "severity": "info"}
         });
-    }
-    let incident = &record["incident"];
-    let id = incident["id"].as_i64().unwrap_or(0);
-    let action = match incident["state"].as_str() {
-        Some("acknowledged") => "acknowledge",
-        Some("resolved" | "false-positive") => "resolve",
-        _ => "trigger",
+    };
+    let incident = &record.incident;
+    let id = incident.id;
+    let action = match incident.state {
+        IncidentState::Acknowledged => "acknowledge",
+        IncidentState::Resolved | IncidentState::FalsePositive => "resolve",
+        IncidentState::Open | IncidentState::Confirmed => "trigger",
     };
     let mut body = json!({"routing_key": config.routing_key, "event_action": action, "dedup_key": dedup_key(id)});
-    if let Some(url) = incident["url"].as_str() {
+    if let Some(url) = &incident.url {
         body["links"] = json!([{"href": url, "text": format!("honeytrail incident #{id}")}]);
     }
     if action == "trigger" {
-        let summary: String = format!("Honey key {} used: {}", s(&incident["access_key_id"]), s(&record["placement"]))
-            .chars()
-            .take(1024)
-            .collect();
+        let summary: String =
+            format!("Honey key {} used: {}", incident.access_key_id, record.placement).chars().take(1024).collect();
         body["payload"] = json!({
             "summary": summary,
-            "source": s(&incident["access_key_id"]),
+            "source": incident.access_key_id,
             "severity": if config.severity == "auto" {
-                pagerduty_severity(incident["severity"].as_str().unwrap_or("high")).to_string()
+                pagerduty_severity(incident.severity.as_str()).to_string()
             } else {
                 config.severity.clone()
             },
-            "timestamp": incident["last_seen"],
+            "timestamp": incident.last_seen,
             "component": "honey token",
-            "group": record["token"]["labels"]["team"],
+            "group": record.token.labels.get("team"),
             "class": "honey key use",
             "custom_details": {
-                "placement": record["placement"],
-                "placements": record["placements"],
-                "may_have_leaked_at": record["may_have_leaked_at"],
-                "activity": record["activity"],
-                "event_count": incident["event_count"],
-                "state": incident["state"],
-                "token_retired": incident["token_retired"],
-                "runbook": record["runbook"],
+                "placement": record.placement,
+                "placements": record.placements,
+                "may_have_leaked_at": record.may_have_leaked_at,
+                "activity": record.activity,
+                "event_count": incident.event_count,
+                "state": incident.state,
+                "token_retired": incident.token_retired,
+                "runbook": record.runbook,
             }
         });
     }
     body
 }
 
-pub async fn deliver(sender: &Sender, config: &PagerDutyConfig, record: &Value) -> Result<(), Failure> {
-    let body = serde_json::to_vec(&event(config, record)).expect("events serialise");
+pub async fn deliver(sender: &Sender, config: &PagerDutyConfig, alert: &Alert) -> Result<(), Failure> {
+    let body = serde_json::to_vec(&event(config, alert)).expect("events serialise");
     post_json(sender, &plain(&config.endpoint), None, &body).await.map(|_| ())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use honeytrail_core::incident::Severity;
+    use honeytrail_core::record::AlertRecord;
 
     fn config() -> PagerDutyConfig {
         PagerDutyConfig { routing_key: "R0KEY".into(), endpoint: DEFAULT_ENDPOINT.into(), severity: "critical".into() }
     }
 
+    fn record(id: i64, state: IncidentState, severity: Severity, placement: &str) -> Alert {
+        let mut r = AlertRecord::skeleton(id, "AKIAX");
+        r.incident.state = state;
+        r.incident.severity = severity;
+        r.placement = placement.into();
+        Alert::Incident(Box::new(r))
+    }
+
     #[test]
     fn state_drives_the_event_action_under_one_dedup_key() {
-        let rec = |state: &str| json!({"incident": {"id": 9, "state": state, "access_key_id": "AKIAX"}, "placement": "Key AKIAX was placed on h."});
+        let rec = |state| record(9, state, Severity::High, "Key AKIAX was placed on h.");
         for (state, action) in [
-            ("open", "trigger"),
-            ("confirmed", "trigger"),
-            ("acknowledged", "acknowledge"),
-            ("false-positive", "resolve"),
-            ("resolved", "resolve"),
+            (IncidentState::Open, "trigger"),
+            (IncidentState::Confirmed, "trigger"),
+            (IncidentState::Acknowledged, "acknowledge"),
+            (IncidentState::FalsePositive, "resolve"),
+            (IncidentState::Resolved, "resolve"),
         ] {
             let e = event(&config(), &rec(state));
             assert_eq!(
@@ -143,12 +152,12 @@ mod tests {
             );
             assert_eq!(e["payload"].is_object(), action == "trigger", "payload only on trigger");
         }
-        let t = event(&config(), &rec("open"));
+        let t = event(&config(), &rec(IncidentState::Open));
         assert_eq!(t["payload"]["severity"], "critical");
         let auto = PagerDutyConfig { severity: "auto".into(), ..config() };
-        let report = json!({"incident": {"id": 2, "state": "open", "severity": "low", "access_key_id": "AKIAX"}});
+        let report = record(2, IncidentState::Open, Severity::Low, "");
         assert_eq!(event(&auto, &report)["payload"]["severity"], "info");
-        let intrusion = json!({"incident": {"id": 3, "state": "open", "severity": "high", "access_key_id": "AKIAX"}});
+        let intrusion = record(3, IncidentState::Open, Severity::High, "");
         assert_eq!(event(&auto, &intrusion)["payload"]["severity"], "critical");
         assert!(t["payload"]["summary"]
             .as_str()

@@ -9,11 +9,13 @@
 //! {"url": "https://hooks.slack.com/services/T000/B000/XXXX"}
 //! ```
 
+use honeytrail_core::record::Alert;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::channels::webhook::{plain, post_json};
 use crate::retry::Failure;
+use crate::text::when;
 use crate::Sender;
 
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -43,8 +45,8 @@ fn cut(s: &str, max: usize) -> String {
     }
 }
 
-fn list(v: &Value, max: usize) -> String {
-    let items: Vec<String> = v.as_array().into_iter().flatten().filter_map(Value::as_str).map(esc).collect();
+fn list(items: &[String], max: usize) -> String {
+    let items: Vec<String> = items.iter().map(|s| esc(s)).collect();
     if items.is_empty() {
         return "–".into();
     }
@@ -56,10 +58,9 @@ fn list(v: &Value, max: usize) -> String {
     out
 }
 
-/// The Block Kit message for an alert record (the `honeytrail.alert.v1` JSON).
-pub fn message(record: &Value) -> Value {
-    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
-    if record["test"] == true {
+/// The Block Kit message for an alert.
+pub fn message(alert: &Alert) -> Value {
+    let Alert::Incident(record) = alert else {
         return json!({
             "text": "honeytrail test alert: no honey key was used",
             "blocks": [
@@ -67,81 +68,78 @@ pub fn message(record: &Value) -> Value {
                 {"type": "section", "text": {"type": "mrkdwn", "text": "This is a test of the channel. *No honey key was used.*"}}
             ]
         });
-    }
-    let incident = &record["incident"];
-    let key = s(&incident["access_key_id"]);
-    let id = incident["id"].as_i64().unwrap_or(0);
-    let state = s(&incident["state"]);
-    let title = match record["alert"]["kind"].as_str().or(record["type"].as_str()) {
-        Some("incident.opened") if incident["kind"] == "report" => format!("Decoy key found and reported: {key}"),
-        Some("incident.opened") => format!("Honey key used: {key}"),
-        Some("incident.state") => format!("Incident #{id} is now {state}"),
+    };
+    let incident = &record.incident;
+    let key = &incident.access_key_id;
+    let id = incident.id;
+    let state = incident.state.to_string();
+    let title = match record.alert_kind() {
+        "incident.opened" if incident.is_report() => format!("Decoy key found and reported: {key}"),
+        "incident.opened" => format!("Honey key used: {key}"),
+        "incident.state" => format!("Incident #{id} is now {state}"),
         _ => format!("Incident #{id} updated: {key}"),
     };
-    let retired =
-        if incident["token_retired"] == true { "\n:warning: This key was *retired* before it was used." } else { "" };
-    let activity = &record["activity"];
+    let retired = if incident.token_retired { "\n:warning: This key was *retired* before it was used." } else { "" };
+    let activity = &record.activity;
     let field = |name: &str, value: String| json!({"type": "mrkdwn", "text": cut(&format!("*{name}*\n{value}"), 2000)});
-    let hops: Vec<String> = record["may_have_leaked_at"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(|h| format!("• {}", esc(h)))
-        .collect();
+    let hops: Vec<String> = record.may_have_leaked_at.iter().map(|h| format!("• {}", esc(h))).collect();
     let custody = if hops.is_empty() {
         "No chain of custody recorded.".to_string()
     } else {
         format!("*May have leaked at:*\n{}", hops.join("\n"))
     };
-    let delay = record["events"].as_array().and_then(|e| e.last()).and_then(|e| e["detection_delay_seconds"].as_i64());
-    let mut context = match incident["url"].as_str() {
-        Some(url) => format!("<{}|incident #{id}> · key {key} · {} events", esc(url), incident["event_count"]),
-        None => format!("incident #{id} · key {key} · {} events", incident["event_count"]),
+    let mut context = match &incident.url {
+        Some(url) => format!("<{}|incident #{id}> · key {key} · {} events", esc(url), incident.event_count),
+        None => format!("incident #{id} · key {key} · {} events", incident.event_count),
     };
-    if let Some(d) = delay {
+    if let Some(d) = record.last_delay() {
         context.push_str(&format!(" · detected {d} s after the call"));
     }
     json!({
-        "text": cut(&format!("{title}: {}", s(&record["placement"])), 3000),
+        "text": cut(&format!("{title}: {}", record.placement), 3000),
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": cut(&title, 150)}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": cut(&format!("{}{retired}", esc(&s(&record["placement"]))), 3000)}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": cut(&format!("{}{retired}", esc(&record.placement)), 3000)}},
             {"type": "section", "fields": [
                 field("State", esc(&state)),
-                field("First / last call", format!("{} / {}", s(&incident["first_seen"]), s(&incident["last_seen"]))),
-                field("APIs", list(&activity["apis"], 8)),
-                field("Source IPs", list(&activity["source_ips"], 8)),
-                field("Regions", list(&activity["regions"], 8)),
-                field("Errors", list(&activity["error_codes"], 8)),
+                field("First / last call", format!("{} / {}", when(incident.first_seen), when(incident.last_seen))),
+                field("APIs", list(&activity.apis, 8)),
+                field("Source IPs", list(&activity.source_ips, 8)),
+                field("Regions", list(&activity.regions, 8)),
+                field("Errors", list(&activity.error_codes, 8)),
             ]},
             {"type": "section", "text": {"type": "mrkdwn", "text": cut(&custody, 3000)}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": cut(&format!("*Runbook*\n```{}```", esc(&s(&record["runbook"]))), 3000)}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": cut(&format!("*Runbook*\n```{}```", esc(&record.runbook)), 3000)}},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": cut(&context, 2000)}]}
         ]
     })
 }
 
-pub async fn deliver(sender: &Sender, config: &SlackConfig, record: &Value) -> Result<(), Failure> {
-    let body = serde_json::to_vec(&message(record)).expect("messages serialise");
+pub async fn deliver(sender: &Sender, config: &SlackConfig, alert: &Alert) -> Result<(), Failure> {
+    let body = serde_json::to_vec(&message(alert)).expect("messages serialise");
     post_json(sender, &plain(&config.url), None, &body).await.map(|_| ())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use honeytrail_core::record::{AlertRecord, AlertRef, EventInfo};
+
+    fn opened(mut record: AlertRecord) -> Alert {
+        record.alert = Some(AlertRef { id: 1, kind: "incident.opened".into() });
+        Alert::Incident(Box::new(record))
+    }
 
     #[test]
     fn messages_respect_block_kit_limits_and_escape() {
-        let record = json!({
-            "alert": {"kind": "incident.opened"},
-            "incident": {"id": 7, "access_key_id": "AKIAEXAMPLE", "state": "open", "event_count": 2, "first_seen": "a", "last_seen": "b"},
-            "placement": "Key AKIAEXAMPLE was placed on <Maria>'s laptop & more",
-            "may_have_leaked_at": ["x", "y", "z"],
-            "activity": {"apis": ["ListBuckets"], "source_ips": ["203.0.113.9"], "regions": [], "error_codes": []},
-            "events": [{"detection_delay_seconds": 42}]
-        });
-        let m = message(&record);
+        let mut record = AlertRecord::skeleton(7, "AKIAEXAMPLE");
+        record.incident.event_count = 2;
+        record.placement = "Key AKIAEXAMPLE was placed on <Maria>'s laptop & more".into();
+        record.may_have_leaked_at = vec!["x".into(), "y".into(), "z".into()];
+        record.activity.apis = vec!["ListBuckets".into()];
+        record.activity.source_ips = vec!["203.0.113.9".into()];
+        record.events = vec![EventInfo { detection_delay_seconds: Some(42), ..EventInfo::skeleton("e") }];
+        let m = message(&opened(record));
         let blocks = m["blocks"].as_array().unwrap();
         assert!(blocks.len() <= 50);
         assert_eq!(blocks[0]["type"], "header");
@@ -150,7 +148,7 @@ mod tests {
         assert!(blocks[2]["fields"].as_array().unwrap().len() <= 10);
         let context = blocks.iter().find(|b| b["type"] == "context").unwrap();
         assert!(context["elements"][0]["text"].as_str().unwrap().contains("detected 42 s after the call"));
-        let long = json!({"incident": {"access_key_id": "K".repeat(400)}, "alert": {"kind": "incident.opened"}});
+        let long = opened(AlertRecord::skeleton(1, &"K".repeat(400)));
         assert_eq!(message(&long)["blocks"][0]["text"]["text"].as_str().unwrap().chars().count(), 150);
     }
 }

@@ -13,8 +13,9 @@
 
 use std::time::Duration;
 
+use honeytrail_core::record::Alert;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 use crate::retry::{Failure, Retry};
@@ -43,30 +44,42 @@ fn sd_escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace(']', "\\]")
 }
 
-/// The RFC 5424 message for an alert record.
-pub fn frame(config: &SyslogConfig, record: &Value, host: &str, now: chrono::DateTime<chrono::Utc>) -> String {
-    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
-    let kind = record["alert"]["kind"].as_str().or(record["type"].as_str()).unwrap_or("alert").to_string();
+/// The RFC 5424 message for an alert.
+pub fn frame(config: &SyslogConfig, alert: &Alert, host: &str, now: chrono::DateTime<chrono::Utc>) -> String {
+    let (kind, sd, summary) = match alert {
+        Alert::Test(_) => (
+            "test".to_string(),
+            "[honeytrail@32473 incident=\"0\" key=\"\" state=\"\"]".to_string(),
+            json!({
+                "kind": "test", "incident": null, "access_key_id": null, "state": null, "events": null,
+                "placement": null, "apis": null, "source_ips": null, "test": true,
+            }),
+        ),
+        Alert::Incident(record) => {
+            let incident = &record.incident;
+            let kind = record.alert_kind().to_string();
+            let summary = json!({
+                "kind": kind,
+                "incident": incident.id,
+                "access_key_id": incident.access_key_id,
+                "state": incident.state,
+                "events": incident.event_count,
+                "placement": record.placement,
+                "apis": record.activity.apis,
+                "source_ips": record.activity.source_ips,
+                "test": false,
+            });
+            let sd = format!(
+                "[honeytrail@32473 incident=\"{}\" key=\"{}\" state=\"{}\"]",
+                incident.id,
+                sd_escape(&incident.access_key_id),
+                sd_escape(incident.state.as_str())
+            );
+            (kind, sd, summary)
+        }
+    };
     let severity = if kind == "incident.state" || kind == "test" { 5 } else { 2 };
     let pri = u32::from(config.facility.min(23)) * 8 + severity;
-    let incident = &record["incident"];
-    let summary = json!({
-        "kind": kind,
-        "incident": incident["id"],
-        "access_key_id": incident["access_key_id"],
-        "state": incident["state"],
-        "events": incident["event_count"],
-        "placement": record["placement"],
-        "apis": record["activity"]["apis"],
-        "source_ips": record["activity"]["source_ips"],
-        "test": record["test"] == true,
-    });
-    let sd = format!(
-        "[honeytrail@32473 incident=\"{}\" key=\"{}\" state=\"{}\"]",
-        incident["id"].as_i64().unwrap_or(0),
-        sd_escape(&s(&incident["access_key_id"])),
-        sd_escape(&s(&incident["state"]))
-    );
     let host: String = host.chars().filter(|c| c.is_ascii_graphic()).take(255).collect();
     format!(
         "<{pri}>1 {} {} honeytrail {} {} {sd} {summary}",
@@ -77,8 +90,8 @@ pub fn frame(config: &SyslogConfig, record: &Value, host: &str, now: chrono::Dat
     )
 }
 
-pub async fn deliver(config: &SyslogConfig, record: &Value, host: &str) -> Result<(), Failure> {
-    let message = frame(config, record, host, chrono::Utc::now());
+pub async fn deliver(config: &SyslogConfig, alert: &Alert, host: &str) -> Result<(), Failure> {
+    let message = frame(config, alert, host, chrono::Utc::now());
     let fail = |what: &str, e: std::io::Error| Failure {
         message: format!("syslog {what} {} failed: {e}", config.address),
         retry: Retry::Backoff,
@@ -117,7 +130,10 @@ mod tests {
     #[test]
     fn frames_follow_rfc_5424() {
         let config = SyslogConfig { address: "x".into(), transport: Transport::Udp, facility: 10 };
-        let rec = json!({"alert": {"kind": "incident.opened"}, "incident": {"id": 4, "access_key_id": "AKIAX", "state": "open"}, "placement": "p"});
+        let mut record = honeytrail_core::record::AlertRecord::skeleton(4, "AKIAX");
+        record.alert = Some(honeytrail_core::record::AlertRef { id: 1, kind: "incident.opened".into() });
+        record.placement = "p".into();
+        let rec = Alert::Incident(Box::new(record));
         let now = chrono::DateTime::parse_from_rfc3339("2026-11-28T09:00:00Z").unwrap().with_timezone(&chrono::Utc);
         let f = frame(&config, &rec, "ht-1", now);
         assert!(f.starts_with("<82>1 2026-11-28T09:00:00.000Z ht-1 honeytrail "), "{f}");

@@ -8,11 +8,13 @@
 //! {"url": "https://example.webhook.office.com/webhookb2/…"}
 //! ```
 
+use honeytrail_core::record::Alert;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::channels::webhook::{plain, post_json};
 use crate::retry::Failure;
+use crate::text::when;
 use crate::Sender;
 
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -27,70 +29,61 @@ impl std::fmt::Debug for TeamsConfig {
     }
 }
 
-fn joined(v: &Value, max: usize) -> String {
-    let items: Vec<&str> = v.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+fn joined(items: &[String], max: usize) -> String {
     if items.is_empty() {
         return "–".into();
     }
-    let mut out = items.iter().take(max).copied().collect::<Vec<_>>().join(", ");
+    let mut out = items.iter().take(max).cloned().collect::<Vec<_>>().join(", ");
     if items.len() > max {
         out.push_str(&format!(" (+{})", items.len() - max));
     }
     out
 }
 
-/// The Teams message for an alert record (the `honeytrail.alert.v1` JSON).
-pub fn message(record: &Value) -> Value {
-    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
-    let (title, mut body) = if record["test"] == true {
-        (
+/// The Teams message for an alert.
+pub fn message(alert: &Alert) -> Value {
+    let (title, mut body, url) = match alert {
+        Alert::Test(_) => (
             "honeytrail test alert".to_string(),
             vec![
                 json!({"type": "TextBlock", "text": "This is a test of the channel. No honey key was used.", "wrap": true}),
             ],
-        )
-    } else {
-        let incident = &record["incident"];
-        let id = incident["id"].as_i64().unwrap_or(0);
-        let key = s(&incident["access_key_id"]);
-        let title = match record["alert"]["kind"].as_str() {
-            Some("incident.opened") => format!("Honey key used: {key}"),
-            Some("incident.state") => format!("Incident #{id} is now {}", s(&incident["state"])),
-            _ => format!("Incident #{id} updated: {key}"),
-        };
-        let activity = &record["activity"];
-        let fact = |title: &str, value: String| json!({"title": title, "value": value});
-        let hops: Vec<String> = record["may_have_leaked_at"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(|h| format!("- {h}"))
-            .collect();
-        let mut body = vec![
-            json!({"type": "TextBlock", "text": s(&record["placement"]), "wrap": true}),
-            json!({"type": "FactSet", "facts": [
-                fact("State", s(&incident["state"])),
-                fact("Events", incident["event_count"].to_string()),
-                fact("First / last call", format!("{} / {}", s(&incident["first_seen"]), s(&incident["last_seen"]))),
-                fact("APIs", joined(&activity["apis"], 8)),
-                fact("Source IPs", joined(&activity["source_ips"], 8)),
-                fact("Errors", joined(&activity["error_codes"], 8)),
-            ]}),
-        ];
-        if !hops.is_empty() {
-            body.push(
-                json!({"type": "TextBlock", "text": format!("May have leaked at:\n{}", hops.join("\n")), "wrap": true}),
-            );
+            None,
+        ),
+        Alert::Incident(record) => {
+            let incident = &record.incident;
+            let id = incident.id;
+            let key = &incident.access_key_id;
+            let title = match record.alert.as_ref().map(|a| a.kind.as_str()) {
+                Some("incident.opened") => format!("Honey key used: {key}"),
+                Some("incident.state") => format!("Incident #{id} is now {}", incident.state),
+                _ => format!("Incident #{id} updated: {key}"),
+            };
+            let activity = &record.activity;
+            let fact = |title: &str, value: String| json!({"title": title, "value": value});
+            let hops: Vec<String> = record.may_have_leaked_at.iter().map(|h| format!("- {h}")).collect();
+            let mut body = vec![
+                json!({"type": "TextBlock", "text": record.placement, "wrap": true}),
+                json!({"type": "FactSet", "facts": [
+                    fact("State", incident.state.to_string()),
+                    fact("Events", incident.event_count.to_string()),
+                    fact("First / last call", format!("{} / {}", when(incident.first_seen), when(incident.last_seen))),
+                    fact("APIs", joined(&activity.apis, 8)),
+                    fact("Source IPs", joined(&activity.source_ips, 8)),
+                    fact("Errors", joined(&activity.error_codes, 8)),
+                ]}),
+            ];
+            if !hops.is_empty() {
+                body.push(
+                    json!({"type": "TextBlock", "text": format!("May have leaked at:\n{}", hops.join("\n")), "wrap": true}),
+                );
+            }
+            body.push(json!({"type": "TextBlock", "text": record.runbook, "wrap": true, "fontType": "Monospace"}));
+            (title, body, incident.url.clone())
         }
-        if let Some(runbook) = record["runbook"].as_str() {
-            body.push(json!({"type": "TextBlock", "text": runbook, "wrap": true, "fontType": "Monospace"}));
-        }
-        (title, body)
     };
     body.insert(0, json!({"type": "TextBlock", "size": "Large", "weight": "Bolder", "text": title, "wrap": true}));
-    let actions: Vec<Value> = record["incident"]["url"]
-        .as_str()
+    let actions: Vec<Value> = url
         .map(|url| vec![json!({"type": "Action.OpenUrl", "title": "Open the incident", "url": url})])
         .unwrap_or_default();
     json!({
@@ -109,20 +102,22 @@ pub fn message(record: &Value) -> Value {
     })
 }
 
-pub async fn deliver(sender: &Sender, config: &TeamsConfig, record: &Value) -> Result<(), Failure> {
-    let body = serde_json::to_vec(&message(record)).expect("messages serialise");
+pub async fn deliver(sender: &Sender, config: &TeamsConfig, alert: &Alert) -> Result<(), Failure> {
+    let body = serde_json::to_vec(&message(alert)).expect("messages serialise");
     post_json(sender, &plain(&config.url), None, &body).await.map(|_| ())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use honeytrail_core::record::{AlertRecord, AlertRef};
 
     #[test]
     fn cards_have_the_documented_envelope() {
-        let m = message(
-            &json!({"alert": {"kind": "incident.opened"}, "incident": {"id": 1, "access_key_id": "AKIAX", "state": "open"}, "placement": "Key AKIAX was placed on host h in /p."}),
-        );
+        let mut record = AlertRecord::skeleton(1, "AKIAX");
+        record.alert = Some(AlertRef { id: 1, kind: "incident.opened".into() });
+        record.placement = "Key AKIAX was placed on host h in /p.".into();
+        let m = message(&Alert::Incident(Box::new(record)));
         assert_eq!(m["type"], "message");
         let a = &m["attachments"][0];
         assert_eq!(a["contentType"], "application/vnd.microsoft.card.adaptive");

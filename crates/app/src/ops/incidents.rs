@@ -2,9 +2,9 @@
 
 use honeytrail_core::access::Permission;
 use honeytrail_core::incident::{check_note, Incident, IncidentKind, IncidentState};
+use honeytrail_core::record::AlertRecord;
 use honeytrail_store::IncidentFilter;
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::tokens::blank;
 use crate::{Actor, OpError, OpResult, Ops};
@@ -42,7 +42,7 @@ impl Ops {
     }
 
     /// The whole record of an incident, as alerts carry it.
-    pub async fn incident_record(&self, actor: &Actor, id: i64) -> OpResult<Value> {
+    pub async fn incident_record(&self, actor: &Actor, id: i64) -> OpResult<AlertRecord> {
         actor.require(Permission::Read)?;
         self.store.incident(id).await?;
         Ok(crate::record::incident_record(&self.store, id, "incident").await?)

@@ -10,11 +10,15 @@
 //! the API from `crates/server/src/api.rs`, the UI from `ui.rs`.
 
 pub mod alerting;
+pub mod custody;
+pub mod import;
 pub mod incidents;
 pub mod people;
 pub mod placements;
 pub mod tokens;
 
+pub use custody::{RenderInto, Written};
+pub use import::{FileFormat, ImportRequest};
 pub use incidents::IncidentQuery;
 pub use placements::{PlacementQuery, PlacementRequest};
-pub use tokens::{ImportRequest, MintRequest, Retired, Rotated, TokenQuery};
+pub use tokens::{MintRequest, Retired, Rotated, TokenQuery};

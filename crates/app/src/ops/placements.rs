@@ -16,7 +16,9 @@ use crate::{Actor, OpError, OpResult, Ops};
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlacementRequest {
-    /// Access key ID or token number (`#N`).
+    /// Access key ID or token number (`#N`); filled in by the operation
+    /// when the placement comes with its token (import, render).
+    #[serde(default)]
     pub access_key_id: String,
     pub host: String,
     pub path: String,
@@ -77,6 +79,9 @@ impl PlacementRequest {
 impl Ops {
     pub async fn add_placement(&self, actor: &Actor, r: &PlacementRequest) -> OpResult<Placement> {
         actor.require(Permission::Respond)?;
+        if r.access_key_id.trim().is_empty() {
+            return Err(OpError::invalid("a placement needs the token: its access key ID or #N"));
+        }
         let token = self.find_token(&r.access_key_id).await?;
         let spot = r.to_spot(actor)?;
         let detail = format!("on {} in {}", spot.host, spot.path);

@@ -7,8 +7,8 @@
 use chrono::Utc;
 use honeytrail_aws::{AwsError, CanaryAccount, DenyGuard, MintSpec, MintedKey};
 use honeytrail_core::access::Permission;
-use honeytrail_core::bait::{self, BaitInput, Format};
-use honeytrail_core::{keyid, naming, stealth, Labels, NewToken, Secret, Token, TokenKind, TokenState};
+use honeytrail_core::bait::Format;
+use honeytrail_core::{naming, stealth, Labels, NewToken, Secret, Token, TokenKind, TokenState};
 use honeytrail_store::{IncidentFilter, NewHop, PlacementFilter, Store, TokenFilter};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -31,23 +31,6 @@ pub struct MintRequest {
     /// Put the key on a honey user that holds one key (IAM allows two).
     #[serde(default)]
     pub pack: bool,
-}
-
-/// A key made elsewhere, registered by ID.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ImportRequest {
-    pub access_key_id: String,
-    #[serde(default)]
-    pub secret_access_key: Option<String>,
-    #[serde(default)]
-    pub iam_user_name: Option<String>,
-    #[serde(default)]
-    pub labels: Labels,
-    #[serde(default)]
-    pub memo: String,
-    #[serde(default)]
-    pub source: Option<String>,
 }
 
 /// Which tokens to list.
@@ -133,42 +116,6 @@ impl Ops {
             tokens.retain(|t| placed.contains(&t.id));
         }
         Ok(tokens)
-    }
-
-    /// Registers one key made elsewhere; a secret given here is a custody hop.
-    pub async fn import_token(&self, actor: &Actor, r: ImportRequest) -> OpResult<Token> {
-        actor.require(Permission::Respond)?;
-        let key = keyid::parse(&r.access_key_id).map_err(|e| OpError::invalid(e.to_string()))?;
-        let secret = r.secret_access_key.filter(|s| !s.trim().is_empty()).map(|s| Secret::new(s.trim()));
-        let mut hops = Vec::new();
-        if secret.is_some() {
-            hops.push(NewHop {
-                description: format!(
-                    "secret pasted into the honeytrail web UI/API by {} from {}",
-                    actor.name, actor.from
-                ),
-                actor: Some(actor.name.clone()),
-                automatic: true,
-                at: Utc::now(),
-            });
-        }
-        let new = NewToken {
-            kind: Some(TokenKind::AwsImported),
-            account_id: match keyid::decode_account(&key) {
-                keyid::AccountDecode::Account(a) => Some(a),
-                _ => None,
-            },
-            access_key_id: key.clone(),
-            secret,
-            iam_user_name: r.iam_user_name.filter(|n| !n.trim().is_empty()),
-            source: r.source,
-            memo: r.memo,
-            labels: r.labels,
-            ..NewToken::default()
-        };
-        let token = self.audited(actor, "token.import", &key, None).insert_token(&new, &[], &hops).await?;
-        self.tokens_changed();
-        Ok(token)
     }
 
     /// Mints one key in the canary account and records it.
@@ -335,37 +282,13 @@ impl Ops {
         Ok(Rotated { old, token, user_name: key.user_name, old_key_left_in_aws })
     }
 
-    /// Renders bait for a token; records a custody hop, since the secret
-    /// leaves. Returns a file name to offer and the text.
+    /// Renders bait for a token to hand out over the web (the API, the UI):
+    /// a custody hop, since the secret leaves. Returns a file name to offer
+    /// and the text.
     pub async fn render_bait(&self, actor: &Actor, key: &str, format: &str) -> OpResult<(String, String)> {
-        actor.require(Permission::Respond)?;
+        let to = format!("in the honeytrail web UI/API for {} from {}", actor.name, actor.from);
+        let text = self.render_text(actor, key, format, None, None, &to).await?;
         let format: Format = format.parse()?;
-        let token = self.find_token(key).await?;
-        let secret = self.secret_for_bait(&token).await?;
-        let render = &self.config.render;
-        let text = bait::render(
-            format,
-            &BaitInput {
-                access_key_id: &token.access_key_id,
-                secret_access_key: secret.expose(),
-                profile: &render.profile,
-                region: &render.region,
-            },
-        );
-        self.audited(actor, "token.render", &token.access_key_id, Some(format.name()))
-            .add_hop(
-                token.id,
-                &NewHop {
-                    description: format!(
-                        "rendered as {format} in the honeytrail web UI/API for {} from {}",
-                        actor.name, actor.from
-                    ),
-                    actor: Some(actor.name.clone()),
-                    automatic: true,
-                    at: Utc::now(),
-                },
-            )
-            .await?;
         let file_name = format.typical_path().rsplit('/').next().unwrap_or("bait").trim_start_matches('.').to_string();
         Ok((if file_name.is_empty() { "env".into() } else { file_name }, text))
     }
@@ -377,12 +300,16 @@ impl Ops {
             return Err(OpError::conflict(
                 "retired",
                 format!("{} is retired: bait made from it would never fire", token.access_key_id),
-            ));
+            )
+            .with_cli_hint("mint or rotate to get an active key"));
         }
         self.store.reveal_secret(token.id).await?.ok_or_else(|| {
             OpError::conflict(
                 "no_secret",
                 format!("honeytrail holds no secret for {}; import it again with its secret", token.access_key_id),
+            )
+            .with_cli_hint(
+                "`honeytrail token import aws --secret-stdin`, or write the bait on the host where the key was made",
             )
         })
     }

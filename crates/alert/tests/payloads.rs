@@ -1,0 +1,161 @@
+//! What responders receive, as reviewed snapshots: the alert record and
+//! every channel's payload for one realistic incident, and for a test alert.
+//! A change to any of them shows up as a diff in `tests/snapshots/`.
+
+use honeytrail_alert::channels::{email, jira, pagerduty, slack, syslog, teams};
+use honeytrail_alert::text;
+use honeytrail_core::record::Alert;
+use serde_json::{json, Value};
+
+/// The fixture as the typed alert every channel reads.
+fn alert() -> Alert {
+    serde_json::from_value(record()).expect("the fixture is a honeytrail.alert.v1 record")
+}
+
+fn test_alert() -> Alert {
+    let alert: Alert = serde_json::from_value(test_record()).expect("the fixture is a test alert");
+    assert!(alert.is_test());
+    alert
+}
+
+/// An incident of a key placed on a laptop, used twice from one address,
+/// with a user agent and a placement owner that carry markup.
+fn record() -> Value {
+    json!({
+        "schema": "honeytrail.alert.v1",
+        "type": "incident.opened",
+        "delivery_id": "41",
+        "alert": {"id": 17, "kind": "incident.opened"},
+        "incident": {
+            "id": 7, "token_id": 3, "access_key_id": "AKIAQYLPMN5HHHFPZAM2", "state": "open", "kind": "use",
+            "first_seen": "2026-11-28T09:00:00Z", "last_seen": "2026-11-28T09:02:10Z", "event_count": 2,
+            "opened_at": "2026-11-28T09:03:01Z", "updated_at": "2026-11-28T09:03:01Z", "token_retired": false,
+            "severity": "high", "url": "https://honeytrail.example.com/incidents/7"
+        },
+        "owners": ["maria@example.com"],
+        "token": {
+            "id": 3, "access_key_id": "AKIAQYLPMN5HHHFPZAM2", "kind": "aws-minted", "state": "active",
+            "iam_user_name": "svc-backup-reader", "labels": {"team": "payments"}, "memo": "critical laptops"
+        },
+        "placement": "Key AKIAQYLPMN5HHHFPZAM2 was placed on Maria <b>Lopez</b>'s MacBook Pro (host maria-mbp, serial C02XYZ) in ~/.aws/credentials.",
+        "placements": ["on Maria <b>Lopez</b>'s MacBook Pro (host maria-mbp, serial C02XYZ) in ~/.aws/credentials, placed 2026-11-20 by alice"],
+        "placed": [{
+            "id": 11, "host": "maria-mbp", "path": "~/.aws/credentials", "owner": "Maria <b>Lopez</b>",
+            "asset": "MacBook Pro", "serial": "C02XYZ", "format": "aws-credentials", "placed_by": "alice",
+            "placed_at": "2026-11-20T10:07:00Z", "notes": null, "labels": {}
+        }],
+        "custody": [
+            {"seq": 1, "at": "2026-11-20T10:00:00Z", "description": "generated in canary account 123456789012 by honeytrail on ht-1", "by": "alice", "automatic": true},
+            {"seq": 2, "at": "2026-11-20T10:05:00Z", "description": "sent by email to devops@example.com", "by": "alice", "automatic": false}
+        ],
+        "may_have_leaked_at": [
+            "2026-11-20 10:00 UTC: generated in canary account 123456789012 by honeytrail on ht-1 (alice)",
+            "2026-11-20 10:05 UTC: sent by email to devops@example.com (alice)"
+        ],
+        "activity": {
+            "apis": ["GetCallerIdentity", "ListBuckets"], "source_ips": ["198.51.100.23"],
+            "user_agents": ["aws-cli/2.15.0 <script>alert(1)</script>"], "regions": ["us-east-1"], "error_codes": ["AccessDenied"]
+        },
+        "events": [
+            {"event_id": "ev-1", "event_time": "2026-11-28T09:00:00Z", "seen_at": "2026-11-28T09:03:01Z", "detection_delay_seconds": 181,
+             "event_source": "sts.amazonaws.com", "event_name": "GetCallerIdentity", "aws_region": "us-east-1",
+             "source_ip": "198.51.100.23", "user_agent": "aws-cli/2.15.0 <script>alert(1)</script>", "error_code": null,
+             "error_message": null, "source": "s3", "origin": "s3://trail/AWSLogs/1.json.gz"},
+            {"event_id": "ev-2", "event_time": "2026-11-28T09:02:10Z", "seen_at": "2026-11-28T09:03:01Z", "detection_delay_seconds": 51,
+             "event_source": "s3.amazonaws.com", "event_name": "ListBuckets", "aws_region": "us-east-1",
+             "source_ip": "198.51.100.23", "user_agent": "aws-cli/2.15.0 <script>alert(1)</script>", "error_code": "AccessDenied",
+             "error_message": "User: arn:aws:iam::123456789012:user/svc-backup-reader is not authorized to perform: s3:ListAllMyBuckets",
+             "source": "s3", "origin": "s3://trail/AWSLogs/1.json.gz"}
+        ],
+        "history": [
+            {"at": "2026-11-28T09:03:01Z", "actor": "honeytrail", "kind": "open", "from_state": null, "to_state": "open", "note": null}
+        ],
+        "runbook": "1. Ask Maria: was this you?\n2. Walk the custody chain.",
+        "owner_questions": []
+    })
+}
+
+fn test_record() -> Value {
+    json!({
+        "schema": "honeytrail.alert.v1", "test": true, "type": "test",
+        "message": "This is a test alert from honeytrail. No honey key was used.",
+        "channel": "soc", "sent_at": "2026-11-28T09:00:00Z", "requested_by": "alice"
+    })
+}
+
+fn pagerduty_config() -> pagerduty::PagerDutyConfig {
+    serde_json::from_value(json!({"routing_key": "R0UTINGKEY", "severity": "auto"})).unwrap()
+}
+
+fn jira_config() -> jira::JiraConfig {
+    serde_json::from_value(json!({
+        "base_url": "https://acme.atlassian.net", "project": "SEC", "issue_type": "Task",
+        "labels": ["soc"], "email": "bot@example.com", "token": "T0KEN"
+    }))
+    .unwrap()
+}
+
+fn syslog_config() -> syslog::SyslogConfig {
+    serde_json::from_value(json!({"address": "127.0.0.1:514", "transport": "udp", "facility": 10})).unwrap()
+}
+
+/// The syslog line with the process ID (which differs per run) replaced.
+fn syslog_line(alert: &Alert) -> String {
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-28T09:03:02Z").unwrap().with_timezone(&chrono::Utc);
+    let line = syslog::frame(&syslog_config(), alert, "ht-1", now);
+    line.replacen(&format!(" {} ", std::process::id()), " <pid> ", 1)
+}
+
+#[test]
+fn the_alert_record() {
+    insta::assert_json_snapshot!("record", record());
+    // What webhooks and JSON-lines files receive: the fixture, read into the
+    // typed record and written out again, with the structured fields added.
+    insta::assert_json_snapshot!("record_typed", serde_json::to_value(alert()).unwrap());
+    insta::assert_json_snapshot!("record_test", serde_json::to_value(test_alert()).unwrap());
+}
+
+#[test]
+fn slack_message() {
+    insta::assert_json_snapshot!("slack", slack::message(&alert()));
+    insta::assert_json_snapshot!("slack_test", slack::message(&test_alert()));
+}
+
+#[test]
+fn teams_card() {
+    insta::assert_json_snapshot!("teams", teams::message(&alert()));
+    insta::assert_json_snapshot!("teams_test", teams::message(&test_alert()));
+}
+
+#[test]
+fn pagerduty_event() {
+    insta::assert_json_snapshot!("pagerduty", pagerduty::event(&pagerduty_config(), &alert()));
+    insta::assert_json_snapshot!("pagerduty_test", pagerduty::event(&pagerduty_config(), &test_alert()));
+}
+
+#[test]
+fn jira_issue_and_comment() {
+    insta::assert_json_snapshot!("jira_issue", jira::new_issue(&jira_config(), &alert()));
+    insta::assert_json_snapshot!("jira_comment", jira::comment(&alert()));
+}
+
+#[test]
+fn email_text_and_html() {
+    let (subject, plain, html) = email::team_parts(&alert());
+    insta::assert_snapshot!("email_subject", subject);
+    insta::assert_snapshot!("email_text", plain);
+    insta::assert_snapshot!("email_html", html);
+    let (subject, plain, _) = email::team_parts(&test_alert());
+    insta::assert_snapshot!("email_test", format!("{subject}\n\n{plain}"));
+}
+
+#[test]
+fn syslog_line_snapshot() {
+    insta::assert_snapshot!("syslog", syslog_line(&alert()));
+    insta::assert_snapshot!("syslog_test", syslog_line(&test_alert()));
+}
+
+#[test]
+fn plain_text_title() {
+    insta::assert_snapshot!("title", text::title(&alert()));
+}

@@ -1,0 +1,232 @@
+//! The chain of custody and the moves of a secret: every hop recorded by a
+//! person, the secret shown, the bait rendered or written into a file.
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use honeytrail_core::access::Permission;
+use honeytrail_core::bait::{self, BaitInput, Format, Merged};
+use honeytrail_core::{CustodyHop, Placement, Secret, Token};
+use honeytrail_store::NewHop;
+
+use super::placements::PlacementRequest;
+use crate::{Actor, OpError, OpErrorKind, OpResult, Ops};
+
+/// Bait to write into a file on this host.
+#[derive(Debug, Clone)]
+pub struct RenderInto {
+    pub key: String,
+    pub format: String,
+    /// Default: `render.profile`.
+    pub profile: Option<String>,
+    /// Default: `render.region`.
+    pub region: Option<String>,
+    pub path: PathBuf,
+    /// Replace an entry of the same name (a backup is kept).
+    pub force: bool,
+    /// The host to record; default: this machine's name.
+    pub host: Option<String>,
+    /// The placement to record (its host, path and format are filled in);
+    /// `None`: record none (the custody hop is recorded all the same).
+    pub placement: Option<PlacementRequest>,
+}
+
+/// What writing bait into a file did.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub token: Token,
+    pub path: PathBuf,
+    pub format: Format,
+    pub profile: String,
+    pub replaced: bool,
+    pub backup: Option<PathBuf>,
+    pub placement: Option<Placement>,
+}
+
+impl Ops {
+    /// Records a hop a person made: "sent by email to ops@example.com".
+    pub async fn add_hop(
+        &self,
+        actor: &Actor,
+        key: &str,
+        description: &str,
+        by: Option<&str>,
+        at: Option<DateTime<Utc>>,
+    ) -> OpResult<CustodyHop> {
+        actor.require(Permission::Respond)?;
+        let description = description.trim();
+        if description.is_empty() {
+            return Err(OpError::invalid(
+                "the hop description is empty; say where the secret went, e.g. \"sent by email to ops@example.com\"",
+            ));
+        }
+        let token = self.find_token(key).await?;
+        let hop = NewHop {
+            description: description.to_string(),
+            actor: Some(by.map(str::to_string).unwrap_or_else(|| actor.name.clone())),
+            automatic: false,
+            at: at.unwrap_or_else(Utc::now),
+        };
+        Ok(self.audited(actor, "custody.add", &token.access_key_id, None).add_hop(token.id, &hop).await?)
+    }
+
+    pub async fn hops(&self, actor: &Actor, key: &str) -> OpResult<(Token, Vec<CustodyHop>)> {
+        actor.require(Permission::Read)?;
+        let token = self.find_token(key).await?;
+        let hops = self.store.hops(token.id).await?;
+        Ok((token, hops))
+    }
+
+    /// Shows the secret: a custody hop, since it leaves honeytrail. `shown`
+    /// says where ("on a terminal on ht-1").
+    pub async fn reveal_secret(&self, actor: &Actor, key: &str, shown: &str) -> OpResult<Secret> {
+        actor.require(Permission::Respond)?;
+        let token = self.find_token(key).await?;
+        let secret = self.store.reveal_secret(token.id).await?.ok_or_else(|| {
+            OpError::conflict("no_secret", format!("honeytrail holds no secret for {}", token.access_key_id))
+        })?;
+        let hop = NewHop {
+            description: format!("secret shown {shown}"),
+            actor: Some(actor.name.clone()),
+            automatic: true,
+            at: Utc::now(),
+        };
+        self.audited(actor, "token.reveal", &token.access_key_id, None).add_hop(token.id, &hop).await?;
+        Ok(secret)
+    }
+
+    /// Renders bait as text, recording the hop `to` ("to standard output on
+    /// ht-1"). The profile and region default to the configuration's.
+    pub async fn render_text(
+        &self,
+        actor: &Actor,
+        key: &str,
+        format: &str,
+        profile: Option<&str>,
+        region: Option<&str>,
+        to: &str,
+    ) -> OpResult<String> {
+        actor.require(Permission::Respond)?;
+        let format: Format = format.parse()?;
+        let token = self.find_token(key).await?;
+        let secret = self.secret_for_bait(&token).await?;
+        let render = &self.config.render;
+        let input = BaitInput {
+            access_key_id: &token.access_key_id,
+            secret_access_key: secret.expose(),
+            profile: profile.unwrap_or(&render.profile),
+            region: region.unwrap_or(&render.region),
+        };
+        let text = bait::render(format, &input);
+        let hop = NewHop {
+            description: format!("rendered as {format} {to}"),
+            actor: Some(actor.name.clone()),
+            automatic: true,
+            at: Utc::now(),
+        };
+        self.audited(actor, "token.render", &token.access_key_id, Some(format.name())).add_hop(token.id, &hop).await?;
+        Ok(text)
+    }
+
+    /// Writes bait into a file on this host: merged into what is there
+    /// without touching other entries (a backup is kept), written
+    /// atomically with the old file's mode (new files 0600), then the
+    /// custody hop and the placement are recorded.
+    pub async fn render_into(&self, actor: &Actor, r: RenderInto) -> OpResult<Written> {
+        actor.require(Permission::Respond)?;
+        let format: Format = r.format.parse()?;
+        let token = self.find_token(&r.key).await?;
+        let secret = self.secret_for_bait(&token).await?;
+        let profile = r.profile.clone().unwrap_or_else(|| self.config.render.profile.clone());
+        let region = r.region.clone().unwrap_or_else(|| self.config.render.region.clone());
+        let input = BaitInput {
+            access_key_id: &token.access_key_id,
+            secret_access_key: secret.expose(),
+            profile: &profile,
+            region: &region,
+        };
+        let path = std::path::absolute(&r.path).map_err(|e| file_error(&r.path, "resolve", e))?;
+        let existing = match std::fs::read_to_string(&path) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(file_error(&path, "read", e)),
+        };
+        let Merged { content, replaced } = bait::merge(format, existing.as_deref().unwrap_or(""), &input, r.force)
+            .map_err(|e| OpError::conflict("exists", format!("not writing {}: {e}", path.display())))?;
+        let backup = match &existing {
+            Some(text) => Some(write_backup(&path, text)?),
+            None => None,
+        };
+        write_atomically(&path, &content)?;
+        let host = r.host.clone().unwrap_or_else(crate::context::hostname);
+        let hop = NewHop {
+            description: format!("written to {} on {host} by honeytrail render ({format})", path.display()),
+            actor: Some(actor.name.clone()),
+            automatic: true,
+            at: Utc::now(),
+        };
+        self.audited(actor, "token.render", &token.access_key_id, Some(&path.display().to_string()))
+            .add_hop(token.id, &hop)
+            .await?;
+        let placement = match r.placement {
+            Some(p) => {
+                let request = PlacementRequest {
+                    access_key_id: token.access_key_id.clone(),
+                    host,
+                    path: path.display().to_string(),
+                    format: Some(format.name().to_string()),
+                    ..p
+                };
+                Some(self.add_placement(actor, &request).await?)
+            }
+            None => None,
+        };
+        Ok(Written { token, path, format, profile, replaced, backup, placement })
+    }
+}
+
+fn file_error(path: &Path, what: &str, e: std::io::Error) -> OpError {
+    OpError::new(OpErrorKind::Invalid, "file", format!("cannot {what} {}: {e}", path.display()))
+}
+
+fn write_backup(path: &Path, text: &str) -> OpResult<PathBuf> {
+    let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+    let backup = PathBuf::from(format!("{}.honeytrail-backup-{stamp}", path.display()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&backup)
+        .map_err(|e| file_error(&backup, "create the backup", e))?;
+    f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| file_error(&backup, "write", e))?;
+    Ok(backup)
+}
+
+/// Replaces `path` with `content` via a temporary file and a rename, keeping
+/// the old file's permissions (new files are private: 0600).
+fn write_atomically(path: &Path, content: &str) -> OpResult<()> {
+    let dir = path.parent().ok_or_else(|| OpError::invalid(format!("{} has no parent directory", path.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| file_error(dir, "create", e))?;
+    let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o600);
+    let tmp = dir.join(format!(
+        ".{}.honeytrail-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("bait"),
+        std::process::id()
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        f.write_all(content.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        if let Err(cleanup) = std::fs::remove_file(&tmp) {
+            tracing::warn!(path = %tmp.display(), error = %cleanup, "cannot remove a temporary file");
+        }
+        return Err(file_error(path, "write", e));
+    }
+    Ok(())
+}
