@@ -459,7 +459,7 @@ fn routes_send_alerts_to_the_right_channels() {
             .collect()
     };
     assert_eq!(keys("payments"), [KEY]);
-    assert_eq!(keys("soc"), [other.clone()]);
+    assert_eq!(keys("soc"), std::slice::from_ref(&other));
 }
 
 #[test]

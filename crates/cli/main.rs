@@ -4,6 +4,10 @@
 //! together: the operations are in `honeytrail-app`, the server in
 //! `honeytrail-server`.
 
+// The doc comments of this crate are the `--help` text people read, written
+// for a terminal (`<data-dir>`, `[default: …]`, bare URLs), not rustdoc pages.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links, rustdoc::bare_urls)]
+
 mod commands;
 
 use std::path::PathBuf;

@@ -128,10 +128,13 @@ pub async fn dispatch(store: &Store, sender: &Sender, settings: &Settings) -> Re
         let channel = channels.iter().find(|c| c.id == d.channel_id).context("a delivery's channel is gone")?;
         let outcome = match channel_config(store, channel).await {
             Ok(config) => {
-                if !incidents.contains_key(&d.alert_id) {
-                    incidents.insert(d.alert_id, incident_record(store, d.incident_id, &d.alert_kind).await?);
-                }
-                let alert = alert_for(store, &d, &incidents[&d.alert_id], &config, settings).await?;
+                let base = match incidents.entry(d.alert_id) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(incident_record(store, d.incident_id, &d.alert_kind).await?)
+                    }
+                };
+                let alert = alert_for(store, &d, base, &config, settings).await?;
                 let reference = store.channel_ref(channel.id, d.incident_id).await?;
                 let id = d.id.to_string();
                 let out = Outgoing { delivery_id: &id, alert: &alert, reference: reference.as_deref() };

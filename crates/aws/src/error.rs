@@ -10,7 +10,7 @@ pub enum AwsError {
     NoCredentials { op: &'static str },
     #[error("AWS rejected the credentials for {op} ({message}); they are unknown, inactive or mistyped")]
     BadCredentials { op: &'static str, message: String },
-    #[error("AWS denied {op}: {message}. The identity honeytrail uses needs iam:CreateUser, iam:PutUserPolicy, iam:CreateAccessKey, iam:DeleteAccessKey, iam:ListAccessKeys, iam:ListUserPolicies, iam:DeleteUserPolicy, iam:ListGroupsForUser, iam:DeleteUser in the canary account (docs/aws.md)")]
+    #[error("AWS denied {op}: {message}. The identity honeytrail uses needs the permission {op} in the canary account; docs/aws.md gives the policy of each job (bootstrap, mint and retire, ingest)")]
     AccessDenied { op: &'static str, message: String },
     #[error("AWS throttled {op} even after retries ({message}); wait a minute and try again")]
     Throttled { op: &'static str, message: String },
@@ -98,4 +98,15 @@ fn short(context: &str) -> String {
         s.push('…');
     }
     s
+}
+
+#[cfg(test)]
+mod access_denied_tests {
+    #[test]
+    fn access_denied_names_the_permission_of_the_service_that_refused() {
+        let e = super::AwsError::AccessDenied { op: "sqs:ReceiveMessage", message: "not authorized".into() };
+        let text = e.to_string();
+        assert!(text.contains("needs the permission sqs:ReceiveMessage"), "{text}");
+        assert!(!text.contains("iam:CreateUser"), "not a list of another service's permissions: {text}");
+    }
 }

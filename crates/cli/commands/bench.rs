@@ -65,7 +65,7 @@ fn rss_bytes() -> u64 {
 pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
     match cmd {
         BenchCommand::Scan(a) => {
-            let files = collect(&[a.corpus.clone()]).context("cannot list the corpus")?;
+            let files = collect(std::slice::from_ref(&a.corpus)).context("cannot list the corpus")?;
             let detector = Detector::new(synthetic_index(a.keys, &a.key));
             let pool = rayon::ThreadPoolBuilder::new().num_threads(a.threads).build()?;
             let start = Instant::now();

@@ -111,7 +111,7 @@ fn print_placements(placements: &[honeytrail_store::PlacedToken], a: &ListArgs) 
         return print_json(&placements).map(|_| ExitCode::SUCCESS);
     }
     if a.csv {
-        write_csv(&placements, std::io::stdout())?;
+        write_csv(placements, std::io::stdout())?;
         return Ok(ExitCode::SUCCESS);
     }
     if placements.is_empty() {

@@ -18,6 +18,8 @@ use honeytrail_app::App;
 
 mod import;
 
+// Parsed once per run: the size of the import variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
     /// Mint a new honey key in the canary account

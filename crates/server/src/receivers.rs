@@ -195,6 +195,9 @@ pub(super) async fn metrics(State(s): State<Arc<Shared>>) -> Response {
          # HELP honeytrail_matches_total Honey-key events received and stored.\n\
          # TYPE honeytrail_matches_total counter\n\
          honeytrail_matches_total {}\n\
+         # HELP honeytrail_unparsed_hits_total Honey keys seen in documents that could not be parsed (inspect the logs).\n\
+         # TYPE honeytrail_unparsed_hits_total counter\n\
+         honeytrail_unparsed_hits_total {}\n\
          # HELP honeytrail_logins_total Failed and throttled sign-ins.\n\
          # TYPE honeytrail_logins_total counter\n\
          honeytrail_logins_total{{outcome=\"failed\"}} {}\n\
@@ -205,6 +208,7 @@ pub(super) async fn metrics(State(s): State<Arc<Shared>>) -> Response {
         get(&c.canarytokens_rejected),
         get(&c.malformed),
         get(&c.matches),
+        honeytrail_app::sources::UNPARSED_HITS.load(Ordering::Relaxed),
         get(&c.logins_failed),
         get(&c.logins_throttled),
     )

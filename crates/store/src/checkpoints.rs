@@ -29,11 +29,11 @@ impl Store {
         .await?;
         row.map(|r| {
             Ok(ReportedUse {
-                at: from_millis(r.try_get(0)?)?,
-                service: r.try_get(1)?,
-                region: r.try_get(2)?,
-                noticed_at: from_millis(r.try_get(3)?)?,
-                pending: r.try_get::<i64, _>(4)? != 0,
+                at: from_millis(r.try_get("last_used_at")?)?,
+                service: r.try_get("service")?,
+                region: r.try_get("region")?,
+                noticed_at: from_millis(r.try_get("checked_at")?)?,
+                pending: r.try_get::<i64, _>("pending")? != 0,
             })
         })
         .transpose()

@@ -77,6 +77,8 @@ fn event_from_row(row: &AnyRow) -> Result<TokenEvent, StoreError> {
     })
 }
 
+/// One line of an incident's history; the arguments are its columns.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn log(
     tx: &mut Transaction<'static, Any>,
     incident_id: i64,

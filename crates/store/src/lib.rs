@@ -1,8 +1,8 @@
 //! honeytrail's store: one interface over SQLite (the embedded default) and
 //! PostgreSQL (for several replicas).
 //!
-//! Both backends run the same SQL through sqlx's `Any` driver; only the
-//! migrations differ, one versioned file per backend and version. Times are
+//! Both backends run the same SQL through sqlx's `Any` driver; migrations are
+//! one file per version, with the PostgreSQL text derived from it. Times are
 //! stored as milliseconds since the epoch so that comparisons and windows are
 //! plain integer arithmetic on both.
 //!

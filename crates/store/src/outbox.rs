@@ -43,33 +43,33 @@ pub struct Delivery {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
-const DELIVERY_COLUMNS: &str = "d.id, d.alert_id, a.kind, a.incident_id, d.channel_id, c.name, d.state, d.attempts, d.next_attempt_at, d.last_error, d.delivered_at";
+const DELIVERY_COLUMNS: &str = "d.id, d.alert_id, a.kind AS alert_kind, a.incident_id, d.channel_id, c.name AS channel, d.state, d.attempts, d.next_attempt_at, d.last_error, d.delivered_at";
 const DELIVERY_JOIN: &str =
     "FROM deliveries d JOIN alerts a ON a.id = d.alert_id JOIN channels c ON c.id = d.channel_id";
 
 fn delivery_from_row(r: &AnyRow) -> Result<Delivery, StoreError> {
     Ok(Delivery {
-        id: r.try_get(0)?,
-        alert_id: r.try_get(1)?,
-        alert_kind: r.try_get(2)?,
-        incident_id: r.try_get(3)?,
-        channel_id: r.try_get(4)?,
-        channel: r.try_get(5)?,
-        state: r.try_get(6)?,
-        attempts: r.try_get(7)?,
-        next_attempt_at: from_millis(r.try_get(8)?)?,
-        last_error: r.try_get(9)?,
-        delivered_at: r.try_get::<Option<i64>, _>(10)?.map(from_millis).transpose()?,
+        id: r.try_get("id")?,
+        alert_id: r.try_get("alert_id")?,
+        alert_kind: r.try_get("alert_kind")?,
+        incident_id: r.try_get("incident_id")?,
+        channel_id: r.try_get("channel_id")?,
+        channel: r.try_get("channel")?,
+        state: r.try_get("state")?,
+        attempts: r.try_get("attempts")?,
+        next_attempt_at: from_millis(r.try_get("next_attempt_at")?)?,
+        last_error: r.try_get("last_error")?,
+        delivered_at: r.try_get::<Option<i64>, _>("delivered_at")?.map(from_millis).transpose()?,
     })
 }
 
 fn channel_from_row(r: &AnyRow) -> Result<Channel, StoreError> {
     Ok(Channel {
-        id: r.try_get(0)?,
-        name: r.try_get(1)?,
-        kind: r.try_get(2)?,
-        enabled: r.try_get::<i64, _>(3)? != 0,
-        created_at: from_millis(r.try_get(4)?)?,
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        kind: r.try_get("kind")?,
+        enabled: r.try_get::<i64, _>("enabled")? != 0,
+        created_at: from_millis(r.try_get("created_at")?)?,
     })
 }
 
@@ -419,7 +419,13 @@ impl Store {
         let rows =
             sqlx::query("SELECT name, selector, template FROM runbooks ORDER BY name").fetch_all(&self.pool).await?;
         rows.iter()
-            .map(|r| Ok(StoredRunbook { name: r.try_get(0)?, selector: r.try_get(1)?, template: r.try_get(2)? }))
+            .map(|r| {
+                Ok(StoredRunbook {
+                    name: r.try_get("name")?,
+                    selector: r.try_get("selector")?,
+                    template: r.try_get("template")?,
+                })
+            })
             .collect()
     }
 
@@ -462,26 +468,26 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(RecentEvent {
-                    event_time: from_millis(r.try_get(0)?)?,
-                    access_key_id: r.try_get(1)?,
-                    event_name: r.try_get(2)?,
-                    source_ip: r.try_get(3)?,
-                    incident: r.try_get(4)?,
+                    event_time: from_millis(r.try_get("event_time")?)?,
+                    access_key_id: r.try_get("access_key_id")?,
+                    event_name: r.try_get("event_name")?,
+                    source_ip: r.try_get("source_ip")?,
+                    incident: r.try_get("incident_id")?,
                 })
             })
             .collect()
     }
 
     pub async fn s3_sources(&self) -> Result<Vec<SourceProgress>, StoreError> {
-        let rows = sqlx::query("SELECT source, COUNT(*), MAX(read_at) FROM s3_objects GROUP BY source ORDER BY source")
+        let rows = sqlx::query("SELECT source, COUNT(*) AS objects, MAX(read_at) AS last_read FROM s3_objects GROUP BY source ORDER BY source")
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
             .map(|r| {
                 Ok(SourceProgress {
-                    source: r.try_get(0)?,
-                    objects: r.try_get(1)?,
-                    last_read: from_millis(r.try_get(2)?)?,
+                    source: r.try_get("source")?,
+                    objects: r.try_get("objects")?,
+                    last_read: from_millis(r.try_get("last_read")?)?,
                 })
             })
             .collect()

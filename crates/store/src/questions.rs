@@ -34,14 +34,14 @@ const QUESTION_COLUMNS: &str = "id, incident_id, owner, created_at, expires_at, 
 
 fn question_from_row(r: &AnyRow) -> Result<OwnerQuestion, StoreError> {
     Ok(OwnerQuestion {
-        id: r.try_get(0)?,
-        incident_id: r.try_get(1)?,
-        owner: r.try_get(2)?,
-        created_at: from_millis(r.try_get(3)?)?,
-        expires_at: from_millis(r.try_get(4)?)?,
-        answered_at: r.try_get::<Option<i64>, _>(5)?.map(from_millis).transpose()?,
-        answer: r.try_get(6)?,
-        comment: r.try_get(7)?,
+        id: r.try_get("id")?,
+        incident_id: r.try_get("incident_id")?,
+        owner: r.try_get("owner")?,
+        created_at: from_millis(r.try_get("created_at")?)?,
+        expires_at: from_millis(r.try_get("expires_at")?)?,
+        answered_at: r.try_get::<Option<i64>, _>("answered_at")?.map(from_millis).transpose()?,
+        answer: r.try_get("answer")?,
+        comment: r.try_get("comment")?,
     })
 }
 

@@ -60,16 +60,16 @@ fn role_of(raw: String) -> Result<Role, StoreError> {
     raw.parse().map_err(|e: honeytrail_core::Invalid| StoreError::Corrupt { what: "role", detail: e.0 })
 }
 
-const USER_COLUMNS: &str = "u.id, u.name, u.role, u.must_change_password, u.disabled, u.created_at";
+const USER_COLUMNS: &str = "u.id AS user_id, u.name AS user_name, u.role AS user_role, u.must_change_password, u.disabled, u.created_at AS user_created_at";
 
 fn user_from_row(r: &AnyRow) -> Result<User, StoreError> {
     Ok(User {
-        id: r.try_get(0)?,
-        name: r.try_get(1)?,
-        role: role_of(r.try_get(2)?)?,
-        must_change_password: r.try_get::<i64, _>(3)? != 0,
-        disabled: r.try_get::<i64, _>(4)? != 0,
-        created_at: from_millis(r.try_get(5)?)?,
+        id: r.try_get("user_id")?,
+        name: r.try_get("user_name")?,
+        role: role_of(r.try_get("user_role")?)?,
+        must_change_password: r.try_get::<i64, _>("must_change_password")? != 0,
+        disabled: r.try_get::<i64, _>("disabled")? != 0,
+        created_at: from_millis(r.try_get("user_created_at")?)?,
     })
 }
 
@@ -152,7 +152,7 @@ impl Store {
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| Ok((user_from_row(&r)?, r.try_get(6)?))).transpose()
+        row.map(|r| Ok((user_from_row(&r)?, r.try_get("password_hash")?))).transpose()
     }
 
     pub async fn set_password(&self, user_id: i64, password_hash: &str, must_change: bool) -> Result<(), StoreError> {
@@ -213,7 +213,11 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| {
-            Ok(Session { user: user_from_row(&r)?, csrf: r.try_get(6)?, expires_at: from_millis(r.try_get(7)?)? })
+            Ok(Session {
+                user: user_from_row(&r)?,
+                csrf: r.try_get("csrf")?,
+                expires_at: from_millis(r.try_get("expires_at")?)?,
+            })
         })
         .transpose()
     }
@@ -258,7 +262,7 @@ impl Store {
     /// API tokens, of one user or of everyone.
     pub async fn api_tokens(&self, user: Option<&str>) -> Result<Vec<ApiToken>, StoreError> {
         let rows = sqlx::query(
-            "SELECT t.id, u.name, t.name, t.role, t.created_at, t.last_used_at, t.revoked_at FROM api_tokens t \
+            "SELECT t.id, u.name AS user_name, t.name, t.role, t.created_at, t.last_used_at, t.revoked_at FROM api_tokens t \
              JOIN users u ON u.id = t.user_id WHERE ($1 = '' OR u.name = $1) ORDER BY t.id",
         )
         .bind(user.unwrap_or(""))
@@ -267,13 +271,13 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(ApiToken {
-                    id: r.try_get(0)?,
-                    user: r.try_get(1)?,
-                    name: r.try_get(2)?,
-                    role: role_of(r.try_get(3)?)?,
-                    created_at: from_millis(r.try_get(4)?)?,
-                    last_used_at: r.try_get::<Option<i64>, _>(5)?.map(from_millis).transpose()?,
-                    revoked_at: r.try_get::<Option<i64>, _>(6)?.map(from_millis).transpose()?,
+                    id: r.try_get("id")?,
+                    user: r.try_get("user_name")?,
+                    name: r.try_get("name")?,
+                    role: role_of(r.try_get("role")?)?,
+                    created_at: from_millis(r.try_get("created_at")?)?,
+                    last_used_at: r.try_get::<Option<i64>, _>("last_used_at")?.map(from_millis).transpose()?,
+                    revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(from_millis).transpose()?,
                 })
             })
             .collect()
@@ -283,7 +287,7 @@ impl Store {
     pub async fn api_token_user(&self, token: &str) -> Result<Option<(User, Role)>, StoreError> {
         let hash = bearer_hash(token);
         let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS}, t.role, t.id FROM api_tokens t JOIN users u ON u.id = t.user_id \
+            "SELECT {USER_COLUMNS}, t.role AS token_role, t.id AS token_id FROM api_tokens t JOIN users u ON u.id = t.user_id \
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled = 0"
         ))
         .bind(&hash)
@@ -291,8 +295,8 @@ impl Store {
         .await?;
         let Some(r) = row else { return Ok(None) };
         let user = user_from_row(&r)?;
-        let role = role_of(r.try_get(6)?)?;
-        let id: i64 = r.try_get(7)?;
+        let role = role_of(r.try_get("token_role")?)?;
+        let id: i64 = r.try_get("token_id")?;
         self.exec(
             sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2").bind(millis(Utc::now())).bind(id),
         )
@@ -351,13 +355,13 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(AuditEntry {
-                    id: r.try_get(0)?,
-                    at: from_millis(r.try_get(1)?)?,
-                    actor: r.try_get(2)?,
-                    action: r.try_get(3)?,
-                    target: r.try_get(4)?,
-                    detail: r.try_get(5)?,
-                    from: r.try_get(6)?,
+                    id: r.try_get("id")?,
+                    at: from_millis(r.try_get("at")?)?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
+                    detail: r.try_get("detail")?,
+                    from: r.try_get("from_addr")?,
                 })
             })
             .collect()

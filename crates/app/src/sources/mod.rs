@@ -19,6 +19,7 @@ pub mod safety_net;
 pub mod sqs;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Result;
 use chrono::Duration;
@@ -48,6 +49,10 @@ pub async fn build_index(store: &Store) -> Result<KeyIndex> {
     }
     Ok(index)
 }
+
+/// Honey identities seen in documents that could not be parsed, by every
+/// sink of this process (each also logged as an error); `/metrics` shows it.
+pub static UNPARSED_HITS: AtomicU64 = AtomicU64::new(0);
 
 /// An incident a source opened or updated, and how.
 pub type Touched = (i64, &'static str);
@@ -102,6 +107,7 @@ impl Sink {
         }
         for hit in &outcome.unparsed_hits {
             self.unparsed_hits += 1;
+            UNPARSED_HITS.fetch_add(1, Ordering::Relaxed);
             tracing::error!(
                 origin,
                 hit = %hit,

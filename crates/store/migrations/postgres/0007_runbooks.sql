@@ -1,7 +1,0 @@
--- Runbooks: MiniJinja templates chosen per token label or placement format.
-CREATE TABLE runbooks (
-    name TEXT PRIMARY KEY,
-    selector TEXT NOT NULL,
-    template TEXT NOT NULL,
-    updated_at BIGINT NOT NULL
-);
