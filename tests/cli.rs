@@ -919,3 +919,35 @@ fn canarytokens_webhooks_match_imported_tokens() {
     let unknown = payload.replace("q8h2t9x0abc", "notours");
     assert_eq!(server.call("POST", "/ingest/canarytokens/hook-7f3a", &[], &unknown).0, 422);
 }
+
+/// `honeytrail … | head` ends quietly: a closed pipe stops the output
+/// without an error message (the default action of SIGPIPE).
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use std::io::{BufRead, BufReader};
+    let env = Env::new();
+    let csv_path = env.dir.path().join("many.csv");
+    let mut csv = String::from("access_key_id,host,path\n");
+    for i in 0..3000u64 {
+        let key = honeytrail_core::keyid::synthesize(123456789012, i);
+        csv.push_str(&format!("{key},host-{i},/home/u{i}/.aws/credentials\n"));
+    }
+    std::fs::write(&csv_path, &csv).unwrap();
+    env.run(&["token", "import", "aws", "--from", csv_path.to_str().unwrap()]).ok();
+    // Far more than a pipe holds, so the writer meets the closed end.
+    let mut child = env
+        .command(&["placement", "list", "--csv"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.starts_with("placement,access_key_id,host,path"), "{first}");
+    // The reader is gone now (dropped above): the rest of the output has nowhere to go.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.is_empty(), "no panic or error message on a closed pipe: {stderr}");
+    use std::os::unix::process::ExitStatusExt;
+    assert!(out.status.success() || out.status.signal() == Some(13), "{:?}", out.status);
+}

@@ -108,9 +108,13 @@ impl From<StoreError> for OpError {
             }
             StoreError::Refused(why) => OpError::conflict("conflict", why),
             e @ (StoreError::Duplicate { .. } | StoreError::ImportDuplicates { .. }) => {
-                OpError::conflict("conflict", e.to_string())
+                let hint = e.cli_hint();
+                OpError { cli_hint: hint, ..OpError::conflict("conflict", e.to_string()) }
             }
-            e @ StoreError::NoSecretKey => OpError::new(OpErrorKind::Unavailable, "no_data_key", e.to_string()),
+            e @ StoreError::NoSecretKey => {
+                let hint = e.cli_hint();
+                OpError { cli_hint: hint, ..OpError::new(OpErrorKind::Unavailable, "no_data_key", e.to_string()) }
+            }
             other => {
                 tracing::error!(error = %other, "store error");
                 OpError::new(OpErrorKind::Unavailable, "store_unavailable", "the database cannot be used now; retry")

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use honeytrail_aws::bootstrap::{Action, BootstrapConfig, ItemReport, Status};
+use honeytrail_aws::bootstrap::{Action, ItemReport, Status};
 
 use honeytrail_app::App;
 
@@ -21,23 +21,6 @@ pub struct BootstrapArgs {
     /// Print the plan without changing anything
     #[arg(long)]
     dry_run: bool,
-}
-
-pub async fn config_for(app: &App) -> Result<BootstrapConfig> {
-    let account = app.canary_account().await.identity().await?.account;
-    let region = app.config.aws.region.clone().unwrap_or_else(|| "us-east-1".into());
-    let c = &app.config.canary;
-    Ok(BootstrapConfig {
-        bucket: c.bucket.clone().unwrap_or_else(|| format!("cloudtrail-{account}-{region}")),
-        trail: c.trail.clone().unwrap_or_else(|| "account-trail".into()),
-        notifications_queue: c.notifications_queue.clone().unwrap_or_else(|| "cloudtrail-log-files".into()),
-        events_queue: c.events_queue.clone().unwrap_or_else(|| "cloudtrail-api-calls".into()),
-        rule: c.rule.clone().unwrap_or_else(|| "cloudtrail-api-calls".into()),
-        deny_group: app.config.mint.group_name.clone(),
-        deny_policy: app.config.mint.policy_name.clone(),
-        account,
-        region,
-    })
 }
 
 fn print(reports: &[ItemReport]) {
@@ -64,8 +47,9 @@ fn print(reports: &[ItemReport]) {
 }
 
 pub async fn run(app: &App, cmd: AwsCommand) -> Result<ExitCode> {
-    let config = config_for(app).await?;
-    let account = app.canary_account().await;
+    let ops = app.ops().await?;
+    let actor = app.acting();
+    let config = ops.canary_setup().await?;
     match cmd {
         AwsCommand::Bootstrap(a) => {
             println!(
@@ -79,12 +63,12 @@ pub async fn run(app: &App, cmd: AwsCommand) -> Result<ExitCode> {
                 config.rule,
                 if a.dry_run { " — dry run, nothing changes" } else { "" }
             );
-            let reports = account.bootstrap(&config, a.dry_run).await?;
+            let reports = ops.bootstrap(&actor, &config, a.dry_run).await?;
             print(&reports);
             Ok(ExitCode::SUCCESS)
         }
         AwsCommand::Verify => {
-            let reports = account.verify(&config).await?;
+            let reports = ops.verify(&actor, &config).await?;
             print(&reports);
             let bad = reports.iter().filter(|r| r.status != Status::Ok).count();
             if bad == 0 {

@@ -2,6 +2,17 @@
 //! outside (every CloudTrail field is written by whoever made the call) is
 //! made safe to show on a terminal or in a single-line log.
 
+/// A cell for a CSV file a person opens in a spreadsheet: text that would
+/// start a formula (`=`, `+`, `-`, `@`, a tab or carriage return) is prefixed
+/// with `'`, so a placement note or an audit detail written by someone else
+/// cannot run `=HYPERLINK(…)` or `=cmd|…` on the responder's machine.
+pub fn spreadsheet_cell(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => std::borrow::Cow::Owned(format!("'{s}")),
+        _ => std::borrow::Cow::Borrowed(s),
+    }
+}
+
 /// Text with every control character (C0, DEL, C1, and the bidirectional
 /// overrides that reorder what a reader sees) shown as a `\u{…}` escape, so
 /// an attacker-written user agent cannot move the cursor, change colours,
@@ -72,5 +83,16 @@ mod tests {
         assert_eq!(printable("\u{202e}gpj.exe"), "\\u{202e}gpj.exe");
         assert_eq!(printable("\u{9b}31m"), "\\u{9b}31m");
         assert!(!printable("é ü 日本").contains('\\'));
+    }
+
+    #[test]
+    fn spreadsheet_cells_never_start_a_formula() {
+        use super::spreadsheet_cell;
+        assert_eq!(spreadsheet_cell("=HYPERLINK(\"http://x\")"), "'=HYPERLINK(\"http://x\")");
+        for s in ["+1", "-1+1", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(spreadsheet_cell(s).starts_with('\''), "{s:?}");
+        }
+        assert_eq!(spreadsheet_cell("maria-mbp"), "maria-mbp");
+        assert_eq!(spreadsheet_cell(""), "");
     }
 }

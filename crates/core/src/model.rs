@@ -128,6 +128,11 @@ macro_rules! str_enum {
 str_enum!(TokenKind { AwsMinted => "aws-minted", AwsImported => "aws-imported" });
 str_enum!(TokenState { Active => "active", Retired => "retired" });
 
+/// The fields of a place, by the names every front door uses for them: the
+/// API body and the web form, the command line's flags (`--host`, `--path`,
+/// `--owner`, …), import file columns and the CSV export header.
+pub const PLACEMENT_FIELDS: [&str; 8] = ["host", "path", "owner", "asset", "serial", "format", "placed_by", "notes"];
+
 /// A registered honey token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Token {
@@ -195,6 +200,23 @@ pub struct Spot {
     pub placed_by: Option<String>,
     pub notes: Option<String>,
     pub labels: Labels,
+}
+
+impl Spot {
+    /// A field by its name in [`PLACEMENT_FIELDS`].
+    pub fn field(&self, name: &str) -> Option<&str> {
+        match name {
+            "host" => Some(&self.host),
+            "path" => Some(&self.path),
+            "owner" => self.owner.as_deref(),
+            "asset" => self.asset.as_deref(),
+            "serial" => self.serial.as_deref(),
+            "format" => self.format.as_deref(),
+            "placed_by" => self.placed_by.as_deref(),
+            "notes" => self.notes.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 /// One hop in a token's chain of custody: a place the secret passed through.

@@ -380,7 +380,7 @@ pub(super) fn audit_csv(entries: &[honeytrail_store::AuditEntry]) -> ApiResult {
     let fail = |e: csv::Error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "export_failed", e.to_string());
     w.write_record(["id", "at", "actor", "action", "target", "detail", "from"]).map_err(fail)?;
     for e in entries {
-        w.write_record([
+        let row = [
             e.id.to_string(),
             e.at.to_rfc3339(),
             e.actor.clone(),
@@ -388,8 +388,11 @@ pub(super) fn audit_csv(entries: &[honeytrail_store::AuditEntry]) -> ApiResult {
             e.target.clone(),
             e.detail.clone().unwrap_or_default(),
             e.from.clone().unwrap_or_default(),
-        ])
-        .map_err(fail)?;
+        ];
+        // Actors, targets and details can be written by others (an employee's
+        // report, a user name): defused for the spreadsheet it will open in.
+        w.write_record(row.iter().map(|c| honeytrail_core::encoding::spreadsheet_cell(c).into_owned()))
+            .map_err(fail)?;
     }
     let out =
         w.into_inner().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "export_failed", e.to_string()))?;

@@ -1,6 +1,8 @@
 use honeytrail_core::secret::SecretError;
 
-/// Everything that can go wrong in the store, each naming what to do.
+/// Everything that can go wrong in the store, each naming the thing. Hints
+/// that name a command are added by the front door that has one
+/// ([`StoreError::cli_hint`]), so the web UI never shows them.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{0}")]
@@ -20,19 +22,15 @@ pub enum StoreError {
     },
     #[error("the database schema is at version {found}, newer than this honeytrail knows ({known}); upgrade honeytrail before using this database")]
     SchemaTooNew { found: i64, known: i64 },
-    #[error(
-        "access key {access_key_id} is already registered (token #{existing_id}); use `token show {access_key_id}`"
-    )]
+    #[error("access key {access_key_id} is already registered (token #{existing_id})")]
     Duplicate { access_key_id: String, existing_id: i64 },
-    #[error("the import holds {count} access key(s) that are already registered or repeated, e.g. {example}; nothing was imported (pass --skip-existing to import the rest)")]
+    #[error("the import holds {count} access key(s) that are already registered or repeated, e.g. {example}; nothing was imported")]
     ImportDuplicates { count: usize, example: String },
     #[error("{0}")]
     Refused(String),
     #[error("{0} not found")]
     NotFound(String),
-    #[error(
-        "the store has no data key to seal honey secrets with; run `honeytrail init` or set HONEYTRAIL_SECRET_KEY"
-    )]
+    #[error("the store has no data key to seal honey secrets with")]
     NoSecretKey,
     #[error(transparent)]
     Secret(#[from] SecretError),
@@ -40,4 +38,18 @@ pub enum StoreError {
     Corrupt { what: &'static str, detail: String },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// What to run at the command line about this error, if anything.
+    pub fn cli_hint(&self) -> Option<String> {
+        match self {
+            StoreError::Duplicate { access_key_id, .. } => {
+                Some(format!("`honeytrail token show {access_key_id}` shows it"))
+            }
+            StoreError::ImportDuplicates { .. } => Some("pass --skip-existing to import the rest".into()),
+            StoreError::NoSecretKey => Some("run `honeytrail init`, or set HONEYTRAIL_SECRET_KEY".into()),
+            _ => None,
+        }
+    }
 }

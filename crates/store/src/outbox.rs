@@ -227,9 +227,7 @@ impl Store {
         }
         let known: Vec<String> = self.channels().await?.into_iter().map(|c| c.name).collect();
         if let Some(missing) = route.channels.iter().find(|c| !known.contains(c)) {
-            return Err(StoreError::Refused(format!(
-                "no channel is named {missing:?}; add it first (`honeytrail channel list`)"
-            )));
+            return Err(StoreError::Refused(format!("no channel is named {missing:?}; add the channel first")));
         }
         if sqlx::query("SELECT 1 FROM routes WHERE name = $1")
             .bind(&route.name)

@@ -7,6 +7,7 @@ use chrono::Utc;
 use honeytrail_core::access::Permission;
 use honeytrail_core::keyid::{self, AccountDecode};
 use honeytrail_core::model::parse_label;
+use honeytrail_core::model::PLACEMENT_FIELDS;
 use honeytrail_core::{Labels, NewToken, Secret, Spot, Token, TokenKind};
 use honeytrail_store::{ImportRow, ImportSummary, NewHop};
 use serde::Deserialize;
@@ -49,25 +50,15 @@ pub enum FileFormat {
     Jsonl,
 }
 
-/// The columns an import file may have: the token's, then the placement's.
-pub const COLUMNS: &[&str] = &[
-    "access_key_id",
-    "secret_access_key",
-    "user_name",
-    "user_arn",
-    "account_id",
-    "source",
-    "memo",
-    "labels",
-    "host",
-    "path",
-    "owner",
-    "asset",
-    "serial",
-    "format",
-    "placed_by",
-    "notes",
-];
+/// The token's columns an import file may have; the placement's are
+/// [`PLACEMENT_FIELDS`], the same names as everywhere else.
+pub const TOKEN_COLUMNS: [&str; 8] =
+    ["access_key_id", "secret_access_key", "user_name", "user_arn", "account_id", "source", "memo", "labels"];
+
+/// Every column an import file may have.
+pub fn columns() -> impl Iterator<Item = &'static str> {
+    TOKEN_COLUMNS.into_iter().chain(PLACEMENT_FIELDS)
+}
 
 fn account_for(key: &str, given: Option<String>) -> Option<String> {
     given.or_else(|| match keyid::decode_account(key) {
@@ -177,8 +168,9 @@ type Record = BTreeMap<String, String>;
 
 fn check_columns<'a>(names: impl Iterator<Item = &'a str>) -> OpResult<()> {
     for name in names {
-        if !COLUMNS.contains(&name) {
-            return Err(OpError::invalid(format!("unknown column {name:?}; known columns: {}", COLUMNS.join(", "))));
+        if !columns().any(|c| c == name) {
+            let known: Vec<&str> = columns().collect();
+            return Err(OpError::invalid(format!("unknown column {name:?}; known columns: {}", known.join(", "))));
         }
     }
     Ok(())

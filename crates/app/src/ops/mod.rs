@@ -10,6 +10,7 @@
 //! the API from `crates/server/src/api.rs`, the UI from `ui.rs`.
 
 pub mod alerting;
+pub mod canary;
 pub mod custody;
 pub mod import;
 pub mod incidents;

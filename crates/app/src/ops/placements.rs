@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use honeytrail_core::access::Permission;
 use honeytrail_core::bait::Format;
+use honeytrail_core::encoding::spreadsheet_cell;
+use honeytrail_core::model::PLACEMENT_FIELDS;
 use honeytrail_core::{Labels, Placement, Spot};
 use honeytrail_store::{PlacedToken, PlacementFilter};
 use serde::Deserialize;
@@ -118,42 +120,22 @@ impl Ops {
     }
 }
 
-/// The placements as CSV, for spreadsheets.
+/// The placements as CSV, for spreadsheets: the placement's number and key,
+/// its fields in [`PLACEMENT_FIELDS`] order, then when it was placed and
+/// removed, and its labels. Cells that would start a formula are defused.
 pub fn write_csv(placements: &[PlacedToken], out: impl std::io::Write) -> Result<(), csv::Error> {
     let mut w = csv::Writer::from_writer(out);
-    w.write_record([
-        "placement",
-        "access_key_id",
-        "host",
-        "path",
-        "owner",
-        "asset",
-        "serial",
-        "format",
-        "placed_by",
-        "placed_at",
-        "removed_at",
-        "notes",
-        "labels",
-    ])?;
+    let header =
+        ["placement", "access_key_id"].into_iter().chain(PLACEMENT_FIELDS).chain(["placed_at", "removed_at", "labels"]);
+    w.write_record(header)?;
     for p in placements {
         let s = &p.placement.spot;
-        let opt = |o: &Option<String>| o.clone().unwrap_or_default();
-        w.write_record([
-            p.placement.id.to_string(),
-            p.access_key_id.clone(),
-            s.host.clone(),
-            s.path.clone(),
-            opt(&s.owner),
-            opt(&s.asset),
-            opt(&s.serial),
-            opt(&s.format),
-            opt(&s.placed_by),
-            p.placement.placed_at.to_rfc3339(),
-            p.placement.removed_at.map(|r| r.to_rfc3339()).unwrap_or_default(),
-            opt(&s.notes),
-            honeytrail_core::model::labels_text(&s.labels),
-        ])?;
+        let mut row = vec![p.placement.id.to_string(), p.access_key_id.clone()];
+        row.extend(PLACEMENT_FIELDS.iter().map(|f| s.field(f).unwrap_or("").to_string()));
+        row.push(p.placement.placed_at.to_rfc3339());
+        row.push(p.placement.removed_at.map(|r| r.to_rfc3339()).unwrap_or_default());
+        row.push(honeytrail_core::model::labels_text(&s.labels));
+        w.write_record(row.iter().map(|cell| spreadsheet_cell(cell).into_owned()))?;
     }
     w.flush()?;
     Ok(())
