@@ -216,11 +216,15 @@ fn config_section(profile: &str) -> String {
 /// Why a bait entry could not be merged into an existing file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MergeError {
-    #[error("the file already has a profile [{0}]; choose another --profile, or pass --force to replace that profile (a backup is kept)")]
+    #[error(
+        "the file already has a profile [{0}]; choose another profile, or replace that profile (a backup is kept)"
+    )]
     ProfileExists(String),
-    #[error("the file already sets {0}; pass --force to replace those lines (a backup is kept), or render into another file")]
+    #[error("the file already sets {0}; replace those lines (a backup is kept), or render into another file")]
     VariablesExist(String),
-    #[error("the file already exists and {0} files are not merged; pass --force to replace it (a backup is kept), or choose another path")]
+    #[error(
+        "the file already exists and {0} files are not merged; replace it (a backup is kept), or choose another path"
+    )]
     FileExists(Format),
 }
 
@@ -332,6 +336,17 @@ mod tests {
         profile: "prod",
         region: "us-east-1",
     };
+
+    #[test]
+    fn merge_refusals_name_no_command_line_flags() {
+        for e in [
+            MergeError::ProfileExists("prod".into()),
+            MergeError::VariablesExist("AWS_ACCESS_KEY_ID".into()),
+            MergeError::FileExists(Format::Python),
+        ] {
+            assert!(!e.to_string().contains("--"), "{e}");
+        }
+    }
 
     #[test]
     fn snapshots_of_every_format() {

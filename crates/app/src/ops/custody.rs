@@ -154,7 +154,10 @@ impl Ops {
             Err(e) => return Err(file_error(&path, "read", e)),
         };
         let Merged { content, replaced } = bait::merge(format, existing.as_deref().unwrap_or(""), &input, r.force)
-            .map_err(|e| OpError::conflict("exists", format!("not writing {}: {e}", path.display())))?;
+            .map_err(|e| {
+                OpError::conflict("exists", format!("not writing {}: {e}", path.display()))
+                    .with_cli_hint("--profile names another profile; --force replaces, keeping a backup")
+            })?;
         let backup = match &existing {
             Some(text) => Some(write_backup(&path, text)?),
             None => None,

@@ -191,11 +191,7 @@ impl Ops {
         match store.insert_token(&new, &[], &[hop]).await {
             Ok(token) => Ok(token),
             Err(e) => {
-                let cleanup = async {
-                    account.delete_key(&key.user_name, &key.access_key_id).await?;
-                    account.delete_user_if_unused(&key.user_name).await
-                }
-                .await;
+                let cleanup = undo_mint(account, key).await;
                 let e = OpError::from(e);
                 Err(match cleanup {
                     Ok(_) => OpError {
@@ -251,11 +247,7 @@ impl Ops {
         let token = match store.record_rotation(old.id, &new, &[hop], Utc::now()).await {
             Ok(t) => t,
             Err(e) => {
-                let cleanup = async {
-                    account.delete_key(&key.user_name, &key.access_key_id).await?;
-                    account.delete_user_if_unused(&key.user_name).await
-                }
-                .await;
+                let cleanup = undo_mint(&account, &key).await;
                 let e = OpError::from(e);
                 let what = match cleanup {
                     Ok(_) => "the new key was deleted again".to_string(),
@@ -313,6 +305,12 @@ impl Ops {
             )
         })
     }
+}
+
+/// Deletes a key just minted (and its user, unless it holds another key).
+async fn undo_mint(account: &CanaryAccount, key: &MintedKey) -> Result<bool, AwsError> {
+    account.delete_key(&key.user_name, &key.access_key_id).await?;
+    account.delete_user_if_unused(&key.user_name).await
 }
 
 async fn user_with_one_key(store: &Store) -> OpResult<Option<String>> {
