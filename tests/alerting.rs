@@ -145,8 +145,8 @@ fn webhook_targets_are_checked() {
     assert!(out.stderr.contains("link-local and metadata"), "{}", out.stderr);
     let out = env.run(&["channel", "add", "webhook", "ftp", "--url", "ftp://example.com/x"]).fails();
     assert!(out.stderr.contains("http:// or https://"), "{}", out.stderr);
-    let port = honeytrail_testkit::free_port();
-    let receiver = Receiver::start(port, vec![]);
+    let receiver = Receiver::start(0, vec![]);
+    let port = receiver.port;
     env.run(&["channel", "add", "webhook", "soc", "--url", &format!("http://127.0.0.1:{port}/")]).ok();
     env.run(&["channel", "test", "soc"]).ok();
     let body: serde_json::Value = serde_json::from_str(&receiver.requests.lock().unwrap()[0].1).unwrap();
@@ -156,8 +156,8 @@ fn webhook_targets_are_checked() {
 #[test]
 fn a_dispatcher_killed_mid_delivery_loses_nothing() {
     let env = Env::new();
-    let port = honeytrail_testkit::free_port();
-    let receiver = Receiver::start(port, vec!["HANG"]);
+    let receiver = Receiver::start(0, vec!["HANG"]);
+    let port = receiver.port;
     incident_with_channel(&env, port);
     // A dispatcher holds the delivery (lease 2 s) and is killed with SIGKILL while the receiver has not answered.
     let mut dispatcher = env
@@ -190,8 +190,8 @@ fn a_dispatcher_killed_mid_delivery_loses_nothing() {
 #[test]
 fn alerts_reach_a_json_lines_file_for_the_siem() {
     let env = Env::new();
-    let port = honeytrail_testkit::free_port();
-    let _receiver = Receiver::start(port, vec![]);
+    let _receiver = Receiver::start(0, vec![]);
+    let port = _receiver.port;
     incident_with_channel(&env, port);
     let file = env.dir.path().join("siem/alerts.jsonl");
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
@@ -212,8 +212,8 @@ fn alerts_reach_a_json_lines_file_for_the_siem() {
 #[test]
 fn slack_gets_a_block_kit_message() {
     let env = Env::new();
-    let port = honeytrail_testkit::free_port();
-    let receiver = Receiver::start(port, vec!["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"]);
+    let receiver = Receiver::start(0, vec!["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"]);
+    let port = receiver.port;
     env.run(&["token", "import", "aws", "--access-key-id", KEY, "--user-name", "svc-reader"]).ok();
     env.run(&["placement", "add", KEY, "--host", "maria-mbp", "--path", "~/.aws/credentials", "--owner", "Maria"]).ok();
     env.run_stdin(&["channel", "add", "slack", "secops"], &format!("http://127.0.0.1:{port}/services/T0/B0/XYZ\n"))
@@ -271,8 +271,8 @@ fn slack_gets_a_block_kit_message() {
 #[test]
 fn teams_gets_an_adaptive_card() {
     let env = Env::new();
-    let port = honeytrail_testkit::free_port();
-    let receiver = Receiver::start(port, vec![]);
+    let receiver = Receiver::start(0, vec![]);
+    let port = receiver.port;
     env.run(&["token", "import", "aws", "--access-key-id", KEY]).ok();
     env.run_stdin(&["channel", "add", "teams", "ir"], &format!("http://127.0.0.1:{port}/webhookb2/abc\n")).ok();
     env.run(&["channel", "test", "ir"]).ok();
@@ -465,8 +465,8 @@ fn routes_send_alerts_to_the_right_channels() {
 #[test]
 fn alerts_carry_the_runbook_chosen_for_the_token() {
     let env = Env::new();
-    let port = honeytrail_testkit::free_port();
-    let receiver = Receiver::start(port, vec![]);
+    let receiver = Receiver::start(0, vec![]);
+    let port = receiver.port;
     incident_with_channel(&env, port);
     env.run(&["deliver", "--once"]).ok();
     let first: serde_json::Value = serde_json::from_str(&receiver.requests.lock().unwrap()[0].1).unwrap();

@@ -769,8 +769,8 @@ fn end_to_end_on_moto_s3_notifications_and_eventbridge() {
     assert_eq!(env.run(&["incident", "list", "--json"]).ok().json().as_array().unwrap().len(), 1);
 
     // And the responder gets it: a signed webhook with the placement sentence and the custody chain.
-    let port = honeytrail_testkit::free_port();
-    let receiver = Receiver::start(port, vec![]);
+    let receiver = Receiver::start(0, vec![]);
+    let port = receiver.port;
     env.run_stdin(
         &["channel", "add", "webhook", "soc", "--url", &format!("http://127.0.0.1:{port}/"), "--secret-stdin"],
         "e2e-secret\n",

@@ -170,11 +170,16 @@ impl Drop for Server {
 /// scripted response (then 200).
 pub struct Receiver {
     pub requests: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    /// The port it listens on (the one asked for, or one the system chose for 0).
+    pub port: u16,
 }
 
 impl Receiver {
+    /// Listens on `port`; 0 lets the system choose, which never races with
+    /// another test for a port found free a moment before.
     pub fn start(port: u16, script: Vec<&'static str>) -> Receiver {
         let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let port = listener.local_addr().unwrap().port();
         let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = requests.clone();
         let script = std::sync::Arc::new(std::sync::Mutex::new(script.into_iter()));
@@ -216,7 +221,7 @@ impl Receiver {
                 });
             }
         });
-        Receiver { requests }
+        Receiver { requests, port }
     }
 }
 
