@@ -3,13 +3,14 @@
 //! the typed record, and marks it done; a channel that cannot take it is
 //! retried later, never marked delivered.
 
+mod common;
+
 use chrono::{Duration, Utc};
 use honeytrail_alert::ChannelConfig;
 use honeytrail_app::dispatch::{dispatch, Pass, Settings};
 use honeytrail_core::incident::TokenEvent;
 use honeytrail_core::record::AlertRecord;
-use honeytrail_core::{NewToken, Secret, SecretBox};
-use honeytrail_store::Store;
+use honeytrail_core::Secret;
 
 fn event(token_id: i64, id: &str) -> TokenEvent {
     TokenEvent {
@@ -43,13 +44,7 @@ fn settings() -> Settings {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pass_delivers_the_typed_record_once_and_retries_what_failed() {
-    let (dir, url) = honeytrail_testkit::sqlite_database();
-    let key = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
-    let store = Store::open(&url, Some(key)).await.unwrap();
-    let token = store
-        .insert_token(&NewToken { access_key_id: "AKIARZPUZDIKAWS2LJNF".into(), ..NewToken::default() }, &[], &[])
-        .await
-        .unwrap();
+    let (dir, store, token) = common::store_with_token("AKIARZPUZDIKAWS2LJNF").await;
     let lines = dir.path().join("alerts.jsonl");
     let good = ChannelConfig::JsonLines(honeytrail_alert::JsonLinesConfig { path: lines.display().to_string() });
     store.add_channel("siem", good.kind(), &Secret::new(good.to_json())).await.unwrap();

@@ -2,25 +2,19 @@
 //! incidents, and a honey key in a document that cannot be parsed is
 //! counted for `/metrics` (and logged), never dropped silently.
 
+mod common;
+
 use std::sync::atomic::Ordering;
 
 use honeytrail_app::config::Config;
 use honeytrail_app::sources::{Sink, UNPARSED_HITS};
 use honeytrail_app::Ops;
-use honeytrail_core::{NewToken, SecretBox};
 use honeytrail_ingest::index::{KeyIndex, TokenRef};
 use honeytrail_ingest::Detector;
-use honeytrail_store::Store;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sink_stores_once_and_counts_unparsed_hits() {
-    let (_dir, url) = honeytrail_testkit::sqlite_database();
-    let key = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
-    let store = Store::open(&url, Some(key)).await.unwrap();
-    let token = store
-        .insert_token(&NewToken { access_key_id: "AKIARZPUZDIKAWS2LJNF".into(), ..NewToken::default() }, &[], &[])
-        .await
-        .unwrap();
+    let (_dir, store, token) = common::store_with_token("AKIARZPUZDIKAWS2LJNF").await;
     let ops = Ops::new(store, Config::default());
     let mut index = KeyIndex::new();
     index.insert(TokenRef { token_id: token.id, retired: false }, "AKIARZPUZDIKAWS2LJNF", None, None);
