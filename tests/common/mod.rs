@@ -56,6 +56,8 @@ impl Env {
         }
         std::fs::create_dir_all(self.home()).unwrap();
         cmd.env("HOME", self.home()).env("USER", "alice").arg("--data-dir").arg(self.data());
+        // JSON-lines channels of the tests write into the test's own directory.
+        cmd.env("HONEYTRAIL_ALERTS_JSONL_DIR", self.dir.path());
         if let Some(db) = &self.database {
             cmd.args(["--database", db]);
         }

@@ -12,6 +12,7 @@
 pub mod channels;
 pub mod retry;
 pub mod runbook;
+pub mod target;
 pub mod text;
 
 pub use channels::jsonl::JsonLinesConfig;
@@ -26,7 +27,9 @@ pub use honeytrail_core::record::SCHEMA;
 #[derive(Debug, Clone)]
 pub struct Sender {
     pub client: reqwest::Client,
-    /// When not empty, the only hosts HTTP alerts may go to (`example.com`
-    /// exactly, `.example.com` any host under it).
+    /// When not empty, the only hosts alerts may go to (`example.com`
+    /// exactly, `.example.com` any host under it): HTTP, syslog and SMTP.
     pub allowed_hosts: Vec<String>,
+    /// Where JSON-lines files may be written.
+    pub files: channels::jsonl::FilePolicy,
 }

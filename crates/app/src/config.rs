@@ -111,6 +111,9 @@ min_update_interval_seconds = 60
 # Link-local and cloud metadata addresses are refused in any case.
 #                                             HONEYTRAIL_ALERTS_ALLOWED_HOSTS (comma-separated)
 allowed_hosts = []
+# JSON-lines channels write only inside this directory (never into the data
+# directory); files are created 0600.           HONEYTRAIL_ALERTS_JSONL_DIR
+jsonl_dir = "/var/log/honeytrail"
 # "Was this you?" links sent to placement owners work once, for this many days.
 owner_link_days = 14
 
@@ -209,6 +212,7 @@ pub struct AlertsSection {
     pub min_update_interval_seconds: u64,
     pub allowed_hosts: Vec<String>,
     pub owner_link_days: u32,
+    pub jsonl_dir: PathBuf,
 }
 
 impl Default for AlertsSection {
@@ -219,6 +223,7 @@ impl Default for AlertsSection {
             min_update_interval_seconds: 60,
             allowed_hosts: Vec::new(),
             owner_link_days: 14,
+            jsonl_dir: PathBuf::from(honeytrail_alert::channels::jsonl::DEFAULT_DIR),
         }
     }
 }
@@ -407,6 +412,9 @@ impl Config {
         }
         if let Some(v) = env("HONEYTRAIL_ALERTS_ALLOWED_HOSTS") {
             self.alerts.allowed_hosts = v.split(',').map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect();
+        }
+        if let Some(v) = env("HONEYTRAIL_ALERTS_JSONL_DIR") {
+            self.alerts.jsonl_dir = PathBuf::from(v);
         }
         if let Some(v) = env("HONEYTRAIL_SERVE_WATCH") {
             self.serve.watch = v.split(',').map(|w| w.trim().to_string()).filter(|w| !w.is_empty()).collect();

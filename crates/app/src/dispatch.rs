@@ -25,6 +25,8 @@ pub struct Settings {
     pub timeout: StdDuration,
     pub lease: Duration,
     pub allowed_hosts: Vec<String>,
+    /// Where JSON-lines channels may write.
+    pub files: honeytrail_alert::channels::jsonl::FilePolicy,
     /// Where people reach the UI, for links in alerts.
     pub public_url: String,
     /// How long a "was this you?" link works.
@@ -38,19 +40,18 @@ impl Settings {
             timeout: StdDuration::from_secs(a.timeout_seconds.max(1)),
             lease: Duration::seconds(a.lease_seconds.max(1) as i64),
             allowed_hosts: a.allowed_hosts.clone(),
+            files: honeytrail_alert::channels::jsonl::FilePolicy {
+                dir: a.jsonl_dir.clone(),
+                protected: config.data_dir.clone(),
+            },
             public_url: config.serve.public_url(),
             owner_link_ttl: Duration::days(a.owner_link_days.max(1) as i64),
         }
     }
 
     pub fn sender(&self) -> Result<Sender> {
-        let client = reqwest::Client::builder()
-            .timeout(self.timeout)
-            .connect_timeout(StdDuration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .context("cannot build the HTTP client")?;
-        Ok(Sender { client, allowed_hosts: self.allowed_hosts.clone() })
+        let client = honeytrail_alert::target::client(self.timeout).context("cannot build the HTTP client")?;
+        Ok(Sender { client, allowed_hosts: self.allowed_hosts.clone(), files: self.files.clone() })
     }
 }
 

@@ -32,11 +32,12 @@ fn event(token_id: i64, id: &str) -> TokenEvent {
     }
 }
 
-fn settings() -> Settings {
+fn settings(jsonl_dir: &std::path::Path) -> Settings {
     Settings {
         timeout: std::time::Duration::from_secs(2),
         lease: Duration::seconds(30),
         allowed_hosts: Vec::new(),
+        files: honeytrail_alert::channels::jsonl::FilePolicy { dir: jsonl_dir.to_path_buf(), protected: None },
         public_url: "https://honeytrail.example.com".into(),
         owner_link_ttl: Duration::days(1),
     }
@@ -48,12 +49,15 @@ async fn a_pass_delivers_the_typed_record_once_and_retries_what_failed() {
     let lines = dir.path().join("alerts.jsonl");
     let good = ChannelConfig::JsonLines(honeytrail_alert::JsonLinesConfig { path: lines.display().to_string() });
     store.add_channel("siem", good.kind(), &Secret::new(good.to_json())).await.unwrap();
-    // A file under a path that is a directory cannot be appended to.
-    let bad = ChannelConfig::JsonLines(honeytrail_alert::JsonLinesConfig { path: dir.path().display().to_string() });
+    // A path that is a directory cannot be appended to.
+    std::fs::create_dir(dir.path().join("a-directory")).unwrap();
+    let bad = ChannelConfig::JsonLines(honeytrail_alert::JsonLinesConfig {
+        path: dir.path().join("a-directory").display().to_string(),
+    });
     store.add_channel("broken", bad.kind(), &Secret::new(bad.to_json())).await.unwrap();
 
     store.record_event(&event(token.id, "e-1"), Duration::hours(1)).await.unwrap();
-    let settings = settings();
+    let settings = settings(dir.path());
     let sender = settings.sender().unwrap();
     let pass = dispatch(&store, &sender, &settings).await.unwrap();
     assert_eq!(pass, Pass { delivered: 1, retrying: 1, dead: 0 });

@@ -29,8 +29,48 @@ async fn the_sink_stores_once_and_counts_unparsed_hits() {
     assert_eq!(sink.take_touched(), vec![(1, "incident.opened")]);
 
     let before = UNPARSED_HITS.load(Ordering::Relaxed);
+    // A whole record in a cut document is read; a key outside every record is counted.
     let broken = format!(r#"{{"Records":[{record},{{"eventVersion":"#);
     sink.document("broken", &detector.document(broken.as_bytes(), "test", "broken")).await.unwrap();
+    assert_eq!((sink.matches, sink.duplicates, sink.unparsed_hits), (3, 2, 0));
+    let stray = format!(r#"{{"Records":[{record}],"note":{{"accessKeyId":"AKIARZPUZDIKAWS2LJNF"}}}}"#);
+    sink.document("stray", &detector.document(stray.as_bytes(), "test", "stray")).await.unwrap();
     assert_eq!(sink.unparsed_hits, 1);
     assert_eq!(UNPARSED_HITS.load(Ordering::Relaxed), before + 1, "counted for /metrics");
+}
+
+/// What an intruder puts into request parameters (bytes a strict JSON
+/// parser refuses) neither costs the EventBridge event nor gets a 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_eventbridge_bodies_still_open_incidents() {
+    let (_dir, store, _token) = common::store_with_token("AKIARZPUZDIKAWS2LJNF").await;
+    let ops = Ops::new(store.clone(), Config::default());
+    let receivers = honeytrail_app::sources::receivers::Receivers::new(&ops).await.unwrap();
+    let event = |id: &str, params: &[u8]| {
+        let head = format!(
+            r#"{{"version":"0","detail-type":"AWS API Call via CloudTrail","source":"aws.s3","detail":{{"eventVersion":"1.09","userIdentity":{{"accessKeyId":"AKIARZPUZDIKAWS2LJNF"}},"eventTime":"2026-11-28T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","eventID":"{id}","requestParameters":{{"p":"#
+        );
+        [head.as_bytes(), params, b"}}}"].concat()
+    };
+    let deep = format!("{}0{}", "[".repeat(200), "]".repeat(200));
+    for (id, params) in [
+        ("surrogate", br#""\ud800""#.to_vec()),
+        ("utf8", vec![b'"', 0xff, b'"']),
+        ("deep", deep.into_bytes()),
+        ("control", b"\"\x1b[2J\"".to_vec()),
+    ] {
+        let body = event(id, &params);
+        assert!(serde_json::from_slice::<serde_json::Value>(&body).is_err(), "{id}: strict JSON refuses it");
+        let accepted = receivers.eventbridge(&body).await.unwrap().unwrap_or_else(|r| panic!("{id}: refused: {r:?}"));
+        assert_eq!(accepted.matched, 1, "{id}");
+    }
+    let events = store.incident_events(1).await.unwrap();
+    let mut ids: Vec<&str> = events.iter().map(|(e, _)| e.event_id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["control", "deep", "surrogate", "utf8"]);
+    // Not JSON and no honey key: still refused as malformed.
+    assert!(matches!(
+        receivers.eventbridge(b"hello").await.unwrap(),
+        Err(honeytrail_app::sources::receivers::Refusal::Malformed(_))
+    ));
 }

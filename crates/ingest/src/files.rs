@@ -48,28 +48,44 @@ pub fn skip_by_name(path: &str) -> Option<SkipReason> {
 
 /// Reads a document: gunzips when the content is gzip (whatever the name),
 /// and stops past `limit` decompressed bytes.
-pub fn read_document(mut reader: impl Read, limit: u64) -> Result<Vec<u8>, SkipReason> {
+pub fn read_document(reader: impl Read, limit: u64) -> Result<Vec<u8>, SkipReason> {
+    match read_partial(reader, limit) {
+        (bytes, None) => Ok(bytes),
+        (_, Some(reason)) => Err(reason),
+    }
+}
+
+/// Reads a document as far as it can be read: a damaged gzip stream gives
+/// what decompressed before the damage, a document past `limit` its first
+/// `limit` bytes, each with the reason it is not whole. A cut document may
+/// still hold the intruder's calls; the detector reads it leniently.
+pub fn read_partial(mut reader: impl Read, limit: u64) -> (Vec<u8>, Option<SkipReason>) {
     let mut head = [0u8; 2];
     let mut got = 0;
     while got < 2 {
         match reader.read(&mut head[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
-            Err(e) => return Err(SkipReason::Io(e.to_string())),
+            Err(e) => return (Vec::new(), Some(SkipReason::Io(e.to_string()))),
         }
     }
     let chained = std::io::Cursor::new(head[..got].to_vec()).chain(reader);
     let mut buf = Vec::new();
-    let read = if head[..got] == [0x1f, 0x8b] {
-        MultiGzDecoder::new(chained).take(limit + 1).read_to_end(&mut buf).map_err(|e| SkipReason::Gzip(e.to_string()))
+    // On an error, read_to_end has kept what was read before it.
+    let damaged = if head[..got] == [0x1f, 0x8b] {
+        MultiGzDecoder::new(chained)
+            .take(limit + 1)
+            .read_to_end(&mut buf)
+            .err()
+            .map(|e| SkipReason::Gzip(e.to_string()))
     } else {
-        chained.take(limit + 1).read_to_end(&mut buf).map_err(|e| SkipReason::Io(e.to_string()))
+        chained.take(limit + 1).read_to_end(&mut buf).err().map(|e| SkipReason::Io(e.to_string()))
     };
-    read?;
     if buf.len() as u64 > limit {
-        return Err(SkipReason::TooLarge { limit });
+        buf.truncate(limit as usize);
+        return (buf, Some(SkipReason::TooLarge { limit }));
     }
-    Ok(buf)
+    (buf, damaged)
 }
 
 /// The outcome for one file.
@@ -91,14 +107,10 @@ pub fn scan_file(detector: &Detector, path: &Path, limit: u64) -> FileOutcome {
     if let Some(reason) = skip_by_name(&path.to_string_lossy()) {
         return skip(reason);
     }
-    let bytes = match std::fs::File::open(path) {
-        Ok(f) => match read_document(std::io::BufReader::new(f), limit) {
-            Ok(b) => b,
-            Err(reason) => return skip(reason),
-        },
+    let outcome = match std::fs::File::open(path) {
+        Ok(f) => detector.read(std::io::BufReader::new(f), limit, "cloudtrail-file", &path.display().to_string()),
         Err(e) => return skip(SkipReason::Io(e.to_string())),
     };
-    let outcome = detector.document(&bytes, "cloudtrail-file", &path.display().to_string());
     FileOutcome { path: path.to_path_buf(), compressed_bytes, outcome }
 }
 
@@ -140,5 +152,25 @@ mod tests {
         truncated.truncate(truncated.len() / 2);
         assert_eq!(read_document(&truncated[..], 1 << 20).unwrap_err().kind(), "gzip");
         assert_eq!(read_document(&b""[..], 10).unwrap(), b"");
+    }
+
+    #[test]
+    fn a_cut_gzip_file_is_scanned_as_far_as_it_goes() {
+        let mut index = crate::index::KeyIndex::new();
+        index.insert(crate::index::TokenRef { token_id: 1, retired: false }, "AKIARZPUZDIKAWS2LJNF", None, None);
+        let detector = Detector::new(index);
+        let hit = r#"{"eventVersion":"1.08","eventID":"e1","eventName":"ListBuckets","userIdentity":{"accessKeyId":"AKIARZPUZDIKAWS2LJNF"}}"#;
+        let filler: String =
+            (0..2000).map(|n| format!(r#",{{"eventVersion":"1.08","eventID":"f{n}","x":"{n:x}{n:o}"}}"#)).collect();
+        let mut cut = gz(format!(r#"{{"Records":[{hit}{filler}]}}"#).as_bytes());
+        cut.truncate(cut.len() * 2 / 3);
+        let (bytes, damaged) = read_partial(&cut[..], 1 << 20);
+        assert_eq!(damaged.unwrap().kind(), "gzip");
+        assert!(bytes.starts_with(br#"{"Records":[{"eventVersion""#));
+        let out = detector.read(&cut[..], 1 << 20, "test", "cut.json.gz");
+        assert_eq!((out.events.len(), out.skipped.map(|r| r.kind())), (1, Some("gzip")));
+        let too_large =
+            detector.read(&gz(format!(r#"{{"Records":[{hit}{filler}]}}"#).as_bytes())[..], 4096, "test", "x");
+        assert_eq!((too_large.events.len(), too_large.skipped.map(|r| r.kind())), (1, Some("too-large")));
     }
 }

@@ -25,6 +25,7 @@
 pub mod canarytokens;
 pub mod files;
 pub mod index;
+pub mod lenient;
 pub mod messages;
 pub mod record;
 pub mod scan;
@@ -90,9 +91,16 @@ pub struct DocumentOutcome {
     pub records: usize,
     pub events: Vec<TokenEvent>,
     pub skipped: Option<SkipReason>,
-    /// Honey identities found in a document that could not be parsed: the
-    /// events are lost to parsing, but the sighting must not be.
+    /// Honey identities that could not be tied to a token: outside every
+    /// record, or a bare user name in a record too broken to name the
+    /// account. Logged and counted: the sighting must not be lost.
     pub unparsed_hits: Vec<String>,
+    /// Records with a hit that strict parsing refused but a repaired copy
+    /// parsed (a lone surrogate, invalid UTF-8, nesting too deep).
+    pub repaired: usize,
+    /// Records with a hit that could not be parsed even when repaired: their
+    /// events were read field by field.
+    pub salvaged: usize,
 }
 
 /// Finds honey-key use in CloudTrail documents.
@@ -109,6 +117,18 @@ impl Detector {
 
     pub fn index(&self) -> &KeyIndex {
         &self.index
+    }
+
+    /// Reads a document (gzipped or not) and processes what could be read:
+    /// a damaged or oversized document is still scanned as far as it goes,
+    /// and keeps the reason it was not whole.
+    pub fn read(&self, reader: impl std::io::Read, limit: u64, source: &str, origin: &str) -> DocumentOutcome {
+        let (bytes, damaged) = files::read_partial(reader, limit);
+        let mut out = self.document(&bytes, source, origin);
+        if damaged.is_some() {
+            out.skipped = damaged;
+        }
+        out
     }
 
     /// Processes one decompressed document. `source` names the kind of input
@@ -129,29 +149,66 @@ impl Detector {
             }
             return out;
         }
-        let doc: serde_json::Value = match serde_json::from_slice(bytes) {
-            Ok(v) => v,
-            Err(e) => {
-                out.skipped = Some(SkipReason::InvalidJson(e.to_string()));
-                out.unparsed_hits = scan.hits.into_iter().map(|(at, id)| format!("{id} at byte {at}")).collect();
-                return out;
-            }
-        };
-        let records = match record::records_of(doc) {
-            Ok(r) => r,
-            Err(reason) => {
-                out.skipped = Some(reason);
-                return out;
-            }
-        };
+        let split = lenient::split_records(bytes);
+        out.records = split.records.len();
         let seen = Utc::now();
-        for rec in &records {
-            if let Some(token) = record::match_record(rec, &self.index) {
-                out.events.push(record::to_event(rec, token, source, origin, seen));
+        let mut hits = scan.hits.as_slice();
+        for (n, range) in split.records.iter().enumerate() {
+            // Hits before this record lie outside every record.
+            while let Some(((at, id), rest)) = hits.split_first().filter(|((at, _), _)| *at < range.start) {
+                out.unparsed_hits.push(format!("{id} at byte {at} (outside every record)"));
+                hits = rest;
             }
+            let inside = hits.iter().take_while(|(at, _)| *at < range.end).count();
+            if inside == 0 {
+                continue;
+            }
+            let (here, rest) = hits.split_at(inside);
+            hits = rest;
+            let span = &bytes[range.clone()];
+            match parse_record(span) {
+                Ok((rec, repaired)) => {
+                    if repaired {
+                        out.repaired += 1;
+                    }
+                    if let Some(token) = record::match_record(&rec, &self.index) {
+                        out.events.push(record::to_event(&rec, token, source, origin, seen));
+                    }
+                }
+                Err(why) => {
+                    let place = format!("{origin} (record {}: not parseable: {why})", n + 1);
+                    match record::salvage(span, here, &self.index, source, &place, seen) {
+                        Some(event) => out.events.push(event),
+                        None => out
+                            .unparsed_hits
+                            .extend(here.iter().map(|(at, id)| format!("{id} at byte {at} (record {}: {why})", n + 1))),
+                    }
+                    out.salvaged += 1;
+                }
+            }
+        }
+        for (at, id) in hits {
+            out.unparsed_hits.push(format!("{id} at byte {at} (outside every record)"));
+        }
+        if !split.complete {
+            out.skipped =
+                Some(SkipReason::InvalidJson("the document ends before its structure does (truncated?)".into()));
         }
         out
     }
+}
+
+/// One record, parsed strictly or, when that is refused, repaired first
+/// (`true`); an EventBridge envelope gives its CloudTrail record.
+fn parse_record(span: &[u8]) -> Result<(serde_json::Value, bool), String> {
+    let (value, repaired) = match serde_json::from_slice::<serde_json::Value>(span) {
+        Ok(v) => (v, false),
+        Err(strict) => match serde_json::from_slice(&lenient::repair(span)) {
+            Ok(v) => (v, true),
+            Err(_) => return Err(strict.to_string()),
+        },
+    };
+    Ok((record::unwrap_envelope(value), repaired))
 }
 
 /// Why a document without records is skipped; `None` for a real, empty log
@@ -198,10 +255,71 @@ mod tests {
     #[test]
     fn a_hit_in_a_broken_document_is_still_reported() {
         let d = detector();
+        // The record with the key is whole; the document is cut after it.
         let broken = format!(r#"{{"Records":[{HIT},{{"eventVersion":"#);
         let out = d.document(broken.as_bytes(), "test", "x");
         assert_eq!(out.skipped.unwrap().kind(), "invalid-json");
-        assert_eq!(out.unparsed_hits.len(), 1);
-        assert!(out.unparsed_hits[0].starts_with("AKIARZPUZDIKAWS2LJNF"));
+        assert_eq!((out.events.len(), out.events[0].event_id.as_str()), (1, "e1"));
+        // The record with the key is itself cut: read field by field.
+        let cut = r#"{"Records":[{"eventVersion":"1.08","eventTime":"2026-11-28T10:00:00Z","eventName":"ListBuckets","userIdentity":{"accessKeyId":"AKIARZPUZDIKAWS2LJNF"},"requestParameters":{"p":"#;
+        let out = d.document(cut.as_bytes(), "test", "x");
+        assert_eq!((out.events.len(), out.salvaged), (1, 1));
+        let e = &out.events[0];
+        assert!(e.event_id.starts_with("unparsed-"), "{}", e.event_id);
+        assert_eq!(
+            (e.event_name.as_str(), e.event_time.to_rfc3339().as_str()),
+            ("ListBuckets", "2026-11-28T10:00:00+00:00")
+        );
+        assert!(e.origin.contains("not parseable"), "{}", e.origin);
+    }
+
+    /// What an intruder can put into request parameters must blind neither
+    /// their own record nor the others of the same file.
+    #[test]
+    fn hostile_bytes_in_one_record_blind_nothing() {
+        let d = detector();
+        let with = |params: &[u8], id: &str| {
+            let rec = HIT.replace("\"e1\"", &format!("\"{id}\"")).replace("}}", "},\"requestParameters\":{\"p\":@}}");
+            let (a, b) = rec.split_once('@').unwrap();
+            [a.as_bytes(), params, b.as_bytes()].concat()
+        };
+        let deep = format!("{}1{}", "[".repeat(300), "]".repeat(300));
+        let hostile: [(&str, Vec<u8>); 4] = [
+            ("lone surrogate", br#""\ud800""#.to_vec()),
+            ("invalid UTF-8", vec![b'"', 0xff, 0xfe, b'"']),
+            ("raw control character", b"\"a\x01b\"".to_vec()),
+            ("nesting too deep", deep.into_bytes()),
+        ];
+        for (what, params) in hostile {
+            let doc = [&b"{\"Records\":["[..], &with(&params, "bad"), b",", HIT.as_bytes(), b"]}"].concat();
+            assert!(serde_json::from_slice::<serde_json::Value>(&doc).is_err(), "{what}: strict parsing refuses it");
+            let out = d.document(&doc, "test", "x");
+            let ids: Vec<&str> = out.events.iter().map(|e| e.event_id.as_str()).collect();
+            assert_eq!(ids, ["bad", "e1"], "{what}");
+            assert_eq!((out.records, out.repaired, out.skipped.clone()), (2, 1, None), "{what}");
+            assert_eq!(out.events[0].event_name, "ListBuckets", "{what}");
+        }
+    }
+
+    #[test]
+    fn envelopes_arrays_and_derived_sessions() {
+        let mut index = KeyIndex::new();
+        index.insert(
+            TokenRef { token_id: 4, retired: false },
+            "AKIARZPUZDIKAWS2LJNF",
+            Some("arn:aws:iam::123456789012:user/svc"),
+            Some(("123456789012", "svc")),
+        );
+        let d = Detector::new(index);
+        let envelope = format!(
+            r#"{{"version":"0","detail-type":"AWS API Call via CloudTrail","source":"aws.sts","detail":{HIT}}}"#
+        );
+        let out = d.document(format!("[{envelope},{envelope}]").as_bytes(), "test", "x");
+        assert_eq!((out.records, out.events.len()), (2, 2), "an array of EventBridge envelopes");
+        let federated = r#"{"eventVersion":"1.08","eventID":"f1","eventTime":"2026-11-28T10:00:00Z","eventName":"ListBuckets","userIdentity":{"type":"FederatedUser","principalId":"123456789012:bob","arn":"arn:aws:sts::123456789012:federated-user/bob","accountId":"123456789012","accessKeyId":"ASIAFEDERATEDFEDERAT","sessionContext":{"sessionIssuer":{"type":"IAMUser","principalId":"AIDAEXAMPLE","arn":"arn:aws:iam::123456789012:user/svc","accountId":"123456789012","userName":"svc"}}}}"#;
+        let out = d.document(federated.as_bytes(), "test", "x");
+        assert_eq!(out.events.len(), 1, "a federated user of a honey user");
+        let by_name = federated.replace(r#""arn":"arn:aws:iam::123456789012:user/svc","#, "");
+        assert_eq!(d.document(by_name.as_bytes(), "test", "x").events.len(), 1, "an issuer named by account and user");
     }
 }

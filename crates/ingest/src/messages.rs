@@ -25,7 +25,11 @@ pub enum Message {
 pub fn classify(body: &str) -> Message {
     let value: Value = match serde_json::from_str(body) {
         Ok(v) => v,
-        Err(e) => return Message::Unknown(format!("not JSON: {e}")),
+        // An intruder's bytes in a carried record: read it repaired.
+        Err(e) => match serde_json::from_slice(&crate::lenient::repair(body.as_bytes())) {
+            Ok(v) => v,
+            Err(_) => return Message::Unknown(format!("not JSON: {e}")),
+        },
     };
     classify_value(value, 0)
 }
@@ -105,6 +109,8 @@ mod tests {
         let eb = r#"{"version":"0","detail-type":"AWS API Call via CloudTrail","source":"aws.sts","detail":{"eventID":"e"}}"#;
         assert!(matches!(classify(eb), Message::Document(_)));
         assert!(matches!(classify("not json"), Message::Unknown(_)));
+        let hostile = r#"{"detail-type":"AWS API Call via CloudTrail","detail":{"eventID":"e","requestParameters":{"p":"\ud800"}}}"#;
+        assert!(matches!(classify(hostile), Message::Document(_)), "a lone surrogate does not make it unreadable");
         assert!(matches!(classify(r#"{"hello":1}"#), Message::Unknown(_)));
     }
 }

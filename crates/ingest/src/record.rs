@@ -35,8 +35,21 @@ pub fn records_of(doc: Value) -> Result<Vec<Value>, SkipReason> {
             }
             Err(SkipReason::NotCloudTrail("a JSON object without Records, eventVersion or detail".into()))
         }
-        Value::Array(items) => Ok(items),
+        Value::Array(items) => Ok(items.into_iter().map(unwrap_envelope).collect()),
         _ => Err(SkipReason::NotCloudTrail("neither a JSON object nor an array".into())),
+    }
+}
+
+/// The CloudTrail record an EventBridge envelope carries (its `detail`);
+/// anything else as it is.
+pub fn unwrap_envelope(value: Value) -> Value {
+    match value {
+        Value::Object(mut map)
+            if map.contains_key("detail-type") && map.get("detail").is_some_and(Value::is_object) =>
+        {
+            map.remove("detail").unwrap_or_default()
+        }
+        other => other,
     }
 }
 
@@ -52,10 +65,18 @@ fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
 ///
 /// Only `userIdentity` counts: a key ID in `requestParameters` or
 /// `responseElements` (an administrator creating the honey key) is not a use.
+/// Sessions derived from a honey identity count as its use: a federated user
+/// made with `GetFederationToken`, a role session, any session whose
+/// `sessionContext.sessionIssuer` is the honey user or role.
 /// Key IDs are not validated: real and pseudonymised logs hold IDs outside
 /// the base32 alphabet.
 pub fn match_record(record: &Value, index: &KeyIndex) -> Option<TokenRef> {
     let identity = record.get("userIdentity")?;
+    match_identity(identity, index)
+        .or_else(|| identity.pointer("/sessionContext/sessionIssuer").and_then(|issuer| match_identity(issuer, index)))
+}
+
+fn match_identity(identity: &Value, index: &KeyIndex) -> Option<TokenRef> {
     if let Some(key) = text(identity, &["accessKeyId"]) {
         if let Some(t) = index.get(key.as_bytes()) {
             return Some(t);
@@ -70,6 +91,49 @@ pub fn match_record(record: &Value, index: &KeyIndex) -> Option<TokenRef> {
         (Some(account), Some(user)) => index.get(format!("{account}/{user}").as_bytes()),
         _ => None,
     }
+}
+
+/// Raw text kept of a record that could not be parsed.
+const SALVAGED_RAW_MAX: usize = 256 * 1024;
+
+/// The event of a record that cannot be parsed, read field by field: the
+/// token from the hits inside it, the rest as far as it can be read. Its ID
+/// is derived from its bytes, never taken from the record: a forged
+/// `eventID` must not make it look like an event already stored.
+pub fn salvage(
+    span: &[u8],
+    hits: &[(usize, String)],
+    index: &KeyIndex,
+    source: &str,
+    origin: &str,
+    seen: DateTime<Utc>,
+) -> Option<TokenEvent> {
+    let field = |name: &str| crate::lenient::field(span, name);
+    let account = field("accountId");
+    let token = hits.iter().find_map(|(_, id)| {
+        index.get(id.as_bytes()).or_else(|| account.as_ref().and_then(|a| index.get(format!("{a}/{id}").as_bytes())))
+    })?;
+    let mut raw = String::from_utf8_lossy(&span[..span.len().min(SALVAGED_RAW_MAX)]).into_owned();
+    if span.len() > SALVAGED_RAW_MAX {
+        raw.push_str("…[cut by honeytrail]");
+    }
+    Some(TokenEvent {
+        event_id: format!("unparsed-{:016x}", fnv1a(span)),
+        token_id: token.token_id,
+        event_time: field("eventTime").as_deref().and_then(parse_event_time).unwrap_or(seen),
+        event_source: field("eventSource").unwrap_or_else(|| "unknown".into()),
+        event_name: field("eventName").unwrap_or_else(|| "unknown".into()),
+        aws_region: field("awsRegion"),
+        source_ip: field("sourceIPAddress"),
+        user_agent: field("userAgent"),
+        error_code: field("errorCode"),
+        error_message: field("errorMessage"),
+        access_key_id: field("accessKeyId"),
+        principal_arn: field("arn"),
+        source: source.to_string(),
+        origin: origin.to_string(),
+        raw,
+    })
 }
 
 /// Parses CloudTrail's `eventTime`, and the `2023-01-10 21:04:02` form some

@@ -115,7 +115,7 @@ fn string_from(bytes: &[u8], start: usize) -> Option<Cow<'_, [u8]>> {
 
 /// The string value of a JSON field whose name ends at `pos`: skips white
 /// space, a colon and white space, then reads the string value.
-fn string_value_after(bytes: &[u8], mut pos: usize) -> Option<Cow<'_, [u8]>> {
+pub(crate) fn string_value_after(bytes: &[u8], mut pos: usize) -> Option<Cow<'_, [u8]>> {
     let skip_ws = |p: &mut usize| {
         while *p < bytes.len() && matches!(bytes[*p], b' ' | b'\t' | b'\n' | b'\r') {
             *p += 1;

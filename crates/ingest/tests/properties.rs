@@ -53,6 +53,10 @@ enum Caller {
     NamedUser,
     /// The named user's name in another account.
     NamedUserElsewhere,
+    /// A federated user made by the honey user with `GetFederationToken`.
+    FederatedByHoneyUser,
+    /// A role session issued by someone else.
+    OtherRoleSession,
 }
 
 fn caller() -> impl Strategy<Value = Caller> {
@@ -64,6 +68,8 @@ fn caller() -> impl Strategy<Value = Caller> {
         Just(Caller::GovArn),
         Just(Caller::NamedUser),
         Just(Caller::NamedUserElsewhere),
+        Just(Caller::FederatedByHoneyUser),
+        Just(Caller::OtherRoleSession),
     ]
 }
 
@@ -82,6 +88,16 @@ fn identity(c: &Caller) -> Value {
         Caller::GovArn => json!({"type": "IAMUser", "arn": GOV_ARN}),
         Caller::NamedUser => json!({"type": "IAMUser", "accountId": NAMED_ACCOUNT, "userName": NAMED_USER}),
         Caller::NamedUserElsewhere => json!({"type": "IAMUser", "accountId": "111111111111", "userName": NAMED_USER}),
+        Caller::FederatedByHoneyUser => {
+            json!({"type": "FederatedUser", "arn": "arn:aws:sts::123456789012:federated-user/x",
+            "accessKeyId": "ASIAFEDERATEDSESSION", "accountId": "123456789012",
+            "sessionContext": {"sessionIssuer": {"type": "IAMUser", "arn": HONEY_ARN, "accountId": "123456789012", "userName": "svc-backup"}}})
+        }
+        Caller::OtherRoleSession => {
+            json!({"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/admin/s",
+            "accessKeyId": "ASIAROLESESSIONROLE1", "accountId": "123456789012",
+            "sessionContext": {"sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::123456789012:role/admin", "accountId": "123456789012", "userName": NAMED_USER}}})
+        }
     }
 }
 
@@ -244,5 +260,38 @@ proptest! {
         let found: BTreeSet<String> = outcome.events.iter().map(|e| e.event_id.clone()).collect();
         prop_assert_eq!(&found, &expected, "document: {}", text);
         prop_assert!(outcome.skipped.is_none());
+    }
+
+    /// Bytes a strict parser refuses, put into one record's request
+    /// parameters, change nothing about what the other records match, and
+    /// the hostile record itself is still matched when its caller is ours.
+    #[test]
+    fn hostile_bytes_blind_no_record(
+        calls in prop::collection::vec((caller(), agent()), 1..8),
+        victim in any::<prop::sample::Index>(),
+        poison in prop_oneof![
+            Just(b"\"\\ud800\"".to_vec()),
+            Just(vec![b'"', 0xc3, 0x28, b'"']),
+            Just(b"\"\x07\x1b]52;c;eA==\x07\"".to_vec()),
+            (130usize..400).prop_map(|n| [b"[".repeat(n), b"0".to_vec(), b"]".repeat(n)].concat()),
+        ],
+    ) {
+        let index = index();
+        let records: Vec<Value> = calls.iter().enumerate().map(|(n, (c, a))| record(n, c, Mention::None, a)).collect();
+        let clean = Value::Object(Map::from_iter([("Records".to_string(), Value::Array(records.clone()))]));
+        let expected = parsed_matches(clean.to_string().as_bytes(), &index);
+        let victim = victim.index(records.len());
+        let mut parts: Vec<Vec<u8>> = records.iter().map(|r| r.to_string().into_bytes()).collect();
+        let marked = {
+            let mut r = records[victim].clone();
+            r["requestParameters"] = json!({"poison": "@@POISON@@"});
+            r.to_string()
+        };
+        let (before, after) = marked.split_once("\"@@POISON@@\"").unwrap();
+        parts[victim] = [before.as_bytes(), &poison, after.as_bytes()].concat();
+        let doc = [&b"{\"Records\":["[..], &parts.join(&b","[..]), b"]}"].concat();
+        let outcome = Detector::new(index.clone()).document(&doc, "test", "generated");
+        let found: BTreeSet<String> = outcome.events.iter().map(|e| e.event_id.clone()).collect();
+        prop_assert_eq!(&found, &expected, "document: {}", String::from_utf8_lossy(&doc));
     }
 }

@@ -146,7 +146,7 @@ impl Store {
     /// Stores one event: once per `eventID`, in the incident of its token
     /// whose time span it falls within `window` of, or in a new incident.
     pub async fn record_event(&self, event: &TokenEvent, window: Duration) -> Result<EventOutcome, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if self.backend == Backend::Postgres {
             // Serialise incident decisions per token across replicas.
             sqlx::query("SELECT id FROM tokens WHERE id = $1 FOR UPDATE")
@@ -329,7 +329,7 @@ impl Store {
         actor: &str,
         note: Option<&str>,
     ) -> Result<Incident, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let current: String = sqlx::query("SELECT state FROM incidents WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -357,7 +357,7 @@ impl Store {
 
     pub async fn add_incident_note(&self, id: i64, actor: &str, note: &str) -> Result<(), StoreError> {
         self.incident(id).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         log(&mut tx, id, Utc::now(), actor, "note", None, None, Some(note)).await?;
         sqlx::query("UPDATE incidents SET updated_at = $1 WHERE id = $2")
             .bind(millis(Utc::now()))

@@ -115,7 +115,7 @@ impl Store {
             .map_err(|e| StoreError::Url(format!("cannot parse database URL {}: {e}", redact_url(&url))))?;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
-            .acquire_timeout(std::time::Duration::from_secs(10))
+            .acquire_timeout(std::time::Duration::from_secs(30))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -154,6 +154,29 @@ impl Store {
         self.pending_audit.as_ref().and_then(|p| p.lock().unwrap_or_else(|e| e.into_inner()).take())
     }
 
+    /// Begins a write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): a transaction that reads first and upgrades to
+    /// a write later fails with "database is locked" when another writer got
+    /// there between, without the busy timeout helping. Waiting for the lock
+    /// is bounded (the busy timeout, then a few retries) and then reported.
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        if self.backend == Backend::Postgres {
+            return Ok(self.pool.begin().await?);
+        }
+        let mut attempt = 0;
+        loop {
+            match self.pool.begin_with("BEGIN IMMEDIATE").await {
+                Ok(tx) => return Ok(tx),
+                Err(e) if is_busy(&e) && attempt < BUSY_RETRIES => {
+                    attempt += 1;
+                    tracing::debug!(attempt, "the database is busy with another writer; waiting again");
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * attempt as u64)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     /// Commits a write transaction, with the pending audit entry in it.
     pub(crate) async fn commit(&self, mut tx: Transaction<'static, Any>) -> Result<(), StoreError> {
         if let Some(entry) = self.take_audit() {
@@ -172,7 +195,7 @@ impl Store {
         if self.pending_audit.is_none() {
             return Ok(query.execute(&self.pool).await?);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = query.execute(&mut *tx).await?;
         if done.rows_affected() == 0 {
             // Nothing changed (the caller reports not found): nothing to audit.
@@ -194,6 +217,20 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Retries of `BEGIN IMMEDIATE` after the busy timeout ran out.
+const BUSY_RETRIES: u32 = 3;
+
+/// Whether SQLite refused because another connection holds the lock.
+fn is_busy(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            matches!(db.code().as_deref(), Some("5") | Some("6") | Some("517") | Some("262"))
+                || db.message().contains("database is locked")
+        }
+        _ => false,
     }
 }
 

@@ -63,7 +63,7 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
     let pool = &store.pool;
     pool.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)")
         .await?;
-    let mut tx = pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     if store.backend == Backend::Postgres {
         tx.execute(format!("DO $$ BEGIN PERFORM pg_advisory_xact_lock({PG_LOCK_ID}); END $$").as_str()).await?;
     }

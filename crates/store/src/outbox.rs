@@ -172,7 +172,7 @@ impl Store {
             plan.push((alert_id, targets));
         }
         let now = millis(Utc::now());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for (alert_id, targets) in &plan {
             for channel_id in targets {
                 sqlx::query(
@@ -263,7 +263,7 @@ impl Store {
     /// dispatchers skip each other's rows with `FOR UPDATE SKIP LOCKED`).
     pub async fn claim_due(&self, limit: i64, lease: Duration) -> Result<Vec<Delivery>, StoreError> {
         let now = Utc::now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let lock = if self.backend == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
         let ids: Vec<i64> = sqlx::query(&format!(
             "SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2{lock}"

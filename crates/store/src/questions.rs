@@ -128,7 +128,7 @@ impl Store {
         let answer = if it_was_me { "yes" } else { "no" };
         let comment =
             comment.map(str::trim).filter(|c| !c.is_empty()).map(|c| c.chars().take(2000).collect::<String>());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE owner_questions SET answered_at = $1, answer = $2, comment = $3, answered_from = $4 WHERE id = $5 AND answered_at IS NULL",
         )

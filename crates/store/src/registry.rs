@@ -239,7 +239,7 @@ impl Store {
         placements: &[Spot],
         hops: &[NewHop],
     ) -> Result<Token, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let id = self.insert_token_tx(&mut tx, new, placements, hops).await?;
         self.commit(tx).await?;
         self.token(id).await
@@ -287,7 +287,7 @@ impl Store {
 
     /// Imports many tokens in one transaction: either all of them land or none.
     pub async fn import_tokens(&self, rows: &[ImportRow], skip_existing: bool) -> Result<ImportSummary, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let existing: HashSet<String> = sqlx::query("SELECT access_key_id FROM tokens")
             .fetch_all(&mut *tx)
             .await?
@@ -514,7 +514,7 @@ impl Store {
         if new.labels.is_empty() {
             new.labels = old.labels.clone();
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let id = self.insert_token_tx(&mut tx, &new, &carried, hops).await?;
         sqlx::query("UPDATE tokens SET state = $1, retired_at = $2 WHERE id = $3")
             .bind(TokenState::Retired.as_str())
@@ -528,7 +528,7 @@ impl Store {
 
     pub async fn add_placement(&self, token_id: i64, spot: &Spot, at: DateTime<Utc>) -> Result<Placement, StoreError> {
         self.token(token_id).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let ids = insert_placements(self.backend, &mut tx, &[(token_id, spot)], at).await?;
         self.commit(tx).await?;
         self.placement(ids[0]).await
@@ -581,7 +581,7 @@ impl Store {
 
     pub async fn add_hop(&self, token_id: i64, hop: &NewHop) -> Result<CustodyHop, StoreError> {
         self.token(token_id).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let id = insert_hop(&mut tx, token_id, hop).await?;
         self.commit(tx).await?;
         let row =

@@ -175,7 +175,7 @@ impl Store {
     /// Disables a user: their sessions end and their API tokens stop working.
     pub async fn disable_user(&self, name: &str) -> Result<User, StoreError> {
         let user = self.user(name).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE users SET disabled = 1 WHERE id = $1").bind(user.id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user.id).execute(&mut *tx).await?;
         self.commit(tx).await?;
@@ -371,7 +371,7 @@ impl Store {
     /// `report` (not an intrusion), with an alert. Returns the incident id.
     pub async fn report_found_key(&self, token_id: i64, reporter: &str, note: &str) -> Result<i64, StoreError> {
         let now = Utc::now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let retired: String = sqlx::query("SELECT state FROM tokens WHERE id = $1")
             .bind(token_id)
             .fetch_optional(&mut *tx)

@@ -230,8 +230,16 @@ fn tls_parameters(config: &EmailConfig) -> Result<TlsParameters, Failure> {
     params.build().map_err(|e| never(format!("cannot set up TLS for {host}: {e}")))
 }
 
-fn transport(config: &EmailConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, Failure> {
-    let host = config.host.trim();
+/// The transport to the server, connecting to an address the target policy
+/// allows (resolved here and filtered); TLS still checks the server's name.
+async fn transport(
+    sender: &crate::Sender,
+    config: &EmailConfig,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, Failure> {
+    let name = config.host.trim();
+    crate::target::check_host(name, &sender.allowed_hosts, "SMTP host")?;
+    let address = crate::target::resolve(name, config.port).await?[0].ip().to_string();
+    let host = address.as_str();
     let tls = match config.tls {
         // STARTTLS is required: without it nothing (no password, no alert) is sent.
         TlsMode::Starttls => Tls::Required(tls_parameters(config)?),
@@ -260,8 +268,8 @@ async fn send(
 
 /// Sends the alert to the recipients and, when the incident opens and the
 /// channel asks owners, the "was this you?" messages.
-pub async fn deliver(config: &EmailConfig, alert: &Alert, domain: &str) -> Result<(), Failure> {
-    let smtp = transport(config)?;
+pub async fn deliver(sender: &crate::Sender, config: &EmailConfig, alert: &Alert, domain: &str) -> Result<(), Failure> {
+    let smtp = transport(sender, config).await?;
     send(&smtp, config, team_message(config, alert, domain)?).await?;
     if let Some(record) = alert.record().filter(|r| config.ask_owner && r.alert_kind() == "incident.opened") {
         for q in &record.owner_questions {

@@ -125,12 +125,12 @@ impl ChannelConfig {
         let body = || serde_json::to_vec(alert).expect("alert records serialise");
         match self {
             ChannelConfig::Webhook(c) => webhook::deliver(sender, c, out.delivery_id, &body()).await,
-            ChannelConfig::JsonLines(c) => jsonl::deliver(c, &body()),
+            ChannelConfig::JsonLines(c) => jsonl::deliver(c, &sender.files, &body()),
             ChannelConfig::Slack(c) => slack::deliver(sender, c, alert).await,
             ChannelConfig::Teams(c) => teams::deliver(sender, c, alert).await,
             ChannelConfig::PagerDuty(c) => pagerduty::deliver(sender, c, alert).await,
-            ChannelConfig::Syslog(c) => syslog::deliver(c, alert, &hostname()).await,
-            ChannelConfig::Email(c) => email::deliver(c, alert, &hostname()).await,
+            ChannelConfig::Syslog(c) => syslog::deliver(sender, c, alert, &hostname()).await,
+            ChannelConfig::Email(c) => email::deliver(sender, c, alert, &hostname()).await,
             ChannelConfig::Jira(c) => return jira::deliver(sender, c, alert, out.reference).await,
         }
         .map(|()| None)

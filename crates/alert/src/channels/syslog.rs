@@ -90,24 +90,46 @@ pub fn frame(config: &SyslogConfig, alert: &Alert, host: &str, now: chrono::Date
     )
 }
 
-pub async fn deliver(config: &SyslogConfig, alert: &Alert, host: &str) -> Result<(), Failure> {
+/// The host and port of `host:port` or `[v6]:port`.
+pub fn split_address(address: &str) -> Result<(&str, u16), Failure> {
+    let bad = || Failure {
+        message: format!("the syslog address {address:?} is not HOST:PORT (e.g. siem.example.com:514)"),
+        retry: Retry::Never,
+    };
+    let (host, port) = address.trim().rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if host.is_empty() || (host.contains(':') && !host.starts_with('[')) {
+        return Err(bad());
+    }
+    Ok((host.trim_start_matches('[').trim_end_matches(']'), port))
+}
+
+/// Checks a syslog target before it is stored and before each delivery.
+pub fn check(config: &SyslogConfig, allowlist: &[String]) -> Result<(), Failure> {
+    let (host, _) = split_address(&config.address)?;
+    crate::target::check_host(host, allowlist, "syslog address")
+}
+
+pub async fn deliver(sender: &crate::Sender, config: &SyslogConfig, alert: &Alert, host: &str) -> Result<(), Failure> {
+    check(config, &sender.allowed_hosts)?;
+    let (target, port) = split_address(&config.address)?;
     let message = frame(config, alert, host, chrono::Utc::now());
     let fail = |what: &str, e: std::io::Error| Failure {
         message: format!("syslog {what} {} failed: {e}", config.address),
         retry: Retry::Backoff,
     };
     let io = async {
+        // Resolved here and filtered: never a link-local or metadata address.
+        let addrs = crate::target::resolve(target, port).await?;
         match config.transport {
             Transport::Udp => {
-                let socket =
-                    tokio::net::UdpSocket::bind(if config.address.starts_with('[') { "[::]:0" } else { "0.0.0.0:0" })
-                        .await
-                        .map_err(|e| fail("bind for", e))?;
-                socket.send_to(message.as_bytes(), &config.address).await.map_err(|e| fail("send to", e))?;
+                let socket = tokio::net::UdpSocket::bind(if addrs[0].is_ipv6() { "[::]:0" } else { "0.0.0.0:0" })
+                    .await
+                    .map_err(|e| fail("bind for", e))?;
+                socket.send_to(message.as_bytes(), addrs[0]).await.map_err(|e| fail("send to", e))?;
             }
             Transport::Tcp => {
-                let mut stream =
-                    tokio::net::TcpStream::connect(&config.address).await.map_err(|e| fail("connect to", e))?;
+                let mut stream = tokio::net::TcpStream::connect(&addrs[..]).await.map_err(|e| fail("connect to", e))?;
                 // RFC 6587 octet counting: the length, a space, the message.
                 stream
                     .write_all(format!("{} {message}", message.len()).as_bytes())

@@ -12,7 +12,6 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -53,72 +52,16 @@ pub fn signature(secret: &str, t: i64, body: &[u8]) -> String {
     format!("t={t},v1={hex}")
 }
 
-/// The host part of an http(s) URL, without brackets or port.
-fn host_of(url: &str) -> Option<&str> {
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if let Some(v6) = host_port.strip_prefix('[') {
-        return v6.split(']').next();
-    }
-    Some(host_port.rsplit_once(':').map_or(host_port, |(h, _)| h))
-}
+pub use crate::target::allowed;
 
-fn forbidden(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast(),
-        IpAddr::V6(v6) => {
-            (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6.is_unspecified()
-                || v6 == "fd00:ec2::254".parse::<std::net::Ipv6Addr>().unwrap()
-        }
-    }
-}
-
-/// Whether `host` is on an allowlist: `example.com` allows exactly that
-/// host, `.example.com` (or `*.example.com`) any host under it.
-pub fn allowed(host: &str, allowlist: &[String]) -> bool {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    allowlist.iter().any(|entry| {
-        let entry = entry.trim().to_ascii_lowercase();
-        match entry.strip_prefix('*').unwrap_or(&entry).strip_prefix('.') {
-            Some(suffix) => host.ends_with(&format!(".{suffix}")),
-            None => host == entry,
-        }
-    })
-}
-
-/// Checks a webhook target: http(s) only, on the allowlist when there is
-/// one, and never a link-local or cloud metadata address (169.254.169.254 and
-/// friends), whatever a name resolves to.
+/// Checks a webhook target before it is stored: the URL as the client
+/// parses it (http(s) only, on the allowlist when there is one, never a
+/// link-local or metadata address) and, for a name, what it resolves to now.
+/// At delivery the resolver checks again, at connection time.
 pub async fn check_target(url: &str, allowlist: &[String]) -> Result<(), Failure> {
-    let never = |message: String| Failure { message, retry: Retry::Never };
-    let host = host_of(url)
-        .ok_or_else(|| never("the webhook URL must start with http:// or https:// and name a host".into()))?;
-    if host.is_empty() {
-        return Err(never("the webhook URL has no host".into()));
-    }
-    if !allowlist.is_empty() && !allowed(host, allowlist) {
-        return Err(never(format!(
-            "{host} is not on the alert target allowlist (alerts.allowed_hosts); add it there or choose another target"
-        )));
-    }
-    let lower = host.to_ascii_lowercase();
-    if lower == "metadata.google.internal" || lower == "instance-data" || lower.ends_with(".internal.metadata") {
-        return Err(never(format!("refusing to send alerts to the cloud metadata host {host}")));
-    }
-    let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
-        Ok(ip) => vec![ip],
-        Err(_) => match tokio::net::lookup_host((host, 443)).await {
-            Ok(a) => a.map(|s| s.ip()).collect(),
-            // A name that does not resolve now may later: retry.
-            Err(e) => return Err(Failure { message: format!("cannot resolve {host}: {e}"), retry: Retry::Backoff }),
-        },
-    };
-    if let Some(ip) = addrs.into_iter().find(|ip| forbidden(*ip)) {
-        return Err(never(format!(
-            "refusing to send alerts to {host} ({ip}): link-local and metadata addresses are never alert targets"
-        )));
+    let parsed = crate::target::check_url(url, allowlist)?;
+    if let Some(url::Host::Domain(name)) = parsed.host() {
+        crate::target::resolve(name, parsed.port_or_known_default().unwrap_or(443)).await?;
     }
     Ok(())
 }
@@ -148,9 +91,9 @@ pub(crate) async fn post_json(
     delivery_id: Option<&str>,
     body: &[u8],
 ) -> Result<Vec<u8>, Failure> {
-    check_target(&config.url, &sender.allowed_hosts).await?;
+    let url = crate::target::check_url(&config.url, &sender.allowed_hosts)?;
     let mut request =
-        sender.client.post(&config.url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_vec());
+        sender.client.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_vec());
     if let Some(id) = delivery_id {
         request = request.header(DELIVERY_HEADER, id);
     }
@@ -221,14 +164,6 @@ mod tests {
         assert_eq!(refused.retry, Retry::Never);
         assert!(refused.message.contains("allowlist"), "{}", refused.message);
         check_target("http://127.0.0.1:9/x", &[]).await.unwrap();
-    }
-
-    #[test]
-    fn hosts_are_extracted() {
-        assert_eq!(host_of("https://hooks.example.com/x?y=1"), Some("hooks.example.com"));
-        assert_eq!(host_of("http://user:pw@10.0.0.5:8080/a"), Some("10.0.0.5"));
-        assert_eq!(host_of("http://[fe80::1]:80/"), Some("fe80::1"));
-        assert_eq!(host_of("ftp://x"), None);
     }
 
     #[tokio::test]

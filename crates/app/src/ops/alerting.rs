@@ -28,8 +28,22 @@ impl Ops {
                 .await
                 .map_err(|f| OpError::invalid(f.message))?;
         }
-        if let ChannelConfig::Email(e) = config {
-            honeytrail_alert::channels::email::check(e).map_err(OpError::invalid)?;
+        let allowlist = &self.config.alerts.allowed_hosts;
+        match config {
+            ChannelConfig::Email(e) => {
+                honeytrail_alert::channels::email::check(e).map_err(OpError::invalid)?;
+                honeytrail_alert::target::check_host(&e.host, allowlist, "SMTP host")
+                    .map_err(|f| OpError::invalid(f.message))?;
+            }
+            ChannelConfig::Syslog(c) => {
+                honeytrail_alert::channels::syslog::check(c, allowlist).map_err(|f| OpError::invalid(f.message))?;
+            }
+            ChannelConfig::JsonLines(c) => {
+                let policy = Settings::from_config(&self.config).files;
+                honeytrail_alert::channels::jsonl::confine(&c.path, &policy)
+                    .map_err(|f| OpError::invalid(f.message))?;
+            }
+            _ => {}
         }
         Ok(())
     }

@@ -55,15 +55,22 @@ impl Receivers {
     }
 
     /// An EventBridge event (or a batch) as an API destination posts it.
+    /// The body is read leniently: bytes a strict parser refuses (which an
+    /// intruder can put into request parameters) never cost the event.
     pub async fn eventbridge(&self, body: &[u8]) -> Result<Result<Accepted, Refusal>> {
-        if serde_json::from_slice::<serde_json::Value>(body).is_err() {
-            return Ok(Err(Refusal::Malformed("the body is not a JSON EventBridge event".into())));
-        }
         let detector = self.detector().await?;
         let origin = "EventBridge API destination";
         let outcome = detector.document(body, "eventbridge-http", origin);
-        if let Some(reason) = &outcome.skipped {
-            return Ok(Err(Refusal::NotOurs { code: "not_cloudtrail", message: reason.to_string() }));
+        if outcome.events.is_empty() && outcome.unparsed_hits.is_empty() {
+            match &outcome.skipped {
+                Some(reason) if reason.kind() == "invalid-json" => {
+                    return Ok(Err(Refusal::Malformed(format!("the body is not a JSON EventBridge event: {reason}"))))
+                }
+                Some(reason) => {
+                    return Ok(Err(Refusal::NotOurs { code: "not_cloudtrail", message: reason.to_string() }))
+                }
+                None => {}
+            }
         }
         let mut sink = Sink::new(&self.ops);
         sink.document(origin, &outcome).await?;

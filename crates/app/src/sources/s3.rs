@@ -6,7 +6,7 @@
 
 use anyhow::Result;
 use honeytrail_aws::CanaryAccount;
-use honeytrail_ingest::files::{read_document, skip_by_name};
+use honeytrail_ingest::files::skip_by_name;
 use honeytrail_ingest::Detector;
 
 use super::{build_index, Sink, Source};
@@ -49,13 +49,8 @@ impl Source for S3Source {
             let origin = format!("s3://{}/{key}", self.bucket);
             if skip_by_name(key).is_none() {
                 let bytes = self.account.get_object(&self.bucket, key).await?;
-                match read_document(&bytes[..], self.limit) {
-                    Ok(doc) => {
-                        let outcome = detector.document(&doc, "s3", &origin);
-                        sink.document(&origin, &outcome).await?;
-                    }
-                    Err(reason) => tracing::warn!(origin, reason = %reason, "skipped an object"),
-                }
+                let outcome = detector.read(&bytes[..], self.limit, "s3", &origin);
+                sink.document(&origin, &outcome).await?;
             }
             store.mark_s3_object_read(&source, key, etag.as_deref()).await?;
         }

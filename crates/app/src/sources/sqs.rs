@@ -7,7 +7,6 @@
 
 use anyhow::Result;
 use honeytrail_aws::CanaryAccount;
-use honeytrail_ingest::files::read_document;
 use honeytrail_ingest::messages::{classify, Message};
 use honeytrail_ingest::Detector;
 
@@ -57,13 +56,20 @@ impl Source for SqsSource {
             match classify(&m.body) {
                 Message::TestEvent => {}
                 Message::Unknown(why) => {
-                    let shown: String = m.body.chars().take(300).collect();
-                    tracing::warn!(
-                        message = %m.id,
-                        why = %why,
-                        body = %shown.escape_debug(),
-                        "deleting a message that is not something honeytrail reads"
-                    );
+                    // Not a shape we know, but a honey key in it still counts.
+                    let origin = format!("sqs message {}", m.id);
+                    let outcome = detector.document(m.body.as_bytes(), "sqs", &origin);
+                    if !outcome.events.is_empty() || !outcome.unparsed_hits.is_empty() {
+                        sink.document(&origin, &outcome).await?;
+                    } else {
+                        let shown: String = m.body.chars().take(300).collect();
+                        tracing::warn!(
+                            message = %m.id,
+                            why = %why,
+                            body = %shown.escape_debug(),
+                            "deleting a message that is not something honeytrail reads"
+                        );
+                    }
                 }
                 Message::Document(body) => {
                     let origin = format!("sqs message {}", m.id);
@@ -76,13 +82,8 @@ impl Source for SqsSource {
                         // A failure here leaves the message in the queue: retried later.
                         let bytes = self.account.get_object(&bucket, &key).await?;
                         let origin = format!("s3://{bucket}/{key}");
-                        match read_document(&bytes[..], self.limit) {
-                            Ok(doc) => {
-                                let outcome = detector.document(&doc, "s3", &origin);
-                                sink.document(&origin, &outcome).await?;
-                            }
-                            Err(reason) => tracing::warn!(origin, reason = %reason, "skipped an object"),
-                        }
+                        let outcome = detector.read(&bytes[..], self.limit, "s3", &origin);
+                        sink.document(&origin, &outcome).await?;
                     }
                 }
             }
