@@ -9,16 +9,29 @@ pub fn when(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
+/// One value of the record on one line: control characters (CR and LF
+/// included, which would fake a line of the alert) shown as escapes.
+/// Every value an intruder may have written passes through here.
+pub fn line(s: &str) -> std::borrow::Cow<'_, str> {
+    honeytrail_core::encoding::printable(s)
+}
+
+/// Text of several lines (a runbook, a note): its lines kept, every other
+/// control character shown as an escape.
+pub fn lines(s: &str) -> String {
+    s.split('\n').map(|l| line(l.strip_suffix('\r').unwrap_or(l)).into_owned()).collect::<Vec<_>>().join("\n")
+}
+
 fn joined(items: &[String]) -> String {
     if items.is_empty() {
         "–".into()
     } else {
-        items.join(", ")
+        items.iter().map(|i| line(i)).collect::<Vec<_>>().join(", ")
     }
 }
 
-fn or_empty(v: &Option<String>) -> &str {
-    v.as_deref().unwrap_or("")
+fn or_empty(v: &Option<String>) -> std::borrow::Cow<'_, str> {
+    line(v.as_deref().unwrap_or(""))
 }
 
 /// One line naming what happened, for a subject, a ticket summary or a header.
@@ -59,7 +72,7 @@ fn incident_body(record: &AlertRecord) -> String {
     use std::fmt::Write;
     let incident = &record.incident;
     let mut out = String::new();
-    writeln!(out, "{}\n", record.placement).expect("writing to a String cannot fail");
+    writeln!(out, "{}\n", line(&record.placement)).expect("writing to a String cannot fail");
     if incident.token_retired {
         writeln!(out, "This key was retired before it was used.\n").expect("writing to a String cannot fail");
     }
@@ -80,7 +93,7 @@ fn incident_body(record: &AlertRecord) -> String {
     if record.placements.len() > 1 {
         writeln!(out, "\nAll placements of this key:").expect("writing to a String cannot fail");
         for p in &record.placements {
-            writeln!(out, "  - {p}").expect("writing to a String cannot fail");
+            writeln!(out, "  - {}", line(p)).expect("writing to a String cannot fail");
         }
     }
     writeln!(out, "\nMay have leaked at:").expect("writing to a String cannot fail");
@@ -88,7 +101,7 @@ fn incident_body(record: &AlertRecord) -> String {
         writeln!(out, "  (no chain of custody recorded)").expect("writing to a String cannot fail");
     }
     for h in &record.may_have_leaked_at {
-        writeln!(out, "  - {h}").expect("writing to a String cannot fail");
+        writeln!(out, "  - {}", line(h)).expect("writing to a String cannot fail");
     }
     let a = &record.activity;
     writeln!(out, "\nWhat was called: {}", joined(&a.apis)).expect("writing to a String cannot fail");
@@ -105,12 +118,12 @@ fn incident_body(record: &AlertRecord) -> String {
                 out,
                 "  {} · {}:{} · {} · {} · {} · {} · {} s",
                 when(e.event_time),
-                e.event_source.trim_end_matches(".amazonaws.com"),
-                e.event_name,
+                line(e.event_source.trim_end_matches(".amazonaws.com")),
+                line(&e.event_name),
                 or_empty(&e.aws_region),
                 or_empty(&e.source_ip),
                 or_empty(&e.user_agent),
-                e.error_code.as_deref().unwrap_or("ok"),
+                line(e.error_code.as_deref().unwrap_or("ok")),
                 e.detection_delay_seconds.map_or_else(|| "?".to_string(), |d| d.to_string())
             )
             .expect("writing to a String cannot fail");
@@ -123,12 +136,12 @@ fn incident_body(record: &AlertRecord) -> String {
         .history
         .iter()
         .filter(|h| h.kind == "owner-answer" || h.kind == "note")
-        .map(|h| format!("  {} · {}: {}", when(h.at), h.actor, or_empty(&h.note)))
+        .map(|h| format!("  {} · {}: {}", when(h.at), line(&h.actor), or_empty(&h.note)))
         .collect();
     if !said.is_empty() {
         writeln!(out, "\nAnswers and notes:\n{}", said.join("\n")).expect("writing to a String cannot fail");
     }
-    writeln!(out, "\nRunbook\n{}", record.runbook).expect("writing to a String cannot fail");
+    writeln!(out, "\nRunbook\n{}", lines(&record.runbook)).expect("writing to a String cannot fail");
     out
 }
 

@@ -159,3 +159,82 @@ fn syslog_line_snapshot() {
 fn plain_text_title() {
     insta::assert_snapshot!("title", text::title(&alert()));
 }
+
+/// What an intruder can write into a user agent, an error message or a
+/// region: markup of every target and control characters.
+const HOSTILE: &str = "x [click|http://evil.test] !http://evil.test/t.png! [~admin] {noformat}{html}<b>y</b>\r\nFake: resolved\x1b]52;c;ZXZpbA==\x07\x1b[2J [md](http://evil.test) ![i](http://evil.test/i.png) <http://evil.test|ok> <!channel> *bold* _it_ \u{202e}txt";
+
+fn hostile_alert() -> Alert {
+    let mut r = record();
+    for e in r["events"].as_array_mut().unwrap() {
+        e["user_agent"] = HOSTILE.into();
+        e["error_message"] = HOSTILE.into();
+        e["aws_region"] = HOSTILE.into();
+    }
+    r["activity"]["user_agents"] = json!([HOSTILE]);
+    r["activity"]["regions"] = json!([HOSTILE]);
+    r["activity"]["source_ips"] = json!([HOSTILE]);
+    r["placement"] = HOSTILE.into();
+    r["may_have_leaked_at"] = json!([HOSTILE]);
+    serde_json::from_value(r).unwrap()
+}
+
+fn no_controls(what: &str, text: &str) {
+    for c in ['\r', '\x1b', '\x07', '\u{202e}'] {
+        assert!(!text.contains(c), "{what} carries {c:?} raw: {text:?}");
+    }
+    assert!(!text.lines().any(|l| l.trim_start().starts_with("Fake:")), "{what} has a forged line: {text}");
+}
+
+#[test]
+fn hostile_text_is_text_in_every_channel() {
+    let alert = hostile_alert();
+    // Jira: everything the intruder wrote sits in one {noformat} block.
+    let issue = jira::new_issue(&jira_config(), &alert);
+    let description = issue["fields"]["description"].as_str().unwrap();
+    no_controls("jira", description);
+    assert_eq!(description.matches("{noformat}").count(), 2, "one block, opened and closed: {description}");
+    let inside = description.split("{noformat}").nth(1).unwrap();
+    let outside: String = description.split("{noformat}").step_by(2).collect();
+    assert!(inside.contains("[click|http://evil.test]"), "kept as text inside the block");
+    assert!(!outside.contains("evil.test"), "nothing hostile outside the block: {outside}");
+    let comment = jira::comment(&alert)["body"].as_str().unwrap().to_string();
+    assert_eq!(comment.matches("{noformat}").count(), 2, "{comment}");
+    // Teams: Markdown is escaped, so no link, image or emphasis comes of it.
+    let card = teams::message(&alert).to_string();
+    let texts: Vec<String> = {
+        let v: Value = serde_json::from_str(&card).unwrap();
+        let body = v["attachments"][0]["content"]["body"].as_array().unwrap().clone();
+        body.iter()
+            .flat_map(|b| {
+                let mut t = vec![b["text"].as_str().unwrap_or("").to_string()];
+                if let Some(facts) = b["facts"].as_array() {
+                    t.extend(facts.iter().map(|f| f["value"].as_str().unwrap().to_string()));
+                }
+                t
+            })
+            .collect()
+    };
+    for t in &texts {
+        no_controls("teams", t);
+        for raw in ["[md](", "![i](", "*bold*", "_it_", "<b>"] {
+            assert!(!t.contains(raw), "teams carries {raw} unescaped: {t}");
+        }
+    }
+    assert!(texts.iter().any(|t| t.contains("\\[md\\]\\(http://evil\\.test\\)")), "{texts:?}");
+    // Email: one line per value, no terminal escapes.
+    let (_, plain, html) = email::team_parts(&alert);
+    no_controls("email text", &plain);
+    no_controls("email html", &html);
+    assert!(!html.contains("<b>y</b>"), "{html}");
+    // Slack: mrkdwn's control sequences (<…>, <!channel>) are escaped.
+    let slack = slack::message(&alert).to_string();
+    assert!(!slack.contains("<http://evil") && !slack.contains("<!channel>"), "{slack}");
+    assert!(!slack.contains("\\r") && !slack.contains("\\u001b"), "{slack}");
+    // Syslog: one line, whatever the intruder wrote.
+    let line = syslog_line(&alert);
+    assert!(!line.contains('\n') && !line.contains('\r') && !line.contains('\x1b'), "{line:?}");
+    // PagerDuty: JSON, and no raw control characters in what it shows.
+    let pd = pagerduty::event(&pagerduty_config(), &alert).to_string();
+    assert!(!pd.contains("\\u001b") && !pd.contains("\\r"), "{pd}");
+}

@@ -151,8 +151,8 @@ fn html_page(title: &str, lead: &str, link: Option<(&str, &str)>, pre: &str) -> 
         .unwrap_or_default();
     format!(
         "<!doctype html><html><body style=\"font-family:sans-serif\"><h2>{}</h2><p><strong>{}</strong></p>{button}<pre style=\"white-space:pre-wrap\">{}</pre></body></html>",
-        html_escape(title),
-        html_escape(lead),
+        html_escape(&text::line(title)),
+        html_escape(&text::line(lead)),
         html_escape(pre)
     )
 }

@@ -71,6 +71,30 @@ fn label(s: &str) -> String {
     s.trim().replace(char::is_whitespace, "-")
 }
 
+/// The alert as Jira wiki markup (REST v2 renders descriptions and comments
+/// as wiki markup): the link to the incident, which is ours, as a link; the
+/// alert text, which carries what the intruder wrote (user agents, request
+/// data, addresses), inside a `{noformat}` block, where Jira interprets no
+/// markup (no links, images, mentions or macros). A `{noformat}` in that
+/// text, which would end the block early, is broken up.
+pub fn wiki(alert: &Alert) -> String {
+    let text = text::body(alert);
+    let mut safe = String::with_capacity(text.len());
+    let lower = text.to_ascii_lowercase();
+    let mut last = 0;
+    for (at, _) in lower.match_indices("{noformat") {
+        safe.push_str(&text[last..at + 1]);
+        safe.push(' ');
+        last = at + 1;
+    }
+    safe.push_str(&text[last..]);
+    let link = match alert.record().and_then(|r| r.incident.url.as_deref()) {
+        Some(url) if !url.contains(['|', ']', '[', ' ']) => format!("[Open the incident in honeytrail|{url}]\n"),
+        _ => String::new(),
+    };
+    format!("{link}{{noformat}}\n{safe}{{noformat}}")
+}
+
 /// The create-issue request for an alert.
 pub fn new_issue(config: &JiraConfig, alert: &Alert) -> Value {
     let mut labels: Vec<String> = config.labels.iter().map(|l| label(l)).filter(|l| !l.is_empty()).collect();
@@ -86,14 +110,14 @@ pub fn new_issue(config: &JiraConfig, alert: &Alert) -> Value {
             "summary": summary,
             "issuetype": {"name": config.issue_type},
             "labels": labels,
-            "description": text::body(alert),
+            "description": wiki(alert),
         }
     })
 }
 
 /// The comment for a later alert of the same incident.
 pub fn comment(alert: &Alert) -> Value {
-    json!({"body": format!("{}\n\n{}", text::title(alert), text::body(alert))})
+    json!({"body": format!("*{}*\n\n{}", text::title(alert).replace(['*', '{', '}', '[', ']', '|'], ""), wiki(alert))})
 }
 
 /// Creates the incident's issue, or comments on `reference` (its key) when

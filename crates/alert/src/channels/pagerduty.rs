@@ -14,6 +14,8 @@ use honeytrail_core::record::Alert;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::text::line;
+
 use crate::channels::webhook::{plain, post_json};
 use crate::retry::Failure;
 use crate::Sender;
@@ -82,8 +84,13 @@ pub fn event(config: &PagerDutyConfig, alert: &Alert) -> Value {
         body["links"] = json!([{"href": url, "text": format!("honeytrail incident #{id}")}]);
     }
     if action == "trigger" {
-        let summary: String =
-            format!("Honey key {} used: {}", incident.access_key_id, record.placement).chars().take(1024).collect();
+        // Shown as text in PagerDuty and on phones: one line per value.
+        let clean = |items: &[String]| items.iter().map(|i| line(i).into_owned()).collect::<Vec<_>>();
+        let a = &record.activity;
+        let summary: String = format!("Honey key {} used: {}", incident.access_key_id, line(&record.placement))
+            .chars()
+            .take(1024)
+            .collect();
         body["payload"] = json!({
             "summary": summary,
             "source": incident.access_key_id,
@@ -97,14 +104,17 @@ pub fn event(config: &PagerDutyConfig, alert: &Alert) -> Value {
             "group": record.token.labels.get("team"),
             "class": "honey key use",
             "custom_details": {
-                "placement": record.placement,
-                "placements": record.placements,
-                "may_have_leaked_at": record.may_have_leaked_at,
-                "activity": record.activity,
+                "placement": line(&record.placement),
+                "placements": clean(&record.placements),
+                "may_have_leaked_at": clean(&record.may_have_leaked_at),
+                "activity": {
+                    "apis": clean(&a.apis), "source_ips": clean(&a.source_ips), "user_agents": clean(&a.user_agents),
+                    "regions": clean(&a.regions), "error_codes": clean(&a.error_codes),
+                },
                 "event_count": incident.event_count,
                 "state": incident.state,
                 "token_retired": incident.token_retired,
-                "runbook": record.runbook,
+                "runbook": crate::text::lines(&record.runbook),
             }
         });
     }

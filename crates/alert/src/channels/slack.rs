@@ -31,7 +31,17 @@ impl std::fmt::Debug for SlackConfig {
 }
 
 /// Escapes text for mrkdwn.
+/// A value on one line, with mrkdwn's control characters escaped.
 fn esc(s: &str) -> String {
+    escape_text(&crate::text::line(s))
+}
+
+/// Text of several lines (the runbook), with mrkdwn's control characters escaped.
+fn esc_lines(s: &str) -> String {
+    escape_text(&crate::text::lines(s))
+}
+
+fn escape_text(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
@@ -96,7 +106,7 @@ pub fn message(alert: &Alert) -> Value {
         context.push_str(&format!(" · detected {d} s after the call"));
     }
     json!({
-        "text": cut(&format!("{title}: {}", record.placement), 3000),
+        "text": cut(&format!("{title}: {}", esc(&record.placement)), 3000),
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": cut(&title, 150)}},
             {"type": "section", "text": {"type": "mrkdwn", "text": cut(&format!("{}{retired}", esc(&record.placement)), 3000)}},
@@ -109,7 +119,7 @@ pub fn message(alert: &Alert) -> Value {
                 field("Errors", list(&activity.error_codes, 8)),
             ]},
             {"type": "section", "text": {"type": "mrkdwn", "text": cut(&custody, 3000)}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": cut(&format!("*Runbook*\n```{}```", esc(&record.runbook)), 3000)}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": cut(&format!("*Runbook*\n```{}```", esc_lines(&record.runbook)), 3000)}},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": cut(&context, 2000)}]}
         ]
     })

@@ -29,11 +29,47 @@ impl std::fmt::Debug for TeamsConfig {
     }
 }
 
+/// Text for an Adaptive Card `TextBlock` or fact, which Teams renders as
+/// Markdown: every character with a Markdown meaning is escaped with a
+/// backslash (so an intruder's user agent cannot become a link, an image or
+/// emphasis), control characters are shown as escapes, and line breaks only
+/// where honeytrail put them.
+pub fn md(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in crate::text::lines(s).chars() {
+        if matches!(
+            c,
+            '\\' | '`'
+                | '*'
+                | '_'
+                | '{'
+                | '}'
+                | '['
+                | ']'
+                | '('
+                | ')'
+                | '#'
+                | '+'
+                | '-'
+                | '.'
+                | '!'
+                | '|'
+                | '<'
+                | '>'
+                | '~'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn joined(items: &[String], max: usize) -> String {
     if items.is_empty() {
         return "–".into();
     }
-    let mut out = items.iter().take(max).cloned().collect::<Vec<_>>().join(", ");
+    let mut out = items.iter().take(max).map(|i| md(&crate::text::line(i))).collect::<Vec<_>>().join(", ");
     if items.len() > max {
         out.push_str(&format!(" (+{})", items.len() - max));
     }
@@ -61,11 +97,12 @@ pub fn message(alert: &Alert) -> Value {
             };
             let activity = &record.activity;
             let fact = |title: &str, value: String| json!({"title": title, "value": value});
-            let hops: Vec<String> = record.may_have_leaked_at.iter().map(|h| format!("- {h}")).collect();
+            let hops: Vec<String> =
+                record.may_have_leaked_at.iter().map(|h| format!("- {}", md(&crate::text::line(h)))).collect();
             let mut body = vec![
-                json!({"type": "TextBlock", "text": record.placement, "wrap": true}),
+                json!({"type": "TextBlock", "text": md(&crate::text::line(&record.placement)), "wrap": true}),
                 json!({"type": "FactSet", "facts": [
-                    fact("State", incident.state.to_string()),
+                    fact("State", md(&incident.state.to_string())),
                     fact("Events", incident.event_count.to_string()),
                     fact("First / last call", format!("{} / {}", when(incident.first_seen), when(incident.last_seen))),
                     fact("APIs", joined(&activity.apis, 8)),
@@ -78,11 +115,11 @@ pub fn message(alert: &Alert) -> Value {
                     json!({"type": "TextBlock", "text": format!("May have leaked at:\n{}", hops.join("\n")), "wrap": true}),
                 );
             }
-            body.push(json!({"type": "TextBlock", "text": record.runbook, "wrap": true, "fontType": "Monospace"}));
+            body.push(json!({"type": "TextBlock", "text": md(&record.runbook), "wrap": true, "fontType": "Monospace"}));
             (title, body, incident.url.clone())
         }
     };
-    body.insert(0, json!({"type": "TextBlock", "size": "Large", "weight": "Bolder", "text": title, "wrap": true}));
+    body.insert(0, json!({"type": "TextBlock", "size": "Large", "weight": "Bolder", "text": md(&title), "wrap": true}));
     let actions: Vec<Value> = url
         .map(|url| vec![json!({"type": "Action.OpenUrl", "title": "Open the incident", "url": url})])
         .unwrap_or_default();
@@ -123,6 +160,6 @@ mod tests {
         assert_eq!(a["contentType"], "application/vnd.microsoft.card.adaptive");
         assert_eq!(a["content"]["type"], "AdaptiveCard");
         assert_eq!(a["content"]["body"][0]["text"], "Honey key used: AKIAX");
-        assert_eq!(a["content"]["body"][1]["text"], "Key AKIAX was placed on host h in /p.");
+        assert_eq!(a["content"]["body"][1]["text"], "Key AKIAX was placed on host h in /p\\.");
     }
 }
