@@ -192,7 +192,7 @@ fn a_responder_works_an_incident_in_the_browser_and_a_viewer_cannot() {
     env.moto = Some(moto.endpoint.clone());
     let admin = add_user(&env, "alice", "admin");
     let employee = add_user(&env, "erin", "employee");
-    let server = Server::start(&env, &[("HONEYTRAIL_EVENTBRIDGE_SECRET", "eb-secret")]);
+    let server = Server::start(&env, &[("HONEYTRAIL_EVENTBRIDGE_SECRET", "eb-secret-for-tests-0123456789abcdef")]);
     let b = Browser::start(format!("http://127.0.0.1:{}", server.port));
 
     // Log in (choosing a password), mint a token in the canary account.
@@ -230,7 +230,7 @@ fn a_responder_works_an_incident_in_the_browser_and_a_viewer_cannot() {
     let (status, body) = server.call(
         "POST",
         "/ingest/eventbridge",
-        &[("Content-Type", "application/json"), ("x-honeytrail-secret", "eb-secret")],
+        &[("Content-Type", "application/json"), ("x-honeytrail-secret", "eb-secret-for-tests-0123456789abcdef")],
         &event.to_string(),
     );
     assert_eq!(status, 202, "{body}");

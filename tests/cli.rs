@@ -587,11 +587,12 @@ fn malformed_input_is_reported_and_skipped_and_nothing_is_lost() {
         assert_eq!(skipped[kind].as_array().map(|a| a.len()), Some(1), "{kind}: {skipped}");
     }
     assert!(skipped["too-large"][0].as_str().unwrap().contains("huge.json.gz"));
-    // The key in the invalid file is not silently dropped.
-    assert_eq!(summary["unparsed_hits"].as_array().unwrap().len(), 1, "{summary}");
-    // Both good files were read around the bad ones: one incident, two events.
+    // The records that can be read from the cut and the invalid file are
+    // read, around the damage; nothing with a key is left unread.
+    assert_eq!(summary["unparsed_hits"].as_array().unwrap().len(), 0, "{summary}");
+    // The good files and what the damaged ones held: one incident, four events.
     let inc: serde_json::Value = serde_json::from_str(out.stdout.lines().next().unwrap()).unwrap();
-    assert_eq!(inc["incident"]["event_count"], 2);
+    assert_eq!(inc["incident"]["event_count"], 4, "{inc}");
     assert_eq!(inc["activity"]["error_codes"], serde_json::json!(["AccessDenied"]), "failed calls are hits too");
 }
 
@@ -854,7 +855,7 @@ fn eventbridge_over_http_needs_the_shared_secret() {
     let env = Env::new();
     env.run(&["token", "import", "aws", "--access-key-id", KEY, "--user-name", "svc-reader"]).ok();
     env.run(&["placement", "add", KEY, "--host", "web-3", "--path", "/srv/app/.env"]).ok();
-    let server = Server::start(&env, &[("HONEYTRAIL_EVENTBRIDGE_SECRET", "correct horse battery staple")]);
+    let server = Server::start(&env, &[("HONEYTRAIL_EVENTBRIDGE_SECRET", "correct horse battery staple, twice over")]);
     let event = serde_json::json!({
         "version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718", "detail-type": "AWS API Call via CloudTrail",
         "source": "aws.sts", "account": "123456789012", "time": "2026-11-28T09:00:00Z", "region": "us-east-1", "resources": [],
@@ -868,7 +869,7 @@ fn eventbridge_over_http_needs_the_shared_secret() {
     assert_eq!(status, 401);
     assert!(body.contains("\"code\":\"unauthenticated\""), "{body}");
     assert_eq!(env.run(&["incident", "list", "--all", "--json"]).ok().json().as_array().unwrap().len(), 0);
-    let secret = ("x-honeytrail-secret", "correct horse battery staple");
+    let secret = ("x-honeytrail-secret", "correct horse battery staple, twice over");
     assert_eq!(server.call("POST", "/ingest/eventbridge", &[json, secret], "{not json").0, 400);
     let (status, body) = server.call("POST", "/ingest/eventbridge", &[json, secret], &event);
     assert_eq!(status, 202, "{body}");
@@ -876,12 +877,36 @@ fn eventbridge_over_http_needs_the_shared_secret() {
     let incidents = env.run(&["incident", "list", "--json"]).ok().json();
     assert_eq!(incidents.as_array().unwrap().len(), 1);
     assert_eq!(incidents[0]["access_key_id"], KEY);
-    let (_, metrics) = server.call("GET", "/metrics", &[], "");
+    // /metrics tells whether a key was used: not without the token.
+    assert_eq!(server.call("GET", "/metrics", &[], "").0, 401);
+    assert_eq!(server.call("GET", "/metrics", &[("Authorization", "Bearer wrong")], "").0, 401);
+    let metrics = server.metrics();
     assert!(
         metrics.contains(r#"honeytrail_receiver_requests_total{receiver="eventbridge",outcome="unauthenticated"} 2"#),
         "{metrics}"
     );
     assert!(metrics.contains("honeytrail_matches_total 1"), "{metrics}");
+}
+
+/// Receiver secrets an attacker could guess are refused at start; refused
+/// requests are throttled per address; /metrics is off unless configured.
+#[test]
+fn serve_refuses_short_secrets_and_throttles_refusals() {
+    let env = Env::new();
+    for var in ["HONEYTRAIL_EVENTBRIDGE_SECRET", "HONEYTRAIL_CANARYTOKENS_SECRET", "HONEYTRAIL_METRICS_TOKEN"] {
+        let out = env.command(&["serve", "--listen", "127.0.0.1:0"]).env(var, "short-secret").output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{var}: {stderr}");
+        assert!(stderr.contains("at least 32") && !stderr.contains("short-secret"), "{var}: {stderr}");
+    }
+    let server = Server::start(&env, &[("HONEYTRAIL_EVENTBRIDGE_SECRET", "correct horse battery staple, twice over")]);
+    let wrong = [("Content-Type", "application/json"), ("x-honeytrail-secret", "guess")];
+    let statuses: Vec<u16> = (0..25).map(|_| server.call("POST", "/ingest/eventbridge", &wrong, "{}").0).collect();
+    assert_eq!(&statuses[..20], &[401; 20]);
+    assert_eq!(&statuses[20..], &[429; 5], "refusals are throttled per address");
+    let right =
+        [("Content-Type", "application/json"), ("x-honeytrail-secret", "correct horse battery staple, twice over")];
+    assert_eq!(server.call("POST", "/ingest/eventbridge", &right, "{}").0, 429, "even the right secret waits");
 }
 
 #[test]
@@ -899,7 +924,7 @@ fn canarytokens_webhooks_match_imported_tokens() {
         "canarytoken=q8h2t9x0abc",
     ])
     .ok();
-    let server = Server::start(&env, &[("HONEYTRAIL_CANARYTOKENS_SECRET", "hook-7f3a")]);
+    let server = Server::start(&env, &[("HONEYTRAIL_CANARYTOKENS_SECRET", "hook-7f3a0c9e5d1b2a4f6e8d0c2b4a6f8e0d")]);
     let payload = serde_json::json!({
         "manage_url": "https://canarytokens.org/manage?token=q8h2t9x0abc&auth=0123456789abcdef",
         "memo": "payments laptop fleet", "channel": "AWS API Key Token",
@@ -908,7 +933,8 @@ fn canarytokens_webhooks_match_imported_tokens() {
     })
     .to_string();
     assert_eq!(server.call("POST", "/ingest/canarytokens/guess", &[], &payload).0, 401);
-    let (status, body) = server.call("POST", "/ingest/canarytokens/hook-7f3a", &[], &payload);
+    let (status, body) =
+        server.call("POST", "/ingest/canarytokens/hook-7f3a0c9e5d1b2a4f6e8d0c2b4a6f8e0d", &[], &payload);
     assert_eq!(status, 202, "{body}");
     let incidents = env.run(&["incident", "list", "--json"]).ok().json();
     let id = incidents[0]["id"].as_i64().unwrap().to_string();
@@ -917,7 +943,7 @@ fn canarytokens_webhooks_match_imported_tokens() {
     assert_eq!(shown["events"][0]["event_time"], "2026-11-28T08:15:02Z");
     assert_eq!(shown["events"][0]["source"], "canarytokens");
     let unknown = payload.replace("q8h2t9x0abc", "notours");
-    assert_eq!(server.call("POST", "/ingest/canarytokens/hook-7f3a", &[], &unknown).0, 422);
+    assert_eq!(server.call("POST", "/ingest/canarytokens/hook-7f3a0c9e5d1b2a4f6e8d0c2b4a6f8e0d", &[], &unknown).0, 422);
 }
 
 /// `honeytrail … | head` ends quietly: a closed pipe stops the output
@@ -950,4 +976,30 @@ fn a_closed_pipe_ends_the_output_quietly() {
     assert!(stderr.is_empty(), "no panic or error message on a closed pipe: {stderr}");
     use std::os::unix::process::ExitStatusExt;
     assert!(out.status.success() || out.status.signal() == Some(13), "{:?}", out.status);
+}
+
+/// Which keys are decoys and where they are is for honeytrail's user only:
+/// the data directory is 0700 and the database files 0600, and an existing
+/// installation made before is narrowed.
+#[test]
+fn the_data_directory_and_database_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let env = Env::new();
+    env.run(&["token", "import", "aws", "--access-key-id", KEY]).ok();
+    let data = env.data();
+    assert_eq!(mode(&data), 0o700);
+    for name in ["honeytrail.sqlite", "honeytrail.sqlite-wal", "honeytrail.sqlite-shm", "secret.key"] {
+        let file = data.join(name);
+        if file.exists() {
+            assert_eq!(mode(&file), 0o600, "{name}");
+        }
+    }
+    assert!(data.join("honeytrail.sqlite").exists());
+    // An installation from before: opened up, then narrowed on the next command.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(data.join("honeytrail.sqlite"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    env.run(&["token", "list"]).ok();
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("honeytrail.sqlite")), 0o600);
 }

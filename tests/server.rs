@@ -38,7 +38,7 @@ fn use_key(server: &Server, event_id: &str) {
     let (status, body) = server.call(
         "POST",
         "/ingest/eventbridge",
-        &[("Content-Type", "application/json"), ("x-honeytrail-secret", "eb-secret")],
+        &[("Content-Type", "application/json"), ("x-honeytrail-secret", "eb-secret-for-tests-0123456789abcdef")],
         &event,
     );
     assert_eq!(status, 202, "{body}");
@@ -77,7 +77,7 @@ fn every_endpoint_refuses_the_unauthenticated_the_unauthorised_and_malformed_jso
     add_user(&env, "ada", "admin");
     let (viewer, responder, employee) = (api_token(&env, "vera"), api_token(&env, "rob"), api_token(&env, "emma"));
     let admin = api_token(&env, "ada");
-    let server = Server::start(&env, &[("HONEYTRAIL_EVENTBRIDGE_SECRET", "eb-secret")]);
+    let server = Server::start(&env, &[("HONEYTRAIL_EVENTBRIDGE_SECRET", "eb-secret-for-tests-0123456789abcdef")]);
     let api = Api { server: &server };
     use_key(&server, "api-1");
 
@@ -149,7 +149,7 @@ fn the_api_runs_the_incident_workflow_and_records_who_did_what() {
     add_user(&env, "rob", "responder");
     add_user(&env, "emma", "employee");
     let (admin, responder, employee) = (api_token(&env, "ada"), api_token(&env, "rob"), api_token(&env, "emma"));
-    let server = Server::start(&env, &[("HONEYTRAIL_EVENTBRIDGE_SECRET", "eb-secret")]);
+    let server = Server::start(&env, &[("HONEYTRAIL_EVENTBRIDGE_SECRET", "eb-secret-for-tests-0123456789abcdef")]);
     let api = Api { server: &server };
 
     let (status, me) = api.call(Some(&responder), "GET", "/me", None);
@@ -312,7 +312,7 @@ fn sessions_need_csrf_tokens_and_sign_in_is_rate_limited() {
     let env = Env::new();
     let password = add_user(&env, "rob", "responder");
     env.run(&["token", "import", "aws", "--access-key-id", KEY]).ok();
-    let server = Server::start(&env, &[("HONEYTRAIL_EVENTBRIDGE_SECRET", "eb-secret")]);
+    let server = Server::start(&env, &[("HONEYTRAIL_EVENTBRIDGE_SECRET", "eb-secret-for-tests-0123456789abcdef")]);
     use_key(&server, "s-1");
     let port = server.port;
     let login = |user: &str, pass: &str| -> (u16, String) {
@@ -416,7 +416,7 @@ fn sessions_need_csrf_tokens_and_sign_in_is_rate_limited() {
     let (status, head) = login("rob", "a+long+new+passphrase");
     assert_eq!(status, 429, "{head}");
     assert!(head.to_lowercase().contains("retry-after:"));
-    let (_, metrics) = server.call("GET", "/metrics", &[], "");
+    let metrics = server.metrics();
     assert!(metrics.contains("honeytrail_logins_total{outcome=\"failed\"} 5"), "{metrics}");
     assert!(server.call("GET", "/readyz", &[], "").1.contains("ready"));
 }
@@ -432,7 +432,7 @@ fn the_cli_works_against_a_remote_server() {
     env.run(&["placement", "add", KEY, "--host", "web-7", "--path", "/srv/.env", "--owner", "ops"]).ok();
     add_user(&env, "rob", "responder");
     let token = api_token(&env, "rob");
-    let server = Server::start(&env, &[("HONEYTRAIL_EVENTBRIDGE_SECRET", "eb-secret")]);
+    let server = Server::start(&env, &[("HONEYTRAIL_EVENTBRIDGE_SECRET", "eb-secret-for-tests-0123456789abcdef")]);
     use_key(&server, "remote-1");
     let url = format!("http://127.0.0.1:{}", server.port);
     // A second machine: no local store at all.
@@ -542,7 +542,7 @@ fn serve_reads_its_cloudtrail_sources_and_reports_their_lag() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert!(found, "serve read the bucket and opened the incident");
-    let (_, metrics) = server.call("GET", "/metrics", &[], "");
+    let metrics = server.metrics();
     assert!(
         metrics.contains("honeytrail_source_last_read_age_seconds{source=\"s3://trail-logs/AWSLogs/\"}"),
         "{metrics}"
@@ -555,8 +555,16 @@ fn serve_reads_its_cloudtrail_sources_and_reports_their_lag() {
 fn a_trusted_proxy_can_sign_employees_in_for_the_lookup_page_only() {
     let env = Env::new();
     env.run(&["token", "import", "aws", "--access-key-id", KEY]).ok();
-    let server = Server::start(&env, &[("HONEYTRAIL_SSO_HEADER", "X-Forwarded-User")]);
     let sso = ("X-Forwarded-User", "maria@acme.test");
+    // Until proxies are listed, nobody's header is believed, loopback included.
+    {
+        let untrusted = Server::start(&env, &[("HONEYTRAIL_SSO_HEADER", "X-Forwarded-User")]);
+        assert_eq!(untrusted.call("GET", "/lookup", &[sso], "").0, 303);
+    }
+    let server = Server::start(
+        &env,
+        &[("HONEYTRAIL_SSO_HEADER", "X-Forwarded-User"), ("HONEYTRAIL_SSO_TRUSTED_PROXIES", "127.0.0.1,::1")],
+    );
     let (status, _) = server.call("GET", "/lookup", &[], "");
     assert_eq!(status, 303, "no header, no session: sign in first");
     let (status, page) = server.call("GET", "/lookup", &[sso], "");
@@ -606,7 +614,7 @@ fn the_command_line_and_the_api_share_one_operation() {
     add_user(&env, "rob", "responder");
     add_user(&env, "ada", "admin");
     let (responder, admin) = (api_token(&env, "rob"), api_token(&env, "ada"));
-    let server = Server::start(&env, &[("HONEYTRAIL_EVENTBRIDGE_SECRET", "eb-secret")]);
+    let server = Server::start(&env, &[("HONEYTRAIL_EVENTBRIDGE_SECRET", "eb-secret-for-tests-0123456789abcdef")]);
     let api = Api { server: &server };
     use_key(&server, "front-1");
 

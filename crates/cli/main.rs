@@ -69,6 +69,14 @@ pub struct GlobalArgs {
     verbose: u8,
 }
 
+/// `honeytrail serve`.
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Where to listen (ADDRESS:PORT); else serve.listen, HONEYTRAIL_SERVE_LISTEN, 127.0.0.1:8080
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    listen: Option<String>,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Write a commented default configuration and create the database and data key
@@ -117,7 +125,7 @@ enum Command {
     /// Deliver queued alerts (serve does this too)
     Deliver(commands::deliver::DeliverArgs),
     /// Run the server: web UI, REST API, event receivers, alert dispatcher, health and metrics
-    Serve,
+    Serve(ServeArgs),
     /// Users of the web UI and API, and their API tokens
     #[command(subcommand)]
     User(commands::user::UserCommand),
@@ -197,7 +205,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ),
         };
     }
-    let config = config::Config::load(&overrides)?;
+    let mut config = config::Config::load(&overrides)?;
+    if let Command::Serve(args) = &cli.command {
+        if let Some(listen) = &args.listen {
+            config.serve.listen = listen.clone();
+        }
+    }
     let app = App::new(config, g.actor.clone());
     let audit = commands::audit_entry(&std::env::args().collect::<Vec<_>>());
     let code = match cli.command {
@@ -218,7 +231,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Route(cmd) => commands::routing::route(&app, cmd).await,
         Command::Delivery(cmd) => commands::deliver::delivery(&app, cmd).await,
         Command::Deliver(args) => commands::deliver::deliver(&app, args).await,
-        Command::Serve => return honeytrail_server::run(app).await,
+        Command::Serve(_) => return honeytrail_server::run(app).await,
         Command::User(cmd) => commands::user::run(&app, cmd).await,
         Command::Audit(cmd) => commands::user::audit(&app, cmd).await,
         Command::SafetyNet(args) => commands::safety_net::run(&app, args).await,

@@ -132,6 +132,9 @@ pub fn trail_record(
     r
 }
 
+/// The bearer token of `/metrics` on test servers.
+pub const METRICS_TOKEN: &str = "metrics-token-for-tests-0123456789abcdef";
+
 pub struct Server {
     pub child: std::process::Child,
     pub port: u16,
@@ -142,6 +145,7 @@ impl Server {
         let port = honeytrail_testkit::free_port();
         let mut cmd = env.command(&["serve"]);
         cmd.env("HONEYTRAIL_SERVE_LISTEN", format!("127.0.0.1:{port}")).stdout(Stdio::null()).stderr(Stdio::null());
+        cmd.env("HONEYTRAIL_METRICS_TOKEN", METRICS_TOKEN);
         for (k, v) in secrets {
             cmd.env(k, v);
         }
@@ -158,6 +162,14 @@ impl Server {
 
     pub fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
         honeytrail_testkit::http(self.port, method, path, headers, body).unwrap_or((0, String::new()))
+    }
+
+    /// `/metrics`, read with the metrics token every test server has.
+    pub fn metrics(&self) -> String {
+        let bearer = format!("Bearer {METRICS_TOKEN}");
+        let (status, text) = self.call("GET", "/metrics", &[("Authorization", &bearer)], "");
+        assert_eq!(status, 200, "{text}");
+        text
     }
 }
 

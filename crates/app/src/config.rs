@@ -74,11 +74,13 @@ safety_net_grace_minutes = 30
 # with TLS, or bind a private address.                       HONEYTRAIL_SERVE_LISTEN
 listen = "127.0.0.1:8080"
 # Shared secret EventBridge API destinations send in the x-honeytrail-secret
-# header (an API-key connection). Unset: the endpoint refuses everything.
+# header (an API-key connection), at least 32 characters (`openssl rand -hex
+# 32`). Unset: the endpoint refuses everything.
 #                                                             HONEYTRAIL_EVENTBRIDGE_SECRET
 # eventbridge_secret = "…"
 # Secret path segment of the canarytokens.org webhook URL
-# (/ingest/canarytokens/<secret>). Unset: the endpoint refuses everything.
+# (/ingest/canarytokens/<secret>), at least 32 characters. Unset: the
+# endpoint refuses everything.
 #                                                             HONEYTRAIL_CANARYTOKENS_SECRET
 # canarytokens_secret = "…"
 # The address people reach the UI at, used for links in alerts (the incident
@@ -90,9 +92,20 @@ listen = "127.0.0.1:8080"
 # watch = ["sqs:cloudtrail-log-files", "sqs:cloudtrail-api-calls"]
 # A reverse proxy that signs people in may pass their name in a header; the
 # "what is this?" page then needs no honeytrail login. Only requests from the
-# trusted proxy addresses are believed.                      HONEYTRAIL_SSO_HEADER
+# trusted proxy addresses are believed; none is trusted until listed here.
+#                                         HONEYTRAIL_SSO_HEADER, HONEYTRAIL_SSO_TRUSTED_PROXIES
 # sso_header = "X-Forwarded-User"
 # sso_trusted_proxies = ["127.0.0.1"]
+# Reverse proxies whose X-Forwarded-For names the client (for sign-in
+# throttling and the audit log); from anyone else the header is ignored.
+#                                                             HONEYTRAIL_TRUSTED_PROXIES
+# trusted_proxies = ["127.0.0.1"]
+# /metrics tells whoever reads it whether a key was used: it is served only
+# with this bearer token (Authorization: Bearer …), or without one on the
+# separate metrics_listen address. Neither set: /metrics is off.
+#                                   HONEYTRAIL_METRICS_TOKEN, HONEYTRAIL_METRICS_LISTEN
+# metrics_token = "…"
+# metrics_listen = "127.0.0.1:9090"
 
 [alerts]
 # One delivery attempt may take this long before it counts as failed.
@@ -238,6 +251,9 @@ pub struct ServeSection {
     pub watch: Vec<String>,
     pub sso_header: Option<String>,
     pub sso_trusted_proxies: Vec<String>,
+    pub trusted_proxies: Vec<String>,
+    pub metrics_token: Option<String>,
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for ServeSection {
@@ -249,12 +265,38 @@ impl Default for ServeSection {
             public_url: None,
             watch: Vec::new(),
             sso_header: None,
-            sso_trusted_proxies: vec!["127.0.0.1".into(), "::1".into()],
+            sso_trusted_proxies: Vec::new(),
+            trusted_proxies: Vec::new(),
+            metrics_token: None,
+            metrics_listen: None,
         }
     }
 }
 
+/// The least length of the receivers' shared secrets.
+pub const MIN_SECRET_CHARS: usize = 32;
+
 impl ServeSection {
+    /// Checks what `serve` needs before it starts: secrets long enough not to
+    /// be guessed (the receivers are open to the internet).
+    pub fn check(&self) -> Result<()> {
+        for (name, var, value) in [
+            ("eventbridge_secret", "HONEYTRAIL_EVENTBRIDGE_SECRET", &self.eventbridge_secret),
+            ("canarytokens_secret", "HONEYTRAIL_CANARYTOKENS_SECRET", &self.canarytokens_secret),
+            ("metrics_token", "HONEYTRAIL_METRICS_TOKEN", &self.metrics_token),
+        ] {
+            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                let n = v.chars().count();
+                if n < MIN_SECRET_CHARS {
+                    anyhow::bail!(
+                        "serve.{name} ({var}) is {n} characters long; it must be at least {MIN_SECRET_CHARS}: make one with `openssl rand -hex 32`"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Where people reach the server, without a trailing slash.
     pub fn public_url(&self) -> String {
         match &self.public_url {
@@ -293,6 +335,10 @@ impl std::fmt::Debug for ServeSection {
             .field("public_url", &self.public_url)
             .field("watch", &self.watch)
             .field("sso_header", &self.sso_header)
+            .field("sso_trusted_proxies", &self.sso_trusted_proxies)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
+            .field("metrics_listen", &self.metrics_listen)
             .finish()
     }
 }
@@ -421,6 +467,19 @@ impl Config {
         }
         if let Some(v) = env("HONEYTRAIL_SSO_HEADER") {
             self.serve.sso_header = Some(v);
+        }
+        let list = |v: String| v.split(',').map(|w| w.trim().to_string()).filter(|w| !w.is_empty()).collect();
+        if let Some(v) = env("HONEYTRAIL_SSO_TRUSTED_PROXIES") {
+            self.serve.sso_trusted_proxies = list(v);
+        }
+        if let Some(v) = env("HONEYTRAIL_TRUSTED_PROXIES") {
+            self.serve.trusted_proxies = list(v);
+        }
+        if let Some(v) = env("HONEYTRAIL_METRICS_TOKEN") {
+            self.serve.metrics_token = Some(v);
+        }
+        if let Some(v) = env("HONEYTRAIL_METRICS_LISTEN") {
+            self.serve.metrics_listen = Some(v);
         }
         if let Some(v) = env("HONEYTRAIL_PUBLIC_URL") {
             self.serve.public_url = Some(v);

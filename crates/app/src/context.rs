@@ -53,6 +53,7 @@ impl App {
 
     /// Opens the store, creating the data key if there is none.
     pub async fn open_store(&self, create_key: bool) -> Result<Store> {
+        private_dir(self.config.data_dir())?;
         let url = self.config.database_url();
         let sqlite = !url.starts_with("postgres");
         let secrets = self.secret_box(create_key || sqlite)?;
@@ -186,11 +187,43 @@ pub fn hostname() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
 }
 
+/// The data directory, created 0700; an existing one that others can read
+/// or enter is narrowed to its owner (it holds the database and the data key).
+pub fn private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    let mode = std::fs::metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?.permissions().mode();
+    // Narrowed only when it is plainly honeytrail's own: a data directory
+    // pointed at a shared one (/var/lib) must not lock other services out.
+    let ours = ["honeytrail.sqlite", "secret.key", "honeytrail.toml"].iter().any(|f| dir.join(f).exists());
+    if mode & 0o077 != 0 && !ours {
+        tracing::warn!(dir = %dir.display(), "the data directory is open to others; make it 0700");
+    } else if mode & 0o077 != 0 {
+        match std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700)) {
+            Ok(()) => tracing::warn!(dir = %dir.display(), "the data directory was open to others; it is now 0700"),
+            // Not ours (a shared mount): say so, but do not refuse to run.
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "the data directory is open to others; make it 0700")
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Writes a file readable by its owner only, creating parent directories.
 pub fn write_private(path: &Path, content: &str) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("cannot create directory {}", parent.display()))?;
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .with_context(|| format!("cannot create directory {}", parent.display()))?;
     }
     let mut file = std::fs::OpenOptions::new()
         .write(true)

@@ -16,7 +16,7 @@ pub struct InitArgs {
 
 pub async fn run(app: &App, args: InitArgs) -> Result<ExitCode> {
     let dir = app.config.data_dir();
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    honeytrail_app::context::private_dir(dir)?;
     let config_path = app.config.source.clone().unwrap_or_else(|| dir.join("honeytrail.toml"));
     if config_path.exists() && !args.force {
         println!("configuration  {} (exists; kept — pass --force to rewrite it)", config_path.display());

@@ -4,7 +4,7 @@
 //! UI and API handlers take.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
@@ -28,37 +28,63 @@ const LOGIN_COOKIE: &str = "ht_login";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 const SESSION_HOURS: i64 = 12;
 
-/// Failed sign-ins per user name and per address within a quarter hour.
+/// Failed sign-ins, counted per (user name, address) and per address.
+///
+/// Wrong passwords for one user from one address slow that pair down
+/// progressively (after [`FREE_FAILURES`], a wait of [`FIRST_DELAY`] that
+/// doubles with each further failure, up to [`MAX_DELAY`]); nobody else is locked out:
+/// the same user signs in from another address, another user from the same
+/// one. An address that fails for many names is held back as a whole.
 #[derive(Default)]
 pub struct LoginLimiter {
-    failures: HashMap<String, Vec<Instant>>,
+    failures: HashMap<String, Tally>,
+}
+
+#[derive(Clone, Copy)]
+struct Tally {
+    count: u32,
+    first: Instant,
+    last: Instant,
 }
 
 const WINDOW: StdDuration = StdDuration::from_secs(15 * 60);
-const PER_USER: usize = 5;
-const PER_ADDRESS: usize = 20;
+/// Failures of one (user, address) pair before it is slowed down.
+pub const FREE_FAILURES: u32 = 5;
+/// The wait after [`FREE_FAILURES`]; it doubles with every further failure.
+pub const FIRST_DELAY: StdDuration = StdDuration::from_secs(5);
+/// The longest one pair waits between tries.
+pub const MAX_DELAY: StdDuration = StdDuration::from_secs(15 * 60);
+/// Failures from one address, for any names, within the window.
+const PER_ADDRESS: u32 = 50;
+
+fn pair_key(user: &str, addr: &str) -> String {
+    format!("pair:{}|{addr}", user.to_lowercase())
+}
 
 impl LoginLimiter {
     /// How long to wait before another attempt is allowed, if it is not.
     pub fn wait(&mut self, user: &str, addr: &str) -> Option<StdDuration> {
         let now = Instant::now();
-        // Forget failures older than the window, so the map stays small
-        // whatever names an attacker tries.
+        // Forget old tallies, so the map stays small whatever names an attacker tries.
         if self.failures.len() > 10_000 {
-            self.failures.retain(|_, list| list.last().is_some_and(|t| now.duration_since(*t) < WINDOW));
+            self.failures.retain(|_, t| now.duration_since(t.last) < WINDOW.max(MAX_DELAY));
         }
-        let mut longest = None;
-        for (key, limit) in [(format!("user:{}", user.to_lowercase()), PER_USER), (format!("addr:{addr}"), PER_ADDRESS)]
-        {
-            let Some(list) = self.failures.get_mut(&key) else { continue };
-            list.retain(|t| now.duration_since(*t) < WINDOW);
-            if list.is_empty() {
-                self.failures.remove(&key);
-                continue;
+        let mut longest: Option<StdDuration> = None;
+        let mut hold = |wait: StdDuration| longest = Some(longest.map_or(wait, |w| w.max(wait)));
+        if let Some(t) = self.failures.get(&pair_key(user, addr)).copied() {
+            if t.count >= FREE_FAILURES {
+                let delay = (FIRST_DELAY * (1u32 << (t.count - FREE_FAILURES).min(16))).min(MAX_DELAY);
+                if let Some(left) = delay.checked_sub(now.duration_since(t.last)).filter(|d| !d.is_zero()) {
+                    hold(left);
+                }
             }
-            if list.len() >= limit {
-                let wait = WINDOW - now.duration_since(list[0]);
-                longest = Some(longest.map_or(wait, |w: StdDuration| w.max(wait)));
+        }
+        let addr_key = format!("addr:{addr}");
+        if let Some(t) = self.failures.get(&addr_key).copied() {
+            if now.duration_since(t.first) >= WINDOW {
+                self.failures.remove(&addr_key);
+            } else if t.count >= PER_ADDRESS {
+                hold(WINDOW - now.duration_since(t.first));
             }
         }
         longest
@@ -66,14 +92,26 @@ impl LoginLimiter {
 
     pub fn failed(&mut self, user: &str, addr: &str) {
         let now = Instant::now();
-        for key in [format!("user:{}", user.to_lowercase()), format!("addr:{addr}")] {
-            self.failures.entry(key).or_default().push(now);
+        for key in [pair_key(user, addr), format!("addr:{addr}")] {
+            let t = self.failures.entry(key).or_insert(Tally { count: 0, first: now, last: now });
+            if now.duration_since(t.last) >= WINDOW.max(MAX_DELAY) {
+                *t = Tally { count: 0, first: now, last: now };
+            }
+            t.count += 1;
+            t.last = now;
         }
     }
 
-    pub fn succeeded(&mut self, user: &str) {
-        self.failures.remove(&format!("user:{}", user.to_lowercase()));
+    pub fn succeeded(&mut self, user: &str, addr: &str) {
+        self.failures.remove(&pair_key(user, addr));
     }
+}
+
+/// A sign-in form's user name as it is checked, counted and logged: what a
+/// visitor typed, unauthenticated, so without control characters (which
+/// would forge log lines) and at most 64 characters long.
+pub fn sign_in_name(raw: &str) -> String {
+    raw.trim().chars().filter(|c| !c.is_control()).take(64).collect()
 }
 
 /// An API error: a status, a stable code and a message, as JSON.
@@ -181,8 +219,36 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     })
 }
 
-fn peer(parts: &Parts) -> String {
-    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_else(|| "unknown".into())
+fn peer_ip(parts: &Parts) -> Option<IpAddr> {
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+}
+
+fn is_proxy(ip: IpAddr, trusted: &[String]) -> bool {
+    trusted.iter().any(|p| p.trim().parse::<IpAddr>().is_ok_and(|t| t == ip))
+}
+
+/// The client's address: the connection's peer, or, when the peer is one of
+/// `serve.trusted_proxies`, the address it names in `X-Forwarded-For` (the
+/// right-most one that is not itself a trusted proxy: what the proxies saw,
+/// not what the client wrote). From anyone else the header is ignored.
+pub fn client_address(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[String]) -> String {
+    let Some(peer) = peer else { return "unknown".into() };
+    if !is_proxy(peer, trusted) {
+        return peer.to_string();
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|a| a.trim().parse::<IpAddr>())
+        .collect::<Result<_, _>>()
+        .unwrap_or_default();
+    forwarded.into_iter().rev().find(|ip| !is_proxy(*ip, trusted)).unwrap_or(peer).to_string()
+}
+
+fn peer(parts: &Parts, s: &Shared) -> String {
+    client_address(peer_ip(parts), &parts.headers, &s.config().serve.trusted_proxies)
 }
 
 /// Compares secrets in time independent of where they differ.
@@ -199,7 +265,7 @@ impl FromRequestParts<Arc<Shared>> for ApiCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, s: &Arc<Shared>) -> Result<Self, Self::Rejection> {
-        let from = peer(parts);
+        let from = peer(parts, s);
         let unauthenticated = || {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -260,7 +326,7 @@ impl FromRequestParts<Arc<Shared>> for UiCaller {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, s: &Arc<Shared>) -> Result<Self, Self::Rejection> {
-        let from = peer(parts);
+        let from = peer(parts, s);
         let to_login = || Redirect::to("/login").into_response();
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
             return sso_employee(parts, s, from).map(UiCaller).ok_or_else(to_login);
@@ -283,7 +349,9 @@ impl FromRequestParts<Arc<Shared>> for UiCaller {
 fn sso_employee(parts: &Parts, s: &Shared, from: String) -> Option<Caller> {
     let serve = &s.config().serve;
     let header = serve.sso_header.as_deref()?;
-    if parts.uri.path() != "/lookup" || !serve.sso_trusted_proxies.iter().any(|p| p == &from) {
+    // The proxy is the connection itself, whatever X-Forwarded-For says.
+    let via_proxy = peer_ip(parts).is_some_and(|ip| is_proxy(ip, &serve.sso_trusted_proxies));
+    if parts.uri.path() != "/lookup" || !via_proxy {
         return None;
     }
     let name = parts.headers.get(header)?.to_str().ok()?.trim();
@@ -358,8 +426,8 @@ async fn login(
     if !cookie(&headers, LOGIN_COOKIE).is_some_and(|c| same(c, &form.csrf)) {
         return back("expired");
     }
-    let addr = addr.ip().to_string();
-    let user = form.user.trim().to_string();
+    let addr = client_address(Some(addr.ip()), &headers, &s.config().serve.trusted_proxies);
+    let user = sign_in_name(&form.user);
     if let Some(wait) = s.logins.lock().expect("limiter lock").wait(&user, &addr) {
         s.counters.logins_throttled.fetch_add(1, Ordering::Relaxed);
         let minutes = wait.as_secs().div_ceil(60);
@@ -393,7 +461,7 @@ async fn login(
         audit_or_log(&s, &user, "login.failed", &user, None, &addr).await;
         return back("invalid");
     };
-    s.logins.lock().expect("limiter lock").succeeded(&user);
+    s.logins.lock().expect("limiter lock").succeeded(&user, &addr);
     let token = match s.store.create_session(u.id, chrono::Duration::hours(SESSION_HOURS)).await {
         Ok(t) => t,
         Err(e) => return ApiError::from(e).into_response(),
@@ -477,7 +545,16 @@ async fn change_password(State(s): State<Arc<Shared>>, caller: UiCaller, Form(fo
         }
         Err(e) => return ApiError::from(e).into_response(),
     }
-    Redirect::to(if user.role == Role::Employee { "/lookup" } else { "/" }).into_response()
+    // The change ended every session, this one included: start a new one here.
+    let token = match s.store.create_session(user.id, chrono::Duration::hours(SESSION_HOURS)).await {
+        Ok(t) => t,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let mut r = Redirect::to(if user.role == Role::Employee { "/lookup" } else { "/" }).into_response();
+    if let Ok(v) = set_cookie(&s, SESSION_COOKIE, token.expose(), SESSION_HOURS * 3600).parse() {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
 }
 
 pub fn routes() -> Router<Arc<Shared>> {
@@ -500,15 +577,41 @@ mod tests {
     }
 
     #[test]
-    fn the_limiter_throttles_per_user_then_forgives_on_success() {
+    fn the_limiter_slows_one_pair_down_and_locks_nobody_else_out() {
         let mut l = LoginLimiter::default();
-        for _ in 0..PER_USER {
+        for _ in 0..FREE_FAILURES {
             assert!(l.wait("bob", "10.0.0.1").is_none());
             l.failed("bob", "10.0.0.1");
         }
-        assert!(l.wait("BOB", "10.0.0.2").is_some(), "per user, whatever the address");
-        assert!(l.wait("alice", "10.0.0.1").is_none());
-        l.succeeded("bob");
-        assert!(l.wait("bob", "10.0.0.3").is_none());
+        let first = l.wait("BOB", "10.0.0.1").expect("the pair waits");
+        assert!(first <= FIRST_DELAY && first > FIRST_DELAY / 2);
+        l.failed("bob", "10.0.0.1");
+        l.failed("bob", "10.0.0.1");
+        let later = l.wait("bob", "10.0.0.1").unwrap();
+        assert!(later > FIRST_DELAY * 3 && later <= FIRST_DELAY * 4, "{later:?}");
+        assert!(l.wait("bob", "10.0.0.2").is_none(), "the same user from elsewhere is not locked out");
+        assert!(l.wait("alice", "10.0.0.1").is_none(), "another user from the same address is not");
+        l.succeeded("bob", "10.0.0.1");
+        assert!(l.wait("bob", "10.0.0.1").is_none());
+        // One address failing for many names is held back as a whole.
+        for n in 0..PER_ADDRESS {
+            l.failed(&format!("u{n}"), "10.0.0.9");
+        }
+        assert!(l.wait("anyone", "10.0.0.9").is_some());
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", "203.0.113.5, 10.0.0.2".parse().unwrap());
+        let proxies = vec!["10.0.0.1".to_string(), "10.0.0.2".to_string()];
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert_eq!(client_address(ip("10.0.0.1"), &h, &proxies), "203.0.113.5", "behind two proxies");
+        assert_eq!(
+            client_address(ip("198.51.100.1"), &h, &proxies),
+            "198.51.100.1",
+            "a client's own header is ignored"
+        );
+        assert_eq!(client_address(ip("10.0.0.1"), &h, &[]), "10.0.0.1", "no proxies configured: none trusted");
+        h.insert("x-forwarded-for", "not-an-address".parse().unwrap());
+        assert_eq!(client_address(ip("10.0.0.1"), &h, &proxies), "10.0.0.1");
+        assert_eq!(sign_in_name(" ro\nb\u{1b}[2J "), "rob[2J");
+        assert_eq!(sign_in_name(&"x".repeat(500)).len(), 64);
     }
 }

@@ -58,6 +58,7 @@ pub struct Shared {
     canarytokens_secret: Option<String>,
     counters: Counters,
     logins: std::sync::Mutex<auth::LoginLimiter>,
+    refusals: std::sync::Mutex<receivers::RefusalLimiter>,
     /// Cookies carry `Secure` when people reach us over https.
     secure_cookies: bool,
     /// Keys the CSRF tokens of people signed in by the SSO header.
@@ -99,7 +100,7 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(receivers::readyz))
-        .route("/metrics", get(receivers::metrics))
+        .route("/metrics", get(receivers::metrics_guarded))
         .route("/ingest/eventbridge", post(receivers::eventbridge))
         .route("/ingest/canarytokens/{secret}", post(receivers::canarytokens))
         .route("/answer/{token}", get(receivers::answer_page).post(receivers::answer_submit))
@@ -113,10 +114,10 @@ fn router(shared: Arc<Shared>) -> Router {
 /// Serves until SIGTERM or Ctrl-C: the web UI, the API, the receivers, the
 /// `serve.watch` sources and the dispatcher.
 pub async fn run(app: App) -> Result<ExitCode> {
-    let ops = app.ops().await?;
     let serve = app.config.serve.clone();
+    serve.check()?;
+    let ops = app.ops().await?;
     let public_url = serve.public_url();
-    let admin_password = ops.first_admin().await.map_err(|e| anyhow::anyhow!(e.for_cli()))?;
     let settings = honeytrail_app::dispatch::Settings::from_config(&app.config);
     let shared = Arc::new(Shared {
         store: ops.store.clone(),
@@ -125,6 +126,7 @@ pub async fn run(app: App) -> Result<ExitCode> {
         canarytokens_secret: serve.canarytokens_secret.clone().filter(|s| !s.is_empty()),
         counters: Counters::default(),
         logins: std::sync::Mutex::new(auth::LoginLimiter::default()),
+        refusals: std::sync::Mutex::new(receivers::RefusalLimiter::default()),
         secure_cookies: public_url.starts_with("https://"),
         sso_key: honeytrail_core::new_bearer("").expose().to_string(),
         ops,
@@ -137,6 +139,20 @@ pub async fn run(app: App) -> Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {addr} (in use? change serve.listen)"))?;
     let local = listener.local_addr()?;
+    // Only now that the address is ours: a start that cannot bind creates
+    // no admin whose one-time password nobody saw.
+    let admin_password = shared.ops.first_admin().await.map_err(|e| anyhow::anyhow!(e.for_cli()))?;
+    let metrics_listener = match serve.metrics_listen.as_deref().filter(|l| !l.is_empty()) {
+        Some(spec) => {
+            let addr: SocketAddr = spec
+                .parse()
+                .with_context(|| format!("serve.metrics_listen {spec:?} is not an address like 127.0.0.1:9090"))?;
+            Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {
+                format!("cannot listen on {addr} for metrics (in use? change serve.metrics_listen)")
+            })?)
+        }
+        None => None,
+    };
     eprintln!("honeytrail is serving on http://{local}");
     eprintln!("  web UI: {public_url}/  (API: {public_url}/api/v1, described at /api/v1/openapi.json)");
     match &admin_password {
@@ -156,7 +172,20 @@ pub async fn run(app: App) -> Result<ExitCode> {
         "  canarytokens.org webhook:    POST {public_url}/ingest/canarytokens/<secret>{}",
         off(shared.canarytokens_secret.is_some(), "HONEYTRAIL_CANARYTOKENS_SECRET")
     );
-    eprintln!("  health: /healthz /readyz   metrics: /metrics; delivering alerts to the configured channels");
+    let metrics_at = match (&metrics_listener, &serve.metrics_token) {
+        (Some(l), _) => format!("http://{}/metrics", l.local_addr()?),
+        (None, Some(_)) => "/metrics with the metrics token".to_string(),
+        (None, None) => "off (set serve.metrics_token or serve.metrics_listen)".to_string(),
+    };
+    eprintln!("  health: /healthz /readyz   metrics: {metrics_at}; delivering alerts to the configured channels");
+    if let Some(listener) = metrics_listener {
+        let only_metrics = Router::new().route("/metrics", get(receivers::metrics)).with_state(shared.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, only_metrics).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     for spec in &serve.watch {
         honeytrail_app::sources::parse_worker(spec)?;
         eprintln!("  reading CloudTrail from {spec}");

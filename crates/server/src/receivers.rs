@@ -123,11 +123,63 @@ pub(super) async fn answer_submit(
     }
 }
 
-pub(super) async fn eventbridge(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+/// Refused receiver requests per address: after this many in a minute, an
+/// address is answered 429 without its secret being compared.
+const REFUSALS_PER_MINUTE: u32 = 20;
+
+/// Refused requests to the receivers, per client address.
+#[derive(Default)]
+pub struct RefusalLimiter {
+    by_address: std::collections::HashMap<String, (u32, std::time::Instant)>,
+}
+
+impl RefusalLimiter {
+    fn throttled(&mut self, addr: &str) -> bool {
+        let now = std::time::Instant::now();
+        if self.by_address.len() > 10_000 {
+            self.by_address.retain(|_, (_, since)| now.duration_since(*since).as_secs() < 60);
+        }
+        match self.by_address.get(addr) {
+            Some((n, since)) if now.duration_since(*since).as_secs() < 60 => *n >= REFUSALS_PER_MINUTE,
+            _ => false,
+        }
+    }
+
+    fn refused(&mut self, addr: &str) {
+        let now = std::time::Instant::now();
+        let entry = self.by_address.entry(addr.to_string()).or_insert((0, now));
+        if now.duration_since(entry.1).as_secs() >= 60 {
+            *entry = (0, now);
+        }
+        entry.0 += 1;
+    }
+}
+
+/// Whether a receiver request from `addr` is held back for earlier refusals.
+fn held_back(s: &Shared, addr: &str) -> Option<Response> {
+    s.refusals.lock().expect("refusal lock").throttled(addr).then(|| {
+        let mut r =
+            error(StatusCode::TOO_MANY_REQUESTS, "too_many_refusals", "too many refused requests; wait a minute");
+        r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("60"));
+        r
+    })
+}
+
+pub(super) async fn eventbridge(
+    State(s): State<Arc<Shared>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let addr = super::auth::client_address(Some(peer.ip()), &headers, &s.config().serve.trusted_proxies);
+    if let Some(r) = held_back(&s, &addr) {
+        return r;
+    }
     let given = headers.get(SECRET_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
     match &s.eventbridge_secret {
         Some(secret) if same(given, secret) => {}
         _ => {
+            s.refusals.lock().expect("refusal lock").refused(&addr);
             s.counters.eventbridge_rejected.fetch_add(1, Ordering::Relaxed);
             tracing::warn!("refused an EventBridge delivery without the right {SECRET_HEADER} header");
             return error(
@@ -167,15 +219,43 @@ fn answer(s: &Shared, result: anyhow::Result<Result<Accepted, Refusal>>, eventbr
     }
 }
 
-pub(super) async fn canarytokens(State(s): State<Arc<Shared>>, Path(secret): Path<String>, body: Bytes) -> Response {
+pub(super) async fn canarytokens(
+    State(s): State<Arc<Shared>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(secret): Path<String>,
+    body: Bytes,
+) -> Response {
+    let addr = super::auth::client_address(Some(peer.ip()), &headers, &s.config().serve.trusted_proxies);
+    if let Some(r) = held_back(&s, &addr) {
+        return r;
+    }
     match &s.canarytokens_secret {
         Some(expected) if same(&secret, expected) => {}
         _ => {
+            s.refusals.lock().expect("refusal lock").refused(&addr);
             s.counters.canarytokens_rejected.fetch_add(1, Ordering::Relaxed);
             return error(StatusCode::UNAUTHORIZED, "unauthenticated", "unknown webhook path");
         }
     }
     answer(&s, s.receivers.canarytokens(&body).await, false)
+}
+
+/// `/metrics` on the main address: only with the configured bearer token.
+/// The figures tell whoever reads them whether a key was used.
+pub(super) async fn metrics_guarded(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let Some(token) = s.config().serve.metrics_token.as_deref().filter(|t| !t.is_empty()) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "metrics_off",
+            "metrics are off here: set serve.metrics_token (then send Authorization: Bearer <token>) or serve.metrics_listen",
+        );
+    };
+    let given = headers.get(axum::http::header::AUTHORIZATION).map(|v| v.as_bytes()).unwrap_or_default();
+    if !same(given, format!("Bearer {token}")) {
+        return error(StatusCode::UNAUTHORIZED, "unauthenticated", "send the metrics token as Authorization: Bearer …");
+    }
+    metrics(State(s)).await
 }
 
 pub(super) async fn metrics(State(s): State<Arc<Shared>>) -> Response {

@@ -110,6 +110,7 @@ impl Store {
         let (backend, url) = normalize_url(url)?;
         if backend == Backend::Sqlite {
             create_parent_dir(&url)?;
+            private_database_files(&url)?;
         }
         let options = AnyConnectOptions::from_str(&url)
             .map_err(|e| StoreError::Url(format!("cannot parse database URL {}: {e}", redact_url(&url))))?;
@@ -234,6 +235,39 @@ fn is_busy(e: &sqlx::Error) -> bool {
     }
 }
 
+/// The SQLite database and its WAL and shared-memory files, readable by
+/// their owner only: they say which keys are decoys and where they are.
+/// A missing database is created 0600 (SQLite gives the WAL and SHM files
+/// the database's mode); existing files that others can read are narrowed.
+fn private_database_files(url: &str) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let path = url.trim_start_matches("sqlite://");
+    let path = path.split('?').next().unwrap_or(path);
+    if path == ":memory:" || path.is_empty() {
+        return Ok(());
+    }
+    let fail = |what: &str, p: &str, e: std::io::Error| StoreError::Url(format!("cannot {what} {p}: {e}"));
+    if !std::path::Path::new(path).exists() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| fail("create the SQLite database", path, e))?;
+    }
+    for file in [path.to_string(), format!("{path}-wal"), format!("{path}-shm"), format!("{path}-journal")] {
+        let Ok(meta) = std::fs::metadata(&file) else { continue };
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & 0o700))
+                .map_err(|e| fail("make private", &file, e))?;
+            tracing::warn!(file, "the database file was readable by others; it is now readable by its owner only");
+        }
+    }
+    Ok(())
+}
+
 fn create_parent_dir(url: &str) -> Result<(), StoreError> {
     let path = url.trim_start_matches("sqlite://");
     let path = path.split('?').next().unwrap_or(path);
@@ -242,7 +276,8 @@ fn create_parent_dir(url: &str) -> Result<(), StoreError> {
     }
     if let Some(parent) = std::path::Path::new(path).parent() {
         if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent).map_err(|e| {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(|e| {
                 StoreError::Url(format!(
                     "cannot create the directory {} for the SQLite database: {e}",
                     parent.display()

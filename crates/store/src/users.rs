@@ -155,14 +155,22 @@ impl Store {
         row.map(|r| Ok((user_from_row(&r)?, r.try_get("password_hash")?))).transpose()
     }
 
+    /// Sets a user's password and ends every session they have, in one
+    /// transaction: whoever knew the old password (or stole a cookie made
+    /// with it) is signed out by the change or the reset.
     pub async fn set_password(&self, user_id: i64, password_hash: &str, must_change: bool) -> Result<(), StoreError> {
-        self.exec(
-            sqlx::query("UPDATE users SET password_hash = $1, must_change_password = $2 WHERE id = $3")
-                .bind(password_hash)
-                .bind(must_change as i64)
-                .bind(user_id),
-        )
-        .await?;
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("UPDATE users SET password_hash = $1, must_change_password = $2 WHERE id = $3")
+            .bind(password_hash)
+            .bind(must_change as i64)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("user #{user_id}")));
+        }
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+        self.commit(tx).await?;
         Ok(())
     }
 

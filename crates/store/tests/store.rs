@@ -422,6 +422,12 @@ async fn users_sessions_api_tokens_and_audit(store: Store, _url: String) {
     assert!(store.session("hts_forged").await.unwrap().is_none());
     let expired = store.create_session(rob.id, chrono::Duration::seconds(-1)).await.unwrap();
     assert!(store.session(expired.expose()).await.unwrap().is_none());
+    // A password change or reset ends every session of the user.
+    let other = store.create_session(rob.id, chrono::Duration::hours(1)).await.unwrap();
+    store.set_password(rob.id, "$argon2id$reset", true).await.unwrap();
+    assert!(store.session(session.expose()).await.unwrap().is_none());
+    assert!(store.session(other.expose()).await.unwrap().is_none());
+    let session = store.create_session(rob.id, chrono::Duration::hours(1)).await.unwrap();
 
     let (t, secret) = store.create_api_token(&rob, "soar", Role::Viewer).await.unwrap();
     assert!(secret.expose().starts_with("htk_"));
