@@ -74,3 +74,31 @@ async fn hostile_eventbridge_bodies_still_open_incidents() {
         Err(honeytrail_app::sources::receivers::Refusal::Malformed(_))
     ));
 }
+
+/// The receivers' match index follows the token table without a restart:
+/// tokens added are added to it, other changes rebuild it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_receivers_index_follows_new_and_retired_tokens() {
+    let (_dir, store, first) = common::store_with_token("AKIARZPUZDIKAWS2LJNF").await;
+    let ops = Ops::new(store.clone(), Config::default());
+    let receivers = honeytrail_app::sources::receivers::Receivers::new(&ops).await.unwrap();
+    let event = |key: &str, id: &str| {
+        format!(
+            r#"{{"detail-type":"AWS API Call via CloudTrail","detail":{{"eventVersion":"1.09","eventID":"{id}","eventTime":"2026-11-28T10:00:00Z","eventName":"ListBuckets","userIdentity":{{"accessKeyId":"{key}"}}}}}}"#
+        )
+    };
+    let second = "AKIASECONDSECONDSEC2";
+    assert_eq!(receivers.eventbridge(event(second, "a").as_bytes()).await.unwrap().unwrap().matched, 0);
+    store
+        .insert_token(&honeytrail_core::NewToken { access_key_id: second.into(), ..Default::default() }, &[], &[])
+        .await
+        .unwrap();
+    ops.tokens_changed();
+    assert_eq!(receivers.eventbridge(event(second, "b").as_bytes()).await.unwrap().unwrap().matched, 1);
+    assert_eq!(receivers.eventbridge(event("AKIARZPUZDIKAWS2LJNF", "c").as_bytes()).await.unwrap().unwrap().matched, 1);
+    // A retired key (a change that is not an addition: the index is rebuilt) still matches.
+    store.retire_token(first.id, chrono::Utc::now()).await.unwrap();
+    ops.tokens_changed();
+    assert_eq!(receivers.eventbridge(event("AKIARZPUZDIKAWS2LJNF", "d").as_bytes()).await.unwrap().unwrap().matched, 1);
+    assert_eq!(receivers.eventbridge(event(second, "e").as_bytes()).await.unwrap().unwrap().matched, 1);
+}

@@ -301,16 +301,16 @@ pub struct Activity {
 }
 
 pub fn activity(events: &[TokenEvent]) -> Activity {
+    // Counted in a map: one pass, whatever the number of distinct values
+    // (an intruder can make every user agent different).
     fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> Vec<String> {
-        let mut counts: Vec<(String, usize)> = Vec::new();
+        let mut counts: std::collections::HashMap<&'a str, usize> = std::collections::HashMap::new();
         for v in values {
-            match counts.iter_mut().find(|(s, _)| s == v) {
-                Some((_, n)) => *n += 1,
-                None => counts.push((v.to_string(), 1)),
-            }
+            *counts.entry(v).or_default() += 1;
         }
-        counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        counts.into_iter().map(|(s, _)| s).collect()
+        let mut counts: Vec<(&str, usize)> = counts.into_iter().collect();
+        counts.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        counts.into_iter().map(|(s, _)| s.to_string()).collect()
     }
     Activity {
         apis: distinct(events.iter().map(|e| e.event_name.as_str())),

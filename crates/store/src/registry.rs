@@ -27,6 +27,17 @@ impl TokenFilter {
     }
 }
 
+/// The columns a token is recognised by in CloudTrail.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenIdentity<'a> {
+    pub id: i64,
+    pub retired: bool,
+    pub access_key_id: &'a str,
+    pub iam_user_arn: Option<&'a str>,
+    pub account_id: Option<&'a str>,
+    pub iam_user_name: Option<&'a str>,
+}
+
 /// Which placements to list. Host and owner match case-insensitive substrings.
 #[derive(Debug, Clone, Default)]
 pub struct PlacementFilter {
@@ -401,6 +412,55 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    }
+
+    /// Visits the identity columns of every token (what the match index is
+    /// made of), one row at a time: no labels, secrets or notes are read,
+    /// and the rows are never all in memory at once.
+    pub async fn each_token_identity(&self, visit: impl FnMut(TokenIdentity<'_>)) -> Result<(), StoreError> {
+        self.each_token_identity_after(0, visit).await
+    }
+
+    /// [`Store::each_token_identity`] for the tokens with an ID above `after`
+    /// (those registered since), in ID order.
+    pub async fn each_token_identity_after(
+        &self,
+        after: i64,
+        mut visit: impl FnMut(TokenIdentity<'_>),
+    ) -> Result<(), StoreError> {
+        use futures_util::TryStreamExt;
+        let mut rows = sqlx::query(
+            "SELECT id, state, access_key_id, iam_user_arn, account_id, iam_user_name FROM tokens WHERE id > $1 ORDER BY id",
+        )
+        .bind(after)
+        .fetch(&self.pool);
+        while let Some(r) = rows.try_next().await? {
+            let state: String = r.try_get(1)?;
+            let (arn, account, user): (Option<String>, Option<String>, Option<String>) =
+                (r.try_get(3)?, r.try_get(4)?, r.try_get(5)?);
+            let key: String = r.try_get(2)?;
+            visit(TokenIdentity {
+                id: r.try_get(0)?,
+                retired: state == TokenState::Retired.as_str(),
+                access_key_id: &key,
+                iam_user_arn: arn.as_deref(),
+                account_id: account.as_deref(),
+                iam_user_name: user.as_deref(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A cheap fingerprint of the token table for the match index: the
+    /// number of tokens, the highest ID and the number retired. When only
+    /// the highest ID and the count grew alike, tokens were only added.
+    pub async fn token_fingerprint(&self) -> Result<(i64, i64, i64), StoreError> {
+        let r = sqlx::query(
+            "SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(SUM(CASE WHEN state = 'retired' THEN 1 ELSE 0 END), 0) FROM tokens",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
     }
 
     pub async fn list_tokens(&self, filter: &TokenFilter) -> Result<Vec<Token>, StoreError> {

@@ -377,9 +377,26 @@ impl Store {
 
     /// Files an employee's report of a found key as an incident of kind
     /// `report` (not an intrusion), with an alert. Returns the incident id.
+    /// The same person reporting the same key again while their report is
+    /// still open files nothing new (no incident, no alert): thirty lookups
+    /// of one decoy are one report.
     pub async fn report_found_key(&self, token_id: i64, reporter: &str, note: &str) -> Result<i64, StoreError> {
         let now = Utc::now();
         let mut tx = self.begin_write().await?;
+        let earlier = sqlx::query(&format!(
+            "SELECT i.id FROM incidents i JOIN incident_log l ON l.incident_id = i.id \
+             WHERE i.token_id = $1 AND i.kind = 'report' AND i.state IN ({}) AND l.kind = 'report' AND l.actor = $2 \
+             ORDER BY i.id DESC LIMIT 1",
+            honeytrail_core::incident::IncidentState::accepting_events_sql()
+        ))
+        .bind(token_id)
+        .bind(reporter)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = earlier {
+            tx.rollback().await?;
+            return Ok(row.try_get(0)?);
+        }
         let retired: String = sqlx::query("SELECT state FROM tokens WHERE id = $1")
             .bind(token_id)
             .fetch_optional(&mut *tx)

@@ -459,6 +459,12 @@ async fn reports_and_dashboard_queries(store: Store, _url: String) {
     let window = chrono::Duration::hours(1);
     store.record_event(&event(t.id, "d1", 0, "ListBuckets", "203.0.113.9"), window).await.unwrap();
     let report = store.report_found_key(t.id, "erin", "found on a USB stick").await.unwrap();
+    // The same person again: the same report, no new incident or alert.
+    for _ in 0..30 {
+        assert_eq!(store.report_found_key(t.id, "erin", "found it again").await.unwrap(), report);
+    }
+    let other = store.report_found_key(t.id, "fred", "on the printer").await.unwrap();
+    assert_ne!(other, report, "another person's report is their own");
     let incident = store.incident(report).await.unwrap();
     assert_eq!(incident.kind, honeytrail_core::incident::IncidentKind::Report);
     // A later use of the key does not join the report: it joins the open use incident.
@@ -468,7 +474,7 @@ async fn reports_and_dashboard_queries(store: Store, _url: String) {
     assert_eq!(recent.len(), 2);
     assert_eq!(recent[0].access_key_id, KEY);
     let stats = store.stats().await.unwrap();
-    assert_eq!(stats.incidents, vec![("open".to_string(), 2)]);
+    assert_eq!(stats.incidents, vec![("open".to_string(), 3)]);
     assert_eq!(stats.tokens, vec![("active".to_string(), 1)]);
     store.mark_s3_object_read("s3://b/p/", "p/a.json.gz", None).await.unwrap();
     let sources = store.s3_sources().await.unwrap();

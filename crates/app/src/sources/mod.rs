@@ -23,30 +23,30 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Result;
 use chrono::Duration;
-use honeytrail_core::TokenState;
 use honeytrail_ingest::index::{KeyIndex, TokenRef};
 use honeytrail_ingest::{DocumentOutcome, TokenEvent};
-use honeytrail_store::{EventOutcome, Store, TokenFilter};
+use honeytrail_store::{EventOutcome, Store};
 
 use crate::Ops;
 
 /// The match index over every registered token, retired ones included: a
 /// retired key that shows up still means something.
+///
+/// Built from the identity columns alone, streamed from the store: a
+/// million keys never sit in memory as whole token rows.
 pub async fn build_index(store: &Store) -> Result<KeyIndex> {
-    let tokens = store.list_tokens(&TokenFilter::default()).await?;
-    let mut index = KeyIndex::with_capacity(tokens.len());
-    for t in &tokens {
-        let account_user = match (&t.account_id, &t.iam_user_name) {
-            (Some(a), Some(u)) => Some((a.as_str(), u.as_str())),
-            _ => None,
-        };
-        index.insert(
-            TokenRef { token_id: t.id, retired: t.state == TokenState::Retired },
-            &t.access_key_id,
-            t.iam_user_arn.as_deref(),
-            account_user,
-        );
-    }
+    let mut index = KeyIndex::new();
+    store
+        .each_token_identity(|t| {
+            let account_user = t.account_id.zip(t.iam_user_name);
+            index.insert(
+                TokenRef { token_id: t.id, retired: t.retired },
+                t.access_key_id,
+                t.iam_user_arn,
+                account_user,
+            );
+        })
+        .await?;
     Ok(index)
 }
 

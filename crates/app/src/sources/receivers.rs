@@ -34,24 +34,59 @@ pub struct Accepted {
 /// The receivers' shared state: the operations and a cached detector.
 pub struct Receivers {
     ops: Ops,
-    detector: Mutex<(Instant, Arc<Detector>)>,
+    detector: Mutex<Cached>,
+}
+
+/// The detector and what the token table looked like when it was made.
+struct Cached {
+    checked: Instant,
+    fingerprint: (i64, i64, i64),
+    detector: Arc<Detector>,
 }
 
 impl Receivers {
     pub async fn new(ops: &Ops) -> Result<Receivers> {
-        let detector = Detector::new(build_index(&ops.store).await?);
-        Ok(Receivers { ops: ops.clone(), detector: Mutex::new((Instant::now(), Arc::new(detector))) })
+        let fingerprint = ops.store.token_fingerprint().await?;
+        let detector = Arc::new(Detector::new(build_index(&ops.store).await?));
+        Ok(Receivers {
+            ops: ops.clone(),
+            detector: Mutex::new(Cached { checked: Instant::now(), fingerprint, detector }),
+        })
     }
 
-    /// The detector, rebuilt when older than a few seconds or when tokens
-    /// changed through this process, so new tokens match without a restart.
+    /// The detector, kept up to date so new tokens match without a restart:
+    /// when tokens changed through this process, or every few seconds for
+    /// changes made elsewhere, the token table's fingerprint is read; tokens
+    /// that were only added are added to the index, anything else (a key
+    /// retired, removed) rebuilds it.
     async fn detector(&self) -> Result<Arc<Detector>> {
         let mut slot = self.detector.lock().await;
         let stale = self.ops.take_tokens_changed();
-        if stale || slot.0.elapsed() > Duration::from_secs(5) {
-            *slot = (Instant::now(), Arc::new(Detector::new(build_index(&self.ops.store).await?)));
+        if !stale && slot.checked.elapsed() < Duration::from_secs(5) {
+            return Ok(slot.detector.clone());
         }
-        Ok(slot.1.clone())
+        slot.checked = Instant::now();
+        let now = self.ops.store.token_fingerprint().await?;
+        let (count, max_id, retired) = slot.fingerprint;
+        if now == slot.fingerprint {
+            return Ok(slot.detector.clone());
+        }
+        let only_added = now.2 == retired && now.1 > max_id && now.0 - count == now.1 - max_id;
+        let mut index = if only_added { slot.detector.index().clone() } else { Default::default() };
+        let after = if only_added { max_id } else { 0 };
+        self.ops
+            .store
+            .each_token_identity_after(after, |t| {
+                index.insert(
+                    honeytrail_ingest::index::TokenRef { token_id: t.id, retired: t.retired },
+                    t.access_key_id,
+                    t.iam_user_arn,
+                    t.account_id.zip(t.iam_user_name),
+                )
+            })
+            .await?;
+        *slot = Cached { checked: Instant::now(), fingerprint: now, detector: Arc::new(Detector::new(index)) };
+        Ok(slot.detector.clone())
     }
 
     /// An EventBridge event (or a batch) as an API destination posts it.
@@ -83,7 +118,17 @@ impl Receivers {
         let Ok(payload) = serde_json::from_slice::<serde_json::Value>(body) else {
             return Ok(Err(Refusal::Malformed("the body is not a canarytokens.org webhook payload".into())));
         };
-        let tokens = self.ops.store.list_tokens(&Default::default()).await?;
+        // Looked up by its label, not by reading every token per request.
+        let label = honeytrail_ingest::canarytokens::token_id(&payload).map(|id| ("canarytoken".to_string(), Some(id)));
+        let tokens = match label {
+            Some(label) => {
+                self.ops
+                    .store
+                    .list_tokens(&honeytrail_store::TokenFilter { label: Some(label), ..Default::default() })
+                    .await?
+            }
+            None => Vec::new(),
+        };
         let Some(event) = honeytrail_ingest::canarytokens::to_event(&payload, &tokens) else {
             return Ok(Err(Refusal::NotOurs {
                 code: "unknown_canarytoken",
