@@ -364,7 +364,14 @@ fn sessions_need_csrf_tokens_and_sign_in_is_rate_limited() {
     let change = format!("csrf={csrf}&current={password}&new=a+long+new+passphrase&repeat=a+long+new+passphrase");
     let (status, _) = server.call("POST", "/account", &form, &change.replace(&csrf, "wrong"));
     assert_eq!(status, 403, "a form without the session's CSRF token is refused");
-    assert_eq!(server.call("POST", "/account", &form, &change).0, 303);
+    let (status, head, _) = honeytrail_testkit::http_full(port, "POST", "/account", &form, &change).unwrap();
+    assert_eq!(status, 303, "{head}");
+    // The change ended the session it was made in (and every other one);
+    // the answer carries a new one.
+    assert_eq!(server.call("GET", "/account", &[("Cookie", &cookie)], "").0, 303, "the old session is over");
+    let renewed = head.lines().find_map(|l| l.strip_prefix("set-cookie: ht_session=")).expect("a new session");
+    let cookie = format!("ht_session={}", renewed.split(';').next().unwrap());
+    let form = [("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", cookie.as_str())];
     // Every page renders for a signed-in responder.
     for page in [
         "/",
