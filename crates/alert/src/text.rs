@@ -22,12 +22,46 @@ pub fn lines(s: &str) -> String {
     s.split('\n').map(|l| line(l.strip_suffix('\r').unwrap_or(l)).into_owned()).collect::<Vec<_>>().join("\n")
 }
 
+/// The most values of one list an alert names; the rest are counted.
+pub const LIST_MAX: usize = 20;
+
+/// At most [`LIST_MAX`] of `items`, and how many were left out.
+pub fn first<T>(items: &[T]) -> (&[T], usize) {
+    let n = items.len().min(LIST_MAX);
+    (&items[..n], items.len() - n)
+}
+
 fn joined(items: &[String]) -> String {
     if items.is_empty() {
-        "–".into()
-    } else {
-        items.iter().map(|i| line(i)).collect::<Vec<_>>().join(", ")
+        return "–".into();
     }
+    let (shown, more) = first(items);
+    let mut out = shown.iter().map(|i| line(i)).collect::<Vec<_>>().join(", ");
+    if more > 0 {
+        out.push_str(&format!(" … and {more} more"));
+    }
+    out
+}
+
+/// `text` cut to at most `max` bytes (at a character boundary), saying
+/// what was left out and where the rest is: every channel keeps under its
+/// vendor's documented limit instead of being refused.
+pub fn fit(text: &str, max: usize, rest_at: Option<&str>) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let note = format!(
+        "\n… [cut: {} more characters; the whole incident is at {}]",
+        text.len(),
+        rest_at.unwrap_or("the incident page")
+    );
+    let mut end = max.saturating_sub(note.len());
+    while end > 0 && !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let left = text.len() - end;
+    let note = note.replacen(&text.len().to_string(), &left.to_string(), 1);
+    format!("{}{note}", &text[..end])
 }
 
 fn or_empty(v: &Option<String>) -> std::borrow::Cow<'_, str> {
@@ -92,16 +126,24 @@ fn incident_body(record: &AlertRecord) -> String {
     }
     if record.placements.len() > 1 {
         writeln!(out, "\nAll placements of this key:").expect("writing to a String cannot fail");
-        for p in &record.placements {
+        let (shown, more) = first(&record.placements);
+        for p in shown {
             writeln!(out, "  - {}", line(p)).expect("writing to a String cannot fail");
+        }
+        if more > 0 {
+            writeln!(out, "  … and {more} more placements").expect("writing to a String cannot fail");
         }
     }
     writeln!(out, "\nMay have leaked at:").expect("writing to a String cannot fail");
     if record.may_have_leaked_at.is_empty() {
         writeln!(out, "  (no chain of custody recorded)").expect("writing to a String cannot fail");
     }
-    for h in &record.may_have_leaked_at {
+    let (shown, more) = first(&record.may_have_leaked_at);
+    for h in shown {
         writeln!(out, "  - {}", line(h)).expect("writing to a String cannot fail");
+    }
+    if more > 0 {
+        writeln!(out, "  … and {more} more hops").expect("writing to a String cannot fail");
     }
     let a = &record.activity;
     writeln!(out, "\nWhat was called: {}", joined(&a.apis)).expect("writing to a String cannot fail");

@@ -238,3 +238,47 @@ fn hostile_text_is_text_in_every_channel() {
     let pd = pagerduty::event(&pagerduty_config(), &alert).to_string();
     assert!(!pd.contains("\\u001b") && !pd.contains("\\r"), "{pd}");
 }
+
+/// An incident of 25 000 calls with distinct user agents, addresses and
+/// regions, a long custody chain and runbook: every channel stays within its
+/// vendor's documented limit and says that something was left out.
+#[test]
+fn huge_incidents_fit_every_vendor_limit() {
+    let mut r = record();
+    let many = |prefix: &str| (0..25_000).map(|n| format!("{prefix}-{n:05}-{}", "x".repeat(60))).collect::<Vec<_>>();
+    r["activity"]["user_agents"] = json!(many("agent"));
+    r["activity"]["source_ips"] = json!(many("ip"));
+    r["activity"]["apis"] = json!(many("api"));
+    r["may_have_leaked_at"] = json!(many("hop"));
+    r["placements"] = json!(many("placement"));
+    r["runbook"] = json!("step\n".repeat(40_000));
+    let events: Vec<Value> = (0..2_000)
+        .map(|n| {
+            let mut e = r["events"][0].clone();
+            e["event_id"] = json!(format!("ev-{n}"));
+            e["user_agent"] = json!(format!("agent-{n}-{}", "y".repeat(200)));
+            e
+        })
+        .collect();
+    r["events"] = json!(events);
+    let alert: Alert = serde_json::from_value(r).unwrap();
+
+    let pd = serde_json::to_vec(&pagerduty::event(&pagerduty_config(), &alert)).unwrap();
+    assert!(pd.len() < 512 * 1024, "PagerDuty: {} bytes", pd.len());
+    assert!(String::from_utf8_lossy(&pd).contains("more"));
+    let issue = jira::new_issue(&jira_config(), &alert);
+    let description = issue["fields"]["description"].as_str().unwrap();
+    assert!(description.chars().count() <= jira::JIRA_TEXT_MAX, "Jira: {}", description.chars().count());
+    assert!(description.contains("[cut:") && description.ends_with("{noformat}"), "the block is still closed");
+    let comment = jira::comment(&alert)["body"].as_str().unwrap().chars().count();
+    assert!(comment <= jira::JIRA_TEXT_MAX, "Jira comment: {comment}");
+    let teams = serde_json::to_vec(&teams::message(&alert)).unwrap();
+    assert!(teams.len() < 28 * 1024, "Teams: {} bytes", teams.len());
+    let slack = slack::message(&alert);
+    assert!(slack["blocks"].as_array().unwrap().len() <= 50);
+    for block in slack["blocks"].as_array().unwrap() {
+        assert!(block["text"]["text"].as_str().map_or(0, |t| t.chars().count()) <= 3000);
+    }
+    let (_, plain, _) = email::team_parts(&alert);
+    assert!(plain.len() < 256 * 1024, "email: {} bytes", plain.len());
+}

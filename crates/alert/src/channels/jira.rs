@@ -71,6 +71,9 @@ fn label(s: &str) -> String {
     s.trim().replace(char::is_whitespace, "-")
 }
 
+/// Jira's limit on a text field (description, comment body), in characters.
+pub const JIRA_TEXT_MAX: usize = 32_767;
+
 /// The alert as Jira wiki markup (REST v2 renders descriptions and comments
 /// as wiki markup): the link to the incident, which is ours, as a link; the
 /// alert text, which carries what the intruder wrote (user agents, request
@@ -78,7 +81,9 @@ fn label(s: &str) -> String {
 /// markup (no links, images, mentions or macros). A `{noformat}` in that
 /// text, which would end the block early, is broken up.
 pub fn wiki(alert: &Alert) -> String {
-    let text = text::body(alert);
+    let url = alert.record().and_then(|r| r.incident.url.as_deref());
+    // Jira refuses text fields over 32 767 characters; leave room for the frame.
+    let text = text::fit(&text::body(alert), JIRA_TEXT_MAX - 200, url);
     let mut safe = String::with_capacity(text.len());
     let lower = text.to_ascii_lowercase();
     let mut last = 0;

@@ -85,7 +85,16 @@ pub fn event(config: &PagerDutyConfig, alert: &Alert) -> Value {
     }
     if action == "trigger" {
         // Shown as text in PagerDuty and on phones: one line per value.
-        let clean = |items: &[String]| items.iter().map(|i| line(i).into_owned()).collect::<Vec<_>>();
+        // Lists are cut to their first values with a count of the rest, so the
+        // event stays far below PagerDuty's 512 KB limit.
+        let clean = |items: &[String]| {
+            let (shown, more) = crate::text::first(items);
+            let mut out: Vec<String> = shown.iter().map(|i| line(i).into_owned()).collect();
+            if more > 0 {
+                out.push(format!("… and {more} more"));
+            }
+            out
+        };
         let a = &record.activity;
         let summary: String = format!("Honey key {} used: {}", incident.access_key_id, line(&record.placement))
             .chars()
@@ -104,7 +113,7 @@ pub fn event(config: &PagerDutyConfig, alert: &Alert) -> Value {
             "group": record.token.labels.get("team"),
             "class": "honey key use",
             "custom_details": {
-                "placement": line(&record.placement),
+                "placement": crate::text::fit(&line(&record.placement), 4096, None),
                 "placements": clean(&record.placements),
                 "may_have_leaked_at": clean(&record.may_have_leaked_at),
                 "activity": {
@@ -114,7 +123,7 @@ pub fn event(config: &PagerDutyConfig, alert: &Alert) -> Value {
                 "event_count": incident.event_count,
                 "state": incident.state,
                 "token_retired": incident.token_retired,
-                "runbook": crate::text::lines(&record.runbook),
+                "runbook": crate::text::fit(&crate::text::lines(&record.runbook), 16_384, incident.url.as_deref()),
             }
         });
     }

@@ -56,12 +56,11 @@ fn cut(s: &str, max: usize) -> String {
 }
 
 fn list(items: &[String], max: usize) -> String {
-    let items: Vec<String> = items.iter().map(|s| esc(s)).collect();
     if items.is_empty() {
         return "–".into();
     }
     let more = items.len().saturating_sub(max);
-    let mut out = items.into_iter().take(max).collect::<Vec<_>>().join(", ");
+    let mut out = items.iter().take(max).map(|s| esc(s)).collect::<Vec<_>>().join(", ");
     if more > 0 {
         out.push_str(&format!(" (+{more})"));
     }

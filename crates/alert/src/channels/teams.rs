@@ -97,10 +97,13 @@ pub fn message(alert: &Alert) -> Value {
             };
             let activity = &record.activity;
             let fact = |title: &str, value: String| json!({"title": title, "value": value});
-            let hops: Vec<String> =
-                record.may_have_leaked_at.iter().map(|h| format!("- {}", md(&crate::text::line(h)))).collect();
+            let (shown, more) = crate::text::first(&record.may_have_leaked_at);
+            let mut hops: Vec<String> = shown.iter().map(|h| format!("- {}", md(&crate::text::line(h)))).collect();
+            if more > 0 {
+                hops.push(format!("\\… and {more} more"));
+            }
             let mut body = vec![
-                json!({"type": "TextBlock", "text": md(&crate::text::line(&record.placement)), "wrap": true}),
+                json!({"type": "TextBlock", "text": md(&crate::text::fit(&crate::text::line(&record.placement), 4096, None)), "wrap": true}),
                 json!({"type": "FactSet", "facts": [
                     fact("State", md(&incident.state.to_string())),
                     fact("Events", incident.event_count.to_string()),
@@ -115,7 +118,7 @@ pub fn message(alert: &Alert) -> Value {
                     json!({"type": "TextBlock", "text": format!("May have leaked at:\n{}", hops.join("\n")), "wrap": true}),
                 );
             }
-            body.push(json!({"type": "TextBlock", "text": md(&record.runbook), "wrap": true, "fontType": "Monospace"}));
+            body.push(json!({"type": "TextBlock", "text": md(&crate::text::fit(&record.runbook, 8192, incident.url.as_deref())), "wrap": true, "fontType": "Monospace"}));
             (title, body, incident.url.clone())
         }
     };
