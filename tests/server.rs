@@ -654,3 +654,35 @@ fn the_command_line_and_the_api_share_one_operation() {
     assert!(notes.iter().any(|(actor, _, from)| *actor == "rob" && *from == "127.0.0.1"), "{notes:?}");
     assert!(notes.iter().any(|(actor, _, from)| *actor == "carol" && from.starts_with("cli on ")), "{notes:?}");
 }
+
+/// Slow clients cannot hold the server: past the connection limit a client
+/// is answered 503 at once, and a client that never finishes its headers
+/// is dropped after the header timeout, after which the server answers again.
+#[test]
+fn slow_clients_are_refused_and_dropped_not_waited_for() {
+    use std::io::{Read, Write};
+    let env = Env::new();
+    let server = Server::start(
+        &env,
+        &[("HONEYTRAIL_SERVE_MAX_CONNECTIONS", "20"), ("HONEYTRAIL_SERVE_HEADER_TIMEOUT_SECONDS", "1")],
+    );
+    let slow: Vec<std::net::TcpStream> = (0..20)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let (status, _) = server.call("GET", "/healthz", &[], "");
+    assert_eq!(status, 503, "the 21st connection is refused at once");
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    // The slow ones are closed by the server once their header time is up.
+    for mut s in slow {
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        let mut buf = Vec::new();
+        assert!(s.read_to_end(&mut buf).is_ok(), "the server closed the slow connection");
+    }
+    assert_eq!(server.call("GET", "/healthz", &[], "").0, 200, "and serves again");
+}

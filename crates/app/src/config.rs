@@ -106,6 +106,13 @@ listen = "127.0.0.1:8080"
 #                                   HONEYTRAIL_METRICS_TOKEN, HONEYTRAIL_METRICS_LISTEN
 # metrics_token = "…"
 # metrics_listen = "127.0.0.1:9090"
+# Connections served at once (one more is answered 503 at once), the time a
+# client has to send its request headers, and the time a whole request may
+# take: slow clients cannot hold the server.
+#   HONEYTRAIL_SERVE_MAX_CONNECTIONS, HONEYTRAIL_SERVE_HEADER_TIMEOUT_SECONDS, HONEYTRAIL_SERVE_REQUEST_TIMEOUT_SECONDS
+max_connections = 1024
+header_timeout_seconds = 10
+request_timeout_seconds = 60
 
 [alerts]
 # One delivery attempt may take this long before it counts as failed.
@@ -254,6 +261,9 @@ pub struct ServeSection {
     pub trusted_proxies: Vec<String>,
     pub metrics_token: Option<String>,
     pub metrics_listen: Option<String>,
+    pub max_connections: usize,
+    pub header_timeout_seconds: u64,
+    pub request_timeout_seconds: u64,
 }
 
 impl Default for ServeSection {
@@ -269,6 +279,9 @@ impl Default for ServeSection {
             trusted_proxies: Vec::new(),
             metrics_token: None,
             metrics_listen: None,
+            max_connections: 1024,
+            header_timeout_seconds: 10,
+            request_timeout_seconds: 60,
         }
     }
 }
@@ -451,6 +464,8 @@ impl Config {
             ("HONEYTRAIL_ALERTS_LEASE_SECONDS", &mut self.alerts.lease_seconds),
             ("HONEYTRAIL_ALERTS_TIMEOUT_SECONDS", &mut self.alerts.timeout_seconds),
             ("HONEYTRAIL_ALERTS_MIN_UPDATE_INTERVAL_SECONDS", &mut self.alerts.min_update_interval_seconds),
+            ("HONEYTRAIL_SERVE_HEADER_TIMEOUT_SECONDS", &mut self.serve.header_timeout_seconds),
+            ("HONEYTRAIL_SERVE_REQUEST_TIMEOUT_SECONDS", &mut self.serve.request_timeout_seconds),
         ] {
             if let Some(v) = env(name) {
                 *field = v.parse().map_err(|_| anyhow::anyhow!("{name} is {v:?}; give a whole number of seconds"))?;
@@ -477,6 +492,11 @@ impl Config {
         }
         if let Some(v) = env("HONEYTRAIL_METRICS_TOKEN") {
             self.serve.metrics_token = Some(v);
+        }
+        if let Some(v) = env("HONEYTRAIL_SERVE_MAX_CONNECTIONS") {
+            self.serve.max_connections = v
+                .parse()
+                .map_err(|_| anyhow::anyhow!("HONEYTRAIL_SERVE_MAX_CONNECTIONS is {v:?}; give a whole number"))?;
         }
         if let Some(v) = env("HONEYTRAIL_METRICS_LISTEN") {
             self.serve.metrics_listen = Some(v);

@@ -213,9 +213,12 @@ pub async fn run(app: App) -> Result<ExitCode> {
         Some(stopped),
         Some(shared.ops.signals().alerts_queued.clone()),
     ));
-    axum::serve(listener, router(shared).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let limits = Limits {
+        connections: serve.max_connections.max(1),
+        header_read: StdDuration::from_secs(serve.header_timeout_seconds.max(1)),
+        request: StdDuration::from_secs(serve.request_timeout_seconds.max(1)),
+    };
+    serve_connections(listener, router(shared), limits, shutdown_signal()).await;
     // In-flight requests are done; let the dispatcher finish its pass.
     if stop.send(true).is_err() {
         tracing::warn!("the dispatcher had already stopped");
@@ -225,6 +228,104 @@ pub async fn run(app: App) -> Result<ExitCode> {
         Err(_) => eprintln!("honeytrail stopped; the dispatcher was still sending, its deliveries will be retried"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What one client may hold of the server.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections served at once; one more is answered 503 and closed.
+    pub connections: usize,
+    /// The time a client has to send a request's headers.
+    pub header_read: StdDuration,
+    /// The time a whole request may take, its body included (else 408).
+    pub request: StdDuration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { connections: 1024, header_read: StdDuration::from_secs(10), request: StdDuration::from_secs(60) }
+    }
+}
+
+/// Serves HTTP/1.1 connections until `shutdown`, within `limits`: slow or
+/// idle clients cannot hold the server (headers must arrive within a
+/// deadline, a request must finish within one), and past the connection
+/// limit a client gets a 503 at once instead of a hang. On shutdown no new
+/// connection is taken and those open finish what they are doing.
+pub async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tokio::io::AsyncWriteExt;
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.connections));
+    let (closing, closed) = tokio::sync::watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: pause, do not spin.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(StdDuration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tokio::spawn(async move {
+                let mut stream = stream;
+                let busy = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+                let refused = tokio::time::timeout(StdDuration::from_secs(2), stream.write_all(busy)).await;
+                if !matches!(refused, Ok(Ok(()))) {
+                    tracing::debug!(%peer, "could not tell a refused client why");
+                }
+            });
+            tracing::warn!(%peer, limit = limits.connections, "connection limit reached; answered 503");
+            continue;
+        };
+        let app = app.clone();
+        let mut closed = closed.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                let mut app = app.clone();
+                async move {
+                    match tokio::time::timeout(limits.request, tower_service::Service::call(&mut app, request)).await {
+                        Ok(answer) => answer,
+                        Err(_) => Ok(StatusCode::REQUEST_TIMEOUT.into_response()),
+                    }
+                }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = closed.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    if let Err(e) = connection.await {
+                        tracing::debug!(error = %e, "a connection ended badly during shutdown");
+                    }
+                }
+            }
+        });
+    }
+    // Finish what is in flight: tell every connection, then wait for them.
+    if closing.send(true).is_err() {
+        tracing::debug!("no connection was open at shutdown");
+    }
+    let all = u32::try_from(limits.connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(StdDuration::from_secs(30), slots.acquire_many(all)).await.is_err() {
+        tracing::warn!("connections were still open 30 s after shutdown began");
+    }
 }
 
 /// Ctrl-C or SIGTERM.
