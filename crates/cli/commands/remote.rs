@@ -60,6 +60,29 @@ impl Remote {
         parse(self.send(reqwest::Method::GET, path, None).await?).await
     }
 
+    /// Every page of a paged list: follows `X-Next-Cursor` to the end.
+    pub async fn get_all(&self, path: &str) -> Result<Vec<Value>> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let url = match &cursor {
+                Some(c) => format!("{path}{sep}limit=1000&cursor={}", q(c)),
+                None => format!("{path}{sep}limit=1000"),
+            };
+            let response = self.send(reqwest::Method::GET, &url, None).await?;
+            let next = response.headers().get("x-next-cursor").and_then(|v| v.to_str().ok()).map(str::to_string);
+            match parse(response).await? {
+                Value::Array(page) => items.extend(page),
+                other => bail!("the server answered a list with {other}"),
+            }
+            match next {
+                Some(n) => cursor = Some(n),
+                None => return Ok(items),
+            }
+        }
+    }
+
     pub async fn get_text(&self, path: &str) -> Result<String> {
         Ok(self.send(reqwest::Method::GET, path, None).await?.text().await?)
     }

@@ -125,7 +125,7 @@ pub async fn remote(r: &super::remote::Remote, cmd: TokenCommand) -> Result<Exit
             if let Some(l) = &args.label {
                 path.push_str(&format!("label={}", q(l)));
             }
-            let tokens: Vec<Token> = serde_json::from_value(r.get(&path).await?)?;
+            let tokens: Vec<Token> = serde_json::from_value(serde_json::Value::Array(r.get_all(&path).await?))?;
             print_tokens(&tokens, args.json)
         }
         TokenCommand::Show(args) => {

@@ -116,8 +116,34 @@ async fn post_note(
     created(json!({"incident": id, "note": note}))
 }
 
-async fn list_tokens(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Query(q): Query<TokenQuery>) -> ApiResult {
-    ok(s.ops.search_tokens(&c.actor, &q).await?)
+/// A page of a list: the items as a JSON array, and, when there are more,
+/// the cursor of the next page in `X-Next-Cursor` and a `Link: <…>; rel="next"`.
+fn page<T: serde::Serialize>(path: &str, query: &str, page: honeytrail_app::ops::Page<T>) -> ApiResult {
+    let mut r = Json(page.items).into_response();
+    if let Some(next) = page.next {
+        let kept: Vec<&str> = query.split('&').filter(|p| !p.is_empty() && !p.starts_with("cursor=")).collect();
+        let mut link = format!("</api/v1{path}?");
+        for p in kept {
+            link.push_str(p);
+            link.push('&');
+        }
+        link.push_str(&format!("cursor={next}>; rel=\"next\""));
+        let h = r.headers_mut();
+        if let (Ok(cursor), Ok(link)) = (next.parse(), link.parse()) {
+            h.insert("x-next-cursor", cursor);
+            h.insert(axum::http::header::LINK, link);
+        }
+    }
+    Ok(r)
+}
+
+async fn list_tokens(
+    State(s): State<Arc<Shared>>,
+    ApiCaller(c): ApiCaller,
+    uri: axum::http::Uri,
+    Query(q): Query<TokenQuery>,
+) -> ApiResult {
+    page("/tokens", uri.query().unwrap_or(""), s.ops.token_page(&c.actor, &q).await?)
 }
 
 async fn post_token(

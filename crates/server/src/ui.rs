@@ -208,18 +208,40 @@ async fn post_note(
     redirect(s.ops.add_note(&ui.0.actor, id, &f.text).await, |_| format!("/incidents/{id}"))
 }
 
+/// A query value for a link.
+fn percent_encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 async fn tokens(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q): Query<TokenQuery>) -> Response {
     if let Err(e) = c.require(Permission::Read) {
         return fail(e);
     }
-    let list = match s.ops.search_tokens(&c.actor, &q).await {
-        Ok(l) => l,
+    // Searched and paged in the database: a page costs the same with ten
+    // tokens or a million.
+    let page = match s.ops.token_page(&c.actor, &q).await {
+        Ok(p) => p,
         Err(e) => return fail(e),
     };
     let (me, csrf) = base(&c);
+    let next = page.next.map(|cursor| {
+        let mut link = String::from("/tokens?");
+        for (k, v) in [("label", &q.label), ("host", &q.host), ("owner", &q.owner), ("state", &q.state)] {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                link.push_str(&format!("{k}={}&", percent_encode(v)));
+            }
+        }
+        link.push_str(&format!("cursor={cursor}"));
+        link
+    });
     render(
         "tokens.html",
-        serde_json::json!({"title": "Tokens", "me": me, "csrf": csrf, "tokens": list, "label": q.label.unwrap_or_default(), "host": q.host.unwrap_or_default(), "owner": q.owner.unwrap_or_default(), "can_respond": c.role.allows(Permission::Respond)}),
+        serde_json::json!({"title": "Tokens", "me": me, "csrf": csrf, "tokens": page.items, "next": next, "first_page": q.cursor.is_none(), "label": q.label.unwrap_or_default(), "host": q.host.unwrap_or_default(), "owner": q.owner.unwrap_or_default(), "can_respond": c.role.allows(Permission::Respond)}),
     )
 }
 

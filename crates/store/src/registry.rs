@@ -18,6 +18,14 @@ pub struct TokenFilter {
     /// `(name, value)`; a `None` value matches any value of that label.
     pub label: Option<(String, Option<String>)>,
     pub iam_user_name: Option<String>,
+    /// Placed (now or before) on a host whose name contains this, any case.
+    pub host: Option<String>,
+    /// Placed (now or before) with an owner whose name contains this, any case.
+    pub owner: Option<String>,
+    /// Only tokens with an ID above this: the cursor of the page before.
+    pub after_id: Option<i64>,
+    /// At most this many tokens, in ID order.
+    pub limit: Option<i64>,
 }
 
 impl TokenFilter {
@@ -479,6 +487,17 @@ impl Store {
         if let Some(user) = &filter.iam_user_name {
             clauses.push(format!("iam_user_name = {}", arg(Arg::Text(Some(user.clone())))));
         }
+        if let Some(host) = &filter.host {
+            let h = arg(Arg::Text(Some(like_pattern(host))));
+            clauses.push(format!("id IN (SELECT token_id FROM placements WHERE LOWER(host) LIKE {h} ESCAPE '\\')"));
+        }
+        if let Some(owner) = &filter.owner {
+            let o = arg(Arg::Text(Some(like_pattern(owner))));
+            clauses.push(format!("id IN (SELECT token_id FROM placements WHERE LOWER(owner) LIKE {o} ESCAPE '\\')"));
+        }
+        if let Some(after) = filter.after_id {
+            clauses.push(format!("id > {}", arg(Arg::Int(Some(after)))));
+        }
         if let Some((name, value)) = &filter.label {
             let n = arg(Arg::Text(Some(name.clone())));
             match value {
@@ -489,11 +508,15 @@ impl Store {
                 None => clauses.push(format!("id IN (SELECT token_id FROM token_labels WHERE name = {n})")),
             }
         }
-        let filter_sql = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
-        let rows =
-            bind_all(sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM tokens{filter_sql} ORDER BY id")), args.clone())
-                .fetch_all(&self.pool)
-                .await?;
+        let mut filter_sql =
+            if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+        filter_sql.push_str(" ORDER BY id");
+        if let Some(limit) = filter.limit {
+            filter_sql.push_str(&format!(" LIMIT {}", limit.max(0)));
+        }
+        let rows = bind_all(sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM tokens{filter_sql}")), args.clone())
+            .fetch_all(&self.pool)
+            .await?;
         let mut tokens: Vec<Token> = rows.iter().map(token_from_row).collect::<Result<_, _>>()?;
         let label_rows = bind_all(
             sqlx::query(&format!(

@@ -22,4 +22,4 @@ pub use custody::{RenderInto, Written};
 pub use import::{FileFormat, ImportRequest};
 pub use incidents::IncidentQuery;
 pub use placements::{PlacementQuery, PlacementRequest};
-pub use tokens::{MintRequest, Retired, Rotated, TokenQuery};
+pub use tokens::{MintRequest, Page, Retired, Rotated, TokenQuery, PAGE_DEFAULT, PAGE_MAX};

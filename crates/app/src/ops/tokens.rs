@@ -43,6 +43,35 @@ pub struct TokenQuery {
     pub host: Option<String>,
     /// Placed with an owner whose name contains this.
     pub owner: Option<String>,
+    /// A page of at most this many ([`PAGE_DEFAULT`] when not given, at
+    /// most [`PAGE_MAX`]); for [`Ops::token_page`].
+    pub limit: Option<i64>,
+    /// Where the page starts: the `next` cursor of the page before.
+    pub cursor: Option<String>,
+}
+
+/// The page size of lists when none is asked for.
+pub const PAGE_DEFAULT: i64 = 100;
+/// The largest page a list gives.
+pub const PAGE_MAX: i64 = 1000;
+
+/// One page of a list and the cursor of the next one (`None`: the last page).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// The ID a cursor stands for: cursors are opaque to clients (`t<ID>`).
+fn cursor_id(cursor: &Option<String>) -> OpResult<Option<i64>> {
+    match blank(cursor) {
+        None => Ok(None),
+        Some(c) => c
+            .strip_prefix('t')
+            .and_then(|id| id.parse::<i64>().ok())
+            .map(Some)
+            .ok_or_else(|| OpError::invalid("the cursor is not one this server gave; start again without it")),
+    }
 }
 
 /// A retired token, and whether its IAM user went with it.
@@ -98,24 +127,40 @@ impl Ops {
         }))
     }
 
-    /// Tokens by state and label, and by where they are placed.
-    pub async fn search_tokens(&self, actor: &Actor, q: &TokenQuery) -> OpResult<Vec<Token>> {
-        actor.require(Permission::Read)?;
+    fn token_filter(q: &TokenQuery) -> OpResult<TokenFilter> {
         let state = blank(&q.state).as_deref().map(str::parse).transpose()?;
         let label = honeytrail_core::LabelFilter::parse(q.label.as_deref().unwrap_or(""))?.map(|l| (l.name, l.value));
-        let mut tokens = self.store.list_tokens(&TokenFilter { state, label, ..Default::default() }).await?;
-        let (host, owner) = (blank(&q.host), blank(&q.owner));
-        if host.is_some() || owner.is_some() {
-            let placed: std::collections::HashSet<i64> = self
-                .store
-                .placements(&PlacementFilter { host, owner, include_removed: true, ..Default::default() })
-                .await?
-                .iter()
-                .map(|p| p.placement.token_id)
-                .collect();
-            tokens.retain(|t| placed.contains(&t.id));
+        Ok(TokenFilter { state, label, host: blank(&q.host), owner: blank(&q.owner), ..Default::default() })
+    }
+
+    /// Every token by state and label, and by where they are placed (the
+    /// command line's list; the API and the UI take [`Ops::token_page`]).
+    pub async fn search_tokens(&self, actor: &Actor, q: &TokenQuery) -> OpResult<Vec<Token>> {
+        actor.require(Permission::Read)?;
+        Ok(self.store.list_tokens(&Self::token_filter(q)?).await?)
+    }
+
+    /// One page of [`Ops::search_tokens`], filtered and cut in the database
+    /// (keyset on the token ID: the same cost for the first page and the
+    /// ten-thousandth), with the cursor of the next page.
+    pub async fn token_page(&self, actor: &Actor, q: &TokenQuery) -> OpResult<Page<Token>> {
+        actor.require(Permission::Read)?;
+        let limit = q.limit.unwrap_or(PAGE_DEFAULT);
+        if !(1..=PAGE_MAX).contains(&limit) {
+            return Err(OpError::invalid(format!("limit must be between 1 and {PAGE_MAX}")));
         }
-        Ok(tokens)
+        let mut filter = Self::token_filter(q)?;
+        filter.after_id = cursor_id(&q.cursor)?;
+        // One more than the page tells whether there is a next one.
+        filter.limit = Some(limit + 1);
+        let mut items = self.store.list_tokens(&filter).await?;
+        let next = if items.len() as i64 > limit {
+            items.truncate(limit as usize);
+            items.last().map(|t| format!("t{}", t.id))
+        } else {
+            None
+        };
+        Ok(Page { items, next })
     }
 
     /// Mints one key in the canary account and records it.
