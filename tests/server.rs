@@ -753,3 +753,54 @@ fn token_lists_page_with_cursors() {
     let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(all.as_array().unwrap().len(), 250);
 }
+
+/// Incidents page too, latest activity first, each once.
+#[test]
+fn incident_lists_page_with_cursors() {
+    let env = Env::new();
+    let csv_path = env.dir.path().join("keys.csv");
+    let mut csv = String::from("access_key_id\n");
+    let keys: Vec<String> = (0..30u64).map(|i| honeytrail_core::keyid::synthesize(123456789012, i)).collect();
+    for k in &keys {
+        csv.push_str(&format!("{k}\n"));
+    }
+    std::fs::write(&csv_path, &csv).unwrap();
+    env.run(&["token", "import", "aws", "--from", csv_path.to_str().unwrap()]).ok();
+    let records: Vec<serde_json::Value> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let t = format!("2026-11-28T10:{:02}:00Z", i % 3);
+            trail_record(k, "svc", &format!("e{i}"), &t, "s3.amazonaws.com", "ListBuckets", None)
+        })
+        .collect();
+    ingest_records(&env, records);
+    add_user(&env, "vera", "viewer");
+    let token = api_token(&env, "vera");
+    let server = Server::start(&env, &[]);
+    let bearer = format!("Bearer {token}");
+    let mut seen = Vec::new();
+    let mut cursor = None::<String>;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/incidents?limit=7&cursor={c}"),
+            None => "/api/v1/incidents?limit=7".to_string(),
+        };
+        let (status, head, body) =
+            honeytrail_testkit::http_full(server.port, "GET", &path, &[("Authorization", &bearer)], "").unwrap();
+        assert_eq!(status, 200, "{body}");
+        let page: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+        assert!(page.len() <= 7);
+        seen.extend(page.iter().map(|i| (i["last_seen"].as_str().unwrap().to_string(), i["id"].as_i64().unwrap())));
+        match head.lines().find_map(|l| l.strip_prefix("x-next-cursor: ")) {
+            Some(c) => cursor = Some(c.trim().to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 30, "every incident once");
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(seen, sorted, "latest activity first, across pages");
+    let (status, html) = server.call("GET", "/incidents", &[], "");
+    assert_eq!(status, 303, "{html}");
+}

@@ -73,7 +73,8 @@ pub async fn remote(r: &super::remote::Remote, cmd: IncidentCommand) -> Result<E
             if let Some(s) = state {
                 path.push_str(&format!("&state={}", s.as_str()));
             }
-            let incidents: Vec<honeytrail_core::incident::Incident> = serde_json::from_value(r.get(&path).await?)?;
+            let incidents: Vec<honeytrail_core::incident::Incident> =
+                serde_json::from_value(serde_json::Value::Array(r.get_all(&path).await?))?;
             return print_list(&incidents, a, unresolved);
         }
         IncidentCommand::Show(a) => {

@@ -74,9 +74,10 @@ async fn me(ApiCaller(c): ApiCaller) -> ApiResult {
 async fn list_incidents(
     State(s): State<Arc<Shared>>,
     ApiCaller(c): ApiCaller,
+    uri: axum::http::Uri,
     Query(q): Query<IncidentQuery>,
 ) -> ApiResult {
-    ok(s.ops.search_incidents(&c.actor, &q).await?)
+    page("/incidents", uri.query().unwrap_or(""), s.ops.incident_page(&c.actor, &q).await?)
 }
 
 async fn get_incident(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Path(id): Path<i64>) -> ApiResult {

@@ -90,15 +90,28 @@ async fn incidents(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q)
     if let Err(e) = c.require(Permission::Read) {
         return fail(e);
     }
-    let list = match s.ops.search_incidents(&c.actor, &q).await {
-        Ok(l) => l,
+    let page = match s.ops.incident_page(&c.actor, &q).await {
+        Ok(p) => p,
         Err(e) => return fail(e),
     };
+    let next = page.next.map(|cursor| {
+        let mut link = String::from("/incidents?");
+        for (k, v) in [("state", &q.state), ("token", &q.token), ("kind", &q.kind)] {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                link.push_str(&format!("{k}={}&", percent_encode(v)));
+            }
+        }
+        if q.unresolved {
+            link.push_str("unresolved=true&");
+        }
+        link.push_str(&format!("cursor={cursor}"));
+        link
+    });
     let states: Vec<&str> = IncidentState::ALL.iter().map(|s| s.as_str()).collect();
     let (me, csrf) = base(&c);
     render(
         "incidents.html",
-        serde_json::json!({"title": "Incidents", "me": me, "csrf": csrf, "incidents": list, "states": states, "state": q.state.unwrap_or_default(), "token": q.token.unwrap_or_default(), "kind": q.kind.unwrap_or_default(), "unresolved": q.unresolved}),
+        serde_json::json!({"title": "Incidents", "me": me, "csrf": csrf, "incidents": page.items, "next": next, "states": states, "state": q.state.unwrap_or_default(), "token": q.token.unwrap_or_default(), "kind": q.kind.unwrap_or_default(), "unresolved": q.unresolved}),
     )
 }
 

@@ -29,6 +29,12 @@ pub struct IncidentFilter {
     pub token_id: Option<i64>,
     /// Only incidents not yet resolved or marked false positive.
     pub unresolved: bool,
+    pub kind: Option<honeytrail_core::incident::IncidentKind>,
+    /// Only incidents after this one in the list order (latest activity
+    /// first): its `(last_seen in epoch ms, id)`, the cursor of the page before.
+    pub before: Option<(i64, i64)>,
+    /// At most this many.
+    pub limit: Option<i64>,
 }
 
 const INCIDENT_COLUMNS: &str = "i.id, i.token_id, t.access_key_id, i.state, i.first_seen, i.last_seen, i.event_count, i.opened_at, i.updated_at, i.token_retired, i.kind";
@@ -264,26 +270,54 @@ impl Store {
     pub async fn incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
         let mut sql =
             format!("SELECT {INCIDENT_COLUMNS} FROM incidents i JOIN tokens t ON t.id = i.token_id WHERE 1 = 1");
-        let mut q_state = None;
-        let mut q_token = None;
+        let mut texts: Vec<(usize, String)> = Vec::new();
+        let mut ints: Vec<(usize, i64)> = Vec::new();
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            n
+        };
         if let Some(s) = filter.state {
-            q_state = Some(s.as_str());
-            sql.push_str(" AND i.state = $1");
+            let at = next();
+            texts.push((at, s.as_str().to_string()));
+            sql.push_str(&format!(" AND i.state = ${at}"));
         }
         if let Some(t) = filter.token_id {
-            q_token = Some(t);
-            sql.push_str(if q_state.is_some() { " AND i.token_id = $2" } else { " AND i.token_id = $1" });
+            let at = next();
+            ints.push((at, t));
+            sql.push_str(&format!(" AND i.token_id = ${at}"));
+        }
+        if let Some(k) = filter.kind {
+            let at = next();
+            texts.push((at, k.as_str().to_string()));
+            sql.push_str(&format!(" AND i.kind = ${at}"));
+        }
+        if let Some((last_seen, id)) = filter.before {
+            let (a, b, c) = (next(), next(), next());
+            ints.extend([(a, last_seen), (b, last_seen), (c, id)]);
+            sql.push_str(&format!(" AND (i.last_seen < ${a} OR (i.last_seen = ${b} AND i.id < ${c}))"));
         }
         if filter.unresolved {
             sql.push_str(&format!(" AND i.state IN ({})", IncidentState::accepting_events_sql()));
         }
         sql.push_str(" ORDER BY i.last_seen DESC, i.id DESC");
-        let mut q = sqlx::query(&sql);
-        if let Some(s) = q_state {
-            q = q.bind(s);
+        if let Some(limit) = filter.limit {
+            sql.push_str(&format!(" LIMIT {}", limit.max(0)));
         }
-        if let Some(t) = q_token {
-            q = q.bind(t);
+        // Bound in the order of their placeholders.
+        enum Value {
+            Text(String),
+            Int(i64),
+        }
+        let mut values: Vec<(usize, Value)> = texts.into_iter().map(|(i, v)| (i, Value::Text(v))).collect();
+        values.extend(ints.into_iter().map(|(i, v)| (i, Value::Int(v))));
+        values.sort_by_key(|(i, _)| *i);
+        let mut q = sqlx::query(&sql);
+        for (_, v) in values {
+            q = match v {
+                Value::Text(t) => q.bind(t),
+                Value::Int(i) => q.bind(i),
+            };
         }
         q.fetch_all(&self.pool).await?.iter().map(incident_from_row).collect()
     }

@@ -19,26 +19,66 @@ pub struct IncidentQuery {
     pub token: Option<String>,
     /// `use` or `report`.
     pub kind: Option<String>,
+    /// A page of at most this many (100 when not given, at most 1000); for
+    /// [`Ops::incident_page`].
+    pub limit: Option<i64>,
+    /// Where the page starts: the `next` cursor of the page before.
+    pub cursor: Option<String>,
 }
 
 impl Ops {
-    pub async fn search_incidents(&self, actor: &Actor, q: &IncidentQuery) -> OpResult<Vec<Incident>> {
-        actor.require(Permission::Read)?;
+    async fn incident_filter(&self, q: &IncidentQuery) -> OpResult<IncidentFilter> {
         let state = blank(&q.state).as_deref().map(str::parse::<IncidentState>).transpose()?;
         let token_id = match blank(&q.token) {
             Some(t) => Some(self.find_token(&t).await?.id),
             None => None,
         };
-        let mut list = self.store.incidents(&IncidentFilter { state, unresolved: q.unresolved, token_id }).await?;
-        match blank(&q.kind).as_deref() {
-            None => {}
-            Some("use") => list.retain(|i| i.kind == IncidentKind::Use),
-            Some("report") => list.retain(|i| i.kind == IncidentKind::Report),
+        let kind = match blank(&q.kind).as_deref() {
+            None => None,
+            Some("use") => Some(IncidentKind::Use),
+            Some("report") => Some(IncidentKind::Report),
             Some(other) => {
                 return Err(OpError::invalid(format!("unknown incident kind {other:?}; use use or report")));
             }
+        };
+        Ok(IncidentFilter { state, unresolved: q.unresolved, token_id, kind, ..Default::default() })
+    }
+
+    /// Every incident the query selects, latest activity first.
+    pub async fn search_incidents(&self, actor: &Actor, q: &IncidentQuery) -> OpResult<Vec<Incident>> {
+        actor.require(Permission::Read)?;
+        Ok(self.store.incidents(&self.incident_filter(q).await?).await?)
+    }
+
+    /// One page of [`Ops::search_incidents`], cut in the database (keyset on
+    /// latest activity and ID), with the cursor of the next page.
+    pub async fn incident_page(&self, actor: &Actor, q: &IncidentQuery) -> OpResult<crate::ops::Page<Incident>> {
+        actor.require(Permission::Read)?;
+        let limit = q.limit.unwrap_or(crate::ops::PAGE_DEFAULT);
+        if !(1..=crate::ops::PAGE_MAX).contains(&limit) {
+            return Err(OpError::invalid(format!("limit must be between 1 and {}", crate::ops::PAGE_MAX)));
         }
-        Ok(list)
+        let mut filter = self.incident_filter(q).await?;
+        filter.before = match blank(&q.cursor) {
+            None => None,
+            Some(c) => Some(
+                c.strip_prefix('i')
+                    .and_then(|rest| rest.split_once('.'))
+                    .and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id.parse::<i64>().ok()?)))
+                    .ok_or_else(|| {
+                        OpError::invalid("the cursor is not one this server gave; start again without it")
+                    })?,
+            ),
+        };
+        filter.limit = Some(limit + 1);
+        let mut items = self.store.incidents(&filter).await?;
+        let next = if items.len() as i64 > limit {
+            items.truncate(limit as usize);
+            items.last().map(|i| format!("i{}.{}", i.last_seen.timestamp_millis(), i.id))
+        } else {
+            None
+        };
+        Ok(crate::ops::Page { items, next })
     }
 
     /// The whole record of an incident, as alerts carry it.
