@@ -81,6 +81,9 @@ fn incident_title(record: &AlertRecord) -> String {
     let key = &incident.access_key_id;
     let id = incident.id;
     match record.alert_kind() {
+        "incident.opened" if incident.kind == honeytrail_core::incident::IncidentKind::Exposed => {
+            format!("Honey key {key} was exposed publicly: AWS found it published (incident #{id})")
+        }
         "incident.opened" if incident.is_report() => {
             format!("Decoy key {key} was found and reported (incident #{id}, not a use)")
         }

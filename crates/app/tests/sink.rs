@@ -102,3 +102,27 @@ async fn the_receivers_index_follows_new_and_retired_tokens() {
     assert_eq!(receivers.eventbridge(event("AKIARZPUZDIKAWS2LJNF", "d").as_bytes()).await.unwrap().unwrap().matched, 1);
     assert_eq!(receivers.eventbridge(event(second, "e").as_bytes()).await.unwrap().unwrap().matched, 1);
 }
+
+/// AWS's own exposure finding (AWS Health, over an EventBridge API
+/// destination or SQS) opens an incident of kind "exposed", apart from the
+/// incidents of the key's use, with where AWS found it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_health_exposure_findings_open_exposed_incidents() {
+    let (_dir, store, token) = common::store_with_token("AKIARZPUZDIKAWS2LJNF").await;
+    let ops = Ops::new(store.clone(), Config::default());
+    let receivers = honeytrail_app::sources::receivers::Receivers::new(&ops).await.unwrap();
+    let finding = r#"{"version":"0","id":"f-1","detail-type":"AWS Health Event","source":"aws.health","account":"123456789012","time":"2026-11-28T06:27:57Z","region":"us-east-1","resources":[],"detail":{"eventArn":"arn:aws:health:global::event/RISK/AWS_RISK_CREDENTIALS_EXPOSED/X1","service":"RISK","eventTypeCode":"AWS_RISK_CREDENTIALS_EXPOSED","eventTypeCategory":"issue","startTime":"Sat, 28 Nov 2026 06:27:57 GMT","eventDescription":[{"language":"en_US","latestDescription":"Your AWS Access Key AKIARZPUZDIKAWS2LJNF is exposed publicly on https://github.com/example/repo/blob/main/.env"}],"affectedEntities":[{"entityValue":"AKIARZPUZDIKAWS2LJNF"}]}}"#;
+    assert_eq!(receivers.eventbridge(finding.as_bytes()).await.unwrap().unwrap().matched, 1);
+    assert_eq!(receivers.eventbridge(finding.as_bytes()).await.unwrap().unwrap().matched, 1, "seen again: stored once");
+    let used = r#"{"detail-type":"AWS API Call via CloudTrail","detail":{"eventVersion":"1.09","eventID":"u-1","eventTime":"2026-11-28T06:40:00Z","eventName":"ListBuckets","userIdentity":{"accessKeyId":"AKIARZPUZDIKAWS2LJNF"}}}"#;
+    assert_eq!(receivers.eventbridge(used.as_bytes()).await.unwrap().unwrap().matched, 1);
+    let incidents = store.incidents(&Default::default()).await.unwrap();
+    use honeytrail_core::incident::IncidentKind;
+    let mut kinds: Vec<(i64, &str)> = incidents.iter().map(|i| (i.token_id, i.kind.as_str())).collect();
+    kinds.sort();
+    assert_eq!(kinds, [(token.id, "exposed"), (token.id, "use")]);
+    let exposed = incidents.iter().find(|i| i.kind == IncidentKind::Exposed).unwrap();
+    let events = store.incident_events(exposed.id).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert!(events[0].0.error_message.as_deref().unwrap().contains("github.com/example/repo"));
+}

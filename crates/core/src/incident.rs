@@ -268,6 +268,9 @@ pub enum IncidentKind {
     Use,
     /// Someone found the key and reported it ("what is this?"): not an intrusion.
     Report,
+    /// AWS found the key published (an AWS Health `AWS_RISK_CREDENTIALS_EXPOSED`
+    /// event) and quarantined it: whoever reads that place has the key.
+    Exposed,
 }
 
 impl IncidentKind {
@@ -275,6 +278,42 @@ impl IncidentKind {
         match self {
             IncidentKind::Use => "use",
             IncidentKind::Report => "report",
+            IncidentKind::Exposed => "exposed",
+        }
+    }
+
+    /// How people read it: "use", "report", "exposed publicly".
+    pub fn describe(self) -> &'static str {
+        match self {
+            IncidentKind::Use => "use",
+            IncidentKind::Report => "report",
+            IncidentKind::Exposed => "exposed publicly",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<IncidentKind> {
+        match raw {
+            "use" => Some(IncidentKind::Use),
+            "report" => Some(IncidentKind::Report),
+            "exposed" => Some(IncidentKind::Exposed),
+            _ => None,
+        }
+    }
+}
+
+/// The event name of AWS's own finding that a key was published.
+pub const EXPOSED_EVENT: &str = "AWS_RISK_CREDENTIALS_EXPOSED";
+/// The event source honeytrail gives AWS Health findings.
+pub const HEALTH_SOURCE: &str = "health.amazonaws.com";
+
+impl TokenEvent {
+    /// The kind of incident this event belongs to: AWS Health's exposure
+    /// finding opens an incident of its own kind; every other event is a use.
+    pub fn incident_kind(&self) -> IncidentKind {
+        if self.event_source == HEALTH_SOURCE && self.event_name == EXPOSED_EVENT {
+            IncidentKind::Exposed
+        } else {
+            IncidentKind::Use
         }
     }
 }

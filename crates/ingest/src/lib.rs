@@ -24,6 +24,7 @@
 
 pub mod canarytokens;
 pub mod files;
+pub mod health;
 pub mod index;
 pub mod lenient;
 pub mod messages;
@@ -137,6 +138,18 @@ impl Detector {
         let scan = self.scanner.scan(bytes, &self.index);
         let mut out =
             DocumentOutcome { bytes: bytes.len() as u64, records: scan.records, ..DocumentOutcome::default() };
+        // AWS's own finding that a key was published names it outside any
+        // caller identity: looked for apart (rare, so a substring test first).
+        if health::may_be_exposure(bytes) {
+            let found = self.exposures(bytes, source, origin);
+            if !found.is_empty() {
+                out.records = out.records.max(1);
+                out.events.extend(found);
+                if scan.hits.is_empty() {
+                    return out;
+                }
+            }
+        }
         let trimmed = bytes.trim_ascii();
         let framed = matches!((trimmed.first(), trimmed.last()), (Some(b'{'), Some(b'}')) | (Some(b'['), Some(b']')));
         if scan.hits.is_empty() {
@@ -195,6 +208,27 @@ impl Detector {
                 Some(SkipReason::InvalidJson("the document ends before its structure does (truncated?)".into()));
         }
         out
+    }
+}
+
+impl Detector {
+    /// The honey keys AWS Health exposure findings in the document name: one
+    /// event or an array of them (EventBridge envelopes or bare details).
+    fn exposures(&self, bytes: &[u8], source: &str, origin: &str) -> Vec<TokenEvent> {
+        let value = match serde_json::from_slice::<serde_json::Value>(bytes) {
+            Ok(v) => v,
+            Err(_) => match serde_json::from_slice(&lenient::repair(bytes)) {
+                Ok(v) => v,
+                Err(_) => return Vec::new(),
+            },
+        };
+        let seen = Utc::now();
+        match &value {
+            serde_json::Value::Array(items) => {
+                items.iter().flat_map(|v| health::exposures(v, &self.index, source, origin, seen)).collect()
+            }
+            v => health::exposures(v, &self.index, source, origin, seen),
+        }
     }
 }
 

@@ -142,6 +142,10 @@ pub fn parse_event_time(raw: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
         return Some(t.with_timezone(&Utc));
     }
+    // AWS Health writes `Sat, 28 Nov 2026 06:27:57 GMT`.
+    if let Ok(t) = DateTime::parse_from_rfc2822(raw) {
+        return Some(t.with_timezone(&Utc));
+    }
     NaiveDateTime::parse_from_str(raw, "%Y-%m-%d %H:%M:%S%.f").ok().map(|t| t.and_utc())
 }
 

@@ -58,6 +58,7 @@ fn incident_from_row(row: &AnyRow) -> Result<Incident, StoreError> {
         token_retired: row.try_get::<i64, _>("token_retired")? != 0,
         kind: match row.try_get::<String, _>("kind")?.as_str() {
             "report" => IncidentKind::Report,
+            "exposed" => IncidentKind::Exposed,
             _ => IncidentKind::Use,
         },
     })
@@ -169,8 +170,9 @@ impl Store {
         }
         let t = millis(event.event_time);
         let now = Utc::now();
+        let kind = event.incident_kind();
         let candidate_sql = format!(
-            "SELECT id, first_seen, last_seen FROM incidents WHERE token_id = $1 AND kind = 'use' AND state IN ({}) \
+            "SELECT id, first_seen, last_seen FROM incidents WHERE token_id = $1 AND kind = $4 AND state IN ({}) \
              AND last_seen >= $2 AND first_seen <= $3 ORDER BY last_seen DESC LIMIT 1",
             IncidentState::accepting_events_sql()
         );
@@ -178,6 +180,7 @@ impl Store {
             .bind(event.token_id)
             .bind(t - window.num_milliseconds())
             .bind(t + window.num_milliseconds())
+            .bind(kind.as_str())
             .fetch_optional(&mut *tx)
             .await?;
         let outcome = match candidate {
@@ -203,8 +206,8 @@ impl Store {
                     .try_get(0)?;
                 let retired = state == TokenState::Retired.as_str();
                 let row = sqlx::query(
-                    "INSERT INTO incidents (token_id, state, first_seen, last_seen, event_count, opened_at, updated_at, token_retired) \
-                     VALUES ($1, $2, $3, $4, 1, $5, $6, $7) RETURNING id",
+                    "INSERT INTO incidents (token_id, state, first_seen, last_seen, event_count, opened_at, updated_at, token_retired, kind) \
+                     VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8) RETURNING id",
                 )
                 .bind(event.token_id)
                 .bind(IncidentState::Open.as_str())
@@ -213,6 +216,7 @@ impl Store {
                 .bind(millis(now))
                 .bind(millis(now))
                 .bind(retired as i64)
+                .bind(kind.as_str())
                 .fetch_one(&mut *tx)
                 .await?;
                 let id: i64 = row.try_get(0)?;

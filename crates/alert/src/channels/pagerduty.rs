@@ -96,7 +96,9 @@ pub fn event(config: &PagerDutyConfig, alert: &Alert) -> Value {
             out
         };
         let a = &record.activity;
-        let summary: String = format!("Honey key {} used: {}", incident.access_key_id, line(&record.placement))
+        let what =
+            if incident.kind == honeytrail_core::incident::IncidentKind::Exposed { "exposed publicly" } else { "used" };
+        let summary: String = format!("Honey key {} {what}: {}", incident.access_key_id, line(&record.placement))
             .chars()
             .take(1024)
             .collect();

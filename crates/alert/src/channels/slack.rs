@@ -84,6 +84,9 @@ pub fn message(alert: &Alert) -> Value {
     let state = incident.state.to_string();
     let title = match record.alert_kind() {
         "incident.opened" if incident.is_report() => format!("Decoy key found and reported: {key}"),
+        "incident.opened" if incident.kind == honeytrail_core::incident::IncidentKind::Exposed => {
+            format!("Honey key exposed publicly (AWS found it): {key}")
+        }
         "incident.opened" => format!("Honey key used: {key}"),
         "incident.state" => format!("Incident #{id} is now {state}"),
         _ => format!("Incident #{id} updated: {key}"),

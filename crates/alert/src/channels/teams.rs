@@ -91,6 +91,9 @@ pub fn message(alert: &Alert) -> Value {
             let id = incident.id;
             let key = &incident.access_key_id;
             let title = match record.alert.as_ref().map(|a| a.kind.as_str()) {
+                Some("incident.opened") if incident.kind == honeytrail_core::incident::IncidentKind::Exposed => {
+                    format!("Honey key exposed publicly (AWS found it): {key}")
+                }
                 Some("incident.opened") => format!("Honey key used: {key}"),
                 Some("incident.state") => format!("Incident #{id} is now {}", incident.state),
                 _ => format!("Incident #{id} updated: {key}"),

@@ -33,14 +33,13 @@ impl Ops {
             Some(t) => Some(self.find_token(&t).await?.id),
             None => None,
         };
-        let kind = match blank(&q.kind).as_deref() {
-            None => None,
-            Some("use") => Some(IncidentKind::Use),
-            Some("report") => Some(IncidentKind::Report),
-            Some(other) => {
-                return Err(OpError::invalid(format!("unknown incident kind {other:?}; use use or report")));
-            }
-        };
+        let kind =
+            match blank(&q.kind) {
+                None => None,
+                Some(k) => Some(IncidentKind::parse(&k).ok_or_else(|| {
+                    OpError::invalid(format!("unknown incident kind {k:?}; use use, report or exposed"))
+                })?),
+            };
         Ok(IncidentFilter { state, unresolved: q.unresolved, token_id, kind, ..Default::default() })
     }
 
