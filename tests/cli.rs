@@ -796,6 +796,23 @@ fn end_to_end_on_moto_s3_notifications_and_eventbridge() {
         "{runbook}"
     );
     assert_eq!(alert["schema"], "honeytrail.alert.v1");
+
+    // AWS finds the key published: its Health finding reaches the events
+    // queue through the exposure rule and opens an "exposed" incident.
+    let finding = serde_json::json!({"eventArn": "arn:aws:health:global::event/RISK/AWS_RISK_CREDENTIALS_EXPOSED/E2E",
+        "service": "RISK", "eventTypeCode": "AWS_RISK_CREDENTIALS_EXPOSED", "eventTypeCategory": "issue",
+        "eventDescription": [{"language": "en_US", "latestDescription": format!("Your AWS Access Key {key} is exposed publicly on https://github.com/example/leak")}],
+        "affectedEntities": [{"entityValue": key}]});
+    let entries =
+        serde_json::json!([{"Source": "aws.health", "DetailType": "AWS Health Event", "Detail": finding.to_string()}]);
+    let (ok, _, err) =
+        aws_cli(&moto.endpoint, "testing", "testing", &["events", "put-events", "--entries", &entries.to_string()]);
+    assert!(ok, "{err}");
+    let out = env.run(&["watch", "sqs", "--queue", "cloudtrail-api-calls", "--once"]).ok();
+    let exposed: serde_json::Value =
+        serde_json::from_str(out.stdout.lines().next().expect("an incident line")).unwrap();
+    assert_eq!(exposed["incident"]["kind"], "exposed", "{exposed}");
+    assert!(exposed["events"][0]["error_message"].as_str().unwrap().contains("github.com/example/leak"));
 }
 
 #[test]

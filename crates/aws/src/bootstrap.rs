@@ -69,11 +69,12 @@ pub enum Item {
     TrailLogging,
     EventsQueue,
     EventRule,
+    ExposureRule,
     DenyGuard,
 }
 
 impl Item {
-    pub const ALL: [Item; 11] = [
+    pub const ALL: [Item; 12] = [
         Item::Bucket,
         Item::BucketPolicy,
         Item::NotificationsQueue,
@@ -84,6 +85,7 @@ impl Item {
         Item::TrailLogging,
         Item::EventsQueue,
         Item::EventRule,
+        Item::ExposureRule,
         Item::DenyGuard,
     ];
 
@@ -100,8 +102,11 @@ impl Item {
             Item::TrailSettings => "make the trail multi-region, with log file validation and global service events",
             Item::EventSelectors => "log all management events (read-only ones included) and S3 and Lambda data events",
             Item::TrailLogging => "start logging",
-            Item::EventsQueue => "create the SQS queue for EventBridge API-call events, writable by the rule",
+            Item::EventsQueue => "create the SQS queue for EventBridge events, writable by honeytrail's rules",
             Item::EventRule => "forward \"AWS API Call via CloudTrail\" events to the events queue (near real time)",
+            Item::ExposureRule => {
+                "forward AWS Health's AWS_RISK_CREDENTIALS_EXPOSED findings (a key found published) to the events queue"
+            }
             Item::DenyGuard => "keep the deny-all group that guards honey users",
         }
     }
@@ -120,6 +125,7 @@ impl fmt::Display for Item {
             Item::TrailLogging => "trail logging",
             Item::EventsQueue => "events queue",
             Item::EventRule => "EventBridge rule",
+            Item::ExposureRule => "exposure rule",
             Item::DenyGuard => "deny-all guard",
         })
     }
@@ -139,14 +145,27 @@ fn bucket_policy(c: &BootstrapConfig) -> String {
     .to_string()
 }
 
-fn queue_policy(queue_arn: &str, service: &str, source_arn: &str) -> String {
+fn queue_policy(queue_arn: &str, service: &str, source_arns: &[String]) -> String {
     json!({
         "Version": "2012-10-17",
         "Statement": [{"Sid": "honeytrail", "Effect": "Allow", "Principal": {"Service": service},
             "Action": "sqs:SendMessage", "Resource": queue_arn,
-            "Condition": {"ArnEquals": {"aws:SourceArn": source_arn}}}]
+            "Condition": {"ArnEquals": {"aws:SourceArn": source_arns}}}]
     })
     .to_string()
+}
+
+/// The event pattern of the exposure rule: AWS Health's finding that a key
+/// was published, which names the key and where it was found.
+pub const EXPOSURE_PATTERN: &str = r#"{"source":["aws.health"],"detail-type":["AWS Health Event"],"detail":{"eventTypeCode":["AWS_RISK_CREDENTIALS_EXPOSED"]}}"#;
+
+/// The exposure rule's name, beside the API-call rule's.
+pub fn exposure_rule(c: &BootstrapConfig) -> String {
+    format!("{}-exposures", c.rule)
+}
+
+fn rule_arn(c: &BootstrapConfig, name: &str) -> String {
+    format!("arn:aws:events:{}:{}:rule/{name}", c.region, c.account)
 }
 
 /// The event pattern of the API-call rule: every CloudTrail-based detail type.
@@ -216,7 +235,12 @@ impl CanaryAccount {
         Ok(Some((url, arn)))
     }
 
-    async fn ensure_queue(&self, name: &str, service: &str, source_arn: &str) -> Result<(String, String), AwsError> {
+    async fn ensure_queue(
+        &self,
+        name: &str,
+        service: &str,
+        source_arns: &[String],
+    ) -> Result<(String, String), AwsError> {
         let (url, arn) = match self.queue(name).await? {
             Some(q) => q,
             None => {
@@ -236,7 +260,7 @@ impl CanaryAccount {
         self.sqs
             .set_queue_attributes()
             .queue_url(&url)
-            .attributes(QueueAttributeName::Policy, queue_policy(&arn, service, source_arn))
+            .attributes(QueueAttributeName::Policy, queue_policy(&arn, service, source_arns))
             .send()
             .await
             .map_err(self.fail("sqs:SetQueueAttributes"))?;
@@ -271,7 +295,7 @@ impl CanaryAccount {
                 Err(_) => Status::Missing,
             },
             Item::NotificationsQueue => {
-                self.queue_status(&c.notifications_queue, &format!("arn:aws:s3:::{}", c.bucket)).await?
+                self.queue_status(&c.notifications_queue, &[format!("arn:aws:s3:::{}", c.bucket)]).await?
             }
             Item::BucketNotification => {
                 let Some((_, arn)) = self.queue(&c.notifications_queue).await? else { return Ok(Status::Missing) };
@@ -346,9 +370,32 @@ impl CanaryAccount {
                 Err(_) => Status::Missing,
             },
             Item::EventsQueue => {
-                let rule_arn = format!("arn:aws:events:{}:{}:rule/{}", c.region, c.account, c.rule);
-                self.queue_status(&c.events_queue, &rule_arn).await?
+                let rules = [rule_arn(c, &c.rule), rule_arn(c, &exposure_rule(c))];
+                self.queue_status(&c.events_queue, &rules).await?
             }
+            Item::ExposureRule => match self.events.describe_rule().name(exposure_rule(c)).send().await {
+                Err(_) => Status::Missing,
+                Ok(rule) => {
+                    let Some((_, arn)) = self.queue(&c.events_queue).await? else { return Ok(Status::Missing) };
+                    let targets = self
+                        .events
+                        .list_targets_by_rule()
+                        .rule(exposure_rule(c))
+                        .send()
+                        .await
+                        .map_err(self.fail("events:ListTargetsByRule"))?;
+                    let pattern = rule.event_pattern().unwrap_or_default();
+                    if !pattern.contains("AWS_RISK_CREDENTIALS_EXPOSED") {
+                        Status::Misconfigured("the rule does not match AWS_RISK_CREDENTIALS_EXPOSED".into())
+                    } else if rule.state() != Some(&RuleState::Enabled) {
+                        Status::Misconfigured("the rule is disabled".into())
+                    } else if !targets.targets().iter().any(|t| t.arn() == arn) {
+                        Status::Misconfigured("the rule does not target the events queue".into())
+                    } else {
+                        Status::Ok
+                    }
+                }
+            },
             Item::EventRule => match self.events.describe_rule().name(&c.rule).send().await {
                 Err(_) => Status::Missing,
                 Ok(rule) => {
@@ -388,7 +435,7 @@ impl CanaryAccount {
         })
     }
 
-    async fn queue_status(&self, name: &str, source_arn: &str) -> Result<Status, AwsError> {
+    async fn queue_status(&self, name: &str, source_arns: &[String]) -> Result<Status, AwsError> {
         let Some((url, _)) = self.queue(name).await? else { return Ok(Status::Missing) };
         let attrs = self
             .sqs
@@ -399,10 +446,9 @@ impl CanaryAccount {
             .await
             .map_err(self.fail("sqs:GetQueueAttributes"))?;
         let policy = attrs.attributes().and_then(|a| a.get(&QueueAttributeName::Policy)).cloned().unwrap_or_default();
-        Ok(if policy.contains(source_arn) {
-            Status::Ok
-        } else {
-            Status::Misconfigured(format!("the queue policy does not let {source_arn} send to it"))
+        Ok(match source_arns.iter().find(|a| !policy.contains(a.as_str())) {
+            None => Status::Ok,
+            Some(missing) => Status::Misconfigured(format!("the queue policy does not let {missing} send to it")),
         })
     }
 
@@ -440,7 +486,7 @@ impl CanaryAccount {
                     .map_err(self.fail("s3:PutBucketPolicy"))?;
             }
             Item::NotificationsQueue => {
-                self.ensure_queue(&c.notifications_queue, "s3.amazonaws.com", &format!("arn:aws:s3:::{}", c.bucket))
+                self.ensure_queue(&c.notifications_queue, "s3.amazonaws.com", &[format!("arn:aws:s3:::{}", c.bucket)])
                     .await?;
             }
             Item::BucketNotification => {
@@ -520,8 +566,35 @@ impl CanaryAccount {
                     .map_err(self.fail("cloudtrail:StartLogging"))?;
             }
             Item::EventsQueue => {
-                let rule_arn = format!("arn:aws:events:{}:{}:rule/{}", c.region, c.account, c.rule);
-                self.ensure_queue(&c.events_queue, "events.amazonaws.com", &rule_arn).await?;
+                let rules = [rule_arn(c, &c.rule), rule_arn(c, &exposure_rule(c))];
+                self.ensure_queue(&c.events_queue, "events.amazonaws.com", &rules).await?;
+            }
+            Item::ExposureRule => {
+                let (_, arn) = self.queue(&c.events_queue).await?.ok_or_else(|| AwsError::Other {
+                    op: "events:PutTargets",
+                    message: "the events queue does not exist".into(),
+                })?;
+                self.events
+                    .put_rule()
+                    .name(exposure_rule(c))
+                    .event_pattern(EXPOSURE_PATTERN)
+                    .state(RuleState::Enabled)
+                    .description("AWS Health findings of published keys to SQS, for honeytrail")
+                    .send()
+                    .await
+                    .map_err(self.fail("events:PutRule"))?;
+                let target = Target::builder()
+                    .id("honeytrail")
+                    .arn(arn)
+                    .build()
+                    .map_err(|e| AwsError::Other { op: "events:PutTargets", message: e.to_string() })?;
+                self.events
+                    .put_targets()
+                    .rule(exposure_rule(c))
+                    .targets(target)
+                    .send()
+                    .await
+                    .map_err(self.fail("events:PutTargets"))?;
             }
             Item::EventRule => {
                 let (_, arn) = self.queue(&c.events_queue).await?.ok_or_else(|| AwsError::Other {
