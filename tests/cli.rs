@@ -1020,3 +1020,19 @@ fn the_data_directory_and_database_are_private() {
     assert_eq!(mode(&data), 0o700);
     assert_eq!(mode(&data.join("honeytrail.sqlite")), 0o600);
 }
+
+/// Tables print what others wrote with its control characters escaped: a
+/// memo or a placement note cannot clear the screen or write the clipboard.
+#[test]
+fn tables_never_pass_control_characters_to_the_terminal() {
+    let env = Env::new();
+    let hostile = "x\u{1b}]52;c;ZXZpbA==\u{7}\u{1b}[2J\r\nFAKE";
+    env.run(&["token", "import", "aws", "--access-key-id", KEY, "--memo", hostile]).ok();
+    env.run(&["placement", "add", KEY, "--host", hostile, "--path", "/srv/.env"]).ok();
+    for args in [&["token", "list"][..], &["placement", "list"], &["audit", "list"]] {
+        let out = env.run(args).ok().stdout;
+        assert!(!out.contains('\u{1b}') && !out.contains('\u{7}') && !out.contains('\r'), "{args:?}: {out:?}");
+        assert!(!out.lines().any(|l| l.starts_with("FAKE")), "{args:?}: {out}");
+    }
+    assert!(env.run(&["placement", "list"]).ok().stdout.contains("\\u{1b}"), "shown, escaped");
+}

@@ -82,7 +82,13 @@ pub fn parse_time(raw: &str) -> Result<DateTime<Utc>> {
 }
 
 /// Prints rows as aligned columns.
+/// Prints a table. Every cell is shown with its control characters escaped
+/// (`printable`): cells hold what others wrote (user agents, audit details,
+/// placement notes, sign-in names), which must not drive the terminal.
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> =
+        rows.iter().map(|r| r.iter().map(|c| honeytrail_core::encoding::printable(c).into_owned()).collect()).collect();
+    let rows = &rows;
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
