@@ -746,10 +746,22 @@ fn token_lists_page_with_cursors() {
     assert_eq!(placed.as_array().unwrap().len(), 11, "host-24 and host-240..249 contain it");
     assert_eq!(get("/tokens?limit=5000").0, 400);
     assert_eq!(get("/tokens?cursor=forged").0, 400);
+    // Placements page the same way.
+    let (status, placed, next, _) = get("/placements?limit=100");
+    assert_eq!((status, placed.as_array().unwrap().len()), (200, 100));
+    let (_, rest, last, _) = get(&format!("/placements?limit=1000&cursor={}", next.unwrap()));
+    assert_eq!((rest.as_array().unwrap().len(), last), (150, None));
     // The command line over --server reads every page.
     let url = format!("http://127.0.0.1:{}", server.port);
     let out =
         env.command(&["--server", &url, "token", "list", "--json"]).env("HONEYTRAIL_TOKEN", &token).output().unwrap();
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 250);
+    let out = env
+        .command(&["--server", &url, "placement", "list", "--json"])
+        .env("HONEYTRAIL_TOKEN", &token)
+        .output()
+        .unwrap();
     let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(all.as_array().unwrap().len(), 250);
 }

@@ -94,7 +94,13 @@ pub async fn run(app: &App, cmd: PlacementCommand) -> Result<ExitCode> {
             println!("placement #{} recorded: {} on {}", p.id, token.access_key_id, spot_phrase(&p.spot));
         }
         PlacementCommand::List(a) => {
-            let q = PlacementQuery { token: a.token.clone(), host: a.host.clone(), owner: a.owner.clone(), all: a.all };
+            let q = PlacementQuery {
+                token: a.token.clone(),
+                host: a.host.clone(),
+                owner: a.owner.clone(),
+                all: a.all,
+                ..Default::default()
+            };
             let placements = ops.search_placements(&actor, &q).await?;
             return print_placements(&placements, &a);
         }
@@ -165,7 +171,8 @@ pub async fn remote(r: &super::remote::Remote, cmd: PlacementCommand) -> Result<
                     path.push_str(&format!("&{k}={}", q(v)));
                 }
             }
-            let placements: Vec<honeytrail_store::PlacedToken> = serde_json::from_value(r.get(&path).await?)?;
+            let placements: Vec<honeytrail_store::PlacedToken> =
+                serde_json::from_value(serde_json::Value::Array(r.get_all(&path).await?))?;
             return print_placements(&placements, &a);
         }
         PlacementCommand::Remove(a) => {

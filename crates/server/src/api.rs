@@ -202,9 +202,10 @@ async fn get_bait(
 async fn list_placements(
     State(s): State<Arc<Shared>>,
     ApiCaller(c): ApiCaller,
+    uri: axum::http::Uri,
     Query(q): Query<PlacementQuery>,
 ) -> ApiResult {
-    ok(s.ops.search_placements(&c.actor, &q).await?)
+    page("/placements", uri.query().unwrap_or(""), s.ops.placement_page(&c.actor, &q).await?)
 }
 
 pub(super) fn csv_response(placements: &[honeytrail_store::PlacedToken]) -> ApiResult {

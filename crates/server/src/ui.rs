@@ -388,15 +388,28 @@ async fn placements(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q
     if let Err(e) = c.require(Permission::Read) {
         return fail(e);
     }
-    let list = match s.ops.search_placements(&c.actor, &q).await {
-        Ok(l) => l,
+    let page = match s.ops.placement_page(&c.actor, &q).await {
+        Ok(p) => p,
         Err(e) => return fail(e),
     };
+    let next = page.next.map(|cursor| {
+        let mut link = String::from("/placements?");
+        for (k, v) in [("host", &q.host), ("owner", &q.owner), ("token", &q.token)] {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                link.push_str(&format!("{k}={}&", percent_encode(v)));
+            }
+        }
+        if q.all {
+            link.push_str("all=true&");
+        }
+        link.push_str(&format!("cursor={cursor}"));
+        link
+    });
     let (me, csrf) = base(&c);
     let q = serde_json::json!({"host": q.host, "owner": q.owner, "all": q.all});
     render(
         "placements.html",
-        serde_json::json!({"title": "Placements", "me": me, "csrf": csrf, "placements": list, "q": q, "can_respond": c.role.allows(Permission::Respond)}),
+        serde_json::json!({"title": "Placements", "me": me, "csrf": csrf, "placements": page.items, "next": next, "q": q, "can_respond": c.role.allows(Permission::Respond)}),
     )
 }
 

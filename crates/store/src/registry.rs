@@ -53,6 +53,10 @@ pub struct PlacementFilter {
     pub host: Option<String>,
     pub owner: Option<String>,
     pub include_removed: bool,
+    /// Only placements with an ID above this: the cursor of the page before.
+    pub after_id: Option<i64>,
+    /// At most this many, in ID order.
+    pub limit: Option<i64>,
 }
 
 /// A custody hop to record.
@@ -644,8 +648,13 @@ impl Store {
         if !filter.include_removed {
             clauses.push("p.removed_at IS NULL".into());
         }
+        if let Some(after) = filter.after_id {
+            args.push(Arg::Int(Some(after)));
+            clauses.push(format!("p.id > ${}", args.len()));
+        }
         let filter_sql = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
-        let sql = format!("SELECT {PLACEMENT_COLUMNS}, t.access_key_id FROM placements p JOIN tokens t ON t.id = p.token_id{filter_sql} ORDER BY p.id");
+        let limit = filter.limit.map(|l| format!(" LIMIT {}", l.max(0))).unwrap_or_default();
+        let sql = format!("SELECT {PLACEMENT_COLUMNS}, t.access_key_id FROM placements p JOIN tokens t ON t.id = p.token_id{filter_sql} ORDER BY p.id{limit}");
         let rows = bind_all(sqlx::query(&sql), args).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| Ok(PlacedToken { access_key_id: r.try_get("access_key_id")?, placement: placement_from_row(r)? }))

@@ -52,6 +52,11 @@ pub struct PlacementQuery {
     pub token: Option<String>,
     #[serde(default)]
     pub all: bool,
+    /// A page of at most this many (100 when not given, at most 1000); for
+    /// [`Ops::placement_page`].
+    pub limit: Option<i64>,
+    /// Where the page starts: the `next` cursor of the page before.
+    pub cursor: Option<String>,
 }
 
 impl PlacementRequest {
@@ -102,21 +107,51 @@ impl Ops {
             .await?)
     }
 
-    pub async fn search_placements(&self, actor: &Actor, q: &PlacementQuery) -> OpResult<Vec<PlacedToken>> {
-        actor.require(Permission::Read)?;
+    async fn placement_filter(&self, q: &PlacementQuery) -> OpResult<PlacementFilter> {
         let token_id = match blank(&q.token) {
             Some(t) => Some(self.find_token(&t).await?.id),
             None => None,
         };
-        Ok(self
-            .store
-            .placements(&PlacementFilter {
-                token_id,
-                host: blank(&q.host),
-                owner: blank(&q.owner),
-                include_removed: q.all,
-            })
-            .await?)
+        Ok(PlacementFilter {
+            token_id,
+            host: blank(&q.host),
+            owner: blank(&q.owner),
+            include_removed: q.all,
+            ..Default::default()
+        })
+    }
+
+    /// Every placement the query selects (the command line, CSV exports).
+    pub async fn search_placements(&self, actor: &Actor, q: &PlacementQuery) -> OpResult<Vec<PlacedToken>> {
+        actor.require(Permission::Read)?;
+        Ok(self.store.placements(&self.placement_filter(q).await?).await?)
+    }
+
+    /// One page of [`Ops::search_placements`], cut in the database (keyset
+    /// on the placement ID), with the cursor of the next page.
+    pub async fn placement_page(&self, actor: &Actor, q: &PlacementQuery) -> OpResult<crate::ops::Page<PlacedToken>> {
+        actor.require(Permission::Read)?;
+        let limit = q.limit.unwrap_or(crate::ops::PAGE_DEFAULT);
+        if !(1..=crate::ops::PAGE_MAX).contains(&limit) {
+            return Err(OpError::invalid(format!("limit must be between 1 and {}", crate::ops::PAGE_MAX)));
+        }
+        let mut filter = self.placement_filter(q).await?;
+        filter.after_id =
+            match blank(&q.cursor) {
+                None => None,
+                Some(c) => Some(c.strip_prefix('p').and_then(|id| id.parse::<i64>().ok()).ok_or_else(|| {
+                    OpError::invalid("the cursor is not one this server gave; start again without it")
+                })?),
+            };
+        filter.limit = Some(limit + 1);
+        let mut items = self.store.placements(&filter).await?;
+        let next = if items.len() as i64 > limit {
+            items.truncate(limit as usize);
+            items.last().map(|p| format!("p{}", p.placement.id))
+        } else {
+            None
+        };
+        Ok(crate::ops::Page { items, next })
     }
 }
 
