@@ -742,6 +742,25 @@ fn token_lists_page_with_cursors() {
     // Filters apply before the page is cut.
     let (_, odd, _, _) = get("/tokens?label=fleet%3Dodd&limit=1000");
     assert_eq!(odd.as_array().unwrap().len(), 125);
+    // A label's pages, walked: each odd key once.
+    let (mut odd_seen, mut cursor) = (Vec::new(), None::<String>);
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/tokens?label=fleet%3Dodd&limit=50&cursor={c}"),
+            None => "/tokens?label=fleet%3Dodd&limit=50".to_string(),
+        };
+        let (_, page, next, _) = get(&path);
+        for t in page.as_array().unwrap() {
+            assert_eq!(t["labels"]["fleet"], "odd");
+            odd_seen.push(t["access_key_id"].as_str().unwrap().to_string());
+        }
+        match next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    let distinct: std::collections::BTreeSet<&String> = odd_seen.iter().collect();
+    assert_eq!((odd_seen.len(), distinct.len()), (125, 125));
     let (_, placed, _, _) = get("/tokens?host=host-24");
     assert_eq!(placed.as_array().unwrap().len(), 11, "host-24 and host-240..249 contain it");
     assert_eq!(get("/tokens?limit=5000").0, 400);

@@ -54,6 +54,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(7, "runbooks", "0007_runbooks"),
     migration!(8, "alert-followups", "0008_alert_followups"),
     migration!(9, "server", "0009_server"),
+    migration!(10, "label-pages", "0010_label_pages"),
 ];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.

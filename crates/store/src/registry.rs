@@ -502,9 +502,26 @@ impl Store {
         if let Some(after) = filter.after_id {
             clauses.push(format!("id > {}", arg(Arg::Int(Some(after)))));
         }
+        // A page of one label's tokens and nothing else to filter: the
+        // cursor and the limit go into the label's index range scan.
+        let label_only = filter.state.is_none()
+            && filter.kind.is_none()
+            && filter.iam_user_name.is_none()
+            && filter.host.is_none()
+            && filter.owner.is_none()
+            && filter.limit.is_some();
         if let Some((name, value)) = &filter.label {
             let n = arg(Arg::Text(Some(name.clone())));
             match value {
+                Some(v) if label_only => {
+                    let v = arg(Arg::Text(Some(v.clone())));
+                    let after = arg(Arg::Int(Some(filter.after_id.unwrap_or(0))));
+                    clauses.push(format!(
+                        "id IN (SELECT token_id FROM token_labels WHERE name = {n} AND value = {v} AND token_id > {after} \
+                         ORDER BY token_id LIMIT {})",
+                        filter.limit.unwrap_or(0).max(0)
+                    ));
+                }
                 Some(v) => {
                     let v = arg(Arg::Text(Some(v.clone())));
                     clauses.push(format!("id IN (SELECT token_id FROM token_labels WHERE name = {n} AND value = {v})"));
