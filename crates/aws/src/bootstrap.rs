@@ -164,6 +164,8 @@ pub fn exposure_rule(c: &BootstrapConfig) -> String {
     format!("{}-exposures", c.rule)
 }
 
+const EXPOSED: &str = "AWS_RISK_CREDENTIALS_EXPOSED";
+
 fn rule_arn(c: &BootstrapConfig, name: &str) -> String {
     format!("arn:aws:events:{}:{}:rule/{name}", c.region, c.account)
 }
@@ -373,52 +375,8 @@ impl CanaryAccount {
                 let rules = [rule_arn(c, &c.rule), rule_arn(c, &exposure_rule(c))];
                 self.queue_status(&c.events_queue, &rules).await?
             }
-            Item::ExposureRule => match self.events.describe_rule().name(exposure_rule(c)).send().await {
-                Err(_) => Status::Missing,
-                Ok(rule) => {
-                    let Some((_, arn)) = self.queue(&c.events_queue).await? else { return Ok(Status::Missing) };
-                    let targets = self
-                        .events
-                        .list_targets_by_rule()
-                        .rule(exposure_rule(c))
-                        .send()
-                        .await
-                        .map_err(self.fail("events:ListTargetsByRule"))?;
-                    let pattern = rule.event_pattern().unwrap_or_default();
-                    if !pattern.contains("AWS_RISK_CREDENTIALS_EXPOSED") {
-                        Status::Misconfigured("the rule does not match AWS_RISK_CREDENTIALS_EXPOSED".into())
-                    } else if rule.state() != Some(&RuleState::Enabled) {
-                        Status::Misconfigured("the rule is disabled".into())
-                    } else if !targets.targets().iter().any(|t| t.arn() == arn) {
-                        Status::Misconfigured("the rule does not target the events queue".into())
-                    } else {
-                        Status::Ok
-                    }
-                }
-            },
-            Item::EventRule => match self.events.describe_rule().name(&c.rule).send().await {
-                Err(_) => Status::Missing,
-                Ok(rule) => {
-                    let Some((_, arn)) = self.queue(&c.events_queue).await? else { return Ok(Status::Missing) };
-                    let targets = self
-                        .events
-                        .list_targets_by_rule()
-                        .rule(&c.rule)
-                        .send()
-                        .await
-                        .map_err(self.fail("events:ListTargetsByRule"))?;
-                    let pattern = rule.event_pattern().unwrap_or_default();
-                    if !pattern.contains("AWS API Call via CloudTrail") {
-                        Status::Misconfigured("the rule does not match \"AWS API Call via CloudTrail\"".into())
-                    } else if rule.state() != Some(&RuleState::Enabled) {
-                        Status::Misconfigured("the rule is disabled".into())
-                    } else if !targets.targets().iter().any(|t| t.arn() == arn) {
-                        Status::Misconfigured("the rule does not target the events queue".into())
-                    } else {
-                        Status::Ok
-                    }
-                }
-            },
+            Item::EventRule => self.rule_status(c, &c.rule, "AWS API Call via CloudTrail").await?,
+            Item::ExposureRule => self.rule_status(c, &exposure_rule(c), EXPOSED).await?,
             Item::DenyGuard => {
                 match self.iam.get_group_policy().group_name(&c.deny_group).policy_name(&c.deny_policy).send().await {
                     Ok(o) => {
@@ -433,6 +391,59 @@ impl CanaryAccount {
                 }
             }
         })
+    }
+
+    /// Whether the rule `name` exists, matches `must_match`, is enabled and
+    /// targets the events queue.
+    async fn rule_status(&self, c: &BootstrapConfig, name: &str, must_match: &str) -> Result<Status, AwsError> {
+        let Ok(rule) = self.events.describe_rule().name(name).send().await else { return Ok(Status::Missing) };
+        let Some((_, arn)) = self.queue(&c.events_queue).await? else { return Ok(Status::Missing) };
+        let targets = self
+            .events
+            .list_targets_by_rule()
+            .rule(name)
+            .send()
+            .await
+            .map_err(self.fail("events:ListTargetsByRule"))?;
+        Ok(if !rule.event_pattern().unwrap_or_default().contains(must_match) {
+            Status::Misconfigured(format!("the rule does not match \"{must_match}\""))
+        } else if rule.state() != Some(&RuleState::Enabled) {
+            Status::Misconfigured("the rule is disabled".into())
+        } else if !targets.targets().iter().any(|t| t.arn() == arn) {
+            Status::Misconfigured("the rule does not target the events queue".into())
+        } else {
+            Status::Ok
+        })
+    }
+
+    /// Creates or updates the rule `name` with `pattern`, enabled, targeting the events queue.
+    async fn put_rule(
+        &self,
+        c: &BootstrapConfig,
+        name: &str,
+        pattern: &str,
+        description: &str,
+    ) -> Result<(), AwsError> {
+        let (_, arn) = self.queue(&c.events_queue).await?.ok_or_else(|| AwsError::Other {
+            op: "events:PutTargets",
+            message: "the events queue does not exist".into(),
+        })?;
+        self.events
+            .put_rule()
+            .name(name)
+            .event_pattern(pattern)
+            .state(RuleState::Enabled)
+            .description(description)
+            .send()
+            .await
+            .map_err(self.fail("events:PutRule"))?;
+        let target = Target::builder()
+            .id("honeytrail")
+            .arn(arn)
+            .build()
+            .map_err(|e| AwsError::Other { op: "events:PutTargets", message: e.to_string() })?;
+        self.events.put_targets().rule(name).targets(target).send().await.map_err(self.fail("events:PutTargets"))?;
+        Ok(())
     }
 
     async fn queue_status(&self, name: &str, source_arns: &[String]) -> Result<Status, AwsError> {
@@ -569,59 +580,12 @@ impl CanaryAccount {
                 let rules = [rule_arn(c, &c.rule), rule_arn(c, &exposure_rule(c))];
                 self.ensure_queue(&c.events_queue, "events.amazonaws.com", &rules).await?;
             }
-            Item::ExposureRule => {
-                let (_, arn) = self.queue(&c.events_queue).await?.ok_or_else(|| AwsError::Other {
-                    op: "events:PutTargets",
-                    message: "the events queue does not exist".into(),
-                })?;
-                self.events
-                    .put_rule()
-                    .name(exposure_rule(c))
-                    .event_pattern(EXPOSURE_PATTERN)
-                    .state(RuleState::Enabled)
-                    .description("AWS Health findings of published keys to SQS, for honeytrail")
-                    .send()
-                    .await
-                    .map_err(self.fail("events:PutRule"))?;
-                let target = Target::builder()
-                    .id("honeytrail")
-                    .arn(arn)
-                    .build()
-                    .map_err(|e| AwsError::Other { op: "events:PutTargets", message: e.to_string() })?;
-                self.events
-                    .put_targets()
-                    .rule(exposure_rule(c))
-                    .targets(target)
-                    .send()
-                    .await
-                    .map_err(self.fail("events:PutTargets"))?;
-            }
             Item::EventRule => {
-                let (_, arn) = self.queue(&c.events_queue).await?.ok_or_else(|| AwsError::Other {
-                    op: "events:PutTargets",
-                    message: "the events queue does not exist".into(),
-                })?;
-                self.events
-                    .put_rule()
-                    .name(&c.rule)
-                    .event_pattern(RULE_PATTERN)
-                    .state(RuleState::Enabled)
-                    .description("CloudTrail API calls to SQS, for honeytrail")
-                    .send()
-                    .await
-                    .map_err(self.fail("events:PutRule"))?;
-                let target = Target::builder()
-                    .id("honeytrail")
-                    .arn(arn)
-                    .build()
-                    .map_err(|e| AwsError::Other { op: "events:PutTargets", message: e.to_string() })?;
-                self.events
-                    .put_targets()
-                    .rule(&c.rule)
-                    .targets(target)
-                    .send()
-                    .await
-                    .map_err(self.fail("events:PutTargets"))?;
+                self.put_rule(c, &c.rule, RULE_PATTERN, "CloudTrail API calls to SQS, for honeytrail").await?
+            }
+            Item::ExposureRule => {
+                let description = "AWS Health findings of published keys to SQS, for honeytrail";
+                self.put_rule(c, &exposure_rule(c), EXPOSURE_PATTERN, description).await?
             }
             Item::DenyGuard => self.ensure_deny_group(&c.deny_group, &c.deny_policy).await?,
         }

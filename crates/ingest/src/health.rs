@@ -12,9 +12,17 @@ use serde_json::Value;
 use crate::index::KeyIndex;
 use crate::record::parse_event_time;
 
+/// The largest document read as AWS Health findings: an EventBridge event is
+/// at most 256 KB. A CloudTrail log file whose request data merely names the
+/// event type (anyone can write it into a user agent) is not parsed whole for it.
+pub const MAX_FINDINGS_BYTES: usize = 1 << 20;
+
 /// Whether a document may be an AWS Health exposure event (cheap, before parsing).
 pub fn may_be_exposure(bytes: &[u8]) -> bool {
-    memchr::memmem::find(bytes, EXPOSED_EVENT.as_bytes()).is_some()
+    bytes.len() <= MAX_FINDINGS_BYTES
+        && (memchr::memmem::find(bytes, b"aws.health").is_some()
+            || memchr::memmem::find(bytes, b"arn:aws:health:").is_some())
+        && memchr::memmem::find(bytes, EXPOSED_EVENT.as_bytes()).is_some()
 }
 
 /// The events of the honey keys an AWS Health exposure finding names; none
@@ -94,6 +102,9 @@ mod tests {
         let mut index = KeyIndex::new();
         index.insert(TokenRef { token_id: 9, retired: false }, "AKIARZPUZDIKAWS2LJNF", None, None);
         assert!(may_be_exposure(EXPOSED.as_bytes()));
+        let log_file =
+            format!(r#"{{"Records":[{{"userAgent":"aws.health {EXPOSED_EVENT}","p":"{}"}}]}}"#, "x".repeat(2 << 20));
+        assert!(!may_be_exposure(log_file.as_bytes()), "a big log file naming it is not parsed whole for it");
         let v: Value = serde_json::from_str(EXPOSED).unwrap();
         let events = exposures(&v, &index, "eventbridge-http", "x", Utc::now());
         assert_eq!(events.len(), 1);

@@ -94,19 +94,12 @@ async fn incidents(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q)
         Ok(p) => p,
         Err(e) => return fail(e),
     };
-    let next = page.next.map(|cursor| {
-        let mut link = String::from("/incidents?");
-        for (k, v) in [("state", &q.state), ("token", &q.token), ("kind", &q.kind)] {
-            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
-                link.push_str(&format!("{k}={}&", percent_encode(v)));
-            }
-        }
-        if q.unresolved {
-            link.push_str("unresolved=true&");
-        }
-        link.push_str(&format!("cursor={cursor}"));
-        link
-    });
+    let next = next_link(
+        "/incidents",
+        &[("state", &q.state), ("token", &q.token), ("kind", &q.kind)],
+        q.unresolved.then_some("unresolved=true"),
+        page.next,
+    );
     let states: Vec<&str> = IncidentState::ALL.iter().map(|s| s.as_str()).collect();
     let (me, csrf) = base(&c);
     render(
@@ -221,6 +214,30 @@ async fn post_note(
     redirect(s.ops.add_note(&ui.0.actor, id, &f.text).await, |_| format!("/incidents/{id}"))
 }
 
+/// The link to a list's next page: its path, the filters it was asked
+/// with, a switch that was on (`unresolved=true`) and the cursor; `None` on
+/// the last page.
+fn next_link(
+    path: &str,
+    filters: &[(&str, &Option<String>)],
+    on: Option<&str>,
+    cursor: Option<String>,
+) -> Option<String> {
+    let cursor = cursor?;
+    let mut link = format!("{path}?");
+    for (k, v) in filters {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            link.push_str(&format!("{k}={}&", percent_encode(v)));
+        }
+    }
+    if let Some(on) = on {
+        link.push_str(on);
+        link.push('&');
+    }
+    link.push_str(&format!("cursor={cursor}"));
+    Some(link)
+}
+
 /// A query value for a link.
 fn percent_encode(v: &str) -> String {
     v.bytes()
@@ -242,16 +259,12 @@ async fn tokens(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q): Q
         Err(e) => return fail(e),
     };
     let (me, csrf) = base(&c);
-    let next = page.next.map(|cursor| {
-        let mut link = String::from("/tokens?");
-        for (k, v) in [("label", &q.label), ("host", &q.host), ("owner", &q.owner), ("state", &q.state)] {
-            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
-                link.push_str(&format!("{k}={}&", percent_encode(v)));
-            }
-        }
-        link.push_str(&format!("cursor={cursor}"));
-        link
-    });
+    let next = next_link(
+        "/tokens",
+        &[("label", &q.label), ("host", &q.host), ("owner", &q.owner), ("state", &q.state)],
+        None,
+        page.next,
+    );
     render(
         "tokens.html",
         serde_json::json!({"title": "Tokens", "me": me, "csrf": csrf, "tokens": page.items, "next": next, "first_page": q.cursor.is_none(), "label": q.label.unwrap_or_default(), "host": q.host.unwrap_or_default(), "owner": q.owner.unwrap_or_default(), "can_respond": c.role.allows(Permission::Respond)}),
@@ -392,19 +405,12 @@ async fn placements(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q
         Ok(p) => p,
         Err(e) => return fail(e),
     };
-    let next = page.next.map(|cursor| {
-        let mut link = String::from("/placements?");
-        for (k, v) in [("host", &q.host), ("owner", &q.owner), ("token", &q.token)] {
-            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
-                link.push_str(&format!("{k}={}&", percent_encode(v)));
-            }
-        }
-        if q.all {
-            link.push_str("all=true&");
-        }
-        link.push_str(&format!("cursor={cursor}"));
-        link
-    });
+    let next = next_link(
+        "/placements",
+        &[("host", &q.host), ("owner", &q.owner), ("token", &q.token)],
+        q.all.then_some("all=true"),
+        page.next,
+    );
     let (me, csrf) = base(&c);
     let q = serde_json::json!({"host": q.host, "owner": q.owner, "all": q.all});
     render(

@@ -53,31 +53,16 @@ impl Ops {
     /// latest activity and ID), with the cursor of the next page.
     pub async fn incident_page(&self, actor: &Actor, q: &IncidentQuery) -> OpResult<crate::ops::Page<Incident>> {
         actor.require(Permission::Read)?;
-        let limit = q.limit.unwrap_or(crate::ops::PAGE_DEFAULT);
-        if !(1..=crate::ops::PAGE_MAX).contains(&limit) {
-            return Err(OpError::invalid(format!("limit must be between 1 and {}", crate::ops::PAGE_MAX)));
-        }
+        use crate::ops::tokens::{cursor_at, page_limit, page_of};
+        let limit = page_limit(q.limit)?;
         let mut filter = self.incident_filter(q).await?;
-        filter.before = match blank(&q.cursor) {
-            None => None,
-            Some(c) => Some(
-                c.strip_prefix('i')
-                    .and_then(|rest| rest.split_once('.'))
-                    .and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id.parse::<i64>().ok()?)))
-                    .ok_or_else(|| {
-                        OpError::invalid("the cursor is not one this server gave; start again without it")
-                    })?,
-            ),
-        };
+        filter.before = cursor_at(&q.cursor, 'i', |rest| {
+            let (t, id) = rest.split_once('.')?;
+            Some((t.parse::<i64>().ok()?, id.parse::<i64>().ok()?))
+        })?;
         filter.limit = Some(limit + 1);
-        let mut items = self.store.incidents(&filter).await?;
-        let next = if items.len() as i64 > limit {
-            items.truncate(limit as usize);
-            items.last().map(|i| format!("i{}.{}", i.last_seen.timestamp_millis(), i.id))
-        } else {
-            None
-        };
-        Ok(crate::ops::Page { items, next })
+        let items = self.store.incidents(&filter).await?;
+        Ok(page_of(items, limit, |i| format!("i{}.{}", i.last_seen.timestamp_millis(), i.id)))
     }
 
     /// The whole record of an incident, as alerts carry it.

@@ -131,27 +131,12 @@ impl Ops {
     /// on the placement ID), with the cursor of the next page.
     pub async fn placement_page(&self, actor: &Actor, q: &PlacementQuery) -> OpResult<crate::ops::Page<PlacedToken>> {
         actor.require(Permission::Read)?;
-        let limit = q.limit.unwrap_or(crate::ops::PAGE_DEFAULT);
-        if !(1..=crate::ops::PAGE_MAX).contains(&limit) {
-            return Err(OpError::invalid(format!("limit must be between 1 and {}", crate::ops::PAGE_MAX)));
-        }
+        use crate::ops::tokens::{cursor_at, page_limit, page_of};
+        let limit = page_limit(q.limit)?;
         let mut filter = self.placement_filter(q).await?;
-        filter.after_id =
-            match blank(&q.cursor) {
-                None => None,
-                Some(c) => Some(c.strip_prefix('p').and_then(|id| id.parse::<i64>().ok()).ok_or_else(|| {
-                    OpError::invalid("the cursor is not one this server gave; start again without it")
-                })?),
-            };
+        filter.after_id = cursor_at(&q.cursor, 'p', |id| id.parse().ok())?;
         filter.limit = Some(limit + 1);
-        let mut items = self.store.placements(&filter).await?;
-        let next = if items.len() as i64 > limit {
-            items.truncate(limit as usize);
-            items.last().map(|p| format!("p{}", p.placement.id))
-        } else {
-            None
-        };
-        Ok(crate::ops::Page { items, next })
+        Ok(page_of(self.store.placements(&filter).await?, limit, |p| format!("p{}", p.placement.id)))
     }
 }
 

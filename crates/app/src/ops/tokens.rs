@@ -62,16 +62,43 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
-/// The ID a cursor stands for: cursors are opaque to clients (`t<ID>`).
-fn cursor_id(cursor: &Option<String>) -> OpResult<Option<i64>> {
+/// The page size asked for, checked; what to ask the store for is one more,
+/// which tells whether there is a next page.
+pub(crate) fn page_limit(limit: Option<i64>) -> OpResult<i64> {
+    let limit = limit.unwrap_or(PAGE_DEFAULT);
+    if !(1..=PAGE_MAX).contains(&limit) {
+        return Err(OpError::invalid(format!("limit must be between 1 and {PAGE_MAX}")));
+    }
+    Ok(limit)
+}
+
+/// The position a cursor stands for: cursors are opaque to clients, a
+/// letter naming the list and what `parse` reads.
+pub(crate) fn cursor_at<T>(
+    cursor: &Option<String>,
+    list: char,
+    parse: impl Fn(&str) -> Option<T>,
+) -> OpResult<Option<T>> {
     match blank(cursor) {
         None => Ok(None),
         Some(c) => c
-            .strip_prefix('t')
-            .and_then(|id| id.parse::<i64>().ok())
+            .strip_prefix(list)
+            .and_then(parse)
             .map(Some)
             .ok_or_else(|| OpError::invalid("the cursor is not one this server gave; start again without it")),
     }
+}
+
+/// A page from the `limit + 1` items the store gave: the first `limit`, and
+/// the cursor of the last of them when there were more.
+pub(crate) fn page_of<T>(mut items: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Page<T> {
+    let next = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(cursor)
+    } else {
+        None
+    };
+    Page { items, next }
 }
 
 /// A retired token, and whether its IAM user went with it.
@@ -145,22 +172,11 @@ impl Ops {
     /// ten-thousandth), with the cursor of the next page.
     pub async fn token_page(&self, actor: &Actor, q: &TokenQuery) -> OpResult<Page<Token>> {
         actor.require(Permission::Read)?;
-        let limit = q.limit.unwrap_or(PAGE_DEFAULT);
-        if !(1..=PAGE_MAX).contains(&limit) {
-            return Err(OpError::invalid(format!("limit must be between 1 and {PAGE_MAX}")));
-        }
+        let limit = page_limit(q.limit)?;
         let mut filter = Self::token_filter(q)?;
-        filter.after_id = cursor_id(&q.cursor)?;
-        // One more than the page tells whether there is a next one.
+        filter.after_id = cursor_at(&q.cursor, 't', |id| id.parse().ok())?;
         filter.limit = Some(limit + 1);
-        let mut items = self.store.list_tokens(&filter).await?;
-        let next = if items.len() as i64 > limit {
-            items.truncate(limit as usize);
-            items.last().map(|t| format!("t{}", t.id))
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(page_of(self.store.list_tokens(&filter).await?, limit, |t| format!("t{}", t.id)))
     }
 
     /// Mints one key in the canary account and records it.
