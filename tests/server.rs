@@ -852,3 +852,165 @@ fn incident_lists_page_with_cursors() {
     let (status, html) = server.call("GET", "/incidents", &[], "");
     assert_eq!(status, 303, "{html}");
 }
+
+/// Signs `user` in through the login form and chooses a new password when
+/// `password` was a one-time one; the session cookie.
+fn ui_cookie(server: &Server, user: &str, password: &str) -> String {
+    let port = server.port;
+    let (_, head, _) = honeytrail_testkit::http_full(port, "GET", "/login", &[], "").unwrap();
+    let cookie_of = |head: &str, name: &str| {
+        head.lines().find_map(|l| {
+            l.strip_prefix(&format!("set-cookie: {name}=")).map(|v| v.split(';').next().unwrap().to_string())
+        })
+    };
+    let nonce = cookie_of(&head, "ht_login").unwrap();
+    let form = format!("user={user}&password={password}&csrf={nonce}");
+    let login_cookie = format!("ht_login={nonce}");
+    let (_, head, _) = honeytrail_testkit::http_full(
+        port,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", &login_cookie)],
+        &form,
+    )
+    .unwrap();
+    let cookie = format!("ht_session={}", cookie_of(&head, "ht_session").expect("signed in"));
+    let (_, page) = server.call("GET", "/account", &[("Cookie", &cookie)], "");
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let change = format!("csrf={csrf}&current={password}&new=a+long+new+passphrase&repeat=a+long+new+passphrase");
+    let form = [("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", cookie.as_str())];
+    let (status, head, _) = honeytrail_testkit::http_full(port, "POST", "/account", &form, &change).unwrap();
+    assert_eq!(status, 303, "{head}");
+    format!("ht_session={}", cookie_of(&head, "ht_session").expect("a new session"))
+}
+
+/// Events, deliveries, users and the audit log page like the other lists,
+/// in the API, the UI and the command line; a large incident's record
+/// lists its earliest and latest events and the most frequent values of its
+/// activity, and says how many there are in all.
+#[test]
+fn every_list_pages_and_large_incidents_stay_bounded() {
+    let env = Env::new();
+    env.run(&["token", "import", "aws", "--access-key-id", KEY]).ok();
+    let records: Vec<serde_json::Value> = (0..620)
+        .map(|n| {
+            let t = format!("2026-11-28T10:{:02}:{:02}Z", n / 120, (n / 2) % 60);
+            let mut r = trail_record(KEY, "svc", &format!("big-{n:04}"), &t, "s3.amazonaws.com", "ListBuckets", None);
+            r["userAgent"] = format!("agent-{n:04}").into();
+            r
+        })
+        .collect();
+    ingest_records(&env, records);
+    let admin_password = add_user(&env, "ada", "admin");
+    for name in ["vic", "val", "vera", "vlad", "viv", "vince", "vio"] {
+        add_user(&env, name, "viewer");
+    }
+    let token = api_token(&env, "ada");
+    let server = Server::start(&env, &[]);
+    let bearer = format!("Bearer {token}");
+    let get = |path: &str| {
+        let (status, head, body) = honeytrail_testkit::http_full(
+            server.port,
+            "GET",
+            &format!("/api/v1{path}"),
+            &[("Authorization", &bearer)],
+            "",
+        )
+        .unwrap();
+        let next = head.lines().find_map(|l| l.strip_prefix("x-next-cursor: ")).map(|c| c.trim().to_string());
+        (status, serde_json::from_str::<serde_json::Value>(&body).unwrap_or_default(), next)
+    };
+    let walk = |path: &str, limit: usize| {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let (mut all, mut cursor) = (Vec::new(), None::<String>);
+        loop {
+            let url = match &cursor {
+                Some(c) => format!("{path}{sep}limit={limit}&cursor={c}"),
+                None => format!("{path}{sep}limit={limit}"),
+            };
+            let (status, page, next) = get(&url);
+            assert_eq!(status, 200, "{url}: {page}");
+            let page = page.as_array().unwrap().clone();
+            assert!(page.len() <= limit);
+            all.extend(page);
+            match next {
+                Some(n) => cursor = Some(n),
+                None => return all,
+            }
+        }
+    };
+    // The record: bounded, with totals.
+    let (status, record, _) = get("/incidents/1");
+    assert_eq!(status, 200);
+    assert_eq!(record["incident"]["event_count"], 620);
+    let listed: Vec<&str> =
+        record["events"].as_array().unwrap().iter().map(|e| e["event_id"].as_str().unwrap()).collect();
+    assert_eq!(listed.len(), 500);
+    assert_eq!((listed[0], listed[249], listed[250], listed[499]), ("big-0000", "big-0249", "big-0370", "big-0619"));
+    assert_eq!(record["activity"]["user_agents"].as_array().unwrap().len(), 100);
+    assert_eq!(record["activity"]["distinct"]["user_agents"], 620);
+    // Every event, a page at a time.
+    let events = walk("/incidents/1/events", 90);
+    let ids: Vec<&str> = events.iter().map(|e| e["event_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, (0..620).map(|n| format!("big-{n:04}")).collect::<Vec<_>>());
+    assert!(events[0]["detection_delay_seconds"].is_i64());
+    assert_eq!(get("/incidents/1/events?limit=0").0, 400);
+    assert_eq!(get("/incidents/1/events?cursor=i1.1").0, 400, "another list's cursor is refused");
+    assert_eq!(get("/incidents/99/events").0, 404);
+    // Users by name, the audit log newest first.
+    let users = walk("/users", 3);
+    let names: Vec<&str> = users.iter().map(|u| u["name"].as_str().unwrap()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!((names.len(), &names), (8, &sorted), "ada and seven viewers, each once");
+    let audit = walk("/audit", 4);
+    let ids: Vec<i64> = audit.iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    assert!(ids.len() >= 8 && ids.windows(2).all(|w| w[0] > w[1]), "{ids:?}");
+    let (status, page, next) = get("/audit?limit=2");
+    assert_eq!((status, page.as_array().unwrap().len(), next.is_some()), (200, 2, true));
+    let (status, page, _) = get("/deliveries?state=pending&limit=1000");
+    assert_eq!((status, page.is_array()), (200, true));
+    assert_eq!(get("/deliveries?state=dead&limit=1001").0, 400);
+    assert_eq!(get("/deliveries?state=lost").0, 400);
+    // The command line: every event, here and over --server.
+    let local: serde_json::Value =
+        serde_json::from_str(&env.run(&["incident", "events", "1", "--json"]).ok().stdout).unwrap();
+    assert_eq!(local.as_array().unwrap().len(), 620);
+    let url = format!("http://127.0.0.1:{}", server.port);
+    let out = env
+        .command(&["--server", &url, "incident", "events", "1", "--json"])
+        .env("HONEYTRAIL_TOKEN", &token)
+        .output()
+        .unwrap();
+    let remote: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(remote, local);
+    let shown = env.run(&["incident", "show", "1"]).ok().stdout;
+    assert!(shown.contains("… 120 more events; `honeytrail incident events 1` lists every one"), "{shown}");
+    let out = env
+        .command(&["--server", &url, "audit", "list", "--limit", "3", "--json"])
+        .env("HONEYTRAIL_TOKEN", &token)
+        .output()
+        .unwrap();
+    let audit: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(audit.as_array().unwrap().len(), 3);
+    // The UI: a link to every event, and next-page links.
+    let cookie = ui_cookie(&server, "ada", &admin_password);
+    let page = |path: &str| {
+        let (status, html) = server.call("GET", path, &[("Cookie", &cookie)], "");
+        assert_eq!(status, 200, "{path}: {html}");
+        html
+    };
+    let html = page("/incidents/1");
+    assert!(html.contains("id=\"all-events\"") && html.contains("500 of 620 events"), "{html}");
+    let html = page("/incidents/1/events");
+    assert_eq!(html.matches("<tr class=\"event\">").count(), 100);
+    let link = html.split("<a href=\"").find(|s| s.contains("id=\"next-page\"")).expect("a next-page link");
+    let next = link[..link.find('"').unwrap()].replace("&amp;", "&").replace("&#x2f;", "/");
+    assert!(next.starts_with("/incidents/1/events?cursor="), "{next}");
+    let html = page(&next);
+    assert_eq!(html.matches("<tr class=\"event\">").count(), 100);
+    assert!(html.contains("agent-0100") && !html.contains("agent-0099"), "the second page");
+    assert!(page("/audit").contains("id=\"audit-csv\""));
+    assert!(page("/users").contains("vince"));
+    assert!(page("/channels").contains("Dead-lettered deliveries"));
+}

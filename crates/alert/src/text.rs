@@ -31,11 +31,13 @@ pub fn first<T>(items: &[T]) -> (&[T], usize) {
     (&items[..n], items.len() - n)
 }
 
-fn joined(items: &[String]) -> String {
+/// At most [`LIST_MAX`] of `items`, and how many of `total` are left out.
+fn joined(items: &[String], total: usize) -> String {
     if items.is_empty() {
         return "–".into();
     }
-    let (shown, more) = first(items);
+    let (shown, _) = first(items);
+    let more = total.max(items.len()) - shown.len();
     let mut out = shown.iter().map(|i| line(i)).collect::<Vec<_>>().join(", ");
     if more > 0 {
         out.push_str(&format!(" … and {more} more"));
@@ -149,11 +151,17 @@ fn incident_body(record: &AlertRecord) -> String {
         writeln!(out, "  … and {more} more hops").expect("writing to a String cannot fail");
     }
     let a = &record.activity;
-    writeln!(out, "\nWhat was called: {}", joined(&a.apis)).expect("writing to a String cannot fail");
-    writeln!(out, "From: {}", joined(&a.source_ips)).expect("writing to a String cannot fail");
-    writeln!(out, "Regions: {} · user agents: {}", joined(&a.regions), joined(&a.user_agents))
-        .expect("writing to a String cannot fail");
-    writeln!(out, "Errors: {}", joined(&a.error_codes)).expect("writing to a String cannot fail");
+    let n = &a.distinct;
+    writeln!(out, "\nWhat was called: {}", joined(&a.apis, n.apis)).expect("writing to a String cannot fail");
+    writeln!(out, "From: {}", joined(&a.source_ips, n.source_ips)).expect("writing to a String cannot fail");
+    writeln!(
+        out,
+        "Regions: {} · user agents: {}",
+        joined(&a.regions, n.regions),
+        joined(&a.user_agents, n.user_agents)
+    )
+    .expect("writing to a String cannot fail");
+    writeln!(out, "Errors: {}", joined(&a.error_codes, n.error_codes)).expect("writing to a String cannot fail");
     let events = &record.events;
     if !events.is_empty() {
         writeln!(out, "\nEvents (event time · API · region · source IP · user agent · error · detected after):")
@@ -173,8 +181,9 @@ fn incident_body(record: &AlertRecord) -> String {
             )
             .expect("writing to a String cannot fail");
         }
-        if events.len() > 20 {
-            writeln!(out, "  … and {} earlier events", events.len() - 20).expect("writing to a String cannot fail");
+        let total = (record.incident.event_count as usize).max(events.len());
+        if total > 20 {
+            writeln!(out, "  … and {} earlier events", total - 20).expect("writing to a String cannot fail");
         }
     }
     let said: Vec<String> = record

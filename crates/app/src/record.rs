@@ -4,9 +4,11 @@
 //! the SIEM outputs, `incident show --json` and the API are made from it.
 
 use anyhow::Result;
-use honeytrail_core::incident::{activity, Severity};
-use honeytrail_core::record::{AlertRecord, EventInfo, HopInfo, IncidentInfo, PlacementInfo, TokenInfo, SCHEMA};
-use honeytrail_store::Store;
+use honeytrail_core::incident::Severity;
+use honeytrail_core::record::{
+    AlertRecord, EventInfo, HopInfo, IncidentInfo, PlacementInfo, TokenInfo, RECORD_EVENTS, SCHEMA,
+};
+use honeytrail_store::{SeenEvent, Store};
 use serde_json::json;
 
 /// Everything about an incident as one [`AlertRecord`]: what alerts carry,
@@ -16,27 +18,8 @@ pub async fn incident_record(store: &Store, id: i64, kind: &str) -> Result<Alert
     let incident = store.incident(id).await?;
     let token = store.token(incident.token_id).await?;
     let described = store.describe_token(&token).await?;
-    let seen_events = store.incident_events(id).await?;
-    let timeline: Vec<EventInfo> = seen_events
-        .iter()
-        .map(|(e, seen)| EventInfo {
-            event_id: e.event_id.clone(),
-            event_time: e.event_time,
-            seen_at: Some(*seen),
-            detection_delay_seconds: Some((*seen - e.event_time).num_seconds()),
-            event_source: e.event_source.clone(),
-            event_name: e.event_name.clone(),
-            aws_region: e.aws_region.clone(),
-            source_ip: e.source_ip.clone(),
-            user_agent: e.user_agent.clone(),
-            error_code: e.error_code.clone(),
-            error_message: e.error_message.clone(),
-            source: e.source.clone(),
-            origin: e.origin.clone(),
-        })
-        .collect();
-    let events: Vec<_> = seen_events.into_iter().map(|(e, _)| e).collect();
-    let activity = activity(&events);
+    let timeline: Vec<EventInfo> = record_events(store, id).await?.iter().map(event_info).collect();
+    let activity = store.incident_activity(id).await?;
     let placements =
         store.placements(&honeytrail_store::PlacementFilter { token_id: Some(token.id), ..Default::default() }).await?;
     let runbook = runbook_for(store, &token, &incident, &described, &activity, &placements).await?;
@@ -101,6 +84,39 @@ pub async fn incident_record(store: &Store, id: i64, kind: &str) -> Result<Alert
         runbook,
         owner_questions: Vec::new(),
     })
+}
+
+/// The events a record lists: all of them up to [`RECORD_EVENTS`], else the
+/// earliest and the latest half of that each; an incident of any size makes
+/// a record of bounded size.
+async fn record_events(store: &Store, id: i64) -> Result<Vec<SeenEvent>> {
+    let max = RECORD_EVENTS as i64;
+    let mut events = store.incident_events_page(id, None, max + 1).await?;
+    if events.len() > RECORD_EVENTS {
+        events.truncate(RECORD_EVENTS / 2);
+        events.extend(store.incident_events_latest(id, max - max / 2).await?);
+    }
+    Ok(events)
+}
+
+/// An event as records and the API show it, with its detection delay.
+pub fn event_info(seen: &SeenEvent) -> EventInfo {
+    let e = &seen.event;
+    EventInfo {
+        event_id: e.event_id.clone(),
+        event_time: e.event_time,
+        seen_at: Some(seen.seen_at),
+        detection_delay_seconds: Some((seen.seen_at - e.event_time).num_seconds()),
+        event_source: e.event_source.clone(),
+        event_name: e.event_name.clone(),
+        aws_region: e.aws_region.clone(),
+        source_ip: e.source_ip.clone(),
+        user_agent: e.user_agent.clone(),
+        error_code: e.error_code.clone(),
+        error_message: e.error_message.clone(),
+        source: e.source.clone(),
+        origin: e.origin.clone(),
+    }
 }
 
 /// The runbook text for an incident: the stored runbook its token selects

@@ -52,8 +52,8 @@ pub async fn deliver(app: &App, args: DeliverArgs) -> Result<ExitCode> {
 pub async fn remote(r: &super::remote::Remote, cmd: DeliveryCommand) -> Result<ExitCode> {
     match cmd {
         DeliveryCommand::List { state, json } => {
-            let list: Vec<Delivery> =
-                serde_json::from_value(r.get(&format!("/deliveries?state={}", super::remote::q(&state))).await?)?;
+            let path = format!("/deliveries?state={}", super::remote::q(&state));
+            let list: Vec<Delivery> = serde_json::from_value(serde_json::Value::Array(r.get_all(&path).await?))?;
             print_deliveries(&list, json)
         }
         DeliveryCommand::Retry { id } => {

@@ -8,7 +8,7 @@ use honeytrail_app::ops::IncidentQuery;
 use honeytrail_app::OpError;
 use honeytrail_core::encoding::printable;
 use honeytrail_core::incident::IncidentState;
-use honeytrail_core::record::AlertRecord;
+use honeytrail_core::record::{AlertRecord, EventInfo};
 use serde_json::json;
 
 use super::{print_json, print_table, when};
@@ -20,6 +20,8 @@ pub enum IncidentCommand {
     List(ListArgs),
     /// Show one incident: the token, where it was placed, what was done from where
     Show(ShowArgs),
+    /// Every event of an incident, oldest first (`show` lists the earliest and latest 250 of a large one)
+    Events(ShowArgs),
     /// Acknowledge: someone is on it
     Ack(ChangeArgs),
     /// Mark a false positive (say why; e.g. the owner confirmed it was them)
@@ -81,6 +83,12 @@ pub async fn remote(r: &super::remote::Remote, cmd: IncidentCommand) -> Result<E
             let record: AlertRecord = serde_json::from_value(r.get(&format!("/incidents/{}", a.id)).await?)?;
             return print_record(&record, a);
         }
+        IncidentCommand::Events(a) => {
+            let events: Vec<EventInfo> = serde_json::from_value(serde_json::Value::Array(
+                r.get_all(&format!("/incidents/{}/events", a.id)).await?,
+            ))?;
+            return print_events(&events, a.json);
+        }
         IncidentCommand::Note(a) => {
             r.post(&format!("/incidents/{}/notes", a.id), &json!({"text": a.text})).await?;
             println!("note added to incident #{}", a.id);
@@ -112,6 +120,19 @@ pub async fn run(app: &App, cmd: IncidentCommand) -> Result<ExitCode> {
             return print_list(&incidents, a, q.unresolved);
         }
         IncidentCommand::Show(a) => return print_record(&ops.incident_record(&actor, a.id).await?, a),
+        IncidentCommand::Events(a) => {
+            let mut events = Vec::new();
+            let mut cursor = None;
+            loop {
+                let page = ops.event_page(&actor, a.id, Some(honeytrail_app::ops::PAGE_MAX), &cursor).await?;
+                events.extend(page.items);
+                match page.next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            return print_events(&events, a.json);
+        }
         IncidentCommand::Note(a) => {
             ops.add_note(&actor, a.id, &a.text).await?;
             println!("note added to incident #{}", a.id);
@@ -153,13 +174,37 @@ fn print_list(incidents: &[honeytrail_core::incident::Incident], a: &ListArgs, u
     Ok(ExitCode::SUCCESS)
 }
 
+/// One event on one line, with what the intruder wrote escaped.
+fn event_line(e: &EventInfo) -> String {
+    let o = |s: &Option<String>| s.as_deref().map(printable).unwrap_or("-".into()).into_owned();
+    format!(
+        "{}  {} {}  from {}  {}{}  (+{}s)",
+        e.event_time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        printable(&e.event_source),
+        printable(&e.event_name),
+        o(&e.source_ip),
+        o(&e.aws_region),
+        e.error_code.as_deref().map(|c| format!("  error {}", printable(c))).unwrap_or_default(),
+        e.detection_delay_seconds.map(|d| d.to_string()).unwrap_or_else(|| "?".into())
+    )
+}
+
+fn print_events(events: &[EventInfo], json: bool) -> Result<ExitCode> {
+    if json {
+        return print_json(&events).map(|_| ExitCode::SUCCESS);
+    }
+    for e in events {
+        println!("{}", event_line(e));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn print_record(record: &AlertRecord, a: &ShowArgs) -> Result<ExitCode> {
     if a.json {
         return print_json(&record).map(|_| ExitCode::SUCCESS);
     }
     // Everything below may hold text an intruder wrote: shown escaped.
     let p = |s: &str| printable(s).into_owned();
-    let o = |s: &Option<String>| s.as_deref().map(printable).unwrap_or("-".into()).into_owned();
     let i = &record.incident;
     println!(
         "incident #{}  {}  ({} events, {} → {})",
@@ -191,17 +236,13 @@ fn print_record(record: &AlertRecord, a: &ShowArgs) -> Result<ExitCode> {
         list(&act.error_codes)
     );
     println!("\nTimeline (event time, delay until honeytrail saw it):");
-    for e in &record.events {
-        println!(
-            "  {}  {} {}  from {}  {}{}  (+{}s)",
-            e.event_time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-            p(&e.event_source),
-            p(&e.event_name),
-            o(&e.source_ip),
-            o(&e.aws_region),
-            e.error_code.as_deref().map(|c| format!("  error {}", printable(c))).unwrap_or_default(),
-            e.detection_delay_seconds.map(|d| d.to_string()).unwrap_or_else(|| "?".into())
-        );
+    let listed = record.events.len() as i64;
+    let between = i.event_count.saturating_sub(listed);
+    for (n, e) in record.events.iter().enumerate() {
+        if between > 0 && n == record.events.len() / 2 {
+            println!("  … {between} more events; `honeytrail incident events {}` lists every one", a.id);
+        }
+        println!("  {}", event_line(e));
     }
     println!("\nHistory:");
     for h in &record.history {

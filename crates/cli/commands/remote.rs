@@ -62,13 +62,19 @@ impl Remote {
 
     /// Every page of a paged list: follows `X-Next-Cursor` to the end.
     pub async fn get_all(&self, path: &str) -> Result<Vec<Value>> {
+        self.get_up_to(path, usize::MAX).await
+    }
+
+    /// The first `max` items of a paged list, following `X-Next-Cursor`.
+    pub async fn get_up_to(&self, path: &str, max: usize) -> Result<Vec<Value>> {
         let sep = if path.contains('?') { '&' } else { '?' };
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
-        loop {
+        while items.len() < max {
+            let limit = (max - items.len()).min(1000);
             let url = match &cursor {
-                Some(c) => format!("{path}{sep}limit=1000&cursor={}", q(c)),
-                None => format!("{path}{sep}limit=1000"),
+                Some(c) => format!("{path}{sep}limit={limit}&cursor={}", q(c)),
+                None => format!("{path}{sep}limit={limit}"),
             };
             let response = self.send(reqwest::Method::GET, &url, None).await?;
             let next = response.headers().get("x-next-cursor").and_then(|v| v.to_str().ok()).map(str::to_string);
@@ -78,9 +84,10 @@ impl Remote {
             }
             match next {
                 Some(n) => cursor = Some(n),
-                None => return Ok(items),
+                None => break,
             }
         }
+        Ok(items)
     }
 
     pub async fn get_text(&self, path: &str) -> Result<String> {

@@ -140,8 +140,9 @@ pub async fn run(app: &App, cmd: UserCommand) -> Result<ExitCode> {
 /// `audit list` against a running server.
 pub async fn remote_audit(r: &super::remote::Remote, cmd: AuditCommand) -> Result<ExitCode> {
     let AuditCommand::List { limit, json } = cmd;
-    let entries: Vec<honeytrail_store::AuditEntry> =
-        serde_json::from_value(r.get(&format!("/audit?limit={}", limit.max(1))).await?)?;
+    let entries: Vec<honeytrail_store::AuditEntry> = serde_json::from_value(serde_json::Value::Array(
+        r.get_up_to("/audit", usize::try_from(limit.max(1)).unwrap_or(1)).await?,
+    ))?;
     print_audit(&entries, json)
 }
 

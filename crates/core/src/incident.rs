@@ -329,7 +329,13 @@ pub struct IncidentLogEntry {
     pub note: Option<String>,
 }
 
-/// What the intruder did, at a glance: distinct values, most frequent first.
+/// At most this many values of each [`Activity`] list: an intruder can make
+/// every user agent different, and a record must stay a size a channel,
+/// a SIEM and a browser can take.
+pub const ACTIVITY_MAX: usize = 100;
+
+/// What the intruder did, at a glance: distinct values, most frequent first,
+/// at most [`ACTIVITY_MAX`] of each; `distinct` says how many there are.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Activity {
     pub apis: Vec<String>,
@@ -337,25 +343,70 @@ pub struct Activity {
     pub user_agents: Vec<String>,
     pub regions: Vec<String>,
     pub error_codes: Vec<String>,
+    /// How many distinct values each list has in all (the lists hold the
+    /// most frequent of them).
+    #[serde(default)]
+    pub distinct: ActivityCounts,
 }
 
+/// The number of distinct values of each [`Activity`] list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ActivityCounts {
+    pub apis: usize,
+    pub source_ips: usize,
+    pub user_agents: usize,
+    pub regions: usize,
+    pub error_codes: usize,
+}
+
+/// The most frequent [`ACTIVITY_MAX`] of `counts` (value, how often),
+/// most frequent first and ties in byte order, and how many values there
+/// were.
+pub fn ranked<S: AsRef<str>>(counts: impl IntoIterator<Item = (S, u64)>) -> (Vec<String>, usize) {
+    let mut counts: Vec<(S, u64)> = counts.into_iter().collect();
+    let total = counts.len();
+    counts.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.as_ref().cmp(b.0.as_ref())));
+    (counts.into_iter().take(ACTIVITY_MAX).map(|(s, _)| s.as_ref().to_string()).collect(), total)
+}
+
+impl Activity {
+    /// The activity from each list's value counts (what a database's
+    /// `GROUP BY` gives), in the order apis, source IPs, user agents,
+    /// regions, error codes.
+    pub fn from_counts<S: AsRef<str>>(lists: [Vec<(S, u64)>; 5]) -> Activity {
+        let [apis, ips, agents, regions, errors] = lists.map(ranked);
+        Activity {
+            distinct: ActivityCounts {
+                apis: apis.1,
+                source_ips: ips.1,
+                user_agents: agents.1,
+                regions: regions.1,
+                error_codes: errors.1,
+            },
+            apis: apis.0,
+            source_ips: ips.0,
+            user_agents: agents.0,
+            regions: regions.0,
+            error_codes: errors.0,
+        }
+    }
+}
+
+/// The activity of `events`, counted in maps: one pass, whatever the number
+/// of distinct values.
 pub fn activity(events: &[TokenEvent]) -> Activity {
-    // Counted in a map: one pass, whatever the number of distinct values
-    // (an intruder can make every user agent different).
-    fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> Vec<String> {
-        let mut counts: std::collections::HashMap<&'a str, usize> = std::collections::HashMap::new();
+    fn count<'a>(values: impl Iterator<Item = &'a str>) -> Vec<(&'a str, u64)> {
+        let mut counts: std::collections::HashMap<&'a str, u64> = std::collections::HashMap::new();
         for v in values {
             *counts.entry(v).or_default() += 1;
         }
-        let mut counts: Vec<(&str, usize)> = counts.into_iter().collect();
-        counts.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-        counts.into_iter().map(|(s, _)| s.to_string()).collect()
+        counts.into_iter().collect()
     }
-    Activity {
-        apis: distinct(events.iter().map(|e| e.event_name.as_str())),
-        source_ips: distinct(events.iter().filter_map(|e| e.source_ip.as_deref())),
-        user_agents: distinct(events.iter().filter_map(|e| e.user_agent.as_deref())),
-        regions: distinct(events.iter().filter_map(|e| e.aws_region.as_deref())),
-        error_codes: distinct(events.iter().filter_map(|e| e.error_code.as_deref())),
-    }
+    Activity::from_counts([
+        count(events.iter().map(|e| e.event_name.as_str())),
+        count(events.iter().filter_map(|e| e.source_ip.as_deref())),
+        count(events.iter().filter_map(|e| e.user_agent.as_deref())),
+        count(events.iter().filter_map(|e| e.aws_region.as_deref())),
+        count(events.iter().filter_map(|e| e.error_code.as_deref())),
+    ])
 }

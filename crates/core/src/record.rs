@@ -16,6 +16,10 @@ use serde::{Deserialize, Serialize};
 use crate::incident::{Activity, Incident, IncidentKind, IncidentLogEntry, IncidentState, Severity};
 use crate::model::{TokenKind, TokenState};
 
+/// At most this many events in a record: the earliest half and the latest
+/// half when an incident has more.
+pub const RECORD_EVENTS: usize = 500;
+
 /// The schema name and version every record carries.
 pub const SCHEMA: &str = "honeytrail.alert.v1";
 
@@ -54,7 +58,10 @@ pub struct AlertRecord {
     #[serde(default)]
     pub custody: Vec<HopInfo>,
     pub activity: Activity,
-    /// Every event, oldest first.
+    /// The incident's events, oldest first: all of them when there are at
+    /// most [`RECORD_EVENTS`], else the earliest and the latest half of that
+    /// each (`incident.event_count` says how many there are; every one is
+    /// in `GET /api/v1/incidents/{id}/events`).
     pub events: Vec<EventInfo>,
     /// State changes, notes and answers, oldest first.
     pub history: Vec<IncidentLogEntry>,

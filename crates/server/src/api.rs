@@ -84,6 +84,17 @@ async fn get_incident(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Pat
     ok(s.ops.incident_record(&c.actor, id).await?)
 }
 
+async fn list_incident_events(
+    State(s): State<Arc<Shared>>,
+    ApiCaller(c): ApiCaller,
+    Path(id): Path<i64>,
+    uri: axum::http::Uri,
+    Query(q): Query<PageQuery>,
+) -> ApiResult {
+    let path = format!("/incidents/{id}/events");
+    page(&path, uri.query().unwrap_or(""), s.ops.event_page(&c.actor, id, q.limit, &q.cursor).await?)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StateRequest {
@@ -340,24 +351,42 @@ async fn delete_runbook(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, P
 }
 
 #[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct DeliveryQuery {
     state: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
 }
 
 async fn list_deliveries(
     State(s): State<Arc<Shared>>,
     ApiCaller(c): ApiCaller,
+    uri: axum::http::Uri,
     Query(q): Query<DeliveryQuery>,
 ) -> ApiResult {
-    ok(s.ops.deliveries(&c.actor, q.state.as_deref().unwrap_or("dead")).await?)
+    let state = q.state.as_deref().unwrap_or("dead");
+    page("/deliveries", uri.query().unwrap_or(""), s.ops.delivery_page(&c.actor, state, q.limit, &q.cursor).await?)
 }
 
 async fn post_delivery_retry(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Path(id): Path<i64>) -> ApiResult {
     ok(s.ops.retry_delivery(&c.actor, id).await?)
 }
 
-async fn list_users(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller) -> ApiResult {
-    ok(s.ops.users(&c.actor).await?)
+/// A page asked for: its size and where it starts.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+async fn list_users(
+    State(s): State<Arc<Shared>>,
+    ApiCaller(c): ApiCaller,
+    uri: axum::http::Uri,
+    Query(q): Query<PageQuery>,
+) -> ApiResult {
+    page("/users", uri.query().unwrap_or(""), s.ops.user_page(&c.actor, q.limit, &q.cursor).await?)
 }
 
 #[derive(Deserialize)]
@@ -398,8 +427,10 @@ async fn delete_api_token(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller,
 }
 
 #[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct AuditQuery {
     limit: Option<i64>,
+    cursor: Option<String>,
     format: Option<String>,
 }
 
@@ -434,12 +465,19 @@ pub(super) fn audit_csv(entries: &[honeytrail_store::AuditEntry]) -> ApiResult {
         .into_response())
 }
 
-async fn get_audit(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Query(q): Query<AuditQuery>) -> ApiResult {
+async fn get_audit(
+    State(s): State<Arc<Shared>>,
+    ApiCaller(c): ApiCaller,
+    uri: axum::http::Uri,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult {
     c.require(Permission::Administer)?;
-    let entries = s.ops.audit_log(&c.actor, q.limit.unwrap_or(1000)).await?;
     match q.format.as_deref() {
-        Some("csv") => audit_csv(&entries),
-        None | Some("json") => ok(entries),
+        // An export: the newest `limit` entries (1 000 unless asked) in one file.
+        Some("csv") => audit_csv(&s.ops.audit_log(&c.actor, q.limit.unwrap_or(1000)).await?),
+        None | Some("json") => {
+            page("/audit", uri.query().unwrap_or(""), s.ops.audit_page(&c.actor, q.limit, &q.cursor).await?)
+        }
         Some(other) => Err(ApiError::bad_request(format!("unknown format {other:?}; use json or csv"))),
     }
 }
@@ -482,6 +520,7 @@ api_routes! {
     "/me" => get(me);
     "/incidents" => get(list_incidents);
     "/incidents/{id}" => get(get_incident);
+    "/incidents/{id}/events" => get(list_incident_events);
     "/incidents/{id}/state" => post(post_state);
     "/incidents/{id}/notes" => post(post_note);
     "/tokens" => get(list_tokens) post(post_token);

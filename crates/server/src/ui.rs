@@ -62,14 +62,21 @@ fn base(c: &Caller) -> (Value, Option<String>) {
     (serde_json::to_value(&c.user).unwrap_or_default(), c.csrf.clone())
 }
 
+/// The unresolved incidents the dashboard lists; the Incidents page has all.
+const DASHBOARD_MAX: i64 = 50;
+
 async fn dashboard(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Response {
     if c.role == Role::Employee {
         return back("/lookup");
     }
     let result = async {
-        let open = s.store.incidents(&IncidentFilter { unresolved: true, ..Default::default() }).await?;
+        let open = s
+            .store
+            .incidents(&IncidentFilter { unresolved: true, limit: Some(DASHBOARD_MAX), ..Default::default() })
+            .await?;
         let stats = s.store.stats().await?;
-        let dead = s.store.deliveries("dead").await?;
+        // How many are dead-lettered, up to one more than a page shows.
+        let dead = s.store.deliveries_page("dead", None, honeytrail_app::ops::PAGE_DEFAULT + 1).await?.len();
         let events = s.store.recent_events(15).await?;
         let sources = s.store.s3_sources().await?;
         Ok::<_, honeytrail_store::StoreError>((open, stats, dead, events, sources))
@@ -82,7 +89,7 @@ async fn dashboard(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Respo
     let (me, csrf) = base(&c);
     render(
         "dashboard.html",
-        serde_json::json!({"title": "Dashboard", "me": me, "csrf": csrf, "open": open, "stats": stats, "dead": dead, "events": events, "sources": sources}),
+        serde_json::json!({"title": "Dashboard", "me": me, "csrf": csrf, "open": open, "open_more": open.len() as i64 >= DASHBOARD_MAX, "stats": stats, "dead": dead, "dead_more": dead as i64 > honeytrail_app::ops::PAGE_DEFAULT, "events": events, "sources": sources}),
     )
 }
 
@@ -479,16 +486,16 @@ async fn post_remove_placement(
     redirect(s.ops.remove_placement(&ui.0.actor, id).await, |_| "/placements".to_string())
 }
 
-async fn alerting(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Response {
+async fn alerting(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q): Query<PageQuery>) -> Response {
     if let Err(e) = c.require(Permission::Read) {
         return fail(e);
     }
     let result = async {
-        Ok::<_, honeytrail_store::StoreError>((
+        Ok::<_, ApiError>((
             s.store.channels().await?,
             s.store.routes().await?,
             s.store.runbooks().await?,
-            s.store.deliveries("dead").await?,
+            s.ops.delivery_page(&c.actor, "dead", None, &q.cursor).await?,
         ))
     }
     .await;
@@ -499,7 +506,7 @@ async fn alerting(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Respon
     let (me, csrf) = base(&c);
     render(
         "alerting.html",
-        serde_json::json!({"title": "Alerting", "me": me, "csrf": csrf, "channels": channels, "routes": routes, "runbooks": runbooks, "dead": dead, "kinds": honeytrail_alert::ChannelConfig::KINDS, "default_runbook": honeytrail_alert::runbook::DEFAULT_TEMPLATE, "can_respond": c.role.allows(Permission::Respond), "is_admin": c.role == Role::Admin}),
+        serde_json::json!({"title": "Alerting", "me": me, "csrf": csrf, "channels": channels, "routes": routes, "runbooks": runbooks, "dead": dead.items, "next": next_link("/channels", &[], None, dead.next), "kinds": honeytrail_alert::ChannelConfig::KINDS, "default_runbook": honeytrail_alert::runbook::DEFAULT_TEMPLATE, "can_respond": c.role.allows(Permission::Respond), "is_admin": c.role == Role::Admin}),
     )
 }
 
@@ -663,8 +670,8 @@ async fn post_retry(
     s.ops.retry_delivery(&ui.0.actor, id).await.map(|_| back("/channels")).unwrap_or_else(fail)
 }
 
-async fn users_view(s: &Shared, c: &Caller, created: Option<(Value, String)>) -> Response {
-    let users = match s.store.users().await {
+async fn users_view(s: &Shared, c: &Caller, created: Option<(Value, String)>, cursor: &Option<String>) -> Response {
+    let users = match s.ops.user_page(&c.actor, None, cursor).await {
         Ok(u) => u,
         Err(e) => return fail(e),
     };
@@ -675,15 +682,21 @@ async fn users_view(s: &Shared, c: &Caller, created: Option<(Value, String)>) ->
     };
     render(
         "users.html",
-        serde_json::json!({"title": "Users", "me": me, "csrf": csrf, "users": users, "created": created, "password": password}),
+        serde_json::json!({"title": "Users", "me": me, "csrf": csrf, "users": users.items, "next": next_link("/users", &[], None, users.next), "created": created, "password": password}),
     )
 }
 
-async fn users(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Response {
+async fn users(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q): Query<PageQuery>) -> Response {
     if let Err(e) = c.require(Permission::Administer) {
         return fail(e);
     }
-    users_view(&s, &c, None).await
+    users_view(&s, &c, None, &q.cursor).await
+}
+
+/// Where a page of a UI list starts.
+#[derive(Deserialize, Default)]
+struct PageQuery {
+    cursor: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -698,7 +711,7 @@ async fn post_user(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<Use
         return r;
     }
     match s.ops.add_user(&ui.0.actor, &f.name, &f.role).await {
-        Ok(created) => users_view(&s, &ui.0, Some((json!(created.user), created.one_time_password))).await,
+        Ok(created) => users_view(&s, &ui.0, Some((json!(created.user), created.one_time_password)), &None).await,
         Err(e) => fail(e),
     }
 }
@@ -754,16 +767,36 @@ async fn post_revoke(
     redirect(s.ops.revoke_api_token(&ui.0.actor, id).await, |_| "/api-tokens".to_string())
 }
 
-async fn audit(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Response {
-    if let Err(e) = c.require(Permission::Administer) {
-        return fail(e);
-    }
-    let entries = match s.store.audit_log(500).await {
+async fn audit(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q): Query<PageQuery>) -> Response {
+    let entries = match s.ops.audit_page(&c.actor, None, &q.cursor).await {
         Ok(e) => e,
         Err(e) => return fail(e),
     };
+    let next = next_link("/audit", &[], None, entries.next);
     let (me, csrf) = base(&c);
-    render("audit.html", serde_json::json!({"title": "Audit log", "me": me, "csrf": csrf, "entries": entries}))
+    render(
+        "audit.html",
+        serde_json::json!({"title": "Audit log", "me": me, "csrf": csrf, "entries": entries.items, "next": next}),
+    )
+}
+
+/// Every event of an incident, a page at a time.
+async fn incident_events(
+    State(s): State<Arc<Shared>>,
+    UiCaller(c): UiCaller,
+    Path(id): Path<i64>,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let events = match s.ops.event_page(&c.actor, id, None, &q.cursor).await {
+        Ok(e) => e,
+        Err(e) => return fail(e),
+    };
+    let next = next_link(&format!("/incidents/{id}/events"), &[], None, events.next);
+    let (me, csrf) = base(&c);
+    render(
+        "events.html",
+        serde_json::json!({"title": format!("Incident #{id}: events"), "me": me, "csrf": csrf, "id": id, "events": events.items, "next": next}),
+    )
 }
 
 async fn audit_csv(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Response {
@@ -814,6 +847,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/", get(dashboard))
         .route("/incidents", get(incidents))
         .route("/incidents/{id}", get(incident))
+        .route("/incidents/{id}/events", get(incident_events))
         .route("/incidents/{id}/state", post(post_state))
         .route("/incidents/{id}/notes", post(post_note))
         .route("/tokens", get(tokens))

@@ -1,7 +1,7 @@
 //! Incidents and the events in them.
 
 use chrono::{DateTime, Duration, Utc};
-use honeytrail_core::incident::{Incident, IncidentKind, IncidentLogEntry, IncidentState, TokenEvent};
+use honeytrail_core::incident::{Activity, Incident, IncidentKind, IncidentLogEntry, IncidentState, TokenEvent};
 use honeytrail_core::TokenState;
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -61,6 +61,23 @@ fn incident_from_row(row: &AnyRow) -> Result<Incident, StoreError> {
             "exposed" => IncidentKind::Exposed,
             _ => IncidentKind::Use,
         },
+    })
+}
+
+/// An event as stored: its row ID (the order among events of the same
+/// time) and when honeytrail first saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeenEvent {
+    pub id: i64,
+    pub event: TokenEvent,
+    pub seen_at: DateTime<Utc>,
+}
+
+fn seen_event_from_row(row: &AnyRow) -> Result<SeenEvent, StoreError> {
+    Ok(SeenEvent {
+        id: row.try_get("id")?,
+        event: event_from_row(row)?,
+        seen_at: from_millis(row.try_get("seen_at")?)?,
     })
 }
 
@@ -336,6 +353,66 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| Ok((event_from_row(r)?, from_millis(r.try_get("seen_at")?)?))).collect()
+    }
+
+    /// A page of the incident's events in event-time order: those after
+    /// `after` (the event time in milliseconds and row ID of the last one
+    /// of the page before), at most `limit`.
+    pub async fn incident_events_page(
+        &self,
+        id: i64,
+        after: Option<(i64, i64)>,
+        limit: i64,
+    ) -> Result<Vec<SeenEvent>, StoreError> {
+        let (t, row) = after.unwrap_or((i64::MIN, i64::MIN));
+        let rows = sqlx::query(&format!(
+            "SELECT id, {EVENT_COLUMNS}, seen_at FROM events WHERE incident_id = $1 \
+             AND (event_time > $2 OR (event_time = $3 AND id > $4)) ORDER BY event_time, id LIMIT $5"
+        ))
+        .bind(id)
+        .bind(t)
+        .bind(t)
+        .bind(row)
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(seen_event_from_row).collect()
+    }
+
+    /// The incident's latest `limit` events, in event-time order.
+    pub async fn incident_events_latest(&self, id: i64, limit: i64) -> Result<Vec<SeenEvent>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT id, {EVENT_COLUMNS}, seen_at FROM events WHERE incident_id = $1 \
+             ORDER BY event_time DESC, id DESC LIMIT $2"
+        ))
+        .bind(id)
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut events = rows.iter().map(seen_event_from_row).collect::<Result<Vec<_>, _>>()?;
+        events.reverse();
+        Ok(events)
+    }
+
+    /// What was done in the incident, counted in the database: memory is
+    /// bounded by the distinct values, not the events.
+    pub async fn incident_activity(&self, id: i64) -> Result<Activity, StoreError> {
+        let mut lists: [Vec<(String, u64)>; 5] = Default::default();
+        let columns = ["event_name", "source_ip", "user_agent", "aws_region", "error_code"];
+        for (list, column) in lists.iter_mut().zip(columns) {
+            // `column` is one of the names above, never user input.
+            let rows = sqlx::query(&format!(
+                "SELECT {column} AS v, COUNT(*) AS n FROM events \
+                 WHERE incident_id = $1 AND {column} IS NOT NULL GROUP BY {column}"
+            ))
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+            for r in &rows {
+                list.push((r.try_get("v")?, u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0)));
+            }
+        }
+        Ok(Activity::from_counts(lists))
     }
 
     pub async fn incident_log(&self, id: i64) -> Result<Vec<IncidentLogEntry>, StoreError> {

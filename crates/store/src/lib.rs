@@ -35,7 +35,7 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 
 pub use checkpoints::ReportedUse;
 pub use error::StoreError;
-pub use incidents::{EventOutcome, IncidentFilter};
+pub use incidents::{EventOutcome, IncidentFilter, SeenEvent};
 pub use migrate::latest_version as latest_schema_version;
 pub use outbox::{Channel, Delivery, RecentEvent, SourceProgress, Stats, StoredRunbook};
 pub use questions::OwnerQuestion;

@@ -301,11 +301,25 @@ impl Store {
 
     /// Deliveries in a state (`pending`, `delivered`, `dead`), newest first.
     pub async fn deliveries(&self, state: &str) -> Result<Vec<Delivery>, StoreError> {
-        let rows =
-            sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} {DELIVERY_JOIN} WHERE d.state = $1 ORDER BY d.id DESC"))
-                .bind(state)
-                .fetch_all(&self.pool)
-                .await?;
+        self.deliveries_page(state, None, i64::MAX).await
+    }
+
+    /// Deliveries in `state`, newest first: those before delivery `before`,
+    /// at most `limit`.
+    pub async fn deliveries_page(
+        &self,
+        state: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} {DELIVERY_JOIN} WHERE d.state = $1 AND d.id < $2 ORDER BY d.id DESC LIMIT $3"
+        ))
+        .bind(state)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(delivery_from_row).collect()
     }
 

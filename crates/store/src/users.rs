@@ -141,8 +141,26 @@ impl Store {
     }
 
     pub async fn users(&self) -> Result<Vec<User>, StoreError> {
-        let rows =
-            sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u ORDER BY u.name")).fetch_all(&self.pool).await?;
+        self.users_page(None, i64::MAX).await
+    }
+
+    /// Users by name: those after `after`, at most `limit`.
+    pub async fn users_page(&self, after: Option<&str>, limit: i64) -> Result<Vec<User>, StoreError> {
+        let rows = match after {
+            None => {
+                sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u ORDER BY u.name LIMIT $1"))
+                    .bind(limit.max(0))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Some(name) => {
+                sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.name > $1 ORDER BY u.name LIMIT $2"))
+                    .bind(name)
+                    .bind(limit.max(0))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
         rows.iter().map(user_from_row).collect()
     }
 
@@ -354,10 +372,18 @@ impl Store {
 
     /// The audit log, newest first, at most `limit` entries.
     pub async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        self.audit_page(None, limit).await
+    }
+
+    /// The audit log, newest first: entries before entry `before`, at most
+    /// `limit`.
+    pub async fn audit_page(&self, before: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, at, actor, action, target, detail, from_addr FROM audit_log ORDER BY id DESC LIMIT $1",
+            "SELECT id, at, actor, action, target, detail, from_addr FROM audit_log WHERE id < $1 \
+             ORDER BY id DESC LIMIT $2",
         )
-        .bind(limit)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit.max(0))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

@@ -49,6 +49,7 @@ store_tests!(
     users_sessions_api_tokens_and_audit,
     reports_and_dashboard_queries,
     audit_entries_commit_with_their_change,
+    every_list_pages_by_keyset,
 );
 
 const KEY: &str = "AKIAQYLPMN5HHHFPZAM2";
@@ -535,4 +536,106 @@ async fn audit_entries_commit_with_their_change(store: Store, _url: String) {
     let actions: Vec<String> = store.audit_log(10).await.unwrap().into_iter().map(|e| e.action).collect();
     assert!(actions.contains(&"runbook.set".to_string()), "{actions:?}");
     assert!(!actions.contains(&"runbook.remove".to_string()), "nothing was removed: {actions:?}");
+}
+
+/// Walks a keyset-paged list to its end: `page(after)` gives at most
+/// `limit` items and each item's position is `at(item)`.
+async fn walk<T, P: Clone, F: std::future::Future<Output = Vec<T>>>(
+    limit: usize,
+    mut page: impl FnMut(Option<P>) -> F,
+    at: impl Fn(&T) -> P,
+) -> Vec<T> {
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let items = page(after.clone()).await;
+        assert!(items.len() <= limit);
+        let done = items.len() < limit;
+        after = items.last().map(&at);
+        all.extend(items);
+        if done {
+            return all;
+        }
+    }
+}
+
+async fn every_list_pages_by_keyset(store: Store, _url: String) {
+    // One incident of 620 events, two at each event time, each with its own
+    // user agent: pages by (event time, row), a bounded activity.
+    let t = store.insert_token(&new_token(KEY), &[], &[]).await.unwrap();
+    let window = chrono::Duration::days(1);
+    for n in 0..620i64 {
+        let mut e = event(
+            t.id,
+            &format!("p{n}"),
+            n / 2,
+            ["ListBuckets", "GetCallerIdentity", "ListUsers"][(n % 3) as usize],
+            "203.0.113.9",
+        );
+        e.user_agent = Some(format!("agent-{n:04}"));
+        store.record_event(&e, window).await.unwrap();
+    }
+    let incident = store.incidents(&IncidentFilter::default()).await.unwrap()[0].id;
+    let st = &store;
+    let events = walk(
+        90,
+        |after| async move { st.incident_events_page(incident, after, 90).await.unwrap() },
+        |e| (e.event.event_time.timestamp_millis(), e.id),
+    )
+    .await;
+    let ids: Vec<&str> = events.iter().map(|e| e.event.event_id.as_str()).collect();
+    let expected: Vec<String> = (0..620).map(|n| format!("p{n}")).collect();
+    assert_eq!(ids, expected, "every event once, in event-time order, ties by row");
+    let latest = store.incident_events_latest(incident, 250).await.unwrap();
+    assert_eq!(latest.iter().map(|e| e.event.event_id.clone()).collect::<Vec<_>>(), expected[370..]);
+    let activity = store.incident_activity(incident).await.unwrap();
+    assert_eq!(activity.user_agents.len(), honeytrail_core::incident::ACTIVITY_MAX);
+    assert_eq!(activity.user_agents[0], "agent-0000", "ties in byte order");
+    assert_eq!((activity.distinct.user_agents, activity.distinct.apis), (620, 3));
+    assert_eq!(
+        activity.apis,
+        ["GetCallerIdentity", "ListBuckets", "ListUsers"],
+        "most frequent first, ties in byte order"
+    );
+    let all: Vec<TokenEvent> = events.into_iter().map(|e| e.event).collect();
+    assert_eq!(activity, honeytrail_core::incident::activity(&all), "counted in the database as in memory");
+
+    // Deliveries: one per incident, newest first.
+    store.add_channel("siem", "jsonl", &Secret::new("{}")).await.unwrap();
+    for n in 0..30u64 {
+        let key = honeytrail_core::keyid::synthesize(123456789012, n);
+        let token = store.insert_token(&new_token(&key), &[], &[]).await.unwrap();
+        store.record_event(&event(token.id, &format!("d{n}"), 0, "ListBuckets", "203.0.113.9"), window).await.unwrap();
+    }
+    store.fan_out().await.unwrap();
+    let pending =
+        walk(7, |before| async move { st.deliveries_page("pending", before, 7).await.unwrap() }, |d| d.id).await;
+    let mut ids: Vec<i64> = pending.iter().map(|d| d.id).collect();
+    assert_eq!(ids.len(), store.deliveries("pending").await.unwrap().len());
+    assert!(ids.len() >= 31, "{}", ids.len());
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first, none twice");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), pending.len());
+
+    // Users by name, the audit log newest first.
+    for name in ["zoe", "adam", "mia", "bob", "eve", "li", "ana", "kim", "tom", "ida", "max", "ola"] {
+        store.add_user(name, honeytrail_core::access::Role::Viewer, "$argon2id$fake", true).await.unwrap();
+    }
+    let users = walk(
+        5,
+        |after: Option<String>| async move { st.users_page(after.as_deref(), 5).await.unwrap() },
+        |u| u.name.clone(),
+    )
+    .await;
+    let names: Vec<String> = users.iter().map(|u| u.name.clone()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!((names.len(), &names), (12, &sorted));
+    for n in 0..25 {
+        store.audit("alice", "test.action", &format!("thing {n}"), None, None).await.unwrap();
+    }
+    let entries = walk(10, |before| async move { st.audit_page(before, 10).await.unwrap() }, |e| e.id).await;
+    assert_eq!(entries.len(), store.audit_log(100_000).await.unwrap().len());
+    assert!(entries.len() >= 25 && entries.windows(2).all(|w| w[0].id > w[1].id));
 }

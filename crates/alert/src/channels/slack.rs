@@ -55,11 +55,11 @@ fn cut(s: &str, max: usize) -> String {
     }
 }
 
-fn list(items: &[String], max: usize) -> String {
+fn list(items: &[String], total: usize, max: usize) -> String {
     if items.is_empty() {
         return "–".into();
     }
-    let more = items.len().saturating_sub(max);
+    let more = total.max(items.len()).saturating_sub(max);
     let mut out = items.iter().take(max).map(|s| esc(s)).collect::<Vec<_>>().join(", ");
     if more > 0 {
         out.push_str(&format!(" (+{more})"));
@@ -115,10 +115,10 @@ pub fn message(alert: &Alert) -> Value {
             {"type": "section", "fields": [
                 field("State", esc(&state)),
                 field("First / last call", format!("{} / {}", when(incident.first_seen), when(incident.last_seen))),
-                field("APIs", list(&activity.apis, 8)),
-                field("Source IPs", list(&activity.source_ips, 8)),
-                field("Regions", list(&activity.regions, 8)),
-                field("Errors", list(&activity.error_codes, 8)),
+                field("APIs", list(&activity.apis, activity.distinct.apis, 8)),
+                field("Source IPs", list(&activity.source_ips, activity.distinct.source_ips, 8)),
+                field("Regions", list(&activity.regions, activity.distinct.regions, 8)),
+                field("Errors", list(&activity.error_codes, activity.distinct.error_codes, 8)),
             ]},
             {"type": "section", "text": {"type": "mrkdwn", "text": cut(&custody, 3000)}},
             {"type": "section", "text": {"type": "mrkdwn", "text": cut(&format!("*Runbook*\n```{}```", esc_lines(&record.runbook)), 3000)}},

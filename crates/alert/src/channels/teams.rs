@@ -65,13 +65,14 @@ pub fn md(s: &str) -> String {
     out
 }
 
-fn joined(items: &[String], max: usize) -> String {
+fn joined(items: &[String], total: usize, max: usize) -> String {
     if items.is_empty() {
         return "–".into();
     }
     let mut out = items.iter().take(max).map(|i| md(&crate::text::line(i))).collect::<Vec<_>>().join(", ");
-    if items.len() > max {
-        out.push_str(&format!(" (+{})", items.len() - max));
+    let total = total.max(items.len());
+    if total > max {
+        out.push_str(&format!(" (+{})", total - max));
     }
     out
 }
@@ -111,9 +112,9 @@ pub fn message(alert: &Alert) -> Value {
                     fact("State", md(&incident.state.to_string())),
                     fact("Events", incident.event_count.to_string()),
                     fact("First / last call", format!("{} / {}", when(incident.first_seen), when(incident.last_seen))),
-                    fact("APIs", joined(&activity.apis, 8)),
-                    fact("Source IPs", joined(&activity.source_ips, 8)),
-                    fact("Errors", joined(&activity.error_codes, 8)),
+                    fact("APIs", joined(&activity.apis, activity.distinct.apis, 8)),
+                    fact("Source IPs", joined(&activity.source_ips, activity.distinct.source_ips, 8)),
+                    fact("Errors", joined(&activity.error_codes, activity.distinct.error_codes, 8)),
                 ]}),
             ];
             if !hops.is_empty() {

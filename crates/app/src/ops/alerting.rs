@@ -8,7 +8,17 @@ use honeytrail_store::{Channel, Delivery, StoredRunbook};
 use serde_json::{json, Value};
 
 use crate::dispatch::{send_test_alert, Settings};
+use crate::ops::tokens::{cursor_at, page_limit, page_of};
+use crate::ops::Page;
 use crate::{Actor, OpError, OpResult, Ops};
+
+fn check_delivery_state(state: &str) -> OpResult<()> {
+    if ["pending", "delivered", "dead"].contains(&state) {
+        Ok(())
+    } else {
+        Err(OpError::invalid(format!("unknown delivery state {state:?}; use pending, delivered or dead")))
+    }
+}
 
 impl Ops {
     /// Checks a channel configuration of `kind` as it would be stored: its
@@ -187,10 +197,24 @@ impl Ops {
 
     pub async fn deliveries(&self, actor: &Actor, state: &str) -> OpResult<Vec<Delivery>> {
         actor.require(Permission::Read)?;
-        if !["pending", "delivered", "dead"].contains(&state) {
-            return Err(OpError::invalid(format!("unknown delivery state {state:?}; use pending, delivered or dead")));
-        }
+        check_delivery_state(state)?;
         Ok(self.store.deliveries(state).await?)
+    }
+
+    /// One page of the deliveries in `state`, newest first.
+    pub async fn delivery_page(
+        &self,
+        actor: &Actor,
+        state: &str,
+        limit: Option<i64>,
+        cursor: &Option<String>,
+    ) -> OpResult<Page<Delivery>> {
+        actor.require(Permission::Read)?;
+        check_delivery_state(state)?;
+        let limit = page_limit(limit)?;
+        let before = cursor_at(cursor, 'd', |id| id.parse::<i64>().ok())?;
+        let items = self.store.deliveries_page(state, before, limit + 1).await?;
+        Ok(page_of(items, limit, |d| format!("d{}", d.id)))
     }
 
     /// Puts a dead-lettered delivery back in line.

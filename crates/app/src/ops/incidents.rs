@@ -2,7 +2,7 @@
 
 use honeytrail_core::access::Permission;
 use honeytrail_core::incident::{check_note, Incident, IncidentKind, IncidentState};
-use honeytrail_core::record::AlertRecord;
+use honeytrail_core::record::{AlertRecord, EventInfo};
 use honeytrail_store::IncidentFilter;
 use serde::Deserialize;
 
@@ -70,6 +70,28 @@ impl Ops {
         actor.require(Permission::Read)?;
         self.store.incident(id).await?;
         Ok(crate::record::incident_record(&self.store, id, "incident").await?)
+    }
+
+    /// One page of an incident's events, oldest first, each with its
+    /// detection delay: every event, however many the record leaves out.
+    pub async fn event_page(
+        &self,
+        actor: &Actor,
+        id: i64,
+        limit: Option<i64>,
+        cursor: &Option<String>,
+    ) -> OpResult<crate::ops::Page<EventInfo>> {
+        actor.require(Permission::Read)?;
+        use crate::ops::tokens::{cursor_at, page_limit, page_of};
+        self.store.incident(id).await?;
+        let limit = page_limit(limit)?;
+        let after = cursor_at(cursor, 'e', |rest| {
+            let (t, id) = rest.split_once('.')?;
+            Some((t.parse::<i64>().ok()?, id.parse::<i64>().ok()?))
+        })?;
+        let events = self.store.incident_events_page(id, after, limit + 1).await?;
+        let page = page_of(events, limit, |e| format!("e{}.{}", e.event.event_time.timestamp_millis(), e.id));
+        Ok(crate::ops::Page { items: page.items.iter().map(crate::record::event_info).collect(), next: page.next })
     }
 
     /// Moves an incident to `state`, with an optional note on why.

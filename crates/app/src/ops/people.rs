@@ -8,6 +8,8 @@ use honeytrail_store::{ApiToken, AuditEntry, StoreError, User};
 use rand::Rng;
 use serde_json::{json, Value};
 
+use crate::ops::tokens::{cursor_at, page_limit, page_of};
+use crate::ops::Page;
 use crate::{Actor, OpError, OpResult, Ops};
 
 pub fn hash_password(password: &str) -> OpResult<String> {
@@ -61,6 +63,19 @@ impl Ops {
     pub async fn users(&self, actor: &Actor) -> OpResult<Vec<User>> {
         actor.require(Permission::Administer)?;
         Ok(self.store.users().await?)
+    }
+
+    /// One page of the users, by name.
+    pub async fn user_page(&self, actor: &Actor, limit: Option<i64>, cursor: &Option<String>) -> OpResult<Page<User>> {
+        actor.require(Permission::Administer)?;
+        let limit = page_limit(limit)?;
+        // The name in hex: whatever it holds, the cursor is safe in a URL.
+        let after = cursor_at(cursor, 'u', |hex| {
+            let bytes = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok());
+            String::from_utf8(bytes.collect::<Option<Vec<u8>>>()?).ok()
+        })?;
+        let users = self.store.users_page(after.as_deref(), limit + 1).await?;
+        Ok(page_of(users, limit, |u| format!("u{}", u.name.bytes().map(|b| format!("{b:02x}")).collect::<String>())))
     }
 
     /// Adds a user with a one-time password (changed at first sign-in).
@@ -166,6 +181,20 @@ impl Ops {
     pub async fn audit_log(&self, actor: &Actor, limit: i64) -> OpResult<Vec<AuditEntry>> {
         actor.require(Permission::Administer)?;
         Ok(self.store.audit_log(limit.clamp(1, 100_000)).await?)
+    }
+
+    /// One page of the audit log, newest first.
+    pub async fn audit_page(
+        &self,
+        actor: &Actor,
+        limit: Option<i64>,
+        cursor: &Option<String>,
+    ) -> OpResult<Page<AuditEntry>> {
+        actor.require(Permission::Administer)?;
+        let limit = page_limit(limit)?;
+        let before = cursor_at(cursor, 'a', |id| id.parse::<i64>().ok())?;
+        let entries = self.store.audit_page(before, limit + 1).await?;
+        Ok(page_of(entries, limit, |e| format!("a{}", e.id)))
     }
 
     /// What an employee learns about a credential they found. The answer

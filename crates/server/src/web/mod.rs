@@ -17,6 +17,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("dashboard.html", include_str!("templates/dashboard.html")),
     ("incidents.html", include_str!("templates/incidents.html")),
     ("incident.html", include_str!("templates/incident.html")),
+    ("events.html", include_str!("templates/events.html")),
     ("tokens.html", include_str!("templates/tokens.html")),
     ("token.html", include_str!("templates/token.html")),
     ("placements.html", include_str!("templates/placements.html")),
