@@ -223,6 +223,20 @@ fn the_api_runs_the_incident_workflow_and_records_who_did_what() {
     assert_eq!(answer["decoy"], false);
     let (status, _) = api.call(Some(&employee), "POST", "/lookup", Some(r#"{"text": "no key here"}"#));
     assert_eq!(status, 400);
+    // One person cannot look up key after key at machine speed: 20 in ten
+    // minutes (three made above), then 429 with what to do instead.
+    for n in 0..17u64 {
+        let probe = honeytrail_core::keyid::synthesize(123456789012, 100 + n);
+        let body = serde_json::json!({"text": probe}).to_string();
+        assert_eq!(api.call(Some(&employee), "POST", "/lookup", Some(&body)).0, 200, "lookup {n}");
+    }
+    let (status, refused) =
+        api.call(Some(&employee), "POST", "/lookup", Some(&serde_json::json!({"text": KEY}).to_string()));
+    assert_eq!(status, 429, "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("security team"), "{refused}");
+    let (status, _) =
+        api.call(Some(&responder), "POST", "/lookup", Some(&serde_json::json!({"text": KEY}).to_string()));
+    assert_eq!(status, 200, "the limit is per person");
 
     // Users and API tokens.
     let (status, created) = api.call(Some(&admin), "POST", "/users", Some(r#"{"name": "vic", "role": "viewer"}"#));

@@ -116,6 +116,34 @@ pub struct Signals {
     pub alerts_queued: Arc<tokio::sync::Notify>,
     /// Set when tokens changed: the detector rebuilds its index.
     pub tokens_changed: AtomicBool,
+    /// Lookups per person in the current window: one person cannot open
+    /// report after report (or probe which keys are decoys) at machine speed.
+    pub lookups: std::sync::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
+}
+
+/// Lookups one person may make in [`LOOKUP_WINDOW`].
+pub const LOOKUPS_PER_WINDOW: u32 = 20;
+/// The window of [`LOOKUPS_PER_WINDOW`].
+pub const LOOKUP_WINDOW: std::time::Duration = std::time::Duration::from_secs(600);
+
+impl Signals {
+    /// Counts a lookup by `person`; `Err(seconds to wait)` past the limit.
+    pub fn count_lookup(&self, person: &str) -> Result<(), u64> {
+        let now = std::time::Instant::now();
+        let mut lookups = self.lookups.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if lookups.len() > 10_000 {
+            lookups.retain(|_, (_, since)| now.duration_since(*since) < LOOKUP_WINDOW);
+        }
+        let entry = lookups.entry(person.to_string()).or_insert((0, now));
+        if now.duration_since(entry.1) >= LOOKUP_WINDOW {
+            *entry = (0, now);
+        }
+        if entry.0 >= LOOKUPS_PER_WINDOW {
+            return Err(LOOKUP_WINDOW.saturating_sub(now.duration_since(entry.1)).as_secs().max(1));
+        }
+        entry.0 += 1;
+        Ok(())
+    }
 }
 
 impl Ops {

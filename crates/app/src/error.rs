@@ -21,6 +21,8 @@ pub enum OpErrorKind {
     Upstream,
     /// The database cannot be used right now; retrying may help (503).
     Unavailable,
+    /// Too many of these too fast; wait and try again (429).
+    Throttled,
 }
 
 /// An operation's failure: its kind, a stable machine-readable code, a

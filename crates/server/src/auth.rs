@@ -149,6 +149,7 @@ impl From<OpError> for ApiError {
             OpErrorKind::Forbidden => StatusCode::FORBIDDEN,
             OpErrorKind::Upstream => StatusCode::BAD_GATEWAY,
             OpErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            OpErrorKind::Throttled => StatusCode::TOO_MANY_REQUESTS,
         };
         // The message only: command-line hints are not for the web.
         ApiError::new(status, e.code, e.message)

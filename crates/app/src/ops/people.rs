@@ -202,6 +202,19 @@ impl Ops {
     /// reported as an incident of kind `report`.
     pub async fn lookup(&self, actor: &Actor, text: &str, found_at: &str) -> OpResult<Value> {
         actor.require(Permission::Lookup)?;
+        if let Err(wait) = self.signals().count_lookup(&actor.name) {
+            tracing::warn!(user = %actor.name, from = %actor.from, "lookups refused: too many");
+            return Err(OpError::new(
+                crate::OpErrorKind::Throttled,
+                "too_many_lookups",
+                format!(
+                    "more than {} lookups in {} minutes; try again in {} minutes, or send what you found to the security team",
+                    crate::context::LOOKUPS_PER_WINDOW,
+                    crate::context::LOOKUP_WINDOW.as_secs() / 60,
+                    wait.div_ceil(60)
+                ),
+            ));
+        }
         let key = honeytrail_core::keyid::find_in_text(text).ok_or_else(|| {
             OpError::invalid("no AWS access key ID (AKIA… or ASIA…, 20 characters) found in what was pasted")
         })?;
