@@ -2,6 +2,11 @@
 
 use std::collections::{HashMap, HashSet};
 
+/// The maps' hasher: per-process random seed like the standard one, a
+/// fraction of SipHash's cost per key (a million keys are hashed at every
+/// start, and every candidate in every document is looked up).
+type Hasher = foldhash::quality::RandomState;
+
 /// What a match points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenRef {
@@ -17,12 +22,12 @@ pub struct TokenRef {
 /// (pseudonymised or longer IDs, ARNs) goes into a general map.
 #[derive(Debug, Default, Clone)]
 pub struct KeyIndex {
-    keys20: HashMap<[u8; 20], u32>,
-    other: HashMap<Box<[u8]>, u32>,
+    keys20: HashMap<[u8; 20], u32, Hasher>,
+    other: HashMap<Box<[u8]>, u32, Hasher>,
     /// The bare user names of tokens known by `account/user`: a record names
     /// the user and the account in two fields, so the scanner looks for the
     /// name and the full parse checks the account.
-    user_names: HashSet<Box<[u8]>>,
+    user_names: HashSet<Box<[u8]>, Hasher>,
     tokens: Vec<TokenRef>,
 }
 
@@ -33,9 +38,9 @@ impl KeyIndex {
 
     pub fn with_capacity(keys: usize) -> KeyIndex {
         KeyIndex {
-            keys20: HashMap::with_capacity(keys),
-            other: HashMap::new(),
-            user_names: HashSet::new(),
+            keys20: HashMap::with_capacity_and_hasher(keys, Hasher::default()),
+            other: HashMap::default(),
+            user_names: HashSet::default(),
             tokens: Vec::with_capacity(keys),
         }
     }

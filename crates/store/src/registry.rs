@@ -148,15 +148,17 @@ const IDENTITY_CHUNK: i64 = 50_000;
 
 /// One chunk of token identities, packed: per token
 /// `ID,S,` (S `r` retired, `a` otherwise) then the key, the ARN, the account
-/// and the user name, each as `LENGTH:VALUE` (bytes) or `-:` when NULL.
-/// `string_agg` and `octet_length` are in PostgreSQL and in SQLite since
-/// 3.44 (the bundled one is newer).
+/// and the user name, each as `LENGTH:VALUE` (bytes) or `-1:` when NULL.
+/// One `concat` a row (NULL is empty in it, as in PostgreSQL's): chains of
+/// `||` cost SQLite a new string each. `concat`, `string_agg` and
+/// `octet_length` are in PostgreSQL and in SQLite since 3.44 (the bundled
+/// one is newer).
 const IDENTITY_CHUNK_SQL: &str = "SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(string_agg(packed, ''), '') FROM (\
-     SELECT id, CAST(id AS TEXT) || ',' || CASE WHEN state = 'retired' THEN 'r' ELSE 'a' END || ',' \
-     || CAST(octet_length(access_key_id) AS TEXT) || ':' || access_key_id \
-     || COALESCE(CAST(octet_length(iam_user_arn) AS TEXT), '-') || ':' || COALESCE(iam_user_arn, '') \
-     || COALESCE(CAST(octet_length(account_id) AS TEXT), '-') || ':' || COALESCE(account_id, '') \
-     || COALESCE(CAST(octet_length(iam_user_name) AS TEXT), '-') || ':' || COALESCE(iam_user_name, '') AS packed \
+     SELECT id, concat(id, ',', CASE WHEN state = 'retired' THEN 'r' ELSE 'a' END, ',', \
+     octet_length(access_key_id), ':', access_key_id, \
+     COALESCE(octet_length(iam_user_arn), -1), ':', iam_user_arn, \
+     COALESCE(octet_length(account_id), -1), ':', account_id, \
+     COALESCE(octet_length(iam_user_name), -1), ':', iam_user_name) AS packed \
      FROM tokens WHERE id > $1 ORDER BY id LIMIT $2) chunk";
 
 /// The first identity of a packed chunk and what follows it.
@@ -165,7 +167,7 @@ fn unpack_identity(s: &str) -> Option<(TokenIdentity<'_>, &str)> {
     let (state, s) = s.split_once(',')?;
     fn value(s: &str) -> Option<(Option<&str>, &str)> {
         let (len, s) = s.split_once(':')?;
-        if len == "-" {
+        if len == "-1" {
             return Some((None, s));
         }
         let len: usize = len.parse().ok()?;
@@ -520,6 +522,11 @@ impl Store {
                 return Ok(());
             }
         }
+    }
+
+    /// How many tokens are registered, retired ones included.
+    pub async fn token_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM tokens").fetch_one(&self.pool).await?.try_get(0)?)
     }
 
     /// A cheap fingerprint of the token table for the match index: the

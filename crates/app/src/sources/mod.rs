@@ -35,7 +35,8 @@ use crate::Ops;
 /// Built from the identity columns alone, streamed from the store: a
 /// million keys never sit in memory as whole token rows.
 pub async fn build_index(store: &Store) -> Result<KeyIndex> {
-    let mut index = KeyIndex::new();
+    let count = usize::try_from(store.token_count().await?).unwrap_or(0);
+    let mut index = KeyIndex::with_capacity(count);
     store
         .each_token_identity(|t| {
             let account_user = t.account_id.zip(t.iam_user_name);
