@@ -660,6 +660,8 @@ fn the_safety_net_reports_uses_cloudtrail_did_not_log() {
     assert_eq!(event["source"], "safety-net");
     assert_eq!(event["source_ip"], serde_json::Value::Null, "IAM does not know the caller's IP");
     assert_eq!(event["event_source"], "sts.amazonaws.com");
+    let said = event["error_message"].as_str().unwrap();
+    assert!(said.contains("no CloudTrail record of it arrived within the 0-minute grace"), "{said}");
     // Reported once.
     assert!(env.run(&["safety-net", "--grace-minutes", "0"]).ok().stdout.is_empty());
 
@@ -691,6 +693,23 @@ fn end_to_end_on_moto_s3_notifications_and_eventbridge() {
     );
     let verify = env.run(&["aws", "verify"]).ok();
     assert!(verify.stdout.contains("everything detection needs is in place"), "{}", verify.stdout);
+    // Both rules receive read-only calls too (an intruder's first moves);
+    // a rule in plain ENABLED state fails verify and bootstrap repairs it.
+    for rule in ["cloudtrail-api-calls", "cloudtrail-api-calls-exposures"] {
+        let (ok, described, err) =
+            aws_cli(&moto.endpoint, "testing", "testing", &["events", "describe-rule", "--name", rule]);
+        assert!(ok, "{err}");
+        let described: serde_json::Value = serde_json::from_str(&described).unwrap();
+        assert_eq!(described["State"], "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS", "{rule}");
+    }
+    let (ok, _, err) =
+        aws_cli(&moto.endpoint, "testing", "testing", &["events", "enable-rule", "--name", "cloudtrail-api-calls"]);
+    assert!(ok, "{err}");
+    let refused = env.run(&["aws", "verify"]).fails();
+    let said = format!("{}{}", refused.stdout, refused.stderr);
+    assert!(said.contains("receives no read-only calls"), "{said}");
+    env.run(&["aws", "bootstrap"]).ok();
+    env.run(&["aws", "verify"]).ok();
 
     // A honey key, placed.
     let minted = env.run(&["token", "mint", "aws", "--json"]).ok().json();

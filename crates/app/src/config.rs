@@ -66,8 +66,10 @@ window_minutes = 60
 # Documents larger than this when decompressed are skipped (and reported).
 max_document_mib = 128
 # The safety net waits this long for CloudTrail to deliver an event before it
-# reports a key use (seen by iam:GetAccessKeyLastUsed) as unlogged.
-safety_net_grace_minutes = 30
+# reports a key use (seen by iam:GetAccessKeyLastUsed) as unlogged. CloudTrail
+# delivers log files in about 5 minutes but does not promise it; below 60 a late
+# file makes a logged call look unlogged.
+safety_net_grace_minutes = 60
 
 [serve]
 # Where `honeytrail serve` listens. Keep it on loopback behind a reverse proxy
@@ -366,7 +368,7 @@ pub struct DetectSection {
 
 impl Default for DetectSection {
     fn default() -> Self {
-        DetectSection { window_minutes: 60, max_document_mib: 128, safety_net_grace_minutes: 30 }
+        DetectSection { window_minutes: 60, max_document_mib: 128, safety_net_grace_minutes: 60 }
     }
 }
 

@@ -9,6 +9,11 @@ use std::fmt;
 
 use aws_sdk_cloudtrail::types::{AdvancedEventSelector, AdvancedFieldSelector};
 use aws_sdk_eventbridge::types::{RuleState, Target};
+
+/// The rule state that receives every CloudTrail management event, the
+/// read-only ones included (EventBridge user guide, "Receiving read-only
+/// management events from AWS services"); plain `ENABLED` gets writes only.
+pub const READ_ONLY_INCLUSIVE: &str = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS";
 use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::json;
@@ -407,8 +412,17 @@ impl CanaryAccount {
             .map_err(self.fail("events:ListTargetsByRule"))?;
         Ok(if !rule.event_pattern().unwrap_or_default().contains(must_match) {
             Status::Misconfigured(format!("the rule does not match \"{must_match}\""))
-        } else if rule.state() != Some(&RuleState::Enabled) {
-            Status::Misconfigured("the rule is disabled".into())
+        } else if rule.state() == Some(&RuleState::Enabled) {
+            // Plain ENABLED gets write calls only: none of an intruder's
+            // first moves (GetCallerIdentity, List*, Get*, Describe*).
+            Status::Misconfigured(format!(
+                "the rule is ENABLED, which receives no read-only calls (sts:GetCallerIdentity, List*, Get*, Describe*); it must be {READ_ONLY_INCLUSIVE}"
+            ))
+        } else if rule.state() != Some(&RuleState::EnabledWithAllCloudtrailManagementEvents) {
+            Status::Misconfigured(format!(
+                "the rule is {}; it must be {READ_ONLY_INCLUSIVE}",
+                rule.state().map(|s| s.as_str()).unwrap_or("in no state")
+            ))
         } else if !targets.targets().iter().any(|t| t.arn() == arn) {
             Status::Misconfigured("the rule does not target the events queue".into())
         } else {
@@ -416,7 +430,8 @@ impl CanaryAccount {
         })
     }
 
-    /// Creates or updates the rule `name` with `pattern`, enabled, targeting the events queue.
+    /// Creates or updates the rule `name` with `pattern`, in the state that
+    /// receives read-only management events too, targeting the events queue.
     async fn put_rule(
         &self,
         c: &BootstrapConfig,
@@ -432,7 +447,7 @@ impl CanaryAccount {
             .put_rule()
             .name(name)
             .event_pattern(pattern)
-            .state(RuleState::Enabled)
+            .state(RuleState::EnabledWithAllCloudtrailManagementEvents)
             .description(description)
             .send()
             .await

@@ -68,7 +68,7 @@ impl Source for SafetyNet {
             if store.has_event_since(token.id, current.at - window).await? {
                 current.pending = false;
             } else if now - current.noticed_at >= self.grace {
-                let event = unlogged_event(token.id, &token.access_key_id, &current);
+                let event = unlogged_event(token.id, &token.access_key_id, &current, self.grace);
                 let duplicates = sink.duplicates;
                 sink.add(&[event]).await?;
                 if sink.duplicates == duplicates {
@@ -82,7 +82,7 @@ impl Source for SafetyNet {
     }
 }
 
-fn unlogged_event(token_id: i64, key: &str, u: &ReportedUse) -> TokenEvent {
+fn unlogged_event(token_id: i64, key: &str, u: &ReportedUse, grace: Duration) -> TokenEvent {
     let service = (u.service != "N/A" && !u.service.is_empty()).then(|| format!("{}.amazonaws.com", u.service));
     TokenEvent {
         event_id: format!("safety-net:{key}:{}", u.at.timestamp_millis()),
@@ -94,7 +94,14 @@ fn unlogged_event(token_id: i64, key: &str, u: &ReportedUse) -> TokenEvent {
         source_ip: None,
         user_agent: None,
         error_code: None,
-        error_message: None,
+        // What happened, in the incident: the grace passed without a record.
+        error_message: Some(format!(
+            "IAM reports a use of this key at {} ({}, {}), and no CloudTrail record of it arrived within the {}-minute grace: a call CloudTrail does not log, or a log file later than that",
+            u.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            if u.service.is_empty() { "N/A" } else { &u.service },
+            if u.region.is_empty() { "N/A" } else { &u.region },
+            grace.num_minutes()
+        )),
         access_key_id: Some(key.to_string()),
         principal_arn: None,
         source: "safety-net".into(),
