@@ -72,12 +72,23 @@ mod tests {
         for (name, ctx) in [
             (
                 "users.html",
-                serde_json::json!({"title": "Users", "me": me, "csrf": "c", "users": [user], "created": user, "password": "pw"}),
+                serde_json::json!({"title": "Users", "me": me, "csrf": "c", "users": [user], "next": "/users?cursor=u76", "created": user, "password": "pw"}),
             ),
-            ("audit.html", serde_json::json!({"title": "Audit", "me": me, "csrf": "c", "entries": [entry]})),
+            (
+                "audit.html",
+                serde_json::json!({"title": "Audit", "me": me, "csrf": "c", "entries": [entry], "next": null}),
+            ),
+            (
+                "events.html",
+                serde_json::json!({"title": "Events", "me": me, "csrf": "c", "id": 1, "next": "/incidents/1/events?cursor=e1.2",
+                    "events": [{"event_time": "2026-11-28T09:00:00Z", "event_source": "s3.amazonaws.com", "event_name": "ListBuckets",
+                        "aws_region": null, "source_ip": "198.51.100.7", "user_agent": "vic's <b>agent</b>", "error_code": null,
+                        "detection_delay_seconds": 4, "source": "eventbridge"}]}),
+            ),
         ] {
             let html = render(name, ctx);
             assert!(!html.contains("failed to render") && html.contains("vic"), "{name}: {html}");
+            assert!(!html.contains("<b>"), "{name} escapes what it shows: {html}");
         }
         let html = render("message.html", minijinja::context! {title => "t", message => "<script>x</script>"});
         assert!(html.contains("&lt;script&gt;x") && !html.contains("<script>"), "{html}");
