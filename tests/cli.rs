@@ -710,6 +710,52 @@ fn end_to_end_on_moto_s3_notifications_and_eventbridge() {
     assert!(said.contains("receives no read-only calls"), "{said}");
     env.run(&["aws", "bootstrap"]).ok();
     env.run(&["aws", "verify"]).ok();
+    // The S3 data events leave out the log bucket's own objects; a trail that
+    // logs them fails verify (recursive, billed logging) and is repaired.
+    let selectors = || {
+        let (ok, out, err) = aws_cli(
+            &moto.endpoint,
+            "testing",
+            "testing",
+            &["cloudtrail", "get-event-selectors", "--trail-name", "account-trail"],
+        );
+        assert!(ok, "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+    let s3 = selectors()["AdvancedEventSelectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Name"] == "S3 data events")
+        .cloned()
+        .unwrap();
+    assert!(
+        s3["FieldSelectors"].as_array().unwrap().iter().any(|f| f["Field"] == "resources.ARN"
+            && f["NotStartsWith"] == serde_json::json!(["arn:aws:s3:::cloudtrail-123456789012-us-east-1/"])),
+        "{s3}"
+    );
+    let everything = r#"[{"Name":"all","FieldSelectors":[{"Field":"eventCategory","Equals":["Management"]}]},
+        {"Name":"s3","FieldSelectors":[{"Field":"eventCategory","Equals":["Data"]},{"Field":"resources.type","Equals":["AWS::S3::Object"]}]},
+        {"Name":"lambda","FieldSelectors":[{"Field":"eventCategory","Equals":["Data"]},{"Field":"resources.type","Equals":["AWS::Lambda::Function"]}]}]"#;
+    let (ok, _, err) = aws_cli(
+        &moto.endpoint,
+        "testing",
+        "testing",
+        &[
+            "cloudtrail",
+            "put-event-selectors",
+            "--trail-name",
+            "account-trail",
+            "--advanced-event-selectors",
+            everything,
+        ],
+    );
+    assert!(ok, "{err}");
+    let refused = env.run(&["aws", "verify"]).fails();
+    let said = format!("{}{}", refused.stdout, refused.stderr);
+    assert!(said.contains("S3 data events of the log bucket itself are logged"), "{said}");
+    env.run(&["aws", "bootstrap"]).ok();
+    env.run(&["aws", "verify"]).ok();
 
     // A honey key, placed.
     let minted = env.run(&["token", "mint", "aws", "--json"]).ok().json();

@@ -178,29 +178,62 @@ fn rule_arn(c: &BootstrapConfig, name: &str) -> String {
 /// The event pattern of the API-call rule: every CloudTrail-based detail type.
 pub const RULE_PATTERN: &str = r#"{"detail-type":["AWS API Call via CloudTrail","AWS Console Sign In via CloudTrail","AWS Service Event via CloudTrail"]}"#;
 
-fn selectors() -> Result<Vec<AdvancedEventSelector>, AwsError> {
-    let field = |name: &str, value: &str| {
-        AdvancedFieldSelector::builder()
-            .field(name)
-            .equals(value)
-            .build()
-            .map_err(|e| AwsError::Other { op: "build selector", message: e.to_string() })
-    };
+/// The ARN partition of a region: `aws`, `aws-us-gov` or `aws-cn`.
+fn partition(region: &str) -> &'static str {
+    if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("cn-") {
+        "aws-cn"
+    } else {
+        "aws"
+    }
+}
+
+/// What the S3 data-event selector leaves out: the log bucket's own objects.
+/// Logged, CloudTrail's deliveries and honeytrail's reads of every log file
+/// would each be a data event in a new log file: an endless, billed trickle.
+pub fn log_bucket_objects(c: &BootstrapConfig) -> String {
+    format!("arn:{}:s3:::{}/", partition(&c.region), c.bucket)
+}
+
+fn selectors(c: &BootstrapConfig) -> Result<Vec<AdvancedEventSelector>, AwsError> {
+    let built =
+        |e: aws_sdk_cloudtrail::error::BuildError| AwsError::Other { op: "build selector", message: e.to_string() };
+    let field =
+        |name: &str, value: &str| AdvancedFieldSelector::builder().field(name).equals(value).build().map_err(built);
     let selector = |name: &str, fields: Vec<AdvancedFieldSelector>| {
-        AdvancedEventSelector::builder()
-            .name(name)
-            .set_field_selectors(Some(fields))
-            .build()
-            .map_err(|e| AwsError::Other { op: "build selector", message: e.to_string() })
+        AdvancedEventSelector::builder().name(name).set_field_selectors(Some(fields)).build().map_err(built)
     };
+    let not_the_log_bucket = AdvancedFieldSelector::builder()
+        .field("resources.ARN")
+        .not_starts_with(log_bucket_objects(c))
+        .build()
+        .map_err(built)?;
     Ok(vec![
         selector("management events", vec![field("eventCategory", "Management")?])?,
-        selector("S3 data events", vec![field("eventCategory", "Data")?, field("resources.type", "AWS::S3::Object")?])?,
+        selector(
+            "S3 data events",
+            vec![field("eventCategory", "Data")?, field("resources.type", "AWS::S3::Object")?, not_the_log_bucket],
+        )?,
         selector(
             "Lambda data events",
             vec![field("eventCategory", "Data")?, field("resources.type", "AWS::Lambda::Function")?],
         )?,
     ])
+}
+
+/// Whether some S3 data-event selector logs the log bucket's own objects.
+fn logs_its_own_bucket(selectors: &[AdvancedEventSelector], c: &BootstrapConfig) -> bool {
+    let own = log_bucket_objects(c);
+    selectors.iter().any(|s| {
+        let fields = s.field_selectors();
+        let is =
+            |name: &str, value: &str| fields.iter().any(|f| f.field() == name && f.equals().iter().any(|v| v == value));
+        let excluded = fields
+            .iter()
+            .any(|f| f.field() == "resources.ARN" && f.not_starts_with().iter().any(|p| own.starts_with(p.as_str())));
+        is("eventCategory", "Data") && is("resources.type", "AWS::S3::Object") && !excluded
+    })
 }
 
 fn is_not_found(e: &AwsError) -> bool {
@@ -363,6 +396,9 @@ impl CanaryAccount {
                     }
                     if text.contains("readOnly") {
                         wrong.push("read-only events filtered (GetCallerIdentity would be missed)");
+                    }
+                    if logs_its_own_bucket(o.advanced_event_selectors(), c) {
+                        wrong.push("S3 data events of the log bucket itself are logged (CloudTrail's deliveries and honeytrail's reads become new events without end, and are billed)");
                     }
                     if wrong.is_empty() {
                         Status::Ok
@@ -578,7 +614,7 @@ impl CanaryAccount {
                 self.cloudtrail
                     .put_event_selectors()
                     .trail_name(&c.trail)
-                    .set_advanced_event_selectors(Some(selectors()?))
+                    .set_advanced_event_selectors(Some(selectors(c)?))
                     .send()
                     .await
                     .map_err(self.fail("cloudtrail:PutEventSelectors"))?;
