@@ -496,20 +496,30 @@ impl Store {
         mut visit: impl FnMut(TokenIdentity<'_>),
     ) -> Result<(), StoreError> {
         let chunk = chunk.max(1);
-        // Rows come packed, IDENTITY_CHUNK tokens to one string: the
-        // per-row cost of the driver (a row object, its values, a channel
-        // hop) is paid per chunk, not per token, which is most of the time
-        // of reading a million. Each value is written with its byte length
-        // before it, so no content of any column can be misread.
-        let mut after = after;
-        loop {
-            let row = sqlx::query(IDENTITY_CHUNK_SQL).bind(after).bind(chunk).fetch_one(&self.pool).await?;
-            let count: i64 = row.try_get(0)?;
-            if count == 0 {
-                return Ok(());
+        // Tokens come packed, `chunk` to one string: the per-row cost of the
+        // driver (a row object, its values, a channel hop) is paid per chunk,
+        // not per token, which is most of the time of reading a million.
+        // Each value is written with its byte length before it, so no content
+        // of any column can be misread. Each chunk's reply names its last ID, so the next chunk is asked
+        // for before this one is unpacked: the database produces one while
+        // the caller indexes the other.
+        let fetch = |after: i64| {
+            let pool = self.pool.clone();
+            tokio::spawn(async move {
+                let row = sqlx::query(IDENTITY_CHUNK_SQL).bind(after).bind(chunk).fetch_one(&pool).await?;
+                let count: i64 = row.try_get(0)?;
+                let last: i64 = row.try_get(1)?;
+                let packed: String = row.try_get(2)?;
+                Ok::<_, StoreError>((count, last, packed))
+            })
+        };
+        let mut pending = Some(fetch(after));
+        while let Some(next) = pending.take() {
+            let (count, last, packed) =
+                next.await.map_err(|e| StoreError::Refused(format!("reading the token identities stopped: {e}")))??;
+            if count == chunk {
+                pending = Some(fetch(last));
             }
-            after = row.try_get(1)?;
-            let packed: String = row.try_get(2)?;
             let mut rest = packed.as_str();
             while !rest.is_empty() {
                 let (identity, tail) = unpack_identity(rest).ok_or_else(|| {
@@ -518,10 +528,8 @@ impl Store {
                 visit(identity);
                 rest = tail;
             }
-            if count < chunk {
-                return Ok(());
-            }
         }
+        Ok(())
     }
 
     /// How many tokens are registered, retired ones included.
