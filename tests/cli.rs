@@ -1101,3 +1101,63 @@ fn tables_never_pass_control_characters_to_the_terminal() {
     }
     assert!(env.run(&["placement", "list"]).ok().stdout.contains("\\u{1b}"), "shown, escaped");
 }
+
+/// One log file that cannot be read costs only its own message: the others
+/// are read, the watcher ends with an error naming the file, and the message
+/// stays for SQS to retry. An SNS subscription confirmation is reported with
+/// its URL for a person, never fetched or dropped silently.
+#[test]
+fn a_log_file_that_cannot_be_read_costs_only_its_message() {
+    let moto = Moto::start();
+    let mut env = Env::new();
+    env.moto = Some(moto.endpoint.clone());
+    env.run(&["aws", "bootstrap"]).ok();
+    env.run(&["token", "import", "aws", "--access-key-id", KEY]).ok();
+    let sqs = |args: &[&str]| {
+        let (ok, out, err) = aws_cli(&moto.endpoint, "testing", "testing", args);
+        assert!(ok, "{err}");
+        out
+    };
+    let url: serde_json::Value =
+        serde_json::from_str(&sqs(&["sqs", "get-queue-url", "--queue-name", "cloudtrail-log-files"])).unwrap();
+    let url = url["QueueUrl"].as_str().unwrap().to_string();
+    let missing = serde_json::json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "cloudtrail-123456789012-us-east-1"}, "object": {"key": "AWSLogs/123456789012/CloudTrail/us-east-1/2026/12/02/gone.json.gz"}}}]});
+    let confirm = serde_json::json!({"Type": "SubscriptionConfirmation", "MessageId": "m-1", "Token": "tok",
+        "TopicArn": "arn:aws:sns:us-east-1:111122223333:org-trail", "Message": "You have chosen to subscribe",
+        "SubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=arn:aws:sns:us-east-1:111122223333:org-trail&Token=tok"});
+    let record =
+        trail_record(KEY, "svc", "ev-q", "2026-12-02T04:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None);
+    let document = serde_json::json!({"Records": [record]});
+    for body in [missing, confirm, document] {
+        sqs(&["sqs", "send-message", "--queue-url", &url, "--message-body", &body.to_string()]);
+    }
+    let out = env.run(&["watch", "sqs", "--queue", "cloudtrail-log-files", "--once"]).fails();
+    let incidents: Vec<serde_json::Value> = out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(incidents.len(), 1, "the readable message is read: {}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("cannot read s3://cloudtrail-123456789012-us-east-1/AWSLogs/"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("confirm at https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription"),
+        "{}",
+        out.stderr
+    );
+    let audit = env.run(&["audit", "list", "--json"]).ok().json();
+    assert!(audit.as_array().unwrap().iter().any(|e| e["action"] == "sqs.subscription"), "{audit}");
+    // The unreadable one was not deleted: it is still in the queue.
+    let attributes: serde_json::Value = serde_json::from_str(&sqs(&[
+        "sqs",
+        "get-queue-attributes",
+        "--queue-url",
+        &url,
+        "--attribute-names",
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+    ]))
+    .unwrap();
+    let count = |k: &str| attributes["Attributes"][k].as_str().unwrap().parse::<u32>().unwrap();
+    assert_eq!(
+        count("ApproximateNumberOfMessages") + count("ApproximateNumberOfMessagesNotVisible"),
+        1,
+        "{attributes}"
+    );
+}

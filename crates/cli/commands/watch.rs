@@ -66,6 +66,15 @@ pub async fn run(app: &App, cmd: WatchCommand) -> Result<ExitCode> {
                 "queue empty: {} message(s), {} object(s), {} match(es) ({} already stored)",
                 source.messages, source.objects, sink.matches, sink.duplicates
             );
+            for s in &source.subscriptions {
+                eprintln!("action needed: {s}");
+            }
+            if !source.failed.is_empty() {
+                for f in &source.failed {
+                    eprintln!("error: cannot read {f}; its message stays in the queue for a retry (and goes to the dead-letter queue after repeated failures)");
+                }
+                return Ok(ExitCode::FAILURE);
+            }
         }
         WatchCommand::S3(args) => {
             let mut source = S3Source::connect(&ops, &args.bucket, &args.prefix).await;

@@ -18,6 +18,9 @@ pub enum Message {
     Objects(Vec<(String, String)>),
     /// A CloudTrail document carried in the message itself (EventBridge).
     Document(String),
+    /// An SNS topic asks to deliver to this queue: a person must confirm it
+    /// (honeytrail never fetches a URL a message names).
+    SubscriptionConfirmation { topic_arn: String, subscribe_url: String },
     /// Anything else, with the reason.
     Unknown(String),
 }
@@ -47,6 +50,10 @@ fn classify_value(v: Value, depth: u8) -> Message {
             },
             None => Message::Unknown("SNS notification without a Message".into()),
         };
+    }
+    if v.get("Type").and_then(Value::as_str) == Some("SubscriptionConfirmation") {
+        let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        return Message::SubscriptionConfirmation { topic_arn: text("TopicArn"), subscribe_url: text("SubscribeURL") };
     }
     if v.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
         return Message::TestEvent;
@@ -109,6 +116,14 @@ mod tests {
         let eb = r#"{"version":"0","detail-type":"AWS API Call via CloudTrail","source":"aws.sts","detail":{"eventID":"e"}}"#;
         assert!(matches!(classify(eb), Message::Document(_)));
         assert!(matches!(classify("not json"), Message::Unknown(_)));
+        let confirm = r#"{"Type":"SubscriptionConfirmation","MessageId":"m","Token":"t","TopicArn":"arn:aws:sns:us-east-1:111122223333:trail","Message":"You have chosen to subscribe","SubscribeURL":"https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&Token=t"}"#;
+        assert_eq!(
+            classify(confirm),
+            Message::SubscriptionConfirmation {
+                topic_arn: "arn:aws:sns:us-east-1:111122223333:trail".into(),
+                subscribe_url: "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&Token=t".into()
+            }
+        );
         let hostile = r#"{"detail-type":"AWS API Call via CloudTrail","detail":{"eventID":"e","requestParameters":{"p":"\ud800"}}}"#;
         assert!(matches!(classify(hostile), Message::Document(_)), "a lone surrogate does not make it unreadable");
         assert!(matches!(classify(r#"{"hello":1}"#), Message::Unknown(_)));

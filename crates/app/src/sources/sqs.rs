@@ -3,10 +3,14 @@
 //!
 //! A message is deleted only after every event it carried is stored; if
 //! anything fails (S3 unreachable, the database down), it stays in the queue
-//! and comes back after its visibility timeout.
+//! and comes back after its visibility timeout. A log file that cannot be
+//! read costs only its own message (kept for SQS to retry, then moved to the
+//! dead-letter queue); the others go on. An SNS subscription confirmation is
+//! reported (log, audit) for a person to confirm, never fetched.
 
 use anyhow::Result;
 use honeytrail_aws::CanaryAccount;
+use honeytrail_core::encoding::printable;
 use honeytrail_ingest::messages::{classify, Message};
 use honeytrail_ingest::Detector;
 
@@ -22,6 +26,10 @@ pub struct SqsSource {
     /// Messages and S3 objects read since the source was made.
     pub messages: usize,
     pub objects: usize,
+    /// Log files that could not be read (their messages stay for a retry).
+    pub failed: Vec<String>,
+    /// SNS subscriptions waiting for a person to confirm them.
+    pub subscriptions: Vec<String>,
 }
 
 impl SqsSource {
@@ -37,6 +45,8 @@ impl SqsSource {
             limit: ops.config.detect.max_document_mib << 20,
             messages: 0,
             objects: 0,
+            failed: Vec::new(),
+            subscriptions: Vec::new(),
         })
     }
 }
@@ -76,14 +86,42 @@ impl Source for SqsSource {
                     let outcome = detector.document(body.as_bytes(), "sqs", &origin);
                     sink.document(&origin, &outcome).await?;
                 }
+                Message::SubscriptionConfirmation { topic_arn, subscribe_url } => {
+                    // Reported for a person, never fetched: whoever can send
+                    // to the queue can write this URL.
+                    let detail = format!(
+                        "SNS topic {} asks to deliver to this queue; if it is yours, confirm at {}",
+                        printable(&topic_arn),
+                        printable(&subscribe_url)
+                    );
+                    tracing::error!(queue = %self.queue, topic = %printable(&topic_arn), url = %printable(&subscribe_url), "an SNS subscription waits for confirmation");
+                    sink.store()
+                        .audit("honeytrail", "sqs.subscription", &format!("sqs:{}", self.queue), Some(&detail), None)
+                        .await?;
+                    self.subscriptions.push(detail);
+                }
                 Message::Objects(list) => {
+                    let mut failed = false;
                     for (bucket, key) in list {
                         self.objects += 1;
-                        // A failure here leaves the message in the queue: retried later.
-                        let bytes = self.account.get_object(&bucket, &key).await?;
+                        let bytes = match self.account.get_object(&bucket, &key).await {
+                            Ok(b) => b,
+                            Err(e) => {
+                                // This message only: kept in the queue for SQS
+                                // to retry, and moved to its dead-letter
+                                // queue after the redrive policy's receives.
+                                tracing::error!(object = %printable(&format!("s3://{bucket}/{key}")), error = %e, "cannot read a log file; the message stays for a retry");
+                                self.failed.push(format!("s3://{bucket}/{key}: {e}"));
+                                failed = true;
+                                continue;
+                            }
+                        };
                         let origin = format!("s3://{bucket}/{key}");
                         let outcome = detector.read(&bytes[..], self.limit, "s3", &origin);
                         sink.document(&origin, &outcome).await?;
+                    }
+                    if failed {
+                        continue;
                     }
                 }
             }
