@@ -1121,6 +1121,23 @@ fn a_log_file_that_cannot_be_read_costs_only_its_message() {
     let url: serde_json::Value =
         serde_json::from_str(&sqs(&["sqs", "get-queue-url", "--queue-name", "cloudtrail-log-files"])).unwrap();
     let url = url["QueueUrl"].as_str().unwrap().to_string();
+    // Bootstrap gave the queue a dead-letter queue, after five receives.
+    let redrive: serde_json::Value = serde_json::from_str(&sqs(&[
+        "sqs",
+        "get-queue-attributes",
+        "--queue-url",
+        &url,
+        "--attribute-names",
+        "RedrivePolicy",
+    ]))
+    .unwrap();
+    let redrive: serde_json::Value =
+        serde_json::from_str(redrive["Attributes"]["RedrivePolicy"].as_str().unwrap()).unwrap();
+    assert!(
+        redrive["deadLetterTargetArn"].as_str().unwrap().ends_with(":cloudtrail-log-files-dead-letters"),
+        "{redrive}"
+    );
+    assert_eq!(redrive["maxReceiveCount"].to_string().trim_matches('"'), "5");
     let missing = serde_json::json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
         "s3": {"bucket": {"name": "cloudtrail-123456789012-us-east-1"}, "object": {"key": "AWSLogs/123456789012/CloudTrail/us-east-1/2026/12/02/gone.json.gz"}}}]});
     let confirm = serde_json::json!({"Type": "SubscriptionConfirmation", "MessageId": "m-1", "Token": "tok",

@@ -178,6 +178,20 @@ fn rule_arn(c: &BootstrapConfig, name: &str) -> String {
 /// The event pattern of the API-call rule: every CloudTrail-based detail type.
 pub const RULE_PATTERN: &str = r#"{"detail-type":["AWS API Call via CloudTrail","AWS Console Sign In via CloudTrail","AWS Service Event via CloudTrail"]}"#;
 
+/// The dead-letter queue of a queue.
+pub fn dead_letter_queue(queue: &str) -> String {
+    format!("{queue}-dead-letters")
+}
+
+/// After this many receives without a delete, SQS moves a message to the
+/// dead-letter queue.
+pub const MAX_RECEIVES: u32 = 5;
+
+fn redrive_policy(dead_letters_arn: &str) -> String {
+    serde_json::json!({"deadLetterTargetArn": dead_letters_arn, "maxReceiveCount": MAX_RECEIVES.to_string()})
+        .to_string()
+}
+
 /// The ARN partition of a region: `aws`, `aws-us-gov` or `aws-cn`.
 fn partition(region: &str) -> &'static str {
     if region.starts_with("us-gov-") {
@@ -297,14 +311,33 @@ impl CanaryAccount {
                 self.queue(name).await?.unwrap_or((url, String::new()))
             }
         };
+        let dead_letters = self.ensure_dead_letter_queue(name).await?;
         self.sqs
             .set_queue_attributes()
             .queue_url(&url)
             .attributes(QueueAttributeName::Policy, queue_policy(&arn, service, source_arns))
+            .attributes(QueueAttributeName::RedrivePolicy, redrive_policy(&dead_letters))
             .send()
             .await
             .map_err(self.fail("sqs:SetQueueAttributes"))?;
         Ok((url, arn))
+    }
+
+    /// The dead-letter queue of `queue` (`<queue>-dead-letters`, messages
+    /// kept 14 days), made when missing; its ARN.
+    async fn ensure_dead_letter_queue(&self, queue: &str) -> Result<String, AwsError> {
+        let name = dead_letter_queue(queue);
+        if let Some((_, arn)) = self.queue(&name).await? {
+            return Ok(arn);
+        }
+        self.sqs
+            .create_queue()
+            .queue_name(&name)
+            .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
+            .send()
+            .await
+            .map_err(self.fail("sqs:CreateQueue"))?;
+        Ok(self.queue(&name).await?.map(|(_, arn)| arn).unwrap_or_default())
     }
 
     async fn check(&self, c: &BootstrapConfig, item: Item) -> Result<Status, AwsError> {
@@ -504,13 +537,23 @@ impl CanaryAccount {
             .get_queue_attributes()
             .queue_url(&url)
             .attribute_names(QueueAttributeName::Policy)
+            .attribute_names(QueueAttributeName::RedrivePolicy)
             .send()
             .await
             .map_err(self.fail("sqs:GetQueueAttributes"))?;
-        let policy = attrs.attributes().and_then(|a| a.get(&QueueAttributeName::Policy)).cloned().unwrap_or_default();
+        let attribute = |n: &QueueAttributeName| attrs.attributes().and_then(|a| a.get(n)).cloned().unwrap_or_default();
+        let policy = attribute(&QueueAttributeName::Policy);
+        let redrive = attribute(&QueueAttributeName::RedrivePolicy);
+        let dead_letters = self.queue(&dead_letter_queue(name)).await?;
         Ok(match source_arns.iter().find(|a| !policy.contains(a.as_str())) {
-            None => Status::Ok,
             Some(missing) => Status::Misconfigured(format!("the queue policy does not let {missing} send to it")),
+            None => match dead_letters {
+                Some((_, arn)) if redrive.contains(&arn) => Status::Ok,
+                _ => Status::Misconfigured(format!(
+                    "no dead-letter queue ({}): a message that keeps failing comes back forever",
+                    dead_letter_queue(name)
+                )),
+            },
         })
     }
 

@@ -280,7 +280,24 @@ pub async fn serve_connections(
             tokio::spawn(async move {
                 let mut stream = stream;
                 let busy = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-                let refused = tokio::time::timeout(StdDuration::from_secs(2), stream.write_all(busy)).await;
+                let refused = tokio::time::timeout(StdDuration::from_secs(2), async {
+                    stream.write_all(busy).await?;
+                    // Closing with the request unread would make the kernel
+                    // reset the connection, and the client could lose the
+                    // 503 before reading it: say we are done, read what the
+                    // client sent (a little, briefly), then close.
+                    stream.shutdown().await?;
+                    let mut sink = [0u8; 4096];
+                    let mut read = 0;
+                    while read < 64 * 1024 {
+                        match tokio::io::AsyncReadExt::read(&mut stream, &mut sink).await? {
+                            0 => break,
+                            n => read += n,
+                        }
+                    }
+                    Ok::<_, std::io::Error>(())
+                })
+                .await;
                 if !matches!(refused, Ok(Ok(()))) {
                     tracing::debug!(%peer, "could not tell a refused client why");
                 }
