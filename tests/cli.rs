@@ -537,6 +537,8 @@ fn ingesting_real_logs_opens_one_incident_per_burst() {
     let summary: serde_json::Value = serde_json::from_str(&out.stderr).unwrap();
     assert_eq!(summary["matches"], 43);
     assert_eq!(summary["records"].as_u64().unwrap(), 4089);
+    let parsed = summary["records_parsed"].as_u64().unwrap();
+    assert!((43..4089).contains(&parsed), "the files with the key are parsed, the others only counted: {parsed}");
     assert_eq!(summary["skipped"]["extension"].as_array().unwrap().len(), 1);
 
     // Reading the same logs again stores nothing twice and opens nothing.

@@ -59,9 +59,10 @@ pub async fn print_incidents(ops: &Ops, touched: &[Touched]) -> Result<()> {
 
 fn print_summary(s: &Summary) {
     eprintln!(
-        "ingested {} file(s), {} records, {:.1} MiB ({:.1} MiB compressed) in {:.2} s",
+        "ingested {} file(s), {} records ({} parsed in files with a honey key, the rest counted unparsed), {:.1} MiB ({:.1} MiB compressed) in {:.2} s",
         s.files,
         s.records,
+        s.records_parsed,
         s.bytes as f64 / 1048576.0,
         s.compressed_bytes as f64 / 1048576.0,
         s.seconds

@@ -89,7 +89,13 @@ impl SkipReason {
 #[derive(Debug, Clone, Default)]
 pub struct DocumentOutcome {
     pub bytes: u64,
+    /// Records in the document: those parsed when it was parsed (it holds a
+    /// honey identity), else the fast path's count of `"eventVersion"` keys
+    /// (the document is never parsed; an intruder's key of that name inflates
+    /// it, and no detection depends on it).
     pub records: usize,
+    /// Whether `records` counts parsed records.
+    pub records_parsed: bool,
     pub events: Vec<TokenEvent>,
     pub skipped: Option<SkipReason>,
     /// Honey identities that could not be tied to a token: outside every
@@ -164,6 +170,7 @@ impl Detector {
         }
         let split = lenient::split_records(bytes);
         out.records = split.records.len();
+        out.records_parsed = true;
         let seen = Utc::now();
         let mut hits = scan.hits.as_slice();
         for (n, range) in split.records.iter().enumerate() {

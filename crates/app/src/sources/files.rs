@@ -19,6 +19,9 @@ pub struct Summary {
     pub compressed_bytes: u64,
     pub bytes: u64,
     pub records: usize,
+    /// Of `records`, those parsed (documents with a honey identity); the
+    /// others were counted by the fast path without being parsed.
+    pub records_parsed: usize,
     pub matches: usize,
     pub duplicates: usize,
     pub incidents_opened: usize,
@@ -59,6 +62,9 @@ impl Files {
             summary.compressed_bytes += o.compressed_bytes;
             summary.bytes += o.outcome.bytes;
             summary.records += o.outcome.records;
+            if o.outcome.records_parsed {
+                summary.records_parsed += o.outcome.records;
+            }
             if let Some(reason) = &o.outcome.skipped {
                 summary
                     .skipped
