@@ -712,6 +712,66 @@ fn end_to_end_on_moto_s3_notifications_and_eventbridge() {
     assert!(said.contains("receives no read-only calls"), "{said}");
     env.run(&["aws", "bootstrap"]).ok();
     env.run(&["aws", "verify"]).ok();
+    // CloudTrail may write into the bucket for this trail only, and the
+    // queues take messages from this account's sources only.
+    let (ok, policy, err) = aws_cli(
+        &moto.endpoint,
+        "testing",
+        "testing",
+        &["s3api", "get-bucket-policy", "--bucket", "cloudtrail-123456789012-us-east-1"],
+    );
+    assert!(ok, "{err}");
+    let policy: serde_json::Value = serde_json::from_str(&policy).unwrap();
+    let policy: serde_json::Value = serde_json::from_str(policy["Policy"].as_str().unwrap()).unwrap();
+    for statement in policy["Statement"].as_array().unwrap() {
+        assert_eq!(
+            statement["Condition"]["StringEquals"]["aws:SourceArn"],
+            "arn:aws:cloudtrail:us-east-1:123456789012:trail/account-trail",
+            "{statement}"
+        );
+    }
+    let (ok, url, err) = aws_cli(
+        &moto.endpoint,
+        "testing",
+        "testing",
+        &["sqs", "get-queue-url", "--queue-name", "cloudtrail-log-files"],
+    );
+    assert!(ok, "{err}");
+    let url: serde_json::Value = serde_json::from_str(&url).unwrap();
+    let (ok, attributes, err) = aws_cli(
+        &moto.endpoint,
+        "testing",
+        "testing",
+        &[
+            "sqs",
+            "get-queue-attributes",
+            "--queue-url",
+            url["QueueUrl"].as_str().unwrap(),
+            "--attribute-names",
+            "Policy",
+        ],
+    );
+    assert!(ok, "{err}");
+    let attributes: serde_json::Value = serde_json::from_str(&attributes).unwrap();
+    let queue_policy: serde_json::Value =
+        serde_json::from_str(attributes["Attributes"]["Policy"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        queue_policy["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"], "123456789012",
+        "{queue_policy}"
+    );
+    let loose = r#"{"Version":"2012-10-17","Statement":[{"Sid":"AWSCloudTrailAclCheck","Effect":"Allow","Principal":{"Service":"cloudtrail.amazonaws.com"},"Action":"s3:GetBucketAcl","Resource":"arn:aws:s3:::cloudtrail-123456789012-us-east-1"},{"Sid":"AWSCloudTrailWrite","Effect":"Allow","Principal":{"Service":"cloudtrail.amazonaws.com"},"Action":"s3:PutObject","Resource":"arn:aws:s3:::cloudtrail-123456789012-us-east-1/AWSLogs/123456789012/*"}]}"#;
+    let (ok, _, err) = aws_cli(
+        &moto.endpoint,
+        "testing",
+        "testing",
+        &["s3api", "put-bucket-policy", "--bucket", "cloudtrail-123456789012-us-east-1", "--policy", loose],
+    );
+    assert!(ok, "{err}");
+    let refused = env.run(&["aws", "verify"]).fails();
+    let said = format!("{}{}", refused.stdout, refused.stderr);
+    assert!(said.contains("lets CloudTrail write for any trail"), "{said}");
+    env.run(&["aws", "bootstrap"]).ok();
+    env.run(&["aws", "verify"]).ok();
     // The S3 data events leave out the log bucket's own objects; a trail that
     // logs them fails verify (recursive, billed logging) and is repaired.
     let selectors = || {

@@ -136,26 +136,42 @@ impl fmt::Display for Item {
     }
 }
 
+/// The trail's ARN: the only source the bucket policy lets CloudTrail write for.
+fn trail_arn(c: &BootstrapConfig) -> String {
+    format!("arn:{}:cloudtrail:{}:{}:trail/{}", partition(&c.region), c.region, c.account, c.trail)
+}
+
+/// What CloudTrail needs of the bucket, for this account's trail only
+/// (`aws:SourceArn`, as AWS's current guidance has it: no other trail, in
+/// any account, can write into it through the service principal).
 fn bucket_policy(c: &BootstrapConfig) -> String {
+    let trail = trail_arn(c);
     json!({
         "Version": "2012-10-17",
         "Statement": [
             {"Sid": "AWSCloudTrailAclCheck", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
-             "Action": "s3:GetBucketAcl", "Resource": format!("arn:aws:s3:::{}", c.bucket)},
+             "Action": "s3:GetBucketAcl", "Resource": format!("arn:{}:s3:::{}", partition(&c.region), c.bucket),
+             "Condition": {"StringEquals": {"aws:SourceArn": trail}}},
             {"Sid": "AWSCloudTrailWrite", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
-             "Action": "s3:PutObject", "Resource": format!("arn:aws:s3:::{}/AWSLogs/{}/*", c.bucket, c.account),
-             "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}}}
+             "Action": "s3:PutObject",
+             "Resource": format!("arn:{}:s3:::{}/AWSLogs/{}/*", partition(&c.region), c.bucket, c.account),
+             "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceArn": trail}}}
         ]
     })
     .to_string()
 }
 
+/// Lets `service` send to the queue for the named sources of this account
+/// only (`aws:SourceArn` and `aws:SourceAccount`; a bucket ARN names no
+/// account, so the account condition is what keeps a same-named bucket
+/// elsewhere out).
 fn queue_policy(queue_arn: &str, service: &str, source_arns: &[String]) -> String {
+    let account = queue_arn.split(':').nth(4).unwrap_or_default();
     json!({
         "Version": "2012-10-17",
         "Statement": [{"Sid": "honeytrail", "Effect": "Allow", "Principal": {"Service": service},
             "Action": "sqs:SendMessage", "Resource": queue_arn,
-            "Condition": {"ArnEquals": {"aws:SourceArn": source_arns}}}]
+            "Condition": {"ArnEquals": {"aws:SourceArn": source_arns}, "StringEquals": {"aws:SourceAccount": account}}}]
     })
     .to_string()
 }
@@ -356,13 +372,18 @@ impl CanaryAccount {
             Item::BucketPolicy => match self.s3.get_bucket_policy().bucket(&c.bucket).send().await {
                 Ok(o) => {
                     let p = o.policy().unwrap_or_default();
-                    if p.contains("cloudtrail.amazonaws.com")
+                    if !(p.contains("cloudtrail.amazonaws.com")
                         && p.contains("s3:PutObject")
-                        && p.contains("s3:GetBucketAcl")
+                        && p.contains("s3:GetBucketAcl"))
                     {
-                        Status::Ok
-                    } else {
                         Status::Misconfigured("the policy does not let CloudTrail write log files".into())
+                    } else if !p.contains(&trail_arn(c)) {
+                        Status::Misconfigured(format!(
+                            "the policy lets CloudTrail write for any trail; limit it to {} (aws:SourceArn)",
+                            trail_arn(c)
+                        ))
+                    } else {
+                        Status::Ok
                     }
                 }
                 Err(_) => Status::Missing,
@@ -547,6 +568,10 @@ impl CanaryAccount {
         let dead_letters = self.queue(&dead_letter_queue(name)).await?;
         Ok(match source_arns.iter().find(|a| !policy.contains(a.as_str())) {
             Some(missing) => Status::Misconfigured(format!("the queue policy does not let {missing} send to it")),
+            None if !policy.contains("aws:SourceAccount") => Status::Misconfigured(
+                "the queue policy has no aws:SourceAccount condition: a same-named source in another account could send to it"
+                    .into(),
+            ),
             None => match dead_letters {
                 Some((_, arn)) if redrive.contains(&arn) => Status::Ok,
                 _ => Status::Misconfigured(format!(
