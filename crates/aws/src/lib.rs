@@ -339,8 +339,86 @@ impl CanaryAccount {
                 .await
                 .map_err(self.fail("iam:RemoveUserFromGroup"))?;
         }
+        self.remove_what_blocks_delete_user(user_name).await?;
         self.iam.delete_user().user_name(user_name).send().await.map_err(self.fail("iam:DeleteUser"))?;
         Ok(true)
+    }
+
+    /// What `DeleteUser` refuses to delete a user with, besides keys,
+    /// inline policies and groups: managed policies (AWS attaches
+    /// `AWSCompromisedKeyQuarantineV2` to a user whose key it found
+    /// published), a console password, MFA devices, signing certificates and
+    /// SSH keys. A honey user should have none of them but the quarantine
+    /// policy; whatever is there goes, so the retire completes.
+    async fn remove_what_blocks_delete_user(&self, user_name: &str) -> Result<(), AwsError> {
+        let attached = self
+            .iam
+            .list_attached_user_policies()
+            .user_name(user_name)
+            .send()
+            .await
+            .map_err(self.fail("iam:ListAttachedUserPolicies"))?;
+        for policy in attached.attached_policies() {
+            if let Some(arn) = policy.policy_arn() {
+                self.iam
+                    .detach_user_policy()
+                    .user_name(user_name)
+                    .policy_arn(arn)
+                    .send()
+                    .await
+                    .map_err(self.fail("iam:DetachUserPolicy"))?;
+            }
+        }
+        if let Err(e) = self.iam.delete_login_profile().user_name(user_name).send().await {
+            match AwsError::from_sdk("iam:DeleteLoginProfile", &self.endpoint, e) {
+                AwsError::NoSuchEntity { .. } => {}
+                other => return Err(other),
+            }
+        }
+        let devices =
+            self.iam.list_mfa_devices().user_name(user_name).send().await.map_err(self.fail("iam:ListMFADevices"))?;
+        for device in devices.mfa_devices() {
+            self.iam
+                .deactivate_mfa_device()
+                .user_name(user_name)
+                .serial_number(device.serial_number())
+                .send()
+                .await
+                .map_err(self.fail("iam:DeactivateMFADevice"))?;
+        }
+        let certificates = self
+            .iam
+            .list_signing_certificates()
+            .user_name(user_name)
+            .send()
+            .await
+            .map_err(self.fail("iam:ListSigningCertificates"))?;
+        for certificate in certificates.certificates() {
+            self.iam
+                .delete_signing_certificate()
+                .user_name(user_name)
+                .certificate_id(certificate.certificate_id())
+                .send()
+                .await
+                .map_err(self.fail("iam:DeleteSigningCertificate"))?;
+        }
+        let ssh = self
+            .iam
+            .list_ssh_public_keys()
+            .user_name(user_name)
+            .send()
+            .await
+            .map_err(self.fail("iam:ListSSHPublicKeys"))?;
+        for key in ssh.ssh_public_keys() {
+            self.iam
+                .delete_ssh_public_key()
+                .user_name(user_name)
+                .ssh_public_key_id(key.ssh_public_key_id())
+                .send()
+                .await
+                .map_err(self.fail("iam:DeleteSSHPublicKey"))?;
+        }
+        Ok(())
     }
 }
 

@@ -170,3 +170,43 @@ async fn telltale_names_are_refused_before_any_call() {
     let err = account.mint(&MintSpec { user_name: "honeytoken-1".into(), guard: inline() }).await.unwrap_err();
     assert!(matches!(err, AwsError::Refused(_)), "{err:?}");
 }
+
+/// AWS quarantines a user whose key it found published by attaching
+/// `AWSCompromisedKeyQuarantineV2`; `DeleteUser` refuses while any managed
+/// policy (or a console password, MFA device, certificate, SSH key) is
+/// left. Retiring such a user still removes it.
+#[tokio::test]
+async fn a_quarantined_user_is_still_deleted() {
+    let moto = Moto::start();
+    let account = CanaryAccount::connect(&settings(&moto, "testing", "testing")).await;
+    let user = "billing-export-sync-prod";
+    let key = account.mint(&MintSpec { user_name: user.into(), guard: inline() }).await.unwrap();
+    // moto's server holds no AWS-managed policies unless told to: the same
+    // policy, as a managed policy of the account, blocks DeleteUser alike.
+    let quarantine = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
+    let (ok, _, err) = aws_cli(
+        &moto.endpoint,
+        "testing",
+        "testing",
+        &["iam", "create-policy", "--policy-name", "AWSCompromisedKeyQuarantineV2", "--policy-document", quarantine],
+    );
+    assert!(ok, "{err}");
+    for args in [
+        vec![
+            "iam",
+            "attach-user-policy",
+            "--user-name",
+            user,
+            "--policy-arn",
+            "arn:aws:iam::123456789012:policy/AWSCompromisedKeyQuarantineV2",
+        ],
+        vec!["iam", "create-login-profile", "--user-name", user, "--password", "An-unused-console-password-1"],
+    ] {
+        let (ok, _, err) = aws_cli(&moto.endpoint, "testing", "testing", &args);
+        assert!(ok, "{args:?}: {err}");
+    }
+    account.delete_key(user, &key.access_key_id).await.unwrap();
+    assert!(account.delete_user_if_unused(user).await.unwrap());
+    let (ok, _, err) = aws_cli(&moto.endpoint, "testing", "testing", &["iam", "get-user", "--user-name", user]);
+    assert!(!ok && err.contains("NoSuchEntity"), "the user is gone: {err}");
+}
