@@ -5,6 +5,16 @@
 mod common;
 use common::*;
 
+/// `GET /api/v1{path}` with `bearer`: the status, the JSON body, the next
+/// page's cursor and the response head.
+fn api_page(server: &Server, bearer: &str, path: &str) -> (u16, serde_json::Value, Option<String>, String) {
+    let (status, head, body) =
+        honeytrail_testkit::http_full(server.port, "GET", &format!("/api/v1{path}"), &[("Authorization", bearer)], "")
+            .unwrap();
+    let next = head.lines().find_map(|l| l.strip_prefix("x-next-cursor: ")).map(|c| c.trim().to_string());
+    (status, serde_json::from_str(&body).unwrap_or_default(), next, head)
+}
+
 fn api_token(env: &Env, user: &str) -> String {
     env.run(&["user", "token", user, "--for", "tests"]).ok().stdout.trim().to_string()
 }
@@ -737,18 +747,7 @@ fn token_lists_page_with_cursors() {
     let token = api_token(&env, "vera");
     let server = Server::start(&env, &[]);
     let bearer = format!("Bearer {token}");
-    let get = |path: &str| {
-        let (status, head, body) = honeytrail_testkit::http_full(
-            server.port,
-            "GET",
-            &format!("/api/v1{path}"),
-            &[("Authorization", &bearer)],
-            "",
-        )
-        .unwrap();
-        let next = head.lines().find_map(|l| l.strip_prefix("x-next-cursor: ")).map(|c| c.trim().to_string());
-        (status, serde_json::from_str::<serde_json::Value>(&body).unwrap_or_default(), next, head)
-    };
+    let get = |path: &str| api_page(&server, &bearer, path);
     let (status, first, next, head) = get("/tokens");
     assert_eq!((status, first.as_array().unwrap().len()), (200, 100), "the default page size");
     assert!(head.to_lowercase().contains("link: </api/v1/tokens?cursor="), "{head}");
@@ -923,16 +922,8 @@ fn every_list_pages_and_large_incidents_stay_bounded() {
     let server = Server::start(&env, &[]);
     let bearer = format!("Bearer {token}");
     let get = |path: &str| {
-        let (status, head, body) = honeytrail_testkit::http_full(
-            server.port,
-            "GET",
-            &format!("/api/v1{path}"),
-            &[("Authorization", &bearer)],
-            "",
-        )
-        .unwrap();
-        let next = head.lines().find_map(|l| l.strip_prefix("x-next-cursor: ")).map(|c| c.trim().to_string());
-        (status, serde_json::from_str::<serde_json::Value>(&body).unwrap_or_default(), next)
+        let (status, page, next, _) = api_page(&server, &bearer, path);
+        (status, page, next)
     };
     let walk = |path: &str, limit: usize| {
         let sep = if path.contains('?') { '&' } else { '?' };
