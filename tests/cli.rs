@@ -684,9 +684,58 @@ fn end_to_end_on_moto_s3_notifications_and_eventbridge() {
     let moto = Moto::start();
     let mut env = Env::new();
     env.moto = Some(moto.endpoint.clone());
-    // The canary account: idempotent bootstrap, then verify passes.
+    // Someone already made the bucket, with a policy statement and a
+    // notification of their own: bootstrap merges and keeps both. (moto
+    // does not store an EventBridge configuration, so that one, kept by
+    // the same code, cannot be shown here.)
+    let bucket = "cloudtrail-123456789012-us-east-1";
+    let cli = |args: &[&str]| {
+        let (ok, out, err) = aws_cli(&moto.endpoint, "testing", "testing", args);
+        assert!(ok, "{args:?}: {err}");
+        out
+    };
+    cli(&["s3api", "create-bucket", "--bucket", bucket]);
+    let theirs = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"AuditorsRead","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::123456789012:root"}},"Action":"s3:GetObject","Resource":"arn:aws:s3:::{bucket}/*"}}]}}"#
+    );
+    cli(&["s3api", "put-bucket-policy", "--bucket", bucket, "--policy", &theirs]);
+    cli(&["sqs", "create-queue", "--queue-name", "audit-copies"]);
+    cli(&[
+        "s3api",
+        "put-bucket-notification-configuration",
+        "--bucket",
+        bucket,
+        "--notification-configuration",
+        r#"{"QueueConfigurations":[{"Id":"audit","QueueArn":"arn:aws:sqs:us-east-1:123456789012:audit-copies","Events":["s3:ObjectRemoved:*"]}]}"#,
+    ]);
+    // The policies of the three jobs, for this account's names.
+    let mint_policy = env.run(&["aws", "policy", "mint"]).ok().json();
+    let text = mint_policy.to_string();
+    assert!(
+        text.contains("iam:PermissionsBoundary") && text.contains("arn:aws:iam::123456789012:policy/baseline-boundary"),
+        "{text}"
+    );
+    let other = env.run(&["aws", "policy", "ingest", "--account", "210987654321"]).ok().json();
+    assert!(other.to_string().contains("arn:aws:sqs:us-east-1:210987654321:cloudtrail-log-files"), "{other}");
+    assert!(env.run(&["aws", "policy", "admin"]).fails().stderr.contains("choose bootstrap, mint, ingest or boundary"));
+    // A region that is not one is named before anything is asked of AWS.
+    let typo = env.run(&["aws", "verify", "--regions", "eu-wets"]).fails();
+    assert!(typo.stderr.contains("\"eu-wets\" is not an AWS region name"), "{}", typo.stderr);
+    // The canary account: idempotent bootstrap (every enabled region, as
+    // moto lists them), then verify passes.
     let out = env.run(&["aws", "bootstrap"]).ok();
     assert!(out.stdout.contains("created"), "{}", out.stdout);
+    assert!(out.stdout.contains("eu-west-1") && out.stdout.contains("ap-southeast-2"), "{}", out.stdout);
+    let kept: serde_json::Value =
+        serde_json::from_str(&cli(&["s3api", "get-bucket-policy", "--bucket", bucket])).unwrap();
+    let kept: serde_json::Value = serde_json::from_str(kept["Policy"].as_str().unwrap()).unwrap();
+    let sids: Vec<&str> = kept["Statement"].as_array().unwrap().iter().filter_map(|s| s["Sid"].as_str()).collect();
+    assert_eq!(sids, ["AuditorsRead", "AWSCloudTrailAclCheck", "AWSCloudTrailWrite"], "{kept}");
+    let notifications = cli(&["s3api", "get-bucket-notification-configuration", "--bucket", bucket]);
+    assert!(
+        notifications.contains(":audit-copies") && notifications.contains(":cloudtrail-log-files"),
+        "{notifications}"
+    );
     let again = env.run(&["aws", "bootstrap"]).ok();
     assert!(
         !again.stdout.contains("created") && !again.stdout.contains("repaired"),
@@ -723,7 +772,7 @@ fn end_to_end_on_moto_s3_notifications_and_eventbridge() {
     assert!(ok, "{err}");
     let policy: serde_json::Value = serde_json::from_str(&policy).unwrap();
     let policy: serde_json::Value = serde_json::from_str(policy["Policy"].as_str().unwrap()).unwrap();
-    for statement in policy["Statement"].as_array().unwrap() {
+    for statement in policy["Statement"].as_array().unwrap().iter().filter(|s| s["Sid"] != "AuditorsRead") {
         assert_eq!(
             statement["Condition"]["StringEquals"]["aws:SourceArn"],
             "arn:aws:cloudtrail:us-east-1:123456789012:trail/account-trail",
@@ -940,6 +989,57 @@ fn end_to_end_on_moto_s3_notifications_and_eventbridge() {
         serde_json::from_str(out.stdout.lines().next().expect("an incident line")).unwrap();
     assert_eq!(exposed["incident"]["kind"], "exposed", "{exposed}");
     assert!(exposed["events"][0]["error_message"].as_str().unwrap().contains("github.com/example/leak"));
+
+    // A call made in another region: that region's rule (read-only
+    // inclusive) forwards it to the home region's bus, whose rule puts it
+    // on the one events queue.
+    let forwarding: serde_json::Value = serde_json::from_str(&cli(&[
+        "events",
+        "list-targets-by-rule",
+        "--rule",
+        "cloudtrail-api-calls",
+        "--region",
+        "eu-west-1",
+    ]))
+    .unwrap();
+    assert_eq!(forwarding["Targets"][0]["Arn"], "arn:aws:events:us-east-1:123456789012:event-bus/default");
+    assert_eq!(forwarding["Targets"][0]["RoleArn"], "arn:aws:iam::123456789012:role/cloudtrail-api-calls-forwarder");
+    let described: serde_json::Value = serde_json::from_str(&cli(&[
+        "events",
+        "describe-rule",
+        "--name",
+        "cloudtrail-api-calls",
+        "--region",
+        "eu-west-1",
+    ]))
+    .unwrap();
+    assert_eq!(described["State"], "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS");
+    let far_time = (now - chrono::Duration::seconds(5)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let mut far = trail_record(&key, &user, "ev-4", &far_time, "s3.amazonaws.com", "ListBuckets", Some("AccessDenied"));
+    far["awsRegion"] = serde_json::json!("eu-west-1");
+    let entries = serde_json::json!([{"Source": "honeytrail.test", "DetailType": "AWS API Call via CloudTrail", "Detail": far.to_string()}]);
+    cli(&["events", "put-events", "--region", "eu-west-1", "--entries", &entries.to_string()]);
+    let out = env.run(&["watch", "sqs", "--queue", "cloudtrail-api-calls", "--once"]).ok();
+    let update: serde_json::Value = serde_json::from_str(out.stdout.lines().next().expect("an update line")).unwrap();
+    assert_eq!(update["incident"]["event_count"], 4, "{update}");
+    assert!(update["activity"]["regions"].as_array().unwrap().iter().any(|r| r == "eu-west-1"), "{update}");
+
+    // A region without its rules fails verify, by name, and is repaired.
+    cli(&[
+        "events",
+        "remove-targets",
+        "--rule",
+        "cloudtrail-api-calls",
+        "--ids",
+        "honeytrail",
+        "--region",
+        "sa-east-1",
+    ]);
+    cli(&["events", "delete-rule", "--name", "cloudtrail-api-calls", "--region", "sa-east-1"]);
+    let refused = env.run(&["aws", "verify"]).fails();
+    assert!(refused.stdout.contains("sa-east-1: cloudtrail-api-calls missing"), "{}", refused.stdout);
+    env.run(&["aws", "bootstrap"]).ok();
+    env.run(&["aws", "verify"]).ok();
 }
 
 #[test]
@@ -1173,7 +1273,7 @@ fn a_log_file_that_cannot_be_read_costs_only_its_message() {
     let moto = Moto::start();
     let mut env = Env::new();
     env.moto = Some(moto.endpoint.clone());
-    env.run(&["aws", "bootstrap"]).ok();
+    env.run(&["aws", "bootstrap", "--regions", "us-east-1"]).ok();
     env.run(&["token", "import", "aws", "--access-key-id", KEY]).ok();
     let sqs = |args: &[&str]| {
         let (ok, out, err) = aws_cli(&moto.endpoint, "testing", "testing", args);
@@ -1239,4 +1339,26 @@ fn a_log_file_that_cannot_be_read_costs_only_its_message() {
         1,
         "{attributes}"
     );
+    // It keeps failing: after five receives SQS moves it to the dead-letter
+    // queue, and the watcher, still going, says so (visibility 0 here so the
+    // retries come at once).
+    sqs(&["sqs", "set-queue-attributes", "--queue-url", &url, "--attributes", "VisibilityTimeout=0"]);
+    let poison = serde_json::json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "cloudtrail-123456789012-us-east-1"}, "object": {"key": "AWSLogs/123456789012/CloudTrail/us-east-1/2026/12/02/gone-too.json.gz"}}}]});
+    sqs(&["sqs", "send-message", "--queue-url", &url, "--message-body", &poison.to_string()]);
+    let another = serde_json::json!({"Records": [trail_record(KEY, "svc", "ev-r", "2026-12-02T04:05:00Z", "sts.amazonaws.com", "GetCallerIdentity", None)]});
+    let out = env.run(&["watch", "sqs", "--queue", "cloudtrail-log-files", "--once"]).fails();
+    assert!(out.stderr.contains("message(s) in the dead-letter queue"), "{}", out.stderr);
+    let said = out.stderr.lines().filter(|l| l.starts_with("error: cannot read") && l.contains("gone-too.json.gz"));
+    assert_eq!(said.count(), 1, "one line per file: {}", out.stderr);
+    sqs(&["sqs", "send-message", "--queue-url", &url, "--message-body", &another.to_string()]);
+    let out = env.run(&["watch", "sqs", "--queue", "cloudtrail-log-files", "--once"]).ok();
+    assert!(out.stdout.contains("incident.updated"), "the watcher goes on: {}\n{}", out.stdout, out.stderr);
+    let dead: serde_json::Value =
+        serde_json::from_str(&sqs(&["sqs", "get-queue-url", "--queue-name", "cloudtrail-log-files-dead-letters"]))
+            .unwrap();
+    let dead = sqs(&["sqs", "receive-message", "--queue-url", dead["QueueUrl"].as_str().unwrap()]);
+    assert!(dead.contains("gone-too.json.gz"), "{dead}");
+    let audit = env.run(&["audit", "list", "--json"]).ok().json();
+    assert!(audit.as_array().unwrap().iter().any(|e| e["action"] == "sqs.dead_letters"), "{audit}");
 }

@@ -182,6 +182,12 @@ pub struct CanarySection {
     pub notifications_queue: Option<String>,
     pub events_queue: Option<String>,
     pub rule: Option<String>,
+    /// The regions to put rules in; default: every enabled region (asked
+    /// of `ec2:DescribeRegions`). The home region and us-east-1 are always
+    /// added.
+    pub regions: Option<Vec<String>>,
+    /// The role the other regions' rules forward with; default `<rule>-forwarder`.
+    pub forwarder_role: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -191,6 +197,9 @@ pub struct MintSection {
     pub guard: Guard,
     pub policy_name: String,
     pub group_name: String,
+    /// The deny-all managed policy every honey user is created with as its
+    /// permissions boundary.
+    pub boundary_name: String,
     pub pack_two_keys: bool,
 }
 
@@ -201,6 +210,7 @@ impl Default for MintSection {
             guard: Guard::Inline,
             policy_name: "baseline".into(),
             group_name: "service-accounts".into(),
+            boundary_name: "baseline-boundary".into(),
             pack_two_keys: false,
         }
     }

@@ -34,6 +34,47 @@ pub struct BootstrapConfig {
     pub rule: String,
     pub deny_group: String,
     pub deny_policy: String,
+    /// The deny-all managed policy every honey user carries as its
+    /// permissions boundary.
+    pub boundary: String,
+    /// Every region with rules: the home region (`region`, where the queues
+    /// are), us-east-1 (IAM's and the other global services' events arrive
+    /// only there) and every other enabled region, or those asked for.
+    pub regions: Vec<String>,
+    /// The role the other regions' rules use to put events on the home
+    /// region's default event bus.
+    pub forwarder_role: String,
+}
+
+impl BootstrapConfig {
+    /// The regions whose rules forward to the home region.
+    pub fn forwarding_regions(&self) -> impl Iterator<Item = &str> {
+        self.regions.iter().map(String::as_str).filter(move |r| *r != self.region)
+    }
+}
+
+/// Checks a region name's shape (`eu-west-1`, `us-gov-east-1`,
+/// `ap-southeast-5`), so a typo is named instead of failing in AWS.
+pub fn valid_region(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The regions to set up: those asked for (or all enabled ones), always
+/// with the home region and us-east-1, sorted and without repeats.
+pub fn rule_regions(home: &str, asked: Vec<String>) -> Result<Vec<String>, String> {
+    if let Some(bad) = asked.iter().find(|r| !valid_region(r)) {
+        return Err(format!("\"{bad}\" is not an AWS region name (like eu-west-1)"));
+    }
+    let mut regions = asked;
+    regions.push(home.to_string());
+    regions.push("us-east-1".into());
+    regions.sort();
+    regions.dedup();
+    Ok(regions)
 }
 
 /// The state of one item.
@@ -42,6 +83,9 @@ pub enum Status {
     Ok,
     Missing,
     Misconfigured(String),
+    /// AWS refused the read: the item's state is unknown, so nothing is
+    /// changed. Says which permission is lacking.
+    Unreadable(String),
 }
 
 /// What bootstrap did (or, in a dry run, would do) for one item.
@@ -75,11 +119,14 @@ pub enum Item {
     EventsQueue,
     EventRule,
     ExposureRule,
+    ForwarderRole,
+    RegionalRules,
     DenyGuard,
+    Boundary,
 }
 
 impl Item {
-    pub const ALL: [Item; 12] = [
+    pub const ALL: [Item; 15] = [
         Item::Bucket,
         Item::BucketPolicy,
         Item::NotificationsQueue,
@@ -91,7 +138,10 @@ impl Item {
         Item::EventsQueue,
         Item::EventRule,
         Item::ExposureRule,
+        Item::ForwarderRole,
+        Item::RegionalRules,
         Item::DenyGuard,
+        Item::Boundary,
     ];
 
     /// What a missing or wrong item costs, and what the fix does.
@@ -112,7 +162,14 @@ impl Item {
             Item::ExposureRule => {
                 "forward AWS Health's AWS_RISK_CREDENTIALS_EXPOSED findings (a key found published) to the events queue"
             }
+            Item::ForwarderRole => {
+                "let EventBridge in the other regions put events on the home region's bus (a role for events.amazonaws.com)"
+            }
+            Item::RegionalRules => {
+                "create both rules in every other region, forwarding to the home region's bus: rules are regional, and IAM's events arrive only in us-east-1"
+            }
             Item::DenyGuard => "keep the deny-all group that guards honey users",
+            Item::Boundary => "keep the deny-all permissions boundary every honey user is created with",
         }
     }
 }
@@ -131,7 +188,10 @@ impl fmt::Display for Item {
             Item::EventsQueue => "events queue",
             Item::EventRule => "EventBridge rule",
             Item::ExposureRule => "exposure rule",
+            Item::ForwarderRole => "forwarding role",
+            Item::RegionalRules => "rules in other regions",
             Item::DenyGuard => "deny-all guard",
+            Item::Boundary => "permissions boundary",
         })
     }
 }
@@ -139,6 +199,43 @@ impl fmt::Display for Item {
 /// The trail's ARN: the only source the bucket policy lets CloudTrail write for.
 fn trail_arn(c: &BootstrapConfig) -> String {
     format!("arn:{}:cloudtrail:{}:{}:trail/{}", partition(&c.region), c.region, c.account, c.trail)
+}
+
+/// The statement ID of bootstrap's queue-policy statement (the bucket
+/// policy's are `AWSCloudTrailAclCheck` and `AWSCloudTrailWrite`);
+/// statements with other IDs are someone else's and are kept.
+const OUR_QUEUE_STATEMENT: &str = "honeytrail";
+
+/// `ours` merged into the policy `existing` (when there is one): statements
+/// with our IDs are replaced, every other statement, the `Id` and the
+/// version are kept. An existing policy that is not a JSON policy is an
+/// error, never overwritten.
+fn merge_policy(existing: Option<&str>, ours: &str, op: &'static str) -> Result<String, AwsError> {
+    let mut ours: serde_json::Value =
+        serde_json::from_str(ours).map_err(|e| AwsError::Other { op, message: e.to_string() })?;
+    let Some(existing) = existing.filter(|e| !e.trim().is_empty()) else { return Ok(ours.to_string()) };
+    let mut merged: serde_json::Value = serde_json::from_str(existing).map_err(|e| AwsError::Other {
+        op,
+        message: format!(
+            "the existing policy is not valid JSON ({e}); fix or remove it by hand, bootstrap will not overwrite it"
+        ),
+    })?;
+    let new = ours["Statement"].as_array_mut().map(std::mem::take).unwrap_or_default();
+    let ids: Vec<String> = new.iter().filter_map(|s| s["Sid"].as_str().map(str::to_string)).collect();
+    let kept: Vec<serde_json::Value> = match merged.get("Statement") {
+        Some(serde_json::Value::Array(all)) => all.clone(),
+        Some(one @ serde_json::Value::Object(_)) => vec![one.clone()],
+        _ => Vec::new(),
+    }
+    .into_iter()
+    .filter(|s| !s["Sid"].as_str().is_some_and(|id| ids.iter().any(|ours| ours == id)))
+    .chain(new)
+    .collect();
+    merged["Statement"] = serde_json::Value::Array(kept);
+    if merged.get("Version").is_none() {
+        merged["Version"] = json!("2012-10-17");
+    }
+    Ok(merged.to_string())
 }
 
 /// What CloudTrail needs of the bucket, for this account's trail only
@@ -169,7 +266,7 @@ fn queue_policy(queue_arn: &str, service: &str, source_arns: &[String]) -> Strin
     let account = queue_arn.split(':').nth(4).unwrap_or_default();
     json!({
         "Version": "2012-10-17",
-        "Statement": [{"Sid": "honeytrail", "Effect": "Allow", "Principal": {"Service": service},
+        "Statement": [{"Sid": OUR_QUEUE_STATEMENT, "Effect": "Allow", "Principal": {"Service": service},
             "Action": "sqs:SendMessage", "Resource": queue_arn,
             "Condition": {"ArnEquals": {"aws:SourceArn": source_arns}, "StringEquals": {"aws:SourceAccount": account}}}]
     })
@@ -188,7 +285,31 @@ pub fn exposure_rule(c: &BootstrapConfig) -> String {
 const EXPOSED: &str = "AWS_RISK_CREDENTIALS_EXPOSED";
 
 fn rule_arn(c: &BootstrapConfig, name: &str) -> String {
-    format!("arn:aws:events:{}:{}:rule/{name}", c.region, c.account)
+    format!("arn:{}:events:{}:{}:rule/{name}", partition(&c.region), c.region, c.account)
+}
+
+/// The home region's default event bus, which the other regions' rules
+/// forward to.
+pub fn home_bus_arn(c: &BootstrapConfig) -> String {
+    format!("arn:{}:events:{}:{}:event-bus/default", partition(&c.region), c.region, c.account)
+}
+
+fn forwarder_arn(c: &BootstrapConfig) -> String {
+    format!("arn:{}:iam::{}:role/{}", partition(&c.region), c.account, c.forwarder_role)
+}
+
+fn boundary_arn(c: &BootstrapConfig) -> String {
+    format!("arn:{}:iam::{}:policy/{}", partition(&c.region), c.account, c.boundary)
+}
+
+/// The inline policy of the forwarding role.
+const FORWARDER_POLICY: &str = "put-events-home";
+
+/// Where a rule sends what it matches: the events queue (home region) or
+/// the home bus through the forwarding role (every other region).
+struct RuleTarget {
+    arn: String,
+    role: Option<String>,
 }
 
 /// The event pattern of the API-call rule: every CloudTrail-based detail type.
@@ -209,7 +330,7 @@ fn redrive_policy(dead_letters_arn: &str) -> String {
 }
 
 /// The ARN partition of a region: `aws`, `aws-us-gov` or `aws-cn`.
-fn partition(region: &str) -> &'static str {
+pub fn partition(region: &str) -> &'static str {
     if region.starts_with("us-gov-") {
         "aws-us-gov"
     } else if region.starts_with("cn-") {
@@ -264,6 +385,17 @@ fn logs_its_own_bucket(selectors: &[AdvancedEventSelector], c: &BootstrapConfig)
             .any(|f| f.field() == "resources.ARN" && f.not_starts_with().iter().any(|p| own.starts_with(p.as_str())));
         is("eventCategory", "Data") && is("resources.type", "AWS::S3::Object") && !excluded
     })
+}
+
+/// A failed read that means "not there" is `Missing`; any other failure
+/// (AccessDenied among them) is returned, so nothing is created over an
+/// item that exists but could not be read.
+fn absent(e: AwsError) -> Result<Status, AwsError> {
+    if is_not_found(&e) {
+        Ok(Status::Missing)
+    } else {
+        Err(e)
+    }
 }
 
 fn is_not_found(e: &AwsError) -> bool {
@@ -328,15 +460,92 @@ impl CanaryAccount {
             }
         };
         let dead_letters = self.ensure_dead_letter_queue(name).await?;
+        let existing = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::Policy)
+            .send()
+            .await
+            .map_err(self.fail("sqs:GetQueueAttributes"))?
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::Policy))
+            .cloned();
+        let policy =
+            merge_policy(existing.as_deref(), &queue_policy(&arn, service, source_arns), "sqs:SetQueueAttributes")?;
         self.sqs
             .set_queue_attributes()
             .queue_url(&url)
-            .attributes(QueueAttributeName::Policy, queue_policy(&arn, service, source_arns))
+            .attributes(QueueAttributeName::Policy, policy)
             .attributes(QueueAttributeName::RedrivePolicy, redrive_policy(&dead_letters))
             .send()
             .await
             .map_err(self.fail("sqs:SetQueueAttributes"))?;
         Ok((url, arn))
+    }
+
+    /// The bucket's notification configuration; `None` when it has none.
+    /// An answer that cannot be read is an error (so nothing is written over
+    /// a configuration we could not see), except an empty one: moto answers
+    /// an empty configuration with a document the SDK does not parse.
+    async fn notification_configuration(
+        &self,
+        bucket: &str,
+    ) -> Result<
+        Option<aws_sdk_s3::operation::get_bucket_notification_configuration::GetBucketNotificationConfigurationOutput>,
+        AwsError,
+    > {
+        match self.s3.get_bucket_notification_configuration().bucket(bucket).send().await {
+            Ok(o) => Ok(Some(o)),
+            Err(e) => {
+                let empty = e.raw_response().is_some_and(|raw| {
+                    let body = raw.body().bytes().map(String::from_utf8_lossy).unwrap_or_default();
+                    raw.status().as_u16() == 200 && !body.contains("Configuration>") && !body.contains("<Error>")
+                });
+                if empty {
+                    return Ok(None);
+                }
+                absent(AwsError::from_sdk("s3:GetBucketNotification", &self.endpoint, e))?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Makes deny-all the default version of the boundary policy `arn`,
+    /// making room first when IAM's five versions are used up.
+    async fn restore_boundary(&self, arn: &str) -> Result<(), AwsError> {
+        let versions = self
+            .iam
+            .list_policy_versions()
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(self.fail("iam:ListPolicyVersions"))?;
+        if versions.versions().len() >= 5 {
+            if let Some(oldest) = versions
+                .versions()
+                .iter()
+                .filter(|v| !v.is_default_version())
+                .min_by_key(|v| v.create_date().map(|d| d.secs()).unwrap_or_default())
+            {
+                self.iam
+                    .delete_policy_version()
+                    .policy_arn(arn)
+                    .version_id(oldest.version_id().unwrap_or_default())
+                    .send()
+                    .await
+                    .map_err(self.fail("iam:DeletePolicyVersion"))?;
+            }
+        }
+        self.iam
+            .create_policy_version()
+            .policy_arn(arn)
+            .policy_document(crate::DENY_ALL_POLICY)
+            .set_as_default(true)
+            .send()
+            .await
+            .map_err(self.fail("iam:CreatePolicyVersion"))?;
+        Ok(())
     }
 
     /// The dead-letter queue of `queue` (`<queue>-dead-letters`, messages
@@ -356,18 +565,22 @@ impl CanaryAccount {
         Ok(self.queue(&name).await?.map(|(_, arn)| arn).unwrap_or_default())
     }
 
+    /// The state of one item; a read AWS refuses makes it `Unreadable`
+    /// (nothing is changed over it), never `Missing`.
+    async fn status(&self, c: &BootstrapConfig, item: Item) -> Result<Status, AwsError> {
+        match self.check(c, item).await {
+            Err(AwsError::AccessDenied { op, .. }) => Ok(Status::Unreadable(format!(
+                "AWS denied {op}, so this cannot be checked and nothing is changed; the bootstrap policy (`honeytrail aws policy bootstrap`) grants it"
+            ))),
+            other => other,
+        }
+    }
+
     async fn check(&self, c: &BootstrapConfig, item: Item) -> Result<Status, AwsError> {
         Ok(match item {
             Item::Bucket => match self.s3.head_bucket().bucket(&c.bucket).send().await {
                 Ok(_) => Status::Ok,
-                Err(e) => {
-                    let e = AwsError::from_sdk("s3:HeadBucket", &self.endpoint, e);
-                    if is_not_found(&e) {
-                        Status::Missing
-                    } else {
-                        return Err(e);
-                    }
-                }
+                Err(e) => absent(AwsError::from_sdk("s3:HeadBucket", &self.endpoint, e))?,
             },
             Item::BucketPolicy => match self.s3.get_bucket_policy().bucket(&c.bucket).send().await {
                 Ok(o) => {
@@ -386,15 +599,15 @@ impl CanaryAccount {
                         Status::Ok
                     }
                 }
-                Err(_) => Status::Missing,
+                Err(e) => absent(AwsError::from_sdk("s3:GetBucketPolicy", &self.endpoint, e))?,
             },
             Item::NotificationsQueue => {
                 self.queue_status(&c.notifications_queue, &[format!("arn:aws:s3:::{}", c.bucket)]).await?
             }
             Item::BucketNotification => {
                 let Some((_, arn)) = self.queue(&c.notifications_queue).await? else { return Ok(Status::Missing) };
-                match self.s3.get_bucket_notification_configuration().bucket(&c.bucket).send().await {
-                    Ok(o) => {
+                match self.notification_configuration(&c.bucket).await? {
+                    Some(o) => {
                         let ours = o.queue_configurations().iter().find(|q| q.queue_arn() == arn);
                         match ours {
                             Some(q) if q.events().iter().any(|e| e.as_str().starts_with("s3:ObjectCreated:")) => {
@@ -404,7 +617,7 @@ impl CanaryAccount {
                             None => Status::Missing,
                         }
                     }
-                    Err(_) => Status::Missing,
+                    None => Status::Missing,
                 }
             }
             Item::Trail => match self.trail(c).await? {
@@ -435,7 +648,7 @@ impl CanaryAccount {
                 }
             },
             Item::EventSelectors => match self.cloudtrail.get_event_selectors().trail_name(&c.trail).send().await {
-                Err(_) => Status::Missing,
+                Err(e) => absent(AwsError::from_sdk("cloudtrail:GetEventSelectors", &self.endpoint, e))?,
                 Ok(o) => {
                     let text = format!("{:?} {:?}", o.advanced_event_selectors(), o.event_selectors());
                     let mut wrong = Vec::new();
@@ -464,42 +677,135 @@ impl CanaryAccount {
             Item::TrailLogging => match self.cloudtrail.get_trail_status().name(&c.trail).send().await {
                 Ok(o) if o.is_logging() == Some(true) => Status::Ok,
                 Ok(_) => Status::Misconfigured("the trail is not logging".into()),
-                Err(_) => Status::Missing,
+                Err(e) => absent(AwsError::from_sdk("cloudtrail:GetTrailStatus", &self.endpoint, e))?,
             },
             Item::EventsQueue => {
                 let rules = [rule_arn(c, &c.rule), rule_arn(c, &exposure_rule(c))];
                 self.queue_status(&c.events_queue, &rules).await?
             }
-            Item::EventRule => self.rule_status(c, &c.rule, "AWS API Call via CloudTrail").await?,
-            Item::ExposureRule => self.rule_status(c, &exposure_rule(c), EXPOSED).await?,
+            Item::EventRule => match self.home_target(c).await? {
+                None => Status::Missing,
+                Some(t) => self.rule_status(&self.events, &c.rule, "AWS API Call via CloudTrail", &t).await?,
+            },
+            Item::ExposureRule => match self.home_target(c).await? {
+                None => Status::Missing,
+                Some(t) => self.rule_status(&self.events, &exposure_rule(c), EXPOSED, &t).await?,
+            },
+            Item::ForwarderRole => self.forwarder_status(c).await?,
+            Item::RegionalRules => {
+                let mut wrong = Vec::new();
+                for region in c.forwarding_regions() {
+                    for (rule, status) in self.regional_status(c, region).await? {
+                        match status {
+                            Status::Ok => {}
+                            Status::Missing => wrong.push(format!("{region}: {rule} missing")),
+                            Status::Misconfigured(why) | Status::Unreadable(why) => {
+                                wrong.push(format!("{region}: {rule}: {why}"))
+                            }
+                        }
+                    }
+                }
+                if wrong.is_empty() {
+                    Status::Ok
+                } else {
+                    Status::Misconfigured(wrong.join("; "))
+                }
+            }
             Item::DenyGuard => {
                 match self.iam.get_group_policy().group_name(&c.deny_group).policy_name(&c.deny_policy).send().await {
                     Ok(o) => {
                         let doc = honeytrail_core::encoding::percent_decode(o.policy_document(), false);
-                        if doc.contains("Deny") && doc.contains("\"*\"") {
+                        if crate::denies_everything(&doc) {
                             Status::Ok
                         } else {
                             Status::Misconfigured("the group policy is not Deny * on *".into())
                         }
                     }
-                    Err(_) => Status::Missing,
+                    Err(e) => absent(AwsError::from_sdk("iam:GetGroupPolicy", &self.endpoint, e))?,
                 }
             }
+            Item::Boundary => match self.boundary_state(&boundary_arn(c)).await? {
+                None => Status::Missing,
+                Some(true) => Status::Ok,
+                Some(false) => Status::Misconfigured(
+                    "the boundary policy allows something; honey users must be denied everything".into(),
+                ),
+            },
         })
     }
 
-    /// Whether the rule `name` exists, matches `must_match`, is enabled and
-    /// targets the events queue.
-    async fn rule_status(&self, c: &BootstrapConfig, name: &str, must_match: &str) -> Result<Status, AwsError> {
-        let Ok(rule) = self.events.describe_rule().name(name).send().await else { return Ok(Status::Missing) };
-        let Some((_, arn)) = self.queue(&c.events_queue).await? else { return Ok(Status::Missing) };
-        let targets = self
-            .events
-            .list_targets_by_rule()
-            .rule(name)
-            .send()
-            .await
-            .map_err(self.fail("events:ListTargetsByRule"))?;
+    /// Where the home region's rules send: the events queue, once it exists.
+    async fn home_target(&self, c: &BootstrapConfig) -> Result<Option<RuleTarget>, AwsError> {
+        Ok(self.queue(&c.events_queue).await?.map(|(_, arn)| RuleTarget { arn, role: None }))
+    }
+
+    fn forwarding_target(c: &BootstrapConfig) -> RuleTarget {
+        RuleTarget { arn: home_bus_arn(c), role: Some(forwarder_arn(c)) }
+    }
+
+    /// Both rules of one forwarding region, with their states.
+    async fn regional_status(&self, c: &BootstrapConfig, region: &str) -> Result<Vec<(String, Status)>, AwsError> {
+        let events = self.events_in(region);
+        let target = Self::forwarding_target(c);
+        let mut out = Vec::new();
+        for (rule, must_match) in [(c.rule.clone(), "AWS API Call via CloudTrail"), (exposure_rule(c), EXPOSED)] {
+            let status = match self.rule_status(&events, &rule, must_match, &target).await {
+                Err(AwsError::AccessDenied { op, .. }) => {
+                    Status::Unreadable(format!("AWS denied {op} in {region}; the bootstrap policy grants it"))
+                }
+                other => other?,
+            };
+            out.push((rule, status));
+        }
+        Ok(out)
+    }
+
+    async fn forwarder_status(&self, c: &BootstrapConfig) -> Result<Status, AwsError> {
+        if c.forwarding_regions().next().is_none() {
+            return Ok(Status::Ok);
+        }
+        let role = match self.iam.get_role().role_name(&c.forwarder_role).send().await {
+            Ok(o) => o.role,
+            Err(e) => return absent(AwsError::from_sdk("iam:GetRole", &self.endpoint, e)),
+        };
+        let trust = role
+            .as_ref()
+            .and_then(|r| r.assume_role_policy_document())
+            .map(|d| honeytrail_core::encoding::percent_decode(d, false))
+            .unwrap_or_default();
+        if !trust.contains("events.amazonaws.com") {
+            return Ok(Status::Misconfigured("EventBridge (events.amazonaws.com) may not assume the role".into()));
+        }
+        let policy =
+            match self.iam.get_role_policy().role_name(&c.forwarder_role).policy_name(FORWARDER_POLICY).send().await {
+                Ok(o) => honeytrail_core::encoding::percent_decode(o.policy_document(), false),
+                Err(e) => {
+                    absent(AwsError::from_sdk("iam:GetRolePolicy", &self.endpoint, e))?;
+                    String::new()
+                }
+            };
+        Ok(if policy.contains("events:PutEvents") && policy.contains(&home_bus_arn(c)) {
+            Status::Ok
+        } else {
+            Status::Misconfigured(format!("the role may not put events on {}", home_bus_arn(c)))
+        })
+    }
+
+    /// Whether the rule `name` exists, matches `must_match`, is in the
+    /// read-only-inclusive state and sends to `target`.
+    async fn rule_status(
+        &self,
+        events: &aws_sdk_eventbridge::Client,
+        name: &str,
+        must_match: &str,
+        target: &RuleTarget,
+    ) -> Result<Status, AwsError> {
+        let rule = match events.describe_rule().name(name).send().await {
+            Ok(rule) => rule,
+            Err(e) => return absent(AwsError::from_sdk("events:DescribeRule", &self.endpoint, e)),
+        };
+        let targets =
+            events.list_targets_by_rule().rule(name).send().await.map_err(self.fail("events:ListTargetsByRule"))?;
         Ok(if !rule.event_pattern().unwrap_or_default().contains(must_match) {
             Status::Misconfigured(format!("the rule does not match \"{must_match}\""))
         } else if rule.state() == Some(&RuleState::Enabled) {
@@ -513,27 +819,27 @@ impl CanaryAccount {
                 "the rule is {}; it must be {READ_ONLY_INCLUSIVE}",
                 rule.state().map(|s| s.as_str()).unwrap_or("in no state")
             ))
-        } else if !targets.targets().iter().any(|t| t.arn() == arn) {
-            Status::Misconfigured("the rule does not target the events queue".into())
+        } else if !targets.targets().iter().any(|t| t.arn() == target.arn && t.role_arn() == target.role.as_deref()) {
+            Status::Misconfigured(match &target.role {
+                None => "the rule does not target the events queue".into(),
+                Some(role) => format!("the rule does not forward to {} with the role {role}", target.arn),
+            })
         } else {
             Status::Ok
         })
     }
 
     /// Creates or updates the rule `name` with `pattern`, in the state that
-    /// receives read-only management events too, targeting the events queue.
+    /// receives read-only management events too, sending to `target`.
     async fn put_rule(
         &self,
-        c: &BootstrapConfig,
+        events: &aws_sdk_eventbridge::Client,
         name: &str,
         pattern: &str,
         description: &str,
+        target: RuleTarget,
     ) -> Result<(), AwsError> {
-        let (_, arn) = self.queue(&c.events_queue).await?.ok_or_else(|| AwsError::Other {
-            op: "events:PutTargets",
-            message: "the events queue does not exist".into(),
-        })?;
-        self.events
+        events
             .put_rule()
             .name(name)
             .event_pattern(pattern)
@@ -544,10 +850,11 @@ impl CanaryAccount {
             .map_err(self.fail("events:PutRule"))?;
         let target = Target::builder()
             .id("honeytrail")
-            .arn(arn)
+            .arn(target.arn)
+            .set_role_arn(target.role)
             .build()
             .map_err(|e| AwsError::Other { op: "events:PutTargets", message: e.to_string() })?;
-        self.events.put_targets().rule(name).targets(target).send().await.map_err(self.fail("events:PutTargets"))?;
+        events.put_targets().rule(name).targets(target).send().await.map_err(self.fail("events:PutTargets"))?;
         Ok(())
     }
 
@@ -607,10 +914,18 @@ impl CanaryAccount {
                 req.send().await.map_err(self.fail("s3:CreateBucket"))?;
             }
             Item::BucketPolicy => {
+                let existing = match self.s3.get_bucket_policy().bucket(&c.bucket).send().await {
+                    Ok(o) => o.policy().map(str::to_string),
+                    Err(e) => {
+                        absent(AwsError::from_sdk("s3:GetBucketPolicy", &self.endpoint, e))?;
+                        None
+                    }
+                };
+                let policy = merge_policy(existing.as_deref(), &bucket_policy(c), "s3:PutBucketPolicy")?;
                 self.s3
                     .put_bucket_policy()
                     .bucket(&c.bucket)
-                    .policy(bucket_policy(c))
+                    .policy(policy)
                     .send()
                     .await
                     .map_err(self.fail("s3:PutBucketPolicy"))?;
@@ -624,7 +939,7 @@ impl CanaryAccount {
                     op: "s3:PutBucketNotificationConfiguration",
                     message: "the notifications queue does not exist".into(),
                 })?;
-                let existing = self.s3.get_bucket_notification_configuration().bucket(&c.bucket).send().await.ok();
+                let existing = self.notification_configuration(&c.bucket).await?;
                 let mut queues: Vec<QueueConfiguration> = existing
                     .as_ref()
                     .map(|e| e.queue_configurations().iter().filter(|q| q.queue_arn() != arn).cloned().collect())
@@ -644,7 +959,8 @@ impl CanaryAccount {
                 if let Some(e) = &existing {
                     config = config
                         .set_topic_configurations(Some(e.topic_configurations().to_vec()))
-                        .set_lambda_function_configurations(Some(e.lambda_function_configurations().to_vec()));
+                        .set_lambda_function_configurations(Some(e.lambda_function_configurations().to_vec()))
+                        .set_event_bridge_configuration(e.event_bridge_configuration().cloned());
                 }
                 self.s3
                     .put_bucket_notification_configuration()
@@ -699,14 +1015,78 @@ impl CanaryAccount {
                 let rules = [rule_arn(c, &c.rule), rule_arn(c, &exposure_rule(c))];
                 self.ensure_queue(&c.events_queue, "events.amazonaws.com", &rules).await?;
             }
-            Item::EventRule => {
-                self.put_rule(c, &c.rule, RULE_PATTERN, "CloudTrail API calls to SQS, for honeytrail").await?
+            Item::EventRule | Item::ExposureRule => {
+                let target = self.home_target(c).await?.ok_or_else(|| AwsError::Other {
+                    op: "events:PutTargets",
+                    message: "the events queue does not exist".into(),
+                })?;
+                if item == Item::EventRule {
+                    let description = "CloudTrail API calls to SQS";
+                    self.put_rule(&self.events, &c.rule, RULE_PATTERN, description, target).await?
+                } else {
+                    let description = "AWS Health findings of published keys to SQS";
+                    self.put_rule(&self.events, &exposure_rule(c), EXPOSURE_PATTERN, description, target).await?
+                }
             }
-            Item::ExposureRule => {
-                let description = "AWS Health findings of published keys to SQS, for honeytrail";
-                self.put_rule(c, &exposure_rule(c), EXPOSURE_PATTERN, description).await?
+            Item::ForwarderRole => {
+                let trust = crate::policies::forwarder_trust(c).to_string();
+                match self.iam.get_role().role_name(&c.forwarder_role).send().await {
+                    Ok(_) => {
+                        self.iam
+                            .update_assume_role_policy()
+                            .role_name(&c.forwarder_role)
+                            .policy_document(&trust)
+                            .send()
+                            .await
+                            .map_err(self.fail("iam:UpdateAssumeRolePolicy"))?;
+                    }
+                    Err(e) => {
+                        absent(AwsError::from_sdk("iam:GetRole", &self.endpoint, e))?;
+                        self.iam
+                            .create_role()
+                            .role_name(&c.forwarder_role)
+                            .assume_role_policy_document(&trust)
+                            .send()
+                            .await
+                            .map_err(self.fail("iam:CreateRole"))?;
+                    }
+                }
+                self.iam
+                    .put_role_policy()
+                    .role_name(&c.forwarder_role)
+                    .policy_name(FORWARDER_POLICY)
+                    .policy_document(crate::policies::forwarder_policy(c).to_string())
+                    .send()
+                    .await
+                    .map_err(self.fail("iam:PutRolePolicy"))?;
+            }
+            Item::RegionalRules => {
+                let regions: Vec<String> = c.forwarding_regions().map(str::to_string).collect();
+                for region in regions {
+                    let events = self.events_in(&region);
+                    for (rule, status) in self.regional_status(c, &region).await? {
+                        if let Status::Unreadable(why) = &status {
+                            return Err(AwsError::Refused(format!("{region}: {rule}: {why}")));
+                        }
+                        if status == Status::Ok {
+                            continue;
+                        }
+                        let target = Self::forwarding_target(c);
+                        if rule == c.rule {
+                            let description = "CloudTrail API calls to the home region";
+                            self.put_rule(&events, &rule, RULE_PATTERN, description, target).await?;
+                        } else {
+                            let description = "AWS Health findings of published keys to the home region";
+                            self.put_rule(&events, &rule, EXPOSURE_PATTERN, description, target).await?;
+                        }
+                    }
+                }
             }
             Item::DenyGuard => self.ensure_deny_group(&c.deny_group, &c.deny_policy).await?,
+            Item::Boundary => match self.boundary_state(&boundary_arn(c)).await? {
+                None => self.create_boundary(&c.boundary).await?,
+                Some(_) => self.restore_boundary(&boundary_arn(c)).await?,
+            },
         }
         Ok(())
     }
@@ -715,7 +1095,7 @@ impl CanaryAccount {
     pub async fn verify(&self, c: &BootstrapConfig) -> Result<Vec<ItemReport>, AwsError> {
         let mut out = Vec::new();
         for item in Item::ALL {
-            out.push(ItemReport { item, status: self.check(c, item).await?, action: None });
+            out.push(ItemReport { item, status: self.status(c, item).await?, action: None });
         }
         Ok(out)
     }
@@ -724,9 +1104,10 @@ impl CanaryAccount {
     pub async fn bootstrap(&self, c: &BootstrapConfig, dry_run: bool) -> Result<Vec<ItemReport>, AwsError> {
         let mut out = Vec::new();
         for item in Item::ALL {
-            let status = self.check(c, item).await?;
+            let status = self.status(c, item).await?;
             let action = match (&status, dry_run) {
-                (Status::Ok, _) => Action::Unchanged,
+                // What cannot be read is never overwritten.
+                (Status::Ok | Status::Unreadable(_), _) => Action::Unchanged,
                 (Status::Missing, true) => Action::WouldCreate,
                 (Status::Misconfigured(_), true) => Action::WouldRepair,
                 (s, false) => {
@@ -741,5 +1122,66 @@ impl CanaryAccount {
             out.push(ItemReport { item, status, action: Some(action) });
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merging_keeps_other_statements_and_replaces_ours() {
+        let theirs = r#"{"Version":"2012-10-17","Id":"kept","Statement":[
+            {"Sid":"AuditorsRead","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"x"},
+            {"Sid":"AWSCloudTrailWrite","Effect":"Allow","Principal":"*","Action":"s3:PutObject","Resource":"old"}]}"#;
+        let ours =
+            r#"{"Version":"2012-10-17","Statement":[{"Sid":"AWSCloudTrailWrite","Effect":"Allow","Resource":"new"}]}"#;
+        let merged: serde_json::Value = serde_json::from_str(&merge_policy(Some(theirs), ours, "op").unwrap()).unwrap();
+        assert_eq!(merged["Id"], "kept");
+        let statements = merged["Statement"].as_array().unwrap();
+        assert_eq!(statements.len(), 2, "{merged}");
+        assert_eq!(statements[0]["Sid"], "AuditorsRead");
+        assert_eq!(statements[1]["Resource"], "new");
+        // A single statement object, and no policy at all.
+        let one = r#"{"Version":"2012-10-17","Statement":{"Sid":"Other","Effect":"Deny","Action":"*","Resource":"*"}}"#;
+        let merged: serde_json::Value = serde_json::from_str(&merge_policy(Some(one), ours, "op").unwrap()).unwrap();
+        assert_eq!(merged["Statement"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            merge_policy(None, ours, "op").unwrap(),
+            serde_json::from_str::<serde_json::Value>(ours).unwrap().to_string()
+        );
+        // What is not a policy is never overwritten.
+        let err = merge_policy(Some("{not json"), ours, "s3:PutBucketPolicy").unwrap_err();
+        assert!(err.to_string().contains("will not overwrite"), "{err}");
+    }
+
+    #[test]
+    fn rule_regions_always_hold_home_and_us_east_1() {
+        assert_eq!(rule_regions("eu-west-1", vec![]).unwrap(), ["eu-west-1", "us-east-1"]);
+        assert_eq!(
+            rule_regions("eu-west-1", vec!["ap-southeast-2".into(), "eu-west-1".into()]).unwrap(),
+            ["ap-southeast-2", "eu-west-1", "us-east-1"]
+        );
+        for good in ["us-gov-west-1", "ap-southeast-5", "il-central-1", "cn-north-1"] {
+            assert!(valid_region(good), "{good}");
+        }
+        for bad in ["eu-wets", "EU-WEST-1", "eu-west-", "europe", "eu-west-1;rm", ""] {
+            assert!(!valid_region(bad), "{bad}");
+            assert!(rule_regions("us-east-1", vec![bad.into()]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn deny_all_means_deny_all_and_no_allow() {
+        assert!(crate::denies_everything(crate::DENY_ALL_POLICY));
+        assert!(crate::denies_everything(r#"{"Statement":{"Effect":"Deny","Action":["*"],"Resource":"*"}}"#));
+        assert!(!crate::denies_everything(
+            r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*"},{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#
+        ));
+        assert!(!crate::denies_everything(r#"{"Statement":[{"Effect":"Deny","Action":"s3:*","Resource":"*"}]}"#));
+        assert!(!crate::denies_everything(
+            r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}"#
+        ));
+        assert!(!crate::denies_everything("not json"));
     }
 }

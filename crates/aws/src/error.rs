@@ -52,7 +52,7 @@ impl AwsError {
                     None => code_from_body(service.raw()),
                 };
                 match code.as_str() {
-                    "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
+                    "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "Forbidden" => {
                         AwsError::AccessDenied { op, message }
                     }
                     "InvalidClientTokenId"

@@ -15,6 +15,7 @@
 
 pub mod bootstrap;
 mod error;
+pub mod policies;
 pub mod sources;
 
 use std::time::Duration;
@@ -30,6 +31,23 @@ pub use error::AwsError;
 /// The policy document of the deny-all guard.
 pub const DENY_ALL_POLICY: &str =
     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
+
+/// Whether a policy document denies every action on every resource and
+/// allows nothing.
+pub fn denies_everything(document: &str) -> bool {
+    let Ok(doc) = serde_json::from_str::<serde_json::Value>(document) else { return false };
+    let statements = match &doc["Statement"] {
+        serde_json::Value::Array(s) => s.clone(),
+        s @ serde_json::Value::Object(_) => vec![s.clone()],
+        _ => return false,
+    };
+    let is_star = |v: &serde_json::Value| v == "*" || v.as_array().is_some_and(|a| a.iter().any(|x| x == "*"));
+    let allows = statements.iter().any(|s| s["Effect"] == "Allow");
+    let denies_all = statements.iter().any(|s| {
+        s["Effect"] == "Deny" && is_star(&s["Action"]) && is_star(&s["Resource"]) && s.get("Condition").is_none()
+    });
+    denies_all && !allows
+}
 
 /// How to reach the canary account.
 #[derive(Debug, Clone, Default)]
@@ -66,6 +84,10 @@ pub enum DenyGuard {
 pub struct MintSpec {
     pub user_name: String,
     pub guard: DenyGuard,
+    /// The managed policy every honey user gets as its permissions boundary
+    /// (deny-all; made by bootstrap, or here when allowed). The mint policy
+    /// only lets honeytrail create users that carry it.
+    pub boundary: String,
 }
 
 /// A freshly created access key.
@@ -88,7 +110,14 @@ pub struct CanaryAccount {
     sqs: aws_sdk_sqs::Client,
     cloudtrail: aws_sdk_cloudtrail::Client,
     events: aws_sdk_eventbridge::Client,
+    ec2: aws_sdk_ec2::Client,
+    /// The loaded configuration, for clients of other regions.
+    sdk: aws_config::SdkConfig,
     endpoint: String,
+    /// The account, asked of STS once.
+    account: std::sync::Arc<tokio::sync::OnceCell<String>>,
+    /// Boundaries already found deny-all in this process.
+    boundaries_checked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// The account number in an ARN such as `arn:aws:iam::123456789012:user/x`.
@@ -128,8 +157,41 @@ impl CanaryAccount {
             sqs: aws_sdk_sqs::Client::new(&config),
             cloudtrail: aws_sdk_cloudtrail::Client::new(&config),
             events: aws_sdk_eventbridge::Client::new(&config),
+            ec2: aws_sdk_ec2::Client::new(&config),
+            sdk: config,
             endpoint: settings.endpoint.clone().unwrap_or_else(|| "AWS (default endpoints)".into()),
+            account: Default::default(),
+            boundaries_checked: Default::default(),
         }
+    }
+
+    /// The region this connection signs for (the home region).
+    pub fn region(&self) -> String {
+        self.sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into())
+    }
+
+    /// An EventBridge client for another region, with the same credentials
+    /// and endpoint.
+    pub(crate) fn events_in(&self, region: &str) -> aws_sdk_eventbridge::Client {
+        let config =
+            aws_sdk_eventbridge::config::Builder::from(&self.sdk).region(Region::new(region.to_string())).build();
+        aws_sdk_eventbridge::Client::from_conf(config)
+    }
+
+    /// The regions enabled in the account (`ec2:DescribeRegions` lists only
+    /// those unless asked for all), sorted.
+    pub async fn enabled_regions(&self) -> Result<Vec<String>, AwsError> {
+        let out = self.ec2.describe_regions().send().await.map_err(self.fail("ec2:DescribeRegions"))?;
+        let mut regions: Vec<String> =
+            out.regions().iter().filter_map(|r| r.region_name().map(str::to_string)).collect();
+        regions.sort();
+        regions.dedup();
+        Ok(regions)
+    }
+
+    /// The canary account's number, asked of STS once per connection.
+    pub async fn account_id(&self) -> Result<String, AwsError> {
+        self.account.get_or_try_init(|| async { Ok(self.identity().await?.account) }).await.cloned()
     }
 
     fn fail<E>(
@@ -156,11 +218,13 @@ impl CanaryAccount {
     /// whatever it had created.
     pub async fn mint(&self, spec: &MintSpec) -> Result<MintedKey, AwsError> {
         honeytrail_core::naming::validate_user_name(&spec.user_name).map_err(|e| AwsError::Refused(e.to_string()))?;
+        let boundary = self.ensure_boundary(&spec.boundary).await?;
         let user = self
             .iam
             .create_user()
             .user_name(&spec.user_name)
             .path("/")
+            .permissions_boundary(&boundary)
             .send()
             .await
             .map_err(self.fail("iam:CreateUser"))?
@@ -248,6 +312,84 @@ impl CanaryAccount {
                     .map_err(self.fail("iam:AddUserToGroup"))?;
             }
         }
+        Ok(())
+    }
+
+    /// The ARN of the managed policy `name` in this account.
+    pub async fn policy_arn(&self, name: &str) -> Result<String, AwsError> {
+        let account = self.account_id().await?;
+        Ok(format!("arn:{}:iam::{account}:policy/{name}", bootstrap::partition(&self.region())))
+    }
+
+    /// Whether the managed policy `arn` exists and its default version
+    /// denies everything: `Ok(None)` when it does not exist, `Ok(Some(false))`
+    /// when it allows something.
+    pub(crate) async fn boundary_state(&self, arn: &str) -> Result<Option<bool>, AwsError> {
+        let policy = match self.iam.get_policy().policy_arn(arn).send().await {
+            Ok(o) => o.policy,
+            Err(e) => {
+                return match AwsError::from_sdk("iam:GetPolicy", &self.endpoint, e) {
+                    AwsError::NoSuchEntity { .. } => Ok(None),
+                    other => Err(other),
+                }
+            }
+        };
+        let version = policy.as_ref().and_then(|p| p.default_version_id()).unwrap_or("v1").to_string();
+        let document = self
+            .iam
+            .get_policy_version()
+            .policy_arn(arn)
+            .version_id(version)
+            .send()
+            .await
+            .map_err(self.fail("iam:GetPolicyVersion"))?
+            .policy_version
+            .and_then(|v| v.document)
+            .unwrap_or_default();
+        Ok(Some(denies_everything(&honeytrail_core::encoding::percent_decode(&document, false))))
+    }
+
+    /// Makes sure the boundary policy `name` exists and denies everything;
+    /// its ARN. Creates it when missing (the bootstrap role may; the mint
+    /// role may not, and is told to run bootstrap), and refuses to mint under
+    /// a boundary that allows anything.
+    async fn ensure_boundary(&self, name: &str) -> Result<String, AwsError> {
+        let arn = self.policy_arn(name).await?;
+        if self.boundaries_checked.lock().map(|b| b.contains(&arn)).unwrap_or(false) {
+            return Ok(arn);
+        }
+        match self.boundary_state(&arn).await? {
+            Some(true) => {}
+            Some(false) => {
+                return Err(AwsError::Refused(format!(
+                    "the permissions boundary {arn} allows something: honey users must be denied everything. `honeytrail aws bootstrap` restores it to deny-all"
+                )))
+            }
+            None => {
+                if let Err(e) = self.create_boundary(name).await {
+                    return Err(match e {
+                        AwsError::AccessDenied { .. } => AwsError::Refused(format!(
+                            "the permissions boundary {arn} does not exist and this identity may not create it (by design, the mint policy cannot); run `honeytrail aws bootstrap` with the bootstrap role first"
+                        )),
+                        other => other,
+                    });
+                }
+            }
+        }
+        if let Ok(mut checked) = self.boundaries_checked.lock() {
+            checked.push(arn.clone());
+        }
+        Ok(arn)
+    }
+
+    pub(crate) async fn create_boundary(&self, name: &str) -> Result<(), AwsError> {
+        self.iam
+            .create_policy()
+            .policy_name(name)
+            .policy_document(DENY_ALL_POLICY)
+            .send()
+            .await
+            .map_err(self.fail("iam:CreatePolicy"))?;
         Ok(())
     }
 
@@ -417,6 +559,26 @@ impl CanaryAccount {
                 .send()
                 .await
                 .map_err(self.fail("iam:DeleteSSHPublicKey"))?;
+        }
+        // Service-specific credentials (CodeCommit, Keyspaces, Bedrock). An
+        // endpoint that cannot list them (moto) is logged, not fatal:
+        // DeleteUser is the authority, and says DeleteConflict if any is left.
+        match self.iam.list_service_specific_credentials().user_name(user_name).send().await {
+            Ok(out) => {
+                for credential in out.service_specific_credentials() {
+                    self.iam
+                        .delete_service_specific_credential()
+                        .user_name(user_name)
+                        .service_specific_credential_id(credential.service_specific_credential_id())
+                        .send()
+                        .await
+                        .map_err(self.fail("iam:DeleteServiceSpecificCredential"))?;
+                }
+            }
+            Err(e) => {
+                let e = AwsError::from_sdk("iam:ListServiceSpecificCredentials", &self.endpoint, e);
+                tracing::warn!(user = %user_name, error = %e, "could not list service-specific credentials; deleting the user anyway");
+            }
         }
         Ok(())
     }

@@ -44,6 +44,43 @@ impl CanaryAccount {
             .collect())
     }
 
+    /// The URL of `queue`'s dead-letter queue (`<queue>-dead-letters`,
+    /// bootstrap's name), if it exists.
+    pub async fn dead_letter_queue_url(&self, queue: &str) -> Result<Option<String>, AwsError> {
+        let name = match queue.rsplit_once('/') {
+            Some((_, name)) if queue.starts_with("http") => name,
+            _ => queue,
+        };
+        match self.sqs.get_queue_url().queue_name(crate::bootstrap::dead_letter_queue(name)).send().await {
+            Ok(out) => Ok(out.queue_url().map(str::to_string)),
+            Err(e) => match AwsError::from_sdk("sqs:GetQueueUrl", &self.endpoint, e) {
+                AwsError::Other { message, .. }
+                    if message.contains("NonExistentQueue") || message.contains("QueueDoesNotExist") =>
+                {
+                    Ok(None)
+                }
+                other => Err(other),
+            },
+        }
+    }
+
+    /// How many messages a queue holds, visible or in flight.
+    pub async fn queue_depth(&self, queue_url: &str) -> Result<u64, AwsError> {
+        use aws_sdk_sqs::types::QueueAttributeName as N;
+        let out = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(N::ApproximateNumberOfMessages)
+            .attribute_names(N::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(self.fail("sqs:GetQueueAttributes"))?;
+        let count =
+            |n: &N| out.attributes().and_then(|a| a.get(n)).and_then(|v| v.parse::<u64>().ok()).unwrap_or_default();
+        Ok(count(&N::ApproximateNumberOfMessages) + count(&N::ApproximateNumberOfMessagesNotVisible))
+    }
+
     /// Deletes a message once everything it carried is stored.
     pub async fn delete_message(&self, queue_url: &str, receipt_handle: &str) -> Result<(), AwsError> {
         self.sqs

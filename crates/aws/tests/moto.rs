@@ -14,6 +14,8 @@ fn settings(moto: &Moto, key: &str, secret: &str) -> AwsSettings {
     }
 }
 
+const BOUNDARY: &str = "baseline-boundary";
+
 fn inline() -> DenyGuard {
     DenyGuard::Inline { policy_name: "baseline".into() }
 }
@@ -46,7 +48,10 @@ async fn mint_creates_a_guarded_user_that_an_intruder_can_only_identify() {
     let account = CanaryAccount::connect(&settings(&moto, &admin.0, &admin.1)).await;
     assert_eq!(account.identity().await.unwrap().account, "123456789012");
 
-    let key = account.mint(&MintSpec { user_name: "payments-s3-sync-prod".into(), guard: inline() }).await.unwrap();
+    let key = account
+        .mint(&MintSpec { user_name: "payments-s3-sync-prod".into(), guard: inline(), boundary: BOUNDARY.into() })
+        .await
+        .unwrap();
     assert_eq!(key.user_arn, "arn:aws:iam::123456789012:user/payments-s3-sync-prod");
     assert_eq!(key.account_id.as_deref(), Some("123456789012"));
 
@@ -99,7 +104,10 @@ async fn mint_creates_a_guarded_user_that_an_intruder_can_only_identify() {
 async fn two_keys_per_user_and_the_user_stays_while_one_is_left() {
     let moto = Moto::start();
     let account = CanaryAccount::connect(&settings(&moto, "testing", "testing")).await;
-    let first = account.mint(&MintSpec { user_name: "data-etl-reader-stg".into(), guard: inline() }).await.unwrap();
+    let first = account
+        .mint(&MintSpec { user_name: "data-etl-reader-stg".into(), guard: inline(), boundary: BOUNDARY.into() })
+        .await
+        .unwrap();
     let second = account.add_key("data-etl-reader-stg").await.unwrap();
     assert_ne!(first.access_key_id, second.access_key_id);
     account.delete_key("data-etl-reader-stg", &first.access_key_id).await.unwrap();
@@ -113,8 +121,14 @@ async fn group_guard_creates_the_group_once() {
     let moto = Moto::start();
     let account = CanaryAccount::connect(&settings(&moto, "testing", "testing")).await;
     let guard = DenyGuard::Group { group_name: "service-accounts".into(), policy_name: "baseline".into() };
-    account.mint(&MintSpec { user_name: "ml-glue-worker-prod".into(), guard: guard.clone() }).await.unwrap();
-    account.mint(&MintSpec { user_name: "ml-glue-writer-prod".into(), guard }).await.unwrap();
+    account
+        .mint(&MintSpec { user_name: "ml-glue-worker-prod".into(), guard: guard.clone(), boundary: BOUNDARY.into() })
+        .await
+        .unwrap();
+    account
+        .mint(&MintSpec { user_name: "ml-glue-writer-prod".into(), guard, boundary: BOUNDARY.into() })
+        .await
+        .unwrap();
     let (ok, out, err) =
         aws_cli(&moto.endpoint, "testing", "testing", &["iam", "get-group", "--group-name", "service-accounts"]);
     assert!(ok, "{err}");
@@ -141,7 +155,10 @@ async fn a_mint_that_fails_half_way_leaves_nothing_behind() {
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"iam:CreateAccessKey","Resource":"*"}]}"#,
     );
     let account = CanaryAccount::connect(&settings(&moto, &limited.0, &limited.1)).await;
-    let err = account.mint(&MintSpec { user_name: "web-ecr-uploader-live".into(), guard: inline() }).await.unwrap_err();
+    let err = account
+        .mint(&MintSpec { user_name: "web-ecr-uploader-live".into(), guard: inline(), boundary: BOUNDARY.into() })
+        .await
+        .unwrap_err();
     assert!(matches!(err, AwsError::AccessDenied { op: "iam:CreateAccessKey", .. }), "{err:?}");
     assert!(err.to_string().contains("iam:CreateAccessKey"), "{err}");
     let (ok, out, err) = aws_cli(&moto.endpoint, &admin.0, &admin.1, &["iam", "list-users"]);
@@ -158,7 +175,10 @@ async fn an_unreachable_endpoint_is_named() {
         ..AwsSettings::default()
     };
     let account = CanaryAccount::connect(&settings).await;
-    let err = account.mint(&MintSpec { user_name: "ops-backup-sync-dr".into(), guard: inline() }).await.unwrap_err();
+    let err = account
+        .mint(&MintSpec { user_name: "ops-backup-sync-dr".into(), guard: inline(), boundary: BOUNDARY.into() })
+        .await
+        .unwrap_err();
     assert!(matches!(err, AwsError::Unreachable { .. }), "{err:?}");
     assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
 }
@@ -167,7 +187,10 @@ async fn an_unreachable_endpoint_is_named() {
 async fn telltale_names_are_refused_before_any_call() {
     let settings = AwsSettings { endpoint: Some("http://127.0.0.1:9".into()), ..AwsSettings::default() };
     let account = CanaryAccount::connect(&settings).await;
-    let err = account.mint(&MintSpec { user_name: "honeytoken-1".into(), guard: inline() }).await.unwrap_err();
+    let err = account
+        .mint(&MintSpec { user_name: "honeytoken-1".into(), guard: inline(), boundary: BOUNDARY.into() })
+        .await
+        .unwrap_err();
     assert!(matches!(err, AwsError::Refused(_)), "{err:?}");
 }
 
@@ -180,7 +203,8 @@ async fn a_quarantined_user_is_still_deleted() {
     let moto = Moto::start();
     let account = CanaryAccount::connect(&settings(&moto, "testing", "testing")).await;
     let user = "billing-export-sync-prod";
-    let key = account.mint(&MintSpec { user_name: user.into(), guard: inline() }).await.unwrap();
+    let key =
+        account.mint(&MintSpec { user_name: user.into(), guard: inline(), boundary: BOUNDARY.into() }).await.unwrap();
     // moto's server holds no AWS-managed policies unless told to: the same
     // policy, as a managed policy of the account, blocks DeleteUser alike.
     let quarantine = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
@@ -209,4 +233,26 @@ async fn a_quarantined_user_is_still_deleted() {
     assert!(account.delete_user_if_unused(user).await.unwrap());
     let (ok, _, err) = aws_cli(&moto.endpoint, "testing", "testing", &["iam", "get-user", "--user-name", user]);
     assert!(!ok && err.contains("NoSuchEntity"), "the user is gone: {err}");
+}
+
+/// Every honey user gets the deny-all boundary: minting under a boundary
+/// policy that allows anything is refused before any user is created.
+#[tokio::test]
+async fn a_boundary_that_allows_anything_stops_minting() {
+    let moto = Moto::start();
+    let account = CanaryAccount::connect(&settings(&moto, "testing", "testing")).await;
+    let (ok, _, err) = aws_cli(
+        &moto.endpoint,
+        "testing",
+        "testing",
+        &["iam", "create-policy", "--policy-name", BOUNDARY, "--policy-document", ALLOW_ALL],
+    );
+    assert!(ok, "{err}");
+    let err = account
+        .mint(&MintSpec { user_name: "ops-report-sync-prod".into(), guard: inline(), boundary: BOUNDARY.into() })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AwsError::Refused(_)) && err.to_string().contains("allows something"), "{err}");
+    let (ok, out, _) = aws_cli(&moto.endpoint, "testing", "testing", &["iam", "list-users"]);
+    assert!(ok && !out.contains("ops-report-sync-prod"), "{out}");
 }

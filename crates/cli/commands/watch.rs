@@ -69,6 +69,9 @@ pub async fn run(app: &App, cmd: WatchCommand) -> Result<ExitCode> {
             for s in &source.subscriptions {
                 eprintln!("action needed: {s}");
             }
+            if let Some(d) = &source.dead_letters {
+                eprintln!("action needed: {d}");
+            }
             if !source.failed.is_empty() {
                 for f in &source.failed {
                     eprintln!("error: cannot read {f}; its message stays in the queue for a retry (and goes to the dead-letter queue after repeated failures)");

@@ -210,7 +210,13 @@ impl Ops {
             }
         }
         if let Some(name) = name {
-            return Ok(account.mint(&MintSpec { user_name: name.to_string(), guard: self.guard() }).await?);
+            return Ok(account
+                .mint(&MintSpec {
+                    user_name: name.to_string(),
+                    guard: self.guard(),
+                    boundary: self.config.mint.boundary_name.clone(),
+                })
+                .await?);
         }
         // A generated name can collide with an existing user; draw again a few times.
         let mut last = None;
@@ -225,7 +231,12 @@ impl Ops {
             if taken {
                 continue;
             }
-            match account.mint(&MintSpec { user_name: candidate, guard: self.guard() }).await {
+            let spec = MintSpec {
+                user_name: candidate,
+                guard: self.guard(),
+                boundary: self.config.mint.boundary_name.clone(),
+            };
+            match account.mint(&spec).await {
                 Err(e @ AwsError::AlreadyExists { .. }) => last = Some(e),
                 other => return Ok(other?),
             }

@@ -30,14 +30,43 @@ pub struct SqsSource {
     pub failed: Vec<String>,
     /// SNS subscriptions waiting for a person to confirm them.
     pub subscriptions: Vec<String>,
+    /// The dead-letter queue, where SQS moves a message received
+    /// `MAX_RECEIVES` times without being deleted.
+    dead_letters_url: Option<String>,
+    dead_letters_seen: u64,
+    dead_letters_checked: Option<std::time::Instant>,
+    /// Whether a message failed in the last pass: SQS may move it to the
+    /// dead-letter queue on the next receive, so the next pass looks too.
+    failed_last_pass: bool,
+    /// What the dead-letter queue holds, once it holds something new.
+    pub dead_letters: Option<String>,
 }
+
+/// How often a watcher looks into its dead-letter queue (besides right
+/// after a message failed).
+const DEAD_LETTER_CHECK: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl SqsSource {
     /// Resolves the queue (name or URL). `wait_seconds` is the long-poll wait.
     pub async fn connect(ops: &Ops, queue: &str, wait_seconds: i32) -> Result<SqsSource> {
         let account = ops.canary_account().await;
         let queue_url = account.queue_url(queue).await?;
+        let dead_letters_url = match account.dead_letter_queue_url(queue).await {
+            Ok(url) => url,
+            Err(e) => {
+                tracing::warn!(queue = %queue, error = %e, "cannot look up the dead-letter queue; messages moved there will not be reported");
+                None
+            }
+        };
+        if dead_letters_url.is_none() {
+            tracing::warn!(queue = %queue, "the queue has no dead-letter queue; `honeytrail aws bootstrap` adds one");
+        }
         Ok(SqsSource {
+            dead_letters_url,
+            dead_letters_seen: 0,
+            dead_letters_checked: None,
+            failed_last_pass: false,
+            dead_letters: None,
             account,
             queue: queue.to_string(),
             queue_url,
@@ -61,6 +90,7 @@ impl Source for SqsSource {
         let detector = Detector::new(build_index(sink.store()).await?);
         let batch = self.account.receive(&self.queue_url, self.wait_seconds).await?;
         let any = !batch.is_empty();
+        let mut failed_this_pass = false;
         for m in batch {
             self.messages += 1;
             match classify(&m.body) {
@@ -111,8 +141,12 @@ impl Source for SqsSource {
                                 // to retry, and moved to its dead-letter
                                 // queue after the redrive policy's receives.
                                 tracing::error!(object = %printable(&format!("s3://{bucket}/{key}")), error = %e, "cannot read a log file; the message stays for a retry");
-                                self.failed.push(format!("s3://{bucket}/{key}: {e}"));
+                                let failure = format!("s3://{bucket}/{key}: {e}");
+                                if !self.failed.contains(&failure) {
+                                    self.failed.push(failure);
+                                }
                                 failed = true;
+                                failed_this_pass = true;
                                 continue;
                             }
                         };
@@ -127,6 +161,41 @@ impl Source for SqsSource {
             }
             self.account.delete_message(&self.queue_url, &m.receipt_handle).await?;
         }
+        let due = failed_this_pass || self.failed_last_pass;
+        self.failed_last_pass = failed_this_pass;
+        self.check_dead_letters(sink, due).await?;
         Ok(any)
+    }
+}
+
+impl SqsSource {
+    /// Reports messages newly moved to the dead-letter queue: log, audit
+    /// (`sqs.dead_letters`) and [`SqsSource::dead_letters`] for the CLI.
+    async fn check_dead_letters(&mut self, sink: &mut Sink, due: bool) -> Result<()> {
+        let Some(url) = &self.dead_letters_url else { return Ok(()) };
+        if !due && self.dead_letters_checked.is_some_and(|t| t.elapsed() < DEAD_LETTER_CHECK) {
+            return Ok(());
+        }
+        self.dead_letters_checked = Some(std::time::Instant::now());
+        let depth = match self.account.queue_depth(url).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(queue = %url, error = %e, "cannot read the dead-letter queue's depth");
+                return Ok(());
+            }
+        };
+        if depth > self.dead_letters_seen {
+            let detail = format!(
+                "{depth} message(s) in the dead-letter queue {url}: notifications whose log files could not be read after {} tries, so their events may be missing. Read them with `aws sqs receive-message --queue-url {url}`, fix the cause (permissions, KMS, a deleted object), then move them back with `aws sqs start-message-move-task --source-arn <the dead-letter queue's ARN>`",
+                honeytrail_aws::bootstrap::MAX_RECEIVES
+            );
+            tracing::error!(queue = %self.queue, dead_letters = depth, "messages were moved to the dead-letter queue");
+            sink.store()
+                .audit("honeytrail", "sqs.dead_letters", &format!("sqs:{}", self.queue), Some(&detail), None)
+                .await?;
+            self.dead_letters = Some(detail);
+        }
+        self.dead_letters_seen = depth;
+        Ok(())
     }
 }

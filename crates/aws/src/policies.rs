@@ -1,0 +1,212 @@
+//! The IAM policies of honeytrail's three jobs in the canary account, made
+//! from the names bootstrap uses, so what `docs/aws.md` shows, what
+//! `honeytrail aws policy` prints and what bootstrap creates cannot drift.
+//!
+//! - **bootstrap**: sets up and repairs the detection plumbing; run rarely,
+//!   by a person.
+//! - **mint**: creates and retires honey users and keys, and only users that
+//!   carry the deny-all permissions boundary; it cannot remove the boundary,
+//!   change the boundary policy, touch roles, or reach the trail, the rules,
+//!   the bucket or the queues.
+//! - **ingest**: reads the queues and the log bucket and asks IAM when a key
+//!   was last used; nothing else.
+//!
+//! Both runtime policies end with an explicit Deny of everything that could
+//! blind detection (stopping or changing the trail, the rules, the bucket's
+//! notifications, the queues), which holds even if someone attaches a broader
+//! policy to the same role later.
+
+use serde_json::{json, Value};
+
+use crate::bootstrap::{dead_letter_queue, exposure_rule, partition, BootstrapConfig};
+
+/// The three jobs, and the boundary every honey user carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    Bootstrap,
+    Mint,
+    Ingest,
+    Boundary,
+}
+
+impl Job {
+    pub const ALL: [Job; 4] = [Job::Bootstrap, Job::Mint, Job::Ingest, Job::Boundary];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Job::Bootstrap => "bootstrap",
+            Job::Mint => "mint",
+            Job::Ingest => "ingest",
+            Job::Boundary => "boundary",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Job> {
+        Job::ALL.into_iter().find(|j| j.name() == name)
+    }
+
+    /// The policy document for these names.
+    pub fn policy(self, c: &BootstrapConfig) -> Value {
+        match self {
+            Job::Bootstrap => bootstrap(c),
+            Job::Mint => mint(c),
+            Job::Ingest => ingest(c),
+            Job::Boundary => serde_json::from_str(crate::DENY_ALL_POLICY).unwrap_or_default(),
+        }
+    }
+}
+
+struct Arns<'a> {
+    c: &'a BootstrapConfig,
+    p: &'static str,
+}
+
+impl Arns<'_> {
+    fn iam(&self, what: &str) -> String {
+        format!("arn:{}:iam::{}:{what}", self.p, self.c.account)
+    }
+    fn boundary(&self) -> String {
+        self.iam(&format!("policy/{}", self.c.boundary))
+    }
+    fn users(&self) -> String {
+        self.iam("user/*")
+    }
+    fn bucket(&self) -> String {
+        format!("arn:{}:s3:::{}", self.p, self.c.bucket)
+    }
+    fn queue(&self, name: &str) -> String {
+        format!("arn:{}:sqs:{}:{}:{name}", self.p, self.c.region, self.c.account)
+    }
+    fn queues(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for q in [&self.c.notifications_queue, &self.c.events_queue] {
+            out.push(self.queue(q));
+            out.push(self.queue(&dead_letter_queue(q)));
+        }
+        out
+    }
+    fn trail(&self) -> String {
+        format!("arn:{}:cloudtrail:{}:{}:trail/{}", self.p, self.c.region, self.c.account, self.c.trail)
+    }
+    /// Both rules, in every region.
+    fn rules(&self) -> Vec<String> {
+        [&self.c.rule, &exposure_rule(self.c)]
+            .iter()
+            .map(|r| format!("arn:{}:events:*:{}:rule/{r}", self.p, self.c.account))
+            .collect()
+    }
+    fn home_bus(&self) -> String {
+        format!("arn:{}:events:{}:{}:event-bus/default", self.p, self.c.region, self.c.account)
+    }
+    fn forwarder(&self) -> String {
+        self.iam(&format!("role/{}", self.c.forwarder_role))
+    }
+    fn group(&self) -> String {
+        self.iam(&format!("group/{}", self.c.deny_group))
+    }
+}
+
+fn allow(sid: &str, actions: &[&str], resources: Value) -> Value {
+    json!({"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources})
+}
+
+/// What no runtime identity may do: anything that would blind detection or
+/// hand out a role. Explicit, so it holds even if a broader policy is
+/// attached to the same role later.
+fn never_blind_detection() -> Value {
+    json!({"Sid": "NeverBlindDetection", "Effect": "Deny",
+        "Action": ["cloudtrail:StopLogging", "cloudtrail:DeleteTrail", "cloudtrail:UpdateTrail",
+                   "cloudtrail:PutEventSelectors", "cloudtrail:PutInsightSelectors",
+                   "events:DisableRule", "events:DeleteRule", "events:PutRule", "events:PutTargets", "events:RemoveTargets",
+                   "s3:PutBucketNotification", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:PutLifecycleConfiguration",
+                   "s3:DeleteObject", "s3:DeleteBucket",
+                   "sqs:SetQueueAttributes", "sqs:DeleteQueue", "sqs:PurgeQueue", "sqs:RemovePermission", "sqs:AddPermission",
+                   "iam:CreateRole", "iam:DeleteRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:AttachRolePolicy",
+                   "iam:UpdateAssumeRolePolicy", "iam:PassRole"],
+        "Resource": "*"})
+}
+
+/// What the mint identity may never do to the boundary that keeps honey
+/// users powerless, nor to get around it.
+fn keep_the_boundary() -> Value {
+    json!({"Sid": "KeepTheBoundary", "Effect": "Deny",
+        "Action": ["iam:DeleteUserPermissionsBoundary", "iam:PutUserPermissionsBoundary",
+                   "iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion",
+                   "iam:SetDefaultPolicyVersion", "iam:AttachUserPolicy", "iam:AttachGroupPolicy",
+                   "iam:CreateLoginProfile", "iam:UpdateLoginProfile"],
+        "Resource": "*"})
+}
+
+fn mint(c: &BootstrapConfig) -> Value {
+    let a = Arns { c, p: partition(&c.region) };
+    let bounded = json!({"StringEquals": {"iam:PermissionsBoundary": a.boundary()}});
+    json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "CreateOnlyBoundedUsers", "Effect": "Allow", "Action": ["iam:CreateUser"],
+         "Resource": a.users(), "Condition": bounded},
+        {"Sid": "PoliciesOnlyOnBoundedUsers", "Effect": "Allow",
+         "Action": ["iam:PutUserPolicy", "iam:DeleteUserPolicy", "iam:DetachUserPolicy"],
+         "Resource": a.users(), "Condition": bounded},
+        allow("HoneyKeys", &["iam:GetUser", "iam:DeleteUser", "iam:CreateAccessKey", "iam:DeleteAccessKey",
+            "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:ListUserPolicies", "iam:ListGroupsForUser",
+            "iam:ListAttachedUserPolicies", "iam:DeleteLoginProfile", "iam:ListMFADevices", "iam:DeactivateMFADevice",
+            "iam:ListSigningCertificates", "iam:DeleteSigningCertificate", "iam:ListSSHPublicKeys",
+            "iam:DeleteSSHPublicKey", "iam:ListServiceSpecificCredentials", "iam:DeleteServiceSpecificCredential"],
+            json!(a.users())),
+        allow("TheGuardGroupOnly", &["iam:GetGroup", "iam:CreateGroup", "iam:PutGroupPolicy", "iam:AddUserToGroup",
+            "iam:RemoveUserFromGroup"], json!(a.group())),
+        allow("ReadTheBoundary", &["iam:GetPolicy", "iam:GetPolicyVersion"], json!(a.boundary())),
+        keep_the_boundary(),
+        never_blind_detection(),
+    ]})
+}
+
+fn ingest(c: &BootstrapConfig) -> Value {
+    let a = Arns { c, p: partition(&c.region) };
+    json!({"Version": "2012-10-17", "Statement": [
+        allow("ReadTheQueues", &["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage",
+            "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"], json!(a.queues())),
+        allow("ListTheLogBucket", &["s3:ListBucket"], json!(a.bucket())),
+        allow("ReadTheLogFiles", &["s3:GetObject"], json!(format!("{}/AWSLogs/{}/*", a.bucket(), c.account))),
+        allow("SafetyNet", &["iam:GetAccessKeyLastUsed"], json!(a.users())),
+        never_blind_detection(),
+    ]})
+}
+
+fn bootstrap(c: &BootstrapConfig) -> Value {
+    let a = Arns { c, p: partition(&c.region) };
+    json!({"Version": "2012-10-17", "Statement": [
+        allow("Identity", &["sts:GetCallerIdentity", "ec2:DescribeRegions", "cloudtrail:DescribeTrails"], json!("*")),
+        allow("LogBucket", &["s3:CreateBucket", "s3:ListBucket", "s3:GetBucketPolicy", "s3:PutBucketPolicy",
+            "s3:GetBucketNotification", "s3:PutBucketNotification"], json!(a.bucket())),
+        allow("Queues", &["sqs:CreateQueue", "sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SetQueueAttributes"],
+            json!(a.queues())),
+        allow("Trail", &["cloudtrail:CreateTrail", "cloudtrail:UpdateTrail", "cloudtrail:GetTrailStatus",
+            "cloudtrail:GetEventSelectors", "cloudtrail:PutEventSelectors", "cloudtrail:StartLogging"], json!(a.trail())),
+        allow("Rules", &["events:PutRule", "events:DescribeRule", "events:PutTargets", "events:ListTargetsByRule"],
+            json!(a.rules())),
+        allow("ForwardingRole", &["iam:CreateRole", "iam:GetRole", "iam:PutRolePolicy", "iam:GetRolePolicy",
+            "iam:UpdateAssumeRolePolicy"], json!(a.forwarder())),
+        {"Sid": "PassOnlyTheForwardingRole", "Effect": "Allow", "Action": "iam:PassRole", "Resource": a.forwarder(),
+         "Condition": {"StringEquals": {"iam:PassedToService": "events.amazonaws.com"}}},
+        allow("GuardGroup", &["iam:GetGroup", "iam:CreateGroup", "iam:GetGroupPolicy", "iam:PutGroupPolicy"],
+            json!(a.group())),
+        allow("Boundary", &["iam:GetPolicy", "iam:GetPolicyVersion", "iam:CreatePolicy", "iam:CreatePolicyVersion",
+            "iam:ListPolicyVersions", "iam:DeletePolicyVersion"], json!(a.boundary())),
+    ]})
+}
+
+/// The policy the forwarding role carries: put events on the home bus only.
+pub fn forwarder_policy(c: &BootstrapConfig) -> Value {
+    let a = Arns { c, p: partition(&c.region) };
+    json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "events:PutEvents", "Resource": a.home_bus()}
+    ]})
+}
+
+/// Who may assume the forwarding role: EventBridge, for this account's rules.
+pub fn forwarder_trust(c: &BootstrapConfig) -> Value {
+    json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sts:AssumeRole",
+         "Condition": {"StringEquals": {"aws:SourceAccount": c.account}}}
+    ]})
+}

@@ -1,0 +1,512 @@
+//! The IAM policies of bootstrap, mint and ingest: valid, the same as in
+//! `docs/policies/`, sufficient for each job and nothing more.
+//!
+//! Two checks, because neither alone is the real thing:
+//! - an evaluator of IAM's documented logic (explicit Deny wins, then an
+//!   Allow whose Action, Resource and Condition all match; a condition on a
+//!   key the request does not carry does not match), run on the exact ARNs
+//!   and condition keys of the requests honeytrail makes and of an attacker's;
+//! - moto's server with IAM enforcement on, where each job runs for real as
+//!   an identity holding only its policy. moto checks actions for every
+//!   service but resources only for S3 and existing SQS queues, and ignores
+//!   conditions, so there the IAM, CloudTrail, EventBridge, EC2, STS and SQS
+//!   resources are widened to `*` (documented in docs/aws.md).
+
+use honeytrail_aws::bootstrap::{BootstrapConfig, Item, Status};
+use honeytrail_aws::policies::Job;
+use honeytrail_aws::{AwsSettings, CanaryAccount, DenyGuard, MintSpec};
+use honeytrail_core::Secret;
+use honeytrail_testkit::{aws_cli, Moto};
+use serde_json::{json, Value};
+
+fn config(account: &str) -> BootstrapConfig {
+    BootstrapConfig {
+        account: account.into(),
+        region: "us-east-1".into(),
+        bucket: format!("cloudtrail-{account}-us-east-1"),
+        trail: "account-trail".into(),
+        notifications_queue: "cloudtrail-log-files".into(),
+        events_queue: "cloudtrail-api-calls".into(),
+        rule: "cloudtrail-api-calls".into(),
+        deny_group: "service-accounts".into(),
+        deny_policy: "baseline".into(),
+        boundary: "baseline-boundary".into(),
+        regions: vec!["eu-west-1".into(), "us-east-1".into()],
+        forwarder_role: "cloudtrail-api-calls-forwarder".into(),
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+enum Decision {
+    Allow,
+    ImplicitDeny,
+    ExplicitDeny,
+}
+
+fn glob(pattern: &str, text: &str, fold_case: bool) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = if fold_case {
+        (pattern.to_lowercase().chars().collect(), text.to_lowercase().chars().collect())
+    } else {
+        (pattern.chars().collect(), text.chars().collect())
+    };
+    fn go(p: &[char], t: &[char]) -> bool {
+        match p.first() {
+            None => t.is_empty(),
+            Some('*') => (0..=t.len()).any(|i| go(&p[1..], &t[i..])),
+            Some('?') => !t.is_empty() && go(&p[1..], &t[1..]),
+            Some(c) => t.first() == Some(c) && go(&p[1..], &t[1..]),
+        }
+    }
+    go(&p, &t)
+}
+
+fn values(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn condition_matches(condition: &Value, context: &[(&str, &str)]) -> bool {
+    let Some(operators) = condition.as_object() else { return true };
+    operators.iter().all(|(operator, keys)| {
+        keys.as_object().unwrap().iter().all(|(key, expected)| {
+            let actual = context.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| *v);
+            let expected = values(expected);
+            match (operator.as_str(), actual) {
+                ("StringEquals" | "ArnEquals", Some(a)) => expected.iter().any(|e| e == a),
+                ("StringLike" | "ArnLike", Some(a)) => expected.iter().any(|e| glob(e, a, false)),
+                ("StringNotEquals", Some(a)) => expected.iter().all(|e| e != a),
+                ("StringNotEquals", None) => true,
+                (_, None) => false,
+                (other, _) => panic!("the evaluator does not know the operator {other}"),
+            }
+        })
+    })
+}
+
+/// IAM's evaluation of one identity policy for one request.
+fn evaluate(policy: &Value, action: &str, resource: &str, context: &[(&str, &str)]) -> Decision {
+    let mut allowed = false;
+    for s in policy["Statement"].as_array().unwrap() {
+        let action_matches = match (s.get("Action"), s.get("NotAction")) {
+            (Some(a), _) => values(a).iter().any(|p| glob(p, action, true)),
+            (None, Some(n)) => !values(n).iter().any(|p| glob(p, action, true)),
+            _ => false,
+        };
+        let resource_matches = match (s.get("Resource"), s.get("NotResource")) {
+            (Some(r), _) => values(r).iter().any(|p| glob(p, resource, false)),
+            (None, Some(n)) => !values(n).iter().any(|p| glob(p, resource, false)),
+            _ => false,
+        };
+        let applies = action_matches
+            && resource_matches
+            && s.get("Condition").map(|c| condition_matches(c, context)).unwrap_or(true);
+        if applies && s["Effect"] == "Deny" {
+            return Decision::ExplicitDeny;
+        }
+        allowed |= applies && s["Effect"] == "Allow";
+    }
+    if allowed {
+        Decision::Allow
+    } else {
+        Decision::ImplicitDeny
+    }
+}
+
+const A: &str = "123456789012";
+const BOUNDARY: &str = "arn:aws:iam::123456789012:policy/baseline-boundary";
+
+fn user(name: &str) -> String {
+    format!("arn:aws:iam::{A}:user/{name}")
+}
+
+#[test]
+fn the_evaluator_follows_iams_rules() {
+    let p = json!({"Statement": [
+        {"Effect": "Allow", "Action": "s3:Get*", "Resource": "arn:aws:s3:::b/*"},
+        {"Effect": "Deny", "Action": "s3:GetObjectAcl", "Resource": "*"},
+        {"Effect": "Allow", "Action": "iam:CreateUser", "Resource": "*", "Condition": {"StringEquals": {"iam:PermissionsBoundary": "x"}}}
+    ]});
+    assert_eq!(evaluate(&p, "s3:GetObject", "arn:aws:s3:::b/k", &[]), Decision::Allow);
+    assert_eq!(evaluate(&p, "S3:getobject", "arn:aws:s3:::b/k", &[]), Decision::Allow, "actions ignore case");
+    assert_eq!(evaluate(&p, "s3:GetObject", "arn:aws:s3:::c/k", &[]), Decision::ImplicitDeny);
+    assert_eq!(evaluate(&p, "s3:GetObjectAcl", "arn:aws:s3:::b/k", &[]), Decision::ExplicitDeny);
+    assert_eq!(evaluate(&p, "iam:CreateUser", "u", &[]), Decision::ImplicitDeny, "an absent key never matches");
+    assert_eq!(evaluate(&p, "iam:CreateUser", "u", &[("iam:PermissionsBoundary", "x")]), Decision::Allow);
+}
+
+#[test]
+fn the_mint_policy_mints_and_retires_only_bounded_users() {
+    let p = Job::Mint.policy(&config(A));
+    let bounded = [("iam:PermissionsBoundary", BOUNDARY)];
+    let u = user("payments-s3-sync-prod");
+    // What mint and retire call, with the context IAM gives those calls.
+    for action in ["iam:CreateUser", "iam:PutUserPolicy", "iam:DeleteUserPolicy", "iam:DetachUserPolicy"] {
+        assert_eq!(evaluate(&p, action, &u, &bounded), Decision::Allow, "{action}");
+    }
+    for action in [
+        "iam:GetUser",
+        "iam:CreateAccessKey",
+        "iam:DeleteAccessKey",
+        "iam:ListAccessKeys",
+        "iam:ListUserPolicies",
+        "iam:ListGroupsForUser",
+        "iam:ListAttachedUserPolicies",
+        "iam:DeleteLoginProfile",
+        "iam:ListMFADevices",
+        "iam:DeactivateMFADevice",
+        "iam:ListSigningCertificates",
+        "iam:DeleteSigningCertificate",
+        "iam:ListSSHPublicKeys",
+        "iam:DeleteSSHPublicKey",
+        "iam:ListServiceSpecificCredentials",
+        "iam:DeleteServiceSpecificCredential",
+        "iam:DeleteUser",
+    ] {
+        assert_eq!(evaluate(&p, action, &u, &bounded), Decision::Allow, "{action}");
+    }
+    let group = format!("arn:aws:iam::{A}:group/service-accounts");
+    for action in
+        ["iam:GetGroup", "iam:CreateGroup", "iam:PutGroupPolicy", "iam:AddUserToGroup", "iam:RemoveUserFromGroup"]
+    {
+        assert_eq!(evaluate(&p, action, &group, &[]), Decision::Allow, "{action}");
+    }
+    for action in ["iam:GetPolicy", "iam:GetPolicyVersion"] {
+        assert_eq!(evaluate(&p, action, BOUNDARY, &[]), Decision::Allow, "{action}");
+    }
+
+    // What whoever steals the mint identity's credentials tries.
+    let denied = |action: &str, resource: &str, context: &[(&str, &str)]| {
+        let d = evaluate(&p, action, resource, context);
+        assert_ne!(d, Decision::Allow, "{action} on {resource} with {context:?} must be denied");
+        d
+    };
+    denied("iam:CreateUser", &user("backdoor"), &[]);
+    denied(
+        "iam:CreateUser",
+        &user("backdoor"),
+        &[("iam:PermissionsBoundary", "arn:aws:iam::aws:policy/AdministratorAccess")],
+    );
+    denied("iam:PutUserPolicy", &user("ops-admin"), &[]);
+    denied(
+        "iam:PutUserPolicy",
+        &user("ops-admin"),
+        &[("iam:PermissionsBoundary", "arn:aws:iam::123456789012:policy/other")],
+    );
+    for action in ["iam:DeleteUserPermissionsBoundary", "iam:PutUserPermissionsBoundary"] {
+        assert_eq!(denied(action, &u, &bounded), Decision::ExplicitDeny, "{action}");
+    }
+    for action in ["iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion", "iam:DeletePolicy", "iam:CreatePolicy"] {
+        assert_eq!(denied(action, BOUNDARY, &[]), Decision::ExplicitDeny, "{action}");
+    }
+    denied("iam:AttachUserPolicy", &u, &bounded);
+    denied("iam:CreateLoginProfile", &u, &bounded);
+    denied("iam:AddUserToGroup", &format!("arn:aws:iam::{A}:group/Admins"), &[]);
+    denied("iam:PutGroupPolicy", &format!("arn:aws:iam::{A}:group/Admins"), &[]);
+    denied("iam:CreateRole", &format!("arn:aws:iam::{A}:role/x"), &[]);
+    denied("iam:PassRole", &format!("arn:aws:iam::{A}:role/x"), &[]);
+    denied("sts:AssumeRole", &format!("arn:aws:iam::{A}:role/x"), &[]);
+    for (action, resource) in blinding() {
+        assert_eq!(denied(action, &resource, &[]), Decision::ExplicitDeny, "{action}");
+    }
+}
+
+/// Calls that would blind detection, on the resources bootstrap made.
+fn blinding() -> Vec<(&'static str, String)> {
+    let trail = format!("arn:aws:cloudtrail:us-east-1:{A}:trail/account-trail");
+    let rule = format!("arn:aws:events:eu-west-1:{A}:rule/cloudtrail-api-calls");
+    let queue = format!("arn:aws:sqs:us-east-1:{A}:cloudtrail-api-calls");
+    let bucket = format!("arn:aws:s3:::cloudtrail-{A}-us-east-1");
+    vec![
+        ("cloudtrail:StopLogging", trail.clone()),
+        ("cloudtrail:UpdateTrail", trail.clone()),
+        ("cloudtrail:DeleteTrail", trail.clone()),
+        ("cloudtrail:PutEventSelectors", trail),
+        ("events:DisableRule", rule.clone()),
+        ("events:PutRule", rule.clone()),
+        ("events:RemoveTargets", rule.clone()),
+        ("events:DeleteRule", rule),
+        ("sqs:SetQueueAttributes", queue.clone()),
+        ("sqs:PurgeQueue", queue.clone()),
+        ("sqs:DeleteQueue", queue),
+        ("s3:PutBucketNotification", bucket.clone()),
+        ("s3:PutBucketPolicy", bucket.clone()),
+        ("s3:DeleteObject", format!("{bucket}/AWSLogs/{A}/CloudTrail/x.json.gz")),
+    ]
+}
+
+#[test]
+fn the_ingest_policy_reads_the_queues_and_logs_and_nothing_else() {
+    let p = Job::Ingest.policy(&config(A));
+    let queue = format!("arn:aws:sqs:us-east-1:{A}:cloudtrail-log-files");
+    for action in ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"] {
+        assert_eq!(evaluate(&p, action, &queue, &[]), Decision::Allow, "{action}");
+    }
+    let dead_letters = format!("arn:aws:sqs:us-east-1:{A}:cloudtrail-api-calls-dead-letters");
+    assert_eq!(evaluate(&p, "sqs:GetQueueAttributes", &dead_letters, &[]), Decision::Allow);
+    let log = format!("arn:aws:s3:::cloudtrail-{A}-us-east-1/AWSLogs/{A}/CloudTrail/us-east-1/2026/12/02/f.json.gz");
+    assert_eq!(evaluate(&p, "s3:GetObject", &log, &[]), Decision::Allow);
+    assert_eq!(evaluate(&p, "s3:ListBucket", &format!("arn:aws:s3:::cloudtrail-{A}-us-east-1"), &[]), Decision::Allow);
+    assert_eq!(evaluate(&p, "iam:GetAccessKeyLastUsed", &user("payments-s3-sync-prod"), &[]), Decision::Allow);
+
+    for (action, resource) in [
+        ("s3:GetObject", "arn:aws:s3:::customer-data/export.csv".to_string()),
+        ("sqs:ReceiveMessage", format!("arn:aws:sqs:us-east-1:{A}:payments-jobs")),
+        ("sqs:SendMessage", queue.clone()),
+        ("iam:CreateUser", user("backdoor")),
+        ("iam:CreateAccessKey", user("ops-admin")),
+        ("iam:PutUserPolicy", user("ops-admin")),
+        ("sts:AssumeRole", format!("arn:aws:iam::{A}:role/x")),
+    ] {
+        assert_ne!(evaluate(&p, action, &resource, &[]), Decision::Allow, "{action} on {resource}");
+    }
+    for (action, resource) in blinding() {
+        assert_eq!(evaluate(&p, action, &resource, &[]), Decision::ExplicitDeny, "{action}");
+    }
+}
+
+#[test]
+fn the_bootstrap_policy_covers_every_item_in_every_region() {
+    let c = config(A);
+    let p = Job::Bootstrap.policy(&c);
+    let bucket = format!("arn:aws:s3:::{}", c.bucket);
+    let trail = format!("arn:aws:cloudtrail:us-east-1:{A}:trail/account-trail");
+    let mut wanted: Vec<(&str, String)> = vec![
+        ("sts:GetCallerIdentity", "*".into()),
+        ("ec2:DescribeRegions", "*".into()),
+        ("cloudtrail:DescribeTrails", "*".into()),
+        ("s3:CreateBucket", bucket.clone()),
+        ("s3:ListBucket", bucket.clone()),
+        ("s3:GetBucketPolicy", bucket.clone()),
+        ("s3:PutBucketPolicy", bucket.clone()),
+        ("s3:GetBucketNotification", bucket.clone()),
+        ("s3:PutBucketNotification", bucket),
+        ("cloudtrail:CreateTrail", trail.clone()),
+        ("cloudtrail:UpdateTrail", trail.clone()),
+        ("cloudtrail:PutEventSelectors", trail.clone()),
+        ("cloudtrail:GetEventSelectors", trail.clone()),
+        ("cloudtrail:GetTrailStatus", trail.clone()),
+        ("cloudtrail:StartLogging", trail),
+        ("iam:CreateRole", format!("arn:aws:iam::{A}:role/cloudtrail-api-calls-forwarder")),
+        ("iam:PutRolePolicy", format!("arn:aws:iam::{A}:role/cloudtrail-api-calls-forwarder")),
+        ("iam:CreatePolicy", BOUNDARY.into()),
+        ("iam:CreatePolicyVersion", BOUNDARY.into()),
+        ("iam:PutGroupPolicy", format!("arn:aws:iam::{A}:group/service-accounts")),
+    ];
+    for q in ["cloudtrail-log-files", "cloudtrail-api-calls", "cloudtrail-log-files-dead-letters"] {
+        for action in ["sqs:CreateQueue", "sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SetQueueAttributes"] {
+            wanted.push((action, format!("arn:aws:sqs:us-east-1:{A}:{q}")));
+        }
+    }
+    for region in ["us-east-1", "eu-west-1", "ap-southeast-2"] {
+        for rule in ["cloudtrail-api-calls", "cloudtrail-api-calls-exposures"] {
+            for action in ["events:PutRule", "events:DescribeRule", "events:PutTargets", "events:ListTargetsByRule"] {
+                wanted.push((action, format!("arn:aws:events:{region}:{A}:rule/{rule}")));
+            }
+        }
+    }
+    for (action, resource) in &wanted {
+        assert_eq!(evaluate(&p, action, resource, &[]), Decision::Allow, "{action} on {resource}");
+    }
+    let role = format!("arn:aws:iam::{A}:role/cloudtrail-api-calls-forwarder");
+    assert_eq!(
+        evaluate(&p, "iam:PassRole", &role, &[("iam:PassedToService", "events.amazonaws.com")]),
+        Decision::Allow
+    );
+    assert_ne!(evaluate(&p, "iam:PassRole", &role, &[("iam:PassedToService", "ec2.amazonaws.com")]), Decision::Allow);
+    // Bootstrap makes the plumbing, not users, keys or other roles.
+    for (action, resource) in [
+        ("iam:CreateUser", user("x")),
+        ("iam:CreateAccessKey", user("x")),
+        ("iam:CreateRole", format!("arn:aws:iam::{A}:role/admin")),
+        ("iam:PassRole", format!("arn:aws:iam::{A}:role/admin")),
+        ("iam:CreatePolicy", format!("arn:aws:iam::{A}:policy/admin")),
+        ("s3:GetObject", format!("arn:aws:s3:::cloudtrail-{A}-us-east-1/AWSLogs/{A}/x")),
+        ("cloudtrail:StopLogging", format!("arn:aws:cloudtrail:us-east-1:{A}:trail/account-trail")),
+        ("cloudtrail:DeleteTrail", format!("arn:aws:cloudtrail:us-east-1:{A}:trail/account-trail")),
+    ] {
+        assert_ne!(evaluate(&p, action, &resource, &[]), Decision::Allow, "{action} on {resource}");
+    }
+}
+
+/// `docs/policies/*.json` are these policies with `${account_id}` for the
+/// account (Terraform's `templatefile` fills it in). Regenerate with
+/// `HONEYTRAIL_WRITE_POLICIES=1 cargo test -p honeytrail-aws --test policies`.
+#[test]
+fn the_documented_policies_are_the_ones_honeytrail_uses() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/policies");
+    let c = config("${account_id}");
+    for job in Job::ALL {
+        let text = serde_json::to_string_pretty(&job.policy(&c)).unwrap() + "\n";
+        let path = dir.join(format!("{}.json", job.name()));
+        if std::env::var_os("HONEYTRAIL_WRITE_POLICIES").is_some() {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &text).unwrap();
+        }
+        let documented = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(documented, text, "{} is stale: regenerate it (see this test's doc)", path.display());
+        let parsed: Value = serde_json::from_str(&documented).unwrap();
+        assert_eq!(parsed["Version"], "2012-10-17");
+        let size = serde_json::to_string(&job.policy(&config(A))).unwrap().len();
+        assert!(size < 6144, "{}: {size} characters, over IAM's managed-policy limit", job.name());
+        for s in parsed["Statement"].as_array().unwrap() {
+            assert!(s["Effect"] == "Allow" || s["Effect"] == "Deny", "{s}");
+            assert!(s.get("Action").is_some() && s.get("Resource").is_some(), "{s}");
+        }
+    }
+}
+
+/// moto checks resources only for S3 and for SQS queues that exist; for
+/// the rest it asks about `*`. This widens what it cannot check. moto also
+/// asks for `s3:HeadBucket` where AWS asks for `s3:ListBucket`.
+fn for_moto(policy: &Value) -> String {
+    let mut p = policy.clone();
+    for s in p["Statement"].as_array_mut().unwrap() {
+        let actions = values(&s["Action"]);
+        let s3_only = actions.iter().all(|a| a.starts_with("s3:"));
+        if s["Effect"] == "Allow" && !s3_only {
+            s["Resource"] = json!("*");
+        }
+        if actions.iter().any(|a| a == "s3:ListBucket") {
+            let mut with_head = actions.clone();
+            with_head.push("s3:HeadBucket".into());
+            s["Action"] = json!(with_head);
+        }
+    }
+    p.to_string()
+}
+
+fn settings(moto: &Moto, key: &(String, String)) -> AwsSettings {
+    AwsSettings {
+        endpoint: Some(moto.endpoint.clone()),
+        region: Some("us-east-1".into()),
+        profile: None,
+        static_credentials: Some((key.0.clone(), Secret::new(&key.1))),
+    }
+}
+
+fn identity(moto: &Moto, admin: &(String, String), name: &str, policy: &str) -> (String, String) {
+    let run = |args: &[&str]| {
+        let (ok, out, err) = aws_cli(&moto.endpoint, &admin.0, &admin.1, args);
+        assert!(ok, "{args:?}: {err}");
+        out
+    };
+    run(&["iam", "create-user", "--user-name", name]);
+    run(&["iam", "put-user-policy", "--user-name", name, "--policy-name", "job", "--policy-document", policy]);
+    let v: Value = serde_json::from_str(&run(&["iam", "create-access-key", "--user-name", name])).unwrap();
+    (v["AccessKey"]["AccessKeyId"].as_str().unwrap().into(), v["AccessKey"]["SecretAccessKey"].as_str().unwrap().into())
+}
+
+#[tokio::test]
+async fn with_iam_enforced_each_job_runs_on_its_own_policy_and_no_further() {
+    let moto = Moto::start();
+    moto.enforce_iam_after(4);
+    let admin = {
+        let boot = ("bootstrap".to_string(), "bootstrap".to_string());
+        identity(
+            &moto,
+            &boot,
+            "break-glass",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+        )
+    };
+    let c = config(A);
+    let bootstrapper = identity(&moto, &admin, "setup", &for_moto(&Job::Bootstrap.policy(&c)));
+    let minter = identity(&moto, &admin, "minter", &for_moto(&Job::Mint.policy(&c)));
+    let reader = identity(&moto, &admin, "reader", &for_moto(&Job::Ingest.policy(&c)));
+
+    // The ingest identity cannot even read most of the setup: verify says
+    // so item by item, and bootstrap changes nothing it cannot read.
+    let as_reader = CanaryAccount::connect(&settings(&moto, &reader)).await;
+    let before = as_reader.verify(&c).await.unwrap();
+    assert!(
+        before
+            .iter()
+            .any(|r| matches!(&r.status, Status::Unreadable(why) if why.contains("cloudtrail:DescribeTrails"))),
+        "{before:?}"
+    );
+    assert!(before.iter().all(|r| r.status != Status::Ok || r.item == Item::ForwarderRole), "{before:?}");
+    let (ok, out, _) = aws_cli(&moto.endpoint, &admin.0, &admin.1, &["s3api", "list-buckets"]);
+    assert!(ok && !out.contains(&c.bucket), "nothing was created: {out}");
+
+    // Bootstrap, on its own policy: everything, in both regions.
+    let as_bootstrap = CanaryAccount::connect(&settings(&moto, &bootstrapper)).await;
+    let made = as_bootstrap.bootstrap(&c, false).await.unwrap();
+    let after = as_bootstrap.verify(&c).await.unwrap();
+    assert!(after.iter().all(|r| r.status == Status::Ok), "{made:?}\n{after:?}");
+    let (ok, out, err) = aws_cli(
+        &moto.endpoint,
+        &admin.0,
+        &admin.1,
+        &["events", "describe-rule", "--name", "cloudtrail-api-calls-exposures", "--region", "eu-west-1"],
+    );
+    assert!(ok && out.contains("ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"), "{out}{err}");
+    // Only the regions asked for: none in us-west-2.
+    let (ok, _, err) = aws_cli(
+        &moto.endpoint,
+        &admin.0,
+        &admin.1,
+        &["events", "describe-rule", "--name", "cloudtrail-api-calls", "--region", "us-west-2"],
+    );
+    assert!(!ok && err.contains("ResourceNotFound"), "{err}");
+
+    // Mint and retire, on the mint policy: a guarded user under the boundary.
+    let as_minter = CanaryAccount::connect(&settings(&moto, &minter)).await;
+    let guard = DenyGuard::Group { group_name: "service-accounts".into(), policy_name: "baseline".into() };
+    let spec = MintSpec { user_name: "payments-s3-sync-prod".into(), guard, boundary: "baseline-boundary".into() };
+    let key = as_minter.mint(&spec).await.unwrap();
+    as_minter.delete_key(&spec.user_name, &key.access_key_id).await.unwrap();
+    assert!(as_minter.delete_user_if_unused(&spec.user_name).await.unwrap());
+    let minter_may_not = [
+        vec!["cloudtrail", "stop-logging", "--name", "account-trail"],
+        vec!["cloudtrail", "update-trail", "--name", "account-trail", "--no-is-multi-region-trail"],
+        vec!["events", "disable-rule", "--name", "cloudtrail-api-calls"],
+        vec!["iam", "create-role", "--role-name", "x", "--assume-role-policy-document", "{}"],
+        vec!["iam", "create-policy-version", "--policy-arn", BOUNDARY, "--policy-document", "{}", "--set-as-default"],
+        vec!["iam", "delete-user-permissions-boundary", "--user-name", "setup"],
+        vec!["sqs", "purge-queue", "--queue-url", "cloudtrail-api-calls"],
+    ];
+    for args in &minter_may_not {
+        let (ok, _, err) = aws_cli(&moto.endpoint, &minter.0, &minter.1, args);
+        assert!(!ok && err.contains("AccessDenied"), "{args:?} must be denied to the mint identity: {err}");
+    }
+
+    // Ingest: the queues and the log files, and nothing that changes anything.
+    let url = as_reader.queue_url("cloudtrail-log-files").await.unwrap();
+    as_reader.receive(&url, 0).await.unwrap();
+    let reader_may_not = [
+        vec!["iam", "create-user", "--user-name", "backdoor"],
+        vec!["events", "put-rule", "--name", "cloudtrail-api-calls", "--event-pattern", "{\"source\":[\"none\"]}"],
+        vec!["cloudtrail", "stop-logging", "--name", "account-trail"],
+        vec![
+            "s3api",
+            "put-bucket-notification-configuration",
+            "--bucket",
+            &c.bucket,
+            "--notification-configuration",
+            "{}",
+        ],
+    ];
+    for args in &reader_may_not {
+        let (ok, _, err) = aws_cli(&moto.endpoint, &reader.0, &reader.1, args);
+        assert!(!ok && err.contains("AccessDenied"), "{args:?} must be denied to the ingest identity: {err}");
+    }
+    // Another bucket's objects are out of reach; the log bucket's are not.
+    let admin_cli = |args: &[&str]| {
+        let (ok, _, err) = aws_cli(&moto.endpoint, &admin.0, &admin.1, args);
+        assert!(ok, "{args:?}: {err}");
+    };
+    let body = std::env::temp_dir().join(format!("ht-policies-{}", std::process::id()));
+    std::fs::write(&body, "{}").unwrap();
+    let body_arg = body.to_str().unwrap();
+    admin_cli(&["s3api", "create-bucket", "--bucket", "customer-data"]);
+    admin_cli(&["s3api", "put-object", "--bucket", "customer-data", "--key", "export.json", "--body", body_arg]);
+    let log = format!("AWSLogs/{A}/CloudTrail/us-east-1/2026/12/02/f.json");
+    admin_cli(&["s3api", "put-object", "--bucket", &c.bucket, "--key", &log, "--body", body_arg]);
+    std::fs::remove_file(&body).ok();
+    assert!(as_reader.get_object(&c.bucket, &log).await.is_ok());
+    let err = as_reader.get_object("customer-data", "export.json").await.unwrap_err();
+    assert!(matches!(err, honeytrail_aws::AwsError::AccessDenied { .. }), "another bucket: {err}");
+}
