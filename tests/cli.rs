@@ -238,13 +238,15 @@ fn render_merges_without_clobbering_and_records_the_placement() {
     let merged = std::fs::read_to_string(&creds).unwrap();
     assert!(merged.starts_with(real), "existing profiles untouched:\n{merged}");
     assert!(merged.contains(&format!("[prod]\naws_access_key_id = {KEY}\naws_secret_access_key = {SECRET}\n")));
-    let backups: Vec<_> = std::fs::read_dir(&aws_dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().contains("honeytrail-backup"))
-        .collect();
-    assert_eq!(backups.len(), 1);
-    assert_eq!(std::fs::read_to_string(backups[0].path()).unwrap(), real);
+    // Nothing beside the bait gives it away: the backup is in honeytrail's
+    // own data directory.
+    let beside: Vec<String> =
+        std::fs::read_dir(&aws_dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(beside, ["credentials"], "{beside:?}");
+    let said = out.stderr.lines().find(|l| l.contains("previous file kept as")).expect("the backup is named");
+    let backup = said.rsplit("previous file kept as ").next().unwrap().trim_end_matches(')');
+    assert!(backup.contains("/backups/"), "{said}");
+    assert_eq!(std::fs::read_to_string(backup).unwrap(), real);
 
     // Same profile again: refused, file unchanged.
     let out = env

@@ -20,6 +20,8 @@ pub mod incident;
 pub mod keyid;
 pub mod model;
 pub mod naming;
+#[cfg(unix)]
+pub mod place;
 pub mod record;
 pub mod route;
 pub mod secret;

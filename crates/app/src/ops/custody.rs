@@ -1,13 +1,12 @@
 //! The chain of custody and the moves of a secret: every hop recorded by a
 //! person, the secret shown, the bait rendered or written into a file.
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use honeytrail_core::access::Permission;
 use honeytrail_core::bait::{self, BaitInput, Format, Merged};
+use honeytrail_core::place::BaitFile;
 use honeytrail_core::{CustodyHop, Placement, Secret, Token};
 use honeytrail_store::NewHop;
 
@@ -131,9 +130,11 @@ impl Ops {
     }
 
     /// Writes bait into a file on this host: merged into what is there
-    /// without touching other entries (a backup is kept), written
-    /// atomically with the old file's mode (new files 0600), then the
-    /// custody hop and the placement are recorded.
+    /// without touching other entries (the old file is kept in
+    /// `<data_dir>/backups/`), written atomically with the old file's owner
+    /// and mode (new files 0600, owned like their directory), never through
+    /// a link another user planted; then the custody hop and the placement
+    /// are recorded.
     pub async fn render_into(&self, actor: &Actor, r: RenderInto) -> OpResult<Written> {
         actor.require(Permission::Respond)?;
         let format: Format = r.format.parse()?;
@@ -148,21 +149,17 @@ impl Ops {
             region: &region,
         };
         let path = std::path::absolute(&r.path).map_err(|e| file_error(&r.path, "resolve", e))?;
-        let existing = match std::fs::read_to_string(&path) {
-            Ok(text) => Some(text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(file_error(&path, "read", e)),
-        };
-        let Merged { content, replaced } = bait::merge(format, existing.as_deref().unwrap_or(""), &input, r.force)
+        // Opened without following links anyone else planted; the old
+        // content goes to honeytrail's own backups, never beside the bait.
+        let file = BaitFile::open(&path).map_err(|e| OpError::new(OpErrorKind::Invalid, "file", e.to_string()))?;
+        let Merged { content, replaced } = bait::merge(format, file.existing.as_deref().unwrap_or(""), &input, r.force)
             .map_err(|e| {
                 OpError::conflict("exists", format!("not writing {}: {e}", path.display()))
                     .with_cli_hint("--profile names another profile; --force replaces, keeping a backup")
             })?;
-        let backup = match &existing {
-            Some(text) => Some(write_backup(&path, text)?),
-            None => None,
-        };
-        write_atomically(&path, &content)?;
+        let backup = file
+            .replace(&content, &self.config.data_dir().join("backups"))
+            .map_err(|e| OpError::new(OpErrorKind::Invalid, "file", e.to_string()))?;
         let host = r.host.clone().unwrap_or_else(crate::context::hostname);
         let hop = NewHop {
             description: format!("written to {} on {host} by honeytrail render ({format})", path.display()),
@@ -192,44 +189,4 @@ impl Ops {
 
 fn file_error(path: &Path, what: &str, e: std::io::Error) -> OpError {
     OpError::new(OpErrorKind::Invalid, "file", format!("cannot {what} {}: {e}", path.display()))
-}
-
-fn write_backup(path: &Path, text: &str) -> OpResult<PathBuf> {
-    let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
-    let backup = PathBuf::from(format!("{}.honeytrail-backup-{stamp}", path.display()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&backup)
-        .map_err(|e| file_error(&backup, "create the backup", e))?;
-    f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| file_error(&backup, "write", e))?;
-    Ok(backup)
-}
-
-/// Replaces `path` with `content` via a temporary file and a rename, keeping
-/// the old file's permissions (new files are private: 0600).
-fn write_atomically(path: &Path, content: &str) -> OpResult<()> {
-    let dir = path.parent().ok_or_else(|| OpError::invalid(format!("{} has no parent directory", path.display())))?;
-    std::fs::create_dir_all(dir).map_err(|e| file_error(dir, "create", e))?;
-    let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o600);
-    let tmp = dir.join(format!(
-        ".{}.honeytrail-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("bait"),
-        std::process::id()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
-        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        f.write_all(content.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        if let Err(cleanup) = std::fs::remove_file(&tmp) {
-            tracing::warn!(path = %tmp.display(), error = %cleanup, "cannot remove a temporary file");
-        }
-        return Err(file_error(path, "write", e));
-    }
-    Ok(())
 }

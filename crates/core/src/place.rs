@@ -1,0 +1,432 @@
+//! Writing bait into a file that someone else may control, safely.
+//!
+//! Bait goes into users' home directories, which those users control, often
+//! by a process running as root. A planted link (`~/.aws` → `/etc`,
+//! `credentials` → `/etc/shadow`, a hard link to another file) must never
+//! make honeytrail read, overwrite or chown another file. So:
+//!
+//! - every path component is opened relative to its parent's handle with
+//!   `O_NOFOLLOW`; a symbolic link is followed only when it belongs to root
+//!   or to the user honeytrail runs as (a link someone else planted is
+//!   refused, like the kernel's `protected_symlinks`), and its target is
+//!   walked the same way;
+//! - the bait file itself must be a regular file with one link;
+//! - the new content goes into a temporary file made with `O_EXCL` in the
+//!   same directory handle, given the old file's owner and mode (a new file
+//!   gets the directory's owner and 0600), synced, then renamed over the old
+//!   name: readers see the old file or the new one, never half of either;
+//! - the previous content is kept in a backup directory of honeytrail's own,
+//!   never beside the bait, where `ls ~/.aws` would show it.
+//!
+//! Nothing written on the host names honeytrail: the temporary file is
+//! `.<name>.<random>` and exists only until the rename.
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, CWD};
+use rustix::io::Errno;
+
+/// The largest bait file read back (credentials and `.env` files are small).
+const MAX_FILE: u64 = 4 << 20;
+/// How many symbolic links one path may pass through.
+const MAX_LINKS: u32 = 16;
+
+/// Why a bait file could not be read or written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaceError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl fmt::Display for PlaceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
+impl std::error::Error for PlaceError {}
+
+fn fail(path: &Path, message: impl Into<String>) -> PlaceError {
+    PlaceError { path: path.to_path_buf(), message: message.into() }
+}
+
+fn io(path: &Path, what: &str, e: impl fmt::Display) -> PlaceError {
+    fail(path, format!("cannot {what}: {e}"))
+}
+
+/// A bait file, opened without following links anyone else planted: the
+/// directory it is in (held open, so a swap of a path component meanwhile
+/// changes nothing), its name there, and what it holds now.
+#[derive(Debug)]
+pub struct BaitFile {
+    path: PathBuf,
+    dir: OwnedFd,
+    name: String,
+    /// The current content, `None` when the file does not exist yet.
+    pub existing: Option<String>,
+    owner: (u32, u32),
+    mode: u32,
+}
+
+fn euid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// Whether a link owned by `uid` may be followed: root's and our own.
+fn trusted(uid: u32) -> bool {
+    uid == 0 || uid == euid()
+}
+
+fn open_dir(at: impl AsFd, name: &str) -> Result<OwnedFd, Errno> {
+    rustix::fs::openat(at, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+}
+
+fn root(path: &Path) -> Result<OwnedFd, PlaceError> {
+    rustix::fs::openat(CWD, "/", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| io(path, "open /", e))
+}
+
+/// The components of a path, as names ("." dropped, ".." kept).
+fn names(p: &Path) -> Result<Vec<String>, ()> {
+    let mut out = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+            Component::ParentDir => out.push("..".to_string()),
+            Component::Normal(n) => out.push(n.to_str().ok_or(())?.to_string()),
+        }
+    }
+    Ok(out)
+}
+
+/// Opens the directory `dir` (absolute) component by component. Missing
+/// directories are made (0700, owned like their parent) when `create`.
+fn walk(path: &Path, dir: &Path, create: bool, links: &mut u32) -> Result<OwnedFd, PlaceError> {
+    let mut stack = vec![root(path)?];
+    let mut pending: std::collections::VecDeque<String> =
+        names(dir).map_err(|()| fail(path, "the path is not valid UTF-8"))?.into();
+    while let Some(name) = pending.pop_front() {
+        if name == ".." {
+            if stack.len() > 1 {
+                stack.pop();
+            }
+            continue;
+        }
+        let here = stack.last().expect("the root stays on the stack");
+        match open_dir(here, &name) {
+            Ok(fd) => stack.push(fd),
+            Err(Errno::NOENT) if create => {
+                let parent = rustix::fs::fstat(here).map_err(|e| io(path, "inspect a directory", e))?;
+                match rustix::fs::mkdirat(here, name.as_str(), Mode::from_raw_mode(0o700)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(io(path, &format!("create the directory {name}"), e)),
+                }
+                let fd = open_dir(here, &name).map_err(|e| io(path, &format!("open the new directory {name}"), e))?;
+                if euid() == 0 {
+                    set_owner(&fd, (parent.st_uid, parent.st_gid)).map_err(|e| io(path, "set the owner", e))?;
+                }
+                stack.push(fd);
+            }
+            Err(Errno::NOTDIR | Errno::LOOP) => {
+                let st = rustix::fs::statat(here, name.as_str(), AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(|e| io(path, &format!("inspect {name}"), e))?;
+                if FileType::from_raw_mode(st.st_mode) != FileType::Symlink {
+                    return Err(fail(path, format!("{name} is not a directory")));
+                }
+                let target = follow(path, here, &name, st.st_uid, links)?;
+                if target.is_absolute() {
+                    stack.truncate(1);
+                }
+                let mut front = names(&target).map_err(|()| fail(path, "a link target is not valid UTF-8"))?;
+                front.extend(pending.drain(..));
+                pending = front.into();
+            }
+            Err(e) => return Err(io(path, &format!("open the directory {name}"), e)),
+        }
+    }
+    Ok(stack.pop().expect("the root stays on the stack"))
+}
+
+/// The target of the link `name` owned by `uid`, if it may be followed.
+fn follow(path: &Path, at: impl AsFd, name: &str, uid: u32, links: &mut u32) -> Result<PathBuf, PlaceError> {
+    if !trusted(uid) {
+        return Err(fail(
+            path,
+            format!(
+                "{name} is a symbolic link owned by uid {uid}; links another user controls are never followed (it could point anywhere, /etc/shadow included)"
+            ),
+        ));
+    }
+    *links += 1;
+    if *links > MAX_LINKS {
+        return Err(fail(path, "too many symbolic links"));
+    }
+    let target =
+        rustix::fs::readlinkat(at, name, Vec::new()).map_err(|e| io(path, &format!("read the link {name}"), e))?;
+    Ok(PathBuf::from(target.to_string_lossy().into_owned()))
+}
+
+fn set_owner(fd: impl AsFd, (uid, gid): (u32, u32)) -> rustix::io::Result<()> {
+    rustix::fs::fchown(fd, Some(rustix::fs::Uid::from_raw(uid)), Some(rustix::fs::Gid::from_raw(gid)))
+}
+
+impl BaitFile {
+    /// Opens `path` (absolute) for bait: its directory is walked without
+    /// following links others own, made when missing; the file, if there,
+    /// must be a regular file with a single link.
+    pub fn open(path: &Path) -> Result<BaitFile, PlaceError> {
+        if !path.is_absolute() {
+            return Err(fail(path, "the path must be absolute"));
+        }
+        let mut links = 0;
+        let mut current = path.to_path_buf();
+        loop {
+            let (Some(dir), Some(name)) = (current.parent(), current.file_name().and_then(|n| n.to_str())) else {
+                return Err(fail(path, "the path names no file"));
+            };
+            let name = name.to_string();
+            let dir_fd = walk(path, dir, true, &mut links)?;
+            let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+            match rustix::fs::openat(&dir_fd, name.as_str(), flags, Mode::empty()) {
+                Ok(fd) => return BaitFile::existing(path, dir_fd, name, fd),
+                Err(Errno::NOENT) => {
+                    let st = rustix::fs::fstat(&dir_fd).map_err(|e| io(path, "inspect the directory", e))?;
+                    let owner = if euid() == 0 {
+                        (st.st_uid, st.st_gid)
+                    } else {
+                        (euid(), rustix::process::getegid().as_raw())
+                    };
+                    return Ok(BaitFile {
+                        path: path.to_path_buf(),
+                        dir: dir_fd,
+                        name,
+                        existing: None,
+                        owner,
+                        mode: 0o600,
+                    });
+                }
+                Err(Errno::LOOP) => {
+                    let st = rustix::fs::statat(&dir_fd, name.as_str(), AtFlags::SYMLINK_NOFOLLOW)
+                        .map_err(|e| io(path, "inspect the file", e))?;
+                    let target = follow(path, &dir_fd, &name, st.st_uid, &mut links)?;
+                    current = if target.is_absolute() { target } else { dir.join(target) };
+                }
+                Err(e) => return Err(io(path, "open the file", e)),
+            }
+        }
+    }
+
+    fn existing(path: &Path, dir: OwnedFd, name: String, fd: OwnedFd) -> Result<BaitFile, PlaceError> {
+        let st = rustix::fs::fstat(&fd).map_err(|e| io(path, "inspect the file", e))?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Err(fail(path, "not a regular file; bait is written only into regular files"));
+        }
+        if st.st_nlink != 1 {
+            return Err(fail(
+                path,
+                format!(
+                    "the file has {} hard links: writing it could change another file; remove the extra links first",
+                    st.st_nlink
+                ),
+            ));
+        }
+        if st.st_size as u64 > MAX_FILE {
+            return Err(fail(path, format!("the file is larger than {} MiB; not a credentials file", MAX_FILE >> 20)));
+        }
+        let mut text = String::new();
+        std::fs::File::from(fd)
+            .take(MAX_FILE)
+            .read_to_string(&mut text)
+            .map_err(|e| io(path, "read the file (it must be UTF-8 text)", e))?;
+        Ok(BaitFile {
+            path: path.to_path_buf(),
+            dir,
+            name,
+            existing: Some(text),
+            owner: (st.st_uid, st.st_gid),
+            mode: st.st_mode & 0o7777,
+        })
+    }
+
+    /// Replaces the file with `content` atomically, keeping its owner and
+    /// mode (a new file: the directory's owner, 0600), after keeping the
+    /// old content in `backups` (honeytrail's own directory, made 0700).
+    /// Returns the backup's path.
+    pub fn replace(&self, content: &str, backups: &Path) -> Result<Option<PathBuf>, PlaceError> {
+        let backup = match &self.existing {
+            Some(old) => Some(self.keep(old, backups)?),
+            None => None,
+        };
+        let tmp = format!(".{}.{:016x}", self.name, rand::random::<u64>());
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(&self.dir, tmp.as_str(), flags, Mode::from_raw_mode(0o600))
+            .map_err(|e| io(&self.path, "create a file beside it", e))?;
+        let written = (|| -> Result<(), String> {
+            if euid() == 0 || self.owner.0 == euid() {
+                set_owner(&fd, self.owner).map_err(|e| format!("set the owner: {e}"))?;
+            }
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(self.mode)).map_err(|e| format!("set the mode: {e}"))?;
+            let mut f = std::fs::File::from(fd);
+            f.write_all(content.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| format!("write: {e}"))?;
+            rustix::fs::renameat(&self.dir, tmp.as_str(), &self.dir, self.name.as_str())
+                .map_err(|e| format!("rename into place: {e}"))?;
+            rustix::fs::fsync(&self.dir).map_err(|e| format!("sync the directory: {e}"))
+        })();
+        if let Err(message) = written {
+            // Nothing half-written is left: the old file is untouched.
+            rustix::fs::unlinkat(&self.dir, tmp.as_str(), AtFlags::empty()).ok();
+            return Err(fail(&self.path, format!("cannot {message}; the file is unchanged")));
+        }
+        Ok(backup)
+    }
+
+    fn keep(&self, old: &str, backups: &Path) -> Result<PathBuf, PlaceError> {
+        std::fs::create_dir_all(backups).map_err(|e| io(backups, "create the backup directory", e))?;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::set_permissions(backups, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| io(backups, "make the backup directory private", e))?;
+        let flat: String = self
+            .path
+            .to_string_lossy()
+            .trim_start_matches('/')
+            .chars()
+            .map(|c| {
+                if c == '/' {
+                    '_'
+                } else if c.is_ascii_alphanumeric() || ".-_".contains(c) {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+        let backup = backups.join(format!("{flat}.{stamp}"));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&backup)
+            .map_err(|e| io(&backup, "create the backup", e))?;
+        f.write_all(old.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| io(&backup, "write the backup", e))?;
+        Ok(backup)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+
+    const NOBODY: u32 = 65534;
+
+    fn scratch() -> tempfile::TempDir {
+        tempfile::tempdir().unwrap()
+    }
+
+    #[test]
+    fn writes_new_and_existing_files_atomically_with_backups_elsewhere() {
+        let dir = scratch();
+        let backups = dir.path().join("state/backups");
+        let path = dir.path().join("home/ops/.aws/credentials");
+        let file = BaitFile::open(&path).unwrap();
+        assert_eq!(file.existing, None);
+        assert_eq!(file.replace("[a]\n", &backups).unwrap(), None);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "[a]\n");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let file = BaitFile::open(&path).unwrap();
+        assert_eq!(file.existing.as_deref(), Some("[a]\n"));
+        let backup = file.replace("[a]\n[b]\n", &backups).unwrap().unwrap();
+        assert_eq!(std::fs::read_to_string(&backup).unwrap(), "[a]\n");
+        assert!(backup.starts_with(&backups));
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640, "mode kept");
+        // Nothing but the bait beside the bait.
+        let beside: Vec<_> =
+            std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(beside, ["credentials"], "{beside:?}");
+    }
+
+    #[test]
+    fn hard_links_and_special_files_are_refused() {
+        let dir = scratch();
+        let other = dir.path().join("shadow");
+        std::fs::write(&other, "root:x:\n").unwrap();
+        let path = dir.path().join("credentials");
+        std::fs::hard_link(&other, &path).unwrap();
+        let err = BaitFile::open(&path).unwrap_err();
+        assert!(err.message.contains("2 hard links"), "{err}");
+        assert_eq!(std::fs::read_to_string(&other).unwrap(), "root:x:\n");
+        let err = BaitFile::open(Path::new("/dev/null")).unwrap_err();
+        assert!(err.message.contains("not a regular file"), "{err}");
+        assert!(BaitFile::open(Path::new("relative/credentials")).is_err());
+    }
+
+    #[test]
+    fn own_links_are_followed() {
+        let dir = scratch();
+        let real = dir.path().join("dotfiles/aws");
+        std::fs::create_dir_all(&real).unwrap();
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        symlink(&real, dir.path().join("home/.aws")).unwrap();
+        let path = dir.path().join("home/.aws/credentials");
+        BaitFile::open(&path).unwrap().replace("[x]\n", &dir.path().join("b")).unwrap();
+        assert_eq!(std::fs::read_to_string(real.join("credentials")).unwrap(), "[x]\n");
+    }
+
+    /// Links a user planted in their home directory, as root would meet
+    /// them: none is followed, nothing outside is read, written or chowned.
+    #[test]
+    fn links_someone_else_planted_are_never_followed() {
+        if euid() != 0 {
+            eprintln!("skipped: planting another user's links needs root (./scripts/test runs as root in CI)");
+            return;
+        }
+        let dir = scratch();
+        let etc = dir.path().join("etc");
+        std::fs::create_dir_all(&etc).unwrap();
+        std::fs::write(etc.join("shadow"), "root:x:\n").unwrap();
+        let home = dir.path().join("home/mallory");
+        std::fs::create_dir_all(&home).unwrap();
+        std::os::unix::fs::chown(&home, Some(NOBODY), Some(NOBODY)).unwrap();
+        let plant = |link: &Path, target: &Path| {
+            std::fs::remove_file(link).ok();
+            symlink(target, link).unwrap();
+            std::os::unix::fs::lchown(link, Some(NOBODY), Some(NOBODY)).unwrap();
+        };
+        let backups = dir.path().join("state");
+        // ~/.aws → /etc
+        plant(&home.join(".aws"), &etc);
+        let err = BaitFile::open(&home.join(".aws/credentials")).unwrap_err();
+        assert!(err.message.contains("symbolic link owned by uid 65534"), "{err}");
+        // ~/.aws/credentials → /etc/shadow
+        std::fs::remove_file(home.join(".aws")).unwrap();
+        std::fs::create_dir(home.join(".aws")).unwrap();
+        plant(&home.join(".aws/credentials"), &etc.join("shadow"));
+        assert!(BaitFile::open(&home.join(".aws/credentials")).is_err());
+        // a relative link climbing out: ~/.aws/credentials → ../../../etc/shadow
+        plant(&home.join(".aws/credentials"), Path::new("../../../etc/shadow"));
+        assert!(BaitFile::open(&home.join(".aws/credentials")).is_err());
+        // a link in the middle of the path: ~/app → /etc, bait at ~/app/.env
+        plant(&home.join("app"), &etc);
+        assert!(BaitFile::open(&home.join("app/.env")).is_err());
+        // a hard link to a root file (same file system)
+        std::fs::remove_file(home.join(".aws/credentials")).unwrap();
+        std::fs::hard_link(etc.join("shadow"), home.join(".aws/credentials")).unwrap();
+        assert!(BaitFile::open(&home.join(".aws/credentials")).is_err());
+        assert_eq!(std::fs::read_to_string(etc.join("shadow")).unwrap(), "root:x:\n");
+        let meta = std::fs::metadata(etc.join("shadow")).unwrap();
+        assert_eq!((meta.uid(), meta.nlink()), (0, 2), "not chowned");
+        assert!(!backups.exists(), "nothing read, nothing kept");
+        // And a plain home: the new file and directory belong to the user.
+        std::fs::remove_file(home.join(".aws/credentials")).unwrap();
+        std::fs::remove_dir(home.join(".aws")).unwrap();
+        BaitFile::open(&home.join(".aws/credentials")).unwrap().replace("[p]\n", &backups).unwrap();
+        for p in [home.join(".aws"), home.join(".aws/credentials")] {
+            assert_eq!(std::fs::metadata(&p).unwrap().uid(), NOBODY, "{}", p.display());
+        }
+    }
+}
