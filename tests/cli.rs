@@ -1364,3 +1364,30 @@ fn a_log_file_that_cannot_be_read_costs_only_its_message() {
     let audit = env.run(&["audit", "list", "--json"]).ok().json();
     assert!(audit.as_array().unwrap().iter().any(|e| e["action"] == "sqs.dead_letters"), "{audit}");
 }
+
+/// Enrolment secrets from the command line: printed once, listed without
+/// the secret, limited in uses and time, revoked, every change audited.
+#[test]
+fn enrollment_secrets_from_the_cli() {
+    let env = Env::new();
+    let out = env.run(&["enroll", "create", "--uses", "3", "--expires", "2d", "--label", "fleet=web"]).ok();
+    let secret = out.stdout.trim().to_string();
+    assert!(secret.len() >= 40, "{secret}");
+    assert!(out.stderr.contains("shown only now, stored hashed"), "{}", out.stderr);
+    let listed = env.run(&["enroll", "list", "--json"]).ok().json();
+    assert_eq!((listed[0]["uses"].as_i64(), listed[0]["used"].as_i64()), (Some(3), Some(0)));
+    assert_eq!(listed[0]["labels"]["fleet"], "web");
+    assert!(!listed.to_string().contains(&secret), "never listed");
+    let refused = env.run(&["enroll", "create"]).fails();
+    assert!(refused.stderr.contains("--uses"), "{}", refused.stderr);
+    let refused = env.run(&["enroll", "create", "--unlimited", "--expires", "100d"]).fails();
+    assert!(refused.stderr.contains("within 90 days"), "{}", refused.stderr);
+    let id = listed[0]["id"].to_string();
+    env.run(&["enroll", "revoke", &id]).ok();
+    let table = env.run(&["enroll", "list"]).ok().stdout;
+    assert!(table.contains("revoked") && table.contains("0/3"), "{table}");
+    assert!(env.run(&["enroll", "revoke", &id]).fails().stderr.contains("already revoked"));
+    let audit = env.run(&["audit", "list", "--json"]).ok().json();
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    assert!(actions.contains(&"enrollment.create") && actions.contains(&"enrollment.revoke"), "{actions:?}");
+}

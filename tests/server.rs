@@ -274,6 +274,29 @@ fn the_api_runs_the_incident_workflow_and_records_who_did_what() {
     let (_, listed) = api.call(Some(&responder), "GET", "/api-tokens", None);
     assert!(!listed.to_string().contains(&soar), "tokens are never listed");
 
+    // Enrolment secrets: admins only, shown once, limited, revocable.
+    let body = r#"{"uses": 2, "expires": "3d", "labels": ["fleet=web"]}"#;
+    assert_eq!(api.call(Some(&responder), "POST", "/enrollments", Some(body)).0, 403);
+    let (status, made) = api.call(Some(&admin), "POST", "/enrollments", Some(body));
+    assert_eq!(status, 201, "{made}");
+    let secret = made["secret"].as_str().unwrap().to_string();
+    assert!(secret.len() >= 40 && !secret.to_lowercase().contains("honey"), "{secret}");
+    assert_eq!(made["enrollment"]["labels"]["fleet"], "web");
+    let (status, refused) = api.call(Some(&admin), "POST", "/enrollments", Some(r#"{"expires": "3d"}"#));
+    assert_eq!(status, 400, "uses or unlimited must be said: {refused}");
+    let (status, refused) =
+        api.call(Some(&admin), "POST", "/enrollments", Some(r#"{"unlimited": true, "expires": "1y"}"#));
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("not a lifetime"), "{refused}");
+    let (_, listed) = api.call(Some(&admin), "GET", "/enrollments", None);
+    assert!(!listed.to_string().contains(&secret), "secrets are never listed");
+    assert_eq!(api.call(Some(&responder), "GET", "/enrollments", None).0, 403);
+    let id = made["enrollment"]["id"].as_i64().unwrap();
+    let (status, revoked) = api.call(Some(&admin), "POST", &format!("/enrollments/{id}/revoke"), None);
+    assert_eq!(status, 200, "{revoked}");
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+    assert_eq!(api.call(Some(&admin), "POST", &format!("/enrollments/{id}/revoke"), None).0, 409);
+
     // Channels, routes, runbooks, deliveries.
     let dir = env.dir.path().join("alerts.jsonl");
     let channel = serde_json::json!({"name": "soc", "kind": "jsonl", "config": {"path": dir}}).to_string();
@@ -701,10 +724,19 @@ fn slow_clients_are_refused_and_dropped_not_waited_for() {
     );
     let slow: Vec<std::net::TcpStream> = (0..20).map(|_| slow_request(server.port)).collect();
     std::thread::sleep(Duration::from_millis(200));
-    let started = Instant::now();
-    let (status, _) = server.call("GET", "/healthz", &[], "");
-    assert_eq!(status, 503, "the 21st connection is refused");
-    assert!(started.elapsed() < Duration::from_secs(20), "refused at once, not after a slot freed");
+    // On a loaded machine the server may not have taken all 20 yet; none
+    // can free itself (30 s), so a 503 must come, each answer at once.
+    let mut status = 0;
+    for _ in 0..50 {
+        let started = Instant::now();
+        status = server.call("GET", "/healthz", &[], "").0;
+        assert!(started.elapsed() < Duration::from_secs(20), "answered at once, not after a slot freed");
+        if status == 503 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(status, 503, "past the limit a connection is refused");
     drop(slow);
     let mut again = 0;
     for _ in 0..50 {

@@ -129,6 +129,9 @@ enum Command {
     /// Users of the web UI and API, and their API tokens
     #[command(subcommand)]
     User(commands::user::UserCommand),
+    /// Enrolment secrets, which hosts present to ask for their own key
+    #[command(subcommand)]
+    Enroll(commands::enroll::EnrollCommand),
     /// The audit log of every change (server and command line)
     #[command(subcommand)]
     Audit(commands::user::AuditCommand),
@@ -233,6 +236,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Deliver(args) => commands::deliver::deliver(&app, args).await,
         Command::Serve(_) => return honeytrail_server::run(app).await,
         Command::User(cmd) => commands::user::run(&app, cmd).await,
+        Command::Enroll(cmd) => commands::enroll::run(&app, cmd).await,
         Command::Audit(cmd) => commands::user::audit(&app, cmd).await,
         Command::SafetyNet(args) => commands::safety_net::run(&app, args).await,
         Command::Bench(cmd) => tokio::task::block_in_place(|| commands::bench::run(cmd)),

@@ -7,6 +7,7 @@ pub mod check;
 pub mod custody;
 pub mod deliver;
 pub mod demo;
+pub mod enroll;
 pub mod incident;
 pub mod ingest;
 pub mod init;

@@ -401,6 +401,50 @@ async fn post_user(State(s): State<Arc<Shared>>, AdminCaller(c): AdminCaller, Bo
     created(json!({"user": added.user, "one_time_password": added.one_time_password}))
 }
 
+async fn list_enrollments(State(s): State<Arc<Shared>>, AdminCaller(c): AdminCaller) -> ApiResult {
+    ok(s.ops.enrollments(&c.actor).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnrollmentBody {
+    #[serde(default)]
+    uses: Option<i64>,
+    #[serde(default)]
+    unlimited: bool,
+    #[serde(default = "default_lifetime")]
+    expires: String,
+    #[serde(default)]
+    labels: Vec<String>,
+}
+
+fn default_lifetime() -> String {
+    "7d".into()
+}
+
+async fn post_enrollment(
+    State(s): State<Arc<Shared>>,
+    AdminCaller(c): AdminCaller,
+    Body(r): Body<EnrollmentBody>,
+) -> ApiResult {
+    let request = honeytrail_app::ops::fleet::EnrollmentRequest {
+        uses: r.uses,
+        unlimited: r.unlimited,
+        expires: r.expires,
+        labels: r.labels,
+    };
+    let (enrollment, secret) = s.ops.create_enrollment(&c.actor, request).await?;
+    created(json!({"enrollment": enrollment, "secret": secret}))
+}
+
+async fn post_enrollment_revoke(
+    State(s): State<Arc<Shared>>,
+    AdminCaller(c): AdminCaller,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    ok(s.ops.revoke_enrollment(&c.actor, id).await?)
+}
+
 async fn list_api_tokens(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller) -> ApiResult {
     ok(s.ops.api_tokens(&c.actor).await?)
 }
@@ -544,6 +588,8 @@ api_routes! {
     "/users" => get(list_users) post(post_user);
     "/api-tokens" => get(list_api_tokens) post(post_api_token);
     "/api-tokens/{id}" => delete(delete_api_token);
+    "/enrollments" => get(list_enrollments) post(post_enrollment);
+    "/enrollments/{id}/revoke" => post(post_enrollment_revoke);
     "/audit" => get(get_audit);
     "/lookup" => post(post_lookup);
 }

@@ -19,6 +19,7 @@
 
 mod checkpoints;
 mod error;
+mod fleet;
 mod incidents;
 mod migrate;
 mod outbox;
@@ -35,6 +36,7 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 
 pub use checkpoints::ReportedUse;
 pub use error::StoreError;
+pub use fleet::{Enrollment, MAX_ENROLLMENT_DAYS};
 pub use incidents::{EventOutcome, IncidentFilter, SeenEvent};
 pub use migrate::latest_version as latest_schema_version;
 pub use outbox::{Channel, Delivery, RecentEvent, SourceProgress, Stats, StoredRunbook};

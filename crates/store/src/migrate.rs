@@ -55,6 +55,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(8, "alert-followups", "0008_alert_followups"),
     migration!(9, "server", "0009_server"),
     migration!(10, "label-pages", "0010_label_pages"),
+    migration!(11, "enrollments", "0011_enrollments"),
 ];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.

@@ -51,6 +51,7 @@ store_tests!(
     audit_entries_commit_with_their_change,
     every_list_pages_by_keyset,
     identities_read_back_exactly,
+    enrollment_secrets_are_hashed_limited_and_spent_once,
 );
 
 const KEY: &str = "AKIAQYLPMN5HHHFPZAM2";
@@ -684,4 +685,71 @@ async fn every_list_pages_by_keyset(store: Store, _url: String) {
     let entries = walk(10, |before| async move { st.audit_page(before, 10).await.unwrap() }, |e| e.id).await;
     assert_eq!(entries.len(), store.audit_log(100_000).await.unwrap().len());
     assert!(entries.len() >= 25 && entries.windows(2).all(|w| w[0].id > w[1].id));
+}
+
+async fn enrollment_secrets_are_hashed_limited_and_spent_once(store: Store, url: String) {
+    let labels: honeytrail_core::Labels = [("fleet".to_string(), "web".to_string())].into();
+    let in_a_week = Utc::now() + chrono::Duration::days(7);
+    let (two, secret) = store.create_enrollment(Some(2), in_a_week, &labels, "admin").await.unwrap();
+    assert_eq!((two.uses, two.used, two.state(Utc::now())), (Some(2), 0, "active"));
+    assert_eq!(two.labels, labels);
+    // Only the hash is stored.
+    sqlx::any::install_default_drivers();
+    let raw = sqlx::AnyPool::connect(&url).await.unwrap();
+    let stored: String =
+        sqlx::query_scalar("SELECT secret_hash FROM enrollment_secrets").fetch_one(&raw).await.unwrap();
+    assert_ne!(stored, secret.expose());
+    assert_eq!(stored, honeytrail_core::bearer_hash(secret.expose()));
+
+    // Ten hosts race for two uses: exactly two get in.
+    let mut racers = Vec::new();
+    for _ in 0..10 {
+        let (store, secret) = (store.clone(), secret.expose().to_string());
+        racers.push(tokio::spawn(async move { store.use_enrollment(&secret).await }));
+    }
+    let mut won = 0;
+    for r in racers {
+        match r.await.unwrap() {
+            Ok(e) => {
+                won += 1;
+                assert_eq!(e.id, two.id);
+            }
+            Err(StoreError::Refused(why)) => assert!(why.contains("used up"), "{why}"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(won, 2);
+    let listed = store.enrollments().await.unwrap();
+    assert_eq!((listed[0].used, listed[0].state(Utc::now())), (2, "used up"));
+
+    // Unknown, revoked and out-of-range secrets say why.
+    let err = store.use_enrollment("not-a-secret").await.unwrap_err();
+    assert!(err.to_string().contains("not known"), "{err}");
+    let (open_ended, other) = store.create_enrollment(None, in_a_week, &Default::default(), "admin").await.unwrap();
+    for _ in 0..3 {
+        store.use_enrollment(other.expose()).await.unwrap();
+    }
+    store.revoke_enrollment(open_ended.id).await.unwrap();
+    let err = store.use_enrollment(other.expose()).await.unwrap_err();
+    assert!(err.to_string().contains("revoked"), "{err}");
+    assert!(matches!(store.revoke_enrollment(open_ended.id).await, Err(StoreError::Refused(_))));
+    assert!(matches!(store.revoke_enrollment(9999).await, Err(StoreError::NotFound(_))));
+    for (uses, expires) in [
+        (Some(0), in_a_week),
+        (Some(1), Utc::now() - chrono::Duration::minutes(1)),
+        (None, Utc::now() + chrono::Duration::days(91)),
+    ] {
+        assert!(matches!(
+            store.create_enrollment(uses, expires, &Default::default(), "a").await,
+            Err(StoreError::Refused(_))
+        ));
+    }
+    // An expired one is refused as expired.
+    let (soon, secret) = store
+        .create_enrollment(Some(5), Utc::now() + chrono::Duration::milliseconds(300), &Default::default(), "a")
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let err = store.use_enrollment(secret.expose()).await.unwrap_err();
+    assert!(err.to_string().contains(&format!("#{} is expired", soon.id)), "{err}");
 }

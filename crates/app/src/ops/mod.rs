@@ -12,6 +12,7 @@
 pub mod alerting;
 pub mod canary;
 pub mod custody;
+pub mod fleet;
 pub mod import;
 pub mod incidents;
 pub mod people;

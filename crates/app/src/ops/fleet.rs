@@ -1,0 +1,99 @@
+//! Fleet enrolment: the secrets hosts present to ask for their own key.
+
+use chrono::{Duration, Utc};
+use honeytrail_core::access::Permission;
+use honeytrail_core::{parse_labels, Labels};
+use honeytrail_store::{AuditRecord, Enrollment};
+
+use crate::{Actor, OpError, OpResult, Ops};
+
+/// A lifetime such as `30m`, `12h`, `7d` or `2w`.
+pub fn parse_lifetime(raw: &str) -> OpResult<Duration> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let bad =
+        || OpError::invalid(format!("\"{raw}\" is not a lifetime: write a number and a unit, e.g. 30m, 12h, 7d, 2w"));
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    let d = match unit {
+        "m" => Duration::try_minutes(n),
+        "h" => Duration::try_hours(n),
+        "d" => Duration::try_days(n),
+        "w" => Duration::try_weeks(n),
+        _ => None,
+    };
+    d.filter(|_| n > 0).ok_or_else(bad)
+}
+
+/// What an enrolment secret allows.
+#[derive(Debug, Clone)]
+pub struct EnrollmentRequest {
+    /// How many hosts may enrol; `None` only with `unlimited`.
+    pub uses: Option<i64>,
+    pub unlimited: bool,
+    /// How long it lives, e.g. `7d`.
+    pub expires: String,
+    /// `name=value` labels for the tokens handed out through it.
+    pub labels: Vec<String>,
+}
+
+impl Ops {
+    /// Makes an enrolment secret, shown once; stored hashed.
+    pub async fn create_enrollment(&self, actor: &Actor, r: EnrollmentRequest) -> OpResult<(Enrollment, String)> {
+        actor.require(Permission::Administer)?;
+        let uses = match (r.uses, r.unlimited) {
+            (Some(n), false) => Some(n),
+            (None, true) => None,
+            _ => {
+                return Err(OpError::invalid(
+                    "say how many hosts may enrol with it: a number of uses, or unlimited (until it expires)",
+                )
+                .with_cli_hint("--uses N or --unlimited"))
+            }
+        };
+        let lifetime = parse_lifetime(&r.expires)?;
+        let labels: Labels = parse_labels(&r.labels)?;
+        let detail = format!(
+            "{}, expires in {}",
+            uses.map(|u| format!("{u} use(s)")).unwrap_or_else(|| "unlimited uses".into()),
+            r.expires.trim()
+        );
+        let store = self.store.audited(AuditRecord {
+            actor: actor.name.clone(),
+            action: "enrollment.create".into(),
+            target: "enrolment secret".into(),
+            detail: Some(detail),
+            from: Some(actor.from.clone()),
+        });
+        let (made, secret) = store.create_enrollment(uses, Utc::now() + lifetime, &labels, &actor.name).await?;
+        Ok((made, secret.expose().to_string()))
+    }
+
+    pub async fn enrollments(&self, actor: &Actor) -> OpResult<Vec<Enrollment>> {
+        actor.require(Permission::Administer)?;
+        Ok(self.store.enrollments().await?)
+    }
+
+    pub async fn revoke_enrollment(&self, actor: &Actor, id: i64) -> OpResult<Enrollment> {
+        actor.require(Permission::Administer)?;
+        Ok(self
+            .audited(actor, "enrollment.revoke", &format!("enrolment secret #{id}"), None)
+            .revoke_enrollment(id)
+            .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_lifetime;
+
+    #[test]
+    fn lifetimes() {
+        assert_eq!(parse_lifetime("7d").unwrap(), chrono::Duration::days(7));
+        assert_eq!(parse_lifetime("30m").unwrap(), chrono::Duration::minutes(30));
+        assert_eq!(parse_lifetime(" 2w ").unwrap(), chrono::Duration::weeks(2));
+        for bad in ["", "7", "d", "0d", "-1d", "7 days", "1y", "99999999999999999999d", "9999999999999999w"] {
+            assert!(parse_lifetime(bad).is_err(), "{bad}");
+        }
+    }
+}

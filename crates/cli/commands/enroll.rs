@@ -1,0 +1,80 @@
+//! `honeytrail enroll …`: the secrets hosts present to enrol themselves.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Subcommand;
+use honeytrail_app::ops::fleet::EnrollmentRequest;
+use honeytrail_app::App;
+
+use super::{print_json, print_table, when};
+
+#[derive(Subcommand, Debug)]
+pub enum EnrollCommand {
+    /// Make an enrolment secret (printed once, stored hashed)
+    Create {
+        /// How many hosts may enrol with it
+        #[arg(long, conflicts_with = "unlimited", required_unless_present = "unlimited")]
+        uses: Option<i64>,
+        /// Any number of hosts, until it expires
+        #[arg(long)]
+        unlimited: bool,
+        /// How long it lives: 30m, 12h, 7d, 2w (at most 90 days)
+        #[arg(long, default_value = "7d")]
+        expires: String,
+        /// A label for every key handed out through it, name=value (repeatable)
+        #[arg(long = "label")]
+        labels: Vec<String>,
+    },
+    /// List enrolment secrets (never the secrets themselves)
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an enrolment secret: no more hosts enrol with it
+    Revoke { id: i64 },
+}
+
+pub async fn run(app: &App, cmd: EnrollCommand) -> Result<ExitCode> {
+    let ops = app.ops().await?;
+    let actor = app.acting();
+    match cmd {
+        EnrollCommand::Create { uses, unlimited, expires, labels } => {
+            let (e, secret) =
+                ops.create_enrollment(&actor, EnrollmentRequest { uses, unlimited, expires, labels }).await?;
+            println!("{secret}");
+            eprintln!(
+                "enrolment secret #{} ({}, expires {}); shown only now, stored hashed. It grants a key to whoever holds it: keep it out of repositories and chat",
+                e.id,
+                e.uses.map(|u| format!("{u} use(s)")).unwrap_or_else(|| "unlimited uses".into()),
+                when(e.expires_at)
+            );
+        }
+        EnrollCommand::List { json } => {
+            let all = ops.enrollments(&actor).await?;
+            if json {
+                return print_json(&all).map(|_| ExitCode::SUCCESS);
+            }
+            let now = chrono::Utc::now();
+            let rows: Vec<Vec<String>> = all
+                .iter()
+                .map(|e| {
+                    vec![
+                        format!("#{}", e.id),
+                        format!("{}/{}", e.used, e.uses.map(|u| u.to_string()).unwrap_or_else(|| "∞".into())),
+                        when(e.expires_at),
+                        honeytrail_core::model::labels_text(&e.labels),
+                        e.created_by.clone(),
+                        e.state(now).into(),
+                    ]
+                })
+                .collect();
+            print_table(&["ID", "USED", "EXPIRES", "LABELS", "BY", "STATE"], &rows);
+        }
+        EnrollCommand::Revoke { id } => {
+            ops.revoke_enrollment(&actor, id).await?;
+            println!("enrolment secret #{id} revoked; hosts already enrolled keep their keys");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,176 @@
+//! Fleet enrolment secrets: what a host presents to ask for its own key.
+//!
+//! A secret is shown once when made and kept only as its SHA-256. It is
+//! limited in uses (or explicitly unlimited) and always in time, because it
+//! travels in places others can read (EC2 user-data, an image build); using
+//! it is one atomic statement, so two hosts racing for the last use cannot
+//! both get it.
+
+use chrono::{DateTime, Utc};
+use honeytrail_core::{bearer_hash, new_bearer, Labels, Secret};
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::registry::{from_millis, millis};
+use crate::{Store, StoreError};
+
+/// The longest an enrolment secret may live.
+pub const MAX_ENROLLMENT_DAYS: i64 = 90;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Enrollment {
+    pub id: i64,
+    /// How many hosts may enrol with it; `None`: any number until it expires.
+    pub uses: Option<i64>,
+    pub used: i64,
+    pub expires_at: DateTime<Utc>,
+    /// Labels every token handed out through it carries.
+    pub labels: Labels,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Enrollment {
+    /// `active`, `revoked`, `expired` or `used up`, at `now`.
+    pub fn state(&self, now: DateTime<Utc>) -> &'static str {
+        if self.revoked_at.is_some() {
+            "revoked"
+        } else if self.expires_at <= now {
+            "expired"
+        } else if self.uses.is_some_and(|u| self.used >= u) {
+            "used up"
+        } else {
+            "active"
+        }
+    }
+}
+
+const COLUMNS: &str = "id, uses, used, expires_at, labels, created_by, created_at, last_used_at, revoked_at";
+
+fn enrollment(r: &AnyRow) -> Result<Enrollment, StoreError> {
+    let labels: String = r.try_get("labels")?;
+    Ok(Enrollment {
+        id: r.try_get("id")?,
+        uses: r.try_get("uses")?,
+        used: r.try_get("used")?,
+        expires_at: from_millis(r.try_get("expires_at")?)?,
+        labels: serde_json::from_str(&labels)
+            .map_err(|e| StoreError::Corrupt { what: "enrolment labels", detail: e.to_string() })?,
+        created_by: r.try_get("created_by")?,
+        created_at: from_millis(r.try_get("created_at")?)?,
+        last_used_at: r.try_get::<Option<i64>, _>("last_used_at")?.map(from_millis).transpose()?,
+        revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(from_millis).transpose()?,
+    })
+}
+
+impl Store {
+    /// Makes an enrolment secret; the secret is returned once, only its
+    /// hash is kept.
+    pub async fn create_enrollment(
+        &self,
+        uses: Option<i64>,
+        expires_at: DateTime<Utc>,
+        labels: &Labels,
+        created_by: &str,
+    ) -> Result<(Enrollment, Secret), StoreError> {
+        if uses.is_some_and(|u| u < 1) {
+            return Err(StoreError::Refused("an enrolment secret needs at least one use (or --unlimited)".into()));
+        }
+        let now = Utc::now();
+        if expires_at <= now || expires_at > now + chrono::Duration::days(MAX_ENROLLMENT_DAYS) {
+            return Err(StoreError::Refused(format!(
+                "an enrolment secret expires within {MAX_ENROLLMENT_DAYS} days, and in the future"
+            )));
+        }
+        let secret = new_bearer("");
+        let labels = serde_json::to_string(labels).map_err(|e| StoreError::Refused(e.to_string()))?;
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(&format!(
+            "INSERT INTO enrollment_secrets (secret_hash, uses, used, expires_at, labels, created_by, created_at) \
+             VALUES ($1, $2, 0, $3, $4, $5, $6) RETURNING {COLUMNS}"
+        ))
+        .bind(bearer_hash(secret.expose()))
+        .bind(uses)
+        .bind(millis(expires_at))
+        .bind(labels)
+        .bind(created_by)
+        .bind(millis(now))
+        .fetch_one(&mut *tx)
+        .await?;
+        let made = enrollment(&row)?;
+        self.commit(tx).await?;
+        Ok((made, secret))
+    }
+
+    /// Every enrolment secret, newest first.
+    pub async fn enrollments(&self) -> Result<Vec<Enrollment>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM enrollment_secrets ORDER BY id DESC"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(enrollment).collect()
+    }
+
+    /// Revokes an enrolment secret: no host enrols with it any more (hosts
+    /// already enrolled keep their keys).
+    pub async fn revoke_enrollment(&self, id: i64) -> Result<Enrollment, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(&format!(
+            "UPDATE enrollment_secrets SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING {COLUMNS}"
+        ))
+        .bind(millis(Utc::now()))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Err(match self.enrollments().await?.into_iter().find(|e| e.id == id) {
+                Some(_) => StoreError::Refused(format!("enrolment secret #{id} is already revoked")),
+                None => StoreError::NotFound(format!("enrolment secret #{id}")),
+            });
+        };
+        let revoked = enrollment(&row)?;
+        self.commit(tx).await?;
+        Ok(revoked)
+    }
+
+    /// Spends one use of the secret, atomically: the enrolment it belongs
+    /// to, or why it cannot be used (unknown, revoked, expired, used up).
+    pub async fn use_enrollment(&self, secret: &str) -> Result<Enrollment, StoreError> {
+        let hash = bearer_hash(secret.trim());
+        let now = millis(Utc::now());
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(&format!(
+            "UPDATE enrollment_secrets SET used = used + 1, last_used_at = $1 \
+             WHERE secret_hash = $2 AND revoked_at IS NULL AND expires_at > $1 AND (uses IS NULL OR used < uses) \
+             RETURNING {COLUMNS}"
+        ))
+        .bind(now)
+        .bind(&hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = row {
+            let used = enrollment(&row)?;
+            self.commit(tx).await?;
+            return Ok(used);
+        }
+        tx.rollback().await?;
+        let known = sqlx::query(&format!("SELECT {COLUMNS} FROM enrollment_secrets WHERE secret_hash = $1"))
+            .bind(&hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Err(match known {
+            None => StoreError::Refused("the enrolment secret is not known: check that it was copied whole".into()),
+            Some(r) => {
+                let e = enrollment(&r)?;
+                StoreError::Refused(format!(
+                    "enrolment secret #{} is {}: ask an admin for a new one (`honeytrail enroll create`)",
+                    e.id,
+                    e.state(Utc::now())
+                ))
+            }
+        })
+    }
+}
