@@ -255,6 +255,20 @@ fn a_responder_works_an_incident_in_the_browser_and_a_viewer_cannot() {
     b.fill("#new-user", "victor");
     b.click("#add-user");
     let viewer = b.text("#one-time-password");
+    // And an enrolment secret for a fleet of web servers, then revokes it.
+    b.go("/enrollments");
+    b.fill("#enroll-uses", "25");
+    b.fill("#enroll-labels", "fleet=web");
+    b.click("#create-enrollment");
+    let enrolment = b.text("#enrollment-secret");
+    assert!(enrolment.len() >= 40, "{enrolment}");
+    let listed = env.run(&["enroll", "list", "--json"]).ok().json();
+    assert_eq!((listed[0]["uses"].as_i64(), listed[0]["labels"]["fleet"].as_str()), (Some(25), Some("web")));
+    b.go("/enrollments");
+    assert!(!b.source().contains(&enrolment), "shown once only");
+    let id = listed[0]["id"].as_i64().unwrap();
+    b.click(&format!("#revoke-{id}"));
+    assert!(b.text(&format!("#enrollment-{id} .state")).contains("revoked"), "{}", b.source());
     b.sign_out();
     b.sign_in("victor", &viewer, "victor's long passphrase");
     b.go("/incidents/1");

@@ -767,6 +767,87 @@ async fn post_revoke(
     redirect(s.ops.revoke_api_token(&ui.0.actor, id).await, |_| "/api-tokens".to_string())
 }
 
+async fn enrollments_view(s: &Shared, c: &Caller, created: Option<(honeytrail_store::Enrollment, String)>) -> Response {
+    let all = match s.ops.enrollments(&c.actor).await {
+        Ok(e) => e,
+        Err(e) => return fail(e),
+    };
+    let now = chrono::Utc::now();
+    let rows: Vec<Value> = all
+        .iter()
+        .map(|e| {
+            let mut v = json!(e);
+            v["state"] = json!(e.state(now));
+            v["labels_text"] = json!(honeytrail_core::model::labels_text(&e.labels));
+            v
+        })
+        .collect();
+    let (me, csrf) = base(c);
+    let (created, secret) = match created {
+        Some((e, secret)) => (Some(e), Some(secret)),
+        None => (None, None),
+    };
+    render(
+        "enrollments.html",
+        json!({"title": "Enrolment", "me": me, "csrf": csrf, "enrollments": rows, "created": created, "secret": secret}),
+    )
+}
+
+async fn enrollments(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Response {
+    enrollments_view(&s, &c, None).await
+}
+
+#[derive(Deserialize)]
+struct EnrollmentForm {
+    csrf: String,
+    #[serde(default)]
+    uses: String,
+    #[serde(default)]
+    unlimited: Option<String>,
+    expires: String,
+    #[serde(default)]
+    labels: String,
+}
+
+async fn post_enrollment(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<EnrollmentForm>) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Administer) {
+        return r;
+    }
+    let uses = match f.uses.trim() {
+        "" => None,
+        n => match n.parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => return fail(honeytrail_app::OpError::invalid(format!("\"{n}\" is not a number of uses"))),
+        },
+    };
+    let labels = match honeytrail_core::parse_label_text(&f.labels) {
+        Ok(l) => l.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        Err(e) => return fail(honeytrail_app::OpError::invalid(e.0)),
+    };
+    let request = honeytrail_app::ops::fleet::EnrollmentRequest {
+        uses,
+        unlimited: f.unlimited.is_some(),
+        expires: f.expires,
+        labels,
+    };
+    match s.ops.create_enrollment(&ui.0.actor, request).await {
+        Ok(created) => enrollments_view(&s, &ui.0, Some(created)).await,
+        Err(e) => fail(e),
+    }
+}
+
+async fn post_enrollment_revoke(
+    State(s): State<Arc<Shared>>,
+    ui: UiCaller,
+    Path(id): Path<i64>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Administer) {
+        return r;
+    }
+    redirect(s.ops.revoke_enrollment(&ui.0.actor, id).await, |_| "/enrollments".to_string())
+}
+
 async fn audit(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q): Query<PageQuery>) -> Response {
     let entries = match s.ops.audit_page(&c.actor, None, &q.cursor).await {
         Ok(e) => e,
@@ -870,6 +951,8 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/users", get(users).post(post_user))
         .route("/api-tokens", get(api_tokens).post(post_api_token))
         .route("/api-tokens/{id}/revoke", post(post_revoke))
+        .route("/enrollments", get(enrollments).post(post_enrollment))
+        .route("/enrollments/{id}/revoke", post(post_enrollment_revoke))
         .route("/audit", get(audit))
         .route("/audit.csv", get(audit_csv))
         .route("/lookup", get(lookup_page).post(post_lookup))

@@ -24,6 +24,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("alerting.html", include_str!("templates/alerting.html")),
     ("users.html", include_str!("templates/users.html")),
     ("api_tokens.html", include_str!("templates/api_tokens.html")),
+    ("enrollments.html", include_str!("templates/enrollments.html")),
     ("audit.html", include_str!("templates/audit.html")),
     ("lookup.html", include_str!("templates/lookup.html")),
     ("secret_once.html", include_str!("templates/secret_once.html")),
@@ -73,6 +74,12 @@ mod tests {
             (
                 "users.html",
                 serde_json::json!({"title": "Users", "me": me, "csrf": "c", "users": [user], "next": "/users?cursor=u76", "created": user, "password": "pw"}),
+            ),
+            (
+                "enrollments.html",
+                serde_json::json!({"title": "Enrolment", "me": me, "csrf": "c", "created": {"id": 2}, "secret": "s3cr3t",
+                    "enrollments": [{"id": 2, "used": 0, "uses": null, "expires_at": "2026-12-09T09:00:00Z", "labels_text": "fleet=<b>web</b>",
+                        "created_by": "vic", "state": "active"}]}),
             ),
             (
                 "audit.html",
