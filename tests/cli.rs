@@ -1390,4 +1390,33 @@ fn enrollment_secrets_from_the_cli() {
     let audit = env.run(&["audit", "list", "--json"]).ok().json();
     let actions: Vec<&str> = audit.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
     assert!(actions.contains(&"enrollment.create") && actions.contains(&"enrollment.revoke"), "{actions:?}");
+
+    // Placement templates: two shipped, more added, checked, removed.
+    let shipped = env.run(&["template", "list", "--json"]).ok().json();
+    let names: Vec<&str> = shipped.as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    assert_eq!(names, ["laptop", "server"]);
+    env.run(&[
+        "template",
+        "add",
+        "app-env",
+        "--format",
+        "dotenv",
+        "--path",
+        "/opt/app/.env",
+        "--owner",
+        "deploy",
+        "--mode",
+        "640",
+    ])
+    .ok();
+    let shown = env.run(&["template", "show", "app-env", "--json"]).ok().json();
+    assert_eq!((shown["path"].as_str(), shown["mode"].as_u64()), (Some("/opt/app/.env"), Some(0o640)));
+    let refused =
+        env.run(&["template", "add", "escape", "--format", "dotenv", "--path", "~/../../etc/cron.d/x"]).fails();
+    assert!(refused.stderr.contains("without empty, . or .. components"), "{}", refused.stderr);
+    let refused = env.run(&["template", "add", "x", "--format", "docx", "--path", "/opt/x"]).fails();
+    assert!(refused.stderr.contains("docx"), "{}", refused.stderr);
+    assert!(env.run(&["template", "list"]).ok().stdout.contains("(the home's user)"));
+    env.run(&["template", "remove", "app-env"]).ok();
+    assert!(env.run(&["template", "show", "app-env"]).fails().stderr.contains("app-env"));
 }

@@ -120,6 +120,7 @@ fn every_endpoint_refuses_the_unauthenticated_the_unauthorised_and_malformed_jso
             "/channels/soc/test".into(),
             "/routes/soc/test".into(),
             "/deliveries/1/retry".into(),
+            "/enrollments/1/revoke".into(),
         ];
         if (method == "POST" || method == "PUT") && !no_body.contains(path) {
             let (status, body) = api.call(Some(&admin), method, path, Some("{not json"));
@@ -296,6 +297,19 @@ fn the_api_runs_the_incident_workflow_and_records_who_did_what() {
     assert_eq!(status, 200, "{revoked}");
     assert!(revoked["revoked_at"].is_string(), "{revoked}");
     assert_eq!(api.call(Some(&admin), "POST", &format!("/enrollments/{id}/revoke"), None).0, 409);
+    // Placement templates: anyone reads, admins change.
+    let (_, templates) = api.call(Some(&responder), "GET", "/templates", None);
+    assert_eq!(templates.as_array().unwrap().len(), 2, "{templates}");
+    let body =
+        r#"{"name": "ci", "format": "dotenv", "path": "/builds/.env", "profile": null, "owner": null, "mode": 384}"#;
+    assert_eq!(api.call(Some(&responder), "POST", "/templates", Some(body)).0, 403);
+    assert_eq!(api.call(Some(&admin), "POST", "/templates", Some(body)).0, 201);
+    let (_, ci) = api.call(Some(&responder), "GET", "/templates/ci", None);
+    assert_eq!(ci["path"], "/builds/.env");
+    let bad = r#"{"name": "ci", "format": "dotenv", "path": "/builds/.env", "mode": 511}"#;
+    assert_eq!(api.call(Some(&admin), "POST", "/templates", Some(bad)).0, 400, "world-writable");
+    assert_eq!(api.call(Some(&admin), "DELETE", "/templates/ci", None).0, 200);
+    assert_eq!(api.call(Some(&admin), "GET", "/templates/ci", None).0, 404);
 
     // Channels, routes, runbooks, deliveries.
     let dir = env.dir.path().join("alerts.jsonl");

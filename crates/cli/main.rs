@@ -132,6 +132,9 @@ enum Command {
     /// Enrolment secrets, which hosts present to ask for their own key
     #[command(subcommand)]
     Enroll(commands::enroll::EnrollCommand),
+    /// Placement templates: which bait goes where on an enrolled host
+    #[command(subcommand)]
+    Template(commands::template::TemplateCommand),
     /// The audit log of every change (server and command line)
     #[command(subcommand)]
     Audit(commands::user::AuditCommand),
@@ -237,6 +240,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(_) => return honeytrail_server::run(app).await,
         Command::User(cmd) => commands::user::run(&app, cmd).await,
         Command::Enroll(cmd) => commands::enroll::run(&app, cmd).await,
+        Command::Template(cmd) => commands::template::run(&app, cmd).await,
         Command::Audit(cmd) => commands::user::audit(&app, cmd).await,
         Command::SafetyNet(args) => commands::safety_net::run(&app, args).await,
         Command::Bench(cmd) => tokio::task::block_in_place(|| commands::bench::run(cmd)),

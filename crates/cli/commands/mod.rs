@@ -18,6 +18,7 @@ pub mod routing;
 pub mod safety_net;
 pub mod user;
 
+pub mod template;
 pub mod token;
 pub mod watch;
 

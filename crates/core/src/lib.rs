@@ -26,6 +26,7 @@ pub mod record;
 pub mod route;
 pub mod secret;
 pub mod stealth;
+pub mod template;
 
 pub use error::Invalid;
 pub use model::{

@@ -445,6 +445,31 @@ async fn post_enrollment_revoke(
     ok(s.ops.revoke_enrollment(&c.actor, id).await?)
 }
 
+async fn list_templates(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller) -> ApiResult {
+    ok(s.ops.templates(&c.actor).await?)
+}
+
+async fn post_template(
+    State(s): State<Arc<Shared>>,
+    AdminCaller(c): AdminCaller,
+    Body(t): Body<honeytrail_core::template::PlacementTemplate>,
+) -> ApiResult {
+    created(s.ops.put_template(&c.actor, t).await?)
+}
+
+async fn get_template(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Path(name): Path<String>) -> ApiResult {
+    ok(s.ops.template(&c.actor, &name).await?)
+}
+
+async fn delete_template(
+    State(s): State<Arc<Shared>>,
+    AdminCaller(c): AdminCaller,
+    Path(name): Path<String>,
+) -> ApiResult {
+    s.ops.remove_template(&c.actor, &name).await?;
+    ok(json!({"removed": name}))
+}
+
 async fn list_api_tokens(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller) -> ApiResult {
     ok(s.ops.api_tokens(&c.actor).await?)
 }
@@ -590,6 +615,8 @@ api_routes! {
     "/api-tokens/{id}" => delete(delete_api_token);
     "/enrollments" => get(list_enrollments) post(post_enrollment);
     "/enrollments/{id}/revoke" => post(post_enrollment_revoke);
+    "/templates" => get(list_templates) post(post_template);
+    "/templates/{name}" => get(get_template) delete(delete_template);
     "/audit" => get(get_audit);
     "/lookup" => post(post_lookup);
 }

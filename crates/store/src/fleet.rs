@@ -7,6 +7,7 @@
 //! both get it.
 
 use chrono::{DateTime, Utc};
+use honeytrail_core::template::PlacementTemplate;
 use honeytrail_core::{bearer_hash, new_bearer, Labels, Secret};
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -172,5 +173,68 @@ impl Store {
                 ))
             }
         })
+    }
+}
+
+const TEMPLATE_COLUMNS: &str = "name, format, path, profile, owner, mode";
+
+fn template(r: &AnyRow) -> Result<PlacementTemplate, StoreError> {
+    let mode: i64 = r.try_get("mode")?;
+    Ok(PlacementTemplate {
+        name: r.try_get("name")?,
+        format: r.try_get("format")?,
+        path: r.try_get("path")?,
+        profile: r.try_get("profile")?,
+        owner: r.try_get("owner")?,
+        mode: u32::try_from(mode).map_err(|e| StoreError::Corrupt { what: "template mode", detail: e.to_string() })?,
+    })
+}
+
+impl Store {
+    /// Adds a placement template, or replaces the one of that name.
+    pub async fn put_template(&self, t: &PlacementTemplate, by: &str) -> Result<PlacementTemplate, StoreError> {
+        t.validate().map_err(|e| StoreError::Refused(e.0))?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO placement_templates (name, format, path, profile, owner, mode, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO UPDATE SET format = excluded.format, \
+             path = excluded.path, profile = excluded.profile, owner = excluded.owner, mode = excluded.mode, \
+             created_by = excluded.created_by, created_at = excluded.created_at",
+        )
+        .bind(&t.name)
+        .bind(&t.format)
+        .bind(&t.path)
+        .bind(&t.profile)
+        .bind(&t.owner)
+        .bind(i64::from(t.mode))
+        .bind(by)
+        .bind(millis(Utc::now()))
+        .execute(&mut *tx)
+        .await?;
+        self.commit(tx).await?;
+        self.template(&t.name).await
+    }
+
+    pub async fn templates(&self) -> Result<Vec<PlacementTemplate>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {TEMPLATE_COLUMNS} FROM placement_templates ORDER BY name"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(template).collect()
+    }
+
+    pub async fn template(&self, name: &str) -> Result<PlacementTemplate, StoreError> {
+        let row = sqlx::query(&format!("SELECT {TEMPLATE_COLUMNS} FROM placement_templates WHERE name = $1"))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(template).transpose()?.ok_or_else(|| StoreError::NotFound(format!("template {name}")))
+    }
+
+    pub async fn remove_template(&self, name: &str) -> Result<(), StoreError> {
+        let done = self.exec(sqlx::query("DELETE FROM placement_templates WHERE name = $1").bind(name)).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("template {name}")));
+        }
+        Ok(())
     }
 }

@@ -56,6 +56,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(9, "server", "0009_server"),
     migration!(10, "label-pages", "0010_label_pages"),
     migration!(11, "enrollments", "0011_enrollments"),
+    migration!(12, "templates", "0012_templates"),
 ];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.

@@ -52,6 +52,7 @@ store_tests!(
     every_list_pages_by_keyset,
     identities_read_back_exactly,
     enrollment_secrets_are_hashed_limited_and_spent_once,
+    placement_templates_start_shipped_and_are_validated,
 );
 
 const KEY: &str = "AKIAQYLPMN5HHHFPZAM2";
@@ -752,4 +753,26 @@ async fn enrollment_secrets_are_hashed_limited_and_spent_once(store: Store, url:
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     let err = store.use_enrollment(secret.expose()).await.unwrap_err();
     assert!(err.to_string().contains(&format!("#{} is expired", soon.id)), "{err}");
+}
+
+async fn placement_templates_start_shipped_and_are_validated(store: Store, _url: String) {
+    use honeytrail_core::template::{shipped, PlacementTemplate};
+    assert_eq!(store.templates().await.unwrap(), shipped().into_iter().rev().collect::<Vec<_>>(), "laptop, server");
+    let env = PlacementTemplate {
+        name: "app-env".into(),
+        format: "dotenv".into(),
+        path: "/opt/app/.env".into(),
+        profile: None,
+        owner: Some("deploy".into()),
+        mode: 0o640,
+    };
+    assert_eq!(store.put_template(&env, "ada").await.unwrap(), env);
+    let changed = PlacementTemplate { mode: 0o600, ..env.clone() };
+    assert_eq!(store.put_template(&changed, "ada").await.unwrap().mode, 0o600, "replaced");
+    let bad = PlacementTemplate { path: "/opt/../etc/shadow".into(), ..env.clone() };
+    assert!(matches!(store.put_template(&bad, "ada").await, Err(StoreError::Refused(_))));
+    assert_eq!(store.templates().await.unwrap().len(), 3);
+    store.remove_template("app-env").await.unwrap();
+    assert!(matches!(store.remove_template("app-env").await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.template("app-env").await, Err(StoreError::NotFound(_))));
 }

@@ -2,6 +2,7 @@
 
 use chrono::{Duration, Utc};
 use honeytrail_core::access::Permission;
+use honeytrail_core::template::PlacementTemplate;
 use honeytrail_core::{parse_labels, Labels};
 use honeytrail_store::{AuditRecord, Enrollment};
 
@@ -80,6 +81,31 @@ impl Ops {
             .audited(actor, "enrollment.revoke", &format!("enrolment secret #{id}"), None)
             .revoke_enrollment(id)
             .await?)
+    }
+}
+
+impl Ops {
+    /// Adds a placement template, or replaces the one of that name.
+    pub async fn put_template(&self, actor: &Actor, t: PlacementTemplate) -> OpResult<PlacementTemplate> {
+        actor.require(Permission::Administer)?;
+        t.validate()?;
+        let detail = format!("{} at {}", t.format, t.path);
+        Ok(self.audited(actor, "template.put", &t.name, Some(&detail)).put_template(&t, &actor.name).await?)
+    }
+
+    pub async fn templates(&self, actor: &Actor) -> OpResult<Vec<PlacementTemplate>> {
+        actor.require(Permission::Read)?;
+        Ok(self.store.templates().await?)
+    }
+
+    pub async fn template(&self, actor: &Actor, name: &str) -> OpResult<PlacementTemplate> {
+        actor.require(Permission::Read)?;
+        Ok(self.store.template(name).await?)
+    }
+
+    pub async fn remove_template(&self, actor: &Actor, name: &str) -> OpResult<()> {
+        actor.require(Permission::Administer)?;
+        Ok(self.audited(actor, "template.remove", name, None).remove_template(name).await?)
     }
 }
 

@@ -1,0 +1,90 @@
+//! `honeytrail template …`: which bait goes where on an enrolled host.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Subcommand;
+use honeytrail_app::App;
+use honeytrail_core::template::{parse_mode, PlacementTemplate};
+
+use super::{print_json, print_table};
+
+#[derive(Subcommand, Debug)]
+pub enum TemplateCommand {
+    /// Add a placement template (or replace the one of that name)
+    Add {
+        name: String,
+        /// The bait format: aws-credentials, aws-config, dotenv, shell, …
+        #[arg(long)]
+        format: String,
+        /// An absolute path, or ~/… for the same file in every login user's home
+        #[arg(long)]
+        path: String,
+        /// The profile or environment name the bait uses
+        #[arg(long)]
+        profile: Option<String>,
+        /// The file's owner (default: the home's user, or root)
+        #[arg(long)]
+        owner: Option<String>,
+        /// The file's mode, octal
+        #[arg(long, default_value = "600")]
+        mode: String,
+    },
+    /// List placement templates
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one template
+    Show {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a template
+    Remove { name: String },
+}
+
+fn row(t: &PlacementTemplate) -> Vec<String> {
+    vec![
+        t.name.clone(),
+        t.format.clone(),
+        t.path.clone(),
+        t.profile.clone().unwrap_or_default(),
+        t.owner.clone().unwrap_or_else(|| if t.per_user() { "(the home's user)".into() } else { "root".into() }),
+        format!("{:o}", t.mode),
+    ]
+}
+
+const HEADER: [&str; 6] = ["NAME", "FORMAT", "PATH", "PROFILE", "OWNER", "MODE"];
+
+pub async fn run(app: &App, cmd: TemplateCommand) -> Result<ExitCode> {
+    let ops = app.ops().await?;
+    let actor = app.acting();
+    match cmd {
+        TemplateCommand::Add { name, format, path, profile, owner, mode } => {
+            let t = PlacementTemplate { name, format, path, profile, owner, mode: parse_mode(&mode)? };
+            let t = ops.put_template(&actor, t).await?;
+            println!("template {}: {} at {}", t.name, t.format, t.path);
+        }
+        TemplateCommand::List { json } => {
+            let all = ops.templates(&actor).await?;
+            if json {
+                return print_json(&all).map(|_| ExitCode::SUCCESS);
+            }
+            print_table(&HEADER, &all.iter().map(row).collect::<Vec<_>>());
+        }
+        TemplateCommand::Show { name, json } => {
+            let t = ops.template(&actor, &name).await?;
+            if json {
+                return print_json(&t).map(|_| ExitCode::SUCCESS);
+            }
+            print_table(&HEADER, &[row(&t)]);
+        }
+        TemplateCommand::Remove { name } => {
+            ops.remove_template(&actor, &name).await?;
+            println!("template {name} removed");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
