@@ -109,6 +109,14 @@ impl Browser {
         self.cmd("POST", &format!("/element/{e}/value"), json!({"text": text}));
     }
 
+    /// Chooses an option of a `<select>` by its value.
+    fn select(&self, css: &str, value: &str) {
+        self.find(css);
+        let script = "const s = document.querySelector(arguments[0]); s.value = arguments[1]; return s.value;";
+        let chosen = self.cmd("POST", "/execute/sync", json!({"script": script, "args": [css, value]}));
+        assert_eq!(chosen, value, "{css} has no option {value}");
+    }
+
     /// Clicks something that loads a new page, and waits for it to load.
     fn click(&self, css: &str) {
         let e = self.find(css);
@@ -259,11 +267,13 @@ fn a_responder_works_an_incident_in_the_browser_and_a_viewer_cannot() {
     b.go("/enrollments");
     b.fill("#enroll-uses", "25");
     b.fill("#enroll-labels", "fleet=web");
+    b.select("#enroll-template", "laptop");
     b.click("#create-enrollment");
     let enrolment = b.text("#enrollment-secret");
     assert!(enrolment.len() >= 40, "{enrolment}");
     let listed = env.run(&["enroll", "list", "--json"]).ok().json();
     assert_eq!((listed[0]["uses"].as_i64(), listed[0]["labels"]["fleet"].as_str()), (Some(25), Some("web")));
+    assert_eq!(listed[0]["template"], "laptop");
     b.go("/enrollments");
     assert!(!b.source().contains(&enrolment), "shown once only");
     let id = listed[0]["id"].as_i64().unwrap();

@@ -1370,13 +1370,18 @@ fn a_log_file_that_cannot_be_read_costs_only_its_message() {
 #[test]
 fn enrollment_secrets_from_the_cli() {
     let env = Env::new();
-    let out = env.run(&["enroll", "create", "--uses", "3", "--expires", "2d", "--label", "fleet=web"]).ok();
+    let refused = env.run(&["enroll", "create", "--uses", "3", "--template", "desktop"]).fails();
+    assert!(refused.stderr.contains("no placement template desktop"), "{}", refused.stderr);
+    let out = env
+        .run(&["enroll", "create", "--uses", "3", "--expires", "2d", "--label", "fleet=web", "--template", "server"])
+        .ok();
     let secret = out.stdout.trim().to_string();
     assert!(secret.len() >= 40, "{secret}");
     assert!(out.stderr.contains("shown only now, stored hashed"), "{}", out.stderr);
     let listed = env.run(&["enroll", "list", "--json"]).ok().json();
     assert_eq!((listed[0]["uses"].as_i64(), listed[0]["used"].as_i64()), (Some(3), Some(0)));
     assert_eq!(listed[0]["labels"]["fleet"], "web");
+    assert_eq!(listed[0]["template"], "server");
     assert!(!listed.to_string().contains(&secret), "never listed");
     let refused = env.run(&["enroll", "create"]).fails();
     assert!(refused.stderr.contains("--uses"), "{}", refused.stderr);

@@ -25,6 +25,9 @@ pub enum EnrollCommand {
         /// A label for every key handed out through it, name=value (repeatable)
         #[arg(long = "label")]
         labels: Vec<String>,
+        /// The placement template the hosts use (`honeytrail template list`)
+        #[arg(long)]
+        template: Option<String>,
     },
     /// List enrolment secrets (never the secrets themselves)
     List {
@@ -39,9 +42,9 @@ pub async fn run(app: &App, cmd: EnrollCommand) -> Result<ExitCode> {
     let ops = app.ops().await?;
     let actor = app.acting();
     match cmd {
-        EnrollCommand::Create { uses, unlimited, expires, labels } => {
+        EnrollCommand::Create { uses, unlimited, expires, labels, template } => {
             let (e, secret) =
-                ops.create_enrollment(&actor, EnrollmentRequest { uses, unlimited, expires, labels }).await?;
+                ops.create_enrollment(&actor, EnrollmentRequest { uses, unlimited, expires, labels, template }).await?;
             println!("{secret}");
             eprintln!(
                 "enrolment secret #{} ({}, expires {}); shown only now, stored hashed. It grants a key to whoever holds it: keep it out of repositories and chat",
@@ -64,12 +67,13 @@ pub async fn run(app: &App, cmd: EnrollCommand) -> Result<ExitCode> {
                         format!("{}/{}", e.used, e.uses.map(|u| u.to_string()).unwrap_or_else(|| "∞".into())),
                         when(e.expires_at),
                         honeytrail_core::model::labels_text(&e.labels),
+                        e.template.clone().unwrap_or_default(),
                         e.created_by.clone(),
                         e.state(now).into(),
                     ]
                 })
                 .collect();
-            print_table(&["ID", "USED", "EXPIRES", "LABELS", "BY", "STATE"], &rows);
+            print_table(&["ID", "USED", "EXPIRES", "LABELS", "TEMPLATE", "BY", "STATE"], &rows);
         }
         EnrollCommand::Revoke { id } => {
             ops.revoke_enrollment(&actor, id).await?;

@@ -416,6 +416,8 @@ struct EnrollmentBody {
     expires: String,
     #[serde(default)]
     labels: Vec<String>,
+    #[serde(default)]
+    template: Option<String>,
 }
 
 fn default_lifetime() -> String {
@@ -432,6 +434,7 @@ async fn post_enrollment(
         unlimited: r.unlimited,
         expires: r.expires,
         labels: r.labels,
+        template: r.template,
     };
     let (enrollment, secret) = s.ops.create_enrollment(&c.actor, request).await?;
     created(json!({"enrollment": enrollment, "secret": secret}))

@@ -782,6 +782,10 @@ async fn enrollments_view(s: &Shared, c: &Caller, created: Option<(honeytrail_st
             v
         })
         .collect();
+    let templates: Vec<String> = match s.ops.templates(&c.actor).await {
+        Ok(t) => t.into_iter().map(|t| t.name).collect(),
+        Err(e) => return fail(e),
+    };
     let (me, csrf) = base(c);
     let (created, secret) = match created {
         Some((e, secret)) => (Some(e), Some(secret)),
@@ -789,7 +793,7 @@ async fn enrollments_view(s: &Shared, c: &Caller, created: Option<(honeytrail_st
     };
     render(
         "enrollments.html",
-        json!({"title": "Enrolment", "me": me, "csrf": csrf, "enrollments": rows, "created": created, "secret": secret}),
+        json!({"title": "Enrolment", "me": me, "csrf": csrf, "enrollments": rows, "templates": templates, "created": created, "secret": secret}),
     )
 }
 
@@ -807,6 +811,8 @@ struct EnrollmentForm {
     expires: String,
     #[serde(default)]
     labels: String,
+    #[serde(default)]
+    template: String,
 }
 
 async fn post_enrollment(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<EnrollmentForm>) -> Response {
@@ -829,6 +835,7 @@ async fn post_enrollment(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Fo
         unlimited: f.unlimited.is_some(),
         expires: f.expires,
         labels,
+        template: Some(f.template),
     };
     match s.ops.create_enrollment(&ui.0.actor, request).await {
         Ok(created) => enrollments_view(&s, &ui.0, Some(created)).await,

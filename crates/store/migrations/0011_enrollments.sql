@@ -7,6 +7,7 @@ CREATE TABLE enrollment_secrets (
     used INTEGER NOT NULL DEFAULT 0,
     expires_at INTEGER NOT NULL,
     labels TEXT NOT NULL,
+    template TEXT,
     created_by TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     last_used_at INTEGER,

@@ -28,6 +28,8 @@ pub struct Enrollment {
     pub expires_at: DateTime<Utc>,
     /// Labels every token handed out through it carries.
     pub labels: Labels,
+    /// The placement template hosts enrolling with it use (by name).
+    pub template: Option<String>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
@@ -49,7 +51,7 @@ impl Enrollment {
     }
 }
 
-const COLUMNS: &str = "id, uses, used, expires_at, labels, created_by, created_at, last_used_at, revoked_at";
+const COLUMNS: &str = "id, uses, used, expires_at, labels, template, created_by, created_at, last_used_at, revoked_at";
 
 fn enrollment(r: &AnyRow) -> Result<Enrollment, StoreError> {
     let labels: String = r.try_get("labels")?;
@@ -60,6 +62,7 @@ fn enrollment(r: &AnyRow) -> Result<Enrollment, StoreError> {
         expires_at: from_millis(r.try_get("expires_at")?)?,
         labels: serde_json::from_str(&labels)
             .map_err(|e| StoreError::Corrupt { what: "enrolment labels", detail: e.to_string() })?,
+        template: r.try_get("template")?,
         created_by: r.try_get("created_by")?,
         created_at: from_millis(r.try_get("created_at")?)?,
         last_used_at: r.try_get::<Option<i64>, _>("last_used_at")?.map(from_millis).transpose()?,
@@ -75,8 +78,16 @@ impl Store {
         uses: Option<i64>,
         expires_at: DateTime<Utc>,
         labels: &Labels,
+        template: Option<&str>,
         created_by: &str,
     ) -> Result<(Enrollment, Secret), StoreError> {
+        if let Some(t) = template {
+            self.template(t).await.map_err(|_| {
+                StoreError::Refused(format!(
+                    "there is no placement template {t}; `honeytrail template list` shows them"
+                ))
+            })?;
+        }
         if uses.is_some_and(|u| u < 1) {
             return Err(StoreError::Refused("an enrolment secret needs at least one use (or --unlimited)".into()));
         }
@@ -90,13 +101,14 @@ impl Store {
         let labels = serde_json::to_string(labels).map_err(|e| StoreError::Refused(e.to_string()))?;
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
-            "INSERT INTO enrollment_secrets (secret_hash, uses, used, expires_at, labels, created_by, created_at) \
-             VALUES ($1, $2, 0, $3, $4, $5, $6) RETURNING {COLUMNS}"
+            "INSERT INTO enrollment_secrets (secret_hash, uses, used, expires_at, labels, template, created_by, created_at) \
+             VALUES ($1, $2, 0, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
         ))
         .bind(bearer_hash(secret.expose()))
         .bind(uses)
         .bind(millis(expires_at))
         .bind(labels)
+        .bind(template)
         .bind(created_by)
         .bind(millis(now))
         .fetch_one(&mut *tx)

@@ -691,7 +691,12 @@ async fn every_list_pages_by_keyset(store: Store, _url: String) {
 async fn enrollment_secrets_are_hashed_limited_and_spent_once(store: Store, url: String) {
     let labels: honeytrail_core::Labels = [("fleet".to_string(), "web".to_string())].into();
     let in_a_week = Utc::now() + chrono::Duration::days(7);
-    let (two, secret) = store.create_enrollment(Some(2), in_a_week, &labels, "admin").await.unwrap();
+    let (two, secret) = store.create_enrollment(Some(2), in_a_week, &labels, Some("laptop"), "admin").await.unwrap();
+    assert_eq!(two.template.as_deref(), Some("laptop"));
+    assert!(matches!(
+        store.create_enrollment(Some(2), in_a_week, &labels, Some("no-such"), "admin").await,
+        Err(StoreError::Refused(_))
+    ));
     assert_eq!((two.uses, two.used, two.state(Utc::now())), (Some(2), 0, "active"));
     assert_eq!(two.labels, labels);
     // Only the hash is stored.
@@ -726,7 +731,8 @@ async fn enrollment_secrets_are_hashed_limited_and_spent_once(store: Store, url:
     // Unknown, revoked and out-of-range secrets say why.
     let err = store.use_enrollment("not-a-secret").await.unwrap_err();
     assert!(err.to_string().contains("not known"), "{err}");
-    let (open_ended, other) = store.create_enrollment(None, in_a_week, &Default::default(), "admin").await.unwrap();
+    let (open_ended, other) =
+        store.create_enrollment(None, in_a_week, &Default::default(), None, "admin").await.unwrap();
     for _ in 0..3 {
         store.use_enrollment(other.expose()).await.unwrap();
     }
@@ -741,13 +747,13 @@ async fn enrollment_secrets_are_hashed_limited_and_spent_once(store: Store, url:
         (None, Utc::now() + chrono::Duration::days(91)),
     ] {
         assert!(matches!(
-            store.create_enrollment(uses, expires, &Default::default(), "a").await,
+            store.create_enrollment(uses, expires, &Default::default(), None, "a").await,
             Err(StoreError::Refused(_))
         ));
     }
     // An expired one is refused as expired.
     let (soon, secret) = store
-        .create_enrollment(Some(5), Utc::now() + chrono::Duration::milliseconds(300), &Default::default(), "a")
+        .create_enrollment(Some(5), Utc::now() + chrono::Duration::milliseconds(300), &Default::default(), None, "a")
         .await
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;

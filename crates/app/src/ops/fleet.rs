@@ -36,6 +36,8 @@ pub struct EnrollmentRequest {
     pub expires: String,
     /// `name=value` labels for the tokens handed out through it.
     pub labels: Vec<String>,
+    /// The placement template the hosts use; it must exist.
+    pub template: Option<String>,
 }
 
 impl Ops {
@@ -66,7 +68,9 @@ impl Ops {
             detail: Some(detail),
             from: Some(actor.from.clone()),
         });
-        let (made, secret) = store.create_enrollment(uses, Utc::now() + lifetime, &labels, &actor.name).await?;
+        let template = r.template.as_deref().map(str::trim).filter(|t| !t.is_empty());
+        let (made, secret) =
+            store.create_enrollment(uses, Utc::now() + lifetime, &labels, template, &actor.name).await?;
         Ok((made, secret.expose().to_string()))
     }
 

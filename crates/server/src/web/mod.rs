@@ -79,7 +79,7 @@ mod tests {
                 "enrollments.html",
                 serde_json::json!({"title": "Enrolment", "me": me, "csrf": "c", "created": {"id": 2}, "secret": "s3cr3t",
                     "enrollments": [{"id": 2, "used": 0, "uses": null, "expires_at": "2026-12-09T09:00:00Z", "labels_text": "fleet=<b>web</b>",
-                        "created_by": "vic", "state": "active"}]}),
+                        "template": "laptop", "created_by": "vic", "state": "active"}], "templates": ["laptop", "server"]}),
             ),
             (
                 "audit.html",
