@@ -197,7 +197,7 @@ impl fmt::Display for Item {
 }
 
 /// The trail's ARN: the only source the bucket policy lets CloudTrail write for.
-fn trail_arn(c: &BootstrapConfig) -> String {
+pub(crate) fn trail_arn(c: &BootstrapConfig) -> String {
     format!("arn:{}:cloudtrail:{}:{}:trail/{}", partition(&c.region), c.region, c.account, c.trail)
 }
 
@@ -294,11 +294,11 @@ pub fn home_bus_arn(c: &BootstrapConfig) -> String {
     format!("arn:{}:events:{}:{}:event-bus/default", partition(&c.region), c.region, c.account)
 }
 
-fn forwarder_arn(c: &BootstrapConfig) -> String {
+pub(crate) fn forwarder_arn(c: &BootstrapConfig) -> String {
     format!("arn:{}:iam::{}:role/{}", partition(&c.region), c.account, c.forwarder_role)
 }
 
-fn boundary_arn(c: &BootstrapConfig) -> String {
+pub(crate) fn boundary_arn(c: &BootstrapConfig) -> String {
     format!("arn:{}:iam::{}:policy/{}", partition(&c.region), c.account, c.boundary)
 }
 
@@ -398,7 +398,7 @@ fn absent(e: AwsError) -> Result<Status, AwsError> {
     }
 }
 
-fn is_not_found(e: &AwsError) -> bool {
+pub(crate) fn is_not_found(e: &AwsError) -> bool {
     match e {
         AwsError::NoSuchEntity { .. } => true,
         AwsError::Other { message, .. } => {
@@ -411,30 +411,24 @@ fn is_not_found(e: &AwsError) -> bool {
 }
 
 impl CanaryAccount {
+    /// The URL and ARN of the queue `name`, if it exists.
     async fn queue(&self, name: &str) -> Result<Option<(String, String)>, AwsError> {
-        let url = match self.sqs.get_queue_url().queue_name(name).send().await {
-            Ok(o) => o.queue_url().unwrap_or_default().to_string(),
-            Err(e) => {
-                let e = AwsError::from_sdk("sqs:GetQueueUrl", &self.endpoint, e);
-                return if is_not_found(&e)
-                    || matches!(&e, AwsError::Other { message, .. } if message.contains("QueueDoesNotExist"))
-                {
-                    Ok(None)
-                } else {
-                    Err(e)
-                };
-            }
-        };
+        let Some(url) = self.existing_queue_url(name).await? else { return Ok(None) };
+        let arn = self.queue_attribute(&url, QueueAttributeName::QueueArn).await?.unwrap_or_default();
+        Ok(Some((url, arn)))
+    }
+
+    /// One attribute of a queue, if set.
+    async fn queue_attribute(&self, url: &str, name: QueueAttributeName) -> Result<Option<String>, AwsError> {
         let attrs = self
             .sqs
             .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
+            .queue_url(url)
+            .attribute_names(name.clone())
             .send()
             .await
             .map_err(self.fail("sqs:GetQueueAttributes"))?;
-        let arn = attrs.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).cloned().unwrap_or_default();
-        Ok(Some((url, arn)))
+        Ok(attrs.attributes().and_then(|a| a.get(&name)).cloned())
     }
 
     async fn ensure_queue(
@@ -460,17 +454,7 @@ impl CanaryAccount {
             }
         };
         let dead_letters = self.ensure_dead_letter_queue(name).await?;
-        let existing = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::Policy)
-            .send()
-            .await
-            .map_err(self.fail("sqs:GetQueueAttributes"))?
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::Policy))
-            .cloned();
+        let existing = self.queue_attribute(&url, QueueAttributeName::Policy).await?;
         let policy =
             merge_policy(existing.as_deref(), &queue_policy(&arn, service, source_arns), "sqs:SetQueueAttributes")?;
         self.sqs

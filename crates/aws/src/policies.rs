@@ -18,7 +18,9 @@
 
 use serde_json::{json, Value};
 
-use crate::bootstrap::{dead_letter_queue, exposure_rule, partition, BootstrapConfig};
+use crate::bootstrap::{
+    boundary_arn, dead_letter_queue, exposure_rule, forwarder_arn, home_bus_arn, partition, trail_arn, BootstrapConfig,
+};
 
 /// The three jobs, and the boundary every honey user carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +68,7 @@ impl Arns<'_> {
         format!("arn:{}:iam::{}:{what}", self.p, self.c.account)
     }
     fn boundary(&self) -> String {
-        self.iam(&format!("policy/{}", self.c.boundary))
+        boundary_arn(self.c)
     }
     fn users(&self) -> String {
         self.iam("user/*")
@@ -86,7 +88,7 @@ impl Arns<'_> {
         out
     }
     fn trail(&self) -> String {
-        format!("arn:{}:cloudtrail:{}:{}:trail/{}", self.p, self.c.region, self.c.account, self.c.trail)
+        trail_arn(self.c)
     }
     /// Both rules, in every region.
     fn rules(&self) -> Vec<String> {
@@ -96,10 +98,10 @@ impl Arns<'_> {
             .collect()
     }
     fn home_bus(&self) -> String {
-        format!("arn:{}:events:{}:{}:event-bus/default", self.p, self.c.region, self.c.account)
+        home_bus_arn(self.c)
     }
     fn forwarder(&self) -> String {
-        self.iam(&format!("role/{}", self.c.forwarder_role))
+        forwarder_arn(self.c)
     }
     fn group(&self) -> String {
         self.iam(&format!("group/{}", self.c.deny_group))

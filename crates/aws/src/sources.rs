@@ -51,9 +51,15 @@ impl CanaryAccount {
             Some((_, name)) if queue.starts_with("http") => name,
             _ => queue,
         };
-        match self.sqs.get_queue_url().queue_name(crate::bootstrap::dead_letter_queue(name)).send().await {
+        self.existing_queue_url(&crate::bootstrap::dead_letter_queue(name)).await
+    }
+
+    /// The URL of the queue `name`, or `None` when there is no such queue.
+    pub(crate) async fn existing_queue_url(&self, name: &str) -> Result<Option<String>, AwsError> {
+        match self.sqs.get_queue_url().queue_name(name).send().await {
             Ok(out) => Ok(out.queue_url().map(str::to_string)),
             Err(e) => match AwsError::from_sdk("sqs:GetQueueUrl", &self.endpoint, e) {
+                e if crate::bootstrap::is_not_found(&e) => Ok(None),
                 AwsError::Other { message, .. }
                     if message.contains("NonExistentQueue") || message.contains("QueueDoesNotExist") =>
                 {

@@ -826,10 +826,8 @@ async fn post_enrollment(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Fo
             Err(_) => return fail(honeytrail_app::OpError::invalid(format!("\"{n}\" is not a number of uses"))),
         },
     };
-    let labels = match honeytrail_core::parse_label_text(&f.labels) {
-        Ok(l) => l.iter().map(|(k, v)| format!("{k}={v}")).collect(),
-        Err(e) => return fail(honeytrail_app::OpError::invalid(e.0)),
-    };
+    // Labels typed together (`fleet=web, env=prod`); the operation checks them.
+    let labels = f.labels.split([',', '\n']).map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
     let request = honeytrail_app::ops::fleet::EnrollmentRequest {
         uses,
         unlimited: f.unlimited.is_some(),
