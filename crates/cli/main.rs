@@ -132,6 +132,17 @@ enum Command {
     /// Enrolment secrets, which hosts present to ask for their own key
     #[command(subcommand)]
     Enroll(commands::enroll::EnrollCommand),
+    /// Enrolled hosts: host, key, last seen, bait state
+    Agents {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One enrolled host: show it, rotate or remove its bait
+    #[command(subcommand)]
+    Agent(commands::agents::AgentCommand),
+    /// The fleet's key pool and sweep
+    #[command(subcommand)]
+    Fleet(commands::agents::FleetCommand),
     /// Placement templates: which bait goes where on an enrolled host
     #[command(subcommand)]
     Template(commands::template::TemplateCommand),
@@ -241,6 +252,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User(cmd) => commands::user::run(&app, cmd).await,
         Command::Enroll(cmd) => commands::enroll::run(&app, cmd).await,
         Command::Template(cmd) => commands::template::run(&app, cmd).await,
+        Command::Agents { json } => commands::agents::list(&app, json).await,
+        Command::Agent(cmd) => commands::agents::agent(&app, cmd).await,
+        Command::Fleet(cmd) => commands::agents::fleet(&app, cmd).await,
         Command::Audit(cmd) => commands::user::audit(&app, cmd).await,
         Command::SafetyNet(args) => commands::safety_net::run(&app, args).await,
         Command::Bench(cmd) => tokio::task::block_in_place(|| commands::bench::run(cmd)),

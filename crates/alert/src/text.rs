@@ -82,7 +82,9 @@ fn incident_title(record: &AlertRecord) -> String {
     let incident = &record.incident;
     let key = &incident.access_key_id;
     let id = incident.id;
+    let fleet = incident.kind.fleet_headline(key);
     match record.alert_kind() {
+        "incident.opened" if fleet.is_some() => format!("{} (incident #{id})", fleet.unwrap_or_default()),
         "incident.opened" if incident.kind == honeytrail_core::incident::IncidentKind::Exposed => {
             format!("Honey key {key} was exposed publicly: AWS found it published (incident #{id})")
         }

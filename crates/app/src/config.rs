@@ -143,6 +143,23 @@ owner_link_days = 14
 # Defaults for bait files: the profile / environment name and region they name.
 profile = "prod"
 region = "us-east-1"
+
+[fleet]
+# Keys minted ahead for enrolling hosts, refilled in the background at most
+# one per mint_interval_ms (IAM throttles). 0: mint when a host enrols.
+#                                                             HONEYTRAIL_FLEET_POOL_SIZE
+pool_size = 0
+mint_interval_ms = 200                                      # HONEYTRAIL_FLEET_MINT_INTERVAL_MS
+# Agents report every heartbeat_seconds; a host silent for stale_after_seconds
+# is stale (alerted, low severity); a key not confirmed within
+# confirm_within_seconds of enrolment is retired.
+heartbeat_seconds = 300                                     # HONEYTRAIL_FLEET_HEARTBEAT_SECONDS
+stale_after_seconds = 10800                                 # HONEYTRAIL_FLEET_STALE_AFTER_SECONDS
+confirm_within_seconds = 900                                # HONEYTRAIL_FLEET_CONFIRM_WITHIN_SECONDS
+# The placement template of enrolment secrets that name none.
+default_template = "server"
+# The canary account's IAM user quota (AWS default 5000): warned at 90 %.
+iam_user_quota = 5000
 "#;
 
 #[derive(Clone, Deserialize, Default)]
@@ -158,6 +175,7 @@ pub struct Config {
     pub detect: DetectSection,
     pub serve: ServeSection,
     pub alerts: AlertsSection,
+    pub fleet: FleetSection,
     /// Where the configuration was read from, if a file was.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -382,6 +400,43 @@ impl Default for DetectSection {
     }
 }
 
+/// Enrolled hosts: the key pool, heartbeats, and how long before silence
+/// or an unconfirmed enrolment counts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FleetSection {
+    /// Keys kept minted ahead for enrolling hosts (0: mint on demand).
+    pub pool_size: u32,
+    /// The fewest milliseconds between two mints when refilling the pool,
+    /// to stay below IAM's rate limits.
+    pub mint_interval_ms: u64,
+    /// How often agents send a heartbeat.
+    pub heartbeat_seconds: u64,
+    /// A host silent for longer than this is stale.
+    pub stale_after_seconds: u64,
+    /// A key handed out and not confirmed within this is retired.
+    pub confirm_within_seconds: u64,
+    /// The placement template of enrolments that name none.
+    pub default_template: String,
+    /// IAM's user quota of the canary account; a warning comes when the
+    /// honey users reach 90 % of it.
+    pub iam_user_quota: u32,
+}
+
+impl Default for FleetSection {
+    fn default() -> Self {
+        FleetSection {
+            pool_size: 0,
+            mint_interval_ms: 200,
+            heartbeat_seconds: 300,
+            stale_after_seconds: 3 * 3600,
+            confirm_within_seconds: 900,
+            default_template: "server".into(),
+            iam_user_quota: 5000,
+        }
+    }
+}
+
 /// Values from command-line flags, which win over everything else.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -478,10 +533,18 @@ impl Config {
             ("HONEYTRAIL_ALERTS_MIN_UPDATE_INTERVAL_SECONDS", &mut self.alerts.min_update_interval_seconds),
             ("HONEYTRAIL_SERVE_HEADER_TIMEOUT_SECONDS", &mut self.serve.header_timeout_seconds),
             ("HONEYTRAIL_SERVE_REQUEST_TIMEOUT_SECONDS", &mut self.serve.request_timeout_seconds),
+            ("HONEYTRAIL_FLEET_HEARTBEAT_SECONDS", &mut self.fleet.heartbeat_seconds),
+            ("HONEYTRAIL_FLEET_STALE_AFTER_SECONDS", &mut self.fleet.stale_after_seconds),
+            ("HONEYTRAIL_FLEET_CONFIRM_WITHIN_SECONDS", &mut self.fleet.confirm_within_seconds),
+            ("HONEYTRAIL_FLEET_MINT_INTERVAL_MS", &mut self.fleet.mint_interval_ms),
         ] {
             if let Some(v) = env(name) {
                 *field = v.parse().map_err(|_| anyhow::anyhow!("{name} is {v:?}; give a whole number of seconds"))?;
             }
+        }
+        if let Some(v) = env("HONEYTRAIL_FLEET_POOL_SIZE") {
+            self.fleet.pool_size =
+                v.parse().map_err(|_| anyhow::anyhow!("HONEYTRAIL_FLEET_POOL_SIZE is {v:?}; give a whole number"))?;
         }
         if let Some(v) = env("HONEYTRAIL_ALERTS_ALLOWED_HOSTS") {
             self.alerts.allowed_hosts = v.split(',').map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect();

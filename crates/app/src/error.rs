@@ -113,6 +113,8 @@ impl From<StoreError> for OpError {
                 let hint = e.cli_hint();
                 OpError { cli_hint: hint, ..OpError::conflict("conflict", e.to_string()) }
             }
+            e @ StoreError::PoolEmpty => OpError::new(OpErrorKind::Unavailable, "pool_empty", e.to_string())
+                .with_cli_hint("the server refills it in the background; retry in a minute"),
             e @ StoreError::NoSecretKey => {
                 let hint = e.cli_hint();
                 OpError { cli_hint: hint, ..OpError::new(OpErrorKind::Unavailable, "no_data_key", e.to_string()) }

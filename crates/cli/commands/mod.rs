@@ -1,5 +1,6 @@
 //! One module per subcommand, plus what several of them share.
 
+pub mod agents;
 pub mod bench;
 pub mod canary;
 pub mod channel;

@@ -326,6 +326,92 @@ fn remove_assignments(text: &str, names: &[&str], force: bool) -> Result<(String
     Ok((kept, true))
 }
 
+/// Where the honey entry for `profile` sits in a file's text: the byte
+/// range of its INI section (header to the next header), of its contiguous
+/// key assignments (with the comment line `shell` bait starts with), or the
+/// whole file for formats that are never merged. `None`: there is none.
+pub fn locate(format: Format, text: &str, profile: &str) -> Option<std::ops::Range<usize>> {
+    let lines: Vec<(usize, &str)> = text
+        .split_inclusive('\n')
+        .scan(0, |at, line| {
+            let start = *at;
+            *at += line.len();
+            Some((start, line))
+        })
+        .collect();
+    let end_of = |i: usize| lines[i].0 + lines[i].1.len();
+    match format {
+        Format::AwsCredentials | Format::AwsConfig => {
+            let header = match format {
+                Format::AwsCredentials => profile.to_string(),
+                _ => config_section(profile),
+            };
+            let first = lines.iter().position(|(_, l)| ini_header(l).as_deref() == Some(header.as_str()))?;
+            let last = (first + 1..lines.len()).find(|i| ini_header(lines[*i].1).is_some()).unwrap_or(lines.len());
+            Some(lines[first].0..if last == lines.len() { text.len() } else { lines[last].0 })
+        }
+        Format::Dotenv | Format::Shell => {
+            const NAMES: [&str; 3] = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"];
+            let ours = |i: usize| assigned_name(lines[i].1).is_some_and(|n| NAMES.contains(&n));
+            let key = lines.iter().position(|(_, l)| assigned_name(l) == Some("AWS_ACCESS_KEY_ID"))?;
+            let mut first = key;
+            while first > 0 && ours(first - 1) {
+                first -= 1;
+            }
+            if format == Format::Shell && first > 0 && lines[first - 1].1.starts_with("# AWS (") {
+                first -= 1;
+            }
+            let mut last = key;
+            while last + 1 < lines.len() && ours(last + 1) {
+                last += 1;
+            }
+            Some(lines[first].0..end_of(last))
+        }
+        _ => (!text.trim().is_empty()).then_some(0..text.len()),
+    }
+}
+
+/// A digest of the honey entry for `profile` in `text` (its lines, trimmed,
+/// blank ones dropped), to tell later whether it is still there unchanged
+/// without sending the secret anywhere: `sha256:<hex>`, `None` when the file
+/// holds no such entry. The same for a rendered entry and for that entry
+/// merged into a file.
+pub fn entry_digest(format: Format, text: &str, profile: &str) -> Option<String> {
+    use sha2::Digest;
+    let range = locate(format, text, profile)?;
+    let mut hash = sha2::Sha256::new();
+    for line in text[range].lines().map(str::trim).filter(|l| !l.is_empty()) {
+        hash.update(line.as_bytes());
+        hash.update(b"\n");
+    }
+    let hex: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Some(format!("sha256:{hex}"))
+}
+
+/// The file without the entry for `profile`, every other byte unchanged
+/// except the blank line [`merge`] put before it; `None` when there is no
+/// entry.
+pub fn unmerge(format: Format, text: &str, profile: &str) -> Option<String> {
+    let range = locate(format, text, profile)?;
+    let mut before = &text[..range.start];
+    let after = &text[range.end..];
+    if after.is_empty() && before.ends_with("\n\n") {
+        before = &before[..before.len() - 1];
+    }
+    Some(format!("{before}{after}"))
+}
+
+/// The file with the entry for `profile` replaced in place by `entry`
+/// (a rotation): everything before and after it unchanged.
+pub fn replace_entry(format: Format, text: &str, profile: &str, entry: &str) -> Option<String> {
+    let range = locate(format, text, profile)?;
+    let tail = &text[range.end..];
+    // A section that ran to the next header kept its blank separator line.
+    let gap =
+        if !tail.is_empty() && entry.ends_with('\n') && text[range.clone()].ends_with("\n\n") { "\n" } else { "" };
+    Some(format!("{}{entry}{gap}{tail}", &text[..range.start]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,6 +507,46 @@ mod tests {
         assert!(matches!(merge(Format::Shell, with_key, &INPUT, false), Err(MergeError::VariablesExist(_))));
         let forced = merge(Format::Shell, with_key, &INPUT, true).unwrap();
         assert!(!forced.content.contains("AKIAREALREALREALREAL"));
+    }
+
+    #[test]
+    fn entries_are_located_digested_replaced_and_removed_leaving_the_rest() {
+        for format in Format::ALL {
+            let entry = render(format, &INPUT);
+            let digest = entry_digest(format, &entry, "prod").unwrap_or_else(|| panic!("{format}"));
+            if !format.merges() {
+                assert_eq!(unmerge(format, &entry, "prod").as_deref(), Some(""));
+                continue;
+            }
+            let existing = match format {
+                Format::AwsCredentials => REAL.to_string(),
+                Format::AwsConfig => "[default]\nregion = eu-west-1\n".to_string(),
+                _ => "DATABASE_URL=postgres://app@db/app\n# keep me\n".to_string(),
+            };
+            let merged = merge(format, &existing, &INPUT, false).unwrap().content;
+            assert_eq!(entry_digest(format, &merged, "prod").as_deref(), Some(digest.as_str()), "{format}");
+            assert_eq!(unmerge(format, &merged, "prod").unwrap(), existing, "{format}: removal restores the file");
+            let other = BaitInput { secret_access_key: "another+secret/value", ..INPUT };
+            let rotated = replace_entry(format, &merged, "prod", &render(format, &other)).unwrap();
+            assert!(rotated.starts_with(&existing) && !rotated.contains(INPUT.secret_access_key), "{format}");
+            assert_ne!(entry_digest(format, &rotated, "prod").unwrap(), digest, "{format}: a change shows");
+            assert_eq!(unmerge(format, &rotated, "prod").unwrap(), existing);
+            assert_eq!(entry_digest(format, &existing, "prod"), None, "{format}");
+        }
+    }
+
+    #[test]
+    fn an_entry_in_the_middle_is_removed_and_replaced_in_place() {
+        let text =
+            "[prod]\naws_access_key_id = AKIAQYLPMN5HHHFPZAM2\naws_secret_access_key = x\n\n[staging]\nregion = a\n";
+        assert_eq!(unmerge(Format::AwsCredentials, text, "prod").unwrap(), "[staging]\nregion = a\n");
+        let swapped = replace_entry(Format::AwsCredentials, text, "prod", "[prod]\nnew = 1\n").unwrap();
+        assert_eq!(swapped, "[prod]\nnew = 1\n\n[staging]\nregion = a\n");
+        let edited = text.replace("= x", "= y");
+        assert_ne!(
+            entry_digest(Format::AwsCredentials, text, "prod"),
+            entry_digest(Format::AwsCredentials, &edited, "prod")
+        );
     }
 
     #[test]

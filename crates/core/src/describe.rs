@@ -60,6 +60,10 @@ pub fn describe(token: &Token, placements: &[Placement], hops: &[CustodyHop]) ->
     let headline = match active.as_slice() {
         [] => format!("Key {key}{retired} has no recorded placement."),
         [one] => format!("Key {key}{retired} was placed on {}.", spot_phrase(&one.spot)),
+        // One host, several files (a fleet host: one per user's home): say the host first.
+        many if !many[0].spot.host.is_empty() && many.iter().all(|p| p.spot.host == many[0].spot.host) => {
+            format!("Key {key}{retired} was placed on host {} in {} files:", many[0].spot.host, many.len())
+        }
         many => format!("Key {key}{retired} was placed in {} places:", many.len()),
     };
     let placements = if active.len() > 1 {
@@ -183,5 +187,10 @@ mod tests {
         assert_eq!(d.placements[0], "on host a in /x (placed 2026-11-02, by alice)");
         assert_eq!(d.custody, ["2026-11-01 09:00 UTC — sent by email to ops@example.com (by alice)"]);
         assert!(d.to_string().contains("It may have leaked at any hop"));
+        let c = placement(Spot { host: "a".into(), path: "/z".into(), ..Spot::default() });
+        let a = placement(Spot { host: "a".into(), path: "/x".into(), ..Spot::default() });
+        let d = describe(&token(), &[a, c], &[]);
+        assert_eq!(d.headline, "Key AKIAQYLPMN5HHHFPZAM2 was placed on host a in 2 files:");
+        assert_eq!(d.placements[1], "on host a in /z (placed 2026-11-02)");
     }
 }

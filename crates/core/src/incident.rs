@@ -127,8 +127,10 @@ impl Severity {
         if state == IncidentState::Confirmed {
             return Severity::Critical;
         }
-        if kind == IncidentKind::Report {
-            return Severity::Low;
+        match kind {
+            IncidentKind::Report | IncidentKind::Stale => return Severity::Low,
+            IncidentKind::Tampered => return Severity::Medium,
+            _ => {}
         }
         labels.get("severity").and_then(|v| v.parse().ok()).unwrap_or(Severity::High)
     }
@@ -271,6 +273,12 @@ pub enum IncidentKind {
     /// AWS found the key published (an AWS Health `AWS_RISK_CREDENTIALS_EXPOSED`
     /// event) and quarantined it: whoever reads that place has the key.
     Exposed,
+    /// An enrolled host's agent found its bait changed or gone: someone on
+    /// that host touched it.
+    Tampered,
+    /// An enrolled host stopped sending heartbeats: its bait is no longer
+    /// attested.
+    Stale,
 }
 
 impl IncidentKind {
@@ -279,6 +287,8 @@ impl IncidentKind {
             IncidentKind::Use => "use",
             IncidentKind::Report => "report",
             IncidentKind::Exposed => "exposed",
+            IncidentKind::Tampered => "tampered",
+            IncidentKind::Stale => "stale",
         }
     }
 
@@ -288,6 +298,18 @@ impl IncidentKind {
             IncidentKind::Use => "use",
             IncidentKind::Report => "report",
             IncidentKind::Exposed => "exposed publicly",
+            IncidentKind::Tampered => "bait changed or removed",
+            IncidentKind::Stale => "host silent",
+        }
+    }
+
+    /// The headline of an opened incident about a host rather than a use
+    /// of the key (the fleet's kinds); `None` for the others.
+    pub fn fleet_headline(self, key: &str) -> Option<String> {
+        match self {
+            IncidentKind::Tampered => Some(format!("Bait holding honey key {key} was changed or removed on its host")),
+            IncidentKind::Stale => Some(format!("The host holding honey key {key} stopped reporting")),
+            _ => None,
         }
     }
 
@@ -296,6 +318,8 @@ impl IncidentKind {
             "use" => Some(IncidentKind::Use),
             "report" => Some(IncidentKind::Report),
             "exposed" => Some(IncidentKind::Exposed),
+            "tampered" => Some(IncidentKind::Tampered),
+            "stale" => Some(IncidentKind::Stale),
             _ => None,
         }
     }
@@ -306,14 +330,25 @@ pub const EXPOSED_EVENT: &str = "AWS_RISK_CREDENTIALS_EXPOSED";
 /// The event source honeytrail gives AWS Health findings.
 pub const HEALTH_SOURCE: &str = "health.amazonaws.com";
 
+/// The event source of what enrolled hosts' agents report.
+pub const FLEET_SOURCE: &str = "fleet";
+/// A host's agent found the bait entry changed.
+pub const BAIT_ALTERED_EVENT: &str = "BaitAltered";
+/// A host's agent found the bait entry or file gone.
+pub const BAIT_MISSING_EVENT: &str = "BaitMissing";
+/// A host sent no heartbeat for longer than `fleet.stale_after`.
+pub const HOST_SILENT_EVENT: &str = "HostSilent";
+
 impl TokenEvent {
     /// The kind of incident this event belongs to: AWS Health's exposure
-    /// finding opens an incident of its own kind; every other event is a use.
+    /// finding and the fleet's reports open incidents of their own kinds;
+    /// every other event is a use.
     pub fn incident_kind(&self) -> IncidentKind {
-        if self.event_source == HEALTH_SOURCE && self.event_name == EXPOSED_EVENT {
-            IncidentKind::Exposed
-        } else {
-            IncidentKind::Use
+        match (self.event_source.as_str(), self.event_name.as_str()) {
+            (HEALTH_SOURCE, EXPOSED_EVENT) => IncidentKind::Exposed,
+            (FLEET_SOURCE, BAIT_ALTERED_EVENT | BAIT_MISSING_EVENT) => IncidentKind::Tampered,
+            (FLEET_SOURCE, HOST_SILENT_EVENT) => IncidentKind::Stale,
+            _ => IncidentKind::Use,
         }
     }
 }

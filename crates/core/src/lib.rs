@@ -16,6 +16,7 @@ pub mod bait;
 pub mod describe;
 pub mod encoding;
 mod error;
+pub mod fleet;
 pub mod incident;
 pub mod keyid;
 pub mod model;

@@ -39,6 +39,8 @@ const MAX_LINKS: u32 = 16;
 pub struct PlaceError {
     pub path: PathBuf,
     pub message: String,
+    /// A directory on the way does not exist (only when looking, not writing).
+    pub missing: bool,
 }
 
 impl fmt::Display for PlaceError {
@@ -50,7 +52,7 @@ impl fmt::Display for PlaceError {
 impl std::error::Error for PlaceError {}
 
 fn fail(path: &Path, message: impl Into<String>) -> PlaceError {
-    PlaceError { path: path.to_path_buf(), message: message.into() }
+    PlaceError { path: path.to_path_buf(), message: message.into(), missing: false }
 }
 
 fn io(path: &Path, what: &str, e: impl fmt::Display) -> PlaceError {
@@ -84,9 +86,9 @@ fn open_dir(at: impl AsFd, name: &str) -> Result<OwnedFd, Errno> {
     rustix::fs::openat(at, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
 }
 
-fn root(path: &Path) -> Result<OwnedFd, PlaceError> {
-    rustix::fs::openat(CWD, "/", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| io(path, "open /", e))
+fn open_root(path: &Path, root: &Path) -> Result<OwnedFd, PlaceError> {
+    rustix::fs::openat(CWD, root, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| io(path, &format!("open the root {}", root.display()), e))
 }
 
 /// The components of a path, as names ("." dropped, ".." kept).
@@ -102,10 +104,11 @@ fn names(p: &Path) -> Result<Vec<String>, ()> {
     Ok(out)
 }
 
-/// Opens the directory `dir` (absolute) component by component. Missing
+/// Opens the directory `dir` (absolute, inside `root`) component by
+/// component; `..` and absolute link targets never leave `root`. Missing
 /// directories are made (0700, owned like their parent) when `create`.
-fn walk(path: &Path, dir: &Path, create: bool, links: &mut u32) -> Result<OwnedFd, PlaceError> {
-    let mut stack = vec![root(path)?];
+fn walk(path: &Path, root: &Path, dir: &Path, create: bool, links: &mut u32) -> Result<OwnedFd, PlaceError> {
+    let mut stack = vec![open_root(path, root)?];
     let mut pending: std::collections::VecDeque<String> =
         names(dir).map_err(|()| fail(path, "the path is not valid UTF-8"))?.into();
     while let Some(name) = pending.pop_front() {
@@ -129,6 +132,9 @@ fn walk(path: &Path, dir: &Path, create: bool, links: &mut u32) -> Result<OwnedF
                     set_owner(&fd, (parent.st_uid, parent.st_gid)).map_err(|e| io(path, "set the owner", e))?;
                 }
                 stack.push(fd);
+            }
+            Err(Errno::NOENT) => {
+                return Err(PlaceError { missing: true, ..fail(path, format!("the directory {name} does not exist")) })
             }
             Err(Errno::NOTDIR | Errno::LOOP) => {
                 let st = rustix::fs::statat(here, name.as_str(), AtFlags::SYMLINK_NOFOLLOW)
@@ -178,6 +184,27 @@ impl BaitFile {
     /// following links others own, made when missing; the file, if there,
     /// must be a regular file with a single link.
     pub fn open(path: &Path) -> Result<BaitFile, PlaceError> {
+        BaitFile::open_under(Path::new("/"), path)
+    }
+
+    /// [`BaitFile::open`] for `path` inside another root directory (an image
+    /// being built, a mounted disk): links and `..` resolve inside it.
+    pub fn open_under(root: &Path, path: &Path) -> Result<BaitFile, PlaceError> {
+        BaitFile::open_with(root, path, true)
+    }
+
+    /// Opens `path` inside `root` to read it, making nothing: `None` when
+    /// the file or a directory on the way is not there.
+    pub fn look_under(root: &Path, path: &Path) -> Result<Option<BaitFile>, PlaceError> {
+        match BaitFile::open_with(root, path, false) {
+            Ok(f) if f.exists() => Ok(Some(f)),
+            Ok(_) => Ok(None),
+            Err(e) if e.missing => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn open_with(root: &Path, path: &Path, create: bool) -> Result<BaitFile, PlaceError> {
         if !path.is_absolute() {
             return Err(fail(path, "the path must be absolute"));
         }
@@ -188,7 +215,7 @@ impl BaitFile {
                 return Err(fail(path, "the path names no file"));
             };
             let name = name.to_string();
-            let dir_fd = walk(path, dir, true, &mut links)?;
+            let dir_fd = walk(path, root, dir, create, &mut links)?;
             let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
             match rustix::fs::openat(&dir_fd, name.as_str(), flags, Mode::empty()) {
                 Ok(fd) => return BaitFile::existing(path, dir_fd, name, fd),
@@ -249,6 +276,34 @@ impl BaitFile {
             owner: (st.st_uid, st.st_gid),
             mode: st.st_mode & 0o7777,
         })
+    }
+
+    /// Whether the file is there yet.
+    pub fn exists(&self) -> bool {
+        self.existing.is_some()
+    }
+
+    /// The owner and mode a file made here gets (an existing file keeps its
+    /// own): e.g. the home directory's user and 0600.
+    pub fn for_new_file(mut self, owner: Option<(u32, u32)>, mode: u32) -> BaitFile {
+        if self.existing.is_none() {
+            if let Some(o) = owner {
+                self.owner = o;
+            }
+            self.mode = mode & 0o777;
+        }
+        self
+    }
+
+    /// Deletes the file (bait that was a whole file of its own), after
+    /// checking it is still the one opened.
+    pub fn remove(&self) -> Result<(), PlaceError> {
+        if self.existing.is_none() {
+            return Ok(());
+        }
+        rustix::fs::unlinkat(&self.dir, self.name.as_str(), AtFlags::empty())
+            .map_err(|e| io(&self.path, "delete the file", e))?;
+        rustix::fs::fsync(&self.dir).map_err(|e| io(&self.path, "sync the directory", e))
     }
 
     /// Replaces the file with `content` atomically, keeping its owner and
@@ -375,6 +430,30 @@ mod tests {
         let path = dir.path().join("home/.aws/credentials");
         BaitFile::open(&path).unwrap().replace("[x]\n", &dir.path().join("b")).unwrap();
         assert_eq!(std::fs::read_to_string(real.join("credentials")).unwrap(), "[x]\n");
+    }
+
+    #[test]
+    fn a_root_keeps_links_and_dot_dot_inside_it() {
+        let dir = scratch();
+        let image = dir.path().join("image");
+        std::fs::create_dir_all(image.join("root")).unwrap();
+        std::fs::create_dir_all(image.join("srv/aws")).unwrap();
+        // An absolute link inside the image means the image's /srv, not the host's.
+        symlink("/srv/aws", image.join("root/.aws")).unwrap();
+        let backups = dir.path().join("b");
+        let bait = BaitFile::open_under(&image, Path::new("/root/.aws/credentials")).unwrap();
+        assert!(!bait.exists());
+        bait.for_new_file(None, 0o640).replace("[x]\n", &backups).unwrap();
+        let written = image.join("srv/aws/credentials");
+        assert_eq!(std::fs::read_to_string(&written).unwrap(), "[x]\n");
+        assert_eq!(std::fs::metadata(&written).unwrap().permissions().mode() & 0o777, 0o640);
+        // `..` stops at the root: this is the image's /escape, never the host's.
+        BaitFile::open_under(&image, Path::new("/../../escape")).unwrap().replace("y\n", &backups).unwrap();
+        assert!(image.join("escape").exists());
+        let again = BaitFile::open_under(&image, Path::new("/root/.aws/credentials")).unwrap();
+        assert!(again.exists());
+        again.remove().unwrap();
+        assert!(!written.exists());
     }
 
     /// Links a user planted in their home directory, as root would meet

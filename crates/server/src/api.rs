@@ -20,6 +20,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::{AdminCaller, ApiCaller, ApiError, ResponderCaller};
+use super::fleet::{
+    get_agent, list_agents, post_abort, post_agent_remove, post_agent_rotate, post_command_done, post_confirm,
+    post_enroll, post_heartbeat,
+};
 use super::Shared;
 
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -620,6 +624,15 @@ api_routes! {
     "/enrollments/{id}/revoke" => post(post_enrollment_revoke);
     "/templates" => get(list_templates) post(post_template);
     "/templates/{name}" => get(get_template) delete(delete_template);
+    "/fleet/enroll" => post(post_enroll);
+    "/fleet/confirm" => post(post_confirm);
+    "/fleet/abort" => post(post_abort);
+    "/fleet/heartbeat" => post(post_heartbeat);
+    "/fleet/commands/{id}" => post(post_command_done);
+    "/agents" => get(list_agents);
+    "/agents/{id}" => get(get_agent);
+    "/agents/{id}/rotate" => post(post_agent_rotate);
+    "/agents/{id}/remove" => post(post_agent_remove);
     "/audit" => get(get_audit);
     "/lookup" => post(post_lookup);
 }

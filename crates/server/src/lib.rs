@@ -13,6 +13,7 @@
 
 mod api;
 pub mod auth;
+mod fleet;
 mod receivers;
 mod ui;
 mod web;
@@ -177,6 +178,10 @@ pub async fn run(app: App) -> Result<ExitCode> {
         (None, Some(_)) => "/metrics with the metrics token".to_string(),
         (None, None) => "off (set serve.metrics_token or serve.metrics_listen)".to_string(),
     };
+    eprintln!(
+        "  fleet: hosts enrol at POST {public_url}/api/v1/fleet/enroll (`honeytrail enroll create`); key pool {} (fleet.pool_size)",
+        app.config.fleet.pool_size
+    );
     eprintln!("  health: /healthz /readyz   metrics: {metrics_at}; delivering alerts to the configured channels");
     if let Some(listener) = metrics_listener {
         let only_metrics = Router::new().route("/metrics", get(receivers::metrics)).with_state(shared.clone());
@@ -213,6 +218,7 @@ pub async fn run(app: App) -> Result<ExitCode> {
         Some(stopped),
         Some(shared.ops.signals().alerts_queued.clone()),
     ));
+    tokio::spawn(fleet_loop(shared.ops.clone(), stop.subscribe()));
     let limits = Limits {
         connections: serve.max_connections.max(1),
         header_read: StdDuration::from_secs(serve.header_timeout_seconds.max(1)),
@@ -228,6 +234,49 @@ pub async fn run(app: App) -> Result<ExitCode> {
         Err(_) => eprintln!("honeytrail stopped; the dispatcher was still sending, its deliveries will be retried"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The fleet's upkeep while serving: the key pool refilled (paced by
+/// `fleet.mint_interval_ms`), silent hosts and unconfirmed enrolments
+/// found. Every failure is logged and retried on the next pass.
+async fn fleet_loop(ops: honeytrail_app::Ops, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let f = ops.config.fleet.clone();
+    let every = StdDuration::from_secs((f.stale_after_seconds / 4).clamp(1, 60));
+    let mut warned: Option<std::time::Instant> = None;
+    loop {
+        match ops.pool_state().await {
+            Ok(state) => {
+                if let Some(w) = &state.warning {
+                    if warned.is_none_or(|t| t.elapsed() > StdDuration::from_secs(3600)) {
+                        tracing::warn!("{w}");
+                        warned = Some(std::time::Instant::now());
+                    }
+                }
+                if state.size < i64::from(state.target) {
+                    match ops.fill_pool(50).await {
+                        Ok(n) => tracing::info!(minted = n, "refilled the fleet's key pool"),
+                        Err(e) => tracing::warn!(error = %e.message, "cannot refill the fleet's key pool; retrying"),
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e.message, "cannot read the fleet's key pool"),
+        }
+        match ops.fleet_sweep().await {
+            Ok(s) if s.stale + s.unconfirmed > 0 => {
+                tracing::warn!(
+                    stale = s.stale,
+                    unconfirmed = s.unconfirmed,
+                    "fleet sweep: hosts silent or never confirmed"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e.message, "the fleet sweep failed; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 /// What one client may hold of the server.

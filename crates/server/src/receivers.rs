@@ -155,6 +155,24 @@ impl RefusalLimiter {
     }
 }
 
+impl Shared {
+    /// An unauthenticated request from `addr` held back for earlier refusals.
+    pub(crate) fn held_back(&self, addr: &str) -> Option<super::auth::ApiError> {
+        self.refusals.lock().expect("refusal lock").throttled(addr).then(|| {
+            super::auth::ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_refusals",
+                "too many refused requests from this address; wait a minute",
+            )
+        })
+    }
+
+    /// Counts a refused unauthenticated request from `addr`.
+    pub(crate) fn refused(&self, addr: &str) {
+        self.refusals.lock().expect("refusal lock").refused(addr);
+    }
+}
+
 /// Whether a receiver request from `addr` is held back for earlier refusals.
 fn held_back(s: &Shared, addr: &str) -> Option<Response> {
     s.refusals.lock().expect("refusal lock").throttled(addr).then(|| {
@@ -330,6 +348,27 @@ pub(super) async fn metrics(State(s): State<Arc<Shared>>) -> Response {
             }
         }
         Err(e) => return internal(e.into()),
+    }
+    match (s.store.pool_size().await, s.store.stale_count().await, s.store.agents_by_state().await) {
+        (Ok(pool), Ok(stale), Ok(states)) => {
+            writeln!(
+                out,
+                "# HELP honeytrail_fleet_pool_keys Keys minted ahead for enrolling hosts.\n# TYPE honeytrail_fleet_pool_keys gauge\n\
+                 honeytrail_fleet_pool_keys {pool}\n\
+                 # HELP honeytrail_fleet_pool_target The pool size kept (fleet.pool_size).\n# TYPE honeytrail_fleet_pool_target gauge\n\
+                 honeytrail_fleet_pool_target {}\n\
+                 # HELP honeytrail_fleet_stale_agents Active hosts silent for longer than fleet.stale_after_seconds.\n# TYPE honeytrail_fleet_stale_agents gauge\n\
+                 honeytrail_fleet_stale_agents {stale}\n\
+                 # HELP honeytrail_fleet_agents Enrolled hosts by state.\n# TYPE honeytrail_fleet_agents gauge",
+                s.config().fleet.pool_size
+            )
+            .expect("writing to a String cannot fail");
+            for (state, n) in &states {
+                writeln!(out, "honeytrail_fleet_agents{{state=\"{}\"}} {n}", label(state))
+                    .expect("writing to a String cannot fail");
+            }
+        }
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return internal(e.into()),
     }
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

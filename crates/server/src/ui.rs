@@ -853,6 +853,49 @@ async fn post_enrollment_revoke(
     redirect(s.ops.revoke_enrollment(&ui.0.actor, id).await, |_| "/enrollments".to_string())
 }
 
+async fn fleet(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Response {
+    let agents = match s.ops.agents(&c.actor).await {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
+    let pool = match s.ops.pool_state().await {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let rows: Vec<Value> = agents
+        .iter()
+        .map(|a| {
+            let mut v = a.json();
+            v["open_command"] = json!(a.commands.iter().any(|c| c.open()));
+            v
+        })
+        .collect();
+    let stale = s.config().fleet.stale_after_seconds;
+    let stale_after = if stale % 3600 == 0 { format!("{} h", stale / 3600) } else { format!("{stale} s") };
+    let (me, csrf) = base(&c);
+    render(
+        "fleet.html",
+        json!({"title": "Fleet", "me": me, "csrf": csrf, "agents": rows, "stale_after": stale_after,
+               "can_respond": c.actor.role.allows(Permission::Respond),
+               "pool": {"size": pool.size, "target": pool.target, "iam_users": pool.iam_users, "quota": pool.quota, "warning": pool.warning}}),
+    )
+}
+
+async fn post_agent_command(
+    State(s): State<Arc<Shared>>,
+    ui: UiCaller,
+    Path((id, kind)): Path<(i64, String)>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
+        return r;
+    }
+    let Some(kind) = honeytrail_core::fleet::CommandKind::parse(&kind) else {
+        return fail(honeytrail_app::OpError::not_found(format!("agent command {kind}")));
+    };
+    redirect(s.ops.command_agent(&ui.0.actor, id, kind).await, |_| "/fleet".to_string())
+}
+
 async fn audit(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q): Query<PageQuery>) -> Response {
     let entries = match s.ops.audit_page(&c.actor, None, &q.cursor).await {
         Ok(e) => e,
@@ -957,6 +1000,8 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/api-tokens", get(api_tokens).post(post_api_token))
         .route("/api-tokens/{id}/revoke", post(post_revoke))
         .route("/enrollments", get(enrollments).post(post_enrollment))
+        .route("/fleet", get(fleet))
+        .route("/fleet/agents/{id}/{kind}", post(post_agent_command))
         .route("/enrollments/{id}/revoke", post(post_enrollment_revoke))
         .route("/audit", get(audit))
         .route("/audit.csv", get(audit_csv))

@@ -30,6 +30,8 @@ pub enum StoreError {
     Refused(String),
     #[error("{0} not found")]
     NotFound(String),
+    #[error("the key pool is empty: no key minted ahead is left to hand out")]
+    PoolEmpty,
     #[error("the store has no data key to seal honey secrets with")]
     NoSecretKey,
     #[error(transparent)]

@@ -51,9 +51,10 @@ impl Enrollment {
     }
 }
 
-const COLUMNS: &str = "id, uses, used, expires_at, labels, template, created_by, created_at, last_used_at, revoked_at";
+pub(crate) const COLUMNS: &str =
+    "id, uses, used, expires_at, labels, template, created_by, created_at, last_used_at, revoked_at";
 
-fn enrollment(r: &AnyRow) -> Result<Enrollment, StoreError> {
+pub(crate) fn enrollment(r: &AnyRow) -> Result<Enrollment, StoreError> {
     let labels: String = r.try_get("labels")?;
     Ok(Enrollment {
         id: r.try_get("id")?,
@@ -152,29 +153,45 @@ impl Store {
     /// Spends one use of the secret, atomically: the enrolment it belongs
     /// to, or why it cannot be used (unknown, revoked, expired, used up).
     pub async fn use_enrollment(&self, secret: &str) -> Result<Enrollment, StoreError> {
-        let hash = bearer_hash(secret.trim());
-        let now = millis(Utc::now());
         let mut tx = self.begin_write().await?;
+        match self.spend_enrollment(&mut tx, secret, Utc::now()).await? {
+            Some(used) => {
+                self.commit(tx).await?;
+                Ok(used)
+            }
+            None => {
+                tx.rollback().await?;
+                Err(self.why_unusable(secret).await?)
+            }
+        }
+    }
+
+    /// Spends one use of the secret inside `tx`; `None` when it cannot be used.
+    pub(crate) async fn spend_enrollment(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        secret: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Enrollment>, StoreError> {
         let row = sqlx::query(&format!(
             "UPDATE enrollment_secrets SET used = used + 1, last_used_at = $1 \
              WHERE secret_hash = $2 AND revoked_at IS NULL AND expires_at > $1 AND (uses IS NULL OR used < uses) \
              RETURNING {COLUMNS}"
         ))
-        .bind(now)
-        .bind(&hash)
-        .fetch_optional(&mut *tx)
+        .bind(millis(now))
+        .bind(bearer_hash(secret.trim()))
+        .fetch_optional(&mut **tx)
         .await?;
-        if let Some(row) = row {
-            let used = enrollment(&row)?;
-            self.commit(tx).await?;
-            return Ok(used);
-        }
-        tx.rollback().await?;
+        row.as_ref().map(enrollment).transpose()
+    }
+
+    /// Why `secret` cannot enrol a host: unknown, revoked, expired or used up.
+    pub(crate) async fn why_unusable(&self, secret: &str) -> Result<StoreError, StoreError> {
         let known = sqlx::query(&format!("SELECT {COLUMNS} FROM enrollment_secrets WHERE secret_hash = $1"))
-            .bind(&hash)
+            .bind(bearer_hash(secret.trim()))
             .fetch_optional(&self.pool)
             .await?;
-        Err(match known {
+        Ok(match known {
             None => StoreError::Refused("the enrolment secret is not known: check that it was copied whole".into()),
             Some(r) => {
                 let e = enrollment(&r)?;

@@ -56,11 +56,7 @@ fn incident_from_row(row: &AnyRow) -> Result<Incident, StoreError> {
         opened_at: from_millis(row.try_get("opened_at")?)?,
         updated_at: from_millis(row.try_get("updated_at")?)?,
         token_retired: row.try_get::<i64, _>("token_retired")? != 0,
-        kind: match row.try_get::<String, _>("kind")?.as_str() {
-            "report" => IncidentKind::Report,
-            "exposed" => IncidentKind::Exposed,
-            _ => IncidentKind::Use,
-        },
+        kind: IncidentKind::parse(&row.try_get::<String, _>("kind")?).unwrap_or(IncidentKind::Use),
     })
 }
 

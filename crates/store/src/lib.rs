@@ -17,6 +17,7 @@
 //! # Ok(()) }
 //! ```
 
+mod agents;
 mod checkpoints;
 mod error;
 mod fleet;
@@ -34,6 +35,7 @@ use honeytrail_core::SecretBox;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
+pub use agents::{Agent, AgentCommand, AgentFile, AgentState, Enrolment, PresenceChange};
 pub use checkpoints::ReportedUse;
 pub use error::StoreError;
 pub use fleet::{Enrollment, MAX_ENROLLMENT_DAYS};

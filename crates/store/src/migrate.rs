@@ -57,6 +57,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(10, "label-pages", "0010_label_pages"),
     migration!(11, "enrollments", "0011_enrollments"),
     migration!(12, "templates", "0012_templates"),
+    migration!(13, "fleet", "0013_fleet"),
 ];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.

@@ -313,7 +313,7 @@ impl Store {
         self.token(id).await
     }
 
-    async fn insert_token_tx(
+    pub(crate) async fn insert_token_tx(
         &self,
         tx: &mut Transaction<'static, Any>,
         new: &NewToken,
@@ -798,7 +798,7 @@ impl Store {
     }
 }
 
-async fn insert_labels(
+pub(crate) async fn insert_labels(
     backend: Backend,
     tx: &mut Transaction<'static, Any>,
     labels: &[(i64, &String, &String)],
@@ -817,7 +817,7 @@ async fn insert_labels(
     Ok(())
 }
 
-async fn insert_placements(
+pub(crate) async fn insert_placements(
     backend: Backend,
     tx: &mut Transaction<'static, Any>,
     spots: &[(i64, &Spot)],
@@ -852,7 +852,11 @@ async fn insert_placements(
     Ok(ids)
 }
 
-async fn insert_hop(tx: &mut Transaction<'static, Any>, token_id: i64, hop: &NewHop) -> Result<i64, StoreError> {
+pub(crate) async fn insert_hop(
+    tx: &mut Transaction<'static, Any>,
+    token_id: i64,
+    hop: &NewHop,
+) -> Result<i64, StoreError> {
     let row = sqlx::query(
         "INSERT INTO custody_hops (token_id, seq, at, description, actor, automatic) \
          VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM custody_hops WHERE token_id = $2), $3, $4, $5, $6) RETURNING id",

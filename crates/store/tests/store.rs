@@ -53,6 +53,7 @@ store_tests!(
     identities_read_back_exactly,
     enrollment_secrets_are_hashed_limited_and_spent_once,
     placement_templates_start_shipped_and_are_validated,
+    enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm,
 );
 
 const KEY: &str = "AKIAQYLPMN5HHHFPZAM2";
@@ -781,4 +782,156 @@ async fn placement_templates_start_shipped_and_are_validated(store: Store, _url:
     store.remove_template("app-env").await.unwrap();
     assert!(matches!(store.remove_template("app-env").await, Err(StoreError::NotFound(_))));
     assert!(matches!(store.template("app-env").await, Err(StoreError::NotFound(_))));
+}
+
+fn host(name: &str) -> honeytrail_core::fleet::HostFacts {
+    honeytrail_core::fleet::HostFacts {
+        hostname: name.into(),
+        machine_id: Some(format!("{name}-machine")),
+        dmi_serial: Some("SN-1".into()),
+        os: Some("Debian GNU/Linux 12".into()),
+        instance_id: Some(format!("i-{name}")),
+        agent_version: Some("0.1.0".into()),
+    }
+}
+
+async fn enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm(store: Store, _url: String) {
+    use honeytrail_core::fleet::{CommandKind, FileReport, PlacedFile, Presence};
+    use honeytrail_store::AgentState;
+    let labels = Labels::from([("team".into(), "web".into())]);
+    let (_, secret) = store
+        .create_enrollment(Some(6), Utc::now() + chrono::Duration::days(1), &labels, Some("laptop"), "admin")
+        .await
+        .unwrap();
+    // An empty pool refuses, and spends no use.
+    assert!(matches!(
+        store.enroll_agent(secret.expose(), &host("h0"), None, "c0", "server").await,
+        Err(StoreError::PoolEmpty)
+    ));
+    assert_eq!(store.enrollments().await.unwrap()[0].used, 0);
+    for i in 0..5 {
+        let key = format!("AKIAQYLPMN5HHHFPZA{i:02}");
+        store
+            .insert_pool_token(&NewToken { labels: Labels::new(), ..new_token(&key) }, &hop("generated"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.pool_size().await.unwrap(), 5);
+    // Hostile host facts are refused before anything is spent.
+    let mut bad = host("h\u{1b}[2J");
+    assert!(matches!(
+        store.enroll_agent(secret.expose(), &bad, None, "cx", "server").await,
+        Err(StoreError::Refused(_))
+    ));
+    bad.hostname = "x".repeat(300);
+    assert!(store.enroll_agent(secret.expose(), &bad, None, "cx", "server").await.is_err());
+    assert_eq!(store.enrollments().await.unwrap()[0].used, 0);
+
+    // Five hosts race for five keys (and six uses): each gets its own.
+    let mut racers = Vec::new();
+    for i in 0..5 {
+        let (store, secret) = (store.clone(), secret.expose().to_string());
+        racers.push(tokio::spawn(async move {
+            store
+                .enroll_agent(&secret, &host(&format!("h{i}")), Some("192.0.2.7"), &format!("cred-{i}"), "server")
+                .await
+        }));
+    }
+    let mut keys = Vec::new();
+    for r in racers {
+        let e = r.await.unwrap().unwrap();
+        assert_eq!(e.agent.state, AgentState::Enrolling);
+        assert_eq!(e.agent.template.name, "laptop");
+        assert_eq!(e.token.labels.get("team").map(String::as_str), Some("web"));
+        let hops = store.hops(e.token.id).await.unwrap();
+        assert_eq!(hops.len(), 2);
+        assert!(hops[1].description.contains(&format!("delivered to host {}", e.agent.host.hostname)));
+        assert!(hops[1].description.contains("from 192.0.2.7"));
+        keys.push(e.token.access_key_id);
+    }
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 5, "no key handed out twice");
+    assert_eq!(store.pool_size().await.unwrap(), 0);
+    assert!(matches!(
+        store.enroll_agent(secret.expose(), &host("h9"), None, "c9", "server").await,
+        Err(StoreError::PoolEmpty)
+    ));
+    assert_eq!(store.enrollments().await.unwrap()[0].used, 5);
+
+    // The credential finds its agent; only its hash is kept.
+    let agent = store.agent_by_credential("cred-0").await.unwrap().expect("agent");
+    assert!(store.agent_by_credential("cred-x").await.unwrap().is_none());
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let files = [
+        PlacedFile { path: "/home/maria/.aws/credentials".into(), user: Some("maria".into()), digest: digest.clone() },
+        PlacedFile { path: "/root/.aws/credentials".into(), user: Some("root".into()), digest },
+    ];
+    let active = store.confirm_agent(agent.id, &files).await.unwrap();
+    assert_eq!(active.state, AgentState::Active);
+    assert_eq!(active.files.len(), 2);
+    assert!(store.confirm_agent(agent.id, &files).await.is_err(), "a confirmation is not replayed");
+    let token_id = active.token_id.unwrap();
+    let placed = store.placements(&PlacementFilter { token_id: Some(token_id), ..Default::default() }).await.unwrap();
+    assert_eq!(placed.len(), 2);
+    let p = &placed[0].placement.spot;
+    assert_eq!(
+        (p.host.as_str(), p.owner.as_deref(), p.serial.as_deref()),
+        (agent.host.hostname.as_str(), Some("maria"), Some("SN-1"))
+    );
+    assert_eq!(p.labels.get("machine-id"), agent.host.machine_id.as_ref());
+    assert_eq!(active.bait_state(), "ok");
+
+    // A heartbeat: presence changes are returned once.
+    let report = |presence| vec![FileReport { path: "/root/.aws/credentials".into(), presence }];
+    let changed = store.record_heartbeat(agent.id, &report(Presence::Altered)).await.unwrap();
+    assert_eq!(changed.len(), 1);
+    assert_eq!((changed[0].before, changed[0].file.presence), (Presence::Present, Presence::Altered));
+    assert!(store.record_heartbeat(agent.id, &report(Presence::Altered)).await.unwrap().is_empty());
+    assert_eq!(store.agent(agent.id).await.unwrap().bait_state(), "tampered");
+
+    // Stale once per silence; unconfirmed agents are found.
+    let later = Utc::now() + chrono::Duration::seconds(5);
+    assert_eq!(store.mark_stale(later).await.unwrap().len(), 1);
+    assert!(store.mark_stale(later).await.unwrap().is_empty());
+    assert_eq!(store.stale_count().await.unwrap(), 1);
+    assert_eq!(store.unconfirmed_agents(later).await.unwrap().len(), 4);
+    let other = store.agent_by_credential("cred-1").await.unwrap().unwrap();
+    assert_eq!(store.fail_agent(other.id, "gave up").await.unwrap().state, AgentState::Failed);
+    assert!(store.agent_by_credential("cred-1").await.unwrap().is_none(), "a failed agent's credential is dead");
+
+    // A rotation: one open command at a time, the key from the pool, files moved to it.
+    let rotate = store.request_command(agent.id, CommandKind::Rotate, "alice").await.unwrap();
+    assert!(store.request_command(agent.id, CommandKind::Remove, "alice").await.is_err());
+    assert!(matches!(store.key_for_rotation(rotate.id).await, Err(StoreError::PoolEmpty)));
+    store.insert_pool_token(&new_token("AKIAQYLPMN5HHHFPZB01"), &hop("generated")).await.unwrap();
+    let new_id = store.key_for_rotation(rotate.id).await.unwrap();
+    assert_eq!(store.key_for_rotation(rotate.id).await.unwrap(), new_id, "asked again, the same key");
+    let (done, before) = store.finish_command(agent.id, rotate.id, true, &files, None).await.unwrap();
+    assert_eq!((done.state.as_str(), before.token_id), ("done", Some(token_id)));
+    let rotated = store.agent(agent.id).await.unwrap();
+    assert_eq!(rotated.token_id, Some(new_id));
+    assert_eq!(rotated.files.iter().filter(|f| f.removed_at.is_none()).count(), 2);
+    assert!(store
+        .placements(&PlacementFilter { token_id: Some(token_id), ..Default::default() })
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.placements(&PlacementFilter { token_id: Some(new_id), ..Default::default() }).await.unwrap().len(),
+        2
+    );
+    // A removal: every placement gone, the agent removed.
+    let remove = store.request_command(agent.id, CommandKind::Remove, "alice").await.unwrap();
+    store.finish_command(agent.id, remove.id, true, &[], None).await.unwrap();
+    let removed = store.agent(agent.id).await.unwrap();
+    assert_eq!(removed.state, AgentState::Removed);
+    assert!(store
+        .placements(&PlacementFilter { token_id: Some(new_id), ..Default::default() })
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.finish_command(agent.id, remove.id, true, &[], None).await.is_err(), "done once");
+    let states = store.agents_by_state().await.unwrap();
+    assert!(states.contains(&("removed".to_string(), 1)) && states.contains(&("failed".to_string(), 1)), "{states:?}");
 }

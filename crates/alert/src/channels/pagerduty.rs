@@ -96,8 +96,12 @@ pub fn event(config: &PagerDutyConfig, alert: &Alert) -> Value {
             out
         };
         let a = &record.activity;
-        let what =
-            if incident.kind == honeytrail_core::incident::IncidentKind::Exposed { "exposed publicly" } else { "used" };
+        let what = match incident.kind {
+            honeytrail_core::incident::IncidentKind::Exposed => "exposed publicly",
+            honeytrail_core::incident::IncidentKind::Tampered => "bait changed or removed on its host",
+            honeytrail_core::incident::IncidentKind::Stale => "host stopped reporting",
+            _ => "used",
+        };
         let summary: String = format!("Honey key {} {what}: {}", incident.access_key_id, line(&record.placement))
             .chars()
             .take(1024)

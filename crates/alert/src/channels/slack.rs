@@ -82,7 +82,9 @@ pub fn message(alert: &Alert) -> Value {
     let key = &incident.access_key_id;
     let id = incident.id;
     let state = incident.state.to_string();
+    let fleet = incident.kind.fleet_headline(key);
     let title = match record.alert_kind() {
+        "incident.opened" if fleet.is_some() => fleet.unwrap_or_default(),
         "incident.opened" if incident.is_report() => format!("Decoy key found and reported: {key}"),
         "incident.opened" if incident.kind == honeytrail_core::incident::IncidentKind::Exposed => {
             format!("Honey key exposed publicly (AWS found it): {key}")

@@ -91,7 +91,9 @@ pub fn message(alert: &Alert) -> Value {
             let incident = &record.incident;
             let id = incident.id;
             let key = &incident.access_key_id;
+            let fleet = incident.kind.fleet_headline(key);
             let title = match record.alert.as_ref().map(|a| a.kind.as_str()) {
+                Some("incident.opened") if fleet.is_some() => fleet.unwrap_or_default(),
                 Some("incident.opened") if incident.kind == honeytrail_core::incident::IncidentKind::Exposed => {
                     format!("Honey key exposed publicly (AWS found it): {key}")
                 }

@@ -9,6 +9,7 @@
 //! `&Actor` first; the command line calls it from `crates/cli/commands/`,
 //! the API from `crates/server/src/api.rs`, the UI from `ui.rs`.
 
+pub mod agents;
 pub mod alerting;
 pub mod canary;
 pub mod custody;

@@ -188,9 +188,36 @@ impl Ops {
         let account = self.canary_account().await;
         let pack = r.pack || self.config.mint.pack_two_keys;
         let key = self.mint_in_aws(&account, r.name.as_deref(), pack).await?;
-        let token = self.record_minted(actor, &account, &key, r.memo, r.labels).await?;
+        let token = self.record_minted(actor, &account, &key, r.memo, r.labels, false).await?;
         self.tokens_changed();
         Ok(token)
+    }
+
+    /// Mints one key for the fleet's pool: recorded with its first custody
+    /// hop, placed nowhere, handed to the next host that enrols.
+    pub(crate) async fn mint_for_pool(&self, actor: &Actor) -> OpResult<Token> {
+        let account = self.canary_account().await;
+        let key = self.mint_in_aws(&account, None, self.config.mint.pack_two_keys).await?;
+        let token = self.record_minted(actor, &account, &key, String::new(), Labels::default(), true).await?;
+        self.tokens_changed();
+        Ok(token)
+    }
+
+    /// Retires a minted key honeytrail itself decided to retire (a host
+    /// never confirmed it, a rotation or removal on a host finished):
+    /// deleted in AWS, then marked retired, audited as `actor`.
+    pub(crate) async fn retire_by(&self, actor: &Actor, token_id: i64, why: &str) -> OpResult<Retired> {
+        let token = self.store.token(token_id).await?;
+        let mut user_deleted = false;
+        if token.state == TokenState::Active && token.kind == TokenKind::AwsMinted {
+            user_deleted = delete_in_aws(&self.store, &self.canary_account().await, &token).await?;
+        }
+        self.store.drop_from_pool(token.id).await?;
+        let retired = self
+            .audited(actor, "token.retire", &token.access_key_id, Some(why))
+            .retire_token(token.id, Utc::now())
+            .await?;
+        Ok(Retired { token: retired, user_deleted })
     }
 
     fn guard(&self) -> DenyGuard {
@@ -203,7 +230,12 @@ impl Ops {
 
     /// Creates one key in AWS: on a packed user when asked and possible, else
     /// on a new user with a generated (or the given) name.
-    async fn mint_in_aws(&self, account: &CanaryAccount, name: Option<&str>, pack: bool) -> OpResult<MintedKey> {
+    pub(crate) async fn mint_in_aws(
+        &self,
+        account: &CanaryAccount,
+        name: Option<&str>,
+        pack: bool,
+    ) -> OpResult<MintedKey> {
         if pack {
             if let Some(user) = user_with_one_key(&self.store).await? {
                 return Ok(account.add_key(&user).await?);
@@ -256,11 +288,18 @@ impl Ops {
         key: &MintedKey,
         memo: String,
         labels: Labels,
+        for_pool: bool,
     ) -> OpResult<Token> {
         let new = minted_token(key, memo, labels);
         let hop = generated_hop(&actor.name, key);
-        let store = self.audited(actor, "token.mint", &key.access_key_id, None);
-        match store.insert_token(&new, &[], &[hop]).await {
+        let detail = for_pool.then_some("for the fleet's key pool");
+        let store = self.audited(actor, "token.mint", &key.access_key_id, detail);
+        let recorded = if for_pool {
+            store.insert_pool_token(&new, &hop).await
+        } else {
+            store.insert_token(&new, &[], &[hop]).await
+        };
+        match recorded {
             Ok(token) => Ok(token),
             Err(e) => {
                 let cleanup = undo_mint(account, key).await;

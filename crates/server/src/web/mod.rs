@@ -25,6 +25,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("users.html", include_str!("templates/users.html")),
     ("api_tokens.html", include_str!("templates/api_tokens.html")),
     ("enrollments.html", include_str!("templates/enrollments.html")),
+    ("fleet.html", include_str!("templates/fleet.html")),
     ("audit.html", include_str!("templates/audit.html")),
     ("lookup.html", include_str!("templates/lookup.html")),
     ("secret_once.html", include_str!("templates/secret_once.html")),
@@ -80,6 +81,15 @@ mod tests {
                 serde_json::json!({"title": "Enrolment", "me": me, "csrf": "c", "created": {"id": 2}, "secret": "s3cr3t",
                     "enrollments": [{"id": 2, "used": 0, "uses": null, "expires_at": "2026-12-09T09:00:00Z", "labels_text": "fleet=<b>web</b>",
                         "template": "laptop", "created_by": "vic", "state": "active"}], "templates": ["laptop", "server"]}),
+            ),
+            (
+                "fleet.html",
+                serde_json::json!({"title": "Fleet", "me": me, "csrf": "c", "can_respond": true, "stale_after": "3 h",
+                    "pool": {"size": 3, "target": 10, "iam_users": 4, "quota": 5000, "warning": "near <b>quota</b>"},
+                    "agents": [{"id": 1, "host": {"hostname": "vic<b>-box</b>", "machine_id": "m", "instance_id": null},
+                        "access_key_id": "AKIAQYLPMN5HHHFPZAM2", "state": "active", "bait_state": "tampered", "last_seen_at": null,
+                        "open_command": false, "files": [{"path": "/home/<b>x</b>", "local_user": "vic", "presence": "altered", "removed_at": null}],
+                        "commands": [{"id": 3, "kind": "rotate", "state": "done"}]}]}),
             ),
             (
                 "audit.html",

@@ -1,0 +1,380 @@
+//! The fleet agent: enrols this host with the server, writes its bait,
+//! reports whether the bait is still there, and rotates or removes it when
+//! asked. It holds no database and no AWS credentials of its own: only its
+//! agent credential and what it placed, in its state directory.
+//!
+//! Nothing it writes on the host names the product: its installed name,
+//! unit and state directory are chosen at `install` (`--service-name`),
+//! with a neutral default.
+
+mod check;
+mod client;
+mod host;
+mod install;
+mod place;
+mod state;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Parser, Subcommand};
+use honeytrail_core::fleet::{
+    Abort, CommandDone, CommandKind, Confirm, DeliveredKey, EnrollRequest, Enrolled, FileReport, Heartbeat,
+    HeartbeatReply,
+};
+
+use client::Client;
+use place::{Kept, Placer, Undo};
+use state::{Dir, State};
+
+/// The service name installs get unless told otherwise: a plausible
+/// inventory daemon, nothing that says what it is.
+pub const DEFAULT_NAME: &str = "host-inventory";
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from(format!("/var/lib/{DEFAULT_NAME}"))
+}
+
+#[derive(Parser)]
+#[command(version, about = "Enrols this host and keeps its bait in place.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Ask the server for this host's own key and write the bait.
+    Enroll {
+        /// The server, e.g. https://honeytrail.example.com
+        #[arg(long)]
+        server: String,
+        /// A file holding the enrolment secret; without it, standard input.
+        #[arg(long)]
+        secret_file: Option<PathBuf>,
+        /// PEM certificates of the CA that signed the server's certificate.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        #[arg(long, default_value_os_t = default_state_dir())]
+        state_dir: PathBuf,
+        /// Place under another root (an image being built, a mounted disk):
+        /// users and homes come from its /etc/passwd.
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// Enrol, write the bait, confirm, and exit (cloud-init, image builds).
+        #[arg(long)]
+        once: bool,
+    },
+    /// Send heartbeats and carry out the server's commands.
+    Run {
+        #[arg(long, default_value_os_t = default_state_dir())]
+        state_dir: PathBuf,
+        /// One heartbeat (and its commands), then exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// List what on this host could give the bait away.
+    Check {
+        #[arg(long, default_value_os_t = default_state_dir())]
+        state_dir: PathBuf,
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+    },
+    /// Install this binary and its systemd unit under a name of your choice.
+    Install {
+        #[arg(long, default_value = DEFAULT_NAME)]
+        service_name: String,
+        #[arg(long, default_value = "/usr/local/sbin")]
+        bin_dir: PathBuf,
+        #[arg(long, default_value = "/etc/systemd/system")]
+        unit_dir: PathBuf,
+    },
+}
+
+fn say(line: &str) {
+    eprintln!("{line}");
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            say(&format!("error: cannot start: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Enroll { server, secret_file, ca_file, state_dir, root, once } => {
+                let secret = read_secret(secret_file.as_deref())?;
+                let dir = Dir::open(&state_dir);
+                enroll(&server, &secret, ca_file, &state_dir, &root).await?;
+                if once {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                run(&dir, false).await
+            }
+            Command::Run { state_dir, once } => run(&Dir::open(&state_dir), once).await,
+            Command::Check { state_dir, root } => check::run(&Dir::open(&state_dir), &root),
+            Command::Install { service_name, bin_dir, unit_dir } => {
+                install::install(&service_name, &bin_dir, &unit_dir).map(|()| ExitCode::SUCCESS)
+            }
+        }
+    });
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            say(&format!("error: {e:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn read_secret(file: Option<&Path>) -> Result<String> {
+    let mut text = String::new();
+    match file {
+        Some(f) => {
+            std::fs::File::open(f)
+                .and_then(|mut h| h.by_ref().take(4096).read_to_string(&mut text))
+                .with_context(|| format!("cannot read --secret-file {}", f.display()))?;
+        }
+        None => {
+            std::io::stdin()
+                .take(4096)
+                .read_to_string(&mut text)
+                .context("cannot read the secret from standard input")?;
+        }
+    }
+    let secret = text.trim().to_string();
+    if secret.is_empty() {
+        bail!("the enrolment secret is empty: give it with --secret-file or on standard input");
+    }
+    Ok(secret)
+}
+
+/// Enrols: preflight, ask for the key, write every file, confirm. On any
+/// failure every file written is put back, the server is told (so the key
+/// is retired), and the state directory is left as it was.
+async fn enroll(server: &str, secret: &str, ca_file: Option<PathBuf>, state_dir: &Path, root: &Path) -> Result<()> {
+    // Preflight, before a use of the secret is spent.
+    let root = root.canonicalize().with_context(|| format!("--root {} does not exist", root.display()))?;
+    if Dir::open(state_dir).enrolled() {
+        bail!(
+            "this host is already enrolled (state in {}); to enrol it again, remove that directory first",
+            state_dir.display()
+        );
+    }
+    host::users(&root)?;
+    let client = Client::new(server, ca_file.as_deref())?;
+    let dir = Dir::prepare(state_dir)?;
+    let facts = host::facts(&root);
+    let enrolled: Enrolled =
+        match client.post("/fleet/enroll", &EnrollRequest { secret: secret.to_string(), host: facts }).await {
+            Ok(e) => e,
+            Err(e) => {
+                dir.clean();
+                return Err(e.context("enrolment failed; nothing was written on this host"));
+            }
+        };
+    let agent = client.with_credential(&enrolled.credential);
+    match place_all(&dir, &root, &enrolled, ca_file, &agent).await {
+        Ok(files) => {
+            say(&format!(
+                "enrolled as agent #{} with {}; bait in {} file(s):",
+                enrolled.agent_id,
+                agent.base(),
+                files.len()
+            ));
+            for f in &files {
+                say(&format!("  {}", f.path));
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let reason = format!("{e:#}");
+            if let Err(told) =
+                agent.post::<_, serde_json::Value>("/fleet/abort", &Abort { reason: reason.clone() }).await
+            {
+                say(&format!(
+                    "warning: could not tell the server the enrolment failed ({told:#}); it retires the key by itself when no confirmation comes"
+                ));
+            }
+            dir.clean();
+            Err(e.context("enrolment failed; this host was left as it was"))
+        }
+    }
+}
+
+async fn place_all(
+    dir: &Dir,
+    root: &Path,
+    enrolled: &Enrolled,
+    ca_file: Option<PathBuf>,
+    agent: &Client,
+) -> Result<Vec<Kept>> {
+    dir.save_credential(&enrolled.credential)?;
+    let placer = Placer::new(root, &dir.path, &enrolled.template, &enrolled.key.profile)?;
+    let targets = place::targets(root, &enrolled.template)?;
+    let mut kept = Vec::new();
+    let mut undo: Vec<Undo> = Vec::new();
+    let mut outcome = Ok(());
+    for t in &targets {
+        match placer.write(t, &enrolled.key) {
+            Ok((k, u)) => {
+                kept.push(k);
+                undo.push(u);
+            }
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
+        }
+    }
+    if outcome.is_ok() {
+        let state = State {
+            server: agent.base().to_string(),
+            ca_file,
+            root: root.to_path_buf(),
+            agent_id: enrolled.agent_id,
+            template: enrolled.template.clone(),
+            profile: enrolled.key.profile.clone(),
+            heartbeat_seconds: enrolled.heartbeat_seconds,
+            files: kept.clone(),
+        };
+        outcome = dir.save(&state);
+    }
+    if outcome.is_ok() {
+        let confirm = Confirm { files: kept.iter().map(Kept::placed).collect() };
+        outcome = agent.post::<_, serde_json::Value>("/fleet/confirm", &confirm).await.map(|_| ());
+    }
+    if let Err(e) = outcome {
+        put_back(&placer, &undo);
+        return Err(e);
+    }
+    Ok(kept)
+}
+
+/// Undoes writes, newest first; says what could not be undone.
+fn put_back(placer: &Placer<'_>, undo: &[Undo]) {
+    for u in undo.iter().rev() {
+        if let Err(e) = placer.undo(u) {
+            say(&format!("error: could not put a file back as it was: {e:#}"));
+        }
+    }
+}
+
+/// Heartbeats until stopped: the presence of every bait file, then the
+/// commands the server answers with.
+async fn run(dir: &Dir, once: bool) -> Result<ExitCode> {
+    loop {
+        let state = dir.load()?;
+        let client = Client::new(&state.server, state.ca_file.as_deref())?.with_credential(&dir.credential()?);
+        let placer = Placer::new(&state.root, &dir.path, &state.template, &state.profile)?;
+        let files =
+            state.files.iter().map(|k| FileReport { path: k.path.clone(), presence: placer.presence(k) }).collect();
+        let mut wait = state.heartbeat_seconds.max(1);
+        match client.post::<_, HeartbeatReply>("/fleet/heartbeat", &Heartbeat { files }).await {
+            Ok(reply) => {
+                wait = reply.heartbeat_seconds.max(1);
+                for command in reply.commands {
+                    if carry_out(dir, &client, &placer, state.clone(), command).await? {
+                        say("the bait was removed from this host and the server released it; stopping");
+                        dir.clean();
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                }
+            }
+            Err(e) => {
+                say(&format!("error: heartbeat: {e:#}"));
+                if once {
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        if once {
+            return Ok(ExitCode::SUCCESS);
+        }
+        tokio::time::sleep(Duration::from_secs(wait)).await;
+    }
+}
+
+/// Carries out one command and reports it. `Ok(true)`: the bait is gone
+/// and the agent's work on this host is over.
+async fn carry_out(
+    dir: &Dir,
+    client: &Client,
+    placer: &Placer<'_>,
+    mut state: State,
+    command: honeytrail_core::fleet::Command,
+) -> Result<bool> {
+    let path = format!("/fleet/commands/{}", command.id);
+    let result: Result<Vec<Kept>> = match command.kind {
+        CommandKind::Rotate => match &command.key {
+            Some(key) => rotate(placer, &state.files, key),
+            None => Err(anyhow!("the server sent a rotation without a key")),
+        },
+        CommandKind::Remove => remove(placer, &state.files).map(|()| Vec::new()),
+    };
+    let done = match &result {
+        Ok(files) => CommandDone { ok: true, files: files.iter().map(Kept::placed).collect(), error: None },
+        Err(e) => CommandDone { ok: false, files: Vec::new(), error: Some(format!("{e:#}")) },
+    };
+    if let Ok(files) = &result {
+        state.files = files.clone();
+        if command.kind == CommandKind::Rotate {
+            dir.save(&state)?;
+        }
+    }
+    match client.post::<_, serde_json::Value>(&path, &done).await {
+        Ok(_) => {}
+        // The server asks again next time; carrying a command out twice is harmless.
+        Err(e) => say(&format!("error: reporting command #{}: {e:#}", command.id)),
+    }
+    match result {
+        Ok(_) => {
+            say(&format!("command #{} ({}) done", command.id, command.kind.as_str()));
+            Ok(command.kind == CommandKind::Remove)
+        }
+        Err(e) => {
+            say(&format!("error: command #{} ({}) failed: {e:#}", command.id, command.kind.as_str()));
+            Ok(false)
+        }
+    }
+}
+
+/// Writes the new key into every file, or into none.
+fn rotate(placer: &Placer<'_>, files: &[Kept], key: &DeliveredKey) -> Result<Vec<Kept>> {
+    let mut done = Vec::new();
+    let mut undo = Vec::new();
+    for k in files {
+        match placer.rotate(k, key) {
+            Ok((new, u)) => {
+                done.push(new);
+                undo.push(u);
+            }
+            Err(e) => {
+                put_back(placer, &undo);
+                return Err(e);
+            }
+        }
+    }
+    Ok(done)
+}
+
+fn remove(placer: &Placer<'_>, files: &[Kept]) -> Result<()> {
+    let mut failed = Vec::new();
+    for k in files {
+        if let Err(e) = placer.remove(k) {
+            failed.push(format!("{e:#}"));
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow!("{}", failed.join("; ")))
+    }
+}

@@ -1,0 +1,503 @@
+//! The fleet end to end: a real `honeytrail serve` (moto behind it for IAM)
+//! and the real agent binary, as root, enrolling a scratch tree that holds
+//! a real `~/.aws/credentials` profile.
+//!
+//! The `honeytrail` binary is the one `cargo test --workspace` builds beside
+//! this crate's agent (the root package's tests need it too).
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{chown, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use honeytrail_testkit::{aws_cli, free_port, http, Moto};
+use serde_json::Value;
+
+const AGENT: &str = env!("CARGO_BIN_EXE_honeytrail-agent");
+
+const REAL_PROFILE: &str = "# work account\n[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\nregion = eu-west-1\n";
+
+fn honeytrail_bin() -> PathBuf {
+    let bin = Path::new(AGENT).with_file_name("honeytrail");
+    assert!(bin.exists(), "{} is missing: run the tests with `cargo test --workspace` (./scripts/test)", bin.display());
+    bin
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// A scratch installation of honeytrail, with moto as its AWS account.
+struct Ht {
+    dir: tempfile::TempDir,
+    moto: Moto,
+    env: Vec<(String, String)>,
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn ok(self) -> Out {
+        assert_eq!(self.code, 0, "failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+fn output(cmd: &mut Command) -> Out {
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+impl Ht {
+    fn new(extra: &[(&str, &str)]) -> Ht {
+        let moto = Moto::start();
+        let mut env: Vec<(String, String)> = [
+            ("HONEYTRAIL_AWS_ENDPOINT", moto.endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_CONFIG_FILE", "/dev/null"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+            ("HONEYTRAIL_FLEET_HEARTBEAT_SECONDS", "1"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Ht { dir: tempfile::tempdir().unwrap(), moto, env }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(honeytrail_bin());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("HONEYTRAIL_") || k.starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("HOME", self.dir.path()).arg("--data-dir").arg(self.dir.path().join("data"));
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.args(args);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Out {
+        output(&mut self.command(args))
+    }
+
+    fn serve(&self) -> Serve {
+        let port = free_port();
+        let log = std::fs::File::create(self.dir.path().join("serve.log")).unwrap();
+        let child = self
+            .command(&["serve"])
+            .env("HONEYTRAIL_SERVE_LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let serve = Serve { child, port };
+        for _ in 0..200 {
+            if matches!(http(port, "GET", "/healthz", &[], ""), Ok((200, _))) {
+                return serve;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("serve did not come up: {}", std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap());
+    }
+
+    fn secret(&self, args: &[&str]) -> PathBuf {
+        let mut all = vec!["enroll", "create"];
+        all.extend_from_slice(args);
+        let out = self.run(&all).ok();
+        let file = self.dir.path().join(format!("secret-{}", rand_suffix()));
+        std::fs::write(&file, out.stdout.trim()).unwrap();
+        file
+    }
+
+    fn agents(&self) -> Vec<Value> {
+        self.run(&["agents", "--json"]).ok().json().as_array().unwrap().clone()
+    }
+
+    fn token(&self, key: &str) -> Value {
+        self.run(&["token", "show", key, "--json"]).ok().json()
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+struct Serve {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Serve {
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.child.kill().ok(); // already gone is fine
+        self.child.wait().ok(); // reaped is fine
+    }
+}
+
+/// A host's tree: /etc with a passwd of root and maria, maria's home with
+/// her real AWS profile, root's home without one.
+fn host_tree(dir: &Path) -> PathBuf {
+    let root = dir.join("host");
+    let etc = root.join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(etc.join("hostname"), "web-17\n").unwrap();
+    std::fs::write(etc.join("machine-id"), "5f1c9e2ab04d4e0e9d1f3c2b7a6e8d90\n").unwrap();
+    std::fs::write(etc.join("os-release"), "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n").unwrap();
+    std::fs::write(
+        etc.join("passwd"),
+        "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\nmaria:x:1000:1000:Maria Lopez:/home/maria:/bin/bash\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("root")).unwrap();
+    let aws = root.join("home/maria/.aws");
+    std::fs::create_dir_all(&aws).unwrap();
+    std::fs::write(aws.join("credentials"), REAL_PROFILE).unwrap();
+    std::fs::set_permissions(aws.join("credentials"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    for p in [root.join("home/maria"), aws.clone(), aws.join("credentials")] {
+        chown(&p, Some(1000), Some(1000)).unwrap();
+    }
+    root
+}
+
+/// Every file and directory under `root`: path → (mode, owner, content).
+fn snapshot(root: &Path) -> BTreeMap<PathBuf, (u32, u32, Option<Vec<u8>>)> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        let content = if m.is_file() { Some(std::fs::read(&p).unwrap()) } else { None };
+        if m.is_dir() {
+            for e in std::fs::read_dir(&p).unwrap() {
+                todo.push(e.unwrap().path());
+            }
+        }
+        out.insert(p, (m.mode(), m.uid(), content));
+    }
+    out
+}
+
+fn agent(args: &[&str]) -> Out {
+    output(Command::new(AGENT).args(args))
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn prod_key(text: &str) -> String {
+    let section = text.split("[prod]").nth(1).unwrap_or_else(|| panic!("no [prod] in {text}"));
+    section
+        .lines()
+        .find_map(|l| l.strip_prefix("aws_access_key_id = "))
+        .unwrap_or_else(|| panic!("no key in {text}"))
+        .trim()
+        .to_string()
+}
+
+fn prod_secret(text: &str) -> String {
+    let section = text.split("[prod]").nth(1).unwrap_or_else(|| panic!("no [prod] in {text}"));
+    section
+        .lines()
+        .find_map(|l| l.strip_prefix("aws_secret_access_key = "))
+        .unwrap_or_else(|| panic!("no secret in {text}"))
+        .trim()
+        .to_string()
+}
+
+fn incidents(ht: &Ht) -> Vec<Value> {
+    ht.run(&["incident", "list", "--all", "--json"]).ok().json().as_array().unwrap().clone()
+}
+
+#[test]
+fn a_host_enrols_attests_rotates_and_removes_its_bait() {
+    if !is_root() {
+        eprintln!("skipped: the agent writes into other users' homes as root (./scripts/test runs as root in CI)");
+        return;
+    }
+    let ht = Ht::new(&[("HONEYTRAIL_FLEET_STALE_AFTER_SECONDS", "4"), ("HONEYTRAIL_FLEET_POOL_SIZE", "2")]);
+    let root = host_tree(ht.dir.path());
+    let state = ht.dir.path().join("agent-state");
+    let secret = ht.secret(&["--uses", "1", "--template", "laptop", "--label", "team=web"]);
+    let serve = ht.serve();
+    wait_for("the pool to fill", || ht.run(&["fleet", "pool"]).ok().stdout.contains("pool: 2 of 2"));
+
+    let out = agent(&[
+        "enroll",
+        "--server",
+        &serve.url(),
+        "--secret-file",
+        secret.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+        "--once",
+    ])
+    .ok();
+    assert!(out.stderr.contains("enrolled as agent #1"), "{}", out.stderr);
+
+    // The bait: beside maria's real profile (byte-identical), and in root's new file; owners and modes right.
+    let maria = root.join("home/maria/.aws/credentials");
+    let text = std::fs::read_to_string(&maria).unwrap();
+    assert!(text.starts_with(REAL_PROFILE), "the real profile changed:\n{text}");
+    let key = prod_key(&text);
+    let m = std::fs::metadata(&maria).unwrap();
+    assert_eq!((m.uid(), m.gid(), m.mode() & 0o777), (1000, 1000, 0o600));
+    let root_bait = root.join("root/.aws/credentials");
+    let r = std::fs::metadata(&root_bait).unwrap();
+    assert_eq!((r.uid(), r.mode() & 0o777), (0, 0o600));
+    assert_eq!(prod_key(&std::fs::read_to_string(&root_bait).unwrap()), key, "one key per host");
+    // Nothing beside the bait names the product or is a backup.
+    for dir in [root.join("home/maria/.aws"), root.join("root/.aws")] {
+        let names: Vec<String> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, ["credentials"], "{}", dir.display());
+    }
+    let st = std::fs::metadata(&state).unwrap();
+    assert_eq!(st.mode() & 0o777, 0o700);
+    assert_eq!(std::fs::metadata(state.join("credential")).unwrap().mode() & 0o777, 0o600);
+    let kept = std::fs::read_to_string(state.join("state.json")).unwrap();
+    assert!(!kept.contains(&prod_secret(&text)), "the agent's state holds no secret: {kept}");
+
+    // The server's record: the agent, one placement per file with the host's facts, two custody hops.
+    let agents = ht.agents();
+    assert_eq!(agents.len(), 1);
+    assert_eq!(agents[0]["state"], "active");
+    assert_eq!(agents[0]["host"]["machine_id"], "5f1c9e2ab04d4e0e9d1f3c2b7a6e8d90");
+    let detail = ht.token(&key);
+    let placements = detail["placements"].as_array().unwrap();
+    assert_eq!(placements.len(), 2, "{detail:#}");
+    let of_maria = placements.iter().find(|p| p["path"] == "/home/maria/.aws/credentials").expect("maria's placement");
+    assert_eq!(of_maria["host"], "web-17");
+    assert_eq!(of_maria["owner"], "maria");
+    assert!(of_maria["notes"].as_str().unwrap().contains("5f1c9e2ab04d4e0e9d1f3c2b7a6e8d90"));
+    assert_eq!(of_maria["labels"]["machine-id"], "5f1c9e2ab04d4e0e9d1f3c2b7a6e8d90");
+    let custody = detail["custody"].as_array().unwrap();
+    assert_eq!(custody.len(), 2, "exactly two hops: {custody:#?}");
+    assert!(custody[0]["description"].as_str().unwrap().starts_with("generated in canary account"));
+    assert!(custody[1]["description"].as_str().unwrap().contains("delivered to host web-17"), "{custody:#?}");
+    assert_eq!(detail["labels"]["team"], "web", "{detail:#}");
+    // The pool was refilled behind the enrolment; the key handed out left it.
+    wait_for("the pool to refill", || ht.run(&["fleet", "pool"]).ok().stdout.contains("pool: 2 of 2"));
+
+    // The intruder uses the key: the incident names the host and the path.
+    let record = serde_json::json!({"Records": [{
+        "eventVersion": "1.09", "eventTime": "2026-12-02T10:00:00Z", "eventSource": "sts.amazonaws.com",
+        "eventName": "GetCallerIdentity", "awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.9",
+        "userAgent": "aws-cli/2.15.0", "eventID": "fleet-e2e-1", "eventType": "AwsApiCall",
+        "recipientAccountId": "123456789012",
+        "userIdentity": {"type": "IAMUser", "accessKeyId": key, "accountId": "123456789012",
+                         "arn": "arn:aws:iam::123456789012:user/x", "userName": "x"}}]});
+    let log = ht.dir.path().join("trail.json");
+    std::fs::write(&log, record.to_string()).unwrap();
+    ht.run(&["ingest", log.to_str().unwrap()]).ok();
+    let use_incident = incidents(&ht).into_iter().find(|i| i["kind"] == "use").expect("a use incident");
+    let shown = ht.run(&["incident", "show", &use_incident["id"].to_string(), "--json"]).ok().json();
+    let sentence = shown["placement"].as_str().unwrap();
+    assert!(sentence.contains("on host web-17 in 2 files"), "{sentence}");
+    let each: Vec<&str> = shown["placements"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert!(each.iter().any(|p| p.contains("host web-17") && p.contains("/home/maria/.aws/credentials")), "{each:?}");
+
+    let run_once = || agent(&["run", "--state-dir", state.to_str().unwrap(), "--once"]);
+    run_once().ok();
+    assert_eq!(ht.agents()[0]["bait_state"], "ok");
+
+    // Silent for longer than stale_after: stale, and an incident of its own.
+    wait_for("the host to go stale", || ht.agents()[0]["bait_state"] == "stale");
+    assert!(incidents(&ht).iter().any(|i| i["kind"] == "stale"), "{:#?}", incidents(&ht));
+    run_once().ok();
+    assert_eq!(ht.agents()[0]["bait_state"], "ok", "a heartbeat ends the silence");
+
+    // Presence: the bait edited by hand is reported altered and opens a tampered incident.
+    let secret_now = prod_secret(&text);
+    let edited = text.replace(&secret_now, &secret_now.chars().rev().collect::<String>());
+    assert_ne!(edited, text);
+    std::fs::write(&maria, &edited).unwrap();
+    run_once().ok();
+    let a = &ht.agents()[0];
+    assert_eq!(a["bait_state"], "tampered", "{a:#}");
+    let altered = a["files"].as_array().unwrap().iter().find(|f| f["path"] == "/home/maria/.aws/credentials").unwrap();
+    assert_eq!(altered["presence"], "altered");
+    assert!(incidents(&ht).iter().any(|i| i["kind"] == "tampered"));
+
+    // Rotation by command: a new key in both files, the real profile untouched, the old key retired in AWS.
+    let old_user = detail["iam_user_name"].as_str().unwrap().to_string();
+    ht.run(&["agent", "rotate", "1"]).ok();
+    assert!(ht.agents()[0]["commands"][0]["state"] == "pending");
+    run_once().ok();
+    let rotated = std::fs::read_to_string(&maria).unwrap();
+    let new_key = prod_key(&rotated);
+    assert_ne!(new_key, key);
+    assert!(rotated.starts_with(REAL_PROFILE));
+    assert_eq!(prod_key(&std::fs::read_to_string(&root_bait).unwrap()), new_key);
+    assert_eq!(ht.agents()[0]["commands"][0]["state"], "done");
+    assert_eq!(ht.token(&key)["state"], "retired");
+    let (ok, listed, _) =
+        aws_cli(&ht.moto.endpoint, "testing", "testing", &["iam", "list-access-keys", "--user-name", &old_user]);
+    assert!(!ok || !listed.contains(&key), "the old key is gone in AWS: {listed}");
+    let new_detail = ht.token(&new_key);
+    assert_eq!(new_detail["placements"].as_array().unwrap().len(), 2);
+    assert!(new_detail["custody"][1]["description"].as_str().unwrap().contains("rotation command"));
+    run_once().ok();
+    assert_eq!(ht.agents()[0]["bait_state"], "ok", "the rotated bait is attested");
+
+    // Removal by command: maria's file is her real profile again, byte for byte; root's file goes.
+    ht.run(&["agent", "remove", "1"]).ok();
+    run_once().ok();
+    assert_eq!(std::fs::read_to_string(&maria).unwrap(), REAL_PROFILE);
+    assert!(!root_bait.exists());
+    assert_eq!(ht.agents()[0]["state"], "removed");
+    assert_eq!(ht.token(&new_key)["state"], "retired");
+    assert!(!state.join("credential").exists(), "the agent let go of its credential");
+}
+
+#[test]
+fn refused_or_failed_enrolments_leave_the_host_as_it_was() {
+    if !is_root() {
+        eprintln!("skipped: the agent writes into other users' homes as root (./scripts/test runs as root in CI)");
+        return;
+    }
+    let ht = Ht::new(&[]);
+    let root = host_tree(ht.dir.path());
+    let before = snapshot(&root);
+    let state = ht.dir.path().join("agent-state");
+    let serve = ht.serve();
+    let enroll = |server: &str, secret: &Path| {
+        agent(&[
+            "enroll",
+            "--server",
+            server,
+            "--secret-file",
+            secret.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--root",
+            root.to_str().unwrap(),
+            "--once",
+        ])
+    };
+    let unchanged = |why: &str| {
+        assert_eq!(snapshot(&root), before, "{why}: the host changed");
+        assert!(!state.exists(), "{why}: the state directory was left behind");
+    };
+
+    // A wrong secret.
+    let wrong = ht.dir.path().join("wrong");
+    std::fs::write(&wrong, "not-a-secret").unwrap();
+    let out = enroll(&serve.url(), &wrong);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("not known"), "{}", out.stderr);
+    unchanged("wrong secret");
+
+    // An expired one is told apart; a used-up one too.
+    let used = ht.secret(&["--uses", "1", "--template", "laptop"]);
+    let first_state = ht.dir.path().join("other-host");
+    let other = host_tree(&ht.dir.path().join("other"));
+    agent(&[
+        "enroll",
+        "--server",
+        &serve.url(),
+        "--secret-file",
+        used.to_str().unwrap(),
+        "--state-dir",
+        first_state.to_str().unwrap(),
+        "--root",
+        other.to_str().unwrap(),
+        "--once",
+    ])
+    .ok();
+    let out = enroll(&serve.url(), &used);
+    assert!(out.stderr.contains("used up"), "{}", out.stderr);
+    unchanged("used-up secret");
+
+    // A server that is down, and one that does not speak TLS.
+    let fresh = ht.secret(&["--uses", "5", "--template", "laptop"]);
+    let out = enroll(&format!("http://127.0.0.1:{}", free_port()), &fresh);
+    assert!(out.stderr.contains("cannot reach the server"), "{}", out.stderr);
+    unchanged("server down");
+    let out = enroll(&format!("https://127.0.0.1:{}", serve.port), &fresh);
+    assert!(out.stderr.contains("TLS"), "{}", out.stderr);
+    unchanged("TLS failure");
+    // Plain http anywhere but loopback is refused before anything is sent.
+    let out = enroll("http://honeytrail.example.com", &fresh);
+    assert!(out.stderr.contains("must be https"), "{}", out.stderr);
+    unchanged("plain http");
+
+    // The bait cannot be written (the template's directory is a file here):
+    // nothing left on the host, the key retired, the agent failed, no placement.
+    std::fs::create_dir_all(root.join("opt")).unwrap();
+    std::fs::write(root.join("opt/app"), "a file, not a directory\n").unwrap();
+    let before = snapshot(&root);
+    ht.run(&["template", "add", "app", "--format", "dotenv", "--path", "/opt/app/.env", "--mode", "600"]).ok();
+    let app_secret = ht.secret(&["--uses", "1", "--template", "app"]);
+    let out = enroll(&serve.url(), &app_secret);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("left as it was"), "{}", out.stderr);
+    assert_eq!(snapshot(&root), before, "a failed write changed the host");
+    assert!(!state.exists());
+    let agents = ht.agents();
+    let failed = agents.iter().find(|a| a["template"]["name"] == "app").expect("the failed agent");
+    assert_eq!(failed["state"], "failed");
+    let key = failed["access_key_id"].as_str().unwrap();
+    let t = ht.token(key);
+    assert_eq!(t["state"], "retired", "no key stays active for a host that never got it");
+    assert!(t["placements"].as_array().unwrap().is_empty());
+
+    // A template naming several users' homes fails on one of them (a hard
+    // link planted in it): the other, already written, is put back.
+    let second = host_tree(&ht.dir.path().join("third"));
+    let maria = second.join("home/maria/.aws/credentials");
+    std::fs::create_dir_all(second.join("root/.aws")).unwrap();
+    std::fs::remove_file(&maria).unwrap();
+    std::fs::hard_link(second.join("etc/hostname"), &maria).unwrap();
+    let before = snapshot(&second);
+    let laptop = ht.secret(&["--uses", "1", "--template", "laptop"]);
+    let out = agent(&[
+        "enroll",
+        "--server",
+        &serve.url(),
+        "--secret-file",
+        laptop.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--root",
+        second.to_str().unwrap(),
+        "--once",
+    ]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("hard links"), "{}", out.stderr);
+    assert_eq!(snapshot(&second), before, "root's file, written first, was not taken away again");
+    assert!(!second.join("root/.aws/credentials").exists());
+}

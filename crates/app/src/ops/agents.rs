@@ -1,0 +1,407 @@
+//! The fleet after the secret: hosts enrolling, confirming their bait,
+//! sending heartbeats and taking commands; the key pool; the sweep that
+//! finds silent hosts and keys never confirmed.
+//!
+//! The calls an agent makes are not made by a user: an enrolment is
+//! authorised by its enrolment secret, every later call by the agent's own
+//! credential ([`Ops::agent_for`]). Both are attacker-reachable: every field
+//! a host sends is bounded by the core's checks before it is stored.
+
+use std::time::Duration as StdDuration;
+
+use chrono::{Duration, Utc};
+use honeytrail_core::access::Permission;
+use honeytrail_core::fleet::{
+    Command, CommandDone, CommandKind, Confirm, DeliveredKey, EnrollRequest, Enrolled, Heartbeat, HeartbeatReply,
+    PlacedFile, Presence, MAX_FILES,
+};
+use honeytrail_core::incident::{TokenEvent, BAIT_ALTERED_EVENT, BAIT_MISSING_EVENT, FLEET_SOURCE, HOST_SILENT_EVENT};
+use honeytrail_core::{new_bearer, Token, TokenKind, TokenState};
+use honeytrail_store::{Agent, AgentCommand, AuditRecord, StoreError, TokenFilter};
+
+use crate::sources::Sink;
+use crate::{Actor, OpError, OpErrorKind, OpResult, Ops};
+
+/// What one sweep found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sweep {
+    /// Hosts that went silent (each reported once).
+    pub stale: usize,
+    /// Enrolments never confirmed, whose keys were retired.
+    pub unconfirmed: usize,
+}
+
+/// The pool and the canary account's IAM users.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoolState {
+    pub size: i64,
+    pub target: u32,
+    /// Distinct IAM users holding active honey keys.
+    pub iam_users: usize,
+    pub quota: u32,
+    /// Set when the honey users are near the quota: what to do.
+    pub warning: Option<String>,
+}
+
+fn unusable(e: StoreError) -> OpError {
+    match e {
+        StoreError::Refused(why) => OpError::new(OpErrorKind::Forbidden, "enrollment_refused", why),
+        other => other.into(),
+    }
+}
+
+fn check_files(files: &[PlacedFile]) -> OpResult<()> {
+    if files.len() > MAX_FILES {
+        return Err(OpError::invalid(format!("at most {MAX_FILES} bait files per host")));
+    }
+    for f in files {
+        f.check()?;
+    }
+    Ok(())
+}
+
+impl Ops {
+    /// A host asks for its key with an enrolment secret. The use is spent,
+    /// the key taken from the pool (minted now if the pool is empty) and the
+    /// agent recorded in one transaction; a refused secret spends nothing
+    /// and mints nothing.
+    pub async fn enroll_host(&self, req: &EnrollRequest, from: &str) -> OpResult<Enrolled> {
+        req.host.check()?;
+        let enrollment = self.store.check_enrollment(&req.secret).await.map_err(unusable)?;
+        let credential = new_bearer("");
+        let system = Actor::system(&format!("enrolment #{}", enrollment.id));
+        let mut minted_now = false;
+        let enrolled = loop {
+            let store = self.store.audited(AuditRecord {
+                actor: system.name.clone(),
+                action: "agent.enroll".into(),
+                target: req.host.hostname.clone(),
+                detail: req.host.machine_id.as_ref().map(|m| format!("machine-id {m}")),
+                from: Some(from.to_string()),
+            });
+            match store
+                .enroll_agent(
+                    &req.secret,
+                    &req.host,
+                    Some(from),
+                    credential.expose(),
+                    &self.config.fleet.default_template,
+                )
+                .await
+            {
+                Err(StoreError::PoolEmpty) if !minted_now => {
+                    // Nothing minted ahead: mint one now (slower, and what the pool is for).
+                    tracing::warn!(
+                        "the fleet's key pool is empty; minting for an enrolment now (raise fleet.pool_size)"
+                    );
+                    self.mint_for_pool(&Actor::system("fleet pool")).await?;
+                    minted_now = true;
+                }
+                Err(e) => return Err(unusable(e)),
+                Ok(e) => break e,
+            }
+        };
+        self.tokens_changed();
+        let key = self.delivered_key(&enrolled.token, enrolled.agent.template.profile.as_deref()).await?;
+        Ok(Enrolled {
+            agent_id: enrolled.agent.id,
+            credential: credential.expose().to_string(),
+            key,
+            template: enrolled.agent.template,
+            heartbeat_seconds: self.config.fleet.heartbeat_seconds,
+        })
+    }
+
+    async fn delivered_key(&self, token: &Token, profile: Option<&str>) -> OpResult<DeliveredKey> {
+        let secret = self.secret_for_bait(token).await?;
+        Ok(DeliveredKey {
+            access_key_id: token.access_key_id.clone(),
+            secret_access_key: secret.expose().to_string(),
+            profile: profile.unwrap_or(&self.config.render.profile).to_string(),
+            region: self.config.render.region.clone(),
+        })
+    }
+
+    /// The agent holding this credential; refused for unknown credentials
+    /// and for agents that failed or were removed.
+    pub async fn agent_for(&self, credential: &str) -> OpResult<Agent> {
+        self.store.agent_by_credential(credential).await?.ok_or_else(|| {
+            OpError::forbidden("the agent credential is not known, or its host was removed: enrol the host again")
+        })
+    }
+
+    /// The agent wrote its bait: one placement per file is recorded.
+    pub async fn confirm_host(&self, agent: &Agent, c: &Confirm) -> OpResult<Agent> {
+        check_files(&c.files)?;
+        if c.files.is_empty() {
+            return Err(OpError::invalid("a confirmation names the files written; with none, abort instead"));
+        }
+        let actor = Actor::system(&format!("agent #{}", agent.id));
+        let detail = format!("{} file(s)", c.files.len());
+        Ok(self
+            .audited(&actor, "agent.confirm", &agent.host.hostname, Some(&detail))
+            .confirm_agent(agent.id, &c.files)
+            .await?)
+    }
+
+    /// The agent gave up before writing anything: its key is retired, no
+    /// placement is recorded.
+    pub async fn abort_host(&self, agent: &Agent, reason: &str) -> OpResult<()> {
+        let reason: String = honeytrail_core::encoding::printable(reason).chars().take(500).collect();
+        let actor = Actor::system(&format!("agent #{}", agent.id));
+        let failed = self
+            .audited(&actor, "agent.abort", &agent.host.hostname, Some(&reason))
+            .fail_agent(agent.id, &reason)
+            .await?;
+        if let Some(t) = failed.token_id {
+            self.retire_by(&actor, t, "its host never got it in place").await?;
+        }
+        Ok(())
+    }
+
+    /// A heartbeat: the host seen, presence recorded (altered or missing
+    /// bait raises an incident on its key), and the commands waiting.
+    pub async fn heartbeat(&self, agent: &Agent, hb: &Heartbeat) -> OpResult<HeartbeatReply> {
+        if hb.files.len() > MAX_FILES {
+            return Err(OpError::invalid(format!("at most {MAX_FILES} bait files per host")));
+        }
+        let changes = self.store.record_heartbeat(agent.id, &hb.files).await?;
+        let now = Utc::now();
+        let mut events = Vec::new();
+        for change in changes.iter().filter(|c| c.file.presence.tampered() && !c.before.tampered()) {
+            let name = if change.file.presence == Presence::Missing { BAIT_MISSING_EVENT } else { BAIT_ALTERED_EVENT };
+            let token = self.store.token(change.file.token_id).await?;
+            events.push(fleet_event(
+                agent,
+                &token,
+                name,
+                format!(
+                    "the honey entry in {} on {} is {} (was {})",
+                    change.file.path,
+                    agent.host.hostname,
+                    change.file.presence.as_str(),
+                    change.before.as_str()
+                ),
+                now,
+                &change.file.path,
+            ));
+        }
+        if !events.is_empty() {
+            Sink::new(self).add(&events).await?;
+        }
+        let mut commands = Vec::new();
+        for c in agent.commands.iter().filter(|c| c.open()) {
+            let key = match c.kind {
+                CommandKind::Remove => None,
+                CommandKind::Rotate => match self.rotation_key(c).await {
+                    Ok(token) => Some(self.delivered_key(&token, agent.template.profile.as_deref()).await?),
+                    Err(e) => {
+                        tracing::warn!(agent = agent.id, command = c.id, error = %e.message, "no key for a rotation yet");
+                        continue;
+                    }
+                },
+            };
+            commands.push(Command { id: c.id, kind: c.kind, key });
+        }
+        Ok(HeartbeatReply { commands, heartbeat_seconds: self.config.fleet.heartbeat_seconds })
+    }
+
+    async fn rotation_key(&self, c: &AgentCommand) -> OpResult<Token> {
+        let id = match self.store.key_for_rotation(c.id).await {
+            Err(StoreError::PoolEmpty) => {
+                self.mint_for_pool(&Actor::system("fleet pool")).await?;
+                self.store.key_for_rotation(c.id).await?
+            }
+            other => other?,
+        };
+        self.tokens_changed();
+        Ok(self.store.token(id).await?)
+    }
+
+    /// The agent says how a command went. A rotation done retires the old
+    /// key; a failed one retires the new key (never placed); a removal done
+    /// retires the key.
+    pub async fn command_done(&self, agent: &Agent, command_id: i64, done: &CommandDone) -> OpResult<AgentCommand> {
+        check_files(&done.files)?;
+        let error: Option<String> =
+            done.error.as_deref().map(|e| honeytrail_core::encoding::printable(e).chars().take(500).collect());
+        let actor = Actor::system(&format!("agent #{}", agent.id));
+        let command = agent
+            .commands
+            .iter()
+            .find(|c| c.id == command_id)
+            .ok_or_else(|| OpError::not_found(format!("command #{command_id} of this agent")))?;
+        if done.ok && command.kind == CommandKind::Rotate && done.files.is_empty() {
+            return Err(OpError::invalid("a rotation done names the files written with the new key"));
+        }
+        let action = format!("agent.{}", command.kind.as_str());
+        let detail =
+            if done.ok { "done".to_string() } else { format!("failed: {}", error.clone().unwrap_or_default()) };
+        let (finished, before) = self
+            .audited(&actor, &action, &agent.host.hostname, Some(&detail))
+            .finish_command(agent.id, command_id, done.ok, &done.files, error.as_deref())
+            .await?;
+        let retire = match (finished.kind, done.ok) {
+            (CommandKind::Rotate, true) => before.token_id.map(|t| (t, "rotated on its host")),
+            (CommandKind::Rotate, false) => finished.new_token_id.map(|t| (t, "its host could not write it")),
+            (CommandKind::Remove, true) => before.token_id.map(|t| (t, "its bait was removed from the host")),
+            (CommandKind::Remove, false) => None,
+        };
+        if let Some((t, why)) = retire {
+            self.retire_by(&actor, t, why).await?;
+        }
+        self.tokens_changed();
+        Ok(finished)
+    }
+
+    /// Every enrolled host, newest first.
+    pub async fn agents(&self, actor: &Actor) -> OpResult<Vec<Agent>> {
+        actor.require(Permission::Read)?;
+        Ok(self.store.agents().await?)
+    }
+
+    pub async fn agent(&self, actor: &Actor, id: i64) -> OpResult<Agent> {
+        actor.require(Permission::Read)?;
+        Ok(self.store.agent(id).await?)
+    }
+
+    /// Asks an agent to rotate or remove its bait on its next heartbeat.
+    pub async fn command_agent(&self, actor: &Actor, id: i64, kind: CommandKind) -> OpResult<AgentCommand> {
+        actor.require(Permission::Respond)?;
+        let action = format!("agent.request_{}", kind.as_str());
+        Ok(self.audited(actor, &action, &format!("agent #{id}"), None).request_command(id, kind, &actor.name).await?)
+    }
+
+    /// The pool's size, its target, and how near the canary account is to
+    /// its IAM user quota.
+    pub async fn pool_state(&self) -> OpResult<PoolState> {
+        let size = self.store.pool_size().await?;
+        let mut users: Vec<String> = self
+            .store
+            .list_tokens(&TokenFilter::active_minted())
+            .await?
+            .into_iter()
+            .filter_map(|t| t.iam_user_name)
+            .collect();
+        users.sort();
+        users.dedup();
+        let quota = self.config.fleet.iam_user_quota;
+        let warning = (users.len() as u64 * 10 >= u64::from(quota) * 9).then(|| {
+            format!(
+                "the canary account holds {} honey IAM users of its quota of {quota}: set mint.pack_two_keys = true \
+                 (two keys per user), retire keys no longer placed, ask AWS for a higher IAM user quota, or use a \
+                 second canary account",
+                users.len()
+            )
+        });
+        Ok(PoolState { size, target: self.config.fleet.pool_size, iam_users: users.len(), quota, warning })
+    }
+
+    /// Mints keys into the pool until it holds `fleet.pool_size` (at most
+    /// `max` this call), pausing `fleet.mint_interval_ms` between mints.
+    /// Stops, without minting, near the IAM user quota. Returns how many
+    /// were minted.
+    pub async fn fill_pool(&self, max: usize) -> OpResult<usize> {
+        let state = self.pool_state().await?;
+        if let Some(w) = &state.warning {
+            tracing::warn!("{w}");
+            if state.iam_users as u64 >= u64::from(state.quota) {
+                return Ok(0);
+            }
+        }
+        let want = (i64::from(state.target) - state.size).max(0) as usize;
+        let actor = Actor::system("fleet pool");
+        let mut minted = 0;
+        for _ in 0..want.min(max) {
+            if minted > 0 {
+                tokio::time::sleep(StdDuration::from_millis(self.config.fleet.mint_interval_ms)).await;
+            }
+            self.mint_for_pool(&actor).await?;
+            minted += 1;
+        }
+        Ok(minted)
+    }
+
+    /// Finds hosts silent for longer than `fleet.stale_after_seconds` (an
+    /// incident on their key, low severity, once per silence) and keys
+    /// handed out but never confirmed (retired, the agent failed).
+    pub async fn fleet_sweep(&self) -> OpResult<Sweep> {
+        let f = &self.config.fleet;
+        let now = Utc::now();
+        let stale = self.store.mark_stale(now - Duration::seconds(f.stale_after_seconds as i64)).await?;
+        let mut events = Vec::new();
+        for agent in &stale {
+            let Some(token_id) = agent.token_id else { continue };
+            let token = self.store.token(token_id).await?;
+            let last = agent.last_seen_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "never".into());
+            events.push(fleet_event(
+                agent,
+                &token,
+                HOST_SILENT_EVENT,
+                format!("{} sent no heartbeat since {last}", agent.host.hostname),
+                now,
+                "heartbeat",
+            ));
+        }
+        if !events.is_empty() {
+            Sink::new(self).add(&events).await?;
+        }
+        let unconfirmed =
+            self.store.unconfirmed_agents(now - Duration::seconds(f.confirm_within_seconds as i64)).await?;
+        let actor = Actor::system("fleet sweep");
+        for agent in &unconfirmed {
+            let why = format!("no confirmation within {} s of enrolment", f.confirm_within_seconds);
+            match self.store.fail_agent(agent.id, &why).await {
+                Ok(_) => {}
+                Err(StoreError::Refused(_)) => continue, // confirmed meanwhile
+                Err(e) => return Err(e.into()),
+            }
+            if let Some(t) = agent.token_id {
+                self.retire_by(&actor, t, &why).await?;
+            }
+        }
+        Ok(Sweep { stale: stale.len(), unconfirmed: unconfirmed.len() })
+    }
+
+    /// Whether this token waits in the fleet's pool (handed to no host).
+    pub async fn pooled(&self, token: &Token) -> OpResult<bool> {
+        Ok(token.kind == TokenKind::AwsMinted
+            && token.state == TokenState::Active
+            && self.store.in_pool(token.id).await?)
+    }
+}
+
+/// An event about a host rather than a use of its key.
+fn fleet_event(
+    agent: &Agent,
+    token: &Token,
+    name: &str,
+    what: String,
+    at: chrono::DateTime<Utc>,
+    about: &str,
+) -> TokenEvent {
+    let raw = serde_json::json!({
+        "agent": agent.id,
+        "host": agent.host.hostname,
+        "event": name,
+        "about": about,
+        "what": what,
+    });
+    TokenEvent {
+        event_id: format!("fleet:{}:{name}:{}:{}", agent.id, about, at.timestamp_millis()),
+        token_id: token.id,
+        event_time: at,
+        event_source: FLEET_SOURCE.into(),
+        event_name: name.into(),
+        aws_region: None,
+        source_ip: None,
+        user_agent: None,
+        error_code: None,
+        error_message: Some(what),
+        access_key_id: Some(token.access_key_id.clone()),
+        principal_arn: None,
+        source: FLEET_SOURCE.into(),
+        origin: format!("agent #{} on {}", agent.id, agent.host.hostname),
+        raw: raw.to_string(),
+    }
+}

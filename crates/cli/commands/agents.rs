@@ -1,0 +1,166 @@
+//! `honeytrail agents`, `honeytrail agent …` and `honeytrail fleet …`: the
+//! enrolled hosts, the commands sent to them, the key pool.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Subcommand;
+use honeytrail_app::App;
+use honeytrail_core::fleet::CommandKind;
+use honeytrail_store::Agent;
+
+use super::{print_json, print_table, when};
+
+#[derive(Subcommand, Debug)]
+pub enum AgentCommand {
+    /// One host: its facts, bait files and commands
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a new key in place of the host's (on its next heartbeat); the old key is retired once it confirms
+    Rotate { id: i64 },
+    /// Take the host's honey entries out (on its next heartbeat), every other byte unchanged; the key is retired
+    Remove { id: i64 },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FleetCommand {
+    /// The key pool and the canary account's IAM user count
+    Pool {
+        /// Mint keys until the pool holds fleet.pool_size (serve does this in the background)
+        #[arg(long)]
+        fill: bool,
+    },
+    /// Find silent hosts and enrolments never confirmed now (serve does this every minute)
+    Sweep,
+}
+
+fn last_seen(a: &Agent) -> String {
+    a.last_seen_at.map(when).unwrap_or_else(|| "never".into())
+}
+
+pub async fn list(app: &App, json: bool) -> Result<ExitCode> {
+    let ops = app.ops().await?;
+    let agents = ops.agents(&app.acting()).await?;
+    if json {
+        return print_json(&agents.iter().map(Agent::json).collect::<Vec<_>>()).map(|_| ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = agents
+        .iter()
+        .map(|a| {
+            vec![
+                format!("#{}", a.id),
+                a.host.hostname.clone(),
+                a.access_key_id.clone().unwrap_or_default(),
+                a.state.as_str().into(),
+                a.bait_state().into(),
+                a.files.iter().filter(|f| f.removed_at.is_none()).count().to_string(),
+                last_seen(a),
+                a.commands
+                    .iter()
+                    .rev()
+                    .find(|c| c.open())
+                    .map(|c| format!("{} {}", c.kind.as_str(), c.state))
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print_table(&["ID", "HOST", "KEY", "STATE", "BAIT", "FILES", "LAST SEEN", "COMMAND"], &rows);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn agent(app: &App, cmd: AgentCommand) -> Result<ExitCode> {
+    let ops = app.ops().await?;
+    let actor = app.acting();
+    match cmd {
+        AgentCommand::Show { id, json } => {
+            let a = ops.agent(&actor, id).await?;
+            if json {
+                return print_json(&a.json()).map(|_| ExitCode::SUCCESS);
+            }
+            let p = |s: &str| honeytrail_core::encoding::printable(s).into_owned();
+            println!("agent #{} on {} ({}), bait {}", a.id, p(&a.host.hostname), a.state.as_str(), a.bait_state());
+            for (name, v) in [
+                ("machine id", &a.host.machine_id),
+                ("serial", &a.host.dmi_serial),
+                ("os", &a.host.os),
+                ("instance", &a.host.instance_id),
+                ("enrolled from", &a.source_address),
+            ] {
+                if let Some(v) = v {
+                    println!("  {name}: {}", p(v));
+                }
+            }
+            println!("  key: {}  template: {}", a.access_key_id.clone().unwrap_or_default(), a.template.name);
+            println!(
+                "  enrolled {} (enrolment #{}), last seen {}",
+                when(a.enrolled_at),
+                a.enrollment_id,
+                last_seen(&a)
+            );
+            if let Some(d) = &a.detail {
+                println!("  detail: {}", p(d));
+            }
+            for f in &a.files {
+                let gone = f.removed_at.map(|t| format!(" (removed {})", when(t))).unwrap_or_default();
+                println!(
+                    "  file {} of {}: {}{gone}",
+                    p(&f.path),
+                    p(f.local_user.as_deref().unwrap_or("?")),
+                    f.presence.as_str()
+                );
+            }
+            for c in &a.commands {
+                println!(
+                    "  command #{} {} {} (by {}, {})",
+                    c.id,
+                    c.kind.as_str(),
+                    c.state,
+                    p(&c.requested_by),
+                    when(c.requested_at)
+                );
+            }
+        }
+        AgentCommand::Rotate { id } | AgentCommand::Remove { id } => {
+            let kind =
+                if matches!(cmd, AgentCommand::Rotate { .. }) { CommandKind::Rotate } else { CommandKind::Remove };
+            let c = ops.command_agent(&actor, id, kind).await?;
+            println!(
+                "command #{} ({}) is pending: agent #{id} carries it out on its next heartbeat",
+                c.id,
+                kind.as_str()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn fleet(app: &App, cmd: FleetCommand) -> Result<ExitCode> {
+    let ops = app.ops().await?;
+    match cmd {
+        FleetCommand::Pool { fill } => {
+            if fill {
+                let minted = ops.fill_pool(usize::MAX).await?;
+                println!("minted {minted} key(s) into the pool");
+            }
+            let s = ops.pool_state().await?;
+            println!(
+                "pool: {} of {} key(s) ready; honey IAM users: {} of a quota of {}",
+                s.size, s.target, s.iam_users, s.quota
+            );
+            if let Some(w) = s.warning {
+                eprintln!("warning: {w}");
+            }
+        }
+        FleetCommand::Sweep => {
+            let s = ops.fleet_sweep().await?;
+            println!(
+                "{} host(s) newly stale, {} enrolment(s) never confirmed (their keys retired)",
+                s.stale, s.unconfirmed
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

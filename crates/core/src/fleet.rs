@@ -1,0 +1,293 @@
+//! The fleet protocol: what an enrolling host and its agent send the server
+//! and what they get back. Shared by the server and the agent so the two
+//! cannot drift apart.
+//!
+//! Everything a host sends is written by whoever holds an enrolment secret
+//! or an agent credential, which may be an intruder: [`HostFacts::check`]
+//! and [`PlacedFile::check`] bound every field before it is stored.
+
+use serde::{Deserialize, Serialize};
+
+use crate::template::PlacementTemplate;
+use crate::Invalid;
+
+/// The longest host fact kept.
+pub const MAX_FACT: usize = 256;
+/// The most bait files one host reports.
+pub const MAX_FILES: usize = 256;
+
+/// What a host says about itself when it enrols.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HostFacts {
+    pub hostname: String,
+    /// `/etc/machine-id`.
+    pub machine_id: Option<String>,
+    /// The DMI product serial, where readable.
+    pub dmi_serial: Option<String>,
+    /// `PRETTY_NAME` of `/etc/os-release`.
+    pub os: Option<String>,
+    /// The cloud instance ID, where cloud-init's instance data shows it.
+    pub instance_id: Option<String>,
+    pub agent_version: Option<String>,
+}
+
+fn fact(name: &str, value: &str) -> Result<(), Invalid> {
+    if value.len() > MAX_FACT || value.chars().any(char::is_control) {
+        return Err(Invalid(format!("{name}: at most {MAX_FACT} characters, no control characters")));
+    }
+    Ok(())
+}
+
+impl HostFacts {
+    /// Bounds every field: a host name is required, nothing is long or
+    /// holds control characters.
+    pub fn check(&self) -> Result<(), Invalid> {
+        if self.hostname.trim().is_empty() {
+            return Err(Invalid("hostname: the host must say its name".into()));
+        }
+        fact("hostname", &self.hostname)?;
+        for (name, v) in [
+            ("machine_id", &self.machine_id),
+            ("dmi_serial", &self.dmi_serial),
+            ("os", &self.os),
+            ("instance_id", &self.instance_id),
+            ("agent_version", &self.agent_version),
+        ] {
+            if let Some(v) = v {
+                fact(name, v)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A host asking for its key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    pub secret: String,
+    pub host: HostFacts,
+}
+
+/// A key handed to a host: what goes into its bait.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct DeliveredKey {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub profile: String,
+    pub region: String,
+}
+
+impl std::fmt::Debug for DeliveredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeliveredKey").field("access_key_id", &self.access_key_id).finish_non_exhaustive()
+    }
+}
+
+/// The server's answer to an enrolment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Enrolled {
+    pub agent_id: i64,
+    /// The agent's own credential for every later call (kept 0600 on the host).
+    pub credential: String,
+    pub key: DeliveredKey,
+    pub template: PlacementTemplate,
+    /// How often to send a heartbeat.
+    pub heartbeat_seconds: u64,
+}
+
+/// One bait file written, as the agent confirms it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlacedFile {
+    /// The path on the host (inside `--root` when one was given).
+    pub path: String,
+    /// The local user whose file it is.
+    pub user: Option<String>,
+    /// [`crate::bait::entry_digest`] of the entry written.
+    pub digest: String,
+}
+
+impl PlacedFile {
+    pub fn check(&self) -> Result<(), Invalid> {
+        if !self.path.starts_with('/') || self.path.len() > 1024 || self.path.chars().any(char::is_control) {
+            return Err(Invalid("path: an absolute path of at most 1024 characters".into()));
+        }
+        if let Some(u) = &self.user {
+            fact("user", u)?;
+        }
+        check_digest(&self.digest)
+    }
+}
+
+fn check_digest(d: &str) -> Result<(), Invalid> {
+    let hex = d.strip_prefix("sha256:").unwrap_or("");
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Invalid("digest: sha256:<64 hex digits>".into()));
+    }
+    Ok(())
+}
+
+/// The files an agent wrote (an enrolment or a command done).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Confirm {
+    pub files: Vec<PlacedFile>,
+}
+
+/// Why the agent gave up: nothing of the bait is on the host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Abort {
+    pub reason: String,
+}
+
+/// Whether a bait entry is still where it was put.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Presence {
+    /// There, unchanged.
+    Present,
+    /// There, but not as written.
+    Altered,
+    /// The entry or the whole file is gone.
+    Missing,
+    /// The agent could not read the file.
+    Unreadable,
+    /// Not reported yet.
+    Unknown,
+}
+
+impl Presence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Presence::Present => "present",
+            Presence::Altered => "altered",
+            Presence::Missing => "missing",
+            Presence::Unreadable => "unreadable",
+            Presence::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Presence {
+        match raw {
+            "present" => Presence::Present,
+            "altered" => Presence::Altered,
+            "missing" => Presence::Missing,
+            "unreadable" => Presence::Unreadable,
+            _ => Presence::Unknown,
+        }
+    }
+
+    /// Someone changed or removed the bait.
+    pub fn tampered(self) -> bool {
+        matches!(self, Presence::Altered | Presence::Missing)
+    }
+}
+
+/// One bait file in a heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileReport {
+    pub path: String,
+    pub presence: Presence,
+}
+
+/// What an agent sends every `heartbeat_seconds`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Heartbeat {
+    pub files: Vec<FileReport>,
+}
+
+/// What the server asks an agent to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CommandKind {
+    /// Write a new key in place of the old one and confirm; the server then
+    /// retires the old key.
+    Rotate,
+    /// Take the honey entry out (every other byte of the file unchanged) and
+    /// confirm; the server then retires the key.
+    Remove,
+}
+
+impl CommandKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommandKind::Rotate => "rotate",
+            CommandKind::Remove => "remove",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<CommandKind> {
+        match raw {
+            "rotate" => Some(CommandKind::Rotate),
+            "remove" => Some(CommandKind::Remove),
+            _ => None,
+        }
+    }
+}
+
+/// One command, with the new key for a rotation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Command {
+    pub id: i64,
+    pub kind: CommandKind,
+    pub key: Option<DeliveredKey>,
+}
+
+/// The server's answer to a heartbeat.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HeartbeatReply {
+    pub commands: Vec<Command>,
+    pub heartbeat_seconds: u64,
+}
+
+/// How a command went.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandDone {
+    pub ok: bool,
+    /// The files as they are now (a rotation: with the new key's digests).
+    #[serde(default)]
+    pub files: Vec<PlacedFile>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_facts_and_files_are_bounded() {
+        let ok = HostFacts { hostname: "db-3".into(), machine_id: Some("a".repeat(32)), ..Default::default() };
+        ok.check().unwrap();
+        assert!(HostFacts::default().check().is_err(), "a name is required");
+        let long = HostFacts { os: Some("x".repeat(MAX_FACT + 1)), ..ok.clone() };
+        assert!(long.check().is_err());
+        let control = HostFacts { hostname: "db\u{1b}[31m".into(), ..ok };
+        assert!(control.check().is_err());
+        let file = PlacedFile {
+            path: "/root/.aws/credentials".into(),
+            user: None,
+            digest: format!("sha256:{}", "a".repeat(64)),
+        };
+        file.check().unwrap();
+        assert!(PlacedFile { path: "relative".into(), ..file.clone() }.check().is_err());
+        assert!(PlacedFile { digest: "md5:x".into(), ..file.clone() }.check().is_err());
+        assert!(PlacedFile { user: Some("a\nb".into()), ..file }.check().is_err());
+        assert!(!format!(
+            "{:?}",
+            DeliveredKey {
+                access_key_id: "AKIA".into(),
+                secret_access_key: "s3cr3t".into(),
+                profile: "p".into(),
+                region: "r".into()
+            }
+        )
+        .contains("s3cr3t"));
+    }
+}

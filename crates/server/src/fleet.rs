@@ -1,0 +1,145 @@
+//! The fleet's API: what enrolling hosts and their agents call
+//! (`/api/v1/fleet/…`), and what people call about them (`/api/v1/agents…`).
+//!
+//! The agent's calls are not a user's. `POST /fleet/enroll` is authorised
+//! by the enrolment secret in its body; every later call by the agent's own
+//! credential as `Authorization: Bearer …`. Both are open to anyone who can
+//! reach the server, so refusals are counted per address and held back like
+//! the receivers'.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use honeytrail_core::fleet::{Abort, CommandDone, CommandKind, Confirm, EnrollRequest, Heartbeat};
+use honeytrail_store::Agent;
+use serde_json::{json, Value};
+
+use super::api::Body;
+use super::auth::{client_address, ApiCaller, ApiError, ResponderCaller};
+use super::Shared;
+
+type ApiResult = Result<Response, ApiError>;
+
+/// An agent, authenticated by its credential.
+pub struct AgentCaller(pub Agent);
+
+impl FromRequestParts<Arc<Shared>> for AgentCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &Arc<Shared>) -> Result<Self, Self::Rejection> {
+        let from = address(parts, s);
+        if let Some(held) = s.held_back(&from) {
+            return Err(held);
+        }
+        let unauthenticated = |why: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", why);
+        let credential = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| unauthenticated("send the agent credential as Authorization: Bearer …"))?;
+        match s.ops.agent_for(credential).await {
+            Ok(agent) => Ok(AgentCaller(agent)),
+            Err(e) => {
+                s.refused(&from);
+                Err(unauthenticated(&e.message))
+            }
+        }
+    }
+}
+
+fn address(parts: &Parts, s: &Shared) -> String {
+    let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    client_address(peer, &parts.headers, &s.config().serve.trusted_proxies)
+}
+
+/// The caller's address, for the enrolment (which has no other identity).
+pub struct From(pub String);
+
+impl FromRequestParts<Arc<Shared>> for From {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &Arc<Shared>) -> Result<Self, Self::Rejection> {
+        Ok(From(address(parts, s)))
+    }
+}
+
+fn agent_json(a: &Agent) -> Value {
+    a.json()
+}
+
+pub async fn post_enroll(State(s): State<Arc<Shared>>, From(from): From, Body(r): Body<EnrollRequest>) -> ApiResult {
+    if let Some(held) = s.held_back(&from) {
+        return Err(held);
+    }
+    match s.ops.enroll_host(&r, &from).await {
+        Ok(enrolled) => Ok((StatusCode::CREATED, Json(enrolled)).into_response()),
+        Err(e) => {
+            if e.code == "enrollment_refused" {
+                s.refused(&from);
+                tracing::warn!(from = %from, host = %honeytrail_core::encoding::printable(&r.host.hostname), reason = %e.message, "an enrolment was refused");
+            }
+            Err(e.into())
+        }
+    }
+}
+
+pub async fn post_confirm(
+    State(s): State<Arc<Shared>>,
+    AgentCaller(a): AgentCaller,
+    Body(c): Body<Confirm>,
+) -> ApiResult {
+    let agent = s.ops.confirm_host(&a, &c).await?;
+    Ok(Json(agent_json(&agent)).into_response())
+}
+
+pub async fn post_abort(State(s): State<Arc<Shared>>, AgentCaller(a): AgentCaller, Body(r): Body<Abort>) -> ApiResult {
+    s.ops.abort_host(&a, &r.reason).await?;
+    Ok(Json(json!({"agent_id": a.id, "state": "failed"})).into_response())
+}
+
+pub async fn post_heartbeat(
+    State(s): State<Arc<Shared>>,
+    AgentCaller(a): AgentCaller,
+    Body(h): Body<Heartbeat>,
+) -> ApiResult {
+    Ok(Json(s.ops.heartbeat(&a, &h).await?).into_response())
+}
+
+pub async fn post_command_done(
+    State(s): State<Arc<Shared>>,
+    AgentCaller(a): AgentCaller,
+    Path(id): Path<i64>,
+    Body(d): Body<CommandDone>,
+) -> ApiResult {
+    Ok(Json(s.ops.command_done(&a, id, &d).await?).into_response())
+}
+
+pub async fn list_agents(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller) -> ApiResult {
+    let agents = s.ops.agents(&c.actor).await?;
+    Ok(Json(agents.iter().map(agent_json).collect::<Vec<_>>()).into_response())
+}
+
+pub async fn get_agent(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Path(id): Path<i64>) -> ApiResult {
+    Ok(Json(agent_json(&s.ops.agent(&c.actor, id).await?)).into_response())
+}
+
+pub async fn post_agent_rotate(
+    State(s): State<Arc<Shared>>,
+    ResponderCaller(c): ResponderCaller,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    Ok((StatusCode::CREATED, Json(s.ops.command_agent(&c.actor, id, CommandKind::Rotate).await?)).into_response())
+}
+
+pub async fn post_agent_remove(
+    State(s): State<Arc<Shared>>,
+    ResponderCaller(c): ResponderCaller,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    Ok((StatusCode::CREATED, Json(s.ops.command_agent(&c.actor, id, CommandKind::Remove).await?)).into_response())
+}

@@ -1,0 +1,834 @@
+//! The fleet: keys minted ahead for enrolling hosts (the pool), the hosts
+//! enrolled, the bait files their agents wrote, and the commands waiting
+//! for them.
+//!
+//! **Invariants.** An enrolment spends a use of its secret, takes a key out
+//! of the pool and records the agent in one transaction, so two hosts never
+//! get the same key and a refused enrolment spends nothing. A placement is
+//! recorded only for a file the agent confirmed it wrote. A pool key has
+//! exactly one custody hop (minted); the enrolment adds the second
+//! (delivered to that host), and nothing else ever touches it.
+
+use chrono::{DateTime, Utc};
+use honeytrail_core::fleet::{CommandKind, FileReport, HostFacts, PlacedFile, Presence};
+use honeytrail_core::template::PlacementTemplate;
+use honeytrail_core::{bearer_hash, Labels, NewToken, Spot, Token};
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use crate::fleet::Enrollment;
+use crate::registry::{from_millis, insert_hop, insert_labels, insert_placements, millis};
+use crate::{Backend, NewHop, Store, StoreError};
+
+/// Where an enrolled host stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AgentState {
+    /// The key was handed out; the agent has not confirmed its bait yet.
+    Enrolling,
+    /// The bait is confirmed on the host.
+    Active,
+    /// The agent gave up or never confirmed; its key is retired.
+    Failed,
+    /// The bait was taken off the host by command; its key is retired.
+    Removed,
+}
+
+impl AgentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentState::Enrolling => "enrolling",
+            AgentState::Active => "active",
+            AgentState::Failed => "failed",
+            AgentState::Removed => "removed",
+        }
+    }
+
+    fn parse(raw: &str) -> Result<AgentState, StoreError> {
+        Ok(match raw {
+            "enrolling" => AgentState::Enrolling,
+            "active" => AgentState::Active,
+            "failed" => AgentState::Failed,
+            "removed" => AgentState::Removed,
+            other => return Err(StoreError::Corrupt { what: "agent state", detail: other.to_string() }),
+        })
+    }
+}
+
+/// One bait file an agent wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgentFile {
+    pub id: i64,
+    pub token_id: i64,
+    pub placement_id: i64,
+    pub path: String,
+    pub local_user: Option<String>,
+    /// The digest of the honey entry as written (never the secret).
+    pub digest: String,
+    pub presence: Presence,
+    pub presence_at: Option<DateTime<Utc>>,
+    pub removed_at: Option<DateTime<Utc>>,
+}
+
+/// A rotation or removal asked of an agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgentCommand {
+    pub id: i64,
+    pub agent_id: i64,
+    pub kind: CommandKind,
+    /// `pending`, `sent` (a rotation's new key went out), `done` or `failed`.
+    pub state: String,
+    pub new_token_id: Option<i64>,
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+    pub done_at: Option<DateTime<Utc>>,
+    pub detail: Option<String>,
+}
+
+impl AgentCommand {
+    pub fn open(&self) -> bool {
+        self.state == "pending" || self.state == "sent"
+    }
+}
+
+/// An enrolled host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Agent {
+    pub id: i64,
+    pub enrollment_id: i64,
+    pub token_id: Option<i64>,
+    pub access_key_id: Option<String>,
+    pub host: HostFacts,
+    /// The address the enrolment came from, as the server saw it.
+    pub source_address: Option<String>,
+    pub template: PlacementTemplate,
+    pub state: AgentState,
+    /// Why it failed, or what the last command said.
+    pub detail: Option<String>,
+    pub enrolled_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    /// Set when the host went silent for longer than `fleet.stale_after`.
+    pub stale_since: Option<DateTime<Utc>>,
+    pub files: Vec<AgentFile>,
+    pub commands: Vec<AgentCommand>,
+}
+
+impl Agent {
+    /// The agent as the API and `--json` show it: the record and its
+    /// [`Agent::bait_state`].
+    pub fn json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        v["bait_state"] = self.bait_state().into();
+        v
+    }
+
+    /// The bait state in a word, for lists: `ok`, `tampered`, `stale`,
+    /// `unconfirmed`, `unknown`, `failed` or `removed`.
+    pub fn bait_state(&self) -> &'static str {
+        match self.state {
+            AgentState::Failed => return "failed",
+            AgentState::Removed => return "removed",
+            AgentState::Enrolling => return "unconfirmed",
+            AgentState::Active => {}
+        }
+        let live: Vec<&AgentFile> = self.files.iter().filter(|f| f.removed_at.is_none()).collect();
+        if live.iter().any(|f| f.presence.tampered()) {
+            "tampered"
+        } else if self.stale_since.is_some() {
+            "stale"
+        } else if live.iter().all(|f| f.presence == Presence::Present) && !live.is_empty() {
+            "ok"
+        } else {
+            "unknown"
+        }
+    }
+}
+
+/// What an enrolment gave a host.
+#[derive(Debug, Clone)]
+pub struct Enrolment {
+    pub agent: Agent,
+    pub token: Token,
+    pub enrollment: Enrollment,
+}
+
+/// A bait file whose presence a heartbeat changed.
+#[derive(Debug, Clone)]
+pub struct PresenceChange {
+    pub file: AgentFile,
+    pub before: Presence,
+}
+
+const AGENT_COLUMNS: &str =
+    "a.id, a.enrollment_id, a.token_id, t.access_key_id, a.hostname, a.machine_id, a.dmi_serial, \
+     a.os, a.instance_id, a.agent_version, a.source_address, a.template, a.state, a.detail, a.enrolled_at, \
+     a.confirmed_at, a.last_seen_at, a.stale_since";
+const AGENT_FROM: &str = "agents a LEFT JOIN tokens t ON t.id = a.token_id";
+const FILE_COLUMNS: &str =
+    "id, agent_id, token_id, placement_id, path, local_user, digest, presence, presence_at, removed_at";
+const COMMAND_COLUMNS: &str = "id, agent_id, kind, state, new_token_id, requested_by, requested_at, done_at, detail";
+
+fn opt_time(r: &AnyRow, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    r.try_get::<Option<i64>, _>(column)?.map(from_millis).transpose()
+}
+
+fn agent_row(r: &AnyRow) -> Result<Agent, StoreError> {
+    let template: String = r.try_get("template")?;
+    Ok(Agent {
+        id: r.try_get("id")?,
+        enrollment_id: r.try_get("enrollment_id")?,
+        token_id: r.try_get("token_id")?,
+        access_key_id: r.try_get("access_key_id")?,
+        host: HostFacts {
+            hostname: r.try_get("hostname")?,
+            machine_id: r.try_get("machine_id")?,
+            dmi_serial: r.try_get("dmi_serial")?,
+            os: r.try_get("os")?,
+            instance_id: r.try_get("instance_id")?,
+            agent_version: r.try_get("agent_version")?,
+        },
+        source_address: r.try_get("source_address")?,
+        template: serde_json::from_str(&template)
+            .map_err(|e| StoreError::Corrupt { what: "agent template", detail: e.to_string() })?,
+        state: AgentState::parse(&r.try_get::<String, _>("state")?)?,
+        detail: r.try_get("detail")?,
+        enrolled_at: from_millis(r.try_get("enrolled_at")?)?,
+        confirmed_at: opt_time(r, "confirmed_at")?,
+        last_seen_at: opt_time(r, "last_seen_at")?,
+        stale_since: opt_time(r, "stale_since")?,
+        files: Vec::new(),
+        commands: Vec::new(),
+    })
+}
+
+fn file_row(r: &AnyRow) -> Result<(i64, AgentFile), StoreError> {
+    Ok((
+        r.try_get("agent_id")?,
+        AgentFile {
+            id: r.try_get("id")?,
+            token_id: r.try_get("token_id")?,
+            placement_id: r.try_get("placement_id")?,
+            path: r.try_get("path")?,
+            local_user: r.try_get("local_user")?,
+            digest: r.try_get("digest")?,
+            presence: Presence::parse(&r.try_get::<String, _>("presence")?),
+            presence_at: opt_time(r, "presence_at")?,
+            removed_at: opt_time(r, "removed_at")?,
+        },
+    ))
+}
+
+fn command_row(r: &AnyRow) -> Result<AgentCommand, StoreError> {
+    let kind: String = r.try_get("kind")?;
+    Ok(AgentCommand {
+        id: r.try_get("id")?,
+        agent_id: r.try_get("agent_id")?,
+        kind: CommandKind::parse(&kind).ok_or(StoreError::Corrupt { what: "agent command kind", detail: kind })?,
+        state: r.try_get("state")?,
+        new_token_id: r.try_get("new_token_id")?,
+        requested_by: r.try_get("requested_by")?,
+        requested_at: from_millis(r.try_get("requested_at")?)?,
+        done_at: opt_time(r, "done_at")?,
+        detail: r.try_get("detail")?,
+    })
+}
+
+/// Takes the oldest key out of the pool, or `None` when it is empty. On
+/// PostgreSQL concurrent takers skip each other's row instead of waiting;
+/// on SQLite the write transaction already serialises them.
+async fn take_pool_key(backend: Backend, tx: &mut Transaction<'static, Any>) -> Result<Option<i64>, StoreError> {
+    let lock = if backend == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+    let row = sqlx::query(&format!(
+        "DELETE FROM key_pool WHERE token_id = (SELECT token_id FROM key_pool ORDER BY token_id LIMIT 1{lock}) RETURNING token_id"
+    ))
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
+/// The placement an agent's file is recorded as.
+fn spot_for(agent: &Agent, file: &PlacedFile, labels: &Labels) -> Spot {
+    let h = &agent.host;
+    let mut notes = Vec::new();
+    if let Some(m) = &h.machine_id {
+        notes.push(format!("machine-id {m}"));
+    }
+    if let Some(i) = &h.instance_id {
+        notes.push(format!("instance {i}"));
+    }
+    let mut labels = labels.clone();
+    if let Some(m) = &h.machine_id {
+        labels.insert("machine-id".into(), m.clone());
+    }
+    if let Some(i) = &h.instance_id {
+        labels.insert("instance-id".into(), i.clone());
+    }
+    Spot {
+        host: h.hostname.clone(),
+        path: file.path.clone(),
+        owner: file.user.clone(),
+        asset: match (&h.instance_id, &h.os) {
+            (Some(i), Some(os)) => Some(format!("{os}, instance {i}")),
+            (Some(i), None) => Some(format!("instance {i}")),
+            (None, os) => os.clone(),
+        },
+        serial: h.dmi_serial.clone(),
+        format: Some(agent.template.format.clone()),
+        placed_by: Some(format!("enrolment #{} (agent #{})", agent.enrollment_id, agent.id)),
+        notes: (!notes.is_empty()).then(|| notes.join("; ")),
+        labels,
+    }
+}
+
+impl Store {
+    /// Records a key just minted for the pool: the token, its first hop,
+    /// and its place in the pool, in one transaction.
+    pub async fn insert_pool_token(&self, new: &NewToken, hop: &NewHop) -> Result<Token, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let id = self.insert_token_tx(&mut tx, new, &[], std::slice::from_ref(hop)).await?;
+        sqlx::query("INSERT INTO key_pool (token_id, added_at) VALUES ($1, $2)")
+            .bind(id)
+            .bind(millis(Utc::now()))
+            .execute(&mut *tx)
+            .await?;
+        self.commit(tx).await?;
+        self.token(id).await
+    }
+
+    /// How many keys wait in the pool.
+    pub async fn pool_size(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM key_pool").fetch_one(&self.pool).await?.try_get(0)?)
+    }
+
+    /// Whether `token_id` waits in the pool (minted ahead, handed to no one).
+    pub async fn in_pool(&self, token_id: i64) -> Result<bool, StoreError> {
+        Ok(sqlx::query("SELECT 1 FROM key_pool WHERE token_id = $1")
+            .bind(token_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
+    }
+
+    /// Takes a key out of the pool for good (it is being retired).
+    pub async fn drop_from_pool(&self, token_id: i64) -> Result<(), StoreError> {
+        self.exec(sqlx::query("DELETE FROM key_pool WHERE token_id = $1").bind(token_id)).await?;
+        Ok(())
+    }
+
+    /// Enrols a host: spends one use of `secret`, takes a key from the pool,
+    /// records the agent (its credential only as a hash), labels the key
+    /// with the enrolment's labels and adds the custody hop "delivered to
+    /// this host", all in one transaction. Refused, spending nothing, when
+    /// the secret cannot be used or the pool is empty (`PoolEmpty`).
+    pub async fn enroll_agent(
+        &self,
+        secret: &str,
+        host: &HostFacts,
+        source_address: Option<&str>,
+        credential: &str,
+        default_template: &str,
+    ) -> Result<Enrolment, StoreError> {
+        host.check().map_err(|e| StoreError::Refused(e.0))?;
+        let now = Utc::now();
+        let mut tx = self.begin_write().await?;
+        let Some(enrollment) = self.spend_enrollment(&mut tx, secret, now).await? else {
+            tx.rollback().await?;
+            return Err(self.why_unusable(secret).await?);
+        };
+        let template_name = enrollment.template.clone().unwrap_or_else(|| default_template.to_string());
+        let template = self.template(&template_name).await.map_err(|_| {
+            StoreError::Refused(format!(
+                "enrolment secret #{} names placement template {template_name}, which no longer exists; add it again (`honeytrail template add`)",
+                enrollment.id
+            ))
+        })?;
+        let Some(token_id) = take_pool_key(self.backend, &mut tx).await? else {
+            tx.rollback().await?;
+            return Err(StoreError::PoolEmpty);
+        };
+        let template_json = serde_json::to_string(&template).map_err(|e| StoreError::Refused(e.to_string()))?;
+        let row = sqlx::query(
+            "INSERT INTO agents (enrollment_id, credential_hash, token_id, hostname, machine_id, dmi_serial, os, \
+             instance_id, agent_version, source_address, template, state, enrolled_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+        )
+        .bind(enrollment.id)
+        .bind(bearer_hash(credential))
+        .bind(token_id)
+        .bind(&host.hostname)
+        .bind(&host.machine_id)
+        .bind(&host.dmi_serial)
+        .bind(&host.os)
+        .bind(&host.instance_id)
+        .bind(&host.agent_version)
+        .bind(source_address)
+        .bind(template_json)
+        .bind(AgentState::Enrolling.as_str())
+        .bind(millis(now))
+        .fetch_one(&mut *tx)
+        .await?;
+        let agent_id: i64 = row.try_get(0)?;
+        // A pool key carries the labels of the host it goes to, and no others.
+        sqlx::query("DELETE FROM token_labels WHERE token_id = $1").bind(token_id).execute(&mut *tx).await?;
+        let labels: Vec<(i64, &String, &String)> = enrollment.labels.iter().map(|(k, v)| (token_id, k, v)).collect();
+        insert_labels(self.backend, &mut tx, &labels).await?;
+        let from = source_address.map(|a| format!(" from {a}")).unwrap_or_default();
+        insert_hop(
+            &mut tx,
+            token_id,
+            &NewHop {
+                description: format!(
+                    "delivered to host {} over TLS by enrolment #{} (agent #{agent_id}){from}",
+                    host.hostname, enrollment.id
+                ),
+                actor: Some(format!("enrolment #{}", enrollment.id)),
+                automatic: true,
+                at: now,
+            },
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(Enrolment { agent: self.agent(agent_id).await?, token: self.token(token_id).await?, enrollment })
+    }
+
+    /// Whether `secret` could enrol a host now, without spending a use.
+    pub async fn check_enrollment(&self, secret: &str) -> Result<Enrollment, StoreError> {
+        let hash = bearer_hash(secret.trim());
+        let row =
+            sqlx::query(&format!("SELECT {} FROM enrollment_secrets WHERE secret_hash = $1", crate::fleet::COLUMNS))
+                .bind(&hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        match row {
+            Some(r) => {
+                let e = crate::fleet::enrollment(&r)?;
+                if e.state(Utc::now()) == "active" {
+                    Ok(e)
+                } else {
+                    Err(self.why_unusable(secret).await?)
+                }
+            }
+            None => Err(self.why_unusable(secret).await?),
+        }
+    }
+
+    pub async fn agent(&self, id: i64) -> Result<Agent, StoreError> {
+        let row = sqlx::query(&format!("SELECT {AGENT_COLUMNS} FROM {AGENT_FROM} WHERE a.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("agent #{id}")))?;
+        let mut agents = vec![agent_row(&row)?];
+        self.fill_agents(&mut agents).await?;
+        Ok(agents.remove(0))
+    }
+
+    /// The agent holding `credential`, if any (and not removed or failed).
+    pub async fn agent_by_credential(&self, credential: &str) -> Result<Option<Agent>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {AGENT_COLUMNS} FROM {AGENT_FROM} WHERE a.credential_hash = $1 AND a.state IN ('enrolling', 'active')"
+        ))
+        .bind(bearer_hash(credential.trim()))
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            None => Ok(None),
+            Some(r) => {
+                let mut agents = vec![agent_row(&r)?];
+                self.fill_agents(&mut agents).await?;
+                Ok(agents.pop())
+            }
+        }
+    }
+
+    /// Every agent, newest first, with its files and open or recent commands.
+    pub async fn agents(&self) -> Result<Vec<Agent>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {AGENT_COLUMNS} FROM {AGENT_FROM} ORDER BY a.id DESC"))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut agents = rows.iter().map(agent_row).collect::<Result<Vec<_>, _>>()?;
+        self.fill_agents(&mut agents).await?;
+        Ok(agents)
+    }
+
+    async fn fill_agents(&self, agents: &mut [Agent]) -> Result<(), StoreError> {
+        if agents.is_empty() {
+            return Ok(());
+        }
+        let (files, commands) = if agents.len() == 1 {
+            let id = agents[0].id;
+            (
+                sqlx::query(&format!("SELECT {FILE_COLUMNS} FROM agent_files WHERE agent_id = $1 ORDER BY id"))
+                    .bind(id)
+                    .fetch_all(&self.pool)
+                    .await?,
+                sqlx::query(&format!("SELECT {COMMAND_COLUMNS} FROM agent_commands WHERE agent_id = $1 ORDER BY id"))
+                    .bind(id)
+                    .fetch_all(&self.pool)
+                    .await?,
+            )
+        } else {
+            (
+                sqlx::query(&format!("SELECT {FILE_COLUMNS} FROM agent_files ORDER BY id"))
+                    .fetch_all(&self.pool)
+                    .await?,
+                sqlx::query(&format!("SELECT {COMMAND_COLUMNS} FROM agent_commands ORDER BY id"))
+                    .fetch_all(&self.pool)
+                    .await?,
+            )
+        };
+        let mut by_id: std::collections::HashMap<i64, &mut Agent> = agents.iter_mut().map(|a| (a.id, a)).collect();
+        for r in &files {
+            let (agent_id, file) = file_row(r)?;
+            if let Some(a) = by_id.get_mut(&agent_id) {
+                a.files.push(file);
+            }
+        }
+        for r in &commands {
+            let c = command_row(r)?;
+            if let Some(a) = by_id.get_mut(&c.agent_id) {
+                a.commands.push(c);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records what an enrolling agent wrote: one placement per file (host
+    /// facts, path, local user), the agent active. Refused unless the agent
+    /// is enrolling, so a confirmation cannot be replayed.
+    pub async fn confirm_agent(&self, agent_id: i64, files: &[PlacedFile]) -> Result<Agent, StoreError> {
+        let agent = self.agent(agent_id).await?;
+        if agent.state != AgentState::Enrolling {
+            return Err(StoreError::Refused(format!(
+                "agent #{agent_id} is {}, not enrolling: nothing to confirm",
+                agent.state.as_str()
+            )));
+        }
+        let token_id = agent.token_id.ok_or(StoreError::Corrupt { what: "agent", detail: "no key".into() })?;
+        let now = Utc::now();
+        let mut tx = self.begin_write().await?;
+        self.record_files(&mut tx, &agent, token_id, files, now).await?;
+        let done = sqlx::query(
+            "UPDATE agents SET state = $1, confirmed_at = $2, last_seen_at = $2 WHERE id = $3 AND state = $4",
+        )
+        .bind(AgentState::Active.as_str())
+        .bind(millis(now))
+        .bind(agent_id)
+        .bind(AgentState::Enrolling.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Err(StoreError::Refused(format!("agent #{agent_id} was confirmed or failed meanwhile")));
+        }
+        self.commit(tx).await?;
+        self.agent(agent_id).await
+    }
+
+    async fn record_files(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        agent: &Agent,
+        token_id: i64,
+        files: &[PlacedFile],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let labels = self.token(token_id).await?.labels;
+        let spots: Vec<Spot> = files.iter().map(|f| spot_for(agent, f, &labels)).collect();
+        let pairs: Vec<(i64, &Spot)> = spots.iter().map(|s| (token_id, s)).collect();
+        let ids = insert_placements(self.backend, tx, &pairs, now).await?;
+        for (file, placement_id) in files.iter().zip(ids) {
+            sqlx::query(
+                "INSERT INTO agent_files (agent_id, token_id, placement_id, path, local_user, digest, presence, presence_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(agent.id)
+            .bind(token_id)
+            .bind(placement_id)
+            .bind(&file.path)
+            .bind(&file.user)
+            .bind(&file.digest)
+            .bind(Presence::Present.as_str())
+            .bind(millis(now))
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Marks an agent failed (it gave up, or never confirmed) and returns it;
+    /// the caller retires its key. No placement is ever recorded for it.
+    pub async fn fail_agent(&self, agent_id: i64, reason: &str) -> Result<Agent, StoreError> {
+        let done = self
+            .exec(
+                sqlx::query("UPDATE agents SET state = $1, detail = $2 WHERE id = $3 AND state = $4")
+                    .bind(AgentState::Failed.as_str())
+                    .bind(reason)
+                    .bind(agent_id)
+                    .bind(AgentState::Enrolling.as_str()),
+            )
+            .await?;
+        if done.rows_affected() == 0 {
+            let agent = self.agent(agent_id).await?;
+            return Err(StoreError::Refused(format!(
+                "agent #{agent_id} is {}: only an enrolling agent can give up",
+                agent.state.as_str()
+            )));
+        }
+        self.agent(agent_id).await
+    }
+
+    /// Records a heartbeat: the agent seen now (no longer stale), and each
+    /// reported file's presence. Returns the files whose presence changed.
+    pub async fn record_heartbeat(
+        &self,
+        agent_id: i64,
+        reports: &[FileReport],
+    ) -> Result<Vec<PresenceChange>, StoreError> {
+        let agent = self.agent(agent_id).await?;
+        let now = Utc::now();
+        let mut changes = Vec::new();
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE agents SET last_seen_at = $1, stale_since = NULL WHERE id = $2")
+            .bind(millis(now))
+            .bind(agent_id)
+            .execute(&mut *tx)
+            .await?;
+        for file in agent.files.iter().filter(|f| f.removed_at.is_none()) {
+            // A file the agent stopped reporting is not assumed gone: only what it says counts.
+            let Some(report) = reports.iter().find(|r| r.path == file.path) else { continue };
+            if report.presence == Presence::Unknown {
+                continue;
+            }
+            sqlx::query("UPDATE agent_files SET presence = $1, presence_at = $2 WHERE id = $3")
+                .bind(report.presence.as_str())
+                .bind(millis(now))
+                .bind(file.id)
+                .execute(&mut *tx)
+                .await?;
+            if report.presence != file.presence {
+                let mut after = file.clone();
+                after.presence = report.presence;
+                after.presence_at = Some(now);
+                changes.push(PresenceChange { file: after, before: file.presence });
+            }
+        }
+        self.commit(tx).await?;
+        Ok(changes)
+    }
+
+    /// Asks an agent to rotate or remove its bait, on its next heartbeat.
+    /// Refused while another command is open, or unless the agent is active.
+    pub async fn request_command(
+        &self,
+        agent_id: i64,
+        kind: CommandKind,
+        by: &str,
+    ) -> Result<AgentCommand, StoreError> {
+        let agent = self.agent(agent_id).await?;
+        if agent.state != AgentState::Active {
+            return Err(StoreError::Refused(format!(
+                "agent #{agent_id} on {} is {}: only an active agent takes commands",
+                agent.host.hostname,
+                agent.state.as_str()
+            )));
+        }
+        if let Some(open) = agent.commands.iter().find(|c| c.open()) {
+            return Err(StoreError::Refused(format!(
+                "agent #{agent_id} has command #{} ({}) still {}; wait for it",
+                open.id,
+                open.kind.as_str(),
+                open.state
+            )));
+        }
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(&format!(
+            "INSERT INTO agent_commands (agent_id, kind, state, requested_by, requested_at) VALUES ($1, $2, 'pending', $3, $4) RETURNING {COMMAND_COLUMNS}"
+        ))
+        .bind(agent_id)
+        .bind(kind.as_str())
+        .bind(by)
+        .bind(millis(Utc::now()))
+        .fetch_one(&mut *tx)
+        .await?;
+        let command = command_row(&row)?;
+        self.commit(tx).await?;
+        Ok(command)
+    }
+
+    /// Gives an open rotation its new key: taken from the pool, delivered
+    /// to the agent's host (custody hop), the command `sent`. A command that
+    /// already has its key keeps it (the reply was lost; the agent asks again).
+    pub async fn key_for_rotation(&self, command_id: i64) -> Result<i64, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(&format!("SELECT {COMMAND_COLUMNS} FROM agent_commands WHERE id = $1"))
+            .bind(command_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("command #{command_id}")))?;
+        let command = command_row(&row)?;
+        if let Some(id) = command.new_token_id {
+            tx.rollback().await?;
+            return Ok(id);
+        }
+        let Some(token_id) = take_pool_key(self.backend, &mut tx).await? else {
+            tx.rollback().await?;
+            return Err(StoreError::PoolEmpty);
+        };
+        let agent = self.agent(command.agent_id).await?;
+        // The new key carries the old one's labels.
+        if let Some(old) = agent.token_id {
+            let labels = self.token(old).await?.labels;
+            sqlx::query("DELETE FROM token_labels WHERE token_id = $1").bind(token_id).execute(&mut *tx).await?;
+            let rows: Vec<(i64, &String, &String)> = labels.iter().map(|(k, v)| (token_id, k, v)).collect();
+            insert_labels(self.backend, &mut tx, &rows).await?;
+        }
+        insert_hop(
+            &mut tx,
+            token_id,
+            &NewHop {
+                description: format!(
+                    "delivered to host {} over TLS by rotation command #{command_id} (agent #{})",
+                    agent.host.hostname, agent.id
+                ),
+                actor: Some(command.requested_by.clone()),
+                automatic: true,
+                at: now,
+            },
+        )
+        .await?;
+        sqlx::query("UPDATE agent_commands SET new_token_id = $1, state = 'sent' WHERE id = $2")
+            .bind(token_id)
+            .bind(command_id)
+            .execute(&mut *tx)
+            .await?;
+        self.commit(tx).await?;
+        Ok(token_id)
+    }
+
+    /// Records how a command went. A rotation done: the new key's files are
+    /// recorded as placements and the old ones removed; the agent holds the
+    /// new key. A removal done: every file and placement removed, the agent
+    /// `removed`. Returns the command and the agent before the change (the
+    /// caller retires the key that is no longer on the host).
+    pub async fn finish_command(
+        &self,
+        agent_id: i64,
+        command_id: i64,
+        ok: bool,
+        files: &[PlacedFile],
+        detail: Option<&str>,
+    ) -> Result<(AgentCommand, Agent), StoreError> {
+        let agent = self.agent(agent_id).await?;
+        let command = agent
+            .commands
+            .iter()
+            .find(|c| c.id == command_id)
+            .cloned()
+            .ok_or_else(|| StoreError::NotFound(format!("command #{command_id} of agent #{agent_id}")))?;
+        if !command.open() {
+            return Err(StoreError::Refused(format!("command #{command_id} is already {}", command.state)));
+        }
+        let now = Utc::now();
+        let mut tx = self.begin_write().await?;
+        let state = if ok { "done" } else { "failed" };
+        if ok {
+            for f in agent.files.iter().filter(|f| f.removed_at.is_none()) {
+                sqlx::query("UPDATE agent_files SET removed_at = $1 WHERE id = $2")
+                    .bind(millis(now))
+                    .bind(f.id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE placements SET removed_at = $1 WHERE id = $2 AND removed_at IS NULL")
+                    .bind(millis(now))
+                    .bind(f.placement_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            match command.kind {
+                CommandKind::Rotate => {
+                    let new = command.new_token_id.ok_or_else(|| {
+                        StoreError::Refused(format!("command #{command_id} sent no key yet: nothing was rotated"))
+                    })?;
+                    self.record_files(&mut tx, &agent, new, files, now).await?;
+                    sqlx::query("UPDATE agents SET token_id = $1, last_seen_at = $2 WHERE id = $3")
+                        .bind(new)
+                        .bind(millis(now))
+                        .bind(agent_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                CommandKind::Remove => {
+                    sqlx::query("UPDATE agents SET state = $1, last_seen_at = $2 WHERE id = $3")
+                        .bind(AgentState::Removed.as_str())
+                        .bind(millis(now))
+                        .bind(agent_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        sqlx::query("UPDATE agent_commands SET state = $1, done_at = $2, detail = $3 WHERE id = $4")
+            .bind(state)
+            .bind(millis(now))
+            .bind(detail)
+            .bind(command_id)
+            .execute(&mut *tx)
+            .await?;
+        self.commit(tx).await?;
+        let done = self.agent(agent_id).await?.commands.into_iter().find(|c| c.id == command_id).unwrap_or(command);
+        Ok((done, agent))
+    }
+
+    /// Active agents silent since before `cutoff` and not yet marked stale:
+    /// marked now and returned, so each silence is reported once.
+    pub async fn mark_stale(&self, cutoff: DateTime<Utc>) -> Result<Vec<Agent>, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(
+            "UPDATE agents SET stale_since = $1 WHERE state = $2 AND stale_since IS NULL AND last_seen_at < $3 RETURNING id",
+        )
+        .bind(millis(now))
+        .bind(AgentState::Active.as_str())
+        .bind(millis(cutoff))
+        .fetch_all(&mut *tx)
+        .await?;
+        self.commit(tx).await?;
+        let mut agents = Vec::with_capacity(rows.len());
+        for r in rows {
+            agents.push(self.agent(r.try_get(0)?).await?);
+        }
+        Ok(agents)
+    }
+
+    /// Agents still enrolling that were handed their key before `cutoff`.
+    pub async fn unconfirmed_agents(&self, cutoff: DateTime<Utc>) -> Result<Vec<Agent>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {AGENT_COLUMNS} FROM {AGENT_FROM} WHERE a.state = $1 AND a.enrolled_at < $2 ORDER BY a.id"
+        ))
+        .bind(AgentState::Enrolling.as_str())
+        .bind(millis(cutoff))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(agent_row).collect()
+    }
+
+    /// How many agents are stale now.
+    pub async fn stale_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM agents WHERE state = 'active' AND stale_since IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?)
+    }
+
+    /// How many agents are in each state.
+    pub async fn agents_by_state(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) FROM agents GROUP BY state ORDER BY state")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    }
+}
