@@ -143,6 +143,9 @@ enum Command {
     /// The fleet's key pool and sweep
     #[command(subcommand)]
     Fleet(commands::agents::FleetCommand),
+    /// Bait placed by automation: snippets for cloud-init, Ansible, Terraform and shell
+    #[command(subcommand)]
+    Deploy(commands::deploy::DeployCommand),
     /// Placement templates: which bait goes where on an enrolled host
     #[command(subcommand)]
     Template(commands::template::TemplateCommand),
@@ -255,6 +258,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Agents { json } => commands::agents::list(&app, json).await,
         Command::Agent(cmd) => commands::agents::agent(&app, cmd).await,
         Command::Fleet(cmd) => commands::agents::fleet(&app, cmd).await,
+        Command::Deploy(cmd) => commands::deploy::run(&app, cmd).await,
         Command::Audit(cmd) => commands::user::audit(&app, cmd).await,
         Command::SafetyNet(args) => commands::safety_net::run(&app, args).await,
         Command::Bench(cmd) => tokio::task::block_in_place(|| commands::bench::run(cmd)),

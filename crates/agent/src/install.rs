@@ -4,9 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
-
-use crate::check::TELLTALE;
+use anyhow::{Context, Result};
 
 /// The unit for `name`: the agent runs as root (it writes into users' homes
 /// and sets their files' owners), with the rest of the system read-only
@@ -47,16 +45,7 @@ pub fn unit(name: &str, bin: &Path) -> String {
 
 /// Checks a service name: a plain name that does not say what it is.
 pub fn check_name(name: &str) -> Result<()> {
-    if name.is_empty()
-        || name.len() > 64
-        || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-    {
-        bail!("--service-name {name:?}: lower-case letters, digits, - and _");
-    }
-    if let Some(w) = TELLTALE.iter().find(|w| name.contains(*w)) {
-        bail!("--service-name {name:?} says \"{w}\": anyone listing units or processes would know; choose a dull name");
-    }
-    Ok(())
+    honeytrail_core::snippet::check_service_name(name).map_err(|e| anyhow::anyhow!("--service-name: {e}"))
 }
 
 pub fn install(name: &str, bin_dir: &Path, unit_dir: &Path) -> Result<()> {
@@ -88,7 +77,7 @@ mod tests {
             assert!(check_name(bad).is_err(), "{bad}");
         }
         let u = unit("host-inventory", Path::new("/usr/local/sbin/host-inventory"));
-        for w in TELLTALE {
+        for w in crate::check::TELLTALE {
             assert!(!u.to_lowercase().contains(w), "the unit says {w}: {u}");
         }
         assert!(u.contains("NoNewPrivileges=yes") && u.contains("ProtectSystem=strict"));

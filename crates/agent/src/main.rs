@@ -32,7 +32,7 @@ use state::{Dir, State};
 
 /// The service name installs get unless told otherwise: a plausible
 /// inventory daemon, nothing that says what it is.
-pub const DEFAULT_NAME: &str = "host-inventory";
+pub const DEFAULT_NAME: &str = honeytrail_core::snippet::DEFAULT_SERVICE_NAME;
 
 fn default_state_dir() -> PathBuf {
     PathBuf::from(format!("/var/lib/{DEFAULT_NAME}"))

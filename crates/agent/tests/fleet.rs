@@ -501,3 +501,81 @@ fn refused_or_failed_enrolments_leave_the_host_as_it_was() {
     assert_eq!(snapshot(&second), before, "root's file, written first, was not taken away again");
     assert!(!second.join("root/.aws/credentials").exists());
 }
+
+#[test]
+fn the_served_installer_checks_the_agent_installs_and_enrols() {
+    if !is_root() {
+        eprintln!("skipped: the installer runs as root (./scripts/test runs as root in CI)");
+        return;
+    }
+    // The server serves a copy of the agent, so the test can swap it.
+    let scratch = tempfile::tempdir().unwrap();
+    let served = scratch.path().join("agent");
+    std::fs::copy(AGENT, &served).unwrap();
+    let ht =
+        Ht::new(&[("HONEYTRAIL_FLEET_POOL_SIZE", "1"), ("HONEYTRAIL_FLEET_AGENT_BINARY", served.to_str().unwrap())]);
+    let root = host_tree(ht.dir.path());
+    let secret = ht.secret(&["--uses", "1", "--template", "server"]);
+    let serve = ht.serve();
+    wait_for("the pool to fill", || ht.run(&["fleet", "pool"]).ok().stdout.contains("pool: 1 of 1"));
+
+    let (status, script) = http(serve.port, "GET", "/deploy/install.sh", &[], "").unwrap();
+    assert_eq!(status, 200, "{script}");
+    assert!(script.contains(&format!("server='{}'", serve.url())), "{script}");
+    let install = scratch.path().join("install.sh");
+    std::fs::write(&install, &script).unwrap();
+    let script_sha = honeytrail_core::snippet::sha256_hex(script.as_bytes());
+
+    // Every snippet pins exactly the installer served, and names the secret's place, never a secret.
+    // (The command line renders with the same public URL as the server: here, where it listens.)
+    let listen = format!("127.0.0.1:{}", serve.port);
+    for kind in ["cloud-init", "ansible", "terraform", "shell"] {
+        let mut cmd = ht.command(&["deploy", "snippet", kind, "--secret-name", "/ops/web/enrolment"]);
+        let out = output(cmd.env("HONEYTRAIL_SERVE_LISTEN", &listen)).ok();
+        assert!(out.stdout.contains(&script_sha), "{kind}: {}", out.stdout);
+        assert!(out.stdout.contains("/ops/web/enrolment") && out.stdout.contains("/deploy/install.sh"), "{kind}");
+        assert!(!out.stdout.contains(std::fs::read_to_string(&secret).unwrap().trim()), "{kind} holds the secret");
+    }
+    let (status, _) = http(serve.port, "GET", "/api/v1/deploy/snippet?kind=shell", &[], "").unwrap();
+    assert_eq!(status, 401, "snippets are for people signed in");
+    assert_ne!(ht.run(&["deploy", "snippet", "shell", "--service-name", "canary-agent"]).code, 0);
+
+    let dirs = ["bin", "units", "state"].map(|d| scratch.path().join(d));
+    let run_installer = || {
+        output(
+            Command::new("sh")
+                .arg(&install)
+                .args(["--secret-file", secret.to_str().unwrap(), "--root", root.to_str().unwrap()])
+                .args(["--bin-dir", dirs[0].to_str().unwrap(), "--unit-dir", dirs[1].to_str().unwrap()])
+                .args(["--state-dir", dirs[2].to_str().unwrap(), "--no-start"]),
+        )
+    };
+
+    // A binary that is not the one the script names is not installed, and nothing is enrolled.
+    let mut other = std::fs::read(AGENT).unwrap();
+    other.extend_from_slice(b"\0tampered");
+    std::fs::write(&served, &other).unwrap();
+    let refused = run_installer();
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("is not the one this script names"), "{}", refused.stderr);
+    assert!(!dirs[0].exists() && !dirs[2].exists(), "something was installed");
+    assert!(ht.agents().is_empty());
+
+    // The real one: installed under the dull default name, its unit beside, the host enrolled.
+    std::fs::copy(AGENT, &served).unwrap();
+    let out = run_installer().ok();
+    assert!(out.stderr.contains("enrolled as agent #1"), "{}", out.stderr);
+    let bin = dirs[0].join("host-inventory");
+    assert_eq!(std::fs::read(&bin).unwrap(), std::fs::read(AGENT).unwrap());
+    let unit = std::fs::read_to_string(dirs[1].join("host-inventory.service")).unwrap();
+    assert!(unit.contains(&format!("ExecStart={} run", bin.display())), "{unit}");
+    assert_eq!(std::fs::metadata(&dirs[2]).unwrap().mode() & 0o777, 0o700);
+    let agents = ht.agents();
+    assert_eq!((agents.len(), agents[0]["state"].as_str()), (1, Some("active")));
+    // The server template: root's profile only; maria's real one untouched.
+    assert_eq!(
+        prod_key(&std::fs::read_to_string(root.join("root/.aws/credentials")).unwrap()),
+        agents[0]["access_key_id"].as_str().unwrap()
+    );
+    assert_eq!(std::fs::read_to_string(root.join("home/maria/.aws/credentials")).unwrap(), REAL_PROFILE);
+}

@@ -160,6 +160,9 @@ confirm_within_seconds = 900                                # HONEYTRAIL_FLEET_C
 default_template = "server"
 # The canary account's IAM user quota (AWS default 5000): warned at 90 %.
 iam_user_quota = 5000
+# The agent binary /deploy/install.sh downloads from /deploy/agent (checked
+# against its SHA-256). Default: honeytrail-agent beside this program.
+# agent_binary = "/usr/local/lib/honeytrail/honeytrail-agent"  # HONEYTRAIL_FLEET_AGENT_BINARY
 "#;
 
 #[derive(Clone, Deserialize, Default)]
@@ -421,6 +424,9 @@ pub struct FleetSection {
     /// IAM's user quota of the canary account; a warning comes when the
     /// honey users reach 90 % of it.
     pub iam_user_quota: u32,
+    /// The agent binary served at `/deploy/agent` to `/deploy/install.sh`
+    /// (default: `honeytrail-agent` beside this program).
+    pub agent_binary: Option<PathBuf>,
 }
 
 impl Default for FleetSection {
@@ -433,6 +439,7 @@ impl Default for FleetSection {
             confirm_within_seconds: 900,
             default_template: "server".into(),
             iam_user_quota: 5000,
+            agent_binary: None,
         }
     }
 }
@@ -548,6 +555,9 @@ impl Config {
         }
         if let Some(v) = env("HONEYTRAIL_ALERTS_ALLOWED_HOSTS") {
             self.alerts.allowed_hosts = v.split(',').map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect();
+        }
+        if let Some(v) = env("HONEYTRAIL_FLEET_AGENT_BINARY") {
+            self.fleet.agent_binary = Some(PathBuf::from(v));
         }
         if let Some(v) = env("HONEYTRAIL_ALERTS_JSONL_DIR") {
             self.alerts.jsonl_dir = PathBuf::from(v);

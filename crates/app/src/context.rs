@@ -119,6 +119,9 @@ pub struct Signals {
     /// Lookups per person in the current window: one person cannot open
     /// report after report (or probe which keys are decoys) at machine speed.
     pub lookups: std::sync::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
+    /// The agent binary's SHA-256, with the path, size and time it was
+    /// taken from: hashed again only when the file changed.
+    pub agent_digest: std::sync::Mutex<Option<crate::ops::deploy::FileDigest>>,
 }
 
 /// Lookups one person may make in [`LOOKUP_WINDOW`].

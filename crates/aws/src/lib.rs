@@ -15,6 +15,7 @@
 
 pub mod bootstrap;
 mod error;
+pub mod lambda;
 pub mod policies;
 pub mod sources;
 
@@ -101,6 +102,30 @@ pub struct MintedKey {
     pub created_at: DateTime<Utc>,
 }
 
+/// The SDK configuration for `settings`: region, timeouts, profile,
+/// endpoint override and credentials.
+pub(crate) async fn sdk_config(settings: &AwsSettings) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(settings.region.clone().unwrap_or_else(|| "us-east-1".into())))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .operation_timeout(Duration::from_secs(90))
+                .build(),
+        );
+    if let Some(profile) = &settings.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(endpoint) = &settings.endpoint {
+        loader = loader.endpoint_url(endpoint);
+    }
+    if let Some((id, secret)) = &settings.static_credentials {
+        loader = loader.credentials_provider(Credentials::new(id, secret.expose(), None, None, "honeytrail-static"));
+    }
+    loader.load().await
+}
+
 /// A connection to the canary account.
 #[derive(Debug, Clone)]
 pub struct CanaryAccount {
@@ -127,26 +152,7 @@ pub fn account_of_arn(arn: &str) -> Option<String> {
 
 impl CanaryAccount {
     pub async fn connect(settings: &AwsSettings) -> CanaryAccount {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(settings.region.clone().unwrap_or_else(|| "us-east-1".into())))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(Duration::from_secs(30))
-                    .operation_timeout(Duration::from_secs(90))
-                    .build(),
-            );
-        if let Some(profile) = &settings.profile {
-            loader = loader.profile_name(profile);
-        }
-        if let Some(endpoint) = &settings.endpoint {
-            loader = loader.endpoint_url(endpoint);
-        }
-        if let Some((id, secret)) = &settings.static_credentials {
-            loader =
-                loader.credentials_provider(Credentials::new(id, secret.expose(), None, None, "honeytrail-static"));
-        }
-        let config = loader.load().await;
+        let config = sdk_config(settings).await;
         // moto and other S3-compatible endpoints need path-style addressing.
         let s3_config =
             aws_sdk_s3::config::Builder::from(&config).force_path_style(settings.endpoint.is_some()).build();

@@ -8,6 +8,7 @@ pub mod check;
 pub mod custody;
 pub mod deliver;
 pub mod demo;
+pub mod deploy;
 pub mod enroll;
 pub mod incident;
 pub mod ingest;

@@ -19,6 +19,8 @@ mod error;
 pub mod fleet;
 pub mod incident;
 pub mod keyid;
+pub mod lambda;
+pub mod mail;
 pub mod model;
 pub mod naming;
 #[cfg(unix)]
@@ -26,6 +28,7 @@ pub mod place;
 pub mod record;
 pub mod route;
 pub mod secret;
+pub mod snippet;
 pub mod stealth;
 pub mod template;
 

@@ -21,8 +21,8 @@ use serde_json::{json, Value};
 
 use super::auth::{AdminCaller, ApiCaller, ApiError, ResponderCaller};
 use super::fleet::{
-    get_agent, list_agents, post_abort, post_agent_remove, post_agent_rotate, post_command_done, post_confirm,
-    post_enroll, post_heartbeat,
+    get_agent, get_snippet, list_agents, post_abort, post_agent_remove, post_agent_rotate, post_command_done,
+    post_confirm, post_deploy_lambda, post_enroll, post_heartbeat,
 };
 use super::Shared;
 
@@ -633,6 +633,8 @@ api_routes! {
     "/agents/{id}" => get(get_agent);
     "/agents/{id}/rotate" => post(post_agent_rotate);
     "/agents/{id}/remove" => post(post_agent_remove);
+    "/deploy/snippet" => get(get_snippet);
+    "/deploy/lambda" => post(post_deploy_lambda);
     "/audit" => get(get_audit);
     "/lookup" => post(post_lookup);
 }

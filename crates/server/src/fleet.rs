@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -142,4 +142,81 @@ pub async fn post_agent_remove(
     Path(id): Path<i64>,
 ) -> ApiResult {
     Ok((StatusCode::CREATED, Json(s.ops.command_agent(&c.actor, id, CommandKind::Remove).await?)).into_response())
+}
+
+/// `/deploy/install.sh`: the installer hosts run. Open to anyone (a host
+/// has no credential yet); it holds no secret, only this server's public
+/// URL and the agent binary's SHA-256.
+pub async fn install_script(State(s): State<Arc<Shared>>) -> ApiResult {
+    let installer = s.ops.installer().await?;
+    Ok(([(header::CONTENT_TYPE, "text/x-shellscript; charset=utf-8")], installer.script).into_response())
+}
+
+/// `/deploy/agent`: the agent binary the installer checks and installs.
+pub async fn agent_binary(State(s): State<Arc<Shared>>) -> ApiResult {
+    let agent = s.ops.agent_download().await?;
+    let body = axum::body::Body::from(axum::body::Bytes::from_owner(agent.bytes));
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
+}
+
+/// What a snippet is asked for with.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnippetQuery {
+    pub kind: String,
+    #[serde(default)]
+    pub secret_name: Option<String>,
+    #[serde(default)]
+    pub service_name: Option<String>,
+}
+
+pub async fn get_snippet(
+    State(s): State<Arc<Shared>>,
+    ApiCaller(c): ApiCaller,
+    Query(q): Query<SnippetQuery>,
+) -> ApiResult {
+    use honeytrail_core::snippet::{SnippetKind, DEFAULT_SECRET_NAME, DEFAULT_SERVICE_NAME};
+    let kind = SnippetKind::parse(&q.kind).map_err(honeytrail_app::OpError::from)?;
+    let secret_name = q.secret_name.as_deref().unwrap_or(DEFAULT_SECRET_NAME);
+    let service_name = q.service_name.as_deref().unwrap_or(DEFAULT_SERVICE_NAME);
+    let text = s.ops.snippet(&c.actor, kind, secret_name, service_name).await?;
+    Ok(Json(json!({"kind": kind.as_str(), "secret_name": secret_name, "service_name": service_name, "snippet": text}))
+        .into_response())
+}
+
+/// `POST /deploy/lambda`: a honey key into a function's environment, or
+/// (`"remove": true`) out of it again.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LambdaBody {
+    pub function: String,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default)]
+    pub profile: Option<String>,
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub remove: bool,
+}
+
+pub async fn post_deploy_lambda(
+    State(s): State<Arc<Shared>>,
+    ResponderCaller(c): ResponderCaller,
+    Body(b): Body<LambdaBody>,
+) -> ApiResult {
+    let r = honeytrail_app::ops::deploy::LambdaRequest {
+        function: b.function,
+        region: b.region,
+        account: b.account,
+        profile: b.profile,
+        key: b.key,
+    };
+    if b.remove {
+        Ok(Json(s.ops.remove_lambda(&c.actor, &r).await?.json()).into_response())
+    } else {
+        Ok((StatusCode::CREATED, Json(s.ops.deploy_lambda(&c.actor, &r).await?.json())).into_response())
+    }
 }

@@ -105,6 +105,8 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/ingest/eventbridge", post(receivers::eventbridge))
         .route("/ingest/canarytokens/{secret}", post(receivers::canarytokens))
         .route("/answer/{token}", get(receivers::answer_page).post(receivers::answer_submit))
+        .route("/deploy/install.sh", get(fleet::install_script))
+        .route("/deploy/agent", get(fleet::agent_binary))
         .merge(auth::routes())
         .merge(ui::routes())
         .nest("/api/v1", api::routes())

@@ -881,6 +881,39 @@ async fn fleet(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Response 
     )
 }
 
+#[derive(Deserialize)]
+struct DeployQuery {
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    secret_name: Option<String>,
+    #[serde(default)]
+    service_name: Option<String>,
+}
+
+async fn deploy(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q): Query<DeployQuery>) -> Response {
+    use honeytrail_core::snippet::{SnippetKind, DEFAULT_SECRET_NAME, DEFAULT_SERVICE_NAME};
+    let kind = q.kind.unwrap_or_else(|| "cloud-init".into());
+    let secret_name = q.secret_name.unwrap_or_else(|| DEFAULT_SECRET_NAME.into());
+    let service_name = q.service_name.unwrap_or_else(|| DEFAULT_SERVICE_NAME.into());
+    let rendered = match SnippetKind::parse(&kind) {
+        Ok(k) => s.ops.snippet(&c.actor, k, &secret_name, &service_name).await,
+        Err(e) => Err(e.into()),
+    };
+    let (snippet, error) = match rendered {
+        Ok(text) => (Some(text), None),
+        Err(e) if e.kind == honeytrail_app::OpErrorKind::Forbidden => return fail(e),
+        Err(e) => (None, Some(e.message)),
+    };
+    let kinds: Vec<&str> = SnippetKind::ALL.iter().map(|k| k.as_str()).collect();
+    let (me, csrf) = base(&c);
+    render(
+        "deploy.html",
+        json!({"title": "Deploy", "me": me, "csrf": csrf, "kinds": kinds, "kind": kind, "secret_name": secret_name,
+               "service_name": service_name, "snippet": snippet, "error": error, "server": s.config().serve.public_url()}),
+    )
+}
+
 async fn post_agent_command(
     State(s): State<Arc<Shared>>,
     ui: UiCaller,
@@ -1001,6 +1034,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/api-tokens/{id}/revoke", post(post_revoke))
         .route("/enrollments", get(enrollments).post(post_enrollment))
         .route("/fleet", get(fleet))
+        .route("/deploy", get(deploy))
         .route("/fleet/agents/{id}/{kind}", post(post_agent_command))
         .route("/enrollments/{id}/revoke", post(post_enrollment_revoke))
         .route("/audit", get(audit))

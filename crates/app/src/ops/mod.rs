@@ -13,6 +13,7 @@ pub mod agents;
 pub mod alerting;
 pub mod canary;
 pub mod custody;
+pub mod deploy;
 pub mod fleet;
 pub mod import;
 pub mod incidents;

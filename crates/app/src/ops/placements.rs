@@ -66,7 +66,11 @@ impl PlacementRequest {
             return Err(OpError::invalid("a placement needs a host and a path"));
         }
         let format = blank(&self.format);
-        if let Some(f) = &format {
+        // A bait format, or a place that is no file: a Lambda function's
+        // environment, a message in a mailbox.
+        if let Some(f) =
+            format.as_deref().filter(|f| ![honeytrail_core::lambda::FORMAT, honeytrail_core::mail::FORMAT].contains(f))
+        {
             f.parse::<Format>()?;
         }
         Ok(Spot {

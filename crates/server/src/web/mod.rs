@@ -26,6 +26,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("api_tokens.html", include_str!("templates/api_tokens.html")),
     ("enrollments.html", include_str!("templates/enrollments.html")),
     ("fleet.html", include_str!("templates/fleet.html")),
+    ("deploy.html", include_str!("templates/deploy.html")),
     ("audit.html", include_str!("templates/audit.html")),
     ("lookup.html", include_str!("templates/lookup.html")),
     ("secret_once.html", include_str!("templates/secret_once.html")),
@@ -90,6 +91,12 @@ mod tests {
                         "access_key_id": "AKIAQYLPMN5HHHFPZAM2", "state": "active", "bait_state": "tampered", "last_seen_at": null,
                         "open_command": false, "files": [{"path": "/home/<b>x</b>", "local_user": "vic", "presence": "altered", "removed_at": null}],
                         "commands": [{"id": 3, "kind": "rotate", "state": "done"}]}]}),
+            ),
+            (
+                "deploy.html",
+                serde_json::json!({"title": "Deploy", "me": me, "csrf": "c", "kinds": ["cloud-init", "shell"], "kind": "shell",
+                    "secret_name": "/a<b>x</b>", "service_name": "inv", "snippet": "sh -c '<b>x</b>'", "error": "bad <b>name</b>",
+                    "server": "https://h<b>x</b>"}),
             ),
             (
                 "audit.html",

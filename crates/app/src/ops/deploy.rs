@@ -1,0 +1,438 @@
+//! Deployment by automation: the installer the server serves to hosts
+//! (`/deploy/install.sh`, which downloads `/deploy/agent` and checks its
+//! SHA-256) and the snippets that run it (cloud-init, Ansible, Terraform,
+//! shell).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use honeytrail_core::access::Permission;
+use honeytrail_core::snippet::{self, SnippetInput, SnippetKind};
+
+use crate::{Actor, OpError, OpErrorKind, OpResult, Ops};
+
+/// The agent binary as last read: its bytes (what `/deploy/agent` serves,
+/// so the download is always the file the installer's digest names), its
+/// SHA-256, and the path, size and time it was read from.
+#[derive(Clone)]
+pub struct FileDigest {
+    path: PathBuf,
+    len: u64,
+    modified: Option<SystemTime>,
+    pub bytes: Arc<[u8]>,
+    pub sha256: String,
+}
+
+/// The installer as the server serves it now.
+#[derive(Debug, Clone)]
+pub struct Installer {
+    pub script: String,
+    /// The SHA-256 of `script`, which snippets pin.
+    pub sha256: String,
+    pub agent: PathBuf,
+    pub agent_sha256: String,
+}
+
+fn no_agent(why: String) -> OpError {
+    OpError::new(OpErrorKind::Unavailable, "no_agent_binary", why)
+}
+
+impl Ops {
+    /// The agent binary hosts download: `fleet.agent_binary`, else
+    /// `honeytrail-agent` beside this program.
+    pub fn agent_binary(&self) -> OpResult<PathBuf> {
+        let path = match &self.config.fleet.agent_binary {
+            Some(p) => p.clone(),
+            None => std::env::current_exe()
+                .map_err(|e| no_agent(format!("cannot find this program's own file: {e}")))?
+                .with_file_name("honeytrail-agent"),
+        };
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => Ok(path),
+            _ => Err(no_agent(format!(
+                "no agent binary at {}: build it (cargo build --release -p honeytrail-agent) or set fleet.agent_binary",
+                path.display()
+            ))),
+        }
+    }
+
+    /// The agent binary, read and hashed again only when the file changed.
+    pub async fn agent_download(&self) -> OpResult<FileDigest> {
+        let path = self.agent_binary()?;
+        let meta = tokio::fs::metadata(&path).await.map_err(|e| no_agent(format!("{}: {e}", path.display())))?;
+        let (len, modified) = (meta.len(), meta.modified().ok());
+        {
+            let cached = self.signals().agent_digest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(d) = cached.as_ref().filter(|d| d.path == path && d.len == len && d.modified == modified) {
+                return Ok(d.clone());
+            }
+        }
+        let bytes: Arc<[u8]> =
+            tokio::fs::read(&path).await.map_err(|e| no_agent(format!("cannot read {}: {e}", path.display())))?.into();
+        let hashed = bytes.clone();
+        let sha256 = tokio::task::spawn_blocking(move || snippet::sha256_hex(&hashed))
+            .await
+            .map_err(|e| no_agent(format!("hashing the agent binary failed: {e}")))?;
+        let digest = FileDigest { path, len, modified, bytes, sha256 };
+        *self.signals().agent_digest.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(digest.clone());
+        Ok(digest)
+    }
+
+    /// The installer for hosts, naming this server's public URL (never the
+    /// address a request came in on, which its sender chose).
+    pub async fn installer(&self) -> OpResult<Installer> {
+        let agent = self.agent_download().await?;
+        let script = snippet::install_script(&self.config.serve.public_url(), &agent.sha256)?;
+        let sha256 = snippet::sha256_hex(script.as_bytes());
+        Ok(Installer { script, sha256, agent: agent.path, agent_sha256: agent.sha256 })
+    }
+
+    /// A ready-to-paste snippet that installs and enrols hosts, naming the
+    /// SSM parameter that holds the enrolment secret (never the secret).
+    pub async fn snippet(
+        &self,
+        actor: &Actor,
+        kind: SnippetKind,
+        secret_name: &str,
+        service_name: &str,
+    ) -> OpResult<String> {
+        actor.require(Permission::Read)?;
+        let installer = self.installer().await?;
+        let server = self.config.serve.public_url();
+        Ok(snippet::render(
+            kind,
+            &SnippetInput { server: &server, install_sha256: &installer.sha256, secret_name, service_name },
+        )?)
+    }
+}
+
+/// `deploy lambda`: where the bait goes and how to reach that account.
+#[derive(Debug, Clone, Default)]
+pub struct LambdaRequest {
+    /// A function name or ARN.
+    pub function: String,
+    pub region: Option<String>,
+    /// The account the function must be in (checked against the
+    /// credentials' own, so bait never lands in the wrong account).
+    pub account: Option<String>,
+    /// The AWS profile for that account; default: the standard chain.
+    pub profile: Option<String>,
+    /// An active key with a secret to place; default: a fresh one minted.
+    pub key: Option<String>,
+}
+
+/// What `deploy lambda` did.
+#[derive(Debug, Clone)]
+pub struct LambdaPlaced {
+    pub function_arn: String,
+    pub access_key_id: String,
+    pub variables: (String, String),
+    pub placement: honeytrail_core::Placement,
+    /// On removal: whether the key was retired (it had no other placement).
+    pub retired: bool,
+}
+
+impl LambdaPlaced {
+    /// What the API and `--json` say.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({"function_arn": self.function_arn, "access_key_id": self.access_key_id,
+            "variables": [self.variables.0, self.variables.1], "placement": self.placement, "retired": self.retired})
+    }
+}
+
+impl Ops {
+    async fn workload(&self, r: &LambdaRequest) -> OpResult<honeytrail_aws::lambda::Workload> {
+        let workload = honeytrail_aws::lambda::Workload::connect(&honeytrail_aws::AwsSettings {
+            endpoint: self.config.aws.endpoint.clone(),
+            region: r.region.clone().or_else(|| self.config.aws.region.clone()),
+            profile: r.profile.clone(),
+            static_credentials: None,
+        })
+        .await;
+        if let Some(want) = &r.account {
+            let me = workload.identity().await?;
+            if &me.account != want {
+                return Err(OpError::conflict(
+                    "wrong_account",
+                    format!(
+                        "the AWS credentials are for account {} ({}), not {want}: nothing changed; use a profile for {want} (--profile)",
+                        me.account, me.arn
+                    ),
+                ));
+            }
+        }
+        Ok(workload)
+    }
+
+    /// Adds a honey key to a Lambda function's environment, under names
+    /// real teams use for a second key, leaving every other variable as it
+    /// was; records the custody hop and the placement (function ARN and
+    /// variable names).
+    pub async fn deploy_lambda(&self, actor: &Actor, r: &LambdaRequest) -> OpResult<LambdaPlaced> {
+        use honeytrail_core::lambda;
+        actor.require(Permission::Respond)?;
+        let workload = self.workload(r).await?;
+        let mut env = workload.function_env(&r.function).await?;
+        let (id_name, secret_name) = lambda::choose_names(&env.variables).ok_or_else(|| {
+            OpError::conflict(
+                "no_free_names",
+                format!("{} already has variables of every name honeytrail would use; nothing changed", env.arn),
+            )
+        })?;
+        let (token, minted) = match &r.key {
+            Some(key) => (self.find_token(key).await?, false),
+            None => (self.mint(actor, super::tokens::MintRequest::default()).await?, true),
+        };
+        let secret = self.secret_for_bait(&token).await?;
+        let request = super::placements::PlacementRequest {
+            access_key_id: token.access_key_id.clone(),
+            host: env.arn.clone(),
+            path: lambda::placement_path(id_name, secret_name),
+            asset: Some("Lambda function".into()),
+            format: Some(lambda::FORMAT.into()),
+            ..Default::default()
+        };
+        // Checked before the function changes, so nothing is placed unrecorded.
+        request.to_spot(actor)?;
+        env.variables.insert(id_name.to_string(), token.access_key_id.clone());
+        env.variables.insert(secret_name.to_string(), secret.expose().to_string());
+        if let Err(e) = workload.put_function_env(&r.function, &env).await {
+            // A key minted for a function that never got it is not left active.
+            if minted {
+                if let Err(cleanup) = self.retire_by(actor, token.id, "never placed: the Lambda update failed").await {
+                    tracing::warn!(key = %token.access_key_id, error = %cleanup.message, "a key minted for a Lambda function that never got it could not be retired");
+                }
+            }
+            return Err(e.into());
+        }
+        let hop = honeytrail_store::NewHop {
+            description: format!(
+                "written into the environment of Lambda function {} ({id_name}, {secret_name}) through the Lambda API",
+                env.arn
+            ),
+            actor: Some(actor.name.clone()),
+            automatic: true,
+            at: chrono::Utc::now(),
+        };
+        self.audited(actor, "deploy.lambda", &token.access_key_id, Some(&env.arn)).add_hop(token.id, &hop).await?;
+        let placement = self.add_placement(actor, &request).await?;
+        Ok(LambdaPlaced {
+            function_arn: env.arn,
+            access_key_id: token.access_key_id,
+            variables: (id_name.into(), secret_name.into()),
+            placement,
+            retired: false,
+        })
+    }
+
+    /// Takes honeytrail's variables out of a Lambda function again (only
+    /// while they still hold its key; every other variable unchanged),
+    /// ends the placement, and retires the key when it is placed nowhere
+    /// else.
+    pub async fn remove_lambda(&self, actor: &Actor, r: &LambdaRequest) -> OpResult<LambdaPlaced> {
+        use honeytrail_core::lambda;
+        actor.require(Permission::Respond)?;
+        let workload = self.workload(r).await?;
+        let mut env = workload.function_env(&r.function).await?;
+        let placed = self
+            .store
+            .placements(&honeytrail_store::PlacementFilter { host: Some(env.arn.clone()), ..Default::default() })
+            .await?;
+        let found = placed.into_iter().find_map(|p| {
+            let names = lambda::names_of(&p.placement.spot.path)?;
+            let ours = p.placement.spot.host == env.arn
+                && p.placement.spot.format.as_deref() == Some(lambda::FORMAT)
+                && p.placement.removed_at.is_none()
+                && r.key.as_ref().is_none_or(|k| k == &p.access_key_id)
+                && env.variables.get(names.0) == Some(&p.access_key_id);
+            ours.then(|| (p.clone(), names.0.to_string(), names.1.to_string()))
+        });
+        let Some((p, id_name, secret_name)) = found else {
+            return Err(OpError::not_found(format!(
+                "honeytrail bait in the environment of {} (no variable holds a key placed there; nothing changed)",
+                env.arn
+            )));
+        };
+        env.variables.remove(&id_name);
+        env.variables.remove(&secret_name);
+        workload.put_function_env(&r.function, &env).await?;
+        let placement = self.remove_placement(actor, p.placement.id).await?;
+        let retired = self.retire_if_unplaced(actor, &p.access_key_id).await?;
+        Ok(LambdaPlaced {
+            function_arn: env.arn,
+            access_key_id: p.access_key_id,
+            variables: (id_name, secret_name),
+            placement,
+            retired,
+        })
+    }
+}
+
+/// `deploy mailbox`: which mailbox and folder, and how to log in.
+#[derive(Clone, Default)]
+pub struct MailboxRequest {
+    /// `imaps://host[:port]`.
+    pub imap_url: String,
+    pub user: String,
+    pub password: String,
+    pub folder: String,
+    /// The mailbox's address, when the IMAP user is not one.
+    pub address: Option<String>,
+    /// PEM certificates of the CA that signed the IMAP server's certificate.
+    pub ca_file: Option<PathBuf>,
+    /// An active key with a secret to place; default: a fresh one minted.
+    pub key: Option<String>,
+}
+
+/// What `deploy mailbox` did.
+#[derive(Debug, Clone)]
+pub struct MailboxPlaced {
+    pub access_key_id: String,
+    pub message_id: String,
+    pub placement: honeytrail_core::Placement,
+    pub retired: bool,
+}
+
+impl MailboxPlaced {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({"access_key_id": self.access_key_id, "message_id": self.message_id,
+            "placement": self.placement, "retired": self.retired})
+    }
+}
+
+fn imap_error(e: String) -> OpError {
+    OpError::upstream("imap", e)
+}
+
+impl Ops {
+    /// Places a message with a honey key in a mailbox folder (IMAP APPEND
+    /// over TLS): a colleague's reply with "the keys for the backup job",
+    /// dated days back. The placement names the mailbox, folder and
+    /// Message-ID.
+    pub async fn deploy_mailbox(&self, actor: &Actor, r: &MailboxRequest) -> OpResult<MailboxPlaced> {
+        use honeytrail_core::mail;
+        actor.require(Permission::Respond)?;
+        let url = crate::imap::ImapUrl::parse(&r.imap_url).map_err(OpError::invalid)?;
+        let address = r.address.clone().unwrap_or_else(|| r.user.clone());
+        // Checked before anything is minted: the message must be renderable.
+        mail::render(
+            &mail::MessageInput {
+                to: &address,
+                access_key_id: "AKIAIOSFODNN7EXAMPLE",
+                secret_access_key: "x",
+                region: &self.config.render.region,
+                now: chrono::Utc::now(),
+            },
+            &mut rand::thread_rng(),
+        )?;
+        let mut session =
+            crate::imap::connect(&url, &r.user, &r.password, r.ca_file.as_deref()).await.map_err(imap_error)?;
+        let (token, minted) = match &r.key {
+            Some(key) => (self.find_token(key).await?, false),
+            None => (self.mint(actor, super::tokens::MintRequest::default()).await?, true),
+        };
+        let secret = self.secret_for_bait(&token).await?;
+        let message = mail::render(
+            &mail::MessageInput {
+                to: &address,
+                access_key_id: &token.access_key_id,
+                secret_access_key: secret.expose(),
+                region: &self.config.render.region,
+                now: chrono::Utc::now(),
+            },
+            &mut rand::thread_rng(),
+        )?;
+        let host = format!("{} mailbox {}", url.display(), r.user);
+        let request = super::placements::PlacementRequest {
+            access_key_id: token.access_key_id.clone(),
+            host: host.clone(),
+            path: mail::placement_path(&message.message_id, &r.folder),
+            owner: Some(address),
+            asset: Some("mailbox".into()),
+            format: Some(mail::FORMAT.into()),
+            ..Default::default()
+        };
+        // Checked before the message goes in, so nothing is placed unrecorded.
+        request.to_spot(actor)?;
+        let date = message.date.format("%d-%b-%Y %H:%M:%S +0000").to_string();
+        if let Err(e) = session.append(&r.folder, "\\Seen", &date, message.text.as_bytes()).await {
+            if minted {
+                if let Err(cleanup) = self.retire_by(actor, token.id, "never placed: the IMAP APPEND failed").await {
+                    tracing::warn!(key = %token.access_key_id, error = %cleanup.message, "a key minted for a mailbox that never got it could not be retired");
+                }
+            }
+            return Err(imap_error(e));
+        }
+        session.logout().await;
+        let hop = honeytrail_store::NewHop {
+            description: format!(
+                "sent as message {} into {host}, folder {} (IMAP APPEND)",
+                message.message_id, r.folder
+            ),
+            actor: Some(actor.name.clone()),
+            automatic: true,
+            at: chrono::Utc::now(),
+        };
+        self.audited(actor, "deploy.mailbox", &token.access_key_id, Some(&host)).add_hop(token.id, &hop).await?;
+        let placement = self.add_placement(actor, &request).await?;
+        Ok(MailboxPlaced {
+            access_key_id: token.access_key_id,
+            message_id: message.message_id,
+            placement,
+            retired: false,
+        })
+    }
+
+    /// Deletes the message honeytrail placed in that mailbox folder (that
+    /// message only), ends the placement, and retires the key when it is
+    /// placed nowhere else.
+    pub async fn remove_mailbox(&self, actor: &Actor, r: &MailboxRequest) -> OpResult<MailboxPlaced> {
+        use honeytrail_core::mail;
+        actor.require(Permission::Respond)?;
+        let url = crate::imap::ImapUrl::parse(&r.imap_url).map_err(OpError::invalid)?;
+        let host = format!("{} mailbox {}", url.display(), r.user);
+        let placed = self
+            .store
+            .placements(&honeytrail_store::PlacementFilter { host: Some(host.clone()), ..Default::default() })
+            .await?;
+        let found = placed.into_iter().find(|p| {
+            p.placement.spot.host == host
+                && p.placement.spot.format.as_deref() == Some(mail::FORMAT)
+                && p.placement.removed_at.is_none()
+                && mail::parts_of(&p.placement.spot.path).is_some_and(|(_, folder)| folder == r.folder)
+                && r.key.as_ref().is_none_or(|k| k == &p.access_key_id)
+        });
+        let Some(p) = found else {
+            return Err(OpError::not_found(format!("a message honeytrail placed in {host}, folder {}", r.folder)));
+        };
+        let (message_id, _) = mail::parts_of(&p.placement.spot.path).unwrap_or_default();
+        let message_id = message_id.to_string();
+        let mut session =
+            crate::imap::connect(&url, &r.user, &r.password, r.ca_file.as_deref()).await.map_err(imap_error)?;
+        let uids = session.uids_of(&r.folder, &message_id).await.map_err(imap_error)?;
+        if !uids.is_empty() {
+            session.delete(&uids).await.map_err(imap_error)?;
+        }
+        session.logout().await;
+        let placement = self.remove_placement(actor, p.placement.id).await?;
+        let retired = self.retire_if_unplaced(actor, &p.access_key_id).await?;
+        Ok(MailboxPlaced { access_key_id: p.access_key_id, message_id, placement, retired })
+    }
+
+    /// Retires a key placed nowhere any more; whether it did.
+    async fn retire_if_unplaced(&self, actor: &Actor, key: &str) -> OpResult<bool> {
+        let token = self.find_token(key).await?;
+        let placed = self
+            .store
+            .placements(&honeytrail_store::PlacementFilter { token_id: Some(token.id), ..Default::default() })
+            .await?
+            .iter()
+            .any(|o| o.placement.removed_at.is_none());
+        if placed || token.state == honeytrail_core::TokenState::Retired {
+            return Ok(false);
+        }
+        self.retire(actor, key).await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,294 @@
+//! Bait placed by automation in a cloud account: Lambda functions (on
+//! moto), with the real `aws` CLI creating the function and reading it back.
+
+use honeytrail_testkit::{aws_cli, Moto};
+use serde_json::Value;
+
+mod common;
+use common::*;
+
+fn aws(moto: &Moto, args: &[&str]) -> Value {
+    let (ok, stdout, stderr) = aws_cli(&moto.endpoint, "testing", "testing", args);
+    assert!(ok, "aws {args:?}: {stderr}");
+    serde_json::from_str(&stdout).unwrap_or(Value::Null)
+}
+
+fn variables(moto: &Moto, function: &str) -> serde_json::Map<String, Value> {
+    let c = aws(moto, &["lambda", "get-function-configuration", "--function-name", function]);
+    c["Environment"]["Variables"].as_object().cloned().unwrap_or_default()
+}
+
+/// A function with variables of its own, as a team would have it.
+fn function(moto: &Moto, dir: &std::path::Path, name: &str) -> String {
+    let zip = dir.join(format!("{name}.zip"));
+    let made = std::process::Command::new("python3")
+        .args(["-c", "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1], 'w'); z.writestr('handler.py', 'def run(e, c):\\n    return 1\\n'); z.close()"])
+        .arg(&zip)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let role = aws(
+        moto,
+        &["iam", "create-role", "--role-name", &format!("{name}-role"), "--assume-role-policy-document", trust],
+    );
+    let created = aws(
+        moto,
+        &[
+            "lambda",
+            "create-function",
+            "--function-name",
+            name,
+            "--runtime",
+            "python3.12",
+            "--handler",
+            "handler.run",
+            "--role",
+            role["Role"]["Arn"].as_str().unwrap(),
+            "--zip-file",
+            &format!("fileb://{}", zip.display()),
+            "--environment",
+            "Variables={DB_HOST=db.internal,API_TOKEN=abc123,LOG_LEVEL=info}",
+        ],
+    );
+    created["FunctionArn"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_lambda_function_gets_a_key_beside_its_own_variables_and_loses_it_again() {
+    let moto = Moto::start();
+    let mut env = Env::new();
+    env.moto = Some(moto.endpoint.clone());
+    let arn = function(&moto, env.dir.path(), "nightly-export");
+    let before = variables(&moto, "nightly-export");
+
+    // The wrong account: refused before anything is minted or changed.
+    let out = env.run(&["deploy", "lambda", "nightly-export", "--account", "999999999999"]).fails();
+    assert!(out.stderr.contains("not 999999999999") && out.stderr.contains("--profile"), "{}", out.stderr);
+    assert_eq!(variables(&moto, "nightly-export"), before);
+    assert!(env.run(&["token", "list", "--json"]).ok().json().as_array().unwrap().is_empty());
+    // A function that does not exist: a clear error, no key minted.
+    let out = env.run(&["deploy", "lambda", "no-such-function"]).fails();
+    assert!(out.stderr.contains("lambda:GetFunctionConfiguration"), "{}", out.stderr);
+    assert!(env.run(&["token", "list", "--json"]).ok().json().as_array().unwrap().is_empty());
+
+    let placed = env.run(&["deploy", "lambda", "nightly-export", "--account", "123456789012", "--json"]).ok().json();
+    assert_eq!(placed["function_arn"], arn.as_str());
+    assert_eq!(placed["variables"], serde_json::json!(["BACKUP_AWS_ACCESS_KEY_ID", "BACKUP_AWS_SECRET_ACCESS_KEY"]));
+    let key = placed["access_key_id"].as_str().unwrap().to_string();
+    let after = variables(&moto, "nightly-export");
+    for (name, value) in &before {
+        assert_eq!(after.get(name), Some(value), "{name} changed");
+    }
+    assert_eq!(after.len(), before.len() + 2);
+    assert_eq!(after["BACKUP_AWS_ACCESS_KEY_ID"], key.as_str());
+    // The pair works as a key (whoever reads the function's configuration can use it, and we hear of it).
+    let secret = after["BACKUP_AWS_SECRET_ACCESS_KEY"].as_str().unwrap();
+    let (ok, who, _) = aws_cli(&moto.endpoint, &key, secret, &["sts", "get-caller-identity"]);
+    assert!(ok, "the placed key does not work");
+    assert!(!who.contains("nightly-export"), "{who}");
+
+    // The placement: the function's ARN and the variable names; the custody hop says where the secret went.
+    let placements = env.run(&["placement", "list", &key, "--json"]).ok().json();
+    assert_eq!(placements[0]["host"], arn.as_str());
+    assert_eq!(placements[0]["path"], "environment: BACKUP_AWS_ACCESS_KEY_ID, BACKUP_AWS_SECRET_ACCESS_KEY");
+    assert_eq!(placements[0]["format"], "lambda-env");
+    let hops = env.run(&["custody", "list", &key, "--json"]).ok().json();
+    assert_eq!(hops.as_array().unwrap().len(), 2, "{hops}");
+    assert!(hops[1]["description"].as_str().unwrap().contains(&format!("Lambda function {arn}")), "{hops}");
+
+    // A second key on the same function takes other names; removing the first leaves the second and the rest.
+    let second = env.run(&["deploy", "lambda", &arn, "--json"]).ok().json();
+    assert_eq!(second["variables"][0], "EXPORT_AWS_ACCESS_KEY_ID");
+    let removed = env.run(&["deploy", "lambda", "nightly-export", "--remove", "--key", &key, "--json"]).ok().json();
+    assert_eq!(removed["retired"], true);
+    let now = variables(&moto, "nightly-export");
+    assert!(!now.contains_key("BACKUP_AWS_ACCESS_KEY_ID") && !now.contains_key("BACKUP_AWS_SECRET_ACCESS_KEY"));
+    assert_eq!(now["EXPORT_AWS_ACCESS_KEY_ID"], second["access_key_id"]);
+    for (name, value) in &before {
+        assert_eq!(now.get(name), Some(value), "{name} changed");
+    }
+    assert_eq!(env.run(&["token", "show", &key, "--json"]).ok().json()["state"], "retired");
+    assert!(env.run(&["placement", "list", &key, "--json"]).ok().json().as_array().unwrap().is_empty());
+
+    // Variables someone changed by hand are not ours to take: nothing is touched.
+    let second_key = second["access_key_id"].as_str().unwrap();
+    let mut edited: serde_json::Map<String, Value> = now.clone();
+    edited.insert("EXPORT_AWS_ACCESS_KEY_ID".into(), "AKIAIOSFODNN7EXAMPLE".into());
+    let vars = edited.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap())).collect::<Vec<_>>().join(",");
+    aws(
+        &moto,
+        &[
+            "lambda",
+            "update-function-configuration",
+            "--function-name",
+            "nightly-export",
+            "--environment",
+            &format!("Variables={{{vars}}}"),
+        ],
+    );
+    let out = env.run(&["deploy", "lambda", "nightly-export", "--remove", "--key", second_key]).fails();
+    assert!(out.stderr.contains("nothing changed"), "{}", out.stderr);
+    assert_eq!(variables(&moto, "nightly-export"), edited);
+}
+
+/// A throwaway Dovecot on a loopback port: TLS with a certificate of its
+/// own CA, one user with a Maildir, stopped when dropped.
+struct Dovecot {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+const DOVECOT: &str = "/usr/sbin/dovecot";
+
+impl Dovecot {
+    fn start() -> Option<Dovecot> {
+        if !std::path::Path::new(DOVECOT).exists() || !rustix_is_root() {
+            eprintln!("skipped: needs Dovecot (apt-get install dovecot-imapd) and root; ./scripts/test provides both");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let sh = |script: &str| {
+            let out = std::process::Command::new("sh").arg("-c").arg(script).current_dir(d).output().unwrap();
+            assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=test-mail-ca \
+            && openssl req -newkey rsa:2048 -nodes -keyout key.pem -out req.csr -subj /CN=localhost \
+            && printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nbasicConstraints=CA:FALSE\\n' > ext.cnf \
+            && openssl x509 -req -in req.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 2 -extfile ext.cnf \
+            && mkdir -p run state mail && chown 65534:65534 mail && chmod 755 .");
+        std::fs::write(d.join("passwd"), "maria@example.com:{PLAIN}s3cret-pass::::::\n").unwrap();
+        let port = honeytrail_testkit::free_port();
+        let p = d.display();
+        let conf = format!(
+            "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {p}/run\nstate_dir = {p}/state\nlog_path = {p}/dovecot.log\n\
+             ssl = required\nssl_cert = <{p}/cert.pem\nssl_key = <{p}/key.pem\nauth_mechanisms = plain\nfirst_valid_uid = 100\n\
+             mail_location = maildir:{p}/mail/%u\n\
+             passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {p}/passwd\n}}\n\
+             userdb {{\n  driver = static\n  args = uid=65534 gid=65534 home={p}/mail/%u\n}}\n\
+             service imap-login {{\n  inet_listener imap {{\n    port = 0\n  }}\n  inet_listener imaps {{\n    port = {port}\n    ssl = yes\n  }}\n}}\n\
+             namespace inbox {{\n  inbox = yes\n  mailbox Archive {{\n    auto = create\n  }}\n}}\n"
+        );
+        std::fs::write(d.join("dovecot.conf"), conf).unwrap();
+        // Dovecot forks into the background: its output goes to its log, not to a pipe we would wait on.
+        let started = std::process::Command::new(DOVECOT)
+            .arg("-c")
+            .arg(d.join("dovecot.conf"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(started.success(), "dovecot: {}", std::fs::read_to_string(d.join("dovecot.log")).unwrap_or_default());
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(Dovecot { dir, port });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("Dovecot did not listen: {}", std::fs::read_to_string(d.join("dovecot.log")).unwrap_or_default());
+    }
+
+    fn ca(&self) -> String {
+        self.dir.path().join("ca.pem").display().to_string()
+    }
+
+    /// The messages in a folder, as files of the Maildir.
+    fn messages(&self, folder: &str) -> Vec<String> {
+        let base = self.dir.path().join("mail/maria@example.com");
+        let dir = if folder == "INBOX" { base } else { base.join(format!(".{folder}")) };
+        let mut out = Vec::new();
+        for sub in ["cur", "new"] {
+            for e in std::fs::read_dir(dir.join(sub)).into_iter().flatten() {
+                out.push(std::fs::read_to_string(e.unwrap().path()).unwrap());
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        let conf = self.dir.path().join("dovecot.conf");
+        // Stopped already is fine.
+        std::process::Command::new(DOVECOT)
+            .arg("-c")
+            .arg(conf)
+            .arg("stop")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok();
+    }
+}
+
+fn rustix_is_root() -> bool {
+    std::process::Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
+}
+
+#[test]
+fn a_mailbox_gets_a_message_with_a_key_and_loses_only_that_message() {
+    let Some(dovecot) = Dovecot::start() else { return };
+    let moto = Moto::start();
+    let mut env = Env::new();
+    env.moto = Some(moto.endpoint.clone());
+    let url = format!("imaps://127.0.0.1:{}", dovecot.port);
+    let base = ["deploy", "mailbox", "--imap-url", url.as_str(), "--user", "maria@example.com", "--folder", "Archive"];
+    let with = |extra: &[&str]| -> Vec<String> { base.iter().chain(extra).map(|s| s.to_string()).collect() };
+    let run = |args: &[String], stdin: &str| env.run_stdin(&args.iter().map(String::as_str).collect::<Vec<_>>(), stdin);
+
+    // Failures first, each leaving no key behind: wrong password, untrusted certificate, no such folder.
+    let out = run(&with(&["--ca-file", &dovecot.ca()]), "wrong\n").fails();
+    assert!(out.stderr.contains("refused the user or password"), "{}", out.stderr);
+    assert!(!out.stderr.contains("wrong"), "the password is echoed: {}", out.stderr);
+    let out = run(&with(&[]), "s3cret-pass\n").fails();
+    assert!(out.stderr.contains("TLS") && out.stderr.contains("--ca-file"), "{}", out.stderr);
+    let mut no_folder = with(&["--ca-file", &dovecot.ca()]);
+    no_folder[7] = "Nowhere".into();
+    let out = run(&no_folder, "s3cret-pass\n").fails();
+    assert!(out.stderr.contains("no folder \"Nowhere\""), "{}", out.stderr);
+    let active = env.run(&["token", "list", "--json"]).ok().json();
+    assert!(active.as_array().unwrap().is_empty(), "a key is left active: {active}");
+    let all = env.run(&["token", "list", "--state", "all", "--json"]).ok().json();
+    assert_eq!(all.as_array().unwrap().len(), 1, "the key minted for the folder that is not there: {all}");
+
+    // A message of the mailbox's own, which must survive.
+    let keep = "From: Ops <ops@example.com>\r\nTo: <maria@example.com>\r\nSubject: rota\r\nMessage-ID: <rota-1@example.com>\r\n\r\nSee you Monday.\r\n";
+    let placed = run(&with(&["--ca-file", &dovecot.ca(), "--json"]), "s3cret-pass\n").ok().json();
+    let key = placed["access_key_id"].as_str().unwrap().to_string();
+    let message_id = placed["message_id"].as_str().unwrap().to_string();
+    let in_folder = dovecot.messages("Archive");
+    assert_eq!(in_folder.len(), 1, "{in_folder:?}");
+    // Dovecot keeps Maildir files with LF line endings.
+    let m = &in_folder[0].replace("\r\n", "\n");
+    for header in ["From: ", "To: <maria@example.com>", "Subject: Re: ", "Date: ", "In-Reply-To: <", "References: <"] {
+        assert!(m.contains(&format!("\n{header}")) || m.starts_with(header), "no {header}: {m}");
+    }
+    assert!(
+        m.contains(&format!("Message-ID: {message_id}")) && m.contains(&format!("aws_access_key_id = {key}")),
+        "{m}"
+    );
+    assert!(message_id.ends_with("@example.com>"), "{message_id}");
+    let lower = m.to_lowercase();
+    assert!(!lower.contains("honey") && !lower.contains("canar") && !lower.contains("bait"), "{m}");
+
+    let placements = env.run(&["placement", "list", &key, "--json"]).ok().json();
+    assert_eq!(placements[0]["host"], format!("{url} mailbox maria@example.com"));
+    assert_eq!(placements[0]["path"], format!("{message_id} in Archive"));
+    assert_eq!(placements[0]["format"], "imap-message");
+    let hops = env.run(&["custody", "list", &key, "--json"]).ok().json();
+    assert_eq!(hops.as_array().unwrap().len(), 2, "{hops}");
+
+    // Put the mailbox's own message beside ours, then remove: only ours goes, the key is retired.
+    let own = dovecot.dir.path().join("mail/maria@example.com/.Archive/new/1700000000.M1P1.test");
+    std::fs::write(&own, keep).unwrap();
+    std::process::Command::new("chown").args(["65534:65534", own.to_str().unwrap()]).status().unwrap();
+    let removed = run(&with(&["--ca-file", &dovecot.ca(), "--remove", "--json"]), "s3cret-pass\n").ok().json();
+    assert_eq!(removed["message_id"], message_id.as_str());
+    assert_eq!(removed["retired"], true);
+    let left = dovecot.messages("Archive");
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].contains("Message-ID: <rota-1@example.com>"));
+    assert_eq!(env.run(&["token", "show", &key, "--json"]).ok().json()["state"], "retired");
+}
