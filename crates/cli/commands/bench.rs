@@ -26,7 +26,7 @@ pub enum BenchCommand {
 pub struct EnrollArgs {
     /// The server, e.g. http://127.0.0.1:8080
     #[arg(long)]
-    server: String,
+    url: String,
     /// A file holding an enrolment secret with at least --hosts uses
     #[arg(long)]
     secret_file: PathBuf,
@@ -172,7 +172,7 @@ async fn enroll(a: EnrollArgs) -> Result<serde_json::Value> {
         .to_string();
     let client = reqwest::Client::builder().pool_max_idle_per_host(a.concurrency).build()?;
     let limit = Arc::new(tokio::sync::Semaphore::new(a.concurrency.max(1)));
-    let server = a.server.trim_end_matches('/').to_string();
+    let server = a.url.trim_end_matches('/').to_string();
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..a.hosts {

@@ -338,7 +338,7 @@ impl Store {
             return Err(self.why_unusable(secret).await?);
         };
         let template_name = enrollment.template.clone().unwrap_or_else(|| default_template.to_string());
-        let template = self.template(&template_name).await.map_err(|_| {
+        let template = crate::fleet::template_on(&mut tx, &template_name).await.map_err(|_| {
             StoreError::Refused(format!(
                 "enrolment secret #{} names placement template {template_name}, which no longer exists; add it again (`honeytrail template add`)",
                 enrollment.id
@@ -663,13 +663,21 @@ impl Store {
     /// already has its key keeps it (the reply was lost; the agent asks again).
     pub async fn key_for_rotation(&self, command_id: i64) -> Result<i64, StoreError> {
         let now = Utc::now();
+        let command_of = |row: Option<sqlx::any::AnyRow>| {
+            row.ok_or_else(|| StoreError::NotFound(format!("command #{command_id}"))).and_then(|r| command_row(&r))
+        };
+        let query = format!("SELECT {COMMAND_COLUMNS} FROM agent_commands WHERE id = $1");
+        // What the transaction needs from elsewhere is read before it: a
+        // query on the pool from inside it could wait forever for a
+        // connection every waiting writer holds.
+        let before = command_of(sqlx::query(&query).bind(command_id).fetch_optional(&self.pool).await?)?;
+        let agent = self.agent(before.agent_id).await?;
+        let old_labels = match agent.token_id {
+            Some(old) => Some(self.token(old).await?.labels),
+            None => None,
+        };
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(&format!("SELECT {COMMAND_COLUMNS} FROM agent_commands WHERE id = $1"))
-            .bind(command_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("command #{command_id}")))?;
-        let command = command_row(&row)?;
+        let command = command_of(sqlx::query(&query).bind(command_id).fetch_optional(&mut *tx).await?)?;
         if let Some(id) = command.new_token_id {
             tx.rollback().await?;
             return Ok(id);
@@ -678,10 +686,8 @@ impl Store {
             tx.rollback().await?;
             return Err(StoreError::PoolEmpty);
         };
-        let agent = self.agent(command.agent_id).await?;
         // The new key carries the old one's labels.
-        if let Some(old) = agent.token_id {
-            let labels = self.token(old).await?.labels;
+        if let Some(labels) = old_labels {
             sqlx::query("DELETE FROM token_labels WHERE token_id = $1").bind(token_id).execute(&mut *tx).await?;
             let rows: Vec<(i64, &String, &String)> = labels.iter().map(|(k, v)| (token_id, k, v)).collect();
             insert_labels(self.backend, &mut tx, &rows).await?;

@@ -252,11 +252,7 @@ impl Store {
     }
 
     pub async fn template(&self, name: &str) -> Result<PlacementTemplate, StoreError> {
-        let row = sqlx::query(&format!("SELECT {TEMPLATE_COLUMNS} FROM placement_templates WHERE name = $1"))
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(template).transpose()?.ok_or_else(|| StoreError::NotFound(format!("template {name}")))
+        template_on(&mut *self.pool.acquire().await?, name).await
     }
 
     pub async fn remove_template(&self, name: &str) -> Result<(), StoreError> {
@@ -266,4 +262,15 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// A template, read on `conn` (a transaction's own connection: a query on
+/// the pool from inside a transaction waits for a second connection, and
+/// with every connection held by a waiting writer, forever).
+pub(crate) async fn template_on(conn: &mut sqlx::AnyConnection, name: &str) -> Result<PlacementTemplate, StoreError> {
+    let row = sqlx::query(&format!("SELECT {TEMPLATE_COLUMNS} FROM placement_templates WHERE name = $1"))
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(template).transpose()?.ok_or_else(|| StoreError::NotFound(format!("template {name}")))
 }

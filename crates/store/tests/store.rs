@@ -54,6 +54,7 @@ store_tests!(
     enrollment_secrets_are_hashed_limited_and_spent_once,
     placement_templates_start_shipped_and_are_validated,
     enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm,
+    many_hosts_enrol_at_once_without_exhausting_the_pool,
 );
 
 const KEY: &str = "AKIAQYLPMN5HHHFPZAM2";
@@ -934,4 +935,41 @@ async fn enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm(store:
     assert!(store.finish_command(agent.id, remove.id, true, &[], None).await.is_err(), "done once");
     let states = store.agents_by_state().await.unwrap();
     assert!(states.contains(&("removed".to_string(), 1)) && states.contains(&("failed".to_string(), 1)), "{states:?}");
+}
+
+/// Far more enrolments at once than the store has connections: each is one
+/// transaction that reads nothing through a second connection, so none
+/// waits for a connection the others hold (this deadlocked at 100 hosts).
+async fn many_hosts_enrol_at_once_without_exhausting_the_pool(store: Store, _url: String) {
+    const HOSTS: usize = 40;
+    let (_, secret) = store
+        .create_enrollment(Some(HOSTS as i64), Utc::now() + chrono::Duration::days(1), &Labels::new(), None, "admin")
+        .await
+        .unwrap();
+    for i in 0..HOSTS {
+        let key = format!("AKIAQYLPMN5HHHFP{i:04}");
+        store
+            .insert_pool_token(&NewToken { labels: Labels::new(), ..new_token(&key) }, &hop("generated"))
+            .await
+            .unwrap();
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..HOSTS {
+        let (store, secret) = (store.clone(), secret.expose().to_string());
+        tasks.spawn(async move {
+            store.enroll_agent(&secret, &host(&format!("h{i}")), None, &format!("cred-{i}"), "server").await
+        });
+    }
+    let enrolled = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        let mut keys = std::collections::BTreeSet::new();
+        while let Some(done) = tasks.join_next().await {
+            keys.insert(done.unwrap().unwrap().token.access_key_id);
+        }
+        keys
+    })
+    .await
+    .expect("the enrolments finished (no connection deadlock)");
+    assert_eq!(enrolled.len(), HOSTS, "every host got a key of its own");
+    assert_eq!(store.pool_size().await.unwrap(), 0);
+    assert_eq!(store.enrollments().await.unwrap()[0].used, HOSTS as i64);
 }
