@@ -31,6 +31,7 @@ pub mod config;
 pub mod context;
 pub mod dispatch;
 mod error;
+pub mod identity;
 pub mod imap;
 pub mod ops;
 pub mod record;
