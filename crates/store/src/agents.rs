@@ -535,7 +535,16 @@ impl Store {
         files: &[PlacedFile],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let labels = self.token(token_id).await?.labels;
+        // On the transaction's own connection: a query on the pool from
+        // inside a transaction can wait forever for a connection that every
+        // waiting writer holds.
+        let labels: Labels = sqlx::query("SELECT name, value FROM token_labels WHERE token_id = $1")
+            .bind(token_id)
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?)))
+            .collect::<Result<_, sqlx::Error>>()?;
         let spots: Vec<Spot> = files.iter().map(|f| spot_for(agent, f, &labels)).collect();
         let pairs: Vec<(i64, &Spot)> = spots.iter().map(|s| (token_id, s)).collect();
         let ids = insert_placements(self.backend, tx, &pairs, now).await?;

@@ -960,16 +960,36 @@ async fn many_hosts_enrol_at_once_without_exhausting_the_pool(store: Store, _url
             store.enroll_agent(&secret, &host(&format!("h{i}")), None, &format!("cred-{i}"), "server").await
         });
     }
-    let enrolled = tokio::time::timeout(std::time::Duration::from_secs(60), async {
-        let mut keys = std::collections::BTreeSet::new();
+    let (enrolled, agents) = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        let (mut keys, mut agents) = (std::collections::BTreeSet::new(), Vec::new());
         while let Some(done) = tasks.join_next().await {
-            keys.insert(done.unwrap().unwrap().token.access_key_id);
+            let e = done.unwrap().unwrap();
+            keys.insert(e.token.access_key_id);
+            agents.push(e.agent.id);
         }
-        keys
+        (keys, agents)
     })
     .await
     .expect("the enrolments finished (no connection deadlock)");
     assert_eq!(enrolled.len(), HOSTS, "every host got a key of its own");
+    // And every host confirms at once.
+    let mut tasks = tokio::task::JoinSet::new();
+    for id in agents {
+        let store = store.clone();
+        let file = honeytrail_core::fleet::PlacedFile {
+            path: "/root/.aws/credentials".into(),
+            user: Some("root".into()),
+            digest: format!("sha256:{}", "ab".repeat(32)),
+        };
+        tasks.spawn(async move { store.confirm_agent(id, &[file]).await });
+    }
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(done) = tasks.join_next().await {
+            assert_eq!(done.unwrap().unwrap().state, honeytrail_store::AgentState::Active);
+        }
+    })
+    .await
+    .expect("the confirmations finished (no connection deadlock)");
     assert_eq!(store.pool_size().await.unwrap(), 0);
     assert_eq!(store.enrollments().await.unwrap()[0].used, HOSTS as i64);
 }
