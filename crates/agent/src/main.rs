@@ -6,6 +6,8 @@
 //! Nothing it writes on the host names the product: its installed name,
 //! unit and state directory are chosen at `install` (`--service-name`),
 //! with a neutral default.
+// Doc comments here are `--help` text, where <…> around a URL would show.
+#![allow(rustdoc::bare_urls)]
 
 mod check;
 mod client;

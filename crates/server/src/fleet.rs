@@ -163,7 +163,8 @@ pub async fn agent_binary(State(s): State<Arc<Shared>>) -> ApiResult {
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SnippetQuery {
-    pub kind: String,
+    #[serde(default)]
+    pub kind: Option<String>,
     #[serde(default)]
     pub secret_name: Option<String>,
     #[serde(default)]
@@ -176,7 +177,9 @@ pub async fn get_snippet(
     Query(q): Query<SnippetQuery>,
 ) -> ApiResult {
     use honeytrail_core::snippet::{SnippetKind, DEFAULT_SECRET_NAME, DEFAULT_SERVICE_NAME};
-    let kind = SnippetKind::parse(&q.kind).map_err(honeytrail_app::OpError::from)?;
+    // Who may ask comes before what was asked.
+    c.actor.require(honeytrail_core::access::Permission::Read)?;
+    let kind = SnippetKind::parse(q.kind.as_deref().unwrap_or_default()).map_err(honeytrail_app::OpError::from)?;
     let secret_name = q.secret_name.as_deref().unwrap_or(DEFAULT_SECRET_NAME);
     let service_name = q.service_name.as_deref().unwrap_or(DEFAULT_SERVICE_NAME);
     let text = s.ops.snippet(&c.actor, kind, secret_name, service_name).await?;
