@@ -12,6 +12,7 @@
 mod check;
 mod client;
 mod host;
+mod imds;
 mod install;
 mod place;
 mod state;
@@ -69,6 +70,13 @@ enum Command {
         /// Enrol, write the bait, confirm, and exit (cloud-init, image builds).
         #[arg(long)]
         once: bool,
+        /// Prove this host is an EC2 instance with its signed identity
+        /// document (from the metadata service), for secrets bound to EC2.
+        #[arg(long)]
+        ec2_identity: bool,
+        /// The metadata service to ask with --ec2-identity.
+        #[arg(long, default_value = imds::DEFAULT_URL, requires = "ec2_identity")]
+        imds_url: String,
     },
     /// Send heartbeats and carry out the server's commands.
     Run {
@@ -111,10 +119,11 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
-            Command::Enroll { server, secret_file, ca_file, state_dir, root, once } => {
+            Command::Enroll { server, secret_file, ca_file, state_dir, root, once, ec2_identity, imds_url } => {
                 let secret = read_secret(secret_file.as_deref())?;
                 let dir = Dir::open(&state_dir);
-                enroll(&server, &secret, ca_file, &state_dir, &root).await?;
+                let imds = ec2_identity.then_some(imds_url.as_str());
+                enroll(&server, &secret, ca_file, &state_dir, &root, imds).await?;
                 if once {
                     return Ok(ExitCode::SUCCESS);
                 }
@@ -161,7 +170,14 @@ fn read_secret(file: Option<&Path>) -> Result<String> {
 /// Enrols: preflight, ask for the key, write every file, confirm. On any
 /// failure every file written is put back, the server is told (so the key
 /// is retired), and the state directory is left as it was.
-async fn enroll(server: &str, secret: &str, ca_file: Option<PathBuf>, state_dir: &Path, root: &Path) -> Result<()> {
+async fn enroll(
+    server: &str,
+    secret: &str,
+    ca_file: Option<PathBuf>,
+    state_dir: &Path,
+    root: &Path,
+    imds: Option<&str>,
+) -> Result<()> {
     // Preflight, before a use of the secret is spent.
     let root = root.canonicalize().with_context(|| format!("--root {} does not exist", root.display()))?;
     if Dir::open(state_dir).enrolled() {
@@ -172,16 +188,19 @@ async fn enroll(server: &str, secret: &str, ca_file: Option<PathBuf>, state_dir:
     }
     host::users(&root)?;
     let client = Client::new(server, ca_file.as_deref())?;
+    let ec2_identity = match imds {
+        Some(url) => Some(imds::identity(url).await.context("enrolment failed; nothing was written on this host")?),
+        None => None,
+    };
     let dir = Dir::prepare(state_dir)?;
-    let facts = host::facts(&root);
-    let enrolled: Enrolled =
-        match client.post("/fleet/enroll", &EnrollRequest { secret: secret.to_string(), host: facts }).await {
-            Ok(e) => e,
-            Err(e) => {
-                dir.clean();
-                return Err(e.context("enrolment failed; nothing was written on this host"));
-            }
-        };
+    let request = EnrollRequest { secret: secret.to_string(), host: host::facts(&root), ec2_identity };
+    let enrolled: Enrolled = match client.post("/fleet/enroll", &request).await {
+        Ok(e) => e,
+        Err(e) => {
+            dir.clean();
+            return Err(e.context("enrolment failed; nothing was written on this host"));
+        }
+    };
     let agent = client.with_credential(&enrolled.credential);
     match place_all(&dir, &root, &enrolled, ca_file, &agent).await {
         Ok(files) => {

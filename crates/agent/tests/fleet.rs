@@ -98,23 +98,35 @@ impl Ht {
     }
 
     fn serve(&self) -> Serve {
+        self.serve_with(&[])
+    }
+
+    /// `serve` with more settings; up once it says where it serves (and,
+    /// over plain http, answers its health check).
+    fn serve_with(&self, extra: &[(&str, &str)]) -> Serve {
         let port = free_port();
-        let log = std::fs::File::create(self.dir.path().join("serve.log")).unwrap();
+        let log_path = self.dir.path().join("serve.log");
+        let log = std::fs::File::create(&log_path).unwrap();
         let child = self
             .command(&["serve"])
             .env("HONEYTRAIL_SERVE_LISTEN", format!("127.0.0.1:{port}"))
+            .envs(extra.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .unwrap();
         let serve = Serve { child, port };
         for _ in 0..200 {
+            let said = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if said.contains("is serving on https://") {
+                return serve;
+            }
             if matches!(http(port, "GET", "/healthz", &[], ""), Ok((200, _))) {
                 return serve;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("serve did not come up: {}", std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap());
+        panic!("serve did not come up: {}", std::fs::read_to_string(&log_path).unwrap());
     }
 
     fn secret(&self, args: &[&str]) -> PathBuf {
@@ -578,4 +590,291 @@ fn the_served_installer_checks_the_agent_installs_and_enrols() {
         agents[0]["access_key_id"].as_str().unwrap()
     );
     assert_eq!(std::fs::read_to_string(root.join("home/maria/.aws/credentials")).unwrap(), REAL_PROFILE);
+}
+
+/// A stand-in for the EC2 metadata service (IMDSv2) on a loopback port:
+/// a session token from `PUT /latest/api/token`, then the identity
+/// document and signature for requests that carry it.
+fn fake_imds(document: String, signature: String) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            if reader.read_line(&mut request).is_err() {
+                continue;
+            }
+            let mut headers = Vec::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                headers.push(line.to_ascii_lowercase());
+            }
+            let has = |h: &str| headers.iter().any(|l| l.starts_with(h));
+            let (status, body) = match request.split_whitespace().take(2).collect::<Vec<_>>()[..] {
+                ["PUT", "/latest/api/token"] if has("x-aws-ec2-metadata-token-ttl-seconds:") => {
+                    ("200 OK", "AQAEAFakeSessionToken==".to_string())
+                }
+                ["GET", _]
+                    if !headers.iter().any(|l| l.starts_with("x-aws-ec2-metadata-token: aqaeafakesessiontoken==")) =>
+                {
+                    ("401 Unauthorized", String::new())
+                }
+                ["GET", "/latest/dynamic/instance-identity/document"] => ("200 OK", document.clone()),
+                ["GET", "/latest/dynamic/instance-identity/signature"] => ("200 OK", signature.clone()),
+                _ => ("404 Not Found", String::new()),
+            };
+            let answer =
+                format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            stream.write_all(answer.as_bytes()).ok(); // a client gone is its own problem
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+/// An identity document for `instance` in `account`, signed with `key`.
+fn identity(dir: &Path, key: &str, account: &str, instance: &str) -> (String, String) {
+    let doc = format!(
+        "{{\n  \"accountId\" : \"{account}\",\n  \"architecture\" : \"x86_64\",\n  \"availabilityZone\" : \"eu-west-1a\",\n  \"imageId\" : \"ami-0abcdef1234567890\",\n  \"instanceId\" : \"{instance}\",\n  \"instanceType\" : \"t3.micro\",\n  \"pendingTime\" : \"2026-12-03T08:00:00Z\",\n  \"privateIp\" : \"10.0.1.17\",\n  \"region\" : \"eu-west-1\",\n  \"version\" : \"2017-09-30\"\n}}"
+    );
+    let name = format!("doc-{instance}");
+    std::fs::write(dir.join(&name), &doc).unwrap();
+    sh(dir, &format!("openssl dgst -sha256 -sign {key}.key -out {name}.sig {name} && base64 {name}.sig > {name}.b64"));
+    (doc, std::fs::read_to_string(dir.join(format!("{name}.b64"))).unwrap())
+}
+
+fn sh(dir: &Path, script: &str) {
+    let out = Command::new("sh").arg("-c").arg(script).current_dir(dir).output().unwrap();
+    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn enrolment_guards_refuse_strangers_and_raise_incidents() {
+    if !is_root() {
+        eprintln!("skipped: the agent writes into other users' homes as root (./scripts/test runs as root in CI)");
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    for name in ["aws", "forger"] {
+        sh(
+            certs.path(),
+            &format!(
+                "openssl req -newkey rsa:2048 -nodes -keyout {name}.key -out {name}.csr -subj /CN={name} 2>/dev/null \
+                 && openssl x509 -req -in {name}.csr -signkey {name}.key -out {name}.pem -days 2 2>/dev/null"
+            ),
+        );
+    }
+    let pem = certs.path().join("aws.pem");
+    let ht = Ht::new(&[("HONEYTRAIL_FLEET_EC2_IDENTITY_CERTIFICATES", pem.to_str().unwrap())]);
+    let serve = ht.serve();
+    let hosts = std::cell::Cell::new(0);
+    // A fresh host each time: its tree and state directory, and what `enroll` said.
+    let enroll = |secret: &Path, imds: Option<&str>| {
+        hosts.set(hosts.get() + 1);
+        let base = ht.dir.path().join(format!("host-{}", hosts.get()));
+        let root = host_tree(&base);
+        let before = snapshot(&root);
+        let state = base.join("state");
+        let mut args = vec![
+            "enroll".to_string(),
+            "--server".into(),
+            serve.url(),
+            "--secret-file".into(),
+            secret.to_str().unwrap().into(),
+            "--state-dir".into(),
+            state.to_str().unwrap().into(),
+            "--root".into(),
+            root.to_str().unwrap().into(),
+            "--once".into(),
+        ];
+        if let Some(url) = imds {
+            args.extend(["--ec2-identity".into(), "--imds-url".into(), url.into()]);
+        }
+        let out = output(Command::new(AGENT).args(&args));
+        if out.code != 0 {
+            assert_eq!(snapshot(&root), before, "a refused enrolment changed the host");
+            assert!(!state.exists());
+        }
+        out
+    };
+    let enrollment = |id: i64| -> Value {
+        let all = ht.run(&["enroll", "list", "--json"]).ok().json();
+        all.as_array().unwrap().iter().find(|e| e["id"].as_i64() == Some(id)).cloned().expect("the secret")
+    };
+
+    // Binding needs the accounts, and a certificate file that holds certificates.
+    let out = ht.run(&["enroll", "create", "--uses", "5", "--bind", "ec2"]);
+    assert_ne!(out.code, 0);
+    let out = ht.run(&["enroll", "create", "--uses", "5", "--bind", "ec2", "--account", "12345"]);
+    assert!(out.stderr.contains("not an AWS account ID"), "{}", out.stderr);
+    let bound = ht.secret(&["--uses", "5", "--template", "laptop", "--bind", "ec2", "--account", "123456789012"]);
+    let listed = ht.run(&["enroll", "list"]).ok().stdout;
+    assert!(listed.contains("ec2 123456789012"), "{listed}");
+
+    // Without an identity: refused, counted; no host enrolled before, so no key to raise it on.
+    let out = enroll(&bound, None);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("bound to EC2 instances") && out.stderr.contains("--ec2-identity"), "{}", out.stderr);
+    assert_eq!(enrollment(1)["refused"], 1);
+    assert!(incidents(&ht).is_empty());
+
+    // A real instance of the account enrols, and the record names it.
+    let (doc_a, sig_a) = identity(certs.path(), "aws", "123456789012", "i-0aaa1111bbbb2222c");
+    let imds_a = fake_imds(doc_a.clone(), sig_a.clone());
+    let out = enroll(&bound, Some(&imds_a)).ok();
+    assert!(out.stderr.contains("enrolled as agent"), "{}", out.stderr);
+    let agents = ht.agents();
+    let first = &agents[0];
+    assert_eq!(first["ec2"]["instance_id"], "i-0aaa1111bbbb2222c");
+    assert_eq!((&first["ec2"]["account_id"], &first["ec2"]["region"]), (&"123456789012".into(), &"eu-west-1".into()));
+    let first_key = first["access_key_id"].as_str().unwrap().to_string();
+
+    // The same instance again (its document replayed by another host): refused, and an
+    // incident on the key of the host that enrolled with the secret.
+    let out = enroll(&bound, Some(&imds_a));
+    assert!(out.stderr.contains("i-0aaa1111bbbb2222c is already enrolled"), "{}", out.stderr);
+    let raised = incidents(&ht);
+    let inc = raised.iter().find(|i| i["kind"] == "enrolment").unwrap_or_else(|| panic!("{raised:#?}"));
+    let shown = ht.run(&["incident", "show", &inc["id"].to_string(), "--json"]).ok().json();
+    assert!(shown.to_string().contains(&first_key), "{shown}");
+    assert!(shown.to_string().contains("already enrolled"), "{shown}");
+
+    // Another account's instance, a document signed by someone else, a document altered.
+    let (doc_c, sig_c) = identity(certs.path(), "aws", "999999999999", "i-0ccc3333dddd4444e");
+    let out = enroll(&bound, Some(&fake_imds(doc_c, sig_c)));
+    assert!(out.stderr.contains("instance i-0ccc3333dddd4444e is in account 999999999999"), "{}", out.stderr);
+    let (doc_f, sig_f) = identity(certs.path(), "forger", "123456789012", "i-0fff5555aaaa6666b");
+    let out = enroll(&bound, Some(&fake_imds(doc_f, sig_f)));
+    assert!(out.stderr.contains("identity was not accepted"), "{}", out.stderr);
+    let altered = doc_a.replace("i-0aaa1111bbbb2222c", "i-0aaa1111bbbb2222d");
+    let out = enroll(&bound, Some(&fake_imds(altered, sig_a)));
+    assert!(out.stderr.contains("identity was not accepted"), "{}", out.stderr);
+    // No metadata service at all: the agent says so before spending anything.
+    let out = enroll(&bound, Some(&format!("http://127.0.0.1:{}", free_port())));
+    assert!(out.stderr.contains("metadata service"), "{}", out.stderr);
+    let e = enrollment(1);
+    assert_eq!((e["used"].as_i64(), e["refused"].as_i64()), (Some(1), Some(5)), "{e}");
+
+    // A secret for one network, used from another.
+    let netted = ht.secret(&["--uses", "2", "--template", "laptop", "--from", "192.0.2.0/24"]);
+    let out = enroll(&netted, None);
+    assert!(out.stderr.contains("is for hosts in 192.0.2.0/24; this request came from 127.0.0.1"), "{}", out.stderr);
+    assert_eq!(enrollment(2)["used"], 0);
+
+    // More hosts than expected: they enrol, and the one beyond raises an incident on its own key.
+    let expected = ht.secret(&["--uses", "3", "--template", "laptop", "--expect", "1", "--from", "127.0.0.1"]);
+    enroll(&expected, None).ok();
+    assert!(!incidents(&ht).iter().any(|i| i["kind"] == "enrolment" && i["id"] != inc["id"]));
+    enroll(&expected, None).ok();
+    let extra = ht.agents().into_iter().max_by_key(|a| a["id"].as_i64()).unwrap();
+    let extra_key = extra["access_key_id"].as_str().unwrap().to_string();
+    let raised = incidents(&ht);
+    let unexpected = raised
+        .iter()
+        .filter(|i| i["kind"] == "enrolment")
+        .map(|i| ht.run(&["incident", "show", &i["id"].to_string(), "--json"]).ok().json())
+        .find(|i| i.to_string().contains(&extra_key))
+        .unwrap_or_else(|| panic!("no incident on the unexpected host's key: {raised:#?}"));
+    assert!(unexpected.to_string().contains("host 2 of 1 expected"), "{unexpected}");
+}
+
+/// A CA and a certificate it signed for 127.0.0.1, as `{name}-ca.pem`,
+/// `{name}.pem` (the chain) and `{name}.key`.
+fn tls_pair(dir: &Path, name: &str) {
+    sh(
+        dir,
+        &format!(
+            "openssl req -x509 -newkey rsa:2048 -nodes -keyout {name}-ca.key -out {name}-ca.pem -days 2 -subj /CN={name}-ca 2>/dev/null \
+             && openssl req -newkey rsa:2048 -nodes -keyout {name}.key -out {name}.csr -subj /CN=127.0.0.1 2>/dev/null \
+             && printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n' > {name}.ext \
+             && openssl x509 -req -in {name}.csr -CA {name}-ca.pem -CAkey {name}-ca.key -CAcreateserial -days 2 -extfile {name}.ext -out {name}.crt 2>/dev/null \
+             && cat {name}.crt {name}-ca.pem > {name}.pem"
+        ),
+    );
+}
+
+#[test]
+fn serve_speaks_tls_itself_and_picks_up_a_renewed_certificate() {
+    if !is_root() {
+        eprintln!("skipped: the agent writes into other users' homes as root (./scripts/test runs as root in CI)");
+        return;
+    }
+    let ht = Ht::new(&[]);
+    let pki = tempfile::tempdir().unwrap();
+    tls_pair(pki.path(), "first");
+    tls_pair(pki.path(), "second");
+    let live = pki.path().join("live");
+    std::fs::create_dir(&live).unwrap();
+    let (cert, key) = (live.join("fullchain.pem"), live.join("privkey.pem"));
+    std::fs::copy(pki.path().join("first.pem"), &cert).unwrap();
+    std::fs::copy(pki.path().join("first.key"), &key).unwrap();
+
+    // Half a configuration, and a key that is not the certificate's, are refused at start.
+    let out = ht.command(&["serve"]).env("HONEYTRAIL_SERVE_TLS_CERT", &cert).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("serve.tls_key"), "{out:?}");
+    let out = ht
+        .command(&["serve"])
+        .env("HONEYTRAIL_SERVE_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("HONEYTRAIL_SERVE_TLS_CERT", &cert)
+        .env("HONEYTRAIL_SERVE_TLS_KEY", pki.path().join("second.key"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("do not make a certificate to serve"), "{out:?}");
+
+    let serve = ht.serve_with(&[
+        ("HONEYTRAIL_SERVE_TLS_CERT", cert.to_str().unwrap()),
+        ("HONEYTRAIL_SERVE_TLS_KEY", key.to_str().unwrap()),
+    ]);
+    let https = format!("https://127.0.0.1:{}", serve.port);
+    let banner = std::fs::read_to_string(ht.dir.path().join("serve.log")).unwrap();
+    assert!(banner.contains(&format!("web UI: {https}/")), "{banner}");
+    let enroll = |n: &str, ca: &str| {
+        let base = ht.dir.path().join(n);
+        let root = host_tree(&base);
+        let secret = ht.secret(&["--uses", "1", "--template", "laptop"]);
+        agent(&[
+            "enroll",
+            "--server",
+            &https,
+            "--secret-file",
+            secret.to_str().unwrap(),
+            "--state-dir",
+            base.join("state").to_str().unwrap(),
+            "--root",
+            root.to_str().unwrap(),
+            "--ca-file",
+            pki.path().join(ca).to_str().unwrap(),
+            "--once",
+        ])
+    };
+    // The agent enrols over it, trusting the internal CA; plain http gets nothing.
+    let out = enroll("a", "first-ca.pem").ok();
+    assert!(out.stderr.contains("enrolled as agent"), "{}", out.stderr);
+    assert!(http(serve.port, "GET", "/healthz", &[], "").map_or(true, |(status, _)| status != 200));
+    let out = enroll("b", "second-ca.pem");
+    assert!(out.stderr.contains("TLS") && out.stderr.contains("--ca-file"), "{}", out.stderr);
+
+    // Renewed in place (a certificate from another CA): new connections get it, no restart.
+    std::fs::copy(pki.path().join("second.pem"), &cert).unwrap();
+    std::fs::copy(pki.path().join("second.key"), &key).unwrap();
+    let mut renewed = false;
+    for _ in 0..40 {
+        std::thread::sleep(Duration::from_millis(500));
+        let base = ht.dir.path().join("probe");
+        if base.exists() {
+            std::fs::remove_dir_all(&base).unwrap();
+        }
+        if enroll("probe", "second-ca.pem").code == 0 {
+            renewed = true;
+            break;
+        }
+    }
+    assert!(renewed, "the renewed certificate was never served");
+    let out = enroll("c", "first-ca.pem");
+    assert!(out.stderr.contains("TLS"), "{}", out.stderr);
 }

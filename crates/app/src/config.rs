@@ -75,6 +75,11 @@ safety_net_grace_minutes = 60
 # Where `honeytrail serve` listens. Keep it on loopback behind a reverse proxy
 # with TLS, or bind a private address.                       HONEYTRAIL_SERVE_LISTEN
 listen = "127.0.0.1:8080"
+# Serve HTTPS itself: the certificate chain (the server's first) and its key,
+# PEM. A renewed pair is picked up within seconds, without a restart.
+#                                       HONEYTRAIL_SERVE_TLS_CERT, HONEYTRAIL_SERVE_TLS_KEY
+# tls_cert = "/etc/honeytrail/tls/fullchain.pem"
+# tls_key = "/etc/honeytrail/tls/privkey.pem"
 # Shared secret EventBridge API destinations send in the x-honeytrail-secret
 # header (an API-key connection), at least 32 characters (`openssl rand -hex
 # 32`). Unset: the endpoint refuses everything.
@@ -163,6 +168,9 @@ iam_user_quota = 5000
 # The agent binary /deploy/install.sh downloads from /deploy/agent (checked
 # against its SHA-256). Default: honeytrail-agent beside this program.
 # agent_binary = "/usr/local/lib/honeytrail/honeytrail-agent"  # HONEYTRAIL_FLEET_AGENT_BINARY
+# AWS's RSA certificates for EC2 instance identity documents (one PEM file,
+# the regions you use), for enrolment secrets bound to EC2 (--bind ec2).
+# ec2_identity_certificates = "/etc/honeytrail/ec2-identity.pem"  # HONEYTRAIL_FLEET_EC2_IDENTITY_CERTIFICATES
 "#;
 
 #[derive(Clone, Deserialize, Default)]
@@ -297,6 +305,9 @@ pub struct ServeSection {
     pub max_connections: usize,
     pub header_timeout_seconds: u64,
     pub request_timeout_seconds: u64,
+    /// The certificate chain and key `serve` speaks HTTPS with (PEM).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for ServeSection {
@@ -315,6 +326,8 @@ impl Default for ServeSection {
             max_connections: 1024,
             header_timeout_seconds: 10,
             request_timeout_seconds: 60,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -340,13 +353,28 @@ impl ServeSection {
                 }
             }
         }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => anyhow::bail!(
+                "serve.tls_cert is set but serve.tls_key is not (HONEYTRAIL_SERVE_TLS_KEY): HTTPS needs the certificate's private key too"
+            ),
+            (None, Some(_)) => anyhow::bail!(
+                "serve.tls_key is set but serve.tls_cert is not (HONEYTRAIL_SERVE_TLS_CERT): HTTPS needs the certificate chain too"
+            ),
+            _ => {}
+        }
         Ok(())
+    }
+
+    /// Whether `serve` speaks HTTPS itself.
+    pub fn tls(&self) -> bool {
+        self.tls_cert.is_some() && self.tls_key.is_some()
     }
 
     /// Where people reach the server, without a trailing slash.
     pub fn public_url(&self) -> String {
         match &self.public_url {
             Some(u) => u.trim_end_matches('/').to_string(),
+            None if self.tls() => format!("https://{}", self.listen),
             None => format!("http://{}", self.listen),
         }
     }
@@ -427,6 +455,9 @@ pub struct FleetSection {
     /// The agent binary served at `/deploy/agent` to `/deploy/install.sh`
     /// (default: `honeytrail-agent` beside this program).
     pub agent_binary: Option<PathBuf>,
+    /// AWS's certificates for EC2 instance identity documents (PEM), which
+    /// enrolments bound to EC2 are checked against.
+    pub ec2_identity_certificates: Option<PathBuf>,
 }
 
 impl Default for FleetSection {
@@ -440,6 +471,7 @@ impl Default for FleetSection {
             default_template: "server".into(),
             iam_user_quota: 5000,
             agent_binary: None,
+            ec2_identity_certificates: None,
         }
     }
 }
@@ -559,6 +591,9 @@ impl Config {
         if let Some(v) = env("HONEYTRAIL_FLEET_AGENT_BINARY") {
             self.fleet.agent_binary = Some(PathBuf::from(v));
         }
+        if let Some(v) = env("HONEYTRAIL_FLEET_EC2_IDENTITY_CERTIFICATES") {
+            self.fleet.ec2_identity_certificates = Some(PathBuf::from(v));
+        }
         if let Some(v) = env("HONEYTRAIL_ALERTS_JSONL_DIR") {
             self.alerts.jsonl_dir = PathBuf::from(v);
         }
@@ -591,6 +626,12 @@ impl Config {
         }
         if let Some(v) = env("HONEYTRAIL_SERVE_LISTEN") {
             self.serve.listen = v;
+        }
+        if let Some(v) = env("HONEYTRAIL_SERVE_TLS_CERT") {
+            self.serve.tls_cert = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("HONEYTRAIL_SERVE_TLS_KEY") {
+            self.serve.tls_key = Some(PathBuf::from(v));
         }
         if let Some(v) = env("HONEYTRAIL_EVENTBRIDGE_SECRET") {
             self.serve.eventbridge_secret = Some(v);

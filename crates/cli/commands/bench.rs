@@ -130,6 +130,7 @@ async fn enroll_one(client: &reqwest::Client, server: &str, secret: &str, i: usi
             os: Some("Debian GNU/Linux 12 (bookworm)".into()),
             ..HostFacts::default()
         },
+        ec2_identity: None,
     };
     let start = Instant::now();
     let reply = client

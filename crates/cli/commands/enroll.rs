@@ -28,6 +28,20 @@ pub enum EnrollCommand {
         /// The placement template the hosts use (`honeytrail template list`)
         #[arg(long)]
         template: Option<String>,
+        /// Only hosts enrolling from this network (CIDR or address; repeatable);
+        /// others are refused and raise an incident
+        #[arg(long = "from", value_name = "CIDR")]
+        allowed_from: Vec<String>,
+        /// How many hosts are expected: each one beyond it raises an incident
+        #[arg(long = "expect", value_name = "N")]
+        expected: Option<i64>,
+        /// Bind to EC2 instances: each host proves it is one with its signed
+        /// identity document (`honeytrail-agent enroll --ec2-identity`), once per instance
+        #[arg(long, value_parser = ["ec2"], requires = "ec2_accounts")]
+        bind: Option<String>,
+        /// With --bind ec2: an AWS account whose instances may enrol (repeatable)
+        #[arg(long = "account", value_name = "ID", requires = "bind")]
+        ec2_accounts: Vec<String>,
     },
     /// List enrolment secrets (never the secrets themselves)
     List {
@@ -42,9 +56,27 @@ pub async fn run(app: &App, cmd: EnrollCommand) -> Result<ExitCode> {
     let ops = app.ops().await?;
     let actor = app.acting();
     match cmd {
-        EnrollCommand::Create { uses, unlimited, expires, labels, template } => {
-            let (e, secret) =
-                ops.create_enrollment(&actor, EnrollmentRequest { uses, unlimited, expires, labels, template }).await?;
+        EnrollCommand::Create {
+            uses,
+            unlimited,
+            expires,
+            labels,
+            template,
+            allowed_from,
+            expected,
+            bind,
+            ec2_accounts,
+        } => {
+            let request = EnrollmentRequest {
+                labels,
+                template,
+                allowed_from,
+                expected,
+                bind,
+                ec2_accounts,
+                ..EnrollmentRequest::new(uses, unlimited, &expires)
+            };
+            let (e, secret) = ops.create_enrollment(&actor, request).await?;
             println!("{secret}");
             eprintln!(
                 "enrolment secret #{} ({}, expires {}); shown only now, stored hashed. It grants a key to whoever holds it: keep it out of repositories and chat",
@@ -68,12 +100,14 @@ pub async fn run(app: &App, cmd: EnrollCommand) -> Result<ExitCode> {
                         when(e.expires_at),
                         honeytrail_core::model::labels_text(&e.labels),
                         e.template.clone().unwrap_or_default(),
+                        guards(e),
+                        e.refused.to_string(),
                         e.created_by.clone(),
                         e.state(now).into(),
                     ]
                 })
                 .collect();
-            print_table(&["ID", "USED", "EXPIRES", "LABELS", "TEMPLATE", "BY", "STATE"], &rows);
+            print_table(&["ID", "USED", "EXPIRES", "LABELS", "TEMPLATE", "GUARDS", "REFUSED", "BY", "STATE"], &rows);
         }
         EnrollCommand::Revoke { id } => {
             ops.revoke_enrollment(&actor, id).await?;
@@ -81,4 +115,20 @@ pub async fn run(app: &App, cmd: EnrollCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The guards of a secret in a few words: `from 10.0.0.0/8; 5 expected; ec2 123456789012`.
+fn guards(e: &honeytrail_store::Enrollment) -> String {
+    let g = &e.guard;
+    let mut parts = Vec::new();
+    if !g.allowed_from.is_empty() {
+        parts.push(format!("from {}", g.allowed_from.join(",")));
+    }
+    if let Some(n) = g.expected {
+        parts.push(format!("{n} expected"));
+    }
+    if !g.ec2_accounts.is_empty() {
+        parts.push(format!("ec2 {}", g.ec2_accounts.join(",")));
+    }
+    parts.join("; ")
 }

@@ -68,6 +68,34 @@ impl HostFacts {
 pub struct EnrollRequest {
     pub secret: String,
     pub host: HostFacts,
+    /// The EC2 instance identity document and its signature, for an
+    /// enrolment secret bound to EC2 instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ec2_identity: Option<Ec2Identity>,
+}
+
+/// The longest instance identity document (AWS's are under 1 KiB).
+pub const MAX_IDENTITY_DOCUMENT: usize = 4096;
+
+/// What an EC2 instance reads from its metadata service: the identity
+/// document (JSON, kept byte for byte: the signature covers those bytes)
+/// and its base64 RSA-SHA256 signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ec2Identity {
+    pub document: String,
+    pub signature: String,
+}
+
+impl Ec2Identity {
+    pub fn check(&self) -> Result<(), Invalid> {
+        if self.document.len() > MAX_IDENTITY_DOCUMENT || self.signature.len() > MAX_IDENTITY_DOCUMENT {
+            return Err(Invalid(format!(
+                "ec2_identity: the document and its signature are at most {MAX_IDENTITY_DOCUMENT} bytes each"
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// A key handed to a host: what goes into its bait.

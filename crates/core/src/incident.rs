@@ -129,7 +129,7 @@ impl Severity {
         }
         match kind {
             IncidentKind::Report | IncidentKind::Stale => return Severity::Low,
-            IncidentKind::Tampered => return Severity::Medium,
+            IncidentKind::Tampered | IncidentKind::Enrolment => return Severity::Medium,
             _ => {}
         }
         labels.get("severity").and_then(|v| v.parse().ok()).unwrap_or(Severity::High)
@@ -279,6 +279,11 @@ pub enum IncidentKind {
     /// An enrolled host stopped sending heartbeats: its bait is no longer
     /// attested.
     Stale,
+    /// An enrolment secret was used in a way its creator did not expect
+    /// (beyond the expected number of hosts, from an address outside its
+    /// networks, used up, with a forged or reused EC2 identity): it may
+    /// have leaked from a host it enrolled.
+    Enrolment,
 }
 
 impl IncidentKind {
@@ -289,6 +294,7 @@ impl IncidentKind {
             IncidentKind::Exposed => "exposed",
             IncidentKind::Tampered => "tampered",
             IncidentKind::Stale => "stale",
+            IncidentKind::Enrolment => "enrolment",
         }
     }
 
@@ -300,6 +306,7 @@ impl IncidentKind {
             IncidentKind::Exposed => "exposed publicly",
             IncidentKind::Tampered => "bait changed or removed",
             IncidentKind::Stale => "host silent",
+            IncidentKind::Enrolment => "unexpected enrolment",
         }
     }
 
@@ -309,6 +316,9 @@ impl IncidentKind {
         match self {
             IncidentKind::Tampered => Some(format!("Bait holding honey key {key} was changed or removed on its host")),
             IncidentKind::Stale => Some(format!("The host holding honey key {key} stopped reporting")),
+            IncidentKind::Enrolment => {
+                Some(format!("An enrolment secret was used unexpectedly (honey key {key} went out through it)"))
+            }
             _ => None,
         }
     }
@@ -320,6 +330,7 @@ impl IncidentKind {
             "exposed" => Some(IncidentKind::Exposed),
             "tampered" => Some(IncidentKind::Tampered),
             "stale" => Some(IncidentKind::Stale),
+            "enrolment" => Some(IncidentKind::Enrolment),
             _ => None,
         }
     }
@@ -338,6 +349,11 @@ pub const BAIT_ALTERED_EVENT: &str = "BaitAltered";
 pub const BAIT_MISSING_EVENT: &str = "BaitMissing";
 /// A host sent no heartbeat for longer than `fleet.stale_after`.
 pub const HOST_SILENT_EVENT: &str = "HostSilent";
+/// A host enrolled beyond the number expected of its enrolment secret.
+pub const ENROLMENT_UNEXPECTED_EVENT: &str = "UnexpectedEnrolment";
+/// An enrolment with a known secret was refused (used up, expired,
+/// revoked, from outside its networks, a bad or reused EC2 identity).
+pub const ENROLMENT_REFUSED_EVENT: &str = "EnrolmentRefused";
 
 impl TokenEvent {
     /// The kind of incident this event belongs to: AWS Health's exposure
@@ -348,6 +364,7 @@ impl TokenEvent {
             (HEALTH_SOURCE, EXPOSED_EVENT) => IncidentKind::Exposed,
             (FLEET_SOURCE, BAIT_ALTERED_EVENT | BAIT_MISSING_EVENT) => IncidentKind::Tampered,
             (FLEET_SOURCE, HOST_SILENT_EVENT) => IncidentKind::Stale,
+            (FLEET_SOURCE, ENROLMENT_UNEXPECTED_EVENT | ENROLMENT_REFUSED_EVENT) => IncidentKind::Enrolment,
             _ => IncidentKind::Use,
         }
     }

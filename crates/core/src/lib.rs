@@ -23,6 +23,7 @@ pub mod lambda;
 pub mod mail;
 pub mod model;
 pub mod naming;
+pub mod net;
 #[cfg(unix)]
 pub mod place;
 pub mod record;

@@ -131,6 +131,8 @@ const INSTALL_SH: &str = r#"#!/bin/sh
 # parameter; default: this EC2 instance's), --ca-file PEM (an internal CA),
 # --root DIR (place under another root, e.g. an image; no service started),
 # --bin-dir DIR, --unit-dir DIR, --state-dir DIR, --no-start.
+# On EC2 (the metadata service answers) the host also proves which instance
+# it is, for enrolment secrets bound to EC2.
 set -eu
 server='@SERVER@'
 sha256='@SHA256@'
@@ -172,11 +174,15 @@ echo "$sha256  $tmp/agent" | sha256sum -c - >/dev/null 2>&1 \
     || die "the download from $server/deploy/agent is not the one this script names (SHA-256 $sha256): nothing installed"
 chmod 0755 "$tmp/agent"
 "$tmp/agent" install --service-name "$name" --bin-dir "$bin_dir" --unit-dir "$unit_dir" >/dev/null
+imds=''
+if command -v curl >/dev/null 2>&1; then
+    imds=$(curl -fsS -m 2 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token 2>/dev/null) || imds=''
+fi
 if [ -z "$secret_file" ]; then
     secret_file=$tmp/secret
     if [ -n "$secret_name" ]; then
         if [ -z "$region" ]; then
-            imds=$(curl -fsS -m 2 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token 2>/dev/null) \
+            [ -n "$imds" ] \
                 && region=$(curl -fsS -m 2 -H "X-aws-ec2-metadata-token: $imds" http://169.254.169.254/latest/meta-data/placement/region 2>/dev/null) \
                 || die "not on EC2 (no instance metadata): say --region for $secret_name"
         fi
@@ -189,6 +195,7 @@ if [ -z "$secret_file" ]; then
 fi
 set -- enroll --server "$server" --secret-file "$secret_file" --state-dir "$state_dir" --root "$root" --once
 [ -z "$ca_file" ] || set -- "$@" --ca-file "$ca_file"
+[ -z "$imds" ] || set -- "$@" --ec2-identity
 "$bin_dir/$name" "$@"
 if [ "$start" = yes ] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     systemctl daemon-reload

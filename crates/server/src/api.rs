@@ -422,6 +422,16 @@ struct EnrollmentBody {
     labels: Vec<String>,
     #[serde(default)]
     template: Option<String>,
+    /// Networks hosts enrol from (CIDR or addresses).
+    #[serde(default)]
+    allowed_from: Vec<String>,
+    #[serde(default)]
+    expected: Option<i64>,
+    /// `"ec2"`: hosts prove they are EC2 instances of `ec2_accounts`.
+    #[serde(default)]
+    bind: Option<String>,
+    #[serde(default)]
+    ec2_accounts: Vec<String>,
 }
 
 fn default_lifetime() -> String {
@@ -439,6 +449,10 @@ async fn post_enrollment(
         expires: r.expires,
         labels: r.labels,
         template: r.template,
+        allowed_from: r.allowed_from,
+        expected: r.expected,
+        bind: r.bind,
+        ec2_accounts: r.ec2_accounts,
     };
     let (enrollment, secret) = s.ops.create_enrollment(&c.actor, request).await?;
     created(json!({"enrollment": enrollment, "secret": secret}))

@@ -15,6 +15,7 @@ mod api;
 pub mod auth;
 mod fleet;
 mod receivers;
+mod tls;
 mod ui;
 mod web;
 
@@ -142,6 +143,10 @@ pub async fn run(app: App) -> Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {addr} (in use? change serve.listen)"))?;
     let local = listener.local_addr()?;
+    let tls = match (&serve.tls_cert, &serve.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        _ => None,
+    };
     // Only now that the address is ours: a start that cannot bind creates
     // no admin whose one-time password nobody saw.
     let admin_password = shared.ops.first_admin().await.map_err(|e| anyhow::anyhow!(e.for_cli()))?;
@@ -156,7 +161,8 @@ pub async fn run(app: App) -> Result<ExitCode> {
         }
         None => None,
     };
-    eprintln!("honeytrail is serving on http://{local}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    eprintln!("honeytrail is serving on {scheme}://{local}");
     eprintln!("  web UI: {public_url}/  (API: {public_url}/api/v1, described at /api/v1/openapi.json)");
     match &admin_password {
         Some(p) => eprintln!(
@@ -226,7 +232,7 @@ pub async fn run(app: App) -> Result<ExitCode> {
         header_read: StdDuration::from_secs(serve.header_timeout_seconds.max(1)),
         request: StdDuration::from_secs(serve.request_timeout_seconds.max(1)),
     };
-    serve_connections(listener, router(shared), limits, shutdown_signal()).await;
+    serve_connections(listener, router(shared), limits, tls, shutdown_signal()).await;
     // In-flight requests are done; let the dispatcher finish its pass.
     if stop.send(true).is_err() {
         tracing::warn!("the dispatcher had already stopped");
@@ -307,9 +313,9 @@ pub async fn serve_connections(
     listener: tokio::net::TcpListener,
     app: Router,
     limits: Limits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    use hyper_util::rt::{TokioIo, TokioTimer};
     use tokio::io::AsyncWriteExt;
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.connections));
     let (closing, closed) = tokio::sync::watch::channel(false);
@@ -357,32 +363,18 @@ pub async fn serve_connections(
             continue;
         };
         let app = app.clone();
-        let mut closed = closed.clone();
+        let closed = closed.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-                let mut app = app.clone();
-                async move {
-                    match tokio::time::timeout(limits.request, tower_service::Service::call(&mut app, request)).await {
-                        Ok(answer) => answer,
-                        Err(_) => Ok(StatusCode::REQUEST_TIMEOUT.into_response()),
-                    }
-                }
-            });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                _ = closed.changed() => {
-                    connection.as_mut().graceful_shutdown();
-                    if let Err(e) = connection.await {
-                        tracing::debug!(error = %e, "a connection ended badly during shutdown");
-                    }
-                }
+            match tls {
+                None => serve_http(stream, app, peer, limits, closed).await,
+                // The handshake has the time a client has for its headers.
+                Some(tls) => match tokio::time::timeout(limits.header_read, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => serve_http(stream, app, peer, limits, closed).await,
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "a TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "a TLS handshake took too long"),
+                },
             }
         });
     }
@@ -393,6 +385,44 @@ pub async fn serve_connections(
     let all = u32::try_from(limits.connections).unwrap_or(u32::MAX);
     if tokio::time::timeout(StdDuration::from_secs(30), slots.acquire_many(all)).await.is_err() {
         tracing::warn!("connections were still open 30 s after shutdown began");
+    }
+}
+
+/// Serves one connection's requests until it ends, or, once the server
+/// shuts down, until the request in flight is answered.
+async fn serve_http<I>(
+    io: I,
+    app: Router,
+    peer: SocketAddr,
+    limits: Limits,
+    mut closed: tokio::sync::watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+        request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        let mut app = app.clone();
+        async move {
+            match tokio::time::timeout(limits.request, tower_service::Service::call(&mut app, request)).await {
+                Ok(answer) => answer,
+                Err(_) => Ok(StatusCode::REQUEST_TIMEOUT.into_response()),
+            }
+        }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read)
+        .serve_connection(TokioIo::new(io), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        _ = closed.changed() => {
+            connection.as_mut().graceful_shutdown();
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "a connection ended badly during shutdown");
+            }
+        }
     }
 }
 

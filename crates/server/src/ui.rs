@@ -779,6 +779,8 @@ async fn enrollments_view(s: &Shared, c: &Caller, created: Option<(honeytrail_st
             let mut v = json!(e);
             v["state"] = json!(e.state(now));
             v["labels_text"] = json!(honeytrail_core::model::labels_text(&e.labels));
+            v["allowed_text"] = json!(e.guard.allowed_from.join(", "));
+            v["ec2_text"] = json!(e.guard.ec2_accounts.join(", "));
             v
         })
         .collect();
@@ -813,6 +815,19 @@ struct EnrollmentForm {
     labels: String,
     #[serde(default)]
     template: String,
+    /// Networks, separated by commas, spaces or lines.
+    #[serde(default)]
+    allowed_from: String,
+    #[serde(default)]
+    expected: String,
+    /// Accounts whose EC2 instances may enrol; given, the secret is bound to EC2.
+    #[serde(default)]
+    ec2_accounts: String,
+}
+
+/// Items typed together in one field: separated by commas, spaces or lines.
+fn items(field: &str) -> Vec<String> {
+    field.split([',', ' ', '\n', '\r', '\t']).filter(|i| !i.is_empty()).map(String::from).collect()
 }
 
 async fn post_enrollment(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<EnrollmentForm>) -> Response {
@@ -828,12 +843,24 @@ async fn post_enrollment(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Fo
     };
     // Labels typed together (`fleet=web, env=prod`); the operation checks them.
     let labels = f.labels.split([',', '\n']).map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+    let expected = match f.expected.trim() {
+        "" => None,
+        n => match n.parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => return fail(honeytrail_app::OpError::invalid(format!("\"{n}\" is not a number of hosts"))),
+        },
+    };
+    let ec2_accounts = items(&f.ec2_accounts);
     let request = honeytrail_app::ops::fleet::EnrollmentRequest {
         uses,
         unlimited: f.unlimited.is_some(),
         expires: f.expires,
         labels,
         template: Some(f.template),
+        allowed_from: items(&f.allowed_from),
+        expected,
+        bind: (!ec2_accounts.is_empty()).then(|| "ec2".to_string()),
+        ec2_accounts,
     };
     match s.ops.create_enrollment(&ui.0.actor, request).await {
         Ok(created) => enrollments_view(&s, &ui.0, Some(created)).await,

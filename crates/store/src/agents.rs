@@ -102,6 +102,8 @@ pub struct Agent {
     pub host: HostFacts,
     /// The address the enrolment came from, as the server saw it.
     pub source_address: Option<String>,
+    /// The EC2 instance the host proved to be, by a signed identity document.
+    pub ec2: Option<Ec2Instance>,
     pub template: PlacementTemplate,
     pub state: AgentState,
     /// Why it failed, or what the last command said.
@@ -146,6 +148,14 @@ impl Agent {
     }
 }
 
+/// An EC2 instance as its verified identity document names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ec2Instance {
+    pub instance_id: String,
+    pub account_id: String,
+    pub region: String,
+}
+
 /// What an enrolment gave a host.
 #[derive(Debug, Clone)]
 pub struct Enrolment {
@@ -164,7 +174,7 @@ pub struct PresenceChange {
 const AGENT_COLUMNS: &str =
     "a.id, a.enrollment_id, a.token_id, t.access_key_id, a.hostname, a.machine_id, a.dmi_serial, \
      a.os, a.instance_id, a.agent_version, a.source_address, a.template, a.state, a.detail, a.enrolled_at, \
-     a.confirmed_at, a.last_seen_at, a.stale_since";
+     a.confirmed_at, a.last_seen_at, a.stale_since, a.ec2_instance_id, a.ec2_account_id, a.ec2_region";
 const AGENT_FROM: &str = "agents a LEFT JOIN tokens t ON t.id = a.token_id";
 const FILE_COLUMNS: &str =
     "id, agent_id, token_id, placement_id, path, local_user, digest, presence, presence_at, removed_at";
@@ -190,6 +200,16 @@ fn agent_row(r: &AnyRow) -> Result<Agent, StoreError> {
             agent_version: r.try_get("agent_version")?,
         },
         source_address: r.try_get("source_address")?,
+        ec2: match (
+            r.try_get::<Option<String>, _>("ec2_instance_id")?,
+            r.try_get::<Option<String>, _>("ec2_account_id")?,
+            r.try_get::<Option<String>, _>("ec2_region")?,
+        ) {
+            (Some(instance_id), Some(account_id), region) => {
+                Some(Ec2Instance { instance_id, account_id, region: region.unwrap_or_default() })
+            }
+            _ => None,
+        },
         template: serde_json::from_str(&template)
             .map_err(|e| StoreError::Corrupt { what: "agent template", detail: e.to_string() })?,
         state: AgentState::parse(&r.try_get::<String, _>("state")?)?,
@@ -327,6 +347,7 @@ impl Store {
         secret: &str,
         host: &HostFacts,
         source_address: Option<&str>,
+        ec2: Option<&Ec2Instance>,
         credential: &str,
         default_template: &str,
     ) -> Result<Enrolment, StoreError> {
@@ -351,8 +372,9 @@ impl Store {
         let template_json = serde_json::to_string(&template).map_err(|e| StoreError::Refused(e.to_string()))?;
         let row = sqlx::query(
             "INSERT INTO agents (enrollment_id, credential_hash, token_id, hostname, machine_id, dmi_serial, os, \
-             instance_id, agent_version, source_address, template, state, enrolled_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+             instance_id, agent_version, source_address, template, state, enrolled_at, ec2_instance_id, \
+             ec2_account_id, ec2_region) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
         )
         .bind(enrollment.id)
         .bind(bearer_hash(credential))
@@ -367,8 +389,21 @@ impl Store {
         .bind(template_json)
         .bind(AgentState::Enrolling.as_str())
         .bind(millis(now))
+        .bind(ec2.map(|e| e.instance_id.as_str()))
+        .bind(ec2.map(|e| e.account_id.as_str()))
+        .bind(ec2.map(|e| e.region.as_str()))
         .fetch_one(&mut *tx)
-        .await?;
+        .await;
+        let row = match row {
+            Err(e) if ec2.is_some() && crate::registry::is_unique_violation(&e) => {
+                tx.rollback().await?;
+                return Err(StoreError::Refused(format!(
+                    "EC2 instance {} is already enrolled: one enrolment per instance (remove its agent first to enrol it again)",
+                    ec2.map(|e| e.instance_id.as_str()).unwrap_or_default()
+                )));
+            }
+            other => other?,
+        };
         let agent_id: i64 = row.try_get(0)?;
         // A pool key carries the labels of the host it goes to, and no others.
         sqlx::query("DELETE FROM token_labels WHERE token_id = $1").bind(token_id).execute(&mut *tx).await?;

@@ -34,6 +34,35 @@ pub struct Enrollment {
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// What its creator expects of it; misuse raises an incident.
+    #[serde(flatten)]
+    pub guard: Guard,
+    /// Attempts with it that were refused, and the last one's reason.
+    pub refused: i64,
+    pub last_refused_at: Option<DateTime<Utc>>,
+    pub last_refusal: Option<String>,
+}
+
+/// What an enrolment secret expects of the hosts that use it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Guard {
+    /// Networks (CIDR) hosts enrol from; empty: anywhere. An enrolment from
+    /// elsewhere is refused.
+    pub allowed_from: Vec<String>,
+    /// How many hosts are expected; each enrolment beyond it is let through
+    /// and raises an incident on the key it got.
+    pub expected: Option<i64>,
+    /// AWS accounts whose EC2 instances may enrol, each proving it with a
+    /// signed identity document, one enrolment per instance; empty: not bound.
+    pub ec2_accounts: Vec<String>,
+}
+
+fn list(raw: Option<String>) -> Vec<String> {
+    raw.map(|r| r.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default()
+}
+
+fn joined(items: &[String]) -> Option<String> {
+    (!items.is_empty()).then(|| items.join(","))
 }
 
 impl Enrollment {
@@ -51,8 +80,8 @@ impl Enrollment {
     }
 }
 
-pub(crate) const COLUMNS: &str =
-    "id, uses, used, expires_at, labels, template, created_by, created_at, last_used_at, revoked_at";
+pub(crate) const COLUMNS: &str = "id, uses, used, expires_at, labels, template, created_by, created_at, last_used_at, \
+     revoked_at, allowed_from, expected, ec2_accounts, refused, last_refused_at, last_refusal";
 
 pub(crate) fn enrollment(r: &AnyRow) -> Result<Enrollment, StoreError> {
     let labels: String = r.try_get("labels")?;
@@ -68,6 +97,14 @@ pub(crate) fn enrollment(r: &AnyRow) -> Result<Enrollment, StoreError> {
         created_at: from_millis(r.try_get("created_at")?)?,
         last_used_at: r.try_get::<Option<i64>, _>("last_used_at")?.map(from_millis).transpose()?,
         revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(from_millis).transpose()?,
+        guard: Guard {
+            allowed_from: list(r.try_get("allowed_from")?),
+            expected: r.try_get("expected")?,
+            ec2_accounts: list(r.try_get("ec2_accounts")?),
+        },
+        refused: r.try_get("refused")?,
+        last_refused_at: r.try_get::<Option<i64>, _>("last_refused_at")?.map(from_millis).transpose()?,
+        last_refusal: r.try_get("last_refusal")?,
     })
 }
 
@@ -80,6 +117,7 @@ impl Store {
         expires_at: DateTime<Utc>,
         labels: &Labels,
         template: Option<&str>,
+        guard: &Guard,
         created_by: &str,
     ) -> Result<(Enrollment, Secret), StoreError> {
         if let Some(t) = template {
@@ -88,6 +126,11 @@ impl Store {
                     "there is no placement template {t}; `honeytrail template list` shows them"
                 ))
             })?;
+        }
+        if guard.expected.is_some_and(|e| e < 1 || uses.is_some_and(|u| e > u)) {
+            return Err(StoreError::Refused(
+                "the expected number of hosts is at least one and at most the number of uses".into(),
+            ));
         }
         if uses.is_some_and(|u| u < 1) {
             return Err(StoreError::Refused("an enrolment secret needs at least one use (or --unlimited)".into()));
@@ -102,8 +145,8 @@ impl Store {
         let labels = serde_json::to_string(labels).map_err(|e| StoreError::Refused(e.to_string()))?;
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
-            "INSERT INTO enrollment_secrets (secret_hash, uses, used, expires_at, labels, template, created_by, created_at) \
-             VALUES ($1, $2, 0, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+            "INSERT INTO enrollment_secrets (secret_hash, uses, used, expires_at, labels, template, created_by, created_at, \
+             allowed_from, expected, ec2_accounts) VALUES ($1, $2, 0, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
         ))
         .bind(bearer_hash(secret.expose()))
         .bind(uses)
@@ -112,6 +155,9 @@ impl Store {
         .bind(template)
         .bind(created_by)
         .bind(millis(now))
+        .bind(joined(&guard.allowed_from))
+        .bind(guard.expected)
+        .bind(joined(&guard.ec2_accounts))
         .fetch_one(&mut *tx)
         .await?;
         let made = enrollment(&row)?;
@@ -183,6 +229,43 @@ impl Store {
         .fetch_optional(&mut **tx)
         .await?;
         row.as_ref().map(enrollment).transpose()
+    }
+
+    /// The enrolment secret `secret` is, whatever its state.
+    pub async fn enrollment_by_secret(&self, secret: &str) -> Result<Option<Enrollment>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM enrollment_secrets WHERE secret_hash = $1"))
+            .bind(bearer_hash(secret.trim()))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(enrollment).transpose()
+    }
+
+    /// Counts a refused attempt with enrolment secret `id` and keeps why.
+    pub async fn record_refusal(&self, id: i64, why: &str) -> Result<(), StoreError> {
+        let why: String = why.chars().take(500).collect();
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE enrollment_secrets SET refused = refused + 1, last_refused_at = $1, last_refusal = $2 WHERE id = $3",
+        )
+        .bind(millis(Utc::now()))
+        .bind(why)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        self.commit(tx).await
+    }
+
+    /// The key of the host that last enrolled with secret `id`, if any:
+    /// where an incident about the secret's misuse goes (the secret most
+    /// likely leaked from a host it enrolled).
+    pub async fn last_enrolled_key(&self, id: i64) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT token_id FROM agents WHERE enrollment_id = $1 AND token_id IS NOT NULL ORDER BY id DESC LIMIT 1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
     /// Why `secret` cannot enrol a host: unknown, revoked, expired or used up.

@@ -35,10 +35,10 @@ use honeytrail_core::SecretBox;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
-pub use agents::{Agent, AgentCommand, AgentFile, AgentState, Enrolment, PresenceChange};
+pub use agents::{Agent, AgentCommand, AgentFile, AgentState, Ec2Instance, Enrolment, PresenceChange};
 pub use checkpoints::ReportedUse;
 pub use error::StoreError;
-pub use fleet::{Enrollment, MAX_ENROLLMENT_DAYS};
+pub use fleet::{Enrollment, Guard, MAX_ENROLLMENT_DAYS};
 pub use incidents::{EventOutcome, IncidentFilter, SeenEvent};
 pub use migrate::latest_version as latest_schema_version;
 pub use outbox::{Channel, Delivery, RecentEvent, SourceProgress, Stats, StoredRunbook};

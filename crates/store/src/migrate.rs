@@ -58,6 +58,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(11, "enrollments", "0011_enrollments"),
     migration!(12, "templates", "0012_templates"),
     migration!(13, "fleet", "0013_fleet"),
+    migration!(14, "enrolment-guards", "0014_enrolment_guards"),
 ];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.

@@ -268,7 +268,7 @@ fn like_pattern(s: &str) -> String {
     out
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("23505") | Some("2067") | Some("1555")),
         _ => false,

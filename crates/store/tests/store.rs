@@ -5,7 +5,8 @@ use chrono::Utc;
 use honeytrail_core::incident::{IncidentState, TokenEvent};
 use honeytrail_core::{Labels, NewToken, Secret, SecretBox, Spot, TokenKind, TokenState};
 use honeytrail_store::{
-    AuditRecord, EventOutcome, ImportRow, IncidentFilter, NewHop, PlacementFilter, Store, StoreError, TokenFilter,
+    AuditRecord, Ec2Instance, EventOutcome, Guard, ImportRow, IncidentFilter, NewHop, PlacementFilter, Store,
+    StoreError, TokenFilter,
 };
 
 macro_rules! store_tests {
@@ -55,6 +56,7 @@ store_tests!(
     placement_templates_start_shipped_and_are_validated,
     enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm,
     many_hosts_enrol_at_once_without_exhausting_the_pool,
+    enrolment_guards_are_kept_refusals_counted_and_one_agent_per_instance,
 );
 
 const KEY: &str = "AKIAQYLPMN5HHHFPZAM2";
@@ -693,10 +695,11 @@ async fn every_list_pages_by_keyset(store: Store, _url: String) {
 async fn enrollment_secrets_are_hashed_limited_and_spent_once(store: Store, url: String) {
     let labels: honeytrail_core::Labels = [("fleet".to_string(), "web".to_string())].into();
     let in_a_week = Utc::now() + chrono::Duration::days(7);
-    let (two, secret) = store.create_enrollment(Some(2), in_a_week, &labels, Some("laptop"), "admin").await.unwrap();
+    let (two, secret) =
+        store.create_enrollment(Some(2), in_a_week, &labels, Some("laptop"), &Guard::default(), "admin").await.unwrap();
     assert_eq!(two.template.as_deref(), Some("laptop"));
     assert!(matches!(
-        store.create_enrollment(Some(2), in_a_week, &labels, Some("no-such"), "admin").await,
+        store.create_enrollment(Some(2), in_a_week, &labels, Some("no-such"), &Guard::default(), "admin").await,
         Err(StoreError::Refused(_))
     ));
     assert_eq!((two.uses, two.used, two.state(Utc::now())), (Some(2), 0, "active"));
@@ -734,7 +737,7 @@ async fn enrollment_secrets_are_hashed_limited_and_spent_once(store: Store, url:
     let err = store.use_enrollment("not-a-secret").await.unwrap_err();
     assert!(err.to_string().contains("not known"), "{err}");
     let (open_ended, other) =
-        store.create_enrollment(None, in_a_week, &Default::default(), None, "admin").await.unwrap();
+        store.create_enrollment(None, in_a_week, &Default::default(), None, &Guard::default(), "admin").await.unwrap();
     for _ in 0..3 {
         store.use_enrollment(other.expose()).await.unwrap();
     }
@@ -749,13 +752,20 @@ async fn enrollment_secrets_are_hashed_limited_and_spent_once(store: Store, url:
         (None, Utc::now() + chrono::Duration::days(91)),
     ] {
         assert!(matches!(
-            store.create_enrollment(uses, expires, &Default::default(), None, "a").await,
+            store.create_enrollment(uses, expires, &Default::default(), None, &Guard::default(), "a").await,
             Err(StoreError::Refused(_))
         ));
     }
     // An expired one is refused as expired.
     let (soon, secret) = store
-        .create_enrollment(Some(5), Utc::now() + chrono::Duration::milliseconds(300), &Default::default(), None, "a")
+        .create_enrollment(
+            Some(5),
+            Utc::now() + chrono::Duration::milliseconds(300),
+            &Default::default(),
+            None,
+            &Guard::default(),
+            "a",
+        )
         .await
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
@@ -801,12 +811,19 @@ async fn enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm(store:
     use honeytrail_store::AgentState;
     let labels = Labels::from([("team".into(), "web".into())]);
     let (_, secret) = store
-        .create_enrollment(Some(6), Utc::now() + chrono::Duration::days(1), &labels, Some("laptop"), "admin")
+        .create_enrollment(
+            Some(6),
+            Utc::now() + chrono::Duration::days(1),
+            &labels,
+            Some("laptop"),
+            &Guard::default(),
+            "admin",
+        )
         .await
         .unwrap();
     // An empty pool refuses, and spends no use.
     assert!(matches!(
-        store.enroll_agent(secret.expose(), &host("h0"), None, "c0", "server").await,
+        store.enroll_agent(secret.expose(), &host("h0"), None, None, "c0", "server").await,
         Err(StoreError::PoolEmpty)
     ));
     assert_eq!(store.enrollments().await.unwrap()[0].used, 0);
@@ -821,11 +838,11 @@ async fn enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm(store:
     // Hostile host facts are refused before anything is spent.
     let mut bad = host("h\u{1b}[2J");
     assert!(matches!(
-        store.enroll_agent(secret.expose(), &bad, None, "cx", "server").await,
+        store.enroll_agent(secret.expose(), &bad, None, None, "cx", "server").await,
         Err(StoreError::Refused(_))
     ));
     bad.hostname = "x".repeat(300);
-    assert!(store.enroll_agent(secret.expose(), &bad, None, "cx", "server").await.is_err());
+    assert!(store.enroll_agent(secret.expose(), &bad, None, None, "cx", "server").await.is_err());
     assert_eq!(store.enrollments().await.unwrap()[0].used, 0);
 
     // Five hosts race for five keys (and six uses): each gets its own.
@@ -834,7 +851,7 @@ async fn enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm(store:
         let (store, secret) = (store.clone(), secret.expose().to_string());
         racers.push(tokio::spawn(async move {
             store
-                .enroll_agent(&secret, &host(&format!("h{i}")), Some("192.0.2.7"), &format!("cred-{i}"), "server")
+                .enroll_agent(&secret, &host(&format!("h{i}")), Some("192.0.2.7"), None, &format!("cred-{i}"), "server")
                 .await
         }));
     }
@@ -855,7 +872,7 @@ async fn enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm(store:
     assert_eq!(keys.len(), 5, "no key handed out twice");
     assert_eq!(store.pool_size().await.unwrap(), 0);
     assert!(matches!(
-        store.enroll_agent(secret.expose(), &host("h9"), None, "c9", "server").await,
+        store.enroll_agent(secret.expose(), &host("h9"), None, None, "c9", "server").await,
         Err(StoreError::PoolEmpty)
     ));
     assert_eq!(store.enrollments().await.unwrap()[0].used, 5);
@@ -943,7 +960,14 @@ async fn enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm(store:
 async fn many_hosts_enrol_at_once_without_exhausting_the_pool(store: Store, _url: String) {
     const HOSTS: usize = 40;
     let (_, secret) = store
-        .create_enrollment(Some(HOSTS as i64), Utc::now() + chrono::Duration::days(1), &Labels::new(), None, "admin")
+        .create_enrollment(
+            Some(HOSTS as i64),
+            Utc::now() + chrono::Duration::days(1),
+            &Labels::new(),
+            None,
+            &Guard::default(),
+            "admin",
+        )
         .await
         .unwrap();
     for i in 0..HOSTS {
@@ -957,7 +981,7 @@ async fn many_hosts_enrol_at_once_without_exhausting_the_pool(store: Store, _url
     for i in 0..HOSTS {
         let (store, secret) = (store.clone(), secret.expose().to_string());
         tasks.spawn(async move {
-            store.enroll_agent(&secret, &host(&format!("h{i}")), None, &format!("cred-{i}"), "server").await
+            store.enroll_agent(&secret, &host(&format!("h{i}")), None, None, &format!("cred-{i}"), "server").await
         });
     }
     let (enrolled, agents) = tokio::time::timeout(std::time::Duration::from_secs(60), async {
@@ -992,4 +1016,69 @@ async fn many_hosts_enrol_at_once_without_exhausting_the_pool(store: Store, _url
     .expect("the confirmations finished (no connection deadlock)");
     assert_eq!(store.pool_size().await.unwrap(), 0);
     assert_eq!(store.enrollments().await.unwrap()[0].used, HOSTS as i64);
+}
+
+async fn enrolment_guards_are_kept_refusals_counted_and_one_agent_per_instance(store: Store, _url: String) {
+    let guard = Guard {
+        allowed_from: vec!["10.0.0.0/8".into(), "192.0.2.7/32".into()],
+        expected: Some(2),
+        ec2_accounts: vec!["123456789012".into(), "210987654321".into()],
+    };
+    let week = Utc::now() + chrono::Duration::days(7);
+    let too_many = Guard { expected: Some(4), ..guard.clone() };
+    assert!(matches!(
+        store.create_enrollment(Some(3), week, &Labels::new(), None, &too_many, "admin").await,
+        Err(StoreError::Refused(_))
+    ));
+    let (made, secret) = store.create_enrollment(Some(3), week, &Labels::new(), None, &guard, "admin").await.unwrap();
+    assert_eq!(made.guard, guard);
+    let read = store.enrollment_by_secret(secret.expose()).await.unwrap().expect("known");
+    assert_eq!((read.id, &read.guard, read.refused), (made.id, &guard, 0));
+    assert!(store.enrollment_by_secret("hts_nosuch").await.unwrap().is_none());
+    assert_eq!(store.last_enrolled_key(made.id).await.unwrap(), None);
+
+    store.record_refusal(made.id, "from 198.51.100.9, not in 10.0.0.0/8").await.unwrap();
+    store.record_refusal(made.id, &"x".repeat(2000)).await.unwrap();
+    let read = &store.enrollments().await.unwrap()[0];
+    assert_eq!(read.refused, 2);
+    assert!(read.last_refused_at.is_some());
+    assert_eq!(read.last_refusal.as_ref().map(String::len), Some(500), "the reason is bounded");
+
+    for i in 0..3 {
+        let key = format!("AKIAQYLPMN5HHHFPZC{i:02}");
+        store
+            .insert_pool_token(&NewToken { labels: Labels::new(), ..new_token(&key) }, &hop("generated"))
+            .await
+            .unwrap();
+    }
+    let instance = Ec2Instance {
+        instance_id: "i-0123456789abcdef0".into(),
+        account_id: "123456789012".into(),
+        region: "eu-west-1".into(),
+    };
+    let first = store
+        .enroll_agent(secret.expose(), &host("web-1"), Some("10.1.2.3"), Some(&instance), "c1", "server")
+        .await
+        .unwrap();
+    assert_eq!(first.agent.ec2.as_ref(), Some(&instance));
+    assert_eq!(store.agent(first.agent.id).await.unwrap().ec2.as_ref(), Some(&instance));
+    assert_eq!(store.last_enrolled_key(made.id).await.unwrap(), Some(first.token.id));
+    // The same instance again is refused, spending nothing.
+    match store.enroll_agent(secret.expose(), &host("web-1b"), Some("10.1.2.3"), Some(&instance), "c2", "server").await
+    {
+        Err(StoreError::Refused(why)) => assert!(why.contains("i-0123456789abcdef0 is already enrolled"), "{why}"),
+        other => panic!("a second enrolment of one instance: {other:?}"),
+    }
+    assert_eq!(store.enrollment_by_secret(secret.expose()).await.unwrap().unwrap().used, 1);
+    assert_eq!(store.pool_size().await.unwrap(), 2);
+    // Once its agent failed (or was removed) the instance may enrol again.
+    store.fail_agent(first.agent.id, "gave up").await.unwrap();
+    let again = store
+        .enroll_agent(secret.expose(), &host("web-1"), Some("10.1.2.3"), Some(&instance), "c3", "server")
+        .await
+        .unwrap();
+    assert_eq!(again.agent.ec2.map(|e| e.instance_id), Some(instance.instance_id.clone()));
+    // Hosts without an instance are not limited by it.
+    store.enroll_agent(secret.expose(), &host("lab"), None, None, "c4", "server").await.unwrap();
+    assert_eq!(store.enrollment_by_secret(secret.expose()).await.unwrap().unwrap().used, 3);
 }

@@ -100,6 +100,9 @@ pub fn event(config: &PagerDutyConfig, alert: &Alert) -> Value {
             honeytrail_core::incident::IncidentKind::Exposed => "exposed publicly",
             honeytrail_core::incident::IncidentKind::Tampered => "bait changed or removed on its host",
             honeytrail_core::incident::IncidentKind::Stale => "host stopped reporting",
+            honeytrail_core::incident::IncidentKind::Enrolment => {
+                "went out through an enrolment secret used unexpectedly"
+            }
             _ => "used",
         };
         let summary: String = format!("Honey key {} {what}: {}", incident.access_key_id, line(&record.placement))

@@ -11,13 +11,18 @@ use std::time::Duration as StdDuration;
 
 use chrono::{Duration, Utc};
 use honeytrail_core::access::Permission;
+use honeytrail_core::encoding::printable;
 use honeytrail_core::fleet::{
     Command, CommandDone, CommandKind, Confirm, DeliveredKey, EnrollRequest, Enrolled, Heartbeat, HeartbeatReply,
     PlacedFile, Presence, MAX_FILES,
 };
-use honeytrail_core::incident::{TokenEvent, BAIT_ALTERED_EVENT, BAIT_MISSING_EVENT, FLEET_SOURCE, HOST_SILENT_EVENT};
+use honeytrail_core::incident::{
+    TokenEvent, BAIT_ALTERED_EVENT, BAIT_MISSING_EVENT, ENROLMENT_REFUSED_EVENT, ENROLMENT_UNEXPECTED_EVENT,
+    FLEET_SOURCE, HOST_SILENT_EVENT,
+};
+use honeytrail_core::net::{parse_networks, within};
 use honeytrail_core::{new_bearer, Token, TokenKind, TokenState};
-use honeytrail_store::{Agent, AgentCommand, AuditRecord, StoreError, TokenFilter};
+use honeytrail_store::{Agent, AgentCommand, AuditRecord, Ec2Instance, Enrollment, StoreError, TokenFilter};
 
 use crate::sources::Sink;
 use crate::{Actor, OpError, OpErrorKind, OpResult, Ops};
@@ -45,9 +50,13 @@ pub struct PoolState {
 
 fn unusable(e: StoreError) -> OpError {
     match e {
-        StoreError::Refused(why) => OpError::new(OpErrorKind::Forbidden, "enrollment_refused", why),
+        StoreError::Refused(why) => refusal(why),
         other => other.into(),
     }
+}
+
+fn refusal(why: String) -> OpError {
+    OpError::new(OpErrorKind::Forbidden, "enrollment_refused", why)
 }
 
 fn check_files(files: &[PlacedFile]) -> OpResult<()> {
@@ -65,11 +74,41 @@ impl Ops {
     /// the key taken from the pool (minted now if the pool is empty) and the
     /// agent recorded in one transaction; a refused secret spends nothing
     /// and mints nothing.
+    ///
+    /// The secret's guards are checked first: the source network, and for a
+    /// secret bound to EC2 a signed identity document of an instance in one
+    /// of its accounts, never enrolled before. A refusal of a known secret
+    /// is counted on it and raises an incident on the key of the host that
+    /// last enrolled with it (where the secret most likely leaked from); an
+    /// enrolment beyond the expected count goes through and raises one on
+    /// the key it got.
     pub async fn enroll_host(&self, req: &EnrollRequest, from: &str) -> OpResult<Enrolled> {
         req.host.check()?;
-        let enrollment = self.store.check_enrollment(&req.secret).await.map_err(unusable)?;
+        if let Some(identity) = &req.ec2_identity {
+            identity.check()?;
+        }
+        let known = match self.store.check_enrollment(&req.secret).await {
+            Ok(known) => known,
+            Err(StoreError::Refused(why)) => {
+                // Known but revoked, expired or used up: someone still holds it.
+                if let Some(known) = self.store.enrollment_by_secret(&req.secret).await? {
+                    self.enrolment_refused(&known, &req.host.hostname, from, &why).await;
+                }
+                return Err(unusable(StoreError::Refused(why)));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let ec2 = match self.guard_enrolment(&known, req, from) {
+            Ok(ec2) => ec2,
+            Err(e) => {
+                if e.code == "enrollment_refused" {
+                    self.enrolment_refused(&known, &req.host.hostname, from, &e.message).await;
+                }
+                return Err(e);
+            }
+        };
         let credential = new_bearer("");
-        let system = Actor::system(&format!("enrolment #{}", enrollment.id));
+        let system = Actor::system(&format!("enrolment #{}", known.id));
         let mut minted_now = false;
         let enrolled = loop {
             let store = self.store.audited(AuditRecord {
@@ -84,6 +123,7 @@ impl Ops {
                     &req.secret,
                     &req.host,
                     Some(from),
+                    ec2.as_ref(),
                     credential.expose(),
                     &self.config.fleet.default_template,
                 )
@@ -97,11 +137,32 @@ impl Ops {
                     self.mint_for_pool(&Actor::system("fleet pool")).await?;
                     minted_now = true;
                 }
-                Err(e) => return Err(unusable(e)),
+                Err(StoreError::Refused(why)) => {
+                    self.enrolment_refused(&known, &req.host.hostname, from, &why).await;
+                    return Err(unusable(StoreError::Refused(why)));
+                }
+                Err(e) => return Err(e.into()),
                 Ok(e) => break e,
             }
         };
         self.tokens_changed();
+        if let Some(expected) = enrolled.enrollment.guard.expected.filter(|&n| enrolled.enrollment.used > n) {
+            let what = format!(
+                "{} enrolled with enrolment secret #{} from {from}: host {} of {expected} expected",
+                req.host.hostname, enrolled.enrollment.id, enrolled.enrollment.used
+            );
+            let event = fleet_event(
+                &enrolled.agent,
+                &enrolled.token,
+                ENROLMENT_UNEXPECTED_EVENT,
+                what,
+                Utc::now(),
+                "enrolment",
+            );
+            if let Err(e) = Sink::new(self).add(&[TokenEvent { source_ip: Some(from.to_string()), ..event }]).await {
+                tracing::error!(agent = enrolled.agent.id, error = %e, "could not raise the incident for an unexpected enrolment");
+            }
+        }
         let key = self.delivered_key(&enrolled.token, enrolled.agent.template.profile.as_deref()).await?;
         Ok(Enrolled {
             agent_id: enrolled.agent.id,
@@ -110,6 +171,94 @@ impl Ops {
             template: enrolled.agent.template,
             heartbeat_seconds: self.config.fleet.heartbeat_seconds,
         })
+    }
+
+    /// Checks what the secret expects of the host; the EC2 instance it
+    /// proved to be, when bound.
+    fn guard_enrolment(&self, known: &Enrollment, req: &EnrollRequest, from: &str) -> OpResult<Option<Ec2Instance>> {
+        let guard = &known.guard;
+        if !guard.allowed_from.is_empty() {
+            let networks = parse_networks(&guard.allowed_from)?;
+            if !within(from, &networks) {
+                return Err(refusal(format!(
+                    "enrolment secret #{} is for hosts in {}; this request came from {from}",
+                    known.id,
+                    guard.allowed_from.join(", ")
+                )));
+            }
+        }
+        if guard.ec2_accounts.is_empty() {
+            return Ok(None);
+        }
+        let Some(identity) = &req.ec2_identity else {
+            return Err(refusal(format!(
+                "enrolment secret #{} is bound to EC2 instances: enrol with the instance identity (honeytrail-agent enroll --ec2-identity)",
+                known.id
+            )));
+        };
+        let doc = self
+            .identity_keys()?
+            .verify(&identity.document, &identity.signature)
+            .map_err(|why| refusal(format!("the EC2 instance identity was not accepted: {why}")))?;
+        if !guard.ec2_accounts.contains(&doc.account_id) {
+            return Err(refusal(format!(
+                "enrolment secret #{} is for EC2 instances of account(s) {}; instance {} is in account {}",
+                known.id,
+                guard.ec2_accounts.join(", "),
+                printable(&doc.instance_id),
+                printable(&doc.account_id)
+            )));
+        }
+        Ok(Some(Ec2Instance { instance_id: doc.instance_id, account_id: doc.account_id, region: doc.region }))
+    }
+
+    /// Counts a refused enrolment on its secret and raises an incident on
+    /// the key of the host that last enrolled with it. At most one incident
+    /// event per secret and minute: a flood of attempts is one line each.
+    async fn enrolment_refused(&self, known: &Enrollment, hostname: &str, from: &str, why: &str) {
+        tracing::warn!(enrollment = known.id, from, "enrolment refused: {why}");
+        if let Err(e) = self.store.record_refusal(known.id, why).await {
+            tracing::error!(enrollment = known.id, error = %e, "could not count a refused enrolment");
+        }
+        let raised = async {
+            let Some(token_id) = self.store.last_enrolled_key(known.id).await? else {
+                tracing::warn!(
+                    enrollment = known.id,
+                    "no host enrolled with this secret yet: the refusal is counted on the secret, no key to raise it on"
+                );
+                return Ok(());
+            };
+            let token = self.store.token(token_id).await?;
+            let now = Utc::now();
+            let what = format!(
+                "an enrolment with secret #{} was refused: host {:?} from {from}: {why}",
+                known.id,
+                printable(hostname)
+            );
+            let minute = now.timestamp() / 60;
+            let event = TokenEvent {
+                event_id: format!("fleet:enrolment:{}:refused:{minute}", known.id),
+                source_ip: Some(from.to_string()),
+                origin: format!("enrolment #{}", known.id),
+                ..host_event(
+                    &token,
+                    ENROLMENT_REFUSED_EVENT,
+                    what,
+                    now,
+                    serde_json::json!({
+                        "enrollment": known.id,
+                        "host": printable(hostname),
+                        "from": from,
+                        "event": ENROLMENT_REFUSED_EVENT,
+                        "why": why,
+                    }),
+                )
+            };
+            Sink::new(self).add(&[event]).await
+        };
+        if let Err(e) = raised.await {
+            tracing::error!(enrollment = known.id, error = %e, "could not raise the incident for a refused enrolment");
+        }
     }
 
     async fn delivered_key(&self, token: &Token, profile: Option<&str>) -> OpResult<DeliveredKey> {
@@ -389,6 +538,21 @@ fn fleet_event(
     });
     TokenEvent {
         event_id: format!("fleet:{}:{name}:{}:{}", agent.id, about, at.timestamp_millis()),
+        origin: format!("agent #{} on {}", agent.id, agent.host.hostname),
+        ..host_event(token, name, what, at, raw)
+    }
+}
+
+/// An event of the fleet on `token`'s key; `raw` is what the record keeps.
+fn host_event(
+    token: &Token,
+    name: &str,
+    what: String,
+    at: chrono::DateTime<Utc>,
+    raw: serde_json::Value,
+) -> TokenEvent {
+    TokenEvent {
+        event_id: format!("fleet:{}:{name}:{}", token.id, at.timestamp_millis()),
         token_id: token.id,
         event_time: at,
         event_source: FLEET_SOURCE.into(),
@@ -401,7 +565,7 @@ fn fleet_event(
         access_key_id: Some(token.access_key_id.clone()),
         principal_arn: None,
         source: FLEET_SOURCE.into(),
-        origin: format!("agent #{} on {}", agent.id, agent.host.hostname),
+        origin: FLEET_SOURCE.into(),
         raw: raw.to_string(),
     }
 }

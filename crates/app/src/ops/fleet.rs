@@ -2,9 +2,10 @@
 
 use chrono::{Duration, Utc};
 use honeytrail_core::access::Permission;
+use honeytrail_core::net::parse_networks;
 use honeytrail_core::template::PlacementTemplate;
 use honeytrail_core::{parse_labels, Labels};
-use honeytrail_store::{AuditRecord, Enrollment};
+use honeytrail_store::{AuditRecord, Enrollment, Guard};
 
 use crate::{Actor, OpError, OpResult, Ops};
 
@@ -38,6 +39,74 @@ pub struct EnrollmentRequest {
     pub labels: Vec<String>,
     /// The placement template the hosts use; it must exist.
     pub template: Option<String>,
+    /// Networks (CIDR, or single addresses) hosts enrol from; an enrolment
+    /// from elsewhere is refused and raises an incident. Empty: anywhere.
+    pub allowed_from: Vec<String>,
+    /// How many hosts are expected; each enrolment beyond it raises an
+    /// incident on the key it got.
+    pub expected: Option<i64>,
+    /// `Some("ec2")` binds the secret to EC2 instances of `ec2_accounts`.
+    pub bind: Option<String>,
+    /// The AWS accounts (12 digits) whose instances may enrol when bound.
+    pub ec2_accounts: Vec<String>,
+}
+
+impl EnrollmentRequest {
+    /// A request with only the required parts; the guards empty.
+    pub fn new(uses: Option<i64>, unlimited: bool, expires: &str) -> EnrollmentRequest {
+        EnrollmentRequest {
+            uses,
+            unlimited,
+            expires: expires.into(),
+            labels: Vec::new(),
+            template: None,
+            allowed_from: Vec::new(),
+            expected: None,
+            bind: None,
+            ec2_accounts: Vec::new(),
+        }
+    }
+
+    /// The guard it asks for, checked: real networks, account IDs of 12
+    /// digits, a binding that names its accounts (and only then accounts).
+    fn guard(&self) -> OpResult<Guard> {
+        let networks = parse_networks(&self.allowed_from)?;
+        let mut accounts: Vec<String> = self
+            .ec2_accounts
+            .iter()
+            .flat_map(|a| a.split(','))
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+            .collect();
+        accounts.sort();
+        accounts.dedup();
+        if let Some(bad) = accounts.iter().find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(OpError::invalid(format!("{bad:?} is not an AWS account ID (12 digits)")));
+        }
+        match self.bind.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
+            None if accounts.is_empty() => {}
+            None => {
+                return Err(OpError::invalid("EC2 accounts are given only with a binding to EC2")
+                    .with_cli_hint("--bind ec2 --account ID"))
+            }
+            Some("ec2") if accounts.is_empty() => {
+                return Err(OpError::invalid(
+                    "a secret bound to EC2 names the AWS accounts whose instances may enrol: anyone can launch an instance in an account of their own",
+                )
+                .with_cli_hint("--account 123456789012"))
+            }
+            Some("ec2") => {}
+            Some(other) => {
+                return Err(OpError::invalid(format!("cannot bind an enrolment to {other:?}; the binding there is: ec2")))
+            }
+        }
+        Ok(Guard {
+            allowed_from: networks.iter().map(ToString::to_string).collect(),
+            expected: self.expected,
+            ec2_accounts: accounts,
+        })
+    }
 }
 
 impl Ops {
@@ -56,11 +125,24 @@ impl Ops {
         };
         let lifetime = parse_lifetime(&r.expires)?;
         let labels: Labels = parse_labels(&r.labels)?;
-        let detail = format!(
+        let guard = r.guard()?;
+        if !guard.ec2_accounts.is_empty() {
+            self.identity_keys()?;
+        }
+        let mut detail = format!(
             "{}, expires in {}",
             uses.map(|u| format!("{u} use(s)")).unwrap_or_else(|| "unlimited uses".into()),
             r.expires.trim()
         );
+        if !guard.allowed_from.is_empty() {
+            detail.push_str(&format!(", from {}", guard.allowed_from.join(" ")));
+        }
+        if let Some(n) = guard.expected {
+            detail.push_str(&format!(", {n} host(s) expected"));
+        }
+        if !guard.ec2_accounts.is_empty() {
+            detail.push_str(&format!(", bound to EC2 in {}", guard.ec2_accounts.join(" ")));
+        }
         let store = self.store.audited(AuditRecord {
             actor: actor.name.clone(),
             action: "enrollment.create".into(),
@@ -70,8 +152,21 @@ impl Ops {
         });
         let template = r.template.as_deref().map(str::trim).filter(|t| !t.is_empty());
         let (made, secret) =
-            store.create_enrollment(uses, Utc::now() + lifetime, &labels, template, &actor.name).await?;
+            store.create_enrollment(uses, Utc::now() + lifetime, &labels, template, &guard, &actor.name).await?;
         Ok((made, secret.expose().to_string()))
+    }
+
+    /// AWS's certificates for instance identity documents, from
+    /// `fleet.ec2_identity_certificates`.
+    pub(crate) fn identity_keys(&self) -> OpResult<crate::identity::IdentityKeys> {
+        let Some(path) = &self.config.fleet.ec2_identity_certificates else {
+            return Err(OpError::invalid(
+                "binding enrolments to EC2 needs AWS's identity certificates: save the RSA certificates of your regions \
+                 (EC2 documentation, \"instance identity documents\") in one PEM file and set \
+                 fleet.ec2_identity_certificates (HONEYTRAIL_FLEET_EC2_IDENTITY_CERTIFICATES)",
+            ));
+        };
+        crate::identity::IdentityKeys::load(path).map_err(OpError::invalid)
     }
 
     pub async fn enrollments(&self, actor: &Actor) -> OpResult<Vec<Enrollment>> {

@@ -1,0 +1,130 @@
+//! Networks written as CIDR blocks (`10.0.0.0/8`, `2001:db8::/32`) or bare
+//! addresses: where an enrolment may come from, and (later) which source
+//! addresses are the team's own.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::Invalid;
+
+/// One block of addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    base: IpAddr,
+    prefix: u8,
+}
+
+fn bits(ip: IpAddr) -> (u128, u8) {
+    match ip {
+        IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
+        IpAddr::V6(v6) => (u128::from(v6), 128),
+    }
+}
+
+/// `ip` as the address family it really is: an IPv4-mapped IPv6 address
+/// (`::ffff:10.0.0.1`, what a dual-stack socket reports) is IPv4.
+fn unmapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+impl Network {
+    /// `10.0.0.0/8`, `192.0.2.7` (one address), `2001:db8::/32`. The bits
+    /// after the prefix must be zero, so a typo such as `10.1.2.3/8` is
+    /// refused rather than read as a wider block than meant.
+    pub fn parse(raw: &str) -> Result<Network, Invalid> {
+        let raw = raw.trim();
+        let bad = |why: &str| Invalid(format!("{raw:?} is not a network: {why} (write e.g. 10.0.0.0/8 or 192.0.2.7)"));
+        let (addr, prefix) = match raw.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (raw, None),
+        };
+        let base: IpAddr = addr.parse().map_err(|_| bad("not an IP address"))?;
+        let base = unmapped(base);
+        let (value, width) = bits(base);
+        let prefix = match prefix {
+            None => width,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= width)
+                .ok_or_else(|| bad(&format!("the prefix length is 0 to {width}")))?,
+        };
+        let host_bits = u32::from(width - prefix);
+        if host_bits > 0 && value & ((1u128 << host_bits) - 1) != 0 {
+            return Err(bad("it has bits set after the prefix"));
+        }
+        Ok(Network { base, prefix })
+    }
+
+    /// Whether `ip` is in this block.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = unmapped(ip);
+        let ((net, width), (addr, other)) = (bits(self.base), bits(ip));
+        if width != other {
+            return false;
+        }
+        let host_bits = u32::from(width - self.prefix);
+        if host_bits >= 128 {
+            return true;
+        }
+        (net >> host_bits) == (addr >> host_bits)
+    }
+}
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.base, self.prefix)
+    }
+}
+
+/// Every network in `items` (each item may itself be a comma-separated list).
+pub fn parse_networks<S: AsRef<str>>(items: &[S]) -> Result<Vec<Network>, Invalid> {
+    items
+        .iter()
+        .flat_map(|i| i.as_ref().split(',').map(str::to_string).collect::<Vec<_>>())
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| Network::parse(&s))
+        .collect()
+}
+
+/// Whether the address `raw` (as the server records a caller's) is in any
+/// of `networks`; an address that does not parse is in none.
+pub fn within(raw: &str, networks: &[Network]) -> bool {
+    raw.trim().parse::<IpAddr>().is_ok_and(|ip| networks.iter().any(|n| n.contains(ip)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_contain_what_they_should() {
+        let n = Network::parse("10.0.0.0/8").unwrap();
+        assert!(n.contains("10.200.3.4".parse().unwrap()));
+        assert!(!n.contains("11.0.0.1".parse().unwrap()));
+        assert!(n.contains("::ffff:10.1.1.1".parse().unwrap()), "IPv4-mapped");
+        assert!(!n.contains("2001:db8::1".parse().unwrap()));
+        let one = Network::parse("192.0.2.7").unwrap();
+        assert_eq!(one.to_string(), "192.0.2.7/32");
+        assert!(one.contains("192.0.2.7".parse().unwrap()) && !one.contains("192.0.2.8".parse().unwrap()));
+        let v6 = Network::parse("2001:db8::/32").unwrap();
+        assert!(v6.contains("2001:db8:ffff::1".parse().unwrap()) && !v6.contains("2001:db9::1".parse().unwrap()));
+        assert!(Network::parse("0.0.0.0/0").unwrap().contains("203.0.113.9".parse().unwrap()));
+        assert!(Network::parse("::/0").unwrap().contains("2001:db8::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn typos_are_refused() {
+        for bad in
+            ["", "10.0.0.0/33", "10.1.2.3/8", "10.0.0/8", "host.example", "10.0.0.0/-1", "::/129", "10.0.0.0/8/9"]
+        {
+            assert!(Network::parse(bad).is_err(), "{bad}");
+        }
+        let list = parse_networks(&["10.0.0.0/8, 192.0.2.0/24", "2001:db8::/32"]).unwrap();
+        assert_eq!(list.len(), 3);
+        assert!(within("192.0.2.200", &list) && !within("198.51.100.1", &list) && !within("unknown", &list));
+    }
+}
