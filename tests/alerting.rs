@@ -685,7 +685,7 @@ fn alert_targets_must_be_on_the_allowlist_when_there_is_one() {
     std::fs::create_dir_all(env.data()).unwrap();
     std::fs::write(env.data().join("honeytrail.toml"), "[alerts]\nallowed_hosts = [\".acme.test\"]\n").unwrap();
     let out = env.run(&["channel", "add", "webhook", "soc", "--url", "http://127.0.0.1:9/hook"]).fails();
-    assert!(out.stderr.contains("not on the alert target allowlist"), "{}", out.stderr);
+    assert!(out.stderr.contains("not on the target allowlist (alerts.allowed_hosts)"), "{}", out.stderr);
     env.run(&["channel", "add", "webhook", "soc", "--url", "http://127.0.0.1.nip.acme.test/hook"]).fails();
 }
 

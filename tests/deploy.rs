@@ -292,3 +292,62 @@ fn a_mailbox_gets_a_message_with_a_key_and_loses_only_that_message() {
     assert!(left[0].contains("Message-ID: <rota-1@example.com>"));
     assert_eq!(env.run(&["token", "show", &key, "--json"]).ok().json()["state"], "retired");
 }
+
+/// The same over the API: the CA as PEM text in the body, a responder's
+/// token; a viewer is refused, a metadata address is never connected to,
+/// the password never comes back.
+#[test]
+fn a_mailbox_is_placed_and_cleared_over_the_api() {
+    let Some(dovecot) = Dovecot::start() else { return };
+    let moto = Moto::start();
+    let mut env = Env::new();
+    env.moto = Some(moto.endpoint.clone());
+    add_user(&env, "rob", "responder");
+    add_user(&env, "vera", "viewer");
+    let token = |user: &str| env.run(&["user", "token", user, "--for", "tests"]).ok().stdout.trim().to_string();
+    let (rob, vera) = (token("rob"), token("vera"));
+    let server = Server::start(&env, &[]);
+    let ca = std::fs::read_to_string(dovecot.ca()).unwrap();
+    let url = format!("imaps://127.0.0.1:{}", dovecot.port);
+    let call = |bearer: &str, body: &Value| {
+        let auth = format!("Bearer {bearer}");
+        let (status, text) = server.call(
+            "POST",
+            "/api/v1/deploy/mailbox",
+            &[("Authorization", &auth), ("Content-Type", "application/json")],
+            &body.to_string(),
+        );
+        (status, serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text)))
+    };
+    let body = serde_json::json!({"imap_url": url, "user": "maria@example.com", "password": "s3cret-pass",
+        "folder": "Archive", "ca_pem": ca});
+
+    let (status, answer) = call(&vera, &body);
+    assert_eq!(status, 403, "{answer}");
+    let metadata =
+        serde_json::json!({"imap_url": "imaps://169.254.169.254:993", "user": "u", "password": "p", "folder": "INBOX"});
+    let (status, answer) = call(&rob, &metadata);
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.to_string().contains("metadata"), "{answer}");
+    let wrong = serde_json::json!({"imap_url": url, "user": "maria@example.com", "password": "not-it",
+        "folder": "Archive", "ca_pem": ca});
+    let (status, answer) = call(&rob, &wrong);
+    assert!(status >= 400 && !answer.to_string().contains("not-it"), "{status} {answer}");
+
+    let (status, placed) = call(&rob, &body);
+    assert_eq!(status, 201, "{placed}");
+    assert!(!placed.to_string().contains("s3cret-pass"), "{placed}");
+    let key = placed["access_key_id"].as_str().unwrap().to_string();
+    let in_folder = dovecot.messages("Archive");
+    assert_eq!(in_folder.len(), 1);
+    assert!(in_folder[0].contains(&format!("aws_access_key_id = {key}")));
+
+    let mut remove = body.clone();
+    remove["remove"] = true.into();
+    let (status, removed) = call(&rob, &remove);
+    assert_eq!(status, 200, "{removed}");
+    assert_eq!(removed["retired"], true);
+    assert!(dovecot.messages("Archive").is_empty());
+    let audit = env.run(&["audit", "list", "--json"]).ok().stdout;
+    assert!(audit.contains("deploy.mailbox") && !audit.contains("s3cret-pass"), "{audit}");
+}

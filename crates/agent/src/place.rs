@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Result};
 use honeytrail_core::bait::{self, BaitInput, Format};
 use honeytrail_core::fleet::{DeliveredKey, PlacedFile, Presence};
-use honeytrail_core::place::BaitFile;
+use honeytrail_core::place::{remove_made_dirs, BaitFile};
 use honeytrail_core::template::PlacementTemplate;
 use serde::{Deserialize, Serialize};
 
@@ -72,6 +72,10 @@ pub struct Kept {
     pub digest: String,
     /// The agent made the file (so removing the bait removes the file).
     pub created: bool,
+    /// The directories the agent made for it, outermost first (removed
+    /// with the file when they hold nothing else).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub made_dirs: Vec<String>,
 }
 
 impl Kept {
@@ -84,6 +88,7 @@ impl Kept {
 pub struct Undo {
     path: String,
     before: Option<String>,
+    made_dirs: Vec<String>,
 }
 
 /// The files and settings placing works with.
@@ -131,15 +136,35 @@ impl Placer<'_> {
     pub fn write(&self, t: &Target, key: &DeliveredKey) -> Result<(Kept, Undo)> {
         let file = self.open(&t.path)?.for_new_file(Some(t.owner), self.mode);
         let before = file.existing.clone();
+        let made_dirs = file.made_dirs().to_vec();
         let input = self.entry(key);
-        let merged = bait::merge(self.format, before.as_deref().unwrap_or(""), &input, false)
-            .map_err(|e| anyhow!("not writing {}: {e}", t.path))?;
-        file.replace(&merged.content, &self.backups).map_err(|e| anyhow!("{e}"))?;
+        let written = bait::merge(self.format, before.as_deref().unwrap_or(""), &input, false)
+            .map_err(|e| anyhow!("not writing {}: {e}", t.path))
+            .and_then(|merged| {
+                file.replace(&merged.content, &self.backups).map_err(|e| anyhow!("{e}"))?;
+                Ok(merged)
+            });
+        let merged = match written {
+            Ok(m) => m,
+            Err(e) => {
+                // Nothing written: the directories made for it go again.
+                if let Err(left) = remove_made_dirs(self.root, &made_dirs) {
+                    return Err(e.context(format!("and a directory made for it is left: {left}")));
+                }
+                return Err(e);
+            }
+        };
         let digest = bait::entry_digest(self.format, &merged.content, &self.profile)
             .ok_or_else(|| anyhow!("{}: the entry written cannot be found again", t.path))?;
         Ok((
-            Kept { path: t.path.clone(), user: t.user.clone(), digest, created: before.is_none() },
-            Undo { path: t.path.clone(), before },
+            Kept {
+                path: t.path.clone(),
+                user: t.user.clone(),
+                digest,
+                created: before.is_none(),
+                made_dirs: made_dirs.clone(),
+            },
+            Undo { path: t.path.clone(), before, made_dirs },
         ))
     }
 
@@ -147,7 +172,10 @@ impl Placer<'_> {
     pub fn undo(&self, u: &Undo) -> Result<()> {
         let file = self.open(&u.path)?;
         match &u.before {
-            None => file.remove().map_err(|e| anyhow!("{e}")),
+            None => {
+                file.remove().map_err(|e| anyhow!("{e}"))?;
+                remove_made_dirs(self.root, &u.made_dirs).map_err(|e| anyhow!("{e}"))
+            }
             Some(text) => file.replace(text, &self.backups).map(|_| ()).map_err(|e| anyhow!("{e}")),
         }
     }
@@ -177,7 +205,7 @@ impl Placer<'_> {
         file.replace(&content, &self.backups).map_err(|e| anyhow!("{e}"))?;
         let digest = bait::entry_digest(self.format, &content, &self.profile)
             .ok_or_else(|| anyhow!("{}: the entry written cannot be found again", k.path))?;
-        Ok((Kept { digest, ..k.clone() }, Undo { path: k.path.clone(), before: Some(before) }))
+        Ok((Kept { digest, ..k.clone() }, Undo { path: k.path.clone(), before: Some(before), made_dirs: Vec::new() }))
     }
 
     /// Takes the entry out of `k`, every other byte unchanged; a file the
@@ -190,7 +218,8 @@ impl Placer<'_> {
         let text = file.existing.clone().unwrap_or_default();
         let Some(rest) = bait::unmerge(self.format, &text, &self.profile) else { return Ok(()) };
         if k.created && rest.trim().is_empty() {
-            file.remove().map_err(|e| anyhow!("{e}"))
+            file.remove().map_err(|e| anyhow!("{e}"))?;
+            remove_made_dirs(self.root, &k.made_dirs).map_err(|e| anyhow!("{e}"))
         } else {
             file.replace(&rest, &self.backups).map(|_| ()).map_err(|e| anyhow!("{e}"))
         }

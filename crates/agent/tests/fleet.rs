@@ -390,6 +390,7 @@ fn a_host_enrols_attests_rotates_and_removes_its_bait() {
     run_once().ok();
     assert_eq!(std::fs::read_to_string(&maria).unwrap(), REAL_PROFILE);
     assert!(!root_bait.exists());
+    assert!(!root.join("root/.aws").exists(), "the directory the agent made for root's bait went with it");
     assert_eq!(ht.agents()[0]["state"], "removed");
     assert_eq!(ht.token(&new_key)["state"], "retired");
     assert!(!state.join("credential").exists(), "the agent let go of its credential");
@@ -488,10 +489,10 @@ fn refused_or_failed_enrolments_leave_the_host_as_it_was() {
     assert!(t["placements"].as_array().unwrap().is_empty());
 
     // A template naming several users' homes fails on one of them (a hard
-    // link planted in it): the other, already written, is put back.
+    // link planted in it): the other, already written, is put back, and
+    // the ~/.aws made for it goes too.
     let second = host_tree(&ht.dir.path().join("third"));
     let maria = second.join("home/maria/.aws/credentials");
-    std::fs::create_dir_all(second.join("root/.aws")).unwrap();
     std::fs::remove_file(&maria).unwrap();
     std::fs::hard_link(second.join("etc/hostname"), &maria).unwrap();
     let before = snapshot(&second);
@@ -511,7 +512,7 @@ fn refused_or_failed_enrolments_leave_the_host_as_it_was() {
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("hard links"), "{}", out.stderr);
     assert_eq!(snapshot(&second), before, "root's file, written first, was not taken away again");
-    assert!(!second.join("root/.aws/credentials").exists());
+    assert!(!second.join("root/.aws").exists());
 }
 
 #[test]

@@ -95,16 +95,16 @@ pub fn check_host(host: &str, allowlist: &[String], what: &str) -> Result<(), Fa
     }
     if !allowlist.is_empty() && !allowed(bare, allowlist) {
         return Err(never(format!(
-            "{bare} is not on the alert target allowlist (alerts.allowed_hosts); add it there or choose another target"
+            "the {what} {bare} is not on the target allowlist (alerts.allowed_hosts); add it there or choose another"
         )));
     }
     if metadata_name(bare) {
-        return Err(never(format!("refusing to send alerts to the cloud metadata host {bare}")));
+        return Err(never(format!("refusing to connect to the cloud metadata host {bare} (the {what})")));
     }
     if let Ok(ip) = bare.parse::<IpAddr>() {
         if forbidden(ip) {
             return Err(never(format!(
-                "refusing to send alerts to {bare}: link-local and metadata addresses are never alert targets"
+                "refusing to connect to {bare} (the {what}): link-local and metadata addresses are never targets"
             )));
         }
     }

@@ -53,19 +53,49 @@ pub struct Session<S> {
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
+/// The certificates of the CA an IMAP server's certificate is checked
+/// against, instead of the system's: an internal CA.
+#[derive(Debug, Clone)]
+pub struct TrustedCa {
+    pem: Vec<u8>,
+    /// Where they came from, for messages (`--ca-file F`, `ca_pem`).
+    named: String,
+}
+
+/// The most PEM text taken for a CA (a chain of a few certificates).
+const MAX_CA_PEM: u64 = 1 << 20;
+
+impl TrustedCa {
+    pub fn from_file(path: &Path) -> Result<TrustedCa, String> {
+        use std::io::Read;
+        let mut pem = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_CA_PEM).read_to_end(&mut pem))
+            .map_err(|e| format!("cannot read --ca-file {}: {e}", path.display()))?;
+        Ok(TrustedCa { pem, named: format!("--ca-file {}", path.display()) })
+    }
+
+    pub fn from_pem(text: &str, named: &str) -> Result<TrustedCa, String> {
+        if text.len() as u64 > MAX_CA_PEM {
+            return Err(format!("{named}: more than {} KiB of PEM", MAX_CA_PEM >> 10));
+        }
+        Ok(TrustedCa { pem: text.as_bytes().to_vec(), named: named.to_string() })
+    }
+}
+
+fn tls_config(ca: Option<&TrustedCa>) -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
-    match ca_file {
+    match ca {
         Some(ca) => {
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca)
-                .map_err(|e| format!("cannot read --ca-file {}: {e}", ca.display()))?
+            let named = &ca.named;
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&ca.pem)
                 .collect::<Result<_, _>>()
-                .map_err(|e| format!("--ca-file {}: not PEM certificates: {e}", ca.display()))?;
+                .map_err(|e| format!("{named}: not PEM certificates: {e}"))?;
             if certs.is_empty() {
-                return Err(format!("--ca-file {}: holds no certificate", ca.display()));
+                return Err(format!("{named}: holds no certificate"));
             }
             for c in certs {
-                roots.add(c).map_err(|e| format!("--ca-file {}: {e}", ca.display()))?;
+                roots.add(c).map_err(|e| format!("{named}: {e}"))?;
             }
         }
         None => {
@@ -103,19 +133,23 @@ pub async fn connect(
     url: &ImapUrl,
     user: &str,
     password: &str,
-    ca_file: Option<&Path>,
+    ca: Option<&TrustedCa>,
 ) -> Result<Session<tokio_rustls::client::TlsStream<TcpStream>>, String> {
     let shown_url = url.display();
-    let tcp = tokio::time::timeout(TIMEOUT, TcpStream::connect((url.host.as_str(), url.port)))
+    // Resolved as alert targets are: never a link-local or metadata address, also after DNS.
+    let addresses = honeytrail_alert::target::resolve(&url.host, url.port)
+        .await
+        .map_err(|f| format!("{shown_url}: {}", f.message))?;
+    let tcp = tokio::time::timeout(TIMEOUT, TcpStream::connect(&addresses[..]))
         .await
         .map_err(|_| format!("{shown_url}: no answer within {} s", TIMEOUT.as_secs()))?
         .map_err(|e| format!("cannot connect to {shown_url}: {e}"))?;
     let name = ServerName::try_from(url.host.clone()).map_err(|e| format!("{shown_url}: {e}"))?;
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls_config(ca_file)?));
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls_config(ca)?));
     let tls = tokio::time::timeout(TIMEOUT, connector.connect(name, tcp))
         .await
         .map_err(|_| format!("{shown_url}: the TLS handshake did not finish"))?
-        .map_err(|e| format!("TLS with {shown_url} failed: {e} (an internal CA? --ca-file)"))?;
+        .map_err(|e| format!("TLS with {shown_url} failed: {e} (an internal CA? give its certificate: --ca-file)"))?;
     let mut session = Session { stream: BufReader::new(tls), tag: 0, url: shown_url };
     let greeting = session.read_line().await?;
     if !greeting.starts_with("* OK") && !greeting.starts_with("* PREAUTH") {

@@ -129,7 +129,7 @@ pub async fn run(app: &App, cmd: DeployCommand) -> Result<ExitCode> {
             if password.is_empty() {
                 anyhow::bail!("give the IMAP password on standard input (e.g. from your password manager's CLI)");
             }
-            let r = MailboxRequest { imap_url, user, password, folder, address, ca_file, key };
+            let r = MailboxRequest { imap_url, user, password, folder, address, ca_file, ca_pem: None, key };
             let done = if remove {
                 ops.remove_mailbox(&app.acting(), &r).await?
             } else {

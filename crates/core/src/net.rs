@@ -53,7 +53,8 @@ impl Network {
                 .ok_or_else(|| bad(&format!("the prefix length is 0 to {width}")))?,
         };
         let host_bits = u32::from(width - prefix);
-        if host_bits > 0 && value & ((1u128 << host_bits) - 1) != 0 {
+        let host_mask = 1u128.checked_shl(host_bits).map_or(u128::MAX, |b| b - 1);
+        if value & host_mask != 0 {
             return Err(bad("it has bits set after the prefix"));
         }
         Ok(Network { base, prefix })

@@ -16,7 +16,13 @@
 //!   gets the directory's owner and 0600), synced, then renamed over the old
 //!   name: readers see the old file or the new one, never half of either;
 //! - the previous content is kept in a backup directory of honeytrail's own,
-//!   never beside the bait, where `ls ~/.aws` would show it.
+//!   never beside the bait, where `ls ~/.aws` would show it;
+//! - run as root, the file itself is written (and deleted) with the rights
+//!   of the user who owns its directory, when that user also owns the file
+//!   (Linux: the writing thread's own uid, gid and groups are switched, and
+//!   switched back before anything else runs on it): the kernel then
+//!   refuses what that user could not do. Without the capability to switch
+//!   (`CAP_SETUID`, `CAP_SETGID`) it is written as root, with the rules above.
 //!
 //! Nothing written on the host names honeytrail: the temporary file is
 //! `.<name>.<random>` and exists only until the rename.
@@ -71,6 +77,8 @@ pub struct BaitFile {
     pub existing: Option<String>,
     owner: (u32, u32),
     mode: u32,
+    /// The directories made on the way, outermost first (paths inside the root).
+    made: Vec<String>,
 }
 
 fn euid() -> u32 {
@@ -107,24 +115,40 @@ fn names(p: &Path) -> Result<Vec<String>, ()> {
 /// Opens the directory `dir` (absolute, inside `root`) component by
 /// component; `..` and absolute link targets never leave `root`. Missing
 /// directories are made (0700, owned like their parent) when `create`.
-fn walk(path: &Path, root: &Path, dir: &Path, create: bool, links: &mut u32) -> Result<OwnedFd, PlaceError> {
+fn walk(
+    path: &Path,
+    root: &Path,
+    dir: &Path,
+    create: bool,
+    links: &mut u32,
+    made: &mut Vec<String>,
+) -> Result<OwnedFd, PlaceError> {
     let mut stack = vec![open_root(path, root)?];
+    // The names of the directories on the stack below the root.
+    let mut at: Vec<String> = Vec::new();
     let mut pending: std::collections::VecDeque<String> =
         names(dir).map_err(|()| fail(path, "the path is not valid UTF-8"))?.into();
     while let Some(name) = pending.pop_front() {
         if name == ".." {
             if stack.len() > 1 {
                 stack.pop();
+                at.pop();
             }
             continue;
         }
         let here = stack.last().expect("the root stays on the stack");
         match open_dir(here, &name) {
-            Ok(fd) => stack.push(fd),
+            Ok(fd) => {
+                stack.push(fd);
+                at.push(name);
+            }
             Err(Errno::NOENT) if create => {
                 let parent = rustix::fs::fstat(here).map_err(|e| io(path, "inspect a directory", e))?;
                 match rustix::fs::mkdirat(here, name.as_str(), Mode::from_raw_mode(0o700)) {
-                    Ok(()) | Err(Errno::EXIST) => {}
+                    Ok(()) => {
+                        made.push(format!("/{}", at.iter().chain([&name]).cloned().collect::<Vec<_>>().join("/")))
+                    }
+                    Err(Errno::EXIST) => {}
                     Err(e) => return Err(io(path, &format!("create the directory {name}"), e)),
                 }
                 let fd = open_dir(here, &name).map_err(|e| io(path, &format!("open the new directory {name}"), e))?;
@@ -132,6 +156,7 @@ fn walk(path: &Path, root: &Path, dir: &Path, create: bool, links: &mut u32) -> 
                     set_owner(&fd, (parent.st_uid, parent.st_gid)).map_err(|e| io(path, "set the owner", e))?;
                 }
                 stack.push(fd);
+                at.push(name);
             }
             Err(Errno::NOENT) => {
                 return Err(PlaceError { missing: true, ..fail(path, format!("the directory {name} does not exist")) })
@@ -145,6 +170,7 @@ fn walk(path: &Path, root: &Path, dir: &Path, create: bool, links: &mut u32) -> 
                 let target = follow(path, here, &name, st.st_uid, links)?;
                 if target.is_absolute() {
                     stack.truncate(1);
+                    at.clear();
                 }
                 let mut front = names(&target).map_err(|()| fail(path, "a link target is not valid UTF-8"))?;
                 front.extend(pending.drain(..));
@@ -154,6 +180,79 @@ fn walk(path: &Path, root: &Path, dir: &Path, create: bool, links: &mut u32) -> 
         }
     }
     Ok(stack.pop().expect("the root stays on the stack"))
+}
+
+/// Removes the directories `made` (paths inside `root`, outermost first, as
+/// [`BaitFile::made_dirs`] lists them), innermost first, each only while it
+/// is an empty directory: one holding anything (the user put a file there
+/// since) stays, with the ones around it. Links are not followed.
+pub fn remove_made_dirs(root: &Path, made: &[String]) -> Result<(), PlaceError> {
+    for dir in made.iter().rev() {
+        let path = Path::new(dir);
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+            continue;
+        };
+        let mut links = 0;
+        let parent_fd = match walk(path, root, parent, false, &mut links, &mut Vec::new()) {
+            Ok(fd) => fd,
+            Err(e) if e.missing => continue,
+            Err(e) => return Err(e),
+        };
+        match rustix::fs::unlinkat(&parent_fd, name, AtFlags::REMOVEDIR) {
+            Ok(()) => {}
+            Err(Errno::NOENT) => {}
+            Err(Errno::NOTEMPTY | Errno::EXIST | Errno::NOTDIR) => return Ok(()),
+            Err(e) => return Err(io(path, "remove a directory it made", e)),
+        }
+    }
+    Ok(())
+}
+
+/// Runs `f` with the rights of `who` (uid, gid; no other group) on this
+/// thread only, and switches back before returning, also when `f` panics.
+/// When the switch is refused (no `CAP_SETUID`), `f` runs as before.
+#[cfg(target_os = "linux")]
+fn as_user<T>(who: Option<(u32, u32)>, f: impl FnOnce() -> T) -> T {
+    use rustix::fs::{Gid, Uid};
+    use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
+    /// Puts this thread's identity back; a thread that cannot be put back
+    /// must not run anything else, so the process stops.
+    struct Back {
+        uid: Uid,
+        gid: Gid,
+        groups: Vec<Gid>,
+    }
+    impl Drop for Back {
+        fn drop(&mut self) {
+            let back = set_thread_res_uid(None, Some(self.uid), None)
+                .and_then(|()| set_thread_res_gid(None, Some(self.gid), None))
+                .and_then(|()| set_thread_groups(&self.groups));
+            if back.is_err() {
+                eprintln!("cannot switch a thread back to its own identity after writing a file; stopping");
+                std::process::abort();
+            }
+        }
+    }
+    let Some((uid, gid)) = who else { return f() };
+    let Ok(groups) = rustix::process::getgroups() else { return f() };
+    let back = Back { uid: rustix::process::geteuid(), gid: rustix::process::getegid(), groups };
+    let (uid, gid) = (Uid::from_raw(uid), Gid::from_raw(gid));
+    // Groups and gid first: once the uid is not root, they cannot be changed.
+    let switched = set_thread_groups(&[gid])
+        .and_then(|()| set_thread_res_gid(None, Some(gid), None))
+        .and_then(|()| set_thread_res_uid(None, Some(uid), None));
+    if switched.is_err() {
+        drop(back); // what was switched goes back
+        return f();
+    }
+    let out = f();
+    drop(back);
+    out
+}
+
+#[cfg(not(target_os = "linux"))]
+fn as_user<T>(_who: Option<(u32, u32)>, f: impl FnOnce() -> T) -> T {
+    f()
 }
 
 /// The target of the link `name` owned by `uid`, if it may be followed.
@@ -209,16 +308,17 @@ impl BaitFile {
             return Err(fail(path, "the path must be absolute"));
         }
         let mut links = 0;
+        let mut made = Vec::new();
         let mut current = path.to_path_buf();
         loop {
             let (Some(dir), Some(name)) = (current.parent(), current.file_name().and_then(|n| n.to_str())) else {
                 return Err(fail(path, "the path names no file"));
             };
             let name = name.to_string();
-            let dir_fd = walk(path, root, dir, create, &mut links)?;
+            let dir_fd = walk(path, root, dir, create, &mut links, &mut made)?;
             let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
             match rustix::fs::openat(&dir_fd, name.as_str(), flags, Mode::empty()) {
-                Ok(fd) => return BaitFile::existing(path, dir_fd, name, fd),
+                Ok(fd) => return BaitFile::existing(path, dir_fd, name, fd, made),
                 Err(Errno::NOENT) => {
                     let st = rustix::fs::fstat(&dir_fd).map_err(|e| io(path, "inspect the directory", e))?;
                     let owner = if euid() == 0 {
@@ -233,6 +333,7 @@ impl BaitFile {
                         existing: None,
                         owner,
                         mode: 0o600,
+                        made,
                     });
                 }
                 Err(Errno::LOOP) => {
@@ -246,7 +347,13 @@ impl BaitFile {
         }
     }
 
-    fn existing(path: &Path, dir: OwnedFd, name: String, fd: OwnedFd) -> Result<BaitFile, PlaceError> {
+    fn existing(
+        path: &Path,
+        dir: OwnedFd,
+        name: String,
+        fd: OwnedFd,
+        made: Vec<String>,
+    ) -> Result<BaitFile, PlaceError> {
         let st = rustix::fs::fstat(&fd).map_err(|e| io(path, "inspect the file", e))?;
         if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
             return Err(fail(path, "not a regular file; bait is written only into regular files"));
@@ -275,7 +382,14 @@ impl BaitFile {
             existing: Some(text),
             owner: (st.st_uid, st.st_gid),
             mode: st.st_mode & 0o7777,
+            made,
         })
+    }
+
+    /// The directories opening it made (it did not exist), outermost
+    /// first: to remove with [`remove_made_dirs`] when the bait goes.
+    pub fn made_dirs(&self) -> &[String] {
+        &self.made
     }
 
     /// Whether the file is there yet.
@@ -301,9 +415,19 @@ impl BaitFile {
         if self.existing.is_none() {
             return Ok(());
         }
-        rustix::fs::unlinkat(&self.dir, self.name.as_str(), AtFlags::empty())
-            .map_err(|e| io(&self.path, "delete the file", e))?;
-        rustix::fs::fsync(&self.dir).map_err(|e| io(&self.path, "sync the directory", e))
+        as_user(self.writer(), || {
+            rustix::fs::unlinkat(&self.dir, self.name.as_str(), AtFlags::empty())
+                .map_err(|e| io(&self.path, "delete the file", e))?;
+            rustix::fs::fsync(&self.dir).map_err(|e| io(&self.path, "sync the directory", e))
+        })
+    }
+
+    /// Whose rights the file is written with: the owner of its directory
+    /// when that is not root and also the file's owner, and honeytrail runs
+    /// as root; else none (as honeytrail runs).
+    pub fn writer(&self) -> Option<(u32, u32)> {
+        let dir = rustix::fs::fstat(&self.dir).ok()?;
+        (euid() == 0 && dir.st_uid != 0 && dir.st_uid == self.owner.0).then_some(self.owner)
     }
 
     /// Replaces the file with `content` atomically, keeping its owner and
@@ -315,6 +439,12 @@ impl BaitFile {
             Some(old) => Some(self.keep(old, backups)?),
             None => None,
         };
+        as_user(self.writer(), || self.write(content))?;
+        Ok(backup)
+    }
+
+    /// Writes `content` into a new file beside this one, then renames it over.
+    fn write(&self, content: &str) -> Result<(), PlaceError> {
         let tmp = format!(".{}.{:016x}", self.name, rand::random::<u64>());
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(&self.dir, tmp.as_str(), flags, Mode::from_raw_mode(0o600))
@@ -335,7 +465,7 @@ impl BaitFile {
             rustix::fs::unlinkat(&self.dir, tmp.as_str(), AtFlags::empty()).ok();
             return Err(fail(&self.path, format!("cannot {message}; the file is unchanged")));
         }
-        Ok(backup)
+        Ok(())
     }
 
     fn keep(&self, old: &str, backups: &Path) -> Result<PathBuf, PlaceError> {
@@ -403,6 +533,85 @@ mod tests {
         let beside: Vec<_> =
             std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(beside, ["credentials"], "{beside:?}");
+    }
+
+    #[test]
+    fn directories_made_for_bait_are_removed_with_it_unless_used_since() {
+        let dir = scratch();
+        let made_for = |p: &Path| BaitFile::open(p).unwrap().made_dirs().to_vec();
+        let path = dir.path().join("home/ops/.aws/credentials");
+        let made = made_for(&path);
+        let base = dir.path().to_string_lossy().into_owned();
+        assert_eq!(made, [format!("{base}/home"), format!("{base}/home/ops"), format!("{base}/home/ops/.aws")]);
+        assert!(made_for(&path).is_empty(), "made once only");
+        // Someone put a file in ops/ since: .aws goes, ops and home stay.
+        std::fs::write(dir.path().join("home/ops/notes"), "mine\n").unwrap();
+        remove_made_dirs(Path::new("/"), &made).unwrap();
+        assert!(!dir.path().join("home/ops/.aws").exists());
+        assert!(dir.path().join("home/ops/notes").exists());
+        // Nothing else in them: all go; gone already is fine.
+        std::fs::remove_file(dir.path().join("home/ops/notes")).unwrap();
+        remove_made_dirs(Path::new("/"), &made).unwrap();
+        assert!(!dir.path().join("home").exists());
+        remove_made_dirs(Path::new("/"), &made).unwrap();
+        // Inside another root, the paths are the root's own.
+        let root = dir.path().join("image");
+        std::fs::create_dir(&root).unwrap();
+        let made = BaitFile::open_under(&root, Path::new("/etc/app/.env")).unwrap().made_dirs().to_vec();
+        assert_eq!(made, ["/etc", "/etc/app"]);
+        remove_made_dirs(&root, &made).unwrap();
+        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
+    }
+
+    /// As root, a file in a user's directory is written with that user's
+    /// rights: what the user could not do (write into a directory of theirs
+    /// they made read-only) fails, where root alone would have succeeded.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn files_in_a_users_directory_are_written_as_that_user() {
+        if euid() != 0 {
+            eprintln!("skipped: switching to another user needs root (./scripts/test runs as root in CI)");
+            return;
+        }
+        let dir = scratch();
+        let backups = dir.path().join("state/backups");
+        let home = dir.path().join("home");
+        std::fs::create_dir(&home).unwrap();
+        std::os::unix::fs::chown(&home, Some(NOBODY), Some(NOBODY)).unwrap();
+        let groups = rustix::process::getgroups().unwrap();
+        let path = home.join("credentials");
+        let file = BaitFile::open(&path).unwrap().for_new_file(Some((NOBODY, NOBODY)), 0o600);
+        assert_eq!(file.writer(), Some((NOBODY, NOBODY)));
+        file.replace("[a]\n", &backups).unwrap();
+        let m = std::fs::metadata(&path).unwrap();
+        assert_eq!((m.uid(), m.gid(), m.mode() & 0o777), (NOBODY, NOBODY, 0o600));
+        // Back as root, with the groups it had.
+        assert_eq!((euid(), rustix::process::getegid().as_raw()), (0, 0));
+        assert_eq!(rustix::process::getgroups().unwrap(), groups);
+        // The backup went to honeytrail's directory, as root.
+        let file = BaitFile::open(&path).unwrap();
+        let backup = file.replace("[a]\n[b]\n", &backups).unwrap().unwrap();
+        assert_eq!(std::fs::metadata(&backup).unwrap().uid(), 0);
+
+        // The user made the directory read-only: the user's write fails, the file is unchanged.
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let err = BaitFile::open(&path).unwrap().replace("[c]\n", &backups).unwrap_err();
+        assert!(err.message.contains("create a file beside it"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "[a]\n[b]\n");
+        assert!(BaitFile::open(&path).unwrap().remove().is_err(), "nor may the user delete it");
+        assert_eq!(euid(), 0);
+        // A read-only directory of root's own is still written (as root).
+        let opt = dir.path().join("opt");
+        std::fs::create_dir(&opt).unwrap();
+        std::fs::set_permissions(&opt, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let env = BaitFile::open(&opt.join(".env")).unwrap();
+        assert_eq!(env.writer(), None);
+        env.replace("A=1\n", &backups).unwrap();
+        // A file of another user's in the user's directory is written as root, not as either.
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let other = home.join("other");
+        std::fs::write(&other, "x\n").unwrap();
+        assert_eq!(BaitFile::open(&other).unwrap().writer(), None);
     }
 
     #[test]

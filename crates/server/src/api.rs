@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use super::auth::{AdminCaller, ApiCaller, ApiError, ResponderCaller};
 use super::fleet::{
     get_agent, get_snippet, list_agents, post_abort, post_agent_remove, post_agent_rotate, post_command_done,
-    post_confirm, post_deploy_lambda, post_enroll, post_heartbeat,
+    post_confirm, post_deploy_lambda, post_deploy_mailbox, post_enroll, post_heartbeat,
 };
 use super::Shared;
 
@@ -649,6 +649,7 @@ api_routes! {
     "/agents/{id}/remove" => post(post_agent_remove);
     "/deploy/snippet" => get(get_snippet);
     "/deploy/lambda" => post(post_deploy_lambda);
+    "/deploy/mailbox" => post(post_deploy_mailbox);
     "/audit" => get(get_audit);
     "/lookup" => post(post_lookup);
 }

@@ -223,3 +223,56 @@ pub async fn post_deploy_lambda(
         Ok((StatusCode::CREATED, Json(s.ops.deploy_lambda(&c.actor, &r).await?.json())).into_response())
     }
 }
+
+/// `POST /deploy/mailbox`: a message with a honey key into a mailbox folder
+/// over IMAP, or (`"remove": true`) that message out again. The password is
+/// used for this one connection and kept nowhere.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailboxBody {
+    pub imap_url: String,
+    pub user: String,
+    pub password: String,
+    pub folder: String,
+    #[serde(default)]
+    pub address: Option<String>,
+    /// The IMAP server's CA, PEM, when it is an internal one.
+    #[serde(default)]
+    pub ca_pem: Option<String>,
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub remove: bool,
+}
+
+impl MailboxBody {
+    pub fn request(self) -> (honeytrail_app::ops::deploy::MailboxRequest, bool) {
+        let empty_none = |v: Option<String>| v.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        (
+            honeytrail_app::ops::deploy::MailboxRequest {
+                imap_url: self.imap_url,
+                user: self.user,
+                password: self.password,
+                folder: self.folder,
+                address: empty_none(self.address),
+                ca_file: None,
+                ca_pem: empty_none(self.ca_pem),
+                key: empty_none(self.key),
+            },
+            self.remove,
+        )
+    }
+}
+
+pub async fn post_deploy_mailbox(
+    State(s): State<Arc<Shared>>,
+    ResponderCaller(c): ResponderCaller,
+    Body(b): Body<MailboxBody>,
+) -> ApiResult {
+    let (r, remove) = b.request();
+    if remove {
+        Ok(Json(s.ops.remove_mailbox(&c.actor, &r).await?.json()).into_response())
+    } else {
+        Ok((StatusCode::CREATED, Json(s.ops.deploy_mailbox(&c.actor, &r).await?.json())).into_response())
+    }
+}

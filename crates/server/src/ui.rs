@@ -937,8 +937,87 @@ async fn deploy(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q): Q
     render(
         "deploy.html",
         json!({"title": "Deploy", "me": me, "csrf": csrf, "kinds": kinds, "kind": kind, "secret_name": secret_name,
-               "service_name": service_name, "snippet": snippet, "error": error, "server": s.config().serve.public_url()}),
+               "service_name": service_name, "snippet": snippet, "error": error, "server": s.config().serve.public_url(),
+               "can_respond": c.actor.role.allows(Permission::Respond)}),
     )
+}
+
+/// The Deploy page's Lambda form.
+#[derive(Deserialize)]
+struct LambdaForm {
+    csrf: String,
+    function: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    account: String,
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    remove: Option<String>,
+}
+
+fn given(field: String) -> Option<String> {
+    let t = field.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+async fn post_deploy_lambda(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<LambdaForm>) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
+        return r;
+    }
+    let r = honeytrail_app::ops::deploy::LambdaRequest {
+        function: f.function,
+        region: given(f.region),
+        account: given(f.account),
+        profile: None,
+        key: given(f.key),
+    };
+    if f.remove.is_some() {
+        redirect(s.ops.remove_lambda(&ui.0.actor, &r).await, |d| format!("/tokens/{}", d.access_key_id))
+    } else {
+        redirect(s.ops.deploy_lambda(&ui.0.actor, &r).await, |d| format!("/tokens/{}", d.access_key_id))
+    }
+}
+
+/// The Deploy page's mailbox form; the password is used once, kept nowhere.
+#[derive(Deserialize)]
+struct MailboxForm {
+    csrf: String,
+    imap_url: String,
+    user: String,
+    password: String,
+    folder: String,
+    #[serde(default)]
+    address: String,
+    #[serde(default)]
+    ca_pem: String,
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    remove: Option<String>,
+}
+
+async fn post_deploy_mailbox(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<MailboxForm>) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
+        return r;
+    }
+    let body = crate::fleet::MailboxBody {
+        imap_url: f.imap_url,
+        user: f.user,
+        password: f.password,
+        folder: f.folder,
+        address: Some(f.address),
+        ca_pem: Some(f.ca_pem),
+        key: Some(f.key),
+        remove: f.remove.is_some(),
+    };
+    let (r, remove) = body.request();
+    if remove {
+        redirect(s.ops.remove_mailbox(&ui.0.actor, &r).await, |d| format!("/tokens/{}", d.access_key_id))
+    } else {
+        redirect(s.ops.deploy_mailbox(&ui.0.actor, &r).await, |d| format!("/tokens/{}", d.access_key_id))
+    }
 }
 
 async fn post_agent_command(
@@ -1062,6 +1141,8 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/enrollments", get(enrollments).post(post_enrollment))
         .route("/fleet", get(fleet))
         .route("/deploy", get(deploy))
+        .route("/deploy/lambda", post(post_deploy_lambda))
+        .route("/deploy/mailbox", post(post_deploy_mailbox))
         .route("/fleet/agents/{id}/{kind}", post(post_agent_command))
         .route("/enrollments/{id}/revoke", post(post_enrollment_revoke))
         .route("/audit", get(audit))

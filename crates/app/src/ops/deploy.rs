@@ -279,8 +279,11 @@ pub struct MailboxRequest {
     pub folder: String,
     /// The mailbox's address, when the IMAP user is not one.
     pub address: Option<String>,
-    /// PEM certificates of the CA that signed the IMAP server's certificate.
+    /// PEM certificates of the CA that signed the IMAP server's certificate:
+    /// a file on this machine (the command line) …
     pub ca_file: Option<PathBuf>,
+    /// … or the PEM text itself (the API and UI, which name no server file).
+    pub ca_pem: Option<String>,
     /// An active key with a secret to place; default: a fresh one minted.
     pub key: Option<String>,
 }
@@ -305,6 +308,30 @@ fn imap_error(e: String) -> OpError {
     OpError::upstream("imap", e)
 }
 
+impl MailboxRequest {
+    fn trusted_ca(&self) -> OpResult<Option<crate::imap::TrustedCa>> {
+        use crate::imap::TrustedCa;
+        match (&self.ca_file, self.ca_pem.as_deref().map(str::trim).filter(|p| !p.is_empty())) {
+            (Some(_), Some(_)) => Err(OpError::invalid("give the IMAP server's CA as a file or as PEM text, not both")),
+            (Some(f), None) => TrustedCa::from_file(f).map(Some).map_err(OpError::invalid),
+            (None, Some(pem)) => TrustedCa::from_pem(pem, "ca_pem").map(Some).map_err(OpError::invalid),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+impl Ops {
+    /// The IMAP server named, if honeytrail may connect to it: on
+    /// `alerts.allowed_hosts` when that is set, never a metadata or
+    /// link-local address.
+    fn imap_target(&self, raw: &str) -> OpResult<crate::imap::ImapUrl> {
+        let url = crate::imap::ImapUrl::parse(raw).map_err(OpError::invalid)?;
+        honeytrail_alert::target::check_host(&url.host, &self.config.alerts.allowed_hosts, "IMAP host")
+            .map_err(|f| OpError::invalid(f.message))?;
+        Ok(url)
+    }
+}
+
 impl Ops {
     /// Places a message with a honey key in a mailbox folder (IMAP APPEND
     /// over TLS): a colleague's reply with "the keys for the backup job",
@@ -313,7 +340,7 @@ impl Ops {
     pub async fn deploy_mailbox(&self, actor: &Actor, r: &MailboxRequest) -> OpResult<MailboxPlaced> {
         use honeytrail_core::mail;
         actor.require(Permission::Respond)?;
-        let url = crate::imap::ImapUrl::parse(&r.imap_url).map_err(OpError::invalid)?;
+        let url = self.imap_target(&r.imap_url)?;
         let address = r.address.clone().unwrap_or_else(|| r.user.clone());
         // Checked before anything is minted: the message must be renderable.
         mail::render(
@@ -327,7 +354,7 @@ impl Ops {
             &mut rand::thread_rng(),
         )?;
         let mut session =
-            crate::imap::connect(&url, &r.user, &r.password, r.ca_file.as_deref()).await.map_err(imap_error)?;
+            crate::imap::connect(&url, &r.user, &r.password, r.trusted_ca()?.as_ref()).await.map_err(imap_error)?;
         let (token, minted) = match &r.key {
             Some(key) => (self.find_token(key).await?, false),
             None => (self.mint(actor, super::tokens::MintRequest::default()).await?, true),
@@ -390,7 +417,7 @@ impl Ops {
     pub async fn remove_mailbox(&self, actor: &Actor, r: &MailboxRequest) -> OpResult<MailboxPlaced> {
         use honeytrail_core::mail;
         actor.require(Permission::Respond)?;
-        let url = crate::imap::ImapUrl::parse(&r.imap_url).map_err(OpError::invalid)?;
+        let url = self.imap_target(&r.imap_url)?;
         let host = format!("{} mailbox {}", url.display(), r.user);
         let placed = self
             .store
@@ -409,7 +436,7 @@ impl Ops {
         let (message_id, _) = mail::parts_of(&p.placement.spot.path).unwrap_or_default();
         let message_id = message_id.to_string();
         let mut session =
-            crate::imap::connect(&url, &r.user, &r.password, r.ca_file.as_deref()).await.map_err(imap_error)?;
+            crate::imap::connect(&url, &r.user, &r.password, r.trusted_ca()?.as_ref()).await.map_err(imap_error)?;
         let uids = session.uids_of(&r.folder, &message_id).await.map_err(imap_error)?;
         if !uids.is_empty() {
             session.delete(&uids).await.map_err(imap_error)?;

@@ -81,7 +81,9 @@ mod tests {
                 "enrollments.html",
                 serde_json::json!({"title": "Enrolment", "me": me, "csrf": "c", "created": {"id": 2}, "secret": "s3cr3t",
                     "enrollments": [{"id": 2, "used": 0, "uses": null, "expires_at": "2026-12-09T09:00:00Z", "labels_text": "fleet=<b>web</b>",
-                        "template": "laptop", "created_by": "vic", "state": "active"}], "templates": ["laptop", "server"]}),
+                        "template": "laptop", "created_by": "vic", "state": "active", "allowed_text": "10.0.0.0/8",
+                        "expected": 3, "ec2_text": "123456789012", "refused": 2, "last_refusal": "host <b>evil</b> refused"}],
+                        "templates": ["laptop", "server"]}),
             ),
             (
                 "fleet.html",
@@ -96,7 +98,7 @@ mod tests {
                 "deploy.html",
                 serde_json::json!({"title": "Deploy", "me": me, "csrf": "c", "kinds": ["cloud-init", "shell"], "kind": "shell",
                     "secret_name": "/a<b>x</b>", "service_name": "inv", "snippet": "sh -c '<b>x</b>'", "error": "bad <b>name</b>",
-                    "server": "https://h<b>x</b>"}),
+                    "server": "https://h<b>x</b>", "can_respond": true}),
             ),
             (
                 "audit.html",
