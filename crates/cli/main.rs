@@ -64,6 +64,9 @@ pub struct GlobalArgs {
         hide_env_values = true
     )]
     api_token: Option<String>,
+    /// PEM file of the CA(s) to trust for --server instead of the public roots (a server with an internal CA)
+    #[arg(long, global = true, env = "HONEYTRAIL_CA_FILE", value_name = "FILE")]
+    ca_file: Option<PathBuf>,
     /// More log output (-v info, -vv debug)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -212,7 +215,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         aws_profile: g.aws_profile.clone(),
     };
     if let Some(server) = &g.server {
-        let remote = commands::remote::Remote::new(server, g.api_token.as_deref())?;
+        let remote = commands::remote::Remote::new(server, g.api_token.as_deref(), g.ca_file.as_deref())?;
         return match cli.command {
             Command::Incident(cmd) => commands::incident::remote(&remote, cmd).await,
             Command::Token(cmd) => commands::token::remote(&remote, cmd).await,

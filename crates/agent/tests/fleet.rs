@@ -860,6 +860,45 @@ fn serve_speaks_tls_itself_and_picks_up_a_renewed_certificate() {
     let out = enroll("b", "second-ca.pem");
     assert!(out.stderr.contains("TLS") && out.stderr.contains("--ca-file"), "{}", out.stderr);
 
+    // The CLI's remote mode trusts the same internal CA with --ca-file, and
+    // says what to do without it; plain http to another host is refused
+    // before the API token is sent.
+    ht.run(&["user", "add", "rita", "--role", "responder"]).ok();
+    let api_token = ht.run(&["user", "token", "rita", "--for", "tls-test"]).ok().stdout.trim().to_string();
+    let remote = |extra: &[&str]| {
+        let mut all = vec!["--server", https.as_str()];
+        all.extend_from_slice(extra);
+        all.extend_from_slice(&["token", "list", "--json"]);
+        let mut cmd = ht.command(&all);
+        cmd.env("HONEYTRAIL_TOKEN", &api_token).env("HOME", pki.path());
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let first_ca = pki.path().join("first-ca.pem");
+    let (code, stdout, stderr) = remote(&["--ca-file", first_ca.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(serde_json::from_str::<Value>(&stdout).unwrap().is_array(), "{stdout}");
+    let (code, _, stderr) = remote(&[]);
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("TLS") && stderr.contains("--ca-file"), "{stderr}");
+    assert!(!stderr.contains(&api_token), "{stderr}");
+    let empty = pki.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let (code, _, stderr) = remote(&["--ca-file", empty.to_str().unwrap()]);
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("holds no PEM certificate"), "{stderr}");
+    let plain = ht
+        .command(&["--server", "http://192.0.2.10:8080", "token", "list"])
+        .env("HONEYTRAIL_TOKEN", &api_token)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&plain.stderr);
+    assert!(!plain.status.success() && said.contains("must be https://"), "{said}");
+
     // Renewed in place (a certificate from another CA): new connections get it, no restart.
     std::fs::copy(pki.path().join("second.pem"), &cert).unwrap();
     std::fs::copy(pki.path().join("second.key"), &key).unwrap();

@@ -121,7 +121,46 @@ pub struct Signals {
     pub lookups: std::sync::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
     /// The agent binary's SHA-256, with the path, size and time it was
     /// taken from: hashed again only when the file changed.
-    pub agent_digest: std::sync::Mutex<Option<crate::ops::deploy::FileDigest>>,
+    pub agent_digest: FileCache<crate::ops::deploy::FileDigest>,
+    /// AWS's identity certificates (`fleet.ec2_identity_certificates`),
+    /// parsed again only when the file changed.
+    pub identity_keys: FileCache<Arc<crate::identity::IdentityKeys>>,
+}
+
+/// A value made from a file, kept until the file's path, size or
+/// modification time changes: a request never pays for reading it again.
+pub struct FileCache<T>(std::sync::Mutex<Option<(FileStamp, T)>>);
+
+/// What tells a file's versions apart, cheaply (one `stat`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStamp {
+    pub path: std::path::PathBuf,
+    pub len: u64,
+    pub modified: Option<std::time::SystemTime>,
+}
+
+impl FileStamp {
+    pub fn new(path: &Path, meta: &std::fs::Metadata) -> FileStamp {
+        FileStamp { path: path.to_path_buf(), len: meta.len(), modified: meta.modified().ok() }
+    }
+}
+
+impl<T> Default for FileCache<T> {
+    fn default() -> Self {
+        FileCache(std::sync::Mutex::new(None))
+    }
+}
+
+impl<T: Clone> FileCache<T> {
+    /// The value kept for exactly this version of the file.
+    pub fn get(&self, stamp: &FileStamp) -> Option<T> {
+        let kept = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.as_ref().filter(|(s, _)| s == stamp).map(|(_, v)| v.clone())
+    }
+
+    pub fn put(&self, stamp: FileStamp, value: T) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((stamp, value));
+    }
 }
 
 /// Lookups one person may make in [`LOOKUP_WINDOW`].

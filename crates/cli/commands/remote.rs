@@ -3,6 +3,8 @@
 //! token comes from `--token` or, better (no shell history), `HONEYTRAIL_TOKEN`.
 
 use anyhow::{anyhow, bail, Context, Result};
+use std::path::Path;
+
 use serde_json::Value;
 
 /// A client of the REST API.
@@ -13,19 +15,32 @@ pub struct Remote {
 }
 
 impl Remote {
-    pub fn new(server: &str, token: Option<&str>) -> Result<Remote> {
+    /// A client of the server at `server`, trusting only the CAs in `ca_file`
+    /// when one is given. The API token travels with every request, so plain
+    /// http is accepted for this machine's loopback only.
+    pub fn new(server: &str, token: Option<&str>, ca_file: Option<&Path>) -> Result<Remote> {
         let server = server.trim().trim_end_matches('/');
-        if !(server.starts_with("http://") || server.starts_with("https://")) {
-            bail!("--server {server:?} must be an http(s) URL like https://honeytrail.example.com");
+        let url = reqwest::Url::parse(server)
+            .map_err(|_| anyhow!("--server {server:?} must be an http(s) URL like https://honeytrail.example.com"))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if url.host_str().is_some_and(is_loopback) => {}
+            "http" => bail!(
+                "--server {server}: the API token travels over this connection, so it must be https:// (plain http only to this machine's loopback)"
+            ),
+            _ => bail!("--server {server:?} must be an http(s) URL like https://honeytrail.example.com"),
         }
         let token = token
             .map(str::to_string)
             .filter(|t| !t.trim().is_empty())
             .ok_or_else(|| anyhow!("--server needs an API token: set HONEYTRAIL_TOKEN (or pass --token); create one on the server's API tokens page or with `honeytrail user token`"))?;
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(60))
-            .build()
-            .context("cannot build the HTTP client")?;
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(60));
+        if let Some(path) = ca_file {
+            builder = builder.tls_certs_only(trusted_cas(path)?);
+        }
+        let client = builder.build().context("cannot build the HTTP client")?;
         Ok(Remote { base: format!("{server}/api/v1"), token: token.trim().to_string(), client })
     }
 
@@ -35,6 +50,13 @@ impl Remote {
             request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(b.to_string());
         }
         let response = request.send().await.map_err(|e| {
+            let detail = error_chain(&e);
+            if self.base.starts_with("https://") && looks_like_tls(&detail) {
+                return anyhow!(
+                    "the TLS connection to {} failed: {detail}; if the server's certificate comes from an internal CA, pass that CA with --ca-file (or HONEYTRAIL_CA_FILE)",
+                    self.base
+                );
+            }
             let kind = if e.is_connect() {
                 "cannot connect"
             } else if e.is_timeout() {
@@ -125,4 +147,38 @@ pub fn s(v: &Value) -> String {
 async fn parse(response: reqwest::Response) -> Result<Value> {
     let text = response.text().await.context("the server's answer was cut off")?;
     serde_json::from_str(&text).context("the server's answer is not JSON; is --server the honeytrail address?")
+}
+
+/// The certificates of a `--ca-file`, refused when it holds none.
+fn trusted_cas(path: &Path) -> Result<Vec<reqwest::Certificate>> {
+    let pem = std::fs::read(path).with_context(|| format!("cannot read --ca-file {}", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| anyhow!("--ca-file {}: not PEM certificates ({e})", path.display()))?;
+    if certs.is_empty() {
+        bail!("--ca-file {}: holds no PEM certificate", path.display());
+    }
+    Ok(certs)
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Every cause of `e`, outermost first: reqwest's own message alone
+/// ("error sending request") never says that the certificate was the problem.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+fn looks_like_tls(detail: &str) -> bool {
+    let detail = detail.to_lowercase();
+    ["certificate", "unknownissuer", "handshake", "tls", "invalidcontenttype"].iter().any(|w| detail.contains(w))
 }

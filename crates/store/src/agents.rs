@@ -428,27 +428,6 @@ impl Store {
         Ok(Enrolment { agent: self.agent(agent_id).await?, token: self.token(token_id).await?, enrollment })
     }
 
-    /// Whether `secret` could enrol a host now, without spending a use.
-    pub async fn check_enrollment(&self, secret: &str) -> Result<Enrollment, StoreError> {
-        let hash = bearer_hash(secret.trim());
-        let row =
-            sqlx::query(&format!("SELECT {} FROM enrollment_secrets WHERE secret_hash = $1", crate::fleet::COLUMNS))
-                .bind(&hash)
-                .fetch_optional(&self.pool)
-                .await?;
-        match row {
-            Some(r) => {
-                let e = crate::fleet::enrollment(&r)?;
-                if e.state(Utc::now()) == "active" {
-                    Ok(e)
-                } else {
-                    Err(self.why_unusable(secret).await?)
-                }
-            }
-            None => Err(self.why_unusable(secret).await?),
-        }
-    }
-
     pub async fn agent(&self, id: i64) -> Result<Agent, StoreError> {
         let row = sqlx::query(&format!("SELECT {AGENT_COLUMNS} FROM {AGENT_FROM} WHERE a.id = $1"))
             .bind(id)

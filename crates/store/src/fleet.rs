@@ -270,21 +270,19 @@ impl Store {
 
     /// Why `secret` cannot enrol a host: unknown, revoked, expired or used up.
     pub(crate) async fn why_unusable(&self, secret: &str) -> Result<StoreError, StoreError> {
-        let known = sqlx::query(&format!("SELECT {COLUMNS} FROM enrollment_secrets WHERE secret_hash = $1"))
-            .bind(bearer_hash(secret.trim()))
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(match known {
-            None => StoreError::Refused("the enrolment secret is not known: check that it was copied whole".into()),
-            Some(r) => {
-                let e = enrollment(&r)?;
-                StoreError::Refused(format!(
-                    "enrolment secret #{} is {}: ask an admin for a new one (`honeytrail enroll create`)",
-                    e.id,
-                    e.state(Utc::now())
-                ))
-            }
-        })
+        Ok(enrollment_refusal(self.enrollment_by_secret(secret).await?.as_ref()))
+    }
+}
+
+/// The refusal for a secret that is unknown (`None`) or not active.
+pub fn enrollment_refusal(known: Option<&Enrollment>) -> StoreError {
+    match known {
+        None => StoreError::Refused("the enrolment secret is not known: check that it was copied whole".into()),
+        Some(e) => StoreError::Refused(format!(
+            "enrolment secret #{} is {}: ask an admin for a new one (`honeytrail enroll create`)",
+            e.id,
+            e.state(Utc::now())
+        )),
     }
 }
 

@@ -38,7 +38,7 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 pub use agents::{Agent, AgentCommand, AgentFile, AgentState, Ec2Instance, Enrolment, PresenceChange};
 pub use checkpoints::ReportedUse;
 pub use error::StoreError;
-pub use fleet::{Enrollment, Guard, MAX_ENROLLMENT_DAYS};
+pub use fleet::{enrollment_refusal, Enrollment, Guard, MAX_ENROLLMENT_DAYS};
 pub use incidents::{EventOutcome, IncidentFilter, SeenEvent};
 pub use migrate::latest_version as latest_schema_version;
 pub use outbox::{Channel, Delivery, RecentEvent, SourceProgress, Stats, StoredRunbook};

@@ -87,16 +87,16 @@ impl Ops {
         if let Some(identity) = &req.ec2_identity {
             identity.check()?;
         }
-        let known = match self.store.check_enrollment(&req.secret).await {
-            Ok(known) => known,
-            Err(StoreError::Refused(why)) => {
-                // Known but revoked, expired or used up: someone still holds it.
-                if let Some(known) = self.store.enrollment_by_secret(&req.secret).await? {
-                    self.enrolment_refused(&known, &req.host.hostname, from, &why).await;
+        let known = match self.store.enrollment_by_secret(&req.secret).await? {
+            Some(known) if known.state(Utc::now()) == "active" => known,
+            other => {
+                let refusal = honeytrail_store::enrollment_refusal(other.as_ref());
+                if let (Some(known), StoreError::Refused(why)) = (&other, &refusal) {
+                    // Known but revoked, expired or used up: someone still holds it.
+                    self.enrolment_refused(known, &req.host.hostname, from, why).await;
                 }
-                return Err(unusable(StoreError::Refused(why)));
+                return Err(unusable(refusal));
             }
-            Err(e) => return Err(e.into()),
         };
         let ec2 = match self.guard_enrolment(&known, req, from) {
             Ok(ec2) => ec2,

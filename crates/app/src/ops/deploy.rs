@@ -3,9 +3,9 @@
 //! SHA-256) and the snippets that run it (cloud-init, Ansible, Terraform,
 //! shell).
 
+use crate::context::FileStamp;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use honeytrail_core::access::Permission;
 use honeytrail_core::snippet::{self, SnippetInput, SnippetKind};
@@ -18,8 +18,6 @@ use crate::{Actor, OpError, OpErrorKind, OpResult, Ops};
 #[derive(Clone)]
 pub struct FileDigest {
     path: PathBuf,
-    len: u64,
-    modified: Option<SystemTime>,
     pub bytes: Arc<[u8]>,
     pub sha256: String,
 }
@@ -61,12 +59,9 @@ impl Ops {
     pub async fn agent_download(&self) -> OpResult<FileDigest> {
         let path = self.agent_binary()?;
         let meta = tokio::fs::metadata(&path).await.map_err(|e| no_agent(format!("{}: {e}", path.display())))?;
-        let (len, modified) = (meta.len(), meta.modified().ok());
-        {
-            let cached = self.signals().agent_digest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(d) = cached.as_ref().filter(|d| d.path == path && d.len == len && d.modified == modified) {
-                return Ok(d.clone());
-            }
+        let stamp = FileStamp::new(&path, &meta);
+        if let Some(d) = self.signals().agent_digest.get(&stamp) {
+            return Ok(d);
         }
         let bytes: Arc<[u8]> =
             tokio::fs::read(&path).await.map_err(|e| no_agent(format!("cannot read {}: {e}", path.display())))?.into();
@@ -74,8 +69,8 @@ impl Ops {
         let sha256 = tokio::task::spawn_blocking(move || snippet::sha256_hex(&hashed))
             .await
             .map_err(|e| no_agent(format!("hashing the agent binary failed: {e}")))?;
-        let digest = FileDigest { path, len, modified, bytes, sha256 };
-        *self.signals().agent_digest.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(digest.clone());
+        let digest = FileDigest { path, bytes, sha256 };
+        self.signals().agent_digest.put(stamp, digest.clone());
         Ok(digest)
     }
 

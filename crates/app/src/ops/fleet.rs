@@ -1,5 +1,7 @@
 //! Fleet enrolment: the secrets hosts present to ask for their own key.
 
+use std::sync::Arc;
+
 use chrono::{Duration, Utc};
 use honeytrail_core::access::Permission;
 use honeytrail_core::net::parse_networks;
@@ -158,7 +160,7 @@ impl Ops {
 
     /// AWS's certificates for instance identity documents, from
     /// `fleet.ec2_identity_certificates`.
-    pub(crate) fn identity_keys(&self) -> OpResult<crate::identity::IdentityKeys> {
+    pub(crate) fn identity_keys(&self) -> OpResult<Arc<crate::identity::IdentityKeys>> {
         let Some(path) = &self.config.fleet.ec2_identity_certificates else {
             return Err(OpError::invalid(
                 "binding enrolments to EC2 needs AWS's identity certificates: save the RSA certificates of your regions \
@@ -166,7 +168,15 @@ impl Ops {
                  fleet.ec2_identity_certificates (HONEYTRAIL_FLEET_EC2_IDENTITY_CERTIFICATES)",
             ));
         };
-        crate::identity::IdentityKeys::load(path).map_err(OpError::invalid)
+        let meta = std::fs::metadata(path)
+            .map_err(|e| OpError::invalid(format!("fleet.ec2_identity_certificates {}: {e}", path.display())))?;
+        let stamp = crate::context::FileStamp::new(path, &meta);
+        if let Some(keys) = self.signals().identity_keys.get(&stamp) {
+            return Ok(keys);
+        }
+        let keys = Arc::new(crate::identity::IdentityKeys::load(path).map_err(OpError::invalid)?);
+        self.signals().identity_keys.put(stamp, keys.clone());
+        Ok(keys)
     }
 
     pub async fn enrollments(&self, actor: &Actor) -> OpResult<Vec<Enrollment>> {
