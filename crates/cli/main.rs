@@ -101,6 +101,12 @@ enum Command {
     Check(commands::check::CheckArgs),
     /// Scan CloudTrail log files or folders for honey-key use and open incidents
     Ingest(commands::ingest::IngestArgs),
+    /// Reads of bait files on hosts: which process, user and session opened them
+    #[command(subcommand)]
+    Evidence(commands::evidence::EvidenceCommand),
+    /// auditd: watch rules for the placements of a host
+    #[command(subcommand)]
+    Auditd(commands::evidence::AuditdCommand),
     /// List, show and handle incidents
     #[command(subcommand)]
     Incident(commands::incident::IncidentCommand),
@@ -245,6 +251,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Render(args) => commands::render::run(&app, args).await,
         Command::Check(args) => commands::check::run(&app, args).await,
         Command::Ingest(args) => commands::ingest::run(&app, args).await,
+        Command::Evidence(cmd) => commands::evidence::run(&app, cmd).await,
+        Command::Auditd(cmd) => commands::evidence::auditd(&app, cmd).await,
         Command::Incident(cmd) => commands::incident::run(&app, cmd).await,
         Command::Aws(cmd) => commands::canary::run(&app, cmd).await,
         Command::Watch(cmd) => commands::watch::run(&app, cmd).await,

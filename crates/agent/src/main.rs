@@ -15,7 +15,11 @@ mod host;
 mod imds;
 mod install;
 mod place;
+#[cfg(target_os = "linux")]
+mod queue;
 mod state;
+#[cfg(target_os = "linux")]
+mod watch;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -77,14 +81,18 @@ enum Command {
         /// The metadata service to ask with --ec2-identity.
         #[arg(long, default_value = imds::DEFAULT_URL, requires = "ec2_identity")]
         imds_url: String,
+        #[command(flatten)]
+        watch: WatchArgs,
     },
-    /// Send heartbeats and carry out the server's commands.
+    /// Send heartbeats, report reads of the bait, carry out the server's commands.
     Run {
         #[arg(long, default_value_os_t = default_state_dir())]
         state_dir: PathBuf,
-        /// One heartbeat (and its commands), then exit.
+        /// One heartbeat (and its commands, and queued reads), then exit.
         #[arg(long)]
         once: bool,
+        #[command(flatten)]
+        watch: WatchArgs,
     },
     /// List what on this host could give the bait away.
     Check {
@@ -104,6 +112,18 @@ enum Command {
     },
 }
 
+/// How the agent watches its bait for reads.
+#[derive(clap::Args, Clone, Debug)]
+struct WatchArgs {
+    /// What reports reads of the bait: auto (fanotify, else inotify without
+    /// process details), fanotify, inotify, auditd (read --audit-log), off.
+    #[arg(long, default_value = "auto")]
+    source: String,
+    /// The audit log --source auditd reads.
+    #[arg(long, default_value = "/var/log/audit/audit.log")]
+    audit_log: PathBuf,
+}
+
 fn say(line: &str) {
     eprintln!("{line}");
 }
@@ -119,7 +139,8 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
-            Command::Enroll { server, secret_file, ca_file, state_dir, root, once, ec2_identity, imds_url } => {
+            Command::Enroll { server, secret_file, ca_file, state_dir, root, once, ec2_identity, imds_url, watch } => {
+                check_watch(&watch)?;
                 let secret = read_secret(secret_file.as_deref())?;
                 let dir = Dir::open(&state_dir);
                 let imds = ec2_identity.then_some(imds_url.as_str());
@@ -127,9 +148,12 @@ fn main() -> ExitCode {
                 if once {
                     return Ok(ExitCode::SUCCESS);
                 }
-                run(&dir, false).await
+                run(&dir, false, &watch).await
             }
-            Command::Run { state_dir, once } => run(&Dir::open(&state_dir), once).await,
+            Command::Run { state_dir, once, watch } => {
+                check_watch(&watch)?;
+                run(&Dir::open(&state_dir), once, &watch).await
+            }
             Command::Check { state_dir, root } => check::run(&Dir::open(&state_dir), &root),
             Command::Install { service_name, bin_dir, unit_dir } => {
                 install::install(&service_name, &bin_dir, &unit_dir).map(|()| ExitCode::SUCCESS)
@@ -288,51 +312,177 @@ fn put_back(placer: &Placer<'_>, undo: &[Undo]) {
     }
 }
 
+fn check_watch(w: &WatchArgs) -> Result<()> {
+    match w.source.as_str() {
+        "auto" | "fanotify" | "inotify" | "auditd" | "off" => Ok(()),
+        other => bail!("--source {other:?}: use auto, fanotify, inotify, auditd or off"),
+    }
+}
+
+/// The file watch of a running agent, and its evidence queue.
+struct Evidence {
+    /// What the heartbeat says of the watch.
+    watch: String,
+    #[cfg(target_os = "linux")]
+    shared: std::sync::Arc<watch::Shared>,
+}
+
+impl Evidence {
+    /// Starts watching the bait files (not for a one-shot run, which only
+    /// delivers what is queued).
+    #[cfg(target_os = "linux")]
+    fn start(dir: &Dir, state: &State, args: &WatchArgs, once: bool) -> Evidence {
+        let shared = std::sync::Arc::new(watch::Shared::new(queue::Queue::new(&dir.path)));
+        if once {
+            return Evidence { watch: "off: one-shot run".into(), shared };
+        }
+        let files = state
+            .files
+            .iter()
+            .map(|k| watch::Watched { host_path: k.path.clone(), real: host::under(&state.root, &k.path) })
+            .collect();
+        let watch = match watch::Source::parse(&args.source, &args.audit_log)
+            .and_then(|source| watch::start(source, files, state.root.clone(), shared.clone()))
+        {
+            Ok(kind) => {
+                say(&format!("watching the bait for reads ({})", kind.as_str()));
+                kind.as_str().to_string()
+            }
+            Err(e) => {
+                say(&format!("warning: the bait is not watched for reads: {e:#}"));
+                format!("off: {e:#}")
+            }
+        };
+        Evidence { watch, shared }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn start(_dir: &Dir, _state: &State, _args: &WatchArgs, _once: bool) -> Evidence {
+        Evidence { watch: "off: file watching is Linux only".into() }
+    }
+
+    /// Runs the agent's own work on the bait files.
+    fn own<T>(&self, f: impl FnOnce() -> T) -> T {
+        #[cfg(target_os = "linux")]
+        return self.shared.own(f);
+        #[cfg(not(target_os = "linux"))]
+        f()
+    }
+
+    /// Delivers queued reads, oldest first; `Ok(false)` when the server
+    /// could not take them (they stay queued).
+    async fn deliver(&self, client: &Client) -> bool {
+        #[cfg(target_os = "linux")]
+        loop {
+            let batch = match self.shared.queue.peek(honeytrail_core::fleet::MAX_EVIDENCE_BATCH) {
+                Ok(b) => b,
+                Err(e) => {
+                    say(&format!("error: reading the evidence queue: {e:#}"));
+                    return false;
+                }
+            };
+            if batch.lines.is_empty() && batch.dropped == 0 {
+                return true;
+            }
+            let body = honeytrail_core::fleet::EvidenceBatch { records: batch.records.clone(), dropped: batch.dropped };
+            match client.post::<_, honeytrail_core::fleet::EvidenceReply>("/fleet/evidence", &body).await {
+                Ok(_) => {
+                    if let Err(e) = self.shared.queue.ack(&batch) {
+                        say(&format!("error: updating the evidence queue: {e:#}"));
+                        return false;
+                    }
+                }
+                Err(e) => {
+                    say(&format!(
+                        "error: delivering {} read(s) of the bait (kept, sent later): {e:#}",
+                        batch.records.len()
+                    ));
+                    return false;
+                }
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = client;
+            true
+        }
+    }
+
+    async fn queued(&self) {
+        #[cfg(target_os = "linux")]
+        self.shared.queued.notified().await;
+        #[cfg(not(target_os = "linux"))]
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Heartbeats until stopped: the presence of every bait file, then the
-/// commands the server answers with.
-async fn run(dir: &Dir, once: bool) -> Result<ExitCode> {
+/// commands the server answers with; reads of the bait are delivered as
+/// they happen (and kept on disk while the server cannot be reached).
+async fn run(dir: &Dir, once: bool, args: &WatchArgs) -> Result<ExitCode> {
+    let evidence = Evidence::start(dir, &dir.load()?, args, once);
+    let mut next_heartbeat = tokio::time::Instant::now();
+    let mut undelivered = false;
     loop {
         let state = dir.load()?;
         let client = Client::new(&state.server, state.ca_file.as_deref())?.with_credential(&dir.credential()?);
-        let placer = Placer::new(&state.root, &dir.path, &state.template, &state.profile)?;
-        let files =
-            state.files.iter().map(|k| FileReport { path: k.path.clone(), presence: placer.presence(k) }).collect();
-        let mut wait = state.heartbeat_seconds.max(1);
-        match client.post::<_, HeartbeatReply>("/fleet/heartbeat", &Heartbeat { files }).await {
-            Ok(reply) => {
-                wait = reply.heartbeat_seconds.max(1);
-                for command in reply.commands {
-                    if carry_out(dir, &client, &placer, state.clone(), command).await? {
-                        say("the bait was removed from this host and the server released it; stopping");
-                        dir.clean();
-                        return Ok(ExitCode::SUCCESS);
+        if tokio::time::Instant::now() >= next_heartbeat {
+            let placer = Placer::new(&state.root, &dir.path, &state.template, &state.profile)?;
+            let files = evidence.own(|| {
+                state.files.iter().map(|k| FileReport { path: k.path.clone(), presence: placer.presence(k) }).collect()
+            });
+            let mut wait = state.heartbeat_seconds.max(1);
+            let beat = Heartbeat { files, watch: Some(evidence.watch.clone()) };
+            match client.post::<_, HeartbeatReply>("/fleet/heartbeat", &beat).await {
+                Ok(reply) => {
+                    wait = reply.heartbeat_seconds.max(1);
+                    for command in reply.commands {
+                        let gone = evidence.own(|| carry_out(dir, &placer, state.clone(), &command));
+                        report(&client, &command, gone.1).await;
+                        if gone.0? {
+                            evidence.deliver(&client).await;
+                            say("the bait was removed from this host and the server released it; stopping");
+                            dir.clean();
+                            return Ok(ExitCode::SUCCESS);
+                        }
+                    }
+                }
+                Err(e) => {
+                    say(&format!("error: heartbeat: {e:#}"));
+                    if once {
+                        return Ok(ExitCode::FAILURE);
                     }
                 }
             }
-            Err(e) => {
-                say(&format!("error: heartbeat: {e:#}"));
-                if once {
-                    return Ok(ExitCode::FAILURE);
-                }
-            }
+            next_heartbeat = tokio::time::Instant::now() + Duration::from_secs(wait);
+            undelivered = true;
+        }
+        if undelivered {
+            undelivered = !evidence.deliver(&client).await;
         }
         if once {
             return Ok(ExitCode::SUCCESS);
         }
-        tokio::time::sleep(Duration::from_secs(wait)).await;
+        // Undelivered reads are tried again within seconds, not a heartbeat later.
+        let retry = tokio::time::Instant::now() + Duration::from_secs(5);
+        let until = if undelivered { next_heartbeat.min(retry) } else { next_heartbeat };
+        tokio::select! {
+            () = tokio::time::sleep_until(until) => { undelivered = true; }
+            () = evidence.queued() => { undelivered = true; }
+        }
     }
 }
 
-/// Carries out one command and reports it. `Ok(true)`: the bait is gone
-/// and the agent's work on this host is over.
-async fn carry_out(
+/// Carries out one command (the file work, nothing sent). `.0` is
+/// `Ok(true)` when the bait is gone and the agent's work on this host is
+/// over; `.1` is what to report, `None` when the state could not be saved
+/// (the server asks again, and doing it twice is harmless).
+fn carry_out(
     dir: &Dir,
-    client: &Client,
     placer: &Placer<'_>,
     mut state: State,
-    command: honeytrail_core::fleet::Command,
-) -> Result<bool> {
-    let path = format!("/fleet/commands/{}", command.id);
+    command: &honeytrail_core::fleet::Command,
+) -> (Result<bool>, Option<CommandDone>) {
     let result: Result<Vec<Kept>> = match command.kind {
         CommandKind::Rotate => match &command.key {
             Some(key) => rotate(placer, &state.files, key),
@@ -347,15 +497,12 @@ async fn carry_out(
     if let Ok(files) = &result {
         state.files = files.clone();
         if command.kind == CommandKind::Rotate {
-            dir.save(&state)?;
+            if let Err(e) = dir.save(&state) {
+                return (Err(e), None);
+            }
         }
     }
-    match client.post::<_, serde_json::Value>(&path, &done).await {
-        Ok(_) => {}
-        // The server asks again next time; carrying a command out twice is harmless.
-        Err(e) => say(&format!("error: reporting command #{}: {e:#}", command.id)),
-    }
-    match result {
+    let outcome = match result {
         Ok(_) => {
             say(&format!("command #{} ({}) done", command.id, command.kind.as_str()));
             Ok(command.kind == CommandKind::Remove)
@@ -364,6 +511,17 @@ async fn carry_out(
             say(&format!("error: command #{} ({}) failed: {e:#}", command.id, command.kind.as_str()));
             Ok(false)
         }
+    };
+    (outcome, Some(done))
+}
+
+/// Tells the server how a command went.
+async fn report(client: &Client, command: &honeytrail_core::fleet::Command, done: Option<CommandDone>) {
+    let Some(done) = done else { return };
+    let path = format!("/fleet/commands/{}", command.id);
+    if let Err(e) = client.post::<_, serde_json::Value>(&path, &done).await {
+        // The server asks again next time; carrying a command out twice is harmless.
+        say(&format!("error: reporting command #{}: {e:#}", command.id));
     }
 }
 

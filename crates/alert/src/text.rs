@@ -114,6 +114,9 @@ fn incident_body(record: &AlertRecord) -> String {
     let incident = &record.incident;
     let mut out = String::new();
     writeln!(out, "{}\n", line(&record.placement)).expect("writing to a String cannot fail");
+    for r in read_lines(record) {
+        writeln!(out, "{r}").expect("writing to a String cannot fail");
+    }
     if incident.token_retired {
         writeln!(out, "This key was retired before it was used.\n").expect("writing to a String cannot fail");
     }
@@ -198,6 +201,29 @@ fn incident_body(record: &AlertRecord) -> String {
         writeln!(out, "\nAnswers and notes:\n{}", said.join("\n")).expect("writing to a String cannot fail");
     }
     writeln!(out, "\nRunbook\n{}", lines(&record.runbook)).expect("writing to a String cannot fail");
+    out
+}
+
+/// What the record says of reads of the bait on its host, one line each
+/// (none when there were none): the latest read before the first call, or
+/// for other incidents the reads themselves (at most five).
+pub fn read_lines(record: &AlertRecord) -> Vec<String> {
+    if let Some(r) = &record.read_before {
+        return vec![format!("Bait read on the host: {}\n", line(r))];
+    }
+    if record.reads.is_empty() {
+        return Vec::new();
+    }
+    let mut out = vec!["Reads of the bait on its host:".to_string()];
+    let (shown, more) = first(&record.reads);
+    for r in shown.iter().take(5) {
+        out.push(format!("  - {}", line(&r.sentence)));
+    }
+    let more = more + shown.len().saturating_sub(5);
+    if more > 0 {
+        out.push(format!("  … and {more} more"));
+    }
+    out.push(String::new());
     out
 }
 

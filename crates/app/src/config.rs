@@ -171,6 +171,15 @@ iam_user_quota = 5000
 # AWS's RSA certificates for EC2 instance identity documents (one PEM file,
 # the regions you use), for enrolment secrets bound to EC2 (--bind ec2).
 # ec2_identity_certificates = "/etc/honeytrail/ec2-identity.pem"  # HONEYTRAIL_FLEET_EC2_IDENTITY_CERTIFICATES
+
+[evidence]
+# A read of a bait file followed by no use of its key within touch_window
+# opens a low-severity "bait touched" incident.  HONEYTRAIL_EVIDENCE_TOUCH_WINDOW
+touch_window = "1h"
+# Programs whose reads are kept but never alert (executable paths, or a
+# prefix ending in *), e.g. backup agents, indexers, antivirus.
+#                                               HONEYTRAIL_EVIDENCE_QUIET_PROGRAMS
+quiet_programs = []
 "#;
 
 #[derive(Clone, Deserialize, Default)]
@@ -187,6 +196,7 @@ pub struct Config {
     pub serve: ServeSection,
     pub alerts: AlertsSection,
     pub fleet: FleetSection,
+    pub evidence: EvidenceSection,
     /// Where the configuration was read from, if a file was.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -476,6 +486,44 @@ impl Default for FleetSection {
     }
 }
 
+/// Reads of bait files reported by hosts and audit logs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvidenceSection {
+    /// A read followed by no use of the key within this (`90s`, `30m`, `1h`, `2d`)
+    /// opens a low-severity bait-touched incident.
+    pub touch_window: String,
+    /// Programs whose reads are recorded but never alert (backup agents,
+    /// indexers, antivirus): executable paths, or a prefix ending in `*`.
+    pub quiet_programs: Vec<String>,
+}
+
+impl Default for EvidenceSection {
+    fn default() -> Self {
+        EvidenceSection { touch_window: "1h".into(), quiet_programs: Vec::new() }
+    }
+}
+
+impl EvidenceSection {
+    /// `touch_window` as a duration.
+    pub fn window(&self) -> Result<chrono::Duration> {
+        let raw = self.touch_window.trim();
+        if let Some(n) = raw.strip_suffix('s').and_then(|n| n.parse::<i64>().ok()).filter(|n| *n > 0) {
+            return Ok(chrono::Duration::seconds(n));
+        }
+        crate::ops::fleet::parse_lifetime(raw)
+            .map_err(|e| anyhow::anyhow!("evidence.touch_window (HONEYTRAIL_EVIDENCE_TOUCH_WINDOW): {}", e.message))
+    }
+
+    /// Whether `exe` is on `quiet_programs`.
+    pub fn quiet(&self, exe: &str) -> bool {
+        self.quiet_programs.iter().any(|q| match q.strip_suffix('*') {
+            Some(prefix) => exe.starts_with(prefix),
+            None => exe == q,
+        })
+    }
+}
+
 /// Values from command-line flags, which win over everything else.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -526,6 +574,7 @@ impl Config {
         config.source = path;
         config.apply_env()?;
         config.apply_flags(flags);
+        config.evidence.window()?;
         if config.data_dir.is_none() {
             config.data_dir = Some(default_data_dir());
         }
@@ -587,6 +636,13 @@ impl Config {
         }
         if let Some(v) = env("HONEYTRAIL_ALERTS_ALLOWED_HOSTS") {
             self.alerts.allowed_hosts = v.split(',').map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect();
+        }
+        if let Some(v) = env("HONEYTRAIL_EVIDENCE_TOUCH_WINDOW") {
+            self.evidence.touch_window = v;
+        }
+        if let Some(v) = env("HONEYTRAIL_EVIDENCE_QUIET_PROGRAMS") {
+            self.evidence.quiet_programs =
+                v.split(',').map(|w| w.trim().to_string()).filter(|w| !w.is_empty()).collect();
         }
         if let Some(v) = env("HONEYTRAIL_FLEET_AGENT_BINARY") {
             self.fleet.agent_binary = Some(PathBuf::from(v));

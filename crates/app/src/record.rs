@@ -6,7 +6,8 @@
 use anyhow::Result;
 use honeytrail_core::incident::Severity;
 use honeytrail_core::record::{
-    AlertRecord, EventInfo, HopInfo, IncidentInfo, PlacementInfo, TokenInfo, RECORD_EVENTS, SCHEMA,
+    AlertRecord, EventInfo, HopInfo, IncidentInfo, PlacementInfo, ReadInfo, TokenInfo, RECORD_EVENTS, RECORD_READS,
+    SCHEMA,
 };
 use honeytrail_store::{SeenEvent, Store};
 use serde_json::json;
@@ -57,6 +58,7 @@ pub async fn incident_record(store: &Store, id: i64, kind: &str) -> Result<Alert
         .map(|h| HopInfo { seq: h.seq, at: h.at, description: h.description, by: h.actor, automatic: h.automatic })
         .collect();
     let severity = Severity::of(&token.labels, incident.state, incident.kind);
+    let (reads, read_before) = reads_for(store, &incident).await?;
     Ok(AlertRecord {
         schema: SCHEMA.into(),
         kind: kind.into(),
@@ -83,7 +85,43 @@ pub async fn incident_record(store: &Store, id: i64, kind: &str) -> Result<Alert
         history: store.incident_log(id).await?,
         runbook,
         owner_questions: Vec::new(),
+        reads,
+        read_before,
     })
+}
+
+/// The reads of the incident's bait: for a use, those before its first
+/// call, with the latest (not by a quiet program) as a sentence; for other
+/// kinds, those up to its last event.
+async fn reads_for(
+    store: &Store,
+    incident: &honeytrail_core::incident::Incident,
+) -> Result<(Vec<ReadInfo>, Option<String>)> {
+    use honeytrail_core::incident::IncidentKind;
+    let is_use = incident.kind == IncidentKind::Use;
+    let until = if is_use { incident.first_seen } else { incident.last_seen };
+    let filter = honeytrail_store::EvidenceFilter {
+        token_id: Some(incident.token_id),
+        until: Some(until),
+        limit: Some(RECORD_READS as i64),
+        ..Default::default()
+    };
+    let stored = store.evidence(&filter).await?;
+    let before =
+        stored.iter().filter(|r| is_use && r.touch != honeytrail_store::Touch::Quiet).max_by_key(|r| r.access.at).map(
+            |r| format!("{}, {}", r.sentence, honeytrail_core::evidence::lead_time(r.access.at, incident.first_seen)),
+        );
+    let reads = stored
+        .into_iter()
+        .map(|r| ReadInfo {
+            id: r.id,
+            host: r.host,
+            state: r.touch.as_str().into(),
+            sentence: r.sentence,
+            access: r.access,
+        })
+        .collect();
+    Ok((reads, before))
 }
 
 /// The events a record lists: all of them up to [`RECORD_EVENTS`], else the

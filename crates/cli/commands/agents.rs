@@ -33,7 +33,8 @@ pub enum FleetCommand {
         #[arg(long)]
         fill: bool,
     },
-    /// Find silent hosts and enrolments never confirmed now (serve does this every minute)
+    /// Find silent hosts, enrolments never confirmed and reads of bait with no key use after them, now
+    /// (serve does this every minute)
     Sweep,
 }
 
@@ -159,6 +160,11 @@ pub async fn fleet(app: &App, cmd: FleetCommand) -> Result<ExitCode> {
             println!(
                 "{} host(s) newly stale, {} enrolment(s) never confirmed (their keys retired)",
                 s.stale, s.unconfirmed
+            );
+            let t = ops.evidence_sweep().await?;
+            println!(
+                "{} read(s) of bait followed by a use of the key, {} with none (bait-touched incidents)",
+                t.used, t.touched
             );
         }
     }

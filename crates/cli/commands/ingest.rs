@@ -12,7 +12,10 @@ use honeytrail_app::{App, Ops};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct IngestArgs {
+    #[command(subcommand)]
+    from: Option<IngestFrom>,
     /// CloudTrail log files (.json, .json.gz) or folders in the S3 delivery layout
     #[arg(required = true)]
     paths: Vec<PathBuf>,
@@ -22,7 +25,17 @@ pub struct IngestArgs {
     json: bool,
 }
 
+/// Other logs than CloudTrail's.
+#[derive(clap::Subcommand, Debug)]
+pub enum IngestFrom {
+    /// Linux audit logs (auditd): reads of bait files, as access evidence
+    Auditd(super::evidence::IngestAuditdArgs),
+}
+
 pub async fn run(app: &App, args: IngestArgs) -> Result<ExitCode> {
+    if let Some(IngestFrom::Auditd(a)) = args.from {
+        return super::evidence::ingest(app, a).await;
+    }
     let ops = app.ops().await?;
     let mut sink = Sink::new(&ops);
     let bar = ProgressBar::new(0);

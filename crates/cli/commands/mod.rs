@@ -10,6 +10,7 @@ pub mod deliver;
 pub mod demo;
 pub mod deploy;
 pub mod enroll;
+pub mod evidence;
 pub mod incident;
 pub mod ingest;
 pub mod init;

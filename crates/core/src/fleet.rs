@@ -227,6 +227,28 @@ pub struct FileReport {
 #[serde(default, deny_unknown_fields)]
 pub struct Heartbeat {
     pub files: Vec<FileReport>,
+    /// How the agent watches its bait for reads: `fanotify`, `inotify` (no
+    /// process information), `auditd`, or `off: <why>`.
+    pub watch: Option<String>,
+}
+
+/// At most this many access records in one delivery.
+pub const MAX_EVIDENCE_BATCH: usize = 500;
+
+/// Reads of the bait an agent observed, oldest first, with how many it had
+/// to drop (its queue was full while the server could not be reached).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvidenceBatch {
+    pub records: Vec<crate::evidence::Access>,
+    pub dropped: u64,
+}
+
+/// The server's answer to an evidence delivery.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EvidenceReply {
+    /// Records filed now (a record delivered twice is filed once).
+    pub filed: usize,
 }
 
 /// What the server asks an agent to do.

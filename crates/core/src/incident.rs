@@ -128,7 +128,7 @@ impl Severity {
             return Severity::Critical;
         }
         match kind {
-            IncidentKind::Report | IncidentKind::Stale => return Severity::Low,
+            IncidentKind::Report | IncidentKind::Stale | IncidentKind::Touched => return Severity::Low,
             IncidentKind::Tampered | IncidentKind::Enrolment => return Severity::Medium,
             _ => {}
         }
@@ -284,6 +284,9 @@ pub enum IncidentKind {
     /// networks, used up, with a forged or reused EC2 identity): it may
     /// have leaked from a host it enrolled.
     Enrolment,
+    /// A bait file was read on its host and the key was not used within
+    /// `evidence.touch_window`: someone looked, and may come back.
+    Touched,
 }
 
 impl IncidentKind {
@@ -295,6 +298,7 @@ impl IncidentKind {
             IncidentKind::Tampered => "tampered",
             IncidentKind::Stale => "stale",
             IncidentKind::Enrolment => "enrolment",
+            IncidentKind::Touched => "touched",
         }
     }
 
@@ -307,6 +311,7 @@ impl IncidentKind {
             IncidentKind::Tampered => "bait changed or removed",
             IncidentKind::Stale => "host silent",
             IncidentKind::Enrolment => "unexpected enrolment",
+            IncidentKind::Touched => "bait touched",
         }
     }
 
@@ -318,6 +323,9 @@ impl IncidentKind {
             IncidentKind::Stale => Some(format!("The host holding honey key {key} stopped reporting")),
             IncidentKind::Enrolment => {
                 Some(format!("An enrolment secret was used unexpectedly (honey key {key} went out through it)"))
+            }
+            IncidentKind::Touched => {
+                Some(format!("Bait holding honey key {key} was read on its host (the key is unused so far)"))
             }
             _ => None,
         }
@@ -331,6 +339,7 @@ impl IncidentKind {
             "tampered" => Some(IncidentKind::Tampered),
             "stale" => Some(IncidentKind::Stale),
             "enrolment" => Some(IncidentKind::Enrolment),
+            "touched" => Some(IncidentKind::Touched),
             _ => None,
         }
     }
@@ -354,6 +363,8 @@ pub const ENROLMENT_UNEXPECTED_EVENT: &str = "UnexpectedEnrolment";
 /// An enrolment with a known secret was refused (used up, expired,
 /// revoked, from outside its networks, a bad or reused EC2 identity).
 pub const ENROLMENT_REFUSED_EVENT: &str = "EnrolmentRefused";
+/// A bait file was read and its key not used within `evidence.touch_window`.
+pub const BAIT_READ_EVENT: &str = "BaitRead";
 
 impl TokenEvent {
     /// The kind of incident this event belongs to: AWS Health's exposure
@@ -365,6 +376,7 @@ impl TokenEvent {
             (FLEET_SOURCE, BAIT_ALTERED_EVENT | BAIT_MISSING_EVENT) => IncidentKind::Tampered,
             (FLEET_SOURCE, HOST_SILENT_EVENT) => IncidentKind::Stale,
             (FLEET_SOURCE, ENROLMENT_UNEXPECTED_EVENT | ENROLMENT_REFUSED_EVENT) => IncidentKind::Enrolment,
+            (FLEET_SOURCE, BAIT_READ_EVENT) => IncidentKind::Touched,
             _ => IncidentKind::Use,
         }
     }

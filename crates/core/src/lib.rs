@@ -12,10 +12,12 @@
 //! ```
 
 pub mod access;
+pub mod auditd;
 pub mod bait;
 pub mod describe;
 pub mod encoding;
 mod error;
+pub mod evidence;
 pub mod fleet;
 pub mod incident;
 pub mod keyid;

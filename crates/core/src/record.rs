@@ -71,6 +71,32 @@ pub struct AlertRecord {
     /// (email channels that ask owners only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub owner_questions: Vec<OwnerQuestion>,
+    /// Reads of the bait on its hosts, newest first (at most
+    /// [`RECORD_READS`]): for a use, those before the first call; else those
+    /// up to the incident's last event.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reads: Vec<ReadInfo>,
+    /// The latest read before the first call, as a sentence: "read by
+    /// /usr/bin/cat, pid 4711, user deploy, via sshd ← bash, on db-3 at …,
+    /// 14 minutes before the first call".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_before: Option<String>,
+}
+
+/// At most this many reads in a record.
+pub const RECORD_READS: usize = 20;
+
+/// One read of a bait file, from a host's agent or an audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReadInfo {
+    pub id: i64,
+    pub host: String,
+    /// What became of it: `pending`, `used`, `touched`, `quiet` (a listed
+    /// backup or scanning program), `unmatched`.
+    pub state: String,
+    /// The sentence responders read.
+    pub sentence: String,
+    pub access: crate::evidence::Access,
 }
 
 /// The outbox entry a record was sent for.
@@ -266,6 +292,8 @@ impl AlertRecord {
             history: Vec::new(),
             runbook: String::new(),
             owner_questions: Vec::new(),
+            reads: Vec::new(),
+            read_before: None,
         }
     }
 

@@ -21,8 +21,9 @@ use serde_json::{json, Value};
 
 use super::auth::{AdminCaller, ApiCaller, ApiError, ResponderCaller};
 use super::fleet::{
-    get_agent, get_snippet, list_agents, post_abort, post_agent_remove, post_agent_rotate, post_command_done,
-    post_confirm, post_deploy_lambda, post_deploy_mailbox, post_enroll, post_heartbeat,
+    get_agent, get_audit_rules, get_snippet, list_agents, list_evidence, post_abort, post_agent_remove,
+    post_agent_rotate, post_command_done, post_confirm, post_deploy_lambda, post_deploy_mailbox, post_enroll,
+    post_evidence, post_heartbeat,
 };
 use super::Shared;
 
@@ -643,6 +644,9 @@ api_routes! {
     "/fleet/abort" => post(post_abort);
     "/fleet/heartbeat" => post(post_heartbeat);
     "/fleet/commands/{id}" => post(post_command_done);
+    "/fleet/evidence" => post(post_evidence);
+    "/evidence" => get(list_evidence);
+    "/auditd/rules" => get(get_audit_rules);
     "/agents" => get(list_agents);
     "/agents/{id}" => get(get_agent);
     "/agents/{id}/rotate" => post(post_agent_rotate);

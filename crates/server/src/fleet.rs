@@ -110,6 +110,69 @@ pub async fn post_heartbeat(
     Ok(Json(s.ops.heartbeat(&a, &h).await?).into_response())
 }
 
+/// `POST /fleet/evidence`: reads of the bait the agent observed.
+pub async fn post_evidence(
+    State(s): State<Arc<Shared>>,
+    AgentCaller(a): AgentCaller,
+    Body(b): Body<honeytrail_core::fleet::EvidenceBatch>,
+) -> ApiResult {
+    Ok(Json(s.ops.agent_evidence(&a, &b).await?).into_response())
+}
+
+/// Which reads `GET /evidence` lists.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceQuery {
+    #[serde(default)]
+    pub host: Option<String>,
+    /// An access key ID.
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+pub async fn list_evidence(
+    State(s): State<Arc<Shared>>,
+    ApiCaller(c): ApiCaller,
+    Query(q): Query<EvidenceQuery>,
+) -> ApiResult {
+    c.actor.require(honeytrail_core::access::Permission::Read)?;
+    let token_id = match q.token.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        Some(key) => Some(s.ops.find_token(key).await?.id),
+        None => None,
+    };
+    let filter = honeytrail_store::EvidenceFilter {
+        host: q.host.map(|h| h.trim().to_string()).filter(|h| !h.is_empty()),
+        token_id,
+        limit: q.limit,
+        ..Default::default()
+    };
+    Ok(Json(s.ops.evidence(&c.actor, &filter).await?).into_response())
+}
+
+/// Which rules `GET /auditd/rules` prints.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesQuery {
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+/// `GET /auditd/rules`: `auditctl` rules for the placements of a host, as
+/// text for `/etc/audit/rules.d/`.
+pub async fn get_audit_rules(
+    State(s): State<Arc<Shared>>,
+    ApiCaller(c): ApiCaller,
+    Query(q): Query<RulesQuery>,
+) -> ApiResult {
+    let key = q.key.as_deref().unwrap_or(honeytrail_core::auditd::DEFAULT_KEY);
+    let rules = s.ops.audit_rules(&c.actor, q.host.as_deref().filter(|h| !h.trim().is_empty()), key).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], rules).into_response())
+}
+
 pub async fn post_command_done(
     State(s): State<Arc<Shared>>,
     AgentCaller(a): AgentCaller,

@@ -246,10 +246,11 @@ pub async fn run(app: App) -> Result<ExitCode> {
 
 /// The fleet's upkeep while serving: the key pool refilled (paced by
 /// `fleet.mint_interval_ms`), silent hosts and unconfirmed enrolments
-/// found. Every failure is logged and retried on the next pass.
+/// found, reads of bait with no key use after them raised. Every failure is logged and retried on the next pass.
 async fn fleet_loop(ops: honeytrail_app::Ops, mut stop: tokio::sync::watch::Receiver<bool>) {
     let f = ops.config.fleet.clone();
-    let every = StdDuration::from_secs((f.stale_after_seconds / 4).clamp(1, 60));
+    let window = ops.config.evidence.window().map(|w| w.num_seconds().max(1) as u64).unwrap_or(3600);
+    let every = StdDuration::from_secs((f.stale_after_seconds / 4).min(window / 4).clamp(1, 60));
     let mut warned: Option<std::time::Instant> = None;
     loop {
         match ops.pool_state().await {
@@ -279,6 +280,13 @@ async fn fleet_loop(ops: honeytrail_app::Ops, mut stop: tokio::sync::watch::Rece
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e.message, "the fleet sweep failed; retrying"),
+        }
+        match ops.evidence_sweep().await {
+            Ok(s) if s.touched > 0 => {
+                tracing::warn!(reads = s.touched, "bait read on its host and the key not used: bait-touched incident")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e.message, "the evidence sweep failed; retrying"),
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}

@@ -113,6 +113,11 @@ pub struct Agent {
     pub last_seen_at: Option<DateTime<Utc>>,
     /// Set when the host went silent for longer than `fleet.stale_after`.
     pub stale_since: Option<DateTime<Utc>>,
+    /// How the agent watches its bait for reads (`fanotify`, `inotify`,
+    /// `auditd`, `off: why`), as its last heartbeat said.
+    pub watch: Option<String>,
+    /// Reads the agent had to drop (its queue full while the server was away).
+    pub evidence_dropped: i64,
     pub files: Vec<AgentFile>,
     pub commands: Vec<AgentCommand>,
 }
@@ -174,7 +179,8 @@ pub struct PresenceChange {
 const AGENT_COLUMNS: &str =
     "a.id, a.enrollment_id, a.token_id, t.access_key_id, a.hostname, a.machine_id, a.dmi_serial, \
      a.os, a.instance_id, a.agent_version, a.source_address, a.template, a.state, a.detail, a.enrolled_at, \
-     a.confirmed_at, a.last_seen_at, a.stale_since, a.ec2_instance_id, a.ec2_account_id, a.ec2_region";
+     a.confirmed_at, a.last_seen_at, a.stale_since, a.ec2_instance_id, a.ec2_account_id, a.ec2_region, \
+     a.watch, a.evidence_dropped";
 const AGENT_FROM: &str = "agents a LEFT JOIN tokens t ON t.id = a.token_id";
 const FILE_COLUMNS: &str =
     "id, agent_id, token_id, placement_id, path, local_user, digest, presence, presence_at, removed_at";
@@ -218,6 +224,8 @@ fn agent_row(r: &AnyRow) -> Result<Agent, StoreError> {
         confirmed_at: opt_time(r, "confirmed_at")?,
         last_seen_at: opt_time(r, "last_seen_at")?,
         stale_since: opt_time(r, "stale_since")?,
+        watch: r.try_get("watch")?,
+        evidence_dropped: r.try_get("evidence_dropped")?,
         files: Vec::new(),
         commands: Vec::new(),
     })

@@ -20,6 +20,7 @@
 mod agents;
 mod checkpoints;
 mod error;
+mod evidence;
 mod fleet;
 mod incidents;
 mod migrate;
@@ -38,6 +39,7 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 pub use agents::{Agent, AgentCommand, AgentFile, AgentState, Ec2Instance, Enrolment, PresenceChange};
 pub use checkpoints::ReportedUse;
 pub use error::StoreError;
+pub use evidence::{EvidenceFilter, NewAccess, StoredAccess, Touch};
 pub use fleet::{enrollment_refusal, Enrollment, Guard, MAX_ENROLLMENT_DAYS};
 pub use incidents::{EventOutcome, IncidentFilter, SeenEvent};
 pub use migrate::latest_version as latest_schema_version;

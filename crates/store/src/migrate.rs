@@ -59,6 +59,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(12, "templates", "0012_templates"),
     migration!(13, "fleet", "0013_fleet"),
     migration!(14, "enrolment-guards", "0014_enrolment_guards"),
+    migration!(15, "evidence", "0015_evidence"),
 ];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.

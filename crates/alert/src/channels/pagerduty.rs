@@ -103,6 +103,7 @@ pub fn event(config: &PagerDutyConfig, alert: &Alert) -> Value {
             honeytrail_core::incident::IncidentKind::Enrolment => {
                 "went out through an enrolment secret used unexpectedly"
             }
+            honeytrail_core::incident::IncidentKind::Touched => "bait read on its host (key not used yet)",
             _ => "used",
         };
         let summary: String = format!("Honey key {} {what}: {}", incident.access_key_id, line(&record.placement))
@@ -125,6 +126,8 @@ pub fn event(config: &PagerDutyConfig, alert: &Alert) -> Value {
                 "placement": crate::text::fit(&line(&record.placement), 4096, None),
                 "placements": clean(&record.placements),
                 "may_have_leaked_at": clean(&record.may_have_leaked_at),
+                "read_before": record.read_before.as_deref().map(|r| crate::text::fit(&line(r), 2048, None)),
+                "reads": clean(&record.reads.iter().take(5).map(|r| r.sentence.clone()).collect::<Vec<_>>()),
                 "activity": {
                     "apis": clean(&a.apis), "source_ips": clean(&a.source_ips), "user_agents": clean(&a.user_agents),
                     "regions": clean(&a.regions), "error_codes": clean(&a.error_codes),

@@ -102,6 +102,10 @@ pub fn message(alert: &Alert) -> Value {
     } else {
         format!("*May have leaked at:*\n{}", hops.join("\n"))
     };
+    let reads = match crate::text::read_lines(record) {
+        l if l.is_empty() => "No read of the bait reported by its host.".to_string(),
+        l => esc(l.join("\n").trim()),
+    };
     let mut context = match &incident.url {
         Some(url) => format!("<{}|incident #{id}> · key {key} · {} events", esc(url), incident.event_count),
         None => format!("incident #{id} · key {key} · {} events", incident.event_count),
@@ -122,6 +126,7 @@ pub fn message(alert: &Alert) -> Value {
                 field("Regions", list(&activity.regions, activity.distinct.regions, 8)),
                 field("Errors", list(&activity.error_codes, activity.distinct.error_codes, 8)),
             ]},
+            {"type": "section", "text": {"type": "mrkdwn", "text": cut(&reads, 3000)}},
             {"type": "section", "text": {"type": "mrkdwn", "text": cut(&custody, 3000)}},
             {"type": "section", "text": {"type": "mrkdwn", "text": cut(&format!("*Runbook*\n```{}```", esc_lines(&record.runbook)), 3000)}},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": cut(&context, 2000)}]}

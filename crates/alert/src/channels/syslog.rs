@@ -65,6 +65,7 @@ pub fn frame(config: &SyslogConfig, alert: &Alert, host: &str, now: chrono::Date
                 "state": incident.state,
                 "events": incident.event_count,
                 "placement": record.placement,
+                "read_before": record.read_before,
                 "apis": record.activity.apis,
                 "source_ips": record.activity.source_ips,
                 "test": false,

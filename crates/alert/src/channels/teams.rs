@@ -119,6 +119,11 @@ pub fn message(alert: &Alert) -> Value {
                     fact("Errors", joined(&activity.error_codes, activity.distinct.error_codes, 8)),
                 ]}),
             ];
+            let reads = crate::text::read_lines(record);
+            if !reads.is_empty() {
+                let text = md(&crate::text::fit(reads.join("\n").trim(), 4096, None));
+                body.push(json!({"type": "TextBlock", "text": text, "wrap": true}));
+            }
             if !hops.is_empty() {
                 body.push(
                     json!({"type": "TextBlock", "text": format!("May have leaked at:\n{}", hops.join("\n")), "wrap": true}),

@@ -315,6 +315,12 @@ impl Ops {
             return Err(OpError::invalid(format!("at most {MAX_FILES} bait files per host")));
         }
         let changes = self.store.record_heartbeat(agent.id, &hb.files).await?;
+        if let Some(w) = &hb.watch {
+            let w: String = printable(w).chars().take(200).collect();
+            if agent.watch.as_deref() != Some(w.as_str()) {
+                self.store.record_watch(agent.id, Some(&w), 0).await?;
+            }
+        }
         let now = Utc::now();
         let mut events = Vec::new();
         for change in changes.iter().filter(|c| c.file.presence.tampered() && !c.before.tampered()) {
@@ -544,7 +550,7 @@ fn fleet_event(
 }
 
 /// An event of the fleet on `token`'s key; `raw` is what the record keeps.
-fn host_event(
+pub(crate) fn host_event(
     token: &Token,
     name: &str,
     what: String,
