@@ -336,10 +336,19 @@ impl Evidence {
         if once {
             return Evidence { watch: "off: one-shot run".into(), shared };
         }
+        let users = host::users(&state.root).unwrap_or_default();
         let files = state
             .files
             .iter()
-            .map(|k| watch::Watched { host_path: k.path.clone(), real: host::under(&state.root, &k.path) })
+            .map(|k| watch::Watched {
+                host_path: k.path.clone(),
+                real: host::under(&state.root, &k.path),
+                owner: if k.created {
+                    None
+                } else {
+                    k.user.as_ref().and_then(|n| users.iter().find(|u| &u.name == n)).map(|u| u.uid)
+                },
+            })
             .collect();
         let watch = match watch::Source::parse(&args.source, &args.audit_log)
             .and_then(|source| watch::start(source, files, state.root.clone(), shared.clone()))

@@ -169,6 +169,7 @@ mod tests {
             host: None,
             source: AccessSource::Inotify,
             process: None,
+            by_owner: false,
         }
     }
 

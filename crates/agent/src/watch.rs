@@ -54,6 +54,9 @@ impl Source {
 pub struct Watched {
     pub host_path: String,
     pub real: PathBuf,
+    /// The uid of the user whose own file the bait was merged into (their
+    /// reads are marked `by_owner`); `None` for files the agent made.
+    pub owner: Option<u32>,
 }
 
 /// What the watcher shares with the heartbeat loop.
@@ -75,7 +78,9 @@ impl Shared {
     pub fn own<T>(&self, f: impl FnOnce() -> T) -> T {
         self.mark_own(Duration::from_secs(3600));
         let out = f();
-        self.mark_own(Duration::from_millis(300));
+        // inotify queues an event in the open itself; the watch thread reads it
+        // within milliseconds, so a short grace covers what was still queued.
+        self.mark_own(Duration::from_millis(50));
         out
     }
 
@@ -147,6 +152,11 @@ impl Watcher {
     /// The host path of a bait file at `real`, if it is one.
     fn bait(&self, real: &Path) -> Option<&str> {
         self.files.iter().find(|w| w.real == real).map(|w| w.host_path.as_str())
+    }
+
+    /// Whether `uid` owns the shared file at `host_path`.
+    fn by_owner(&self, host_path: &str, uid: Option<u32>) -> bool {
+        uid.is_some() && self.files.iter().any(|w| w.host_path == host_path && w.owner == uid)
     }
 
     fn add(&mut self, a: Access) {
@@ -346,7 +356,9 @@ impl Fanotify {
                 drop(file);
                 let Some(host_path) = w.bait(&real).map(str::to_string) else { continue };
                 let process = snapshot(meta.pid as u32, &w.root, &w.names);
-                out.push(Record { host_path, process: Some(process) }.take(AccessSource::Fanotify));
+                let mut a = Record { host_path, process: Some(process) }.take(AccessSource::Fanotify);
+                a.by_owner = w.by_owner(&a.path, a.process.as_ref().and_then(|p| p.uid));
+                out.push(a);
             }
         }
         Ok(out)
@@ -371,6 +383,7 @@ impl Record {
             host: None,
             source,
             process: self.process.take(),
+            by_owner: false,
         }
     }
 }
@@ -556,6 +569,7 @@ impl AuditTail {
                 let Some(host_path) = w.bait(&real).or_else(|| w.bait(Path::new(&a.path))) else { continue };
                 a.path = host_path.to_string();
                 a.host = None;
+                a.by_owner = w.by_owner(&a.path, a.process.as_ref().and_then(|p| p.uid));
                 if let Some(p) = &mut a.process {
                     p.user = p.user.take().or_else(|| p.uid.and_then(|u| w.names.name(&w.root, u)));
                     p.euser = p.euser.take().or_else(|| p.euid.and_then(|u| w.names.name(&w.root, u)));
@@ -671,6 +685,39 @@ fn snapshot(pid: u32, root: &Path, names: &Names) -> Process {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn watcher(dir: &Path) -> (Watcher, Vec<Watched>) {
+        let real = dir.join("credentials");
+        std::fs::write(&real, "[prod]\n").unwrap();
+        let files = vec![Watched { host_path: "/home/x/.aws/credentials".into(), real, owner: None }];
+        let shared = Arc::new(Shared::new(Queue::new(dir)));
+        let w = Watcher {
+            files: files.clone(),
+            root: PathBuf::from("/"),
+            shared,
+            pending: Vec::new(),
+            names: Names::default(),
+        };
+        (w, files)
+    }
+
+    #[test]
+    fn inotify_reports_opens_of_the_bait_only_and_not_the_agents_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let (w, files) = watcher(dir.path());
+        let mut i = Inotify::new(&files).unwrap();
+        std::fs::write(dir.path().join("config"), "x").unwrap();
+        std::fs::read(dir.path().join("config")).unwrap();
+        std::fs::read(&files[0].real).unwrap();
+        let got = i.wait(&w).unwrap();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(
+            (got[0].path.as_str(), got[0].source, got[0].process.is_none()),
+            ("/home/x/.aws/credentials", AccessSource::Inotify, true)
+        );
+        w.shared.own(|| std::fs::read(&files[0].real).unwrap());
+        assert!(i.wait(&w).unwrap().is_empty(), "the agent's own read");
+    }
 
     #[test]
     fn a_snapshot_of_this_process_names_it_and_its_parents() {

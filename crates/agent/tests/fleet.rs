@@ -101,10 +101,19 @@ impl Ht {
         self.serve_with(&[])
     }
 
+    /// `serve` on a port of the caller's (to restart it where agents look).
+    fn serve_on(&self, port: u16) -> Serve {
+        self.serve_with(&[("HONEYTRAIL_SERVE_LISTEN", &format!("127.0.0.1:{port}"))])
+    }
+
     /// `serve` with more settings; up once it says where it serves (and,
     /// over plain http, answers its health check).
     fn serve_with(&self, extra: &[(&str, &str)]) -> Serve {
-        let port = free_port();
+        let port = extra
+            .iter()
+            .find(|(k, _)| *k == "HONEYTRAIL_SERVE_LISTEN")
+            .and_then(|(_, v)| v.rsplit(':').next()?.parse().ok())
+            .unwrap_or_else(free_port);
         let log_path = self.dir.path().join("serve.log");
         let log = std::fs::File::create(&log_path).unwrap();
         let child = self
@@ -917,4 +926,229 @@ fn serve_speaks_tls_itself_and_picks_up_a_renewed_certificate() {
     assert!(renewed, "the renewed certificate was never served");
     let out = enroll("c", "first-ca.pem");
     assert!(out.stderr.contains("TLS"), "{}", out.stderr);
+}
+
+/// Reads of the bait, newest first, as the CLI lists them.
+fn reads(ht: &Ht) -> Vec<Value> {
+    ht.run(&["evidence", "list", "--json"]).ok().json().as_array().unwrap().clone()
+}
+
+/// A background `honeytrail-agent run`, killed when dropped.
+struct Running(std::process::Child, PathBuf);
+
+impl Running {
+    fn start(prefix: &[&str], state: &Path, extra: &[&str], log: PathBuf) -> Running {
+        let (program, pre) = match prefix.split_first() {
+            Some((p, rest)) => (*p, rest.to_vec()),
+            None => (AGENT, Vec::new()),
+        };
+        let mut cmd = Command::new(program);
+        cmd.args(pre);
+        if !prefix.is_empty() {
+            cmd.arg(AGENT);
+        }
+        cmd.args(["run", "--state-dir", state.to_str().unwrap()]).args(extra);
+        let child = cmd.stdout(Stdio::null()).stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
+        Running(child, log)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.1).unwrap_or_default()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.kill().ok(); // already gone is fine
+        self.0.wait().ok(); // reaped is fine
+    }
+}
+
+#[test]
+fn reads_of_the_bait_are_reported_with_their_process_and_lead_the_incident() {
+    if !is_root() {
+        eprintln!("skipped: fanotify and writing other users' bait need root (./scripts/test runs as root in CI)");
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    // A "backup agent": a copy of cat under a name of its own, on the quiet list.
+    let backup = scratch.path().join("backupd");
+    std::fs::copy("/usr/bin/cat", &backup).unwrap();
+    let quiet = backup.to_str().unwrap().to_string();
+    let ht =
+        Ht::new(&[("HONEYTRAIL_EVIDENCE_TOUCH_WINDOW", "3s"), ("HONEYTRAIL_EVIDENCE_QUIET_PROGRAMS", quiet.as_str())]);
+    let root = host_tree(ht.dir.path());
+    let state = ht.dir.path().join("agent-state");
+    let secret = ht.secret(&["--uses", "1", "--template", "laptop"]);
+    let port = free_port();
+    let serve = ht.serve_on(port);
+    let url = serve.url();
+    agent(&[
+        "enroll",
+        "--server",
+        &url,
+        "--secret-file",
+        secret.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+        "--once",
+    ])
+    .ok();
+    let maria = root.join("home/maria/.aws/credentials");
+    let root_bait = root.join("root/.aws/credentials");
+    let key = prod_key(&std::fs::read_to_string(&maria).unwrap());
+    let watching = Running::start(&[], &state, &[], ht.dir.path().join("agent.log"));
+    wait_for("the agent to watch with fanotify", || ht.agents()[0]["watch"] == "fanotify");
+    assert!(watching.log().contains("watching the bait for reads (fanotify)"), "{}", watching.log());
+
+    // The backup agent reads the bait: kept, marked quiet, and no incident after the window.
+    // (It holds on, reading its stdin, until told: its /proc entry is read after the open,
+    // and a process already gone by then is reported without its executable.)
+    let mut held =
+        Command::new(&backup).arg(&root_bait).arg("-").stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    wait_for("the backup read", || reads(&ht).iter().any(|r| r["access"]["process"]["exe"] == quiet.as_str()));
+    drop(held.stdin.take());
+    held.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(!incidents(&ht).iter().any(|i| i["kind"] == "touched"), "a quiet program's read never alerts");
+    assert_eq!(reads(&ht)[0]["touch"], "quiet");
+
+    // A read with no use after it: one low-severity bait-touched incident once the window passed.
+    let out = Command::new("cat").arg(&root_bait).output().unwrap();
+    assert!(out.status.success());
+    wait_for("a bait-touched incident", || incidents(&ht).iter().any(|i| i["kind"] == "touched"));
+    let touched: Vec<Value> = incidents(&ht).into_iter().filter(|i| i["kind"] == "touched").collect();
+    assert_eq!(touched.len(), 1, "{touched:#?}");
+    let shown = ht.run(&["incident", "show", &touched[0]["id"].to_string(), "--json"]).ok().json();
+    assert_eq!(shown["incident"]["severity"], "low", "{shown:#}");
+    assert!(shown["reads"].to_string().contains("/root/.aws/credentials"), "{shown:#}");
+
+    // An editor replaces maria's file atomically (same bytes): still watched.
+    let tmp = root.join("home/maria/.aws/.credentials.swp");
+    std::fs::copy(&maria, &tmp).unwrap();
+    chown(&tmp, Some(1000), Some(1000)).unwrap();
+    std::fs::rename(&tmp, &maria).unwrap();
+
+    // Maria's uid reads it through a shell; cat holds on (reading its stdin) until told.
+    let mut held = Command::new("setpriv")
+        .args(["--reuid=1000", "--regid=1000", "--clear-groups", "--", "sh", "-c"])
+        .arg(format!("cat {} -", maria.display()))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let shell = held.id();
+    wait_for("maria's read", || {
+        reads(&ht)
+            .iter()
+            .any(|r| r["access"]["process"]["exe"] == "/usr/bin/cat" && r["access"]["process"]["uid"] == 1000)
+    });
+    drop(held.stdin.take());
+    held.wait().unwrap();
+    let all = reads(&ht);
+    let read = all.iter().find(|r| r["access"]["process"]["uid"] == 1000).unwrap();
+    let p = &read["access"]["process"];
+    assert_eq!((p["user"].as_str(), read["host"].as_str()), (Some("maria"), Some("web-17")), "{read:#}");
+    // Her own credentials file, the bait merged in: her tools read it all day, so it never alerts alone.
+    assert_eq!((read["access"]["by_owner"].as_bool(), read["touch"].as_str()), (Some(true), Some("quiet")), "{read:#}");
+    assert_eq!(read["access"]["path"], "/home/maria/.aws/credentials");
+    assert_eq!(read["access_key_id"], key.as_str());
+    assert!(p["cmdline"].as_str().unwrap().starts_with("cat "), "{p:#}");
+    let parents = p["parents"].as_array().unwrap();
+    assert_eq!(parents[0]["pid"], shell, "the parent is the shell: {p:#}");
+    assert_eq!(parents[0]["name"], "sh");
+    assert!(read["sentence"].as_str().unwrap().contains("read by /usr/bin/cat, pid "), "{read:#}");
+    // The agent's own reads (a presence check every heartbeat) are not evidence.
+    let agent_pid = watching.0.id();
+    assert!(all.iter().all(|r| r["access"]["process"]["pid"] != agent_pid), "{all:#?}");
+
+    // The key is used moments later: the incident starts with the read.
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(2)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let record = serde_json::json!({"Records": [{
+        "eventVersion": "1.09", "eventTime": at, "eventSource": "sts.amazonaws.com",
+        "eventName": "GetCallerIdentity", "awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.9",
+        "userAgent": "aws-cli/2.15.0", "eventID": "evidence-e2e-1", "eventType": "AwsApiCall",
+        "recipientAccountId": "123456789012",
+        "userIdentity": {"type": "IAMUser", "accessKeyId": key, "accountId": "123456789012",
+                         "arn": "arn:aws:iam::123456789012:user/x", "userName": "x"}}]});
+    let log = ht.dir.path().join("trail.json");
+    std::fs::write(&log, record.to_string()).unwrap();
+    ht.run(&["ingest", log.to_str().unwrap()]).ok();
+    let used = incidents(&ht).into_iter().find(|i| i["kind"] == "use").expect("a use incident");
+    let id = used["id"].to_string();
+    let shown = ht.run(&["incident", "show", &id, "--json"]).ok().json();
+    let before = shown["read_before"].as_str().unwrap_or_default();
+    assert!(before.starts_with("read by /usr/bin/cat, pid") && before.contains("user maria"), "{shown:#}");
+    assert!(before.contains(" ← sh on web-17") && before.contains("before the first call"), "{before}");
+    assert_eq!(shown["reads"][0]["access"]["process"]["uid"], 1000, "newest read first");
+    let text = ht.run(&["incident", "show", &id]).ok().stdout;
+    assert!(text.contains("Bait read on the host: read by /usr/bin/cat"), "{text}");
+
+    // The server goes away; reads wait on disk, across an agent restart too, and arrive in order.
+    drop(serve);
+    Command::new("cat").arg(&maria).output().unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    drop(watching);
+    let queued = std::fs::read_to_string(state.join("evidence.jsonl")).unwrap_or_default();
+    assert_eq!(queued.lines().count(), 1, "one read queued: {queued}");
+    let watching = Running::start(&[], &state, &[], ht.dir.path().join("agent2.log"));
+    wait_for("the restarted agent to watch", || watching.log().contains("watching the bait for reads"));
+    Command::new("cat").arg(&root_bait).output().unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    let before_restart = reads(&ht).len();
+    let _serve = ht.serve_on(port);
+    let start = Instant::now();
+    while reads(&ht).len() != before_restart + 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the queued reads never arrived: {:#?}\nagent: {}\nqueue: {:?}",
+            reads(&ht),
+            watching.log(),
+            std::fs::read_to_string(state.join("evidence.jsonl"))
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let newest = reads(&ht);
+    assert_eq!(newest[0]["access"]["path"], "/root/.aws/credentials", "in order: {newest:#?}");
+    assert_eq!(newest[1]["access"]["path"], "/home/maria/.aws/credentials");
+    // Both within minutes of the key's use: part of that use, no bait-touched incident of their own.
+    wait_for("the reads to count as used", || reads(&ht)[..2].iter().all(|r| r["touch"] == "used"));
+    wait_for("the queue to empty", || {
+        std::fs::read_to_string(state.join("evidence.jsonl")).unwrap_or_default().is_empty()
+    });
+    drop(watching);
+
+    // Without CAP_SYS_ADMIN: it says so and falls back to inotify, with no process information.
+    let fallback = Running::start(
+        &["setpriv", "--bounding-set=-sys_admin", "--inh-caps=-sys_admin"],
+        &state,
+        &[],
+        ht.dir.path().join("agent3.log"),
+    );
+    wait_for("the inotify fallback", || ht.agents()[0]["watch"] == "inotify");
+    assert!(fallback.log().contains("fanotify is not available"), "{}", fallback.log());
+    let count = reads(&ht).len();
+    // Halfway between two heartbeats (each a presence check, the agent's own reads).
+    std::thread::sleep(Duration::from_millis(500));
+    Command::new("cat").arg(&maria).output().unwrap();
+    let start = Instant::now();
+    while reads(&ht).len() != count + 1 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no inotify read: {}\nqueue: {:?}",
+            fallback.log(),
+            std::fs::read_to_string(state.join("evidence.jsonl"))
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let r = &reads(&ht)[0];
+    assert_eq!(r["access"]["source"], "inotify");
+    assert!(
+        r["access"]["process"].is_null() && r["sentence"].as_str().unwrap().contains("no process information"),
+        "{r:#}"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(reads(&ht).len(), count + 1, "the agent's own presence checks are not reads under inotify either");
 }

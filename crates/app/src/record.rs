@@ -107,10 +107,12 @@ async fn reads_for(
         ..Default::default()
     };
     let stored = store.evidence(&filter).await?;
-    let before =
-        stored.iter().filter(|r| is_use && r.touch != honeytrail_store::Touch::Quiet).max_by_key(|r| r.access.at).map(
-            |r| format!("{}, {}", r.sentence, honeytrail_core::evidence::lead_time(r.access.at, incident.first_seen)),
-        );
+    let before = stored
+        .iter()
+        // A listed backup or scanning program's read is not how the key was found; its owner's may be.
+        .filter(|r| is_use && (r.touch != honeytrail_store::Touch::Quiet || r.access.by_owner))
+        .max_by_key(|r| (r.access.at, r.id))
+        .map(|r| format!("{}, {}", r.sentence, honeytrail_core::evidence::lead_time(r.access.at, incident.first_seen)));
     let reads = stored
         .into_iter()
         .map(|r| ReadInfo {

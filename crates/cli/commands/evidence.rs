@@ -22,8 +22,9 @@ pub enum EvidenceCommand {
     List {
         #[arg(long)]
         host: Option<String>,
-        /// Only reads of this key's bait (an access key ID)
-        #[arg(long)]
+        /// Only reads of this key's bait (an access key ID; `--token` is the
+        /// API token of --server)
+        #[arg(long = "key", value_name = "ACCESS_KEY_ID")]
         token: Option<String>,
         #[arg(long, default_value_t = 100)]
         limit: i64,

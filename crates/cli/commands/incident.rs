@@ -221,6 +221,9 @@ fn print_record(record: &AlertRecord, a: &ShowArgs) -> Result<ExitCode> {
     for pl in &record.placements {
         println!("  - {}", p(pl));
     }
+    if let Some(r) = &record.read_before {
+        println!("\nBait read on the host: {}", p(r));
+    }
     println!("May have leaked at:");
     for h in &record.may_have_leaked_at {
         println!("  - {}", p(h));
@@ -236,6 +239,16 @@ fn print_record(record: &AlertRecord, a: &ShowArgs) -> Result<ExitCode> {
         list(&act.error_codes)
     );
     println!("\nTimeline (event time, delay until honeytrail saw it):");
+    // Reads of the bait on its host come first: they are how the key was found.
+    for r in record.reads.iter().rev() {
+        println!(
+            "  {}  read on {}: {}  [{}]",
+            r.access.at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            p(&r.host),
+            p(&r.sentence),
+            r.state
+        );
+    }
     let listed = record.events.len() as i64;
     let between = i.event_count.saturating_sub(listed);
     for (n, e) in record.events.iter().enumerate() {

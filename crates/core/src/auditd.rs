@@ -128,6 +128,7 @@ impl AuditEvent {
                     host: host.clone(),
                     source: AccessSource::Auditd,
                     process: Some(process.clone()),
+                    by_owner: false,
                 }
                 .bounded()
             })

@@ -126,6 +126,11 @@ pub struct Access {
     /// `None`: no process information (the inotify fallback).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<Process>,
+    /// The opener is the user whose own file the bait was merged into (a
+    /// real `~/.aws/credentials`): their tools read it all the time, so such
+    /// a read is kept but never alerts by itself.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_owner: bool,
 }
 
 fn bound(s: &mut String) {
@@ -235,18 +240,22 @@ impl Access {
             out.push_str(&format!(", {} times", self.count));
         }
         out.push_str(&format!(" on {} at {}", printable(host), self.at.format("%Y-%m-%d %H:%M:%S UTC")));
+        if self.by_owner {
+            out.push_str(" (by the file's owner: the bait shares their own credentials file)");
+        }
         out
     }
 }
 
 impl Process {
     /// The parent chain as people write it, nearest last: `sshd ← bash`
-    /// (PID 1 left out).
+    /// (PID 1 left out; at most the nearest [`CHAIN_SHOWN`], after `… ←`).
     pub fn chain(&self) -> String {
         let names: Vec<String> = self
             .parents
             .iter()
             .filter(|a| a.pid > 1)
+            .take(CHAIN_SHOWN + 1)
             .map(|a| {
                 let name = a
                     .name
@@ -256,9 +265,17 @@ impl Process {
                 printable(&name).into_owned()
             })
             .collect();
-        names.into_iter().rev().collect::<Vec<_>>().join(" ← ")
+        let cut = names.len() > CHAIN_SHOWN;
+        let mut shown: Vec<String> = names.into_iter().take(CHAIN_SHOWN).rev().collect();
+        if cut {
+            shown.insert(0, "…".into());
+        }
+        shown.join(" ← ")
     }
 }
+
+/// Ancestors a sentence names at most.
+pub const CHAIN_SHOWN: usize = 4;
 
 fn describe_user(name: Option<&str>, id: Option<u32>) -> Option<String> {
     match (name, id) {
@@ -373,6 +390,7 @@ mod tests {
                 unit: Some("session-7.scope".into()),
                 container: None,
             }),
+            by_owner: false,
         }
     }
 
@@ -394,8 +412,12 @@ mod tests {
         let p = r.process.as_mut().unwrap();
         p.exe = Some("/tmp/\u{1b}[31mevil\u{202e}".into());
         p.cmdline = Some("x".repeat(10_000));
-        p.parents = (0..100).map(|i| Ancestor { pid: i + 2, name: Some("\r\nsh".into()), exe: None }).collect();
+        p.parents = (0..100).map(|i| Ancestor { pid: i + 2, name: Some(format!("\r\nsh{i}")), exe: None }).collect();
         let r = r.bounded();
+        assert_eq!(
+            r.process.as_ref().unwrap().chain(),
+            "… ← \\u{d}\\u{a}sh3 ← \\u{d}\\u{a}sh2 ← \\u{d}\\u{a}sh1 ← \\u{d}\\u{a}sh0"
+        );
         let s = r.sentence("h\u{7}ost");
         assert!(!s.chars().any(|c| c.is_control() || c == '\u{202e}'), "{s:?}");
         assert!(s.contains("\\u{1b}") && s.contains("h\\u{7}ost"), "{s}");

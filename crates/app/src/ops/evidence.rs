@@ -42,7 +42,8 @@ pub struct TouchSweep {
 
 impl Ops {
     fn quiet(&self, a: &Access) -> bool {
-        a.process.as_ref().and_then(|p| p.exe.as_deref()).is_some_and(|exe| self.config.evidence.quiet(exe))
+        a.by_owner
+            || a.process.as_ref().and_then(|p| p.exe.as_deref()).is_some_and(|exe| self.config.evidence.quiet(exe))
     }
 
     /// Reads an agent observed: filed against the agent's own bait files
