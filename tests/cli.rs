@@ -1425,3 +1425,118 @@ fn enrollment_secrets_from_the_cli() {
     env.run(&["template", "remove", "app-env"]).ok();
     assert!(env.run(&["template", "show", "app-env"]).fails().stderr.contains("app-env"));
 }
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02X}")).collect()
+}
+
+/// An audit log as auditd writes it: multi-record events joined by serial,
+/// interleaved with others, hex-encoded path and proctitle, an event with
+/// no EOE, and noise.
+fn audit_log() -> String {
+    let title = hex("cat\0/home/deploy/.aws/credentials");
+    let spaced = hex("/srv/my app/.env");
+    [
+        "type=DAEMON_START msg=audit(1764756000.000:1): op=start ver=3.0.9 format=enriched res=success".to_string(),
+        "type=SYSCALL msg=audit(1764756131.120:4567): arch=c000003e syscall=257 success=yes exit=3 items=1 ppid=4700 pid=4711 auid=1001 uid=1001 gid=1001 euid=1001 ses=7 comm=\"cat\" exe=\"/usr/bin/cat\" key=\"honeytrail\"\u{1d}AUID=\"deploy\" UID=\"deploy\" EUID=\"deploy\"".into(),
+        "type=SYSCALL msg=audit(1764756131.200:4568): arch=c000003e syscall=257 success=yes exit=3 items=1 ppid=1 pid=900 auid=4294967295 uid=0 euid=0 ses=4294967295 comm=\"restic\" exe=\"/usr/bin/restic\" key=\"honeytrail\"".into(),
+        "type=CWD msg=audit(1764756131.120:4567): cwd=\"/home/deploy\"".into(),
+        "type=PATH msg=audit(1764756131.200:4568): item=0 name=\"/srv/other/.env\" nametype=NORMAL".into(),
+        "type=PATH msg=audit(1764756131.120:4567): item=0 name=\".aws/credentials\" inode=1234 nametype=NORMAL".into(),
+        format!("type=PROCTITLE msg=audit(1764756131.120:4567): proctitle={title}"),
+        "type=EOE msg=audit(1764756131.120:4567): ".into(),
+        "type=EOE msg=audit(1764756131.200:4568): ".into(),
+        "garbage that is not an audit record".into(),
+        "type=SYSCALL msg=audit(1764756140.000:4570): syscall=257 success=yes ppid=1 pid=901 uid=0 euid=0 auid=0 ses=1 comm=\"backup\" exe=\"/opt/backup/bin/agent\" key=\"honeytrail\"".into(),
+        format!("type=PATH msg=audit(1764756140.000:4570): item=0 name={spaced} nametype=NORMAL"),
+    ]
+    .join("\n")
+        + "\n"
+}
+
+#[test]
+fn audit_logs_become_access_evidence_rules_and_bait_touched_incidents() {
+    let env = Env::new();
+    import_with_secret(&env);
+    env.run(&["placement", "add", KEY, "--host", "db-3", "--path", "/home/deploy/.aws/credentials"]).ok();
+    env.run(&["placement", "add", KEY, "--host", "db-3", "--path", "/srv/my app/.env"]).ok();
+
+    // Rules for the host's placements; a path auditctl cannot name is refused, clearly.
+    let out = env.run(&["auditd", "rules", "--host", "db-3"]).fails();
+    assert!(out.stderr.contains("whitespace"), "{}", out.stderr);
+    env.run(&["placement", "add", KEY, "--host", "web-1", "--path", "/opt/app/.env"]).ok();
+    let rules = env.run(&["auditd", "rules", "--host", "web-1"]).ok().stdout;
+    assert_eq!(rules, "-w /opt/app/.env -p r -k honeytrail\n");
+    let out = env.run(&["auditd", "rules", "--host", "nowhere"]).fails();
+    assert!(out.stderr.contains("nowhere"), "{}", out.stderr);
+
+    // Without node= and without --host the log's host is unknown: said so, nothing filed.
+    let log = env.dir.path().join("audit.log");
+    std::fs::write(&log, audit_log()).unwrap();
+    let out = env.run(&["ingest", "auditd", log.to_str().unwrap()]).fails();
+    assert!(out.stderr.contains("--host"), "{}", out.stderr);
+    let quiet = [("HONEYTRAIL_EVIDENCE_QUIET_PROGRAMS", "/opt/backup/*"), ("HONEYTRAIL_EVIDENCE_TOUCH_WINDOW", "1s")];
+    let ingest = |args: &[&str]| {
+        let out = env.command(args).envs(quiet).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let said = ingest(&["ingest", "auditd", log.to_str().unwrap(), "--host", "db-3"]);
+    assert!(said.contains("3 filed now"), "{said}");
+    // The same log again (a re-run, a rotated copy): nothing twice.
+    let said = ingest(&["ingest", "auditd", log.to_str().unwrap(), "--host", "db-3"]);
+    assert!(said.contains("0 filed now, 3 known already"), "{said}");
+
+    let reads = env.run(&["evidence", "list", "--host", "db-3", "--json"]).ok().json();
+    let reads = reads.as_array().unwrap();
+    let cat = reads.iter().find(|r| r["access"]["process"]["exe"] == "/usr/bin/cat").expect("cat's read");
+    assert_eq!(cat["access"]["path"], "/home/deploy/.aws/credentials", "made absolute with CWD");
+    assert_eq!(cat["access"]["process"]["cmdline"], "cat /home/deploy/.aws/credentials");
+    assert_eq!(cat["access"]["process"]["user"], "deploy");
+    assert_eq!(
+        (cat["access"]["process"]["pid"].as_u64(), cat["access"]["process"]["session"].as_u64()),
+        (Some(4711), Some(7))
+    );
+    assert_eq!(cat["access_key_id"], KEY);
+    let spaced = reads.iter().find(|r| r["access"]["path"] == "/srv/my app/.env").expect("the hex-encoded path");
+    assert_eq!(spaced["touch"], "quiet", "a listed backup program");
+    let other = reads.iter().find(|r| r["access"]["path"] == "/srv/other/.env").expect("tagged, no placement");
+    assert_eq!(other["touch"], "unmatched");
+    let table = env.run(&["evidence", "list", "--key", KEY]).ok().stdout;
+    assert!(table.contains("/usr/bin/cat") && table.contains("deploy"), "{table}");
+
+    // No use of the key after cat's read: one low-severity bait-touched incident; none for the backup's.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let out = env.command(&["fleet", "sweep"]).envs(quiet).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 with none"), "{out:?}");
+    let incidents = env.run(&["incident", "list", "--all", "--json"]).ok().json();
+    let touched: Vec<&serde_json::Value> =
+        incidents.as_array().unwrap().iter().filter(|i| i["kind"] == "touched").collect();
+    assert_eq!(touched.len(), 1, "{incidents:#}");
+    let shown = env.run(&["incident", "show", &touched[0]["id"].to_string(), "--json"]).ok().json();
+    assert_eq!(shown["incident"]["severity"], "low");
+    assert!(shown["reads"].to_string().contains("/usr/bin/cat"), "{shown:#}");
+    let again = env.command(&["fleet", "sweep"]).envs(quiet).output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 with none"), "settled once");
+}
+
+#[test]
+fn hostile_audit_records_are_bounded_and_never_reach_the_terminal_raw() {
+    let env = Env::new();
+    import_with_secret(&env);
+    env.run(&["placement", "add", KEY, "--host", "h", "--path", "/home/x/.aws/credentials"]).ok();
+    let evil = hex("/tmp/\u{1b}]0;pwned\u{7}\u{1b}[2Jevil\r\n");
+    let title = hex(&format!("{}\0/home/x/.aws/credentials", "A".repeat(100_000)));
+    let log = format!(
+        "node=h type=SYSCALL msg=audit(1764756131.1:9): syscall=257 success=yes ppid=2 pid=3 uid=0 euid=0 auid=0 ses=1 comm={evil} exe={evil}\n\
+         node=h type=PATH msg=audit(1764756131.1:9): item=0 name=\"/home/x/.aws/credentials\" nametype=NORMAL\n\
+         node=h type=PROCTITLE msg=audit(1764756131.1:9): proctitle={title}\n"
+    );
+    let out = env.run_stdin(&["ingest", "auditd", "-"], &log).ok();
+    assert!(out.stderr.contains("1 filed now"), "{}", out.stderr);
+    let table = env.run(&["evidence", "list"]).ok().stdout;
+    assert!(!table.contains('\u{1b}') && !table.contains('\u{7}') && !table.contains('\r'), "{table:?}");
+    assert!(table.contains("\\u{1b}"), "{table}");
+    let json = env.run(&["evidence", "list", "--json"]).ok().json();
+    assert!(json[0]["access"]["process"]["cmdline"].as_str().unwrap().len() <= 1024);
+}

@@ -35,7 +35,7 @@ pub fn unit(name: &str, bin: &Path) -> String {
          LockPersonality=yes\n\
          MemoryDenyWriteExecute=yes\n\
          RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX\n\
-         CapabilityBoundingSet=CAP_CHOWN CAP_FOWNER CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_SETUID CAP_SETGID\n\
+         CapabilityBoundingSet=CAP_CHOWN CAP_FOWNER CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_SETUID CAP_SETGID CAP_SYS_ADMIN CAP_SYS_PTRACE\n\
          \n\
          [Install]\n\
          WantedBy=multi-user.target\n",
