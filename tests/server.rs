@@ -1070,3 +1070,61 @@ fn every_list_pages_and_large_incidents_stay_bounded() {
     assert!(page("/users").contains("vince"));
     assert!(page("/channels").contains("Dead-lettered deliveries"));
 }
+
+#[test]
+fn reads_of_bait_are_served_by_the_api_and_shown_escaped_in_the_ui() {
+    let env = Env::new();
+    env.run_stdin(&["token", "import", "aws", "--access-key-id", KEY, "--secret-stdin"], SECRET).ok();
+    env.run(&["placement", "add", KEY, "--host", "web-1", "--path", "/opt/app/.env"]).ok();
+    // A process whose name is markup: what any user on the host can make.
+    let evil = "/tmp/<script>alert(1)</script>";
+    let hex: String = evil.bytes().map(|b| format!("{b:02X}")).collect();
+    let log = format!(
+        "node=web-1 type=SYSCALL msg=audit(1764756131.1:9): syscall=257 success=yes ppid=2 pid=3 uid=0 euid=0 auid=0 ses=1 comm=\"x\" exe={hex}\n\
+         node=web-1 type=PATH msg=audit(1764756131.1:9): item=0 name=\"/opt/app/.env\" nametype=NORMAL\n"
+    );
+    assert!(env.run_stdin(&["ingest", "auditd", "-"], &log).ok().stderr.contains("1 filed now"));
+    let window = [("HONEYTRAIL_EVIDENCE_TOUCH_WINDOW", "1s")];
+    let out = env.command(&["fleet", "sweep"]).envs(window).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 with none"), "{out:?}");
+    let viewer = add_user(&env, "vera", "viewer");
+    add_user(&env, "emil", "employee");
+    let vera = api_token(&env, "vera");
+    let emil = api_token(&env, "emil");
+    let server = Server::start(&env, &[]);
+    let bearer = format!("Bearer {vera}");
+
+    let (status, reads, _, _) = api_page(&server, &bearer, &format!("/evidence?token={KEY}"));
+    assert_eq!(status, 200, "{reads}");
+    assert_eq!(reads[0]["host"], "web-1");
+    assert_eq!(reads[0]["access"]["process"]["exe"], evil);
+    assert_eq!(reads[0]["touch"], "touched");
+    let (status, rules) = server.call("GET", "/api/v1/auditd/rules?host=web-1", &[("Authorization", &bearer)], "");
+    assert_eq!((status, rules.as_str()), (200, "-w /opt/app/.env -p r -k honeytrail\n"));
+    let (status, _) = server.call("GET", "/api/v1/evidence", &[("Authorization", &format!("Bearer {emil}"))], "");
+    assert_eq!(status, 403, "an employee sees no evidence");
+    let (status, _) = server.call("GET", "/api/v1/evidence?host=web-1&bogus=1", &[("Authorization", &bearer)], "");
+    assert_eq!(status, 400);
+    // An agent credential nobody was given files nothing.
+    let (status, _) = server.call(
+        "POST",
+        "/api/v1/fleet/evidence",
+        &[("Authorization", "Bearer hta_forged"), ("Content-Type", "application/json")],
+        "{\"records\": []}",
+    );
+    assert_eq!(status, 401);
+
+    let cookie = ui_cookie(&server, "vera", &viewer);
+    let (status, page) = server.call("GET", &format!("/tokens/{KEY}"), &[("Cookie", &cookie)], "");
+    assert_eq!(status, 200);
+    let reads_card = page.split("id=\"reads\"").nth(1).expect("the reads card");
+    assert!(reads_card.contains("&lt;script&gt;") && !page.contains("<script>alert"), "{reads_card}");
+    let incidents = env.run(&["incident", "list", "--all", "--json"]).ok().json();
+    let id = incidents.as_array().unwrap().iter().find(|i| i["kind"] == "touched").expect("touched")["id"].clone();
+    let (_, page) = server.call("GET", &format!("/incidents/{id}"), &[("Cookie", &cookie)], "");
+    assert!(
+        page.contains("timeline-read") && page.contains("bait read on web-1: &#x2f;opt&#x2f;app&#x2f;.env"),
+        "{page}"
+    );
+    assert!(!page.contains("<script>alert"));
+}

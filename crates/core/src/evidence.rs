@@ -212,8 +212,10 @@ impl Access {
                     Some(prog) => out.push_str(&format!(" by {}, pid {}", printable(prog), p.pid)),
                     None => out.push_str(&format!(" by pid {}", p.pid)),
                 }
-                if let Some(user) = describe_user(p.user.as_deref(), p.uid) {
-                    out.push_str(&format!(", user {user}"));
+                match (&p.user, p.uid) {
+                    (Some(user), _) => out.push_str(&format!(", user {}", printable(user))),
+                    (None, Some(uid)) => out.push_str(&format!(", uid {uid}")),
+                    (None, None) => {}
                 }
                 if p.euid.is_some() && p.euid != p.uid {
                     if let Some(e) = describe_user(p.euser.as_deref(), p.euid) {

@@ -158,6 +158,25 @@ fn timeline(record: &Value, deliveries: &[honeytrail_store::Delivery]) -> Vec<Va
             "detail": format!("{} · via {} · detected after {} s", s(&e["aws_region"]), s(&e["source"]), e["detection_delay_seconds"]),
         }));
     }
+    // Reads of the bait on its host: how the key was found, before its use.
+    for r in record["reads"].as_array().into_iter().flatten() {
+        let a = &r["access"];
+        let p = &a["process"];
+        let who = match p["exe"].as_str().or(p["name"].as_str()) {
+            Some(exe) => format!(
+                "{exe} · pid {} · {}",
+                p["pid"],
+                p["user"].as_str().map(str::to_string).unwrap_or_else(|| format!("uid {}", p["uid"]))
+            ),
+            None => "no process information".to_string(),
+        };
+        out.push(json!({
+            "at": s(&a["at"]), "kind": "read",
+            "what": honeytrail_core::encoding::printable(&format!("bait read on {}: {}", s(&r["host"]), s(&a["path"]))).into_owned(),
+            "who": honeytrail_core::encoding::printable(&who).into_owned(),
+            "detail": format!("{} [{}]", s(&r["sentence"]), s(&r["state"])),
+        }));
+    }
     for h in record["history"].as_array().into_iter().flatten() {
         let what = match h["kind"].as_str() {
             Some("state") => format!("state → {}", s(&h["to_state"])),

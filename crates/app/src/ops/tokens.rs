@@ -143,7 +143,16 @@ impl Ops {
             self.store.incidents(&IncidentFilter { token_id: Some(token.id), ..Default::default() }).await?;
         let report = stealth::report_for(&token);
         let stealth = json!({"verdict": report.verdict(), "findings": report.findings});
+        let reads = self
+            .store
+            .evidence(&honeytrail_store::EvidenceFilter {
+                token_id: Some(token.id),
+                limit: Some(honeytrail_core::record::RECORD_READS as i64),
+                ..Default::default()
+            })
+            .await?;
         Ok(json!({
+            "reads": reads,
             "token": token,
             "description": described,
             "placements": placements.iter().map(|p| &p.placement).collect::<Vec<_>>(),
