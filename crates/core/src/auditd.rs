@@ -358,7 +358,7 @@ fn decode(v: &str) -> String {
     if uq.len() != v.len() {
         return uq.to_string();
     }
-    if v.len() >= 2 && v.len() % 2 == 0 && v.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if v.len() >= 2 && v.len().is_multiple_of(2) && v.bytes().all(|b| b.is_ascii_hexdigit()) {
         let bytes: Vec<u8> =
             (0..v.len()).step_by(2).filter_map(|i| u8::from_str_radix(&v[i..i + 2], 16).ok()).collect();
         return String::from_utf8_lossy(&bytes).into_owned();
@@ -461,7 +461,7 @@ mod tests {
         assert!(p.open.len() <= MAX_OPEN_EVENTS);
         let huge = format!("type=PROCTITLE msg=audit(1.0:7): proctitle={}", "41".repeat(200_000));
         p.feed(&huge);
-        assert!(p.flush().iter().all(|e| e.proctitle.as_ref().map_or(true, |t| t.len() <= MAX_LINE)));
+        assert!(p.flush().iter().all(|e| e.proctitle.as_ref().is_none_or(|t| t.len() <= MAX_LINE)));
     }
 
     #[test]

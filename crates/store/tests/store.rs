@@ -57,6 +57,7 @@ store_tests!(
     enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm,
     many_hosts_enrol_at_once_without_exhausting_the_pool,
     enrolment_guards_are_kept_refusals_counted_and_one_agent_per_instance,
+    reads_are_filed_once_matched_listed_and_settled,
 );
 
 const KEY: &str = "AKIAQYLPMN5HHHFPZAM2";
@@ -1081,4 +1082,82 @@ async fn enrolment_guards_are_kept_refusals_counted_and_one_agent_per_instance(s
     // Hosts without an instance are not limited by it.
     store.enroll_agent(secret.expose(), &host("lab"), None, None, "c4", "server").await.unwrap();
     assert_eq!(store.enrollment_by_secret(secret.expose()).await.unwrap().unwrap().used, 3);
+}
+
+async fn reads_are_filed_once_matched_listed_and_settled(store: Store, _url: String) {
+    use honeytrail_core::evidence::{Access, AccessSource, Process};
+    use honeytrail_store::{EvidenceFilter, NewAccess, Touch};
+    let t = store
+        .insert_token(&new_token(KEY), &[Spot { path: "/opt/app/.env".into(), ..spot("db-3", "ops") }], &[])
+        .await
+        .unwrap();
+    let placed = store.placement_at("db-3", "/opt/app/.env").await.unwrap().expect("the placement");
+    assert_eq!(placed.0, t.id);
+    assert_eq!(store.placement_at("db-3", "/elsewhere").await.unwrap(), None);
+    assert_eq!(
+        store.placement_paths(Some("db-3")).await.unwrap(),
+        vec![("db-3".to_string(), "/opt/app/.env".to_string())]
+    );
+    let at = Utc::now() - chrono::Duration::minutes(10);
+    let read = |id: &str, exe: &str, at: chrono::DateTime<Utc>| Access {
+        id: id.into(),
+        at,
+        last_at: at,
+        count: 2,
+        path: "/opt/app/.env".into(),
+        host: None,
+        source: AccessSource::Fanotify,
+        process: Some(Process { pid: 4711, exe: Some(exe.into()), uid: Some(0), ..Process::default() }),
+        by_owner: false,
+    };
+    let reads = vec![
+        NewAccess {
+            access: read("r1", "/usr/bin/cat", at),
+            host: "db-3".into(),
+            agent_id: None,
+            matched: Some(placed),
+            quiet: false,
+        },
+        NewAccess {
+            access: read("r2", "/usr/bin/restic", at + chrono::Duration::seconds(1)),
+            host: "db-3".into(),
+            agent_id: None,
+            matched: Some(placed),
+            quiet: true,
+        },
+        NewAccess {
+            access: read("r3", "/usr/bin/less", at),
+            host: "db-4".into(),
+            agent_id: None,
+            matched: None,
+            quiet: false,
+        },
+    ];
+    assert_eq!(store.file_access(&reads).await.unwrap(), 3);
+    assert_eq!(store.file_access(&reads).await.unwrap(), 0, "delivered twice, filed once");
+    // The same record ID on another host is another read.
+    let other = vec![NewAccess { host: "db-5".into(), matched: None, ..reads[0].clone() }];
+    assert_eq!(store.file_access(&other).await.unwrap(), 1);
+
+    let of_token = store.evidence(&EvidenceFilter { token_id: Some(t.id), ..Default::default() }).await.unwrap();
+    let states: Vec<(&str, Touch)> = of_token.iter().map(|r| (r.access.id.as_str(), r.touch)).collect();
+    assert_eq!(states, vec![("r2", Touch::Quiet), ("r1", Touch::Pending)], "newest first");
+    assert_eq!(of_token[1].access, reads[0].access, "read back exactly");
+    assert_eq!(of_token[1].access_key_id.as_deref(), Some(KEY));
+    assert!(of_token[1].sentence.starts_with("read by /usr/bin/cat, pid 4711, uid 0"), "{}", of_token[1].sentence);
+    let unmatched = store.evidence(&EvidenceFilter { host: Some("db-4".into()), ..Default::default() }).await.unwrap();
+    assert_eq!((unmatched.len(), unmatched[0].touch), (1, Touch::Unmatched));
+    let before =
+        store.evidence(&EvidenceFilter { token_id: Some(t.id), until: Some(at), ..Default::default() }).await.unwrap();
+    assert_eq!(before.len(), 1);
+
+    let pending = store.pending_touches(Utc::now()).await.unwrap();
+    assert_eq!(pending.iter().map(|r| r.access.id.as_str()).collect::<Vec<_>>(), vec!["r1"]);
+    assert!(store.pending_touches(at - chrono::Duration::seconds(1)).await.unwrap().is_empty());
+    assert!(!store.key_used_between(t.id, at, Utc::now()).await.unwrap());
+    store.settle_touches(&[pending[0].id], Touch::Touched).await.unwrap();
+    store.settle_touches(&[pending[0].id], Touch::Used).await.unwrap();
+    let settled = store.evidence(&EvidenceFilter { token_id: Some(t.id), ..Default::default() }).await.unwrap();
+    assert_eq!(settled[1].touch, Touch::Touched, "settled once");
+    assert!(store.pending_touches(Utc::now()).await.unwrap().is_empty());
 }
