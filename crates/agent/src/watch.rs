@@ -516,6 +516,8 @@ impl AuditTail {
             None => meta.len(),
         };
         f.seek(SeekFrom::Start(offset))?;
+        // Kept at once: a restart before the next line goes on from here.
+        std::fs::write(&self.offset_file, format!("{} {offset}", meta.ino())).ok();
         self.file = Some((f, meta.ino(), offset));
         Ok(())
     }
@@ -699,6 +701,45 @@ mod tests {
             names: Names::default(),
         };
         (w, files)
+    }
+
+    #[test]
+    fn the_audit_log_is_followed_from_its_end_across_a_restart_and_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let (w, files) = watcher(dir.path());
+        let bait = files[0].real.to_str().unwrap().to_string();
+        let log = dir.path().join("audit.log");
+        let event = |serial: u32, path: &str| {
+            format!(
+                "type=SYSCALL msg=audit(1764756131.1:{serial}): syscall=257 success=yes ppid=1 pid=4711 uid=1000 euid=1000 auid=1000 ses=3 comm=\"cat\" exe=\"/usr/bin/cat\" key=\"k\"\n\
+                 type=PATH msg=audit(1764756131.1:{serial}): item=0 name=\"{path}\" nametype=NORMAL\ntype=EOE msg=audit(1764756131.1:{serial}): \n"
+            )
+        };
+        std::fs::write(&log, event(1, &bait)).unwrap();
+        let append = |text: String| {
+            use std::io::Write;
+            std::fs::OpenOptions::new().append(true).open(&log).unwrap().write_all(text.as_bytes()).unwrap();
+        };
+        let mut tail = AuditTail::new(&log, &w.shared).unwrap();
+        assert!(tail.wait(&w).unwrap().is_empty(), "what was there before the first start is not ours");
+        append(event(2, &bait));
+        append(event(3, "/etc/passwd"));
+        let got = tail.wait(&w).unwrap();
+        assert_eq!(got.len(), 1, "only the bait: {got:?}");
+        assert_eq!(got[0].process.as_ref().unwrap().pid, 4711);
+        assert_eq!(got[0].path, "/home/x/.aws/credentials");
+        // A restart goes on from the kept offset: nothing twice, nothing missed.
+        append(event(4, &bait));
+        let mut again = AuditTail::new(&log, &w.shared).unwrap();
+        assert_eq!(again.wait(&w).unwrap().len(), 1);
+        // Rotated: the new file is read from its start.
+        std::fs::rename(&log, dir.path().join("audit.log.1")).unwrap();
+        std::fs::write(&log, event(5, &bait)).unwrap();
+        let mut found = Vec::new();
+        for _ in 0..4 {
+            found.extend(again.wait(&w).unwrap());
+        }
+        assert_eq!(found.len(), 1, "{found:?}");
     }
 
     #[test]

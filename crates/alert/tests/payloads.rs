@@ -239,6 +239,33 @@ fn hostile_text_is_text_in_every_channel() {
     assert!(!pd.contains("\\u001b") && !pd.contains("\\r"), "{pd}");
 }
 
+/// The read of the bait before the first call reaches every channel, as
+/// text: a process name is the intruder's to choose.
+#[test]
+fn the_read_before_the_first_call_is_in_every_channel() {
+    let mut r = record();
+    let sentence = format!("read by /tmp/{HOSTILE}, pid 4711, user deploy, via sshd ← bash on db-3 at 2026-11-28 08:48:00 UTC, 14 minutes before the first call");
+    r["read_before"] = sentence.clone().into();
+    let alert: Alert = serde_json::from_value(r).unwrap();
+    let (_, plain, html) = email::team_parts(&alert);
+    assert!(plain.contains("Bait read on the host: read by /tmp/x"), "{plain}");
+    assert!(plain.contains("14 minutes before the first call"));
+    no_controls("email text", &plain);
+    no_controls("email html", &html);
+    let jira = jira::new_issue(&jira_config(), &alert)["fields"]["description"].as_str().unwrap().to_string();
+    assert!(jira.contains("14 minutes before the first call"), "{jira}");
+    no_controls("jira", &jira);
+    let slack = slack::message(&alert).to_string();
+    assert!(slack.contains("14 minutes before the first call") && !slack.contains("<!channel>"), "{slack}");
+    let teams = teams::message(&alert).to_string();
+    assert!(teams.contains("14 minutes before the first call"), "{teams}");
+    let pd = pagerduty::event(&pagerduty_config(), &alert);
+    assert!(pd["payload"]["custom_details"]["read_before"].as_str().unwrap().contains("14 minutes"), "{pd}");
+    let line = syslog_line(&alert);
+    assert!(line.contains("14 minutes before the first call") && !line.contains('\x1b'), "{line:?}");
+    assert_eq!(serde_json::to_value(&alert).unwrap()["read_before"], sentence.as_str(), "webhook and JSON lines");
+}
+
 /// An incident of 25 000 calls with distinct user agents, addresses and
 /// regions, a long custody chain and runbook: every channel stays within its
 /// vendor's documented limit and says that something was left out.

@@ -126,8 +126,6 @@ pub fn event(config: &PagerDutyConfig, alert: &Alert) -> Value {
                 "placement": crate::text::fit(&line(&record.placement), 4096, None),
                 "placements": clean(&record.placements),
                 "may_have_leaked_at": clean(&record.may_have_leaked_at),
-                "read_before": record.read_before.as_deref().map(|r| crate::text::fit(&line(r), 2048, None)),
-                "reads": clean(&record.reads.iter().take(5).map(|r| r.sentence.clone()).collect::<Vec<_>>()),
                 "activity": {
                     "apis": clean(&a.apis), "source_ips": clean(&a.source_ips), "user_agents": clean(&a.user_agents),
                     "regions": clean(&a.regions), "error_codes": clean(&a.error_codes),
@@ -138,6 +136,14 @@ pub fn event(config: &PagerDutyConfig, alert: &Alert) -> Value {
                 "runbook": crate::text::fit(&crate::text::lines(&record.runbook), 16_384, incident.url.as_deref()),
             }
         });
+        // How the key was found on its host, when a read came before the first call.
+        if let Some(r) = &record.read_before {
+            body["payload"]["custom_details"]["read_before"] = crate::text::fit(&line(r), 2048, None).into();
+        }
+        if !record.reads.is_empty() {
+            let reads: Vec<String> = record.reads.iter().take(5).map(|r| r.sentence.clone()).collect();
+            body["payload"]["custom_details"]["reads"] = clean(&reads).into();
+        }
     }
     body
 }

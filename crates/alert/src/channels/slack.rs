@@ -102,10 +102,7 @@ pub fn message(alert: &Alert) -> Value {
     } else {
         format!("*May have leaked at:*\n{}", hops.join("\n"))
     };
-    let reads = match crate::text::read_lines(record) {
-        l if l.is_empty() => "No read of the bait reported by its host.".to_string(),
-        l => esc(l.join("\n").trim()),
-    };
+    let reads = esc(crate::text::read_lines(record).join("\n").trim());
     let mut context = match &incident.url {
         Some(url) => format!("<{}|incident #{id}> · key {key} · {} events", esc(url), incident.event_count),
         None => format!("incident #{id} · key {key} · {} events", incident.event_count),
@@ -113,7 +110,7 @@ pub fn message(alert: &Alert) -> Value {
     if let Some(d) = record.last_delay() {
         context.push_str(&format!(" · detected {d} s after the call"));
     }
-    json!({
+    let mut message = json!({
         "text": cut(&format!("{title}: {}", esc(&record.placement)), 3000),
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": cut(&title, 150)}},
@@ -126,12 +123,18 @@ pub fn message(alert: &Alert) -> Value {
                 field("Regions", list(&activity.regions, activity.distinct.regions, 8)),
                 field("Errors", list(&activity.error_codes, activity.distinct.error_codes, 8)),
             ]},
-            {"type": "section", "text": {"type": "mrkdwn", "text": cut(&reads, 3000)}},
             {"type": "section", "text": {"type": "mrkdwn", "text": cut(&custody, 3000)}},
             {"type": "section", "text": {"type": "mrkdwn", "text": cut(&format!("*Runbook*\n```{}```", esc_lines(&record.runbook)), 3000)}},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": cut(&context, 2000)}]}
         ]
-    })
+    });
+    if !reads.is_empty() {
+        // After the placement: how the key was found on its host.
+        if let Some(blocks) = message["blocks"].as_array_mut() {
+            blocks.insert(2, json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&reads, 3000)}}));
+        }
+    }
+    message
 }
 
 pub async fn deliver(sender: &Sender, config: &SlackConfig, alert: &Alert) -> Result<(), Failure> {

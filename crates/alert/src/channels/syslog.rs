@@ -65,11 +65,14 @@ pub fn frame(config: &SyslogConfig, alert: &Alert, host: &str, now: chrono::Date
                 "state": incident.state,
                 "events": incident.event_count,
                 "placement": record.placement,
-                "read_before": record.read_before,
                 "apis": record.activity.apis,
                 "source_ips": record.activity.source_ips,
                 "test": false,
             });
+            let mut summary = summary;
+            if let Some(r) = &record.read_before {
+                summary["read_before"] = r.as_str().into();
+            }
             let sd = format!(
                 "[honeytrail@32473 incident=\"{}\" key=\"{}\" state=\"{}\"]",
                 incident.id,
