@@ -79,8 +79,9 @@ impl Shared {
         self.mark_own(Duration::from_secs(3600));
         let out = f();
         // inotify queues an event in the open itself; the watch thread reads it
-        // within milliseconds, so a short grace covers what was still queued.
-        self.mark_own(Duration::from_millis(50));
+        // within milliseconds (a loaded host: more), so a short grace covers
+        // what was still queued.
+        self.mark_own(Duration::from_millis(250));
         out
     }
 
@@ -236,6 +237,18 @@ fn poll_in(fd: i32, millis: i32) -> Result<bool> {
     Ok(n > 0)
 }
 
+/// Renews the marks once a minute (a directory made anew is watched again;
+/// a failure is retried next time), then waits up to half a second for
+/// events on `fd`.
+fn renew_then_poll(fd: i32, marked_at: Instant, renew: impl FnOnce() -> Result<()>) -> Result<bool> {
+    if marked_at.elapsed() > Duration::from_secs(60) {
+        if let Err(e) = renew() {
+            crate::say(&format!("warning: renewing the watch: {e:#}"));
+        }
+    }
+    poll_in(fd, 500)
+}
+
 /// Reads what is ready on a non-blocking descriptor.
 fn read_ready(fd: i32, buf: &mut [u8]) -> Result<usize> {
     // SAFETY: `buf` is valid for `buf.len()` bytes.
@@ -314,11 +327,8 @@ impl Fanotify {
 
     fn wait(&mut self, w: &Watcher) -> Result<Vec<Access>> {
         use std::os::fd::AsRawFd;
-        if self.marked_at.elapsed() > Duration::from_secs(60) {
-            self.mark().ok();
-        }
         let fd = self.fd.as_raw_fd();
-        if !poll_in(fd, 500)? {
+        if !renew_then_poll(fd, self.marked_at, || self.mark())? {
             return Ok(Vec::new());
         }
         let mut out = Vec::new();
@@ -431,11 +441,8 @@ impl Inotify {
 
     fn wait(&mut self, w: &Watcher) -> Result<Vec<Access>> {
         use std::os::fd::AsRawFd;
-        if self.marked_at.elapsed() > Duration::from_secs(60) {
-            self.mark().ok();
-        }
         let fd = self.fd.as_raw_fd();
-        if !poll_in(fd, 500)? {
+        if !renew_then_poll(fd, self.marked_at, || self.mark())? {
             return Ok(Vec::new());
         }
         let mut out = Vec::new();
