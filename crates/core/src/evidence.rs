@@ -21,6 +21,8 @@ pub const BURST_SECONDS: i64 = 2;
 pub const MAX_PARENTS: usize = 32;
 /// Longest kept text field (a command line, a path).
 pub const MAX_TEXT: usize = 1024;
+/// Longest kept record ID.
+pub const MAX_ID: usize = 128;
 
 /// Where an access record was observed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -134,8 +136,13 @@ pub struct Access {
 }
 
 fn bound(s: &mut String) {
-    if s.len() > MAX_TEXT {
-        let mut end = MAX_TEXT;
+    cut(s, MAX_TEXT);
+}
+
+/// Cuts `s` to at most `max` bytes, on a character boundary.
+fn cut(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut end = max;
         while !s.is_char_boundary(end) {
             end -= 1;
         }
@@ -154,8 +161,7 @@ impl Access {
     /// [`MAX_PARENTS`] ancestors and a count of at least one: what the
     /// server keeps of whatever a host sent.
     pub fn bounded(mut self) -> Access {
-        bound(&mut self.id);
-        self.id.truncate(self.id.len().min(128));
+        cut(&mut self.id, MAX_ID);
         bound(&mut self.path);
         bound_opt(&mut self.host);
         self.count = self.count.max(1);
@@ -425,6 +431,15 @@ mod tests {
         assert!(s.contains("\\u{1b}") && s.contains("h\\u{7}ost"), "{s}");
         let p = r.process.unwrap();
         assert_eq!((p.cmdline.unwrap().len(), p.parents.len()), (MAX_TEXT, MAX_PARENTS));
+    }
+
+    #[test]
+    fn a_multibyte_record_id_is_cut_on_a_character_boundary() {
+        let mut r = read();
+        r.id = "é".repeat(100); // two bytes each
+        r.id.insert(0, 'x'); // byte 128 now falls inside an 'é'
+        let r = r.bounded();
+        assert!(r.id.len() <= MAX_ID && r.id.starts_with('x'), "{}", r.id);
     }
 
     #[test]
