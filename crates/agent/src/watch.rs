@@ -366,7 +366,7 @@ impl Fanotify {
                 drop(file);
                 let Some(host_path) = w.bait(&real).map(str::to_string) else { continue };
                 let process = snapshot(meta.pid as u32, &w.root, &w.names);
-                let mut a = Record { host_path, process: Some(process) }.take(AccessSource::Fanotify);
+                let mut a = opened(host_path, AccessSource::Fanotify, Some(process));
                 a.by_owner = w.by_owner(&a.path, a.process.as_ref().and_then(|p| p.uid));
                 out.push(a);
             }
@@ -375,26 +375,19 @@ impl Fanotify {
     }
 }
 
-/// A record in the making (the id and time are given when it is queued).
-struct Record {
-    host_path: String,
-    process: Option<Process>,
-}
-
-impl Record {
-    fn take(&mut self, source: AccessSource) -> Access {
-        let now = Utc::now();
-        Access {
-            id: random_id(),
-            at: now,
-            last_at: now,
-            count: 1,
-            path: std::mem::take(&mut self.host_path),
-            host: None,
-            source,
-            process: self.process.take(),
-            by_owner: false,
-        }
+/// A read of the bait file at `host_path` now, with a fresh ID.
+fn opened(host_path: String, source: AccessSource, process: Option<Process>) -> Access {
+    let now = Utc::now();
+    Access {
+        id: random_id(),
+        at: now,
+        last_at: now,
+        count: 1,
+        path: host_path,
+        host: None,
+        source,
+        process,
+        by_owner: false,
     }
 }
 
@@ -472,7 +465,7 @@ impl Inotify {
                 let Some(dir) = self.dirs.get(&ev.wd) else { continue };
                 let real = dir.join(std::ffi::OsStr::from_bytes(name));
                 let Some(host_path) = w.bait(&real).map(str::to_string) else { continue };
-                out.push(Record { host_path, process: None }.take(AccessSource::Inotify));
+                out.push(opened(host_path, AccessSource::Inotify, None));
             }
         }
         Ok(out)

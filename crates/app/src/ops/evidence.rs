@@ -7,6 +7,8 @@
 //! processes with any name open the bait): they are bounded
 //! ([`Access::bounded`]) and their host is the agent's, never their own.
 
+use std::collections::HashMap;
+
 use chrono::{Duration, Utc};
 use honeytrail_core::access::Permission;
 use honeytrail_core::evidence::{Access, AccessSource};
@@ -83,8 +85,8 @@ impl Ops {
                 dropped = batch.dropped,
                 "an agent dropped reads of its bait while the server was unreachable"
             );
+            self.store.record_watch(agent.id, None, batch.dropped).await?;
         }
-        self.store.record_watch(agent.id, None, batch.dropped).await?;
         if filed > 0 {
             tracing::info!(agent = agent.id, host = %agent.host.hostname, filed, "bait read on an enrolled host");
         }
@@ -104,6 +106,7 @@ impl Ops {
         actor.require(Permission::Respond)?;
         let mut out = AuditIngest { events: events.len(), ..AuditIngest::default() };
         let mut reads = Vec::new();
+        let mut placed: HashMap<(String, String), Option<(i64, i64)>> = HashMap::new();
         for e in events {
             for a in e.accesses(host) {
                 let Some(h) = a.host.clone().filter(|h| !h.trim().is_empty()) else {
@@ -111,7 +114,15 @@ impl Ops {
                         "the audit log does not name its host (no node= field): say which host it is from with --host",
                     ));
                 };
-                let matched = self.store.placement_at(&h, &a.path).await?;
+                // One lookup per host and path, however many reads a log holds of it.
+                let matched = match placed.get(&(h.clone(), a.path.clone())) {
+                    Some(m) => *m,
+                    None => {
+                        let m = self.store.placement_at(&h, &a.path).await?;
+                        placed.insert((h.clone(), a.path.clone()), m);
+                        m
+                    }
+                };
                 if matched.is_none() && e.key.as_deref() != Some(key) {
                     continue;
                 }
@@ -163,6 +174,7 @@ impl Ops {
         let pending = self.store.pending_touches(now - window).await?;
         let mut events = Vec::new();
         let mut touched = Vec::new();
+        let mut tokens: HashMap<i64, honeytrail_core::Token> = HashMap::new();
         for read in &pending {
             let Some(token_id) = read.token_id else { continue };
             let a = &read.access;
@@ -173,7 +185,14 @@ impl Ops {
                 out.used += 1;
                 continue;
             }
-            let token = self.store.token(token_id).await?;
+            let token = match tokens.get(&token_id) {
+                Some(t) => t.clone(),
+                None => {
+                    let t = self.store.token(token_id).await?;
+                    tokens.insert(token_id, t.clone());
+                    t
+                }
+            };
             let what = format!(
                 "{} ({}), and the key was not used within {}",
                 read.sentence, a.path, self.config.evidence.touch_window
