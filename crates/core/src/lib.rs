@@ -16,6 +16,7 @@ pub mod auditd;
 pub mod bait;
 pub mod describe;
 pub mod encoding;
+pub mod enrich;
 mod error;
 pub mod evidence;
 pub mod fleet;

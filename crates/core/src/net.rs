@@ -14,7 +14,7 @@ pub struct Network {
     prefix: u8,
 }
 
-fn bits(ip: IpAddr) -> (u128, u8) {
+pub(crate) fn bits(ip: IpAddr) -> (u128, u8) {
     match ip {
         IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
         IpAddr::V6(v6) => (u128::from(v6), 128),
@@ -23,7 +23,7 @@ fn bits(ip: IpAddr) -> (u128, u8) {
 
 /// `ip` as the address family it really is: an IPv4-mapped IPv6 address
 /// (`::ffff:10.0.0.1`, what a dual-stack socket reports) is IPv4.
-fn unmapped(ip: IpAddr) -> IpAddr {
+pub(crate) fn unmapped(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
         v4 => v4,
@@ -72,6 +72,35 @@ impl Network {
             return true;
         }
         (net >> host_bits) == (addr >> host_bits)
+    }
+}
+
+impl Network {
+    /// The prefix length.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    /// Whether this is an IPv6 block.
+    pub fn is_v6(&self) -> bool {
+        self.base.is_ipv6()
+    }
+
+    /// The block's bits as a number: what [`masked`] gives for any address in it.
+    pub(crate) fn bits(&self) -> u128 {
+        bits(self.base).0
+    }
+}
+
+/// `ip`'s first `prefix` bits (the rest zero), and whether it is IPv6; what
+/// [`Network::bits`] is for the block of that length that holds `ip`.
+pub(crate) fn masked(ip: IpAddr, prefix: u8) -> u128 {
+    let (value, width) = bits(unmapped(ip));
+    let host_bits = u32::from(width.saturating_sub(prefix));
+    if host_bits >= 128 {
+        0
+    } else {
+        (value >> host_bits) << host_bits
     }
 }
 
