@@ -839,3 +839,110 @@ fn email_goes_over_starttls_and_never_in_the_clear() {
         .fails();
     assert!(out.stderr.contains("not a PEM certificate"), "{}", out.stderr);
 }
+
+/// A call of `key` from `ip` with `agent`.
+fn call_from(key: &str, id: &str, time: &str, ip: &str, agent: &str) -> serde_json::Value {
+    let mut r = trail_record(key, "svc-reader", id, time, "sts.amazonaws.com", "GetCallerIdentity", None);
+    r["sourceIPAddress"] = ip.into();
+    r["userAgent"] = agent.into();
+    r
+}
+
+#[test]
+fn incidents_carry_context_from_own_networks_aws_ranges_tor_and_tools() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.data()).unwrap();
+    std::fs::write(
+        env.data().join("honeytrail.toml"),
+        "[enrich.networks]\ncorp = [\"198.51.100.0/24\"]\nvpn = [\"2001:db8:1::/48\"]\n",
+    )
+    .unwrap();
+    let fixtures = format!("{}/testdata/enrich", env!("CARGO_MANIFEST_DIR"));
+    // A file that is not what it is loaded as is refused, by name.
+    let out = env.run(&["enrich", "load", "aws-ranges", &format!("{fixtures}/tor-exit-addresses.txt")]).fails();
+    assert!(out.stderr.contains("not AWS's ip-ranges.json"), "{}", out.stderr);
+    let out = env.run(&["enrich", "load", "tor", &format!("{fixtures}/ip-ranges.json")]).fails();
+    assert!(out.stderr.contains("no Tor exit address"), "{}", out.stderr);
+    let out = env.run(&["enrich", "load", "aws-ranges", &format!("{fixtures}/ip-ranges.json")]).ok();
+    assert!(out.stdout.contains("loaded aws-ranges (6 entries, published 2024-11-30-10-53-07)"), "{}", out.stdout);
+    env.run(&["enrich", "load", "tor", &format!("{fixtures}/tor-exit-addresses.txt")]).ok();
+    let show = env.run(&["enrich", "show"]).ok().stdout;
+    assert!(show.contains("AWS IP ranges of 2024-11-30-10-53-07 (6 blocks)"), "{show}");
+    assert!(show.contains("Tor exits of 2024-11-30 (2 addresses)"), "{show}");
+    assert!(show.contains("own networks: corp, vpn"), "{show}");
+    let looked = env.run(&["enrich", "lookup", "--ip", "3.250.1.9", "--json"]).ok().json();
+    assert_eq!(looked["source"]["label"], "from AWS EC2 in eu-west-1");
+
+    let port = honeytrail_testkit::free_port();
+    let receiver = Receiver::start(port, vec![]);
+    let ours_key = honeytrail_core::keyid::synthesize(123456789012, 77);
+    env.run(&["token", "import", "aws", "--access-key-id", KEY, "--user-name", "svc-reader"]).ok();
+    env.run(&["token", "import", "aws", "--access-key-id", &ours_key, "--user-name", "svc-reader"]).ok();
+    env.run(&["channel", "add", "webhook", "soc", "--url", &format!("http://127.0.0.1:{port}/hook")]).ok();
+    let colleagues = env.dir.path().join("colleagues.jsonl");
+    env.run(&["channel", "add", "jsonl", "colleagues", "--path", colleagues.to_str().unwrap()]).ok();
+    env.run(&["route", "add", "intruders", "--channel", "soc", "--unless", "own-network"]).ok();
+    env.run(&["route", "add", "ours", "--channel", "colleagues", "--if", "own-network"]).ok();
+    let out = env.run(&["route", "add", "bad", "--channel", "soc", "--if", "colour=red"]).fails();
+    assert!(out.stderr.contains("not a condition"), "{}", out.stderr);
+    let listed = env.run(&["route", "list"]).ok().stdout;
+    assert!(listed.contains("unless own-network") && listed.contains("if own-network"), "{listed}");
+
+    let kali = "aws-cli/2.15.30 Python/3.11.8 Linux/6.6.9-amd64 exe/x86_64.kali.2024 prompt/off command/sts.get-caller-identity";
+    let plain = "aws-cli/2.13.0 Python/3.11.4 Linux/5.10.0-1234-aws exe/x86_64.ubuntu.22";
+    ingest_records(
+        &env,
+        vec![
+            call_from(KEY, "c-1", "2026-11-28T09:00:00Z", "198.51.100.23", plain),
+            call_from(KEY, "c-2", "2026-11-28T09:01:00Z", "3.250.17.4", plain),
+            call_from(KEY, "c-3", "2026-11-28T09:02:00Z", "185.220.101.4", plain),
+            call_from(KEY, "c-4", "2026-11-28T09:03:00Z", "192.0.2.200", kali),
+            // Markup and a terminal escape in the user agent.
+            call_from(KEY, "c-5", "2026-11-28T09:04:00Z", "192.0.2.201", "\u{1b}[31m<b>x</b> pentoo"),
+            call_from(&ours_key, "o-1", "2026-11-28T09:00:00Z", "198.51.100.40", plain),
+            call_from(&ours_key, "o-2", "2026-11-28T09:05:00Z", "2001:db8:1::9", plain),
+        ],
+    );
+    let record = env.run(&["incident", "show", "1", "--json"]).ok().json();
+    let summary: Vec<String> =
+        record["context"]["summary"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
+    for label in [
+        "from a Tor exit: 185.220.101.4",
+        "aws-cli on Kali Linux",
+        "from AWS EC2 in eu-west-1: 3.250.17.4",
+        "from our network corp: 198.51.100.23",
+    ] {
+        assert!(summary.contains(&label.to_string()), "{label} in {summary:?}");
+    }
+    assert_eq!(summary[0], "from a Tor exit: 185.220.101.4", "the most telling first");
+    assert_eq!(record["context"]["own_network_only"], false);
+    assert_eq!(record["incident"]["severity"], "critical", "an attacker distribution raises the severity");
+    let shown = env.run(&["incident", "show", "1"]).ok().stdout;
+    assert!(shown.contains("Context:") && shown.contains("aws-cli on Kali Linux"), "{shown}");
+    assert!(!shown.contains('\u{1b}'), "no terminal escape reaches the terminal");
+    let ours = env.run(&["incident", "show", "2", "--json"]).ok().json();
+    assert_eq!(ours["context"]["own_network_only"], true);
+    assert_eq!(ours["context"]["networks"], serde_json::json!(["corp", "vpn"]));
+    assert_eq!(ours["incident"]["severity"], "high");
+
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 2"));
+    let requests = receiver.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 1, "only the intruder's incident reaches the SOC");
+    let payload: serde_json::Value = serde_json::from_str(&requests[0].1).unwrap();
+    assert_eq!(payload["incident"]["id"], 1);
+    assert_eq!(payload["context"]["tor"], true);
+    assert_eq!(payload["context"]["tools"], serde_json::json!(["Kali Linux", "Pentoo"]));
+    assert_eq!(payload["context"]["aws"], serde_json::json!(["EC2 eu-west-1"]));
+    assert_eq!(payload["context"]["networks"], serde_json::json!(["corp"]));
+    let hostile =
+        payload["context"]["agents"].as_array().unwrap().iter().find(|a| a["distribution"] == "Pentoo").unwrap();
+    assert_eq!(hostile["label"], "31mbx on Pentoo", "only a cut token of the user agent is repeated");
+    let ours_lines = std::fs::read_to_string(&colleagues).unwrap();
+    assert_eq!(ours_lines.lines().count(), 1);
+    let line: serde_json::Value = serde_json::from_str(ours_lines.trim()).unwrap();
+    assert_eq!(line["incident"]["access_key_id"], ours_key.as_str());
+    assert_eq!(
+        line["context"]["summary"].as_array().unwrap().last().unwrap(),
+        "every call came from our own networks: likely one of us"
+    );
+}

@@ -104,6 +104,10 @@ enum Command {
     /// Reads of bait files on hosts: which process, user and session opened them
     #[command(subcommand)]
     Evidence(commands::evidence::EvidenceCommand),
+    /// Incident context: load AWS's IP ranges and a Tor exit list, show what
+    /// is in use, look an address or user agent up
+    #[command(subcommand)]
+    Enrich(commands::enrich::EnrichCommand),
     /// auditd: watch rules for the placements of a host
     #[command(subcommand)]
     Auditd(commands::evidence::AuditdCommand),
@@ -253,6 +257,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest(args) => commands::ingest::run(&app, args).await,
         Command::Evidence(cmd) => commands::evidence::run(&app, cmd).await,
         Command::Auditd(cmd) => commands::evidence::auditd(&app, cmd).await,
+        Command::Enrich(cmd) => commands::enrich::run(&app, cmd).await,
         Command::Incident(cmd) => commands::incident::run(&app, cmd).await,
         Command::Aws(cmd) => commands::canary::run(&app, cmd).await,
         Command::Watch(cmd) => commands::watch::run(&app, cmd).await,

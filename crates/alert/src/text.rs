@@ -114,7 +114,7 @@ fn incident_body(record: &AlertRecord) -> String {
     let incident = &record.incident;
     let mut out = String::new();
     writeln!(out, "{}\n", line(&record.placement)).expect("writing to a String cannot fail");
-    for r in read_lines(record) {
+    for r in read_lines(record).into_iter().chain(context_lines(record)) {
         writeln!(out, "{r}").expect("writing to a String cannot fail");
     }
     if incident.token_retired {
@@ -223,6 +223,18 @@ pub fn read_lines(record: &AlertRecord) -> Vec<String> {
     if more > 0 {
         out.push(format!("  … and {more} more"));
     }
+    out.push(String::new());
+    out
+}
+
+/// What enrichment says of the calls (own network, AWS, Tor, attacker
+/// tools), one line each, none when nothing matched.
+pub fn context_lines(record: &AlertRecord) -> Vec<String> {
+    let Some(c) = record.context.as_ref().filter(|c| !c.is_empty()) else {
+        return Vec::new();
+    };
+    let mut out = vec!["Context:".to_string()];
+    out.extend(c.summary.iter().take(10).map(|s| format!("  - {}", line(s))));
     out.push(String::new());
     out
 }

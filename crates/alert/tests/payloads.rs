@@ -266,6 +266,34 @@ fn the_read_before_the_first_call_is_in_every_channel() {
     assert_eq!(serde_json::to_value(&alert).unwrap()["read_before"], sentence.as_str(), "webhook and JSON lines");
 }
 
+/// What enrichment found reaches every channel; a record without it keeps
+/// the reviewed payloads (the snapshots) unchanged.
+#[test]
+fn the_incident_context_is_in_every_channel() {
+    let mut r = record();
+    r["context"] = json!({
+        "summary": ["from a Tor exit: 185.220.101.4", "aws-cli on Kali Linux", "from <b>AWS</b> EC2 in eu-west-1: 3.250.17.4"],
+        "own_network_only": false, "networks": [], "tools": ["Kali Linux"], "tor": true, "aws": ["EC2 eu-west-1"],
+        "countries": [], "asns": [], "sources": [], "agents": [], "data": ["user-agent list (7 entries)"]
+    });
+    let alert: Alert = serde_json::from_value(r).unwrap();
+    let (_, plain, html) = email::team_parts(&alert);
+    assert!(plain.contains("Context:\n  - from a Tor exit: 185.220.101.4\n  - aws-cli on Kali Linux"), "{plain}");
+    assert!(html.contains("from &lt;b&gt;AWS&lt;/b&gt; EC2"), "{html}");
+    let jira = jira::new_issue(&jira_config(), &alert)["fields"]["description"].as_str().unwrap().to_string();
+    assert!(jira.contains("aws-cli on Kali Linux"), "{jira}");
+    let slack = slack::message(&alert).to_string();
+    assert!(slack.contains("from a Tor exit") && slack.contains("&lt;b&gt;AWS"), "{slack}");
+    let teams = teams::message(&alert).to_string();
+    assert!(teams.contains(r"aws\\-cli on Kali Linux"), "Markdown escaped: {teams}");
+    let pd = pagerduty::event(&pagerduty_config(), &alert);
+    assert_eq!(pd["payload"]["custom_details"]["context"][1], "aws-cli on Kali Linux", "{pd}");
+    assert_eq!(pd["payload"]["custom_details"]["own_network_only"], false);
+    let line = syslog_line(&alert);
+    assert!(line.contains("from a Tor exit: 185.220.101.4"), "{line:?}");
+    assert_eq!(serde_json::to_value(&alert).unwrap()["context"]["tor"], true, "webhook and JSON lines");
+}
+
 /// An incident of 25 000 calls with distinct user agents, addresses and
 /// regions, a long custody chain and runbook: every channel stays within its
 /// vendor's documented limit and says that something was left out.

@@ -180,6 +180,23 @@ touch_window = "1h"
 # prefix ending in *), e.g. backup agents, indexers, antivirus.
 #                                               HONEYTRAIL_EVIDENCE_QUIET_PROGRAMS
 quiet_programs = []
+
+[enrich]
+# Context on every incident, computed offline: the team's own networks
+# (below), AWS's IP ranges and a Tor exit list (`honeytrail enrich load
+# aws-ranges FILE`, `honeytrail enrich load tor FILE`), a MaxMind-format
+# database, and a list of attacker distributions and tools by user agent.
+# More user-agent entries, in the shape of the list honeytrail ships
+# (crates/core/data/user-agents.toml).          HONEYTRAIL_ENRICH_USER_AGENTS
+# user_agents = "/etc/honeytrail/user-agents.toml"
+# MaxMind-format databases (GeoLite2 or DB-IP lite: Country or City, and ASN)
+# for country and network owner.    HONEYTRAIL_ENRICH_GEOIP (comma-separated)
+# geoip = ["/var/lib/GeoIP/GeoLite2-Country.mmdb", "/var/lib/GeoIP/GeoLite2-ASN.mmdb"]
+# Automatic actions skip an incident whose every call came from these.
+#                 HONEYTRAIL_ENRICH_NETWORKS ("corp=198.51.100.0/24;vpn=203.0.113.0/25")
+[enrich.networks]
+# corp = ["198.51.100.0/24"]
+# vpn = ["203.0.113.0/25", "2001:db8:1::/48"]
 "#;
 
 #[derive(Clone, Deserialize, Default)]
@@ -197,6 +214,7 @@ pub struct Config {
     pub alerts: AlertsSection,
     pub fleet: FleetSection,
     pub evidence: EvidenceSection,
+    pub enrich: EnrichSection,
     /// Where the configuration was read from, if a file was.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -498,6 +516,40 @@ pub struct EvidenceSection {
     pub quiet_programs: Vec<String>,
 }
 
+/// `[enrich]`: what incident context is computed from.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrichSection {
+    /// Own networks by name: `corp = ["198.51.100.0/24"]`.
+    pub networks: std::collections::BTreeMap<String, Vec<String>>,
+    /// A user-agent list added to the shipped one.
+    pub user_agents: Option<PathBuf>,
+    /// MaxMind-format databases.
+    pub geoip: Vec<PathBuf>,
+}
+
+impl EnrichSection {
+    /// The own networks, checked.
+    pub fn own_networks(&self) -> Result<honeytrail_core::enrich::OwnNetworks> {
+        let named: Vec<(String, Vec<String>)> = self.networks.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        honeytrail_core::enrich::OwnNetworks::parse(&named).map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    /// Reads `HONEYTRAIL_ENRICH_NETWORKS`: `name=block,block;name=block`.
+    fn networks_from_env(raw: &str) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
+        let mut out = std::collections::BTreeMap::new();
+        for part in raw.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, blocks) = part.split_once('=').ok_or_else(|| {
+                anyhow::anyhow!(
+                    "HONEYTRAIL_ENRICH_NETWORKS: {part:?} is not name=block,block (e.g. corp=198.51.100.0/24)"
+                )
+            })?;
+            out.insert(name.trim().to_string(), blocks.split(',').map(|b| b.trim().to_string()).collect());
+        }
+        Ok(out)
+    }
+}
+
 impl Default for EvidenceSection {
     fn default() -> Self {
         EvidenceSection { touch_window: "1h".into(), quiet_programs: Vec::new() }
@@ -575,6 +627,7 @@ impl Config {
         config.apply_env()?;
         config.apply_flags(flags);
         config.evidence.window()?;
+        config.enrich.own_networks()?;
         if config.data_dir.is_none() {
             config.data_dir = Some(default_data_dir());
         }
@@ -643,6 +696,16 @@ impl Config {
         if let Some(v) = env("HONEYTRAIL_EVIDENCE_QUIET_PROGRAMS") {
             self.evidence.quiet_programs =
                 v.split(',').map(|w| w.trim().to_string()).filter(|w| !w.is_empty()).collect();
+        }
+        if let Some(v) = env("HONEYTRAIL_ENRICH_NETWORKS") {
+            self.enrich.networks = EnrichSection::networks_from_env(&v)?;
+        }
+        if let Some(v) = env("HONEYTRAIL_ENRICH_USER_AGENTS") {
+            self.enrich.user_agents = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("HONEYTRAIL_ENRICH_GEOIP") {
+            self.enrich.geoip =
+                v.split(',').map(|w| PathBuf::from(w.trim())).filter(|w| !w.as_os_str().is_empty()).collect();
         }
         if let Some(v) = env("HONEYTRAIL_FLEET_AGENT_BINARY") {
             self.fleet.agent_binary = Some(PathBuf::from(v));

@@ -229,6 +229,16 @@ impl Ops {
     pub async fn canary_account(&self) -> CanaryAccount {
         canary_account(&self.config).await
     }
+
+    /// What incident context is computed from, kept until it changes.
+    pub async fn enricher(&self) -> Result<Arc<honeytrail_core::enrich::Enricher>> {
+        crate::enrichment::enricher(&self.store, &self.config.enrich).await
+    }
+
+    /// An incident's whole record (`kind`: why it is made).
+    pub async fn record(&self, id: i64, kind: &str) -> Result<honeytrail_core::record::AlertRecord> {
+        crate::record::incident_record(&self.store, &*self.enricher().await?, id, kind).await
+    }
 }
 
 async fn canary_account(config: &Config) -> CanaryAccount {

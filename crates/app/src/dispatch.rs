@@ -31,6 +31,8 @@ pub struct Settings {
     pub public_url: String,
     /// How long a "was this you?" link works.
     pub owner_link_ttl: Duration,
+    /// What incident context is computed from (routes test it).
+    pub enrich: crate::config::EnrichSection,
 }
 
 impl Settings {
@@ -46,6 +48,7 @@ impl Settings {
             },
             public_url: config.serve.public_url(),
             owner_link_ttl: Duration::days(a.owner_link_days.max(1) as i64),
+            enrich: config.enrich.clone(),
         }
     }
 
@@ -117,7 +120,8 @@ pub struct Pass {
 
 /// Fans out new alerts and tries every due delivery once.
 pub async fn dispatch(store: &Store, sender: &Sender, settings: &Settings) -> Result<Pass> {
-    store.fan_out().await?;
+    let enricher = crate::enrichment::enricher(store, &settings.enrich).await?;
+    store.fan_out(&enricher).await?;
     let mut pass = Pass::default();
     let due = store.claim_due(50, settings.lease).await?;
     if due.is_empty() {
@@ -132,7 +136,7 @@ pub async fn dispatch(store: &Store, sender: &Sender, settings: &Settings) -> Re
                 let base = match incidents.entry(d.alert_id) {
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::hash_map::Entry::Vacant(e) => {
-                        e.insert(incident_record(store, d.incident_id, &d.alert_kind).await?)
+                        e.insert(incident_record(store, &enricher, d.incident_id, &d.alert_kind).await?)
                     }
                 };
                 let alert = alert_for(store, &d, base, &config, settings).await?;

@@ -30,6 +30,7 @@ mod actor;
 pub mod config;
 pub mod context;
 pub mod dispatch;
+pub mod enrichment;
 mod error;
 pub mod identity;
 pub mod imap;

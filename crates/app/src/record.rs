@@ -4,6 +4,7 @@
 //! the SIEM outputs, `incident show --json` and the API are made from it.
 
 use anyhow::Result;
+use honeytrail_core::enrich::Enricher;
 use honeytrail_core::incident::Severity;
 use honeytrail_core::record::{
     AlertRecord, EventInfo, HopInfo, IncidentInfo, PlacementInfo, ReadInfo, TokenInfo, RECORD_EVENTS, RECORD_READS,
@@ -15,15 +16,16 @@ use serde_json::json;
 /// Everything about an incident as one [`AlertRecord`]: what alerts carry,
 /// what `incident show --json` prints and the API returns. `kind` names why
 /// it was made (`incident.opened`, `incident`, …).
-pub async fn incident_record(store: &Store, id: i64, kind: &str) -> Result<AlertRecord> {
+pub async fn incident_record(store: &Store, enricher: &Enricher, id: i64, kind: &str) -> Result<AlertRecord> {
     let incident = store.incident(id).await?;
     let token = store.token(incident.token_id).await?;
     let described = store.describe_token(&token).await?;
     let timeline: Vec<EventInfo> = record_events(store, id).await?.iter().map(event_info).collect();
     let activity = store.incident_activity(id).await?;
+    let context = enricher.incident(&activity);
     let placements =
         store.placements(&honeytrail_store::PlacementFilter { token_id: Some(token.id), ..Default::default() }).await?;
-    let runbook = runbook_for(store, &token, &incident, &described, &activity, &placements).await?;
+    let runbook = runbook_for(store, &token, &incident, &described, &activity, &context, &placements).await?;
     let mut owners: Vec<String> = placements
         .iter()
         .filter(|p| p.placement.removed_at.is_none())
@@ -57,7 +59,7 @@ pub async fn incident_record(store: &Store, id: i64, kind: &str) -> Result<Alert
         .into_iter()
         .map(|h| HopInfo { seq: h.seq, at: h.at, description: h.description, by: h.actor, automatic: h.automatic })
         .collect();
-    let severity = Severity::of(&token.labels, incident.state, incident.kind);
+    let severity = context.raise(Severity::of(&token.labels, incident.state, incident.kind));
     let (reads, read_before) = reads_for(store, &incident).await?;
     Ok(AlertRecord {
         schema: SCHEMA.into(),
@@ -87,6 +89,7 @@ pub async fn incident_record(store: &Store, id: i64, kind: &str) -> Result<Alert
         owner_questions: Vec::new(),
         reads,
         read_before,
+        context: (!context.is_empty()).then_some(context),
     })
 }
 
@@ -167,6 +170,7 @@ async fn runbook_for(
     incident: &honeytrail_core::incident::Incident,
     described: &honeytrail_core::describe::Description,
     activity: &honeytrail_core::incident::Activity,
+    enriched: &honeytrail_core::enrich::IncidentContext,
     placements: &[honeytrail_store::PlacedToken],
 ) -> Result<String> {
     use honeytrail_alert::runbook::{self, Runbook};
@@ -191,6 +195,7 @@ async fn runbook_for(
         "custody": described.custody,
         "activity": activity,
         "retired": incident.token_retired,
+        "context": enriched,
     });
     Ok(runbook::render(template, &context))
 }

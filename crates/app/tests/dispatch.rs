@@ -40,6 +40,7 @@ fn settings(jsonl_dir: &std::path::Path) -> Settings {
         files: honeytrail_alert::channels::jsonl::FilePolicy { dir: jsonl_dir.to_path_buf(), protected: None },
         public_url: "https://honeytrail.example.com".into(),
         owner_link_ttl: Duration::days(1),
+        enrich: Default::default(),
     }
 }
 

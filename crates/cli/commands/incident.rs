@@ -224,6 +224,12 @@ fn print_record(record: &AlertRecord, a: &ShowArgs) -> Result<ExitCode> {
     if let Some(r) = &record.read_before {
         println!("\nBait read on the host: {}", p(r));
     }
+    if let Some(c) = &record.context {
+        println!("\nContext:");
+        for line in &c.summary {
+            println!("  - {}", p(line));
+        }
+    }
     println!("May have leaked at:");
     for h in &record.may_have_leaked_at {
         println!("  - {}", p(h));

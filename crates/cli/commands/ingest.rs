@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
-use honeytrail_app::record::incident_record;
 use honeytrail_app::sources::files::{Files, Summary};
 use honeytrail_app::sources::{Sink, Touched};
 use honeytrail_app::{App, Ops};
@@ -65,7 +64,7 @@ pub async fn run(app: &App, args: IngestArgs) -> Result<ExitCode> {
 /// One JSON line per incident opened or updated, for a SIEM or a script.
 pub async fn print_incidents(ops: &Ops, touched: &[Touched]) -> Result<()> {
     for (id, kind) in touched {
-        println!("{}", serde_json::to_string(&incident_record(&ops.store, *id, kind).await?)?);
+        println!("{}", serde_json::to_string(&ops.record(*id, kind).await?)?);
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ pub mod custody;
 pub mod deliver;
 pub mod demo;
 pub mod deploy;
+pub mod enrich;
 pub mod enroll;
 pub mod evidence;
 pub mod incident;

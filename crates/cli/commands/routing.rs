@@ -108,6 +108,13 @@ pub struct RouteArgs {
     /// Use only when no other route matches
     #[arg(long)]
     default: bool,
+    /// Only when the incident's context has this (repeatable): network=NAME,
+    /// tool=NAME or tool=*, tor, aws=SERVICE|REGION, country=CC, asn=N, own-network
+    #[arg(long = "if", value_name = "CONDITION")]
+    when: Vec<String>,
+    /// Not when the incident's context has this (repeatable; as --if)
+    #[arg(long, value_name = "CONDITION")]
+    unless: Vec<String>,
 }
 
 pub async fn route(app: &App, cmd: RouteCommand) -> Result<ExitCode> {
@@ -127,6 +134,8 @@ pub async fn route(app: &App, cmd: RouteCommand) -> Result<ExitCode> {
                 states,
                 min_severity: a.min_severity.as_deref().map(str::parse).transpose()?,
                 default: a.default,
+                when: honeytrail_core::enrich::parse_conditions(&a.when)?,
+                unless: honeytrail_core::enrich::parse_conditions(&a.unless)?,
             };
             ops.add_route(&actor, &route).await?;
             println!("route {:?} added: → {}", route.name, route.channels.join(", "));
@@ -157,6 +166,12 @@ pub async fn route(app: &App, cmd: RouteCommand) -> Result<ExitCode> {
                     }
                     if let Some(min) = r.min_severity {
                         when.push(format!("severity ≥ {min}"));
+                    }
+                    for c in &r.when {
+                        when.push(format!("if {c}"));
+                    }
+                    for c in &r.unless {
+                        when.push(format!("unless {c}"));
                     }
                     if r.default {
                         when.push("no other route matched".into());

@@ -39,7 +39,8 @@ impl OwnNetworks {
                     "enrich.networks: {name:?} is not a network name (letters, digits, '-' and '_', at most 64)"
                 )));
             }
-            let nets = crate::net::parse_networks(blocks).map_err(|e| Invalid(format!("enrich.networks.{name}: {e}")))?;
+            let nets =
+                crate::net::parse_networks(blocks).map_err(|e| Invalid(format!("enrich.networks.{name}: {e}")))?;
             if nets.is_empty() {
                 return Err(Invalid(format!("enrich.networks.{name} lists no network")));
             }
@@ -515,6 +516,16 @@ impl std::fmt::Display for Condition {
     }
 }
 
+/// Conditions from `items`, each of which may be a comma-separated list.
+pub fn parse_conditions<S: AsRef<str>>(items: &[S]) -> Result<Vec<Condition>, Invalid> {
+    items
+        .iter()
+        .flat_map(|i| i.as_ref().split(',').map(str::to_string).collect::<Vec<_>>())
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| Condition::parse(&s))
+        .collect()
+}
+
 /// Whether `when` all hold and none of `unless` do (empty lists hold).
 pub fn conditions_hold(context: &IncidentContext, when: &[Condition], unless: &[Condition]) -> bool {
     when.iter().all(|c| context.holds(c)) && !unless.iter().any(|c| context.holds(c))
@@ -552,7 +563,10 @@ fn client_of(user_agent: &str) -> Option<String> {
 impl Enricher {
     /// The shipped user-agent list only.
     pub fn with_builtin_tools() -> Enricher {
-        Enricher { tools: parse_tools(BUILTIN_USER_AGENTS).expect("the shipped user-agent list parses"), ..Default::default() }
+        Enricher {
+            tools: parse_tools(BUILTIN_USER_AGENTS).expect("the shipped user-agent list parses"),
+            ..Default::default()
+        }
     }
 
     /// The data in use, one line each.
@@ -749,10 +763,14 @@ mod tests {
     fn enricher() -> Enricher {
         let mut e = Enricher::with_builtin_tools();
         e.networks =
-            OwnNetworks::parse(&[("corp".into(), vec!["198.51.100.0/24"]), ("vpn".into(), vec!["2001:db8::/32"])]).unwrap();
+            OwnNetworks::parse(&[("corp".into(), vec!["198.51.100.0/24"]), ("vpn".into(), vec!["2001:db8::/32"])])
+                .unwrap();
         e.aws = Some(Arc::new(AwsRanges::parse(RANGES).unwrap().0));
         e.tor = Some(Arc::new(
-            TorExits::parse("ExitNode ABC\nPublished 2024-05-01 10:00:00\nExitAddress 185.220.101.4 2024-05-01 11:00:00\n").unwrap(),
+            TorExits::parse(
+                "ExitNode ABC\nPublished 2024-05-01 10:00:00\nExitAddress 185.220.101.4 2024-05-01 11:00:00\n",
+            )
+            .unwrap(),
         ));
         e
     }
@@ -778,8 +796,10 @@ mod tests {
         assert!(bulk.contains("185.220.101.4".parse().unwrap()));
         assert!(bulk.contains("2a0b:f4c0::1".parse().unwrap()));
         assert_eq!(bulk.len(), 2);
-        let full = TorExits::parse("ExitNode A\nExitAddress 192.0.2.9 2024-05-01 11:00:00\nExitAddress 192.0.2.8 2024-05-03 11:00:00\n")
-            .unwrap();
+        let full = TorExits::parse(
+            "ExitNode A\nExitAddress 192.0.2.9 2024-05-01 11:00:00\nExitAddress 192.0.2.8 2024-05-03 11:00:00\n",
+        )
+        .unwrap();
         assert_eq!(full.published.as_deref(), Some("2024-05-03"));
         assert!(TorExits::parse("<html>rate limited</html>").is_err());
     }
@@ -840,7 +860,11 @@ mod tests {
         assert!(mixed.holds(&Condition::parse("aws=eu-west-1").unwrap()));
         assert!(mixed.holds(&Condition::parse("AWS=ec2").unwrap()));
         assert!(!mixed.holds(&Condition::parse("network=vpn").unwrap()));
-        assert!(conditions_hold(&mixed, &[Condition::parse("tor").unwrap()], &[Condition::parse("own-network").unwrap()]));
+        assert!(conditions_hold(
+            &mixed,
+            &[Condition::parse("tor").unwrap()],
+            &[Condition::parse("own-network").unwrap()]
+        ));
         assert_eq!(mixed.raise(Severity::High), Severity::Critical);
         assert_eq!(ours.raise(Severity::High), Severity::High);
 

@@ -81,6 +81,11 @@ pub struct AlertRecord {
     /// 14 minutes before the first call".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_before: Option<String>,
+    /// What the source addresses and user agents say (own network, AWS,
+    /// Tor, country, attacker tools), computed offline; absent when nothing
+    /// matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<crate::enrich::IncidentContext>,
 }
 
 /// At most this many reads in a record.
@@ -294,6 +299,7 @@ impl AlertRecord {
             owner_questions: Vec::new(),
             reads: Vec::new(),
             read_before: None,
+            context: None,
         }
     }
 

@@ -2,7 +2,8 @@
 //!
 //! A route names channels and optional conditions — a token label, a
 //! placement owner or host (case-insensitive substring of any active
-//! placement), incident states, a minimum severity. An alert goes to the channels of every route
+//! placement), incident states, a minimum severity, and conditions on the
+//! incident's context (`--if network=corp`, `--unless tool=*`). An alert goes to the channels of every route
 //! whose conditions all hold. Routes marked default apply only when no other
 //! route matched. With no routes at all, every channel gets every alert.
 
@@ -10,6 +11,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::enrich::{conditions_hold, Condition, IncidentContext};
 use crate::incident::{IncidentState, Severity};
 use crate::model::Labels;
 
@@ -33,6 +35,13 @@ pub struct Route {
     /// Applies only when no other route matched.
     #[serde(default)]
     pub default: bool,
+    /// Conditions on the incident's context that must all hold
+    /// (`network=corp`, `tool=*`; see [`Condition`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty", rename = "if")]
+    pub when: Vec<Condition>,
+    /// Conditions of which none may hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unless: Vec<Condition>,
 }
 
 /// What routing looks at.
@@ -43,6 +52,8 @@ pub struct AlertContext<'a> {
     pub placements: Vec<(Option<&'a str>, &'a str)>,
     pub state: Option<IncidentState>,
     pub severity: Severity,
+    /// What enrichment found (source networks, tools): `None` is an empty context.
+    pub context: Option<&'a IncidentContext>,
 }
 
 fn contains(haystack: &str, needle: &str) -> bool {
@@ -63,7 +74,9 @@ impl Route {
         let host_ok = self.host.as_deref().is_none_or(|h| ctx.placements.iter().any(|(_, host)| contains(host, h)));
         let state_ok = self.states.is_empty() || ctx.state.is_some_and(|s| self.states.contains(&s));
         let severity_ok = self.min_severity.is_none_or(|min| ctx.severity >= min);
-        label_ok && owner_ok && host_ok && state_ok && severity_ok
+        let empty = IncidentContext::default();
+        let context_ok = conditions_hold(ctx.context.unwrap_or(&empty), &self.when, &self.unless);
+        label_ok && owner_ok && host_ok && state_ok && severity_ok && context_ok
     }
 }
 
@@ -107,6 +120,7 @@ mod tests {
             placements,
             state: Some(state),
             severity: Severity::High,
+            context: None,
         };
         let set = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>());
         assert_eq!(select(&routes, &ctx(&labels, vec![], IncidentState::Open)), set(&["pay-slack"]));
@@ -130,7 +144,7 @@ mod tests {
             Route { default: true, ..route("rest", "soc") },
         ];
         let labels = Labels::new();
-        let ctx = |severity| AlertContext { labels: &labels, placements: vec![], state: None, severity };
+        let ctx = |severity| AlertContext { labels: &labels, placements: vec![], state: None, severity, context: None };
         let set = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>());
         assert_eq!(select(&routes, &ctx(Severity::Critical)), set(&["pagerduty"]));
         assert_eq!(select(&routes, &ctx(Severity::High)), set(&["soc"]));
@@ -139,5 +153,32 @@ mod tests {
         assert_eq!(Severity::of(&lab, IncidentState::Confirmed, IncidentKind::Use), Severity::Critical);
         assert_eq!(Severity::of(&Labels::new(), IncidentState::Acknowledged, IncidentKind::Use), Severity::High);
         assert_eq!(Severity::of(&Labels::new(), IncidentState::Open, IncidentKind::Report), Severity::Low);
+    }
+
+    #[test]
+    fn routes_by_the_incident_context() {
+        use crate::enrich::Condition;
+        let cond = |s: &str| Condition::parse(s).unwrap();
+        let routes = vec![
+            Route { when: vec![cond("tool=*")], ..route("tools", "pagerduty") },
+            Route { unless: vec![cond("network=corp")], ..route("outside", "soc") },
+        ];
+        let labels = Labels::new();
+        let ours = IncidentContext { networks: vec!["corp".into()], ..Default::default() };
+        let kali = IncidentContext { tools: vec!["Kali Linux".into()], ..Default::default() };
+        let ctx = |context| AlertContext {
+            labels: &labels,
+            placements: vec![],
+            state: None,
+            severity: Severity::High,
+            context,
+        };
+        let set = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>());
+        assert_eq!(select(&routes, &ctx(Some(&ours))), set(&[]));
+        assert_eq!(select(&routes, &ctx(Some(&kali))), set(&["pagerduty", "soc"]));
+        assert_eq!(select(&routes, &ctx(None)), set(&["soc"]));
+        let json = serde_json::to_string(&routes[0]).unwrap();
+        assert!(json.contains(r#""if":[{"key":"tool","value":null}]"#), "{json}");
+        assert_eq!(serde_json::from_str::<Route>(&json).unwrap(), routes[0]);
     }
 }

@@ -327,6 +327,53 @@ async fn delete_route(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Pat
     ok(json!({"removed": name}))
 }
 
+async fn get_enrich(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller) -> ApiResult {
+    ok(s.ops.enrich_status(&c.actor).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnrichLookupQuery {
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+async fn get_enrich_lookup(
+    State(s): State<Arc<Shared>>,
+    ApiCaller(c): ApiCaller,
+    Query(q): Query<EnrichLookupQuery>,
+) -> ApiResult {
+    ok(s.ops.enrich_lookup(&c.actor, q.ip.as_deref(), q.user_agent.as_deref()).await?)
+}
+
+/// The data set is the request body as it is (AWS's ip-ranges.json, a Tor
+/// list), up to [`DATA_FILE_MAX`](honeytrail_core::enrich::DATA_FILE_MAX):
+/// larger than other requests, so read here with its own limit.
+async fn put_enrich(
+    State(s): State<Arc<Shared>>,
+    AdminCaller(c): AdminCaller,
+    Path(kind): Path<String>,
+    body: axum::body::Body,
+) -> ApiResult {
+    let bytes = axum::body::to_bytes(body, honeytrail_core::enrich::DATA_FILE_MAX).await.map_err(|_| {
+        ApiError::bad_request(format!(
+            "the body could not be read or is over {} MiB",
+            honeytrail_core::enrich::DATA_FILE_MAX >> 20
+        ))
+    })?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| ApiError::bad_request("the data set must be UTF-8 text"))?;
+    ok(s.ops.enrich_load(&c.actor, &kind, text).await?)
+}
+
+async fn delete_enrich(
+    State(s): State<Arc<Shared>>,
+    AdminCaller(c): AdminCaller,
+    Path(kind): Path<String>,
+) -> ApiResult {
+    s.ops.enrich_remove(&c.actor, &kind).await?;
+    ok(json!({"removed": kind}))
+}
+
 async fn list_runbooks(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller) -> ApiResult {
     ok(json!({
         "runbooks": s.ops.runbooks(&c.actor).await?,
@@ -654,6 +701,9 @@ api_routes! {
     "/deploy/snippet" => get(get_snippet);
     "/deploy/lambda" => post(post_deploy_lambda);
     "/deploy/mailbox" => post(post_deploy_mailbox);
+    "/enrich" => get(get_enrich);
+    "/enrich/lookup" => get(get_enrich_lookup);
+    "/enrich/{kind}" => put(put_enrich) delete(delete_enrich);
     "/audit" => get(get_audit);
     "/lookup" => post(post_lookup);
 }

@@ -120,6 +120,7 @@ fn router(shared: Arc<Shared>) -> Router {
 pub async fn run(app: App) -> Result<ExitCode> {
     let serve = app.config.serve.clone();
     serve.check()?;
+    honeytrail_app::enrichment::check(&app.config.enrich)?;
     let ops = app.ops().await?;
     let public_url = serve.public_url();
     let settings = honeytrail_app::dispatch::Settings::from_config(&app.config);

@@ -68,7 +68,7 @@ pub(super) async fn answer_page(State(s): State<Arc<Shared>>, Path(token): Path<
             "This link has expired; please reply to the security team directly.".into(),
         ));
     }
-    let record = match honeytrail_app::record::incident_record(&s.store, q.incident_id, "question").await {
+    let record = match s.ops.record(q.incident_id, "question").await {
         Ok(r) => r,
         Err(e) => return internal(e),
     };

@@ -600,6 +600,11 @@ struct RouteForm {
     min_severity: String,
     #[serde(default)]
     default: Option<String>,
+    /// Context conditions that must hold (`network=corp, tool=*`).
+    #[serde(default, rename = "if")]
+    when: String,
+    #[serde(default)]
+    unless: String,
 }
 
 async fn post_route(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<RouteForm>) -> Response {
@@ -623,6 +628,8 @@ async fn post_route(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<Ro
             states: Vec::new(),
             min_severity,
             default: f.default.is_some(),
+            when: honeytrail_core::enrich::parse_conditions(&[&f.when]).map_err(|e| ApiError::bad_request(e.0))?,
+            unless: honeytrail_core::enrich::parse_conditions(&[&f.unless]).map_err(|e| ApiError::bad_request(e.0))?,
         };
         s.ops.add_route(&ui.0.actor, &route).await.map_err(ApiError::from)
     }

@@ -19,6 +19,7 @@
 
 mod agents;
 mod checkpoints;
+mod enrichment;
 mod error;
 mod evidence;
 mod fleet;
@@ -38,6 +39,7 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 
 pub use agents::{Agent, AgentCommand, AgentFile, AgentState, Ec2Instance, Enrolment, PresenceChange};
 pub use checkpoints::ReportedUse;
+pub use enrichment::{EnrichmentData, EnrichmentInfo};
 pub use error::StoreError;
 pub use evidence::{EvidenceFilter, NewAccess, StoredAccess, Touch};
 pub use fleet::{enrollment_refusal, Enrollment, Guard, MAX_ENROLLMENT_DAYS};

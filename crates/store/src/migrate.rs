@@ -60,6 +60,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(13, "fleet", "0013_fleet"),
     migration!(14, "enrolment-guards", "0014_enrolment_guards"),
     migration!(15, "evidence", "0015_evidence"),
+    migration!(16, "enrichment", "0016_enrichment"),
 ];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.

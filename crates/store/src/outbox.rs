@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
+use honeytrail_core::enrich::Enricher;
 use honeytrail_core::route::{self, AlertContext, Route};
 use honeytrail_core::Secret;
 use serde::Serialize;
@@ -149,7 +150,7 @@ impl Store {
     /// Creates the deliveries of every alert not yet fanned out: one per
     /// channel the routing rules choose (every enabled channel when there are
     /// no rules). Returns how many alerts were fanned out.
-    pub async fn fan_out(&self) -> Result<usize, StoreError> {
+    pub async fn fan_out(&self, enricher: &Enricher) -> Result<usize, StoreError> {
         let alerts: Vec<(i64, i64)> =
             sqlx::query("SELECT id, incident_id FROM alerts WHERE fanned_out = 0 AND not_before <= $1 ORDER BY id")
                 .bind(millis(Utc::now()))
@@ -165,7 +166,7 @@ impl Store {
         let channels: Vec<Channel> = self.channels().await?.into_iter().filter(|c| c.enabled).collect();
         let mut plan = Vec::with_capacity(alerts.len());
         for (alert_id, incident_id) in alerts {
-            let targets: Vec<i64> = match self.route_alert(&routes, incident_id).await? {
+            let targets: Vec<i64> = match self.route_alert(&routes, incident_id, enricher).await? {
                 None => channels.iter().map(|c| c.id).collect(),
                 Some(names) => channels.iter().filter(|c| names.contains(&c.name)).map(|c| c.id).collect(),
             };
@@ -192,13 +193,19 @@ impl Store {
     }
 
     /// The channel names the routes choose for an incident's alert.
-    async fn route_alert(&self, routes: &[Route], incident_id: i64) -> Result<Option<BTreeSet<String>>, StoreError> {
+    async fn route_alert(
+        &self,
+        routes: &[Route],
+        incident_id: i64,
+        enricher: &Enricher,
+    ) -> Result<Option<BTreeSet<String>>, StoreError> {
         if routes.is_empty() {
             return Ok(None);
         }
         let incident = self.incident(incident_id).await?;
         let token = self.token(incident.token_id).await?;
         let placements = self.placements(&PlacementFilter { token_id: Some(token.id), ..Default::default() }).await?;
+        let context = enricher.incident(&self.incident_activity(incident_id).await?);
         let ctx = AlertContext {
             labels: &token.labels,
             placements: placements
@@ -206,7 +213,12 @@ impl Store {
                 .map(|p| (p.placement.spot.owner.as_deref(), p.placement.spot.host.as_str()))
                 .collect(),
             state: Some(incident.state),
-            severity: honeytrail_core::incident::Severity::of(&token.labels, incident.state, incident.kind),
+            severity: context.raise(honeytrail_core::incident::Severity::of(
+                &token.labels,
+                incident.state,
+                incident.kind,
+            )),
+            context: Some(&context),
         };
         Ok(route::select(routes, &ctx))
     }

@@ -440,17 +440,29 @@ async fn update_alerts_keep_their_interval(store: Store, _url: String) {
     let t = store.insert_token(&new_token(KEY), &[], &[]).await.unwrap();
     let window = chrono::Duration::hours(1);
     store.record_event(&event(t.id, "u1", 0, "ListBuckets", "203.0.113.9"), window).await.unwrap();
-    assert_eq!(store.fan_out().await.unwrap(), 1, "the opening goes out at once");
+    assert_eq!(
+        store.fan_out(&honeytrail_core::enrich::Enricher::default()).await.unwrap(),
+        1,
+        "the opening goes out at once"
+    );
     store.record_event(&event(t.id, "u2", 1, "ListUsers", "203.0.113.9"), window).await.unwrap();
     store.record_event(&event(t.id, "u3", 2, "ListRoles", "203.0.113.9"), window).await.unwrap();
-    assert_eq!(store.fan_out().await.unwrap(), 0, "updates wait for the interval");
+    assert_eq!(
+        store.fan_out(&honeytrail_core::enrich::Enricher::default()).await.unwrap(),
+        0,
+        "updates wait for the interval"
+    );
     let EventOutcome::Joined(id) =
         store.record_event(&event(t.id, "u4", 3, "GetUser", "203.0.113.9"), window).await.unwrap()
     else {
         panic!()
     };
     store.change_incident_state(id, IncidentState::Acknowledged, "bob", None).await.unwrap();
-    assert_eq!(store.fan_out().await.unwrap(), 1, "a state change is not held back");
+    assert_eq!(
+        store.fan_out(&honeytrail_core::enrich::Enricher::default()).await.unwrap(),
+        1,
+        "a state change is not held back"
+    );
     let pending = store.deliveries("pending").await.unwrap();
     assert_eq!(pending.len(), 2);
     assert!(pending.iter().all(|d| d.channel_id == jsonl.id));
@@ -536,7 +548,7 @@ async fn reports_and_dashboard_queries(store: Store, _url: String) {
     let channel = store.add_channel("soc", "jsonl", &honeytrail_core::Secret::new("{}")).await.unwrap();
     let off = store.update_channel("soc", None, Some(false)).await.unwrap();
     assert!(!off.enabled && channel.enabled);
-    store.fan_out().await.unwrap();
+    store.fan_out(&honeytrail_core::enrich::Enricher::default()).await.unwrap();
     assert!(store.incident_deliveries(report).await.unwrap().is_empty(), "a disabled channel gets nothing");
 }
 
@@ -660,7 +672,7 @@ async fn every_list_pages_by_keyset(store: Store, _url: String) {
         let token = store.insert_token(&new_token(&key), &[], &[]).await.unwrap();
         store.record_event(&event(token.id, &format!("d{n}"), 0, "ListBuckets", "203.0.113.9"), window).await.unwrap();
     }
-    store.fan_out().await.unwrap();
+    store.fan_out(&honeytrail_core::enrich::Enricher::default()).await.unwrap();
     let pending =
         walk(7, |before| async move { st.deliveries_page("pending", before, 7).await.unwrap() }, |d| d.id).await;
     let mut ids: Vec<i64> = pending.iter().map(|d| d.id).collect();

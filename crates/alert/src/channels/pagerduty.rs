@@ -144,6 +144,10 @@ pub fn event(config: &PagerDutyConfig, alert: &Alert) -> Value {
             let reads: Vec<String> = record.reads.iter().take(5).map(|r| r.sentence.clone()).collect();
             body["payload"]["custom_details"]["reads"] = clean(&reads).into();
         }
+        if let Some(c) = record.context.as_ref().filter(|c| !c.is_empty()) {
+            body["payload"]["custom_details"]["context"] = clean(&c.summary).into();
+            body["payload"]["custom_details"]["own_network_only"] = c.own_network_only.into();
+        }
     }
     body
 }

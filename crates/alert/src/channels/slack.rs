@@ -103,6 +103,7 @@ pub fn message(alert: &Alert) -> Value {
         format!("*May have leaked at:*\n{}", hops.join("\n"))
     };
     let reads = esc(crate::text::read_lines(record).join("\n").trim());
+    let enriched = esc(crate::text::context_lines(record).join("\n").trim());
     let mut context = match &incident.url {
         Some(url) => format!("<{}|incident #{id}> · key {key} · {} events", esc(url), incident.event_count),
         None => format!("incident #{id} · key {key} · {} events", incident.event_count),
@@ -128,10 +129,13 @@ pub fn message(alert: &Alert) -> Value {
             {"type": "context", "elements": [{"type": "mrkdwn", "text": cut(&context, 2000)}]}
         ]
     });
-    if !reads.is_empty() {
-        // After the placement: how the key was found on its host.
-        if let Some(blocks) = message["blocks"].as_array_mut() {
-            blocks.insert(2, json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&reads, 3000)}}));
+    // After the placement: how the key was found on its host, then who
+    // the caller looks like.
+    for text in [enriched, reads] {
+        if !text.is_empty() {
+            if let Some(blocks) = message["blocks"].as_array_mut() {
+                blocks.insert(2, json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&text, 3000)}}));
+            }
         }
     }
     message

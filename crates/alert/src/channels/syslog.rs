@@ -73,6 +73,9 @@ pub fn frame(config: &SyslogConfig, alert: &Alert, host: &str, now: chrono::Date
             if let Some(r) = &record.read_before {
                 summary["read_before"] = r.as_str().into();
             }
+            if let Some(c) = record.context.as_ref().filter(|c| !c.is_empty()) {
+                summary["context"] = c.summary.clone().into();
+            }
             let sd = format!(
                 "[honeytrail@32473 incident=\"{}\" key=\"{}\" state=\"{}\"]",
                 incident.id,

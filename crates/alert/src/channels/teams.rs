@@ -119,10 +119,11 @@ pub fn message(alert: &Alert) -> Value {
                     fact("Errors", joined(&activity.error_codes, activity.distinct.error_codes, 8)),
                 ]}),
             ];
-            let reads = crate::text::read_lines(record);
-            if !reads.is_empty() {
-                let text = md(&crate::text::fit(reads.join("\n").trim(), 4096, None));
-                body.push(json!({"type": "TextBlock", "text": text, "wrap": true}));
+            for lines in [crate::text::read_lines(record), crate::text::context_lines(record)] {
+                if !lines.is_empty() {
+                    let text = md(&crate::text::fit(lines.join("\n").trim(), 4096, None));
+                    body.push(json!({"type": "TextBlock", "text": text, "wrap": true}));
+                }
             }
             if !hops.is_empty() {
                 body.push(

@@ -69,7 +69,7 @@ impl Ops {
     pub async fn incident_record(&self, actor: &Actor, id: i64) -> OpResult<AlertRecord> {
         actor.require(Permission::Read)?;
         self.store.incident(id).await?;
-        Ok(crate::record::incident_record(&self.store, id, "incident").await?)
+        Ok(self.record(id, "incident").await?)
     }
 
     /// One page of an incident's events, oldest first, each with its

@@ -14,6 +14,7 @@ pub mod alerting;
 pub mod canary;
 pub mod custody;
 pub mod deploy;
+pub mod enrich;
 pub mod evidence;
 pub mod fleet;
 pub mod import;
