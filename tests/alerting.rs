@@ -946,3 +946,181 @@ fn incidents_carry_context_from_own_networks_aws_ranges_tor_and_tools() {
         "every call came from our own networks: likely one of us"
     );
 }
+
+/// The fields a mapping table of docs/alerts.md names (its first column).
+fn documented_fields(heading: &str) -> Vec<String> {
+    let doc = std::fs::read_to_string(format!("{}/docs/alerts.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let section = doc.split(heading).nth(1).expect("the mapping is documented");
+    let section = section.split("\n#").next().unwrap();
+    let mut out = Vec::new();
+    for row in section.lines().filter(|l| l.starts_with("| `")) {
+        let first = row.split('|').nth(1).unwrap();
+        out.extend(first.split('`').skip(1).step_by(2).map(|f| f.trim_end_matches("[]").to_string()));
+    }
+    assert!(out.len() > 10, "{heading}: {out:?}");
+    out
+}
+
+fn has_field(doc: &serde_json::Value, path: &str) -> bool {
+    if let Some(v) = doc.get(path) {
+        return !v.is_null();
+    }
+    let mut v = doc;
+    for part in path.split('.') {
+        v = match v {
+            serde_json::Value::Array(items) => match items.first().and_then(|i| i.get(part)) {
+                Some(x) => x,
+                None => return false,
+            },
+            _ => match v.get(part) {
+                Some(x) => x,
+                None => return false,
+            },
+        };
+    }
+    !v.is_null()
+}
+
+#[test]
+fn ocsf_findings_validate_against_the_schema_and_ecs_carries_the_documented_fields() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.data()).unwrap();
+    std::fs::write(env.data().join("honeytrail.toml"), "[enrich.networks]\ncorp = [\"198.51.100.0/24\"]\n").unwrap();
+    let fixtures = format!("{}/testdata/enrich", env!("CARGO_MANIFEST_DIR"));
+    env.run(&["enrich", "load", "aws-ranges", &format!("{fixtures}/ip-ranges.json")]).ok();
+    env.run(&["enrich", "load", "tor", &format!("{fixtures}/tor-exit-addresses.txt")]).ok();
+    env.run(&[
+        "token",
+        "import",
+        "aws",
+        "--access-key-id",
+        KEY,
+        "--user-name",
+        "svc-reader",
+        "--label",
+        "team=payments",
+    ])
+    .ok();
+    env.run(&[
+        "placement",
+        "add",
+        KEY,
+        "--host",
+        "web-1",
+        "--path",
+        "/home/deploy/.aws/credentials",
+        "--owner",
+        "Maria",
+    ])
+    .ok();
+    let port = honeytrail_testkit::free_port();
+    let receiver = Receiver::start(port, vec![]);
+    env.run(&[
+        "channel",
+        "add",
+        "webhook",
+        "soc",
+        "--url",
+        &format!("http://127.0.0.1:{port}/hook"),
+        "--format",
+        "ocsf",
+    ])
+    .ok();
+    let (ocsf, ecs, plain) =
+        (env.dir.path().join("ocsf.jsonl"), env.dir.path().join("ecs.jsonl"), env.dir.path().join("plain.jsonl"));
+    for (name, path, format) in [("o", &ocsf, "ocsf"), ("e", &ecs, "ecs"), ("p", &plain, "honeytrail")] {
+        env.run(&["channel", "add", "jsonl", name, "--path", path.to_str().unwrap(), "--format", format]).ok();
+    }
+    let out = env.run(&["channel", "add", "webhook", "x", "--url", "http://127.0.0.1:9/x", "--format", "ecs"]).fails();
+    assert!(out.stderr.contains("invalid value 'ecs'"), "{}", out.stderr);
+    let kali = "aws-cli/2.15.30 Python/3.11.8 Linux/6.6.9-amd64 exe/x86_64.kali.2024 prompt/off";
+    ingest_records(
+        &env,
+        vec![
+            call_from(KEY, "f-1", "2026-11-28T09:00:00Z", "185.220.101.4", kali),
+            call_from(KEY, "f-2", "2026-11-28T09:01:00Z", "AWS Internal", "\u{1b}]8;;http://evil\u{7}<script>"),
+            call_from(KEY, "f-3", "2026-11-28T09:02:00Z", "2a05:d018::17", "Boto3/1.34.0 APN_1826889"),
+        ],
+    );
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 4"));
+    env.run(&["channel", "test", "o"]).ok();
+    env.run(&["incident", "ack", "1"]).ok();
+    env.run(&["incident", "resolve", "1", "--note", "keys rotated"]).ok();
+    env.run(&["deliver", "--once"]).ok();
+
+    let lines = std::fs::read_to_string(&ocsf).unwrap();
+    let docs: Vec<serde_json::Value> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let activities: Vec<i64> = docs.iter().map(|d| d["activity_id"].as_i64().unwrap()).collect();
+    assert!(activities.contains(&1) && activities.contains(&3), "opened and closed: {activities:?}");
+    assert!(docs.iter().any(|d| d["is_alert"] == false), "the test alert is a finding too");
+    let opened = &docs[0];
+    assert_eq!(opened["class_uid"], 2004);
+    assert_eq!(opened["finding_info"]["uid"], "honeytrail-incident-1");
+    assert_eq!(opened["severity"], "Critical", "an attacker distribution raised it");
+    let ips: Vec<&str> = opened["observables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["type_id"] == 2)
+        .map(|o| o["value"].as_str().unwrap())
+        .collect();
+    assert!(
+        ips.contains(&"185.220.101.4") && ips.contains(&"2a05:d018::17") && !ips.contains(&"AWS Internal"),
+        "{ips:?}"
+    );
+    assert!(opened["enrichments"].as_array().unwrap().iter().any(|e| e["value"] == "from a Tor exit: 185.220.101.4"));
+
+    // Every OCSF document the channels sent: the JSON-lines file, the
+    // webhook's bodies and a syslog frame's message.
+    let mut all = lines.clone();
+    for (_, body) in receiver.requests.lock().unwrap().iter() {
+        all.push_str(body.trim());
+        all.push('\n');
+    }
+    let record = env.run(&["incident", "show", "1", "--json"]).ok().json();
+    let alert: honeytrail_core::record::Alert = serde_json::from_value(record).unwrap();
+    let syslog = honeytrail_alert::channels::syslog::SyslogConfig {
+        address: "127.0.0.1:514".into(),
+        transport: honeytrail_alert::channels::syslog::Transport::Udp,
+        facility: 10,
+        format: honeytrail_alert::siem::Format::Ocsf,
+    };
+    let frame = honeytrail_alert::channels::syslog::frame(&syslog, &alert, "ht-1", chrono::Utc::now());
+    let message = &frame[frame.find("] {").expect("structured data, then the OCSF document") + 2..];
+    assert!(!message.contains('\u{1b}') && !message.contains('\n'), "{message}");
+    all.push_str(message);
+    all.push('\n');
+    let mut validator = std::process::Command::new(format!("{}/scripts/validate-ocsf", env!("CARGO_MANIFEST_DIR")))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs scripts/validate-ocsf");
+    use std::io::Write;
+    validator.stdin.take().unwrap().write_all(all.as_bytes()).unwrap();
+    let out = validator.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "OCSF validation failed:\n{report}{}", String::from_utf8_lossy(&out.stderr));
+    let count = all.lines().count();
+    assert!(report.contains(&format!("{count} documents, 0 invalid")), "{report}");
+    assert!(count >= 6, "{count}");
+
+    // ECS: every field the mapping documents is in the opening's document.
+    let ecs_docs: Vec<serde_json::Value> =
+        std::fs::read_to_string(&ecs).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let first = &ecs_docs[0];
+    for field in documented_fields("### ECS") {
+        assert!(has_field(first, &field), "ECS field {field} is documented but missing: {first}");
+    }
+    assert_eq!(first["event"]["severity"], 99);
+    assert_eq!(first["source"]["ip"], "185.220.101.4");
+    assert!(first["tags"].as_array().unwrap().contains(&serde_json::json!("tor")));
+    // OCSF: the documented top-level fields are in the opening's finding.
+    for field in documented_fields("### OCSF Detection Finding") {
+        assert!(has_field(opened, &field), "OCSF field {field} is documented but missing: {opened}");
+    }
+    // The default format is unchanged: the record itself.
+    let plain_first: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&plain).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(plain_first["schema"], "honeytrail.alert.v1");
+}

@@ -65,7 +65,8 @@ fn operations() -> Vec<(String, String)> {
                     .replace("{id}", "1")
                     .replace("{key}", KEY)
                     .replace("{format}", "dotenv")
-                    .replace("{name}", "soc");
+                    .replace("{name}", "soc")
+                    .replace("{kind}", "tor");
                 out.push((method.to_uppercase(), filled));
             }
         }
@@ -126,6 +127,8 @@ fn every_endpoint_refuses_the_unauthenticated_the_unauthorised_and_malformed_jso
             "/enrollments/1/revoke".into(),
             "/agents/1/rotate".into(),
             "/agents/1/remove".into(),
+            // The body is the data file as it is (checked below).
+            "/enrich/tor".into(),
         ];
         if (method == "POST" || method == "PUT") && !no_body.contains(path) {
             let (status, body) = api.call(Some(&admin), method, path, Some("{not json"));
@@ -133,6 +136,10 @@ fn every_endpoint_refuses_the_unauthenticated_the_unauthorised_and_malformed_jso
             assert_eq!(body["error"]["code"], "malformed_json", "{method} {path}");
         }
     }
+    // A data set that is not what its kind says is refused by name.
+    let (status, body) = api.call(Some(&admin), "PUT", "/enrich/tor", Some("{not json"));
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("no Tor exit address"), "{body}");
     // Nothing changed through all of that.
     let (_, incident) = api.call(Some(&viewer), "GET", "/incidents/1", None);
     assert_eq!(incident["incident"]["state"], "open");

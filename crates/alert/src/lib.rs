@@ -12,6 +12,7 @@
 pub mod channels;
 pub mod retry;
 pub mod runbook;
+pub mod siem;
 pub mod target;
 pub mod text;
 

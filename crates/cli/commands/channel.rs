@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use honeytrail_alert::channels::{email, jira};
+use honeytrail_alert::siem::Format;
 use honeytrail_alert::{ChannelConfig, JsonLinesConfig, WebhookConfig};
 use honeytrail_app::{Actor, App, Ops};
 
@@ -53,6 +54,9 @@ pub enum AddKind {
         /// Syslog facility number (10 = authpriv)
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=23))]
         facility: u8,
+        /// The message: a summary of honeytrail.alert.v1, or an OCSF Detection Finding
+        #[arg(long, default_value = "honeytrail", value_parser = ["honeytrail", "ocsf"])]
+        format: String,
     },
     /// Jira: an issue per incident, a comment per update; the API token is read from standard input
     Jira {
@@ -104,6 +108,9 @@ pub enum AddKind {
         /// The file to append to (created if missing)
         #[arg(long)]
         path: std::path::PathBuf,
+        /// Each line as honeytrail.alert.v1, an OCSF Detection Finding or an ECS document
+        #[arg(long, default_value = "honeytrail", value_parser = ["honeytrail", "ocsf", "ecs"])]
+        format: String,
     },
 }
 
@@ -119,6 +126,9 @@ pub struct WebhookArgs {
     /// Extra header NAME=VALUE (repeatable)
     #[arg(long = "header", value_name = "NAME=VALUE")]
     headers: Vec<String>,
+    /// The body: honeytrail.alert.v1 or an OCSF Detection Finding
+    #[arg(long, default_value = "honeytrail", value_parser = ["honeytrail", "ocsf"])]
+    format: String,
 }
 
 /// Adds a channel whose whole configuration is a webhook URL. The URL is a
@@ -150,7 +160,8 @@ pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
                 headers.insert(k.trim().to_string(), v.trim().to_string());
             }
             let signed = if secret.is_empty() { ", unsigned" } else { ", signed" };
-            let config = ChannelConfig::Webhook(WebhookConfig { url: a.url.clone(), secret, headers });
+            let format = Format::parse(&a.format).map_err(anyhow::Error::msg)?;
+            let config = ChannelConfig::Webhook(WebhookConfig { url: a.url.clone(), secret, headers, format });
             let c = ops.add_channel(&actor, &a.name, &config).await?;
             println!("channel {:?} added (webhook{signed}); its URL and secret are stored sealed", c.name);
         }
@@ -176,13 +187,14 @@ pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
             let c = ops.add_channel(&actor, &name, &config).await?;
             println!("channel {:?} added (PagerDuty); its routing key is stored sealed", c.name);
         }
-        ChannelCommand::Add(AddKind::Syslog { name, address, transport, facility }) => {
+        ChannelCommand::Add(AddKind::Syslog { name, address, transport, facility, format }) => {
             use honeytrail_alert::channels::syslog::{SyslogConfig, Transport};
             if !address.contains(':') {
                 bail!("--address {address:?} needs a port, like 10.0.0.5:514");
             }
             let transport = if transport == "tcp" { Transport::Tcp } else { Transport::Udp };
-            let config = ChannelConfig::Syslog(SyslogConfig { address: address.clone(), transport, facility });
+            let format = Format::parse(&format).map_err(anyhow::Error::msg)?;
+            let config = ChannelConfig::Syslog(SyslogConfig { address: address.clone(), transport, facility, format });
             let c = ops.add_channel(&actor, &name, &config).await?;
             println!("channel {:?} added: syslog to {address}", c.name);
         }
@@ -224,9 +236,10 @@ pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
             let c = ops.add_channel(&actor, &name, &ChannelConfig::Email(config)).await?;
             println!("channel {:?} added (email to {summary}); its password is stored sealed", c.name);
         }
-        ChannelCommand::Add(AddKind::Jsonl { name, path }) => {
+        ChannelCommand::Add(AddKind::Jsonl { name, path, format }) => {
             let path = std::path::absolute(&path).with_context(|| format!("cannot resolve {}", path.display()))?;
-            let config = ChannelConfig::JsonLines(JsonLinesConfig { path: path.display().to_string() });
+            let format = Format::parse(&format).map_err(anyhow::Error::msg)?;
+            let config = ChannelConfig::JsonLines(JsonLinesConfig { path: path.display().to_string(), format });
             let c = ops.add_channel(&actor, &name, &config).await?;
             println!("channel {:?} added: alerts are appended to {}", c.name, path.display());
         }

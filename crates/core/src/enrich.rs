@@ -93,7 +93,7 @@ impl<T> PrefixTable<T> {
         }
         if !self.lengths.contains(&(key.0, key.1)) {
             self.lengths.push((key.0, key.1));
-            self.lengths.sort_by(|a, b| b.1.cmp(&a.1));
+            self.lengths.sort_by_key(|l| std::cmp::Reverse(l.1));
         }
     }
 

@@ -62,6 +62,7 @@ impl JiraConfig {
             secret: String::new(),
             headers: [("Authorization".to_string(), auth), ("Accept".to_string(), "application/json".to_string())]
                 .into(),
+            format: Default::default(),
         }
     }
 }

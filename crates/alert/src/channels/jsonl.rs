@@ -18,6 +18,9 @@ use crate::retry::{Failure, Retry};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct JsonLinesConfig {
     pub path: String,
+    /// What each line is: `honeytrail.alert.v1`, OCSF or ECS.
+    #[serde(default, skip_serializing_if = "crate::siem::Format::is_default")]
+    pub format: crate::siem::Format,
 }
 
 /// Where JSON-lines files may be written. An alert line holds text the
@@ -122,17 +125,21 @@ mod tests {
     fn appends_one_line_per_alert() {
         let dir = tempfile::tempdir().unwrap();
         let policy = FilePolicy { dir: dir.path().to_path_buf(), protected: None };
-        let config = JsonLinesConfig { path: dir.path().join("alerts.jsonl").display().to_string() };
+        let config =
+            JsonLinesConfig { path: dir.path().join("alerts.jsonl").display().to_string(), format: Default::default() };
         deliver(&config, &policy, br#"{"a":1}"#).unwrap();
         deliver(&config, &policy, br#"{"a":2}"#).unwrap();
         assert_eq!(std::fs::read_to_string(&config.path).unwrap(), "{\"a\":1}\n{\"a\":2}\n");
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&config.path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(deliver(&config, &policy, b"{\n}").unwrap_err().retry, Retry::Never);
-        let relative = JsonLinesConfig { path: "relative.jsonl".into() };
+        let relative = JsonLinesConfig { path: "relative.jsonl".into(), format: Default::default() };
         deliver(&relative, &policy, b"{}").unwrap();
         assert!(dir.path().join("relative.jsonl").exists());
-        let missing = JsonLinesConfig { path: dir.path().join("no/such/dir/x.jsonl").display().to_string() };
+        let missing = JsonLinesConfig {
+            path: dir.path().join("no/such/dir/x.jsonl").display().to_string(),
+            format: Default::default(),
+        };
         assert_eq!(deliver(&missing, &policy, b"{}").unwrap_err().retry, Retry::Backoff);
     }
 
@@ -152,17 +159,21 @@ mod tests {
             "../home/.bashrc".to_string(),
             data.join("secret.key").display().to_string(),
         ] {
-            let err = deliver(&JsonLinesConfig { path: path.clone() }, &policy, b"{}").unwrap_err();
+            let err = deliver(&JsonLinesConfig { path: path.clone(), format: Default::default() }, &policy, b"{}")
+                .unwrap_err();
             assert_eq!(err.retry, Retry::Never, "{path}: {}", err.message);
         }
         // A link inside the directory to a file outside it is not followed.
         std::os::unix::fs::symlink(&bashrc, alerts.join("link.jsonl")).unwrap();
-        assert!(deliver(&JsonLinesConfig { path: "link.jsonl".into() }, &policy, b"{}").is_err());
+        assert!(deliver(&JsonLinesConfig { path: "link.jsonl".into(), format: Default::default() }, &policy, b"{}")
+            .is_err());
         std::os::unix::fs::symlink(&home, alerts.join("out")).unwrap();
-        assert!(deliver(&JsonLinesConfig { path: "out/x.jsonl".into() }, &policy, b"{}").is_err());
+        assert!(deliver(&JsonLinesConfig { path: "out/x.jsonl".into(), format: Default::default() }, &policy, b"{}")
+            .is_err());
         // The data directory inside the alerts directory is still refused.
         let nested = FilePolicy { dir: root.path().to_path_buf(), protected: Some(data.clone()) };
-        assert!(deliver(&JsonLinesConfig { path: "data/x.jsonl".into() }, &nested, b"{}").is_err());
+        assert!(deliver(&JsonLinesConfig { path: "data/x.jsonl".into(), format: Default::default() }, &nested, b"{}")
+            .is_err());
         assert_eq!(std::fs::read_to_string(&bashrc).unwrap(), "# mine\n");
     }
 }

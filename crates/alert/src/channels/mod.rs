@@ -122,10 +122,9 @@ impl ChannelConfig {
     /// of the incident refer to (a Jira issue key), if anything.
     pub async fn deliver(&self, sender: &Sender, out: &Outgoing<'_>) -> Result<Option<String>, Failure> {
         let alert = out.alert;
-        let body = || serde_json::to_vec(alert).expect("alert records serialise");
         match self {
-            ChannelConfig::Webhook(c) => webhook::deliver(sender, c, out.delivery_id, &body()).await,
-            ChannelConfig::JsonLines(c) => jsonl::deliver(c, &sender.files, &body()),
+            ChannelConfig::Webhook(c) => webhook::deliver(sender, c, out.delivery_id, &c.format.encode(alert)).await,
+            ChannelConfig::JsonLines(c) => jsonl::deliver(c, &sender.files, &c.format.encode(alert)),
             ChannelConfig::Slack(c) => slack::deliver(sender, c, alert).await,
             ChannelConfig::Teams(c) => teams::deliver(sender, c, alert).await,
             ChannelConfig::PagerDuty(c) => pagerduty::deliver(sender, c, alert).await,

@@ -37,6 +37,10 @@ pub struct SyslogConfig {
     pub transport: Transport,
     #[serde(default = "default_facility")]
     pub facility: u8,
+    /// What the message is: a short summary of the record, or an OCSF
+    /// Detection Finding.
+    #[serde(default, skip_serializing_if = "crate::siem::Format::is_default")]
+    pub format: crate::siem::Format,
 }
 
 /// Escapes an SD-PARAM value (RFC 5424 §6.3.3).
@@ -84,6 +88,10 @@ pub fn frame(config: &SyslogConfig, alert: &Alert, host: &str, now: chrono::Date
             );
             (kind, sd, summary)
         }
+    };
+    let summary = match config.format {
+        crate::siem::Format::Ocsf => crate::siem::ocsf(alert),
+        _ => summary,
     };
     let severity = if kind == "incident.state" || kind == "test" { 5 } else { 2 };
     let pri = u32::from(config.facility.min(23)) * 8 + severity;
@@ -158,7 +166,8 @@ mod tests {
 
     #[test]
     fn frames_follow_rfc_5424() {
-        let config = SyslogConfig { address: "x".into(), transport: Transport::Udp, facility: 10 };
+        let config =
+            SyslogConfig { address: "x".into(), transport: Transport::Udp, facility: 10, format: Default::default() };
         let mut record = honeytrail_core::record::AlertRecord::skeleton(4, "AKIAX");
         record.alert = Some(honeytrail_core::record::AlertRef { id: 1, kind: "incident.opened".into() });
         record.placement = "p".into();

@@ -34,6 +34,9 @@ pub struct WebhookConfig {
     /// Extra headers (an API key a gateway wants, a routing hint).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// What the body is: `honeytrail.alert.v1` or an OCSF Detection Finding.
+    #[serde(default, skip_serializing_if = "crate::siem::Format::is_default")]
+    pub format: crate::siem::Format,
 }
 
 impl std::fmt::Debug for WebhookConfig {
@@ -79,7 +82,12 @@ pub async fn deliver(sender: &Sender, config: &WebhookConfig, delivery_id: &str,
 
 /// A webhook target with nothing but a URL (Slack, Teams, PagerDuty).
 pub(crate) fn plain(url: &str) -> WebhookConfig {
-    WebhookConfig { url: url.to_string(), secret: String::new(), headers: Default::default() }
+    WebhookConfig {
+        url: url.to_string(),
+        secret: String::new(),
+        headers: Default::default(),
+        format: Default::default(),
+    }
 }
 
 /// POSTs a JSON body to a checked target and classifies the answer; shared by
