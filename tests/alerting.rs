@@ -1124,3 +1124,60 @@ fn ocsf_findings_validate_against_the_schema_and_ecs_carries_the_documented_fiel
         serde_json::from_str(std::fs::read_to_string(&plain).unwrap().lines().next().unwrap()).unwrap();
     assert_eq!(plain_first["schema"], "honeytrail.alert.v1");
 }
+
+#[test]
+fn maxmind_databases_add_country_and_network_owner() {
+    let env = Env::new();
+    let dbs = env.dir.path().join("geoip");
+    std::fs::create_dir_all(&dbs).unwrap();
+    let made = std::process::Command::new(format!("{}/scripts/make-test-mmdb", env!("CARGO_MANIFEST_DIR")))
+        .arg(&dbs)
+        .output()
+        .expect("python3 runs scripts/make-test-mmdb");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    std::fs::create_dir_all(env.data()).unwrap();
+    let broken = env.dir.path().join("not-a-database.mmdb");
+    std::fs::write(&broken, "<html>404</html>").unwrap();
+    let config = |files: &[&std::path::Path]| {
+        let list: Vec<String> = files.iter().map(|p| format!("{:?}", p.display().to_string())).collect();
+        std::fs::write(env.data().join("honeytrail.toml"), format!("[enrich]\ngeoip = [{}]\n", list.join(", ")))
+            .unwrap();
+    };
+    config(&[&dbs.join("GeoLite2-Country.mmdb"), &dbs.join("GeoLite2-ASN.mmdb"), &broken]);
+    let out = env.run(&["enrich", "show"]).ok();
+    assert!(out.stdout.contains("MaxMind-format: GeoLite2-Country built"), "{}", out.stdout);
+    assert!(out.stdout.contains("GeoLite2-ASN built"), "{}", out.stdout);
+    assert!(out.stderr.contains("not-a-database.mmdb is not a MaxMind-format database"), "{}", out.stderr);
+    config(&[&dbs.join("GeoLite2-Country.mmdb"), &dbs.join("GeoLite2-ASN.mmdb")]);
+    let looked = env.run(&["enrich", "lookup", "--ip", "192.0.2.9", "--json"]).ok().json();
+    assert_eq!(looked["source"]["geo"]["country"], "DE");
+    assert_eq!(looked["source"]["geo"]["asn"], 3320);
+    assert_eq!(
+        looked["source"]["geo"]["as_org"], "Deutsche Telekom AG[31m<b>",
+        "control characters dropped; markup stays text for each channel to escape"
+    );
+    env.run(&["token", "import", "aws", "--access-key-id", KEY]).ok();
+    ingest_records(
+        &env,
+        vec![
+            call_from(KEY, "g-1", "2026-11-28T09:00:00Z", "192.0.2.9", "aws-cli/2.13.0"),
+            call_from(KEY, "g-2", "2026-11-28T09:01:00Z", "2001:db8:77::1", "aws-cli/2.13.0"),
+        ],
+    );
+    let record = env.run(&["incident", "show", "1", "--json"]).ok().json();
+    let c = &record["context"];
+    assert_eq!(c["countries"], serde_json::json!(["BR", "DE"]));
+    assert_eq!(c["asns"], serde_json::json!([3320]));
+    let summary = c["summary"].to_string();
+    assert!(summary.contains("from DE, AS3320 Deutsche Telekom AG[31m<b>: 192.0.2.9"), "{summary}");
+    assert!(summary.contains("from BR: 2001:db8:77::1"), "{summary}");
+    // Routes by country and network owner.
+    for (name, condition) in [("de", "country=DE"), ("us", "country=US"), ("telekom", "asn=3320")] {
+        let path = env.dir.path().join(format!("{name}.jsonl"));
+        env.run(&["channel", "add", "jsonl", name, "--path", path.to_str().unwrap()]).ok();
+        env.run(&["route", "add", name, "--channel", name, "--if", condition]).ok();
+    }
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 2"));
+    assert!(env.dir.path().join("de.jsonl").exists() && env.dir.path().join("telekom.jsonl").exists());
+    assert!(!env.dir.path().join("us.jsonl").exists());
+}

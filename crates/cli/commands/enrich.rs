@@ -79,6 +79,9 @@ pub async fn run(app: &App, cmd: EnrichCommand) -> Result<ExitCode> {
             for line in &status.data {
                 println!("{line}");
             }
+            for p in &status.problems {
+                eprintln!("left out: {p}");
+            }
             if !status.loaded.is_empty() {
                 println!();
                 let rows: Vec<Vec<String>> = status

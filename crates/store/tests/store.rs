@@ -58,6 +58,7 @@ store_tests!(
     many_hosts_enrol_at_once_without_exhausting_the_pool,
     enrolment_guards_are_kept_refusals_counted_and_one_agent_per_instance,
     reads_are_filed_once_matched_listed_and_settled,
+    enrichment_data_is_kept_whole_and_replaced_per_kind,
 );
 
 const KEY: &str = "AKIAQYLPMN5HHHFPZAM2";
@@ -1172,4 +1173,36 @@ async fn reads_are_filed_once_matched_listed_and_settled(store: Store, _url: Str
     let settled = store.evidence(&EvidenceFilter { token_id: Some(t.id), ..Default::default() }).await.unwrap();
     assert_eq!(settled[1].touch, Touch::Touched, "settled once");
     assert!(store.pending_touches(Utc::now()).await.unwrap().is_empty());
+}
+
+async fn enrichment_data_is_kept_whole_and_replaced_per_kind(store: Store, _url: String) {
+    use honeytrail_store::EnrichmentInfo;
+    assert!(store.enrichment_list().await.unwrap().is_empty());
+    assert!(store.enrichment("aws-ranges").await.unwrap().is_none());
+    // A body the size of AWS's real file (about 2 MB), with text the
+    // database must not change.
+    let body = format!("{{\"createDate\":\"2024-11-30-10-53-07\",\"x\":\"{}\"}} ünïcödé \u{1b}", "a".repeat(2 << 20));
+    let info = |kind: &str, published: Option<&str>, entries| EnrichmentInfo {
+        kind: kind.into(),
+        published: published.map(str::to_string),
+        entries,
+        loaded_at: chrono::DateTime::from_timestamp_millis(1_733_000_000_123).unwrap(),
+        loaded_by: "alice".into(),
+    };
+    store.put_enrichment(&info("aws-ranges", Some("2024-11-30-10-53-07"), 9000), &body).await.unwrap();
+    store.put_enrichment(&info("tor-exits", None, 2), "185.220.101.4\n").await.unwrap();
+    let got = store.enrichment("aws-ranges").await.unwrap().unwrap();
+    assert_eq!(got.body, body, "kept whole, byte for byte");
+    assert_eq!(got.info, info("aws-ranges", Some("2024-11-30-10-53-07"), 9000));
+    // A new load replaces the old one of its kind only.
+    store.put_enrichment(&info("aws-ranges", Some("2024-12-01-00-00-00"), 9100), "{}").await.unwrap();
+    let list = store.enrichment_list().await.unwrap();
+    assert_eq!(
+        list.iter().map(|i| (i.kind.as_str(), i.entries)).collect::<Vec<_>>(),
+        [("aws-ranges", 9100), ("tor-exits", 2)]
+    );
+    assert_eq!(store.enrichment("aws-ranges").await.unwrap().unwrap().body, "{}");
+    store.remove_enrichment("tor-exits").await.unwrap();
+    assert!(matches!(store.remove_enrichment("tor-exits").await, Err(honeytrail_store::StoreError::NotFound(_))));
+    assert_eq!(store.enrichment_list().await.unwrap().len(), 1);
 }

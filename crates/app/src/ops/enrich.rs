@@ -21,6 +21,9 @@ pub struct EnrichStatus {
     pub data: Vec<String>,
     /// The declared own networks.
     pub networks: BTreeMap<String, Vec<String>>,
+    /// A configured file that cannot be used (and is left out until fixed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 /// What is known of an address and a user agent.
@@ -93,6 +96,11 @@ impl Ops {
             loaded: self.store.enrichment_list().await?,
             data: self.enricher().await?.data(),
             networks: self.config.enrich.networks.clone(),
+            problems: crate::enrichment::check(&self.config.enrich)
+                .err()
+                .map(|e| format!("{e:#}"))
+                .into_iter()
+                .collect(),
         })
     }
 
