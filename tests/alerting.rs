@@ -1034,15 +1034,19 @@ fn ocsf_findings_validate_against_the_schema_and_ecs_carries_the_documented_fiel
     let out = env.run(&["channel", "add", "webhook", "x", "--url", "http://127.0.0.1:9/x", "--format", "ecs"]).fails();
     assert!(out.stderr.contains("invalid value 'ecs'"), "{}", out.stderr);
     let kali = "aws-cli/2.15.30 Python/3.11.8 Linux/6.6.9-amd64 exe/x86_64.kali.2024 prompt/off";
+    let bare = honeytrail_core::keyid::synthesize(123456789012, 78);
+    env.run(&["token", "import", "aws", "--access-key-id", &bare]).ok();
     ingest_records(
         &env,
         vec![
             call_from(KEY, "f-1", "2026-11-28T09:00:00Z", "185.220.101.4", kali),
             call_from(KEY, "f-2", "2026-11-28T09:01:00Z", "AWS Internal", "\u{1b}]8;;http://evil\u{7}<script>"),
             call_from(KEY, "f-3", "2026-11-28T09:02:00Z", "2a05:d018::17", "Boto3/1.34.0 APN_1826889"),
+            // An incident with no context at all (an address nothing knows).
+            call_from(&bare, "b-1", "2026-11-28T09:00:00Z", "192.0.2.77", "aws-cli/2.13.0"),
         ],
     );
-    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 4"));
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 8"));
     env.run(&["channel", "test", "o"]).ok();
     env.run(&["incident", "ack", "1"]).ok();
     env.run(&["incident", "resolve", "1", "--note", "keys rotated"]).ok();

@@ -119,6 +119,76 @@ pub fn ocsf(alert: &Alert) -> Value {
     }
 }
 
+/// An OCSF finding of at most `max` bytes of JSON (a syslog message must fit
+/// one datagram): the evidences, then the user-agent observables, then the
+/// runbook are cut until it fits, so a flood of long user agents cannot make
+/// the finding undeliverable. `unmapped.honeytrail.cut` says what was cut.
+pub fn ocsf_within(alert: &Alert, max: usize) -> Value {
+    let mut doc = ocsf(alert);
+    let size = |d: &Value| serde_json::to_vec(d).map(|v| v.len()).unwrap_or(usize::MAX);
+    let mut cut = Vec::new();
+    for step in 0..6 {
+        if size(&doc) <= max {
+            break;
+        }
+        match step {
+            0 => {
+                if let Some(e) = doc.get_mut("evidences").and_then(Value::as_array_mut) {
+                    e.truncate(3);
+                    cut.push("evidences");
+                }
+            }
+            1 => {
+                if let Some(o) = doc.get_mut("observables").and_then(Value::as_array_mut) {
+                    o.retain(|o| o["type_id"] != 16);
+                    o.truncate(20);
+                    cut.push("observables");
+                }
+            }
+            2 => {
+                if let Some(d) = doc.pointer_mut("/remediation/desc") {
+                    *d = crate::text::fit(d.as_str().unwrap_or_default(), 1024, None).into();
+                    cut.push("remediation");
+                }
+            }
+            3 => {
+                if let Some(o) = doc.as_object_mut() {
+                    o.remove("evidences");
+                    o.remove("enrichments");
+                }
+                cut.push("all evidences");
+            }
+            4 => {
+                if let Some(u) = doc.pointer_mut("/unmapped/honeytrail") {
+                    *u = json!({"incident_id": u["incident_id"].clone()});
+                }
+                if let Some(r) = doc.get_mut("resources").and_then(Value::as_array_mut) {
+                    r.truncate(5);
+                }
+                cut.push("unmapped, resources");
+            }
+            _ => {
+                for field in ["message", "/finding_info/desc"] {
+                    let ptr = if field.starts_with('/') { field.to_string() } else { format!("/{field}") };
+                    if let Some(v) = doc.pointer_mut(&ptr) {
+                        *v = crate::text::fit(v.as_str().unwrap_or_default(), 512, None).into();
+                    }
+                }
+                cut.push("message");
+            }
+        }
+    }
+    if !cut.is_empty() {
+        if let Some(u) = doc.pointer_mut("/unmapped/honeytrail") {
+            u["cut"] = json!(cut);
+        }
+    }
+    doc
+}
+
+/// The largest OCSF syslog message: one UDP datagram, with room for the header.
+pub const SYSLOG_OCSF_MAX: usize = 60_000;
+
 fn ocsf_metadata(uid: &str, correlation: &str) -> Value {
     json!({
         "version": OCSF_VERSION,
@@ -179,7 +249,10 @@ fn ocsf_finding(r: &AlertRecord) -> Value {
                         endpoint["location"] = json!({"country": c});
                     }
                     if let Some(n) = g.asn {
-                        endpoint["autonomous_system"] = json!({"number": n, "name": g.as_org});
+                        endpoint["autonomous_system"] = json!({"number": n});
+                        if let Some(org) = g.as_org {
+                            endpoint["autonomous_system"]["name"] = org.into();
+                        }
                     }
                 }
                 ev["src_endpoint"] = endpoint;
@@ -202,12 +275,15 @@ fn ocsf_finding(r: &AlertRecord) -> Value {
             .map(|v| json!({"name": "user_agent", "type_id": 16, "type": "HTTP User-Agent", "value": v})),
     );
     observables.push(json!({"name": "access_key_id", "type_id": 10, "type": "Resource UID", "value": i.access_key_id}));
-    let mut resources = vec![json!({
+    let mut key = json!({
         "uid": i.access_key_id,
-        "name": r.token.iam_user_name,
         "type": "AWS IAM access key",
         "labels": r.token.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
-    })];
+    });
+    if let Some(user) = &r.token.iam_user_name {
+        key["name"] = user.as_str().into();
+    }
+    let mut resources = vec![key];
     for p in &r.placed {
         let mut res = json!({"uid": format!("honeytrail-placement-{}", p.id), "name": p.path, "type": "honeytrail placement",
                              "hostname": p.host});
@@ -375,7 +451,10 @@ pub fn ecs(alert: &Alert) -> Value {
                 source["geo"] = json!({"country_iso_code": c});
             }
             if let Some(n) = g.asn {
-                source["as"] = json!({"number": n, "organization": {"name": g.as_org}});
+                source["as"] = json!({"number": n});
+                if let Some(org) = g.as_org {
+                    source["as"]["organization"] = json!({"name": org});
+                }
             }
         }
         doc["source"] = source;

@@ -336,4 +336,15 @@ fn huge_incidents_fit_every_vendor_limit() {
     }
     let (_, plain, _) = email::team_parts(&alert);
     assert!(plain.len() < 256 * 1024, "email: {} bytes", plain.len());
+    // OCSF over syslog fits one UDP datagram, and says what it left out.
+    let config: syslog::SyslogConfig = serde_json::from_value(
+        json!({"address": "127.0.0.1:514", "transport": "udp", "facility": 10, "format": "ocsf"}),
+    )
+    .unwrap();
+    let frame = syslog::frame(&config, &alert, "ht-1", chrono::Utc::now());
+    assert!(frame.len() < 65_507, "syslog OCSF: {} bytes", frame.len());
+    let doc: serde_json::Value = serde_json::from_str(&frame[frame.find("] {").unwrap() + 2..]).unwrap();
+    assert_eq!(doc["class_uid"], 2004);
+    assert!(doc["unmapped"]["honeytrail"]["cut"].as_array().is_some_and(|c| !c.is_empty()), "{}", doc["unmapped"]);
+    assert_eq!(doc["finding_info"]["uid"], "honeytrail-incident-7");
 }

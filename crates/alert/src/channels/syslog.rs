@@ -90,7 +90,7 @@ pub fn frame(config: &SyslogConfig, alert: &Alert, host: &str, now: chrono::Date
         }
     };
     let summary = match config.format {
-        crate::siem::Format::Ocsf => crate::siem::ocsf(alert),
+        crate::siem::Format::Ocsf => crate::siem::ocsf_within(alert, crate::siem::SYSLOG_OCSF_MAX),
         _ => summary,
     };
     let severity = if kind == "incident.state" || kind == "test" { 5 } else { 2 };
