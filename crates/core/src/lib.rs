@@ -12,6 +12,7 @@
 //! ```
 
 pub mod access;
+pub mod action;
 pub mod auditd;
 pub mod bait;
 pub mod describe;
