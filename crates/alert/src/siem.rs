@@ -11,7 +11,7 @@
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
-use honeytrail_core::incident::{IncidentKind, IncidentState, Severity};
+use honeytrail_core::incident::{IncidentState, Severity};
 use honeytrail_core::record::{Alert, AlertRecord, TestAlert};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -97,16 +97,6 @@ fn activity(record: &AlertRecord) -> (u8, &'static str) {
 }
 
 /// The finding's title, as the other channels say it.
-fn title(record: &AlertRecord) -> String {
-    let key = &record.incident.access_key_id;
-    match record.incident.kind {
-        IncidentKind::Report => format!("Honey key reported found: {key}"),
-        IncidentKind::Touched => format!("Bait of honey key {key} read, no use yet"),
-        IncidentKind::Use => format!("Honey key used: {key}"),
-        other => format!("Honey key {key}: {}", other.as_str()),
-    }
-}
-
 fn finding_uid(id: i64) -> String {
     format!("honeytrail-incident-{id}")
 }
@@ -168,9 +158,8 @@ pub fn ocsf_within(alert: &Alert, max: usize) -> Value {
                 cut.push("unmapped, resources");
             }
             _ => {
-                for field in ["message", "/finding_info/desc"] {
-                    let ptr = if field.starts_with('/') { field.to_string() } else { format!("/{field}") };
-                    if let Some(v) = doc.pointer_mut(&ptr) {
+                for pointer in ["/message", "/finding_info/desc"] {
+                    if let Some(v) = doc.pointer_mut(pointer) {
                         *v = crate::text::fit(v.as_str().unwrap_or_default(), 512, None).into();
                     }
                 }
@@ -302,7 +291,7 @@ fn ocsf_finding(r: &AlertRecord) -> Value {
         .unwrap_or_default();
     let mut finding_info = json!({
         "uid": uid,
-        "title": title(r),
+        "title": crate::text::headline(r),
         "desc": r.placement,
         "types": [format!("honeytrail {}", i.kind.as_str())],
         "first_seen_time": millis(i.first_seen),
@@ -421,7 +410,7 @@ pub fn ecs(alert: &Alert) -> Value {
         "ecs": {"version": ECS_VERSION},
         "message": r.placement,
         "event": event,
-        "rule": {"id": i.kind.as_str(), "name": title(r), "ruleset": "honeytrail"},
+        "rule": {"id": i.kind.as_str(), "name": crate::text::headline(r), "ruleset": "honeytrail"},
         "cloud": {"provider": "aws"},
         "related": {"ip": ips, "user": users},
         "host": {"name": r.placed.iter().map(|p| p.host.clone()).collect::<Vec<_>>()},

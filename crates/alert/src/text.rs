@@ -78,20 +78,30 @@ pub fn title(alert: &Alert) -> String {
     }
 }
 
+/// What the incident is, as its opening alert says it: the same for every
+/// later alert of it (what a SIEM finding is titled).
+pub fn headline(record: &AlertRecord) -> String {
+    let incident = &record.incident;
+    let key = &incident.access_key_id;
+    let id = incident.id;
+    if let Some(fleet) = incident.kind.fleet_headline(key) {
+        return format!("{fleet} (incident #{id})");
+    }
+    match incident.kind {
+        honeytrail_core::incident::IncidentKind::Exposed => {
+            format!("Honey key {key} was exposed publicly: AWS found it published (incident #{id})")
+        }
+        _ if incident.is_report() => format!("Decoy key {key} was found and reported (incident #{id}, not a use)"),
+        _ => format!("Honey key {key} used (incident #{id})"),
+    }
+}
+
 fn incident_title(record: &AlertRecord) -> String {
     let incident = &record.incident;
     let key = &incident.access_key_id;
     let id = incident.id;
-    let fleet = incident.kind.fleet_headline(key);
     match record.alert_kind() {
-        "incident.opened" if fleet.is_some() => format!("{} (incident #{id})", fleet.unwrap_or_default()),
-        "incident.opened" if incident.kind == honeytrail_core::incident::IncidentKind::Exposed => {
-            format!("Honey key {key} was exposed publicly: AWS found it published (incident #{id})")
-        }
-        "incident.opened" if incident.is_report() => {
-            format!("Decoy key {key} was found and reported (incident #{id}, not a use)")
-        }
-        "incident.opened" => format!("Honey key {key} used (incident #{id})"),
+        "incident.opened" => headline(record),
         "incident.state" => format!("Incident #{id} ({key}) is now {}", incident.state),
         "incident.answer" => format!("Incident #{id} ({key}): the placement owner answered"),
         _ => format!("Incident #{id} ({key}) updated: {} events", incident.event_count),

@@ -5,7 +5,7 @@
 //! AWS's ranges.
 //!
 //! A data source that cannot be read while serving (a database file gone)
-//! is left out with a warning and named in the context's data list: the
+//! is left out with a warning and named in every incident context's data list (and by `enrich show`): the
 //! incident is still recorded and alerted.
 
 use std::net::IpAddr;
@@ -138,20 +138,26 @@ pub async fn enricher(store: &Store, section: &EnrichSection) -> Result<Arc<Enri
     Ok(built)
 }
 
+/// Says (once per build of the enricher) why a source is not used.
+fn left_out(e: &mut Enricher, why: String) {
+    tracing::warn!(reason = %why, "an enrichment source is left out");
+    e.left_out.push(why);
+}
+
 async fn build(store: &Store, section: &EnrichSection) -> Result<Enricher> {
     let mut e = Enricher { networks: section.own_networks()?, ..Default::default() };
     e.tools = parse_tools(BUILTIN_USER_AGENTS).map_err(|e| anyhow::anyhow!("{e}"))?;
     if let Some(p) = &section.user_agents {
         match user_agent_file(p) {
             Ok(more) => e.tools.extend(more),
-            Err(err) => tracing::warn!(error = %format!("{err:#}"), "the extra user-agent list is left out"),
+            Err(err) => left_out(&mut e, format!("{err:#}")),
         }
     }
     let mut dbs = Vec::new();
     for p in &section.geoip {
         match open_geo(p) {
             Ok(db) => dbs.push(db),
-            Err(err) => tracing::warn!(error = %format!("{err:#}"), "a GeoIP database is left out"),
+            Err(err) => left_out(&mut e, format!("{err:#}")),
         }
     }
     if !dbs.is_empty() {
@@ -161,13 +167,13 @@ async fn build(store: &Store, section: &EnrichSection) -> Result<Enricher> {
     if let Some(d) = store.enrichment(AWS_RANGES).await? {
         match AwsRanges::parse(&d.body) {
             Ok((r, _)) => e.aws = Some(Arc::new(r)),
-            Err(err) => tracing::warn!(error = %err, "the stored AWS ranges do not parse; load them again"),
+            Err(err) => left_out(&mut e, format!("the stored AWS ranges do not parse ({err}); load them again")),
         }
     }
     if let Some(d) = store.enrichment(TOR_EXITS).await? {
         match TorExits::parse(&d.body) {
             Ok(t) => e.tor = Some(Arc::new(t)),
-            Err(err) => tracing::warn!(error = %err, "the stored Tor exit list does not parse; load it again"),
+            Err(err) => left_out(&mut e, format!("the stored Tor exit list does not parse ({err}); load it again")),
         }
     }
     Ok(e)

@@ -518,12 +518,7 @@ impl std::fmt::Display for Condition {
 
 /// Conditions from `items`, each of which may be a comma-separated list.
 pub fn parse_conditions<S: AsRef<str>>(items: &[S]) -> Result<Vec<Condition>, Invalid> {
-    items
-        .iter()
-        .flat_map(|i| i.as_ref().split(',').map(str::to_string).collect::<Vec<_>>())
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| Condition::parse(&s))
-        .collect()
+    crate::net::comma_separated(items).map(Condition::parse).collect()
 }
 
 /// Whether `when` all hold and none of `unless` do (empty lists hold).
@@ -539,6 +534,9 @@ pub struct Enricher {
     pub tor: Option<Arc<TorExits>>,
     pub geo: Option<Arc<dyn GeoLookup>>,
     pub tools: Vec<ToolRule>,
+    /// Configured sources that could not be used, each with why: named in
+    /// every incident's data list, so it says what it was computed without.
+    pub left_out: Vec<String>,
 }
 
 impl std::fmt::Debug for Enricher {
@@ -662,7 +660,9 @@ impl Enricher {
 
     /// The context of an incident with this activity.
     pub fn incident(&self, activity: &Activity) -> IncidentContext {
-        let mut ctx = IncidentContext { data: self.data(), ..Default::default() };
+        let mut data = self.data();
+        data.extend(self.left_out.iter().map(|why| format!("left out: {why}")));
+        let mut ctx = IncidentContext { data, ..Default::default() };
         let mut networks = BTreeSet::new();
         let mut aws = BTreeSet::new();
         let mut countries = BTreeSet::new();

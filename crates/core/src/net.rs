@@ -110,14 +110,15 @@ impl fmt::Display for Network {
     }
 }
 
+/// The non-blank entries of `items`, each of which may itself be a
+/// comma-separated list (as flags and form fields give them).
+pub(crate) fn comma_separated<S: AsRef<str>>(items: &[S]) -> impl Iterator<Item = &str> {
+    items.iter().flat_map(|i| i.as_ref().split(',')).filter(|s| !s.trim().is_empty())
+}
+
 /// Every network in `items` (each item may itself be a comma-separated list).
 pub fn parse_networks<S: AsRef<str>>(items: &[S]) -> Result<Vec<Network>, Invalid> {
-    items
-        .iter()
-        .flat_map(|i| i.as_ref().split(',').map(str::to_string).collect::<Vec<_>>())
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| Network::parse(&s))
-        .collect()
+    comma_separated(items).map(Network::parse).collect()
 }
 
 /// Whether the address `raw` (as the server records a caller's) is in any

@@ -92,15 +92,12 @@ impl Ops {
 
     pub async fn enrich_status(&self, actor: &Actor) -> OpResult<EnrichStatus> {
         actor.require(Permission::Read)?;
+        let enricher = self.enricher().await?;
         Ok(EnrichStatus {
             loaded: self.store.enrichment_list().await?,
-            data: self.enricher().await?.data(),
+            data: enricher.data(),
             networks: self.config.enrich.networks.clone(),
-            problems: crate::enrichment::check(&self.config.enrich)
-                .err()
-                .map(|e| format!("{e:#}"))
-                .into_iter()
-                .collect(),
+            problems: enricher.left_out.clone(),
         })
     }
 
