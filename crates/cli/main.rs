@@ -104,6 +104,10 @@ enum Command {
     /// Reads of bait files on hosts: which process, user and session opened them
     #[command(subcommand)]
     Evidence(commands::evidence::EvidenceCommand),
+    /// Automated response: actions (quarantine, deactivate keys, deny policy,
+    /// webhook, command), their runs, approval, cancel and undo
+    #[command(subcommand)]
+    Action(commands::action::ActionCommand),
     /// Incident context: load AWS's IP ranges and a Tor exit list, show what
     /// is in use, look an address or user agent up
     #[command(subcommand)]
@@ -233,8 +237,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Delivery(cmd) => commands::deliver::remote(&remote, cmd).await,
             Command::Audit(cmd) => commands::user::remote_audit(&remote, cmd).await,
             Command::Render(args) => commands::render::remote(&remote, args).await,
+            Command::Action(cmd) => commands::action::remote(&remote, cmd).await,
             _ => anyhow::bail!(
-                "this command works against a local store only; with --server, use incident, token, placement, render, delivery or audit"
+                "this command works against a local store only; with --server, use incident, token, placement, render, action, delivery or audit"
             ),
         };
     }
@@ -258,6 +263,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Evidence(cmd) => commands::evidence::run(&app, cmd).await,
         Command::Auditd(cmd) => commands::evidence::auditd(&app, cmd).await,
         Command::Enrich(cmd) => commands::enrich::run(&app, cmd).await,
+        Command::Action(cmd) => commands::action::run(&app, cmd).await,
         Command::Incident(cmd) => commands::incident::run(&app, cmd).await,
         Command::Aws(cmd) => commands::canary::run(&app, cmd).await,
         Command::Watch(cmd) => commands::watch::run(&app, cmd).await,

@@ -197,6 +197,16 @@ quiet_programs = []
 [enrich.networks]
 # corp = ["198.51.100.0/24"]
 # vpn = ["203.0.113.0/25", "2001:db8:1::/48"]
+
+[actions]
+# Automated response (`honeytrail action add`). At most this many actions
+# start in any hour, however many incidents open.  HONEYTRAIL_ACTIONS_PER_HOUR
+per_hour = 10
+# Webhook actions go where alerts may (alerts.allowed_hosts; never metadata).
+# The role honeytrail assumes in each account an action acts in; never the
+# canary account's own credentials.  HONEYTRAIL_ACTIONS_ROLES ("acct=arn,acct=arn")
+[actions.roles]
+# 123456789012 = "arn:aws:iam::123456789012:role/honeytrail-responder"
 "#;
 
 #[derive(Clone, Deserialize, Default)]
@@ -215,6 +225,7 @@ pub struct Config {
     pub fleet: FleetSection,
     pub evidence: EvidenceSection,
     pub enrich: EnrichSection,
+    pub actions: ActionsSection,
     /// Where the configuration was read from, if a file was.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -516,6 +527,51 @@ pub struct EvidenceSection {
     pub quiet_programs: Vec<String>,
 }
 
+/// `[actions]`: automated response.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ActionsSection {
+    /// At most this many actions start in any hour, across every incident.
+    pub per_hour: u32,
+    /// The role to assume in each account actions run in: account ID →
+    /// role ARN. An action's own `--role-arn` comes first.
+    pub roles: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for ActionsSection {
+    fn default() -> Self {
+        ActionsSection { per_hour: 10, roles: Default::default() }
+    }
+}
+
+impl ActionsSection {
+    /// Reads `HONEYTRAIL_ACTIONS_ROLES`: `account=arn,account=arn`.
+    fn roles_from_env(raw: &str) -> Result<std::collections::BTreeMap<String, String>> {
+        let mut out = std::collections::BTreeMap::new();
+        for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (account, arn) = part.split_once('=').ok_or_else(|| {
+                anyhow::anyhow!("HONEYTRAIL_ACTIONS_ROLES: {part:?} is not account=role-arn (e.g. 123456789012=arn:aws:iam::123456789012:role/honeytrail-responder)")
+            })?;
+            out.insert(account.trim().to_string(), arn.trim().to_string());
+        }
+        Ok(out)
+    }
+
+    /// Every configured role, checked: the key is the account its ARN names.
+    pub fn check(&self) -> Result<()> {
+        for (account, arn) in &self.roles {
+            let (_, in_arn) = honeytrail_core::action::check_role_arn(arn).map_err(|e| anyhow::anyhow!("actions.roles: {e}"))?;
+            if &in_arn != account {
+                anyhow::bail!("actions.roles: {account} maps to {arn}, a role in account {in_arn}; the key is the account the role is in");
+            }
+        }
+        if self.per_hour == 0 {
+            anyhow::bail!("actions.per_hour is 0: no action could ever run; set it to at least 1, or turn actions off with --mode off");
+        }
+        Ok(())
+    }
+}
+
 /// `[enrich]`: what incident context is computed from.
 #[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
@@ -696,6 +752,13 @@ impl Config {
         if let Some(v) = env("HONEYTRAIL_EVIDENCE_QUIET_PROGRAMS") {
             self.evidence.quiet_programs =
                 v.split(',').map(|w| w.trim().to_string()).filter(|w| !w.is_empty()).collect();
+        }
+        if let Some(v) = env("HONEYTRAIL_ACTIONS_ROLES") {
+            self.actions.roles = ActionsSection::roles_from_env(&v)?;
+        }
+        if let Some(v) = env("HONEYTRAIL_ACTIONS_PER_HOUR") {
+            self.actions.per_hour =
+                v.trim().parse().map_err(|_| anyhow::anyhow!("HONEYTRAIL_ACTIONS_PER_HOUR {v:?} is not a number"))?;
         }
         if let Some(v) = env("HONEYTRAIL_ENRICH_NETWORKS") {
             self.enrich.networks = EnrichSection::networks_from_env(&v)?;

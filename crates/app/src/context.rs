@@ -114,6 +114,9 @@ pub struct Ops {
 pub struct Signals {
     /// Woken when an alert was queued: the dispatcher sends it now.
     pub alerts_queued: Arc<tokio::sync::Notify>,
+    /// Woken when a response action was approved or an incident changed:
+    /// the response runner passes now.
+    pub actions_due: Arc<tokio::sync::Notify>,
     /// Set when tokens changed: the detector rebuilds its index.
     pub tokens_changed: AtomicBool,
     /// Lookups per person in the current window: one person cannot open
@@ -200,6 +203,7 @@ impl Ops {
     /// An incident changed: its alert goes out now.
     pub fn alert_queued(&self) {
         self.signals.alerts_queued.notify_one();
+        self.signals.actions_due.notify_one();
     }
 
     /// Tokens changed: the next event is matched against a fresh index.
@@ -242,13 +246,17 @@ impl Ops {
 }
 
 async fn canary_account(config: &Config) -> CanaryAccount {
-    CanaryAccount::connect(&AwsSettings {
+    CanaryAccount::connect(&aws_settings(config)).await
+}
+
+/// How honeytrail reaches AWS: the endpoint, region and profile configured.
+pub(crate) fn aws_settings(config: &Config) -> AwsSettings {
+    AwsSettings {
         endpoint: config.aws.endpoint.clone(),
         region: config.aws.region.clone(),
         profile: config.aws.profile.clone(),
         static_credentials: None,
-    })
-    .await
+    }
 }
 
 /// The login name of this process's user, from /proc and /etc/passwd.

@@ -36,6 +36,7 @@ pub mod identity;
 pub mod imap;
 pub mod ops;
 pub mod record;
+pub mod response;
 pub mod sources;
 
 pub use actor::Actor;

@@ -50,6 +50,9 @@ pub async fn incident_record(store: &Store, enricher: &Enricher, id: i64, kind: 
                 placed_at: Some(p.placement.placed_at),
                 notes: s.notes.clone(),
                 labels: s.labels.clone(),
+                instance_id: s.instance_id.clone(),
+                iam_user: s.iam_user.clone(),
+                aws_account: s.aws_account.clone(),
             }
         })
         .collect();

@@ -17,6 +17,7 @@ pub mod bootstrap;
 mod error;
 pub mod lambda;
 pub mod policies;
+pub mod response;
 pub mod sources;
 
 use std::time::Duration;

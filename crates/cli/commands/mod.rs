@@ -1,5 +1,6 @@
 //! One module per subcommand, plus what several of them share.
 
+pub mod action;
 pub mod agents;
 pub mod bench;
 pub mod canary;
@@ -51,6 +52,15 @@ pub struct SpotArgs {
     /// Placement label name=value (repeatable)
     #[arg(long = "placement-label", value_name = "NAME=VALUE")]
     pub placement_labels: Vec<String>,
+    /// The EC2 instance the key sits on (i-0abc…): what a quarantine action isolates
+    #[arg(long, value_name = "ID")]
+    pub instance_id: Option<String>,
+    /// The owner's real IAM user: whose keys a response action deactivates
+    #[arg(long, value_name = "NAME")]
+    pub iam_user: Option<String>,
+    /// The AWS account (12 digits) that owns the instance and the user
+    #[arg(long, value_name = "ACCOUNT")]
+    pub aws_account: Option<String>,
 }
 
 impl SpotArgs {
@@ -63,8 +73,22 @@ impl SpotArgs {
             serial: self.serial.clone(),
             notes: self.notes.clone(),
             labels: parse_labels(&self.placement_labels)?,
+            instance_id: self.instance_id.clone(),
+            iam_user: self.iam_user.clone(),
+            aws_account: self.aws_account.clone(),
             ..Default::default()
         })
+    }
+
+    /// The placement body of the API for these fields and the token, host,
+    /// path and format the caller gives.
+    pub fn api_body(&self, token: &str, host: &str, path: &str, format: &Option<String>) -> Result<serde_json::Value> {
+        Ok(serde_json::json!({
+            "access_key_id": token, "host": host, "path": path, "owner": self.owner, "asset": self.asset,
+            "serial": self.serial, "format": format, "notes": self.notes,
+            "labels": parse_labels(&self.placement_labels)?, "instance_id": self.instance_id,
+            "iam_user": self.iam_user, "aws_account": self.aws_account,
+        }))
     }
 }
 

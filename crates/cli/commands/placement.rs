@@ -154,10 +154,7 @@ pub async fn remote(r: &super::remote::Remote, cmd: PlacementCommand) -> Result<
                     "--placed-by / --placed-at work against a local store only; the server records who and when"
                 );
             }
-            let body = serde_json::json!({
-                "access_key_id": a.token, "host": a.host, "path": a.path, "owner": a.spot.owner, "asset": a.spot.asset,
-                "serial": a.spot.serial, "format": a.format, "notes": a.spot.notes,
-            });
+            let body = a.spot.api_body(&a.token, &a.host, &a.path, &a.format)?;
             let p = r.post("/placements", &body).await?;
             if a.json {
                 return print_json(&p).map(|_| ExitCode::SUCCESS);

@@ -216,6 +216,258 @@ pub fn decide(
     }
 }
 
+/// Outside text as an error message may repeat it: control characters
+/// escaped, at most `max` characters.
+fn shown(s: &str, max: usize) -> String {
+    let cut: String = s.chars().take(max).collect();
+    crate::encoding::printable(&cut).into_owned()
+}
+
+/// An EC2 instance ID as AWS writes it: `i-` and 8 or 17 hex digits.
+pub fn check_instance_id(raw: &str) -> Result<String, Invalid> {
+    let id = raw.trim();
+    let hex = id.strip_prefix("i-").unwrap_or("");
+    if (hex.len() == 8 || hex.len() == 17) && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        Ok(id.to_string())
+    } else {
+        Err(Invalid(format!("{:?} is not an EC2 instance ID (i- and 8 or 17 lowercase hex digits)", shown(id, 40))))
+    }
+}
+
+/// An IAM user or role name: 1 to 64 of letters, digits and `+=,.@_-`.
+pub fn check_iam_name(raw: &str, what: &str) -> Result<String, Invalid> {
+    let name = raw.trim();
+    if (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b)) {
+        Ok(name.to_string())
+    } else {
+        Err(Invalid(format!(
+            "{:?} is not an IAM {what} name (1 to 64 letters, digits and +=,.@_-)",
+            shown(name, 80)
+        )))
+    }
+}
+
+/// An AWS account ID: 12 digits.
+pub fn check_account(raw: &str) -> Result<String, Invalid> {
+    let a = raw.trim();
+    if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(a.to_string())
+    } else {
+        Err(Invalid(format!("{:?} is not an AWS account ID (12 digits)", shown(a, 40))))
+    }
+}
+
+/// An IAM role ARN (`arn:aws:iam::123456789012:role/NAME`, paths allowed);
+/// gives the account it is in.
+pub fn check_role_arn(raw: &str) -> Result<(String, String), Invalid> {
+    let arn = raw.trim();
+    let bad = || Invalid(format!("{:?} is not an IAM role ARN like arn:aws:iam::123456789012:role/honeytrail-responder", shown(arn, 120)));
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() != 6 || parts[0] != "arn" || !parts[1].starts_with("aws") || parts[2] != "iam" || !parts[3].is_empty() {
+        return Err(bad());
+    }
+    let account = check_account(parts[4]).map_err(|_| bad())?;
+    let name = parts[5].strip_prefix("role/").ok_or_else(bad)?;
+    let last = name.rsplit('/').next().unwrap_or("");
+    check_iam_name(last, "role").map_err(|_| bad())?;
+    if name.len() > 512 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b)) {
+        return Err(bad());
+    }
+    Ok((arn.to_string(), account))
+}
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunState {
+    /// Not run, and why (`reason`); asked again while the incident is open.
+    Skipped,
+    /// A grace period runs until `due_at`.
+    Waiting,
+    /// A responder has to approve.
+    AwaitingApproval,
+    /// Ready; held by the rate limit until `due_at` when that is set.
+    Queued,
+    Running,
+    Done,
+    /// What it would change was recorded; nothing changed.
+    DryRun,
+    Failed,
+    /// Cancelled by a responder or by the incident's end before it ran.
+    Cancelled,
+    /// Undone: the state before it is back.
+    Undone,
+    /// Undo was tried and could not restore the state (`reason` says why).
+    UndoFailed,
+}
+
+impl RunState {
+    pub const ALL: [RunState; 11] = [
+        RunState::Skipped,
+        RunState::Waiting,
+        RunState::AwaitingApproval,
+        RunState::Queued,
+        RunState::Running,
+        RunState::Done,
+        RunState::DryRun,
+        RunState::Failed,
+        RunState::Cancelled,
+        RunState::Undone,
+        RunState::UndoFailed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Skipped => "skipped",
+            RunState::Waiting => "waiting",
+            RunState::AwaitingApproval => "awaiting-approval",
+            RunState::Queued => "queued",
+            RunState::Running => "running",
+            RunState::Done => "done",
+            RunState::DryRun => "dry-run",
+            RunState::Failed => "failed",
+            RunState::Cancelled => "cancelled",
+            RunState::Undone => "undone",
+            RunState::UndoFailed => "undo-failed",
+        }
+    }
+
+    /// Not yet run: a responder may still cancel it.
+    pub fn pending(self) -> bool {
+        matches!(self, RunState::Skipped | RunState::Waiting | RunState::AwaitingApproval | RunState::Queued)
+    }
+}
+
+impl std::fmt::Display for RunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RunState {
+    type Err = Invalid;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RunState::ALL.into_iter().find(|k| k.as_str() == s.trim()).ok_or_else(|| {
+            Invalid(format!("{s:?} is not a run state; use {}", RunState::ALL.map(RunState::as_str).join(", ")))
+        })
+    }
+}
+
+/// What an action acts with and on, besides its trigger. Targets given here
+/// override the placement's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ActionSettings {
+    /// The role to assume in the target's account; else the one configured
+    /// for that account (`[actions.roles]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// The account to act in, when the placement does not name one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The region of the instance (EC2 is regional); default: the
+    /// configured AWS region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iam_user: Option<String>,
+    /// deny-policy on a role instead of the user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iam_role: Option<String>,
+    /// quarantine-ec2: the security group that isolates (no rules, or only
+    /// the responders' access).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quarantine_group: Option<String>,
+    /// deny-policy: the managed policy to attach; default AWS's AWSDenyAll.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_arn: Option<String>,
+    /// command: the program and its arguments (no shell).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// command and webhook: how long they may take.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+}
+
+/// The longest a command or webhook action may take.
+pub const MAX_TIMEOUT_SECONDS: u64 = 600;
+
+impl ActionSettings {
+    /// Checks what `kind` needs and that every value is well-formed.
+    pub fn check(&mut self, kind: ActionKind) -> Result<(), Invalid> {
+        fn opt(v: &mut Option<String>, check: impl Fn(&str) -> Result<String, Invalid>) -> Result<(), Invalid> {
+            *v = match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                Some(raw) => Some(check(raw)?),
+                None => None,
+            };
+            Ok(())
+        }
+        opt(&mut self.role_arn, |s| check_role_arn(s).map(|(arn, _)| arn))?;
+        opt(&mut self.account, check_account)?;
+        opt(&mut self.region, |s| {
+            if s.len() <= 32 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+                Ok(s.to_string())
+            } else {
+                Err(Invalid(format!("{:?} is not an AWS region like eu-west-1", shown(s, 40))))
+            }
+        })?;
+        opt(&mut self.instance_id, check_instance_id)?;
+        opt(&mut self.iam_user, |s| check_iam_name(s, "user"))?;
+        opt(&mut self.iam_role, |s| check_iam_name(s, "role"))?;
+        opt(&mut self.quarantine_group, |s| {
+            let hex = s.strip_prefix("sg-").unwrap_or("");
+            if (hex.len() == 8 || hex.len() == 17) && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                Ok(s.to_string())
+            } else {
+                Err(Invalid(format!("{:?} is not a security group ID (sg- and 8 or 17 hex digits)", shown(s, 40))))
+            }
+        })?;
+        opt(&mut self.policy_arn, |s| {
+            if s.starts_with("arn:aws") && s.contains(":iam::") && s.contains(":policy/") && s.len() <= 2048 && !s.chars().any(char::is_control) {
+                Ok(s.to_string())
+            } else {
+                Err(Invalid(format!("{:?} is not an IAM policy ARN", shown(s, 80))))
+            }
+        })?;
+        if let Some(t) = self.timeout_seconds {
+            if !(1..=MAX_TIMEOUT_SECONDS).contains(&t) {
+                return Err(Invalid(format!("a timeout is 1 to {MAX_TIMEOUT_SECONDS} seconds")));
+            }
+        }
+        if self.iam_user.is_some() && self.iam_role.is_some() {
+            return Err(Invalid("give --iam-user or --iam-role, not both".into()));
+        }
+        let aws_only = self.role_arn.is_some() || self.account.is_some() || self.region.is_some();
+        match kind {
+            ActionKind::QuarantineEc2 if self.quarantine_group.is_none() => {
+                return Err(Invalid("quarantine-ec2 needs --quarantine-group sg-…: the security group that isolates the instance".into()))
+            }
+            ActionKind::Command => {
+                let Some(program) = self.command.first() else {
+                    return Err(Invalid("a command action needs the program and its arguments: --command /path/to/program --arg …".into()));
+                };
+                if !program.starts_with('/') {
+                    return Err(Invalid(format!("the program {:?} must be an absolute path: no search of PATH", shown(program, 200))));
+                }
+                if self.command.iter().any(|a| a.contains('\0') || a.len() > 4096) || self.command.len() > 64 {
+                    return Err(Invalid("a command has at most 64 arguments of at most 4096 bytes, without NUL".into()));
+                }
+            }
+            _ => {}
+        }
+        if !kind.changes_aws() && aws_only {
+            return Err(Invalid(format!("{} does not act in AWS: --role-arn, --account and --region do not apply", kind.as_str())));
+        }
+        if kind != ActionKind::Command && !self.command.is_empty() {
+            return Err(Invalid("--command applies to command actions only".into()));
+        }
+        Ok(())
+    }
+}
+
 /// The global limit on actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RateLimit {

@@ -131,7 +131,8 @@ str_enum!(TokenState { Active => "active", Retired => "retired" });
 /// The fields of a place, by the names every front door uses for them: the
 /// API body and the web form, the command line's flags (`--host`, `--path`,
 /// `--owner`, …), import file columns and the CSV export header.
-pub const PLACEMENT_FIELDS: [&str; 8] = ["host", "path", "owner", "asset", "serial", "format", "placed_by", "notes"];
+pub const PLACEMENT_FIELDS: [&str; 11] =
+    ["host", "path", "owner", "asset", "serial", "format", "placed_by", "notes", "instance_id", "iam_user", "aws_account"];
 
 /// A registered honey token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -200,9 +201,34 @@ pub struct Spot {
     pub placed_by: Option<String>,
     pub notes: Option<String>,
     pub labels: Labels,
+    /// The EC2 instance the key sits on (`i-0abc…`): what a quarantine
+    /// action isolates.
+    pub instance_id: Option<String>,
+    /// The real IAM user of the person the place belongs to: whose access
+    /// a response action cuts.
+    pub iam_user: Option<String>,
+    /// The AWS account (12 digits) that owns the instance and the user:
+    /// where response actions run, through the role configured for it.
+    pub aws_account: Option<String>,
 }
 
 impl Spot {
+    /// Checks (and trims) what a response action would act on: an EC2
+    /// instance ID, an IAM user name, a 12-digit account. Blanks are dropped.
+    pub fn check_targets(&mut self) -> Result<(), crate::Invalid> {
+        use crate::action::{check_account, check_iam_name, check_instance_id};
+        fn take(v: &mut Option<String>, check: impl Fn(&str) -> Result<String, crate::Invalid>) -> Result<(), crate::Invalid> {
+            *v = match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                Some(raw) => Some(check(raw)?),
+                None => None,
+            };
+            Ok(())
+        }
+        take(&mut self.instance_id, check_instance_id)?;
+        take(&mut self.iam_user, |s| check_iam_name(s, "user"))?;
+        take(&mut self.aws_account, check_account)
+    }
+
     /// A field by its name in [`PLACEMENT_FIELDS`].
     pub fn field(&self, name: &str) -> Option<&str> {
         match name {
@@ -214,6 +240,9 @@ impl Spot {
             "format" => self.format.as_deref(),
             "placed_by" => self.placed_by.as_deref(),
             "notes" => self.notes.as_deref(),
+            "instance_id" => self.instance_id.as_deref(),
+            "iam_user" => self.iam_user.as_deref(),
+            "aws_account" => self.aws_account.as_deref(),
             _ => None,
         }
     }

@@ -187,6 +187,15 @@ pub struct PlacementInfo {
     pub placed_at: Option<DateTime<Utc>>,
     pub notes: Option<String>,
     pub labels: BTreeMap<String, String>,
+    /// The EC2 instance the key sits on: what a quarantine isolates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    /// The real IAM user of the place's owner: whose access a response cuts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam_user: Option<String>,
+    /// The AWS account that owns the instance and the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_account: Option<String>,
 }
 
 /// One place the secret passed through.
@@ -306,6 +315,12 @@ impl AlertRecord {
     /// The kind of alert: the outbox entry's, else the record's own.
     pub fn alert_kind(&self) -> &str {
         self.alert.as_ref().map(|a| a.kind.as_str()).unwrap_or(&self.kind)
+    }
+
+    /// The latest response-action line of the history ("action run #3:
+    /// quarantine failed on …"), what an `incident.action` alert is about.
+    pub fn last_action(&self) -> Option<&str> {
+        self.history.iter().rev().find(|h| h.kind == "action").and_then(|h| h.note.as_deref())
     }
 
     /// The detection delay of the newest event.

@@ -327,6 +327,69 @@ async fn delete_route(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Pat
     ok(json!({"removed": name}))
 }
 
+async fn list_actions(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller) -> ApiResult {
+    ok(s.ops.list_actions(&c.actor).await?)
+}
+
+async fn post_action(
+    State(s): State<Arc<Shared>>,
+    AdminCaller(c): AdminCaller,
+    Body(r): Body<honeytrail_app::ops::ActionRequest>,
+) -> ApiResult {
+    created(s.ops.add_action(&c.actor, &r).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModeRequest {
+    mode: String,
+}
+
+async fn put_action(
+    State(s): State<Arc<Shared>>,
+    AdminCaller(c): AdminCaller,
+    Path(name): Path<String>,
+    Body(r): Body<ModeRequest>,
+) -> ApiResult {
+    ok(s.ops.set_action_mode(&c.actor, &name, &r.mode).await?)
+}
+
+async fn delete_action(State(s): State<Arc<Shared>>, AdminCaller(c): AdminCaller, Path(name): Path<String>) -> ApiResult {
+    s.ops.remove_action(&c.actor, &name).await?;
+    ok(json!({"removed": name}))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RunQuery {
+    incident: Option<i64>,
+    state: Option<String>,
+}
+
+async fn list_action_runs(
+    State(s): State<Arc<Shared>>,
+    ApiCaller(c): ApiCaller,
+    Query(q): Query<RunQuery>,
+) -> ApiResult {
+    ok(s.ops.action_runs(&c.actor, q.incident, q.state.as_deref()).await?)
+}
+
+async fn get_action_run(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Path(id): Path<i64>) -> ApiResult {
+    ok(s.ops.action_run(&c.actor, id).await?)
+}
+
+async fn post_run_approve(State(s): State<Arc<Shared>>, ResponderCaller(c): ResponderCaller, Path(id): Path<i64>) -> ApiResult {
+    ok(s.ops.approve_run(&c.actor, id).await?)
+}
+
+async fn post_run_cancel(State(s): State<Arc<Shared>>, ResponderCaller(c): ResponderCaller, Path(id): Path<i64>) -> ApiResult {
+    ok(s.ops.cancel_run(&c.actor, id).await?)
+}
+
+async fn post_run_undo(State(s): State<Arc<Shared>>, ResponderCaller(c): ResponderCaller, Path(id): Path<i64>) -> ApiResult {
+    ok(s.ops.undo_action_run(&c.actor, id).await?)
+}
+
 async fn get_enrich(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller) -> ApiResult {
     ok(s.ops.enrich_status(&c.actor).await?)
 }
@@ -701,6 +764,13 @@ api_routes! {
     "/deploy/snippet" => get(get_snippet);
     "/deploy/lambda" => post(post_deploy_lambda);
     "/deploy/mailbox" => post(post_deploy_mailbox);
+    "/actions" => get(list_actions) post(post_action);
+    "/actions/runs" => get(list_action_runs);
+    "/actions/runs/{id}" => get(get_action_run);
+    "/actions/runs/{id}/approve" => post(post_run_approve);
+    "/actions/runs/{id}/cancel" => post(post_run_cancel);
+    "/actions/runs/{id}/undo" => post(post_run_undo);
+    "/actions/{name}" => put(put_action) delete(delete_action);
     "/enrich" => get(get_enrich);
     "/enrich/lookup" => get(get_enrich_lookup);
     "/enrich/{kind}" => put(put_enrich) delete(delete_enrich);

@@ -121,6 +121,7 @@ pub async fn run(app: App) -> Result<ExitCode> {
     let serve = app.config.serve.clone();
     serve.check()?;
     honeytrail_app::enrichment::check(&app.config.enrich)?;
+    app.config.actions.check()?;
     let ops = app.ops().await?;
     let public_url = serve.public_url();
     let settings = honeytrail_app::dispatch::Settings::from_config(&app.config);
@@ -228,6 +229,7 @@ pub async fn run(app: App) -> Result<ExitCode> {
         Some(shared.ops.signals().alerts_queued.clone()),
     ));
     tokio::spawn(fleet_loop(shared.ops.clone(), stop.subscribe()));
+    tokio::spawn(response_loop(shared.ops.clone(), stop.subscribe()));
     let limits = Limits {
         connections: serve.max_connections.max(1),
         header_read: StdDuration::from_secs(serve.header_timeout_seconds.max(1)),
@@ -291,6 +293,33 @@ async fn fleet_loop(ops: honeytrail_app::Ops, mut stop: tokio::sync::watch::Rece
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// The response runner while serving: a pass every few seconds, and at
+/// once when an action was approved or an incident changed here. A failed
+/// pass is logged and tried again; one run's failure is on its incident.
+async fn response_loop(ops: honeytrail_app::Ops, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let due = ops.signals().actions_due.clone();
+    loop {
+        match ops.response_pass().await {
+            Ok(s) if s.started + s.decided + s.cancelled > 0 => tracing::info!(
+                decided = s.decided,
+                started = s.started,
+                done = s.done,
+                failed = s.failed,
+                held = s.held,
+                cancelled = s.cancelled,
+                "response pass"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "the response pass failed; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(StdDuration::from_secs(5)) => {}
+            _ = due.notified() => {}
             _ = stop.changed() => return,
         }
     }

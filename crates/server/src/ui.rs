@@ -472,6 +472,12 @@ struct PlacementForm {
     serial: String,
     #[serde(default)]
     format: String,
+    #[serde(default)]
+    instance_id: String,
+    #[serde(default)]
+    iam_user: String,
+    #[serde(default)]
+    aws_account: String,
 }
 
 async fn post_placement(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<PlacementForm>) -> Response {
@@ -488,6 +494,9 @@ async fn post_placement(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): For
         asset: opt(f.asset),
         serial: opt(f.serial),
         format: opt(f.format),
+        instance_id: opt(f.instance_id),
+        iam_user: opt(f.iam_user),
+        aws_account: opt(f.aws_account),
         ..PlacementRequest::default()
     };
     redirect(s.ops.add_placement(&ui.0.actor, &request).await, |_| format!("/tokens/{key}"))

@@ -307,6 +307,11 @@ fn spot_for(agent: &Agent, file: &PlacedFile, labels: &Labels) -> Spot {
         placed_by: Some(format!("enrolment #{} (agent #{})", agent.enrollment_id, agent.id)),
         notes: (!notes.is_empty()).then(|| notes.join("; ")),
         labels,
+        // Only what AWS signed: a host's own claim of an instance ID must
+        // never point a quarantine at another machine.
+        instance_id: agent.ec2.as_ref().map(|e| e.instance_id.clone()),
+        iam_user: None,
+        aws_account: agent.ec2.as_ref().map(|e| e.account_id.clone()),
     }
 }
 

@@ -17,6 +17,7 @@
 //! # Ok(()) }
 //! ```
 
+mod actions;
 mod agents;
 mod checkpoints;
 mod enrichment;
@@ -37,6 +38,7 @@ use honeytrail_core::SecretBox;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
+pub use actions::{Action, ActionRun, NewAction, RunChange, RunFilter, Start};
 pub use agents::{Agent, AgentCommand, AgentFile, AgentState, Ec2Instance, Enrolment, PresenceChange};
 pub use checkpoints::ReportedUse;
 pub use enrichment::{EnrichmentData, EnrichmentInfo};

@@ -61,6 +61,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(14, "enrolment-guards", "0014_enrolment_guards"),
     migration!(15, "evidence", "0015_evidence"),
     migration!(16, "enrichment", "0016_enrichment"),
+    migration!(17, "actions", "0017_actions"),
 ];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.

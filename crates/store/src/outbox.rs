@@ -202,6 +202,24 @@ impl Store {
         if routes.is_empty() {
             return Ok(None);
         }
+        self.with_alert_context(incident_id, enricher, |ctx| route::select(routes, ctx)).await
+    }
+
+    /// Whether the route named `name` matches the incident (as it would
+    /// for one of its alerts); false when there is no such route.
+    pub async fn route_matches(&self, name: &str, incident_id: i64, enricher: &Enricher) -> Result<bool, StoreError> {
+        let routes = self.routes().await?;
+        let Some(route) = routes.iter().find(|r| r.name == name) else { return Ok(false) };
+        self.with_alert_context(incident_id, enricher, |ctx| route.matches(ctx)).await
+    }
+
+    /// What routing looks at for an incident, given to `f`.
+    async fn with_alert_context<T>(
+        &self,
+        incident_id: i64,
+        enricher: &Enricher,
+        f: impl FnOnce(&AlertContext<'_>) -> T,
+    ) -> Result<T, StoreError> {
         let incident = self.incident(incident_id).await?;
         let token = self.token(incident.token_id).await?;
         let placements = self.placements(&PlacementFilter { token_id: Some(token.id), ..Default::default() }).await?;
@@ -220,7 +238,7 @@ impl Store {
             )),
             context: Some(&context),
         };
-        Ok(route::select(routes, &ctx))
+        Ok(f(&ctx))
     }
 
     pub async fn routes(&self) -> Result<Vec<Route>, StoreError> {

@@ -141,7 +141,7 @@ fn values_clause(backend: Backend, rows: usize, cols: usize) -> String {
 const BATCH_ROWS: usize = 400;
 
 const TOKEN_COLUMNS: &str = "id, kind, access_key_id, CASE WHEN secret_sealed IS NULL THEN 0 ELSE 1 END AS has_secret, iam_user_name, iam_user_arn, account_id, source, memo, state, created_at, retired_at, rotated_from";
-const PLACEMENT_COLUMNS: &str = "p.id, p.token_id, p.host, p.path, p.owner, p.asset, p.serial, p.format, p.placed_by, p.notes, p.labels, p.placed_at, p.removed_at";
+const PLACEMENT_COLUMNS: &str = "p.id, p.token_id, p.host, p.path, p.owner, p.asset, p.serial, p.format, p.placed_by, p.notes, p.labels, p.placed_at, p.removed_at, p.instance_id, p.iam_user, p.aws_account";
 
 /// Tokens read in one query by [`Store::each_token_identity_after`].
 const IDENTITY_CHUNK: i64 = 50_000;
@@ -237,6 +237,9 @@ fn placement_from_row(row: &AnyRow) -> Result<Placement, StoreError> {
             notes: row.try_get("notes")?,
             labels: serde_json::from_str(&labels)
                 .map_err(|e| StoreError::Corrupt { what: "placement labels", detail: e.to_string() })?,
+            instance_id: row.try_get("instance_id")?,
+            iam_user: row.try_get("iam_user")?,
+            aws_account: row.try_get("aws_account")?,
         },
         placed_at: from_millis(row.try_get("placed_at")?)?,
         removed_at: row.try_get::<Option<i64>, _>("removed_at")?.map(from_millis).transpose()?,
@@ -826,10 +829,11 @@ pub(crate) async fn insert_placements(
     let mut ids = Vec::with_capacity(spots.len());
     for chunk in spots.chunks(BATCH_ROWS) {
         let sql = format!(
-            "INSERT INTO placements (token_id, host, path, owner, asset, serial, format, placed_by, notes, labels, placed_at) VALUES {} RETURNING id",
-            values_clause(backend, chunk.len(), 11)
+            "INSERT INTO placements (token_id, host, path, owner, asset, serial, format, placed_by, notes, labels, placed_at, \
+             instance_id, iam_user, aws_account) VALUES {} RETURNING id",
+            values_clause(backend, chunk.len(), 14)
         );
-        let mut args = Vec::with_capacity(chunk.len() * 11);
+        let mut args = Vec::with_capacity(chunk.len() * 14);
         for (token_id, s) in chunk {
             args.extend([
                 Arg::Int(Some(*token_id)),
@@ -843,6 +847,9 @@ pub(crate) async fn insert_placements(
                 Arg::Text(s.notes.clone()),
                 Arg::Text(Some(serde_json::to_string(&s.labels).expect("labels serialise"))),
                 Arg::Int(Some(millis(at))),
+                Arg::Text(s.instance_id.clone()),
+                Arg::Text(s.iam_user.clone()),
+                Arg::Text(s.aws_account.clone()),
             ]);
         }
         for r in bind_all(sqlx::query(&sql), args).fetch_all(&mut **tx).await? {

@@ -99,6 +99,9 @@ pub fn message(alert: &Alert) -> Value {
                 }
                 Some("incident.opened") => format!("Honey key used: {key}"),
                 Some("incident.state") => format!("Incident #{id} is now {}", incident.state),
+                Some("incident.action") => {
+                    format!("Incident #{id}: {}", record.last_action().unwrap_or("a response action ran"))
+                }
                 _ => format!("Incident #{id} updated: {key}"),
             };
             let activity = &record.activity;

@@ -243,7 +243,7 @@ fn row_from_record(actor: &Actor, mut r: Record, via: &str) -> OpResult<ImportRo
     let secret = r.remove("secret_access_key").map(Secret::new);
     let source = r.remove("source");
     let hops = import_hops(actor, source.as_deref(), secret.is_some(), via);
-    let placements = match (r.remove("host"), r.remove("path")) {
+    let mut placements = match (r.remove("host"), r.remove("path")) {
         (Some(host), Some(path)) => vec![Spot {
             host,
             path,
@@ -254,10 +254,16 @@ fn row_from_record(actor: &Actor, mut r: Record, via: &str) -> OpResult<ImportRo
             placed_by: Some(r.remove("placed_by").unwrap_or_else(|| actor.name.clone())),
             notes: r.remove("notes"),
             labels: Labels::new(),
+            instance_id: r.remove("instance_id"),
+            iam_user: r.remove("iam_user"),
+            aws_account: r.remove("aws_account"),
         }],
         (None, None) => Vec::new(),
         _ => return Err(OpError::invalid("a placement needs both host and path")),
     };
+    for spot in &mut placements {
+        spot.check_targets()?;
+    }
     Ok(ImportRow {
         token: NewToken {
             kind: Some(TokenKind::AwsImported),

@@ -9,6 +9,7 @@
 //! `&Actor` first; the command line calls it from `crates/cli/commands/`,
 //! the API from `crates/server/src/api.rs`, the UI from `ui.rs`.
 
+pub mod actions;
 pub mod agents;
 pub mod alerting;
 pub mod canary;
@@ -23,6 +24,7 @@ pub mod people;
 pub mod placements;
 pub mod tokens;
 
+pub use actions::ActionRequest;
 pub use custody::{RenderInto, Written};
 pub use import::{FileFormat, ImportRequest};
 pub use incidents::IncidentQuery;

@@ -42,6 +42,15 @@ pub struct PlacementRequest {
     pub placed_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub labels: Labels,
+    /// The EC2 instance the key sits on (`i-0abc…`), for quarantine.
+    #[serde(default)]
+    pub instance_id: Option<String>,
+    /// The owner's real IAM user, for key deactivation and deny policies.
+    #[serde(default)]
+    pub iam_user: Option<String>,
+    /// The AWS account (12 digits) that owns the instance and the user.
+    #[serde(default)]
+    pub aws_account: Option<String>,
 }
 
 /// Which placements to list.
@@ -73,7 +82,7 @@ impl PlacementRequest {
         {
             f.parse::<Format>()?;
         }
-        Ok(Spot {
+        let mut spot = Spot {
             host: self.host.trim().to_string(),
             path: self.path.trim().to_string(),
             owner: blank(&self.owner),
@@ -83,7 +92,12 @@ impl PlacementRequest {
             placed_by: Some(blank(&self.placed_by).unwrap_or_else(|| actor.name.clone())),
             notes: blank(&self.notes),
             labels: self.labels.clone(),
-        })
+            instance_id: self.instance_id.clone(),
+            iam_user: self.iam_user.clone(),
+            aws_account: self.aws_account.clone(),
+        };
+        spot.check_targets()?;
+        Ok(spot)
     }
 }
 

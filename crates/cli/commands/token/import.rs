@@ -84,10 +84,7 @@ pub async fn remote(r: &crate::commands::remote::Remote, args: ImportArgs) -> Re
     });
     let token = r.post("/tokens", &body).await?;
     if let (Some(host), Some(path)) = (&args.host, &args.path) {
-        let placement = serde_json::json!({
-            "access_key_id": key, "host": host, "path": path, "owner": args.spot.owner, "asset": args.spot.asset,
-            "serial": args.spot.serial, "format": args.format, "notes": args.spot.notes,
-        });
+        let placement = args.spot.api_body(&key, host, path, &args.format)?;
         r.post("/placements", &placement).await?;
     }
     if args.json {

@@ -1,0 +1,312 @@
+//! `honeytrail action`: automated response — define actions, list their
+//! runs, approve, cancel and undo them, and run one pass of the runner.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use honeytrail_app::ops::ActionRequest;
+use honeytrail_app::App;
+use honeytrail_store::{Action, ActionRun};
+
+use super::{print_json, print_table, when};
+
+#[derive(Subcommand, Debug)]
+pub enum ActionCommand {
+    /// Add an action: what it does, when, and for which incidents
+    Add(AddArgs),
+    /// The actions, with their mode and targets
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change an action's mode (off stops it deciding anything new)
+    Set {
+        name: String,
+        /// off, dry-run, approval, grace:15m, automatic
+        #[arg(long)]
+        mode: String,
+    },
+    /// Remove an action that never ran
+    Remove { name: String },
+    /// Runs of actions on incidents, newest first
+    Runs {
+        /// Only this incident's
+        #[arg(long)]
+        incident: Option<i64>,
+        /// Only runs in this state (awaiting-approval, waiting, done, failed, …)
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a run that waits for approval: it starts within the rate limit
+    Approve { run: i64 },
+    /// Cancel a run that has not started
+    Cancel { run: i64 },
+    /// Undo a done run: restore exactly the state before it, or say why not
+    Undo { run: i64 },
+    /// One pass of the response runner (what `serve` does every few seconds)
+    Pass {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct AddArgs {
+    pub name: String,
+    /// quarantine-ec2, deactivate-keys, deny-policy, webhook or command
+    #[arg(long)]
+    pub kind: String,
+    /// off, dry-run, approval, grace:15m (s, m or h) or automatic
+    #[arg(long)]
+    pub mode: String,
+    /// Only incidents this route matches
+    #[arg(long)]
+    pub route: Option<String>,
+    /// A context condition that must hold (network=corp, tool=*, tor, aws=ec2, country=DE, asn=3320, own-network); repeatable
+    #[arg(long = "if", value_name = "COND")]
+    pub when: Vec<String>,
+    /// A context condition that must not hold; repeatable
+    #[arg(long, value_name = "COND")]
+    pub unless: Vec<String>,
+    /// Act automatically even when every call came from our own networks
+    #[arg(long)]
+    pub allow_own_network: bool,
+    /// The role to assume in the target's account (default: actions.roles for that account)
+    #[arg(long)]
+    pub role_arn: Option<String>,
+    /// The account to act in when the placement names none
+    #[arg(long)]
+    pub account: Option<String>,
+    /// The region of the instance (default: aws.region)
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Act on this instance instead of the placement's
+    #[arg(long)]
+    pub instance_id: Option<String>,
+    /// Act on this IAM user instead of the placement's
+    #[arg(long)]
+    pub iam_user: Option<String>,
+    /// deny-policy: attach to this IAM role instead of a user
+    #[arg(long)]
+    pub iam_role: Option<String>,
+    /// quarantine-ec2: the security group that isolates (in the instance's VPC)
+    #[arg(long, value_name = "SG")]
+    pub quarantine_group: Option<String>,
+    /// deny-policy: the managed policy (default arn:aws:iam::aws:policy/AWSDenyAll)
+    #[arg(long)]
+    pub policy_arn: Option<String>,
+    /// command: the program, an absolute path (no shell)
+    #[arg(long, value_name = "PROGRAM")]
+    pub command: Option<String>,
+    /// command: one argument (repeatable, in order)
+    #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub args: Vec<String>,
+    /// command and webhook: seconds it may take (default 60 and 30)
+    #[arg(long)]
+    pub timeout: Option<u64>,
+    /// webhook: where to POST the incident record
+    #[arg(long)]
+    pub url: Option<String>,
+    /// webhook: the signing secret (X-Honeytrail-Signature), at least 16 characters
+    #[arg(long)]
+    pub secret: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn target_of(a: &Action) -> String {
+    let s = &a.settings;
+    let mut parts = Vec::new();
+    if let Some(i) = &s.instance_id {
+        parts.push(format!("instance {i}"));
+    }
+    if let Some(u) = &s.iam_user {
+        parts.push(format!("user {u}"));
+    }
+    if let Some(r) = &s.iam_role {
+        parts.push(format!("role {r}"));
+    }
+    if let Some(g) = &s.quarantine_group {
+        parts.push(format!("quarantine {g}"));
+    }
+    if let Some(r) = &s.role_arn {
+        parts.push(format!("via {r}"));
+    }
+    if !s.command.is_empty() {
+        parts.push(s.command.join(" "));
+    }
+    if parts.is_empty() {
+        "from the placement".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn print_actions(actions: &[Action]) {
+    let rows: Vec<Vec<String>> = actions
+        .iter()
+        .map(|a| {
+            let mut conditions: Vec<String> = a.trigger.when.iter().map(|c| format!("if {c}")).collect();
+            conditions.extend(a.trigger.unless.iter().map(|c| format!("unless {c}")));
+            if let Some(r) = &a.route {
+                conditions.push(format!("route {r}"));
+            }
+            vec![
+                a.name.clone(),
+                a.kind.as_str().into(),
+                a.trigger.mode.to_string(),
+                if conditions.is_empty() { "every incident".into() } else { conditions.join(", ") },
+                target_of(a),
+            ]
+        })
+        .collect();
+    print_table(&["NAME", "KIND", "MODE", "FOR", "TARGET"], &rows);
+}
+
+fn print_runs(runs: &[ActionRun]) {
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            let detail = r.reason.clone().or_else(|| r.output.clone()).or_else(|| r.plan.clone()).unwrap_or_default();
+            let detail: String = detail.lines().next().unwrap_or("").chars().take(120).collect();
+            vec![
+                r.id.to_string(),
+                format!("#{}", r.incident_id),
+                r.action.clone(),
+                r.state.to_string(),
+                r.target.clone(),
+                when(r.updated_at),
+                detail,
+            ]
+        })
+        .collect();
+    print_table(&["RUN", "INCIDENT", "ACTION", "STATE", "TARGET", "UPDATED", "DETAIL"], &rows);
+}
+
+fn print_run(verb: &str, run: &ActionRun) {
+    println!("action run #{} ({} on incident #{}) {verb}: now {}", run.id, run.action, run.incident_id, run.state);
+    for text in [&run.output, &run.reason].into_iter().flatten() {
+        println!("  {}", honeytrail_core::encoding::printable(text));
+    }
+}
+
+pub async fn run(app: &App, cmd: ActionCommand) -> Result<ExitCode> {
+    let ops = app.ops().await?;
+    let actor = app.acting();
+    match cmd {
+        ActionCommand::Add(a) => {
+            let request = ActionRequest {
+                name: a.name,
+                kind: a.kind,
+                mode: a.mode,
+                route: a.route,
+                when: a.when,
+                unless: a.unless,
+                allow_own_network: a.allow_own_network,
+                role_arn: a.role_arn,
+                account: a.account,
+                region: a.region,
+                instance_id: a.instance_id,
+                iam_user: a.iam_user,
+                iam_role: a.iam_role,
+                quarantine_group: a.quarantine_group,
+                policy_arn: a.policy_arn,
+                command: a.command.into_iter().chain(a.args).collect(),
+                timeout_seconds: a.timeout,
+                url: a.url,
+                secret: a.secret,
+            };
+            let action = ops.add_action(&actor, &request).await?;
+            if a.json {
+                return print_json(&action).map(|_| ExitCode::SUCCESS);
+            }
+            println!("action {} added: {} in mode {}", action.name, action.kind.as_str(), action.trigger.mode);
+        }
+        ActionCommand::List { json } => {
+            let actions = ops.list_actions(&actor).await?;
+            if json {
+                return print_json(&actions).map(|_| ExitCode::SUCCESS);
+            }
+            print_actions(&actions);
+        }
+        ActionCommand::Set { name, mode } => {
+            let action = ops.set_action_mode(&actor, &name, &mode).await?;
+            println!("action {} is now in mode {}", action.name, action.trigger.mode);
+        }
+        ActionCommand::Remove { name } => {
+            ops.remove_action(&actor, &name).await?;
+            println!("action {name} removed");
+        }
+        ActionCommand::Runs { incident, state, json } => {
+            let runs = ops.action_runs(&actor, incident, state.as_deref()).await?;
+            if json {
+                return print_json(&runs).map(|_| ExitCode::SUCCESS);
+            }
+            print_runs(&runs);
+        }
+        ActionCommand::Approve { run } => print_run("approved", &ops.approve_run(&actor, run).await?),
+        ActionCommand::Cancel { run } => print_run("cancelled", &ops.cancel_run(&actor, run).await?),
+        ActionCommand::Undo { run } => print_run("undone", &ops.undo_action_run(&actor, run).await?),
+        ActionCommand::Pass { json } => {
+            let summary = ops.response_pass().await?;
+            if json {
+                return print_json(&summary).map(|_| ExitCode::SUCCESS);
+            }
+            println!(
+                "response pass: {} decided, {} started ({} done, {} failed), {} held by the rate limit, {} cancelled",
+                summary.decided, summary.started, summary.done, summary.failed, summary.held, summary.cancelled
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The action commands against a running server.
+pub async fn remote(r: &super::remote::Remote, cmd: ActionCommand) -> Result<ExitCode> {
+    use super::remote::q;
+    match cmd {
+        ActionCommand::List { json } => {
+            let actions = r.get("/actions").await?;
+            if json {
+                return print_json(&actions).map(|_| ExitCode::SUCCESS);
+            }
+            let actions: Vec<serde_json::Value> = serde_json::from_value(actions)?;
+            for a in actions {
+                println!("{}\t{}\t{}", a["name"].as_str().unwrap_or(""), a["kind"].as_str().unwrap_or(""), a["trigger"]["mode"]);
+            }
+        }
+        ActionCommand::Runs { incident, state, json } => {
+            let mut path = "/actions/runs?".to_string();
+            if let Some(i) = incident {
+                path.push_str(&format!("incident={i}&"));
+            }
+            if let Some(s) = state {
+                path.push_str(&format!("state={}", q(&s)));
+            }
+            let runs = r.get(&path).await?;
+            if json {
+                return print_json(&runs).map(|_| ExitCode::SUCCESS);
+            }
+            print_runs(&serde_json::from_value::<Vec<ActionRun>>(runs)?);
+        }
+        ActionCommand::Approve { run } => remote_verb(r, run, "approve", "approved").await?,
+        ActionCommand::Cancel { run } => remote_verb(r, run, "cancel", "cancelled").await?,
+        ActionCommand::Undo { run } => remote_verb(r, run, "undo", "undone").await?,
+        _ => anyhow::bail!("with --server, use action list, runs, approve, cancel or undo; add, set, remove and pass work on the server's own command line"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn remote_verb(r: &super::remote::Remote, run: i64, verb: &str, done: &str) -> Result<()> {
+    let v = r.post(&format!("/actions/runs/{run}/{verb}"), &serde_json::json!({})).await?;
+    println!(
+        "action run #{run} ({} on incident #{}) {done}: now {}",
+        v["action"].as_str().unwrap_or("?"),
+        v["incident_id"],
+        v["state"].as_str().unwrap_or("?")
+    );
+    Ok(())
+}
