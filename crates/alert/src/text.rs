@@ -104,7 +104,9 @@ fn incident_title(record: &AlertRecord) -> String {
         "incident.opened" => headline(record),
         "incident.state" => format!("Incident #{id} ({key}) is now {}", incident.state),
         "incident.answer" => format!("Incident #{id} ({key}): the placement owner answered"),
-        "incident.action" => format!("Incident #{id} ({key}): {}", record.last_action().unwrap_or("a response action ran")),
+        "incident.action" => {
+            format!("Incident #{id} ({key}): {}", record.last_action().unwrap_or("a response action ran"))
+        }
         _ => format!("Incident #{id} ({key}) updated: {} events", incident.event_count),
     }
 }

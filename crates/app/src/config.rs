@@ -560,7 +560,8 @@ impl ActionsSection {
     /// Every configured role, checked: the key is the account its ARN names.
     pub fn check(&self) -> Result<()> {
         for (account, arn) in &self.roles {
-            let (_, in_arn) = honeytrail_core::action::check_role_arn(arn).map_err(|e| anyhow::anyhow!("actions.roles: {e}"))?;
+            let (_, in_arn) =
+                honeytrail_core::action::check_role_arn(arn).map_err(|e| anyhow::anyhow!("actions.roles: {e}"))?;
             if &in_arn != account {
                 anyhow::bail!("actions.roles: {account} maps to {arn}, a role in account {in_arn}; the key is the account the role is in");
             }

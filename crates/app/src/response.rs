@@ -101,10 +101,8 @@ impl Ops {
             return Ok(summary);
         }
         let enricher = self.enricher().await?;
-        let incidents = self
-            .store
-            .incidents(&honeytrail_store::IncidentFilter { unresolved: true, ..Default::default() })
-            .await?;
+        let incidents =
+            self.store.incidents(&honeytrail_store::IncidentFilter { unresolved: true, ..Default::default() }).await?;
         // First decisions, and skipped runs asked again (the incident may
         // have grown calls from outside our networks).
         for incident in &incidents {
@@ -121,7 +119,8 @@ impl Ops {
                 }
             }
         }
-        let skipped = self.store.action_runs(&RunFilter { states: vec![RunState::Skipped], ..Default::default() }).await?;
+        let skipped =
+            self.store.action_runs(&RunFilter { states: vec![RunState::Skipped], ..Default::default() }).await?;
         for run in skipped {
             let Some(incident) = incidents.iter().find(|i| i.id == run.incident_id) else { continue };
             let Some(action) = actions.iter().find(|a| a.id == run.action_id) else { continue };
@@ -133,8 +132,13 @@ impl Ops {
         }
         // Waiting and awaiting runs: the incident's end cancels them; a
         // grace period that ended is asked again.
-        let open =
-            self.store.action_runs(&RunFilter { states: vec![RunState::Waiting, RunState::AwaitingApproval], ..Default::default() }).await?;
+        let open = self
+            .store
+            .action_runs(&RunFilter {
+                states: vec![RunState::Waiting, RunState::AwaitingApproval],
+                ..Default::default()
+            })
+            .await?;
         for run in open {
             let incident = self.store.incident(run.incident_id).await?;
             let Some(action) = actions.iter().find(|a| a.id == run.action_id) else { continue };
@@ -145,7 +149,16 @@ impl Ops {
                     "the incident was resolved first: not run"
                 };
                 let change = self.change(format!("{} cancelled: {why}", action.name), false);
-                if self.store.move_run(run.id, &[run.state], RunState::Cancelled, &RunChange { reason: Some(why.into()), finished: true, ..change }).await? {
+                if self
+                    .store
+                    .move_run(
+                        run.id,
+                        &[run.state],
+                        RunState::Cancelled,
+                        &RunChange { reason: Some(why.into()), finished: true, ..change },
+                    )
+                    .await?
+                {
                     summary.cancelled += 1;
                 }
                 continue;
@@ -225,8 +238,14 @@ impl Ops {
         let target = match self.target(action, incident).await {
             Ok(t) => t,
             Err(why) => {
-                let change = RunChange { reason: Some(why.clone()), ..self.change(format!("{} skipped: {why}", action.name), false) };
-                return Ok(audited("skipped").create_run(action.id, incident.id, RunState::Skipped, "-", None, &change).await?.is_some());
+                let change = RunChange {
+                    reason: Some(why.clone()),
+                    ..self.change(format!("{} skipped: {why}", action.name), false)
+                };
+                return Ok(audited("skipped")
+                    .create_run(action.id, incident.id, RunState::Skipped, "-", None, &change)
+                    .await?
+                    .is_some());
             }
         };
         let decision = decide(&action.trigger, context, incident.state, now, now);
@@ -235,7 +254,10 @@ impl Ops {
             Decision::Skip(why) => (
                 RunState::Skipped,
                 None,
-                RunChange { reason: Some(why.clone()), ..self.change(format!("{} skipped: {why}", action.name), false) },
+                RunChange {
+                    reason: Some(why.clone()),
+                    ..self.change(format!("{} skipped: {why}", action.name), false)
+                },
             ),
             Decision::WaitUntil(due) => (
                 RunState::Waiting,
@@ -258,10 +280,21 @@ impl Ops {
                     true,
                 ),
             ),
-            Decision::Run => (RunState::Queued, None, self.change(format!("{} ({}) on {label} queued", action.name, action.kind.as_str()), false)),
+            Decision::Run => (
+                RunState::Queued,
+                None,
+                self.change(format!("{} ({}) on {label} queued", action.name, action.kind.as_str()), false),
+            ),
             Decision::DryRun => {
                 let created = audited("dry-run")
-                    .create_run(action.id, incident.id, RunState::Running, label, None, &RunChange { actor: RUNNER.into(), ..Default::default() })
+                    .create_run(
+                        action.id,
+                        incident.id,
+                        RunState::Running,
+                        label,
+                        None,
+                        &RunChange { actor: RUNNER.into(), ..Default::default() },
+                    )
                     .await?;
                 let Some(id) = created else { return Ok(false) };
                 let run = self.store.action_run(id).await?;
@@ -273,16 +306,29 @@ impl Ops {
     }
 
     /// Moves a run on after a later decision.
-    async fn apply_decision(&self, run: &ActionRun, action: &Action, decision: Decision, from: &[RunState]) -> Result<()> {
+    async fn apply_decision(
+        &self,
+        run: &ActionRun,
+        action: &Action,
+        decision: Decision,
+        from: &[RunState],
+    ) -> Result<()> {
         let (to, change) = match decision {
             Decision::Skip(why) => (
                 RunState::Cancelled,
-                RunChange { reason: Some(why.clone()), finished: true, ..self.change(format!("{} not run: {why}", action.name), false) },
+                RunChange {
+                    reason: Some(why.clone()),
+                    finished: true,
+                    ..self.change(format!("{} not run: {why}", action.name), false)
+                },
             ),
-            Decision::WaitUntil(due) => (RunState::Waiting, RunChange { due_at: Some(due), actor: RUNNER.into(), ..Default::default() }),
-            Decision::AwaitApproval => {
-                (RunState::AwaitingApproval, self.change(format!("{} waits for a responder's approval", action.name), true))
+            Decision::WaitUntil(due) => {
+                (RunState::Waiting, RunChange { due_at: Some(due), actor: RUNNER.into(), ..Default::default() })
             }
+            Decision::AwaitApproval => (
+                RunState::AwaitingApproval,
+                self.change(format!("{} waits for a responder's approval", action.name), true),
+            ),
             Decision::Run => (RunState::Queued, self.change(format!("{} queued", action.name), false)),
             Decision::DryRun => (RunState::Queued, self.change(format!("{} queued (dry run)", action.name), false)),
         };
@@ -315,7 +361,10 @@ impl Ops {
         match result {
             Ok(o) => {
                 let (to, note) = if dry {
-                    (RunState::DryRun, format!("{} dry run on {}: would {}; nothing was changed", action.name, run.target, o.plan))
+                    (
+                        RunState::DryRun,
+                        format!("{} dry run on {}: would {}; nothing was changed", action.name, run.target, o.plan),
+                    )
                 } else {
                     (RunState::Done, format!("{} done on {}: {}", action.name, run.target, o.output))
                 };
@@ -348,11 +397,8 @@ impl Ops {
             .placements(&PlacementFilter { token_id: Some(incident.token_id), ..Default::default() })
             .await
             .map_err(|e| e.to_string())?;
-        let spots: Vec<&honeytrail_core::Spot> = placements
-            .iter()
-            .filter(|p| p.placement.removed_at.is_none())
-            .map(|p| &p.placement.spot)
-            .collect();
+        let spots: Vec<&honeytrail_core::Spot> =
+            placements.iter().filter(|p| p.placement.removed_at.is_none()).map(|p| &p.placement.spot).collect();
         let (instance_id, principal, from_spot) = match action.kind {
             ActionKind::QuarantineEc2 => {
                 let spot = spots.iter().find(|p| p.instance_id.is_some());
@@ -387,7 +433,10 @@ impl Ops {
             .or_else(|| from_spot.and_then(|p| p.aws_account.clone()))
             .or_else(|| spots.iter().find_map(|p| p.aws_account.clone()))
             .or_else(|| s.role_arn.as_deref().and_then(honeytrail_aws::account_of_arn))
-            .ok_or_else(|| "no AWS account to act in: give the placement --aws-account or the action --account or --role-arn".to_string())?;
+            .ok_or_else(|| {
+                "no AWS account to act in: give the placement --aws-account or the action --account or --role-arn"
+                    .to_string()
+            })?;
         let role_arn = match &s.role_arn {
             Some(arn) => {
                 let in_arn = honeytrail_aws::account_of_arn(arn).unwrap_or_default();
@@ -413,9 +462,14 @@ impl Ops {
 
     async fn responder(&self, target: &Target, run: &ActionRun) -> Result<Responder, String> {
         let aws = target.aws.as_ref().ok_or("not an AWS target")?;
-        Responder::assume(&self.aws_settings(), &aws.role_arn, &format!("honeytrail-run-{}", run.id), aws.region.as_deref())
-            .await
-            .map_err(|e| e.message)
+        Responder::assume(
+            &self.aws_settings(),
+            &aws.role_arn,
+            &format!("honeytrail-run-{}", run.id),
+            aws.region.as_deref(),
+        )
+        .await
+        .map_err(|e| e.message)
     }
 
     /// Does what the action does (or, `dry`, only reads what it would change).
@@ -425,7 +479,8 @@ impl Ops {
             ActionKind::QuarantineEc2 => {
                 let r = self.responder(target, run).await?;
                 let id = target.instance_id.as_deref().ok_or("no instance")?;
-                let group = action.settings.quarantine_group.clone().ok_or("no quarantine group (--quarantine-group)")?;
+                let group =
+                    action.settings.quarantine_group.clone().ok_or("no quarantine group (--quarantine-group)")?;
                 let now = r.instance(id).await.map_err(fail)?.ok_or_else(|| instance_gone(id, &r.account).message)?;
                 match r.group_vpc(&group).await.map_err(fail)? {
                     None => return Err(format!("the quarantine group {group} does not exist in account {}", r.account)),
@@ -446,14 +501,22 @@ impl Ops {
                     return Ok(Outcome {
                         plan,
                         output: format!("{id} already had only {group}; nothing changed"),
-                        before: Some(Before::Groups { instance_id: id.into(), groups: now.groups, quarantine_group: group }),
+                        before: Some(Before::Groups {
+                            instance_id: id.into(),
+                            groups: now.groups,
+                            quarantine_group: group,
+                        }),
                     });
                 }
                 r.set_groups(id, std::slice::from_ref(&group)).await.map_err(fail)?;
                 Ok(Outcome {
                     plan,
                     output: format!("{id} isolated: its groups {} were replaced with {group}", now.groups.join(", ")),
-                    before: Some(Before::Groups { instance_id: id.into(), groups: now.groups, quarantine_group: group }),
+                    before: Some(Before::Groups {
+                        instance_id: id.into(),
+                        groups: now.groups,
+                        quarantine_group: group,
+                    }),
                 })
             }
             ActionKind::DeactivateKeys => {
@@ -476,7 +539,11 @@ impl Ops {
                         return Err(format!(
                             "{}{}",
                             e.message,
-                            if done.is_empty() { String::new() } else { format!(" (after deactivating {}; reactivate them by hand)", done.join(", ")) }
+                            if done.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" (after deactivating {}; reactivate them by hand)", done.join(", "))
+                            }
                         ));
                     }
                     done.push(key.clone());
@@ -509,7 +576,11 @@ impl Ops {
                     attached_before: attached,
                 };
                 if attached {
-                    return Ok(Outcome { plan, output: format!("{policy} was already attached to {who}"), before: Some(before) });
+                    return Ok(Outcome {
+                        plan,
+                        output: format!("{policy} was already attached to {who}"),
+                        before: Some(before),
+                    });
                 }
                 r.set_policy(&who, &policy, true).await.map_err(fail)?;
                 Ok(Outcome { plan, output: format!("attached {policy} to {who}"), before: Some(before) })
@@ -526,10 +597,12 @@ impl Ops {
     }
 
     async fn call_webhook(&self, run: &ActionRun, action: &Action, dry: bool) -> Result<Outcome, String> {
-        let sealed = self.store.action_secret(action.id).await.map_err(|e| e.to_string())?.ok_or("the webhook has no URL")?;
-        let config: honeytrail_alert::channels::webhook::WebhookConfig =
-            serde_json::from_str(sealed.expose()).map_err(|_| "the webhook's sealed settings cannot be read".to_string())?;
-        let url = honeytrail_alert::target::check_url(&config.url, &self.config.alerts.allowed_hosts).map_err(|f| f.message)?;
+        let sealed =
+            self.store.action_secret(action.id).await.map_err(|e| e.to_string())?.ok_or("the webhook has no URL")?;
+        let config: honeytrail_alert::channels::webhook::WebhookConfig = serde_json::from_str(sealed.expose())
+            .map_err(|_| "the webhook's sealed settings cannot be read".to_string())?;
+        let url = honeytrail_alert::target::check_url(&config.url, &self.config.alerts.allowed_hosts)
+            .map_err(|f| f.message)?;
         let host = url.host_str().unwrap_or("?").to_string();
         let body = self.run_record(run).await?;
         let plan = format!("POST the incident record ({} bytes, signed) to {host}", body.len());
@@ -537,7 +610,8 @@ impl Ops {
             return Ok(Outcome { plan, output: "nothing sent (dry run)".into(), before: None });
         }
         let timeout = StdDuration::from_secs(action.settings.timeout_seconds.unwrap_or(30));
-        let client = honeytrail_alert::target::client(timeout).map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let client =
+            honeytrail_alert::target::client(timeout).map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let sender = honeytrail_alert::Sender {
             client,
             allowed_hosts: self.config.alerts.allowed_hosts.clone(),
@@ -589,7 +663,11 @@ impl Ops {
             Ok(Ok(out)) => out,
         };
         let text = |b: &[u8]| quiet(String::from_utf8_lossy(b).trim_end(), 8000);
-        let output = format!("{}{}", text(&out.stdout), if out.stderr.is_empty() { String::new() } else { format!("\n[stderr] {}", text(&out.stderr)) });
+        let output = format!(
+            "{}{}",
+            text(&out.stdout),
+            if out.stderr.is_empty() { String::new() } else { format!("\n[stderr] {}", text(&out.stderr)) }
+        );
         if !out.status.success() {
             return Err(format!(
                 "{} exited with {}: {}",
@@ -598,7 +676,11 @@ impl Ops {
                 quiet(&output, 500)
             ));
         }
-        Ok(Outcome { plan, output: if output.is_empty() { format!("{} exited 0", shown[0]) } else { output }, before: None })
+        Ok(Outcome {
+            plan,
+            output: if output.is_empty() { format!("{} exited 0", shown[0]) } else { output },
+            before: None,
+        })
     }
 
     /// Restores the state before a run, after checking that what it

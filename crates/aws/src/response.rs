@@ -109,11 +109,8 @@ impl Responder {
         let base = sdk_config(settings).await;
         let endpoint = settings.endpoint.clone().unwrap_or_else(|| "AWS (default endpoints)".into());
         let sts = aws_sdk_sts::Client::new(&base);
-        let session: String = session
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || "+=,.@-".contains(*c))
-            .take(64)
-            .collect();
+        let session: String =
+            session.chars().filter(|c| c.is_ascii_alphanumeric() || "+=,.@-".contains(*c)).take(64).collect();
         let out = sts
             .assume_role()
             .role_arn(role_arn)
@@ -153,7 +150,10 @@ impl Responder {
         })
     }
 
-    fn fail<E>(&self, op: &'static str) -> impl FnOnce(aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::http::Response>) -> ResponseError + '_
+    fn fail<E>(
+        &self,
+        op: &'static str,
+    ) -> impl FnOnce(aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::http::Response>) -> ResponseError + '_
     where
         E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
@@ -187,11 +187,8 @@ impl Responder {
                 return if err.kind == "gone" { Ok(None) } else { Err(err) };
             }
         };
-        let instance = out
-            .reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .find(|i| i.instance_id() == Some(instance_id));
+        let instance =
+            out.reservations().iter().flat_map(|r| r.instances()).find(|i| i.instance_id() == Some(instance_id));
         let Some(instance) = instance else { return Ok(None) };
         let state = instance.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default();
         if state == "terminated" || state == "shutting-down" {

@@ -240,10 +240,7 @@ pub fn check_iam_name(raw: &str, what: &str) -> Result<String, Invalid> {
     if (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b)) {
         Ok(name.to_string())
     } else {
-        Err(Invalid(format!(
-            "{:?} is not an IAM {what} name (1 to 64 letters, digits and +=,.@_-)",
-            shown(name, 80)
-        )))
+        Err(Invalid(format!("{:?} is not an IAM {what} name (1 to 64 letters, digits and +=,.@_-)", shown(name, 80))))
     }
 }
 
@@ -261,9 +258,19 @@ pub fn check_account(raw: &str) -> Result<String, Invalid> {
 /// gives the account it is in.
 pub fn check_role_arn(raw: &str) -> Result<(String, String), Invalid> {
     let arn = raw.trim();
-    let bad = || Invalid(format!("{:?} is not an IAM role ARN like arn:aws:iam::123456789012:role/honeytrail-responder", shown(arn, 120)));
+    let bad = || {
+        Invalid(format!(
+            "{:?} is not an IAM role ARN like arn:aws:iam::123456789012:role/honeytrail-responder",
+            shown(arn, 120)
+        ))
+    };
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    if parts.len() != 6 || parts[0] != "arn" || !parts[1].starts_with("aws") || parts[2] != "iam" || !parts[3].is_empty() {
+    if parts.len() != 6
+        || parts[0] != "arn"
+        || !parts[1].starts_with("aws")
+        || parts[2] != "iam"
+        || !parts[3].is_empty()
+    {
         return Err(bad());
     }
     let account = check_account(parts[4]).map_err(|_| bad())?;
@@ -426,7 +433,12 @@ impl ActionSettings {
             }
         })?;
         opt(&mut self.policy_arn, |s| {
-            if s.starts_with("arn:aws") && s.contains(":iam::") && s.contains(":policy/") && s.len() <= 2048 && !s.chars().any(char::is_control) {
+            if s.starts_with("arn:aws")
+                && s.contains(":iam::")
+                && s.contains(":policy/")
+                && s.len() <= 2048
+                && !s.chars().any(char::is_control)
+            {
                 Ok(s.to_string())
             } else {
                 Err(Invalid(format!("{:?} is not an IAM policy ARN", shown(s, 80))))
@@ -443,23 +455,37 @@ impl ActionSettings {
         let aws_only = self.role_arn.is_some() || self.account.is_some() || self.region.is_some();
         match kind {
             ActionKind::QuarantineEc2 if self.quarantine_group.is_none() => {
-                return Err(Invalid("quarantine-ec2 needs --quarantine-group sg-…: the security group that isolates the instance".into()))
+                return Err(Invalid(
+                    "quarantine-ec2 needs --quarantine-group sg-…: the security group that isolates the instance"
+                        .into(),
+                ))
             }
             ActionKind::Command => {
                 let Some(program) = self.command.first() else {
-                    return Err(Invalid("a command action needs the program and its arguments: --command /path/to/program --arg …".into()));
+                    return Err(Invalid(
+                        "a command action needs the program and its arguments: --command /path/to/program --arg …"
+                            .into(),
+                    ));
                 };
                 if !program.starts_with('/') {
-                    return Err(Invalid(format!("the program {:?} must be an absolute path: no search of PATH", shown(program, 200))));
+                    return Err(Invalid(format!(
+                        "the program {:?} must be an absolute path: no search of PATH",
+                        shown(program, 200)
+                    )));
                 }
                 if self.command.iter().any(|a| a.contains('\0') || a.len() > 4096) || self.command.len() > 64 {
-                    return Err(Invalid("a command has at most 64 arguments of at most 4096 bytes, without NUL".into()));
+                    return Err(Invalid(
+                        "a command has at most 64 arguments of at most 4096 bytes, without NUL".into(),
+                    ));
                 }
             }
             _ => {}
         }
         if !kind.changes_aws() && aws_only {
-            return Err(Invalid(format!("{} does not act in AWS: --role-arn, --account and --region do not apply", kind.as_str())));
+            return Err(Invalid(format!(
+                "{} does not act in AWS: --role-arn, --account and --region do not apply",
+                kind.as_str()
+            )));
         }
         if kind != ActionKind::Command && !self.command.is_empty() {
             return Err(Invalid("--command applies to command actions only".into()));

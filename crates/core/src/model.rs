@@ -131,8 +131,19 @@ str_enum!(TokenState { Active => "active", Retired => "retired" });
 /// The fields of a place, by the names every front door uses for them: the
 /// API body and the web form, the command line's flags (`--host`, `--path`,
 /// `--owner`, …), import file columns and the CSV export header.
-pub const PLACEMENT_FIELDS: [&str; 11] =
-    ["host", "path", "owner", "asset", "serial", "format", "placed_by", "notes", "instance_id", "iam_user", "aws_account"];
+pub const PLACEMENT_FIELDS: [&str; 11] = [
+    "host",
+    "path",
+    "owner",
+    "asset",
+    "serial",
+    "format",
+    "placed_by",
+    "notes",
+    "instance_id",
+    "iam_user",
+    "aws_account",
+];
 
 /// A registered honey token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -217,7 +228,10 @@ impl Spot {
     /// instance ID, an IAM user name, a 12-digit account. Blanks are dropped.
     pub fn check_targets(&mut self) -> Result<(), crate::Invalid> {
         use crate::action::{check_account, check_iam_name, check_instance_id};
-        fn take(v: &mut Option<String>, check: impl Fn(&str) -> Result<String, crate::Invalid>) -> Result<(), crate::Invalid> {
+        fn take(
+            v: &mut Option<String>,
+            check: impl Fn(&str) -> Result<String, crate::Invalid>,
+        ) -> Result<(), crate::Invalid> {
             *v = match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
                 Some(raw) => Some(check(raw)?),
                 None => None,

@@ -354,7 +354,11 @@ async fn put_action(
     ok(s.ops.set_action_mode(&c.actor, &name, &r.mode).await?)
 }
 
-async fn delete_action(State(s): State<Arc<Shared>>, AdminCaller(c): AdminCaller, Path(name): Path<String>) -> ApiResult {
+async fn delete_action(
+    State(s): State<Arc<Shared>>,
+    AdminCaller(c): AdminCaller,
+    Path(name): Path<String>,
+) -> ApiResult {
     s.ops.remove_action(&c.actor, &name).await?;
     ok(json!({"removed": name}))
 }
@@ -378,15 +382,27 @@ async fn get_action_run(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, P
     ok(s.ops.action_run(&c.actor, id).await?)
 }
 
-async fn post_run_approve(State(s): State<Arc<Shared>>, ResponderCaller(c): ResponderCaller, Path(id): Path<i64>) -> ApiResult {
+async fn post_run_approve(
+    State(s): State<Arc<Shared>>,
+    ResponderCaller(c): ResponderCaller,
+    Path(id): Path<i64>,
+) -> ApiResult {
     ok(s.ops.approve_run(&c.actor, id).await?)
 }
 
-async fn post_run_cancel(State(s): State<Arc<Shared>>, ResponderCaller(c): ResponderCaller, Path(id): Path<i64>) -> ApiResult {
+async fn post_run_cancel(
+    State(s): State<Arc<Shared>>,
+    ResponderCaller(c): ResponderCaller,
+    Path(id): Path<i64>,
+) -> ApiResult {
     ok(s.ops.cancel_run(&c.actor, id).await?)
 }
 
-async fn post_run_undo(State(s): State<Arc<Shared>>, ResponderCaller(c): ResponderCaller, Path(id): Path<i64>) -> ApiResult {
+async fn post_run_undo(
+    State(s): State<Arc<Shared>>,
+    ResponderCaller(c): ResponderCaller,
+    Path(id): Path<i64>,
+) -> ApiResult {
     ok(s.ops.undo_action_run(&c.actor, id).await?)
 }
 

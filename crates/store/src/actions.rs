@@ -129,7 +129,10 @@ fn action_from_row(row: &AnyRow) -> Result<Action, StoreError> {
     Ok(Action {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
-        kind: row.try_get::<String, _>("kind")?.parse().map_err(|e: honeytrail_core::Invalid| corrupt("action kind")(e.0))?,
+        kind: row
+            .try_get::<String, _>("kind")?
+            .parse()
+            .map_err(|e: honeytrail_core::Invalid| corrupt("action kind")(e.0))?,
         trigger: serde_json::from_str(&row.try_get::<String, _>("trigger_json")?)
             .map_err(|e| corrupt("action trigger")(e.to_string()))?,
         route: row.try_get("route")?,
@@ -151,7 +154,10 @@ fn run_from_row(row: &AnyRow) -> Result<ActionRun, StoreError> {
             .parse()
             .map_err(|e: honeytrail_core::Invalid| corrupt("action kind")(e.0))?,
         incident_id: row.try_get("incident_id")?,
-        state: row.try_get::<String, _>("state")?.parse().map_err(|e: honeytrail_core::Invalid| corrupt("run state")(e.0))?,
+        state: row
+            .try_get::<String, _>("state")?
+            .parse()
+            .map_err(|e: honeytrail_core::Invalid| corrupt("run state")(e.0))?,
         target: row.try_get("target")?,
         reason: row.try_get("reason")?,
         due_at: opt_time(row, "due_at")?,
@@ -178,7 +184,8 @@ impl Store {
             None => None,
         };
         let mut tx = self.begin_write().await?;
-        let exists = sqlx::query("SELECT 1 FROM actions WHERE name = $1").bind(&a.name).fetch_optional(&mut *tx).await?;
+        let exists =
+            sqlx::query("SELECT 1 FROM actions WHERE name = $1").bind(&a.name).fetch_optional(&mut *tx).await?;
         if exists.is_some() {
             return Err(StoreError::Refused(format!(
                 "an action named {:?} exists; remove it first or choose another name",
@@ -213,7 +220,12 @@ impl Store {
     }
 
     pub async fn actions(&self) -> Result<Vec<Action>, StoreError> {
-        sqlx::query("SELECT * FROM actions ORDER BY id").fetch_all(&self.pool).await?.iter().map(action_from_row).collect()
+        sqlx::query("SELECT * FROM actions ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(action_from_row)
+            .collect()
     }
 
     /// The sealed part of an action (a webhook's URL and secret), opened.
@@ -271,7 +283,8 @@ impl Store {
     }
 
     pub async fn action_runs(&self, f: &RunFilter) -> Result<Vec<ActionRun>, StoreError> {
-        let mut sql = format!("SELECT {RUN_COLUMNS} FROM action_runs r JOIN actions a ON a.id = r.action_id WHERE 1 = 1");
+        let mut sql =
+            format!("SELECT {RUN_COLUMNS} FROM action_runs r JOIN actions a ON a.id = r.action_id WHERE 1 = 1");
         if let Some(id) = f.incident_id {
             sql.push_str(&format!(" AND r.incident_id = {id}"));
         }
@@ -368,7 +381,13 @@ impl Store {
     /// Moves a run from one of `from` to `to` with `change`; `false` when
     /// it was no longer in one of `from` (another pass or a responder
     /// moved it first), and then nothing is written.
-    pub async fn move_run(&self, id: i64, from: &[RunState], to: RunState, change: &RunChange) -> Result<bool, StoreError> {
+    pub async fn move_run(
+        &self,
+        id: i64,
+        from: &[RunState],
+        to: RunState,
+        change: &RunChange,
+    ) -> Result<bool, StoreError> {
         let now = Utc::now();
         let mut tx = self.begin_write().await?;
         let row = sqlx::query("SELECT state, incident_id FROM action_runs WHERE id = $1")
@@ -445,12 +464,14 @@ impl Store {
         if let Err(held) = limit.admits(&started, &flying, &target, now) {
             return Ok(Start::Held(held));
         }
-        sqlx::query("UPDATE action_runs SET state = 'running', started_at = $1, updated_at = $2, due_at = NULL WHERE id = $3")
-            .bind(millis(now))
-            .bind(millis(now))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE action_runs SET state = 'running', started_at = $1, updated_at = $2, due_at = NULL WHERE id = $3",
+        )
+        .bind(millis(now))
+        .bind(millis(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         self.note_run(&mut tx, incident_id, id, now, change).await?;
         self.commit(tx).await?;
         Ok(Start::Started)

@@ -91,7 +91,9 @@ pub fn message(alert: &Alert) -> Value {
         }
         "incident.opened" => format!("Honey key used: {key}"),
         "incident.state" => format!("Incident #{id} is now {state}"),
-        "incident.action" => format!("Incident #{id}: {}", esc(record.last_action().unwrap_or("a response action ran"))),
+        "incident.action" => {
+            format!("Incident #{id}: {}", esc(record.last_action().unwrap_or("a response action ran")))
+        }
         _ => format!("Incident #{id} updated: {key}"),
     };
     let retired = if incident.token_retired { "\n:warning: This key was *retired* before it was used." } else { "" };

@@ -133,7 +133,9 @@ impl Ops {
                     OpError::invalid("a webhook action is signed: give --secret (at least 16 characters) and check X-Honeytrail-Signature at the receiver")
                 })?;
                 if secret.len() < MIN_SECRET {
-                    return Err(OpError::invalid(format!("the webhook secret is too short: at least {MIN_SECRET} characters")));
+                    return Err(OpError::invalid(format!(
+                        "the webhook secret is too short: at least {MIN_SECRET} characters"
+                    )));
                 }
                 honeytrail_alert::channels::webhook::check_target(&url, &self.config.alerts.allowed_hosts)
                     .await
@@ -180,7 +182,12 @@ impl Ops {
     }
 
     /// Runs, newest first: of one incident, or all.
-    pub async fn action_runs(&self, actor: &Actor, incident: Option<i64>, state: Option<&str>) -> OpResult<Vec<ActionRun>> {
+    pub async fn action_runs(
+        &self,
+        actor: &Actor,
+        incident: Option<i64>,
+        state: Option<&str>,
+    ) -> OpResult<Vec<ActionRun>> {
         actor.require(Permission::Read)?;
         let states = match state.map(str::trim).filter(|s| !s.is_empty()) {
             Some(s) => vec![s.parse::<RunState>()?],
@@ -189,7 +196,10 @@ impl Ops {
         if let Some(id) = incident {
             self.store.incident(id).await?;
         }
-        Ok(self.store.action_runs(&RunFilter { incident_id: incident, states, limit: Some(1000), ..Default::default() }).await?)
+        Ok(self
+            .store
+            .action_runs(&RunFilter { incident_id: incident, states, limit: Some(1000), ..Default::default() })
+            .await?)
     }
 
     pub async fn action_run(&self, actor: &Actor, id: i64) -> OpResult<ActionRun> {
@@ -265,7 +275,10 @@ impl Ops {
         if !run.kind.undoable() {
             return Err(OpError::conflict(
                 "not-undoable",
-                format!("action run #{id} is a {} action, which changes nothing honeytrail can restore", run.kind.as_str()),
+                format!(
+                    "action run #{id} is a {} action, which changes nothing honeytrail can restore",
+                    run.kind.as_str()
+                ),
             ));
         }
         if !matches!(run.state, RunState::Done | RunState::UndoFailed) {
@@ -274,9 +287,16 @@ impl Ops {
                 format!("action run #{id} is {}: only a done run can be undone", run.state),
             ));
         }
-        let action = self.store.actions().await?.into_iter().find(|a| a.id == run.action_id).ok_or_else(|| OpError::not_found(format!("the action of run #{id}")))?;
+        let action = self
+            .store
+            .actions()
+            .await?
+            .into_iter()
+            .find(|a| a.id == run.action_id)
+            .ok_or_else(|| OpError::not_found(format!("the action of run #{id}")))?;
         let store = self.audited(actor, "action.undo", &format!("action run #{id}"), Some(&run.action));
-        let (state, text) = self.undo_run(&store, &run, &action, &actor.name).await.map_err(|e| OpError::invalid(format!("{e:#}")))?;
+        let (state, text) =
+            self.undo_run(&store, &run, &action, &actor.name).await.map_err(|e| OpError::invalid(format!("{e:#}")))?;
         self.alert_queued();
         if state == RunState::UndoFailed {
             return Err(OpError::conflict("undo-failed", format!("action run #{id} was not undone: {text}")));
