@@ -332,3 +332,97 @@ fn a_responder_works_an_incident_in_the_browser_and_a_viewer_cannot() {
     b.go("/incidents/1");
     assert!(b.source().contains("Not allowed"), "an employee cannot read incidents");
 }
+
+#[test]
+fn a_responder_approves_an_action_on_the_incident_page_and_a_viewer_cannot() {
+    let env = Env::new();
+    let admin = add_user(&env, "alice", "admin");
+    let viewer = add_user(&env, "victor", "viewer");
+    let receiver = Receiver::start(0, vec![]);
+    let server = Server::start(&env, &[]);
+    let b = Browser::start(format!("http://127.0.0.1:{}", server.port));
+
+    // An admin adds a signed webhook action that waits for approval.
+    b.sign_in("alice", &admin, "alice's long passphrase");
+    b.go("/actions");
+    assert!(b.source().contains("No actions yet"), "{}", b.source());
+    b.fill("#add-action input[name=name]", "notify-soar");
+    b.select("#add-action select[name=kind]", "webhook");
+    b.fill("#add-action input[name=mode]", "approval");
+    b.fill("#add-action input[name=url]", &format!("http://127.0.0.1:{}/respond", receiver.port));
+    b.fill("#add-action input[name=secret]", "a-signing-secret-for-tests");
+    b.click("#add-action-button");
+    assert!(b.text("#action-notify-soar").contains("approval"), "{}", b.source());
+    assert!(!b.source().contains("a-signing-secret-for-tests"), "the secret is not shown");
+
+    // A key is used: the incident shows the run waiting for a responder.
+    let k = honeytrail_core::keyid::synthesize(123456789012, 4242);
+    env.run(&["token", "import", "aws", "--access-key-id", &k, "--user-name", "svc-reader"]).ok();
+    let record =
+        trail_record(&k, "svc-reader", "ui-1", "2026-11-30T10:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None);
+    ingest_records(&env, vec![record]);
+    let waiting = (0..100).any(|_| {
+        b.go("/incidents/1");
+        b.has("#approve-run-1") || {
+            std::thread::sleep(Duration::from_millis(200));
+            false
+        }
+    });
+    assert!(waiting, "the run never waited for approval: {}", b.source());
+    assert!(b.text("#response").contains("awaiting-approval"), "{}", b.source());
+    assert_eq!(receiver.requests.lock().unwrap().len(), 0, "nothing was sent before approval");
+    b.sign_out();
+
+    // A viewer sees the run and cannot approve it.
+    b.sign_in("victor", &viewer, "victor's long passphrase");
+    b.go("/incidents/1");
+    assert!(b.text("#response").contains("notify-soar"));
+    for control in ["#approve-run-1", "#cancel-run-1"] {
+        assert!(!b.has(control), "a viewer sees {control}");
+    }
+    b.go("/actions");
+    assert!(!b.has("#add-action") && !b.has("#set-mode-notify-soar"), "a viewer can change actions");
+    b.sign_out();
+
+    // The admin approves on the incident page; the server runs it at once.
+    b.sign_in("alice", "alice's long passphrase", "unused");
+    b.go("/incidents/1");
+    b.click("#approve-run-1");
+    assert!(b.url().ends_with("/incidents/1"), "back on the incident: {}", b.url());
+    let done = (0..100).any(|_| {
+        b.go("/incidents/1");
+        b.text("#run-1 .state") == "done" || {
+            std::thread::sleep(Duration::from_millis(200));
+            false
+        }
+    });
+    assert!(done, "the approved run did not run: {}", b.source());
+    assert_eq!(receiver.requests.lock().unwrap().len(), 1);
+    assert!(b.source().contains("notify-soar approved by alice"), "on the timeline: {}", b.source());
+    assert!(!b.has("#approve-run-1"), "approved once");
+
+    // The Response page lists the run and turns the action off.
+    b.go("/actions?state=done");
+    assert!(b.has("#run-1"), "{}", b.source());
+    b.fill("#mode-notify-soar", "off");
+    b.click("#set-mode-notify-soar");
+    assert!(b.text("#action-notify-soar").contains("off"), "{}", b.source());
+    // An action with runs keeps its history: removing it is refused, naming the fix.
+    b.click("#remove-notify-soar");
+    assert!(b.source().contains("has runs on incidents") && b.source().contains("--mode off"), "{}", b.source());
+    // One that never ran can go.
+    b.go("/actions");
+    b.fill("#add-action input[name=name]", "spare");
+    b.select("#add-action select[name=kind]", "webhook");
+    b.fill("#add-action input[name=mode]", "dry-run");
+    b.fill("#add-action input[name=url]", &format!("http://127.0.0.1:{}/spare", receiver.port));
+    b.fill("#add-action input[name=secret]", "another-signing-secret-for-tests");
+    b.click("#add-action-button");
+    assert!(b.text("#action-spare").contains("dry-run"), "{}", b.source());
+    b.click("#remove-spare");
+    assert!(!b.has("#action-spare") && b.has("#action-notify-soar"), "{}", b.source());
+    let audit = env.run(&["audit", "list", "--json"]).ok().stdout;
+    for what in ["action.add", "action.approve", "action.mode", "action.remove"] {
+        assert!(audit.contains(what), "{what} is not in the audit log: {audit}");
+    }
+}

@@ -127,6 +127,9 @@ fn every_endpoint_refuses_the_unauthenticated_the_unauthorised_and_malformed_jso
             "/enrollments/1/revoke".into(),
             "/agents/1/rotate".into(),
             "/agents/1/remove".into(),
+            "/actions/runs/1/approve".into(),
+            "/actions/runs/1/cancel".into(),
+            "/actions/runs/1/undo".into(),
             // The body is the data file as it is (checked below).
             "/enrich/tor".into(),
         ];

@@ -177,8 +177,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    restore_sigpipe();
     let cli = Cli::parse();
+    if !cli.command.keeps_running() {
+        restore_sigpipe();
+    }
     init_logging(cli.global.verbose);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match runtime.block_on(run(cli)) {
@@ -187,6 +189,24 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+impl Command {
+    /// Commands that serve, follow a source or feed the incident record to
+    /// a command action's program. They keep Rust's default of ignoring
+    /// SIGPIPE: a program that exits without reading its input, or a closed
+    /// log pipe, must cost one write an error, not the whole process.
+    fn keeps_running(&self) -> bool {
+        matches!(
+            self,
+            Command::Serve(_)
+                | Command::Action(_)
+                | Command::Watch(_)
+                | Command::Agent(_)
+                | Command::Auditd(_)
+                | Command::Deliver(_)
+        )
     }
 }
 

@@ -90,6 +90,11 @@ listen = "127.0.0.1:8080"
 # endpoint refuses everything.
 #                                                             HONEYTRAIL_CANARYTOKENS_SECRET
 # canarytokens_secret = "…"
+# The signing secret of the Slack app whose interactivity posts approve-button
+# clicks to /ingest/slack/actions (Basic Information → Signing Secret). Unset:
+# the endpoint refuses everything. Who may approve: actions.slack_approvers.
+#                                                             HONEYTRAIL_SLACK_SIGNING_SECRET
+# slack_signing_secret = "…"
 # The address people reach the UI at, used for links in alerts (the incident
 # page, "was this you?" answers). Default: http://<listen>.  HONEYTRAIL_PUBLIC_URL
 # public_url = "https://honeytrail.example.com"
@@ -207,6 +212,11 @@ per_hour = 10
 # canary account's own credentials.  HONEYTRAIL_ACTIONS_ROLES ("acct=arn,acct=arn")
 [actions.roles]
 # 123456789012 = "arn:aws:iam::123456789012:role/honeytrail-responder"
+# Slack users who may approve runs from a Slack message's Approve button, by
+# their Slack member ID, each as the honeytrail user they act as (who must
+# hold the responder or admin role).  HONEYTRAIL_ACTIONS_SLACK_APPROVERS ("U024BE7LH=maria,…")
+[actions.slack_approvers]
+# U024BE7LH = "maria"
 "#;
 
 #[derive(Clone, Deserialize, Default)]
@@ -334,6 +344,7 @@ pub struct ServeSection {
     pub listen: String,
     pub eventbridge_secret: Option<String>,
     pub canarytokens_secret: Option<String>,
+    pub slack_signing_secret: Option<String>,
     pub public_url: Option<String>,
     pub watch: Vec<String>,
     pub sso_header: Option<String>,
@@ -355,6 +366,7 @@ impl Default for ServeSection {
             listen: "127.0.0.1:8080".into(),
             eventbridge_secret: None,
             canarytokens_secret: None,
+            slack_signing_secret: None,
             public_url: None,
             watch: Vec::new(),
             sso_header: None,
@@ -381,6 +393,7 @@ impl ServeSection {
         for (name, var, value) in [
             ("eventbridge_secret", "HONEYTRAIL_EVENTBRIDGE_SECRET", &self.eventbridge_secret),
             ("canarytokens_secret", "HONEYTRAIL_CANARYTOKENS_SECRET", &self.canarytokens_secret),
+            ("slack_signing_secret", "HONEYTRAIL_SLACK_SIGNING_SECRET", &self.slack_signing_secret),
             ("metrics_token", "HONEYTRAIL_METRICS_TOKEN", &self.metrics_token),
         ] {
             if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
@@ -445,6 +458,7 @@ impl std::fmt::Debug for ServeSection {
             .field("listen", &self.listen)
             .field("eventbridge_secret", &self.eventbridge_secret.as_ref().map(|_| "***"))
             .field("canarytokens_secret", &self.canarytokens_secret.as_ref().map(|_| "***"))
+            .field("slack_signing_secret", &self.slack_signing_secret.as_ref().map(|_| "***"))
             .field("public_url", &self.public_url)
             .field("watch", &self.watch)
             .field("sso_header", &self.sso_header)
@@ -536,23 +550,25 @@ pub struct ActionsSection {
     /// The role to assume in each account actions run in: account ID →
     /// role ARN. An action's own `--role-arn` comes first.
     pub roles: std::collections::BTreeMap<String, String>,
+    /// Slack member ID → the honeytrail user an approve-button click acts as.
+    pub slack_approvers: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for ActionsSection {
     fn default() -> Self {
-        ActionsSection { per_hour: 10, roles: Default::default() }
+        ActionsSection { per_hour: 10, roles: Default::default(), slack_approvers: Default::default() }
     }
 }
 
 impl ActionsSection {
-    /// Reads `HONEYTRAIL_ACTIONS_ROLES`: `account=arn,account=arn`.
-    fn roles_from_env(raw: &str) -> Result<std::collections::BTreeMap<String, String>> {
+    /// Reads `key=value,key=value` (`HONEYTRAIL_ACTIONS_ROLES`,
+    /// `HONEYTRAIL_ACTIONS_SLACK_APPROVERS`); `example` shows one pair.
+    fn pairs_from_env(var: &str, raw: &str, example: &str) -> Result<std::collections::BTreeMap<String, String>> {
         let mut out = std::collections::BTreeMap::new();
         for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (account, arn) = part.split_once('=').ok_or_else(|| {
-                anyhow::anyhow!("HONEYTRAIL_ACTIONS_ROLES: {part:?} is not account=role-arn (e.g. 123456789012=arn:aws:iam::123456789012:role/honeytrail-responder)")
-            })?;
-            out.insert(account.trim().to_string(), arn.trim().to_string());
+            let (key, value) =
+                part.split_once('=').ok_or_else(|| anyhow::anyhow!("{var}: {part:?} is not a pair like {example}"))?;
+            out.insert(key.trim().to_string(), value.trim().to_string());
         }
         Ok(out)
     }
@@ -565,6 +581,14 @@ impl ActionsSection {
             if &in_arn != account {
                 anyhow::bail!("actions.roles: {account} maps to {arn}, a role in account {in_arn}; the key is the account the role is in");
             }
+        }
+        for (member, user) in &self.slack_approvers {
+            let id_like = member.len() <= 32 && member.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+            if !id_like || !member.starts_with(['U', 'W']) {
+                anyhow::bail!("actions.slack_approvers: {member:?} is not a Slack member ID (like U024BE7LH: a member's profile → ⋮ → Copy member ID)");
+            }
+            honeytrail_core::access::check_user_name(user)
+                .map_err(|e| anyhow::anyhow!("actions.slack_approvers: {member} maps to {user:?}: {e}"))?;
         }
         if self.per_hour == 0 {
             anyhow::bail!("actions.per_hour is 0: no action could ever run; set it to at least 1, or turn actions off with --mode off");
@@ -755,7 +779,15 @@ impl Config {
                 v.split(',').map(|w| w.trim().to_string()).filter(|w| !w.is_empty()).collect();
         }
         if let Some(v) = env("HONEYTRAIL_ACTIONS_ROLES") {
-            self.actions.roles = ActionsSection::roles_from_env(&v)?;
+            self.actions.roles = ActionsSection::pairs_from_env(
+                "HONEYTRAIL_ACTIONS_ROLES",
+                &v,
+                "123456789012=arn:aws:iam::123456789012:role/honeytrail-responder",
+            )?;
+        }
+        if let Some(v) = env("HONEYTRAIL_ACTIONS_SLACK_APPROVERS") {
+            self.actions.slack_approvers =
+                ActionsSection::pairs_from_env("HONEYTRAIL_ACTIONS_SLACK_APPROVERS", &v, "U024BE7LH=maria")?;
         }
         if let Some(v) = env("HONEYTRAIL_ACTIONS_PER_HOUR") {
             self.actions.per_hour =
@@ -821,6 +853,9 @@ impl Config {
         }
         if let Some(v) = env("HONEYTRAIL_CANARYTOKENS_SECRET") {
             self.serve.canarytokens_secret = Some(v);
+        }
+        if let Some(v) = env("HONEYTRAIL_SLACK_SIGNING_SECRET") {
+            self.serve.slack_signing_secret = Some(v);
         }
         if let Some(v) = env("HONEYTRAIL_DETECT_WINDOW_MINUTES") {
             self.detect.window_minutes = v.parse().map_err(|_| {

@@ -93,7 +93,30 @@ pub async fn incident_record(store: &Store, enricher: &Enricher, id: i64, kind: 
         reads,
         read_before,
         context: (!context.is_empty()).then_some(context),
+        awaiting_approval: awaiting_approval(store, id).await?,
     })
+}
+
+/// The incident's runs that wait for a responder, oldest first.
+async fn awaiting_approval(store: &Store, incident: i64) -> Result<Vec<honeytrail_core::record::PendingRun>> {
+    let filter = honeytrail_store::RunFilter {
+        incident_id: Some(incident),
+        states: vec![honeytrail_core::action::RunState::AwaitingApproval],
+        ..Default::default()
+    };
+    let mut runs: Vec<_> = store
+        .action_runs(&filter)
+        .await?
+        .into_iter()
+        .map(|r| honeytrail_core::record::PendingRun {
+            run: r.id,
+            action: r.action,
+            kind: r.kind.as_str().to_string(),
+            target: r.target,
+        })
+        .collect();
+    runs.sort_by_key(|r| r.run);
+    Ok(runs)
 }
 
 /// The reads of the incident's bait: for a use, those before its first

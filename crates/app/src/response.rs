@@ -108,7 +108,13 @@ impl Ops {
         for incident in &incidents {
             let context = enricher.incident(&self.store.incident_activity(incident.id).await?);
             let have = self.store.actions_with_runs(incident.id).await?;
-            for action in actions.iter().filter(|a| a.trigger.mode != Mode::Off && !have.contains(&a.id)) {
+            // An action acts only on incidents opened after it was added:
+            // adding one must not act at once on trouble already being
+            // handled by hand (the runs would surprise whoever handles it).
+            let acts = |a: &&Action| {
+                a.trigger.mode != Mode::Off && !have.contains(&a.id) && incident.opened_at >= a.created_at
+            };
+            for action in actions.iter().filter(acts) {
                 if let Some(route) = &action.route {
                     if !self.store.route_matches(route, incident.id, &enricher).await? {
                         continue;
@@ -130,12 +136,13 @@ impl Ops {
                 self.apply_decision(&run, action, decision, &[RunState::Skipped]).await?;
             }
         }
-        // Waiting and awaiting runs: the incident's end cancels them; a
-        // grace period that ended is asked again.
+        // Runs not started yet: the incident's end cancels them (a queued
+        // one too: held by the rate limit, or approved before the false
+        // positive mark); a grace period that ended is asked again.
         let open = self
             .store
             .action_runs(&RunFilter {
-                states: vec![RunState::Waiting, RunState::AwaitingApproval],
+                states: vec![RunState::Waiting, RunState::AwaitingApproval, RunState::Queued],
                 ..Default::default()
             })
             .await?;

@@ -510,3 +510,46 @@ async fn with_iam_enforced_each_job_runs_on_its_own_policy_and_no_further() {
     let err = as_reader.get_object("customer-data", "export.json").await.unwrap_err();
     assert!(matches!(err, honeytrail_aws::AwsError::AccessDenied { .. }), "another bucket: {err}");
 }
+
+/// The role actions assume in each target account (`docs/policies/respond.json`,
+/// see docs/actions.md): every call the responder names in its errors is
+/// allowed on the ARNs it uses, and nothing else: no policy but AWS's
+/// deny-all attached, no user deleted, no instance stopped.
+#[test]
+fn the_respond_policy_allows_every_call_the_responder_makes_and_no_more() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let policy: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("../../docs/policies/respond.json")).unwrap()).unwrap();
+    let source = std::fs::read_to_string(root.join("src/response.rs")).unwrap();
+    let calls: Vec<&str> = source.split("fail(\"").skip(1).filter_map(|rest| rest.split('"').next()).collect();
+    assert!(calls.len() >= 10, "{calls:?}");
+    let deny_all = [("iam:PolicyARN", honeytrail_aws::response::DENY_ALL_POLICY_ARN)];
+    for call in &calls {
+        let resource = match call.split(':').next() {
+            Some("ec2") => "*".to_string(),
+            _ if call.contains("Role") => format!("arn:aws:iam::{A}:role/ci-deployer"),
+            _ => user("maria"),
+        };
+        let context: &[(&str, &str)] =
+            if call.ends_with("UserPolicy") || call.ends_with("RolePolicy") { &deny_all } else { &[] };
+        assert_eq!(evaluate(&policy, call, &resource, context), Decision::Allow, "{call} on {resource}");
+    }
+    let admin = [("iam:PolicyARN", "arn:aws:iam::aws:policy/AdministratorAccess")];
+    for (call, context) in [
+        ("iam:AttachUserPolicy", &admin[..]),
+        ("iam:AttachRolePolicy", &admin[..]),
+        ("iam:DetachUserPolicy", &admin[..]),
+        ("iam:DeleteUser", &[][..]),
+        ("iam:DeleteAccessKey", &[][..]),
+        ("iam:CreateAccessKey", &[][..]),
+        ("ec2:TerminateInstances", &[][..]),
+        ("ec2:StopInstances", &[][..]),
+        ("sts:AssumeRole", &[][..]),
+    ] {
+        assert_eq!(evaluate(&policy, call, &user("maria"), context), Decision::ImplicitDeny, "{call}");
+    }
+    let trust: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("../../docs/policies/respond-trust.json")).unwrap())
+            .unwrap();
+    assert_eq!(trust["Statement"][0]["Action"], "sts:AssumeRole");
+}

@@ -14,7 +14,7 @@ use super::{print_json, print_table, when};
 #[derive(Subcommand, Debug)]
 pub enum ActionCommand {
     /// Add an action: what it does, when, and for which incidents
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// The actions, with their mode and targets
     List {
         #[arg(long)]
@@ -198,6 +198,7 @@ pub async fn run(app: &App, cmd: ActionCommand) -> Result<ExitCode> {
     let actor = app.acting();
     match cmd {
         ActionCommand::Add(a) => {
+            let a = *a;
             let request = ActionRequest {
                 name: a.name,
                 kind: a.kind,

@@ -30,7 +30,13 @@ pub enum AddKind {
     /// Generic webhook: versioned JSON, HMAC-SHA256 signed
     Webhook(WebhookArgs),
     /// Slack incoming webhook (Block Kit); the webhook URL is read from standard input
-    Slack { name: String },
+    Slack {
+        name: String,
+        /// Add an "Approve" button to alerts of runs that wait for approval (needs the Slack
+        /// app's interactivity pointed at /ingest/slack/actions and serve.slack_signing_secret)
+        #[arg(long)]
+        approve_buttons: bool,
+    },
     /// Microsoft Teams webhook (Adaptive Card); the webhook URL is read from standard input
     Teams { name: String },
     /// PagerDuty Events API v2 (one alert per incident; acknowledge/resolve follow); routing key from standard input
@@ -165,9 +171,9 @@ pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
             let c = ops.add_channel(&actor, &a.name, &config).await?;
             println!("channel {:?} added (webhook{signed}); its URL and secret are stored sealed", c.name);
         }
-        ChannelCommand::Add(AddKind::Slack { name }) => {
+        ChannelCommand::Add(AddKind::Slack { name, approve_buttons }) => {
             add_url_channel(&ops, &actor, &name, |url| {
-                ChannelConfig::Slack(honeytrail_alert::channels::slack::SlackConfig { url })
+                ChannelConfig::Slack(honeytrail_alert::channels::slack::SlackConfig { url, approve_buttons })
             })
             .await?
         }

@@ -14,7 +14,7 @@ use honeytrail_app::App;
 #[derive(Subcommand, Debug)]
 pub enum PlacementCommand {
     /// Record that a token was placed somewhere
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// List placements, optionally of one token or matching a host / owner
     List(ListArgs),
     /// Mark a placement removed (the bait was taken away); history is kept

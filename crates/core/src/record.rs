@@ -86,6 +86,23 @@ pub struct AlertRecord {
     /// matched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<crate::enrich::IncidentContext>,
+    /// Response actions on this incident that wait for a responder's
+    /// approval (`honeytrail action approve RUN`), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub awaiting_approval: Vec<PendingRun>,
+}
+
+/// A response action's run that waits for approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PendingRun {
+    /// The run's number (`honeytrail action approve RUN`).
+    pub run: i64,
+    /// The action's name.
+    pub action: String,
+    /// Its kind: `quarantine-ec2`, `deactivate-keys`, `deny-policy`, `webhook`, `command`.
+    pub kind: String,
+    /// What it would act on (`i-0abc… in 210987654321`).
+    pub target: String,
 }
 
 /// At most this many reads in a record.
@@ -309,6 +326,7 @@ impl AlertRecord {
             reads: Vec::new(),
             read_before: None,
             context: None,
+            awaiting_approval: Vec::new(),
         }
     }
 

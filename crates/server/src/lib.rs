@@ -105,6 +105,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/metrics", get(receivers::metrics_guarded))
         .route("/ingest/eventbridge", post(receivers::eventbridge))
         .route("/ingest/canarytokens/{secret}", post(receivers::canarytokens))
+        .route("/ingest/slack/actions", post(receivers::slack_actions))
         .route("/answer/{token}", get(receivers::answer_page).post(receivers::answer_submit))
         .route("/deploy/install.sh", get(fleet::install_script))
         .route("/deploy/agent", get(fleet::agent_binary))
@@ -183,6 +184,12 @@ pub async fn run(app: App) -> Result<ExitCode> {
         "  canarytokens.org webhook:    POST {public_url}/ingest/canarytokens/<secret>{}",
         off(shared.canarytokens_secret.is_some(), "HONEYTRAIL_CANARYTOKENS_SECRET")
     );
+    if serve.slack_signing_secret.as_deref().is_some_and(|v| !v.is_empty()) {
+        eprintln!(
+            "  Slack approve buttons:       POST {public_url}/ingest/slack/actions ({} approver(s) in actions.slack_approvers)",
+            app.config.actions.slack_approvers.len()
+        );
+    }
     let metrics_at = match (&metrics_listener, &serve.metrics_token) {
         (Some(l), _) => format!("http://{}/metrics", l.local_addr()?),
         (None, Some(_)) => "/metrics with the metrics token".to_string(),

@@ -210,6 +210,77 @@ pub(super) async fn eventbridge(
     answer(&s, s.receivers.eventbridge(&body).await, true)
 }
 
+/// A click on a Slack message's Approve button (the Slack app's
+/// interactivity Request URL). Slack's request signature is checked before
+/// the body is read; the clicking Slack member must be listed in
+/// `actions.slack_approvers`, and approves as that honeytrail user, whose
+/// role must allow it.
+pub(super) async fn slack_actions(
+    State(s): State<Arc<Shared>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    use honeytrail_alert::channels::slack;
+    let config = s.config();
+    let addr = super::auth::client_address(Some(peer.ip()), &headers, &config.serve.trusted_proxies);
+    if let Some(r) = held_back(&s, &addr) {
+        return r;
+    }
+    let Some(secret) = config.serve.slack_signing_secret.as_deref().filter(|v| !v.is_empty()) else {
+        s.refusals.lock().expect("refusal lock").refused(&addr);
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Slack approvals are off here: set serve.slack_signing_secret (HONEYTRAIL_SLACK_SIGNING_SECRET)",
+        );
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let checked = slack::verify_request(
+        secret,
+        header("x-slack-request-timestamp"),
+        header("x-slack-signature"),
+        &body,
+        chrono::Utc::now().timestamp(),
+    );
+    if let Err(why) = checked {
+        s.refusals.lock().expect("refusal lock").refused(&addr);
+        tracing::warn!(from = %addr, reason = %why, "refused a Slack interaction");
+        return error(StatusCode::UNAUTHORIZED, "unauthenticated", &why.to_string());
+    }
+    let click = match slack::approve_click(&body) {
+        Ok(c) => c,
+        Err(why) => return error(StatusCode::BAD_REQUEST, "not_an_approval", &why),
+    };
+    let member = honeytrail_core::encoding::printable(&click.user_id).into_owned();
+    let refused = |why: String| {
+        tracing::warn!(slack_member = %member, run = click.run, "{why}");
+        error(StatusCode::FORBIDDEN, "forbidden", &why)
+    };
+    let Some(name) = config.actions.slack_approvers.get(&click.user_id) else {
+        return refused(format!(
+            "Slack member {member} may not approve: add them to actions.slack_approvers as a honeytrail responder"
+        ));
+    };
+    let user = match s.store.user(name).await {
+        Ok(u) if !u.disabled => u,
+        Ok(_) => return refused(format!("Slack member {member} approves as {name}, whose account is disabled")),
+        Err(honeytrail_store::StoreError::NotFound(_)) => {
+            return refused(format!("Slack member {member} approves as {name}, who is not a honeytrail user"))
+        }
+        Err(e) => return internal(e.into()),
+    };
+    let actor =
+        honeytrail_app::Actor { name: user.name.clone(), role: user.role, from: format!("Slack member {member}") };
+    match s.ops.approve_run(&actor, click.run).await {
+        Ok(run) => {
+            tracing::info!(run = run.id, by = %user.name, slack_member = %member, "run approved from Slack");
+            Json(json!({"text": format!("Run #{} ({}) approved by {}", run.id, run.action, user.name)})).into_response()
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
 /// The answer to a pushed body, counted.
 fn answer(s: &Shared, result: anyhow::Result<Result<Accepted, Refusal>>, eventbridge: bool) -> Response {
     match result {

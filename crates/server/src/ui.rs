@@ -127,6 +127,7 @@ async fn incident(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Path(id):
     let record = json!(record);
     let deliveries = s.store.incident_deliveries(id).await.unwrap_or_default();
     let timeline = timeline(&record, &deliveries);
+    let runs = s.ops.action_runs(&c.actor, Some(id), None).await.map(|r| run_rows(&r)).unwrap_or_default();
     let actions: Vec<(&str, &str)> = [
         (IncidentState::Acknowledged, "Acknowledge"),
         (IncidentState::FalsePositive, "False positive"),
@@ -140,7 +141,7 @@ async fn incident(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Path(id):
     let (me, csrf) = base(&c);
     render(
         "incident.html",
-        serde_json::json!({"title": format!("Incident #{id}"), "me": me, "csrf": csrf, "r": record, "timeline": timeline, "actions": actions, "can_respond": c.role.allows(Permission::Respond)}),
+        serde_json::json!({"title": format!("Incident #{id}"), "me": me, "csrf": csrf, "r": record, "timeline": timeline, "actions": actions, "runs": runs, "from_incident": true, "can_respond": c.role.allows(Permission::Respond)}),
     )
 }
 
@@ -1145,6 +1146,217 @@ async fn post_lookup(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<L
     }
 }
 
+/// Runs as the pages show them, with the buttons each one allows.
+fn run_rows(runs: &[honeytrail_store::ActionRun]) -> Vec<Value> {
+    use honeytrail_core::action::RunState;
+    runs.iter()
+        .map(|r| {
+            let mut row = json!(r);
+            row["can_approve"] = json!(matches!(r.state, RunState::AwaitingApproval | RunState::Skipped));
+            row["can_cancel"] = json!(r.state.pending());
+            row["can_undo"] = json!(r.kind.undoable() && matches!(r.state, RunState::Done | RunState::UndoFailed));
+            row
+        })
+        .collect()
+}
+
+/// Actions as the Response page lists them: conditions and targets spelled out.
+fn action_rows(actions: &[honeytrail_store::Action]) -> Vec<Value> {
+    actions
+        .iter()
+        .map(|a| {
+            let t = &a.settings;
+            let target: Vec<String> = [
+                ("account", &t.account),
+                ("region", &t.region),
+                ("role", &t.role_arn),
+                ("instance", &t.instance_id),
+                ("IAM user", &t.iam_user),
+                ("IAM role", &t.iam_role),
+                ("quarantine group", &t.quarantine_group),
+                ("policy", &t.policy_arn),
+            ]
+            .into_iter()
+            .filter_map(|(what, v)| v.as_ref().map(|v| format!("{what} {v}")))
+            .chain((!t.command.is_empty()).then(|| format!("runs {}", t.command.join(" "))))
+            .collect();
+            let conditions: Vec<String> = a
+                .trigger
+                .when
+                .iter()
+                .map(|c| format!("if {c}"))
+                .chain(a.trigger.unless.iter().map(|c| format!("unless {c}")))
+                .chain(a.trigger.allow_own_network.then(|| "also from our own networks".to_string()))
+                .collect();
+            json!({"name": a.name, "kind": a.kind.as_str(), "mode": a.trigger.mode.to_string(), "route": a.route,
+                "conditions": conditions, "target": target, "sealed": a.has_secret, "created_by": a.created_by})
+        })
+        .collect()
+}
+
+async fn actions_page(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q): Query<RunsQuery>) -> Response {
+    let result = async {
+        let actions = s.ops.list_actions(&c.actor).await?;
+        let runs = s.ops.action_runs(&c.actor, None, q.state.as_deref()).await?;
+        Ok::<_, honeytrail_app::OpError>((actions, runs))
+    }
+    .await;
+    let (actions, runs) = match result {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let runs: Vec<Value> = run_rows(&runs).into_iter().take(RUNS_SHOWN).collect();
+    let kinds: Vec<&str> = honeytrail_core::action::ActionKind::ALL
+        .into_iter()
+        .filter(|k| *k != honeytrail_core::action::ActionKind::Command)
+        .map(|k| k.as_str())
+        .collect();
+    let states: Vec<&str> = honeytrail_core::action::RunState::ALL.iter().map(|s| s.as_str()).collect();
+    let (me, csrf) = base(&c);
+    render(
+        "actions.html",
+        json!({"title": "Response", "me": me, "csrf": csrf, "actions": action_rows(&actions), "runs": runs,
+            "kinds": kinds, "states": states, "from_incident": false, "state": q.state.unwrap_or_default(),
+            "can_respond": c.role.allows(Permission::Respond), "can_administer": c.role.allows(Permission::Administer)}),
+    )
+}
+
+/// The runs the Response page shows, newest first.
+const RUNS_SHOWN: usize = 200;
+
+#[derive(Deserialize)]
+struct RunsQuery {
+    #[serde(default)]
+    state: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ActionForm {
+    csrf: String,
+    name: String,
+    kind: String,
+    mode: String,
+    #[serde(default)]
+    route: String,
+    #[serde(default)]
+    when: String,
+    #[serde(default)]
+    unless: String,
+    #[serde(default)]
+    allow_own_network: Option<String>,
+    #[serde(default)]
+    role_arn: String,
+    #[serde(default)]
+    account: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    instance_id: String,
+    #[serde(default)]
+    iam_user: String,
+    #[serde(default)]
+    iam_role: String,
+    #[serde(default)]
+    quarantine_group: String,
+    #[serde(default)]
+    policy_arn: String,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    secret: String,
+}
+
+async fn post_action(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<ActionForm>) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Administer) {
+        return r;
+    }
+    let request = honeytrail_app::ops::ActionRequest {
+        name: f.name,
+        kind: f.kind,
+        mode: f.mode,
+        route: given(f.route),
+        when: conditions(&f.when),
+        unless: conditions(&f.unless),
+        allow_own_network: f.allow_own_network.is_some(),
+        role_arn: given(f.role_arn),
+        account: given(f.account),
+        region: given(f.region),
+        instance_id: given(f.instance_id),
+        iam_user: given(f.iam_user),
+        iam_role: given(f.iam_role),
+        quarantine_group: given(f.quarantine_group),
+        policy_arn: given(f.policy_arn),
+        url: given(f.url),
+        secret: given(f.secret),
+        ..Default::default()
+    };
+    redirect(s.ops.add_action(&ui.0.actor, &request).await, |_| "/actions".into())
+}
+
+/// Conditions typed together: one per line or separated by commas.
+fn conditions(field: &str) -> Vec<String> {
+    field.split([',', '\n']).map(str::trim).filter(|c| !c.is_empty()).map(String::from).collect()
+}
+
+#[derive(Deserialize)]
+struct ModeForm {
+    csrf: String,
+    mode: String,
+}
+
+async fn post_action_mode(
+    State(s): State<Arc<Shared>>,
+    ui: UiCaller,
+    Path(name): Path<String>,
+    Form(f): Form<ModeForm>,
+) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Administer) {
+        return r;
+    }
+    redirect(s.ops.set_action_mode(&ui.0.actor, &name, &f.mode).await, |_| "/actions".into())
+}
+
+async fn post_action_remove(
+    State(s): State<Arc<Shared>>,
+    ui: UiCaller,
+    Path(name): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Administer) {
+        return r;
+    }
+    redirect(s.ops.remove_action(&ui.0.actor, &name).await, |_| "/actions".into())
+}
+
+#[derive(Deserialize)]
+struct RunForm {
+    csrf: String,
+    /// Back to the incident's page rather than the Response page.
+    #[serde(default)]
+    from_incident: Option<String>,
+}
+
+/// Approve, cancel or undo a run; back where the button was.
+async fn post_run(
+    State(s): State<Arc<Shared>>,
+    ui: UiCaller,
+    Path((id, verb)): Path<(i64, String)>,
+    Form(f): Form<RunForm>,
+) -> Response {
+    if let Err(r) = guard(&ui, &f.csrf, Permission::Respond) {
+        return r;
+    }
+    let actor = &ui.0.actor;
+    let done = match verb.as_str() {
+        "approve" => s.ops.approve_run(actor, id).await,
+        "cancel" => s.ops.cancel_run(actor, id).await,
+        "undo" => s.ops.undo_action_run(actor, id).await,
+        _ => return message_page(StatusCode::NOT_FOUND, "Not found", "a run can be approved, cancelled or undone"),
+    };
+    let to_incident = f.from_incident.is_some();
+    redirect(done, |run| if to_incident { format!("/incidents/{}", run.incident_id) } else { "/actions".into() })
+}
+
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/", get(dashboard))
@@ -1180,6 +1392,10 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/deploy/mailbox", post(post_deploy_mailbox))
         .route("/fleet/agents/{id}/{kind}", post(post_agent_command))
         .route("/enrollments/{id}/revoke", post(post_enrollment_revoke))
+        .route("/actions", get(actions_page).post(post_action))
+        .route("/actions/{name}/mode", post(post_action_mode))
+        .route("/actions/{name}/remove", post(post_action_remove))
+        .route("/actions/runs/{id}/{verb}", post(post_run))
         .route("/audit", get(audit))
         .route("/audit.csv", get(audit_csv))
         .route("/lookup", get(lookup_page).post(post_lookup))

@@ -17,6 +17,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("dashboard.html", include_str!("templates/dashboard.html")),
     ("incidents.html", include_str!("templates/incidents.html")),
     ("incident.html", include_str!("templates/incident.html")),
+    ("run_rows.html", include_str!("templates/run_rows.html")),
+    ("actions.html", include_str!("templates/actions.html")),
     ("events.html", include_str!("templates/events.html")),
     ("tokens.html", include_str!("templates/tokens.html")),
     ("token.html", include_str!("templates/token.html")),
