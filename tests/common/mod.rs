@@ -141,23 +141,50 @@ pub struct Server {
 }
 
 impl Server {
+    /// Starts `serve` on a free port and waits until it says it listens
+    /// there. A port found free a moment before can be taken by a parallel
+    /// test's server; ours then fails to bind and is started again on
+    /// another port, instead of the test talking to the other server.
     pub fn start(env: &Env, secrets: &[(&str, &str)]) -> Server {
-        let port = honeytrail_testkit::free_port();
-        let mut cmd = env.command(&["serve"]);
-        cmd.env("HONEYTRAIL_SERVE_LISTEN", format!("127.0.0.1:{port}")).stdout(Stdio::null()).stderr(Stdio::null());
-        cmd.env("HONEYTRAIL_METRICS_TOKEN", METRICS_TOKEN);
-        for (k, v) in secrets {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().unwrap();
-        let server = Server { child, port };
-        for _ in 0..100 {
-            if matches!(server.call("GET", "/healthz", &[], ""), (200, _)) {
-                return server;
+        use std::io::BufRead;
+        for _ in 0..5 {
+            let port = honeytrail_testkit::free_port();
+            let mut cmd = env.command(&["serve"]);
+            cmd.env("HONEYTRAIL_SERVE_LISTEN", format!("127.0.0.1:{port}"));
+            cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+            cmd.env("HONEYTRAIL_METRICS_TOKEN", METRICS_TOKEN);
+            for (k, v) in secrets {
+                cmd.env(k, v);
             }
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            let mut child = cmd.spawn().unwrap();
+            let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+            let mut said = Vec::new();
+            let listening = loop {
+                match lines.next() {
+                    Some(Ok(line)) if line.starts_with("honeytrail is serving on ") => break true,
+                    Some(Ok(line)) => said.push(line),
+                    _ => break false,
+                }
+            };
+            if !listening {
+                child.wait().ok(); // it has ended: its stderr is closed
+                if said.iter().any(|l| l.contains("cannot listen on")) {
+                    continue;
+                }
+                panic!("honeytrail serve did not come up:\n{}", said.join("\n"));
+            }
+            // Keep reading what it says, so a full pipe never stops it.
+            std::thread::spawn(move || lines.for_each(drop));
+            let server = Server { child, port };
+            for _ in 0..100 {
+                if matches!(server.call("GET", "/healthz", &[], ""), (200, _)) {
+                    return server;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            panic!("honeytrail serve did not answer /healthz on port {port}");
         }
-        panic!("honeytrail serve did not come up");
+        panic!("honeytrail serve found no free port in five tries");
     }
 
     pub fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
