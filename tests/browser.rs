@@ -333,6 +333,16 @@ fn a_responder_works_an_incident_in_the_browser_and_a_viewer_cannot() {
     assert!(b.source().contains("Not allowed"), "an employee cannot read incidents");
 }
 
+/// Fills and sends the Response page's form for a signed webhook action.
+fn add_webhook_action(b: &Browser, name: &str, mode: &str, url: &str, secret: &str) {
+    b.fill("#add-action input[name=name]", name);
+    b.select("#add-action select[name=kind]", "webhook");
+    b.fill("#add-action input[name=mode]", mode);
+    b.fill("#add-action input[name=url]", url);
+    b.fill("#add-action input[name=secret]", secret);
+    b.click("#add-action-button");
+}
+
 #[test]
 fn a_responder_approves_an_action_on_the_incident_page_and_a_viewer_cannot() {
     let env = Env::new();
@@ -346,12 +356,13 @@ fn a_responder_approves_an_action_on_the_incident_page_and_a_viewer_cannot() {
     b.sign_in("alice", &admin, "alice's long passphrase");
     b.go("/actions");
     assert!(b.source().contains("No actions yet"), "{}", b.source());
-    b.fill("#add-action input[name=name]", "notify-soar");
-    b.select("#add-action select[name=kind]", "webhook");
-    b.fill("#add-action input[name=mode]", "approval");
-    b.fill("#add-action input[name=url]", &format!("http://127.0.0.1:{}/respond", receiver.port));
-    b.fill("#add-action input[name=secret]", "a-signing-secret-for-tests");
-    b.click("#add-action-button");
+    add_webhook_action(
+        &b,
+        "notify-soar",
+        "approval",
+        &format!("http://127.0.0.1:{}/respond", receiver.port),
+        "a-signing-secret-for-tests",
+    );
     assert!(b.text("#action-notify-soar").contains("approval"), "{}", b.source());
     assert!(!b.source().contains("a-signing-secret-for-tests"), "the secret is not shown");
 
@@ -412,12 +423,13 @@ fn a_responder_approves_an_action_on_the_incident_page_and_a_viewer_cannot() {
     assert!(b.source().contains("has runs on incidents") && b.source().contains("--mode off"), "{}", b.source());
     // One that never ran can go.
     b.go("/actions");
-    b.fill("#add-action input[name=name]", "spare");
-    b.select("#add-action select[name=kind]", "webhook");
-    b.fill("#add-action input[name=mode]", "dry-run");
-    b.fill("#add-action input[name=url]", &format!("http://127.0.0.1:{}/spare", receiver.port));
-    b.fill("#add-action input[name=secret]", "another-signing-secret-for-tests");
-    b.click("#add-action-button");
+    add_webhook_action(
+        &b,
+        "spare",
+        "dry-run",
+        &format!("http://127.0.0.1:{}/spare", receiver.port),
+        "another-signing-secret-for-tests",
+    );
     assert!(b.text("#action-spare").contains("dry-run"), "{}", b.source());
     b.click("#remove-spare");
     assert!(!b.has("#action-spare") && b.has("#action-notify-soar"), "{}", b.source());

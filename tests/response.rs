@@ -751,3 +751,43 @@ fn a_slack_approve_button_approves_only_when_slack_signed_the_click_of_a_listed_
     assert_eq!(status, 409, "{answer}");
     assert_eq!(ran(&ran_dir), 1);
 }
+
+/// A program that closes its input without reading the record costs nothing
+/// but its own unread input: the run is done, and the process that fed it
+/// (here `action pass`, in production `serve`) is not killed by SIGPIPE.
+/// The record is larger than a pipe holds, so the write meets the closed end.
+#[test]
+fn a_command_that_does_not_read_the_record_does_not_end_the_runner() {
+    let env = Env::new();
+    env.run(&[
+        "action",
+        "add",
+        "deaf",
+        "--kind",
+        "command",
+        "--mode",
+        "automatic",
+        "--command",
+        "/bin/sh",
+        "--arg",
+        "-c",
+        "--arg",
+        "exec 0<&-; sleep 0.2; echo closed",
+    ])
+    .ok();
+    let k = key(9);
+    env.run(&["token", "import", "aws", "--access-key-id", &k, "--user-name", "svc-reader"]).ok();
+    let records = (0..600)
+        .map(|i| {
+            let time = format!("2026-11-30T10:{:02}:{:02}Z", i / 60, i % 60);
+            trail_record(&k, "svc-reader", &format!("ev-deaf-{i}"), &time, "s3.amazonaws.com", "ListBuckets", None)
+        })
+        .collect();
+    ingest_records(&env, records);
+    let shown = env.run(&["incident", "show", "1", "--json"]).ok().stdout;
+    assert!(shown.len() > 128 * 1024, "the record is bigger than a pipe: {} bytes", shown.len());
+    let pass = env.run(&["action", "pass", "--json"]).ok().json();
+    assert_eq!(pass["done"].as_u64(), Some(1), "{pass}");
+    let run = run_of(&env, 1, "deaf");
+    assert_eq!(run["state"], "done", "{run}");
+}

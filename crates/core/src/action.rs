@@ -343,6 +343,16 @@ impl RunState {
     pub fn pending(self) -> bool {
         matches!(self, RunState::Skipped | RunState::Waiting | RunState::AwaitingApproval | RunState::Queued)
     }
+
+    /// The states a responder can approve: awaiting approval, or skipped
+    /// because every call came from our own networks.
+    pub const APPROVABLE: [RunState; 2] = [RunState::AwaitingApproval, RunState::Skipped];
+
+    /// Whether a run in this state can be undone: done, or an undo that
+    /// failed and may be asked again after fixing things by hand.
+    pub fn undoable(self) -> bool {
+        matches!(self, RunState::Done | RunState::UndoFailed)
+    }
 }
 
 impl std::fmt::Display for RunState {

@@ -1152,9 +1152,9 @@ fn run_rows(runs: &[honeytrail_store::ActionRun]) -> Vec<Value> {
     runs.iter()
         .map(|r| {
             let mut row = json!(r);
-            row["can_approve"] = json!(matches!(r.state, RunState::AwaitingApproval | RunState::Skipped));
+            row["can_approve"] = json!(RunState::APPROVABLE.contains(&r.state));
             row["can_cancel"] = json!(r.state.pending());
-            row["can_undo"] = json!(r.kind.undoable() && matches!(r.state, RunState::Done | RunState::UndoFailed));
+            row["can_undo"] = json!(r.kind.undoable() && r.state.undoable());
             row
         })
         .collect()
@@ -1205,7 +1205,7 @@ async fn actions_page(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let runs: Vec<Value> = run_rows(&runs).into_iter().take(RUNS_SHOWN).collect();
+    let runs = run_rows(&runs[..runs.len().min(RUNS_SHOWN)]);
     let kinds: Vec<&str> = honeytrail_core::action::ActionKind::ALL
         .into_iter()
         .filter(|k| *k != honeytrail_core::action::ActionKind::Command)
@@ -1275,8 +1275,9 @@ async fn post_action(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<A
         kind: f.kind,
         mode: f.mode,
         route: given(f.route),
-        when: conditions(&f.when),
-        unless: conditions(&f.unless),
+        // The operation splits a comma-separated field and checks each condition.
+        when: vec![f.when],
+        unless: vec![f.unless],
         allow_own_network: f.allow_own_network.is_some(),
         role_arn: given(f.role_arn),
         account: given(f.account),
@@ -1291,11 +1292,6 @@ async fn post_action(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<A
         ..Default::default()
     };
     redirect(s.ops.add_action(&ui.0.actor, &request).await, |_| "/actions".into())
-}
-
-/// Conditions typed together: one per line or separated by commas.
-fn conditions(field: &str) -> Vec<String> {
-    field.split([',', '\n']).map(str::trim).filter(|c| !c.is_empty()).map(String::from).collect()
 }
 
 #[derive(Deserialize)]

@@ -229,7 +229,7 @@ impl Ops {
         };
         let moved = self
             .audited(actor, "action.approve", &format!("action run #{id}"), Some(&run.action))
-            .move_run(id, &[RunState::AwaitingApproval, RunState::Skipped], RunState::Queued, &change)
+            .move_run(id, &RunState::APPROVABLE, RunState::Queued, &change)
             .await?;
         if !moved {
             return Err(OpError::conflict(
@@ -281,7 +281,7 @@ impl Ops {
                 ),
             ));
         }
-        if !matches!(run.state, RunState::Done | RunState::UndoFailed) {
+        if !run.state.undoable() {
             return Err(OpError::conflict(
                 "run-not-done",
                 format!("action run #{id} is {}: only a done run can be undone", run.state),
