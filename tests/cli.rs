@@ -1368,7 +1368,7 @@ fn a_log_file_that_cannot_be_read_costs_only_its_message() {
 /// Enrolment secrets from the command line: printed once, listed without
 /// the secret, limited in uses and time, revoked, every change audited.
 #[test]
-fn enrollment_secrets_from_the_cli() {
+fn enrolment_secrets_from_the_cli() {
     let env = Env::new();
     let refused = env.run(&["enroll", "create", "--uses", "3", "--template", "desktop"]).fails();
     assert!(refused.stderr.contains("no placement template desktop"), "{}", refused.stderr);

@@ -147,8 +147,8 @@ enum Command {
     #[command(subcommand)]
     User(commands::user::UserCommand),
     /// Enrolment secrets, which hosts present to ask for their own key
-    #[command(subcommand)]
-    Enroll(commands::enroll::EnrollCommand),
+    #[command(subcommand, alias = "enroll")]
+    Enrol(commands::enrol::EnrolCommand),
     /// Enrolled hosts: host, key, last seen, bait state
     Agents {
         #[arg(long)]
@@ -295,7 +295,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Deliver(args) => commands::deliver::deliver(&app, args).await,
         Command::Serve(_) => return honeytrail_server::run(app).await,
         Command::User(cmd) => commands::user::run(&app, cmd).await,
-        Command::Enroll(cmd) => commands::enroll::run(&app, cmd).await,
+        Command::Enrol(cmd) => commands::enrol::run(&app, cmd).await,
         Command::Template(cmd) => commands::template::run(&app, cmd).await,
         Command::Agents { json } => commands::agents::list(&app, json).await,
         Command::Agent(cmd) => commands::agents::agent(&app, cmd).await,

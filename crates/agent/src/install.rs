@@ -61,7 +61,7 @@ pub fn install(name: &str, bin_dir: &Path, unit_dir: &Path) -> Result<()> {
     let unit_path = unit_dir.join(format!("{name}.service"));
     std::fs::write(&unit_path, unit(name, &bin)).with_context(|| format!("cannot write {}", unit_path.display()))?;
     println!("installed {} and {}", bin.display(), unit_path.display());
-    println!("next: {} enroll --server URL --secret-file FILE --state-dir /var/lib/{name} --once", bin.display());
+    println!("next: {} enrol --server URL --secret-file FILE --state-dir /var/lib/{name} --once", bin.display());
     println!("then: systemctl daemon-reload && systemctl enable --now {name}");
     Ok(())
 }

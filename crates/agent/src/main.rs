@@ -29,7 +29,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 use honeytrail_core::fleet::{
-    Abort, CommandDone, CommandKind, Confirm, DeliveredKey, EnrollRequest, Enrolled, FileReport, Heartbeat,
+    Abort, CommandDone, CommandKind, Confirm, DeliveredKey, EnrolRequest, Enrolled, FileReport, Heartbeat,
     HeartbeatReply,
 };
 
@@ -55,7 +55,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Ask the server for this host's own key and write the bait.
-    Enroll {
+    #[command(alias = "enroll")]
+    Enrol {
         /// The server, e.g. https://honeytrail.example.com
         #[arg(long)]
         server: String,
@@ -139,12 +140,12 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
-            Command::Enroll { server, secret_file, ca_file, state_dir, root, once, ec2_identity, imds_url, watch } => {
+            Command::Enrol { server, secret_file, ca_file, state_dir, root, once, ec2_identity, imds_url, watch } => {
                 check_watch(&watch)?;
                 let secret = read_secret(secret_file.as_deref())?;
                 let dir = Dir::open(&state_dir);
                 let imds = ec2_identity.then_some(imds_url.as_str());
-                enroll(&server, &secret, ca_file, &state_dir, &root, imds).await?;
+                enrol(&server, &secret, ca_file, &state_dir, &root, imds).await?;
                 if once {
                     return Ok(ExitCode::SUCCESS);
                 }
@@ -194,7 +195,7 @@ fn read_secret(file: Option<&Path>) -> Result<String> {
 /// Enrols: preflight, ask for the key, write every file, confirm. On any
 /// failure every file written is put back, the server is told (so the key
 /// is retired), and the state directory is left as it was.
-async fn enroll(
+async fn enrol(
     server: &str,
     secret: &str,
     ca_file: Option<PathBuf>,
@@ -217,7 +218,7 @@ async fn enroll(
         None => None,
     };
     let dir = Dir::prepare(state_dir)?;
-    let request = EnrollRequest { secret: secret.to_string(), host: host::facts(&root), ec2_identity };
+    let request = EnrolRequest { secret: secret.to_string(), host: host::facts(&root), ec2_identity };
     let enrolled: Enrolled = match client.post("/fleet/enroll", &request).await {
         Ok(e) => e,
         Err(e) => {

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Result};
 use honeytrail_core::bait::{self, BaitInput, Format};
 use honeytrail_core::fleet::{DeliveredKey, PlacedFile, Presence};
-use honeytrail_core::place::{remove_made_dirs, BaitFile};
 use honeytrail_core::template::PlacementTemplate;
+use honeytrail_place::{remove_made_dirs, BaitFile};
 use serde::{Deserialize, Serialize};
 
 use crate::host::{self, LocalUser};

@@ -416,7 +416,7 @@ fn refused_or_failed_enrolments_leave_the_host_as_it_was() {
     let before = snapshot(&root);
     let state = ht.dir.path().join("agent-state");
     let serve = ht.serve();
-    let enroll = |server: &str, secret: &Path| {
+    let enrol = |server: &str, secret: &Path| {
         agent(&[
             "enroll",
             "--server",
@@ -438,7 +438,7 @@ fn refused_or_failed_enrolments_leave_the_host_as_it_was() {
     // A wrong secret.
     let wrong = ht.dir.path().join("wrong");
     std::fs::write(&wrong, "not-a-secret").unwrap();
-    let out = enroll(&serve.url(), &wrong);
+    let out = enrol(&serve.url(), &wrong);
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("not known"), "{}", out.stderr);
     unchanged("wrong secret");
@@ -460,20 +460,20 @@ fn refused_or_failed_enrolments_leave_the_host_as_it_was() {
         "--once",
     ])
     .ok();
-    let out = enroll(&serve.url(), &used);
+    let out = enrol(&serve.url(), &used);
     assert!(out.stderr.contains("used up"), "{}", out.stderr);
     unchanged("used-up secret");
 
     // A server that is down, and one that does not speak TLS.
     let fresh = ht.secret(&["--uses", "5", "--template", "laptop"]);
-    let out = enroll(&format!("http://127.0.0.1:{}", free_port()), &fresh);
+    let out = enrol(&format!("http://127.0.0.1:{}", free_port()), &fresh);
     assert!(out.stderr.contains("cannot reach the server"), "{}", out.stderr);
     unchanged("server down");
-    let out = enroll(&format!("https://127.0.0.1:{}", serve.port), &fresh);
+    let out = enrol(&format!("https://127.0.0.1:{}", serve.port), &fresh);
     assert!(out.stderr.contains("TLS"), "{}", out.stderr);
     unchanged("TLS failure");
     // Plain http anywhere but loopback is refused before anything is sent.
-    let out = enroll("http://honeytrail.example.com", &fresh);
+    let out = enrol("http://honeytrail.example.com", &fresh);
     assert!(out.stderr.contains("must be https"), "{}", out.stderr);
     unchanged("plain http");
 
@@ -484,7 +484,7 @@ fn refused_or_failed_enrolments_leave_the_host_as_it_was() {
     let before = snapshot(&root);
     ht.run(&["template", "add", "app", "--format", "dotenv", "--path", "/opt/app/.env", "--mode", "600"]).ok();
     let app_secret = ht.secret(&["--uses", "1", "--template", "app"]);
-    let out = enroll(&serve.url(), &app_secret);
+    let out = enrol(&serve.url(), &app_secret);
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("left as it was"), "{}", out.stderr);
     assert_eq!(snapshot(&root), before, "a failed write changed the host");
@@ -683,8 +683,8 @@ fn enrolment_guards_refuse_strangers_and_raise_incidents() {
     let ht = Ht::new(&[("HONEYTRAIL_FLEET_EC2_IDENTITY_CERTIFICATES", pem.to_str().unwrap())]);
     let serve = ht.serve();
     let hosts = std::cell::Cell::new(0);
-    // A fresh host each time: its tree and state directory, and what `enroll` said.
-    let enroll = |secret: &Path, imds: Option<&str>| {
+    // A fresh host each time: its tree and state directory, and what `enrol` said.
+    let enrol = |secret: &Path, imds: Option<&str>| {
         hosts.set(hosts.get() + 1);
         let base = ht.dir.path().join(format!("host-{}", hosts.get()));
         let root = host_tree(&base);
@@ -712,7 +712,7 @@ fn enrolment_guards_refuse_strangers_and_raise_incidents() {
         }
         out
     };
-    let enrollment = |id: i64| -> Value {
+    let enrolment = |id: i64| -> Value {
         let all = ht.run(&["enroll", "list", "--json"]).ok().json();
         all.as_array().unwrap().iter().find(|e| e["id"].as_i64() == Some(id)).cloned().expect("the secret")
     };
@@ -727,16 +727,16 @@ fn enrolment_guards_refuse_strangers_and_raise_incidents() {
     assert!(listed.contains("ec2 123456789012"), "{listed}");
 
     // Without an identity: refused, counted; no host enrolled before, so no key to raise it on.
-    let out = enroll(&bound, None);
+    let out = enrol(&bound, None);
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("bound to EC2 instances") && out.stderr.contains("--ec2-identity"), "{}", out.stderr);
-    assert_eq!(enrollment(1)["refused"], 1);
+    assert_eq!(enrolment(1)["refused"], 1);
     assert!(incidents(&ht).is_empty());
 
     // A real instance of the account enrols, and the record names it.
     let (doc_a, sig_a) = identity(certs.path(), "aws", "123456789012", "i-0aaa1111bbbb2222c");
     let imds_a = fake_imds(doc_a.clone(), sig_a.clone());
-    let out = enroll(&bound, Some(&imds_a)).ok();
+    let out = enrol(&bound, Some(&imds_a)).ok();
     assert!(out.stderr.contains("enrolled as agent"), "{}", out.stderr);
     let agents = ht.agents();
     let first = &agents[0];
@@ -746,7 +746,7 @@ fn enrolment_guards_refuse_strangers_and_raise_incidents() {
 
     // The same instance again (its document replayed by another host): refused, and an
     // incident on the key of the host that enrolled with the secret.
-    let out = enroll(&bound, Some(&imds_a));
+    let out = enrol(&bound, Some(&imds_a));
     assert!(out.stderr.contains("i-0aaa1111bbbb2222c is already enrolled"), "{}", out.stderr);
     let raised = incidents(&ht);
     let inc = raised.iter().find(|i| i["kind"] == "enrolment").unwrap_or_else(|| panic!("{raised:#?}"));
@@ -756,31 +756,31 @@ fn enrolment_guards_refuse_strangers_and_raise_incidents() {
 
     // Another account's instance, a document signed by someone else, a document altered.
     let (doc_c, sig_c) = identity(certs.path(), "aws", "999999999999", "i-0ccc3333dddd4444e");
-    let out = enroll(&bound, Some(&fake_imds(doc_c, sig_c)));
+    let out = enrol(&bound, Some(&fake_imds(doc_c, sig_c)));
     assert!(out.stderr.contains("instance i-0ccc3333dddd4444e is in account 999999999999"), "{}", out.stderr);
     let (doc_f, sig_f) = identity(certs.path(), "forger", "123456789012", "i-0fff5555aaaa6666b");
-    let out = enroll(&bound, Some(&fake_imds(doc_f, sig_f)));
+    let out = enrol(&bound, Some(&fake_imds(doc_f, sig_f)));
     assert!(out.stderr.contains("identity was not accepted"), "{}", out.stderr);
     let altered = doc_a.replace("i-0aaa1111bbbb2222c", "i-0aaa1111bbbb2222d");
-    let out = enroll(&bound, Some(&fake_imds(altered, sig_a)));
+    let out = enrol(&bound, Some(&fake_imds(altered, sig_a)));
     assert!(out.stderr.contains("identity was not accepted"), "{}", out.stderr);
     // No metadata service at all: the agent says so before spending anything.
-    let out = enroll(&bound, Some(&format!("http://127.0.0.1:{}", free_port())));
+    let out = enrol(&bound, Some(&format!("http://127.0.0.1:{}", free_port())));
     assert!(out.stderr.contains("metadata service"), "{}", out.stderr);
-    let e = enrollment(1);
+    let e = enrolment(1);
     assert_eq!((e["used"].as_i64(), e["refused"].as_i64()), (Some(1), Some(5)), "{e}");
 
     // A secret for one network, used from another.
     let netted = ht.secret(&["--uses", "2", "--template", "laptop", "--from", "192.0.2.0/24"]);
-    let out = enroll(&netted, None);
+    let out = enrol(&netted, None);
     assert!(out.stderr.contains("is for hosts in 192.0.2.0/24; this request came from 127.0.0.1"), "{}", out.stderr);
-    assert_eq!(enrollment(2)["used"], 0);
+    assert_eq!(enrolment(2)["used"], 0);
 
     // More hosts than expected: they enrol, and the one beyond raises an incident on its own key.
     let expected = ht.secret(&["--uses", "3", "--template", "laptop", "--expect", "1", "--from", "127.0.0.1"]);
-    enroll(&expected, None).ok();
+    enrol(&expected, None).ok();
     assert!(!incidents(&ht).iter().any(|i| i["kind"] == "enrolment" && i["id"] != inc["id"]));
-    enroll(&expected, None).ok();
+    enrol(&expected, None).ok();
     let extra = ht.agents().into_iter().max_by_key(|a| a["id"].as_i64()).unwrap();
     let extra_key = extra["access_key_id"].as_str().unwrap().to_string();
     let raised = incidents(&ht);
@@ -843,7 +843,7 @@ fn serve_speaks_tls_itself_and_picks_up_a_renewed_certificate() {
     let https = format!("https://127.0.0.1:{}", serve.port);
     let banner = std::fs::read_to_string(ht.dir.path().join("serve.log")).unwrap();
     assert!(banner.contains(&format!("web UI: {https}/")), "{banner}");
-    let enroll = |n: &str, ca: &str| {
+    let enrol = |n: &str, ca: &str| {
         let base = ht.dir.path().join(n);
         let root = host_tree(&base);
         let secret = ht.secret(&["--uses", "1", "--template", "laptop"]);
@@ -863,10 +863,10 @@ fn serve_speaks_tls_itself_and_picks_up_a_renewed_certificate() {
         ])
     };
     // The agent enrols over it, trusting the internal CA; plain http gets nothing.
-    let out = enroll("a", "first-ca.pem").ok();
+    let out = enrol("a", "first-ca.pem").ok();
     assert!(out.stderr.contains("enrolled as agent"), "{}", out.stderr);
     assert!(http(serve.port, "GET", "/healthz", &[], "").map_or(true, |(status, _)| status != 200));
-    let out = enroll("b", "second-ca.pem");
+    let out = enrol("b", "second-ca.pem");
     assert!(out.stderr.contains("TLS") && out.stderr.contains("--ca-file"), "{}", out.stderr);
 
     // The CLI's remote mode trusts the same internal CA with --ca-file, and
@@ -918,13 +918,13 @@ fn serve_speaks_tls_itself_and_picks_up_a_renewed_certificate() {
         if base.exists() {
             std::fs::remove_dir_all(&base).unwrap();
         }
-        if enroll("probe", "second-ca.pem").code == 0 {
+        if enrol("probe", "second-ca.pem").code == 0 {
             renewed = true;
             break;
         }
     }
     assert!(renewed, "the renewed certificate was never served");
-    let out = enroll("c", "first-ca.pem");
+    let out = enrol("c", "first-ca.pem");
     assert!(out.stderr.contains("TLS"), "{}", out.stderr);
 }
 

@@ -95,12 +95,7 @@ pub async fn agent(app: &App, cmd: AgentCommand) -> Result<ExitCode> {
                 }
             }
             println!("  key: {}  template: {}", a.access_key_id.clone().unwrap_or_default(), a.template.name);
-            println!(
-                "  enrolled {} (enrolment #{}), last seen {}",
-                when(a.enrolled_at),
-                a.enrollment_id,
-                last_seen(&a)
-            );
+            println!("  enrolled {} (enrolment #{}), last seen {}", when(a.enrolled_at), a.enrolment_id, last_seen(&a));
             if let Some(d) = &a.detail {
                 println!("  detail: {}", p(d));
             }

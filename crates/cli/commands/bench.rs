@@ -19,11 +19,12 @@ pub enum BenchCommand {
     /// Build a match index of N keys and report its resident memory; prints JSON
     Index(IndexArgs),
     /// N simulated hosts enrol (and confirm one bait file each) at once against a server; prints JSON
-    Enroll(EnrollArgs),
+    #[command(alias = "enroll")]
+    Enrol(EnrolArgs),
 }
 
 #[derive(Args, Debug)]
-pub struct EnrollArgs {
+pub struct EnrolArgs {
     /// The server, e.g. http://127.0.0.1:8080
     #[arg(long)]
     url: String,
@@ -110,8 +111,8 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
             );
             drop(index);
         }
-        BenchCommand::Enroll(a) => {
-            let report = tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(enroll(a))?;
+        BenchCommand::Enrol(a) => {
+            let report = tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(enrol(a))?;
             println!("{report}");
         }
     }
@@ -120,9 +121,9 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
 
 /// One simulated host: enrol, then confirm the one file it "wrote". Returns
 /// the seconds both calls took.
-async fn enroll_one(client: &reqwest::Client, server: &str, secret: &str, i: usize) -> Result<f64> {
-    use honeytrail_core::fleet::{Confirm, EnrollRequest, Enrolled, HostFacts, PlacedFile};
-    let request = EnrollRequest {
+async fn enrol_one(client: &reqwest::Client, server: &str, secret: &str, i: usize) -> Result<f64> {
+    use honeytrail_core::fleet::{Confirm, EnrolRequest, Enrolled, HostFacts, PlacedFile};
+    let request = EnrolRequest {
         secret: secret.to_string(),
         host: HostFacts {
             hostname: format!("bench-{i:05}"),
@@ -165,7 +166,7 @@ async fn enroll_one(client: &reqwest::Client, server: &str, secret: &str, i: usi
     Ok(start.elapsed().as_secs_f64())
 }
 
-async fn enroll(a: EnrollArgs) -> Result<serde_json::Value> {
+async fn enrol(a: EnrolArgs) -> Result<serde_json::Value> {
     use std::sync::Arc;
     let secret = std::fs::read_to_string(&a.secret_file)
         .with_context(|| format!("cannot read {}", a.secret_file.display()))?
@@ -180,7 +181,7 @@ async fn enroll(a: EnrollArgs) -> Result<serde_json::Value> {
         let (client, server, secret, limit) = (client.clone(), server.clone(), secret.clone(), limit.clone());
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await?;
-            enroll_one(&client, &server, &secret, i).await
+            enrol_one(&client, &server, &secret, i).await
         });
     }
     let mut latencies = Vec::with_capacity(a.hosts);

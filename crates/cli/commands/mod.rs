@@ -11,7 +11,7 @@ pub mod deliver;
 pub mod demo;
 pub mod deploy;
 pub mod enrich;
-pub mod enroll;
+pub mod enrol;
 pub mod evidence;
 pub mod incident;
 pub mod ingest;

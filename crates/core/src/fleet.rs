@@ -65,7 +65,7 @@ impl HostFacts {
 /// A host asking for its key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EnrollRequest {
+pub struct EnrolRequest {
     pub secret: String,
     pub host: HostFacts,
     /// The EC2 instance identity document and its signature, for an

@@ -28,8 +28,6 @@ pub mod mail;
 pub mod model;
 pub mod naming;
 pub mod net;
-#[cfg(unix)]
-pub mod place;
 pub mod record;
 pub mod route;
 pub mod secret;

@@ -193,7 +193,7 @@ if [ -z "$secret_file" ]; then
         (umask 077; cat >"$secret_file")
     fi
 fi
-set -- enroll --server "$server" --secret-file "$secret_file" --state-dir "$state_dir" --root "$root" --once
+set -- enrol --server "$server" --secret-file "$secret_file" --state-dir "$state_dir" --root "$root" --once
 [ -z "$ca_file" ] || set -- "$@" --ca-file "$ca_file"
 [ -z "$imds" ] || set -- "$@" --ec2-identity
 "$bin_dir/$name" "$@"

@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use super::auth::{AdminCaller, ApiCaller, ApiError, ResponderCaller};
 use super::fleet::{
     get_agent, get_audit_rules, get_snippet, list_agents, list_evidence, post_abort, post_agent_remove,
-    post_agent_rotate, post_command_done, post_confirm, post_deploy_lambda, post_deploy_mailbox, post_enroll,
+    post_agent_rotate, post_command_done, post_confirm, post_deploy_lambda, post_deploy_mailbox, post_enrol,
     post_evidence, post_heartbeat,
 };
 use super::Shared;
@@ -532,13 +532,13 @@ async fn post_user(State(s): State<Arc<Shared>>, AdminCaller(c): AdminCaller, Bo
     created(json!({"user": added.user, "one_time_password": added.one_time_password}))
 }
 
-async fn list_enrollments(State(s): State<Arc<Shared>>, AdminCaller(c): AdminCaller) -> ApiResult {
-    ok(s.ops.enrollments(&c.actor).await?)
+async fn list_enrolments(State(s): State<Arc<Shared>>, AdminCaller(c): AdminCaller) -> ApiResult {
+    ok(s.ops.enrolments(&c.actor).await?)
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EnrollmentBody {
+struct EnrolmentBody {
     #[serde(default)]
     uses: Option<i64>,
     #[serde(default)]
@@ -565,12 +565,12 @@ fn default_lifetime() -> String {
     "7d".into()
 }
 
-async fn post_enrollment(
+async fn post_enrolment(
     State(s): State<Arc<Shared>>,
     AdminCaller(c): AdminCaller,
-    Body(r): Body<EnrollmentBody>,
+    Body(r): Body<EnrolmentBody>,
 ) -> ApiResult {
-    let request = honeytrail_app::ops::fleet::EnrollmentRequest {
+    let request = honeytrail_app::ops::fleet::EnrolmentSecretRequest {
         uses: r.uses,
         unlimited: r.unlimited,
         expires: r.expires,
@@ -581,16 +581,16 @@ async fn post_enrollment(
         bind: r.bind,
         ec2_accounts: r.ec2_accounts,
     };
-    let (enrollment, secret) = s.ops.create_enrollment(&c.actor, request).await?;
-    created(json!({"enrollment": enrollment, "secret": secret}))
+    let (enrolment, secret) = s.ops.create_enrolment(&c.actor, request).await?;
+    created(json!({"enrollment": enrolment, "secret": secret}))
 }
 
-async fn post_enrollment_revoke(
+async fn post_enrolment_revoke(
     State(s): State<Arc<Shared>>,
     AdminCaller(c): AdminCaller,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    ok(s.ops.revoke_enrollment(&c.actor, id).await?)
+    ok(s.ops.revoke_enrolment(&c.actor, id).await?)
 }
 
 async fn list_templates(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller) -> ApiResult {
@@ -761,11 +761,11 @@ api_routes! {
     "/users" => get(list_users) post(post_user);
     "/api-tokens" => get(list_api_tokens) post(post_api_token);
     "/api-tokens/{id}" => delete(delete_api_token);
-    "/enrollments" => get(list_enrollments) post(post_enrollment);
-    "/enrollments/{id}/revoke" => post(post_enrollment_revoke);
+    "/enrollments" => get(list_enrolments) post(post_enrolment);
+    "/enrollments/{id}/revoke" => post(post_enrolment_revoke);
     "/templates" => get(list_templates) post(post_template);
     "/templates/{name}" => get(get_template) delete(delete_template);
-    "/fleet/enroll" => post(post_enroll);
+    "/fleet/enroll" => post(post_enrol);
     "/fleet/confirm" => post(post_confirm);
     "/fleet/abort" => post(post_abort);
     "/fleet/heartbeat" => post(post_heartbeat);

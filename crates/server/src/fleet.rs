@@ -1,7 +1,7 @@
 //! The fleet's API: what enrolling hosts and their agents call
 //! (`/api/v1/fleet/…`), and what people call about them (`/api/v1/agents…`).
 //!
-//! The agent's calls are not a user's. `POST /fleet/enroll` is authorised
+//! The agent's calls are not a user's. `POST /fleet/enrol` is authorised
 //! by the enrolment secret in its body; every later call by the agent's own
 //! credential as `Authorization: Bearer …`. Both are open to anyone who can
 //! reach the server, so refusals are counted per address and held back like
@@ -14,7 +14,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use honeytrail_core::fleet::{Abort, CommandDone, CommandKind, Confirm, EnrollRequest, Heartbeat};
+use honeytrail_core::fleet::{Abort, CommandDone, CommandKind, Confirm, EnrolRequest, Heartbeat};
 use honeytrail_store::Agent;
 use serde_json::{json, Value};
 
@@ -72,11 +72,11 @@ fn agent_json(a: &Agent) -> Value {
     a.json()
 }
 
-pub async fn post_enroll(State(s): State<Arc<Shared>>, From(from): From, Body(r): Body<EnrollRequest>) -> ApiResult {
+pub async fn post_enrol(State(s): State<Arc<Shared>>, From(from): From, Body(r): Body<EnrolRequest>) -> ApiResult {
     if let Some(held) = s.held_back(&from) {
         return Err(held);
     }
-    match s.ops.enroll_host(&r, &from).await {
+    match s.ops.enrol_host(&r, &from).await {
         Ok(enrolled) => Ok((StatusCode::CREATED, Json(enrolled)).into_response()),
         Err(e) => {
             if e.code == "enrollment_refused" {

@@ -196,7 +196,7 @@ pub async fn run(app: App) -> Result<ExitCode> {
         (None, None) => "off (set serve.metrics_token or serve.metrics_listen)".to_string(),
     };
     eprintln!(
-        "  fleet: hosts enrol at POST {public_url}/api/v1/fleet/enroll (`honeytrail enroll create`); key pool {} (fleet.pool_size)",
+        "  fleet: hosts enrol at POST {public_url}/api/v1/fleet/enroll (`honeytrail enrol create`); key pool {} (fleet.pool_size)",
         app.config.fleet.pool_size
     );
     eprintln!("  health: /healthz /readyz   metrics: {metrics_at}; delivering alerts to the configured channels");

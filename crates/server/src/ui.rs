@@ -803,8 +803,12 @@ async fn post_revoke(
     redirect(s.ops.revoke_api_token(&ui.0.actor, id).await, |_| "/api-tokens".to_string())
 }
 
-async fn enrollments_view(s: &Shared, c: &Caller, created: Option<(honeytrail_store::Enrollment, String)>) -> Response {
-    let all = match s.ops.enrollments(&c.actor).await {
+async fn enrolments_view(
+    s: &Shared,
+    c: &Caller,
+    created: Option<(honeytrail_store::EnrolmentSecret, String)>,
+) -> Response {
+    let all = match s.ops.enrolments(&c.actor).await {
         Ok(e) => e,
         Err(e) => return fail(e),
     };
@@ -835,12 +839,12 @@ async fn enrollments_view(s: &Shared, c: &Caller, created: Option<(honeytrail_st
     )
 }
 
-async fn enrollments(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Response {
-    enrollments_view(&s, &c, None).await
+async fn enrolments(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Response {
+    enrolments_view(&s, &c, None).await
 }
 
 #[derive(Deserialize)]
-struct EnrollmentForm {
+struct EnrolmentForm {
     csrf: String,
     #[serde(default)]
     uses: String,
@@ -866,7 +870,7 @@ fn items(field: &str) -> Vec<String> {
     field.split([',', ' ', '\n', '\r', '\t']).filter(|i| !i.is_empty()).map(String::from).collect()
 }
 
-async fn post_enrollment(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<EnrollmentForm>) -> Response {
+async fn post_enrolment(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Form<EnrolmentForm>) -> Response {
     if let Err(r) = guard(&ui, &f.csrf, Permission::Administer) {
         return r;
     }
@@ -887,7 +891,7 @@ async fn post_enrollment(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Fo
         },
     };
     let ec2_accounts = items(&f.ec2_accounts);
-    let request = honeytrail_app::ops::fleet::EnrollmentRequest {
+    let request = honeytrail_app::ops::fleet::EnrolmentSecretRequest {
         uses,
         unlimited: f.unlimited.is_some(),
         expires: f.expires,
@@ -898,13 +902,13 @@ async fn post_enrollment(State(s): State<Arc<Shared>>, ui: UiCaller, Form(f): Fo
         bind: (!ec2_accounts.is_empty()).then(|| "ec2".to_string()),
         ec2_accounts,
     };
-    match s.ops.create_enrollment(&ui.0.actor, request).await {
-        Ok(created) => enrollments_view(&s, &ui.0, Some(created)).await,
+    match s.ops.create_enrolment(&ui.0.actor, request).await {
+        Ok(created) => enrolments_view(&s, &ui.0, Some(created)).await,
         Err(e) => fail(e),
     }
 }
 
-async fn post_enrollment_revoke(
+async fn post_enrolment_revoke(
     State(s): State<Arc<Shared>>,
     ui: UiCaller,
     Path(id): Path<i64>,
@@ -913,7 +917,7 @@ async fn post_enrollment_revoke(
     if let Err(r) = guard(&ui, &f.csrf, Permission::Administer) {
         return r;
     }
-    redirect(s.ops.revoke_enrollment(&ui.0.actor, id).await, |_| "/enrollments".to_string())
+    redirect(s.ops.revoke_enrolment(&ui.0.actor, id).await, |_| "/enrollments".to_string())
 }
 
 async fn fleet(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Response {
@@ -1381,13 +1385,13 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/users", get(users).post(post_user))
         .route("/api-tokens", get(api_tokens).post(post_api_token))
         .route("/api-tokens/{id}/revoke", post(post_revoke))
-        .route("/enrollments", get(enrollments).post(post_enrollment))
+        .route("/enrollments", get(enrolments).post(post_enrolment))
         .route("/fleet", get(fleet))
         .route("/deploy", get(deploy))
         .route("/deploy/lambda", post(post_deploy_lambda))
         .route("/deploy/mailbox", post(post_deploy_mailbox))
         .route("/fleet/agents/{id}/{kind}", post(post_agent_command))
-        .route("/enrollments/{id}/revoke", post(post_enrollment_revoke))
+        .route("/enrollments/{id}/revoke", post(post_enrolment_revoke))
         .route("/actions", get(actions_page).post(post_action))
         .route("/actions/{name}/mode", post(post_action_mode))
         .route("/actions/{name}/remove", post(post_action_remove))

@@ -17,7 +17,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use crate::fleet::Enrollment;
+use crate::fleet::EnrolmentSecret;
 use crate::registry::{from_millis, insert_hop, insert_labels, insert_placements, millis};
 use crate::{Backend, NewHop, Store, StoreError};
 
@@ -96,7 +96,8 @@ impl AgentCommand {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Agent {
     pub id: i64,
-    pub enrollment_id: i64,
+    #[serde(rename = "enrollment_id")]
+    pub enrolment_id: i64,
     pub token_id: Option<i64>,
     pub access_key_id: Option<String>,
     pub host: HostFacts,
@@ -163,10 +164,10 @@ pub struct Ec2Instance {
 
 /// What an enrolment gave a host.
 #[derive(Debug, Clone)]
-pub struct Enrolment {
+pub struct HostEnrolment {
     pub agent: Agent,
     pub token: Token,
-    pub enrollment: Enrollment,
+    pub enrolment: EnrolmentSecret,
 }
 
 /// A bait file whose presence a heartbeat changed.
@@ -194,7 +195,7 @@ fn agent_row(r: &AnyRow) -> Result<Agent, StoreError> {
     let template: String = r.try_get("template")?;
     Ok(Agent {
         id: r.try_get("id")?,
-        enrollment_id: r.try_get("enrollment_id")?,
+        enrolment_id: r.try_get("enrollment_id")?,
         token_id: r.try_get("token_id")?,
         access_key_id: r.try_get("access_key_id")?,
         host: HostFacts {
@@ -304,7 +305,7 @@ fn spot_for(agent: &Agent, file: &PlacedFile, labels: &Labels) -> Spot {
         },
         serial: h.dmi_serial.clone(),
         format: Some(agent.template.format.clone()),
-        placed_by: Some(format!("enrolment #{} (agent #{})", agent.enrollment_id, agent.id)),
+        placed_by: Some(format!("enrolment #{} (agent #{})", agent.enrolment_id, agent.id)),
         notes: (!notes.is_empty()).then(|| notes.join("; ")),
         labels,
         // Only what AWS signed: a host's own claim of an instance ID must
@@ -355,7 +356,7 @@ impl Store {
     /// with the enrolment's labels and adds the custody hop "delivered to
     /// this host", all in one transaction. Refused, spending nothing, when
     /// the secret cannot be used or the pool is empty (`PoolEmpty`).
-    pub async fn enroll_agent(
+    pub async fn enrol_agent(
         &self,
         secret: &str,
         host: &HostFacts,
@@ -363,19 +364,19 @@ impl Store {
         ec2: Option<&Ec2Instance>,
         credential: &str,
         default_template: &str,
-    ) -> Result<Enrolment, StoreError> {
+    ) -> Result<HostEnrolment, StoreError> {
         host.check().map_err(|e| StoreError::Refused(e.0))?;
         let now = Utc::now();
         let mut tx = self.begin_write().await?;
-        let Some(enrollment) = self.spend_enrollment(&mut tx, secret, now).await? else {
+        let Some(enrolment) = self.spend_enrolment(&mut tx, secret, now).await? else {
             tx.rollback().await?;
             return Err(self.why_unusable(secret).await?);
         };
-        let template_name = enrollment.template.clone().unwrap_or_else(|| default_template.to_string());
+        let template_name = enrolment.template.clone().unwrap_or_else(|| default_template.to_string());
         let template = crate::fleet::template_on(&mut tx, &template_name).await.map_err(|_| {
             StoreError::Refused(format!(
                 "enrolment secret #{} names placement template {template_name}, which no longer exists; add it again (`honeytrail template add`)",
-                enrollment.id
+                enrolment.id
             ))
         })?;
         let Some(token_id) = take_pool_key(self.backend, &mut tx).await? else {
@@ -389,7 +390,7 @@ impl Store {
              ec2_account_id, ec2_region) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
         )
-        .bind(enrollment.id)
+        .bind(enrolment.id)
         .bind(bearer_hash(credential))
         .bind(token_id)
         .bind(&host.hostname)
@@ -420,7 +421,7 @@ impl Store {
         let agent_id: i64 = row.try_get(0)?;
         // A pool key carries the labels of the host it goes to, and no others.
         sqlx::query("DELETE FROM token_labels WHERE token_id = $1").bind(token_id).execute(&mut *tx).await?;
-        let labels: Vec<(i64, &String, &String)> = enrollment.labels.iter().map(|(k, v)| (token_id, k, v)).collect();
+        let labels: Vec<(i64, &String, &String)> = enrolment.labels.iter().map(|(k, v)| (token_id, k, v)).collect();
         insert_labels(self.backend, &mut tx, &labels).await?;
         let from = source_address.map(|a| format!(" from {a}")).unwrap_or_default();
         insert_hop(
@@ -429,16 +430,16 @@ impl Store {
             &NewHop {
                 description: format!(
                     "delivered to host {} over TLS by enrolment #{} (agent #{agent_id}){from}",
-                    host.hostname, enrollment.id
+                    host.hostname, enrolment.id
                 ),
-                actor: Some(format!("enrolment #{}", enrollment.id)),
+                actor: Some(format!("enrolment #{}", enrolment.id)),
                 automatic: true,
                 at: now,
             },
         )
         .await?;
         self.commit(tx).await?;
-        Ok(Enrolment { agent: self.agent(agent_id).await?, token: self.token(token_id).await?, enrollment })
+        Ok(HostEnrolment { agent: self.agent(agent_id).await?, token: self.token(token_id).await?, enrolment })
     }
 
     pub async fn agent(&self, id: i64) -> Result<Agent, StoreError> {

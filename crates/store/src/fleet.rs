@@ -17,10 +17,10 @@ use crate::registry::{from_millis, millis};
 use crate::{Store, StoreError};
 
 /// The longest an enrolment secret may live.
-pub const MAX_ENROLLMENT_DAYS: i64 = 90;
+pub const MAX_ENROLMENT_DAYS: i64 = 90;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Enrollment {
+pub struct EnrolmentSecret {
     pub id: i64,
     /// How many hosts may enrol with it; `None`: any number until it expires.
     pub uses: Option<i64>,
@@ -65,7 +65,7 @@ fn joined(items: &[String]) -> Option<String> {
     (!items.is_empty()).then(|| items.join(","))
 }
 
-impl Enrollment {
+impl EnrolmentSecret {
     /// `active`, `revoked`, `expired` or `used up`, at `now`.
     pub fn state(&self, now: DateTime<Utc>) -> &'static str {
         if self.revoked_at.is_some() {
@@ -83,9 +83,9 @@ impl Enrollment {
 pub(crate) const COLUMNS: &str = "id, uses, used, expires_at, labels, template, created_by, created_at, last_used_at, \
      revoked_at, allowed_from, expected, ec2_accounts, refused, last_refused_at, last_refusal";
 
-pub(crate) fn enrollment(r: &AnyRow) -> Result<Enrollment, StoreError> {
+pub(crate) fn enrolment(r: &AnyRow) -> Result<EnrolmentSecret, StoreError> {
     let labels: String = r.try_get("labels")?;
-    Ok(Enrollment {
+    Ok(EnrolmentSecret {
         id: r.try_get("id")?,
         uses: r.try_get("uses")?,
         used: r.try_get("used")?,
@@ -111,7 +111,7 @@ pub(crate) fn enrollment(r: &AnyRow) -> Result<Enrollment, StoreError> {
 impl Store {
     /// Makes an enrolment secret; the secret is returned once, only its
     /// hash is kept.
-    pub async fn create_enrollment(
+    pub async fn create_enrolment(
         &self,
         uses: Option<i64>,
         expires_at: DateTime<Utc>,
@@ -119,7 +119,7 @@ impl Store {
         template: Option<&str>,
         guard: &Guard,
         created_by: &str,
-    ) -> Result<(Enrollment, Secret), StoreError> {
+    ) -> Result<(EnrolmentSecret, Secret), StoreError> {
         if let Some(t) = template {
             self.template(t).await.map_err(|_| {
                 StoreError::Refused(format!(
@@ -136,9 +136,9 @@ impl Store {
             return Err(StoreError::Refused("an enrolment secret needs at least one use (or --unlimited)".into()));
         }
         let now = Utc::now();
-        if expires_at <= now || expires_at > now + chrono::Duration::days(MAX_ENROLLMENT_DAYS) {
+        if expires_at <= now || expires_at > now + chrono::Duration::days(MAX_ENROLMENT_DAYS) {
             return Err(StoreError::Refused(format!(
-                "an enrolment secret expires within {MAX_ENROLLMENT_DAYS} days, and in the future"
+                "an enrolment secret expires within {MAX_ENROLMENT_DAYS} days, and in the future"
             )));
         }
         let secret = new_bearer("");
@@ -160,22 +160,22 @@ impl Store {
         .bind(joined(&guard.ec2_accounts))
         .fetch_one(&mut *tx)
         .await?;
-        let made = enrollment(&row)?;
+        let made = enrolment(&row)?;
         self.commit(tx).await?;
         Ok((made, secret))
     }
 
     /// Every enrolment secret, newest first.
-    pub async fn enrollments(&self) -> Result<Vec<Enrollment>, StoreError> {
+    pub async fn enrolments(&self) -> Result<Vec<EnrolmentSecret>, StoreError> {
         let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM enrollment_secrets ORDER BY id DESC"))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(enrollment).collect()
+        rows.iter().map(enrolment).collect()
     }
 
     /// Revokes an enrolment secret: no host enrols with it any more (hosts
     /// already enrolled keep their keys).
-    pub async fn revoke_enrollment(&self, id: i64) -> Result<Enrollment, StoreError> {
+    pub async fn revoke_enrolment(&self, id: i64) -> Result<EnrolmentSecret, StoreError> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
             "UPDATE enrollment_secrets SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING {COLUMNS}"
@@ -186,21 +186,21 @@ impl Store {
         .await?;
         let Some(row) = row else {
             tx.rollback().await?;
-            return Err(match self.enrollments().await?.into_iter().find(|e| e.id == id) {
+            return Err(match self.enrolments().await?.into_iter().find(|e| e.id == id) {
                 Some(_) => StoreError::Refused(format!("enrolment secret #{id} is already revoked")),
                 None => StoreError::NotFound(format!("enrolment secret #{id}")),
             });
         };
-        let revoked = enrollment(&row)?;
+        let revoked = enrolment(&row)?;
         self.commit(tx).await?;
         Ok(revoked)
     }
 
     /// Spends one use of the secret, atomically: the enrolment it belongs
     /// to, or why it cannot be used (unknown, revoked, expired, used up).
-    pub async fn use_enrollment(&self, secret: &str) -> Result<Enrollment, StoreError> {
+    pub async fn use_enrolment(&self, secret: &str) -> Result<EnrolmentSecret, StoreError> {
         let mut tx = self.begin_write().await?;
-        match self.spend_enrollment(&mut tx, secret, Utc::now()).await? {
+        match self.spend_enrolment(&mut tx, secret, Utc::now()).await? {
             Some(used) => {
                 self.commit(tx).await?;
                 Ok(used)
@@ -213,12 +213,12 @@ impl Store {
     }
 
     /// Spends one use of the secret inside `tx`; `None` when it cannot be used.
-    pub(crate) async fn spend_enrollment(
+    pub(crate) async fn spend_enrolment(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         secret: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<Enrollment>, StoreError> {
+    ) -> Result<Option<EnrolmentSecret>, StoreError> {
         let row = sqlx::query(&format!(
             "UPDATE enrollment_secrets SET used = used + 1, last_used_at = $1 \
              WHERE secret_hash = $2 AND revoked_at IS NULL AND expires_at > $1 AND (uses IS NULL OR used < uses) \
@@ -228,16 +228,16 @@ impl Store {
         .bind(bearer_hash(secret.trim()))
         .fetch_optional(&mut **tx)
         .await?;
-        row.as_ref().map(enrollment).transpose()
+        row.as_ref().map(enrolment).transpose()
     }
 
     /// The enrolment secret `secret` is, whatever its state.
-    pub async fn enrollment_by_secret(&self, secret: &str) -> Result<Option<Enrollment>, StoreError> {
+    pub async fn enrolment_by_secret(&self, secret: &str) -> Result<Option<EnrolmentSecret>, StoreError> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM enrollment_secrets WHERE secret_hash = $1"))
             .bind(bearer_hash(secret.trim()))
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(enrollment).transpose()
+        row.as_ref().map(enrolment).transpose()
     }
 
     /// Counts a refused attempt with enrolment secret `id` and keeps why.
@@ -270,16 +270,16 @@ impl Store {
 
     /// Why `secret` cannot enrol a host: unknown, revoked, expired or used up.
     pub(crate) async fn why_unusable(&self, secret: &str) -> Result<StoreError, StoreError> {
-        Ok(enrollment_refusal(self.enrollment_by_secret(secret).await?.as_ref()))
+        Ok(enrolment_refusal(self.enrolment_by_secret(secret).await?.as_ref()))
     }
 }
 
 /// The refusal for a secret that is unknown (`None`) or not active.
-pub fn enrollment_refusal(known: Option<&Enrollment>) -> StoreError {
+pub fn enrolment_refusal(known: Option<&EnrolmentSecret>) -> StoreError {
     match known {
         None => StoreError::Refused("the enrolment secret is not known: check that it was copied whole".into()),
         Some(e) => StoreError::Refused(format!(
-            "enrolment secret #{} is {}: ask an admin for a new one (`honeytrail enroll create`)",
+            "enrolment secret #{} is {}: ask an admin for a new one (`honeytrail enrol create`)",
             e.id,
             e.state(Utc::now())
         )),

@@ -52,7 +52,7 @@ store_tests!(
     audit_entries_commit_with_their_change,
     every_list_pages_by_keyset,
     identities_read_back_exactly,
-    enrollment_secrets_are_hashed_limited_and_spent_once,
+    enrolment_secrets_are_hashed_limited_and_spent_once,
     placement_templates_start_shipped_and_are_validated,
     enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm,
     many_hosts_enrol_at_once_without_exhausting_the_pool,
@@ -706,14 +706,14 @@ async fn every_list_pages_by_keyset(store: Store, _url: String) {
     assert!(entries.len() >= 25 && entries.windows(2).all(|w| w[0].id > w[1].id));
 }
 
-async fn enrollment_secrets_are_hashed_limited_and_spent_once(store: Store, url: String) {
+async fn enrolment_secrets_are_hashed_limited_and_spent_once(store: Store, url: String) {
     let labels: honeytrail_core::Labels = [("fleet".to_string(), "web".to_string())].into();
     let in_a_week = Utc::now() + chrono::Duration::days(7);
     let (two, secret) =
-        store.create_enrollment(Some(2), in_a_week, &labels, Some("laptop"), &Guard::default(), "admin").await.unwrap();
+        store.create_enrolment(Some(2), in_a_week, &labels, Some("laptop"), &Guard::default(), "admin").await.unwrap();
     assert_eq!(two.template.as_deref(), Some("laptop"));
     assert!(matches!(
-        store.create_enrollment(Some(2), in_a_week, &labels, Some("no-such"), &Guard::default(), "admin").await,
+        store.create_enrolment(Some(2), in_a_week, &labels, Some("no-such"), &Guard::default(), "admin").await,
         Err(StoreError::Refused(_))
     ));
     assert_eq!((two.uses, two.used, two.state(Utc::now())), (Some(2), 0, "active"));
@@ -730,7 +730,7 @@ async fn enrollment_secrets_are_hashed_limited_and_spent_once(store: Store, url:
     let mut racers = Vec::new();
     for _ in 0..10 {
         let (store, secret) = (store.clone(), secret.expose().to_string());
-        racers.push(tokio::spawn(async move { store.use_enrollment(&secret).await }));
+        racers.push(tokio::spawn(async move { store.use_enrolment(&secret).await }));
     }
     let mut won = 0;
     for r in racers {
@@ -744,35 +744,35 @@ async fn enrollment_secrets_are_hashed_limited_and_spent_once(store: Store, url:
         }
     }
     assert_eq!(won, 2);
-    let listed = store.enrollments().await.unwrap();
+    let listed = store.enrolments().await.unwrap();
     assert_eq!((listed[0].used, listed[0].state(Utc::now())), (2, "used up"));
 
     // Unknown, revoked and out-of-range secrets say why.
-    let err = store.use_enrollment("not-a-secret").await.unwrap_err();
+    let err = store.use_enrolment("not-a-secret").await.unwrap_err();
     assert!(err.to_string().contains("not known"), "{err}");
     let (open_ended, other) =
-        store.create_enrollment(None, in_a_week, &Default::default(), None, &Guard::default(), "admin").await.unwrap();
+        store.create_enrolment(None, in_a_week, &Default::default(), None, &Guard::default(), "admin").await.unwrap();
     for _ in 0..3 {
-        store.use_enrollment(other.expose()).await.unwrap();
+        store.use_enrolment(other.expose()).await.unwrap();
     }
-    store.revoke_enrollment(open_ended.id).await.unwrap();
-    let err = store.use_enrollment(other.expose()).await.unwrap_err();
+    store.revoke_enrolment(open_ended.id).await.unwrap();
+    let err = store.use_enrolment(other.expose()).await.unwrap_err();
     assert!(err.to_string().contains("revoked"), "{err}");
-    assert!(matches!(store.revoke_enrollment(open_ended.id).await, Err(StoreError::Refused(_))));
-    assert!(matches!(store.revoke_enrollment(9999).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.revoke_enrolment(open_ended.id).await, Err(StoreError::Refused(_))));
+    assert!(matches!(store.revoke_enrolment(9999).await, Err(StoreError::NotFound(_))));
     for (uses, expires) in [
         (Some(0), in_a_week),
         (Some(1), Utc::now() - chrono::Duration::minutes(1)),
         (None, Utc::now() + chrono::Duration::days(91)),
     ] {
         assert!(matches!(
-            store.create_enrollment(uses, expires, &Default::default(), None, &Guard::default(), "a").await,
+            store.create_enrolment(uses, expires, &Default::default(), None, &Guard::default(), "a").await,
             Err(StoreError::Refused(_))
         ));
     }
     // An expired one is refused as expired.
     let (soon, secret) = store
-        .create_enrollment(
+        .create_enrolment(
             Some(5),
             Utc::now() + chrono::Duration::milliseconds(300),
             &Default::default(),
@@ -783,7 +783,7 @@ async fn enrollment_secrets_are_hashed_limited_and_spent_once(store: Store, url:
         .await
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-    let err = store.use_enrollment(secret.expose()).await.unwrap_err();
+    let err = store.use_enrolment(secret.expose()).await.unwrap_err();
     assert!(err.to_string().contains(&format!("#{} is expired", soon.id)), "{err}");
 }
 
@@ -825,7 +825,7 @@ async fn enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm(store:
     use honeytrail_store::AgentState;
     let labels = Labels::from([("team".into(), "web".into())]);
     let (_, secret) = store
-        .create_enrollment(
+        .create_enrolment(
             Some(6),
             Utc::now() + chrono::Duration::days(1),
             &labels,
@@ -837,10 +837,10 @@ async fn enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm(store:
         .unwrap();
     // An empty pool refuses, and spends no use.
     assert!(matches!(
-        store.enroll_agent(secret.expose(), &host("h0"), None, None, "c0", "server").await,
+        store.enrol_agent(secret.expose(), &host("h0"), None, None, "c0", "server").await,
         Err(StoreError::PoolEmpty)
     ));
-    assert_eq!(store.enrollments().await.unwrap()[0].used, 0);
+    assert_eq!(store.enrolments().await.unwrap()[0].used, 0);
     for i in 0..5 {
         let key = format!("AKIAQYLPMN5HHHFPZA{i:02}");
         store
@@ -852,12 +852,12 @@ async fn enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm(store:
     // Hostile host facts are refused before anything is spent.
     let mut bad = host("h\u{1b}[2J");
     assert!(matches!(
-        store.enroll_agent(secret.expose(), &bad, None, None, "cx", "server").await,
+        store.enrol_agent(secret.expose(), &bad, None, None, "cx", "server").await,
         Err(StoreError::Refused(_))
     ));
     bad.hostname = "x".repeat(300);
-    assert!(store.enroll_agent(secret.expose(), &bad, None, None, "cx", "server").await.is_err());
-    assert_eq!(store.enrollments().await.unwrap()[0].used, 0);
+    assert!(store.enrol_agent(secret.expose(), &bad, None, None, "cx", "server").await.is_err());
+    assert_eq!(store.enrolments().await.unwrap()[0].used, 0);
 
     // Five hosts race for five keys (and six uses): each gets its own.
     let mut racers = Vec::new();
@@ -865,7 +865,7 @@ async fn enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm(store:
         let (store, secret) = (store.clone(), secret.expose().to_string());
         racers.push(tokio::spawn(async move {
             store
-                .enroll_agent(&secret, &host(&format!("h{i}")), Some("192.0.2.7"), None, &format!("cred-{i}"), "server")
+                .enrol_agent(&secret, &host(&format!("h{i}")), Some("192.0.2.7"), None, &format!("cred-{i}"), "server")
                 .await
         }));
     }
@@ -886,10 +886,10 @@ async fn enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm(store:
     assert_eq!(keys.len(), 5, "no key handed out twice");
     assert_eq!(store.pool_size().await.unwrap(), 0);
     assert!(matches!(
-        store.enroll_agent(secret.expose(), &host("h9"), None, None, "c9", "server").await,
+        store.enrol_agent(secret.expose(), &host("h9"), None, None, "c9", "server").await,
         Err(StoreError::PoolEmpty)
     ));
-    assert_eq!(store.enrollments().await.unwrap()[0].used, 5);
+    assert_eq!(store.enrolments().await.unwrap()[0].used, 5);
 
     // The credential finds its agent; only its hash is kept.
     let agent = store.agent_by_credential("cred-0").await.unwrap().expect("agent");
@@ -974,7 +974,7 @@ async fn enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm(store:
 async fn many_hosts_enrol_at_once_without_exhausting_the_pool(store: Store, _url: String) {
     const HOSTS: usize = 40;
     let (_, secret) = store
-        .create_enrollment(
+        .create_enrolment(
             Some(HOSTS as i64),
             Utc::now() + chrono::Duration::days(1),
             &Labels::new(),
@@ -995,7 +995,7 @@ async fn many_hosts_enrol_at_once_without_exhausting_the_pool(store: Store, _url
     for i in 0..HOSTS {
         let (store, secret) = (store.clone(), secret.expose().to_string());
         tasks.spawn(async move {
-            store.enroll_agent(&secret, &host(&format!("h{i}")), None, None, &format!("cred-{i}"), "server").await
+            store.enrol_agent(&secret, &host(&format!("h{i}")), None, None, &format!("cred-{i}"), "server").await
         });
     }
     let (enrolled, agents) = tokio::time::timeout(std::time::Duration::from_secs(60), async {
@@ -1029,7 +1029,7 @@ async fn many_hosts_enrol_at_once_without_exhausting_the_pool(store: Store, _url
     .await
     .expect("the confirmations finished (no connection deadlock)");
     assert_eq!(store.pool_size().await.unwrap(), 0);
-    assert_eq!(store.enrollments().await.unwrap()[0].used, HOSTS as i64);
+    assert_eq!(store.enrolments().await.unwrap()[0].used, HOSTS as i64);
 }
 
 async fn enrolment_guards_are_kept_refusals_counted_and_one_agent_per_instance(store: Store, _url: String) {
@@ -1041,19 +1041,19 @@ async fn enrolment_guards_are_kept_refusals_counted_and_one_agent_per_instance(s
     let week = Utc::now() + chrono::Duration::days(7);
     let too_many = Guard { expected: Some(4), ..guard.clone() };
     assert!(matches!(
-        store.create_enrollment(Some(3), week, &Labels::new(), None, &too_many, "admin").await,
+        store.create_enrolment(Some(3), week, &Labels::new(), None, &too_many, "admin").await,
         Err(StoreError::Refused(_))
     ));
-    let (made, secret) = store.create_enrollment(Some(3), week, &Labels::new(), None, &guard, "admin").await.unwrap();
+    let (made, secret) = store.create_enrolment(Some(3), week, &Labels::new(), None, &guard, "admin").await.unwrap();
     assert_eq!(made.guard, guard);
-    let read = store.enrollment_by_secret(secret.expose()).await.unwrap().expect("known");
+    let read = store.enrolment_by_secret(secret.expose()).await.unwrap().expect("known");
     assert_eq!((read.id, &read.guard, read.refused), (made.id, &guard, 0));
-    assert!(store.enrollment_by_secret("hts_nosuch").await.unwrap().is_none());
+    assert!(store.enrolment_by_secret("hts_nosuch").await.unwrap().is_none());
     assert_eq!(store.last_enrolled_key(made.id).await.unwrap(), None);
 
     store.record_refusal(made.id, "from 198.51.100.9, not in 10.0.0.0/8").await.unwrap();
     store.record_refusal(made.id, &"x".repeat(2000)).await.unwrap();
-    let read = &store.enrollments().await.unwrap()[0];
+    let read = &store.enrolments().await.unwrap()[0];
     assert_eq!(read.refused, 2);
     assert!(read.last_refused_at.is_some());
     assert_eq!(read.last_refusal.as_ref().map(String::len), Some(500), "the reason is bounded");
@@ -1071,30 +1071,29 @@ async fn enrolment_guards_are_kept_refusals_counted_and_one_agent_per_instance(s
         region: "eu-west-1".into(),
     };
     let first = store
-        .enroll_agent(secret.expose(), &host("web-1"), Some("10.1.2.3"), Some(&instance), "c1", "server")
+        .enrol_agent(secret.expose(), &host("web-1"), Some("10.1.2.3"), Some(&instance), "c1", "server")
         .await
         .unwrap();
     assert_eq!(first.agent.ec2.as_ref(), Some(&instance));
     assert_eq!(store.agent(first.agent.id).await.unwrap().ec2.as_ref(), Some(&instance));
     assert_eq!(store.last_enrolled_key(made.id).await.unwrap(), Some(first.token.id));
     // The same instance again is refused, spending nothing.
-    match store.enroll_agent(secret.expose(), &host("web-1b"), Some("10.1.2.3"), Some(&instance), "c2", "server").await
-    {
+    match store.enrol_agent(secret.expose(), &host("web-1b"), Some("10.1.2.3"), Some(&instance), "c2", "server").await {
         Err(StoreError::Refused(why)) => assert!(why.contains("i-0123456789abcdef0 is already enrolled"), "{why}"),
         other => panic!("a second enrolment of one instance: {other:?}"),
     }
-    assert_eq!(store.enrollment_by_secret(secret.expose()).await.unwrap().unwrap().used, 1);
+    assert_eq!(store.enrolment_by_secret(secret.expose()).await.unwrap().unwrap().used, 1);
     assert_eq!(store.pool_size().await.unwrap(), 2);
     // Once its agent failed (or was removed) the instance may enrol again.
     store.fail_agent(first.agent.id, "gave up").await.unwrap();
     let again = store
-        .enroll_agent(secret.expose(), &host("web-1"), Some("10.1.2.3"), Some(&instance), "c3", "server")
+        .enrol_agent(secret.expose(), &host("web-1"), Some("10.1.2.3"), Some(&instance), "c3", "server")
         .await
         .unwrap();
     assert_eq!(again.agent.ec2.map(|e| e.instance_id), Some(instance.instance_id.clone()));
     // Hosts without an instance are not limited by it.
-    store.enroll_agent(secret.expose(), &host("lab"), None, None, "c4", "server").await.unwrap();
-    assert_eq!(store.enrollment_by_secret(secret.expose()).await.unwrap().unwrap().used, 3);
+    store.enrol_agent(secret.expose(), &host("lab"), None, None, "c4", "server").await.unwrap();
+    assert_eq!(store.enrolment_by_secret(secret.expose()).await.unwrap().unwrap().used, 3);
 }
 
 async fn reads_are_filed_once_matched_listed_and_settled(store: Store, _url: String) {

@@ -13,7 +13,7 @@ use chrono::{Duration, Utc};
 use honeytrail_core::access::Permission;
 use honeytrail_core::encoding::printable;
 use honeytrail_core::fleet::{
-    Command, CommandDone, CommandKind, Confirm, DeliveredKey, EnrollRequest, Enrolled, Heartbeat, HeartbeatReply,
+    Command, CommandDone, CommandKind, Confirm, DeliveredKey, EnrolRequest, Enrolled, Heartbeat, HeartbeatReply,
     PlacedFile, Presence, MAX_FILES,
 };
 use honeytrail_core::incident::{
@@ -22,7 +22,7 @@ use honeytrail_core::incident::{
 };
 use honeytrail_core::net::{parse_networks, within};
 use honeytrail_core::{new_bearer, Token, TokenKind, TokenState};
-use honeytrail_store::{Agent, AgentCommand, AuditRecord, Ec2Instance, Enrollment, StoreError, TokenFilter};
+use honeytrail_store::{Agent, AgentCommand, AuditRecord, Ec2Instance, EnrolmentSecret, StoreError, TokenFilter};
 
 use crate::sources::Sink;
 use crate::{Actor, OpError, OpErrorKind, OpResult, Ops};
@@ -82,15 +82,15 @@ impl Ops {
     /// last enrolled with it (where the secret most likely leaked from); an
     /// enrolment beyond the expected count goes through and raises one on
     /// the key it got.
-    pub async fn enroll_host(&self, req: &EnrollRequest, from: &str) -> OpResult<Enrolled> {
+    pub async fn enrol_host(&self, req: &EnrolRequest, from: &str) -> OpResult<Enrolled> {
         req.host.check()?;
         if let Some(identity) = &req.ec2_identity {
             identity.check()?;
         }
-        let known = match self.store.enrollment_by_secret(&req.secret).await? {
+        let known = match self.store.enrolment_by_secret(&req.secret).await? {
             Some(known) if known.state(Utc::now()) == "active" => known,
             other => {
-                let refusal = honeytrail_store::enrollment_refusal(other.as_ref());
+                let refusal = honeytrail_store::enrolment_refusal(other.as_ref());
                 if let (Some(known), StoreError::Refused(why)) = (&other, &refusal) {
                     // Known but revoked, expired or used up: someone still holds it.
                     self.enrolment_refused(known, &req.host.hostname, from, why).await;
@@ -119,7 +119,7 @@ impl Ops {
                 from: Some(from.to_string()),
             });
             match store
-                .enroll_agent(
+                .enrol_agent(
                     &req.secret,
                     &req.host,
                     Some(from),
@@ -146,10 +146,10 @@ impl Ops {
             }
         };
         self.tokens_changed();
-        if let Some(expected) = enrolled.enrollment.guard.expected.filter(|&n| enrolled.enrollment.used > n) {
+        if let Some(expected) = enrolled.enrolment.guard.expected.filter(|&n| enrolled.enrolment.used > n) {
             let what = format!(
                 "{} enrolled with enrolment secret #{} from {from}: host {} of {expected} expected",
-                req.host.hostname, enrolled.enrollment.id, enrolled.enrollment.used
+                req.host.hostname, enrolled.enrolment.id, enrolled.enrolment.used
             );
             let event = fleet_event(
                 &enrolled.agent,
@@ -175,7 +175,12 @@ impl Ops {
 
     /// Checks what the secret expects of the host; the EC2 instance it
     /// proved to be, when bound.
-    fn guard_enrolment(&self, known: &Enrollment, req: &EnrollRequest, from: &str) -> OpResult<Option<Ec2Instance>> {
+    fn guard_enrolment(
+        &self,
+        known: &EnrolmentSecret,
+        req: &EnrolRequest,
+        from: &str,
+    ) -> OpResult<Option<Ec2Instance>> {
         let guard = &known.guard;
         if !guard.allowed_from.is_empty() {
             let networks = parse_networks(&guard.allowed_from)?;
@@ -192,7 +197,7 @@ impl Ops {
         }
         let Some(identity) = &req.ec2_identity else {
             return Err(refusal(format!(
-                "enrolment secret #{} is bound to EC2 instances: enrol with the instance identity (honeytrail-agent enroll --ec2-identity)",
+                "enrolment secret #{} is bound to EC2 instances: enrol with the instance identity (honeytrail-agent enrol --ec2-identity)",
                 known.id
             )));
         };
@@ -215,15 +220,15 @@ impl Ops {
     /// Counts a refused enrolment on its secret and raises an incident on
     /// the key of the host that last enrolled with it. At most one incident
     /// event per secret and minute: a flood of attempts is one line each.
-    async fn enrolment_refused(&self, known: &Enrollment, hostname: &str, from: &str, why: &str) {
-        tracing::warn!(enrollment = known.id, from, "enrolment refused: {why}");
+    async fn enrolment_refused(&self, known: &EnrolmentSecret, hostname: &str, from: &str, why: &str) {
+        tracing::warn!(enrolment = known.id, from, "enrolment refused: {why}");
         if let Err(e) = self.store.record_refusal(known.id, why).await {
-            tracing::error!(enrollment = known.id, error = %e, "could not count a refused enrolment");
+            tracing::error!(enrolment = known.id, error = %e, "could not count a refused enrolment");
         }
         let raised = async {
             let Some(token_id) = self.store.last_enrolled_key(known.id).await? else {
                 tracing::warn!(
-                    enrollment = known.id,
+                    enrolment = known.id,
                     "no host enrolled with this secret yet: the refusal is counted on the secret, no key to raise it on"
                 );
                 return Ok(());
@@ -257,7 +262,7 @@ impl Ops {
             Sink::new(self).add(&[event]).await
         };
         if let Err(e) = raised.await {
-            tracing::error!(enrollment = known.id, error = %e, "could not raise the incident for a refused enrolment");
+            tracing::error!(enrolment = known.id, error = %e, "could not raise the incident for a refused enrolment");
         }
     }
 

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use honeytrail_core::access::Permission;
 use honeytrail_core::bait::{self, BaitInput, Format, Merged};
-use honeytrail_core::place::BaitFile;
 use honeytrail_core::{CustodyHop, Placement, Secret, Token};
+use honeytrail_place::BaitFile;
 use honeytrail_store::NewHop;
 
 use super::placements::PlacementRequest;

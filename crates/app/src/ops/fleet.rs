@@ -7,7 +7,7 @@ use honeytrail_core::access::Permission;
 use honeytrail_core::net::parse_networks;
 use honeytrail_core::template::PlacementTemplate;
 use honeytrail_core::{parse_labels, Labels};
-use honeytrail_store::{AuditRecord, Enrollment, Guard};
+use honeytrail_store::{AuditRecord, EnrolmentSecret, Guard};
 
 use crate::{Actor, OpError, OpResult, Ops};
 
@@ -31,7 +31,7 @@ pub fn parse_lifetime(raw: &str) -> OpResult<Duration> {
 
 /// What an enrolment secret allows.
 #[derive(Debug, Clone)]
-pub struct EnrollmentRequest {
+pub struct EnrolmentSecretRequest {
     /// How many hosts may enrol; `None` only with `unlimited`.
     pub uses: Option<i64>,
     pub unlimited: bool,
@@ -53,10 +53,10 @@ pub struct EnrollmentRequest {
     pub ec2_accounts: Vec<String>,
 }
 
-impl EnrollmentRequest {
+impl EnrolmentSecretRequest {
     /// A request with only the required parts; the guards empty.
-    pub fn new(uses: Option<i64>, unlimited: bool, expires: &str) -> EnrollmentRequest {
-        EnrollmentRequest {
+    pub fn new(uses: Option<i64>, unlimited: bool, expires: &str) -> EnrolmentSecretRequest {
+        EnrolmentSecretRequest {
             uses,
             unlimited,
             expires: expires.into(),
@@ -113,7 +113,11 @@ impl EnrollmentRequest {
 
 impl Ops {
     /// Makes an enrolment secret, shown once; stored hashed.
-    pub async fn create_enrollment(&self, actor: &Actor, r: EnrollmentRequest) -> OpResult<(Enrollment, String)> {
+    pub async fn create_enrolment(
+        &self,
+        actor: &Actor,
+        r: EnrolmentSecretRequest,
+    ) -> OpResult<(EnrolmentSecret, String)> {
         actor.require(Permission::Administer)?;
         let uses = match (r.uses, r.unlimited) {
             (Some(n), false) => Some(n),
@@ -154,7 +158,7 @@ impl Ops {
         });
         let template = r.template.as_deref().map(str::trim).filter(|t| !t.is_empty());
         let (made, secret) =
-            store.create_enrollment(uses, Utc::now() + lifetime, &labels, template, &guard, &actor.name).await?;
+            store.create_enrolment(uses, Utc::now() + lifetime, &labels, template, &guard, &actor.name).await?;
         Ok((made, secret.expose().to_string()))
     }
 
@@ -179,16 +183,16 @@ impl Ops {
         Ok(keys)
     }
 
-    pub async fn enrollments(&self, actor: &Actor) -> OpResult<Vec<Enrollment>> {
+    pub async fn enrolments(&self, actor: &Actor) -> OpResult<Vec<EnrolmentSecret>> {
         actor.require(Permission::Administer)?;
-        Ok(self.store.enrollments().await?)
+        Ok(self.store.enrolments().await?)
     }
 
-    pub async fn revoke_enrollment(&self, actor: &Actor, id: i64) -> OpResult<Enrollment> {
+    pub async fn revoke_enrolment(&self, actor: &Actor, id: i64) -> OpResult<EnrolmentSecret> {
         actor.require(Permission::Administer)?;
         Ok(self
             .audited(actor, "enrollment.revoke", &format!("enrolment secret #{id}"), None)
-            .revoke_enrollment(id)
+            .revoke_enrolment(id)
             .await?)
     }
 }

@@ -1,5 +1,10 @@
 //! Writing bait into a file that someone else may control, safely.
 //!
+//! This crate is the only one that writes bait to disk; the command line
+//! (through `honeytrail-app`'s `render --into`) and the fleet agent use it.
+//! It knows nothing of tokens, databases or networks: `honeytrail-core`
+//! renders the bytes, this crate puts them in place.
+//!
 //! Bait goes into users' home directories, which those users control, often
 //! by a process running as root. A planted link (`~/.aws` → `/etc`,
 //! `credentials` → `/etc/shadow`, a hard link to another file) must never
@@ -26,6 +31,8 @@
 //!
 //! Nothing written on the host names honeytrail: the temporary file is
 //! `.<name>.<random>` and exists only until the rename.
+
+#![cfg(unix)]
 
 use std::fmt;
 use std::io::{Read, Write};

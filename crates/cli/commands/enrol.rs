@@ -1,16 +1,16 @@
-//! `honeytrail enroll …`: the secrets hosts present to enrol themselves.
+//! `honeytrail enrol …`: the secrets hosts present to enrol themselves.
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Subcommand;
-use honeytrail_app::ops::fleet::EnrollmentRequest;
+use honeytrail_app::ops::fleet::EnrolmentSecretRequest;
 use honeytrail_app::App;
 
 use super::{print_json, print_table, when};
 
 #[derive(Subcommand, Debug)]
-pub enum EnrollCommand {
+pub enum EnrolCommand {
     /// Make an enrolment secret (printed once, stored hashed)
     Create(CreateArgs),
     /// List enrolment secrets (never the secrets themselves)
@@ -22,7 +22,7 @@ pub enum EnrollCommand {
     Revoke { id: i64 },
 }
 
-/// `honeytrail enroll create`.
+/// `honeytrail enrol create`.
 #[derive(clap::Args, Debug)]
 pub struct CreateArgs {
     /// How many hosts may enrol with it
@@ -48,7 +48,7 @@ pub struct CreateArgs {
     #[arg(long = "expect", value_name = "N")]
     expected: Option<i64>,
     /// Bind to EC2 instances: each host proves it is one with its signed
-    /// identity document (`honeytrail-agent enroll --ec2-identity`), once per instance
+    /// identity document (`honeytrail-agent enrol --ec2-identity`), once per instance
     #[arg(long, value_parser = ["ec2"], requires = "ec2_accounts")]
     bind: Option<String>,
     /// With --bind ec2: an AWS account whose instances may enrol (repeatable)
@@ -56,27 +56,27 @@ pub struct CreateArgs {
     ec2_accounts: Vec<String>,
 }
 
-impl From<CreateArgs> for EnrollmentRequest {
-    fn from(a: CreateArgs) -> EnrollmentRequest {
-        EnrollmentRequest {
+impl From<CreateArgs> for EnrolmentSecretRequest {
+    fn from(a: CreateArgs) -> EnrolmentSecretRequest {
+        EnrolmentSecretRequest {
             labels: a.labels,
             template: a.template,
             allowed_from: a.allowed_from,
             expected: a.expected,
             bind: a.bind,
             ec2_accounts: a.ec2_accounts,
-            ..EnrollmentRequest::new(a.uses, a.unlimited, &a.expires)
+            ..EnrolmentSecretRequest::new(a.uses, a.unlimited, &a.expires)
         }
     }
 }
 
-pub async fn run(app: &App, cmd: EnrollCommand) -> Result<ExitCode> {
+pub async fn run(app: &App, cmd: EnrolCommand) -> Result<ExitCode> {
     let ops = app.ops().await?;
     let actor = app.acting();
     match cmd {
-        EnrollCommand::Create(args) => {
-            let request = EnrollmentRequest::from(args);
-            let (e, secret) = ops.create_enrollment(&actor, request).await?;
+        EnrolCommand::Create(args) => {
+            let request = EnrolmentSecretRequest::from(args);
+            let (e, secret) = ops.create_enrolment(&actor, request).await?;
             println!("{secret}");
             eprintln!(
                 "enrolment secret #{} ({}, expires {}); shown only now, stored hashed. It grants a key to whoever holds it: keep it out of repositories and chat",
@@ -85,8 +85,8 @@ pub async fn run(app: &App, cmd: EnrollCommand) -> Result<ExitCode> {
                 when(e.expires_at)
             );
         }
-        EnrollCommand::List { json } => {
-            let all = ops.enrollments(&actor).await?;
+        EnrolCommand::List { json } => {
+            let all = ops.enrolments(&actor).await?;
             if json {
                 return print_json(&all).map(|_| ExitCode::SUCCESS);
             }
@@ -109,8 +109,8 @@ pub async fn run(app: &App, cmd: EnrollCommand) -> Result<ExitCode> {
                 .collect();
             print_table(&["ID", "USED", "EXPIRES", "LABELS", "TEMPLATE", "GUARDS", "REFUSED", "BY", "STATE"], &rows);
         }
-        EnrollCommand::Revoke { id } => {
-            ops.revoke_enrollment(&actor, id).await?;
+        EnrolCommand::Revoke { id } => {
+            ops.revoke_enrolment(&actor, id).await?;
             println!("enrolment secret #{id} revoked; hosts already enrolled keep their keys");
         }
     }
@@ -118,7 +118,7 @@ pub async fn run(app: &App, cmd: EnrollCommand) -> Result<ExitCode> {
 }
 
 /// The guards of a secret in a few words: `from 10.0.0.0/8; 5 expected; ec2 123456789012`.
-fn guards(e: &honeytrail_store::Enrollment) -> String {
+fn guards(e: &honeytrail_store::EnrolmentSecret) -> String {
     let g = &e.guard;
     let mut parts = Vec::new();
     if !g.allowed_from.is_empty() {
