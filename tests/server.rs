@@ -56,7 +56,7 @@ fn use_key(server: &Server, event_id: &str) {
 
 /// Every documented operation with its path parameters filled in.
 fn operations() -> Vec<(String, String)> {
-    let doc: serde_json::Value = serde_json::from_str(include_str!("../crates/server/src/openapi.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(include_str!("../crates/server/src/api/openapi.json")).unwrap();
     let mut out = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in ["get", "post", "put", "delete"] {

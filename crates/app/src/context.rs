@@ -47,12 +47,26 @@ impl App {
     /// database on first use; with PostgreSQL it must be given (`init`, the
     /// key file or `HONEYTRAIL_SECRET_KEY`), since a key made up on one replica
     /// would not open secrets sealed on another.
-    pub async fn store(&self) -> Result<Store> {
+    pub(crate) async fn store(&self) -> Result<Store> {
         self.open_store(false).await
     }
 
+    /// Creates (or migrates) the database and, if there is none, the data
+    /// key; returns the schema version the database is at.
+    pub async fn init_database(&self) -> Result<i64> {
+        let store = self.open_store(true).await?;
+        let version = store.schema_version().await?;
+        store.close().await;
+        Ok(version)
+    }
+
+    /// The database URL as it may be shown: without its password.
+    pub fn database_shown(&self) -> String {
+        honeytrail_store::redact_url(&self.config.database_url())
+    }
+
     /// Opens the store, creating the data key if there is none.
-    pub async fn open_store(&self, create_key: bool) -> Result<Store> {
+    pub(crate) async fn open_store(&self, create_key: bool) -> Result<Store> {
         private_dir(self.config.data_dir())?;
         let url = self.config.database_url();
         let sqlite = !url.starts_with("postgres");
@@ -104,7 +118,9 @@ impl App {
 /// configuration and signals are shared.
 #[derive(Clone)]
 pub struct Ops {
-    pub store: Store,
+    /// The store: the operations' and this crate's engines' own; the
+    /// front doors reach it only through operations.
+    pub(crate) store: Store,
     pub config: Arc<Config>,
     signals: Arc<Signals>,
 }
@@ -119,6 +135,10 @@ pub struct Signals {
     pub actions_due: Arc<tokio::sync::Notify>,
     /// Set when tokens changed: the detector rebuilds its index.
     pub tokens_changed: AtomicBool,
+    /// The match index every source of this process uses.
+    pub index: crate::sources::live_index::LiveIndex,
+    /// Failed sign-ins per (user, address) and per address.
+    pub logins: std::sync::Mutex<crate::ops::sessions::LoginLimiter>,
     /// Lookups per person in the current window: one person cannot open
     /// report after report (or probe which keys are decoys) at machine speed.
     pub lookups: std::sync::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
@@ -194,6 +214,13 @@ impl Signals {
 impl Ops {
     pub fn new(store: Store, config: Config) -> Ops {
         Ops { store, config: Arc::new(config), signals: Arc::default() }
+    }
+
+    /// These operations on `store` (another pool on the same database, for
+    /// a thread with its own runtime) sharing `self`'s signals: the same
+    /// match index, limits and wake-ups.
+    pub fn sharing_with(&self, other: Ops) -> Ops {
+        Ops { store: other.store, config: other.config, signals: self.signals.clone() }
     }
 
     pub fn signals(&self) -> &Signals {

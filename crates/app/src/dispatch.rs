@@ -219,3 +219,18 @@ pub async fn run_dispatcher(
         }
     }
 }
+
+impl crate::Ops {
+    /// One pass of the dispatcher: delivers what is due now.
+    pub async fn deliver_due(&self) -> Result<Pass> {
+        let settings = Settings::from_config(&self.config);
+        dispatch(&self.store, &settings.sender()?, &settings).await
+    }
+
+    /// Runs the dispatcher until `stop` says so (or for ever), woken at once
+    /// when an operation of this process queued an alert.
+    pub async fn run_dispatcher(&self, stop: Option<tokio::sync::watch::Receiver<bool>>) -> Result<()> {
+        let settings = Settings::from_config(&self.config);
+        run_dispatcher(self.store.clone(), settings, stop, Some(self.signals().alerts_queued.clone())).await
+    }
+}

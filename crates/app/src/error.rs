@@ -23,6 +23,8 @@ pub enum OpErrorKind {
     Unavailable,
     /// Too many of these too fast; wait and try again (429).
     Throttled,
+    /// The credential given (a password, a signature) is wrong (401).
+    Unauthenticated,
 }
 
 /// An operation's failure: its kind, a stable machine-readable code, a
@@ -33,12 +35,17 @@ pub struct OpError {
     pub kind: OpErrorKind,
     pub code: &'static str,
     pub message: String,
+    /// What to run at the command line about it; only the command line
+    /// shows it. Set with [`OpError::with_cli_hint`], the one way hints are
+    /// made (store errors get theirs in the conversion below).
     pub cli_hint: Option<String>,
+    /// For [`OpErrorKind::Throttled`]: when trying again can work.
+    pub retry_after_seconds: Option<u64>,
 }
 
 impl OpError {
     pub fn new(kind: OpErrorKind, code: &'static str, message: impl Into<String>) -> OpError {
-        OpError { kind, code, message: message.into(), cli_hint: None }
+        OpError { kind, code, message: message.into(), cli_hint: None, retry_after_seconds: None }
     }
 
     pub fn invalid(message: impl Into<String>) -> OpError {
@@ -84,9 +91,9 @@ impl fmt::Display for OpError {
 
 impl std::error::Error for OpError {}
 
-/// Hints for the things the store reports as not found.
-fn hint_for(what: &str) -> Option<&'static str> {
-    let hints: [(&str, &str); 8] = [
+/// What to run at the command line about a store error, if anything.
+fn store_hint(e: &StoreError) -> Option<String> {
+    const LISTS: [(&str, &str); 8] = [
         ("incident", "`honeytrail incident list --all` shows them"),
         ("token", "`honeytrail token list --state all` shows them"),
         ("access key", "`honeytrail token list --state all` shows them"),
@@ -96,34 +103,44 @@ fn hint_for(what: &str) -> Option<&'static str> {
         ("user", "`honeytrail user list` shows them"),
         ("delivery", "`honeytrail delivery list --state pending` shows them"),
     ];
-    hints.iter().find(|(prefix, _)| what.starts_with(prefix)).map(|(_, h)| *h)
+    match e {
+        StoreError::NotFound(what) => {
+            LISTS.iter().find(|(prefix, _)| what.starts_with(prefix)).map(|(_, h)| h.to_string())
+        }
+        StoreError::Duplicate { access_key_id, .. } => {
+            Some(format!("`honeytrail token show {access_key_id}` shows it"))
+        }
+        StoreError::ImportDuplicates { .. } => Some("pass --skip-existing to import the rest".into()),
+        StoreError::NoSecretKey => Some("run `honeytrail init`, or set HONEYTRAIL_SECRET_KEY".into()),
+        StoreError::PoolEmpty => Some("the server refills it in the background; retry in a minute".into()),
+        _ => None,
+    }
 }
 
 impl From<StoreError> for OpError {
     fn from(e: StoreError) -> OpError {
-        match e {
-            StoreError::NotFound(what) => {
-                let hint = hint_for(&what);
-                let mut err = OpError::not_found(what);
-                err.cli_hint = hint.map(str::to_string);
-                err
-            }
+        let hint = store_hint(&e);
+        let err = match e {
+            StoreError::NotFound(what) => OpError::not_found(what),
             StoreError::Refused(why) => OpError::conflict("conflict", why),
             e @ (StoreError::Duplicate { .. } | StoreError::ImportDuplicates { .. }) => {
-                let hint = e.cli_hint();
-                OpError { cli_hint: hint, ..OpError::conflict("conflict", e.to_string()) }
+                OpError::conflict("conflict", e.to_string())
             }
-            e @ StoreError::PoolEmpty => OpError::new(OpErrorKind::Unavailable, "pool_empty", e.to_string())
-                .with_cli_hint("the server refills it in the background; retry in a minute"),
-            e @ StoreError::NoSecretKey => {
-                let hint = e.cli_hint();
-                OpError { cli_hint: hint, ..OpError::new(OpErrorKind::Unavailable, "no_data_key", e.to_string()) }
-            }
+            e @ StoreError::PoolEmpty => OpError::new(OpErrorKind::Unavailable, "pool_empty", e.to_string()),
+            e @ StoreError::NoSecretKey => OpError::new(OpErrorKind::Unavailable, "no_data_key", e.to_string()),
             other => {
                 tracing::error!(error = %other, "store error");
-                OpError::new(OpErrorKind::Unavailable, "store_unavailable", "the database cannot be used now; retry")
-                    .with_cli_hint(other.to_string())
+                return OpError::new(
+                    OpErrorKind::Unavailable,
+                    "store_unavailable",
+                    "the database cannot be used now; retry",
+                )
+                .with_cli_hint(other.to_string());
             }
+        };
+        match hint {
+            Some(h) => err.with_cli_hint(h),
+            None => err,
         }
     }
 }

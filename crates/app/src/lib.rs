@@ -22,7 +22,8 @@
 //! use honeytrail_app::{config::Config, context::App, Actor};
 //! let app = App::new(Config::load(&Default::default())?, None);
 //! let ops = app.ops().await?;
-//! ops.add_note(&Actor::command_line("alice"), 3, "called Maria: it was not her").await?;
+//! let note = honeytrail_app::ops::NoteRequest { text: "called Maria: it was not her".into() };
+//! ops.add_note(&Actor::command_line("alice"), 3, &note).await?;
 //! # Ok(()) }
 //! ```
 
@@ -34,6 +35,7 @@ pub mod enrichment;
 mod error;
 pub mod identity;
 pub mod imap;
+pub mod measure;
 pub mod ops;
 pub mod record;
 pub mod response;

@@ -48,14 +48,14 @@ fn settings(jsonl_dir: &std::path::Path) -> Settings {
 async fn a_pass_delivers_the_typed_record_once_and_retries_what_failed() {
     let (dir, store, token) = common::store_with_token("AKIARZPUZDIKAWS2LJNF").await;
     let lines = dir.path().join("alerts.jsonl");
-    let good = ChannelConfig::JsonLines(honeytrail_alert::JsonLinesConfig {
+    let good = ChannelConfig::from(honeytrail_alert::JsonLinesConfig {
         path: lines.display().to_string(),
         format: Default::default(),
     });
     store.add_channel("siem", good.kind(), &Secret::new(good.to_json())).await.unwrap();
     // A path that is a directory cannot be appended to.
     std::fs::create_dir(dir.path().join("a-directory")).unwrap();
-    let bad = ChannelConfig::JsonLines(honeytrail_alert::JsonLinesConfig {
+    let bad = ChannelConfig::from(honeytrail_alert::JsonLinesConfig {
         path: dir.path().join("a-directory").display().to_string(),
         format: Default::default(),
     });

@@ -5,9 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use honeytrail_app::ops::ActionRequest;
+use honeytrail_app::ops::{Action, ActionRequest, ActionRun};
 use honeytrail_app::App;
-use honeytrail_store::{Action, ActionRun};
 
 use super::{print_json, print_table, when};
 
@@ -53,66 +52,12 @@ pub enum ActionCommand {
     },
 }
 
+/// `action add`: the action, declared once for every front door, and how
+/// to print it.
 #[derive(Args, Debug)]
 pub struct AddArgs {
-    pub name: String,
-    /// quarantine-ec2, deactivate-keys, deny-policy, webhook or command
-    #[arg(long)]
-    pub kind: String,
-    /// off, dry-run, approval, grace:15m (s, m or h) or automatic
-    #[arg(long)]
-    pub mode: String,
-    /// Only incidents this route matches
-    #[arg(long)]
-    pub route: Option<String>,
-    /// A context condition that must hold (network=corp, tool=*, tor, aws=ec2, country=DE, asn=3320, own-network); repeatable
-    #[arg(long = "if", value_name = "COND")]
-    pub when: Vec<String>,
-    /// A context condition that must not hold; repeatable
-    #[arg(long, value_name = "COND")]
-    pub unless: Vec<String>,
-    /// Act automatically even when every call came from our own networks
-    #[arg(long)]
-    pub allow_own_network: bool,
-    /// The role to assume in the target's account (default: actions.roles for that account)
-    #[arg(long)]
-    pub role_arn: Option<String>,
-    /// The account to act in when the placement names none
-    #[arg(long)]
-    pub account: Option<String>,
-    /// The region of the instance (default: aws.region)
-    #[arg(long)]
-    pub region: Option<String>,
-    /// Act on this instance instead of the placement's
-    #[arg(long)]
-    pub instance_id: Option<String>,
-    /// Act on this IAM user instead of the placement's
-    #[arg(long)]
-    pub iam_user: Option<String>,
-    /// deny-policy: attach to this IAM role instead of a user
-    #[arg(long)]
-    pub iam_role: Option<String>,
-    /// quarantine-ec2: the security group that isolates (in the instance's VPC)
-    #[arg(long, value_name = "SG")]
-    pub quarantine_group: Option<String>,
-    /// deny-policy: the managed policy (default arn:aws:iam::aws:policy/AWSDenyAll)
-    #[arg(long)]
-    pub policy_arn: Option<String>,
-    /// command: the program, an absolute path (no shell)
-    #[arg(long, value_name = "PROGRAM")]
-    pub command: Option<String>,
-    /// command: one argument (repeatable, in order)
-    #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
-    pub args: Vec<String>,
-    /// command and webhook: seconds it may take (default 60 and 30)
-    #[arg(long)]
-    pub timeout: Option<u64>,
-    /// webhook: where to POST the incident record
-    #[arg(long)]
-    pub url: Option<String>,
-    /// webhook: the signing secret (X-Honeytrail-Signature), at least 16 characters
-    #[arg(long)]
-    pub secret: Option<String>,
+    #[command(flatten)]
+    pub request: ActionRequest,
     #[arg(long)]
     pub json: bool,
 }
@@ -198,30 +143,9 @@ pub async fn run(app: &App, cmd: ActionCommand) -> Result<ExitCode> {
     let actor = app.acting();
     match cmd {
         ActionCommand::Add(a) => {
-            let a = *a;
-            let request = ActionRequest {
-                name: a.name,
-                kind: a.kind,
-                mode: a.mode,
-                route: a.route,
-                when: a.when,
-                unless: a.unless,
-                allow_own_network: a.allow_own_network,
-                role_arn: a.role_arn,
-                account: a.account,
-                region: a.region,
-                instance_id: a.instance_id,
-                iam_user: a.iam_user,
-                iam_role: a.iam_role,
-                quarantine_group: a.quarantine_group,
-                policy_arn: a.policy_arn,
-                command: a.command.into_iter().chain(a.args).collect(),
-                timeout_seconds: a.timeout,
-                url: a.url,
-                secret: a.secret,
-            };
+            let AddArgs { request, json } = *a;
             let action = ops.add_action(&actor, &request).await?;
-            if a.json {
+            if json {
                 return print_json(&action).map(|_| ExitCode::SUCCESS);
             }
             println!("action {} added: {} in mode {}", action.name, action.kind.as_str(), action.trigger.mode);

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Subcommand;
+use honeytrail_app::ops::Agent;
 use honeytrail_app::App;
 use honeytrail_core::fleet::CommandKind;
-use honeytrail_store::Agent;
 
 use super::{print_json, print_table, when};
 
@@ -46,7 +46,7 @@ pub async fn list(app: &App, json: bool) -> Result<ExitCode> {
     let ops = app.ops().await?;
     let agents = ops.agents(&app.acting()).await?;
     if json {
-        return print_json(&agents.iter().map(Agent::json).collect::<Vec<_>>()).map(|_| ExitCode::SUCCESS);
+        return print_json(&agents).map(|_| ExitCode::SUCCESS);
     }
     let rows: Vec<Vec<String>> = agents
         .iter()
@@ -56,7 +56,7 @@ pub async fn list(app: &App, json: bool) -> Result<ExitCode> {
                 a.host.hostname.clone(),
                 a.access_key_id.clone().unwrap_or_default(),
                 a.state.as_str().into(),
-                a.bait_state().into(),
+                a.bait_state.clone(),
                 a.files.iter().filter(|f| f.removed_at.is_none()).count().to_string(),
                 last_seen(a),
                 a.commands
@@ -79,10 +79,10 @@ pub async fn agent(app: &App, cmd: AgentCommand) -> Result<ExitCode> {
         AgentCommand::Show { id, json } => {
             let a = ops.agent(&actor, id).await?;
             if json {
-                return print_json(&a.json()).map(|_| ExitCode::SUCCESS);
+                return print_json(&a).map(|_| ExitCode::SUCCESS);
             }
             let p = |s: &str| honeytrail_core::encoding::printable(s).into_owned();
-            println!("agent #{} on {} ({}), bait {}", a.id, p(&a.host.hostname), a.state.as_str(), a.bait_state());
+            println!("agent #{} on {} ({}), bait {}", a.id, p(&a.host.hostname), a.state.as_str(), a.bait_state);
             for (name, v) in [
                 ("machine id", &a.host.machine_id),
                 ("serial", &a.host.dmi_serial),

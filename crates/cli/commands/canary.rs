@@ -5,9 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use honeytrail_aws::bootstrap::{Action, ItemReport, Status};
-use honeytrail_aws::policies::Job;
-
+use honeytrail_app::ops::canary::{CanaryReport, CanarySetup, ItemStatus, SetupItem};
 use honeytrail_app::App;
 
 #[derive(Subcommand, Debug)]
@@ -46,28 +44,36 @@ pub struct PolicyArgs {
     account: Option<String>,
 }
 
-fn print(reports: &[ItemReport]) {
-    for r in reports {
+fn print(items: &[SetupItem]) {
+    for r in items {
         let status = match &r.status {
-            Status::Ok => "ok".to_string(),
-            Status::Missing => "MISSING".to_string(),
-            Status::Misconfigured(why) => format!("MISCONFIGURED: {why}"),
-            Status::Unreadable(why) => format!("CANNOT CHECK: {why}"),
+            ItemStatus::Ok => "ok".to_string(),
+            ItemStatus::Missing => "MISSING".to_string(),
+            ItemStatus::Misconfigured(why) => format!("MISCONFIGURED: {why}"),
+            ItemStatus::Unreadable(why) => format!("CANNOT CHECK: {why}"),
         };
-        let action = match r.action {
-            None => String::new(),
-            Some(Action::Unchanged) => "unchanged".into(),
-            Some(Action::Created) => "created".into(),
-            Some(Action::Repaired) => "repaired".into(),
-            Some(Action::WouldCreate) => "would create".into(),
-            Some(Action::WouldRepair) => "would repair".into(),
-        };
-        let status = if r.action.is_some() && r.status != Status::Ok { format!("(was {status})") } else { status };
-        println!("{:<22} {:<12} {status}", r.item.to_string(), action);
-        if r.status != Status::Ok && r.action.is_none() {
-            println!("{:<22} fix: {}", "", r.item.fix());
+        let status = if r.action.is_some() && r.status != ItemStatus::Ok { format!("(was {status})") } else { status };
+        println!("{:<22} {:<12} {status}", r.item, r.action.unwrap_or(""));
+        if r.status != ItemStatus::Ok && r.action.is_none() {
+            println!("{:<22} fix: {}", "", r.fix);
         }
     }
+}
+
+fn print_setup(c: &CanarySetup, dry_run: bool) {
+    println!(
+        "canary account {} (home region {}): bucket {}, trail {}, queues {} / {}, rule {} in {} region(s): {}{}",
+        c.account,
+        c.region,
+        c.bucket,
+        c.trail,
+        c.notifications_queue,
+        c.events_queue,
+        c.rule,
+        c.regions.len(),
+        c.regions.join(", "),
+        if dry_run { " — dry run, nothing changes" } else { "" }
+    );
 }
 
 pub async fn run(app: &App, cmd: AwsCommand) -> Result<ExitCode> {
@@ -75,23 +81,10 @@ pub async fn run(app: &App, cmd: AwsCommand) -> Result<ExitCode> {
     let actor = app.acting();
     match cmd {
         AwsCommand::Bootstrap(a) => {
-            let config = ops.canary_setup(None, a.regions.regions).await?;
-            println!(
-                "canary account {} (home region {}): bucket {}, trail {}, queues {} / {}, rule {} in {} region(s): {}{}",
-                config.account,
-                config.region,
-                config.bucket,
-                config.trail,
-                config.notifications_queue,
-                config.events_queue,
-                config.rule,
-                config.regions.len(),
-                config.regions.join(", "),
-                if a.dry_run { " — dry run, nothing changes" } else { "" }
-            );
-            let reports = ops.bootstrap(&actor, &config, a.dry_run).await?;
-            print(&reports);
-            let unreadable = reports.iter().filter(|r| matches!(r.status, Status::Unreadable(_))).count();
+            let CanaryReport { setup, items } = ops.bootstrap(&actor, a.regions.regions, a.dry_run).await?;
+            print_setup(&setup, a.dry_run);
+            print(&items);
+            let unreadable = items.iter().filter(|r| matches!(r.status, ItemStatus::Unreadable(_))).count();
             if unreadable > 0 {
                 println!("{unreadable} item(s) could not be checked and were left as they are; grant the bootstrap policy (`honeytrail aws policy bootstrap`) and run again");
                 return Ok(ExitCode::from(1));
@@ -99,19 +92,13 @@ pub async fn run(app: &App, cmd: AwsCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         AwsCommand::Policy(a) => {
-            let Some(job) = Job::parse(&a.job) else {
-                anyhow::bail!("no job \"{}\": choose bootstrap, mint, ingest or boundary", a.job);
-            };
-            // Only the names matter here: no region discovery.
-            let config = ops.canary_setup(a.account, Some(Vec::new())).await?;
-            println!("{}", serde_json::to_string_pretty(&job.policy(&config))?);
+            println!("{}", serde_json::to_string_pretty(&ops.aws_policy(&actor, &a.job, a.account).await?)?);
             Ok(ExitCode::SUCCESS)
         }
         AwsCommand::Verify(a) => {
-            let config = ops.canary_setup(None, a.regions).await?;
-            let reports = ops.verify(&actor, &config).await?;
-            print(&reports);
-            let bad = reports.iter().filter(|r| r.status != Status::Ok).count();
+            let report = ops.verify(&actor, a.regions).await?;
+            print(&report.items);
+            let bad = report.items.iter().filter(|r| r.status != ItemStatus::Ok).count();
             if bad == 0 {
                 println!("everything detection needs is in place");
                 Ok(ExitCode::SUCCESS)

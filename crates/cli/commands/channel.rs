@@ -1,21 +1,26 @@
 //! `honeytrail channel …` and `honeytrail alert test`: the places alerts go.
+//!
+//! `channel add` has one subcommand per channel kind, made at run time from
+//! the kind's settings (`honeytrail_core::channel::KindSpec`): a new kind
+//! in the alert crate's registry is offered here with no change to this file.
 
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Subcommand};
-use honeytrail_alert::channels::{email, jira};
-use honeytrail_alert::siem::Format;
-use honeytrail_alert::{ChannelConfig, JsonLinesConfig, WebhookConfig};
-use honeytrail_app::{Actor, App, Ops};
+use clap::builder::PossibleValuesParser;
+use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches, Subcommand};
+use honeytrail_app::ops::alerting::channel_kinds;
+use honeytrail_app::ops::{ChannelRequest, TestTarget};
+use honeytrail_app::App;
+use honeytrail_core::channel::{config_json, FieldValue, KindSpec, Secrecy};
 
 use super::{print_json, print_table, when};
 
 #[derive(Subcommand, Debug)]
 pub enum ChannelCommand {
-    /// Add a channel
+    /// Add a channel: one subcommand per kind, each with that kind's settings
     #[command(subcommand)]
-    Add(AddKind),
+    Add(AddChannel),
     /// List channels (their configuration stays sealed)
     List {
         #[arg(long)]
@@ -25,229 +30,142 @@ pub enum ChannelCommand {
     Test { name: String },
 }
 
-#[derive(Subcommand, Debug)]
-pub enum AddKind {
-    /// Generic webhook: versioned JSON, HMAC-SHA256 signed
-    Webhook(WebhookArgs),
-    /// Slack incoming webhook (Block Kit); the webhook URL is read from standard input
-    Slack {
-        name: String,
-        /// Add an "Approve" button to alerts of runs that wait for approval (needs the Slack
-        /// app's interactivity pointed at /ingest/slack/actions and serve.slack_signing_secret)
-        #[arg(long)]
-        approve_buttons: bool,
-    },
-    /// Microsoft Teams webhook (Adaptive Card); the webhook URL is read from standard input
-    Teams { name: String },
-    /// PagerDuty Events API v2 (one alert per incident; acknowledge/resolve follow); routing key from standard input
-    Pagerduty {
-        name: String,
-        /// critical, error, warning, info, or auto: from the incident's severity (a report of a found key is info)
-        #[arg(long, default_value = "auto", value_parser = ["auto", "critical", "error", "warning", "info"])]
-        severity: String,
-        /// Events API endpoint (change only for a proxy or a test receiver)
-        #[arg(long, default_value = honeytrail_alert::channels::pagerduty::DEFAULT_ENDPOINT)]
-        endpoint: String,
-    },
-    /// Syslog (RFC 5424) over UDP or TCP
-    Syslog {
-        name: String,
-        /// host:port of the syslog receiver
-        #[arg(long)]
-        address: String,
-        #[arg(long, default_value = "udp", value_parser = ["udp", "tcp"])]
-        transport: String,
-        /// Syslog facility number (10 = authpriv)
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=23))]
-        facility: u8,
-        /// The message: a summary of honeytrail.alert.v1, or an OCSF Detection Finding
-        #[arg(long, default_value = "honeytrail", value_parser = ["honeytrail", "ocsf"])]
-        format: String,
-    },
-    /// Jira: an issue per incident, a comment per update; the API token is read from standard input
-    Jira {
-        name: String,
-        /// The Jira site, e.g. https://acme.atlassian.net
-        #[arg(long)]
-        url: String,
-        /// Project key, e.g. SEC
-        #[arg(long)]
-        project: String,
-        #[arg(long, default_value = "Task")]
-        issue_type: String,
-        /// Label for every issue (repeatable)
-        #[arg(long = "label")]
-        labels: Vec<String>,
-        /// Jira Cloud account email (Basic auth with the API token); omit for a Data Center personal access token
-        #[arg(long)]
-        email: Option<String>,
-    },
-    /// Email over SMTP (plain text + HTML); the password, if any, is read from standard input
-    Email {
-        name: String,
-        /// SMTP server host name
-        #[arg(long)]
-        host: String,
-        /// Default: 587 for starttls, 465 for tls, 25 for none
-        #[arg(long)]
-        port: Option<u16>,
-        #[arg(long, default_value = "starttls", value_parser = ["starttls", "tls", "none"])]
-        tls: String,
-        /// SMTP user name; its password is read from standard input
-        #[arg(long)]
-        username: Option<String>,
-        #[arg(long)]
-        from: String,
-        /// Recipient (repeatable)
-        #[arg(long = "to", required = true)]
-        to: Vec<String>,
-        /// Also ask placement owners (whose owner is an email address) "was this you?" when an incident opens
-        #[arg(long)]
-        ask_owner: bool,
-        /// PEM file of an internal CA to trust for this SMTP server
-        #[arg(long)]
-        ca_file: Option<std::path::PathBuf>,
-    },
-    /// JSON lines appended to a file, for a SIEM agent to tail
-    Jsonl {
-        name: String,
-        /// The file to append to (created if missing)
-        #[arg(long)]
-        path: std::path::PathBuf,
-        /// Each line as honeytrail.alert.v1, an OCSF Detection Finding or an ECS document
-        #[arg(long, default_value = "honeytrail", value_parser = ["honeytrail", "ocsf", "ecs"])]
-        format: String,
-    },
-}
-
-#[derive(Args, Debug)]
-pub struct WebhookArgs {
+/// `channel add KIND NAME …`: a kind and the settings given on the command
+/// line, as text; secrets are read from standard input when it runs.
+#[derive(Debug)]
+pub struct AddChannel {
+    kind: &'static KindSpec,
     name: String,
-    /// http(s) URL to POST alerts to
-    #[arg(long)]
-    url: String,
-    /// Read the signing secret from standard input
-    #[arg(long)]
-    secret_stdin: bool,
-    /// Extra header NAME=VALUE (repeatable)
-    #[arg(long = "header", value_name = "NAME=VALUE")]
-    headers: Vec<String>,
-    /// The body: honeytrail.alert.v1 or an OCSF Detection Finding
-    #[arg(long, default_value = "honeytrail", value_parser = ["honeytrail", "ocsf"])]
-    format: String,
+    given: Vec<(&'static str, Vec<String>)>,
+    /// Settings the flag asked to read from standard input (`--secret-stdin`).
+    from_stdin: Vec<&'static str>,
 }
 
-/// Adds a channel whose whole configuration is a webhook URL. The URL is a
-/// credential (anyone holding it can post), so it is read from standard
-/// input, never from the command line.
-async fn add_url_channel(
-    ops: &Ops,
-    actor: &Actor,
-    name: &str,
-    make: impl FnOnce(String) -> ChannelConfig,
-) -> Result<()> {
-    let url = super::token::read_secret_stdin()?.expose().to_string();
-    let config = make(url);
-    let c = ops.add_channel(actor, name, &config).await?;
-    println!("channel {:?} added ({}); its webhook URL is stored sealed", c.name, config.kind());
-    Ok(())
+/// The flag that asks for a setting on standard input: `--<flag>-stdin`.
+fn stdin_flag(flag: &str) -> &'static str {
+    // Made once per run, for clap's 'static names.
+    Box::leak(format!("{flag}-stdin").into_boxed_str())
+}
+
+/// The subcommand of one kind, from its settings.
+fn kind_command(spec: &'static KindSpec) -> Command {
+    let mut cmd = Command::new(spec.name)
+        .about(spec.summary)
+        .arg(Arg::new("name").required(true).help("The channel's name, as routes and `channel test` name it"));
+    for f in spec.fields {
+        let arg = match f.secret {
+            // Read from standard input, never a flag (shell history, ps).
+            Secrecy::Stdin | Secrecy::StdinWith { .. } => continue,
+            Secrecy::StdinOnFlag => {
+                let flag = stdin_flag(f.flag);
+                cmd = cmd.arg(Arg::new(flag).long(flag).action(ArgAction::SetTrue).help(f.help));
+                continue;
+            }
+            Secrecy::Plain => Arg::new(f.key).long(f.flag).help(f.help),
+        };
+        let arg = match f.value {
+            FieldValue::Flag => arg.action(ArgAction::SetTrue),
+            FieldValue::List => arg.action(ArgAction::Append).required(f.required),
+            FieldValue::Map => arg.action(ArgAction::Append).value_name("NAME=VALUE"),
+            FieldValue::Choice { values } => arg.value_parser(PossibleValuesParser::new(values)).required(f.required),
+            FieldValue::Number { min, max } => {
+                arg.value_parser(clap::value_parser!(u32).range(i64::from(min)..=i64::from(max))).required(f.required)
+            }
+            FieldValue::Text | FieldValue::Path => arg.required(f.required),
+        };
+        cmd = cmd.arg(match f.default {
+            Some(d) if f.value != FieldValue::Flag => arg.default_value(d),
+            _ => arg,
+        });
+    }
+    cmd
+}
+
+impl FromArgMatches for AddChannel {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let missing = || clap::Error::new(clap::error::ErrorKind::MissingSubcommand);
+        let (kind, sub) = matches.subcommand().ok_or_else(missing)?;
+        let spec = channel_kinds().into_iter().find(|k| k.name == kind).ok_or_else(missing)?;
+        let name = sub.get_one::<String>("name").cloned().ok_or_else(missing)?;
+        let mut given = Vec::new();
+        let mut from_stdin = Vec::new();
+        for f in spec.fields {
+            match (f.secret, f.value) {
+                (Secrecy::Stdin, _) => from_stdin.push(f.key),
+                (Secrecy::StdinOnFlag, _) if sub.get_flag(stdin_flag(f.flag)) => from_stdin.push(f.key),
+                (Secrecy::StdinOnFlag, _) => {}
+                (Secrecy::StdinWith { key }, _) => {
+                    if sub.contains_id(key) && sub.value_source(key) == Some(clap::parser::ValueSource::CommandLine) {
+                        from_stdin.push(f.key);
+                    }
+                }
+                (Secrecy::Plain, FieldValue::Flag) => {
+                    if sub.get_flag(f.key) {
+                        given.push((f.key, vec!["true".to_string()]));
+                    }
+                }
+                (Secrecy::Plain, _) => {
+                    let values: Vec<String> =
+                        sub.get_raw(f.key).into_iter().flatten().map(|v| v.to_string_lossy().into_owned()).collect();
+                    given.push((f.key, values));
+                }
+            }
+        }
+        Ok(AddChannel { kind: spec, name, given, from_stdin })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Subcommand for AddChannel {
+    fn augment_subcommands(cmd: Command) -> Command {
+        channel_kinds().into_iter().fold(cmd, |cmd, spec| cmd.subcommand(kind_command(spec)))
+    }
+
+    fn augment_subcommands_for_update(cmd: Command) -> Command {
+        Self::augment_subcommands(cmd)
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        channel_kinds().iter().any(|k| k.name == name)
+    }
+}
+
+impl AddChannel {
+    /// The request: secrets read from standard input, files made absolute.
+    fn request(self) -> Result<ChannelRequest> {
+        let mut given = self.given;
+        for key in &self.from_stdin {
+            given.push((key, vec![super::token::read_secret_stdin()?.expose().to_string()]));
+        }
+        for (key, values) in &mut given {
+            if self.kind.field(key).is_some_and(|f| f.value == FieldValue::Path) {
+                for v in values.iter_mut() {
+                    *v = std::path::absolute(&*v).with_context(|| format!("cannot resolve {v}"))?.display().to_string();
+                }
+            }
+        }
+        let config = config_json(self.kind, &given)?;
+        Ok(ChannelRequest { name: self.name, kind: self.kind.name.to_string(), config })
+    }
 }
 
 pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
     let ops = app.ops().await?;
     let actor = app.acting();
     match cmd {
-        ChannelCommand::Add(AddKind::Webhook(a)) => {
-            let secret =
-                if a.secret_stdin { super::token::read_secret_stdin()?.expose().to_string() } else { String::new() };
-            let mut headers = std::collections::BTreeMap::new();
-            for h in &a.headers {
-                let (k, v) = h.split_once('=').with_context(|| format!("header {h:?} is not NAME=VALUE"))?;
-                headers.insert(k.trim().to_string(), v.trim().to_string());
-            }
-            let signed = if secret.is_empty() { ", unsigned" } else { ", signed" };
-            let format = Format::parse(&a.format).map_err(anyhow::Error::msg)?;
-            let config = ChannelConfig::Webhook(WebhookConfig { url: a.url.clone(), secret, headers, format });
-            let c = ops.add_channel(&actor, &a.name, &config).await?;
-            println!("channel {:?} added (webhook{signed}); its URL and secret are stored sealed", c.name);
-        }
-        ChannelCommand::Add(AddKind::Slack { name, approve_buttons }) => {
-            add_url_channel(&ops, &actor, &name, |url| {
-                ChannelConfig::Slack(honeytrail_alert::channels::slack::SlackConfig { url, approve_buttons })
-            })
-            .await?
-        }
-        ChannelCommand::Add(AddKind::Teams { name }) => {
-            add_url_channel(&ops, &actor, &name, |url| {
-                ChannelConfig::Teams(honeytrail_alert::channels::teams::TeamsConfig { url })
-            })
-            .await?
-        }
-        ChannelCommand::Add(AddKind::Pagerduty { name, severity, endpoint }) => {
-            let routing_key = super::token::read_secret_stdin()?.expose().to_string();
-            let config = ChannelConfig::PagerDuty(honeytrail_alert::channels::pagerduty::PagerDutyConfig {
-                routing_key,
-                endpoint,
-                severity,
-            });
-            let c = ops.add_channel(&actor, &name, &config).await?;
-            println!("channel {:?} added (PagerDuty); its routing key is stored sealed", c.name);
-        }
-        ChannelCommand::Add(AddKind::Syslog { name, address, transport, facility, format }) => {
-            use honeytrail_alert::channels::syslog::{SyslogConfig, Transport};
-            if !address.contains(':') {
-                bail!("--address {address:?} needs a port, like 10.0.0.5:514");
-            }
-            let transport = if transport == "tcp" { Transport::Tcp } else { Transport::Udp };
-            let format = Format::parse(&format).map_err(anyhow::Error::msg)?;
-            let config = ChannelConfig::Syslog(SyslogConfig { address: address.clone(), transport, facility, format });
-            let c = ops.add_channel(&actor, &name, &config).await?;
-            println!("channel {:?} added: syslog to {address}", c.name);
-        }
-        ChannelCommand::Add(AddKind::Jira { name, url, project, issue_type, labels, email }) => {
-            let token = super::token::read_secret_stdin()?.expose().to_string();
-            let config = ChannelConfig::Jira(jira::JiraConfig {
-                base_url: url.trim_end_matches('/').to_string(),
-                project,
-                issue_type,
-                labels,
-                email,
-                token,
-            });
-            let c = ops.add_channel(&actor, &name, &config).await?;
-            println!("channel {:?} added (Jira); its token is stored sealed", c.name);
-        }
-        ChannelCommand::Add(AddKind::Email { name, host, port, tls, username, from, to, ask_owner, ca_file }) => {
-            let ca_file = match ca_file {
-                Some(p) => Some(
-                    std::path::absolute(&p)
-                        .with_context(|| format!("cannot resolve {}", p.display()))?
-                        .display()
-                        .to_string(),
-                ),
-                None => None,
-            };
-            let tls: email::TlsMode = tls.parse().map_err(anyhow::Error::msg)?;
-            let port = port.unwrap_or(match tls {
-                email::TlsMode::Starttls => 587,
-                email::TlsMode::Tls => 465,
-                email::TlsMode::None => 25,
-            });
-            let password = match &username {
-                Some(_) => Some(super::token::read_secret_stdin()?.expose().to_string()),
-                None => None,
-            };
-            let config = email::EmailConfig { host, port, tls, username, password, from, to, ask_owner, ca_file };
-            let summary = format!("{} recipient(s) via {}:{}", config.to.len(), config.host, config.port);
-            let c = ops.add_channel(&actor, &name, &ChannelConfig::Email(config)).await?;
-            println!("channel {:?} added (email to {summary}); its password is stored sealed", c.name);
-        }
-        ChannelCommand::Add(AddKind::Jsonl { name, path, format }) => {
-            let path = std::path::absolute(&path).with_context(|| format!("cannot resolve {}", path.display()))?;
-            let format = Format::parse(&format).map_err(anyhow::Error::msg)?;
-            let config = ChannelConfig::JsonLines(JsonLinesConfig { path: path.display().to_string(), format });
-            let c = ops.add_channel(&actor, &name, &config).await?;
-            println!("channel {:?} added: alerts are appended to {}", c.name, path.display());
+        ChannelCommand::Add(add) => {
+            let sealed = add.kind.fields.iter().any(|f| f.is_secret());
+            let added = ops.add_channel(&actor, &add.request()?).await?;
+            println!(
+                "channel {:?} added ({}){}",
+                added.channel.name,
+                added.summary,
+                if sealed { "; its secrets are stored sealed" } else { "" }
+            );
         }
         ChannelCommand::List { json } => {
             let channels = ops.channels(&actor).await?;
@@ -267,10 +185,7 @@ pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
                 .collect();
             print_table(&["NAME", "KIND", "STATE", "ADDED"], &rows);
         }
-        ChannelCommand::Test { name } => {
-            let c = ops.store.channel(&name).await.map_err(honeytrail_app::OpError::from)?;
-            send_test(&ops, &actor, &[c]).await?;
-        }
+        ChannelCommand::Test { name } => return send_test(app, TestTarget::Channel(name)).await,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -292,43 +207,31 @@ pub struct AlertTestArgs {
 }
 
 pub async fn alert(app: &App, cmd: AlertCommand) -> Result<ExitCode> {
-    let ops = app.ops().await?;
-    let actor = app.acting();
     let AlertCommand::Test(a) = cmd;
-    let all = ops.channels(&actor).await?;
-    let chosen: Vec<honeytrail_store::Channel> = match (&a.channel, &a.route) {
-        (Some(name), _) => vec![ops.store.channel(name).await.map_err(honeytrail_app::OpError::from)?],
-        (None, Some(route)) => {
-            let r = ops
-                .routes(&actor)
-                .await?
-                .into_iter()
-                .find(|r| &r.name == route)
-                .with_context(|| format!("no route named {route:?} (`honeytrail route list` shows them)"))?;
-            all.into_iter().filter(|c| r.channels.contains(&c.name)).collect()
-        }
-        (None, None) => all.into_iter().filter(|c| c.enabled).collect(),
+    let target = match (a.channel, a.route) {
+        (Some(name), _) => TestTarget::Channel(name),
+        (None, Some(route)) => TestTarget::Route(route),
+        (None, None) => TestTarget::Enabled,
     };
-    if chosen.is_empty() {
-        bail!("no channel to test; add one with `honeytrail channel add`");
-    }
-    send_test(&ops, &actor, &chosen).await
+    send_test(app, target).await
 }
 
-/// Sends the test alert through each channel; fails if any failed.
-async fn send_test(ops: &Ops, actor: &Actor, channels: &[honeytrail_store::Channel]) -> Result<ExitCode> {
+/// Sends the test alert through each chosen channel; fails if any failed.
+async fn send_test(app: &App, target: TestTarget) -> Result<ExitCode> {
+    let ops = app.ops().await?;
+    let outcomes = ops.test_alerts(&app.acting(), &target).await?;
     let mut failed = 0;
-    for c in channels {
-        match ops.test_channel(actor, &c.name).await {
+    for (c, outcome) in &outcomes {
+        match outcome {
             Ok(()) => println!("test alert delivered through {:?} ({})", c.name, c.kind),
-            Err(f) => {
+            Err(why) => {
                 failed += 1;
-                eprintln!("test alert through {:?} ({}) failed: {}", c.name, c.kind, f.message);
+                eprintln!("test alert through {:?} ({}) failed: {why}", c.name, c.kind);
             }
         }
     }
     if failed > 0 {
-        bail!("{failed} of {} test alert(s) failed", channels.len());
+        bail!("{failed} of {} test alert(s) failed", outcomes.len());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,8 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
-use honeytrail_core::keyid;
-use honeytrail_core::stealth::{self, Level, Subject};
+use honeytrail_core::stealth::{self, Level};
 
 use super::print_json;
 use honeytrail_app::App;
@@ -19,21 +18,9 @@ pub struct CheckArgs {
 }
 
 pub async fn run(app: &App, args: CheckArgs) -> Result<ExitCode> {
-    let store = app.store().await?;
-    let reference = args.target.trim();
-    let token = match store.find_token(reference).await {
-        Ok(t) => Some(t),
-        Err(honeytrail_store::StoreError::NotFound(_)) => None,
-        Err(e) => return Err(e.into()),
-    };
-    let key = match &token {
-        Some(t) => t.access_key_id.clone(),
-        None => keyid::parse(reference)?,
-    };
-    let report = match &token {
-        Some(t) => stealth::report_for(t),
-        None => stealth::check(&Subject { access_key_id: &key, iam_user_name: None, iam_path: None, account_id: None }),
-    };
+    let ops = app.ops().await?;
+    let honeytrail_app::ops::tokens::KeyCheck { access_key_id: key, token, report } =
+        ops.check_key(&app.acting(), &args.target).await?;
     let verdict = report.verdict();
     if args.json {
         #[derive(serde::Serialize)]

@@ -5,9 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use honeytrail_app::dispatch::{dispatch, run_dispatcher, Settings};
+use honeytrail_app::ops::Delivery;
 use honeytrail_app::App;
-use honeytrail_store::Delivery;
 use serde_json::json;
 
 use super::{print_json, print_table};
@@ -33,17 +32,16 @@ pub struct DeliverArgs {
 }
 
 pub async fn deliver(app: &App, args: DeliverArgs) -> Result<ExitCode> {
-    let store = app.store().await?;
-    let settings = Settings::from_config(&app.config);
+    let ops = app.ops().await?;
     if !args.once {
         eprintln!("delivering alerts until interrupted");
         tokio::select! {
-            r = run_dispatcher(store, settings, None, None) => r?,
+            r = ops.run_dispatcher(None) => r?,
             _ = tokio::signal::ctrl_c() => {}
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let pass = dispatch(&store, &settings.sender()?, &settings).await?;
+    let pass = ops.deliver_due().await?;
     eprintln!("delivered {}, retrying later {}, dead-lettered {}", pass.delivered, pass.retrying, pass.dead);
     Ok(ExitCode::SUCCESS)
 }

@@ -29,46 +29,15 @@ pub enum DeployCommand {
     Installer,
     /// Put a honey key into a Lambda function's environment (a backup or export job's key pair), or take it out
     Lambda {
-        /// The function's name or ARN
-        function: String,
-        #[arg(long)]
-        region: Option<String>,
-        /// The account the function must be in (checked against the credentials before anything changes)
-        #[arg(long)]
-        account: Option<String>,
-        /// The AWS profile for the function's account (default: the standard credential chain)
-        #[arg(long)]
-        profile: Option<String>,
-        /// An active key to place (default: a fresh one is minted)
-        #[arg(long)]
-        key: Option<String>,
-        /// Take honeytrail's variables out again (every other variable unchanged); the key is retired
-        #[arg(long)]
-        remove: bool,
+        #[command(flatten)]
+        request: LambdaRequest,
         #[arg(long)]
         json: bool,
     },
     /// Put a message with a honey key into a mailbox folder over IMAP (password on stdin), or take it out
     Mailbox {
-        /// imaps://host[:port]
-        #[arg(long)]
-        imap_url: String,
-        #[arg(long)]
-        user: String,
-        #[arg(long, default_value = "INBOX")]
-        folder: String,
-        /// The mailbox's address, when the IMAP user is not one
-        #[arg(long)]
-        address: Option<String>,
-        /// PEM certificates of the CA that signed the IMAP server's certificate
-        #[arg(long)]
-        ca_file: Option<std::path::PathBuf>,
-        /// An active key to place (default: a fresh one is minted)
-        #[arg(long)]
-        key: Option<String>,
-        /// Delete the message honeytrail placed there (that message only); the key is retired
-        #[arg(long)]
-        remove: bool,
+        #[command(flatten)]
+        request: MailboxRequest,
         #[arg(long)]
         json: bool,
     },
@@ -97,16 +66,11 @@ pub async fn run(app: &App, cmd: DeployCommand) -> Result<ExitCode> {
             );
             print!("{}", installer.script);
         }
-        DeployCommand::Lambda { function, region, account, profile, key, remove, json } => {
-            let r = LambdaRequest { function, region, account, profile, key };
-            let done = if remove {
-                ops.remove_lambda(&app.acting(), &r).await?
-            } else {
-                ops.deploy_lambda(&app.acting(), &r).await?
-            };
+        DeployCommand::Lambda { request: r, json } => {
+            let done = ops.lambda_bait(&app.acting(), &r).await?;
             if json {
-                print_json(&done.json())?;
-            } else if remove {
+                print_json(&done)?;
+            } else if r.remove {
                 println!(
                     "removed {} and {} ({}) from {}{}",
                     done.variables.0,
@@ -122,22 +86,17 @@ pub async fn run(app: &App, cmd: DeployCommand) -> Result<ExitCode> {
                 );
             }
         }
-        DeployCommand::Mailbox { imap_url, user, folder, address, ca_file, key, remove, json } => {
+        DeployCommand::Mailbox { request: mut r, json } => {
             let mut password = String::new();
             std::io::stdin().read_line(&mut password).context("cannot read the IMAP password from standard input")?;
-            let password = password.trim_end_matches(['\r', '\n']).to_string();
-            if password.is_empty() {
+            r.password = password.trim_end_matches(['\r', '\n']).to_string();
+            if r.password.is_empty() {
                 anyhow::bail!("give the IMAP password on standard input (e.g. from your password manager's CLI)");
             }
-            let r = MailboxRequest { imap_url, user, password, folder, address, ca_file, ca_pem: None, key };
-            let done = if remove {
-                ops.remove_mailbox(&app.acting(), &r).await?
-            } else {
-                ops.deploy_mailbox(&app.acting(), &r).await?
-            };
+            let done = ops.mailbox_bait(&app.acting(), &r).await?;
             if json {
-                print_json(&done.json())?;
-            } else if remove {
+                print_json(&done)?;
+            } else if r.remove {
                 println!(
                     "deleted message {} ({}){}",
                     done.message_id,

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use honeytrail_app::ops::evidence::AuditIngest;
+use honeytrail_app::ops::{EvidenceQuery, Read as StoredRead};
 use honeytrail_app::{Actor, App, Ops};
 use honeytrail_core::auditd::{AuditEvent, Parser, DEFAULT_KEY};
-use honeytrail_store::{EvidenceFilter, StoredAccess};
 
 use super::{print_json, print_table, when};
 
@@ -70,12 +70,8 @@ pub async fn run(app: &App, cmd: EvidenceCommand) -> Result<ExitCode> {
     let actor = app.acting();
     match cmd {
         EvidenceCommand::List { host, token, limit, json } => {
-            let token_id = match token.as_deref() {
-                Some(k) => Some(ops.find_token(k).await?.id),
-                None => None,
-            };
-            let filter = EvidenceFilter { host, token_id, limit: Some(limit), ..Default::default() };
-            let reads = ops.evidence(&actor, &filter).await?;
+            let query = EvidenceQuery { host, token, limit: Some(limit), ..Default::default() };
+            let reads = ops.evidence(&actor, &query).await?;
             if json {
                 return print_json(&reads).map(|_| ExitCode::SUCCESS);
             }
@@ -86,7 +82,7 @@ pub async fn run(app: &App, cmd: EvidenceCommand) -> Result<ExitCode> {
 }
 
 /// The table `evidence list` prints (also used by `token show`).
-pub fn print_reads(reads: &[StoredAccess]) {
+pub fn print_reads(reads: &[StoredRead]) {
     let rows: Vec<Vec<String>> = reads
         .iter()
         .map(|r| {

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use honeytrail_app::ops::IncidentQuery;
-use honeytrail_app::OpError;
 use honeytrail_core::encoding::printable;
 use honeytrail_core::incident::IncidentState;
 use honeytrail_core::record::{AlertRecord, EventInfo};
@@ -134,7 +133,7 @@ pub async fn run(app: &App, cmd: IncidentCommand) -> Result<ExitCode> {
             return print_events(&events, a.json);
         }
         IncidentCommand::Note(a) => {
-            ops.add_note(&actor, a.id, &a.text).await?;
+            ops.add_note(&actor, a.id, &honeytrail_app::ops::NoteRequest { text: a.text.clone() }).await?;
             println!("note added to incident #{}", a.id);
             return Ok(ExitCode::SUCCESS);
         }
@@ -143,8 +142,9 @@ pub async fn run(app: &App, cmd: IncidentCommand) -> Result<ExitCode> {
         IncidentCommand::Confirm(a) => change(a, IncidentState::Confirmed),
         IncidentCommand::Resolve(a) => change(a, IncidentState::Resolved),
     };
-    let before = ops.store.incident(id).await.map_err(OpError::from)?.state;
-    let incident = ops.change_state(&actor, id, next.as_str(), note.as_deref()).await?;
+    let before = ops.incident(&actor, id).await?.state;
+    let change = honeytrail_app::ops::StateChange { state: next.as_str().to_string(), note };
+    let incident = ops.change_state(&actor, id, &change).await?;
     println!("incident #{id}: {before} → {}", incident.state);
     Ok(ExitCode::SUCCESS)
 }

@@ -29,13 +29,11 @@ pub async fn run(app: &App, args: InitArgs) -> Result<ExitCode> {
     }
     let key_path = app.config.secret_key_path();
     let key_existed = key_path.exists() || app.config.secret_key.is_some();
-    let store = app.open_store(true).await?;
-    let version = store.schema_version().await?;
-    store.close().await;
+    let version = app.init_database().await?;
     if !key_existed && !key_path.exists() {
         bail!("the data key {} was not created", key_path.display());
     }
-    println!("database       {} (schema version {version})", honeytrail_store::redact_url(&app.config.database_url()));
+    println!("database       {} (schema version {version})", app.database_shown());
     match &app.config.secret_key {
         Some(_) => println!("data key       from HONEYTRAIL_SECRET_KEY"),
         None => {

@@ -90,7 +90,7 @@ pub async fn run(app: &App, cmd: PlacementCommand) -> Result<ExitCode> {
             if a.json {
                 return print_json(&p).map(|_| ExitCode::SUCCESS);
             }
-            let token = ops.store.token(p.token_id).await?;
+            let token = ops.find_token(&format!("#{}", p.token_id)).await?;
             println!("placement #{} recorded: {} on {}", p.id, token.access_key_id, spot_phrase(&p.spot));
         }
         PlacementCommand::List(a) => {
@@ -112,7 +112,7 @@ pub async fn run(app: &App, cmd: PlacementCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_placements(placements: &[honeytrail_store::PlacedToken], a: &ListArgs) -> Result<ExitCode> {
+fn print_placements(placements: &[honeytrail_core::model::PlacedToken], a: &ListArgs) -> Result<ExitCode> {
     if a.json {
         return print_json(&placements).map(|_| ExitCode::SUCCESS);
     }
@@ -168,7 +168,7 @@ pub async fn remote(r: &super::remote::Remote, cmd: PlacementCommand) -> Result<
                     path.push_str(&format!("&{k}={}", q(v)));
                 }
             }
-            let placements: Vec<honeytrail_store::PlacedToken> =
+            let placements: Vec<honeytrail_core::model::PlacedToken> =
                 serde_json::from_value(serde_json::Value::Array(r.get_all(&path).await?))?;
             return print_placements(&placements, &a);
         }

@@ -29,13 +29,12 @@ pub enum RunbookCommand {
 }
 
 pub async fn runbook(app: &App, cmd: RunbookCommand) -> Result<ExitCode> {
-    use honeytrail_alert::runbook;
     let ops = app.ops().await?;
     let actor = app.acting();
     match cmd {
         RunbookCommand::List => {
             let rows: Vec<Vec<String>> =
-                ops.runbooks(&actor).await?.into_iter().map(|r| vec![r.name, r.selector]).collect();
+                ops.runbooks(&actor).await?.runbooks.into_iter().map(|r| vec![r.name, r.selector]).collect();
             if rows.is_empty() {
                 eprintln!(
                     "no runbooks set: alerts carry the shipped default (`honeytrail runbook show default-shipped`)"
@@ -45,12 +44,12 @@ pub async fn runbook(app: &App, cmd: RunbookCommand) -> Result<ExitCode> {
             }
         }
         RunbookCommand::Show { name } => {
+            let all = ops.runbooks(&actor).await?;
             if name == "default-shipped" {
-                print!("{}", runbook::DEFAULT_TEMPLATE);
+                print!("{}", all.default_shipped);
             } else {
-                let r = ops
-                    .runbooks(&actor)
-                    .await?
+                let r = all
+                    .runbooks
                     .into_iter()
                     .find(|r| r.name == name)
                     .with_context(|| format!("no runbook named {name:?}"))?;
@@ -60,7 +59,7 @@ pub async fn runbook(app: &App, cmd: RunbookCommand) -> Result<ExitCode> {
         }
         RunbookCommand::Set { name, selector, file } => {
             let template = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            ops.set_runbook(&actor, &name, &selector, &template).await?;
+            ops.set_runbook(&actor, &name, &honeytrail_app::ops::RunbookRequest { selector, template }).await?;
             println!("runbook {name:?} set");
         }
         RunbookCommand::Remove { name } => {

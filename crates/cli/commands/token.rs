@@ -9,7 +9,6 @@ use honeytrail_app::ops::{MintRequest, Retired, Rotated, TokenQuery};
 use honeytrail_app::Ops;
 use honeytrail_core::keyid::{self, AccountDecode};
 use honeytrail_core::{describe, Secret, Token, TokenKind, TokenState};
-use honeytrail_store::{PlacementFilter, Store};
 use serde::Serialize;
 
 use super::{labels_text, parse_labels, print_json, print_table, when, SpotArgs};
@@ -187,13 +186,12 @@ pub async fn remote(r: &super::remote::Remote, cmd: TokenCommand) -> Result<Exit
 
 pub async fn run(app: &App, cmd: TokenCommand) -> Result<ExitCode> {
     let ops = app.ops().await?;
-    let store = &ops.store;
     match cmd {
         TokenCommand::Mint(MintKind::Aws(args)) => mint(app, &ops, args).await,
         TokenCommand::Import(ImportKind::Aws(args)) => import::run(app, &ops, args).await,
         TokenCommand::List(args) => list(app, &ops, args).await,
         TokenCommand::Show(args) => show(app, &ops, args).await,
-        TokenCommand::Describe(args) => describe_cmd(store, args).await,
+        TokenCommand::Describe(args) => describe_cmd(app, &ops, args).await,
         TokenCommand::Retire(args) => retire(app, &ops, args).await,
         TokenCommand::Rotate(args) => rotate(app, &ops, args).await,
     }
@@ -279,26 +277,30 @@ struct Shown<'a> {
     token: &'a Token,
     #[serde(skip_serializing_if = "Option::is_none")]
     secret_access_key: Option<&'a str>,
-    placements: Vec<honeytrail_store::PlacedToken>,
-    custody: Vec<honeytrail_core::CustodyHop>,
+    placements: Vec<honeytrail_core::model::PlacedToken>,
+    custody: &'a [honeytrail_core::CustodyHop],
 }
 
 async fn show(app: &App, ops: &Ops, args: ShowArgs) -> Result<ExitCode> {
-    let store = &ops.store;
-    let token = ops.find_token(&args.token).await?;
+    let detail = ops.token_detail(&app.acting(), &args.token).await?;
+    let token = &detail.token;
     let secret = if args.reveal_secret {
         let shown = format!("on a terminal on {} (token show --reveal-secret)", hostname());
         Some(ops.reveal_secret(&app.acting(), &args.token, &shown).await?)
     } else {
         None
     };
-    let placements = store
-        .placements(&PlacementFilter { token_id: Some(token.id), include_removed: true, ..Default::default() })
-        .await?;
-    let custody = store.hops(token.id).await?;
+    let custody = &detail.custody;
     if args.json {
-        let shown =
-            Shown { token: &token, secret_access_key: secret.as_ref().map(Secret::expose), placements, custody };
+        let placements = detail
+            .placements
+            .iter()
+            .map(|p| honeytrail_core::model::PlacedToken {
+                access_key_id: token.access_key_id.clone(),
+                placement: p.clone(),
+            })
+            .collect();
+        let shown = Shown { token, secret_access_key: secret.as_ref().map(Secret::expose), placements, custody };
         return print_json(&shown).map(|_| ExitCode::SUCCESS);
     }
     println!("token #{}  {}", token.id, token.access_key_id);
@@ -340,17 +342,12 @@ async fn show(app: &App, ops: &Ops, args: ShowArgs) -> Result<ExitCode> {
         },
     );
     println!("\nplacements:");
-    if placements.is_empty() {
+    if detail.placements.is_empty() {
         println!("  none; add one with `honeytrail placement add {} --host … --path …`", token.access_key_id);
     }
-    for p in &placements {
-        let removed = p.placement.removed_at.map(|r| format!(" [removed {}]", when(r))).unwrap_or_default();
-        println!(
-            "  #{} {} ({}){removed}",
-            p.placement.id,
-            describe::spot_phrase(&p.placement.spot),
-            when(p.placement.placed_at)
-        );
+    for p in &detail.placements {
+        let removed = p.removed_at.map(|r| format!(" [removed {}]", when(r))).unwrap_or_default();
+        println!("  #{} {} ({}){removed}", p.id, describe::spot_phrase(&p.spot), when(p.placed_at));
     }
     println!("\nchain of custody:");
     if custody.is_empty() {
@@ -359,7 +356,7 @@ async fn show(app: &App, ops: &Ops, args: ShowArgs) -> Result<ExitCode> {
             token.access_key_id
         );
     }
-    for h in &custody {
+    for h in custody {
         let actor = h.actor.as_deref().map(|a| format!(" (by {a})")).unwrap_or_default();
         println!("  {}. {} — {}{actor}", h.seq, when(h.at), h.description);
     }
@@ -381,12 +378,12 @@ struct DescribedJson {
     custody: Vec<String>,
 }
 
-async fn describe_cmd(store: &Store, args: RefArgs) -> Result<ExitCode> {
-    let token = store.find_token(&args.token).await?;
-    let d = store.describe_token(&token).await?;
+async fn describe_cmd(app: &App, ops: &Ops, args: RefArgs) -> Result<ExitCode> {
+    let detail = ops.token_detail(&app.acting(), &args.token).await?;
+    let d = detail.description;
     if args.json {
         return print_json(&DescribedJson {
-            access_key_id: token.access_key_id,
+            access_key_id: detail.token.access_key_id,
             headline: d.headline,
             placements: d.placements,
             custody: d.custody,
@@ -421,11 +418,11 @@ async fn retire(app: &App, ops: &Ops, args: RefArgs) -> Result<ExitCode> {
 }
 
 async fn rotate(app: &App, ops: &Ops, args: RefArgs) -> Result<ExitCode> {
-    let Rotated { old, token, user_name, old_key_left_in_aws } = ops.rotate(&app.acting(), &args.token).await?;
+    let Rotated { old, token, user_name, placements, old_key_left_in_aws } =
+        ops.rotate(&app.acting(), &args.token).await?;
     if let Some(e) = old_key_left_in_aws {
         eprintln!("warning: the old key {} is retired in honeytrail but deleting it in AWS failed: {e}. Run `honeytrail token retire {}` to try again", old.access_key_id, old.access_key_id);
     }
-    let placements = ops.store.placements(&PlacementFilter { token_id: Some(token.id), ..Default::default() }).await?;
     if args.json {
         return print_json(&token).map(|_| ExitCode::SUCCESS);
     }
@@ -438,10 +435,10 @@ async fn rotate(app: &App, ops: &Ops, args: RefArgs) -> Result<ExitCode> {
             placements.len()
         );
         for p in placements {
-            let format = p.placement.spot.format.as_deref().unwrap_or("aws-credentials");
+            let format = p.spot.format.as_deref().unwrap_or("aws-credentials");
             println!(
                 "  honeytrail render {} --format {format} --into {}   # on {}",
-                token.access_key_id, p.placement.spot.path, p.placement.spot.host
+                token.access_key_id, p.spot.path, p.spot.host
             );
         }
     }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Subcommand;
+use honeytrail_app::ops::{ApiTokenRequest, AuditEntry, UserRequest};
 use honeytrail_app::App;
 
 use super::{print_json, print_table, when};
@@ -12,12 +13,7 @@ use super::{print_json, print_table, when};
 #[derive(Subcommand, Debug)]
 pub enum UserCommand {
     /// Add a user; a one-time password is printed (they choose their own at first sign-in)
-    Add {
-        name: String,
-        /// admin, responder, viewer or employee
-        #[arg(long)]
-        role: String,
-    },
+    Add(UserRequest),
     /// List users
     List {
         #[arg(long)]
@@ -35,13 +31,10 @@ pub enum UserCommand {
     Disable { name: String },
     /// Create an API token for a user (shown once; stored hashed)
     Token {
+        /// The user it acts as
         name: String,
-        /// What the token is for
-        #[arg(long = "for")]
-        purpose: String,
-        /// The token's role (at most the user's); default: the user's
-        #[arg(long)]
-        role: Option<String>,
+        #[command(flatten)]
+        request: ApiTokenRequest,
     },
     /// List API tokens (never the tokens themselves)
     Tokens {
@@ -67,8 +60,8 @@ pub async fn run(app: &App, cmd: UserCommand) -> Result<ExitCode> {
     let ops = app.ops().await?;
     let actor = app.acting();
     match cmd {
-        UserCommand::Add { name, role } => {
-            let added = ops.add_user(&actor, &name, &role).await?;
+        UserCommand::Add(request) => {
+            let added = ops.add_user(&actor, &request).await?;
             println!("added {} ({}); one-time password: {}", added.user.name, added.user.role, added.one_time_password);
             println!("they sign in with it and choose their own; it is not shown again");
         }
@@ -104,10 +97,13 @@ pub async fn run(app: &App, cmd: UserCommand) -> Result<ExitCode> {
             ops.disable_user(&actor, &name).await?;
             println!("{name} is disabled; their sessions ended and their API tokens stopped working");
         }
-        UserCommand::Token { name, purpose, role } => {
-            let (t, secret) = ops.create_api_token(&actor, &name, &purpose, role.as_deref()).await?;
-            println!("{secret}");
-            eprintln!("API token #{} for {name} ({}); shown only now, stored hashed", t.id, t.role);
+        UserCommand::Token { name, request } => {
+            let made = ops.create_api_token(&actor, &name, &request).await?;
+            println!("{}", made.token);
+            eprintln!(
+                "API token #{} for {name} ({}); shown only now, stored hashed",
+                made.api_token.id, made.api_token.role
+            );
         }
         UserCommand::Tokens { json } => {
             let tokens = ops.api_tokens(&actor).await?;
@@ -140,7 +136,7 @@ pub async fn run(app: &App, cmd: UserCommand) -> Result<ExitCode> {
 /// `audit list` against a running server.
 pub async fn remote_audit(r: &super::remote::Remote, cmd: AuditCommand) -> Result<ExitCode> {
     let AuditCommand::List { limit, json } = cmd;
-    let entries: Vec<honeytrail_store::AuditEntry> = serde_json::from_value(serde_json::Value::Array(
+    let entries: Vec<AuditEntry> = serde_json::from_value(serde_json::Value::Array(
         r.get_up_to("/audit", usize::try_from(limit.max(1)).unwrap_or(1)).await?,
     ))?;
     print_audit(&entries, json)
@@ -153,7 +149,7 @@ pub async fn audit(app: &App, cmd: AuditCommand) -> Result<ExitCode> {
     print_audit(&entries, json)
 }
 
-fn print_audit(entries: &[honeytrail_store::AuditEntry], json: bool) -> Result<ExitCode> {
+fn print_audit(entries: &[AuditEntry], json: bool) -> Result<ExitCode> {
     if json {
         return print_json(&entries).map(|_| ExitCode::SUCCESS);
     }

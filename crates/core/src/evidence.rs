@@ -361,6 +361,45 @@ fn pod_of(part: &str) -> Option<String> {
     (valid && (at == 0 || name[..at].ends_with('-'))).then(|| format!("pod:{uid}"))
 }
 
+/// What became of a read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Touch {
+    /// Within `evidence.touch_window`: a key use may still follow.
+    Pending,
+    /// The key was used within the window: the read is on that incident.
+    Used,
+    /// No use followed: a bait-touched incident was opened.
+    Touched,
+    /// A process on `evidence.quiet_programs`: kept, never alerted.
+    Quiet,
+    /// No placement has this host and path.
+    Unmatched,
+}
+
+impl Touch {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Touch::Pending => "pending",
+            Touch::Used => "used",
+            Touch::Touched => "touched",
+            Touch::Quiet => "quiet",
+            Touch::Unmatched => "unmatched",
+        }
+    }
+
+    /// The state as stored; anything unknown reads as pending.
+    pub fn parse(raw: &str) -> Touch {
+        match raw {
+            "used" => Touch::Used,
+            "touched" => Touch::Touched,
+            "quiet" => Touch::Quiet,
+            "unmatched" => Touch::Unmatched,
+            _ => Touch::Pending,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

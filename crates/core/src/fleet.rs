@@ -307,6 +307,85 @@ pub struct CommandDone {
     pub error: Option<String>,
 }
 
+/// Where an enrolled host stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AgentState {
+    /// The key was handed out; the agent has not confirmed its bait yet.
+    Enrolling,
+    /// The bait is confirmed on the host.
+    Active,
+    /// The agent gave up or never confirmed; its key is retired.
+    Failed,
+    /// The bait was taken off the host by command; its key is retired.
+    Removed,
+}
+
+impl AgentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentState::Enrolling => "enrolling",
+            AgentState::Active => "active",
+            AgentState::Failed => "failed",
+            AgentState::Removed => "removed",
+        }
+    }
+
+    /// The state as stored; `None` for anything else.
+    pub fn parse(raw: &str) -> Option<AgentState> {
+        Some(match raw {
+            "enrolling" => AgentState::Enrolling,
+            "active" => AgentState::Active,
+            "failed" => AgentState::Failed,
+            "removed" => AgentState::Removed,
+            _ => return None,
+        })
+    }
+}
+
+/// A host's bait state in a word, for lists: `ok`, `tampered`, `stale`,
+/// `unconfirmed`, `unknown`, `failed` or `removed`, from its state, the
+/// presence of each of its live bait files, and whether it went silent.
+pub fn bait_state(state: AgentState, live: &[Presence], stale: bool) -> &'static str {
+    match state {
+        AgentState::Failed => return "failed",
+        AgentState::Removed => return "removed",
+        AgentState::Enrolling => return "unconfirmed",
+        AgentState::Active => {}
+    }
+    if live.iter().any(|p| p.tampered()) {
+        "tampered"
+    } else if stale {
+        "stale"
+    } else if !live.is_empty() && live.iter().all(|p| *p == Presence::Present) {
+        "ok"
+    } else {
+        "unknown"
+    }
+}
+
+/// An EC2 instance as its verified identity document names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ec2Instance {
+    pub instance_id: String,
+    pub account_id: String,
+    pub region: String,
+}
+
+/// What an enrolment secret expects of the hosts that use it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolmentGuard {
+    /// Networks (CIDR) hosts enrol from; empty: anywhere. An enrolment from
+    /// elsewhere is refused.
+    pub allowed_from: Vec<String>,
+    /// How many hosts are expected; each enrolment beyond it is let through
+    /// and raises an incident on the key it got.
+    pub expected: Option<i64>,
+    /// AWS accounts whose EC2 instances may enrol, each proving it with a
+    /// signed identity document, one enrolment per instance; empty: not bound.
+    pub ec2_accounts: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

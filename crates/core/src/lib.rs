@@ -15,6 +15,7 @@ pub mod access;
 pub mod action;
 pub mod auditd;
 pub mod bait;
+pub mod channel;
 pub mod describe;
 pub mod encoding;
 pub mod enrich;

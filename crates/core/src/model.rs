@@ -278,6 +278,14 @@ pub struct CustodyHop {
     pub automatic: bool,
 }
 
+/// A placement listed with the key it holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlacedToken {
+    pub access_key_id: String,
+    #[serde(flatten)]
+    pub placement: Placement,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

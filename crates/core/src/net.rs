@@ -116,9 +116,16 @@ pub(crate) fn comma_separated<S: AsRef<str>>(items: &[S]) -> impl Iterator<Item 
     items.iter().flat_map(|i| i.as_ref().split(',')).filter(|s| !s.trim().is_empty())
 }
 
-/// Every network in `items` (each item may itself be a comma-separated list).
+/// The entries of `items`, each of which may itself list several separated
+/// by commas, spaces or lines (a form field of networks or account IDs).
+pub fn spaced_items<S: AsRef<str>>(items: &[S]) -> impl Iterator<Item = &str> {
+    items.iter().flat_map(|i| i.as_ref().split(|c: char| c == ',' || c.is_whitespace())).filter(|s| !s.is_empty())
+}
+
+/// Every network in `items` (each item may itself list several, separated
+/// by commas, spaces or lines).
 pub fn parse_networks<S: AsRef<str>>(items: &[S]) -> Result<Vec<Network>, Invalid> {
-    comma_separated(items).map(Network::parse).collect()
+    spaced_items(items).map(Network::parse).collect()
 }
 
 /// Whether the address `raw` (as the server records a caller's) is in any

@@ -13,7 +13,6 @@
 
 mod api;
 pub mod auth;
-mod fleet;
 mod receivers;
 mod tls;
 mod ui;
@@ -33,7 +32,6 @@ use axum::routing::{get, post};
 use axum::Router;
 use honeytrail_app::sources::receivers::Receivers;
 use honeytrail_app::{App, Ops};
-use honeytrail_store::Store;
 
 pub use receivers::SECRET_HEADER;
 
@@ -51,15 +49,12 @@ struct Counters {
 
 /// What every handler shares.
 pub struct Shared {
-    /// The operations every change goes through.
+    /// The operations every request goes through.
     ops: Ops,
-    /// The same store, for the pages and lists that only read.
-    store: Store,
     receivers: Receivers,
     eventbridge_secret: Option<String>,
     canarytokens_secret: Option<String>,
     counters: Counters,
-    logins: std::sync::Mutex<auth::LoginLimiter>,
     refusals: std::sync::Mutex<receivers::RefusalLimiter>,
     /// Cookies carry `Secure` when people reach us over https.
     secure_cookies: bool,
@@ -107,8 +102,8 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/ingest/canarytokens/{secret}", post(receivers::canarytokens))
         .route("/ingest/slack/actions", post(receivers::slack_actions))
         .route("/answer/{token}", get(receivers::answer_page).post(receivers::answer_submit))
-        .route("/deploy/install.sh", get(fleet::install_script))
-        .route("/deploy/agent", get(fleet::agent_binary))
+        .route("/deploy/install.sh", get(api::install_script))
+        .route("/deploy/agent", get(api::agent_binary))
         .merge(auth::routes())
         .merge(ui::routes())
         .nest("/api/v1", api::routes())
@@ -125,14 +120,11 @@ pub async fn run(app: App) -> Result<ExitCode> {
     app.config.actions.check()?;
     let ops = app.ops().await?;
     let public_url = serve.public_url();
-    let settings = honeytrail_app::dispatch::Settings::from_config(&app.config);
     let shared = Arc::new(Shared {
-        store: ops.store.clone(),
         receivers: Receivers::new(&ops).await?,
         eventbridge_secret: serve.eventbridge_secret.clone().filter(|s| !s.is_empty()),
         canarytokens_secret: serve.canarytokens_secret.clone().filter(|s| !s.is_empty()),
         counters: Counters::default(),
-        logins: std::sync::Mutex::new(auth::LoginLimiter::default()),
         refusals: std::sync::Mutex::new(receivers::RefusalLimiter::default()),
         secure_cookies: public_url.starts_with("https://"),
         sso_key: honeytrail_core::new_bearer("").expose().to_string(),
@@ -212,15 +204,17 @@ pub async fn run(app: App) -> Result<ExitCode> {
         honeytrail_app::sources::parse_worker(spec)?;
         eprintln!("  reading CloudTrail from {spec}");
         // Each watcher runs on its own thread and runtime, with its own
-        // connections: a slow bucket never holds up the web UI.
+        // connections: a slow bucket never holds up the web UI. It shares
+        // the server's match index and signals.
         let config = app.config.clone();
         let spec = spec.clone();
+        let server_ops = shared.ops.clone();
         std::thread::Builder::new().name(format!("watch {spec}")).spawn(move || {
             match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(rt) => rt.block_on(async {
                     let app = App::new(config, Some("honeytrail serve".into()));
                     match app.ops().await {
-                        Ok(ops) => honeytrail_app::sources::run_worker(&ops, &spec).await,
+                        Ok(ops) => honeytrail_app::sources::run_worker(&server_ops.sharing_with(ops), &spec).await,
                         Err(e) => tracing::error!(error = %format!("{e:#}"), "a watcher cannot open the store"),
                     }
                 }),
@@ -229,12 +223,10 @@ pub async fn run(app: App) -> Result<ExitCode> {
         })?;
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let dispatcher = tokio::spawn(honeytrail_app::dispatch::run_dispatcher(
-        shared.store.clone(),
-        settings,
-        Some(stopped),
-        Some(shared.ops.signals().alerts_queued.clone()),
-    ));
+    let dispatcher = {
+        let ops = shared.ops.clone();
+        tokio::spawn(async move { ops.run_dispatcher(Some(stopped)).await })
+    };
     tokio::spawn(fleet_loop(shared.ops.clone(), stop.subscribe()));
     tokio::spawn(response_loop(shared.ops.clone(), stop.subscribe()));
     let limits = Limits {

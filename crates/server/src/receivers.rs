@@ -15,7 +15,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use honeytrail_app::ops::answers::{OwnerAnswer, OwnerQuestion, SlackClick};
 use honeytrail_app::sources::receivers::{Accepted, Refusal};
+use honeytrail_app::OpErrorKind;
 
 use super::auth::{same, ApiError};
 use super::{message_page, page, Shared};
@@ -37,17 +39,13 @@ fn internal(e: anyhow::Error) -> Response {
 }
 
 /// Why a "was this you?" link cannot be answered, as a page.
-fn question_refused(e: honeytrail_store::StoreError) -> Response {
-    use honeytrail_store::StoreError;
-    match e {
-        StoreError::NotFound(_) => message_page(
-            StatusCode::NOT_FOUND,
-            "Link not valid",
-            "This link is not valid. It may have been cut short by your mail program; open it from the email again.",
-        ),
-        StoreError::Refused(why) => message_page(StatusCode::CONFLICT, "Cannot record an answer", &why),
-        other => {
-            tracing::error!(error = %other, "cannot read an owner question");
+fn question_refused(e: honeytrail_app::OpError) -> Response {
+    match e.kind {
+        OpErrorKind::NotFound => message_page(StatusCode::NOT_FOUND, "Link not valid", &e.message),
+        OpErrorKind::Conflict => message_page(StatusCode::CONFLICT, "Cannot record an answer", &e.message),
+        OpErrorKind::Invalid => message_page(StatusCode::BAD_REQUEST, "Choose an answer", &e.message),
+        _ => {
+            tracing::error!(error = %e.message, "cannot read an owner question");
             message_page(StatusCode::SERVICE_UNAVAILABLE, "Try again later", "The answer cannot be recorded right now.")
         }
     }
@@ -56,42 +54,25 @@ fn question_refused(e: honeytrail_store::StoreError) -> Response {
 /// GET of a "was this you?" link: shows the question. It records nothing,
 /// so a mail scanner opening the link answers nothing.
 pub(super) async fn answer_page(State(s): State<Arc<Shared>>, Path(token): Path<String>) -> Response {
-    let q = match s.store.owner_question(&token).await {
-        Ok(q) => q,
-        Err(e) => return question_refused(e),
-    };
-    if q.answered_at.is_some() {
-        return message_page(StatusCode::OK, "Already answered", "Thank you: your answer was recorded before.");
-    }
-    if q.expires_at < chrono::Utc::now() {
-        return question_refused(honeytrail_store::StoreError::Refused(
-            "This link has expired; please reply to the security team directly.".into(),
-        ));
-    }
-    let record = match s.ops.record(q.incident_id, "question").await {
-        Ok(r) => r,
-        Err(e) => return internal(e),
-    };
-    page(
-        StatusCode::OK,
-        crate::web::render(
-            "answer.html",
-            minijinja::context! {
-                title => "Was this you?",
-                placement => record.placement,
-                first_seen => record.incident.first_seen.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-                apis => record.activity.apis,
-                ips => record.activity.source_ips,
-            },
+    match s.ops.owner_question(&token).await {
+        Ok(OwnerQuestion::Answered) => {
+            message_page(StatusCode::OK, "Already answered", "Thank you: your answer was recorded before.")
+        }
+        Ok(OwnerQuestion::Open { placement, first_seen, apis, source_ips }) => page(
+            StatusCode::OK,
+            crate::web::render(
+                "answer.html",
+                minijinja::context! {
+                    title => "Was this you?",
+                    placement => placement,
+                    first_seen => first_seen.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                    apis => apis,
+                    ips => source_ips,
+                },
+            ),
         ),
-    )
-}
-
-#[derive(serde::Deserialize)]
-pub(super) struct AnswerForm {
-    answer: String,
-    #[serde(default)]
-    comment: String,
+        Err(e) => question_refused(e),
+    }
 }
 
 /// POST of a "was this you?" link: records the answer once.
@@ -99,26 +80,18 @@ pub(super) async fn answer_submit(
     State(s): State<Arc<Shared>>,
     Path(token): Path<String>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
-    axum::Form(form): axum::Form<AnswerForm>,
+    axum::Form(form): axum::Form<OwnerAnswer>,
 ) -> Response {
-    let it_was_me = match form.answer.as_str() {
-        "yes" => true,
-        "no" => false,
-        _ => return message_page(StatusCode::BAD_REQUEST, "Choose an answer", "Answer yes or no."),
-    };
-    match s.store.answer_owner_question(&token, it_was_me, Some(&form.comment), &peer.ip().to_string()).await {
-        Ok(_) => {
-            s.ops.alert_queued();
-            message_page(
-                StatusCode::OK,
-                "Thank you",
-                if it_was_me {
-                    "Your answer was recorded: it was you. The security team will follow up. Please do not use the key again."
-                } else {
-                    "Your answer was recorded: it was not you. The security team has been told and will follow up."
-                },
-            )
-        }
+    match s.ops.answer_owner_question(&token, &form, &peer.ip().to_string()).await {
+        Ok(it_was_me) => message_page(
+            StatusCode::OK,
+            "Thank you",
+            if it_was_me {
+                "Your answer was recorded: it was you. The security team will follow up. Please do not use the key again."
+            } else {
+                "Your answer was recorded: it was not you. The security team has been told and will follow up."
+            },
+        ),
         Err(e) => question_refused(e),
     }
 }
@@ -221,63 +194,28 @@ pub(super) async fn slack_actions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    use honeytrail_alert::channels::slack;
-    let config = s.config();
-    let addr = super::auth::client_address(Some(peer.ip()), &headers, &config.serve.trusted_proxies);
+    let addr = super::auth::client_address(Some(peer.ip()), &headers, &s.config().serve.trusted_proxies);
     if let Some(r) = held_back(&s, &addr) {
         return r;
     }
-    let Some(secret) = config.serve.slack_signing_secret.as_deref().filter(|v| !v.is_empty()) else {
-        s.refusals.lock().expect("refusal lock").refused(&addr);
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "Slack approvals are off here: set serve.slack_signing_secret (HONEYTRAIL_SLACK_SIGNING_SECRET)",
-        );
-    };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let checked = slack::verify_request(
-        secret,
-        header("x-slack-request-timestamp"),
-        header("x-slack-signature"),
-        &body,
-        chrono::Utc::now().timestamp(),
-    );
-    if let Err(why) = checked {
-        s.refusals.lock().expect("refusal lock").refused(&addr);
-        tracing::warn!(from = %addr, reason = %why, "refused a Slack interaction");
-        return error(StatusCode::UNAUTHORIZED, "unauthenticated", &why.to_string());
-    }
-    let click = match slack::approve_click(&body) {
-        Ok(c) => c,
-        Err(why) => return error(StatusCode::BAD_REQUEST, "not_an_approval", &why),
+    let click = SlackClick {
+        timestamp: header("x-slack-request-timestamp"),
+        signature: header("x-slack-signature"),
+        body: &body,
     };
-    let member = honeytrail_core::encoding::printable(&click.user_id).into_owned();
-    let refused = |why: String| {
-        tracing::warn!(slack_member = %member, run = click.run, "{why}");
-        error(StatusCode::FORBIDDEN, "forbidden", &why)
-    };
-    let Some(name) = config.actions.slack_approvers.get(&click.user_id) else {
-        return refused(format!(
-            "Slack member {member} may not approve: add them to actions.slack_approvers as a honeytrail responder"
-        ));
-    };
-    let user = match s.store.user(name).await {
-        Ok(u) if !u.disabled => u,
-        Ok(_) => return refused(format!("Slack member {member} approves as {name}, whose account is disabled")),
-        Err(honeytrail_store::StoreError::NotFound(_)) => {
-            return refused(format!("Slack member {member} approves as {name}, who is not a honeytrail user"))
-        }
-        Err(e) => return internal(e.into()),
-    };
-    let actor =
-        honeytrail_app::Actor { name: user.name.clone(), role: user.role, from: format!("Slack member {member}") };
-    match s.ops.approve_run(&actor, click.run).await {
+    match s.ops.approve_from_slack(click).await {
         Ok(run) => {
-            tracing::info!(run = run.id, by = %user.name, slack_member = %member, "run approved from Slack");
-            Json(json!({"text": format!("Run #{} ({}) approved by {}", run.id, run.action, user.name)})).into_response()
+            let by = run.decided_by.clone().unwrap_or_default();
+            Json(json!({"text": format!("Run #{} ({}) approved by {by}", run.id, run.action)})).into_response()
         }
-        Err(e) => ApiError::from(e).into_response(),
+        Err(e) => {
+            if e.kind == OpErrorKind::Unauthenticated {
+                s.refusals.lock().expect("refusal lock").refused(&addr);
+                tracing::warn!(from = %addr, reason = %e.message, "refused a Slack interaction");
+            }
+            ApiError::from(e).into_response()
+        }
     }
 }
 
@@ -382,75 +320,62 @@ pub(super) async fn metrics(State(s): State<Arc<Shared>>) -> Response {
         get(&c.logins_throttled),
     )
     .expect("writing to a String cannot fail");
-    let stats = match s.store.stats().await {
-        Ok(st) => st,
-        Err(e) => return internal(e.into()),
+    let m = match s.ops.metrics().await {
+        Ok(m) => m,
+        Err(e) => return ApiError::from(e).into_response(),
     };
     let label = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', " ");
     out.push_str("# HELP honeytrail_incidents Incidents by state.\n# TYPE honeytrail_incidents gauge\n");
-    for (state, n) in &stats.incidents {
+    for (state, n) in &m.stats.incidents {
         writeln!(out, "honeytrail_incidents{{state=\"{}\"}} {n}", label(state))
             .expect("writing to a String cannot fail");
     }
     out.push_str("# HELP honeytrail_tokens Honey tokens by state.\n# TYPE honeytrail_tokens gauge\n");
-    for (state, n) in &stats.tokens {
+    for (state, n) in &m.stats.tokens {
         writeln!(out, "honeytrail_tokens{{state=\"{}\"}} {n}", label(state)).expect("writing to a String cannot fail");
     }
     out.push_str("# HELP honeytrail_alert_deliveries Alert deliveries by channel and state (pending, delivered, dead).\n# TYPE honeytrail_alert_deliveries gauge\n");
-    for (channel, state, n) in &stats.deliveries {
+    for (channel, state, n) in &m.stats.deliveries {
         writeln!(out, "honeytrail_alert_deliveries{{channel=\"{}\",state=\"{}\"}} {n}", label(channel), label(state))
             .expect("writing to a String cannot fail");
     }
-    match s.store.s3_sources().await {
-        Ok(sources) => {
-            out.push_str("# HELP honeytrail_source_last_read_age_seconds Seconds since an S3 source's newest object was read (lag).\n# TYPE honeytrail_source_last_read_age_seconds gauge\n");
-            out.push_str("# HELP honeytrail_source_objects_read Objects read per S3 source.\n# TYPE honeytrail_source_objects_read counter\n");
-            let now = chrono::Utc::now();
-            for src in &sources {
-                writeln!(
-                    out,
-                    "honeytrail_source_last_read_age_seconds{{source=\"{}\"}} {}",
-                    label(&src.source),
-                    (now - src.last_read).num_seconds().max(0)
-                )
-                .expect("writing to a String cannot fail");
-                writeln!(out, "honeytrail_source_objects_read{{source=\"{}\"}} {}", label(&src.source), src.objects)
-                    .expect("writing to a String cannot fail");
-            }
-        }
-        Err(e) => return internal(e.into()),
-    }
-    match (s.store.pool_size().await, s.store.stale_count().await, s.store.agents_by_state().await) {
-        (Ok(pool), Ok(stale), Ok(states)) => {
-            writeln!(
-                out,
-                "# HELP honeytrail_fleet_pool_keys Keys minted ahead for enrolling hosts.\n# TYPE honeytrail_fleet_pool_keys gauge\n\
-                 honeytrail_fleet_pool_keys {pool}\n\
-                 # HELP honeytrail_fleet_pool_target The pool size kept (fleet.pool_size).\n# TYPE honeytrail_fleet_pool_target gauge\n\
-                 honeytrail_fleet_pool_target {}\n\
-                 # HELP honeytrail_fleet_stale_agents Active hosts silent for longer than fleet.stale_after_seconds.\n# TYPE honeytrail_fleet_stale_agents gauge\n\
-                 honeytrail_fleet_stale_agents {stale}\n\
-                 # HELP honeytrail_fleet_agents Enrolled hosts by state.\n# TYPE honeytrail_fleet_agents gauge",
-                s.config().fleet.pool_size
-            )
+    out.push_str("# HELP honeytrail_source_last_read_age_seconds Seconds since an S3 source's newest object was read (lag).\n# TYPE honeytrail_source_last_read_age_seconds gauge\n");
+    out.push_str("# HELP honeytrail_source_objects_read Objects read per S3 source.\n# TYPE honeytrail_source_objects_read counter\n");
+    let now = chrono::Utc::now();
+    for src in &m.sources {
+        writeln!(
+            out,
+            "honeytrail_source_last_read_age_seconds{{source=\"{}\"}} {}",
+            label(&src.source),
+            (now - src.last_read).num_seconds().max(0)
+        )
+        .expect("writing to a String cannot fail");
+        writeln!(out, "honeytrail_source_objects_read{{source=\"{}\"}} {}", label(&src.source), src.objects)
             .expect("writing to a String cannot fail");
-            for (state, n) in &states {
-                writeln!(out, "honeytrail_fleet_agents{{state=\"{}\"}} {n}", label(state))
-                    .expect("writing to a String cannot fail");
-            }
-        }
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return internal(e.into()),
+    }
+    writeln!(
+        out,
+        "# HELP honeytrail_fleet_pool_keys Keys minted ahead for enrolling hosts.\n# TYPE honeytrail_fleet_pool_keys gauge\n\
+         honeytrail_fleet_pool_keys {}\n\
+         # HELP honeytrail_fleet_pool_target The pool size kept (fleet.pool_size).\n# TYPE honeytrail_fleet_pool_target gauge\n\
+         honeytrail_fleet_pool_target {}\n\
+         # HELP honeytrail_fleet_stale_agents Active hosts silent for longer than fleet.stale_after_seconds.\n# TYPE honeytrail_fleet_stale_agents gauge\n\
+         honeytrail_fleet_stale_agents {}\n\
+         # HELP honeytrail_fleet_agents Enrolled hosts by state.\n# TYPE honeytrail_fleet_agents gauge",
+        m.pool, m.pool_target, m.stale_agents
+    )
+    .expect("writing to a String cannot fail");
+    for (state, n) in &m.agents {
+        writeln!(out, "honeytrail_fleet_agents{{state=\"{}\"}} {n}", label(state))
+            .expect("writing to a String cannot fail");
     }
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
 /// Ready when the store answers.
 pub(super) async fn readyz(State(s): State<Arc<Shared>>) -> Response {
-    match s.store.user_count().await {
-        Ok(_) => (StatusCode::OK, "ready\n").into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "not ready: the store does not answer");
-            (StatusCode::SERVICE_UNAVAILABLE, "not ready: the database does not answer\n").into_response()
-        }
+    match s.ops.ready().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{}\n", e.message)).into_response(),
     }
 }

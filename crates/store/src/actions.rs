@@ -10,7 +10,6 @@
 use chrono::{DateTime, Utc};
 use honeytrail_core::action::{ActionKind, ActionSettings, Held, RateLimit, RunState, Trigger};
 use honeytrail_core::Secret;
-use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -19,7 +18,7 @@ use crate::registry::{from_millis, millis};
 use crate::{Backend, Store, StoreError};
 
 /// An action as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Action {
     pub id: i64,
     pub name: String,
@@ -47,7 +46,7 @@ pub struct NewAction {
 }
 
 /// One action for one incident.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ActionRun {
     pub id: i64,
     pub action_id: i64,
@@ -63,7 +62,6 @@ pub struct ActionRun {
     /// What it changes (or, dry-run, would change).
     pub plan: Option<String>,
     /// What undo restores, as JSON.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before_state: Option<String>,
     /// What happened: the result, a command's output.
     pub output: Option<String>,

@@ -10,10 +10,9 @@
 //! (delivered to that host), and nothing else ever touches it.
 
 use chrono::{DateTime, Utc};
-use honeytrail_core::fleet::{CommandKind, FileReport, HostFacts, PlacedFile, Presence};
+use honeytrail_core::fleet::{AgentState, CommandKind, Ec2Instance, FileReport, HostFacts, PlacedFile, Presence};
 use honeytrail_core::template::PlacementTemplate;
 use honeytrail_core::{bearer_hash, Labels, NewToken, Spot, Token};
-use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
@@ -21,43 +20,8 @@ use crate::fleet::EnrolmentSecret;
 use crate::registry::{from_millis, insert_hop, insert_labels, insert_placements, millis};
 use crate::{Backend, NewHop, Store, StoreError};
 
-/// Where an enrolled host stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AgentState {
-    /// The key was handed out; the agent has not confirmed its bait yet.
-    Enrolling,
-    /// The bait is confirmed on the host.
-    Active,
-    /// The agent gave up or never confirmed; its key is retired.
-    Failed,
-    /// The bait was taken off the host by command; its key is retired.
-    Removed,
-}
-
-impl AgentState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AgentState::Enrolling => "enrolling",
-            AgentState::Active => "active",
-            AgentState::Failed => "failed",
-            AgentState::Removed => "removed",
-        }
-    }
-
-    fn parse(raw: &str) -> Result<AgentState, StoreError> {
-        Ok(match raw {
-            "enrolling" => AgentState::Enrolling,
-            "active" => AgentState::Active,
-            "failed" => AgentState::Failed,
-            "removed" => AgentState::Removed,
-            other => return Err(StoreError::Corrupt { what: "agent state", detail: other.to_string() }),
-        })
-    }
-}
-
 /// One bait file an agent wrote.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentFile {
     pub id: i64,
     pub token_id: i64,
@@ -72,7 +36,7 @@ pub struct AgentFile {
 }
 
 /// A rotation or removal asked of an agent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentCommand {
     pub id: i64,
     pub agent_id: i64,
@@ -93,10 +57,9 @@ impl AgentCommand {
 }
 
 /// An enrolled host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Agent {
     pub id: i64,
-    #[serde(rename = "enrollment_id")]
     pub enrolment_id: i64,
     pub token_id: Option<i64>,
     pub access_key_id: Option<String>,
@@ -124,42 +87,11 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// The agent as the API and `--json` show it: the record and its
-    /// [`Agent::bait_state`].
-    pub fn json(&self) -> serde_json::Value {
-        let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
-        v["bait_state"] = self.bait_state().into();
-        v
-    }
-
-    /// The bait state in a word, for lists: `ok`, `tampered`, `stale`,
-    /// `unconfirmed`, `unknown`, `failed` or `removed`.
+    /// Its bait state in a word ([`honeytrail_core::fleet::bait_state`]).
     pub fn bait_state(&self) -> &'static str {
-        match self.state {
-            AgentState::Failed => return "failed",
-            AgentState::Removed => return "removed",
-            AgentState::Enrolling => return "unconfirmed",
-            AgentState::Active => {}
-        }
-        let live: Vec<&AgentFile> = self.files.iter().filter(|f| f.removed_at.is_none()).collect();
-        if live.iter().any(|f| f.presence.tampered()) {
-            "tampered"
-        } else if self.stale_since.is_some() {
-            "stale"
-        } else if live.iter().all(|f| f.presence == Presence::Present) && !live.is_empty() {
-            "ok"
-        } else {
-            "unknown"
-        }
+        let live: Vec<Presence> = self.files.iter().filter(|f| f.removed_at.is_none()).map(|f| f.presence).collect();
+        honeytrail_core::fleet::bait_state(self.state, &live, self.stale_since.is_some())
     }
-}
-
-/// An EC2 instance as its verified identity document names it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Ec2Instance {
-    pub instance_id: String,
-    pub account_id: String,
-    pub region: String,
 }
 
 /// What an enrolment gave a host.
@@ -219,7 +151,10 @@ fn agent_row(r: &AnyRow) -> Result<Agent, StoreError> {
         },
         template: serde_json::from_str(&template)
             .map_err(|e| StoreError::Corrupt { what: "agent template", detail: e.to_string() })?,
-        state: AgentState::parse(&r.try_get::<String, _>("state")?)?,
+        state: {
+            let raw: String = r.try_get("state")?;
+            AgentState::parse(&raw).ok_or(StoreError::Corrupt { what: "agent state", detail: raw })?
+        },
         detail: r.try_get("detail")?,
         enrolled_at: from_millis(r.try_get("enrolled_at")?)?,
         confirmed_at: opt_time(r, "confirmed_at")?,

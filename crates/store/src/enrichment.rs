@@ -2,14 +2,13 @@
 //! per kind: the newest load replaces the one before.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::Row;
 
 use crate::registry::{from_millis, millis};
 use crate::{Store, StoreError};
 
 /// A loaded data set, without its body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnrichmentInfo {
     /// `aws-ranges` or `tor-exits`.
     pub kind: String,

@@ -1,8 +1,8 @@
 use honeytrail_core::secret::SecretError;
 
 /// Everything that can go wrong in the store, each naming the thing. Hints
-/// that name a command are added by the front door that has one
-/// ([`StoreError::cli_hint`]), so the web UI never shows them.
+/// that name a command are added by the application layer's error, for the
+/// command line only, so the web UI never shows them.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{0}")]
@@ -40,18 +40,4 @@ pub enum StoreError {
     Corrupt { what: &'static str, detail: String },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
-}
-
-impl StoreError {
-    /// What to run at the command line about this error, if anything.
-    pub fn cli_hint(&self) -> Option<String> {
-        match self {
-            StoreError::Duplicate { access_key_id, .. } => {
-                Some(format!("`honeytrail token show {access_key_id}` shows it"))
-            }
-            StoreError::ImportDuplicates { .. } => Some("pass --skip-existing to import the rest".into()),
-            StoreError::NoSecretKey => Some("run `honeytrail init`, or set HONEYTRAIL_SECRET_KEY".into()),
-            _ => None,
-        }
-    }
 }

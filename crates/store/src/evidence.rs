@@ -8,50 +8,12 @@
 
 use chrono::{DateTime, Utc};
 use honeytrail_core::evidence::Access;
-use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::registry::{from_millis, millis};
 use crate::{Store, StoreError};
-
-/// What became of a read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Touch {
-    /// Within `evidence.touch_window`: a key use may still follow.
-    Pending,
-    /// The key was used within the window: the read is on that incident.
-    Used,
-    /// No use followed: a bait-touched incident was opened.
-    Touched,
-    /// A process on `evidence.quiet_programs`: kept, never alerted.
-    Quiet,
-    /// No placement has this host and path.
-    Unmatched,
-}
-
-impl Touch {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Touch::Pending => "pending",
-            Touch::Used => "used",
-            Touch::Touched => "touched",
-            Touch::Quiet => "quiet",
-            Touch::Unmatched => "unmatched",
-        }
-    }
-
-    fn parse(raw: &str) -> Touch {
-        match raw {
-            "used" => Touch::Used,
-            "touched" => Touch::Touched,
-            "quiet" => Touch::Quiet,
-            "unmatched" => Touch::Unmatched,
-            _ => Touch::Pending,
-        }
-    }
-}
+pub use honeytrail_core::evidence::Touch;
 
 /// A read to file: the record, the host it happened on and what it matched.
 #[derive(Debug, Clone)]
@@ -66,7 +28,7 @@ pub struct NewAccess {
 }
 
 /// A read as stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct StoredAccess {
     pub id: i64,
     pub host: String,

@@ -7,9 +7,9 @@
 //! both get it.
 
 use chrono::{DateTime, Utc};
+use honeytrail_core::fleet::EnrolmentGuard;
 use honeytrail_core::template::PlacementTemplate;
 use honeytrail_core::{bearer_hash, new_bearer, Labels, Secret};
-use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -19,7 +19,7 @@ use crate::{Store, StoreError};
 /// The longest an enrolment secret may live.
 pub const MAX_ENROLMENT_DAYS: i64 = 90;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnrolmentSecret {
     pub id: i64,
     /// How many hosts may enrol with it; `None`: any number until it expires.
@@ -35,26 +35,11 @@ pub struct EnrolmentSecret {
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
     /// What its creator expects of it; misuse raises an incident.
-    #[serde(flatten)]
-    pub guard: Guard,
+    pub guard: EnrolmentGuard,
     /// Attempts with it that were refused, and the last one's reason.
     pub refused: i64,
     pub last_refused_at: Option<DateTime<Utc>>,
     pub last_refusal: Option<String>,
-}
-
-/// What an enrolment secret expects of the hosts that use it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Guard {
-    /// Networks (CIDR) hosts enrol from; empty: anywhere. An enrolment from
-    /// elsewhere is refused.
-    pub allowed_from: Vec<String>,
-    /// How many hosts are expected; each enrolment beyond it is let through
-    /// and raises an incident on the key it got.
-    pub expected: Option<i64>,
-    /// AWS accounts whose EC2 instances may enrol, each proving it with a
-    /// signed identity document, one enrolment per instance; empty: not bound.
-    pub ec2_accounts: Vec<String>,
 }
 
 fn list(raw: Option<String>) -> Vec<String> {
@@ -97,7 +82,7 @@ pub(crate) fn enrolment(r: &AnyRow) -> Result<EnrolmentSecret, StoreError> {
         created_at: from_millis(r.try_get("created_at")?)?,
         last_used_at: r.try_get::<Option<i64>, _>("last_used_at")?.map(from_millis).transpose()?,
         revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(from_millis).transpose()?,
-        guard: Guard {
+        guard: EnrolmentGuard {
             allowed_from: list(r.try_get("allowed_from")?),
             expected: r.try_get("expected")?,
             ec2_accounts: list(r.try_get("ec2_accounts")?),
@@ -117,7 +102,7 @@ impl Store {
         expires_at: DateTime<Utc>,
         labels: &Labels,
         template: Option<&str>,
-        guard: &Guard,
+        guard: &EnrolmentGuard,
         created_by: &str,
     ) -> Result<(EnrolmentSecret, Secret), StoreError> {
         if let Some(t) = template {

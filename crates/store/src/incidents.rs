@@ -3,7 +3,6 @@
 use chrono::{DateTime, Duration, Utc};
 use honeytrail_core::incident::{Activity, Incident, IncidentKind, IncidentLogEntry, IncidentState, TokenEvent};
 use honeytrail_core::TokenState;
-use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
@@ -11,8 +10,7 @@ use crate::registry::{from_millis, millis};
 use crate::{Backend, Store, StoreError};
 
 /// What storing one event did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", content = "incident_id", rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventOutcome {
     /// The same `eventID` was stored before (another source, or a re-read).
     Duplicate,

@@ -39,12 +39,12 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
 pub use actions::{Action, ActionRun, NewAction, RunChange, RunFilter, Start};
-pub use agents::{Agent, AgentCommand, AgentFile, AgentState, Ec2Instance, HostEnrolment, PresenceChange};
+pub use agents::{Agent, AgentCommand, AgentFile, HostEnrolment, PresenceChange};
 pub use checkpoints::ReportedUse;
 pub use enrichment::{EnrichmentData, EnrichmentInfo};
 pub use error::StoreError;
 pub use evidence::{EvidenceFilter, NewAccess, StoredAccess, Touch};
-pub use fleet::{enrolment_refusal, EnrolmentSecret, Guard, MAX_ENROLMENT_DAYS};
+pub use fleet::{enrolment_refusal, EnrolmentSecret, MAX_ENROLMENT_DAYS};
 pub use incidents::{EventOutcome, IncidentFilter, SeenEvent};
 pub use migrate::latest_version as latest_schema_version;
 pub use outbox::{Channel, Delivery, RecentEvent, SourceProgress, Stats, StoredRunbook};

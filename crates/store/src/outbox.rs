@@ -12,14 +12,13 @@ use chrono::{DateTime, Duration, Utc};
 use honeytrail_core::enrich::Enricher;
 use honeytrail_core::route::{self, AlertContext, Route};
 use honeytrail_core::Secret;
-use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::registry::{from_millis, millis};
 use crate::{Backend, PlacementFilter, Store, StoreError};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Channel {
     pub id: i64,
     pub name: String,
@@ -29,7 +28,7 @@ pub struct Channel {
 }
 
 /// A delivery with what a dispatcher or a listing needs.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
     pub id: i64,
     pub alert_id: i64,
@@ -395,7 +394,7 @@ impl Store {
 }
 
 /// Counts for the dashboard and `/metrics`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     /// `(state, count)` of incidents.
     pub incidents: Vec<(String, i64)>,
@@ -433,7 +432,7 @@ impl Store {
 }
 
 /// A stored runbook template and the tokens it applies to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRunbook {
     pub name: String,
     /// `label:NAME[=VALUE]`, `format:FORMAT` or `default`.
@@ -481,7 +480,7 @@ impl Store {
 }
 
 /// An event as the dashboard lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecentEvent {
     pub event_time: DateTime<Utc>,
     pub access_key_id: String,
@@ -491,7 +490,7 @@ pub struct RecentEvent {
 }
 
 /// An S3 source's progress, for the dashboard's sources health.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceProgress {
     pub source: String,
     pub objects: i64,

@@ -8,7 +8,6 @@
 
 use chrono::{DateTime, Duration, Utc};
 use honeytrail_core::{bearer_hash, new_bearer, Secret};
-use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -17,7 +16,7 @@ use crate::registry::{from_millis, millis};
 use crate::{Store, StoreError};
 
 /// A question to a placement owner, without its token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnerQuestion {
     pub id: i64,
     pub incident_id: i64,

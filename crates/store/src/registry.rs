@@ -4,11 +4,11 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use honeytrail_core::{CustodyHop, Labels, NewToken, Placement, Spot, Token, TokenKind, TokenState};
-use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::{Backend, Store, StoreError};
+pub use honeytrail_core::model::PlacedToken;
 
 /// Which tokens to list.
 #[derive(Debug, Clone, Default)]
@@ -68,14 +68,6 @@ pub struct NewHop {
     pub at: DateTime<Utc>,
 }
 
-/// A placement listed with the key it holds.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct PlacedToken {
-    pub access_key_id: String,
-    #[serde(flatten)]
-    pub placement: Placement,
-}
-
 /// One token of a bulk import, with where it already sits.
 #[derive(Debug, Clone, Default)]
 pub struct ImportRow {
@@ -84,7 +76,7 @@ pub struct ImportRow {
     pub hops: Vec<NewHop>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportSummary {
     pub imported: usize,
     pub skipped_existing: usize,

@@ -7,7 +7,6 @@
 use chrono::{DateTime, Duration, Utc};
 use honeytrail_core::access::Role;
 use honeytrail_core::{bearer_hash, new_bearer, Secret};
-use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -15,7 +14,7 @@ use crate::incidents::{log, queue_alert};
 use crate::registry::{from_millis, millis};
 use crate::{Store, StoreError};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub id: i64,
     pub name: String,
@@ -34,7 +33,7 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiToken {
     pub id: i64,
     pub user: String,
@@ -45,7 +44,7 @@ pub struct ApiToken {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
     pub id: i64,
     pub at: DateTime<Utc>,
@@ -208,23 +207,25 @@ impl Store {
         self.user(name).await
     }
 
-    /// Starts a session; returns its bearer token (for the cookie).
+    /// Starts a session (and forgets expired ones) in one transaction, with
+    /// the pending audit entry; returns its bearer token (for the cookie).
     pub async fn create_session(&self, user_id: i64, ttl: Duration) -> Result<Secret, StoreError> {
         let token = new_bearer("hts_");
         let csrf = new_bearer("");
         let now = Utc::now();
-        self.exec(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(millis(now))).await?;
-        self.exec(
-            sqlx::query(
-                "INSERT INTO sessions (token_hash, user_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(bearer_hash(token.expose()))
-            .bind(user_id)
-            .bind(csrf.expose())
-            .bind(millis(now))
-            .bind(millis(now + ttl)),
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(millis(now)).execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
         )
+        .bind(bearer_hash(token.expose()))
+        .bind(user_id)
+        .bind(csrf.expose())
+        .bind(millis(now))
+        .bind(millis(now + ttl))
+        .execute(&mut *tx)
         .await?;
+        self.commit(tx).await?;
         Ok(token)
     }
 

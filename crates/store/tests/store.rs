@@ -2,11 +2,11 @@
 //! `sqlite::NAME` and `postgres::NAME`.
 
 use chrono::Utc;
+use honeytrail_core::fleet::{AgentState, Ec2Instance, EnrolmentGuard as Guard};
 use honeytrail_core::incident::{IncidentState, TokenEvent};
 use honeytrail_core::{Labels, NewToken, Secret, SecretBox, Spot, TokenKind, TokenState};
 use honeytrail_store::{
-    AuditRecord, Ec2Instance, EventOutcome, Guard, ImportRow, IncidentFilter, NewHop, PlacementFilter, Store,
-    StoreError, TokenFilter,
+    AuditRecord, EventOutcome, ImportRow, IncidentFilter, NewHop, PlacementFilter, Store, StoreError, TokenFilter,
 };
 
 macro_rules! store_tests {
@@ -822,7 +822,7 @@ fn host(name: &str) -> honeytrail_core::fleet::HostFacts {
 
 async fn enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm(store: Store, _url: String) {
     use honeytrail_core::fleet::{CommandKind, FileReport, PlacedFile, Presence};
-    use honeytrail_store::AgentState;
+
     let labels = Labels::from([("team".into(), "web".into())]);
     let (_, secret) = store
         .create_enrolment(
@@ -1023,7 +1023,7 @@ async fn many_hosts_enrol_at_once_without_exhausting_the_pool(store: Store, _url
     }
     tokio::time::timeout(std::time::Duration::from_secs(60), async {
         while let Some(done) = tasks.join_next().await {
-            assert_eq!(done.unwrap().unwrap().state, honeytrail_store::AgentState::Active);
+            assert_eq!(done.unwrap().unwrap().state, AgentState::Active);
         }
     })
     .await

@@ -27,8 +27,10 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 
+use crate::channels::{BoxFuture, Channel, ChannelKind, Outgoing};
 use crate::retry::{Failure, Retry};
 use crate::text::{self, html_escape};
+use honeytrail_core::channel::{FieldSpec, FieldValue, KindSpec, Secrecy};
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -277,6 +279,152 @@ pub async fn deliver(sender: &crate::Sender, config: &EmailConfig, alert: &Alert
         }
     }
     Ok(())
+}
+
+/// The email kind.
+pub struct Kind;
+
+static SPEC: KindSpec = KindSpec {
+    name: "email",
+    summary: "Email over SMTP (plain text + HTML); the password, if any, is read from standard input",
+    fields: &[
+        FieldSpec {
+            key: "host",
+            flag: "host",
+            help: "SMTP server host name",
+            value: FieldValue::Text,
+            required: true,
+            default: None,
+            secret: Secrecy::Plain,
+        },
+        FieldSpec {
+            key: "port",
+            flag: "port",
+            help: "Default: 587 for starttls, 465 for tls, 25 for none",
+            value: FieldValue::Number { min: 1, max: 65535 },
+            required: false,
+            default: None,
+            secret: Secrecy::Plain,
+        },
+        FieldSpec {
+            key: "tls",
+            flag: "tls",
+            help: "starttls, tls (from the first byte) or none",
+            value: FieldValue::Choice { values: &["starttls", "tls", "none"] },
+            required: false,
+            default: Some("starttls"),
+            secret: Secrecy::Plain,
+        },
+        FieldSpec {
+            key: "username",
+            flag: "username",
+            help: "SMTP user name; its password is read from standard input",
+            value: FieldValue::Text,
+            required: false,
+            default: None,
+            secret: Secrecy::Plain,
+        },
+        FieldSpec {
+            key: "password",
+            flag: "password",
+            help: "The SMTP password",
+            value: FieldValue::Text,
+            required: false,
+            default: None,
+            secret: Secrecy::StdinWith { key: "username" },
+        },
+        FieldSpec {
+            key: "from",
+            flag: "from",
+            help: "The sender address",
+            value: FieldValue::Text,
+            required: true,
+            default: None,
+            secret: Secrecy::Plain,
+        },
+        FieldSpec {
+            key: "to",
+            flag: "to",
+            help: "Recipient (repeatable)",
+            value: FieldValue::List,
+            required: true,
+            default: None,
+            secret: Secrecy::Plain,
+        },
+        FieldSpec {
+            key: "ask_owner",
+            flag: "ask-owner",
+            help:
+                "Also ask placement owners (whose owner is an email address) \"was this you?\" when an incident opens",
+            value: FieldValue::Flag,
+            required: false,
+            default: None,
+            secret: Secrecy::Plain,
+        },
+        FieldSpec {
+            key: "ca_file",
+            flag: "ca-file",
+            help: "PEM file of an internal CA to trust for this SMTP server",
+            value: FieldValue::Path,
+            required: false,
+            default: None,
+            secret: Secrecy::Plain,
+        },
+    ],
+};
+
+impl ChannelKind for Kind {
+    fn spec(&self) -> &'static KindSpec {
+        &SPEC
+    }
+
+    fn read(&self, mut config: serde_json::Value) -> Result<std::sync::Arc<dyn Channel>, String> {
+        // The port follows the TLS mode unless it is given.
+        if let Some(obj) = config.as_object_mut() {
+            if !obj.contains_key("port") {
+                let port = match obj.get("tls").and_then(|t| t.as_str()) {
+                    Some("tls") => 465,
+                    Some("none") => 25,
+                    _ => 587,
+                };
+                obj.insert("port".into(), port.into());
+            }
+        }
+        Ok(std::sync::Arc::new(crate::channels::read_json::<EmailConfig>("email", config)?))
+    }
+}
+
+impl Channel for EmailConfig {
+    fn kind(&self) -> &'static str {
+        "email"
+    }
+
+    fn to_json(&self) -> String {
+        crate::channels::stored(self)
+    }
+
+    fn summary(&self) -> String {
+        format!("email to {} recipient(s) via {}:{}", self.to.len(), self.host, self.port)
+    }
+
+    fn check<'a>(&'a self, sender: &'a crate::Sender) -> BoxFuture<'a, Result<(), Failure>> {
+        Box::pin(async move {
+            check(self).map_err(|message| Failure { message, retry: Retry::Never })?;
+            crate::target::check_host(&self.host, &sender.allowed_hosts, "SMTP host")
+        })
+    }
+
+    fn asks_owners(&self) -> bool {
+        self.ask_owner
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        sender: &'a crate::Sender,
+        out: &'a Outgoing<'a>,
+    ) -> BoxFuture<'a, Result<Option<String>, Failure>> {
+        Box::pin(async move { deliver(sender, self, out.alert, &crate::channels::hostname()).await.map(|()| None) })
+    }
 }
 
 #[cfg(test)]

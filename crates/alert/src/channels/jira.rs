@@ -18,8 +18,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::channels::webhook::{post_json, WebhookConfig};
+use crate::channels::{BoxFuture, Channel, ChannelKind, Outgoing};
 use crate::retry::{Failure, Retry};
 use crate::{text, Sender};
+use honeytrail_core::channel::{FieldSpec, FieldValue, KindSpec, Secrecy};
 
 fn default_issue_type() -> String {
     "Task".into()
@@ -149,6 +151,109 @@ pub async fn deliver(
             message: "Jira created the issue but its answer names no issue key; check the base URL".into(),
             retry: Retry::Never,
         }),
+    }
+}
+
+/// The Jira kind.
+pub struct Kind;
+
+static SPEC: KindSpec = KindSpec {
+    name: "jira",
+    summary: "Jira: an issue per incident, a comment per update; the API token is read from standard input",
+    fields: &[
+        FieldSpec {
+            key: "base_url",
+            flag: "url",
+            help: "The Jira site, e.g. https://acme.atlassian.net",
+            value: FieldValue::Text,
+            required: true,
+            default: None,
+            secret: Secrecy::Plain,
+        },
+        FieldSpec {
+            key: "project",
+            flag: "project",
+            help: "Project key, e.g. SEC",
+            value: FieldValue::Text,
+            required: true,
+            default: None,
+            secret: Secrecy::Plain,
+        },
+        FieldSpec {
+            key: "issue_type",
+            flag: "issue-type",
+            help: "The issue type of new issues",
+            value: FieldValue::Text,
+            required: false,
+            default: Some("Task"),
+            secret: Secrecy::Plain,
+        },
+        FieldSpec {
+            key: "labels",
+            flag: "label",
+            help: "Label for every issue (repeatable)",
+            value: FieldValue::List,
+            required: false,
+            default: None,
+            secret: Secrecy::Plain,
+        },
+        FieldSpec {
+            key: "email",
+            flag: "email",
+            help:
+                "Jira Cloud account email (Basic auth with the API token); omit for a Data Center personal access token",
+            value: FieldValue::Text,
+            required: false,
+            default: None,
+            secret: Secrecy::Plain,
+        },
+        FieldSpec {
+            key: "token",
+            flag: "token",
+            help: "API token (Cloud) or personal access token (Data Center)",
+            value: FieldValue::Text,
+            required: true,
+            default: None,
+            secret: Secrecy::Stdin,
+        },
+    ],
+};
+
+impl ChannelKind for Kind {
+    fn spec(&self) -> &'static KindSpec {
+        &SPEC
+    }
+
+    fn read(&self, config: Value) -> Result<std::sync::Arc<dyn Channel>, String> {
+        let mut c: JiraConfig = crate::channels::read_json("jira", config)?;
+        c.base_url = c.base_url.trim_end_matches('/').to_string();
+        Ok(std::sync::Arc::new(c))
+    }
+}
+
+impl Channel for JiraConfig {
+    fn kind(&self) -> &'static str {
+        "jira"
+    }
+
+    fn to_json(&self) -> String {
+        crate::channels::stored(self)
+    }
+
+    fn summary(&self) -> String {
+        format!("Jira project {}", self.project)
+    }
+
+    fn check<'a>(&'a self, sender: &'a Sender) -> BoxFuture<'a, Result<(), Failure>> {
+        crate::channels::check_http(&self.base_url, sender)
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        sender: &'a Sender,
+        out: &'a Outgoing<'a>,
+    ) -> BoxFuture<'a, Result<Option<String>, Failure>> {
+        Box::pin(deliver(sender, self, out.alert, out.reference))
     }
 }
 

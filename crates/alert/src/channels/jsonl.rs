@@ -13,7 +13,9 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::channels::{BoxFuture, Channel, ChannelKind, Outgoing};
 use crate::retry::{Failure, Retry};
+use honeytrail_core::channel::{FieldSpec, FieldValue, KindSpec, Secrecy};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct JsonLinesConfig {
@@ -115,6 +117,70 @@ pub fn deliver(config: &JsonLinesConfig, policy: &FilePolicy, body: &[u8]) -> Re
     file.write_all(&line).map_err(|e| fail("append to", e))?;
     file.sync_data().map_err(|e| fail("flush", e))?;
     Ok(())
+}
+
+/// The JSON-lines kind.
+pub struct Kind;
+
+static SPEC: KindSpec = KindSpec {
+    name: "jsonl",
+    summary: "JSON lines appended to a file, for a SIEM agent to tail",
+    fields: &[
+        FieldSpec {
+            key: "path",
+            flag: "path",
+            help: "The file to append to (created if missing)",
+            value: FieldValue::Path,
+            required: true,
+            default: None,
+            secret: Secrecy::Plain,
+        },
+        FieldSpec {
+            key: "format",
+            flag: "format",
+            help: "Each line as honeytrail.alert.v1, an OCSF Detection Finding or an ECS document",
+            value: FieldValue::Choice { values: &["honeytrail", "ocsf", "ecs"] },
+            required: false,
+            default: Some("honeytrail"),
+            secret: Secrecy::Plain,
+        },
+    ],
+};
+
+impl ChannelKind for Kind {
+    fn spec(&self) -> &'static KindSpec {
+        &SPEC
+    }
+
+    fn read(&self, config: serde_json::Value) -> Result<std::sync::Arc<dyn Channel>, String> {
+        Ok(std::sync::Arc::new(crate::channels::read_json::<JsonLinesConfig>("jsonl", config)?))
+    }
+}
+
+impl Channel for JsonLinesConfig {
+    fn kind(&self) -> &'static str {
+        "jsonl"
+    }
+
+    fn to_json(&self) -> String {
+        crate::channels::stored(self)
+    }
+
+    fn summary(&self) -> String {
+        format!("alerts are appended to {}", self.path)
+    }
+
+    fn check<'a>(&'a self, sender: &'a crate::Sender) -> BoxFuture<'a, Result<(), Failure>> {
+        Box::pin(async move { confine(&self.path, &sender.files).map(|_| ()) })
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        sender: &'a crate::Sender,
+        out: &'a Outgoing<'a>,
+    ) -> BoxFuture<'a, Result<Option<String>, Failure>> {
+        Box::pin(async move { deliver(self, &sender.files, &self.format.encode(out.alert)).map(|()| None) })
+    }
 }
 
 #[cfg(test)]

@@ -17,8 +17,10 @@ use serde_json::{json, Value};
 use crate::text::line;
 
 use crate::channels::webhook::{plain, post_json};
+use crate::channels::{BoxFuture, Channel, ChannelKind, Outgoing};
 use crate::retry::Failure;
 use crate::Sender;
+use honeytrail_core::channel::{FieldSpec, FieldValue, KindSpec, Secrecy};
 
 pub const DEFAULT_ENDPOINT: &str = "https://events.pagerduty.com/v2/enqueue";
 
@@ -155,6 +157,79 @@ pub fn event(config: &PagerDutyConfig, alert: &Alert) -> Value {
 pub async fn deliver(sender: &Sender, config: &PagerDutyConfig, alert: &Alert) -> Result<(), Failure> {
     let body = serde_json::to_vec(&event(config, alert)).expect("events serialise");
     post_json(sender, &plain(&config.endpoint), None, &body).await.map(|_| ())
+}
+
+/// The PagerDuty kind.
+pub struct Kind;
+
+static SPEC: KindSpec = KindSpec {
+    name: "pagerduty",
+    summary: "PagerDuty Events API v2 (one alert per incident; acknowledge/resolve follow); routing key from standard input",
+    fields: &[
+        FieldSpec {
+            key: "routing_key",
+            flag: "routing-key",
+            help: "The integration's routing key (a secret)",
+            value: FieldValue::Text,
+            required: true,
+            default: None,
+            secret: Secrecy::Stdin,
+        },
+        FieldSpec {
+            key: "severity",
+            flag: "severity",
+            help: "critical, error, warning, info, or auto: from the incident's severity (a report of a found key is info)",
+            value: FieldValue::Choice { values: &["auto", "critical", "error", "warning", "info"] },
+            required: false,
+            default: Some("auto"),
+            secret: Secrecy::Plain,
+        },
+        FieldSpec {
+            key: "endpoint",
+            flag: "endpoint",
+            help: "Events API endpoint (change only for a proxy or a test receiver)",
+            value: FieldValue::Text,
+            required: false,
+            default: Some(DEFAULT_ENDPOINT),
+            secret: Secrecy::Plain,
+        },
+    ],
+};
+
+impl ChannelKind for Kind {
+    fn spec(&self) -> &'static KindSpec {
+        &SPEC
+    }
+
+    fn read(&self, config: Value) -> Result<std::sync::Arc<dyn Channel>, String> {
+        Ok(std::sync::Arc::new(crate::channels::read_json::<PagerDutyConfig>("pagerduty", config)?))
+    }
+}
+
+impl Channel for PagerDutyConfig {
+    fn kind(&self) -> &'static str {
+        "pagerduty"
+    }
+
+    fn to_json(&self) -> String {
+        crate::channels::stored(self)
+    }
+
+    fn summary(&self) -> String {
+        "PagerDuty".into()
+    }
+
+    fn check<'a>(&'a self, sender: &'a Sender) -> BoxFuture<'a, Result<(), Failure>> {
+        crate::channels::check_http(&self.endpoint, sender)
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        sender: &'a Sender,
+        out: &'a Outgoing<'a>,
+    ) -> BoxFuture<'a, Result<Option<String>, Failure>> {
+        Box::pin(async move { deliver(sender, self, out.alert).await.map(|()| None) })
+    }
 }
 
 #[cfg(test)]

@@ -20,9 +20,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::channels::webhook::{plain, post_json};
+use crate::channels::{BoxFuture, Channel, ChannelKind, Outgoing};
 use crate::retry::Failure;
 use crate::text::when;
 use crate::Sender;
+use honeytrail_core::channel::{FieldSpec, FieldValue, KindSpec, Secrecy};
 
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SlackConfig {
@@ -311,6 +313,70 @@ pub async fn deliver(sender: &Sender, config: &SlackConfig, alert: &Alert) -> Re
     }
     let body = serde_json::to_vec(&message).expect("messages serialise");
     post_json(sender, &plain(&config.url), None, &body).await.map(|_| ())
+}
+
+/// The Slack kind.
+pub struct Kind;
+
+static SPEC: KindSpec = KindSpec {
+    name: "slack",
+    summary: "Slack incoming webhook (Block Kit); the webhook URL is read from standard input",
+    fields: &[
+        FieldSpec {
+            key: "url",
+            flag: "url",
+            help: "The incoming-webhook URL (a secret: it lets anyone post)",
+            value: FieldValue::Text,
+            required: true,
+            default: None,
+            secret: Secrecy::Stdin,
+        },
+        FieldSpec {
+            key: "approve_buttons",
+            flag: "approve-buttons",
+            help: "Add an \"Approve\" button to alerts of runs that wait for approval (needs the Slack app's interactivity pointed at /ingest/slack/actions and serve.slack_signing_secret)",
+            value: FieldValue::Flag,
+            required: false,
+            default: None,
+            secret: Secrecy::Plain,
+        },
+    ],
+};
+
+impl ChannelKind for Kind {
+    fn spec(&self) -> &'static KindSpec {
+        &SPEC
+    }
+
+    fn read(&self, config: Value) -> Result<std::sync::Arc<dyn Channel>, String> {
+        Ok(std::sync::Arc::new(crate::channels::read_json::<SlackConfig>("slack", config)?))
+    }
+}
+
+impl Channel for SlackConfig {
+    fn kind(&self) -> &'static str {
+        "slack"
+    }
+
+    fn to_json(&self) -> String {
+        crate::channels::stored(self)
+    }
+
+    fn summary(&self) -> String {
+        "Slack".into()
+    }
+
+    fn check<'a>(&'a self, sender: &'a Sender) -> BoxFuture<'a, Result<(), Failure>> {
+        crate::channels::check_http(&self.url, sender)
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        sender: &'a Sender,
+        out: &'a Outgoing<'a>,
+    ) -> BoxFuture<'a, Result<Option<String>, Failure>> {
+        Box::pin(async move { deliver(sender, self, out.alert).await.map(|()| None) })
+    }
 }
 
 #[cfg(test)]

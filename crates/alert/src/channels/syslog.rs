@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
+use crate::channels::{BoxFuture, Channel, ChannelKind, Outgoing};
 use crate::retry::{Failure, Retry};
+use honeytrail_core::channel::{FieldSpec, FieldValue, KindSpec, Secrecy};
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -158,6 +160,98 @@ pub async fn deliver(sender: &crate::Sender, config: &SyslogConfig, alert: &Aler
     tokio::time::timeout(Duration::from_secs(10), io).await.unwrap_or_else(|_| {
         Err(Failure { message: format!("syslog to {} timed out", config.address), retry: Retry::Backoff })
     })
+}
+
+/// The syslog kind.
+pub struct Kind;
+
+static SPEC: KindSpec = KindSpec {
+    name: "syslog",
+    summary: "Syslog (RFC 5424) over UDP or TCP",
+    fields: &[
+        FieldSpec {
+            key: "address",
+            flag: "address",
+            help: "host:port of the syslog receiver",
+            value: FieldValue::Text,
+            required: true,
+            default: None,
+            secret: Secrecy::Plain,
+        },
+        FieldSpec {
+            key: "transport",
+            flag: "transport",
+            help: "udp or tcp",
+            value: FieldValue::Choice { values: &["udp", "tcp"] },
+            required: false,
+            default: Some("udp"),
+            secret: Secrecy::Plain,
+        },
+        FieldSpec {
+            key: "facility",
+            flag: "facility",
+            help: "Syslog facility number (10 = authpriv)",
+            value: FieldValue::Number { min: 0, max: 23 },
+            required: false,
+            default: Some("10"),
+            secret: Secrecy::Plain,
+        },
+        FieldSpec {
+            key: "format",
+            flag: "format",
+            help: "The message: a summary of honeytrail.alert.v1, or an OCSF Detection Finding",
+            value: FieldValue::Choice { values: &["honeytrail", "ocsf"] },
+            required: false,
+            default: Some("honeytrail"),
+            secret: Secrecy::Plain,
+        },
+    ],
+};
+
+impl ChannelKind for Kind {
+    fn spec(&self) -> &'static KindSpec {
+        &SPEC
+    }
+
+    fn read(&self, mut config: serde_json::Value) -> Result<std::sync::Arc<dyn Channel>, String> {
+        if let Some(obj) = config.as_object_mut() {
+            obj.entry("transport").or_insert_with(|| "udp".into());
+        }
+        let c: SyslogConfig = crate::channels::read_json("syslog", config)?;
+        if !c.address.contains(':') {
+            return Err(format!("the syslog address {:?} needs a port, like 10.0.0.5:514", c.address));
+        }
+        if c.format == crate::siem::Format::Ecs {
+            return Err("syslog sends a summary or OCSF; ECS is for JSON lines".into());
+        }
+        Ok(std::sync::Arc::new(c))
+    }
+}
+
+impl Channel for SyslogConfig {
+    fn kind(&self) -> &'static str {
+        "syslog"
+    }
+
+    fn to_json(&self) -> String {
+        crate::channels::stored(self)
+    }
+
+    fn summary(&self) -> String {
+        format!("syslog to {}", self.address)
+    }
+
+    fn check<'a>(&'a self, sender: &'a crate::Sender) -> BoxFuture<'a, Result<(), Failure>> {
+        Box::pin(async move { check(self, &sender.allowed_hosts) })
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        sender: &'a crate::Sender,
+        out: &'a Outgoing<'a>,
+    ) -> BoxFuture<'a, Result<Option<String>, Failure>> {
+        Box::pin(async move { deliver(sender, self, out.alert, &crate::channels::hostname()).await.map(|()| None) })
+    }
 }
 
 #[cfg(test)]

@@ -13,9 +13,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::channels::webhook::{plain, post_json};
+use crate::channels::{BoxFuture, Channel, ChannelKind, Outgoing};
 use crate::retry::Failure;
 use crate::text::when;
 use crate::Sender;
+use honeytrail_core::channel::{FieldSpec, FieldValue, KindSpec, Secrecy};
 
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TeamsConfig {
@@ -160,6 +162,59 @@ pub fn message(alert: &Alert) -> Value {
 pub async fn deliver(sender: &Sender, config: &TeamsConfig, alert: &Alert) -> Result<(), Failure> {
     let body = serde_json::to_vec(&message(alert)).expect("messages serialise");
     post_json(sender, &plain(&config.url), None, &body).await.map(|_| ())
+}
+
+/// The Microsoft Teams kind.
+pub struct Kind;
+
+static SPEC: KindSpec = KindSpec {
+    name: "teams",
+    summary: "Microsoft Teams webhook (Adaptive Card); the webhook URL is read from standard input",
+    fields: &[FieldSpec {
+        key: "url",
+        flag: "url",
+        help: "The webhook URL (a secret: it lets anyone post)",
+        value: FieldValue::Text,
+        required: true,
+        default: None,
+        secret: Secrecy::Stdin,
+    }],
+};
+
+impl ChannelKind for Kind {
+    fn spec(&self) -> &'static KindSpec {
+        &SPEC
+    }
+
+    fn read(&self, config: Value) -> Result<std::sync::Arc<dyn Channel>, String> {
+        Ok(std::sync::Arc::new(crate::channels::read_json::<TeamsConfig>("teams", config)?))
+    }
+}
+
+impl Channel for TeamsConfig {
+    fn kind(&self) -> &'static str {
+        "teams"
+    }
+
+    fn to_json(&self) -> String {
+        crate::channels::stored(self)
+    }
+
+    fn summary(&self) -> String {
+        "Microsoft Teams".into()
+    }
+
+    fn check<'a>(&'a self, sender: &'a Sender) -> BoxFuture<'a, Result<(), Failure>> {
+        crate::channels::check_http(&self.url, sender)
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        sender: &'a Sender,
+        out: &'a Outgoing<'a>,
+    ) -> BoxFuture<'a, Result<Option<String>, Failure>> {
+        Box::pin(async move { deliver(sender, self, out.alert).await.map(|()| None) })
+    }
 }
 
 #[cfg(test)]

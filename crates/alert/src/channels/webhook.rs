@@ -18,8 +18,10 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::channels::{BoxFuture, Channel, ChannelKind, Outgoing};
 use crate::retry::{Failure, Retry};
 use crate::Sender;
+use honeytrail_core::channel::{FieldSpec, FieldValue, KindSpec, Secrecy};
 
 pub const SIGNATURE_HEADER: &str = "X-Honeytrail-Signature";
 pub const DELIVERY_HEADER: &str = "X-Honeytrail-Delivery";
@@ -143,6 +145,94 @@ pub(crate) async fn post_json(
         _ => Retry::Never,
     };
     Err(Failure { message: format!("webhook answered HTTP {}", status.as_u16()), retry })
+}
+
+/// The webhook kind.
+pub struct Kind;
+
+static SPEC: KindSpec = KindSpec {
+    name: "webhook",
+    summary: "Generic webhook: versioned JSON, HMAC-SHA256 signed",
+    fields: &[
+        FieldSpec {
+            key: "url",
+            flag: "url",
+            help: "http(s) URL to POST alerts to",
+            value: FieldValue::Text,
+            required: true,
+            default: None,
+            secret: Secrecy::Plain,
+        },
+        FieldSpec {
+            key: "secret",
+            flag: "secret",
+            help: "Read the signing secret from standard input",
+            value: FieldValue::Text,
+            required: false,
+            default: None,
+            secret: Secrecy::StdinOnFlag,
+        },
+        FieldSpec {
+            key: "headers",
+            flag: "header",
+            help: "Extra header NAME=VALUE (repeatable)",
+            value: FieldValue::Map,
+            required: false,
+            default: None,
+            secret: Secrecy::Plain,
+        },
+        FieldSpec {
+            key: "format",
+            flag: "format",
+            help: "The body: honeytrail.alert.v1 or an OCSF Detection Finding",
+            value: FieldValue::Choice { values: &["honeytrail", "ocsf"] },
+            required: false,
+            default: Some("honeytrail"),
+            secret: Secrecy::Plain,
+        },
+    ],
+};
+
+impl ChannelKind for Kind {
+    fn spec(&self) -> &'static KindSpec {
+        &SPEC
+    }
+
+    fn read(&self, config: serde_json::Value) -> Result<std::sync::Arc<dyn Channel>, String> {
+        let c: WebhookConfig = crate::channels::read_json("webhook", config)?;
+        if c.format == crate::siem::Format::Ecs {
+            return Err("a webhook sends honeytrail.alert.v1 or OCSF; ECS is for JSON lines".into());
+        }
+        Ok(std::sync::Arc::new(c))
+    }
+}
+
+impl Channel for WebhookConfig {
+    fn kind(&self) -> &'static str {
+        "webhook"
+    }
+
+    fn to_json(&self) -> String {
+        crate::channels::stored(self)
+    }
+
+    fn summary(&self) -> String {
+        if self.secret.is_empty() { "webhook, unsigned" } else { "webhook, signed" }.into()
+    }
+
+    fn check<'a>(&'a self, sender: &'a Sender) -> BoxFuture<'a, Result<(), Failure>> {
+        crate::channels::check_http(&self.url, sender)
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        sender: &'a Sender,
+        out: &'a Outgoing<'a>,
+    ) -> BoxFuture<'a, Result<Option<String>, Failure>> {
+        Box::pin(
+            async move { deliver(sender, self, out.delivery_id, &self.format.encode(out.alert)).await.map(|()| None) },
+        )
+    }
 }
 
 #[cfg(test)]

@@ -2,63 +2,204 @@
 //! cancel and undo runs. The runner that decides and acts is
 //! [`crate::response`].
 
+use chrono::{DateTime, Utc};
 use honeytrail_core::access::Permission;
 use honeytrail_core::action::{ActionKind, ActionSettings, Mode, RunState, Trigger};
 use honeytrail_core::enrich::parse_conditions;
 use honeytrail_core::Secret;
-use honeytrail_store::{Action, ActionRun, NewAction, RunChange, RunFilter};
-use serde::Deserialize;
+use honeytrail_store as store;
+use honeytrail_store::{NewAction, RunChange, RunFilter};
+use serde::{Deserialize, Serialize};
 
 use super::tokens::blank;
 use crate::{Actor, OpError, OpResult, Ops};
 
-/// An action to add: the one declaration behind the API body and the
-/// command line.
+/// An action to add: the one declaration behind the command line's
+/// `action add`, the API's body and the web UI's form.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct ActionRequest {
+    /// The action's name: letters, digits, '-', '_' or '.'
     pub name: String,
-    /// quarantine-ec2, deactivate-keys, deny-policy, webhook, command.
+    /// quarantine-ec2, deactivate-keys, deny-policy, webhook or command
+    #[cfg_attr(feature = "clap", arg(long))]
     pub kind: String,
-    /// off, dry-run, approval, grace:15m, automatic.
+    /// off, dry-run, approval, grace:15m (s, m or h) or automatic
+    #[cfg_attr(feature = "clap", arg(long))]
     pub mode: String,
-    /// Only incidents this route matches.
+    /// Only incidents this route matches
+    #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub route: Option<String>,
-    #[serde(default, rename = "if")]
+    /// A context condition that must hold (network=corp, tool=*, tor, aws=ec2, country=DE, asn=3320, own-network); repeatable
+    #[cfg_attr(feature = "clap", arg(long = "if", value_name = "COND"))]
+    #[serde(default, rename = "if", deserialize_with = "crate::ops::input::one_or_many")]
     pub when: Vec<String>,
-    #[serde(default)]
+    /// A context condition that must not hold; repeatable
+    #[cfg_attr(feature = "clap", arg(long, value_name = "COND"))]
+    #[serde(default, deserialize_with = "crate::ops::input::one_or_many")]
     pub unless: Vec<String>,
-    /// Act automatically even when every call came from our own networks.
+    /// Act automatically even when every call came from our own networks
+    #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub allow_own_network: bool,
+    /// The role to assume in the target's account (default: actions.roles for that account)
+    #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub role_arn: Option<String>,
+    /// The account to act in when the placement names none
+    #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub account: Option<String>,
+    /// The region of the instance (default: aws.region)
+    #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub region: Option<String>,
+    /// Act on this instance instead of the placement's
+    #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub instance_id: Option<String>,
+    /// Act on this IAM user instead of the placement's
+    #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub iam_user: Option<String>,
+    /// deny-policy: attach to this IAM role instead of a user
+    #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub iam_role: Option<String>,
+    /// quarantine-ec2: the security group that isolates (in the instance's VPC)
+    #[cfg_attr(feature = "clap", arg(long, value_name = "SG"))]
     #[serde(default)]
     pub quarantine_group: Option<String>,
+    /// deny-policy: the managed policy (default arn:aws:iam::aws:policy/AWSDenyAll)
+    #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub policy_arn: Option<String>,
-    /// command: the program (absolute path) and its arguments.
+    /// command: the program, an absolute path (no shell); over the API, the program and its arguments
+    #[cfg_attr(feature = "clap", arg(long = "command", value_name = "PROGRAM"))]
     #[serde(default)]
     pub command: Vec<String>,
+    /// command: one argument (repeatable, in order)
+    #[cfg_attr(feature = "clap", arg(long = "arg", value_name = "ARG", allow_hyphen_values = true))]
+    #[serde(skip)]
+    pub args: Vec<String>,
+    /// command and webhook: seconds it may take (default 60 and 30)
+    #[cfg_attr(feature = "clap", arg(long = "timeout"))]
     #[serde(default)]
     pub timeout_seconds: Option<u64>,
-    /// webhook: where to POST (stored sealed).
+    /// webhook: where to POST the incident record (stored sealed)
+    #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub url: Option<String>,
-    /// webhook: the signing secret (stored sealed).
+    /// webhook: the signing secret (X-Honeytrail-Signature), at least 16 characters (stored sealed)
+    #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub secret: Option<String>,
+}
+
+/// An action: what it does, when, and for which incidents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    pub id: i64,
+    pub name: String,
+    pub kind: ActionKind,
+    pub trigger: Trigger,
+    /// Only incidents this route matches; `None`: every incident.
+    pub route: Option<String>,
+    pub settings: ActionSettings,
+    /// A webhook's URL and signing secret are stored sealed.
+    pub has_secret: bool,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+impl From<store::Action> for Action {
+    fn from(a: store::Action) -> Action {
+        Action {
+            id: a.id,
+            name: a.name,
+            kind: a.kind,
+            trigger: a.trigger,
+            route: a.route,
+            settings: a.settings,
+            has_secret: a.has_secret,
+            created_at: a.created_at,
+            created_by: a.created_by,
+        }
+    }
+}
+
+/// One action for one incident: its state, plan, outcome and who decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionRun {
+    pub id: i64,
+    pub action_id: i64,
+    pub action: String,
+    pub kind: ActionKind,
+    pub incident_id: i64,
+    pub state: RunState,
+    /// What it acts on (`i-0abc… in 123456789012`).
+    pub target: String,
+    /// Why it waits, was skipped or failed.
+    pub reason: Option<String>,
+    pub due_at: Option<DateTime<Utc>>,
+    /// What it changes (or, dry-run, would change).
+    pub plan: Option<String>,
+    /// What undo restores, as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_state: Option<String>,
+    /// What happened: the result, a command's output.
+    pub output: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Who approved or cancelled it.
+    pub decided_by: Option<String>,
+    pub undone_by: Option<String>,
+}
+
+impl From<store::ActionRun> for ActionRun {
+    fn from(r: store::ActionRun) -> ActionRun {
+        ActionRun {
+            id: r.id,
+            action_id: r.action_id,
+            action: r.action,
+            kind: r.kind,
+            incident_id: r.incident_id,
+            state: r.state,
+            target: r.target,
+            reason: r.reason,
+            due_at: r.due_at,
+            plan: r.plan,
+            before_state: r.before_state,
+            output: r.output,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            decided_by: r.decided_by,
+            undone_by: r.undone_by,
+        }
+    }
+}
+
+impl ActionRun {
+    /// Whether a responder may approve it now.
+    pub fn can_approve(&self) -> bool {
+        RunState::APPROVABLE.contains(&self.state)
+    }
+
+    /// Whether it has not started, so it can be cancelled.
+    pub fn can_cancel(&self) -> bool {
+        self.state.pending()
+    }
+
+    /// Whether it is done and its kind can be undone.
+    pub fn can_undo(&self) -> bool {
+        self.kind.undoable() && self.state.undoable()
+    }
 }
 
 /// The shortest webhook signing secret accepted.
@@ -101,7 +242,7 @@ impl Ops {
             iam_role: blank(&r.iam_role),
             quarantine_group: blank(&r.quarantine_group),
             policy_arn: blank(&r.policy_arn),
-            command: r.command.clone(),
+            command: r.command.iter().chain(&r.args).cloned().collect(),
             timeout_seconds: r.timeout_seconds,
         };
         settings.check(kind)?;
@@ -159,12 +300,12 @@ impl Ops {
             .add_action(&NewAction { name, kind, trigger, route, settings, secret, created_by: actor.name.clone() })
             .await?;
         self.signals().actions_due.notify_one();
-        Ok(action)
+        Ok(action.into())
     }
 
     pub async fn list_actions(&self, actor: &Actor) -> OpResult<Vec<Action>> {
         actor.require(Permission::Read)?;
-        Ok(self.store.actions().await?)
+        Ok(self.store.actions().await?.into_iter().map(Action::from).collect())
     }
 
     /// Changes an action's mode (`off` stops it from deciding anything new).
@@ -173,7 +314,11 @@ impl Ops {
         let mut action = self.store.action(name).await?;
         action.trigger.mode = Mode::parse(mode)?;
         let mode = action.trigger.mode.to_string();
-        Ok(self.audited(actor, "action.mode", name, Some(&mode)).set_action_trigger(name, &action.trigger).await?)
+        Ok(self
+            .audited(actor, "action.mode", name, Some(&mode))
+            .set_action_trigger(name, &action.trigger)
+            .await?
+            .into())
     }
 
     pub async fn remove_action(&self, actor: &Actor, name: &str) -> OpResult<()> {
@@ -199,12 +344,15 @@ impl Ops {
         Ok(self
             .store
             .action_runs(&RunFilter { incident_id: incident, states, limit: Some(1000), ..Default::default() })
-            .await?)
+            .await?
+            .into_iter()
+            .map(ActionRun::from)
+            .collect())
     }
 
     pub async fn action_run(&self, actor: &Actor, id: i64) -> OpResult<ActionRun> {
         actor.require(Permission::Read)?;
-        Ok(self.store.action_run(id).await?)
+        Ok(self.store.action_run(id).await?.into())
     }
 
     /// Approves a run that waits for approval (or one skipped because
@@ -238,7 +386,7 @@ impl Ops {
             ));
         }
         self.signals().actions_due.notify_one();
-        Ok(self.store.action_run(id).await?)
+        Ok(self.store.action_run(id).await?.into())
     }
 
     /// Cancels a run that has not started.
@@ -264,7 +412,7 @@ impl Ops {
                 format!("action run #{id} is {}: only a run that has not started can be cancelled (a done one can be undone)", run.state),
             ));
         }
-        Ok(self.store.action_run(id).await?)
+        Ok(self.store.action_run(id).await?.into())
     }
 
     /// Undoes a done run: restores exactly the state before it, or says
@@ -301,6 +449,6 @@ impl Ops {
         if state == RunState::UndoFailed {
             return Err(OpError::conflict("undo-failed", format!("action run #{id} was not undone: {text}")));
         }
-        Ok(self.store.action_run(id).await?)
+        Ok(self.store.action_run(id).await?.into())
     }
 }

@@ -9,9 +9,10 @@
 
 use std::time::Duration as StdDuration;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use honeytrail_core::access::Permission;
 use honeytrail_core::encoding::printable;
+use honeytrail_core::fleet::{AgentState, Ec2Instance, HostFacts};
 use honeytrail_core::fleet::{
     Command, CommandDone, CommandKind, Confirm, DeliveredKey, EnrolRequest, Enrolled, Heartbeat, HeartbeatReply,
     PlacedFile, Presence, MAX_FILES,
@@ -21,11 +22,153 @@ use honeytrail_core::incident::{
     FLEET_SOURCE, HOST_SILENT_EVENT,
 };
 use honeytrail_core::net::{parse_networks, within};
+use honeytrail_core::template::PlacementTemplate;
 use honeytrail_core::{new_bearer, Token, TokenKind, TokenState};
-use honeytrail_store::{Agent, AgentCommand, AuditRecord, Ec2Instance, EnrolmentSecret, StoreError, TokenFilter};
+use honeytrail_store as store;
+use honeytrail_store::{AuditRecord, EnrolmentSecret, StoreError, TokenFilter};
+use serde::{Deserialize, Serialize};
 
 use crate::sources::Sink;
 use crate::{Actor, OpError, OpErrorKind, OpResult, Ops};
+
+/// An enrolled host as people see it: its facts, its bait files, the
+/// commands asked of it, and its bait state in a word.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agent {
+    pub id: i64,
+    #[serde(rename = "enrollment_id")]
+    pub enrolment_id: i64,
+    pub token_id: Option<i64>,
+    pub access_key_id: Option<String>,
+    pub host: HostFacts,
+    /// The address the enrolment came from, as the server saw it.
+    pub source_address: Option<String>,
+    /// The EC2 instance the host proved to be, by a signed identity document.
+    pub ec2: Option<Ec2Instance>,
+    pub template: PlacementTemplate,
+    pub state: AgentState,
+    /// Why it failed, or what the last command said.
+    pub detail: Option<String>,
+    pub enrolled_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    /// Set when the host went silent for longer than `fleet.stale_after`.
+    pub stale_since: Option<DateTime<Utc>>,
+    /// How the agent watches its bait for reads (`fanotify`, `inotify`,
+    /// `auditd`, `off: why`), as its last heartbeat said.
+    pub watch: Option<String>,
+    /// Reads the agent had to drop (its queue full while the server was away).
+    pub evidence_dropped: i64,
+    pub files: Vec<AgentFile>,
+    pub commands: Vec<AgentCommand>,
+    /// `ok`, `tampered`, `stale`, `unconfirmed`, `unknown`, `failed` or `removed`.
+    pub bait_state: String,
+}
+
+/// One bait file an agent wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentFile {
+    pub id: i64,
+    pub token_id: i64,
+    pub placement_id: i64,
+    pub path: String,
+    pub local_user: Option<String>,
+    /// The digest of the honey entry as written (never the secret).
+    pub digest: String,
+    pub presence: Presence,
+    pub presence_at: Option<DateTime<Utc>>,
+    pub removed_at: Option<DateTime<Utc>>,
+}
+
+/// A rotation or removal asked of an agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentCommand {
+    pub id: i64,
+    pub agent_id: i64,
+    pub kind: CommandKind,
+    /// `pending`, `sent` (a rotation's new key went out), `done` or `failed`.
+    pub state: String,
+    pub new_token_id: Option<i64>,
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+    pub done_at: Option<DateTime<Utc>>,
+    pub detail: Option<String>,
+}
+
+impl AgentCommand {
+    /// Not finished yet: the agent gets it on its next heartbeat.
+    pub fn open(&self) -> bool {
+        self.state == "pending" || self.state == "sent"
+    }
+}
+
+impl From<store::AgentCommand> for AgentCommand {
+    fn from(c: store::AgentCommand) -> AgentCommand {
+        AgentCommand {
+            id: c.id,
+            agent_id: c.agent_id,
+            kind: c.kind,
+            state: c.state,
+            new_token_id: c.new_token_id,
+            requested_by: c.requested_by,
+            requested_at: c.requested_at,
+            done_at: c.done_at,
+            detail: c.detail,
+        }
+    }
+}
+
+impl From<store::Agent> for Agent {
+    fn from(a: store::Agent) -> Agent {
+        let bait_state = a.bait_state().to_string();
+        Agent {
+            id: a.id,
+            enrolment_id: a.enrolment_id,
+            token_id: a.token_id,
+            access_key_id: a.access_key_id,
+            host: a.host,
+            source_address: a.source_address,
+            ec2: a.ec2,
+            template: a.template,
+            state: a.state,
+            detail: a.detail,
+            enrolled_at: a.enrolled_at,
+            confirmed_at: a.confirmed_at,
+            last_seen_at: a.last_seen_at,
+            stale_since: a.stale_since,
+            watch: a.watch,
+            evidence_dropped: a.evidence_dropped,
+            files: a
+                .files
+                .into_iter()
+                .map(|f| AgentFile {
+                    id: f.id,
+                    token_id: f.token_id,
+                    placement_id: f.placement_id,
+                    path: f.path,
+                    local_user: f.local_user,
+                    digest: f.digest,
+                    presence: f.presence,
+                    presence_at: f.presence_at,
+                    removed_at: f.removed_at,
+                })
+                .collect(),
+            commands: a.commands.into_iter().map(AgentCommand::from).collect(),
+            bait_state,
+        }
+    }
+}
+
+/// An agent proven by its credential: what its own calls act as. Opaque to
+/// the front doors, which only hand it back to the operations.
+#[derive(Debug, Clone)]
+pub struct AgentSession(pub(crate) store::Agent);
+
+impl AgentSession {
+    pub fn id(&self) -> i64 {
+        self.0.id
+    }
+}
 
 /// What one sweep found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -278,14 +421,15 @@ impl Ops {
 
     /// The agent holding this credential; refused for unknown credentials
     /// and for agents that failed or were removed.
-    pub async fn agent_for(&self, credential: &str) -> OpResult<Agent> {
-        self.store.agent_by_credential(credential).await?.ok_or_else(|| {
+    pub async fn agent_for(&self, credential: &str) -> OpResult<AgentSession> {
+        self.store.agent_by_credential(credential).await?.map(AgentSession).ok_or_else(|| {
             OpError::forbidden("the agent credential is not known, or its host was removed: enrol the host again")
         })
     }
 
     /// The agent wrote its bait: one placement per file is recorded.
-    pub async fn confirm_host(&self, agent: &Agent, c: &Confirm) -> OpResult<Agent> {
+    pub async fn confirm_host(&self, agent: &AgentSession, c: &Confirm) -> OpResult<Agent> {
+        let agent = &agent.0;
         check_files(&c.files)?;
         if c.files.is_empty() {
             return Err(OpError::invalid("a confirmation names the files written; with none, abort instead"));
@@ -295,12 +439,14 @@ impl Ops {
         Ok(self
             .audited(&actor, "agent.confirm", &agent.host.hostname, Some(&detail))
             .confirm_agent(agent.id, &c.files)
-            .await?)
+            .await?
+            .into())
     }
 
     /// The agent gave up before writing anything: its key is retired, no
     /// placement is recorded.
-    pub async fn abort_host(&self, agent: &Agent, reason: &str) -> OpResult<()> {
+    pub async fn abort_host(&self, agent: &AgentSession, reason: &str) -> OpResult<()> {
+        let agent = &agent.0;
         let reason: String = honeytrail_core::encoding::printable(reason).chars().take(500).collect();
         let actor = Actor::system(&format!("agent #{}", agent.id));
         let failed = self
@@ -315,7 +461,8 @@ impl Ops {
 
     /// A heartbeat: the host seen, presence recorded (altered or missing
     /// bait raises an incident on its key), and the commands waiting.
-    pub async fn heartbeat(&self, agent: &Agent, hb: &Heartbeat) -> OpResult<HeartbeatReply> {
+    pub async fn heartbeat(&self, agent: &AgentSession, hb: &Heartbeat) -> OpResult<HeartbeatReply> {
+        let agent = &agent.0;
         if hb.files.len() > MAX_FILES {
             return Err(OpError::invalid(format!("at most {MAX_FILES} bait files per host")));
         }
@@ -366,7 +513,7 @@ impl Ops {
         Ok(HeartbeatReply { commands, heartbeat_seconds: self.config.fleet.heartbeat_seconds })
     }
 
-    async fn rotation_key(&self, c: &AgentCommand) -> OpResult<Token> {
+    async fn rotation_key(&self, c: &store::AgentCommand) -> OpResult<Token> {
         let id = match self.store.key_for_rotation(c.id).await {
             Err(StoreError::PoolEmpty) => {
                 self.mint_for_pool(&Actor::system("fleet pool")).await?;
@@ -381,7 +528,13 @@ impl Ops {
     /// The agent says how a command went. A rotation done retires the old
     /// key; a failed one retires the new key (never placed); a removal done
     /// retires the key.
-    pub async fn command_done(&self, agent: &Agent, command_id: i64, done: &CommandDone) -> OpResult<AgentCommand> {
+    pub async fn command_done(
+        &self,
+        agent: &AgentSession,
+        command_id: i64,
+        done: &CommandDone,
+    ) -> OpResult<AgentCommand> {
+        let agent = &agent.0;
         check_files(&done.files)?;
         let error: Option<String> =
             done.error.as_deref().map(|e| honeytrail_core::encoding::printable(e).chars().take(500).collect());
@@ -411,25 +564,29 @@ impl Ops {
             self.retire_by(&actor, t, why).await?;
         }
         self.tokens_changed();
-        Ok(finished)
+        Ok(finished.into())
     }
 
     /// Every enrolled host, newest first.
     pub async fn agents(&self, actor: &Actor) -> OpResult<Vec<Agent>> {
         actor.require(Permission::Read)?;
-        Ok(self.store.agents().await?)
+        Ok(self.store.agents().await?.into_iter().map(Agent::from).collect())
     }
 
     pub async fn agent(&self, actor: &Actor, id: i64) -> OpResult<Agent> {
         actor.require(Permission::Read)?;
-        Ok(self.store.agent(id).await?)
+        Ok(self.store.agent(id).await?.into())
     }
 
     /// Asks an agent to rotate or remove its bait on its next heartbeat.
     pub async fn command_agent(&self, actor: &Actor, id: i64, kind: CommandKind) -> OpResult<AgentCommand> {
         actor.require(Permission::Respond)?;
         let action = format!("agent.request_{}", kind.as_str());
-        Ok(self.audited(actor, &action, &format!("agent #{id}"), None).request_command(id, kind, &actor.name).await?)
+        Ok(self
+            .audited(actor, &action, &format!("agent #{id}"), None)
+            .request_command(id, kind, &actor.name)
+            .await?
+            .into())
     }
 
     /// The pool's size, its target, and how near the canary account is to
@@ -533,7 +690,7 @@ impl Ops {
 
 /// An event about a host rather than a use of its key.
 fn fleet_event(
-    agent: &Agent,
+    agent: &store::Agent,
     token: &Token,
     name: &str,
     what: String,

@@ -1,11 +1,17 @@
 //! Alerting: channels, routes, runbooks, deliveries and test alerts.
 
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 use honeytrail_alert::ChannelConfig;
 use honeytrail_core::access::Permission;
+use honeytrail_core::channel::KindSpec;
 use honeytrail_core::route::Route;
 use honeytrail_core::Secret;
-use honeytrail_store::{Channel, Delivery, StoredRunbook};
-use serde_json::{json, Value};
+use honeytrail_store as store;
+use honeytrail_store::StoredRunbook;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::dispatch::{send_test_alert, Settings};
 use crate::ops::tokens::{cursor_at, page_limit, page_of};
@@ -20,67 +26,189 @@ fn check_delivery_state(state: &str) -> OpResult<()> {
     }
 }
 
+/// A channel as listed: its configuration (URLs, tokens, passwords) stays
+/// sealed and is never shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Channel {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<store::Channel> for Channel {
+    fn from(c: store::Channel) -> Channel {
+        Channel { id: c.id, name: c.name, kind: c.kind, enabled: c.enabled, created_at: c.created_at }
+    }
+}
+
+/// A channel to add: its name, its kind (one of [`Ops::channel_kinds`]) and
+/// its settings as the kind describes them. The API takes it as its body;
+/// the command line and the web form build `config` from the kind's
+/// settings ([`honeytrail_core::channel::config_json`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelRequest {
+    pub name: String,
+    pub kind: String,
+    pub config: Value,
+}
+
+/// A channel just added, and where it sends (no secret in it).
+#[derive(Debug, Clone, Serialize)]
+pub struct AddedChannel {
+    #[serde(flatten)]
+    pub channel: Channel,
+    pub summary: String,
+}
+
+/// One alert of an incident to one channel: its state and attempts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub id: i64,
+    pub alert_id: i64,
+    pub alert_kind: String,
+    pub incident_id: i64,
+    pub channel_id: i64,
+    pub channel: String,
+    /// `pending`, `delivered` or `dead`.
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+impl From<store::Delivery> for Delivery {
+    fn from(d: store::Delivery) -> Delivery {
+        Delivery {
+            id: d.id,
+            alert_id: d.alert_id,
+            alert_kind: d.alert_kind,
+            incident_id: d.incident_id,
+            channel_id: d.channel_id,
+            channel: d.channel,
+            state: d.state,
+            attempts: d.attempts,
+            next_attempt_at: d.next_attempt_at,
+            last_error: d.last_error,
+            delivered_at: d.delivered_at,
+        }
+    }
+}
+
+/// A runbook: what responders do, rendered into every alert of the tokens
+/// its selector picks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Runbook {
+    pub name: String,
+    /// `label:NAME[=VALUE]`, `format:FORMAT` or `default`.
+    pub selector: String,
+    pub template: String,
+}
+
+impl From<StoredRunbook> for Runbook {
+    fn from(r: StoredRunbook) -> Runbook {
+        Runbook { name: r.name, selector: r.selector, template: r.template }
+    }
+}
+
+/// A runbook to store under a name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunbookRequest {
+    pub selector: String,
+    pub template: String,
+}
+
+/// The stored runbooks, and the one shipped for tokens no runbook selects.
+#[derive(Debug, Clone, Serialize)]
+pub struct Runbooks {
+    pub runbooks: Vec<Runbook>,
+    pub default_shipped: &'static str,
+}
+
+/// How a test alert through each channel of a route went.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteTest {
+    pub route: String,
+    /// Channel name → `delivered` or what went wrong.
+    pub channels: BTreeMap<String, String>,
+}
+
+/// Which channels a test alert goes through.
+#[derive(Debug, Clone)]
+pub enum TestTarget {
+    Channel(String),
+    Route(String),
+    /// Every enabled channel.
+    Enabled,
+}
+
+/// The Alerting page: channels, routes, runbooks and what is dead-lettered.
+#[derive(Debug, Clone)]
+pub struct AlertingOverview {
+    pub channels: Vec<Channel>,
+    pub routes: Vec<Route>,
+    pub runbooks: Runbooks,
+    pub dead: Page<Delivery>,
+}
+
+/// The kinds of channel there are, and what each is configured with: what
+/// the command line, the API and the web UI offer.
+pub fn channel_kinds() -> Vec<&'static KindSpec> {
+    honeytrail_alert::channels::specs()
+}
+
 impl Ops {
-    /// Checks a channel configuration of `kind` as it would be stored: its
-    /// shape, its HTTP target (allowlist, no link-local or metadata
-    /// addresses, also after DNS) and, for email, its addresses and TLS.
-    pub async fn checked_channel_config(&self, kind: &str, config: &Value) -> OpResult<ChannelConfig> {
-        let config = ChannelConfig::parse(kind, &config.to_string()).map_err(|f| {
-            OpError::invalid(format!("{}; see docs/alerts.md for each kind's configuration", f.message))
-        })?;
-        self.check_channel(&config).await?;
-        Ok(config)
+    /// The kinds of channel there are ([`channel_kinds`]).
+    pub fn channel_kinds(&self) -> Vec<&'static KindSpec> {
+        channel_kinds()
     }
 
-    async fn check_channel(&self, config: &ChannelConfig) -> OpResult<()> {
-        if let Some(url) = config.http_target() {
-            honeytrail_alert::channels::webhook::check_target(url, &self.config.alerts.allowed_hosts)
-                .await
-                .map_err(|f| OpError::invalid(f.message))?;
-        }
-        let allowlist = &self.config.alerts.allowed_hosts;
-        match config {
-            ChannelConfig::Email(e) => {
-                honeytrail_alert::channels::email::check(e).map_err(OpError::invalid)?;
-                honeytrail_alert::target::check_host(&e.host, allowlist, "SMTP host")
-                    .map_err(|f| OpError::invalid(f.message))?;
-            }
-            ChannelConfig::Syslog(c) => {
-                honeytrail_alert::channels::syslog::check(c, allowlist).map_err(|f| OpError::invalid(f.message))?;
-            }
-            ChannelConfig::JsonLines(c) => {
-                let policy = Settings::from_config(&self.config).files;
-                honeytrail_alert::channels::jsonl::confine(&c.path, &policy)
-                    .map_err(|f| OpError::invalid(f.message))?;
-            }
-            _ => {}
-        }
-        Ok(())
+    /// Reads and checks a channel configuration of `kind` as it would be
+    /// stored: its shape, its target (allowlist, no link-local or metadata
+    /// addresses, also after DNS), its addresses and files.
+    async fn checked_channel_config(&self, kind: &str, config: &Value) -> OpResult<ChannelConfig> {
+        let config = ChannelConfig::read(kind, config.clone()).map_err(|f| {
+            OpError::invalid(format!("{}; see docs/alerts.md for each kind's configuration", f.message))
+        })?;
+        let sender = Settings::from_config(&self.config).sender()?;
+        config.check(&sender).await.map_err(|f| OpError::invalid(f.message))?;
+        Ok(config)
     }
 
     pub async fn channels(&self, actor: &Actor) -> OpResult<Vec<Channel>> {
         actor.require(Permission::Read)?;
-        Ok(self.store.channels().await?)
+        Ok(self.store.channels().await?.into_iter().map(Channel::from).collect())
     }
 
-    /// Adds a channel after checking its configuration (JSON, as the API
-    /// takes it) and its target.
-    pub async fn create_channel(&self, actor: &Actor, name: &str, kind: &str, config: &Value) -> OpResult<Channel> {
-        actor.require(Permission::Administer)?;
-        let config = self.checked_channel_config(kind, config).await?;
-        self.add_channel(actor, name, &config).await
+    pub async fn channel(&self, actor: &Actor, name: &str) -> OpResult<Channel> {
+        actor.require(Permission::Read)?;
+        Ok(self.store.channel(name).await?.into())
     }
 
-    /// Adds a channel built by a front door (the command line builds the
-    /// configuration from flags and standard input).
-    pub async fn add_channel(&self, actor: &Actor, name: &str, config: &ChannelConfig) -> OpResult<Channel> {
+    /// Adds a channel after checking its configuration and its target.
+    pub async fn add_channel(&self, actor: &Actor, r: &ChannelRequest) -> OpResult<AddedChannel> {
         actor.require(Permission::Administer)?;
-        self.check_channel(config).await?;
-        let name = name.trim();
-        Ok(self
+        let config = self.checked_channel_config(&r.kind, &r.config).await?;
+        let name = r.name.trim();
+        let channel = self
             .audited(actor, "channel.create", name, Some(config.kind()))
             .add_channel(name, config.kind(), &Secret::new(config.to_json()))
-            .await?)
+            .await?;
+        Ok(AddedChannel { channel: channel.into(), summary: config.summary() })
+    }
+
+    /// The Alerting page of a viewer, responder or admin.
+    pub async fn alerting_overview(&self, actor: &Actor, cursor: &Option<String>) -> OpResult<AlertingOverview> {
+        Ok(AlertingOverview {
+            channels: self.channels(actor).await?,
+            routes: self.routes(actor).await?,
+            runbooks: self.runbooks(actor).await?,
+            dead: self.delivery_page(actor, "dead", None, cursor).await?,
+        })
     }
 
     /// Replaces a channel's configuration, enables or disables it.
@@ -106,7 +234,8 @@ impl Ops {
         Ok(self
             .audited(actor, "channel.update", name, Some(&what))
             .update_channel(name, sealed.as_ref(), enabled)
-            .await?)
+            .await?
+            .into())
     }
 
     /// Sends a clearly marked test alert through a channel now.
@@ -123,28 +252,61 @@ impl Ops {
 
     /// Sends a test alert through every channel of a route; one failure
     /// fails it, and every channel's outcome is named.
-    pub async fn test_route(&self, actor: &Actor, name: &str) -> OpResult<Value> {
+    pub async fn test_route(&self, actor: &Actor, name: &str) -> OpResult<RouteTest> {
         actor.require(Permission::Respond)?;
-        let route = self.store.routes().await?.into_iter().find(|r| r.name == name).ok_or_else(|| {
-            OpError::not_found(format!("route {name:?}")).with_cli_hint("`honeytrail route list` shows them")
-        })?;
-        let mut results = serde_json::Map::new();
+        let route = self.route(name).await?;
+        let mut channels = BTreeMap::new();
         let mut failed = Vec::new();
         for channel in &route.channels {
             match self.test_channel(actor, channel).await {
                 Ok(()) => {
-                    results.insert(channel.clone(), json!("delivered"));
+                    channels.insert(channel.clone(), "delivered".to_string());
                 }
                 Err(e) => {
                     failed.push(format!("{channel}: {}", e.message));
-                    results.insert(channel.clone(), json!(e.message));
+                    channels.insert(channel.clone(), e.message);
                 }
             }
         }
         if !failed.is_empty() {
             return Err(OpError::upstream("channel_failed", failed.join("; ")));
         }
-        Ok(json!({"route": name, "channels": results}))
+        Ok(RouteTest { route: name.to_string(), channels })
+    }
+
+    async fn route(&self, name: &str) -> OpResult<Route> {
+        self.store.routes().await?.into_iter().find(|r| r.name == name).ok_or_else(|| {
+            OpError::not_found(format!("route {name:?}")).with_cli_hint("`honeytrail route list` shows them")
+        })
+    }
+
+    /// Test alerts through a channel, a route's channels or every enabled
+    /// channel, each channel's outcome named: `(channel, kind, Ok or why)`.
+    /// Refused when there is no channel to test.
+    pub async fn test_alerts(
+        &self,
+        actor: &Actor,
+        target: &TestTarget,
+    ) -> OpResult<Vec<(Channel, Result<(), String>)>> {
+        actor.require(Permission::Respond)?;
+        let chosen: Vec<Channel> = match target {
+            TestTarget::Channel(name) => vec![self.channel(actor, name).await?],
+            TestTarget::Route(name) => {
+                let route = self.route(name).await?;
+                self.channels(actor).await?.into_iter().filter(|c| route.channels.contains(&c.name)).collect()
+            }
+            TestTarget::Enabled => self.channels(actor).await?.into_iter().filter(|c| c.enabled).collect(),
+        };
+        if chosen.is_empty() {
+            return Err(OpError::conflict("no_channel", "no channel to test")
+                .with_cli_hint("add one with `honeytrail channel add`"));
+        }
+        let mut outcomes = Vec::new();
+        for c in chosen {
+            let outcome = self.test_channel(actor, &c.name).await.map_err(|e| e.message);
+            outcomes.push((c, outcome));
+        }
+        Ok(outcomes)
     }
 
     pub async fn routes(&self, actor: &Actor) -> OpResult<Vec<Route>> {
@@ -164,20 +326,18 @@ impl Ops {
         Ok(())
     }
 
-    pub async fn runbooks(&self, actor: &Actor) -> OpResult<Vec<StoredRunbook>> {
+    pub async fn runbooks(&self, actor: &Actor) -> OpResult<Runbooks> {
         actor.require(Permission::Read)?;
-        Ok(self.store.runbooks().await?)
+        Ok(Runbooks {
+            runbooks: self.store.runbooks().await?.into_iter().map(Runbook::from).collect(),
+            default_shipped: honeytrail_alert::runbook::DEFAULT_TEMPLATE,
+        })
     }
 
     /// Stores a runbook after checking its selector and that it compiles.
-    pub async fn set_runbook(
-        &self,
-        actor: &Actor,
-        name: &str,
-        selector: &str,
-        template: &str,
-    ) -> OpResult<StoredRunbook> {
+    pub async fn set_runbook(&self, actor: &Actor, name: &str, r: &RunbookRequest) -> OpResult<Runbook> {
         actor.require(Permission::Administer)?;
+        let (selector, template) = (&r.selector, &r.template);
         honeytrail_alert::runbook::check_selector(selector.trim()).map_err(OpError::invalid)?;
         honeytrail_alert::runbook::check(template).map_err(OpError::invalid)?;
         let stored = StoredRunbook {
@@ -186,7 +346,7 @@ impl Ops {
             template: template.replace("\r\n", "\n"),
         };
         self.audited(actor, "runbook.set", &stored.name, Some(&stored.selector)).set_runbook(&stored).await?;
-        Ok(stored)
+        Ok(stored.into())
     }
 
     pub async fn remove_runbook(&self, actor: &Actor, name: &str) -> OpResult<()> {
@@ -198,7 +358,7 @@ impl Ops {
     pub async fn deliveries(&self, actor: &Actor, state: &str) -> OpResult<Vec<Delivery>> {
         actor.require(Permission::Read)?;
         check_delivery_state(state)?;
-        Ok(self.store.deliveries(state).await?)
+        Ok(self.store.deliveries(state).await?.into_iter().map(Delivery::from).collect())
     }
 
     /// One page of the deliveries in `state`, newest first.
@@ -213,7 +373,8 @@ impl Ops {
         check_delivery_state(state)?;
         let limit = page_limit(limit)?;
         let before = cursor_at(cursor, 'd', |id| id.parse::<i64>().ok())?;
-        let items = self.store.deliveries_page(state, before, limit + 1).await?;
+        let items =
+            self.store.deliveries_page(state, before, limit + 1).await?.into_iter().map(Delivery::from).collect();
         Ok(page_of(items, limit, |d| format!("d{}", d.id)))
     }
 
@@ -222,6 +383,11 @@ impl Ops {
         actor.require(Permission::Respond)?;
         let d = self.audited(actor, "delivery.retry", &format!("delivery #{id}"), None).retry_delivery(id).await?;
         self.alert_queued();
-        Ok(d)
+        Ok(d.into())
+    }
+
+    /// The deliveries of one incident's alerts, for its timeline.
+    pub(crate) async fn incident_deliveries(&self, id: i64) -> OpResult<Vec<Delivery>> {
+        Ok(self.store.incident_deliveries(id).await?.into_iter().map(Delivery::from).collect())
     }
 }

@@ -1,21 +1,98 @@
 //! The canary account's detection plumbing: bootstrap (create or repair)
-//! and verify, item by item.
+//! and verify, item by item; and the IAM policies of honeytrail's jobs.
 
-use honeytrail_aws::bootstrap::{rule_regions, BootstrapConfig, ItemReport};
+use honeytrail_aws::bootstrap::{self, rule_regions, BootstrapConfig, ItemReport};
+use honeytrail_aws::policies::Job;
 use honeytrail_core::access::Permission;
+use serde::Serialize;
 
 use crate::{Actor, OpError, OpResult, Ops};
+
+/// What bootstrap and verify work on in the canary account.
+#[derive(Debug, Clone, Serialize)]
+pub struct CanarySetup {
+    pub account: String,
+    /// The home region, where the bucket and queues are.
+    pub region: String,
+    pub bucket: String,
+    pub trail: String,
+    /// The queue the bucket notifies of new log files.
+    pub notifications_queue: String,
+    /// The queue the EventBridge rule forwards API calls to.
+    pub events_queue: String,
+    pub rule: String,
+    /// Every region with rules.
+    pub regions: Vec<String>,
+}
+
+/// One item of the canary account: how it stands, what bootstrap did, and
+/// the fix when it is not in order.
+#[derive(Debug, Clone, Serialize)]
+pub struct SetupItem {
+    pub item: String,
+    pub status: ItemStatus,
+    /// `unchanged`, `created`, `repaired`, `would create`, `would repair`
+    /// (bootstrap only).
+    pub action: Option<&'static str>,
+    pub fix: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "state", content = "why")]
+pub enum ItemStatus {
+    Ok,
+    Missing,
+    Misconfigured(String),
+    /// AWS refused the read: the item's state is unknown, so nothing was
+    /// changed. Says which permission is lacking.
+    Unreadable(String),
+}
+
+/// A bootstrap's or a verification's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct CanaryReport {
+    pub setup: CanarySetup,
+    pub items: Vec<SetupItem>,
+}
+
+impl From<ItemReport> for SetupItem {
+    fn from(r: ItemReport) -> SetupItem {
+        let status = match r.status {
+            bootstrap::Status::Ok => ItemStatus::Ok,
+            bootstrap::Status::Missing => ItemStatus::Missing,
+            bootstrap::Status::Misconfigured(why) => ItemStatus::Misconfigured(why),
+            bootstrap::Status::Unreadable(why) => ItemStatus::Unreadable(why),
+        };
+        let action = r.action.map(|a| match a {
+            bootstrap::Action::Unchanged => "unchanged",
+            bootstrap::Action::Created => "created",
+            bootstrap::Action::Repaired => "repaired",
+            bootstrap::Action::WouldCreate => "would create",
+            bootstrap::Action::WouldRepair => "would repair",
+        });
+        SetupItem { item: r.item.to_string(), status, action, fix: r.item.fix() }
+    }
+}
+
+fn setup_view(c: &BootstrapConfig) -> CanarySetup {
+    CanarySetup {
+        account: c.account.clone(),
+        region: c.region.clone(),
+        bucket: c.bucket.clone(),
+        trail: c.trail.clone(),
+        notifications_queue: c.notifications_queue.clone(),
+        events_queue: c.events_queue.clone(),
+        rule: c.rule.clone(),
+        regions: c.regions.clone(),
+    }
+}
 
 impl Ops {
     /// What bootstrap and verify work on: the configured names, with
     /// defaults made from the account (asked of STS, unless given) and
     /// region. `regions`, else `canary.regions`, else every enabled region
     /// (asked of EC2) gets rules; the home region and us-east-1 always do.
-    pub async fn canary_setup(
-        &self,
-        account: Option<String>,
-        regions: Option<Vec<String>>,
-    ) -> OpResult<BootstrapConfig> {
+    async fn canary_setup(&self, account: Option<String>, regions: Option<Vec<String>>) -> OpResult<BootstrapConfig> {
         let aws = self.canary_account().await;
         let account = match account {
             Some(a) if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) => a,
@@ -50,20 +127,42 @@ impl Ops {
         })
     }
 
-    /// Creates or repairs every item (`dry_run`: only says what it would do).
-    pub async fn bootstrap(&self, actor: &Actor, setup: &BootstrapConfig, dry_run: bool) -> OpResult<Vec<ItemReport>> {
+    /// Creates or repairs every item (`dry_run`: only says what it would
+    /// do), with rules in `regions` (see [`CanarySetup::regions`]).
+    pub async fn bootstrap(
+        &self,
+        actor: &Actor,
+        regions: Option<Vec<String>>,
+        dry_run: bool,
+    ) -> OpResult<CanaryReport> {
         actor.require(Permission::Administer)?;
-        let reports = self.canary_account().await.bootstrap(setup, dry_run).await?;
+        let setup = self.canary_setup(None, regions).await?;
+        let reports = self.canary_account().await.bootstrap(&setup, dry_run).await?;
         if !dry_run {
             let detail = format!("{} item(s) checked", reports.len());
             self.store.audit(&actor.name, "aws.bootstrap", &setup.account, Some(&detail), Some(&actor.from)).await?;
         }
-        Ok(reports)
+        Ok(CanaryReport { setup: setup_view(&setup), items: reports.into_iter().map(SetupItem::from).collect() })
     }
 
     /// Reports what is present, missing or misconfigured.
-    pub async fn verify(&self, actor: &Actor, setup: &BootstrapConfig) -> OpResult<Vec<ItemReport>> {
+    pub async fn verify(&self, actor: &Actor, regions: Option<Vec<String>>) -> OpResult<CanaryReport> {
         actor.require(Permission::Read)?;
-        Ok(self.canary_account().await.verify(setup).await?)
+        let setup = self.canary_setup(None, regions).await?;
+        let reports = self.canary_account().await.verify(&setup).await?;
+        Ok(CanaryReport { setup: setup_view(&setup), items: reports.into_iter().map(SetupItem::from).collect() })
+    }
+
+    /// The IAM policy of one of honeytrail's jobs in the canary account
+    /// (`bootstrap`, `mint`, `ingest`, `boundary`); the account is asked of
+    /// STS unless given.
+    pub async fn aws_policy(&self, actor: &Actor, job: &str, account: Option<String>) -> OpResult<serde_json::Value> {
+        actor.require(Permission::Read)?;
+        let Some(job) = Job::parse(job) else {
+            return Err(OpError::invalid(format!("no job \"{job}\": choose bootstrap, mint, ingest or boundary")));
+        };
+        // Only the names matter here: no region discovery.
+        let setup = self.canary_setup(account, Some(Vec::new())).await?;
+        Ok(job.policy(&setup))
     }
 }

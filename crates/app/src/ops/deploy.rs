@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use honeytrail_core::access::Permission;
 use honeytrail_core::snippet::{self, SnippetInput, SnippetKind};
+use serde::{Deserialize, Serialize};
 
 use crate::{Actor, OpError, OpErrorKind, OpResult, Ops};
 
@@ -102,38 +103,46 @@ impl Ops {
     }
 }
 
-/// `deploy lambda`: where the bait goes and how to reach that account.
-#[derive(Debug, Clone, Default)]
+/// Bait in a Lambda function's environment: where it goes and how to reach
+/// that account. The one declaration behind `deploy lambda`, the API's
+/// body and the Deploy page's form.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
 pub struct LambdaRequest {
-    /// A function name or ARN.
+    /// The function's name or ARN
     pub function: String,
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default)]
     pub region: Option<String>,
-    /// The account the function must be in (checked against the
-    /// credentials' own, so bait never lands in the wrong account).
+    /// The account the function must be in (checked against the credentials before anything changes)
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default)]
     pub account: Option<String>,
-    /// The AWS profile for that account; default: the standard chain.
+    /// The AWS profile for the function's account (default: the standard credential chain)
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default)]
     pub profile: Option<String>,
-    /// An active key with a secret to place; default: a fresh one minted.
+    /// An active key to place (default: a fresh one is minted)
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default)]
     pub key: Option<String>,
+    /// Take honeytrail's variables out again (every other variable unchanged); the key is retired
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default)]
+    pub remove: bool,
 }
 
 /// What `deploy lambda` did.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct LambdaPlaced {
     pub function_arn: String,
     pub access_key_id: String,
+    /// The names of the two variables (key ID, secret).
     pub variables: (String, String),
     pub placement: honeytrail_core::Placement,
     /// On removal: whether the key was retired (it had no other placement).
     pub retired: bool,
-}
-
-impl LambdaPlaced {
-    /// What the API and `--json` say.
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::json!({"function_arn": self.function_arn, "access_key_id": self.access_key_id,
-            "variables": [self.variables.0, self.variables.1], "placement": self.placement, "retired": self.retired})
-    }
 }
 
 impl Ops {
@@ -264,39 +273,65 @@ impl Ops {
     }
 }
 
-/// `deploy mailbox`: which mailbox and folder, and how to log in.
-#[derive(Clone, Default)]
+/// Bait in a mailbox: which mailbox and folder, and how to log in. The
+/// one declaration behind `deploy mailbox`, the API's body and the Deploy
+/// page's form. The password is used for this one connection and kept
+/// nowhere.
+#[derive(Clone, Default, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
 pub struct MailboxRequest {
-    /// `imaps://host[:port]`.
+    /// imaps://host[:port]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub imap_url: String,
+    #[cfg_attr(feature = "clap", arg(long))]
     pub user: String,
+    /// Read from standard input on the command line, never a flag.
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub password: String,
+    #[cfg_attr(feature = "clap", arg(long, default_value = "INBOX"))]
     pub folder: String,
-    /// The mailbox's address, when the IMAP user is not one.
+    /// The mailbox's address, when the IMAP user is not one
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default)]
     pub address: Option<String>,
-    /// PEM certificates of the CA that signed the IMAP server's certificate:
-    /// a file on this machine (the command line) …
+    /// PEM certificates of the CA that signed the IMAP server's certificate
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(skip)]
     pub ca_file: Option<PathBuf>,
-    /// … or the PEM text itself (the API and UI, which name no server file).
+    /// The CA's PEM text itself (the API and the web form, which name no
+    /// file on the server).
+    #[cfg_attr(feature = "clap", arg(skip))]
+    #[serde(default)]
     pub ca_pem: Option<String>,
-    /// An active key with a secret to place; default: a fresh one minted.
+    /// An active key to place (default: a fresh one is minted)
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default)]
     pub key: Option<String>,
+    /// Delete the message honeytrail placed there (that message only); the key is retired
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default)]
+    pub remove: bool,
+}
+
+impl std::fmt::Debug for MailboxRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailboxRequest")
+            .field("imap_url", &self.imap_url)
+            .field("user", &self.user)
+            .field("password", &"***")
+            .field("folder", &self.folder)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What `deploy mailbox` did.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct MailboxPlaced {
     pub access_key_id: String,
     pub message_id: String,
     pub placement: honeytrail_core::Placement,
     pub retired: bool,
-}
-
-impl MailboxPlaced {
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::json!({"access_key_id": self.access_key_id, "message_id": self.message_id,
-            "placement": self.placement, "retired": self.retired})
-    }
 }
 
 fn imap_error(e: String) -> OpError {
@@ -456,5 +491,29 @@ impl Ops {
         }
         self.retire(actor, key).await?;
         Ok(true)
+    }
+}
+
+impl Ops {
+    /// Places bait in a Lambda function, or (`remove`) takes it out again.
+    pub async fn lambda_bait(&self, actor: &Actor, r: &LambdaRequest) -> OpResult<LambdaPlaced> {
+        if r.remove {
+            self.remove_lambda(actor, r).await
+        } else {
+            self.deploy_lambda(actor, r).await
+        }
+    }
+
+    /// Places a message with bait in a mailbox, or (`remove`) deletes it.
+    pub async fn mailbox_bait(&self, actor: &Actor, r: &MailboxRequest) -> OpResult<MailboxPlaced> {
+        let mut r = r.clone();
+        for field in [&mut r.address, &mut r.ca_pem, &mut r.key] {
+            *field = field.take().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        }
+        if r.remove {
+            self.remove_mailbox(actor, &r).await
+        } else {
+            self.deploy_mailbox(actor, &r).await
+        }
     }
 }

@@ -3,14 +3,39 @@
 
 use std::collections::BTreeMap;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use honeytrail_core::access::Permission;
 use honeytrail_core::enrich::{AgentContext, AwsRanges, SourceContext, TorExits, DATA_FILE_MAX};
-use honeytrail_store::EnrichmentInfo;
+use honeytrail_store as store;
 use serde::Serialize;
 
 use crate::enrichment::{AWS_RANGES, KINDS, TOR_EXITS};
 use crate::{Actor, OpError, OpResult, Ops};
+
+/// A loaded data set, without its body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnrichmentInfo {
+    /// `aws-ranges` or `tor-exits`.
+    pub kind: String,
+    /// The date the data says it was published, if it says.
+    pub published: Option<String>,
+    /// Blocks or addresses in it.
+    pub entries: i64,
+    pub loaded_at: DateTime<Utc>,
+    pub loaded_by: String,
+}
+
+impl From<store::EnrichmentInfo> for EnrichmentInfo {
+    fn from(e: store::EnrichmentInfo) -> EnrichmentInfo {
+        EnrichmentInfo {
+            kind: e.kind,
+            published: e.published,
+            entries: e.entries,
+            loaded_at: e.loaded_at,
+            loaded_by: e.loaded_by,
+        }
+    }
+}
 
 /// What enrichment uses now.
 #[derive(Debug, Clone, Serialize)]
@@ -68,7 +93,7 @@ impl Ops {
                 (t.published.clone(), t.len(), 0)
             }
         };
-        let info = EnrichmentInfo {
+        let info = store::EnrichmentInfo {
             kind: kind.to_string(),
             published,
             entries: entries as i64,
@@ -81,7 +106,7 @@ impl Ops {
             if skipped > 0 { format!(", {skipped} unreadable skipped") } else { String::new() }
         );
         self.audited(actor, "enrich.load", kind, Some(&detail)).put_enrichment(&info, body).await?;
-        Ok(info)
+        Ok(info.into())
     }
 
     pub async fn enrich_remove(&self, actor: &Actor, kind: &str) -> OpResult<()> {
@@ -94,7 +119,7 @@ impl Ops {
         actor.require(Permission::Read)?;
         let enricher = self.enricher().await?;
         Ok(EnrichStatus {
-            loaded: self.store.enrichment_list().await?,
+            loaded: self.store.enrichment_list().await?.into_iter().map(EnrichmentInfo::from).collect(),
             data: enricher.data(),
             networks: self.config.enrich.networks.clone(),
             problems: enricher.left_out.clone(),

@@ -9,12 +9,15 @@
 
 use std::collections::HashMap;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use honeytrail_core::access::Permission;
-use honeytrail_core::evidence::{Access, AccessSource};
+use honeytrail_core::evidence::{Access, AccessSource, Touch};
 use honeytrail_core::fleet::{EvidenceBatch, EvidenceReply, MAX_EVIDENCE_BATCH};
 use honeytrail_core::incident::BAIT_READ_EVENT;
-use honeytrail_store::{Agent, EvidenceFilter, NewAccess, StoredAccess, Touch};
+use honeytrail_store::{EvidenceFilter, NewAccess, StoredAccess};
+use serde::{Deserialize, Serialize};
+
+use super::agents::AgentSession;
 
 use crate::ops::agents::host_event;
 use crate::sources::Sink;
@@ -42,6 +45,60 @@ pub struct TouchSweep {
     pub touched: usize,
 }
 
+/// Which reads to list.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceQuery {
+    #[serde(default)]
+    pub host: Option<String>,
+    /// An access key ID or token number.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Only reads at or after this time.
+    #[serde(default)]
+    pub since: Option<DateTime<Utc>>,
+    /// Only reads at or before this time.
+    #[serde(default)]
+    pub until: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+/// A read of bait as filed: the record, its host, what it matched and what
+/// became of it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Read {
+    pub id: i64,
+    pub host: String,
+    pub agent_id: Option<i64>,
+    pub token_id: Option<i64>,
+    pub access_key_id: Option<String>,
+    pub placement_id: Option<i64>,
+    pub touch: Touch,
+    pub received_at: DateTime<Utc>,
+    /// The record as observed.
+    pub access: Access,
+    /// The sentence responders read ("read by /usr/bin/cat, pid 4711, …").
+    pub sentence: String,
+}
+
+impl From<StoredAccess> for Read {
+    fn from(r: StoredAccess) -> Read {
+        Read {
+            id: r.id,
+            host: r.host,
+            agent_id: r.agent_id,
+            token_id: r.token_id,
+            access_key_id: r.access_key_id,
+            placement_id: r.placement_id,
+            touch: r.touch,
+            received_at: r.received_at,
+            access: r.access,
+            sentence: r.sentence,
+        }
+    }
+}
+
 impl Ops {
     fn quiet(&self, a: &Access) -> bool {
         a.by_owner
@@ -50,7 +107,8 @@ impl Ops {
 
     /// Reads an agent observed: filed against the agent's own bait files
     /// (a record naming a path the agent did not place is kept, unmatched).
-    pub async fn agent_evidence(&self, agent: &Agent, batch: &EvidenceBatch) -> OpResult<EvidenceReply> {
+    pub async fn agent_evidence(&self, agent: &AgentSession, batch: &EvidenceBatch) -> OpResult<EvidenceReply> {
+        let agent = &agent.0;
         if batch.records.len() > MAX_EVIDENCE_BATCH {
             return Err(OpError::invalid(format!("at most {MAX_EVIDENCE_BATCH} access records per delivery")));
         }
@@ -144,9 +202,20 @@ impl Ops {
     }
 
     /// Reads, newest first.
-    pub async fn evidence(&self, actor: &Actor, filter: &EvidenceFilter) -> OpResult<Vec<StoredAccess>> {
+    pub async fn evidence(&self, actor: &Actor, q: &EvidenceQuery) -> OpResult<Vec<Read>> {
         actor.require(Permission::Read)?;
-        Ok(self.store.evidence(filter).await?)
+        let token_id = match q.token.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            Some(key) => Some(self.find_token(key).await?.id),
+            None => None,
+        };
+        let filter = EvidenceFilter {
+            host: q.host.as_deref().map(str::trim).filter(|h| !h.is_empty()).map(str::to_string),
+            token_id,
+            until: q.until,
+            since: q.since,
+            limit: q.limit,
+        };
+        Ok(self.store.evidence(&filter).await?.into_iter().map(Read::from).collect())
     }
 
     /// `auditctl` rules watching every active placement on `host` (every

@@ -2,12 +2,16 @@
 
 use std::sync::Arc;
 
+use chrono::DateTime;
 use chrono::{Duration, Utc};
 use honeytrail_core::access::Permission;
+use honeytrail_core::fleet::EnrolmentGuard;
 use honeytrail_core::net::parse_networks;
 use honeytrail_core::template::PlacementTemplate;
-use honeytrail_core::{parse_labels, Labels};
-use honeytrail_store::{AuditRecord, EnrolmentSecret, Guard};
+use honeytrail_core::Labels;
+use honeytrail_store as store;
+use honeytrail_store::AuditRecord;
+use serde::{Deserialize, Serialize};
 
 use crate::{Actor, OpError, OpResult, Ops};
 
@@ -29,28 +33,124 @@ pub fn parse_lifetime(raw: &str) -> OpResult<Duration> {
     d.filter(|_| n > 0).ok_or_else(bad)
 }
 
-/// What an enrolment secret allows.
-#[derive(Debug, Clone)]
+/// What an enrolment secret allows: the one declaration behind the
+/// command line's `enrol create`, the API's body and the web UI's form.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
 pub struct EnrolmentSecretRequest {
-    /// How many hosts may enrol; `None` only with `unlimited`.
+    /// How many hosts may enrol with it
+    #[cfg_attr(feature = "clap", arg(long, conflicts_with = "unlimited", required_unless_present = "unlimited"))]
+    #[serde(default)]
     pub uses: Option<i64>,
+    /// Any number of hosts, until it expires
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default)]
     pub unlimited: bool,
-    /// How long it lives, e.g. `7d`.
+    /// How long it lives: 30m, 12h, 7d, 2w (at most 90 days)
+    #[cfg_attr(feature = "clap", arg(long, default_value = "7d"))]
+    #[serde(default = "default_lifetime")]
     pub expires: String,
-    /// `name=value` labels for the tokens handed out through it.
+    /// A label for every key handed out through it, name=value (repeatable)
+    #[cfg_attr(feature = "clap", arg(long = "label", value_name = "NAME=VALUE"))]
+    #[serde(default, deserialize_with = "crate::ops::input::one_or_many")]
     pub labels: Vec<String>,
-    /// The placement template the hosts use; it must exist.
+    /// The placement template the hosts use (`honeytrail template list`)
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default)]
     pub template: Option<String>,
-    /// Networks (CIDR, or single addresses) hosts enrol from; an enrolment
-    /// from elsewhere is refused and raises an incident. Empty: anywhere.
+    /// Only hosts enrolling from this network (CIDR or address; repeatable);
+    /// others are refused and raise an incident
+    #[cfg_attr(feature = "clap", arg(long = "from", value_name = "CIDR"))]
+    #[serde(default, deserialize_with = "crate::ops::input::one_or_many")]
     pub allowed_from: Vec<String>,
-    /// How many hosts are expected; each enrolment beyond it raises an
-    /// incident on the key it got.
+    /// How many hosts are expected: each one beyond it raises an incident
+    #[cfg_attr(feature = "clap", arg(long = "expect", value_name = "N"))]
+    #[serde(default)]
     pub expected: Option<i64>,
-    /// `Some("ec2")` binds the secret to EC2 instances of `ec2_accounts`.
+    /// Bind to EC2 instances: each host proves it is one with its signed
+    /// identity document (`honeytrail-agent enrol --ec2-identity`), once per instance
+    #[cfg_attr(feature = "clap", arg(long, value_parser = ["ec2"], requires = "ec2_accounts"))]
+    #[serde(default)]
     pub bind: Option<String>,
-    /// The AWS accounts (12 digits) whose instances may enrol when bound.
+    /// With --bind ec2: an AWS account whose instances may enrol (repeatable)
+    #[cfg_attr(feature = "clap", arg(long = "account", value_name = "ID", requires = "bind"))]
+    #[serde(default, deserialize_with = "crate::ops::input::one_or_many")]
     pub ec2_accounts: Vec<String>,
+}
+
+fn default_lifetime() -> String {
+    "7d".into()
+}
+
+/// An enrolment secret as listed: never the secret, only what it allows and
+/// how it was used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolmentSecret {
+    pub id: i64,
+    /// How many hosts may enrol with it; `None`: any number until it expires.
+    pub uses: Option<i64>,
+    pub used: i64,
+    pub expires_at: DateTime<Utc>,
+    /// Labels every token handed out through it carries.
+    pub labels: Labels,
+    /// The placement template hosts enrolling with it use (by name).
+    pub template: Option<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// What its creator expects of it; misuse raises an incident.
+    #[serde(flatten)]
+    pub guard: EnrolmentGuard,
+    /// Attempts with it that were refused, and the last one's reason.
+    pub refused: i64,
+    pub last_refused_at: Option<DateTime<Utc>>,
+    pub last_refusal: Option<String>,
+}
+
+impl From<store::EnrolmentSecret> for EnrolmentSecret {
+    fn from(e: store::EnrolmentSecret) -> EnrolmentSecret {
+        EnrolmentSecret {
+            id: e.id,
+            uses: e.uses,
+            used: e.used,
+            expires_at: e.expires_at,
+            labels: e.labels,
+            template: e.template,
+            created_by: e.created_by,
+            created_at: e.created_at,
+            last_used_at: e.last_used_at,
+            revoked_at: e.revoked_at,
+            guard: e.guard,
+            refused: e.refused,
+            last_refused_at: e.last_refused_at,
+            last_refusal: e.last_refusal,
+        }
+    }
+}
+
+impl EnrolmentSecret {
+    /// `active`, `revoked`, `expired` or `used up`, at `now`.
+    pub fn state(&self, now: DateTime<Utc>) -> &'static str {
+        if self.revoked_at.is_some() {
+            "revoked"
+        } else if self.expires_at <= now {
+            "expired"
+        } else if self.uses.is_some_and(|u| self.used >= u) {
+            "used up"
+        } else {
+            "active"
+        }
+    }
+}
+
+/// An enrolment secret just made, with the secret itself, shown this once.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewEnrolmentSecret {
+    #[serde(rename = "enrollment")]
+    pub enrolment: EnrolmentSecret,
+    pub secret: String,
 }
 
 impl EnrolmentSecretRequest {
@@ -71,16 +171,10 @@ impl EnrolmentSecretRequest {
 
     /// The guard it asks for, checked: real networks, account IDs of 12
     /// digits, a binding that names its accounts (and only then accounts).
-    fn guard(&self) -> OpResult<Guard> {
+    fn guard(&self) -> OpResult<EnrolmentGuard> {
         let networks = parse_networks(&self.allowed_from)?;
-        let mut accounts: Vec<String> = self
-            .ec2_accounts
-            .iter()
-            .flat_map(|a| a.split(','))
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-            .map(str::to_string)
-            .collect();
+        let mut accounts: Vec<String> =
+            honeytrail_core::net::spaced_items(&self.ec2_accounts).map(str::to_string).collect();
         accounts.sort();
         accounts.dedup();
         if let Some(bad) = accounts.iter().find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit())) {
@@ -103,7 +197,7 @@ impl EnrolmentSecretRequest {
                 return Err(OpError::invalid(format!("cannot bind an enrolment to {other:?}; the binding there is: ec2")))
             }
         }
-        Ok(Guard {
+        Ok(EnrolmentGuard {
             allowed_from: networks.iter().map(ToString::to_string).collect(),
             expected: self.expected,
             ec2_accounts: accounts,
@@ -113,11 +207,7 @@ impl EnrolmentSecretRequest {
 
 impl Ops {
     /// Makes an enrolment secret, shown once; stored hashed.
-    pub async fn create_enrolment(
-        &self,
-        actor: &Actor,
-        r: EnrolmentSecretRequest,
-    ) -> OpResult<(EnrolmentSecret, String)> {
+    pub async fn create_enrolment(&self, actor: &Actor, r: &EnrolmentSecretRequest) -> OpResult<NewEnrolmentSecret> {
         actor.require(Permission::Administer)?;
         let uses = match (r.uses, r.unlimited) {
             (Some(n), false) => Some(n),
@@ -130,7 +220,11 @@ impl Ops {
             }
         };
         let lifetime = parse_lifetime(&r.expires)?;
-        let labels: Labels = parse_labels(&r.labels)?;
+        // Each entry may hold several labels, as a form field does.
+        let mut labels = Labels::default();
+        for entry in &r.labels {
+            labels.extend(honeytrail_core::parse_label_text(entry)?);
+        }
         let guard = r.guard()?;
         if !guard.ec2_accounts.is_empty() {
             self.identity_keys()?;
@@ -159,7 +253,7 @@ impl Ops {
         let template = r.template.as_deref().map(str::trim).filter(|t| !t.is_empty());
         let (made, secret) =
             store.create_enrolment(uses, Utc::now() + lifetime, &labels, template, &guard, &actor.name).await?;
-        Ok((made, secret.expose().to_string()))
+        Ok(NewEnrolmentSecret { enrolment: made.into(), secret: secret.expose().to_string() })
     }
 
     /// AWS's certificates for instance identity documents, from
@@ -185,7 +279,7 @@ impl Ops {
 
     pub async fn enrolments(&self, actor: &Actor) -> OpResult<Vec<EnrolmentSecret>> {
         actor.require(Permission::Administer)?;
-        Ok(self.store.enrolments().await?)
+        Ok(self.store.enrolments().await?.into_iter().map(EnrolmentSecret::from).collect())
     }
 
     pub async fn revoke_enrolment(&self, actor: &Actor, id: i64) -> OpResult<EnrolmentSecret> {
@@ -193,7 +287,8 @@ impl Ops {
         Ok(self
             .audited(actor, "enrollment.revoke", &format!("enrolment secret #{id}"), None)
             .revoke_enrolment(id)
-            .await?)
+            .await?
+            .into())
     }
 }
 

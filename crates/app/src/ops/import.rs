@@ -9,8 +9,8 @@ use honeytrail_core::keyid::{self, AccountDecode};
 use honeytrail_core::model::parse_label;
 use honeytrail_core::model::PLACEMENT_FIELDS;
 use honeytrail_core::{Labels, NewToken, Secret, Spot, Token, TokenKind};
-use honeytrail_store::{ImportRow, ImportSummary, NewHop};
-use serde::Deserialize;
+use honeytrail_store::{ImportRow, NewHop};
+use serde::{Deserialize, Serialize};
 
 use super::placements::PlacementRequest;
 use super::tokens::blank;
@@ -31,7 +31,7 @@ pub struct ImportRequest {
     /// Default: decoded from the key ID when possible.
     #[serde(default)]
     pub account_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::ops::input::labels")]
     pub labels: Labels,
     #[serde(default)]
     pub memo: String,
@@ -41,6 +41,15 @@ pub struct ImportRequest {
     /// Where it already sits (its `access_key_id` is ignored).
     #[serde(default)]
     pub placement: Option<PlacementRequest>,
+}
+
+/// What a bulk import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImportSummary {
+    pub imported: usize,
+    /// Rows left out because their key was registered already.
+    pub skipped_existing: usize,
+    pub placements: usize,
 }
 
 /// How an import file is written.
@@ -160,7 +169,11 @@ impl Ops {
         let summary =
             self.audited(actor, "token.import", name, Some(&detail)).import_tokens(&rows, skip_existing).await?;
         self.tokens_changed();
-        Ok(summary)
+        Ok(ImportSummary {
+            imported: summary.imported,
+            skipped_existing: summary.skipped_existing,
+            placements: summary.placements,
+        })
     }
 }
 

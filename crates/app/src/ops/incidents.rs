@@ -6,6 +6,9 @@ use honeytrail_core::record::{AlertRecord, EventInfo};
 use honeytrail_store::IncidentFilter;
 use serde::Deserialize;
 
+use super::actions::ActionRun;
+use super::alerting::Delivery;
+
 use super::tokens::blank;
 use crate::{Actor, OpError, OpResult, Ops};
 
@@ -24,6 +27,33 @@ pub struct IncidentQuery {
     pub limit: Option<i64>,
     /// Where the page starts: the `next` cursor of the page before.
     pub cursor: Option<String>,
+}
+
+/// An incident as its page shows it: the whole record, every alert sent
+/// about it, the response runs on it, and the states it may move to.
+#[derive(Debug, Clone)]
+pub struct IncidentView {
+    pub record: AlertRecord,
+    pub deliveries: Vec<Delivery>,
+    pub runs: Vec<ActionRun>,
+    /// The states it may move to now, in the order a responder would.
+    pub moves: Vec<IncidentState>,
+}
+
+/// A move of an incident's state, with an optional note on why.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateChange {
+    pub state: String,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A note to add to an incident's history.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteRequest {
+    pub text: String,
 }
 
 impl Ops {
@@ -65,11 +95,38 @@ impl Ops {
         Ok(page_of(items, limit, |i| format!("i{}.{}", i.last_seen.timestamp_millis(), i.id)))
     }
 
+    /// One incident, without its events and history.
+    pub async fn incident(&self, actor: &Actor, id: i64) -> OpResult<Incident> {
+        actor.require(Permission::Read)?;
+        Ok(self.store.incident(id).await?)
+    }
+
     /// The whole record of an incident, as alerts carry it.
     pub async fn incident_record(&self, actor: &Actor, id: i64) -> OpResult<AlertRecord> {
         actor.require(Permission::Read)?;
         self.store.incident(id).await?;
         Ok(self.record(id, "incident").await?)
+    }
+
+    /// An incident with its alerts and response runs, for its page.
+    pub async fn incident_view(&self, actor: &Actor, id: i64) -> OpResult<IncidentView> {
+        let record = self.incident_record(actor, id).await?;
+        let state = record.incident.state;
+        let moves = [
+            IncidentState::Acknowledged,
+            IncidentState::FalsePositive,
+            IncidentState::Confirmed,
+            IncidentState::Resolved,
+        ]
+        .into_iter()
+        .filter(|next| state.check_move(*next).is_ok())
+        .collect();
+        Ok(IncidentView {
+            deliveries: self.incident_deliveries(id).await?,
+            runs: self.action_runs(actor, Some(id), None).await?,
+            record,
+            moves,
+        })
     }
 
     /// One page of an incident's events, oldest first, each with its
@@ -95,8 +152,9 @@ impl Ops {
     }
 
     /// Moves an incident to `state`, with an optional note on why.
-    pub async fn change_state(&self, actor: &Actor, id: i64, state: &str, note: Option<&str>) -> OpResult<Incident> {
+    pub async fn change_state(&self, actor: &Actor, id: i64, r: &StateChange) -> OpResult<Incident> {
         actor.require(Permission::Respond)?;
+        let (state, note) = (r.state.as_str(), r.note.as_deref());
         let next: IncidentState = state.parse()?;
         let note = match note.map(str::trim).filter(|n| !n.is_empty()) {
             Some(n) => Some(check_note(n)?),
@@ -111,9 +169,9 @@ impl Ops {
     }
 
     /// Adds a note to an incident's history.
-    pub async fn add_note(&self, actor: &Actor, id: i64, text: &str) -> OpResult<String> {
+    pub async fn add_note(&self, actor: &Actor, id: i64, r: &NoteRequest) -> OpResult<String> {
         actor.require(Permission::Respond)?;
-        let text = check_note(text)?;
+        let text = check_note(&r.text)?;
         self.audited(actor, "incident.note", &format!("incident #{id}"), None)
             .add_incident_note(id, &actor.name, text)
             .await?;

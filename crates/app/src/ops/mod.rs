@@ -5,13 +5,20 @@
 //! writes its audit entry in the same transaction as its change
 //! ([`Ops::audited`](crate::Ops::audited)).
 //!
+//! **Invariant:** an operation takes one request type and returns a typed
+//! result defined here or in `honeytrail-core`, never a store row: the
+//! store's rows derive no `Serialize`, and the front doors cannot name them
+//! (`crates/server` and the binary do not depend on `honeytrail-store`).
+//!
 //! To add an operation: a method in the file of its subject here, taking
 //! `&Actor` first; the command line calls it from `crates/cli/commands/`,
-//! the API from `crates/server/src/api.rs`, the UI from `ui.rs`.
+//! the API from `crates/server/src/api/<subject>.rs`, the UI from
+//! `crates/server/src/ui/<subject>.rs`.
 
 pub mod actions;
 pub mod agents;
 pub mod alerting;
+pub mod answers;
 pub mod canary;
 pub mod custody;
 pub mod deploy;
@@ -20,13 +27,21 @@ pub mod evidence;
 pub mod fleet;
 pub mod import;
 pub mod incidents;
+pub mod input;
+pub mod overview;
 pub mod people;
 pub mod placements;
+pub mod sessions;
 pub mod tokens;
 
-pub use actions::ActionRequest;
+pub use actions::{Action, ActionRequest, ActionRun};
+pub use agents::{Agent, AgentCommand, AgentFile, AgentSession};
+pub use alerting::{Channel, ChannelRequest, Delivery, Runbook, RunbookRequest, TestTarget};
 pub use custody::{RenderInto, Written};
+pub use evidence::{EvidenceQuery, Read};
+pub use fleet::{EnrolmentSecret, EnrolmentSecretRequest, NewEnrolmentSecret};
 pub use import::{FileFormat, ImportRequest};
-pub use incidents::IncidentQuery;
+pub use incidents::{IncidentQuery, IncidentView, NoteRequest, StateChange};
+pub use people::{ApiToken, ApiTokenRequest, AuditEntry, LookupRequest, NewApiToken, NewUser, User, UserRequest};
 pub use placements::{PlacementQuery, PlacementRequest};
-pub use tokens::{MintRequest, Page, Retired, Rotated, TokenQuery, PAGE_DEFAULT, PAGE_MAX};
+pub use tokens::{MintRequest, Page, Retired, Rotated, TokenDetail, TokenQuery, PAGE_DEFAULT, PAGE_MAX};

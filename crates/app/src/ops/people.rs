@@ -3,10 +3,12 @@
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use chrono::{DateTime, Utc};
 use honeytrail_core::access::{Permission, Role};
-use honeytrail_store::{ApiToken, AuditEntry, StoreError, User};
+use honeytrail_store as store;
+use honeytrail_store::StoreError;
 use rand::Rng;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::ops::tokens::{cursor_at, page_limit, page_of};
 use crate::ops::Page;
@@ -35,34 +37,166 @@ pub fn new_password() -> String {
     (0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
 }
 
+/// A user of the web UI and the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    /// Set until they chose their own password (after a one-time one).
+    pub must_change_password: bool,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<store::User> for User {
+    fn from(u: store::User) -> User {
+        User {
+            id: u.id,
+            name: u.name,
+            role: u.role,
+            must_change_password: u.must_change_password,
+            disabled: u.disabled,
+            created_at: u.created_at,
+        }
+    }
+}
+
+impl User {
+    /// Someone a trusted reverse proxy signed in, by the name it gives: an
+    /// employee with no account of their own here.
+    pub fn signed_in_by_proxy(name: &str) -> User {
+        User {
+            id: 0,
+            name: format!("{name} (sso)"),
+            role: Role::Employee,
+            must_change_password: false,
+            disabled: false,
+            created_at: Utc::now(),
+        }
+    }
+}
+
+/// A user to add: their name and role.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct UserRequest {
+    pub name: String,
+    /// admin, responder, viewer or employee
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub role: String,
+}
+
 /// A user just added, with the one-time password to hand them.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct NewUser {
     pub user: User,
     pub one_time_password: String,
 }
 
-impl Ops {
-    /// Changes the actor's own password: the current one must match, the
-    /// new one follow the policy.
-    pub async fn change_password(&self, actor: &Actor, current: &str, new: &str) -> OpResult<()> {
-        let Some((user, hash)) = self.store.user_credentials(&actor.name).await? else {
-            return Err(OpError::not_found(format!("user {:?}", actor.name)));
-        };
-        let current = current.to_string();
-        let matches = tokio::task::spawn_blocking(move || verify_password(&hash, &current)).await.unwrap_or(false);
-        if !matches {
-            return Err(OpError::invalid("the current password is wrong"));
-        }
-        honeytrail_core::access::check_new_password(&user.name, new)?;
-        let hashed = hash_password_off_thread(new.to_string()).await?;
-        self.audited(actor, "user.password", &user.name, None).set_password(user.id, &hashed, false).await?;
-        Ok(())
-    }
+/// An API token as listed: never the token itself, only what it is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub id: i64,
+    /// The user it acts as.
+    pub user: String,
+    /// What it is for.
+    pub name: String,
+    /// The role in force with it: never more than its user's.
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
 
+impl From<store::ApiToken> for ApiToken {
+    fn from(t: store::ApiToken) -> ApiToken {
+        ApiToken {
+            id: t.id,
+            user: t.user,
+            name: t.name,
+            role: t.role,
+            created_at: t.created_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
+        }
+    }
+}
+
+/// An API token just made, with the bearer token itself, shown this once.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewApiToken {
+    pub api_token: ApiToken,
+    pub token: String,
+}
+
+/// What an API token is asked for: its purpose and, optionally, a role
+/// lower than its user's.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct ApiTokenRequest {
+    /// What the token is for
+    #[cfg_attr(feature = "clap", arg(id = "purpose", long = "for", value_name = "PURPOSE"))]
+    pub name: String,
+    /// The token's role (at most the user's); default: the user's
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+/// One line of the audit log: who did what to which thing, from where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: Option<String>,
+    pub from: Option<String>,
+}
+
+impl From<store::AuditEntry> for AuditEntry {
+    fn from(e: store::AuditEntry) -> AuditEntry {
+        AuditEntry {
+            id: e.id,
+            at: e.at,
+            actor: e.actor,
+            action: e.action,
+            target: e.target,
+            detail: e.detail,
+            from: e.from,
+        }
+    }
+}
+
+/// What an employee pasted and where they found it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupRequest {
+    #[serde(default)]
+    pub text: String,
+    #[serde(default)]
+    pub found_at: String,
+}
+
+/// What an employee learns about a credential they found.
+#[derive(Debug, Clone, Serialize)]
+pub struct LookupAnswer {
+    pub access_key_id: String,
+    pub decoy: bool,
+    /// The number of the incident their report opened, for a decoy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<i64>,
+    pub message: &'static str,
+}
+
+impl Ops {
     pub async fn users(&self, actor: &Actor) -> OpResult<Vec<User>> {
         actor.require(Permission::Administer)?;
-        Ok(self.store.users().await?)
+        Ok(self.store.users().await?.into_iter().map(User::from).collect())
     }
 
     /// One page of the users, by name.
@@ -74,21 +208,21 @@ impl Ops {
             let bytes = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok());
             String::from_utf8(bytes.collect::<Option<Vec<u8>>>()?).ok()
         })?;
-        let users = self.store.users_page(after.as_deref(), limit + 1).await?;
+        let users = self.store.users_page(after.as_deref(), limit + 1).await?.into_iter().map(User::from).collect();
         Ok(page_of(users, limit, |u| format!("u{}", u.name.bytes().map(|b| format!("{b:02x}")).collect::<String>())))
     }
 
     /// Adds a user with a one-time password (changed at first sign-in).
-    pub async fn add_user(&self, actor: &Actor, name: &str, role: &str) -> OpResult<NewUser> {
+    pub async fn add_user(&self, actor: &Actor, r: &UserRequest) -> OpResult<NewUser> {
         actor.require(Permission::Administer)?;
-        let role: Role = role.parse()?;
-        let name = name.trim();
+        let role: Role = r.role.parse()?;
+        let name = r.name.trim();
         honeytrail_core::access::check_user_name(name)?;
         let password = new_password();
         let hash = hash_password_off_thread(password.clone()).await?;
         let user =
             self.audited(actor, "user.create", name, Some(role.as_str())).add_user(name, role, &hash, true).await?;
-        Ok(NewUser { user, one_time_password: password })
+        Ok(NewUser { user: user.into(), one_time_password: password })
     }
 
     /// Creates the first admin on first start; `None` when users exist.
@@ -125,23 +259,17 @@ impl Ops {
     pub async fn set_user_role(&self, actor: &Actor, name: &str, role: &str) -> OpResult<User> {
         actor.require(Permission::Administer)?;
         let role: Role = role.parse()?;
-        Ok(self.audited(actor, "user.role", name, Some(role.as_str())).set_user_role(name, role).await?)
+        Ok(self.audited(actor, "user.role", name, Some(role.as_str())).set_user_role(name, role).await?.into())
     }
 
     pub async fn disable_user(&self, actor: &Actor, name: &str) -> OpResult<User> {
         actor.require(Permission::Administer)?;
-        Ok(self.audited(actor, "user.disable", name, None).disable_user(name).await?)
+        Ok(self.audited(actor, "user.disable", name, None).disable_user(name).await?.into())
     }
 
     /// Creates an API token for `for_user` (an admin may name anyone; others
     /// only themselves), with a role no higher than that user's.
-    pub async fn create_api_token(
-        &self,
-        actor: &Actor,
-        for_user: &str,
-        purpose: &str,
-        role: Option<&str>,
-    ) -> OpResult<(ApiToken, String)> {
+    pub async fn create_api_token(&self, actor: &Actor, for_user: &str, r: &ApiTokenRequest) -> OpResult<NewApiToken> {
         if for_user != actor.name {
             actor.require(Permission::Administer)?;
         }
@@ -149,7 +277,7 @@ impl Ops {
         if user.disabled {
             return Err(OpError::conflict("disabled", format!("{for_user} is disabled")));
         }
-        let role = match role {
+        let role = match r.role.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
             Some(r) => r.parse()?,
             None => user.role,
         };
@@ -160,14 +288,14 @@ impl Ops {
             detail: Some(role.as_str().to_string()),
             from: Some(actor.from.clone()),
         });
-        let (token, secret) = store.create_api_token(&user, purpose, role).await?;
-        Ok((token, secret.expose().to_string()))
+        let (token, secret) = store.create_api_token(&user, &r.name, role).await?;
+        Ok(NewApiToken { api_token: token.into(), token: secret.expose().to_string() })
     }
 
     /// API tokens: an admin sees all, anyone else their own.
     pub async fn api_tokens(&self, actor: &Actor) -> OpResult<Vec<ApiToken>> {
         let owner = if actor.role == Role::Admin { None } else { Some(actor.name.as_str()) };
-        Ok(self.store.api_tokens(owner).await?)
+        Ok(self.store.api_tokens(owner).await?.into_iter().map(ApiToken::from).collect())
     }
 
     pub async fn revoke_api_token(&self, actor: &Actor, id: i64) -> OpResult<ApiToken> {
@@ -175,12 +303,39 @@ impl Ops {
         Ok(self
             .audited(actor, "api_token.revoke", &format!("API token #{id}"), None)
             .revoke_api_token(id, owner)
-            .await?)
+            .await?
+            .into())
     }
 
     pub async fn audit_log(&self, actor: &Actor, limit: i64) -> OpResult<Vec<AuditEntry>> {
         actor.require(Permission::Administer)?;
-        Ok(self.store.audit_log(limit.clamp(1, 100_000)).await?)
+        Ok(self.store.audit_log(limit.clamp(1, 100_000)).await?.into_iter().map(AuditEntry::from).collect())
+    }
+
+    /// The newest `limit` audit entries as a CSV file. Actors, targets and
+    /// details can be written by others (an employee's report, a user
+    /// name): every cell is defused for the spreadsheet it will open in.
+    pub async fn audit_csv(&self, actor: &Actor, limit: i64) -> OpResult<Vec<u8>> {
+        let entries = self.audit_log(actor, limit).await?;
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let failed = |e: &dyn std::fmt::Display| {
+            OpError::new(crate::OpErrorKind::Unavailable, "export_failed", format!("cannot write the CSV: {e}"))
+        };
+        w.write_record(["id", "at", "actor", "action", "target", "detail", "from"]).map_err(|e| failed(&e))?;
+        for e in &entries {
+            let row = [
+                e.id.to_string(),
+                e.at.to_rfc3339(),
+                e.actor.clone(),
+                e.action.clone(),
+                e.target.clone(),
+                e.detail.clone().unwrap_or_default(),
+                e.from.clone().unwrap_or_default(),
+            ];
+            w.write_record(row.iter().map(|c| honeytrail_core::encoding::spreadsheet_cell(c).into_owned()))
+                .map_err(|e| failed(&e))?;
+        }
+        w.into_inner().map_err(|e| failed(&e))
     }
 
     /// One page of the audit log, newest first.
@@ -193,14 +348,15 @@ impl Ops {
         actor.require(Permission::Administer)?;
         let limit = page_limit(limit)?;
         let before = cursor_at(cursor, 'a', |id| id.parse::<i64>().ok())?;
-        let entries = self.store.audit_page(before, limit + 1).await?;
+        let entries = self.store.audit_page(before, limit + 1).await?.into_iter().map(AuditEntry::from).collect();
         Ok(page_of(entries, limit, |e| format!("a{}", e.id)))
     }
 
     /// What an employee learns about a credential they found. The answer
     /// never touches AWS, so asking does not fire the token; a decoy is
     /// reported as an incident of kind `report`.
-    pub async fn lookup(&self, actor: &Actor, text: &str, found_at: &str) -> OpResult<Value> {
+    pub async fn lookup(&self, actor: &Actor, r: &LookupRequest) -> OpResult<LookupAnswer> {
+        let (text, found_at) = (&r.text, &r.found_at);
         actor.require(Permission::Lookup)?;
         if let Err(wait) = self.signals().count_lookup(&actor.name) {
             tracing::warn!(user = %actor.name, from = %actor.from, "lookups refused: too many");
@@ -226,10 +382,12 @@ impl Ops {
         };
         let Some(token) = token else {
             self.store.audit(&actor.name, "lookup", &key, Some("not a decoy"), Some(&actor.from)).await?;
-            return Ok(json!({
-                "access_key_id": key, "decoy": false,
-                "message": "This key is not one of our decoys. If it is a real credential, treat it as exposed: do not use it, and report it to the security team so it can be revoked.",
-            }));
+            return Ok(LookupAnswer {
+                access_key_id: key,
+                decoy: false,
+                report: None,
+                message: "This key is not one of our decoys. If it is a real credential, treat it as exposed: do not use it, and report it to the security team so it can be revoked.",
+            });
         };
         let note = if found_at.is_empty() {
             format!("{} reported finding this key", actor.name)
@@ -241,10 +399,12 @@ impl Ops {
             .report_found_key(token.id, &actor.name, &note)
             .await?;
         self.alert_queued();
-        Ok(json!({
-            "access_key_id": token.access_key_id, "decoy": true, "report": incident,
-            "message": "This is a monitored decoy credential. Do not use it. Your report was sent to the security team, who will follow up; thank you.",
-        }))
+        Ok(LookupAnswer {
+            access_key_id: token.access_key_id,
+            decoy: true,
+            report: Some(incident),
+            message: "This is a monitored decoy credential. Do not use it. Your report was sent to the security team, who will follow up; thank you.",
+        })
     }
 }
 

@@ -5,17 +5,20 @@ use chrono::{DateTime, Utc};
 use honeytrail_core::access::Permission;
 use honeytrail_core::bait::Format;
 use honeytrail_core::encoding::spreadsheet_cell;
+use honeytrail_core::model::PlacedToken;
 use honeytrail_core::model::PLACEMENT_FIELDS;
 use honeytrail_core::{Labels, Placement, Spot};
-use honeytrail_store::{PlacedToken, PlacementFilter};
-use serde::Deserialize;
+use honeytrail_store::PlacementFilter;
+use serde::{Deserialize, Serialize};
 
 use super::tokens::blank;
 use crate::{Actor, OpError, OpResult, Ops};
 
 /// A placement to record: the token and every field of the place. The one
-/// declaration behind the API body, the web form and the command line.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// declaration behind the API body and the web form, and what the command
+/// line's place flags (`placement add`, `render --into`, `token import`)
+/// are turned into.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlacementRequest {
     /// Access key ID or token number (`#N`); filled in by the operation
@@ -40,7 +43,7 @@ pub struct PlacementRequest {
     /// When it was placed; default: now.
     #[serde(default)]
     pub placed_at: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::ops::input::labels")]
     pub labels: Labels,
     /// The EC2 instance the key sits on (`i-0abc…`), for quarantine.
     #[serde(default)]
@@ -137,6 +140,17 @@ impl Ops {
             include_removed: q.all,
             ..Default::default()
         })
+    }
+
+    /// The placements the query selects as a CSV file
+    /// ([`write_csv`]), for spreadsheets.
+    pub async fn placements_csv(&self, actor: &Actor, q: &PlacementQuery) -> OpResult<Vec<u8>> {
+        let placements = self.search_placements(actor, q).await?;
+        let mut out = Vec::new();
+        write_csv(&placements, &mut out).map_err(|e| {
+            OpError::new(crate::OpErrorKind::Unavailable, "export_failed", format!("cannot write the CSV: {e}"))
+        })?;
+        Ok(out)
     }
 
     /// Every placement the query selects (the command line, CSV exports).

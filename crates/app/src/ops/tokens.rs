@@ -8,20 +8,24 @@ use chrono::Utc;
 use honeytrail_aws::{AwsError, CanaryAccount, DenyGuard, MintSpec, MintedKey};
 use honeytrail_core::access::Permission;
 use honeytrail_core::bait::Format;
-use honeytrail_core::{naming, stealth, Labels, NewToken, Secret, Token, TokenKind, TokenState};
+use honeytrail_core::describe::Description;
+use honeytrail_core::incident::Incident;
+use honeytrail_core::stealth::{Finding, Level};
+use honeytrail_core::{naming, stealth, CustodyHop, Labels, NewToken, Placement, Secret, Token, TokenKind, TokenState};
 use honeytrail_store::{IncidentFilter, NewHop, PlacementFilter, Store, TokenFilter};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+
+use super::evidence::Read;
 
 use crate::config::Guard;
 use crate::context::hostname;
 use crate::{Actor, OpError, OpResult, Ops};
 
-/// What to mint.
+/// What to mint: the API's body, and what `token mint aws` asks for.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MintRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::ops::input::labels")]
     pub labels: Labels,
     #[serde(default)]
     pub memo: String,
@@ -114,6 +118,8 @@ pub struct Rotated {
     pub old: Token,
     pub token: Token,
     pub user_name: String,
+    /// The placements carried over (their bait still holds the old key).
+    pub placements: Vec<Placement>,
     /// Set when the old key is retired here but deleting it in AWS failed.
     pub old_key_left_in_aws: Option<String>,
 }
@@ -123,26 +129,89 @@ pub(crate) fn blank(o: &Option<String>) -> Option<String> {
     o.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string)
 }
 
+/// A token with everything a responder looks at: where it was placed and
+/// by whom, every place its secret passed through, its incidents, the
+/// stealth check, the reads of its bait, and the sentence alerts carry.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenDetail {
+    pub token: Token,
+    pub description: Description,
+    /// Every placement, removed ones included.
+    pub placements: Vec<Placement>,
+    pub custody: Vec<CustodyHop>,
+    pub incidents: Vec<Incident>,
+    pub stealth: Stealth,
+    /// The bait formats it can be rendered in.
+    pub bait_formats: Vec<&'static str>,
+    /// The newest reads of its bait on hosts.
+    pub reads: Vec<Read>,
+}
+
+/// What the stealth check found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stealth {
+    pub verdict: Level,
+    pub findings: Vec<Finding>,
+}
+
+/// What a key gives away to an intruder, and whether it is one of ours.
+#[derive(Debug, Clone)]
+pub struct KeyCheck {
+    pub access_key_id: String,
+    /// The token, when the key is registered here.
+    pub token: Option<Token>,
+    pub report: stealth::Report,
+}
+
 impl Ops {
     pub async fn find_token(&self, key: &str) -> OpResult<Token> {
         Ok(self.store.find_token(key.trim()).await?)
     }
 
-    /// A token with its placements, custody, incidents, stealth check and the
-    /// sentence alerts carry.
-    pub async fn token_detail(&self, actor: &Actor, key: &str) -> OpResult<Value> {
+    /// The stealth check of a registered token (access key ID or `#N`), or
+    /// of any access key ID.
+    pub async fn check_key(&self, actor: &Actor, reference: &str) -> OpResult<KeyCheck> {
+        actor.require(Permission::Read)?;
+        let reference = reference.trim();
+        let token = match self.store.find_token(reference).await {
+            Ok(t) => Some(t),
+            Err(honeytrail_store::StoreError::NotFound(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(match token {
+            Some(t) => {
+                KeyCheck { access_key_id: t.access_key_id.clone(), report: stealth::report_for(&t), token: Some(t) }
+            }
+            None => {
+                let key = honeytrail_core::keyid::parse(reference).map_err(|e| OpError::invalid(e.to_string()))?;
+                let report = stealth::check(&stealth::Subject {
+                    access_key_id: &key,
+                    iam_user_name: None,
+                    iam_path: None,
+                    account_id: None,
+                });
+                KeyCheck { access_key_id: key, token: None, report }
+            }
+        })
+    }
+
+    /// A token with its placements, custody, incidents, stealth check, reads
+    /// and the sentence alerts carry.
+    pub async fn token_detail(&self, actor: &Actor, key: &str) -> OpResult<TokenDetail> {
         actor.require(Permission::Read)?;
         let token = self.find_token(key).await?;
-        let placements = self
+        let placements: Vec<Placement> = self
             .store
             .placements(&PlacementFilter { token_id: Some(token.id), include_removed: true, ..Default::default() })
-            .await?;
-        let hops = self.store.hops(token.id).await?;
-        let described = self.store.describe_token(&token).await?;
+            .await?
+            .into_iter()
+            .map(|p| p.placement)
+            .collect();
+        let custody = self.store.hops(token.id).await?;
+        let description = self.store.describe_token(&token).await?;
         let incidents =
             self.store.incidents(&IncidentFilter { token_id: Some(token.id), ..Default::default() }).await?;
         let report = stealth::report_for(&token);
-        let stealth = json!({"verdict": report.verdict(), "findings": report.findings});
         let reads = self
             .store
             .evidence(&honeytrail_store::EvidenceFilter {
@@ -150,17 +219,20 @@ impl Ops {
                 limit: Some(honeytrail_core::record::RECORD_READS as i64),
                 ..Default::default()
             })
-            .await?;
-        Ok(json!({
-            "reads": reads,
-            "token": token,
-            "description": described,
-            "placements": placements.iter().map(|p| &p.placement).collect::<Vec<_>>(),
-            "custody": hops,
-            "incidents": incidents,
-            "stealth": stealth,
-            "bait_formats": Format::ALL.iter().map(|f| f.name()).collect::<Vec<_>>(),
-        }))
+            .await?
+            .into_iter()
+            .map(Read::from)
+            .collect();
+        Ok(TokenDetail {
+            stealth: Stealth { verdict: report.verdict(), findings: report.findings },
+            bait_formats: Format::ALL.iter().map(|f| f.name()).collect(),
+            token,
+            description,
+            placements,
+            custody,
+            incidents,
+            reads,
+        })
     }
 
     fn token_filter(q: &TokenQuery) -> OpResult<TokenFilter> {
@@ -391,7 +463,14 @@ impl Ops {
                 old_key_left_in_aws = Some(e.message);
             }
         }
-        Ok(Rotated { old, token, user_name: key.user_name, old_key_left_in_aws })
+        let placements = self
+            .store
+            .placements(&PlacementFilter { token_id: Some(token.id), ..Default::default() })
+            .await?
+            .into_iter()
+            .map(|p| p.placement)
+            .collect();
+        Ok(Rotated { old, token, user_name: key.user_name, placements, old_key_left_in_aws })
     }
 
     /// Renders bait for a token to hand out over the web (the API, the UI):

@@ -7,10 +7,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use honeytrail_ingest::files::{collect, scan_files, FileOutcome};
-use honeytrail_ingest::Detector;
 use serde::Serialize;
 
-use super::{build_index, Sink};
+use super::Sink;
 
 /// What one ingest run read and found.
 #[derive(Debug, Default, Serialize)]
@@ -40,8 +39,8 @@ impl Files {
     /// Reads every file, stores what matched, and sums it up. `progress`
     /// is called once per file read.
     pub async fn ingest(&self, sink: &mut Sink, limit: u64, progress: &(dyn Fn(usize) + Sync)) -> Result<Summary> {
-        let index = build_index(sink.store()).await?;
-        if index.is_empty() {
+        let detector = sink.detector().await?;
+        if detector.index().is_empty() {
             bail!(
                 "no tokens are registered, so nothing can match; mint or import tokens first (`honeytrail token list`)"
             );
@@ -52,7 +51,6 @@ impl Files {
             }
         }
         let files = collect(&self.paths).context("cannot list the files to ingest")?;
-        let detector = Detector::new(index);
         let started = Instant::now();
         let total = files.len();
         let outcomes: Vec<FileOutcome> =

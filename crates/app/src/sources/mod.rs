@@ -13,6 +13,7 @@
 //! and a line in `parse_worker` if `serve.watch` should run it.
 
 pub mod files;
+pub mod live_index;
 pub mod receivers;
 pub mod s3;
 pub mod safety_net;
@@ -21,35 +22,14 @@ pub mod sqs;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::sync::Arc;
+
 use anyhow::Result;
 use chrono::Duration;
-use honeytrail_ingest::index::{KeyIndex, TokenRef};
-use honeytrail_ingest::{DocumentOutcome, TokenEvent};
+use honeytrail_ingest::{Detector, DocumentOutcome, TokenEvent};
 use honeytrail_store::{EventOutcome, Store};
 
 use crate::Ops;
-
-/// The match index over every registered token, retired ones included: a
-/// retired key that shows up still means something.
-///
-/// Built from the identity columns alone, streamed from the store: a
-/// million keys never sit in memory as whole token rows.
-pub async fn build_index(store: &Store) -> Result<KeyIndex> {
-    let count = usize::try_from(store.token_count().await?).unwrap_or(0);
-    let mut index = KeyIndex::with_capacity(count);
-    store
-        .each_token_identity(|t| {
-            let account_user = t.account_id.zip(t.iam_user_name);
-            index.insert(
-                TokenRef { token_id: t.id, retired: t.retired },
-                t.access_key_id,
-                t.iam_user_arn,
-                account_user,
-            );
-        })
-        .await?;
-    Ok(index)
-}
 
 /// Honey identities seen in documents that could not be parsed, by every
 /// sink of this process (each also logged as an error); `/metrics` shows it.
@@ -77,8 +57,22 @@ impl Sink {
         Sink { ops: ops.clone(), window, matches: 0, duplicates: 0, unparsed_hits: 0, touched: BTreeMap::new() }
     }
 
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.ops.store
+    }
+
+    /// The process's detector ([`live_index::LiveIndex`]), checked against
+    /// the token table first: a source's pass matches every token
+    /// registered before it began, without rebuilding the index.
+    pub async fn detector(&self) -> Result<Arc<Detector>> {
+        self.detector_within(std::time::Duration::ZERO).await
+    }
+
+    /// The detector, checked against the token table when it was last
+    /// checked more than `max_age` ago (or tokens changed here).
+    pub(crate) async fn detector_within(&self, max_age: std::time::Duration) -> Result<Arc<Detector>> {
+        let changed = self.ops.take_tokens_changed();
+        self.ops.signals().index.detector(&self.ops.store, changed, max_age).await
     }
 
     /// Stores events, then wakes the dispatcher for the alerts they queued.

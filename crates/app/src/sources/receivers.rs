@@ -2,18 +2,19 @@
 //! canarytokens.org webhooks. The server authenticates the request and hands
 //! the body here; what comes back says what to answer.
 //!
-//! The detector is kept between requests and rebuilt when tokens changed
-//! through this process, or every few seconds for changes made elsewhere.
+//! The process's detector is checked against the token table when tokens
+//! changed through this process, or every few seconds for changes made
+//! elsewhere; a request between costs no query.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Result;
-use honeytrail_ingest::Detector;
-use tokio::sync::Mutex;
 
-use super::{build_index, Sink};
+use super::Sink;
 use crate::Ops;
+
+/// How long a receiver trusts the index without looking at the token table.
+const RECHECK: Duration = Duration::from_secs(5);
 
 /// Why a pushed body was not taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,69 +32,25 @@ pub struct Accepted {
     pub matched: usize,
 }
 
-/// The receivers' shared state: the operations and a cached detector.
+/// The receivers: the operations they store through.
 pub struct Receivers {
     ops: Ops,
-    detector: Mutex<Cached>,
-}
-
-/// The detector and what the token table looked like when it was made.
-struct Cached {
-    checked: Instant,
-    fingerprint: (i64, i64, i64),
-    detector: Arc<Detector>,
 }
 
 impl Receivers {
+    /// The receivers, with the process's index built now, so the first
+    /// event does not wait for it.
     pub async fn new(ops: &Ops) -> Result<Receivers> {
-        let fingerprint = ops.store.token_fingerprint().await?;
-        let detector = Arc::new(Detector::new(build_index(&ops.store).await?));
-        Ok(Receivers {
-            ops: ops.clone(),
-            detector: Mutex::new(Cached { checked: Instant::now(), fingerprint, detector }),
-        })
-    }
-
-    /// The detector, kept up to date so new tokens match without a restart:
-    /// when tokens changed through this process, or every few seconds for
-    /// changes made elsewhere, the token table's fingerprint is read; tokens
-    /// that were only added are added to the index, anything else (a key
-    /// retired, removed) rebuilds it.
-    async fn detector(&self) -> Result<Arc<Detector>> {
-        let mut slot = self.detector.lock().await;
-        let stale = self.ops.take_tokens_changed();
-        if !stale && slot.checked.elapsed() < Duration::from_secs(5) {
-            return Ok(slot.detector.clone());
-        }
-        slot.checked = Instant::now();
-        let now = self.ops.store.token_fingerprint().await?;
-        let (count, max_id, retired) = slot.fingerprint;
-        if now == slot.fingerprint {
-            return Ok(slot.detector.clone());
-        }
-        let only_added = now.2 == retired && now.1 > max_id && now.0 - count == now.1 - max_id;
-        let mut index = if only_added { slot.detector.index().clone() } else { Default::default() };
-        let after = if only_added { max_id } else { 0 };
-        self.ops
-            .store
-            .each_token_identity_after(after, |t| {
-                index.insert(
-                    honeytrail_ingest::index::TokenRef { token_id: t.id, retired: t.retired },
-                    t.access_key_id,
-                    t.iam_user_arn,
-                    t.account_id.zip(t.iam_user_name),
-                )
-            })
-            .await?;
-        *slot = Cached { checked: Instant::now(), fingerprint: now, detector: Arc::new(Detector::new(index)) };
-        Ok(slot.detector.clone())
+        Sink::new(ops).detector().await?;
+        Ok(Receivers { ops: ops.clone() })
     }
 
     /// An EventBridge event (or a batch) as an API destination posts it.
     /// The body is read leniently: bytes a strict parser refuses (which an
     /// intruder can put into request parameters) never cost the event.
     pub async fn eventbridge(&self, body: &[u8]) -> Result<Result<Accepted, Refusal>> {
-        let detector = self.detector().await?;
+        let mut sink = Sink::new(&self.ops);
+        let detector = sink.detector_within(RECHECK).await?;
         let origin = "EventBridge API destination";
         let outcome = detector.document(body, "eventbridge-http", origin);
         if outcome.events.is_empty() && outcome.unparsed_hits.is_empty() {
@@ -107,7 +64,6 @@ impl Receivers {
                 None => {}
             }
         }
-        let mut sink = Sink::new(&self.ops);
         sink.document(origin, &outcome).await?;
         Ok(Ok(Accepted { records: outcome.records, matched: sink.matches }))
     }

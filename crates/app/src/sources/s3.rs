@@ -7,9 +7,8 @@
 use anyhow::Result;
 use honeytrail_aws::CanaryAccount;
 use honeytrail_ingest::files::skip_by_name;
-use honeytrail_ingest::Detector;
 
-use super::{build_index, Sink, Source};
+use super::{Sink, Source};
 use crate::Ops;
 
 pub struct S3Source {
@@ -41,7 +40,7 @@ impl Source for S3Source {
     async fn pass(&mut self, sink: &mut Sink) -> Result<bool> {
         let source = self.describe();
         let store = sink.store().clone();
-        let detector = Detector::new(build_index(&store).await?);
+        let detector = sink.detector().await?;
         let read = store.s3_objects_read(&source).await?;
         let listed = self.account.list_objects(&self.bucket, &self.prefix).await?;
         let new: Vec<_> = listed.into_iter().filter(|(k, _)| !read.contains(k)).collect();

@@ -12,9 +12,8 @@ use anyhow::Result;
 use honeytrail_aws::CanaryAccount;
 use honeytrail_core::encoding::printable;
 use honeytrail_ingest::messages::{classify, Message};
-use honeytrail_ingest::Detector;
 
-use super::{build_index, Sink, Source};
+use super::{Sink, Source};
 use crate::Ops;
 
 pub struct SqsSource {
@@ -86,8 +85,9 @@ impl Source for SqsSource {
     }
 
     async fn pass(&mut self, sink: &mut Sink) -> Result<bool> {
-        // Rebuilt every pass so tokens registered meanwhile are matched.
-        let detector = Detector::new(build_index(sink.store()).await?);
+        // Checked against the token table every pass, so tokens registered
+        // meanwhile are matched; rebuilt only when tokens were retired.
+        let detector = sink.detector().await?;
         let batch = self.account.receive(&self.queue_url, self.wait_seconds).await?;
         let any = !batch.is_empty();
         let mut failed_this_pass = false;

@@ -108,6 +108,14 @@ mod tests {
                 serde_json::json!({"title": "Audit", "me": me, "csrf": "c", "entries": [entry], "next": null}),
             ),
             (
+                // Every registered channel kind's form, from its settings.
+                "alerting.html",
+                serde_json::json!({"title": "Alerting", "me": me, "csrf": "c", "is_admin": true, "can_respond": true,
+                    "channels": [{"name": "vic<b>s</b>", "kind": "webhook", "enabled": true}], "routes": [], "runbooks": [],
+                    "dead": [], "next": null, "default_runbook": "<b>x</b>",
+                    "kinds": honeytrail_app::ops::alerting::channel_kinds()}),
+            ),
+            (
                 "events.html",
                 serde_json::json!({"title": "Events", "me": me, "csrf": "c", "id": 1, "next": "/incidents/1/events?cursor=e1.2",
                     "events": [{"event_time": "2026-11-28T09:00:00Z", "event_source": "s3.amazonaws.com", "event_name": "ListBuckets",
@@ -118,6 +126,22 @@ mod tests {
             let html = render(name, ctx);
             assert!(!html.contains("failed to render") && html.contains("vic"), "{name}: {html}");
             assert!(!html.contains("<b>"), "{name} escapes what it shows: {html}");
+        }
+        let alerting = render(
+            "alerting.html",
+            serde_json::json!({"title": "Alerting", "me": me, "csrf": "c",
+            "is_admin": true, "can_respond": true, "channels": [], "routes": [], "runbooks": [], "dead": [], "next": null,
+            "default_runbook": "", "kinds": honeytrail_app::ops::alerting::channel_kinds()}),
+        );
+        for kind in honeytrail_app::ops::alerting::channel_kinds() {
+            assert!(
+                alerting.contains(&format!("id=\"add-channel-{}\"", kind.name)),
+                "{} offered: {alerting}",
+                kind.name
+            );
+            for f in kind.fields {
+                assert!(alerting.contains(&format!("name=\"{}\"", f.key)), "{}.{} offered", kind.name, f.key);
+            }
         }
         let html = render("message.html", minijinja::context! {title => "t", message => "<script>x</script>"});
         assert!(html.contains("&lt;script&gt;x") && !html.contains("<script>"), "{html}");

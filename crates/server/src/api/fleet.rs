@@ -1,5 +1,7 @@
 //! The fleet's API: what enrolling hosts and their agents call
-//! (`/api/v1/fleet/…`), and what people call about them (`/api/v1/agents…`).
+//! (`/api/v1/fleet/…`); what people call about them (`/api/v1/agents…`,
+//! `/enrollments…`, `/templates…`, `/evidence`, `/auditd/rules`); and
+//! bait placed by automation (`/deploy/…`).
 //!
 //! The agent's calls are not a user's. `POST /fleet/enrol` is authorised
 //! by the enrolment secret in its body; every later call by the agent's own
@@ -13,19 +15,17 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use honeytrail_app::ops::deploy::{LambdaRequest, MailboxRequest};
+use honeytrail_app::ops::{AgentSession, EnrolmentSecretRequest, EvidenceQuery};
 use honeytrail_core::fleet::{Abort, CommandDone, CommandKind, Confirm, EnrolRequest, Heartbeat};
-use honeytrail_store::Agent;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::api::Body;
-use super::auth::{client_address, ApiCaller, ApiError, ResponderCaller};
-use super::Shared;
-
-type ApiResult = Result<Response, ApiError>;
+use super::{created, ok, ApiResult, Body};
+use crate::auth::{client_address, AdminCaller, ApiCaller, ApiError, ResponderCaller};
+use crate::Shared;
 
 /// An agent, authenticated by its credential.
-pub struct AgentCaller(pub Agent);
+pub struct AgentCaller(pub AgentSession);
 
 impl FromRequestParts<Arc<Shared>> for AgentCaller {
     type Rejection = ApiError;
@@ -68,16 +68,16 @@ impl FromRequestParts<Arc<Shared>> for From {
     }
 }
 
-fn agent_json(a: &Agent) -> Value {
-    a.json()
-}
-
-pub async fn post_enrol(State(s): State<Arc<Shared>>, From(from): From, Body(r): Body<EnrolRequest>) -> ApiResult {
+pub(super) async fn post_enrol(
+    State(s): State<Arc<Shared>>,
+    From(from): From,
+    Body(r): Body<EnrolRequest>,
+) -> ApiResult {
     if let Some(held) = s.held_back(&from) {
         return Err(held);
     }
     match s.ops.enrol_host(&r, &from).await {
-        Ok(enrolled) => Ok((StatusCode::CREATED, Json(enrolled)).into_response()),
+        Ok(enrolled) => created(enrolled),
         Err(e) => {
             if e.code == "enrollment_refused" {
                 s.refused(&from);
@@ -88,82 +88,70 @@ pub async fn post_enrol(State(s): State<Arc<Shared>>, From(from): From, Body(r):
     }
 }
 
-pub async fn post_confirm(
+pub(super) async fn post_confirm(
     State(s): State<Arc<Shared>>,
     AgentCaller(a): AgentCaller,
     Body(c): Body<Confirm>,
 ) -> ApiResult {
-    let agent = s.ops.confirm_host(&a, &c).await?;
-    Ok(Json(agent_json(&agent)).into_response())
+    ok(s.ops.confirm_host(&a, &c).await?)
 }
 
-pub async fn post_abort(State(s): State<Arc<Shared>>, AgentCaller(a): AgentCaller, Body(r): Body<Abort>) -> ApiResult {
+pub(super) async fn post_abort(
+    State(s): State<Arc<Shared>>,
+    AgentCaller(a): AgentCaller,
+    Body(r): Body<Abort>,
+) -> ApiResult {
     s.ops.abort_host(&a, &r.reason).await?;
-    Ok(Json(json!({"agent_id": a.id, "state": "failed"})).into_response())
+    ok(json!({"agent_id": a.id(), "state": "failed"}))
 }
 
-pub async fn post_heartbeat(
+pub(super) async fn post_heartbeat(
     State(s): State<Arc<Shared>>,
     AgentCaller(a): AgentCaller,
     Body(h): Body<Heartbeat>,
 ) -> ApiResult {
-    Ok(Json(s.ops.heartbeat(&a, &h).await?).into_response())
+    ok(s.ops.heartbeat(&a, &h).await?)
 }
 
 /// `POST /fleet/evidence`: reads of the bait the agent observed.
-pub async fn post_evidence(
+pub(super) async fn post_evidence(
     State(s): State<Arc<Shared>>,
     AgentCaller(a): AgentCaller,
     Body(b): Body<honeytrail_core::fleet::EvidenceBatch>,
 ) -> ApiResult {
-    Ok(Json(s.ops.agent_evidence(&a, &b).await?).into_response())
+    ok(s.ops.agent_evidence(&a, &b).await?)
 }
 
-/// Which reads `GET /evidence` lists.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EvidenceQuery {
-    #[serde(default)]
-    pub host: Option<String>,
-    /// An access key ID.
-    #[serde(default)]
-    pub token: Option<String>,
-    #[serde(default)]
-    pub limit: Option<i64>,
+pub(super) async fn post_command_done(
+    State(s): State<Arc<Shared>>,
+    AgentCaller(a): AgentCaller,
+    Path(id): Path<i64>,
+    Body(d): Body<CommandDone>,
+) -> ApiResult {
+    ok(s.ops.command_done(&a, id, &d).await?)
 }
 
-pub async fn list_evidence(
+pub(super) async fn list_evidence(
     State(s): State<Arc<Shared>>,
     ApiCaller(c): ApiCaller,
     Query(q): Query<EvidenceQuery>,
 ) -> ApiResult {
-    c.actor.require(honeytrail_core::access::Permission::Read)?;
-    let token_id = match q.token.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        Some(key) => Some(s.ops.find_token(key).await?.id),
-        None => None,
-    };
-    let filter = honeytrail_store::EvidenceFilter {
-        host: q.host.map(|h| h.trim().to_string()).filter(|h| !h.is_empty()),
-        token_id,
-        limit: q.limit,
-        ..Default::default()
-    };
-    Ok(Json(s.ops.evidence(&c.actor, &filter).await?).into_response())
+    ok(s.ops.evidence(&c.actor, &q).await?)
 }
 
 /// Which rules `GET /auditd/rules` prints.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RulesQuery {
+pub(super) struct RulesQuery {
     #[serde(default)]
-    pub host: Option<String>,
+    host: Option<String>,
     #[serde(default)]
-    pub key: Option<String>,
+    key: Option<String>,
 }
 
 /// `GET /auditd/rules`: `auditctl` rules for the placements of a host, as
 /// text for `/etc/audit/rules.d/`.
-pub async fn get_audit_rules(
+pub(super) async fn get_audit_rules(
     State(s): State<Arc<Shared>>,
     ApiCaller(c): ApiCaller,
     Query(q): Query<RulesQuery>,
@@ -173,50 +161,89 @@ pub async fn get_audit_rules(
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], rules).into_response())
 }
 
-pub async fn post_command_done(
-    State(s): State<Arc<Shared>>,
-    AgentCaller(a): AgentCaller,
-    Path(id): Path<i64>,
-    Body(d): Body<CommandDone>,
-) -> ApiResult {
-    Ok(Json(s.ops.command_done(&a, id, &d).await?).into_response())
+pub(super) async fn list_agents(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller) -> ApiResult {
+    ok(s.ops.agents(&c.actor).await?)
 }
 
-pub async fn list_agents(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller) -> ApiResult {
-    let agents = s.ops.agents(&c.actor).await?;
-    Ok(Json(agents.iter().map(agent_json).collect::<Vec<_>>()).into_response())
+pub(super) async fn get_agent(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Path(id): Path<i64>) -> ApiResult {
+    ok(s.ops.agent(&c.actor, id).await?)
 }
 
-pub async fn get_agent(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller, Path(id): Path<i64>) -> ApiResult {
-    Ok(Json(agent_json(&s.ops.agent(&c.actor, id).await?)).into_response())
-}
-
-pub async fn post_agent_rotate(
+pub(super) async fn post_agent_rotate(
     State(s): State<Arc<Shared>>,
     ResponderCaller(c): ResponderCaller,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    Ok((StatusCode::CREATED, Json(s.ops.command_agent(&c.actor, id, CommandKind::Rotate).await?)).into_response())
+    created(s.ops.command_agent(&c.actor, id, CommandKind::Rotate).await?)
 }
 
-pub async fn post_agent_remove(
+pub(super) async fn post_agent_remove(
     State(s): State<Arc<Shared>>,
     ResponderCaller(c): ResponderCaller,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    Ok((StatusCode::CREATED, Json(s.ops.command_agent(&c.actor, id, CommandKind::Remove).await?)).into_response())
+    created(s.ops.command_agent(&c.actor, id, CommandKind::Remove).await?)
+}
+
+pub(super) async fn list_enrolments(State(s): State<Arc<Shared>>, AdminCaller(c): AdminCaller) -> ApiResult {
+    ok(s.ops.enrolments(&c.actor).await?)
+}
+
+pub(super) async fn post_enrolment(
+    State(s): State<Arc<Shared>>,
+    AdminCaller(c): AdminCaller,
+    Body(r): Body<EnrolmentSecretRequest>,
+) -> ApiResult {
+    created(s.ops.create_enrolment(&c.actor, &r).await?)
+}
+
+pub(super) async fn post_enrolment_revoke(
+    State(s): State<Arc<Shared>>,
+    AdminCaller(c): AdminCaller,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    ok(s.ops.revoke_enrolment(&c.actor, id).await?)
+}
+
+pub(super) async fn list_templates(State(s): State<Arc<Shared>>, ApiCaller(c): ApiCaller) -> ApiResult {
+    ok(s.ops.templates(&c.actor).await?)
+}
+
+pub(super) async fn post_template(
+    State(s): State<Arc<Shared>>,
+    AdminCaller(c): AdminCaller,
+    Body(t): Body<honeytrail_core::template::PlacementTemplate>,
+) -> ApiResult {
+    created(s.ops.put_template(&c.actor, t).await?)
+}
+
+pub(super) async fn get_template(
+    State(s): State<Arc<Shared>>,
+    ApiCaller(c): ApiCaller,
+    Path(name): Path<String>,
+) -> ApiResult {
+    ok(s.ops.template(&c.actor, &name).await?)
+}
+
+pub(super) async fn delete_template(
+    State(s): State<Arc<Shared>>,
+    AdminCaller(c): AdminCaller,
+    Path(name): Path<String>,
+) -> ApiResult {
+    s.ops.remove_template(&c.actor, &name).await?;
+    ok(json!({"removed": name}))
 }
 
 /// `/deploy/install.sh`: the installer hosts run. Open to anyone (a host
 /// has no credential yet); it holds no secret, only this server's public
 /// URL and the agent binary's SHA-256.
-pub async fn install_script(State(s): State<Arc<Shared>>) -> ApiResult {
+pub async fn install_script(State(s): State<Arc<Shared>>) -> Result<Response, ApiError> {
     let installer = s.ops.installer().await?;
     Ok(([(header::CONTENT_TYPE, "text/x-shellscript; charset=utf-8")], installer.script).into_response())
 }
 
 /// `/deploy/agent`: the agent binary the installer checks and installs.
-pub async fn agent_binary(State(s): State<Arc<Shared>>) -> ApiResult {
+pub async fn agent_binary(State(s): State<Arc<Shared>>) -> Result<Response, ApiError> {
     let agent = s.ops.agent_download().await?;
     let body = axum::body::Body::from(axum::body::Bytes::from_owner(agent.bytes));
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
@@ -225,16 +252,16 @@ pub async fn agent_binary(State(s): State<Arc<Shared>>) -> ApiResult {
 /// What a snippet is asked for with.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SnippetQuery {
+pub(super) struct SnippetQuery {
     #[serde(default)]
-    pub kind: Option<String>,
+    kind: Option<String>,
     #[serde(default)]
-    pub secret_name: Option<String>,
+    secret_name: Option<String>,
     #[serde(default)]
-    pub service_name: Option<String>,
+    service_name: Option<String>,
 }
 
-pub async fn get_snippet(
+pub(super) async fn get_snippet(
     State(s): State<Arc<Shared>>,
     ApiCaller(c): ApiCaller,
     Query(q): Query<SnippetQuery>,
@@ -246,96 +273,36 @@ pub async fn get_snippet(
     let secret_name = q.secret_name.as_deref().unwrap_or(DEFAULT_SECRET_NAME);
     let service_name = q.service_name.as_deref().unwrap_or(DEFAULT_SERVICE_NAME);
     let text = s.ops.snippet(&c.actor, kind, secret_name, service_name).await?;
-    Ok(Json(json!({"kind": kind.as_str(), "secret_name": secret_name, "service_name": service_name, "snippet": text}))
-        .into_response())
+    ok(json!({"kind": kind.as_str(), "secret_name": secret_name, "service_name": service_name, "snippet": text}))
 }
 
 /// `POST /deploy/lambda`: a honey key into a function's environment, or
 /// (`"remove": true`) out of it again.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LambdaBody {
-    pub function: String,
-    #[serde(default)]
-    pub region: Option<String>,
-    #[serde(default)]
-    pub account: Option<String>,
-    #[serde(default)]
-    pub profile: Option<String>,
-    #[serde(default)]
-    pub key: Option<String>,
-    #[serde(default)]
-    pub remove: bool,
-}
-
-pub async fn post_deploy_lambda(
+pub(super) async fn post_deploy_lambda(
     State(s): State<Arc<Shared>>,
     ResponderCaller(c): ResponderCaller,
-    Body(b): Body<LambdaBody>,
+    Body(r): Body<LambdaRequest>,
 ) -> ApiResult {
-    let r = honeytrail_app::ops::deploy::LambdaRequest {
-        function: b.function,
-        region: b.region,
-        account: b.account,
-        profile: b.profile,
-        key: b.key,
-    };
-    if b.remove {
-        Ok(Json(s.ops.remove_lambda(&c.actor, &r).await?.json()).into_response())
+    let done = s.ops.lambda_bait(&c.actor, &r).await?;
+    if r.remove {
+        ok(done)
     } else {
-        Ok((StatusCode::CREATED, Json(s.ops.deploy_lambda(&c.actor, &r).await?.json())).into_response())
+        created(done)
     }
 }
 
 /// `POST /deploy/mailbox`: a message with a honey key into a mailbox folder
 /// over IMAP, or (`"remove": true`) that message out again. The password is
 /// used for this one connection and kept nowhere.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MailboxBody {
-    pub imap_url: String,
-    pub user: String,
-    pub password: String,
-    pub folder: String,
-    #[serde(default)]
-    pub address: Option<String>,
-    /// The IMAP server's CA, PEM, when it is an internal one.
-    #[serde(default)]
-    pub ca_pem: Option<String>,
-    #[serde(default)]
-    pub key: Option<String>,
-    #[serde(default)]
-    pub remove: bool,
-}
-
-impl MailboxBody {
-    pub fn request(self) -> (honeytrail_app::ops::deploy::MailboxRequest, bool) {
-        let empty_none = |v: Option<String>| v.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        (
-            honeytrail_app::ops::deploy::MailboxRequest {
-                imap_url: self.imap_url,
-                user: self.user,
-                password: self.password,
-                folder: self.folder,
-                address: empty_none(self.address),
-                ca_file: None,
-                ca_pem: empty_none(self.ca_pem),
-                key: empty_none(self.key),
-            },
-            self.remove,
-        )
-    }
-}
-
-pub async fn post_deploy_mailbox(
+pub(super) async fn post_deploy_mailbox(
     State(s): State<Arc<Shared>>,
     ResponderCaller(c): ResponderCaller,
-    Body(b): Body<MailboxBody>,
+    Body(r): Body<MailboxRequest>,
 ) -> ApiResult {
-    let (r, remove) = b.request();
-    if remove {
-        Ok(Json(s.ops.remove_mailbox(&c.actor, &r).await?.json()).into_response())
+    let done = s.ops.mailbox_bait(&c.actor, &r).await?;
+    if r.remove {
+        ok(done)
     } else {
-        Ok((StatusCode::CREATED, Json(s.ops.deploy_mailbox(&c.actor, &r).await?.json())).into_response())
+        created(done)
     }
 }

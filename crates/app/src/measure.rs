@@ -1,0 +1,63 @@
+//! Measurements of the hot path (`honeytrail bench`, used by
+//! `scripts/bench`): the scanner over a corpus with N synthetic keys
+//! registered, and the resident memory of a match index of N keys.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use honeytrail_ingest::files::{collect, scan_files, DEFAULT_MAX_DOCUMENT};
+use honeytrail_ingest::index::{KeyIndex, TokenRef};
+use honeytrail_ingest::Detector;
+use serde_json::{json, Value};
+
+fn synthetic_index(n: usize, extra: &[String]) -> KeyIndex {
+    let mut index = KeyIndex::with_capacity(n + extra.len());
+    for i in 0..n {
+        let key = honeytrail_core::keyid::synthesize(123456789012, i as u64 * 7919);
+        // Every tenth token also carries a user ARN, as minted tokens do.
+        let arn = (i % 10 == 0).then(|| format!("arn:aws:iam::123456789012:user/svc-{i}"));
+        index.insert(TokenRef { token_id: i as i64, retired: false }, &key, arn.as_deref(), None);
+    }
+    for (i, k) in extra.iter().enumerate() {
+        index.insert(TokenRef { token_id: (n + i) as i64, retired: false }, k, None, None);
+    }
+    index
+}
+
+/// Resident memory of this process, from /proc.
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// Scans every file under `corpus` on `threads` worker threads with `keys`
+/// synthetic keys and `extra` real ones registered: files, bytes, records,
+/// matches and seconds, as JSON.
+pub fn scan(corpus: &Path, keys: usize, extra: &[String], threads: usize) -> Result<Value> {
+    let files = collect(&[corpus.to_path_buf()]).context("cannot list the corpus")?;
+    let detector = Detector::new(synthetic_index(keys, extra));
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    let start = Instant::now();
+    let outcomes = pool.install(|| scan_files(&detector, &files, DEFAULT_MAX_DOCUMENT, &|_| {}));
+    let seconds = start.elapsed().as_secs_f64();
+    let compressed: u64 = outcomes.iter().map(|o| o.compressed_bytes).sum();
+    let bytes: u64 = outcomes.iter().map(|o| o.outcome.bytes).sum();
+    let records: usize = outcomes.iter().map(|o| o.outcome.records).sum();
+    let matches: usize = outcomes.iter().map(|o| o.outcome.events.len()).sum();
+    Ok(json!({"files": files.len(), "seconds": seconds, "compressed_bytes": compressed, "bytes": bytes,
+              "records": records, "matches": matches, "keys": detector.index().len(), "threads": threads}))
+}
+
+/// Builds a match index of `keys` synthetic keys: its resident memory and
+/// build time, as JSON.
+pub fn index(keys: usize) -> Value {
+    let before = rss_bytes();
+    let start = Instant::now();
+    let index = synthetic_index(keys, &[]);
+    let seconds = start.elapsed().as_secs_f64();
+    let after = rss_bytes();
+    json!({"keys": index.len(), "rss_bytes": after.saturating_sub(before), "build_seconds": seconds})
+}
