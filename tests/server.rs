@@ -583,20 +583,26 @@ fn the_cli_works_against_a_remote_server() {
     let out = laptop.run(&["--server", &url, "--token", "htk_forged", "incident", "list"]).fails();
     assert!(out.stderr.contains("401") && out.stderr.contains("unknown or revoked"), "{}", out.stderr);
     assert!(!laptop.data().exists(), "the laptop has no local store");
-    // Changes on the server's own command line are audited too.
+    // Changes on the server's own command line are audited too: once, by
+    // the operation itself, from "cli on HOST" (no second entry guessed
+    // from the command words).
     env.run(&["incident", "note", "1", "from the console"]).ok();
     let audit = env.run(&["audit", "list", "--json"]).ok().json();
-    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    for a in [
-        "cli.incident.note",
-        "cli.placement.add",
-        "cli.token.import",
-        "incident.state",
-        "incident.note",
-        "token.render",
-    ] {
+    let entries = audit.as_array().unwrap();
+    let actions: Vec<&str> = entries.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let from_cli = |action: &str| {
+        entries
+            .iter()
+            .filter(|e| e["action"] == action && e["from"].as_str().unwrap_or("").starts_with("cli on "))
+            .count()
+    };
+    for a in ["incident.note", "placement.add", "token.import"] {
+        assert_eq!(from_cli(a), 1, "{a} from the command line, once, in {audit}");
+    }
+    for a in ["incident.state", "incident.note", "token.render"] {
         assert!(actions.contains(&a), "{a} missing from {actions:?}");
     }
+    assert!(!actions.iter().any(|a| a.starts_with("cli.")), "{actions:?}");
 }
 
 #[test]
@@ -1137,4 +1143,105 @@ fn reads_of_bait_are_served_by_the_api_and_shown_escaped_in_the_ui() {
         "{page}"
     );
     assert!(!page.contains("<script>alert"));
+}
+
+/// Every key path of a JSON value, arrays as `[]`: `[].placement.spot.host`.
+fn key_paths(value: &serde_json::Value, at: &str, out: &mut std::collections::BTreeSet<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let path = format!("{at}.{k}");
+                out.insert(path.clone());
+                key_paths(v, &path, out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for v in items {
+                key_paths(v, &format!("{at}[]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The public API's shape is pinned: the key paths every read endpoint
+/// answers with, for a store holding one of everything, are in
+/// `tests/api-shape.txt`. A change of the store's schema or of a type cannot
+/// change what clients read without this test failing; a deliberate change
+/// rewrites the file with `HONEYTRAIL_UPDATE_API_SHAPE=1`.
+#[test]
+fn the_api_answers_in_the_shape_it_documents() {
+    let env = Env::new();
+    env.run_stdin(
+        &[
+            "token",
+            "import",
+            "aws",
+            "--access-key-id",
+            KEY,
+            "--user-name",
+            "svc-reader",
+            "--secret-stdin",
+            "--label",
+            "team=web",
+        ],
+        SECRET,
+    )
+    .ok();
+    env.run(&["placement", "add", KEY, "--host", "web-7", "--path", "/srv/.env", "--owner", "ops"]).ok();
+    env.run(&["custody", "add", KEY, "copied to the build server"]).ok();
+    let jsonl = env.dir.path().join("alerts.jsonl");
+    env.run(&["channel", "add", "jsonl", "siem", "--path", jsonl.to_str().unwrap()]).ok();
+    env.run(&["route", "add", "all", "--channel", "siem", "--default"]).ok();
+    env.run(&["enrol", "create", "--uses", "2", "--label", "fleet=web"]).ok();
+    env.run(&["action", "add", "fence", "--kind", "deny-policy", "--mode", "dry-run"]).ok();
+    add_user(&env, "ada", "admin");
+    let admin = format!("Bearer {}", api_token(&env, "ada"));
+    let server = Server::start(&env, &[("HONEYTRAIL_EVENTBRIDGE_SECRET", "eb-secret-for-tests-0123456789abcdef")]);
+    use_key(&server, "shape-1");
+    env.run(&["deliver", "--once"]).ok();
+    let mut paths = std::collections::BTreeSet::new();
+    for endpoint in [
+        "/me",
+        "/incidents",
+        "/incidents/1",
+        "/incidents/1/events",
+        "/tokens",
+        &format!("/tokens/{KEY}"),
+        "/placements",
+        "/channels",
+        "/routes",
+        "/runbooks",
+        "/deliveries?state=delivered",
+        "/users",
+        "/api-tokens",
+        "/enrollments",
+        "/templates",
+        "/templates/laptop",
+        "/actions",
+        "/actions/runs",
+        "/audit?limit=3",
+    ] {
+        let (status, body, _, _) = api_page(&server, &admin, endpoint);
+        assert_eq!(status, 200, "GET {endpoint}: {body}");
+        let mut found = std::collections::BTreeSet::new();
+        key_paths(&body, "", &mut found);
+        paths.extend(found.into_iter().map(|p| format!("GET {} {p}", endpoint.split('?').next().unwrap())));
+    }
+    let shape: String = paths.into_iter().map(|p| p + "\n").collect();
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api-shape.txt");
+    if std::env::var_os("HONEYTRAIL_UPDATE_API_SHAPE").is_some() {
+        std::fs::write(&golden, &shape).unwrap();
+    }
+    let pinned = std::fs::read_to_string(&golden).unwrap_or_default();
+    if shape != pinned {
+        let (now, was): (std::collections::BTreeSet<&str>, std::collections::BTreeSet<&str>) =
+            (shape.lines().collect(), pinned.lines().collect());
+        panic!(
+            "the API's shape changed; if that is meant, run with HONEYTRAIL_UPDATE_API_SHAPE=1 and say so in the docs.\n\
+             new: {:#?}\ngone: {:#?}",
+            now.difference(&was).collect::<Vec<_>>(),
+            was.difference(&now).collect::<Vec<_>>()
+        );
+    }
 }

@@ -293,7 +293,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Route(cmd) => commands::routing::route(&app, cmd).await,
         Command::Delivery(cmd) => commands::deliver::delivery(&app, cmd).await,
         Command::Deliver(args) => commands::deliver::deliver(&app, args).await,
-        Command::Serve(_) => return honeytrail_server::run(app).await,
+        Command::Serve(_) => honeytrail_server::run(app).await,
         Command::User(cmd) => commands::user::run(&app, cmd).await,
         Command::Enrol(cmd) => commands::enrol::run(&app, cmd).await,
         Command::Template(cmd) => commands::template::run(&app, cmd).await,

@@ -48,7 +48,10 @@ impl Env {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_honeytrail"));
+        // HONEYTRAIL_TEST_BINARY runs the tests against another build (an
+        // older release, to compare what the API answers).
+        let bin = std::env::var("HONEYTRAIL_TEST_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_honeytrail").into());
+        let mut cmd = Command::new(bin);
         for (k, _) in std::env::vars() {
             if k.starts_with("HONEYTRAIL_") || k.starts_with("AWS_") {
                 cmd.env_remove(k);

@@ -71,7 +71,10 @@ fn kind_command(spec: &'static KindSpec) -> Command {
             FieldValue::Number { min, max } => {
                 arg.value_parser(clap::value_parser!(u32).range(i64::from(min)..=i64::from(max))).required(f.required)
             }
-            FieldValue::Text | FieldValue::Path => arg.required(f.required),
+            // A path as the global --ca-file takes one: the same argument
+            // where both are named so.
+            FieldValue::Path => arg.value_parser(clap::value_parser!(std::path::PathBuf)).required(f.required),
+            FieldValue::Text => arg.required(f.required),
         };
         cmd = cmd.arg(match f.default {
             Some(d) if f.value != FieldValue::Flag => arg.default_value(d),

@@ -276,7 +276,8 @@ impl Ops {
 
     async fn route(&self, name: &str) -> OpResult<Route> {
         self.store.routes().await?.into_iter().find(|r| r.name == name).ok_or_else(|| {
-            OpError::not_found(format!("route {name:?}")).with_cli_hint("`honeytrail route list` shows them")
+            OpError::new(crate::OpErrorKind::NotFound, "not_found", format!("no route named {name:?}"))
+                .with_cli_hint("`honeytrail route list` shows them")
         })
     }
 

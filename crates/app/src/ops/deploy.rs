@@ -281,7 +281,7 @@ impl Ops {
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct MailboxRequest {
-    /// imaps://host[:port]
+    /// The IMAP server: imaps://host or imaps://host:port
     #[cfg_attr(feature = "clap", arg(long))]
     pub imap_url: String,
     #[cfg_attr(feature = "clap", arg(long))]
