@@ -303,7 +303,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Deploy(cmd) => commands::deploy::run(&app, cmd).await,
         Command::Audit(cmd) => commands::user::audit(&app, cmd).await,
         Command::SafetyNet(args) => commands::safety_net::run(&app, args).await,
-        Command::Bench(cmd) => tokio::task::block_in_place(|| commands::bench::run(cmd)),
+        Command::Bench(cmd) => tokio::task::block_in_place(|| commands::bench::run(&app, cmd)),
     }
 }
 

@@ -61,3 +61,29 @@ pub fn index(keys: usize) -> Value {
     let after = rss_bytes();
     json!({"keys": index.len(), "rss_bytes": after.saturating_sub(before), "build_seconds": seconds})
 }
+
+/// What keeping the match index current costs a source's pass, on this
+/// store: building it from every token (what each S3 and SQS pass did
+/// before the live index), a pass when nothing changed (one fingerprint
+/// query), and a pass after one token was added (the fingerprint and that
+/// token). The token added is a synthetic key, retired again at the end.
+pub async fn index_refresh(ops: &crate::Ops) -> Result<Value> {
+    use crate::sources::Sink;
+    let sink = Sink::new(ops);
+    let start = Instant::now();
+    let keys = sink.detector().await?.index().len();
+    let full = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    sink.detector().await?;
+    let unchanged = start.elapsed().as_secs_f64();
+    let actor = crate::Actor::system("bench");
+    let key = honeytrail_core::keyid::synthesize(210987654321, rand::random::<u32>().into());
+    let request = crate::ops::ImportRequest { access_key_id: key.clone(), ..Default::default() };
+    ops.import_token(&actor, request, "bench").await?;
+    let start = Instant::now();
+    let grown = sink.detector().await?.index().len();
+    let added = start.elapsed().as_secs_f64();
+    ops.retire(&actor, &key).await?;
+    Ok(json!({"keys": keys, "full_build_seconds": full, "unchanged_pass_seconds": unchanged,
+              "after_one_added_seconds": added, "keys_after": grown}))
+}

@@ -16,6 +16,8 @@ pub enum BenchCommand {
     Scan(ScanArgs),
     /// Build a match index of N keys and report its resident memory; prints JSON
     Index(IndexArgs),
+    /// What keeping the match index current costs a source's pass on this store; prints JSON
+    IndexRefresh,
     /// N simulated hosts enrol (and confirm one bait file each) at once against a server; prints JSON
     #[command(alias = "enroll")]
     Enrol(EnrolArgs),
@@ -56,10 +58,15 @@ pub struct IndexArgs {
     keys: usize,
 }
 
-pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
+pub fn run(app: &honeytrail_app::App, cmd: BenchCommand) -> Result<ExitCode> {
     match cmd {
         BenchCommand::Scan(a) => println!("{}", measure::scan(&a.corpus, a.keys, &a.key, a.threads)?),
         BenchCommand::Index(a) => println!("{}", measure::index(a.keys)),
+        BenchCommand::IndexRefresh => {
+            let report = tokio::runtime::Handle::current()
+                .block_on(async { measure::index_refresh(&app.ops().await?).await })?;
+            println!("{report}");
+        }
         BenchCommand::Enrol(a) => {
             let report = tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(enrol(a))?;
             println!("{report}");

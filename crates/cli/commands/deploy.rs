@@ -6,25 +6,15 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use honeytrail_app::ops::deploy::{LambdaRequest, MailboxRequest};
+use honeytrail_app::ops::deploy::{LambdaRequest, MailboxRequest, SnippetRequest};
 use honeytrail_app::App;
-use honeytrail_core::snippet::{SnippetKind, DEFAULT_SECRET_NAME, DEFAULT_SERVICE_NAME};
 
 use super::print_json;
 
 #[derive(Subcommand, Debug)]
 pub enum DeployCommand {
     /// A ready-to-paste snippet (cloud-init, ansible, terraform, shell) that installs the agent and enrols hosts
-    Snippet {
-        /// cloud-init, ansible, terraform or shell
-        kind: String,
-        /// The SSM Parameter Store name (SecureString) holding the enrolment secret; hosts read it at boot
-        #[arg(long, default_value = DEFAULT_SECRET_NAME)]
-        secret_name: String,
-        /// The agent's service, binary and state directory name on hosts (must not say what it is)
-        #[arg(long, default_value = DEFAULT_SERVICE_NAME)]
-        service_name: String,
-    },
+    Snippet(SnippetRequest),
     /// The installer the server serves at /deploy/install.sh, with its SHA-256 and the agent's
     Installer,
     /// Put a honey key into a Lambda function's environment (a backup or export job's key pair), or take it out
@@ -46,15 +36,14 @@ pub enum DeployCommand {
 pub async fn run(app: &App, cmd: DeployCommand) -> Result<ExitCode> {
     let ops = app.ops().await?;
     match cmd {
-        DeployCommand::Snippet { kind, secret_name, service_name } => {
-            let kind = SnippetKind::parse(&kind).map_err(honeytrail_app::OpError::from)?;
+        DeployCommand::Snippet(request) => {
             let public = ops.config.serve.public_url();
             if !public.starts_with("https://") {
                 eprintln!(
                     "warning: serve.public_url is {public}: agents refuse plain http except on loopback; set it to the https URL hosts reach"
                 );
             }
-            print!("{}", ops.snippet(&app.acting(), kind, &secret_name, &service_name).await?);
+            print!("{}", ops.snippet(&app.acting(), &request).await?.snippet);
         }
         DeployCommand::Installer => {
             let installer = ops.installer().await?;

@@ -80,15 +80,22 @@ impl SpotArgs {
         })
     }
 
-    /// The placement body of the API for these fields and the token, host,
-    /// path and format the caller gives.
-    pub fn api_body(&self, token: &str, host: &str, path: &str, format: &Option<String>) -> Result<serde_json::Value> {
-        Ok(serde_json::json!({
-            "access_key_id": token, "host": host, "path": path, "owner": self.owner, "asset": self.asset,
-            "serial": self.serial, "format": format, "notes": self.notes,
-            "labels": parse_labels(&self.placement_labels)?, "instance_id": self.instance_id,
-            "iam_user": self.iam_user, "aws_account": self.aws_account,
-        }))
+    /// The placement request for these fields and the token, host, path and
+    /// format the caller gives.
+    pub fn placement(
+        &self,
+        token: &str,
+        host: &str,
+        path: &str,
+        format: &Option<String>,
+    ) -> Result<honeytrail_app::ops::PlacementRequest> {
+        Ok(honeytrail_app::ops::PlacementRequest {
+            access_key_id: token.to_string(),
+            host: host.to_string(),
+            path: path.to_string(),
+            format: format.clone(),
+            ..self.to_request()?
+        })
     }
 }
 

@@ -154,8 +154,8 @@ pub async fn remote(r: &super::remote::Remote, cmd: PlacementCommand) -> Result<
                     "--placed-by / --placed-at work against a local store only; the server records who and when"
                 );
             }
-            let body = a.spot.api_body(&a.token, &a.host, &a.path, &a.format)?;
-            let p = r.post("/placements", &body).await?;
+            let request = a.spot.placement(&a.token, &a.host, &a.path, &a.format)?;
+            let p = r.post("/placements", &serde_json::to_value(request)?).await?;
             if a.json {
                 return print_json(&p).map(|_| ExitCode::SUCCESS);
             }

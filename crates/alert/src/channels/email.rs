@@ -27,7 +27,7 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 
-use crate::channels::{BoxFuture, Channel, ChannelKind, Outgoing};
+use crate::channels::{BoxFuture, Channel, Configured, Outgoing};
 use crate::retry::{Failure, Retry};
 use crate::text::{self, html_escape};
 use honeytrail_core::channel::{FieldSpec, FieldValue, KindSpec, Secrecy};
@@ -281,9 +281,6 @@ pub async fn deliver(sender: &crate::Sender, config: &EmailConfig, alert: &Alert
     Ok(())
 }
 
-/// The email kind.
-pub struct Kind;
-
 static SPEC: KindSpec = KindSpec {
     name: "email",
     summary: "Email over SMTP (plain text + HTML); the password, if any, is read from standard input",
@@ -373,13 +370,11 @@ static SPEC: KindSpec = KindSpec {
     ],
 };
 
-impl ChannelKind for Kind {
-    fn spec(&self) -> &'static KindSpec {
-        &SPEC
-    }
+impl Configured for EmailConfig {
+    const SPEC: &'static KindSpec = &SPEC;
 
-    fn read(&self, mut config: serde_json::Value) -> Result<std::sync::Arc<dyn Channel>, String> {
-        // The port follows the TLS mode unless it is given.
+    /// The port follows the TLS mode unless it is given.
+    fn prepare(config: &mut serde_json::Value) {
         if let Some(obj) = config.as_object_mut() {
             if !obj.contains_key("port") {
                 let port = match obj.get("tls").and_then(|t| t.as_str()) {
@@ -390,19 +385,10 @@ impl ChannelKind for Kind {
                 obj.insert("port".into(), port.into());
             }
         }
-        Ok(std::sync::Arc::new(crate::channels::read_json::<EmailConfig>("email", config)?))
     }
 }
 
 impl Channel for EmailConfig {
-    fn kind(&self) -> &'static str {
-        "email"
-    }
-
-    fn to_json(&self) -> String {
-        crate::channels::stored(self)
-    }
-
     fn summary(&self) -> String {
         format!("email to {} recipient(s) via {}:{}", self.to.len(), self.host, self.port)
     }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::channels::webhook::{post_json, WebhookConfig};
-use crate::channels::{BoxFuture, Channel, ChannelKind, Outgoing};
+use crate::channels::{BoxFuture, Channel, Configured, Outgoing};
 use crate::retry::{Failure, Retry};
 use crate::{text, Sender};
 use honeytrail_core::channel::{FieldSpec, FieldValue, KindSpec, Secrecy};
@@ -154,9 +154,6 @@ pub async fn deliver(
     }
 }
 
-/// The Jira kind.
-pub struct Kind;
-
 static SPEC: KindSpec = KindSpec {
     name: "jira",
     summary: "Jira: an issue per incident, a comment per update; the API token is read from standard input",
@@ -219,27 +216,16 @@ static SPEC: KindSpec = KindSpec {
     ],
 };
 
-impl ChannelKind for Kind {
-    fn spec(&self) -> &'static KindSpec {
-        &SPEC
-    }
+impl Configured for JiraConfig {
+    const SPEC: &'static KindSpec = &SPEC;
 
-    fn read(&self, config: Value) -> Result<std::sync::Arc<dyn Channel>, String> {
-        let mut c: JiraConfig = crate::channels::read_json("jira", config)?;
-        c.base_url = c.base_url.trim_end_matches('/').to_string();
-        Ok(std::sync::Arc::new(c))
+    fn validate(&mut self) -> Result<(), String> {
+        self.base_url = self.base_url.trim_end_matches('/').to_string();
+        Ok(())
     }
 }
 
 impl Channel for JiraConfig {
-    fn kind(&self) -> &'static str {
-        "jira"
-    }
-
-    fn to_json(&self) -> String {
-        crate::channels::stored(self)
-    }
-
     fn summary(&self) -> String {
         format!("Jira project {}", self.project)
     }

@@ -13,7 +13,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::channels::{BoxFuture, Channel, ChannelKind, Outgoing};
+use crate::channels::{BoxFuture, Channel, Configured, Outgoing};
 use crate::retry::{Failure, Retry};
 use honeytrail_core::channel::{FieldSpec, FieldValue, KindSpec, Secrecy};
 
@@ -119,9 +119,6 @@ pub fn deliver(config: &JsonLinesConfig, policy: &FilePolicy, body: &[u8]) -> Re
     Ok(())
 }
 
-/// The JSON-lines kind.
-pub struct Kind;
-
 static SPEC: KindSpec = KindSpec {
     name: "jsonl",
     summary: "JSON lines appended to a file, for a SIEM agent to tail",
@@ -147,25 +144,11 @@ static SPEC: KindSpec = KindSpec {
     ],
 };
 
-impl ChannelKind for Kind {
-    fn spec(&self) -> &'static KindSpec {
-        &SPEC
-    }
-
-    fn read(&self, config: serde_json::Value) -> Result<std::sync::Arc<dyn Channel>, String> {
-        Ok(std::sync::Arc::new(crate::channels::read_json::<JsonLinesConfig>("jsonl", config)?))
-    }
+impl Configured for JsonLinesConfig {
+    const SPEC: &'static KindSpec = &SPEC;
 }
 
 impl Channel for JsonLinesConfig {
-    fn kind(&self) -> &'static str {
-        "jsonl"
-    }
-
-    fn to_json(&self) -> String {
-        crate::channels::stored(self)
-    }
-
     fn summary(&self) -> String {
         format!("alerts are appended to {}", self.path)
     }

@@ -1,11 +1,11 @@
-//! One module per channel kind, each implementing [`ChannelKind`] (its
-//! settings and how to read them) and [`Channel`] (checking and sending),
-//! and [`KINDS`], the registry everything else reads: the dispatcher, the
+//! One module per channel kind, each with a `…Config` implementing
+//! [`Configured`] (its settings, described, and how a configuration is
+//! checked) and [`Channel`] (checking its target and sending); and
+//! [`KINDS`], the registry everything else reads: the dispatcher, the
 //! operations, and the command line, API and web UI that offer the kinds.
 //!
-//! To add a channel kind: one file here with a `…Config` implementing
-//! [`Channel`] and a unit struct implementing [`ChannelKind`], and its line
-//! in [`KINDS`]. Nothing else names a kind.
+//! To add a channel kind: one file here with its `…Config`, and its line in
+//! [`KINDS`]. Nothing else names a kind.
 
 pub mod email;
 pub mod jira;
@@ -17,12 +17,14 @@ pub mod teams;
 pub mod webhook;
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use honeytrail_core::channel::KindSpec;
 use honeytrail_core::record::Alert;
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::retry::{Failure, Retry};
@@ -30,14 +32,14 @@ use crate::Sender;
 
 /// Every channel kind, in the order the front doors offer them.
 pub const KINDS: &[&dyn ChannelKind] = &[
-    &webhook::Kind,
-    &jsonl::Kind,
-    &slack::Kind,
-    &teams::Kind,
-    &pagerduty::Kind,
-    &syslog::Kind,
-    &jira::Kind,
-    &email::Kind,
+    &KindOf::<webhook::WebhookConfig>::NEW,
+    &KindOf::<jsonl::JsonLinesConfig>::NEW,
+    &KindOf::<slack::SlackConfig>::NEW,
+    &KindOf::<teams::TeamsConfig>::NEW,
+    &KindOf::<pagerduty::PagerDutyConfig>::NEW,
+    &KindOf::<syslog::SyslogConfig>::NEW,
+    &KindOf::<jira::JiraConfig>::NEW,
+    &KindOf::<email::EmailConfig>::NEW,
 ];
 
 /// A future a channel returns; channels are used as trait objects.
@@ -50,16 +52,47 @@ pub trait ChannelKind: Sync {
     /// Reads a configuration: as the API gives it, as the command line and
     /// the web form build it ([`honeytrail_core::channel::config_json`]),
     /// or as stored. The message names what is wrong.
-    fn read(&self, config: Value) -> Result<Arc<dyn Channel>, String>;
+    fn read(&self, config: Value) -> Result<ChannelConfig, String>;
+}
+
+/// A channel configuration that is one serde type: what each kind's file
+/// implements.
+pub trait Configured: Channel + Serialize + DeserializeOwned + 'static {
+    /// The kind's settings, described for the front doors.
+    const SPEC: &'static KindSpec;
+
+    /// Fills in what depends on other settings, before the type is read.
+    fn prepare(_config: &mut Value) {}
+
+    /// Checks (and tidies) what the type alone cannot say.
+    fn validate(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// The kind of a [`Configured`] type, as [`KINDS`] lists it.
+pub struct KindOf<C>(PhantomData<fn() -> C>);
+
+impl<C> KindOf<C> {
+    pub const NEW: KindOf<C> = KindOf(PhantomData);
+}
+
+impl<C: Configured> ChannelKind for KindOf<C> {
+    fn spec(&self) -> &'static KindSpec {
+        C::SPEC
+    }
+
+    fn read(&self, mut config: Value) -> Result<ChannelConfig, String> {
+        C::prepare(&mut config);
+        let mut channel: C = serde_json::from_value(config)
+            .map_err(|e| format!("the {} channel's settings do not fit: {e}", C::SPEC.name))?;
+        channel.validate()?;
+        Ok(ChannelConfig::from(channel))
+    }
 }
 
 /// A configured channel.
 pub trait Channel: Send + Sync {
-    fn kind(&self) -> &'static str;
-
-    /// The configuration as stored (sealed): it holds the channel's secrets.
-    fn to_json(&self) -> String;
-
     /// Where it sends, with no secret in it ("syslog to 10.0.0.5:514").
     fn summary(&self) -> String;
 
@@ -92,16 +125,6 @@ pub fn specs() -> Vec<&'static KindSpec> {
     KINDS.iter().map(|k| k.spec()).collect()
 }
 
-/// Reads a kind's configuration type from JSON, naming the kind on failure.
-pub(crate) fn read_json<T: DeserializeOwned>(kind: &str, config: Value) -> Result<T, String> {
-    serde_json::from_value(config).map_err(|e| format!("the {kind} channel's settings do not fit: {e}"))
-}
-
-/// The configuration JSON of a kind's settings.
-pub(crate) fn stored<T: serde::Serialize>(config: &T) -> String {
-    serde_json::to_string(config).expect("channel configurations serialise")
-}
-
 /// Checks an HTTP channel's target before it is stored.
 pub(crate) fn check_http<'a>(url: &'a str, sender: &'a Sender) -> BoxFuture<'a, Result<(), Failure>> {
     Box::pin(webhook::check_target(url, &sender.allowed_hosts))
@@ -111,9 +134,15 @@ pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
 }
 
-/// A channel's configuration, whatever its kind. Stored sealed, as JSON.
+/// A channel's configuration, whatever its kind: its kind's name, the
+/// configuration as stored (sealed, as JSON: it holds the channel's
+/// secrets), and the channel.
 #[derive(Clone)]
-pub struct ChannelConfig(Arc<dyn Channel>);
+pub struct ChannelConfig {
+    kind: &'static str,
+    stored: Arc<str>,
+    channel: Arc<dyn Channel>,
+}
 
 /// One alert on its way out.
 #[derive(Debug, Clone, Copy)]
@@ -137,9 +166,10 @@ fn unknown(kind: &str) -> Failure {
     Failure { message: format!("unknown channel kind {kind:?}; known: {}", known.join(", ")), retry: Retry::Never }
 }
 
-impl<C: Channel + 'static> From<C> for ChannelConfig {
+impl<C: Configured> From<C> for ChannelConfig {
     fn from(channel: C) -> ChannelConfig {
-        ChannelConfig(Arc::new(channel))
+        let stored = serde_json::to_string(&channel).expect("channel configurations serialise");
+        ChannelConfig { kind: C::SPEC.name, stored: stored.into(), channel: Arc::new(channel) }
     }
 }
 
@@ -148,7 +178,7 @@ impl ChannelConfig {
     /// flags or a form); the message says what does not fit.
     pub fn read(kind: &str, config: Value) -> Result<ChannelConfig, Failure> {
         let k = self::kind(kind).ok_or_else(|| unknown(kind))?;
-        k.read(config).map(ChannelConfig).map_err(|message| Failure { message, retry: Retry::Never })
+        k.read(config).map_err(|message| Failure { message, retry: Retry::Never })
     }
 
     /// Parses a stored configuration of `kind`.
@@ -157,38 +187,38 @@ impl ChannelConfig {
         let damaged =
             || Failure { message: format!("the {kind} channel configuration is damaged"), retry: Retry::Never };
         let value = serde_json::from_str(json).map_err(|_| damaged())?;
-        k.read(value).map(ChannelConfig).map_err(|_| damaged())
+        k.read(value).map_err(|_| damaged())
     }
 
     pub fn kind(&self) -> &'static str {
-        self.0.kind()
+        self.kind
     }
 
     /// The configuration as stored.
     pub fn to_json(&self) -> String {
-        self.0.to_json()
+        self.stored.to_string()
     }
 
     /// Where it sends, with no secret in it.
     pub fn summary(&self) -> String {
-        self.0.summary()
+        self.channel.summary()
     }
 
     /// Checks the channel before it is stored.
     pub async fn check(&self, sender: &Sender) -> Result<(), Failure> {
-        self.0.check(sender).await
+        self.channel.check(sender).await
     }
 
     /// Whether alerts through this channel want "was this you?" links for
     /// placement owners.
     pub fn asks_owners(&self) -> bool {
-        self.0.asks_owners()
+        self.channel.asks_owners()
     }
 
     /// Sends one alert. Returns what the channel created that later alerts
     /// of the incident refer to (a Jira issue key), if anything.
     pub async fn deliver(&self, sender: &Sender, out: &Outgoing<'_>) -> Result<Option<String>, Failure> {
-        self.0.deliver(sender, out).await
+        self.channel.deliver(sender, out).await
     }
 }
 

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use crate::text::line;
 
 use crate::channels::webhook::{plain, post_json};
-use crate::channels::{BoxFuture, Channel, ChannelKind, Outgoing};
+use crate::channels::{BoxFuture, Channel, Configured, Outgoing};
 use crate::retry::Failure;
 use crate::Sender;
 use honeytrail_core::channel::{FieldSpec, FieldValue, KindSpec, Secrecy};
@@ -159,9 +159,6 @@ pub async fn deliver(sender: &Sender, config: &PagerDutyConfig, alert: &Alert) -
     post_json(sender, &plain(&config.endpoint), None, &body).await.map(|_| ())
 }
 
-/// The PagerDuty kind.
-pub struct Kind;
-
 static SPEC: KindSpec = KindSpec {
     name: "pagerduty",
     summary: "PagerDuty Events API v2 (one alert per incident; acknowledge/resolve follow); routing key from standard input",
@@ -196,25 +193,11 @@ static SPEC: KindSpec = KindSpec {
     ],
 };
 
-impl ChannelKind for Kind {
-    fn spec(&self) -> &'static KindSpec {
-        &SPEC
-    }
-
-    fn read(&self, config: Value) -> Result<std::sync::Arc<dyn Channel>, String> {
-        Ok(std::sync::Arc::new(crate::channels::read_json::<PagerDutyConfig>("pagerduty", config)?))
-    }
+impl Configured for PagerDutyConfig {
+    const SPEC: &'static KindSpec = &SPEC;
 }
 
 impl Channel for PagerDutyConfig {
-    fn kind(&self) -> &'static str {
-        "pagerduty"
-    }
-
-    fn to_json(&self) -> String {
-        crate::channels::stored(self)
-    }
-
     fn summary(&self) -> String {
         "PagerDuty".into()
     }

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::channels::webhook::{plain, post_json};
-use crate::channels::{BoxFuture, Channel, ChannelKind, Outgoing};
+use crate::channels::{BoxFuture, Channel, Configured, Outgoing};
 use crate::retry::Failure;
 use crate::text::when;
 use crate::Sender;
@@ -315,9 +315,6 @@ pub async fn deliver(sender: &Sender, config: &SlackConfig, alert: &Alert) -> Re
     post_json(sender, &plain(&config.url), None, &body).await.map(|_| ())
 }
 
-/// The Slack kind.
-pub struct Kind;
-
 static SPEC: KindSpec = KindSpec {
     name: "slack",
     summary: "Slack incoming webhook (Block Kit); the webhook URL is read from standard input",
@@ -343,25 +340,11 @@ static SPEC: KindSpec = KindSpec {
     ],
 };
 
-impl ChannelKind for Kind {
-    fn spec(&self) -> &'static KindSpec {
-        &SPEC
-    }
-
-    fn read(&self, config: Value) -> Result<std::sync::Arc<dyn Channel>, String> {
-        Ok(std::sync::Arc::new(crate::channels::read_json::<SlackConfig>("slack", config)?))
-    }
+impl Configured for SlackConfig {
+    const SPEC: &'static KindSpec = &SPEC;
 }
 
 impl Channel for SlackConfig {
-    fn kind(&self) -> &'static str {
-        "slack"
-    }
-
-    fn to_json(&self) -> String {
-        crate::channels::stored(self)
-    }
-
     fn summary(&self) -> String {
         "Slack".into()
     }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
-use crate::channels::{BoxFuture, Channel, ChannelKind, Outgoing};
+use crate::channels::{BoxFuture, Channel, Configured, Outgoing};
 use crate::retry::{Failure, Retry};
 use honeytrail_core::channel::{FieldSpec, FieldValue, KindSpec, Secrecy};
 
@@ -162,9 +162,6 @@ pub async fn deliver(sender: &crate::Sender, config: &SyslogConfig, alert: &Aler
     })
 }
 
-/// The syslog kind.
-pub struct Kind;
-
 static SPEC: KindSpec = KindSpec {
     name: "syslog",
     summary: "Syslog (RFC 5424) over UDP or TCP",
@@ -208,35 +205,27 @@ static SPEC: KindSpec = KindSpec {
     ],
 };
 
-impl ChannelKind for Kind {
-    fn spec(&self) -> &'static KindSpec {
-        &SPEC
-    }
+impl Configured for SyslogConfig {
+    const SPEC: &'static KindSpec = &SPEC;
 
-    fn read(&self, mut config: serde_json::Value) -> Result<std::sync::Arc<dyn Channel>, String> {
+    fn prepare(config: &mut serde_json::Value) {
         if let Some(obj) = config.as_object_mut() {
             obj.entry("transport").or_insert_with(|| "udp".into());
         }
-        let c: SyslogConfig = crate::channels::read_json("syslog", config)?;
-        if !c.address.contains(':') {
-            return Err(format!("the syslog address {:?} needs a port, like 10.0.0.5:514", c.address));
+    }
+
+    fn validate(&mut self) -> Result<(), String> {
+        if !self.address.contains(':') {
+            return Err(format!("the syslog address {:?} needs a port, like 10.0.0.5:514", self.address));
         }
-        if c.format == crate::siem::Format::Ecs {
+        if self.format == crate::siem::Format::Ecs {
             return Err("syslog sends a summary or OCSF; ECS is for JSON lines".into());
         }
-        Ok(std::sync::Arc::new(c))
+        Ok(())
     }
 }
 
 impl Channel for SyslogConfig {
-    fn kind(&self) -> &'static str {
-        "syslog"
-    }
-
-    fn to_json(&self) -> String {
-        crate::channels::stored(self)
-    }
-
     fn summary(&self) -> String {
         format!("syslog to {}", self.address)
     }

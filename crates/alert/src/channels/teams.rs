@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::channels::webhook::{plain, post_json};
-use crate::channels::{BoxFuture, Channel, ChannelKind, Outgoing};
+use crate::channels::{BoxFuture, Channel, Configured, Outgoing};
 use crate::retry::Failure;
 use crate::text::when;
 use crate::Sender;
@@ -164,9 +164,6 @@ pub async fn deliver(sender: &Sender, config: &TeamsConfig, alert: &Alert) -> Re
     post_json(sender, &plain(&config.url), None, &body).await.map(|_| ())
 }
 
-/// The Microsoft Teams kind.
-pub struct Kind;
-
 static SPEC: KindSpec = KindSpec {
     name: "teams",
     summary: "Microsoft Teams webhook (Adaptive Card); the webhook URL is read from standard input",
@@ -181,25 +178,11 @@ static SPEC: KindSpec = KindSpec {
     }],
 };
 
-impl ChannelKind for Kind {
-    fn spec(&self) -> &'static KindSpec {
-        &SPEC
-    }
-
-    fn read(&self, config: Value) -> Result<std::sync::Arc<dyn Channel>, String> {
-        Ok(std::sync::Arc::new(crate::channels::read_json::<TeamsConfig>("teams", config)?))
-    }
+impl Configured for TeamsConfig {
+    const SPEC: &'static KindSpec = &SPEC;
 }
 
 impl Channel for TeamsConfig {
-    fn kind(&self) -> &'static str {
-        "teams"
-    }
-
-    fn to_json(&self) -> String {
-        crate::channels::stored(self)
-    }
-
     fn summary(&self) -> String {
         "Microsoft Teams".into()
     }

@@ -18,7 +18,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::channels::{BoxFuture, Channel, ChannelKind, Outgoing};
+use crate::channels::{BoxFuture, Channel, Configured, Outgoing};
 use crate::retry::{Failure, Retry};
 use crate::Sender;
 use honeytrail_core::channel::{FieldSpec, FieldValue, KindSpec, Secrecy};
@@ -147,9 +147,6 @@ pub(crate) async fn post_json(
     Err(Failure { message: format!("webhook answered HTTP {}", status.as_u16()), retry })
 }
 
-/// The webhook kind.
-pub struct Kind;
-
 static SPEC: KindSpec = KindSpec {
     name: "webhook",
     summary: "Generic webhook: versioned JSON, HMAC-SHA256 signed",
@@ -193,29 +190,18 @@ static SPEC: KindSpec = KindSpec {
     ],
 };
 
-impl ChannelKind for Kind {
-    fn spec(&self) -> &'static KindSpec {
-        &SPEC
-    }
+impl Configured for WebhookConfig {
+    const SPEC: &'static KindSpec = &SPEC;
 
-    fn read(&self, config: serde_json::Value) -> Result<std::sync::Arc<dyn Channel>, String> {
-        let c: WebhookConfig = crate::channels::read_json("webhook", config)?;
-        if c.format == crate::siem::Format::Ecs {
+    fn validate(&mut self) -> Result<(), String> {
+        if self.format == crate::siem::Format::Ecs {
             return Err("a webhook sends honeytrail.alert.v1 or OCSF; ECS is for JSON lines".into());
         }
-        Ok(std::sync::Arc::new(c))
+        Ok(())
     }
 }
 
 impl Channel for WebhookConfig {
-    fn kind(&self) -> &'static str {
-        "webhook"
-    }
-
-    fn to_json(&self) -> String {
-        crate::channels::stored(self)
-    }
-
     fn summary(&self) -> String {
         if self.secret.is_empty() { "webhook, unsigned" } else { "webhook, signed" }.into()
     }

@@ -86,21 +86,61 @@ impl Ops {
 
     /// A ready-to-paste snippet that installs and enrols hosts, naming the
     /// SSM parameter that holds the enrolment secret (never the secret).
-    pub async fn snippet(
-        &self,
-        actor: &Actor,
-        kind: SnippetKind,
-        secret_name: &str,
-        service_name: &str,
-    ) -> OpResult<String> {
+    pub async fn snippet(&self, actor: &Actor, r: &SnippetRequest) -> OpResult<Snippet> {
         actor.require(Permission::Read)?;
+        let kind = SnippetKind::parse(&r.kind)?;
         let installer = self.installer().await?;
         let server = self.config.serve.public_url();
-        Ok(snippet::render(
-            kind,
-            &SnippetInput { server: &server, install_sha256: &installer.sha256, secret_name, service_name },
-        )?)
+        let input = SnippetInput {
+            server: &server,
+            install_sha256: &installer.sha256,
+            secret_name: &r.secret_name,
+            service_name: &r.service_name,
+        };
+        Ok(Snippet {
+            kind: kind.as_str(),
+            secret_name: r.secret_name.clone(),
+            service_name: r.service_name.clone(),
+            snippet: snippet::render(kind, &input)?,
+        })
     }
+}
+
+/// A snippet to make: for which tool, and the names it uses on hosts. The
+/// one declaration behind `deploy snippet`, the API's query and the Deploy
+/// page's form.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct SnippetRequest {
+    /// cloud-init, ansible, terraform or shell
+    #[serde(default)]
+    pub kind: String,
+    /// The SSM Parameter Store name (SecureString) holding the enrolment secret; hosts read it at boot
+    #[cfg_attr(feature = "clap", arg(long, default_value = snippet::DEFAULT_SECRET_NAME))]
+    #[serde(default = "default_secret_name")]
+    pub secret_name: String,
+    /// The agent's service, binary and state directory name on hosts (must not say what it is)
+    #[cfg_attr(feature = "clap", arg(long, default_value = snippet::DEFAULT_SERVICE_NAME))]
+    #[serde(default = "default_service_name")]
+    pub service_name: String,
+}
+
+fn default_secret_name() -> String {
+    snippet::DEFAULT_SECRET_NAME.into()
+}
+
+fn default_service_name() -> String {
+    snippet::DEFAULT_SERVICE_NAME.into()
+}
+
+/// A snippet, with what it was made for.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snippet {
+    pub kind: &'static str,
+    pub secret_name: String,
+    pub service_name: String,
+    pub snippet: String,
 }
 
 /// Bait in a Lambda function's environment: where it goes and how to reach

@@ -17,8 +17,9 @@ use super::tokens::blank;
 use crate::{Actor, OpError, OpResult, Ops};
 
 /// A key made elsewhere, registered by ID, with what is known about it and,
-/// optionally, where it already sits.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// optionally, where it already sits: the API's body, the web form, and what
+/// `token import aws` sends.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImportRequest {
     pub access_key_id: String,

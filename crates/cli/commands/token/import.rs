@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use honeytrail_app::ops::{ImportRequest, PlacementRequest};
+use honeytrail_app::ops::ImportRequest;
 use honeytrail_app::Ops;
 use honeytrail_core::keyid;
 
@@ -76,23 +76,15 @@ pub async fn remote(r: &crate::commands::remote::Remote, args: ImportArgs) -> Re
     if args.from.is_some() || args.user_arn.is_some() || args.account_id.is_some() || args.skip_existing {
         bail!("with --server, import one key (--access-key-id, --secret-stdin, --user-name, --label, --memo, --source, --host/--path); --from, --user-arn, --account-id and --skip-existing work against a local store only");
     }
-    let key = keyid::parse(args.access_key_id.as_deref().unwrap_or_default())?;
-    let secret = if args.secret_stdin { Some(read_secret_stdin()?.expose().to_string()) } else { None };
-    let body = serde_json::json!({
-        "access_key_id": key, "secret_access_key": secret, "iam_user_name": args.user_name,
-        "labels": parse_labels(&args.labels)?, "memo": args.memo, "source": args.source,
-    });
-    let token = r.post("/tokens", &body).await?;
-    if let (Some(host), Some(path)) = (&args.host, &args.path) {
-        let placement = args.spot.api_body(&key, host, path, &args.format)?;
-        r.post("/placements", &placement).await?;
-    }
+    let mut request = request(&args)?;
+    request.access_key_id = keyid::parse(&request.access_key_id)?;
+    let token = r.post("/tokens", &serde_json::to_value(&request)?).await?;
     if args.json {
         return print_json(&token).map(|_| ExitCode::SUCCESS);
     }
     println!(
         "imported {} as token #{}{}",
-        key,
+        request.access_key_id,
         token["id"],
         if token["has_secret"] == true { ", secret stored sealed on the server" } else { "" }
     );
@@ -106,21 +98,18 @@ pub async fn run(app: &App, ops: &Ops, args: ImportArgs) -> Result<ExitCode> {
     }
 }
 
-async fn import_one(app: &App, ops: &Ops, args: ImportArgs) -> Result<ExitCode> {
+/// The one key the flags name, with its secret (from standard input) and
+/// where it sits, as the import operation and the API take it.
+fn request(args: &ImportArgs) -> Result<ImportRequest> {
     let placement = match (&args.host, &args.path) {
-        (Some(host), Some(path)) => Some(PlacementRequest {
-            host: host.clone(),
-            path: path.clone(),
-            format: args.format.clone(),
-            ..args.spot.to_request()?
-        }),
+        (Some(host), Some(path)) => Some(args.spot.placement("", host, path, &args.format)?),
         _ if spot_args_present(&args.spot) => {
             bail!("placement details (--owner, --asset, …) need --host and --path")
         }
         _ => None,
     };
     let secret = if args.secret_stdin { Some(read_secret_stdin()?.expose().to_string()) } else { None };
-    let request = ImportRequest {
+    Ok(ImportRequest {
         access_key_id: args.access_key_id.clone().unwrap_or_default(),
         secret_access_key: secret,
         iam_user_name: args.user_name.clone(),
@@ -130,7 +119,11 @@ async fn import_one(app: &App, ops: &Ops, args: ImportArgs) -> Result<ExitCode> 
         memo: args.memo.clone(),
         source: args.source.clone(),
         placement,
-    };
+    })
+}
+
+async fn import_one(app: &App, ops: &Ops, args: ImportArgs) -> Result<ExitCode> {
+    let request = request(&args)?;
     let placed = request.placement.is_some();
     let token = ops.import_token(&app.acting(), request, "from standard input").await?;
     if args.json {

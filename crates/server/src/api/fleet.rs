@@ -15,7 +15,7 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use honeytrail_app::ops::deploy::{LambdaRequest, MailboxRequest};
+use honeytrail_app::ops::deploy::{LambdaRequest, MailboxRequest, SnippetRequest};
 use honeytrail_app::ops::{AgentSession, EnrolmentSecretRequest, EvidenceQuery};
 use honeytrail_core::fleet::{Abort, CommandDone, CommandKind, Confirm, EnrolRequest, Heartbeat};
 use serde_json::json;
@@ -249,31 +249,12 @@ pub async fn agent_binary(State(s): State<Arc<Shared>>) -> Result<Response, ApiE
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
 }
 
-/// What a snippet is asked for with.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct SnippetQuery {
-    #[serde(default)]
-    kind: Option<String>,
-    #[serde(default)]
-    secret_name: Option<String>,
-    #[serde(default)]
-    service_name: Option<String>,
-}
-
 pub(super) async fn get_snippet(
     State(s): State<Arc<Shared>>,
     ApiCaller(c): ApiCaller,
-    Query(q): Query<SnippetQuery>,
+    Query(q): Query<SnippetRequest>,
 ) -> ApiResult {
-    use honeytrail_core::snippet::{SnippetKind, DEFAULT_SECRET_NAME, DEFAULT_SERVICE_NAME};
-    // Who may ask comes before what was asked.
-    c.actor.require(honeytrail_core::access::Permission::Read)?;
-    let kind = SnippetKind::parse(q.kind.as_deref().unwrap_or_default()).map_err(honeytrail_app::OpError::from)?;
-    let secret_name = q.secret_name.as_deref().unwrap_or(DEFAULT_SECRET_NAME);
-    let service_name = q.service_name.as_deref().unwrap_or(DEFAULT_SERVICE_NAME);
-    let text = s.ops.snippet(&c.actor, kind, secret_name, service_name).await?;
-    ok(json!({"kind": kind.as_str(), "secret_name": secret_name, "service_name": service_name, "snippet": text}))
+    ok(s.ops.snippet(&c.actor, &q).await?)
 }
 
 /// `POST /deploy/lambda`: a honey key into a function's environment, or

@@ -6,10 +6,9 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::Form;
-use honeytrail_app::ops::deploy::{LambdaRequest, MailboxRequest};
+use honeytrail_app::ops::deploy::{LambdaRequest, MailboxRequest, SnippetRequest};
 use honeytrail_app::ops::{EnrolmentSecretRequest, NewEnrolmentSecret};
 use honeytrail_core::access::Permission;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{base, fail, guard, redirect, render, CsrfForm, TokenOnly};
@@ -107,31 +106,17 @@ pub(super) async fn fleet(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -
     )
 }
 
-#[derive(Deserialize)]
-pub(super) struct DeployQuery {
-    #[serde(default)]
-    kind: Option<String>,
-    #[serde(default)]
-    secret_name: Option<String>,
-    #[serde(default)]
-    service_name: Option<String>,
-}
-
 pub(super) async fn deploy(
     State(s): State<Arc<Shared>>,
     UiCaller(c): UiCaller,
-    Query(q): Query<DeployQuery>,
+    Query(mut q): Query<SnippetRequest>,
 ) -> Response {
-    use honeytrail_core::snippet::{SnippetKind, DEFAULT_SECRET_NAME, DEFAULT_SERVICE_NAME};
-    let kind = q.kind.unwrap_or_else(|| "cloud-init".into());
-    let secret_name = q.secret_name.unwrap_or_else(|| DEFAULT_SECRET_NAME.into());
-    let service_name = q.service_name.unwrap_or_else(|| DEFAULT_SERVICE_NAME.into());
-    let rendered = match SnippetKind::parse(&kind) {
-        Ok(k) => s.ops.snippet(&c.actor, k, &secret_name, &service_name).await,
-        Err(e) => Err(e.into()),
-    };
-    let (snippet, error) = match rendered {
-        Ok(text) => (Some(text), None),
+    use honeytrail_core::snippet::SnippetKind;
+    if q.kind.is_empty() {
+        q.kind = SnippetKind::ALL[0].as_str().into();
+    }
+    let (snippet, error) = match s.ops.snippet(&c.actor, &q).await {
+        Ok(made) => (Some(made.snippet), None),
         Err(e) if e.kind == honeytrail_app::OpErrorKind::Forbidden => return fail(e),
         Err(e) => (None, Some(e.message)),
     };
@@ -139,8 +124,8 @@ pub(super) async fn deploy(
     let (me, csrf) = base(&c);
     render(
         "deploy.html",
-        json!({"title": "Deploy", "me": me, "csrf": csrf, "kinds": kinds, "kind": kind, "secret_name": secret_name,
-               "service_name": service_name, "snippet": snippet, "error": error, "server": s.config().serve.public_url(),
+        json!({"title": "Deploy", "me": me, "csrf": csrf, "kinds": kinds, "kind": q.kind, "secret_name": q.secret_name,
+               "service_name": q.service_name, "snippet": snippet, "error": error, "server": s.config().serve.public_url(),
                "can_respond": c.actor.role.allows(Permission::Respond)}),
     )
 }
