@@ -185,6 +185,11 @@ fn a_dispatcher_killed_mid_delivery_loses_nothing() {
         head.lines().find_map(|l| l.strip_prefix("x-honeytrail-delivery: ")).map(str::trim).map(str::to_string)
     };
     assert_eq!(id(&requests[0].0), id(&requests[1].0), "receivers can drop the duplicate by delivery id");
+    let key =
+        |head: &str| head.lines().find_map(|l| l.strip_prefix("idempotency-key: ")).map(str::trim).map(str::to_string);
+    assert_eq!(key(&requests[0].0), key(&requests[1].0), "and by the idempotency key");
+    assert_eq!(key(&requests[0].0), id(&requests[0].0));
+    assert!(key(&requests[0].0).is_some(), "{}", requests[0].0);
 }
 
 #[test]

@@ -143,6 +143,9 @@ enum Command {
     Deliver(commands::deliver::DeliverArgs),
     /// Run the server: web UI, REST API, event receivers, alert dispatcher, health and metrics
     Serve(ServeArgs),
+    /// Replicas of `serve` on one database and the periodic jobs they share
+    #[command(subcommand)]
+    Cluster(commands::cluster::ClusterCommand),
     /// Users of the web UI and API, and their API tokens
     #[command(subcommand)]
     User(commands::user::UserCommand),
@@ -294,6 +297,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Delivery(cmd) => commands::deliver::delivery(&app, cmd).await,
         Command::Deliver(args) => commands::deliver::deliver(&app, args).await,
         Command::Serve(_) => honeytrail_server::run(app).await,
+        Command::Cluster(cmd) => commands::cluster::run(&app, cmd).await,
         Command::User(cmd) => commands::user::run(&app, cmd).await,
         Command::Enrol(cmd) => commands::enrol::run(&app, cmd).await,
         Command::Template(cmd) => commands::template::run(&app, cmd).await,

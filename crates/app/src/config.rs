@@ -203,6 +203,14 @@ quiet_programs = []
 # corp = ["198.51.100.0/24"]
 # vpn = ["203.0.113.0/25", "2001:db8:1::/48"]
 
+[cluster]
+# Replicas: any number of `serve` processes on one PostgreSQL database. The
+# periodic jobs (key pool, sweeps, response runner, S3 polling) run on one
+# replica at a time, under a lease it renews; a replica that dies loses its
+# leases after this many seconds and another takes them.
+#                                                   HONEYTRAIL_CLUSTER_LEASE_SECONDS
+lease_seconds = 30
+
 [actions]
 # Automated response (`honeytrail action add`). At most this many actions
 # start in any hour, however many incidents open.  HONEYTRAIL_ACTIONS_PER_HOUR
@@ -236,6 +244,7 @@ pub struct Config {
     pub evidence: EvidenceSection,
     pub enrich: EnrichSection,
     pub actions: ActionsSection,
+    pub cluster: ClusterSection,
     /// Where the configuration was read from, if a file was.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -481,6 +490,21 @@ pub struct DetectSection {
 impl Default for DetectSection {
     fn default() -> Self {
         DetectSection { window_minutes: 60, max_document_mib: 128, safety_net_grace_minutes: 60 }
+    }
+}
+
+/// Replicas on one database and the leases of their periodic jobs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSection {
+    /// How long a job's lease lasts unless its holder renews it: how soon
+    /// another replica takes a dead one's jobs.
+    pub lease_seconds: u64,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        ClusterSection { lease_seconds: 30 }
     }
 }
 
@@ -759,6 +783,7 @@ impl Config {
             ("HONEYTRAIL_FLEET_STALE_AFTER_SECONDS", &mut self.fleet.stale_after_seconds),
             ("HONEYTRAIL_FLEET_CONFIRM_WITHIN_SECONDS", &mut self.fleet.confirm_within_seconds),
             ("HONEYTRAIL_FLEET_MINT_INTERVAL_MS", &mut self.fleet.mint_interval_ms),
+            ("HONEYTRAIL_CLUSTER_LEASE_SECONDS", &mut self.cluster.lease_seconds),
         ] {
             if let Some(v) = env(name) {
                 *field = v.parse().map_err(|_| anyhow::anyhow!("{name} is {v:?}; give a whole number of seconds"))?;

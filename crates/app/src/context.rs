@@ -137,6 +137,8 @@ pub struct Signals {
     pub tokens_changed: AtomicBool,
     /// The match index every source of this process uses.
     pub index: crate::sources::live_index::LiveIndex,
+    /// This process as a replica, once `serve` joined the cluster.
+    pub membership: crate::ops::cluster::MembershipCell,
     /// Failed sign-ins per (user, address) and per address.
     pub logins: std::sync::Mutex<crate::ops::sessions::LoginLimiter>,
     /// Lookups per person in the current window: one person cannot open

@@ -103,6 +103,36 @@ async fn the_receivers_index_follows_new_and_retired_tokens() {
     assert_eq!(receivers.eventbridge(event(second, "e").as_bytes()).await.unwrap().unwrap().matched, 1);
 }
 
+/// One match index per process, shared by every source and kept current:
+/// a pass when nothing changed reuses it (one fingerprint query, no build),
+/// a token registered by another process is matched by the next pass
+/// without a signal, and a retirement rebuilds it. Watchers on their own
+/// runtimes share it through `Ops::sharing_with`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_live_index_serves_every_source_and_follows_the_token_table() {
+    let (_dir, store, first) = common::store_with_token("AKIARZPUZDIKAWS2LJNF").await;
+    let ops = Ops::new(store.clone(), Config::default());
+    let watcher = ops.sharing_with(Ops::new(store.clone(), Config::default()));
+    let built = Sink::new(&ops).detector().await.unwrap();
+    let again = Sink::new(&watcher).detector().await.unwrap();
+    assert!(std::sync::Arc::ptr_eq(&built, &again), "an unchanged table reuses the index, across sources");
+    // Registered elsewhere (another process): no signal reaches this one.
+    let second = "AKIASECONDSECONDSEC2";
+    store
+        .insert_token(&honeytrail_core::NewToken { access_key_id: second.into(), ..Default::default() }, &[], &[])
+        .await
+        .unwrap();
+    let grown = Sink::new(&watcher).detector().await.unwrap();
+    assert!(!std::sync::Arc::ptr_eq(&built, &grown));
+    assert_eq!(grown.index().len(), 2, "the next pass matches the new token");
+    assert!(grown.index().get(second.as_bytes()).is_some());
+    // A retirement is not an addition: the index is rebuilt, and says so.
+    store.retire_token(first.id, chrono::Utc::now()).await.unwrap();
+    let rebuilt = Sink::new(&ops).detector().await.unwrap();
+    assert!(rebuilt.index().get(b"AKIARZPUZDIKAWS2LJNF").is_some_and(|t| t.retired));
+    assert_eq!(rebuilt.index().len(), 2);
+}
+
 /// AWS's own exposure finding (AWS Health, over an EventBridge API
 /// destination or SQS) opens an incident of kind "exposed", apart from the
 /// incidents of the key's use, with where AWS found it.

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod canary;
 pub mod channel;
 pub mod check;
+pub mod cluster;
 pub mod custody;
 pub mod deliver;
 pub mod demo;

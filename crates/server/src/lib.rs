@@ -143,8 +143,10 @@ pub async fn run(app: App) -> Result<ExitCode> {
         _ => None,
     };
     // Only now that the address is ours: a start that cannot bind creates
-    // no admin whose one-time password nobody saw.
+    // no admin whose one-time password nobody saw. Of replicas starting
+    // together, one makes it.
     let admin_password = shared.ops.first_admin().await.map_err(|e| anyhow::anyhow!(e.for_cli()))?;
+    let membership = shared.ops.join_cluster(&local.to_string()).await.map_err(|e| anyhow::anyhow!(e.for_cli()))?;
     let metrics_listener = match serve.metrics_listen.as_deref().filter(|l| !l.is_empty()) {
         Some(spec) => {
             let addr: SocketAddr = spec
@@ -166,6 +168,12 @@ pub async fn run(app: App) -> Result<ExitCode> {
         ),
         None => eprintln!("  log in with your honeytrail user; `honeytrail user add NAME --role ROLE` adds one"),
     }
+    eprintln!(
+        "  replica {} (version {}); jobs run under {} s leases (`honeytrail cluster status`)",
+        membership.id,
+        env!("CARGO_PKG_VERSION"),
+        membership.lease.num_seconds()
+    );
     let off =
         |set: bool, var: &str| if set { String::new() } else { format!(" (no secret set: refusing all; set {var})") };
     eprintln!(
@@ -227,6 +235,7 @@ pub async fn run(app: App) -> Result<ExitCode> {
         let ops = shared.ops.clone();
         tokio::spawn(async move { ops.run_dispatcher(Some(stopped)).await })
     };
+    tokio::spawn(heartbeat_loop(shared.ops.clone(), stop.subscribe()));
     tokio::spawn(fleet_loop(shared.ops.clone(), stop.subscribe()));
     tokio::spawn(response_loop(shared.ops.clone(), stop.subscribe()));
     let limits = Limits {
@@ -234,27 +243,75 @@ pub async fn run(app: App) -> Result<ExitCode> {
         header_read: StdDuration::from_secs(serve.header_timeout_seconds.max(1)),
         request: StdDuration::from_secs(serve.request_timeout_seconds.max(1)),
     };
-    serve_connections(listener, router(shared), limits, tls, shutdown_signal()).await;
+    serve_connections(listener, router(shared.clone()), limits, tls, shutdown_signal()).await;
     // In-flight requests are done; let the dispatcher finish its pass.
     if stop.send(true).is_err() {
         tracing::warn!("the dispatcher had already stopped");
     }
-    match tokio::time::timeout(StdDuration::from_secs(30), dispatcher).await {
-        Ok(_) => eprintln!("honeytrail stopped"),
-        Err(_) => eprintln!("honeytrail stopped; the dispatcher was still sending, its deliveries will be retried"),
+    let stopped = match tokio::time::timeout(StdDuration::from_secs(30), dispatcher).await {
+        Ok(_) => "honeytrail stopped",
+        Err(_) => "honeytrail stopped; the dispatcher was still sending, its deliveries will be retried",
+    };
+    // The jobs this replica held go to the others at once.
+    if let Err(e) = shared.ops.leave_cluster().await {
+        tracing::warn!(error = %e.message, "cannot give up this replica's leases; they run out by themselves");
     }
+    eprintln!("{stopped}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// How often a replica beats: a third of a lease, so a lease it holds never
+/// runs out while it lives.
+fn beat(ops: &honeytrail_app::Ops) -> StdDuration {
+    let lease = ops.membership().map_or(30, |m| m.lease.num_seconds().max(3));
+    StdDuration::from_millis(u64::try_from(lease * 1000 / 3).unwrap_or(10_000))
+}
+
+/// The replica's heartbeat, renewing the leases it holds.
+async fn heartbeat_loop(ops: honeytrail_app::Ops, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = ops.cluster_heartbeat().await {
+            tracing::warn!(error = %e.message, "the replica's heartbeat failed; retrying");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(beat(&ops)) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 /// The fleet's upkeep while serving: the key pool refilled (paced by
 /// `fleet.mint_interval_ms`), silent hosts and unconfirmed enrolments
-/// found, reads of bait with no key use after them raised. Every failure is logged and retried on the next pass.
+/// found, reads of bait with no key use after them raised. One replica runs
+/// it at a time (the job `fleet`); the others ask for it every beat. Every
+/// failure is logged and retried on the next pass.
 async fn fleet_loop(ops: honeytrail_app::Ops, mut stop: tokio::sync::watch::Receiver<bool>) {
     let f = ops.config.fleet.clone();
     let window = ops.config.evidence.window().map(|w| w.num_seconds().max(1) as u64).unwrap_or(3600);
     let every = StdDuration::from_secs((f.stale_after_seconds / 4).min(window / 4).clamp(1, 60));
     let mut warned: Option<std::time::Instant> = None;
+    let mut last_run: Option<std::time::Instant> = None;
     loop {
+        let due = last_run.is_none_or(|t| t.elapsed() >= every);
+        let held = due
+            && ops.hold("fleet").await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e.message, "cannot ask for the fleet job's lease");
+                false
+            });
+        if !held {
+            // Not due, or another replica's: ask again within a beat (and,
+            // once it is ours, run at once).
+            if due {
+                last_run = None;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(beat(&ops).min(every)) => {}
+                _ = stop.changed() => return,
+            }
+            continue;
+        }
+        last_run = Some(std::time::Instant::now());
+        let mut failures: Vec<String> = Vec::new();
         match ops.pool_state().await {
             Ok(state) => {
                 if let Some(w) = &state.warning {
@@ -266,11 +323,17 @@ async fn fleet_loop(ops: honeytrail_app::Ops, mut stop: tokio::sync::watch::Rece
                 if state.size < i64::from(state.target) {
                     match ops.fill_pool(50).await {
                         Ok(n) => tracing::info!(minted = n, "refilled the fleet's key pool"),
-                        Err(e) => tracing::warn!(error = %e.message, "cannot refill the fleet's key pool; retrying"),
+                        Err(e) => {
+                            tracing::warn!(error = %e.message, "cannot refill the fleet's key pool; retrying");
+                            failures.push(format!("key pool: {}", e.message));
+                        }
                     }
                 }
             }
-            Err(e) => tracing::warn!(error = %e.message, "cannot read the fleet's key pool"),
+            Err(e) => {
+                tracing::warn!(error = %e.message, "cannot read the fleet's key pool");
+                failures.push(format!("key pool: {}", e.message));
+            }
         }
         match ops.fleet_sweep().await {
             Ok(s) if s.stale + s.unconfirmed > 0 => {
@@ -281,29 +344,51 @@ async fn fleet_loop(ops: honeytrail_app::Ops, mut stop: tokio::sync::watch::Rece
                 )
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e.message, "the fleet sweep failed; retrying"),
+            Err(e) => {
+                tracing::warn!(error = %e.message, "the fleet sweep failed; retrying");
+                failures.push(format!("fleet sweep: {}", e.message));
+            }
         }
         match ops.evidence_sweep().await {
             Ok(s) if s.touched > 0 => {
                 tracing::warn!(reads = s.touched, "bait read on its host and the key not used: bait-touched incident")
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e.message, "the evidence sweep failed; retrying"),
+            Err(e) => {
+                tracing::warn!(error = %e.message, "the evidence sweep failed; retrying");
+                failures.push(format!("evidence sweep: {}", e.message));
+            }
         }
+        let error = (!failures.is_empty()).then(|| failures.join("; "));
+        ops.job_ran("fleet", error.as_deref()).await;
         tokio::select! {
-            _ = tokio::time::sleep(every) => {}
+            _ = tokio::time::sleep(beat(&ops).min(every)) => {}
             _ = stop.changed() => return,
         }
     }
 }
 
 /// The response runner while serving: a pass every few seconds, and at
-/// once when an action was approved or an incident changed here. A failed
-/// pass is logged and tried again; one run's failure is on its incident.
+/// once when an action was approved or an incident changed here, on the
+/// replica holding the job `response`. A failed pass is logged and tried
+/// again; one run's failure is on its incident.
 async fn response_loop(ops: honeytrail_app::Ops, mut stop: tokio::sync::watch::Receiver<bool>) {
     let due = ops.signals().actions_due.clone();
     loop {
-        match ops.response_pass().await {
+        let held = ops.hold("response").await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e.message, "cannot ask for the response job's lease");
+            false
+        });
+        if !held {
+            tokio::select! {
+                _ = tokio::time::sleep(beat(&ops).min(StdDuration::from_secs(5))) => {}
+                _ = stop.changed() => return,
+            }
+            continue;
+        }
+        let pass = ops.response_pass().await;
+        ops.job_ran("response", pass.as_ref().err().map(|e| format!("{e:#}")).as_deref()).await;
+        match pass {
             Ok(s) if s.started + s.decided + s.cancelled > 0 => tracing::info!(
                 decided = s.decided,
                 started = s.started,

@@ -369,6 +369,37 @@ pub(super) async fn metrics(State(s): State<Arc<Shared>>) -> Response {
         writeln!(out, "honeytrail_fleet_agents{{state=\"{}\"}} {n}", label(state))
             .expect("writing to a String cannot fail");
     }
+    writeln!(
+        out,
+        "# HELP honeytrail_cluster_replicas Replicas of serve on this database with a recent heartbeat.\n\
+         # TYPE honeytrail_cluster_replicas gauge\n\
+         honeytrail_cluster_replicas {}\n\
+         # HELP honeytrail_job_held A periodic job and the replica holding its lease (1), or none (0).\n\
+         # TYPE honeytrail_job_held gauge\n\
+         # HELP honeytrail_job_last_run_age_seconds Seconds since a periodic job last ran, on any replica.\n\
+         # TYPE honeytrail_job_last_run_age_seconds gauge",
+        m.replicas_up
+    )
+    .expect("writing to a String cannot fail");
+    for (job, holder, last_run) in &m.jobs {
+        writeln!(
+            out,
+            "honeytrail_job_held{{job=\"{}\",replica=\"{}\"}} {}",
+            label(job),
+            label(holder.as_deref().unwrap_or("")),
+            u8::from(holder.is_some())
+        )
+        .expect("writing to a String cannot fail");
+        if let Some(at) = last_run {
+            writeln!(
+                out,
+                "honeytrail_job_last_run_age_seconds{{job=\"{}\"}} {}",
+                label(job),
+                (now - *at).num_seconds().max(0)
+            )
+            .expect("writing to a String cannot fail");
+        }
+    }
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 

@@ -20,6 +20,7 @@
 mod actions;
 mod agents;
 mod checkpoints;
+mod cluster;
 mod enrichment;
 mod error;
 mod evidence;
@@ -41,6 +42,7 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 pub use actions::{Action, ActionRun, NewAction, RunChange, RunFilter, Start};
 pub use agents::{Agent, AgentCommand, AgentFile, HostEnrolment, PresenceChange};
 pub use checkpoints::ReportedUse;
+pub use cluster::{JobLease, Replica};
 pub use enrichment::{EnrichmentData, EnrichmentInfo};
 pub use error::StoreError;
 pub use evidence::{EvidenceFilter, NewAccess, StoredAccess, Touch};

@@ -62,6 +62,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(15, "evidence", "0015_evidence"),
     migration!(16, "enrichment", "0016_enrichment"),
     migration!(17, "actions", "0017_actions"),
+    migration!(18, "cluster", "0018_cluster"),
 ];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.

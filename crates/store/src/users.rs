@@ -130,6 +130,29 @@ impl Store {
         self.user(name).await
     }
 
+    /// Adds the first user, only while there is none, in one statement: of
+    /// replicas starting together on one database exactly one makes it
+    /// (with the pending audit entry); the others get `false`.
+    pub async fn add_first_user(&self, name: &str, role: Role, password_hash: &str) -> Result<bool, StoreError> {
+        check_name(name)?;
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "INSERT INTO users (name, role, password_hash, must_change_password, disabled, created_at)              SELECT $1, $2, $3, 1, 0, $4 WHERE NOT EXISTS (SELECT 1 FROM users) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(role.as_str())
+        .bind(password_hash)
+        .bind(millis(Utc::now()))
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        self.commit(tx).await?;
+        Ok(true)
+    }
+
     pub async fn user(&self, name: &str) -> Result<User, StoreError> {
         let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.name = $1"))
             .bind(name)

@@ -3,8 +3,9 @@
 //! fresh.
 //!
 //! Headers: `X-Honeytrail-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
-//! "<t>.<body>" under the shared secret>` and `X-Honeytrail-Delivery: <id>`,
-//! which stays the same across retries so receivers can drop duplicates.
+//! "<t>.<body>" under the shared secret>`, and `X-Honeytrail-Delivery: <id>`
+//! with the same value as `Idempotency-Key: <id>`, which stays the same
+//! across retries (and replicas) so receivers can drop duplicates.
 //!
 //! Example configuration (`honeytrail channel add webhook soc --url … --secret …`):
 //! ```json
@@ -25,6 +26,10 @@ use honeytrail_core::channel::{FieldSpec, FieldValue, KindSpec, Secrecy};
 
 pub const SIGNATURE_HEADER: &str = "X-Honeytrail-Signature";
 pub const DELIVERY_HEADER: &str = "X-Honeytrail-Delivery";
+/// The same value as [`DELIVERY_HEADER`], under the name idempotent
+/// receivers (and API gateways) look for: one alert to one channel keeps
+/// it across retries and replicas.
+pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct WebhookConfig {
@@ -105,7 +110,7 @@ pub(crate) async fn post_json(
     let mut request =
         sender.client.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_vec());
     if let Some(id) = delivery_id {
-        request = request.header(DELIVERY_HEADER, id);
+        request = request.header(DELIVERY_HEADER, id).header(IDEMPOTENCY_HEADER, id);
     }
     if !config.secret.is_empty() {
         request = request.header(SIGNATURE_HEADER, signature(&config.secret, chrono::Utc::now().timestamp(), body));

@@ -20,6 +20,7 @@ pub mod agents;
 pub mod alerting;
 pub mod answers;
 pub mod canary;
+pub mod cluster;
 pub mod custody;
 pub mod deploy;
 pub mod enrich;

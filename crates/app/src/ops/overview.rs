@@ -86,6 +86,10 @@ pub struct Metrics {
     pub stale_agents: i64,
     /// `(state, count)` of enrolled hosts.
     pub agents: Vec<(String, i64)>,
+    /// Replicas whose heartbeat is within a lease.
+    pub replicas_up: usize,
+    /// Every periodic job: its holder (if its lease runs) and last run.
+    pub jobs: Vec<(String, Option<String>, Option<DateTime<Utc>>)>,
 }
 
 impl Ops {
@@ -129,6 +133,14 @@ impl Ops {
             pool_target: self.config.fleet.pool_size,
             stale_agents: self.store.stale_count().await?,
             agents: self.store.agents_by_state().await?,
+            replicas_up: self
+                .store
+                .replicas(Utc::now() - chrono::Duration::seconds(self.config.cluster.lease_seconds as i64))
+                .await?
+                .iter()
+                .filter(|r| r.stopped_at.is_none())
+                .count(),
+            jobs: self.store.job_leases().await?.into_iter().map(|j| (j.name, j.holder, j.last_run_at)).collect(),
         })
     }
 

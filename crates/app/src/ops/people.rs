@@ -226,6 +226,8 @@ impl Ops {
     }
 
     /// Creates the first admin on first start; `None` when users exist.
+    /// Replicas starting together on one database make it once: the others
+    /// find it made and start normally.
     pub async fn first_admin(&self) -> OpResult<Option<String>> {
         if self.store.user_count().await? > 0 {
             return Ok(None);
@@ -233,7 +235,8 @@ impl Ops {
         let password = new_password();
         let hash = hash_password_off_thread(password.clone()).await?;
         let actor = Actor::system("honeytrail");
-        self.store
+        let made = self
+            .store
             .audited(honeytrail_store::AuditRecord {
                 actor: actor.name,
                 action: "user.create".into(),
@@ -241,9 +244,9 @@ impl Ops {
                 detail: Some("first admin, created on first start".into()),
                 from: None,
             })
-            .add_user("admin", Role::Admin, &hash, true)
+            .add_first_user("admin", Role::Admin, &hash)
             .await?;
-        Ok(Some(password))
+        Ok(made.then_some(password))
     }
 
     /// A new one-time password for a user.

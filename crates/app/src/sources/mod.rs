@@ -68,6 +68,29 @@ impl Sink {
         self.detector_within(std::time::Duration::ZERO).await
     }
 
+    /// Scans one document with `detector`; when nothing in it matched, the
+    /// token table is looked at once more (one small query) and, if keys
+    /// were registered since `detector` was made, the document is scanned
+    /// again with the index brought up to date. So no event is answered "no
+    /// match" for a key registered before it was read, whichever process or
+    /// replica registered it.
+    pub async fn scan(
+        &self,
+        detector: &mut Arc<Detector>,
+        scan: impl Fn(&Detector) -> DocumentOutcome,
+    ) -> Result<DocumentOutcome> {
+        let outcome = scan(detector);
+        if outcome.records == 0 || !outcome.events.is_empty() || !outcome.unparsed_hits.is_empty() {
+            return Ok(outcome);
+        }
+        let fresh = self.detector().await?;
+        if Arc::ptr_eq(&fresh, detector) {
+            return Ok(outcome);
+        }
+        *detector = fresh;
+        Ok(scan(detector))
+    }
+
     /// The detector, checked against the token table when it was last
     /// checked more than `max_age` ago (or tokens changed here).
     pub(crate) async fn detector_within(&self, max_age: std::time::Duration) -> Result<Arc<Detector>> {
@@ -162,13 +185,16 @@ pub async fn run_worker(ops: &Ops, spec: &str) {
     loop {
         let mut sink = Sink::new(ops);
         let result = match &worker {
+            // SQS gives each message to one consumer: every replica reads.
             Worker::Sqs { queue } => match sqs::SqsSource::connect(ops, queue, 20).await {
-                Ok(mut source) => forever(&mut source, &mut sink, std::time::Duration::ZERO).await,
+                Ok(mut source) => forever(&mut source, &mut sink, std::time::Duration::ZERO, None).await,
                 Err(e) => Err(e),
             },
+            // A bucket is polled by one replica at a time, under a lease.
             Worker::S3 { bucket, prefix } => {
                 let mut source = s3::S3Source::connect(ops, bucket, prefix).await;
-                forever(&mut source, &mut sink, std::time::Duration::from_secs(60)).await
+                let job = format!("watch {spec}");
+                forever(&mut source, &mut sink, std::time::Duration::from_secs(60), Some(&job)).await
             }
         };
         if let Err(e) = result {
@@ -179,9 +205,30 @@ pub async fn run_worker(ops: &Ops, spec: &str) {
 }
 
 /// Passes over a source until an error, pausing `interval` between passes.
-async fn forever(source: &mut impl Source, sink: &mut Sink, interval: std::time::Duration) -> Result<()> {
+/// With a `job`, a pass runs only while this replica holds its lease; the
+/// others ask again every half lease, so one of them takes over within a
+/// lease when the holder dies.
+async fn forever(
+    source: &mut impl Source,
+    sink: &mut Sink,
+    interval: std::time::Duration,
+    job: Option<&str>,
+) -> Result<()> {
     loop {
-        source.pass(sink).await?;
+        if let Some(job) = job {
+            if !sink.ops.hold(job).await? {
+                let lease = sink.ops.membership().map_or(interval, |m| {
+                    std::time::Duration::from_secs(u64::try_from(m.lease.num_seconds() / 2).unwrap_or(1).max(1))
+                });
+                tokio::time::sleep(lease.min(interval)).await;
+                continue;
+            }
+        }
+        let outcome = source.pass(sink).await;
+        if let Some(job) = job {
+            sink.ops.job_ran(job, outcome.as_ref().err().map(|e| format!("{e:#}")).as_deref()).await;
+        }
+        outcome?;
         sink.take_touched();
         if !interval.is_zero() {
             tokio::time::sleep(interval).await;

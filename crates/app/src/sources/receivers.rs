@@ -50,9 +50,9 @@ impl Receivers {
     /// intruder can put into request parameters) never cost the event.
     pub async fn eventbridge(&self, body: &[u8]) -> Result<Result<Accepted, Refusal>> {
         let mut sink = Sink::new(&self.ops);
-        let detector = sink.detector_within(RECHECK).await?;
+        let mut detector = sink.detector_within(RECHECK).await?;
         let origin = "EventBridge API destination";
-        let outcome = detector.document(body, "eventbridge-http", origin);
+        let outcome = sink.scan(&mut detector, |d| d.document(body, "eventbridge-http", origin)).await?;
         if outcome.events.is_empty() && outcome.unparsed_hits.is_empty() {
             match &outcome.skipped {
                 Some(reason) if reason.kind() == "invalid-json" => {

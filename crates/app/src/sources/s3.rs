@@ -40,7 +40,7 @@ impl Source for S3Source {
     async fn pass(&mut self, sink: &mut Sink) -> Result<bool> {
         let source = self.describe();
         let store = sink.store().clone();
-        let detector = sink.detector().await?;
+        let mut detector = sink.detector().await?;
         let read = store.s3_objects_read(&source).await?;
         let listed = self.account.list_objects(&self.bucket, &self.prefix).await?;
         let new: Vec<_> = listed.into_iter().filter(|(k, _)| !read.contains(k)).collect();
@@ -48,7 +48,8 @@ impl Source for S3Source {
             let origin = format!("s3://{}/{key}", self.bucket);
             if skip_by_name(key).is_none() {
                 let bytes = self.account.get_object(&self.bucket, key).await?;
-                let outcome = detector.read(&bytes[..], self.limit, "s3", &origin);
+                let limit = self.limit;
+                let outcome = sink.scan(&mut detector, |d| d.read(&bytes[..], limit, "s3", &origin)).await?;
                 sink.document(&origin, &outcome).await?;
             }
             store.mark_s3_object_read(&source, key, etag.as_deref()).await?;

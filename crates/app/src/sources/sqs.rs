@@ -87,7 +87,7 @@ impl Source for SqsSource {
     async fn pass(&mut self, sink: &mut Sink) -> Result<bool> {
         // Checked against the token table every pass, so tokens registered
         // meanwhile are matched; rebuilt only when tokens were retired.
-        let detector = sink.detector().await?;
+        let mut detector = sink.detector().await?;
         let batch = self.account.receive(&self.queue_url, self.wait_seconds).await?;
         let any = !batch.is_empty();
         let mut failed_this_pass = false;
@@ -98,7 +98,7 @@ impl Source for SqsSource {
                 Message::Unknown(why) => {
                     // Not a shape we know, but a honey key in it still counts.
                     let origin = format!("sqs message {}", m.id);
-                    let outcome = detector.document(m.body.as_bytes(), "sqs", &origin);
+                    let outcome = sink.scan(&mut detector, |d| d.document(m.body.as_bytes(), "sqs", &origin)).await?;
                     if !outcome.events.is_empty() || !outcome.unparsed_hits.is_empty() {
                         sink.document(&origin, &outcome).await?;
                     } else {
@@ -113,7 +113,7 @@ impl Source for SqsSource {
                 }
                 Message::Document(body) => {
                     let origin = format!("sqs message {}", m.id);
-                    let outcome = detector.document(body.as_bytes(), "sqs", &origin);
+                    let outcome = sink.scan(&mut detector, |d| d.document(body.as_bytes(), "sqs", &origin)).await?;
                     sink.document(&origin, &outcome).await?;
                 }
                 Message::SubscriptionConfirmation { topic_arn, subscribe_url } => {
@@ -151,7 +151,8 @@ impl Source for SqsSource {
                             }
                         };
                         let origin = format!("s3://{bucket}/{key}");
-                        let outcome = detector.read(&bytes[..], self.limit, "s3", &origin);
+                        let limit = self.limit;
+                        let outcome = sink.scan(&mut detector, |d| d.read(&bytes[..], limit, "s3", &origin)).await?;
                         sink.document(&origin, &outcome).await?;
                     }
                     if failed {

@@ -205,6 +205,7 @@ api_routes! {
     "/enrich/lookup" => get(get_enrich_lookup);
     "/enrich/{kind}" => put(put_enrich) delete(delete_enrich);
     "/audit" => get(get_audit);
+    "/cluster" => get(get_cluster);
     "/lookup" => post(post_lookup);
 }
 

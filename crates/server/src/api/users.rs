@@ -78,6 +78,10 @@ pub(super) async fn get_audit(
     }
 }
 
+pub(super) async fn get_cluster(State(s): State<Arc<Shared>>, AdminCaller(c): AdminCaller) -> ApiResult {
+    ok(s.ops.cluster_status(&c.actor).await?)
+}
+
 pub(super) async fn post_lookup(
     State(s): State<Arc<Shared>>,
     ApiCaller(c): ApiCaller,

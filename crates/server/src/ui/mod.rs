@@ -199,5 +199,6 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/actions/runs/{id}/{verb}", post(post_run))
         .route("/audit", get(audit))
         .route("/audit.csv", get(audit_csv))
+        .route("/cluster", get(cluster))
         .route("/lookup", get(lookup_page).post(post_lookup))
 }

@@ -122,6 +122,20 @@ pub(super) async fn audit_csv(State(s): State<Arc<Shared>>, UiCaller(c): UiCalle
     }
 }
 
+/// The replicas and who runs which job (admins).
+pub(super) async fn cluster(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -> Response {
+    let status = match s.ops.cluster_status(&c.actor).await {
+        Ok(st) => st,
+        Err(e) => return fail(e),
+    };
+    let (me, csrf) = base(&c);
+    render(
+        "cluster.html",
+        json!({"title": "Cluster", "me": me, "csrf": csrf, "replicas": status.replicas, "jobs": status.jobs,
+            "lease_seconds": status.lease_seconds}),
+    )
+}
+
 pub(super) async fn lookup_page(UiCaller(c): UiCaller) -> Response {
     let (me, csrf) = base(&c);
     render("lookup.html", json!({"title": "What is this?", "me": me, "csrf": csrf}))

@@ -30,6 +30,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("fleet.html", include_str!("templates/fleet.html")),
     ("deploy.html", include_str!("templates/deploy.html")),
     ("audit.html", include_str!("templates/audit.html")),
+    ("cluster.html", include_str!("templates/cluster.html")),
     ("lookup.html", include_str!("templates/lookup.html")),
     ("secret_once.html", include_str!("templates/secret_once.html")),
     ("bait.html", include_str!("templates/bait.html")),
@@ -106,6 +107,14 @@ mod tests {
             (
                 "audit.html",
                 serde_json::json!({"title": "Audit", "me": me, "csrf": "c", "entries": [entry], "next": null}),
+            ),
+            (
+                "cluster.html",
+                serde_json::json!({"title": "Cluster", "me": me, "csrf": "c", "lease_seconds": 30,
+                    "replicas": [{"id": "vic-<b>1</b>", "address": "10.0.0.1:8080", "version": "0.1.0", "state": "up",
+                        "started_at": "2026-11-28T09:00:00Z", "last_heartbeat": "2026-11-28T09:01:00Z"}],
+                    "jobs": [{"name": "fleet", "holder": "vic-<b>1</b>", "lease_end": "2026-11-28T09:01:30Z",
+                        "last_run": null, "last_run_by": null, "last_error": "db <b>down</b>"}]}),
             ),
             (
                 // Every registered channel kind's form, from its settings.
