@@ -1193,7 +1193,8 @@ fn the_api_answers_in_the_shape_it_documents() {
     let jsonl = env.dir.path().join("alerts.jsonl");
     env.run(&["channel", "add", "jsonl", "siem", "--path", jsonl.to_str().unwrap()]).ok();
     env.run(&["route", "add", "all", "--channel", "siem", "--default"]).ok();
-    env.run(&["enrol", "create", "--uses", "2", "--label", "fleet=web"]).ok();
+    // `enroll`, the alias, so the test also runs against builds from before the one spelling.
+    env.run(&["enroll", "create", "--uses", "2", "--label", "fleet=web"]).ok();
     env.run(&["action", "add", "fence", "--kind", "deny-policy", "--mode", "dry-run"]).ok();
     add_user(&env, "ada", "admin");
     let admin = format!("Bearer {}", api_token(&env, "ada"));

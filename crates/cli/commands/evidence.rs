@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use honeytrail_app::ops::evidence::AuditIngest;
-use honeytrail_app::ops::{EvidenceQuery, Read as StoredRead};
+use honeytrail_app::ops::{EvidenceQuery, FiledRead};
 use honeytrail_app::{Actor, App, Ops};
 use honeytrail_core::auditd::{AuditEvent, Parser, DEFAULT_KEY};
 
@@ -82,7 +82,7 @@ pub async fn run(app: &App, cmd: EvidenceCommand) -> Result<ExitCode> {
 }
 
 /// The table `evidence list` prints (also used by `token show`).
-pub fn print_reads(reads: &[StoredRead]) {
+pub fn print_reads(reads: &[FiledRead]) {
     let rows: Vec<Vec<String>> = reads
         .iter()
         .map(|r| {

@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -99,6 +100,60 @@ pub fn check_new_password(user: &str, password: &str) -> Result<(), crate::Inval
         return Err(crate::Invalid::new("the password must not be the user name"));
     }
     Ok(())
+}
+
+/// A user of the web UI and the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    /// Set until they chose their own password (after a one-time one).
+    pub must_change_password: bool,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl User {
+    /// Someone a trusted reverse proxy signed in, by the name it gives: an
+    /// employee with no account of their own here.
+    pub fn signed_in_by_proxy(name: &str) -> User {
+        User {
+            id: 0,
+            name: format!("{name} (sso)"),
+            role: Role::Employee,
+            must_change_password: false,
+            disabled: false,
+            created_at: Utc::now(),
+        }
+    }
+}
+
+/// An API token as listed: never the token itself, only what it is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub id: i64,
+    /// The user it acts as.
+    pub user: String,
+    /// What it is for.
+    pub name: String,
+    /// The role in force with it: never more than its user's.
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// One line of the audit log: who did what to which thing, from where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: Option<String>,
+    pub from: Option<String>,
 }
 
 #[cfg(test)]

@@ -545,6 +545,69 @@ impl RateLimit {
     }
 }
 
+/// An action: what it does, when, and for which incidents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    pub id: i64,
+    pub name: String,
+    pub kind: ActionKind,
+    pub trigger: Trigger,
+    /// Only incidents this route matches; `None`: every incident.
+    pub route: Option<String>,
+    pub settings: ActionSettings,
+    /// A webhook's URL and signing secret are stored sealed.
+    pub has_secret: bool,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+/// One action for one incident: its state, plan, outcome and who decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionRun {
+    pub id: i64,
+    pub action_id: i64,
+    pub action: String,
+    pub kind: ActionKind,
+    pub incident_id: i64,
+    pub state: RunState,
+    /// What it acts on (`i-0abc… in 123456789012`).
+    pub target: String,
+    /// Why it waits, was skipped or failed.
+    pub reason: Option<String>,
+    pub due_at: Option<DateTime<Utc>>,
+    /// What it changes (or, dry-run, would change).
+    pub plan: Option<String>,
+    /// What undo restores, as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_state: Option<String>,
+    /// What happened: the result, a command's output.
+    pub output: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Who approved or cancelled it.
+    pub decided_by: Option<String>,
+    pub undone_by: Option<String>,
+}
+
+impl ActionRun {
+    /// Whether a responder may approve it now.
+    pub fn can_approve(&self) -> bool {
+        RunState::APPROVABLE.contains(&self.state)
+    }
+
+    /// Whether it has not started, so it can be cancelled.
+    pub fn can_cancel(&self) -> bool {
+        self.state.pending()
+    }
+
+    /// Whether it is done and its kind can be undone.
+    pub fn can_undo(&self) -> bool {
+        self.kind.undoable() && self.state.undoable()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

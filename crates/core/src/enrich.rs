@@ -17,6 +17,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -730,6 +732,19 @@ impl Enricher {
         ctx.tools = tools.into_iter().collect();
         ctx
     }
+}
+
+/// A loaded data set, without its body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnrichmentInfo {
+    /// `aws-ranges` or `tor-exits`.
+    pub kind: String,
+    /// The date the data says it was published, if it says.
+    pub published: Option<String>,
+    /// Blocks or addresses in it.
+    pub entries: i64,
+    pub loaded_at: DateTime<Utc>,
+    pub loaded_by: String,
 }
 
 #[cfg(test)]

@@ -400,6 +400,24 @@ impl Touch {
     }
 }
 
+/// A read of bait as filed: the record, its host, what it matched and what
+/// became of it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FiledRead {
+    pub id: i64,
+    pub host: String,
+    pub agent_id: Option<i64>,
+    pub token_id: Option<i64>,
+    pub access_key_id: Option<String>,
+    pub placement_id: Option<i64>,
+    pub touch: Touch,
+    pub received_at: DateTime<Utc>,
+    /// The record as observed.
+    pub access: Access,
+    /// The sentence responders read ("read by /usr/bin/cat, pid 4711, …").
+    pub sentence: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,10 +6,12 @@
 //! or an agent credential, which may be an intruder: [`HostFacts::check`]
 //! and [`PlacedFile::check`] bound every field before it is stored.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::template::PlacementTemplate;
 use crate::Invalid;
+use crate::Labels;
 
 /// The longest host fact kept.
 pub const MAX_FACT: usize = 256;
@@ -384,6 +386,84 @@ pub struct EnrolmentGuard {
     /// AWS accounts whose EC2 instances may enrol, each proving it with a
     /// signed identity document, one enrolment per instance; empty: not bound.
     pub ec2_accounts: Vec<String>,
+}
+
+/// An enrolment secret as listed: never the secret, only what it allows and
+/// how it was used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolmentSecret {
+    pub id: i64,
+    /// How many hosts may enrol with it; `None`: any number until it expires.
+    pub uses: Option<i64>,
+    pub used: i64,
+    pub expires_at: DateTime<Utc>,
+    /// Labels every token handed out through it carries.
+    pub labels: Labels,
+    /// The placement template hosts enrolling with it use (by name).
+    pub template: Option<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// What its creator expects of it; misuse raises an incident.
+    #[serde(flatten)]
+    pub guard: EnrolmentGuard,
+    /// Attempts with it that were refused, and the last one's reason.
+    pub refused: i64,
+    pub last_refused_at: Option<DateTime<Utc>>,
+    pub last_refusal: Option<String>,
+}
+
+impl EnrolmentSecret {
+    /// `active`, `revoked`, `expired` or `used up`, at `now`.
+    pub fn state(&self, now: DateTime<Utc>) -> &'static str {
+        if self.revoked_at.is_some() {
+            "revoked"
+        } else if self.expires_at <= now {
+            "expired"
+        } else if self.uses.is_some_and(|u| self.used >= u) {
+            "used up"
+        } else {
+            "active"
+        }
+    }
+}
+
+/// One bait file an agent wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentFile {
+    pub id: i64,
+    pub token_id: i64,
+    pub placement_id: i64,
+    pub path: String,
+    pub local_user: Option<String>,
+    /// The digest of the honey entry as written (never the secret).
+    pub digest: String,
+    pub presence: Presence,
+    pub presence_at: Option<DateTime<Utc>>,
+    pub removed_at: Option<DateTime<Utc>>,
+}
+
+/// A rotation or removal asked of an agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentCommand {
+    pub id: i64,
+    pub agent_id: i64,
+    pub kind: CommandKind,
+    /// `pending`, `sent` (a rotation's new key went out), `done` or `failed`.
+    pub state: String,
+    pub new_token_id: Option<i64>,
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+    pub done_at: Option<DateTime<Utc>>,
+    pub detail: Option<String>,
+}
+
+impl AgentCommand {
+    /// Not finished yet: the agent gets it on its next heartbeat.
+    pub fn open(&self) -> bool {
+        self.state == "pending" || self.state == "sent"
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 
 pub mod access;
 pub mod action;
+pub mod alerting;
 pub mod auditd;
 pub mod bait;
 pub mod channel;

@@ -16,22 +16,7 @@ use sqlx::Row;
 use crate::incidents::{log, queue_alert};
 use crate::registry::{from_millis, millis};
 use crate::{Backend, Store, StoreError};
-
-/// An action as stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Action {
-    pub id: i64,
-    pub name: String,
-    pub kind: ActionKind,
-    pub trigger: Trigger,
-    /// Only incidents this route matches; `None`: every incident.
-    pub route: Option<String>,
-    pub settings: ActionSettings,
-    /// A webhook's URL and signing secret are stored sealed.
-    pub has_secret: bool,
-    pub created_at: DateTime<Utc>,
-    pub created_by: String,
-}
+pub use honeytrail_core::action::{Action, ActionRun};
 
 /// A new action.
 #[derive(Debug, Clone)]
@@ -43,35 +28,6 @@ pub struct NewAction {
     pub settings: ActionSettings,
     pub secret: Option<Secret>,
     pub created_by: String,
-}
-
-/// One action for one incident.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ActionRun {
-    pub id: i64,
-    pub action_id: i64,
-    pub action: String,
-    pub kind: ActionKind,
-    pub incident_id: i64,
-    pub state: RunState,
-    /// What it acts on (`i-0abc… in 123456789012`).
-    pub target: String,
-    /// Why it waits, was skipped or failed.
-    pub reason: Option<String>,
-    pub due_at: Option<DateTime<Utc>>,
-    /// What it changes (or, dry-run, would change).
-    pub plan: Option<String>,
-    /// What undo restores, as JSON.
-    pub before_state: Option<String>,
-    /// What happened: the result, a command's output.
-    pub output: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-    /// Who approved or cancelled it.
-    pub decided_by: Option<String>,
-    pub undone_by: Option<String>,
 }
 
 /// Which runs to list.

@@ -19,42 +19,7 @@ use sqlx::{Any, Row, Transaction};
 use crate::fleet::EnrolmentSecret;
 use crate::registry::{from_millis, insert_hop, insert_labels, insert_placements, millis};
 use crate::{Backend, NewHop, Store, StoreError};
-
-/// One bait file an agent wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentFile {
-    pub id: i64,
-    pub token_id: i64,
-    pub placement_id: i64,
-    pub path: String,
-    pub local_user: Option<String>,
-    /// The digest of the honey entry as written (never the secret).
-    pub digest: String,
-    pub presence: Presence,
-    pub presence_at: Option<DateTime<Utc>>,
-    pub removed_at: Option<DateTime<Utc>>,
-}
-
-/// A rotation or removal asked of an agent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentCommand {
-    pub id: i64,
-    pub agent_id: i64,
-    pub kind: CommandKind,
-    /// `pending`, `sent` (a rotation's new key went out), `done` or `failed`.
-    pub state: String,
-    pub new_token_id: Option<i64>,
-    pub requested_by: String,
-    pub requested_at: DateTime<Utc>,
-    pub done_at: Option<DateTime<Utc>>,
-    pub detail: Option<String>,
-}
-
-impl AgentCommand {
-    pub fn open(&self) -> bool {
-        self.state == "pending" || self.state == "sent"
-    }
-}
+pub use honeytrail_core::fleet::{AgentCommand, AgentFile};
 
 /// An enrolled host.
 #[derive(Debug, Clone, PartialEq, Eq)]

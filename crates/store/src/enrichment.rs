@@ -1,24 +1,11 @@
 //! Enrichment data sets (AWS's IP ranges, a Tor exit list) as loaded, one
 //! per kind: the newest load replaces the one before.
 
-use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use crate::registry::{from_millis, millis};
 use crate::{Store, StoreError};
-
-/// A loaded data set, without its body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnrichmentInfo {
-    /// `aws-ranges` or `tor-exits`.
-    pub kind: String,
-    /// The date the data says it was published, if it says.
-    pub published: Option<String>,
-    /// Blocks or addresses in it.
-    pub entries: i64,
-    pub loaded_at: DateTime<Utc>,
-    pub loaded_by: String,
-}
+pub use honeytrail_core::enrich::EnrichmentInfo;
 
 /// A loaded data set with its body, as it was given.
 #[derive(Debug, Clone)]

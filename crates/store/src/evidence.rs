@@ -13,6 +13,7 @@ use sqlx::Row;
 
 use crate::registry::{from_millis, millis};
 use crate::{Store, StoreError};
+pub use honeytrail_core::evidence::FiledRead as StoredAccess;
 pub use honeytrail_core::evidence::Touch;
 
 /// A read to file: the record, the host it happened on and what it matched.
@@ -25,23 +26,6 @@ pub struct NewAccess {
     pub matched: Option<(i64, i64)>,
     /// Read by a quiet program.
     pub quiet: bool,
-}
-
-/// A read as stored.
-#[derive(Debug, Clone)]
-pub struct StoredAccess {
-    pub id: i64,
-    pub host: String,
-    pub agent_id: Option<i64>,
-    pub token_id: Option<i64>,
-    pub access_key_id: Option<String>,
-    pub placement_id: Option<i64>,
-    pub touch: Touch,
-    pub received_at: DateTime<Utc>,
-    /// The record as observed.
-    pub access: Access,
-    /// The sentence responders read ("read by /usr/bin/cat, pid 4711, …").
-    pub sentence: String,
 }
 
 /// Which reads to list.

@@ -15,32 +15,10 @@ use sqlx::Row;
 
 use crate::registry::{from_millis, millis};
 use crate::{Store, StoreError};
+pub use honeytrail_core::fleet::EnrolmentSecret;
 
 /// The longest an enrolment secret may live.
 pub const MAX_ENROLMENT_DAYS: i64 = 90;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnrolmentSecret {
-    pub id: i64,
-    /// How many hosts may enrol with it; `None`: any number until it expires.
-    pub uses: Option<i64>,
-    pub used: i64,
-    pub expires_at: DateTime<Utc>,
-    /// Labels every token handed out through it carries.
-    pub labels: Labels,
-    /// The placement template hosts enrolling with it use (by name).
-    pub template: Option<String>,
-    pub created_by: String,
-    pub created_at: DateTime<Utc>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    /// What its creator expects of it; misuse raises an incident.
-    pub guard: EnrolmentGuard,
-    /// Attempts with it that were refused, and the last one's reason.
-    pub refused: i64,
-    pub last_refused_at: Option<DateTime<Utc>>,
-    pub last_refusal: Option<String>,
-}
 
 fn list(raw: Option<String>) -> Vec<String> {
     raw.map(|r| r.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default()
@@ -48,21 +26,6 @@ fn list(raw: Option<String>) -> Vec<String> {
 
 fn joined(items: &[String]) -> Option<String> {
     (!items.is_empty()).then(|| items.join(","))
-}
-
-impl EnrolmentSecret {
-    /// `active`, `revoked`, `expired` or `used up`, at `now`.
-    pub fn state(&self, now: DateTime<Utc>) -> &'static str {
-        if self.revoked_at.is_some() {
-            "revoked"
-        } else if self.expires_at <= now {
-            "expired"
-        } else if self.uses.is_some_and(|u| self.used >= u) {
-            "used up"
-        } else {
-            "active"
-        }
-    }
 }
 
 pub(crate) const COLUMNS: &str = "id, uses, used, expires_at, labels, template, created_by, created_at, last_used_at, \

@@ -17,31 +17,7 @@ use sqlx::Row;
 
 use crate::registry::{from_millis, millis};
 use crate::{Backend, PlacementFilter, Store, StoreError};
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Channel {
-    pub id: i64,
-    pub name: String,
-    pub kind: String,
-    pub enabled: bool,
-    pub created_at: DateTime<Utc>,
-}
-
-/// A delivery with what a dispatcher or a listing needs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Delivery {
-    pub id: i64,
-    pub alert_id: i64,
-    pub alert_kind: String,
-    pub incident_id: i64,
-    pub channel_id: i64,
-    pub channel: String,
-    pub state: String,
-    pub attempts: i64,
-    pub next_attempt_at: DateTime<Utc>,
-    pub last_error: Option<String>,
-    pub delivered_at: Option<DateTime<Utc>>,
-}
+pub use honeytrail_core::alerting::{Channel, Delivery, Runbook as StoredRunbook};
 
 const DELIVERY_COLUMNS: &str = "d.id, d.alert_id, a.kind AS alert_kind, a.incident_id, d.channel_id, c.name AS channel, d.state, d.attempts, d.next_attempt_at, d.last_error, d.delivered_at";
 const DELIVERY_JOIN: &str =
@@ -429,15 +405,6 @@ impl Store {
         .collect::<Result<_, StoreError>>()?;
         Ok(Stats { incidents, deliveries, tokens })
     }
-}
-
-/// A stored runbook template and the tokens it applies to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredRunbook {
-    pub name: String,
-    /// `label:NAME[=VALUE]`, `format:FORMAT` or `default`.
-    pub selector: String,
-    pub template: String,
 }
 
 impl Store {

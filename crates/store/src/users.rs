@@ -13,16 +13,7 @@ use sqlx::Row;
 use crate::incidents::{log, queue_alert};
 use crate::registry::{from_millis, millis};
 use crate::{Store, StoreError};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    pub id: i64,
-    pub name: String,
-    pub role: Role,
-    pub must_change_password: bool,
-    pub disabled: bool,
-    pub created_at: DateTime<Utc>,
-}
+pub use honeytrail_core::access::{ApiToken, AuditEntry, User};
 
 /// A signed-in browser session.
 #[derive(Debug, Clone)]
@@ -31,28 +22,6 @@ pub struct Session {
     /// The token forms and API calls made with the cookie must carry.
     pub csrf: String,
     pub expires_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiToken {
-    pub id: i64,
-    pub user: String,
-    pub name: String,
-    pub role: Role,
-    pub created_at: DateTime<Utc>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEntry {
-    pub id: i64,
-    pub at: DateTime<Utc>,
-    pub actor: String,
-    pub action: String,
-    pub target: String,
-    pub detail: Option<String>,
-    pub from: Option<String>,
 }
 
 fn role_of(raw: String) -> Result<Role, StoreError> {

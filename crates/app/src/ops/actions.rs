@@ -2,17 +2,16 @@
 //! cancel and undo runs. The runner that decides and acts is
 //! [`crate::response`].
 
-use chrono::{DateTime, Utc};
 use honeytrail_core::access::Permission;
 use honeytrail_core::action::{ActionKind, ActionSettings, Mode, RunState, Trigger};
 use honeytrail_core::enrich::parse_conditions;
 use honeytrail_core::Secret;
-use honeytrail_store as store;
 use honeytrail_store::{NewAction, RunChange, RunFilter};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::tokens::blank;
 use crate::{Actor, OpError, OpResult, Ops};
+pub use honeytrail_core::action::{Action, ActionRun};
 
 /// An action to add: the one declaration behind the command line's
 /// `action add`, the API's body and the web UI's form.
@@ -96,110 +95,6 @@ pub struct ActionRequest {
     #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub secret: Option<String>,
-}
-
-/// An action: what it does, when, and for which incidents.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Action {
-    pub id: i64,
-    pub name: String,
-    pub kind: ActionKind,
-    pub trigger: Trigger,
-    /// Only incidents this route matches; `None`: every incident.
-    pub route: Option<String>,
-    pub settings: ActionSettings,
-    /// A webhook's URL and signing secret are stored sealed.
-    pub has_secret: bool,
-    pub created_at: DateTime<Utc>,
-    pub created_by: String,
-}
-
-impl From<store::Action> for Action {
-    fn from(a: store::Action) -> Action {
-        Action {
-            id: a.id,
-            name: a.name,
-            kind: a.kind,
-            trigger: a.trigger,
-            route: a.route,
-            settings: a.settings,
-            has_secret: a.has_secret,
-            created_at: a.created_at,
-            created_by: a.created_by,
-        }
-    }
-}
-
-/// One action for one incident: its state, plan, outcome and who decided.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ActionRun {
-    pub id: i64,
-    pub action_id: i64,
-    pub action: String,
-    pub kind: ActionKind,
-    pub incident_id: i64,
-    pub state: RunState,
-    /// What it acts on (`i-0abc… in 123456789012`).
-    pub target: String,
-    /// Why it waits, was skipped or failed.
-    pub reason: Option<String>,
-    pub due_at: Option<DateTime<Utc>>,
-    /// What it changes (or, dry-run, would change).
-    pub plan: Option<String>,
-    /// What undo restores, as JSON.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub before_state: Option<String>,
-    /// What happened: the result, a command's output.
-    pub output: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-    /// Who approved or cancelled it.
-    pub decided_by: Option<String>,
-    pub undone_by: Option<String>,
-}
-
-impl From<store::ActionRun> for ActionRun {
-    fn from(r: store::ActionRun) -> ActionRun {
-        ActionRun {
-            id: r.id,
-            action_id: r.action_id,
-            action: r.action,
-            kind: r.kind,
-            incident_id: r.incident_id,
-            state: r.state,
-            target: r.target,
-            reason: r.reason,
-            due_at: r.due_at,
-            plan: r.plan,
-            before_state: r.before_state,
-            output: r.output,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-            started_at: r.started_at,
-            finished_at: r.finished_at,
-            decided_by: r.decided_by,
-            undone_by: r.undone_by,
-        }
-    }
-}
-
-impl ActionRun {
-    /// Whether a responder may approve it now.
-    pub fn can_approve(&self) -> bool {
-        RunState::APPROVABLE.contains(&self.state)
-    }
-
-    /// Whether it has not started, so it can be cancelled.
-    pub fn can_cancel(&self) -> bool {
-        self.state.pending()
-    }
-
-    /// Whether it is done and its kind can be undone.
-    pub fn can_undo(&self) -> bool {
-        self.kind.undoable() && self.state.undoable()
-    }
 }
 
 /// The shortest webhook signing secret accepted.
@@ -300,12 +195,12 @@ impl Ops {
             .add_action(&NewAction { name, kind, trigger, route, settings, secret, created_by: actor.name.clone() })
             .await?;
         self.signals().actions_due.notify_one();
-        Ok(action.into())
+        Ok(action)
     }
 
     pub async fn list_actions(&self, actor: &Actor) -> OpResult<Vec<Action>> {
         actor.require(Permission::Read)?;
-        Ok(self.store.actions().await?.into_iter().map(Action::from).collect())
+        Ok(self.store.actions().await?)
     }
 
     /// Changes an action's mode (`off` stops it from deciding anything new).
@@ -314,11 +209,7 @@ impl Ops {
         let mut action = self.store.action(name).await?;
         action.trigger.mode = Mode::parse(mode)?;
         let mode = action.trigger.mode.to_string();
-        Ok(self
-            .audited(actor, "action.mode", name, Some(&mode))
-            .set_action_trigger(name, &action.trigger)
-            .await?
-            .into())
+        Ok(self.audited(actor, "action.mode", name, Some(&mode)).set_action_trigger(name, &action.trigger).await?)
     }
 
     pub async fn remove_action(&self, actor: &Actor, name: &str) -> OpResult<()> {
@@ -344,15 +235,12 @@ impl Ops {
         Ok(self
             .store
             .action_runs(&RunFilter { incident_id: incident, states, limit: Some(1000), ..Default::default() })
-            .await?
-            .into_iter()
-            .map(ActionRun::from)
-            .collect())
+            .await?)
     }
 
     pub async fn action_run(&self, actor: &Actor, id: i64) -> OpResult<ActionRun> {
         actor.require(Permission::Read)?;
-        Ok(self.store.action_run(id).await?.into())
+        Ok(self.store.action_run(id).await?)
     }
 
     /// Approves a run that waits for approval (or one skipped because
@@ -386,7 +274,7 @@ impl Ops {
             ));
         }
         self.signals().actions_due.notify_one();
-        Ok(self.store.action_run(id).await?.into())
+        Ok(self.store.action_run(id).await?)
     }
 
     /// Cancels a run that has not started.
@@ -412,7 +300,7 @@ impl Ops {
                 format!("action run #{id} is {}: only a run that has not started can be cancelled (a done one can be undone)", run.state),
             ));
         }
-        Ok(self.store.action_run(id).await?.into())
+        Ok(self.store.action_run(id).await?)
     }
 
     /// Undoes a done run: restores exactly the state before it, or says
@@ -449,6 +337,6 @@ impl Ops {
         if state == RunState::UndoFailed {
             return Err(OpError::conflict("undo-failed", format!("action run #{id} was not undone: {text}")));
         }
-        Ok(self.store.action_run(id).await?.into())
+        Ok(self.store.action_run(id).await?)
     }
 }

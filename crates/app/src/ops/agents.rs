@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::sources::Sink;
 use crate::{Actor, OpError, OpErrorKind, OpResult, Ops};
+pub use honeytrail_core::fleet::{AgentCommand, AgentFile};
 
 /// An enrolled host as people see it: its facts, its bait files, the
 /// commands asked of it, and its bait state in a word.
@@ -65,59 +66,6 @@ pub struct Agent {
     pub bait_state: String,
 }
 
-/// One bait file an agent wrote.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AgentFile {
-    pub id: i64,
-    pub token_id: i64,
-    pub placement_id: i64,
-    pub path: String,
-    pub local_user: Option<String>,
-    /// The digest of the honey entry as written (never the secret).
-    pub digest: String,
-    pub presence: Presence,
-    pub presence_at: Option<DateTime<Utc>>,
-    pub removed_at: Option<DateTime<Utc>>,
-}
-
-/// A rotation or removal asked of an agent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AgentCommand {
-    pub id: i64,
-    pub agent_id: i64,
-    pub kind: CommandKind,
-    /// `pending`, `sent` (a rotation's new key went out), `done` or `failed`.
-    pub state: String,
-    pub new_token_id: Option<i64>,
-    pub requested_by: String,
-    pub requested_at: DateTime<Utc>,
-    pub done_at: Option<DateTime<Utc>>,
-    pub detail: Option<String>,
-}
-
-impl AgentCommand {
-    /// Not finished yet: the agent gets it on its next heartbeat.
-    pub fn open(&self) -> bool {
-        self.state == "pending" || self.state == "sent"
-    }
-}
-
-impl From<store::AgentCommand> for AgentCommand {
-    fn from(c: store::AgentCommand) -> AgentCommand {
-        AgentCommand {
-            id: c.id,
-            agent_id: c.agent_id,
-            kind: c.kind,
-            state: c.state,
-            new_token_id: c.new_token_id,
-            requested_by: c.requested_by,
-            requested_at: c.requested_at,
-            done_at: c.done_at,
-            detail: c.detail,
-        }
-    }
-}
-
 impl From<store::Agent> for Agent {
     fn from(a: store::Agent) -> Agent {
         let bait_state = a.bait_state().to_string();
@@ -138,22 +86,8 @@ impl From<store::Agent> for Agent {
             stale_since: a.stale_since,
             watch: a.watch,
             evidence_dropped: a.evidence_dropped,
-            files: a
-                .files
-                .into_iter()
-                .map(|f| AgentFile {
-                    id: f.id,
-                    token_id: f.token_id,
-                    placement_id: f.placement_id,
-                    path: f.path,
-                    local_user: f.local_user,
-                    digest: f.digest,
-                    presence: f.presence,
-                    presence_at: f.presence_at,
-                    removed_at: f.removed_at,
-                })
-                .collect(),
-            commands: a.commands.into_iter().map(AgentCommand::from).collect(),
+            files: a.files,
+            commands: a.commands,
             bait_state,
         }
     }
@@ -564,7 +498,7 @@ impl Ops {
             self.retire_by(&actor, t, why).await?;
         }
         self.tokens_changed();
-        Ok(finished.into())
+        Ok(finished)
     }
 
     /// Every enrolled host, newest first.
@@ -582,11 +516,7 @@ impl Ops {
     pub async fn command_agent(&self, actor: &Actor, id: i64, kind: CommandKind) -> OpResult<AgentCommand> {
         actor.require(Permission::Respond)?;
         let action = format!("agent.request_{}", kind.as_str());
-        Ok(self
-            .audited(actor, &action, &format!("agent #{id}"), None)
-            .request_command(id, kind, &actor.name)
-            .await?
-            .into())
+        Ok(self.audited(actor, &action, &format!("agent #{id}"), None).request_command(id, kind, &actor.name).await?)
     }
 
     /// The pool's size, its target, and how near the canary account is to

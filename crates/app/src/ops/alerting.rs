@@ -2,13 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use honeytrail_alert::ChannelConfig;
 use honeytrail_core::access::Permission;
 use honeytrail_core::channel::KindSpec;
 use honeytrail_core::route::Route;
 use honeytrail_core::Secret;
-use honeytrail_store as store;
 use honeytrail_store::StoredRunbook;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -17,29 +15,13 @@ use crate::dispatch::{send_test_alert, Settings};
 use crate::ops::tokens::{cursor_at, page_limit, page_of};
 use crate::ops::Page;
 use crate::{Actor, OpError, OpResult, Ops};
+pub use honeytrail_core::alerting::{Channel, Delivery, Runbook};
 
 fn check_delivery_state(state: &str) -> OpResult<()> {
     if ["pending", "delivered", "dead"].contains(&state) {
         Ok(())
     } else {
         Err(OpError::invalid(format!("unknown delivery state {state:?}; use pending, delivered or dead")))
-    }
-}
-
-/// A channel as listed: its configuration (URLs, tokens, passwords) stays
-/// sealed and is never shown.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Channel {
-    pub id: i64,
-    pub name: String,
-    pub kind: String,
-    pub enabled: bool,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<store::Channel> for Channel {
-    fn from(c: store::Channel) -> Channel {
-        Channel { id: c.id, name: c.name, kind: c.kind, enabled: c.enabled, created_at: c.created_at }
     }
 }
 
@@ -61,57 +43,6 @@ pub struct AddedChannel {
     #[serde(flatten)]
     pub channel: Channel,
     pub summary: String,
-}
-
-/// One alert of an incident to one channel: its state and attempts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Delivery {
-    pub id: i64,
-    pub alert_id: i64,
-    pub alert_kind: String,
-    pub incident_id: i64,
-    pub channel_id: i64,
-    pub channel: String,
-    /// `pending`, `delivered` or `dead`.
-    pub state: String,
-    pub attempts: i64,
-    pub next_attempt_at: DateTime<Utc>,
-    pub last_error: Option<String>,
-    pub delivered_at: Option<DateTime<Utc>>,
-}
-
-impl From<store::Delivery> for Delivery {
-    fn from(d: store::Delivery) -> Delivery {
-        Delivery {
-            id: d.id,
-            alert_id: d.alert_id,
-            alert_kind: d.alert_kind,
-            incident_id: d.incident_id,
-            channel_id: d.channel_id,
-            channel: d.channel,
-            state: d.state,
-            attempts: d.attempts,
-            next_attempt_at: d.next_attempt_at,
-            last_error: d.last_error,
-            delivered_at: d.delivered_at,
-        }
-    }
-}
-
-/// A runbook: what responders do, rendered into every alert of the tokens
-/// its selector picks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Runbook {
-    pub name: String,
-    /// `label:NAME[=VALUE]`, `format:FORMAT` or `default`.
-    pub selector: String,
-    pub template: String,
-}
-
-impl From<StoredRunbook> for Runbook {
-    fn from(r: StoredRunbook) -> Runbook {
-        Runbook { name: r.name, selector: r.selector, template: r.template }
-    }
 }
 
 /// A runbook to store under a name.
@@ -181,12 +112,12 @@ impl Ops {
 
     pub async fn channels(&self, actor: &Actor) -> OpResult<Vec<Channel>> {
         actor.require(Permission::Read)?;
-        Ok(self.store.channels().await?.into_iter().map(Channel::from).collect())
+        Ok(self.store.channels().await?)
     }
 
     pub async fn channel(&self, actor: &Actor, name: &str) -> OpResult<Channel> {
         actor.require(Permission::Read)?;
-        Ok(self.store.channel(name).await?.into())
+        Ok(self.store.channel(name).await?)
     }
 
     /// Adds a channel after checking its configuration and its target.
@@ -198,7 +129,7 @@ impl Ops {
             .audited(actor, "channel.create", name, Some(config.kind()))
             .add_channel(name, config.kind(), &Secret::new(config.to_json()))
             .await?;
-        Ok(AddedChannel { channel: channel.into(), summary: config.summary() })
+        Ok(AddedChannel { channel, summary: config.summary() })
     }
 
     /// The Alerting page of a viewer, responder or admin.
@@ -234,8 +165,7 @@ impl Ops {
         Ok(self
             .audited(actor, "channel.update", name, Some(&what))
             .update_channel(name, sealed.as_ref(), enabled)
-            .await?
-            .into())
+            .await?)
     }
 
     /// Sends a clearly marked test alert through a channel now.
@@ -330,7 +260,7 @@ impl Ops {
     pub async fn runbooks(&self, actor: &Actor) -> OpResult<Runbooks> {
         actor.require(Permission::Read)?;
         Ok(Runbooks {
-            runbooks: self.store.runbooks().await?.into_iter().map(Runbook::from).collect(),
+            runbooks: self.store.runbooks().await?,
             default_shipped: honeytrail_alert::runbook::DEFAULT_TEMPLATE,
         })
     }
@@ -347,7 +277,7 @@ impl Ops {
             template: template.replace("\r\n", "\n"),
         };
         self.audited(actor, "runbook.set", &stored.name, Some(&stored.selector)).set_runbook(&stored).await?;
-        Ok(stored.into())
+        Ok(stored)
     }
 
     pub async fn remove_runbook(&self, actor: &Actor, name: &str) -> OpResult<()> {
@@ -359,7 +289,7 @@ impl Ops {
     pub async fn deliveries(&self, actor: &Actor, state: &str) -> OpResult<Vec<Delivery>> {
         actor.require(Permission::Read)?;
         check_delivery_state(state)?;
-        Ok(self.store.deliveries(state).await?.into_iter().map(Delivery::from).collect())
+        Ok(self.store.deliveries(state).await?)
     }
 
     /// One page of the deliveries in `state`, newest first.
@@ -374,8 +304,7 @@ impl Ops {
         check_delivery_state(state)?;
         let limit = page_limit(limit)?;
         let before = cursor_at(cursor, 'd', |id| id.parse::<i64>().ok())?;
-        let items =
-            self.store.deliveries_page(state, before, limit + 1).await?.into_iter().map(Delivery::from).collect();
+        let items = self.store.deliveries_page(state, before, limit + 1).await?;
         Ok(page_of(items, limit, |d| format!("d{}", d.id)))
     }
 
@@ -384,11 +313,11 @@ impl Ops {
         actor.require(Permission::Respond)?;
         let d = self.audited(actor, "delivery.retry", &format!("delivery #{id}"), None).retry_delivery(id).await?;
         self.alert_queued();
-        Ok(d.into())
+        Ok(d)
     }
 
     /// The deliveries of one incident's alerts, for its timeline.
     pub(crate) async fn incident_deliveries(&self, id: i64) -> OpResult<Vec<Delivery>> {
-        Ok(self.store.incident_deliveries(id).await?.into_iter().map(Delivery::from).collect())
+        Ok(self.store.incident_deliveries(id).await?)
     }
 }

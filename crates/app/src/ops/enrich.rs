@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use honeytrail_core::access::Permission;
 use honeytrail_core::enrich::{AgentContext, AwsRanges, SourceContext, TorExits, DATA_FILE_MAX};
 use honeytrail_store as store;
@@ -11,31 +11,7 @@ use serde::Serialize;
 
 use crate::enrichment::{AWS_RANGES, KINDS, TOR_EXITS};
 use crate::{Actor, OpError, OpResult, Ops};
-
-/// A loaded data set, without its body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EnrichmentInfo {
-    /// `aws-ranges` or `tor-exits`.
-    pub kind: String,
-    /// The date the data says it was published, if it says.
-    pub published: Option<String>,
-    /// Blocks or addresses in it.
-    pub entries: i64,
-    pub loaded_at: DateTime<Utc>,
-    pub loaded_by: String,
-}
-
-impl From<store::EnrichmentInfo> for EnrichmentInfo {
-    fn from(e: store::EnrichmentInfo) -> EnrichmentInfo {
-        EnrichmentInfo {
-            kind: e.kind,
-            published: e.published,
-            entries: e.entries,
-            loaded_at: e.loaded_at,
-            loaded_by: e.loaded_by,
-        }
-    }
-}
+pub use honeytrail_core::enrich::EnrichmentInfo;
 
 /// What enrichment uses now.
 #[derive(Debug, Clone, Serialize)]
@@ -106,7 +82,7 @@ impl Ops {
             if skipped > 0 { format!(", {skipped} unreadable skipped") } else { String::new() }
         );
         self.audited(actor, "enrich.load", kind, Some(&detail)).put_enrichment(&info, body).await?;
-        Ok(info.into())
+        Ok(info)
     }
 
     pub async fn enrich_remove(&self, actor: &Actor, kind: &str) -> OpResult<()> {
@@ -119,7 +95,7 @@ impl Ops {
         actor.require(Permission::Read)?;
         let enricher = self.enricher().await?;
         Ok(EnrichStatus {
-            loaded: self.store.enrichment_list().await?.into_iter().map(EnrichmentInfo::from).collect(),
+            loaded: self.store.enrichment_list().await?,
             data: enricher.data(),
             networks: self.config.enrich.networks.clone(),
             problems: enricher.left_out.clone(),

@@ -14,14 +14,15 @@ use honeytrail_core::access::Permission;
 use honeytrail_core::evidence::{Access, AccessSource, Touch};
 use honeytrail_core::fleet::{EvidenceBatch, EvidenceReply, MAX_EVIDENCE_BATCH};
 use honeytrail_core::incident::BAIT_READ_EVENT;
-use honeytrail_store::{EvidenceFilter, NewAccess, StoredAccess};
-use serde::{Deserialize, Serialize};
+use honeytrail_store::{EvidenceFilter, NewAccess};
+use serde::Deserialize;
 
 use super::agents::AgentSession;
 
 use crate::ops::agents::host_event;
 use crate::sources::Sink;
 use crate::{Actor, OpError, OpResult, Ops};
+pub use honeytrail_core::evidence::FiledRead;
 
 /// What an audit log gave.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,41 +63,6 @@ pub struct EvidenceQuery {
     pub until: Option<DateTime<Utc>>,
     #[serde(default)]
     pub limit: Option<i64>,
-}
-
-/// A read of bait as filed: the record, its host, what it matched and what
-/// became of it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Read {
-    pub id: i64,
-    pub host: String,
-    pub agent_id: Option<i64>,
-    pub token_id: Option<i64>,
-    pub access_key_id: Option<String>,
-    pub placement_id: Option<i64>,
-    pub touch: Touch,
-    pub received_at: DateTime<Utc>,
-    /// The record as observed.
-    pub access: Access,
-    /// The sentence responders read ("read by /usr/bin/cat, pid 4711, …").
-    pub sentence: String,
-}
-
-impl From<StoredAccess> for Read {
-    fn from(r: StoredAccess) -> Read {
-        Read {
-            id: r.id,
-            host: r.host,
-            agent_id: r.agent_id,
-            token_id: r.token_id,
-            access_key_id: r.access_key_id,
-            placement_id: r.placement_id,
-            touch: r.touch,
-            received_at: r.received_at,
-            access: r.access,
-            sentence: r.sentence,
-        }
-    }
 }
 
 impl Ops {
@@ -202,7 +168,7 @@ impl Ops {
     }
 
     /// Reads, newest first.
-    pub async fn evidence(&self, actor: &Actor, q: &EvidenceQuery) -> OpResult<Vec<Read>> {
+    pub async fn evidence(&self, actor: &Actor, q: &EvidenceQuery) -> OpResult<Vec<FiledRead>> {
         actor.require(Permission::Read)?;
         let token_id = match q.token.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
             Some(key) => Some(self.find_token(key).await?.id),
@@ -215,7 +181,7 @@ impl Ops {
             since: q.since,
             limit: q.limit,
         };
-        Ok(self.store.evidence(&filter).await?.into_iter().map(Read::from).collect())
+        Ok(self.store.evidence(&filter).await?)
     }
 
     /// `auditctl` rules watching every active placement on `host` (every

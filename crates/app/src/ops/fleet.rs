@@ -2,18 +2,17 @@
 
 use std::sync::Arc;
 
-use chrono::DateTime;
 use chrono::{Duration, Utc};
 use honeytrail_core::access::Permission;
 use honeytrail_core::fleet::EnrolmentGuard;
 use honeytrail_core::net::parse_networks;
 use honeytrail_core::template::PlacementTemplate;
 use honeytrail_core::Labels;
-use honeytrail_store as store;
 use honeytrail_store::AuditRecord;
 use serde::{Deserialize, Serialize};
 
 use crate::{Actor, OpError, OpResult, Ops};
+pub use honeytrail_core::fleet::EnrolmentSecret;
 
 /// A lifetime such as `30m`, `12h`, `7d` or `2w`.
 pub fn parse_lifetime(raw: &str) -> OpResult<Duration> {
@@ -81,68 +80,6 @@ pub struct EnrolmentSecretRequest {
 
 fn default_lifetime() -> String {
     "7d".into()
-}
-
-/// An enrolment secret as listed: never the secret, only what it allows and
-/// how it was used.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EnrolmentSecret {
-    pub id: i64,
-    /// How many hosts may enrol with it; `None`: any number until it expires.
-    pub uses: Option<i64>,
-    pub used: i64,
-    pub expires_at: DateTime<Utc>,
-    /// Labels every token handed out through it carries.
-    pub labels: Labels,
-    /// The placement template hosts enrolling with it use (by name).
-    pub template: Option<String>,
-    pub created_by: String,
-    pub created_at: DateTime<Utc>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    /// What its creator expects of it; misuse raises an incident.
-    #[serde(flatten)]
-    pub guard: EnrolmentGuard,
-    /// Attempts with it that were refused, and the last one's reason.
-    pub refused: i64,
-    pub last_refused_at: Option<DateTime<Utc>>,
-    pub last_refusal: Option<String>,
-}
-
-impl From<store::EnrolmentSecret> for EnrolmentSecret {
-    fn from(e: store::EnrolmentSecret) -> EnrolmentSecret {
-        EnrolmentSecret {
-            id: e.id,
-            uses: e.uses,
-            used: e.used,
-            expires_at: e.expires_at,
-            labels: e.labels,
-            template: e.template,
-            created_by: e.created_by,
-            created_at: e.created_at,
-            last_used_at: e.last_used_at,
-            revoked_at: e.revoked_at,
-            guard: e.guard,
-            refused: e.refused,
-            last_refused_at: e.last_refused_at,
-            last_refusal: e.last_refusal,
-        }
-    }
-}
-
-impl EnrolmentSecret {
-    /// `active`, `revoked`, `expired` or `used up`, at `now`.
-    pub fn state(&self, now: DateTime<Utc>) -> &'static str {
-        if self.revoked_at.is_some() {
-            "revoked"
-        } else if self.expires_at <= now {
-            "expired"
-        } else if self.uses.is_some_and(|u| self.used >= u) {
-            "used up"
-        } else {
-            "active"
-        }
-    }
 }
 
 /// An enrolment secret just made, with the secret itself, shown this once.
@@ -253,7 +190,7 @@ impl Ops {
         let template = r.template.as_deref().map(str::trim).filter(|t| !t.is_empty());
         let (made, secret) =
             store.create_enrolment(uses, Utc::now() + lifetime, &labels, template, &guard, &actor.name).await?;
-        Ok(NewEnrolmentSecret { enrolment: made.into(), secret: secret.expose().to_string() })
+        Ok(NewEnrolmentSecret { enrolment: made, secret: secret.expose().to_string() })
     }
 
     /// AWS's certificates for instance identity documents, from
@@ -279,7 +216,7 @@ impl Ops {
 
     pub async fn enrolments(&self, actor: &Actor) -> OpResult<Vec<EnrolmentSecret>> {
         actor.require(Permission::Administer)?;
-        Ok(self.store.enrolments().await?.into_iter().map(EnrolmentSecret::from).collect())
+        Ok(self.store.enrolments().await?)
     }
 
     pub async fn revoke_enrolment(&self, actor: &Actor, id: i64) -> OpResult<EnrolmentSecret> {
@@ -287,8 +224,7 @@ impl Ops {
         Ok(self
             .audited(actor, "enrollment.revoke", &format!("enrolment secret #{id}"), None)
             .revoke_enrolment(id)
-            .await?
-            .into())
+            .await?)
     }
 }
 

@@ -39,7 +39,7 @@ pub use actions::{Action, ActionRequest, ActionRun};
 pub use agents::{Agent, AgentCommand, AgentFile, AgentSession};
 pub use alerting::{Channel, ChannelRequest, Delivery, Runbook, RunbookRequest, TestTarget};
 pub use custody::{RenderInto, Written};
-pub use evidence::{EvidenceQuery, Read};
+pub use evidence::{EvidenceQuery, FiledRead};
 pub use fleet::{EnrolmentSecret, EnrolmentSecretRequest, NewEnrolmentSecret};
 pub use import::{FileFormat, ImportRequest};
 pub use incidents::{IncidentQuery, IncidentView, NoteRequest, StateChange};

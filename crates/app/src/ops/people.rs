@@ -3,9 +3,7 @@
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use chrono::{DateTime, Utc};
 use honeytrail_core::access::{Permission, Role};
-use honeytrail_store as store;
 use honeytrail_store::StoreError;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -13,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::ops::tokens::{cursor_at, page_limit, page_of};
 use crate::ops::Page;
 use crate::{Actor, OpError, OpResult, Ops};
+pub use honeytrail_core::access::{ApiToken, AuditEntry, User};
 
 pub fn hash_password(password: &str) -> OpResult<String> {
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
@@ -37,46 +36,6 @@ pub fn new_password() -> String {
     (0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
 }
 
-/// A user of the web UI and the API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct User {
-    pub id: i64,
-    pub name: String,
-    pub role: Role,
-    /// Set until they chose their own password (after a one-time one).
-    pub must_change_password: bool,
-    pub disabled: bool,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<store::User> for User {
-    fn from(u: store::User) -> User {
-        User {
-            id: u.id,
-            name: u.name,
-            role: u.role,
-            must_change_password: u.must_change_password,
-            disabled: u.disabled,
-            created_at: u.created_at,
-        }
-    }
-}
-
-impl User {
-    /// Someone a trusted reverse proxy signed in, by the name it gives: an
-    /// employee with no account of their own here.
-    pub fn signed_in_by_proxy(name: &str) -> User {
-        User {
-            id: 0,
-            name: format!("{name} (sso)"),
-            role: Role::Employee,
-            must_change_password: false,
-            disabled: false,
-            created_at: Utc::now(),
-        }
-    }
-}
-
 /// A user to add: their name and role.
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
@@ -93,35 +52,6 @@ pub struct UserRequest {
 pub struct NewUser {
     pub user: User,
     pub one_time_password: String,
-}
-
-/// An API token as listed: never the token itself, only what it is for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApiToken {
-    pub id: i64,
-    /// The user it acts as.
-    pub user: String,
-    /// What it is for.
-    pub name: String,
-    /// The role in force with it: never more than its user's.
-    pub role: Role,
-    pub created_at: DateTime<Utc>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-}
-
-impl From<store::ApiToken> for ApiToken {
-    fn from(t: store::ApiToken) -> ApiToken {
-        ApiToken {
-            id: t.id,
-            user: t.user,
-            name: t.name,
-            role: t.role,
-            created_at: t.created_at,
-            last_used_at: t.last_used_at,
-            revoked_at: t.revoked_at,
-        }
-    }
 }
 
 /// An API token just made, with the bearer token itself, shown this once.
@@ -144,32 +74,6 @@ pub struct ApiTokenRequest {
     #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub role: Option<String>,
-}
-
-/// One line of the audit log: who did what to which thing, from where.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    pub id: i64,
-    pub at: DateTime<Utc>,
-    pub actor: String,
-    pub action: String,
-    pub target: String,
-    pub detail: Option<String>,
-    pub from: Option<String>,
-}
-
-impl From<store::AuditEntry> for AuditEntry {
-    fn from(e: store::AuditEntry) -> AuditEntry {
-        AuditEntry {
-            id: e.id,
-            at: e.at,
-            actor: e.actor,
-            action: e.action,
-            target: e.target,
-            detail: e.detail,
-            from: e.from,
-        }
-    }
 }
 
 /// What an employee pasted and where they found it.
@@ -196,7 +100,7 @@ pub struct LookupAnswer {
 impl Ops {
     pub async fn users(&self, actor: &Actor) -> OpResult<Vec<User>> {
         actor.require(Permission::Administer)?;
-        Ok(self.store.users().await?.into_iter().map(User::from).collect())
+        Ok(self.store.users().await?)
     }
 
     /// One page of the users, by name.
@@ -208,7 +112,7 @@ impl Ops {
             let bytes = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok());
             String::from_utf8(bytes.collect::<Option<Vec<u8>>>()?).ok()
         })?;
-        let users = self.store.users_page(after.as_deref(), limit + 1).await?.into_iter().map(User::from).collect();
+        let users = self.store.users_page(after.as_deref(), limit + 1).await?;
         Ok(page_of(users, limit, |u| format!("u{}", u.name.bytes().map(|b| format!("{b:02x}")).collect::<String>())))
     }
 
@@ -222,7 +126,7 @@ impl Ops {
         let hash = hash_password_off_thread(password.clone()).await?;
         let user =
             self.audited(actor, "user.create", name, Some(role.as_str())).add_user(name, role, &hash, true).await?;
-        Ok(NewUser { user: user.into(), one_time_password: password })
+        Ok(NewUser { user, one_time_password: password })
     }
 
     /// Creates the first admin on first start; `None` when users exist.
@@ -262,12 +166,12 @@ impl Ops {
     pub async fn set_user_role(&self, actor: &Actor, name: &str, role: &str) -> OpResult<User> {
         actor.require(Permission::Administer)?;
         let role: Role = role.parse()?;
-        Ok(self.audited(actor, "user.role", name, Some(role.as_str())).set_user_role(name, role).await?.into())
+        Ok(self.audited(actor, "user.role", name, Some(role.as_str())).set_user_role(name, role).await?)
     }
 
     pub async fn disable_user(&self, actor: &Actor, name: &str) -> OpResult<User> {
         actor.require(Permission::Administer)?;
-        Ok(self.audited(actor, "user.disable", name, None).disable_user(name).await?.into())
+        Ok(self.audited(actor, "user.disable", name, None).disable_user(name).await?)
     }
 
     /// Creates an API token for `for_user` (an admin may name anyone; others
@@ -292,13 +196,13 @@ impl Ops {
             from: Some(actor.from.clone()),
         });
         let (token, secret) = store.create_api_token(&user, &r.name, role).await?;
-        Ok(NewApiToken { api_token: token.into(), token: secret.expose().to_string() })
+        Ok(NewApiToken { api_token: token, token: secret.expose().to_string() })
     }
 
     /// API tokens: an admin sees all, anyone else their own.
     pub async fn api_tokens(&self, actor: &Actor) -> OpResult<Vec<ApiToken>> {
         let owner = if actor.role == Role::Admin { None } else { Some(actor.name.as_str()) };
-        Ok(self.store.api_tokens(owner).await?.into_iter().map(ApiToken::from).collect())
+        Ok(self.store.api_tokens(owner).await?)
     }
 
     pub async fn revoke_api_token(&self, actor: &Actor, id: i64) -> OpResult<ApiToken> {
@@ -306,13 +210,12 @@ impl Ops {
         Ok(self
             .audited(actor, "api_token.revoke", &format!("API token #{id}"), None)
             .revoke_api_token(id, owner)
-            .await?
-            .into())
+            .await?)
     }
 
     pub async fn audit_log(&self, actor: &Actor, limit: i64) -> OpResult<Vec<AuditEntry>> {
         actor.require(Permission::Administer)?;
-        Ok(self.store.audit_log(limit.clamp(1, 100_000)).await?.into_iter().map(AuditEntry::from).collect())
+        Ok(self.store.audit_log(limit.clamp(1, 100_000)).await?)
     }
 
     /// The newest `limit` audit entries as a CSV file. Actors, targets and
@@ -351,7 +254,7 @@ impl Ops {
         actor.require(Permission::Administer)?;
         let limit = page_limit(limit)?;
         let before = cursor_at(cursor, 'a', |id| id.parse::<i64>().ok())?;
-        let entries = self.store.audit_page(before, limit + 1).await?.into_iter().map(AuditEntry::from).collect();
+        let entries = self.store.audit_page(before, limit + 1).await?;
         Ok(page_of(entries, limit, |e| format!("a{}", e.id)))
     }
 

@@ -169,18 +169,18 @@ impl Ops {
             })
             .create_session(user.id, chrono::Duration::hours(SESSION_HOURS))
             .await?;
-        Ok(SignedIn { session, user: user.into() })
+        Ok(SignedIn { session, user })
     }
 
     /// The live session a cookie's token stands for, if any.
     pub async fn session(&self, token: &str) -> OpResult<Option<Session>> {
-        Ok(self.store.session(token).await?.map(|s| Session { user: s.user.into(), csrf: s.csrf }))
+        Ok(self.store.session(token).await?.map(|s| Session { user: s.user, csrf: s.csrf }))
     }
 
     /// The user and role an API token stands for, if it is live: the role is
     /// the token's, never more than its user holds now.
     pub async fn api_token_caller(&self, token: &str) -> OpResult<Option<(User, Role)>> {
-        Ok(self.store.api_token_user(token).await?.map(|(u, role)| (u.into(), role)))
+        Ok(self.store.api_token_user(token).await?)
     }
 
     /// Ends the actor's session of `token` (signing out), audited.

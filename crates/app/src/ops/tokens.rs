@@ -15,7 +15,7 @@ use honeytrail_core::{naming, stealth, CustodyHop, Labels, NewToken, Placement, 
 use honeytrail_store::{IncidentFilter, NewHop, PlacementFilter, Store, TokenFilter};
 use serde::{Deserialize, Serialize};
 
-use super::evidence::Read;
+use super::evidence::FiledRead;
 
 use crate::config::Guard;
 use crate::context::hostname;
@@ -144,7 +144,7 @@ pub struct TokenDetail {
     /// The bait formats it can be rendered in.
     pub bait_formats: Vec<&'static str>,
     /// The newest reads of its bait on hosts.
-    pub reads: Vec<Read>,
+    pub reads: Vec<FiledRead>,
 }
 
 /// What the stealth check found.
@@ -219,10 +219,7 @@ impl Ops {
                 limit: Some(honeytrail_core::record::RECORD_READS as i64),
                 ..Default::default()
             })
-            .await?
-            .into_iter()
-            .map(Read::from)
-            .collect();
+            .await?;
         Ok(TokenDetail {
             stealth: Stealth { verdict: report.verdict(), findings: report.findings },
             bait_formats: Format::ALL.iter().map(|f| f.name()).collect(),
