@@ -466,6 +466,54 @@ impl AgentCommand {
     }
 }
 
+/// An enrolled host as people see it: its facts, its bait files, the
+/// commands asked of it, and its bait state in a word.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agent {
+    pub id: i64,
+    #[serde(rename = "enrollment_id")]
+    pub enrolment_id: i64,
+    pub token_id: Option<i64>,
+    pub access_key_id: Option<String>,
+    pub host: HostFacts,
+    /// The address the enrolment came from, as the server saw it.
+    pub source_address: Option<String>,
+    /// The EC2 instance the host proved to be, by a signed identity document.
+    pub ec2: Option<Ec2Instance>,
+    pub template: PlacementTemplate,
+    pub state: AgentState,
+    /// Why it failed, or what the last command said.
+    pub detail: Option<String>,
+    pub enrolled_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    /// Set when the host went silent for longer than `fleet.stale_after`.
+    pub stale_since: Option<DateTime<Utc>>,
+    /// How the agent watches its bait for reads (`fanotify`, `inotify`,
+    /// `auditd`, `off: why`), as its last heartbeat said.
+    pub watch: Option<String>,
+    /// Reads the agent had to drop (its queue full while the server was away).
+    pub evidence_dropped: i64,
+    pub files: Vec<AgentFile>,
+    pub commands: Vec<AgentCommand>,
+    /// `ok`, `tampered`, `stale`, `unconfirmed`, `unknown`, `failed` or `removed`.
+    pub bait_state: String,
+}
+
+impl Agent {
+    /// Its bait state in a word, as [`bait_state`] makes it.
+    pub fn bait_state(&self) -> &str {
+        &self.bait_state
+    }
+
+    /// Sets [`Agent::bait_state`] from its state, files and silence: the
+    /// store calls it once the files are attached.
+    pub fn settle_bait_state(&mut self) {
+        let live: Vec<Presence> = self.files.iter().filter(|f| f.removed_at.is_none()).map(|f| f.presence).collect();
+        self.bait_state = bait_state(self.state, &live, self.stale_since.is_some()).to_string();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -126,6 +126,11 @@ impl Detector {
         &self.index
     }
 
+    /// The index, taken back to be grown without a copy.
+    pub fn into_index(self) -> KeyIndex {
+        self.index
+    }
+
     /// Reads a document (gzipped or not) and processes what could be read:
     /// a damaged or oversized document is still scanned as far as it goes,
     /// and keeps the reason it was not whole.

@@ -11,7 +11,6 @@
 
 use chrono::{DateTime, Utc};
 use honeytrail_core::fleet::{AgentState, CommandKind, Ec2Instance, FileReport, HostFacts, PlacedFile, Presence};
-use honeytrail_core::template::PlacementTemplate;
 use honeytrail_core::{bearer_hash, Labels, NewToken, Spot, Token};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -19,45 +18,7 @@ use sqlx::{Any, Row, Transaction};
 use crate::fleet::EnrolmentSecret;
 use crate::registry::{from_millis, insert_hop, insert_labels, insert_placements, millis};
 use crate::{Backend, NewHop, Store, StoreError};
-pub use honeytrail_core::fleet::{AgentCommand, AgentFile};
-
-/// An enrolled host.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Agent {
-    pub id: i64,
-    pub enrolment_id: i64,
-    pub token_id: Option<i64>,
-    pub access_key_id: Option<String>,
-    pub host: HostFacts,
-    /// The address the enrolment came from, as the server saw it.
-    pub source_address: Option<String>,
-    /// The EC2 instance the host proved to be, by a signed identity document.
-    pub ec2: Option<Ec2Instance>,
-    pub template: PlacementTemplate,
-    pub state: AgentState,
-    /// Why it failed, or what the last command said.
-    pub detail: Option<String>,
-    pub enrolled_at: DateTime<Utc>,
-    pub confirmed_at: Option<DateTime<Utc>>,
-    pub last_seen_at: Option<DateTime<Utc>>,
-    /// Set when the host went silent for longer than `fleet.stale_after`.
-    pub stale_since: Option<DateTime<Utc>>,
-    /// How the agent watches its bait for reads (`fanotify`, `inotify`,
-    /// `auditd`, `off: why`), as its last heartbeat said.
-    pub watch: Option<String>,
-    /// Reads the agent had to drop (its queue full while the server was away).
-    pub evidence_dropped: i64,
-    pub files: Vec<AgentFile>,
-    pub commands: Vec<AgentCommand>,
-}
-
-impl Agent {
-    /// Its bait state in a word ([`honeytrail_core::fleet::bait_state`]).
-    pub fn bait_state(&self) -> &'static str {
-        let live: Vec<Presence> = self.files.iter().filter(|f| f.removed_at.is_none()).map(|f| f.presence).collect();
-        honeytrail_core::fleet::bait_state(self.state, &live, self.stale_since.is_some())
-    }
-}
+pub use honeytrail_core::fleet::{Agent, AgentCommand, AgentFile};
 
 /// What an enrolment gave a host.
 #[derive(Debug, Clone)]
@@ -129,6 +90,7 @@ fn agent_row(r: &AnyRow) -> Result<Agent, StoreError> {
         evidence_dropped: r.try_get("evidence_dropped")?,
         files: Vec::new(),
         commands: Vec::new(),
+        bait_state: String::new(),
     })
 }
 
@@ -419,6 +381,9 @@ impl Store {
             if let Some(a) = by_id.get_mut(&c.agent_id) {
                 a.commands.push(c);
             }
+        }
+        for a in agents.iter_mut() {
+            a.settle_bait_state();
         }
         Ok(())
     }

@@ -51,7 +51,9 @@ pub use incidents::{EventOutcome, IncidentFilter, SeenEvent};
 pub use migrate::latest_version as latest_schema_version;
 pub use outbox::{Channel, Delivery, RecentEvent, SourceProgress, Stats, StoredRunbook};
 pub use questions::OwnerQuestion;
-pub use registry::{ImportRow, ImportSummary, NewHop, PlacedToken, PlacementFilter, TokenFilter, TokenIdentity};
+pub use registry::{
+    ImportRow, ImportSummary, NewHop, PlacedToken, PlacementFilter, TokenFilter, TokenFingerprint, TokenIdentity,
+};
 pub use users::{ApiToken, AuditEntry, AuditRecord, Session, User};
 
 /// Which database is behind a [`Store`].

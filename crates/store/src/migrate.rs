@@ -63,6 +63,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(16, "enrichment", "0016_enrichment"),
     migration!(17, "actions", "0017_actions"),
     migration!(18, "cluster", "0018_cluster"),
+    migration!(19, "registry-changes", "0019_registry_changes"),
 ];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.

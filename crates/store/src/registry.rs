@@ -68,6 +68,29 @@ pub struct NewHop {
     pub at: DateTime<Utc>,
 }
 
+/// How many tokens were ever added and retired: one row, counted in the
+/// same transaction as each change, so reading it costs the same at ten
+/// tokens or ten million.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenFingerprint {
+    pub added: i64,
+    pub retired: i64,
+}
+
+/// Counts tokens added or retired in the change's own transaction.
+pub(crate) async fn count_changes(
+    tx: &mut Transaction<'static, Any>,
+    added: usize,
+    retired: u64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE registry_changes SET added = added + $1, retired = retired + $2 WHERE id = 1")
+        .bind(added as i64)
+        .bind(retired as i64)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// One token of a bulk import, with where it already sits.
 #[derive(Debug, Clone, Default)]
 pub struct ImportRow {
@@ -338,6 +361,7 @@ impl Store {
             }
         })?;
         let id: i64 = row.try_get(0)?;
+        count_changes(tx, 1, 0).await?;
         let labels: Vec<(i64, &String, &String)> = new.labels.iter().map(|(k, v)| (id, k, v)).collect();
         insert_labels(self.backend, tx, &labels).await?;
         let spots: Vec<(i64, &Spot)> = placements.iter().map(|s| (id, s)).collect();
@@ -386,6 +410,7 @@ impl Store {
                 ids.insert(r.try_get(1)?, r.try_get(0)?);
             }
         }
+        count_changes(&mut tx, fresh.len(), 0).await?;
         let id_of = |row: &ImportRow| ids[&row.token.access_key_id];
         let labels: Vec<(i64, &String, &String)> =
             fresh.iter().flat_map(|row| row.token.labels.iter().map(move |(k, v)| (id_of(row), k, v))).collect();
@@ -532,16 +557,12 @@ impl Store {
         Ok(sqlx::query("SELECT COUNT(*) FROM tokens").fetch_one(&self.pool).await?.try_get(0)?)
     }
 
-    /// A cheap fingerprint of the token table for the match index: the
-    /// number of tokens, the highest ID and the number retired. When only
-    /// the highest ID and the count grew alike, tokens were only added.
-    pub async fn token_fingerprint(&self) -> Result<(i64, i64, i64), StoreError> {
-        let r = sqlx::query(
-            "SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(SUM(CASE WHEN state = 'retired' THEN 1 ELSE 0 END), 0) FROM tokens",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
+    /// The token table's change counters, for the match index: one row
+    /// read, whatever the number of tokens. When only `added` grew, tokens
+    /// were only added (though not necessarily in ID order).
+    pub async fn token_fingerprint(&self) -> Result<TokenFingerprint, StoreError> {
+        let r = sqlx::query("SELECT added, retired FROM registry_changes WHERE id = 1").fetch_one(&self.pool).await?;
+        Ok(TokenFingerprint { added: r.try_get(0)?, retired: r.try_get(1)? })
     }
 
     pub async fn list_tokens(&self, filter: &TokenFilter) -> Result<Vec<Token>, StoreError> {
@@ -642,19 +663,22 @@ impl Store {
 
     /// Marks a token retired. Its history (placements, custody) is kept.
     pub async fn retire_token(&self, id: i64, at: DateTime<Utc>) -> Result<Token, StoreError> {
-        let done = self
-            .exec(
-                sqlx::query("UPDATE tokens SET state = $1, retired_at = $2 WHERE id = $3 AND state = $4")
-                    .bind(TokenState::Retired.as_str())
-                    .bind(millis(at))
-                    .bind(id)
-                    .bind(TokenState::Active.as_str()),
-            )
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("UPDATE tokens SET state = $1, retired_at = $2 WHERE id = $3 AND state = $4")
+            .bind(TokenState::Retired.as_str())
+            .bind(millis(at))
+            .bind(id)
+            .bind(TokenState::Active.as_str())
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
-            // Either unknown (NotFound from token()) or already retired: both fine to report as is.
-            self.token(id).await?;
+            // Either unknown (NotFound from token()) or already retired: both
+            // fine to report as is, and nothing to audit.
+            tx.rollback().await?;
+            return self.token(id).await;
         }
+        count_changes(&mut tx, 0, done.rows_affected()).await?;
+        self.commit(tx).await?;
         self.token(id).await
     }
 
@@ -689,12 +713,13 @@ impl Store {
         }
         let mut tx = self.begin_write().await?;
         let id = self.insert_token_tx(&mut tx, &new, &carried, hops).await?;
-        sqlx::query("UPDATE tokens SET state = $1, retired_at = $2 WHERE id = $3")
+        let retired = sqlx::query("UPDATE tokens SET state = $1, retired_at = $2 WHERE id = $3")
             .bind(TokenState::Retired.as_str())
             .bind(millis(at))
             .bind(old_id)
             .execute(&mut *tx)
             .await?;
+        count_changes(&mut tx, 0, retired.rows_affected()).await?;
         self.commit(tx).await?;
         self.token(id).await
     }

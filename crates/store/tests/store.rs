@@ -7,6 +7,7 @@ use honeytrail_core::incident::{IncidentState, TokenEvent};
 use honeytrail_core::{Labels, NewToken, Secret, SecretBox, Spot, TokenKind, TokenState};
 use honeytrail_store::{
     AuditRecord, EventOutcome, ImportRow, IncidentFilter, NewHop, PlacementFilter, Store, StoreError, TokenFilter,
+    TokenFingerprint,
 };
 
 macro_rules! store_tests {
@@ -52,6 +53,7 @@ store_tests!(
     audit_entries_commit_with_their_change,
     every_list_pages_by_keyset,
     identities_read_back_exactly,
+    token_changes_are_counted_with_each_change,
     enrolment_secrets_are_hashed_limited_and_spent_once,
     placement_templates_start_shipped_and_are_validated,
     enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm,
@@ -254,6 +256,29 @@ async fn bulk_import_of_many_keys(store: Store, _url: String) {
         assert!(seen.iter().all(|(_, _, retired)| !retired));
         assert!(seen.iter().any(|(id, key, _)| *id == t.id && *key == t.access_key_id));
     }
+}
+
+/// The match index's change counters move in the same transaction as each
+/// change to the token table, and only then.
+async fn token_changes_are_counted_with_each_change(store: Store, _url: String) {
+    let counted = |added, retired| TokenFingerprint { added, retired };
+    assert_eq!(store.token_fingerprint().await.unwrap(), counted(0, 0));
+    let a = store.insert_token(&new_token(KEY), &[], &[]).await.unwrap();
+    assert_eq!(store.token_fingerprint().await.unwrap(), counted(1, 0));
+    store.import_tokens(&import_rows(30, 1000), false).await.unwrap();
+    assert_eq!(store.token_fingerprint().await.unwrap(), counted(31, 0));
+    // Keys already there are not added again, and a refused import counts nothing.
+    store.import_tokens(&import_rows(40, 1000), true).await.unwrap();
+    assert_eq!(store.token_fingerprint().await.unwrap(), counted(41, 0));
+    store.import_tokens(&import_rows(5, 1000), false).await.unwrap_err();
+    assert_eq!(store.token_fingerprint().await.unwrap(), counted(41, 0));
+    store.insert_token(&new_token(KEY), &[], &[]).await.unwrap_err();
+    assert_eq!(store.token_fingerprint().await.unwrap(), counted(41, 0));
+    let b = store.record_rotation(a.id, &new_token("AKIAQYLPMN5HAAAAAAAA"), &[], Utc::now()).await.unwrap();
+    assert_eq!(store.token_fingerprint().await.unwrap(), counted(42, 1));
+    store.retire_token(b.id, Utc::now()).await.unwrap();
+    store.retire_token(b.id, Utc::now()).await.unwrap();
+    assert_eq!(store.token_fingerprint().await.unwrap(), counted(42, 2), "retiring twice counts once");
 }
 
 /// Identities read for the match index come back exactly, whatever their

@@ -7,6 +7,33 @@
 //! To add a channel kind: one file here with its `…Config`, and its line in
 //! [`KINDS`]. Nothing else names a kind.
 
+/// The [`Channel`] of a kind that posts each alert to the one URL in its
+/// field `$url`, with its module's `deliver(sender, config, alert)`.
+macro_rules! posting_channel {
+    ($config:ty, $summary:literal, $url:ident) => {
+        impl $crate::channels::Channel for $config {
+            fn summary(&self) -> String {
+                $summary.into()
+            }
+
+            fn check<'a>(
+                &'a self,
+                sender: &'a $crate::Sender,
+            ) -> $crate::channels::BoxFuture<'a, Result<(), $crate::retry::Failure>> {
+                $crate::channels::check_http(&self.$url, sender)
+            }
+
+            fn deliver<'a>(
+                &'a self,
+                sender: &'a $crate::Sender,
+                out: &'a $crate::channels::Outgoing<'a>,
+            ) -> $crate::channels::BoxFuture<'a, Result<Option<String>, $crate::retry::Failure>> {
+                Box::pin(async move { deliver(sender, self, out.alert).await.map(|()| None) })
+            }
+        }
+    };
+}
+
 pub mod email;
 pub mod jira;
 pub mod jsonl;

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use crate::text::line;
 
 use crate::channels::webhook::{plain, post_json};
-use crate::channels::{BoxFuture, Channel, Configured, Outgoing};
+use crate::channels::Configured;
 use crate::retry::Failure;
 use crate::Sender;
 use honeytrail_core::channel::{FieldSpec, FieldValue, KindSpec, Secrecy};
@@ -197,23 +197,7 @@ impl Configured for PagerDutyConfig {
     const SPEC: &'static KindSpec = &SPEC;
 }
 
-impl Channel for PagerDutyConfig {
-    fn summary(&self) -> String {
-        "PagerDuty".into()
-    }
-
-    fn check<'a>(&'a self, sender: &'a Sender) -> BoxFuture<'a, Result<(), Failure>> {
-        crate::channels::check_http(&self.endpoint, sender)
-    }
-
-    fn deliver<'a>(
-        &'a self,
-        sender: &'a Sender,
-        out: &'a Outgoing<'a>,
-    ) -> BoxFuture<'a, Result<Option<String>, Failure>> {
-        Box::pin(async move { deliver(sender, self, out.alert).await.map(|()| None) })
-    }
-}
+posting_channel!(PagerDutyConfig, "PagerDuty", endpoint);
 
 #[cfg(test)]
 mod tests {

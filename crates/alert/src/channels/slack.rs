@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::channels::webhook::{plain, post_json};
-use crate::channels::{BoxFuture, Channel, Configured, Outgoing};
+use crate::channels::Configured;
 use crate::retry::Failure;
 use crate::text::when;
 use crate::Sender;
@@ -344,23 +344,7 @@ impl Configured for SlackConfig {
     const SPEC: &'static KindSpec = &SPEC;
 }
 
-impl Channel for SlackConfig {
-    fn summary(&self) -> String {
-        "Slack".into()
-    }
-
-    fn check<'a>(&'a self, sender: &'a Sender) -> BoxFuture<'a, Result<(), Failure>> {
-        crate::channels::check_http(&self.url, sender)
-    }
-
-    fn deliver<'a>(
-        &'a self,
-        sender: &'a Sender,
-        out: &'a Outgoing<'a>,
-    ) -> BoxFuture<'a, Result<Option<String>, Failure>> {
-        Box::pin(async move { deliver(sender, self, out.alert).await.map(|()| None) })
-    }
-}
+posting_channel!(SlackConfig, "Slack", url);
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::channels::webhook::{plain, post_json};
-use crate::channels::{BoxFuture, Channel, Configured, Outgoing};
+use crate::channels::Configured;
 use crate::retry::Failure;
 use crate::text::when;
 use crate::Sender;
@@ -182,23 +182,7 @@ impl Configured for TeamsConfig {
     const SPEC: &'static KindSpec = &SPEC;
 }
 
-impl Channel for TeamsConfig {
-    fn summary(&self) -> String {
-        "Microsoft Teams".into()
-    }
-
-    fn check<'a>(&'a self, sender: &'a Sender) -> BoxFuture<'a, Result<(), Failure>> {
-        crate::channels::check_http(&self.url, sender)
-    }
-
-    fn deliver<'a>(
-        &'a self,
-        sender: &'a Sender,
-        out: &'a Outgoing<'a>,
-    ) -> BoxFuture<'a, Result<Option<String>, Failure>> {
-        Box::pin(async move { deliver(sender, self, out.alert).await.map(|()| None) })
-    }
-}
+posting_channel!(TeamsConfig, "Microsoft Teams", url);
 
 #[cfg(test)]
 mod tests {

@@ -9,10 +9,10 @@
 
 use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use honeytrail_core::access::Permission;
 use honeytrail_core::encoding::printable;
-use honeytrail_core::fleet::{AgentState, Ec2Instance, HostFacts};
+use honeytrail_core::fleet::Ec2Instance;
 use honeytrail_core::fleet::{
     Command, CommandDone, CommandKind, Confirm, DeliveredKey, EnrolRequest, Enrolled, Heartbeat, HeartbeatReply,
     PlacedFile, Presence, MAX_FILES,
@@ -22,76 +22,13 @@ use honeytrail_core::incident::{
     FLEET_SOURCE, HOST_SILENT_EVENT,
 };
 use honeytrail_core::net::{parse_networks, within};
-use honeytrail_core::template::PlacementTemplate;
 use honeytrail_core::{new_bearer, Token, TokenKind, TokenState};
 use honeytrail_store as store;
 use honeytrail_store::{AuditRecord, EnrolmentSecret, StoreError, TokenFilter};
-use serde::{Deserialize, Serialize};
 
 use crate::sources::Sink;
 use crate::{Actor, OpError, OpErrorKind, OpResult, Ops};
-pub use honeytrail_core::fleet::{AgentCommand, AgentFile};
-
-/// An enrolled host as people see it: its facts, its bait files, the
-/// commands asked of it, and its bait state in a word.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Agent {
-    pub id: i64,
-    #[serde(rename = "enrollment_id")]
-    pub enrolment_id: i64,
-    pub token_id: Option<i64>,
-    pub access_key_id: Option<String>,
-    pub host: HostFacts,
-    /// The address the enrolment came from, as the server saw it.
-    pub source_address: Option<String>,
-    /// The EC2 instance the host proved to be, by a signed identity document.
-    pub ec2: Option<Ec2Instance>,
-    pub template: PlacementTemplate,
-    pub state: AgentState,
-    /// Why it failed, or what the last command said.
-    pub detail: Option<String>,
-    pub enrolled_at: DateTime<Utc>,
-    pub confirmed_at: Option<DateTime<Utc>>,
-    pub last_seen_at: Option<DateTime<Utc>>,
-    /// Set when the host went silent for longer than `fleet.stale_after`.
-    pub stale_since: Option<DateTime<Utc>>,
-    /// How the agent watches its bait for reads (`fanotify`, `inotify`,
-    /// `auditd`, `off: why`), as its last heartbeat said.
-    pub watch: Option<String>,
-    /// Reads the agent had to drop (its queue full while the server was away).
-    pub evidence_dropped: i64,
-    pub files: Vec<AgentFile>,
-    pub commands: Vec<AgentCommand>,
-    /// `ok`, `tampered`, `stale`, `unconfirmed`, `unknown`, `failed` or `removed`.
-    pub bait_state: String,
-}
-
-impl From<store::Agent> for Agent {
-    fn from(a: store::Agent) -> Agent {
-        let bait_state = a.bait_state().to_string();
-        Agent {
-            id: a.id,
-            enrolment_id: a.enrolment_id,
-            token_id: a.token_id,
-            access_key_id: a.access_key_id,
-            host: a.host,
-            source_address: a.source_address,
-            ec2: a.ec2,
-            template: a.template,
-            state: a.state,
-            detail: a.detail,
-            enrolled_at: a.enrolled_at,
-            confirmed_at: a.confirmed_at,
-            last_seen_at: a.last_seen_at,
-            stale_since: a.stale_since,
-            watch: a.watch,
-            evidence_dropped: a.evidence_dropped,
-            files: a.files,
-            commands: a.commands,
-            bait_state,
-        }
-    }
-}
+pub use honeytrail_core::fleet::{Agent, AgentCommand, AgentFile};
 
 /// An agent proven by its credential: what its own calls act as. Opaque to
 /// the front doors, which only hand it back to the operations.
@@ -373,8 +310,7 @@ impl Ops {
         Ok(self
             .audited(&actor, "agent.confirm", &agent.host.hostname, Some(&detail))
             .confirm_agent(agent.id, &c.files)
-            .await?
-            .into())
+            .await?)
     }
 
     /// The agent gave up before writing anything: its key is retired, no
@@ -504,12 +440,12 @@ impl Ops {
     /// Every enrolled host, newest first.
     pub async fn agents(&self, actor: &Actor) -> OpResult<Vec<Agent>> {
         actor.require(Permission::Read)?;
-        Ok(self.store.agents().await?.into_iter().map(Agent::from).collect())
+        Ok(self.store.agents().await?)
     }
 
     pub async fn agent(&self, actor: &Actor, id: i64) -> OpResult<Agent> {
         actor.require(Permission::Read)?;
-        Ok(self.store.agent(id).await?.into())
+        Ok(self.store.agent(id).await?)
     }
 
     /// Asks an agent to rotate or remove its bait on its next heartbeat.

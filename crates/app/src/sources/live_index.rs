@@ -3,11 +3,17 @@
 //! One [`LiveIndex`] per process (it lives in the operations' shared
 //! signals, so the receivers, the S3 and SQS watchers, `ingest` and the
 //! safety net all see the same one). It is built once, from the identity
-//! columns alone, and then follows the token table: a cheap fingerprint
-//! (count, highest ID, retired count) is compared before it is used; tokens
-//! that were only added are added to the index, anything else (a key
-//! retired or removed) rebuilds it. A pass of a watcher costs one small
-//! query, not a rebuild, at a million keys.
+//! columns alone, and then follows the token table through the store's
+//! change counters (tokens ever added, tokens ever retired: one row, bumped
+//! in the same transaction as each change). Unchanged counters cost one
+//! one-row query; when only additions were counted, the tokens above the
+//! highest ID indexed are added; anything else rebuilds the index.
+//!
+//! Transactions commit out of ID order, so an addition is only trusted when
+//! the counters read the same before and after the read of the new tokens
+//! (nothing committed in between) and exactly as many new tokens were seen
+//! as were counted. Otherwise the index is rebuilt; a rebuild that raced a
+//! change is kept but marked inexact, so the next change rebuilds again.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,8 +21,11 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use honeytrail_ingest::index::{KeyIndex, TokenRef};
 use honeytrail_ingest::Detector;
-use honeytrail_store::Store;
+use honeytrail_store::{Store, TokenFingerprint};
 use tokio::sync::Mutex;
+
+/// Rebuilds tried before one that raced a change is kept as inexact.
+const REBUILD_ATTEMPTS: usize = 3;
 
 /// The detector of this process and what the token table looked like when
 /// it was last brought up to date.
@@ -27,16 +36,30 @@ pub struct LiveIndex {
 
 struct Current {
     checked: Instant,
-    fingerprint: (i64, i64, i64),
+    fingerprint: TokenFingerprint,
+    /// The highest token ID in the index.
+    max_id: i64,
+    /// Whether the index holds exactly the tokens `fingerprint` counts.
+    exact: bool,
     detector: Arc<Detector>,
 }
 
-/// The index over every registered token, retired ones included (a retired
-/// key that shows up still means something), streamed from the store: a
-/// million keys never sit in memory as whole token rows.
-async fn build(store: &Store, after: i64, mut index: KeyIndex) -> Result<KeyIndex> {
+/// What one read of the token table added to an index.
+struct Scan {
+    index: KeyIndex,
+    max_id: i64,
+    visited: i64,
+}
+
+/// Adds every registered token above `after` to `index`, retired ones
+/// included (a retired key that shows up still means something), streamed
+/// from the store: a million keys never sit in memory as whole token rows.
+async fn scan(store: &Store, after: i64, mut index: KeyIndex) -> Result<Scan> {
+    let (mut max_id, mut visited) = (after, 0);
     store
         .each_token_identity_after(after, |t| {
+            max_id = max_id.max(t.id);
+            visited += 1;
             index.insert(
                 TokenRef { token_id: t.id, retired: t.retired },
                 t.access_key_id,
@@ -45,7 +68,45 @@ async fn build(store: &Store, after: i64, mut index: KeyIndex) -> Result<KeyInde
             )
         })
         .await?;
-    Ok(index)
+    Ok(Scan { index, max_id, visited })
+}
+
+/// The index built anew; `before` is the counters read just before.
+async fn rebuild(store: &Store, mut before: TokenFingerprint) -> Result<Current> {
+    let mut attempt = 1;
+    loop {
+        let capacity = usize::try_from(before.added).unwrap_or(0);
+        let Scan { index, max_id, .. } = scan(store, 0, KeyIndex::with_capacity(capacity)).await?;
+        let after = store.token_fingerprint().await?;
+        let exact = after == before;
+        if exact || attempt == REBUILD_ATTEMPTS {
+            if !exact {
+                tracing::debug!("the token table kept changing while the match index was rebuilt; rebuilding again at the next change");
+            }
+            let detector = Arc::new(Detector::new(index));
+            return Ok(Current { checked: Instant::now(), fingerprint: before, max_id, exact, detector });
+        }
+        before = after;
+        attempt += 1;
+    }
+}
+
+/// The index of `current` with the tokens added since, when the counters
+/// show additions only and the read of them can be trusted; `Err` gives
+/// `current` back otherwise.
+async fn grow(store: &Store, current: Current, now: TokenFingerprint) -> Result<Result<Current, Current>> {
+    let added = now.added - current.fingerprint.added;
+    if !current.exact || now.retired != current.fingerprint.retired || added <= 0 {
+        return Ok(Err(current));
+    }
+    // Growing the index this process alone holds avoids copying it; a pass
+    // still using the old detector keeps it, and the index is copied.
+    let index = Arc::try_unwrap(current.detector).map(Detector::into_index).unwrap_or_else(|d| d.index().clone());
+    let Scan { index, max_id, visited } = scan(store, current.max_id, index).await?;
+    let after = store.token_fingerprint().await?;
+    let detector = Arc::new(Detector::new(index));
+    let grown = Current { checked: Instant::now(), fingerprint: now, max_id, exact: true, detector };
+    Ok(if after == now && visited == added { Ok(grown) } else { Err(grown) })
 }
 
 impl LiveIndex {
@@ -55,31 +116,25 @@ impl LiveIndex {
     /// other processes). `Duration::ZERO` checks every time.
     pub async fn detector(&self, store: &Store, changed_here: bool, max_age: Duration) -> Result<Arc<Detector>> {
         let mut slot = self.slot.lock().await;
-        if let Some(current) = slot.as_ref() {
+        if let Some(current) = slot.as_mut() {
             if !changed_here && !max_age.is_zero() && current.checked.elapsed() < max_age {
                 return Ok(current.detector.clone());
             }
         }
         let now = store.token_fingerprint().await?;
-        let (detector, fingerprint) = match slot.take() {
-            Some(current) if current.fingerprint == now => (current.detector, now),
-            Some(current) => {
-                let (count, max_id, retired) = current.fingerprint;
-                // Only additions: the old index plus the new tokens.
-                let only_added = now.2 == retired && now.1 > max_id && now.0 - count == now.1 - max_id;
-                let index = if only_added {
-                    build(store, max_id, current.detector.index().clone()).await?
-                } else {
-                    build(store, 0, KeyIndex::with_capacity(usize::try_from(now.0).unwrap_or(0))).await?
-                };
-                (Arc::new(Detector::new(index)), now)
+        let current = match slot.take() {
+            Some(mut current) if current.fingerprint == now => {
+                current.checked = Instant::now();
+                current
             }
-            None => {
-                let index = build(store, 0, KeyIndex::with_capacity(usize::try_from(now.0).unwrap_or(0))).await?;
-                (Arc::new(Detector::new(index)), now)
-            }
+            Some(current) => match grow(store, current, now).await? {
+                Ok(grown) => grown,
+                Err(_) => rebuild(store, store.token_fingerprint().await?).await?,
+            },
+            None => rebuild(store, now).await?,
         };
-        *slot = Some(Current { checked: Instant::now(), fingerprint, detector: detector.clone() });
+        let detector = current.detector.clone();
+        *slot = Some(current);
         Ok(detector)
     }
 }
