@@ -1540,3 +1540,239 @@ fn hostile_audit_records_are_bounded_and_never_reach_the_terminal_raw() {
     let json = env.run(&["evidence", "list", "--json"]).ok().json();
     assert!(json[0]["access"]["process"]["cmdline"].as_str().unwrap().len() <= 1024);
 }
+
+/// Runs the `aws` CLI in another account of moto, through the role
+/// honeytrail assumes there.
+fn aws_in_account(moto: &Moto, account: &str, args: &[&str]) -> (bool, String, String) {
+    let role = format!("arn:aws:iam::{account}:role/honeytrail");
+    let (ok, out, err) = aws_cli(
+        &moto.endpoint,
+        "testing",
+        "testing",
+        &["sts", "assume-role", "--role-arn", &role, "--role-session-name", "test"],
+    );
+    assert!(ok, "{err}");
+    let c: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let c = &c["Credentials"];
+    let out = Command::new("aws")
+        .args(["--endpoint-url", &moto.endpoint, "--region", "us-east-1", "--output", "json"])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", c["AccessKeyId"].as_str().unwrap())
+        .env("AWS_SECRET_ACCESS_KEY", c["SecretAccessKey"].as_str().unwrap())
+        .env("AWS_SESSION_TOKEN", c["SessionToken"].as_str().unwrap())
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The IAM user names in an account of moto.
+fn users_in_account(moto: &Moto, account: &str) -> Vec<String> {
+    let (ok, out, err) = aws_in_account(moto, account, &["iam", "list-users"]);
+    assert!(ok, "{err}");
+    let users: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let mut names: Vec<String> =
+        users["Users"].as_array().unwrap().iter().map(|u| u["UserName"].as_str().unwrap().to_string()).collect();
+    names.sort();
+    names
+}
+
+/// Two canary accounts reached by AssumeRole (moto's 111111111111 and
+/// 222222222222): keys spread by room left, a full pool refuses before
+/// minting anything, and retire, rotate, the safety net, bootstrap and
+/// verify each work in the account that holds the key.
+#[test]
+fn the_account_pool_spreads_keys_by_room_and_works_per_account() {
+    let moto = Moto::start();
+    let mut env = Env::new();
+    env.moto = Some(moto.endpoint.clone());
+    assert_eq!(env.run(&["account", "list", "--json"]).ok().json(), serde_json::json!([]));
+    let east = env
+        .run(&[
+            "account",
+            "add",
+            "east",
+            "--role-arn",
+            "arn:aws:iam::111111111111:role/honeytrail",
+            "--max-users",
+            "2",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(east["account_id"], "111111111111");
+    env.run(&["account", "add", "west", "--role-arn", "arn:aws:iam::222222222222:role/honeytrail", "--max-users", "3"])
+        .ok();
+    // What is refused, and why.
+    let bad = env.run(&["account", "add", "x", "--role-arn", "arn:aws:iam::111111111111:user/bob"]).fails();
+    assert!(bad.stderr.contains("is not an IAM role's ARN"), "{}", bad.stderr);
+    let again = env.run(&["account", "add", "x", "--role-arn", "arn:aws:iam::111111111111:role/other"]).fails();
+    assert!(again.stderr.contains("account 111111111111 is in the pool already, as \"east\""), "{}", again.stderr);
+    let neither = env.run(&["account", "add", "x"]).fails();
+    assert!(neither.stderr.contains("--role-arn"), "{}", neither.stderr);
+    let too_many = env.run(&["account", "add", "x", "--profile", "p", "--max-users", "6000"]).fails();
+    assert!(too_many.stderr.contains("between 1 and 5000"), "{}", too_many.stderr);
+
+    // Four keys: two each (west has more room first, then they alternate).
+    let minted = env.run(&["token", "mint", "aws", "--count", "4", "--json"]).ok().json();
+    let accounts: Vec<&str> = minted.as_array().unwrap().iter().map(|t| t["account_id"].as_str().unwrap()).collect();
+    assert_eq!(accounts.iter().filter(|a| **a == "111111111111").count(), 2, "{accounts:?}");
+    assert_eq!(accounts.iter().filter(|a| **a == "222222222222").count(), 2, "{accounts:?}");
+    let key_in = |account: &str| -> Vec<String> {
+        minted
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["account_id"] == account)
+            .map(|t| t["access_key_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (east_keys, west_keys) = (key_in("111111111111"), key_in("222222222222"));
+    // Each user really is in its account, and nowhere else.
+    assert_eq!(users_in_account(&moto, "111111111111").len(), 2);
+    assert_eq!(users_in_account(&moto, "222222222222").len(), 2);
+    let (ok, home, err) = aws_cli(&moto.endpoint, "testing", "testing", &["iam", "list-users"]);
+    assert!(ok && !home.contains("UserName"), "nothing in the configured account: {home} {err}");
+
+    // Room for one more, not two: refused before anything is minted.
+    let full = env.run(&["token", "mint", "aws", "--count", "2"]).fails();
+    assert!(full.stderr.contains("the canary-account pool is full"), "{}", full.stderr);
+    assert!(
+        full.stderr.contains("east 2/2, west 2/3") && full.stderr.contains("honeytrail account add"),
+        "{}",
+        full.stderr
+    );
+    assert_eq!(env.run(&["token", "list", "--json"]).ok().json().as_array().unwrap().len(), 4);
+    let last = env.run(&["token", "mint", "aws", "--json"]).ok().json();
+    assert_eq!(last[0]["account_id"], "222222222222");
+    assert!(env.run(&["token", "mint", "aws"]).fails().stderr.contains("pool is full"));
+    let listed = env.run(&["account", "list", "--json"]).ok().json();
+    assert_eq!((listed[0]["name"].as_str(), listed[0]["users"].as_i64()), (Some("east"), Some(2)));
+    assert_eq!((listed[1]["name"].as_str(), listed[1]["keys"].as_i64()), (Some("west"), Some(3)));
+    let tokens = env.run(&["token", "list", "--json"]).ok().json();
+    assert!(tokens.as_array().unwrap().iter().all(|t| t["account_id"].as_str().is_some_and(|a| a.len() == 12)));
+
+    // An account holding keys is not removed.
+    let held = env.run(&["account", "remove", "east"]).fails();
+    assert!(held.stderr.contains("holds 2 live key(s)"), "{}", held.stderr);
+
+    // The safety net asks each key's own account.
+    let secret = env.run(&["token", "show", &east_keys[0], "--reveal-secret", "--json"]).ok().json()
+        ["secret_access_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (ok, who, err) = aws_cli(&moto.endpoint, &east_keys[0], &secret, &["sts", "get-caller-identity"]);
+    assert!(ok && who.contains("111111111111"), "{who} {err}");
+    let out = env.run(&["safety-net", "--grace-minutes", "0"]).ok();
+    assert!(out.stderr.contains("checked 5 minted key(s)") && !out.stderr.contains("warning"), "{}", out.stderr);
+    assert!(out.stdout.contains(&east_keys[0]), "{}", out.stdout);
+
+    // Retire one east key, in its own account; then rotate the other: west
+    // is full, so the new key goes to east, and the old one is deleted there.
+    env.run(&["token", "retire", &east_keys[0]]).ok();
+    assert_eq!(users_in_account(&moto, "111111111111").len(), 1, "retired in its own account");
+    let rotated = env.run(&["token", "rotate", &east_keys[1], "--json"]).ok().json();
+    assert_eq!(rotated["account_id"], "111111111111");
+    let east_users = users_in_account(&moto, "111111111111");
+    assert_eq!(east_users, vec![rotated["iam_user_name"].as_str().unwrap().to_string()], "the old key's user is gone");
+    assert_eq!(users_in_account(&moto, "222222222222").len(), 3);
+
+    // Bootstrap and verify work on the account named.
+    env.run(&["aws", "bootstrap", "--account", "west", "--regions", "us-east-1"]).ok();
+    let (ok, buckets, err) = aws_in_account(&moto, "222222222222", &["s3api", "list-buckets"]);
+    assert!(ok && buckets.contains("cloudtrail-222222222222-us-east-1"), "{buckets} {err}");
+    let verify = env.run(&["aws", "verify", "--account", "west", "--regions", "us-east-1"]).ok();
+    assert!(verify.stdout.contains("everything detection needs is in place"), "{}", verify.stdout);
+    let unknown = env.run(&["aws", "verify", "--account", "north"]).fails();
+    assert!(unknown.stderr.contains("canary account \"north\" not found"), "{}", unknown.stderr);
+
+    // Emptied, an account leaves the pool; the audit log says who did what.
+    env.run(&["token", "retire", rotated["access_key_id"].as_str().unwrap()]).ok();
+    env.run(&["account", "remove", "east"]).ok();
+    let names: Vec<String> = env
+        .run(&["account", "list", "--json"])
+        .ok()
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["west"]);
+    let _ = west_keys;
+}
+
+/// A process killed between AWS and the store (SIGKILL at an exact step,
+/// through `HONEYTRAIL_FAILPOINT`) leaves the two disagreeing only until the
+/// next reconcile: a key made in AWS and never recorded is deleted with its
+/// user, a row whose key was deleted is retired; a user someone else made
+/// is never touched.
+#[test]
+fn changes_in_aws_cut_short_by_sigkill_are_reconciled() {
+    use std::os::unix::process::ExitStatusExt;
+    let moto = Moto::start();
+    let mut env = Env::new();
+    env.moto = Some(moto.endpoint.clone());
+    let killed_at = |point: &str, args: &[&str]| {
+        let out = env.command(args).env("HONEYTRAIL_FAILPOINT", point).output().unwrap();
+        assert_eq!(out.status.signal(), Some(9), "killed at {point}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let users = || -> Vec<String> {
+        let (ok, out, err) = aws_cli(&moto.endpoint, "testing", "testing", &["iam", "list-users"]);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["Users"].as_array().unwrap().iter().map(|u| u["UserName"].as_str().unwrap().to_string()).collect()
+    };
+    let reconcile = || env.run(&["aws", "reconcile", "--older-than", "0", "--json"]).ok().json();
+
+    // Killed before AWS was asked: nothing to undo.
+    killed_at("mint.before-aws", &["token", "mint", "aws"]);
+    let done = reconcile();
+    assert_eq!((done["intents"].as_u64(), done["keys_deleted"].as_array().unwrap().len()), (Some(1), 0), "{done}");
+
+    // Killed after AWS made the key, before the store recorded it.
+    killed_at("mint.after-aws", &["token", "mint", "aws"]);
+    let orphan = users();
+    assert_eq!(orphan.len(), 1, "a user with a key and no row: {orphan:?}");
+    assert_eq!(env.run(&["token", "list", "--json"]).ok().json(), serde_json::json!([]));
+    let done = reconcile();
+    assert_eq!(done["keys_deleted"].as_array().unwrap().len(), 1, "{done}");
+    assert_eq!(done["users_deleted"], serde_json::json!([orphan[0]]), "{done}");
+    assert!(users().is_empty(), "no key in AWS without a row");
+    assert_eq!(reconcile()["intents"], 0, "nothing left to do");
+
+    // Killed after AWS deleted the key of a retire, before the store knew.
+    let minted = env.run(&["token", "mint", "aws", "--json"]).ok().json();
+    let key = minted[0]["access_key_id"].as_str().unwrap().to_string();
+    killed_at("retire.after-aws", &["token", "retire", &key]);
+    assert_eq!(env.run(&["token", "show", &key, "--json"]).ok().json()["state"], "active");
+    let done = reconcile();
+    assert_eq!(done["tokens_retired"], serde_json::json!([key]), "{done}");
+    assert_eq!(env.run(&["token", "show", &key, "--json"]).ok().json()["state"], "retired", "no row without a key");
+    assert!(users().is_empty(), "{:?}", users());
+
+    // A user of someone else's with the name asked for: refused, and its
+    // key is left alone by every reconcile.
+    let (ok, _, err) =
+        aws_cli(&moto.endpoint, "testing", "testing", &["iam", "create-user", "--user-name", "ci-deploy"]);
+    assert!(ok, "{err}");
+    let (ok, theirs, err) =
+        aws_cli(&moto.endpoint, "testing", "testing", &["iam", "create-access-key", "--user-name", "ci-deploy"]);
+    assert!(ok, "{err}");
+    let theirs: serde_json::Value = serde_json::from_str(&theirs).unwrap();
+    let theirs = theirs["AccessKey"]["AccessKeyId"].as_str().unwrap();
+    env.run(&["token", "mint", "aws", "--name", "ci-deploy"]).fails();
+    reconcile();
+    let (ok, keys, err) =
+        aws_cli(&moto.endpoint, "testing", "testing", &["iam", "list-access-keys", "--user-name", "ci-deploy"]);
+    assert!(ok && keys.contains(theirs), "{keys} {err}");
+    let audit = env.run(&["audit", "list", "--json"]).ok().json();
+    assert!(audit.as_array().unwrap().iter().any(|e| e["action"] == "aws.reconcile"), "{audit}");
+}

@@ -136,3 +136,108 @@ async fn replicas_share_one_database_and_one_of_them_runs_each_job() {
     .await
     .unwrap();
 }
+
+/// PostgreSQL stopped and started under load: while it is down every
+/// request is answered 503 with a clear message (never a hang, never a
+/// 500), the process keeps serving; once it is back, work resumes without
+/// a restart, and every event that was answered 202 is stored, once.
+#[test]
+fn a_database_outage_is_answered_503_and_work_resumes_without_a_restart() {
+    let pg = honeytrail_testkit::PrivatePostgres::start();
+    let mut env = Env::new();
+    env.database = Some(pg.url.clone());
+    env.run(&["init"]).ok();
+    let key = honeytrail_core::keyid::synthesize(123456789012, 5151);
+    env.run(&["token", "import", "aws", "--access-key-id", &key]).ok();
+    let server = Server::start(&env, &[("HONEYTRAIL_EVENTBRIDGE_SECRET", EB_SECRET)]);
+    let token = env.run(&["user", "token", "admin", "--for", "tests"]);
+    let bearer = format!("Bearer {}", token.ok().stdout.trim());
+    assert_eq!(post_event(&server, &key, "up-1")["matched"], 1);
+
+    // Load: events posted one after another, on their own thread, for as
+    // long as the test runs; each answer is kept.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (stop, port, key) = (stop.clone(), server.port, key.clone());
+        std::thread::spawn(move || {
+            let mut answers: Vec<(String, u16, String)> = Vec::new();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let id = format!("load-{n}");
+                let event = serde_json::json!({
+                    "version": "0", "id": format!("eb-{id}"), "detail-type": "AWS API Call via CloudTrail",
+                    "source": "aws.sts", "account": "123456789012", "time": "2026-11-28T09:00:00Z", "region": "us-east-1", "resources": [],
+                    "detail": trail_record(&key, "svc-reader", &id, "2026-11-28T09:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None)
+                })
+                .to_string();
+                let (status, body) = honeytrail_testkit::http(
+                    port,
+                    "POST",
+                    "/ingest/eventbridge",
+                    &[("Content-Type", "application/json"), ("x-honeytrail-secret", EB_SECRET)],
+                    &event,
+                )
+                .unwrap_or((0, String::new()));
+                answers.push((id, status, body));
+            }
+            answers
+        })
+    };
+    let answered = |want: u16| {
+        // Waits (at most two minutes) until the API answers `want`.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let (status, body) = server.call("GET", "/api/v1/incidents", &[("Authorization", &bearer)], "");
+            if status == want {
+                return body;
+            }
+            assert!(std::time::Instant::now() < deadline, "the API never answered {want}: {status} {body}");
+            assert!(status == 200 || status == 503, "only 200 or 503, not {status}: {body}");
+        }
+    };
+    answered(200);
+
+    pg.stop();
+    let body = answered(503);
+    let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["error"]["code"], "store_unavailable", "{body}");
+    assert!(error["error"]["message"].as_str().unwrap().contains("the database cannot be used now; retry"), "{body}");
+    let (status, _) = server.call("GET", "/readyz", &[], "");
+    assert_eq!(status, 503, "not ready while the database is down");
+    let (status, _) = server.call("GET", "/healthz", &[], "");
+    assert_eq!(status, 200, "the process itself is alive");
+
+    pg.resume();
+    answered(200);
+    let (status, _) = server.call("GET", "/readyz", &[], "");
+    assert_eq!(status, 200);
+    assert_eq!(post_event(&server, &key, "up-2")["matched"], 1, "events are matched again");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answers = load.join().unwrap();
+
+    // Every answer was 202 or 503; at least one of each; every 202 stored once.
+    let accepted: Vec<&str> = answers.iter().filter(|a| a.1 == 202).map(|a| a.0.as_str()).collect();
+    let refused = answers.iter().filter(|a| a.1 == 503).count();
+    let other: Vec<_> = answers.iter().filter(|a| a.1 != 202 && a.1 != 503).collect();
+    assert!(other.is_empty(), "answers other than 202 or 503: {other:?}");
+    assert!(!accepted.is_empty() && refused > 0, "{} accepted, {refused} refused", accepted.len());
+    for (_, status, body) in answers.iter().filter(|a| a.1 == 503) {
+        assert!(body.contains("retry"), "a 503 says to retry: {status} {body}");
+    }
+    let incidents = env.run(&["incident", "list", "--json"]).ok().json();
+    assert_eq!(incidents.as_array().unwrap().len(), 1, "{incidents}");
+    let id = incidents[0]["id"].as_i64().unwrap().to_string();
+    let events = env.run(&["incident", "events", &id, "--json"]).ok().json();
+    let stored: std::collections::BTreeSet<String> =
+        events.as_array().unwrap().iter().map(|e| e["event_id"].as_str().unwrap().to_string()).collect();
+    for id in accepted.iter() {
+        assert!(stored.contains(*id), "{id} was answered 202 but is not stored");
+    }
+    assert_eq!(stored.len(), events.as_array().unwrap().len(), "every event once");
+    eprintln!(
+        "outage under load: {} events accepted, {refused} refused with 503, {} stored",
+        accepted.len(),
+        stored.len()
+    );
+}

@@ -146,6 +146,9 @@ enum Command {
     /// Replicas of `serve` on one database and the periodic jobs they share
     #[command(subcommand)]
     Cluster(commands::cluster::ClusterCommand),
+    /// The pool of canary accounts keys are minted in (IAM holds 5000 users an account)
+    #[command(subcommand)]
+    Account(commands::account::AccountCommand),
     /// Users of the web UI and API, and their API tokens
     #[command(subcommand)]
     User(commands::user::UserCommand),
@@ -298,6 +301,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Deliver(args) => commands::deliver::deliver(&app, args).await,
         Command::Serve(_) => honeytrail_server::run(app).await,
         Command::Cluster(cmd) => commands::cluster::run(&app, cmd).await,
+        Command::Account(cmd) => commands::account::run(&app, cmd).await,
         Command::User(cmd) => commands::user::run(&app, cmd).await,
         Command::Enrol(cmd) => commands::enrol::run(&app, cmd).await,
         Command::Template(cmd) => commands::template::run(&app, cmd).await,

@@ -285,6 +285,7 @@ pub(crate) fn aws_settings(config: &Config) -> AwsSettings {
         region: config.aws.region.clone(),
         profile: config.aws.profile.clone(),
         static_credentials: None,
+        role_arn: None,
     }
 }
 

@@ -42,5 +42,21 @@ pub mod response;
 pub mod sources;
 
 pub use actor::Actor;
+
+/// A fault-test hook: when `HONEYTRAIL_FAILPOINT` names this point, the
+/// process sends itself SIGKILL here. The fault tests stop a process at an
+/// exact step (a key made in AWS and not yet recorded) instead of at a
+/// moment guessed with a timer. Unset, it costs one environment read, at
+/// steps that wait on AWS anyway.
+pub(crate) fn failpoint(name: &str) {
+    if std::env::var_os("HONEYTRAIL_FAILPOINT").is_some_and(|v| v == name) {
+        tracing::warn!(failpoint = name, "HONEYTRAIL_FAILPOINT: killing this process here");
+        // SAFETY: getpid and kill have no preconditions; SIGKILL ends the
+        // process without running anything of ours.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}
 pub use context::{App, Ops};
 pub use error::{OpError, OpErrorKind, OpResult};

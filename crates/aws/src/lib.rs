@@ -62,6 +62,9 @@ pub struct AwsSettings {
     pub profile: Option<String>,
     /// Explicit credentials, bypassing the default chain (tests, automation).
     pub static_credentials: Option<(String, Secret)>,
+    /// A role to assume with the credentials above (another account of the
+    /// pool); its temporary credentials are renewed before they expire.
+    pub role_arn: Option<String>,
 }
 
 /// Who honeytrail is in the canary account.
@@ -124,7 +127,21 @@ pub(crate) async fn sdk_config(settings: &AwsSettings) -> aws_config::SdkConfig 
     if let Some((id, secret)) = &settings.static_credentials {
         loader = loader.credentials_provider(Credentials::new(id, secret.expose(), None, None, "honeytrail-static"));
     }
-    loader.load().await
+    let config = loader.load().await;
+    match &settings.role_arn {
+        None => config,
+        Some(role) => {
+            let provider = aws_config::sts::AssumeRoleProvider::builder(role.clone())
+                .session_name("honeytrail")
+                .configure(&config)
+                .build()
+                .await;
+            config
+                .into_builder()
+                .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
+                .build()
+        }
+    }
 }
 
 /// A connection to the canary account.
@@ -427,6 +444,57 @@ impl CanaryAccount {
             .await
             .map_err(self.fail("iam:PutGroupPolicy"))?;
         Ok(())
+    }
+
+    /// The access key IDs a user holds; `None` when the user does not exist.
+    pub async fn key_ids(&self, user_name: &str) -> Result<Option<Vec<String>>, AwsError> {
+        match self.iam.list_access_keys().user_name(user_name).send().await {
+            Ok(out) => Ok(Some(
+                out.access_key_metadata().iter().filter_map(|k| k.access_key_id().map(str::to_string)).collect(),
+            )),
+            Err(e) => match AwsError::from_sdk("iam:ListAccessKeys", &self.endpoint, e) {
+                AwsError::NoSuchEntity { .. } => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Whether `user_name` is a honey user of honeytrail's: it carries the
+    /// deny-all guard, as the inline policy `policy_name` denying everything
+    /// or as membership of the group `group_name`. Reconcile deletes keys
+    /// only on such users, never on a user someone else made.
+    pub async fn is_honey_user(&self, user_name: &str, policy_name: &str, group_name: &str) -> Result<bool, AwsError> {
+        let policies = match self.iam.list_user_policies().user_name(user_name).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                return match AwsError::from_sdk("iam:ListUserPolicies", &self.endpoint, e) {
+                    AwsError::NoSuchEntity { .. } => Ok(false),
+                    other => Err(other),
+                }
+            }
+        };
+        if policies.policy_names().iter().any(|p| p == policy_name) {
+            let document = self
+                .iam
+                .get_user_policy()
+                .user_name(user_name)
+                .policy_name(policy_name)
+                .send()
+                .await
+                .map_err(self.fail("iam:GetUserPolicy"))?
+                .policy_document;
+            if denies_everything(&honeytrail_core::encoding::percent_decode(&document, false)) {
+                return Ok(true);
+            }
+        }
+        let groups = self
+            .iam
+            .list_groups_for_user()
+            .user_name(user_name)
+            .send()
+            .await
+            .map_err(self.fail("iam:ListGroupsForUser"))?;
+        Ok(groups.groups().iter().any(|g| g.group_name() == group_name))
     }
 
     /// Deletes one access key. A key that is already gone is not an error.

@@ -149,7 +149,7 @@ fn mint(c: &BootstrapConfig) -> Value {
          "Action": ["iam:PutUserPolicy", "iam:DeleteUserPolicy", "iam:DetachUserPolicy"],
          "Resource": a.users(), "Condition": bounded},
         allow("HoneyKeys", &["iam:GetUser", "iam:DeleteUser", "iam:CreateAccessKey", "iam:DeleteAccessKey",
-            "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:ListUserPolicies", "iam:ListGroupsForUser",
+            "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:ListUserPolicies", "iam:GetUserPolicy", "iam:ListGroupsForUser",
             "iam:ListAttachedUserPolicies", "iam:DeleteLoginProfile", "iam:ListMFADevices", "iam:DeactivateMFADevice",
             "iam:ListSigningCertificates", "iam:DeleteSigningCertificate", "iam:ListSSHPublicKeys",
             "iam:DeleteSSHPublicKey", "iam:ListServiceSpecificCredentials", "iam:DeleteServiceSpecificCredential"],

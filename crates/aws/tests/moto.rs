@@ -11,6 +11,7 @@ fn settings(moto: &Moto, key: &str, secret: &str) -> AwsSettings {
         region: Some("us-east-1".into()),
         profile: None,
         static_credentials: Some((key.into(), Secret::new(secret))),
+        role_arn: None,
     }
 }
 

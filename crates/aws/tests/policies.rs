@@ -152,6 +152,7 @@ fn the_mint_policy_mints_and_retires_only_bounded_users() {
         "iam:DeleteAccessKey",
         "iam:ListAccessKeys",
         "iam:ListUserPolicies",
+        "iam:GetUserPolicy",
         "iam:ListGroupsForUser",
         "iam:ListAttachedUserPolicies",
         "iam:DeleteLoginProfile",
@@ -384,6 +385,7 @@ fn settings(moto: &Moto, key: &(String, String)) -> AwsSettings {
         region: Some("us-east-1".into()),
         profile: None,
         static_credentials: Some((key.0.clone(), Secret::new(&key.1))),
+        role_arn: None,
     }
 }
 

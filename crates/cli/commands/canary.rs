@@ -13,9 +13,22 @@ pub enum AwsCommand {
     /// Create or repair the trail, bucket, queues, EventBridge rules (every region) and guards (idempotent)
     Bootstrap(BootstrapArgs),
     /// Report, item by item and region by region, what is present, missing or misconfigured, with the fix
-    Verify(RegionArgs),
+    Verify(VerifyArgs),
     /// Print the IAM policy of one job: bootstrap, mint (mint and retire), ingest, or the honey users' boundary
     Policy(PolicyArgs),
+    /// Finish or undo changes in AWS a killed process left half-done: keys without a row deleted, rows without a key
+    /// retired (the server's fleet job does this for changes older than 10 minutes)
+    Reconcile(ReconcileArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ReconcileArgs {
+    /// Take only changes begun at least this many minutes ago; 0 when no other honeytrail process is minting or
+    /// retiring now
+    #[arg(long, value_name = "MINUTES", default_value_t = 10)]
+    older_than: u32,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -27,12 +40,30 @@ pub struct RegionArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct AccountArg {
+    /// The account of the pool to work on (`honeytrail account list`); default: every account of the pool,
+    /// or the configured account when the pool is empty
+    #[arg(long, value_name = "NAME")]
+    account: Option<String>,
+}
+
+#[derive(Args, Debug)]
 pub struct BootstrapArgs {
     /// Print the plan without changing anything
     #[arg(long)]
     dry_run: bool,
     #[command(flatten)]
     regions: RegionArgs,
+    #[command(flatten)]
+    account: AccountArg,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    regions: RegionArgs,
+    #[command(flatten)]
+    account: AccountArg,
 }
 
 #[derive(Args, Debug)]
@@ -60,9 +91,10 @@ fn print(items: &[SetupItem]) {
     }
 }
 
-fn print_setup(c: &CanarySetup, dry_run: bool) {
+fn print_setup(name: Option<&str>, c: &CanarySetup, dry_run: bool) {
     println!(
-        "canary account {} (home region {}): bucket {}, trail {}, queues {} / {}, rule {} in {} region(s): {}{}",
+        "canary account {}{} (home region {}): bucket {}, trail {}, queues {} / {}, rule {} in {} region(s): {}{}",
+        name.map(|n| format!("{n}, ")).unwrap_or_default(),
         c.account,
         c.region,
         c.bucket,
@@ -81,24 +113,58 @@ pub async fn run(app: &App, cmd: AwsCommand) -> Result<ExitCode> {
     let actor = app.acting();
     match cmd {
         AwsCommand::Bootstrap(a) => {
-            let CanaryReport { setup, items } = ops.bootstrap(&actor, a.regions.regions, a.dry_run).await?;
-            print_setup(&setup, a.dry_run);
-            print(&items);
-            let unreadable = items.iter().filter(|r| matches!(r.status, ItemStatus::Unreadable(_))).count();
+            let reports = ops.bootstrap(&actor, a.account.account.as_deref(), a.regions.regions, a.dry_run).await?;
+            let mut unreadable = 0;
+            for CanaryReport { pool_name, setup, items } in &reports {
+                print_setup(pool_name.as_deref(), setup, a.dry_run);
+                print(items);
+                unreadable += items.iter().filter(|r| matches!(r.status, ItemStatus::Unreadable(_))).count();
+            }
             if unreadable > 0 {
                 println!("{unreadable} item(s) could not be checked and were left as they are; grant the bootstrap policy (`honeytrail aws policy bootstrap`) and run again");
                 return Ok(ExitCode::from(1));
             }
             Ok(ExitCode::SUCCESS)
         }
+        AwsCommand::Reconcile(a) => {
+            let done = ops.reconcile_aws(&actor, chrono::Duration::minutes(a.older_than as i64)).await?;
+            if a.json {
+                return super::print_json(&done).map(|_| ExitCode::SUCCESS);
+            }
+            println!(
+                "{} unfinished change(s) in AWS: {} key(s) without a row deleted, {} user(s) deleted, {} token(s) whose key was gone retired",
+                done.intents,
+                done.keys_deleted.len(),
+                done.users_deleted.len(),
+                done.tokens_retired.len()
+            );
+            for what in done
+                .keys_deleted
+                .iter()
+                .map(|k| format!("deleted key {k}"))
+                .chain(done.tokens_retired.iter().map(|t| format!("retired {t}")))
+            {
+                println!("  {what}");
+            }
+            for left in &done.left {
+                println!("  left: {left}");
+            }
+            Ok(if done.left.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
         AwsCommand::Policy(a) => {
             println!("{}", serde_json::to_string_pretty(&ops.aws_policy(&actor, &a.job, a.account).await?)?);
             Ok(ExitCode::SUCCESS)
         }
         AwsCommand::Verify(a) => {
-            let report = ops.verify(&actor, a.regions).await?;
-            print(&report.items);
-            let bad = report.items.iter().filter(|r| r.status != ItemStatus::Ok).count();
+            let reports = ops.verify(&actor, a.account.account.as_deref(), a.regions.regions).await?;
+            let mut bad = 0;
+            for CanaryReport { pool_name, setup, items } in &reports {
+                if reports.len() > 1 || pool_name.is_some() {
+                    print_setup(pool_name.as_deref(), setup, false);
+                }
+                print(items);
+                bad += items.iter().filter(|r| r.status != ItemStatus::Ok).count();
+            }
             if bad == 0 {
                 println!("everything detection needs is in place");
                 Ok(ExitCode::SUCCESS)

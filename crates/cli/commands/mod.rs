@@ -1,5 +1,6 @@
 //! One module per subcommand, plus what several of them share.
 
+pub mod account;
 pub mod action;
 pub mod agents;
 pub mod bench;

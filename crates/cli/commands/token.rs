@@ -65,7 +65,7 @@ pub struct MintArgs {
     /// Put the key on an existing honey user that holds one key (IAM allows two)
     #[arg(long)]
     pack: bool,
-    /// How many keys to mint
+    /// How many keys to mint, spread over the canary-account pool by room left (all or none when the pool is full)
     #[arg(long, default_value_t = 1)]
     count: u32,
     #[arg(long)]
@@ -198,24 +198,9 @@ pub async fn run(app: &App, cmd: TokenCommand) -> Result<ExitCode> {
 }
 
 async fn mint(app: &App, ops: &Ops, args: MintArgs) -> Result<ExitCode> {
-    if args.count > 1 && args.name.is_some() {
-        bail!("--name names one IAM user; drop it to mint --count {} keys with generated names", args.count);
-    }
     let labels = parse_labels(&args.labels)?;
-    let actor = app.acting();
-    let mut minted = Vec::new();
-    for _ in 0..args.count {
-        let request =
-            MintRequest { labels: labels.clone(), memo: args.memo.clone(), name: args.name.clone(), pack: args.pack };
-        match ops.mint(&actor, request).await {
-            Ok(token) => minted.push(token),
-            Err(e) if !minted.is_empty() => {
-                let done: Vec<&str> = minted.iter().map(|t: &Token| t.access_key_id.as_str()).collect();
-                bail!("{e}; {} key(s) were minted and registered before this failure: {}", done.len(), done.join(", "));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let request = MintRequest { labels, memo: args.memo, name: args.name, pack: args.pack };
+    let minted = ops.mint_batch(&app.acting(), request, args.count as usize).await?;
     if args.json {
         return print_json(&minted).map(|_| ExitCode::SUCCESS);
     }

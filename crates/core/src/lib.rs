@@ -30,6 +30,7 @@ pub mod mail;
 pub mod model;
 pub mod naming;
 pub mod net;
+pub mod pool;
 pub mod record;
 pub mod route;
 pub mod secret;

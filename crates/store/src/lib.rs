@@ -17,6 +17,7 @@
 //! # Ok(()) }
 //! ```
 
+mod accounts;
 mod actions;
 mod agents;
 mod checkpoints;
@@ -39,6 +40,7 @@ use honeytrail_core::SecretBox;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
+pub use accounts::{AwsIntent, IntentKind, NewPoolAccount};
 pub use actions::{Action, ActionRun, NewAction, RunChange, RunFilter, Start};
 pub use agents::{Agent, AgentCommand, AgentFile, HostEnrolment, PresenceChange};
 pub use checkpoints::ReportedUse;
@@ -130,7 +132,11 @@ impl Store {
             .map_err(|e| StoreError::Url(format!("cannot parse database URL {}: {e}", redact_url(&url))))?;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
-            .acquire_timeout(std::time::Duration::from_secs(30))
+            // How long a request waits for a connection. SQLite's waits are
+            // for its one writer; PostgreSQL's long ones mean it is down
+            // (sqlx retries a refused connection until then), and a request
+            // should hear 503 "retry" before a client or proxy gives up.
+            .acquire_timeout(std::time::Duration::from_secs(if backend == Backend::Sqlite { 30 } else { 10 }))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

@@ -64,6 +64,8 @@ const MIGRATIONS: &[Migration] = &[
     migration!(17, "actions", "0017_actions"),
     migration!(18, "cluster", "0018_cluster"),
     migration!(19, "registry-changes", "0019_registry_changes"),
+    migration!(20, "canary-accounts", "0020_canary_accounts"),
+    migration!(21, "aws-intents", "0021_aws_intents"),
 ];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.

@@ -5,6 +5,8 @@
 //! - [`postgres_database`] creates a fresh PostgreSQL database for one test on
 //!   the server named by `HONEYTRAIL_TEST_POSTGRES` (`./scripts/test` starts
 //!   one and sets it).
+//! - [`PrivatePostgres`] runs a PostgreSQL server of one test's own, which
+//!   the test may stop and start (database outages).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -217,4 +219,90 @@ pub fn aws_cli(endpoint: &str, key_id: &str, secret: &str, args: &[&str]) -> (bo
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A PostgreSQL server of one test's own: a fresh cluster in a temporary
+/// directory, listening on a Unix socket there and on no TCP port, run as
+/// the `postgres` user (tests run as root in CI). The test may stop and
+/// start it; it is stopped when dropped.
+pub struct PrivatePostgres {
+    dir: tempfile::TempDir,
+    /// The database URL (`postgres://postgres@localhost/postgres?host=…`).
+    pub url: String,
+}
+
+impl PrivatePostgres {
+    /// Where PostgreSQL's programs are: `HONEYTRAIL_PG_BIN`, else the
+    /// newest `/usr/lib/postgresql/*/bin`.
+    fn bin(program: &str) -> std::path::PathBuf {
+        if let Ok(dir) = std::env::var("HONEYTRAIL_PG_BIN") {
+            return std::path::Path::new(&dir).join(program);
+        }
+        let mut versions: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).collect())
+            .unwrap_or_default();
+        versions.sort();
+        versions
+            .pop()
+            .unwrap_or_else(|| panic!("no PostgreSQL under /usr/lib/postgresql: apt-get install postgresql"))
+            .join(program)
+    }
+
+    fn as_postgres(&self, program: &str, args: &[&str]) {
+        let out = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(Self::bin(program))
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {program} as postgres: {e}"));
+        assert!(
+            out.status.success(),
+            "{program} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    /// Makes the cluster and starts it.
+    pub fn start() -> PrivatePostgres {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let socket = dir.path().join("socket");
+        std::fs::create_dir(&socket).unwrap();
+        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let url = format!("postgres://postgres@localhost/postgres?host={}", socket.display());
+        let pg = PrivatePostgres { dir, url };
+        pg.as_postgres("initdb", &["-D", &pg.data(), "-A", "trust", "-U", "postgres", "--no-sync"]);
+        pg.resume();
+        pg
+    }
+
+    /// Stops the server (fast: sessions are ended, as when a database
+    /// host is restarted), and waits until it has stopped.
+    pub fn stop(&self) {
+        self.as_postgres("pg_ctl", &["-D", &self.data(), "-m", "fast", "-w", "stop"]);
+    }
+
+    /// Starts the server and waits until it accepts connections.
+    pub fn resume(&self) {
+        let socket = self.dir.path().join("socket").display().to_string();
+        let options = format!("-k {socket} -c listen_addresses='' -c fsync=off");
+        let log = self.dir.path().join("log").display().to_string();
+        self.as_postgres("pg_ctl", &["-D", &self.data(), "-o", &options, "-l", &log, "-w", "start"]);
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(Self::bin("pg_ctl"))
+            .args(["-D", &self.data(), "-m", "immediate", "-w", "stop"])
+            .output();
+    }
 }

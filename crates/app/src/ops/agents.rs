@@ -543,6 +543,20 @@ impl Ops {
                 self.retire_by(&actor, t, &why).await?;
             }
         }
+        // Changes in AWS a killed process left half-done, once surely not
+        // in flight any more; a failure waits for the next sweep.
+        match self.reconcile_aws(&Actor::system("reconcile"), Duration::minutes(RECONCILE_AFTER_MINUTES)).await {
+            Ok(done) if done.intents > 0 => tracing::warn!(
+                intents = done.intents,
+                keys_deleted = done.keys_deleted.len(),
+                tokens_retired = done.tokens_retired.len(),
+                "finished changes in AWS that a stopped process left half-done"
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e.message, "cannot reconcile AWS with the store now; the next sweep tries again")
+            }
+        }
         Ok(Sweep { stale: stale.len(), unconfirmed: unconfirmed.len() })
     }
 
@@ -553,6 +567,11 @@ impl Ops {
             && self.store.in_pool(token.id).await?)
     }
 }
+
+/// How old an unfinished change in AWS must be before the fleet job
+/// finishes it: longer than any mint or retire takes (each AWS call gives
+/// up after 90 s), so a change still in flight elsewhere is never raced.
+const RECONCILE_AFTER_MINUTES: i64 = 10;
 
 /// An event about a host rather than a use of its key.
 fn fleet_event(

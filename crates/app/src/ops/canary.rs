@@ -3,6 +3,7 @@
 
 use honeytrail_aws::bootstrap::{self, rule_regions, BootstrapConfig, ItemReport};
 use honeytrail_aws::policies::Job;
+use honeytrail_aws::CanaryAccount;
 use honeytrail_core::access::Permission;
 use serde::Serialize;
 
@@ -51,6 +52,8 @@ pub enum ItemStatus {
 /// A bootstrap's or a verification's outcome.
 #[derive(Debug, Clone, Serialize)]
 pub struct CanaryReport {
+    /// The pool's name of the account; none for the configured account.
+    pub pool_name: Option<String>,
     pub setup: CanarySetup,
     pub items: Vec<SetupItem>,
 }
@@ -92,8 +95,12 @@ impl Ops {
     /// defaults made from the account (asked of STS, unless given) and
     /// region. `regions`, else `canary.regions`, else every enabled region
     /// (asked of EC2) gets rules; the home region and us-east-1 always do.
-    async fn canary_setup(&self, account: Option<String>, regions: Option<Vec<String>>) -> OpResult<BootstrapConfig> {
-        let aws = self.canary_account().await;
+    async fn canary_setup(
+        &self,
+        aws: &CanaryAccount,
+        account: Option<String>,
+        regions: Option<Vec<String>>,
+    ) -> OpResult<BootstrapConfig> {
         let account = match account {
             Some(a) if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) => a,
             Some(a) => return Err(OpError::invalid(format!("\"{a}\" is not an AWS account number (12 digits)"))),
@@ -127,30 +134,68 @@ impl Ops {
         })
     }
 
+    /// The accounts bootstrap and verify work on: the one named, else every
+    /// account of the pool, else (an empty pool) the configured account.
+    async fn setup_targets(&self, name: Option<&str>) -> OpResult<Vec<(Option<String>, CanaryAccount)>> {
+        if let Some(name) = name {
+            let a = self.store.pool_account(name).await?;
+            return Ok(vec![(Some(a.name.clone()), self.connect_pool_account(&a).await)]);
+        }
+        let pool = self.store.pool_accounts().await?;
+        if pool.is_empty() {
+            return Ok(vec![(None, self.canary_account().await)]);
+        }
+        let mut targets = Vec::with_capacity(pool.len());
+        for a in &pool {
+            targets.push((Some(a.name.clone()), self.connect_pool_account(a).await));
+        }
+        Ok(targets)
+    }
+
     /// Creates or repairs every item (`dry_run`: only says what it would
-    /// do), with rules in `regions` (see [`CanarySetup::regions`]).
+    /// do), with rules in `regions` (see [`CanarySetup::regions`]), in the
+    /// account of the pool named `account`, or in each (see
+    /// [`Ops::setup_targets`]).
     pub async fn bootstrap(
         &self,
         actor: &Actor,
+        account: Option<&str>,
         regions: Option<Vec<String>>,
         dry_run: bool,
-    ) -> OpResult<CanaryReport> {
+    ) -> OpResult<Vec<CanaryReport>> {
         actor.require(Permission::Administer)?;
-        let setup = self.canary_setup(None, regions).await?;
-        let reports = self.canary_account().await.bootstrap(&setup, dry_run).await?;
-        if !dry_run {
-            let detail = format!("{} item(s) checked", reports.len());
-            self.store.audit(&actor.name, "aws.bootstrap", &setup.account, Some(&detail), Some(&actor.from)).await?;
+        let mut out = Vec::new();
+        for (pool_name, aws) in self.setup_targets(account).await? {
+            let setup = self.canary_setup(&aws, None, regions.clone()).await?;
+            let reports = aws.bootstrap(&setup, dry_run).await?;
+            if !dry_run {
+                let detail = format!("{} item(s) checked", reports.len());
+                self.store
+                    .audit(&actor.name, "aws.bootstrap", &setup.account, Some(&detail), Some(&actor.from))
+                    .await?;
+            }
+            let items = reports.into_iter().map(SetupItem::from).collect();
+            out.push(CanaryReport { pool_name, setup: setup_view(&setup), items });
         }
-        Ok(CanaryReport { setup: setup_view(&setup), items: reports.into_iter().map(SetupItem::from).collect() })
+        Ok(out)
     }
 
-    /// Reports what is present, missing or misconfigured.
-    pub async fn verify(&self, actor: &Actor, regions: Option<Vec<String>>) -> OpResult<CanaryReport> {
+    /// Reports what is present, missing or misconfigured, in the account of
+    /// the pool named `account`, or in each.
+    pub async fn verify(
+        &self,
+        actor: &Actor,
+        account: Option<&str>,
+        regions: Option<Vec<String>>,
+    ) -> OpResult<Vec<CanaryReport>> {
         actor.require(Permission::Read)?;
-        let setup = self.canary_setup(None, regions).await?;
-        let reports = self.canary_account().await.verify(&setup).await?;
-        Ok(CanaryReport { setup: setup_view(&setup), items: reports.into_iter().map(SetupItem::from).collect() })
+        let mut out = Vec::new();
+        for (pool_name, aws) in self.setup_targets(account).await? {
+            let setup = self.canary_setup(&aws, None, regions.clone()).await?;
+            let items = aws.verify(&setup).await?.into_iter().map(SetupItem::from).collect();
+            out.push(CanaryReport { pool_name, setup: setup_view(&setup), items });
+        }
+        Ok(out)
     }
 
     /// The IAM policy of one of honeytrail's jobs in the canary account
@@ -162,7 +207,7 @@ impl Ops {
             return Err(OpError::invalid(format!("no job \"{job}\": choose bootstrap, mint, ingest or boundary")));
         };
         // Only the names matter here: no region discovery.
-        let setup = self.canary_setup(account, Some(Vec::new())).await?;
+        let setup = self.canary_setup(&self.canary_account().await, account, Some(Vec::new())).await?;
         Ok(job.policy(&setup))
     }
 }

@@ -192,6 +192,7 @@ impl Ops {
             region: r.region.clone().or_else(|| self.config.aws.region.clone()),
             profile: r.profile.clone(),
             static_credentials: None,
+            role_arn: None,
         })
         .await;
         if let Some(want) = &r.account {

@@ -15,6 +15,7 @@
 //! the API from `crates/server/src/api/<subject>.rs`, the UI from
 //! `crates/server/src/ui/<subject>.rs`.
 
+pub mod accounts;
 pub mod actions;
 pub mod agents;
 pub mod alerting;
@@ -35,12 +36,14 @@ pub mod placements;
 pub mod sessions;
 pub mod tokens;
 
+pub use accounts::AccountRequest;
 pub use actions::{Action, ActionRequest, ActionRun};
 pub use agents::{Agent, AgentCommand, AgentFile, AgentSession};
 pub use alerting::{Channel, ChannelRequest, Delivery, Runbook, RunbookRequest, TestTarget};
 pub use custody::{RenderInto, Written};
 pub use evidence::{EvidenceQuery, FiledRead};
 pub use fleet::{EnrolmentSecret, EnrolmentSecretRequest, NewEnrolmentSecret};
+pub use honeytrail_core::pool::PoolAccount;
 pub use import::{FileFormat, ImportRequest};
 pub use incidents::{IncidentQuery, IncidentView, NoteRequest, StateChange};
 pub use people::{ApiToken, ApiTokenRequest, AuditEntry, LookupRequest, NewApiToken, NewUser, User, UserRequest};

@@ -12,7 +12,7 @@ use honeytrail_core::describe::Description;
 use honeytrail_core::incident::Incident;
 use honeytrail_core::stealth::{Finding, Level};
 use honeytrail_core::{naming, stealth, CustodyHop, Labels, NewToken, Placement, Secret, Token, TokenKind, TokenState};
-use honeytrail_store::{IncidentFilter, NewHop, PlacementFilter, Store, TokenFilter};
+use honeytrail_store::{IncidentFilter, IntentKind, NewHop, PlacementFilter, TokenFilter};
 use serde::{Deserialize, Serialize};
 
 use super::evidence::FiledRead;
@@ -263,7 +263,7 @@ impl Ops {
         if let Some(name) = &r.name {
             naming::validate_user_name(name).map_err(|e| OpError::invalid(e.to_string()))?;
         }
-        let account = self.canary_account().await;
+        let account = self.mint_targets(1).await?.remove(0);
         let pack = r.pack || self.config.mint.pack_two_keys;
         let key = self.mint_in_aws(&account, r.name.as_deref(), pack).await?;
         let token = self.record_minted(actor, &account, &key, r.memo, r.labels, false).await?;
@@ -271,10 +271,56 @@ impl Ops {
         Ok(token)
     }
 
+    /// Mints `count` keys, spread over the canary-account pool by room
+    /// left. A pool without room for all of them refuses before minting
+    /// any; a failure part-way names the keys already minted and recorded.
+    pub async fn mint_batch(&self, actor: &Actor, r: MintRequest, count: usize) -> OpResult<Vec<Token>> {
+        actor.require(Permission::Respond)?;
+        if count == 0 {
+            return Err(OpError::invalid("--count must be at least 1"));
+        }
+        if r.name.is_some() && count > 1 {
+            return Err(OpError::invalid(format!(
+                "--name names one IAM user; drop it to mint --count {count} keys with generated names"
+            )));
+        }
+        if let Some(name) = &r.name {
+            naming::validate_user_name(name).map_err(|e| OpError::invalid(e.to_string()))?;
+        }
+        let pack = r.pack || self.config.mint.pack_two_keys;
+        let mut minted: Vec<Token> = Vec::with_capacity(count);
+        for account in self.mint_targets(count).await? {
+            let step = async {
+                let key = self.mint_in_aws(&account, r.name.as_deref(), pack).await?;
+                self.record_minted(actor, &account, &key, r.memo.clone(), r.labels.clone(), false).await
+            };
+            match step.await {
+                Ok(token) => {
+                    self.tokens_changed();
+                    minted.push(token)
+                }
+                Err(e) if !minted.is_empty() => {
+                    let done: Vec<&str> = minted.iter().map(|t| t.access_key_id.as_str()).collect();
+                    return Err(OpError {
+                        message: format!(
+                            "{}; {} key(s) were minted and registered before this failure: {}",
+                            e.message,
+                            done.len(),
+                            done.join(", ")
+                        ),
+                        ..e
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(minted)
+    }
+
     /// Mints one key for the fleet's pool: recorded with its first custody
     /// hop, placed nowhere, handed to the next host that enrols.
     pub(crate) async fn mint_for_pool(&self, actor: &Actor) -> OpResult<Token> {
-        let account = self.canary_account().await;
+        let account = self.mint_targets(1).await?.remove(0);
         let key = self.mint_in_aws(&account, None, self.config.mint.pack_two_keys).await?;
         let token = self.record_minted(actor, &account, &key, String::new(), Labels::default(), true).await?;
         self.tokens_changed();
@@ -286,15 +332,19 @@ impl Ops {
     /// deleted in AWS, then marked retired, audited as `actor`.
     pub(crate) async fn retire_by(&self, actor: &Actor, token_id: i64, why: &str) -> OpResult<Retired> {
         let token = self.store.token(token_id).await?;
-        let mut user_deleted = false;
+        let (mut user_deleted, mut intents) = (false, Vec::new());
         if token.state == TokenState::Active && token.kind == TokenKind::AwsMinted {
-            user_deleted = delete_in_aws(&self.store, &self.canary_account().await, &token).await?;
+            let account = self.account_holding(token.account_id.as_deref()).await?;
+            let (deleted, intent) = self.delete_in_aws(&account, &token).await?;
+            user_deleted = deleted;
+            intents.push(intent);
         }
         self.store.drop_from_pool(token.id).await?;
         let retired = self
             .audited(actor, "token.retire", &token.access_key_id, Some(why))
             .retire_token(token.id, Utc::now())
             .await?;
+        self.end_intents(intents).await;
         Ok(Retired { token: retired, user_deleted })
     }
 
@@ -307,26 +357,58 @@ impl Ops {
     }
 
     /// Creates one key in AWS: on a packed user when asked and possible, else
-    /// on a new user with a generated (or the given) name.
+    /// on a new user with a generated (or the given) name. Each attempt is
+    /// recorded as an intent first (see [`Ops::reconcile_aws`]); the caller
+    /// ends it once the key is recorded or undone.
     pub(crate) async fn mint_in_aws(
         &self,
         account: &CanaryAccount,
         name: Option<&str>,
         pack: bool,
-    ) -> OpResult<MintedKey> {
+    ) -> OpResult<Minted> {
+        let account_id = account.account_id().await?;
+        let attempt = |user: String, new_user: bool| {
+            let account_id = account_id.clone();
+            async move {
+                let intent = self
+                    .store
+                    .begin_aws_intent(IntentKind::Mint, Some(&account_id), &user, None, &self.process_name())
+                    .await?;
+                crate::failpoint("mint.before-aws");
+                let made = if new_user {
+                    let spec = MintSpec {
+                        user_name: user,
+                        guard: self.guard(),
+                        boundary: self.config.mint.boundary_name.clone(),
+                    };
+                    account.mint(&spec).await
+                } else {
+                    account.add_key(&user).await
+                };
+                match made {
+                    Ok(key) => {
+                        crate::failpoint("mint.after-aws");
+                        Ok(Ok(Minted { key, intent }))
+                    }
+                    // Someone else's user (or ours from another process): not
+                    // ours to clean up.
+                    Err(e @ AwsError::AlreadyExists { .. }) => {
+                        self.end_intents([intent]).await;
+                        Ok(Err(e))
+                    }
+                    // A mint that failed part-way undid itself, or its error
+                    // names what is left; the intent stays for reconcile.
+                    Err(e) => Err(OpError::from(e)),
+                }
+            }
+        };
         if pack {
-            if let Some(user) = user_with_one_key(&self.store).await? {
-                return Ok(account.add_key(&user).await?);
+            if let Some(user) = self.store.user_with_one_key(Some(&account_id)).await? {
+                return attempt(user, false).await?.map_err(OpError::from);
             }
         }
         if let Some(name) = name {
-            return Ok(account
-                .mint(&MintSpec {
-                    user_name: name.to_string(),
-                    guard: self.guard(),
-                    boundary: self.config.mint.boundary_name.clone(),
-                })
-                .await?);
+            return attempt(name.to_string(), true).await?.map_err(OpError::from);
         }
         // A generated name can collide with an existing user; draw again a few times.
         let mut last = None;
@@ -341,14 +423,9 @@ impl Ops {
             if taken {
                 continue;
             }
-            let spec = MintSpec {
-                user_name: candidate,
-                guard: self.guard(),
-                boundary: self.config.mint.boundary_name.clone(),
-            };
-            match account.mint(&spec).await {
-                Err(e @ AwsError::AlreadyExists { .. }) => last = Some(e),
-                other => return Ok(other?),
+            match attempt(candidate, true).await? {
+                Ok(minted) => return Ok(minted),
+                Err(e) => last = Some(e),
             }
         }
         Err(match last {
@@ -363,7 +440,7 @@ impl Ops {
         &self,
         actor: &Actor,
         account: &CanaryAccount,
-        key: &MintedKey,
+        key: &Minted,
         memo: String,
         labels: Labels,
         for_pool: bool,
@@ -378,9 +455,15 @@ impl Ops {
             store.insert_token(&new, &[], &[hop]).await
         };
         match recorded {
-            Ok(token) => Ok(token),
+            Ok(token) => {
+                self.end_intents([key.intent]).await;
+                Ok(token)
+            }
             Err(e) => {
                 let cleanup = undo_mint(account, key).await;
+                if cleanup.is_ok() {
+                    self.end_intents([key.intent]).await;
+                }
                 let e = OpError::from(e);
                 Err(match cleanup {
                     Ok(_) => OpError {
@@ -407,12 +490,16 @@ impl Ops {
     pub async fn retire(&self, actor: &Actor, key: &str) -> OpResult<Retired> {
         actor.require(Permission::Respond)?;
         let token = self.find_token(key).await?;
-        let mut user_deleted = false;
+        let (mut user_deleted, mut intents) = (false, Vec::new());
         if token.kind == TokenKind::AwsMinted {
-            user_deleted = delete_in_aws(&self.store, &self.canary_account().await, &token).await?;
+            let account = self.account_holding(token.account_id.as_deref()).await?;
+            let (deleted, intent) = self.delete_in_aws(&account, &token).await?;
+            user_deleted = deleted;
+            intents.push(intent);
         }
         let retired =
             self.audited(actor, "token.retire", &token.access_key_id, None).retire_token(token.id, Utc::now()).await?;
+        self.end_intents(intents).await;
         Ok(Retired { token: retired, user_deleted })
     }
 
@@ -427,16 +514,22 @@ impl Ops {
                 format!("{} is retired; rotation replaces an active token", old.access_key_id),
             ));
         }
-        let account = self.canary_account().await;
+        let account = self.mint_targets(1).await?.remove(0);
         let key = self.mint_in_aws(&account, None, self.config.mint.pack_two_keys).await?;
         // Empty labels: the rotation carries the old token's labels over.
         let new = minted_token(&key, old.memo.clone(), Labels::default());
         let hop = generated_hop(&actor.name, &key);
         let store = self.audited(actor, "token.rotate", &old.access_key_id, Some(&key.access_key_id));
         let token = match store.record_rotation(old.id, &new, &[hop], Utc::now()).await {
-            Ok(t) => t,
+            Ok(t) => {
+                self.end_intents([key.intent]).await;
+                t
+            }
             Err(e) => {
                 let cleanup = undo_mint(&account, &key).await;
+                if cleanup.is_ok() {
+                    self.end_intents([key.intent]).await;
+                }
                 let e = OpError::from(e);
                 let what = match cleanup {
                     Ok(_) => "the new key was deleted again".to_string(),
@@ -456,8 +549,12 @@ impl Ops {
         self.tokens_changed();
         let mut old_key_left_in_aws = None;
         if old.kind == TokenKind::AwsMinted {
-            if let Err(e) = delete_in_aws(&self.store, &account, &old).await {
-                old_key_left_in_aws = Some(e.message);
+            let holder = self.account_holding(old.account_id.as_deref()).await?;
+            // The store says retired already: a failure here leaves the
+            // intent, and the next reconcile deletes the key.
+            match self.delete_in_aws(&holder, &old).await {
+                Ok((_, intent)) => self.end_intents([intent]).await,
+                Err(e) => old_key_left_in_aws = Some(e.message),
             }
         }
         let placements = self
@@ -467,7 +564,7 @@ impl Ops {
             .into_iter()
             .map(|p| p.placement)
             .collect();
-        Ok(Rotated { old, token, user_name: key.user_name, placements, old_key_left_in_aws })
+        Ok(Rotated { old, token, user_name: key.user_name.clone(), placements, old_key_left_in_aws })
     }
 
     /// Renders bait for a token to hand out over the web (the API, the UI):
@@ -503,21 +600,24 @@ impl Ops {
     }
 }
 
+/// A key just created in AWS, and the intent that records it until the
+/// store has it too.
+pub(crate) struct Minted {
+    pub key: MintedKey,
+    pub intent: i64,
+}
+
+impl std::ops::Deref for Minted {
+    type Target = MintedKey;
+    fn deref(&self) -> &MintedKey {
+        &self.key
+    }
+}
+
 /// Deletes a key just minted (and its user, unless it holds another key).
 async fn undo_mint(account: &CanaryAccount, key: &MintedKey) -> Result<bool, AwsError> {
     account.delete_key(&key.user_name, &key.access_key_id).await?;
     account.delete_user_if_unused(&key.user_name).await
-}
-
-async fn user_with_one_key(store: &Store) -> OpResult<Option<String>> {
-    let tokens = store.list_tokens(&TokenFilter::active_minted()).await?;
-    let mut counts = std::collections::BTreeMap::<String, usize>::new();
-    for t in tokens {
-        if let Some(u) = t.iam_user_name {
-            *counts.entry(u).or_default() += 1;
-        }
-    }
-    Ok(counts.into_iter().find(|(_, n)| *n == 1).map(|(u, _)| u))
 }
 
 /// The registry record of a key just minted in AWS.
@@ -549,27 +649,43 @@ fn generated_hop(actor: &str, key: &MintedKey) -> NewHop {
     }
 }
 
-/// Deletes a minted key in AWS, and its user once no active token uses it.
-async fn delete_in_aws(store: &Store, account: &CanaryAccount, token: &Token) -> OpResult<bool> {
-    let user = token.iam_user_name.as_deref().ok_or_else(|| {
-        OpError::conflict(
-            "no_iam_user",
-            format!("token #{} was minted but has no IAM user on record; delete its key in AWS by hand", token.id),
-        )
-    })?;
-    account.delete_key(user, &token.access_key_id).await?;
-    let others = store
-        .list_tokens(&TokenFilter {
-            state: Some(TokenState::Active),
-            iam_user_name: Some(user.to_string()),
-            ..Default::default()
-        })
-        .await?
-        .into_iter()
-        .filter(|t| t.id != token.id)
-        .count();
-    if others > 0 {
-        return Ok(false);
+impl Ops {
+    /// Deletes a minted key in AWS, and its user once no active token uses
+    /// it, after recording the intent; returns whether the user went, and
+    /// the intent for the caller to end once the store agrees.
+    async fn delete_in_aws(&self, account: &CanaryAccount, token: &Token) -> OpResult<(bool, i64)> {
+        let user = token.iam_user_name.as_deref().ok_or_else(|| {
+            OpError::conflict(
+                "no_iam_user",
+                format!("token #{} was minted but has no IAM user on record; delete its key in AWS by hand", token.id),
+            )
+        })?;
+        let intent = self
+            .store
+            .begin_aws_intent(
+                IntentKind::Retire,
+                token.account_id.as_deref(),
+                user,
+                Some(token.id),
+                &self.process_name(),
+            )
+            .await?;
+        account.delete_key(user, &token.access_key_id).await?;
+        crate::failpoint("retire.after-aws");
+        let others = self
+            .store
+            .list_tokens(&TokenFilter {
+                state: Some(TokenState::Active),
+                iam_user_name: Some(user.to_string()),
+                ..Default::default()
+            })
+            .await?
+            .into_iter()
+            .filter(|t| t.id != token.id)
+            .count();
+        if others > 0 {
+            return Ok((false, intent));
+        }
+        Ok((account.delete_user_if_unused(user).await?, intent))
     }
-    Ok(account.delete_user_if_unused(user).await?)
 }

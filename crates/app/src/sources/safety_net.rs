@@ -37,12 +37,20 @@ impl Source for SafetyNet {
 
     async fn pass(&mut self, sink: &mut Sink) -> Result<bool> {
         let store = self.ops.store.clone();
-        let account = self.ops.canary_account().await;
+        // Each key is asked of the account that holds it: the pool's, or the
+        // configured account (the last) for keys minted before the pool.
+        let accounts = self.ops.every_account().await?;
         let window = Duration::minutes(self.ops.config.detect.window_minutes as i64);
         let tokens = store.list_tokens(&TokenFilter::active_minted()).await?;
         (self.checked, self.raised) = (0, 0);
         self.failures.clear();
         for token in &tokens {
+            let account = accounts
+                .iter()
+                .find(|(id, _)| id.is_some() && *id == token.account_id)
+                .or(accounts.last())
+                .map(|(_, c)| c)
+                .expect("the configured account is always there");
             let reported = match account.last_used(&token.access_key_id).await {
                 Ok(r) => r,
                 Err(e) => {

@@ -8,6 +8,7 @@
 //! subject, as in `honeytrail_app::ops`; the routes are declared once, at
 //! the end of this file.
 
+mod accounts;
 mod alerting;
 mod enrich;
 mod fleet;
@@ -29,6 +30,7 @@ use serde::Deserialize;
 
 use super::auth::ApiError;
 use super::Shared;
+use accounts::*;
 use alerting::*;
 use enrich::*;
 use fleet::*;
@@ -206,6 +208,8 @@ api_routes! {
     "/enrich/{kind}" => put(put_enrich) delete(delete_enrich);
     "/audit" => get(get_audit);
     "/cluster" => get(get_cluster);
+    "/accounts" => get(list_accounts) post(post_account);
+    "/accounts/{name}" => delete(delete_account);
     "/lookup" => post(post_lookup);
 }
 

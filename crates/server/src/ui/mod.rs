@@ -4,6 +4,7 @@
 //! and audit are the same. One module per subject, as in
 //! `honeytrail_app::ops`; the routes are declared once, at the end here.
 
+mod accounts;
 mod alerting;
 mod fleet;
 mod incidents;
@@ -200,5 +201,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/audit", get(audit))
         .route("/audit.csv", get(audit_csv))
         .route("/cluster", get(cluster))
+        .route("/accounts", get(accounts::accounts).post(accounts::post_account))
+        .route("/accounts/{name}/remove", post(accounts::post_account_remove))
         .route("/lookup", get(lookup_page).post(post_lookup))
 }
