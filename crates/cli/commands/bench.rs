@@ -21,13 +21,39 @@ pub enum BenchCommand {
     /// N simulated hosts enrol (and confirm one bait file each) at once against a server; prints JSON
     #[command(alias = "enroll")]
     Enrol(EnrolArgs),
+    /// EventBridge events at a steady rate, spread over servers; logs when each was posted; prints JSON
+    Events(EventsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// A server (repeatable), e.g. http://127.0.0.1:8080: events go to each in turn
+    #[arg(long = "url", required = true)]
+    urls: Vec<String>,
+    /// A file holding the EventBridge receiver's secret
+    #[arg(long)]
+    secret_file: PathBuf,
+    /// A file of access key IDs, one a line: event i uses key i mod their number
+    #[arg(long)]
+    keys: PathBuf,
+    /// Events a second
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
+    /// Requests in flight at most
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+    /// Where to write each accepted event's ID and when it was posted (Unix ns), one a line
+    #[arg(long)]
+    sent_log: PathBuf,
 }
 
 #[derive(Args, Debug)]
 pub struct EnrolArgs {
-    /// The server, e.g. http://127.0.0.1:8080
-    #[arg(long)]
-    url: String,
+    /// A server (repeatable), e.g. http://127.0.0.1:8080: hosts go to each in turn
+    #[arg(long = "url", required = true)]
+    urls: Vec<String>,
     /// A file holding an enrolment secret with at least --hosts uses
     #[arg(long)]
     secret_file: PathBuf,
@@ -69,6 +95,10 @@ pub fn run(app: &honeytrail_app::App, cmd: BenchCommand) -> Result<ExitCode> {
         }
         BenchCommand::Enrol(a) => {
             let report = tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(enrol(a))?;
+            println!("{report}");
+        }
+        BenchCommand::Events(a) => {
+            let report = tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(events(a))?;
             println!("{report}");
         }
     }
@@ -130,11 +160,12 @@ async fn enrol(a: EnrolArgs) -> Result<serde_json::Value> {
         .to_string();
     let client = reqwest::Client::builder().pool_max_idle_per_host(a.concurrency).build()?;
     let limit = Arc::new(tokio::sync::Semaphore::new(a.concurrency.max(1)));
-    let server = a.url.trim_end_matches('/').to_string();
+    let servers: Vec<String> = a.urls.iter().map(|u| u.trim_end_matches('/').to_string()).collect();
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..a.hosts {
-        let (client, server, secret, limit) = (client.clone(), server.clone(), secret.clone(), limit.clone());
+        let server = servers[i % servers.len()].clone();
+        let (client, secret, limit) = (client.clone(), secret.clone(), limit.clone());
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await?;
             enrol_one(&client, &server, &secret, i).await
@@ -150,12 +181,109 @@ async fn enrol(a: EnrolArgs) -> Result<serde_json::Value> {
     }
     let seconds = start.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
-    let at = |q: f64| latencies.get(((latencies.len() as f64 * q).ceil() as usize).saturating_sub(1)).copied();
     errors.truncate(5);
     Ok(json!({
         "hosts": a.hosts, "enrolled": latencies.len(), "seconds": seconds,
         "per_second": latencies.len() as f64 / seconds,
-        "p50_ms": at(0.50).map(|s| s * 1000.0), "p99_ms": at(0.99).map(|s| s * 1000.0),
+        "p50_ms": quantile(&latencies, 0.50).map(|s| s * 1000.0),
+        "p99_ms": quantile(&latencies, 0.99).map(|s| s * 1000.0),
         "concurrency": a.concurrency, "first_errors": errors,
+    }))
+}
+
+/// The value at quantile `q` of sorted samples.
+fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+    sorted.get(((sorted.len() as f64 * q).ceil() as usize).saturating_sub(1)).copied()
+}
+
+/// Posts `rate` EventBridge events a second for `seconds`, each a CloudTrail
+/// call by one of the keys, to the servers in turn, on a fixed schedule (an
+/// event late because the servers were slow is sent at once, never
+/// dropped). Every accepted event's ID and posting time go to the sent log.
+async fn events(a: EventsArgs) -> Result<serde_json::Value> {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+    let read = |p: &PathBuf| std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()));
+    let secret = read(&a.secret_file)?.trim().to_string();
+    let keys: Vec<String> = read(&a.keys)?.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+    anyhow::ensure!(!keys.is_empty(), "{} holds no access key IDs", a.keys.display());
+    let servers: Vec<String> = a.urls.iter().map(|u| u.trim_end_matches('/').to_string()).collect();
+    let client = reqwest::Client::builder().pool_max_idle_per_host(a.concurrency).build()?;
+    let limit = Arc::new(tokio::sync::Semaphore::new(a.concurrency.max(1)));
+    let sent = Arc::new(Mutex::new(Vec::<(String, u128)>::new()));
+    let total = a.rate * a.seconds;
+    let start = tokio::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..total {
+        tokio::time::sleep_until(start + std::time::Duration::from_nanos(i * 1_000_000_000 / a.rate.max(1))).await;
+        let permit = limit.clone().acquire_owned().await?;
+        let key = keys[(i as usize) % keys.len()].clone();
+        let server = servers[(i as usize) % servers.len()].clone();
+        let (client, secret, sent) = (client.clone(), secret.clone(), sent.clone());
+        tasks.spawn(async move {
+            let _permit = permit;
+            let id = format!("bench-{i:08}");
+            let now = chrono::Utc::now();
+            let at = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+            let body = json!({
+                "version": "0", "id": format!("eb-{id}"), "detail-type": "AWS API Call via CloudTrail",
+                "source": "aws.sts", "account": "123456789012", "time": at, "region": "us-east-1", "resources": [],
+                "detail": {
+                    "eventVersion": "1.09", "eventID": id, "eventTime": at,
+                    "eventSource": "sts.amazonaws.com", "eventName": "GetCallerIdentity", "awsRegion": "us-east-1",
+                    "sourceIPAddress": format!("203.0.113.{}", i % 250 + 1), "userAgent": "aws-cli/2.15.0",
+                    "userIdentity": {"type": "IAMUser", "accessKeyId": key, "accountId": "123456789012"},
+                    "eventType": "AwsApiCall", "recipientAccountId": "123456789012"
+                }
+            });
+            let posted = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+            let t = Instant::now();
+            let reply = client
+                .post(format!("{server}/ingest/eventbridge"))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header("x-honeytrail-secret", secret)
+                .body(serde_json::to_vec(&body)?)
+                .send()
+                .await?;
+            let status = reply.status().as_u16();
+            let text = reply.text().await.unwrap_or_default();
+            let seconds = t.elapsed().as_secs_f64();
+            if status == 202 {
+                sent.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.push((id, posted));
+            }
+            Ok::<_, anyhow::Error>((status, seconds, text))
+        });
+    }
+    let scheduled = start.elapsed().as_secs_f64();
+    let mut latencies = Vec::with_capacity(total as usize);
+    let mut statuses = std::collections::BTreeMap::<u16, u64>::new();
+    let mut errors = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        match done? {
+            Ok((status, seconds, text)) => {
+                *statuses.entry(status).or_default() += 1;
+                latencies.push(seconds);
+                if status != 202 && errors.len() < 5 {
+                    errors.push(format!("{status}: {}", text.chars().take(200).collect::<String>()));
+                }
+            }
+            Err(e) if errors.len() < 5 => errors.push(format!("{e:#}")),
+            Err(_) => {}
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let sent = std::mem::take(&mut *sent.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
+    let mut log = std::io::BufWriter::new(std::fs::File::create(&a.sent_log)?);
+    for (id, at) in &sent {
+        writeln!(log, "{id} {at}")?;
+    }
+    log.flush()?;
+    Ok(json!({
+        "events": total, "accepted": sent.len(), "statuses": statuses, "seconds": seconds,
+        "scheduled_seconds": scheduled, "per_second": total as f64 / seconds,
+        "post_p50_ms": quantile(&latencies, 0.50).map(|s| s * 1000.0),
+        "post_p99_ms": quantile(&latencies, 0.99).map(|s| s * 1000.0),
+        "servers": servers.len(), "first_errors": errors,
     }))
 }

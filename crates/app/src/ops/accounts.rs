@@ -159,8 +159,8 @@ impl Ops {
         let mut connections = BTreeMap::new();
         let mut targets = Vec::with_capacity(count);
         for at in picks {
-            if !connections.contains_key(&at) {
-                connections.insert(at, self.connect_pool_account(&accounts[at]).await);
+            if let std::collections::btree_map::Entry::Vacant(slot) = connections.entry(at) {
+                slot.insert(self.connect_pool_account(&accounts[at]).await);
             }
             targets.push(connections[&at].clone());
         }
@@ -224,9 +224,8 @@ impl Ops {
         let mut done = Reconciled { intents: intents.len(), ..Reconciled::default() };
         let mut connections: BTreeMap<Option<String>, CanaryAccount> = BTreeMap::new();
         for intent in intents {
-            if !connections.contains_key(&intent.account_id) {
-                let c = self.account_holding(intent.account_id.as_deref()).await?;
-                connections.insert(intent.account_id.clone(), c);
+            if let std::collections::btree_map::Entry::Vacant(slot) = connections.entry(intent.account_id.clone()) {
+                slot.insert(self.account_holding(intent.account_id.as_deref()).await?);
             }
             let account = &connections[&intent.account_id];
             match self.reconcile_one(actor, account, &intent, &mut done).await {

@@ -154,8 +154,8 @@ impl Ops {
 
     /// Creates or repairs every item (`dry_run`: only says what it would
     /// do), with rules in `regions` (see [`CanarySetup::regions`]), in the
-    /// account of the pool named `account`, or in each (see
-    /// [`Ops::setup_targets`]).
+    /// account of the pool named `account`, else in each account of the
+    /// pool, else (an empty pool) in the configured account.
     pub async fn bootstrap(
         &self,
         actor: &Actor,
