@@ -1062,7 +1062,11 @@ fn ocsf_findings_validate_against_the_schema_and_ecs_carries_the_documented_fiel
     let activities: Vec<i64> = docs.iter().map(|d| d["activity_id"].as_i64().unwrap()).collect();
     assert!(activities.contains(&1) && activities.contains(&3), "opened and closed: {activities:?}");
     assert!(docs.iter().any(|d| d["is_alert"] == false), "the test alert is a finding too");
-    let opened = &docs[0];
+    // Incidents are delivered at once, so find incident 1's opening.
+    let opened = docs
+        .iter()
+        .find(|d| d["finding_info"]["uid"] == "honeytrail-incident-1" && d["activity_id"] == 1)
+        .expect("incident 1's opening");
     assert_eq!(opened["class_uid"], 2004);
     assert_eq!(opened["finding_info"]["uid"], "honeytrail-incident-1");
     assert_eq!(opened["severity"], "Critical", "an attacker distribution raised it");
@@ -1117,7 +1121,10 @@ fn ocsf_findings_validate_against_the_schema_and_ecs_carries_the_documented_fiel
     // ECS: every field the mapping documents is in the opening's document.
     let ecs_docs: Vec<serde_json::Value> =
         std::fs::read_to_string(&ecs).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let first = &ecs_docs[0];
+    let first = ecs_docs
+        .iter()
+        .find(|d| d["source"]["ip"] == "185.220.101.4")
+        .expect("the ECS document of incident 1's opening");
     for field in documented_fields("### ECS") {
         assert!(has_field(first, &field), "ECS field {field} is documented but missing: {first}");
     }

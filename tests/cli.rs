@@ -1554,22 +1554,12 @@ fn aws_in_account(moto: &Moto, account: &str, args: &[&str]) -> (bool, String, S
     assert!(ok, "{err}");
     let c: serde_json::Value = serde_json::from_str(&out).unwrap();
     let c = &c["Credentials"];
-    let out = Command::new("aws")
-        .args(["--endpoint-url", &moto.endpoint, "--region", "us-east-1", "--output", "json"])
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", c["AccessKeyId"].as_str().unwrap())
-        .env("AWS_SECRET_ACCESS_KEY", c["SecretAccessKey"].as_str().unwrap())
-        .env("AWS_SESSION_TOKEN", c["SessionToken"].as_str().unwrap())
-        .env_remove("AWS_PROFILE")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let session = (
+        c["AccessKeyId"].as_str().unwrap(),
+        c["SecretAccessKey"].as_str().unwrap(),
+        Some(c["SessionToken"].as_str().unwrap()),
+    );
+    honeytrail_testkit::aws_cli_session(&moto.endpoint, session, args)
 }
 
 /// The IAM user names in an account of moto.
@@ -1775,4 +1765,62 @@ fn changes_in_aws_cut_short_by_sigkill_are_reconciled() {
     assert!(ok && keys.contains(theirs), "{keys} {err}");
     let audit = env.run(&["audit", "list", "--json"]).ok().json();
     assert!(audit.as_array().unwrap().iter().any(|e| e["action"] == "aws.reconcile"), "{audit}");
+}
+
+/// A server killed after handing a key to an enrolling host and before the
+/// host heard back: the host enrols again (on a restarted server), and the
+/// fleet sweep retires the key nobody received, in AWS too.
+#[test]
+fn an_enrolment_cut_short_by_sigkill_leaves_no_live_key_behind() {
+    use std::os::unix::process::ExitStatusExt;
+    let moto = Moto::start();
+    let mut env = Env::new();
+    env.moto = Some(moto.endpoint.clone());
+    let mut fill = env.command(&["fleet", "pool", "--fill"]);
+    fill.env("HONEYTRAIL_FLEET_POOL_SIZE", "2");
+    assert!(fill.output().unwrap().status.success());
+    let secret = env.run(&["enrol", "create", "--uses", "3"]).ok().stdout.trim().to_string();
+    let enrol = |server: &Server| {
+        let body = serde_json::json!({"secret": secret, "host": {"hostname": "web-1", "machine_id": "0123456789abcdef0123456789abcdef"}});
+        server.call("POST", "/api/v1/fleet/enroll", &[("Content-Type", "application/json")], &body.to_string())
+    };
+
+    let mut killed = Server::start(&env, &[("HONEYTRAIL_FAILPOINT", "enrol.after-handout")]);
+    let (status, _) = enrol(&killed);
+    assert_eq!(status, 0, "no answer: the server died");
+    assert_eq!(killed.child.wait().unwrap().signal(), Some(9));
+    let agents = env.run(&["agents", "--json"]).ok().json();
+    assert_eq!(agents.as_array().unwrap().len(), 1, "{agents}");
+    let lost_key = agents[0]["access_key_id"].as_str().unwrap().to_string();
+    let lost_user =
+        env.run(&["token", "show", &lost_key, "--json"]).ok().json()["iam_user_name"].as_str().unwrap().to_string();
+
+    // The host tries again against the restarted server, and confirms.
+    let server = Server::start(&env, &[]);
+    let (status, body) = enrol(&server);
+    assert_eq!(status, 201, "{body}");
+    let enrolled: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let confirm = serde_json::json!({"files": [{"path": "/root/.aws/credentials", "user": "root", "digest": format!("sha256:{:064x}", 1)}]});
+    let bearer = format!("Bearer {}", enrolled["credential"].as_str().unwrap());
+    let (status, body) = server.call(
+        "POST",
+        "/api/v1/fleet/confirm",
+        &[("Content-Type", "application/json"), ("Authorization", &bearer)],
+        &confirm.to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_ne!(enrolled["key"]["access_key_id"], lost_key.as_str());
+
+    // The sweep (here at once, as if confirm_within_seconds had passed)
+    // fails the enrolment nobody confirmed and retires its key in AWS.
+    let mut sweep = env.command(&["fleet", "sweep"]);
+    sweep.env("HONEYTRAIL_FLEET_CONFIRM_WITHIN_SECONDS", "0");
+    let out = sweep.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(env.run(&["token", "show", &lost_key, "--json"]).ok().json()["state"], "retired");
+    let (ok, _, err) = aws_cli(&moto.endpoint, "testing", "testing", &["iam", "get-user", "--user-name", &lost_user]);
+    assert!(!ok && err.contains("NoSuchEntity"), "the lost key's user is gone in AWS: {err}");
+    let agents = env.run(&["agents", "--json"]).ok().json();
+    let states: Vec<&str> = agents.as_array().unwrap().iter().map(|a| a["state"].as_str().unwrap()).collect();
+    assert!(states.contains(&"failed") && states.contains(&"active"), "{agents}");
 }

@@ -7,7 +7,7 @@ use std::process::Stdio;
 
 mod common;
 use common::*;
-use honeytrail_testkit::{aws_cli, Moto};
+use honeytrail_testkit::Moto;
 
 const CANARY: &str = "123456789012";
 const SECOND: &str = "222222222222";
@@ -67,26 +67,7 @@ fn history(env: &Env, incident: i64) -> String {
 }
 
 fn aws(moto: &Moto, creds: (&str, &str, Option<&str>), args: &[&str]) -> serde_json::Value {
-    let (ok, out, err) = match creds.2 {
-        None => aws_cli(&moto.endpoint, creds.0, creds.1, args),
-        Some(token) => {
-            let out = std::process::Command::new("aws")
-                .args(["--endpoint-url", &moto.endpoint, "--region", "us-east-1", "--output", "json"])
-                .args(args)
-                .env("AWS_ACCESS_KEY_ID", creds.0)
-                .env("AWS_SECRET_ACCESS_KEY", creds.1)
-                .env("AWS_SESSION_TOKEN", token)
-                .env("AWS_CONFIG_FILE", "/dev/null")
-                .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-                .output()
-                .unwrap();
-            (
-                out.status.success(),
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            )
-        }
-    };
+    let (ok, out, err) = honeytrail_testkit::aws_cli_session(&moto.endpoint, creds, args);
     assert!(ok, "aws {args:?}: {err}");
     if out.trim().is_empty() {
         serde_json::Value::Null

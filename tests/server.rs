@@ -312,6 +312,21 @@ fn the_api_runs_the_incident_workflow_and_records_who_did_what() {
     assert_eq!(status, 200, "{revoked}");
     assert!(revoked["revoked_at"].is_string(), "{revoked}");
     assert_eq!(api.call(Some(&admin), "POST", &format!("/enrollments/{id}/revoke"), None).0, 409);
+    // The canary-account pool: anyone reads, admins change; a role ARN is
+    // checked before anything is asked of AWS (adding one is tested against
+    // moto's accounts in tests/cli.rs).
+    assert_eq!(api.call(Some(&responder), "GET", "/accounts", None), (200, serde_json::json!([])));
+    let body = r#"{"name": "east", "role_arn": "arn:aws:iam::111111111111:role/honeytrail"}"#;
+    assert_eq!(api.call(Some(&responder), "POST", "/accounts", Some(body)).0, 403);
+    let (status, refused) =
+        api.call(Some(&admin), "POST", "/accounts", Some(r#"{"name": "east", "role_arn": "arn:aws:iam::1:user/x"}"#));
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("not an IAM role's ARN"), "{refused}");
+    let (status, refused) = api.call(Some(&admin), "POST", "/accounts", Some(r#"{"name": "-x", "profile": "p"}"#));
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(api.call(Some(&admin), "POST", "/accounts", Some(r#"{"name": "east", "colour": "red"}"#)).0, 400);
+    assert_eq!(api.call(Some(&admin), "DELETE", "/accounts/east", None).0, 404);
+    assert_eq!(api.call(Some(&responder), "DELETE", "/accounts/east", None).0, 403);
     // Placement templates: anyone reads, admins change.
     let (_, templates) = api.call(Some(&responder), "GET", "/templates", None);
     assert_eq!(templates.as_array().unwrap().len(), 2, "{templates}");
@@ -462,6 +477,7 @@ fn sessions_need_csrf_tokens_and_sign_in_is_rate_limited() {
         "/api-tokens",
         "/lookup",
         "/account",
+        "/accounts",
     ] {
         let (status, html) = server.call("GET", page, &[("Cookie", &cookie)], "");
         assert_eq!(status, 200, "{page}: {html}");

@@ -118,16 +118,67 @@ pub struct Pass {
     pub dead: usize,
 }
 
+/// Deliveries sent at once in a pass: of different incidents (one
+/// incident's go in order, its opening before its updates), so a burst of
+/// incidents is not sent one after another.
+const DELIVERIES_AT_ONCE: usize = 8;
+
 /// Fans out new alerts and tries every due delivery once.
 pub async fn dispatch(store: &Store, sender: &Sender, settings: &Settings) -> Result<Pass> {
+    use std::sync::Arc;
     let enricher = crate::enrichment::enricher(store, &settings.enrich).await?;
     store.fan_out(&enricher).await?;
-    let mut pass = Pass::default();
     let due = store.claim_due(50, settings.lease).await?;
     if due.is_empty() {
-        return Ok(pass);
+        return Ok(Pass::default());
     }
-    let channels = store.channels().await?;
+    let channels = Arc::new(store.channels().await?);
+    let mut groups: Vec<Vec<Delivery>> = Vec::new();
+    for d in due {
+        match groups.iter_mut().find(|g| g[0].incident_id == d.incident_id) {
+            Some(g) => g.push(d),
+            None => groups.push(vec![d]),
+        }
+    }
+    let limit = Arc::new(tokio::sync::Semaphore::new(DELIVERIES_AT_ONCE));
+    let mut tasks = tokio::task::JoinSet::new();
+    for group in groups {
+        let (store, sender, settings) = (store.clone(), sender.clone(), settings.clone());
+        let (enricher, channels, limit) = (enricher.clone(), channels.clone(), limit.clone());
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await?;
+            deliver_in_order(&store, &sender, &settings, &enricher, &channels, group).await
+        });
+    }
+    // Every group runs to its end; the first failure is reported after.
+    let mut pass = Pass::default();
+    let mut failure = None;
+    while let Some(done) = tasks.join_next().await {
+        match done.map_err(anyhow::Error::from).and_then(|r| r) {
+            Ok(p) => {
+                pass.delivered += p.delivered;
+                pass.retrying += p.retrying;
+                pass.dead += p.dead;
+            }
+            Err(e) => failure = failure.or(Some(e)),
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(pass),
+    }
+}
+
+/// Sends one incident's due deliveries, in order.
+async fn deliver_in_order(
+    store: &Store,
+    sender: &Sender,
+    settings: &Settings,
+    enricher: &honeytrail_core::enrich::Enricher,
+    channels: &[Channel],
+    due: Vec<Delivery>,
+) -> Result<Pass> {
+    let mut pass = Pass::default();
     let mut incidents: std::collections::HashMap<i64, AlertRecord> = std::collections::HashMap::new();
     for d in due {
         let channel = channels.iter().find(|c| c.id == d.channel_id).context("a delivery's channel is gone")?;
@@ -136,7 +187,7 @@ pub async fn dispatch(store: &Store, sender: &Sender, settings: &Settings) -> Re
                 let base = match incidents.entry(d.alert_id) {
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::hash_map::Entry::Vacant(e) => {
-                        e.insert(incident_record(store, &enricher, d.incident_id, &d.alert_kind).await?)
+                        e.insert(incident_record(store, enricher, d.incident_id, &d.alert_kind).await?)
                     }
                 };
                 let alert = alert_for(store, &d, base, &config, settings).await?;

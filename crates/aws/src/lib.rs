@@ -512,17 +512,10 @@ impl CanaryAccount {
     /// and group memberships first, as IAM requires. Returns whether the user
     /// is gone (true also when it did not exist).
     pub async fn delete_user_if_unused(&self, user_name: &str) -> Result<bool, AwsError> {
-        let keys = match self.iam.list_access_keys().user_name(user_name).send().await {
-            Ok(out) => out,
-            Err(e) => {
-                return match AwsError::from_sdk("iam:ListAccessKeys", &self.endpoint, e) {
-                    AwsError::NoSuchEntity { .. } => Ok(true),
-                    other => Err(other),
-                }
-            }
-        };
-        if !keys.access_key_metadata().is_empty() {
-            return Ok(false);
+        match self.key_ids(user_name).await? {
+            None => return Ok(true),
+            Some(keys) if !keys.is_empty() => return Ok(false),
+            Some(_) => {}
         }
         let policies = self
             .iam

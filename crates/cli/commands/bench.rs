@@ -33,7 +33,8 @@ pub struct EventsArgs {
     /// A file holding the EventBridge receiver's secret
     #[arg(long)]
     secret_file: PathBuf,
-    /// A file of access key IDs, one a line: event i uses key i mod their number
+    /// A file of access key IDs, one a line: each key makes an equal run of consecutive calls, as an intruder's
+    /// key does, so its first call (which opens its incident) comes at an even rate through the run
     #[arg(long)]
     keys: PathBuf,
     /// Events a second
@@ -44,7 +45,7 @@ pub struct EventsArgs {
     /// Requests in flight at most
     #[arg(long, default_value_t = 256)]
     concurrency: usize,
-    /// Where to write each accepted event's ID and when it was posted (Unix ns), one a line
+    /// Where to write each accepted event's ID, when it was posted (Unix ns) and its key, one a line
     #[arg(long)]
     sent_log: PathBuf,
 }
@@ -210,14 +211,14 @@ async fn events(a: EventsArgs) -> Result<serde_json::Value> {
     let servers: Vec<String> = a.urls.iter().map(|u| u.trim_end_matches('/').to_string()).collect();
     let client = reqwest::Client::builder().pool_max_idle_per_host(a.concurrency).build()?;
     let limit = Arc::new(tokio::sync::Semaphore::new(a.concurrency.max(1)));
-    let sent = Arc::new(Mutex::new(Vec::<(String, u128)>::new()));
+    let sent = Arc::new(Mutex::new(Vec::<(String, u128, String)>::new()));
     let total = a.rate * a.seconds;
     let start = tokio::time::Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..total {
         tokio::time::sleep_until(start + std::time::Duration::from_nanos(i * 1_000_000_000 / a.rate.max(1))).await;
         let permit = limit.clone().acquire_owned().await?;
-        let key = keys[(i as usize) % keys.len()].clone();
+        let key = keys[(i * keys.len() as u64 / total.max(1)) as usize].clone();
         let server = servers[(i as usize) % servers.len()].clone();
         let (client, secret, sent) = (client.clone(), secret.clone(), sent.clone());
         tasks.spawn(async move {
@@ -249,7 +250,7 @@ async fn events(a: EventsArgs) -> Result<serde_json::Value> {
             let text = reply.text().await.unwrap_or_default();
             let seconds = t.elapsed().as_secs_f64();
             if status == 202 {
-                sent.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.push((id, posted));
+                sent.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.push((id, posted, key));
             }
             Ok::<_, anyhow::Error>((status, seconds, text))
         });
@@ -275,8 +276,8 @@ async fn events(a: EventsArgs) -> Result<serde_json::Value> {
     latencies.sort_by(f64::total_cmp);
     let sent = std::mem::take(&mut *sent.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
     let mut log = std::io::BufWriter::new(std::fs::File::create(&a.sent_log)?);
-    for (id, at) in &sent {
-        writeln!(log, "{id} {at}")?;
+    for (id, at, key) in &sent {
+        writeln!(log, "{id} {at} {key}")?;
     }
     log.flush()?;
     Ok(json!({

@@ -203,17 +203,26 @@ pub fn sqlite_database() -> (tempfile::TempDir, String) {
 /// Runs the `aws` CLI against `endpoint` with the given key pair, as an
 /// operator or an intruder would, and returns (success, stdout, stderr).
 pub fn aws_cli(endpoint: &str, key_id: &str, secret: &str, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(std::env::var("HONEYTRAIL_AWS_CLI").unwrap_or_else(|_| "aws".into()))
-        .args(["--endpoint-url", endpoint, "--region", "us-east-1", "--output", "json"])
+    aws_cli_session(endpoint, (key_id, secret, None), args)
+}
+
+/// [`aws_cli`] with temporary credentials: key ID, secret and, for an
+/// assumed role's, the session token.
+pub fn aws_cli_session(endpoint: &str, creds: (&str, &str, Option<&str>), args: &[&str]) -> (bool, String, String) {
+    let mut cmd = Command::new(std::env::var("HONEYTRAIL_AWS_CLI").unwrap_or_else(|_| "aws".into()));
+    cmd.args(["--endpoint-url", endpoint, "--region", "us-east-1", "--output", "json"])
         .args(args)
-        .env("AWS_ACCESS_KEY_ID", key_id)
-        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_ACCESS_KEY_ID", creds.0)
+        .env("AWS_SECRET_ACCESS_KEY", creds.1)
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_SESSION_TOKEN")
         .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run the aws CLI: {e}; install it with `pip install awscli`"));
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+    if let Some(token) = creds.2 {
+        cmd.env("AWS_SESSION_TOKEN", token);
+    }
+    let out =
+        cmd.output().unwrap_or_else(|e| panic!("cannot run the aws CLI: {e}; install it with `pip install awscli`"));
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -160,6 +160,9 @@ impl Ops {
             }
         };
         self.tokens_changed();
+        // A server killed here has handed a key out that no host received:
+        // the host retries, and the sweep retires the unconfirmed one.
+        crate::failpoint("enrol.after-handout");
         if let Some(expected) = enrolled.enrolment.guard.expected.filter(|&n| enrolled.enrolment.used > n) {
             let what = format!(
                 "{} enrolled with enrolment secret #{} from {from}: host {} of {expected} expected",

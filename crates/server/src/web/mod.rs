@@ -31,6 +31,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("deploy.html", include_str!("templates/deploy.html")),
     ("audit.html", include_str!("templates/audit.html")),
     ("cluster.html", include_str!("templates/cluster.html")),
+    ("accounts.html", include_str!("templates/accounts.html")),
     ("lookup.html", include_str!("templates/lookup.html")),
     ("secret_once.html", include_str!("templates/secret_once.html")),
     ("bait.html", include_str!("templates/bait.html")),
@@ -115,6 +116,16 @@ mod tests {
                         "started_at": "2026-11-28T09:00:00Z", "last_heartbeat": "2026-11-28T09:01:00Z"}],
                     "jobs": [{"name": "fleet", "holder": "vic-<b>1</b>", "lease_end": "2026-11-28T09:01:30Z",
                         "last_run": null, "last_run_by": null, "last_error": "db <b>down</b>"}]}),
+            ),
+            (
+                "accounts.html",
+                serde_json::json!({"title": "Canary accounts", "me": me, "csrf": "c", "default_max_users": 4500,
+                    "accounts": [{"room": 2, "account": {"name": "east", "account_id": "111111111111",
+                        "role_arn": "arn:aws:iam::111111111111:role/vic<b>x</b>", "profile": null, "max_users": 4,
+                        "added_at": "2026-11-28T09:00:00Z", "added_by": "vic", "users": 2, "keys": 3}},
+                        {"room": 5, "account": {"name": "west", "account_id": "222222222222", "role_arn": null,
+                        "profile": "p<b>x</b>", "max_users": 5, "added_at": "2026-11-28T09:00:00Z", "added_by": "vic",
+                        "users": 0, "keys": 0}}]}),
             ),
             (
                 // Every registered channel kind's form, from its settings.
