@@ -1824,3 +1824,42 @@ fn an_enrolment_cut_short_by_sigkill_leaves_no_live_key_behind() {
     let states: Vec<&str> = agents.as_array().unwrap().iter().map(|a| a["state"].as_str().unwrap()).collect();
     assert!(states.contains(&"failed") && states.contains(&"active"), "{agents}");
 }
+
+/// An ingest killed after storing part of a log file (SIGKILL right after
+/// its first event, through `HONEYTRAIL_FAILPOINT`): run again over the same
+/// file, every event is stored once, in one incident alerted once.
+#[test]
+fn an_ingest_cut_short_by_sigkill_stores_each_event_once_when_run_again() {
+    use std::os::unix::process::ExitStatusExt;
+    let env = Env::new();
+    env.run(&["token", "import", "aws", "--access-key-id", KEY, "--user-name", "svc-reader"]).ok();
+    let jsonl = env.dir.path().join("alerts.jsonl");
+    env.run(&["channel", "add", "jsonl", "siem", "--path", jsonl.to_str().unwrap()]).ok();
+    env.run(&["route", "add", "all", "--channel", "siem", "--default"]).ok();
+    let records: Vec<serde_json::Value> = (0..5)
+        .map(|i| {
+            let at = format!("2026-11-28T09:0{i}:00Z");
+            trail_record(KEY, "svc-reader", &format!("cut-{i}"), &at, "s3.amazonaws.com", "ListBuckets", None)
+        })
+        .collect();
+    let log = env.dir.path().join("trail-cut.json");
+    std::fs::write(&log, serde_json::json!({"Records": records}).to_string()).unwrap();
+
+    let out = env
+        .command(&["ingest", log.to_str().unwrap()])
+        .env("HONEYTRAIL_FAILPOINT", "ingest.after-event")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.signal(), Some(9), "{}", String::from_utf8_lossy(&out.stderr));
+    let events = |env: &Env| env.run(&["incident", "events", "1", "--json"]).ok().json().as_array().unwrap().len();
+    assert_eq!(events(&env), 1, "killed after the first event");
+
+    env.run(&["ingest", log.to_str().unwrap()]).ok();
+    assert_eq!(events(&env), 5, "each event once");
+    assert_eq!(env.run(&["incident", "list", "--json"]).ok().json().as_array().unwrap().len(), 1);
+    env.run(&["deliver", "--once"]).ok();
+    let alerts: Vec<serde_json::Value> =
+        std::fs::read_to_string(&jsonl).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let opened = alerts.iter().filter(|a| a["alert"]["kind"] == "incident.opened").count();
+    assert_eq!(opened, 1, "one opening alert: {alerts:?}");
+}

@@ -47,7 +47,7 @@ pub use actor::Actor;
 /// process sends itself SIGKILL here. The fault tests stop a process at an
 /// exact step (a key made in AWS and not yet recorded) instead of at a
 /// moment guessed with a timer. Unset, it costs one environment read, at
-/// steps that wait on AWS anyway.
+/// steps that wait on AWS or a database write anyway.
 pub(crate) fn failpoint(name: &str) {
     if std::env::var_os("HONEYTRAIL_FAILPOINT").is_some_and(|v| v == name) {
         tracing::warn!(failpoint = name, "HONEYTRAIL_FAILPOINT: killing this process here");

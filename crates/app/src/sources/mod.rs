@@ -111,6 +111,7 @@ impl Sink {
                     self.touched.entry(id).or_insert("incident.updated");
                 }
             }
+            crate::failpoint("ingest.after-event");
         }
         if !events.is_empty() {
             self.ops.alert_queued();
