@@ -209,7 +209,7 @@ pub async fn run(app: App) -> Result<ExitCode> {
         });
     }
     for spec in &serve.watch {
-        honeytrail_app::sources::parse_worker(spec)?;
+        honeytrail_app::sources::parse_watch(spec)?;
         eprintln!("  reading CloudTrail from {spec}");
         // Each watcher runs on its own thread and runtime, with its own
         // connections: a slow bucket never holds up the web UI. It shares

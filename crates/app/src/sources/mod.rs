@@ -10,7 +10,7 @@
 //! S3 object marked read) only after the sink stored every event it carried.
 //!
 //! To add a source: one file here with a type that implements [`Source`],
-//! and a line in `parse_worker` if `serve.watch` should run it.
+//! and a line in `parse_watch` if `serve.watch` should run it.
 
 pub mod files;
 pub mod live_index;
@@ -159,16 +159,31 @@ pub enum Worker {
     S3 { bucket: String, prefix: String },
 }
 
-/// `sqs:QUEUE` or `s3:BUCKET[/PREFIX]`.
-pub fn parse_worker(spec: &str) -> Result<Worker> {
-    if let Some(queue) = spec.strip_prefix("sqs:").filter(|q| !q.is_empty()) {
-        return Ok(Worker::Sqs { queue: queue.to_string() });
-    }
-    if let Some(rest) = spec.strip_prefix("s3:").filter(|r| !r.is_empty()) {
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        return Ok(Worker::S3 { bucket: bucket.to_string(), prefix: prefix.to_string() });
-    }
-    anyhow::bail!("serve.watch entry {spec:?} is neither sqs:QUEUE nor s3:BUCKET[/PREFIX]")
+/// `sqs:QUEUE` or `s3:BUCKET[/PREFIX]`, read with honeytrail's own
+/// credentials; `sqs@NAME:QUEUE` or `s3@NAME:BUCKET[/PREFIX]`, read in the
+/// pool's account NAME through its role. The account's name, if any, and
+/// the worker.
+pub fn parse_watch(spec: &str) -> Result<(Option<String>, Worker)> {
+    let (kind, rest) = spec.split_once(':').unwrap_or((spec, ""));
+    let (kind, account) = match kind.split_once('@') {
+        Some((kind, name)) => {
+            honeytrail_core::pool::validate_name(name)
+                .map_err(|e| anyhow::anyhow!("serve.watch entry {spec:?}: {e}"))?;
+            (kind, Some(name.to_string()))
+        }
+        None => (kind, None),
+    };
+    let worker = match (kind, rest) {
+        ("sqs", queue) if !queue.is_empty() => Worker::Sqs { queue: queue.to_string() },
+        ("s3", rest) if !rest.is_empty() => {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            Worker::S3 { bucket: bucket.to_string(), prefix: prefix.to_string() }
+        }
+        _ => anyhow::bail!(
+            "serve.watch entry {spec:?} is none of sqs:QUEUE, s3:BUCKET[/PREFIX], sqs@ACCOUNT:QUEUE, s3@ACCOUNT:BUCKET[/PREFIX]"
+        ),
+    };
+    Ok((account, worker))
 }
 
 /// Runs a `serve.watch` worker until the process ends. A failure (AWS
@@ -176,7 +191,7 @@ pub fn parse_worker(spec: &str) -> Result<Worker> {
 /// after a pause; nothing is lost, since messages are deleted and objects
 /// marked read only after their events are stored.
 pub async fn run_worker(ops: &Ops, spec: &str) {
-    let worker = match parse_worker(spec) {
+    let (account, worker) = match parse_watch(spec) {
         Ok(w) => w,
         Err(e) => {
             tracing::error!(worker = spec, error = %format!("{e:#}"), "not a watcher; fix serve.watch");
@@ -185,23 +200,43 @@ pub async fn run_worker(ops: &Ops, spec: &str) {
     };
     loop {
         let mut sink = Sink::new(ops);
-        let result = match &worker {
-            // SQS gives each message to one consumer: every replica reads.
-            Worker::Sqs { queue } => match sqs::SqsSource::connect(ops, queue, 20).await {
-                Ok(mut source) => forever(&mut source, &mut sink, std::time::Duration::ZERO, None).await,
-                Err(e) => Err(e),
+        let result = match watch_account(ops, account.as_deref()).await {
+            Err(e) => Err(e),
+            Ok(aws) => match &worker {
+                // SQS gives each message to one consumer: every replica reads.
+                Worker::Sqs { queue } => match sqs::SqsSource::connect_in(ops, aws, queue, 20).await {
+                    Ok(mut source) => forever(&mut source, &mut sink, std::time::Duration::ZERO, None).await,
+                    Err(e) => Err(e),
+                },
+                // A bucket is polled by one replica at a time, under a lease.
+                Worker::S3 { bucket, prefix } => {
+                    let mut source = s3::S3Source::connect_in(ops, aws, bucket, prefix);
+                    let job = format!("watch {spec}");
+                    forever(&mut source, &mut sink, std::time::Duration::from_secs(60), Some(&job)).await
+                }
             },
-            // A bucket is polled by one replica at a time, under a lease.
-            Worker::S3 { bucket, prefix } => {
-                let mut source = s3::S3Source::connect(ops, bucket, prefix).await;
-                let job = format!("watch {spec}");
-                forever(&mut source, &mut sink, std::time::Duration::from_secs(60), Some(&job)).await
-            }
         };
         if let Err(e) = result {
             tracing::error!(worker = spec, error = %format!("{e:#}"), "watcher failed; starting again in 30 s");
         }
         tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    }
+}
+
+/// The account a watcher reads in: the pool's account `name`, else the
+/// configured one.
+async fn watch_account(ops: &Ops, name: Option<&str>) -> Result<honeytrail_aws::CanaryAccount> {
+    match name {
+        None => Ok(ops.canary_account().await),
+        Some(name) => {
+            let account = ops.store.pool_account(name).await.map_err(|e| match e {
+                honeytrail_store::StoreError::NotFound(_) => anyhow::anyhow!(
+                    "serve.watch names the canary account \"{name}\", which is not in the pool (honeytrail account list)"
+                ),
+                other => other.into(),
+            })?;
+            Ok(ops.connect_pool_account(&account).await)
+        }
     }
 }
 
@@ -233,6 +268,29 @@ async fn forever(
         sink.take_touched();
         if !interval.is_zero() {
             tokio::time::sleep(interval).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watch_entries_name_a_source_and_maybe_an_account_of_the_pool() {
+        let sqs = |q: &str| Worker::Sqs { queue: q.into() };
+        assert_eq!(parse_watch("sqs:cloudtrail-log-files").unwrap(), (None, sqs("cloudtrail-log-files")));
+        let east = parse_watch("sqs@east:cloudtrail-log-files").unwrap();
+        assert_eq!(east, (Some("east".into()), sqs("cloudtrail-log-files")));
+        let s3 = Worker::S3 { bucket: "trail".into(), prefix: "AWSLogs/o-1@x/".into() };
+        assert_eq!(parse_watch("s3@west:trail/AWSLogs/o-1@x/").unwrap(), (Some("west".into()), s3));
+        assert_eq!(
+            parse_watch("s3:trail").unwrap(),
+            (None, Worker::S3 { bucket: "trail".into(), prefix: String::new() })
+        );
+        for bad in ["sqs:", "sqs@:q", "sqs@a b:q", "kinesis:x", "s3@east:", "sqs"] {
+            let e = parse_watch(bad).unwrap_err().to_string();
+            assert!(e.contains("serve.watch entry"), "{bad}: {e}");
         }
     }
 }

@@ -22,8 +22,13 @@ pub struct S3Source {
 
 impl S3Source {
     pub async fn connect(ops: &Ops, bucket: &str, prefix: &str) -> S3Source {
+        Self::connect_in(ops, ops.canary_account().await, bucket, prefix)
+    }
+
+    /// [`S3Source::connect`] to a bucket in `account`.
+    pub fn connect_in(ops: &Ops, account: CanaryAccount, bucket: &str, prefix: &str) -> S3Source {
         S3Source {
-            account: ops.canary_account().await,
+            account,
             bucket: bucket.to_string(),
             prefix: prefix.to_string(),
             limit: ops.config.detect.max_document_mib << 20,

@@ -48,7 +48,11 @@ const DEAD_LETTER_CHECK: std::time::Duration = std::time::Duration::from_secs(30
 impl SqsSource {
     /// Resolves the queue (name or URL). `wait_seconds` is the long-poll wait.
     pub async fn connect(ops: &Ops, queue: &str, wait_seconds: i32) -> Result<SqsSource> {
-        let account = ops.canary_account().await;
+        Self::connect_in(ops, ops.canary_account().await, queue, wait_seconds).await
+    }
+
+    /// [`SqsSource::connect`] to a queue in `account`.
+    pub async fn connect_in(ops: &Ops, account: CanaryAccount, queue: &str, wait_seconds: i32) -> Result<SqsSource> {
         let queue_url = account.queue_url(queue).await?;
         let dead_letters_url = match account.dead_letter_queue_url(queue).await {
             Ok(url) => url,
