@@ -1864,58 +1864,59 @@ fn an_ingest_cut_short_by_sigkill_stores_each_event_once_when_run_again() {
     assert_eq!(opened, 1, "one opening alert: {alerts:?}");
 }
 
-/// `serve.watch = ["sqs@east:QUEUE"]` reads a queue in the pool's account
-/// east, through its role: an event there opens an incident, and the
-/// message is deleted once stored.
+/// `serve.watch = ["sqs@*:QUEUE"]` reads the queue of that name in every
+/// account of the pool, each through its role: an event in each opens an
+/// incident, and the messages are deleted once stored.
 #[test]
-fn serve_watches_a_queue_in_an_account_of_the_pool() {
+fn serve_watches_a_queue_in_each_account_of_the_pool() {
     let moto = Moto::start();
     let mut env = Env::new();
     env.moto = Some(moto.endpoint.clone());
-    env.run(&["account", "add", "east", "--role-arn", "arn:aws:iam::111111111111:role/honeytrail"]).ok();
-    let key = honeytrail_core::keyid::synthesize(111111111111, 77);
-    env.run(&["token", "import", "aws", "--access-key-id", &key]).ok();
-    let (ok, made, err) = aws_in_account(&moto, "111111111111", &["sqs", "create-queue", "--queue-name", "api-calls"]);
-    assert!(ok, "{err}");
-    let url = serde_json::from_str::<serde_json::Value>(&made).unwrap()["QueueUrl"].as_str().unwrap().to_string();
-    let record = trail_record(
-        &key,
-        "svc-east",
-        "east-1",
-        "2026-11-28T09:00:00Z",
-        "sts.amazonaws.com",
-        "GetCallerIdentity",
-        None,
-    );
-    let event = serde_json::json!({"version": "0", "id": "eb-east-1", "detail-type": "AWS API Call via CloudTrail",
-        "source": "aws.sts", "account": "111111111111", "time": "2026-11-28T09:00:00Z", "region": "us-east-1",
-        "resources": [], "detail": record});
-    let (ok, _, err) = aws_in_account(
-        &moto,
-        "111111111111",
-        &["sqs", "send-message", "--queue-url", &url, "--message-body", &event.to_string()],
-    );
-    assert!(ok, "{err}");
+    let mut urls = Vec::new();
+    for (name, account) in [("east", "111111111111"), ("west", "222222222222")] {
+        let role = format!("arn:aws:iam::{account}:role/honeytrail");
+        env.run(&["account", "add", name, "--role-arn", &role]).ok();
+        let key = honeytrail_core::keyid::synthesize(account.parse().unwrap(), 77);
+        env.run(&["token", "import", "aws", "--access-key-id", &key]).ok();
+        let (ok, made, err) = aws_in_account(&moto, account, &["sqs", "create-queue", "--queue-name", "api-calls"]);
+        assert!(ok, "{err}");
+        let url = serde_json::from_str::<serde_json::Value>(&made).unwrap()["QueueUrl"].as_str().unwrap().to_string();
+        let id = format!("{name}-1");
+        let record =
+            trail_record(&key, "svc", &id, "2026-11-28T09:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None);
+        let event = serde_json::json!({"version": "0", "id": format!("eb-{id}"), "detail-type": "AWS API Call via CloudTrail",
+            "source": "aws.sts", "account": account, "time": "2026-11-28T09:00:00Z", "region": "us-east-1",
+            "resources": [], "detail": record});
+        let body = event.to_string();
+        let (ok, _, err) =
+            aws_in_account(&moto, account, &["sqs", "send-message", "--queue-url", &url, "--message-body", &body]);
+        assert!(ok, "{err}");
+        urls.push((account, url));
+    }
 
-    let _server = Server::start(&env, &[("HONEYTRAIL_SERVE_WATCH", "sqs@east:api-calls")]);
+    let _server = Server::start(&env, &[("HONEYTRAIL_SERVE_WATCH", "sqs@*:api-calls")]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let incidents = env.run(&["incident", "list", "--json"]).ok().json();
-        let (_, depth, _) = aws_in_account(
-            &moto,
-            "111111111111",
-            &["sqs", "get-queue-attributes", "--queue-url", &url, "--attribute-names", "All"],
-        );
-        let depth: serde_json::Value = serde_json::from_str(&depth).unwrap_or_default();
-        let waiting = depth["Attributes"]["ApproximateNumberOfMessages"].as_str().unwrap_or("?").to_string();
-        let in_flight =
-            depth["Attributes"]["ApproximateNumberOfMessagesNotVisible"].as_str().unwrap_or("?").to_string();
-        if incidents.as_array().unwrap().len() == 1 && waiting == "0" && in_flight == "0" {
+        let left: Vec<String> = urls
+            .iter()
+            .map(|(account, url)| {
+                let args = ["sqs", "get-queue-attributes", "--queue-url", url, "--attribute-names", "All"];
+                let (_, depth, _) = aws_in_account(&moto, account, &args);
+                let depth: serde_json::Value = serde_json::from_str(&depth).unwrap_or_default();
+                let a = &depth["Attributes"];
+                format!("{}/{}", a["ApproximateNumberOfMessages"], a["ApproximateNumberOfMessagesNotVisible"])
+            })
+            .collect();
+        if incidents.as_array().unwrap().len() == 2 && left.iter().all(|l| l == "\"0\"/\"0\"") {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "not read within a minute: {incidents} {waiting}/{in_flight}");
+        assert!(std::time::Instant::now() < deadline, "not read within a minute: {incidents} {left:?}");
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    let events = env.run(&["incident", "events", "1", "--json"]).ok().json();
-    assert_eq!(events[0]["event_id"], "east-1");
+    let mut ids: Vec<String> = (1..=2)
+        .map(|i| env.run(&["incident", "events", &i.to_string(), "--json"]).ok().json()[0]["event_id"].to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["\"east-1\"", "\"west-1\""]);
 }

@@ -100,7 +100,8 @@ listen = "127.0.0.1:8080"
 # public_url = "https://honeytrail.example.com"
 # CloudTrail sources serve reads while it runs: "sqs:QUEUE" (S3 notifications
 # or EventBridge events) and "s3:BUCKET/PREFIX" (polled every minute); in an
-# account of the pool, through its role: "sqs@NAME:QUEUE", "s3@NAME:BUCKET/PREFIX".
+# account of the pool, through its role: "sqs@NAME:QUEUE", "s3@NAME:BUCKET/PREFIX"
+# ("sqs@*:QUEUE": in every account of the pool).
 #                                                             HONEYTRAIL_SERVE_WATCH (comma-separated)
 # watch = ["sqs:cloudtrail-log-files", "sqs:cloudtrail-api-calls"]
 # A reverse proxy that signs people in may pass their name in a header; the

@@ -161,11 +161,12 @@ pub enum Worker {
 
 /// `sqs:QUEUE` or `s3:BUCKET[/PREFIX]`, read with honeytrail's own
 /// credentials; `sqs@NAME:QUEUE` or `s3@NAME:BUCKET[/PREFIX]`, read in the
-/// pool's account NAME through its role. The account's name, if any, and
-/// the worker.
+/// pool's account NAME through its role; `@*`: in every account of the
+/// pool. The account's name (or `*`), if any, and the worker.
 pub fn parse_watch(spec: &str) -> Result<(Option<String>, Worker)> {
     let (kind, rest) = spec.split_once(':').unwrap_or((spec, ""));
     let (kind, account) = match kind.split_once('@') {
+        Some((kind, "*")) => (kind, Some("*".to_string())),
         Some((kind, name)) => {
             honeytrail_core::pool::validate_name(name)
                 .map_err(|e| anyhow::anyhow!("serve.watch entry {spec:?}: {e}"))?;
@@ -198,6 +199,14 @@ pub async fn run_worker(ops: &Ops, spec: &str) {
             return;
         }
     };
+    if account.as_deref() == Some("*") {
+        return in_every_account(ops, spec, worker).await;
+    }
+    watch_forever(ops, spec, account, worker).await
+}
+
+/// Runs one watcher in one account until the process ends.
+async fn watch_forever(ops: &Ops, spec: &str, account: Option<String>, worker: Worker) {
     loop {
         let mut sink = Sink::new(ops);
         let result = match watch_account(ops, account.as_deref()).await {
@@ -220,6 +229,34 @@ pub async fn run_worker(ops: &Ops, spec: &str) {
             tracing::error!(worker = spec, error = %format!("{e:#}"), "watcher failed; starting again in 30 s");
         }
         tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    }
+}
+
+/// Runs `spec` (`…@*:…`) in each account of the pool, and in each account
+/// added later (the pool is read again every minute). A watcher whose
+/// account leaves the pool logs so and tries again until `serve` restarts.
+async fn in_every_account(ops: &Ops, spec: &str, worker: Worker) {
+    let mut started = std::collections::BTreeSet::new();
+    loop {
+        match ops.store.pool_accounts().await {
+            Ok(accounts) => {
+                if accounts.is_empty() && started.is_empty() {
+                    tracing::warn!(worker = spec, "the pool of canary accounts is empty: nothing to watch yet");
+                }
+                for a in accounts {
+                    if started.insert(a.name.clone()) {
+                        let one = spec.replacen("@*:", &format!("@{}:", a.name), 1);
+                        let (ops, worker) = (ops.clone(), worker.clone());
+                        tracing::info!(worker = %one, "watching an account of the pool");
+                        tokio::spawn(async move { watch_forever(&ops, &one, Some(a.name), worker).await });
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(worker = spec, error = %e, "cannot read the pool of canary accounts; trying again")
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
     }
 }
 
@@ -282,6 +319,7 @@ mod tests {
         assert_eq!(parse_watch("sqs:cloudtrail-log-files").unwrap(), (None, sqs("cloudtrail-log-files")));
         let east = parse_watch("sqs@east:cloudtrail-log-files").unwrap();
         assert_eq!(east, (Some("east".into()), sqs("cloudtrail-log-files")));
+        assert_eq!(parse_watch("sqs@*:q").unwrap(), (Some("*".into()), sqs("q")));
         let s3 = Worker::S3 { bucket: "trail".into(), prefix: "AWSLogs/o-1@x/".into() };
         assert_eq!(parse_watch("s3@west:trail/AWSLogs/o-1@x/").unwrap(), (Some("west".into()), s3));
         assert_eq!(
