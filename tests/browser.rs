@@ -349,7 +349,8 @@ fn a_responder_approves_an_action_on_the_incident_page_and_a_viewer_cannot() {
     let admin = add_user(&env, "alice", "admin");
     let viewer = add_user(&env, "victor", "viewer");
     let receiver = Receiver::start(0, vec![]);
-    let server = Server::start(&env, &[]);
+    // The receiver is on loopback: response actions reach it only when listed.
+    let server = Server::start(&env, &[("HONEYTRAIL_ALERTS_ALLOWED_HOSTS", "127.0.0.1")]);
     let b = Browser::start(format!("http://127.0.0.1:{}", server.port));
 
     // An admin adds a signed webhook action that waits for approval.

@@ -448,17 +448,27 @@ fn command_actions_are_added_only_at_the_servers_command_line() {
     let (status, answer) = server.call("POST", "/api/v1/actions", &json, body);
     assert_eq!(status, 403, "{answer}");
     assert!(answer.contains("command line"), "{answer}");
-    // A signed webhook can be, with a secret; and a webhook to the metadata service cannot.
-    let hook = r#"{"name":"notify","kind":"webhook","mode":"approval","url":"http://127.0.0.1:9/hook","secret":"0123456789abcdef0123"}"#;
+    // A signed webhook can be, with a secret; a webhook to the metadata
+    // service cannot, nor one to a private or loopback address that
+    // alerts.allowed_hosts does not list (docs/actions.md).
+    let hook = r#"{"name":"notify","kind":"webhook","mode":"approval","url":"http://203.0.113.10:9/hook","secret":"0123456789abcdef0123"}"#;
     let (status, answer) = server.call("POST", "/api/v1/actions", &json, hook);
     assert_eq!(status, 201, "{answer}");
+    for inside in ["http://127.0.0.1:9/hook", "http://10.0.0.8/hook", "http://[::1]/hook", "http://localhost/hook"] {
+        let body = format!(
+            r#"{{"name":"in","kind":"webhook","mode":"approval","url":"{inside}","secret":"0123456789abcdef0123"}}"#
+        );
+        let (status, answer) = server.call("POST", "/api/v1/actions", &json, &body);
+        assert_eq!(status, 400, "{inside}: {answer}");
+        assert!(answer.contains("alerts.allowed_hosts"), "{answer}");
+    }
     assert!(!answer.contains("0123456789abcdef0123"), "the secret is not shown: {answer}");
     let metadata = r#"{"name":"imds","kind":"webhook","mode":"approval","url":"http://169.254.169.254/latest","secret":"0123456789abcdef0123"}"#;
     let (status, answer) = server.call("POST", "/api/v1/actions", &json, metadata);
     assert_eq!(status, 400, "{answer}");
     let (status, answer) = server.call("GET", "/api/v1/actions", &[("Authorization", &auth)], "");
     assert_eq!(status, 200);
-    assert!(answer.contains("\"notify\"") && !answer.contains("127.0.0.1:9"), "the URL is sealed: {answer}");
+    assert!(answer.contains("\"notify\"") && !answer.contains("203.0.113.10"), "the URL is sealed: {answer}");
 }
 
 #[test]
@@ -466,7 +476,7 @@ fn signed_webhook_actions_carry_the_record() {
     let env = Env::new();
     let receiver = Receiver::start(0, vec![]);
     let url = format!("http://127.0.0.1:{}/respond", receiver.port);
-    env.run(&[
+    let add = [
         "action",
         "add",
         "soar",
@@ -478,14 +488,30 @@ fn signed_webhook_actions_carry_the_record() {
         &url,
         "--secret",
         "s3cret-s3cret-s3cret",
-    ])
-    .ok();
+    ];
+    // A loopback receiver only when alerts.allowed_hosts lists it.
+    let refused = env.run(&add).fails();
+    assert!(refused.stderr.contains("alerts.allowed_hosts"), "{}", refused.stderr);
+    let listed = |args: &[&str]| {
+        let out = env.command(args).env("HONEYTRAIL_ALERTS_ALLOWED_HOSTS", "127.0.0.1").output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    listed(&add);
     placed_and_used(&env, 1, &[]);
+    // Run without the allowlist, the action is refused at the call.
     env.run(&["action", "pass"]).ok();
-    assert_eq!(run_of(&env, 1, "soar")["state"], "done");
+    let failed = run_of(&env, 1, "soar");
+    assert_eq!(failed["state"], "failed", "{failed}");
+    assert!(failed["reason"].as_str().unwrap_or_default().contains("alerts.allowed_hosts"), "{failed}");
+    assert!(receiver.requests.lock().unwrap().is_empty());
+    placed_and_used(&env, 2, &[]);
+    listed(&["action", "pass"]);
+    assert_eq!(run_of(&env, 2, "soar")["state"], "done");
     let requests = receiver.requests.lock().unwrap().clone();
-    assert_eq!(requests.len(), 1);
-    let (head, body) = &requests[0];
+    let (head, body) = requests
+        .iter()
+        .find(|(_, body)| serde_json::from_str::<serde_json::Value>(body).unwrap()["incident"]["id"] == 2)
+        .expect("incident 2's record was posted");
     let signature = head
         .lines()
         .find_map(|l| l.strip_prefix("x-honeytrail-signature: ").or_else(|| l.strip_prefix("X-Honeytrail-Signature: ")))
@@ -495,7 +521,7 @@ fn signed_webhook_actions_carry_the_record() {
     let t: i64 = signature.split(',').next().unwrap().strip_prefix("t=").unwrap().parse().unwrap();
     assert_eq!(signature, honeytrail_alert::channels::webhook::signature("s3cret-s3cret-s3cret", t, body.as_bytes()));
     let record: serde_json::Value = serde_json::from_str(body).unwrap();
-    assert_eq!(record["incident"]["id"], 1);
+    assert_eq!(record["incident"]["id"], 2);
 }
 
 #[test]

@@ -62,6 +62,61 @@ pub fn forbidden(ip: IpAddr) -> bool {
     }
 }
 
+/// Addresses inside a network: loopback, RFC 1918, the shared address space
+/// (100.64.0.0/10), IPv6 unique-local (fc00::/7). Alert channels may reach
+/// them (an internal SIEM is common); response actions, which an incident
+/// sets off unattended, only when `alerts.allowed_hosts` lists the host.
+pub fn internal(ip: IpAddr) -> bool {
+    match canonical(ip) {
+        IpAddr::V4(v4) => {
+            v4.is_loopback() || v4.is_private() || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+    }
+}
+
+/// Why a response action may not go to `host` (`addresses`: what it is or
+/// resolves to), or `None` when it may.
+fn refused_for_action(host: &str, addresses: &[IpAddr], allowlist: &[String]) -> Option<String> {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    if allowed(&host, allowlist) {
+        return None;
+    }
+    let local_name = host == "localhost" || host.ends_with(".localhost");
+    if local_name || addresses.iter().any(|ip| internal(*ip)) {
+        return Some(format!(
+            "refusing to send a response action to {host}: private and loopback addresses are targets only when alerts.allowed_hosts lists the host"
+        ));
+    }
+    None
+}
+
+/// Parses and checks a response webhook's URL: as [`check_url`], and no
+/// private or loopback address unless the allowlist lists the host.
+pub fn check_action_url(raw: &str, allowlist: &[String]) -> Result<reqwest::Url, Failure> {
+    let url = check_url(raw, allowlist)?;
+    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
+    let literal: Vec<IpAddr> = host.parse::<IpAddr>().into_iter().collect();
+    match refused_for_action(&host, &literal, allowlist) {
+        Some(why) => Err(never(why)),
+        None => Ok(url),
+    }
+}
+
+/// Checks a response webhook before it is stored: its URL, and, for a name,
+/// what it resolves to now. At each call [`ActionResolver`] checks again.
+pub async fn check_action_target(raw: &str, allowlist: &[String]) -> Result<(), Failure> {
+    let url = check_action_url(raw, allowlist)?;
+    if let Some(url::Host::Domain(name)) = url.host() {
+        let found = resolve(name, url.port_or_known_default().unwrap_or(443)).await?;
+        let ips: Vec<IpAddr> = found.iter().map(|a| a.ip()).collect();
+        if let Some(why) = refused_for_action(name, &ips, allowlist) {
+            return Err(never(why));
+        }
+    }
+    Ok(())
+}
+
 /// Names of metadata services that resolve only inside a cloud.
 fn metadata_name(host: &str) -> bool {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
@@ -182,18 +237,80 @@ impl reqwest::dns::Resolve for GuardedResolver {
 /// (a redirect is a new target nobody checked), the guarded resolver, no
 /// proxy from the environment (it would connect where we did not check).
 pub fn client(timeout: std::time::Duration) -> reqwest::Result<reqwest::Client> {
+    builder(timeout).dns_resolver(std::sync::Arc::new(GuardedResolver)).build()
+}
+
+fn builder(timeout: std::time::Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(std::time::Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
-        .dns_resolver(std::sync::Arc::new(GuardedResolver))
         .no_proxy()
-        .build()
+}
+
+/// The resolver of response actions: [`GuardedResolver`], and a name that
+/// resolves to a private or loopback address is refused unless the
+/// allowlist lists it, so a name re-pointed after it was checked (DNS
+/// rebinding) reaches no internal service.
+#[derive(Debug, Clone, Default)]
+pub struct ActionResolver {
+    allowlist: Vec<String>,
+}
+
+impl reqwest::dns::Resolve for ActionResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        let allowlist = self.allowlist.clone();
+        Box::pin(async move {
+            let addrs = resolve(&host, 0)
+                .await
+                .map_err(|f| -> Box<dyn std::error::Error + Send + Sync> { f.message.into() })?;
+            let ips: Vec<IpAddr> = addrs.iter().map(|a| a.ip()).collect();
+            if let Some(why) = refused_for_action(&host, &ips, &allowlist) {
+                return Err(why.into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// The HTTP client of response actions (see [`ActionResolver`]).
+pub fn action_client(timeout: std::time::Duration, allowlist: &[String]) -> reqwest::Result<reqwest::Client> {
+    builder(timeout).dns_resolver(std::sync::Arc::new(ActionResolver { allowlist: allowlist.to_vec() })).build()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn response_actions_reach_internal_addresses_only_when_listed() {
+        for url in [
+            "http://127.0.0.1:9/x",
+            "http://10.1.2.3/x",
+            "http://172.16.0.1/x",
+            "http://192.168.1.1/x",
+            "http://100.64.0.1/x",
+            "http://[::1]/x",
+            "http://[fd00::1]/x",
+            "http://[::ffff:10.0.0.1]/x",
+            "http://localhost:8080/x",
+            "http://a.localhost/x",
+        ] {
+            let e = check_action_url(url, &[]).unwrap_err().message;
+            assert!(e.contains("alerts.allowed_hosts"), "{url}: {e}");
+            assert!(check_url(url, &[]).is_ok(), "alert channels may: {url}");
+        }
+        assert!(check_action_url("http://127.0.0.1:9/x", &["127.0.0.1".into()]).is_ok());
+        assert!(check_action_url("https://hooks.example.com/x", &[]).is_ok());
+        assert!(check_action_url("http://203.0.113.10/x", &[]).is_ok());
+        assert!(check_action_url("http://169.254.169.254/x", &["169.254.169.254".into()]).is_err(), "never metadata");
+        let name_to_loopback = refused_for_action("soar.example.com", &["127.0.0.1".parse().unwrap()], &[]);
+        assert!(name_to_loopback.is_some(), "a name resolving inside is refused too");
+        assert!(refused_for_action("soar.example.com", &["127.0.0.1".parse().unwrap()], &["soar.example.com".into()])
+            .is_none());
+    }
 
     #[test]
     fn embedded_ipv4_addresses_are_judged_as_ipv4() {

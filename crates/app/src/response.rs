@@ -608,7 +608,7 @@ impl Ops {
             self.store.action_secret(action.id).await.map_err(|e| e.to_string())?.ok_or("the webhook has no URL")?;
         let config: honeytrail_alert::channels::webhook::WebhookConfig = serde_json::from_str(sealed.expose())
             .map_err(|_| "the webhook's sealed settings cannot be read".to_string())?;
-        let url = honeytrail_alert::target::check_url(&config.url, &self.config.alerts.allowed_hosts)
+        let url = honeytrail_alert::target::check_action_url(&config.url, &self.config.alerts.allowed_hosts)
             .map_err(|f| f.message)?;
         let host = url.host_str().unwrap_or("?").to_string();
         let body = self.run_record(run).await?;
@@ -617,8 +617,8 @@ impl Ops {
             return Ok(Outcome { plan, output: "nothing sent (dry run)".into(), before: None });
         }
         let timeout = StdDuration::from_secs(action.settings.timeout_seconds.unwrap_or(30));
-        let client =
-            honeytrail_alert::target::client(timeout).map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let client = honeytrail_alert::target::action_client(timeout, &self.config.alerts.allowed_hosts)
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let sender = honeytrail_alert::Sender {
             client,
             allowed_hosts: self.config.alerts.allowed_hosts.clone(),

@@ -173,7 +173,7 @@ impl Ops {
                         "the webhook secret is too short: at least {MIN_SECRET} characters"
                     )));
                 }
-                honeytrail_alert::channels::webhook::check_target(&url, &self.config.alerts.allowed_hosts)
+                honeytrail_alert::target::check_action_target(&url, &self.config.alerts.allowed_hosts)
                     .await
                     .map_err(|f| OpError::invalid(f.message))?;
                 let config = honeytrail_alert::channels::webhook::WebhookConfig {
