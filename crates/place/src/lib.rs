@@ -477,7 +477,7 @@ impl BaitFile {
 
     fn keep(&self, old: &str, backups: &Path) -> Result<PathBuf, PlaceError> {
         std::fs::create_dir_all(backups).map_err(|e| io(backups, "create the backup directory", e))?;
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(backups, std::fs::Permissions::from_mode(0o700))
             .map_err(|e| io(backups, "make the backup directory private", e))?;
         let flat: String = self
@@ -495,16 +495,30 @@ impl BaitFile {
                 }
             })
             .collect();
-        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
-        let backup = backups.join(format!("{flat}.{stamp}"));
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&backup)
-            .map_err(|e| io(&backup, "create the backup", e))?;
-        f.write_all(old.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| io(&backup, "write the backup", e))?;
-        Ok(backup)
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string();
+        keep_as(old, backups, &flat, &stamp)
+    }
+}
+
+/// Writes a backup named `FLAT.STAMP`, or `FLAT.STAMP-N` with the first free
+/// N when that name is taken (two backups of one file within the same
+/// millisecond): a backup is never lost to a name, and never overwrites one.
+fn keep_as(old: &str, backups: &Path, flat: &str, stamp: &str) -> Result<PathBuf, PlaceError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut n = 0u32;
+    loop {
+        let name = if n == 0 { format!("{flat}.{stamp}") } else { format!("{flat}.{stamp}-{n}") };
+        let backup = backups.join(name);
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&backup) {
+            Ok(mut f) => {
+                f.write_all(old.as_bytes())
+                    .and_then(|()| f.sync_all())
+                    .map_err(|e| io(&backup, "write the backup", e))?;
+                return Ok(backup);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 10_000 => n += 1,
+            Err(e) => return Err(io(&backup, "create the backup", e)),
+        }
     }
 }
 
@@ -514,6 +528,20 @@ mod tests {
     use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 
     const NOBODY: u32 = 65534;
+
+    #[test]
+    fn backups_in_the_same_millisecond_get_their_own_names() {
+        let dir = scratch();
+        let stamp = "20261207T012200.123Z";
+        let first = keep_as("one", dir.path(), "root_.aws_credentials", stamp).unwrap();
+        let second = keep_as("two", dir.path(), "root_.aws_credentials", stamp).unwrap();
+        let third = keep_as("three", dir.path(), "root_.aws_credentials", stamp).unwrap();
+        assert_eq!(first.file_name().unwrap(), "root_.aws_credentials.20261207T012200.123Z");
+        assert_eq!(second.file_name().unwrap(), "root_.aws_credentials.20261207T012200.123Z-1");
+        assert_eq!(third.file_name().unwrap(), "root_.aws_credentials.20261207T012200.123Z-2");
+        let read = |p: &PathBuf| std::fs::read_to_string(p).unwrap();
+        assert_eq!((read(&first), read(&second), read(&third)), ("one".into(), "two".into(), "three".into()));
+    }
 
     fn scratch() -> tempfile::TempDir {
         tempfile::tempdir().unwrap()
