@@ -1920,3 +1920,38 @@ fn serve_watches_a_queue_in_each_account_of_the_pool() {
     ids.sort();
     assert_eq!(ids, ["\"east-1\"", "\"west-1\""]);
 }
+
+/// Refused agent calls hold back only refused calls from that address: a
+/// real agent behind the same address (one NAT) is still served.
+#[test]
+fn an_address_flooding_bad_agent_credentials_does_not_lock_out_real_agents() {
+    let moto = Moto::start();
+    let mut env = Env::new();
+    env.moto = Some(moto.endpoint.clone());
+    let mut fill = env.command(&["fleet", "pool", "--fill"]);
+    fill.env("HONEYTRAIL_FLEET_POOL_SIZE", "1");
+    assert!(fill.output().unwrap().status.success());
+    let secret = env.run(&["enrol", "create", "--uses", "1"]).ok().stdout.trim().to_string();
+    let server = Server::start(&env, &[]);
+    let body = serde_json::json!({"secret": secret, "host": {"hostname": "web-2", "machine_id": "fedcba9876543210fedcba9876543210"}});
+    let (status, enrolled) =
+        server.call("POST", "/api/v1/fleet/enroll", &[("Content-Type", "application/json")], &body.to_string());
+    assert_eq!(status, 201, "{enrolled}");
+    let enrolled: serde_json::Value = serde_json::from_str(&enrolled).unwrap();
+    let confirm = serde_json::json!({"files": [{"path": "/root/.aws/credentials", "user": "root", "digest": format!("sha256:{:064x}", 2)}]}).to_string();
+    let call = |bearer: &str| {
+        let auth = format!("Bearer {bearer}");
+        server
+            .call(
+                "POST",
+                "/api/v1/fleet/confirm",
+                &[("Content-Type", "application/json"), ("Authorization", &auth)],
+                &confirm,
+            )
+            .0
+    };
+    let statuses: Vec<u16> = (0..25).map(|_| call("not-a-credential")).collect();
+    assert_eq!(statuses[0], 401);
+    assert_eq!(*statuses.last().unwrap(), 429, "bad credentials are held back: {statuses:?}");
+    assert_eq!(call(enrolled["credential"].as_str().unwrap()), 200, "the real agent is served");
+}

@@ -134,9 +134,37 @@ pub fn within(raw: &str, networks: &[Network]) -> bool {
     raw.trim().parse::<IpAddr>().is_ok_and(|ip| networks.iter().any(|n| n.contains(ip)))
 }
 
+/// The key a rate limit counts a client address under: an IPv4 address as
+/// it is, an IPv6 address by its /64 (one host usually holds a whole /64, so
+/// counting single addresses would let it walk through its own network).
+/// Text that is not an address is its own key.
+pub fn limit_key(addr: &str) -> String {
+    match addr.trim().parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        Ok(ip) => ip.to_string(),
+        Err(_) => addr.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_count_ipv6_clients_by_their_64() {
+        assert_eq!(limit_key("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(limit_key("2001:db8:1:2:ffff::9"), limit_key("2001:db8:1:2::1"));
+        assert_ne!(limit_key("2001:db8:1:3::1"), limit_key("2001:db8:1:2::1"));
+        assert_eq!(limit_key("::ffff:198.51.100.7"), "198.51.100.7");
+        assert_eq!(limit_key("198.51.100.7"), "198.51.100.7");
+        assert_eq!(limit_key("not an address"), "not an address");
+    }
 
     #[test]
     fn blocks_contain_what_they_should() {

@@ -100,7 +100,8 @@ pub(super) async fn answer_submit(
 /// address is answered 429 without its secret being compared.
 const REFUSALS_PER_MINUTE: u32 = 20;
 
-/// Refused requests to the receivers, per client address.
+/// Refused requests to the receivers, per client address (an IPv6 client
+/// by its /64).
 #[derive(Default)]
 pub struct RefusalLimiter {
     by_address: std::collections::HashMap<String, (u32, std::time::Instant)>,
@@ -108,6 +109,7 @@ pub struct RefusalLimiter {
 
 impl RefusalLimiter {
     fn throttled(&mut self, addr: &str) -> bool {
+        let addr = &honeytrail_core::net::limit_key(addr);
         let now = std::time::Instant::now();
         if self.by_address.len() > 10_000 {
             self.by_address.retain(|_, (_, since)| now.duration_since(*since).as_secs() < 60);
@@ -120,7 +122,7 @@ impl RefusalLimiter {
 
     fn refused(&mut self, addr: &str) {
         let now = std::time::Instant::now();
-        let entry = self.by_address.entry(addr.to_string()).or_insert((0, now));
+        let entry = self.by_address.entry(honeytrail_core::net::limit_key(addr)).or_insert((0, now));
         if now.duration_since(entry.1).as_secs() >= 60 {
             *entry = (0, now);
         }

@@ -108,7 +108,13 @@ pub fn http_full(
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
-    write!(stream, "{head}\r\n{body}")?;
+    // One write of the whole request: written piecemeal, a body could arrive
+    // after the server has answered (a refusal, a GET that reads no body) and
+    // closed, and a close with unread data is a reset that can discard the
+    // answer before it is read (seen as status 0 on a loaded machine).
+    head.push_str("\r\n");
+    head.push_str(body);
+    stream.write_all(head.as_bytes())?;
     // Read the head, then exactly the body (Content-Length or chunked), so a
     // server that keeps the connection open does not leave us waiting.
     let mut raw = Vec::new();

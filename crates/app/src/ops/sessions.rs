@@ -49,7 +49,7 @@ pub const MAX_DELAY: StdDuration = StdDuration::from_secs(15 * 60);
 const PER_ADDRESS: u32 = 50;
 
 fn pair_key(user: &str, addr: &str) -> String {
-    format!("pair:{}|{addr}", user.to_lowercase())
+    format!("pair:{}|{}", user.to_lowercase(), honeytrail_core::net::limit_key(addr))
 }
 
 impl LoginLimiter {

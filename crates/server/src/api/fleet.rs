@@ -30,24 +30,32 @@ pub struct AgentCaller(pub AgentSession);
 impl FromRequestParts<Arc<Shared>> for AgentCaller {
     type Rejection = ApiError;
 
+    /// The limit is keyed by the credential: a valid one is served whatever
+    /// its address did, so an intruder behind the same NAT cannot get real
+    /// agents refused (and then reported silent); only refused requests
+    /// count against an address, and only they are held back.
     async fn from_request_parts(parts: &mut Parts, s: &Arc<Shared>) -> Result<Self, Self::Rejection> {
         let from = address(parts, s);
-        if let Some(held) = s.held_back(&from) {
-            return Err(held);
-        }
         let unauthenticated = |why: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", why);
         let credential = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| unauthenticated("send the agent credential as Authorization: Bearer …"))?;
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let refused = |why: &str| {
+            if let Some(held) = s.held_back(&from) {
+                return held;
+            }
+            s.refused(&from);
+            unauthenticated(why)
+        };
+        let Some(credential) = credential else {
+            return Err(refused("send the agent credential as Authorization: Bearer …"));
+        };
         match s.ops.agent_for(credential).await {
             Ok(agent) => Ok(AgentCaller(agent)),
-            Err(e) => {
-                s.refused(&from);
-                Err(unauthenticated(&e.message))
-            }
+            Err(e) if e.kind == honeytrail_app::OpErrorKind::Unavailable => Err(e.into()),
+            Err(e) => Err(refused(&e.message)),
         }
     }
 }
