@@ -487,6 +487,11 @@ impl CanaryAccount {
                 return Ok(true);
             }
         }
+        Ok(self.group_names(user_name).await?.iter().any(|g| g == group_name))
+    }
+
+    /// The groups a user is in.
+    async fn group_names(&self, user_name: &str) -> Result<Vec<String>, AwsError> {
         let groups = self
             .iam
             .list_groups_for_user()
@@ -494,7 +499,7 @@ impl CanaryAccount {
             .send()
             .await
             .map_err(self.fail("iam:ListGroupsForUser"))?;
-        Ok(groups.groups().iter().any(|g| g.group_name() == group_name))
+        Ok(groups.groups().iter().map(|g| g.group_name().to_string()).collect())
     }
 
     /// Deletes one access key. A key that is already gone is not an error.
@@ -533,18 +538,11 @@ impl CanaryAccount {
                 .await
                 .map_err(self.fail("iam:DeleteUserPolicy"))?;
         }
-        let groups = self
-            .iam
-            .list_groups_for_user()
-            .user_name(user_name)
-            .send()
-            .await
-            .map_err(self.fail("iam:ListGroupsForUser"))?;
-        for group in groups.groups() {
+        for group in self.group_names(user_name).await? {
             self.iam
                 .remove_user_from_group()
                 .user_name(user_name)
-                .group_name(group.group_name())
+                .group_name(group)
                 .send()
                 .await
                 .map_err(self.fail("iam:RemoveUserFromGroup"))?;

@@ -59,6 +59,19 @@ pub fn validate_name(name: &str) -> Result<(), Invalid> {
     }
 }
 
+/// Checks a profile name: it is shown in lists and on terminals, so
+/// printable ASCII without spaces, at most 64 characters.
+pub fn validate_profile(profile: &str) -> Result<(), Invalid> {
+    if !profile.is_empty() && profile.len() <= 64 && profile.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(())
+    } else {
+        Err(Invalid(format!(
+            "\"{}\" is not a profile name: use 1 to 64 printable characters without spaces",
+            profile.escape_debug()
+        )))
+    }
+}
+
 /// Checks `--max-users`.
 pub fn validate_max_users(n: i64) -> Result<(), Invalid> {
     if (1..=IAM_USER_QUOTA).contains(&n) {
@@ -147,6 +160,10 @@ mod tests {
         assert!(validate_name("prod-canary_1").is_ok());
         for bad in ["", "-x", "a b", "a/b", "\u{202e}x", &"x".repeat(65)] {
             assert!(validate_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_profile("canary-east").is_ok());
+        for bad in ["", "a b", "x\u{1b}[31m", "\u{202e}p", &"p".repeat(65)] {
+            assert!(validate_profile(bad).is_err(), "{bad:?}");
         }
         assert!(validate_max_users(5_000).is_ok());
         assert!(validate_max_users(0).is_err() && validate_max_users(5_001).is_err());

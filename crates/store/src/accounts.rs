@@ -89,6 +89,18 @@ impl Store {
         account_from_row(&row)
     }
 
+    /// The account of the pool with this number, if it is in the pool.
+    pub async fn pool_account_holding(&self, account_id: &str) -> Result<Option<PoolAccount>, StoreError> {
+        sqlx::query(&format!("{SELECT} WHERE a.account_id = $2"))
+            .bind(TokenState::Active.as_str())
+            .bind(account_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(account_from_row)
+            .transpose()
+    }
+
     /// Every account of the pool, by name.
     pub async fn pool_accounts(&self) -> Result<Vec<PoolAccount>, StoreError> {
         sqlx::query(&format!("{SELECT} ORDER BY a.name"))

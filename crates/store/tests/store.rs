@@ -54,6 +54,7 @@ store_tests!(
     every_list_pages_by_keyset,
     identities_read_back_exactly,
     token_changes_are_counted_with_each_change,
+    the_account_pool_counts_what_each_account_holds,
     enrolment_secrets_are_hashed_limited_and_spent_once,
     placement_templates_start_shipped_and_are_validated,
     enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm,
@@ -260,6 +261,51 @@ async fn bulk_import_of_many_keys(store: Store, _url: String) {
 
 /// The match index's change counters move in the same transaction as each
 /// change to the token table, and only then.
+async fn the_account_pool_counts_what_each_account_holds(store: Store, _url: String) {
+    use honeytrail_store::{IntentKind, NewPoolAccount};
+    let account = |name: &str, id: &str| NewPoolAccount {
+        name: name.into(),
+        account_id: id.into(),
+        role_arn: Some(format!("arn:aws:iam::{id}:role/honeytrail")),
+        profile: None,
+        max_users: 3,
+        added_by: "ada".into(),
+    };
+    store.add_pool_account(&account("east", "111111111111")).await.unwrap();
+    store.add_pool_account(&account("west", "222222222222")).await.unwrap();
+    assert!(store.add_pool_account(&account("east", "333333333333")).await.is_err(), "a name once");
+    assert!(store.add_pool_account(&account("north", "111111111111")).await.is_err(), "an account once");
+    // Two keys on one user and one on another in east; nothing in west.
+    let in_east = |key: &str, user: &str| NewToken {
+        iam_user_name: Some(user.into()),
+        account_id: Some("111111111111".into()),
+        ..new_token(key)
+    };
+    let a = store.insert_token(&in_east(KEY, "u1"), &[], &[]).await.unwrap();
+    store.insert_token(&in_east("AKIAQYLPMN5HHHFPZAM3", "u1"), &[], &[]).await.unwrap();
+    store.insert_token(&in_east("AKIAQYLPMN5HHHFPZAM4", "u2"), &[], &[]).await.unwrap();
+    let pool = store.pool_accounts().await.unwrap();
+    assert_eq!((pool[0].name.as_str(), pool[0].users, pool[0].keys, pool[0].room()), ("east", 2, 3, 1));
+    assert_eq!((pool[1].name.as_str(), pool[1].users, pool[1].keys), ("west", 0, 0));
+    assert_eq!(store.user_with_one_key(Some("111111111111")).await.unwrap().as_deref(), Some("u2"));
+    assert_eq!(store.user_with_one_key(Some("222222222222")).await.unwrap(), None);
+    assert_eq!(store.pool_account_holding("222222222222").await.unwrap().unwrap().name, "west");
+    assert!(store.pool_account_holding("999999999999").await.unwrap().is_none());
+    let refused = store.remove_pool_account("east").await.unwrap_err().to_string();
+    assert!(refused.contains("holds 3 live key(s)"), "{refused}");
+    store.retire_token(a.id, chrono::Utc::now()).await.unwrap();
+    assert_eq!(store.pool_account("east").await.unwrap().keys, 2);
+    store.remove_pool_account("west").await.unwrap();
+    assert!(store.pool_account("west").await.is_err());
+    // Intents: begun, listed once old enough, ended.
+    let id = store.begin_aws_intent(IntentKind::Mint, Some("111111111111"), "u3", None, "host pid 1").await.unwrap();
+    let open = store.aws_intents(chrono::Utc::now()).await.unwrap();
+    assert_eq!((open.len(), open[0].kind, open[0].user_name.as_str()), (1, IntentKind::Mint, "u3"));
+    assert!(store.aws_intents(chrono::Utc::now() - chrono::Duration::minutes(10)).await.unwrap().is_empty());
+    store.end_aws_intent(id).await.unwrap();
+    assert!(store.aws_intents(chrono::Utc::now()).await.unwrap().is_empty());
+}
+
 async fn token_changes_are_counted_with_each_change(store: Store, _url: String) {
     let counted = |added, retired| TokenFingerprint { added, retired };
     assert_eq!(store.token_fingerprint().await.unwrap(), counted(0, 0));

@@ -83,7 +83,10 @@ impl Ops {
         let profile = crate::ops::tokens::blank(&r.profile);
         let expected = match (&role_arn, &profile) {
             (Some(arn), None) => Some(role_account(arn)?),
-            (None, Some(_)) => None,
+            (None, Some(p)) => {
+                pool::validate_profile(p)?;
+                None
+            }
             _ => {
                 return Err(OpError::invalid(
                     "give either --role-arn or --profile for how honeytrail reaches the account",
@@ -140,8 +143,8 @@ impl Ops {
     /// recorded with it): its pool entry's, else the configured account.
     pub(crate) async fn account_holding(&self, account_id: Option<&str>) -> OpResult<CanaryAccount> {
         if let Some(id) = account_id {
-            if let Some(a) = self.store.pool_accounts().await?.iter().find(|a| a.account_id == id) {
-                return Ok(self.connect_pool_account(a).await);
+            if let Some(a) = self.store.pool_account_holding(id).await? {
+                return Ok(self.connect_pool_account(&a).await);
             }
         }
         Ok(self.canary_account().await)

@@ -259,16 +259,7 @@ impl Ops {
 
     /// Mints one key in the canary account and records it.
     pub async fn mint(&self, actor: &Actor, r: MintRequest) -> OpResult<Token> {
-        actor.require(Permission::Respond)?;
-        if let Some(name) = &r.name {
-            naming::validate_user_name(name).map_err(|e| OpError::invalid(e.to_string()))?;
-        }
-        let account = self.mint_targets(1).await?.remove(0);
-        let pack = r.pack || self.config.mint.pack_two_keys;
-        let key = self.mint_in_aws(&account, r.name.as_deref(), pack).await?;
-        let token = self.record_minted(actor, &account, &key, r.memo, r.labels, false).await?;
-        self.tokens_changed();
-        Ok(token)
+        Ok(self.mint_batch(actor, r, 1).await?.remove(0))
     }
 
     /// Mints `count` keys, spread over the canary-account pool by room
