@@ -1197,3 +1197,105 @@ fn maxmind_databases_add_country_and_network_owner() {
     assert!(env.dir.path().join("de.jsonl").exists() && env.dir.path().join("telekom.jsonl").exists());
     assert!(!env.dir.path().join("us.jsonl").exists());
 }
+
+/// A call made through a VPC endpoint: `ip` is the private address the
+/// endpoint reports, which the caller may have chosen.
+fn through_endpoint(key: &str, id: &str, time: &str, ip: &str, endpoint: &str, account: &str) -> serde_json::Value {
+    let mut r = call_from(key, id, time, ip, "aws-cli/2.13.0 Python/3.11.4 Linux/5.10.0-1234-aws");
+    r["vpcEndpointId"] = endpoint.into();
+    r["vpcEndpointAccountId"] = account.into();
+    r
+}
+
+#[test]
+fn addresses_seen_through_an_unlisted_vpc_endpoint_are_trusted_by_no_rule() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.data()).unwrap();
+    std::fs::write(
+        env.data().join("honeytrail.toml"),
+        "[enrich]\nvpc_endpoint_accounts = [\"111122223333\"]\n[enrich.networks]\ncorp = [\"10.0.0.0/8\"]\n",
+    )
+    .unwrap();
+    let ours = honeytrail_core::keyid::synthesize(123456789012, 81);
+    env.run(&["token", "import", "aws", "--access-key-id", KEY, "--user-name", "svc-reader"]).ok();
+    env.run(&["token", "import", "aws", "--access-key-id", &ours, "--user-name", "svc-reader"]).ok();
+    let colleagues = env.dir.path().join("colleagues.jsonl");
+    env.run(&["channel", "add", "jsonl", "colleagues", "--path", colleagues.to_str().unwrap()]).ok();
+    env.run(&["route", "add", "ours", "--channel", "colleagues", "--if", "own-network"]).ok();
+    ingest_records(
+        &env,
+        vec![
+            // The intruder picks an address inside corp's range, through an
+            // endpoint in an account of its own.
+            through_endpoint(KEY, "v-1", "2026-11-28T09:00:00Z", "10.1.2.3", "vpce-0bad", "999988887777"),
+            // A colleague, through the company's own endpoint.
+            through_endpoint(&ours, "v-2", "2026-11-28T09:00:00Z", "10.9.9.9", "vpce-0good", "111122223333"),
+        ],
+    );
+    let incidents = env.run(&["incident", "list", "--json"]).ok().json();
+    let id_of =
+        |key: &str| incidents.as_array().unwrap().iter().find(|i| i["access_key_id"] == key).unwrap()["id"].to_string();
+    let intruder = env.run(&["incident", "show", &id_of(KEY), "--json"]).ok().json();
+    let context = &intruder["context"];
+    assert_eq!(context["own_network_only"], false, "{context:#}");
+    assert_eq!(context["networks"], serde_json::json!([]), "the chosen address counts for no network");
+    assert_eq!(context["untrusted_sources"], serde_json::json!(["10.1.2.3"]));
+    let why = context["summary"][0].as_str().unwrap();
+    assert!(
+        why.contains("vpce-0bad") && why.contains("999988887777") && why.contains("not trusted"),
+        "the incident says why: {why}"
+    );
+    let colleague = env.run(&["incident", "show", &id_of(&ours), "--json"]).ok().json();
+    assert_eq!(colleague["context"]["own_network_only"], true, "{:#}", colleague["context"]);
+    assert_eq!(colleague["context"]["networks"], serde_json::json!(["corp"]));
+    assert!(colleague["context"]["summary"][0].as_str().unwrap().contains("listed account 111122223333"));
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 1"));
+    let lines = std::fs::read_to_string(&colleagues).unwrap();
+    assert_eq!(lines.lines().count(), 1, "only the colleague's incident is taken for one of us");
+    assert!(lines.contains(&ours) && !lines.contains(KEY));
+    let shown = env.run(&["incident", "show", &id_of(KEY)]).ok().stdout;
+    assert!(shown.contains("vpce-0bad"), "the terminal view says it too: {shown}");
+}
+
+#[test]
+fn invisible_and_reordering_characters_are_shown_wherever_event_text_goes() {
+    let env = Env::new();
+    let port = honeytrail_testkit::free_port();
+    let receiver = Receiver::start(port, vec![]);
+    env.run(&["token", "import", "aws", "--access-key-id", KEY, "--user-name", "svc-reader"]).ok();
+    env.run(&["channel", "add", "webhook", "soc", "--url", &format!("http://127.0.0.1:{port}/hook")]).ok();
+    let mail = env.dir.path().join("alerts.jsonl");
+    env.run(&["channel", "add", "jsonl", "archive", "--path", mail.to_str().unwrap()]).ok();
+    let lookalike = "aws-cli/2.13.0 i-\u{200b}0abc \u{202e}fdp.exe\u{feff}";
+    ingest_records(&env, vec![call_from(KEY, "z-1", "2026-11-28T09:00:00Z", "192.0.2.77", lookalike)]);
+    env.run(&[
+        "placement",
+        "add",
+        KEY,
+        "--host",
+        "web-\u{200d}1",
+        "--path",
+        "/srv/\u{2066}.env",
+        "--notes",
+        "see \u{202e}txt.exe",
+    ])
+    .ok();
+    let hidden = ['\u{200b}', '\u{202e}', '\u{feff}', '\u{200d}', '\u{2066}'];
+    let clean = |where_: &str, text: &str| {
+        assert!(!text.contains(&hidden[..]), "{where_} shows a hidden character raw: {text:?}");
+    };
+    let shown = env.run(&["incident", "show", "1"]).ok().stdout;
+    clean("incident show", &shown);
+    assert!(shown.contains("i-\\u{200b}0abc"), "made visible: {shown}");
+    let csv = env.run(&["placement", "list", "--csv"]).ok().stdout;
+    clean("placement CSV", &csv);
+    assert!(csv.contains("\\u{202e}txt.exe"), "{csv}");
+    clean("placement table", &env.run(&["placement", "list"]).ok().stdout);
+    clean("event list", &env.run(&["incident", "events", "1"]).ok().stdout);
+    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered"));
+    // The machine-readable record keeps the value as CloudTrail wrote it;
+    // the text a person reads (summary, title) shows it escaped.
+    let requests = receiver.requests.lock().unwrap().clone();
+    let payload: serde_json::Value = serde_json::from_str(&requests[0].1).unwrap();
+    assert_eq!(payload["events"][0]["user_agent"], lookalike, "the record is faithful");
+}

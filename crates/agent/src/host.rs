@@ -45,7 +45,7 @@ fn read_small(path: &Path) -> Option<String> {
 
 /// A fact as the server takes it: trimmed, printable, bounded.
 fn fact(raw: &str) -> Option<String> {
-    let v: String = raw.trim().chars().filter(|c| !c.is_control()).take(MAX_FACT).collect();
+    let v: String = raw.trim().chars().filter(|&c| !honeytrail_core::encoding::hidden(c)).take(MAX_FACT).collect();
     (!v.is_empty()).then_some(v)
 }
 

@@ -30,7 +30,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 use honeytrail_core::fleet::{
     Abort, CommandDone, CommandKind, Confirm, DeliveredKey, EnrolRequest, Enrolled, FileReport, Heartbeat,
-    HeartbeatReply,
+    HeartbeatReply, Preflight, RefusedPath,
 };
 
 use client::Client;
@@ -192,9 +192,12 @@ fn read_secret(file: Option<&Path>) -> Result<String> {
     Ok(secret)
 }
 
-/// Enrols: preflight, ask for the key, write every file, confirm. On any
-/// failure every file written is put back, the server is told (so the key
-/// is retired), and the state directory is left as it was.
+/// Enrols: preflight, ask for the key, write every file that can be written
+/// safely, confirm (naming the paths refused and what was found there). On
+/// any other failure every file written is put back, the server is told (so
+/// the key is retired), and the state directory is left as it was. A host
+/// where no path can be written safely is refused before the secret is used
+/// or a key minted.
 async fn enrol(
     server: &str,
     secret: &str,
@@ -217,8 +220,27 @@ async fn enrol(
         Some(url) => Some(imds::identity(url).await.context("enrolment failed; nothing was written on this host")?),
         None => None,
     };
-    let dir = Dir::prepare(state_dir)?;
     let request = EnrolRequest { secret: secret.to_string(), host: host::facts(&root), ec2_identity };
+    let preflight: Preflight = client
+        .post("/fleet/preflight", &request)
+        .await
+        .context("enrolment failed; nothing was written on this host")?;
+    let placer = Placer::new(&root, state_dir, &preflight.template, "")?;
+    let targets = place::targets(&root, &preflight.template)?;
+    let refused: Vec<RefusedPath> = targets
+        .iter()
+        .filter_map(|t| placer.check(t).err().map(|found| RefusedPath { path: t.path.clone(), found }))
+        .collect();
+    if refused.len() == targets.len() {
+        let each: Vec<String> = refused.iter().map(|r| format!("{}: {}", r.path, r.found)).collect();
+        bail!(
+            "no path template {} names can be written safely on this host, so no key was asked for and no use of the \
+             enrolment secret spent: {}",
+            preflight.template.name,
+            each.join("; ")
+        );
+    }
+    let dir = Dir::prepare(state_dir)?;
     let enrolled: Enrolled = match client.post("/fleet/enroll", &request).await {
         Ok(e) => e,
         Err(e) => {
@@ -228,7 +250,7 @@ async fn enrol(
     };
     let agent = client.with_credential(&enrolled.credential);
     match place_all(&dir, &root, &enrolled, ca_file, &agent).await {
-        Ok(files) => {
+        Ok((files, refused)) => {
             say(&format!(
                 "enrolled as agent #{} with {}; bait in {} file(s):",
                 enrolled.agent_id,
@@ -237,6 +259,9 @@ async fn enrol(
             ));
             for f in &files {
                 say(&format!("  {}", f.path));
+            }
+            for r in &refused {
+                say(&format!("  not written, reported to the server: {}: {}", r.path, r.found));
             }
             Ok(())
         }
@@ -261,25 +286,34 @@ async fn place_all(
     enrolled: &Enrolled,
     ca_file: Option<PathBuf>,
     agent: &Client,
-) -> Result<Vec<Kept>> {
+) -> Result<(Vec<Kept>, Vec<RefusedPath>)> {
     dir.save_credential(&enrolled.credential)?;
     let placer = Placer::new(root, &dir.path, &enrolled.template, &enrolled.key.profile)?;
     let targets = place::targets(root, &enrolled.template)?;
     let mut kept = Vec::new();
     let mut undo: Vec<Undo> = Vec::new();
-    let mut outcome = Ok(());
+    let mut refused = Vec::new();
     for t in &targets {
+        // A path that is unsafe (or became so since the preflight) is
+        // skipped and reported; the others are written.
+        if let Err(found) = placer.check(t) {
+            refused.push(RefusedPath { path: t.path.clone(), found });
+            continue;
+        }
         match placer.write(t, &enrolled.key) {
             Ok((k, u)) => {
                 kept.push(k);
                 undo.push(u);
             }
-            Err(e) => {
-                outcome = Err(e);
-                break;
-            }
+            Err(e) => refused.push(RefusedPath { path: t.path.clone(), found: format!("{e:#}") }),
         }
     }
+    let mut outcome = if kept.is_empty() {
+        let each: Vec<String> = refused.iter().map(|r| format!("{}: {}", r.path, r.found)).collect();
+        Err(anyhow!("no bait file could be written: {}", each.join("; ")))
+    } else {
+        Ok(())
+    };
     if outcome.is_ok() {
         let state = State {
             server: agent.base().to_string(),
@@ -294,14 +328,14 @@ async fn place_all(
         outcome = dir.save(&state);
     }
     if outcome.is_ok() {
-        let confirm = Confirm { files: kept.iter().map(Kept::placed).collect() };
+        let confirm = Confirm { files: kept.iter().map(Kept::placed).collect(), refused: refused.clone() };
         outcome = agent.post::<_, serde_json::Value>("/fleet/confirm", &confirm).await.map(|_| ());
     }
     if let Err(e) = outcome {
         put_back(&placer, &undo);
         return Err(e);
     }
-    Ok(kept)
+    Ok((kept, refused))
 }
 
 /// Undoes writes, newest first; says what could not be undone.
@@ -439,7 +473,14 @@ async fn run(dir: &Dir, once: bool, args: &WatchArgs) -> Result<ExitCode> {
         if tokio::time::Instant::now() >= next_heartbeat {
             let placer = Placer::new(&state.root, &dir.path, &state.template, &state.profile)?;
             let files = evidence.own(|| {
-                state.files.iter().map(|k| FileReport { path: k.path.clone(), presence: placer.presence(k) }).collect()
+                state
+                    .files
+                    .iter()
+                    .map(|k| {
+                        let (presence, seen) = placer.presence(k);
+                        FileReport { path: k.path.clone(), presence, seen }
+                    })
+                    .collect()
             });
             let mut wait = state.heartbeat_seconds.max(1);
             let beat = Heartbeat { files, watch: Some(evidence.watch.clone()) };
@@ -493,16 +534,35 @@ fn carry_out(
     mut state: State,
     command: &honeytrail_core::fleet::Command,
 ) -> (Result<bool>, Option<CommandDone>) {
-    let result: Result<Vec<Kept>> = match command.kind {
+    let (result, removed): (Result<Vec<Kept>>, Vec<String>) = match command.kind {
         CommandKind::Rotate => match &command.key {
-            Some(key) => rotate(placer, &state.files, key),
-            None => Err(anyhow!("the server sent a rotation without a key")),
+            Some(key) => (rotate(placer, &state.files, key), Vec::new()),
+            None => (Err(anyhow!("the server sent a rotation without a key")), Vec::new()),
         },
-        CommandKind::Remove => remove(placer, &state.files).map(|()| Vec::new()),
+        CommandKind::Remove => {
+            let (left, removed, failed) = remove(placer, &state.files);
+            let result = if failed.is_empty() { Ok(Vec::new()) } else { Err(anyhow!("{}", failed.join("; "))) };
+            if !failed.is_empty() && !removed.is_empty() {
+                // Some files are done: the state follows what the host
+                // really holds, so no heartbeat reports them missing.
+                state.files = left;
+                if let Err(e) = dir.save(&state) {
+                    return (Err(e), None);
+                }
+            }
+            (result, removed)
+        }
     };
     let done = match &result {
-        Ok(files) => CommandDone { ok: true, files: files.iter().map(Kept::placed).collect(), error: None },
-        Err(e) => CommandDone { ok: false, files: Vec::new(), error: Some(format!("{e:#}")) },
+        Ok(files) => {
+            CommandDone { ok: true, files: files.iter().map(Kept::placed).collect(), removed: Vec::new(), error: None }
+        }
+        Err(e) => CommandDone {
+            ok: false,
+            files: state.files.iter().map(Kept::placed).collect(),
+            removed,
+            error: Some(format!("{e:#}")),
+        },
     };
     if let Ok(files) = &result {
         state.files = files.clone();
@@ -554,16 +614,20 @@ fn rotate(placer: &Placer<'_>, files: &[Kept], key: &DeliveredKey) -> Result<Vec
     Ok(done)
 }
 
-fn remove(placer: &Placer<'_>, files: &[Kept]) -> Result<()> {
+/// Takes the bait out of every file it can, each file all or nothing:
+/// the files still holding it, the paths done, and what failed.
+fn remove(placer: &Placer<'_>, files: &[Kept]) -> (Vec<Kept>, Vec<String>, Vec<String>) {
+    let mut left = Vec::new();
+    let mut removed = Vec::new();
     let mut failed = Vec::new();
     for k in files {
-        if let Err(e) = placer.remove(k) {
-            failed.push(format!("{e:#}"));
+        match placer.remove(k) {
+            Ok(()) => removed.push(k.path.clone()),
+            Err(e) => {
+                failed.push(format!("{e:#}"));
+                left.push(k.clone());
+            }
         }
     }
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(anyhow!("{}", failed.join("; ")))
-    }
+    (left, removed, failed)
 }

@@ -180,15 +180,23 @@ impl Placer<'_> {
         }
     }
 
-    /// Whether the entry is still in the file as written.
-    pub fn presence(&self, k: &Kept) -> Presence {
+    /// Whether bait may be written at `t`, checked without writing or
+    /// making anything: `Err` says what is there that makes it unsafe (a
+    /// link another user planted, a file with extra hard links, a FIFO…).
+    pub fn check(&self, t: &Target) -> Result<(), String> {
+        BaitFile::look_under(self.root, Path::new(&t.path)).map(|_| ()).map_err(|e| e.message)
+    }
+
+    /// Whether the entry is still in the file as written, and, when it is
+    /// not, what the agent saw there.
+    pub fn presence(&self, k: &Kept) -> (Presence, Option<String>) {
         match BaitFile::look_under(self.root, Path::new(&k.path)) {
-            Err(_) => Presence::Unreadable,
-            Ok(None) => Presence::Missing,
+            Err(e) => (Presence::Unreadable, Some(e.message)),
+            Ok(None) => (Presence::Missing, Some("the file is gone".into())),
             Ok(Some(f)) => match bait::entry_digest(self.format, f.existing.as_deref().unwrap_or(""), &self.profile) {
-                None => Presence::Missing,
-                Some(d) if d == k.digest => Presence::Present,
-                Some(_) => Presence::Altered,
+                None => (Presence::Missing, Some("the file is there without the honey entry".into())),
+                Some(d) if d == k.digest => (Presence::Present, None),
+                Some(_) => (Presence::Altered, Some("the honey entry was changed".into())),
             },
         }
     }
@@ -210,7 +218,10 @@ impl Placer<'_> {
 
     /// Takes the entry out of `k`, every other byte unchanged; a file the
     /// agent made and that holds nothing else goes altogether. A file
-    /// already without the entry is left alone.
+    /// already without the entry is left alone. All or nothing: `Ok` when
+    /// the entry is out (an empty directory the agent made that cannot go
+    /// is only warned about: the bait is gone), `Err` when the file is as
+    /// it was.
     pub fn remove(&self, k: &Kept) -> Result<()> {
         let Some(file) = BaitFile::look_under(self.root, Path::new(&k.path)).map_err(|e| anyhow!("{e}"))? else {
             return Ok(());
@@ -219,7 +230,10 @@ impl Placer<'_> {
         let Some(rest) = bait::unmerge(self.format, &text, &self.profile) else { return Ok(()) };
         if k.created && rest.trim().is_empty() {
             file.remove().map_err(|e| anyhow!("{e}"))?;
-            remove_made_dirs(self.root, &k.made_dirs).map_err(|e| anyhow!("{e}"))
+            if let Err(e) = remove_made_dirs(self.root, &k.made_dirs) {
+                eprintln!("warning: the bait is out of {}, but a directory made for it stays: {e}", k.path);
+            }
+            Ok(())
         } else {
             file.replace(&rest, &self.backups).map(|_| ()).map_err(|e| anyhow!("{e}"))
         }

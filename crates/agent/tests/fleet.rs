@@ -478,7 +478,8 @@ fn refused_or_failed_enrolments_leave_the_host_as_it_was() {
     unchanged("plain http");
 
     // The bait cannot be written (the template's directory is a file here):
-    // nothing left on the host, the key retired, the agent failed, no placement.
+    // refused before the secret is used or a key minted; nothing left on
+    // the host, no agent, no placement.
     std::fs::create_dir_all(root.join("opt")).unwrap();
     std::fs::write(root.join("opt/app"), "a file, not a directory\n").unwrap();
     let before = snapshot(&root);
@@ -486,25 +487,27 @@ fn refused_or_failed_enrolments_leave_the_host_as_it_was() {
     let app_secret = ht.secret(&["--uses", "1", "--template", "app"]);
     let out = enrol(&serve.url(), &app_secret);
     assert_ne!(out.code, 0);
-    assert!(out.stderr.contains("left as it was"), "{}", out.stderr);
-    assert_eq!(snapshot(&root), before, "a failed write changed the host");
+    assert!(
+        out.stderr.contains("app is not a directory") && out.stderr.contains("no key was asked for"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(snapshot(&root), before, "a refused write changed the host");
     assert!(!state.exists());
-    let agents = ht.agents();
-    let failed = agents.iter().find(|a| a["template"]["name"] == "app").expect("the failed agent");
-    assert_eq!(failed["state"], "failed");
-    let key = failed["access_key_id"].as_str().unwrap();
-    let t = ht.token(key);
-    assert_eq!(t["state"], "retired", "no key stays active for a host that never got it");
-    assert!(t["placements"].as_array().unwrap().is_empty());
+    assert!(ht.agents().iter().all(|a| a["template"]["name"] != "app"), "no agent for a host that got nothing");
 
-    // A template naming several users' homes fails on one of them (a hard
-    // link planted in it): the other, already written, is put back, and
-    // the ~/.aws made for it goes too.
+    // A template naming several users' homes where none can be written
+    // safely (root's ~/.aws a link maria planted, maria's credentials
+    // hard-linked to another file): refused before the secret is used or a
+    // key minted, the host left as it was.
     let second = host_tree(&ht.dir.path().join("third"));
     let maria = second.join("home/maria/.aws/credentials");
     std::fs::remove_file(&maria).unwrap();
     std::fs::hard_link(second.join("etc/hostname"), &maria).unwrap();
+    std::os::unix::fs::symlink("/etc", second.join("root/.aws")).unwrap();
+    std::os::unix::fs::lchown(second.join("root/.aws"), Some(1000), Some(1000)).unwrap();
     let before = snapshot(&second);
+    let tokens_before = ht.run(&["token", "list", "--json"]).ok().json().as_array().unwrap().len();
     let laptop = ht.secret(&["--uses", "1", "--template", "laptop"]);
     let out = agent(&[
         "enroll",
@@ -519,9 +522,195 @@ fn refused_or_failed_enrolments_leave_the_host_as_it_was() {
         "--once",
     ]);
     assert_ne!(out.code, 0);
-    assert!(out.stderr.contains("hard links"), "{}", out.stderr);
-    assert_eq!(snapshot(&second), before, "root's file, written first, was not taken away again");
-    assert!(!second.join("root/.aws").exists());
+    assert!(
+        out.stderr.contains("hard links") && out.stderr.contains("symbolic link owned by uid 1000"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("no key was asked for"), "{}", out.stderr);
+    assert_eq!(snapshot(&second), before, "nothing was written");
+    assert!(!state.exists());
+    let secrets = ht.run(&["enroll", "list", "--json"]).ok().json();
+    let last = secrets.as_array().unwrap().iter().max_by_key(|s| s["id"].as_i64()).unwrap().clone();
+    assert_eq!(last["used"], 0, "no use of the secret spent: {last:#}");
+    assert_eq!(
+        ht.run(&["token", "list", "--json"]).ok().json().as_array().unwrap().len(),
+        tokens_before,
+        "no key minted or handed out"
+    );
+}
+
+/// The tamper incident of `ht` with an event named `name`, as shown.
+fn tamper_with(ht: &Ht, name: &str) -> Option<Value> {
+    incidents(ht).into_iter().filter(|i| i["kind"] == "tampered").find_map(|i| {
+        let shown = ht.run(&["incident", "show", &i["id"].to_string(), "--json"]).ok().json();
+        shown["events"].as_array().unwrap().iter().any(|e| e["event_name"] == name).then_some(shown)
+    })
+}
+
+/// Every event message of the incidents of `ht` named `name`.
+fn tamper_messages(ht: &Ht, name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in incidents(ht).into_iter().filter(|i| i["kind"] == "tampered") {
+        let shown = ht.run(&["incident", "show", &i["id"].to_string(), "--json"]).ok().json();
+        for e in shown["events"].as_array().unwrap().iter().filter(|e| e["event_name"] == name) {
+            out.push(e["error_message"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn an_unsafe_home_is_skipped_and_reported_and_hidden_tampering_is_raised() {
+    if !is_root() {
+        eprintln!("skipped: the agent writes into other users' homes as root (./scripts/test runs as root in CI)");
+        return;
+    }
+    let ht = Ht::new(&[]);
+    let serve = ht.serve();
+    let state = ht.dir.path().join("agent-state");
+    let root = host_tree(ht.dir.path());
+    // maria's credentials hard-linked to another of her files: her home is
+    // skipped and reported, root's is written.
+    let maria = root.join("home/maria/.aws/credentials");
+    std::fs::hard_link(&maria, root.join("home/maria/notes")).unwrap();
+    let maria_before = std::fs::read(&maria).unwrap();
+    let secret = ht.secret(&["--uses", "1", "--template", "laptop"]);
+    let out = agent(&[
+        "enroll",
+        "--server",
+        &serve.url(),
+        "--secret-file",
+        secret.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+        "--once",
+    ])
+    .ok();
+    assert!(out.stderr.contains("bait in 1 file(s)") && out.stderr.contains("not written"), "{}", out.stderr);
+    assert_eq!(std::fs::read(&maria).unwrap(), maria_before, "the refused file is untouched");
+    let root_bait = root.join("root/.aws/credentials");
+    let original = std::fs::read_to_string(&root_bait).unwrap();
+    let key = prod_key(&original);
+    let detail = ht.token(&key);
+    assert_eq!(detail["placements"].as_array().unwrap().len(), 1, "{detail:#}");
+    let refused = tamper_with(&ht, "BaitPathRefused").expect("a tamper incident for the refused path");
+    let text = refused.to_string();
+    assert!(text.contains("/home/maria/.aws/credentials") && text.contains("hard links"), "{text}");
+    assert_eq!(refused["incident"]["severity"], "high", "a planted link or hard link is someone hiding a change");
+
+    // Anything but "present and unchanged" is raised, with what was seen.
+    let run_once = || agent(&["run", "--state-dir", state.to_str().unwrap(), "--once"]).ok();
+    run_once();
+    let restore = || {
+        let _ = std::fs::remove_file(&root_bait);
+        std::fs::write(&root_bait, &original).unwrap();
+        std::fs::set_permissions(&root_bait, std::fs::Permissions::from_mode(0o600)).unwrap();
+        run_once();
+    };
+    let fifo = |p: &Path| {
+        let status = Command::new("mkfifo").arg(p).status().unwrap();
+        assert!(status.success());
+    };
+    // The host's own /dev/null, inside its root.
+    std::fs::create_dir_all(root.join("dev")).unwrap();
+    let made = Command::new("mknod").arg(root.join("dev/null")).args(["c", "1", "3"]).status().unwrap();
+    assert!(made.success());
+    let cases: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
+        ("FIFO", Box::new(|p: &Path| fifo(p))),
+        ("character device", Box::new(|p: &Path| std::os::unix::fs::symlink("/dev/null", p).unwrap())),
+        ("not UTF-8", Box::new(|p: &Path| std::fs::write(p, b"[prod]\n\xff\xfe\n").unwrap())),
+        (
+            "larger than",
+            Box::new(|p: &Path| {
+                let f = std::fs::File::create(p).unwrap();
+                f.set_len(5 << 20).unwrap();
+            }),
+        ),
+        (
+            "symbolic link owned by uid 1000",
+            Box::new(|p: &Path| {
+                std::os::unix::fs::symlink("/dev/null", p).unwrap();
+                std::os::unix::fs::lchown(p, Some(1000), Some(1000)).unwrap();
+            }),
+        ),
+    ];
+    for (seen, make) in &cases {
+        std::fs::remove_file(&root_bait).unwrap();
+        make(&root_bait);
+        run_once();
+        let messages = tamper_messages(&ht, "BaitUnreadable");
+        assert!(messages.iter().any(|m| m.contains(seen)), "{seen}: {messages:#?}");
+        restore();
+    }
+    // An extra hard link to the bait file itself.
+    std::fs::hard_link(&root_bait, root.join("root/elsewhere")).unwrap();
+    run_once();
+    assert!(tamper_messages(&ht, "BaitUnreadable").iter().any(|m| m.contains("2 hard links")));
+    let hidden = tamper_with(&ht, "BaitUnreadable").unwrap();
+    assert_eq!(hidden["incident"]["severity"], "high", "{:#}", hidden["incident"]);
+    std::fs::remove_file(root.join("root/elsewhere")).unwrap();
+    run_once();
+    assert_eq!(ht.agents()[0]["files"][0]["presence"], "present");
+}
+
+#[test]
+fn a_removal_that_fails_part_way_keeps_what_the_host_really_holds() {
+    if !is_root() {
+        eprintln!("skipped: the agent writes into other users' homes as root (./scripts/test runs as root in CI)");
+        return;
+    }
+    let ht = Ht::new(&[]);
+    let serve = ht.serve();
+    let state = ht.dir.path().join("agent-state");
+    let root = host_tree(ht.dir.path());
+    let secret = ht.secret(&["--uses", "1", "--template", "laptop"]);
+    agent(&[
+        "enroll",
+        "--server",
+        &serve.url(),
+        "--secret-file",
+        secret.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+        "--once",
+    ])
+    .ok();
+    let maria = root.join("home/maria/.aws/credentials");
+    let key = prod_key(&std::fs::read_to_string(&maria).unwrap());
+    let run_once = || agent(&["run", "--state-dir", state.to_str().unwrap(), "--once"]);
+    run_once().ok();
+    // maria's file gets a second hard link: it cannot be rewritten safely,
+    // so its removal fails; root's succeeds.
+    let extra = root.join("home/maria/linked");
+    std::fs::hard_link(&maria, &extra).unwrap();
+    ht.run(&["agent", "remove", "1"]).ok();
+    run_once().ok();
+    assert!(!root.join("root/.aws").exists(), "root's bait and the directory made for it are gone");
+    assert!(std::fs::read_to_string(&maria).unwrap().contains(&key), "maria's file is as it was");
+    let a = &ht.agents()[0];
+    assert_eq!(a["state"], "active", "{a:#}");
+    assert_eq!(a["commands"][0]["state"], "failed");
+    assert_eq!(ht.token(&key)["state"], "active", "the key still sits in maria's file");
+    let placements = ht.token(&key)["placements"].as_array().unwrap().clone();
+    let open: Vec<&Value> = placements.iter().filter(|p| p["removed_at"].is_null()).collect();
+    assert_eq!(open.len(), 1, "root's placement is closed: {placements:#?}");
+    assert_eq!(open[0]["path"], "/home/maria/.aws/credentials");
+    assert_eq!(placements.len(), 2, "and kept, with when it was removed");
+    // The next heartbeat reports no missing bait for the file taken out.
+    run_once().ok();
+    assert!(tamper_messages(&ht, "BaitMissing").is_empty(), "{:#?}", tamper_messages(&ht, "BaitMissing"));
+    // Once the extra link goes, the removal finishes.
+    std::fs::remove_file(&extra).unwrap();
+    ht.run(&["agent", "remove", "1"]).ok();
+    run_once().ok();
+    assert!(!std::fs::read_to_string(&maria).unwrap().contains(&key));
+    assert_eq!(ht.agents()[0]["state"], "removed");
+    assert_eq!(ht.token(&key)["state"], "retired");
 }
 
 #[test]

@@ -199,6 +199,11 @@ quiet_programs = []
 # MaxMind-format databases (GeoLite2 or DB-IP lite: Country or City, and ASN)
 # for country and network owner.    HONEYTRAIL_ENRICH_GEOIP (comma-separated)
 # geoip = ["/var/lib/GeoIP/GeoLite2-Country.mmdb", "/var/lib/GeoIP/GeoLite2-ASN.mmdb"]
+# A call through a VPC endpoint carries a private source address the caller
+# may have chosen (to overlap the ranges below, say): no rule on source
+# addresses trusts it unless the endpoint belongs to one of these accounts.
+#                 HONEYTRAIL_ENRICH_VPC_ENDPOINT_ACCOUNTS (comma-separated)
+vpc_endpoint_accounts = []
 # Automatic actions skip an incident whose every call came from these.
 #                 HONEYTRAIL_ENRICH_NETWORKS ("corp=198.51.100.0/24;vpn=203.0.113.0/25")
 [enrich.networks]
@@ -633,9 +638,25 @@ pub struct EnrichSection {
     pub user_agents: Option<PathBuf>,
     /// MaxMind-format databases.
     pub geoip: Vec<PathBuf>,
+    /// Accounts whose VPC endpoints are trusted: a source address seen
+    /// through any other endpoint counts for no rule on source addresses.
+    pub vpc_endpoint_accounts: Vec<String>,
 }
 
 impl EnrichSection {
+    /// The trusted endpoint accounts, checked: twelve digits each.
+    pub fn endpoint_accounts(&self) -> Result<Vec<String>> {
+        for a in &self.vpc_endpoint_accounts {
+            if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
+                anyhow::bail!(
+                    "enrich.vpc_endpoint_accounts: {:?} is not an AWS account ID (twelve digits, e.g. 111122223333)",
+                    honeytrail_core::encoding::printable(a)
+                );
+            }
+        }
+        Ok(self.vpc_endpoint_accounts.clone())
+    }
+
     /// The own networks, checked.
     pub fn own_networks(&self) -> Result<honeytrail_core::enrich::OwnNetworks> {
         let named: Vec<(String, Vec<String>)> = self.networks.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -735,6 +756,7 @@ impl Config {
         config.apply_flags(flags);
         config.evidence.window()?;
         config.enrich.own_networks()?;
+        config.enrich.endpoint_accounts()?;
         if config.data_dir.is_none() {
             config.data_dir = Some(default_data_dir());
         }
@@ -825,6 +847,10 @@ impl Config {
         }
         if let Some(v) = env("HONEYTRAIL_ENRICH_USER_AGENTS") {
             self.enrich.user_agents = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("HONEYTRAIL_ENRICH_VPC_ENDPOINT_ACCOUNTS") {
+            self.enrich.vpc_endpoint_accounts =
+                v.split(',').map(|a| a.trim().to_string()).filter(|a| !a.is_empty()).collect();
         }
         if let Some(v) = env("HONEYTRAIL_ENRICH_GEOIP") {
             self.enrich.geoip =

@@ -46,7 +46,7 @@ struct MmRecord {
 struct GeoDatabases(Vec<MaxMind>);
 
 fn clean(s: String, max: usize) -> Option<String> {
-    let s: String = s.chars().filter(|c| !c.is_control()).take(max).collect();
+    let s: String = s.chars().filter(|&c| !honeytrail_core::encoding::hidden(c)).take(max).collect();
     (!s.trim().is_empty()).then_some(s)
 }
 
@@ -145,7 +145,11 @@ fn left_out(e: &mut Enricher, why: String) {
 }
 
 async fn build(store: &Store, section: &EnrichSection) -> Result<Enricher> {
-    let mut e = Enricher { networks: section.own_networks()?, ..Default::default() };
+    let mut e = Enricher {
+        networks: section.own_networks()?,
+        endpoint_accounts: section.endpoint_accounts()?,
+        ..Default::default()
+    };
     e.tools = parse_tools(BUILTIN_USER_AGENTS).map_err(|e| anyhow::anyhow!("{e}"))?;
     if let Some(p) = &section.user_agents {
         match user_agent_file(p) {

@@ -26,6 +26,8 @@ fn event(token_id: i64, id: &str) -> TokenEvent {
         error_message: None,
         access_key_id: Some("AKIARZPUZDIKAWS2LJNF".into()),
         principal_arn: None,
+        vpc_endpoint: None,
+        vpc_endpoint_account: None,
         source: "test".into(),
         origin: "dispatch test".into(),
         raw: "{}".into(),

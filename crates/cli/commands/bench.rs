@@ -138,6 +138,7 @@ async fn enrol_one(client: &reqwest::Client, server: &str, secret: &str, i: usiz
             user: Some("deploy".into()),
             digest: format!("sha256:{:064x}", i),
         }],
+        refused: Vec::new(),
     };
     let reply = client
         .post(format!("{server}/api/v1/fleet/confirm"))

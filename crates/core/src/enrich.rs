@@ -396,6 +396,16 @@ pub struct IncidentContext {
     /// The data this was computed with: "AWS ranges of 2024-05-02-21-43-13
     /// (7 812 blocks)", "Tor exits (1 204)".
     pub data: Vec<String>,
+    /// Source addresses seen through a VPC endpoint of an account not listed
+    /// in `enrich.vpc_endpoint_accounts`: a private address the caller may
+    /// have chosen, so no own-network, AWS, Tor, country or ASN rule counts it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub untrusted_sources: Vec<String>,
+    /// The bait was replaced by something its agent will not read, or a
+    /// planted link or hard link kept it out of a path: someone hid a
+    /// change. Raises the severity one step.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bait_hidden: bool,
 }
 
 impl IncidentContext {
@@ -405,9 +415,9 @@ impl IncidentContext {
     }
 
     /// `severity` raised one step when an attacker tool or distribution was
-    /// named.
+    /// named, or the bait was hidden from its agent.
     pub fn raise(&self, severity: Severity) -> Severity {
-        if self.tools.is_empty() {
+        if self.tools.is_empty() && !self.bait_hidden {
             return severity;
         }
         match severity {
@@ -536,6 +546,10 @@ pub struct Enricher {
     pub tor: Option<Arc<TorExits>>,
     pub geo: Option<Arc<dyn GeoLookup>>,
     pub tools: Vec<ToolRule>,
+    /// The accounts whose VPC endpoints are trusted (`enrich.vpc_endpoint_accounts`):
+    /// a source address seen through any other endpoint is the caller's to
+    /// choose, so no rule built on source addresses trusts it.
+    pub endpoint_accounts: Vec<String>,
     /// Configured sources that could not be used, each with why: named in
     /// every incident's data list, so it says what it was computed without.
     pub left_out: Vec<String>,
@@ -588,6 +602,9 @@ impl Enricher {
             out.push(g.describe());
         }
         out.push(format!("user-agent list ({} entries)", self.tools.len()));
+        if !self.endpoint_accounts.is_empty() {
+            out.push(format!("VPC endpoints trusted of account(s) {}", self.endpoint_accounts.join(", ")));
+        }
         out
     }
 
@@ -665,12 +682,39 @@ impl Enricher {
         let mut data = self.data();
         data.extend(self.left_out.iter().map(|why| format!("left out: {why}")));
         let mut ctx = IncidentContext { data, ..Default::default() };
+        let mut summary: Vec<(u8, String)> = Vec::new();
+        // Addresses seen through an endpoint of an account not listed: the
+        // caller picks them, so no rule on source addresses may count them.
+        let mut untrusted = BTreeSet::new();
+        let mut via: Vec<String> = Vec::new();
+        for u in &activity.endpoints {
+            let listed = u.account.as_ref().is_some_and(|a| self.endpoint_accounts.contains(a));
+            let owner = match &u.account {
+                Some(a) if listed => format!("listed account {a}"),
+                Some(a) => format!("account {a}, not listed in enrich.vpc_endpoint_accounts"),
+                None => "an account CloudTrail does not name".to_string(),
+            };
+            let address = u.address.as_deref().unwrap_or("no address");
+            via.push(format!("{address} through VPC endpoint {} ({owner})", u.endpoint));
+            if !listed {
+                untrusted.extend(u.address.clone());
+            }
+        }
+        if !via.is_empty() {
+            let verdict = if untrusted.is_empty() {
+                "trusted: the endpoints belong to listed accounts"
+            } else {
+                "not trusted by any rule on source addresses (own networks, AWS, Tor, country, ASN): the caller chooses them"
+            };
+            summary.push((0, format!("calls through VPC endpoints, {verdict}: {}", via.join("; "))));
+        }
+        ctx.untrusted_sources = untrusted.iter().cloned().collect();
         let mut networks = BTreeSet::new();
         let mut aws = BTreeSet::new();
         let mut countries = BTreeSet::new();
         let mut asns = BTreeSet::new();
         let mut own = 0;
-        for raw in &activity.source_ips {
+        for raw in activity.source_ips.iter().filter(|a| !untrusted.contains(*a)) {
             let s = self.source(raw);
             if let Some(n) = &s.network {
                 own += 1;
@@ -689,9 +733,24 @@ impl Enricher {
             }
         }
         // Every call from our networks: every distinct address is listed
-        // (none cut off) and each is in one.
+        // (none cut off), each is in one, and none came through an endpoint
+        // not trusted (its address proves nothing).
         let all_listed = activity.distinct.source_ips <= activity.source_ips.len();
-        ctx.own_network_only = own > 0 && own == activity.source_ips.len() && all_listed;
+        ctx.own_network_only = own > 0 && own == activity.source_ips.len() && all_listed && untrusted.is_empty();
+        if own > 0 && !untrusted.is_empty() {
+            summary.push((
+                0,
+                "not every call is known to come from our own networks: some addresses came through a VPC endpoint not trusted, so automatic response is not held back".into(),
+            ));
+        }
+        let hidden = [crate::incident::BAIT_UNREADABLE_EVENT, crate::incident::BAIT_REFUSED_EVENT];
+        if activity.apis.iter().any(|a| hidden.contains(&a.as_str())) {
+            ctx.bait_hidden = true;
+            summary.push((
+                0,
+                "the bait was replaced by something its agent will not read, or a planted link kept it out: someone hid a change (severity raised)".into(),
+            ));
+        }
         let mut tools = BTreeSet::new();
         for ua in &activity.user_agents {
             if let Some(a) = self.agent(ua) {
@@ -701,7 +760,6 @@ impl Enricher {
             }
         }
         // Most telling first: Tor, tools, AWS, geography, then our own.
-        let mut summary: Vec<(u8, String)> = Vec::new();
         for s in &ctx.sources {
             let rank = if s.tor {
                 0

@@ -35,8 +35,10 @@ pub struct HostFacts {
 }
 
 fn fact(name: &str, value: &str) -> Result<(), Invalid> {
-    if value.len() > MAX_FACT || value.chars().any(char::is_control) {
-        return Err(Invalid(format!("{name}: at most {MAX_FACT} characters, no control characters")));
+    if value.len() > MAX_FACT || crate::encoding::has_hidden(value) {
+        return Err(Invalid(format!(
+            "{name}: at most {MAX_FACT} characters, no control, zero-width or bidirectional characters"
+        )));
     }
     Ok(())
 }
@@ -139,11 +141,19 @@ pub struct PlacedFile {
     pub digest: String,
 }
 
+fn check_path(path: &str) -> Result<(), Invalid> {
+    if !path.starts_with('/') || path.len() > 1024 || crate::encoding::has_hidden(path) {
+        return Err(Invalid(
+            "path: an absolute path of at most 1024 characters, no control, zero-width or bidirectional characters"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 impl PlacedFile {
     pub fn check(&self) -> Result<(), Invalid> {
-        if !self.path.starts_with('/') || self.path.len() > 1024 || self.path.chars().any(char::is_control) {
-            return Err(Invalid("path: an absolute path of at most 1024 characters".into()));
-        }
+        check_path(&self.path)?;
         if let Some(u) = &self.user {
             fact("user", u)?;
         }
@@ -159,11 +169,44 @@ fn check_digest(d: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// The files an agent wrote (an enrolment or a command done).
+/// The files an agent wrote (an enrolment or a command done), and the
+/// paths it would not write (each raises a tamper incident on the host's key).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Confirm {
     pub files: Vec<PlacedFile>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<RefusedPath>,
+}
+
+/// A path the template names that the agent would not write: what it found
+/// there (a link another user planted, a hard-linked file, a FIFO, …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefusedPath {
+    pub path: String,
+    pub found: String,
+}
+
+/// The longest account of what an agent found at a path.
+pub const MAX_FOUND: usize = 500;
+
+impl RefusedPath {
+    pub fn check(&self) -> Result<(), Invalid> {
+        check_path(&self.path)?;
+        if self.found.len() > MAX_FOUND {
+            return Err(Invalid(format!("found: at most {MAX_FOUND} bytes")));
+        }
+        Ok(())
+    }
+}
+
+/// What the template says of a host before it enrols: the agent checks
+/// every path it names and enrols only when one can be written safely, so
+/// no key is minted for a host where nothing can be placed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Preflight {
+    pub template: PlacementTemplate,
 }
 
 /// Why the agent gave up: nothing of the bait is on the host.
@@ -183,7 +226,10 @@ pub enum Presence {
     Altered,
     /// The entry or the whole file is gone.
     Missing,
-    /// The agent could not read the file.
+    /// Something is at the path that the agent will not read: a link
+    /// another user planted, a FIFO or device, a file with extra hard
+    /// links, too large or not text. Someone hid a change: a tamper signal
+    /// like the others, raised with what the agent saw.
     Unreadable,
     /// Not reported yet.
     Unknown,
@@ -210,9 +256,10 @@ impl Presence {
         }
     }
 
-    /// Someone changed or removed the bait.
+    /// Someone changed, removed or replaced the bait: anything but
+    /// "present and unchanged" (and not yet reported).
     pub fn tampered(self) -> bool {
-        matches!(self, Presence::Altered | Presence::Missing)
+        matches!(self, Presence::Altered | Presence::Missing | Presence::Unreadable)
     }
 }
 
@@ -222,6 +269,10 @@ impl Presence {
 pub struct FileReport {
     pub path: String,
     pub presence: Presence,
+    /// What the agent saw when the bait is not present and unchanged ("a
+    /// FIFO", "a symbolic link owned by uid 1000", "3 hard links").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<String>,
 }
 
 /// What an agent sends every `heartbeat_seconds`.
@@ -305,6 +356,11 @@ pub struct CommandDone {
     /// The files as they are now (a rotation: with the new key's digests).
     #[serde(default)]
     pub files: Vec<PlacedFile>,
+    /// A removal that failed for some files: the paths it did take the bait
+    /// out of (each file is all or nothing), so the server stops expecting
+    /// bait there while the key stays live for the rest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<String>,
     #[serde(default)]
     pub error: Option<String>,
 }

@@ -185,6 +185,13 @@ pub struct TokenEvent {
     pub error_message: Option<String>,
     pub access_key_id: Option<String>,
     pub principal_arn: Option<String>,
+    /// The VPC endpoint the call came through (`vpcEndpointId`): its
+    /// `source_ip` is then a private address the caller may have chosen.
+    #[serde(default)]
+    pub vpc_endpoint: Option<String>,
+    /// The account that owns that endpoint (`vpcEndpointAccountId`).
+    #[serde(default)]
+    pub vpc_endpoint_account: Option<String>,
     /// How honeytrail learned of it: `cloudtrail-file`, `s3`, `sqs`, …
     pub source: String,
     /// Where exactly: a file path, an S3 URI, a message ID.
@@ -356,6 +363,13 @@ pub const FLEET_SOURCE: &str = "fleet";
 pub const BAIT_ALTERED_EVENT: &str = "BaitAltered";
 /// A host's agent found the bait entry or file gone.
 pub const BAIT_MISSING_EVENT: &str = "BaitMissing";
+/// A host's agent found something at the bait's path it will not read (a
+/// link another user planted, a FIFO or device, extra hard links, a file
+/// too large or not text): the bait was replaced to hide a change.
+pub const BAIT_UNREADABLE_EVENT: &str = "BaitUnreadable";
+/// A host's agent would not write bait to a path the template names: what
+/// it found there (a planted link, a hard-linked file) is someone's doing.
+pub const BAIT_REFUSED_EVENT: &str = "BaitPathRefused";
 /// A host sent no heartbeat for longer than `fleet.stale_after`.
 pub const HOST_SILENT_EVENT: &str = "HostSilent";
 /// A host enrolled beyond the number expected of its enrolment secret.
@@ -373,7 +387,9 @@ impl TokenEvent {
     pub fn incident_kind(&self) -> IncidentKind {
         match (self.event_source.as_str(), self.event_name.as_str()) {
             (HEALTH_SOURCE, EXPOSED_EVENT) => IncidentKind::Exposed,
-            (FLEET_SOURCE, BAIT_ALTERED_EVENT | BAIT_MISSING_EVENT) => IncidentKind::Tampered,
+            (FLEET_SOURCE, BAIT_ALTERED_EVENT | BAIT_MISSING_EVENT | BAIT_UNREADABLE_EVENT | BAIT_REFUSED_EVENT) => {
+                IncidentKind::Tampered
+            }
             (FLEET_SOURCE, HOST_SILENT_EVENT) => IncidentKind::Stale,
             (FLEET_SOURCE, ENROLMENT_UNEXPECTED_EVENT | ENROLMENT_REFUSED_EVENT) => IncidentKind::Enrolment,
             (FLEET_SOURCE, BAIT_READ_EVENT) => IncidentKind::Touched,
@@ -411,6 +427,28 @@ pub struct Activity {
     /// most frequent of them).
     #[serde(default)]
     pub distinct: ActivityCounts,
+    /// Calls that came through a VPC endpoint: their source addresses are
+    /// private addresses the caller may have chosen (most frequent first,
+    /// at most [`ACTIVITY_MAX`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<EndpointUse>,
+}
+
+/// A source address seen through a VPC endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct EndpointUse {
+    pub address: Option<String>,
+    /// `vpce-…`.
+    pub endpoint: String,
+    /// The account that owns the endpoint, when CloudTrail says.
+    pub account: Option<String>,
+}
+
+/// The [`EndpointUse`]s of `(address, endpoint, account, count)` rows, most
+/// frequent first, at most [`ACTIVITY_MAX`].
+pub fn endpoint_uses(mut rows: Vec<(EndpointUse, u64)>) -> Vec<EndpointUse> {
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| (&a.0.endpoint, &a.0.address).cmp(&(&b.0.endpoint, &b.0.address))));
+    rows.into_iter().take(ACTIVITY_MAX).map(|(u, _)| u).collect()
 }
 
 /// The number of distinct values of each [`Activity`] list.
@@ -452,6 +490,7 @@ impl Activity {
             user_agents: agents.0,
             regions: regions.0,
             error_codes: errors.0,
+            endpoints: Vec::new(),
         }
     }
 }
@@ -466,11 +505,27 @@ pub fn activity(events: &[TokenEvent]) -> Activity {
         }
         counts.into_iter().collect()
     }
-    Activity::from_counts([
+    let mut activity = Activity::from_counts([
         count(events.iter().map(|e| e.event_name.as_str())),
         count(events.iter().filter_map(|e| e.source_ip.as_deref())),
         count(events.iter().filter_map(|e| e.user_agent.as_deref())),
         count(events.iter().filter_map(|e| e.aws_region.as_deref())),
         count(events.iter().filter_map(|e| e.error_code.as_deref())),
-    ])
+    ]);
+    let mut endpoints: std::collections::HashMap<(Option<&str>, &str, Option<&str>), u64> = Default::default();
+    for e in events {
+        if let Some(endpoint) = e.vpc_endpoint.as_deref() {
+            *endpoints.entry((e.source_ip.as_deref(), endpoint, e.vpc_endpoint_account.as_deref())).or_default() += 1;
+        }
+    }
+    activity.endpoints = endpoint_uses(
+        endpoints
+            .into_iter()
+            .map(|((address, endpoint, account), n)| {
+                let owned = |v: Option<&str>| v.map(str::to_string);
+                (EndpointUse { address: owned(address), endpoint: endpoint.to_string(), account: owned(account) }, n)
+            })
+            .collect(),
+    );
+    activity
 }

@@ -77,7 +77,7 @@ impl PlacementTemplate {
         if rest.is_empty()
             || rest.ends_with('/')
             || rest.split('/').any(|c| c.is_empty() || c == "." || c == "..")
-            || self.path.chars().any(|c| c.is_control())
+            || crate::encoding::has_hidden(&self.path)
             || self.path.len() > 1024
         {
             return Err(Invalid(format!(

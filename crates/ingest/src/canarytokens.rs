@@ -56,6 +56,8 @@ pub fn to_event(payload: &Value, tokens: &[Token]) -> Option<TokenEvent> {
         error_message: None,
         access_key_id: Some(token.access_key_id.clone()),
         principal_arn: None,
+        vpc_endpoint: None,
+        vpc_endpoint_account: None,
         source: "canarytokens".into(),
         origin: "canarytokens.org webhook".into(),
         raw: payload.to_string(),

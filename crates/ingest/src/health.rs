@@ -80,6 +80,8 @@ pub fn exposures(value: &Value, index: &KeyIndex, source: &str, origin: &str, se
                 error_message: description.clone(),
                 access_key_id: Some(key.clone()),
                 principal_arn: None,
+                vpc_endpoint: None,
+                vpc_endpoint_account: None,
                 source: source.to_string(),
                 origin: origin.to_string(),
                 raw: value.to_string(),

@@ -317,6 +317,8 @@ impl BaitFile {
         let mut links = 0;
         let mut made = Vec::new();
         let mut current = path.to_path_buf();
+        // The file's own links followed, to say where a refused file was reached.
+        let mut through: Vec<PathBuf> = Vec::new();
         loop {
             let (Some(dir), Some(name)) = (current.parent(), current.file_name().and_then(|n| n.to_str())) else {
                 return Err(fail(path, "the path names no file"));
@@ -325,7 +327,14 @@ impl BaitFile {
             let dir_fd = walk(path, root, dir, create, &mut links, &mut made)?;
             let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
             match rustix::fs::openat(&dir_fd, name.as_str(), flags, Mode::empty()) {
-                Ok(fd) => return BaitFile::existing(path, dir_fd, name, fd, made),
+                Ok(fd) => {
+                    return BaitFile::existing(path, dir_fd, name, fd, made).map_err(|mut e| {
+                        if let Some(last) = through.last() {
+                            e.message.push_str(&format!(" (reached through a symbolic link to {})", last.display()));
+                        }
+                        e
+                    })
+                }
                 Err(Errno::NOENT) => {
                     let st = rustix::fs::fstat(&dir_fd).map_err(|e| io(path, "inspect the directory", e))?;
                     let owner = if euid() == 0 {
@@ -348,6 +357,7 @@ impl BaitFile {
                         .map_err(|e| io(path, "inspect the file", e))?;
                     let target = follow(path, &dir_fd, &name, st.st_uid, &mut links)?;
                     current = if target.is_absolute() { target } else { dir.join(target) };
+                    through.push(current.clone());
                 }
                 Err(e) => return Err(io(path, "open the file", e)),
             }
@@ -362,8 +372,20 @@ impl BaitFile {
         made: Vec<String>,
     ) -> Result<BaitFile, PlaceError> {
         let st = rustix::fs::fstat(&fd).map_err(|e| io(path, "inspect the file", e))?;
-        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-            return Err(fail(path, "not a regular file; bait is written only into regular files"));
+        let kind = match FileType::from_raw_mode(st.st_mode) {
+            FileType::RegularFile => None,
+            FileType::Directory => Some("a directory"),
+            FileType::Fifo => Some("a FIFO (named pipe)"),
+            FileType::CharacterDevice => Some("a character device"),
+            FileType::BlockDevice => Some("a block device"),
+            FileType::Socket => Some("a socket"),
+            _ => Some("not a regular file"),
+        };
+        if let Some(kind) = kind {
+            return Err(fail(
+                path,
+                format!("{kind}, not a regular file; bait is read and written only in regular files"),
+            ));
         }
         if st.st_nlink != 1 {
             return Err(fail(
@@ -375,13 +397,16 @@ impl BaitFile {
             ));
         }
         if st.st_size as u64 > MAX_FILE {
-            return Err(fail(path, format!("the file is larger than {} MiB; not a credentials file", MAX_FILE >> 20)));
+            return Err(fail(
+                path,
+                format!("the file is {} bytes, larger than {} MiB; not a credentials file", st.st_size, MAX_FILE >> 20),
+            ));
         }
         let mut text = String::new();
-        std::fs::File::from(fd)
-            .take(MAX_FILE)
-            .read_to_string(&mut text)
-            .map_err(|e| io(path, "read the file (it must be UTF-8 text)", e))?;
+        std::fs::File::from(fd).take(MAX_FILE).read_to_string(&mut text).map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => fail(path, "the file is not UTF-8 text; not a credentials file"),
+            _ => io(path, "read the file", e),
+        })?;
         Ok(BaitFile {
             path: path.to_path_buf(),
             dir,

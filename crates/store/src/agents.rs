@@ -628,6 +628,7 @@ impl Store {
         command_id: i64,
         ok: bool,
         files: &[PlacedFile],
+        removed: &[String],
         detail: Option<&str>,
     ) -> Result<(AgentCommand, Agent), StoreError> {
         let agent = self.agent(agent_id).await?;
@@ -643,8 +644,12 @@ impl Store {
         let now = Utc::now();
         let mut tx = self.begin_write().await?;
         let state = if ok { "done" } else { "failed" };
-        if ok {
-            for f in agent.files.iter().filter(|f| f.removed_at.is_none()) {
+        // A removal that failed part-way: the files it did clear are no
+        // longer bait (no heartbeat may call them missing); the key stays
+        // live for the rest.
+        let cleared = |f: &&AgentFile| ok || (command.kind == CommandKind::Remove && removed.contains(&f.path));
+        if ok || command.kind == CommandKind::Remove {
+            for f in agent.files.iter().filter(|f| f.removed_at.is_none()).filter(cleared) {
                 sqlx::query("UPDATE agent_files SET removed_at = $1 WHERE id = $2")
                     .bind(millis(now))
                     .bind(f.id)
@@ -656,6 +661,8 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
+        }
+        if ok {
             match command.kind {
                 CommandKind::Rotate => {
                     let new = command.new_token_id.ok_or_else(|| {

@@ -36,7 +36,7 @@ pub struct IncidentFilter {
 }
 
 const INCIDENT_COLUMNS: &str = "i.id, i.token_id, t.access_key_id, i.state, i.first_seen, i.last_seen, i.event_count, i.opened_at, i.updated_at, i.token_retired, i.kind";
-const EVENT_COLUMNS: &str = "event_id, token_id, event_time, event_source, event_name, aws_region, source_ip, user_agent, error_code, error_message, access_key_id, principal_arn, source, origin, raw";
+const EVENT_COLUMNS: &str = "event_id, token_id, event_time, event_source, event_name, aws_region, source_ip, user_agent, error_code, error_message, access_key_id, principal_arn, vpc_endpoint, vpc_endpoint_account, source, origin, raw";
 
 fn state_of(raw: String) -> Result<IncidentState, StoreError> {
     raw.parse().map_err(|e: honeytrail_core::Invalid| StoreError::Corrupt { what: "incident state", detail: e.0 })
@@ -89,6 +89,8 @@ fn event_from_row(row: &AnyRow) -> Result<TokenEvent, StoreError> {
         error_message: row.try_get("error_message")?,
         access_key_id: row.try_get("access_key_id")?,
         principal_arn: row.try_get("principal_arn")?,
+        vpc_endpoint: row.try_get("vpc_endpoint")?,
+        vpc_endpoint_account: row.try_get("vpc_endpoint_account")?,
         source: row.try_get("source")?,
         origin: row.try_get("origin")?,
         raw: row.try_get("raw")?,
@@ -245,8 +247,9 @@ impl Store {
         queue_alert(&mut tx, incident_id, alert_kind, now, self.update_interval).await?;
         sqlx::query(
             "INSERT INTO events (event_id, token_id, incident_id, event_time, seen_at, event_source, event_name, aws_region, source_ip, \
-             user_agent, error_code, error_message, access_key_id, principal_arn, source, origin, raw) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+             user_agent, error_code, error_message, access_key_id, principal_arn, source, origin, raw, vpc_endpoint, \
+             vpc_endpoint_account) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         )
         .bind(&event.event_id)
         .bind(event.token_id)
@@ -265,6 +268,8 @@ impl Store {
         .bind(&event.source)
         .bind(&event.origin)
         .bind(&event.raw)
+        .bind(&event.vpc_endpoint)
+        .bind(&event.vpc_endpoint_account)
         .execute(&mut *tx)
         .await?;
         self.commit(tx).await?;
@@ -406,7 +411,25 @@ impl Store {
                 list.push((r.try_get("v")?, u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0)));
             }
         }
-        Ok(Activity::from_counts(lists))
+        let mut activity = Activity::from_counts(lists);
+        let rows = sqlx::query(
+            "SELECT source_ip, vpc_endpoint, vpc_endpoint_account, COUNT(*) AS n FROM events \
+             WHERE incident_id = $1 AND vpc_endpoint IS NOT NULL GROUP BY source_ip, vpc_endpoint, vpc_endpoint_account",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut uses = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let used = honeytrail_core::incident::EndpointUse {
+                address: r.try_get("source_ip")?,
+                endpoint: r.try_get("vpc_endpoint")?,
+                account: r.try_get("vpc_endpoint_account")?,
+            };
+            uses.push((used, u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0)));
+        }
+        activity.endpoints = honeytrail_core::incident::endpoint_uses(uses);
+        Ok(activity)
     }
 
     pub async fn incident_log(&self, id: i64) -> Result<Vec<IncidentLogEntry>, StoreError> {

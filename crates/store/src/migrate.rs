@@ -66,6 +66,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(19, "registry-changes", "0019_registry_changes"),
     migration!(20, "canary-accounts", "0020_canary_accounts"),
     migration!(21, "aws-intents", "0021_aws_intents"),
+    migration!(22, "vpc-endpoints", "0022_vpc_endpoints"),
 ];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.

@@ -391,6 +391,8 @@ fn event(token_id: i64, id: &str, minutes: i64, api: &str, ip: &str) -> TokenEve
         error_message: None,
         access_key_id: Some(KEY.into()),
         principal_arn: None,
+        vpc_endpoint: None,
+        vpc_endpoint_account: None,
         source: "cloudtrail-file".into(),
         origin: "test".into(),
         raw: "{}".into(),

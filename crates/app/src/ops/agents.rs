@@ -15,11 +15,11 @@ use honeytrail_core::encoding::printable;
 use honeytrail_core::fleet::Ec2Instance;
 use honeytrail_core::fleet::{
     Command, CommandDone, CommandKind, Confirm, DeliveredKey, EnrolRequest, Enrolled, Heartbeat, HeartbeatReply,
-    PlacedFile, Presence, MAX_FILES,
+    PlacedFile, Preflight, Presence, MAX_FILES, MAX_FOUND,
 };
 use honeytrail_core::incident::{
-    TokenEvent, BAIT_ALTERED_EVENT, BAIT_MISSING_EVENT, ENROLMENT_REFUSED_EVENT, ENROLMENT_UNEXPECTED_EVENT,
-    FLEET_SOURCE, HOST_SILENT_EVENT,
+    TokenEvent, BAIT_ALTERED_EVENT, BAIT_MISSING_EVENT, BAIT_REFUSED_EVENT, BAIT_UNREADABLE_EVENT,
+    ENROLMENT_REFUSED_EVENT, ENROLMENT_UNEXPECTED_EVENT, FLEET_SOURCE, HOST_SILENT_EVENT,
 };
 use honeytrail_core::net::{parse_networks, within};
 use honeytrail_core::{new_bearer, Token, TokenKind, TokenState};
@@ -97,6 +97,29 @@ impl Ops {
     /// enrolment beyond the expected count goes through and raises one on
     /// the key it got.
     pub async fn enrol_host(&self, req: &EnrolRequest, from: &str) -> OpResult<Enrolled> {
+        let (known, ec2) = self.admit(req, from).await?;
+        self.enrol_admitted(req, from, known, ec2).await
+    }
+
+    /// What a host would place, asked before it enrols: the secret and its
+    /// guards are checked as for an enrolment (a refusal is counted and
+    /// raised the same way), but no use is spent and no key handed out.
+    /// The agent enrols only when a path the template names can be written
+    /// safely, so no key is minted for a host where nothing can be placed.
+    pub async fn preflight_host(&self, req: &EnrolRequest, from: &str) -> OpResult<Preflight> {
+        let (known, _) = self.admit(req, from).await?;
+        let name = known.template.clone().unwrap_or_else(|| self.config.fleet.default_template.clone());
+        let template = self.store.template(&name).await.map_err(|_| {
+            unusable(StoreError::Refused(format!(
+                "enrolment secret #{} names placement template {name}, which no longer exists; add it again (`honeytrail template add`)",
+                known.id
+            )))
+        })?;
+        Ok(Preflight { template })
+    }
+
+    /// The secret of an enrolment, checked with its guards.
+    async fn admit(&self, req: &EnrolRequest, from: &str) -> OpResult<(EnrolmentSecret, Option<Ec2Instance>)> {
         req.host.check()?;
         if let Some(identity) = &req.ec2_identity {
             identity.check()?;
@@ -112,15 +135,24 @@ impl Ops {
                 return Err(unusable(refusal));
             }
         };
-        let ec2 = match self.guard_enrolment(&known, req, from) {
-            Ok(ec2) => ec2,
+        match self.guard_enrolment(&known, req, from) {
+            Ok(ec2) => Ok((known, ec2)),
             Err(e) => {
                 if e.code == "enrollment_refused" {
                     self.enrolment_refused(&known, &req.host.hostname, from, &e.message).await;
                 }
-                return Err(e);
+                Err(e)
             }
-        };
+        }
+    }
+
+    async fn enrol_admitted(
+        &self,
+        req: &EnrolRequest,
+        from: &str,
+        known: EnrolmentSecret,
+        ec2: Option<Ec2Instance>,
+    ) -> OpResult<Enrolled> {
         let credential = new_bearer("");
         let system = Actor::system(&format!("enrolment #{}", known.id));
         let mut minted_now = false;
@@ -308,12 +340,49 @@ impl Ops {
         if c.files.is_empty() {
             return Err(OpError::invalid("a confirmation names the files written; with none, abort instead"));
         }
+        if c.refused.len() > MAX_FILES {
+            return Err(OpError::invalid(format!("at most {MAX_FILES} refused paths per host")));
+        }
+        for r in &c.refused {
+            r.check()?;
+        }
         let actor = Actor::system(&format!("agent #{}", agent.id));
-        let detail = format!("{} file(s)", c.files.len());
-        Ok(self
+        let detail = if c.refused.is_empty() {
+            format!("{} file(s)", c.files.len())
+        } else {
+            format!("{} file(s), {} path(s) refused", c.files.len(), c.refused.len())
+        };
+        let confirmed = self
             .audited(&actor, "agent.confirm", &agent.host.hostname, Some(&detail))
             .confirm_agent(agent.id, &c.files)
-            .await?)
+            .await?;
+        // A path the agent would not write is what someone put there: a
+        // tamper incident on the host's key, naming the path and the find.
+        if let Some(token_id) = confirmed.token_id.filter(|_| !c.refused.is_empty()) {
+            let token = self.store.token(token_id).await?;
+            let now = Utc::now();
+            let events: Vec<TokenEvent> = c
+                .refused
+                .iter()
+                .map(|r| {
+                    fleet_event(
+                        &confirmed,
+                        &token,
+                        BAIT_REFUSED_EVENT,
+                        format!(
+                            "no bait was written to {} on {}: {}",
+                            printable(&r.path),
+                            confirmed.host.hostname,
+                            printable(&r.found)
+                        ),
+                        now,
+                        &r.path,
+                    )
+                })
+                .collect();
+            Sink::new(self).add(&events).await?;
+        }
+        Ok(confirmed)
     }
 
     /// The agent gave up before writing anything: its key is retired, no
@@ -348,15 +417,28 @@ impl Ops {
         }
         let now = Utc::now();
         let mut events = Vec::new();
-        for change in changes.iter().filter(|c| c.file.presence.tampered() && !c.before.tampered()) {
-            let name = if change.file.presence == Presence::Missing { BAIT_MISSING_EVENT } else { BAIT_ALTERED_EVENT };
+        // Every move into a tamper state is raised (missing, then replaced
+        // by a FIFO, is two findings), with what the agent saw.
+        for change in changes.iter().filter(|c| c.file.presence.tampered() && c.file.presence != c.before) {
+            let name = match change.file.presence {
+                Presence::Missing => BAIT_MISSING_EVENT,
+                Presence::Unreadable => BAIT_UNREADABLE_EVENT,
+                _ => BAIT_ALTERED_EVENT,
+            };
+            let seen = hb
+                .files
+                .iter()
+                .find(|f| f.path == change.file.path)
+                .and_then(|f| f.seen.as_deref())
+                .map(|s| format!(": {}", printable(s).chars().take(MAX_FOUND).collect::<String>()))
+                .unwrap_or_default();
             let token = self.store.token(change.file.token_id).await?;
             events.push(fleet_event(
                 agent,
                 &token,
                 name,
                 format!(
-                    "the honey entry in {} on {} is {} (was {})",
+                    "the honey entry in {} on {} is {} (was {}){seen}",
                     change.file.path,
                     agent.host.hostname,
                     change.file.presence.as_str(),
@@ -409,6 +491,9 @@ impl Ops {
     ) -> OpResult<AgentCommand> {
         let agent = &agent.0;
         check_files(&done.files)?;
+        if done.removed.len() > MAX_FILES || done.removed.iter().any(|p| p.len() > 1024) {
+            return Err(OpError::invalid(format!("at most {MAX_FILES} removed paths of at most 1024 bytes")));
+        }
         let error: Option<String> =
             done.error.as_deref().map(|e| honeytrail_core::encoding::printable(e).chars().take(500).collect());
         let actor = Actor::system(&format!("agent #{}", agent.id));
@@ -425,7 +510,7 @@ impl Ops {
             if done.ok { "done".to_string() } else { format!("failed: {}", error.clone().unwrap_or_default()) };
         let (finished, before) = self
             .audited(&actor, &action, &agent.host.hostname, Some(&detail))
-            .finish_command(agent.id, command_id, done.ok, &done.files, error.as_deref())
+            .finish_command(agent.id, command_id, done.ok, &done.files, &done.removed, error.as_deref())
             .await?;
         let retire = match (finished.kind, done.ok) {
             (CommandKind::Rotate, true) => before.token_id.map(|t| (t, "rotated on its host")),
@@ -620,6 +705,8 @@ pub(crate) fn host_event(
         error_message: Some(what),
         access_key_id: Some(token.access_key_id.clone()),
         principal_arn: None,
+        vpc_endpoint: None,
+        vpc_endpoint_account: None,
         source: FLEET_SOURCE.into(),
         origin: FLEET_SOURCE.into(),
         raw: raw.to_string(),

@@ -102,7 +102,7 @@ impl LoginLimiter {
 /// visitor typed, unauthenticated, so without control characters (which
 /// would forge log lines) and at most 64 characters long.
 pub fn sign_in_name(raw: &str) -> String {
-    raw.trim().chars().filter(|c| !c.is_control()).take(64).collect()
+    raw.trim().chars().filter(|&c| !honeytrail_core::encoding::hidden(c)).take(64).collect()
 }
 
 /// A sign-in that worked: the session's bearer token (for the cookie) and

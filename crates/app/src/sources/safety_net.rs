@@ -112,6 +112,8 @@ fn unlogged_event(token_id: i64, key: &str, u: &ReportedUse, grace: Duration) ->
         )),
         access_key_id: Some(key.to_string()),
         principal_arn: None,
+        vpc_endpoint: None,
+        vpc_endpoint_account: None,
         source: "safety-net".into(),
         origin: "iam:GetAccessKeyLastUsed".into(),
         raw: json!({"lastUsedDate": u.at, "serviceName": u.service, "region": u.region}).to_string(),

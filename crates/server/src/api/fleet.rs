@@ -96,6 +96,27 @@ pub(super) async fn post_enrol(
     }
 }
 
+/// `POST /fleet/preflight`: what the secret's template asks of this host,
+/// checked like an enrolment but spending no use and minting no key.
+pub(super) async fn post_preflight(
+    State(s): State<Arc<Shared>>,
+    From(from): From,
+    Body(r): Body<EnrolRequest>,
+) -> ApiResult {
+    if let Some(held) = s.held_back(&from) {
+        return Err(held);
+    }
+    match s.ops.preflight_host(&r, &from).await {
+        Ok(preflight) => ok(preflight),
+        Err(e) => {
+            if e.code == "enrollment_refused" {
+                s.refused(&from);
+            }
+            Err(e.into())
+        }
+    }
+}
+
 pub(super) async fn post_confirm(
     State(s): State<Arc<Shared>>,
     AgentCaller(a): AgentCaller,

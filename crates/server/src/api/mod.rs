@@ -181,6 +181,7 @@ api_routes! {
     "/enrollments/{id}/revoke" => post(post_enrolment_revoke);
     "/templates" => get(list_templates) post(post_template);
     "/templates/{name}" => get(get_template) delete(delete_template);
+    "/fleet/preflight" => post(post_preflight);
     "/fleet/enroll" => post(post_enrol);
     "/fleet/confirm" => post(post_confirm);
     "/fleet/abort" => post(post_abort);

@@ -42,6 +42,16 @@ fn env() -> &'static Environment<'static> {
     ENV.get_or_init(|| {
         let mut env = Environment::new();
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+        // Every value shown has its hidden characters (zero-width, bidirectional,
+        // control) made visible before it is escaped: an instance ID with a
+        // zero-width space cannot pass for another, U+202E cannot reverse a name.
+        env.set_formatter(|out, state, value| match value.as_str() {
+            Some(text) if !value.is_safe() && honeytrail_core::encoding::has_hidden(text) => {
+                let shown = minijinja::Value::from(honeytrail_core::encoding::visible(text).into_owned());
+                minijinja::escape_formatter(out, state, &shown)
+            }
+            _ => minijinja::escape_formatter(out, state, value),
+        });
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         for (name, source) in TEMPLATES {
             env.add_template(name, source).expect("shipped templates compile");
@@ -67,6 +77,14 @@ pub fn render(name: &str, context: impl Serialize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hidden_characters_are_shown_on_every_page() {
+        let html =
+            render("message.html", minijinja::context! {title => "t", message => "i-\u{200b}0abc \u{202e}fdp.exe"});
+        assert!(html.contains("i-\\u{200b}0abc \\u{202e}fdp.exe"), "{html}");
+        assert!(!html.contains('\u{200b}') && !html.contains('\u{202e}'));
+    }
 
     #[test]
     fn every_template_compiles_and_escapes() {
