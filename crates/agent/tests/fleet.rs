@@ -1341,3 +1341,71 @@ fn reads_of_the_bait_are_reported_with_their_process_and_lead_the_incident() {
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(reads(&ht).len(), count + 1, "the agent's own presence checks are not reads under inotify either");
 }
+
+#[test]
+fn one_agent_credential_cannot_fill_the_servers_disk() {
+    if !is_root() {
+        eprintln!("skipped: the agent writes into other users' homes as root (./scripts/test runs as root in CI)");
+        return;
+    }
+    let ht = Ht::new(&[("HONEYTRAIL_EVIDENCE_AGENT_RECORDS_PER_HOUR", "50")]);
+    let serve = ht.serve();
+    let state = ht.dir.path().join("agent-state");
+    let root = host_tree(ht.dir.path());
+    let secret = ht.secret(&["--uses", "1", "--template", "laptop"]);
+    agent(&[
+        "enroll",
+        "--server",
+        &serve.url(),
+        "--secret-file",
+        secret.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+        "--once",
+    ])
+    .ok();
+    let credential = std::fs::read_to_string(state.join("credential")).unwrap();
+    let bearer = format!("Bearer {}", credential.trim());
+    let next = std::cell::Cell::new(0);
+    let batch = |path: &str, n: usize| {
+        let records: Vec<Value> = (0..n)
+            .map(|_| {
+                next.set(next.get() + 1);
+                serde_json::json!({
+                    "id": format!("flood-{}", next.get()), "at": "2026-12-07T10:00:00Z", "last_at": "2026-12-07T10:00:00Z",
+                    "count": 1, "path": path, "source": "inotify"
+                })
+            })
+            .collect();
+        let body = serde_json::json!({"records": records}).to_string();
+        let (status, reply) = http(
+            serve.port,
+            "POST",
+            "/api/v1/fleet/evidence",
+            &[("Authorization", &bearer), ("Content-Type", "application/json")],
+            &body,
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{reply}");
+        let reply: Value = serde_json::from_str(&reply).unwrap();
+        (reply["filed"].as_u64().unwrap(), reply["refused"].as_u64().unwrap())
+    };
+    // Records for a path this agent never placed are counted, never kept.
+    assert_eq!(batch("/etc/shadow", 10), (0, 10));
+    // Up to the hourly quota they are kept; beyond it counted and refused.
+    assert_eq!(batch("/root/.aws/credentials", 40), (40, 0));
+    assert_eq!(batch("/root/.aws/credentials", 40), (10, 30));
+    assert_eq!(batch("/root/.aws/credentials", 40), (0, 40));
+    let kept = ht.run(&["evidence", "list", "--json"]).ok().json();
+    assert_eq!(kept.as_array().unwrap().len(), 50, "what one credential can make the server keep is bounded");
+    let a = &ht.agents()[0];
+    assert_eq!(a["evidence_refused"], 80, "{a:#}");
+    // The flood raises one incident on the host's key, one event an hour.
+    let floods = tamper_messages(&ht, "EvidenceFlood");
+    assert_eq!(floods.len(), 1, "{floods:#?}");
+    assert!(floods[0].contains("quota (50 records an hour"), "{}", floods[0]);
+    let shown = ht.run(&["agent", "show", "1"]).ok().stdout;
+    assert!(shown.contains("80 refused by the server"), "{shown}");
+}

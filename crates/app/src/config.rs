@@ -187,6 +187,14 @@ touch_window = "1h"
 # prefix ending in *), e.g. backup agents, indexers, antivirus.
 #                                               HONEYTRAIL_EVIDENCE_QUIET_PROGRAMS
 quiet_programs = []
+# What one agent may file: read records per hour, and bytes kept in all.
+# Beyond either, records are counted (agents list, /metrics), not kept, and
+# the flood raises an incident on the host's key. Records naming a path the
+# agent never placed are counted, never kept.
+#                               HONEYTRAIL_EVIDENCE_AGENT_RECORDS_PER_HOUR
+agent_records_per_hour = 2000
+#                                           HONEYTRAIL_EVIDENCE_AGENT_BYTES
+agent_bytes = 8388608
 
 [enrich]
 # Context on every incident, computed offline: the team's own networks
@@ -570,6 +578,11 @@ pub struct EvidenceSection {
     /// Programs whose reads are recorded but never alert (backup agents,
     /// indexers, antivirus): executable paths, or a prefix ending in `*`.
     pub quiet_programs: Vec<String>,
+    /// At most this many read records are kept from one agent in any hour;
+    /// the rest are counted, not kept, and the flood raises an incident.
+    pub agent_records_per_hour: u32,
+    /// At most this many bytes of read records are kept from one agent.
+    pub agent_bytes: u64,
 }
 
 /// `[actions]`: automated response.
@@ -680,7 +693,12 @@ impl EnrichSection {
 
 impl Default for EvidenceSection {
     fn default() -> Self {
-        EvidenceSection { touch_window: "1h".into(), quiet_programs: Vec::new() }
+        EvidenceSection {
+            touch_window: "1h".into(),
+            quiet_programs: Vec::new(),
+            agent_records_per_hour: 2_000,
+            agent_bytes: 8 << 20,
+        }
     }
 }
 
@@ -822,6 +840,17 @@ impl Config {
         }
         if let Some(v) = env("HONEYTRAIL_EVIDENCE_TOUCH_WINDOW") {
             self.evidence.touch_window = v;
+        }
+        if let Some(v) = env("HONEYTRAIL_EVIDENCE_AGENT_RECORDS_PER_HOUR") {
+            self.evidence.agent_records_per_hour = v.trim().parse().map_err(|_| {
+                anyhow::anyhow!("HONEYTRAIL_EVIDENCE_AGENT_RECORDS_PER_HOUR {v:?} is not a whole number")
+            })?;
+        }
+        if let Some(v) = env("HONEYTRAIL_EVIDENCE_AGENT_BYTES") {
+            self.evidence.agent_bytes = v
+                .trim()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("HONEYTRAIL_EVIDENCE_AGENT_BYTES {v:?} is not a whole number of bytes"))?;
         }
         if let Some(v) = env("HONEYTRAIL_EVIDENCE_QUIET_PROGRAMS") {
             self.evidence.quiet_programs =

@@ -99,6 +99,12 @@ pub async fn agent(app: &App, cmd: AgentCommand) -> Result<ExitCode> {
             if let Some(d) = &a.detail {
                 println!("  detail: {}", p(d));
             }
+            if a.evidence_dropped > 0 || a.evidence_refused > 0 {
+                println!(
+                    "  reads of the bait: {} dropped by the agent, {} refused by the server (over quota or never placed)",
+                    a.evidence_dropped, a.evidence_refused
+                );
+            }
             for f in &a.files {
                 let gone = f.removed_at.map(|t| format!(" (removed {})", when(t))).unwrap_or_default();
                 println!(

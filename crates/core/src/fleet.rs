@@ -302,6 +302,10 @@ pub struct EvidenceBatch {
 pub struct EvidenceReply {
     /// Records filed now (a record delivered twice is filed once).
     pub filed: usize,
+    /// Records counted and not kept: over the agent's quota, or for a path
+    /// it never placed. The agent does not send them again.
+    #[serde(default)]
+    pub refused: usize,
 }
 
 /// What the server asks an agent to do.
@@ -550,6 +554,11 @@ pub struct Agent {
     pub watch: Option<String>,
     /// Reads the agent had to drop (its queue full while the server was away).
     pub evidence_dropped: i64,
+    /// Read records the server refused: over the agent's quota
+    /// (`evidence.agent_records_per_hour`, `evidence.agent_bytes`) or for
+    /// paths it never placed.
+    #[serde(default)]
+    pub evidence_refused: i64,
     pub files: Vec<AgentFile>,
     pub commands: Vec<AgentCommand>,
     /// `ok`, `tampered`, `stale`, `unconfirmed`, `unknown`, `failed` or `removed`.

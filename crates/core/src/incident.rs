@@ -370,6 +370,8 @@ pub const BAIT_UNREADABLE_EVENT: &str = "BaitUnreadable";
 /// A host's agent would not write bait to a path the template names: what
 /// it found there (a planted link, a hard-linked file) is someone's doing.
 pub const BAIT_REFUSED_EVENT: &str = "BaitPathRefused";
+/// An agent sent more reads of its bait than its quota allows.
+pub const EVIDENCE_FLOOD_EVENT: &str = "EvidenceFlood";
 /// A host sent no heartbeat for longer than `fleet.stale_after`.
 pub const HOST_SILENT_EVENT: &str = "HostSilent";
 /// A host enrolled beyond the number expected of its enrolment secret.
@@ -387,9 +389,14 @@ impl TokenEvent {
     pub fn incident_kind(&self) -> IncidentKind {
         match (self.event_source.as_str(), self.event_name.as_str()) {
             (HEALTH_SOURCE, EXPOSED_EVENT) => IncidentKind::Exposed,
-            (FLEET_SOURCE, BAIT_ALTERED_EVENT | BAIT_MISSING_EVENT | BAIT_UNREADABLE_EVENT | BAIT_REFUSED_EVENT) => {
-                IncidentKind::Tampered
-            }
+            (
+                FLEET_SOURCE,
+                BAIT_ALTERED_EVENT
+                | BAIT_MISSING_EVENT
+                | BAIT_UNREADABLE_EVENT
+                | BAIT_REFUSED_EVENT
+                | EVIDENCE_FLOOD_EVENT,
+            ) => IncidentKind::Tampered,
             (FLEET_SOURCE, HOST_SILENT_EVENT) => IncidentKind::Stale,
             (FLEET_SOURCE, ENROLMENT_UNEXPECTED_EVENT | ENROLMENT_REFUSED_EVENT) => IncidentKind::Enrolment,
             (FLEET_SOURCE, BAIT_READ_EVENT) => IncidentKind::Touched,

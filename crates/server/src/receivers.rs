@@ -363,8 +363,10 @@ pub(super) async fn metrics(State(s): State<Arc<Shared>>) -> Response {
          honeytrail_fleet_pool_target {}\n\
          # HELP honeytrail_fleet_stale_agents Active hosts silent for longer than fleet.stale_after_seconds.\n# TYPE honeytrail_fleet_stale_agents gauge\n\
          honeytrail_fleet_stale_agents {}\n\
+         # HELP honeytrail_evidence_refused_total Read records refused from agents (over quota, or for paths never placed).\n# TYPE honeytrail_evidence_refused_total counter\n\
+         honeytrail_evidence_refused_total {}\n\
          # HELP honeytrail_fleet_agents Enrolled hosts by state.\n# TYPE honeytrail_fleet_agents gauge",
-        m.pool, m.pool_target, m.stale_agents
+        m.pool, m.pool_target, m.stale_agents, m.evidence_refused
     )
     .expect("writing to a String cannot fail");
     for (state, n) in &m.agents {

@@ -39,7 +39,7 @@ const AGENT_COLUMNS: &str =
     "a.id, a.enrollment_id, a.token_id, t.access_key_id, a.hostname, a.machine_id, a.dmi_serial, \
      a.os, a.instance_id, a.agent_version, a.source_address, a.template, a.state, a.detail, a.enrolled_at, \
      a.confirmed_at, a.last_seen_at, a.stale_since, a.ec2_instance_id, a.ec2_account_id, a.ec2_region, \
-     a.watch, a.evidence_dropped";
+     a.watch, a.evidence_dropped, a.evidence_refused";
 const AGENT_FROM: &str = "agents a LEFT JOIN tokens t ON t.id = a.token_id";
 const FILE_COLUMNS: &str =
     "id, agent_id, token_id, placement_id, path, local_user, digest, presence, presence_at, removed_at";
@@ -88,6 +88,7 @@ fn agent_row(r: &AnyRow) -> Result<Agent, StoreError> {
         stale_since: opt_time(r, "stale_since")?,
         watch: r.try_get("watch")?,
         evidence_dropped: r.try_get("evidence_dropped")?,
+        evidence_refused: r.try_get("evidence_refused")?,
         files: Vec::new(),
         commands: Vec::new(),
         bait_state: String::new(),
@@ -734,6 +735,15 @@ impl Store {
     /// How many agents are stale now.
     pub async fn stale_count(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query("SELECT COUNT(*) FROM agents WHERE state = 'active' AND stale_since IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?)
+    }
+
+    /// Read records refused from agents in all (over quota, or for paths
+    /// never placed).
+    pub async fn evidence_refused(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COALESCE(SUM(evidence_refused), 0) FROM agents")
             .fetch_one(&self.pool)
             .await?
             .try_get(0)?)

@@ -202,6 +202,37 @@ impl Store {
         rows.iter().map(|r| Ok((r.try_get("host")?, r.try_get("path")?))).collect()
     }
 
+    /// What `agent_id` has filed: records received since `since`, and the
+    /// bytes of every record it has kept.
+    pub async fn agent_evidence_usage(&self, agent_id: i64, since: DateTime<Utc>) -> Result<(i64, i64), StoreError> {
+        let recent: i64 = sqlx::query("SELECT COUNT(*) FROM access_evidence WHERE agent_id = $1 AND received_at >= $2")
+            .bind(agent_id)
+            .bind(millis(since))
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        // Cast: SUM of a length is bigint on PostgreSQL, integer on SQLite.
+        let bytes: i64 = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(LENGTH(record)), 0) AS BIGINT) FROM access_evidence WHERE agent_id = $1",
+        )
+        .bind(agent_id)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?;
+        Ok((recent, bytes))
+    }
+
+    /// Adds to the count of read records refused from an agent.
+    pub async fn count_refused_evidence(&self, agent_id: i64, refused: u64) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE agents SET evidence_refused = evidence_refused + $1 WHERE id = $2")
+            .bind(i64::try_from(refused).unwrap_or(i64::MAX))
+            .bind(agent_id)
+            .execute(&mut *tx)
+            .await?;
+        self.commit(tx).await
+    }
+
     /// Keeps how an agent watches its bait and adds to its dropped count.
     pub async fn record_watch(&self, agent_id: i64, watch: Option<&str>, dropped: u64) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;

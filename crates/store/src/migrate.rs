@@ -67,6 +67,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(20, "canary-accounts", "0020_canary_accounts"),
     migration!(21, "aws-intents", "0021_aws_intents"),
     migration!(22, "vpc-endpoints", "0022_vpc_endpoints"),
+    migration!(23, "evidence-quotas", "0023_evidence_quotas"),
 ];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.

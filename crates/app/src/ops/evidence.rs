@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use honeytrail_core::access::Permission;
 use honeytrail_core::evidence::{Access, AccessSource, Touch};
 use honeytrail_core::fleet::{EvidenceBatch, EvidenceReply, MAX_EVIDENCE_BATCH};
-use honeytrail_core::incident::BAIT_READ_EVENT;
+use honeytrail_core::incident::{TokenEvent, BAIT_READ_EVENT, EVIDENCE_FLOOD_EVENT};
 use honeytrail_store::{EvidenceFilter, NewAccess};
 use serde::Deserialize;
 
@@ -71,14 +71,24 @@ impl Ops {
             || a.process.as_ref().and_then(|p| p.exe.as_deref()).is_some_and(|exe| self.config.evidence.quiet(exe))
     }
 
-    /// Reads an agent observed: filed against the agent's own bait files
-    /// (a record naming a path the agent did not place is kept, unmatched).
+    /// Reads an agent observed, filed against the agent's own bait files.
+    /// What one agent credential can make the server keep is bounded: a
+    /// record naming a path the agent never placed is counted, not kept;
+    /// beyond `evidence.agent_records_per_hour` records in the last hour or
+    /// `evidence.agent_bytes` kept in all, records are counted, not kept,
+    /// and the flood raises an incident on the host's key (once an hour).
     pub async fn agent_evidence(&self, agent: &AgentSession, batch: &EvidenceBatch) -> OpResult<EvidenceReply> {
         let agent = &agent.0;
         if batch.records.len() > MAX_EVIDENCE_BATCH {
             return Err(OpError::invalid(format!("at most {MAX_EVIDENCE_BATCH} access records per delivery")));
         }
+        let now = Utc::now();
+        let (recent, kept_bytes) = self.store.agent_evidence_usage(agent.id, now - Duration::hours(1)).await?;
+        let quota = &self.config.evidence;
+        let mut records_left = i64::from(quota.agent_records_per_hour) - recent;
+        let mut bytes_left = i64::try_from(quota.agent_bytes).unwrap_or(i64::MAX) - kept_bytes;
         let mut reads = Vec::with_capacity(batch.records.len());
+        let (mut unplaced, mut over) = (0usize, 0usize);
         for r in &batch.records {
             let mut a = r.clone().bounded();
             if a.id.trim().is_empty() {
@@ -88,17 +98,28 @@ impl Ops {
                 return Err(OpError::invalid("an audit record carries its process"));
             }
             a.host = None;
-            let matched = agent
+            let Some(matched) = agent
                 .files
                 .iter()
                 .find(|f| f.removed_at.is_none() && f.path == a.path)
-                .map(|f| (f.token_id, f.placement_id));
+                .map(|f| (f.token_id, f.placement_id))
+            else {
+                unplaced += 1;
+                continue;
+            };
+            let size = serde_json::to_string(&a).map(|t| t.len() as i64).unwrap_or(i64::MAX);
+            if records_left <= 0 || size > bytes_left {
+                over += 1;
+                continue;
+            }
+            records_left -= 1;
+            bytes_left -= size;
             let quiet = self.quiet(&a);
             reads.push(NewAccess {
                 access: a,
                 host: agent.host.hostname.clone(),
                 agent_id: Some(agent.id),
-                matched,
+                matched: Some(matched),
                 quiet,
             });
         }
@@ -114,7 +135,56 @@ impl Ops {
         if filed > 0 {
             tracing::info!(agent = agent.id, host = %agent.host.hostname, filed, "bait read on an enrolled host");
         }
-        Ok(EvidenceReply { filed })
+        let refused = unplaced + over;
+        if refused > 0 {
+            self.store.count_refused_evidence(agent.id, refused as u64).await?;
+            tracing::warn!(
+                agent = agent.id,
+                host = %agent.host.hostname,
+                unplaced,
+                over_quota = over,
+                "read records from an agent counted, not kept"
+            );
+        }
+        if over > 0 {
+            self.evidence_flood(agent, recent, kept_bytes, over, now).await?;
+        }
+        Ok(EvidenceReply { filed, refused })
+    }
+
+    /// An agent sent more reads than its quota: an incident on its key, at
+    /// most one event an hour (each names what was kept and refused).
+    async fn evidence_flood(
+        &self,
+        agent: &honeytrail_store::Agent,
+        recent: i64,
+        kept_bytes: i64,
+        over: usize,
+        now: DateTime<Utc>,
+    ) -> OpResult<()> {
+        let Some(token_id) = agent.token_id else { return Ok(()) };
+        let token = self.store.token(token_id).await?;
+        let q = &self.config.evidence;
+        let what = format!(
+            "agent #{} on {} sent more reads of its bait than its quota ({} records an hour, {} bytes kept): {over} \
+             refused now after {recent} in the last hour and {kept_bytes} bytes kept. A process reading the bait in a \
+             loop, or someone using the agent's credential to fill the server's disk",
+            agent.id, agent.host.hostname, q.agent_records_per_hour, q.agent_bytes
+        );
+        let hour = now.timestamp() / 3600;
+        let event = TokenEvent {
+            event_id: format!("fleet:{}:{EVIDENCE_FLOOD_EVENT}:{hour}", agent.id),
+            origin: format!("agent #{} on {}", agent.id, agent.host.hostname),
+            ..host_event(
+                &token,
+                EVIDENCE_FLOOD_EVENT,
+                what.clone(),
+                now,
+                serde_json::json!({"agent": agent.id, "host": agent.host.hostname, "event": EVIDENCE_FLOOD_EVENT, "what": what}),
+            )
+        };
+        Sink::new(self).add(&[event]).await?;
+        Ok(())
     }
 
     /// Reads from an audit log (`honeytrail ingest auditd`): the host is the

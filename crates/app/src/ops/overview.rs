@@ -84,6 +84,8 @@ pub struct Metrics {
     pub pool_target: u32,
     /// Active hosts silent for longer than `fleet.stale_after_seconds`.
     pub stale_agents: i64,
+    /// Read records refused from agents (over quota, or for paths never placed).
+    pub evidence_refused: i64,
     /// `(state, count)` of enrolled hosts.
     pub agents: Vec<(String, i64)>,
     /// Replicas whose heartbeat is within a lease.
@@ -132,6 +134,7 @@ impl Ops {
             pool: self.store.pool_size().await?,
             pool_target: self.config.fleet.pool_size,
             stale_agents: self.store.stale_count().await?,
+            evidence_refused: self.store.evidence_refused().await?,
             agents: self.store.agents_by_state().await?,
             replicas_up: self
                 .store

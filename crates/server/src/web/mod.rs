@@ -113,7 +113,7 @@ mod tests {
                     "pool": {"size": 3, "target": 10, "iam_users": 4, "quota": 5000, "warning": "near <b>quota</b>"},
                     "agents": [{"id": 1, "host": {"hostname": "vic<b>-box</b>", "machine_id": "m", "instance_id": null},
                         "access_key_id": "AKIAQYLPMN5HHHFPZAM2", "state": "active", "bait_state": "tampered", "last_seen_at": null,
-                        "watch": "off: <b>no</b>", "evidence_dropped": 3,
+                        "watch": "off: <b>no</b>", "evidence_dropped": 3, "evidence_refused": 2,
                         "open_command": false, "files": [{"path": "/home/<b>x</b>", "local_user": "vic", "presence": "altered", "removed_at": null}],
                         "commands": [{"id": 3, "kind": "rotate", "state": "done"}]}]}),
             ),
