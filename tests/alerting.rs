@@ -56,7 +56,10 @@ fn incident_with_channel(env: &Env, port: u16) {
 #[test]
 fn alerts_are_signed_and_delivered_once_the_receiver_is_back() {
     let env = Env::new();
-    let port = honeytrail_testkit::free_port();
+    // A port held bound but not listening: connections to it are refused
+    // (the receiver is down), and no parallel test can take it meanwhile.
+    let held = honeytrail_testkit::HeldPort::new();
+    let port = held.port;
     incident_with_channel(&env, port);
     // Receiver down: the delivery waits for a retry, nothing is lost.
     let out = env.run(&["deliver", "--once"]).ok();
@@ -64,10 +67,9 @@ fn alerts_are_signed_and_delivered_once_the_receiver_is_back() {
     let pending = env.run(&["delivery", "list", "--state", "pending", "--json"]).ok().json();
     assert_eq!(pending[0]["attempts"], 1);
     assert_eq!(pending[0]["last_error"], "webhook connection failed");
-    let receiver = Receiver::start(port, vec![]);
-    std::thread::sleep(std::time::Duration::from_millis(2600));
-    let out = env.run(&["deliver", "--once"]).ok();
-    assert!(out.stderr.contains("delivered 1"), "{}", out.stderr);
+    let receiver = Receiver::on(held.listen(), vec![]);
+    // Once the 2 s backoff has passed, the retry goes out.
+    eventually("the retry after the backoff", || env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 1"));
     let requests = receiver.requests.lock().unwrap().clone();
     assert_eq!(requests.len(), 1);
     let (head, body) = &requests[0];
@@ -105,15 +107,15 @@ fn alerts_are_signed_and_delivered_once_the_receiver_is_back() {
 #[test]
 fn retry_after_is_honoured_and_hopeless_deliveries_are_dead_lettered() {
     let env = Env::new();
-    let port = honeytrail_testkit::free_port();
     let receiver = Receiver::start(
-        port,
+        0,
         vec![
             "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n",
             "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
             "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
         ],
     );
+    let port = receiver.port;
     incident_with_channel(&env, port);
     let out = env.run(&["deliver", "--once"]).ok();
     assert!(out.stderr.contains("retrying later 1"), "{}", out.stderr);
@@ -121,8 +123,7 @@ fn retry_after_is_honoured_and_hopeless_deliveries_are_dead_lettered() {
     let next = chrono::DateTime::parse_from_rfc3339(pending[0]["next_attempt_at"].as_str().unwrap()).unwrap();
     let wait = next.signed_duration_since(chrono::Utc::now()).num_milliseconds();
     assert!((0..=1100).contains(&wait), "Retry-After: 1 honoured, not the 2 s backoff: {wait} ms");
-    std::thread::sleep(std::time::Duration::from_millis(1200));
-    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 1"));
+    eventually("the retry after Retry-After", || env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 1"));
     // 404 cannot get better by retrying: dead-lettered at once, listed, and can be retried by hand.
     env.run(&["incident", "confirm", "1"]).ok();
     assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("dead-lettered 1"));
@@ -176,9 +177,9 @@ fn a_dispatcher_killed_mid_delivery_loses_nothing() {
     dispatcher.kill().unwrap();
     dispatcher.wait().unwrap();
     // After the lease, a restarted dispatcher delivers it, with the same delivery id.
-    std::thread::sleep(std::time::Duration::from_millis(2200));
-    let out = env.run(&["deliver", "--once"]).ok();
-    assert!(out.stderr.contains("delivered 1"), "{}", out.stderr);
+    eventually("the delivery once the dead dispatcher's lease ran out", || {
+        env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 1")
+    });
     let requests = receiver.requests.lock().unwrap().clone();
     assert_eq!(requests.len(), 2);
     let id = |head: &str| {
@@ -324,9 +325,9 @@ fn teams_gets_an_adaptive_card() {
 #[test]
 fn pagerduty_follows_the_incident_under_one_dedup_key() {
     let env = Env::new();
-    let port = honeytrail_testkit::free_port();
     let accepted = "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 64\r\n\r\n{\"status\":\"success\",\"message\":\"Event processed\",\"dedup_key\":\"x\"}";
-    let receiver = Receiver::start(port, vec![accepted, accepted, accepted]);
+    let receiver = Receiver::start(0, vec![accepted, accepted, accepted]);
+    let port = receiver.port;
     env.run(&["token", "import", "aws", "--access-key-id", KEY, "--label", "team=payments"]).ok();
     env.run_stdin(
         &["channel", "add", "pagerduty", "oncall", "--endpoint", &format!("http://127.0.0.1:{port}/v2/enqueue")],
@@ -535,11 +536,11 @@ fn place_and_use(env: &Env, owner: &str) {
 #[test]
 fn jira_gets_one_issue_per_incident_then_comments() {
     let env = Env::new();
-    let port = honeytrail_testkit::free_port();
     let created = "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 71\r\n\r\n{\"id\":\"10001\",\"key\":\"SEC-7\",\"self\":\"http://jira.test/rest/api/2/10001\"}";
     let commented =
         "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"id\":\"2001\"}";
-    let receiver = Receiver::start(port, vec![created, commented, commented]);
+    let receiver = Receiver::start(0, vec![created, commented, commented]);
+    let port = receiver.port;
     env.run_stdin(
         &[
             "channel",
@@ -673,8 +674,9 @@ fn update_alerts_are_bounded_in_rate() {
     ingest_records(&env, vec![call("m-2", "2026-11-28T09:01:00Z")]);
     ingest_records(&env, vec![call("m-3", "2026-11-28T09:02:00Z")]);
     assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 0,"), "held back by the interval");
-    std::thread::sleep(std::time::Duration::from_millis(2100));
-    assert!(env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 1,"));
+    eventually("the held-back update once the interval passed", || {
+        env.run(&["deliver", "--once"]).ok().stderr.contains("delivered 1,")
+    });
     let lines: Vec<serde_json::Value> =
         std::fs::read_to_string(&file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 2, "one alert for the opening, one for both later calls");
@@ -878,8 +880,8 @@ fn incidents_carry_context_from_own_networks_aws_ranges_tor_and_tools() {
     let looked = env.run(&["enrich", "lookup", "--ip", "3.250.1.9", "--json"]).ok().json();
     assert_eq!(looked["source"]["label"], "from AWS EC2 in eu-west-1");
 
-    let port = honeytrail_testkit::free_port();
-    let receiver = Receiver::start(port, vec![]);
+    let receiver = Receiver::start(0, vec![]);
+    let port = receiver.port;
     let ours_key = honeytrail_core::keyid::synthesize(123456789012, 77);
     env.run(&["token", "import", "aws", "--access-key-id", KEY, "--user-name", "svc-reader"]).ok();
     env.run(&["token", "import", "aws", "--access-key-id", &ours_key, "--user-name", "svc-reader"]).ok();
@@ -1018,8 +1020,8 @@ fn ocsf_findings_validate_against_the_schema_and_ecs_carries_the_documented_fiel
         "Maria",
     ])
     .ok();
-    let port = honeytrail_testkit::free_port();
-    let receiver = Receiver::start(port, vec![]);
+    let receiver = Receiver::start(0, vec![]);
+    let port = receiver.port;
     env.run(&[
         "channel",
         "add",
@@ -1260,8 +1262,8 @@ fn addresses_seen_through_an_unlisted_vpc_endpoint_are_trusted_by_no_rule() {
 #[test]
 fn invisible_and_reordering_characters_are_shown_wherever_event_text_goes() {
     let env = Env::new();
-    let port = honeytrail_testkit::free_port();
-    let receiver = Receiver::start(port, vec![]);
+    let receiver = Receiver::start(0, vec![]);
+    let port = receiver.port;
     env.run(&["token", "import", "aws", "--access-key-id", KEY, "--user-name", "svc-reader"]).ok();
     env.run(&["channel", "add", "webhook", "soc", "--url", &format!("http://127.0.0.1:{port}/hook")]).ok();
     let mail = env.dir.path().join("alerts.jsonl");

@@ -25,13 +25,16 @@ struct Browser {
 
 impl Browser {
     fn start(base: String) -> Browser {
-        let port = honeytrail_testkit::free_port();
-        let driver = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver is installed (apt-get install -y chromium chromium-driver)");
+        // Port 0: chromedriver says which port it got ("… started successfully on port N.").
+        let mut cmd = Command::new("chromedriver");
+        cmd.arg("--port=0").stderr(Stdio::null());
+        let (driver, port) =
+            honeytrail_testkit::spawn_reporting_port(&mut cmd, honeytrail_testkit::Stream::Stdout, |line| {
+                line.split("started successfully on port ").nth(1)?.trim_end_matches('.').trim().parse().ok()
+            })
+            .unwrap_or_else(|said| {
+                panic!("chromedriver did not start (apt-get install -y chromium chromium-driver): {said}")
+            });
         let profile = tempfile::tempdir().unwrap();
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
@@ -220,8 +223,15 @@ fn a_responder_works_an_incident_in_the_browser_and_a_viewer_cannot() {
     b.click("#add-placement");
     assert!(b.text("#token-sentence").contains("Maria's MacBook Pro"), "{}", b.source());
     b.click_here("#download-bait");
-    std::thread::sleep(Duration::from_millis(500));
-    b.go(&format!("/tokens/{key}"));
+    // The download is recorded as a custody hop when the server has served it.
+    let start = std::time::Instant::now();
+    loop {
+        b.go(&format!("/tokens/{key}"));
+        if b.source().contains("rendered as aws-credentials") || start.elapsed() > Duration::from_secs(30) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
     assert!(
         b.source().contains("rendered as aws-credentials in the honeytrail web UI/API for alice"),
         "{}",

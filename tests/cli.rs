@@ -185,7 +185,7 @@ fn bad_input_gives_clear_errors_and_non_zero_exits() {
 #[test]
 fn an_unreachable_aws_endpoint_fails_cleanly_and_stores_nothing() {
     let mut env = Env::new();
-    let port = honeytrail_testkit::free_port();
+    let port = honeytrail_testkit::dead_port();
     env.moto = Some(format!("http://127.0.0.1:{port}"));
     let out = env.run(&["token", "mint", "aws"]).fails();
     assert!(out.stderr.contains(&format!("127.0.0.1:{port}")) && out.stderr.contains("endpoint"), "{}", out.stderr);
@@ -196,7 +196,7 @@ fn an_unreachable_aws_endpoint_fails_cleanly_and_stores_nothing() {
 #[test]
 fn missing_aws_credentials_are_explained() {
     let env = Env::new();
-    let port = honeytrail_testkit::free_port();
+    let port = honeytrail_testkit::dead_port();
     let out = env
         .command(&["--aws-endpoint", &format!("http://127.0.0.1:{port}"), "token", "mint", "aws"])
         .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -1506,9 +1506,11 @@ fn audit_logs_become_access_evidence_rules_and_bait_touched_incidents() {
     assert!(table.contains("/usr/bin/cat") && table.contains("deploy"), "{table}");
 
     // No use of the key after cat's read: one low-severity bait-touched incident; none for the backup's.
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    let out = env.command(&["fleet", "sweep"]).envs(quiet).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("1 with none"), "{out:?}");
+    // Once the touch window is over, a sweep settles the read.
+    eventually("a sweep after the touch window", || {
+        let out = env.command(&["fleet", "sweep"]).envs(quiet).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).contains("1 with none")
+    });
     let incidents = env.run(&["incident", "list", "--all", "--json"]).ok().json();
     let touched: Vec<&serde_json::Value> =
         incidents.as_array().unwrap().iter().filter(|i| i["kind"] == "touched").collect();

@@ -159,9 +159,14 @@ impl Dovecot {
             && openssl x509 -req -in req.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 2 -extfile ext.cnf \
             && mkdir -p run state mail && chown 65534:65534 mail && chmod 755 .");
         std::fs::write(d.join("passwd"), "maria@example.com:{PLAIN}s3cret-pass::::::\n").unwrap();
-        let port = honeytrail_testkit::free_port();
-        let p = d.display();
-        let conf = format!(
+        // Dovecot cannot listen on port 0 (0 disables a listener) and does not
+        // take a socket from its parent, so this is the one server started on
+        // a port found free: when another process took it meanwhile, Dovecot
+        // fails to bind and is started again on another.
+        for _attempt in 0..5 {
+            let port = honeytrail_testkit::dead_port();
+            let p = d.display();
+            let conf = format!(
             "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {p}/run\nstate_dir = {p}/state\nlog_path = {p}/dovecot.log\n\
              ssl = required\nssl_cert = <{p}/cert.pem\nssl_key = <{p}/key.pem\nauth_mechanisms = plain\nfirst_valid_uid = 100\n\
              mail_location = maildir:{p}/mail/%u\n\
@@ -170,22 +175,30 @@ impl Dovecot {
              service imap-login {{\n  inet_listener imap {{\n    port = 0\n  }}\n  inet_listener imaps {{\n    port = {port}\n    ssl = yes\n  }}\n}}\n\
              namespace inbox {{\n  inbox = yes\n  mailbox Archive {{\n    auto = create\n  }}\n}}\n"
         );
-        std::fs::write(d.join("dovecot.conf"), conf).unwrap();
-        // Dovecot forks into the background: its output goes to its log, not to a pipe we would wait on.
-        let started = std::process::Command::new(DOVECOT)
-            .arg("-c")
-            .arg(d.join("dovecot.conf"))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(started.success(), "dovecot: {}", std::fs::read_to_string(d.join("dovecot.log")).unwrap_or_default());
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(Dovecot { dir, port });
+            std::fs::write(d.join("dovecot.conf"), conf).unwrap();
+            // Dovecot forks into the background: its output goes to its log, not to a pipe we would wait on.
+            let started = std::process::Command::new(DOVECOT)
+                .arg("-c")
+                .arg(d.join("dovecot.conf"))
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap();
+            let said = format!(
+                "{}{}",
+                String::from_utf8_lossy(&started.stderr),
+                std::fs::read_to_string(d.join("dovecot.log")).unwrap_or_default()
+            );
+            if !started.status.success() && said.contains("Address already in use") {
+                continue;
             }
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            assert!(started.status.success(), "dovecot: {said}");
+            for _ in 0..300 {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Some(Dovecot { dir, port });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            break;
         }
         panic!("Dovecot did not listen: {}", std::fs::read_to_string(d.join("dovecot.log")).unwrap_or_default());
     }

@@ -376,8 +376,11 @@ fn grace_approval_and_dry_run_do_what_they_promise() {
     assert!(history(&env, 1).contains("unless the incident is marked false positive first"));
     // Incident 1 is a false positive: its grace period never runs.
     env.run(&["incident", "false-positive", "1", "--note", "Maria testing"]).ok();
-    std::thread::sleep(std::time::Duration::from_millis(2100));
-    env.run(&["action", "pass"]).ok();
+    // Once the grace period is over, a pass settles both incidents' runs.
+    eventually("the grace period to pass", || {
+        env.run(&["action", "pass"]).ok();
+        run_of(&env, 2, "grace")["state"] == "done"
+    });
     assert_eq!(run_of(&env, 1, "grace")["state"], "cancelled");
     assert!(history(&env, 1).contains("marked false positive first: not run"));
     // Incident 2 was not: it ran after the grace period, with the record on stdin.

@@ -144,50 +144,25 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `serve` on a free port and waits until it says it listens
-    /// there. A port found free a moment before can be taken by a parallel
-    /// test's server; ours then fails to bind and is started again on
-    /// another port, instead of the test talking to the other server.
+    /// Starts `serve` on port 0 and reads the port the system gave it from
+    /// what it says ("honeytrail is serving on http://127.0.0.1:PORT"): no
+    /// port is guessed free and bound later.
     pub fn start(env: &Env, secrets: &[(&str, &str)]) -> Server {
-        use std::io::BufRead;
-        for _ in 0..5 {
-            let port = honeytrail_testkit::free_port();
-            let mut cmd = env.command(&["serve"]);
-            cmd.env("HONEYTRAIL_SERVE_LISTEN", format!("127.0.0.1:{port}"));
-            cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-            cmd.env("HONEYTRAIL_METRICS_TOKEN", METRICS_TOKEN);
-            for (k, v) in secrets {
-                cmd.env(k, v);
-            }
-            let mut child = cmd.spawn().unwrap();
-            let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-            let mut said = Vec::new();
-            let listening = loop {
-                match lines.next() {
-                    Some(Ok(line)) if line.starts_with("honeytrail is serving on ") => break true,
-                    Some(Ok(line)) => said.push(line),
-                    _ => break false,
-                }
-            };
-            if !listening {
-                child.wait().ok(); // it has ended: its stderr is closed
-                if said.iter().any(|l| l.contains("cannot listen on")) {
-                    continue;
-                }
-                panic!("honeytrail serve did not come up:\n{}", said.join("\n"));
-            }
-            // Keep reading what it says, so a full pipe never stops it.
-            std::thread::spawn(move || lines.for_each(drop));
-            let server = Server { child, port };
-            for _ in 0..100 {
-                if matches!(server.call("GET", "/healthz", &[], ""), (200, _)) {
-                    return server;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            panic!("honeytrail serve did not answer /healthz on port {port}");
+        let mut cmd = env.command(&["serve"]);
+        cmd.env("HONEYTRAIL_SERVE_LISTEN", "127.0.0.1:0");
+        cmd.stdout(Stdio::null());
+        cmd.env("HONEYTRAIL_METRICS_TOKEN", METRICS_TOKEN);
+        for (k, v) in secrets {
+            cmd.env(k, v);
         }
-        panic!("honeytrail serve found no free port in five tries");
+        let (child, port) =
+            honeytrail_testkit::spawn_reporting_port(&mut cmd, honeytrail_testkit::Stream::Stderr, |line| {
+                line.strip_prefix("honeytrail is serving on ").and_then(honeytrail_testkit::loopback_port_in)
+            })
+            .unwrap_or_else(|said| panic!("honeytrail serve did not come up:\n{said}"));
+        let server = Server { child, port };
+        eventually("serve to answer /healthz", || matches!(server.call("GET", "/healthz", &[], ""), (200, _)));
+        server
     }
 
     pub fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
@@ -222,7 +197,12 @@ impl Receiver {
     /// Listens on `port`; 0 lets the system choose, which never races with
     /// another test for a port found free a moment before.
     pub fn start(port: u16, script: Vec<&'static str>) -> Receiver {
-        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        Receiver::on(std::net::TcpListener::bind(("127.0.0.1", port)).unwrap(), script)
+    }
+
+    /// Serves on a listener of the caller's (a [`honeytrail_testkit::HeldPort`]
+    /// coming up).
+    pub fn on(listener: std::net::TcpListener, script: Vec<&'static str>) -> Receiver {
         let port = listener.local_addr().unwrap().port();
         let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = requests.clone();
@@ -473,4 +453,16 @@ impl SmtpSink {
 pub fn add_user(env: &Env, name: &str, role: &str) -> String {
     let out = env.run(&["user", "add", name, "--role", role]).ok();
     out.stdout.split("one-time password: ").nth(1).unwrap().lines().next().unwrap().trim().to_string()
+}
+
+/// Checks `done` until it holds (every 100 ms, at most 60 s): waits on what
+/// the test is about to assert — a delivery made once its backoff passed, a
+/// sweep that finds a window over — instead of sleeping a fixed time that a
+/// busy machine may overrun. Panics naming `what` when it never holds.
+pub fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }

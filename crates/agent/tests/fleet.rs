@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use honeytrail_testkit::{aws_cli, free_port, http, Moto};
+use honeytrail_testkit::{aws_cli, dead_port, http, Moto};
 use serde_json::Value;
 
 const AGENT: &str = env!("CARGO_BIN_EXE_honeytrail-agent");
@@ -107,31 +107,42 @@ impl Ht {
     }
 
     /// `serve` with more settings; up once it says where it serves (and,
-    /// over plain http, answers its health check).
+    /// over plain http, answers its health check). Without a listen address
+    /// it listens on port 0 and the port is read from what it says: no port
+    /// is guessed free and bound later.
     fn serve_with(&self, extra: &[(&str, &str)]) -> Serve {
-        let port = extra
+        let listen = extra
             .iter()
             .find(|(k, _)| *k == "HONEYTRAIL_SERVE_LISTEN")
-            .and_then(|(_, v)| v.rsplit(':').next()?.parse().ok())
-            .unwrap_or_else(free_port);
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_else(|| "127.0.0.1:0".into());
         let log_path = self.dir.path().join("serve.log");
         let log = std::fs::File::create(&log_path).unwrap();
         let child = self
             .command(&["serve"])
-            .env("HONEYTRAIL_SERVE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("HONEYTRAIL_SERVE_LISTEN", &listen)
             .envs(extra.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .unwrap();
-        let serve = Serve { child, port };
-        for _ in 0..200 {
+        let mut serve = Serve { child, port: 0 };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
             let said = std::fs::read_to_string(&log_path).unwrap_or_default();
-            if said.contains("is serving on https://") {
-                return serve;
+            let port = said.lines().find_map(|l| {
+                l.strip_prefix("honeytrail is serving on ").and_then(honeytrail_testkit::loopback_port_in)
+            });
+            if let Some(port) = port {
+                serve.port = port;
+                if said.contains("is serving on https://")
+                    || matches!(http(port, "GET", "/healthz", &[], ""), Ok((200, _)))
+                {
+                    return serve;
+                }
             }
-            if matches!(http(port, "GET", "/healthz", &[], ""), Ok((200, _))) {
-                return serve;
+            if let Ok(Some(status)) = serve.child.try_wait() {
+                panic!("serve ended ({status}): {said}");
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -466,7 +477,7 @@ fn refused_or_failed_enrolments_leave_the_host_as_it_was() {
 
     // A server that is down, and one that does not speak TLS.
     let fresh = ht.secret(&["--uses", "5", "--template", "laptop"]);
-    let out = enrol(&format!("http://127.0.0.1:{}", free_port()), &fresh);
+    let out = enrol(&format!("http://127.0.0.1:{}", dead_port()), &fresh);
     assert!(out.stderr.contains("cannot reach the server"), "{}", out.stderr);
     unchanged("server down");
     let out = enrol(&format!("https://127.0.0.1:{}", serve.port), &fresh);
@@ -605,7 +616,7 @@ fn an_unsafe_home_is_skipped_and_reported_and_hidden_tampering_is_raised() {
     let run_once = || agent(&["run", "--state-dir", state.to_str().unwrap(), "--once"]).ok();
     run_once();
     let restore = || {
-        let _ = std::fs::remove_file(&root_bait);
+        std::fs::remove_file(&root_bait).ok(); // the case may have left nothing there
         std::fs::write(&root_bait, &original).unwrap();
         std::fs::set_permissions(&root_bait, std::fs::Permissions::from_mode(0o600)).unwrap();
         run_once();
@@ -618,7 +629,8 @@ fn an_unsafe_home_is_skipped_and_reported_and_hidden_tampering_is_raised() {
     std::fs::create_dir_all(root.join("dev")).unwrap();
     let made = Command::new("mknod").arg(root.join("dev/null")).args(["c", "1", "3"]).status().unwrap();
     assert!(made.success());
-    let cases: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
+    type Make<'a> = Box<dyn Fn(&Path) + 'a>;
+    let cases: Vec<(&str, Make)> = vec![
         ("FIFO", Box::new(|p: &Path| fifo(p))),
         ("character device", Box::new(|p: &Path| std::os::unix::fs::symlink("/dev/null", p).unwrap())),
         ("not UTF-8", Box::new(|p: &Path| std::fs::write(p, b"[prod]\n\xff\xfe\n").unwrap())),
@@ -954,7 +966,7 @@ fn enrolment_guards_refuse_strangers_and_raise_incidents() {
     let out = enrol(&bound, Some(&fake_imds(altered, sig_a)));
     assert!(out.stderr.contains("identity was not accepted"), "{}", out.stderr);
     // No metadata service at all: the agent says so before spending anything.
-    let out = enrol(&bound, Some(&format!("http://127.0.0.1:{}", free_port())));
+    let out = enrol(&bound, Some(&format!("http://127.0.0.1:{}", dead_port())));
     assert!(out.stderr.contains("metadata service"), "{}", out.stderr);
     let e = enrolment(1);
     assert_eq!((e["used"].as_i64(), e["refused"].as_i64()), (Some(1), Some(5)), "{e}");
@@ -1018,7 +1030,7 @@ fn serve_speaks_tls_itself_and_picks_up_a_renewed_certificate() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("serve.tls_key"), "{out:?}");
     let out = ht
         .command(&["serve"])
-        .env("HONEYTRAIL_SERVE_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("HONEYTRAIL_SERVE_LISTEN", "127.0.0.1:0")
         .env("HONEYTRAIL_SERVE_TLS_CERT", &cert)
         .env("HONEYTRAIL_SERVE_TLS_KEY", pki.path().join("second.key"))
         .output()
@@ -1169,8 +1181,8 @@ fn reads_of_the_bait_are_reported_with_their_process_and_lead_the_incident() {
     let root = host_tree(ht.dir.path());
     let state = ht.dir.path().join("agent-state");
     let secret = ht.secret(&["--uses", "1", "--template", "laptop"]);
-    let port = free_port();
-    let serve = ht.serve_on(port);
+    let serve = ht.serve();
+    let port = serve.port;
     let url = serve.url();
     agent(&[
         "enroll",
@@ -1278,7 +1290,9 @@ fn reads_of_the_bait_are_reported_with_their_process_and_lead_the_incident() {
     // The server goes away; reads wait on disk, across an agent restart too, and arrive in order.
     drop(serve);
     Command::new("cat").arg(&maria).output().unwrap();
-    std::thread::sleep(Duration::from_secs(4));
+    wait_for("the read queued on disk", || {
+        std::fs::read_to_string(state.join("evidence.jsonl")).unwrap_or_default().lines().count() == 1
+    });
     drop(watching);
     let queued = std::fs::read_to_string(state.join("evidence.jsonl")).unwrap_or_default();
     assert_eq!(queued.lines().count(), 1, "one read queued: {queued}");

@@ -169,7 +169,7 @@ async fn a_mint_that_fails_half_way_leaves_nothing_behind() {
 
 #[tokio::test]
 async fn an_unreachable_endpoint_is_named() {
-    let port = honeytrail_testkit::free_port();
+    let port = honeytrail_testkit::dead_port();
     let settings = AwsSettings {
         endpoint: Some(format!("http://127.0.0.1:{port}")),
         static_credentials: Some(("testing".into(), Secret::new("testing"))),

@@ -743,7 +743,7 @@ impl Store {
     /// Read records refused from agents in all (over quota, or for paths
     /// never placed).
     pub async fn evidence_refused(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query("SELECT COALESCE(SUM(evidence_refused), 0) FROM agents")
+        Ok(sqlx::query("SELECT CAST(COALESCE(SUM(evidence_refused), 0) AS BIGINT) FROM agents")
             .fetch_one(&self.pool)
             .await?
             .try_get(0)?)

@@ -988,12 +988,47 @@ async fn enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm(store:
     assert_eq!(active.bait_state(), "ok");
 
     // A heartbeat: presence changes are returned once.
-    let report = |presence| vec![FileReport { path: "/root/.aws/credentials".into(), presence }];
+    let report = |presence| vec![FileReport { path: "/root/.aws/credentials".into(), presence, seen: None }];
     let changed = store.record_heartbeat(agent.id, &report(Presence::Altered)).await.unwrap();
     assert_eq!(changed.len(), 1);
     assert_eq!((changed[0].before, changed[0].file.presence), (Presence::Present, Presence::Altered));
     assert!(store.record_heartbeat(agent.id, &report(Presence::Altered)).await.unwrap().is_empty());
     assert_eq!(store.agent(agent.id).await.unwrap().bait_state(), "tampered");
+
+    // What an agent has filed, for its quotas: records lately, bytes kept.
+    use honeytrail_core::evidence::{Access, AccessSource};
+    use honeytrail_store::NewAccess;
+    assert_eq!(store.agent_evidence_usage(agent.id, Utc::now() - chrono::Duration::hours(1)).await.unwrap(), (0, 0));
+    let seen = Utc::now();
+    let reads: Vec<NewAccess> = (0..2)
+        .map(|i| NewAccess {
+            access: Access {
+                id: format!("q{i}"),
+                at: seen,
+                last_at: seen,
+                count: 1,
+                path: "/root/.aws/credentials".into(),
+                host: None,
+                source: AccessSource::Inotify,
+                process: None,
+                by_owner: false,
+            },
+            host: agent.host.hostname.clone(),
+            agent_id: Some(agent.id),
+            matched: Some((token_id, placed[0].placement.id)),
+            quiet: false,
+        })
+        .collect();
+    assert_eq!(store.file_access(&reads).await.unwrap(), 2);
+    let (recent, bytes) = store.agent_evidence_usage(agent.id, Utc::now() - chrono::Duration::hours(1)).await.unwrap();
+    assert_eq!(recent, 2);
+    let one = serde_json::to_string(&reads[0].access).unwrap().len() as i64;
+    assert!(bytes >= 2 * one - 2 && bytes <= 2 * one + 2, "{bytes} vs {one}");
+    assert_eq!(store.agent_evidence_usage(agent.id, Utc::now() + chrono::Duration::hours(1)).await.unwrap().0, 0);
+    store.count_refused_evidence(agent.id, 7).await.unwrap();
+    store.count_refused_evidence(agent.id, 3).await.unwrap();
+    assert_eq!(store.agent(agent.id).await.unwrap().evidence_refused, 10);
+    assert_eq!(store.evidence_refused().await.unwrap(), 10);
 
     // Stale once per silence; unconfirmed agents are found.
     let later = Utc::now() + chrono::Duration::seconds(5);
@@ -1012,7 +1047,7 @@ async fn enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm(store:
     store.insert_pool_token(&new_token("AKIAQYLPMN5HHHFPZB01"), &hop("generated")).await.unwrap();
     let new_id = store.key_for_rotation(rotate.id).await.unwrap();
     assert_eq!(store.key_for_rotation(rotate.id).await.unwrap(), new_id, "asked again, the same key");
-    let (done, before) = store.finish_command(agent.id, rotate.id, true, &files, None).await.unwrap();
+    let (done, before) = store.finish_command(agent.id, rotate.id, true, &files, &[], None).await.unwrap();
     assert_eq!((done.state.as_str(), before.token_id), ("done", Some(token_id)));
     let rotated = store.agent(agent.id).await.unwrap();
     assert_eq!(rotated.token_id, Some(new_id));
@@ -1026,9 +1061,27 @@ async fn enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm(store:
         store.placements(&PlacementFilter { token_id: Some(new_id), ..Default::default() }).await.unwrap().len(),
         2
     );
+    // A removal that failed part-way: the file it cleared is closed, the
+    // other kept, the key and the agent live.
+    let partial = store.request_command(agent.id, CommandKind::Remove, "alice").await.unwrap();
+    let cleared = ["/root/.aws/credentials".to_string()];
+    let (failed, _) =
+        store.finish_command(agent.id, partial.id, false, &files[..1], &cleared, Some("2 hard links")).await.unwrap();
+    assert_eq!(failed.state, "failed");
+    let half = store.agent(agent.id).await.unwrap();
+    assert_eq!(half.state, AgentState::Active);
+    let open: Vec<&str> = half.files.iter().filter(|f| f.removed_at.is_none()).map(|f| f.path.as_str()).collect();
+    assert_eq!(open, ["/home/maria/.aws/credentials"]);
+    let left = store.placements(&PlacementFilter { token_id: Some(new_id), ..Default::default() }).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].placement.spot.path, "/home/maria/.aws/credentials");
+    // A failed rotation changes no file.
+    let rotate_failed = store.request_command(agent.id, CommandKind::Rotate, "alice").await.unwrap();
+    store.finish_command(agent.id, rotate_failed.id, false, &[], &cleared, Some("no")).await.unwrap();
+    assert_eq!(store.agent(agent.id).await.unwrap().files.iter().filter(|f| f.removed_at.is_none()).count(), 1);
     // A removal: every placement gone, the agent removed.
     let remove = store.request_command(agent.id, CommandKind::Remove, "alice").await.unwrap();
-    store.finish_command(agent.id, remove.id, true, &[], None).await.unwrap();
+    store.finish_command(agent.id, remove.id, true, &[], &[], None).await.unwrap();
     let removed = store.agent(agent.id).await.unwrap();
     assert_eq!(removed.state, AgentState::Removed);
     assert!(store
@@ -1036,7 +1089,7 @@ async fn enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm(store:
         .await
         .unwrap()
         .is_empty());
-    assert!(store.finish_command(agent.id, remove.id, true, &[], None).await.is_err(), "done once");
+    assert!(store.finish_command(agent.id, remove.id, true, &[], &[], None).await.is_err(), "done once");
     let states = store.agents_by_state().await.unwrap();
     assert!(states.contains(&("removed".to_string(), 1)) && states.contains(&("failed".to_string(), 1)), "{states:?}");
 }

@@ -1,6 +1,6 @@
 //! Test support: real services, one per test.
 //!
-//! - [`Moto`] starts moto's server (`moto_server`) on a free loopback port and
+//! - [`Moto`] starts moto's server (`moto_server`) on a loopback port and
 //!   stops it when dropped, so AWS tests run against a real IAM/STS API.
 //! - [`postgres_database`] creates a fresh PostgreSQL database for one test on
 //!   the server named by `HONEYTRAIL_TEST_POSTGRES` (`./scripts/test` starts
@@ -16,9 +16,127 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use sqlx::Executor;
 
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
+/// A loopback port nothing listens on at this moment, for testing what an
+/// unreachable endpoint does. Never start a server on it: a port found free
+/// and bound later can be taken by a parallel test in between. Servers are
+/// started on port 0 and report the port the system chose
+/// ([`spawn_reporting_port`], [`listening_ports`]).
+pub fn dead_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("bind a loopback port").local_addr().unwrap().port()
+}
+
+/// Spawns `cmd` (told to listen on port 0) with its `stream` (stdout or
+/// stderr) piped, reads lines until `port_of` finds the port it says it
+/// bound, and keeps draining the stream afterwards so a full pipe never
+/// stops the child. `Err` holds what it said when it ended or went quiet
+/// without naming a port.
+pub fn spawn_reporting_port(
+    cmd: &mut Command,
+    stream: Stream,
+    port_of: impl Fn(&str) -> Option<u16>,
+) -> Result<(Child, u16), String> {
+    use std::io::BufRead;
+    match stream {
+        Stream::Stdout => cmd.stdout(Stdio::piped()),
+        Stream::Stderr => cmd.stderr(Stdio::piped()),
+    };
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
+    let out: Box<dyn Read + Send> = match stream {
+        Stream::Stdout => Box::new(child.stdout.take().expect("piped")),
+        Stream::Stderr => Box::new(child.stderr.take().expect("piped")),
+    };
+    let mut lines = std::io::BufReader::new(out).lines();
+    let mut said = Vec::new();
+    loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(port) = port_of(&line) {
+                    std::thread::spawn(move || lines.for_each(drop));
+                    return Ok((child, port));
+                }
+                said.push(line);
+            }
+            _ => {
+                child.kill().ok(); // ended already is fine
+                child.wait().ok(); // reaped is fine
+                return Err(said.join("\n"));
+            }
+        }
+    }
+}
+
+/// A loopback port held for a server that is down now and comes up later
+/// on the same port: the socket is bound but not listening, so connections
+/// are refused (the server is down) and no parallel test can take the port.
+pub struct HeldPort {
+    socket: socket2::Socket,
+    pub port: u16,
+}
+
+impl HeldPort {
+    pub fn new() -> HeldPort {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("a socket");
+        socket.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into()).expect("bind a loopback port");
+        let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+        HeldPort { socket, port }
+    }
+
+    /// The server comes up: the same socket starts listening.
+    pub fn listen(self) -> TcpListener {
+        self.socket.listen(128).expect("listen on the held port");
+        self.socket.into()
+    }
+}
+
+impl Default for HeldPort {
+    fn default() -> Self {
+        HeldPort::new()
+    }
+}
+
+/// Which output of a child names its port.
+#[derive(Debug, Clone, Copy)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// The port at the end of the first `http://127.0.0.1:PORT` in `line`.
+pub fn loopback_port_in(line: &str) -> Option<u16> {
+    let rest = &line[line.find("://127.0.0.1:")? + "://127.0.0.1:".len()..];
+    rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+/// The TCP ports process `pid` listens on, from `/proc` (its socket inodes
+/// matched against the kernel's listening sockets): for a server told to
+/// listen on port 0 that does not say which port it got.
+pub fn listening_ports(pid: u32) -> Vec<u16> {
+    let mut inodes = std::collections::HashSet::new();
+    if let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+        for fd in fds.flatten() {
+            if let Ok(target) = std::fs::read_link(fd.path()) {
+                let target = target.to_string_lossy().into_owned();
+                if let Some(inode) = target.strip_prefix("socket:[").and_then(|t| t.strip_suffix(']')) {
+                    inodes.insert(inode.to_string());
+                }
+            }
+        }
+    }
+    let mut ports = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        for line in std::fs::read_to_string(table).unwrap_or_default().lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // local address, remote, state (0A: LISTEN), …, inode in column 9.
+            if f.len() > 9 && f[3] == "0A" && inodes.contains(f[9]) {
+                if let Some(port) = f[1].rsplit(':').next().and_then(|h| u16::from_str_radix(h, 16).ok()) {
+                    ports.push(port);
+                }
+            }
+        }
+    }
+    ports.sort_unstable();
+    ports.dedup();
+    ports
 }
 
 /// A moto server for one test.
@@ -31,25 +149,19 @@ pub struct Moto {
 impl Moto {
     pub fn start() -> Moto {
         let bin = std::env::var("HONEYTRAIL_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
-        for _attempt in 0..3 {
-            let port = free_port();
-            let child = Command::new(&bin)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "cannot start {bin}: {e}; install it with `pip install 'moto[server]'` or run ./scripts/test"
-                    )
-                });
-            let mut moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}"), port };
-            if moto.wait_ready(Duration::from_secs(30)) {
-                return moto;
-            }
-            moto.child.kill().ok(); // already gone is fine
+        // Port 0: the system picks a free port and moto says which (" * Running
+        // on http://127.0.0.1:PORT"); no port is guessed and bound later.
+        let mut cmd = Command::new(&bin);
+        cmd.args(["-H", "127.0.0.1", "-p", "0"]).stdout(Stdio::null());
+        let (child, port) = spawn_reporting_port(&mut cmd, Stream::Stderr, loopback_port_in).unwrap_or_else(|said| {
+            panic!("{bin} did not start: {said}; install it with `pip install 'moto[server]'` or run ./scripts/test")
+        });
+        let mut moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}"), port };
+        if moto.wait_ready(Duration::from_secs(60)) {
+            return moto;
         }
-        panic!("moto_server did not start on a loopback port within 30 s (three tries)");
+        moto.child.kill().ok(); // already gone is fine
+        panic!("moto_server on port {port} did not answer within 60 s");
     }
 
     fn wait_ready(&mut self, limit: Duration) -> bool {
