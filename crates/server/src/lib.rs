@@ -113,11 +113,24 @@ fn router(shared: Arc<Shared>) -> Router {
 
 /// Serves until SIGTERM or Ctrl-C: the web UI, the API, the receivers, the
 /// `serve.watch` sources and the dispatcher.
-pub async fn run(app: App) -> Result<ExitCode> {
-    let serve = app.config.serve.clone();
-    serve.check()?;
+pub async fn run(mut app: App) -> Result<ExitCode> {
+    app.config.serve.check()?;
     honeytrail_app::enrichment::check(&app.config.enrich)?;
     app.config.actions.check()?;
+    let addr: SocketAddr =
+        app.config.serve.listen.parse().with_context(|| {
+            format!("serve.listen {:?} is not an address like 127.0.0.1:8080", app.config.serve.listen)
+        })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (in use? change serve.listen)"))?;
+    let local = listener.local_addr()?;
+    // Listening on port 0 (the system picks): links in alerts, the
+    // installer and the UI name the port actually bound.
+    if app.config.serve.public_url.is_none() {
+        app.config.serve.listen = local.to_string();
+    }
+    let serve = app.config.serve.clone();
     let ops = app.ops().await?;
     let public_url = serve.public_url();
     let shared = Arc::new(Shared {
@@ -130,14 +143,6 @@ pub async fn run(app: App) -> Result<ExitCode> {
         sso_key: honeytrail_core::new_bearer("").expose().to_string(),
         ops,
     });
-    let addr: SocketAddr = serve
-        .listen
-        .parse()
-        .with_context(|| format!("serve.listen {:?} is not an address like 127.0.0.1:8080", serve.listen))?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr} (in use? change serve.listen)"))?;
-    let local = listener.local_addr()?;
     let tls = match (&serve.tls_cert, &serve.tls_key) {
         (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
         _ => None,
