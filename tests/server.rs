@@ -1262,3 +1262,55 @@ fn the_api_answers_in_the_shape_it_documents() {
         );
     }
 }
+
+#[test]
+fn sign_in_returns_to_the_page_asked_for_and_never_to_another_site() {
+    let env = Env::new();
+    let password = add_user(&env, "rob", "responder");
+    let server = Server::start(&env, &[]);
+    let port = server.port;
+    // A page asked for without a session: to the sign-in page, which remembers it.
+    let (status, head, _) = honeytrail_testkit::http_full(port, "GET", "/incidents/7?tab=events", &[], "").unwrap();
+    assert_eq!(status, 303);
+    assert!(head.contains("location: /login?next=%2Fincidents%2F7%3Ftab%3Devents"), "{head}");
+    let sign_in = |next: &str, pass: &str| -> String {
+        let (_, head, page) =
+            honeytrail_testkit::http_full(port, "GET", &format!("/login?next={next}"), &[], "").unwrap();
+        let nonce = head
+            .lines()
+            .find_map(|l| l.strip_prefix("set-cookie: ht_login="))
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let kept = page.contains("name=\"next\"");
+        let form = format!("user=rob&password={pass}&csrf={nonce}&next={next}");
+        let cookie = format!("ht_login={nonce}");
+        let (status, head, _) = honeytrail_testkit::http_full(
+            port,
+            "POST",
+            "/login",
+            &[("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", &cookie)],
+            &form,
+        )
+        .unwrap();
+        assert_eq!(status, 303, "{head}");
+        let to = head.lines().find_map(|l| l.strip_prefix("location: ")).unwrap().trim().to_string();
+        format!("{kept} {to}")
+    };
+    assert_eq!(sign_in("%2Fincidents%2F7%3Ftab%3Devents", &password), "true /incidents/7?tab=events");
+    // A wrong password keeps the page to return to.
+    assert_eq!(sign_in("%2Ftokens", "wrong"), "true /login?error=invalid&next=%2Ftokens");
+    // Never to another site, nor back to the sign-in page.
+    for hostile in [
+        "%2F%2Fevil.example%2Fx",
+        "https%3A%2F%2Fevil.example",
+        "%2F%5Cevil.example",
+        "%2F%09%2Fevil.example",
+        "%2Flogin",
+        "javascript%3Aalert(1)",
+    ] {
+        assert_eq!(sign_in(hostile, &password), "false /", "{hostile}");
+    }
+}

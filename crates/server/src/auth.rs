@@ -216,7 +216,15 @@ impl FromRequestParts<Arc<Shared>> for UiCaller {
 
     async fn from_request_parts(parts: &mut Parts, s: &Arc<Shared>) -> Result<Self, Self::Rejection> {
         let from = peer(parts, s);
-        let to_login = || Redirect::to("/login").into_response();
+        // A page asked for without a session: sign in, then back to it.
+        let asked = (parts.method == axum::http::Method::GET)
+            .then(|| parts.uri.path_and_query().map(|p| p.as_str().to_string()))
+            .flatten()
+            .and_then(|p| safe_next(&p));
+        let to_login = || match &asked {
+            Some(next) => Redirect::to(&format!("/login?next={}", encode_component(next))).into_response(),
+            None => Redirect::to("/login").into_response(),
+        };
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
             return sso_employee(parts, s, from).map(UiCaller).ok_or_else(to_login);
         };
@@ -275,13 +283,49 @@ fn set_cookie(s: &Shared, name: &str, value: &str, max_age: i64) -> String {
 struct LoginQuery {
     #[serde(default)]
     error: Option<String>,
+    /// The page to return to after signing in.
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// `raw` when it is a path on this site to return to after signing in:
+/// absolute (`/…`), not `//host` or `/\host` (which browsers take for another
+/// site), no scheme, no control or hidden characters, not the sign-in pages
+/// themselves, at most 2 KiB. Anything else is dropped: a link an attacker
+/// sends cannot make the sign-in page forward to their site.
+pub(crate) fn safe_next(raw: &str) -> Option<String> {
+    let ok = raw.starts_with('/')
+        && !raw.starts_with("//")
+        && !raw.contains('\\')
+        && raw.len() <= 2048
+        && !honeytrail_core::encoding::has_hidden(raw)
+        && !raw.chars().any(char::is_whitespace)
+        && !["/login", "/logout"].iter().any(|p| raw == *p || raw.starts_with(&format!("{p}?")));
+    ok.then(|| raw.to_string())
+}
+
+/// `s` percent-encoded for a query value (RFC 3986 unreserved kept).
+fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 async fn login_page(State(s): State<Arc<Shared>>, Query(q): Query<LoginQuery>) -> Response {
     let nonce = honeytrail_core::new_bearer("").expose().to_string();
     let mut response = page(
         StatusCode::OK,
-        crate::web::render("login.html", serde_json::json!({"title": "Sign in", "csrf": &nonce, "error": q.error})),
+        crate::web::render(
+            "login.html",
+            serde_json::json!({"title": "Sign in", "csrf": &nonce, "error": q.error,
+                               "next": q.next.as_deref().and_then(safe_next)}),
+        ),
     );
     if let Ok(v) = set_cookie(&s, LOGIN_COOKIE, &nonce, 3600).parse() {
         response.headers_mut().insert(header::SET_COOKIE, v);
@@ -294,6 +338,8 @@ struct LoginForm {
     user: String,
     password: String,
     csrf: String,
+    #[serde(default)]
+    next: Option<String>,
 }
 
 async fn login(
@@ -303,7 +349,11 @@ async fn login(
     Form(form): Form<LoginForm>,
 ) -> Response {
     use std::sync::atomic::Ordering;
-    let back = |why: &str| Redirect::to(&format!("/login?error={}", why)).into_response();
+    let next = form.next.as_deref().and_then(safe_next);
+    let back = |why: &str| {
+        let also = next.as_deref().map(|n| format!("&next={}", encode_component(n))).unwrap_or_default();
+        Redirect::to(&format!("/login?error={why}{also}")).into_response()
+    };
     // Login CSRF: the form must come from our page (double-submit cookie).
     if !cookie(&headers, LOGIN_COOKIE).is_some_and(|c| same(c, &form.csrf)) {
         return back("expired");
@@ -325,8 +375,14 @@ async fn login(
         }
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let target = if signed_in.user.role == Role::Employee { "/lookup" } else { "/" };
-    let mut r = Redirect::to(target).into_response();
+    // Back to the page asked for; an employee only to the pages they have.
+    let target = match (signed_in.user.role, next) {
+        (Role::Employee, Some(n)) if n.starts_with("/lookup") || n.starts_with("/answer") => n,
+        (Role::Employee, _) => "/lookup".to_string(),
+        (_, Some(n)) => n,
+        (_, None) => "/".to_string(),
+    };
+    let mut r = Redirect::to(&target).into_response();
     let h = r.headers_mut();
     if let Ok(v) = set_cookie(&s, SESSION_COOKIE, signed_in.session.expose(), SESSION_HOURS * 3600).parse() {
         h.append(header::SET_COOKIE, v);
