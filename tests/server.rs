@@ -407,25 +407,7 @@ fn sessions_need_csrf_tokens_and_sign_in_is_rate_limited() {
     use_key(&server, "s-1");
     let port = server.port;
     let login = |user: &str, pass: &str| -> (u16, String) {
-        let (_, head, _) = honeytrail_testkit::http_full(port, "GET", "/login", &[], "").unwrap();
-        let nonce = head
-            .lines()
-            .find_map(|l| l.strip_prefix("set-cookie: ht_login="))
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
-        let form = format!("user={user}&password={pass}&csrf={nonce}");
-        let cookie = format!("ht_login={nonce}");
-        let (status, head, _) = honeytrail_testkit::http_full(
-            port,
-            "POST",
-            "/login",
-            &[("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", &cookie)],
-            &form,
-        )
-        .unwrap();
+        let (status, head, _) = sign_in_form(port, "/login", &format!("user={user}&password={pass}"));
         (status, head)
     };
     // A login form not from our page is refused.
@@ -1274,30 +1256,11 @@ fn sign_in_returns_to_the_page_asked_for_and_never_to_another_site() {
     assert_eq!(status, 303);
     assert!(head.contains("location: /login?next=%2Fincidents%2F7%3Ftab%3Devents"), "{head}");
     let sign_in = |next: &str, pass: &str| -> String {
-        let (_, head, page) =
-            honeytrail_testkit::http_full(port, "GET", &format!("/login?next={next}"), &[], "").unwrap();
-        let nonce = head
-            .lines()
-            .find_map(|l| l.strip_prefix("set-cookie: ht_login="))
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
-        let kept = page.contains("name=\"next\"");
-        let form = format!("user=rob&password={pass}&csrf={nonce}&next={next}");
-        let cookie = format!("ht_login={nonce}");
-        let (status, head, _) = honeytrail_testkit::http_full(
-            port,
-            "POST",
-            "/login",
-            &[("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", &cookie)],
-            &form,
-        )
-        .unwrap();
+        let (status, head, page) =
+            sign_in_form(port, &format!("/login?next={next}"), &format!("user=rob&password={pass}&next={next}"));
         assert_eq!(status, 303, "{head}");
         let to = head.lines().find_map(|l| l.strip_prefix("location: ")).unwrap().trim().to_string();
-        format!("{kept} {to}")
+        format!("{} {to}", page.contains("name=\"next\""))
     };
     assert_eq!(sign_in("%2Fincidents%2F7%3Ftab%3Devents", &password), "true /incidents/7?tab=events");
     // A wrong password keeps the page to return to.
@@ -1313,4 +1276,28 @@ fn sign_in_returns_to_the_page_asked_for_and_never_to_another_site() {
     ] {
         assert_eq!(sign_in(hostile, &password), "false /", "{hostile}");
     }
+}
+
+/// Opens the sign-in page at `page` (its form and nonce cookie), then posts
+/// `fields` with the nonce: the answer's status and head, and the form page.
+fn sign_in_form(port: u16, page: &str, fields: &str) -> (u16, String, String) {
+    let (_, head, form_page) = honeytrail_testkit::http_full(port, "GET", page, &[], "").unwrap();
+    let nonce = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: ht_login="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let cookie = format!("ht_login={nonce}");
+    let (status, head, _) = honeytrail_testkit::http_full(
+        port,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", &cookie)],
+        &format!("{fields}&csrf={nonce}"),
+    )
+    .unwrap();
+    (status, head, form_page)
 }

@@ -237,6 +237,22 @@ fn agent(args: &[&str]) -> Out {
     output(Command::new(AGENT).args(args))
 }
 
+/// `enroll --once` of the agent with `secret`, its state in `state`, the host under `root`.
+fn enrol_once(server: &str, secret: &Path, state: &Path, root: &Path) -> Out {
+    agent(&[
+        "enroll",
+        "--server",
+        server,
+        "--secret-file",
+        secret.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+        "--once",
+    ])
+}
+
 fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(30) {
@@ -285,19 +301,7 @@ fn a_host_enrols_attests_rotates_and_removes_its_bait() {
     let serve = ht.serve();
     wait_for("the pool to fill", || ht.run(&["fleet", "pool"]).ok().stdout.contains("pool: 2 of 2"));
 
-    let out = agent(&[
-        "enroll",
-        "--server",
-        &serve.url(),
-        "--secret-file",
-        secret.to_str().unwrap(),
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--root",
-        root.to_str().unwrap(),
-        "--once",
-    ])
-    .ok();
+    let out = enrol_once(&serve.url(), &secret, &state, &root).ok();
     assert!(out.stderr.contains("enrolled as agent #1"), "{}", out.stderr);
 
     // The bait: beside maria's real profile (byte-identical), and in root's new file; owners and modes right.
@@ -458,19 +462,7 @@ fn refused_or_failed_enrolments_leave_the_host_as_it_was() {
     let used = ht.secret(&["--uses", "1", "--template", "laptop"]);
     let first_state = ht.dir.path().join("other-host");
     let other = host_tree(&ht.dir.path().join("other"));
-    agent(&[
-        "enroll",
-        "--server",
-        &serve.url(),
-        "--secret-file",
-        used.to_str().unwrap(),
-        "--state-dir",
-        first_state.to_str().unwrap(),
-        "--root",
-        other.to_str().unwrap(),
-        "--once",
-    ])
-    .ok();
+    enrol_once(&serve.url(), &used, &first_state, &other).ok();
     let out = enrol(&serve.url(), &used);
     assert!(out.stderr.contains("used up"), "{}", out.stderr);
     unchanged("used-up secret");
@@ -520,18 +512,7 @@ fn refused_or_failed_enrolments_leave_the_host_as_it_was() {
     let before = snapshot(&second);
     let tokens_before = ht.run(&["token", "list", "--json"]).ok().json().as_array().unwrap().len();
     let laptop = ht.secret(&["--uses", "1", "--template", "laptop"]);
-    let out = agent(&[
-        "enroll",
-        "--server",
-        &serve.url(),
-        "--secret-file",
-        laptop.to_str().unwrap(),
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--root",
-        second.to_str().unwrap(),
-        "--once",
-    ]);
+    let out = enrol_once(&serve.url(), &laptop, &state, &second);
     assert_ne!(out.code, 0);
     assert!(
         out.stderr.contains("hard links") && out.stderr.contains("symbolic link owned by uid 1000"),
@@ -587,19 +568,7 @@ fn an_unsafe_home_is_skipped_and_reported_and_hidden_tampering_is_raised() {
     std::fs::hard_link(&maria, root.join("home/maria/notes")).unwrap();
     let maria_before = std::fs::read(&maria).unwrap();
     let secret = ht.secret(&["--uses", "1", "--template", "laptop"]);
-    let out = agent(&[
-        "enroll",
-        "--server",
-        &serve.url(),
-        "--secret-file",
-        secret.to_str().unwrap(),
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--root",
-        root.to_str().unwrap(),
-        "--once",
-    ])
-    .ok();
+    let out = enrol_once(&serve.url(), &secret, &state, &root).ok();
     assert!(out.stderr.contains("bait in 1 file(s)") && out.stderr.contains("not written"), "{}", out.stderr);
     assert_eq!(std::fs::read(&maria).unwrap(), maria_before, "the refused file is untouched");
     let root_bait = root.join("root/.aws/credentials");
@@ -679,19 +648,7 @@ fn a_removal_that_fails_part_way_keeps_what_the_host_really_holds() {
     let state = ht.dir.path().join("agent-state");
     let root = host_tree(ht.dir.path());
     let secret = ht.secret(&["--uses", "1", "--template", "laptop"]);
-    agent(&[
-        "enroll",
-        "--server",
-        &serve.url(),
-        "--secret-file",
-        secret.to_str().unwrap(),
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--root",
-        root.to_str().unwrap(),
-        "--once",
-    ])
-    .ok();
+    enrol_once(&serve.url(), &secret, &state, &root).ok();
     let maria = root.join("home/maria/.aws/credentials");
     let key = prod_key(&std::fs::read_to_string(&maria).unwrap());
     let run_once = || agent(&["run", "--state-dir", state.to_str().unwrap(), "--once"]);
@@ -1184,19 +1141,7 @@ fn reads_of_the_bait_are_reported_with_their_process_and_lead_the_incident() {
     let serve = ht.serve();
     let port = serve.port;
     let url = serve.url();
-    agent(&[
-        "enroll",
-        "--server",
-        &url,
-        "--secret-file",
-        secret.to_str().unwrap(),
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--root",
-        root.to_str().unwrap(),
-        "--once",
-    ])
-    .ok();
+    enrol_once(&url, &secret, &state, &root).ok();
     let maria = root.join("home/maria/.aws/credentials");
     let root_bait = root.join("root/.aws/credentials");
     let key = prod_key(&std::fs::read_to_string(&maria).unwrap());
@@ -1367,19 +1312,7 @@ fn one_agent_credential_cannot_fill_the_servers_disk() {
     let state = ht.dir.path().join("agent-state");
     let root = host_tree(ht.dir.path());
     let secret = ht.secret(&["--uses", "1", "--template", "laptop"]);
-    agent(&[
-        "enroll",
-        "--server",
-        &serve.url(),
-        "--secret-file",
-        secret.to_str().unwrap(),
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--root",
-        root.to_str().unwrap(),
-        "--once",
-    ])
-    .ok();
+    enrol_once(&serve.url(), &secret, &state, &root).ok();
     let credential = std::fs::read_to_string(state.join("credential")).unwrap();
     let bearer = format!("Bearer {}", credential.trim());
     let next = std::cell::Cell::new(0);

@@ -84,16 +84,7 @@ pub(super) async fn post_enrol(
     if let Some(held) = s.held_back(&from) {
         return Err(held);
     }
-    match s.ops.enrol_host(&r, &from).await {
-        Ok(enrolled) => created(enrolled),
-        Err(e) => {
-            if e.code == "enrollment_refused" {
-                s.refused(&from);
-                tracing::warn!(from = %from, host = %honeytrail_core::encoding::printable(&r.host.hostname), reason = %e.message, "an enrolment was refused");
-            }
-            Err(e.into())
-        }
-    }
+    created(s.ops.enrol_host(&r, &from).await.map_err(|e| counted(&s, &from, &r, e))?)
 }
 
 /// `POST /fleet/preflight`: what the secret's template asks of this host,
@@ -106,15 +97,17 @@ pub(super) async fn post_preflight(
     if let Some(held) = s.held_back(&from) {
         return Err(held);
     }
-    match s.ops.preflight_host(&r, &from).await {
-        Ok(preflight) => ok(preflight),
-        Err(e) => {
-            if e.code == "enrollment_refused" {
-                s.refused(&from);
-            }
-            Err(e.into())
-        }
+    ok(s.ops.preflight_host(&r, &from).await.map_err(|e| counted(&s, &from, &r, e))?)
+}
+
+/// An enrolment call's error, a refused secret counted against its address
+/// (repeated refusals are held back) and logged.
+fn counted(s: &Shared, from: &str, r: &EnrolRequest, e: honeytrail_app::OpError) -> ApiError {
+    if e.code == "enrollment_refused" {
+        s.refused(from);
+        tracing::warn!(from = %from, host = %honeytrail_core::encoding::printable(&r.host.hostname), reason = %e.message, "an enrolment was refused");
     }
+    e.into()
 }
 
 pub(super) async fn post_confirm(
