@@ -157,6 +157,7 @@ enum Command {
     Enrol(commands::enrol::EnrolCommand),
     /// Enrolled hosts: host, key, last seen, bait state
     Agents {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -321,5 +322,28 @@ mod tests {
     fn the_command_line_is_well_formed() {
         use clap::CommandFactory;
         super::Cli::command().debug_assert();
+    }
+
+    /// `--help` describes every flag and argument of every command.
+    #[test]
+    fn every_flag_says_what_it_does() {
+        use clap::CommandFactory;
+        fn walk(cmd: &clap::Command, path: &str, bare: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                if a.is_hide_set() || ["help", "version"].contains(&a.get_id().as_str()) {
+                    continue;
+                }
+                if a.get_help().is_none() && a.get_long_help().is_none() {
+                    let name = a.get_long().map(|l| format!("--{l}")).unwrap_or_else(|| a.get_id().to_string());
+                    bare.push(format!("{path} {name}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), bare);
+            }
+        }
+        let mut bare = Vec::new();
+        walk(&super::Cli::command(), "honeytrail", &mut bare);
+        assert!(bare.is_empty(), "{} flag(s) without help:\n{}", bare.len(), bare.join("\n"));
     }
 }

@@ -16,11 +16,13 @@ pub enum AccountCommand {
     Add {
         #[command(flatten)]
         request: AccountRequest,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// Every account of the pool: its number, how it is reached, honey users and keys held, room left
     List {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -32,6 +34,7 @@ pub enum AccountCommand {
 pub struct RemoveArgs {
     /// The account's name in the pool
     name: String,
+    /// Print JSON instead of text
     #[arg(long)]
     json: bool,
 }

@@ -16,18 +16,23 @@ pub enum ActionCommand {
     Add(Box<AddArgs>),
     /// The actions, with their mode and targets
     List {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// Change an action's mode (off stops it deciding anything new)
     Set {
+        /// The action's name (`action list`)
         name: String,
         /// off, dry-run, approval, grace:15m, automatic
         #[arg(long)]
         mode: String,
     },
     /// Remove an action that never ran
-    Remove { name: String },
+    Remove {
+        /// The action's name (`action list`)
+        name: String,
+    },
     /// Runs of actions on incidents, newest first
     Runs {
         /// Only this incident's
@@ -36,17 +41,28 @@ pub enum ActionCommand {
         /// Only runs in this state (awaiting-approval, waiting, done, failed, …)
         #[arg(long)]
         state: Option<String>,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// Approve a run that waits for approval: it starts within the rate limit
-    Approve { run: i64 },
+    Approve {
+        /// The run's number (`action runs`)
+        run: i64,
+    },
     /// Cancel a run that has not started
-    Cancel { run: i64 },
+    Cancel {
+        /// The run's number (`action runs`)
+        run: i64,
+    },
     /// Undo a done run: restore exactly the state before it, or say why not
-    Undo { run: i64 },
+    Undo {
+        /// The run's number (`action runs`)
+        run: i64,
+    },
     /// One pass of the response runner (what `serve` does every few seconds)
     Pass {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -58,6 +74,7 @@ pub enum ActionCommand {
 pub struct AddArgs {
     #[command(flatten)]
     pub request: ActionRequest,
+    /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
 }

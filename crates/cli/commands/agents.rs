@@ -15,14 +15,22 @@ use super::{print_json, print_table, when};
 pub enum AgentCommand {
     /// One host: its facts, bait files and commands
     Show {
+        /// The agent's number (`honeytrail agents`)
         id: i64,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// Write a new key in place of the host's (on its next heartbeat); the old key is retired once it confirms
-    Rotate { id: i64 },
+    Rotate {
+        /// The agent's number (`honeytrail agents`)
+        id: i64,
+    },
     /// Take the host's honey entries out (on its next heartbeat), every other byte unchanged; the key is retired
-    Remove { id: i64 },
+    Remove {
+        /// The agent's number (`honeytrail agents`)
+        id: i64,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -40,6 +40,7 @@ pub struct EventsArgs {
     /// Events a second
     #[arg(long, default_value_t = 1000)]
     rate: u64,
+    /// How long to send events, in seconds
     #[arg(long, default_value_t = 30)]
     seconds: u64,
     /// Requests in flight at most
@@ -58,6 +59,7 @@ pub struct EnrolArgs {
     /// A file holding an enrolment secret with at least --hosts uses
     #[arg(long)]
     secret_file: PathBuf,
+    /// How many hosts enrol
     #[arg(long, default_value_t = 1000)]
     hosts: usize,
     /// Enrolments in flight at once
@@ -67,6 +69,7 @@ pub struct EnrolArgs {
 
 #[derive(Args, Debug)]
 pub struct ScanArgs {
+    /// A directory of CloudTrail log files (.json or .json.gz) to scan
     corpus: PathBuf,
     /// Registered keys (synthetic, plus --key)
     #[arg(long, default_value_t = 100_000)]
@@ -81,6 +84,7 @@ pub struct ScanArgs {
 
 #[derive(Args, Debug)]
 pub struct IndexArgs {
+    /// How many keys the index holds
     #[arg(long, default_value_t = 1_000_000)]
     keys: usize,
 }

@@ -27,6 +27,7 @@ pub struct ReconcileArgs {
     /// retiring now
     #[arg(long, value_name = "MINUTES", default_value_t = 10)]
     older_than: u32,
+    /// Print JSON instead of text
     #[arg(long)]
     json: bool,
 }

@@ -23,11 +23,15 @@ pub enum ChannelCommand {
     Add(AddChannel),
     /// List channels (their configuration stays sealed)
     List {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// Send a clearly marked test alert through a channel now
-    Test { name: String },
+    Test {
+        /// The channel's name (`channel list`)
+        name: String,
+    },
 }
 
 /// `channel add KIND NAME …`: a kind and the settings given on the command
@@ -35,6 +39,7 @@ pub enum ChannelCommand {
 #[derive(Debug)]
 pub struct AddChannel {
     kind: &'static KindSpec,
+    /// The channel's name (`channel list`)
     name: String,
     given: Vec<(&'static str, Vec<String>)>,
     /// Settings the flag asked to read from standard input (`--secret-stdin`).

@@ -13,6 +13,7 @@ use honeytrail_app::App;
 pub struct CheckArgs {
     /// A registered token (access key ID or #N), or any access key ID
     target: String,
+    /// Print JSON instead of text
     #[arg(long)]
     json: bool,
 }

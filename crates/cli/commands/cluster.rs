@@ -13,6 +13,7 @@ use super::{print_json, print_table, when};
 pub enum ClusterCommand {
     /// The replicas (id, address, version, last heartbeat) and every job with its holder, lease end, last run and error
     Status {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },

@@ -29,13 +29,16 @@ pub struct AddArgs {
     /// When, RFC 3339 [default: now]
     #[arg(long)]
     at: Option<String>,
+    /// Print JSON instead of text
     #[arg(long)]
     json: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct ListArgs {
+    /// Access key ID or token number (#N)
     token: String,
+    /// Print JSON instead of text
     #[arg(long)]
     json: bool,
 }

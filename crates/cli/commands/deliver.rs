@@ -15,13 +15,18 @@ use super::{print_json, print_table};
 pub enum DeliveryCommand {
     /// List deliveries: dead-lettered ones by default
     List {
+        /// Which deliveries: pending, dead or delivered
         #[arg(long, default_value = "dead")]
         state: String,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// Put a dead-lettered delivery back in line
-    Retry { id: i64 },
+    Retry {
+        /// The delivery's number (`delivery list`)
+        id: i64,
+    },
 }
 
 #[derive(Args, Debug)]

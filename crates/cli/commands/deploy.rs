@@ -21,6 +21,7 @@ pub enum DeployCommand {
     Lambda {
         #[command(flatten)]
         request: LambdaRequest,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -28,6 +29,7 @@ pub enum DeployCommand {
     Mailbox {
         #[command(flatten)]
         request: MailboxRequest,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },

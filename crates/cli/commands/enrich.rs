@@ -24,6 +24,7 @@ pub enum EnrichCommand {
     },
     /// What incident context is computed from, with dates
     Show {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -32,13 +33,18 @@ pub enum EnrichCommand {
         /// A source IP address
         #[arg(long = "ip", value_name = "ADDRESS")]
         address: Option<String>,
+        /// A user agent to look up (as CloudTrail recorded it)
         #[arg(long)]
         user_agent: Option<String>,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// Forget a loaded data set (aws-ranges or tor)
-    Remove { kind: String },
+    Remove {
+        /// What to remove: aws-ranges or tor
+        kind: String,
+    },
 }
 
 fn read_file(path: &PathBuf) -> Result<String> {

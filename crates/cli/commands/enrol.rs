@@ -15,11 +15,15 @@ pub enum EnrolCommand {
     Create(EnrolmentSecretRequest),
     /// List enrolment secrets (never the secrets themselves)
     List {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// Revoke an enrolment secret: no more hosts enrol with it
-    Revoke { id: i64 },
+    Revoke {
+        /// The enrolment secret's number (`enrol list`)
+        id: i64,
+    },
 }
 
 pub async fn run(app: &App, cmd: EnrolCommand) -> Result<ExitCode> {

@@ -20,14 +20,17 @@ use super::{print_json, print_table, when};
 pub enum EvidenceCommand {
     /// Reads of bait files, newest first: who opened which file, when, how
     List {
+        /// Only reads on this host
         #[arg(long)]
         host: Option<String>,
         /// Only reads of this key's bait (an access key ID; `--token` is the
         /// API token of --server)
         #[arg(long = "key", value_name = "ACCESS_KEY_ID")]
         token: Option<String>,
+        /// At most this many reads, newest first
         #[arg(long, default_value_t = 100)]
         limit: i64,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },

@@ -35,23 +35,29 @@ pub enum IncidentCommand {
 
 #[derive(Args, Debug)]
 pub struct ListArgs {
+    /// Only incidents in this state: open, acknowledged, false-positive, confirmed or resolved
     #[arg(long)]
     state: Option<String>,
+    /// Include resolved and false-positive incidents
     #[arg(long)]
     all: bool,
+    /// Print JSON instead of text
     #[arg(long)]
     json: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct ShowArgs {
+    /// The incident's number (`incident list`)
     id: i64,
+    /// Print JSON instead of text
     #[arg(long)]
     json: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct ChangeArgs {
+    /// The incident's number (`incident list`)
     id: i64,
     /// Why, for the record
     #[arg(long)]
@@ -60,7 +66,9 @@ pub struct ChangeArgs {
 
 #[derive(Args, Debug)]
 pub struct NoteArgs {
+    /// The incident's number (`incident list`)
     id: i64,
+    /// The note, as it is to be kept
     text: String,
 }
 

@@ -42,6 +42,7 @@ pub struct AddArgs {
     placed_at: Option<String>,
     #[command(flatten)]
     spot: SpotArgs,
+    /// Print JSON instead of text
     #[arg(long)]
     json: bool,
 }
@@ -59,6 +60,7 @@ pub struct ListArgs {
     /// Include removed placements
     #[arg(long)]
     all: bool,
+    /// Print JSON instead of text
     #[arg(long, conflicts_with = "csv")]
     json: bool,
     /// CSV for spreadsheets

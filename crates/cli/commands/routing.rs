@@ -14,18 +14,26 @@ pub enum RunbookCommand {
     /// List runbooks (the shipped default applies when none is selected)
     List,
     /// Print a runbook's template (`default-shipped` for the built-in one)
-    Show { name: String },
+    Show {
+        /// The runbook's name
+        name: String,
+    },
     /// Create or replace a runbook from a MiniJinja template file
     Set {
+        /// The runbook's name
         name: String,
         /// label:NAME[=VALUE], format:FORMAT (a placement's bait format) or default
         #[arg(long = "for")]
         selector: String,
+        /// The MiniJinja template file (see `runbook show default-shipped`)
         #[arg(long)]
         file: std::path::PathBuf,
     },
     /// Remove a runbook
-    Remove { name: String },
+    Remove {
+        /// The runbook's name
+        name: String,
+    },
 }
 
 pub async fn runbook(app: &App, cmd: RunbookCommand) -> Result<ExitCode> {
@@ -76,15 +84,20 @@ pub enum RouteCommand {
     Add(RouteArgs),
     /// List routes
     List {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// Remove a route
-    Remove { name: String },
+    Remove {
+        /// The route's name (`route list`)
+        name: String,
+    },
 }
 
 #[derive(Args, Debug)]
 pub struct RouteArgs {
+    /// The route's name
     name: String,
     /// Channel to send to (repeatable)
     #[arg(long = "channel", required = true)]

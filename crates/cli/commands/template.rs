@@ -13,6 +13,7 @@ use super::{print_json, print_table};
 pub enum TemplateCommand {
     /// Add a placement template (or replace the one of that name)
     Add {
+        /// The placement template's name (`template list`)
         name: String,
         /// The bait format: aws-credentials, aws-config, dotenv, shell, …
         #[arg(long)]
@@ -32,17 +33,23 @@ pub enum TemplateCommand {
     },
     /// List placement templates
     List {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// Show one template
     Show {
+        /// The placement template's name (`template list`)
         name: String,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// Remove a template
-    Remove { name: String },
+    Remove {
+        /// The placement template's name (`template list`)
+        name: String,
+    },
 }
 
 fn row(t: &PlacementTemplate) -> Vec<String> {

@@ -68,6 +68,7 @@ pub struct MintArgs {
     /// How many keys to mint, spread over the canary-account pool by room left (all or none when the pool is full)
     #[arg(long, default_value_t = 1)]
     count: u32,
+    /// Print JSON instead of text
     #[arg(long)]
     json: bool,
 }
@@ -76,6 +77,7 @@ pub struct MintArgs {
 pub struct RefArgs {
     /// Access key ID or token number (#N)
     token: String,
+    /// Print JSON instead of text
     #[arg(long)]
     json: bool,
 }
@@ -89,11 +91,13 @@ enum StateArg {
 
 #[derive(Args, Debug)]
 pub struct ListArgs {
+    /// Which tokens
     #[arg(long, value_enum, default_value = "active")]
     state: StateArg,
     /// Only tokens with this label (NAME or NAME=VALUE)
     #[arg(long, value_name = "NAME[=VALUE]")]
     label: Option<String>,
+    /// Print JSON instead of text
     #[arg(long)]
     json: bool,
 }
@@ -105,6 +109,7 @@ pub struct ShowArgs {
     /// Also print the secret access key (recorded as a custody hop)
     #[arg(long)]
     reveal_secret: bool,
+    /// Print JSON instead of text
     #[arg(long)]
     json: bool,
 }

@@ -16,19 +16,28 @@ pub enum UserCommand {
     Add(UserRequest),
     /// List users
     List {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// Make a new one-time password for a user
-    ResetPassword { name: String },
+    ResetPassword {
+        /// The user's name
+        name: String,
+    },
     /// Change a user's role
     SetRole {
+        /// The user's name
         name: String,
+        /// The new role: viewer, responder, admin or employee
         #[arg(long)]
         role: String,
     },
     /// Disable a user: their sessions end and their API tokens stop working
-    Disable { name: String },
+    Disable {
+        /// The user's name
+        name: String,
+    },
     /// Create an API token for a user (shown once; stored hashed)
     Token {
         /// The user it acts as
@@ -38,19 +47,25 @@ pub enum UserCommand {
     },
     /// List API tokens (never the tokens themselves)
     Tokens {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// Revoke an API token
-    Revoke { id: i64 },
+    Revoke {
+        /// The API token's number (`user tokens`)
+        id: i64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
     /// Show the newest entries
     List {
+        /// At most this many entries, newest first
         #[arg(long, default_value_t = 50)]
         limit: i64,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },

@@ -22,6 +22,7 @@ pub enum WatchCommand {
 
 #[derive(Args, Debug)]
 pub struct S3Args {
+    /// The S3 bucket CloudTrail writes its log files to
     #[arg(long)]
     bucket: String,
     /// Only keys under this prefix (e.g. AWSLogs/123456789012/CloudTrail/)

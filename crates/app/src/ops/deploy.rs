@@ -152,6 +152,7 @@ pub struct Snippet {
 pub struct LambdaRequest {
     /// The function's name or ARN
     pub function: String,
+    /// The function's region [default: aws.region]
     #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub region: Option<String>,
@@ -325,11 +326,13 @@ pub struct MailboxRequest {
     /// The IMAP server: imaps://host or imaps://host:port
     #[cfg_attr(feature = "clap", arg(long))]
     pub imap_url: String,
+    /// The IMAP user to sign in as
     #[cfg_attr(feature = "clap", arg(long))]
     pub user: String,
     /// Read from standard input on the command line, never a flag.
     #[cfg_attr(feature = "clap", arg(skip))]
     pub password: String,
+    /// The folder the message goes into
     #[cfg_attr(feature = "clap", arg(long, default_value = "INBOX"))]
     pub folder: String,
     /// The mailbox's address, when the IMAP user is not one

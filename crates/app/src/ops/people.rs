@@ -41,6 +41,7 @@ pub fn new_password() -> String {
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct UserRequest {
+    /// The user's name (what they sign in with)
     pub name: String,
     /// admin, responder, viewer or employee
     #[cfg_attr(feature = "clap", arg(long))]

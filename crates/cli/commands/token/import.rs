@@ -37,6 +37,7 @@ pub struct ImportArgs {
     /// Token label name=value (repeatable)
     #[arg(long = "label", value_name = "NAME=VALUE")]
     labels: Vec<String>,
+    /// A note kept with the token (where the key came from, why it is watched)
     #[arg(long, default_value = "")]
     memo: String,
     /// Where it is already placed: host
@@ -59,6 +60,7 @@ pub struct ImportArgs {
     /// Skip keys that are already registered instead of refusing the import
     #[arg(long)]
     skip_existing: bool,
+    /// Print JSON instead of text
     #[arg(long)]
     json: bool,
 }
