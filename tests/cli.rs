@@ -183,6 +183,17 @@ fn bad_input_gives_clear_errors_and_non_zero_exits() {
 }
 
 #[test]
+fn logs_to_a_file_or_pipe_carry_no_escape_codes() {
+    let env = Env::new();
+    // A warning is logged (a document that is not a CloudTrail log); stderr is a pipe here.
+    let log = env.dir.path().join("not-a-trail.json");
+    std::fs::write(&log, "{\"hello\": 1}").unwrap();
+    let out = env.run(&["-v", "ingest", log.to_str().unwrap()]);
+    assert!(out.stderr.contains("WARN") || out.stderr.contains("INFO"), "something is logged: {}", out.stderr);
+    assert!(!out.stderr.contains('\u{1b}'), "no colour codes outside a terminal: {:?}", out.stderr);
+}
+
+#[test]
 fn an_unreachable_aws_endpoint_fails_cleanly_and_stores_nothing() {
     let mut env = Env::new();
     let port = honeytrail_testkit::dead_port();

@@ -236,7 +236,15 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("HONEYTRAIL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    // Colour only on a terminal, and never with NO_COLOR set (no-color.org):
+    // a log file, a pipe or the journal gets no escape codes.
+    use std::io::IsTerminal;
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(colour);
     // HONEYTRAIL_LOG_FORMAT=json: one JSON object per line, for a log shipper.
     if std::env::var("HONEYTRAIL_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();
