@@ -431,20 +431,7 @@ fn refused_or_failed_enrolments_leave_the_host_as_it_was() {
     let before = snapshot(&root);
     let state = ht.dir.path().join("agent-state");
     let serve = ht.serve();
-    let enrol = |server: &str, secret: &Path| {
-        agent(&[
-            "enroll",
-            "--server",
-            server,
-            "--secret-file",
-            secret.to_str().unwrap(),
-            "--state-dir",
-            state.to_str().unwrap(),
-            "--root",
-            root.to_str().unwrap(),
-            "--once",
-        ])
-    };
+    let enrol = |server: &str, secret: &Path| enrol_once(server, secret, &state, &root);
     let unchanged = |why: &str| {
         assert_eq!(snapshot(&root), before, "{why}: the host changed");
         assert!(!state.exists(), "{why}: the state directory was left behind");
