@@ -183,6 +183,32 @@ fn bad_input_gives_clear_errors_and_non_zero_exits() {
 }
 
 #[test]
+fn not_found_is_one_sentence_naming_the_command_that_lists_them() {
+    let env = Env::new();
+    for (args, list) in [
+        (&["incident", "show", "999"][..], "incident list"),
+        (&["token", "show", "AKIAIOSFODNN7EXAMPLE"][..], "token list"),
+        (&["agent", "show", "5"][..], "agents"),
+        (&["template", "show", "nope"][..], "template list"),
+        (&["channel", "test", "nope"][..], "channel list"),
+        (&["action", "remove", "nope"][..], "action list"),
+        (&["action", "approve", "4"][..], "action runs"),
+        (&["user", "disable", "nope"][..], "user list"),
+        (&["placement", "remove", "9"][..], "placement list"),
+        (&["account", "remove", "nope"][..], "account list"),
+        (&["enrol", "revoke", "4"][..], "enrol list"),
+        (&["user", "revoke", "3"][..], "user tokens"),
+    ] {
+        let out = env.run(args).fails();
+        let said = out.stderr.trim();
+        let line = said.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("{args:?}: {said}"));
+        assert!(line.contains(" not found (`honeytrail "), "{args:?}: {line}");
+        assert!(line.contains(list), "{args:?} names `{list}`: {line}");
+        assert_eq!(line.matches("shows them").count(), 1, "{args:?}: one hint, once: {line}");
+    }
+}
+
+#[test]
 fn logs_to_a_file_or_pipe_carry_no_escape_codes() {
     let env = Env::new();
     // A warning is logged (a document that is not a CloudTrail log); stderr is a pipe here.

@@ -52,8 +52,15 @@ impl OpError {
         OpError::new(OpErrorKind::Invalid, "invalid_request", message)
     }
 
+    /// "`what` not found", with the command that lists such things as the
+    /// command-line hint: one sentence, one hint.
     pub fn not_found(what: impl fmt::Display) -> OpError {
-        OpError::new(OpErrorKind::NotFound, "not_found", format!("{what} not found"))
+        let what = what.to_string();
+        let err = OpError::new(OpErrorKind::NotFound, "not_found", format!("{what} not found"));
+        match list_hint(&what) {
+            Some(h) => err.with_cli_hint(h),
+            None => err,
+        }
     }
 
     pub fn conflict(code: &'static str, message: impl Into<String>) -> OpError {
@@ -91,22 +98,34 @@ impl fmt::Display for OpError {
 
 impl std::error::Error for OpError {}
 
-/// What to run at the command line about a store error, if anything.
-fn store_hint(e: &StoreError) -> Option<String> {
-    const LISTS: [(&str, &str); 8] = [
+/// The command that lists things like `what` ("incident #7", "agent #3"),
+/// by the name it starts with; the more specific names first.
+fn list_hint(what: &str) -> Option<String> {
+    const LISTS: [(&str, &str); 16] = [
         ("incident", "`honeytrail incident list --all` shows them"),
         ("token", "`honeytrail token list --state all` shows them"),
         ("access key", "`honeytrail token list --state all` shows them"),
-        ("placement", "`honeytrail placement list` shows them"),
+        ("placement template", "`honeytrail template list` shows them"),
+        ("placement", "`honeytrail placement list --all` shows them"),
+        ("template", "`honeytrail template list` shows them"),
         ("channel", "`honeytrail channel list` shows them"),
         ("route", "`honeytrail route list` shows them"),
         ("user", "`honeytrail user list` shows them"),
+        ("API token", "`honeytrail user tokens` shows them"),
         ("delivery", "`honeytrail delivery list --state pending` shows them"),
+        ("action run", "`honeytrail action runs` shows them"),
+        ("action", "`honeytrail action list` shows them"),
+        ("agent", "`honeytrail agents` shows them"),
+        ("canary account", "`honeytrail account list` shows them"),
+        ("enrolment secret", "`honeytrail enrol list` shows them"),
     ];
+    LISTS.iter().find(|(prefix, _)| what.starts_with(prefix)).map(|(_, h)| h.to_string())
+}
+
+/// What to run at the command line about a store error, if anything.
+fn store_hint(e: &StoreError) -> Option<String> {
     match e {
-        StoreError::NotFound(what) => {
-            LISTS.iter().find(|(prefix, _)| what.starts_with(prefix)).map(|(_, h)| h.to_string())
-        }
+        StoreError::NotFound(what) => list_hint(what),
         StoreError::Duplicate { access_key_id, .. } => {
             Some(format!("`honeytrail token show {access_key_id}` shows it"))
         }

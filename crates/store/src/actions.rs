@@ -169,7 +169,7 @@ impl Store {
             .bind(name)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("action {name:?} (`honeytrail action list` shows them)")))?;
+            .ok_or_else(|| StoreError::NotFound(format!("action {name:?}")))?;
         action_from_row(&row)
     }
 
@@ -232,7 +232,7 @@ impl Store {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("action run #{id} (`honeytrail action runs` shows them)")))?;
+        .ok_or_else(|| StoreError::NotFound(format!("action run #{id}")))?;
         run_from_row(&row)
     }
 

@@ -283,7 +283,7 @@ impl Store {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("incident #{id} (`honeytrail incident list` shows them)")))?;
+        .ok_or_else(|| StoreError::NotFound(format!("incident #{id}")))?;
         incident_from_row(&row)
     }
 

@@ -76,7 +76,7 @@ impl Store {
             .bind(name)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("channel {name:?} (`honeytrail channel list` shows them)")))?;
+            .ok_or_else(|| StoreError::NotFound(format!("channel {name:?}")))?;
         channel_from_row(&row)
     }
 

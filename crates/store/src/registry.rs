@@ -476,11 +476,7 @@ impl Store {
         if let Ok(id) = r.trim_start_matches('#').parse::<i64>() {
             return self.token(id).await;
         }
-        self.token_by_key(r).await?.ok_or_else(|| {
-            StoreError::NotFound(format!(
-                "token {r:?} (no registered key has that ID; `honeytrail token list` shows them)"
-            ))
-        })
+        self.token_by_key(r).await?.ok_or_else(|| StoreError::NotFound(format!("token {r:?}")))
     }
 
     async fn labels_of(&self, id: i64) -> Result<Labels, StoreError> {
