@@ -1289,6 +1289,8 @@ fn invisible_and_reordering_characters_are_shown_wherever_event_text_goes() {
     let shown = env.run(&["incident", "show", "1"]).ok().stdout;
     clean("incident show", &shown);
     assert!(shown.contains("i-\\u{200b}0abc"), "made visible: {shown}");
+    // The delay until honeytrail saw the call (days here) reads in days and hours, not seconds.
+    assert!(shown.contains(" d ") && shown.contains(" h)"), "a delay in human units: {shown}");
     let csv = env.run(&["placement", "list", "--csv"]).ok().stdout;
     clean("placement CSV", &csv);
     assert!(csv.contains("\\u{202e}txt.exe"), "{csv}");

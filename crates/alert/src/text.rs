@@ -187,7 +187,7 @@ fn incident_body(record: &AlertRecord) -> String {
         for e in events.iter().rev().take(20) {
             writeln!(
                 out,
-                "  {} · {}:{} · {} · {} · {} · {} · {} s",
+                "  {} · {}:{} · {} · {} · {} · {} · {}",
                 when(e.event_time),
                 line(e.event_source.trim_end_matches(".amazonaws.com")),
                 line(&e.event_name),
@@ -195,7 +195,7 @@ fn incident_body(record: &AlertRecord) -> String {
                 or_empty(&e.source_ip),
                 or_empty(&e.user_agent),
                 line(e.error_code.as_deref().unwrap_or("ok")),
-                e.detection_delay_seconds.map_or_else(|| "?".to_string(), |d| d.to_string())
+                e.detection_delay_seconds.map_or_else(|| "?".to_string(), honeytrail_core::describe::duration_words)
             )
             .expect("writing to a String cannot fail");
         }

@@ -186,14 +186,14 @@ fn print_list(incidents: &[honeytrail_core::incident::Incident], a: &ListArgs, u
 fn event_line(e: &EventInfo) -> String {
     let o = |s: &Option<String>| s.as_deref().map(printable).unwrap_or("-".into()).into_owned();
     format!(
-        "{}  {} {}  from {}  {}{}  (+{}s)",
+        "{}  {} {}  from {}  {}{}  (+{})",
         e.event_time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         printable(&e.event_source),
         printable(&e.event_name),
         o(&e.source_ip),
         o(&e.aws_region),
         e.error_code.as_deref().map(|c| format!("  error {}", printable(c))).unwrap_or_default(),
-        e.detection_delay_seconds.map(|d| d.to_string()).unwrap_or_else(|| "?".into())
+        e.detection_delay_seconds.map(honeytrail_core::describe::duration_words).unwrap_or_else(|| "?".into())
     )
 }
 

@@ -6,6 +6,22 @@ use std::fmt;
 use crate::model::{CustodyHop, Placement, Spot, Token, TokenState};
 
 /// "Maria Lopez's MacBook Pro (host maria-mbp, serial C02XYZ) in ~/.aws/credentials"
+/// A delay in the units a person reads: `45 s`, `30 min`, `2 h 5 min`,
+/// `3 d 4 h` (never "after 1800 s"); negative delays (clocks apart) as `0 s`.
+pub fn duration_words(seconds: i64) -> String {
+    let s = seconds.max(0);
+    let (d, h, m, sec) = (s / 86_400, s % 86_400 / 3_600, s % 3_600 / 60, s % 60);
+    match (d, h, m, sec) {
+        (0, 0, 0, sec) => format!("{sec} s"),
+        (0, 0, m, 0) => format!("{m} min"),
+        (0, 0, m, sec) => format!("{m} min {sec} s"),
+        (0, h, 0, _) => format!("{h} h"),
+        (0, h, m, _) => format!("{h} h {m} min"),
+        (d, 0, _, _) => format!("{d} d"),
+        (d, h, _, _) => format!("{d} d {h} h"),
+    }
+}
+
 pub fn spot_phrase(spot: &Spot) -> String {
     let owner = spot.owner.as_deref().filter(|s| !s.is_empty()).map(possessive);
     let has_owner = owner.is_some();
@@ -108,6 +124,24 @@ impl fmt::Display for Description {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delays_read_in_human_units() {
+        for (secs, words) in [
+            (0, "0 s"),
+            (45, "45 s"),
+            (60, "1 min"),
+            (95, "1 min 35 s"),
+            (1800, "30 min"),
+            (3600, "1 h"),
+            (7500, "2 h 5 min"),
+            (86_400, "1 d"),
+            (273_600, "3 d 4 h"),
+            (-5, "0 s"),
+        ] {
+            assert_eq!(duration_words(secs), words, "{secs}");
+        }
+    }
     use crate::model::{Labels, TokenKind};
     use chrono::{TimeZone, Utc};
 

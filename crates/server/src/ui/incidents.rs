@@ -93,7 +93,12 @@ fn timeline(record: &Value, deliveries: &[Delivery]) -> Vec<Value> {
             "what": format!("{}:{}{}", s(&e["event_source"]).trim_end_matches(".amazonaws.com"), s(&e["event_name"]),
                 e["error_code"].as_str().map(|c| format!(" ({c})")).unwrap_or_default()),
             "who": format!("{} · {}", s(&e["source_ip"]), s(&e["user_agent"])),
-            "detail": format!("{} · via {} · detected after {} s", s(&e["aws_region"]), s(&e["source"]), e["detection_delay_seconds"]),
+            "detail": format!(
+                "{} · via {} · detected after {}",
+                s(&e["aws_region"]),
+                s(&e["source"]),
+                e["detection_delay_seconds"].as_i64().map_or_else(|| "?".into(), honeytrail_core::describe::duration_words)
+            ),
         }));
     }
     // Reads of the bait on its host: how the key was found, before its use.

@@ -53,6 +53,10 @@ fn env() -> &'static Environment<'static> {
             _ => minijinja::escape_formatter(out, state, value),
         });
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        // Delays in the units a person reads ("30 min", not "1800 s").
+        env.add_filter("duration", |seconds: Option<i64>| {
+            seconds.map_or_else(|| "?".to_string(), honeytrail_core::describe::duration_words)
+        });
         for (name, source) in TEMPLATES {
             env.add_template(name, source).expect("shipped templates compile");
         }
