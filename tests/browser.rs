@@ -346,8 +346,8 @@ fn a_responder_works_an_incident_in_the_browser_and_a_viewer_cannot() {
 /// Fills and sends the Response page's form for a signed webhook action.
 fn add_webhook_action(b: &Browser, name: &str, mode: &str, url: &str, secret: &str) {
     b.fill("#add-action input[name=name]", name);
-    b.select("#add-action select[name=kind]", "webhook");
-    b.fill("#add-action input[name=mode]", mode);
+    b.click_here("#kind-webhook");
+    b.select("#action-mode", mode);
     b.fill("#add-action input[name=url]", url);
     b.fill("#add-action input[name=secret]", secret);
     b.click("#add-action-button");
@@ -426,7 +426,7 @@ fn a_responder_approves_an_action_on_the_incident_page_and_a_viewer_cannot() {
     // The Response page lists the run and turns the action off.
     b.go("/actions?state=done");
     assert!(b.has("#run-1"), "{}", b.source());
-    b.fill("#mode-notify-soar", "off");
+    b.select("#mode-notify-soar", "off");
     b.click("#set-mode-notify-soar");
     assert!(b.text("#action-notify-soar").contains("off"), "{}", b.source());
     // An action with runs keeps its history: removing it is refused, naming the fix.
@@ -448,4 +448,305 @@ fn a_responder_approves_an_action_on_the_incident_page_and_a_viewer_cannot() {
     for what in ["action.add", "action.approve", "action.mode", "action.remove"] {
         assert!(audit.contains(what), "{what} is not in the audit log: {audit}");
     }
+}
+
+impl Browser {
+    /// Sets the window's size, as a laptop or a phone would have it.
+    fn resize(&self, width: u32, height: u32) {
+        self.cmd("POST", "/window/rect", json!({"width": width, "height": height}));
+    }
+
+    fn script(&self, script: &str) -> Value {
+        self.cmd("POST", "/execute/sync", json!({"script": script, "args": []}))
+    }
+
+    /// Saves a screenshot into $HONEYTRAIL_SCREENSHOTS, when it is set (for review).
+    fn screenshot(&self, name: &str) {
+        let Ok(dir) = std::env::var("HONEYTRAIL_SCREENSHOTS") else { return };
+        use base64::Engine;
+        let png = self.cmd("GET", "/screenshot", json!({}));
+        let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().unwrap()).unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), bytes).unwrap();
+    }
+}
+
+/// What [`populate`] made: the admin's password and the pages with an ID in them.
+struct Populated {
+    admin_password: String,
+    incidents: Vec<i64>,
+    keys: Vec<String>,
+}
+
+/// A user agent an intruder wrote: markup, a reversing mark, a scanner's name.
+const HOSTILE_AGENT: &str = "TruffleHog <script>alert(1)</script> \u{202e}gpj.exe";
+
+/// A store with data of every shape the console shows: tokens in each state
+/// with labels, placements, custody, incidents of several kinds and
+/// severities with events from hostile user agents, notes and state moves,
+/// a channel and a dead-end delivery, an action and its runs, users and API
+/// tokens, an enrolled host, a canary account, audit entries.
+fn populate(env: &Env, moto: &Moto) -> (Populated, Server) {
+    env.run(&["init"]).ok();
+    let admin_password = add_user(env, "ada", "admin");
+    add_user(env, "vic", "viewer");
+    add_user(env, "erin", "employee");
+    env.run(&["user", "token", "ada", "--for", "console tests"]).ok();
+    let keys = [KEY, "AKIAQYLPMN5HHHFPZAM2", "AKIASP2TPHJSQH3FJRUX", "AKIA2OGYBAH6STMMNXNN"];
+    let lines = format!(
+        "{{\"access_key_id\":\"{}\",\"secret_access_key\":\"{SECRET}\",\"user_name\":\"payments-sync\",\"labels\":{{\"team\":\"payments\"}},\"memo\":\"<b>laptops</b>\"}}\n\
+         {{\"access_key_id\":\"{}\",\"user_name\":\"ci-deploy\",\"labels\":{{\"severity\":\"medium\"}},\"host\":\"ci-runner-3\",\"path\":\"/etc/ci/deploy.env\",\"owner\":\"infra <i>team</i>\",\"format\":\"dotenv\"}}\n\
+         {{\"access_key_id\":\"{}\",\"memo\":\"found by an employee\"}}\n\
+         {{\"access_key_id\":\"{}\",\"memo\":\"retired before use\"}}\n",
+        keys[0], keys[1], keys[2], keys[3]
+    );
+    let file = env.dir.path().join("keys.jsonl");
+    std::fs::write(&file, lines).unwrap();
+    env.run(&["token", "import", "aws", "--from", file.to_str().unwrap()]).ok();
+    env.run(&[
+        "placement",
+        "add",
+        KEY,
+        "--host",
+        "maria-mbp",
+        "--path",
+        "~/.aws/credentials",
+        "--owner",
+        "Maria <b>L</b>",
+        "--asset",
+        "MacBook Pro",
+        "--format",
+        "aws-credentials",
+    ])
+    .ok();
+    env.run(&["placement", "add", KEY, "--host", "build-7", "--path", "/srv/app/.env"]).ok();
+    env.run(&["custody", "add", KEY, "sent by email to maria@example.com"]).ok();
+    env.run(&["token", "retire", keys[3]]).ok();
+    let dead = honeytrail_testkit::dead_port();
+    env.run(&["channel", "add", "webhook", "soc", "--url", &format!("http://127.0.0.1:{dead}/hook")]).ok();
+    let action = env
+        .command(&[
+            "action",
+            "add",
+            "notify",
+            "--kind",
+            "webhook",
+            "--mode",
+            "approval",
+            "--secret",
+            "a signing secret of 32 chars!!",
+        ])
+        .args(["--url", &format!("http://127.0.0.1:{dead}/act")])
+        .env("HONEYTRAIL_ALERTS_ALLOWED_HOSTS", "127.0.0.1")
+        .output()
+        .unwrap();
+    assert!(action.status.success(), "{}", String::from_utf8_lossy(&action.stderr));
+    env.run(&[
+        "account",
+        "add",
+        "east",
+        "--role-arn",
+        "arn:aws:iam::111111111111:role/honeytrail",
+        "--max-users",
+        "40",
+    ])
+    .ok();
+
+    // Use of the first key over an hour, from two addresses in two regions,
+    // by a scanner whose user agent is hostile text; one call of the second
+    // key that failed; a call of the retired key.
+    let mut records = Vec::new();
+    for n in 0..40 {
+        let t = format!("2026-11-28T09:{:02}:{:02}Z", n + 10, n % 60);
+        let name = ["GetCallerIdentity", "ListBuckets", "ListUsers", "DescribeInstances"][n % 4];
+        let source = ["sts", "s3", "iam", "ec2"][n % 4];
+        let mut r =
+            trail_record(KEY, "payments-sync", &format!("c-{n}"), &t, &format!("{source}.amazonaws.com"), name, None);
+        r["userAgent"] = HOSTILE_AGENT.into();
+        if n % 3 == 0 {
+            r["sourceIPAddress"] = "203.0.113.9".into();
+            r["awsRegion"] = "eu-west-1".into();
+        }
+        records.push(r);
+    }
+    records.push(trail_record(
+        keys[1],
+        "ci-deploy",
+        "c-ci",
+        "2026-11-29T10:00:00Z",
+        "s3.amazonaws.com",
+        "ListBuckets",
+        Some("AccessDenied"),
+    ));
+    records.push(trail_record(
+        keys[3],
+        "old",
+        "c-old",
+        "2026-11-30T10:00:00Z",
+        "sts.amazonaws.com",
+        "GetCallerIdentity",
+        None,
+    ));
+    ingest_records(env, records);
+    env.run(&["incident", "ack", "1", "--note", "on it <b>now</b>"]).ok();
+    env.run(&["incident", "note", "2", "owner says: \u{202e}not me"]).ok();
+    env.run(&["incident", "resolve", "3", "--note", "old key"]).ok();
+
+    // A host enrols and confirms its bait.
+    let mut fill = env.command(&["fleet", "pool", "--fill"]);
+    fill.env("HONEYTRAIL_FLEET_POOL_SIZE", "1");
+    assert!(fill.output().unwrap().status.success());
+    let secret = env.run(&["enrol", "create", "--uses", "2"]).ok().stdout.trim().to_string();
+    let server = Server::start(env, &[]);
+    let body = json!({"secret": secret, "host": {"hostname": "web-<b>1</b>", "machine_id": "0123456789abcdef0123456789abcdef"}});
+    let (status, body) =
+        server.call("POST", "/api/v1/fleet/enroll", &[("Content-Type", "application/json")], &body.to_string());
+    assert_eq!(status, 201, "{body}");
+    let enrolled: Value = serde_json::from_str(&body).unwrap();
+    let bearer = format!("Bearer {}", enrolled["credential"].as_str().unwrap());
+    let confirm =
+        json!({"files": [{"path": "/root/.aws/credentials", "user": "root", "digest": format!("sha256:{:064x}", 1)}]});
+    let (status, body) = server.call(
+        "POST",
+        "/api/v1/fleet/confirm",
+        &[("Content-Type", "application/json"), ("Authorization", &bearer)],
+        &confirm.to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let _ = moto;
+
+    let incidents = env.run(&["incident", "list", "--all", "--json"]).ok().json();
+    let incidents: Vec<i64> = incidents.as_array().unwrap().iter().map(|i| i["id"].as_i64().unwrap()).collect();
+    assert!(incidents.len() >= 3, "{incidents:?}");
+    let keys =
+        keys.iter().map(|k| k.to_string()).chain([enrolled["key"]["access_key_id"].as_str().unwrap().to_string()]);
+    (Populated { admin_password, incidents, keys: keys.collect() }, server)
+}
+
+/// Every page the console serves, with its IDs filled in from `p`; fails
+/// when `crates/server/src/ui/mod.rs` declares a page this does not know.
+fn every_page(p: &Populated) -> Vec<String> {
+    let source = include_str!("../crates/server/src/ui/mod.rs");
+    let declared: Vec<&str> = source
+        .split(".route(\"")
+        .skip(1)
+        .filter(|r| r.split_once(',').is_some_and(|(_, rest)| rest.trim_start().starts_with("get(")))
+        .map(|r| r.split('"').next().unwrap())
+        .collect();
+    assert!(declared.len() > 20, "{declared:?}");
+    let mut pages = Vec::new();
+    for route in declared {
+        match route {
+            "/incidents/{id}" | "/incidents/{id}/events" => {
+                pages.extend(p.incidents.iter().map(|id| route.replace("{id}", &id.to_string())))
+            }
+            "/tokens/{key}" => pages.extend(p.keys.iter().map(|k| route.replace("{key}", k))),
+            "/docs/{name}" => pages.extend(["actions.md", "fleet.md"].map(|n| route.replace("{name}", n))),
+            r if !r.contains('{') => pages.push(r.to_string()),
+            other => panic!("a page this test does not visit: {other}; add it to every_page"),
+        }
+    }
+    pages.push("/account".into());
+    pages.push("/incidents?unresolved=true".into());
+    pages
+}
+
+/// Visits every page over HTTP as the admin; each renders, shows the
+/// intruder's text escaped, and lists severity where incidents are listed.
+fn every_page_renders(server: &Server, p: &Populated) {
+    let cookie = ui_cookie(server, "ada", &p.admin_password);
+    for path in every_page(p) {
+        let (status, html) = server.call("GET", &path, &[("Cookie", &cookie)], "");
+        assert_eq!(status, 200, "{path}: {html}");
+        if path.ends_with(".csv") {
+            continue;
+        }
+        assert!(!html.contains("failed to render"), "{path}: {html}");
+        assert!(
+            !html.contains("<script") && !html.contains("<b>") && !html.contains('\u{202e}'),
+            "{path} escapes: {html}"
+        );
+    }
+    let (_, html) = server.call("GET", "/incidents/1", &[("Cookie", &cookie)], "");
+    assert!(html.contains("id=\"incident-severity\">critical<"), "a scanner raised high to critical: {html}");
+    assert_eq!(html.matches("<svg class=\"chart\"").count(), 4, "events over time and three breakdowns: {html}");
+    assert!(html.contains("mark-first") && html.contains("TruffleHog &lt;script&gt;alert(1)"), "{html}");
+    assert!(html.contains("ListBuckets: 10</title>") && html.contains("203.0.113.9: 14</title>"), "{html}");
+    let (_, html) = server.call("GET", "/incidents", &[("Cookie", &cookie)], "");
+    for severity in ["critical", "medium"] {
+        assert!(html.contains(&format!("class=\"sev sev-{severity}\"")), "{severity} listed: {html}");
+    }
+    let (_, html) = server.call("GET", "/", &[("Cookie", &cookie)], "");
+    assert_eq!(html.matches("<svg class=\"chart\"").count(), 4, "{html}");
+    assert!(html.contains("critical: 1</title>"), "open incidents by severity: {html}");
+    let (_, html) = server.call("GET", "/fleet", &[("Cookie", &cookie)], "");
+    assert!(html.contains("active: 1</title>") && html.contains("<polygon"), "hosts by state, bait over time: {html}");
+}
+
+#[test]
+fn every_page_renders_with_data_of_every_shape_on_sqlite_and_fits_a_laptop_and_a_phone() {
+    let moto = Moto::start();
+    let mut env = Env::new();
+    env.moto = Some(moto.endpoint.clone());
+    let (p, server) = populate(&env, &moto);
+    every_page_renders(&server, &p);
+
+    // In Chromium: nothing wider than the window at 1 024 px or on a phone;
+    // on a phone the menu opens from its button.
+    let b = Browser::start(format!("http://127.0.0.1:{}", server.port));
+    b.sign_in("ada", UI_PASSWORD, "unused: the password was chosen already");
+    let overflow = "return [document.documentElement.scrollWidth, window.innerWidth, \
+                    document.querySelector('header').scrollWidth, document.querySelector('header').clientWidth]";
+    for (width, height, device) in [(1024, 768, "laptop"), (390, 844, "phone")] {
+        b.resize(width, height);
+        for path in every_page(&p) {
+            if path.ends_with(".csv") {
+                continue;
+            }
+            b.go(&path);
+            let sizes = b.script(overflow);
+            let n = |i: usize| sizes[i].as_i64().unwrap();
+            assert!(n(0) <= n(1) && n(2) <= n(3), "{path} overflows at {width} px: {sizes}");
+            let shot = path.trim_start_matches('/').replace(['/', '?', '=', '.'], "-");
+            if matches!(
+                path.as_str(),
+                "/" | "/incidents/1" | "/fleet" | "/actions" | "/incidents" | "/tokens/AKIARZPUZDIKAWS2LJNF"
+            ) {
+                b.screenshot(&format!("{device}-{}", if shot.is_empty() { "dashboard" } else { &shot }));
+                if b.has("#charts") && path != "/" {
+                    b.script("document.getElementById('charts').scrollIntoView()");
+                    b.screenshot(&format!("{device}-{shot}-charts"));
+                }
+            }
+        }
+    }
+    assert!(!b.script("return document.querySelector('nav').offsetParent !== null").as_bool().unwrap(), "menu closed");
+    b.click_here("label.menu");
+    assert!(b.script("return document.querySelector('nav').offsetParent !== null").as_bool().unwrap(), "menu open");
+
+    // The Response form shows the fields of the kind chosen.
+    b.resize(1024, 768);
+    b.go("/actions");
+    let shown = |name: &str| {
+        b.script(&format!("return document.querySelector('[name={name}]').offsetParent !== null")).as_bool().unwrap()
+    };
+    assert!(shown("instance_id") && !shown("url"), "quarantine-ec2 is the first kind");
+    b.click_here("#kind-webhook");
+    assert!(shown("url") && shown("secret") && !shown("instance_id") && !shown("policy_arn"));
+    b.click_here("#kind-deny-policy");
+    assert!(shown("policy_arn") && shown("iam_user") && !shown("url"));
+}
+
+#[tokio::test]
+async fn every_page_renders_with_data_of_every_shape_on_postgres() {
+    let moto = Moto::start();
+    let mut env = Env::new();
+    env.moto = Some(moto.endpoint.clone());
+    env.database = Some(honeytrail_testkit::postgres_database().await);
+    tokio::task::spawn_blocking(move || {
+        let (p, server) = populate(&env, &moto);
+        every_page_renders(&server, &p);
+    })
+    .await
+    .unwrap();
 }

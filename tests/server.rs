@@ -933,35 +933,6 @@ fn incident_lists_page_with_cursors() {
 
 /// Signs `user` in through the login form and chooses a new password when
 /// `password` was a one-time one; the session cookie.
-fn ui_cookie(server: &Server, user: &str, password: &str) -> String {
-    let port = server.port;
-    let (_, head, _) = honeytrail_testkit::http_full(port, "GET", "/login", &[], "").unwrap();
-    let cookie_of = |head: &str, name: &str| {
-        head.lines().find_map(|l| {
-            l.strip_prefix(&format!("set-cookie: {name}=")).map(|v| v.split(';').next().unwrap().to_string())
-        })
-    };
-    let nonce = cookie_of(&head, "ht_login").unwrap();
-    let form = format!("user={user}&password={password}&csrf={nonce}");
-    let login_cookie = format!("ht_login={nonce}");
-    let (_, head, _) = honeytrail_testkit::http_full(
-        port,
-        "POST",
-        "/login",
-        &[("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", &login_cookie)],
-        &form,
-    )
-    .unwrap();
-    let cookie = format!("ht_session={}", cookie_of(&head, "ht_session").expect("signed in"));
-    let (_, page) = server.call("GET", "/account", &[("Cookie", &cookie)], "");
-    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
-    let change = format!("csrf={csrf}&current={password}&new=a+long+new+passphrase&repeat=a+long+new+passphrase");
-    let form = [("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", cookie.as_str())];
-    let (status, head, _) = honeytrail_testkit::http_full(port, "POST", "/account", &form, &change).unwrap();
-    assert_eq!(status, 303, "{head}");
-    format!("ht_session={}", cookie_of(&head, "ht_session").expect("a new session"))
-}
-
 /// Events, deliveries, users and the audit log page like the other lists,
 /// in the API, the UI and the command line; a large incident's record
 /// lists its earliest and latest events and the most frequent values of its

@@ -466,3 +466,37 @@ pub fn eventually(what: &str, mut done: impl FnMut() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// The password [`ui_cookie`] chooses at the first sign-in.
+pub const UI_PASSWORD: &str = "a long new passphrase";
+
+/// Signs `user` in to the web UI over HTTP, choosing [`UI_PASSWORD`] in
+/// place of the one-time `password`, and returns the session cookie.
+pub fn ui_cookie(server: &Server, user: &str, password: &str) -> String {
+    let port = server.port;
+    let (_, head, _) = honeytrail_testkit::http_full(port, "GET", "/login", &[], "").unwrap();
+    let cookie_of = |head: &str, name: &str| {
+        head.lines().find_map(|l| {
+            l.strip_prefix(&format!("set-cookie: {name}=")).map(|v| v.split(';').next().unwrap().to_string())
+        })
+    };
+    let nonce = cookie_of(&head, "ht_login").unwrap();
+    let form = format!("user={user}&password={password}&csrf={nonce}");
+    let login_cookie = format!("ht_login={nonce}");
+    let (_, head, _) = honeytrail_testkit::http_full(
+        port,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", &login_cookie)],
+        &form,
+    )
+    .unwrap();
+    let cookie = format!("ht_session={}", cookie_of(&head, "ht_session").expect("signed in"));
+    let (_, page) = server.call("GET", "/account", &[("Cookie", &cookie)], "");
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let change = format!("csrf={csrf}&current={password}&new=a+long+new+passphrase&repeat=a+long+new+passphrase");
+    let form = [("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", cookie.as_str())];
+    let (status, head, _) = honeytrail_testkit::http_full(port, "POST", "/account", &form, &change).unwrap();
+    assert_eq!(status, 303, "{head}");
+    format!("ht_session={}", cookie_of(&head, "ht_session").expect("a new session"))
+}

@@ -63,6 +63,7 @@ pub async fn incident_record(store: &Store, enricher: &Enricher, id: i64, kind: 
         .map(|h| HopInfo { seq: h.seq, at: h.at, description: h.description, by: h.actor, automatic: h.automatic })
         .collect();
     let severity = context.raise(Severity::of(&token.labels, incident.state, incident.kind));
+    store.note_context_raise(id, context.raises()).await?;
     let (reads, read_before) = reads_for(store, &incident).await?;
     Ok(AlertRecord {
         schema: SCHEMA.into(),
@@ -122,7 +123,7 @@ async fn awaiting_approval(store: &Store, incident: i64) -> Result<Vec<honeytrai
 /// The reads of the incident's bait: for a use, those before its first
 /// call, with the latest (not by a quiet program) as a sentence; for other
 /// kinds, those up to its last event.
-async fn reads_for(
+pub(crate) async fn reads_for(
     store: &Store,
     incident: &honeytrail_core::incident::Incident,
 ) -> Result<(Vec<ReadInfo>, Option<String>)> {

@@ -5,7 +5,6 @@ use std::fmt;
 
 use crate::model::{CustodyHop, Placement, Spot, Token, TokenState};
 
-/// "Maria Lopez's MacBook Pro (host maria-mbp, serial C02XYZ) in ~/.aws/credentials"
 /// A delay in the units a person reads: `45 s`, `30 min`, `2 h 5 min`,
 /// `3 d 4 h` (never "after 1800 s"); negative delays (clocks apart) as `0 s`.
 pub fn duration_words(seconds: i64) -> String {
@@ -22,6 +21,7 @@ pub fn duration_words(seconds: i64) -> String {
     }
 }
 
+/// "Maria Lopez's MacBook Pro (host maria-mbp, serial C02XYZ) in ~/.aws/credentials"
 pub fn spot_phrase(spot: &Spot) -> String {
     let owner = spot.owner.as_deref().filter(|s| !s.is_empty()).map(possessive);
     let has_owner = owner.is_some();

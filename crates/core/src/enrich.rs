@@ -26,6 +26,9 @@ use crate::incident::{Activity, Severity};
 use crate::net::{masked, Network};
 use crate::Invalid;
 
+/// Events that say someone hid a change of the bait from its agent.
+const HIDING_EVENTS: [&str; 2] = [crate::incident::BAIT_UNREADABLE_EVENT, crate::incident::BAIT_REFUSED_EVENT];
+
 /// A team's own networks, by name (`corp`, `vpn`, `ci`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OwnNetworks(Vec<(String, Vec<Network>)>);
@@ -417,14 +420,16 @@ impl IncidentContext {
     /// `severity` raised one step when an attacker tool or distribution was
     /// named, or the bait was hidden from its agent.
     pub fn raise(&self, severity: Severity) -> Severity {
-        if self.tools.is_empty() && !self.bait_hidden {
-            return severity;
+        if self.raises() {
+            severity.raised()
+        } else {
+            severity
         }
-        match severity {
-            Severity::Low => Severity::Medium,
-            Severity::Medium => Severity::High,
-            Severity::High | Severity::Critical => Severity::Critical,
-        }
+    }
+
+    /// Whether [`IncidentContext::raise`] raises.
+    pub fn raises(&self) -> bool {
+        !self.tools.is_empty() || self.bait_hidden
     }
 
     /// Whether `condition` holds: see [`Condition`].
@@ -652,6 +657,18 @@ impl Enricher {
     }
 
     /// What the user-agent list says of one user agent, if anything.
+    /// Whether `event` alone raises its incident's severity, as
+    /// [`IncidentContext::raise`] would: an attacker tool or distribution in
+    /// its user agent, or bait hidden from its agent.
+    pub fn raises_severity(&self, event: &crate::incident::TokenEvent) -> bool {
+        HIDING_EVENTS.contains(&event.event_name.as_str())
+            || event
+                .user_agent
+                .as_deref()
+                .and_then(|ua| self.agent(ua))
+                .is_some_and(|a| a.tool.is_some() || a.distribution.is_some())
+    }
+
     pub fn agent(&self, user_agent: &str) -> Option<AgentContext> {
         let lower = user_agent.to_lowercase();
         let hit = |kind: ToolKind| {
@@ -743,8 +760,7 @@ impl Enricher {
                 "not every call is known to come from our own networks: some addresses came through a VPC endpoint not trusted, so automatic response is not held back".into(),
             ));
         }
-        let hidden = [crate::incident::BAIT_UNREADABLE_EVENT, crate::incident::BAIT_REFUSED_EVENT];
-        if activity.apis.iter().any(|a| hidden.contains(&a.as_str())) {
+        if activity.apis.iter().any(|a| HIDING_EVENTS.contains(&a.as_str())) {
             ctx.bait_hidden = true;
             summary.push((
                 0,

@@ -124,6 +124,11 @@ impl Severity {
     /// The severity of an incident of `kind` of a token with `labels` in `state`.
     /// A report of a found key is `low`: it is not an intrusion.
     pub fn of(labels: &crate::model::Labels, state: IncidentState, kind: IncidentKind) -> Severity {
+        Severity::base(labels.get("severity").map(String::as_str), state, kind)
+    }
+
+    /// [`Severity::of`], given only the token's `severity` label.
+    pub fn base(label: Option<&str>, state: IncidentState, kind: IncidentKind) -> Severity {
         if state == IncidentState::Confirmed {
             return Severity::Critical;
         }
@@ -132,7 +137,16 @@ impl Severity {
             IncidentKind::Tampered | IncidentKind::Enrolment => return Severity::Medium,
             _ => {}
         }
-        labels.get("severity").and_then(|v| v.parse().ok()).unwrap_or(Severity::High)
+        label.and_then(|v| v.parse().ok()).unwrap_or(Severity::High)
+    }
+
+    /// One step up (critical stays critical).
+    pub fn raised(self) -> Severity {
+        match self {
+            Severity::Low => Severity::Medium,
+            Severity::Medium => Severity::High,
+            Severity::High | Severity::Critical => Severity::Critical,
+        }
     }
 }
 
@@ -266,6 +280,10 @@ pub struct Incident {
     /// should be dead is in someone's hands.
     pub token_retired: bool,
     pub kind: IncidentKind,
+    /// How urgent it is: [`Severity::of`] the token's labels, state and kind,
+    /// one step higher when its context raised it (an attacker tool named,
+    /// bait hidden from its agent) the last time its record was built.
+    pub severity: Severity,
 }
 
 /// What an incident is about.

@@ -1,7 +1,9 @@
 //! Incidents and the events in them.
 
 use chrono::{DateTime, Duration, Utc};
-use honeytrail_core::incident::{Activity, Incident, IncidentKind, IncidentLogEntry, IncidentState, TokenEvent};
+use honeytrail_core::incident::{
+    Activity, Incident, IncidentKind, IncidentLogEntry, IncidentState, Severity, TokenEvent,
+};
 use honeytrail_core::TokenState;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -35,7 +37,8 @@ pub struct IncidentFilter {
     pub limit: Option<i64>,
 }
 
-const INCIDENT_COLUMNS: &str = "i.id, i.token_id, t.access_key_id, i.state, i.first_seen, i.last_seen, i.event_count, i.opened_at, i.updated_at, i.token_retired, i.kind";
+const INCIDENT_COLUMNS: &str = "i.id, i.token_id, t.access_key_id, i.state, i.first_seen, i.last_seen, i.event_count, i.opened_at, i.updated_at, i.token_retired, i.kind, i.raised, \
+    (SELECT l.value FROM token_labels l WHERE l.token_id = i.token_id AND l.name = 'severity') AS severity_label";
 const EVENT_COLUMNS: &str = "event_id, token_id, event_time, event_source, event_name, aws_region, source_ip, user_agent, error_code, error_message, access_key_id, principal_arn, vpc_endpoint, vpc_endpoint_account, source, origin, raw";
 
 fn state_of(raw: String) -> Result<IncidentState, StoreError> {
@@ -43,18 +46,26 @@ fn state_of(raw: String) -> Result<IncidentState, StoreError> {
 }
 
 fn incident_from_row(row: &AnyRow) -> Result<Incident, StoreError> {
+    let state = state_of(row.try_get("state")?)?;
+    let kind = IncidentKind::parse(&row.try_get::<String, _>("kind")?).unwrap_or(IncidentKind::Use);
+    let label: Option<String> = row.try_get("severity_label")?;
+    let mut severity = Severity::base(label.as_deref(), state, kind);
+    if row.try_get::<i64, _>("raised")? != 0 {
+        severity = severity.raised();
+    }
     Ok(Incident {
         id: row.try_get("id")?,
         token_id: row.try_get("token_id")?,
         access_key_id: row.try_get("access_key_id")?,
-        state: state_of(row.try_get("state")?)?,
+        state,
         first_seen: from_millis(row.try_get("first_seen")?)?,
         last_seen: from_millis(row.try_get("last_seen")?)?,
         event_count: row.try_get("event_count")?,
         opened_at: from_millis(row.try_get("opened_at")?)?,
         updated_at: from_millis(row.try_get("updated_at")?)?,
         token_retired: row.try_get::<i64, _>("token_retired")? != 0,
-        kind: IncidentKind::parse(&row.try_get::<String, _>("kind")?).unwrap_or(IncidentKind::Use),
+        kind,
+        severity,
     })
 }
 
@@ -276,6 +287,19 @@ impl Store {
         Ok(outcome)
     }
 
+    /// Records whether the incident's context raises its severity (see
+    /// [`Incident::severity`]), as just found when its record was built.
+    pub async fn note_context_raise(&self, id: i64, raises: bool) -> Result<(), StoreError> {
+        let raised = i64::from(raises);
+        sqlx::query("UPDATE incidents SET raised = $1 WHERE id = $2 AND raised <> $3")
+            .bind(raised)
+            .bind(id)
+            .bind(raised)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn incident(&self, id: i64) -> Result<Incident, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {INCIDENT_COLUMNS} FROM incidents i JOIN tokens t ON t.id = i.token_id WHERE i.id = $1"
@@ -396,20 +420,10 @@ impl Store {
     /// What was done in the incident, counted in the database: memory is
     /// bounded by the distinct values, not the events.
     pub async fn incident_activity(&self, id: i64) -> Result<Activity, StoreError> {
+        use crate::EventColumn::*;
         let mut lists: [Vec<(String, u64)>; 5] = Default::default();
-        let columns = ["event_name", "source_ip", "user_agent", "aws_region", "error_code"];
-        for (list, column) in lists.iter_mut().zip(columns) {
-            // `column` is one of the names above, never user input.
-            let rows = sqlx::query(&format!(
-                "SELECT {column} AS v, COUNT(*) AS n FROM events \
-                 WHERE incident_id = $1 AND {column} IS NOT NULL GROUP BY {column}"
-            ))
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
-            for r in &rows {
-                list.push((r.try_get("v")?, u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0)));
-            }
+        for (list, column) in lists.iter_mut().zip([Api, SourceIp, UserAgent, Region, ErrorCode]) {
+            *list = self.event_counts(id, column).await?;
         }
         let mut activity = Activity::from_counts(lists);
         let rows = sqlx::query(

@@ -20,6 +20,7 @@
 mod accounts;
 mod actions;
 mod agents;
+mod charts;
 mod checkpoints;
 mod cluster;
 mod enrichment;
@@ -43,6 +44,7 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 pub use accounts::{AwsIntent, IntentKind, NewPoolAccount};
 pub use actions::{Action, ActionRun, NewAction, RunChange, RunFilter, Start};
 pub use agents::{Agent, AgentCommand, AgentFile, HostEnrolment, PresenceChange};
+pub use charts::{EventColumn, Series};
 pub use checkpoints::ReportedUse;
 pub use cluster::{JobLease, Replica};
 pub use enrichment::{EnrichmentData, EnrichmentInfo};

@@ -68,6 +68,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(21, "aws-intents", "0021_aws_intents"),
     migration!(22, "vpc-endpoints", "0022_vpc_endpoints"),
     migration!(23, "evidence-quotas", "0023_evidence_quotas"),
+    migration!(24, "incident-severity", "0024_incident_severity"),
 ];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.

@@ -199,6 +199,7 @@ impl Store {
         let token = self.token(incident.token_id).await?;
         let placements = self.placements(&PlacementFilter { token_id: Some(token.id), ..Default::default() }).await?;
         let context = enricher.incident(&self.incident_activity(incident_id).await?);
+        self.note_context_raise(incident_id, context.raises()).await?;
         let ctx = AlertContext {
             labels: &token.labels,
             placements: placements
@@ -468,7 +469,7 @@ impl Store {
     pub async fn recent_events(&self, limit: i64) -> Result<Vec<RecentEvent>, StoreError> {
         let rows = sqlx::query(
             "SELECT e.event_time, t.access_key_id, e.event_name, e.source_ip, e.incident_id FROM events e \
-             JOIN tokens t ON t.id = e.token_id ORDER BY e.seen_at DESC, e.id DESC LIMIT $1",
+             JOIN tokens t ON t.id = e.token_id ORDER BY e.event_time DESC, e.id DESC LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)

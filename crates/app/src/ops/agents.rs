@@ -42,7 +42,7 @@ impl AgentSession {
 }
 
 /// What one sweep found.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Sweep {
     /// Hosts that went silent (each reported once).
     pub stale: usize,
@@ -51,7 +51,7 @@ pub struct Sweep {
 }
 
 /// The pool and the canary account's IAM users.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PoolState {
     pub size: i64,
     pub target: u32,

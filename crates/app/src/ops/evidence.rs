@@ -38,7 +38,7 @@ pub struct AuditIngest {
 }
 
 /// What one evidence sweep did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TouchSweep {
     /// Reads a key use followed.
     pub used: usize,

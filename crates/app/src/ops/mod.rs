@@ -21,6 +21,7 @@ pub mod agents;
 pub mod alerting;
 pub mod answers;
 pub mod canary;
+pub mod charts;
 pub mod cluster;
 pub mod custody;
 pub mod deploy;

@@ -101,7 +101,7 @@ impl Ops {
         let filter = IncidentFilter { unresolved: true, limit: Some(DASHBOARD_MAX), ..Default::default() };
         let open = self.store.incidents(&filter).await?;
         let dead = self.store.deliveries_page("dead", None, PAGE_DEFAULT + 1).await?.len();
-        let events = self
+        let mut events: Vec<RecentEvent> = self
             .store
             .recent_events(RECENT_EVENTS)
             .await?
@@ -114,6 +114,20 @@ impl Ops {
                 incident: e.incident,
             })
             .collect();
+        // Incidents that carry no CloudTrail event (a report of a found key, a
+        // silent host, a touched bait) are news too: listed by their last activity.
+        let latest = IncidentFilter { limit: Some(RECENT_EVENTS), ..Default::default() };
+        events.extend(self.store.incidents(&latest).await?.into_iter().filter(|i| i.event_count == 0).map(|i| {
+            RecentEvent {
+                event_time: i.last_seen,
+                access_key_id: i.access_key_id,
+                event_name: format!("({} incident)", i.kind.as_str()),
+                source_ip: None,
+                incident: i.id,
+            }
+        }));
+        events.sort_by(|a, b| b.event_time.cmp(&a.event_time).then(b.incident.cmp(&a.incident)));
+        events.truncate(RECENT_EVENTS as usize);
         Ok(Dashboard {
             open_more: open.len() as i64 >= DASHBOARD_MAX,
             open,

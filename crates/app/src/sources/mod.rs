@@ -100,18 +100,38 @@ impl Sink {
 
     /// Stores events, then wakes the dispatcher for the alerts they queued.
     pub async fn add(&mut self, events: &[TokenEvent]) -> Result<()> {
+        // What raises an incident's severity (an attacker tool in the user
+        // agent, bait hidden from its agent) is noted as the event is stored,
+        // so every list shows the raised severity at once. Without the
+        // enricher (its data unreadable) events are still stored.
+        let enricher = match events.is_empty() {
+            true => None,
+            false => self.ops.enricher().await.map_err(|e| tracing::warn!(error = %e, "no enricher for severity")).ok(),
+        };
+        let mut raised = std::collections::BTreeSet::new();
         for event in events {
             self.matches += 1;
-            match self.ops.store.record_event(event, self.window).await? {
-                EventOutcome::Duplicate => self.duplicates += 1,
+            let id = match self.ops.store.record_event(event, self.window).await? {
+                EventOutcome::Duplicate => {
+                    self.duplicates += 1;
+                    continue;
+                }
                 EventOutcome::Opened(id) => {
                     self.touched.insert(id, "incident.opened");
+                    id
                 }
                 EventOutcome::Joined(id) => {
                     self.touched.entry(id).or_insert("incident.updated");
+                    id
                 }
+            };
+            if enricher.as_deref().is_some_and(|e| e.raises_severity(event)) {
+                raised.insert(id);
             }
             crate::failpoint("ingest.after-event");
+        }
+        for id in raised {
+            self.ops.store.note_context_raise(id, true).await?;
         }
         if !events.is_empty() {
             self.ops.alert_queued();

@@ -87,6 +87,10 @@ pub(super) async fn fleet(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -
         Ok(p) => p,
         Err(e) => return fail(e),
     };
+    let charts = match s.ops.fleet_charts(&c.actor, &agents).await {
+        Ok(charts) => charts,
+        Err(e) => return fail(e),
+    };
     let rows: Vec<Value> = agents
         .iter()
         .map(|a| {
@@ -96,11 +100,11 @@ pub(super) async fn fleet(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -
         })
         .collect();
     let stale = s.config().fleet.stale_after_seconds;
-    let stale_after = if stale % 3600 == 0 { format!("{} h", stale / 3600) } else { format!("{stale} s") };
+    let stale_after = honeytrail_core::describe::duration_words(i64::try_from(stale).unwrap_or(i64::MAX));
     let (me, csrf) = base(&c);
     render(
         "fleet.html",
-        json!({"title": "Fleet", "me": me, "csrf": csrf, "agents": rows, "stale_after": stale_after,
+        json!({"title": "Fleet", "me": me, "csrf": csrf, "agents": rows, "charts": charts, "stale_after": stale_after,
                "can_respond": c.actor.role.allows(Permission::Respond),
                "pool": {"size": pool.size, "target": pool.target, "iam_users": pool.iam_users, "quota": pool.quota, "warning": pool.warning}}),
     )

@@ -23,10 +23,14 @@ pub(super) async fn dashboard(State(s): State<Arc<Shared>>, UiCaller(c): UiCalle
         Ok(d) => d,
         Err(e) => return fail(e),
     };
+    let charts = match s.ops.dashboard_charts(&c.actor).await {
+        Ok(charts) => charts,
+        Err(e) => return fail(e),
+    };
     let (me, csrf) = base(&c);
     render(
         "dashboard.html",
-        json!({"title": "Dashboard", "me": me, "csrf": csrf, "open": d.open, "open_more": d.open_more, "stats": d.stats, "dead": d.dead, "dead_more": d.dead_more, "events": d.events, "sources": d.sources}),
+        json!({"title": "Dashboard", "me": me, "csrf": csrf, "charts": charts, "open": d.open, "open_more": d.open_more, "stats": d.stats, "dead": d.dead, "dead_more": d.dead_more, "events": d.events, "sources": d.sources}),
     )
 }
 
@@ -61,6 +65,10 @@ pub(super) async fn incident(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller
         Ok(v) => v,
         Err(e) => return fail(e),
     };
+    let charts = match s.ops.incident_charts(&c.actor, id).await {
+        Ok(charts) => charts,
+        Err(e) => return fail(e),
+    };
     let record = json!(view.record);
     let timeline = timeline(&record, &view.deliveries);
     let actions: Vec<(&str, &str)> = view
@@ -79,7 +87,7 @@ pub(super) async fn incident(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller
     let (me, csrf) = base(&c);
     render(
         "incident.html",
-        json!({"title": format!("Incident #{id}"), "me": me, "csrf": csrf, "r": record, "timeline": timeline, "actions": actions, "runs": run_rows(&view.runs), "from_incident": true, "can_respond": c.role.allows(Permission::Respond)}),
+        json!({"title": format!("Incident #{id}"), "me": me, "csrf": csrf, "r": record, "charts": charts, "timeline": timeline, "actions": actions, "runs": run_rows(&view.runs), "from_incident": true, "can_respond": c.role.allows(Permission::Respond)}),
     )
 }
 

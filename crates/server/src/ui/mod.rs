@@ -151,6 +151,31 @@ fn percent_encode(v: &str) -> String {
         .collect()
 }
 
+/// The guides the console links to, served from our own origin so a link
+/// works on a server with no outside access.
+const DOCS: &[(&str, &str)] = &[
+    ("actions.md", include_str!("../../../../docs/actions.md")),
+    ("alerts.md", include_str!("../../../../docs/alerts.md")),
+    ("aws.md", include_str!("../../../../docs/aws.md")),
+    ("enrichment.md", include_str!("../../../../docs/enrichment.md")),
+    ("evidence.md", include_str!("../../../../docs/evidence.md")),
+    ("fleet.md", include_str!("../../../../docs/fleet.md")),
+    ("scale.md", include_str!("../../../../docs/scale.md")),
+];
+
+async fn doc(UiCaller(c): UiCaller, axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    let Some((name, text)) = DOCS.iter().find(|(n, _)| *n == name) else {
+        let known: Vec<&str> = DOCS.iter().map(|(n, _)| *n).collect();
+        return message_page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            &format!("There is no guide by that name; the guides are {}.", known.join(", ")),
+        );
+    };
+    let (me, csrf) = base(&c);
+    render("doc.html", serde_json::json!({"title": name, "me": me, "csrf": csrf, "text": text}))
+}
+
 pub fn routes() -> Router<Arc<Shared>> {
     use self::alerting::*;
     use self::fleet::*;
@@ -204,4 +229,5 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/accounts", get(accounts::accounts).post(accounts::post_account))
         .route("/accounts/{name}/remove", post(accounts::post_account_remove))
         .route("/lookup", get(lookup_page).post(post_lookup))
+        .route("/docs/{name}", get(doc))
 }

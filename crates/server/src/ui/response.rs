@@ -78,17 +78,35 @@ pub(super) async fn actions_page(
         Err(e) => return fail(e),
     };
     let runs = run_rows(&runs[..runs.len().min(RUNS_SHOWN)]);
-    let kinds: Vec<&str> = honeytrail_core::action::ActionKind::ALL
+    use honeytrail_core::action::ActionKind;
+    let kinds: Vec<Value> = ActionKind::ALL
         .into_iter()
-        .filter(|k| *k != honeytrail_core::action::ActionKind::Command)
-        .map(|k| k.as_str())
+        .filter(|k| *k != ActionKind::Command)
+        .map(|k| {
+            let about = match k {
+                ActionKind::QuarantineEc2 => "swap the instance's security groups for a quarantine group",
+                ActionKind::DeactivateKeys => "deactivate an IAM user's access keys",
+                ActionKind::DenyPolicy => "attach a deny-all policy to an IAM user or role",
+                _ => "POST the incident record to a signed webhook",
+            };
+            json!({"name": k.as_str(), "about": about})
+        })
         .collect();
+    // The modes offered as a choice; any other grace period stays settable from the CLI and API.
+    let modes = [
+        ("off", "off"),
+        ("dry-run", "dry run: record what would change"),
+        ("approval", "wait for a responder's approval"),
+        ("grace:15m", "after 15 min unless marked false positive"),
+        ("grace:1h", "after 1 h unless marked false positive"),
+        ("automatic", "at once"),
+    ];
     let states: Vec<&str> = honeytrail_core::action::RunState::ALL.iter().map(|s| s.as_str()).collect();
     let (me, csrf) = base(&c);
     render(
         "actions.html",
         json!({"title": "Response", "me": me, "csrf": csrf, "actions": action_rows(&actions), "runs": runs,
-            "kinds": kinds, "states": states, "from_incident": false, "state": q.state.unwrap_or_default(),
+            "kinds": kinds, "modes": modes, "states": states, "from_incident": false, "state": q.state.unwrap_or_default(),
             "can_respond": c.role.allows(Permission::Respond), "can_administer": c.role.allows(Permission::Administer)}),
     )
 }

@@ -65,10 +65,14 @@ pub(super) async fn token(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, P
         Ok(d) => d,
         Err(e) => return fail(e),
     };
+    let chart = match s.ops.token_chart(&c.actor, &key).await {
+        Ok(chart) => chart,
+        Err(e) => return fail(e),
+    };
     let (me, csrf) = base(&c);
     render(
         "token.html",
-        json!({"title": key, "me": me, "csrf": csrf, "d": d, "can_respond": c.role.allows(Permission::Respond)}),
+        json!({"title": key, "me": me, "csrf": csrf, "d": d, "chart": chart, "can_respond": c.role.allows(Permission::Respond)}),
     )
 }
 

@@ -2,6 +2,8 @@
 //! HTML auto-escaping on, so nothing a user, an intruder's user agent or a
 //! CloudTrail record says is ever interpreted as markup.
 
+pub mod chart;
+
 use std::sync::OnceLock;
 
 use minijinja::Environment;
@@ -35,6 +37,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("lookup.html", include_str!("templates/lookup.html")),
     ("secret_once.html", include_str!("templates/secret_once.html")),
     ("bait.html", include_str!("templates/bait.html")),
+    ("doc.html", include_str!("templates/doc.html")),
 ];
 
 fn env() -> &'static Environment<'static> {
@@ -57,11 +60,60 @@ fn env() -> &'static Environment<'static> {
         env.add_filter("duration", |seconds: Option<i64>| {
             seconds.map_or_else(|| "?".to_string(), honeytrail_core::describe::duration_words)
         });
+        // Times as people read them: absolute in UTC and how long ago, on one line.
+        env.add_filter("when", |v: Option<String>, none: Option<String>| match v {
+            Some(raw) => minijinja::Value::from_safe_string(when_html(&raw, chrono::Utc::now())),
+            None => minijinja::Value::from(none.unwrap_or_else(|| "–".into())),
+        });
+        // Charts: data in, SVG out, every label escaped by the chart code.
+        env.add_function("time_chart", |c: minijinja::Value| chart_of(c, chart::time_chart));
+        env.add_function("bar_chart", |c: minijinja::Value| chart_of(c, chart::bar_chart));
         for (name, source) in TEMPLATES {
             env.add_template(name, source).expect("shipped templates compile");
         }
         env
     })
+}
+
+/// A stored time as `<time>`: minute and zone, then how long ago, never
+/// wrapped; the full second in its tooltip. Text that is not a time is
+/// shown escaped, as it is.
+fn when_html(raw: &str, now: chrono::DateTime<chrono::Utc>) -> String {
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw).map(|t| t.with_timezone(&chrono::Utc)) else {
+        return minijinja::HtmlEscape(&honeytrail_core::encoding::visible(raw)).to_string();
+    };
+    let ago = (now - t).num_seconds();
+    let relative = match ago {
+        -59..=59 => "just now".to_string(),
+        a if a > 0 => format!("{} ago", honeytrail_core::describe::duration_words(coarse(a))),
+        a => format!("in {}", honeytrail_core::describe::duration_words(coarse(-a))),
+    };
+    format!(
+        "<time class=\"t\" datetime=\"{}\" title=\"{}\">{} <small>({relative})</small></time>",
+        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        t.format("%Y-%m-%d %H:%M:%S UTC"),
+        t.format("%Y-%m-%d %H:%M")
+    )
+}
+
+/// Seconds rounded to the unit that matters at that size (a minute past an hour).
+fn coarse(seconds: i64) -> i64 {
+    if seconds < 86_400 {
+        seconds / 60 * 60
+    } else {
+        seconds / 3_600 * 3_600
+    }
+}
+
+/// The SVG `draw` makes of a chart's data, as markup the page keeps as is.
+fn chart_of<T: serde::de::DeserializeOwned>(
+    data: minijinja::Value,
+    draw: fn(&T) -> String,
+) -> Result<minijinja::Value, minijinja::Error> {
+    let chart = T::deserialize(data).map_err(|e| {
+        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, format!("chart data does not fit: {e}"))
+    })?;
+    Ok(minijinja::Value::from_safe_string(draw(&chart)))
 }
 
 /// Renders a page. A template error is a bug; it is logged and a plain
@@ -81,6 +133,17 @@ pub fn render(name: &str, context: impl Serialize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_read_as_a_moment_and_how_long_ago() {
+        let now: chrono::DateTime<chrono::Utc> = "2026-12-07T12:00:00Z".parse().unwrap();
+        let html = when_html("2026-12-07T09:25:31.123Z", now);
+        assert!(html.contains(">2026-12-07 09:25 <small>(2 h 34 min ago)</small>"), "{html}");
+        assert!(html.contains("title=\"2026-12-07 09:25:31 UTC\""), "{html}");
+        assert!(when_html("2026-12-07T11:59:30Z", now).contains("just now"));
+        assert!(when_html("2026-12-09T12:00:00Z", now).contains("(in 2 d)"));
+        assert_eq!(when_html("<b>soon</b>", now), "&lt;b&gt;soon&lt;&#x2f;b&gt;");
+    }
 
     #[test]
     fn hidden_characters_are_shown_on_every_page() {
@@ -114,6 +177,11 @@ mod tests {
             (
                 "fleet.html",
                 serde_json::json!({"title": "Fleet", "me": me, "csrf": "c", "can_respond": true, "stale_after": "3 h",
+                    "charts": {"hosts": {"title": "Hosts", "items": [{"label": "active", "count": 1, "tone": "active"}], "more": 0},
+                        "bait": {"title": "Bait", "items": [{"label": "vic<b>x</b>", "count": 1, "tone": "x"}], "more": 2},
+                        "in_place": {"title": "In place", "unit": "files", "from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z", "values": [1, 2, 2], "area": true, "marks": []},
+                        "tamper": {"title": "Tamper", "unit": "findings", "from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z", "values": [0, 1, 0], "area": false,
+                            "marks": [{"at": "2026-11-15T00:00:00Z", "label": "<b>m</b>", "tone": "first"}]}},
                     "pool": {"size": 3, "target": 10, "iam_users": 4, "quota": 5000, "warning": "near <b>quota</b>"},
                     "agents": [{"id": 1, "host": {"hostname": "vic<b>-box</b>", "machine_id": "m", "instance_id": null},
                         "access_key_id": "AKIAQYLPMN5HHHFPZAM2", "state": "active", "bait_state": "tampered", "last_seen_at": null,
