@@ -524,6 +524,13 @@ fn the_demo_runs_without_a_cloud_account() {
     assert!(out.stdout.contains("was placed on Maria's MacBook Pro (host maria-mbp, serial C02XYZ)"), "{}", out.stdout);
     assert!(out.stdout.contains("aws_secret_access_key = keep-me-exactly-as-i-am"), "{}", out.stdout);
     assert!(out.stdout.contains("verdict: FAIL") && out.stdout.contains("verdict: pass"), "{}", out.stdout);
+    // Then detection: the intruder's log is scanned and one incident opens,
+    // raised to critical by the scanner's user agent, naming Maria's laptop.
+    let detection =
+        out.stdout.split("Days later").nth(1).unwrap_or_else(|| panic!("no detection step: {}", out.stdout));
+    assert!(detection.contains("#1") && detection.contains("critical"), "{detection}");
+    assert!(detection.contains("incident #1") && detection.contains("Maria's MacBook Pro"), "{detection}");
+    assert!(detection.contains("GetCallerIdentity") && detection.contains("185.220.101.47"), "{detection}");
     // It can be run again: the demo directory is recreated.
     env.run(&["demo"]).ok();
 }
@@ -1993,4 +2000,43 @@ fn an_address_flooding_bad_agent_credentials_does_not_lock_out_real_agents() {
     assert_eq!(statuses[0], 401);
     assert_eq!(*statuses.last().unwrap(), 429, "bad credentials are held back: {statuses:?}");
     assert_eq!(call(enrolled["credential"].as_str().unwrap()), 200, "the real agent is served");
+}
+
+/// Shell completions and man pages come from the command tree; changing
+/// commands print their record with --json; incident lists carry severity.
+#[test]
+fn completions_man_pages_json_records_and_severity_in_lists() {
+    let env = Env::new();
+    for (shell, mark) in [("bash", "_honeytrail()"), ("zsh", "#compdef honeytrail"), ("fish", "complete -c honeytrail")]
+    {
+        let script = env.run(&["completions", shell]).ok().stdout;
+        assert!(script.contains(mark) && script.contains("incident"), "{shell}: {}", &script[..200.min(script.len())]);
+    }
+    let bad = env.run(&["completions", "tcsh"]).fails();
+    assert!(bad.stderr.contains("bash") && bad.stderr.contains("fish"), "allowed values listed: {}", bad.stderr);
+    let man = env.dir.path().join("man");
+    env.run(&["man", "--dir", man.to_str().unwrap()]).ok();
+    let page = std::fs::read_to_string(man.join("honeytrail-incident-list.1")).unwrap();
+    assert!(page.starts_with(".ie") || page.contains(".TH honeytrail-incident-list"), "{page}");
+    assert!(man.join("honeytrail.1").exists() && man.join("honeytrail-token-mint.1").exists());
+
+    env.run(&["token", "import", "aws", "--access-key-id", KEY, "--label", "severity=medium"]).ok();
+    let mut r =
+        trail_record(KEY, "svc", "sev-1", "2026-11-28T09:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None);
+    ingest_records(&env, vec![r.clone()]);
+    let table = env.run(&["incident", "list"]).ok().stdout;
+    assert!(table.contains("SEVERITY") && table.contains("medium"), "{table}");
+    // A scanner's user agent raises it one step, in the list at once.
+    r["eventID"] = "sev-2".into();
+    r["userAgent"] = "TruffleHog".into();
+    ingest_records(&env, vec![r]);
+    let list = env.run(&["incident", "list", "--json"]).ok().json();
+    assert_eq!(list[0]["severity"], "high", "{list}");
+    let acked = env.run(&["incident", "ack", "1", "--note", "mine", "--json"]).ok().json();
+    assert_eq!((acked["state"].as_str(), acked["severity"].as_str()), (Some("acknowledged"), Some("high")), "{acked}");
+    let note = env.run(&["incident", "note", "1", "looked", "--json"]).ok().json();
+    assert_eq!(note["incident"], 1);
+    let placement = env.run(&["placement", "add", KEY, "--host", "h", "--path", "/p", "--json"]).ok().json();
+    let removed = env.run(&["placement", "remove", &placement["id"].to_string(), "--json"]).ok().json();
+    assert!(removed["removed_at"].is_string(), "{removed}");
 }

@@ -13,7 +13,7 @@ mod commands;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use honeytrail_app::config::{self, Overrides};
 use honeytrail_app::App;
@@ -178,6 +178,10 @@ enum Command {
     Audit(commands::user::AuditCommand),
     /// Poll IAM's last-used record of every minted key to catch calls CloudTrail never logs
     SafetyNet(commands::safety_net::SafetyNetArgs),
+    /// Shell completions for bash, zsh, fish, elvish or PowerShell, on standard output
+    Completions(commands::manual::CompletionsArgs),
+    /// Write man pages: honeytrail(1) and one per subcommand (honeytrail-token-mint(1), …)
+    Man(commands::manual::ManArgs),
     /// Measurements of the hot path (used by scripts/bench)
     #[command(subcommand, hide = true)]
     Bench(commands::bench::BenchCommand),
@@ -254,6 +258,12 @@ fn init_logging(verbose: u8) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Made from the command tree alone: no configuration or store needed.
+    match &cli.command {
+        Command::Completions(args) => return commands::manual::completions(&mut Cli::command(), args),
+        Command::Man(args) => return commands::manual::man(Cli::command(), args),
+        _ => {}
+    }
     let g = &cli.global;
     let overrides = Overrides {
         config: g.config.clone(),
@@ -321,6 +331,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(cmd) => commands::user::audit(&app, cmd).await,
         Command::SafetyNet(args) => commands::safety_net::run(&app, args).await,
         Command::Bench(cmd) => tokio::task::block_in_place(|| commands::bench::run(&app, cmd)),
+        Command::Completions(_) | Command::Man(_) => unreachable!("answered before the store is opened"),
     }
 }
 
@@ -328,14 +339,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 mod tests {
     #[test]
     fn the_command_line_is_well_formed() {
-        use clap::CommandFactory;
+        use clap::CommandFactory as _;
         super::Cli::command().debug_assert();
     }
 
     /// `--help` describes every flag and argument of every command.
     #[test]
     fn every_flag_says_what_it_does() {
-        use clap::CommandFactory;
+        use clap::CommandFactory as _;
         fn walk(cmd: &clap::Command, path: &str, bare: &mut Vec<String>) {
             for a in cmd.get_arguments() {
                 if a.is_hide_set() || ["help", "version"].contains(&a.get_id().as_str()) {
@@ -353,5 +364,52 @@ mod tests {
         let mut bare = Vec::new();
         walk(&super::Cli::command(), "honeytrail", &mut bare);
         assert!(bare.is_empty(), "{} flag(s) without help:\n{}", bare.len(), bare.join("\n"));
+    }
+
+    /// Every command that changes a record can print it as JSON (`--json`),
+    /// for scripts; the rest are named here with the reason they have none.
+    #[test]
+    fn every_command_that_changes_a_record_prints_it_as_json() {
+        use clap::CommandFactory as _;
+        const WITHOUT: &[(&str, &str)] = &[
+            ("init", "writes a configuration file and says where"),
+            ("demo", "a walkthrough for people"),
+            ("render", "its output is the bait file itself"),
+            ("ingest auditd", "reads a log; ingest's summary is JSON with `ingest --json`"),
+            ("auditd rules", "prints audit rules"),
+            ("aws verify", "a report for people; the exit code says pass or fail"),
+            ("aws policy", "prints a policy document, which is JSON"),
+            ("watch sqs", "runs until stopped"),
+            ("watch s3", "runs until stopped"),
+            ("channel test", "sends a test alert; changes nothing"),
+            ("alert test", "sends a test alert; changes nothing"),
+            ("runbook list", "reads"),
+            ("runbook show", "prints a template"),
+            ("deliver", "runs the dispatcher"),
+            ("serve", "runs the server"),
+            ("deploy snippet", "prints a snippet"),
+            ("deploy installer", "prints an installer"),
+            ("safety-net", "runs the poller"),
+            ("completions", "prints a completion script"),
+            ("man", "writes man pages"),
+            ("bench", "measurements"),
+        ];
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            if cmd.get_subcommands().next().is_none() {
+                let exempt = WITHOUT.iter().any(|(p, _)| path == *p || path.starts_with(&format!("{p} ")));
+                if !exempt && !cmd.get_arguments().any(|a| a.get_id() == "json") {
+                    missing.push(path.to_string());
+                }
+                return;
+            }
+            for sub in cmd.get_subcommands() {
+                let path =
+                    if path.is_empty() { sub.get_name().to_string() } else { format!("{path} {}", sub.get_name()) };
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "commands without --json: {missing:?}");
     }
 }

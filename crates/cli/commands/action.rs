@@ -27,11 +27,15 @@ pub enum ActionCommand {
         /// off, dry-run, approval, grace:15m, automatic
         #[arg(long)]
         mode: String,
+        #[command(flatten)]
+        out: super::JsonOut,
     },
     /// Remove an action that never ran
     Remove {
         /// The action's name (`action list`)
         name: String,
+        #[command(flatten)]
+        out: super::JsonOut,
     },
     /// Runs of actions on incidents, newest first
     Runs {
@@ -49,16 +53,22 @@ pub enum ActionCommand {
     Approve {
         /// The run's number (`action runs`)
         run: i64,
+        #[command(flatten)]
+        out: super::JsonOut,
     },
     /// Cancel a run that has not started
     Cancel {
         /// The run's number (`action runs`)
         run: i64,
+        #[command(flatten)]
+        out: super::JsonOut,
     },
     /// Undo a done run: restore exactly the state before it, or say why not
     Undo {
         /// The run's number (`action runs`)
         run: i64,
+        #[command(flatten)]
+        out: super::JsonOut,
     },
     /// One pass of the response runner (what `serve` does every few seconds)
     Pass {
@@ -148,11 +158,17 @@ fn print_runs(runs: &[ActionRun]) {
     print_table(&["RUN", "INCIDENT", "ACTION", "STATE", "TARGET", "UPDATED", "DETAIL"], &rows);
 }
 
-fn print_run(verb: &str, run: &ActionRun) {
-    println!("action run #{} ({} on incident #{}) {verb}: now {}", run.id, run.action, run.incident_id, run.state);
-    for text in [&run.output, &run.reason].into_iter().flatten() {
-        println!("  {}", honeytrail_core::encoding::printable(text));
-    }
+fn print_run(verb: &str, run: &ActionRun, out: super::JsonOut) -> Result<ExitCode> {
+    out.print(run, |run| {
+        let mut text = format!(
+            "action run #{} ({} on incident #{}) {verb}: now {}",
+            run.id, run.action, run.incident_id, run.state
+        );
+        for line in [&run.output, &run.reason].into_iter().flatten() {
+            text.push_str(&format!("\n  {}", honeytrail_core::encoding::printable(line)));
+        }
+        text
+    })
 }
 
 pub async fn run(app: &App, cmd: ActionCommand) -> Result<ExitCode> {
@@ -174,13 +190,13 @@ pub async fn run(app: &App, cmd: ActionCommand) -> Result<ExitCode> {
             }
             print_actions(&actions);
         }
-        ActionCommand::Set { name, mode } => {
+        ActionCommand::Set { name, mode, out } => {
             let action = ops.set_action_mode(&actor, &name, &mode).await?;
-            println!("action {} is now in mode {}", action.name, action.trigger.mode);
+            return out.print(&action, |a| format!("action {} is now in mode {}", a.name, a.trigger.mode));
         }
-        ActionCommand::Remove { name } => {
+        ActionCommand::Remove { name, out } => {
             ops.remove_action(&actor, &name).await?;
-            println!("action {name} removed");
+            return out.print(&serde_json::json!({"removed": name}), |_| format!("action {name} removed"));
         }
         ActionCommand::Runs { incident, state, json } => {
             let runs = ops.action_runs(&actor, incident, state.as_deref()).await?;
@@ -189,9 +205,9 @@ pub async fn run(app: &App, cmd: ActionCommand) -> Result<ExitCode> {
             }
             print_runs(&runs);
         }
-        ActionCommand::Approve { run } => print_run("approved", &ops.approve_run(&actor, run).await?),
-        ActionCommand::Cancel { run } => print_run("cancelled", &ops.cancel_run(&actor, run).await?),
-        ActionCommand::Undo { run } => print_run("undone", &ops.undo_action_run(&actor, run).await?),
+        ActionCommand::Approve { run, out } => return print_run("approved", &ops.approve_run(&actor, run).await?, out),
+        ActionCommand::Cancel { run, out } => return print_run("cancelled", &ops.cancel_run(&actor, run).await?, out),
+        ActionCommand::Undo { run, out } => return print_run("undone", &ops.undo_action_run(&actor, run).await?, out),
         ActionCommand::Pass { json } => {
             let summary = ops.response_pass().await?;
             if json {
@@ -234,21 +250,28 @@ pub async fn remote(r: &super::remote::Remote, cmd: ActionCommand) -> Result<Exi
             }
             print_runs(&serde_json::from_value::<Vec<ActionRun>>(runs)?);
         }
-        ActionCommand::Approve { run } => remote_verb(r, run, "approve", "approved").await?,
-        ActionCommand::Cancel { run } => remote_verb(r, run, "cancel", "cancelled").await?,
-        ActionCommand::Undo { run } => remote_verb(r, run, "undo", "undone").await?,
+        ActionCommand::Approve { run, out } => return remote_verb(r, run, "approve", "approved", out).await,
+        ActionCommand::Cancel { run, out } => return remote_verb(r, run, "cancel", "cancelled", out).await,
+        ActionCommand::Undo { run, out } => return remote_verb(r, run, "undo", "undone", out).await,
         _ => anyhow::bail!("with --server, use action list, runs, approve, cancel or undo; add, set, remove and pass work on the server's own command line"),
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn remote_verb(r: &super::remote::Remote, run: i64, verb: &str, done: &str) -> Result<()> {
+async fn remote_verb(
+    r: &super::remote::Remote,
+    run: i64,
+    verb: &str,
+    done: &str,
+    out: super::JsonOut,
+) -> Result<ExitCode> {
     let v = r.post(&format!("/actions/runs/{run}/{verb}"), &serde_json::json!({})).await?;
-    println!(
-        "action run #{run} ({} on incident #{}) {done}: now {}",
-        v["action"].as_str().unwrap_or("?"),
-        v["incident_id"],
-        v["state"].as_str().unwrap_or("?")
-    );
-    Ok(())
+    out.print(&v, |v| {
+        format!(
+            "action run #{run} ({} on incident #{}) {done}: now {}",
+            v["action"].as_str().unwrap_or("?"),
+            v["incident_id"],
+            v["state"].as_str().unwrap_or("?")
+        )
+    })
 }

@@ -25,11 +25,15 @@ pub enum AgentCommand {
     Rotate {
         /// The agent's number (`honeytrail agents`)
         id: i64,
+        #[command(flatten)]
+        out: super::JsonOut,
     },
     /// Take the host's honey entries out (on its next heartbeat), every other byte unchanged; the key is retired
     Remove {
         /// The agent's number (`honeytrail agents`)
         id: i64,
+        #[command(flatten)]
+        out: super::JsonOut,
     },
 }
 
@@ -40,10 +44,15 @@ pub enum FleetCommand {
         /// Mint keys until the pool holds fleet.pool_size (serve does this in the background)
         #[arg(long)]
         fill: bool,
+        #[command(flatten)]
+        out: super::JsonOut,
     },
     /// Find silent hosts, enrolments never confirmed and reads of bait with no key use after them, now
     /// (serve does this every minute)
-    Sweep,
+    Sweep {
+        #[command(flatten)]
+        out: super::JsonOut,
+    },
 }
 
 fn last_seen(a: &Agent) -> String {
@@ -133,15 +142,17 @@ pub async fn agent(app: &App, cmd: AgentCommand) -> Result<ExitCode> {
                 );
             }
         }
-        AgentCommand::Rotate { id } | AgentCommand::Remove { id } => {
+        AgentCommand::Rotate { id, out } | AgentCommand::Remove { id, out } => {
             let kind =
                 if matches!(cmd, AgentCommand::Rotate { .. }) { CommandKind::Rotate } else { CommandKind::Remove };
             let c = ops.command_agent(&actor, id, kind).await?;
-            println!(
-                "command #{} ({}) is pending: agent #{id} carries it out on its next heartbeat",
-                c.id,
-                kind.as_str()
-            );
+            return out.print(&c, |c| {
+                format!(
+                    "command #{} ({}) is pending: agent #{id} carries it out on its next heartbeat",
+                    c.id,
+                    kind.as_str()
+                )
+            });
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -150,12 +161,15 @@ pub async fn agent(app: &App, cmd: AgentCommand) -> Result<ExitCode> {
 pub async fn fleet(app: &App, cmd: FleetCommand) -> Result<ExitCode> {
     let ops = app.ops().await?;
     match cmd {
-        FleetCommand::Pool { fill } => {
-            if fill {
-                let minted = ops.fill_pool(usize::MAX).await?;
+        FleetCommand::Pool { fill, out } => {
+            let minted = if fill { Some(ops.fill_pool(usize::MAX).await?) } else { None };
+            let s = ops.pool_state().await?;
+            if out.json {
+                return out.print(&serde_json::json!({"minted": minted, "pool": s}), |_| String::new());
+            }
+            if let Some(minted) = minted {
                 println!("minted {minted} key(s) into the pool");
             }
-            let s = ops.pool_state().await?;
             println!(
                 "pool: {} of {} key(s) ready; honey IAM users: {} of a quota of {}",
                 s.size, s.target, s.iam_users, s.quota
@@ -164,13 +178,16 @@ pub async fn fleet(app: &App, cmd: FleetCommand) -> Result<ExitCode> {
                 eprintln!("warning: {w}");
             }
         }
-        FleetCommand::Sweep => {
+        FleetCommand::Sweep { out } => {
             let s = ops.fleet_sweep().await?;
+            let t = ops.evidence_sweep().await?;
+            if out.json {
+                return out.print(&serde_json::json!({"fleet": s, "evidence": t}), |_| String::new());
+            }
             println!(
                 "{} host(s) newly stale, {} enrolment(s) never confirmed (their keys retired)",
                 s.stale, s.unconfirmed
             );
-            let t = ops.evidence_sweep().await?;
             println!(
                 "{} read(s) of bait followed by a use of the key, {} with none (bait-touched incidents)",
                 t.used, t.touched

@@ -57,6 +57,8 @@ pub struct BootstrapArgs {
     regions: RegionArgs,
     #[command(flatten)]
     account: AccountArg,
+    #[command(flatten)]
+    out: super::JsonOut,
 }
 
 #[derive(Args, Debug)]
@@ -117,9 +119,15 @@ pub async fn run(app: &App, cmd: AwsCommand) -> Result<ExitCode> {
             let reports = ops.bootstrap(&actor, a.account.account.as_deref(), a.regions.regions, a.dry_run).await?;
             let mut unreadable = 0;
             for CanaryReport { pool_name, setup, items } in &reports {
-                print_setup(pool_name.as_deref(), setup, a.dry_run);
-                print(items);
+                if !a.out.json {
+                    print_setup(pool_name.as_deref(), setup, a.dry_run);
+                    print(items);
+                }
                 unreadable += items.iter().filter(|r| matches!(r.status, ItemStatus::Unreadable(_))).count();
+            }
+            if a.out.json {
+                super::print_json(&reports)?;
+                return Ok(if unreadable > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS });
             }
             if unreadable > 0 {
                 println!("{unreadable} item(s) could not be checked and were left as they are; grant the bootstrap policy (`honeytrail aws policy bootstrap`) and run again");

@@ -44,6 +44,8 @@ pub struct AddChannel {
     given: Vec<(&'static str, Vec<String>)>,
     /// Settings the flag asked to read from standard input (`--secret-stdin`).
     from_stdin: Vec<&'static str>,
+    /// Print the added channel as JSON.
+    json: bool,
 }
 
 /// The flag that asks for a setting on standard input: `--<flag>-stdin`.
@@ -56,7 +58,13 @@ fn stdin_flag(flag: &str) -> &'static str {
 fn kind_command(spec: &'static KindSpec) -> Command {
     let mut cmd = Command::new(spec.name)
         .about(spec.summary)
-        .arg(Arg::new("name").required(true).help("The channel's name, as routes and `channel test` name it"));
+        .arg(Arg::new("name").required(true).help("The channel's name, as routes and `channel test` name it"))
+        .arg(
+            Arg::new("json")
+                .long("json")
+                .action(ArgAction::SetTrue)
+                .help("Print the added channel as JSON instead of a sentence"),
+        );
     for f in spec.fields {
         let arg = match f.secret {
             // Read from standard input, never a flag (shell history, ps).
@@ -119,7 +127,7 @@ impl FromArgMatches for AddChannel {
                 }
             }
         }
-        Ok(AddChannel { kind: spec, name, given, from_stdin })
+        Ok(AddChannel { kind: spec, name, given, from_stdin, json: sub.get_flag("json") })
     }
 
     fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
@@ -167,13 +175,16 @@ pub async fn channel(app: &App, cmd: ChannelCommand) -> Result<ExitCode> {
     match cmd {
         ChannelCommand::Add(add) => {
             let sealed = add.kind.fields.iter().any(|f| f.is_secret());
+            let out = super::JsonOut { json: add.json };
             let added = ops.add_channel(&actor, &add.request()?).await?;
-            println!(
-                "channel {:?} added ({}){}",
-                added.channel.name,
-                added.summary,
-                if sealed { "; its secrets are stored sealed" } else { "" }
-            );
+            return out.print(&added, |added| {
+                format!(
+                    "channel {:?} added ({}){}",
+                    added.channel.name,
+                    added.summary,
+                    if sealed { "; its secrets are stored sealed" } else { "" }
+                )
+            });
         }
         ChannelCommand::List { json } => {
             let channels = ops.channels(&actor).await?;

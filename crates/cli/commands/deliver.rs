@@ -26,6 +26,8 @@ pub enum DeliveryCommand {
     Retry {
         /// The delivery's number (`delivery list`)
         id: i64,
+        #[command(flatten)]
+        out: super::JsonOut,
     },
 }
 
@@ -59,10 +61,9 @@ pub async fn remote(r: &super::remote::Remote, cmd: DeliveryCommand) -> Result<E
             let list: Vec<Delivery> = serde_json::from_value(serde_json::Value::Array(r.get_all(&path).await?))?;
             print_deliveries(&list, json)
         }
-        DeliveryCommand::Retry { id } => {
-            r.post(&format!("/deliveries/{id}/retry"), &json!({})).await?;
-            println!("delivery #{id} is pending again");
-            Ok(ExitCode::SUCCESS)
+        DeliveryCommand::Retry { id, out } => {
+            let d = r.post(&format!("/deliveries/{id}/retry"), &json!({})).await?;
+            out.print(&d, |_| format!("delivery #{id} is pending again"))
         }
     }
 }
@@ -73,17 +74,18 @@ pub async fn delivery(app: &App, cmd: DeliveryCommand) -> Result<ExitCode> {
     match cmd {
         DeliveryCommand::List { state, json } => {
             let list: Vec<Delivery> = ops.deliveries(&actor, &state).await?;
-            return print_deliveries(&list, json);
+            print_deliveries(&list, json)
         }
-        DeliveryCommand::Retry { id } => {
+        DeliveryCommand::Retry { id, out } => {
             let d = ops.retry_delivery(&actor, id).await?;
-            println!(
-                "delivery #{} is pending again; the dispatcher (serve or `honeytrail deliver`) sends it next",
-                d.id
-            );
+            out.print(&d, |d| {
+                format!(
+                    "delivery #{} is pending again; the dispatcher (serve or `honeytrail deliver`) sends it next",
+                    d.id
+                )
+            })
         }
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn print_deliveries(list: &[Delivery], json: bool) -> Result<ExitCode> {

@@ -59,8 +59,11 @@ pub async fn run(args: DemoArgs, overrides: Overrides) -> Result<ExitCode> {
         ),
     )?;
 
+    let trail = dir.join("210987654321_CloudTrail_us-east-1_20261128T0915Z_demo.json");
+    std::fs::write(&trail, intruder_log(&laptop_key))?;
+
     println!(
-        "honeytrail demo: phase 1 (mint/import, place, chain of custody, bait, stealth) on SQLite in {}\n",
+        "honeytrail demo: mint/import, place, chain of custody, bait, stealth, then detection, on SQLite in {}\n",
         dir.display()
     );
     let cred = credentials.display().to_string();
@@ -82,6 +85,15 @@ pub async fn run(args: DemoArgs, overrides: Overrides) -> Result<ExitCode> {
         ("Stealth check: the key decodes to our own account and the user name is plausible", vec!["check".into(), laptop_key.clone()]),
         ("Stealth check of the canarytokens.org key: its account is public, so scanners spot it", vec!["check".into(), "AKIASP2TPHJSQH3FJRUX".into()]),
         ("Where did we put them?", vec!["placement".into(), "list".into()]),
+        (
+            "Days later, someone uses the laptop key. Its CloudTrail log (written here as AWS would deliver it) is scanned",
+            vec!["ingest".into(), trail.display().to_string()],
+        ),
+        ("One incident, with its severity", vec!["incident".into(), "list".into()]),
+        (
+            "What a responder reads: whose laptop, how the key travelled, what the intruder called from where, what to do",
+            vec!["incident".into(), "show".into(), "1".into()],
+        ),
     ];
     for (title, argv) in steps {
         if !title.is_empty() {
@@ -112,10 +124,53 @@ pub async fn run(args: DemoArgs, overrides: Overrides) -> Result<ExitCode> {
     println!("\nEverything above is in {}. Explore it with, for example:", dir.display());
     println!("  honeytrail --data-dir {} token show {laptop_key}", dir.display());
     println!("  (from a checkout: cargo run --release -- --data-dir {} placement list --owner maria)", dir.display());
+    println!("  or in the web console: honeytrail --data-dir {} user add you --role admin", dir.display());
+    println!("                         honeytrail --data-dir {} serve", dir.display());
     println!(
         "Mint real keys in a canary account with `honeytrail token mint aws` (AWS credentials needed; see README)."
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// A CloudTrail log of an intruder trying the laptop key: who am I, what
+/// buckets, which users (refused), from one address with a scanner's user
+/// agent, as AWS writes it (`{"Records": [...]}`).
+fn intruder_log(key: &str) -> String {
+    let calls = [
+        ("09:14:07", "sts.amazonaws.com", "GetCallerIdentity", None),
+        ("09:14:09", "s3.amazonaws.com", "ListBuckets", None),
+        ("09:14:12", "iam.amazonaws.com", "ListUsers", Some("AccessDenied")),
+        ("09:14:13", "iam.amazonaws.com", "GetAccountAuthorizationDetails", Some("AccessDenied")),
+        ("09:15:40", "ec2.amazonaws.com", "DescribeInstances", Some("UnauthorizedOperation")),
+    ];
+    let records: Vec<serde_json::Value> = calls
+        .iter()
+        .enumerate()
+        .map(|(n, (at, source, name, error))| {
+            let mut r = serde_json::json!({
+                "eventVersion": "1.09",
+                "userIdentity": {"type": "IAMUser", "principalId": "AIDADEMOEXAMPLE00001",
+                    "arn": "arn:aws:iam::210987654321:user/payments-s3-sync-prod", "accountId": "210987654321",
+                    "accessKeyId": key, "userName": "payments-s3-sync-prod"},
+                "eventTime": format!("2026-11-28T{at}Z"), "eventSource": source, "eventName": name,
+                "awsRegion": if *source == "ec2.amazonaws.com" { "eu-west-1" } else { "us-east-1" },
+                "sourceIPAddress": "185.220.101.47", "userAgent": "TruffleHog",
+                "requestParameters": null, "responseElements": null,
+                "requestID": format!("demo-request-{n}"), "eventID": format!("demo-event-{n}"),
+                "readOnly": true, "eventType": "AwsApiCall", "managementEvent": true,
+                "recipientAccountId": "210987654321", "eventCategory": "Management"
+            });
+            if let Some(code) = error {
+                r["errorCode"] = (*code).into();
+                r["errorMessage"] = format!(
+                    "User: arn:aws:iam::210987654321:user/payments-s3-sync-prod is not authorized to perform: {name}"
+                )
+                .into();
+            }
+            r
+        })
+        .collect();
+    serde_json::json!({ "Records": records }).to_string()
 }
 
 fn secret_of(path: &Path, profile: &str) -> Option<String> {

@@ -21,6 +21,8 @@ pub enum EnrichCommand {
         kind: String,
         /// The file; `-` for standard input
         file: PathBuf,
+        #[command(flatten)]
+        out: super::JsonOut,
     },
     /// What incident context is computed from, with dates
     Show {
@@ -44,6 +46,8 @@ pub enum EnrichCommand {
     Remove {
         /// What to remove: aws-ranges or tor
         kind: String,
+        #[command(flatten)]
+        out: super::JsonOut,
     },
 }
 
@@ -67,15 +71,17 @@ pub async fn run(app: &App, cmd: EnrichCommand) -> Result<ExitCode> {
     let ops = app.ops().await?;
     let actor = app.acting();
     match cmd {
-        EnrichCommand::Load { kind, file } => {
+        EnrichCommand::Load { kind, file, out } => {
             let text = read_file(&file)?;
             let info = ops.enrich_load(&actor, &kind, &text).await?;
-            println!(
-                "loaded {} ({} entries{}); incidents are labelled with it from now on",
-                info.kind,
-                info.entries,
-                info.published.as_deref().map(|p| format!(", published {p}")).unwrap_or_default()
-            );
+            return out.print(&info, |info| {
+                format!(
+                    "loaded {} ({} entries{}); incidents are labelled with it from now on",
+                    info.kind,
+                    info.entries,
+                    info.published.as_deref().map(|p| format!(", published {p}")).unwrap_or_default()
+                )
+            });
         }
         EnrichCommand::Show { json } => {
             let status = ops.enrich_status(&actor).await?;
@@ -124,9 +130,9 @@ pub async fn run(app: &App, cmd: EnrichCommand) -> Result<ExitCode> {
                 _ => {}
             }
         }
-        EnrichCommand::Remove { kind } => {
+        EnrichCommand::Remove { kind, out } => {
             ops.enrich_remove(&actor, &kind).await?;
-            println!("removed {kind}");
+            return out.print(&serde_json::json!({"removed": kind}), |_| format!("removed {kind}"));
         }
     }
     Ok(ExitCode::SUCCESS)

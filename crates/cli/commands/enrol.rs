@@ -12,7 +12,12 @@ use super::{print_json, print_table, when};
 #[derive(Subcommand, Debug)]
 pub enum EnrolCommand {
     /// Make an enrolment secret (printed once, stored hashed)
-    Create(EnrolmentSecretRequest),
+    Create {
+        #[command(flatten)]
+        request: EnrolmentSecretRequest,
+        #[command(flatten)]
+        out: super::JsonOut,
+    },
     /// List enrolment secrets (never the secrets themselves)
     List {
         /// Print JSON instead of text
@@ -23,6 +28,8 @@ pub enum EnrolCommand {
     Revoke {
         /// The enrolment secret's number (`enrol list`)
         id: i64,
+        #[command(flatten)]
+        out: super::JsonOut,
     },
 }
 
@@ -30,8 +37,11 @@ pub async fn run(app: &App, cmd: EnrolCommand) -> Result<ExitCode> {
     let ops = app.ops().await?;
     let actor = app.acting();
     match cmd {
-        EnrolCommand::Create(request) => {
+        EnrolCommand::Create { request, out } => {
             let made = ops.create_enrolment(&actor, &request).await?;
+            if out.json {
+                return out.print(&made, |_| String::new());
+            }
             let (e, secret) = (made.enrolment, made.secret);
             println!("{secret}");
             eprintln!(
@@ -65,9 +75,11 @@ pub async fn run(app: &App, cmd: EnrolCommand) -> Result<ExitCode> {
                 .collect();
             print_table(&["ID", "USED", "EXPIRES", "LABELS", "TEMPLATE", "GUARDS", "REFUSED", "BY", "STATE"], &rows);
         }
-        EnrolCommand::Revoke { id } => {
+        EnrolCommand::Revoke { id, out } => {
             ops.revoke_enrolment(&actor, id).await?;
-            println!("enrolment secret #{id} revoked; hosts already enrolled keep their keys");
+            return out.print(&serde_json::json!({"enrolment": id, "revoked": true}), |_| {
+                format!("enrolment secret #{id} revoked; hosts already enrolled keep their keys")
+            });
         }
     }
     Ok(ExitCode::SUCCESS)

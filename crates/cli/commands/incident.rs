@@ -62,6 +62,8 @@ pub struct ChangeArgs {
     /// Why, for the record
     #[arg(long)]
     note: Option<String>,
+    #[command(flatten)]
+    out: super::JsonOut,
 }
 
 #[derive(Args, Debug)]
@@ -70,11 +72,13 @@ pub struct NoteArgs {
     id: i64,
     /// The note, as it is to be kept
     text: String,
+    #[command(flatten)]
+    out: super::JsonOut,
 }
 
 /// The same commands against a running server.
 pub async fn remote(r: &super::remote::Remote, cmd: IncidentCommand) -> Result<ExitCode> {
-    let (id, next, note) = match &cmd {
+    let (id, next, note, out) = match &cmd {
         IncidentCommand::List(a) => {
             let state = a.state.as_deref().map(str::parse::<IncidentState>).transpose()?;
             let unresolved = state.is_none() && !a.all;
@@ -97,25 +101,23 @@ pub async fn remote(r: &super::remote::Remote, cmd: IncidentCommand) -> Result<E
             return print_events(&events, a.json);
         }
         IncidentCommand::Note(a) => {
-            r.post(&format!("/incidents/{}/notes", a.id), &json!({"text": a.text})).await?;
-            println!("note added to incident #{}", a.id);
-            return Ok(ExitCode::SUCCESS);
+            let entry = r.post(&format!("/incidents/{}/notes", a.id), &json!({"text": a.text})).await?;
+            return a.out.print(&entry, |_| format!("note added to incident #{}", a.id));
         }
-        IncidentCommand::Ack(a) => (a.id, IncidentState::Acknowledged, a.note.clone()),
-        IncidentCommand::FalsePositive(a) => (a.id, IncidentState::FalsePositive, a.note.clone()),
-        IncidentCommand::Confirm(a) => (a.id, IncidentState::Confirmed, a.note.clone()),
-        IncidentCommand::Resolve(a) => (a.id, IncidentState::Resolved, a.note.clone()),
+        IncidentCommand::Ack(a) => (a.id, IncidentState::Acknowledged, a.note.clone(), a.out),
+        IncidentCommand::FalsePositive(a) => (a.id, IncidentState::FalsePositive, a.note.clone(), a.out),
+        IncidentCommand::Confirm(a) => (a.id, IncidentState::Confirmed, a.note.clone(), a.out),
+        IncidentCommand::Resolve(a) => (a.id, IncidentState::Resolved, a.note.clone(), a.out),
     };
     let incident = r.post(&format!("/incidents/{id}/state"), &json!({"state": next.as_str(), "note": note})).await?;
-    println!("incident #{id}: now {}", super::remote::s(&incident["state"]));
-    Ok(ExitCode::SUCCESS)
+    out.print(&incident, |i| format!("incident #{id}: now {}", super::remote::s(&i["state"])))
 }
 
 pub async fn run(app: &App, cmd: IncidentCommand) -> Result<ExitCode> {
     let ops = app.ops().await?;
     let actor = app.acting();
-    let change = |args: &ChangeArgs, next: IncidentState| (args.id, next, args.note.clone());
-    let (id, next, note) = match &cmd {
+    let change = |args: &ChangeArgs, next: IncidentState| (args.id, next, args.note.clone(), args.out);
+    let (id, next, note, out) = match &cmd {
         IncidentCommand::List(a) => {
             let state = a.state.as_deref().map(str::parse::<IncidentState>).transpose()?;
             let q = IncidentQuery {
@@ -141,9 +143,10 @@ pub async fn run(app: &App, cmd: IncidentCommand) -> Result<ExitCode> {
             return print_events(&events, a.json);
         }
         IncidentCommand::Note(a) => {
-            ops.add_note(&actor, a.id, &honeytrail_app::ops::NoteRequest { text: a.text.clone() }).await?;
-            println!("note added to incident #{}", a.id);
-            return Ok(ExitCode::SUCCESS);
+            let note = ops.add_note(&actor, a.id, &honeytrail_app::ops::NoteRequest { text: a.text.clone() }).await?;
+            return a
+                .out
+                .print(&json!({"incident": a.id, "note": note}), |_| format!("note added to incident #{}", a.id));
         }
         IncidentCommand::Ack(a) => change(a, IncidentState::Acknowledged),
         IncidentCommand::FalsePositive(a) => change(a, IncidentState::FalsePositive),
@@ -153,8 +156,7 @@ pub async fn run(app: &App, cmd: IncidentCommand) -> Result<ExitCode> {
     let before = ops.incident(&actor, id).await?.state;
     let change = honeytrail_app::ops::StateChange { state: next.as_str().to_string(), note };
     let incident = ops.change_state(&actor, id, &change).await?;
-    println!("incident #{id}: {before} → {}", incident.state);
-    Ok(ExitCode::SUCCESS)
+    out.print(&incident, |i| format!("incident #{id}: {before} → {}", i.state))
 }
 
 fn print_list(incidents: &[honeytrail_core::incident::Incident], a: &ListArgs, unresolved: bool) -> Result<ExitCode> {
@@ -170,6 +172,7 @@ fn print_list(incidents: &[honeytrail_core::incident::Incident], a: &ListArgs, u
         .map(|i| {
             vec![
                 format!("#{}", i.id),
+                i.severity.to_string(),
                 i.state.to_string(),
                 format!("{}{}", i.access_key_id, if i.token_retired { " (retired)" } else { "" }),
                 i.event_count.to_string(),
@@ -178,7 +181,7 @@ fn print_list(incidents: &[honeytrail_core::incident::Incident], a: &ListArgs, u
             ]
         })
         .collect();
-    print_table(&["ID", "STATE", "ACCESS KEY", "EVENTS", "FIRST SEEN", "LAST SEEN"], &rows);
+    print_table(&["ID", "SEVERITY", "STATE", "ACCESS KEY", "EVENTS", "FIRST SEEN", "LAST SEEN"], &rows);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -215,9 +218,10 @@ fn print_record(record: &AlertRecord, a: &ShowArgs) -> Result<ExitCode> {
     let p = |s: &str| printable(s).into_owned();
     let i = &record.incident;
     println!(
-        "incident #{}  {}  ({} events, {} → {})",
+        "incident #{}  {}  severity {}  ({} events, {} → {})",
         a.id,
         i.state,
+        i.severity,
         i.event_count,
         i.first_seen.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         i.last_seen.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)

@@ -18,6 +18,7 @@ pub mod evidence;
 pub mod incident;
 pub mod ingest;
 pub mod init;
+pub mod manual;
 pub mod placement;
 pub mod remote;
 pub mod render;
@@ -34,6 +35,7 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 use honeytrail_core::Labels;
 use serde::Serialize;
+use std::process::ExitCode;
 
 /// The fields that say where a token sits, shared by `placement add`,
 /// `render --into` and `token import`.
@@ -108,6 +110,27 @@ pub fn parse_labels(raw: &[String]) -> Result<Labels> {
 pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// The `--json` of a command that changes a record: the record as it now
+/// stands, as JSON on standard output, instead of the sentence for people.
+#[derive(clap::Args, Debug, Default, Clone, Copy)]
+pub struct JsonOut {
+    /// Print the changed record as JSON instead of a sentence
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl JsonOut {
+    /// Prints `record` as JSON, or the sentence `say` makes of it.
+    pub fn print<T: Serialize>(self, record: &T, say: impl FnOnce(&T) -> String) -> Result<ExitCode> {
+        if self.json {
+            print_json(record)?;
+        } else {
+            println!("{}", say(record));
+        }
+        Ok(ExitCode::SUCCESS)
+    }
 }
 
 pub fn when(t: DateTime<Utc>) -> String {

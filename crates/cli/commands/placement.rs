@@ -72,6 +72,8 @@ pub struct ListArgs {
 pub struct RemoveArgs {
     /// Placement number (from `placement list`)
     id: i64,
+    #[command(flatten)]
+    out: super::JsonOut,
 }
 
 pub async fn run(app: &App, cmd: PlacementCommand) -> Result<ExitCode> {
@@ -108,7 +110,9 @@ pub async fn run(app: &App, cmd: PlacementCommand) -> Result<ExitCode> {
         }
         PlacementCommand::Remove(a) => {
             let p = ops.remove_placement(&actor, a.id).await?;
-            println!("placement #{} marked removed ({}); it stays in the history", p.id, spot_phrase(&p.spot));
+            return a.out.print(&p, |p| {
+                format!("placement #{} marked removed ({}); it stays in the history", p.id, spot_phrase(&p.spot))
+            });
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -175,8 +179,8 @@ pub async fn remote(r: &super::remote::Remote, cmd: PlacementCommand) -> Result<
             return print_placements(&placements, &a);
         }
         PlacementCommand::Remove(a) => {
-            r.delete(&format!("/placements/{}", a.id)).await?;
-            println!("placement #{} marked removed; it stays in the history", a.id);
+            let p = r.delete(&format!("/placements/{}", a.id)).await?;
+            return a.out.print(&p, |_| format!("placement #{} marked removed; it stays in the history", a.id));
         }
     }
     Ok(ExitCode::SUCCESS)

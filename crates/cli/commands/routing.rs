@@ -28,11 +28,15 @@ pub enum RunbookCommand {
         /// The MiniJinja template file (see `runbook show default-shipped`)
         #[arg(long)]
         file: std::path::PathBuf,
+        #[command(flatten)]
+        out: super::JsonOut,
     },
     /// Remove a runbook
     Remove {
         /// The runbook's name
         name: String,
+        #[command(flatten)]
+        out: super::JsonOut,
     },
 }
 
@@ -65,14 +69,16 @@ pub async fn runbook(app: &App, cmd: RunbookCommand) -> Result<ExitCode> {
                 print!("{}", r.template);
             }
         }
-        RunbookCommand::Set { name, selector, file } => {
+        RunbookCommand::Set { name, selector, file, out } => {
             let template = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            ops.set_runbook(&actor, &name, &honeytrail_app::ops::RunbookRequest { selector, template }).await?;
-            println!("runbook {name:?} set");
+            let request = honeytrail_app::ops::RunbookRequest { selector, template };
+            ops.set_runbook(&actor, &name, &request).await?;
+            let record = serde_json::json!({"name": name, "selector": request.selector, "template": request.template});
+            return out.print(&record, |_| format!("runbook {name:?} set"));
         }
-        RunbookCommand::Remove { name } => {
+        RunbookCommand::Remove { name, out } => {
             ops.remove_runbook(&actor, &name).await?;
-            println!("runbook {name:?} removed");
+            return out.print(&serde_json::json!({"removed": name}), |_| format!("runbook {name:?} removed"));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -92,11 +98,15 @@ pub enum RouteCommand {
     Remove {
         /// The route's name (`route list`)
         name: String,
+        #[command(flatten)]
+        out: super::JsonOut,
     },
 }
 
 #[derive(Args, Debug)]
 pub struct RouteArgs {
+    #[command(flatten)]
+    out: super::JsonOut,
     /// The route's name
     name: String,
     /// Channel to send to (repeatable)
@@ -150,7 +160,7 @@ pub async fn route(app: &App, cmd: RouteCommand) -> Result<ExitCode> {
                 unless: honeytrail_core::enrich::parse_conditions(&a.unless)?,
             };
             ops.add_route(&actor, &route).await?;
-            println!("route {:?} added: → {}", route.name, route.channels.join(", "));
+            return a.out.print(&route, |r| format!("route {:?} added: → {}", r.name, r.channels.join(", ")));
         }
         RouteCommand::List { json } => {
             let routes = ops.routes(&actor).await?;
@@ -201,9 +211,9 @@ pub async fn route(app: &App, cmd: RouteCommand) -> Result<ExitCode> {
                 print_table(&["NAME", "WHEN", "CHANNELS"], &rows);
             }
         }
-        RouteCommand::Remove { name } => {
+        RouteCommand::Remove { name, out } => {
             ops.remove_route(&actor, &name).await?;
-            println!("route {name:?} removed");
+            return out.print(&serde_json::json!({"removed": name}), |_| format!("route {name:?} removed"));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -30,6 +30,8 @@ pub enum TemplateCommand {
         /// The file's mode, octal
         #[arg(long, default_value = "600")]
         mode: String,
+        #[command(flatten)]
+        out: super::JsonOut,
     },
     /// List placement templates
     List {
@@ -49,6 +51,8 @@ pub enum TemplateCommand {
     Remove {
         /// The placement template's name (`template list`)
         name: String,
+        #[command(flatten)]
+        out: super::JsonOut,
     },
 }
 
@@ -69,10 +73,10 @@ pub async fn run(app: &App, cmd: TemplateCommand) -> Result<ExitCode> {
     let ops = app.ops().await?;
     let actor = app.acting();
     match cmd {
-        TemplateCommand::Add { name, format, path, profile, owner, mode } => {
+        TemplateCommand::Add { name, format, path, profile, owner, mode, out } => {
             let t = PlacementTemplate { name, format, path, profile, owner, mode: parse_mode(&mode)? };
             let t = ops.put_template(&actor, t).await?;
-            println!("template {}: {} at {}", t.name, t.format, t.path);
+            return out.print(&t, |t| format!("template {}: {} at {}", t.name, t.format, t.path));
         }
         TemplateCommand::List { json } => {
             let all = ops.templates(&actor).await?;
@@ -88,9 +92,9 @@ pub async fn run(app: &App, cmd: TemplateCommand) -> Result<ExitCode> {
             }
             print_table(&HEADER, &[row(&t)]);
         }
-        TemplateCommand::Remove { name } => {
+        TemplateCommand::Remove { name, out } => {
             ops.remove_template(&actor, &name).await?;
-            println!("template {name} removed");
+            return out.print(&serde_json::json!({"removed": name}), |_| format!("template {name} removed"));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -13,7 +13,12 @@ use super::{print_json, print_table, when};
 #[derive(Subcommand, Debug)]
 pub enum UserCommand {
     /// Add a user; a one-time password is printed (they choose their own at first sign-in)
-    Add(UserRequest),
+    Add {
+        #[command(flatten)]
+        request: UserRequest,
+        #[command(flatten)]
+        out: super::JsonOut,
+    },
     /// List users
     List {
         /// Print JSON instead of text
@@ -24,6 +29,8 @@ pub enum UserCommand {
     ResetPassword {
         /// The user's name
         name: String,
+        #[command(flatten)]
+        out: super::JsonOut,
     },
     /// Change a user's role
     SetRole {
@@ -32,11 +39,15 @@ pub enum UserCommand {
         /// The new role: viewer, responder, admin or employee
         #[arg(long)]
         role: String,
+        #[command(flatten)]
+        out: super::JsonOut,
     },
     /// Disable a user: their sessions end and their API tokens stop working
     Disable {
         /// The user's name
         name: String,
+        #[command(flatten)]
+        out: super::JsonOut,
     },
     /// Create an API token for a user (shown once; stored hashed)
     Token {
@@ -44,6 +55,8 @@ pub enum UserCommand {
         name: String,
         #[command(flatten)]
         request: ApiTokenRequest,
+        #[command(flatten)]
+        out: super::JsonOut,
     },
     /// List API tokens (never the tokens themselves)
     Tokens {
@@ -55,6 +68,8 @@ pub enum UserCommand {
     Revoke {
         /// The API token's number (`user tokens`)
         id: i64,
+        #[command(flatten)]
+        out: super::JsonOut,
     },
 }
 
@@ -75,10 +90,14 @@ pub async fn run(app: &App, cmd: UserCommand) -> Result<ExitCode> {
     let ops = app.ops().await?;
     let actor = app.acting();
     match cmd {
-        UserCommand::Add(request) => {
+        UserCommand::Add { request, out } => {
             let added = ops.add_user(&actor, &request).await?;
-            println!("added {} ({}); one-time password: {}", added.user.name, added.user.role, added.one_time_password);
-            println!("they sign in with it and choose their own; it is not shown again");
+            return out.print(&added, |a| {
+                format!(
+                    "added {} ({}); one-time password: {}\nthey sign in with it and choose their own; it is not shown again",
+                    a.user.name, a.user.role, a.one_time_password
+                )
+            });
         }
         UserCommand::List { json } => {
             let users = ops.users(&actor).await?;
@@ -100,20 +119,26 @@ pub async fn run(app: &App, cmd: UserCommand) -> Result<ExitCode> {
                 .collect();
             print_table(&["NAME", "ROLE", "STATE", "ADDED"], &rows);
         }
-        UserCommand::ResetPassword { name } => {
+        UserCommand::ResetPassword { name, out } => {
             let password = ops.reset_password(&actor, &name).await?;
-            println!("new one-time password for {name}: {password}");
+            let record = serde_json::json!({"user": name, "one_time_password": password});
+            return out.print(&record, |_| format!("new one-time password for {name}: {password}"));
         }
-        UserCommand::SetRole { name, role } => {
+        UserCommand::SetRole { name, role, out } => {
             let user = ops.set_user_role(&actor, &name, &role).await?;
-            println!("{} is now {}", user.name, user.role);
+            return out.print(&user, |u| format!("{} is now {}", u.name, u.role));
         }
-        UserCommand::Disable { name } => {
+        UserCommand::Disable { name, out } => {
             ops.disable_user(&actor, &name).await?;
-            println!("{name} is disabled; their sessions ended and their API tokens stopped working");
+            return out.print(&serde_json::json!({"user": name, "disabled": true}), |_| {
+                format!("{name} is disabled; their sessions ended and their API tokens stopped working")
+            });
         }
-        UserCommand::Token { name, request } => {
+        UserCommand::Token { name, request, out } => {
             let made = ops.create_api_token(&actor, &name, &request).await?;
+            if out.json {
+                return out.print(&made, |_| String::new());
+            }
             println!("{}", made.token);
             eprintln!(
                 "API token #{} for {name} ({}); shown only now, stored hashed",
@@ -140,9 +165,10 @@ pub async fn run(app: &App, cmd: UserCommand) -> Result<ExitCode> {
                 .collect();
             print_table(&["ID", "USER", "FOR", "ROLE", "LAST USED", "STATE"], &rows);
         }
-        UserCommand::Revoke { id } => {
+        UserCommand::Revoke { id, out } => {
             ops.revoke_api_token(&actor, id).await?;
-            println!("API token #{id} revoked");
+            return out
+                .print(&serde_json::json!({"api_token": id, "revoked": true}), |_| format!("API token #{id} revoked"));
         }
     }
     Ok(ExitCode::SUCCESS)
