@@ -2040,3 +2040,42 @@ fn completions_man_pages_json_records_and_severity_in_lists() {
     let removed = env.run(&["placement", "remove", &placement["id"].to_string(), "--json"]).ok().json();
     assert!(removed["removed_at"].is_string(), "{removed}");
 }
+
+/// A backup taken from a live installation restores into an empty data
+/// directory with every token, placement, incident and sealed secret; it
+/// overwrites nothing on either side.
+#[test]
+fn a_backup_restores_into_an_empty_data_directory_with_its_sealed_secrets() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    env.run_stdin(&["token", "import", "aws", "--access-key-id", KEY, "--secret-stdin"], SECRET).ok();
+    env.run(&["placement", "add", KEY, "--host", "maria-mbp", "--path", "~/.aws/credentials"]).ok();
+    ingest_records(
+        &env,
+        vec![trail_record(KEY, "svc", "bk-1", "2026-11-28T09:00:00Z", "sts.amazonaws.com", "GetCallerIdentity", None)],
+    );
+    let server = Server::start(&env, &[]); // taken while the server runs
+    let file = env.dir.path().join("backup.sqlite");
+    let made = env.run(&["backup", file.to_str().unwrap(), "--json"]).ok().json();
+    assert_eq!((made["tokens"].as_i64(), made["incidents"].as_i64()), (Some(1), Some(1)), "{made}");
+    for f in [file.clone(), env.dir.path().join("backup.sqlite.key")] {
+        assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o777, 0o600, "{}", f.display());
+    }
+    let again = env.run(&["backup", file.to_str().unwrap()]).fails();
+    assert!(again.stderr.contains("never overwrites"), "{}", again.stderr);
+    drop(server);
+
+    let fresh = Env::new();
+    let restored = fresh.run(&["restore", file.to_str().unwrap(), "--json"]).ok().json();
+    assert_eq!((&restored["tokens"], &restored["incidents"]), (&made["tokens"], &made["incidents"]));
+    let bait = fresh.run(&["render", KEY, "--format", "aws-credentials"]).ok().stdout;
+    assert!(bait.contains(SECRET), "the sealed secret opens with the restored key: {bait}");
+    assert!(fresh.run(&["placement", "list"]).ok().stdout.contains("maria-mbp"));
+    assert_eq!(fresh.run(&["incident", "list", "--json"]).ok().json().as_array().unwrap().len(), 1);
+    let twice = fresh.run(&["restore", file.to_str().unwrap()]).fails();
+    assert!(twice.stderr.contains("exists") && twice.stderr.contains("empty data directory"), "{}", twice.stderr);
+    let not_sqlite = env.dir.path().join("not.sqlite");
+    std::fs::write(&not_sqlite, "hello").unwrap();
+    let out = Env::new().run(&["restore", not_sqlite.to_str().unwrap()]).fails();
+    assert!(out.stderr.contains("not a SQLite database"), "{}", out.stderr);
+}

@@ -362,3 +362,40 @@ fn a_mailbox_is_placed_and_cleared_over_the_api() {
     let audit = env.run(&["audit", "list", "--json"]).ok().stdout;
     assert!(audit.contains("deploy.mailbox") && !audit.contains("s3cret-pass"), "{audit}");
 }
+
+/// The shipped systemd units pass `systemd-analyze verify`, and the
+/// server's sandbox scores as "OK" in `systemd-analyze security` (the agent
+/// writes into users' homes as root, so it cannot be sandboxed as tightly).
+#[test]
+fn the_shipped_systemd_units_verify_and_the_server_unit_is_sandboxed() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = env!("CARGO_BIN_EXE_honeytrail");
+    let root = env!("CARGO_MANIFEST_DIR");
+    for (unit, installed) in [
+        ("honeytrail.service", "/usr/local/bin/honeytrail"),
+        ("honeytrail-agent.service", "/usr/local/sbin/host-inventory"),
+    ] {
+        let text = std::fs::read_to_string(format!("{root}/packaging/systemd/{unit}")).unwrap();
+        assert!(text.contains(&format!("ExecStart={installed} ")), "{unit}: {text}");
+        // verify checks that the program exists: point it at this build.
+        let copy = dir.path().join(unit);
+        std::fs::write(&copy, text.replace(&format!("ExecStart={installed}"), &format!("ExecStart={binary}"))).unwrap();
+        let out = std::process::Command::new("systemd-analyze")
+            .args(["verify", copy.to_str().unwrap()])
+            .output()
+            .unwrap_or_else(|e| panic!("systemd-analyze (Debian package systemd; ./scripts/test installs it): {e}"));
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && said.trim().is_empty(), "{unit}: {said}");
+    }
+    let out = std::process::Command::new("systemd-analyze")
+        .args(["security", "--offline=true", dir.path().join("honeytrail.service").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    let score: f64 = report
+        .lines()
+        .find_map(|l| l.split("Overall exposure level for honeytrail.service: ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure level in: {report}"));
+    assert!(score <= 2.0, "the server unit's exposure is {score}: {report}");
+}

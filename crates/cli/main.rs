@@ -178,6 +178,10 @@ enum Command {
     Audit(commands::user::AuditCommand),
     /// Poll IAM's last-used record of every minted key to catch calls CloudTrail never logs
     SafetyNet(commands::safety_net::SafetyNetArgs),
+    /// Copy the SQLite database (while the server runs) and its data key to FILE and FILE.key
+    Backup(commands::backup::BackupArgs),
+    /// Restore a backup into an empty data directory (migrating it if it is older)
+    Restore(commands::backup::RestoreArgs),
     /// Shell completions for bash, zsh, fish, elvish or PowerShell, on standard output
     Completions(commands::manual::CompletionsArgs),
     /// Write man pages: honeytrail(1) and one per subcommand (honeytrail-token-mint(1), …)
@@ -331,6 +335,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(cmd) => commands::user::audit(&app, cmd).await,
         Command::SafetyNet(args) => commands::safety_net::run(&app, args).await,
         Command::Bench(cmd) => tokio::task::block_in_place(|| commands::bench::run(&app, cmd)),
+        Command::Backup(args) => commands::backup::backup(&app, args).await,
+        Command::Restore(args) => commands::backup::restore(&app, args).await,
         Command::Completions(_) | Command::Man(_) => unreachable!("answered before the store is opened"),
     }
 }

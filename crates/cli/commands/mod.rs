@@ -3,6 +3,7 @@
 pub mod account;
 pub mod action;
 pub mod agents;
+pub mod backup;
 pub mod bench;
 pub mod canary;
 pub mod channel;

@@ -241,6 +241,17 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// Writes a consistent copy of a SQLite database to `path` while it is
+    /// in use (`VACUUM INTO`: one read transaction, a compact file).
+    pub async fn snapshot_to(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        if self.backend != Backend::Sqlite {
+            return Err(StoreError::Refused("a snapshot copies a SQLite database; use pg_dump for PostgreSQL".into()));
+        }
+        let path = path.to_str().ok_or_else(|| StoreError::Refused("the backup path is not UTF-8".into()))?;
+        sqlx::query("VACUUM INTO $1").bind(path.to_string()).execute(&self.pool).await?;
+        Ok(())
+    }
 }
 
 /// Retries of `BEGIN IMMEDIATE` after the busy timeout ran out.

@@ -160,6 +160,7 @@ const DOCS: &[(&str, &str)] = &[
     ("enrichment.md", include_str!("../../../../docs/enrichment.md")),
     ("evidence.md", include_str!("../../../../docs/evidence.md")),
     ("fleet.md", include_str!("../../../../docs/fleet.md")),
+    ("operations.md", include_str!("../../../../docs/operations.md")),
     ("scale.md", include_str!("../../../../docs/scale.md")),
 ];
 
