@@ -2079,3 +2079,24 @@ fn a_backup_restores_into_an_empty_data_directory_with_its_sealed_secrets() {
     let out = Env::new().run(&["restore", not_sqlite.to_str().unwrap()]).fails();
     assert!(out.stderr.contains("not a SQLite database"), "{}", out.stderr);
 }
+
+/// Without AWS credentials, minting and verify say so in one sentence
+/// naming the fix, with no SDK dump before it.
+#[test]
+fn without_aws_credentials_mint_and_verify_say_so_in_one_sentence() {
+    let env = Env::new();
+    // The SDK's chain tries the instance metadata service last: here one
+    // that refuses every request, as a host outside EC2 behind a proxy does
+    // (the SDK logged that refusal as a warning with a dump of the response).
+    const FORBIDDEN: &str = "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nforbidden";
+    let refusing = Receiver::start(0, vec![FORBIDDEN; 16]);
+    let imds = format!("http://127.0.0.1:{}", refusing.port);
+    for args in [&["token", "mint", "aws"][..], &["aws", "verify"][..]] {
+        let out = env.command(args).env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds).output().unwrap();
+        assert!(!out.status.success());
+        let said = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = said.lines().filter(|l| !l.contains("created the data key")).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {said}");
+        assert!(lines[0].starts_with("error: no AWS credentials") && lines[0].contains("AWS_PROFILE"), "{said}");
+    }
+}

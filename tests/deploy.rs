@@ -399,3 +399,89 @@ fn the_shipped_systemd_units_verify_and_the_server_unit_is_sandboxed() {
         .unwrap_or_else(|| panic!("no exposure level in: {report}"));
     assert!(score <= 2.0, "the server unit's exposure is {score}: {report}");
 }
+
+/// The container image: built by scripts/build-image with buildah (no
+/// engine, no base image), it holds the binary, its libraries, CA
+/// certificates and a non-root user, and `serve` runs from it: /healthz and
+/// the sign-in page answer.
+#[test]
+fn the_container_image_builds_without_an_engine_and_serves() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let tag = format!("localhost/honeytrail-test-{}:latest", std::process::id());
+    let vfs = ["--storage-driver", "vfs"];
+    let built = std::process::Command::new(format!("{root}/scripts/build-image"))
+        .arg(&tag)
+        .env("HONEYTRAIL_BINARY", env!("CARGO_BIN_EXE_honeytrail"))
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "scripts/build-image: {}", String::from_utf8_lossy(&built.stderr));
+    let buildah = |args: &[&str]| {
+        let out = std::process::Command::new("buildah").args(vfs).args(args).output().unwrap();
+        assert!(out.status.success(), "buildah {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let config: Value = serde_json::from_str(&buildah(&["inspect", "--type", "image", &tag])).unwrap();
+    let oci = &config["OCIv1"]["config"];
+    assert_eq!(oci["User"], "10001:10001", "{oci}");
+    assert_eq!(oci["Entrypoint"][0], "/usr/local/bin/honeytrail");
+    let container = buildah(&["from", &tag]);
+    let mount = buildah(&["mount", &container]);
+    let has = |p: &str| std::path::Path::new(&mount).join(p.trim_start_matches('/')).exists();
+    assert!(has("/usr/local/bin/honeytrail") && has("/etc/ssl/certs/ca-certificates.crt") && has("/etc/passwd"));
+    assert!(!has("/bin/sh") && !has("/usr/bin/env"), "no shell in the image");
+    buildah(&["umount", &container]);
+
+    let mut run = std::process::Command::new("buildah");
+    run.args(vfs).args([
+        "run",
+        "--isolation",
+        "chroot",
+        "--env",
+        "HONEYTRAIL_SERVE_LISTEN=127.0.0.1:0",
+        &container,
+        "--",
+    ]);
+    run.args(["/usr/local/bin/honeytrail", "serve"]);
+    let (mut child, port) =
+        honeytrail_testkit::spawn_reporting_port(&mut run, honeytrail_testkit::Stream::Stderr, |l| {
+            l.strip_prefix("honeytrail is serving on ").and_then(honeytrail_testkit::loopback_port_in)
+        })
+        .unwrap_or_else(|said| panic!("serve did not start in the image: {said}"));
+    eventually("the image's server to answer", || {
+        matches!(honeytrail_testkit::http(port, "GET", "/healthz", &[], ""), Ok((200, _)))
+    });
+    let (status, page) = honeytrail_testkit::http(port, "GET", "/login", &[], "").unwrap();
+    assert!(status == 200 && page.contains("Sign in"), "{status}: {page}");
+    child.kill().ok(); // already gone is fine
+    child.wait().ok(); // already gone is fine
+    buildah(&["rm", &container]);
+    buildah(&["rmi", &tag]);
+}
+
+/// The Prometheus rules name only metrics a server exports, and the rules
+/// and the compose file are YAML (checked with PyYAML, which the aws CLI the
+/// tests install brings; compose itself is not run: no engine here).
+#[test]
+fn the_prometheus_rules_name_real_metrics_and_the_shipped_yaml_parses() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    for file in ["compose.yaml", "packaging/prometheus/honeytrail-alerts.yml"] {
+        let out = std::process::Command::new("python3")
+            .args(["-c", "import sys, yaml; yaml.safe_load(open(sys.argv[1]))", &format!("{root}/{file}")])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let rules = std::fs::read_to_string(format!("{root}/packaging/prometheus/honeytrail-alerts.yml")).unwrap();
+    let env = Env::new();
+    env.run(&["enrol", "create", "--uses", "1"]).ok(); // so the fleet metrics are there
+    let server = Server::start(&env, &[]);
+    let metrics = server.metrics();
+    let named: std::collections::BTreeSet<&str> = rules
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("honeytrail_"))
+        .collect();
+    assert!(named.len() >= 5, "{named:?}");
+    for metric in named {
+        assert!(metrics.contains(&format!("# TYPE {metric} ")), "{metric} is not exported:\n{metrics}");
+    }
+}

@@ -237,9 +237,13 @@ fn restore_sigpipe() {
 }
 
 fn init_logging(verbose: u8) {
+    // The AWS SDK's credential chain logs each provider it tried as a
+    // warning with a debug dump of the response; the command itself says in
+    // one sentence when no credentials were found, so below -vv only its
+    // errors are shown.
     let default = match verbose {
-        0 => "warn",
-        1 => "info,honeytrail=info",
+        0 => "warn,aws_config=error",
+        1 => "info,honeytrail=info,aws_config=error",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("HONEYTRAIL_LOG")
