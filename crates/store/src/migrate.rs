@@ -75,6 +75,11 @@ const MIGRATIONS: &[Migration] = &[
 const PG_LOCK_ID: i64 = 0x686f6e6579;
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
+    run_to(store, latest_version()).await
+}
+
+/// Applies the migrations up to and including `target`.
+pub(crate) async fn run_to(store: &Store, target: i64) -> Result<(), StoreError> {
     let pool = &store.pool;
     pool.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)")
         .await?;
@@ -92,7 +97,7 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
     if let Some(&found) = applied.iter().max().filter(|&&v| v > known) {
         return Err(StoreError::SchemaTooNew { found, known });
     }
-    for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+    for m in MIGRATIONS.iter().filter(|m| m.version <= target && !applied.contains(&m.version)) {
         let sql = match store.backend {
             Backend::Sqlite => std::borrow::Cow::Borrowed(m.sql),
             Backend::Postgres => std::borrow::Cow::Owned(postgres_dialect(m.sql)),
