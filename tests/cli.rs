@@ -2100,3 +2100,20 @@ fn without_aws_credentials_mint_and_verify_say_so_in_one_sentence() {
         assert!(lines[0].starts_with("error: no AWS credentials") && lines[0].contains("AWS_PROFILE"), "{said}");
     }
 }
+
+/// `--log-format json` (or HONEYTRAIL_LOG_FORMAT) writes one JSON object a
+/// line; an unknown format is refused naming the ones there are.
+#[test]
+fn log_lines_are_json_when_asked_and_an_unknown_format_is_refused() {
+    let env = Env::new();
+    let out = env.run(&["--log-format", "json", "-v", "token", "list"]).ok();
+    let lines: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with('{')).collect();
+    assert!(!lines.is_empty(), "{}", out.stderr);
+    for line in lines {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string() && v["fields"]["message"].is_string(), "{line}");
+    }
+    let bad = env.command(&["token", "list"]).env("HONEYTRAIL_LOG_FORMAT", "xml").output().unwrap();
+    let said = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && said.contains("text") && said.contains("json"), "{said}");
+}

@@ -70,6 +70,16 @@ pub struct GlobalArgs {
     /// More log output (-v info, -vv debug)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Log lines as text, or as one JSON object per line for a log shipper
+    #[arg(long, global = true, env = "HONEYTRAIL_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 /// `honeytrail serve`.
@@ -196,7 +206,7 @@ fn main() -> ExitCode {
     if !cli.command.keeps_running() {
         restore_sigpipe();
     }
-    init_logging(cli.global.verbose);
+    init_logging(cli.global.verbose, cli.global.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
@@ -236,7 +246,7 @@ fn restore_sigpipe() {
     }
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, format: LogFormat) {
     // The AWS SDK's credential chain logs each provider it tried as a
     // warning with a debug dump of the response; the command itself says in
     // one sentence when no credentials were found, so below -vv only its
@@ -257,8 +267,7 @@ fn init_logging(verbose: u8) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_ansi(colour);
-    // HONEYTRAIL_LOG_FORMAT=json: one JSON object per line, for a log shipper.
-    if std::env::var("HONEYTRAIL_LOG_FORMAT").is_ok_and(|f| f == "json") {
+    if format == LogFormat::Json {
         builder.json().init();
     } else {
         builder.init();
