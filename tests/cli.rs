@@ -2117,3 +2117,48 @@ fn log_lines_are_json_when_asked_and_an_unknown_format_is_refused() {
     let said = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success() && said.contains("text") && said.contains("json"), "{said}");
 }
+
+/// PostgreSQL installations are backed up as docs/operations.md says:
+/// pg_dump, plus the data key; restored with pg_restore into an empty
+/// database, every token, placement, incident and sealed secret is back.
+#[tokio::test]
+async fn a_postgres_backup_with_pg_dump_and_the_data_key_restores_whole() {
+    let (source, target) =
+        (honeytrail_testkit::postgres_database().await, honeytrail_testkit::postgres_database().await);
+    tokio::task::spawn_blocking(move || {
+        let mut env = Env::new();
+        env.database = Some(source.clone());
+        env.run(&["init"]).ok();
+        env.run_stdin(&["token", "import", "aws", "--access-key-id", KEY, "--secret-stdin"], SECRET).ok();
+        env.run(&["placement", "add", KEY, "--host", "db-7", "--path", "/srv/.env"]).ok();
+        ingest_records(
+            &env,
+            vec![trail_record(KEY, "svc", "pg-1", "2026-11-28T09:00:00Z", "sts.amazonaws.com", "ListBuckets", None)],
+        );
+        let refused = env.run(&["backup", env.dir.path().join("x").to_str().unwrap()]).fails();
+        assert!(refused.stderr.contains("pg_dump"), "{}", refused.stderr);
+
+        let dump = env.dir.path().join("honeytrail.dump");
+        let out = std::process::Command::new("pg_dump")
+            .args(["--format=custom", "--no-owner", "--file", dump.to_str().unwrap(), &source])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pg_dump: {}", String::from_utf8_lossy(&out.stderr));
+        let out = std::process::Command::new("pg_restore")
+            .args(["--no-owner", "--dbname", &target, dump.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pg_restore: {}", String::from_utf8_lossy(&out.stderr));
+
+        let mut restored = Env::new();
+        restored.database = Some(target);
+        std::fs::create_dir_all(restored.data()).unwrap();
+        std::fs::copy(env.data().join("secret.key"), restored.data().join("secret.key")).unwrap();
+        let bait = restored.run(&["render", KEY, "--format", "aws-credentials"]).ok().stdout;
+        assert!(bait.contains(SECRET), "the sealed secret opens with the kept key: {bait}");
+        assert!(restored.run(&["placement", "list"]).ok().stdout.contains("db-7"));
+        assert_eq!(restored.run(&["incident", "list", "--json"]).ok().json().as_array().unwrap().len(), 1);
+    })
+    .await
+    .unwrap();
+}

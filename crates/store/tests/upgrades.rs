@@ -131,3 +131,34 @@ async fn every_earlier_schema_upgrades_with_its_data_on_sqlite() {
 async fn every_earlier_schema_upgrades_with_its_data_on_postgres() {
     every_release_upgrades(Backend::Postgres).await;
 }
+
+/// A database a newer build migrated is refused, naming both versions and
+/// the fix, and left as it is.
+async fn a_newer_schema_is_refused(url: String) {
+    let store = Store::open(&url, Some(data_key())).await.unwrap();
+    store.close().await;
+    let newer = honeytrail_store::latest_schema_version() + 1;
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, 'from-the-future', 0)")
+        .bind(newer)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let Err(err) = Store::open(&url, Some(data_key())).await else { panic!("a newer schema is refused") };
+    let err = err.to_string();
+    assert!(err.contains(&format!("version {newer}")) && err.contains("upgrade honeytrail"), "{err}");
+    let left: i64 =
+        sqlx::query("SELECT MAX(version) FROM schema_migrations").fetch_one(&mut conn).await.unwrap().get(0);
+    assert_eq!(left, newer);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_schema_is_refused_on_sqlite() {
+    let (_dir, url) = honeytrail_testkit::sqlite_database();
+    a_newer_schema_is_refused(url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_schema_is_refused_on_postgres() {
+    a_newer_schema_is_refused(honeytrail_testkit::postgres_database().await).await;
+}
