@@ -268,6 +268,12 @@ impl Ops {
         crate::enrichment::enricher(&self.store, &self.config.enrich).await
     }
 
+    /// The enricher, checked against the store at most every 30 s (the
+    /// ingest path's; see [`crate::enrichment::recent_enricher`]).
+    pub(crate) async fn recent_enricher(&self) -> Result<Arc<honeytrail_core::enrich::Enricher>> {
+        crate::enrichment::recent_enricher(&self.store, &self.config.enrich, std::time::Duration::from_secs(30)).await
+    }
+
     /// An incident's whole record (`kind`: why it is made).
     pub async fn record(&self, id: i64, kind: &str) -> Result<honeytrail_core::record::AlertRecord> {
         crate::record::incident_record(&self.store, &*self.enricher().await?, id, kind).await

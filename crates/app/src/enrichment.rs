@@ -138,6 +138,28 @@ pub async fn enricher(store: &Store, section: &EnrichSection) -> Result<Arc<Enri
     Ok(built)
 }
 
+/// When [`recent_enricher`] last checked the enricher against the store.
+static CHECKED: Mutex<Option<(std::time::Instant, Arc<Enricher>)>> = Mutex::new(None);
+
+/// The enricher, checked against the store at most once per `max_age`: for
+/// the ingest path, which asks per batch of events and must not add a query
+/// to each (what it asks, whether a user agent names an attacker tool, does
+/// not depend on the loaded data sets).
+pub async fn recent_enricher(
+    store: &Store,
+    section: &EnrichSection,
+    max_age: std::time::Duration,
+) -> Result<Arc<Enricher>> {
+    if let Some((at, e)) = CHECKED.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+        if at.elapsed() < max_age {
+            return Ok(e.clone());
+        }
+    }
+    let e = enricher(store, section).await?;
+    *CHECKED.lock().unwrap_or_else(PoisonError::into_inner) = Some((std::time::Instant::now(), e.clone()));
+    Ok(e)
+}
+
 /// Says (once per build of the enricher) why a source is not used.
 fn left_out(e: &mut Enricher, why: String) {
     tracing::warn!(reason = %why, "an enrichment source is left out");

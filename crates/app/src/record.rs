@@ -62,8 +62,12 @@ pub async fn incident_record(store: &Store, enricher: &Enricher, id: i64, kind: 
         .into_iter()
         .map(|h| HopInfo { seq: h.seq, at: h.at, description: h.description, by: h.actor, automatic: h.automatic })
         .collect();
-    let severity = context.raise(Severity::of(&token.labels, incident.state, incident.kind));
-    store.note_context_raise(id, context.raises()).await?;
+    let base = Severity::of(&token.labels, incident.state, incident.kind);
+    let severity = context.raise(base);
+    if severity != incident.severity {
+        // What raised it changed since it was stored (or it was never noted).
+        store.note_context_raise(id, context.raises()).await?;
+    }
     let (reads, read_before) = reads_for(store, &incident).await?;
     Ok(AlertRecord {
         schema: SCHEMA.into(),

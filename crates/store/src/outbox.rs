@@ -199,7 +199,11 @@ impl Store {
         let token = self.token(incident.token_id).await?;
         let placements = self.placements(&PlacementFilter { token_id: Some(token.id), ..Default::default() }).await?;
         let context = enricher.incident(&self.incident_activity(incident_id).await?);
-        self.note_context_raise(incident_id, context.raises()).await?;
+        let severity =
+            context.raise(honeytrail_core::incident::Severity::of(&token.labels, incident.state, incident.kind));
+        if severity != incident.severity {
+            self.note_context_raise(incident_id, context.raises()).await?;
+        }
         let ctx = AlertContext {
             labels: &token.labels,
             placements: placements
@@ -207,11 +211,7 @@ impl Store {
                 .map(|p| (p.placement.spot.owner.as_deref(), p.placement.spot.host.as_str()))
                 .collect(),
             state: Some(incident.state),
-            severity: context.raise(honeytrail_core::incident::Severity::of(
-                &token.labels,
-                incident.state,
-                incident.kind,
-            )),
+            severity,
             context: Some(&context),
         };
         Ok(f(&ctx))

@@ -106,7 +106,12 @@ impl Sink {
         // enricher (its data unreadable) events are still stored.
         let enricher = match events.is_empty() {
             true => None,
-            false => self.ops.enricher().await.map_err(|e| tracing::warn!(error = %e, "no enricher for severity")).ok(),
+            false => self
+                .ops
+                .recent_enricher()
+                .await
+                .map_err(|e| tracing::warn!(error = %e, "no enricher for severity"))
+                .ok(),
         };
         let mut raised = std::collections::BTreeSet::new();
         for event in events {
