@@ -373,6 +373,19 @@ fn check_exit_status_tells_pass_warn_fail() {
     assert_eq!(env.run(&["check", "AKIARZPUZDIKAAAAAAAH"]).code, 3);
     let out = env.run(&["check", "not a key"]).fails();
     assert_eq!(out.code, 1, "errors exit 1: {}", out.stderr);
+    // Every active token at once, the worst first, exit code of the worst.
+    let all = env.run(&["check", "--all", "--json"]);
+    assert_eq!(all.code, 3, "{}", all.stdout);
+    let listed = all.json();
+    let keys: Vec<&str> = listed.as_array().unwrap().iter().map(|r| r["access_key_id"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["AKIARZPUZDIKAAAAAAAH", KEY], "{listed}");
+    assert_eq!((listed[0]["verdict"].as_str(), listed[1]["verdict"].as_str()), (Some("fail"), Some("pass")));
+    let table = env.run(&["check", "--all"]).stdout;
+    assert!(
+        table.contains("WHAT GIVES IT AWAY") && table.contains("honeytoken") && table.contains("1 would be spotted"),
+        "{table}"
+    );
+    assert!(env.run(&["check", KEY, "--all"]).fails().stderr.contains("cannot be used with"));
 }
 
 #[test]
