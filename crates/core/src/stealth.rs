@@ -131,6 +131,10 @@ pub fn check(subject: &Subject<'_>) -> Report {
                 push(Level::Fail, "telltale-name", format!(
                     "IAM user name {name:?} contains {word:?}; rotate the key onto a user with a plausible service-account name"
                 ));
+            } else if let Some(why) = generated_name(name) {
+                push(Level::Warn, "generated-name", format!(
+                    "IAM user name {name:?} {why}: canary services make such names and honey-token hunters look for them; rotate onto a name a person would choose"
+                ));
             } else {
                 push(Level::Pass, "plausible-name", format!("IAM user name {name:?} has no tell-tale word"));
             }
@@ -162,6 +166,32 @@ pub fn check(subject: &Subject<'_>) -> Report {
     }
 
     Report { access_key_id: key.to_string(), decoded_account, findings }
+}
+
+/// Why a user name looks machine-made (a UUID, a long run of hex or of
+/// random letters and digits), as canary services' names do; `None` when it
+/// reads like a name a person chose.
+fn generated_name(name: &str) -> Option<&'static str> {
+    let hexish = |s: &str| s.len() >= 8 && s.chars().all(|c| c.is_ascii_hexdigit());
+    let words: Vec<&str> = name.split(|c: char| !c.is_ascii_alphanumeric()).collect();
+    let uuid = words.windows(5).any(|w| {
+        [8, 4, 4, 4, 12]
+            .iter()
+            .zip(w)
+            .all(|(len, part)| part.len() == *len && part.chars().all(|c| c.is_ascii_hexdigit()))
+    });
+    if uuid {
+        return Some("holds a UUID");
+    }
+    if words.iter().any(|w| hexish(w) && w.len() >= 16) {
+        return Some("holds a long run of hex digits");
+    }
+    let random = words.iter().any(|w| {
+        let digits = w.chars().filter(char::is_ascii_digit).count();
+        let vowels = w.chars().filter(|c| "aeiouAEIOU".contains(*c)).count();
+        w.len() >= 16 && digits >= 3 && vowels * 6 < w.len()
+    });
+    random.then_some("looks like random letters and digits")
 }
 
 /// The IAM path inside a user ARN: `arn:aws:iam::1:user/a/b/name` → `/a/b/`.
@@ -249,6 +279,38 @@ mod tests {
         let r = check(&Subject { access_key_id: "AKIAIOSFODNN7EXAMPLE", ..Subject::default() });
         assert_eq!(r.verdict(), Level::Warn, "user name unknown");
         assert!(r.findings.iter().any(|f| f.code == "account-old-format"));
+    }
+
+    #[test]
+    fn machine_made_names_are_flagged_and_ordinary_ones_are_not() {
+        for name in [
+            "2f1c9a4e-7b3d-4e21-9c55-0a6b7d8e9f10",
+            "svc-2f1c9a4e-7b3d-4e21-9c55-0a6b7d8e9f10",
+            "deploy-9f86d081884c7d65",
+            "x7Kq2mZ9pL4vB8nR3tW",
+        ] {
+            assert!(generated_name(name).is_some(), "{name}");
+            let key = crate::keyid::synthesize(123456789012, 7);
+            let r = check(&Subject {
+                access_key_id: &key,
+                iam_user_name: Some(name),
+                iam_path: None,
+                account_id: Some("123456789012"),
+            });
+            assert_eq!(r.verdict(), Level::Warn, "{name}: {r:?}");
+        }
+        for name in
+            ["payments-s3-sync-prod", "ci-deploy-artifacts", "svc-backup-2024", "terraform-state-reader", "jenkins"]
+        {
+            assert_eq!(generated_name(name), None, "{name}");
+        }
+        // The names honeytrail mints never look machine-made.
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for _ in 0..2000 {
+            let name = crate::naming::generate("{team}-{service}-{purpose}-{env}{n}", &mut rng).unwrap();
+            assert_eq!(generated_name(&name), None, "{name}");
+        }
     }
 
     #[test]
