@@ -1272,3 +1272,30 @@ fn sign_in_form(port: u16, page: &str, fields: &str) -> (u16, String, String) {
     .unwrap();
     (status, head, form_page)
 }
+
+/// The dashboard's recent activity is newest first by when it happened (a
+/// backlog file read late does not jump ahead) and includes incidents that
+/// carry no CloudTrail event, such as a report of a found key.
+#[test]
+fn the_dashboard_lists_recent_activity_newest_first_with_reports() {
+    let env = Env::new();
+    env.run(&["token", "import", "aws", "--access-key-id", KEY]).ok();
+    // The newer call is read first; an older one arrives later, from a backlog.
+    let call = |id: &str, at: &str, source: &str, name: &str| trail_record(KEY, "svc", id, at, source, name, None);
+    ingest_records(&env, vec![call("new-1", "2026-11-29T10:00:00Z", "s3.amazonaws.com", "ListBuckets")]);
+    ingest_records(&env, vec![call("old-1", "2026-11-20T10:00:00Z", "iam.amazonaws.com", "ListUsers")]);
+    let admin = add_user(&env, "ada", "admin");
+    add_user(&env, "erin", "employee");
+    let employee = api_token(&env, "erin");
+    let server = Server::start(&env, &[]);
+    let api = Api { server: &server };
+    let (status, answer) =
+        api.call(Some(&employee), "POST", "/lookup", Some(&serde_json::json!({"text": KEY}).to_string()));
+    assert_eq!((status, &answer["decoy"]), (200, &serde_json::json!(true)), "{answer}");
+    let cookie = ui_cookie(&server, "ada", &admin);
+    let (_, html) = server.call("GET", "/", &[("Cookie", &cookie)], "");
+    let recent = html.split("Recent activity").nth(1).unwrap_or_else(|| panic!("{html}"));
+    let at = |what: &str| recent.find(what).unwrap_or_else(|| panic!("{what} listed: {recent}"));
+    assert!(at("(report incident)") < at("ListBuckets"), "the report is the newest: {recent}");
+    assert!(at("ListBuckets") < at("ListUsers"), "by event time, not by when it was read: {recent}");
+}
