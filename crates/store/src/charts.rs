@@ -4,7 +4,7 @@
 //! million events reads a few dozen rows.
 
 use chrono::{DateTime, Duration, Utc};
-use honeytrail_core::incident::{IncidentKind, IncidentState, Severity};
+use honeytrail_core::incident::{IncidentState, Severity};
 use sqlx::Row;
 
 use crate::registry::millis;
@@ -151,16 +151,7 @@ impl Store {
         .await?;
         let mut out: Vec<(Severity, u64)> = Severity::ALL.iter().map(|s| (*s, 0)).collect();
         for r in &rows {
-            let kind = IncidentKind::parse(&r.try_get::<String, _>("kind")?).unwrap_or(IncidentKind::Use);
-            let state: IncidentState = r
-                .try_get::<String, _>("state")?
-                .parse()
-                .map_err(|e: honeytrail_core::Invalid| StoreError::Corrupt { what: "incident state", detail: e.0 })?;
-            let label: Option<String> = r.try_get("label")?;
-            let mut severity = Severity::base(label.as_deref(), state, kind);
-            if r.try_get::<i64, _>("raised")? != 0 {
-                severity = severity.raised();
-            }
+            let severity = crate::incidents::severity_from_row(r, "label")?;
             let n = u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0);
             if let Some(slot) = out.iter_mut().find(|(s, _)| *s == severity) {
                 slot.1 += n;

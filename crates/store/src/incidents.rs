@@ -45,14 +45,20 @@ fn state_of(raw: String) -> Result<IncidentState, StoreError> {
     raw.parse().map_err(|e: honeytrail_core::Invalid| StoreError::Corrupt { what: "incident state", detail: e.0 })
 }
 
+/// An incident's severity from its row: state, kind, the raised flag and
+/// the token's `severity` label (in the column `label_column`).
+pub(crate) fn severity_from_row(row: &AnyRow, label_column: &str) -> Result<Severity, StoreError> {
+    let state = state_of(row.try_get("state")?)?;
+    let kind = IncidentKind::parse(&row.try_get::<String, _>("kind")?).unwrap_or(IncidentKind::Use);
+    let label: Option<String> = row.try_get(label_column)?;
+    let severity = Severity::base(label.as_deref(), state, kind);
+    Ok(if row.try_get::<i64, _>("raised")? != 0 { severity.raised() } else { severity })
+}
+
 fn incident_from_row(row: &AnyRow) -> Result<Incident, StoreError> {
     let state = state_of(row.try_get("state")?)?;
     let kind = IncidentKind::parse(&row.try_get::<String, _>("kind")?).unwrap_or(IncidentKind::Use);
-    let label: Option<String> = row.try_get("severity_label")?;
-    let mut severity = Severity::base(label.as_deref(), state, kind);
-    if row.try_get::<i64, _>("raised")? != 0 {
-        severity = severity.raised();
-    }
+    let severity = severity_from_row(row, "severity_label")?;
     Ok(Incident {
         id: row.try_get("id")?,
         token_id: row.try_get("token_id")?,

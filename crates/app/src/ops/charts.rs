@@ -1,6 +1,7 @@
 //! What the console draws: counts over time and counts by value for an
 //! incident, a token, the dashboard and the fleet. Plain data; the server
-//! draws it (`honeytrail_server::web::chart`) and escapes every label there.
+//! draws these same types (`honeytrail_server::web::chart`, which reads
+//! them back from a template's context) and escapes every label there.
 
 use std::collections::BTreeMap;
 
@@ -8,12 +9,12 @@ use chrono::{DateTime, Duration, Utc};
 use honeytrail_core::access::Permission;
 use honeytrail_core::incident::IncidentKind;
 use honeytrail_store::{EventColumn, Series};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{Actor, OpResult, Ops};
 
 /// Counts in equal intervals from `from` to `to`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TimeSeries {
     pub title: String,
     pub unit: String,
@@ -21,35 +22,41 @@ pub struct TimeSeries {
     pub to: DateTime<Utc>,
     pub values: Vec<u64>,
     /// A level (drawn as an area), not a count of happenings.
+    #[serde(default)]
     pub area: bool,
     /// Drawn across the page, not beside another chart.
+    #[serde(default)]
     pub wide: bool,
+    #[serde(default)]
     pub marks: Vec<Marker>,
 }
 
 /// A moment marked on a [`TimeSeries`].
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Marker {
     pub at: DateTime<Utc>,
     pub label: String,
     /// `first` (the first call) or `read` (a read of the bait).
+    #[serde(default)]
     pub tone: String,
 }
 
 /// Counts by value, most first.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Counts {
     pub title: String,
     pub items: Vec<Count>,
     /// Values left out.
+    #[serde(default)]
     pub more: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Count {
     pub label: String,
     pub count: u64,
-    /// A colour by meaning (a severity or state name).
+    /// A colour by meaning (a severity or state name); never copied into a page.
+    #[serde(default)]
     pub tone: String,
 }
 
@@ -69,7 +76,7 @@ impl Counts {
 }
 
 /// The incident page's charts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IncidentCharts {
     /// Events over time, the first call and the reads of the bait before it marked.
     pub over_time: Option<TimeSeries>,
@@ -79,7 +86,7 @@ pub struct IncidentCharts {
 }
 
 /// The dashboard's charts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DashboardCharts {
     pub incidents: TimeSeries,
     pub events: TimeSeries,
@@ -88,7 +95,7 @@ pub struct DashboardCharts {
 }
 
 /// The fleet page's charts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FleetCharts {
     pub hosts: Counts,
     pub bait: Counts,
@@ -177,11 +184,12 @@ impl Ops {
         Ok(chart)
     }
 
-    pub async fn dashboard_charts(&self, actor: &Actor) -> OpResult<DashboardCharts> {
+    /// The dashboard's charts; `tokens` are the `(state, count)` pairs the
+    /// dashboard already read ([`crate::ops::overview::Stats::tokens`]).
+    pub async fn dashboard_charts(&self, actor: &Actor, tokens: &[(String, i64)]) -> OpResult<DashboardCharts> {
         actor.require(Permission::Read)?;
         let (from, to) = last_days();
         let severity = self.store.open_by_severity().await?;
-        let tokens = self.store.stats().await?.tokens;
         Ok(DashboardCharts {
             incidents: self
                 .series("Incidents opened, last 30 days", "incidents", Series::IncidentsOpened, from, to, DAYS)
@@ -193,7 +201,7 @@ impl Ops {
             ),
             tokens: Counts::toned(
                 "Tokens by state",
-                tokens.into_iter().map(|(s, n)| (s, u64::try_from(n).unwrap_or(0))),
+                tokens.iter().map(|(s, n)| (s.clone(), u64::try_from(*n).unwrap_or(0))),
             ),
         })
     }

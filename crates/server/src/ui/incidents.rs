@@ -23,7 +23,7 @@ pub(super) async fn dashboard(State(s): State<Arc<Shared>>, UiCaller(c): UiCalle
         Ok(d) => d,
         Err(e) => return fail(e),
     };
-    let charts = match s.ops.dashboard_charts(&c.actor).await {
+    let charts = match s.ops.dashboard_charts(&c.actor, &d.stats.tokens).await {
         Ok(charts) => charts,
         Err(e) => return fail(e),
     };

@@ -6,56 +6,8 @@
 //! and nothing of it reaches an attribute other than as escaped text.
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 
-/// Counts over time in equal buckets from `from` to `to`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct TimeChart {
-    pub title: String,
-    /// What one count is ("events", "incidents", "bait files").
-    pub unit: String,
-    pub from: DateTime<Utc>,
-    pub to: DateTime<Utc>,
-    pub values: Vec<u64>,
-    /// Drawn as bars, or as an area when `area` (a level, not an event count).
-    #[serde(default)]
-    pub area: bool,
-    /// Moments to mark with a line: the first call, a read of the bait.
-    #[serde(default)]
-    pub marks: Vec<Mark>,
-    /// Drawn for the page's whole width rather than half of it.
-    #[serde(default)]
-    pub wide: bool,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Mark {
-    pub at: DateTime<Utc>,
-    pub label: String,
-    /// `first` (red), `read` (orange) or anything else (grey).
-    #[serde(default)]
-    pub tone: String,
-}
-
-/// Labelled counts, drawn as horizontal bars in the order given.
-#[derive(Debug, Clone, Deserialize)]
-pub struct BarChart {
-    pub title: String,
-    pub items: Vec<Bar>,
-    /// Values left out of `items`, and how many there were in all.
-    #[serde(default)]
-    pub more: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Bar {
-    pub label: String,
-    pub count: u64,
-    /// A colour by meaning: a severity or a state name; anything else is the
-    /// default blue. Never copied into the page.
-    #[serde(default)]
-    pub tone: String,
-}
+use honeytrail_app::ops::charts::{Counts, TimeSeries};
 
 /// The width charts are drawn at: half a page, so text stays readable when
 /// two sit side by side; a wide chart spans the page.
@@ -122,7 +74,7 @@ fn open_svg(out: &mut String, title: &str, width: f64, height: f64, summary: &st
 }
 
 /// A bar (or area) chart of counts over time with marked moments.
-pub fn time_chart(c: &TimeChart) -> String {
+pub fn time_chart(c: &TimeSeries) -> String {
     let (left, right, top, bottom) = (44.0, 12.0, 22.0, 26.0);
     let height = 190.0;
     let width = if c.wide { WIDE } else { WIDTH };
@@ -220,7 +172,7 @@ pub fn time_chart(c: &TimeChart) -> String {
 }
 
 /// Horizontal bars, one row per item, largest scale first given.
-pub fn bar_chart(c: &BarChart) -> String {
+pub fn bar_chart(c: &Counts) -> String {
     let (label_w, count_w, row, top) = (170.0, 50.0, 22.0, 24.0);
     let rows = c.items.len() + usize::from(c.more > 0);
     let height = top + row * rows.max(1) as f64 + 6.0;
@@ -269,6 +221,7 @@ pub fn bar_chart(c: &BarChart) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use honeytrail_app::ops::charts::{Count, Marker};
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
@@ -276,11 +229,11 @@ mod tests {
 
     #[test]
     fn intruder_text_in_a_chart_is_escaped_and_shown() {
-        let svg = bar_chart(&BarChart {
+        let svg = bar_chart(&Counts {
             title: "Calls by user agent".into(),
             items: vec![
-                Bar { label: "</svg><script>alert(1)</script>".into(), count: 3, tone: "\" onload=\"x".into() },
-                Bar { label: "aws-cli\u{202e}exe.".into(), count: 1, tone: String::new() },
+                Count { label: "</svg><script>alert(1)</script>".into(), count: 3, tone: "\" onload=\"x".into() },
+                Count { label: "aws-cli\u{202e}exe.".into(), count: 1, tone: String::new() },
             ],
             more: 4,
         });
@@ -293,7 +246,7 @@ mod tests {
 
     #[test]
     fn a_time_chart_has_a_bar_per_busy_bucket_and_marks_inside_its_span() {
-        let svg = time_chart(&TimeChart {
+        let svg = time_chart(&TimeSeries {
             title: "Events".into(),
             unit: "events".into(),
             from: at("2026-12-01T00:00:00Z"),
@@ -302,8 +255,8 @@ mod tests {
             area: false,
             wide: false,
             marks: vec![
-                Mark { at: at("2026-12-01T01:10:00Z"), label: "first call".into(), tone: "first".into() },
-                Mark { at: at("2026-11-30T00:00:00Z"), label: "outside".into(), tone: "read".into() },
+                Marker { at: at("2026-12-01T01:10:00Z"), label: "first call".into(), tone: "first".into() },
+                Marker { at: at("2026-11-30T00:00:00Z"), label: "outside".into(), tone: "read".into() },
             ],
         });
         assert_eq!(svg.matches("class=\"bar\"").count(), 2, "{svg}");
