@@ -118,43 +118,148 @@ pub struct Pass {
     pub dead: usize,
 }
 
-/// Deliveries sent at once in a pass: of different incidents (one
-/// incident's go in order, its opening before its updates), so a burst of
-/// incidents is not sent one after another.
+/// Deliveries sent at once: of different incidents (one incident's go in
+/// order, its opening before its updates), so a burst of incidents is not
+/// sent one after another.
 const DELIVERIES_AT_ONCE: usize = 8;
+
+/// Deliveries claimed and not yet sent, at most: what is claimed waits
+/// under its lease, so the dispatcher claims little more than it can send.
+const CLAIMED_AT_MOST: usize = 50;
+
+/// The deliveries a dispatcher has claimed and is sending.
+///
+/// Sending never waits for a pass to end: a delivery claimed while others
+/// are on their way starts as soon as a slot is free, so an alert queued in
+/// the middle of a slow delivery is not held behind it. One incident's
+/// deliveries still go one after another: those claimed while its earlier
+/// ones are in flight wait for them.
+struct InFlight {
+    store: Store,
+    sender: Sender,
+    settings: Settings,
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    tasks: tokio::task::JoinSet<Result<Pass>>,
+    /// Each task's incident and the number of deliveries it sends.
+    task_of: std::collections::HashMap<tokio::task::Id, (i64, usize)>,
+    /// Incidents with a task sending, and what was claimed for them since.
+    sending: std::collections::HashMap<i64, Vec<Delivery>>,
+    /// Deliveries claimed and not yet done.
+    claimed: usize,
+    /// Whether the last claim took all it could, so more may be due.
+    full: bool,
+    /// The enricher and channels of the latest claim.
+    latest: Option<(std::sync::Arc<honeytrail_core::enrich::Enricher>, std::sync::Arc<Vec<Channel>>)>,
+}
+
+impl InFlight {
+    fn new(store: Store, sender: Sender, settings: Settings) -> InFlight {
+        InFlight {
+            store,
+            sender,
+            settings,
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(DELIVERIES_AT_ONCE)),
+            tasks: tokio::task::JoinSet::new(),
+            task_of: std::collections::HashMap::new(),
+            sending: std::collections::HashMap::new(),
+            claimed: 0,
+            full: false,
+            latest: None,
+        }
+    }
+
+    /// Fans out new alerts and claims what is due, as far as there is room.
+    async fn claim(&mut self) -> Result<()> {
+        let room = CLAIMED_AT_MOST.saturating_sub(self.claimed);
+        if room == 0 {
+            self.full = true;
+            return Ok(());
+        }
+        let enricher = crate::enrichment::enricher(&self.store, &self.settings.enrich).await?;
+        self.store.fan_out(&enricher).await?;
+        let due = self.store.claim_due(room as i64, self.settings.lease).await?;
+        self.full = due.len() == room;
+        if due.is_empty() {
+            return Ok(());
+        }
+        let channels = std::sync::Arc::new(self.store.channels().await?);
+        self.claimed += due.len();
+        self.latest = Some((enricher.clone(), channels.clone()));
+        let mut groups: Vec<Vec<Delivery>> = Vec::new();
+        for d in due {
+            if let Some(waiting) = self.sending.get_mut(&d.incident_id) {
+                waiting.push(d);
+                continue;
+            }
+            match groups.iter_mut().find(|g| g[0].incident_id == d.incident_id) {
+                Some(g) => g.push(d),
+                None => groups.push(vec![d]),
+            }
+        }
+        for group in groups {
+            self.spawn(group, enricher.clone(), channels.clone());
+        }
+        Ok(())
+    }
+
+    fn spawn(
+        &mut self,
+        group: Vec<Delivery>,
+        enricher: std::sync::Arc<honeytrail_core::enrich::Enricher>,
+        channels: std::sync::Arc<Vec<Channel>>,
+    ) {
+        let (incident, count) = (group[0].incident_id, group.len());
+        self.sending.insert(incident, Vec::new());
+        let (store, sender, settings, slots) =
+            (self.store.clone(), self.sender.clone(), self.settings.clone(), self.slots.clone());
+        let task = self.tasks.spawn(async move {
+            let _slot = slots.acquire_owned().await?;
+            deliver_in_order(&store, &sender, &settings, &enricher, &channels, group).await
+        });
+        self.task_of.insert(task.id(), (incident, count));
+    }
+
+    /// Waits for one incident's deliveries to be done, starts what was
+    /// claimed for it meanwhile, and says what they came to. Cancel-safe:
+    /// nothing is awaited after a task is joined.
+    async fn next_done(&mut self) -> Option<Result<Pass>> {
+        // A task that failed or panicked leaves its deliveries to their
+        // leases: they run out and the deliveries are sent again.
+        let (task, outcome) = match self.tasks.join_next_with_id().await? {
+            Ok((task, outcome)) => (task, outcome),
+            Err(e) => (e.id(), Err(anyhow::Error::from(e))),
+        };
+        let (incident, count) = self.task_of.remove(&task).unwrap_or_default();
+        self.claimed = self.claimed.saturating_sub(count);
+        let waiting = self.sending.remove(&incident).unwrap_or_default();
+        if !waiting.is_empty() {
+            // Claimed with the latest claim or before it: its channels and
+            // enricher serve them (nothing here awaits, so a caller may
+            // drop this future once a task is joined without losing them).
+            match self.latest.clone() {
+                Some((enricher, channels)) => self.spawn(waiting, enricher, channels),
+                None => self.claimed = self.claimed.saturating_sub(waiting.len()),
+            }
+        }
+        Some(outcome)
+    }
+
+    /// Whether every claimed delivery is done.
+    fn idle(&self) -> bool {
+        self.tasks.is_empty()
+    }
+}
 
 /// Fans out new alerts and tries every due delivery once.
 pub async fn dispatch(store: &Store, sender: &Sender, settings: &Settings) -> Result<Pass> {
-    use std::sync::Arc;
-    let enricher = crate::enrichment::enricher(store, &settings.enrich).await?;
-    store.fan_out(&enricher).await?;
-    let due = store.claim_due(50, settings.lease).await?;
-    if due.is_empty() {
-        return Ok(Pass::default());
-    }
-    let channels = Arc::new(store.channels().await?);
-    let mut groups: Vec<Vec<Delivery>> = Vec::new();
-    for d in due {
-        match groups.iter_mut().find(|g| g[0].incident_id == d.incident_id) {
-            Some(g) => g.push(d),
-            None => groups.push(vec![d]),
-        }
-    }
-    let limit = Arc::new(tokio::sync::Semaphore::new(DELIVERIES_AT_ONCE));
-    let mut tasks = tokio::task::JoinSet::new();
-    for group in groups {
-        let (store, sender, settings) = (store.clone(), sender.clone(), settings.clone());
-        let (enricher, channels, limit) = (enricher.clone(), channels.clone(), limit.clone());
-        tasks.spawn(async move {
-            let _permit = limit.acquire_owned().await?;
-            deliver_in_order(&store, &sender, &settings, &enricher, &channels, group).await
-        });
-    }
-    // Every group runs to its end; the first failure is reported after.
+    let mut flight = InFlight::new(store.clone(), sender.clone(), settings.clone());
+    flight.claim().await?;
+    // Every incident's deliveries run to their end; the first failure is
+    // reported after.
     let mut pass = Pass::default();
     let mut failure = None;
-    while let Some(done) = tasks.join_next().await {
-        match done.map_err(anyhow::Error::from).and_then(|r| r) {
+    while let Some(done) = flight.next_done().await {
+        match done {
             Ok(p) => {
                 pass.delivered += p.delivered;
                 pass.retrying += p.retrying;
@@ -230,11 +335,12 @@ async fn deliver_in_order(
 
 /// The dispatcher loop of `serve` and `deliver`.
 ///
-/// With `stop`, it returns after the pass in progress once `stop` turns true,
-/// so a shutdown never cuts a delivery in half.
-/// With `wake`, a pass starts as soon as this process queues an alert;
+/// With `stop`, it returns once `stop` turns true and the deliveries on
+/// their way are done, so a shutdown never cuts a delivery in half.
+/// With `wake`, it claims as soon as this process queues an alert;
 /// otherwise (alerts queued by other processes or replicas, retries falling
-/// due) every half second.
+/// due) every half second. Claimed deliveries start as slots free up,
+/// without waiting for the others claimed with them.
 pub async fn run_dispatcher(
     store: Store,
     settings: Settings,
@@ -242,12 +348,16 @@ pub async fn run_dispatcher(
     wake: Option<std::sync::Arc<tokio::sync::Notify>>,
 ) -> Result<()> {
     let sender = settings.sender()?;
+    let mut flight = InFlight::new(store, sender, settings);
+    let mut claim = true;
     loop {
-        if let Err(e) = dispatch(&store, &sender, &settings).await {
-            tracing::error!(error = %format!("{e:#}"), "dispatcher pass failed; retrying");
+        if claim {
+            if let Err(e) = flight.claim().await {
+                tracing::error!(error = %format!("{e:#}"), "dispatcher pass failed; retrying");
+            }
         }
         if stop.as_ref().is_some_and(|rx| *rx.borrow()) {
-            return Ok(());
+            return drain(&mut flight).await;
         }
         let pause = tokio::time::sleep(StdDuration::from_millis(500));
         let woken = async {
@@ -263,12 +373,30 @@ pub async fn run_dispatcher(
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
-            _ = pause => {}
-            _ = woken => {}
-            _ = stopped => return Ok(()),
+        let busy = !flight.idle();
+        claim = tokio::select! {
+            Some(done) = flight.next_done(), if busy => {
+                if let Err(e) = done {
+                    tracing::error!(error = %format!("{e:#}"), "dispatcher pass failed; retrying");
+                }
+                // A slot is free: claim again if the last claim left some due.
+                flight.full
+            }
+            _ = pause => true,
+            _ = woken => true,
+            _ = stopped => return drain(&mut flight).await,
+        };
+    }
+}
+
+/// Lets the deliveries on their way finish.
+async fn drain(flight: &mut InFlight) -> Result<()> {
+    while let Some(done) = flight.next_done().await {
+        if let Err(e) = done {
+            tracing::error!(error = %format!("{e:#}"), "dispatcher pass failed");
         }
     }
+    Ok(())
 }
 
 impl crate::Ops {

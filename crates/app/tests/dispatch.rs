@@ -88,3 +88,105 @@ async fn a_pass_delivers_the_typed_record_once_and_retries_what_failed() {
     assert_eq!(pending[0].channel, "broken");
     assert!(pending[0].last_error.is_some());
 }
+
+/// Reads one HTTP request from `stream`: its body.
+async fn read_request(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the dispatcher closed the connection mid-request");
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length: usize = text[..end]
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + length {
+                return String::from_utf8_lossy(&buf[end + 4..end + 4 + length]).to_string();
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_goes_out_while_a_slow_delivery_of_another_incident_is_on_its_way() {
+    use tokio::io::AsyncWriteExt;
+    let (dir, store, first) = common::store_with_token("AKIARZPUZDIKAWS2LJNF").await;
+    let second = store
+        .insert_token(
+            &honeytrail_core::NewToken { access_key_id: "AKIARZPUZDIKBBBBBBBB".into(), ..Default::default() },
+            &[],
+            &[],
+        )
+        .await
+        .unwrap();
+    // A receiver that holds the first incident's alert until told, and
+    // reports each alert's incident as it arrives.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (arrived, mut arrivals) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let receiver = {
+        let release = release.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let (arrived, release) = (arrived.clone(), release.clone());
+                tokio::spawn(async move {
+                    let body = read_request(&mut stream).await;
+                    let incident = if body.contains("/incidents/1\"") { "1" } else { "2" };
+                    arrived.send(incident.to_string()).unwrap();
+                    if incident == "1" {
+                        release.notified().await;
+                    }
+                    stream
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        .await
+                        .unwrap();
+                });
+            }
+        })
+    };
+    let hook = ChannelConfig::from(honeytrail_alert::WebhookConfig {
+        url,
+        secret: String::new(),
+        headers: Default::default(),
+        format: Default::default(),
+    });
+    store.add_channel("hook", hook.kind(), &Secret::new(hook.to_json())).await.unwrap();
+    let mut settings = settings(dir.path());
+    settings.timeout = std::time::Duration::from_secs(120);
+    settings.allowed_hosts = vec!["127.0.0.1".into()];
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let dispatcher = tokio::spawn(honeytrail_app::dispatch::run_dispatcher(
+        store.clone(),
+        settings,
+        Some(stopped),
+        Some(wake.clone()),
+    ));
+
+    store.record_event(&event(first.id, "e-1"), Duration::hours(1)).await.unwrap();
+    wake.notify_one();
+    assert_eq!(arrivals.recv().await.unwrap(), "1");
+    // The first alert is held at the receiver; the second incident's alert
+    // must not wait for it (the old dispatcher finished a pass first).
+    let mut second_event = event(second.id, "e-2");
+    second_event.access_key_id = Some("AKIARZPUZDIKBBBBBBBB".into());
+    store.record_event(&second_event, Duration::hours(1)).await.unwrap();
+    wake.notify_one();
+    let next = tokio::time::timeout(std::time::Duration::from_secs(60), arrivals.recv())
+        .await
+        .expect("the second incident's alert waited for the first's slow delivery");
+    assert_eq!(next.unwrap(), "2");
+
+    release.notify_one();
+    stop.send(true).unwrap();
+    dispatcher.await.unwrap().unwrap();
+    assert!(store.deliveries("pending").await.unwrap().is_empty(), "both delivered once the receiver answered");
+    assert_eq!(store.deliveries("delivered").await.unwrap().len(), 2);
+    receiver.abort();
+}

@@ -183,6 +183,7 @@ impl Store {
     /// Stores one event: once per `eventID`, in the incident of its token
     /// whose time span it falls within `window` of, or in a new incident.
     pub async fn record_event(&self, event: &TokenEvent, window: Duration) -> Result<EventOutcome, StoreError> {
+        let _turn = self.token_turns.take(event.token_id).await;
         let mut tx = self.begin_write().await?;
         if self.backend == Backend::Postgres {
             // Serialise incident decisions per token across replicas.

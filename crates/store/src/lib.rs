@@ -32,6 +32,7 @@ mod migrate;
 mod outbox;
 mod questions;
 mod registry;
+mod turns;
 mod users;
 
 use std::str::FromStr;
@@ -77,6 +78,8 @@ pub struct Store {
     update_interval: chrono::Duration,
     /// The audit entry of the change this handle is for (see [`Store::audited`]).
     pending_audit: Option<Arc<Mutex<Option<AuditRecord>>>>,
+    /// One event per token at a time within this process (see [`turns`]).
+    token_turns: Arc<turns::Turns>,
 }
 
 /// Turns what a user wrote (`postgres://…`, `sqlite://…`, `sqlite:x.db`, or a
@@ -167,7 +170,14 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Connect { url: redact_url(&url), source: e })?;
-        Ok(Store { pool, backend, secrets, update_interval: chrono::Duration::seconds(60), pending_audit: None })
+        Ok(Store {
+            pool,
+            backend,
+            secrets,
+            update_interval: chrono::Duration::seconds(60),
+            pending_audit: None,
+            token_turns: Arc::default(),
+        })
     }
 
     /// Sets the least time between two update alerts of one incident (new

@@ -45,6 +45,7 @@ store_tests!(
     bulk_import_of_many_keys,
     label_filters,
     events_group_into_incidents_by_window,
+    a_run_of_one_keys_calls_never_holds_up_another_key,
     incident_workflow_is_recorded,
     owner_questions_are_answered_once,
     update_alerts_keep_their_interval,
@@ -397,6 +398,64 @@ fn event(token_id: i64, id: &str, minutes: i64, api: &str, ip: &str) -> TokenEve
         origin: "test".into(),
         raw: "{}".into(),
     }
+}
+
+/// An intruder's key makes a run of calls at once. They wait for each
+/// other (one incident decision per token at a time) without holding the
+/// store's connections, so another key's first call is stored at once. On
+/// PostgreSQL the run is held at the token's row lock by another session:
+/// before, its calls took every pooled connection while they waited there
+/// and the other key's call timed out waiting for one.
+async fn a_run_of_one_keys_calls_never_holds_up_another_key(store: Store, url: String) {
+    const RUN: usize = 20;
+    let a = store.insert_token(&new_token(KEY), &[], &[]).await.unwrap();
+    let b = store.insert_token(&new_token("AKIAQYLPMN5HBBBBBBBB"), &[], &[]).await.unwrap();
+    let window = chrono::Duration::minutes(30);
+    let postgres = url.starts_with("postgres");
+    sqlx::any::install_default_drivers();
+    let raw = sqlx::AnyPool::connect(&url).await.unwrap();
+    let mut holder = raw.begin().await.unwrap();
+    if postgres {
+        sqlx::query("SELECT id FROM tokens WHERE id = $1 FOR UPDATE").bind(a.id).fetch_all(&mut *holder).await.unwrap();
+    }
+    let run: Vec<_> = (0..RUN)
+        .map(|i| {
+            let store = store.clone();
+            let e = event(a.id, &format!("run-{i}"), i as i64, "ListBuckets", "203.0.113.9");
+            tokio::spawn(async move { store.record_event(&e, window).await })
+        })
+        .collect();
+    if postgres {
+        // Until a call of the run waits at the row lock.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&raw)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "no call of the run reached the row lock");
+            tokio::task::yield_now().await;
+        }
+    }
+    let other = store.record_event(&event(b.id, "other", 0, "GetCallerIdentity", "198.51.100.7"), window).await;
+    assert!(matches!(other, Ok(EventOutcome::Opened(_))), "{other:?}");
+    holder.rollback().await.unwrap();
+    let mut opened = 0;
+    for call in run {
+        match call.await.unwrap().unwrap() {
+            EventOutcome::Opened(_) => opened += 1,
+            EventOutcome::Joined(_) => {}
+            EventOutcome::Duplicate => panic!("no call of the run is a duplicate"),
+        }
+    }
+    assert_eq!(opened, 1, "the run makes one incident");
+    let incidents = store.incidents(&IncidentFilter { token_id: Some(a.id), ..Default::default() }).await.unwrap();
+    assert_eq!((incidents.len(), incidents[0].event_count), (1, RUN as i64));
 }
 
 async fn events_group_into_incidents_by_window(store: Store, _url: String) {
