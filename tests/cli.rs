@@ -737,6 +737,49 @@ fn the_safety_net_reports_uses_cloudtrail_did_not_log() {
     assert!(out.stdout.is_empty(), "explained by CloudTrail: {}", out.stdout);
 }
 
+/// The second safety net: IAM's credential report names every user's last
+/// key use in one document, so one request pair covers every key of an
+/// account where GetAccessKeyLastUsed costs one request per key.
+#[test]
+fn the_credential_report_catches_an_unlogged_use_for_every_key_at_once() {
+    let moto = Moto::start();
+    let mut env = Env::new();
+    env.moto = Some(moto.endpoint.clone());
+    let minted = env.run(&["token", "mint", "aws", "--count", "3", "--json"]).ok().json();
+    let key = minted[1]["access_key_id"].as_str().unwrap().to_string();
+    let secret = env.run(&["token", "show", &key, "--reveal-secret", "--json"]).ok().json()["secret_access_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let report = ["safety-net", "--method", "credential-report", "--grace-minutes", "0"];
+    let out = env.run(&report).ok();
+    assert!(out.stdout.is_empty(), "nothing used yet: {}", out.stdout);
+    assert!(out.stderr.contains("checked 3") && out.stderr.contains("1 credential report(s) read"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("iam:GetCredentialReport") && !out.stderr.contains("GetAccessKeyLastUsed"),
+        "{}",
+        out.stderr
+    );
+
+    let (ok, _, err) = aws_cli(&moto.endpoint, &key, &secret, &["sts", "get-caller-identity"]);
+    assert!(ok, "{err}");
+    let out = env.run(&report).ok();
+    let inc: serde_json::Value = serde_json::from_str(out.stdout.lines().next().expect("an incident line")).unwrap();
+    assert_eq!(inc["type"], "incident.opened");
+    assert_eq!(inc["token"]["access_key_id"], key.as_str(), "the key whose user the report names");
+    let event = &inc["events"][0];
+    assert_eq!(
+        (event["source"].as_str(), event["origin"].as_str()),
+        (Some("safety-net"), Some("iam:GetCredentialReport"))
+    );
+    assert_eq!(event["event_name"], "call not logged by CloudTrail");
+    // The same use, seen again per key, is the same finding: nothing new.
+    let out = env.run(&["safety-net", "--method", "last-used", "--grace-minutes", "0"]).ok();
+    assert!(out.stdout.is_empty(), "raised once: {}", out.stdout);
+    let listed = env.run(&["incident", "list", "--json"]).ok().json();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+}
+
 /// Writes records as one CloudTrail log file and ingests it.
 #[test]
 fn end_to_end_on_moto_s3_notifications_and_eventbridge() {
@@ -924,8 +967,23 @@ fn end_to_end_on_moto_s3_notifications_and_eventbridge() {
     let refused = env.run(&["aws", "verify"]).fails();
     let said = format!("{}{}", refused.stdout, refused.stderr);
     assert!(said.contains("S3 data events of the log bucket itself are logged"), "{said}");
+    // The SNS probe (sns:Publish reveals a key's ARN) is logged only with SNS data events.
+    assert!(said.contains("SNS data events off"), "{said}");
     env.run(&["aws", "bootstrap"]).ok();
     env.run(&["aws", "verify"]).ok();
+    let types: Vec<String> = selectors()["AdvancedEventSelectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["FieldSelectors"].as_array().unwrap().clone())
+        .filter(|f| f["Field"] == "resources.type")
+        .flat_map(|f| {
+            f["Equals"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect::<Vec<_>>()
+        })
+        .collect();
+    for t in ["AWS::S3::Object", "AWS::Lambda::Function", "AWS::SNS::Topic", "AWS::SNS::PlatformEndpoint"] {
+        assert!(types.iter().any(|x| x == t), "{t} not logged: {types:?}");
+    }
 
     // A honey key, placed.
     let minted = env.run(&["token", "mint", "aws", "--json"]).ok().json();

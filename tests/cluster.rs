@@ -72,9 +72,11 @@ async fn replicas_share_one_database_and_one_of_them_runs_each_job() {
         assert_eq!(made, 1, "{audit}");
 
         // Both registered; each job has exactly one holder, one of them.
-        let s = until(&env, "both replicas up and both jobs held", |s| {
+        let s = until(&env, "both replicas up and every job held, the safety net run once", |s| {
             let up = s["replicas"].as_array().is_some_and(|r| r.iter().filter(|r| r["state"] == "up").count() == 2);
-            up && holder(s, "fleet").is_some() && holder(s, "response").is_some()
+            let safety_net_ran =
+                s["jobs"].as_array().unwrap().iter().any(|j| j["name"] == "safety-net" && j["last_run"].is_string());
+            up && holder(s, "fleet").is_some() && holder(s, "response").is_some() && safety_net_ran
         });
         let ids: Vec<String> =
             s["replicas"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();

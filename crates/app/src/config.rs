@@ -70,6 +70,14 @@ max_document_mib = 128
 # delivers log files in about 5 minutes but does not promise it; below 60 a late
 # file makes a logged call look unlogged.
 safety_net_grace_minutes = 60
+# How the safety net learns of key uses: "last-used" asks IAM about each key
+# (iam:GetAccessKeyLastUsed, one request per key and pass), "credential-report"
+# reads IAM's credential report (one request pair per account and pass for
+# every key; AWS remakes it at most every 4 hours). Both by default.
+safety_net_methods = ["last-used", "credential-report"]
+# `serve` runs the safety net this often, on one replica (job "safety-net");
+# 0 leaves it to `honeytrail safety-net` run by a timer.
+safety_net_every_minutes = 15
 
 [serve]
 # Where `honeytrail serve` listens. Keep it on loopback behind a reverse proxy
@@ -500,12 +508,31 @@ pub struct DetectSection {
     pub window_minutes: u32,
     pub max_document_mib: u64,
     pub safety_net_grace_minutes: u32,
+    pub safety_net_methods: Vec<SafetyNetMethod>,
+    pub safety_net_every_minutes: u32,
 }
 
 impl Default for DetectSection {
     fn default() -> Self {
-        DetectSection { window_minutes: 60, max_document_mib: 128, safety_net_grace_minutes: 60 }
+        DetectSection {
+            window_minutes: 60,
+            max_document_mib: 128,
+            safety_net_grace_minutes: 60,
+            safety_net_methods: vec![SafetyNetMethod::LastUsed, SafetyNetMethod::CredentialReport],
+            safety_net_every_minutes: 15,
+        }
     }
+}
+
+/// Where the safety net learns of a key's last use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum SafetyNetMethod {
+    /// `iam:GetAccessKeyLastUsed`, one request per key.
+    LastUsed,
+    /// IAM's credential report, one request pair per account for every key.
+    CredentialReport,
 }
 
 /// Replicas on one database and the leases of their periodic jobs.

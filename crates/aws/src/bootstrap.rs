@@ -155,7 +155,7 @@ impl Item {
             Item::BucketNotification => "notify the queue of every new object (s3:ObjectCreated:*)",
             Item::Trail => "create the trail",
             Item::TrailSettings => "make the trail multi-region, with log file validation and global service events",
-            Item::EventSelectors => "log all management events (read-only ones included) and S3 and Lambda data events",
+            Item::EventSelectors => "log all management events (read-only ones included) and S3, Lambda and SNS data events",
             Item::TrailLogging => "start logging",
             Item::EventsQueue => "create the SQS queue for EventBridge events, writable by honeytrail's rules",
             Item::EventRule => "forward \"AWS API Call via CloudTrail\" events to the events queue (near real time)",
@@ -347,6 +347,10 @@ pub fn log_bucket_objects(c: &BootstrapConfig) -> String {
     format!("arn:{}:s3:::{}/", partition(&c.region), c.bucket)
 }
 
+/// The data-event resource types of SNS's `Publish` and `PublishBatch`.
+const SNS_TOPIC: &str = "AWS::SNS::Topic";
+const SNS_ENDPOINT: &str = "AWS::SNS::PlatformEndpoint";
+
 fn selectors(c: &BootstrapConfig) -> Result<Vec<AdvancedEventSelector>, AwsError> {
     let built =
         |e: aws_sdk_cloudtrail::error::BuildError| AwsError::Other { op: "build selector", message: e.to_string() };
@@ -369,6 +373,14 @@ fn selectors(c: &BootstrapConfig) -> Result<Vec<AdvancedEventSelector>, AwsError
         selector(
             "Lambda data events",
             vec![field("eventCategory", "Data")?, field("resources.type", "AWS::Lambda::Function")?],
+        )?,
+        // Publish and PublishBatch are data events: the call Pacu and
+        // TruffleHog make to learn a key's ARN from the error without a
+        // management event to show for it.
+        selector("SNS topic data events", vec![field("eventCategory", "Data")?, field("resources.type", SNS_TOPIC)?])?,
+        selector(
+            "SNS endpoint data events",
+            vec![field("eventCategory", "Data")?, field("resources.type", SNS_ENDPOINT)?],
         )?,
     ])
 }
@@ -644,6 +656,11 @@ impl CanaryAccount {
                     }
                     if !text.contains("AWS::Lambda::Function") {
                         wrong.push("Lambda data events off");
+                    }
+                    if !text.contains(SNS_TOPIC) || !text.contains(SNS_ENDPOINT) {
+                        wrong.push(
+                            "SNS data events off (sns:Publish, the probe that reveals a key's ARN, goes unlogged)",
+                        );
                     }
                     if text.contains("readOnly") {
                         wrong.push("read-only events filtered (GetCallerIdentity would be missed)");

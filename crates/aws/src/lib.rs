@@ -672,17 +672,131 @@ impl CanaryAccount {
         Ok(out.access_key_last_used().and_then(|u| {
             let when = u.last_used_date()?;
             Some(LastUsed {
-                at: DateTime::from_timestamp(when.secs(), when.subsec_nanos()).unwrap_or_default(),
-                service: u.service_name().to_string(),
-                region: u.region().to_string(),
+                at: whole_seconds(DateTime::from_timestamp(when.secs(), 0).unwrap_or_default()),
+                service: known(u.service_name()),
+                region: known(u.region()),
             })
         }))
+    }
+}
+
+/// A last-use time to the second: the credential report gives no finer, so
+/// both ways of asking name the same use alike.
+fn whole_seconds(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(at.timestamp(), 0).unwrap_or(at)
+}
+
+/// A service or region as IAM names it, `N/A` for its ways of saying it does
+/// not know (`N/A`, `no_information`, `not_supported`, nothing).
+fn known(value: &str) -> String {
+    match value.trim() {
+        "" | "N/A" | "no_information" | "not_supported" => "N/A".to_string(),
+        v => v.to_string(),
+    }
+}
+
+/// One access key's line in IAM's credential report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportedKey {
+    pub active: bool,
+    /// When IAM last saw it used, with the service and region (`N/A` when
+    /// IAM does not say); `None` if never.
+    pub last_used: Option<LastUsed>,
+}
+
+/// IAM's credential report: every user's keys in one document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialReport {
+    /// When AWS made it (it makes one at most every four hours).
+    pub generated: Option<DateTime<Utc>>,
+    /// User name → the user's first and second key.
+    pub users: std::collections::BTreeMap<String, [ReportedKey; 2]>,
+}
+
+/// Reads the CSV of a credential report. Columns are found by their
+/// header, so a column AWS adds or moves does not shift the others.
+pub fn parse_credential_report(
+    csv_text: &[u8],
+) -> Result<std::collections::BTreeMap<String, [ReportedKey; 2]>, String> {
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(csv_text);
+    let headers = reader.headers().map_err(|e| format!("the credential report has no header: {e}"))?.clone();
+    let column = |name: &str| headers.iter().position(|h| h == name);
+    let user = column("user").ok_or("the credential report has no `user` column")?;
+    let date = |t: &str| -> Option<DateTime<Utc>> {
+        DateTime::parse_from_rfc3339(t.trim()).ok().map(|d| d.with_timezone(&Utc))
+    };
+    let mut users = std::collections::BTreeMap::new();
+    for (line, row) in reader.records().enumerate() {
+        let row = row.map_err(|e| format!("line {} of the credential report: {e}", line + 2))?;
+        let field = |name: &str| column(name).and_then(|i| row.get(i)).unwrap_or("N/A");
+        let key = |n: u8| {
+            let used = field(&format!("access_key_{n}_last_used_date"));
+            ReportedKey {
+                active: field(&format!("access_key_{n}_active")) == "true",
+                last_used: date(used).map(|at| LastUsed {
+                    at: whole_seconds(at),
+                    service: known(field(&format!("access_key_{n}_last_used_service"))),
+                    region: known(field(&format!("access_key_{n}_last_used_region"))),
+                }),
+            }
+        };
+        let Some(name) = row.get(user) else { continue };
+        users.insert(name.to_string(), [key(1), key(2)]);
+    }
+    Ok(users)
+}
+
+impl CanaryAccount {
+    /// IAM's credential report (`iam:GenerateCredentialReport`, then
+    /// `iam:GetCredentialReport`): one request pair for every key of the
+    /// account. `Ok(None)` while AWS is still making it (the next pass reads it).
+    pub async fn credential_report(&self) -> Result<Option<CredentialReport>, AwsError> {
+        self.iam.generate_credential_report().send().await.map_err(self.fail("iam:GenerateCredentialReport"))?;
+        let out = match self.iam.get_credential_report().send().await {
+            Ok(out) => out,
+            Err(e) => {
+                let e = AwsError::from_sdk("iam:GetCredentialReport", &self.endpoint, e);
+                let text = e.to_string();
+                if ["ReportInProgress", "ReportNotPresent", "ReportExpired"].iter().any(|c| text.contains(c)) {
+                    return Ok(None);
+                }
+                return Err(e);
+            }
+        };
+        let content = out.content().map(|b| b.as_ref().to_vec()).unwrap_or_default();
+        let users = parse_credential_report(&content)
+            .map_err(|message| AwsError::Other { op: "iam:GetCredentialReport", message })?;
+        let generated = out.generated_time().and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()));
+        Ok(Some(CredentialReport { generated, users }))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_credential_report_is_read_by_its_headers() {
+        // Columns as AWS documents them, one of them moved to the end and
+        // one unknown added: found by name either way.
+        let text = "user,arn,access_key_1_active,access_key_1_last_used_date,access_key_1_last_used_region,\
+access_key_1_last_used_service,access_key_2_active,access_key_2_last_used_date,access_key_2_last_used_region,new_column,access_key_2_last_used_service\n\
+<root_account>,arn:aws:iam::123456789012:root,false,N/A,N/A,N/A,false,N/A,N/A,x,N/A\n\
+ci-deploy,arn:aws:iam::123456789012:user/ci-deploy,true,2026-12-01T10:15:00+00:00,eu-west-1,sts,false,N/A,N/A,x,N/A\n\
+\"name,with comma\",arn:aws:iam::123456789012:user/y,true,no_information,N/A,N/A,true,2026-12-02T08:00:00+00:00,us-east-1,y,s3\n";
+        let users = parse_credential_report(text.as_bytes()).unwrap();
+        let ci = &users["ci-deploy"];
+        assert!(ci[0].active && !ci[1].active);
+        let used = ci[0].last_used.as_ref().unwrap();
+        assert_eq!(
+            (used.at.to_rfc3339(), used.service.as_str(), used.region.as_str()),
+            ("2026-12-01T10:15:00+00:00".into(), "sts", "eu-west-1")
+        );
+        let y = &users["name,with comma"];
+        assert_eq!(y[0].last_used, None, "no_information is no date");
+        assert_eq!(y[1].last_used.as_ref().unwrap().service, "s3");
+        assert!(parse_credential_report(b"arn\nx\n").unwrap_err().contains("`user`"));
+    }
 
     #[test]
     fn arn_account() {

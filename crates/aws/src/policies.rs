@@ -170,6 +170,7 @@ fn ingest(c: &BootstrapConfig) -> Value {
         allow("ListTheLogBucket", &["s3:ListBucket"], json!(a.bucket())),
         allow("ReadTheLogFiles", &["s3:GetObject"], json!(format!("{}/AWSLogs/{}/*", a.bucket(), c.account))),
         allow("SafetyNet", &["iam:GetAccessKeyLastUsed"], json!(a.users())),
+        allow("SafetyNetReport", &["iam:GenerateCredentialReport", "iam:GetCredentialReport"], json!("*")),
         never_blind_detection(),
     ]})
 }

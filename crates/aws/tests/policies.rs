@@ -251,6 +251,9 @@ fn the_ingest_policy_reads_the_queues_and_logs_and_nothing_else() {
     assert_eq!(evaluate(&p, "s3:GetObject", &log, &[]), Decision::Allow);
     assert_eq!(evaluate(&p, "s3:ListBucket", &format!("arn:aws:s3:::cloudtrail-{A}-us-east-1"), &[]), Decision::Allow);
     assert_eq!(evaluate(&p, "iam:GetAccessKeyLastUsed", &user("payments-s3-sync-prod"), &[]), Decision::Allow);
+    for action in ["iam:GenerateCredentialReport", "iam:GetCredentialReport"] {
+        assert_eq!(evaluate(&p, action, "*", &[]), Decision::Allow, "{action}");
+    }
 
     for (action, resource) in [
         ("s3:GetObject", "arn:aws:s3:::customer-data/export.csv".to_string()),
@@ -478,6 +481,9 @@ async fn with_iam_enforced_each_job_runs_on_its_own_policy_and_no_further() {
     // Ingest: the queues and the log files, and nothing that changes anything.
     let url = as_reader.queue_url("cloudtrail-log-files").await.unwrap();
     as_reader.receive(&url, 0).await.unwrap();
+    // And the safety net's reads: IAM's credential report, every user in one document.
+    let report = as_reader.credential_report().await.unwrap().expect("moto makes the report at once");
+    assert!(report.users.contains_key("setup"), "{report:?}");
     let reader_may_not = [
         vec!["iam", "create-user", "--user-name", "backdoor"],
         vec!["events", "put-rule", "--name", "cloudtrail-api-calls", "--event-pattern", "{\"source\":[\"none\"]}"],

@@ -243,6 +243,7 @@ pub async fn run(mut app: App) -> Result<ExitCode> {
     tokio::spawn(heartbeat_loop(shared.ops.clone(), stop.subscribe()));
     tokio::spawn(fleet_loop(shared.ops.clone(), stop.subscribe()));
     tokio::spawn(response_loop(shared.ops.clone(), stop.subscribe()));
+    tokio::spawn(safety_net_loop(shared.ops.clone(), stop.subscribe()));
     let limits = Limits {
         connections: serve.max_connections.max(1),
         header_read: StdDuration::from_secs(serve.header_timeout_seconds.max(1)),
@@ -409,6 +410,67 @@ async fn response_loop(ops: honeytrail_app::Ops, mut stop: tokio::sync::watch::R
         tokio::select! {
             _ = tokio::time::sleep(StdDuration::from_secs(5)) => {}
             _ = due.notified() => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// The safety net while serving: every `detect.safety_net_every_minutes`
+/// (0: never), on the replica holding the job `safety-net`. When it last ran
+/// is read from the store, so a replica taking the job over does not run it
+/// again early. Keys nobody minted (imported ones) are not asked about, and
+/// without minted keys nothing is asked of AWS at all.
+async fn safety_net_loop(ops: honeytrail_app::Ops, mut stop: tokio::sync::watch::Receiver<bool>) {
+    use honeytrail_app::sources::{safety_net::SafetyNet, Sink, Source};
+    const JOB: &str = "safety-net";
+    let d = &ops.config.detect;
+    if d.safety_net_every_minutes == 0 {
+        return;
+    }
+    let every = chrono::Duration::minutes(i64::from(d.safety_net_every_minutes));
+    let grace = chrono::Duration::minutes(i64::from(d.safety_net_grace_minutes));
+    // This replica's own last run too, should the store not record runs.
+    let mut ran: Option<std::time::Instant> = None;
+    loop {
+        let mine_due = ran.is_none_or(|t| t.elapsed() >= every.to_std().unwrap_or_default());
+        let held = mine_due
+            && ops.hold(JOB).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e.message, "cannot ask for the safety net's lease");
+                false
+            });
+        let due = match held {
+            false => false,
+            true => match ops.job_last_run(JOB).await {
+                Ok(last) => last.is_none_or(|t| chrono::Utc::now() - t >= every),
+                Err(e) => {
+                    tracing::warn!(error = %e.message, "cannot read when the safety net last ran");
+                    false
+                }
+            },
+        };
+        if due {
+            ran = Some(std::time::Instant::now());
+            let mut net = SafetyNet::new(&ops, grace);
+            let mut sink = Sink::new(&ops);
+            let pass = net.pass(&mut sink).await;
+            let error = match (&pass, net.failures.first()) {
+                (Err(e), _) => Some(format!("{e:#}")),
+                (Ok(_), Some(f)) => {
+                    Some(format!("{} key(s) or report(s) could not be checked, e.g. {f}", net.failures.len()))
+                }
+                (Ok(_), None) => None,
+            };
+            ops.job_ran(JOB, error.as_deref()).await;
+            match error {
+                Some(e) => tracing::warn!(error = %e, checked = net.checked, raised = net.raised, "safety net pass"),
+                None if net.raised > 0 => {
+                    tracing::info!(checked = net.checked, raised = net.raised, "safety net raised unlogged uses")
+                }
+                None => {}
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(beat(&ops)) => {}
             _ = stop.changed() => return,
         }
     }

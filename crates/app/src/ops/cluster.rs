@@ -100,6 +100,11 @@ impl Ops {
         Ok(self.store.take_lease(job, &m.id, m.lease).await?)
     }
 
+    /// When `job` last ran, on any replica.
+    pub async fn job_last_run(&self, job: &str) -> OpResult<Option<chrono::DateTime<Utc>>> {
+        Ok(self.store.job_leases().await?.into_iter().find(|j| j.name == job).and_then(|j| j.last_run_at))
+    }
+
     /// Records a run of `job` by this replica and how it went.
     pub async fn job_ran(&self, job: &str, error: Option<&str>) {
         let Some(m) = self.membership() else { return };
