@@ -88,6 +88,15 @@ pub fn read_partial(mut reader: impl Read, limit: u64) -> (Vec<u8>, Option<SkipR
     (buf, damaged)
 }
 
+/// A buffer a thread keeps for the next document: emptied, and given back
+/// to the allocator when an unusually large document grew it past 16 MiB.
+pub(crate) fn keep_small(buf: &mut Vec<u8>) {
+    buf.clear();
+    if buf.capacity() > 16 << 20 {
+        *buf = Vec::new();
+    }
+}
+
 /// The outcome for one file.
 #[derive(Debug, Clone)]
 pub struct FileOutcome {
@@ -107,9 +116,30 @@ pub fn scan_file(detector: &Detector, path: &Path, limit: u64) -> FileOutcome {
     if let Some(reason) = skip_by_name(&path.to_string_lossy()) {
         return skip(reason);
     }
-    let outcome = match std::fs::File::open(path) {
-        Ok(f) => detector.read(std::io::BufReader::new(f), limit, "cloudtrail-file", &path.display().to_string()),
-        Err(e) => return skip(SkipReason::Io(e.to_string())),
+    let origin = path.display().to_string();
+    // A file no larger than the limit is read whole and decoded in one call;
+    // a larger one streams, so a huge file never sits in memory.
+    let outcome = if compressed_bytes <= limit {
+        thread_local! {
+            static READ: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let read = READ.with(|cell| {
+            let mut data = cell.borrow_mut();
+            data.clear();
+            let read = std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut data));
+            let outcome = read.map(|_| detector.read_bytes(&data, limit, "cloudtrail-file", &origin));
+            keep_small(&mut data);
+            outcome
+        });
+        match read {
+            Ok(outcome) => outcome,
+            Err(e) => return skip(SkipReason::Io(e.to_string())),
+        }
+    } else {
+        match std::fs::File::open(path) {
+            Ok(f) => detector.read(std::io::BufReader::new(f), limit, "cloudtrail-file", &origin),
+            Err(e) => return skip(SkipReason::Io(e.to_string())),
+        }
     };
     FileOutcome { path: path.to_path_buf(), compressed_bytes, outcome }
 }
@@ -172,5 +202,42 @@ mod tests {
         let too_large =
             detector.read(&gz(format!(r#"{{"Records":[{hit}{filler}]}}"#).as_bytes())[..], 4096, "test", "x");
         assert_eq!((too_large.events.len(), too_large.skipped.map(|r| r.kind())), (1, Some("too-large")));
+    }
+
+    /// The in-memory path (one libdeflate call for one member) finds what
+    /// the streaming path finds, and hands it every case it cannot take:
+    /// several members, damage, a document past the limit.
+    #[test]
+    fn documents_in_memory_are_read_as_the_stream_reads_them() {
+        let mut index = crate::index::KeyIndex::new();
+        index.insert(crate::index::TokenRef { token_id: 1, retired: false }, "AKIARZPUZDIKAWS2LJNF", None, None);
+        let detector = Detector::new(index);
+        let record = |id: &str| {
+            format!(
+                r#"{{"eventVersion":"1.08","eventID":"{id}","eventName":"ListBuckets","userIdentity":{{"accessKeyId":"AKIARZPUZDIKAWS2LJNF"}}}}"#
+            )
+        };
+        let doc = |id: &str| format!(r#"{{"Records":[{}]}}"#, record(id)).into_bytes();
+        let found = |o: &DocumentOutcome| (o.events.len(), o.skipped.as_ref().map(|r| r.kind()));
+        for data in [doc("plain"), gz(&doc("one-member"))] {
+            let fast = detector.read_bytes(&data, 1 << 20, "test", "x");
+            let stream = detector.read(&data[..], 1 << 20, "test", "x");
+            assert_eq!((found(&fast), fast.records), (found(&stream), stream.records));
+            assert_eq!(found(&fast), (1, None));
+        }
+        // Two members (a concatenated file): left to the stream, which
+        // decodes both (a one-member decoder would drop the second).
+        let two = [gz(&doc("first")), gz(&doc("second"))].concat();
+        assert_eq!(crate::gunzip::single_member(&two, 1 << 20), None);
+        let stream = detector.read(&two[..], 1 << 20, "test", "x");
+        let out = detector.read_bytes(&two, 1 << 20, "test", "x");
+        assert_eq!((found(&out), out.records), (found(&stream), stream.records));
+        assert!(String::from_utf8_lossy(&read_partial(&two[..], 1 << 20).0).contains("second"));
+        // Cut, and past the limit: what decoded is scanned, and the reason given.
+        let big = gz(format!(r#"{{"Records":[{}{}]}}"#, record("e1"), ",{\"x\":1}".repeat(5000)).as_bytes());
+        let cut = &big[..big.len() * 2 / 3];
+        assert_eq!(found(&detector.read_bytes(cut, 1 << 20, "test", "x")), (1, Some("gzip")));
+        assert_eq!(found(&detector.read_bytes(&big, 4096, "test", "x")), (1, Some("too-large")));
+        assert_eq!(found(&detector.read_bytes(&doc("plain").repeat(3), 10, "test", "x")).1, Some("too-large"));
     }
 }

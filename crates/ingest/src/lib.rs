@@ -24,6 +24,7 @@
 
 pub mod canarytokens;
 pub mod files;
+pub mod gunzip;
 pub mod health;
 pub mod index;
 pub mod lenient;
@@ -134,6 +135,27 @@ impl Detector {
     /// Reads a document (gzipped or not) and processes what could be read:
     /// a damaged or oversized document is still scanned as far as it goes,
     /// and keeps the reason it was not whole.
+    /// Processes a document already in memory (a file read whole, an S3
+    /// object): plain JSON is scanned where it lies, one gzip member is
+    /// decoded in one call ([`gunzip`]); anything else goes through
+    /// [`Detector::read`].
+    pub fn read_bytes(&self, data: &[u8], limit: u64, source: &str, origin: &str) -> DocumentOutcome {
+        if !gunzip::is_gzip(data) && data.len() as u64 <= limit {
+            return self.document(data, source, origin);
+        }
+        thread_local! {
+            static DECODED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let whole = DECODED.with(|cell| {
+            let mut out = cell.borrow_mut();
+            let outcome =
+                gunzip::single_member_into(data, limit, &mut out).then(|| self.document(&out, source, origin));
+            files::keep_small(&mut out);
+            outcome
+        });
+        whole.unwrap_or_else(|| self.read(data, limit, source, origin))
+    }
+
     pub fn read(&self, reader: impl std::io::Read, limit: u64, source: &str, origin: &str) -> DocumentOutcome {
         let (bytes, damaged) = files::read_partial(reader, limit);
         let mut out = self.document(&bytes, source, origin);

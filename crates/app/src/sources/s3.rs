@@ -54,7 +54,7 @@ impl Source for S3Source {
             if skip_by_name(key).is_none() {
                 let bytes = self.account.get_object(&self.bucket, key).await?;
                 let limit = self.limit;
-                let outcome = sink.scan(&mut detector, |d| d.read(&bytes[..], limit, "s3", &origin)).await?;
+                let outcome = sink.scan(&mut detector, |d| d.read_bytes(&bytes, limit, "s3", &origin)).await?;
                 sink.document(&origin, &outcome).await?;
             }
             store.mark_s3_object_read(&source, key, etag.as_deref()).await?;

@@ -156,7 +156,7 @@ impl Source for SqsSource {
                         };
                         let origin = format!("s3://{bucket}/{key}");
                         let limit = self.limit;
-                        let outcome = sink.scan(&mut detector, |d| d.read(&bytes[..], limit, "s3", &origin)).await?;
+                        let outcome = sink.scan(&mut detector, |d| d.read_bytes(&bytes, limit, "s3", &origin)).await?;
                         sink.document(&origin, &outcome).await?;
                     }
                     if failed {
