@@ -442,18 +442,34 @@ fn the_container_image_builds_without_an_engine_and_serves() {
         "--",
     ]);
     run.args(["/usr/local/bin/honeytrail", "serve"]);
+    // Killing buildah alone leaves the server it started running in the
+    // chroot (its parent is gone, it is not): buildah, its chroot helper and
+    // the server share a process group of their own, killed whole at the end,
+    // and on a failed assertion too.
+    std::os::unix::process::CommandExt::process_group(&mut run, 0);
     let (mut child, port) =
         honeytrail_testkit::spawn_reporting_port(&mut run, honeytrail_testkit::Stream::Stderr, |l| {
             l.strip_prefix("honeytrail is serving on ").and_then(honeytrail_testkit::loopback_port_in)
         })
         .unwrap_or_else(|said| panic!("serve did not start in the image: {said}"));
+    struct KillGroup(i32);
+    impl Drop for KillGroup {
+        fn drop(&mut self) {
+            // SAFETY: kill(2) with a negative pid signals that process group; no memory is involved.
+            unsafe { libc::kill(-self.0, libc::SIGKILL) };
+        }
+    }
+    let group = KillGroup(child.id() as i32);
     eventually("the image's server to answer", || {
         matches!(honeytrail_testkit::http(port, "GET", "/healthz", &[], ""), Ok((200, _)))
     });
     let (status, page) = honeytrail_testkit::http(port, "GET", "/login", &[], "").unwrap();
     assert!(status == 200 && page.contains("Sign in"), "{status}: {page}");
-    child.kill().ok(); // already gone is fine
+    drop(group);
     child.wait().ok(); // already gone is fine
+    eventually("the image's server to be gone with its process group", || {
+        honeytrail_testkit::http(port, "GET", "/healthz", &[], "").is_err()
+    });
     buildah(&["rm", &container]);
     buildah(&["rmi", &tag]);
 }
