@@ -153,18 +153,18 @@ pub(crate) async fn queue_alert(
     // And updates keep `update_interval` apart, so a long burst makes one
     // alert per interval.
     if kind == "incident.updated" {
-        let waiting = sqlx::query("SELECT 1 FROM alerts WHERE incident_id = $1 AND fanned_out = 0 LIMIT 1")
-            .bind(incident_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-        if waiting.is_some() {
+        // One round trip: is an alert of it waiting, and when may the next go.
+        let row = sqlx::query(
+            "SELECT COUNT(*) FILTER (WHERE fanned_out = 0), MAX(not_before) FROM alerts WHERE incident_id = $1",
+        )
+        .bind(incident_id)
+        .fetch_one(&mut **tx)
+        .await?;
+        let waiting: i64 = row.try_get(0)?;
+        if waiting > 0 {
             return Ok(());
         }
-        let last: Option<i64> = sqlx::query("SELECT MAX(not_before) FROM alerts WHERE incident_id = $1")
-            .bind(incident_id)
-            .fetch_one(&mut **tx)
-            .await?
-            .try_get(0)?;
+        let last: Option<i64> = row.try_get(1)?;
         if let Some(last) = last {
             not_before = not_before.max(from_millis(last)? + update_interval);
         }
@@ -185,18 +185,22 @@ impl Store {
     pub async fn record_event(&self, event: &TokenEvent, window: Duration) -> Result<EventOutcome, StoreError> {
         let _turn = self.token_turns.take(event.token_id).await;
         let mut tx = self.begin_write().await?;
-        if self.backend == Backend::Postgres {
-            // Serialise incident decisions per token across replicas.
-            sqlx::query("SELECT id FROM tokens WHERE id = $1 FOR UPDATE")
-                .bind(event.token_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        }
-        let exists = sqlx::query("SELECT 1 FROM events WHERE event_id = $1")
-            .bind(&event.event_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_some() {
+        // Whether the event is stored already, asked in the statement that
+        // (on PostgreSQL) serialises incident decisions per token across
+        // replicas: one round trip for both.
+        let seen_sql = match self.backend {
+            Backend::Postgres => {
+                "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1) FROM tokens WHERE id = $2 FOR UPDATE"
+            }
+            Backend::Sqlite => "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1) WHERE $2 IS NOT NULL",
+        };
+        let seen = sqlx::query(seen_sql).bind(&event.event_id).bind(event.token_id).fetch_optional(&mut *tx).await?;
+        let exists = match seen {
+            Some(row) => row.try_get::<bool, _>(0).or_else(|_| row.try_get::<i64, _>(0).map(|n| n != 0))?,
+            // No such token: the insert below names the problem.
+            None => false,
+        };
+        if exists {
             return Ok(EventOutcome::Duplicate);
         }
         let t = millis(event.event_time);
