@@ -350,8 +350,13 @@ pub async fn run_dispatcher(
     let sender = settings.sender()?;
     let mut flight = InFlight::new(store, sender, settings);
     let mut claim = true;
+    // When the next claim is due whatever happens here: deliveries finishing
+    // one after another must not keep putting off the half-second look for
+    // what other processes queued and for retries falling due.
+    let mut next_look = tokio::time::Instant::now();
     loop {
-        if claim {
+        if claim || tokio::time::Instant::now() >= next_look {
+            next_look = tokio::time::Instant::now() + StdDuration::from_millis(500);
             if let Err(e) = flight.claim().await {
                 tracing::error!(error = %format!("{e:#}"), "dispatcher pass failed; retrying");
             }
@@ -359,7 +364,7 @@ pub async fn run_dispatcher(
         if stop.as_ref().is_some_and(|rx| *rx.borrow()) {
             return drain(&mut flight).await;
         }
-        let pause = tokio::time::sleep(StdDuration::from_millis(500));
+        let pause = tokio::time::sleep_until(next_look);
         let woken = async {
             match &wake {
                 Some(n) => n.notified().await,
