@@ -719,29 +719,32 @@ pub fn parse_credential_report(
     csv_text: &[u8],
 ) -> Result<std::collections::BTreeMap<String, [ReportedKey; 2]>, String> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(csv_text);
-    let headers = reader.headers().map_err(|e| format!("the credential report has no header: {e}"))?.clone();
-    let column = |name: &str| headers.iter().position(|h| h == name);
+    let headers = reader.byte_headers().map_err(|e| format!("the credential report has no header: {e}"))?.clone();
+    let column = |name: &str| headers.iter().position(|h| h == name.as_bytes());
     let user = column("user").ok_or("the credential report has no `user` column")?;
-    let date = |t: &str| -> Option<DateTime<Utc>> {
-        DateTime::parse_from_rfc3339(t.trim()).ok().map(|d| d.with_timezone(&Utc))
+    // Each key's columns, found once: [active, date, service, region].
+    let key_columns = |n: u8| {
+        ["active", "last_used_date", "last_used_service", "last_used_region"]
+            .map(|field| column(&format!("access_key_{n}_{field}")))
     };
+    let keys = [key_columns(1), key_columns(2)];
     let mut users = std::collections::BTreeMap::new();
-    for (line, row) in reader.records().enumerate() {
+    // Read as bytes: a line that is not UTF-8, or cut short, costs only its own fields.
+    for (line, row) in reader.byte_records().enumerate() {
         let row = row.map_err(|e| format!("line {} of the credential report: {e}", line + 2))?;
-        let field = |name: &str| column(name).and_then(|i| row.get(i)).unwrap_or("N/A");
-        let key = |n: u8| {
-            let used = field(&format!("access_key_{n}_last_used_date"));
-            ReportedKey {
-                active: field(&format!("access_key_{n}_active")) == "true",
-                last_used: date(used).map(|at| LastUsed {
-                    at: whole_seconds(at),
-                    service: known(field(&format!("access_key_{n}_last_used_service"))),
-                    region: known(field(&format!("access_key_{n}_last_used_region"))),
-                }),
-            }
+        let field = |at: Option<usize>| {
+            at.and_then(|i| row.get(i)).map_or(std::borrow::Cow::Borrowed("N/A"), String::from_utf8_lossy)
+        };
+        let key = |[active, date, service, region]: [Option<usize>; 4]| ReportedKey {
+            active: field(active) == "true",
+            last_used: DateTime::parse_from_rfc3339(field(date).trim()).ok().map(|at| LastUsed {
+                at: whole_seconds(at.with_timezone(&Utc)),
+                service: known(&field(service)),
+                region: known(&field(region)),
+            }),
         };
         let Some(name) = row.get(user) else { continue };
-        users.insert(name.to_string(), [key(1), key(2)]);
+        users.insert(String::from_utf8_lossy(name).into_owned(), keys.map(key));
     }
     Ok(users)
 }
@@ -796,6 +799,25 @@ ci-deploy,arn:aws:iam::123456789012:user/ci-deploy,true,2026-12-01T10:15:00+00:0
         assert_eq!(y[0].last_used, None, "no_information is no date");
         assert_eq!(y[1].last_used.as_ref().unwrap().service, "s3");
         assert!(parse_credential_report(b"arn\nx\n").unwrap_err().contains("`user`"));
+        // A line cut short, a name that is not UTF-8, a huge and a markup-laden field: each
+        // costs only itself.
+        let hostile = [
+            &b"user,access_key_1_active,access_key_1_last_used_date,access_key_1_last_used_service\n"[..],
+            b"short\n",
+            b"bad-\xff-name,true,2026-12-01T10:15:00+00:00,sts\n",
+            format!("big,true,{},<script>x</script>\n", "9".repeat(100_000)).as_bytes(),
+            b"ok,true,2026-12-02T10:15:00+00:00,\"<b>s3</b>\"\n",
+        ]
+        .concat();
+        let users = parse_credential_report(&hostile).unwrap();
+        assert_eq!(users["short"][0], ReportedKey { active: false, last_used: None });
+        assert!(users["bad-\u{fffd}-name"][0].last_used.is_some());
+        assert_eq!(users["big"][0].last_used, None, "not a date");
+        assert_eq!(
+            users["ok"][0].last_used.as_ref().unwrap().service,
+            "<b>s3</b>",
+            "kept as text; escaped where shown"
+        );
     }
 
     #[test]

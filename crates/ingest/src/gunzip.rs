@@ -98,13 +98,7 @@ pub fn single_member_into(data: &[u8], limit: u64, out: &mut Vec<u8>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-
-    fn gz(data: &[u8]) -> Vec<u8> {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
-    }
+    use crate::files::tests::gz;
 
     #[test]
     fn one_member_decodes_and_everything_else_is_left_to_the_streaming_decoder() {
