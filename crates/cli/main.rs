@@ -165,6 +165,9 @@ enum Command {
     /// Enrolment secrets, which hosts present to ask for their own key
     #[command(subcommand, alias = "enroll")]
     Enrol(commands::enrol::EnrolCommand),
+    /// CI runs that took a canary: their tags, windows and expected uses
+    #[command(subcommand)]
+    Ci(commands::ci::CiCommand),
     /// Enrolled hosts: host, key, last seen, bait state
     Agents {
         /// Print JSON instead of text
@@ -340,6 +343,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Account(cmd) => commands::account::run(&app, cmd).await,
         Command::User(cmd) => commands::user::run(&app, cmd).await,
         Command::Enrol(cmd) => commands::enrol::run(&app, cmd).await,
+        Command::Ci(cmd) => commands::ci::run(&app, cmd).await,
         Command::Template(cmd) => commands::template::run(&app, cmd).await,
         Command::Agents { json } => commands::agents::list(&app, json).await,
         Command::Agent(cmd) => commands::agents::agent(&app, cmd).await,

@@ -1343,3 +1343,160 @@ fn one_agent_credential_cannot_fill_the_servers_disk() {
     let shown = ht.run(&["agent", "show", "1"]).ok().stdout;
     assert!(shown.contains("80 refused by the server"), "{shown}");
 }
+
+/// One CI job, as GitHub Actions runs it: the script the server serves, run
+/// with the runner's variables and nothing else in its environment.
+fn ci_step(serve: &Serve, home: &Path, mode: &str, extra: &[(&str, &str)]) -> Out {
+    let (status, script) = http(serve.port, "GET", "/ci/honeytrail-ci.sh", &[], "").unwrap();
+    assert_eq!(status, 200);
+    let file = home.join("honeytrail-ci.sh");
+    std::fs::write(&file, script).unwrap();
+    let runner_temp = home.join("runner-temp");
+    std::fs::create_dir_all(&runner_temp).unwrap();
+    let mut cmd = Command::new("sh");
+    cmd.arg(&file).arg(mode).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in [
+        ("HOME", home.to_str().unwrap()),
+        ("HONEYTRAIL_URL", &serve.url()),
+        ("HONEYTRAIL_CI_STRICT", "1"),
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_REPOSITORY", "acme/shop"),
+        ("GITHUB_WORKFLOW", "deploy"),
+        ("GITHUB_JOB", "build"),
+        ("GITHUB_SHA", "3f2a9c1d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39"),
+        ("GITHUB_RUN_ID", "4242"),
+        ("GITHUB_RUN_ATTEMPT", "1"),
+        ("GITHUB_SERVER_URL", "https://github.com"),
+        ("GITHUB_ENV", home.join("github-env").to_str().unwrap()),
+        ("RUNNER_TEMP", runner_temp.to_str().unwrap()),
+    ] {
+        cmd.env(k, v);
+    }
+    cmd.envs(extra.iter().copied());
+    output(&mut cmd)
+}
+
+/// A use of `key` at `at` from `ip`, as CloudTrail records it, ingested.
+fn use_at(ht: &Ht, key: &str, id: &str, ip: &str, at: chrono::DateTime<chrono::Utc>) -> Out {
+    let record = serde_json::json!({"Records": [{
+        "eventVersion": "1.09", "eventTime": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "eventSource": "sts.amazonaws.com", "eventName": "GetCallerIdentity", "awsRegion": "us-east-1",
+        "sourceIPAddress": ip, "userAgent": "aws-cli/2.15.0", "eventID": id, "eventType": "AwsApiCall",
+        "recipientAccountId": "123456789012",
+        "userIdentity": {"type": "IAMUser", "accessKeyId": key, "accountId": "123456789012",
+                         "arn": "arn:aws:iam::123456789012:user/x", "userName": "x"}}]});
+    let log = ht.dir.path().join(format!("trail-{id}.json"));
+    std::fs::write(&log, record.to_string()).unwrap();
+    ht.run(&["ingest", log.to_str().unwrap()]).ok()
+}
+
+/// A CI run takes its own key with the served script: written where the
+/// job's tools look (never over credentials the job already has), tagged
+/// with the run. Inside its window the runner's own use is kept on the run
+/// without an alert; a use from elsewhere, or any use after the close, is an
+/// incident naming the run. Refused secrets and hostile tags change nothing.
+#[test]
+fn a_ci_run_takes_its_own_canary_and_closes_its_window() {
+    let ht = Ht::new(&[("HONEYTRAIL_FLEET_POOL_SIZE", "1")]);
+    let secret = ht.secret(&["--uses", "3", "--label", "team=payments"]);
+    let secret = std::fs::read_to_string(secret).unwrap();
+    let serve = ht.serve();
+    let home = ht.dir.path().join("runner-home");
+    std::fs::create_dir_all(&home).unwrap();
+
+    // A wrong secret: refused, named, nothing written; and the job fails only when strict.
+    let refused = ci_step(&serve, &home, "open", &[("HONEYTRAIL_CI_SECRET", "not-a-secret")]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(refused.stderr.contains("the server refused the run (HTTP 403)"), "{}", refused.stderr);
+    assert!(!home.join(".aws").exists());
+    let lenient =
+        ci_step(&serve, &home, "open", &[("HONEYTRAIL_CI_SECRET", "not-a-secret"), ("HONEYTRAIL_CI_STRICT", "0")]);
+    assert_eq!(lenient.code, 0, "{}", lenient.stderr);
+    assert!(lenient.stderr.contains("carrying on without a canary"), "{}", lenient.stderr);
+    // A tag with a terminal escape in it: refused by name, no use spent.
+    let hostile = ci_step(
+        &serve,
+        &home,
+        "open",
+        &[("HONEYTRAIL_CI_SECRET", secret.trim()), ("GITHUB_JOB", "build\u{1b}]8;;https://evil\u{7}")],
+    );
+    assert_eq!(hostile.code, 1);
+    assert!(hostile.stderr.contains("job: at most 256 characters, no control"), "{}", hostile.stderr);
+    assert!(!hostile.stderr.contains('\u{1b}'));
+
+    let opened = ci_step(&serve, &home, "open", &[("HONEYTRAIL_CI_SECRET", secret.trim())]).ok();
+    assert!(opened.stderr.contains("CI run #1 has its canary (profile [default])"), "{}", opened.stderr);
+    let creds = std::fs::read_to_string(home.join(".aws/credentials")).unwrap();
+    let key = creds.lines().find_map(|l| l.strip_prefix("aws_access_key_id = ")).unwrap().to_string();
+    assert!(creds.starts_with("[default]\n"), "{creds}");
+    assert_eq!(std::fs::metadata(home.join(".aws/credentials")).unwrap().mode() & 0o777, 0o600);
+    let github_env = std::fs::read_to_string(home.join("github-env")).unwrap();
+    assert!(github_env.contains(&format!("AWS_ACCESS_KEY_ID={key}\n")), "{github_env}");
+    let secret_line = github_env.lines().find_map(|l| l.strip_prefix("AWS_SECRET_ACCESS_KEY=")).unwrap();
+    assert!(opened.stdout.contains(&format!("::add-mask::{secret_line}")), "the secret is masked in the log");
+
+    // The key is labelled with the run, and placed as the run.
+    let token = ht.token(&key);
+    assert_eq!(token["labels"]["ci.repository"], "acme/shop", "{token:#}");
+    assert_eq!(token["labels"]["ci.run"], "4242");
+    assert_eq!(token["labels"]["team"], "payments");
+    let runs = ht.run(&["ci", "list", "--json"]).ok().json();
+    assert_eq!(runs[0]["state"], "open", "{runs:#}");
+    assert_eq!(runs[0]["source_address"], "127.0.0.1");
+
+    // The job's own tools use the key from the runner: kept on the run, no incident.
+    let now = chrono::Utc::now();
+    let own = use_at(&ht, &key, "ci-own-1", "127.0.0.1", now);
+    assert!(own.stderr.contains("expected by a CI run's window (stored on the run, not alerted): 1"), "{}", own.stderr);
+    assert!(incidents(&ht).is_empty(), "{:#?}", incidents(&ht));
+    // The same key from elsewhere while the job still runs: stolen from the runner.
+    use_at(&ht, &key, "ci-stolen-1", "203.0.113.9", now);
+    let stolen = incidents(&ht);
+    assert_eq!(stolen.len(), 1, "{stolen:#?}");
+    let shown = ht.run(&["incident", "show", &stolen[0]["id"].to_string(), "--json"]).ok().json();
+    let placement = shown["placement"].as_str().unwrap_or_else(|| panic!("{shown:#}"));
+    assert!(
+        placement.contains("GitHub Actions run 4242 (attempt 1) of acme/shop, workflow deploy, job build"),
+        "{placement}"
+    );
+
+    ci_step(&serve, &home, "close", &[]).ok();
+    assert!(!home.join("runner-temp/honeytrail-ci.run").exists(), "the close token is gone with the run");
+    let closed = ht.run(&["ci", "show", "1", "--json"]).ok().json();
+    assert_eq!(closed["state"], "closed", "{closed:#}");
+    assert_eq!(closed["expected_uses"], 1);
+    assert_eq!(closed["expected"][0]["event_id"], "ci-own-1");
+    assert_eq!(closed["incidents"].as_array().unwrap().len(), 1);
+    // After the close even the runner's address is an incident (a leaked log or cache).
+    let after = chrono::DateTime::parse_from_rfc3339(closed["closed_at"].as_str().unwrap()).unwrap().to_utc();
+    use_at(&ht, &key, "ci-after-1", "127.0.0.1", after + chrono::Duration::seconds(2));
+    let events: usize = incidents(&ht).iter().map(|i| i["event_count"].as_u64().unwrap() as usize).sum();
+    assert_eq!(events, 2, "{:#?}", incidents(&ht));
+    let text = ht.run(&["ci", "show", "1"]).ok().stdout;
+    assert!(text.contains("closed") && text.contains("GetCallerIdentity"), "{text}");
+
+    // A second job whose runner already holds credentials: they are left as they are.
+    let busy = ht.dir.path().join("busy-home");
+    std::fs::create_dir_all(busy.join(".aws")).unwrap();
+    std::fs::write(busy.join(".aws/credentials"), REAL_PROFILE).unwrap();
+    let second = ci_step(
+        &serve,
+        &busy,
+        "open",
+        &[
+            ("HONEYTRAIL_CI_SECRET", secret.trim()),
+            ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
+            ("GITHUB_RUN_ID", "4243"),
+        ],
+    )
+    .ok();
+    assert!(second.stderr.contains("the environment is left alone"), "{}", second.stderr);
+    let kept = std::fs::read_to_string(busy.join(".aws/credentials")).unwrap();
+    assert!(kept.starts_with(REAL_PROFILE) && kept.contains("\n[ci]\naws_access_key_id = AKIA"), "{kept}");
+    assert!(!busy.join("github-env").exists());
+    // The secret had three uses: the refused attempts spent none.
+    let third = ci_step(&serve, &busy, "open", &[("HONEYTRAIL_CI_SECRET", secret.trim()), ("GITHUB_RUN_ID", "4244")]);
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    let used = ht.run(&["enroll", "list", "--json"]).ok().json();
+    assert_eq!(used[0]["used"], 3, "{used:#}");
+}

@@ -186,6 +186,11 @@ iam_user_quota = 5000
 # AWS's RSA certificates for EC2 instance identity documents (one PEM file,
 # the regions you use), for enrolment secrets bound to EC2 (--bind ec2).
 # ec2_identity_certificates = "/etc/honeytrail/ec2-identity.pem"  # HONEYTRAIL_FLEET_EC2_IDENTITY_CERTIFICATES
+# CI canaries (docs/ci.md): a run's expected-activity window closes at the
+# run's end, or ci_window_minutes after it opened (at most 1440); the run's
+# key stays a tripwire ci_keep_days after that, then is retired (0: never).
+ci_window_minutes = 360                                     # HONEYTRAIL_FLEET_CI_WINDOW_MINUTES
+ci_keep_days = 30                                           # HONEYTRAIL_FLEET_CI_KEEP_DAYS
 
 [evidence]
 # A read of a bait file followed by no use of its key within touch_window
@@ -577,6 +582,12 @@ pub struct FleetSection {
     /// AWS's certificates for EC2 instance identity documents (PEM), which
     /// enrolments bound to EC2 are checked against.
     pub ec2_identity_certificates: Option<PathBuf>,
+    /// How long a CI run's expected-activity window stays open when the run
+    /// never closes it (and the most a run may ask for), in minutes.
+    pub ci_window_minutes: u32,
+    /// Days a CI run's key stays a tripwire after its window ends; then it
+    /// is retired (0: never).
+    pub ci_keep_days: u32,
 }
 
 impl Default for FleetSection {
@@ -591,6 +602,8 @@ impl Default for FleetSection {
             iam_user_quota: 5000,
             agent_binary: None,
             ec2_identity_certificates: None,
+            ci_window_minutes: 360,
+            ci_keep_days: 30,
         }
     }
 }
@@ -856,6 +869,14 @@ impl Config {
         ] {
             if let Some(v) = env(name) {
                 *field = v.parse().map_err(|_| anyhow::anyhow!("{name} is {v:?}; give a whole number of seconds"))?;
+            }
+        }
+        for (name, field) in [
+            ("HONEYTRAIL_FLEET_CI_WINDOW_MINUTES", &mut self.fleet.ci_window_minutes),
+            ("HONEYTRAIL_FLEET_CI_KEEP_DAYS", &mut self.fleet.ci_keep_days),
+        ] {
+            if let Some(v) = env(name) {
+                *field = v.trim().parse().map_err(|_| anyhow::anyhow!("{name} is {v:?}; give a whole number"))?;
             }
         }
         if let Some(v) = env("HONEYTRAIL_FLEET_POOL_SIZE") {

@@ -83,6 +83,9 @@ fn print_summary(s: &Summary) {
         "matches: {} ({} already stored); incidents opened: {}, updated: {}",
         s.matches, s.duplicates, s.incidents_opened, s.incidents_updated
     );
+    if s.expected > 0 {
+        eprintln!("expected by a CI run's window (stored on the run, not alerted): {}", s.expected);
+    }
     for (kind, files) in &s.skipped {
         eprintln!("skipped ({kind}): {} file(s)", files.len());
         for f in files.iter().take(5) {

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod canary;
 pub mod channel;
 pub mod check;
+pub mod ci;
 pub mod cluster;
 pub mod custody;
 pub mod deliver;

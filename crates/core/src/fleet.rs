@@ -34,7 +34,7 @@ pub struct HostFacts {
     pub agent_version: Option<String>,
 }
 
-fn fact(name: &str, value: &str) -> Result<(), Invalid> {
+pub(crate) fn fact(name: &str, value: &str) -> Result<(), Invalid> {
     if value.len() > MAX_FACT || crate::encoding::has_hidden(value) {
         return Err(Invalid(format!(
             "{name}: at most {MAX_FACT} characters, no control, zero-width or bidirectional characters"

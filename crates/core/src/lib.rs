@@ -17,6 +17,7 @@ pub mod alerting;
 pub mod auditd;
 pub mod bait;
 pub mod channel;
+pub mod ci;
 pub mod describe;
 pub mod encoding;
 pub mod enrich;

@@ -103,6 +103,8 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/ingest/slack/actions", post(receivers::slack_actions))
         .route("/answer/{token}", get(receivers::answer_page).post(receivers::answer_submit))
         .route("/deploy/install.sh", get(api::install_script))
+        .route("/ci/honeytrail-ci.sh", get(api::ci::ci_script))
+        .route("/ci/gitlab.yml", get(api::ci::gitlab_template))
         .route("/deploy/agent", get(api::agent_binary))
         .merge(auth::routes())
         .merge(ui::routes())
@@ -353,6 +355,21 @@ async fn fleet_loop(ops: honeytrail_app::Ops, mut stop: tokio::sync::watch::Rece
             Err(e) => {
                 tracing::warn!(error = %e.message, "the fleet sweep failed; retrying");
                 failures.push(format!("fleet sweep: {}", e.message));
+            }
+        }
+        match ops.ci_sweep().await {
+            Ok(s) => {
+                if s.retired > 0 {
+                    tracing::info!(retired = s.retired, "retired the keys of CI runs past fleet.ci_keep_days");
+                }
+                if let Some(first) = s.failed.first() {
+                    tracing::warn!(failed = s.failed.len(), error = %first, "could not retire some CI run keys; retrying");
+                    failures.push(format!("CI keep-days: {first}"));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e.message, "the CI keep-days sweep failed; retrying");
+                failures.push(format!("CI keep-days: {}", e.message));
             }
         }
         match ops.evidence_sweep().await {

@@ -130,7 +130,10 @@ fn command_row(r: &AnyRow) -> Result<AgentCommand, StoreError> {
 /// Takes the oldest key out of the pool, or `None` when it is empty. On
 /// PostgreSQL concurrent takers skip each other's row instead of waiting;
 /// on SQLite the write transaction already serialises them.
-async fn take_pool_key(backend: Backend, tx: &mut Transaction<'static, Any>) -> Result<Option<i64>, StoreError> {
+pub(crate) async fn take_pool_key(
+    backend: Backend,
+    tx: &mut Transaction<'static, Any>,
+) -> Result<Option<i64>, StoreError> {
     let lock = if backend == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
     let row = sqlx::query(&format!(
         "DELETE FROM key_pool WHERE token_id = (SELECT token_id FROM key_pool ORDER BY token_id LIMIT 1{lock}) RETURNING token_id"

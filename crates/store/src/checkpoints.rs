@@ -56,10 +56,13 @@ impl Store {
         Ok(())
     }
 
-    /// Whether any stored event of the token happened at or after `since`.
+    /// Whether any stored event of the token (in an incident, or expected
+    /// by a CI run's window) happened at or after `since`.
     pub async fn has_event_since(&self, token_id: i64, since: DateTime<Utc>) -> Result<bool, StoreError> {
         let row = sqlx::query(
-            "SELECT 1 FROM events WHERE token_id = $1 AND event_time >= $2 AND source <> 'safety-net' LIMIT 1",
+            "SELECT 1 FROM events WHERE token_id = $1 AND event_time >= $2 AND source <> 'safety-net' \
+             UNION ALL SELECT 1 FROM expected_events WHERE token_id = $1 AND event_time >= $2 \
+             AND source <> 'safety-net' LIMIT 1",
         )
         .bind(token_id)
         .bind(millis(since))

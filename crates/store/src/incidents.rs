@@ -20,6 +20,9 @@ pub enum EventOutcome {
     Opened(i64),
     /// It joined an existing incident.
     Joined(i64),
+    /// It fell in the expected-activity window of this CI run: stored on
+    /// the run, no incident, no alert.
+    Expected(i64),
 }
 
 /// Which incidents to list.
@@ -179,31 +182,82 @@ pub(crate) async fn queue_alert(
     Ok(())
 }
 
+/// Stores an event a CI run's window expected (see [`EventOutcome::Expected`]).
+async fn insert_expected(tx: &mut Transaction<'static, Any>, event: &TokenEvent, run: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO expected_events (event_id, token_id, ci_run_id, event_time, seen_at, event_source, event_name, \
+         aws_region, source_ip, user_agent, error_code, source, origin, raw) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(&event.event_id)
+    .bind(event.token_id)
+    .bind(run)
+    .bind(millis(event.event_time))
+    .bind(millis(Utc::now()))
+    .bind(&event.event_source)
+    .bind(&event.event_name)
+    .bind(&event.aws_region)
+    .bind(&event.source_ip)
+    .bind(&event.user_agent)
+    .bind(&event.error_code)
+    .bind(&event.source)
+    .bind(&event.origin)
+    .bind(&event.raw)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     /// Stores one event: once per `eventID`, in the incident of its token
     /// whose time span it falls within `window` of, or in a new incident.
     pub async fn record_event(&self, event: &TokenEvent, window: Duration) -> Result<EventOutcome, StoreError> {
         let _turn = self.token_turns.take(event.token_id).await;
         let mut tx = self.begin_write().await?;
-        // Whether the event is stored already, asked in the statement that
-        // (on PostgreSQL) serialises incident decisions per token across
-        // replicas: one round trip for both.
+        let t = millis(event.event_time);
+        // Whether the event is stored already, and the CI run whose window
+        // expects it if one does, asked in the statement that (on
+        // PostgreSQL) serialises incident decisions per token across
+        // replicas: one round trip for all three. A window opens on the
+        // second its key was handed out (CloudTrail's times are whole
+        // seconds, cut down) and ends at the run's close or its bound.
+        let expected_sql = "(SELECT r.id FROM ci_runs r WHERE r.token_id = $2 AND r.opened_at - 1000 <= $3 \
+             AND $3 <= r.window_ends_at AND (r.closed_at IS NULL OR $3 <= r.closed_at) \
+             AND (r.expect = 'any' OR (r.expect = 'runner' AND r.source_address = $4)))";
         let seen_sql = match self.backend {
-            Backend::Postgres => {
-                "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1) FROM tokens WHERE id = $2 FOR UPDATE"
-            }
-            Backend::Sqlite => "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1) WHERE $2 IS NOT NULL",
+            Backend::Postgres => format!(
+                "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1) \
+                 OR EXISTS (SELECT 1 FROM expected_events WHERE event_id = $1), {expected_sql} \
+                 FROM tokens WHERE id = $2 FOR UPDATE"
+            ),
+            Backend::Sqlite => format!(
+                "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1) \
+                 OR EXISTS (SELECT 1 FROM expected_events WHERE event_id = $1), {expected_sql} WHERE $2 IS NOT NULL"
+            ),
         };
-        let seen = sqlx::query(seen_sql).bind(&event.event_id).bind(event.token_id).fetch_optional(&mut *tx).await?;
-        let exists = match seen {
-            Some(row) => row.try_get::<bool, _>(0).or_else(|_| row.try_get::<i64, _>(0).map(|n| n != 0))?,
+        let seen = sqlx::query(&seen_sql)
+            .bind(&event.event_id)
+            .bind(event.token_id)
+            .bind(t)
+            .bind(&event.source_ip)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (exists, expected) = match seen {
+            Some(row) => (
+                row.try_get::<bool, _>(0).or_else(|_| row.try_get::<i64, _>(0).map(|n| n != 0))?,
+                row.try_get::<Option<i64>, _>(1)?,
+            ),
             // No such token: the insert below names the problem.
-            None => false,
+            None => (false, None),
         };
         if exists {
             return Ok(EventOutcome::Duplicate);
         }
-        let t = millis(event.event_time);
+        if let Some(run) = expected {
+            insert_expected(&mut tx, event, run).await?;
+            self.commit(tx).await?;
+            return Ok(EventOutcome::Expected(run));
+        }
         let now = Utc::now();
         let kind = event.incident_kind();
         let candidate_sql = format!(
@@ -262,7 +316,7 @@ impl Store {
         let (incident_id, alert_kind) = match outcome {
             EventOutcome::Opened(id) => (id, "incident.opened"),
             EventOutcome::Joined(id) => (id, "incident.updated"),
-            EventOutcome::Duplicate => unreachable!("returned above"),
+            EventOutcome::Duplicate | EventOutcome::Expected(_) => unreachable!("returned above"),
         };
         // The alert is written with the change that causes it: a crash after
         // commit still delivers it, a rollback never does.

@@ -69,6 +69,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(22, "vpc-endpoints", "0022_vpc_endpoints"),
     migration!(23, "evidence-quotas", "0023_evidence_quotas"),
     migration!(24, "incident-severity", "0024_incident_severity"),
+    migration!(25, "ci-runs", "0025_ci_runs"),
 ];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.

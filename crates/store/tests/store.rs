@@ -63,6 +63,7 @@ store_tests!(
     enrolment_guards_are_kept_refusals_counted_and_one_agent_per_instance,
     reads_are_filed_once_matched_listed_and_settled,
     enrichment_data_is_kept_whole_and_replaced_per_kind,
+    a_ci_runs_window_keeps_its_own_uses_and_nothing_else,
 );
 
 const KEY: &str = "AKIAQYLPMN5HHHFPZAM2";
@@ -451,6 +452,7 @@ async fn a_run_of_one_keys_calls_never_holds_up_another_key(store: Store, url: S
             EventOutcome::Opened(_) => opened += 1,
             EventOutcome::Joined(_) => {}
             EventOutcome::Duplicate => panic!("no call of the run is a duplicate"),
+            EventOutcome::Expected(_) => panic!("no run took this key"),
         }
     }
     assert_eq!(opened, 1, "the run makes one incident");
@@ -1389,4 +1391,126 @@ async fn enrichment_data_is_kept_whole_and_replaced_per_kind(store: Store, _url:
     store.remove_enrichment("tor-exits").await.unwrap();
     assert!(matches!(store.remove_enrichment("tor-exits").await, Err(honeytrail_store::StoreError::NotFound(_))));
     assert_eq!(store.enrichment_list().await.unwrap().len(), 1);
+}
+
+/// A CI run takes a pool key with its tags; inside its window a use from the
+/// runner's address is kept on the run (no incident), a use from elsewhere
+/// is an incident; after the close every use is one. A re-read is a
+/// duplicate either way, and a window never reopens or outlives its bound.
+async fn a_ci_runs_window_keeps_its_own_uses_and_nothing_else(store: Store, _url: String) {
+    use honeytrail_core::ci::{CiRunRequest, Expect, Provider};
+    use honeytrail_store::NewCiRun;
+
+    let labels = Labels::from([("team".into(), "payments".into())]);
+    let (_, secret) = store
+        .create_enrolment(Some(3), Utc::now() + chrono::Duration::days(1), &labels, None, &Guard::default(), "admin")
+        .await
+        .unwrap();
+    let request = CiRunRequest {
+        provider: Some(Provider::Github),
+        repository: "acme/shop".into(),
+        workflow: Some("deploy".into()),
+        job: Some("build".into()),
+        commit: Some("3f2a9c1d".into()),
+        run_id: "4242".into(),
+        run_attempt: Some("1".into()),
+        ..Default::default()
+    };
+    let new = NewCiRun {
+        request: &request,
+        source_address: "198.51.100.4",
+        expect: Expect::Runner,
+        window_ends_at: Utc::now() + chrono::Duration::hours(6),
+        close_token: "close-me",
+    };
+    // An empty pool refuses and spends nothing.
+    assert!(matches!(store.open_ci_run(secret.expose(), &new).await, Err(StoreError::PoolEmpty)));
+    assert_eq!(store.enrolments().await.unwrap()[0].used, 0);
+    store.insert_pool_token(&NewToken { labels: Labels::new(), ..new_token(KEY) }, &hop("generated")).await.unwrap();
+    // Hostile tags are refused before anything is spent.
+    let hostile = CiRunRequest { job: Some("build\u{1b}]8;;https://evil\u{7}".into()), ..request.clone() };
+    let refused = store.open_ci_run(secret.expose(), &NewCiRun { request: &hostile, ..new.clone() }).await;
+    assert!(matches!(refused, Err(StoreError::Refused(ref why)) if why.starts_with("job:")), "{refused:?}");
+    assert!(matches!(store.open_ci_run("not-the-secret", &new).await, Err(StoreError::Refused(_))));
+    assert_eq!(store.pool_size().await.unwrap(), 1);
+
+    let taken = store.open_ci_run(secret.expose(), &new).await.unwrap();
+    assert_eq!(store.pool_size().await.unwrap(), 0);
+    assert_eq!(taken.token.access_key_id, KEY);
+    assert_eq!(taken.token.labels["ci.repository"], "acme/shop");
+    assert_eq!(taken.token.labels["ci.run"], "4242");
+    assert_eq!(taken.token.labels["team"], "payments");
+    let run = taken.run;
+    assert_eq!((run.state(Utc::now()), run.expected_uses, run.source_address.as_str()), ("open", 0, "198.51.100.4"));
+    let placed =
+        store.placements(&PlacementFilter { token_id: Some(run.token_id), ..Default::default() }).await.unwrap();
+    assert_eq!(placed.len(), 1);
+    assert!(placed[0].placement.spot.asset.as_deref().unwrap().contains("run 4242 (attempt 1) of acme/shop"));
+    let hops = store.hops(run.token_id).await.unwrap();
+    assert!(hops.last().unwrap().description.contains(&format!("(CI run #{}) at 198.51.100.4", run.id)), "{hops:?}");
+
+    let window = chrono::Duration::minutes(30);
+    let now_event = |id: &str, ip: &str, at: chrono::DateTime<Utc>| TokenEvent {
+        event_time: at,
+        ..event(run.token_id, id, 0, "GetCallerIdentity", ip)
+    };
+    // CloudTrail's times are whole seconds, cut down: a call in the second
+    // the key was handed out is inside.
+    let second = chrono::DateTime::from_timestamp(run.opened_at.timestamp(), 0).unwrap();
+    let own = now_event("ci-own", "198.51.100.4", second);
+    assert_eq!(store.record_event(&own, window).await.unwrap(), EventOutcome::Expected(run.id));
+    assert_eq!(store.record_event(&own, window).await.unwrap(), EventOutcome::Duplicate);
+    // Before the window opened: the key was in the pool, not the run's.
+    let before = now_event("ci-before", "198.51.100.4", second - chrono::Duration::seconds(5));
+    assert!(matches!(store.record_event(&before, window).await.unwrap(), EventOutcome::Opened(_)));
+    // Inside the window, from another address: the credentials left the runner.
+    let stolen = now_event("ci-stolen", "203.0.113.9", Utc::now());
+    assert!(matches!(
+        store.record_event(&stolen, window).await.unwrap(),
+        EventOutcome::Opened(_) | EventOutcome::Joined(_)
+    ));
+    // And with no address at all (IAM's last-use, no CloudTrail record).
+    let silent = TokenEvent { source_ip: None, ..now_event("ci-silent", "x", Utc::now()) };
+    assert!(!matches!(store.record_event(&silent, window).await.unwrap(), EventOutcome::Expected(_)));
+    assert!(store.has_event_since(run.token_id, second).await.unwrap());
+
+    // Only the run's own close token closes it; closing twice keeps the first close.
+    assert!(store.close_ci_run(run.id, "guess").await.unwrap().is_none());
+    let closed = store.close_ci_run(run.id, "close-me").await.unwrap().unwrap();
+    assert_eq!(closed.state(Utc::now()), "closed");
+    assert_eq!(closed.expected_uses, 1);
+    let again = store.close_ci_run(run.id, "close-me").await.unwrap().unwrap();
+    assert_eq!(again.closed_at, closed.closed_at);
+    // After the close, even the runner's address is an incident.
+    let later = now_event("ci-later", "198.51.100.4", closed.closed_at.unwrap() + chrono::Duration::seconds(2));
+    assert!(!matches!(store.record_event(&later, window).await.unwrap(), EventOutcome::Expected(_)));
+    // A late-read call made before the close is still the run's own.
+    let late_read = now_event("ci-late-read", "198.51.100.4", second);
+    assert_eq!(store.record_event(&late_read, window).await.unwrap(), EventOutcome::Expected(run.id));
+    let uses = store.expected_uses(run.id, 10).await.unwrap();
+    assert_eq!(uses[0].event_id, "ci-own");
+    assert!(uses.iter().all(|u| u.source_ip.as_deref() == Some("198.51.100.4")));
+    assert_eq!(store.ci_run_of(run.token_id).await.unwrap().unwrap().id, run.id);
+    assert_eq!(store.ci_runs(None, 10).await.unwrap().len(), 1);
+    assert!(store.ci_runs(Some(run.id), 10).await.unwrap().is_empty());
+
+    // A second run whose window expects nothing; its bound passes unclosed.
+    store
+        .insert_pool_token(&NewToken { labels: Labels::new(), ..new_token("AKIAQYLPMN5HHHFPZAM3") }, &hop("generated"))
+        .await
+        .unwrap();
+    let strict = NewCiRun { expect: Expect::None, close_token: "other", ..new.clone() };
+    let second_run = store.open_ci_run(secret.expose(), &strict).await.unwrap().run;
+    let own = TokenEvent { token_id: second_run.token_id, ..now_event("ci2-own", "198.51.100.4", Utc::now()) };
+    assert!(matches!(store.record_event(&own, window).await.unwrap(), EventOutcome::Opened(_)));
+    assert!(store.close_ci_run(second_run.id, "close-me").await.unwrap().is_none(), "one run's token closes no other");
+    // Runs to retire: windows that ended before the cut-off.
+    assert_eq!(store.ci_runs_to_retire(Utc::now() + chrono::Duration::seconds(1), 10).await.unwrap().len(), 1);
+    store.note_ci_run_retired(run.id).await.unwrap();
+    assert!(store
+        .ci_runs_to_retire(Utc::now() + chrono::Duration::days(1), 10)
+        .await
+        .unwrap()
+        .iter()
+        .all(|r| r.id != run.id));
 }

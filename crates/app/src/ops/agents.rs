@@ -62,14 +62,14 @@ pub struct PoolState {
     pub warning: Option<String>,
 }
 
-fn unusable(e: StoreError) -> OpError {
+pub(crate) fn unusable(e: StoreError) -> OpError {
     match e {
         StoreError::Refused(why) => refusal(why),
         other => other.into(),
     }
 }
 
-fn refusal(why: String) -> OpError {
+pub(crate) fn refusal(why: String) -> OpError {
     OpError::new(OpErrorKind::Forbidden, "enrollment_refused", why)
 }
 
@@ -269,7 +269,7 @@ impl Ops {
     /// Counts a refused enrolment on its secret and raises an incident on
     /// the key of the host that last enrolled with it. At most one incident
     /// event per secret and minute: a flood of attempts is one line each.
-    async fn enrolment_refused(&self, known: &EnrolmentSecret, hostname: &str, from: &str, why: &str) {
+    pub(crate) async fn enrolment_refused(&self, known: &EnrolmentSecret, hostname: &str, from: &str, why: &str) {
         tracing::warn!(enrolment = known.id, from, "enrolment refused: {why}");
         if let Err(e) = self.store.record_refusal(known.id, why).await {
             tracing::error!(enrolment = known.id, error = %e, "could not count a refused enrolment");
@@ -315,7 +315,7 @@ impl Ops {
         }
     }
 
-    async fn delivered_key(&self, token: &Token, profile: Option<&str>) -> OpResult<DeliveredKey> {
+    pub(crate) async fn delivered_key(&self, token: &Token, profile: Option<&str>) -> OpResult<DeliveredKey> {
         let secret = self.secret_for_bait(token).await?;
         Ok(DeliveredKey {
             access_key_id: token.access_key_id.clone(),

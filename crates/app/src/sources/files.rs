@@ -23,6 +23,8 @@ pub struct Summary {
     pub records_parsed: usize,
     pub matches: usize,
     pub duplicates: usize,
+    /// Uses inside a CI run's expected-activity window (stored, not alerted).
+    pub expected: usize,
     pub incidents_opened: usize,
     pub incidents_updated: usize,
     pub skipped: BTreeMap<String, Vec<String>>,
@@ -79,6 +81,7 @@ impl Files {
         summary.seconds = started.elapsed().as_secs_f64();
         summary.matches = sink.matches;
         summary.duplicates = sink.duplicates;
+        summary.expected = sink.expected;
         Ok(summary)
     }
 }

@@ -46,6 +46,8 @@ pub struct Sink {
     pub matches: usize,
     /// Events that were already stored (read before, by any source).
     pub duplicates: usize,
+    /// Events a CI run's window expected: stored on the run, not alerted.
+    pub expected: usize,
     /// Documents that could not be read and held a honey key nonetheless.
     pub unparsed_hits: usize,
     touched: BTreeMap<i64, &'static str>,
@@ -54,7 +56,15 @@ pub struct Sink {
 impl Sink {
     pub fn new(ops: &Ops) -> Sink {
         let window = Duration::minutes(ops.config.detect.window_minutes as i64);
-        Sink { ops: ops.clone(), window, matches: 0, duplicates: 0, unparsed_hits: 0, touched: BTreeMap::new() }
+        Sink {
+            ops: ops.clone(),
+            window,
+            matches: 0,
+            duplicates: 0,
+            expected: 0,
+            unparsed_hits: 0,
+            touched: BTreeMap::new(),
+        }
     }
 
     pub(crate) fn store(&self) -> &Store {
@@ -119,6 +129,11 @@ impl Sink {
             let id = match self.ops.store.record_event(event, self.window).await? {
                 EventOutcome::Duplicate => {
                     self.duplicates += 1;
+                    continue;
+                }
+                EventOutcome::Expected(run) => {
+                    self.expected += 1;
+                    tracing::info!(run, event = %honeytrail_core::encoding::printable(&event.event_name), "a use inside a CI run's expected-activity window; stored on the run, not alerted");
                     continue;
                 }
                 EventOutcome::Opened(id) => {

@@ -10,6 +10,7 @@
 
 mod accounts;
 mod alerting;
+pub(crate) mod ci;
 mod enrich;
 mod fleet;
 mod incidents;
@@ -32,6 +33,7 @@ use super::auth::ApiError;
 use super::Shared;
 use accounts::*;
 use alerting::*;
+use ci::*;
 use enrich::*;
 use fleet::*;
 use incidents::*;
@@ -194,6 +196,9 @@ api_routes! {
     "/agents/{id}" => get(get_agent);
     "/agents/{id}/rotate" => post(post_agent_rotate);
     "/agents/{id}/remove" => post(post_agent_remove);
+    "/ci/runs" => get(list_ci_runs) post(post_ci_run);
+    "/ci/runs/{id}" => get(get_ci_run);
+    "/ci/runs/{id}/close" => post(post_ci_close);
     "/deploy/snippet" => get(get_snippet);
     "/deploy/lambda" => post(post_deploy_lambda);
     "/deploy/mailbox" => post(post_deploy_mailbox);
