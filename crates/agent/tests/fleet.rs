@@ -1472,6 +1472,20 @@ fn a_ci_run_takes_its_own_canary_and_closes_its_window() {
     use_at(&ht, &key, "ci-after-1", "127.0.0.1", after + chrono::Duration::seconds(2));
     let events: usize = incidents(&ht).iter().map(|i| i["event_count"].as_u64().unwrap() as usize).sum();
     assert_eq!(events, 2, "{:#?}", incidents(&ht));
+    // The API gives the same to a user with a token.
+    ht.run(&["user", "add", "vic", "--role", "viewer"]).ok();
+    let token = ht.run(&["user", "token", "vic", "--for", "tests"]).ok().stdout.trim().to_string();
+    let auth = format!("Bearer {token}");
+    let (status, listed) = http(serve.port, "GET", "/api/v1/ci/runs?limit=1", &[("Authorization", &auth)], "").unwrap();
+    assert_eq!(status, 200, "{listed}");
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(
+        listed["items"][0]["described"],
+        "GitHub Actions run 4242 (attempt 1) of acme/shop, workflow deploy, job build, commit 3f2a9c1d8e7b"
+    );
+    let (status, one) = http(serve.port, "GET", "/api/v1/ci/runs/1", &[("Authorization", &auth)], "").unwrap();
+    assert_eq!(status, 200);
+    assert!(!one.contains(secret_line) && !one.contains("close_token"), "no secret and no close token in a read: {one}");
     let text = ht.run(&["ci", "show", "1"]).ok().stdout;
     assert!(text.contains("closed") && text.contains("GetCallerIdentity"), "{text}");
 

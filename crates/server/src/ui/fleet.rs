@@ -7,6 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::Form;
 use honeytrail_app::ops::deploy::{LambdaRequest, MailboxRequest, SnippetRequest};
+use honeytrail_app::ops::CiRunQuery;
 use honeytrail_app::ops::{EnrolmentSecretRequest, NewEnrolmentSecret};
 use honeytrail_core::access::Permission;
 use serde_json::{json, Value};
@@ -172,4 +173,34 @@ pub(super) async fn post_agent_command(
         return fail(honeytrail_app::OpError::not_found(format!("agent command {kind}")));
     };
     redirect(s.ops.command_agent(&ui.0.actor, id, kind).await, |_| "/fleet".to_string())
+}
+
+/// Which page of CI runs `/ci` shows.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(super) struct CiPage {
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// `/ci`: the CI runs that took a canary, newest first, with the uses each
+/// window expected and the incidents on each run's key.
+pub(super) async fn ci_runs(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q): Query<CiPage>) -> Response {
+    let page = match s.ops.ci_runs(&c.actor, &CiRunQuery { cursor: q.cursor, limit: Some(50) }).await {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let mut runs = Vec::with_capacity(page.items.len());
+    for r in &page.items {
+        let detail = match s.ops.ci_run(&c.actor, r.run.id).await {
+            Ok(d) => d,
+            Err(e) => return fail(e),
+        };
+        let mut v = json!(r);
+        v["expected"] = json!(detail.expected);
+        v["incidents"] = json!(detail.incidents);
+        runs.push(v);
+    }
+    let next = page.next.map(|c| format!("/ci?cursor={c}"));
+    let (me, csrf) = base(&c);
+    render("ci.html", json!({"title": "CI runs", "me": me, "csrf": csrf, "runs": runs, "next": next}))
 }

@@ -158,6 +158,7 @@ const DOCS: &[(&str, &str)] = &[
     ("alerts.md", include_str!("../../../../docs/alerts.md")),
     ("aws.md", include_str!("../../../../docs/aws.md")),
     ("enrichment.md", include_str!("../../../../docs/enrichment.md")),
+    ("ci.md", include_str!("../../../../docs/ci.md")),
     ("evidence.md", include_str!("../../../../docs/evidence.md")),
     ("fleet.md", include_str!("../../../../docs/fleet.md")),
     ("operations.md", include_str!("../../../../docs/operations.md")),
@@ -215,6 +216,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/api-tokens/{id}/revoke", post(post_revoke))
         .route("/enrollments", get(enrolments).post(post_enrolment))
         .route("/fleet", get(fleet))
+        .route("/ci", get(ci_runs))
         .route("/deploy", get(deploy))
         .route("/deploy/lambda", post(post_deploy_lambda))
         .route("/deploy/mailbox", post(post_deploy_mailbox))

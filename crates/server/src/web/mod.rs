@@ -30,6 +30,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("api_tokens.html", include_str!("templates/api_tokens.html")),
     ("enrollments.html", include_str!("templates/enrollments.html")),
     ("fleet.html", include_str!("templates/fleet.html")),
+    ("ci.html", include_str!("templates/ci.html")),
     ("deploy.html", include_str!("templates/deploy.html")),
     ("audit.html", include_str!("templates/audit.html")),
     ("cluster.html", include_str!("templates/cluster.html")),
@@ -188,6 +189,15 @@ mod tests {
                         "watch": "off: <b>no</b>", "evidence_dropped": 3, "evidence_refused": 2,
                         "open_command": false, "files": [{"path": "/home/<b>x</b>", "local_user": "vic", "presence": "altered", "removed_at": null}],
                         "commands": [{"id": 3, "kind": "rotate", "state": "done"}]}]}),
+            ),
+            (
+                "ci.html",
+                serde_json::json!({"title": "CI runs", "me": me, "csrf": "c", "next": "/ci?cursor=c3",
+                    "runs": [{"id": 4, "described": "GitHub Actions run 1 of vic/<b>x</b>", "url": "https://github.com/vic/x\"><b>",
+                        "access_key_id": "AKIAQYLPMN5HHHFPZAM2", "source_address": "198.51.100.4", "opened_at": "2026-11-28T09:00:00Z",
+                        "state": "closed", "closed_at": "2026-11-28T09:10:00Z", "window_ends_at": "2026-11-28T15:00:00Z",
+                        "expect": "runner", "expected_uses": 1, "incidents": [7],
+                        "expected": [{"event_time": "2026-11-28T09:01:00Z", "event_name": "<b>Get</b>", "source_ip": "198.51.100.4"}]}]}),
             ),
             (
                 "deploy.html",
