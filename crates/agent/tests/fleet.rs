@@ -1485,7 +1485,10 @@ fn a_ci_run_takes_its_own_canary_and_closes_its_window() {
     );
     let (status, one) = http(serve.port, "GET", "/api/v1/ci/runs/1", &[("Authorization", &auth)], "").unwrap();
     assert_eq!(status, 200);
-    assert!(!one.contains(secret_line) && !one.contains("close_token"), "no secret and no close token in a read: {one}");
+    assert!(
+        !one.contains(secret_line) && !one.contains("close_token"),
+        "no secret and no close token in a read: {one}"
+    );
     let text = ht.run(&["ci", "show", "1"]).ok().stdout;
     assert!(text.contains("closed") && text.contains("GetCallerIdentity"), "{text}");
 

@@ -9,7 +9,9 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::registry::{from_millis, millis};
+use crate::turns::{Draining, Waiting};
 use crate::{Backend, Store, StoreError};
+use tokio::sync::oneshot;
 
 /// What storing one event did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,6 +184,39 @@ pub(crate) async fn queue_alert(
     Ok(())
 }
 
+/// The event as it can be stored: U+0000, which an intruder can write into
+/// any CloudTrail field (JSON's `\u0000`) and PostgreSQL's text refuses,
+/// made visible as `\u{0}` on both backends, so the same record is the same
+/// event (and a duplicate when read again) wherever it is stored.
+fn storable(event: &TokenEvent) -> TokenEvent {
+    fn clean(s: &mut String) {
+        if s.contains('\0') {
+            *s = s.replace('\0', "\\u{0}");
+        }
+    }
+    let mut e = event.clone();
+    for s in [&mut e.event_id, &mut e.event_source, &mut e.event_name, &mut e.source, &mut e.origin, &mut e.raw] {
+        clean(s);
+    }
+    for s in [
+        &mut e.aws_region,
+        &mut e.source_ip,
+        &mut e.user_agent,
+        &mut e.error_code,
+        &mut e.error_message,
+        &mut e.access_key_id,
+        &mut e.principal_arn,
+        &mut e.vpc_endpoint,
+        &mut e.vpc_endpoint_account,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        clean(s);
+    }
+    e
+}
+
 /// Stores an event a CI run's window expected (see [`EventOutcome::Expected`]).
 async fn insert_expected(tx: &mut Transaction<'static, Any>, event: &TokenEvent, run: i64) -> Result<(), StoreError> {
     sqlx::query(
@@ -211,9 +246,75 @@ async fn insert_expected(tx: &mut Transaction<'static, Any>, event: &TokenEvent,
 impl Store {
     /// Stores one event: once per `eventID`, in the incident of its token
     /// whose time span it falls within `window` of, or in a new incident.
+    /// Calls of one token queue while its transaction runs and are stored
+    /// together in the next one (see `turns.rs`); a call that fails there
+    /// is stored alone, so one bad call never costs another.
     pub async fn record_event(&self, event: &TokenEvent, window: Duration) -> Result<EventOutcome, StoreError> {
-        let _turn = self.token_turns.take(event.token_id).await;
+        let (reply, answer) = oneshot::channel();
+        let event = storable(event);
+        let key = event.token_id;
+        if self.token_turns.queue(key, Waiting { event, window, reply }) {
+            let store = self.clone();
+            tokio::spawn(async move { store.drain_turns(key).await });
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Refused("the task storing this key's calls stopped; retry".into())))
+    }
+
+    /// Stores what queues for `key` until nothing does.
+    async fn drain_turns(&self, key: i64) {
+        let mut draining = Draining { turns: &self.token_turns, key, done: false };
+        loop {
+            let batch = self.token_turns.next(key);
+            if batch.is_empty() {
+                draining.done = true;
+                return;
+            }
+            if batch.len() > 1 {
+                match self.record_together(&batch).await {
+                    Ok(outcomes) => {
+                        for (w, outcome) in batch.into_iter().zip(outcomes) {
+                            w.reply.send(Ok(outcome)).ok(); // a caller that gave up is fine
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, calls = batch.len(), "storing a key's calls together failed; storing each alone")
+                    }
+                }
+            }
+            for w in batch {
+                let outcome = self.record_alone(&w.event, w.window).await;
+                w.reply.send(outcome).ok(); // likewise
+            }
+        }
+    }
+
+    async fn record_together(&self, batch: &[Waiting]) -> Result<Vec<EventOutcome>, StoreError> {
         let mut tx = self.begin_write().await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for w in batch {
+            outcomes.push(self.record_in(&mut tx, &w.event, w.window).await?);
+        }
+        self.commit(tx).await?;
+        Ok(outcomes)
+    }
+
+    async fn record_alone(&self, event: &TokenEvent, window: Duration) -> Result<EventOutcome, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let outcome = self.record_in(&mut tx, event, window).await?;
+        self.commit(tx).await?;
+        Ok(outcome)
+    }
+
+    /// One event, in `tx`: what [`Store::record_event`] does.
+    async fn record_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        event: &TokenEvent,
+        window: Duration,
+    ) -> Result<EventOutcome, StoreError> {
         let t = millis(event.event_time);
         // Whether the event is stored already, and the CI run whose window
         // expects it if one does, asked in the statement that (on
@@ -240,7 +341,7 @@ impl Store {
             .bind(event.token_id)
             .bind(t)
             .bind(&event.source_ip)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
         let (exists, expected) = match seen {
             Some(row) => (
@@ -254,8 +355,7 @@ impl Store {
             return Ok(EventOutcome::Duplicate);
         }
         if let Some(run) = expected {
-            insert_expected(&mut tx, event, run).await?;
-            self.commit(tx).await?;
+            insert_expected(tx, event, run).await?;
             return Ok(EventOutcome::Expected(run));
         }
         let now = Utc::now();
@@ -270,7 +370,7 @@ impl Store {
             .bind(t - window.num_milliseconds())
             .bind(t + window.num_milliseconds())
             .bind(kind.as_str())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
         let outcome = match candidate {
             Some(row) => {
@@ -282,14 +382,14 @@ impl Store {
                     .bind(last.max(t))
                     .bind(millis(now))
                     .bind(id)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
                 EventOutcome::Joined(id)
             }
             None => {
                 let state: String = sqlx::query("SELECT state FROM tokens WHERE id = $1")
                     .bind(event.token_id)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&mut **tx)
                     .await?
                     .ok_or_else(|| StoreError::NotFound(format!("token #{}", event.token_id)))?
                     .try_get(0)?;
@@ -306,10 +406,10 @@ impl Store {
                 .bind(millis(now))
                 .bind(retired as i64)
                 .bind(kind.as_str())
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **tx)
                 .await?;
                 let id: i64 = row.try_get(0)?;
-                log(&mut tx, id, now, "honeytrail", "opened", None, Some(IncidentState::Open), None).await?;
+                log(tx, id, now, "honeytrail", "opened", None, Some(IncidentState::Open), None).await?;
                 EventOutcome::Opened(id)
             }
         };
@@ -320,7 +420,7 @@ impl Store {
         };
         // The alert is written with the change that causes it: a crash after
         // commit still delivers it, a rollback never does.
-        queue_alert(&mut tx, incident_id, alert_kind, now, self.update_interval).await?;
+        queue_alert(tx, incident_id, alert_kind, now, self.update_interval).await?;
         sqlx::query(
             "INSERT INTO events (event_id, token_id, incident_id, event_time, seen_at, event_source, event_name, aws_region, source_ip, \
              user_agent, error_code, error_message, access_key_id, principal_arn, source, origin, raw, vpc_endpoint, \
@@ -346,9 +446,8 @@ impl Store {
         .bind(&event.raw)
         .bind(&event.vpc_endpoint)
         .bind(&event.vpc_endpoint_account)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        self.commit(tx).await?;
         Ok(outcome)
     }
 

@@ -64,6 +64,7 @@ store_tests!(
     reads_are_filed_once_matched_listed_and_settled,
     enrichment_data_is_kept_whole_and_replaced_per_kind,
     a_ci_runs_window_keeps_its_own_uses_and_nothing_else,
+    attacker_text_with_nul_characters_is_stored_and_never_loses_an_event,
 );
 
 const KEY: &str = "AKIAQYLPMN5HHHFPZAM2";
@@ -1513,4 +1514,39 @@ async fn a_ci_runs_window_keeps_its_own_uses_and_nothing_else(store: Store, _url
         .unwrap()
         .iter()
         .all(|r| r.id != run.id));
+}
+
+/// Every CloudTrail field an intruder writes may hold U+0000 (JSON's
+/// `\u0000`), which PostgreSQL's text refuses. The event is stored all the
+/// same, on both backends, with the character made visible, and a run of
+/// calls with one such call among them loses none.
+async fn attacker_text_with_nul_characters_is_stored_and_never_loses_an_event(store: Store, _url: String) {
+    let t = store.insert_token(&new_token(KEY), &[], &[hop("generated")]).await.unwrap();
+    let window = chrono::Duration::minutes(30);
+    let mut calls = Vec::new();
+    for i in 0..20 {
+        let mut e = event(t.id, &format!("nul-{i}"), 0, "GetCallerIdentity", "203.0.113.9");
+        if i == 7 {
+            e.user_agent = Some("aws-cli\0/2.15".into());
+            e.event_name = "List\0Buckets".into();
+            e.error_message = Some("\0".into());
+            e.event_id = "nul-\0-7".into();
+            e.raw = "{\"userAgent\":\"aws-cli\0\"}".into();
+        }
+        let store = store.clone();
+        calls.push(tokio::spawn(async move { store.record_event(&e, window).await }));
+    }
+    for call in calls {
+        call.await.unwrap().expect("stored");
+    }
+    let incidents = store.incidents(&IncidentFilter { token_id: Some(t.id), ..Default::default() }).await.unwrap();
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(incidents[0].event_count, 20);
+    let events = store.incident_events(incidents[0].id).await.unwrap();
+    let odd = events.iter().find(|(e, _)| e.event_name.starts_with("List")).expect("the odd call is kept");
+    assert!(!odd.0.event_name.contains('\0') && odd.0.event_name.contains("Buckets"), "{:?}", odd.0.event_name);
+    // A re-read of the same record is a duplicate, not a second copy.
+    let mut again = event(t.id, "nul-\0-7", 0, "GetCallerIdentity", "203.0.113.9");
+    again.event_name = "List\0Buckets".into();
+    assert_eq!(store.record_event(&again, window).await.unwrap(), EventOutcome::Duplicate);
 }
