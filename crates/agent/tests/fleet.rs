@@ -1516,4 +1516,15 @@ fn a_ci_run_takes_its_own_canary_and_closes_its_window() {
     assert_eq!(third.code, 0, "{}", third.stderr);
     let used = ht.run(&["enroll", "list", "--json"]).ok().json();
     assert_eq!(used[0]["used"], 3, "{used:#}");
+
+    // Retiring run keys: only runs whose window ended (run 1); the IAM key goes with it.
+    let sweep = ht.run(&["ci", "sweep", "--keep-days", "0", "--json"]).ok().json();
+    assert_eq!((sweep["examined"].as_u64(), sweep["retired"].as_u64()), (Some(1), Some(1)), "{sweep:#}");
+    assert_eq!(ht.token(&key)["state"], "retired");
+    let user = ht.token(&key)["iam_user_name"].as_str().unwrap().to_string();
+    let (_, keys, _) =
+        aws_cli(&ht.moto.endpoint, "testing", "testing", &["iam", "list-access-keys", "--user-name", &user]);
+    assert!(!keys.contains(&key), "the run's key is deleted in AWS: {keys}");
+    let again = ht.run(&["ci", "sweep", "--keep-days", "0", "--json"]).ok().json();
+    assert_eq!(again["examined"], 0, "a run is retired once: {again:#}");
 }

@@ -22,6 +22,16 @@ pub enum CiCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Retire the keys of runs whose window ended more than N days ago now
+    /// (what serve's fleet job does after fleet.ci_keep_days)
+    Sweep {
+        /// Days since the window ended (0: every run whose window ended)
+        #[arg(long)]
+        keep_days: u32,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
     /// One CI run: its tags, its window, the uses it expected, the incidents on its key
     Show {
         /// The run's number (`ci list`)
@@ -57,6 +67,31 @@ pub async fn run(app: &App, cmd: CiCommand) -> Result<ExitCode> {
                 })
                 .collect();
             print_table(&["ID", "RUN", "KEY", "OPENED", "WINDOW", "EXPECTS", "EXPECTED USES"], &rows);
+        }
+        CiCommand::Sweep { keep_days, json } => {
+            // A sweep takes a bounded batch; a full one means more may wait.
+            let mut sweep = honeytrail_app::ops::CiSweep::default();
+            loop {
+                let s = ops.retire_ci_keys(&actor, keep_days).await?;
+                sweep.examined += s.examined;
+                sweep.retired += s.retired;
+                let stop = !s.failed.is_empty() || (s.examined as i64) < honeytrail_app::ops::ci::RETIRE_PER_SWEEP;
+                sweep.failed.extend(s.failed);
+                if stop {
+                    break;
+                }
+            }
+            if json {
+                print_json(&sweep)?;
+                return Ok(if sweep.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+            }
+            println!("retired the keys of {} CI run(s)", sweep.retired);
+            for f in &sweep.failed {
+                eprintln!("could not retire: {f}");
+            }
+            if !sweep.failed.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
         }
         CiCommand::Show { id, json } => {
             let d = ops.ci_run(&actor, id).await?;

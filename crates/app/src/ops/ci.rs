@@ -27,7 +27,7 @@ pub const GITLAB_TEMPLATE: &str = include_str!("../../../../packaging/ci/gitlab/
 /// The most expected uses a run's detail lists.
 const DETAIL_USES: i64 = 200;
 /// The most run keys one sweep retires (the next sweep takes the rest).
-const RETIRE_PER_SWEEP: i64 = 100;
+pub const RETIRE_PER_SWEEP: i64 = 100;
 
 /// Which runs to list: a page of `limit` (default 50), after `cursor`.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -67,6 +67,8 @@ pub struct CiRunDetail {
 /// What a keep-days sweep did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CiSweep {
+    /// Runs looked at: a full batch means more may be waiting.
+    pub examined: usize,
     pub retired: usize,
     pub failed: Vec<String>,
 }
@@ -206,20 +208,28 @@ impl Ops {
     }
 
     /// Retires the keys of runs whose window ended more than
-    /// `fleet.ci_keep_days` ago (0: never), a bounded number per sweep.
+    /// `fleet.ci_keep_days` ago (0: never), a bounded number per sweep: the
+    /// fleet job's part.
     pub async fn ci_sweep(&self) -> OpResult<CiSweep> {
-        let mut sweep = CiSweep::default();
-        let days = self.config.fleet.ci_keep_days;
-        if days == 0 {
-            return Ok(sweep);
+        match self.config.fleet.ci_keep_days {
+            0 => Ok(CiSweep::default()),
+            days => self.retire_ci_keys(&Actor::system("CI keep-days"), days).await,
         }
-        let actor = Actor::system("CI keep-days");
+    }
+
+    /// Retires the keys of runs whose window ended more than `days` ago
+    /// (0: every run whose window ended), as `honeytrail ci sweep` asks.
+    pub async fn retire_ci_keys(&self, actor: &Actor, days: u32) -> OpResult<CiSweep> {
+        actor.require(Permission::Respond)?;
+        let mut sweep = CiSweep::default();
         let before = Utc::now() - Duration::days(i64::from(days));
-        for run in self.store.ci_runs_to_retire(before, RETIRE_PER_SWEEP).await? {
+        let runs = self.store.ci_runs_to_retire(before, RETIRE_PER_SWEEP).await?;
+        sweep.examined = runs.len();
+        for run in runs {
             let token = self.store.token(run.token_id).await?;
             if token.state == TokenState::Active {
-                let why = format!("CI run #{}'s window ended over {days} days ago (fleet.ci_keep_days)", run.id);
-                if let Err(e) = self.retire_by(&actor, run.token_id, &why).await {
+                let why = format!("CI run #{}'s window ended over {days} day(s) ago (kept fleet.ci_keep_days)", run.id);
+                if let Err(e) = self.retire_by(actor, run.token_id, &why).await {
                     sweep.failed.push(format!("CI run #{}: {}", run.id, e.message));
                     continue;
                 }
