@@ -22,6 +22,7 @@ fn synthetic_index(n: usize, extra: &[String]) -> KeyIndex {
     for (i, k) in extra.iter().enumerate() {
         index.insert(TokenRef { token_id: (n + i) as i64, retired: false }, k, None, None);
     }
+    index.seal();
     index
 }
 

@@ -22,15 +22,26 @@ pub struct TokenRef {
 ///
 /// Key IDs are almost always 20 bytes, so they are kept inline as `[u8; 20]`
 /// (no allocation per key) in one dense array, and the hash table holds only
-/// their 4-byte positions in it: building the index for a million keys
-/// writes the keys in order and probes an 8 MB table, not a 48 MB one.
+/// their 4-byte positions in it: an 8 MB table for a million keys, not 48 MB.
 /// Anything else (pseudonymised or longer IDs, ARNs) goes into a general map.
+///
+/// An index made for many keys ([`KeyIndex::with_capacity`]) appends their
+/// key IDs first and puts them in the table at [`KeyIndex::seal`] (which
+/// [`Detector::new`](crate::Detector::new) calls), in the order of their
+/// places in the table: the table is then written front to back instead of
+/// at a million random places. Until then a lookup also reads the keys not
+/// yet in the table, newest first, so an index is never wrong, only slower,
+/// before it is sealed.
 #[derive(Debug, Default, Clone)]
 pub struct KeyIndex {
     /// Positions in `ids20`, hashed by the key there.
     keys20: HashTable<u32>,
     /// Each 20-byte identity and its token's slot.
     ids20: Vec<([u8; 20], u32)>,
+    /// `ids20[..sealed]` are in the table; the rest wait for [`KeyIndex::seal`].
+    sealed: usize,
+    /// Whether key IDs wait for the seal (an index made for many keys).
+    deferred: bool,
     hasher: Hasher,
     other: HashMap<Box<[u8]>, u32, Hasher>,
     /// The bare user names of tokens known by `account/user`: a record names
@@ -49,6 +60,8 @@ impl KeyIndex {
         KeyIndex {
             keys20: HashTable::with_capacity(keys),
             ids20: Vec::with_capacity(keys),
+            sealed: 0,
+            deferred: true,
             hasher: Hasher::default(),
             other: HashMap::default(),
             user_names: HashSet::default(),
@@ -63,25 +76,54 @@ impl KeyIndex {
 
     fn put(&mut self, value: &[u8], slot: u32) {
         match <[u8; 20]>::try_from(value) {
+            Ok(k) if self.deferred => self.ids20.push((k, slot)),
             Ok(k) => {
-                let hash = self.hasher.hash_one(k);
-                let (ids, hasher) = (&self.ids20, &self.hasher);
-                match self.keys20.entry(hash, |&i| ids[i as usize].0 == k, |&i| hasher.hash_one(ids[i as usize].0)) {
-                    // A token registered again (retired, say) takes its key over.
-                    Entry::Occupied(e) => {
-                        let at = *e.get() as usize;
-                        self.ids20[at].1 = slot;
-                    }
-                    Entry::Vacant(e) => {
-                        e.insert(self.ids20.len() as u32);
-                        self.ids20.push((k, slot));
-                    }
-                }
+                self.seal();
+                self.ids20.push((k, slot));
+                self.seal();
             }
             Err(_) => {
                 self.other.insert(value.into(), slot);
             }
         }
+    }
+
+    /// Puts every key ID appended since the last seal in the table, in the
+    /// order of their places in it (a counting sort by bucket, stable, so
+    /// a key registered twice ends up with its later token).
+    pub fn seal(&mut self) {
+        let start = self.sealed;
+        let n = self.ids20.len() - start;
+        if n == 0 {
+            return;
+        }
+        self.keys20.reserve(n, |&i| self.hasher.hash_one(self.ids20[i as usize].0));
+        // hashbrown's place for a hash is its low bits under the bucket mask;
+        // the table has a power of two of buckets, at least 8 for 7 entries.
+        let buckets = (self.keys20.capacity().max(1) * 8 / 7).next_power_of_two().max(1) as u64;
+        let hashes: Vec<u64> = self.ids20[start..].iter().map(|(k, _)| self.hasher.hash_one(k)).collect();
+        let order = bucket_order(&hashes, buckets - 1);
+        for i in order {
+            let at = start + i as usize;
+            let (k, slot) = self.ids20[at];
+            let (ids, hasher) = (&self.ids20, &self.hasher);
+            match self.keys20.entry(
+                hashes[i as usize],
+                |&j| ids[j as usize].0 == k,
+                |&j| hasher.hash_one(ids[j as usize].0),
+            ) {
+                // A token registered again (retired, say) takes its key over;
+                // the later entry stays in the array, never looked at.
+                Entry::Occupied(e) => {
+                    let first = *e.get() as usize;
+                    self.ids20[first].1 = slot;
+                }
+                Entry::Vacant(e) => {
+                    e.insert(at as u32);
+                }
+            }
+        }
+        self.sealed = self.ids20.len();
     }
 
     /// Registers a token by its access key ID and, when known, its IAM user's
@@ -107,6 +149,10 @@ impl KeyIndex {
     pub fn get(&self, value: &[u8]) -> Option<TokenRef> {
         let slot = match <[u8; 20]>::try_from(value) {
             Ok(k) => {
+                // Not yet sealed: newest first, as a later registration wins.
+                if let Some((_, slot)) = self.ids20[self.sealed..].iter().rev().find(|(id, _)| *id == k) {
+                    return self.tokens.get(*slot as usize).copied();
+                }
                 let hash = self.hasher.hash_one(k);
                 self.keys20.find(hash, |&i| self.ids20[i as usize].0 == k).map(|&i| &self.ids20[i as usize].1)
             }
@@ -134,6 +180,35 @@ impl KeyIndex {
     }
 }
 
+/// The positions `0..hashes.len()` ordered by `hash & mask` (their places
+/// in the table), ties kept in order: a counting sort in passes of 11 bits.
+fn bucket_order(hashes: &[u64], mask: u64) -> Vec<u32> {
+    const BITS: u32 = 11;
+    let mut order: Vec<u32> = (0..hashes.len() as u32).collect();
+    let mut next = vec![0u32; order.len()];
+    let width = 64 - mask.leading_zeros();
+    let mut shift = 0;
+    while shift < width {
+        let mut counts = [0usize; 1 << BITS];
+        let digit = |i: u32| (((hashes[i as usize] & mask) >> shift) & ((1 << BITS) - 1)) as usize;
+        for &i in &order {
+            counts[digit(i)] += 1;
+        }
+        let mut total = 0;
+        for c in counts.iter_mut() {
+            (*c, total) = (total, total + *c);
+        }
+        for &i in &order {
+            let d = digit(i);
+            next[counts[d]] = i;
+            counts[d] += 1;
+        }
+        std::mem::swap(&mut order, &mut next);
+        shift += BITS;
+    }
+    order
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +231,46 @@ mod tests {
         assert_eq!(index.get(b"AKIA-PSEUDONYMISED-LONGER-ID").unwrap().token_id, 8);
         assert_eq!(index.get(b"AKIARZPUZDIKAWS2LJNG"), None);
         assert_eq!(index.len(), 2);
+    }
+
+    #[test]
+    fn keys_are_found_before_and_after_the_seal_and_the_latest_registration_wins() {
+        let mut index = KeyIndex::with_capacity(3000);
+        for i in 0..3000u64 {
+            let key = honeytrail_core::keyid::synthesize(123456789012, i);
+            index.insert(TokenRef { token_id: i as i64, retired: false }, &key, None, None);
+        }
+        let k5 = honeytrail_core::keyid::synthesize(123456789012, 5);
+        index.insert(TokenRef { token_id: 5, retired: true }, &k5, None, None);
+        for sealed in [false, true] {
+            for i in (0..3000u64).step_by(7) {
+                let key = honeytrail_core::keyid::synthesize(123456789012, i);
+                assert_eq!(index.get(key.as_bytes()).unwrap().token_id, i as i64, "sealed: {sealed}");
+            }
+            assert!(index.get(k5.as_bytes()).unwrap().retired, "the later registration wins (sealed: {sealed})");
+            assert_eq!(index.get(b"AKIARZPUZDIKAWS2LJNG"), None);
+            index.seal();
+        }
+        // Keys added after the seal are found at once, and after the next.
+        let late = honeytrail_core::keyid::synthesize(123456789012, 99_999);
+        index.insert(TokenRef { token_id: 99_999, retired: false }, &late, None, None);
+        assert_eq!(index.get(late.as_bytes()).unwrap().token_id, 99_999);
+        index.seal();
+        assert_eq!(index.get(late.as_bytes()).unwrap().token_id, 99_999);
+        assert_eq!(index.get(k5.as_bytes()).unwrap().token_id, 5);
+    }
+
+    #[test]
+    fn the_bucket_order_sorts_by_place_and_keeps_ties_in_order() {
+        let hashes = [0x1_0005u64, 3, 0x2_0003, 5, 0, 0xffff];
+        let order = bucket_order(&hashes, 0xffff);
+        assert_eq!(order, [4, 1, 2, 0, 3, 5]);
+        let big: Vec<u64> = (0..5000u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect();
+        let order = bucket_order(&big, (1 << 21) - 1);
+        assert!(order.windows(2).all(|w| {
+            let (a, b) = (big[w[0] as usize] & ((1 << 21) - 1), big[w[1] as usize] & ((1 << 21) - 1));
+            a < b || (a == b && w[0] < w[1])
+        }));
     }
 
     #[test]

@@ -119,7 +119,8 @@ pub struct Detector {
 }
 
 impl Detector {
-    pub fn new(index: KeyIndex) -> Detector {
+    pub fn new(mut index: KeyIndex) -> Detector {
+        index.seal();
         Detector { index, scanner: Scanner::new() }
     }
 
