@@ -152,9 +152,28 @@ pub fn limit_key(addr: &str) -> String {
     }
 }
 
+/// A caller's address as CloudTrail writes addresses: an IPv4 client seen
+/// through a dual-stack socket (`::ffff:203.0.113.9`) as plain IPv4, IPv6 in
+/// its compressed form. Text that is not an address is kept as it is.
+pub fn canonical_address(addr: &str) -> String {
+    match addr.trim().parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => v6.to_ipv4_mapped().map_or_else(|| v6.to_string(), |v4| v4.to_string()),
+        Ok(ip) => ip.to_string(),
+        Err(_) => addr.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_are_written_as_cloudtrail_writes_them() {
+        assert_eq!(canonical_address("::ffff:203.0.113.9"), "203.0.113.9");
+        assert_eq!(canonical_address("2001:0db8:0000:0000:0000:0000:0000:0001"), "2001:db8::1");
+        assert_eq!(canonical_address(" 198.51.100.4 "), "198.51.100.4");
+        assert_eq!(canonical_address("unknown"), "unknown");
+    }
 
     #[test]
     fn limits_count_ipv6_clients_by_their_64() {

@@ -94,6 +94,8 @@ impl Ops {
     pub async fn open_ci_run(&self, secret: &str, req: &CiRunRequest, from: &str) -> OpResult<CiRunOpened> {
         req.check()?;
         let window = self.ci_window(req.window_minutes)?;
+        // Compared with CloudTrail's sourceIPAddress, so written as it writes it.
+        let from = &honeytrail_core::net::canonical_address(from);
         let runner = format!("{} runner", req.provider().as_str());
         let known = match self.store.enrolment_by_secret(secret).await? {
             Some(known) if known.state(Utc::now()) == "active" => known,
