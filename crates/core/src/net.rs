@@ -139,16 +139,12 @@ pub fn within(raw: &str, networks: &[Network]) -> bool {
 /// counting single addresses would let it walk through its own network).
 /// Text that is not an address is its own key.
 pub fn limit_key(addr: &str) -> String {
-    match addr.trim().parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
-        Ok(ip) => ip.to_string(),
-        Err(_) => addr.to_string(),
+    match addr.trim().parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        _ => canonical_address(addr),
     }
 }
 

@@ -62,7 +62,7 @@ pub struct PoolState {
     pub warning: Option<String>,
 }
 
-pub(crate) fn unusable(e: StoreError) -> OpError {
+fn unusable(e: StoreError) -> OpError {
     match e {
         StoreError::Refused(why) => refusal(why),
         other => other.into(),
@@ -118,23 +118,29 @@ impl Ops {
         Ok(Preflight { template })
     }
 
+    /// The enrolment secret `secret` is, if it can be used now. A known one
+    /// that cannot (revoked, expired, used up: someone still holds it) has
+    /// the refusal of `who` from `from` counted on it and raised.
+    pub(crate) async fn active_enrolment(&self, secret: &str, who: &str, from: &str) -> OpResult<EnrolmentSecret> {
+        match self.store.enrolment_by_secret(secret).await? {
+            Some(known) if known.state(Utc::now()) == "active" => Ok(known),
+            other => {
+                let refusal = honeytrail_store::enrolment_refusal(other.as_ref());
+                if let (Some(known), StoreError::Refused(why)) = (&other, &refusal) {
+                    self.enrolment_refused(known, who, from, why).await;
+                }
+                Err(unusable(refusal))
+            }
+        }
+    }
+
     /// The secret of an enrolment, checked with its guards.
     async fn admit(&self, req: &EnrolRequest, from: &str) -> OpResult<(EnrolmentSecret, Option<Ec2Instance>)> {
         req.host.check()?;
         if let Some(identity) = &req.ec2_identity {
             identity.check()?;
         }
-        let known = match self.store.enrolment_by_secret(&req.secret).await? {
-            Some(known) if known.state(Utc::now()) == "active" => known,
-            other => {
-                let refusal = honeytrail_store::enrolment_refusal(other.as_ref());
-                if let (Some(known), StoreError::Refused(why)) = (&other, &refusal) {
-                    // Known but revoked, expired or used up: someone still holds it.
-                    self.enrolment_refused(known, &req.host.hostname, from, why).await;
-                }
-                return Err(unusable(refusal));
-            }
-        };
+        let known = self.active_enrolment(&req.secret, &req.host.hostname, from).await?;
         match self.guard_enrolment(&known, req, from) {
             Ok(ec2) => Ok((known, ec2)),
             Err(e) => {

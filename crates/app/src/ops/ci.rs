@@ -12,7 +12,7 @@ use honeytrail_core::{new_bearer, TokenState};
 use honeytrail_store::{AuditRecord, IncidentFilter, NewCiRun, StoreError};
 use serde::Serialize;
 
-use super::agents::{refusal, unusable};
+use super::agents::refusal;
 use super::tokens::{cursor_at, page_limit, page_of};
 use super::Page;
 use crate::{Actor, OpError, OpResult, Ops};
@@ -97,16 +97,7 @@ impl Ops {
         // Compared with CloudTrail's sourceIPAddress, so written as it writes it.
         let from = &honeytrail_core::net::canonical_address(from);
         let runner = format!("{} runner", req.provider().as_str());
-        let known = match self.store.enrolment_by_secret(secret).await? {
-            Some(known) if known.state(Utc::now()) == "active" => known,
-            other => {
-                let refused = honeytrail_store::enrolment_refusal(other.as_ref());
-                if let (Some(known), StoreError::Refused(why)) = (&other, &refused) {
-                    self.enrolment_refused(known, &runner, from, why).await;
-                }
-                return Err(unusable(refused));
-            }
-        };
+        let known = self.active_enrolment(secret, &runner, from).await?;
         let guard = &known.guard;
         let why = if !guard.ec2_accounts.is_empty() {
             Some(format!(
