@@ -168,6 +168,9 @@ enum Command {
     /// CI runs that took a canary: their tags, windows and expected uses
     #[command(subcommand)]
     Ci(commands::ci::CiCommand),
+    /// Decoy resources in a canary account (buckets, parameters, secrets, a table, queues, roles): plan, apply, list, remove
+    #[command(subcommand)]
+    Decoy(commands::decoy::DecoyCommand),
     /// Enrolled hosts: host, key, last seen, bait state
     Agents {
         /// Print JSON instead of text
@@ -344,6 +347,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User(cmd) => commands::user::run(&app, cmd).await,
         Command::Enrol(cmd) => commands::enrol::run(&app, cmd).await,
         Command::Ci(cmd) => commands::ci::run(&app, cmd).await,
+        Command::Decoy(cmd) => commands::decoy::run(&app, cmd).await,
         Command::Template(cmd) => commands::template::run(&app, cmd).await,
         Command::Agents { json } => commands::agents::list(&app, json).await,
         Command::Agent(cmd) => commands::agents::agent(&app, cmd).await,

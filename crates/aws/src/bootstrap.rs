@@ -9,6 +9,7 @@ use std::fmt;
 
 use aws_sdk_cloudtrail::types::{AdvancedEventSelector, AdvancedFieldSelector};
 use aws_sdk_eventbridge::types::{RuleState, Target};
+use honeytrail_core::decoy::DecoyKind;
 
 /// The rule state that receives every CloudTrail management event, the
 /// read-only ones included (EventBridge user guide, "Receiving read-only
@@ -44,6 +45,34 @@ pub struct BootstrapConfig {
     /// The role the other regions' rules use to put events on the home
     /// region's default event bus.
     pub forwarder_role: String,
+    /// The account's live decoys: they must exist, and those whose reads are
+    /// data events must be logged.
+    pub decoys: Vec<DecoyRef>,
+}
+
+/// A decoy bootstrap and verify know of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecoyRef {
+    pub kind: DecoyKind,
+    pub name: String,
+    pub arn: String,
+}
+
+impl BootstrapConfig {
+    /// The decoys whose reads are data events of a type other than S3
+    /// objects (those are logged for every bucket but the log bucket), by
+    /// resource type: what the trail's decoy selectors list.
+    fn decoy_data_events(&self) -> Vec<(&'static str, Vec<String>)> {
+        let mut out: Vec<(&'static str, Vec<String>)> = Vec::new();
+        for d in &self.decoys {
+            let Some(kind) = d.kind.data_event_type().filter(|t| *t != "AWS::S3::Object") else { continue };
+            match out.iter_mut().find(|(t, _)| *t == kind) {
+                Some((_, arns)) => arns.push(d.arn.clone()),
+                None => out.push((kind, vec![d.arn.clone()])),
+            }
+        }
+        out
+    }
 }
 
 impl BootstrapConfig {
@@ -123,10 +152,12 @@ pub enum Item {
     RegionalRules,
     DenyGuard,
     Boundary,
+    /// The decoys registered in this account (made by `decoy apply`).
+    Decoys,
 }
 
 impl Item {
-    pub const ALL: [Item; 15] = [
+    pub const ALL: [Item; 16] = [
         Item::Bucket,
         Item::BucketPolicy,
         Item::NotificationsQueue,
@@ -142,6 +173,7 @@ impl Item {
         Item::RegionalRules,
         Item::DenyGuard,
         Item::Boundary,
+        Item::Decoys,
     ];
 
     /// What a missing or wrong item costs, and what the fix does.
@@ -170,6 +202,9 @@ impl Item {
             }
             Item::DenyGuard => "keep the deny-all group that guards honey users",
             Item::Boundary => "keep the deny-all permissions boundary every honey user is created with",
+            Item::Decoys => {
+                "keep every registered decoy in place; bootstrap never remakes one (its contents would change): remove a decoy gone from AWS with `honeytrail decoy remove` and apply a new plan"
+            }
         }
     }
 }
@@ -192,6 +227,7 @@ impl fmt::Display for Item {
             Item::RegionalRules => "rules in other regions",
             Item::DenyGuard => "deny-all guard",
             Item::Boundary => "permissions boundary",
+            Item::Decoys => "decoys",
         })
     }
 }
@@ -364,7 +400,7 @@ fn selectors(c: &BootstrapConfig) -> Result<Vec<AdvancedEventSelector>, AwsError
         .not_starts_with(log_bucket_objects(c))
         .build()
         .map_err(built)?;
-    Ok(vec![
+    let mut out = vec![
         selector("management events", vec![field("eventCategory", "Management")?])?,
         selector(
             "S3 data events",
@@ -382,7 +418,17 @@ fn selectors(c: &BootstrapConfig) -> Result<Vec<AdvancedEventSelector>, AwsError
             "SNS endpoint data events",
             vec![field("eventCategory", "Data")?, field("resources.type", SNS_ENDPOINT)?],
         )?,
-    ])
+    ];
+    // Only the decoys themselves: honeytrail's own queues are polled every
+    // few seconds, and logging them would bill an endless trickle.
+    for (kind, arns) in c.decoy_data_events() {
+        let these = AdvancedFieldSelector::builder().field("resources.ARN").set_equals(Some(arns)).build().map_err(built)?;
+        out.push(selector(
+            &format!("decoy {kind} data events"),
+            vec![field("eventCategory", "Data")?, field("resources.type", kind)?, these],
+        )?);
+    }
+    Ok(out)
 }
 
 /// Whether some S3 data-event selector logs the log bucket's own objects.
@@ -662,6 +708,17 @@ impl CanaryAccount {
                             "SNS data events off (sns:Publish, the probe that reveals a key's ARN, goes unlogged)",
                         );
                     }
+                    let unlogged: Vec<&str> = c
+                        .decoy_data_events()
+                        .into_iter()
+                        .flat_map(|(_, arns)| arns)
+                        .filter(|arn| !text.contains(arn.as_str()))
+                        .filter_map(|arn| c.decoys.iter().find(|d| d.arn == arn).map(|d| d.name.as_str()))
+                        .collect();
+                    let unlogged_text = format!("reads of decoys {} are not logged (data events off)", unlogged.join(", "));
+                    if !unlogged.is_empty() {
+                        wrong.push(&unlogged_text);
+                    }
                     if text.contains("readOnly") {
                         wrong.push("read-only events filtered (GetCallerIdentity would be missed)");
                     }
@@ -732,6 +789,19 @@ impl CanaryAccount {
                     "the boundary policy allows something; honey users must be denied everything".into(),
                 ),
             },
+            Item::Decoys => {
+                let mut gone = Vec::new();
+                for d in &c.decoys {
+                    if !self.decoy_exists(d.kind, &d.name).await? {
+                        gone.push(format!("{} {}", d.kind.label(), d.name));
+                    }
+                }
+                if gone.is_empty() {
+                    Status::Ok
+                } else {
+                    Status::Misconfigured(format!("gone from AWS: {}", gone.join(", ")))
+                }
+            }
         })
     }
 
@@ -1088,8 +1158,25 @@ impl CanaryAccount {
                 None => self.create_boundary(&c.boundary).await?,
                 Some(_) => self.restore_boundary(&boundary_arn(c)).await?,
             },
+            // Never remade here: see `Item::fix`.
+            Item::Decoys => {}
         }
         Ok(())
+    }
+
+    /// Checks one item and repairs it when it is there but wrong; a missing
+    /// item is left for [`CanaryAccount::bootstrap`] (it may need the items
+    /// before it).
+    pub async fn ensure(&self, c: &BootstrapConfig, item: Item) -> Result<ItemReport, AwsError> {
+        let status = self.status(c, item).await?;
+        let action = match &status {
+            Status::Misconfigured(_) if item != Item::Decoys => {
+                self.apply(c, item).await?;
+                Action::Repaired
+            }
+            _ => Action::Unchanged,
+        };
+        Ok(ItemReport { item, status, action: Some(action) })
     }
 
     /// Checks every item without changing anything.
@@ -1109,6 +1196,8 @@ impl CanaryAccount {
             let action = match (&status, dry_run) {
                 // What cannot be read is never overwritten.
                 (Status::Ok | Status::Unreadable(_), _) => Action::Unchanged,
+                // Decoys are made and removed by `decoy`, never here.
+                _ if item == Item::Decoys => Action::Unchanged,
                 (Status::Missing, true) => Action::WouldCreate,
                 (Status::Misconfigured(_), true) => Action::WouldRepair,
                 (s, false) => {

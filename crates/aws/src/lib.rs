@@ -14,6 +14,7 @@
 //! (moto's server in tests) through [`AwsSettings::endpoint`].
 
 pub mod bootstrap;
+mod decoys;
 mod error;
 pub mod lambda;
 pub mod policies;
@@ -154,6 +155,9 @@ pub struct CanaryAccount {
     cloudtrail: aws_sdk_cloudtrail::Client,
     events: aws_sdk_eventbridge::Client,
     ec2: aws_sdk_ec2::Client,
+    ssm: aws_sdk_ssm::Client,
+    secrets: aws_sdk_secretsmanager::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
     /// The loaded configuration, for clients of other regions.
     sdk: aws_config::SdkConfig,
     endpoint: String,
@@ -182,6 +186,9 @@ impl CanaryAccount {
             cloudtrail: aws_sdk_cloudtrail::Client::new(&config),
             events: aws_sdk_eventbridge::Client::new(&config),
             ec2: aws_sdk_ec2::Client::new(&config),
+            ssm: aws_sdk_ssm::Client::new(&config),
+            secrets: aws_sdk_secretsmanager::Client::new(&config),
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
             sdk: config,
             endpoint: settings.endpoint.clone().unwrap_or_else(|| "AWS (default endpoints)".into()),
             account: Default::default(),

@@ -33,6 +33,7 @@ fn config(account: &str) -> BootstrapConfig {
         boundary: "baseline-boundary".into(),
         regions: vec!["eu-west-1".into(), "us-east-1".into()],
         forwarder_role: "cloudtrail-api-calls-forwarder".into(),
+        decoys: Vec::new(),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod canary;
 pub mod channel;
 pub mod check;
 pub mod ci;
+pub mod decoy;
 pub mod cluster;
 pub mod custody;
 pub mod deliver;

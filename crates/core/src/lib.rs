@@ -18,6 +18,7 @@ pub mod auditd;
 pub mod bait;
 pub mod channel;
 pub mod ci;
+pub mod decoy;
 pub mod describe;
 pub mod encoding;
 pub mod enrich;

@@ -85,6 +85,9 @@ pub enum TokenKind {
     /// Made elsewhere (canarytokens.org, another team, on the target host)
     /// and registered by key ID.
     AwsImported,
+    /// A decoy resource in a canary account (see [`crate::decoy`]),
+    /// known by its ARN: any access to it is an incident.
+    AwsDecoy,
 }
 
 /// Whether a token is still expected to sit in its placements.
@@ -125,7 +128,7 @@ macro_rules! str_enum {
     };
 }
 
-str_enum!(TokenKind { AwsMinted => "aws-minted", AwsImported => "aws-imported" });
+str_enum!(TokenKind { AwsMinted => "aws-minted", AwsImported => "aws-imported", AwsDecoy => "aws-decoy" });
 str_enum!(TokenState { Active => "active", Retired => "retired" });
 
 /// The fields of a place, by the names every front door uses for them: the

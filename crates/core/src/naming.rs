@@ -32,7 +32,7 @@ pub const TELLTALE_WORDS: &[&str] = &[
 /// The default pattern: e.g. `payments-s3-sync-prod`.
 pub const DEFAULT_PATTERN: &str = "{team}-{service}-{purpose}-{env}";
 
-const TEAMS: &[&str] = &[
+pub(crate) const TEAMS: &[&str] = &[
     "payments",
     "billing",
     "data",
@@ -90,7 +90,7 @@ const PURPOSES: &[&str] = &[
     "admin",
     "automation",
 ];
-const ENVS: &[&str] = &["prod", "production", "prd", "live", "staging", "stg", "legacy", "dr"];
+pub(crate) const ENVS: &[&str] = &["prod", "production", "prd", "live", "staging", "stg", "legacy", "dr"];
 
 /// Why a name or pattern was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -171,7 +171,7 @@ pub fn check(subject: &Subject<'_>) -> Report {
 /// Why a user name looks machine-made (a UUID, a long run of hex or of
 /// random letters and digits), as canary services' names do; `None` when it
 /// reads like a name a person chose.
-fn generated_name(name: &str) -> Option<&'static str> {
+pub(crate) fn generated_name(name: &str) -> Option<&'static str> {
     let hexish = |s: &str| s.len() >= 8 && s.chars().all(|c| c.is_ascii_hexdigit());
     let words: Vec<&str> = name.split(|c: char| !c.is_ascii_alphanumeric()).collect();
     let uuid = words.windows(5).any(|w| {
@@ -204,6 +204,9 @@ pub fn path_of_arn(arn: &str) -> Option<String> {
 
 /// The stealth check of a registered token, as `check` and the server run it.
 pub fn report_for(token: &crate::Token) -> Report {
+    if token.kind == crate::TokenKind::AwsDecoy {
+        return crate::decoy::report_for(token);
+    }
     let path = match (&token.iam_user_arn, token.kind) {
         (Some(arn), _) => path_of_arn(arn),
         (None, crate::TokenKind::AwsMinted) => Some("/".to_string()),

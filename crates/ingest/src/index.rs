@@ -5,6 +5,8 @@ use std::hash::BuildHasher;
 
 use hashbrown::hash_table::{Entry, HashTable};
 
+use crate::decoys::DecoyIndex;
+
 /// The maps' hasher: per-process random seed like the standard one, a
 /// fraction of SipHash's cost per key (a million keys are hashed at every
 /// start, and every candidate in every document is looked up).
@@ -49,6 +51,8 @@ pub struct KeyIndex {
     /// name and the full parse checks the account.
     user_names: HashSet<Box<[u8]>, Hasher>,
     tokens: Vec<TokenRef>,
+    /// Decoy resources, matched by what a call was about.
+    decoys: DecoyIndex,
 }
 
 impl KeyIndex {
@@ -66,6 +70,7 @@ impl KeyIndex {
             other: HashMap::default(),
             user_names: HashSet::default(),
             tokens: Vec::with_capacity(keys),
+            decoys: DecoyIndex::default(),
         }
     }
 
@@ -92,6 +97,7 @@ impl KeyIndex {
     /// order of their places in it (a counting sort by bucket, stable, so
     /// a key registered twice ends up with its later token).
     pub fn seal(&mut self) {
+        self.decoys.seal();
         let start = self.sealed;
         let n = self.ids20.len() - start;
         if n == 0 {
@@ -144,6 +150,37 @@ impl KeyIndex {
             self.put(format!("{account}/{user}").as_bytes(), slot);
             self.user_names.insert(user.as_bytes().into());
         }
+    }
+
+    /// Registers a decoy resource by its ARN: a record whose parameters or
+    /// resources name it is its use, whoever called (see [`DecoyIndex`]), and
+    /// a session of a decoy role is its use as a key's would be. `false`
+    /// when the ARN cannot be read (nothing is registered then).
+    pub fn insert_decoy(&mut self, token: TokenRef, arn: &str) -> bool {
+        if honeytrail_core::decoy::forms(arn).is_none() {
+            return false;
+        }
+        let slot = self.slot(token);
+        self.put(arn.as_bytes(), slot);
+        self.decoys.insert(arn, slot);
+        if !self.deferred {
+            self.decoys.seal();
+        }
+        true
+    }
+
+    /// The decoys, to set their managers.
+    pub fn decoys_mut(&mut self) -> &mut DecoyIndex {
+        &mut self.decoys
+    }
+
+    pub fn decoys(&self) -> &DecoyIndex {
+        &self.decoys
+    }
+
+    /// The decoy `record` touches, when the caller is not its manager.
+    pub fn match_decoy(&self, record: &serde_json::Value) -> Option<TokenRef> {
+        self.decoys.match_record(record).and_then(|slot| self.tokens.get(slot as usize).copied())
     }
 
     pub fn get(&self, value: &[u8]) -> Option<TokenRef> {

@@ -23,6 +23,7 @@
 //! ```
 
 pub mod canarytokens;
+pub mod decoys;
 pub mod files;
 pub mod gunzip;
 pub mod health;
@@ -179,14 +180,14 @@ impl Detector {
             if !found.is_empty() {
                 out.records = out.records.max(1);
                 out.events.extend(found);
-                if scan.hits.is_empty() {
+                if scan.hits.is_empty() && scan.decoy_hits.is_empty() {
                     return out;
                 }
             }
         }
         let trimmed = bytes.trim_ascii();
         let framed = matches!((trimmed.first(), trimmed.last()), (Some(b'{'), Some(b'}')) | (Some(b'['), Some(b']')));
-        if scan.hits.is_empty() {
+        if scan.hits.is_empty() && scan.decoy_hits.is_empty() {
             // Nothing of ours in it: classify without parsing, cheaply.
             if !framed {
                 out.skipped =
@@ -201,14 +202,20 @@ impl Detector {
         out.records_parsed = true;
         let seen = Utc::now();
         let mut hits = scan.hits.as_slice();
+        let mut decoy_hits = scan.decoy_hits.as_slice();
         for (n, range) in split.records.iter().enumerate() {
+            // A decoy's name in this record: parsed and compared exactly.
+            while decoy_hits.first().is_some_and(|at| *at < range.start) {
+                decoy_hits = &decoy_hits[1..];
+            }
+            let decoy = decoy_hits.first().is_some_and(|at| *at < range.end);
             // Hits before this record lie outside every record.
             while let Some(((at, id), rest)) = hits.split_first().filter(|((at, _), _)| *at < range.start) {
                 out.unparsed_hits.push(format!("{id} at byte {at} (outside every record)"));
                 hits = rest;
             }
             let inside = hits.iter().take_while(|(at, _)| *at < range.end).count();
-            if inside == 0 {
+            if inside == 0 && !decoy {
                 continue;
             }
             let (here, rest) = hits.split_at(inside);
@@ -219,9 +226,16 @@ impl Detector {
                     if repaired {
                         out.repaired += 1;
                     }
-                    if let Some(token) = record::match_record(&rec, &self.index) {
+                    let token = record::match_record(&rec, &self.index).or_else(|| self.index.match_decoy(&rec));
+                    if let Some(token) = token {
                         out.events.push(record::to_event(&rec, token, source, origin, seen));
                     }
+                }
+                Err(_) if here.is_empty() => {
+                    // Only a decoy's name, in a record that cannot be read:
+                    // whether it was an access cannot be told.
+                    tracing::warn!(origin, record = n + 1, "a record that mentions a decoy's name cannot be parsed");
+                    out.salvaged += 1;
                 }
                 Err(why) => {
                     let place = format!("{origin} (record {}: not parseable: {why})", n + 1);
@@ -368,6 +382,29 @@ mod tests {
             assert_eq!((out.records, out.repaired, out.skipped.clone()), (2, 1, None), "{what}");
             assert_eq!(out.events[0].event_name, "ListBuckets", "{what}");
         }
+    }
+
+    #[test]
+    fn a_call_on_a_decoy_is_found_whoever_made_it() {
+        let mut index = KeyIndex::new();
+        assert!(index.insert_decoy(TokenRef { token_id: 9, retired: false }, "arn:aws:s3:::ledger-exports-prod-1a2b"));
+        index.decoys_mut().set_managers(["arn:aws:iam::123456789012:user/admin".to_string()]);
+        let d = Detector::new(index);
+        let call = |id: &str, user: &str, bucket: &str| {
+            format!(
+                r#"{{"eventVersion":"1.09","eventID":"{id}","eventTime":"2026-12-07T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::123456789012:user/{user}","accessKeyId":"AKIAIOSFODNN7EXAMPLE"}},"requestParameters":{{"bucketName":"{bucket}","key":"README.txt"}},"resources":[{{"type":"AWS::S3::Object","ARN":"arn:aws:s3:::{bucket}/README.txt"}}]}}"#
+            )
+        };
+        let doc = format!(
+            r#"{{"Records":[{},{},{},{HIT}]}}"#,
+            call("mine", "admin", "ledger-exports-prod-1a2b"),
+            call("theirs", "intruder", "ledger-exports-prod-1a2b"),
+            call("elsewhere", "intruder", "ledger-exports-prod-1a2b-copy"),
+        );
+        let out = d.document(doc.as_bytes(), "test", "x");
+        let found: Vec<(&str, i64)> = out.events.iter().map(|e| (e.event_id.as_str(), e.token_id)).collect();
+        assert_eq!(found, [("theirs", 9)], "the manager's own call and another bucket are not accesses");
+        assert!(out.unparsed_hits.is_empty(), "{:?}", out.unparsed_hits);
     }
 
     #[test]

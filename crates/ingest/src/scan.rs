@@ -36,6 +36,9 @@ pub struct ScanResult {
     pub records: usize,
     /// Identity values that are in the index, with their byte offsets.
     pub hits: Vec<(usize, String)>,
+    /// Where a decoy's name may be mentioned (sorted): the records there are
+    /// parsed and their parameters compared exactly.
+    pub decoy_hits: Vec<usize>,
 }
 
 impl Default for Scanner {
@@ -78,7 +81,8 @@ impl Scanner {
             }
         }
         hits.sort_unstable();
-        ScanResult { records: self.records.find_iter(bytes).count(), hits }
+        let decoy_hits = if index.decoys().is_empty() { Vec::new() } else { index.decoys().find(bytes) };
+        ScanResult { records: self.records.find_iter(bytes).count(), hits, decoy_hits }
     }
 }
 

@@ -70,6 +70,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(23, "evidence-quotas", "0023_evidence_quotas"),
     migration!(24, "incident-severity", "0024_incident_severity"),
     migration!(25, "ci-runs", "0025_ci_runs"),
+    migration!(26, "decoys", "0026_decoys"),
 ];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.

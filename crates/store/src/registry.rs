@@ -40,6 +40,8 @@ impl TokenFilter {
 pub struct TokenIdentity<'a> {
     pub id: i64,
     pub retired: bool,
+    /// A decoy resource, known by its ARN (`access_key_id`).
+    pub decoy: bool,
     pub access_key_id: &'a str,
     pub iam_user_arn: Option<&'a str>,
     pub account_id: Option<&'a str>,
@@ -162,14 +164,15 @@ const PLACEMENT_COLUMNS: &str = "p.id, p.token_id, p.host, p.path, p.owner, p.as
 const IDENTITY_CHUNK: i64 = 50_000;
 
 /// One chunk of token identities, packed: per token
-/// `ID,S,` (S `r` retired, `a` otherwise) then the key, the ARN, the account
+/// `ID,S,` (S `r` retired, `a` otherwise, followed by `d` for a decoy) then the key, the ARN, the account
 /// and the user name, each as `LENGTH:VALUE` (bytes) or `-1:` when NULL.
 /// One `concat` a row (NULL is empty in it, as in PostgreSQL's): chains of
 /// `||` cost SQLite a new string each. `concat`, `string_agg` and
 /// `octet_length` are in PostgreSQL and in SQLite since 3.44 (the bundled
 /// one is newer).
 const IDENTITY_CHUNK_SQL: &str = "SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(string_agg(packed, ''), '') FROM (\
-     SELECT id, concat(id, ',', CASE WHEN state = 'retired' THEN 'r' ELSE 'a' END, ',', \
+     SELECT id, concat(id, ',', CASE WHEN state = 'retired' THEN 'r' ELSE 'a' END, \
+     CASE WHEN kind = 'aws-decoy' THEN 'd' ELSE '' END, ',', \
      octet_length(access_key_id), ':', access_key_id, \
      COALESCE(octet_length(iam_user_arn), -1), ':', iam_user_arn, \
      COALESCE(octet_length(account_id), -1), ':', account_id, \
@@ -194,7 +197,8 @@ fn unpack_identity(s: &str) -> Option<(TokenIdentity<'_>, &str)> {
     let (user, s) = value(s)?;
     let identity = TokenIdentity {
         id: id.parse().ok()?,
-        retired: state == "r",
+        retired: state.starts_with('r'),
+        decoy: state.ends_with('d'),
         access_key_id: key?,
         iam_user_arn: arn,
         account_id: account,

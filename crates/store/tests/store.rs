@@ -65,6 +65,7 @@ store_tests!(
     enrichment_data_is_kept_whole_and_replaced_per_kind,
     a_ci_runs_window_keeps_its_own_uses_and_nothing_else,
     attacker_text_with_nul_characters_is_stored_and_never_loses_an_event,
+    decoys_are_tokens_known_by_their_arn_and_keep_their_history,
 );
 
 const KEY: &str = "AKIAQYLPMN5HHHFPZAM2";
@@ -1549,4 +1550,59 @@ async fn attacker_text_with_nul_characters_is_stored_and_never_loses_an_event(st
     let mut again = event(t.id, "nul-\0-7", 0, "GetCallerIdentity", "203.0.113.9");
     again.event_name = "List\0Buckets".into();
     assert_eq!(store.record_event(&again, window).await.unwrap(), EventOutcome::Duplicate);
+}
+
+/// A decoy is a token of its own kind known by its ARN, with its place as
+/// its placement and a custody hop; removing it retires the token and keeps
+/// the rest. The identity stream marks it, so the index watches it.
+async fn decoys_are_tokens_known_by_their_arn_and_keep_their_history(store: Store, _url: String) {
+    use honeytrail_core::decoy::{self, DecoyKind};
+    use honeytrail_store::NewDecoy;
+
+    let new = |kind: DecoyKind, name: &str, manager: &str| {
+        let arn = kind.arn("aws", "eu-west-1", "123456789012", name).unwrap();
+        NewDecoy {
+            kind,
+            name: name.into(),
+            spot: decoy::spot(kind, name, &arn, "123456789012", "eu-west-1", "alice"),
+            arn,
+            account_id: "123456789012".into(),
+            region: "eu-west-1".into(),
+            pool_account: Some("canary-1".into()),
+            managed_by: manager.into(),
+            actor: "alice".into(),
+        }
+    };
+    let before = store.token_fingerprint().await.unwrap();
+    let bucket = store.add_decoy(&new(DecoyKind::S3Bucket, "ledger-exports-prod-1a2b", "arn:aws:iam::123456789012:user/admin")).await.unwrap();
+    let queue = store.add_decoy(&new(DecoyKind::SqsQueue, "ledger-jobs-prod", "arn:aws:iam::123456789012:user/admin")).await.unwrap();
+    assert_eq!((bucket.arn.as_str(), bucket.pool_account.as_deref()), ("arn:aws:s3:::ledger-exports-prod-1a2b", Some("canary-1")));
+    let err = store.add_decoy(&new(DecoyKind::S3Bucket, "ledger-exports-prod-1a2b", "x")).await.unwrap_err();
+    assert!(matches!(err, StoreError::Duplicate { .. }), "{err}");
+    assert_eq!(store.token_fingerprint().await.unwrap().added, before.added + 2);
+
+    let token = store.token(bucket.token_id).await.unwrap();
+    assert_eq!((token.kind, token.has_secret), (TokenKind::AwsDecoy, false));
+    let placed = store.placements(&PlacementFilter { token_id: Some(bucket.token_id), ..Default::default() }).await.unwrap();
+    assert_eq!(placed[0].placement.spot.format.as_deref(), Some("decoy-s3-bucket"));
+    assert_eq!(store.hops(bucket.token_id).await.unwrap().len(), 1);
+
+    let mut seen = Vec::new();
+    store.each_token_identity(|t| seen.push((t.id, t.decoy, t.retired, t.access_key_id.to_string()))).await.unwrap();
+    assert!(seen.contains(&(queue.token_id, true, false, queue.arn.clone())), "{seen:?}");
+    assert_eq!(store.decoy_managers().await.unwrap(), ["arn:aws:iam::123456789012:user/admin"]);
+
+    let removed = store.remove_decoy(bucket.token_id, Utc::now(), "alice").await.unwrap();
+    assert!(removed.removed_at.is_some());
+    let again = store.remove_decoy(bucket.token_id, Utc::now(), "alice").await.unwrap();
+    assert_eq!(again.removed_at, removed.removed_at, "removing twice changes nothing");
+    assert_eq!(store.token(bucket.token_id).await.unwrap().state, TokenState::Retired);
+    assert_eq!(store.token_fingerprint().await.unwrap().retired, before.retired + 1);
+    assert_eq!(store.hops(bucket.token_id).await.unwrap().len(), 2);
+    let live: Vec<i64> = store.decoys(false).await.unwrap().iter().map(|d| d.token_id).collect();
+    assert_eq!(live, [queue.token_id]);
+    assert_eq!(store.decoys(true).await.unwrap().len(), 2);
+    let mut seen = Vec::new();
+    store.each_token_identity(|t| seen.push((t.id, t.decoy, t.retired))).await.unwrap();
+    assert!(seen.contains(&(bucket.token_id, true, true)), "a removed decoy is still watched: {seen:?}");
 }

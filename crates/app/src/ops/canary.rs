@@ -95,7 +95,7 @@ impl Ops {
     /// defaults made from the account (asked of STS, unless given) and
     /// region. `regions`, else `canary.regions`, else every enabled region
     /// (asked of EC2) gets rules; the home region and us-east-1 always do.
-    async fn canary_setup(
+    pub(crate) async fn canary_setup(
         &self,
         aws: &CanaryAccount,
         account: Option<String>,
@@ -118,7 +118,16 @@ impl Ops {
         };
         let regions = rule_regions(&region, asked).map_err(OpError::invalid)?;
         let rule = c.rule.clone().unwrap_or_else(|| "cloudtrail-api-calls".into());
+        let decoys = self
+            .store
+            .decoys(false)
+            .await?
+            .into_iter()
+            .filter(|d| d.account_id == account)
+            .map(|d| bootstrap::DecoyRef { kind: d.kind, name: d.name, arn: d.arn })
+            .collect();
         Ok(BootstrapConfig {
+            decoys,
             bucket: c.bucket.clone().unwrap_or_else(|| format!("cloudtrail-{account}-{region}")),
             trail: c.trail.clone().unwrap_or_else(|| "account-trail".into()),
             notifications_queue: c.notifications_queue.clone().unwrap_or_else(|| "cloudtrail-log-files".into()),

@@ -481,6 +481,7 @@ impl Ops {
     pub async fn retire(&self, actor: &Actor, key: &str) -> OpResult<Retired> {
         actor.require(Permission::Respond)?;
         let token = self.find_token(key).await?;
+        refuse_decoy(&token, "retired")?;
         let (mut user_deleted, mut intents) = (false, Vec::new());
         if token.kind == TokenKind::AwsMinted {
             let account = self.account_holding(token.account_id.as_deref()).await?;
@@ -499,6 +500,7 @@ impl Ops {
     pub async fn rotate(&self, actor: &Actor, key: &str) -> OpResult<Rotated> {
         actor.require(Permission::Respond)?;
         let old = self.find_token(key).await?;
+        refuse_decoy(&old, "rotated")?;
         if old.state == TokenState::Retired {
             return Err(OpError::conflict(
                 "retired",
@@ -679,4 +681,15 @@ impl Ops {
         }
         Ok((account.delete_user_if_unused(user).await?, intent))
     }
+}
+
+/// A decoy's token is made and removed by `decoy`, never as a key is.
+fn refuse_decoy(token: &Token, what: &str) -> OpResult<()> {
+    if token.kind == TokenKind::AwsDecoy {
+        return Err(OpError::invalid(format!(
+            "token #{} is a decoy, not a key: it cannot be {what}; delete it with `honeytrail decoy remove {}`",
+            token.id, token.id
+        )));
+    }
+    Ok(())
 }

@@ -60,14 +60,19 @@ async fn scan(store: &Store, after: i64, mut index: KeyIndex) -> Result<Scan> {
         .each_token_identity_after(after, |t| {
             max_id = max_id.max(t.id);
             visited += 1;
-            index.insert(
-                TokenRef { token_id: t.id, retired: t.retired },
-                t.access_key_id,
-                t.iam_user_arn,
-                t.account_id.zip(t.iam_user_name),
-            )
+            let token = TokenRef { token_id: t.id, retired: t.retired };
+            if t.decoy {
+                if !index.insert_decoy(token, t.access_key_id) {
+                    tracing::warn!(token = t.id, "decoy token #{} has no ARN honeytrail can read; it is not watched", t.id);
+                }
+            } else {
+                index.insert(token, t.access_key_id, t.iam_user_arn, t.account_id.zip(t.iam_user_name))
+            }
         })
         .await?;
+    if !index.decoys().is_empty() {
+        index.decoys_mut().set_managers(store.decoy_managers().await?);
+    }
     Ok(Scan { index, max_id, visited })
 }
 
