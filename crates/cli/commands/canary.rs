@@ -67,6 +67,8 @@ pub struct VerifyArgs {
     regions: RegionArgs,
     #[command(flatten)]
     account: AccountArg,
+    #[command(flatten)]
+    out: super::JsonOut,
 }
 
 #[derive(Args, Debug)]
@@ -168,11 +170,18 @@ pub async fn run(app: &App, cmd: AwsCommand) -> Result<ExitCode> {
             let reports = ops.verify(&actor, a.account.account.as_deref(), a.regions.regions).await?;
             let mut bad = 0;
             for CanaryReport { pool_name, setup, items } in &reports {
+                bad += items.iter().filter(|r| r.status != ItemStatus::Ok).count();
+                if a.out.json {
+                    continue;
+                }
                 if reports.len() > 1 || pool_name.is_some() {
                     print_setup(pool_name.as_deref(), setup, false);
                 }
                 print(items);
-                bad += items.iter().filter(|r| r.status != ItemStatus::Ok).count();
+            }
+            if a.out.json {
+                super::print_json(&reports)?;
+                return Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) });
             }
             if bad == 0 {
                 println!("everything detection needs is in place");

@@ -98,7 +98,8 @@ impl Ops {
     /// Plans decoys: names only, nothing is made. Names of every decoy ever
     /// registered are left out.
     pub async fn decoy_plan(&self, actor: &Actor, req: &DecoyPlanRequest) -> OpResult<DecoyPlan> {
-        actor.require(Permission::Read)?;
+        // A plan is for the admins who make it.
+        actor.require(Permission::Administer)?;
         let counts = parse_counts(&req.counts)?;
         let inventory = match &req.inventory {
             Some(text) if text.len() > INVENTORY_MAX_BYTES => {

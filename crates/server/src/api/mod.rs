@@ -9,6 +9,7 @@
 //! the end of this file.
 
 mod accounts;
+mod decoys;
 mod alerting;
 pub(crate) mod ci;
 mod enrich;
@@ -34,6 +35,7 @@ use super::Shared;
 use accounts::*;
 use alerting::*;
 use ci::*;
+use decoys::*;
 use enrich::*;
 use fleet::*;
 use incidents::*;
@@ -199,6 +201,9 @@ api_routes! {
     "/ci/runs" => get(list_ci_runs) post(post_ci_run);
     "/ci/runs/{id}" => get(get_ci_run);
     "/ci/runs/{id}/close" => post(post_ci_close);
+    "/decoys" => get(list_decoys) post(post_decoys);
+    "/decoys/plan" => post(post_decoy_plan);
+    "/decoys/{id}" => delete(delete_decoy);
     "/deploy/snippet" => get(get_snippet);
     "/deploy/lambda" => post(post_deploy_lambda);
     "/deploy/mailbox" => post(post_deploy_mailbox);

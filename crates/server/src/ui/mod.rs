@@ -7,6 +7,7 @@
 mod accounts;
 mod alerting;
 mod fleet;
+mod decoys;
 mod incidents;
 mod placements;
 mod response;
@@ -159,6 +160,7 @@ const DOCS: &[(&str, &str)] = &[
     ("aws.md", include_str!("../../../../docs/aws.md")),
     ("enrichment.md", include_str!("../../../../docs/enrichment.md")),
     ("ci.md", include_str!("../../../../docs/ci.md")),
+    ("decoys.md", include_str!("../../../../docs/decoys.md")),
     ("evidence.md", include_str!("../../../../docs/evidence.md")),
     ("fleet.md", include_str!("../../../../docs/fleet.md")),
     ("operations.md", include_str!("../../../../docs/operations.md")),
@@ -217,6 +219,10 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/enrollments", get(enrolments).post(post_enrolment))
         .route("/fleet", get(fleet))
         .route("/ci", get(ci_runs))
+        .route("/decoys", get(decoys::decoys))
+        .route("/decoys/plan", post(decoys::post_decoy_plan))
+        .route("/decoys/apply", post(decoys::post_decoy_apply))
+        .route("/decoys/{id}/remove", post(decoys::post_decoy_remove))
         .route("/deploy", get(deploy))
         .route("/deploy/lambda", post(post_deploy_lambda))
         .route("/deploy/mailbox", post(post_deploy_mailbox))
