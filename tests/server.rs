@@ -1321,10 +1321,19 @@ fn decoys_are_made_watched_and_removed_on_moto() {
 
     // Plan from an inventory: nothing is made yet.
     let inventory = env.dir.path().join("inventory.txt");
-    std::fs::write(&inventory, "# our systems\nledger\ns3-bucket acme-ledger-exports\nsecret prod/ledger/postgres\n").unwrap();
+    std::fs::write(&inventory, "# our systems\nledger\ns3-bucket acme-ledger-exports\nsecret prod/ledger/postgres\n")
+        .unwrap();
     let plan_file = env.dir.path().join("plan.json");
     let kinds = ["s3-bucket", "ssm-parameter", "secret", "dynamodb-table", "sqs-queue", "iam-role"];
-    let mut args = vec!["decoy", "plan", "--inventory", inventory.to_str().unwrap(), "--out", plan_file.to_str().unwrap(), "--json"];
+    let mut args = vec![
+        "decoy",
+        "plan",
+        "--inventory",
+        inventory.to_str().unwrap(),
+        "--out",
+        plan_file.to_str().unwrap(),
+        "--json",
+    ];
     let counts: Vec<String> = kinds.iter().map(|k| format!("{k}=1")).collect();
     for c in &counts {
         args.extend(["--count", c.as_str()]);
@@ -1343,16 +1352,28 @@ fn decoys_are_made_watched_and_removed_on_moto() {
     assert_eq!(applied["made"].as_array().unwrap().len(), 6, "{applied}");
     assert!(applied["failed"].as_array().unwrap().is_empty(), "{applied}");
     let name_of = |kind: &str| {
-        applied["made"].as_array().unwrap().iter().find(|d| d["kind"] == kind).unwrap()["name"].as_str().unwrap().to_string()
+        applied["made"].as_array().unwrap().iter().find(|d| d["kind"] == kind).unwrap()["name"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
     let arn_of = |kind: &str| {
-        applied["made"].as_array().unwrap().iter().find(|d| d["kind"] == kind).unwrap()["arn"].as_str().unwrap().to_string()
+        applied["made"].as_array().unwrap().iter().find(|d| d["kind"] == kind).unwrap()["arn"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
-    let (bucket, table, queue, role, parameter) =
-        (name_of("s3-bucket"), name_of("dynamodb-table"), name_of("sqs-queue"), name_of("iam-role"), name_of("ssm-parameter"));
+    let (bucket, table, queue, role, parameter) = (
+        name_of("s3-bucket"),
+        name_of("dynamodb-table"),
+        name_of("sqs-queue"),
+        name_of("iam-role"),
+        name_of("ssm-parameter"),
+    );
     assert!(cli(&["s3api", "list-objects-v2", "--bucket", &bucket]).contains("summary.csv"));
     let secret: serde_json::Value =
-        serde_json::from_str(&cli(&["secretsmanager", "get-secret-value", "--secret-id", "prod/ledger/postgres"])).unwrap();
+        serde_json::from_str(&cli(&["secretsmanager", "get-secret-value", "--secret-id", "prod/ledger/postgres"]))
+            .unwrap();
     assert!(secret["SecretString"].as_str().unwrap().contains("password"), "{secret}");
     assert!(cli(&["dynamodb", "scan", "--table-name", &table]).contains("\"Count\": 3"));
     cli(&["sqs", "get-queue-url", "--queue-name", &queue]);
@@ -1371,7 +1392,12 @@ fn decoys_are_made_watched_and_removed_on_moto() {
     let listed = env.run(&["decoy", "list", "--json"]).ok().json();
     let manager = listed[0]["managed_by"].as_str().unwrap().to_string();
     assert!(listed.as_array().unwrap().iter().all(|d| d["findings"][0]["level"] == "pass"), "{listed}");
-    let call = |id: &str, who: &str, source: &str, name: &str, params: serde_json::Value, resources: serde_json::Value| {
+    let call = |id: &str,
+                who: &str,
+                source: &str,
+                name: &str,
+                params: serde_json::Value,
+                resources: serde_json::Value| {
         serde_json::json!({
             "eventVersion": "1.09", "eventID": id, "eventTime": "2026-12-07T10:00:00Z", "eventSource": source,
             "eventName": name, "awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.77", "userAgent": "aws-cli/2.15",
@@ -1384,21 +1410,75 @@ fn decoys_are_made_watched_and_removed_on_moto() {
     ingest_records(
         &env,
         vec![
-            call("d-1", intruder, "secretsmanager.amazonaws.com", "GetSecretValue", serde_json::json!({"secretId": "prod/ledger/postgres"}), serde_json::json!(null)),
-            call("d-2", &manager, "secretsmanager.amazonaws.com", "DescribeSecret", serde_json::json!({"secretId": "prod/ledger/postgres"}), serde_json::json!(null)),
-            call("d-3", intruder, "s3.amazonaws.com", "GetObject", serde_json::json!({"bucketName": bucket, "key": "README.txt"}),
-                serde_json::json!([{"type": "AWS::S3::Object", "ARN": format!("arn:aws:s3:::{bucket}/README.txt")}])),
-            call("d-4", intruder, "sqs.amazonaws.com", "ReceiveMessage", serde_json::json!({"queueUrl": queue_url}), serde_json::json!(null)),
-            call("d-5", intruder, "sts.amazonaws.com", "AssumeRole", serde_json::json!({"roleArn": arn_of("iam-role"), "roleSessionName": "x"}), serde_json::json!(null)),
-            call("d-6", intruder, "s3.amazonaws.com", "GetObject", serde_json::json!({"bucketName": format!("{bucket}-copy"), "key": "x"}), serde_json::json!(null)),
+            call(
+                "d-1",
+                intruder,
+                "secretsmanager.amazonaws.com",
+                "GetSecretValue",
+                serde_json::json!({"secretId": "prod/ledger/postgres"}),
+                serde_json::json!(null),
+            ),
+            call(
+                "d-2",
+                &manager,
+                "secretsmanager.amazonaws.com",
+                "DescribeSecret",
+                serde_json::json!({"secretId": "prod/ledger/postgres"}),
+                serde_json::json!(null),
+            ),
+            call(
+                "d-3",
+                intruder,
+                "s3.amazonaws.com",
+                "GetObject",
+                serde_json::json!({"bucketName": bucket, "key": "README.txt"}),
+                serde_json::json!([{"type": "AWS::S3::Object", "ARN": format!("arn:aws:s3:::{bucket}/README.txt")}]),
+            ),
+            call(
+                "d-4",
+                intruder,
+                "sqs.amazonaws.com",
+                "ReceiveMessage",
+                serde_json::json!({"queueUrl": queue_url}),
+                serde_json::json!(null),
+            ),
+            call(
+                "d-5",
+                intruder,
+                "sts.amazonaws.com",
+                "AssumeRole",
+                serde_json::json!({"roleArn": arn_of("iam-role"), "roleSessionName": "x"}),
+                serde_json::json!(null),
+            ),
+            call(
+                "d-6",
+                intruder,
+                "s3.amazonaws.com",
+                "GetObject",
+                serde_json::json!({"bucketName": format!("{bucket}-copy"), "key": "x"}),
+                serde_json::json!(null),
+            ),
         ],
     );
     let incidents = env.run(&["incident", "list", "--json"]).ok().json();
-    assert_eq!(incidents.as_array().unwrap().len(), 4, "the four intruder calls on decoys, not the manager's: {incidents}");
-    let secret_token = applied["made"].as_array().unwrap().iter().find(|d| d["kind"] == "secret").unwrap()["token_id"].clone();
-    let on_secret = incidents.as_array().unwrap().iter().find(|i| i["token_id"] == secret_token).expect("an incident on the secret");
+    assert_eq!(
+        incidents.as_array().unwrap().len(),
+        4,
+        "the four intruder calls on decoys, not the manager's: {incidents}"
+    );
+    let secret_token =
+        applied["made"].as_array().unwrap().iter().find(|d| d["kind"] == "secret").unwrap()["token_id"].clone();
+    let on_secret = incidents
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["token_id"] == secret_token)
+        .expect("an incident on the secret");
     let shown = env.run(&["incident", "show", &on_secret["id"].to_string(), "--json"]).ok().json().to_string();
-    assert!(shown.contains("decoy-secret") && shown.contains(&arn_of("secret")), "the incident names the decoy: {shown}");
+    assert!(
+        shown.contains("decoy-secret") && shown.contains(&arn_of("secret")),
+        "the incident names the decoy: {shown}"
+    );
 
     // The self-test covers decoys; a decoy is not retired as a key is.
     let checked = env.run(&["check", "--all", "--json"]).ok().json();
@@ -1419,20 +1499,33 @@ fn decoys_are_made_watched_and_removed_on_moto() {
     assert!(!planned.to_string().contains(&format!("\"{queue}\"")), "a name in use is never planned again");
     let (status, body) = api.call(Some(&admin), "POST", "/decoys/plan", Some(r#"{"counts": ["queue=2"]}"#));
     assert_eq!(status, 400, "{body}");
-    let bucket_token = applied["made"].as_array().unwrap().iter().find(|d| d["kind"] == "s3-bucket").unwrap()["token_id"].clone();
+    let bucket_token =
+        applied["made"].as_array().unwrap().iter().find(|d| d["kind"] == "s3-bucket").unwrap()["token_id"].clone();
     let (status, _) = api.call(Some(&viewer), "DELETE", &format!("/decoys/{bucket_token}"), None);
     assert_eq!(status, 403);
     let (status, removed) = api.call(Some(&admin), "DELETE", &format!("/decoys/{bucket_token}"), None);
     assert_eq!(status, 200, "{removed}");
     assert!(removed["removed_at"].is_string(), "{removed}");
-    let (ok, _, _) = honeytrail_testkit::aws_cli(&moto.endpoint, "testing", "testing", &["s3api", "head-bucket", "--bucket", &bucket]);
+    let (ok, _, _) = honeytrail_testkit::aws_cli(
+        &moto.endpoint,
+        "testing",
+        "testing",
+        &["s3api", "head-bucket", "--bucket", &bucket],
+    );
     assert!(!ok, "the bucket is gone from AWS");
     let verify = env.run(&["aws", "verify", "--regions", "us-east-1", "--json"]).ok().json();
     assert!(verify[0]["items"].as_array().unwrap().iter().all(|i| i["status"]["state"] == "ok"), "{verify}");
     // A removed decoy is still watched.
     ingest_records(
         &env,
-        vec![call("d-7", intruder, "s3.amazonaws.com", "ListObjects", serde_json::json!({"bucketName": bucket}), serde_json::json!(null))],
+        vec![call(
+            "d-7",
+            intruder,
+            "s3.amazonaws.com",
+            "ListObjects",
+            serde_json::json!({"bucketName": bucket}),
+            serde_json::json!(null),
+        )],
     );
     let after = env.run(&["incident", "list", "--json"]).ok().json();
     let events: i64 = after.as_array().unwrap().iter().map(|i| i["event_count"].as_i64().unwrap_or(1)).sum();

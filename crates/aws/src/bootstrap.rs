@@ -422,7 +422,8 @@ fn selectors(c: &BootstrapConfig) -> Result<Vec<AdvancedEventSelector>, AwsError
     // Only the decoys themselves: honeytrail's own queues are polled every
     // few seconds, and logging them would bill an endless trickle.
     for (kind, arns) in c.decoy_data_events() {
-        let these = AdvancedFieldSelector::builder().field("resources.ARN").set_equals(Some(arns)).build().map_err(built)?;
+        let these =
+            AdvancedFieldSelector::builder().field("resources.ARN").set_equals(Some(arns)).build().map_err(built)?;
         out.push(selector(
             &format!("decoy {kind} data events"),
             vec![field("eventCategory", "Data")?, field("resources.type", kind)?, these],
@@ -715,7 +716,8 @@ impl CanaryAccount {
                         .filter(|arn| !text.contains(arn.as_str()))
                         .filter_map(|arn| c.decoys.iter().find(|d| d.arn == arn).map(|d| d.name.as_str()))
                         .collect();
-                    let unlogged_text = format!("reads of decoys {} are not logged (data events off)", unlogged.join(", "));
+                    let unlogged_text =
+                        format!("reads of decoys {} are not logged (data events off)", unlogged.join(", "));
                     if !unlogged.is_empty() {
                         wrong.push(&unlogged_text);
                     }

@@ -122,7 +122,13 @@ impl CanaryAccount {
                             .build()
                             .map_err(built)?,
                     )
-                    .key_schema(KeySchemaElement::builder().attribute_name("id").key_type(KeyType::Hash).build().map_err(built)?)
+                    .key_schema(
+                        KeySchemaElement::builder()
+                            .attribute_name("id")
+                            .key_type(KeyType::Hash)
+                            .build()
+                            .map_err(built)?,
+                    )
                     .send()
                     .await
                     .map_err(self.fail("dynamodb:CreateTable"))?;
@@ -154,7 +160,8 @@ impl CanaryAccount {
                     .await
                     .map_err(self.fail("iam:CreateRole"))?;
                 // Whoever gets into it can do nothing with it.
-                let deny = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]});
+                let deny =
+                    json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]});
                 self.iam
                     .put_role_policy()
                     .role_name(name)
@@ -172,7 +179,13 @@ impl CanaryAccount {
     async fn table_active(&self, name: &str) -> Result<(), AwsError> {
         let deadline = tokio::time::Instant::now() + TABLE_WAIT;
         loop {
-            let out = self.dynamodb.describe_table().table_name(name).send().await.map_err(self.fail("dynamodb:DescribeTable"))?;
+            let out = self
+                .dynamodb
+                .describe_table()
+                .table_name(name)
+                .send()
+                .await
+                .map_err(self.fail("dynamodb:DescribeTable"))?;
             let status = out.table().and_then(|t| t.table_status()).map(|s| s.as_str().to_string());
             if status.as_deref() == Some("ACTIVE") {
                 return Ok(());
@@ -180,7 +193,10 @@ impl CanaryAccount {
             if tokio::time::Instant::now() >= deadline {
                 return Err(AwsError::Other {
                     op: "dynamodb:DescribeTable",
-                    message: format!("table {name} was not active after {} s (status {status:?})", TABLE_WAIT.as_secs()),
+                    message: format!(
+                        "table {name} was not active after {} s (status {status:?})",
+                        TABLE_WAIT.as_secs()
+                    ),
                 });
             }
             // AWS makes a table in seconds; asked again at a polite pace.
@@ -210,31 +226,47 @@ impl CanaryAccount {
                     .map_err(self.fail("secretsmanager:DeleteSecret")),
             ),
             DecoyKind::DynamodbTable => gone(
-                self.dynamodb.delete_table().table_name(name).send().await.map(drop).map_err(self.fail("dynamodb:DeleteTable")),
+                self.dynamodb
+                    .delete_table()
+                    .table_name(name)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(self.fail("dynamodb:DeleteTable")),
             ),
-            DecoyKind::SqsQueue => gone(async {
-                let url = self.sqs.get_queue_url().queue_name(name).send().await.map_err(self.fail("sqs:GetQueueUrl"))?;
-                let url = url.queue_url().unwrap_or_default().to_string();
-                self.sqs.delete_queue().queue_url(url).send().await.map_err(self.fail("sqs:DeleteQueue"))?;
-                Ok(())
-            }
-            .await),
-            DecoyKind::IamRole => gone(async {
-                let policies =
-                    self.iam.list_role_policies().role_name(name).send().await.map_err(self.fail("iam:ListRolePolicies"))?;
-                for policy in policies.policy_names() {
-                    self.iam
-                        .delete_role_policy()
+            DecoyKind::SqsQueue => gone(
+                async {
+                    let url =
+                        self.sqs.get_queue_url().queue_name(name).send().await.map_err(self.fail("sqs:GetQueueUrl"))?;
+                    let url = url.queue_url().unwrap_or_default().to_string();
+                    self.sqs.delete_queue().queue_url(url).send().await.map_err(self.fail("sqs:DeleteQueue"))?;
+                    Ok(())
+                }
+                .await,
+            ),
+            DecoyKind::IamRole => gone(
+                async {
+                    let policies = self
+                        .iam
+                        .list_role_policies()
                         .role_name(name)
-                        .policy_name(policy)
                         .send()
                         .await
-                        .map_err(self.fail("iam:DeleteRolePolicy"))?;
+                        .map_err(self.fail("iam:ListRolePolicies"))?;
+                    for policy in policies.policy_names() {
+                        self.iam
+                            .delete_role_policy()
+                            .role_name(name)
+                            .policy_name(policy)
+                            .send()
+                            .await
+                            .map_err(self.fail("iam:DeleteRolePolicy"))?;
+                    }
+                    self.iam.delete_role().role_name(name).send().await.map_err(self.fail("iam:DeleteRole"))?;
+                    Ok(())
                 }
-                self.iam.delete_role().role_name(name).send().await.map_err(self.fail("iam:DeleteRole"))?;
-                Ok(())
-            }
-            .await),
+                .await,
+            ),
         }
     }
 
@@ -258,15 +290,12 @@ impl CanaryAccount {
     /// they are no incident.
     pub async fn decoy_exists(&self, kind: DecoyKind, name: &str) -> Result<bool, AwsError> {
         let found = match kind {
-            DecoyKind::S3Bucket => self.s3.head_bucket().bucket(name).send().await.map(drop).map_err(self.fail("s3:HeadBucket")),
-            DecoyKind::SsmParameter => self
-                .ssm
-                .get_parameter()
-                .name(name)
-                .send()
-                .await
-                .map(drop)
-                .map_err(self.fail("ssm:GetParameter")),
+            DecoyKind::S3Bucket => {
+                self.s3.head_bucket().bucket(name).send().await.map(drop).map_err(self.fail("s3:HeadBucket"))
+            }
+            DecoyKind::SsmParameter => {
+                self.ssm.get_parameter().name(name).send().await.map(drop).map_err(self.fail("ssm:GetParameter"))
+            }
             DecoyKind::Secret => self
                 .secrets
                 .describe_secret()
@@ -286,7 +315,9 @@ impl CanaryAccount {
             DecoyKind::SqsQueue => {
                 self.sqs.get_queue_url().queue_name(name).send().await.map(drop).map_err(self.fail("sqs:GetQueueUrl"))
             }
-            DecoyKind::IamRole => self.iam.get_role().role_name(name).send().await.map(drop).map_err(self.fail("iam:GetRole")),
+            DecoyKind::IamRole => {
+                self.iam.get_role().role_name(name).send().await.map(drop).map_err(self.fail("iam:GetRole"))
+            }
         };
         match found {
             Ok(()) => Ok(true),

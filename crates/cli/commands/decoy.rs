@@ -100,15 +100,22 @@ pub async fn run(app: &App, cmd: DecoyCommand) -> Result<ExitCode> {
             } else {
                 print_plan(&plan);
                 match &out {
-                    Some(path) => println!("plan written to {}; make it with: honeytrail decoy apply --plan {}", path.display(), path.display()),
-                    None => println!("nothing was made; write the plan with --out FILE, then run decoy apply --plan FILE"),
+                    Some(path) => println!(
+                        "plan written to {}; make it with: honeytrail decoy apply --plan {}",
+                        path.display(),
+                        path.display()
+                    ),
+                    None => {
+                        println!("nothing was made; write the plan with --out FILE, then run decoy apply --plan FILE")
+                    }
                 }
             }
         }
         DecoyCommand::Apply { plan, what, json } => {
             let plan: DecoyPlan = match &plan {
                 Some(path) => {
-                    let text = std::fs::read(path).with_context(|| format!("cannot read the plan {}", path.display()))?;
+                    let text =
+                        std::fs::read(path).with_context(|| format!("cannot read the plan {}", path.display()))?;
                     let mut plan: DecoyPlan = serde_json::from_slice(&text)
                         .with_context(|| format!("{} is not a plan written by decoy plan --out", path.display()))?;
                     if what.account.is_some() {
@@ -125,7 +132,14 @@ pub async fn run(app: &App, cmd: DecoyCommand) -> Result<ExitCode> {
                 let rows: Vec<Vec<String>> = applied
                     .made
                     .iter()
-                    .map(|d| vec![format!("#{}", d.token_id), d.kind.to_string(), printable(&d.name).into_owned(), d.arn.clone()])
+                    .map(|d| {
+                        vec![
+                            format!("#{}", d.token_id),
+                            d.kind.to_string(),
+                            printable(&d.name).into_owned(),
+                            d.arn.clone(),
+                        ]
+                    })
                     .collect();
                 print_table(&["TOKEN", "KIND", "NAME", "ARN"], &rows);
                 println!("{} decoy(s) made and watched", applied.made.len());
@@ -149,7 +163,8 @@ pub async fn run(app: &App, cmd: DecoyCommand) -> Result<ExitCode> {
                 .iter()
                 .map(|v| {
                     let d = &v.decoy;
-                    let worst = v.findings.iter().max_by_key(|f| f.level).map(|f| f.level.to_string()).unwrap_or_default();
+                    let worst =
+                        v.findings.iter().max_by_key(|f| f.level).map(|f| f.level.to_string()).unwrap_or_default();
                     vec![
                         format!("#{}", d.token_id),
                         d.kind.to_string(),

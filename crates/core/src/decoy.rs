@@ -107,7 +107,11 @@ impl DecoyKind {
             }
             DecoyKind::SsmParameter => {
                 let lower = name.trim_start_matches('/').to_ascii_lowercase();
-                if !allowed("_.-/", 1, 1011) || lower.starts_with("aws") || lower.starts_with("ssm") || name.contains("//") {
+                if !allowed("_.-/", 1, 1011)
+                    || lower.starts_with("aws")
+                    || lower.starts_with("ssm")
+                    || name.contains("//")
+                {
                     return bad("parameter names have letters, digits and _ . - /, and do not start with aws or ssm");
                 }
             }
@@ -269,7 +273,8 @@ const SECRET_LEAVES: &[&str] =
     &["postgres", "mysql-admin", "api-credentials", "sftp", "datadog-api-key", "github-deploy-key", "salesforce"];
 const TABLES: &[&str] = &["sessions", "customers", "orders", "accounts", "payouts", "audit-events", "api-clients"];
 const QUEUES: &[&str] = &["jobs", "events", "notifications", "refunds", "exports", "webhooks"];
-const ROLES: &[&str] = &["deploy", "admin", "break-glass", "terraform", "ci-deployer", "readonly-audit", "data-engineer"];
+const ROLES: &[&str] =
+    &["deploy", "admin", "break-glass", "terraform", "ci-deployer", "readonly-audit", "data-engineer"];
 
 /// How many of each kind a plan makes unless told.
 pub const DEFAULT_COUNTS: [(DecoyKind, usize); 6] = [
@@ -297,11 +302,8 @@ pub fn plan<R: Rng + ?Sized>(
     if total > PLAN_MAX {
         return Err(Invalid(format!("a plan makes at most {PLAN_MAX} decoys; {total} were asked for")));
     }
-    let words: Vec<&str> = if inventory.words.is_empty() {
-        TEAMS.to_vec()
-    } else {
-        inventory.words.iter().map(String::as_str).collect()
-    };
+    let words: Vec<&str> =
+        if inventory.words.is_empty() { TEAMS.to_vec() } else { inventory.words.iter().map(String::as_str).collect() };
     let mut seen: HashSet<(DecoyKind, String)> = taken.clone();
     let mut out = Vec::new();
     for &(kind, count) in counts {
@@ -387,11 +389,21 @@ pub mod contents {
         let words: Vec<&str> = bucket.split(['-', '.']).filter(|w| !w.is_empty()).collect();
         let stem = words.get(1).or(words.first()).copied().unwrap_or("data");
         let rows: String = (1..=20)
-            .map(|n| format!("{n},{:08},{}.{:02},settled\n", rng.gen_range(10_000_000..99_999_999u32), rng.gen_range(10..9_999), rng.gen_range(0..100)))
+            .map(|n| {
+                format!(
+                    "{n},{:08},{}.{:02},settled\n",
+                    rng.gen_range(10_000_000..99_999_999u32),
+                    rng.gen_range(10..9_999),
+                    rng.gen_range(0..100)
+                )
+            })
             .collect();
         vec![
             (format!("{stem}/2026/11/summary.csv"), format!("id,reference,amount,status\n{rows}")),
-            ("README.txt".into(), format!("Nightly {stem} exports. Owner: data platform. Do not share outside the team.\n")),
+            (
+                "README.txt".into(),
+                format!("Nightly {stem} exports. Owner: data platform. Do not share outside the team.\n"),
+            ),
         ]
     }
 
@@ -411,7 +423,8 @@ pub mod contents {
 
 /// The decoy's place, as its incidents show it.
 pub fn spot(kind: DecoyKind, name: &str, arn: &str, account: &str, region: &str, placed_by: &str) -> Spot {
-    let where_ = if kind.regional() { format!("AWS account {account}, {region}") } else { format!("AWS account {account}") };
+    let where_ =
+        if kind.regional() { format!("AWS account {account}, {region}") } else { format!("AWS account {account}") };
     Spot {
         host: where_,
         path: arn.to_string(),
@@ -611,7 +624,9 @@ mod tests {
         let secret = forms("arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/ledger/postgres-AbCdEf").unwrap();
         assert_eq!(secret.needle, "postgres");
         assert!(secret.exact.contains(&"prod/ledger/postgres".into()));
-        assert!(secret.exact.contains(&"arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/ledger/postgres".into()));
+        assert!(secret
+            .exact
+            .contains(&"arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/ledger/postgres".into()));
         let queue = forms("arn:aws:sqs:eu-west-1:123456789012:ledger-jobs-prod").unwrap();
         assert_eq!(queue.url_path.as_deref(), Some("/123456789012/ledger-jobs-prod"));
         let role = forms("arn:aws:iam::123456789012:role/ops/ledger-deploy").unwrap();
@@ -631,8 +646,20 @@ mod tests {
         assert_eq!(value["username"], "svc_postgres");
         assert_eq!(value["password"].as_str().unwrap().len(), 28);
         let objects = contents::objects("ledger-exports-prod-1a2b", &mut rng);
-        assert!(objects[0].0.starts_with("exports/") && objects[0].0.ends_with("summary.csv") && objects[0].1.lines().count() == 21, "{objects:?}");
-        let spot = spot(DecoyKind::Secret, "prod/x", "arn:aws:secretsmanager:eu-west-1:1:secret:prod/x-AbCdEf", "1", "eu-west-1", "alice");
+        assert!(
+            objects[0].0.starts_with("exports/")
+                && objects[0].0.ends_with("summary.csv")
+                && objects[0].1.lines().count() == 21,
+            "{objects:?}"
+        );
+        let spot = spot(
+            DecoyKind::Secret,
+            "prod/x",
+            "arn:aws:secretsmanager:eu-west-1:1:secret:prod/x-AbCdEf",
+            "1",
+            "eu-west-1",
+            "alice",
+        );
         assert_eq!((spot.host.as_str(), spot.format.as_deref()), ("AWS account 1, eu-west-1", Some("decoy-secret")));
     }
 }

@@ -202,17 +202,23 @@ mod tests {
             "resources": [{"type": "AWS::S3::Object", "ARN": "arn:aws:s3:::ledger-exports-prod-1a2b/x.csv"}]});
         assert_eq!(d.match_record(&data_event), Some(0), "an object's ARN in the resources");
         assert_eq!(d.match_record(&call(json!({"bucketName": "ledger-exports-prod-1a2b-other"}))), None);
-        assert_eq!(d.match_record(&call(json!({"note": "ledger-jobs-prod is mentioned"}))), None, "a mention is not a name");
+        assert_eq!(
+            d.match_record(&call(json!({"note": "ledger-jobs-prod is mentioned"}))),
+            None,
+            "a mention is not a name"
+        );
     }
 
     #[test]
     fn the_managers_own_calls_and_aws_services_are_not_accesses() {
         let d = index();
         let by = |identity: Value| json!({"userIdentity": identity, "requestParameters": {"secretId": "prod/ledger/postgres"}});
-        let other_session = json!({"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/honeytrail-admin/another"});
+        let other_session =
+            json!({"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/honeytrail-admin/another"});
         assert_eq!(d.match_record(&by(other_session)), None, "any session of the managing role");
         assert_eq!(d.match_record(&by(json!({"type": "AWSService", "invokedBy": "config.amazonaws.com"}))), None);
-        let intruder = json!({"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/honeytrail-admin2/s"});
+        let intruder =
+            json!({"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/honeytrail-admin2/s"});
         assert_eq!(d.match_record(&by(intruder)), Some(2), "a role whose name only starts the same");
     }
 

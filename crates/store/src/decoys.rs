@@ -112,7 +112,8 @@ impl Store {
     /// The principals that made decoys: their calls on decoys are
     /// honeytrail's own.
     pub async fn decoy_managers(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT DISTINCT managed_by FROM decoys ORDER BY managed_by").fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query("SELECT DISTINCT managed_by FROM decoys ORDER BY managed_by").fetch_all(&self.pool).await?;
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
@@ -126,16 +127,22 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 1 {
-            let retired = sqlx::query("UPDATE tokens SET state = 'retired', retired_at = $1 WHERE id = $2 AND state = 'active'")
-                .bind(millis(at))
-                .bind(token_id)
-                .execute(&mut *tx)
-                .await?;
+            let retired =
+                sqlx::query("UPDATE tokens SET state = 'retired', retired_at = $1 WHERE id = $2 AND state = 'active'")
+                    .bind(millis(at))
+                    .bind(token_id)
+                    .execute(&mut *tx)
+                    .await?;
             count_changes(&mut tx, 0, retired.rows_affected()).await?;
             crate::registry::insert_hop(
                 &mut tx,
                 token_id,
-                &NewHop { description: "deleted in AWS by honeytrail decoy remove".into(), actor: Some(actor.to_string()), automatic: true, at },
+                &NewHop {
+                    description: "deleted in AWS by honeytrail decoy remove".into(),
+                    actor: Some(actor.to_string()),
+                    automatic: true,
+                    at,
+                },
             )
             .await?;
         }

@@ -1574,16 +1574,26 @@ async fn decoys_are_tokens_known_by_their_arn_and_keep_their_history(store: Stor
         }
     };
     let before = store.token_fingerprint().await.unwrap();
-    let bucket = store.add_decoy(&new(DecoyKind::S3Bucket, "ledger-exports-prod-1a2b", "arn:aws:iam::123456789012:user/admin")).await.unwrap();
-    let queue = store.add_decoy(&new(DecoyKind::SqsQueue, "ledger-jobs-prod", "arn:aws:iam::123456789012:user/admin")).await.unwrap();
-    assert_eq!((bucket.arn.as_str(), bucket.pool_account.as_deref()), ("arn:aws:s3:::ledger-exports-prod-1a2b", Some("canary-1")));
+    let bucket = store
+        .add_decoy(&new(DecoyKind::S3Bucket, "ledger-exports-prod-1a2b", "arn:aws:iam::123456789012:user/admin"))
+        .await
+        .unwrap();
+    let queue = store
+        .add_decoy(&new(DecoyKind::SqsQueue, "ledger-jobs-prod", "arn:aws:iam::123456789012:user/admin"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (bucket.arn.as_str(), bucket.pool_account.as_deref()),
+        ("arn:aws:s3:::ledger-exports-prod-1a2b", Some("canary-1"))
+    );
     let err = store.add_decoy(&new(DecoyKind::S3Bucket, "ledger-exports-prod-1a2b", "x")).await.unwrap_err();
     assert!(matches!(err, StoreError::Duplicate { .. }), "{err}");
     assert_eq!(store.token_fingerprint().await.unwrap().added, before.added + 2);
 
     let token = store.token(bucket.token_id).await.unwrap();
     assert_eq!((token.kind, token.has_secret), (TokenKind::AwsDecoy, false));
-    let placed = store.placements(&PlacementFilter { token_id: Some(bucket.token_id), ..Default::default() }).await.unwrap();
+    let placed =
+        store.placements(&PlacementFilter { token_id: Some(bucket.token_id), ..Default::default() }).await.unwrap();
     assert_eq!(placed[0].placement.spot.format.as_deref(), Some("decoy-s3-bucket"));
     assert_eq!(store.hops(bucket.token_id).await.unwrap().len(), 1);
 

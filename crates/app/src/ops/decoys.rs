@@ -103,14 +103,18 @@ impl Ops {
         let counts = parse_counts(&req.counts)?;
         let inventory = match &req.inventory {
             Some(text) if text.len() > INVENTORY_MAX_BYTES => {
-                return Err(OpError::invalid(format!("the inventory is larger than {} KiB", INVENTORY_MAX_BYTES / 1024)))
+                return Err(OpError::invalid(format!(
+                    "the inventory is larger than {} KiB",
+                    INVENTORY_MAX_BYTES / 1024
+                )))
             }
             Some(text) => decoy::parse_inventory(text).map_err(|e| OpError::invalid(e.0))?,
             None => decoy::Inventory::default(),
         };
         let taken: HashSet<(DecoyKind, String)> =
             self.store.decoys(true).await?.into_iter().map(|d| (d.kind, d.name)).collect();
-        let decoys = decoy::plan(&counts, &inventory, &taken, &mut rand::thread_rng()).map_err(|e| OpError::invalid(e.0))?;
+        let decoys =
+            decoy::plan(&counts, &inventory, &taken, &mut rand::thread_rng()).map_err(|e| OpError::invalid(e.0))?;
         Ok(DecoyPlan { account: req.account.clone(), decoys })
     }
 

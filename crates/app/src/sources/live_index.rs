@@ -63,7 +63,11 @@ async fn scan(store: &Store, after: i64, mut index: KeyIndex) -> Result<Scan> {
             let token = TokenRef { token_id: t.id, retired: t.retired };
             if t.decoy {
                 if !index.insert_decoy(token, t.access_key_id) {
-                    tracing::warn!(token = t.id, "decoy token #{} has no ARN honeytrail can read; it is not watched", t.id);
+                    tracing::warn!(
+                        token = t.id,
+                        "decoy token #{} has no ARN honeytrail can read; it is not watched",
+                        t.id
+                    );
                 }
             } else {
                 index.insert(token, t.access_key_id, t.iam_user_arn, t.account_id.zip(t.iam_user_name))

@@ -9,9 +9,9 @@
 //! the end of this file.
 
 mod accounts;
-mod decoys;
 mod alerting;
 pub(crate) mod ci;
+mod decoys;
 mod enrich;
 mod fleet;
 mod incidents;

@@ -38,7 +38,8 @@ async fn page(s: &Shared, ui: &UiCaller, extra: serde_json::Value) -> Response {
     let rows: Vec<_> = decoys
         .iter()
         .map(|v| {
-            let worst = v.findings.iter().filter(|f| f.level > honeytrail_core::stealth::Level::Note).max_by_key(|f| f.level);
+            let worst =
+                v.findings.iter().filter(|f| f.level > honeytrail_core::stealth::Level::Note).max_by_key(|f| f.level);
             json!({"decoy": v.decoy, "label": v.decoy.kind.label(), "verdict": worst.map(|f| f.level.to_string()),
                    "finding": worst.map(|f| f.message.clone())})
         })
@@ -75,7 +76,11 @@ pub(super) async fn post_decoy_plan(State(s): State<Arc<Shared>>, ui: UiCaller, 
 }
 
 /// Makes the previewed plan.
-pub(super) async fn post_decoy_apply(State(s): State<Arc<Shared>>, ui: UiCaller, form: CsrfForm<ApplyForm>) -> Response {
+pub(super) async fn post_decoy_apply(
+    State(s): State<Arc<Shared>>,
+    ui: UiCaller,
+    form: CsrfForm<ApplyForm>,
+) -> Response {
     let f = match form.checked(&ui, Permission::Administer) {
         Ok(f) => f,
         Err(page) => return page,
@@ -86,11 +91,8 @@ pub(super) async fn post_decoy_apply(State(s): State<Arc<Shared>>, ui: UiCaller,
     };
     match s.ops.decoy_apply(&ui.0.actor, &plan).await {
         Ok(applied) => {
-            let failed: Vec<_> = applied
-                .failed
-                .iter()
-                .map(|(p, why)| json!({"kind": p.kind, "name": p.name, "why": why}))
-                .collect();
+            let failed: Vec<_> =
+                applied.failed.iter().map(|(p, why)| json!({"kind": p.kind, "name": p.name, "why": why})).collect();
             page(&s, &ui, json!({"made": applied.made.len(), "failed": failed})).await
         }
         Err(e) => fail(e),

@@ -6,8 +6,8 @@
 
 mod accounts;
 mod alerting;
-mod fleet;
 mod decoys;
+mod fleet;
 mod incidents;
 mod placements;
 mod response;
