@@ -49,6 +49,9 @@ pub enum DecoyCommand {
     Remove {
         /// The decoy's token number (`decoy list`)
         id: i64,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -179,8 +182,11 @@ pub async fn run(app: &App, cmd: DecoyCommand) -> Result<ExitCode> {
                 .collect();
             print_table(&["TOKEN", "KIND", "NAME", "ACCOUNT", "REGION", "MADE", "REMOVED", "CHECK"], &rows);
         }
-        DecoyCommand::Remove { id } => {
+        DecoyCommand::Remove { id, json } => {
             let d = ops.decoy_remove(&actor, id).await?;
+            if json {
+                return print_json(&d).map(|_| ExitCode::SUCCESS);
+            }
             println!(
                 "decoy #{} ({} {}) deleted in AWS; its token is retired and still watched",
                 d.token_id,

@@ -42,6 +42,7 @@ pub struct DecoyPlanRequest {
 #[serde(deny_unknown_fields)]
 pub struct DecoyPlan {
     pub account: Option<String>,
+    #[serde(default)]
     pub decoys: Vec<PlannedDecoy>,
 }
 
@@ -123,6 +124,9 @@ impl Ops {
     /// be made or registered is reported and nothing of it is left in AWS.
     pub async fn decoy_apply(&self, actor: &Actor, plan: &DecoyPlan) -> OpResult<DecoyApplied> {
         actor.require(Permission::Administer)?;
+        if plan.decoys.is_empty() {
+            return Err(OpError::invalid("the plan holds no decoys; make one with decoy plan (POST /decoys/plan)"));
+        }
         if plan.decoys.len() > decoy::PLAN_MAX {
             return Err(OpError::invalid(format!("a plan makes at most {} decoys", decoy::PLAN_MAX)));
         }

@@ -45,7 +45,8 @@ async fn page(s: &Shared, ui: &UiCaller, extra: serde_json::Value) -> Response {
         })
         .collect();
     let (me, csrf) = base(c);
-    let mut ctx = json!({"title": "Decoys", "me": me, "csrf": csrf, "decoys": rows});
+    let mut ctx = json!({"title": "Decoys", "me": me, "csrf": csrf, "decoys": rows,
+        "plan": null, "plan_json": null, "applied": null});
     if let (Some(ctx), Some(extra)) = (ctx.as_object_mut(), extra.as_object()) {
         ctx.extend(extra.clone());
     }
@@ -93,7 +94,7 @@ pub(super) async fn post_decoy_apply(
         Ok(applied) => {
             let failed: Vec<_> =
                 applied.failed.iter().map(|(p, why)| json!({"kind": p.kind, "name": p.name, "why": why})).collect();
-            page(&s, &ui, json!({"made": applied.made.len(), "failed": failed})).await
+            page(&s, &ui, json!({"applied": {"made": applied.made.len(), "failed": failed}})).await
         }
         Err(e) => fail(e),
     }

@@ -202,8 +202,8 @@ mod tests {
             ),
             (
                 "decoys.html",
-                serde_json::json!({"title": "Decoys", "me": me, "csrf": "c", "made": 1,
-                    "failed": [{"kind": "secret", "name": "vic<b>x</b>", "why": "denied <b>x</b>"}],
+                serde_json::json!({"title": "Decoys", "me": me, "csrf": "c", "applied": {"made": 1,
+                    "failed": [{"kind": "secret", "name": "vic<b>x</b>", "why": "denied <b>x</b>"}]},
                     "plan": {"account": "east<b>x</b>", "decoys": [{"kind": "s3-bucket", "name": "vic<b>y</b>"}]},
                     "plan_json": "{\"decoys\":[{\"name\":\"\\\"><b>x</b>\"}]}",
                     "decoys": [{"label": "S3 bucket", "verdict": "warn", "finding": "name <b>x</b>",
