@@ -1,6 +1,6 @@
 //! Measurements of the hot path (`honeytrail bench`, used by
 //! `scripts/bench`): the scanner over a corpus with N synthetic keys
-//! registered, and the resident memory of a match index of N keys.
+//! (and optionally decoys) registered, and the resident memory of a match index of N keys.
 
 use std::path::Path;
 use std::time::Instant;
@@ -26,6 +26,41 @@ fn synthetic_index(n: usize, extra: &[String]) -> KeyIndex {
     index
 }
 
+/// `n` decoys of every kind with plausible names (the same every run), added to `index`.
+fn add_decoys(index: &mut KeyIndex, n: usize) -> Result<()> {
+    use honeytrail_core::decoy::{self, DecoyKind};
+    use rand::SeedableRng;
+    // `BENCH_DECOY_KINDS=s3-bucket,secret` measures some kinds alone.
+    let kinds: Vec<DecoyKind> = match std::env::var("BENCH_DECOY_KINDS") {
+        Ok(list) => list
+            .split(',')
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .map_err(|e: honeytrail_core::Invalid| anyhow::anyhow!(e.0))?,
+        Err(_) => DecoyKind::ALL.to_vec(),
+    };
+    let counts: Vec<(DecoyKind, usize)> =
+        kinds.iter().enumerate().map(|(i, k)| (*k, n / kinds.len() + usize::from(i < n % kinds.len()))).collect();
+    let planned = decoy::plan(
+        &counts,
+        &decoy::Inventory::default(),
+        &Default::default(),
+        &mut rand::rngs::StdRng::seed_from_u64(1),
+    )
+    .map_err(|e| anyhow::anyhow!(e.0))?;
+    let first = index.len() as i64;
+    for (i, p) in planned.iter().enumerate() {
+        let arn = p
+            .kind
+            .arn("aws", "us-east-1", "123456789012", &p.name)
+            .unwrap_or_else(|| format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{}-AbCdEf", p.name));
+        index.insert_decoy(TokenRef { token_id: first + i as i64, retired: false }, &arn);
+    }
+    index.decoys_mut().set_managers(["arn:aws:iam::123456789012:user/admin".to_string()]);
+    index.seal();
+    Ok(())
+}
+
 /// Resident memory of this process, from /proc.
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
@@ -37,9 +72,13 @@ fn rss_bytes() -> u64 {
 /// Scans every file under `corpus` on `threads` worker threads with `keys`
 /// synthetic keys and `extra` real ones registered: files, bytes, records,
 /// matches and seconds, as JSON.
-pub fn scan(corpus: &Path, keys: usize, extra: &[String], threads: usize) -> Result<Value> {
+pub fn scan(corpus: &Path, keys: usize, extra: &[String], threads: usize, decoys: usize) -> Result<Value> {
     let files = collect(&[corpus.to_path_buf()]).context("cannot list the corpus")?;
-    let detector = Detector::new(synthetic_index(keys, extra));
+    let mut index = synthetic_index(keys, extra);
+    if decoys > 0 {
+        add_decoys(&mut index, decoys)?;
+    }
+    let detector = Detector::new(index);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
     let start = Instant::now();
     let outcomes = pool.install(|| scan_files(&detector, &files, DEFAULT_MAX_DOCUMENT, &|_| {}));

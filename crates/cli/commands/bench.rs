@@ -80,6 +80,9 @@ pub struct ScanArgs {
     /// Worker threads (1 = one core)
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Decoy resources registered too (synthetic names of every kind)
+    #[arg(long, default_value_t = 0)]
+    decoys: usize,
 }
 
 #[derive(Args, Debug)]
@@ -91,7 +94,7 @@ pub struct IndexArgs {
 
 pub fn run(app: &honeytrail_app::App, cmd: BenchCommand) -> Result<ExitCode> {
     match cmd {
-        BenchCommand::Scan(a) => println!("{}", measure::scan(&a.corpus, a.keys, &a.key, a.threads)?),
+        BenchCommand::Scan(a) => println!("{}", measure::scan(&a.corpus, a.keys, &a.key, a.threads, a.decoys)?),
         BenchCommand::Index(a) => println!("{}", measure::index(a.keys)),
         BenchCommand::IndexRefresh => {
             let report = tokio::runtime::Handle::current()

@@ -191,32 +191,77 @@ impl Store {
 
     /// The uses run `id`'s window expected, oldest first (at most `limit`).
     pub async fn expected_uses(&self, id: i64, limit: i64) -> Result<Vec<ExpectedUse>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT event_id, event_time, seen_at, event_source, event_name, aws_region, source_ip, user_agent, \
-             error_code, source FROM expected_events WHERE ci_run_id = $1 ORDER BY event_time, id LIMIT $2",
-        )
-        .bind(id)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ExpectedUse {
-                    event_id: r.try_get("event_id")?,
-                    event_time: from_millis(r.try_get("event_time")?)?,
-                    seen_at: from_millis(r.try_get("seen_at")?)?,
-                    event_source: r.try_get("event_source")?,
-                    event_name: r.try_get("event_name")?,
-                    aws_region: r.try_get("aws_region")?,
-                    source_ip: r.try_get("source_ip")?,
-                    user_agent: r.try_get("user_agent")?,
-                    error_code: r.try_get("error_code")?,
-                    source: r.try_get("source")?,
-                })
-            })
-            .collect()
+        Ok(self.expected_uses_of(&[id], limit).await?.remove(&id).unwrap_or_default())
     }
 
+    /// The uses each of the runs `ids` expected, oldest first (at most
+    /// `limit` a run), in one query: what a page of runs shows.
+    pub async fn expected_uses_of(
+        &self,
+        ids: &[i64],
+        limit: i64,
+    ) -> Result<std::collections::HashMap<i64, Vec<ExpectedUse>>, StoreError> {
+        let mut out = std::collections::HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let list: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT ci_run_id, event_id, event_time, seen_at, event_source, event_name, aws_region, source_ip, \
+             user_agent, error_code, source FROM (SELECT e.*, ROW_NUMBER() OVER (PARTITION BY ci_run_id \
+             ORDER BY event_time, id) AS n FROM expected_events e WHERE ci_run_id IN ({})) ranked \
+             WHERE n <= $1 ORDER BY ci_run_id, event_time, id",
+            list.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(limit);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        for r in query.fetch_all(&self.pool).await? {
+            let run: i64 = r.try_get("ci_run_id")?;
+            out.entry(run).or_insert_with(Vec::new).push(expected_use(&r)?);
+        }
+        Ok(out)
+    }
+
+    /// The incidents on each of `token_ids`, by token, in one query.
+    pub async fn incident_ids_of(
+        &self,
+        token_ids: &[i64],
+    ) -> Result<std::collections::HashMap<i64, Vec<i64>>, StoreError> {
+        let mut out = std::collections::HashMap::new();
+        if token_ids.is_empty() {
+            return Ok(out);
+        }
+        let list: Vec<String> = (0..token_ids.len()).map(|i| format!("${}", i + 1)).collect();
+        let sql = format!("SELECT token_id, id FROM incidents WHERE token_id IN ({}) ORDER BY id", list.join(", "));
+        let mut query = sqlx::query(&sql);
+        for id in token_ids {
+            query = query.bind(*id);
+        }
+        for r in query.fetch_all(&self.pool).await? {
+            out.entry(r.try_get::<i64, _>("token_id")?).or_insert_with(Vec::new).push(r.try_get("id")?);
+        }
+        Ok(out)
+    }
+}
+
+fn expected_use(r: &AnyRow) -> Result<ExpectedUse, StoreError> {
+    Ok(ExpectedUse {
+        event_id: r.try_get("event_id")?,
+        event_time: from_millis(r.try_get("event_time")?)?,
+        seen_at: from_millis(r.try_get("seen_at")?)?,
+        event_source: r.try_get("event_source")?,
+        event_name: r.try_get("event_name")?,
+        aws_region: r.try_get("aws_region")?,
+        source_ip: r.try_get("source_ip")?,
+        user_agent: r.try_get("user_agent")?,
+        error_code: r.try_get("error_code")?,
+        source: r.try_get("source")?,
+    })
+}
+
+impl Store {
     /// Keys of runs whose window ended before `before` and that are not yet
     /// retired here: what `ci.keep_days` retires.
     pub async fn ci_runs_to_retire(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<CiRun>, StoreError> {

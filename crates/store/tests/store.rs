@@ -1506,6 +1506,15 @@ async fn a_ci_runs_window_keeps_its_own_uses_and_nothing_else(store: Store, _url
     let own = TokenEvent { token_id: second_run.token_id, ..now_event("ci2-own", "198.51.100.4", Utc::now()) };
     assert!(matches!(store.record_event(&own, window).await.unwrap(), EventOutcome::Opened(_)));
     assert!(store.close_ci_run(second_run.id, "close-me").await.unwrap().is_none(), "one run's token closes no other");
+    // A page's runs read together: each run's own uses, at most the limit each.
+    let all = store.expected_uses(run.id, 10).await.unwrap().len();
+    assert!(all >= 2, "{all}");
+    let together = store.expected_uses_of(&[run.id, second_run.id], 1).await.unwrap();
+    assert_eq!(together[&run.id].len(), 1);
+    assert_eq!(together[&run.id][0].event_id, "ci-own");
+    assert!(!together.contains_key(&second_run.id), "the second run expected nothing");
+    let incidents = store.incident_ids_of(&[run.token_id, second_run.token_id]).await.unwrap();
+    assert_eq!(incidents[&second_run.token_id].len(), 1, "{incidents:?}");
     // Runs to retire: windows that ended before the cut-off.
     assert_eq!(store.ci_runs_to_retire(Utc::now() + chrono::Duration::seconds(1), 10).await.unwrap().len(), 1);
     store.note_ci_run_retired(run.id).await.unwrap();

@@ -186,6 +186,26 @@ impl Ops {
         Ok(page_of(runs, limit, |r: &CiRunView| format!("c{}", r.run.id)))
     }
 
+    /// A page of runs, each with its expected uses and incidents: three
+    /// queries for the page, whatever its length.
+    pub async fn ci_runs_detailed(&self, actor: &Actor, q: &CiRunQuery) -> OpResult<Page<CiRunDetail>> {
+        let page = self.ci_runs(actor, q).await?;
+        let ids: Vec<i64> = page.items.iter().map(|r| r.run.id).collect();
+        let tokens: Vec<i64> = page.items.iter().map(|r| r.run.token_id).collect();
+        let mut expected = self.store.expected_uses_of(&ids, DETAIL_USES).await?;
+        let mut incidents = self.store.incident_ids_of(&tokens).await?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|view| CiRunDetail {
+                expected: expected.remove(&view.run.id).unwrap_or_default(),
+                incidents: incidents.remove(&view.run.token_id).unwrap_or_default(),
+                view,
+            })
+            .collect();
+        Ok(Page { items, next: page.next })
+    }
+
     pub async fn ci_run(&self, actor: &Actor, id: i64) -> OpResult<CiRunDetail> {
         actor.require(Permission::Read)?;
         let run = self.store.ci_run(id).await?;

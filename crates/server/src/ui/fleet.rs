@@ -185,21 +185,20 @@ pub(super) struct CiPage {
 /// `/ci`: the CI runs that took a canary, newest first, with the uses each
 /// window expected and the incidents on each run's key.
 pub(super) async fn ci_runs(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller, Query(q): Query<CiPage>) -> Response {
-    let page = match s.ops.ci_runs(&c.actor, &CiRunQuery { cursor: q.cursor, limit: Some(50) }).await {
+    let page = match s.ops.ci_runs_detailed(&c.actor, &CiRunQuery { cursor: q.cursor, limit: Some(50) }).await {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
-    let mut runs = Vec::with_capacity(page.items.len());
-    for r in &page.items {
-        let detail = match s.ops.ci_run(&c.actor, r.run.id).await {
-            Ok(d) => d,
-            Err(e) => return fail(e),
-        };
-        let mut v = json!(r);
-        v["expected"] = json!(detail.expected);
-        v["incidents"] = json!(detail.incidents);
-        runs.push(v);
-    }
+    let runs: Vec<_> = page
+        .items
+        .iter()
+        .map(|d| {
+            let mut v = json!(d.view);
+            v["expected"] = json!(d.expected);
+            v["incidents"] = json!(d.incidents);
+            v
+        })
+        .collect();
     let next = page.next.map(|c| format!("/ci?cursor={c}"));
     let (me, csrf) = base(&c);
     render("ci.html", json!({"title": "CI runs", "me": me, "csrf": csrf, "runs": runs, "next": next}))
