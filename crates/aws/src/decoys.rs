@@ -25,6 +25,15 @@ impl CanaryAccount {
     /// fails half-way is deleted again, so nothing is left unregistered.
     pub async fn create_decoy(&self, kind: DecoyKind, name: &str) -> Result<String, AwsError> {
         kind.check_name(name).map_err(|e| AwsError::Refused(e.0))?;
+        // Never over something that exists: a real resource, or one of
+        // honeytrail's own queues (CreateQueue answers with an existing
+        // queue, and removing the "decoy" would delete it).
+        if self.decoy_exists(kind, name).await? {
+            return Err(AwsError::Refused(format!(
+                "a {} named {name:?} already exists in the account; a decoy is only ever made new, so choose another name",
+                kind.label()
+            )));
+        }
         match self.make_decoy(kind, name).await {
             Ok(arn) => Ok(arn),
             Err(e) => {

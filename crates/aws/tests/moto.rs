@@ -2,6 +2,7 @@
 //! the outside with the `aws` CLI, the way an operator or an intruder sees it.
 
 use honeytrail_aws::{AwsError, AwsSettings, CanaryAccount, DenyGuard, MintSpec};
+use honeytrail_core::decoy::DecoyKind;
 use honeytrail_core::Secret;
 use honeytrail_testkit::{aws_cli, Moto};
 
@@ -256,4 +257,29 @@ async fn a_boundary_that_allows_anything_stops_minting() {
     assert!(matches!(err, AwsError::Refused(_)) && err.to_string().contains("allows something"), "{err}");
     let (ok, out, _) = aws_cli(&moto.endpoint, "testing", "testing", &["iam", "list-users"]);
     assert!(ok && !out.contains("ops-report-sync-prod"), "{out}");
+}
+
+/// A decoy is never made over something that exists (one of honeytrail's own
+/// queues, a real secret): the call is refused and the thing left alone. A
+/// new name is made, and deleted again.
+#[tokio::test]
+async fn a_decoy_is_never_made_over_an_existing_resource() {
+    let moto = Moto::start();
+    let aws = CanaryAccount::connect(&settings(&moto, "testing", "testing")).await;
+    let cli = |args: &[&str]| {
+        let (ok, _, err) = aws_cli(&moto.endpoint, "testing", "testing", args);
+        assert!(ok, "{args:?}: {err}");
+    };
+    cli(&["sqs", "create-queue", "--queue-name", "cloudtrail-log-files"]);
+    cli(&["secretsmanager", "create-secret", "--name", "prod/app/db", "--secret-string", "real"]);
+    for (kind, name) in [(DecoyKind::SqsQueue, "cloudtrail-log-files"), (DecoyKind::Secret, "prod/app/db")] {
+        let err = aws.create_decoy(kind, name).await.unwrap_err();
+        assert!(err.to_string().contains("already exists"), "{err}");
+        assert!(aws.decoy_exists(kind, name).await.unwrap(), "{name} is left alone");
+    }
+    let arn = aws.create_decoy(DecoyKind::SqsQueue, "ledger-jobs-prod").await.unwrap();
+    assert!(arn.ends_with(":ledger-jobs-prod"), "{arn}");
+    aws.delete_decoy(DecoyKind::SqsQueue, "ledger-jobs-prod").await.unwrap();
+    assert!(!aws.decoy_exists(DecoyKind::SqsQueue, "ledger-jobs-prod").await.unwrap());
+    aws.delete_decoy(DecoyKind::SqsQueue, "ledger-jobs-prod").await.unwrap();
 }
