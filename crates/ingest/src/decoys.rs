@@ -50,6 +50,11 @@ pub struct DecoyIndex {
     exact_any_case: HashMap<String, u32>,
     prefixes: Vec<(String, u32)>,
     url_paths: Vec<(String, u32)>,
+    /// The paths above each SSM decoy parameter (`/prod/ledger`, `/prod`,
+    /// `/`): listing one with `GetParametersByPath` lists the decoy. With
+    /// `recursive`, every ancestor; without, only the parent.
+    ssm_parents: HashMap<String, u32>,
+    ssm_ancestors: HashMap<String, u32>,
     /// ARNs of the principals that manage decoys; an assumed role's is kept
     /// as `arn:…:assumed-role/NAME/`, whatever the session's name.
     managers: Vec<String>,
@@ -62,6 +67,17 @@ impl DecoyIndex {
         let Some(forms) = honeytrail_core::decoy::forms(arn) else {
             return false;
         };
+        if let Some(path) = arn.split_once(":parameter/").map(|(_, p)| p).filter(|_| arn.contains(":ssm:")) {
+            let mut parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+            parts.pop();
+            self.ssm_parents.entry(format!("/{}", parts.join("/"))).or_insert(slot);
+            loop {
+                self.ssm_ancestors.entry(format!("/{}", parts.join("/"))).or_insert(slot);
+                if parts.pop().is_none() {
+                    break;
+                }
+            }
+        }
         let any_case = arn.contains(":iam::");
         if any_case {
             self.role_needles.push(forms.needle);
@@ -157,7 +173,10 @@ impl DecoyIndex {
                 }
             }
         }
-        if self.passes.len() > 1 || !self.role_needles.is_empty() {
+        if !self.ssm_ancestors.is_empty() {
+            at.extend(memchr::memmem::find_iter(bytes, b"\"GetParametersByPath\""));
+        }
+        if self.passes.len() > 1 || !self.role_needles.is_empty() || !self.ssm_ancestors.is_empty() {
             at.sort_unstable();
         }
         at
@@ -169,6 +188,9 @@ impl DecoyIndex {
         if self.is_empty() || self.is_own_call(record) {
             return None;
         }
+        if let Some(slot) = self.lists_a_parameter(record) {
+            return Some(slot);
+        }
         let mut budget = MAX_VALUES;
         if let Some(params) = record.get("requestParameters") {
             if let Some(slot) = self.walk(params, 0, &mut budget) {
@@ -179,6 +201,21 @@ impl DecoyIndex {
         resources.iter().take(MAX_VALUES).find_map(|r| {
             ["ARN", "arn"].iter().find_map(|field| r.get(*field).and_then(Value::as_str).and_then(|v| self.names(v)))
         })
+    }
+
+    /// A `GetParametersByPath` whose path holds a decoy parameter.
+    fn lists_a_parameter(&self, record: &Value) -> Option<u32> {
+        if self.ssm_ancestors.is_empty()
+            || record.get("eventName").and_then(Value::as_str) != Some("GetParametersByPath")
+        {
+            return None;
+        }
+        let params = record.get("requestParameters")?;
+        let path = params.get("path").and_then(Value::as_str)?;
+        let path = format!("/{}", path.split('/').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("/"));
+        let recursive = params.get("recursive").and_then(Value::as_bool).unwrap_or(false);
+        let holders = if recursive { &self.ssm_ancestors } else { &self.ssm_parents };
+        holders.get(&path).copied()
     }
 
     fn walk(&self, value: &Value, depth: usize, budget: &mut usize) -> Option<u32> {
@@ -285,6 +322,25 @@ mod tests {
             None,
             "a mention is not a name"
         );
+    }
+
+    #[test]
+    fn listing_the_path_of_a_decoy_parameter_is_an_access() {
+        let mut d = DecoyIndex::default();
+        assert!(d.insert("arn:aws:ssm:eu-west-1:123456789012:parameter/prod/ledger/db-password", 5));
+        d.seal();
+        let list = |path: &str, recursive: bool| {
+            json!({"eventName": "GetParametersByPath", "userIdentity": {"type": "IAMUser"},
+                   "requestParameters": {"path": path, "recursive": recursive, "withDecryption": true}})
+        };
+        assert_eq!(d.match_record(&list("/prod/ledger", false)), Some(5), "the parent");
+        assert_eq!(d.match_record(&list("/prod/ledger/", false)), Some(5), "a trailing slash");
+        assert_eq!(d.match_record(&list("/prod", false)), None, "not recursive: only the parent's own");
+        assert_eq!(d.match_record(&list("/prod", true)), Some(5));
+        assert_eq!(d.match_record(&list("/", true)), Some(5), "everything");
+        assert_eq!(d.match_record(&list("/staging", true)), None);
+        let doc = br#"{"eventName":"GetParametersByPath","requestParameters":{"path":"/"}}"#;
+        assert_eq!(d.find(doc).len(), 1, "the scanner reads every such call");
     }
 
     #[test]
