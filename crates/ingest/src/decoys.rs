@@ -3,8 +3,8 @@
 //!
 //! A key is recognised by the caller's identity; a decoy by what the call
 //! was about. The scanner looks for every decoy's needle (a part of its name
-//! that each form of it contains, see [`honeytrail_core::decoy::forms`]) with
-//! one multi-pattern search, and only documents with a hit are parsed. In a
+//! that each form of it contains, see [`honeytrail_core::decoy::forms`]) in
+//! SIMD passes of a few dozen names, and only documents with a hit are parsed. In a
 //! parsed record the request parameters and the resources are then compared
 //! exactly: a name that merely appears somewhere is not an access.
 //!
