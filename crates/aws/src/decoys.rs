@@ -169,13 +169,11 @@ impl CanaryAccount {
                     .await
                     .map_err(self.fail("iam:CreateRole"))?;
                 // Whoever gets into it can do nothing with it.
-                let deny =
-                    json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]});
                 self.iam
                     .put_role_policy()
                     .role_name(name)
                     .policy_name("default")
-                    .policy_document(deny.to_string())
+                    .policy_document(crate::DENY_ALL_POLICY)
                     .send()
                     .await
                     .map_err(self.fail("iam:PutRolePolicy"))?;

@@ -102,40 +102,27 @@ impl DecoyIndex {
             return;
         }
         self.stale = false;
-        let automaton = |needles: &[String], any_case: bool| {
-            AhoCorasickBuilder::new()
-                .ascii_case_insensitive(any_case)
-                .match_kind(MatchKind::LeftmostFirst)
-                .build(needles)
-                .ok()
-                .map(Pass::Automaton)
-        };
-        let mut needles = self.needles.clone();
+        // IAM matches role names in any case, and a case-insensitive
+        // automaton runs at a fifth of these passes' speed: roles' names
+        // are looked for as written and lower-cased, and every record that
+        // names a role in a request (`roleName`, `roleArn`) is read and
+        // compared in any case (see `find`). AWS writes the resources' and
+        // session issuers' ARNs as the role was created.
+        let roles = self.role_needles.iter().flat_map(|n| [n.clone(), n.to_ascii_lowercase()]);
+        let mut needles: Vec<String> = self.needles.iter().cloned().chain(roles).collect();
         needles.sort();
         needles.dedup();
         self.passes = needles
             .chunks(NEEDLES_A_PASS)
             .filter_map(|chunk| match packed::Searcher::new(chunk) {
                 Some(s) => Some(Pass::Packed(s)),
-                None => automaton(chunk, false),
+                None => AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .build(chunk)
+                    .ok()
+                    .map(Pass::Automaton),
             })
             .collect();
-        // IAM matches role names in any case, and a case-insensitive
-        // automaton runs at a fifth of these passes' speed: roles' names
-        // are looked for as written and lower-cased, and every record that
-        // names a role in a request (`roleName`, `roleArn`) is read and
-        // compared in any case. AWS writes the resources' and session
-        // issuers' ARNs as the role was created.
-        let mut roles: Vec<String> =
-            self.role_needles.iter().flat_map(|n| [n.clone(), n.to_ascii_lowercase()]).collect();
-        if !roles.is_empty() {
-            roles.sort();
-            roles.dedup();
-            self.passes.extend(roles.chunks(NEEDLES_A_PASS).filter_map(|chunk| match packed::Searcher::new(chunk) {
-                Some(s) => Some(Pass::Packed(s)),
-                None => automaton(chunk, false),
-            }));
-        }
     }
 
     /// Sets the principals whose calls on decoys are honeytrail's own.
