@@ -535,9 +535,11 @@ fn carry_out(
     command: &honeytrail_core::fleet::Command,
 ) -> (Result<bool>, Option<CommandDone>) {
     let (result, removed): (Result<Vec<Kept>>, Vec<String>) = match command.kind {
-        CommandKind::Rotate => match &command.key {
+        // A refresh writes fresh session credentials of the same canary
+        // exactly as a rotation writes a new key.
+        CommandKind::Rotate | CommandKind::Refresh => match &command.key {
             Some(key) => (rotate(placer, &state.files, key), Vec::new()),
-            None => (Err(anyhow!("the server sent a rotation without a key")), Vec::new()),
+            None => (Err(anyhow!("the server sent a {} without credentials", command.kind.as_str())), Vec::new()),
         },
         CommandKind::Remove => {
             let (left, removed, failed) = remove(placer, &state.files);
@@ -566,7 +568,7 @@ fn carry_out(
     };
     if let Ok(files) = &result {
         state.files = files.clone();
-        if command.kind == CommandKind::Rotate {
+        if command.kind != CommandKind::Remove {
             if let Err(e) = dir.save(&state) {
                 return (Err(e), None);
             }

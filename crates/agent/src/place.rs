@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Result};
-use honeytrail_core::bait::{self, BaitInput, Format};
+use honeytrail_core::bait::{self, BaitInput, Format, SessionPart};
 use honeytrail_core::fleet::{DeliveredKey, PlacedFile, Presence};
 use honeytrail_core::template::PlacementTemplate;
 use honeytrail_place::{remove_made_dirs, BaitFile};
@@ -117,12 +117,19 @@ impl Placer<'_> {
         })
     }
 
-    fn entry<'k>(&'k self, key: &'k DeliveredKey) -> BaitInput<'k> {
+    /// The bait entry for `key`; `expiration` is its session's, as
+    /// [`DeliveredKey::expiration_text`] writes it.
+    fn entry<'k>(&'k self, key: &'k DeliveredKey, expiration: Option<&'k str>) -> BaitInput<'k> {
         BaitInput {
             access_key_id: &key.access_key_id,
             secret_access_key: &key.secret_access_key,
             profile: &self.profile,
             region: &key.region,
+            session: key
+                .session
+                .as_ref()
+                .zip(expiration)
+                .map(|(s, expiration)| SessionPart { token: &s.token, expiration }),
         }
     }
 
@@ -137,7 +144,8 @@ impl Placer<'_> {
         let file = self.open(&t.path)?.for_new_file(Some(t.owner), self.mode);
         let before = file.existing.clone();
         let made_dirs = file.made_dirs().to_vec();
-        let input = self.entry(key);
+        let expiration = key.expiration_text();
+        let input = self.entry(key, expiration.as_deref());
         let written = bait::merge(self.format, before.as_deref().unwrap_or(""), &input, false)
             .map_err(|e| anyhow!("not writing {}: {e}", t.path))
             .and_then(|merged| {
@@ -207,7 +215,8 @@ impl Placer<'_> {
     pub fn rotate(&self, k: &Kept, key: &DeliveredKey) -> Result<(Kept, Undo)> {
         let file = self.open(&k.path)?;
         let before = file.existing.clone().ok_or_else(|| anyhow!("{}: the bait file is gone", k.path))?;
-        let entry = bait::render(self.format, &self.entry(key));
+        let expiration = key.expiration_text();
+        let entry = bait::render(self.format, &self.entry(key, expiration.as_deref()));
         let content = bait::replace_entry(self.format, &before, &self.profile, &entry)
             .ok_or_else(|| anyhow!("{}: the honey entry is no longer in the file", k.path))?;
         file.replace(&content, &self.backups).map_err(|e| anyhow!("{e}"))?;

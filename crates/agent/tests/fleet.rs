@@ -1528,3 +1528,198 @@ fn a_ci_run_takes_its_own_canary_and_closes_its_window() {
     let again = ht.run(&["ci", "sweep", "--keep-days", "0", "--json"]).ok().json();
     assert_eq!(again["examined"], 0, "a run is retired once: {again:#}");
 }
+
+/// A value of the `[prod]` section of a credentials file.
+fn prod_value(text: &str, name: &str) -> String {
+    let section = text.split("[prod]").nth(1).unwrap_or_else(|| panic!("no [prod] in {text}"));
+    section
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} = ")))
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+        .trim()
+        .to_string()
+}
+
+/// A session canary end to end on moto: the host gets the honey role's
+/// session credentials (`ASIA…` and a token) that work as that role and
+/// nothing more; a refresh (asked for, then by a heartbeat near expiry)
+/// writes a fresh session of the same canary in place, attested by the next
+/// heartbeats; any session's use, by its assumed-role ARN, is an incident
+/// naming the host, while honeytrail's own AssumeRole is not.
+#[test]
+fn a_session_canary_is_placed_refreshed_attested_and_matched() {
+    if !is_root() {
+        eprintln!("skipped: the agent writes into other users' homes as root (./scripts/test runs as root in CI)");
+        return;
+    }
+    let ht =
+        Ht::new(&[("HONEYTRAIL_FLEET_SESSION_SECONDS", "3600"), ("HONEYTRAIL_FLEET_SESSION_REFRESH_SECONDS", "2")]);
+    let root = host_tree(ht.dir.path());
+    let state = ht.dir.path().join("agent-state");
+    let refused =
+        ht.run(&["template", "add", "cache", "--format", "aws-cli-cache", "--path", "/root/.aws/cli/cache/a.json"]);
+    assert_ne!(refused.code, 0, "a CLI cache holds sessions only");
+    assert!(refused.stderr.contains("session"), "{}", refused.stderr);
+    ht.run(&[
+        "template",
+        "add",
+        "laptop-session",
+        "--format",
+        "aws-credentials",
+        "--path",
+        "~/.aws/credentials",
+        "--profile",
+        "prod",
+        "--credential",
+        "session",
+    ])
+    .ok();
+    let secret = ht.secret(&["--uses", "1", "--template", "laptop-session", "--label", "team=web"]);
+    let serve = ht.serve();
+    // No key pool: a session canary needs none.
+    enrol_once(&serve.url(), &secret, &state, &root).ok();
+
+    let maria = root.join("home/maria/.aws/credentials");
+    let text = std::fs::read_to_string(&maria).unwrap();
+    assert!(text.starts_with(REAL_PROFILE), "the real profile changed:\n{text}");
+    let first = prod_value(&text, "aws_access_key_id");
+    assert!(first.starts_with("ASIA"), "session credentials: {text}");
+    let token_text = prod_value(&text, "aws_session_token");
+    assert!(!token_text.is_empty());
+    // The credentials work, as the honey role's session and nothing else.
+    let creds = ht.dir.path().join("stolen-credentials");
+    std::fs::write(&creds, &text).unwrap();
+    let whoami = Command::new("aws")
+        .args([
+            "sts",
+            "get-caller-identity",
+            "--profile",
+            "prod",
+            "--output",
+            "json",
+            "--endpoint-url",
+            &ht.moto.endpoint,
+        ])
+        .env("AWS_SHARED_CREDENTIALS_FILE", &creds)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .output()
+        .unwrap();
+    let who: Value = serde_json::from_slice(&whoami.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&whoami.stderr)));
+    let arn = who["Arn"].as_str().unwrap().to_string();
+    assert!(arn.starts_with("arn:aws:sts::123456789012:assumed-role/app-instance-role/i-"), "{arn}");
+    let (ok, policy, _) = aws_cli(
+        &ht.moto.endpoint,
+        "testing",
+        "testing",
+        &["iam", "get-role-policy", "--role-name", "app-instance-role", "--policy-name", "default"],
+    );
+    assert!(ok && policy.contains("Deny"), "the honey role denies everything: {policy}");
+
+    let a = &ht.agents()[0];
+    assert_eq!(a["template"]["credential"], "session");
+    assert!(a["session_expires_at"].is_string(), "{a:#}");
+    let detail = ht.token(&first);
+    assert_eq!(detail["kind"], "aws-session");
+    assert_eq!(detail["iam_user_arn"], arn.as_str(), "known by its session's ARN");
+    assert_eq!(detail["placements"].as_array().unwrap().len(), 2);
+    assert_eq!(detail["labels"]["team"], "web");
+    let refused = ht.run(&["token", "retire", &first]);
+    assert_ne!(refused.code, 0, "a live session canary is not retired by hand");
+    assert!(refused.stderr.contains("agent remove"), "{}", refused.stderr);
+
+    // A heartbeat long before expiry: attested, nothing refreshed.
+    let run_once = || agent(&["run", "--state-dir", state.to_str().unwrap(), "--once"]);
+    run_once().ok();
+    assert_eq!(ht.agents()[0]["bait_state"], "ok");
+    assert!(ht.agents()[0]["commands"].as_array().unwrap().is_empty());
+
+    // Asked for (rotate on a session canary's host): a fresh session of the same canary.
+    let asked = ht.run(&["agent", "rotate", "1", "--json"]).ok().json();
+    assert_eq!(asked["kind"], "refresh");
+    run_once().ok();
+    let refreshed = std::fs::read_to_string(&maria).unwrap();
+    assert!(refreshed.starts_with(REAL_PROFILE));
+    let second = prod_value(&refreshed, "aws_access_key_id");
+    assert!(second.starts_with("ASIA") && second != first, "{refreshed}");
+    assert_eq!(
+        prod_value(&std::fs::read_to_string(root.join("root/.aws/credentials")).unwrap(), "aws_access_key_id"),
+        second
+    );
+    let a = &ht.agents()[0];
+    assert_eq!(a["commands"][0]["state"], "done", "{a:#}");
+    assert_eq!(a["token_id"], detail["id"], "the same canary");
+    assert_eq!(ht.token(&first)["state"], "active");
+    assert_eq!(ht.token(&first)["placements"].as_array().unwrap().len(), 2, "no placement per refresh");
+    run_once().ok();
+    assert_eq!(ht.agents()[0]["bait_state"], "ok", "the refreshed bait is attested");
+    // The refreshed entry edited by hand is altered, against the new digest.
+    std::fs::write(&maria, refreshed.replace(&second, &first)).unwrap();
+    run_once().ok();
+    assert_eq!(ht.agents()[0]["bait_state"], "tampered");
+    std::fs::write(&maria, &refreshed).unwrap();
+    run_once().ok();
+    assert_eq!(ht.agents()[0]["bait_state"], "ok");
+
+    // Near expiry by the server's settings: the heartbeat refreshes by itself.
+    let port = serve.port;
+    drop(serve);
+    let listen = format!("127.0.0.1:{port}");
+    let _serve = ht.serve_with(&[
+        ("HONEYTRAIL_SERVE_LISTEN", &listen),
+        ("HONEYTRAIL_FLEET_SESSION_SECONDS", "43200"),
+        ("HONEYTRAIL_FLEET_SESSION_REFRESH_SECONDS", "43199"),
+    ]);
+    run_once().ok();
+    let third = prod_value(&std::fs::read_to_string(&maria).unwrap(), "aws_access_key_id");
+    assert_ne!(third, second, "refreshed on the heartbeat");
+    let a = &ht.agents()[0];
+    let auto = a["commands"].as_array().unwrap().iter().find(|c| c["requested_by"] == "fleet (session refresh)");
+    assert_eq!(auto.expect("a refresh opened by the heartbeat")["state"], "done", "{a:#}");
+
+    // The intruder uses the second session (refreshed away, and not the key
+    // ID the canary was registered with): matched by its ARN alone, the
+    // incident names the host. honeytrail's own AssumeRole,
+    // which names the same ARN in its answer, is not an incident.
+    let record = |id: &str, identity: Value, response: Value| {
+        serde_json::json!({
+            "eventVersion": "1.09", "eventTime": "2026-12-07T10:00:00Z", "eventSource": "sts.amazonaws.com",
+            "eventName": if response.is_null() { "GetCallerIdentity" } else { "AssumeRole" },
+            "awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.9", "userAgent": "aws-cli/2.15.0",
+            "eventID": id, "eventType": "AwsApiCall", "recipientAccountId": "123456789012",
+            "userIdentity": identity, "responseElements": response,
+        })
+    };
+    let role_arn = "arn:aws:iam::123456789012:role/app-instance-role";
+    let intruder = serde_json::json!({"type": "AssumedRole", "principalId": "AROAEXAMPLE:i-x", "arn": arn,
+        "accountId": "123456789012", "accessKeyId": second,
+        "sessionContext": {"sessionIssuer": {"type": "Role", "arn": role_arn, "userName": "app-instance-role"}}});
+    let ours = serde_json::json!({"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/honeytrail",
+        "accountId": "123456789012", "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "userName": "honeytrail"});
+    let answer = serde_json::json!({"credentials": {"accessKeyId": third},
+        "assumedRoleUser": {"arn": arn, "assumedRoleId": "AROAEXAMPLE:i-x"}});
+    let log = ht.dir.path().join("trail.json");
+    let records = serde_json::json!({"Records": [
+        record("session-own-1", ours, answer),
+        record("session-use-1", intruder, Value::Null),
+    ]});
+    std::fs::write(&log, records.to_string()).unwrap();
+    ht.run(&["ingest", log.to_str().unwrap()]).ok();
+    let found = incidents(&ht);
+    let uses: Vec<&Value> = found.iter().filter(|i| i["kind"] == "use").collect();
+    assert_eq!(uses.len(), 1, "{found:#?}");
+    let shown = ht.run(&["incident", "show", &uses[0]["id"].to_string(), "--json"]).ok().json();
+    assert!(shown["placement"].as_str().unwrap().contains("on host web-17"), "{shown:#}");
+    let events = ht.run(&["incident", "events", &uses[0]["id"].to_string(), "--json"]).ok().json();
+    let ids: Vec<&str> = events.as_array().unwrap().iter().filter_map(|e| e["event_id"].as_str()).collect();
+    assert_eq!(ids, ["session-use-1"], "only the intruder's call: {events:#}");
+
+    // Removal: the bait goes, the canary is retired (and still watched).
+    ht.run(&["agent", "remove", "1"]).ok();
+    run_once().ok();
+    assert_eq!(std::fs::read_to_string(&maria).unwrap(), REAL_PROFILE);
+    assert_eq!(ht.token(&first)["state"], "retired");
+}

@@ -191,6 +191,14 @@ iam_user_quota = 5000
 # key stays a tripwire ci_keep_days after that, then is retired (0: never).
 ci_window_minutes = 360                                     # HONEYTRAIL_FLEET_CI_WINDOW_MINUTES
 ci_keep_days = 30                                           # HONEYTRAIL_FLEET_CI_KEEP_DAYS
+# Session canaries (templates with credential = "session", docs/fleet.md):
+# the honey role whose sessions are handed out (made in the canary account
+# when missing, with a deny-all policy; a role of this name that allows
+# anything is refused), how long each session lasts (900 to 43200 seconds),
+# and how long before it expires a heartbeat gets a fresh one.
+session_role = "app-instance-role"                          # HONEYTRAIL_FLEET_SESSION_ROLE
+session_seconds = 21600                                     # HONEYTRAIL_FLEET_SESSION_SECONDS
+session_refresh_seconds = 7200                              # HONEYTRAIL_FLEET_SESSION_REFRESH_SECONDS
 
 [evidence]
 # A read of a bait file followed by no use of its key within touch_window
@@ -588,6 +596,38 @@ pub struct FleetSection {
     /// Days a CI run's key stays a tripwire after its window ends; then it
     /// is retired (0: never).
     pub ci_keep_days: u32,
+    /// The honey role whose sessions session canaries hold.
+    pub session_role: String,
+    /// How long a session canary's credentials last (900 to 43 200).
+    pub session_seconds: u64,
+    /// A heartbeat less than this before the session expires gets a fresh one.
+    pub session_refresh_seconds: u64,
+}
+
+impl FleetSection {
+    /// Checks the session canary settings: the role name, and a refresh
+    /// window inside the session that at least two heartbeats fall in.
+    pub fn check(&self) -> Result<()> {
+        honeytrail_core::decoy::DecoyKind::IamRole
+            .check_name(&self.session_role)
+            .map_err(|e| anyhow::anyhow!("fleet.session_role (HONEYTRAIL_FLEET_SESSION_ROLE): {e}"))?;
+        let max = u64::try_from(honeytrail_aws::MAX_SESSION_SECONDS).unwrap_or(43_200);
+        if !(900..=max).contains(&self.session_seconds) {
+            anyhow::bail!("fleet.session_seconds is {}; STS sessions last 900 to {max} seconds", self.session_seconds);
+        }
+        if self.session_refresh_seconds >= self.session_seconds
+            || self.session_refresh_seconds < 2 * self.heartbeat_seconds
+        {
+            anyhow::bail!(
+                "fleet.session_refresh_seconds is {}; it must be shorter than fleet.session_seconds ({}) and at least \
+                 two heartbeats ({} seconds), so a host gets its fresh session before the old one expires",
+                self.session_refresh_seconds,
+                self.session_seconds,
+                2 * self.heartbeat_seconds
+            );
+        }
+        Ok(())
+    }
 }
 
 impl Default for FleetSection {
@@ -604,6 +644,9 @@ impl Default for FleetSection {
             ec2_identity_certificates: None,
             ci_window_minutes: 360,
             ci_keep_days: 30,
+            session_role: "app-instance-role".into(),
+            session_seconds: 21_600,
+            session_refresh_seconds: 7_200,
         }
     }
 }
@@ -865,6 +908,8 @@ impl Config {
             ("HONEYTRAIL_FLEET_STALE_AFTER_SECONDS", &mut self.fleet.stale_after_seconds),
             ("HONEYTRAIL_FLEET_CONFIRM_WITHIN_SECONDS", &mut self.fleet.confirm_within_seconds),
             ("HONEYTRAIL_FLEET_MINT_INTERVAL_MS", &mut self.fleet.mint_interval_ms),
+            ("HONEYTRAIL_FLEET_SESSION_SECONDS", &mut self.fleet.session_seconds),
+            ("HONEYTRAIL_FLEET_SESSION_REFRESH_SECONDS", &mut self.fleet.session_refresh_seconds),
             ("HONEYTRAIL_CLUSTER_LEASE_SECONDS", &mut self.cluster.lease_seconds),
         ] {
             if let Some(v) = env(name) {
@@ -935,6 +980,9 @@ impl Config {
         }
         if let Some(v) = env("HONEYTRAIL_FLEET_AGENT_BINARY") {
             self.fleet.agent_binary = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("HONEYTRAIL_FLEET_SESSION_ROLE") {
+            self.fleet.session_role = v.trim().to_string();
         }
         if let Some(v) = env("HONEYTRAIL_FLEET_EC2_IDENTITY_CERTIFICATES") {
             self.fleet.ec2_identity_certificates = Some(PathBuf::from(v));

@@ -19,6 +19,7 @@ mod error;
 pub mod lambda;
 pub mod policies;
 pub mod response;
+mod sessions;
 pub mod sources;
 
 use std::time::Duration;
@@ -30,6 +31,7 @@ use chrono::{DateTime, Utc};
 use honeytrail_core::Secret;
 
 pub use error::AwsError;
+pub use sessions::{SessionCredentials, MAX_SESSION_SECONDS};
 
 /// The policy document of the deny-all guard.
 pub const DENY_ALL_POLICY: &str =

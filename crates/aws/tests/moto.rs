@@ -283,3 +283,43 @@ async fn a_decoy_is_never_made_over_an_existing_resource() {
     assert!(!aws.decoy_exists(DecoyKind::SqsQueue, "ledger-jobs-prod").await.unwrap());
     aws.delete_decoy(DecoyKind::SqsQueue, "ledger-jobs-prod").await.unwrap();
 }
+
+/// The honey role is made once, with its deny, and hands out `ASIA…`
+/// sessions known by their assumed-role ARN; a real role of the same name
+/// (no deny) is refused, never used.
+#[tokio::test]
+async fn the_session_role_hands_out_sessions_and_a_real_role_is_never_used() {
+    let moto = Moto::start();
+    let aws = CanaryAccount::connect(&settings(&moto, "testing", "testing")).await;
+    let arn = aws.ensure_session_role("app-instance-role").await.unwrap();
+    assert_eq!(arn, "arn:aws:iam::123456789012:role/app-instance-role");
+    assert_eq!(aws.ensure_session_role("app-instance-role").await.unwrap(), arn, "found again, not made twice");
+    let (ok, policy, err) = aws_cli(
+        &moto.endpoint,
+        "testing",
+        "testing",
+        &["iam", "get-role-policy", "--role-name", "app-instance-role", "--policy-name", "default"],
+    );
+    assert!(ok && policy.contains("Deny"), "{policy}{err}");
+    let session = aws.start_session(&arn, "i-0a1b2c3d4e5f67890", 3600).await.unwrap();
+    assert!(session.access_key_id.starts_with("ASIA"), "{session:?}");
+    assert_eq!(
+        session.assumed_role_arn,
+        "arn:aws:sts::123456789012:assumed-role/app-instance-role/i-0a1b2c3d4e5f67890"
+    );
+    assert!(!session.session_token.is_empty() && session.expiration > chrono::Utc::now());
+    assert!(!format!("{session:?}").contains(&session.secret_access_key), "no secret in debug output");
+    // Somebody's real role of the configured name: refused, so its sessions never become bait.
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let (ok, _, err) = aws_cli(
+        &moto.endpoint,
+        "testing",
+        "testing",
+        &["iam", "create-role", "--role-name", "web-prod", "--assume-role-policy-document", trust],
+    );
+    assert!(ok, "{err}");
+    let refused = aws.ensure_session_role("web-prod").await.unwrap_err();
+    assert!(refused.to_string().contains("not a honey role"), "{refused}");
+    let bad = aws.ensure_session_role("honeytoken-role").await.unwrap_err();
+    assert!(bad.to_string().contains("honey"), "a tell-tale name is refused: {bad}");
+}

@@ -21,7 +21,8 @@ pub enum AgentCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Write a new key in place of the host's (on its next heartbeat); the old key is retired once it confirms
+    /// Write a new key in place of the host's (on its next heartbeat); the old key is retired once it confirms.
+    /// A session canary's host gets a fresh session of the same canary instead
     Rotate {
         /// The agent's number (`honeytrail agents`)
         id: i64,
@@ -112,6 +113,10 @@ pub async fn agent(app: &App, cmd: AgentCommand) -> Result<ExitCode> {
                 }
             }
             println!("  key: {}  template: {}", a.access_key_id.clone().unwrap_or_default(), a.template.name);
+            if let Some(expires) = a.session_expires_at {
+                let state = if expires <= chrono::Utc::now() { "expired" } else { "expires" };
+                println!("  session canary: the session on the host {state} {}", when(expires));
+            }
             println!("  enrolled {} (enrolment #{}), last seen {}", when(a.enrolled_at), a.enrolment_id, last_seen(&a));
             if let Some(d) = &a.detail {
                 println!("  detail: {}", p(d));
@@ -150,7 +155,7 @@ pub async fn agent(app: &App, cmd: AgentCommand) -> Result<ExitCode> {
                 format!(
                     "command #{} ({}) is pending: agent #{id} carries it out on its next heartbeat",
                     c.id,
-                    kind.as_str()
+                    c.kind.as_str()
                 )
             });
         }

@@ -30,6 +30,10 @@ pub enum TemplateCommand {
         /// The file's mode, octal
         #[arg(long, default_value = "600")]
         mode: String,
+        /// What the host gets: key (a long-lived access key) or session
+        /// (STS session credentials of the honey role, refreshed before they expire)
+        #[arg(long, default_value = "key")]
+        credential: String,
         #[command(flatten)]
         out: super::JsonOut,
     },
@@ -64,17 +68,19 @@ fn row(t: &PlacementTemplate) -> Vec<String> {
         t.profile.clone().unwrap_or_default(),
         t.owner.clone().unwrap_or_else(|| if t.per_user() { "(the home's user)".into() } else { "root".into() }),
         format!("{:o}", t.mode),
+        t.credential.as_str().to_string(),
     ]
 }
 
-const HEADER: [&str; 6] = ["NAME", "FORMAT", "PATH", "PROFILE", "OWNER", "MODE"];
+const HEADER: [&str; 7] = ["NAME", "FORMAT", "PATH", "PROFILE", "OWNER", "MODE", "CREDENTIAL"];
 
 pub async fn run(app: &App, cmd: TemplateCommand) -> Result<ExitCode> {
     let ops = app.ops().await?;
     let actor = app.acting();
     match cmd {
-        TemplateCommand::Add { name, format, path, profile, owner, mode, out } => {
-            let t = PlacementTemplate { name, format, path, profile, owner, mode: parse_mode(&mode)? };
+        TemplateCommand::Add { name, format, path, profile, owner, mode, credential, out } => {
+            let credential = credential.parse().map_err(|e: honeytrail_core::Invalid| anyhow::anyhow!("--{}", e.0))?;
+            let t = PlacementTemplate { name, format, path, profile, owner, mode: parse_mode(&mode)?, credential };
             let t = ops.put_template(&actor, t).await?;
             return out.print(&t, |t| format!("template {}: {} at {}", t.name, t.format, t.path));
         }

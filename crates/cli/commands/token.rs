@@ -399,6 +399,10 @@ async fn retire(app: &App, ops: &Ops, args: RefArgs) -> Result<ExitCode> {
             if user_deleted { format!(", IAM user {} deleted", token.iam_user_name.as_deref().unwrap_or("?")) } else { String::new() }
         ),
         (TokenKind::AwsDecoy, _) => println!("{} is a decoy; decoy remove deletes it", token.access_key_id),
+        (TokenKind::AwsSession, _) => println!(
+            "retired session canary {}: its sessions expire by themselves and its role denies everything; a later use still raises an alert",
+            token.access_key_id
+        ),
         (TokenKind::AwsImported, _) => println!(
             "retired {} in honeytrail. It was imported, so honeytrail did not delete it in AWS: deactivate it where it was made{}",
             token.access_key_id,

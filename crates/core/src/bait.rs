@@ -26,10 +26,13 @@ pub enum Format {
     K8sSecret,
     DockerCompose,
     GithubActions,
+    /// The AWS CLI's cache of assumed-role credentials
+    /// (`~/.aws/cli/cache/<sha1>.json`): session credentials only.
+    AwsCliCache,
 }
 
 impl Format {
-    pub const ALL: [Format; 12] = [
+    pub const ALL: [Format; 13] = [
         Format::AwsCredentials,
         Format::AwsConfig,
         Format::Dotenv,
@@ -42,6 +45,7 @@ impl Format {
         Format::K8sSecret,
         Format::DockerCompose,
         Format::GithubActions,
+        Format::AwsCliCache,
     ];
 
     pub fn name(self) -> &'static str {
@@ -58,6 +62,7 @@ impl Format {
             Format::K8sSecret => "k8s-secret",
             Format::DockerCompose => "docker-compose",
             Format::GithubActions => "github-actions",
+            Format::AwsCliCache => "aws-cli-cache",
         }
     }
 
@@ -76,6 +81,7 @@ impl Format {
             Format::K8sSecret => "aws-credentials-secret.yaml",
             Format::DockerCompose => "docker-compose.yml",
             Format::GithubActions => ".github/workflows/deploy.yml",
+            Format::AwsCliCache => "~/.aws/cli/cache/5f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6.json",
         }
     }
 
@@ -83,6 +89,12 @@ impl Format {
     /// into an existing file instead of replacing it.
     pub fn merges(self) -> bool {
         matches!(self, Format::AwsCredentials | Format::AwsConfig | Format::Dotenv | Format::Shell)
+    }
+
+    /// True for formats that only ever hold session credentials (a key
+    /// without a session token there would give the bait away).
+    pub fn session_only(self) -> bool {
+        self == Format::AwsCliCache
     }
 }
 
@@ -107,6 +119,7 @@ impl FromStr for Format {
             "kubernetes" | "k8s" => "k8s-secret",
             "compose" => "docker-compose",
             "github" | "gha" => "github-actions",
+            "cli-cache" | "aws-cache" => "aws-cli-cache",
             other => other,
         };
         Format::ALL.into_iter().find(|f| f.name() == alias).ok_or_else(|| {
@@ -124,48 +137,74 @@ pub struct BaitInput<'a> {
     /// Profile / environment name the file talks about: `prod`, `backup`, …
     pub profile: &'a str,
     pub region: &'a str,
+    /// Session credentials (`ASIA…`): the session token, and when they
+    /// expire (RFC 3339). `None` for a long-lived key.
+    pub session: Option<SessionPart<'a>>,
 }
+
+/// What session credentials carry beside the key ID and secret.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPart<'a> {
+    pub token: &'a str,
+    pub expiration: &'a str,
+}
+
+/// The variables the shell-like formats set, the honey entry's own.
+const VARIABLES: [&str; 4] = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION"];
 
 /// Renders a complete file (or, for merging formats, the entry to add).
 pub fn render(format: Format, input: &BaitInput<'_>) -> String {
-    let BaitInput { access_key_id: id, secret_access_key: secret, profile, region } = *input;
+    let BaitInput { access_key_id: id, secret_access_key: secret, profile, region, session } = *input;
+    let token = session.map(|s| s.token);
+    // A line (or lines) for the session token, in each format's own way;
+    // nothing for a key.
+    let line = |f: &dyn Fn(&str) -> String| token.map(f).unwrap_or_default();
     match format {
         Format::AwsCredentials => format!(
-            "[{profile}]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n"
+            "[{profile}]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n{}",
+            line(&|t| format!("aws_session_token = {t}\n"))
         ),
         Format::AwsConfig => format!(
-            "[{}]\nregion = {region}\noutput = json\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n",
-            config_section(profile)
+            "[{}]\nregion = {region}\noutput = json\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n{}",
+            config_section(profile),
+            line(&|t| format!("aws_session_token = {t}\n"))
         ),
         Format::Dotenv => format!(
-            "AWS_ACCESS_KEY_ID={id}\nAWS_SECRET_ACCESS_KEY={secret}\nAWS_DEFAULT_REGION={region}\n"
+            "AWS_ACCESS_KEY_ID={id}\nAWS_SECRET_ACCESS_KEY={secret}\n{}AWS_DEFAULT_REGION={region}\n",
+            line(&|t| format!("AWS_SESSION_TOKEN={t}\n"))
         ),
         Format::Shell => format!(
-            "# AWS ({profile})\nexport AWS_ACCESS_KEY_ID={id}\nexport AWS_SECRET_ACCESS_KEY={secret}\nexport AWS_DEFAULT_REGION={region}\n"
+            "# AWS ({profile})\nexport AWS_ACCESS_KEY_ID={id}\nexport AWS_SECRET_ACCESS_KEY={secret}\n{}export AWS_DEFAULT_REGION={region}\n",
+            line(&|t| format!("export AWS_SESSION_TOKEN={t}\n"))
         ),
         Format::Python => format!(
             "import boto3\n\n\
              # {profile} account, used by the nightly export job\n\
              AWS_ACCESS_KEY_ID = \"{id}\"\n\
              AWS_SECRET_ACCESS_KEY = \"{secret}\"\n\
-             AWS_REGION = \"{region}\"\n\n\
+             {}AWS_REGION = \"{region}\"\n\n\
              session = boto3.session.Session(\n    \
                  aws_access_key_id=AWS_ACCESS_KEY_ID,\n    \
                  aws_secret_access_key=AWS_SECRET_ACCESS_KEY,\n    \
-                 region_name=AWS_REGION,\n\
-             )\n"
+                 {}region_name=AWS_REGION,\n\
+             )\n",
+            line(&|t| format!("AWS_SESSION_TOKEN = \"{t}\"\n")),
+            line(&|_| "aws_session_token=AWS_SESSION_TOKEN,\n    ".to_string())
         ),
         Format::Javascript => format!(
             "// AWS access for the {profile} deploy scripts\n\
              const AWS_ACCESS_KEY_ID = \"{id}\";\n\
-             const AWS_SECRET_ACCESS_KEY = \"{secret}\";\n\n\
+             const AWS_SECRET_ACCESS_KEY = \"{secret}\";\n\
+             {}\n\
              module.exports = {{\n  \
                region: \"{region}\",\n  \
                credentials: {{\n    \
                  accessKeyId: AWS_ACCESS_KEY_ID,\n    \
                  secretAccessKey: AWS_SECRET_ACCESS_KEY,\n  \
-               }},\n\
-             }};\n"
+               {}}},\n\
+             }};\n",
+            line(&|t| format!("const AWS_SESSION_TOKEN = \"{t}\";\n")),
+            line(&|_| "  sessionToken: AWS_SESSION_TOKEN,\n  ".to_string())
         ),
         Format::Go => format!(
             "package config\n\n\
@@ -173,8 +212,9 @@ pub fn render(format: Format, input: &BaitInput<'_>) -> String {
              const (\n\
              \tAWSAccessKeyID     = \"{id}\"\n\
              \tAWSSecretAccessKey = \"{secret}\"\n\
-             \tAWSRegion          = \"{region}\"\n\
-             )\n"
+             {}\tAWSRegion          = \"{region}\"\n\
+             )\n",
+            line(&|t| format!("\tAWSSessionToken    = \"{t}\"\n"))
         ),
         Format::Java => format!(
             "package com.example.config;\n\n\
@@ -182,25 +222,45 @@ pub fn render(format: Format, input: &BaitInput<'_>) -> String {
              public final class AwsConfig {{\n    \
                  public static final String AWS_ACCESS_KEY_ID = \"{id}\";\n    \
                  public static final String AWS_SECRET_ACCESS_KEY = \"{secret}\";\n    \
-                 public static final String AWS_REGION = \"{region}\";\n\n    \
+                 {}public static final String AWS_REGION = \"{region}\";\n\n    \
                  private AwsConfig() {{}}\n\
-             }}\n"
+             }}\n",
+            line(&|t| format!("public static final String AWS_SESSION_TOKEN = \"{t}\";\n    "))
         ),
         Format::Tfvars => format!(
-            "# {profile}\naws_region     = \"{region}\"\naws_access_key = \"{id}\"\naws_secret_key = \"{secret}\"\n"
+            "# {profile}\naws_region     = \"{region}\"\naws_access_key = \"{id}\"\naws_secret_key = \"{secret}\"\n{}",
+            line(&|t| format!("aws_token      = \"{t}\"\n"))
         ),
         Format::K8sSecret => format!(
-            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {profile}-aws-credentials\n  namespace: default\ntype: Opaque\ndata:\n  AWS_ACCESS_KEY_ID: {}\n  AWS_SECRET_ACCESS_KEY: {}\n  AWS_DEFAULT_REGION: {}\n",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {profile}-aws-credentials\n  namespace: default\ntype: Opaque\ndata:\n  AWS_ACCESS_KEY_ID: {}\n  AWS_SECRET_ACCESS_KEY: {}\n{}  AWS_DEFAULT_REGION: {}\n",
             B64.encode(id),
             B64.encode(secret),
+            line(&|t| format!("  AWS_SESSION_TOKEN: {}\n", B64.encode(t))),
             B64.encode(region)
         ),
         Format::DockerCompose => format!(
-            "services:\n  worker:\n    image: {profile}-worker:latest\n    restart: unless-stopped\n    environment:\n      AWS_ACCESS_KEY_ID: \"{id}\"\n      AWS_SECRET_ACCESS_KEY: \"{secret}\"\n      AWS_DEFAULT_REGION: \"{region}\"\n"
+            "services:\n  worker:\n    image: {profile}-worker:latest\n    restart: unless-stopped\n    environment:\n      AWS_ACCESS_KEY_ID: \"{id}\"\n      AWS_SECRET_ACCESS_KEY: \"{secret}\"\n{}      AWS_DEFAULT_REGION: \"{region}\"\n",
+            line(&|t| format!("      AWS_SESSION_TOKEN: \"{t}\"\n"))
         ),
         Format::GithubActions => format!(
-            "name: deploy-{profile}\n\non:\n  push:\n    branches: [main]\n\nenv:\n  AWS_ACCESS_KEY_ID: \"{id}\"\n  AWS_SECRET_ACCESS_KEY: \"{secret}\"\n  AWS_DEFAULT_REGION: \"{region}\"\n\njobs:\n  deploy:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - name: Sync site to S3\n        run: aws s3 sync ./dist s3://{profile}-site-assets --delete\n"
+            "name: deploy-{profile}\n\non:\n  push:\n    branches: [main]\n\nenv:\n  AWS_ACCESS_KEY_ID: \"{id}\"\n  AWS_SECRET_ACCESS_KEY: \"{secret}\"\n{}  AWS_DEFAULT_REGION: \"{region}\"\n\njobs:\n  deploy:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - name: Sync site to S3\n        run: aws s3 sync ./dist s3://{profile}-site-assets --delete\n",
+            line(&|t| format!("  AWS_SESSION_TOKEN: \"{t}\"\n"))
         ),
+        Format::AwsCliCache => {
+            // What botocore's JSONFileCache keeps of an AssumeRole answer:
+            // the credentials it reads back, pretty-printed as it writes them.
+            let mut credentials = serde_json::Map::new();
+            credentials.insert("AccessKeyId".into(), id.into());
+            credentials.insert("SecretAccessKey".into(), secret.into());
+            if let Some(s) = session {
+                credentials.insert("SessionToken".into(), s.token.into());
+                credentials.insert("Expiration".into(), s.expiration.into());
+            }
+            let doc = serde_json::json!({ "Credentials": credentials });
+            let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+            text.push('\n');
+            text
+        }
     }
 }
 
@@ -250,10 +310,7 @@ pub fn merge(format: Format, existing: &str, input: &BaitInput<'_>, force: bool)
             };
             remove_ini_section(existing, &header, force)?
         }
-        Format::Dotenv | Format::Shell => {
-            let names = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"];
-            remove_assignments(existing, &names, force)?
-        }
+        Format::Dotenv | Format::Shell => remove_assignments(existing, &VARIABLES, force)?,
         other => {
             if !existing.is_empty() && !force {
                 return Err(MergeError::FileExists(other));
@@ -351,8 +408,7 @@ pub fn locate(format: Format, text: &str, profile: &str) -> Option<std::ops::Ran
             Some(lines[first].0..if last == lines.len() { text.len() } else { lines[last].0 })
         }
         Format::Dotenv | Format::Shell => {
-            const NAMES: [&str; 3] = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"];
-            let ours = |i: usize| assigned_name(lines[i].1).is_some_and(|n| NAMES.contains(&n));
+            let ours = |i: usize| assigned_name(lines[i].1).is_some_and(|n| VARIABLES.contains(&n));
             let key = lines.iter().position(|(_, l)| assigned_name(l) == Some("AWS_ACCESS_KEY_ID"))?;
             let mut first = key;
             while first > 0 && ours(first - 1) {
@@ -421,6 +477,7 @@ mod tests {
         secret_access_key: "tfteSlswRu7BJ86wekitnifILbZam1KYY3TG+Qp/",
         profile: "prod",
         region: "us-east-1",
+        session: None,
     };
 
     #[test]
@@ -441,6 +498,70 @@ mod tests {
         }
     }
 
+    const SESSION: BaitInput<'static> = BaitInput {
+        access_key_id: "ASIAQYLPMN5HPLZXQ3NB",
+        session: Some(SessionPart {
+            token: "IQoJb3JpZ2luX2VjEBAaCXVzLWVhc3QtMSJHMEUCIQD+session/token=",
+            expiration: "2026-12-07T23:04:11Z",
+        }),
+        ..INPUT
+    };
+
+    #[test]
+    fn snapshots_of_every_format_with_session_credentials() {
+        for format in Format::ALL {
+            insta::assert_snapshot!(format!("{}-session", format.name()), render(format, &SESSION));
+        }
+    }
+
+    #[test]
+    fn session_credentials_are_located_replaced_and_removed_whole() {
+        let token = SESSION.session.unwrap().token;
+        for format in Format::ALL {
+            let out = render(format, &SESSION);
+            let carried = if format == Format::K8sSecret { B64.encode(token) } else { token.to_string() };
+            assert!(out.contains(&carried), "{format}: {out}");
+            // The entry a digest covers holds the token: a changed token is an altered entry.
+            let range = locate(format, &out, "prod").unwrap();
+            assert!(out[range].contains(&carried), "{format}");
+            let other =
+                BaitInput { session: Some(SessionPart { token: "another", ..SESSION.session.unwrap() }), ..SESSION };
+            assert_ne!(entry_digest(format, &out, "prod"), entry_digest(format, &render(format, &other), "prod"));
+        }
+        // Merged into a file, refreshed in place, then taken out: the rest unchanged.
+        for format in [Format::AwsCredentials, Format::AwsConfig, Format::Dotenv, Format::Shell] {
+            let before = match format {
+                Format::Dotenv | Format::Shell => "PATH=/usr/bin\nAWS_DEFAULT_REGION=eu-west-1\n",
+                _ => "[default]\nregion = eu-west-1\n",
+            };
+            let merged = merge(format, before, &SESSION, false).unwrap().content;
+            let fresh = BaitInput { access_key_id: "ASIAQYLPMN5HQQQQQQQQ", ..SESSION };
+            let refreshed = replace_entry(format, &merged, "prod", &render(format, &fresh)).unwrap();
+            assert!(
+                refreshed.contains("ASIAQYLPMN5HQQQQQQQQ") && !refreshed.contains(SESSION.access_key_id),
+                "{format}"
+            );
+            assert_eq!(refreshed.matches(token).count(), 1, "{format}: one session token, not two");
+            let gone = unmerge(format, &refreshed, "prod").unwrap();
+            assert!(!gone.contains(token) && !gone.contains("ASIA"), "{format}: {gone}");
+        }
+    }
+
+    #[test]
+    fn a_set_session_token_is_a_conflict_in_shell_files() {
+        let err = merge(Format::Dotenv, "AWS_SESSION_TOKEN=theirs\n", &SESSION, false).unwrap_err();
+        assert!(matches!(err, MergeError::VariablesExist(ref v) if v.contains("AWS_SESSION_TOKEN")), "{err}");
+    }
+
+    #[test]
+    fn the_cli_cache_is_what_botocore_reads_back() {
+        let v: serde_json::Value = serde_json::from_str(&render(Format::AwsCliCache, &SESSION)).unwrap();
+        assert_eq!(v["Credentials"]["AccessKeyId"], SESSION.access_key_id);
+        assert_eq!(v["Credentials"]["SessionToken"], SESSION.session.unwrap().token);
+        assert_eq!(v["Credentials"]["Expiration"], "2026-12-07T23:04:11Z");
+        assert!(Format::AwsCliCache.session_only() && !Format::AwsCredentials.session_only());
+    }
+
     #[test]
     fn every_format_carries_the_key_pair() {
         for format in Format::ALL {
@@ -451,7 +572,8 @@ mod tests {
                 assert!(out.contains(INPUT.access_key_id), "{format}");
                 assert!(out.contains(INPUT.secret_access_key), "{format}");
             }
-            assert!(!out.contains('{') || format == Format::Javascript || format == Format::Java, "{format}: {out}");
+            let braces = matches!(format, Format::Javascript | Format::Java | Format::AwsCliCache);
+            assert!(!out.contains('{') || braces, "{format}: {out}");
         }
     }
 

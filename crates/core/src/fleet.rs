@@ -109,6 +109,23 @@ pub struct DeliveredKey {
     pub secret_access_key: String,
     pub profile: String,
     pub region: String,
+    /// For session credentials: the session token and when they expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<DeliveredSession>,
+}
+
+/// What session credentials carry beside the key ID and secret.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct DeliveredSession {
+    pub token: String,
+    pub expiration: DateTime<Utc>,
+}
+
+impl DeliveredKey {
+    /// The expiration as the bait writes it (RFC 3339, seconds, `Z`).
+    pub fn expiration_text(&self) -> Option<String> {
+        self.session.as_ref().map(|s| s.expiration.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    }
 }
 
 impl std::fmt::Debug for DeliveredKey {
@@ -318,6 +335,9 @@ pub enum CommandKind {
     /// Take the honey entry out (every other byte of the file unchanged) and
     /// confirm; the server then retires the key.
     Remove,
+    /// Write fresh session credentials of the same session canary in place
+    /// of the ones about to expire, and confirm with the new digests.
+    Refresh,
 }
 
 impl CommandKind {
@@ -325,6 +345,7 @@ impl CommandKind {
         match self {
             CommandKind::Rotate => "rotate",
             CommandKind::Remove => "remove",
+            CommandKind::Refresh => "refresh",
         }
     }
 
@@ -332,6 +353,7 @@ impl CommandKind {
         match raw {
             "rotate" => Some(CommandKind::Rotate),
             "remove" => Some(CommandKind::Remove),
+            "refresh" => Some(CommandKind::Refresh),
             _ => None,
         }
     }
@@ -517,6 +539,9 @@ pub struct AgentCommand {
     pub requested_at: DateTime<Utc>,
     pub done_at: Option<DateTime<Utc>>,
     pub detail: Option<String>,
+    /// A refresh: when the session it last sent expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_expires_at: Option<DateTime<Utc>>,
 }
 
 impl AgentCommand {
@@ -559,6 +584,10 @@ pub struct Agent {
     /// paths it never placed.
     #[serde(default)]
     pub evidence_refused: i64,
+    /// For a session canary: when the session credentials on the host expire
+    /// (the server refreshes them on a heartbeat before then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_expires_at: Option<DateTime<Utc>>,
     pub files: Vec<AgentFile>,
     pub commands: Vec<AgentCommand>,
     /// `ok`, `tampered`, `stale`, `unconfirmed`, `unknown`, `failed` or `removed`.
@@ -607,7 +636,8 @@ mod tests {
                 access_key_id: "AKIA".into(),
                 secret_access_key: "s3cr3t".into(),
                 profile: "p".into(),
-                region: "r".into()
+                region: "r".into(),
+                session: Some(DeliveredSession { token: "t0k3n".into(), expiration: Utc::now() }),
             }
         )
         .contains("s3cr3t"));

@@ -88,6 +88,11 @@ pub enum TokenKind {
     /// A decoy resource in a canary account (see [`crate::decoy`]),
     /// known by its ARN: any access to it is an incident.
     AwsDecoy,
+    /// A session canary: short-lived STS session credentials of the honey
+    /// role on one host, refreshed before they expire, known by the
+    /// session's assumed-role ARN (`iam_user_arn`), which every session of
+    /// it shares. `access_key_id` is its first session's `ASIA…` ID.
+    AwsSession,
 }
 
 /// Whether a token is still expected to sit in its placements.
@@ -128,7 +133,7 @@ macro_rules! str_enum {
     };
 }
 
-str_enum!(TokenKind { AwsMinted => "aws-minted", AwsImported => "aws-imported", AwsDecoy => "aws-decoy" });
+str_enum!(TokenKind { AwsMinted => "aws-minted", AwsImported => "aws-imported", AwsDecoy => "aws-decoy", AwsSession => "aws-session" });
 str_enum!(TokenState { Active => "active", Retired => "retired" });
 
 /// The fields of a place, by the names every front door uses for them: the

@@ -207,6 +207,17 @@ pub fn report_for(token: &crate::Token) -> Report {
     if token.kind == crate::TokenKind::AwsDecoy {
         return crate::decoy::report_for(token);
     }
+    if token.kind == crate::TokenKind::AwsSession {
+        // What a tool sees of a session: its key ID (and the account in it),
+        // and in its ARN the role's name, which the name checks cover.
+        let role = token.iam_user_arn.as_deref().and_then(|a| a.split('/').nth(1));
+        return check(&Subject {
+            access_key_id: &token.access_key_id,
+            iam_user_name: role,
+            iam_path: None,
+            account_id: token.account_id.as_deref(),
+        });
+    }
     let path = match (&token.iam_user_arn, token.kind) {
         (Some(arn), _) => path_of_arn(arn),
         (None, crate::TokenKind::AwsMinted) => Some("/".to_string()),

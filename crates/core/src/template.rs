@@ -23,6 +23,47 @@ pub struct PlacementTemplate {
     pub owner: Option<String>,
     /// The file's mode, e.g. 0o600.
     pub mode: u32,
+    /// What the host gets: a long-lived key (the default) or short-lived
+    /// session credentials from the honey role, refreshed before they expire.
+    #[serde(default, skip_serializing_if = "Credential::is_key")]
+    pub credential: Credential,
+}
+
+/// The kind of credential a template places.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Credential {
+    /// An IAM user's access key (`AKIA…`), from the fleet's key pool.
+    #[default]
+    Key,
+    /// STS session credentials (`ASIA…` and a session token) of the honey
+    /// role, as an instance role's cache or `aws sso` leaves them; the
+    /// server refreshes them on heartbeats before they expire.
+    Session,
+}
+
+impl Credential {
+    pub fn is_key(&self) -> bool {
+        *self == Credential::Key
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Credential::Key => "key",
+            Credential::Session => "session",
+        }
+    }
+}
+
+impl std::str::FromStr for Credential {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Credential, Invalid> {
+        match s.trim() {
+            "key" => Ok(Credential::Key),
+            "session" => Ok(Credential::Session),
+            other => Err(Invalid(format!("credential {other:?}: use key or session"))),
+        }
+    }
 }
 
 /// The templates a new installation starts with.
@@ -35,6 +76,7 @@ pub fn shipped() -> Vec<PlacementTemplate> {
             profile: Some("prod".into()),
             owner: Some("root".into()),
             mode: 0o600,
+            credential: Credential::Key,
         },
         PlacementTemplate {
             name: "laptop".into(),
@@ -43,6 +85,7 @@ pub fn shipped() -> Vec<PlacementTemplate> {
             profile: Some("prod".into()),
             owner: None,
             mode: 0o600,
+            credential: Credential::Key,
         },
     ]
 }
@@ -63,7 +106,12 @@ impl PlacementTemplate {
                 self.name
             )));
         }
-        self.format.parse::<Format>()?;
+        let format = self.format.parse::<Format>()?;
+        if format.session_only() && self.credential != Credential::Session {
+            return Err(Invalid(format!(
+                "format {format} holds session credentials only: give the template credential session"
+            )));
+        }
         let rest = match self.path.strip_prefix("~/") {
             Some(rest) => rest,
             None if self.path.starts_with('/') => &self.path[1..],

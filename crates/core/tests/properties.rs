@@ -11,6 +11,7 @@ const INPUT: BaitInput<'static> = BaitInput {
     secret_access_key: "tfteSlswRu7BJ86wekitnifILbZam1KYY3TG+Qp/",
     profile: "prod",
     region: "us-east-1",
+    session: None,
 };
 
 /// One line of an existing credentials, config, `.env` or shell file.

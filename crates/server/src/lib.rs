@@ -119,6 +119,7 @@ pub async fn run(mut app: App) -> Result<ExitCode> {
     app.config.serve.check()?;
     honeytrail_app::enrichment::check(&app.config.enrich)?;
     app.config.actions.check()?;
+    app.config.fleet.check()?;
     let addr: SocketAddr =
         app.config.serve.listen.parse().with_context(|| {
             format!("serve.listen {:?} is not an address like 127.0.0.1:8080", app.config.serve.listen)

@@ -11,6 +11,7 @@
 
 use chrono::{DateTime, Utc};
 use honeytrail_core::fleet::{AgentState, CommandKind, Ec2Instance, FileReport, HostFacts, PlacedFile, Presence};
+use honeytrail_core::template::Credential;
 use honeytrail_core::{bearer_hash, Labels, NewToken, Spot, Token};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -28,6 +29,14 @@ pub struct HostEnrolment {
     pub enrolment: EnrolmentSecret,
 }
 
+/// The session canary an enrolment hands out instead of a pool key: its
+/// token (registered already) and when its first session expires.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionHandout {
+    pub token_id: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// A bait file whose presence a heartbeat changed.
 #[derive(Debug, Clone)]
 pub struct PresenceChange {
@@ -39,11 +48,12 @@ const AGENT_COLUMNS: &str =
     "a.id, a.enrollment_id, a.token_id, t.access_key_id, a.hostname, a.machine_id, a.dmi_serial, \
      a.os, a.instance_id, a.agent_version, a.source_address, a.template, a.state, a.detail, a.enrolled_at, \
      a.confirmed_at, a.last_seen_at, a.stale_since, a.ec2_instance_id, a.ec2_account_id, a.ec2_region, \
-     a.watch, a.evidence_dropped, a.evidence_refused";
+     a.watch, a.evidence_dropped, a.evidence_refused, a.session_expires_at";
 const AGENT_FROM: &str = "agents a LEFT JOIN tokens t ON t.id = a.token_id";
 const FILE_COLUMNS: &str =
     "id, agent_id, token_id, placement_id, path, local_user, digest, presence, presence_at, removed_at";
-const COMMAND_COLUMNS: &str = "id, agent_id, kind, state, new_token_id, requested_by, requested_at, done_at, detail";
+const COMMAND_COLUMNS: &str =
+    "id, agent_id, kind, state, new_token_id, requested_by, requested_at, done_at, detail, session_expires_at";
 
 fn opt_time(r: &AnyRow, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
     r.try_get::<Option<i64>, _>(column)?.map(from_millis).transpose()
@@ -89,6 +99,7 @@ fn agent_row(r: &AnyRow) -> Result<Agent, StoreError> {
         watch: r.try_get("watch")?,
         evidence_dropped: r.try_get("evidence_dropped")?,
         evidence_refused: r.try_get("evidence_refused")?,
+        session_expires_at: opt_time(r, "session_expires_at")?,
         files: Vec::new(),
         commands: Vec::new(),
         bait_state: String::new(),
@@ -124,6 +135,7 @@ fn command_row(r: &AnyRow) -> Result<AgentCommand, StoreError> {
         requested_at: from_millis(r.try_get("requested_at")?)?,
         done_at: opt_time(r, "done_at")?,
         detail: r.try_get("detail")?,
+        session_expires_at: opt_time(r, "session_expires_at")?,
     })
 }
 
@@ -217,11 +229,15 @@ impl Store {
         Ok(())
     }
 
-    /// Enrols a host: spends one use of `secret`, takes a key from the pool,
-    /// records the agent (its credential only as a hash), labels the key
+    /// Enrols a host: spends one use of `secret`, takes a key from the pool
+    /// (for a session template: hands out the session canary `session`,
+    /// registered already, and needs it), records the agent (its credential only as a hash), labels the key
     /// with the enrolment's labels and adds the custody hop "delivered to
     /// this host", all in one transaction. Refused, spending nothing, when
     /// the secret cannot be used or the pool is empty (`PoolEmpty`).
+    // Each argument is one fact of the enrolment, checked on its own; a
+    // struct for them would only be unpacked again here.
+    #[allow(clippy::too_many_arguments)]
     pub async fn enrol_agent(
         &self,
         secret: &str,
@@ -230,6 +246,7 @@ impl Store {
         ec2: Option<&Ec2Instance>,
         credential: &str,
         default_template: &str,
+        session: Option<&SessionHandout>,
     ) -> Result<HostEnrolment, StoreError> {
         host.check().map_err(|e| StoreError::Refused(e.0))?;
         let now = Utc::now();
@@ -245,16 +262,30 @@ impl Store {
                 enrolment.id
             ))
         })?;
-        let Some(token_id) = take_pool_key(self.backend, &mut tx).await? else {
+        if session.is_some() != (template.credential == Credential::Session) {
             tx.rollback().await?;
-            return Err(StoreError::PoolEmpty);
+            return Err(StoreError::Refused(format!(
+                "placement template {template_name} places {} credentials, and the enrolment brought the other kind; \
+                 enrol again",
+                template.credential.as_str()
+            )));
+        }
+        let token_id = match session {
+            Some(s) => s.token_id,
+            None => match take_pool_key(self.backend, &mut tx).await? {
+                Some(id) => id,
+                None => {
+                    tx.rollback().await?;
+                    return Err(StoreError::PoolEmpty);
+                }
+            },
         };
         let template_json = serde_json::to_string(&template).map_err(|e| StoreError::Refused(e.to_string()))?;
         let row = sqlx::query(
             "INSERT INTO agents (enrollment_id, credential_hash, token_id, hostname, machine_id, dmi_serial, os, \
              instance_id, agent_version, source_address, template, state, enrolled_at, ec2_instance_id, \
-             ec2_account_id, ec2_region) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
+             ec2_account_id, ec2_region, session_expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id",
         )
         .bind(enrolment.id)
         .bind(bearer_hash(credential))
@@ -272,6 +303,7 @@ impl Store {
         .bind(ec2.map(|e| e.instance_id.as_str()))
         .bind(ec2.map(|e| e.account_id.as_str()))
         .bind(ec2.map(|e| e.region.as_str()))
+        .bind(session.map(|s| millis(s.expires_at)))
         .fetch_one(&mut *tx)
         .await;
         let row = match row {
@@ -621,6 +653,25 @@ impl Store {
         Ok(token_id)
     }
 
+    /// An open refresh sent fresh session credentials expiring at
+    /// `expires_at` (sent again when the reply was lost: the later ones count).
+    pub async fn session_sent(&self, command_id: i64, expires_at: DateTime<Utc>) -> Result<(), StoreError> {
+        let done = self
+            .exec(
+                sqlx::query(
+                    "UPDATE agent_commands SET state = 'sent', session_expires_at = $1 \
+                     WHERE id = $2 AND kind = 'refresh' AND state IN ('pending', 'sent')",
+                )
+                .bind(millis(expires_at))
+                .bind(command_id),
+            )
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Refused(format!("command #{command_id} is not an open refresh")));
+        }
+        Ok(())
+    }
+
     /// Records how a command went. A rotation done: the new key's files are
     /// recorded as placements and the old ones removed; the agent holds the
     /// new key. A removal done: every file and placement removed, the agent
@@ -651,8 +702,10 @@ impl Store {
         // A removal that failed part-way: the files it did clear are no
         // longer bait (no heartbeat may call them missing); the key stays
         // live for the rest.
-        let cleared = |f: &&AgentFile| ok || (command.kind == CommandKind::Remove && removed.contains(&f.path));
-        if ok || command.kind == CommandKind::Remove {
+        // A refresh changes the files' digests, never their placements.
+        let replaced = ok && command.kind != CommandKind::Refresh;
+        let cleared = |f: &&AgentFile| replaced || (command.kind == CommandKind::Remove && removed.contains(&f.path));
+        if replaced || command.kind == CommandKind::Remove {
             for f in agent.files.iter().filter(|f| f.removed_at.is_none()).filter(cleared) {
                 sqlx::query("UPDATE agent_files SET removed_at = $1 WHERE id = $2")
                     .bind(millis(now))
@@ -683,6 +736,37 @@ impl Store {
                 CommandKind::Remove => {
                     sqlx::query("UPDATE agents SET state = $1, last_seen_at = $2 WHERE id = $3")
                         .bind(AgentState::Removed.as_str())
+                        .bind(millis(now))
+                        .bind(agent_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                CommandKind::Refresh => {
+                    let expires = command.session_expires_at.ok_or_else(|| {
+                        StoreError::Refused(format!("command #{command_id} sent no session yet: nothing was refreshed"))
+                    })?;
+                    for file in files {
+                        let updated = sqlx::query(
+                            "UPDATE agent_files SET digest = $1, presence = $2, presence_at = $3 \
+                             WHERE agent_id = $4 AND path = $5 AND removed_at IS NULL",
+                        )
+                        .bind(&file.digest)
+                        .bind(Presence::Present.as_str())
+                        .bind(millis(now))
+                        .bind(agent_id)
+                        .bind(&file.path)
+                        .execute(&mut *tx)
+                        .await?;
+                        if updated.rows_affected() == 0 {
+                            tx.rollback().await?;
+                            return Err(StoreError::Refused(format!(
+                                "{}: agent #{agent_id} placed no bait there, so a refresh cannot have written it",
+                                file.path
+                            )));
+                        }
+                    }
+                    sqlx::query("UPDATE agents SET session_expires_at = $1, last_seen_at = $2 WHERE id = $3")
+                        .bind(millis(expires))
                         .bind(millis(now))
                         .bind(agent_id)
                         .execute(&mut *tx)

@@ -234,7 +234,7 @@ pub fn enrolment_refusal(known: Option<&EnrolmentSecret>) -> StoreError {
     }
 }
 
-const TEMPLATE_COLUMNS: &str = "name, format, path, profile, owner, mode";
+const TEMPLATE_COLUMNS: &str = "name, format, path, profile, owner, mode, credential";
 
 fn template(r: &AnyRow) -> Result<PlacementTemplate, StoreError> {
     let mode: i64 = r.try_get("mode")?;
@@ -245,6 +245,10 @@ fn template(r: &AnyRow) -> Result<PlacementTemplate, StoreError> {
         profile: r.try_get("profile")?,
         owner: r.try_get("owner")?,
         mode: u32::try_from(mode).map_err(|e| StoreError::Corrupt { what: "template mode", detail: e.to_string() })?,
+        credential: r
+            .try_get::<String, _>("credential")?
+            .parse()
+            .map_err(|e: honeytrail_core::Invalid| StoreError::Corrupt { what: "template credential", detail: e.0 })?,
     })
 }
 
@@ -254,10 +258,11 @@ impl Store {
         t.validate().map_err(|e| StoreError::Refused(e.0))?;
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "INSERT INTO placement_templates (name, format, path, profile, owner, mode, created_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO UPDATE SET format = excluded.format, \
-             path = excluded.path, profile = excluded.profile, owner = excluded.owner, mode = excluded.mode, \
-             created_by = excluded.created_by, created_at = excluded.created_at",
+            "INSERT INTO placement_templates (name, format, path, profile, owner, mode, credential, created_by, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (name) DO UPDATE SET \
+             format = excluded.format, path = excluded.path, profile = excluded.profile, owner = excluded.owner, \
+             mode = excluded.mode, credential = excluded.credential, created_by = excluded.created_by, \
+             created_at = excluded.created_at",
         )
         .bind(&t.name)
         .bind(&t.format)
@@ -265,6 +270,7 @@ impl Store {
         .bind(&t.profile)
         .bind(&t.owner)
         .bind(i64::from(t.mode))
+        .bind(t.credential.as_str())
         .bind(by)
         .bind(millis(Utc::now()))
         .execute(&mut *tx)

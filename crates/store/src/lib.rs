@@ -46,7 +46,7 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 
 pub use accounts::{AwsIntent, IntentKind, NewPoolAccount};
 pub use actions::{Action, ActionRun, NewAction, RunChange, RunFilter, Start};
-pub use agents::{Agent, AgentCommand, AgentFile, HostEnrolment, PresenceChange};
+pub use agents::{Agent, AgentCommand, AgentFile, HostEnrolment, PresenceChange, SessionHandout};
 pub use charts::{EventColumn, Series};
 pub use checkpoints::ReportedUse;
 pub use ci::{CiRunTaken, NewCiRun};

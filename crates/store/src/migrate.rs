@@ -71,6 +71,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(24, "incident-severity", "0024_incident_severity"),
     migration!(25, "ci-runs", "0025_ci_runs"),
     migration!(26, "decoys", "0026_decoys"),
+    migration!(27, "session-canaries", "0027_session_canaries"),
 ];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.

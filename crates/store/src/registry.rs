@@ -474,6 +474,13 @@ impl Store {
         }
     }
 
+    /// Whether a token (of any state) is known by the identity ARN `arn`.
+    pub async fn arn_in_use(&self, arn: &str) -> Result<bool, StoreError> {
+        let row =
+            sqlx::query("SELECT id FROM tokens WHERE iam_user_arn = $1").bind(arn).fetch_optional(&self.pool).await?;
+        Ok(row.is_some())
+    }
+
     /// Finds a token by access key ID or by `#N` / `N` token number.
     pub async fn find_token(&self, reference: &str) -> Result<Token, StoreError> {
         let r = reference.trim();

@@ -59,6 +59,7 @@ store_tests!(
     enrolment_secrets_are_hashed_limited_and_spent_once,
     placement_templates_start_shipped_and_are_validated,
     enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm,
+    session_canaries_are_refreshed_in_place,
     many_hosts_enrol_at_once_without_exhausting_the_pool,
     enrolment_guards_are_kept_refusals_counted_and_one_agent_per_instance,
     reads_are_filed_once_matched_listed_and_settled,
@@ -924,7 +925,7 @@ async fn enrolment_secrets_are_hashed_limited_and_spent_once(store: Store, url: 
 }
 
 async fn placement_templates_start_shipped_and_are_validated(store: Store, _url: String) {
-    use honeytrail_core::template::{shipped, PlacementTemplate};
+    use honeytrail_core::template::{shipped, Credential, PlacementTemplate};
     assert_eq!(store.templates().await.unwrap(), shipped().into_iter().rev().collect::<Vec<_>>(), "laptop, server");
     let env = PlacementTemplate {
         name: "app-env".into(),
@@ -933,10 +934,16 @@ async fn placement_templates_start_shipped_and_are_validated(store: Store, _url:
         profile: None,
         owner: Some("deploy".into()),
         mode: 0o640,
+        credential: Credential::Key,
     };
     assert_eq!(store.put_template(&env, "ada").await.unwrap(), env);
-    let changed = PlacementTemplate { mode: 0o600, ..env.clone() };
-    assert_eq!(store.put_template(&changed, "ada").await.unwrap().mode, 0o600, "replaced");
+    let changed = PlacementTemplate { mode: 0o600, credential: Credential::Session, ..env.clone() };
+    assert_eq!(store.put_template(&changed, "ada").await.unwrap(), changed, "replaced, session credentials kept");
+    let cache = PlacementTemplate { format: "aws-cli-cache".into(), ..env.clone() };
+    assert!(
+        matches!(store.put_template(&cache, "ada").await, Err(StoreError::Refused(m)) if m.contains("session")),
+        "a CLI cache holds sessions only"
+    );
     let bad = PlacementTemplate { path: "/opt/../etc/shadow".into(), ..env.clone() };
     assert!(matches!(store.put_template(&bad, "ada").await, Err(StoreError::Refused(_))));
     assert_eq!(store.templates().await.unwrap().len(), 3);
@@ -956,6 +963,100 @@ fn host(name: &str) -> honeytrail_core::fleet::HostFacts {
     }
 }
 
+/// A session template's host gets the session canary it brought, not a pool
+/// key; a refresh records the new digests and expiry on the same files and
+/// placements (no new placement per refresh), and only once its session was sent.
+async fn session_canaries_are_refreshed_in_place(store: Store, _url: String) {
+    use honeytrail_core::fleet::{CommandKind, PlacedFile};
+    use honeytrail_core::template::{Credential, PlacementTemplate};
+    use honeytrail_store::SessionHandout;
+
+    let template = PlacementTemplate {
+        name: "instance-cache".into(),
+        format: "aws-cli-cache".into(),
+        path: "/root/.aws/cli/cache/5f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6.json".into(),
+        profile: None,
+        owner: None,
+        mode: 0o600,
+        credential: Credential::Session,
+    };
+    store.put_template(&template, "admin").await.unwrap();
+    let (_, secret) = store
+        .create_enrolment(
+            Some(3),
+            Utc::now() + chrono::Duration::days(1),
+            &Labels::new(),
+            Some("instance-cache"),
+            &Guard::default(),
+            "admin",
+        )
+        .await
+        .unwrap();
+    // A session template never takes a pool key (the pool is empty here), and
+    // needs the session it was given.
+    assert!(matches!(
+        store.enrol_agent(secret.expose(), &host("s0"), None, None, "s0", "server", None).await,
+        Err(StoreError::Refused(m)) if m.contains("session")
+    ));
+    let arn = "arn:aws:sts::123456789012:assumed-role/app-instance-role/i-0a1b2c3d4e5f67890";
+    let token = store
+        .insert_token(
+            &NewToken {
+                kind: Some(TokenKind::AwsSession),
+                access_key_id: "ASIAQYLPMN5HPLZXQ3NB".into(),
+                iam_user_arn: Some(arn.into()),
+                iam_user_name: None,
+                secret: None,
+                ..new_token("ASIAQYLPMN5HPLZXQ3NB")
+            },
+            &[],
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.token(token.id).await.unwrap().kind, TokenKind::AwsSession);
+    let first = Utc::now() + chrono::Duration::hours(6);
+    let handout = SessionHandout { token_id: token.id, expires_at: first };
+    let enrolled =
+        store.enrol_agent(secret.expose(), &host("s1"), None, None, "s1", "server", Some(&handout)).await.unwrap();
+    assert_eq!(enrolled.token.id, token.id);
+    assert_eq!(enrolled.agent.session_expires_at.map(|t| t.timestamp()), Some(first.timestamp()));
+    let file = |d: char| PlacedFile {
+        path: template.path.clone(),
+        user: Some("root".into()),
+        digest: format!("sha256:{}", d.to_string().repeat(64)),
+    };
+    store.confirm_agent(enrolled.agent.id, &[file('a')]).await.unwrap();
+
+    let refresh = store.request_command(enrolled.agent.id, CommandKind::Refresh, "fleet").await.unwrap();
+    assert!(
+        matches!(
+            store.finish_command(enrolled.agent.id, refresh.id, true, &[file('b')], &[], None).await,
+            Err(StoreError::Refused(_))
+        ),
+        "nothing was sent yet"
+    );
+    let second = first + chrono::Duration::hours(3);
+    store.session_sent(refresh.id, second).await.unwrap();
+    let elsewhere = PlacedFile { path: "/etc/passwd".into(), ..file('b') };
+    assert!(
+        store.finish_command(enrolled.agent.id, refresh.id, true, &[elsewhere], &[], None).await.is_err(),
+        "a refresh writes only where the bait is"
+    );
+    let (done, _) = store.finish_command(enrolled.agent.id, refresh.id, true, &[file('b')], &[], None).await.unwrap();
+    assert_eq!(done.state, "done");
+    assert!(store.session_sent(refresh.id, second).await.is_err(), "a finished refresh sends nothing more");
+    let after = store.agent(enrolled.agent.id).await.unwrap();
+    assert_eq!(after.session_expires_at.map(|t| t.timestamp()), Some(second.timestamp()));
+    assert_eq!(after.token_id, Some(token.id), "the same canary");
+    let live: Vec<_> = after.files.iter().filter(|f| f.removed_at.is_none()).collect();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].digest, file('b').digest);
+    let placed = store.placements(&PlacementFilter { token_id: Some(token.id), ..Default::default() }).await.unwrap();
+    assert_eq!(placed.len(), 1, "one placement, however often it is refreshed");
+    assert!(placed[0].placement.removed_at.is_none());
+}
+
 async fn enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm(store: Store, _url: String) {
     use honeytrail_core::fleet::{CommandKind, FileReport, PlacedFile, Presence};
 
@@ -973,7 +1074,7 @@ async fn enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm(store:
         .unwrap();
     // An empty pool refuses, and spends no use.
     assert!(matches!(
-        store.enrol_agent(secret.expose(), &host("h0"), None, None, "c0", "server").await,
+        store.enrol_agent(secret.expose(), &host("h0"), None, None, "c0", "server", None).await,
         Err(StoreError::PoolEmpty)
     ));
     assert_eq!(store.enrolments().await.unwrap()[0].used, 0);
@@ -988,11 +1089,11 @@ async fn enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm(store:
     // Hostile host facts are refused before anything is spent.
     let mut bad = host("h\u{1b}[2J");
     assert!(matches!(
-        store.enrol_agent(secret.expose(), &bad, None, None, "cx", "server").await,
+        store.enrol_agent(secret.expose(), &bad, None, None, "cx", "server", None).await,
         Err(StoreError::Refused(_))
     ));
     bad.hostname = "x".repeat(300);
-    assert!(store.enrol_agent(secret.expose(), &bad, None, None, "cx", "server").await.is_err());
+    assert!(store.enrol_agent(secret.expose(), &bad, None, None, "cx", "server", None).await.is_err());
     assert_eq!(store.enrolments().await.unwrap()[0].used, 0);
 
     // Five hosts race for five keys (and six uses): each gets its own.
@@ -1001,7 +1102,15 @@ async fn enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm(store:
         let (store, secret) = (store.clone(), secret.expose().to_string());
         racers.push(tokio::spawn(async move {
             store
-                .enrol_agent(&secret, &host(&format!("h{i}")), Some("192.0.2.7"), None, &format!("cred-{i}"), "server")
+                .enrol_agent(
+                    &secret,
+                    &host(&format!("h{i}")),
+                    Some("192.0.2.7"),
+                    None,
+                    &format!("cred-{i}"),
+                    "server",
+                    None,
+                )
                 .await
         }));
     }
@@ -1022,7 +1131,7 @@ async fn enrolments_take_distinct_pool_keys_and_record_what_hosts_confirm(store:
     assert_eq!(keys.len(), 5, "no key handed out twice");
     assert_eq!(store.pool_size().await.unwrap(), 0);
     assert!(matches!(
-        store.enrol_agent(secret.expose(), &host("h9"), None, None, "c9", "server").await,
+        store.enrol_agent(secret.expose(), &host("h9"), None, None, "c9", "server", None).await,
         Err(StoreError::PoolEmpty)
     ));
     assert_eq!(store.enrolments().await.unwrap()[0].used, 5);
@@ -1184,7 +1293,7 @@ async fn many_hosts_enrol_at_once_without_exhausting_the_pool(store: Store, _url
     for i in 0..HOSTS {
         let (store, secret) = (store.clone(), secret.expose().to_string());
         tasks.spawn(async move {
-            store.enrol_agent(&secret, &host(&format!("h{i}")), None, None, &format!("cred-{i}"), "server").await
+            store.enrol_agent(&secret, &host(&format!("h{i}")), None, None, &format!("cred-{i}"), "server", None).await
         });
     }
     let (enrolled, agents) = tokio::time::timeout(std::time::Duration::from_secs(60), async {
@@ -1260,14 +1369,17 @@ async fn enrolment_guards_are_kept_refusals_counted_and_one_agent_per_instance(s
         region: "eu-west-1".into(),
     };
     let first = store
-        .enrol_agent(secret.expose(), &host("web-1"), Some("10.1.2.3"), Some(&instance), "c1", "server")
+        .enrol_agent(secret.expose(), &host("web-1"), Some("10.1.2.3"), Some(&instance), "c1", "server", None)
         .await
         .unwrap();
     assert_eq!(first.agent.ec2.as_ref(), Some(&instance));
     assert_eq!(store.agent(first.agent.id).await.unwrap().ec2.as_ref(), Some(&instance));
     assert_eq!(store.last_enrolled_key(made.id).await.unwrap(), Some(first.token.id));
     // The same instance again is refused, spending nothing.
-    match store.enrol_agent(secret.expose(), &host("web-1b"), Some("10.1.2.3"), Some(&instance), "c2", "server").await {
+    match store
+        .enrol_agent(secret.expose(), &host("web-1b"), Some("10.1.2.3"), Some(&instance), "c2", "server", None)
+        .await
+    {
         Err(StoreError::Refused(why)) => assert!(why.contains("i-0123456789abcdef0 is already enrolled"), "{why}"),
         other => panic!("a second enrolment of one instance: {other:?}"),
     }
@@ -1276,12 +1388,12 @@ async fn enrolment_guards_are_kept_refusals_counted_and_one_agent_per_instance(s
     // Once its agent failed (or was removed) the instance may enrol again.
     store.fail_agent(first.agent.id, "gave up").await.unwrap();
     let again = store
-        .enrol_agent(secret.expose(), &host("web-1"), Some("10.1.2.3"), Some(&instance), "c3", "server")
+        .enrol_agent(secret.expose(), &host("web-1"), Some("10.1.2.3"), Some(&instance), "c3", "server", None)
         .await
         .unwrap();
     assert_eq!(again.agent.ec2.map(|e| e.instance_id), Some(instance.instance_id.clone()));
     // Hosts without an instance are not limited by it.
-    store.enrol_agent(secret.expose(), &host("lab"), None, None, "c4", "server").await.unwrap();
+    store.enrol_agent(secret.expose(), &host("lab"), None, None, "c4", "server", None).await.unwrap();
     assert_eq!(store.enrolment_by_secret(secret.expose()).await.unwrap().unwrap().used, 3);
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration as StdDuration;
 use chrono::{Duration, Utc};
 use honeytrail_core::access::Permission;
 use honeytrail_core::encoding::printable;
-use honeytrail_core::fleet::Ec2Instance;
+use honeytrail_core::fleet::{AgentState, Ec2Instance};
 use honeytrail_core::fleet::{
     Command, CommandDone, CommandKind, Confirm, DeliveredKey, EnrolRequest, Enrolled, Heartbeat, HeartbeatReply,
     PlacedFile, Preflight, Presence, MAX_FILES, MAX_FOUND,
@@ -22,9 +22,10 @@ use honeytrail_core::incident::{
     ENROLMENT_REFUSED_EVENT, ENROLMENT_UNEXPECTED_EVENT, FLEET_SOURCE, HOST_SILENT_EVENT,
 };
 use honeytrail_core::net::{parse_networks, within};
+use honeytrail_core::template::Credential;
 use honeytrail_core::{new_bearer, Token, TokenKind, TokenState};
 use honeytrail_store as store;
-use honeytrail_store::{AuditRecord, EnrolmentSecret, StoreError, TokenFilter};
+use honeytrail_store::{AuditRecord, EnrolmentSecret, SessionHandout, StoreError, TokenFilter};
 
 use crate::sources::Sink;
 use crate::{Actor, OpError, OpErrorKind, OpResult, Ops};
@@ -161,8 +162,19 @@ impl Ops {
     ) -> OpResult<Enrolled> {
         let credential = new_bearer("");
         let system = Actor::system(&format!("enrolment #{}", known.id));
+        // A session template's host gets its own session canary, started
+        // now; any other host a key from the pool.
+        let template_name = known.template.clone().unwrap_or_else(|| self.config.fleet.default_template.clone());
+        let session = match self.store.template(&template_name).await {
+            Ok(t) if t.credential == Credential::Session => {
+                Some(self.new_session_canary(&req.host, ec2.as_ref(), &system).await?)
+            }
+            _ => None,
+        };
+        let handout =
+            session.as_ref().map(|(token, s)| SessionHandout { token_id: token.id, expires_at: s.expiration });
         let mut minted_now = false;
-        let enrolled = loop {
+        let outcome = loop {
             let store = self.store.audited(AuditRecord {
                 actor: system.name.clone(),
                 action: "agent.enroll".into(),
@@ -178,10 +190,11 @@ impl Ops {
                     ec2.as_ref(),
                     credential.expose(),
                     &self.config.fleet.default_template,
+                    handout.as_ref(),
                 )
                 .await
             {
-                Err(StoreError::PoolEmpty) if !minted_now => {
+                Err(StoreError::PoolEmpty) if !minted_now && handout.is_none() => {
                     // Nothing minted ahead: mint one now (slower, and what the pool is for).
                     tracing::warn!(
                         "the fleet's key pool is empty; minting for an enrolment now (raise fleet.pool_size)"
@@ -191,11 +204,23 @@ impl Ops {
                 }
                 Err(StoreError::Refused(why)) => {
                     self.enrolment_refused(&known, &req.host.hostname, from, &why).await;
-                    return Err(unusable(StoreError::Refused(why)));
+                    break Err(unusable(StoreError::Refused(why)));
                 }
-                Err(e) => return Err(e.into()),
-                Ok(e) => break e,
+                Err(e) => break Err(OpError::from(e)),
+                Ok(e) => break Ok(e),
             }
+        };
+        let enrolled = match (outcome, &session) {
+            (Ok(e), _) => e,
+            (Err(e), Some((token, _))) => {
+                // The session canary went to no host: retired, still watched.
+                if let Err(r) = self.retire_by(&system, token.id, "its enrolment failed").await {
+                    tracing::error!(token = token.id, error = %r.message, "could not retire an unused session canary");
+                }
+                self.tokens_changed();
+                return Err(e);
+            }
+            (Err(e), None) => return Err(e),
         };
         self.tokens_changed();
         // A server killed here has handed a key out that no host received:
@@ -218,7 +243,11 @@ impl Ops {
                 tracing::error!(agent = enrolled.agent.id, error = %e, "could not raise the incident for an unexpected enrolment");
             }
         }
-        let key = self.delivered_key(&enrolled.token, enrolled.agent.template.profile.as_deref()).await?;
+        let profile = enrolled.agent.template.profile.as_deref();
+        let key = match &session {
+            Some((_, s)) => self.delivered_session(s, profile),
+            None => self.delivered_key(&enrolled.token, profile).await?,
+        };
         Ok(Enrolled {
             agent_id: enrolled.agent.id,
             credential: credential.expose().to_string(),
@@ -328,6 +357,7 @@ impl Ops {
             secret_access_key: secret.expose().to_string(),
             profile: profile.unwrap_or(&self.config.render.profile).to_string(),
             region: self.config.render.region.clone(),
+            session: None,
         })
     }
 
@@ -457,10 +487,34 @@ impl Ops {
         if !events.is_empty() {
             Sink::new(self).add(&events).await?;
         }
+        let mut open: Vec<store::AgentCommand> = agent.commands.iter().filter(|c| c.open()).cloned().collect();
+        if agent.template.credential == Credential::Session
+            && agent.state == AgentState::Active
+            && open.is_empty()
+            && self.session_due(agent.session_expires_at, now)
+        {
+            match self.store.request_command(agent.id, CommandKind::Refresh, "fleet (session refresh)").await {
+                Ok(c) => open.push(c),
+                Err(e) => tracing::warn!(agent = agent.id, error = %e, "could not open a session refresh"),
+            }
+        }
         let mut commands = Vec::new();
-        for c in agent.commands.iter().filter(|c| c.open()) {
+        for c in &open {
             let key = match c.kind {
                 CommandKind::Remove => None,
+                CommandKind::Refresh => {
+                    let session = match agent.token_id {
+                        Some(t) => self.refreshed_session(&self.store.token(t).await?, c).await,
+                        None => Err(OpError::conflict("no_token", "the agent holds no session canary")),
+                    };
+                    match session {
+                        Ok(s) => Some(self.delivered_session(&s, agent.template.profile.as_deref())),
+                        Err(e) => {
+                            tracing::warn!(agent = agent.id, command = c.id, error = %e.message, "no fresh session yet");
+                            continue;
+                        }
+                    }
+                }
                 CommandKind::Rotate => match self.rotation_key(c).await {
                     Ok(token) => Some(self.delivered_key(&token, agent.template.profile.as_deref()).await?),
                     Err(e) => {
@@ -508,8 +562,11 @@ impl Ops {
             .iter()
             .find(|c| c.id == command_id)
             .ok_or_else(|| OpError::not_found(format!("command #{command_id} of this agent")))?;
-        if done.ok && command.kind == CommandKind::Rotate && done.files.is_empty() {
-            return Err(OpError::invalid("a rotation done names the files written with the new key"));
+        if done.ok && command.kind != CommandKind::Remove && done.files.is_empty() {
+            return Err(OpError::invalid(format!(
+                "a {} done names the files written with the new credentials",
+                command.kind.as_str()
+            )));
         }
         let action = format!("agent.{}", command.kind.as_str());
         let detail =
@@ -523,6 +580,9 @@ impl Ops {
             (CommandKind::Rotate, false) => finished.new_token_id.map(|t| (t, "its host could not write it")),
             (CommandKind::Remove, true) => before.token_id.map(|t| (t, "its bait was removed from the host")),
             (CommandKind::Remove, false) => None,
+            // The same canary before and after; a failed refresh leaves the
+            // old session in place, and the next heartbeat tries again.
+            (CommandKind::Refresh, _) => None,
         };
         if let Some((t, why)) = retire {
             self.retire_by(&actor, t, why).await?;
@@ -543,8 +603,16 @@ impl Ops {
     }
 
     /// Asks an agent to rotate or remove its bait on its next heartbeat.
+    /// A rotation of a session canary's host is a refresh: a fresh session
+    /// of the same canary (the ARN it is known by never changes).
     pub async fn command_agent(&self, actor: &Actor, id: i64, kind: CommandKind) -> OpResult<AgentCommand> {
         actor.require(Permission::Respond)?;
+        let kind = match kind {
+            CommandKind::Rotate if self.store.agent(id).await?.template.credential == Credential::Session => {
+                CommandKind::Refresh
+            }
+            other => other,
+        };
         let action = format!("agent.request_{}", kind.as_str());
         Ok(self.audited(actor, &action, &format!("agent #{id}"), None).request_command(id, kind, &actor.name).await?)
     }

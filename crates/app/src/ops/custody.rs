@@ -117,6 +117,7 @@ impl Ops {
             secret_access_key: secret.expose(),
             profile: profile.unwrap_or(&render.profile),
             region: region.unwrap_or(&render.region),
+            session: None,
         };
         let text = bait::render(format, &input);
         let hop = NewHop {
@@ -147,6 +148,7 @@ impl Ops {
             secret_access_key: secret.expose(),
             profile: &profile,
             region: &region,
+            session: None,
         };
         let path = std::path::absolute(&r.path).map_err(|e| file_error(&r.path, "resolve", e))?;
         // Opened without following links anyone else planted; the old

@@ -36,6 +36,7 @@ pub mod input;
 pub mod overview;
 pub mod people;
 pub mod placements;
+pub mod session_canaries;
 pub mod sessions;
 pub mod tokens;
 

@@ -683,13 +683,19 @@ impl Ops {
     }
 }
 
-/// A decoy's token is made and removed by `decoy`, never as a key is.
+/// A decoy's token is made and removed by `decoy`, never as a key is; a
+/// session canary's lives and goes with its host's bait.
 fn refuse_decoy(token: &Token, what: &str) -> OpResult<()> {
-    if token.kind == TokenKind::AwsDecoy {
-        return Err(OpError::invalid(format!(
+    match token.kind {
+        TokenKind::AwsDecoy => Err(OpError::invalid(format!(
             "token #{} is a decoy, not a key: it cannot be {what}; delete it with `honeytrail decoy remove {}`",
             token.id, token.id
-        )));
+        ))),
+        TokenKind::AwsSession if token.state == TokenState::Active => Err(OpError::invalid(format!(
+            "token #{} is a host's session canary, not a key: it cannot be {what}; `honeytrail agent rotate` gives \
+             the host a fresh session, `honeytrail agent remove` takes it out and retires the canary",
+            token.id
+        ))),
+        _ => Ok(()),
     }
-    Ok(())
 }

@@ -97,6 +97,7 @@ pub(super) async fn fleet(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -
         .map(|a| {
             let mut v = json!(a);
             v["open_command"] = json!(a.commands.iter().any(|c| c.open()));
+            v["session_expired"] = json!(a.session_expires_at.is_some_and(|e| e <= chrono::Utc::now()));
             v
         })
         .collect();

@@ -1,0 +1,198 @@
+//! Session canaries: hosts whose template places short-lived STS session
+//! credentials of the honey role instead of a key.
+//!
+//! Each host's canary is one token for its whole life, known by its
+//! session's assumed-role ARN (`arn:aws:sts::ACCOUNT:assumed-role/ROLE/NAME`),
+//! which every session started with the same role and name shares: the
+//! `ASIA…` key ID changes at every refresh, the ARN never does, and it is
+//! what CloudTrail records as `userIdentity.arn` for every call of the
+//! session. The session is named like an instance profile's: the EC2
+//! instance the host proved to be, else a made-up instance ID.
+//!
+//! A heartbeat less than `fleet.session_refresh_seconds` before the session
+//! expires opens a `refresh` command; each time it is sent it carries a
+//! fresh session (a lost reply costs only an unused session, which expires
+//! by itself and can do nothing: the role denies everything). The agent
+//! writes it in place of the old one and confirms with the new digests,
+//! which later heartbeats are checked against, as for keys.
+
+use chrono::{DateTime, Utc};
+use honeytrail_aws::{CanaryAccount, SessionCredentials};
+use honeytrail_core::fleet::{DeliveredKey, DeliveredSession, Ec2Instance, HostFacts};
+use honeytrail_core::{NewToken, Token};
+use honeytrail_store::{AgentCommand, NewHop};
+
+use crate::{Actor, OpError, OpResult, Ops};
+
+/// A session canary's role and session name, read back from its ARN.
+pub(crate) struct SessionIdentity {
+    pub account_id: String,
+    pub role: String,
+    pub session_name: String,
+}
+
+impl SessionIdentity {
+    /// `arn:aws:sts::ACCOUNT:assumed-role/ROLE/NAME`, or `None`.
+    pub fn parse(arn: &str) -> Option<SessionIdentity> {
+        let mut parts = arn.splitn(6, ':');
+        let (_, _, service, _, account, resource) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let (role, session_name) = resource.strip_prefix("assumed-role/")?.split_once('/')?;
+        (service == "sts" && !account.is_empty() && !role.is_empty() && !session_name.is_empty()).then(|| {
+            SessionIdentity {
+                account_id: account.to_string(),
+                role: role.to_string(),
+                session_name: session_name.to_string(),
+            }
+        })
+    }
+
+    fn role_arn(&self, partition: &str) -> String {
+        format!("arn:{partition}:iam::{}:role/{}", self.account_id, self.role)
+    }
+}
+
+/// A made-up EC2 instance ID (`i-` and 17 hex digits), as an instance
+/// profile names its sessions.
+fn instance_like_name() -> String {
+    let n: u128 = rand::random();
+    format!("i-{:017x}", n & ((1u128 << 68) - 1))
+}
+
+/// Whether `name` can name an STS session: 2 to 64 of `[A-Za-z0-9+=,.@-_]`.
+fn session_name_ok(name: &str) -> bool {
+    (2..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@-_".contains(&b))
+}
+
+impl Ops {
+    /// Starts the session canary of an enrolling host and registers its
+    /// token: known by the session's assumed-role ARN, with the session
+    /// start as its first custody hop.
+    pub(crate) async fn new_session_canary(
+        &self,
+        host: &HostFacts,
+        ec2: Option<&Ec2Instance>,
+        actor: &Actor,
+    ) -> OpResult<(Token, SessionCredentials)> {
+        let account = self.mint_targets(1).await?.remove(0);
+        let role_arn = account.ensure_session_role(&self.config.fleet.session_role).await?;
+        let account_id = account.account_id().await?;
+        let partition = honeytrail_aws::bootstrap::partition(&account.region());
+        // The instance's own ID when it proved one, as its instance profile
+        // would name the session; never a name an earlier canary had.
+        let mut name = ec2.map(|e| e.instance_id.clone()).filter(|n| session_name_ok(n));
+        if let Some(n) = &name {
+            let arn = format!("arn:{partition}:sts::{account_id}:assumed-role/{}/{n}", self.config.fleet.session_role);
+            if self.store.arn_in_use(&arn).await? {
+                name = None;
+            }
+        }
+        let name = name.unwrap_or_else(instance_like_name);
+        let session = self.start_session(&account, &role_arn, &name).await?;
+        let new = NewToken {
+            kind: Some(honeytrail_core::TokenKind::AwsSession),
+            access_key_id: session.access_key_id.clone(),
+            iam_user_arn: Some(session.assumed_role_arn.clone()),
+            account_id: Some(account_id.clone()),
+            memo: format!("session canary of host {}", host.hostname),
+            ..NewToken::default()
+        };
+        let hop = NewHop {
+            description: format!(
+                "session {name} of role {} started in account {account_id} for host {}",
+                self.config.fleet.session_role, host.hostname
+            ),
+            actor: Some(actor.name.clone()),
+            automatic: true,
+            at: Utc::now(),
+        };
+        let token = self
+            .audited(actor, "token.session", &session.access_key_id, Some(&session.assumed_role_arn))
+            .insert_token(&new, &[], &[hop])
+            .await?;
+        Ok((token, session))
+    }
+
+    async fn start_session(&self, account: &CanaryAccount, role_arn: &str, name: &str) -> OpResult<SessionCredentials> {
+        let seconds = i32::try_from(self.config.fleet.session_seconds).unwrap_or(honeytrail_aws::MAX_SESSION_SECONDS);
+        Ok(account.start_session(role_arn, name, seconds).await?)
+    }
+
+    /// A fresh session of the session canary `token`, for an open refresh
+    /// command: the same role and session name (so the same ARN), recorded
+    /// as the command's session.
+    pub(crate) async fn refreshed_session(
+        &self,
+        token: &Token,
+        command: &AgentCommand,
+    ) -> OpResult<SessionCredentials> {
+        let identity = token.iam_user_arn.as_deref().and_then(SessionIdentity::parse).ok_or_else(|| {
+            OpError::conflict(
+                "not_a_session",
+                format!("token #{} is not a session canary (no assumed-role ARN): it cannot be refreshed", token.id),
+            )
+        })?;
+        let account = self.account_holding(Some(&identity.account_id)).await?;
+        let partition = honeytrail_aws::bootstrap::partition(&account.region());
+        let session = self.start_session(&account, &identity.role_arn(partition), &identity.session_name).await?;
+        if session.assumed_role_arn != *token.iam_user_arn.as_deref().unwrap_or_default() {
+            return Err(OpError::conflict(
+                "session_mismatch",
+                format!(
+                    "the refreshed session is {}, not the canary's {}: not handed out",
+                    session.assumed_role_arn,
+                    token.iam_user_arn.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+        self.store.session_sent(command.id, session.expiration).await?;
+        Ok(session)
+    }
+
+    /// What a host writes of session credentials.
+    pub(crate) fn delivered_session(&self, session: &SessionCredentials, profile: Option<&str>) -> DeliveredKey {
+        DeliveredKey {
+            access_key_id: session.access_key_id.clone(),
+            secret_access_key: session.secret_access_key.clone(),
+            profile: profile.unwrap_or(&self.config.render.profile).to_string(),
+            region: self.config.render.region.clone(),
+            session: Some(DeliveredSession { token: session.session_token.clone(), expiration: session.expiration }),
+        }
+    }
+
+    /// Whether a session expiring at `expires` is due for a refresh now.
+    pub(crate) fn session_due(&self, expires: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+        let before = chrono::Duration::seconds(i64::try_from(self.config.fleet.session_refresh_seconds).unwrap_or(0));
+        expires.is_none_or(|e| e - now <= before)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_arns_are_read_back() {
+        let id = SessionIdentity::parse("arn:aws:sts::123456789012:assumed-role/app-instance-role/i-0a1b2c3d4e5f67890")
+            .unwrap();
+        assert_eq!((id.account_id.as_str(), id.role.as_str()), ("123456789012", "app-instance-role"));
+        assert_eq!(id.session_name, "i-0a1b2c3d4e5f67890");
+        assert_eq!(id.role_arn("aws"), "arn:aws:iam::123456789012:role/app-instance-role");
+        for bad in [
+            "arn:aws:iam::123456789012:user/svc",
+            "arn:aws:sts::123456789012:assumed-role/app-instance-role",
+            "arn:aws:sts:::assumed-role/r/s",
+            "arn:aws:sts::1:federated-user/x",
+        ] {
+            assert!(SessionIdentity::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn made_up_names_look_like_instance_ids() {
+        let a = instance_like_name();
+        assert!(a.starts_with("i-") && a.len() == 19 && a[2..].bytes().all(|b| b.is_ascii_hexdigit()), "{a}");
+        assert_ne!(a, instance_like_name());
+        assert!(session_name_ok(&a) && !session_name_ok("a") && !session_name_ok("i-0 1"));
+    }
+}
