@@ -45,6 +45,8 @@ pub struct BootstrapConfig {
     /// The role the other regions' rules use to put events on the home
     /// region's default event bus.
     pub forwarder_role: String,
+    /// The honey role whose sessions session canaries hold (`fleet.session_role`).
+    pub session_role: String,
     /// The account's live decoys: they must exist, and those whose reads are
     /// data events must be logged.
     pub decoys: Vec<DecoyRef>,
@@ -154,10 +156,12 @@ pub enum Item {
     Boundary,
     /// The decoys registered in this account (made by `decoy apply`).
     Decoys,
+    /// The honey role session canaries are sessions of.
+    SessionRole,
 }
 
 impl Item {
-    pub const ALL: [Item; 16] = [
+    pub const ALL: [Item; 17] = [
         Item::Bucket,
         Item::BucketPolicy,
         Item::NotificationsQueue,
@@ -174,6 +178,7 @@ impl Item {
         Item::DenyGuard,
         Item::Boundary,
         Item::Decoys,
+        Item::SessionRole,
     ];
 
     /// What a missing or wrong item costs, and what the fix does.
@@ -205,6 +210,9 @@ impl Item {
             Item::Decoys => {
                 "keep every registered decoy in place; bootstrap never remakes one (its contents would change): remove a decoy gone from AWS with `honeytrail decoy remove` and apply a new plan"
             }
+            Item::SessionRole => {
+                "create the honey role session canaries are sessions of (fleet.session_role): trusted by this account, its inline policy deny-all; a role of that name that allows anything is somebody's, never changed: choose another name"
+            }
         }
     }
 }
@@ -228,6 +236,7 @@ impl fmt::Display for Item {
             Item::DenyGuard => "deny-all guard",
             Item::Boundary => "permissions boundary",
             Item::Decoys => "decoys",
+            Item::SessionRole => "session role",
         })
     }
 }
@@ -752,6 +761,7 @@ impl CanaryAccount {
                 Some(t) => self.rule_status(&self.events, &exposure_rule(c), EXPOSED, &t).await?,
             },
             Item::ForwarderRole => self.forwarder_status(c).await?,
+            Item::SessionRole => self.session_role_status(&c.session_role).await?,
             Item::RegionalRules => {
                 let mut wrong = Vec::new();
                 for region in c.forwarding_regions() {
@@ -1162,6 +1172,13 @@ impl CanaryAccount {
             },
             // Never remade here: see `Item::fix`.
             Item::Decoys => {}
+            // Made when missing; a role of that name that is not a honey
+            // role is somebody's, and never changed (see `Item::fix`).
+            Item::SessionRole => {
+                if self.session_role_status(&c.session_role).await? == Status::Missing {
+                    self.make_session_role(&c.session_role).await?;
+                }
+            }
         }
         Ok(())
     }
@@ -1172,7 +1189,7 @@ impl CanaryAccount {
     pub async fn ensure(&self, c: &BootstrapConfig, item: Item) -> Result<ItemReport, AwsError> {
         let status = self.status(c, item).await?;
         let action = match &status {
-            Status::Misconfigured(_) if item != Item::Decoys => {
+            Status::Misconfigured(_) if !matches!(item, Item::Decoys | Item::SessionRole) => {
                 self.apply(c, item).await?;
                 Action::Repaired
             }
@@ -1198,8 +1215,10 @@ impl CanaryAccount {
             let action = match (&status, dry_run) {
                 // What cannot be read is never overwritten.
                 (Status::Ok | Status::Unreadable(_), _) => Action::Unchanged,
-                // Decoys are made and removed by `decoy`, never here.
+                // Decoys are made and removed by `decoy`, never here; a
+                // session role that is not a honey role is never touched.
                 _ if item == Item::Decoys => Action::Unchanged,
+                (Status::Misconfigured(_), _) if item == Item::SessionRole => Action::Unchanged,
                 (Status::Missing, true) => Action::WouldCreate,
                 (Status::Misconfigured(_), true) => Action::WouldRepair,
                 (s, false) => {

@@ -106,6 +106,9 @@ impl Arns<'_> {
     fn group(&self) -> String {
         self.iam(&format!("group/{}", self.c.deny_group))
     }
+    fn session_role(&self) -> String {
+        self.iam(&format!("role/{}", self.c.session_role))
+    }
 }
 
 fn allow(sid: &str, actions: &[&str], resources: Value) -> Value {
@@ -157,6 +160,10 @@ fn mint(c: &BootstrapConfig) -> Value {
         allow("TheGuardGroupOnly", &["iam:GetGroup", "iam:CreateGroup", "iam:PutGroupPolicy", "iam:AddUserToGroup",
             "iam:RemoveUserFromGroup"], json!(a.group())),
         allow("ReadTheBoundary", &["iam:GetPolicy", "iam:GetPolicyVersion"], json!(a.boundary())),
+        // Session canaries: check the honey role is still one, and start its
+        // sessions (they can do nothing: the role denies everything, and
+        // this identity may not change the role).
+        allow("SessionCanaries", &["iam:GetRole", "iam:GetRolePolicy", "sts:AssumeRole"], json!(a.session_role())),
         keep_the_boundary(),
         never_blind_detection(),
     ]})
@@ -195,6 +202,8 @@ fn bootstrap(c: &BootstrapConfig) -> Value {
             json!(a.group())),
         allow("Boundary", &["iam:GetPolicy", "iam:GetPolicyVersion", "iam:CreatePolicy", "iam:CreatePolicyVersion",
             "iam:ListPolicyVersions", "iam:DeletePolicyVersion"], json!(a.boundary())),
+        allow("SessionRole", &["iam:CreateRole", "iam:GetRole", "iam:PutRolePolicy", "iam:GetRolePolicy",
+            "iam:DeleteRole"], json!(a.session_role())),
     ]})
 }
 

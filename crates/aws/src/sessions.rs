@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use crate::bootstrap::partition;
+use crate::bootstrap::{partition, Status};
 use crate::{denies_everything, AwsError, CanaryAccount};
 
 /// The honey role's inline policy's name.
@@ -40,6 +40,26 @@ impl std::fmt::Debug for SessionCredentials {
     }
 }
 
+/// Whether a trust policy lets only `account` assume the role: every
+/// principal it allows is that account's root or a principal in it.
+fn trusts_only(trust: &str, account: &str) -> bool {
+    let Ok(doc) = serde_json::from_str::<serde_json::Value>(trust) else { return false };
+    let statements = match &doc["Statement"] {
+        serde_json::Value::Array(s) => s.clone(),
+        s @ serde_json::Value::Object(_) => vec![s.clone()],
+        _ => return false,
+    };
+    let ours = |p: &serde_json::Value| p.as_str().is_some_and(|a| a == account || a.split(':').nth(4) == Some(account));
+    statements.iter().filter(|s| s["Effect"] == "Allow").all(|s| match &s["Principal"] {
+        serde_json::Value::Object(m) if m.len() == 1 => match m.get("AWS") {
+            Some(serde_json::Value::Array(all)) => !all.is_empty() && all.iter().all(ours),
+            Some(one) => ours(one),
+            None => false,
+        },
+        _ => false,
+    })
+}
+
 impl CanaryAccount {
     /// Makes sure the honey role `name` exists, and returns its ARN: made
     /// when missing (trusted by this account, deny-all inline policy,
@@ -49,37 +69,73 @@ impl CanaryAccount {
         honeytrail_core::decoy::DecoyKind::IamRole
             .check_name(name)
             .map_err(|e| AwsError::Other { op: "session role", message: e.0 })?;
-        match self.iam.get_role().role_name(name).send().await {
-            Ok(out) => {
-                let arn = out.role().map(|r| r.arn().to_string()).unwrap_or_default();
-                let policy = self.iam.get_role_policy().role_name(name).policy_name(POLICY_NAME).send().await;
-                let denies = match policy {
-                    Ok(p) => denies_everything(&honeytrail_core::encoding::percent_decode(&p.policy_document, false)),
-                    Err(e) => match AwsError::from_sdk("iam:GetRolePolicy", &self.endpoint, e) {
-                        AwsError::NoSuchEntity { .. } => false,
-                        other => return Err(other),
-                    },
-                };
-                if !denies {
-                    return Err(AwsError::Other {
-                        op: "session role",
-                        message: format!(
-                            "role {name} exists and its inline policy {POLICY_NAME:?} does not deny everything: it is \
-                             not a honey role, and its sessions would be real access; set fleet.session_role to \
-                             another name"
-                        ),
-                    });
-                }
-                Ok(arn)
-            }
-            Err(e) => match AwsError::from_sdk("iam:GetRole", &self.endpoint, e) {
-                AwsError::NoSuchEntity { .. } => self.make_session_role(name).await,
-                other => Err(other),
-            },
+        match self.session_role_status(name).await? {
+            Status::Ok => Ok(self.role_arn(name).await?),
+            Status::Missing => self.make_session_role(name).await.map_err(|e| match e {
+                AwsError::AccessDenied { .. } => AwsError::Other {
+                    op: "session role",
+                    message: format!(
+                        "the session role {name} does not exist and this identity may not make it ({e}): run \
+                         `honeytrail aws bootstrap` with the bootstrap identity, which makes it"
+                    ),
+                },
+                other => other,
+            }),
+            Status::Misconfigured(why) | Status::Unreadable(why) => Err(AwsError::Other {
+                op: "session role",
+                message: format!("role {name}: {why}; its sessions are not handed out as bait"),
+            }),
         }
     }
 
-    async fn make_session_role(&self, name: &str) -> Result<String, AwsError> {
+    async fn role_arn(&self, name: &str) -> Result<String, AwsError> {
+        let out = self.iam.get_role().role_name(name).send().await.map_err(self.fail("iam:GetRole"))?;
+        Ok(out.role().map(|r| r.arn().to_string()).unwrap_or_default())
+    }
+
+    /// Whether the honey role `name` is there and only a honey role: its
+    /// inline policy denies everything and nothing but this account may
+    /// assume it.
+    pub(crate) async fn session_role_status(&self, name: &str) -> Result<Status, AwsError> {
+        let role = match self.iam.get_role().role_name(name).send().await {
+            Ok(out) => out.role,
+            Err(e) => {
+                return match AwsError::from_sdk("iam:GetRole", &self.endpoint, e) {
+                    AwsError::NoSuchEntity { .. } => Ok(Status::Missing),
+                    other => Err(other),
+                }
+            }
+        };
+        let policy = self.iam.get_role_policy().role_name(name).policy_name(POLICY_NAME).send().await;
+        let denies = match policy {
+            Ok(p) => denies_everything(&honeytrail_core::encoding::percent_decode(&p.policy_document, false)),
+            Err(e) => match AwsError::from_sdk("iam:GetRolePolicy", &self.endpoint, e) {
+                AwsError::NoSuchEntity { .. } => false,
+                other => return Err(other),
+            },
+        };
+        if !denies {
+            return Ok(Status::Misconfigured(format!(
+                "role {name} exists and its inline policy {POLICY_NAME:?} does not deny everything: it is not a \
+                 honey role, and its sessions would be real access; set fleet.session_role to another name"
+            )));
+        }
+        let trust = role
+            .as_ref()
+            .and_then(|r| r.assume_role_policy_document())
+            .map(|d| honeytrail_core::encoding::percent_decode(d, false))
+            .unwrap_or_default();
+        let account = self.account_id().await?;
+        if !trusts_only(&trust, &account) {
+            return Ok(Status::Misconfigured(format!(
+                "role {name} may be assumed by someone outside account {account}: its trust policy lets in more than \
+                 this account, so it is not a honey role; set fleet.session_role to another name"
+            )));
+        }
+        Ok(Status::Ok)
+    }
+
+    pub(crate) async fn make_session_role(&self, name: &str) -> Result<String, AwsError> {
         let account = self.account_id().await?;
         let trust = json!({"Version": "2012-10-17", "Statement": [{
             "Effect": "Allow",
@@ -142,5 +198,33 @@ impl CanaryAccount {
             expiration,
             assumed_role_arn,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_role_this_account_alone_may_assume_is_a_honey_role() {
+        let trust = |principal: serde_json::Value| {
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": principal,
+                "Action": "sts:AssumeRole"}]})
+            .to_string()
+        };
+        let ours = "123456789012";
+        assert!(trusts_only(&trust(json!({"AWS": "arn:aws:iam::123456789012:root"})), ours));
+        assert!(trusts_only(&trust(json!({"AWS": ["arn:aws:iam::123456789012:user/minter", ours]})), ours));
+        for other in [
+            json!({"AWS": "arn:aws:iam::999999999999:root"}),
+            json!({"AWS": ["arn:aws:iam::123456789012:root", "arn:aws:iam::999999999999:root"]}),
+            json!({"AWS": "*"}),
+            json!({"Service": "ec2.amazonaws.com"}),
+            json!({"Federated": "cognito-identity.amazonaws.com"}),
+            json!({"AWS": []}),
+        ] {
+            assert!(!trusts_only(&trust(other.clone()), ours), "{other}");
+        }
+        assert!(!trusts_only("not json", ours));
     }
 }

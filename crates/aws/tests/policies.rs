@@ -33,6 +33,7 @@ fn config(account: &str) -> BootstrapConfig {
         boundary: "baseline-boundary".into(),
         regions: vec!["eu-west-1".into(), "us-east-1".into()],
         forwarder_role: "cloudtrail-api-calls-forwarder".into(),
+        session_role: "app-instance-role".into(),
         decoys: Vec::new(),
     }
 }
@@ -178,6 +179,10 @@ fn the_mint_policy_mints_and_retires_only_bounded_users() {
     for action in ["iam:GetPolicy", "iam:GetPolicyVersion"] {
         assert_eq!(evaluate(&p, action, BOUNDARY, &[]), Decision::Allow, "{action}");
     }
+    let session_role = format!("arn:aws:iam::{A}:role/app-instance-role");
+    for action in ["iam:GetRole", "iam:GetRolePolicy", "sts:AssumeRole"] {
+        assert_eq!(evaluate(&p, action, &session_role, &[]), Decision::Allow, "{action}");
+    }
 
     // What whoever steals the mint identity's credentials tries.
     let denied = |action: &str, resource: &str, context: &[(&str, &str)]| {
@@ -210,6 +215,10 @@ fn the_mint_policy_mints_and_retires_only_bounded_users() {
     denied("iam:CreateRole", &format!("arn:aws:iam::{A}:role/x"), &[]);
     denied("iam:PassRole", &format!("arn:aws:iam::{A}:role/x"), &[]);
     denied("sts:AssumeRole", &format!("arn:aws:iam::{A}:role/x"), &[]);
+    // The honey role stays one: its policy and trust are not the mint identity's to change.
+    for action in ["iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:AttachRolePolicy", "iam:UpdateAssumeRolePolicy"] {
+        assert_eq!(denied(action, &session_role, &[]), Decision::ExplicitDeny, "{action}");
+    }
     for (action, resource) in blinding() {
         assert_eq!(denied(action, &resource, &[]), Decision::ExplicitDeny, "{action}");
     }
@@ -296,6 +305,9 @@ fn the_bootstrap_policy_covers_every_item_in_every_region() {
         ("cloudtrail:StartLogging", trail),
         ("iam:CreateRole", format!("arn:aws:iam::{A}:role/cloudtrail-api-calls-forwarder")),
         ("iam:PutRolePolicy", format!("arn:aws:iam::{A}:role/cloudtrail-api-calls-forwarder")),
+        ("iam:CreateRole", format!("arn:aws:iam::{A}:role/app-instance-role")),
+        ("iam:PutRolePolicy", format!("arn:aws:iam::{A}:role/app-instance-role")),
+        ("iam:GetRolePolicy", format!("arn:aws:iam::{A}:role/app-instance-role")),
         ("iam:CreatePolicy", BOUNDARY.into()),
         ("iam:CreatePolicyVersion", BOUNDARY.into()),
         ("iam:PutGroupPolicy", format!("arn:aws:iam::{A}:group/service-accounts")),
@@ -467,6 +479,23 @@ async fn with_iam_enforced_each_job_runs_on_its_own_policy_and_no_further() {
     let guard = DenyGuard::Group { group_name: "service-accounts".into(), policy_name: "baseline".into() };
     let spec = MintSpec { user_name: "payments-s3-sync-prod".into(), guard, boundary: "baseline-boundary".into() };
     let key = as_minter.mint(&spec).await.unwrap();
+    // And a session canary's session, of the honey role bootstrap made.
+    // moto compares a trust policy's principal with the caller's ARN
+    // exactly, where AWS lets the account's root stand for every identity
+    // of the account that is allowed sts:AssumeRole: the trust names the
+    // minter here, as moto needs.
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{A}:user/minter")}, "Action": "sts:AssumeRole"}]});
+    let (ok, _, err) = aws_cli(
+        &moto.endpoint,
+        &admin.0,
+        &admin.1,
+        &["iam", "update-assume-role-policy", "--role-name", &c.session_role, "--policy-document", &trust.to_string()],
+    );
+    assert!(ok, "{err}");
+    let role = as_minter.ensure_session_role(&c.session_role).await.unwrap();
+    let session = as_minter.start_session(&role, "i-0a1b2c3d4e5f67890", 3600).await.unwrap();
+    assert!(session.assumed_role_arn.ends_with(":assumed-role/app-instance-role/i-0a1b2c3d4e5f67890"), "{session:?}");
     as_minter.delete_key(&spec.user_name, &key.access_key_id).await.unwrap();
     assert!(as_minter.delete_user_if_unused(&spec.user_name).await.unwrap());
     let minter_may_not = [
@@ -474,6 +503,16 @@ async fn with_iam_enforced_each_job_runs_on_its_own_policy_and_no_further() {
         vec!["cloudtrail", "update-trail", "--name", "account-trail", "--no-is-multi-region-trail"],
         vec!["events", "disable-rule", "--name", "cloudtrail-api-calls"],
         vec!["iam", "create-role", "--role-name", "x", "--assume-role-policy-document", "{}"],
+        vec![
+            "iam",
+            "put-role-policy",
+            "--role-name",
+            "app-instance-role",
+            "--policy-name",
+            "default",
+            "--policy-document",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+        ],
         vec!["iam", "create-policy-version", "--policy-arn", BOUNDARY, "--policy-document", "{}", "--set-as-default"],
         vec!["iam", "delete-user-permissions-boundary", "--user-name", "setup"],
         vec!["sqs", "purge-queue", "--queue-url", "cloudtrail-api-calls"],

@@ -133,6 +133,7 @@ impl Ops {
             notifications_queue: c.notifications_queue.clone().unwrap_or_else(|| "cloudtrail-log-files".into()),
             events_queue: c.events_queue.clone().unwrap_or_else(|| "cloudtrail-api-calls".into()),
             forwarder_role: c.forwarder_role.clone().unwrap_or_else(|| format!("{rule}-forwarder")),
+            session_role: self.config.fleet.session_role.clone(),
             rule,
             deny_group: self.config.mint.group_name.clone(),
             deny_policy: self.config.mint.policy_name.clone(),
