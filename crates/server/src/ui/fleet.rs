@@ -97,6 +97,8 @@ pub(super) async fn fleet(State(s): State<Arc<Shared>>, UiCaller(c): UiCaller) -
         .map(|a| {
             let mut v = json!(a);
             v["open_command"] = json!(a.commands.iter().any(|c| c.open()));
+            // Always there (null for a key), as the page asks of every agent.
+            v["session_expires_at"] = json!(a.session_expires_at);
             v["session_expired"] = json!(a.session_expires_at.is_some_and(|e| e <= chrono::Utc::now()));
             v
         })
