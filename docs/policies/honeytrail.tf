@@ -1,4 +1,4 @@
-# honeytrail's three roles in the canary account, with the policies of
+# honeytrail's roles in the canary account, with the policies of
 # docs/policies/*.json (generated from the code; a test keeps them equal).
 # Copy this directory into your Terraform code, set who may assume each
 # role, and run `honeytrail aws bootstrap` once as the bootstrap role.
@@ -26,14 +26,20 @@ variable "ingest_principals" {
   type        = list(string)
 }
 
+variable "decoys_principals" {
+  description = "ARNs allowed to assume the decoys role (the people who run `honeytrail decoy`); none: no role"
+  type        = list(string)
+  default     = []
+}
+
 data "aws_caller_identity" "canary" {}
 
 locals {
-  honeytrail_jobs = {
+  honeytrail_jobs = merge({
     bootstrap = var.bootstrap_principals
     mint      = var.mint_principals
     ingest    = var.ingest_principals
-  }
+  }, length(var.decoys_principals) > 0 ? { decoys = var.decoys_principals } : {})
 }
 
 resource "aws_iam_policy" "honeytrail" {

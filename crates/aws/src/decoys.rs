@@ -22,8 +22,12 @@ const TABLE_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 impl CanaryAccount {
     /// Makes a decoy with made-up contents; returns its ARN. A decoy that
-    /// fails half-way is deleted again, so nothing is left unregistered.
-    pub async fn create_decoy(&self, kind: DecoyKind, name: &str) -> Result<String, AwsError> {
+    /// fails half-way is deleted again, so nothing is left unregistered. A
+    /// decoy role carries the deny-all managed policy `boundary` as its
+    /// permissions boundary, as honey users do: the decoys policy lets its
+    /// holder make roles only so, so whoever steals it cannot make a role
+    /// that can do anything.
+    pub async fn create_decoy(&self, kind: DecoyKind, name: &str, boundary: &str) -> Result<String, AwsError> {
         kind.check_name(name).map_err(|e| AwsError::Refused(e.0))?;
         // Never over something that exists: a real resource, or one of
         // honeytrail's own queues (CreateQueue answers with an existing
@@ -34,7 +38,7 @@ impl CanaryAccount {
                 kind.label()
             )));
         }
-        match self.make_decoy(kind, name).await {
+        match self.make_decoy(kind, name, boundary).await {
             Ok(arn) => Ok(arn),
             Err(e) => {
                 if let Err(cleanup) = self.delete_decoy(kind, name).await {
@@ -45,7 +49,7 @@ impl CanaryAccount {
         }
     }
 
-    async fn make_decoy(&self, kind: DecoyKind, name: &str) -> Result<String, AwsError> {
+    async fn make_decoy(&self, kind: DecoyKind, name: &str, boundary: &str) -> Result<String, AwsError> {
         let region = self.region();
         let account = self.account_id().await?;
         let arn = kind.arn(partition(&region), &region, &account, name);
@@ -165,9 +169,17 @@ impl CanaryAccount {
                     .role_name(name)
                     .assume_role_policy_document(trust.to_string())
                     .max_session_duration(3600)
+                    .permissions_boundary(format!("arn:{}:iam::{account}:policy/{boundary}", partition(&region)))
                     .send()
                     .await
-                    .map_err(self.fail("iam:CreateRole"))?;
+                    .map_err(self.fail("iam:CreateRole"))
+                    .map_err(|e| match e {
+                        AwsError::NoSuchEntity { .. } => AwsError::Refused(format!(
+                            "the permissions boundary {boundary} every decoy role carries does not exist: run \
+                             `honeytrail aws bootstrap`, which makes it ({e})"
+                        )),
+                        other => other,
+                    })?;
                 // Whoever gets into it can do nothing with it.
                 self.iam
                     .put_role_policy()

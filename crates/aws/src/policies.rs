@@ -10,6 +10,9 @@
 //!   the bucket or the queues.
 //! - **ingest**: reads the queues and the log bucket and asks IAM when a key
 //!   was last used; nothing else.
+//! - **decoys**: makes and removes decoy resources (`honeytrail decoy`);
+//!   roles only with the deny-all boundary, and never the detection
+//!   plumbing, the trail's selectors or any policy but a bounded role's.
 //!
 //! Both runtime policies end with an explicit Deny of everything that could
 //! blind detection (stopping or changing the trail, the rules, the bucket's
@@ -22,23 +25,25 @@ use crate::bootstrap::{
     boundary_arn, dead_letter_queue, exposure_rule, forwarder_arn, home_bus_arn, partition, trail_arn, BootstrapConfig,
 };
 
-/// The three jobs, and the boundary every honey user carries.
+/// The jobs, and the boundary every honey user and decoy role carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Job {
     Bootstrap,
     Mint,
     Ingest,
+    Decoys,
     Boundary,
 }
 
 impl Job {
-    pub const ALL: [Job; 4] = [Job::Bootstrap, Job::Mint, Job::Ingest, Job::Boundary];
+    pub const ALL: [Job; 5] = [Job::Bootstrap, Job::Mint, Job::Ingest, Job::Decoys, Job::Boundary];
 
     pub fn name(self) -> &'static str {
         match self {
             Job::Bootstrap => "bootstrap",
             Job::Mint => "mint",
             Job::Ingest => "ingest",
+            Job::Decoys => "decoys",
             Job::Boundary => "boundary",
         }
     }
@@ -53,6 +58,7 @@ impl Job {
             Job::Bootstrap => bootstrap(c),
             Job::Mint => mint(c),
             Job::Ingest => ingest(c),
+            Job::Decoys => decoys(c),
             Job::Boundary => serde_json::from_str(crate::DENY_ALL_POLICY).unwrap_or_default(),
         }
     }
@@ -179,6 +185,58 @@ fn ingest(c: &BootstrapConfig) -> Value {
         allow("SafetyNet", &["iam:GetAccessKeyLastUsed"], json!(a.users())),
         allow("SafetyNetReport", &["iam:GenerateCredentialReport", "iam:GetCredentialReport"], json!("*")),
         never_blind_detection(),
+    ]})
+}
+
+/// What is detection's own among what the decoys job may touch by wildcard.
+fn detections_own(a: &Arns<'_>) -> Vec<String> {
+    let mut out = vec![a.bucket(), format!("{}/*", a.bucket())];
+    out.extend(a.queues());
+    out.extend([a.forwarder(), a.session_role()]);
+    out
+}
+
+/// Decoy names are made up, so the decoys job reaches resources of its
+/// kinds by wildcard; what keeps it from the rest is a Deny of everything
+/// that is detection's own (the log bucket and its objects, the queues, the
+/// trail and its selectors, the rules, the forwarding and session roles, the
+/// boundary), and the boundary condition on every role it makes or whose
+/// inline policies it changes: a role made with this policy can do nothing,
+/// whatever policy it is given.
+fn decoys(c: &BootstrapConfig) -> Value {
+    let a = Arns { c, p: partition(&c.region) };
+    let (p, region, account) = (a.p, &c.region, &c.account);
+    let bounded = json!({"StringEquals": {"iam:PermissionsBoundary": a.boundary()}});
+    json!({"Version": "2012-10-17", "Statement": [
+        allow("Identity", &["sts:GetCallerIdentity"], json!("*")),
+        allow("DecoyBuckets", &["s3:CreateBucket", "s3:PutBucketPublicAccessBlock", "s3:ListBucket", "s3:PutObject",
+            "s3:DeleteObject", "s3:DeleteBucket"], json!(format!("arn:{p}:s3:::*"))),
+        allow("DecoyParameters", &["ssm:PutParameter", "ssm:GetParameter", "ssm:DeleteParameter"],
+            json!(format!("arn:{p}:ssm:{region}:{account}:parameter/*"))),
+        allow("DecoySecrets", &["secretsmanager:CreateSecret", "secretsmanager:DescribeSecret",
+            "secretsmanager:DeleteSecret"], json!(format!("arn:{p}:secretsmanager:{region}:{account}:secret:*"))),
+        allow("DecoyTables", &["dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:PutItem",
+            "dynamodb:DeleteTable"], json!(format!("arn:{p}:dynamodb:{region}:{account}:table/*"))),
+        allow("DecoyQueues", &["sqs:CreateQueue", "sqs:GetQueueUrl", "sqs:DeleteQueue"],
+            json!(format!("arn:{p}:sqs:{region}:{account}:*"))),
+        {"Sid": "DecoyRolesOnlyBounded", "Effect": "Allow",
+         "Action": ["iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy"],
+         "Resource": a.iam("role/*"), "Condition": bounded},
+        allow("DecoyRoles", &["iam:GetRole", "iam:ListRolePolicies", "iam:DeleteRole"], json!(a.iam("role/*"))),
+        {"Sid": "KeepDetectionsOwn", "Effect": "Deny",
+         "Action": ["s3:DeleteBucket", "s3:DeleteObject", "s3:PutObject", "s3:PutBucketPublicAccessBlock",
+                    "sqs:DeleteQueue", "iam:DeleteRole", "iam:DeleteRolePolicy", "iam:PutRolePolicy", "iam:CreateRole"],
+         "Resource": detections_own(&a)},
+        {"Sid": "NeverBlindDetection", "Effect": "Deny",
+         "Action": ["cloudtrail:StopLogging", "cloudtrail:DeleteTrail", "cloudtrail:UpdateTrail",
+                    "cloudtrail:PutEventSelectors", "cloudtrail:PutInsightSelectors",
+                    "events:DisableRule", "events:DeleteRule", "events:PutRule", "events:PutTargets", "events:RemoveTargets",
+                    "s3:PutBucketNotification", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:PutLifecycleConfiguration",
+                    "sqs:SetQueueAttributes", "sqs:PurgeQueue", "sqs:RemovePermission", "sqs:AddPermission",
+                    "iam:AttachRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:PassRole",
+                    "iam:PutRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary"],
+         "Resource": "*"},
+        keep_the_boundary(),
     ]})
 }
 

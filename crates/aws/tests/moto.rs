@@ -273,11 +273,11 @@ async fn a_decoy_is_never_made_over_an_existing_resource() {
     cli(&["sqs", "create-queue", "--queue-name", "cloudtrail-log-files"]);
     cli(&["secretsmanager", "create-secret", "--name", "prod/app/db", "--secret-string", "real"]);
     for (kind, name) in [(DecoyKind::SqsQueue, "cloudtrail-log-files"), (DecoyKind::Secret, "prod/app/db")] {
-        let err = aws.create_decoy(kind, name).await.unwrap_err();
+        let err = aws.create_decoy(kind, name, "baseline-boundary").await.unwrap_err();
         assert!(err.to_string().contains("already exists"), "{err}");
         assert!(aws.decoy_exists(kind, name).await.unwrap(), "{name} is left alone");
     }
-    let arn = aws.create_decoy(DecoyKind::SqsQueue, "ledger-jobs-prod").await.unwrap();
+    let arn = aws.create_decoy(DecoyKind::SqsQueue, "ledger-jobs-prod", "baseline-boundary").await.unwrap();
     assert!(arn.ends_with(":ledger-jobs-prod"), "{arn}");
     aws.delete_decoy(DecoyKind::SqsQueue, "ledger-jobs-prod").await.unwrap();
     assert!(!aws.decoy_exists(DecoyKind::SqsQueue, "ledger-jobs-prod").await.unwrap());

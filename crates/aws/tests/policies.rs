@@ -224,6 +224,65 @@ fn the_mint_policy_mints_and_retires_only_bounded_users() {
     }
 }
 
+#[test]
+fn the_decoys_policy_makes_decoys_and_touches_nothing_of_detection() {
+    let p = Job::Decoys.policy(&config(A));
+    let bounded = [("iam:PermissionsBoundary", BOUNDARY)];
+    let role = format!("arn:aws:iam::{A}:role/ledger-exports-reader");
+    for (action, resource) in [
+        ("s3:CreateBucket", "arn:aws:s3:::acme-ledger-exports".to_string()),
+        ("s3:PutBucketPublicAccessBlock", "arn:aws:s3:::acme-ledger-exports".into()),
+        ("s3:PutObject", "arn:aws:s3:::acme-ledger-exports/2026/export.csv".into()),
+        ("s3:DeleteObject", "arn:aws:s3:::acme-ledger-exports/README.md".into()),
+        ("s3:DeleteBucket", "arn:aws:s3:::acme-ledger-exports".into()),
+        ("ssm:PutParameter", format!("arn:aws:ssm:us-east-1:{A}:parameter/prod/ledger/db-password")),
+        (
+            "secretsmanager:CreateSecret",
+            format!("arn:aws:secretsmanager:us-east-1:{A}:secret:prod/ledger/postgres-AbCdEf"),
+        ),
+        ("dynamodb:CreateTable", format!("arn:aws:dynamodb:us-east-1:{A}:table/ledger-sessions")),
+        ("dynamodb:PutItem", format!("arn:aws:dynamodb:us-east-1:{A}:table/ledger-sessions")),
+        ("sqs:CreateQueue", format!("arn:aws:sqs:us-east-1:{A}:ledger-jobs")),
+        ("sqs:DeleteQueue", format!("arn:aws:sqs:us-east-1:{A}:ledger-jobs")),
+        ("iam:GetRole", role.clone()),
+        ("iam:DeleteRole", role.clone()),
+    ] {
+        assert_eq!(evaluate(&p, action, &resource, &[]), Decision::Allow, "{action} on {resource}");
+    }
+    for action in ["iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy"] {
+        assert_eq!(evaluate(&p, action, &role, &bounded), Decision::Allow, "{action} with the boundary");
+        assert_ne!(evaluate(&p, action, &role, &[]), Decision::Allow, "{action} without the boundary");
+        let other = [("iam:PermissionsBoundary", "arn:aws:iam::aws:policy/AdministratorAccess")];
+        assert_ne!(evaluate(&p, action, &role, &other), Decision::Allow, "{action} with another boundary");
+    }
+    // Detection's own, even where the wildcards reach.
+    let c = config(A);
+    let bucket = format!("arn:aws:s3:::{}", c.bucket);
+    let mut own = vec![
+        ("s3:DeleteBucket", bucket.clone()),
+        ("s3:PutObject", format!("{bucket}/AWSLogs/{A}/CloudTrail/us-east-1/2026/12/07/forged.json.gz")),
+        ("s3:DeleteObject", format!("{bucket}/AWSLogs/{A}/CloudTrail/us-east-1/2026/12/07/real.json.gz")),
+        ("s3:PutBucketPublicAccessBlock", bucket),
+        ("sqs:DeleteQueue", format!("arn:aws:sqs:us-east-1:{A}:cloudtrail-log-files")),
+        ("sqs:DeleteQueue", format!("arn:aws:sqs:us-east-1:{A}:cloudtrail-api-calls-dead-letters")),
+        ("iam:DeleteRole", format!("arn:aws:iam::{A}:role/cloudtrail-api-calls-forwarder")),
+        ("iam:DeleteRolePolicy", format!("arn:aws:iam::{A}:role/app-instance-role")),
+        ("iam:PutRolePolicy", format!("arn:aws:iam::{A}:role/app-instance-role")),
+        ("iam:AttachRolePolicy", role.clone()),
+        ("iam:PassRole", role.clone()),
+        ("iam:PutRolePermissionsBoundary", role.clone()),
+        ("iam:DeleteRolePermissionsBoundary", role),
+        ("iam:CreatePolicyVersion", BOUNDARY.to_string()),
+    ];
+    own.extend(blinding());
+    for (action, resource) in own {
+        assert_eq!(evaluate(&p, action, &resource, &bounded), Decision::ExplicitDeny, "{action} on {resource}");
+    }
+    for (action, resource) in [("iam:CreateUser", user("x")), ("iam:CreateAccessKey", user("x"))] {
+        assert_ne!(evaluate(&p, action, &resource, &bounded), Decision::Allow, "{action}");
+    }
+}
+
 /// Calls that would blind detection, on the resources bootstrap made.
 fn blinding() -> Vec<(&'static str, String)> {
     let trail = format!("arn:aws:cloudtrail:us-east-1:{A}:trail/account-trail");
@@ -434,6 +493,7 @@ async fn with_iam_enforced_each_job_runs_on_its_own_policy_and_no_further() {
     let bootstrapper = identity(&moto, &admin, "setup", &for_moto(&Job::Bootstrap.policy(&c)));
     let minter = identity(&moto, &admin, "minter", &for_moto(&Job::Mint.policy(&c)));
     let reader = identity(&moto, &admin, "reader", &for_moto(&Job::Ingest.policy(&c)));
+    let decoyer = identity(&moto, &admin, "decoyer", &for_moto(&Job::Decoys.policy(&c)));
 
     // The ingest identity cannot even read most of the setup: verify says
     // so item by item, and bootstrap changes nothing it cannot read.
@@ -520,6 +580,42 @@ async fn with_iam_enforced_each_job_runs_on_its_own_policy_and_no_further() {
     for args in &minter_may_not {
         let (ok, _, err) = aws_cli(&moto.endpoint, &minter.0, &minter.1, args);
         assert!(!ok && err.contains("AccessDenied"), "{args:?} must be denied to the mint identity: {err}");
+    }
+
+    // Decoys, on the decoys policy: one of each kind made and removed (the
+    // role with the boundary), and nothing of detection's touched.
+    let as_decoyer = CanaryAccount::connect(&settings(&moto, &decoyer)).await;
+    let kinds = [
+        (honeytrail_core::decoy::DecoyKind::S3Bucket, "acme-ledger-exports"),
+        (honeytrail_core::decoy::DecoyKind::SsmParameter, "/prod/ledger/db-password"),
+        (honeytrail_core::decoy::DecoyKind::Secret, "prod/ledger/postgres"),
+        (honeytrail_core::decoy::DecoyKind::DynamodbTable, "ledger-sessions"),
+        (honeytrail_core::decoy::DecoyKind::SqsQueue, "ledger-jobs"),
+        (honeytrail_core::decoy::DecoyKind::IamRole, "ledger-exports-reader"),
+    ];
+    for (kind, name) in kinds {
+        as_decoyer.create_decoy(kind, name, "baseline-boundary").await.unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    let (ok, role, _) =
+        aws_cli(&moto.endpoint, &admin.0, &admin.1, &["iam", "get-role", "--role-name", "ledger-exports-reader"]);
+    assert!(ok && role.contains(BOUNDARY), "a decoy role carries the boundary: {role}");
+    for (kind, name) in kinds {
+        as_decoyer.delete_decoy(kind, name).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    let decoyer_may_not = [
+        vec!["s3api", "delete-bucket", "--bucket", &c.bucket],
+        vec!["sqs", "delete-queue", "--queue-url", "cloudtrail-log-files"],
+        vec!["iam", "delete-role", "--role-name", "cloudtrail-api-calls-forwarder"],
+        vec!["cloudtrail", "stop-logging", "--name", "account-trail"],
+        vec!["cloudtrail", "put-event-selectors", "--trail-name", "account-trail", "--event-selectors", "[]"],
+    ];
+    // A role without the boundary is refused by the policy's condition,
+    // which moto does not evaluate (it knows no iam:PermissionsBoundary of
+    // a request): the_decoys_policy_makes_decoys_and_touches_nothing_of_detection
+    // checks it with IAM's rules.
+    for args in &decoyer_may_not {
+        let (ok, _, err) = aws_cli(&moto.endpoint, &decoyer.0, &decoyer.1, args);
+        assert!(!ok && err.contains("AccessDenied"), "{args:?} must be denied to the decoys identity: {err}");
     }
 
     // Ingest: the queues and the log files, and nothing that changes anything.

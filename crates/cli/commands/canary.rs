@@ -73,7 +73,7 @@ pub struct VerifyArgs {
 
 #[derive(Args, Debug)]
 pub struct PolicyArgs {
-    /// bootstrap, mint, ingest or boundary
+    /// bootstrap, mint, ingest, decoys or boundary
     job: String,
     /// The canary account's number (default: asked of STS)
     #[arg(long)]

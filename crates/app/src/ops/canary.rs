@@ -214,7 +214,9 @@ impl Ops {
     pub async fn aws_policy(&self, actor: &Actor, job: &str, account: Option<String>) -> OpResult<serde_json::Value> {
         actor.require(Permission::Read)?;
         let Some(job) = Job::parse(job) else {
-            return Err(OpError::invalid(format!("no job \"{job}\": choose bootstrap, mint, ingest or boundary")));
+            return Err(OpError::invalid(format!(
+                "no job \"{job}\": choose bootstrap, mint, ingest, decoys or boundary"
+            )));
         };
         // Only the names matter here: no region discovery.
         let setup = self.canary_setup(&self.canary_account().await, account, Some(Vec::new())).await?;

@@ -138,7 +138,7 @@ impl Ops {
         let region = aws.region();
         let mut out = DecoyApplied { made: Vec::new(), failed: Vec::new(), selectors: None };
         for p in &plan.decoys {
-            let arn = match aws.create_decoy(p.kind, &p.name).await {
+            let arn = match aws.create_decoy(p.kind, &p.name, &self.config.mint.boundary_name).await {
                 Ok(arn) => arn,
                 Err(e) => {
                     out.failed.push((p.clone(), e.to_string()));
@@ -172,7 +172,22 @@ impl Ops {
             self.tokens_changed();
             let detail = format!("{} made, {} failed", out.made.len(), out.failed.len());
             self.store.audit(&actor.name, "decoy.apply", &me.account, Some(&detail), Some(&actor.from)).await?;
-            out.selectors = Some(self.decoy_selectors(&aws).await?);
+            // The decoys are made and registered either way; an identity
+            // that may not change the trail (the decoys policy) leaves the
+            // selectors to bootstrap, and the answer says so.
+            out.selectors = Some(match self.decoy_selectors(&aws).await {
+                Ok(item) => item,
+                Err(e) => SetupItem {
+                    item: Item::EventSelectors.to_string(),
+                    status: crate::ops::canary::ItemStatus::Misconfigured(format!(
+                        "the decoys' data events could not be added to the trail's selectors ({}); run `honeytrail \
+                         aws bootstrap` with the bootstrap identity",
+                        e.message
+                    )),
+                    action: None,
+                    fix: Item::EventSelectors.fix(),
+                },
+            });
         }
         Ok(out)
     }
