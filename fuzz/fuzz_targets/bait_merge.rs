@@ -2,7 +2,7 @@
 //! original that is not part of the entry added or replaced is kept, in order.
 #![no_main]
 
-use honeytrail_core::bait::{merge, BaitInput, Format};
+use honeytrail_core::bait::{merge, BaitInput, Format, SessionPart};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -15,13 +15,22 @@ fuzz_target!(|data: &[u8]| {
         secret_access_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
         profile: "prod",
         region: "us-east-1",
+        // Session credentials too, their token a line of its own.
+        session: (selector & 0x40 != 0).then_some(SessionPart {
+            token: "IQoJb3JpZ2luX2VjEBAaCXVzLWVhc3QtMSJHMEUCIQD",
+            expiration: "2026-12-07T23:04:11Z",
+        }),
     };
     let force = selector & 0x80 != 0;
     if let Ok(merged) = merge(format, existing, &input, force) {
         assert!(merged.content.ends_with(&honeytrail_core::bait::render(format, &input)), "the entry ends the file");
         // Every line that is not an AWS key setting of the entry's own is
         // kept, in order (an INI section replaced with --force goes whole).
-        let ours = |l: &str| l.contains("AWS_ACCESS_KEY_ID") || l.contains("AWS_SECRET_ACCESS_KEY") || l.contains("AWS_DEFAULT_REGION");
+        let ours = |l: &str| {
+            ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION"]
+                .iter()
+                .any(|v| l.contains(v))
+        };
         if !(merged.replaced && matches!(format, Format::AwsCredentials | Format::AwsConfig)) {
             let mut rest = merged.content.as_str();
             for line in existing.split_inclusive('\n').filter(|l| !ours(l)) {
