@@ -613,6 +613,42 @@ fn populate(env: &Env, moto: &Moto) -> (Populated, Server) {
         &confirm.to_string(),
     );
     assert_eq!(status, 200, "{body}");
+    // A second host with a session canary (moto hands out the honey role's
+    // sessions), and a decoy bucket, so the Fleet and Decoys pages show both.
+    env.run(&[
+        "template",
+        "add",
+        "web-session",
+        "--format",
+        "aws-credentials",
+        "--path",
+        "/root/.aws/credentials",
+        "--profile",
+        "prod",
+        "--credential",
+        "session",
+    ])
+    .ok();
+    let session_secret =
+        env.run(&["enrol", "create", "--uses", "1", "--template", "web-session"]).ok().stdout.trim().to_string();
+    let body = json!({"secret": session_secret, "host": {"hostname": "cache-<b>2</b>"}});
+    let (status, body) =
+        server.call("POST", "/api/v1/fleet/enroll", &[("Content-Type", "application/json")], &body.to_string());
+    assert_eq!(status, 201, "{body}");
+    let session: Value = serde_json::from_str(&body).unwrap();
+    assert!(session["key"]["access_key_id"].as_str().unwrap().starts_with("ASIA"), "{session}");
+    assert!(session["key"]["session"]["token"].is_string(), "{session}");
+    let bearer = format!("Bearer {}", session["credential"].as_str().unwrap());
+    let (status, body) = server.call(
+        "POST",
+        "/api/v1/fleet/confirm",
+        &[("Content-Type", "application/json"), ("Authorization", &bearer)],
+        &confirm.to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let inventory = env.dir.path().join("inventory.txt");
+    std::fs::write(&inventory, "s3-bucket acme-ledger-exports\n").unwrap();
+    env.run(&["decoy", "apply", "--count", "s3-bucket=1", "--inventory", inventory.to_str().unwrap()]).ok();
     let _ = moto;
 
     let incidents = env.run(&["incident", "list", "--all", "--json"]).ok().json();
@@ -680,7 +716,10 @@ fn every_page_renders(server: &Server, p: &Populated) {
     assert_eq!(html.matches("<svg class=\"chart\"").count(), 4, "{html}");
     assert!(html.contains("critical: 1</title>"), "open incidents by severity: {html}");
     let (_, html) = server.call("GET", "/fleet", &[("Cookie", &cookie)], "");
-    assert!(html.contains("active: 1</title>") && html.contains("<polygon"), "hosts by state, bait over time: {html}");
+    assert!(html.contains("active: 2</title>") && html.contains("<polygon"), "hosts by state, bait over time: {html}");
+    assert!(html.contains("session canary, expires") && html.contains("Refresh session"), "{html}");
+    let (_, html) = server.call("GET", "/decoys", &[("Cookie", &cookie)], "");
+    assert!(html.contains("acme-ledger-exports"), "the decoy is listed: {html}");
 }
 
 #[test]
