@@ -819,7 +819,11 @@ fn end_to_end_on_moto_s3_notifications_and_eventbridge() {
     );
     let other = env.run(&["aws", "policy", "ingest", "--account", "210987654321"]).ok().json();
     assert!(other.to_string().contains("arn:aws:sqs:us-east-1:210987654321:cloudtrail-log-files"), "{other}");
-    assert!(env.run(&["aws", "policy", "admin"]).fails().stderr.contains("choose bootstrap, mint, ingest, decoys or boundary"));
+    assert!(env
+        .run(&["aws", "policy", "admin"])
+        .fails()
+        .stderr
+        .contains("choose bootstrap, mint, ingest, decoys or boundary"));
     // A region that is not one is named before anything is asked of AWS.
     let typo = env.run(&["aws", "verify", "--regions", "eu-wets"]).fails();
     assert!(typo.stderr.contains("\"eu-wets\" is not an AWS region name"), "{}", typo.stderr);
