@@ -19,6 +19,7 @@ fuzz_target!(|data: &[u8]| {
         session: (selector & 0x40 != 0).then_some(SessionPart {
             token: "IQoJb3JpZ2luX2VjEBAaCXVzLWVhc3QtMSJHMEUCIQD",
             expiration: "2026-12-07T23:04:11Z",
+            role: None,
         }),
     };
     let force = selector & 0x80 != 0;

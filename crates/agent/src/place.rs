@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Result};
-use honeytrail_core::bait::{self, BaitInput, Format, SessionPart};
+use honeytrail_core::bait::{self, BaitInput, Format, RoleSession, SessionPart};
 use honeytrail_core::fleet::{DeliveredKey, PlacedFile, Presence};
 use honeytrail_core::template::PlacementTemplate;
 use honeytrail_place::{remove_made_dirs, BaitFile};
@@ -117,19 +117,24 @@ impl Placer<'_> {
         })
     }
 
-    /// The bait entry for `key`; `expiration` is its session's, as
-    /// [`DeliveredKey::expiration_text`] writes it.
-    fn entry<'k>(&'k self, key: &'k DeliveredKey, expiration: Option<&'k str>) -> BaitInput<'k> {
+    /// The bait entry for `key`; `times` are its session's expiry and start,
+    /// as [`DeliveredKey::expiration_text`] and [`DeliveredKey::issued_text`]
+    /// write them.
+    fn entry<'k>(&'k self, key: &'k DeliveredKey, times: &'k (Option<String>, Option<String>)) -> BaitInput<'k> {
+        let session = key.session.as_ref().zip(times.0.as_deref()).map(|(s, expiration)| SessionPart {
+            token: &s.token,
+            expiration,
+            role: match (&s.role_id, &s.role_arn, times.1.as_deref()) {
+                (Some(id), Some(arn), Some(issued)) => Some(RoleSession { id, arn, issued }),
+                _ => None,
+            },
+        });
         BaitInput {
             access_key_id: &key.access_key_id,
             secret_access_key: &key.secret_access_key,
             profile: &self.profile,
             region: &key.region,
-            session: key
-                .session
-                .as_ref()
-                .zip(expiration)
-                .map(|(s, expiration)| SessionPart { token: &s.token, expiration }),
+            session,
         }
     }
 
@@ -144,8 +149,8 @@ impl Placer<'_> {
         let file = self.open(&t.path)?.for_new_file(Some(t.owner), self.mode);
         let before = file.existing.clone();
         let made_dirs = file.made_dirs().to_vec();
-        let expiration = key.expiration_text();
-        let input = self.entry(key, expiration.as_deref());
+        let times = (key.expiration_text(), key.issued_text());
+        let input = self.entry(key, &times);
         let written = bait::merge(self.format, before.as_deref().unwrap_or(""), &input, false)
             .map_err(|e| anyhow!("not writing {}: {e}", t.path))
             .and_then(|merged| {
@@ -215,8 +220,8 @@ impl Placer<'_> {
     pub fn rotate(&self, k: &Kept, key: &DeliveredKey) -> Result<(Kept, Undo)> {
         let file = self.open(&k.path)?;
         let before = file.existing.clone().ok_or_else(|| anyhow!("{}: the bait file is gone", k.path))?;
-        let expiration = key.expiration_text();
-        let entry = bait::render(self.format, &self.entry(key, expiration.as_deref()));
+        let times = (key.expiration_text(), key.issued_text());
+        let entry = bait::render(self.format, &self.entry(key, &times));
         let content = bait::replace_entry(self.format, &before, &self.profile, &entry)
             .ok_or_else(|| anyhow!("{}: the honey entry is no longer in the file", k.path))?;
         file.replace(&content, &self.backups).map_err(|e| anyhow!("{e}"))?;

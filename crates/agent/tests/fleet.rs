@@ -1722,4 +1722,31 @@ fn a_session_canary_is_placed_refreshed_attested_and_matched() {
     run_once().ok();
     assert_eq!(std::fs::read_to_string(&maria).unwrap(), REAL_PROFILE);
     assert_eq!(ht.token(&first)["state"], "retired");
+
+    // A second host, with the AWS CLI's cache of an assumed role: the whole
+    // AssumeRole answer as botocore keeps it, of this host's own session.
+    let cache = "/root/.aws/cli/cache/5f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6.json";
+    ht.run(&[
+        "template",
+        "add",
+        "instance-cache",
+        "--format",
+        "aws-cli-cache",
+        "--path",
+        cache,
+        "--credential",
+        "session",
+    ])
+    .ok();
+    let second_secret = ht.secret(&["--uses", "1", "--template", "instance-cache"]);
+    let second_root = host_tree(&ht.dir.path().join("second"));
+    enrol_once(&format!("http://127.0.0.1:{port}"), &second_secret, &ht.dir.path().join("state-2"), &second_root).ok();
+    let text = std::fs::read_to_string(second_root.join(cache.trim_start_matches('/'))).unwrap();
+    assert!(!text.contains('\n'), "one line, as json.dumps writes it: {text}");
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert!(doc["Credentials"]["AccessKeyId"].as_str().unwrap().starts_with("ASIA"), "{doc}");
+    assert!(doc["Credentials"]["Expiration"].as_str().unwrap().ends_with("UTC"), "{doc}");
+    let own = doc["AssumedRoleUser"]["Arn"].as_str().unwrap();
+    assert!(own.starts_with("arn:aws:sts::123456789012:assumed-role/app-instance-role/i-") && own != arn, "{doc}");
+    assert_eq!(doc["ResponseMetadata"]["HTTPStatusCode"], 200);
 }

@@ -28,6 +28,10 @@ pub struct SessionCredentials {
     /// `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`: what CloudTrail
     /// records as `userIdentity.arn` for every call of the session.
     pub assumed_role_arn: String,
+    /// `AROA…:SESSION`.
+    pub assumed_role_id: String,
+    /// When the session was started (as this process saw the answer).
+    pub issued_at: DateTime<Utc>,
 }
 
 impl std::fmt::Debug for SessionCredentials {
@@ -189,14 +193,16 @@ impl CanaryAccount {
         let c = out.credentials().ok_or_else(|| missing("credentials"))?;
         let expiration =
             DateTime::<Utc>::from_timestamp(c.expiration().secs(), 0).ok_or_else(|| missing("expiration"))?;
-        let assumed_role_arn =
-            out.assumed_role_user().map(|u| u.arn().to_string()).ok_or_else(|| missing("role user"))?;
+        let user = out.assumed_role_user().ok_or_else(|| missing("role user"))?;
+        let (assumed_role_arn, assumed_role_id) = (user.arn().to_string(), user.assumed_role_id().to_string());
         Ok(SessionCredentials {
             access_key_id: c.access_key_id().to_string(),
             secret_access_key: c.secret_access_key().to_string(),
             session_token: c.session_token().to_string(),
             expiration,
             assumed_role_arn,
+            assumed_role_id,
+            issued_at: Utc::now(),
         })
     }
 }

@@ -146,7 +146,22 @@ pub struct BaitInput<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct SessionPart<'a> {
     pub token: &'a str,
+    /// RFC 3339, e.g. `2026-12-07T23:04:11Z`.
     pub expiration: &'a str,
+    /// The role session, when known: what an `AssumeRole` answer names
+    /// beside the credentials (the CLI's cache keeps it).
+    pub role: Option<RoleSession<'a>>,
+}
+
+/// The role session an `AssumeRole` answer names.
+#[derive(Debug, Clone, Copy)]
+pub struct RoleSession<'a> {
+    /// `AROA…:session-name`.
+    pub id: &'a str,
+    /// `arn:aws:sts::ACCOUNT:assumed-role/ROLE/NAME`.
+    pub arn: &'a str,
+    /// When the session was started, RFC 3339.
+    pub issued: &'a str,
 }
 
 /// The variables the shell-like formats set, the honey entry's own.
@@ -246,22 +261,59 @@ pub fn render(format: Format, input: &BaitInput<'_>) -> String {
             "name: deploy-{profile}\n\non:\n  push:\n    branches: [main]\n\nenv:\n  AWS_ACCESS_KEY_ID: \"{id}\"\n  AWS_SECRET_ACCESS_KEY: \"{secret}\"\n{}  AWS_DEFAULT_REGION: \"{region}\"\n\njobs:\n  deploy:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - name: Sync site to S3\n        run: aws s3 sync ./dist s3://{profile}-site-assets --delete\n",
             line(&|t| format!("  AWS_SESSION_TOKEN: \"{t}\"\n"))
         ),
-        Format::AwsCliCache => {
-            // What botocore's JSONFileCache keeps of an AssumeRole answer:
-            // the credentials it reads back, pretty-printed as it writes them.
-            let mut credentials = serde_json::Map::new();
-            credentials.insert("AccessKeyId".into(), id.into());
-            credentials.insert("SecretAccessKey".into(), secret.into());
-            if let Some(s) = session {
-                credentials.insert("SessionToken".into(), s.token.into());
-                credentials.insert("Expiration".into(), s.expiration.into());
-            }
-            let doc = serde_json::json!({ "Credentials": credentials });
-            let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
-            text.push('\n');
-            text
-        }
+        Format::AwsCliCache => cli_cache(id, secret, session),
     }
+}
+
+/// The AWS CLI's cache of an assumed role's credentials, as botocore's
+/// `JSONFileCache` writes it: Python's `json.dumps` of the `AssumeRole`
+/// answer (one line, `", "` and `": "` between items, no newline at the
+/// end), the answer's own key order, and the expiry as botocore formats a
+/// date (`%Y-%m-%dT%H:%M:%S%Z`, so `…UTC`).
+fn cli_cache(id: &str, secret: &str, session: Option<SessionPart<'_>>) -> String {
+    let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let botocore_time = |t: &str| match chrono::DateTime::parse_from_rfc3339(t) {
+        Ok(t) => t.with_timezone(&chrono::Utc).format("%Y-%m-%dT%H:%M:%SUTC").to_string(),
+        Err(_) => t.to_string(),
+    };
+    let mut out = format!("{{\"Credentials\": {{\"AccessKeyId\": {}, \"SecretAccessKey\": {}", q(id), q(secret));
+    let Some(s) = session else {
+        out.push_str("}}");
+        return out;
+    };
+    out.push_str(&format!(", \"SessionToken\": {}, \"Expiration\": {}}}", q(s.token), q(&botocore_time(s.expiration))));
+    if let Some(role) = s.role {
+        // The request ID is made from the session, so every cache file has
+        // its own and the same session always renders the same.
+        use sha2::Digest;
+        let h = sha2::Sha256::digest(s.token.as_bytes());
+        let hex: String = h.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        let request = format!("{}-{}-4{}-{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], &hex[16..20], &hex[20..32]);
+        let date = chrono::DateTime::parse_from_rfc3339(role.issued)
+            .map(|t| t.with_timezone(&chrono::Utc).format("%a, %d %b %Y %H:%M:%S GMT").to_string())
+            .unwrap_or_default();
+        // The XML answer's length: its fixed text and the values in it.
+        let length = 652
+            + id.len()
+            + secret.len()
+            + s.token.len()
+            + s.expiration.len()
+            + role.id.len()
+            + role.arn.len()
+            + request.len();
+        out.push_str(&format!(
+            ", \"AssumedRoleUser\": {{\"AssumedRoleId\": {}, \"Arn\": {}}}, \"ResponseMetadata\": {{\"RequestId\": {}, \
+             \"HTTPStatusCode\": 200, \"HTTPHeaders\": {{\"x-amzn-requestid\": {}, \"content-type\": \"text/xml\", \
+             \"content-length\": \"{length}\", \"date\": {}}}, \"RetryAttempts\": 0}}",
+            q(role.id),
+            q(role.arn),
+            q(&request),
+            q(&request),
+            q(&date)
+        ));
+    }
+    out.push('}');
+    out
 }
 
 /// `~/.aws/config` names every profile but the default `profile NAME`.
@@ -503,6 +555,7 @@ mod tests {
         session: Some(SessionPart {
             token: "IQoJb3JpZ2luX2VjEBAaCXVzLWVhc3QtMSJHMEUCIQD+session/token=",
             expiration: "2026-12-07T23:04:11Z",
+            role: None,
         }),
         ..INPUT
     };
@@ -554,12 +607,34 @@ mod tests {
     }
 
     #[test]
-    fn the_cli_cache_is_what_botocore_reads_back() {
-        let v: serde_json::Value = serde_json::from_str(&render(Format::AwsCliCache, &SESSION)).unwrap();
+    fn the_cli_cache_is_what_botocore_writes() {
+        let text = render(Format::AwsCliCache, &SESSION);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["Credentials"]["AccessKeyId"], SESSION.access_key_id);
         assert_eq!(v["Credentials"]["SessionToken"], SESSION.session.unwrap().token);
-        assert_eq!(v["Credentials"]["Expiration"], "2026-12-07T23:04:11Z");
+        assert_eq!(v["Credentials"]["Expiration"], "2026-12-07T23:04:11UTC", "botocore's date format");
+        // Python's json.dumps: one line, its separators, the answer's order.
+        assert!(!text.contains('\n') && text.starts_with("{\"Credentials\": {\"AccessKeyId\": \"ASIA"), "{text}");
+        let order = ["AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"].map(|k| text.find(k).unwrap());
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
         assert!(Format::AwsCliCache.session_only() && !Format::AwsCredentials.session_only());
+        // With the role session: the rest of the AssumeRole answer, the
+        // request ID its own per session.
+        let role = RoleSession {
+            id: "AROAQYLPMN5HJ6AXEXAMP:i-0a1b2c3d4e5f67890",
+            arn: "arn:aws:sts::123456789012:assumed-role/app-instance-role/i-0a1b2c3d4e5f67890",
+            issued: "2026-12-07T17:04:11Z",
+        };
+        let full = BaitInput { session: Some(SessionPart { role: Some(role), ..SESSION.session.unwrap() }), ..SESSION };
+        let v: serde_json::Value = serde_json::from_str(&render(Format::AwsCliCache, &full)).unwrap();
+        assert_eq!(v["AssumedRoleUser"]["Arn"], role.arn);
+        let request = v["ResponseMetadata"]["RequestId"].as_str().unwrap();
+        assert_eq!(request.len(), 36);
+        assert_eq!(v["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"], request);
+        assert_eq!(v["ResponseMetadata"]["HTTPHeaders"]["date"], "Mon, 07 Dec 2026 17:04:11 GMT");
+        let other = BaitInput { session: Some(SessionPart { token: "another", ..full.session.unwrap() }), ..full };
+        let w: serde_json::Value = serde_json::from_str(&render(Format::AwsCliCache, &other)).unwrap();
+        assert_ne!(w["ResponseMetadata"]["RequestId"], request);
     }
 
     #[test]

@@ -119,12 +119,25 @@ pub struct DeliveredKey {
 pub struct DeliveredSession {
     pub token: String,
     pub expiration: DateTime<Utc>,
+    /// The role session (`AROA…:name`, its assumed-role ARN) and when it
+    /// started, for formats that keep the whole `AssumeRole` answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_at: Option<DateTime<Utc>>,
 }
 
 impl DeliveredKey {
     /// The expiration as the bait writes it (RFC 3339, seconds, `Z`).
     pub fn expiration_text(&self) -> Option<String> {
         self.session.as_ref().map(|s| s.expiration.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    }
+
+    /// When the session started, as the bait writes it.
+    pub fn issued_text(&self) -> Option<String> {
+        self.session.as_ref()?.issued_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
     }
 }
 
@@ -637,7 +650,13 @@ mod tests {
                 secret_access_key: "s3cr3t".into(),
                 profile: "p".into(),
                 region: "r".into(),
-                session: Some(DeliveredSession { token: "t0k3n".into(), expiration: Utc::now() }),
+                session: Some(DeliveredSession {
+                    token: "t0k3n".into(),
+                    expiration: Utc::now(),
+                    role_id: None,
+                    role_arn: None,
+                    issued_at: None
+                }),
             }
         )
         .contains("s3cr3t"));

@@ -156,7 +156,13 @@ impl Ops {
             secret_access_key: session.secret_access_key.clone(),
             profile: profile.unwrap_or(&self.config.render.profile).to_string(),
             region: self.config.render.region.clone(),
-            session: Some(DeliveredSession { token: session.session_token.clone(), expiration: session.expiration }),
+            session: Some(DeliveredSession {
+                token: session.session_token.clone(),
+                expiration: session.expiration,
+                role_id: Some(session.assumed_role_id.clone()),
+                role_arn: Some(session.assumed_role_arn.clone()),
+                issued_at: Some(session.issued_at),
+            }),
         }
     }
 
