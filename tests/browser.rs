@@ -486,6 +486,27 @@ const HOSTILE_AGENT: &str = "TruffleHog <script>alert(1)</script> \u{202e}gpj.ex
 /// severities with events from hostile user agents, notes and state moves,
 /// a channel and a dead-end delivery, an action and its runs, users and API
 /// tokens, an enrolled host, a canary account, audit entries.
+/// Enrols a host over the API as its agent would and confirms one bait
+/// file; the enrolment's answer.
+fn enrol_and_confirm(server: &Server, secret: &str, host: Value) -> Value {
+    let body = json!({"secret": secret, "host": host});
+    let (status, body) =
+        server.call("POST", "/api/v1/fleet/enroll", &[("Content-Type", "application/json")], &body.to_string());
+    assert_eq!(status, 201, "{body}");
+    let enrolled: Value = serde_json::from_str(&body).unwrap();
+    let bearer = format!("Bearer {}", enrolled["credential"].as_str().unwrap());
+    let confirm =
+        json!({"files": [{"path": "/root/.aws/credentials", "user": "root", "digest": format!("sha256:{:064x}", 1)}]});
+    let (status, body) = server.call(
+        "POST",
+        "/api/v1/fleet/confirm",
+        &[("Content-Type", "application/json"), ("Authorization", &bearer)],
+        &confirm.to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    enrolled
+}
+
 fn populate(env: &Env, moto: &Moto) -> (Populated, Server) {
     env.run(&["init"]).ok();
     let admin_password = add_user(env, "ada", "admin");
@@ -598,21 +619,8 @@ fn populate(env: &Env, moto: &Moto) -> (Populated, Server) {
     assert!(fill.output().unwrap().status.success());
     let secret = env.run(&["enrol", "create", "--uses", "2"]).ok().stdout.trim().to_string();
     let server = Server::start(env, &[]);
-    let body = json!({"secret": secret, "host": {"hostname": "web-<b>1</b>", "machine_id": "0123456789abcdef0123456789abcdef"}});
-    let (status, body) =
-        server.call("POST", "/api/v1/fleet/enroll", &[("Content-Type", "application/json")], &body.to_string());
-    assert_eq!(status, 201, "{body}");
-    let enrolled: Value = serde_json::from_str(&body).unwrap();
-    let bearer = format!("Bearer {}", enrolled["credential"].as_str().unwrap());
-    let confirm =
-        json!({"files": [{"path": "/root/.aws/credentials", "user": "root", "digest": format!("sha256:{:064x}", 1)}]});
-    let (status, body) = server.call(
-        "POST",
-        "/api/v1/fleet/confirm",
-        &[("Content-Type", "application/json"), ("Authorization", &bearer)],
-        &confirm.to_string(),
-    );
-    assert_eq!(status, 200, "{body}");
+    let host = json!({"hostname": "web-<b>1</b>", "machine_id": "0123456789abcdef0123456789abcdef"});
+    let enrolled = enrol_and_confirm(&server, &secret, host);
     // A second host with a session canary (moto hands out the honey role's
     // sessions), and a decoy bucket, so the Fleet and Decoys pages show both.
     env.run(&[
@@ -631,21 +639,9 @@ fn populate(env: &Env, moto: &Moto) -> (Populated, Server) {
     .ok();
     let session_secret =
         env.run(&["enrol", "create", "--uses", "1", "--template", "web-session"]).ok().stdout.trim().to_string();
-    let body = json!({"secret": session_secret, "host": {"hostname": "cache-<b>2</b>"}});
-    let (status, body) =
-        server.call("POST", "/api/v1/fleet/enroll", &[("Content-Type", "application/json")], &body.to_string());
-    assert_eq!(status, 201, "{body}");
-    let session: Value = serde_json::from_str(&body).unwrap();
+    let session = enrol_and_confirm(&server, &session_secret, json!({"hostname": "cache-<b>2</b>"}));
     assert!(session["key"]["access_key_id"].as_str().unwrap().starts_with("ASIA"), "{session}");
     assert!(session["key"]["session"]["token"].is_string(), "{session}");
-    let bearer = format!("Bearer {}", session["credential"].as_str().unwrap());
-    let (status, body) = server.call(
-        "POST",
-        "/api/v1/fleet/confirm",
-        &[("Content-Type", "application/json"), ("Authorization", &bearer)],
-        &confirm.to_string(),
-    );
-    assert_eq!(status, 200, "{body}");
     let inventory = env.dir.path().join("inventory.txt");
     std::fs::write(&inventory, "s3-bucket acme-ledger-exports\n").unwrap();
     env.run(&["decoy", "apply", "--count", "s3-bucket=1", "--inventory", inventory.to_str().unwrap()]).ok();

@@ -12,7 +12,6 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration, PublicAccessBlockConfiguration};
 use aws_sdk_ssm::types::ParameterType;
 use honeytrail_core::decoy::{contents, DecoyKind};
-use serde_json::json;
 
 use crate::bootstrap::{is_not_found, partition};
 use crate::{AwsError, CanaryAccount};
@@ -158,11 +157,7 @@ impl CanaryAccount {
                 self.sqs.create_queue().queue_name(name).send().await.map_err(self.fail("sqs:CreateQueue"))?;
             }
             DecoyKind::IamRole => {
-                let trust = json!({"Version": "2012-10-17", "Statement": [{
-                    "Effect": "Allow",
-                    "Principal": {"AWS": format!("arn:{}:iam::{account}:root", partition(&region))},
-                    "Action": "sts:AssumeRole",
-                }]});
+                let trust = crate::sessions::own_account_trust(partition(&region), &account);
                 let out = self
                     .iam
                     .create_role()

@@ -44,6 +44,16 @@ impl std::fmt::Debug for SessionCredentials {
     }
 }
 
+/// The trust policy of honey and decoy roles: this account may assume them,
+/// nobody else.
+pub(crate) fn own_account_trust(partition: &str, account: &str) -> serde_json::Value {
+    json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:{partition}:iam::{account}:root")},
+        "Action": "sts:AssumeRole",
+    }]})
+}
+
 /// Whether a trust policy lets only `account` assume the role: every
 /// principal it allows is that account's root or a principal in it.
 fn trusts_only(trust: &str, account: &str) -> bool {
@@ -141,11 +151,7 @@ impl CanaryAccount {
 
     pub(crate) async fn make_session_role(&self, name: &str) -> Result<String, AwsError> {
         let account = self.account_id().await?;
-        let trust = json!({"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"AWS": format!("arn:{}:iam::{account}:root", partition(&self.region()))},
-            "Action": "sts:AssumeRole",
-        }]});
+        let trust = own_account_trust(partition(&self.region()), &account);
         let out = self
             .iam
             .create_role()
