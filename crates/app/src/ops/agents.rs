@@ -12,7 +12,7 @@ use std::time::Duration as StdDuration;
 use chrono::{Duration, Utc};
 use honeytrail_core::access::Permission;
 use honeytrail_core::encoding::printable;
-use honeytrail_core::fleet::{AgentState, Ec2Instance};
+use honeytrail_core::fleet::Ec2Instance;
 use honeytrail_core::fleet::{
     Command, CommandDone, CommandKind, Confirm, DeliveredKey, EnrolRequest, Enrolled, Heartbeat, HeartbeatReply,
     PlacedFile, Preflight, Presence, MAX_FILES, MAX_FOUND,
@@ -488,11 +488,7 @@ impl Ops {
             Sink::new(self).add(&events).await?;
         }
         let mut open: Vec<store::AgentCommand> = agent.commands.iter().filter(|c| c.open()).cloned().collect();
-        if agent.template.credential == Credential::Session
-            && agent.state == AgentState::Active
-            && open.is_empty()
-            && self.session_due(agent.session_expires_at, now)
-        {
+        if self.session_refresh_wanted(agent, now) {
             match self.store.request_command(agent.id, CommandKind::Refresh, "fleet (session refresh)").await {
                 Ok(c) => open.push(c),
                 Err(e) => tracing::warn!(agent = agent.id, error = %e, "could not open a session refresh"),

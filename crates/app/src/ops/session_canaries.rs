@@ -18,7 +18,8 @@
 
 use chrono::{DateTime, Utc};
 use honeytrail_aws::{CanaryAccount, SessionCredentials};
-use honeytrail_core::fleet::{DeliveredKey, DeliveredSession, Ec2Instance, HostFacts};
+use honeytrail_core::fleet::{Agent, AgentState, CommandKind, DeliveredKey, DeliveredSession, Ec2Instance, HostFacts};
+use honeytrail_core::template::Credential;
 use honeytrail_core::{NewToken, Token};
 use honeytrail_store::{AgentCommand, NewHop};
 
@@ -166,11 +167,31 @@ impl Ops {
         }
     }
 
-    /// Whether a session expiring at `expires` is due for a refresh now.
-    pub(crate) fn session_due(&self, expires: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    /// Whether a heartbeat of `agent` should open a refresh now (see
+    /// [`refresh_wanted`]).
+    pub(crate) fn session_refresh_wanted(&self, agent: &Agent, now: DateTime<Utc>) -> bool {
         let before = chrono::Duration::seconds(i64::try_from(self.config.fleet.session_refresh_seconds).unwrap_or(0));
-        expires.is_none_or(|e| e - now <= before)
+        refresh_wanted(agent, now, before)
     }
+}
+
+/// Whether a heartbeat of `agent` should open a refresh: an active session
+/// canary with nothing open, less than `before` from its session's expiry,
+/// whose last refresh did not fail within the last quarter of `before` (a
+/// host that cannot write its bait, which its heartbeats report as
+/// tampering, is not sent a fresh session at every heartbeat).
+pub(crate) fn refresh_wanted(agent: &Agent, now: DateTime<Utc>, before: chrono::Duration) -> bool {
+    if agent.template.credential != Credential::Session
+        || agent.state != AgentState::Active
+        || agent.commands.iter().any(AgentCommand::open)
+    {
+        return false;
+    }
+    if agent.session_expires_at.is_some_and(|e| e - now > before) {
+        return false;
+    }
+    let last = agent.commands.iter().filter(|c| c.kind == CommandKind::Refresh).max_by_key(|c| c.id);
+    !last.is_some_and(|c| c.state == "failed" && c.done_at.is_some_and(|d| now - d < before / 4))
 }
 
 #[cfg(test)]
@@ -192,6 +213,56 @@ mod tests {
         ] {
             assert!(SessionIdentity::parse(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_refresh_is_opened_near_expiry_once_and_not_after_every_failure() {
+        let now = Utc::now();
+        let hours = chrono::Duration::hours;
+        let template = honeytrail_core::template::PlacementTemplate {
+            credential: Credential::Session,
+            ..honeytrail_core::template::shipped()[0].clone()
+        };
+        let agent: Agent = serde_json::from_value(serde_json::json!({
+            "id": 1, "enrollment_id": 1, "token_id": 7, "access_key_id": "ASIAQYLPMN5HPLZXQ3NB",
+            "host": {"hostname": "web-1"}, "source_address": null, "ec2": null, "template": template,
+            "state": "active", "detail": null, "enrolled_at": now, "confirmed_at": now, "last_seen_at": now,
+            "stale_since": null, "watch": null, "evidence_dropped": 0, "session_expires_at": now + hours(5),
+            "files": [], "commands": [], "bait_state": "ok"
+        }))
+        .unwrap();
+        let before = hours(2);
+        assert!(!refresh_wanted(&agent, now, before), "5 h left");
+        let near = Agent { session_expires_at: Some(now + hours(1)), ..agent.clone() };
+        assert!(refresh_wanted(&near, now, before), "1 h left");
+        let expired = Agent { session_expires_at: Some(now - hours(1)), ..agent.clone() };
+        assert!(refresh_wanted(&expired, now, before));
+        let command = |id: i64, state: &str, done: Option<DateTime<Utc>>| AgentCommand {
+            id,
+            agent_id: 1,
+            kind: CommandKind::Refresh,
+            state: state.into(),
+            new_token_id: None,
+            requested_by: "fleet".into(),
+            requested_at: now - hours(1),
+            done_at: done,
+            detail: None,
+            session_expires_at: None,
+        };
+        let open = Agent { commands: vec![command(1, "sent", None)], ..near.clone() };
+        assert!(!refresh_wanted(&open, now, before), "one open at a time");
+        let failed =
+            Agent { commands: vec![command(1, "failed", Some(now - chrono::Duration::minutes(10)))], ..near.clone() };
+        assert!(!refresh_wanted(&failed, now, before), "not again 10 min after a failure");
+        let later = Agent { commands: vec![command(1, "failed", Some(now - hours(1)))], ..near.clone() };
+        assert!(refresh_wanted(&later, now, before), "again after a quarter of the window");
+        let done =
+            Agent { commands: vec![command(1, "done", Some(now - chrono::Duration::minutes(10)))], ..near.clone() };
+        assert!(refresh_wanted(&done, now, before));
+        let key = Agent { template: honeytrail_core::template::shipped()[0].clone(), ..near.clone() };
+        assert!(!refresh_wanted(&key, now, before), "keys are not refreshed");
+        let removed = Agent { state: AgentState::Removed, ..near };
+        assert!(!refresh_wanted(&removed, now, before));
     }
 
     #[test]
