@@ -17,12 +17,23 @@ use crate::record::parse_event_time;
 /// event type (anyone can write it into a user agent) is not parsed whole for it.
 pub const MAX_FINDINGS_BYTES: usize = 1 << 20;
 
-/// Whether a document may be an AWS Health exposure event (cheap, before parsing).
+/// Whether a document may be an AWS Health exposure event (cheap, before
+/// parsing). A CloudTrail log file (`{"Records": [...]}`) never holds one,
+/// so it costs nothing here; for the rest the event type, absent from
+/// almost every document, is looked for first, so most cost one pass.
 pub fn may_be_exposure(bytes: &[u8]) -> bool {
     bytes.len() <= MAX_FINDINGS_BYTES
+        && !is_log_file(bytes)
+        && memchr::memmem::find(bytes, EXPOSED_EVENT.as_bytes()).is_some()
         && (memchr::memmem::find(bytes, b"aws.health").is_some()
             || memchr::memmem::find(bytes, b"arn:aws:health:").is_some())
-        && memchr::memmem::find(bytes, EXPOSED_EVENT.as_bytes()).is_some()
+}
+
+/// Whether `bytes` is a CloudTrail log file: an object whose first member
+/// is `"Records"`.
+fn is_log_file(bytes: &[u8]) -> bool {
+    let rest = bytes.trim_ascii_start();
+    rest.strip_prefix(b"{").is_some_and(|r| r.trim_ascii_start().starts_with(b"\"Records\""))
 }
 
 /// The events of the honey keys an AWS Health exposure finding names; none
@@ -107,6 +118,11 @@ mod tests {
         let log_file =
             format!(r#"{{"Records":[{{"userAgent":"aws.health {EXPOSED_EVENT}","p":"{}"}}]}}"#, "x".repeat(2 << 20));
         assert!(!may_be_exposure(log_file.as_bytes()), "a big log file naming it is not parsed whole for it");
+        let small = format!(r#" {{ "Records":[{{"userAgent":"aws.health {EXPOSED_EVENT}"}}]}}"#);
+        assert!(!may_be_exposure(small.as_bytes()), "nor a small one: Health events are never in a log file");
+        assert!(may_be_exposure(format!("[{EXPOSED}]").as_bytes()), "an array of events is read");
+        let bare = &EXPOSED[EXPOSED.find(r#""detail":"#).unwrap() + 9..EXPOSED.len() - 1];
+        assert!(may_be_exposure(bare.as_bytes()), "nor is the bare detail missed: {bare}");
         let v: Value = serde_json::from_str(EXPOSED).unwrap();
         let events = exposures(&v, &index, "eventbridge-http", "x", Utc::now());
         assert_eq!(events.len(), 1);

@@ -24,6 +24,7 @@
 
 pub mod canarytokens;
 pub mod decoys;
+pub mod fields;
 pub mod files;
 pub mod gunzip;
 pub mod health;

@@ -1,10 +1,11 @@
 //! The hot path: finding the few records that mention a honey identity in
 //! gigabytes of CloudTrail JSON without parsing the rest.
 //!
-//! Three substring searches (memchr's SIMD `memmem`) find every
-//! `"accessKeyId"` field, every `"arn"` field (honey users' ARNs, of any
-//! partition: `arn:aws:iam::`, `arn:aws-us-gov:iam::`, `arn:aws-cn:iam::`…),
-//! and, when tokens are known by user name, every `"userName"` field: the
+//! One SIMD pass ([`crate::fields`]) finds every `"accessKeyId"` field, every
+//! `"arn"` field (honey users' ARNs, of any partition: `arn:aws:iam::`,
+//! `arn:aws-us-gov:iam::`, `arn:aws-cn:iam::`…, and session canaries'
+//! assumed-role ARNs) and every record's `"eventVersion"`; a `memmem` pass,
+//! when tokens are known by user name, every `"userName"` field: the
 //! fields a caller identity is matched on; each value is looked up in the
 //! [`KeyIndex`]. Values
 //! written with JSON escapes (`user\/svc`, `\u0041KIA…`) are decoded first,
@@ -18,15 +19,13 @@ use std::borrow::Cow;
 
 use memchr::memmem;
 
+use crate::fields::Field;
 use crate::index::KeyIndex;
 
 /// Finds identity fields whose value is in the index.
 #[derive(Debug, Clone)]
 pub struct Scanner {
-    access_key: memmem::Finder<'static>,
-    arn_field: memmem::Finder<'static>,
     user_name: memmem::Finder<'static>,
-    records: memmem::Finder<'static>,
 }
 
 /// What one pass over a document found.
@@ -49,12 +48,7 @@ impl Default for Scanner {
 
 impl Scanner {
     pub fn new() -> Scanner {
-        Scanner {
-            access_key: memmem::Finder::new(b"\"accessKeyId\""),
-            arn_field: memmem::Finder::new(b"\"arn\""),
-            user_name: memmem::Finder::new(b"\"userName\""),
-            records: memmem::Finder::new(b"\"eventVersion\""),
-        }
+        Scanner { user_name: memmem::Finder::new(b"\"userName\"") }
     }
 
     /// Scans `bytes` (any JSON text) for identity values in `index`.
@@ -68,12 +62,14 @@ impl Scanner {
             }
         };
         let in_index = |v: &[u8]| index.get(v).is_some();
-        for at in self.access_key.find_iter(bytes) {
-            check(at, string_value_after(bytes, at + self.access_key.needle().len()), &in_index);
-        }
-        for at in self.arn_field.find_iter(bytes) {
-            check(at, string_value_after(bytes, at + self.arn_field.needle().len()), &in_index);
-        }
+        // The identity fields and the records, in one pass (see `fields`).
+        let mut records = 0;
+        crate::fields::find(bytes, |at, field| match field {
+            Field::EventVersion => records += 1,
+            Field::AccessKeyId | Field::Arn => {
+                check(at, string_value_after(bytes, at + field.needle().len()), &in_index)
+            }
+        });
         if index.has_user_names() {
             let user = |v: &[u8]| index.has_user_name(v);
             for at in self.user_name.find_iter(bytes) {
@@ -82,7 +78,7 @@ impl Scanner {
         }
         hits.sort_unstable();
         let decoy_hits = if index.decoys().is_empty() { Vec::new() } else { index.decoys().find(bytes) };
-        ScanResult { records: self.records.find_iter(bytes).count(), hits, decoy_hits }
+        ScanResult { records, hits, decoy_hits }
     }
 }
 
@@ -95,18 +91,14 @@ fn string_from(bytes: &[u8], start: usize) -> Option<Cow<'_, [u8]>> {
     let limit = (start + 2048).min(bytes.len());
     let mut end = start;
     let mut escaped = false;
-    while end < limit {
-        match bytes[end] {
-            b'\\' => {
-                escaped = true;
-                end += 2;
-            }
-            b'"' => break,
-            _ => end += 1,
+    // To the closing quote, over escapes (SIMD: ARNs are long).
+    loop {
+        end += bytes.get(end..limit).and_then(|rest| memchr::memchr2(b'"', b'\\', rest))?;
+        if bytes[end] == b'"' {
+            break;
         }
-    }
-    if end >= limit {
-        return None;
+        escaped = true;
+        end += 2;
     }
     if !escaped {
         return Some(Cow::Borrowed(&bytes[start..end]));

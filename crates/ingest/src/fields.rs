@@ -1,0 +1,254 @@
+//! One pass for the three field names every document is searched for:
+//! `"accessKeyId"`, `"arn"` and `"eventVersion"`.
+//!
+//! Three `memmem` passes each read the whole document; on x86-64 with AVX2
+//! (or AVX-512BW, 64 at a time) this reads it once. For every 32 positions it compares a few bytes at
+//! fixed offsets from each position (the opening quote, and one or two bytes
+//! of each name that are rare in CloudTrail JSON: the `K` of `accessKeyId`,
+//! the `V` of `eventVersion`, the `n"` that ends `"arn"`), and only where
+//! those agree is the whole name compared. Anything else, and the last few
+//! bytes of a document, go through `memmem` as before. The positions found
+//! are exactly `memmem`'s (a test compares the two on random documents).
+
+use memchr::memmem;
+
+/// Which field name starts at a position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Field {
+    AccessKeyId,
+    Arn,
+    EventVersion,
+}
+
+impl Field {
+    pub const ALL: [Field; 3] = [Field::AccessKeyId, Field::Arn, Field::EventVersion];
+
+    pub fn needle(self) -> &'static [u8] {
+        match self {
+            Field::AccessKeyId => b"\"accessKeyId\"",
+            Field::Arn => b"\"arn\"",
+            Field::EventVersion => b"\"eventVersion\"",
+        }
+    }
+}
+
+/// Calls `each` with every position where one of the three names starts,
+/// in increasing order; like `memmem`, a name is not found again inside
+/// itself (`"arn"arn"` is one `"arn"`).
+pub fn find(bytes: &[u8], mut each: impl FnMut(usize, Field)) {
+    let mut from = [0; 3];
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512bw") {
+        // SAFETY: AVX-512BW (and so AVX-512F) is available, as just checked.
+        from = unsafe { avx512::find(bytes, &mut each) };
+    } else if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 is available, as just checked.
+        from = unsafe { avx2::find(bytes, &mut each) };
+    }
+    find_from(bytes, from, &mut each)
+}
+
+/// Checks the candidates of one block at `i` (bit `b` of `mask`: a name may
+/// start at `i + b`): each is compared whole, and found unless it starts
+/// inside the last one of its name (`next`).
+#[inline(always)]
+fn each_candidate(bytes: &[u8], i: usize, mut mask: u64, next: &mut [usize; 3], each: &mut impl FnMut(usize, Field)) {
+    while mask != 0 {
+        let at = i + mask.trailing_zeros() as usize;
+        let rest = &bytes[at..];
+        if let Some(f) = Field::ALL.into_iter().find(|f| rest.starts_with(f.needle())) {
+            if at >= next[f as usize] {
+                next[f as usize] = at + f.needle().len();
+                each(at, f);
+            }
+        }
+        mask &= mask - 1;
+    }
+}
+
+/// What [`find`] does with `memmem` (three passes, merged in order), each
+/// name looked for from its own start in `from`.
+fn find_from(bytes: &[u8], from: [usize; 3], each: &mut impl FnMut(usize, Field)) {
+    let mut found: Vec<(usize, Field)> = Field::ALL
+        .into_iter()
+        .zip(from)
+        .flat_map(|(f, start)| {
+            let rest = bytes.get(start..).unwrap_or_default();
+            memmem::find_iter(rest, f.needle()).map(move |at| (start + at, f))
+        })
+        .collect();
+    found.sort_unstable();
+    for (at, f) in found {
+        each(at, f);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::Field;
+
+    const WIDTH: usize = 32;
+    /// The furthest byte looked at past a position: the `K` of `"accessKeyId"`.
+    const REACH: usize = 7;
+
+    /// Finds the names starting at every position below the last
+    /// `WIDTH + REACH` bytes or so, and returns where the caller's search
+    /// for each name goes on: past the last one found, or where this
+    /// stopped.
+    ///
+    /// # Safety
+    /// The processor must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn find(bytes: &[u8], each: &mut impl FnMut(usize, Field)) -> [usize; 3] {
+        let n = bytes.len();
+        let p = bytes.as_ptr();
+        let splat = |b: u8| _mm256_set1_epi8(b as i8);
+        let (quote, k, v, last) = (splat(b'"'), splat(b'K'), splat(b'V'), splat(b'n'));
+        // Where each name may next start: not inside its last match.
+        let mut next = [0usize; 3];
+        let mut i = 0;
+        while i + WIDTH + REACH <= n {
+            // SAFETY: every load reads 32 bytes from i + 0..=REACH, all
+            // before n by the loop's condition; loadu takes any alignment.
+            let load = |off: usize| unsafe { _mm256_loadu_si256(p.add(i + off).cast::<__m256i>()) };
+            let opening = _mm256_cmpeq_epi8(load(0), quote);
+            // `"accessKeyId"`: K at 7. `"eventVersion"`: V at 6. `"arn"`: n" at 3 and 4.
+            let key = _mm256_cmpeq_epi8(load(7), k);
+            let version = _mm256_cmpeq_epi8(load(6), v);
+            let arn = _mm256_and_si256(_mm256_cmpeq_epi8(load(3), last), _mm256_cmpeq_epi8(load(4), quote));
+            let any = _mm256_and_si256(opening, _mm256_or_si256(_mm256_or_si256(key, version), arn));
+            let mask = _mm256_movemask_epi8(any) as u32 as u64;
+            super::each_candidate(bytes, i, mask, &mut next, each);
+            i += WIDTH;
+        }
+        next.map(|n| n.max(i))
+    }
+}
+
+/// The same as [`avx2`], 64 positions at a time, the comparisons' results
+/// kept as bit masks.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::Field;
+
+    const WIDTH: usize = 64;
+    const REACH: usize = 7;
+
+    /// See [`super::avx2::find`].
+    ///
+    /// # Safety
+    /// The processor must support AVX-512F and AVX-512BW.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) unsafe fn find(bytes: &[u8], each: &mut impl FnMut(usize, Field)) -> [usize; 3] {
+        let n = bytes.len();
+        let p = bytes.as_ptr();
+        let splat = |b: u8| _mm512_set1_epi8(b as i8);
+        let (quote, k, v, last) = (splat(b'"'), splat(b'K'), splat(b'V'), splat(b'n'));
+        let mut next = [0usize; 3];
+        let mut i = 0;
+        while i + WIDTH + REACH <= n {
+            // SAFETY: every load reads 64 bytes from i + 0..=REACH, all
+            // before n by the loop's condition; loadu takes any alignment.
+            let load = |off: usize| unsafe { _mm512_loadu_si512(p.add(i + off).cast::<__m512i>()) };
+            let opening = _mm512_cmpeq_epi8_mask(load(0), quote);
+            let key = _mm512_cmpeq_epi8_mask(load(7), k);
+            let version = _mm512_cmpeq_epi8_mask(load(6), v);
+            let arn = _mm512_cmpeq_epi8_mask(load(3), last) & _mm512_cmpeq_epi8_mask(load(4), quote);
+            super::each_candidate(bytes, i, opening & (key | version | arn), &mut next, each);
+            i += WIDTH;
+        }
+        next.map(|n| n.max(i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn by_memmem(bytes: &[u8]) -> Vec<(usize, Field)> {
+        let mut out = Vec::new();
+        find_from(bytes, [0; 3], &mut |at, f| out.push((at, f)));
+        out
+    }
+
+    fn by_find(bytes: &[u8]) -> Vec<(usize, Field)> {
+        let mut out = Vec::new();
+        find(bytes, |at, f| out.push((at, f)));
+        // Each SIMD width this processor has finds the same.
+        #[cfg(target_arch = "x86_64")]
+        {
+            let each = |from: [usize; 3], found: Vec<(usize, Field)>| {
+                let mut all = found;
+                find_from(bytes, from, &mut |at, f| all.push((at, f)));
+                all
+            };
+            if std::arch::is_x86_feature_detected!("avx2") {
+                let mut found = Vec::new();
+                // SAFETY: AVX2 is available, as just checked.
+                let from = unsafe { avx2::find(bytes, &mut |at, f| found.push((at, f))) };
+                assert_eq!(each(from, found), out, "avx2");
+            }
+            if std::arch::is_x86_feature_detected!("avx512bw") {
+                let mut found = Vec::new();
+                // SAFETY: AVX-512BW is available, as just checked.
+                let from = unsafe { avx512::find(bytes, &mut |at, f| found.push((at, f))) };
+                assert_eq!(each(from, found), out, "avx512");
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn finds_exactly_what_memmem_finds() {
+        // Documents of every length around the vector width, made of the
+        // names, their near misses and JSON's punctuation, at every offset.
+        let parts: [&[u8]; 14] = [
+            b"\"accessKeyId\"",
+            b"\"arn\"",
+            b"\"eventVersion\"",
+            b"\"accessKeyID\"",
+            b"\"arn",
+            b"\"eventTime\"",
+            b"\"urn\"",
+            b"\"arn\"arn\"",
+            b"\"eventVersion\"eventVersion\"",
+            b"\"aKcessKeyId\"",
+            b"\"",
+            b":",
+            b"x",
+            b" \"ASIA\",",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for len in 0..400 {
+            let mut doc = Vec::new();
+            while doc.len() < len {
+                doc.extend_from_slice(parts[(next() % parts.len() as u64) as usize]);
+            }
+            doc.truncate(len);
+            assert_eq!(by_find(&doc), by_memmem(&doc), "{:?}", String::from_utf8_lossy(&doc));
+        }
+        // A real log's worth.
+        let log = format!(
+            "{{\"Records\":[{}]}}",
+            (0..200)
+                .map(|i| format!(
+                    "{{\"eventVersion\":\"1.08\",\"userIdentity\":{{\"type\":\"IAMUser\",\"arn\":\"arn:aws:iam::1:user/u{i}\",\"accessKeyId\":\"AKIA{i:016}\"}},\"eventTime\":\"t\"}}"
+                ))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let found = by_find(log.as_bytes());
+        assert_eq!(found, by_memmem(log.as_bytes()));
+        assert_eq!(found.len(), 600);
+    }
+}
