@@ -716,6 +716,24 @@ fn every_page_renders(server: &Server, p: &Populated) {
     assert!(html.contains("session canary, expires") && html.contains("Refresh session"), "{html}");
     let (_, html) = server.call("GET", "/decoys", &[("Cookie", &cookie)], "");
     assert!(html.contains("acme-ledger-exports"), "the decoy is listed: {html}");
+    // Every link to a token opens it: those known by an ARN (decoys, the
+    // honey role of session canaries: `…:role/app-instance-role`) too.
+    let mut links = std::collections::BTreeSet::new();
+    for page in ["/tokens", "/placements", "/fleet", "/decoys", "/ci", "/incidents/1"] {
+        let (_, html) = server.call("GET", page, &[("Cookie", &cookie)], "");
+        for part in html.split("href=\"/tokens/").skip(1) {
+            // As the browser reads the attribute: entities decoded.
+            let href = part.split('"').next().unwrap().replace("&#x2f;", "/").replace("&amp;", "&");
+            links.insert(format!("/tokens/{href}"));
+        }
+    }
+    let (_, tokens) = server.call("GET", "/tokens", &[("Cookie", &cookie)], "");
+    assert!(tokens.contains("role&#x2f;app-instance-role"), "the honey role is a token: {tokens}");
+    assert!(links.len() >= 7, "{links:?}");
+    for link in links {
+        let (status, html) = server.call("GET", &link, &[("Cookie", &cookie)], "");
+        assert_eq!(status, 200, "{link}: {html}");
+    }
 }
 
 #[test]

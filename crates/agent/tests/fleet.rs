@@ -1701,21 +1701,33 @@ fn a_session_canary_is_placed_refreshed_attested_and_matched() {
         "accountId": "123456789012", "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "userName": "honeytrail"});
     let answer = serde_json::json!({"credentials": {"accessKeyId": third},
         "assumedRoleUser": {"arn": arn, "assumedRoleId": "AROAEXAMPLE:i-x"}});
+    // A session of the honey role under a name honeytrail never handed
+    // out: someone who may assume the role made it.
+    let foreign = serde_json::json!({"type": "AssumedRole", "principalId": "AROAEXAMPLE:mine",
+        "arn": "arn:aws:sts::123456789012:assumed-role/app-instance-role/mine", "accountId": "123456789012",
+        "accessKeyId": "ASIAQYLPMN5HFOREIGN1",
+        "sessionContext": {"sessionIssuer": {"type": "Role", "arn": role_arn, "userName": "app-instance-role"}}});
     let log = ht.dir.path().join("trail.json");
     let records = serde_json::json!({"Records": [
         record("session-own-1", ours, answer),
         record("session-use-1", intruder, Value::Null),
+        record("session-foreign-1", foreign, Value::Null),
     ]});
     std::fs::write(&log, records.to_string()).unwrap();
     ht.run(&["ingest", log.to_str().unwrap()]).ok();
     let found = incidents(&ht);
     let uses: Vec<&Value> = found.iter().filter(|i| i["kind"] == "use").collect();
-    assert_eq!(uses.len(), 1, "{found:#?}");
-    let shown = ht.run(&["incident", "show", &uses[0]["id"].to_string(), "--json"]).ok().json();
+    assert_eq!(uses.len(), 2, "the host's canary and the honey role: {found:#?}");
+    let events_of = |id: &Value| {
+        let events = ht.run(&["incident", "events", &id.to_string(), "--json"]).ok().json();
+        events.as_array().unwrap().iter().filter_map(|e| e["event_id"].as_str().map(str::to_string)).collect::<Vec<_>>()
+    };
+    let host = uses.iter().find(|i| events_of(&i["id"]) == ["session-use-1"]).expect("the host's incident");
+    let shown = ht.run(&["incident", "show", &host["id"].to_string(), "--json"]).ok().json();
     assert!(shown["placement"].as_str().unwrap().contains("on host web-17"), "{shown:#}");
-    let events = ht.run(&["incident", "events", &uses[0]["id"].to_string(), "--json"]).ok().json();
-    let ids: Vec<&str> = events.as_array().unwrap().iter().filter_map(|e| e["event_id"].as_str()).collect();
-    assert_eq!(ids, ["session-use-1"], "only the intruder's call: {events:#}");
+    let role = uses.iter().find(|i| events_of(&i["id"]) == ["session-foreign-1"]).expect("the honey role's incident");
+    let shown = ht.run(&["incident", "show", &role["id"].to_string(), "--json"]).ok().json();
+    assert!(shown["placement"].as_str().unwrap().contains("AWS account 123456789012"), "{shown:#}");
 
     // Removal: the bait goes, the canary is retired (and still watched).
     ht.run(&["agent", "remove", "1"]).ok();

@@ -9,6 +9,10 @@
 //! session. The session is named like an instance profile's: the EC2
 //! instance the host proved to be, else a made-up instance ID.
 //!
+//! The honey role itself is a token too, known by the role's ARN: a session
+//! of it under another name (someone who may assume the role made one) is
+//! matched through its session issuer.
+//!
 //! A heartbeat less than `fleet.session_refresh_seconds` before the session
 //! expires opens a `refresh` command; each time it is sent it carries a
 //! fresh session (a lost reply costs only an unused session, which expires
@@ -20,7 +24,7 @@ use chrono::{DateTime, Utc};
 use honeytrail_aws::{CanaryAccount, SessionCredentials};
 use honeytrail_core::fleet::{Agent, AgentState, CommandKind, DeliveredKey, DeliveredSession, Ec2Instance, HostFacts};
 use honeytrail_core::template::Credential;
-use honeytrail_core::{NewToken, Token};
+use honeytrail_core::{NewToken, Spot, Token};
 use honeytrail_store::{AgentCommand, NewHop};
 
 use crate::{Actor, OpError, OpResult, Ops};
@@ -78,6 +82,7 @@ impl Ops {
         let account = self.mint_targets(1).await?.remove(0);
         let role_arn = account.ensure_session_role(&self.config.fleet.session_role).await?;
         let account_id = account.account_id().await?;
+        self.watch_session_role(&role_arn, &account_id, actor).await?;
         let partition = honeytrail_aws::bootstrap::partition(&account.region());
         // The instance's own ID when it proved one, as its instance profile
         // would name the session; never a name an earlier canary had.
@@ -112,6 +117,50 @@ impl Ops {
             .insert_token(&new, &[], &[hop])
             .await?;
         Ok((token, session))
+    }
+
+    /// Registers the honey role itself, once: a token known by the role's
+    /// ARN, so a session of it that honeytrail did not hand out (made by
+    /// someone else who may assume the role) is matched through its session
+    /// issuer, while the sessions hosts hold match their own canaries first.
+    async fn watch_session_role(&self, role_arn: &str, account_id: &str, actor: &Actor) -> OpResult<()> {
+        if self.store.arn_in_use(role_arn).await? {
+            return Ok(());
+        }
+        let new = NewToken {
+            kind: Some(honeytrail_core::TokenKind::AwsSession),
+            access_key_id: role_arn.to_string(),
+            iam_user_arn: Some(role_arn.to_string()),
+            account_id: Some(account_id.to_string()),
+            memo: "the honey role of session canaries".into(),
+            ..NewToken::default()
+        };
+        let spot = Spot {
+            host: format!("AWS account {account_id}"),
+            path: role_arn.to_string(),
+            asset: Some("the honey role of session canaries".into()),
+            format: Some("session-role".into()),
+            placed_by: Some(actor.name.clone()),
+            notes: Some(
+                "honeytrail hands out this role's sessions only as session canaries, each known by its own name; a \
+                 session of another name is someone who may assume the role and made one"
+                    .into(),
+            ),
+            aws_account: Some(account_id.to_string()),
+            ..Spot::default()
+        };
+        let hop = NewHop {
+            description: format!("honey role {role_arn} watched for sessions honeytrail did not hand out"),
+            actor: Some(actor.name.clone()),
+            automatic: true,
+            at: Utc::now(),
+        };
+        match self.audited(actor, "token.session_role", role_arn, None).insert_token(&new, &[spot], &[hop]).await {
+            Ok(_) => Ok(()),
+            // Another enrolment registered it at the same moment.
+            Err(_) if self.store.arn_in_use(role_arn).await? => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn start_session(&self, account: &CanaryAccount, role_arn: &str, name: &str) -> OpResult<SessionCredentials> {

@@ -125,7 +125,7 @@ pub(super) async fn post_retire(
         return r;
     }
     match s.ops.retire(&ui.0.actor, &key).await {
-        Ok(r) => back(&format!("/tokens/{}", r.token.access_key_id)),
+        Ok(r) => back(&format!("/tokens/{}", r.token.id)),
         Err(e) => fail(e),
     }
 }
