@@ -72,6 +72,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(25, "ci-runs", "0025_ci_runs"),
     migration!(26, "decoys", "0026_decoys"),
     migration!(27, "session-canaries", "0027_session_canaries"),
+    migration!(28, "token-arn-index", "0028_token_arn_index"),
 ];
 
 /// An arbitrary constant naming honeytrail's migration lock on PostgreSQL.
