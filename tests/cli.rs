@@ -178,6 +178,8 @@ fn bad_input_gives_clear_errors_and_non_zero_exits() {
     assert!(out.stderr.contains("already registered"), "{}", out.stderr);
     let out = env.run(&["render", KEY, "--format", "yaml"]).fails();
     assert!(out.stderr.contains("unknown bait format") && out.stderr.contains("k8s-secret"), "{}", out.stderr);
+    let out = env.run(&["render", KEY, "--format", "aws-cli-cache"]).fails();
+    assert!(out.stderr.contains("session credentials only"), "a key in a session cache: {}", out.stderr);
     let out = env.run(&["custody", "add", KEY, "  "]).fails();
     assert!(out.stderr.contains("description is empty"), "{}", out.stderr);
 }

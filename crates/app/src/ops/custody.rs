@@ -108,7 +108,7 @@ impl Ops {
         to: &str,
     ) -> OpResult<String> {
         actor.require(Permission::Respond)?;
-        let format: Format = format.parse()?;
+        let format = key_format(format)?;
         let token = self.find_token(key).await?;
         let secret = self.secret_for_bait(&token).await?;
         let render = &self.config.render;
@@ -138,7 +138,7 @@ impl Ops {
     /// are recorded.
     pub async fn render_into(&self, actor: &Actor, r: RenderInto) -> OpResult<Written> {
         actor.require(Permission::Respond)?;
-        let format: Format = r.format.parse()?;
+        let format = key_format(&r.format)?;
         let token = self.find_token(&r.key).await?;
         let secret = self.secret_for_bait(&token).await?;
         let profile = r.profile.clone().unwrap_or_else(|| self.config.render.profile.clone());
@@ -191,4 +191,18 @@ impl Ops {
 
 fn file_error(path: &Path, what: &str, e: std::io::Error) -> OpError {
     OpError::new(OpErrorKind::Invalid, "file", format!("cannot {what} {}: {e}", path.display()))
+}
+
+/// A format bait made from a token's key may take: a format that holds only
+/// session credentials (the AWS CLI's cache) would hold a long-lived key
+/// without a session token, which no real cache does.
+fn key_format(raw: &str) -> OpResult<Format> {
+    let format: Format = raw.parse()?;
+    if format.session_only() {
+        return Err(OpError::invalid(format!(
+            "{format} holds session credentials only, never a key: choose another format, or place session \
+             canaries with a template of credential session (docs/fleet.md)"
+        )));
+    }
+    Ok(format)
 }
