@@ -40,18 +40,24 @@ pub const DENY_ALL_POLICY: &str =
 /// Whether a policy document denies every action on every resource and
 /// allows nothing.
 pub fn denies_everything(document: &str) -> bool {
-    let Ok(doc) = serde_json::from_str::<serde_json::Value>(document) else { return false };
-    let statements = match &doc["Statement"] {
-        serde_json::Value::Array(s) => s.clone(),
-        s @ serde_json::Value::Object(_) => vec![s.clone()],
-        _ => return false,
-    };
+    let Some(statements) = statements(document) else { return false };
     let is_star = |v: &serde_json::Value| v == "*" || v.as_array().is_some_and(|a| a.iter().any(|x| x == "*"));
     let allows = statements.iter().any(|s| s["Effect"] == "Allow");
     let denies_all = statements.iter().any(|s| {
         s["Effect"] == "Deny" && is_star(&s["Action"]) && is_star(&s["Resource"]) && s.get("Condition").is_none()
     });
     denies_all && !allows
+}
+
+/// The statements of a policy document (one statement or a list of them);
+/// `None` for anything that is not a JSON policy.
+pub(crate) fn statements(document: &str) -> Option<Vec<serde_json::Value>> {
+    let doc = serde_json::from_str::<serde_json::Value>(document).ok()?;
+    match &doc["Statement"] {
+        serde_json::Value::Array(s) => Some(s.clone()),
+        s @ serde_json::Value::Object(_) => Some(vec![s.clone()]),
+        _ => None,
+    }
 }
 
 /// How to reach the canary account.

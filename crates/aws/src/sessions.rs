@@ -57,12 +57,7 @@ pub(crate) fn own_account_trust(partition: &str, account: &str) -> serde_json::V
 /// Whether a trust policy lets only `account` assume the role: every
 /// principal it allows is that account's root or a principal in it.
 fn trusts_only(trust: &str, account: &str) -> bool {
-    let Ok(doc) = serde_json::from_str::<serde_json::Value>(trust) else { return false };
-    let statements = match &doc["Statement"] {
-        serde_json::Value::Array(s) => s.clone(),
-        s @ serde_json::Value::Object(_) => vec![s.clone()],
-        _ => return false,
-    };
+    let Some(statements) = crate::statements(trust) else { return false };
     let ours = |p: &serde_json::Value| p.as_str().is_some_and(|a| a == account || a.split(':').nth(4) == Some(account));
     statements.iter().filter(|s| s["Effect"] == "Allow").all(|s| match &s["Principal"] {
         serde_json::Value::Object(m) if m.len() == 1 => match m.get("AWS") {
@@ -83,9 +78,9 @@ impl CanaryAccount {
         honeytrail_core::decoy::DecoyKind::IamRole
             .check_name(name)
             .map_err(|e| AwsError::Other { op: "session role", message: e.0 })?;
-        match self.session_role_status(name).await? {
-            Status::Ok => Ok(self.role_arn(name).await?),
-            Status::Missing => self.make_session_role(name).await.map_err(|e| match e {
+        match self.session_role_check(name).await? {
+            (Status::Ok, arn) => Ok(arn),
+            (Status::Missing, _) => self.make_session_role(name).await.map_err(|e| match e {
                 AwsError::AccessDenied { .. } => AwsError::Other {
                     op: "session role",
                     message: format!(
@@ -95,31 +90,33 @@ impl CanaryAccount {
                 },
                 other => other,
             }),
-            Status::Misconfigured(why) | Status::Unreadable(why) => Err(AwsError::Other {
+            (Status::Misconfigured(why) | Status::Unreadable(why), _) => Err(AwsError::Other {
                 op: "session role",
                 message: format!("role {name}: {why}; its sessions are not handed out as bait"),
             }),
         }
     }
 
-    async fn role_arn(&self, name: &str) -> Result<String, AwsError> {
-        let out = self.iam.get_role().role_name(name).send().await.map_err(self.fail("iam:GetRole"))?;
-        Ok(out.role().map(|r| r.arn().to_string()).unwrap_or_default())
-    }
-
     /// Whether the honey role `name` is there and only a honey role: its
     /// inline policy denies everything and nothing but this account may
     /// assume it.
     pub(crate) async fn session_role_status(&self, name: &str) -> Result<Status, AwsError> {
+        Ok(self.session_role_check(name).await?.0)
+    }
+
+    /// [`CanaryAccount::session_role_status`], with the role's ARN as the
+    /// same read found it (empty when missing).
+    async fn session_role_check(&self, name: &str) -> Result<(Status, String), AwsError> {
         let role = match self.iam.get_role().role_name(name).send().await {
             Ok(out) => out.role,
             Err(e) => {
                 return match AwsError::from_sdk("iam:GetRole", &self.endpoint, e) {
-                    AwsError::NoSuchEntity { .. } => Ok(Status::Missing),
+                    AwsError::NoSuchEntity { .. } => Ok((Status::Missing, String::new())),
                     other => Err(other),
                 }
             }
         };
+        let arn = role.as_ref().map(|r| r.arn().to_string()).unwrap_or_default();
         let policy = self.iam.get_role_policy().role_name(name).policy_name(POLICY_NAME).send().await;
         let denies = match policy {
             Ok(p) => denies_everything(&honeytrail_core::encoding::percent_decode(&p.policy_document, false)),
@@ -129,10 +126,13 @@ impl CanaryAccount {
             },
         };
         if !denies {
-            return Ok(Status::Misconfigured(format!(
-                "role {name} exists and its inline policy {POLICY_NAME:?} does not deny everything: it is not a \
+            return Ok((
+                Status::Misconfigured(format!(
+                    "role {name} exists and its inline policy {POLICY_NAME:?} does not deny everything: it is not a \
                  honey role, and its sessions would be real access; set fleet.session_role to another name"
-            )));
+                )),
+                arn,
+            ));
         }
         let trust = role
             .as_ref()
@@ -141,12 +141,15 @@ impl CanaryAccount {
             .unwrap_or_default();
         let account = self.account_id().await?;
         if !trusts_only(&trust, &account) {
-            return Ok(Status::Misconfigured(format!(
+            return Ok((
+                Status::Misconfigured(format!(
                 "role {name} may be assumed by someone outside account {account}: its trust policy lets in more than \
                  this account, so it is not a honey role; set fleet.session_role to another name"
-            )));
+                )),
+                arn,
+            ));
         }
-        Ok(Status::Ok)
+        Ok((Status::Ok, arn))
     }
 
     pub(crate) async fn make_session_role(&self, name: &str) -> Result<String, AwsError> {
