@@ -117,8 +117,21 @@ pub fn scan_file(detector: &Detector, path: &Path, limit: u64) -> FileOutcome {
         return skip(reason);
     }
     let origin = path.display().to_string();
-    // A file no larger than the limit is read whole and decoded in one call;
-    // a larger one streams, so a huge file never sits in memory.
+    // A file of some size is mapped and scanned where the page cache holds
+    // it ([`crate::mapped`]) when the scan reads it once; one cut short
+    // meanwhile is read again.
+    if detector.reads_once() && (crate::mapped::MIN_MAPPED..=limit).contains(&compressed_bytes) {
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) => return skip(SkipReason::Io(e.to_string())),
+        };
+        let read = |bytes: &[u8]| detector.read_shared(bytes, limit, "cloudtrail-file", &origin);
+        if let crate::mapped::Mapped::Read(outcome) = crate::mapped::with_file(&file, compressed_bytes, read) {
+            return FileOutcome { path: path.to_path_buf(), compressed_bytes, outcome };
+        }
+    }
+    // Otherwise a file no larger than the limit is read whole and decoded in
+    // one call; a larger one streams, so a huge file never sits in memory.
     let outcome = if compressed_bytes <= limit {
         thread_local! {
             static READ: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -203,6 +216,48 @@ pub(crate) mod tests {
         let too_large =
             detector.read(&gz(format!(r#"{{"Records":[{hit}{filler}]}}"#).as_bytes())[..], 4096, "test", "x");
         assert_eq!((too_large.events.len(), too_large.skipped.map(|r| r.kind())), (1, Some("too-large")));
+    }
+
+    /// Files large enough to be mapped are read as the smaller ones are:
+    /// the same events, records and reasons, plain or gzipped, with a hit
+    /// (parsed from a copy) or without (classified in place).
+    #[test]
+    fn mapped_files_read_as_read_ones_do() {
+        let mut index = crate::index::KeyIndex::new();
+        index.insert(crate::index::TokenRef { token_id: 1, retired: false }, "AKIARZPUZDIKAWS2LJNF", None, None);
+        let detector = Detector::new(index);
+        assert!(detector.reads_once(), "no decoys, no user names: files are mapped");
+        let hit = r#"{"eventVersion":"1.08","eventID":"e1","eventName":"ListBuckets","userIdentity":{"accessKeyId":"AKIARZPUZDIKAWS2LJNF","arn":"arn:aws:iam::1:user/\u0061"}}"#;
+        // Values that do not compress away, so the gzipped file is mapped too.
+        let noise =
+            |n: u64| n.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17) ^ n.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        let filler: String = (0..3000u64)
+            .map(|n| {
+                format!(r#",{{"eventVersion":"1.08","eventID":"f{n}","x":"{:016x}{:016x}"}}"#, noise(n), noise(!n))
+            })
+            .collect();
+        let with_hit = format!(r#"{{"Records":[{filler}{hit}]}}"#).replacen(",", "", 1);
+        let without = format!(r#"{{"Records":[{}]}}"#, &filler[1..]);
+        let not_cloudtrail = format!(r#"{{"hello":"{}"}}"#, "w".repeat(100_000));
+        let cut = &without[..without.len() - 10];
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            ("hit.json", with_hit.clone().into_bytes(), (1, 3001, None)),
+            ("hit.json.gz", gz(with_hit.as_bytes()), (1, 3001, None)),
+            ("none.json", without.clone().into_bytes(), (0, 3000, None)),
+            ("other.json", not_cloudtrail.into_bytes(), (0, 0, Some("not-cloudtrail"))),
+            ("cut.json", cut.as_bytes().to_vec(), (0, 3000, Some("invalid-json"))),
+        ];
+        for (name, data, want) in cases {
+            let path = dir.path().join(name);
+            std::fs::write(&path, &data).unwrap();
+            assert!(data.len() as u64 >= crate::mapped::MIN_MAPPED, "{name} is mapped");
+            let out = scan_file(&detector, &path, DEFAULT_MAX_DOCUMENT).outcome;
+            let got = (out.events.len(), out.records, out.skipped.as_ref().map(|r| r.kind()));
+            assert_eq!(got, want, "{name}");
+            let read = detector.read(&data[..], DEFAULT_MAX_DOCUMENT, "cloudtrail-file", name);
+            assert_eq!((read.events.len(), read.records, read.bytes), (out.events.len(), out.records, out.bytes));
+        }
     }
 
     /// The in-memory path (one libdeflate call for one member) finds what

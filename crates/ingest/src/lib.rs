@@ -30,6 +30,7 @@ pub mod gunzip;
 pub mod health;
 pub mod index;
 pub mod lenient;
+pub mod mapped;
 pub mod messages;
 pub mod record;
 pub mod scan;
@@ -168,10 +169,51 @@ impl Detector {
         out
     }
 
+    /// Whether a document is read once by the scan: no decoys and no user
+    /// names to look for. A mapped file pays only then; each further pass
+    /// over it reads memory a copied file would have in cache.
+    pub fn reads_once(&self) -> bool {
+        self.index.decoys().is_empty() && !self.index.has_user_names()
+    }
+
+    /// Processes a document read where it may change while it is read (a
+    /// mapped file, [`mapped`]): it is only searched there, and copied when
+    /// anything in it is to be parsed, so nothing is parsed from bytes that
+    /// may change under the parser. A gzipped or oversized document is
+    /// decoded or read into memory of its own ([`Detector::read_bytes`]).
+    pub fn read_shared(&self, data: &[u8], limit: u64, source: &str, origin: &str) -> DocumentOutcome {
+        if gunzip::is_gzip(data) || data.len() as u64 > limit {
+            return self.read_bytes(data, limit, source, origin);
+        }
+        let scan = self.scanner.scan(data, &self.index);
+        if scan.hits.is_empty() && scan.decoy_hits.is_empty() && !health::may_be_exposure(data) {
+            let mut out =
+                DocumentOutcome { bytes: data.len() as u64, records: scan.records, ..DocumentOutcome::default() };
+            classify_unmatched(data, &mut out);
+            return out;
+        }
+        // Parsed from a copy; where the scan found things stays where it was
+        // (a file rewritten meanwhile is read torn, as `read()` would read it).
+        thread_local! {
+            static COPY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        COPY.with(|cell| {
+            let mut copy = cell.borrow_mut();
+            copy.extend_from_slice(data);
+            let out = self.scanned(&copy, scan, source, origin);
+            files::keep_small(&mut copy);
+            out
+        })
+    }
+
     /// Processes one decompressed document. `source` names the kind of input
     /// (`cloudtrail-file`, `s3`, …), `origin` the exact place (path, URI).
     pub fn document(&self, bytes: &[u8], source: &str, origin: &str) -> DocumentOutcome {
-        let scan = self.scanner.scan(bytes, &self.index);
+        self.scanned(bytes, self.scanner.scan(bytes, &self.index), source, origin)
+    }
+
+    /// [`Detector::document`] after the scan.
+    fn scanned(&self, bytes: &[u8], scan: scan::ScanResult, source: &str, origin: &str) -> DocumentOutcome {
         let mut out =
             DocumentOutcome { bytes: bytes.len() as u64, records: scan.records, ..DocumentOutcome::default() };
         // AWS's own finding that a key was published names it outside any
@@ -186,16 +228,8 @@ impl Detector {
                 }
             }
         }
-        let trimmed = bytes.trim_ascii();
-        let framed = matches!((trimmed.first(), trimmed.last()), (Some(b'{'), Some(b'}')) | (Some(b'['), Some(b']')));
         if scan.hits.is_empty() && scan.decoy_hits.is_empty() {
-            // Nothing of ours in it: classify without parsing, cheaply.
-            if !framed {
-                out.skipped =
-                    Some(SkipReason::InvalidJson("does not start and end like a JSON document (truncated?)".into()));
-            } else if scan.records == 0 {
-                out.skipped = classify_without_records(trimmed);
-            }
+            classify_unmatched(bytes, &mut out);
             return out;
         }
         let split = lenient::split_records(bytes);
@@ -293,6 +327,18 @@ fn parse_record(span: &[u8]) -> Result<(serde_json::Value, bool), String> {
         },
     };
     Ok((record::unwrap_envelope(value), repaired))
+}
+
+/// Classifies a document with nothing of ours in it, without parsing it:
+/// cut short, not CloudTrail, a digest, or an empty log file.
+fn classify_unmatched(bytes: &[u8], out: &mut DocumentOutcome) {
+    let trimmed = bytes.trim_ascii();
+    let framed = matches!((trimmed.first(), trimmed.last()), (Some(b'{'), Some(b'}')) | (Some(b'['), Some(b']')));
+    if !framed {
+        out.skipped = Some(SkipReason::InvalidJson("does not start and end like a JSON document (truncated?)".into()));
+    } else if out.records == 0 {
+        out.skipped = classify_without_records(trimmed);
+    }
 }
 
 /// Why a document without records is skipped; `None` for a real, empty log

@@ -57,7 +57,12 @@ impl Scanner {
         let mut check = |at: usize, value: Option<Cow<'_, [u8]>>, known: &dyn Fn(&[u8]) -> bool| {
             if let Some(value) = value {
                 if known(&value) {
-                    hits.push((at, String::from_utf8_lossy(&value).into_owned()));
+                    // Copied before it is read as text: `bytes` may be a
+                    // mapped file that changes meanwhile (see `mapped`).
+                    let owned = value.into_owned();
+                    let text =
+                        String::from_utf8(owned).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+                    hits.push((at, text));
                 }
             }
         };
@@ -103,7 +108,9 @@ fn string_from(bytes: &[u8], start: usize) -> Option<Cow<'_, [u8]>> {
     if !escaped {
         return Some(Cow::Borrowed(&bytes[start..end]));
     }
-    match serde_json::from_slice::<String>(&bytes[start - 1..=end]) {
+    // Parsed from a copy: `bytes` may change meanwhile (see `mapped`).
+    let raw = bytes[start - 1..=end].to_vec();
+    match serde_json::from_slice::<String>(&raw) {
         Ok(decoded) => Some(Cow::Owned(decoded.into_bytes())),
         Err(_) => Some(Cow::Borrowed(&bytes[start..end])),
     }
