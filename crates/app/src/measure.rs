@@ -15,9 +15,12 @@ fn synthetic_index(n: usize, extra: &[String]) -> KeyIndex {
     let mut index = KeyIndex::with_capacity(n + extra.len());
     for i in 0..n {
         let key = honeytrail_core::keyid::synthesize(123456789012, i as u64 * 7919);
-        // Every tenth token also carries a user ARN, as minted tokens do.
-        let arn = (i % 10 == 0).then(|| format!("arn:aws:iam::123456789012:user/svc-{i}"));
-        index.insert(TokenRef { token_id: i as i64, retired: false }, &key, arn.as_deref(), None);
+        // Every tenth token also carries a user ARN and its account and user
+        // name, as minted tokens do (so user names are looked for too).
+        let user = (i % 10 == 0).then(|| format!("svc-{i}"));
+        let arn = user.as_ref().map(|u| format!("arn:aws:iam::123456789012:user/{u}"));
+        let account_user = user.as_deref().map(|u| ("123456789012", u));
+        index.insert(TokenRef { token_id: i as i64, retired: false }, &key, arn.as_deref(), account_user);
     }
     for (i, k) in extra.iter().enumerate() {
         index.insert(TokenRef { token_id: (n + i) as i64, retired: false }, k, None, None);

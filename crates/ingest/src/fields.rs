@@ -1,11 +1,12 @@
-//! One pass for the three field names every document is searched for:
-//! `"accessKeyId"`, `"arn"` and `"eventVersion"`.
+//! One pass for the field names every document is searched for:
+//! `"accessKeyId"`, `"arn"`, `"eventVersion"` and `"userName"`.
 //!
-//! Three `memmem` passes each read the whole document; on x86-64 with AVX2
+//! A `memmem` pass a name each reads the whole document each time; on x86-64 with AVX2
 //! (or AVX-512BW, 64 at a time) this reads it once. For every 32 positions it compares a few bytes at
 //! fixed offsets from each position (the opening quote, and one or two bytes
 //! of each name that are rare in CloudTrail JSON: the `K` of `accessKeyId`,
-//! the `V` of `eventVersion`, the `n"` that ends `"arn"`), and only where
+//! the `V` of `eventVersion`, the `n"` that ends `"arn"`, the `N` of
+//! `userName`), and only where
 //! those agree is the whole name compared. Anything else, and the last few
 //! bytes of a document, go through `memmem` as before. The positions found
 //! are exactly `memmem`'s (a test compares the two on random documents).
@@ -18,25 +19,27 @@ pub enum Field {
     AccessKeyId,
     Arn,
     EventVersion,
+    UserName,
 }
 
 impl Field {
-    pub const ALL: [Field; 3] = [Field::AccessKeyId, Field::Arn, Field::EventVersion];
+    pub const ALL: [Field; 4] = [Field::AccessKeyId, Field::Arn, Field::EventVersion, Field::UserName];
 
     pub fn needle(self) -> &'static [u8] {
         match self {
             Field::AccessKeyId => b"\"accessKeyId\"",
             Field::Arn => b"\"arn\"",
             Field::EventVersion => b"\"eventVersion\"",
+            Field::UserName => b"\"userName\"",
         }
     }
 }
 
-/// Calls `each` with every position where one of the three names starts,
+/// Calls `each` with every position where one of the names starts,
 /// in increasing order; like `memmem`, a name is not found again inside
 /// itself (`"arn"arn"` is one `"arn"`).
 pub fn find(bytes: &[u8], mut each: impl FnMut(usize, Field)) {
-    let mut from = [0; 3];
+    let mut from = [0; 4];
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512bw") {
         // SAFETY: AVX-512BW (and so AVX-512F) is available, as just checked.
@@ -52,7 +55,7 @@ pub fn find(bytes: &[u8], mut each: impl FnMut(usize, Field)) {
 /// start at `i + b`): each is compared whole, and found unless it starts
 /// inside the last one of its name (`next`).
 #[inline(always)]
-fn each_candidate(bytes: &[u8], i: usize, mut mask: u64, next: &mut [usize; 3], each: &mut impl FnMut(usize, Field)) {
+fn each_candidate(bytes: &[u8], i: usize, mut mask: u64, next: &mut [usize; 4], each: &mut impl FnMut(usize, Field)) {
     while mask != 0 {
         let at = i + mask.trailing_zeros() as usize;
         let rest = &bytes[at..];
@@ -84,9 +87,9 @@ fn prefetch(p: *const u8, i: usize) {
     unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(i + AHEAD).cast::<i8>()) };
 }
 
-/// What [`find`] does with `memmem` (three passes, merged in order), each
+/// What [`find`] does with `memmem` (a pass a name, merged in order), each
 /// name looked for from its own start in `from`.
-fn find_from(bytes: &[u8], from: [usize; 3], each: &mut impl FnMut(usize, Field)) {
+fn find_from(bytes: &[u8], from: [usize; 4], each: &mut impl FnMut(usize, Field)) {
     let mut found: Vec<(usize, Field)> = Field::ALL
         .into_iter()
         .zip(from)
@@ -119,13 +122,13 @@ mod avx2 {
     /// # Safety
     /// The processor must support AVX2.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn find(bytes: &[u8], each: &mut impl FnMut(usize, Field)) -> [usize; 3] {
+    pub(super) unsafe fn find(bytes: &[u8], each: &mut impl FnMut(usize, Field)) -> [usize; 4] {
         let n = bytes.len();
         let p = bytes.as_ptr();
         let splat = |b: u8| _mm256_set1_epi8(b as i8);
-        let (quote, k, v, last) = (splat(b'"'), splat(b'K'), splat(b'V'), splat(b'n'));
+        let (quote, k, v, last, name) = (splat(b'"'), splat(b'K'), splat(b'V'), splat(b'n'), splat(b'N'));
         // Where each name may next start: not inside its last match.
-        let mut next = [0usize; 3];
+        let mut next = [0usize; 4];
         let mut i = 0;
         while i + WIDTH + REACH <= n {
             // SAFETY: every load reads 32 bytes from i + 0..=REACH, all
@@ -133,11 +136,14 @@ mod avx2 {
             let load = |off: usize| unsafe { _mm256_loadu_si256(p.add(i + off).cast::<__m256i>()) };
             super::prefetch(p, i);
             let opening = _mm256_cmpeq_epi8(load(0), quote);
-            // `"accessKeyId"`: K at 7. `"eventVersion"`: V at 6. `"arn"`: n" at 3 and 4.
+            // `"accessKeyId"`: K at 7. `"eventVersion"`: V at 6. `"arn"`: n" at 3
+            // and 4. `"userName"`: N at 5.
             let key = _mm256_cmpeq_epi8(load(7), k);
             let version = _mm256_cmpeq_epi8(load(6), v);
             let arn = _mm256_and_si256(_mm256_cmpeq_epi8(load(3), last), _mm256_cmpeq_epi8(load(4), quote));
-            let any = _mm256_and_si256(opening, _mm256_or_si256(_mm256_or_si256(key, version), arn));
+            let user = _mm256_cmpeq_epi8(load(5), name);
+            let names = _mm256_or_si256(_mm256_or_si256(key, version), _mm256_or_si256(arn, user));
+            let any = _mm256_and_si256(opening, names);
             let mask = _mm256_movemask_epi8(any) as u32 as u64;
             super::each_candidate(bytes, i, mask, &mut next, each);
             i += WIDTH;
@@ -162,12 +168,12 @@ mod avx512 {
     /// # Safety
     /// The processor must support AVX-512F and AVX-512BW.
     #[target_feature(enable = "avx512f,avx512bw")]
-    pub(super) unsafe fn find(bytes: &[u8], each: &mut impl FnMut(usize, Field)) -> [usize; 3] {
+    pub(super) unsafe fn find(bytes: &[u8], each: &mut impl FnMut(usize, Field)) -> [usize; 4] {
         let n = bytes.len();
         let p = bytes.as_ptr();
         let splat = |b: u8| _mm512_set1_epi8(b as i8);
-        let (quote, k, v, last) = (splat(b'"'), splat(b'K'), splat(b'V'), splat(b'n'));
-        let mut next = [0usize; 3];
+        let (quote, k, v, last, name) = (splat(b'"'), splat(b'K'), splat(b'V'), splat(b'n'), splat(b'N'));
+        let mut next = [0usize; 4];
         let mut i = 0;
         while i + WIDTH + REACH <= n {
             // SAFETY: every load reads 64 bytes from i + 0..=REACH, all
@@ -178,7 +184,8 @@ mod avx512 {
             let key = _mm512_cmpeq_epi8_mask(load(7), k);
             let version = _mm512_cmpeq_epi8_mask(load(6), v);
             let arn = _mm512_cmpeq_epi8_mask(load(3), last) & _mm512_cmpeq_epi8_mask(load(4), quote);
-            super::each_candidate(bytes, i, opening & (key | version | arn), &mut next, each);
+            let user = _mm512_cmpeq_epi8_mask(load(5), name);
+            super::each_candidate(bytes, i, opening & (key | version | arn | user), &mut next, each);
             i += WIDTH;
         }
         next.map(|n| n.max(i))
@@ -191,7 +198,7 @@ mod tests {
 
     fn by_memmem(bytes: &[u8]) -> Vec<(usize, Field)> {
         let mut out = Vec::new();
-        find_from(bytes, [0; 3], &mut |at, f| out.push((at, f)));
+        find_from(bytes, [0; 4], &mut |at, f| out.push((at, f)));
         out
     }
 
@@ -201,7 +208,7 @@ mod tests {
         // Each SIMD width this processor has finds the same.
         #[cfg(target_arch = "x86_64")]
         {
-            let each = |from: [usize; 3], found: Vec<(usize, Field)>| {
+            let each = |from: [usize; 4], found: Vec<(usize, Field)>| {
                 let mut all = found;
                 find_from(bytes, from, &mut |at, f| all.push((at, f)));
                 all
@@ -226,10 +233,14 @@ mod tests {
     fn finds_exactly_what_memmem_finds() {
         // Documents of every length around the vector width, made of the
         // names, their near misses and JSON's punctuation, at every offset.
-        let parts: [&[u8]; 14] = [
+        let parts: [&[u8]; 18] = [
             b"\"accessKeyId\"",
             b"\"arn\"",
             b"\"eventVersion\"",
+            b"\"userName\"",
+            b"\"username\"",
+            b"\"userName\"userName\"",
+            b"\"userNa",
             b"\"accessKeyID\"",
             b"\"arn",
             b"\"eventTime\"",
@@ -262,13 +273,13 @@ mod tests {
             "{{\"Records\":[{}]}}",
             (0..200)
                 .map(|i| format!(
-                    "{{\"eventVersion\":\"1.08\",\"userIdentity\":{{\"type\":\"IAMUser\",\"arn\":\"arn:aws:iam::1:user/u{i}\",\"accessKeyId\":\"AKIA{i:016}\"}},\"eventTime\":\"t\"}}"
+                    "{{\"eventVersion\":\"1.08\",\"userIdentity\":{{\"type\":\"IAMUser\",\"arn\":\"arn:aws:iam::1:user/u{i}\",\"accessKeyId\":\"AKIA{i:016}\",\"userName\":\"u{i}\"}},\"eventTime\":\"t\"}}"
                 ))
                 .collect::<Vec<_>>()
                 .join(",")
         );
         let found = by_find(log.as_bytes());
         assert_eq!(found, by_memmem(log.as_bytes()));
-        assert_eq!(found.len(), 600);
+        assert_eq!(found.len(), 800);
     }
 }

@@ -125,9 +125,13 @@ pub fn scan_file(detector: &Detector, path: &Path, limit: u64) -> FileOutcome {
             Ok(f) => f,
             Err(e) => return skip(SkipReason::Io(e.to_string())),
         };
+        // The size of the file opened, not of the name looked at before.
+        let len = file.metadata().map_or(0, |m| m.len());
         let read = |bytes: &[u8]| detector.read_shared(bytes, limit, "cloudtrail-file", &origin);
-        if let crate::mapped::Mapped::Read(outcome) = crate::mapped::with_file(&file, compressed_bytes, read) {
-            return FileOutcome { path: path.to_path_buf(), compressed_bytes, outcome };
+        if (crate::mapped::MIN_MAPPED..=limit).contains(&len) {
+            if let crate::mapped::Mapped::Read(outcome) = crate::mapped::with_file(&file, len, read) {
+                return FileOutcome { path: path.to_path_buf(), compressed_bytes: len, outcome };
+            }
         }
     }
     // Otherwise a file no larger than the limit is read whole and decoded in
@@ -224,9 +228,10 @@ pub(crate) mod tests {
     #[test]
     fn mapped_files_read_as_read_ones_do() {
         let mut index = crate::index::KeyIndex::new();
-        index.insert(crate::index::TokenRef { token_id: 1, retired: false }, "AKIARZPUZDIKAWS2LJNF", None, None);
+        let minted = Some(("123456789012", "svc-backup"));
+        index.insert(crate::index::TokenRef { token_id: 1, retired: false }, "AKIARZPUZDIKAWS2LJNF", None, minted);
         let detector = Detector::new(index);
-        assert!(detector.reads_once(), "no decoys, no user names: files are mapped");
+        assert!(detector.reads_once(), "no decoys: files are mapped");
         let hit = r#"{"eventVersion":"1.08","eventID":"e1","eventName":"ListBuckets","userIdentity":{"accessKeyId":"AKIARZPUZDIKAWS2LJNF","arn":"arn:aws:iam::1:user/\u0061"}}"#;
         // Values that do not compress away, so the gzipped file is mapped too.
         let noise =

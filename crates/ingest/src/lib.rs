@@ -169,11 +169,12 @@ impl Detector {
         out
     }
 
-    /// Whether a document is read once by the scan: no decoys and no user
-    /// names to look for. A mapped file pays only then; each further pass
-    /// over it reads memory a copied file would have in cache.
+    /// Whether a document is read once by the scan: no decoys to look for
+    /// (their names are a pass of their own). A mapped file pays only then;
+    /// each further pass over it reads memory a copied file would have in
+    /// cache.
     pub fn reads_once(&self) -> bool {
-        self.index.decoys().is_empty() && !self.index.has_user_names()
+        self.index.decoys().is_empty()
     }
 
     /// Processes a document read where it may change while it is read (a

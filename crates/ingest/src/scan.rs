@@ -4,29 +4,24 @@
 //! One SIMD pass ([`crate::fields`]) finds every `"accessKeyId"` field, every
 //! `"arn"` field (honey users' ARNs, of any partition: `arn:aws:iam::`,
 //! `arn:aws-us-gov:iam::`, `arn:aws-cn:iam::`…, and session canaries'
-//! assumed-role ARNs) and every record's `"eventVersion"`; a `memmem` pass,
-//! when tokens are known by user name, every `"userName"` field: the
-//! fields a caller identity is matched on; each value is looked up in the
-//! [`KeyIndex`]. Values
+//! assumed-role ARNs), every `"userName"` field (read when tokens are known
+//! by user name) and every record's `"eventVersion"`: the fields a caller
+//! identity is matched on; each value is looked up in the [`KeyIndex`]. Values
 //! written with JSON escapes (`user\/svc`, `\u0041KIA…`) are decoded first,
-//! so the scanner finds exactly what a full parse would. The cost is a few
-//! passes over the bytes plus a hash lookup per identity, whatever the number
-//! of registered keys. Only documents with a hit are parsed in full.
+//! so the scanner finds exactly what a full parse would. The cost is one pass
+//! over the bytes (and one more while decoys exist) plus a hash lookup per
+//! identity, whatever the number of registered keys. Only documents with a hit are parsed in full.
 //! Needles were chosen for speed: a multi-pattern automaton keyed on the
 //! leading quote stops at every `"` in the document and ran at a third of this.
 
 use std::borrow::Cow;
 
-use memchr::memmem;
-
 use crate::fields::Field;
 use crate::index::KeyIndex;
 
 /// Finds identity fields whose value is in the index.
-#[derive(Debug, Clone)]
-pub struct Scanner {
-    user_name: memmem::Finder<'static>,
-}
+#[derive(Debug, Clone, Default)]
+pub struct Scanner;
 
 /// What one pass over a document found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,15 +35,9 @@ pub struct ScanResult {
     pub decoy_hits: Vec<usize>,
 }
 
-impl Default for Scanner {
-    fn default() -> Self {
-        Scanner::new()
-    }
-}
-
 impl Scanner {
     pub fn new() -> Scanner {
-        Scanner { user_name: memmem::Finder::new(b"\"userName\"") }
+        Scanner
     }
 
     /// Scans `bytes` (any JSON text) for identity values in `index`.
@@ -67,6 +56,8 @@ impl Scanner {
             }
         };
         let in_index = |v: &[u8]| index.get(v).is_some();
+        let user = |v: &[u8]| index.has_user_name(v);
+        let user_names = index.has_user_names();
         // The identity fields and the records, in one pass (see `fields`).
         let mut records = 0;
         crate::fields::find(bytes, |at, field| match field {
@@ -74,14 +65,9 @@ impl Scanner {
             Field::AccessKeyId | Field::Arn => {
                 check(at, string_value_after(bytes, at + field.needle().len()), &in_index)
             }
+            Field::UserName if user_names => check(at, string_value_after(bytes, at + field.needle().len()), &user),
+            Field::UserName => {}
         });
-        if index.has_user_names() {
-            let user = |v: &[u8]| index.has_user_name(v);
-            for at in self.user_name.find_iter(bytes) {
-                check(at, string_value_after(bytes, at + self.user_name.needle().len()), &user);
-            }
-        }
-        hits.sort_unstable();
         let decoy_hits = if index.decoys().is_empty() { Vec::new() } else { index.decoys().find(bytes) };
         ScanResult { records, hits, decoy_hits }
     }
