@@ -1,6 +1,5 @@
 //! The match index: every identity that marks a honey token.
 
-use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 
 use hashbrown::hash_table::{Entry, HashTable};
@@ -45,11 +44,13 @@ pub struct KeyIndex {
     /// Whether key IDs wait for the seal (an index made for many keys).
     deferred: bool,
     hasher: Hasher,
-    other: HashMap<Box<[u8]>, u32, Hasher>,
+    other: Names,
     /// The bare user names of tokens known by `account/user`: a record names
     /// the user and the account in two fields, so the scanner looks for the
     /// name and the full parse checks the account.
-    user_names: HashSet<Box<[u8]>, Hasher>,
+    user_names: Names,
+    /// Where `account/user` is put together, kept for the next.
+    scratch: Vec<u8>,
     tokens: Vec<TokenRef>,
     /// Decoy resources, matched by what a call was about.
     decoys: DecoyIndex,
@@ -67,8 +68,9 @@ impl KeyIndex {
             sealed: 0,
             deferred: true,
             hasher: Hasher::default(),
-            other: HashMap::default(),
-            user_names: HashSet::default(),
+            other: Names::default(),
+            user_names: Names::default(),
+            scratch: Vec::new(),
             tokens: Vec::with_capacity(keys),
             decoys: DecoyIndex::default(),
         }
@@ -88,7 +90,7 @@ impl KeyIndex {
                 self.seal();
             }
             Err(_) => {
-                self.other.insert(value.into(), slot);
+                self.other.insert(&self.hasher, value, slot);
             }
         }
     }
@@ -147,8 +149,14 @@ impl KeyIndex {
             self.put(arn.as_bytes(), slot);
         }
         if let Some((account, user)) = account_user {
-            self.put(format!("{account}/{user}").as_bytes(), slot);
-            self.user_names.insert(user.as_bytes().into());
+            let mut name = std::mem::take(&mut self.scratch);
+            name.clear();
+            name.extend_from_slice(account.as_bytes());
+            name.push(b'/');
+            name.extend_from_slice(user.as_bytes());
+            self.put(&name, slot);
+            self.scratch = name;
+            self.user_names.insert(&self.hasher, user.as_bytes(), 0);
         }
     }
 
@@ -191,11 +199,11 @@ impl KeyIndex {
                     return self.tokens.get(*slot as usize).copied();
                 }
                 let hash = self.hasher.hash_one(k);
-                self.keys20.find(hash, |&i| self.ids20[i as usize].0 == k).map(|&i| &self.ids20[i as usize].1)
+                self.keys20.find(hash, |&i| self.ids20[i as usize].0 == k).map(|&i| self.ids20[i as usize].1)
             }
-            Err(_) => self.other.get(value),
+            Err(_) => self.other.get(&self.hasher, value),
         }?;
-        self.tokens.get(*slot as usize).copied()
+        self.tokens.get(slot as usize).copied()
     }
 
     pub fn len(&self) -> usize {
@@ -208,12 +216,75 @@ impl KeyIndex {
 
     /// Whether any token is known by user name (so `userName` fields are worth a look).
     pub fn has_user_names(&self) -> bool {
-        !self.user_names.is_empty()
+        self.user_names.len() > 0
     }
 
     /// Whether a token is known by this bare user name (in some account).
     pub fn has_user_name(&self, name: &[u8]) -> bool {
-        self.user_names.contains(name)
+        self.user_names.get(&self.hasher, name).is_some()
+    }
+}
+
+/// Byte strings (ARNs, `account/user` names, key IDs of another length),
+/// each with a slot, kept back to back in one buffer with a table of their
+/// places: no allocation per name (a million minted tokens bring two
+/// million), and growing the table hashes no name again (each place keeps
+/// its hash).
+#[derive(Debug, Default, Clone)]
+struct Names {
+    bytes: Vec<u8>,
+    places: Vec<Place>,
+    /// Positions in `places`, by hash.
+    table: HashTable<u32>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    start: usize,
+    len: usize,
+    slot: u32,
+    hash: u64,
+}
+
+impl Names {
+    fn len(&self) -> usize {
+        self.places.len()
+    }
+
+    fn name(&self, p: &Place) -> &[u8] {
+        &self.bytes[p.start..p.start + p.len]
+    }
+
+    fn get(&self, hasher: &Hasher, value: &[u8]) -> Option<u32> {
+        if self.places.is_empty() {
+            return None;
+        }
+        let hash = hasher.hash_one(value);
+        let at = self.table.find(hash, |&i| {
+            let p = &self.places[i as usize];
+            p.hash == hash && self.name(p) == value
+        })?;
+        Some(self.places[*at as usize].slot)
+    }
+
+    /// Adds `value` with `slot`; a name there already takes the new slot
+    /// (a token registered again, retired say).
+    fn insert(&mut self, hasher: &Hasher, value: &[u8], slot: u32) {
+        let hash = hasher.hash_one(value);
+        let (bytes, places) = (&self.bytes, &mut self.places);
+        let found = self.table.find(hash, |&i| {
+            let p = &places[i as usize];
+            p.hash == hash && &bytes[p.start..p.start + p.len] == value
+        });
+        if let Some(&i) = found {
+            places[i as usize].slot = slot;
+            return;
+        }
+        let i = u32::try_from(places.len()).expect("fewer than 4 billion names");
+        places.push(Place { start: self.bytes.len(), len: value.len(), slot, hash });
+        self.bytes.extend_from_slice(value);
+        let places = &self.places;
+        self.table.insert_unique(hash, i, |&j| places[j as usize].hash);
     }
 }
 
@@ -295,6 +366,40 @@ mod tests {
         index.seal();
         assert_eq!(index.get(late.as_bytes()).unwrap().token_id, 99_999);
         assert_eq!(index.get(k5.as_bytes()).unwrap().token_id, 5);
+    }
+
+    #[test]
+    fn names_are_found_as_the_table_grows_and_the_latest_registration_wins() {
+        let mut index = KeyIndex::with_capacity(10);
+        for i in 0..5000u64 {
+            let key = honeytrail_core::keyid::synthesize(123456789012, i);
+            let arn = format!("arn:aws:iam::123456789012:user/svc-{i}");
+            let user = format!("svc-{i}");
+            index.insert(
+                TokenRef { token_id: i as i64, retired: false },
+                &key,
+                Some(&arn),
+                Some(("123456789012", &user)),
+            );
+        }
+        index.insert(
+            TokenRef { token_id: 7, retired: true },
+            "AKIA-SEVEN-AGAIN",
+            Some("arn:aws:iam::123456789012:user/svc-7"),
+            None,
+        );
+        index.seal();
+        for i in (0..5000u64).step_by(13) {
+            let arn = format!("arn:aws:iam::123456789012:user/svc-{i}");
+            assert_eq!(index.get(arn.as_bytes()).unwrap().token_id, i as i64);
+            assert_eq!(index.get(format!("123456789012/svc-{i}").as_bytes()).unwrap().token_id, i as i64);
+            assert!(index.has_user_name(format!("svc-{i}").as_bytes()));
+        }
+        assert!(index.get(b"arn:aws:iam::123456789012:user/svc-7").unwrap().retired, "the later registration wins");
+        assert_eq!(index.get(b"arn:aws:iam::123456789012:user/svc-5000"), None);
+        assert_eq!(index.get(b"123456789012/svc-"), None);
+        assert!(!index.has_user_name(b"svc-5000") && !index.has_user_name(b"svc-"));
+        assert!(!KeyIndex::new().has_user_names() && index.has_user_names());
     }
 
     #[test]
