@@ -13,11 +13,14 @@ use serde_json::{json, Value};
 
 fn synthetic_index(n: usize, extra: &[String]) -> KeyIndex {
     let mut index = KeyIndex::with_capacity(n + extra.len());
+    // `BENCH_MINTED_EVERY=1` makes every token a minted one.
+    let minted_every = std::env::var("BENCH_MINTED_EVERY").ok().and_then(|v| v.parse().ok()).unwrap_or(10).max(1);
     for i in 0..n {
         let key = honeytrail_core::keyid::synthesize(123456789012, i as u64 * 7919);
-        // Every tenth token also carries a user ARN and its account and user
-        // name, as minted tokens do (so user names are looked for too).
-        let user = (i % 10 == 0).then(|| format!("svc-{i}"));
+        // Every tenth token (imported ones are the rest) also carries a user
+        // ARN and its account and user name, as minted tokens do (so user
+        // names are looked for too).
+        let user = (i % minted_every == 0).then(|| format!("svc-{i}"));
         let arn = user.as_ref().map(|u| format!("arn:aws:iam::123456789012:user/{u}"));
         let account_user = user.as_deref().map(|u| ("123456789012", u));
         index.insert(TokenRef { token_id: i as i64, retired: false }, &key, arn.as_deref(), account_user);
