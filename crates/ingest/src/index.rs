@@ -47,8 +47,12 @@ pub struct KeyIndex {
     other: Names,
     /// The bare user names of tokens known by `account/user`: a record names
     /// the user and the account in two fields, so the scanner looks for the
-    /// name and the full parse checks the account.
-    user_names: Names,
+    /// name and the full parse checks the account. Each is kept as its hash
+    /// alone (8 bytes, nothing else): another name of the same 64-bit hash,
+    /// under this process's random seed, only has its record parsed and
+    /// checked exactly. Added ones wait in `user_names_waiting` for the seal.
+    user_names: HashTable<u64>,
+    user_names_waiting: Vec<u64>,
     /// Where `account/user` is put together, kept for the next.
     scratch: Vec<u8>,
     tokens: Vec<TokenRef>,
@@ -69,7 +73,8 @@ impl KeyIndex {
             deferred: true,
             hasher: Hasher::default(),
             other: Names::default(),
-            user_names: Names::default(),
+            user_names: HashTable::new(),
+            user_names_waiting: Vec::new(),
             scratch: Vec::new(),
             tokens: Vec::with_capacity(keys),
             decoys: DecoyIndex::default(),
@@ -101,7 +106,7 @@ impl KeyIndex {
     pub fn seal(&mut self) {
         self.decoys.seal();
         self.other.seal(&self.hasher);
-        self.user_names.seal(&self.hasher);
+        self.seal_user_names();
         let start = self.sealed;
         let n = self.ids20.len() - start;
         if n == 0 {
@@ -158,7 +163,10 @@ impl KeyIndex {
             name.extend_from_slice(user.as_bytes());
             self.put(&name, slot);
             self.scratch = name;
-            self.user_names.insert(&self.hasher, user.as_bytes(), 0, self.deferred);
+            self.user_names_waiting.push(self.hasher.hash_one(user.as_bytes()));
+            if !self.deferred {
+                self.seal_user_names();
+            }
         }
     }
 
@@ -218,18 +226,29 @@ impl KeyIndex {
 
     /// Whether any token is known by user name (so `userName` fields are worth a look).
     pub fn has_user_names(&self) -> bool {
-        self.user_names.len() > 0
+        !self.user_names.is_empty() || !self.user_names_waiting.is_empty()
     }
 
     /// Whether a token is known by this bare user name (in some account).
     pub fn has_user_name(&self, name: &[u8]) -> bool {
-        self.user_names.get(&self.hasher, name).is_some()
+        let hash = self.hasher.hash_one(name);
+        self.user_names_waiting.contains(&hash) || self.user_names.find(hash, |&h| h == hash).is_some()
+    }
+
+    fn seal_user_names(&mut self) {
+        let waiting = std::mem::take(&mut self.user_names_waiting);
+        self.user_names.reserve(waiting.len(), |&h| h);
+        for hash in waiting {
+            if let Entry::Vacant(e) = self.user_names.entry(hash, |&h| h == hash, |&h| h) {
+                e.insert(hash);
+            }
+        }
     }
 }
 
 /// Byte strings (ARNs, `account/user` names, key IDs of another length),
 /// each with a slot, kept back to back in one buffer with a table of their
-/// places: no allocation per name (a million minted tokens bring three
+/// places: no allocation per name (a million minted tokens bring two
 /// million), 16 bytes a place. Like the key IDs, names added to an index
 /// made for many keys wait for [`Names::seal`]; until then a lookup also
 /// reads them, newest first.
@@ -250,10 +269,6 @@ struct Place {
 }
 
 impl Names {
-    fn len(&self) -> usize {
-        self.places.len()
-    }
-
     fn name(&self, p: &Place) -> &[u8] {
         name_at(&self.bytes, p)
     }

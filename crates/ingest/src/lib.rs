@@ -200,6 +200,8 @@ impl Detector {
         }
         COPY.with(|cell| {
             let mut copy = cell.borrow_mut();
+            // Empty even if an earlier document's processing ended early.
+            copy.clear();
             copy.extend_from_slice(data);
             let out = self.scanned(&copy, scan, source, origin);
             files::keep_small(&mut copy);
