@@ -24,7 +24,9 @@ pub struct TokenRef {
 /// Key IDs are almost always 20 bytes, so they are kept inline as `[u8; 20]`
 /// (no allocation per key) in one dense array, and the hash table holds only
 /// their 4-byte positions in it: an 8 MB table for a million keys, not 48 MB.
-/// Anything else (pseudonymised or longer IDs, ARNs) goes into a general map.
+/// Anything else (pseudonymised or longer IDs, ARNs, `account/user`) goes
+/// into `Names`, one buffer of names with a table of their places; bare user
+/// names are kept as their hashes alone.
 ///
 /// An index made for many keys ([`KeyIndex::with_capacity`]) appends their
 /// key IDs first and puts them in the table at [`KeyIndex::seal`] (which
