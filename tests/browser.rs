@@ -494,16 +494,7 @@ fn enrol_and_confirm(server: &Server, secret: &str, host: Value) -> Value {
         server.call("POST", "/api/v1/fleet/enroll", &[("Content-Type", "application/json")], &body.to_string());
     assert_eq!(status, 201, "{body}");
     let enrolled: Value = serde_json::from_str(&body).unwrap();
-    let bearer = format!("Bearer {}", enrolled["credential"].as_str().unwrap());
-    let confirm =
-        json!({"files": [{"path": "/root/.aws/credentials", "user": "root", "digest": format!("sha256:{:064x}", 1)}]});
-    let (status, body) = server.call(
-        "POST",
-        "/api/v1/fleet/confirm",
-        &[("Content-Type", "application/json"), ("Authorization", &bearer)],
-        &confirm.to_string(),
-    );
-    assert_eq!(status, 200, "{body}");
+    server.confirm_placed(&enrolled);
     enrolled
 }
 

@@ -1923,15 +1923,7 @@ fn an_enrolment_cut_short_by_sigkill_leaves_no_live_key_behind() {
     let (status, body) = enrol(&server);
     assert_eq!(status, 201, "{body}");
     let enrolled: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let confirm = serde_json::json!({"files": [{"path": "/root/.aws/credentials", "user": "root", "digest": format!("sha256:{:064x}", 1)}]});
-    let bearer = format!("Bearer {}", enrolled["credential"].as_str().unwrap());
-    let (status, body) = server.call(
-        "POST",
-        "/api/v1/fleet/confirm",
-        &[("Content-Type", "application/json"), ("Authorization", &bearer)],
-        &confirm.to_string(),
-    );
-    assert_eq!(status, 200, "{body}");
+    server.confirm_placed(&enrolled);
     assert_ne!(enrolled["key"]["access_key_id"], lost_key.as_str());
 
     // The sweep (here at once, as if confirm_within_seconds had passed)

@@ -169,6 +169,20 @@ impl Server {
         honeytrail_testkit::http(self.port, method, path, headers, body).unwrap_or((0, String::new()))
     }
 
+    /// Confirms an enrolment (`POST /fleet/enroll`'s answer) as an agent that
+    /// wrote its bait to `/root/.aws/credentials` would; the server must accept it.
+    pub fn confirm_placed(&self, enrolled: &serde_json::Value) {
+        let bearer = format!("Bearer {}", enrolled["credential"].as_str().expect("the enrolment's credential"));
+        let confirm = serde_json::json!({"files": [{"path": "/root/.aws/credentials", "user": "root", "digest": format!("sha256:{:064x}", 1)}]});
+        let (status, body) = self.call(
+            "POST",
+            "/api/v1/fleet/confirm",
+            &[("Content-Type", "application/json"), ("Authorization", &bearer)],
+            &confirm.to_string(),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+
     /// `/metrics`, read with the metrics token every test server has.
     pub fn metrics(&self) -> String {
         let bearer = format!("Bearer {METRICS_TOKEN}");
