@@ -105,37 +105,35 @@ pub struct FileOutcome {
     pub outcome: DocumentOutcome,
 }
 
-/// Reads and scans one file.
+/// Reads and scans one file: opened once, its size read from the file
+/// opened.
 pub fn scan_file(detector: &Detector, path: &Path, limit: u64) -> FileOutcome {
-    let compressed_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let skip = |reason| FileOutcome {
-        path: path.to_path_buf(),
-        compressed_bytes,
-        outcome: DocumentOutcome { skipped: Some(reason), ..DocumentOutcome::default() },
+    let done = |compressed_bytes, outcome| FileOutcome { path: path.to_path_buf(), compressed_bytes, outcome };
+    let skip = |compressed_bytes, reason| {
+        done(compressed_bytes, DocumentOutcome { skipped: Some(reason), ..DocumentOutcome::default() })
     };
+    let size_by_name = || std::fs::metadata(path).map_or(0, |m| m.len());
     if let Some(reason) = skip_by_name(&path.to_string_lossy()) {
-        return skip(reason);
+        return skip(size_by_name(), reason);
     }
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => return skip(size_by_name(), SkipReason::Io(e.to_string())),
+    };
+    let compressed_bytes = file.metadata().map_or(0, |m| m.len());
     let origin = path.display().to_string();
     // A file of some size is mapped and scanned where the page cache holds
     // it ([`crate::mapped`]) when the scan reads it once; one cut short
     // meanwhile is read again.
     if detector.reads_once() && (crate::mapped::MIN_MAPPED..=limit).contains(&compressed_bytes) {
-        let file = match std::fs::File::open(path) {
-            Ok(f) => f,
-            Err(e) => return skip(SkipReason::Io(e.to_string())),
-        };
-        // The size of the file opened, not of the name looked at before.
-        let len = file.metadata().map_or(0, |m| m.len());
         let read = |bytes: &[u8]| detector.read_shared(bytes, limit, "cloudtrail-file", &origin);
-        if (crate::mapped::MIN_MAPPED..=limit).contains(&len) {
-            if let crate::mapped::Mapped::Read(outcome) = crate::mapped::with_file(&file, len, read) {
-                return FileOutcome { path: path.to_path_buf(), compressed_bytes: len, outcome };
-            }
+        if let crate::mapped::Mapped::Read(outcome) = crate::mapped::with_file(&file, compressed_bytes, read) {
+            return done(compressed_bytes, outcome);
         }
     }
     // Otherwise a file no larger than the limit is read whole and decoded in
     // one call; a larger one streams, so a huge file never sits in memory.
+    // (A mapping leaves the file's position at its start.)
     let outcome = if compressed_bytes <= limit {
         thread_local! {
             static READ: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -143,22 +141,19 @@ pub fn scan_file(detector: &Detector, path: &Path, limit: u64) -> FileOutcome {
         let read = READ.with(|cell| {
             let mut data = cell.borrow_mut();
             data.clear();
-            let read = std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut data));
+            let read = file.read_to_end(&mut data);
             let outcome = read.map(|_| detector.read_bytes(&data, limit, "cloudtrail-file", &origin));
             keep_small(&mut data);
             outcome
         });
         match read {
             Ok(outcome) => outcome,
-            Err(e) => return skip(SkipReason::Io(e.to_string())),
+            Err(e) => return skip(compressed_bytes, SkipReason::Io(e.to_string())),
         }
     } else {
-        match std::fs::File::open(path) {
-            Ok(f) => detector.read(std::io::BufReader::new(f), limit, "cloudtrail-file", &origin),
-            Err(e) => return skip(SkipReason::Io(e.to_string())),
-        }
+        detector.read(std::io::BufReader::new(file), limit, "cloudtrail-file", &origin)
     };
-    FileOutcome { path: path.to_path_buf(), compressed_bytes, outcome }
+    done(compressed_bytes, outcome)
 }
 
 /// Scans many files on all cores; results come back in path order.
