@@ -88,13 +88,23 @@ pub fn read_partial(mut reader: impl Read, limit: u64) -> (Vec<u8>, Option<SkipR
     (buf, damaged)
 }
 
-/// A buffer a thread keeps for the next document: emptied, and given back
-/// to the allocator when an unusually large document grew it past 16 MiB.
-pub(crate) fn keep_small(buf: &mut Vec<u8>) {
-    buf.clear();
-    if buf.capacity() > 16 << 20 {
-        *buf = Vec::new();
-    }
+/// A buffer each thread keeps for the next document.
+pub(crate) type Buffer = std::thread::LocalKey<std::cell::RefCell<Vec<u8>>>;
+
+/// Runs `f` with this thread's buffer `key`, empty; afterwards the buffer is
+/// emptied again, and given back to the allocator when an unusually large
+/// document grew it past 16 MiB.
+pub(crate) fn with_buffer<R>(key: &'static Buffer, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    key.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        buf.clear();
+        let out = f(&mut buf);
+        buf.clear();
+        if buf.capacity() > 16 << 20 {
+            *buf = Vec::new();
+        }
+        out
+    })
 }
 
 /// The outcome for one file.
@@ -138,13 +148,8 @@ pub fn scan_file(detector: &Detector, path: &Path, limit: u64) -> FileOutcome {
         thread_local! {
             static READ: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        let read = READ.with(|cell| {
-            let mut data = cell.borrow_mut();
-            data.clear();
-            let read = file.read_to_end(&mut data);
-            let outcome = read.map(|_| detector.read_bytes(&data, limit, "cloudtrail-file", &origin));
-            keep_small(&mut data);
-            outcome
+        let read = with_buffer(&READ, |data| {
+            file.read_to_end(data).map(|_| detector.read_bytes(data, limit, "cloudtrail-file", &origin))
         });
         match read {
             Ok(outcome) => outcome,

@@ -114,6 +114,12 @@ pub struct DocumentOutcome {
     pub salvaged: usize,
 }
 
+thread_local! {
+    /// A document in memory of its own: decoded from gzip, or copied from a
+    /// mapped file to be parsed.
+    static OWN: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Finds honey-key use in CloudTrail documents.
 #[derive(Debug, Clone)]
 pub struct Detector {
@@ -147,15 +153,8 @@ impl Detector {
         if !gunzip::is_gzip(data) && data.len() as u64 <= limit {
             return self.document(data, source, origin);
         }
-        thread_local! {
-            static DECODED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-        }
-        let whole = DECODED.with(|cell| {
-            let mut out = cell.borrow_mut();
-            let outcome =
-                gunzip::single_member_into(data, limit, &mut out).then(|| self.document(&out, source, origin));
-            files::keep_small(&mut out);
-            outcome
+        let whole = files::with_buffer(&OWN, |out| {
+            gunzip::single_member_into(data, limit, out).then(|| self.document(out, source, origin))
         });
         whole.unwrap_or_else(|| self.read(data, limit, source, origin))
     }
@@ -195,17 +194,9 @@ impl Detector {
         }
         // Parsed from a copy; where the scan found things stays where it was
         // (a file rewritten meanwhile is read torn, as `read()` would read it).
-        thread_local! {
-            static COPY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-        }
-        COPY.with(|cell| {
-            let mut copy = cell.borrow_mut();
-            // Empty even if an earlier document's processing ended early.
-            copy.clear();
+        files::with_buffer(&OWN, |copy| {
             copy.extend_from_slice(data);
-            let out = self.scanned(&copy, scan, source, origin);
-            files::keep_small(&mut copy);
-            out
+            self.scanned(copy, scan, source, origin)
         })
     }
 
