@@ -26,15 +26,24 @@ struct Browser {
 impl Browser {
     fn start(base: String) -> Browser {
         // Port 0: chromedriver says which port it got ("… started successfully on port N.").
-        let mut cmd = Command::new("chromedriver");
-        cmd.arg("--port=0").stderr(Stdio::null());
-        let (driver, port) =
-            honeytrail_testkit::spawn_reporting_port(&mut cmd, honeytrail_testkit::Stream::Stdout, |line| {
-                line.split("started successfully on port ").nth(1)?.trim_end_matches('.').trim().parse().ok()
-            })
-            .unwrap_or_else(|said| {
-                panic!("chromedriver did not start (apt-get install -y chromium chromium-driver): {said}")
-            });
+        // It picks that port itself, and on a busy machine another process
+        // may take it first ("IPv4 port not available. Exiting..."): then it
+        // exits, and is started again.
+        let mut attempts = 0;
+        let (driver, port) = loop {
+            let mut cmd = Command::new("chromedriver");
+            cmd.arg("--port=0").stderr(Stdio::null());
+            let started =
+                honeytrail_testkit::spawn_reporting_port(&mut cmd, honeytrail_testkit::Stream::Stdout, |line| {
+                    line.split("started successfully on port ").nth(1)?.trim_end_matches('.').trim().parse().ok()
+                });
+            attempts += 1;
+            match started {
+                Ok(started) => break started,
+                Err(said) if said.contains("port not available") && attempts < 5 => continue,
+                Err(said) => panic!("chromedriver did not start (apt-get install -y chromium chromium-driver): {said}"),
+            }
+        };
         let profile = tempfile::tempdir().unwrap();
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
