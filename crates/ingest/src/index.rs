@@ -25,14 +25,16 @@ pub struct TokenRef {
 /// (no allocation per key) in one dense array, and the hash table holds only
 /// their 4-byte positions in it: an 8 MB table for a million keys, not 48 MB.
 /// Anything else (pseudonymised or longer IDs, ARNs, `account/user`) goes
-/// into `Names`, one buffer of names with a table of their places; bare user
-/// names are kept as their hashes alone.
+/// into `Names`, one buffer of names with a table of their places. An IAM
+/// user's ARN is kept as the `account/name` it names (see `user_key`), once
+/// for a minted token's ARN and `account/user`, and is looked up that way;
+/// bare user names are kept as their hashes alone.
 ///
 /// An index made for many keys ([`KeyIndex::with_capacity`]) appends their
 /// key IDs first and puts them in the table at [`KeyIndex::seal`] (which
-/// [`Detector::new`](crate::Detector::new) calls), in the order of their
-/// places in the table: the table is then written front to back instead of
-/// at a million random places. Until then a lookup also reads the keys not
+/// [`Detector::new`](crate::Detector::new) calls), grouped by their places
+/// in the table: the table is then written a small window at a time instead
+/// of at a million random places. Until then a lookup also reads the keys not
 /// yet in the table, newest first, so an index is never wrong, only slower,
 /// before it is sealed.
 #[derive(Debug, Default, Clone)]
@@ -89,6 +91,8 @@ impl KeyIndex {
     }
 
     fn put(&mut self, value: &[u8], slot: u32) {
+        let mut key = [0; USER_KEY_MAX];
+        let value = user_key(value, &mut key).unwrap_or(value);
         match <[u8; 20]>::try_from(value) {
             Ok(k) if self.deferred => self.ids20.push((k, slot)),
             Ok(k) => {
@@ -96,49 +100,44 @@ impl KeyIndex {
                 self.ids20.push((k, slot));
                 self.seal();
             }
-            Err(_) => {
-                self.other.insert(&self.hasher, value, slot, self.deferred);
-            }
+            Err(_) => self.other.insert(&self.hasher, value, slot, self.deferred),
         }
     }
 
-    /// Puts every key ID appended since the last seal in the table, in the
-    /// order of their places in it (a counting sort by bucket, stable, so
-    /// a key registered twice ends up with its later token).
+    /// Registers a user by `account/name` (`user` is where the name starts):
+    /// found by that, by its ARN, and its bare name is looked for.
+    fn put_user(&mut self, key: &[u8], user: usize, slot: u32) {
+        self.put(key, slot);
+        self.user_names_waiting.push(self.hasher.hash_one(&key[user..]));
+    }
+
+    /// Puts every key ID appended since the last seal in the table, grouped
+    /// by their places in it (see `put_in_bucket_order`; a key registered
+    /// twice ends up with its later token).
     pub fn seal(&mut self) {
         self.decoys.seal();
-        self.other.seal(&self.hasher);
-        self.seal_user_names();
+        // One buffer orders the three tables' new entries in turn.
+        let mut order = Vec::new();
+        self.other.seal(&self.hasher, &mut order);
+        self.seal_user_names(&mut order);
         let start = self.sealed;
-        let n = self.ids20.len() - start;
-        if n == 0 {
+        if start == self.ids20.len() {
             return;
         }
-        self.keys20.reserve(n, |&i| self.hasher.hash_one(self.ids20[i as usize].0));
-        // hashbrown's place for a hash is its low bits under the bucket mask;
-        // the table has a power of two of buckets, at least 8 for 7 entries.
-        let buckets = (self.keys20.capacity().max(1) * 8 / 7).next_power_of_two().max(1) as u64;
-        let hashes: Vec<u64> = self.ids20[start..].iter().map(|(k, _)| self.hasher.hash_one(k)).collect();
-        let order = bucket_order(&hashes, buckets - 1);
-        for i in order {
-            let at = start + i as usize;
-            let (k, slot) = self.ids20[at];
-            let (ids, hasher) = (&self.ids20, &self.hasher);
-            match self.keys20.entry(
-                hashes[i as usize],
-                |&j| ids[j as usize].0 == k,
-                |&j| hasher.hash_one(ids[j as usize].0),
-            ) {
-                // A token registered again (retired, say) takes its key over;
-                // the later entry stays in the array, never looked at.
-                Entry::Occupied(e) => {
-                    let first = *e.get() as usize;
-                    self.ids20[first].1 = slot;
-                }
-                Entry::Vacant(e) => {
-                    e.insert(at as u32);
-                }
-            }
+        let (ids, hasher) = (&self.ids20, &self.hasher);
+        let again = put_in_bucket_order(
+            &mut self.keys20,
+            &mut order,
+            ids.len() - start,
+            |i| (hasher.hash_one(ids[start + i].0), (start + i) as u32),
+            |_, at| at,
+            |&a, &b| ids[a as usize].0 == ids[b as usize].0,
+            |&j| hasher.hash_one(ids[j as usize].0),
+        );
+        // A token registered again (retired, say) takes its key over; the
+        // later entry stays in the array, never looked at.
+        for (first, later) in again {
+            self.ids20[first as usize].1 = self.ids20[later as usize].1;
         }
         self.sealed = self.ids20.len();
     }
@@ -154,21 +153,30 @@ impl KeyIndex {
     ) {
         let slot = self.slot(token);
         self.put(access_key_id.as_bytes(), slot);
-        if let Some(arn) = user_arn {
-            self.put(arn.as_bytes(), slot);
-        }
+        let mut named = std::mem::take(&mut self.scratch);
+        named.clear();
         if let Some((account, user)) = account_user {
-            let mut name = std::mem::take(&mut self.scratch);
-            name.clear();
-            name.extend_from_slice(account.as_bytes());
-            name.push(b'/');
-            name.extend_from_slice(user.as_bytes());
-            self.put(&name, slot);
-            self.scratch = name;
-            self.user_names_waiting.push(self.hasher.hash_one(user.as_bytes()));
-            if !self.deferred {
-                self.seal_user_names();
+            named.extend_from_slice(account.as_bytes());
+            named.push(b'/');
+            named.extend_from_slice(user.as_bytes());
+        }
+        // A user's ARN is kept as the `account/name` it names: once, when
+        // that is the `account/user` given too (a minted token's are).
+        let mut key = [0; USER_KEY_MAX];
+        match user_arn.map(|arn| (arn, user_key(arn.as_bytes(), &mut key))) {
+            Some((arn, None)) => self.put(arn.as_bytes(), slot),
+            Some((_, Some(from_arn))) if from_arn != named.as_slice() => {
+                let user = from_arn.iter().position(|&b| b == b'/').map_or(0, |i| i + 1);
+                self.put_user(from_arn, user, slot);
             }
+            _ => {}
+        }
+        if let Some((account, _)) = account_user {
+            self.put_user(&named, account.len() + 1, slot);
+        }
+        self.scratch = named;
+        if !self.deferred {
+            self.seal_user_names(&mut Vec::new());
         }
     }
 
@@ -204,6 +212,8 @@ impl KeyIndex {
     }
 
     pub fn get(&self, value: &[u8]) -> Option<TokenRef> {
+        let mut key = [0; USER_KEY_MAX];
+        let value = user_key(value, &mut key).unwrap_or(value);
         let slot = match <[u8; 20]>::try_from(value) {
             Ok(k) => {
                 // Not yet sealed: newest first, as a later registration wins.
@@ -237,14 +247,17 @@ impl KeyIndex {
         self.user_names_waiting.contains(&hash) || self.user_names.find(hash, |&h| h == hash).is_some()
     }
 
-    fn seal_user_names(&mut self) {
+    fn seal_user_names(&mut self, order: &mut Vec<(u64, u32)>) {
         let waiting = std::mem::take(&mut self.user_names_waiting);
-        self.user_names.reserve(waiting.len(), |&h| h);
-        for hash in waiting {
-            if let Entry::Vacant(e) = self.user_names.entry(hash, |&h| h == hash, |&h| h) {
-                e.insert(hash);
-            }
-        }
+        put_in_bucket_order(
+            &mut self.user_names,
+            order,
+            waiting.len(),
+            |i| (waiting[i], 0),
+            |h, _| h,
+            |a, b| a == b,
+            |&h| h,
+        );
     }
 }
 
@@ -298,76 +311,140 @@ impl Names {
         self.places.push(Place { start: self.bytes.len(), len, slot });
         self.bytes.extend_from_slice(value);
         if !deferred {
-            self.seal(hasher);
+            self.seal(hasher, &mut Vec::new());
         }
     }
 
-    /// Puts every name added since the last seal in the table, in the order
-    /// they were added. Unlike the key IDs, names are not put in the order
-    /// of their places in the table: a name is read whole to be compared,
-    /// and reading the places in order won over writing the table in order
-    /// (519 against 418 ms of start-up at a million minted tokens).
-    fn seal(&mut self, hasher: &Hasher) {
+    /// Puts every name added since the last seal in the table (see
+    /// [`put_in_bucket_order`]).
+    fn seal(&mut self, hasher: &Hasher, order: &mut Vec<(u64, u32)>) {
         let start = self.sealed;
-        let n = self.places.len() - start;
-        if n == 0 {
+        if start == self.places.len() {
             return;
         }
         let (bytes, places) = (&self.bytes, &self.places);
-        let hash_of = |j: u32| hasher.hash_one(name_at(bytes, &places[j as usize]));
-        self.table.reserve(n, |&j| hash_of(j));
-        for at in start..self.places.len() {
-            let new = self.places[at];
-            let (bytes, places) = (&self.bytes, &self.places);
-            let hash_of = |j: u32| hasher.hash_one(name_at(bytes, &places[j as usize]));
-            let same = |j: u32| name_at(bytes, &places[j as usize]) == name_at(bytes, &new);
-            match self.table.entry(hash_of(at as u32), |&j| same(j), |&j| hash_of(j)) {
-                // The earlier place takes the later slot; the later stays
-                // in the buffer, never looked at.
-                Entry::Occupied(e) => {
-                    let first = *e.get() as usize;
-                    self.places[first].slot = new.slot;
-                }
-                Entry::Vacant(e) => {
-                    e.insert(at as u32);
-                }
-            }
+        let again = put_in_bucket_order(
+            &mut self.table,
+            order,
+            places.len() - start,
+            |i| (hasher.hash_one(name_at(bytes, &places[start + i])), (start + i) as u32),
+            |_, at| at,
+            |&a, &b| name_at(bytes, &places[a as usize]) == name_at(bytes, &places[b as usize]),
+            |&j| hasher.hash_one(name_at(bytes, &places[j as usize])),
+        );
+        // The earlier place takes the later slot; the later stays in the
+        // buffer, never looked at.
+        for (first, later) in again {
+            self.places[first as usize].slot = self.places[later as usize].slot;
         }
         self.sealed = self.places.len();
     }
 }
 
+/// The longest `account/name` an IAM user's ARN stands for: a 12-digit
+/// account, `/`, a name of up to 64 characters.
+const USER_KEY_MAX: usize = 12 + 1 + 64;
+
+/// The `account/name` an IAM user's ARN (`arn:PARTITION:iam::ACCOUNT:user/PATH/NAME`)
+/// names, put together in `out`; `None` for any other ARN or text. A user
+/// is one name in one account whatever its path, so the ARN and the
+/// `account/user` a record names it by are kept once, under this form.
+fn user_key<'a>(arn: &[u8], out: &'a mut [u8; USER_KEY_MAX]) -> Option<&'a [u8]> {
+    let rest = arn.strip_prefix(b"arn:")?;
+    // Partitions are short words (`aws`, `aws-us-gov`, `aws-iso-b`…).
+    let partition = rest.iter().take(32).position(|&b| b == b':')?;
+    let rest = rest[partition + 1..].strip_prefix(b"iam::")?;
+    let account = rest.iter().take(13).position(|&b| !b.is_ascii_digit())?;
+    let path = rest[account..].strip_prefix(b":user/")?;
+    let name = &path[memchr::memrchr(b'/', path).map_or(0, |i| i + 1)..];
+    if partition == 0 || account == 0 || !(1..=64).contains(&name.len()) || !name.iter().all(|&b| IAM_NAME[b as usize])
+    {
+        return None;
+    }
+    let len = account + 1 + name.len();
+    out[..account].copy_from_slice(&rest[..account]);
+    out[account] = b'/';
+    out[account + 1..len].copy_from_slice(name);
+    Some(&out[..len])
+}
+
+/// The bytes an IAM user name is made of: letters, digits and `+=,.@_-`.
+const IAM_NAME: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] =
+            (b as u8).is_ascii_alphanumeric() || matches!(b as u8, b'+' | b'=' | b',' | b'.' | b'@' | b'_' | b'-');
+        b += 1;
+    }
+    table
+};
+
 fn name_at<'a>(bytes: &'a [u8], p: &Place) -> &'a [u8] {
     &bytes[p.start..p.start + p.len as usize]
 }
 
-/// The positions `0..hashes.len()` ordered by `hash & mask` (their places
-/// in the table), ties kept in order: a counting sort in passes of 11 bits.
-fn bucket_order(hashes: &[u64], mask: u64) -> Vec<u32> {
-    const BITS: u32 = 11;
-    let mut order: Vec<u32> = (0..hashes.len() as u32).collect();
-    let mut next = vec![0u32; order.len()];
-    let width = 64 - mask.leading_zeros();
-    let mut shift = 0;
-    while shift < width {
-        let mut counts = [0usize; 1 << BITS];
-        let digit = |i: u32| (((hashes[i as usize] & mask) >> shift) & ((1 << BITS) - 1)) as usize;
-        for &i in &order {
-            counts[digit(i)] += 1;
+/// Puts `count` new entries in `table`, grouped by where they go in it (see
+/// [`by_place`], which orders them in `order`), and returns the ones that
+/// were there already (`same` as one in the table or earlier in the list):
+/// each with the one it is the same as. `entry(i)` gives the `i`th entry's
+/// hash and a number that `make` turns into the entry with the hash.
+/// Written in that order, a table of millions is filled a small window at a
+/// time instead of at as many random places, and an entry already in it is
+/// only read where its 7-bit tag matches the new one's.
+fn put_in_bucket_order<T: Copy>(
+    table: &mut HashTable<T>,
+    order: &mut Vec<(u64, u32)>,
+    count: usize,
+    entry: impl Fn(usize) -> (u64, u32),
+    make: impl Fn(u64, u32) -> T,
+    same: impl Fn(&T, &T) -> bool,
+    hash: impl Fn(&T) -> u64,
+) -> Vec<(T, T)> {
+    table.reserve(count, &hash);
+    // hashbrown's place for a hash is its low bits under the bucket mask;
+    // the table has a power of two of buckets, at least 8 for 7 entries.
+    let buckets = (table.capacity().max(1) * 8 / 7).next_power_of_two() as u64;
+    by_place(count, &entry, buckets - 1, order);
+    let mut again = Vec::new();
+    for &(h, n) in order.iter() {
+        let new = make(h, n);
+        match table.entry(h, |e| same(e, &new), &hash) {
+            Entry::Occupied(e) => again.push((*e.get(), new)),
+            Entry::Vacant(e) => {
+                e.insert(new);
+            }
         }
-        let mut total = 0;
-        for c in counts.iter_mut() {
-            (*c, total) = (total, total + *c);
-        }
-        for &i in &order {
-            let d = digit(i);
-            next[counts[d]] = i;
-            counts[d] += 1;
-        }
-        std::mem::swap(&mut order, &mut next);
-        shift += BITS;
     }
-    order
+    again
+}
+
+/// Puts the entries `entry(0..count)` in `order`, ordered by the top 11
+/// bits of their places in a table of `mask + 1` buckets (all of them in a
+/// table of up to 2048), in their order within each group: one pass that
+/// counts and one that writes them out (each hashes every entry; hashing
+/// again costs less than keeping the hashes). A group's places span a
+/// 2048th of the table: 1024 buckets in one of a million entries.
+fn by_place(count: usize, entry: impl Fn(usize) -> (u64, u32), mask: u64, order: &mut Vec<(u64, u32)>) {
+    const BITS: u32 = 11;
+    let shift = (64 - mask.leading_zeros()).saturating_sub(BITS);
+    let group = |h: u64| ((h & mask) >> shift) as usize;
+    let mut starts = vec![0usize; 1 << BITS];
+    for i in 0..count {
+        starts[group(entry(i).0)] += 1;
+    }
+    let mut total = 0;
+    for s in starts.iter_mut() {
+        (*s, total) = (total, total + *s);
+    }
+    order.clear();
+    order.resize(count, (0, 0));
+    for i in 0..count {
+        let (h, n) = entry(i);
+        let at = &mut starts[group(h)];
+        order[*at] = (h, n);
+        *at += 1;
+    }
 }
 
 #[cfg(test)]
@@ -471,16 +548,119 @@ mod tests {
     }
 
     #[test]
-    fn the_bucket_order_sorts_by_place_and_keeps_ties_in_order() {
-        let hashes = [0x1_0005u64, 3, 0x2_0003, 5, 0, 0xffff];
-        let order = bucket_order(&hashes, 0xffff);
-        assert_eq!(order, [4, 1, 2, 0, 3, 5]);
-        let big: Vec<u64> = (0..5000u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect();
-        let order = bucket_order(&big, (1 << 21) - 1);
-        assert!(order.windows(2).all(|w| {
-            let (a, b) = (big[w[0] as usize] & ((1 << 21) - 1), big[w[1] as usize] & ((1 << 21) - 1));
-            a < b || (a == b && w[0] < w[1])
+    fn a_users_arn_is_kept_as_the_account_and_name_it_names() {
+        let mut out = [0; USER_KEY_MAX];
+        let mut key = |arn: &str| user_key(arn.as_bytes(), &mut out).map(|k| String::from_utf8(k.to_vec()).unwrap());
+        assert_eq!(key("arn:aws:iam::123456789012:user/svc").as_deref(), Some("123456789012/svc"));
+        assert_eq!(key("arn:aws-us-gov:iam::123456789012:user/ops/eu/svc").as_deref(), Some("123456789012/svc"));
+        assert_eq!(key("arn:aws-cn:iam::1:user/a+b=c,d.e@f_g-h").as_deref(), Some("1/a+b=c,d.e@f_g-h"));
+        assert_eq!(key(&format!("arn:aws:iam::123456789012:user/{}", "n".repeat(64))).map(|k| k.len()), Some(77));
+        for other in [
+            "arn:aws:iam::123456789012:role/svc",
+            "arn:aws:sts::123456789012:assumed-role/svc/session",
+            "arn:aws:iam::123456789012:user/",
+            "arn:aws:iam::123456789012:user/ops/",
+            "arn:aws:iam::1234567890123:user/svc",
+            "arn:aws:iam::12345678901x:user/svc",
+            "arn:aws:iam:::user/svc",
+            "arn::iam::123456789012:user/svc",
+            "arn:aws:iam:us-east-1:123456789012:user/svc",
+            "arn:aws:iam::123456789012:user/sv c",
+            "arn:aws:iam::123456789012:user/svc\\u0000",
+            "123456789012/svc",
+            "AKIA-PSEUDONYMISED-LONGER-ID",
+            "",
+        ] {
+            assert_eq!(key(other), None, "{other}");
+        }
+        assert_eq!(key(&format!("arn:aws:iam::123456789012:user/{}", "n".repeat(65))), None);
+
+        // Registered by ARN alone, the user is found by any ARN of theirs
+        // (a path given or changed since) and by `account/user`; another
+        // account's or another kind's is not.
+        let mut index = KeyIndex::new();
+        let t = TokenRef { token_id: 3, retired: false };
+        index.insert(t, "AKIARZPUZDIKAWS2LJNF", Some("arn:aws:iam::123456789012:user/ci/deploy"), None);
+        for same in
+            ["arn:aws:iam::123456789012:user/deploy", "arn:aws:iam::123456789012:user/ci/deploy", "123456789012/deploy"]
+        {
+            assert_eq!(index.get(same.as_bytes()), Some(t), "{same}");
+        }
+        assert!(index.has_user_name(b"deploy"));
+        for other in ["arn:aws:iam::210987654321:user/deploy", "arn:aws:iam::123456789012:role/deploy", "deploy"] {
+            assert_eq!(index.get(other.as_bytes()), None, "{other}");
+        }
+        // Any other ARN is kept whole; an ARN and an `account/user` that
+        // disagree are both kept.
+        let session = TokenRef { token_id: 4, retired: false };
+        let arn = "arn:aws:sts::123456789012:assumed-role/canary/i-0abc";
+        index.insert(session, "ASIARZPUZDIKAWS2LJNF", Some(arn), Some(("123456789012", "other")));
+        assert_eq!(index.get(arn.as_bytes()), Some(session));
+        assert_eq!(index.get(b"123456789012/other"), Some(session));
+        assert!(index.has_user_name(b"other"));
+        let both = TokenRef { token_id: 5, retired: false };
+        index.insert(both, "AKIA-BOTH", Some("arn:aws:iam::1:user/one"), Some(("2", "two")));
+        assert_eq!(index.get(b"arn:aws:iam::1:user/one"), Some(both));
+        assert_eq!(index.get(b"2/two"), Some(both));
+        assert!(index.has_user_name(b"one") && index.has_user_name(b"two"));
+    }
+
+    fn sorted(count: usize, entry: impl Fn(usize) -> (u64, u32), mask: u64) -> Vec<(u64, u32)> {
+        let mut order = vec![(1, 1); 3];
+        by_place(count, entry, mask, &mut order);
+        order
+    }
+
+    #[test]
+    fn entries_are_grouped_by_place_in_their_order() {
+        let hashes = [0x1_0005u64, 3, 0x2_0003, 5, 0, 0x7ff];
+        let small: Vec<u64> = sorted(hashes.len(), |i| (hashes[i], i as u32), 0x7ff).iter().map(|&(h, _)| h).collect();
+        assert_eq!(small, [0, 3, 0x2_0003, 0x1_0005, 5, 0x7ff], "a table of 2048 buckets is in bucket order");
+        // A million buckets: ordered by their top 11 bits, in the order
+        // given within each group, every entry once.
+        let mask = (1u64 << 20) - 1;
+        let big: Vec<u64> = (0..50_000u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect();
+        let grouped = sorted(big.len(), |i| (big[i], i as u32), mask);
+        assert!(grouped.windows(2).all(|w| {
+            let (a, b) = ((w[0].0 & mask) >> 9, (w[1].0 & mask) >> 9);
+            a < b || (a == b && w[0].1 < w[1].1)
         }));
+        let mut all: Vec<u32> = grouped
+            .iter()
+            .map(|&(h, i)| {
+                assert_eq!(h, big[i as usize]);
+                i
+            })
+            .collect();
+        all.sort_unstable();
+        assert!(all.iter().copied().eq(0..50_000));
+    }
+
+    #[test]
+    fn entries_put_in_bucket_order_are_found_and_repeats_are_returned() {
+        let (mut table, mut order) = (HashTable::new(), Vec::new());
+        let hash = |&v: &u64| v.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        for round in 0..3u64 {
+            // Each round adds new values and repeats of the last round's.
+            let first = round * 1000;
+            let value = |i: usize| first + i as u64;
+            let again = put_in_bucket_order(
+                &mut table,
+                &mut order,
+                2000,
+                |i| (hash(&value(i)), i as u32),
+                |_, i| value(i as usize),
+                |a, b| a == b,
+                hash,
+            );
+            let expected = if round == 0 { 0 } else { 1000 };
+            assert_eq!(again.len(), expected);
+            assert!(again.iter().all(|(first, later)| first == later));
+        }
+        assert_eq!(table.len(), 4000);
+        for v in 0..4000u64 {
+            assert_eq!(table.find(hash(&v), |&e| e == v), Some(&v));
+        }
     }
 
     #[test]
