@@ -10,6 +10,10 @@
 
 mod commands;
 
+/// Large blocks (the match index's tables) in huge pages: see `honeytrail_app::alloc`.
+#[global_allocator]
+static ALLOCATOR: honeytrail_app::alloc::HugePages = honeytrail_app::alloc::HugePages;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

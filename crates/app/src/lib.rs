@@ -28,6 +28,7 @@
 //! ```
 
 mod actor;
+pub mod alloc;
 pub mod backup;
 pub mod config;
 pub mod context;
