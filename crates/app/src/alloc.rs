@@ -62,7 +62,8 @@ static MAPPED_ON_THEIR_OWN: AtomicBool = AtomicBool::new(false);
 /// advise them. Mapped on their own, large blocks grow by `mremap` (no
 /// copy) and are advised before they are written.
 fn map_large_blocks_on_their_own() {
-    if !MAPPED_ON_THEIR_OWN.swap(true, Ordering::Relaxed) {
+    // A plain load on every call after the first (a swap is a locked write).
+    if !MAPPED_ON_THEIR_OWN.load(Ordering::Relaxed) && !MAPPED_ON_THEIR_OWN.swap(true, Ordering::Relaxed) {
         #[cfg(target_env = "gnu")]
         // SAFETY: mallopt only sets a tunable; no allocator lock is held here.
         unsafe {
