@@ -9,7 +9,7 @@
 //! hundred faults. Blocks under [`LARGE`] are left alone: glibc serves them
 //! from its heaps, where a huge page would mostly hold other blocks. Blocks
 //! of [`LARGE`] or more are mapped on their own, so that growing one never
-//! copies it into small pages first (see [`map_large_blocks_on_their_own`]).
+//! copies it into small pages first (see `map_large_blocks_on_their_own`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, Ordering};
