@@ -112,7 +112,7 @@ impl KeyIndex {
     }
 
     /// Puts every key ID appended since the last seal in the table, grouped
-    /// by their places in it (see `put_in_bucket_order`; a key registered
+    /// by their places in it (see `put_grouped_by_place`; a key registered
     /// twice ends up with its later token).
     pub fn seal(&mut self) {
         self.decoys.seal();
@@ -125,7 +125,7 @@ impl KeyIndex {
             return;
         }
         let (ids, hasher) = (&self.ids20, &self.hasher);
-        let again = put_in_bucket_order(
+        let again = put_grouped_by_place(
             &mut self.keys20,
             &mut order,
             ids.len() - start,
@@ -249,7 +249,7 @@ impl KeyIndex {
 
     fn seal_user_names(&mut self, order: &mut Vec<(u64, u32)>) {
         let waiting = std::mem::take(&mut self.user_names_waiting);
-        put_in_bucket_order(
+        put_grouped_by_place(
             &mut self.user_names,
             order,
             waiting.len(),
@@ -316,14 +316,14 @@ impl Names {
     }
 
     /// Puts every name added since the last seal in the table (see
-    /// [`put_in_bucket_order`]).
+    /// [`put_grouped_by_place`]).
     fn seal(&mut self, hasher: &Hasher, order: &mut Vec<(u64, u32)>) {
         let start = self.sealed;
         if start == self.places.len() {
             return;
         }
         let (bytes, places) = (&self.bytes, &self.places);
-        let again = put_in_bucket_order(
+        let again = put_grouped_by_place(
             &mut self.table,
             order,
             places.len() - start,
@@ -399,7 +399,7 @@ fn name_at<'a>(bytes: &'a [u8], p: &Place) -> &'a [u8] {
 /// Written in that order, a table of millions is filled a small window at a
 /// time instead of at as many random places, and an entry already in it is
 /// only read where its 7-bit tag matches the new one's.
-fn put_in_bucket_order<T: Copy>(
+fn put_grouped_by_place<T: Copy>(
     table: &mut HashTable<T>,
     order: &mut Vec<(u64, u32)>,
     count: usize,
@@ -429,8 +429,9 @@ fn put_in_bucket_order<T: Copy>(
 /// Puts the entries `entry(0..count)` in `order`, ordered by the top 11
 /// bits of their places in a table of `mask + 1` buckets (all of them in a
 /// table of up to 2048), in their order within each group: one pass that
-/// counts and one that writes them out (each hashes every entry; hashing
-/// again costs less than keeping the hashes). A group's places span a
+/// counts and one that writes them out (each hashes every entry: keeping
+/// the hashes between them would take a second buffer of fresh pages, and
+/// that was not measured against hashing twice). A group's places span a
 /// 2048th of the table: 1024 buckets in one of a million entries.
 fn by_place(count: usize, entry: impl Fn(usize) -> (u64, u32), mask: u64, order: &mut Vec<(u64, u32)>) {
     const BITS: u32 = 11;
@@ -642,14 +643,14 @@ mod tests {
     }
 
     #[test]
-    fn entries_put_in_bucket_order_are_found_and_repeats_are_returned() {
+    fn entries_put_grouped_by_place_are_found_and_repeats_are_returned() {
         let (mut table, mut order) = (HashTable::new(), Vec::new());
         let hash = |&v: &u64| v.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         for round in 0..3u64 {
             // Each round adds new values and repeats of the last round's.
             let first = round * 1000;
             let value = |i: usize| first + i as u64;
-            let again = put_in_bucket_order(
+            let again = put_grouped_by_place(
                 &mut table,
                 &mut order,
                 2000,
