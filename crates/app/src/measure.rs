@@ -11,25 +11,54 @@ use honeytrail_ingest::index::{KeyIndex, TokenRef};
 use honeytrail_ingest::Detector;
 use serde_json::{json, Value};
 
+/// An index of `n` synthetic tokens (and `extra` real key IDs). The names
+/// are written into one reused buffer, so what is measured is the index, not
+/// a million allocations the product never makes (its tokens come from the
+/// store's rows).
 fn synthetic_index(n: usize, extra: &[String]) -> KeyIndex {
+    const ARN_PREFIX: &str = "arn:aws:iam::123456789012:user/";
     let mut index = KeyIndex::with_capacity(n + extra.len());
     // `BENCH_MINTED_EVERY=1` makes every token a minted one.
     let minted_every = std::env::var("BENCH_MINTED_EVERY").ok().and_then(|v| v.parse().ok()).unwrap_or(10).max(1);
+    let mut arn = String::from(ARN_PREFIX);
     for i in 0..n {
-        let key = honeytrail_core::keyid::synthesize(123456789012, i as u64 * 7919);
+        let key = honeytrail_core::keyid::synthesize_bytes(123456789012, i as u64 * 7919);
+        let key = std::str::from_utf8(&key).expect("key IDs are ASCII");
+        let token = TokenRef { token_id: i as i64, retired: false };
         // Every tenth token (imported ones are the rest) also carries a user
-        // ARN and its account and user name, as minted tokens do (so user
-        // names are looked for too).
-        let user = (i % minted_every == 0).then(|| format!("svc-{i}"));
-        let arn = user.as_ref().map(|u| format!("arn:aws:iam::123456789012:user/{u}"));
-        let account_user = user.as_deref().map(|u| ("123456789012", u));
-        index.insert(TokenRef { token_id: i as i64, retired: false }, &key, arn.as_deref(), account_user);
+        // ARN and its account and user name (`svc-{i}`), as minted tokens do
+        // (so user names are looked for too).
+        if i % minted_every == 0 {
+            arn.truncate(ARN_PREFIX.len());
+            arn.push_str("svc-");
+            push_decimal(&mut arn, i);
+            let user = &arn[ARN_PREFIX.len()..];
+            index.insert(token, key, Some(&arn), Some(("123456789012", user)));
+        } else {
+            index.insert(token, key, None, None);
+        }
     }
     for (i, k) in extra.iter().enumerate() {
         index.insert(TokenRef { token_id: (n + i) as i64, retired: false }, k, None, None);
     }
     index.seal();
     index
+}
+
+/// Appends `n` in decimal (what `write!` does, without the formatter's
+/// cost a million times over).
+fn push_decimal(out: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).expect("digits are ASCII"));
 }
 
 /// `n` decoys of every kind with plausible names (the same every run), added to `index`.
@@ -132,4 +161,33 @@ pub async fn index_refresh(ops: &crate::Ops) -> Result<Value> {
     ops.retire(&actor, &key).await?;
     Ok(json!({"keys": keys, "full_build_seconds": full, "unchanged_pass_seconds": unchanged,
               "after_one_added_seconds": added, "keys_after": grown}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_are_written_as_format_writes_them() {
+        for n in [0, 7, 10, 99, 1_000_000, 123_456_789, usize::MAX] {
+            let mut out = String::from("svc-");
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("svc-{n}"));
+        }
+    }
+
+    #[test]
+    fn the_synthetic_index_holds_every_token_by_each_of_its_names() {
+        let index = synthetic_index(25, &["AKIATFQR7NSCUXC3DDDP".to_string()]);
+        assert_eq!(index.len(), 26);
+        for i in [0usize, 10, 20] {
+            let key = honeytrail_core::keyid::synthesize(123456789012, i as u64 * 7919);
+            assert_eq!(index.get(key.as_bytes()).unwrap().token_id, i as i64);
+            let arn = format!("arn:aws:iam::123456789012:user/svc-{i}");
+            assert_eq!(index.get(arn.as_bytes()).unwrap().token_id, i as i64);
+            assert!(index.has_user_name(format!("svc-{i}").as_bytes()));
+        }
+        assert!(index.get(b"arn:aws:iam::123456789012:user/svc-11").is_none());
+        assert_eq!(index.get(b"AKIATFQR7NSCUXC3DDDP").unwrap().token_id, 25);
+    }
 }
