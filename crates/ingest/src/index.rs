@@ -1,6 +1,6 @@
 //! The match index: every identity that marks a honey token.
 
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher as _};
 
 use hashbrown::hash_table::{Entry, HashTable};
 
@@ -129,10 +129,10 @@ impl KeyIndex {
             &mut self.keys20,
             &mut order,
             ids.len() - start,
-            |i| (hasher.hash_one(ids[start + i].0), (start + i) as u32),
+            |i| (hash20(hasher, &ids[start + i].0), (start + i) as u32),
             |_, at| at,
             |&a, &b| ids[a as usize].0 == ids[b as usize].0,
-            |&j| hasher.hash_one(ids[j as usize].0),
+            |&j| hash20(hasher, &ids[j as usize].0),
         );
         // A token registered again (retired, say) takes its key over; the
         // later entry stays in the array, never looked at.
@@ -220,7 +220,7 @@ impl KeyIndex {
                 if let Some((_, slot)) = self.ids20[self.sealed..].iter().rev().find(|(id, _)| *id == k) {
                     return self.tokens.get(*slot as usize).copied();
                 }
-                let hash = self.hasher.hash_one(k);
+                let hash = hash20(&self.hasher, &k);
                 self.keys20.find(hash, |&i| self.ids20[i as usize].0 == k).map(|&i| self.ids20[i as usize].1)
             }
             Err(_) => self.other.get(&self.hasher, value),
@@ -385,6 +385,19 @@ fn arn_user_key<'a>(rest: &[u8], out: &'a mut [u8; USER_KEY_MAX]) -> Option<&'a 
     out[account] = b'/';
     out[account + 1..len].copy_from_slice(name);
     Some(&out[..len])
+}
+
+/// A 20-byte identity's hash: the same seeded hash as any other's, fed as
+/// two integers (16 bytes and 4) rather than as bytes of a length, which
+/// takes foldhash's long path and a length prefix. Every key ID is hashed
+/// twice at start-up and every candidate in the scan once.
+#[inline]
+fn hash20(hasher: &Hasher, key: &[u8; 20]) -> u64 {
+    let (head, tail) = key.split_at(16);
+    let mut state = hasher.build_hasher();
+    state.write_u128(u128::from_le_bytes(head.try_into().expect("16 bytes")));
+    state.write_u32(u32::from_le_bytes(tail.try_into().expect("4 bytes")));
+    state.finish()
 }
 
 fn name_at<'a>(bytes: &'a [u8], p: &Place) -> &'a [u8] {

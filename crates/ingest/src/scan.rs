@@ -43,9 +43,9 @@ impl Scanner {
     /// Scans `bytes` (any JSON text) for identity values in `index`.
     pub fn scan(&self, bytes: &[u8], index: &KeyIndex) -> ScanResult {
         let mut hits = Vec::new();
-        let mut check = |at: usize, value: Option<Cow<'_, [u8]>>, known: &dyn Fn(&[u8]) -> bool| {
+        let mut check = |at: usize, value: Option<Cow<'_, [u8]>>, last: &mut Last, known: &dyn Fn(&[u8]) -> bool| {
             if let Some(value) = value {
-                if known(&value) {
+                if last.known(&value, known) {
                     // Copied before it is read as text: `bytes` may be a
                     // mapped file that changes meanwhile (see `mapped`).
                     let owned = value.into_owned();
@@ -58,18 +58,60 @@ impl Scanner {
         let in_index = |v: &[u8]| index.get(v).is_some();
         let user = |v: &[u8]| index.has_user_name(v);
         let user_names = index.has_user_names();
+        let (mut key, mut arn, mut name) = (Last::default(), Last::default(), Last::default());
         // The identity fields and the records, in one pass (see `fields`).
         let mut records = 0;
         crate::fields::find(bytes, |at, field| match field {
             Field::EventVersion => records += 1,
-            Field::AccessKeyId | Field::Arn => {
-                check(at, string_value_after(bytes, at + field.needle().len()), &in_index)
+            Field::AccessKeyId => check(at, string_value_after(bytes, at + field.needle().len()), &mut key, &in_index),
+            Field::Arn => check(at, string_value_after(bytes, at + field.needle().len()), &mut arn, &in_index),
+            Field::UserName if user_names => {
+                check(at, string_value_after(bytes, at + field.needle().len()), &mut name, &user)
             }
-            Field::UserName if user_names => check(at, string_value_after(bytes, at + field.needle().len()), &user),
             Field::UserName => {}
         });
         let decoy_hits = if index.decoys().is_empty() { Vec::new() } else { index.decoys().find(bytes) };
         ScanResult { records, hits, decoy_hits }
+    }
+}
+
+/// The longest value [`Last`] keeps: a user's or a session's ARN.
+const LAST_MAX: usize = 192;
+
+/// One identity field's last value and whether it was known. Consecutive
+/// records mostly come from one caller (a role's session, a user's burst of
+/// calls), so most lookups repeat the last: a comparison instead of an ARN's
+/// parse and a hash probe. The value is copied: `bytes` may be a mapped file
+/// that changes meanwhile (see `mapped`).
+struct Last {
+    value: [u8; LAST_MAX],
+    /// `None` until a value of at most `LAST_MAX` bytes was looked up.
+    len: Option<usize>,
+    known: bool,
+}
+
+impl Default for Last {
+    fn default() -> Last {
+        Last { value: [0; LAST_MAX], len: None, known: false }
+    }
+}
+
+impl Last {
+    /// Whether `value` is known, asking `known` unless it is the last value.
+    #[inline]
+    fn known(&mut self, value: &[u8], known: &dyn Fn(&[u8]) -> bool) -> bool {
+        if let Some(len) = self.len {
+            if value.len() == len && value == &self.value[..len] {
+                return self.known;
+            }
+        }
+        let answer = known(value);
+        self.len = None;
+        if let Some(room) = self.value.get_mut(..value.len()) {
+            room.copy_from_slice(value);
+            (self.len, self.known) = (Some(value.len()), answer);
+        }
+        answer
     }
 }
 
@@ -178,6 +220,58 @@ mod tests {
             br#"{"accessKeyId":"\ud800KIARZPUZDIKAWS2LJNF"}"#,
         ] {
             assert!(s.scan(doc, &i).hits.is_empty(), "{}", String::from_utf8_lossy(doc));
+        }
+    }
+
+    #[test]
+    fn a_repeated_value_is_answered_again_and_each_occurrence_is_a_hit() {
+        let s = Scanner::new();
+        let mut i = index();
+        let long_arn = format!("arn:aws:sts::123456789012:assumed-role/{}/{}", "r".repeat(64), "s".repeat(120));
+        assert!(long_arn.len() > LAST_MAX);
+        i.insert(TokenRef { token_id: 2, retired: false }, "AKIA-LONG-SESSION-ID", Some(&long_arn), None);
+        let record = |key: &str, arn: &str| {
+            format!(r#"{{"eventVersion":"1.08","userIdentity":{{"accessKeyId":"{key}","arn":"{arn}"}}}}"#)
+        };
+        let honey = ("AKIARZPUZDIKAWS2LJNF", "arn:aws:iam::123456789012:user/svc");
+        let other = ("AKIAOTHEROTHEROTHER1", "arn:aws:iam::123456789012:user/other");
+        let doc = [honey, honey, other, other, honey, ("AKIAOTHEROTHEROTHER1", long_arn.as_str()), other]
+            .iter()
+            .map(|(k, a)| record(k, a))
+            .collect::<Vec<_>>()
+            .join(",");
+        let r = s.scan(format!(r#"{{"Records":[{doc}]}}"#).as_bytes(), &i);
+        assert_eq!(r.records, 7);
+        let found: Vec<&str> = r.hits.iter().map(|(_, v)| v.as_str()).collect();
+        let (k, a) = honey;
+        assert_eq!(found, [k, a, k, a, k, a, long_arn.as_str()]);
+        assert!(r.hits.windows(2).all(|w| w[0].0 < w[1].0), "each occurrence at its own offset");
+    }
+
+    #[test]
+    fn the_last_value_is_only_reused_for_the_same_bytes() {
+        let asked = std::cell::Cell::new(0);
+        let known = |v: &[u8]| {
+            asked.set(asked.get() + 1);
+            v.starts_with(b"yes")
+        };
+        let mut last = Last::default();
+        let long = vec![b'y'; LAST_MAX + 1];
+        for (value, answer, asks) in [
+            (&b"yes-1"[..], true, 1),
+            (b"yes-1", true, 1),
+            (b"yes-12", true, 2),
+            (b"yes-1", true, 3),
+            (b"no", false, 4),
+            (b"no", false, 4),
+            (b"", false, 5),
+            (b"", false, 5),
+            (&long, false, 6),
+            (&long, false, 7),
+            (b"no", false, 8),
+        ] {
+            assert_eq!(last.known(value, &known), answer, "{}", String::from_utf8_lossy(value));
+            assert_eq!(asked.get(), asks, "{}", String::from_utf8_lossy(value));
         }
     }
 
