@@ -90,6 +90,7 @@ impl KeyIndex {
         (self.tokens.len() - 1) as u32
     }
 
+    /// Registers `value` (a user's ARN as the `account/name` it names).
     fn put(&mut self, value: &[u8], slot: u32) {
         let mut key = [0; USER_KEY_MAX];
         let value = user_key(value, &mut key).unwrap_or(value);
@@ -153,28 +154,38 @@ impl KeyIndex {
     ) {
         let slot = self.slot(token);
         self.put(access_key_id.as_bytes(), slot);
-        let mut named = std::mem::take(&mut self.scratch);
-        named.clear();
-        if let Some((account, user)) = account_user {
-            named.extend_from_slice(account.as_bytes());
-            named.push(b'/');
-            named.extend_from_slice(user.as_bytes());
-        }
         // A user's ARN is kept as the `account/name` it names: once, when
         // that is the `account/user` given too (a minted token's are).
         let mut key = [0; USER_KEY_MAX];
-        match user_arn.map(|arn| (arn, user_key(arn.as_bytes(), &mut key))) {
-            Some((arn, None)) => self.put(arn.as_bytes(), slot),
-            Some((_, Some(from_arn))) if from_arn != named.as_slice() => {
+        let from_arn = match user_arn.map(|arn| (arn, user_key(arn.as_bytes(), &mut key))) {
+            Some((arn, None)) => {
+                self.put(arn.as_bytes(), slot);
+                None
+            }
+            Some((_, Some(from_arn))) => {
                 let user = from_arn.iter().position(|&b| b == b'/').map_or(0, |i| i + 1);
                 self.put_user(from_arn, user, slot);
+                Some(from_arn)
             }
-            _ => {}
+            None => None,
+        };
+        if let Some((account, user)) = account_user {
+            let same = from_arn.is_some_and(|k| {
+                k.len() == account.len() + 1 + user.len()
+                    && k.starts_with(account.as_bytes())
+                    && k.ends_with(user.as_bytes())
+                    && k[account.len()] == b'/'
+            });
+            if !same {
+                let mut named = std::mem::take(&mut self.scratch);
+                named.clear();
+                named.extend_from_slice(account.as_bytes());
+                named.push(b'/');
+                named.extend_from_slice(user.as_bytes());
+                self.put_user(&named, account.len() + 1, slot);
+                self.scratch = named;
+            }
         }
-        if let Some((account, _)) = account_user {
-            self.put_user(&named, account.len() + 1, slot);
-        }
-        self.scratch = named;
         if !self.deferred {
             self.seal_user_names(&mut Vec::new());
         }
@@ -368,8 +379,13 @@ fn arn_user_key<'a>(rest: &[u8], out: &'a mut [u8; USER_KEY_MAX]) -> Option<&'a 
             rest[partition + 1..].strip_prefix(b"iam::")?
         }
     };
-    let account = match rest.get(..13) {
-        Some([digits @ .., b':']) if digits.iter().all(u8::is_ascii_digit) => 12,
+    let account = match rest.first_chunk::<13>() {
+        Some(&[d0, d1, d2, d3, d4, d5, d6, d7, d8, d9, d10, d11, b':'])
+            if eight_digits([d0, d1, d2, d3, d4, d5, d6, d7])
+                && eight_digits([d8, d9, d10, d11, b'0', b'0', b'0', b'0']) =>
+        {
+            12
+        }
         _ => rest.iter().take(13).position(|&b| !b.is_ascii_digit()).filter(|&a| a > 0)?,
     };
     let path = rest[account..].strip_prefix(b":user/")?;
@@ -398,6 +414,17 @@ fn hash20(hasher: &Hasher, key: &[u8; 20]) -> u64 {
     state.write_u128(u128::from_le_bytes(head.try_into().expect("16 bytes")));
     state.write_u32(u32::from_le_bytes(tail.try_into().expect("4 bytes")));
     state.finish()
+}
+
+/// Whether eight bytes are all ASCII digits, in one word: each byte is
+/// `0x30..=0x3f` and stays below `0x40` with 6 added (no carry crosses a
+/// byte then).
+#[inline]
+fn eight_digits(bytes: [u8; 8]) -> bool {
+    const HIGH: u64 = 0xf0f0_f0f0_f0f0_f0f0;
+    const THREES: u64 = 0x3030_3030_3030_3030;
+    let word = u64::from_le_bytes(bytes);
+    word & HIGH == THREES && (word + 0x0606_0606_0606_0606) & HIGH == THREES
 }
 
 fn name_at<'a>(bytes: &'a [u8], p: &Place) -> &'a [u8] {
@@ -622,6 +649,18 @@ mod tests {
         assert_eq!(index.get(b"arn:aws:iam::1:user/one"), Some(both));
         assert_eq!(index.get(b"2/two"), Some(both));
         assert!(index.has_user_name(b"one") && index.has_user_name(b"two"));
+    }
+
+    #[test]
+    fn eight_digits_are_told_from_every_other_byte() {
+        assert!(eight_digits(*b"01234567") && eight_digits(*b"89898989"));
+        for b in 0..=255u8 {
+            for at in 0..8 {
+                let mut word = *b"00000000";
+                word[at] = b;
+                assert_eq!(eight_digits(word), b.is_ascii_digit(), "byte {b:#x} at {at}");
+            }
+        }
     }
 
     fn sorted(count: usize, entry: impl Fn(usize) -> (u64, u32), mask: u64) -> Vec<(u64, u32)> {
