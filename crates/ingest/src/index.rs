@@ -59,7 +59,7 @@ pub struct KeyIndex {
     user_names_waiting: Vec<u64>,
     /// Where `account/user` is put together, kept for the next.
     scratch: Vec<u8>,
-    tokens: Vec<TokenRef>,
+    tokens: Tokens,
     /// Decoy resources, matched by what a call was about.
     decoys: DecoyIndex,
 }
@@ -80,14 +80,13 @@ impl KeyIndex {
             user_names: HashTable::new(),
             user_names_waiting: Vec::new(),
             scratch: Vec::new(),
-            tokens: Vec::with_capacity(keys),
+            tokens: Tokens::with_capacity(keys),
             decoys: DecoyIndex::default(),
         }
     }
 
     fn slot(&mut self, token: TokenRef) -> u32 {
-        self.tokens.push(token);
-        (self.tokens.len() - 1) as u32
+        self.tokens.push(token)
     }
 
     /// Registers `value` (a user's ARN as the `account/name` it names).
@@ -219,7 +218,7 @@ impl KeyIndex {
 
     /// The decoy `record` touches, when the caller is not its manager.
     pub fn match_decoy(&self, record: &serde_json::Value) -> Option<TokenRef> {
-        self.decoys.match_record(record).and_then(|slot| self.tokens.get(slot as usize).copied())
+        self.decoys.match_record(record).and_then(|slot| self.tokens.get(slot))
     }
 
     pub fn get(&self, value: &[u8]) -> Option<TokenRef> {
@@ -229,22 +228,22 @@ impl KeyIndex {
             Ok(k) => {
                 // Not yet sealed: newest first, as a later registration wins.
                 if let Some((_, slot)) = self.ids20[self.sealed..].iter().rev().find(|(id, _)| *id == k) {
-                    return self.tokens.get(*slot as usize).copied();
+                    return self.tokens.get(*slot);
                 }
                 let hash = hash20(&self.hasher, &k);
                 self.keys20.find(hash, |&i| self.ids20[i as usize].0 == k).map(|&i| self.ids20[i as usize].1)
             }
             Err(_) => self.other.get(&self.hasher, value),
         }?;
-        self.tokens.get(slot as usize).copied()
+        self.tokens.get(slot)
     }
 
     pub fn len(&self) -> usize {
-        self.tokens.len()
+        self.tokens.ids.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.tokens.is_empty()
+        self.tokens.ids.is_empty()
     }
 
     /// Whether any token is known by user name (so `userName` fields are worth a look).
@@ -269,6 +268,37 @@ impl KeyIndex {
             |a, b| a == b,
             |&h| h,
         );
+    }
+}
+
+/// The tokens matches point at, by slot: their IDs, and whether each is
+/// retired one bit apiece (8 bytes a token, not the 16 of a `TokenRef`).
+#[derive(Debug, Default, Clone)]
+struct Tokens {
+    ids: Vec<i64>,
+    retired: Vec<u64>,
+}
+
+impl Tokens {
+    fn with_capacity(tokens: usize) -> Tokens {
+        Tokens { ids: Vec::with_capacity(tokens), retired: Vec::with_capacity(tokens.div_ceil(64)) }
+    }
+
+    /// Adds `token`: its slot.
+    fn push(&mut self, token: TokenRef) -> u32 {
+        let slot = self.ids.len();
+        if slot % 64 == 0 {
+            self.retired.push(0);
+        }
+        self.retired[slot / 64] |= u64::from(token.retired) << (slot % 64);
+        self.ids.push(token.token_id);
+        slot as u32
+    }
+
+    fn get(&self, slot: u32) -> Option<TokenRef> {
+        let slot = slot as usize;
+        let token_id = *self.ids.get(slot)?;
+        Some(TokenRef { token_id, retired: self.retired[slot / 64] >> (slot % 64) & 1 == 1 })
     }
 }
 
@@ -471,8 +501,11 @@ fn put_grouped_by_place<T: Copy>(
 /// table of up to 2048), in their order within each group: one pass that
 /// counts and one that writes them out (each hashes every entry: keeping
 /// the hashes between them would take a second buffer of fresh pages, and
-/// that was not measured against hashing twice). A group's places span a
-/// 2048th of the table: 1024 buckets in one of a million entries.
+/// that was not measured against hashing twice). The hash goes with the
+/// number into `order`: ordering only the numbers and hashing a third time
+/// at the insert read every entry again at random (a million minted tokens:
+/// 220 ms of start-up became 415). A group's places span a 2048th of the
+/// table: 1024 buckets in one of a million entries.
 fn by_place(count: usize, entry: impl Fn(usize) -> (u64, u32), mask: u64, order: &mut Vec<(u64, u32)>) {
     const BITS: u32 = 11;
     let shift = (64 - mask.leading_zeros()).saturating_sub(BITS);
@@ -661,6 +694,25 @@ mod tests {
                 assert_eq!(eight_digits(word), b.is_ascii_digit(), "byte {b:#x} at {at}");
             }
         }
+    }
+
+    #[test]
+    fn tokens_keep_their_ids_and_retired_bits_across_words() {
+        let mut tokens = Tokens::default();
+        let all: Vec<TokenRef> =
+            (0..200i64).map(|i| TokenRef { token_id: i * 7 - 300, retired: i % 3 == 0 || i == 64 }).collect();
+        for (slot, t) in all.iter().enumerate() {
+            assert_eq!(tokens.push(*t), slot as u32);
+        }
+        for (slot, t) in all.iter().enumerate() {
+            assert_eq!(tokens.get(slot as u32), Some(*t));
+        }
+        assert_eq!(tokens.get(200), None);
+        let mut wide = Tokens::default();
+        wide.push(TokenRef { token_id: i64::MIN, retired: true });
+        wide.push(TokenRef { token_id: i64::MAX, retired: false });
+        assert_eq!(wide.get(0), Some(TokenRef { token_id: i64::MIN, retired: true }));
+        assert_eq!(wide.get(1), Some(TokenRef { token_id: i64::MAX, retired: false }));
     }
 
     fn sorted(count: usize, entry: impl Fn(usize) -> (u64, u32), mask: u64) -> Vec<(u64, u32)> {
