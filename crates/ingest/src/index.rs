@@ -287,7 +287,7 @@ impl Tokens {
     /// Adds `token`: its slot.
     fn push(&mut self, token: TokenRef) -> u32 {
         let slot = self.ids.len();
-        if slot % 64 == 0 {
+        if slot.is_multiple_of(64) {
             self.retired.push(0);
         }
         self.retired[slot / 64] |= u64::from(token.retired) << (slot % 64);
