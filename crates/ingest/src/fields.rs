@@ -129,12 +129,11 @@ mod avx2 {
         let (quote, k, v, last, name) = (splat(b'"'), splat(b'K'), splat(b'V'), splat(b'n'), splat(b'N'));
         // Where each name may next start: not inside its last match.
         let mut next = [0usize; 4];
-        let mut i = 0;
-        while i + WIDTH + REACH <= n {
-            // SAFETY: every load reads 32 bytes from i + 0..=REACH, all
-            // before n by the loop's condition; loadu takes any alignment.
-            let load = |off: usize| unsafe { _mm256_loadu_si256(p.add(i + off).cast::<__m256i>()) };
-            super::prefetch(p, i);
+        // The candidates' mask of the 32 positions from `at`.
+        let block = |at: usize| {
+            // SAFETY: every load reads 32 bytes from at + 0..=REACH, all
+            // before n by the callers' conditions; loadu takes any alignment.
+            let load = |off: usize| unsafe { _mm256_loadu_si256(p.add(at + off).cast::<__m256i>()) };
             let opening = _mm256_cmpeq_epi8(load(0), quote);
             // `"accessKeyId"`: K at 7. `"eventVersion"`: V at 6. `"arn"`: n" at 3
             // and 4. `"userName"`: N at 5.
@@ -143,9 +142,18 @@ mod avx2 {
             let arn = _mm256_and_si256(_mm256_cmpeq_epi8(load(3), last), _mm256_cmpeq_epi8(load(4), quote));
             let user = _mm256_cmpeq_epi8(load(5), name);
             let names = _mm256_or_si256(_mm256_or_si256(key, version), _mm256_or_si256(arn, user));
-            let any = _mm256_and_si256(opening, names);
-            let mask = _mm256_movemask_epi8(any) as u32 as u64;
+            _mm256_movemask_epi8(_mm256_and_si256(opening, names)) as u32 as u64
+        };
+        let mut i = 0;
+        // Two blocks a step: one prefetch a cache line, one candidates' walk.
+        while i + 2 * WIDTH + REACH <= n {
+            super::prefetch(p, i);
+            let mask = block(i) | block(i + WIDTH) << WIDTH;
             super::each_candidate(bytes, i, mask, &mut next, each);
+            i += 2 * WIDTH;
+        }
+        if i + WIDTH + REACH <= n {
+            super::each_candidate(bytes, i, block(i), &mut next, each);
             i += WIDTH;
         }
         next.map(|n| n.max(i))
