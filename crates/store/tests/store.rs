@@ -66,6 +66,7 @@ store_tests!(
     enrichment_data_is_kept_whole_and_replaced_per_kind,
     a_ci_runs_window_keeps_its_own_uses_and_nothing_else,
     attacker_text_with_nul_characters_is_stored_and_never_loses_an_event,
+    a_call_the_database_refuses_among_calls_stored_together_costs_no_other,
     decoys_are_tokens_known_by_their_arn_and_keep_their_history,
 );
 
@@ -1671,6 +1672,81 @@ async fn attacker_text_with_nul_characters_is_stored_and_never_loses_an_event(st
     let mut again = event(t.id, "nul-\0-7", 0, "GetCallerIdentity", "203.0.113.9");
     again.event_name = "List\0Buckets".into();
     assert_eq!(store.record_event(&again, window).await.unwrap(), EventOutcome::Duplicate);
+}
+
+/// The calls of one key that queue behind its turn are stored in one
+/// transaction; when the database refuses one of them, that transaction is
+/// given up and each call is stored alone: only the refused call fails. The
+/// database refuses it through a trigger (as it would a value it cannot
+/// store), and the token's lock is held while the calls queue, so the refused
+/// call is always stored with others first.
+async fn a_call_the_database_refuses_among_calls_stored_together_costs_no_other(store: Store, url: String) {
+    use sqlx::{Connection, Executor};
+    use std::future::Future;
+    use std::pin::Pin;
+
+    let t = store.insert_token(&new_token(KEY), &[], &[hop("generated")]).await.unwrap();
+    sqlx::any::install_default_drivers();
+    let mut admin = sqlx::AnyConnection::connect(&url).await.unwrap();
+    let mut lock = sqlx::AnyConnection::connect(&url).await.unwrap();
+    if url.starts_with("postgres") {
+        admin
+            .execute(
+                "CREATE FUNCTION refuse_one() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.event_id = 'refused' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; \
+                 END $$ LANGUAGE plpgsql",
+            )
+            .await
+            .unwrap();
+        admin
+            .execute("CREATE TRIGGER refuse_one BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_one()")
+            .await
+            .unwrap();
+        lock.execute("BEGIN").await.unwrap();
+        lock.execute(format!("SELECT id FROM tokens WHERE id = {} FOR UPDATE", t.id).as_str()).await.unwrap();
+    } else {
+        admin
+            .execute(
+                "CREATE TRIGGER refuse_one BEFORE INSERT ON events WHEN NEW.event_id = 'refused' \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+            )
+            .await
+            .unwrap();
+        lock.execute("BEGIN IMMEDIATE").await.unwrap();
+    }
+    let window = chrono::Duration::minutes(30);
+    type Call = Pin<Box<dyn Future<Output = Result<EventOutcome, StoreError>> + Send>>;
+    let mut calls: Vec<Call> = (0..12)
+        .map(|i| {
+            let id = if i == 7 { "refused".to_string() } else { format!("together-{i}") };
+            let e = event(t.id, &id, 0, "GetCallerIdentity", "203.0.113.9");
+            let store = store.clone();
+            Box::pin(async move { store.record_event(&e, window).await }) as Call
+        })
+        .collect();
+    // One poll each queues every call (a call queues before it waits); none
+    // can be answered while the lock is held.
+    std::future::poll_fn(|cx| {
+        for call in calls.iter_mut() {
+            assert!(call.as_mut().poll(cx).is_pending(), "answered while the token was locked");
+        }
+        std::task::Poll::Ready(())
+    })
+    .await;
+    lock.execute("ROLLBACK").await.unwrap();
+    let mut refused = Vec::new();
+    for (i, call) in calls.into_iter().enumerate() {
+        match call.await {
+            Ok(_) => {}
+            Err(e) => refused.push((i, e.to_string())),
+        }
+    }
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].0, 7);
+    assert!(refused[0].1.contains("refused by the test"), "{refused:?}");
+    let incidents = store.incidents(&IncidentFilter { token_id: Some(t.id), ..Default::default() }).await.unwrap();
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(incidents[0].event_count, 11, "every other call is stored");
 }
 
 /// A decoy is a token of its own kind known by its ARN, with its place as
