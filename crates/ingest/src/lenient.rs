@@ -14,7 +14,9 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use memchr::{memchr2, memmem};
+use memchr::memmem;
+
+use crate::scan::quote_or_backslash;
 
 /// Nesting deeper than this is replaced by a marker when repairing:
 /// `serde_json` refuses 128 levels, CloudTrail's own fields need fewer than ten.
@@ -107,7 +109,7 @@ pub fn split_records(bytes: &[u8]) -> Split {
 /// The index of the closing quote of the string whose content starts at
 /// `from` (or `bytes.len()` when it never closes).
 fn string_end(bytes: &[u8], mut from: usize) -> usize {
-    while let Some(at) = memchr2(b'"', b'\\', &bytes[from.min(bytes.len())..]) {
+    while let Some(at) = quote_or_backslash(&bytes[from.min(bytes.len())..]) {
         let at = from + at;
         if bytes[at] == b'"' {
             return at;
