@@ -125,14 +125,15 @@ impl KeyIndex {
             return;
         }
         let (ids, hasher) = (&self.ids20, &self.hasher);
+        let hash_at = |j: usize| hash20(hasher, &ids[j].0);
         let again = put_grouped_by_place(
             &mut self.keys20,
             &mut order,
             ids.len() - start,
-            |i| (hash20(hasher, &ids[start + i].0), (start + i) as u32),
+            |i| (hash_at(start + i), (start + i) as u32),
             |_, at| at,
             |&a, &b| ids[a as usize].0 == ids[b as usize].0,
-            |&j| hash20(hasher, &ids[j as usize].0),
+            |&j| hash_at(j as usize),
         );
         // A token registered again (retired, say) takes its key over; the
         // later entry stays in the array, never looked at.
@@ -239,11 +240,11 @@ impl KeyIndex {
     }
 
     pub fn len(&self) -> usize {
-        self.tokens.ids.len()
+        self.tokens.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.tokens.ids.is_empty()
+        self.tokens.len() == 0
     }
 
     /// Whether any token is known by user name (so `userName` fields are worth a look).
@@ -282,6 +283,10 @@ struct Tokens {
 impl Tokens {
     fn with_capacity(tokens: usize) -> Tokens {
         Tokens { ids: Vec::with_capacity(tokens), retired: Vec::with_capacity(tokens.div_ceil(64)) }
+    }
+
+    fn len(&self) -> usize {
+        self.ids.len()
     }
 
     /// Adds `token`: its slot.
@@ -364,14 +369,15 @@ impl Names {
             return;
         }
         let (bytes, places) = (&self.bytes, &self.places);
+        let name = |j: usize| name_at(bytes, &places[j]);
         let again = put_grouped_by_place(
             &mut self.table,
             order,
             places.len() - start,
-            |i| (hasher.hash_one(name_at(bytes, &places[start + i])), (start + i) as u32),
+            |i| (hasher.hash_one(name(start + i)), (start + i) as u32),
             |_, at| at,
-            |&a, &b| name_at(bytes, &places[a as usize]) == name_at(bytes, &places[b as usize]),
-            |&j| hasher.hash_one(name_at(bytes, &places[j as usize])),
+            |&a, &b| name(a as usize) == name(b as usize),
+            |&j| hasher.hash_one(name(j as usize)),
         );
         // The earlier place takes the later slot; the later stays in the
         // buffer, never looked at.

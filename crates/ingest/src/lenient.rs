@@ -16,7 +16,7 @@ use std::ops::Range;
 
 use memchr::memmem;
 
-use crate::scan::quote_or_backslash;
+use crate::fields::quote_or_backslash;
 
 /// Nesting deeper than this is replaced by a marker when repairing:
 /// `serde_json` refuses 128 levels, CloudTrail's own fields need fewer than ten.

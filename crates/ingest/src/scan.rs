@@ -126,7 +126,7 @@ fn string_from(bytes: &[u8], start: usize) -> Option<Cow<'_, [u8]>> {
     let mut escaped = false;
     // To the closing quote, over escapes.
     loop {
-        end += bytes.get(end..limit).and_then(quote_or_backslash)?;
+        end += bytes.get(end..limit).and_then(crate::fields::quote_or_backslash)?;
         if bytes[end] == b'"' {
             break;
         }
@@ -142,44 +142,6 @@ fn string_from(bytes: &[u8], start: usize) -> Option<Cow<'_, [u8]>> {
         Ok(decoded) => Some(Cow::Owned(decoded.into_bytes())),
         Err(_) => Some(Cow::Borrowed(&bytes[start..end])),
     }
-}
-
-/// Where the first `"` or `\` in `hay` is: 16 bytes a step. Identity
-/// values and JSON's strings are short, and `memchr2`'s set-up cost more
-/// than the search (about 130 instructions a value, against 20 here).
-#[cfg(target_arch = "x86_64")]
-#[inline]
-pub(crate) fn quote_or_backslash(hay: &[u8]) -> Option<usize> {
-    // SAFETY: SSE2 is part of x86-64: every such processor has it.
-    unsafe { sse2_quote_or_backslash(hay) }
-}
-
-/// See [`quote_or_backslash`].
-///
-/// # Safety
-/// The processor must support SSE2 (every x86-64 one does).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "sse2")]
-unsafe fn sse2_quote_or_backslash(hay: &[u8]) -> Option<usize> {
-    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8};
-    let (quote, backslash) = (_mm_set1_epi8(b'"' as i8), _mm_set1_epi8(b'\\' as i8));
-    let mut chunks = hay.chunks_exact(16);
-    let mut at = 0;
-    for chunk in &mut chunks {
-        // SAFETY: `chunk` is 16 readable bytes; loadu takes any alignment.
-        let v = unsafe { _mm_loadu_si128(chunk.as_ptr().cast()) };
-        let found = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
-        if found != 0 {
-            return Some(at + found.trailing_zeros() as usize);
-        }
-        at += 16;
-    }
-    chunks.remainder().iter().position(|&b| b == b'"' || b == b'\\').map(|p| at + p)
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-pub(crate) fn quote_or_backslash(hay: &[u8]) -> Option<usize> {
-    memchr::memchr2(b'"', b'\\', hay)
 }
 
 /// The string value of a JSON field whose name ends at `pos`: skips white
@@ -310,27 +272,6 @@ mod tests {
         ] {
             assert_eq!(last.known(value, &known), answer, "{}", String::from_utf8_lossy(value));
             assert_eq!(asked.get(), asks, "{}", String::from_utf8_lossy(value));
-        }
-    }
-
-    #[test]
-    fn the_first_quote_or_backslash_is_found_at_every_offset() {
-        for len in 0..70 {
-            for at in 0..=len {
-                for (c, other) in [(b'"', b'\\'), (b'\\', b'"')] {
-                    let mut hay = vec![b'a'; len];
-                    if at < len {
-                        hay[at] = c;
-                        // One of the other kind after it changes nothing.
-                        if at + 3 < len {
-                            hay[at + 3] = other;
-                        }
-                    }
-                    let expected = (at < len).then_some(at);
-                    assert_eq!(quote_or_backslash(&hay), expected, "len {len}, at {at}");
-                    assert_eq!(quote_or_backslash(&hay), memchr::memchr2(b'"', b'\\', &hay));
-                }
-            }
         }
     }
 
