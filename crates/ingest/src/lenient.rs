@@ -279,6 +279,21 @@ mod tests {
     }
 
     #[test]
+    fn escapes_and_structure_inside_strings_at_every_offset_split_nothing() {
+        // A string holding escaped quotes, backslashes and braces, with its
+        // escapes at every offset around the 16-byte steps of the search for
+        // a string's end: the records are the two objects, whole.
+        for pad in 0..40 {
+            let hostile = format!(r#"{}\"}}],{{\\\"Records\":[{{\\"#, "x".repeat(pad));
+            let first = format!(r#"{{"eventVersion":"1.08","userAgent":"{hostile}","n":1}}"#);
+            let second = r#"{"eventVersion":"1.08","userAgent":"\\"}"#;
+            let doc = format!(r#"{{"Records":[{first},{second}]}}"#);
+            assert_eq!(texts(doc.as_bytes()), [first.as_str(), second], "pad {pad}");
+            assert!(serde_json::from_str::<serde_json::Value>(&doc).is_ok(), "pad {pad}: the test's JSON is valid");
+        }
+    }
+
+    #[test]
     fn splits_every_shape_by_structure() {
         let log = br#"{"Records":[{"a":"}{"},{"b":[1,{"c":2}]}],"x":[{"no":1}]}"#;
         assert_eq!(texts(log), [r#"{"a":"}{"}"#, r#"{"b":[1,{"c":2}]}"#]);

@@ -249,6 +249,29 @@ mod tests {
     }
 
     #[test]
+    fn a_value_written_with_escapes_is_remembered_as_what_it_decodes_to() {
+        // The same ARN escaped, plain, escaped differently, then a near miss
+        // and a value with an escaped quote: each honey occurrence is a hit,
+        // and no escape makes a different value pass for the last.
+        let s = Scanner::new();
+        let doc = [
+            r#""arn":"arn:aws:iam::123456789012:user\/svc""#,
+            r#""arn":"arn:aws:iam::123456789012:user/svc""#,
+            r#""arn":"\u0061rn:aws:iam::123456789012:user/svc""#,
+            r#""arn":"arn:aws:iam::123456789012:user/svc\"""#,
+            r#""arn":"arn:aws:iam::123456789012:user/sv\u0063x""#,
+            r#""arn":"arn:aws:iam::123456789012:user/svc""#,
+        ]
+        .iter()
+        .map(|field| format!(r#"{{"eventVersion":"1.08","userIdentity":{{{field}}}}}"#))
+        .collect::<Vec<_>>()
+        .join(",");
+        let r = s.scan(format!(r#"{{"Records":[{doc}]}}"#).as_bytes(), &index());
+        let found: Vec<&str> = r.hits.iter().map(|(_, v)| v.as_str()).collect();
+        assert_eq!(found, ["arn:aws:iam::123456789012:user/svc"; 4]);
+    }
+
+    #[test]
     fn the_last_value_is_only_reused_for_the_same_bytes() {
         let asked = std::cell::Cell::new(0);
         let known = |v: &[u8]| {
