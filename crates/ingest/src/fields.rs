@@ -11,7 +11,7 @@
 //! bytes of a document, go through `memmem` as before. The positions found
 //! are exactly `memmem`'s (a test compares the two on random documents).
 //!
-//! [`quote_or_backslash`] finds where a JSON string may end, for the
+//! `quote_or_backslash` finds where a JSON string may end, for the
 //! scanner's values and the lenient splitter's strings.
 
 use memchr::memmem;
